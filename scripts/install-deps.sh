@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Flywheel needs to build and test; skips what is already present.
+# Usage: scripts/install-deps.sh [--bench]   (--bench adds the peers that bench/ compares against)
+set -euo pipefail
+build_pkgs=(gcc clang make pkg-config git ca-certificates curl
+  libsqlite3-dev libyaml-dev libxxhash-dev zlib1g-dev libzstd-dev libjansson-dev libmicrohttpd-dev
+  libclang-rt-14-dev python3)
+bench_pkgs=(python3-pandas python3-numpy python3-sklearn python3-xgboost liblinear-tools
+  python3-fastapi uvicorn nginx-light wrk hyperfine time)
+want=("${build_pkgs[@]}")
+[[ ${1:-} == --bench ]] && want+=("${bench_pkgs[@]}")
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}" >&2
+  SUDO=; [[ $(id -u) == 0 ]] || SUDO=sudo
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,34 @@
+/* cli.h — owns the command table shared by src/cli/: every command is one file cmd_<name>.c
+ * exporting `int fw_cmd_<name>(int argc, char **argv)` (argv[0] is the command name) and a one-line
+ * summary. Exit codes: 0 success, 1 runtime failure, 2 usage error. Errors go to stderr, one line
+ * each, "flywheel <command>: what was wrong and where". */
+#ifndef FW_CLI_CLI_H
+#define FW_CLI_CLI_H
+
+#include "flywheel.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+
+enum { FW_EXIT_OK = 0, FW_EXIT_FAILURE = 1, FW_EXIT_USAGE = 2 };
+
+typedef int (*fw_cmd_fn)(int argc, char **argv);
+
+int fw_cmd_describe(int argc, char **argv);
+int fw_cmd_train(int argc, char **argv);
+int fw_cmd_eval(int argc, char **argv);
+int fw_cmd_models(int argc, char **argv);
+int fw_cmd_reproduce(int argc, char **argv);
+int fw_cmd_serve(int argc, char **argv);
+int fw_cmd_batch(int argc, char **argv);
+
+/* Prints "flywheel <cmd>: <message>" to stderr (one line) and returns the exit code given. */
+int fw_cli_fail(const char *cmd, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* True when argv[i] is --help or -h. */
+bool fw_cli_is_help(const char *arg);
+/* Parses a long option that takes a value: "--name VALUE" or "--name=VALUE". On a match sets *val,
+ * advances *i past the value and returns 1; returns -1 (after printing a usage error) when the
+ * value is missing; 0 when argv[*i] is not this option. */
+int fw_cli_opt(int argc, char **argv, int *i, const char *name, const char **val, const char *cmd);
+
+#endif

@@ -1,0 +1,131 @@
+/* project.h — owns the project file (flywheel.yaml): the struct that frames the ML problem, its
+ * defaults, the YAML parser that fills it (unknown keys, wrong types and missing required keys are
+ * errors naming the key and its line), inference of a complete project from a dataset, and writing
+ * it back out as YAML (--write-project).
+ *
+ * The CLI, the YAML file and (later) the HTTP API are thin parsers over this one struct. */
+#ifndef FW_PROJECT_PROJECT_H
+#define FW_PROJECT_PROJECT_H
+
+#include "data/dataset.h"
+#include "flywheel.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum fw_task {
+    FW_TASK_BINARY = 0,
+    FW_TASK_MULTICLASS,
+    FW_TASK_MULTILABEL,
+    FW_TASK_REGRESSION,
+    FW_TASK_RANKING,
+} fw_task;
+const char *fw_task_name(fw_task t);
+bool fw_task_parse(const char *s, fw_task *out);
+
+typedef enum fw_split_kind { FW_SPLIT_RANDOM = 0, FW_SPLIT_STRATIFIED, FW_SPLIT_TIME, FW_SPLIT_GROUP } fw_split_kind;
+const char *fw_split_kind_name(fw_split_kind k);
+
+/* Per-feature transforms (a feature may list several; unset fields take pipeline defaults). */
+typedef enum fw_impute { FW_IMPUTE_DEFAULT = 0, FW_IMPUTE_MEAN, FW_IMPUTE_MEDIAN, FW_IMPUTE_CONSTANT, FW_IMPUTE_NONE } fw_impute;
+typedef enum fw_scale { FW_SCALE_DEFAULT = 0, FW_SCALE_NONE, FW_SCALE_STANDARD, FW_SCALE_MINMAX, FW_SCALE_LOG1P, FW_SCALE_QUANTILE } fw_scale;
+typedef enum fw_encode { FW_ENCODE_DEFAULT = 0, FW_ENCODE_ONEHOT, FW_ENCODE_HASH } fw_encode;
+
+typedef struct fw_feature_spec {
+    char *name;              /* column name */
+    fw_col_type type;        /* declared or inferred type */
+    bool type_set;           /* declared in the file (vs inferred) */
+    fw_impute impute;
+    double impute_value;     /* for FW_IMPUTE_CONSTANT */
+    bool missing_indicator;
+    fw_scale scale;
+    uint32_t quantile_bins;  /* for FW_SCALE_QUANTILE (default 10) */
+    fw_encode encode;        /* categoricals */
+    uint32_t min_frequency;  /* one-hot: categories seen fewer times go to "unknown" (default 1) */
+    uint32_t max_categories; /* one-hot cap before switching to hashing (default 64) */
+    bool tfidf;              /* text */
+    bool bigrams;            /* text (default true) */
+    int line;                /* line in the project file (0 when inferred) */
+} fw_feature_spec;
+
+typedef struct fw_cross_spec {
+    char **columns;          /* two or more column names */
+    size_t n_columns;
+} fw_cross_spec;
+
+/* A baseline: prior/majority/mean/median or a rule "COLUMN OP VALUE -> LABEL". */
+typedef enum fw_baseline_kind { FW_BASELINE_AUTO = 0, FW_BASELINE_PRIOR, FW_BASELINE_MAJORITY, FW_BASELINE_MEAN, FW_BASELINE_MEDIAN, FW_BASELINE_RULE } fw_baseline_kind;
+typedef struct fw_baseline_spec {
+    fw_baseline_kind kind;
+    char *rule;              /* the rule text as written, e.g. "calls >= 4 -> yes" */
+} fw_baseline_spec;
+
+typedef enum fw_threshold_rule { FW_THRESHOLD_MAX_F1 = 0, FW_THRESHOLD_FIXED, FW_THRESHOLD_TARGET_RECALL, FW_THRESHOLD_TARGET_PRECISION, FW_THRESHOLD_MIN_COST } fw_threshold_rule;
+typedef enum fw_fallback_kind { FW_FALLBACK_BASELINE = 0, FW_FALLBACK_VALUE, FW_FALLBACK_REVIEW } fw_fallback_kind;
+
+typedef struct fw_constraints {
+    double p99_latency_ms;       /* 0 = no budget */
+    double min_improvement;      /* over the baseline on the primary metric (absolute), default 0 */
+    double confidence_threshold; /* below → abstain with the fallback; 0 = never abstain */
+    fw_fallback_kind fallback;
+    char *fallback_value;        /* for FW_FALLBACK_VALUE */
+    double cost_fp, cost_fn;     /* both > 0 selects FW_THRESHOLD_MIN_COST unless overridden */
+    double target_recall;        /* > 0 selects FW_THRESHOLD_TARGET_RECALL */
+    double target_precision;     /* > 0 selects FW_THRESHOLD_TARGET_PRECISION */
+    fw_threshold_rule threshold_rule;
+    double threshold;            /* for FW_THRESHOLD_FIXED */
+} fw_constraints;
+
+typedef struct fw_project {
+    char *name;                  /* model name in the registry; default: training file stem */
+    char *path;                  /* the project file this came from (NULL when inferred) */
+    char *train_path;            /* data.train (relative paths are resolved against the file) */
+    char *test_path;             /* data.test, optional */
+    char *id_column;
+    char *time_column;
+    char **group_columns;  size_t n_group_columns;     /* slices for per-slice reports */
+    char **label_columns;  size_t n_label_columns;     /* one, or several for multilabel */
+    char *positive_value;        /* binary: which label value is positive */
+    char *query_column;          /* ranking */
+    fw_task task;
+    bool task_set;
+    fw_feature_spec *features; size_t n_features;       /* declared + inferred, in column order */
+    char **exclude;        size_t n_exclude;            /* columns never used as features */
+    fw_cross_spec *crosses; size_t n_crosses;
+    uint32_t hash_bits;          /* sparse hashed space = 2^hash_bits (default 18) */
+    char **missing_tokens; size_t n_missing_tokens;     /* default: "", NA, NaN, null, ? */
+    fw_split_kind split;
+    double test_fraction;        /* default 0.2 */
+    double valid_fraction;       /* carved from train for early stopping (default 0.1) */
+    uint64_t seed;               /* default 42 */
+    uint32_t folds;              /* k-fold for model selection; 0 = holdout */
+    char *metric;                /* primary metric, sklearn spelling; default by task */
+    char **extra_metrics;  size_t n_extra_metrics;
+    fw_baseline_spec baseline;
+    fw_constraints constraints;
+    /* Later issues add: serving, monitoring, learning sections. */
+} fw_project;
+
+/* Fills defaults (all pointers NULL). */
+void fw_project_init(fw_project *p);
+void fw_project_free(fw_project *p);
+
+/* Parses a YAML project file. On error returns FW_ECONFIG / FW_EIO with err->msg like
+ * "flywheel.yaml:12:3: unknown key 'lable' in 'data' (did you mean 'label'?)". */
+fw_status fw_project_load(const char *path, fw_project *out, fw_err *err);
+fw_status fw_project_parse(const char *yaml, size_t len, const char *name_for_errors,
+                           fw_project *out, fw_err *err);
+
+/* Completes a project against a loaded dataset: infers task (from the label's values), features
+ * not declared (every column but label/id/time/query/excluded), default metric and baseline.
+ * Checks that every named column exists (error names the key and line). */
+fw_status fw_project_resolve(fw_project *p, const fw_dataset *ds, fw_err *err);
+
+/* Writes the project as YAML that fw_project_parse reads back to the same struct. */
+fw_status fw_project_write(const fw_project *p, const char *path, fw_err *err);
+
+/* Default primary metric for a task: roc_auc, accuracy(f1_macro?), ..., rmse, ndcg@10. */
+const char *fw_project_default_metric(fw_task t);
+
+#endif

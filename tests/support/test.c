@@ -1,0 +1,73 @@
+/* test.c — owns the harness state: per-test failure counting and the closing line. */
+#include "test.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int fw_test_failed_checks;
+const char *fw_test_name = "?";
+static int passed, failed;
+static char tmpdir[256];
+
+void fw_test_fail(const char *file, int line, const char *fmt, ...) {
+    fw_test_failed_checks++;
+    fprintf(stderr, "  FAIL %s (%s:%d): ", fw_test_name, file, line);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+void fw_test_run(const char *name, void (*fn)(void)) {
+    fw_test_name = name;
+    fw_test_failed_checks = 0;
+    fn();
+    if (fw_test_failed_checks) {
+        failed++;
+        fprintf(stderr, "not ok %s\n", name);
+    } else {
+        passed++;
+        if (getenv("FW_TEST_VERBOSE")) fprintf(stderr, "ok %s\n", name);
+    }
+}
+
+static void rm_tmpdir(void) {
+    if (!tmpdir[0] || getenv("FW_TEST_KEEP")) return;
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
+}
+
+const char *fw_test_tmpdir(void) {
+    if (!tmpdir[0]) {
+        const char *base = getenv("TMPDIR");
+        snprintf(tmpdir, sizeof tmpdir, "%s/fwtest.XXXXXX", base ? base : "/tmp");
+        if (!mkdtemp(tmpdir)) {
+            perror("mkdtemp");
+            exit(1);
+        }
+        atexit(rm_tmpdir);
+    }
+    return tmpdir;
+}
+
+const char *fw_test_shared(const char *file) {
+    static char path[1024];
+    const char *dirs[] = {getenv("FW_SHARED_DATASETS"), "../shared/datasets", "../../shared/datasets"};
+    for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
+        if (!dirs[i]) continue;
+        snprintf(path, sizeof path, "%s/%s", dirs[i], file);
+        if (access(path, R_OK) == 0) return path;
+    }
+    return NULL;
+}
+
+int fw_test_report(const char *program) {
+    const char *slash = strrchr(program, '/');
+    printf("%s: %d passed, %d failed\n", slash ? slash + 1 : program, passed, failed);
+    fflush(stdout);
+    return failed ? 1 : 0;
+}

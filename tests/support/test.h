@@ -1,0 +1,45 @@
+/* test.h — owns the tiny test harness every test program uses: CHECK macros that record a failure
+ * with file:line and go on, TEST_RUN to run one test function, and a closing line per program
+ * ("<program>: N passed, N failed") that tests/run.sh adds up. */
+#ifndef FW_TEST_H
+#define FW_TEST_H
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+extern int fw_test_failed_checks; /* failures in the running test */
+extern const char *fw_test_name;
+
+void fw_test_fail(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void fw_test_run(const char *name, void (*fn)(void));
+int fw_test_report(const char *program); /* prints the closing line; returns the exit code */
+/* A path under ../shared/datasets, or NULL (test skips) when it is not there. */
+const char *fw_test_shared(const char *file);
+/* A fresh empty temporary directory for this test program (removed at exit). */
+const char *fw_test_tmpdir(void);
+
+#define CHECK(c) \
+    do { if (!(c)) fw_test_fail(__FILE__, __LINE__, "CHECK(%s)", #c); } while (0)
+#define CHECK_MSG(c, ...) \
+    do { if (!(c)) fw_test_fail(__FILE__, __LINE__, __VA_ARGS__); } while (0)
+#define CHECK_EQ(a, b) \
+    do { long long _a = (long long)(a), _b = (long long)(b); \
+         if (_a != _b) fw_test_fail(__FILE__, __LINE__, "%s == %s: %lld != %lld", #a, #b, _a, _b); } while (0)
+#define CHECK_OK(st) \
+    do { int _s = (int)(st); \
+         if (_s != 0) fw_test_fail(__FILE__, __LINE__, "%s returned %d", #st, _s); } while (0)
+#define CHECK_NEAR(a, b, tol) \
+    do { double _a = (double)(a), _b = (double)(b); \
+         if (!(fabs(_a - _b) <= (tol))) fw_test_fail(__FILE__, __LINE__, "%s ~= %s: %.17g vs %.17g (tol %g)", #a, #b, _a, _b, (double)(tol)); } while (0)
+#define CHECK_STR(a, b) \
+    do { const char *_a = (a), *_b = (b); \
+         if (!_a || !_b || strcmp(_a, _b) != 0) fw_test_fail(__FILE__, __LINE__, "%s == %s: \"%s\" != \"%s\"", #a, #b, _a ? _a : "(null)", _b ? _b : "(null)"); } while (0)
+#define CHECK_CONTAINS(hay, needle) \
+    do { const char *_h = (hay), *_n = (needle); \
+         if (!_h || !strstr(_h, _n)) fw_test_fail(__FILE__, __LINE__, "%s contains \"%s\": got \"%s\"", #hay, _n, _h ? _h : "(null)"); } while (0)
+
+#define TEST_RUN(fn) fw_test_run(#fn, fn)
+
+#endif
