@@ -6,12 +6,13 @@
 #   make CC=clang   the same with clang (both compilers are kept clean with -Werror)
 CC      ?= gcc
 V       ?= release
+# BUILD=dir puts a variant in its own folder (parallel work must not share object files).
 ifeq ($(V),san)
-  OUT    := build-san
+  OUT    := $(if $(BUILD),$(BUILD),build-san)
   OPT    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
   LDSAN  := -fsanitize=address,undefined
 else
-  OUT    := build
+  OUT    := $(if $(BUILD),$(BUILD),build)
   OPT    := -O2 -g -march=x86-64-v2
   LDSAN  :=
 endif
