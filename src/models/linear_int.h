@@ -1,0 +1,56 @@
+/* linear_int.h — the linear family's private model struct and the helpers its three files share:
+ * linear.c (interface: params, predict, explain, save/load), linear_lbfgs.c (batch L-BFGS/OWL-QN)
+ * and linear_online.c (FTRL-proximal / AdaGrad mini-batch updates). Not for use outside them.
+ *
+ * Parameters live in one flat vector theta of n_feat * n_out doubles, feature-major:
+ *   theta[f * n_out + k], f = 0 the intercept, f = 1 + j dense feature j,
+ *   f = 1 + n_dense + s sparse (hashed) dimension s. */
+#ifndef FW_MODELS_LINEAR_INT_H
+#define FW_MODELS_LINEAR_INT_H
+
+#include "models/linear.h"
+
+enum { FW_LIN_SQUARED = 0, FW_LIN_ABSOLUTE = 1, FW_LIN_HUBER = 2 };
+enum { FW_LIN_LBFGS = 0, FW_LIN_FTRL = 1, FW_LIN_SGD = 2 };
+
+typedef struct fw_linear {
+    fw_model base;
+    size_t n_classes;
+    int loss;          /* regression/ranking */
+    double delta;      /* huber threshold */
+    double abs_eps;    /* smoothing of the absolute loss */
+    double l1, l2;
+    int solver;        /* the solver of the original fit */
+    int balanced;      /* class_weight=balanced */
+    double *cw;        /* class weights: n_classes (binary/multiclass) or 2*n_out (multilabel) */
+    size_t n_cw;
+    size_t n_feat;     /* 1 + n_dense + sparse_dim */
+    double *theta;     /* n_feat * n_out */
+    double *acc;       /* online squared-gradient accumulators (n_feat * n_out) or NULL */
+    int iters;         /* iterations / epochs of the last fit (reported in params_json) */
+} fw_linear;
+
+/* Hyperparameters as parsed from fw_fit_options. */
+typedef struct fw_linear_hp {
+    int solver, loss, balanced;
+    double l1, l2, delta, tol, lr, beta;
+    long max_iter, memory, epochs, batch;
+} fw_linear_hp;
+
+/* Loss of one row given its margins m[n_out], class weights applied (not sample weights); writes
+ * dLoss/dm into d[n_out]. y points at the row's label (multilabel: n_out labels). */
+double fw__linear_row_loss(const fw_linear *lm, const double *m, const double *y, double *d);
+/* Margins of one row (intercept + dense + in-range sparse), in a fixed summation order. */
+void fw__linear_margins(const fw_linear *lm, const fw_row *x, double *m);
+/* Validates X/y/w for fitting (NaN, ranges, class indices). */
+fw_status fw__linear_check_data(const fw_linear *lm, const fw_matrix *X, const double *y,
+                                const double *w, fw_err *err);
+
+/* Batch fit with L-BFGS / OWL-QN from the current theta. */
+fw_status fw__linear_lbfgs(fw_linear *lm, const fw_matrix *X, const double *y, const double *w,
+                           const fw_linear_hp *hp, const fw_fit_options *o, fw_err *err);
+/* One or more online passes (FTRL or SGD) from the current theta. */
+fw_status fw__linear_online(fw_linear *lm, const fw_matrix *X, const double *y, const double *w,
+                            const fw_linear_hp *hp, const fw_fit_options *o, fw_err *err);
+
+#endif

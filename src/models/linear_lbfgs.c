@@ -1,0 +1,316 @@
+/* linear_lbfgs.c — owns the linear family's batch solver: L-BFGS with Armijo backtracking, and
+ * OWL-QN (orthant-wise L-BFGS, Andrew & Gao 2007) when l1 > 0, which yields exact zeros.
+ *
+ * Objective and gradient are evaluated in one fused pass over the rows, split into fixed blocks
+ * (size depends only on the number of rows). Each block writes its loss and its dense/intercept
+ * gradient into its own slot; slots are added in block order. The sparse part of the gradient is
+ * computed per hashed column over a column-major copy (rows in order). Hence the result is
+ * bit-identical for any thread count. */
+#include "models/linear_int.h"
+
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/threads.h"
+
+#include <math.h>
+#include <string.h>
+
+#define MAX_THREADS 64
+
+typedef struct prob {
+    fw_linear ev;            /* copy of the model whose theta points at the evaluation point */
+    const fw_matrix *X;
+    const double *y, *w;
+    size_t n, no, nd, P, ys, nblk, blk, gdim;
+    double inv_w, l2;
+    int threads;
+    double *blk_f;           /* nblk */
+    double *blk_g;           /* nblk * gdim, gdim = (1 + nd) * no */
+    double *dm;              /* n * no loss derivatives (sparse part only) */
+    double *tscr;            /* MAX_THREADS * 2 * no */
+    uint64_t *colptr;        /* CSC of the sparse part */
+    uint32_t *rowi;
+    float *cval;
+    double *g;               /* output gradient during a pass */
+} prob;
+
+static void eval_block(void *ctx, int t, size_t b, size_t beg, size_t end) {
+    prob *p = ctx;
+    size_t no = p->no, nd = p->nd;
+    double *g = p->blk_g + b * p->gdim;
+    memset(g, 0, p->gdim * sizeof(double));
+    double *m = p->tscr + (size_t)t * 2 * no, *d = m + no;
+    double f = 0;
+    fw_matrix Xv = *p->X;
+    if (!p->ev.base.sparse_dim) Xv.sparse_dim = 0;
+    for (size_t i = beg; i < end; i++) {
+        fw_row r = fw_matrix_row(&Xv, i);
+        fw__linear_margins(&p->ev, &r, m);
+        double s = (p->w ? p->w[i] : 1.0) * p->inv_w;
+        f += s * fw__linear_row_loss(&p->ev, m, p->y + i * p->ys, d);
+        for (size_t k = 0; k < no; k++) d[k] *= s;
+        if (no == 1) {
+            double d0 = d[0];
+            g[0] += d0;
+            double *gd = g + 1;
+            for (size_t j = 0; j < nd; j++) gd[j] += d0 * (double)r.dense[j];
+        } else {
+            for (size_t k = 0; k < no; k++) g[k] += d[k];
+            for (size_t j = 0; j < nd; j++) {
+                double v = r.dense[j];
+                double *gr = g + (1 + j) * no;
+                for (size_t k = 0; k < no; k++) gr[k] += d[k] * v;
+            }
+        }
+        if (p->dm) memcpy(p->dm + i * no, d, no * sizeof(double));
+    }
+    p->blk_f[b] = f;
+}
+
+static void sparse_grad_block(void *ctx, int t, size_t b, size_t beg, size_t end) {
+    (void)t;
+    (void)b;
+    prob *p = ctx;
+    size_t no = p->no;
+    for (size_t c = beg; c < end; c++) {
+        double *gc = p->g + (1 + p->nd + c) * no;
+        for (size_t k = 0; k < no; k++) gc[k] = 0;
+        for (uint64_t e = p->colptr[c]; e < p->colptr[c + 1]; e++) {
+            double v = p->cval[e];
+            const double *dr = p->dm + (size_t)p->rowi[e] * no;
+            for (size_t k = 0; k < no; k++) gc[k] += v * dr[k];
+        }
+    }
+}
+
+/* Smooth part of the objective (mean loss + l2/2 ||w||², intercepts excluded) and its gradient. */
+static double eval_fg(prob *p, double *x, double *g) {
+    p->ev.theta = x;
+    p->g = g;
+    fw_parallel_blocks(p->threads, p->n, p->blk, eval_block, p);
+    double f = 0;
+    memset(g, 0, p->gdim * sizeof(double));
+    for (size_t b = 0; b < p->nblk; b++) {
+        f += p->blk_f[b];
+        const double *gb = p->blk_g + b * p->gdim;
+        for (size_t i = 0; i < p->gdim; i++) g[i] += gb[i];
+    }
+    if (p->ev.base.sparse_dim)
+        fw_parallel_blocks(p->threads, p->ev.base.sparse_dim, 4096, sparse_grad_block, p);
+    if (p->l2 > 0) {
+        double r = 0;
+        for (size_t i = p->no; i < p->P; i++) {
+            r += x[i] * x[i];
+            g[i] += p->l2 * x[i];
+        }
+        f += 0.5 * p->l2 * r;
+    }
+    return f;
+}
+
+static fw_status build_csc(prob *p) {
+    const fw_matrix *X = p->X;
+    uint32_t D = X->sparse_dim;
+    size_t nnz = (size_t)X->indptr[X->n_rows];
+    p->colptr = fw_calloc((size_t)D + 1, sizeof(uint64_t));
+    p->rowi = fw_malloc((nnz ? nnz : 1) * sizeof(uint32_t));
+    p->cval = fw_malloc((nnz ? nnz : 1) * sizeof(float));
+    p->dm = fw_malloc(p->n * p->no * sizeof(double));
+    if (!p->colptr || !p->rowi || !p->cval || !p->dm) return FW_ENOMEM;
+    for (size_t e = 0; e < nnz; e++) p->colptr[X->indices[e] + 1]++;
+    for (uint32_t c = 0; c < D; c++) p->colptr[c + 1] += p->colptr[c];
+    uint64_t *at = fw_malloc(((size_t)D + 1) * sizeof(uint64_t));
+    if (!at) return FW_ENOMEM;
+    memcpy(at, p->colptr, ((size_t)D + 1) * sizeof(uint64_t));
+    for (size_t i = 0; i < X->n_rows; i++)
+        for (uint64_t e = X->indptr[i]; e < X->indptr[i + 1]; e++) {
+            uint64_t q = at[X->indices[e]]++;
+            p->rowi[q] = (uint32_t)i;
+            p->cval[q] = X->values[e];
+        }
+    fw_free(at);
+    return FW_OK;
+}
+
+static void prob_free(prob *p) {
+    fw_free(p->blk_f);
+    fw_free(p->blk_g);
+    fw_free(p->dm);
+    fw_free(p->tscr);
+    fw_free(p->colptr);
+    fw_free(p->rowi);
+    fw_free(p->cval);
+}
+
+static double dot(const double *a, const double *b, size_t n) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+/* OWL-QN pseudo-gradient (plain gradient when l1 == 0); returns its max-norm. */
+static double pseudo_grad(const double *x, const double *g, double *pg, size_t P, size_t no,
+                          double l1) {
+    double mx = 0;
+    for (size_t i = 0; i < P; i++) {
+        double v = g[i];
+        if (l1 > 0 && i >= no) {
+            if (x[i] > 0) v = g[i] + l1;
+            else if (x[i] < 0) v = g[i] - l1;
+            else if (g[i] + l1 < 0) v = g[i] + l1;
+            else if (g[i] - l1 > 0) v = g[i] - l1;
+            else v = 0;
+        }
+        pg[i] = v;
+        if (fabs(v) > mx) mx = fabs(v);
+    }
+    return mx;
+}
+
+static double l1_norm(const double *x, size_t P, size_t no) {
+    double s = 0;
+    for (size_t i = no; i < P; i++) s += fabs(x[i]);
+    return s;
+}
+
+fw_status fw__linear_lbfgs(fw_linear *lm, const fw_matrix *X, const double *y, const double *w,
+                           const fw_linear_hp *hp, const fw_fit_options *o, fw_err *err) {
+    prob p;
+    memset(&p, 0, sizeof p);
+    p.ev = *lm;
+    p.X = X;
+    p.y = y;
+    p.w = w;
+    p.n = X->n_rows;
+    p.no = lm->base.n_outputs;
+    p.nd = lm->base.n_dense;
+    p.P = lm->n_feat * p.no;
+    p.ys = lm->base.task == FW_TASK_MULTILABEL ? p.no : 1;
+    p.gdim = (1 + p.nd) * p.no;
+    p.l2 = hp->l2;
+    p.threads = o && o->threads > 0 ? o->threads : fw_default_threads();
+    if (p.threads > MAX_THREADS) p.threads = MAX_THREADS;
+    double wsum = 0;
+    for (size_t i = 0; i < p.n; i++) wsum += w ? w[i] : 1.0;
+    p.inv_w = 1.0 / wsum;
+    p.blk = (p.n + 255) / 256;
+    if (p.blk < 2048) p.blk = 2048;
+    p.nblk = (p.n + p.blk - 1) / p.blk;
+    size_t P = p.P, M = (size_t)hp->memory, no = p.no;
+    double l1 = hp->l1;
+    fw_status st = FW_ENOMEM;
+    double *mem = NULL, *rho = NULL, *al = NULL;
+    p.blk_f = fw_malloc(p.nblk * sizeof(double));
+    p.blk_g = fw_malloc(p.nblk * p.gdim * sizeof(double));
+    p.tscr = fw_malloc(MAX_THREADS * 2 * no * sizeof(double));
+    if (!p.blk_f || !p.blk_g || !p.tscr) goto done;
+    if (lm->base.sparse_dim && build_csc(&p)) goto done;
+    /* x (= lm->theta), g, pg, d, xn, gn, then M pairs of s and y */
+    mem = fw_malloc((5 + 2 * M) * P * sizeof(double));
+    rho = fw_malloc(M * sizeof(double));
+    al = fw_malloc(M * sizeof(double));
+    if (!mem || !rho || !al) goto done;
+    double *x = lm->theta, *g = mem, *pg = mem + P, *d = mem + 2 * P, *xn = mem + 3 * P,
+           *gn = mem + 4 * P, *S = mem + 5 * P, *Yv = mem + (5 + M) * P;
+    double f = eval_fg(&p, x, g) + l1 * l1_norm(x, P, no);
+    double pg0 = pseudo_grad(x, g, pg, P, no, l1), pgn = pg0;
+    size_t hist = 0, head = 0; /* ring buffer: newest at (head + M - 1) % M */
+    double t0 = fw_now_seconds();
+    int it;
+    for (it = 0; it < hp->max_iter; it++) {
+        if (pgn <= hp->tol * (pg0 > 1 ? pg0 : 1)) break;
+        /* two-loop recursion: d = -H pg */
+        for (size_t i = 0; i < P; i++) d[i] = pg[i];
+        for (size_t h = 0; h < hist; h++) {
+            size_t q = (head + M - 1 - h) % M;
+            al[q] = rho[q] * dot(S + q * P, d, P);
+            const double *yq = Yv + q * P;
+            for (size_t i = 0; i < P; i++) d[i] -= al[q] * yq[i];
+        }
+        if (hist) {
+            size_t q = (head + M - 1) % M;
+            double yy = dot(Yv + q * P, Yv + q * P, P);
+            double gam = yy > 0 ? 1.0 / (rho[q] * yy) : 1.0;
+            for (size_t i = 0; i < P; i++) d[i] *= gam;
+        }
+        for (size_t h = hist; h-- > 0;) {
+            size_t q = (head + M - 1 - h) % M;
+            double be = rho[q] * dot(Yv + q * P, d, P);
+            const double *sq = S + q * P;
+            for (size_t i = 0; i < P; i++) d[i] += (al[q] - be) * sq[i];
+        }
+        for (size_t i = 0; i < P; i++) d[i] = -d[i];
+        if (l1 > 0)
+            for (size_t i = no; i < P; i++)
+                if (d[i] * pg[i] >= 0) d[i] = 0;
+        double gd = dot(pg, d, P);
+        if (!(gd < 0)) { /* not a descent direction: restart from steepest descent */
+            hist = 0;
+            for (size_t i = 0; i < P; i++) d[i] = -pg[i];
+            gd = -dot(pg, pg, P);
+        }
+        double step = 1.0;
+        if (hist == 0) {
+            double dn = sqrt(dot(d, d, P));
+            if (dn > 1) step = 1.0 / dn;
+        }
+        double fn = 0;
+        int ok = 0;
+        for (int ls = 0; ls < 50; ls++) {
+            for (size_t i = 0; i < P; i++) xn[i] = x[i] + step * d[i];
+            if (l1 > 0)
+                for (size_t i = no; i < P; i++) {
+                    double xi = x[i] != 0 ? x[i] : -pg[i];
+                    if (xn[i] * xi <= 0) xn[i] = 0;
+                }
+            fn = eval_fg(&p, xn, gn) + l1 * l1_norm(xn, P, no);
+            double dec = 0;
+            for (size_t i = 0; i < P; i++) dec += pg[i] * (xn[i] - x[i]);
+            if (isfinite(fn) && fn <= f + 1e-4 * dec) {
+                ok = 1;
+                break;
+            }
+            step *= 0.5;
+        }
+        if (!ok) break; /* no further decrease possible at double precision */
+        /* history update with s = xn - x, y = gn - g (smooth gradients) */
+        double *sq = S + head * P, *yq = Yv + head * P;
+        for (size_t i = 0; i < P; i++) {
+            sq[i] = xn[i] - x[i];
+            yq[i] = gn[i] - g[i];
+        }
+        double sy = dot(sq, yq, P);
+        if (sy > 1e-300) {
+            rho[head] = 1.0 / sy;
+            head = (head + 1) % M;
+            if (hist < M) hist++;
+        }
+        double fold = f;
+        memcpy(x, xn, P * sizeof(double));
+        memcpy(g, gn, P * sizeof(double));
+        f = fn;
+        pgn = pseudo_grad(x, g, pg, P, no, l1);
+        if (o && o->progress &&
+            o->progress(o->progress_ud, "linear", it + 1, (int)hp->max_iter, f, NAN)) {
+            it++;
+            break;
+        }
+        if (o && o->time_budget_s > 0 && fw_now_seconds() - t0 > o->time_budget_s) {
+            it++;
+            break;
+        }
+        if (fold - f <= 1e-15 * (fabs(f) > 1 ? fabs(f) : 1)) {
+            it++;
+            break;
+        }
+    }
+    lm->iters = it;
+    st = FW_OK;
+done:
+    if (st) fw_err_set(err, st, "linear: out of memory for the L-BFGS solver (%zu weights)", P);
+    fw_free(mem);
+    fw_free(rho);
+    fw_free(al);
+    prob_free(&p);
+    return st;
+}
