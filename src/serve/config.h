@@ -1,0 +1,99 @@
+/* config.h — owns the server's configuration: one struct with defaults (_init), filled by the CLI
+ * flags of `flywheel serve` and by the `serving:` section of a YAML config/project file.
+ *
+ * Example (flywheel.yaml):
+ *   serving:
+ *     host: 127.0.0.1
+ *     port: 8080
+ *     threads: 2
+ *     max_body_bytes: 1048576
+ *     models: [spam@production, churn@staging]
+ *     model_memory_bytes: 1073741824
+ *     log: {path: predictions.jsonl, capacity: 65536, policy: drop-newest, sample: 0.1}
+ *     splits:
+ *       - {model: spam, kind: canary, challenger: spam@staging, percent: 10}
+ *     rank: {objectives: [{model: quality, weight: 0.7}], filters: [{model: spam, max: 0.9}]}
+ */
+#ifndef FW_SERVE_CONFIG_H
+#define FW_SERVE_CONFIG_H
+
+#include "flywheel.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* What the log queue does when it is full. */
+typedef enum fw_log_policy {
+    FW_LOG_DROP_NEWEST = 0, /* the record being added is dropped (counted) */
+    FW_LOG_DROP_OLDEST,     /* the oldest queued record is dropped to make room */
+    FW_LOG_SAMPLE,          /* above half full, only a `sample` fraction is kept; when full, newest dropped */
+} fw_log_policy;
+const char *fw_log_policy_name(fw_log_policy p);
+bool fw_log_policy_parse(const char *s, fw_log_policy *out);
+
+/* A traffic split on a model's default route. */
+typedef enum fw_split_kind_srv { FW_SPLIT_AB = 0, FW_SPLIT_CANARY, FW_SPLIT_SHADOW } fw_split_kind_srv;
+typedef struct fw_serve_split {
+    char *model;       /* model name the split applies to */
+    fw_split_kind_srv kind;
+    char *challenger;  /* "NAME@ALIAS" or "NAME#VERSION" */
+    double percent;    /* ab / canary: share of traffic (0..100) sent to the challenger */
+} fw_serve_split;
+
+/* One objective or filter of /v1/rank's defaults. */
+typedef struct fw_serve_objective {
+    char *model;
+    double weight;     /* objectives */
+    double max;        /* filters: drop a candidate whose score is above max */
+} fw_serve_objective;
+
+typedef struct fw_serve_config {
+    char *host;                 /* default "127.0.0.1" */
+    int port;                   /* default 8080; 0 = pick a free port (printed on stdout) */
+    int threads;                /* worker threads; 0 = online cores */
+    size_t max_body_bytes;      /* larger bodies get 413; default 1 MiB */
+    unsigned conn_limit;        /* simultaneous connections; default 4096 */
+    unsigned conn_timeout_s;    /* idle/stalled connection timeout; default 30 */
+    size_t model_memory_bytes;  /* LRU bound on loaded models; default 1 GiB */
+    size_t max_models;          /* distinct model routes; default 65536 */
+    double alias_poll_s;        /* re-resolve aliases this often (0 = only on admin reload); default 2 */
+    double drain_timeout_s;     /* SIGTERM waits this long for in-flight requests; default 10 */
+    char *admin_token;          /* bearer token for /admin (env FLYWHEEL_ADMIN_TOKEN overrides NULL) */
+    char *store_path;           /* the store (registry + logs); NULL = none */
+    char *models_dir;           /* a directory source of models (see source_dir.c); NULL = none */
+    char **models;              /* extra routes "NAME@ALIAS" to serve (and preload) */
+    size_t n_models;
+    /* Prediction log */
+    char *log_path;             /* JSON-lines sink when there is no store; NULL = logging off */
+    size_t log_capacity;        /* bounded queue size; default 65536 */
+    fw_log_policy log_policy;
+    double log_sample;          /* FW_LOG_SAMPLE keep fraction; default 0.1 */
+    size_t log_batch;           /* records per transaction; default 512 */
+    /* Hybrid batch answers */
+    double batch_max_age_s;     /* precomputed predictions younger than this answer; 0 = never */
+    /* Abstention override: when set (>= 0) replaces each model's own confidence threshold. */
+    double confidence_threshold;
+    fw_serve_split *splits;
+    size_t n_splits;
+    fw_serve_objective *objectives;
+    size_t n_objectives;
+    fw_serve_objective *filters;
+    size_t n_filters;
+} fw_serve_config;
+
+/* Fills the defaults above (pointers NULL except host). Free with fw_serve_config_free. */
+void fw_serve_config_init(fw_serve_config *c);
+void fw_serve_config_free(fw_serve_config *c);
+
+/* Reads the `serving:` section of a YAML file into c (other top-level sections are ignored; a file
+ * without the section leaves c unchanged). Unknown keys and wrong types are FW_ECONFIG errors like
+ * "flywheel.yaml:12:5: serving.port: expected an integer in [0, 65535], got 'x'". */
+fw_status fw_serve_config_load(fw_serve_config *c, const char *path, fw_err *err);
+fw_status fw_serve_config_parse(fw_serve_config *c, const char *yaml, size_t len,
+                                const char *name_for_errors, fw_err *err);
+
+/* Sets a string field (frees the old value). FW_OK or FW_ENOMEM. */
+fw_status fw_serve_config_set_str(char **field, const char *value);
+
+#endif

@@ -1,0 +1,166 @@
+/* metrics.c — owns the atomic counters/histograms and their Prometheus text rendering. */
+#include "serve/metrics.h"
+
+#include "core/alloc.h"
+
+#include <math.h>
+#include <string.h>
+
+static const int codes[FW_N_CODES] = {200, 400, 401, 403, 404, 405, 408, 413, 415, 422, 500, 503, 0};
+static const double lat_le[FW_LAT_BUCKETS] = {50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3,
+                                              25e-3, 50e-3, 100e-3, 250e-3, 500e-3, 750e-3, 1.0};
+
+const char *fw_variant_name(int v) {
+    static const char *n[] = {"primary", "challenger", "shadow"};
+    return v >= 0 && v < FW_N_VARIANTS ? n[v] : "?";
+}
+
+fw_srv_metrics *fw_srv_metrics_new(void) { return fw_calloc(1, sizeof(fw_srv_metrics)); }
+
+int fw_metrics_code_index(int code) {
+    for (int i = 0; i < FW_N_CODES - 1; i++)
+        if (codes[i] == code) return i;
+    return FW_N_CODES - 1;
+}
+
+int fw_metrics_code_value(int idx) { return idx >= 0 && idx < FW_N_CODES ? codes[idx] : 0; }
+
+void fw_metrics_request(fw_srv_metrics *m, int variant, int code, uint64_t latency_ns) {
+    if (!m || variant < 0 || variant >= FW_N_VARIANTS) return;
+    atomic_fetch_add_explicit(&m->requests[variant][fw_metrics_code_index(code)], 1, memory_order_relaxed);
+    double s = (double)latency_ns * 1e-9;
+    int b = 0;
+    while (b < FW_LAT_BUCKETS && s > lat_le[b]) b++;
+    atomic_fetch_add_explicit(&m->lat[variant][b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&m->lat_sum_ns[variant], latency_ns, memory_order_relaxed);
+}
+
+void fw_metrics_score(fw_srv_metrics *m, int variant, double score, int abstained) {
+    if (!m || variant < 0 || variant >= FW_N_VARIANTS) return;
+    if (abstained) atomic_fetch_add_explicit(&m->abstained[variant], 1, memory_order_relaxed);
+    if (!isfinite(score)) return;
+    int b = score <= 0 ? 0 : (int)ceil(score * 10) - 1;
+    if (b < 0) b = 0;
+    if (b > FW_SCORE_BUCKETS) b = FW_SCORE_BUCKETS;
+    atomic_fetch_add_explicit(&m->score[variant][b], 1, memory_order_relaxed);
+    double u = score > 0 ? score * 1e6 : 0;
+    atomic_fetch_add_explicit(&m->score_sum_u[variant], (unsigned long)(u < 1e18 ? u : 1e18),
+                              memory_order_relaxed);
+}
+
+#define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+
+/* Prometheus label values escape backslash, quote and newline. Model names are validated
+ * ([A-Za-z0-9._-]) so this is belt and braces. */
+static void put_label(fw_buf *out, const char *k, const char *v) {
+    fw_buf_printf(out, "%s=\"", k);
+    for (const char *p = v ? v : ""; *p; p++) {
+        if (*p == '\\' || *p == '"') fw_buf_put_u8(out, '\\');
+        if (*p == '\n') {
+            fw_buf_put(out, "\\n", 2);
+            continue;
+        }
+        fw_buf_put_u8(out, (uint8_t)*p);
+    }
+    fw_buf_put_u8(out, '"');
+}
+
+static void labels(fw_buf *out, const fw_metrics_series *s, int v) {
+    put_label(out, "model", s->model);
+    fw_buf_put_u8(out, ',');
+    put_label(out, "version", s->version);
+    fw_buf_put_u8(out, ',');
+    put_label(out, "variant", fw_variant_name(v));
+}
+
+void fw_metrics_render(fw_buf *out, const fw_metrics_series *s, size_t n) {
+    fw_buf_printf(out, "# HELP flywheel_requests_total Requests by model, version, variant and HTTP code.\n"
+                       "# TYPE flywheel_requests_total counter\n");
+    for (size_t i = 0; i < n; i++)
+        for (int v = 0; v < FW_N_VARIANTS; v++)
+            for (int c = 0; c < FW_N_CODES; c++) {
+                unsigned long k = LD(s[i].m->requests[v][c]);
+                if (!k) continue;
+                fw_buf_printf(out, "flywheel_requests_total{");
+                labels(out, &s[i], v);
+                if (codes[c]) fw_buf_printf(out, ",code=\"%d\"} %lu\n", codes[c], k);
+                else fw_buf_printf(out, ",code=\"other\"} %lu\n", k);
+            }
+    fw_buf_printf(out, "# HELP flywheel_errors_total Requests answered with a 4xx or 5xx code.\n"
+                       "# TYPE flywheel_errors_total counter\n");
+    for (size_t i = 0; i < n; i++)
+        for (int v = 0; v < FW_N_VARIANTS; v++) {
+            unsigned long e = 0, any = 0;
+            for (int c = 0; c < FW_N_CODES; c++) {
+                unsigned long k = LD(s[i].m->requests[v][c]);
+                any += k;
+                if (codes[c] != 200) e += k;
+            }
+            if (!any) continue;
+            fw_buf_printf(out, "flywheel_errors_total{");
+            labels(out, &s[i], v);
+            fw_buf_printf(out, "} %lu\n", e);
+        }
+    fw_buf_printf(out, "# HELP flywheel_request_duration_seconds Request latency.\n"
+                       "# TYPE flywheel_request_duration_seconds histogram\n");
+    for (size_t i = 0; i < n; i++)
+        for (int v = 0; v < FW_N_VARIANTS; v++) {
+            unsigned long cum = 0;
+            unsigned long counts[FW_LAT_BUCKETS + 1];
+            for (int b = 0; b <= FW_LAT_BUCKETS; b++) cum += (counts[b] = LD(s[i].m->lat[v][b]));
+            if (!cum) continue;
+            cum = 0;
+            for (int b = 0; b <= FW_LAT_BUCKETS; b++) {
+                cum += counts[b];
+                fw_buf_printf(out, "flywheel_request_duration_seconds_bucket{");
+                labels(out, &s[i], v);
+                if (b < FW_LAT_BUCKETS) fw_buf_printf(out, ",le=\"%g\"} %lu\n", lat_le[b], cum);
+                else fw_buf_printf(out, ",le=\"+Inf\"} %lu\n", cum);
+            }
+            fw_buf_printf(out, "flywheel_request_duration_seconds_sum{");
+            labels(out, &s[i], v);
+            fw_buf_printf(out, "} %.9f\n", (double)LD(s[i].m->lat_sum_ns[v]) * 1e-9);
+            fw_buf_printf(out, "flywheel_request_duration_seconds_count{");
+            labels(out, &s[i], v);
+            fw_buf_printf(out, "} %lu\n", cum);
+        }
+    fw_buf_printf(out, "# HELP flywheel_abstentions_total Instances answered by the fallback (low confidence).\n"
+                       "# TYPE flywheel_abstentions_total counter\n");
+    for (size_t i = 0; i < n; i++)
+        for (int v = 0; v < FW_N_VARIANTS; v++) {
+            unsigned long a = LD(s[i].m->abstained[v]);
+            unsigned long any = 0;
+            for (int b = 0; b <= FW_SCORE_BUCKETS; b++) any += LD(s[i].m->score[v][b]);
+            if (!a && !any) continue;
+            fw_buf_printf(out, "flywheel_abstentions_total{");
+            labels(out, &s[i], v);
+            fw_buf_printf(out, "} %lu\n", a);
+        }
+    fw_buf_printf(out, "# HELP flywheel_prediction_score Distribution of predicted scores (positive-class probability or value).\n"
+                       "# TYPE flywheel_prediction_score histogram\n");
+    for (size_t i = 0; i < n; i++)
+        for (int v = 0; v < FW_N_VARIANTS; v++) {
+            unsigned long counts[FW_SCORE_BUCKETS + 1], cum = 0;
+            for (int b = 0; b <= FW_SCORE_BUCKETS; b++) cum += (counts[b] = LD(s[i].m->score[v][b]));
+            if (!cum) continue;
+            cum = 0;
+            for (int b = 0; b <= FW_SCORE_BUCKETS; b++) {
+                cum += counts[b];
+                fw_buf_printf(out, "flywheel_prediction_score_bucket{");
+                labels(out, &s[i], v);
+                if (b < FW_SCORE_BUCKETS) fw_buf_printf(out, ",le=\"%.1f\"} %lu\n", (b + 1) / 10.0, cum);
+                else fw_buf_printf(out, ",le=\"+Inf\"} %lu\n", cum);
+            }
+            fw_buf_printf(out, "flywheel_prediction_score_sum{");
+            labels(out, &s[i], v);
+            fw_buf_printf(out, "} %.6f\n", (double)LD(s[i].m->score_sum_u[v]) * 1e-6);
+            fw_buf_printf(out, "flywheel_prediction_score_count{");
+            labels(out, &s[i], v);
+            fw_buf_printf(out, "} %lu\n", cum);
+        }
+}
+
+void fw_metrics_render_scalar(fw_buf *out, const char *name, const char *type, const char *help,
+                              double value) {
+    fw_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type, name, value);
+}

@@ -1,0 +1,53 @@
+/* metrics.h — owns the server's counters and histograms and their Prometheus text exposition.
+ * Every counter is a relaxed atomic: observing never locks. One fw_srv_metrics per loaded model
+ * (labels model, version) plus one for requests that reached no model. */
+#ifndef FW_SERVE_METRICS_H
+#define FW_SERVE_METRICS_H
+
+#include "core/buf.h"
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum { FW_VARIANT_PRIMARY = 0, FW_VARIANT_CHALLENGER, FW_VARIANT_SHADOW, FW_N_VARIANTS };
+/* Variant label: "primary", "challenger", "shadow". */
+const char *fw_variant_name(int v);
+
+#define FW_N_CODES 13
+#define FW_LAT_BUCKETS 15   /* 50us .. 1s, then +Inf */
+#define FW_SCORE_BUCKETS 10 /* 0.1 .. 1.0, then +Inf */
+
+typedef struct fw_srv_metrics {
+    atomic_ulong requests[FW_N_VARIANTS][FW_N_CODES];
+    atomic_ulong lat[FW_N_VARIANTS][FW_LAT_BUCKETS + 1];
+    atomic_ulong lat_sum_ns[FW_N_VARIANTS];
+    atomic_ulong abstained[FW_N_VARIANTS];
+    atomic_ulong score[FW_N_VARIANTS][FW_SCORE_BUCKETS + 1];
+    atomic_ulong score_sum_u[FW_N_VARIANTS]; /* sum of scores in millionths (clamped at 0) */
+} fw_srv_metrics;
+
+/* A zeroed metrics block (fw_calloc); NULL on OOM. Free with fw_free. */
+fw_srv_metrics *fw_srv_metrics_new(void);
+/* Index of an HTTP status code in the per-code arrays (unknown codes share "other"). */
+int fw_metrics_code_index(int code);
+int fw_metrics_code_value(int idx); /* 0 for "other" */
+/* Thread-safe observers. */
+void fw_metrics_request(fw_srv_metrics *m, int variant, int code, uint64_t latency_ns);
+void fw_metrics_score(fw_srv_metrics *m, int variant, double score, int abstained);
+
+/* One labelled series for rendering. */
+typedef struct fw_metrics_series {
+    const char *model;
+    const char *version;
+    const fw_srv_metrics *m;
+} fw_metrics_series;
+
+/* Appends the per-model families (requests, errors, latency, abstentions, scores) for all series
+ * to out in Prometheus text format 0.0.4. */
+void fw_metrics_render(fw_buf *out, const fw_metrics_series *s, size_t n);
+/* Appends one gauge or counter with HELP and TYPE lines. */
+void fw_metrics_render_scalar(fw_buf *out, const char *name, const char *type, const char *help,
+                              double value);
+
+#endif

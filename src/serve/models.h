@@ -1,0 +1,51 @@
+/* models.h — owns the table of served models: routes ("NAME@ALIAS" or "NAME#VERSION") mapped to
+ * the currently loaded fw_srv_model, lazily loaded from a source, bounded in memory by an LRU,
+ * and swapped without interruption when an alias moves.
+ *
+ * Hot path (fw_model_table_acquire on a loaded route): a lock-free probe of a fixed-size table, a
+ * per-route pin counter and a model reference count — no mutex. Cold paths (load, swap, evict,
+ * refresh) serialise on one table mutex. A swap publishes the new model with an atomic exchange,
+ * waits until no reader is between "read the pointer" and "took a reference", then drops the
+ * table's reference to the old model: in-flight requests finish on the version they started with. */
+#ifndef FW_SERVE_MODELS_H
+#define FW_SERVE_MODELS_H
+
+#include "serve/model.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct fw_model_table fw_model_table;
+
+/* src is copied (the table calls src->free at the end). max_models bounds distinct routes;
+ * mem_limit bounds the bytes of loaded models (0 = no bound). */
+fw_status fw_model_table_new(const fw_serve_source *src, size_t max_models, size_t mem_limit,
+                             fw_model_table **out, fw_err *err);
+void fw_model_table_free(fw_model_table *t);
+
+/* The model for a route: exactly one of alias/version is non-NULL. Loads it on first use. Returns
+ * a reference the caller releases with fw_srv_model_unref. FW_ENOTFOUND when the source has no such
+ * model/alias/version; FW_ELIMIT when the route table is full. Thread-safe. now_ns: fw_now_ns(). */
+fw_status fw_model_table_acquire(fw_model_table *t, const char *name, const char *alias,
+                                 const char *version, uint64_t now_ns, fw_srv_model **out, fw_err *err);
+/* Drops a route's loaded model (it reloads lazily on next use). FW_ENOTFOUND when not loaded. */
+fw_status fw_model_table_unload(fw_model_table *t, const char *name, const char *alias,
+                                const char *version, fw_err *err);
+/* Moves an alias in the source, then swaps the route NAME@ALIAS to the new version (if loaded). */
+fw_status fw_model_table_set_alias(fw_model_table *t, const char *name, const char *alias,
+                                   const char *version, fw_err *err);
+/* Re-resolves every loaded alias route and swaps those whose version changed; *swapped counts
+ * them (may be NULL). Errors on individual routes leave the old version serving. */
+fw_status fw_model_table_refresh(fw_model_table *t, size_t *swapped, fw_err *err);
+/* Names the source lists under alias (for preloading); see fw_serve_source.list. */
+fw_status fw_model_table_list(fw_model_table *t, const char *alias, char ***names, size_t *n, fw_err *err);
+
+/* Loaded models and their bytes. Thread-safe (approximate while loads run). */
+size_t fw_model_table_loaded(const fw_model_table *t, size_t *bytes);
+/* References to every loaded model (caller unrefs each and fw_frees the array). */
+fw_status fw_model_table_snapshot(fw_model_table *t, fw_srv_model ***out, size_t *n);
+/* Counters: loads, evictions, swaps since start. */
+void fw_model_table_counters(const fw_model_table *t, uint64_t *loads, uint64_t *evictions,
+                             uint64_t *swaps);
+
+#endif
