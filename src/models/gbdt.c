@@ -1,0 +1,201 @@
+/* gbdt.c — owns the gbdt family's vtable and the small shared pieces: default hyperparameters,
+ * the one-block model allocation, output transforms, importance, params_json, size and free.
+ * Training lives in gbdt_train.c (binning in gbdt_bin.c), scoring in gbdt_predict.c, TreeSHAP in
+ * gbdt_shap.c and the binary format in gbdt_io.c. */
+#include "models/gbdt_int.h"
+
+#include "core/alloc.h"
+
+#include <math.h>
+#include <string.h>
+
+void fw__gbdt_params_init(fw_gbdt_params *p) {
+    memset(p, 0, sizeof *p);
+    p->objective = FW_GBDT_L2;
+    p->n_estimators = 100;
+    p->learning_rate = 0.3;
+    p->max_depth = 6;
+    p->max_leaves = 0;
+    p->max_bin = 255;
+    p->lambda = 1.0;
+    p->alpha = 0.0;
+    p->min_child_weight = 1.0;
+    p->gamma = 0.0;
+    p->subsample = 1.0;
+    p->colsample_bytree = 1.0;
+    p->huber_delta = 1.0;
+    p->early_stopping_rounds = 20;
+    p->seed = 42;
+}
+
+const char *fw__gbdt_objective_name(fw_gbdt_objective o) {
+    switch (o) {
+    case FW_GBDT_LOGLOSS: return "logloss";
+    case FW_GBDT_SOFTMAX: return "softmax";
+    case FW_GBDT_L2: return "l2";
+    case FW_GBDT_L1: return "l1";
+    case FW_GBDT_HUBER: return "huber";
+    }
+    return "?";
+}
+
+static size_t align16(size_t n) { return (n + 15) & ~(size_t)15; }
+
+fw_gbdt_model *fw__gbdt_alloc(uint32_t n_groups, uint32_t n_trees, uint32_t n_nodes,
+                              size_t n_dense) {
+    size_t sz = align16(sizeof(fw_gbdt_model));
+    size_t o_base = sz;
+    sz += align16((size_t)n_groups * sizeof(double));
+    size_t o_start = sz;
+    sz += align16(((size_t)n_trees + 1) * sizeof(uint32_t));
+    size_t o_nodes = sz;
+    sz += align16((size_t)n_nodes * sizeof(fw_gbdt_node));
+    size_t o_cover = sz;
+    sz += align16((size_t)n_nodes * sizeof(double));
+    size_t o_imp = sz;
+    sz += align16(n_dense * sizeof(double));
+    size_t o_exp = sz;
+    sz += align16((size_t)n_trees * sizeof(double));
+    uint8_t *blk = fw_calloc(1, sz);
+    if (!blk) return NULL;
+    fw_gbdt_model *m = (fw_gbdt_model *)blk;
+    m->base.vt = &fw_gbdt_vtable;
+    m->base.n_dense = n_dense;
+    m->base.sparse_dim = 0;
+    m->n_groups = n_groups;
+    m->n_trees = n_trees;
+    m->n_nodes = n_nodes;
+    m->best_iteration = -1;
+    m->best_valid_loss = NAN;
+    m->base_score = (double *)(blk + o_base);
+    m->tree_start = (uint32_t *)(blk + o_start);
+    m->nodes = (fw_gbdt_node *)(blk + o_nodes);
+    m->cover = (double *)(blk + o_cover);
+    m->importance = (double *)(blk + o_imp);
+    m->expected = (double *)(blk + o_exp);
+    return m;
+}
+
+bool fw__gbdt_finish(fw_gbdt_model *m) {
+    uint32_t stack_buf[512];
+    uint32_t largest = 0;
+    for (uint32_t t = 0; t < m->n_trees; t++)
+        if (m->tree_start[t + 1] - m->tree_start[t] > largest)
+            largest = m->tree_start[t + 1] - m->tree_start[t];
+    uint32_t *depth = stack_buf;
+    if (largest > 512) {
+        depth = fw_malloc((size_t)largest * sizeof(uint32_t));
+        if (!depth) return false;
+    }
+    uint32_t max_depth = 0;
+    bool ok = true;
+    for (uint32_t t = 0; t < m->n_trees && ok; t++) {
+        uint32_t s = m->tree_start[t], e = m->tree_start[t + 1];
+        /* Children have larger indices than their parent, so one forward pass gives depths. */
+        double num = 0, den = 0;
+        memset(depth, 0, (size_t)(e - s) * sizeof(uint32_t));
+        for (uint32_t i = s; i < e; i++) {
+            const fw_gbdt_node *n = &m->nodes[i];
+            uint32_t d = depth[i - s];
+            if (d > FW_GBDT_MAX_DEPTH) {
+                ok = false;
+                break;
+            }
+            if (n->left < 0) {
+                if (d > max_depth) max_depth = d;
+                num += m->cover[i] * n->value;
+                den += m->cover[i];
+            } else {
+                uint32_t l = (uint32_t)n->left - s, r = (uint32_t)n->right - s;
+                if (depth[l] < d + 1) depth[l] = d + 1;
+                if (depth[r] < d + 1) depth[r] = d + 1;
+            }
+        }
+        m->expected[t] = den > 0 ? num / den : 0.0;
+    }
+    if (depth != stack_buf) fw_free(depth);
+    m->max_depth = max_depth;
+    return ok;
+}
+
+void fw__gbdt_transform(const fw_gbdt_model *m, const double *margin, double *out) {
+    switch (m->params.objective) {
+    case FW_GBDT_LOGLOSS: out[0] = 1.0 / (1.0 + exp(-margin[0])); break;
+    case FW_GBDT_SOFTMAX: {
+        uint32_t k = m->n_groups;
+        double mx = margin[0];
+        for (uint32_t c = 1; c < k; c++)
+            if (margin[c] > mx) mx = margin[c];
+        double s = 0;
+        for (uint32_t c = 0; c < k; c++) {
+            out[c] = exp(margin[c] - mx);
+            s += out[c];
+        }
+        for (uint32_t c = 0; c < k; c++) out[c] /= s;
+        break;
+    }
+    default: out[0] = margin[0]; break;
+    }
+}
+
+static fw_status gbdt_importance(const fw_model *mm, double *out) {
+    const fw_gbdt_model *m = (const fw_gbdt_model *)mm;
+    memcpy(out, m->importance, m->base.n_dense * sizeof(double));
+    return FW_OK;
+}
+
+static size_t gbdt_size_bytes(const fw_model *mm) {
+    const fw_gbdt_model *m = (const fw_gbdt_model *)mm;
+    return sizeof *m + m->n_groups * sizeof(double) + (m->n_trees + 1) * sizeof(uint32_t) +
+           (size_t)m->n_nodes * (sizeof(fw_gbdt_node) + sizeof(double)) +
+           m->base.n_dense * sizeof(double) + m->n_trees * sizeof(double);
+}
+
+static const char *stop_name(uint32_t s) {
+    switch (s) {
+    case FW_GBDT_STOP_COMPLETED: return "completed";
+    case FW_GBDT_STOP_EARLY: return "early_stopping";
+    case FW_GBDT_STOP_TIME_BUDGET: return "time_budget";
+    case FW_GBDT_STOP_CALLBACK: return "callback";
+    }
+    return "?";
+}
+
+static void gbdt_params_json(const fw_model *mm, fw_buf *out) {
+    const fw_gbdt_model *m = (const fw_gbdt_model *)mm;
+    const fw_gbdt_params *p = &m->params;
+    fw_buf_printf(out,
+                  "{\"objective\":\"%s\",\"n_estimators\":%u,\"learning_rate\":%.17g,"
+                  "\"max_depth\":%u,\"max_leaves\":%u,\"grow_policy\":\"%s\",\"max_bin\":%u,"
+                  "\"lambda\":%.17g,\"alpha\":%.17g,\"min_child_weight\":%.17g,\"gamma\":%.17g,"
+                  "\"subsample\":%.17g,\"colsample_bytree\":%.17g,",
+                  fw__gbdt_objective_name(p->objective), p->n_estimators, p->learning_rate,
+                  p->max_depth, p->max_leaves, p->lossguide ? "lossguide" : "depthwise",
+                  p->max_bin, p->lambda, p->alpha, p->min_child_weight, p->gamma, p->subsample,
+                  p->colsample_bytree);
+    if (p->objective == FW_GBDT_HUBER) fw_buf_printf(out, "\"huber_delta\":%.17g,", p->huber_delta);
+    fw_buf_printf(out,
+                  "\"class_weight\":\"%s\",\"early_stopping_rounds\":%u,\"seed\":%llu,"
+                  "\"rounds_trained\":%u,\"n_rounds\":%u,\"n_trees\":%u,\"best_iteration\":%d,"
+                  "\"stopped\":\"%s\"}",
+                  p->class_balanced ? "balanced" : "none", p->early_stopping_rounds,
+                  (unsigned long long)p->seed, m->rounds_trained, m->n_rounds, m->n_trees,
+                  m->best_iteration, stop_name(m->stop_reason));
+}
+
+static void gbdt_free(fw_model *m) { fw_free(m); }
+
+const fw_model_vtable fw_gbdt_vtable = {
+    .family = "gbdt",
+    .fit = fw__gbdt_fit,
+    .predict_block = fw__gbdt_predict_block,
+    .predict_row = fw__gbdt_predict_row,
+    .explain_row = fw__gbdt_explain_row,
+    .importance = gbdt_importance,
+    .save = fw__gbdt_save,
+    .load = fw__gbdt_load,
+    .scratch_size = fw__gbdt_scratch_size,
+    .size_bytes = gbdt_size_bytes,
+    .params_json = gbdt_params_json,
+    .free = gbdt_free,
+};

@@ -1,0 +1,147 @@
+/* gbdt_int.h — private to the gbdt family (src/models/gbdt*.c): the fitted model's layout (flat
+ * node arrays, one block), the hyperparameters, and the helpers the family's files share.
+ * Callers outside the family use the vtable `fw_gbdt_vtable` (models/model.h) only.
+ *
+ * Layout: every tree's nodes lie in one array; tree t owns nodes[tree_start[t] .. tree_start[t+1])
+ * and its root is the first of them. Children always have a larger index than their parent (the
+ * loader checks it), so a walk always ends. Tree t adds to output class (t % n_groups). */
+#ifndef FW_MODELS_GBDT_INT_H
+#define FW_MODELS_GBDT_INT_H
+
+#include "models/model.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define FW_GBDT_DEFAULT_LEFT 0x80000000u /* flag bit in fw_gbdt_node.feature */
+#define FW_GBDT_FEATURE_MASK 0x7FFFFFFFu
+#define FW_GBDT_MAX_DEPTH 32             /* hard cap (TreeSHAP scratch is sized by it) */
+#define FW_GBDT_MAX_OUTPUTS 4096
+
+/* One node, 24 bytes. Internal: go left when x <= threshold (NaN follows the default flag).
+ * Leaf: left == right == -1, value is the margin it adds (learning rate already applied). */
+typedef struct fw_gbdt_node {
+    float threshold;
+    uint32_t feature; /* feature index | FW_GBDT_DEFAULT_LEFT */
+    int32_t left, right;
+    double value;
+} fw_gbdt_node;
+
+typedef enum fw_gbdt_objective {
+    FW_GBDT_LOGLOSS = 0,
+    FW_GBDT_SOFTMAX,
+    FW_GBDT_L2,
+    FW_GBDT_L1,
+    FW_GBDT_HUBER,
+} fw_gbdt_objective;
+
+typedef enum fw_gbdt_stop {
+    FW_GBDT_STOP_COMPLETED = 0,
+    FW_GBDT_STOP_EARLY,       /* early stopping on the validation loss */
+    FW_GBDT_STOP_TIME_BUDGET, /* time_budget_s exceeded */
+    FW_GBDT_STOP_CALLBACK,    /* the progress callback asked to stop */
+} fw_gbdt_stop;
+
+/* Hyperparameters (defaults: fw__gbdt_params_init). */
+typedef struct fw_gbdt_params {
+    fw_gbdt_objective objective;
+    uint32_t n_estimators;   /* boosting rounds (100) */
+    double learning_rate;    /* 0.3 */
+    uint32_t max_depth;      /* 6 (depthwise); 0 = unlimited up to FW_GBDT_MAX_DEPTH */
+    uint32_t max_leaves;     /* 0 = unlimited (depthwise); lossguide default 31 */
+    bool lossguide;          /* grow_policy=lossguide */
+    uint32_t max_bin;        /* 255 */
+    double lambda, alpha;    /* L2 (1), L1 (0) leaf regularization */
+    double min_child_weight; /* 1 */
+    double gamma;            /* min split gain (0) */
+    double subsample;        /* 1 */
+    double colsample_bytree; /* 1 */
+    double huber_delta;      /* 1 */
+    bool class_balanced;     /* class_weight=balanced */
+    uint32_t early_stopping_rounds; /* 20 when a validation set is given; 0 = off */
+    uint64_t seed;
+} fw_gbdt_params;
+
+typedef struct fw_gbdt_model {
+    fw_model base;            /* vt, task, n_outputs, n_dense, sparse_dim = 0 */
+    fw_gbdt_params params;
+    uint32_t n_groups;        /* trees per round: n_classes for softmax, else 1 */
+    uint32_t n_trees;
+    uint32_t n_nodes;
+    uint32_t max_depth;       /* deepest leaf (edges from the root) over all trees */
+    uint32_t n_rounds;        /* rounds kept (best iteration + 1 after early stopping) */
+    uint32_t rounds_trained;  /* rounds actually built */
+    int32_t best_iteration;   /* -1 without validation */
+    uint32_t stop_reason;     /* fw_gbdt_stop */
+    double best_valid_loss;   /* NaN without validation */
+    double *base_score;       /* n_groups margins (log-odds / mean / centered class log-priors) */
+    uint32_t *tree_start;     /* n_trees + 1 */
+    fw_gbdt_node *nodes;      /* n_nodes */
+    double *cover;            /* n_nodes: hessian sum of the training rows reaching the node */
+    double *importance;       /* n_dense: total split gain per feature */
+    double *expected;         /* n_trees: cover-weighted mean leaf value (TreeSHAP bias) */
+} fw_gbdt_model;
+
+extern const fw_model_vtable fw_gbdt_vtable;
+
+void fw__gbdt_params_init(fw_gbdt_params *p);
+const char *fw__gbdt_objective_name(fw_gbdt_objective o);
+
+/* Allocates a model with all arrays in one block (zeroed); NULL on out of memory. */
+fw_gbdt_model *fw__gbdt_alloc(uint32_t n_groups, uint32_t n_trees, uint32_t n_nodes,
+                              size_t n_dense);
+/* Fills max_depth and expected[] from the nodes and covers. Returns false when a tree is deeper
+ * than FW_GBDT_MAX_DEPTH. */
+bool fw__gbdt_finish(fw_gbdt_model *m);
+
+/* Walks tree t for one dense row; returns the leaf value. */
+static inline double fw__gbdt_tree_value(const fw_gbdt_node *nodes, uint32_t root,
+                                         const float *x) {
+    const fw_gbdt_node *n = nodes + root;
+    while (n->left >= 0) {
+        float v = x[n->feature & FW_GBDT_FEATURE_MASK];
+        int32_t next;
+        if (v != v)
+            next = (n->feature & FW_GBDT_DEFAULT_LEFT) ? n->left : n->right;
+        else
+            next = v <= n->threshold ? n->left : n->right;
+        n = nodes + next;
+    }
+    return n->value;
+}
+
+/* Margins (n_groups) → outputs (n_outputs) for the model's objective. */
+void fw__gbdt_transform(const fw_gbdt_model *m, const double *margin, double *out);
+
+/* Quantile bins of a training matrix (gbdt_bin.c). Feature f has n_bins[f] value bins (ids
+ * 0 .. n_bins[f]-1, bin b holds upper[offset[f]+b-1] < x <= upper[offset[f]+b], the last one's
+ * upper edge is +inf) and a missing bin (id n_bins[f]) for NaN. Its histogram slots are
+ * offset[f] .. offset[f] + n_bins[f] (inclusive), so offset[n_features] is the total. */
+typedef struct fw_gbdt_bins {
+    size_t n_rows, n_features;
+    uint8_t *bins;     /* n_rows x n_features, row-major */
+    uint32_t *n_bins;  /* n_features */
+    uint32_t *offset;  /* n_features + 1 */
+    float *upper;      /* offset[n_features] (the missing slots hold NaN) */
+} fw_gbdt_bins;
+
+/* Builds the bins from a deterministic sample of at most 200,000 rows (seeded) and maps every
+ * row. max_bin in [2, 255]. Same X + max_bin + seed → same bins for any thread count.
+ * Free with fw__gbdt_bins_free. */
+fw_status fw__gbdt_bins_build(const fw_matrix *X, uint32_t max_bin, uint64_t seed, int threads,
+                              fw_gbdt_bins *out);
+void fw__gbdt_bins_free(fw_gbdt_bins *b);
+
+/* The vtable entries implemented across the family's files. */
+fw_status fw__gbdt_fit(const fw_train_data *d, const fw_fit_options *o, fw_model **out,
+                       fw_err *err);
+fw_status fw__gbdt_predict_block(const fw_model *m, const fw_matrix *X, int threads, double *out);
+fw_status fw__gbdt_predict_row(const fw_model *m, const fw_row *x, void *scratch, double *out);
+fw_status fw__gbdt_explain_row(const fw_model *m, const fw_row *x, void *scratch,
+                               double *contrib);
+size_t fw__gbdt_scratch_size(const fw_model *m);
+fw_status fw__gbdt_save(const fw_model *m, fw_buf *out);
+fw_status fw__gbdt_load(const uint8_t *data, size_t len, fw_model **out, fw_err *err);
+
+#endif

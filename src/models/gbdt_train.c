@@ -1,0 +1,1021 @@
+/* gbdt_train.c — owns gbdt training: parameter parsing and input checks, objectives (gradients,
+ * base scores, losses), histogram building over fixed row blocks reduced in block order (so the
+ * result is bit-identical for any thread count), the smaller-child-plus-subtraction trick, split
+ * search with a learned default direction for missing values, depth-wise and loss-guided growth,
+ * early stopping, the time budget, and packing the trees into the flat model. */
+#include "models/gbdt_int.h"
+
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/rng.h"
+#include "core/threads.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct gpair {
+    double g, h;
+} gpair;
+
+/* A node while training: the model node plus what only training needs. */
+typedef struct tnode {
+    fw_gbdt_node n;
+    double cover;
+    double gain;
+    uint32_t bin; /* split bin: left when bin id <= bin (missing bin follows the default) */
+} tnode;
+
+/* An open leaf that may still be split. */
+typedef struct cand {
+    uint32_t node;
+    uint32_t begin, end; /* its rows: t->rows[begin .. end) */
+    uint32_t depth;
+    double G, H;
+    gpair *hist;
+    double gain; /* best split (-inf: none) */
+    uint32_t feat, bin;
+    int default_left;
+    double GL, HL;
+    int done;
+} cand;
+
+typedef struct trainer {
+    const fw_train_data *d;
+    fw_gbdt_params p;
+    int threads;
+    size_t n, nf, nv;
+    uint32_t K;
+    fw_gbdt_bins bins;
+    double *w;      /* n: sample weight x class weight */
+    double *margin; /* n x K */
+    double *vmargin; /* nv x K */
+    gpair *gp;      /* K x n */
+    uint32_t *rows, *tmp;
+    size_t n_rows_sampled;
+    uint32_t *active;
+    size_t n_active;
+    size_t hist_len;
+    gpair **pool;   /* free histogram buffers */
+    size_t n_pool, cap_pool;
+    gpair *partial; /* MAX_BLOCKS - 1 partial histograms */
+    tnode *nodes;
+    size_t n_nodes, cap_nodes;
+    uint32_t *tree_start;
+    size_t n_trees, cap_trees;
+    cand *cands;
+    size_t cap_cands;
+    double *l1_buf; /* l1 leaf refit scratch: 2 x n */
+    fw_rng rng;
+} trainer;
+
+#define MAX_BLOCKS 8
+
+/* ---- parameters ------------------------------------------------------------------------------ */
+
+static const char *const known_params[] = {
+    "objective", "n_estimators", "learning_rate", "eta", "max_depth", "max_leaves", "grow_policy",
+    "max_bin", "lambda", "reg_lambda", "alpha", "reg_alpha", "min_child_weight", "gamma",
+    "min_split_gain", "subsample", "colsample_bytree", "huber_delta", "class_weight",
+    "early_stopping_rounds", NULL};
+
+static fw_status parse_params(const fw_train_data *d, const fw_fit_options *o, fw_gbdt_params *p,
+                              fw_err *err) {
+    fw__gbdt_params_init(p);
+    p->seed = o->seed;
+    fw_status st = fw_fit_params_check(o, "gbdt", known_params, err);
+    if (st) return st;
+    switch (d->task) {
+    case FW_TASK_BINARY: p->objective = FW_GBDT_LOGLOSS; break;
+    case FW_TASK_MULTICLASS: p->objective = FW_GBDT_SOFTMAX; break;
+    case FW_TASK_REGRESSION:
+    case FW_TASK_RANKING: p->objective = FW_GBDT_L2; break;
+    default:
+        return fw_err_set(err, FW_EUNSUPPORTED, "gbdt: task '%s' is not supported",
+                          fw_task_name(d->task));
+    }
+    const char *obj = fw_fit_param(o, "objective");
+    if (obj) {
+        bool cls = d->task == FW_TASK_BINARY || d->task == FW_TASK_MULTICLASS;
+        fw_gbdt_objective want;
+        if (strcmp(obj, "logloss") == 0 || strcmp(obj, "binary") == 0)
+            want = FW_GBDT_LOGLOSS;
+        else if (strcmp(obj, "softmax") == 0 || strcmp(obj, "multiclass") == 0)
+            want = FW_GBDT_SOFTMAX;
+        else if (strcmp(obj, "l2") == 0 || strcmp(obj, "regression") == 0 ||
+                 strcmp(obj, "pointwise") == 0)
+            want = FW_GBDT_L2;
+        else if (strcmp(obj, "l1") == 0)
+            want = FW_GBDT_L1;
+        else if (strcmp(obj, "huber") == 0)
+            want = FW_GBDT_HUBER;
+        else
+            return fw_err_set(err, FW_EINVAL,
+                              "gbdt.objective: expected logloss, softmax, l2, l1 or huber, got '%s'",
+                              obj);
+        bool ok = (want == p->objective) || (!cls && want >= FW_GBDT_L2);
+        if (!ok)
+            return fw_err_set(err, FW_EINVAL, "gbdt.objective: '%s' does not fit a %s task", obj,
+                              fw_task_name(d->task));
+        p->objective = want;
+    }
+    const char *gp = fw_fit_param(o, "grow_policy");
+    if (gp) {
+        if (strcmp(gp, "lossguide") == 0) {
+            p->lossguide = true;
+            p->max_leaves = 31;
+            p->max_depth = 0;
+        } else if (strcmp(gp, "depthwise") != 0) {
+            return fw_err_set(err, FW_EINVAL,
+                              "gbdt.grow_policy: expected depthwise or lossguide, got '%s'", gp);
+        }
+    }
+    const char *cw = fw_fit_param(o, "class_weight");
+    if (cw) {
+        if (strcmp(cw, "balanced") == 0)
+            p->class_balanced = true;
+        else if (strcmp(cw, "none") != 0)
+            return fw_err_set(err, FW_EINVAL,
+                              "gbdt.class_weight: expected balanced or none, got '%s'", cw);
+        if (p->class_balanced && d->task != FW_TASK_BINARY && d->task != FW_TASK_MULTICLASS)
+            return fw_err_set(err, FW_EINVAL,
+                              "gbdt.class_weight: balanced needs a classification task");
+    }
+    long v;
+    v = p->n_estimators;
+    if ((st = fw_fit_param_int(o, "gbdt", "n_estimators", 1, 100000, &v, err))) return st;
+    p->n_estimators = (uint32_t)v;
+    if ((st = fw_fit_param_double(o, "gbdt", "eta", 1e-6, 10, &p->learning_rate, err))) return st;
+    if ((st = fw_fit_param_double(o, "gbdt", "learning_rate", 1e-6, 10, &p->learning_rate, err)))
+        return st;
+    v = p->max_depth;
+    if ((st = fw_fit_param_int(o, "gbdt", "max_depth", 0, FW_GBDT_MAX_DEPTH, &v, err))) return st;
+    p->max_depth = (uint32_t)v;
+    v = p->max_leaves;
+    if ((st = fw_fit_param_int(o, "gbdt", "max_leaves", 0, 1 << 20, &v, err))) return st;
+    if (v == 1) return fw_err_set(err, FW_EINVAL, "gbdt.max_leaves: must be 0 (no limit) or >= 2");
+    p->max_leaves = (uint32_t)v;
+    v = p->max_bin;
+    if ((st = fw_fit_param_int(o, "gbdt", "max_bin", 2, 255, &v, err))) return st;
+    p->max_bin = (uint32_t)v;
+    if ((st = fw_fit_param_double(o, "gbdt", "reg_lambda", 0, 1e12, &p->lambda, err))) return st;
+    if ((st = fw_fit_param_double(o, "gbdt", "lambda", 0, 1e12, &p->lambda, err))) return st;
+    if ((st = fw_fit_param_double(o, "gbdt", "reg_alpha", 0, 1e12, &p->alpha, err))) return st;
+    if ((st = fw_fit_param_double(o, "gbdt", "alpha", 0, 1e12, &p->alpha, err))) return st;
+    if ((st = fw_fit_param_double(o, "gbdt", "min_child_weight", 0, 1e12, &p->min_child_weight,
+                                  err)))
+        return st;
+    if ((st = fw_fit_param_double(o, "gbdt", "min_split_gain", 0, 1e12, &p->gamma, err))) return st;
+    if ((st = fw_fit_param_double(o, "gbdt", "gamma", 0, 1e12, &p->gamma, err))) return st;
+    if ((st = fw_fit_param_double(o, "gbdt", "subsample", 1e-6, 1, &p->subsample, err))) return st;
+    if ((st = fw_fit_param_double(o, "gbdt", "colsample_bytree", 1e-6, 1, &p->colsample_bytree,
+                                  err)))
+        return st;
+    if ((st = fw_fit_param_double(o, "gbdt", "huber_delta", 1e-12, 1e12, &p->huber_delta, err)))
+        return st;
+    v = p->early_stopping_rounds;
+    if ((st = fw_fit_param_int(o, "gbdt", "early_stopping_rounds", 0, 1000000, &v, err))) return st;
+    p->early_stopping_rounds = (uint32_t)v;
+    if (!d->X_valid) p->early_stopping_rounds = 0;
+    if (p->lambda == 0 && p->min_child_weight == 0)
+        p->min_child_weight = 1e-12; /* keeps every leaf's hessian positive */
+    return FW_OK;
+}
+
+/* ---- input checks ---------------------------------------------------------------------------- */
+
+static fw_status check_labels(const char *what, const double *y, size_t n, const fw_gbdt_params *p,
+                              uint32_t K, fw_err *err) {
+    for (size_t i = 0; i < n; i++) {
+        double v = y[i];
+        if (!isfinite(v))
+            return fw_err_set(err, FW_EDATA, "gbdt: %s label of row %zu is %s", what, i,
+                              isnan(v) ? "NaN" : "infinite");
+        if (p->objective == FW_GBDT_LOGLOSS && v != 0 && v != 1)
+            return fw_err_set(err, FW_EDATA, "gbdt: %s label of row %zu is %g, expected 0 or 1",
+                              what, i, v);
+        if (p->objective == FW_GBDT_SOFTMAX && (v < 0 || v >= K || v != floor(v)))
+            return fw_err_set(err, FW_EDATA,
+                              "gbdt: %s label of row %zu is %g, expected a class index in [0, %u)",
+                              what, i, v, K);
+    }
+    return FW_OK;
+}
+
+static fw_status check_inputs(const fw_train_data *d, const fw_gbdt_params *p, uint32_t K,
+                              fw_err *err) {
+    const fw_matrix *X = d->X;
+    if (!X || !d->y || X->n_rows == 0)
+        return fw_err_set(err, FW_EDATA, "gbdt: no training rows");
+    if (X->n_rows > UINT32_MAX - 1)
+        return fw_err_set(err, FW_ELIMIT, "gbdt: %zu training rows (at most %u)", X->n_rows,
+                          UINT32_MAX - 1);
+    if (X->n_dense == 0 || !X->dense)
+        return fw_err_set(err, FW_EDATA, "gbdt: no dense features (gbdt ignores sparse features)");
+    if (X->n_dense > (1u << 24))
+        return fw_err_set(err, FW_ELIMIT, "gbdt: %zu dense features (at most %u)", X->n_dense,
+                          1u << 24);
+    if (p->objective == FW_GBDT_SOFTMAX && (K < 2 || K > FW_GBDT_MAX_OUTPUTS))
+        return fw_err_set(err, FW_EDATA, "gbdt: multiclass needs 2..%d classes, got %u",
+                          FW_GBDT_MAX_OUTPUTS, K);
+    fw_status st = check_labels("training", d->y, X->n_rows, p, K, err);
+    if (st) return st;
+    if (p->objective == FW_GBDT_LOGLOSS || p->objective == FW_GBDT_SOFTMAX) {
+        double first = d->y[0];
+        size_t i = 1;
+        while (i < X->n_rows && d->y[i] == first) i++;
+        if (i == X->n_rows)
+            return fw_err_set(err, FW_EDATA,
+                              "gbdt: every training label is class %g: a classifier needs at "
+                              "least two classes",
+                              first);
+    }
+    if (d->weight) {
+        double s = 0;
+        for (size_t i = 0; i < X->n_rows; i++) {
+            double w = d->weight[i];
+            if (!isfinite(w) || w < 0)
+                return fw_err_set(err, FW_EDATA, "gbdt: weight of row %zu is %g (need >= 0)", i,
+                                  w);
+            s += w;
+        }
+        if (!(s > 0)) return fw_err_set(err, FW_EDATA, "gbdt: all sample weights are zero");
+    }
+    if (d->X_valid) {
+        if (!d->y_valid) return fw_err_set(err, FW_EINVAL, "gbdt: X_valid given without y_valid");
+        if (d->X_valid->n_dense != X->n_dense)
+            return fw_err_set(err, FW_ESCHEMA,
+                              "gbdt: validation set has %zu dense features, training has %zu",
+                              d->X_valid->n_dense, X->n_dense);
+        if ((st = check_labels("validation", d->y_valid, d->X_valid->n_rows, p, K, err)))
+            return st;
+    }
+    return FW_OK;
+}
+
+/* ---- objectives ------------------------------------------------------------------------------ */
+
+static int cmp_pair(const void *a, const void *b) {
+    const double *x = a, *y = b;
+    return (x[0] > y[0]) - (x[0] < y[0]);
+}
+
+/* Weighted median of (value, weight) pairs packed as 2*n doubles (sorted in place). */
+static double weighted_median(double *pairs, size_t n) {
+    if (n == 0) return 0;
+    qsort(pairs, n, 2 * sizeof(double), cmp_pair);
+    double total = 0;
+    for (size_t i = 0; i < n; i++) total += pairs[2 * i + 1];
+    double acc = 0;
+    for (size_t i = 0; i < n; i++) {
+        acc += pairs[2 * i + 1];
+        if (acc >= 0.5 * total) return pairs[2 * i];
+    }
+    return pairs[2 * (n - 1)];
+}
+
+static void base_scores(trainer *t, double *base) {
+    const double *y = t->d->y;
+    size_t n = t->n;
+    switch (t->p.objective) {
+    case FW_GBDT_LOGLOSS: {
+        double sw = 0, sp = 0;
+        for (size_t i = 0; i < n; i++) {
+            sw += t->w[i];
+            sp += t->w[i] * y[i];
+        }
+        double pr = sp / sw;
+        if (pr < 1e-7) pr = 1e-7;
+        if (pr > 1 - 1e-7) pr = 1 - 1e-7;
+        base[0] = log(pr / (1 - pr));
+        break;
+    }
+    case FW_GBDT_SOFTMAX: {
+        double sw = 0, mean = 0;
+        for (uint32_t k = 0; k < t->K; k++) base[k] = 0;
+        for (size_t i = 0; i < n; i++) {
+            base[(size_t)y[i]] += t->w[i];
+            sw += t->w[i];
+        }
+        for (uint32_t k = 0; k < t->K; k++) {
+            double pr = base[k] / sw;
+            base[k] = log(pr < 1e-7 ? 1e-7 : pr);
+            mean += base[k];
+        }
+        mean /= t->K;
+        for (uint32_t k = 0; k < t->K; k++) base[k] -= mean;
+        break;
+    }
+    case FW_GBDT_L2: {
+        double sw = 0, s = 0;
+        for (size_t i = 0; i < n; i++) {
+            sw += t->w[i];
+            s += t->w[i] * y[i];
+        }
+        base[0] = s / sw;
+        break;
+    }
+    case FW_GBDT_L1:
+    case FW_GBDT_HUBER: {
+        for (size_t i = 0; i < n; i++) {
+            t->l1_buf[2 * i] = y[i];
+            t->l1_buf[2 * i + 1] = t->w[i];
+        }
+        base[0] = weighted_median(t->l1_buf, n);
+        break;
+    }
+    }
+}
+
+typedef struct grad_ctx {
+    trainer *t;
+} grad_ctx;
+
+static void grad_range(void *vctx, int thread, size_t b, size_t e) {
+    (void)thread;
+    trainer *t = ((grad_ctx *)vctx)->t;
+    const double *y = t->d->y;
+    uint32_t K = t->K;
+    size_t n = t->n;
+    double delta = t->p.huber_delta;
+    for (size_t i = b; i < e; i++) {
+        double w = t->w[i];
+        const double *m = t->margin + i * K;
+        switch (t->p.objective) {
+        case FW_GBDT_LOGLOSS: {
+            double pr = 1.0 / (1.0 + exp(-m[0]));
+            double h = pr * (1 - pr);
+            t->gp[i] = (gpair){(pr - y[i]) * w, (h < 1e-16 ? 1e-16 : h) * w};
+            break;
+        }
+        case FW_GBDT_SOFTMAX: {
+            double mx = m[0], s = 0;
+            for (uint32_t k = 1; k < K; k++)
+                if (m[k] > mx) mx = m[k];
+            for (uint32_t k = 0; k < K; k++) s += exp(m[k] - mx);
+            uint32_t yc = (uint32_t)y[i];
+            for (uint32_t k = 0; k < K; k++) {
+                double pr = exp(m[k] - mx) / s;
+                double h = 2.0 * pr * (1 - pr);
+                t->gp[k * n + i] = (gpair){(pr - (k == yc)) * w, (h < 1e-16 ? 1e-16 : h) * w};
+            }
+            break;
+        }
+        case FW_GBDT_L2: t->gp[i] = (gpair){(m[0] - y[i]) * w, w}; break;
+        case FW_GBDT_L1: {
+            double r = m[0] - y[i];
+            t->gp[i] = (gpair){(r > 0 ? 1.0 : r < 0 ? -1.0 : 0.0) * w, w};
+            break;
+        }
+        case FW_GBDT_HUBER: {
+            double r = m[0] - y[i];
+            if (r > delta) r = delta;
+            if (r < -delta) r = -delta;
+            t->gp[i] = (gpair){r * w, w};
+            break;
+        }
+        }
+    }
+}
+
+/* Mean loss of margins (n x K) against y, weighted by w (NULL = 1). Serial: deterministic. */
+static double mean_loss(const fw_gbdt_params *p, uint32_t K, const double *margin,
+                        const double *y, const double *w, size_t n) {
+    double s = 0, sw = 0;
+    for (size_t i = 0; i < n; i++) {
+        double wi = w ? w[i] : 1.0, l = 0;
+        const double *m = margin + i * K;
+        switch (p->objective) {
+        case FW_GBDT_LOGLOSS:
+            l = (m[0] > 0 ? m[0] : 0) - y[i] * m[0] + log1p(exp(-fabs(m[0])));
+            break;
+        case FW_GBDT_SOFTMAX: {
+            double mx = m[0], z = 0;
+            for (uint32_t k = 1; k < K; k++)
+                if (m[k] > mx) mx = m[k];
+            for (uint32_t k = 0; k < K; k++) z += exp(m[k] - mx);
+            l = mx + log(z) - m[(size_t)y[i]];
+            break;
+        }
+        case FW_GBDT_L2: l = (m[0] - y[i]) * (m[0] - y[i]); break;
+        case FW_GBDT_L1: l = fabs(m[0] - y[i]); break;
+        case FW_GBDT_HUBER: {
+            double r = fabs(m[0] - y[i]), dl = p->huber_delta;
+            l = r <= dl ? 0.5 * r * r : dl * (r - 0.5 * dl);
+            break;
+        }
+        }
+        s += wi * l;
+        sw += wi;
+    }
+    double v = sw > 0 ? s / sw : 0;
+    return p->objective == FW_GBDT_L2 ? sqrt(v) : v;
+}
+
+/* ---- histograms ------------------------------------------------------------------------------ */
+
+static gpair *hist_get(trainer *t) {
+    if (t->n_pool) return t->pool[--t->n_pool];
+    return fw_malloc(t->hist_len * sizeof(gpair));
+}
+
+static void hist_put(trainer *t, gpair *h) {
+    if (!h) return;
+    if (t->n_pool == t->cap_pool) {
+        if (FW_GROW(&t->pool, &t->cap_pool, t->n_pool + 1) != FW_OK) {
+            fw_free(h);
+            return;
+        }
+    }
+    t->pool[t->n_pool++] = h;
+}
+
+typedef struct hist_job {
+    trainer *t;
+    const gpair *gp;
+    const uint32_t *rows;
+    gpair *out; /* block 0 */
+    size_t n_blocks;
+    gpair *const *dst;
+} hist_job;
+
+static void hist_accumulate(const trainer *t, const gpair *gp, const uint32_t *rows, size_t b,
+                            size_t e, gpair *h) {
+    const uint8_t *bins = t->bins.bins;
+    const uint32_t *off = t->bins.offset;
+    size_t nf = t->nf;
+    memset(h, 0, t->hist_len * sizeof(gpair));
+    if (t->n_active == nf) {
+        for (size_t i = b; i < e; i++) {
+            uint32_t r = rows[i];
+            double g = gp[r].g, hh = gp[r].h;
+            const uint8_t *br = bins + (size_t)r * nf;
+            for (size_t f = 0; f < nf; f++) {
+                gpair *s = h + off[f] + br[f];
+                s->g += g;
+                s->h += hh;
+            }
+        }
+    } else {
+        const uint32_t *act = t->active;
+        size_t na = t->n_active;
+        for (size_t i = b; i < e; i++) {
+            uint32_t r = rows[i];
+            double g = gp[r].g, hh = gp[r].h;
+            const uint8_t *br = bins + (size_t)r * nf;
+            for (size_t j = 0; j < na; j++) {
+                uint32_t f = act[j];
+                gpair *s = h + off[f] + br[f];
+                s->g += g;
+                s->h += hh;
+            }
+        }
+    }
+}
+
+static void hist_block(void *vctx, int thread, size_t blk, size_t b, size_t e) {
+    (void)thread;
+    hist_job *j = vctx;
+    gpair *h = blk == 0 ? j->out : j->t->partial + (blk - 1) * j->t->hist_len;
+    hist_accumulate(j->t, j->gp, j->rows, b, e, h);
+}
+
+static void hist_reduce(void *vctx, int thread, size_t b, size_t e) {
+    (void)thread;
+    hist_job *j = vctx;
+    size_t len = j->t->hist_len;
+    for (size_t blk = 1; blk < j->n_blocks; blk++) {
+        const gpair *src = j->t->partial + (blk - 1) * len;
+        for (size_t s = b; s < e; s++) {
+            j->out[s].g += src[s].g;
+            j->out[s].h += src[s].h;
+        }
+    }
+}
+
+/* Histogram of rows[0..n). The block split depends on n only, so sums are the same for any
+ * thread count. */
+static void hist_build(trainer *t, const gpair *gp, const uint32_t *rows, size_t n, gpair *out) {
+    size_t n_blocks = 1;
+    if (n >= 8192) {
+        n_blocks = 2 * ((n + 32767) / 32768);
+        if (n_blocks > MAX_BLOCKS) n_blocks = MAX_BLOCKS;
+    }
+    hist_job j = {t, gp, rows, out, n_blocks, NULL};
+    if (n_blocks == 1 || !t->partial) {
+        hist_accumulate(t, gp, rows, 0, n, out);
+        return;
+    }
+    size_t bs = (n + n_blocks - 1) / n_blocks;
+    fw_parallel_blocks(t->threads, n, bs, hist_block, &j);
+    j.n_blocks = (n + bs - 1) / bs;
+    fw_parallel_for(t->threads, t->hist_len, hist_reduce, &j);
+}
+
+/* ---- split search ---------------------------------------------------------------------------- */
+
+static inline double thr_l1(double g, double alpha) {
+    if (g > alpha) return g - alpha;
+    if (g < -alpha) return g + alpha;
+    return 0.0;
+}
+
+static inline double score(double G, double H, double lambda, double alpha) {
+    double g = alpha > 0 ? thr_l1(G, alpha) : G;
+    return g * g / (H + lambda);
+}
+
+static inline double leaf_weight(double G, double H, double lambda, double alpha) {
+    double g = alpha > 0 ? thr_l1(G, alpha) : G;
+    return -g / (H + lambda);
+}
+
+typedef struct split_best {
+    double gain;
+    uint32_t feat, bin;
+    int default_left;
+    double GL, HL;
+} split_best;
+
+typedef struct split_job {
+    const trainer *t;
+    const cand *c;
+    split_best best[64];
+} split_job;
+
+static void split_range(void *vctx, int thread, size_t jb, size_t je) {
+    split_job *s = vctx;
+    const trainer *t = s->t;
+    const cand *c = s->c;
+    double lambda = t->p.lambda, alpha = t->p.alpha, mcw = t->p.min_child_weight;
+    double G = c->G, H = c->H, eps = 1e-10 * H;
+    double parent = score(G, H, lambda, alpha);
+    split_best b = {-INFINITY, 0, 0, 0, 0, 0};
+    for (size_t j = jb; j < je; j++) {
+        uint32_t f = t->active[j];
+        uint32_t nb = t->bins.n_bins[f];
+        const gpair *h = c->hist + t->bins.offset[f];
+        double gm = h[nb].g, hm = h[nb].h;
+        bool has_missing = hm > 0 || gm != 0;
+        double gl = 0, hl = 0;
+        for (uint32_t k = 0; k < nb; k++) {
+            gl += h[k].g;
+            hl += h[k].h;
+            if (k + 1 == nb && !has_missing) break;
+            /* missing goes right */
+            double GL = gl, HL = hl, GR = G - GL, HR = H - HL;
+            if (HL >= mcw && HR >= mcw && HL > eps && HR > eps) {
+                double gain = score(GL, HL, lambda, alpha) + score(GR, HR, lambda, alpha) - parent;
+                if (gain > b.gain) b = (split_best){gain, f, k, 0, GL, HL};
+            }
+            if (has_missing) { /* missing goes left */
+                GL = gl + gm;
+                HL = hl + hm;
+                GR = G - GL;
+                HR = H - HL;
+                if (HL >= mcw && HR >= mcw && HL > eps && HR > eps) {
+                    double gain =
+                        score(GL, HL, lambda, alpha) + score(GR, HR, lambda, alpha) - parent;
+                    if (gain > b.gain) b = (split_best){gain, f, k, 1, GL, HL};
+                }
+            }
+        }
+    }
+    s->best[thread] = b;
+}
+
+static void find_split(trainer *t, cand *c) {
+    c->gain = -INFINITY;
+    if (!c->hist) return;
+    split_job s;
+    s.t = t;
+    s.c = c;
+    int nt = t->threads > 64 ? 64 : t->threads;
+    /* Threads only pay off when there is enough to scan. */
+    if (t->hist_len < 4096) nt = 1;
+    if ((size_t)nt > t->n_active) nt = (int)t->n_active;
+    if (nt < 1) nt = 1;
+    for (int i = 0; i < nt; i++) s.best[i].gain = -INFINITY;
+    fw_parallel_for(nt, t->n_active, split_range, &s);
+    /* Chunks are in feature order; a strict '>' keeps the first best, as a serial scan would. */
+    split_best b = s.best[0];
+    for (int i = 1; i < nt; i++)
+        if (s.best[i].gain > b.gain) b = s.best[i];
+    c->gain = b.gain;
+    c->feat = b.feat;
+    c->bin = b.bin;
+    c->default_left = b.default_left;
+    c->GL = b.GL;
+    c->HL = b.HL;
+}
+
+/* ---- tree growth ----------------------------------------------------------------------------- */
+
+static fw_status new_node(trainer *t, uint32_t *id) {
+    if (t->n_nodes >= INT32_MAX - 1) return FW_ELIMIT;
+    if (FW_GROW(&t->nodes, &t->cap_nodes, t->n_nodes + 1)) return FW_ENOMEM;
+    memset(&t->nodes[t->n_nodes], 0, sizeof(tnode));
+    t->nodes[t->n_nodes].n.left = t->nodes[t->n_nodes].n.right = -1;
+    *id = (uint32_t)t->n_nodes++;
+    return FW_OK;
+}
+
+static void make_leaf(trainer *t, cand *c, uint32_t k) {
+    tnode *nd = &t->nodes[c->node];
+    double v;
+    if (t->p.objective == FW_GBDT_L1) {
+        size_t m = 0;
+        for (uint32_t i = c->begin; i < c->end; i++) {
+            uint32_t r = t->rows[i];
+            t->l1_buf[2 * m] = t->d->y[r] - t->margin[(size_t)r * t->K + k];
+            t->l1_buf[2 * m + 1] = t->w[r];
+            m++;
+        }
+        v = weighted_median(t->l1_buf, m);
+    } else {
+        v = leaf_weight(c->G, c->H, t->p.lambda, t->p.alpha);
+    }
+    nd->n.value = t->p.learning_rate * v;
+    nd->n.left = nd->n.right = -1;
+    nd->cover = c->H;
+    hist_put(t, c->hist);
+    c->hist = NULL;
+    c->done = 1;
+}
+
+/* Stable partition of the cand's rows into left then right; returns the left count. */
+static uint32_t partition(trainer *t, const cand *c) {
+    const uint8_t *bins = t->bins.bins;
+    size_t nf = t->nf;
+    uint32_t f = c->feat, sb = c->bin, miss = t->bins.n_bins[f];
+    uint32_t nl = 0, nr = 0;
+    for (uint32_t i = c->begin; i < c->end; i++) {
+        uint32_t r = t->rows[i];
+        uint32_t b = bins[(size_t)r * nf + f];
+        bool left = b == miss ? c->default_left : b <= sb;
+        if (left)
+            t->rows[c->begin + nl++] = r;
+        else
+            t->tmp[nr++] = r;
+    }
+    memcpy(t->rows + c->begin + nl, t->tmp, (size_t)nr * sizeof(uint32_t));
+    return nl;
+}
+
+static fw_status grow_tree(trainer *t, uint32_t k) {
+    const gpair *gp = t->gp + (size_t)k * t->n;
+    uint32_t max_depth = t->p.max_depth ? t->p.max_depth : FW_GBDT_MAX_DEPTH;
+    uint32_t max_leaves = t->p.max_leaves;
+    size_t n_cands = 0, head = 0;
+    fw_status st;
+    uint32_t root;
+    if ((st = new_node(t, &root))) return st;
+    if (FW_GROW(&t->cands, &t->cap_cands, 1)) return FW_ENOMEM;
+    cand *c0 = &t->cands[n_cands++];
+    memset(c0, 0, sizeof *c0);
+    c0->node = root;
+    c0->begin = 0;
+    c0->end = (uint32_t)t->n_rows_sampled;
+    /* Root sums in row order: the same whatever the threads. */
+    double G = 0, H = 0;
+    for (size_t i = 0; i < t->n_rows_sampled; i++) {
+        G += gp[t->rows[i]].g;
+        H += gp[t->rows[i]].h;
+    }
+    c0->G = G;
+    c0->H = H;
+    if (max_depth > 0 && t->n_rows_sampled > 1) {
+        c0->hist = hist_get(t);
+        if (!c0->hist) return FW_ENOMEM;
+        hist_build(t, gp, t->rows, t->n_rows_sampled, c0->hist);
+    }
+    find_split(t, c0);
+    uint32_t n_leaves = 1;
+    for (;;) {
+        size_t pick = SIZE_MAX;
+        if (t->p.lossguide) {
+            double bg = -INFINITY;
+            for (size_t i = 0; i < n_cands; i++)
+                if (!t->cands[i].done && (pick == SIZE_MAX || t->cands[i].gain > bg)) {
+                    pick = i;
+                    bg = t->cands[i].gain;
+                }
+        } else {
+            while (head < n_cands && t->cands[head].done) head++;
+            if (head < n_cands) pick = head;
+        }
+        if (pick == SIZE_MAX) break;
+        cand c = t->cands[pick];
+        bool split = c.gain > t->p.gamma && c.gain > 1e-6 && c.depth < max_depth &&
+                     (max_leaves == 0 || n_leaves < max_leaves);
+        if (!split) {
+            make_leaf(t, &t->cands[pick], k);
+            continue;
+        }
+        t->cands[pick].done = 1;
+        t->cands[pick].hist = NULL;
+        uint32_t l, r;
+        if ((st = new_node(t, &l)) || (st = new_node(t, &r))) {
+            hist_put(t, c.hist);
+            return st;
+        }
+        tnode *nd = &t->nodes[c.node];
+        nd->n.feature = c.feat | (c.default_left ? FW_GBDT_DEFAULT_LEFT : 0);
+        nd->n.threshold = t->bins.upper[t->bins.offset[c.feat] + c.bin];
+        nd->n.left = (int32_t)l;
+        nd->n.right = (int32_t)r;
+        nd->bin = c.bin;
+        nd->cover = c.H;
+        nd->gain = c.gain;
+        n_leaves++;
+        uint32_t nl = partition(t, &c);
+        cand cl = {0}, cr = {0};
+        cl.node = l;
+        cl.begin = c.begin;
+        cl.end = c.begin + nl;
+        cl.depth = c.depth + 1;
+        cl.G = c.GL;
+        cl.H = c.HL;
+        cr.node = r;
+        cr.begin = c.begin + nl;
+        cr.end = c.end;
+        cr.depth = c.depth + 1;
+        cr.G = c.G - c.GL;
+        cr.H = c.H - c.HL;
+        bool more = cl.depth < max_depth && (max_leaves == 0 || n_leaves < max_leaves);
+        if (more) {
+            cand *small = (cl.end - cl.begin) <= (cr.end - cr.begin) ? &cl : &cr;
+            cand *big = small == &cl ? &cr : &cl;
+            small->hist = hist_get(t);
+            if (!small->hist) {
+                hist_put(t, c.hist);
+                return FW_ENOMEM;
+            }
+            hist_build(t, gp, t->rows + small->begin, small->end - small->begin, small->hist);
+            big->hist = c.hist;
+            for (size_t s = 0; s < t->hist_len; s++) {
+                big->hist[s].g -= small->hist[s].g;
+                big->hist[s].h -= small->hist[s].h;
+            }
+            find_split(t, &cl);
+            find_split(t, &cr);
+        } else {
+            hist_put(t, c.hist);
+            cl.gain = cr.gain = -INFINITY;
+        }
+        if (FW_GROW(&t->cands, &t->cap_cands, n_cands + 2)) {
+            hist_put(t, cl.hist);
+            hist_put(t, cr.hist);
+            return FW_ENOMEM;
+        }
+        t->cands[n_cands++] = cl;
+        t->cands[n_cands++] = cr;
+    }
+    return FW_OK;
+}
+
+/* ---- margins --------------------------------------------------------------------------------- */
+
+typedef struct upd_ctx {
+    trainer *t;
+    uint32_t root, k;
+} upd_ctx;
+
+static void update_train(void *vctx, int thread, size_t b, size_t e) {
+    (void)thread;
+    upd_ctx *u = vctx;
+    trainer *t = u->t;
+    const uint8_t *bins = t->bins.bins;
+    size_t nf = t->nf;
+    for (size_t i = b; i < e; i++) {
+        const uint8_t *br = bins + i * nf;
+        const tnode *nd = &t->nodes[u->root];
+        while (nd->n.left >= 0) {
+            uint32_t f = nd->n.feature & FW_GBDT_FEATURE_MASK;
+            uint32_t bb = br[f];
+            bool left = bb == t->bins.n_bins[f] ? (nd->n.feature & FW_GBDT_DEFAULT_LEFT) != 0
+                                                : bb <= nd->bin;
+            nd = &t->nodes[left ? nd->n.left : nd->n.right];
+        }
+        t->margin[i * t->K + u->k] += nd->n.value;
+    }
+}
+
+static void update_valid(void *vctx, int thread, size_t b, size_t e) {
+    (void)thread;
+    upd_ctx *u = vctx;
+    trainer *t = u->t;
+    const fw_matrix *X = t->d->X_valid;
+    for (size_t i = b; i < e; i++) {
+        const float *x = X->dense + i * X->n_dense;
+        const tnode *nd = &t->nodes[u->root];
+        while (nd->n.left >= 0) {
+            float v = x[nd->n.feature & FW_GBDT_FEATURE_MASK];
+            bool left = v != v ? (nd->n.feature & FW_GBDT_DEFAULT_LEFT) != 0
+                               : v <= nd->n.threshold;
+            nd = &t->nodes[left ? nd->n.left : nd->n.right];
+        }
+        t->vmargin[i * t->K + u->k] += nd->n.value;
+    }
+}
+
+/* ---- the boosting loop ----------------------------------------------------------------------- */
+
+static void trainer_free(trainer *t) {
+    fw__gbdt_bins_free(&t->bins);
+    fw_free(t->w);
+    fw_free(t->margin);
+    fw_free(t->vmargin);
+    fw_free(t->gp);
+    fw_free(t->rows);
+    fw_free(t->tmp);
+    fw_free(t->active);
+    for (size_t i = 0; i < t->n_pool; i++) fw_free(t->pool[i]);
+    fw_free(t->pool);
+    fw_free(t->partial);
+    fw_free(t->nodes);
+    fw_free(t->tree_start);
+    fw_free(t->cands);
+    fw_free(t->l1_buf);
+}
+
+static void sample_round(trainer *t) {
+    size_t m = 0;
+    if (t->p.subsample < 1.0) {
+        for (size_t i = 0; i < t->n; i++)
+            if (fw_rng_uniform(&t->rng) < t->p.subsample) t->rows[m++] = (uint32_t)i;
+        if (m == 0) t->rows[m++] = (uint32_t)fw_rng_below(&t->rng, t->n);
+    } else {
+        for (size_t i = 0; i < t->n; i++) t->rows[i] = (uint32_t)i;
+        m = t->n;
+    }
+    t->n_rows_sampled = m;
+}
+
+static void sample_columns(trainer *t) {
+    size_t nf = t->nf;
+    for (size_t f = 0; f < nf; f++) t->active[f] = (uint32_t)f;
+    t->n_active = nf;
+    if (t->p.colsample_bytree < 1.0) {
+        size_t keep = (size_t)floor(t->p.colsample_bytree * (double)nf);
+        if (keep < 1) keep = 1;
+        fw_rng_shuffle_u32(&t->rng, t->active, nf);
+        t->n_active = keep;
+        /* sorted, so scans run in feature order (ties go to the lower index) */
+        for (size_t i = 1; i < keep; i++)
+            for (size_t j = i; j > 0 && t->active[j - 1] > t->active[j]; j--) {
+                uint32_t x = t->active[j];
+                t->active[j] = t->active[j - 1];
+                t->active[j - 1] = x;
+            }
+    }
+}
+
+static fw_status pack_model(trainer *t, uint32_t rounds, const double *base, fw_model **out) {
+    uint32_t n_trees = rounds * t->K;
+    uint32_t n_nodes = t->tree_start[n_trees];
+    fw_gbdt_model *m = fw__gbdt_alloc(t->K, n_trees, n_nodes, t->nf);
+    if (!m) return FW_ENOMEM;
+    m->params = t->p;
+    m->base.task = t->d->task;
+    m->base.n_outputs = t->p.objective == FW_GBDT_SOFTMAX ? t->K : 1;
+    m->n_rounds = rounds;
+    memcpy(m->base_score, base, t->K * sizeof(double));
+    memcpy(m->tree_start, t->tree_start, ((size_t)n_trees + 1) * sizeof(uint32_t));
+    for (uint32_t i = 0; i < n_nodes; i++) {
+        m->nodes[i] = t->nodes[i].n;
+        m->cover[i] = t->nodes[i].cover;
+        if (m->nodes[i].left >= 0)
+            m->importance[m->nodes[i].feature & FW_GBDT_FEATURE_MASK] += t->nodes[i].gain;
+    }
+    if (!fw__gbdt_finish(m)) {
+        fw_free(m);
+        return FW_ENOMEM;
+    }
+    *out = &m->base;
+    return FW_OK;
+}
+
+fw_status fw__gbdt_fit(const fw_train_data *d, const fw_fit_options *o, fw_model **out,
+                       fw_err *err) {
+    *out = NULL;
+    fw_fit_options defaults;
+    if (!o) {
+        fw_fit_options_init(&defaults);
+        o = &defaults;
+    }
+    double t0 = fw_now_seconds();
+    trainer t;
+    memset(&t, 0, sizeof t);
+    t.d = d;
+    fw_status st = parse_params(d, o, &t.p, err);
+    if (st) return st;
+    t.K = t.p.objective == FW_GBDT_SOFTMAX ? (uint32_t)d->n_classes : 1;
+    if ((st = check_inputs(d, &t.p, t.K, err))) return st;
+    t.threads = o->threads > 0 ? o->threads : fw_default_threads();
+    t.n = d->X->n_rows;
+    t.nf = d->X->n_dense;
+    t.nv = d->X_valid ? d->X_valid->n_rows : 0;
+    fw_rng_seed(&t.rng, t.p.seed);
+    double base[FW_GBDT_MAX_OUTPUTS];
+    uint32_t K = t.K;
+    size_t n = t.n;
+
+    st = fw__gbdt_bins_build(d->X, t.p.max_bin, t.p.seed, t.threads, &t.bins);
+    if (st) goto fail_oom;
+    t.hist_len = t.bins.offset[t.nf];
+    t.w = fw_malloc(n * sizeof(double));
+    t.margin = fw_malloc(n * K * sizeof(double));
+    t.gp = fw_malloc(n * K * sizeof(gpair));
+    t.rows = fw_malloc(n * sizeof(uint32_t));
+    t.tmp = fw_malloc(n * sizeof(uint32_t));
+    t.active = fw_malloc(t.nf * sizeof(uint32_t));
+    t.tree_start = fw_malloc(sizeof(uint32_t) * ((size_t)t.p.n_estimators * K + 1));
+    if (t.nv) t.vmargin = fw_malloc(t.nv * K * sizeof(double));
+    if (t.p.objective == FW_GBDT_L1 || t.p.objective == FW_GBDT_HUBER)
+        t.l1_buf = fw_malloc(2 * n * sizeof(double));
+    if (!t.w || !t.margin || !t.gp || !t.rows || !t.tmp || !t.active || !t.tree_start ||
+        (t.nv && !t.vmargin) ||
+        ((t.p.objective == FW_GBDT_L1 || t.p.objective == FW_GBDT_HUBER) && !t.l1_buf))
+        goto fail_oom;
+    if (n >= 8192) { /* used for any thread count: the block split must not depend on it */
+        t.partial = fw_malloc((MAX_BLOCKS - 1) * t.hist_len * sizeof(gpair));
+        if (!t.partial) goto fail_oom;
+    }
+    /* weights: sample weight x balanced class weight n / (k * count_class) */
+    for (size_t i = 0; i < n; i++) t.w[i] = d->weight ? d->weight[i] : 1.0;
+    if (t.p.class_balanced) {
+        uint32_t nc = t.p.objective == FW_GBDT_SOFTMAX ? K : 2;
+        double cnt[FW_GBDT_MAX_OUTPUTS] = {0};
+        uint32_t present = 0;
+        for (size_t i = 0; i < n; i++) cnt[(size_t)d->y[i]] += 1;
+        for (uint32_t c = 0; c < nc; c++) present += cnt[c] > 0;
+        for (size_t i = 0; i < n; i++)
+            t.w[i] *= (double)n / ((double)present * cnt[(size_t)d->y[i]]);
+    }
+    base_scores(&t, base);
+    for (size_t i = 0; i < n; i++)
+        for (uint32_t k = 0; k < K; k++) t.margin[i * K + k] = base[k];
+    for (size_t i = 0; i < t.nv; i++)
+        for (uint32_t k = 0; k < K; k++) t.vmargin[i * K + k] = base[k];
+
+    uint32_t stop = FW_GBDT_STOP_COMPLETED, rounds = 0;
+    int32_t best_iter = -1;
+    double best_loss = INFINITY;
+    t.tree_start[0] = 0;
+    grad_ctx gc = {&t};
+    for (uint32_t it = 0; it < t.p.n_estimators; it++) {
+        fw_parallel_for(t.threads, n, grad_range, &gc);
+        sample_round(&t);
+        for (uint32_t k = 0; k < K; k++) {
+            sample_columns(&t);
+            uint32_t root = (uint32_t)t.n_nodes;
+            if ((st = grow_tree(&t, k))) goto fail;
+            t.tree_start[it * K + k + 1] = (uint32_t)t.n_nodes;
+            upd_ctx u = {&t, root, k};
+            fw_parallel_for(t.threads, n, update_train, &u);
+            if (t.nv) fw_parallel_for(t.threads, t.nv, update_valid, &u);
+        }
+        rounds = it + 1;
+        double vloss = NAN;
+        if (t.nv) {
+            vloss = mean_loss(&t.p, K, t.vmargin, d->y_valid, NULL, t.nv);
+            if (vloss < best_loss) {
+                best_loss = vloss;
+                best_iter = (int32_t)it;
+            }
+        }
+        if (o->progress) {
+            double tl = mean_loss(&t.p, K, t.margin, d->y, t.w, n);
+            if (o->progress(o->progress_ud, "gbdt", (int)it, (int)t.p.n_estimators, tl, vloss)) {
+                stop = FW_GBDT_STOP_CALLBACK;
+                break;
+            }
+        }
+        if (t.p.early_stopping_rounds && best_iter >= 0 &&
+            it - (uint32_t)best_iter >= t.p.early_stopping_rounds) {
+            stop = FW_GBDT_STOP_EARLY;
+            break;
+        }
+        if (o->time_budget_s > 0 && fw_now_seconds() - t0 > o->time_budget_s) {
+            stop = FW_GBDT_STOP_TIME_BUDGET;
+            break;
+        }
+    }
+    uint32_t keep = rounds;
+    if (t.nv && best_iter >= 0 && t.p.early_stopping_rounds) keep = (uint32_t)best_iter + 1;
+    if ((st = pack_model(&t, keep, base, out))) goto fail;
+    fw_gbdt_model *m = (fw_gbdt_model *)*out;
+    m->rounds_trained = rounds;
+    m->stop_reason = stop;
+    m->best_iteration = t.nv ? best_iter : -1;
+    m->best_valid_loss = t.nv ? best_loss : NAN;
+    trainer_free(&t);
+    return FW_OK;
+fail_oom:
+    st = FW_ENOMEM;
+fail:
+    trainer_free(&t);
+    if (st == FW_ENOMEM) return fw_err_set(err, st, "gbdt: out of memory while training");
+    return fw_err_set(err, st, "gbdt: training failed (%s)", fw_strerror(st));
+}
