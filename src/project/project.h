@@ -7,6 +7,7 @@
 #ifndef FW_PROJECT_PROJECT_H
 #define FW_PROJECT_PROJECT_H
 
+#include "core/buf.h"
 #include "data/dataset.h"
 #include "flywheel.h"
 
@@ -52,6 +53,7 @@ typedef struct fw_feature_spec {
 typedef struct fw_cross_spec {
     char **columns;          /* two or more column names */
     size_t n_columns;
+    int line;                /* line in the project file (0 when not from a file) */
 } fw_cross_spec;
 
 /* A baseline: prior/majority/mean/median or a rule "COLUMN OP VALUE -> LABEL". */
@@ -105,10 +107,19 @@ typedef struct fw_project {
     fw_baseline_spec baseline;
     fw_constraints constraints;
     /* Later issues add: serving, monitoring, learning sections. */
+    char *split_group;           /* split.group: the column whose values are kept together (group
+                                  * splits); when NULL the first data.groups column is used */
+    /* Lines (1-based, 0 = not from a file) where column-naming keys were given, so that
+     * fw_project_resolve can say where a missing column was named. */
+    struct fw_project_lines {
+        int label, id, time, query, groups, exclude, positive, split_group, baseline;
+    } lines;
 } fw_project;
 
 /* Fills defaults (all pointers NULL). */
 void fw_project_init(fw_project *p);
+/* Fills a feature spec's defaults for `name` (not copied: the caller sets spec->name). */
+void fw_feature_spec_init(fw_feature_spec *f);
 void fw_project_free(fw_project *p);
 
 /* Parses a YAML project file. On error returns FW_ECONFIG / FW_EIO with err->msg like
@@ -124,6 +135,31 @@ fw_status fw_project_resolve(fw_project *p, const fw_dataset *ds, fw_err *err);
 
 /* Writes the project as YAML that fw_project_parse reads back to the same struct. */
 fw_status fw_project_write(const fw_project *p, const char *path, fw_err *err);
+/* The same YAML appended to out (the caller owns out). Data paths are written relative to `dir`
+ * (the directory the text will live in; NULL or "" = the current directory). FW_OK or FW_ENOMEM. */
+fw_status fw_project_to_yaml(const fw_project *p, const char *dir, fw_buf *out);
+
+/* The no-project-file path (`flywheel train data.csv --label y`): a project with train_path and
+ * label set and name = the file stem ("data"). out is initialised here; free with
+ * fw_project_free. Returns FW_EINVAL when an argument is NULL/empty, FW_ENOMEM. */
+fw_status fw_project_from_args(const char *train_path, const char *label, fw_project *out,
+                               fw_err *err);
+
+/* A parsed baseline rule "COLUMN OP VALUE -> LABEL", OP one of >= > <= < == !=. VALUE is a number
+ * (compared numerically) or a string (compared with == / != only). Spaces around tokens are
+ * optional; VALUE and LABEL may be double-quoted. */
+typedef struct fw_rule {
+    char *column;
+    char op[3];              /* ">=", ">", "<=", "<", "==", "!=" */
+    char *value;             /* as written (unquoted) */
+    bool numeric;            /* value parsed as a number into num */
+    double num;
+    char *then;              /* the label predicted when the condition holds */
+} fw_rule;
+/* Parses text into out (strings fw_malloc'd; free with fw_rule_free). FW_ECONFIG with err naming
+ * what is wrong; FW_ENOMEM. */
+fw_status fw_rule_parse(const char *text, fw_rule *out, fw_err *err);
+void fw_rule_free(fw_rule *r);
 
 /* Default primary metric for a task: roc_auc, accuracy(f1_macro?), ..., rmse, ndcg@10. */
 const char *fw_project_default_metric(fw_task t);

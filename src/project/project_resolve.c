@@ -1,0 +1,367 @@
+/* project_resolve.c — owns completing a project against a loaded dataset: every named column must
+ * exist (the error names the key, the line it was given on and the nearest column name), the task
+ * is inferred from the label when not declared, the positive class is chosen for binary tasks,
+ * feature specs are completed (declared ones get their column's type, unlisted columns are added
+ * with defaults) in dataset column order, and the metric and baseline get their per-task defaults.
+ *
+ * Task inference (when `task` is not given):
+ *   several label columns → multilabel; a query column → ranking;
+ *   exactly 2 distinct label values → binary;
+ *   a string label with more → multiclass;
+ *   a numeric label whose values are all integers with at most 10 distinct values → multiclass;
+ *   any other numeric label → regression.
+ *
+ * Positive class for binary (when data.positive is not given), first rule that decides:
+ *   1. exactly one of the two values is a conventional positive spelling (case-insensitive):
+ *      1, true, t, yes, y, pos, positive, spam, fraud, churn, malignant, abnormal, anomaly;
+ *   2. numeric labels: the larger value;
+ *   3. the minority class in the data (ties: the later one in strcmp order). */
+#include "project/project.h"
+
+#include "core/alloc.h"
+#include "project/numfmt.h"
+#include "project/suggest.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+typedef struct rctx {
+    fw_project *p;
+    const fw_dataset *ds;
+    fw_err *err;
+} rctx;
+
+/* "flywheel.yaml:7: " when the key came from a file, else "". */
+static void where(const fw_project *p, int line, char *out, size_t size) {
+    if (p->path && line > 0) snprintf(out, size, "%s:%d: ", p->path, line);
+    else if (p->path) snprintf(out, size, "%s: ", p->path);
+    else out[0] = 0;
+}
+
+static fw_status need_column(rctx *c, const char *key, const char *name, int line) {
+    if (!name) return FW_OK;
+    if (fw_dataset_find(c->ds, name) >= 0) return FW_OK;
+    char w[300];
+    where(c->p, line, w, sizeof w);
+    const char **names = fw_calloc(c->ds->n_cols ? c->ds->n_cols : 1, sizeof(char *));
+    const char *near = NULL;
+    if (names) {
+        for (size_t i = 0; i < c->ds->n_cols; i++) names[i] = c->ds->cols[i].name;
+        near = fw_suggest(name, names, c->ds->n_cols);
+    }
+    fw_status st;
+    const char *src = c->ds->source ? c->ds->source : "the data";
+    if (near)
+        st = fw_err_set(c->err, FW_ECONFIG, "%s'%s' names column '%s', which is not in %s (did you mean '%s'?)",
+                        w, key, name, src, near);
+    else
+        st = fw_err_set(c->err, FW_ECONFIG, "%s'%s' names column '%s', which is not in %s (%zu columns)",
+                        w, key, name, src, c->ds->n_cols);
+    fw_free(names);
+    return st;
+}
+
+static fw_status check_columns(rctx *c) {
+    fw_project *p = c->p;
+    fw_status st;
+    char key[64];
+    for (size_t i = 0; i < p->n_label_columns; i++)
+        if ((st = need_column(c, "data.label", p->label_columns[i], p->lines.label))) return st;
+    if ((st = need_column(c, "data.id", p->id_column, p->lines.id))) return st;
+    if ((st = need_column(c, "data.time", p->time_column, p->lines.time))) return st;
+    if ((st = need_column(c, "data.query", p->query_column, p->lines.query))) return st;
+    if ((st = need_column(c, "split.group", p->split_group, p->lines.split_group))) return st;
+    for (size_t i = 0; i < p->n_group_columns; i++)
+        if ((st = need_column(c, "data.groups", p->group_columns[i], p->lines.groups))) return st;
+    for (size_t i = 0; i < p->n_exclude; i++)
+        if ((st = need_column(c, "data.exclude", p->exclude[i], p->lines.exclude))) return st;
+    for (size_t i = 0; i < p->n_features; i++) {
+        snprintf(key, sizeof key, "features[%zu]", i);
+        if ((st = need_column(c, key, p->features[i].name, p->features[i].line))) return st;
+    }
+    for (size_t i = 0; i < p->n_crosses; i++)
+        for (size_t j = 0; j < p->crosses[i].n_columns; j++) {
+            snprintf(key, sizeof key, "crosses[%zu]", i);
+            if ((st = need_column(c, key, p->crosses[i].columns[j], p->crosses[i].line))) return st;
+        }
+    if (p->baseline.kind == FW_BASELINE_RULE && p->baseline.rule) {
+        fw_rule r;
+        if ((st = fw_rule_parse(p->baseline.rule, &r, c->err))) return st;
+        st = need_column(c, "baseline.rule", r.column, p->lines.baseline);
+        fw_rule_free(&r);
+        if (st) return st;
+    }
+    return FW_OK;
+}
+
+/* Distinct non-missing values of a label column, as canonical strings with their counts. */
+typedef struct distinct {
+    size_t n;          /* distinct values (capped at cap + 1 when counting stops early) */
+    char vals[2][FW_NUMFMT_MAX * 8];
+    size_t counts[2];
+    bool all_integer;
+    bool numeric;
+    double nums[2];
+    size_t n_present;
+} distinct;
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static fw_status count_distinct(rctx *c, int col, distinct *d) {
+    const fw_column *cl = &c->ds->cols[col];
+    memset(d, 0, sizeof *d);
+    size_t n = c->ds->n_rows;
+    if (cl->num) {
+        d->numeric = true;
+        d->all_integer = true;
+        double *v = fw_malloc((n ? n : 1) * sizeof(double));
+        if (!v) return fw_err_set(c->err, FW_ENOMEM, "out of memory");
+        size_t k = 0;
+        for (size_t r = 0; r < n; r++)
+            if (!isnan(cl->num[r])) {
+                v[k++] = cl->num[r];
+                if (cl->num[r] != floor(cl->num[r])) d->all_integer = false;
+            }
+        qsort(v, k, sizeof *v, cmp_double);
+        for (size_t i = 0; i < k; i++) {
+            if (i == 0 || v[i] != v[i - 1]) {
+                if (d->n < 2) {
+                    d->nums[d->n] = v[i];
+                    fw_num_format(v[i], d->vals[d->n]);
+                }
+                d->n++;
+            }
+            if (d->n <= 2) d->counts[d->n - 1]++;
+        }
+        d->n_present = k;
+        fw_free(v);
+        return FW_OK;
+    }
+    size_t nd = fw_dict_size(&cl->dict);
+    size_t *cnt = fw_calloc(nd ? nd : 1, sizeof(size_t));
+    if (!cnt) return fw_err_set(c->err, FW_ENOMEM, "out of memory");
+    for (size_t r = 0; r < n; r++)
+        if (cl->code[r] >= 0 && (size_t)cl->code[r] < nd) cnt[cl->code[r]]++, d->n_present++;
+    for (size_t i = 0; i < nd; i++)
+        if (cnt[i]) {
+            if (d->n < 2) {
+                snprintf(d->vals[d->n], sizeof d->vals[0], "%s", fw_dict_str(&cl->dict, (int32_t)i));
+                d->counts[d->n] = cnt[i];
+            }
+            d->n++;
+        }
+    fw_free(cnt);
+    return FW_OK;
+}
+
+static const char *const k_positive_words[] = {"1", "true", "t", "yes", "y", "pos", "positive", "spam",
+                                               "fraud", "churn", "malignant", "abnormal", "anomaly"};
+
+static bool is_positive_word(const char *s) {
+    for (size_t i = 0; i < sizeof k_positive_words / sizeof *k_positive_words; i++)
+        if (!strcasecmp(s, k_positive_words[i])) return true;
+    return false;
+}
+
+static fw_status infer_task_and_positive(rctx *c) {
+    fw_project *p = c->p;
+    char w[300];
+    if (p->n_label_columns == 0) return fw_err_set(c->err, FW_ECONFIG, "no label column given");
+    if (!p->task_set) {
+        if (p->n_label_columns > 1) p->task = FW_TASK_MULTILABEL;
+        else if (p->query_column) p->task = FW_TASK_RANKING;
+    }
+    if (p->task_set && p->task == FW_TASK_MULTILABEL) return FW_OK;
+    if (!p->task_set && (p->task == FW_TASK_MULTILABEL || p->task == FW_TASK_RANKING) &&
+        (p->n_label_columns > 1 || p->query_column)) {
+        p->task_set = true;
+        return FW_OK;
+    }
+    if (p->n_label_columns > 1) {
+        where(p, p->lines.label, w, sizeof w);
+        return fw_err_set(c->err, FW_ECONFIG, "%s'data.label' lists %zu columns: only task multilabel takes several",
+                          w, p->n_label_columns);
+    }
+    int col = fw_dataset_find(c->ds, p->label_columns[0]);
+    const fw_column *cl = &c->ds->cols[col];
+    where(p, p->lines.label, w, sizeof w);
+    if (cl->type == FW_COL_TIMESTAMP)
+        return fw_err_set(c->err, FW_ECONFIG, "%slabel column '%s' holds timestamps; a label must be numeric or categorical",
+                          w, cl->name);
+    distinct d;
+    fw_status st = count_distinct(c, col, &d);
+    if (st) return st;
+    if (d.n_present == 0)
+        return fw_err_set(c->err, FW_EDATA, "%slabel column '%s' has no values", w, cl->name);
+    if (!p->task_set) {
+        if (d.n == 2) p->task = FW_TASK_BINARY;
+        else if (!d.numeric) p->task = FW_TASK_MULTICLASS;
+        else if (d.all_integer && d.n <= 10) p->task = FW_TASK_MULTICLASS;
+        else p->task = FW_TASK_REGRESSION;
+        p->task_set = true;
+    }
+    if ((p->task == FW_TASK_REGRESSION || p->task == FW_TASK_RANKING) && !cl->num)
+        return fw_err_set(c->err, FW_ECONFIG, "%stask %s needs a numeric label, but column '%s' holds strings",
+                          w, fw_task_name(p->task), cl->name);
+    if ((p->task == FW_TASK_BINARY || p->task == FW_TASK_MULTICLASS) && d.n < 2)
+        return fw_err_set(c->err, FW_EDATA, "%slabel column '%s' has a single value ('%s'): nothing to learn",
+                          w, cl->name, d.vals[0]);
+    if (p->task == FW_TASK_BINARY && d.n != 2)
+        return fw_err_set(c->err, FW_ECONFIG, "%stask binary needs 2 label values, column '%s' has %zu",
+                          w, cl->name, d.n);
+    if (p->task == FW_TASK_BINARY) {
+        if (p->positive_value) {
+            bool found = false;
+            for (int i = 0; i < 2; i++) {
+                if (d.numeric) {
+                    char *end;
+                    double v = strtod(p->positive_value, &end);
+                    found |= (end != p->positive_value && !*end && v == d.nums[i]);
+                } else {
+                    found |= !strcmp(p->positive_value, d.vals[i]);
+                }
+            }
+            if (!found) {
+                where(p, p->lines.positive, w, sizeof w);
+                return fw_err_set(c->err, FW_ECONFIG, "%s'data.positive' is '%s', but label '%s' only takes '%s' and '%s'",
+                                  w, p->positive_value, cl->name, d.vals[0], d.vals[1]);
+            }
+        } else {
+            int pick;
+            bool w0 = is_positive_word(d.vals[0]), w1 = is_positive_word(d.vals[1]);
+            if (w0 != w1) pick = w1 ? 1 : 0;
+            else if (d.numeric) pick = d.nums[1] > d.nums[0] ? 1 : 0;
+            else if (d.counts[0] != d.counts[1]) pick = d.counts[0] < d.counts[1] ? 0 : 1;
+            else pick = strcmp(d.vals[0], d.vals[1]) > 0 ? 0 : 1;
+            p->positive_value = fw_strdup(d.vals[pick]);
+            if (!p->positive_value) return fw_err_set(c->err, FW_ENOMEM, "out of memory");
+        }
+    }
+    return FW_OK;
+}
+
+static bool in_list(char *const *v, size_t n, const char *s) {
+    for (size_t i = 0; i < n; i++)
+        if (v[i] && !strcmp(v[i], s)) return true;
+    return false;
+}
+
+/* Why column `name` is not a feature, or NULL when it may be one. */
+static const char *reserved_role(const fw_project *p, const char *name) {
+    if (in_list(p->label_columns, p->n_label_columns, name)) return "the label";
+    if (p->id_column && !strcmp(p->id_column, name)) return "the id column";
+    if (p->time_column && !strcmp(p->time_column, name)) return "the time column";
+    if (p->query_column && !strcmp(p->query_column, name)) return "the query column";
+    if (in_list(p->exclude, p->n_exclude, name)) return "excluded";
+    return NULL;
+}
+
+static bool type_compatible(fw_col_type declared, fw_col_type stored) {
+    if (declared == stored) return true;
+    if (stored == FW_COL_NUMERIC && declared == FW_COL_CATEGORICAL) return true;
+    if ((stored == FW_COL_CATEGORICAL || stored == FW_COL_TEXT) &&
+        (declared == FW_COL_CATEGORICAL || declared == FW_COL_TEXT))
+        return true;
+    return false;
+}
+
+static fw_status build_features(rctx *c) {
+    fw_project *p = c->p;
+    char w[300];
+    for (size_t i = 0; i < p->n_features; i++) {
+        const char *role = reserved_role(p, p->features[i].name);
+        if (role) {
+            where(p, p->features[i].line, w, sizeof w);
+            return fw_err_set(c->err, FW_ECONFIG, "%s'features[%zu]': column '%s' is %s and cannot be a feature",
+                              w, i, p->features[i].name, role);
+        }
+    }
+    fw_feature_spec *out = fw_calloc(c->ds->n_cols ? c->ds->n_cols : 1, sizeof *out);
+    if (!out) return fw_err_set(c->err, FW_ENOMEM, "out of memory");
+    size_t n = 0;
+    for (size_t col = 0; col < c->ds->n_cols; col++) {
+        const fw_column *cl = &c->ds->cols[col];
+        if (reserved_role(p, cl->name)) continue;
+        fw_feature_spec *f = &out[n];
+        size_t k = 0;
+        while (k < p->n_features && (!p->features[k].name || strcmp(p->features[k].name, cl->name))) k++;
+        if (k < p->n_features) {
+            *f = p->features[k];
+            p->features[k].name = NULL; /* moved */
+            if (!f->type_set) f->type = cl->type;
+            if (!type_compatible(f->type, cl->type)) {
+                where(p, f->line, w, sizeof w);
+                fw_status st = fw_err_set(c->err, FW_ECONFIG,
+                                          "%s'features[%zu].type': column '%s' is %s and cannot be used as %s",
+                                          w, k, cl->name, fw_col_type_name(cl->type), fw_col_type_name(f->type));
+                fw_free(f->name);
+                for (size_t i = 0; i < n; i++) fw_free(out[i].name);
+                fw_free(out);
+                return st;
+            }
+        } else {
+            fw_feature_spec_init(f);
+            f->type = cl->type;
+            f->name = fw_strdup(cl->name);
+            if (!f->name) {
+                for (size_t i = 0; i < n; i++) fw_free(out[i].name);
+                fw_free(out);
+                return fw_err_set(c->err, FW_ENOMEM, "out of memory");
+            }
+        }
+        n++;
+    }
+    for (size_t i = 0; i < p->n_features; i++) fw_free(p->features[i].name);
+    fw_free(p->features);
+    p->features = out;
+    p->n_features = n;
+    if (n == 0) {
+        where(p, 0, w, sizeof w);
+        return fw_err_set(c->err, FW_ECONFIG, "%sno feature columns left (every column is the label, an id or excluded)", w);
+    }
+    for (size_t i = 0; i < p->n_crosses; i++)
+        for (size_t j = 0; j < p->crosses[i].n_columns; j++) {
+            const char *name = p->crosses[i].columns[j];
+            bool found = false;
+            for (size_t k = 0; k < n; k++) found |= !strcmp(out[k].name, name);
+            if (!found) {
+                where(p, p->crosses[i].line, w, sizeof w);
+                return fw_err_set(c->err, FW_ECONFIG, "%s'crosses[%zu]': column '%s' is %s, not a feature",
+                                  w, i, name, reserved_role(p, name));
+            }
+        }
+    return FW_OK;
+}
+
+fw_status fw_project_resolve(fw_project *p, const fw_dataset *ds, fw_err *err) {
+    rctx c = {p, ds, err};
+    fw_status st = check_columns(&c);
+    if (!st) st = infer_task_and_positive(&c);
+    if (!st) st = build_features(&c);
+    if (st) return st;
+    if (p->split == FW_SPLIT_GROUP && !p->split_group && p->n_group_columns) {
+        p->split_group = fw_strdup(p->group_columns[0]);
+        if (!p->split_group) return fw_err_set(err, FW_ENOMEM, "out of memory");
+    }
+    if (!p->metric) {
+        p->metric = fw_strdup(fw_project_default_metric(p->task));
+        if (!p->metric) return fw_err_set(err, FW_ENOMEM, "out of memory");
+    }
+    if (p->baseline.kind == FW_BASELINE_AUTO)
+        p->baseline.kind = p->task == FW_TASK_REGRESSION ? FW_BASELINE_MEAN : FW_BASELINE_PRIOR;
+    if ((p->baseline.kind == FW_BASELINE_MEAN || p->baseline.kind == FW_BASELINE_MEDIAN) &&
+        p->task != FW_TASK_REGRESSION && p->task != FW_TASK_RANKING) {
+        char w[300];
+        where(p, p->lines.baseline, w, sizeof w);
+        return fw_err_set(err, FW_ECONFIG, "%sbaseline '%s' needs a numeric target, but the task is %s (use prior or majority)",
+                          w, p->baseline.kind == FW_BASELINE_MEAN ? "mean" : "median", fw_task_name(p->task));
+    }
+    return FW_OK;
+}
