@@ -1,0 +1,126 @@
+/* slices.c — owns per-slice evaluation (see slices.h): groups rows by code, copies each group's
+ * labels, predictions and ranking ids, and evaluates them with fw_eval_compute. */
+#include "eval/slices.h"
+
+#include "core/alloc.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+void fw_slice_report_free(fw_slice_report *r) {
+    if (!r) return;
+    for (size_t i = 0; i < r->n_slices; i++) {
+        fw_free(r->slices[i].name);
+        fw_metric_set_free(&r->slices[i].metrics);
+    }
+    fw_free(r->slices);
+    fw_free(r->column);
+    memset(r, 0, sizeof *r);
+}
+
+static fw_status eval_slice(fw_task task, const double *y, const double *p, size_t k,
+                            const fw_eval_options *opt, const uint32_t *rows, size_t m,
+                            fw_slice *s, fw_err *err) {
+    size_t ny = task == FW_TASK_MULTILABEL ? k : 1;
+    double *sy = fw_malloc(m * ny * sizeof *sy), *sp = fw_malloc(m * k * sizeof *sp);
+    uint32_t *sq = opt->query ? fw_malloc(m * sizeof *sq) : NULL;
+    uint32_t *si = opt->item ? fw_malloc(m * sizeof *si) : NULL;
+    fw_status st = FW_OK;
+    if (!sy || !sp || (opt->query && !sq) || (opt->item && !si)) {
+        st = fw_err_set(err, FW_ENOMEM, "slices: out of memory");
+        goto done;
+    }
+    for (size_t j = 0; j < m; j++) {
+        memcpy(sy + j * ny, y + (size_t)rows[j] * ny, ny * sizeof *sy);
+        memcpy(sp + j * k, p + (size_t)rows[j] * k, k * sizeof *sp);
+        if (sq) sq[j] = opt->query[rows[j]];
+        if (si) si[j] = opt->item[rows[j]];
+    }
+    fw_eval_options o = *opt;
+    o.query = sq;
+    o.item = si;
+    fw_err e;
+    fw_err_clear(&e);
+    fw_status cs = fw_eval_compute(task, sy, sp, m, k, &o, &s->metrics, &e);
+    if (cs == FW_ENOMEM) {
+        st = fw_err_set(err, FW_ENOMEM, "slices: out of memory");
+    } else if (cs) {
+        s->ok = false;
+        snprintf(s->error, sizeof s->error, "%s", e.msg);
+    } else {
+        s->ok = true;
+        s->primary = fw_metric_set_primary(&s->metrics);
+    }
+done:
+    fw_free(sy);
+    fw_free(sp);
+    fw_free(sq);
+    fw_free(si);
+    return st;
+}
+
+fw_status fw_eval_slices(fw_task task, const double *y, const double *p, size_t n,
+                         size_t n_outputs, const fw_eval_options *opt, const char *column,
+                         const int32_t *codes, const char *const *names, size_t n_names,
+                         size_t min_size, fw_slice_report *out, fw_err *err) {
+    memset(out, 0, sizeof *out);
+    fw_eval_options def;
+    if (!opt) {
+        fw_eval_options_init(&def);
+        opt = &def;
+    }
+    if (!codes || (n_names && !names))
+        return fw_err_set(err, FW_EINVAL, "slices: no group codes for column '%s'", column ? column : "?");
+    for (size_t i = 0; i < n; i++)
+        if (codes[i] < -1 || (codes[i] >= 0 && (size_t)codes[i] >= n_names))
+            return fw_err_set(err, FW_EINVAL, "slices: column '%s', row %zu: group code %d out of range [-1, %zu)",
+                              column ? column : "?", i, codes[i], n_names);
+    fw_metric_set all;
+    fw_status st = fw_eval_compute(task, y, p, n, n_outputs, opt, &all, err);
+    if (st) return st;
+    out->overall = fw_metric_set_primary(&all);
+    snprintf(out->primary, sizeof out->primary, "%s", all.primary);
+    fw_metric_set_free(&all);
+    out->min_size = min_size;
+    out->column = fw_strdup(column ? column : "");
+    size_t n_groups = n_names + 1; /* last = missing */
+    size_t *count = fw_calloc(n_groups, sizeof *count);
+    uint32_t *rows = fw_malloc((n ? n : 1) * sizeof *rows);
+    out->slices = fw_calloc(n_groups, sizeof *out->slices);
+    if (!out->column || !count || !rows || !out->slices) {
+        st = fw_err_set(err, FW_ENOMEM, "slices: out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) count[codes[i] < 0 ? n_names : (size_t)codes[i]]++;
+    bool hib = fw_metric_higher_is_better(out->primary);
+    size_t k = n_outputs ? n_outputs : 1;
+    for (size_t g = 0; g < n_groups && !st; g++) {
+        if (count[g] == 0) continue;
+        size_t m = 0;
+        int32_t code = g == n_names ? -1 : (int32_t)g;
+        for (size_t i = 0; i < n; i++)
+            if (codes[i] == code) rows[m++] = (uint32_t)i;
+        fw_slice *s = &out->slices[out->n_slices++];
+        fw_metric_set_init(&s->metrics);
+        s->name = fw_strdup(code < 0 ? "(missing)" : names[g]);
+        s->n_rows = m;
+        s->small = m < min_size;
+        s->primary = NAN;
+        s->gap = NAN;
+        if (!s->name) {
+            st = fw_err_set(err, FW_ENOMEM, "slices: out of memory");
+            break;
+        }
+        st = eval_slice(task, y, p, k, opt, rows, m, s, err);
+        if (!st && s->ok) {
+            s->gap = s->primary - out->overall;
+            s->worse = hib ? s->gap < 0 : s->gap > 0;
+        }
+    }
+done:
+    fw_free(count);
+    fw_free(rows);
+    if (st) fw_slice_report_free(out);
+    return st;
+}
