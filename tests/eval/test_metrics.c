@@ -296,6 +296,36 @@ static void test_ranking_primary_k_and_curves(void) {
     fw_free(p);
 }
 
+static void test_calibration_by_hand(void) {
+    /* 2 bins, edge 0.5 belongs to the lower bin: bin 0 = {.05 .15 .5 .5} (mean .3, 2 of 4
+     * positive), bin 1 = {.95} (1 of 1). ECE = 4/5 * |.3 - .5| + 1/5 * |.95 - 1| = .17 */
+    double y[5] = {0, 1, 0, 1, 1}, p[5] = {0.05, 0.15, 0.5, 0.5, 0.95};
+    fw_eval_options o;
+    fw_eval_options_init(&o);
+    o.calibration_bins = 2;
+    fw_metric_set s;
+    CHECK_OK(fw_eval_compute(FW_TASK_BINARY, y, p, 5, 1, &o, &s, NULL));
+    CHECK_EQ(s.n_calibration, 2);
+    CHECK_EQ(s.calibration[0].count, 4);
+    CHECK_EQ(s.calibration[1].count, 1);
+    CHECK_NEAR(s.calibration[0].mean_pred, 0.3, 1e-12);
+    CHECK_NEAR(s.calibration[0].frac_pos, 0.5, 1e-12);
+    CHECK_NEAR(s.calibration[1].lo, 0.5, 0);
+    CHECK_NEAR(s.calibration[1].hi, 1.0, 0);
+    double ece = 0;
+    CHECK(fw_metric_set_get(&s, "expected_calibration_error", &ece));
+    CHECK_NEAR(ece, 0.17, 1e-12);
+    fw_metric_set_free(&s);
+    /* a perfectly calibrated table has ECE 0; empty bins are NaN, not counted */
+    double y2[4] = {0, 0, 1, 1}, p2[4] = {0, 0, 1, 1};
+    o.calibration_bins = 10;
+    CHECK_OK(fw_eval_compute(FW_TASK_BINARY, y2, p2, 4, 1, &o, &s, NULL));
+    CHECK(fw_metric_set_get(&s, "expected_calibration_error", &ece));
+    CHECK_NEAR(ece, 0, 1e-15);
+    CHECK(isnan(s.calibration[5].mean_pred));
+    fw_metric_set_free(&s);
+}
+
 static void test_oom_paths(void) {
     double y[8] = {0, 1, 1, 0, 1, 0, 0, 1}, p[8] = {0.1, 0.9, 0.4, 0.3, 0.8, 0.7, 0.2, 0.6};
     size_t before = fw_bytes_in_use();
@@ -321,6 +351,7 @@ int main(int argc, char **argv) {
     TEST_RUN(test_unseen_counted_wrong);
     TEST_RUN(test_directions_and_set);
     TEST_RUN(test_ranking_primary_k_and_curves);
+    TEST_RUN(test_calibration_by_hand);
     TEST_RUN(test_oom_paths);
     return fw_test_report(argv[0]);
 }
