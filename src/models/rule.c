@@ -78,7 +78,9 @@ static fw_status read_value(lexer *lx, bool *is_num, double *num, char **str, si
         lx->i = (size_t)(end - lx->s) + 1;
         return *str ? FW_OK : fw_err_set(err, FW_ENOMEM, "rule: out of memory");
     }
-    if (isdigit((unsigned char)c) || c == '-' || c == '+' || c == '.') {
+    char c1 = c ? lx->s[lx->i + 1] : 0;
+    if (isdigit((unsigned char)c) ||
+        ((c == '-' || c == '+' || c == '.') && (isdigit((unsigned char)c1) || c1 == '.'))) {
         char *end;
         errno = 0;
         double v = strtod(lx->s + lx->i, &end);
