@@ -6,7 +6,7 @@
 #include <math.h>
 #include <string.h>
 
-static const int codes[FW_N_CODES] = {200, 400, 401, 403, 404, 405, 408, 413, 415, 422, 500, 503, 0};
+static const int codes[FW_N_CODES] = {200, 202, 400, 401, 403, 404, 405, 408, 413, 415, 422, 500, 503, 0};
 static const double lat_le[FW_LAT_BUCKETS] = {50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3,
                                               25e-3, 50e-3, 100e-3, 250e-3, 500e-3, 750e-3, 1.0};
 
@@ -94,7 +94,7 @@ void fw_metrics_render(fw_buf *out, const fw_metrics_series *s, size_t n) {
             for (int c = 0; c < FW_N_CODES; c++) {
                 unsigned long k = LD(s[i].m->requests[v][c]);
                 any += k;
-                if (codes[c] != 200) e += k;
+                if (codes[c] >= 400 || codes[c] == 0) e += k;
             }
             if (!any) continue;
             fw_buf_printf(out, "flywheel_errors_total{");

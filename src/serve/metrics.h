@@ -14,7 +14,7 @@ enum { FW_VARIANT_PRIMARY = 0, FW_VARIANT_CHALLENGER, FW_VARIANT_SHADOW, FW_N_VA
 /* Variant label: "primary", "challenger", "shadow". */
 const char *fw_variant_name(int v);
 
-#define FW_N_CODES 13
+#define FW_N_CODES 14
 #define FW_LAT_BUCKETS 15   /* 50us .. 1s, then +Inf */
 #define FW_SCORE_BUCKETS 10 /* 0.1 .. 1.0, then +Inf */
 

@@ -1,0 +1,590 @@
+/* api_v1.c — owns the v1 JSON API: :predict and :explain (decode instances, impute/flag features,
+ * predict, abstain with the fallback, traffic variant, shadow scoring, the prediction log), /v1/rank
+ * (weighted objectives and filters over candidates) and /v1/feedback (stored and joined by request
+ * id, unknown ids kept and reported). */
+#include "serve/server_int.h"
+
+#include "core/alloc.h"
+#include "core/clock.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Decodes one instance object into vals (n_inputs, MISSING where absent). Unknown keys are added
+ * to warn (when not NULL). Returns false after filling an error reply. */
+static bool decode_instance(const fw_srv_model *m, json_t *obj, size_t idx, fw_value *vals, fw_buf *warn,
+                            size_t *n_warn, fw_reply *r) {
+    for (size_t i = 0; i < m->n_inputs; i++) vals[i] = (fw_value){FW_VALUE_MISSING, 0, NULL, 0};
+    if (!json_is_object(obj)) {
+        fw__reply_error(r, 400, "bad_request", "instances[%zu]: expected an object of feature values", idx);
+        return false;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v) {
+        size_t kl = strlen(key);
+        int64_t k = fw_strmap_get(&m->input_index, key, kl);
+        if (k < 0) {
+            if (warn) {
+                fw_buf_printf(warn, "%s", *n_warn ? "," : "");
+                char msg[400];
+                snprintf(msg, sizeof msg, "instances[%zu]: unknown feature '%.200s' ignored", idx, key);
+                fw__json_cstr(warn, msg);
+                (*n_warn)++;
+            }
+            continue;
+        }
+        fw_value *d = &vals[k];
+        switch (json_typeof(v)) {
+        case JSON_INTEGER:
+        case JSON_REAL: *d = (fw_value){FW_VALUE_NUMBER, json_number_value(v), NULL, 0}; break;
+        case JSON_TRUE: *d = (fw_value){FW_VALUE_NUMBER, 1, NULL, 0}; break;
+        case JSON_FALSE: *d = (fw_value){FW_VALUE_NUMBER, 0, NULL, 0}; break;
+        case JSON_NULL: break;
+        case JSON_STRING: *d = (fw_value){FW_VALUE_STRING, 0, json_string_value(v), json_string_length(v)}; break;
+        default:
+            fw__reply_error(r, 400, "bad_type", "instances[%zu].%s: expected a number, string, boolean or null, got %s",
+                            idx, key, json_is_array(v) ? "an array" : "an object");
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The score a prediction is judged by: P(positive), the top class probability, or the value. */
+static double primary_score(const fw_srv_model *m, const double *out) {
+    if (m->task == FW_TASK_MULTICLASS || m->task == FW_TASK_MULTILABEL) {
+        double best = out[0];
+        for (size_t k = 1; k < m->n_outputs; k++) best = out[k] > best ? out[k] : best;
+        return best;
+    }
+    return out[0];
+}
+
+static void put_label(fw_buf *b, const fw_srv_model *m, const double *out) {
+    if (m->task == FW_TASK_BINARY) {
+        int pos = out[0] >= m->threshold;
+        if (m->classes) fw__json_cstr(b, m->classes[pos]);
+        else fw_buf_printf(b, "%d", pos);
+    } else if (m->task == FW_TASK_MULTICLASS) {
+        size_t best = 0;
+        for (size_t k = 1; k < m->n_outputs; k++) best = out[k] > out[best] ? k : best;
+        if (m->classes && best < m->n_classes) fw__json_cstr(b, m->classes[best]);
+        else fw_buf_printf(b, "%zu", best);
+    } else {
+        fw__json_num(b, out[0]);
+    }
+}
+
+/* Writes one prediction object; returns whether it abstained. */
+static bool put_prediction(fw_server *s, fw_buf *b, const fw_srv_model *m, const double *out) {
+    fw_buf_printf(b, "{\"label\":");
+    put_label(b, m, out);
+    double conf = 1;
+    if (m->task == FW_TASK_BINARY) {
+        double p = out[0];
+        fw_buf_printf(b, ",\"probabilities\":{");
+        fw__json_cstr(b, m->classes ? m->classes[0] : "0");
+        fw_buf_put_u8(b, ':');
+        fw__json_num(b, 1 - p);
+        fw_buf_put_u8(b, ',');
+        fw__json_cstr(b, m->classes ? m->classes[1] : "1");
+        fw_buf_put_u8(b, ':');
+        fw__json_num(b, p);
+        fw_buf_printf(b, "},\"score\":");
+        fw__json_num(b, p);
+        fw_buf_printf(b, ",\"threshold\":");
+        fw__json_num(b, m->threshold);
+        conf = p > 1 - p ? p : 1 - p;
+    } else if (m->task == FW_TASK_MULTICLASS) {
+        fw_buf_printf(b, ",\"probabilities\":{");
+        for (size_t k = 0; k < m->n_outputs; k++) {
+            if (k) fw_buf_put_u8(b, ',');
+            char tmp[32];
+            snprintf(tmp, sizeof tmp, "%zu", k);
+            fw__json_cstr(b, m->classes && k < m->n_classes ? m->classes[k] : tmp);
+            fw_buf_put_u8(b, ':');
+            fw__json_num(b, out[k]);
+        }
+        conf = primary_score(m, out);
+        fw_buf_printf(b, "},\"score\":");
+        fw__json_num(b, conf);
+        fw_buf_printf(b, ",\"threshold\":null");
+    } else {
+        fw_buf_printf(b, ",\"score\":");
+        fw__json_num(b, out[0]);
+        fw_buf_printf(b, ",\"threshold\":null");
+    }
+    double thr = s->cfg->confidence_threshold >= 0 ? s->cfg->confidence_threshold : m->confidence_threshold;
+    bool abstain = m->task != FW_TASK_REGRESSION && m->task != FW_TASK_RANKING && thr > 0 && conf < thr;
+    fw_buf_printf(b, ",\"confidence\":");
+    fw__json_num(b, conf);
+    if (abstain) {
+        /* the fallback answers; the model's own label is kept beside it */
+        size_t lab = b->len;
+        (void)lab;
+        fw_buf_printf(b, ",\"abstained\":true,\"confidence_threshold\":");
+        fw__json_num(b, thr);
+        if (m->fallback == FW_FALLBACK_BASELINE) {
+            fw_buf_printf(b, ",\"fallback\":\"baseline\",\"answer\":");
+            put_label(b, m, m->baseline_out);
+        } else if (m->fallback == FW_FALLBACK_VALUE) {
+            fw_buf_printf(b, ",\"fallback\":\"value\",\"answer\":");
+            fw__json_cstr(b, m->fallback_value ? m->fallback_value : "");
+        } else {
+            fw_buf_printf(b, ",\"fallback\":\"review\",\"answer\":\"needs review\"");
+        }
+    } else {
+        fw_buf_printf(b, ",\"abstained\":false");
+    }
+    return abstain;
+}
+
+static void put_log_header(fw_buf *lb, const char *rid, const fw_srv_model *m, int variant,
+                           const char *entity_id, double latency_ms) {
+    char ts[32];
+    fw_format_iso8601(fw_wall_unix_ms(), ts, sizeof ts);
+    fw_buf_printf(lb, "{\"type\":\"prediction\",\"request_id\":\"%s\",\"time\":\"%s\",\"model\":", rid, ts);
+    fw__json_cstr(lb, m->name);
+    fw_buf_printf(lb, ",\"version\":");
+    fw__json_cstr(lb, m->version);
+    fw_buf_printf(lb, ",\"variant\":\"%s\",\"source\":\"online\",\"entity_id\":", fw_variant_name(variant));
+    fw__json_cstr(lb, entity_id);
+    fw_buf_printf(lb, ",\"latency_ms\":%.4f", latency_ms);
+}
+
+static void put_outputs(fw_buf *b, const double *out, size_t n_inst, size_t n_out) {
+    fw_buf_put_u8(b, '[');
+    for (size_t i = 0; i < n_inst; i++) {
+        fw_buf_printf(b, "%s[", i ? "," : "");
+        for (size_t k = 0; k < n_out; k++) {
+            if (k) fw_buf_put_u8(b, ',');
+            fw__json_num(b, out[i * n_out + k]);
+        }
+        fw_buf_put_u8(b, ']');
+    }
+    fw_buf_put_u8(b, ']');
+}
+
+/* Predicts every instance with m into out (n_inst x n_outputs); false after an error reply. */
+static bool predict_all(const fw_srv_model *m, json_t *inst, fw_value *vals, double *out, fw_buf *warn,
+                        size_t *n_warn, double *contrib, fw_reply *r) {
+    bool oom;
+    void *scratch = fw_srv_model_scratch(m, &oom);
+    if (oom) {
+        fw__reply_error(r, 500, "FW_ENOMEM", "out of memory");
+        return false;
+    }
+    size_t n = json_array_size(inst);
+    for (size_t i = 0; i < n; i++) {
+        if (!decode_instance(m, json_array_get(inst, i), i, vals, warn, n_warn, r)) return false;
+        fw_err err;
+        fw_status st = m->ops->predict(m, vals, scratch, out + i * m->n_outputs, &err);
+        if (st == FW_OK && contrib) st = m->ops->explain(m, vals, scratch, contrib + i * (m->n_explain + 1), &err);
+        if (st) {
+            fw__reply_error(r, st == FW_ESCHEMA || st == FW_EINVAL ? 400 : 500,
+                            st == FW_ESCHEMA ? "bad_type" : fw_status_name(st), "instances[%zu]: %s", i, err.msg);
+            return false;
+        }
+    }
+    return true;
+}
+
+void fw__api_predict(fw_server *s, const fw_route *rt, const char *body, size_t len, bool explain, fw_reply *r) {
+    uint64_t t0 = fw_now_ns();
+    uint64_t reqno = fw__new_request_id(s, r);
+    json_t *j = fw__parse_body(r, body, len, false);
+    if (!j) return;
+    fw_target t = {0};
+    fw_value *vals = NULL;
+    double *out = NULL, *sout = NULL, *contrib = NULL;
+    fw_buf warn;
+    fw_buf_init(&warn);
+    size_t n_warn = 0;
+    json_t *inst = json_object_get(j, "instances");
+    json_t *ent = json_object_get(j, "entity_id");
+    const char *entity = json_string_value(ent);
+    char ent_num[32];
+    if (!entity && json_is_integer(ent)) {
+        snprintf(ent_num, sizeof ent_num, "%lld", (long long)json_integer_value(ent));
+        entity = ent_num;
+    }
+    if (!json_is_array(inst) || json_array_size(inst) == 0) {
+        fw__reply_error(r, 400, "bad_request", "'instances' must be a non-empty array of objects");
+        goto out;
+    }
+    if (ent && !json_is_null(ent) && !entity) {
+        fw__reply_error(r, 400, "bad_type", "'entity_id' must be a string or an integer");
+        goto out;
+    }
+    {
+        const char *key;
+        json_t *v;
+        json_object_foreach(j, key, v) {
+            if (strcmp(key, "instances") && strcmp(key, "entity_id")) {
+                fw_buf_printf(&warn, "%s", n_warn ? "," : "");
+                char msg[300];
+                snprintf(msg, sizeof msg, "unknown top-level key '%.200s' ignored", key);
+                fw__json_cstr(&warn, msg);
+                n_warn++;
+            }
+        }
+    }
+    fw_err err;
+    fw_status st = fw__resolve(s, rt->name, rt->alias, rt->version, entity, reqno, &t, &err);
+    if (st) {
+        fw__reply_error(r, fw__http_for(st), st == FW_ENOTFOUND ? "model_not_found" : fw_status_name(st), "%s", err.msg);
+        goto out;
+    }
+    const fw_srv_model *m = t.m;
+    r->metrics = m->metrics;
+    r->variant = t.variant;
+    if (explain && !m->ops->explain) {
+        fw__reply_error(r, 400, "unsupported", "model '%s' version '%s' cannot explain", m->name, m->version);
+        goto out;
+    }
+    size_t n = json_array_size(inst);
+    size_t n_in = m->n_inputs;
+    if (t.shadow && t.shadow->n_inputs > n_in) n_in = t.shadow->n_inputs;
+    vals = fw_malloc((n_in ? n_in : 1) * sizeof *vals);
+    out = fw_malloc(n * m->n_outputs * sizeof *out);
+    if (explain) contrib = fw_malloc(n * (m->n_explain + 1) * sizeof *contrib);
+    if (!vals || !out || (explain && !contrib)) {
+        fw__reply_error(r, 500, "FW_ENOMEM", "out of memory");
+        goto out;
+    }
+    if (!predict_all(m, inst, vals, out, &warn, &n_warn, contrib, r)) goto out;
+    fw_buf *b = &r->body;
+    r->code = 200;
+    fw_buf_printf(b, "{\"request_id\":\"%s\",\"model\":", r->request_id);
+    fw__json_cstr(b, m->name);
+    fw_buf_printf(b, ",\"version\":");
+    fw__json_cstr(b, m->version);
+    fw_buf_printf(b, ",\"variant\":\"%s\",\"source\":\"online\",\"predictions\":[", fw_variant_name(t.variant));
+    for (size_t i = 0; i < n; i++) {
+        if (i) fw_buf_put_u8(b, ',');
+        const double *o = out + i * m->n_outputs;
+        bool ab = put_prediction(s, b, m, o);
+        fw_metrics_score(m->metrics, t.variant, primary_score(m, o), ab);
+        if (explain) {
+            const double *c = contrib + i * (m->n_explain + 1);
+            fw_buf_printf(b, ",\"contributions\":{");
+            for (size_t k = 0; k < m->n_explain; k++) {
+                fw__json_cstr(b, m->explain_names[k]);
+                fw_buf_put_u8(b, ':');
+                fw__json_num(b, c[k]);
+                fw_buf_put_u8(b, ',');
+            }
+            fw_buf_printf(b, "\"(bias)\":");
+            fw__json_num(b, c[m->n_explain]);
+            fw_buf_printf(b, "},\"contribution_space\":\"%s\"", m->task == FW_TASK_REGRESSION ? "raw" : "margin");
+        }
+        fw_buf_put_u8(b, '}');
+    }
+    fw_buf_printf(b, "],\"warnings\":[");
+    fw_buf_put(b, warn.data, warn.len);
+    fw_buf_printf(b, "]}");
+    double lat_ms = (double)(fw_now_ns() - t0) * 1e-6;
+    if (s->logq) {
+        char *inputs = json_dumps(inst, JSON_COMPACT);
+        fw_buf lb;
+        fw_buf_init(&lb);
+        put_log_header(&lb, r->request_id, m, t.variant, entity, lat_ms);
+        fw_buf_printf(&lb, ",\"inputs\":%s,\"outputs\":", inputs ? inputs : "null");
+        put_outputs(&lb, out, n, m->n_outputs);
+        fw_buf_put_u8(&lb, '}');
+        fw__log(s, FW_LOGREC_PREDICTION, r->request_id, &lb);
+        if (t.shadow && (sout = fw_malloc(n * t.shadow->n_outputs * sizeof *sout)) != NULL) {
+            fw_reply sr = {0};
+            fw_buf_init(&sr.body);
+            uint64_t st0 = fw_now_ns();
+            if (predict_all(t.shadow, inst, vals, sout, NULL, NULL, NULL, &sr)) {
+                uint64_t sns = fw_now_ns() - st0;
+                lb.len = 0;
+                put_log_header(&lb, r->request_id, t.shadow, FW_VARIANT_SHADOW, entity, (double)sns * 1e-6);
+                fw_buf_printf(&lb, ",\"inputs\":%s,\"outputs\":", inputs ? inputs : "null");
+                put_outputs(&lb, sout, n, t.shadow->n_outputs);
+                fw_buf_put_u8(&lb, '}');
+                fw__log(s, FW_LOGREC_PREDICTION, r->request_id, &lb);
+                fw_metrics_request(t.shadow->metrics, FW_VARIANT_SHADOW, 200, sns);
+                for (size_t i = 0; i < n; i++)
+                    fw_metrics_score(t.shadow->metrics, FW_VARIANT_SHADOW,
+                                     primary_score(t.shadow, sout + i * t.shadow->n_outputs), 0);
+            }
+            fw_buf_free(&sr.body);
+        }
+        fw_buf_free(&lb);
+        if (inputs) fw_free(inputs);
+    }
+out:
+    /* keep the answering model alive until its metrics are recorded */
+    if (t.m) {
+        r->hold = t.m;
+        t.m = NULL;
+    }
+    fw__target_release(&t);
+    fw_buf_free(&warn);
+    fw_free(vals);
+    fw_free(out);
+    fw_free(sout);
+    fw_free(contrib);
+    json_decref(j);
+}
+
+/* ---- /v1/rank -------------------------------------------------------------------------------- */
+
+typedef struct rank_item {
+    size_t index;
+    double total;
+} rank_item;
+
+static int rank_cmp(const void *a, const void *b) {
+    const rank_item *x = a, *y = b;
+    if (x->total != y->total) return x->total > y->total ? -1 : 1;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+typedef struct objective {
+    const char *model;
+    double weight;
+    double max;
+    fw_srv_model *m;
+    double *scores; /* per candidate */
+} objective;
+
+static bool read_objectives(json_t *a, const char *what, bool filter, objective **out, size_t *n, fw_reply *r) {
+    if (!json_is_array(a)) {
+        fw__reply_error(r, 400, "bad_request", "'%s' must be an array", what);
+        return false;
+    }
+    *n = json_array_size(a);
+    *out = fw_calloc(*n ? *n : 1, sizeof **out);
+    if (!*out) {
+        fw__reply_error(r, 500, "FW_ENOMEM", "out of memory");
+        return false;
+    }
+    for (size_t i = 0; i < *n; i++) {
+        json_t *o = json_array_get(a, i);
+        const char *model = json_string_value(json_object_get(o, "model"));
+        json_t *w = json_object_get(o, filter ? "max" : "weight");
+        if (!model || (w && !json_is_number(w)) || (filter && !w)) {
+            fw__reply_error(r, 400, "bad_request", "%s[%zu]: expected {\"model\": name, \"%s\": number}", what, i,
+                            filter ? "max" : "weight");
+            return false;
+        }
+        (*out)[i].model = model;
+        (*out)[i].weight = w && !filter ? json_number_value(w) : 1.0;
+        (*out)[i].max = filter ? json_number_value(w) : INFINITY;
+    }
+    return true;
+}
+
+static bool default_objectives(const fw_serve_objective *src, size_t n_src, objective **out, size_t *n) {
+    *n = n_src;
+    *out = fw_calloc(n_src ? n_src : 1, sizeof **out);
+    if (!*out) return false;
+    for (size_t i = 0; i < n_src; i++) (*out)[i] = (objective){src[i].model, src[i].weight, src[i].max, NULL, NULL};
+    return true;
+}
+
+static bool score_all(fw_server *s, objective *o, json_t *cands, fw_value *vals, size_t n_vals, uint64_t reqno,
+                      fw_reply *r) {
+    fw_target t;
+    fw_err err;
+    fw_status st = fw__resolve(s, o->model, NULL, NULL, NULL, reqno, &t, &err);
+    if (st) {
+        fw__reply_error(r, fw__http_for(st), st == FW_ENOTFOUND ? "model_not_found" : fw_status_name(st), "%s", err.msg);
+        return false;
+    }
+    o->m = t.m;
+    t.m = NULL;
+    fw__target_release(&t);
+    size_t n = json_array_size(cands);
+    if (o->m->n_inputs > n_vals) {
+        fw__reply_error(r, 500, "FW_ELIMIT", "model '%s' has too many inputs", o->model);
+        return false;
+    }
+    double *tmp = fw_malloc(o->m->n_outputs * sizeof *tmp);
+    o->scores = fw_malloc((n ? n : 1) * sizeof *o->scores);
+    bool oom;
+    void *scratch = fw_srv_model_scratch(o->m, &oom);
+    if (!tmp || !o->scores || oom) {
+        fw_free(tmp);
+        fw__reply_error(r, 500, "FW_ENOMEM", "out of memory");
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!decode_instance(o->m, json_array_get(cands, i), i, vals, NULL, NULL, r)) {
+            fw_free(tmp);
+            return false;
+        }
+        st = o->m->ops->predict(o->m, vals, scratch, tmp, &err);
+        if (st) {
+            fw_free(tmp);
+            fw__reply_error(r, 400, "bad_type", "candidates[%zu] for model '%s': %s", i, o->model, err.msg);
+            return false;
+        }
+        o->scores[i] = primary_score(o->m, tmp);
+    }
+    fw_free(tmp);
+    return true;
+}
+
+void fw__api_rank(fw_server *s, const char *body, size_t len, fw_reply *r) {
+    uint64_t reqno = fw__new_request_id(s, r);
+    json_t *j = fw__parse_body(r, body, len, false);
+    if (!j) return;
+    objective *obj = NULL, *fil = NULL;
+    size_t n_obj = 0, n_fil = 0;
+    fw_value *vals = NULL;
+    rank_item *items = NULL;
+    json_t *cands = json_object_get(j, "candidates");
+    json_t *jo = json_object_get(j, "objectives"), *jf = json_object_get(j, "filters"), *jk = json_object_get(j, "top_k");
+    if (!json_is_array(cands)) {
+        fw__reply_error(r, 400, "bad_request", "'candidates' must be an array of objects");
+        goto out;
+    }
+    if (jk && (!json_is_integer(jk) || json_integer_value(jk) < 0)) {
+        fw__reply_error(r, 400, "bad_type", "'top_k' must be a non-negative integer");
+        goto out;
+    }
+    if (jo ? !read_objectives(jo, "objectives", false, &obj, &n_obj, r)
+           : !default_objectives(s->cfg->objectives, s->cfg->n_objectives, &obj, &n_obj))
+        goto out;
+    if (jf ? !read_objectives(jf, "filters", true, &fil, &n_fil, r)
+           : !default_objectives(s->cfg->filters, s->cfg->n_filters, &fil, &n_fil))
+        goto out;
+    if (n_obj == 0) {
+        fw__reply_error(r, 400, "bad_request", "no objectives: give 'objectives' or configure serving.rank.objectives");
+        goto out;
+    }
+    size_t n = json_array_size(cands);
+    vals = fw_malloc(4096 * sizeof *vals);
+    items = fw_malloc((n ? n : 1) * sizeof *items);
+    if (!vals || !items) {
+        fw__reply_error(r, 500, "FW_ENOMEM", "out of memory");
+        goto out;
+    }
+    for (size_t k = 0; k < n_obj; k++)
+        if (!score_all(s, &obj[k], cands, vals, 4096, reqno, r)) goto out;
+    for (size_t k = 0; k < n_fil; k++)
+        if (!score_all(s, &fil[k], cands, vals, 4096, reqno, r)) goto out;
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool drop = false;
+        for (size_t k = 0; k < n_fil; k++) drop |= fil[k].scores[i] > fil[k].max;
+        if (drop) continue;
+        double tot = 0;
+        for (size_t k = 0; k < n_obj; k++) tot += obj[k].weight * obj[k].scores[i];
+        items[kept++] = (rank_item){i, tot};
+    }
+    qsort(items, kept, sizeof *items, rank_cmp);
+    size_t top = jk ? (size_t)json_integer_value(jk) : kept;
+    if (top > kept) top = kept;
+    fw_buf *b = &r->body;
+    r->code = 200;
+    fw_buf_printf(b, "{\"request_id\":\"%s\",\"ranked\":[", r->request_id);
+    for (size_t q = 0; q < top; q++) {
+        size_t i = items[q].index;
+        fw_buf_printf(b, "%s{\"index\":%zu", q ? "," : "", i);
+        json_t *id = json_object_get(json_array_get(cands, i), "id");
+        if (id) {
+            char *idt = json_dumps(id, JSON_COMPACT | JSON_ENCODE_ANY);
+            if (idt) fw_buf_printf(b, ",\"id\":%s", idt);
+            fw_free(idt);
+        }
+        fw_buf_printf(b, ",\"score\":");
+        fw__json_num(b, items[q].total);
+        fw_buf_printf(b, ",\"scores\":{");
+        for (size_t k = 0; k < n_obj; k++) {
+            if (k) fw_buf_put_u8(b, ',');
+            fw__json_cstr(b, obj[k].model);
+            fw_buf_put_u8(b, ':');
+            fw__json_num(b, obj[k].scores[i]);
+        }
+        fw_buf_printf(b, "}}");
+    }
+    fw_buf_printf(b, "],\"filtered\":%zu,\"candidates\":%zu,\"models\":{", n - kept, n);
+    for (size_t k = 0; k < n_obj + n_fil; k++) {
+        objective *o = k < n_obj ? &obj[k] : &fil[k - n_obj];
+        if (k) fw_buf_put_u8(b, ',');
+        fw__json_cstr(b, o->model);
+        fw_buf_put_u8(b, ':');
+        fw__json_cstr(b, o->m->version);
+    }
+    fw_buf_printf(b, "}}");
+out:
+    for (size_t k = 0; k < n_obj; k++) {
+        fw_srv_model_unref(obj[k].m);
+        fw_free(obj[k].scores);
+    }
+    for (size_t k = 0; k < n_fil; k++) {
+        fw_srv_model_unref(fil[k].m);
+        fw_free(fil[k].scores);
+    }
+    fw_free(obj);
+    fw_free(fil);
+    fw_free(vals);
+    fw_free(items);
+    json_decref(j);
+}
+
+/* ---- /v1/feedback ---------------------------------------------------------------------------- */
+
+void fw__api_feedback(fw_server *s, const char *body, size_t len, fw_reply *r) {
+    json_t *j = fw__parse_body(r, body, len, false);
+    if (!j) return;
+    const char *rid = json_string_value(json_object_get(j, "request_id"));
+    json_t *label = json_object_get(j, "label");
+    json_t *event = json_object_get(j, "event");
+    json_t *value = json_object_get(j, "value");
+    if (!rid || !*rid || strlen(rid) > 200) {
+        fw__reply_error(r, 400, "bad_request", "'request_id' must be a non-empty string");
+    } else if (!label && !event) {
+        fw__reply_error(r, 400, "bad_request", "give 'label' or 'event' (with an optional numeric 'value')");
+    } else if (event && !json_is_string(event)) {
+        fw__reply_error(r, 400, "bad_type", "'event' must be a string");
+    } else if (value && !json_is_number(value)) {
+        fw__reply_error(r, 400, "bad_type", "'value' must be a number");
+    } else if (label && (json_is_object(label) || json_is_array(label))) {
+        fw__reply_error(r, 400, "bad_type", "'label' must be a string, number or boolean");
+    } else if (!s->logq) {
+        fw__reply_error(r, 503, "no_store", "feedback needs a store or serving.log.path to be kept");
+    } else {
+        bool matched = fw__request_id_known(s, rid);
+        atomic_fetch_add(matched ? &s->feedback_matched : &s->feedback_unmatched, 1);
+        char ts[32];
+        fw_format_iso8601(fw_wall_unix_ms(), ts, sizeof ts);
+        fw_buf lb;
+        fw_buf_init(&lb);
+        fw_buf_printf(&lb, "{\"type\":\"feedback\",\"request_id\":");
+        fw__json_cstr(&lb, rid);
+        fw_buf_printf(&lb, ",\"time\":\"%s\",\"matched\":%s", ts, matched ? "true" : "false");
+        if (label) {
+            char *lt = json_dumps(label, JSON_COMPACT | JSON_ENCODE_ANY);
+            fw_buf_printf(&lb, ",\"label\":%s", lt ? lt : "null");
+            fw_free(lt);
+        }
+        if (event) {
+            fw_buf_printf(&lb, ",\"event\":");
+            fw__json_cstr(&lb, json_string_value(event));
+        }
+        if (value) {
+            fw_buf_printf(&lb, ",\"value\":");
+            fw__json_num(&lb, json_number_value(value));
+        }
+        fw_buf_put_u8(&lb, '}');
+        bool kept = fw_buf_ok(&lb) && fw_logq_push(s->logq, fw_log_record_new(FW_LOGREC_FEEDBACK, rid, (const char *)lb.data, lb.len));
+        fw_buf_free(&lb);
+        if (!kept) fw__reply_error(r, 503, "log_full", "feedback could not be queued (log queue full); retry");
+        else {
+            r->code = 202;
+            fw_buf_printf(&r->body, "{\"stored\":true,\"request_id\":");
+            fw__json_cstr(&r->body, rid);
+            fw_buf_printf(&r->body, ",\"matched\":%s%s}", matched ? "true" : "false",
+                          matched ? "" : ",\"note\":\"request id not issued by this server process; kept for a later join\"");
+        }
+    }
+    json_decref(j);
+}

@@ -1,0 +1,336 @@
+/* api_v2.c — owns the KServe Open Inference Protocol v2 endpoints: server/model metadata, liveness
+ * and readiness, and infer with inputs as one tensor per feature (shape [n] or [n, 1]) or one row
+ * tensor of shape [n, n_features] in the model's input order. Errors use the protocol's own body
+ * {"error": "message"} so existing v2 clients work unchanged. */
+#include "serve/server_int.h"
+
+#include "core/alloc.h"
+#include "core/clock.h"
+
+#include <string.h>
+
+/* Flattens a possibly nested JSON array into leaves (row-major). Returns count or -1 (too deep /
+ * mixed). leaves may be NULL to count. */
+static long flatten(json_t *a, json_t **leaves, long at, int depth) {
+    if (depth > 8) return -1;
+    if (!json_is_array(a)) {
+        if (leaves) leaves[at] = a;
+        return 1;
+    }
+    long n = 0;
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        long k = flatten(json_array_get(a, i), leaves, at + n, depth + 1);
+        if (k < 0) return -1;
+        n += k;
+    }
+    return n;
+}
+
+static bool leaf_value(json_t *v, fw_value *out) {
+    switch (json_typeof(v)) {
+    case JSON_INTEGER:
+    case JSON_REAL: *out = (fw_value){FW_VALUE_NUMBER, json_number_value(v), NULL, 0}; return true;
+    case JSON_TRUE: *out = (fw_value){FW_VALUE_NUMBER, 1, NULL, 0}; return true;
+    case JSON_FALSE: *out = (fw_value){FW_VALUE_NUMBER, 0, NULL, 0}; return true;
+    case JSON_NULL: *out = (fw_value){FW_VALUE_MISSING, 0, NULL, 0}; return true;
+    case JSON_STRING: *out = (fw_value){FW_VALUE_STRING, 0, json_string_value(v), json_string_length(v)}; return true;
+    default: return false;
+    }
+}
+
+static long shape_product(json_t *shape, long *rows, long *cols) {
+    if (!json_is_array(shape) || json_array_size(shape) == 0 || json_array_size(shape) > 2) return -1;
+    long p = 1;
+    for (size_t i = 0; i < json_array_size(shape); i++) {
+        json_t *d = json_array_get(shape, i);
+        if (!json_is_integer(d) || json_integer_value(d) < 0 || json_integer_value(d) > 1000000) return -1;
+        p *= (long)json_integer_value(d);
+    }
+    *rows = (long)json_integer_value(json_array_get(shape, 0));
+    *cols = json_array_size(shape) == 2 ? (long)json_integer_value(json_array_get(shape, 1)) : 1;
+    return p;
+}
+
+static void model_meta(fw_buf *b, const fw_srv_model *m) {
+    fw_buf_printf(b, "{\"name\":");
+    fw__json_cstr(b, m->name);
+    fw_buf_printf(b, ",\"versions\":[");
+    fw__json_cstr(b, m->version);
+    fw_buf_printf(b, "],\"platform\":\"flywheel\",\"inputs\":[");
+    for (size_t i = 0; i < m->n_inputs; i++) {
+        fw_buf_printf(b, "%s{\"name\":", i ? "," : "");
+        fw__json_cstr(b, m->input_names[i]);
+        fw_buf_printf(b, ",\"datatype\":\"FP64\",\"shape\":[-1]}");
+    }
+    fw_buf_printf(b, "],\"outputs\":[{\"name\":\"score\",\"datatype\":\"FP64\",\"shape\":[-1]}");
+    if (m->task == FW_TASK_MULTICLASS)
+        fw_buf_printf(b, ",{\"name\":\"probabilities\",\"datatype\":\"FP64\",\"shape\":[-1,%zu]}", m->n_outputs);
+    if (m->task == FW_TASK_BINARY || m->task == FW_TASK_MULTICLASS)
+        fw_buf_printf(b, ",{\"name\":\"label\",\"datatype\":\"BYTES\",\"shape\":[-1]}");
+    fw_buf_printf(b, "]}");
+}
+
+static void put_label_str(fw_buf *b, const fw_srv_model *m, const double *o) {
+    char tmp[32];
+    if (m->task == FW_TASK_BINARY) {
+        int pos = o[0] >= m->threshold;
+        snprintf(tmp, sizeof tmp, "%d", pos);
+        fw__json_cstr(b, m->classes ? m->classes[pos] : tmp);
+    } else {
+        size_t best = 0;
+        for (size_t k = 1; k < m->n_outputs; k++) best = o[k] > o[best] ? k : best;
+        snprintf(tmp, sizeof tmp, "%zu", best);
+        fw__json_cstr(b, m->classes && best < m->n_classes ? m->classes[best] : tmp);
+    }
+}
+
+static bool wants(json_t *req_outputs, const char *name) {
+    if (!json_is_array(req_outputs)) return true;
+    for (size_t i = 0; i < json_array_size(req_outputs); i++)
+        if (strcmp(json_string_value(json_object_get(json_array_get(req_outputs, i), "name")) ?: "", name) == 0)
+            return true;
+    return false;
+}
+
+static void infer(fw_server *s, const fw_route *rt, const char *body, size_t len, fw_reply *r) {
+    uint64_t t0 = fw_now_ns();
+    uint64_t reqno = fw__new_request_id(s, r);
+    json_t *j = fw__parse_body(r, body, len, true);
+    if (!j) return;
+    fw_target t = {0};
+    json_t ***cols = NULL;
+    long *col_len = NULL;
+    fw_value *vals = NULL;
+    double *out = NULL;
+    fw_err err;
+    fw_status st = fw__resolve(s, rt->name, NULL, rt->version, NULL, reqno, &t, &err);
+    if (st) {
+        fw__reply_error_v2(r, fw__http_for(st), "%s", err.msg);
+        goto out;
+    }
+    const fw_srv_model *m = t.m;
+    r->metrics = m->metrics;
+    r->variant = t.variant;
+    json_t *inputs = json_object_get(j, "inputs");
+    json_t *req_out = json_object_get(j, "outputs");
+    if (!json_is_array(inputs) || json_array_size(inputs) == 0) {
+        fw__reply_error_v2(r, 400, "'inputs' must be a non-empty array of tensors");
+        goto out;
+    }
+    if (req_out && json_is_array(req_out)) {
+        for (size_t i = 0; i < json_array_size(req_out); i++) {
+            const char *nm = json_string_value(json_object_get(json_array_get(req_out, i), "name"));
+            if (!nm || (strcmp(nm, "score") && strcmp(nm, "label") && strcmp(nm, "probabilities"))) {
+                fw__reply_error_v2(r, 400, "unknown requested output '%s' (have score, label, probabilities)", nm ? nm : "?");
+                goto out;
+            }
+        }
+    }
+    size_t n_t = json_array_size(inputs);
+    cols = fw_calloc(m->n_inputs, sizeof *cols);
+    col_len = fw_calloc(m->n_inputs, sizeof *col_len);
+    vals = fw_malloc((m->n_inputs ? m->n_inputs : 1) * sizeof *vals);
+    json_t **row_leaves = NULL;
+    long n_rows = -1;
+    bool row_mode = false;
+    if (!cols || !col_len || !vals) {
+        fw__reply_error_v2(r, 500, "out of memory");
+        goto out;
+    }
+    for (size_t ti = 0; ti < n_t; ti++) {
+        json_t *tn = json_array_get(inputs, ti);
+        const char *name = json_string_value(json_object_get(tn, "name"));
+        json_t *data = json_object_get(tn, "data");
+        long rows, ncol;
+        long prod = shape_product(json_object_get(tn, "shape"), &rows, &ncol);
+        if (!name || !data || prod < 0 || !json_string_value(json_object_get(tn, "datatype"))) {
+            fw__reply_error_v2(r, 400, "inputs[%zu]: a tensor needs 'name', 'shape' (1 or 2 dimensions), 'datatype' and 'data'", ti);
+            goto out;
+        }
+        long cnt = flatten(data, NULL, 0, 0);
+        if (cnt != prod) {
+            fw__reply_error_v2(r, 400, "inputs[%zu] '%s': shape says %ld values, data has %ld", ti, name, prod, cnt);
+            goto out;
+        }
+        json_t **leaves = fw_malloc((size_t)(cnt ? cnt : 1) * sizeof *leaves);
+        if (!leaves) {
+            fw__reply_error_v2(r, 500, "out of memory");
+            goto out;
+        }
+        flatten(data, leaves, 0, 0);
+        int64_t k = fw_strmap_get(&m->input_index, name, strlen(name));
+        if (k < 0 && n_t == 1 && ncol == (long)m->n_inputs && json_array_size(json_object_get(tn, "shape")) == 2) {
+            row_mode = true;
+            row_leaves = leaves;
+            n_rows = rows;
+            break;
+        }
+        if (k < 0) {
+            fw_free(leaves);
+            fw__reply_error_v2(r, 400, "inputs[%zu]: unknown input '%s' (model inputs: one tensor per feature, or one tensor of shape [n, %zu])",
+                               ti, name, m->n_inputs);
+            goto out;
+        }
+        if (ncol != 1 || (n_rows >= 0 && rows != n_rows)) {
+            fw_free(leaves);
+            fw__reply_error_v2(r, 400, "inputs[%zu] '%s': expected shape [n] or [n, 1] with the same n for every input", ti, name);
+            goto out;
+        }
+        n_rows = rows;
+        fw_free(cols[k]);
+        cols[k] = leaves;
+        col_len[k] = rows;
+    }
+    if (n_rows <= 0) {
+        fw_free(row_leaves);
+        fw__reply_error_v2(r, 400, "no rows to infer");
+        goto out;
+    }
+    out = fw_malloc((size_t)n_rows * m->n_outputs * sizeof *out);
+    bool oom;
+    void *scratch = fw_srv_model_scratch(m, &oom);
+    if (!out || oom) {
+        fw_free(row_leaves);
+        fw__reply_error_v2(r, 500, "out of memory");
+        goto out;
+    }
+    for (long i = 0; i < n_rows; i++) {
+        for (size_t k = 0; k < m->n_inputs; k++) {
+            json_t *leaf = row_mode ? row_leaves[(size_t)i * m->n_inputs + k] : (cols[k] ? cols[k][i] : NULL);
+            vals[k] = (fw_value){FW_VALUE_MISSING, 0, NULL, 0};
+            if (leaf && !leaf_value(leaf, &vals[k])) {
+                fw_free(row_leaves);
+                fw__reply_error_v2(r, 400, "row %ld, input '%s': expected a number, string, boolean or null", i, m->input_names[k]);
+                goto out;
+            }
+        }
+        st = m->ops->predict(m, vals, scratch, out + (size_t)i * m->n_outputs, &err);
+        if (st) {
+            fw_free(row_leaves);
+            fw__reply_error_v2(r, 400, "row %ld: %s", i, err.msg);
+            goto out;
+        }
+    }
+    fw_free(row_leaves);
+    fw_buf *b = &r->body;
+    r->code = 200;
+    fw_buf_printf(b, "{\"model_name\":");
+    fw__json_cstr(b, m->name);
+    fw_buf_printf(b, ",\"model_version\":");
+    fw__json_cstr(b, m->version);
+    json_t *id = json_object_get(j, "id");
+    fw_buf_printf(b, ",\"id\":");
+    fw__json_cstr(b, json_is_string(id) ? json_string_value(id) : r->request_id);
+    fw_buf_printf(b, ",\"parameters\":{\"request_id\":\"%s\",\"variant\":\"%s\"},\"outputs\":[", r->request_id,
+                  fw_variant_name(t.variant));
+    bool first = true;
+    if (wants(req_out, "score")) {
+        fw_buf_printf(b, "{\"name\":\"score\",\"datatype\":\"FP64\",\"shape\":[%ld],\"data\":[", n_rows);
+        for (long i = 0; i < n_rows; i++) {
+            if (i) fw_buf_put_u8(b, ',');
+            const double *o = out + (size_t)i * m->n_outputs;
+            double sc = o[0];
+            for (size_t k = 1; m->task == FW_TASK_MULTICLASS && k < m->n_outputs; k++) sc = o[k] > sc ? o[k] : sc;
+            fw__json_num(b, sc);
+            fw_metrics_score(m->metrics, t.variant, sc, 0);
+        }
+        fw_buf_printf(b, "]}");
+        first = false;
+    }
+    if (m->task == FW_TASK_MULTICLASS && wants(req_out, "probabilities")) {
+        fw_buf_printf(b, "%s{\"name\":\"probabilities\",\"datatype\":\"FP64\",\"shape\":[%ld,%zu],\"data\":[",
+                      first ? "" : ",", n_rows, m->n_outputs);
+        for (size_t i = 0; i < (size_t)n_rows * m->n_outputs; i++) {
+            if (i) fw_buf_put_u8(b, ',');
+            fw__json_num(b, out[i]);
+        }
+        fw_buf_printf(b, "]}");
+        first = false;
+    }
+    if ((m->task == FW_TASK_BINARY || m->task == FW_TASK_MULTICLASS) && wants(req_out, "label")) {
+        fw_buf_printf(b, "%s{\"name\":\"label\",\"datatype\":\"BYTES\",\"shape\":[%ld],\"data\":[", first ? "" : ",", n_rows);
+        for (long i = 0; i < n_rows; i++) {
+            if (i) fw_buf_put_u8(b, ',');
+            put_label_str(b, m, out + (size_t)i * m->n_outputs);
+        }
+        fw_buf_printf(b, "]}");
+    }
+    fw_buf_printf(b, "]}");
+    if (s->logq) {
+        char ts[32];
+        fw_format_iso8601(fw_wall_unix_ms(), ts, sizeof ts);
+        char *inputs_txt = json_dumps(inputs, JSON_COMPACT);
+        fw_buf lb;
+        fw_buf_init(&lb);
+        fw_buf_printf(&lb, "{\"type\":\"prediction\",\"request_id\":\"%s\",\"time\":\"%s\",\"model\":", r->request_id, ts);
+        fw__json_cstr(&lb, m->name);
+        fw_buf_printf(&lb, ",\"version\":");
+        fw__json_cstr(&lb, m->version);
+        fw_buf_printf(&lb, ",\"variant\":\"%s\",\"source\":\"online\",\"protocol\":\"v2\",\"latency_ms\":%.4f,\"inputs\":%s,\"outputs\":[",
+                      fw_variant_name(t.variant), (double)(fw_now_ns() - t0) * 1e-6, inputs_txt ? inputs_txt : "null");
+        for (size_t i = 0; i < (size_t)n_rows * m->n_outputs; i++) {
+            if (i) fw_buf_put_u8(&lb, ',');
+            fw__json_num(&lb, out[i]);
+        }
+        fw_buf_printf(&lb, "]}");
+        fw__log(s, FW_LOGREC_PREDICTION, r->request_id, &lb);
+        fw_buf_free(&lb);
+        fw_free(inputs_txt);
+    }
+out:
+    if (t.m) {
+        r->hold = t.m;
+        t.m = NULL;
+    }
+    fw__target_release(&t);
+    if (cols) {
+        for (size_t k = 0; r->hold && k < r->hold->n_inputs; k++) fw_free(cols[k]);
+        fw_free(cols);
+    }
+    fw_free(col_len);
+    fw_free(vals);
+    fw_free(out);
+    json_decref(j);
+}
+
+void fw__api_v2(fw_server *s, const fw_route *rt, const char *body, size_t len, fw_reply *r) {
+    switch (rt->kind) {
+    case FW_ROUTE_V2_SERVER:
+        r->code = 200;
+        fw_buf_printf(&r->body, "{\"name\":\"flywheel\",\"version\":");
+        fw__json_cstr(&r->body, fw_version());
+        fw_buf_printf(&r->body, ",\"extensions\":[]}");
+        return;
+    case FW_ROUTE_V2_LIVE:
+        r->code = 200;
+        fw_buf_printf(&r->body, "{\"live\":true}");
+        return;
+    case FW_ROUTE_V2_READY: {
+        bool ready = atomic_load(&s->ready);
+        r->code = ready ? 200 : 503;
+        fw_buf_printf(&r->body, "{\"ready\":%s}", ready ? "true" : "false");
+        return;
+    }
+    case FW_ROUTE_V2_MODEL:
+    case FW_ROUTE_V2_MODEL_READY: {
+        fw_target t;
+        fw_err err;
+        fw_status st = fw__resolve(s, rt->name, NULL, rt->version, NULL, 0, &t, &err);
+        if (rt->kind == FW_ROUTE_V2_MODEL_READY) {
+            r->code = st ? (st == FW_ENOTFOUND ? 404 : 503) : 200;
+            fw_buf_printf(&r->body, "{\"name\":");
+            fw__json_cstr(&r->body, rt->name);
+            fw_buf_printf(&r->body, ",\"ready\":%s}", st ? "false" : "true");
+        } else if (st) {
+            fw__reply_error_v2(r, fw__http_for(st), "%s", err.msg);
+        } else {
+            r->code = 200;
+            model_meta(&r->body, t.m);
+        }
+        if (!st) fw__target_release(&t);
+        return;
+    }
+    case FW_ROUTE_V2_INFER: infer(s, rt, body, len, r); return;
+    default: fw__reply_error_v2(r, 404, "no such v2 endpoint");
+    }
+}

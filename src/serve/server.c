@@ -1,0 +1,652 @@
+/* server.c — owns the server's life cycle and HTTP plumbing: libmicrohttpd setup (epoll + internal
+ * thread pool, connection limit and timeout), request bodies with the size limit, dispatch to the
+ * API files, replies and metrics, /healthz, /metrics, the admin endpoints, the alias poll thread
+ * and the drain on shutdown. */
+#include "serve/server_int.h"
+
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/hash.h"
+#include "core/threads.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- JSON helpers ---------------------------------------------------------------------------- */
+
+void fw__json_str(fw_buf *b, const char *s, size_t n) {
+    fw_buf_put_u8(b, '"');
+    size_t start = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        fw_buf_put(b, s + start, i - start);
+        start = i + 1;
+        if (c == '"') fw_buf_put(b, "\\\"", 2);
+        else if (c == '\\') fw_buf_put(b, "\\\\", 2);
+        else if (c == '\n') fw_buf_put(b, "\\n", 2);
+        else if (c == '\t') fw_buf_put(b, "\\t", 2);
+        else if (c == '\r') fw_buf_put(b, "\\r", 2);
+        else fw_buf_printf(b, "\\u%04x", c);
+    }
+    fw_buf_put(b, s + start, n - start);
+    fw_buf_put_u8(b, '"');
+}
+
+void fw__json_cstr(fw_buf *b, const char *s) {
+    if (!s) fw_buf_put(b, "null", 4);
+    else fw__json_str(b, s, strlen(s));
+}
+
+void fw__json_num(fw_buf *b, double v) {
+    if (v != v || v == 1.0 / 0.0 || v == -1.0 / 0.0) fw_buf_put(b, "null", 4);
+    else fw_buf_printf(b, "%.17g", v);
+}
+
+static void reset_body(fw_reply *r) {
+    r->body.len = 0;
+    r->body.oom = false;
+}
+
+void fw__reply_error(fw_reply *r, int http, const char *code_name, const char *fmt, ...) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    reset_body(r);
+    r->code = http;
+    fw_buf_printf(&r->body, "{\"error\":{\"code\":");
+    fw__json_cstr(&r->body, code_name);
+    fw_buf_printf(&r->body, ",\"message\":");
+    fw__json_cstr(&r->body, msg);
+    if (r->request_id[0]) {
+        fw_buf_printf(&r->body, "},\"request_id\":");
+        fw__json_cstr(&r->body, r->request_id);
+        fw_buf_put_u8(&r->body, '}');
+    } else {
+        fw_buf_printf(&r->body, "}}");
+    }
+}
+
+void fw__reply_error_v2(fw_reply *r, int http, const char *fmt, ...) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    reset_body(r);
+    r->code = http;
+    fw_buf_printf(&r->body, "{\"error\":");
+    fw__json_cstr(&r->body, msg);
+    fw_buf_put_u8(&r->body, '}');
+}
+
+json_t *fw__parse_body(fw_reply *r, const char *body, size_t len, bool v2) {
+    if (!body || len == 0) {
+        if (v2) fw__reply_error_v2(r, 400, "empty request body: expected a JSON object");
+        else fw__reply_error(r, 400, "bad_json", "empty request body: expected a JSON object");
+        return NULL;
+    }
+    json_error_t je;
+    json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+    if (!j) {
+        if (v2) fw__reply_error_v2(r, 400, "malformed JSON at line %d, column %d: %s", je.line, je.column, je.text);
+        else fw__reply_error(r, 400, "bad_json", "malformed JSON at line %d, column %d: %s", je.line, je.column, je.text);
+        return NULL;
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        if (v2) fw__reply_error_v2(r, 400, "the request body must be a JSON object");
+        else fw__reply_error(r, 400, "bad_request", "the request body must be a JSON object");
+        return NULL;
+    }
+    return j;
+}
+
+int fw__http_for(fw_status st) {
+    switch (st) {
+    case FW_ENOTFOUND: return 404;
+    case FW_EINVAL:
+    case FW_ESCHEMA:
+    case FW_EPARSE: return 400;
+    case FW_ELIMIT: return 503;
+    default: return 500;
+    }
+}
+
+/* ---- request ids and logging ----------------------------------------------------------------- */
+
+uint64_t fw__new_request_id(fw_server *s, fw_reply *r) {
+    uint64_t n = atomic_fetch_add_explicit(&s->next_req, 1, memory_order_relaxed);
+    snprintf(r->request_id, sizeof r->request_id, "%08x-%012llx", s->boot, (unsigned long long)n);
+    return n;
+}
+
+bool fw__request_id_known(const fw_server *s, const char *id) {
+    unsigned boot;
+    unsigned long long n;
+    char tail;
+    if (strlen(id) != 21 || sscanf(id, "%8x-%12llx%c", &boot, &n, &tail) != 2) return false;
+    return boot == s->boot && n < atomic_load(&s->next_req);
+}
+
+void fw__log(fw_server *s, fw_logrec_kind kind, const char *request_id, const fw_buf *json) {
+    if (!s->logq || !fw_buf_ok(json)) return;
+    fw_logq_push(s->logq, fw_log_record_new(kind, request_id, (const char *)json->data, json->len));
+}
+
+/* ---- route resolution with traffic splits ---------------------------------------------------- */
+
+static const fw_serve_split *split_for(const fw_server *s, const char *name) {
+    for (size_t i = 0; i < s->cfg->n_splits; i++)
+        if (strcmp(s->cfg->splits[i].model, name) == 0) return &s->cfg->splits[i];
+    return NULL;
+}
+
+/* The default alias of a model: the one listed in serving.models, else "production". */
+static const char *default_alias(const fw_server *s, const char *name, char *buf, size_t cap) {
+    size_t nl = strlen(name);
+    for (size_t i = 0; i < s->cfg->n_models; i++) {
+        const char *m = s->cfg->models[i];
+        if (strncmp(m, name, nl) == 0 && m[nl] == '@') {
+            snprintf(buf, cap, "%s", m + nl + 1);
+            return buf;
+        }
+    }
+    return "production";
+}
+
+/* Acquires "NAME@ALIAS" or "NAME#VERSION". */
+static fw_status acquire_ref(fw_server *s, const char *ref, uint64_t now, fw_srv_model **m, fw_err *err) {
+    char name[FW_ROUTE_NAME_MAX], rest[FW_ROUTE_NAME_MAX];
+    const char *sep = strpbrk(ref, "@#");
+    if (!sep || (size_t)(sep - ref) >= sizeof name || strlen(sep + 1) >= sizeof rest)
+        return fw_err_set(err, FW_ECONFIG, "bad model reference '%s' (want NAME@ALIAS or NAME#VERSION)", ref);
+    memcpy(name, ref, (size_t)(sep - ref));
+    name[sep - ref] = 0;
+    strcpy(rest, sep + 1);
+    return fw_model_table_acquire(s->models, name, *sep == '@' ? rest : NULL, *sep == '#' ? rest : NULL,
+                                  now, m, err);
+}
+
+fw_status fw__resolve(fw_server *s, const char *name, const char *alias, const char *version,
+                      const char *entity_id, uint64_t reqno, fw_target *t, fw_err *err) {
+    memset(t, 0, sizeof *t);
+    uint64_t now = fw_now_ns();
+    if ((alias && *alias) || (version && *version))
+        return fw_model_table_acquire(s->models, name, alias && *alias ? alias : NULL,
+                                      alias && *alias ? NULL : version, now, &t->m, err);
+    char abuf[FW_ROUTE_NAME_MAX];
+    fw_status st = fw_model_table_acquire(s->models, name, default_alias(s, name, abuf, sizeof abuf), NULL,
+                                          now, &t->m, err);
+    if (st) return st;
+    const fw_serve_split *sp = split_for(s, name);
+    if (!sp) return FW_OK;
+    bool to_challenger = false;
+    if (sp->kind == FW_SPLIT_AB) {
+        uint64_t h = entity_id ? fw_hash64(entity_id, strlen(entity_id), 0x5eed) : fw_hash64(&reqno, sizeof reqno, 1);
+        to_challenger = (double)(h % 10000) < sp->percent * 100.0;
+    } else if (sp->kind == FW_SPLIT_CANARY) {
+        uint64_t h = fw_hash64(&reqno, sizeof reqno, 0xca9a);
+        to_challenger = (double)(h % 10000) < sp->percent * 100.0;
+    }
+    if (sp->kind == FW_SPLIT_SHADOW || to_challenger) {
+        fw_srv_model *c = NULL;
+        fw_err e2;
+        if (acquire_ref(s, sp->challenger, now, &c, &e2) != FW_OK) return FW_OK; /* primary answers */
+        if (sp->kind == FW_SPLIT_SHADOW) {
+            t->shadow = c;
+        } else {
+            fw_srv_model_unref(t->m);
+            t->m = c;
+            t->variant = FW_VARIANT_CHALLENGER;
+        }
+    }
+    return FW_OK;
+}
+
+void fw__target_release(fw_target *t) {
+    fw_srv_model_unref(t->m);
+    fw_srv_model_unref(t->shadow);
+    memset(t, 0, sizeof *t);
+}
+
+/* ---- simple endpoints ------------------------------------------------------------------------ */
+
+static void api_healthz(fw_server *s, fw_reply *r) {
+    size_t bytes;
+    size_t n = fw_model_table_loaded(s->models, &bytes);
+    r->code = 200;
+    fw_buf_printf(&r->body, "{\"status\":\"%s\",\"models_loaded\":%zu,\"model_bytes\":%zu,\"version\":",
+                  atomic_load(&s->draining) ? "draining" : "ok", n, bytes);
+    fw__json_cstr(&r->body, fw_version());
+    fw_buf_put_u8(&r->body, '}');
+}
+
+static void api_metrics(fw_server *s, fw_reply *r) {
+    fw_srv_model **ms = NULL;
+    size_t n = 0;
+    fw_model_table_snapshot(s->models, &ms, &n);
+    fw_metrics_series *ser = fw_calloc(n + 1, sizeof *ser);
+    r->code = 200;
+    if (ser) {
+        ser[0] = (fw_metrics_series){"", "", s->global};
+        for (size_t i = 0; i < n; i++) ser[i + 1] = (fw_metrics_series){ms[i]->name, ms[i]->version, ms[i]->metrics};
+        fw_metrics_render(&r->body, ser, n + 1);
+    }
+    fw_free(ser);
+    size_t bytes;
+    size_t loaded = fw_model_table_loaded(s->models, &bytes);
+    uint64_t loads, ev, swaps;
+    fw_model_table_counters(s->models, &loads, &ev, &swaps);
+    fw_metrics_render_scalar(&r->body, "flywheel_models_loaded", "gauge", "Models currently loaded.", (double)loaded);
+    fw_metrics_render_scalar(&r->body, "flywheel_model_bytes", "gauge", "Bytes held by loaded models.", (double)bytes);
+    fw_metrics_render_scalar(&r->body, "flywheel_bytes_in_use", "gauge", "Bytes allocated by the library (fw_bytes_in_use).", (double)fw_bytes_in_use());
+    fw_metrics_render_scalar(&r->body, "flywheel_model_loads_total", "counter", "Model loads (cold loads and swaps).", (double)loads);
+    fw_metrics_render_scalar(&r->body, "flywheel_model_evictions_total", "counter", "Models evicted by the memory bound.", (double)ev);
+    fw_metrics_render_scalar(&r->body, "flywheel_model_swaps_total", "counter", "Alias swaps.", (double)swaps);
+    fw_metrics_render_scalar(&r->body, "flywheel_inflight_requests", "gauge", "Requests being served.", (double)atomic_load(&s->inflight));
+    fw_buf_printf(&r->body, "# HELP flywheel_feedback_total Feedback records by whether the request id was known.\n"
+                            "# TYPE flywheel_feedback_total counter\n"
+                            "flywheel_feedback_total{matched=\"true\"} %llu\nflywheel_feedback_total{matched=\"false\"} %llu\n",
+                  (unsigned long long)atomic_load(&s->feedback_matched), (unsigned long long)atomic_load(&s->feedback_unmatched));
+    fw_logq_stats q = {0};
+    if (s->logq) fw_logq_get_stats(s->logq, &q);
+    fw_metrics_render_scalar(&r->body, "flywheel_log_queue_depth", "gauge", "Prediction log records waiting.", (double)q.depth);
+    fw_metrics_render_scalar(&r->body, "flywheel_log_queue_capacity", "gauge", "Prediction log queue capacity.", (double)q.capacity);
+    fw_metrics_render_scalar(&r->body, "flywheel_log_dropped_total", "counter", "Log records dropped by the overflow policy.", (double)q.dropped);
+    fw_metrics_render_scalar(&r->body, "flywheel_log_written_total", "counter", "Log records written to the sink.", (double)q.written);
+    fw_metrics_render_scalar(&r->body, "flywheel_log_write_errors_total", "counter", "Log records lost to sink errors.", (double)q.write_errors);
+    fw_metrics_render_scalar(&r->body, "flywheel_uptime_seconds", "gauge", "Seconds since start.", (double)(fw_now_ns() - s->start_ns) * 1e-9);
+    for (size_t i = 0; i < n; i++) fw_srv_model_unref(ms[i]);
+    fw_free(ms);
+}
+
+static void api_models(fw_server *s, fw_reply *r) {
+    fw_srv_model **ms = NULL;
+    size_t n = 0;
+    fw_model_table_snapshot(s->models, &ms, &n);
+    r->code = 200;
+    fw_buf_printf(&r->body, "{\"models\":[");
+    for (size_t i = 0; i < n; i++) {
+        fw_buf_printf(&r->body, "%s{\"name\":", i ? "," : "");
+        fw__json_cstr(&r->body, ms[i]->name);
+        fw_buf_printf(&r->body, ",\"version\":");
+        fw__json_cstr(&r->body, ms[i]->version);
+        fw_buf_printf(&r->body, ",\"bytes\":%zu,\"load_ms\":", ms[i]->bytes);
+        fw__json_num(&r->body, ms[i]->load_ms);
+        fw_buf_put_u8(&r->body, '}');
+        fw_srv_model_unref(ms[i]);
+    }
+    fw_free(ms);
+    fw_buf_printf(&r->body, "]}");
+}
+
+/* ---- admin ----------------------------------------------------------------------------------- */
+
+static bool token_ok(const fw_server *s, struct MHD_Connection *c) {
+    if (!s->admin_token || !*s->admin_token) return false;
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    if (!h || strncmp(h, "Bearer ", 7) != 0) return false;
+    h += 7;
+    size_t a = strlen(h), b = strlen(s->admin_token);
+    unsigned diff = (unsigned)(a ^ b);
+    for (size_t i = 0; i < b; i++) diff |= (unsigned)(unsigned char)(i < a ? h[i] : 0) ^ (unsigned char)s->admin_token[i];
+    return diff == 0;
+}
+
+static void api_admin(fw_server *s, const fw_route *rt, const char *body, size_t len, fw_reply *r) {
+    fw_err err;
+    fw_err_clear(&err);
+    json_t *j = NULL;
+    if (body && len) {
+        if (!(j = fw__parse_body(r, body, len, false))) return;
+    }
+    const char *alias = j ? json_string_value(json_object_get(j, "alias")) : NULL;
+    const char *version = j ? json_string_value(json_object_get(j, "version")) : NULL;
+    if (rt->kind == FW_ROUTE_ADMIN_RELOAD) {
+        size_t swapped = 0;
+        fw_status st = fw_model_table_refresh(s->models, &swapped, &err);
+        if (st) fw__reply_error(r, 500, fw_status_name(st), "reload: %s", err.msg);
+        else {
+            r->code = 200;
+            fw_buf_printf(&r->body, "{\"reloaded\":true,\"swapped\":%zu}", swapped);
+        }
+    } else if (rt->kind == FW_ROUTE_ADMIN_ALIAS) {
+        if (!version) fw__reply_error(r, 400, "bad_request", "body must be {\"version\": \"...\"}");
+        else {
+            fw_status st = fw_model_table_set_alias(s->models, rt->name, rt->alias, version, &err);
+            if (st) fw__reply_error(r, fw__http_for(st), fw_status_name(st), "%s", err.msg);
+            else {
+                r->code = 200;
+                fw_buf_printf(&r->body, "{\"model\":");
+                fw__json_cstr(&r->body, rt->name);
+                fw_buf_printf(&r->body, ",\"alias\":");
+                fw__json_cstr(&r->body, rt->alias);
+                fw_buf_printf(&r->body, ",\"version\":");
+                fw__json_cstr(&r->body, version);
+                fw_buf_put_u8(&r->body, '}');
+            }
+        }
+    } else {
+        char abuf[FW_ROUTE_NAME_MAX];
+        if (!alias && !version) alias = default_alias(s, rt->name, abuf, sizeof abuf);
+        fw_status st;
+        if (rt->kind == FW_ROUTE_ADMIN_LOAD) {
+            fw_srv_model *m = NULL;
+            st = fw_model_table_acquire(s->models, rt->name, version ? NULL : alias, version, fw_now_ns(), &m, &err);
+            if (!st) {
+                r->code = 200;
+                fw_buf_printf(&r->body, "{\"loaded\":true,\"model\":");
+                fw__json_cstr(&r->body, m->name);
+                fw_buf_printf(&r->body, ",\"version\":");
+                fw__json_cstr(&r->body, m->version);
+                fw_buf_printf(&r->body, ",\"bytes\":%zu,\"load_ms\":", m->bytes);
+                fw__json_num(&r->body, m->load_ms);
+                fw_buf_put_u8(&r->body, '}');
+                fw_srv_model_unref(m);
+            }
+        } else {
+            st = fw_model_table_unload(s->models, rt->name, version ? NULL : alias, version, &err);
+            if (!st) {
+                r->code = 200;
+                fw_buf_printf(&r->body, "{\"unloaded\":true}");
+            }
+        }
+        if (st) fw__reply_error(r, fw__http_for(st), fw_status_name(st), "%s", err.msg);
+    }
+    json_decref(j);
+}
+
+/* ---- MHD plumbing ---------------------------------------------------------------------------- */
+
+typedef struct conn_req {
+    fw_buf body;
+    bool too_big;
+    bool answered; /* a reply was queued early (413 by Content-Length) */
+    uint64_t t0;
+} conn_req;
+
+static enum MHD_Result send_reply(fw_server *s, struct MHD_Connection *c, fw_reply *r) {
+    if (!fw_buf_ok(&r->body)) {
+        reset_body(r);
+        fw__reply_error(r, 500, "FW_ENOMEM", "out of memory");
+    }
+    size_t len;
+    uint8_t *data = fw_buf_take(&r->body, &len);
+    struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback(len, data, fw_free);
+    if (!resp) {
+        fw_free(data);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->allow && r->code == 200 ? "text/plain" : "application/json");
+    if (r->code == 405 && r->allow) MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+    if (r->request_id[0]) MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+    if (atomic_load_explicit(&s->draining, memory_order_relaxed))
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    enum MHD_Result ret = MHD_queue_response(c, (unsigned)r->code, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static void dispatch(fw_server *s, struct MHD_Connection *c, const char *method, const char *url,
+                     const char *body, size_t len, fw_reply *r) {
+    fw_route rt;
+    fw_route_match(method, url, &rt);
+    if (rt.status == 404) {
+        fw__reply_error(r, 404, "not_found", "no route for %s %s", method, url);
+        return;
+    }
+    if (rt.status == 405) {
+        fw__reply_error(r, 405, "method_not_allowed", "%s is not allowed on %s (allowed: %s)", method, url, rt.allow);
+        r->allow = rt.allow;
+        return;
+    }
+    switch (rt.kind) {
+    case FW_ROUTE_HEALTHZ: api_healthz(s, r); break;
+    case FW_ROUTE_METRICS:
+        api_metrics(s, r);
+        r->allow = "metrics"; /* marks text/plain */
+        break;
+    case FW_ROUTE_V1_MODELS: api_models(s, r); break;
+    case FW_ROUTE_V1_PREDICT: fw__api_predict(s, &rt, body, len, false, r); break;
+    case FW_ROUTE_V1_EXPLAIN: fw__api_predict(s, &rt, body, len, true, r); break;
+    case FW_ROUTE_V1_RANK: fw__api_rank(s, body, len, r); break;
+    case FW_ROUTE_V1_FEEDBACK: fw__api_feedback(s, body, len, r); break;
+    case FW_ROUTE_V2_SERVER:
+    case FW_ROUTE_V2_LIVE:
+    case FW_ROUTE_V2_READY:
+    case FW_ROUTE_V2_MODEL:
+    case FW_ROUTE_V2_MODEL_READY:
+    case FW_ROUTE_V2_INFER: fw__api_v2(s, &rt, body, len, r); break;
+    case FW_ROUTE_ADMIN_LOAD:
+    case FW_ROUTE_ADMIN_UNLOAD:
+    case FW_ROUTE_ADMIN_ALIAS:
+    case FW_ROUTE_ADMIN_RELOAD:
+        if (!token_ok(s, c))
+            fw__reply_error(r, 401, "unauthorized", s->admin_token && *s->admin_token
+                                ? "admin endpoints need 'Authorization: Bearer <token>'"
+                                : "admin endpoints are disabled: set serving.admin_token or FLYWHEEL_ADMIN_TOKEN");
+        else api_admin(s, &rt, body, len, r);
+        break;
+    default: fw__reply_error(r, 404, "not_found", "no route for %s %s", method, url);
+    }
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                  const char *version, const char *upload, size_t *upload_size, void **ptr) {
+    fw_server *s = cls;
+    conn_req *q = *ptr;
+    if (!q) {
+        q = fw_calloc(1, sizeof *q);
+        if (!q) return MHD_NO;
+        fw_buf_init(&q->body);
+        q->t0 = fw_now_ns();
+        *ptr = q;
+        atomic_fetch_add(&s->inflight, 1);
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > s->cfg->max_body_bytes) {
+            fw_reply r = {0};
+            fw_buf_init(&r.body);
+            fw__reply_error(&r, 413, "payload_too_large", "request body of %s bytes exceeds serving.max_body_bytes = %zu",
+                            cl, s->cfg->max_body_bytes);
+            fw_metrics_request(s->global, 0, 413, fw_now_ns() - q->t0);
+            q->answered = true;
+            return send_reply(s, c, &r);
+        }
+        return MHD_YES;
+    }
+    if (q->answered) {
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (!q->too_big) {
+            if (q->body.len + *upload_size > s->cfg->max_body_bytes) {
+                q->too_big = true;
+                fw_buf_free(&q->body);
+            } else {
+                fw_buf_put(&q->body, upload, *upload_size);
+            }
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    fw_reply r = {0};
+    fw_buf_init(&r.body);
+    if (q->too_big) {
+        fw__reply_error(&r, 413, "payload_too_large", "request body exceeds serving.max_body_bytes = %zu",
+                        s->cfg->max_body_bytes);
+    } else if (!fw_buf_ok(&q->body)) {
+        fw__reply_error(&r, 500, "FW_ENOMEM", "out of memory reading the request body");
+    } else {
+        dispatch(s, c, method, url, (const char *)q->body.data, q->body.len, &r);
+    }
+    fw_metrics_request(r.metrics ? r.metrics : s->global, r.metrics ? r.variant : 0, r.code, fw_now_ns() - q->t0);
+    fw_srv_model_unref(r.hold);
+    q->answered = true;
+    return send_reply(s, c, &r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **ptr, enum MHD_RequestTerminationCode toe) {
+    fw_server *s = cls;
+    conn_req *q = *ptr;
+    if (!q) return;
+    fw_buf_free(&q->body);
+    fw_free(q);
+    *ptr = NULL;
+    atomic_fetch_sub(&s->inflight, 1);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap) {
+    (void)cls;
+    fprintf(stderr, "flywheel serve: http: ");
+    vfprintf(stderr, fmt, ap);
+}
+
+/* ---- life cycle ------------------------------------------------------------------------------ */
+
+static void *poll_main(void *arg) {
+    fw_server *s = arg;
+    double waited = 0;
+    while (!atomic_load(&s->stop_poll)) {
+        struct timespec ts = {0, 50 * 1000000};
+        nanosleep(&ts, NULL);
+        waited += 0.05;
+        if (waited < s->cfg->alias_poll_s) continue;
+        waited = 0;
+        fw_err err;
+        fw_model_table_refresh(s->models, NULL, &err);
+    }
+    return NULL;
+}
+
+fw_status fw_server_new(const fw_serve_config *cfg, fw_server **out, fw_err *err) {
+    json_set_alloc_funcs(fw_malloc, fw_free);
+    fw_server *s = fw_calloc(1, sizeof *s);
+    if (!s) return fw_err_set(err, FW_ENOMEM, "out of memory");
+    s->cfg = cfg;
+    s->start_ns = fw_now_ns();
+    s->boot = (uint32_t)fw_hash64(&s->start_ns, sizeof s->start_ns, (uint64_t)getpid() ^ (uint64_t)time(NULL));
+    s->admin_token = cfg->admin_token ? cfg->admin_token : getenv("FLYWHEEL_ADMIN_TOKEN");
+    s->threads = cfg->threads > 0 ? cfg->threads : fw_default_threads();
+    if (!(s->global = fw_srv_metrics_new())) {
+        fw_free(s);
+        return fw_err_set(err, FW_ENOMEM, "out of memory");
+    }
+    fw_serve_source src;
+    fw_status st;
+    if (cfg->models_dir) st = fw_serve_source_dir(cfg->models_dir, &src, err);
+    else if (cfg->store_path)
+        st = fw_err_set(err, FW_EUNSUPPORTED, "serving from the store is not wired yet (needs src/registry + src/artifact); use --models-dir");
+    else st = fw_err_set(err, FW_ECONFIG, "no model source: give --models-dir (or serving.models_dir)");
+    if (st == FW_OK) st = fw_model_table_new(&src, cfg->max_models, cfg->model_memory_bytes, &s->models, err);
+    if (st == FW_OK && cfg->log_path) {
+        fw_log_sink sink;
+        st = fw_log_sink_file(cfg->log_path, &sink, err);
+        if (st == FW_OK) {
+            st = fw_logq_new(&sink, cfg->log_capacity, cfg->log_policy, cfg->log_sample, cfg->log_batch, &s->logq, err);
+            if (st) sink.close(sink.ud);
+        }
+    }
+    if (st) {
+        fw_server_free(s);
+        return st;
+    }
+    *out = s;
+    return FW_OK;
+}
+
+fw_status fw_server_start(fw_server *s, fw_err *err) {
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((uint16_t)s->cfg->port);
+    if (inet_pton(AF_INET, s->cfg->host, &addr.sin_addr) != 1)
+        return fw_err_set(err, FW_ECONFIG, "serving.host: '%s' is not an IPv4 address", s->cfg->host);
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TURBO | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    s->d = MHD_start_daemon(flags, (uint16_t)s->cfg->port, NULL, NULL, on_request, s,
+                            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+                            MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->threads,
+                            MHD_OPTION_CONNECTION_LIMIT, s->cfg->conn_limit,
+                            MHD_OPTION_CONNECTION_TIMEOUT, s->cfg->conn_timeout_s,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                            MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+                            MHD_OPTION_END);
+    if (!s->d) return fw_err_set(err, FW_EIO, "cannot listen on %s:%d: %s", s->cfg->host, s->cfg->port, strerror(errno));
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = info ? info->port : s->cfg->port;
+    /* preload: configured routes, then every model with a production alias */
+    for (size_t i = 0; i < s->cfg->n_models; i++) {
+        fw_srv_model *m;
+        fw_err e2;
+        if (acquire_ref(s, s->cfg->models[i], fw_now_ns(), &m, &e2) == FW_OK) fw_srv_model_unref(m);
+        else fprintf(stderr, "flywheel serve: preload %s: %s\n", s->cfg->models[i], e2.msg);
+    }
+    char **names = NULL;
+    size_t n = 0;
+    fw_err e3;
+    if (fw_model_table_list(s->models, "production", &names, &n, &e3) == FW_OK) {
+        for (size_t i = 0; i < n; i++) {
+            fw_srv_model *m;
+            if (fw_model_table_acquire(s->models, names[i], "production", NULL, fw_now_ns(), &m, &e3) == FW_OK)
+                fw_srv_model_unref(m);
+            fw_free(names[i]);
+        }
+        fw_free(names);
+    }
+    if (s->cfg->alias_poll_s > 0) {
+        if (pthread_create(&s->poller, NULL, poll_main, s) == 0) s->poller_started = true;
+    }
+    atomic_store(&s->ready, true);
+    return FW_OK;
+}
+
+int fw_server_port(const fw_server *s) { return s->port; }
+
+fw_status fw_server_reload(fw_server *s, fw_err *err) { return fw_model_table_refresh(s->models, NULL, err); }
+
+void fw_server_drain(fw_server *s) {
+    if (!s || atomic_exchange(&s->stopped, true)) return;
+    atomic_store(&s->draining, true);
+    atomic_store(&s->ready, false);
+    if (s->d) {
+        MHD_socket ls = MHD_quiesce_daemon(s->d);
+        if (ls != MHD_INVALID_SOCKET) close(ls);
+        uint64_t deadline = fw_now_ns() + (uint64_t)(s->cfg->drain_timeout_s * 1e9);
+        while (atomic_load(&s->inflight) > 0 && fw_now_ns() < deadline) {
+            struct timespec ts = {0, 2000000};
+            nanosleep(&ts, NULL);
+        }
+        MHD_stop_daemon(s->d);
+        s->d = NULL;
+    }
+    if (s->poller_started) {
+        atomic_store(&s->stop_poll, true);
+        pthread_join(s->poller, NULL);
+        s->poller_started = false;
+    }
+    if (s->logq) {
+        fw_logq_close(s->logq);
+        s->logq = NULL;
+    }
+}
+
+void fw_server_free(fw_server *s) {
+    if (!s) return;
+    fw_server_drain(s);
+    fw_model_table_free(s->models);
+    fw_free(s->global);
+    fw_free(s);
+}

@@ -1,0 +1,95 @@
+/* server_int.h — the server's private parts shared by server.c (HTTP plumbing, lifecycle, admin,
+ * metrics) and the API files (api_v1.c, api_v2.c): the server struct, the reply being built, JSON
+ * writing helpers and model-route resolution with traffic splits. */
+#ifndef FW_SERVE_SERVER_INT_H
+#define FW_SERVE_SERVER_INT_H
+
+#include "core/buf.h"
+#include "serve/config.h"
+#include "serve/logq.h"
+#include "serve/metrics.h"
+#include "serve/models.h"
+#include "serve/routes.h"
+#include "serve/server.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+struct MHD_Daemon;
+
+struct fw_server {
+    const fw_serve_config *cfg;
+    fw_model_table *models;
+    fw_logq *logq;              /* NULL: logging off */
+    struct MHD_Daemon *d;
+    int port;
+    int threads;
+    atomic_long inflight;
+    atomic_bool draining;
+    atomic_bool ready;
+    atomic_bool stopped;
+    uint32_t boot;              /* random per process: request ids are "<boot>-<counter>" */
+    atomic_ullong next_req;
+    fw_srv_metrics *global;     /* requests that reached no model */
+    atomic_ullong feedback_matched, feedback_unmatched;
+    atomic_ullong bad_requests;
+    pthread_t poller;
+    bool poller_started;
+    atomic_bool stop_poll;
+    const char *admin_token;    /* cfg or env; NULL = admin disabled */
+    uint64_t start_ns;
+};
+
+/* What a handler produces. */
+typedef struct fw_reply {
+    int code;
+    fw_buf body;
+    const char *allow;          /* 405 */
+    char request_id[48];
+    fw_srv_metrics *metrics;    /* where to count the request (NULL → server's global) */
+    int variant;
+    fw_srv_model *hold;         /* a reference released after metrics are recorded */
+} fw_reply;
+
+/* JSON writing into a buffer. */
+void fw__json_str(fw_buf *b, const char *s, size_t n);
+void fw__json_cstr(fw_buf *b, const char *s);
+void fw__json_num(fw_buf *b, double v);
+/* {"error": {"code": code_name, "message": msg}} with reply code http. Returns nothing. */
+void fw__reply_error(fw_reply *r, int http, const char *code_name, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* KServe v2 error body {"error": msg}. */
+void fw__reply_error_v2(fw_reply *r, int http, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Parses a JSON body; on failure fills a 400 reply naming line/column and returns NULL. */
+json_t *fw__parse_body(fw_reply *r, const char *body, size_t len, bool v2);
+/* HTTP code for a status from the model table. */
+int fw__http_for(fw_status st);
+
+/* The model answering a request and an optional shadow. */
+typedef struct fw_target {
+    fw_srv_model *m;
+    int variant;
+    fw_srv_model *shadow;       /* scores and is logged, never answers; may be NULL */
+} fw_target;
+/* Resolves a route (explicit version/alias, or the default route with traffic splits keyed by
+ * entity_id or the request number). References in t are released with fw__target_release. */
+fw_status fw__resolve(fw_server *s, const char *name, const char *alias, const char *version,
+                      const char *entity_id, uint64_t reqno, fw_target *t, fw_err *err);
+void fw__target_release(fw_target *t);
+
+/* New request id into r->request_id; returns the request number. */
+uint64_t fw__new_request_id(fw_server *s, fw_reply *r);
+/* True when id was issued by this process. */
+bool fw__request_id_known(const fw_server *s, const char *id);
+/* Pushes a log record (no-op when logging is off). */
+void fw__log(fw_server *s, fw_logrec_kind kind, const char *request_id, const fw_buf *json);
+
+/* Handlers. body may be NULL for GET. */
+void fw__api_predict(fw_server *s, const fw_route *rt, const char *body, size_t len, bool explain, fw_reply *r);
+void fw__api_rank(fw_server *s, const char *body, size_t len, fw_reply *r);
+void fw__api_feedback(fw_server *s, const char *body, size_t len, fw_reply *r);
+void fw__api_v2(fw_server *s, const fw_route *rt, const char *body, size_t len, fw_reply *r);
+
+#endif
