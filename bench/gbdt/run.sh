@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# run.sh [BUILD_DIR] [CASES...] — gbdt benchmark: flywheel's gbdt vs XGBoost 1.7 (python3-xgboost,
+# tree_method=hist, nthread=2), 100 trees, depth 6, learning rate 0.3, on the same bytes:
+# bench_gbdt prep/synth writes {train,test}.bin (fixed 80/20 split, seed 42; categoricals as
+# ordinal codes), then each side trains on them under /usr/bin/time -v. Prints train seconds, the
+# test metric (binary: AUC, multiclass: accuracy, regression: RMSE), batch predict throughput,
+# single-row latency, peak RSS and the ratios flywheel/xgboost.
+# Cases: spam diamonds fashion10k fashion synth (default: spam diamonds fashion10k synth).
+# CPU-heavy (minutes): run it in the background.
+set -eu
+cd "$(dirname "$0")/../.."
+B=${1:-build-bench}
+shift || true
+CASES=${*:-spam diamonds fashion10k synth}
+make -s -j2 BUILD="$B" "$B/libflywheel.a" >/dev/null
+mkdir -p "$B/bench"
+gcc -std=c17 -D_GNU_SOURCE -O2 -march=x86-64-v2 -Iinclude -Isrc -o "$B/bench/bench_gbdt" \
+    bench/gbdt/bench_gbdt.c "$B/libflywheel.a" -lsqlite3 -lyaml -lxxhash -lz -lzstd -ljansson \
+    -lmicrohttpd -lpthread -lm
+D=../shared/datasets
+[ -d "$D" ] || D=/work/shared/datasets
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+PY=/usr/bin/python3
+rss() { sed -n 's/.*Maximum resident set size (kbytes): //p' "$1"; }
+val() { sed -n "s/^$1=\([0-9.eE+-]*\).*/\1/p" "$2" | head -n 1; }
+run_case() {
+    local name=$1 task=$2 metric=$3
+    echo "== $name ($task)"
+    /usr/bin/time -v "$B/bench/bench_gbdt" fit "$work" "$task" ${FW_PARAMS:-} >"$work/fw.txt" 2>"$work/fw.time"
+    /usr/bin/time -v $PY bench/gbdt/peer_xgboost.py "$work" "$task" >"$work/xgb.txt" 2>"$work/xgb.time"
+    cat "$work/fw.txt" "$work/xgb.txt"
+    local fr xr
+    fr=$(rss "$work/fw.time"); xr=$(rss "$work/xgb.time")
+    echo "flywheel_peak_rss_mb=$((fr / 1024)) xgboost_peak_rss_mb=$((xr / 1024))"
+    awk -v ft="$(val flywheel_train_s "$work/fw.txt")" -v xt="$(val xgboost_train_s "$work/xgb.txt")" \
+        -v fm="$(val flywheel_metric_$metric "$work/fw.txt")" -v xm="$(val xgboost_metric_$metric "$work/xgb.txt")" \
+        -v fp="$(val flywheel_predict_rows_per_s "$work/fw.txt")" -v xp="$(val xgboost_predict_rows_per_s "$work/xgb.txt")" \
+        -v fr="$fr" -v xr="$xr" -v m="$metric" 'BEGIN{
+        printf "ratio train_time fw/xgb=%.3f  %s fw-xgb=%+.5f (rel %+.3f%%)  predict_throughput fw/xgb=%.2f  peak_rss fw/xgb=%.3f\n",
+            ft / xt, m, fm - xm, 100 * (fm - xm) / xm, fp / xp, fr / xr }'
+}
+for c in $CASES; do
+    case $c in
+    spam) "$B/bench/bench_gbdt" prep "$work" "$D/spam.csv" type - binary; run_case spam binary auc ;;
+    diamonds) "$B/bench/bench_gbdt" prep "$work" "$D/diamonds.csv" price - regression; run_case diamonds regression rmse ;;
+    fashion10k) "$B/bench/bench_gbdt" prep "$work" "$D/fashion_mnist_test.csv.gz" label - multiclass; run_case fashion10k multiclass accuracy ;;
+    fashion) "$B/bench/bench_gbdt" prep "$work" "$D/fashion_mnist_train.csv.gz" label "$D/fashion_mnist_test.csv.gz" multiclass; run_case fashion multiclass accuracy ;;
+    synth) "$B/bench/bench_gbdt" synth "$work" "${N:-1000000}" "${DIM:-50}"; run_case synth_1M_x_50 binary auc ;;
+    *) echo "unknown case $c" >&2 ;;
+    esac
+done
