@@ -1,0 +1,220 @@
+/* cmd_train.c — owns `flywheel train`: parses flags into fw_train_options, runs training, prints the
+ * report (text, --json, --html) and registers the chosen model as a new version in the store. */
+#include "cli/cli.h"
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "train/register.h"
+#include "train/report_build.h"
+#include "train/train.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char usage_text[] =
+    "usage: flywheel train [flywheel.yaml | DATA.csv --label COL] [options]\n"
+    "\n"
+    "Trains the baseline and each candidate family on the training split, evaluates them on the\n"
+    "held-out split, prints the report and registers the best as a new version.\n"
+    "\n"
+    "options:\n"
+    "  --label COL            label column (when no project file is given)\n"
+    "  --task T               binary|multiclass|multilabel|regression|ranking (default: inferred)\n"
+    "  --models LIST          families to try (default baseline,linear,gbdt,knn)\n"
+    "  --seed N               seed for splits, sampling and search (default: the project's)\n"
+    "  --threads N            threads (default: all cores)\n"
+    "  --time-budget SECONDS  random search over each family's hyperparameters within the budget\n"
+    "                         (default 0: each family's defaults, no search)\n"
+    "  --param F.KEY=VALUE    a hyperparameter for family F (repeatable), e.g. gbdt.max_depth=4\n"
+    "  --test FILE            evaluate on this file instead of a split of the training data\n"
+    "  --out DIR              also write the artifact (.fwm), report.json and report.html to DIR\n"
+    "  --name NAME            model name in the registry (default: the project's name)\n"
+    "  --home DIR             Flywheel home (default $FLYWHEEL_HOME or ./.flywheel)\n"
+    "  --no-register          do not register the chosen model\n"
+    "  --json                 print one JSON object (docs/REPORT_JSON.md) instead of the table\n"
+    "  --html FILE            write a self-contained HTML report\n"
+    "  --write-project FILE   write the resolved project file (for editing) and continue\n"
+    "  --skip-bad-rows        reject malformed rows (counted) instead of failing\n"
+    "  --quiet                no progress line\n";
+
+#define MAX_PARAMS 64
+
+int fw_cmd_train(int argc, char **argv) {
+    const char *cmd = "train";
+    fw_train_options o;
+    fw_train_options_init(&o);
+    const char *positional = NULL, *label = NULL, *task = NULL, *out_dir = NULL, *name = NULL,
+               *home = NULL, *html = NULL, *write_project = NULL, *v;
+    const char *params[MAX_PARAMS];
+    size_t n_params = 0;
+    bool json = false, no_register = false, quiet = false;
+    for (int i = 1; i < argc; i++) {
+        int r;
+        const char *a = argv[i];
+        if (fw_cli_is_help(a)) {
+            fputs(usage_text, stdout);
+            return FW_EXIT_OK;
+        }
+#define OPT(flag, var)                                                   \
+    if ((r = fw_cli_opt(argc, argv, &i, flag, &v, cmd)) != 0) {          \
+        if (r < 0) return FW_EXIT_USAGE;                                 \
+        var = v;                                                         \
+        continue;                                                        \
+    }
+        OPT("--label", label)
+        OPT("--task", task)
+        OPT("--models", o.families)
+        OPT("--test", o.test_path)
+        OPT("--out", out_dir)
+        OPT("--name", name)
+        OPT("--home", home)
+        OPT("--html", html)
+        OPT("--write-project", write_project)
+#undef OPT
+        if ((r = fw_cli_opt(argc, argv, &i, "--seed", &v, cmd)) != 0) {
+            if (r < 0) return FW_EXIT_USAGE;
+            char *end;
+            errno = 0;
+            unsigned long long s = strtoull(v, &end, 10);
+            if (errno || *end || end == v) return fw_cli_fail(cmd, FW_EXIT_USAGE, "--seed: expected a non-negative integer, got '%s'", v);
+            o.seed = s;
+            o.seed_set = true;
+            continue;
+        }
+        if ((r = fw_cli_opt(argc, argv, &i, "--threads", &v, cmd)) != 0) {
+            if (r < 0) return FW_EXIT_USAGE;
+            char *end;
+            long t = strtol(v, &end, 10);
+            if (*end || end == v || t < 0 || t > 256) return fw_cli_fail(cmd, FW_EXIT_USAGE, "--threads: expected an integer in [0, 256], got '%s'", v);
+            o.threads = (int)t;
+            continue;
+        }
+        if ((r = fw_cli_opt(argc, argv, &i, "--time-budget", &v, cmd)) != 0) {
+            if (r < 0) return FW_EXIT_USAGE;
+            char *end;
+            double t = strtod(v, &end);
+            if (*end || end == v || !(t >= 0) || t > 1e7) return fw_cli_fail(cmd, FW_EXIT_USAGE, "--time-budget: expected seconds >= 0, got '%s'", v);
+            o.time_budget_s = t;
+            continue;
+        }
+        if ((r = fw_cli_opt(argc, argv, &i, "--param", &v, cmd)) != 0) {
+            if (r < 0) return FW_EXIT_USAGE;
+            const char *dot = strchr(v, '.'), *eq = strchr(v, '=');
+            if (!dot || !eq || dot > eq || dot == v || eq == dot + 1)
+                return fw_cli_fail(cmd, FW_EXIT_USAGE, "--param: expected FAMILY.KEY=VALUE, got '%s'", v);
+            if (n_params == MAX_PARAMS) return fw_cli_fail(cmd, FW_EXIT_USAGE, "--param: at most %d", MAX_PARAMS);
+            params[n_params++] = v;
+            continue;
+        }
+        if (strcmp(a, "--json") == 0) { json = true; continue; }
+        if (strcmp(a, "--no-register") == 0) { no_register = true; continue; }
+        if (strcmp(a, "--quiet") == 0) { quiet = true; continue; }
+        if (strcmp(a, "--skip-bad-rows") == 0) { o.skip_bad_rows = true; continue; }
+        if (a[0] == '-' && a[1]) return fw_cli_fail(cmd, FW_EXIT_USAGE, "unknown option '%s' (see flywheel train --help)", a);
+        if (positional) return fw_cli_fail(cmd, FW_EXIT_USAGE, "one project or data file, got '%s' and '%s'", positional, a);
+        positional = a;
+    }
+    if (!positional) return fw_cli_fail(cmd, FW_EXIT_USAGE, "give a project file (flywheel.yaml) or a data file with --label");
+    o.params = params;
+    o.n_params = n_params;
+    o.progress = !quiet && !json;
+
+    fw_err err;
+    fw_err_clear(&err);
+    fw_project proj;
+    size_t plen = strlen(positional);
+    bool is_yaml = (plen > 5 && strcmp(positional + plen - 5, ".yaml") == 0) ||
+                   (plen > 4 && strcmp(positional + plen - 4, ".yml") == 0);
+    fw_status st;
+    if (is_yaml) {
+        if (label) return fw_cli_fail(cmd, FW_EXIT_USAGE, "--label goes with a data file; the project file names its label");
+        st = fw_project_load(positional, &proj, &err);
+    } else {
+        if (!label) return fw_cli_fail(cmd, FW_EXIT_USAGE, "%s: a data file needs --label COL (or give a project file)", positional);
+        st = fw_project_from_args(positional, label, &proj, &err);
+    }
+    if (st) return fw_cli_fail(cmd, st == FW_EINVAL ? FW_EXIT_USAGE : FW_EXIT_FAILURE, "%s", err.msg);
+    if (task) {
+        if (!fw_task_parse(task, &proj.task)) {
+            fw_project_free(&proj);
+            return fw_cli_fail(cmd, FW_EXIT_USAGE, "--task: unknown task '%s' (binary, multiclass, multilabel, regression, ranking)", task);
+        }
+        proj.task_set = true;
+    }
+    if (name) {
+        fw_free(proj.name);
+        proj.name = fw_strdup(name);
+    }
+
+    fw_train_result res;
+    st = fw_train_run(&proj, &o, &res, &err);
+    fw_project_free(&proj);
+    if (st) {
+        fw_train_result_free(&res);
+        return fw_cli_fail(cmd, FW_EXIT_FAILURE, "%s", err.msg);
+    }
+    int rc = FW_EXIT_OK;
+    if (write_project && fw_project_write(&res.project, write_project, &err) != FW_OK)
+        rc = fw_cli_fail(cmd, FW_EXIT_FAILURE, "%s", err.msg);
+
+    fw_train_report tr;
+    fw_buf out;
+    fw_buf_init(&out);
+    if (fw_train_report_build(&res, &tr) != FW_OK) {
+        fw_train_result_free(&res);
+        return fw_cli_fail(cmd, FW_EXIT_FAILURE, "out of memory");
+    }
+    for (size_t i = 0; i < res.n_cands; i++)
+        if (res.cands[i].failed)
+            fprintf(stderr, "flywheel train: %s failed: %s\n", res.cands[i].name, res.cands[i].error);
+
+    /* register, and write the artifact to --out */
+    fw_registered reg;
+    memset(&reg, 0, sizeof reg);
+    if (!no_register || out_dir) {
+        fw_register_options ro;
+        fw_register_options_init(&ro);
+        ro.home = home;
+        ro.out_dir = out_dir;
+        ro.no_register = no_register;
+        ro.argv = argv;
+        ro.argc = argc;
+        ro.train_options = &o;
+        if (fw_train_register(&res, &ro, &reg, &err) != FW_OK) rc = fw_cli_fail(cmd, FW_EXIT_FAILURE, "%s", err.msg);
+    }
+
+    if (json) {
+        if (fw_report_json(&tr.report, &out, &err) != FW_OK) {
+            rc = fw_cli_fail(cmd, FW_EXIT_FAILURE, "%s", err.msg);
+        } else {
+            /* add the registration to the JSON object: replace the final '}' */
+            if (reg.version > 0 && out.len && out.data[out.len - 1] == '}') {
+                out.len--;
+                fw_buf_printf(&out, ",\"registered\":{\"name\":\"%s\",\"version\":%lld,\"artifact\":\"%s\"}}", reg.name, (long long)reg.version, reg.artifact_hash);
+            }
+            fwrite(out.data, 1, out.len, stdout);
+            fputc('\n', stdout);
+        }
+    } else {
+        fw_report_text(&tr.report, &out);
+        fwrite(out.data, 1, out.len, stdout);
+        if (res.selected_on_test) printf("note: no validation rows; the model was chosen on the test rows (optimistic)\n");
+        if (reg.version > 0)
+            printf("registered %s@%lld (artifact %s)\n", reg.name, (long long)reg.version, reg.artifact_hash);
+        if (reg.artifact_path[0]) printf("artifact written to %s\n", reg.artifact_path);
+    }
+    if (html) {
+        fw_buf h;
+        fw_buf_init(&h);
+        if (fw_report_html(&tr.report, &h) != FW_OK || fw_report_write_file(html, h.data, h.len, &err) != FW_OK)
+            rc = fw_cli_fail(cmd, FW_EXIT_FAILURE, "--html: %s", err.msg[0] ? err.msg : "cannot render the report");
+        fw_buf_free(&h);
+    }
+    fw_buf_free(&out);
+    fw_train_report_free(&tr);
+    fw_train_result_free(&res);
+    return rc;
+}

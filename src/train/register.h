@@ -1,0 +1,40 @@
+/* register.h — owns turning a training result into a model artifact (.fwm) and registering it as a
+ * new version in the store: the chosen model, its baseline (the server's fallback), the fitted
+ * pipeline and label encoding, the reference profile, metrics and lineage metadata. */
+#ifndef FW_TRAIN_REGISTER_H
+#define FW_TRAIN_REGISTER_H
+
+#include "core/buf.h"
+#include "train/train.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct fw_register_options {
+    const char *home;          /* Flywheel home; NULL = $FLYWHEEL_HOME or ./.flywheel */
+    const char *out_dir;       /* also write <name>.fwm + report files here; NULL = no */
+    bool no_register;          /* only write to out_dir */
+    int64_t created_unix_ms;   /* 0 = now; reproduce passes the original's */
+    const char *parent;        /* "name@version" lineage parent; NULL = the current production */
+    char **argv;               /* the command line, recorded in the run */
+    int argc;
+    const fw_train_options *train_options;
+} fw_register_options;
+void fw_register_options_init(fw_register_options *o);
+
+typedef struct fw_registered {
+    char name[128];
+    int64_t version;           /* 0 when not registered */
+    char artifact_hash[33];
+    char artifact_path[1024];  /* the --out copy, "" when none */
+} fw_registered;
+
+/* Builds the artifact bytes for the chosen model (deterministic for the same result and
+ * created_unix_ms/parent). */
+fw_status fw_train_build_artifact(const fw_train_result *r, const fw_register_options *o,
+                                  fw_buf *out, fw_err *err);
+/* Builds the artifact, writes it to out_dir when asked, and registers it (unless no_register). */
+fw_status fw_train_register(const fw_train_result *r, const fw_register_options *o,
+                            fw_registered *out, fw_err *err);
+
+#endif

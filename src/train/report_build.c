@@ -1,0 +1,61 @@
+/* report_build.c — owns the mapping from fw_train_result to fw_report. Failed candidates are left
+ * out of the report (the CLI prints their errors). */
+#include "train/report_build.h"
+
+#include "core/alloc.h"
+
+#include <string.h>
+
+fw_status fw_train_report_build(const fw_train_result *r, fw_train_report *out) {
+    memset(out, 0, sizeof *out);
+    out->models = fw_calloc(r->n_cands, sizeof(fw_report_model));
+    size_t nd = fw_pipeline_n_dense(r->pipeline);
+    out->dense_names = fw_calloc(nd ? nd : 1, sizeof(char *));
+    if (!out->models || !out->dense_names) {
+        fw_train_report_free(out);
+        return FW_ENOMEM;
+    }
+    for (size_t j = 0; j < nd; j++) out->dense_names[j] = fw_pipeline_dense_name(r->pipeline, j);
+    size_t n = 0;
+    for (size_t i = 0; i < r->n_cands; i++) {
+        const fw_candidate *c = &r->cands[i];
+        if (c->failed) continue;
+        fw_report_model *m = &out->models[n++];
+        m->name = c->name;
+        m->family = c->family;
+        m->params_json = c->params_json;
+        m->train_seconds = c->train_seconds;
+        m->metrics = &c->metrics;
+        m->has_latency = c->model != NULL;
+        m->latency = c->latency;
+        m->size_bytes = c->size_bytes;
+        if (c->importance) {
+            m->importance = c->importance;
+            m->importance_names = out->dense_names;
+            m->n_importance = nd;
+        }
+        m->slices = c->slices;
+        m->n_slices = c->n_slices;
+        m->threshold = r->has_threshold ? &r->threshold : NULL;
+    }
+    fw_report *rep = &out->report;
+    rep->title = r->project.name;
+    rep->task = r->target.task;
+    rep->primary_metric = r->project.metric;
+    rep->min_improvement = r->project.constraints.min_improvement;
+    rep->models = out->models;
+    rep->n_models = n;
+    rep->baseline = r->cands[0].failed ? NULL : &out->models[0];
+    rep->best = r->cands[r->best].name;
+    if (r->target.n_classes) {
+        rep->class_names = (const char *const *)r->target.class_names;
+        rep->n_classes = r->target.n_classes;
+    }
+    return FW_OK;
+}
+
+void fw_train_report_free(fw_train_report *tr) {
+    fw_free(tr->models);
+    fw_free(tr->dense_names);
+    memset(tr, 0, sizeof *tr);
+}

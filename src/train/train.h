@@ -1,0 +1,104 @@
+/* train.h — owns training orchestration: load → resolve the project → split → fit the label
+ * encoding and the feature pipeline on training rows → fit the baseline and every candidate family
+ * (seeded random search within the time budget, selected on validation rows) → evaluate each on the
+ * held-out test rows (metrics, slices, vs baseline, threshold, latency, size, importance) → pick the
+ * best by the primary metric. The caller (cmd_train) prints the report and registers the result.
+ *
+ * Determinism: the same data, project, seed, params and thread count give the same models,
+ * byte for byte. */
+#ifndef FW_TRAIN_TRAIN_H
+#define FW_TRAIN_TRAIN_H
+
+#include "data/dataset.h"
+#include "data/split.h"
+#include "eval/compare.h"
+#include "eval/latency.h"
+#include "eval/metrics.h"
+#include "eval/slices.h"
+#include "eval/threshold.h"
+#include "features/pipeline.h"
+#include "features/target.h"
+#include "flywheel.h"
+#include "models/model.h"
+#include "models/rule.h"
+#include "project/project.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct fw_train_options {
+    const char *families;      /* comma list; NULL = "baseline,linear,gbdt,knn" (baseline is always added) */
+    uint64_t seed;
+    bool seed_set;             /* overrides the project's split seed too */
+    int threads;               /* 0 = all cores */
+    double time_budget_s;      /* 0 = defaults only, no search */
+    const char *const *params; /* "family.key=value" */
+    size_t n_params;
+    const char *test_path;     /* evaluate on this file instead of a split */
+    bool progress;             /* live progress line on stderr */
+    bool skip_bad_rows;
+    bool importance;           /* permutation importance for each model (default true) */
+} fw_train_options;
+void fw_train_options_init(fw_train_options *o);
+
+typedef struct fw_candidate {
+    char name[64];             /* "gbdt", "linear", "baseline" */
+    const char *family;
+    char *params_json;         /* chosen hyperparameters (JSON object text) */
+    char **params;             /* chosen "key=value" list (for lineage and reproduce) */
+    size_t n_params;
+    size_t trials;             /* search trials run */
+    double valid_score;        /* selection score on validation rows (higher is better), or NaN */
+    double train_seconds;
+    fw_model *model;           /* NULL for a rule baseline */
+    double *test_pred;         /* n_test x n_outputs */
+    fw_metric_set metrics;
+    fw_improvement vs_baseline;
+    fw_latency latency;
+    size_t size_bytes;
+    double *importance;        /* n_dense permutation importance (mean drop), or NULL */
+    double *importance_std;
+    fw_slice_report *slices;   /* one per group column */
+    size_t n_slices;
+    bool failed;
+    char error[FW_ERR_MSG_MAX];
+} fw_candidate;
+
+typedef struct fw_train_result {
+    fw_project project;        /* resolved */
+    fw_dataset *train_ds;      /* the training file */
+    fw_dataset *test_ds;       /* the --test file, or NULL (then test rows come from train_ds) */
+    fw_split split;            /* rows of train_ds (test empty when test_ds is given) */
+    const fw_dataset *eval_ds; /* where the test rows live */
+    uint32_t *test_rows;       /* rows of eval_ds */
+    size_t n_test;
+    fw_target target;
+    fw_pipeline *pipeline;
+    fw_matrix X_train, X_valid, X_test;
+    double *y_train, *y_valid, *y_test;
+    fw_baseline_rule rule;     /* when the baseline is a rule */
+    bool has_rule;
+    fw_candidate *cands;       /* cands[0] is the baseline */
+    size_t n_cands;
+    size_t best;               /* index of the chosen model (never the baseline unless all failed) */
+    fw_threshold_choice threshold;
+    bool has_threshold;
+    bool selected_on_test;     /* no validation rows: the choice was made on test rows (optimistic) */
+    uint64_t train_fingerprint; /* hash of the training rows actually used (encoded X and y) */
+    uint64_t test_fingerprint;
+    uint64_t seed;
+    int threads;
+    double total_seconds;
+} fw_train_result;
+
+/* Runs training for a project that has been parsed (or built by fw_project_from_args); the
+ * project is moved into the result (the caller's struct is left initialised-empty). */
+fw_status fw_train_run(fw_project *project, const fw_train_options *o, fw_train_result *out,
+                       fw_err *err);
+void fw_train_result_free(fw_train_result *r);
+
+/* Predicts test rows through a candidate (rule baselines read raw values). out: n_test x n_outputs. */
+fw_status fw_train_predict_candidate(const fw_train_result *r, const fw_candidate *c, double *out,
+                                     fw_err *err);
+
+#endif
