@@ -1,0 +1,181 @@
+/* client.h — a tiny blocking HTTP/1.1 client over plain sockets for the server's black-box tests
+ * (keep-alive, Content-Length bodies), and helpers to start/stop `flywheel serve` on a free port.
+ * Header-only (static functions): each test program includes it once. */
+#ifndef FW_TEST_SERVE_CLIENT_H
+#define FW_TEST_SERVE_CLIENT_H
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+typedef struct hc_resp {
+    int status;
+    char *body;     /* NUL-terminated, malloc'd (free with hc_resp_free) */
+    size_t len;
+    char headers[2048];
+} hc_resp;
+
+static void hc_resp_free(hc_resp *r) {
+    free(r->body);
+    r->body = NULL;
+}
+
+static int hc_connect(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return -1;
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct timeval tv = {10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return fd;
+}
+
+static int hc_write_all(int fd, const char *p, size_t n) {
+    while (n) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w <= 0) return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Sends one request on fd and reads the response. Returns 0 or -1 (connection error). */
+static int hc_request_fd(int fd, const char *method, const char *path, const char *body, const char *extra,
+                         hc_resp *r) {
+    memset(r, 0, sizeof *r);
+    size_t bl = body ? strlen(body) : 0;
+    char head[1024];
+    int hl = snprintf(head, sizeof head, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s%sContent-Length: %zu\r\n\r\n",
+                      method, path, extra ? extra : "", body ? "Content-Type: application/json\r\n" : "", bl);
+    if (hc_write_all(fd, head, (size_t)hl) || (bl && hc_write_all(fd, body, bl))) return -1;
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    char *hend = NULL;
+    while (!hend) {
+        if (len + 1 >= cap) buf = realloc(buf, cap *= 2);
+        ssize_t n = recv(fd, buf + len, cap - len - 1, 0);
+        if (n <= 0) {
+            free(buf);
+            return -1;
+        }
+        len += (size_t)n;
+        buf[len] = 0;
+        hend = strstr(buf, "\r\n\r\n");
+    }
+    size_t hsize = (size_t)(hend - buf) + 4;
+    snprintf(r->headers, sizeof r->headers, "%.*s", (int)hsize, buf);
+    if (sscanf(buf, "HTTP/1.1 %d", &r->status) != 1) {
+        free(buf);
+        return -1;
+    }
+    const char *cl = strcasestr(r->headers, "\r\nContent-Length:");
+    size_t want = cl ? strtoul(cl + 17, NULL, 10) : 0;
+    while (len - hsize < want) {
+        if (len + 1 >= cap) buf = realloc(buf, cap *= 2);
+        ssize_t n = recv(fd, buf + len, cap - len - 1, 0);
+        if (n <= 0) {
+            free(buf);
+            return -1;
+        }
+        len += (size_t)n;
+    }
+    r->len = want;
+    r->body = malloc(want + 1);
+    memcpy(r->body, buf + hsize, want);
+    r->body[want] = 0;
+    free(buf);
+    return 0;
+}
+
+/* One request on a fresh connection. */
+static int hc_request(int port, const char *method, const char *path, const char *body, const char *extra,
+                      hc_resp *r) {
+    int fd = hc_connect(port);
+    if (fd < 0) {
+        memset(r, 0, sizeof *r);
+        return -1;
+    }
+    int rc = hc_request_fd(fd, method, path, body, extra, r);
+    close(fd);
+    return rc;
+}
+
+/* A running server: pid and port. */
+typedef struct hc_server {
+    pid_t pid;
+    int port;
+} hc_server;
+
+/* Starts `$FLYWHEEL_BIN serve --port 0 <args...>` and reads the bound port from its stdout.
+ * Returns 0 or -1. args is NULL-terminated. */
+static int hc_server_start(hc_server *s, const char *const *args) {
+    const char *bin = getenv("FLYWHEEL_BIN");
+    if (!bin) bin = "build/flywheel";
+    int pfd[2];
+    if (pipe(pfd) != 0) return -1;
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        dup2(pfd[1], 1);
+        close(pfd[0]);
+        close(pfd[1]);
+        const char *argv[64] = {bin, "serve", "--port", "0"};
+        int n = 4;
+        for (int i = 0; args && args[i] && n < 62; i++) argv[n++] = args[i];
+        argv[n] = NULL;
+        execv(bin, (char *const *)argv);
+        _exit(127);
+    }
+    close(pfd[1]);
+    s->pid = pid;
+    s->port = 0;
+    char line[256];
+    size_t len = 0;
+    struct pollfd p = {pfd[0], POLLIN, 0};
+    while (len < sizeof line - 1 && poll(&p, 1, 10000) > 0) {
+        ssize_t n = read(pfd[0], line + len, 1);
+        if (n <= 0) break;
+        if (line[len] == '\n') break;
+        len++;
+    }
+    line[len] = 0;
+    close(pfd[0]);
+    const char *colon = strrchr(line, ':');
+    if (!strstr(line, "listening on") || !colon) return -1;
+    s->port = atoi(colon + 1);
+    return s->port > 0 ? 0 : -1;
+}
+
+/* Sends sig and waits for exit; returns the exit status (or 128+signal, or -1 on timeout). */
+static int hc_server_stop(hc_server *s, int sig) {
+    kill(s->pid, sig);
+    for (int i = 0; i < 3000; i++) {
+        int st;
+        pid_t w = waitpid(s->pid, &st, WNOHANG);
+        if (w == s->pid) return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        usleep(10000);
+    }
+    kill(s->pid, SIGKILL);
+    waitpid(s->pid, NULL, 0);
+    return -1;
+}
+
+#endif
