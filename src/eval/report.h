@@ -1,0 +1,72 @@
+/* report.h — owns the training report: one input struct the trainer fills (per model: name,
+ * family, params JSON text, train seconds, metric set, latency, size, importance, slices,
+ * threshold) and three renderings of it:
+ *   - fw_report_text: a readable table for stdout (models as rows, then per-slice tables);
+ *   - fw_report_json: JSON documented in docs/REPORT_JSON.md;
+ *   - fw_report_html: one self-contained HTML page with inline SVG charts (ROC and PR curves,
+ *     calibration, confusion matrix heat map, importance bars, per-slice bars): no external
+ *     assets, no JavaScript, no links.
+ * The report only borrows the pointers it is given; nothing is freed by it. All renderings are
+ * deterministic (same input → same bytes) and reentrant.
+ *
+ * Example (trainer):
+ *   fw_report_model rows[8] = {{.name = "gbdt", .family = "gbdt", .metrics = &set, ...}};
+ *   fw_report r = {.title = "churn", .task = FW_TASK_BINARY, .models = rows, .n_models = n,
+ *                  .baseline = &base, .min_improvement = 0.01};
+ *   fw_buf b; fw_buf_init(&b); fw_report_text(&r, &b); fwrite(b.data, 1, b.len, stdout); */
+#ifndef FW_EVAL_REPORT_H
+#define FW_EVAL_REPORT_H
+
+#include "core/buf.h"
+#include "eval/compare.h"
+#include "eval/latency.h"
+#include "eval/metrics.h"
+#include "eval/slices.h"
+#include "eval/threshold.h"
+
+typedef struct fw_report_model {
+    const char *name;               /* unique within the report, e.g. "gbdt" or "gbdt#3" */
+    const char *family;             /* "baseline", "linear", "gbdt", ... */
+    const char *params_json;        /* a JSON object text ("{...}"), or NULL for {} */
+    double train_seconds;
+    const fw_metric_set *metrics;   /* required */
+    bool has_latency;
+    fw_latency latency;
+    size_t size_bytes;
+    const char *const *importance_names; /* n_importance names (NULL → "f0", "f1", ...) */
+    const double *importance;       /* n_importance values (e.g. fw_importance.mean) */
+    size_t n_importance;
+    const fw_slice_report *slices;  /* one per group column */
+    size_t n_slices;
+    const fw_threshold_choice *threshold; /* binary: the chosen decision threshold, or NULL */
+} fw_report_model;
+
+typedef struct fw_report {
+    const char *title;              /* project / model name */
+    fw_task task;
+    const char *primary_metric;     /* NULL → the first model's metrics->primary */
+    double min_improvement;         /* project constraint, absolute, on the primary metric */
+    const fw_report_model *models;  /* candidates (the baseline may be listed here too) */
+    size_t n_models;
+    const fw_report_model *baseline; /* NULL when there is none */
+    const char *best;               /* the chosen model's name, or NULL → fw_report_best */
+    const char *const *class_names; /* confusion-matrix labels (n_classes), or NULL → indices */
+    size_t n_classes;
+} fw_report;
+
+/* The best model: the one named r->best, else the best primary value among models other than
+ * the baseline (direction-aware; NaN never wins; ties → the first listed). NULL when none. */
+const fw_report_model *fw_report_best(const fw_report *r);
+/* The primary metric name of the report (never NULL). */
+const char *fw_report_primary(const fw_report *r);
+
+/* Appends the rendering to out. FW_OK, FW_EINVAL (no models, a model without metrics) or
+ * FW_ENOMEM. */
+fw_status fw_report_text(const fw_report *r, fw_buf *out);
+fw_status fw_report_json(const fw_report *r, fw_buf *out, fw_err *err);
+fw_status fw_report_html(const fw_report *r, fw_buf *out);
+
+/* Writes bytes to a file (replacing it). FW_EIO naming the path on failure. */
+fw_status fw_report_write_file(const char *path, const void *data, size_t len, fw_err *err);
+
+#endif

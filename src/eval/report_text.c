@@ -1,0 +1,175 @@
+/* report_text.c — owns the plain-text training report: a table with one row per model (name,
+ * family, primary metric, delta vs the baseline, key extra metrics, p50/p99 latency, size, train
+ * seconds), the decision threshold, warnings, and the best model's per-slice tables. Column widths
+ * are computed from the content so the table lines up in a terminal. */
+#include "eval/report_int.h"
+
+#include "core/alloc.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define NCOL 11
+#define CELL 48
+
+typedef struct table {
+    size_t n_rows;
+    char (*cells)[NCOL][CELL];
+    size_t width[NCOL];
+    size_t n_cols;
+} table;
+
+static void put_cell(table *t, size_t row, size_t col, const char *s) {
+    snprintf(t->cells[row][col], CELL, "%s", s);
+    size_t w = strlen(t->cells[row][col]);
+    if (w > t->width[col]) t->width[col] = w;
+    if (col + 1 > t->n_cols) t->n_cols = col + 1;
+}
+
+static void print_table(const table *t, fw_buf *out) {
+    for (size_t r = 0; r < t->n_rows; r++) {
+        fw_buf_printf(out, "  ");
+        for (size_t c = 0; c < t->n_cols; c++) {
+            /* first two columns left-aligned (names), the rest right-aligned (numbers) */
+            if (c < 2) fw_buf_printf(out, "%-*s", (int)t->width[c], t->cells[r][c]);
+            else fw_buf_printf(out, "%*s", (int)t->width[c], t->cells[r][c]);
+            if (c + 1 < t->n_cols) fw_buf_printf(out, "  ");
+        }
+        fw_buf_printf(out, "\n");
+        if (r == 0) {
+            fw_buf_printf(out, "  ");
+            size_t total = 0;
+            for (size_t c = 0; c < t->n_cols; c++) total += t->width[c] + (c + 1 < t->n_cols ? 2 : 0);
+            for (size_t i = 0; i < total; i++) fw_buf_put_u8(out, '-');
+            fw_buf_printf(out, "\n");
+        }
+    }
+}
+
+static void model_row(const fw_report *r, const fw_report_model *m, const fw_report_model *best,
+                      table *t, size_t row, const char *const *extras, size_t n_extras) {
+    char buf[CELL], name[CELL];
+    snprintf(name, sizeof name, "%s%s", m->name, m == best ? " *" : "");
+    put_cell(t, row, 0, name);
+    put_cell(t, row, 1, m->family ? m->family : "");
+    double v = NAN;
+    fw_metric_set_get(m->metrics, fw_report_primary(r), &v);
+    fw__report_num(buf, sizeof buf, v);
+    put_cell(t, row, 2, buf);
+    if (r->baseline && m != r->baseline && strcmp(m->name, r->baseline->name) != 0) {
+        fw_improvement im;
+        fw__report_improvement(r, m, &im);
+        if (isnan(im.improvement)) snprintf(buf, sizeof buf, "-");
+        else snprintf(buf, sizeof buf, "%+.4f%s", im.improvement, im.meets ? "" : " (!)");
+    } else {
+        snprintf(buf, sizeof buf, r->baseline ? "(baseline)" : "-");
+    }
+    put_cell(t, row, 3, buf);
+    for (size_t e = 0; e < n_extras; e++) {
+        double x = NAN;
+        fw_metric_set_get(m->metrics, extras[e], &x);
+        fw__report_num(buf, sizeof buf, x);
+        put_cell(t, row, 4 + e, buf);
+    }
+    size_t c = 4 + n_extras;
+    if (m->has_latency) snprintf(buf, sizeof buf, "%.1f", m->latency.p50_us);
+    else snprintf(buf, sizeof buf, "-");
+    put_cell(t, row, c++, buf);
+    if (m->has_latency) snprintf(buf, sizeof buf, "%.1f", m->latency.p99_us);
+    else snprintf(buf, sizeof buf, "-");
+    put_cell(t, row, c++, buf);
+    fw__report_bytes(buf, sizeof buf, m->size_bytes);
+    put_cell(t, row, c++, buf);
+    snprintf(buf, sizeof buf, "%.2f", m->train_seconds);
+    put_cell(t, row, c, buf);
+}
+
+static fw_status slices_text(const fw_report_model *m, fw_buf *out) {
+    for (size_t g = 0; g < m->n_slices; g++) {
+        const fw_slice_report *sr = &m->slices[g];
+        char ov[32];
+        fw__report_num(ov, sizeof ov, sr->overall);
+        fw_buf_printf(out, "\nSlices of %s by '%s' (%s; overall %s; min size %zu):\n", m->name,
+                      sr->column, sr->primary, ov, sr->min_size);
+        table t = {0};
+        t.n_rows = sr->n_slices + 1;
+        t.cells = fw_calloc(t.n_rows, sizeof *t.cells);
+        if (!t.cells) return FW_ENOMEM;
+        const char *head[5] = {"value", "", "rows", sr->primary, "gap"};
+        for (size_t c = 0; c < 5; c++) put_cell(&t, 0, c, head[c]);
+        put_cell(&t, 0, 5, "note");
+        for (size_t i = 0; i < sr->n_slices; i++) {
+            const fw_slice *s = &sr->slices[i];
+            char buf[CELL];
+            put_cell(&t, i + 1, 0, s->name);
+            put_cell(&t, i + 1, 1, "");
+            snprintf(buf, sizeof buf, "%zu", s->n_rows);
+            put_cell(&t, i + 1, 2, buf);
+            fw__report_num(buf, sizeof buf, s->primary);
+            put_cell(&t, i + 1, 3, buf);
+            if (isnan(s->gap)) snprintf(buf, sizeof buf, "-");
+            else snprintf(buf, sizeof buf, "%+.4f", s->gap);
+            put_cell(&t, i + 1, 4, buf);
+            snprintf(buf, sizeof buf, "%s%s%s", s->small ? "small " : "", s->worse ? "worse " : "",
+                     !s->ok ? "error" : (isnan(s->primary) ? "undefined" : ""));
+            put_cell(&t, i + 1, 5, buf);
+        }
+        print_table(&t, out);
+        fw_free(t.cells);
+    }
+    return FW_OK;
+}
+
+fw_status fw_report_text(const fw_report *r, fw_buf *out) {
+    if (fw__report_check(r)) return FW_EINVAL;
+    const char *pm = fw_report_primary(r);
+    const fw_report_model *best = fw_report_best(r);
+    const char *extras[3];
+    size_t n_extras = fw__report_extras(r, r->n_models ? r->models[0].metrics : NULL, extras);
+    fw_buf_printf(out, "%s — %s task, primary metric %s (%s is better)\n",
+                  r->title ? r->title : "evaluation", fw_eval_task_name(r->task), pm,
+                  fw_metric_higher_is_better(pm) ? "higher" : "lower");
+    table t = {0};
+    bool base_listed = false;
+    for (size_t i = 0; i < r->n_models; i++)
+        if (r->baseline && (&r->models[i] == r->baseline || !strcmp(r->models[i].name, r->baseline->name)))
+            base_listed = true;
+    t.n_rows = 1 + r->n_models + (r->baseline && !base_listed);
+    t.cells = fw_calloc(t.n_rows, sizeof *t.cells);
+    if (!t.cells) return FW_ENOMEM;
+    put_cell(&t, 0, 0, "model");
+    put_cell(&t, 0, 1, "family");
+    put_cell(&t, 0, 2, pm);
+    put_cell(&t, 0, 3, "vs baseline");
+    for (size_t e = 0; e < n_extras; e++) put_cell(&t, 0, 4 + e, extras[e]);
+    const char *tail[4] = {"p50 us", "p99 us", "size", "train s"};
+    for (size_t c = 0; c < 4; c++) put_cell(&t, 0, 4 + n_extras + c, tail[c]);
+    size_t row = 1;
+    if (r->baseline && !base_listed) model_row(r, r->baseline, best, &t, row++, extras, n_extras);
+    for (size_t i = 0; i < r->n_models; i++) model_row(r, &r->models[i], best, &t, row++, extras, n_extras);
+    print_table(&t, out);
+    fw_free(t.cells);
+    if (best) {
+        fw_buf_printf(out, "\nbest: %s", best->name);
+        if (r->baseline) {
+            fw_improvement im;
+            fw__report_improvement(r, best, &im);
+            fw_buf_printf(out, " (%+.4f %s over the baseline; min_improvement %g: %s)", im.improvement,
+                          pm, r->min_improvement, im.meets ? "met" : "NOT met");
+        }
+        fw_buf_printf(out, "\n");
+        if (best->threshold) {
+            const fw_threshold_choice *th = best->threshold;
+            fw_buf_printf(out,
+                          "decision threshold: %.4f (%s%s): precision %.4f, recall %.4f, f1 %.4f\n",
+                          th->threshold, fw_threshold_rule_name(th->rule),
+                          th->reached ? "" : ", target NOT reached", th->precision, th->recall, th->f1);
+        }
+        if (best->metrics->warning[0]) fw_buf_printf(out, "warning: %s\n", best->metrics->warning);
+    } else if (r->n_models) {
+        fw_buf_printf(out, "\nbest: none (no model has a defined %s)\n", pm);
+    }
+    if (best && slices_text(best, out)) return FW_ENOMEM;
+    return fw_buf_ok(out) ? FW_OK : FW_ENOMEM;
+}
