@@ -63,12 +63,19 @@ static void encode(const fw_dataset *ds, int label, const char *task, char ***cl
     *X = fw_malloc(n * d * sizeof(float));
     *y = fw_malloc(n * sizeof(double));
     const fw_column *lc = &ds->cols[label];
-    if (strcmp(task, "regression") != 0) {
+    if (strcmp(task, "regression") != 0 && lc->type == FW_COL_NUMERIC) {
+        /* numeric class labels (fashion_mnist): used as the class index */
+        for (size_t r = 0; r < n; r++) {
+            double v = lc->num[r];
+            if (!(v >= 0) || v != floor(v)) die("numeric class label must be an index >= 0");
+            (*y)[r] = v;
+            if ((size_t)v + 1 > *n_classes) *n_classes = (size_t)v + 1;
+        }
+    } else if (strcmp(task, "regression") != 0) {
         if (!*classes) {
             size_t k = fw_dict_size(&lc->dict);
             char **names = fw_malloc(k * sizeof(char *));
             for (size_t i = 0; i < k; i++) names[i] = (char *)fw_dict_str(&lc->dict, (int32_t)i);
-            if (lc->type == FW_COL_NUMERIC) die("classification label must be categorical");
             qsort(names, k, sizeof(char *), cmp_str);
             *classes = names;
             *n_classes = k;

@@ -56,6 +56,10 @@ fw_gbdt_model *fw__gbdt_alloc(uint32_t n_groups, uint32_t n_trees, uint32_t n_no
     sz += align16(n_dense * sizeof(double));
     size_t o_exp = sz;
     sz += align16((size_t)n_trees * sizeof(double));
+    size_t o_walk = sz;
+    sz += align16((size_t)n_nodes * sizeof(fw_gbdt_walk));
+    size_t o_depth = sz;
+    sz += align16((size_t)n_trees);
     uint8_t *blk = fw_calloc(1, sz);
     if (!blk) return NULL;
     fw_gbdt_model *m = (fw_gbdt_model *)blk;
@@ -73,6 +77,8 @@ fw_gbdt_model *fw__gbdt_alloc(uint32_t n_groups, uint32_t n_trees, uint32_t n_no
     m->cover = (double *)(blk + o_cover);
     m->importance = (double *)(blk + o_imp);
     m->expected = (double *)(blk + o_exp);
+    m->walk = (fw_gbdt_walk *)(blk + o_walk);
+    m->tree_depth = blk + o_depth;
     return m;
 }
 
@@ -93,6 +99,7 @@ bool fw__gbdt_finish(fw_gbdt_model *m) {
         uint32_t s = m->tree_start[t], e = m->tree_start[t + 1];
         /* Children have larger indices than their parent, so one forward pass gives depths. */
         double num = 0, den = 0;
+        uint32_t tree_depth = 0;
         memset(depth, 0, (size_t)(e - s) * sizeof(uint32_t));
         for (uint32_t i = s; i < e; i++) {
             const fw_gbdt_node *n = &m->nodes[i];
@@ -103,15 +110,19 @@ bool fw__gbdt_finish(fw_gbdt_model *m) {
             }
             if (n->left < 0) {
                 if (d > max_depth) max_depth = d;
+                if (d > tree_depth) tree_depth = d;
                 num += m->cover[i] * n->value;
                 den += m->cover[i];
+                m->walk[i] = (fw_gbdt_walk){0.0f, 0, {(int32_t)i, (int32_t)i}};
             } else {
+                m->walk[i] = (fw_gbdt_walk){n->threshold, n->feature, {n->left, n->right}};
                 uint32_t l = (uint32_t)n->left - s, r = (uint32_t)n->right - s;
                 if (depth[l] < d + 1) depth[l] = d + 1;
                 if (depth[r] < d + 1) depth[r] = d + 1;
             }
         }
         m->expected[t] = den > 0 ? num / den : 0.0;
+        m->tree_depth[t] = (uint8_t)tree_depth;
     }
     if (depth != stack_buf) fw_free(depth);
     m->max_depth = max_depth;
@@ -148,7 +159,8 @@ static size_t gbdt_size_bytes(const fw_model *mm) {
     const fw_gbdt_model *m = (const fw_gbdt_model *)mm;
     return sizeof *m + m->n_groups * sizeof(double) + (m->n_trees + 1) * sizeof(uint32_t) +
            (size_t)m->n_nodes * (sizeof(fw_gbdt_node) + sizeof(double)) +
-           m->base.n_dense * sizeof(double) + m->n_trees * sizeof(double);
+           m->base.n_dense * sizeof(double) + m->n_trees * (sizeof(double) + 1) +
+           (size_t)m->n_nodes * sizeof(fw_gbdt_walk);
 }
 
 static const char *stop_name(uint32_t s) {

@@ -28,6 +28,21 @@ typedef struct fw_gbdt_node {
     double value;
 } fw_gbdt_node;
 
+/* The scoring form of a node, 16 bytes, derived from the nodes after fit/load: a leaf loops to
+ * itself, so a row takes exactly tree_depth[t] branch-free steps and ends on its leaf. */
+typedef struct fw_gbdt_walk {
+    float threshold;
+    uint32_t feature; /* feature | FW_GBDT_DEFAULT_LEFT (0 for a leaf) */
+    int32_t child[2]; /* [0] = left (x <= threshold), [1] = right */
+} fw_gbdt_walk;
+
+static inline uint32_t fw__gbdt_step(const fw_gbdt_walk *w, uint32_t i, const float *x) {
+    const fw_gbdt_walk *n = &w[i];
+    float v = x[n->feature & FW_GBDT_FEATURE_MASK];
+    int right = v != v ? !(n->feature & FW_GBDT_DEFAULT_LEFT) : !(v <= n->threshold);
+    return (uint32_t)n->child[right];
+}
+
 typedef enum fw_gbdt_objective {
     FW_GBDT_LOGLOSS = 0,
     FW_GBDT_SOFTMAX,
@@ -81,6 +96,8 @@ typedef struct fw_gbdt_model {
     double *cover;            /* n_nodes: hessian sum of the training rows reaching the node */
     double *importance;       /* n_dense: total split gain per feature */
     double *expected;         /* n_trees: cover-weighted mean leaf value (TreeSHAP bias) */
+    fw_gbdt_walk *walk;       /* n_nodes: scoring form (fw__gbdt_finish) */
+    uint8_t *tree_depth;      /* n_trees: deepest leaf of each tree */
 } fw_gbdt_model;
 
 extern const fw_model_vtable fw_gbdt_vtable;
@@ -91,7 +108,7 @@ const char *fw__gbdt_objective_name(fw_gbdt_objective o);
 /* Allocates a model with all arrays in one block (zeroed); NULL on out of memory. */
 fw_gbdt_model *fw__gbdt_alloc(uint32_t n_groups, uint32_t n_trees, uint32_t n_nodes,
                               size_t n_dense);
-/* Fills max_depth and expected[] from the nodes and covers. Returns false when a tree is deeper
+/* Fills max_depth, tree_depth[], walk[] and expected[] from the nodes and covers. Returns false when a tree is deeper
  * than FW_GBDT_MAX_DEPTH. */
 bool fw__gbdt_finish(fw_gbdt_model *m);
 

@@ -20,10 +20,12 @@ static void pred_range(void *vctx, int thread, size_t b, size_t e) {
     (void)thread;
     const pred_job *j = vctx;
     const fw_gbdt_model *m = j->m;
+    const fw_gbdt_walk *walk = m->walk;
     const fw_gbdt_node *nodes = m->nodes;
     const uint32_t *start = m->tree_start;
     uint32_t K = m->n_groups, n_trees = m->n_trees;
     size_t nd = j->X->n_dense;
+    uint32_t idx[ROW_BLOCK];
     for (size_t rb = b; rb < e; rb += ROW_BLOCK) {
         size_t re = rb + ROW_BLOCK < e ? rb + ROW_BLOCK : e;
         double *out = j->out + rb * K;
@@ -31,9 +33,12 @@ static void pred_range(void *vctx, int thread, size_t b, size_t e) {
         size_t nr = re - rb;
         for (size_t r = 0; r < nr; r++) memcpy(out + r * K, m->base_score, K * sizeof(double));
         for (uint32_t t = 0; t < n_trees; t++) {
-            uint32_t root = start[t], k = t % K;
-            for (size_t r = 0; r < nr; r++)
-                out[r * K + k] += fw__gbdt_tree_value(nodes, root, x0 + r * nd);
+            uint32_t root = start[t], k = t % K, depth = m->tree_depth[t];
+            /* every row takes `depth` steps together: independent loads, no branches */
+            for (size_t r = 0; r < nr; r++) idx[r] = root;
+            for (uint32_t l = 0; l < depth; l++)
+                for (size_t r = 0; r < nr; r++) idx[r] = fw__gbdt_step(walk, idx[r], x0 + r * nd);
+            for (size_t r = 0; r < nr; r++) out[r * K + k] += nodes[idx[r]].value;
         }
         for (size_t r = 0; r < nr; r++) fw__gbdt_transform(m, out + r * K, out + r * K);
     }
@@ -61,14 +66,23 @@ fw_status fw__gbdt_predict_row(const fw_model *mm, const fw_row *x, void *scratc
     uint32_t K = m->n_groups;
     memcpy(margin, m->base_score, K * sizeof(double));
     const fw_gbdt_node *nodes = m->nodes;
+    const fw_gbdt_walk *walk = m->walk;
     const uint32_t *start = m->tree_start;
+    const float *xd = x->dense;
     if (K == 1) {
         double s = margin[0];
-        for (uint32_t t = 0; t < m->n_trees; t++) s += fw__gbdt_tree_value(nodes, start[t], x->dense);
+        for (uint32_t t = 0; t < m->n_trees; t++) {
+            uint32_t i = start[t];
+            for (uint32_t l = m->tree_depth[t]; l > 0; l--) i = fw__gbdt_step(walk, i, xd);
+            s += nodes[i].value;
+        }
         margin[0] = s;
     } else {
-        for (uint32_t t = 0; t < m->n_trees; t++)
-            margin[t % K] += fw__gbdt_tree_value(nodes, start[t], x->dense);
+        for (uint32_t t = 0; t < m->n_trees; t++) {
+            uint32_t i = start[t];
+            for (uint32_t l = m->tree_depth[t]; l > 0; l--) i = fw__gbdt_step(walk, i, xd);
+            margin[t % K] += nodes[i].value;
+        }
     }
     fw__gbdt_transform(m, margin, out);
     return FW_OK;

@@ -759,6 +759,15 @@ static fw_status grow_tree(trainer *t, uint32_t k) {
             }
             find_split(t, &cl);
             find_split(t, &cr);
+            /* a child that will not split needs no histogram: give it back now */
+            if (!(cl.gain > t->p.gamma && cl.gain > 1e-6)) {
+                hist_put(t, cl.hist);
+                cl.hist = NULL;
+            }
+            if (!(cr.gain > t->p.gamma && cr.gain > 1e-6)) {
+                hist_put(t, cr.hist);
+                cr.hist = NULL;
+            }
         } else {
             hist_put(t, c.hist);
             cl.gain = cr.gain = -INFINITY;
