@@ -103,6 +103,8 @@ fw_status fw_eval_compute(fw_task task, const double *y, const double *p, size_t
         return fw_err_set(err, FW_EINVAL, "decision threshold is not a number");
     const char *primary = opt->primary ? opt->primary : fw_eval_default_metric(task);
     fw_status st = fw_eval_check_metric(task, primary, err);
+    for (size_t i = 0; !st && i < opt->n_metrics; i++)
+        st = fw_eval_check_metric(task, opt->metrics[i], err);
     if (st) return st;
     out->task = task;
     out->n_rows = n;

@@ -105,6 +105,10 @@ typedef struct fw_eval_options {
     size_t n_items;               /* ranking: catalog size for coverage (0 = distinct in data) */
     size_t max_curve_points;      /* default 200 */
     double log_loss_eps;          /* clip; default DBL_EPSILON (sklearn 1.2 eps="auto") */
+    const char *const *metrics;   /* extra metric names the caller will look up (e.g. the
+                                   * project's extra_metrics): each is checked like the primary,
+                                   * and ranking "@k" names add their cutoff (at most 8 cutoffs) */
+    size_t n_metrics;
 } fw_eval_options;
 
 /* Fills defaults. */

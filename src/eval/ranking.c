@@ -76,17 +76,24 @@ typedef struct rank_acc {
 fw_status fw__eval_ranking(const double *y, const double *p, size_t n, const fw_eval_options *o,
                            fw_metric_set *s, fw_err *err) {
     (void)err;
-    /* cutoffs: options.k and the primary's k when it differs */
-    size_t ks[2] = {o->k ? o->k : 10, 0};
+    /* cutoffs: options.k, then the primary's and the requested names' when they differ */
+    enum { MAX_KS = 8 };
+    size_t ks[MAX_KS] = {o->k ? o->k : 10};
     size_t n_ks = 1;
-    char base[FW_METRIC_NAME_MAX];
-    size_t pk = 0;
-    if (fw__metric_split_k(s->primary, base, &pk) && pk && pk != ks[0]) ks[n_ks++] = pk;
+    for (size_t i = 0; i <= o->n_metrics; i++) {
+        const char *name = i == 0 ? s->primary : o->metrics[i - 1];
+        char base[FW_METRIC_NAME_MAX];
+        size_t pk = 0;
+        if (!fw__metric_split_k(name, base, &pk) || pk == 0) continue;
+        bool have = false;
+        for (size_t a = 0; a < n_ks; a++) have |= ks[a] == pk;
+        if (!have && n_ks < MAX_KS) ks[n_ks++] = pk;
+    }
 
     qrow *qr = fw_malloc(n * sizeof *qr);
     double *rel = fw_malloc(n * sizeof *rel), *sc = fw_malloc(n * sizeof *sc);
     double *rs = fw_malloc(n * sizeof *rs), *bin = fw_malloc(n * sizeof *bin);
-    rank_acc acc[2];
+    rank_acc acc[MAX_KS];
     memset(acc, 0, sizeof acc);
     fw_status st = FW_OK;
     for (size_t a = 0; a < n_ks; a++) {
@@ -192,7 +199,7 @@ fw_status fw__eval_ranking(const double *y, const double *p, size_t n, const fw_
     }
     if (!st) st = fw_metric_set_put(s, "ndcg", ndcg_all / (double)n_q);
 done:
-    for (size_t a = 0; a < 2; a++) fw_free(acc[a].topk_items);
+    for (size_t a = 0; a < MAX_KS; a++) fw_free(acc[a].topk_items);
     fw_free(qr);
     fw_free(rel);
     fw_free(sc);

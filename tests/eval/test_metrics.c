@@ -274,6 +274,19 @@ static void test_ranking_primary_k_and_curves(void) {
     /* q2: dcg@2 = 0 + 1/log2(3), ideal = 1 */
     CHECK_NEAR(v, (1 / (2 + 1 / log2(3.0)) + 1 / log2(3.0)) / 2, 1e-12);
     fw_metric_set_free(&s);
+    /* requested extra names add their cutoffs; unknown ones are rejected */
+    const char *extra[3] = {"recall@1", "hit_rate@3", "map"};
+    o.metrics = extra;
+    o.n_metrics = 3;
+    CHECK_OK(fw_eval_compute(FW_TASK_RANKING, rel, sc, 6, 1, &o, &s, &err));
+    CHECK(fw_metric_set_get(&s, "recall@1", &v));
+    CHECK_NEAR(v, 0.25, 1e-12); /* q1: 1 of its 2 relevant at the top, q2: its top row is irrelevant */
+    CHECK(fw_metric_set_get(&s, "hit_rate@3", &v));
+    CHECK(fw_metric_set_get(&s, "ndcg@3", &v));
+    fw_metric_set_free(&s);
+    extra[1] = "hitrate@3";
+    CHECK_EQ(fw_eval_compute(FW_TASK_RANKING, rel, sc, 6, 1, &o, &s, &err), FW_EINVAL);
+    CHECK_CONTAINS(err.msg, "hitrate@3");
 
     /* ROC/PR curves are downsampled to max_curve_points with ends kept */
     enum { N = 1000 };
