@@ -1,0 +1,26 @@
+/* store_int.h — owns the helpers shared by store implementations (not for callers of the store):
+ * file-system pieces of the content-addressed artifact area and small file utilities. */
+#ifndef FW_STORE_STORE_INT_H
+#define FW_STORE_STORE_INT_H
+
+#include "flywheel.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* mkdir -p. FW_OK or FW_EIO naming the directory. */
+fw_status fw__mkdirs(const char *path, fw_err *err);
+/* <home>/artifacts/ab/cdef....fwm for a 32-hex hash. */
+void fw__artifact_path(const char *home, const char *hash, char *out, size_t size);
+/* Whole file into a fw_malloc'd buffer. FW_ENOTFOUND when absent, FW_EIO otherwise. */
+fw_status fw__read_file(const char *path, uint8_t **out, size_t *len, fw_err *err);
+/* temp file in the same directory + fsync + rename + fsync of the directory. */
+fw_status fw__write_file_atomic(const char *path, const void *data, size_t len, fw_err *err);
+/* The artifact_put / artifact_read / artifact_remove operations over <home>/artifacts. */
+fw_status fw__fs_artifact_put(const char *home, const void *data, size_t len, char hash_out[33],
+                              fw_err *err);
+fw_status fw__fs_artifact_read(const char *home, const char *hash, uint8_t **out, size_t *len,
+                               fw_err *err);
+fw_status fw__fs_artifact_remove(const char *home, const char *hash, fw_err *err);
+
+#endif
