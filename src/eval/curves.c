@@ -7,6 +7,7 @@
 #include "core/alloc.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,22 +70,29 @@ fw_status fw__bcurve_build(const double *y, const double *p, size_t n, size_t st
         fw__bcurve_free(c);
         return FW_ENOMEM;
     }
-    double tp = 0, fp = 0;
+    double tp = 0, fp = 0, cur = 0;
+    bool open = false;
     for (size_t j = 0; j < n; j++) {
         size_t i = ord[j];
         double yi = y[i * stride];
         if (yi != 0 && yi != 1) continue; /* unseen class rows */
-        if (yi == 1) tp++; else fp++;
-        double s = key[i];
-        /* close a threshold group when the next counted row has a different score */
-        size_t nx = j + 1;
-        while (nx < n && y[ord[nx] * stride] != 0 && y[ord[nx] * stride] != 1) nx++;
-        if (nx == n || key[ord[nx]] != s) {
-            c->thr[m] = s;
+        /* a new distinct score closes the previous threshold group */
+        if (open && key[i] != cur) {
+            c->thr[m] = cur;
             c->tps[m] = tp;
             c->fps[m] = fp;
             m++;
         }
+        cur = key[i];
+        open = true;
+        if (yi == 1) tp++;
+        else fp++;
+    }
+    if (open) {
+        c->thr[m] = cur;
+        c->tps[m] = tp;
+        c->fps[m] = fp;
+        m++;
     }
     c->n = m;
     c->pos = tp;
