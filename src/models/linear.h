@@ -14,7 +14,8 @@
  * Parameters (key=value): solver=lbfgs|ftrl|sgd, l2 (default 1e-4), l1 (0), C, alpha, l1_ratio,
  * class_weight=none|balanced, loss=squared|absolute|huber, delta (huber, 1.0, in units of y),
  * max_iter (lbfgs, 500), tol (lbfgs, 1e-5: stop when ||projected gradient||∞ <= tol·max(1,
- * ||g0||∞)), memory (lbfgs history, 10), epochs (online, 1), batch (online, 32),
+ * ||g0||∞)), memory (lbfgs history, 10; shortened so the solver's vectors stay under ~1 GiB, at
+ * least 2), epochs (online, 1), batch (online, 32),
  * lr (online α, 0.1), beta (online β, 1).
  * Batch solver: L-BFGS with Armijo backtracking; with l1 > 0 it is OWL-QN (orthant-wise, exact zeros).
  * The gradient is computed over fixed row blocks whose partial sums are reduced in block order

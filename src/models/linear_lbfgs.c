@@ -197,6 +197,10 @@ fw_status fw__linear_lbfgs(fw_linear *lm, const fw_matrix *X, const double *y, c
     if (p.blk < 2048) p.blk = 2048;
     p.nblk = (p.n + p.blk - 1) / p.blk;
     size_t P = p.P, M = (size_t)hp->memory, no = p.no;
+    /* keep the solver's vectors under ~1 GiB for huge hashed spaces: shorten the history */
+    size_t cap_m = ((size_t)1 << 30) / (8 * P);
+    cap_m = cap_m > 5 ? (cap_m - 5) / 2 : 0;
+    if (M > cap_m) M = cap_m < 2 ? 2 : cap_m;
     double l1 = hp->l1;
     fw_status st = FW_ENOMEM;
     double *mem = NULL, *rho = NULL, *al = NULL;
