@@ -114,7 +114,7 @@ static void calibration_chart(fw_buf *b, const fw_report_model *m) {
     fw_metric_set_get(s, "expected_calibration_error", &e);
     fw__report_num(v, sizeof v, e);
     snprintf(name, sizeof name, "%s (ECE %s)", m->name, v);
-    legend(b, 0, name, COLORS[0], false);
+    legend(b, 0, name, COLORS[0], true);
     fw_buf_printf(b, "</svg>\n");
 }
 
@@ -123,8 +123,9 @@ static void confusion_chart(fw_buf *b, const fw_report *r, const fw_metric_set *
     double cell = k <= 9 ? 40 : 360.0 / (double)k;
     double lw = 90, top = 40;
     double w = lw + cell * (double)k + 10, h = top + cell * (double)k + 40;
+    if (w < 400) w = 400;
     fw_buf_printf(b, "<svg width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" role=\"img\">\n", w, h, w, h);
-    fw_buf_printf(b, "<text x=\"%.0f\" y=\"16\" class=\"t\">Confusion matrix (rows: true, columns: predicted)</text>\n", lw);
+    fw_buf_printf(b, "<text x=\"4\" y=\"16\" class=\"t\">rows = true class, columns = predicted</text>\n");
     for (size_t i = 0; i < k; i++) {
         uint64_t row_total = 0;
         for (size_t j = 0; j < k; j++) row_total += s->confusion[i * k + j];
@@ -158,7 +159,7 @@ static void confusion_chart(fw_buf *b, const fw_report *r, const fw_metric_set *
 
 /* Horizontal bars: labels, values, an optional reference line (NaN = none). */
 static void bars(fw_buf *b, const char *title, const char *const *labels, const double *v,
-                 const bool *dim, size_t n, double ref, const char *ref_label) {
+                 const bool *dim, const double *gap, size_t n, double ref, const char *ref_label) {
     double lw = 170, bw = 300, rowh = 20, top = 28;
     double lo = 0, hi = 0;
     for (size_t i = 0; i < n; i++)
@@ -171,7 +172,7 @@ static void bars(fw_buf *b, const char *title, const char *const *labels, const 
         if (ref > hi) hi = ref;
     }
     if (hi - lo <= 0) hi = lo + 1;
-    double w = lw + bw + 80, h = top + rowh * (double)n + 24;
+    double w = lw + bw + 170, h = top + rowh * (double)n + 24;
     fw_buf_printf(b, "<svg width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" role=\"img\">\n", w, h, w, h);
     fw_buf_printf(b, "<text x=\"4\" y=\"16\" class=\"t\">");
     esc(b, title);
@@ -189,8 +190,10 @@ static void bars(fw_buf *b, const char *title, const char *const *labels, const 
             double x0 = x < zero ? x : zero, bwid = fabs(x - zero);
             fw_buf_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"%s/>", x0, y + 3,
                           bwid, rowh - 6, COLORS[0], dim && dim[i] ? " fill-opacity=\"0.35\"" : "");
-            fw_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" class=\"tick\">%s%s</text>\n", (x > zero ? x : zero) + 4, y + 13,
-                          num, dim && dim[i] ? " (small)" : "");
+            char g[48] = "";
+            if (gap && isfinite(gap[i])) snprintf(g, sizeof g, " (%+.4f)", gap[i]);
+            fw_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" class=\"tick\">%s%s%s</text>\n", (x > zero ? x : zero) + 4, y + 13,
+                          num, g, dim && dim[i] ? " small" : "");
         } else {
             fw_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" class=\"tick\">undefined</text>\n", zero + 4, y + 13);
         }
@@ -237,7 +240,7 @@ static void importance_chart(fw_buf *b, const fw_report_model *m) {
     }
     char title[128];
     snprintf(title, sizeof title, "Feature importance (%s, top %zu of %zu)", m->name, n, m->n_importance);
-    bars(b, title, labels, v, NULL, n, NAN, NULL);
+    bars(b, title, labels, v, NULL, NULL, n, NAN, NULL);
 }
 
 static void model_table(fw_buf *b, const fw_report *r, const fw_report_model *best) {
@@ -366,7 +369,7 @@ fw_status fw_report_html(const fw_report *r, fw_buf *b) {
                 }
             }
             fw_buf_printf(b, "<h2>Per-label F1</h2>\n");
-            bars(b, "F1 per label", labels, s->label_f1, NULL, n, NAN, NULL);
+            bars(b, "F1 per label", labels, s->label_f1, NULL, NULL, n, NAN, NULL);
         }
         if (best->n_importance) {
             fw_buf_printf(b, "<h2>Feature importance</h2>\n");
@@ -378,17 +381,19 @@ fw_status fw_report_html(const fw_report *r, fw_buf *b) {
             const char *labels[64];
             double v[64];
             bool dim[64];
+            double gap[64];
             for (size_t i = 0; i < n; i++) {
                 labels[i] = sr->slices[i].name;
                 v[i] = sr->slices[i].primary;
                 dim[i] = sr->slices[i].small;
+                gap[i] = sr->slices[i].gap;
             }
             if (g == 0) fw_buf_printf(b, "<h2>Slices</h2>\n");
             char title[160], ref[64], ov[32];
             snprintf(title, sizeof title, "%s by %s (rows < %zu are pale)", sr->primary, sr->column, sr->min_size);
             fw__report_num(ov, sizeof ov, sr->overall);
             snprintf(ref, sizeof ref, "overall %s", ov);
-            bars(b, title, labels, v, dim, n, sr->overall, ref);
+            bars(b, title, labels, v, dim, gap, n, sr->overall, ref);
         }
     }
     fw_buf_printf(b, "</body>\n</html>\n");

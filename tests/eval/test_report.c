@@ -175,6 +175,7 @@ static void test_html_self_contained(void) {
     CHECK_CONTAINS(h, "Precision-recall curve");
     CHECK_CONTAINS(h, "Calibration");
     CHECK_CONTAINS(h, "Confusion matrix");
+    CHECK_CONTAINS(h, "rows = true class");
     CHECK_CONTAINS(h, "Feature importance");
     CHECK_CONTAINS(h, "region");
     CHECK_CONTAINS(h, "churn &lt;demo&gt;");
@@ -211,6 +212,7 @@ static void test_other_tasks_render(void) {
     fw_report r = {.title = "iris", .task = FW_TASK_MULTICLASS, .models = &m, .n_models = 1};
     char *h = render(&r, 2);
     CHECK_CONTAINS(h, "Confusion matrix");
+    CHECK_CONTAINS(h, "rows = true class");
     CHECK(strstr(h, "ROC curve") == NULL);
     char *j = render(&r, 1);
     json_t *root = json_loads(j, 0, NULL);
