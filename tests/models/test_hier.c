@@ -168,9 +168,40 @@ static void test_bad_params(void) {
     fw_matrix_free(&X);
 }
 
+/* Every allocation failure during fit, predict_block, save and load is an error, never a crash
+ * or a leak. */
+static void test_alloc_failures(void) {
+    fw_matrix X;
+    double *y = fw_malloc(5 * C * 8);
+    gen(&X, y, 5, 4);
+    const char *p[] = {"groups=3", "max_iter=5"};
+    int ok = 0;
+    double *out = fw_malloc(5 * C * C * 8);
+    for (long k = 1; k < 2000 && !ok; k++) {
+        fw_err err;
+        fw_alloc_fail_after(k);
+        fw_model *m = fit(&fw_hier_vtable, &X, y, p, 2, &err);
+        fw_model *l = NULL;
+        fw_buf b;
+        fw_buf_init(&b);
+        if (m && fw_model_predict_block(m, &X, 1, out) == FW_OK && fw_model_save(m, &b) == FW_OK &&
+            fw_model_load(b.data, b.len, &l, &err) == FW_OK)
+            ok = 1;
+        fw_alloc_fail_after(0);
+        fw_buf_free(&b);
+        fw_model_free(l);
+        fw_model_free(m);
+    }
+    CHECK(ok);
+    fw_free(out);
+    fw_free(y);
+    fw_matrix_free(&X);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     TEST_RUN(test_matches_flat_softmax);
     TEST_RUN(test_bad_params);
+    TEST_RUN(test_alloc_failures);
     return fw_test_report(argv[0]);
 }

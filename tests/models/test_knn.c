@@ -220,11 +220,41 @@ static void test_bad_input(void) {
     fw_matrix_free(&X);
 }
 
+/* Every allocation failure during fit, predict_block, save and load is an error, never a crash
+ * or a leak. */
+static void test_alloc_failures(void) {
+    fw_matrix X;
+    make(&X, 40, 3, 5);
+    double y[40];
+    for (int i = 0; i < 40; i++) y[i] = i % 3;
+    const char *p[] = {"metric=cosine", "k=3"};
+    int ok = 0;
+    for (long k = 1; k < 100 && !ok; k++) {
+        fw_err err;
+        fw_alloc_fail_after(k);
+        fw_model *m = fit(FW_TASK_MULTICLASS, 3, &X, y, NULL, p, 2, &err);
+        fw_model *l = NULL;
+        fw_buf b;
+        fw_buf_init(&b);
+        double out[120];
+        if (m && fw_model_predict_block(m, &X, 1, out) == FW_OK && fw_model_save(m, &b) == FW_OK &&
+            fw_model_load(b.data, b.len, &l, &err) == FW_OK)
+            ok = 1;
+        fw_alloc_fail_after(0);
+        fw_buf_free(&b);
+        fw_model_free(l);
+        fw_model_free(m);
+    }
+    CHECK(ok);
+    fw_matrix_free(&X);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     TEST_RUN(test_exact_vs_naive);
     TEST_RUN(test_ties_and_k);
     TEST_RUN(test_classes_weights_cosine);
     TEST_RUN(test_bad_input);
+    TEST_RUN(test_alloc_failures);
     return fw_test_report(argv[0]);
 }
