@@ -794,12 +794,16 @@ static fw_status open_state(csv_state *cs, const fw_load_opts *opts, const fw_sc
         size_t save_pos = cs->pos;
         uint64_t save_line = cs->line;
         size_t rows = 0;
-        size_t sample_limit = cs->o.max_record_bytes > (64u << 20) ? cs->o.max_record_bytes : (64u << 20);
+        /* sampling never holds more than max_record_bytes (or 64 MiB) of text */
+        size_t sample_limit = cs->o.max_record_bytes < (64u << 20) ? cs->o.max_record_bytes : (64u << 20);
         while (rows < cs->o.sample_rows && !(cs->pos == cs->len && cs->eof)) {
             tok_err te;
             int t = tok_record(cs->o.delimiter, cs->o.max_field_bytes, cs->eof, cs->buf + cs->pos,
                                cs->buf + cs->len, &r, &te);
-            if (t == TOK_ERR) break; /* the main pass reports it with its position */
+            if (t == TOK_ERR) { /* the main pass reports it with its position */
+                if (te.kind == TE_NOMEM) st = fw_err_set(err, FW_ENOMEM, "%s: out of memory", name);
+                break;
+            }
             if (t == TOK_MORE) {
                 if (cs->eof || cs->cap >= sample_limit) break;
                 /* keep the sampled bytes: grow rather than compact past them */
