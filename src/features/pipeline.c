@@ -533,13 +533,26 @@ fw_status fw_pipeline_save(const fw_pipeline *pl, fw_buf *b) {
     return fw_buf_ok(b) ? FW_OK : FW_ENOMEM;
 }
 
+/* fw_reader_str that also refuses strings with embedded NUL bytes (they would not save back). */
+static bool read_str(fw_reader *r, char **out) {
+    size_t at = r->pos;
+    if (!fw_reader_str(r, out)) return false;
+    if (*out && strlen(*out) != r->pos - at - 4) {
+        fw_free(*out);
+        *out = NULL;
+        r->bad = true;
+        return false;
+    }
+    return true;
+}
+
 #define BAD(...) do { st = fw_err_set(err, FW_ECORRUPT, "pipeline: " __VA_ARGS__); goto fail; } while (0)
 
 static fw_status load_col(fw_reader *r, fw__col *c, uint32_t hash_bits, fw_err *err) {
     fw_status st = FW_OK;
-    if (!fw_reader_str(r, &c->name)) {
+    if (!read_str(r, &c->name)) {
         if (fw_reader_ok(r)) return fw_err_set(err, FW_ENOMEM, "out of memory");
-        BAD("truncated column name");
+        BAD("truncated or malformed column name");
     }
     if (!c->name) BAD("column without a name");
     c->type = fw_reader_u8(r);
@@ -580,9 +593,9 @@ static fw_status load_col(fw_reader *r, fw__col *c, uint32_t hash_bits, fw_err *
         if (!(c->cats = fw_calloc(n_cats, sizeof(char *)))) return fw_err_set(err, FW_ENOMEM, "out of memory");
         c->n_cats = n_cats;
         for (uint32_t k = 0; k < c->n_cats; k++) {
-            if (!fw_reader_str(r, &c->cats[k])) {
+            if (!read_str(r, &c->cats[k])) {
                 if (fw_reader_ok(r)) return fw_err_set(err, FW_ENOMEM, "out of memory");
-                BAD("column '%s': truncated categories", c->name);
+                BAD("column '%s': truncated or malformed categories", c->name);
             }
             if (!c->cats[k] || (k && strcmp(c->cats[k - 1], c->cats[k]) >= 0))
                 BAD("column '%s': categories not sorted", c->name);

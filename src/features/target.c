@@ -274,8 +274,10 @@ static fw_status read_strs(fw_reader *r, size_t n, char ***out) {
     if (!*out) return FW_ENOMEM;
     for (size_t i = 0; i < n; i++)
     {
+        size_t at = r->pos;
         if (!fw_reader_str(r, &(*out)[i])) return fw_reader_ok(r) ? FW_ENOMEM : FW_ECORRUPT;
         if (!(*out)[i]) return FW_ECORRUPT; /* names are never NULL */
+        if (strlen((*out)[i]) != r->pos - at - 4) return FW_ECORRUPT; /* embedded NUL */
     }
     return FW_OK;
 }

@@ -12,6 +12,7 @@
 #include "test.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 enum { A, B, C, D, COLOR, COLOR2, CITY, NOTES, TS, Y, NCOL };
 static const char *k_names[NCOL] = {"a", "b", "c", "d", "color", "color2", "city", "notes", "ts", "y"};
@@ -430,6 +431,16 @@ static void test_block_record_threads_saveload(void) {
     fw_buf_init(&b1);
     fw_buf_init(&b2);
     CHECK_OK(fw_pipeline_save(pl, &b1));
+    const char *seed_dir = getenv("FW_FUZZ_SEED_DIR"); /* seeds for fuzz/fuzz_pipeline.c */
+    if (seed_dir) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/pipeline.bin", seed_dir);
+        FILE *f = fopen(path, "wb");
+        if (f) {
+            fwrite(b1.data, 1, b1.len, f);
+            fclose(f);
+        }
+    }
     fw_pipeline *pl2 = NULL;
     CHECK_OK(fw_pipeline_load(b1.data, b1.len, &pl2, &err));
     if (pl2) {
