@@ -28,7 +28,7 @@ struct fw_registry {
 };
 
 void fw_registry_options_init(fw_registry_options *o) { memset(o, 0, sizeof *o); }
-void fw_register_options_init(fw_register_options *o) { memset(o, 0, sizeof *o); }
+void fw_registry_register_options_init(fw_registry_register_options *o) { memset(o, 0, sizeof *o); }
 void fw_promote_options_init(fw_promote_options *o) {
     memset(o, 0, sizeof *o);
     o->min_improvement = NAN;
@@ -182,11 +182,11 @@ static void new_run_id(char out[40]) {
 }
 
 /* ---- register ------------------------------------------------------------------------------- */
-fw_status fw_registry_register(fw_registry *r, const void *artifact, size_t len, const fw_register_options *o,
+fw_status fw_registry_register(fw_registry *r, const void *artifact, size_t len, const fw_registry_register_options *o,
                                int64_t *version_out, fw_err *err) {
-    fw_register_options def;
+    fw_registry_register_options def;
     if (!o) {
-        fw_register_options_init(&def);
+        fw_registry_register_options_init(&def);
         o = &def;
     }
     fw_artifact *a = NULL;
@@ -788,8 +788,8 @@ fw_status fw_registry_import(fw_registry *r, const char *path, const char *name,
     size_t len = 0;
     fw_status st = fw__read_file(path, &bytes, &len, err);
     if (st) return st;
-    fw_register_options o;
-    fw_register_options_init(&o);
+    fw_registry_register_options o;
+    fw_registry_register_options_init(&o);
     o.name = name;
     o.is_import = true;
     char tags[4300];

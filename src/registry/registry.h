@@ -51,21 +51,21 @@ fw_store *fw_registry_store(fw_registry *r);
 fw_status fw_registry_check_name(const char *name, fw_err *err);
 fw_status fw_registry_check_alias(const char *alias, fw_err *err);
 
-typedef struct fw_register_options {
+typedef struct fw_registry_register_options {
     const char *name;        /* NULL: the artifact's general.name */
     const char *run_id;      /* NULL: a new id is made */
     const char *run_json;    /* run record (every candidate's metrics), JSON object text, or NULL */
     const char *tags_json;   /* extra tags, JSON object text, or NULL ("run" is always added) */
     int64_t parent_version;  /* 0: from the artifact's lineage.parent when it names this model */
     bool is_import;          /* audit action "import" instead of "register" */
-} fw_register_options;
-void fw_register_options_init(fw_register_options *o);
+} fw_registry_register_options;
+void fw_registry_register_options_init(fw_registry_register_options *o);
 
 /* Verifies the artifact (fw_artifact_open), writes it under its content hash, then in one
  * transaction records the run, the next version of the name and an audit entry. *version_out
  * (may be NULL) receives the new version number. NULL o = defaults. */
 fw_status fw_registry_register(fw_registry *r, const void *artifact, size_t len,
-                               const fw_register_options *o, int64_t *version_out, fw_err *err);
+                               const fw_registry_register_options *o, int64_t *version_out, fw_err *err);
 
 /* Resolves "NAME" (its production alias when set, else its latest active version), "NAME@ALIAS",
  * "NAME@3" or "NAME@v3". *out is filled (free with fw_version_rec_free). Errors: FW_EINVAL (bad

@@ -142,8 +142,8 @@ static void test_name_validation(void) {
         CHECK_MSG(fw_registry_check_name(bad[i], &err) == FW_EINVAL, "name '%s' accepted", bad[i]);
         fw_buf b;
         make_artifact(&b, "ok", 0.8, 0.7, "t", (int)i);
-        fw_register_options o;
-        fw_register_options_init(&o);
+        fw_registry_register_options o;
+        fw_registry_register_options_init(&o);
         o.name = bad[i];
         CHECK(fw_registry_register(r, b.data, b.len, &o, NULL, &err) == FW_EINVAL);
         fw_buf_free(&b);
@@ -510,8 +510,11 @@ static void test_kill9_while_registering(void) {
     fw_registry_close(r);
     srand((unsigned)time(NULL));
     for (int round = 0; round < 3; round++) {
+        int pipefd[2];
+        CHECK(pipe(pipefd) == 0);
         pid_t kid = fork();
         if (kid == 0) {
+            close(pipefd[0]);
             fw_registry_options o;
             fw_registry_options_init(&o);
             o.home = home;
@@ -523,9 +526,14 @@ static void test_kill9_while_registering(void) {
                 make_artifact(&b, "k", 0.8, 0.5, "t", round * 100000 + i);
                 (void)fw_registry_register(c, b.data, b.len, NULL, NULL, &err);
                 fw_buf_free(&b);
+                if (i == 0 && write(pipefd[1], "x", 1) != 1) _exit(12); /* tell the parent: one is in */
             }
         }
-        usleep(30000 + (useconds_t)(rand() % 50000));
+        close(pipefd[1]);
+        char ready;
+        CHECK(read(pipefd[0], &ready, 1) == 1);
+        close(pipefd[0]);
+        usleep((useconds_t)(rand() % 60000));
         kill(kid, SIGKILL);
         int status;
         waitpid(kid, &status, 0);
