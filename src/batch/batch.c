@@ -1,0 +1,1351 @@
+/* batch.c — owns the batch run: options, the reader → scorers → writer pipeline over a ring of
+ * block slots (output in input order), output formats (CSV, JSONL, store answers), the reject
+ * file, checkpoints and --resume, the job lock, history records and the summary. */
+#include "batch/batch.h"
+
+#include "batch/batch_int.h"
+#include "batch/batch_store.h"
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/threads.h"
+#include "store/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t g_stop;
+
+void fw_batch_request_stop(void) { g_stop = 1; }
+
+void fw_batch_options_init(fw_batch_options *o) {
+    memset(o, 0, sizeof *o);
+    o->block_rows = 4096;
+    o->checkpoint_rows = 262144;
+    o->top_k = 10;
+    o->record_history = true;
+}
+
+/* ---- the run ---------------------------------------------------------------------------------- */
+
+enum { S_FREE = 0, S_READ, S_SCORING, S_DONE };
+
+typedef struct slot {
+    int state;
+    uint64_t seq;
+    fw__in_block in;
+    fw_buf out;               /* formatted rows (store: records of 3 length-prefixed fields) */
+    fw_buf scores;            /* selection: fw__score_rec per output row */
+    fw_load_reject *rej;      /* rows the model refused */
+    size_t n_rej, cap_rej;
+    uint64_t n_scored, n_written;
+    fw_status fatal;
+    fw_err ferr;
+} slot;
+
+typedef struct items {
+    fw_dataset *ds;
+    size_t n;
+    fw_value *vals;           /* n x n_inputs; strings point into ds */
+    bool *from_item;          /* n_inputs: the items file provides this input */
+    int id_col;
+} items;
+
+typedef struct run {
+    const fw_batch_model *m;
+    const fw_batch_options *o;
+    fw_batch_output_kind kind;
+    bool spool;               /* top_fraction: rows go to a spool + scores file first */
+    fw__in_reader rd;
+    int *in_idx;              /* model input i → reader column */
+    int *id_idx;              /* id column j → reader column */
+    size_t n_ids;
+    int score_class;          /* multiclass: class whose probability is the score; -1 = max */
+    items it;
+    char ts[40];
+    int64_t ts_ms;
+    /* pipeline */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    slot *slots;
+    size_t n_slots;
+    uint64_t next_score, end_seq, skip_blocks;
+    bool eof, abort;
+    fw_status rstatus;        /* reader failure (blocks before end_seq are still written) */
+    fw_err rerr;
+    uint64_t skipped_rows;
+} run;
+
+/* snprintf that may truncate (paths and messages are bounded on purpose). */
+static void fmt_into(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fmt_into(char *out, size_t cap, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(out, cap, fmt, ap);
+    va_end(ap);
+}
+
+static bool has_ext(const char *p, const char *ext) {
+    size_t n = strlen(p), k = strlen(ext);
+    if (n > 3 && strcasecmp(p + n - 3, ".gz") == 0) n -= 3;
+    return n >= k && strncasecmp(p + n - k, ext, k) == 0;
+}
+
+/* The model's score of a row: binary P(positive); multiclass the chosen class or the max;
+ * multilabel the max; regression/ranking the value. */
+static double row_score(const run *R, const double *out) {
+    const fw_batch_model *m = R->m;
+    if (m->task == FW_TASK_MULTICLASS || m->task == FW_TASK_MULTILABEL) {
+        if (R->score_class >= 0) return out[R->score_class];
+        double best = -INFINITY;
+        for (size_t k = 0; k < m->n_outputs; k++)
+            if (out[k] > best) best = out[k];
+        return best;
+    }
+    return out[0];
+}
+
+static void put_num(fw_buf *b, double v, bool json) {
+    char tmp[40];
+    if (!isfinite(v)) {
+        if (json) fw_buf_put(b, "null", 4);
+        return;
+    }
+    size_t n = fw__fmt_double(tmp, sizeof tmp, v);
+    fw_buf_put(b, tmp, n);
+}
+
+enum { M_CSV = 0, M_JSON = 1, M_RAW = 2 };
+
+static void put_text(fw_buf *b, const char *s, size_t n, int mode) {
+    if (mode == M_JSON) fw__json_put(b, s, n);
+    else if (mode == M_CSV) fw__csv_put(b, s, n);
+    else fw_buf_put(b, s, n);
+}
+
+/* The prediction's text: class label, labels joined by '|', or the value. */
+static void put_prediction(const run *R, const double *out, fw_buf *b, int mode) {
+    bool json = mode == M_JSON;
+    const fw_batch_model *m = R->m;
+    const char *lab = NULL;
+    char tmp[32];
+    switch (m->task) {
+    case FW_TASK_BINARY: {
+        int k = out[0] >= m->threshold ? 1 : 0;
+        if (m->n_classes == 2) lab = m->classes[k];
+        else {
+            snprintf(tmp, sizeof tmp, "%d", k);
+            lab = tmp;
+        }
+        break;
+    }
+    case FW_TASK_MULTICLASS: {
+        size_t best = 0;
+        for (size_t k = 1; k < m->n_outputs; k++)
+            if (out[k] > out[best]) best = k;
+        if (best < m->n_classes) lab = m->classes[best];
+        else {
+            snprintf(tmp, sizeof tmp, "%zu", best);
+            lab = tmp;
+        }
+        break;
+    }
+    case FW_TASK_MULTILABEL: {
+        fw_buf s;
+        fw_buf_init(&s);
+        for (size_t k = 0; k < m->n_outputs; k++)
+            if (out[k] >= 0.5) {
+                if (s.len) fw_buf_put_u8(&s, '|');
+                const char *c = k < m->n_classes ? m->classes[k] : "?";
+                fw_buf_put(&s, c, strlen(c));
+            }
+        put_text(b, s.len ? (const char *)s.data : "", s.len, mode);
+        fw_buf_free(&s);
+        return;
+    }
+    default:
+        put_num(b, out[0], json);
+        return;
+    }
+    put_text(b, lab, strlen(lab), mode);
+}
+
+static bool per_class(const fw_batch_model *m) {
+    return m->task == FW_TASK_MULTICLASS || m->task == FW_TASK_MULTILABEL;
+}
+
+/* Scores as JSON: {"score":p} / {"p":{"a":..,"b":..}} / {} (regression). */
+static void put_scores_json(const run *R, const double *out, fw_buf *b) {
+    const fw_batch_model *m = R->m;
+    if (m->task == FW_TASK_BINARY) {
+        fw_buf_put(b, "{\"score\":", 9);
+        put_num(b, out[0], true);
+        fw_buf_put_u8(b, '}');
+    } else if (per_class(m)) {
+        fw_buf_put(b, "{\"p\":{", 6);
+        for (size_t k = 0; k < m->n_outputs; k++) {
+            if (k) fw_buf_put_u8(b, ',');
+            const char *c = k < m->n_classes ? m->classes[k] : "?";
+            fw__json_put(b, c, strlen(c));
+            fw_buf_put_u8(b, ':');
+            put_num(b, out[k], true);
+        }
+        fw_buf_put(b, "}}", 2);
+    } else
+        fw_buf_put(b, "{}", 2);
+}
+
+static void put_value_text(fw_buf *b, const fw_value *v, bool json) {
+    if (v->kind == FW_VALUE_STRING) {
+        if (json) fw__json_put(b, v->str, v->len);
+        else fw__csv_put(b, v->str, v->len);
+    } else if (v->kind == FW_VALUE_NUMBER)
+        put_num(b, v->num, json);
+    else if (json)
+        fw_buf_put(b, "null", 4);
+}
+
+/* The entity key: id values joined by '|' (the line number when there are no id columns). */
+static void put_entity_key(const run *R, const fw_value *ids, uint64_t line, fw_buf *b) {
+    if (!R->n_ids) {
+        fw_buf_printf(b, "%" PRIu64, line);
+        return;
+    }
+    for (size_t j = 0; j < R->n_ids; j++) {
+        if (j) fw_buf_put_u8(b, '|');
+        if (ids[j].kind == FW_VALUE_STRING) fw_buf_put(b, ids[j].str, ids[j].len);
+        else if (ids[j].kind == FW_VALUE_NUMBER) put_num(b, ids[j].num, false);
+    }
+}
+
+static void put_rec_field(fw_buf *b, const fw_buf *f, size_t from) {
+    fw_buf_put_u32(b, (uint32_t)(f->len - from));
+    fw_buf_put(b, f->data + from, f->len - from);
+}
+
+/* One output row for a scored input row. */
+static void format_row(const run *R, const fw_value *ids, uint64_t line, const double *out, fw_buf *b,
+                       fw_buf *tmp) {
+    const fw_batch_model *m = R->m;
+    if (R->kind == FW_BATCH_OUT_CSV) {
+        if (!R->n_ids) fw_buf_printf(b, "%" PRIu64 ",", line);
+        for (size_t j = 0; j < R->n_ids; j++) {
+            put_value_text(b, &ids[j], false);
+            fw_buf_put_u8(b, ',');
+        }
+        put_prediction(R, out, b, M_CSV);
+        if (m->task == FW_TASK_BINARY) {
+            fw_buf_put_u8(b, ',');
+            put_num(b, out[0], false);
+        } else if (per_class(m))
+            for (size_t k = 0; k < m->n_outputs; k++) {
+                fw_buf_put_u8(b, ',');
+                put_num(b, out[k], false);
+            }
+        fw_buf_printf(b, ",%s,%s\n", m->version, R->ts);
+    } else if (R->kind == FW_BATCH_OUT_JSONL) {
+        fw_buf_put_u8(b, '{');
+        if (!R->n_ids) fw_buf_printf(b, "\"line\":%" PRIu64 ",", line);
+        for (size_t j = 0; j < R->n_ids; j++) {
+            const char *c = R->o->id_columns[j];
+            fw__json_put(b, c, strlen(c));
+            fw_buf_put_u8(b, ':');
+            put_value_text(b, &ids[j], true);
+            fw_buf_put_u8(b, ',');
+        }
+        fw_buf_put(b, "\"prediction\":", 13);
+        put_prediction(R, out, b, M_JSON);
+        if (m->task == FW_TASK_BINARY) {
+            fw_buf_put(b, ",\"score\":", 9);
+            put_num(b, out[0], true);
+        } else if (per_class(m)) {
+            fw_buf_put(b, ",\"probabilities\":{", 18);
+            for (size_t k = 0; k < m->n_outputs; k++) {
+                if (k) fw_buf_put_u8(b, ',');
+                const char *c = k < m->n_classes ? m->classes[k] : "?";
+                fw__json_put(b, c, strlen(c));
+                fw_buf_put_u8(b, ':');
+                put_num(b, out[k], true);
+            }
+            fw_buf_put_u8(b, '}');
+        }
+        fw_buf_put(b, ",\"model_version\":", 17);
+        fw__json_put(b, m->version, strlen(m->version));
+        fw_buf_printf(b, ",\"scored_at\":\"%s\"}\n", R->ts);
+    } else {
+        /* store record: entity key, prediction text, scores JSON (each u32 length + bytes) */
+        tmp->len = 0;
+        put_entity_key(R, ids, line, tmp);
+        put_rec_field(b, tmp, 0);
+        tmp->len = 0;
+        put_prediction(R, out, tmp, M_RAW);
+        put_rec_field(b, tmp, 0);
+        tmp->len = 0;
+        put_scores_json(R, out, tmp);
+        put_rec_field(b, tmp, 0);
+    }
+}
+
+/* ---- recommendations ------------------------------------------------------------------------ */
+
+typedef struct topk {
+    double score;
+    uint32_t item;
+} topk;
+
+/* Worse = lower score, or the same score and a later item. */
+static bool worse(const topk *a, const topk *b) {
+    return a->score < b->score || (a->score == b->score && a->item > b->item);
+}
+
+static void heap_down(topk *h, size_t n, size_t i) {
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, s = i;
+        if (l < n && worse(&h[l], &h[s])) s = l;
+        if (r < n && worse(&h[r], &h[s])) s = r;
+        if (s == i) return;
+        topk t = h[i];
+        h[i] = h[s];
+        h[s] = t;
+        i = s;
+    }
+}
+
+static int cmp_best_first(const void *a, const void *b) {
+    const topk *x = a, *y = b;
+    return worse(x, y) ? 1 : worse(y, x) ? -1 : 0;
+}
+
+static void put_item_id(const run *R, uint32_t item, fw_buf *b, bool json) {
+    const fw_column *c = &R->it.ds->cols[R->it.id_col];
+    if (c->num) put_num(b, c->num[item], json);
+    else if (c->code[item] >= 0) {
+        const char *s = fw_dict_str(&c->dict, c->code[item]);
+        size_t n = fw_dict_len(&c->dict, c->code[item]);
+        if (json) fw__json_put(b, s, n);
+        else fw__csv_put(b, s, n);
+    } else if (json)
+        fw_buf_put(b, "null", 4);
+}
+
+/* Scores every item for one entity and formats its top k. Returns the rows written, or a negative
+ * status when the model refused a pair (err says which item). */
+static fw_status recommend_row(const run *R, const fw_value *ent, const fw_value *ids, uint64_t line,
+                               void *scratch, fw_value *vals, double *out, topk *heap, fw_buf *b,
+                               fw_buf *tmp, uint64_t *written, fw_err *err) {
+    const fw_batch_model *m = R->m;
+    size_t k = R->o->top_k, n = 0;
+    for (size_t j = 0; j < R->it.n; j++) {
+        const fw_value *iv = R->it.vals + j * m->n_inputs;
+        for (size_t i = 0; i < m->n_inputs; i++) vals[i] = R->it.from_item[i] ? iv[i] : ent[i];
+        fw_status st = m->predict(m->ud, vals, scratch, out, err);
+        if (st) {
+            tmp->len = 0;
+            put_item_id(R, (uint32_t)j, tmp, false);
+            return fw_err_prefix(err, "item %.*s", (int)tmp->len, (const char *)tmp->data);
+        }
+        topk t = {row_score(R, out), (uint32_t)j};
+        if (isnan(t.score)) t.score = -INFINITY;
+        if (n < k) {
+            heap[n++] = t;
+            for (size_t i = n / 2 + 1; i-- > 0;) heap_down(heap, n, i);
+        } else if (worse(&heap[0], &t)) {
+            heap[0] = t;
+            heap_down(heap, n, 0);
+        }
+    }
+    qsort(heap, n, sizeof *heap, cmp_best_first);
+    if (R->kind == FW_BATCH_OUT_STORE) {
+        tmp->len = 0;
+        put_entity_key(R, ids, line, tmp);
+        put_rec_field(b, tmp, 0);
+        tmp->len = 0;
+        if (n) put_item_id(R, heap[0].item, tmp, false);
+        put_rec_field(b, tmp, 0);
+        tmp->len = 0;
+        fw_buf_put(tmp, "{\"items\":[", 10);
+        for (size_t r = 0; r < n; r++) {
+            fw_buf_put(tmp, r ? ",{\"item\":" : "{\"item\":", r ? 9 : 8);
+            put_item_id(R, heap[r].item, tmp, true);
+            fw_buf_put(tmp, ",\"score\":", 9);
+            put_num(tmp, heap[r].score, true);
+            fw_buf_put_u8(tmp, '}');
+        }
+        fw_buf_put(tmp, "]}", 2);
+        put_rec_field(b, tmp, 0);
+        *written += 1;
+        return FW_OK;
+    }
+    bool json = R->kind == FW_BATCH_OUT_JSONL;
+    for (size_t r = 0; r < n; r++) {
+        if (json) {
+            fw_buf_put_u8(b, '{');
+            if (!R->n_ids) fw_buf_printf(b, "\"line\":%" PRIu64 ",", line);
+            for (size_t j = 0; j < R->n_ids; j++) {
+                const char *c = R->o->id_columns[j];
+                fw__json_put(b, c, strlen(c));
+                fw_buf_put_u8(b, ':');
+                put_value_text(b, &ids[j], true);
+                fw_buf_put_u8(b, ',');
+            }
+            fw_buf_printf(b, "\"rank\":%zu,\"item\":", r + 1);
+            put_item_id(R, heap[r].item, b, true);
+            fw_buf_put(b, ",\"score\":", 9);
+            put_num(b, heap[r].score, true);
+            fw_buf_put(b, ",\"model_version\":", 17);
+            fw__json_put(b, m->version, strlen(m->version));
+            fw_buf_printf(b, ",\"scored_at\":\"%s\"}\n", R->ts);
+        } else {
+            if (!R->n_ids) fw_buf_printf(b, "%" PRIu64 ",", line);
+            for (size_t j = 0; j < R->n_ids; j++) {
+                put_value_text(b, &ids[j], false);
+                fw_buf_put_u8(b, ',');
+            }
+            fw_buf_printf(b, "%zu,", r + 1);
+            put_item_id(R, heap[r].item, b, false);
+            fw_buf_put_u8(b, ',');
+            put_num(b, heap[r].score, false);
+            fw_buf_printf(b, ",%s,%s\n", m->version, R->ts);
+        }
+    }
+    *written += n;
+    return FW_OK;
+}
+
+/* ---- scoring -------------------------------------------------------------------------------- */
+
+static fw_status slot_reject(slot *s, uint64_t line, const char *name, const char *msg) {
+    if (s->n_rej == s->cap_rej) {
+        size_t cap = s->cap_rej;
+        if (FW_GROW(&s->rej, &cap, s->n_rej + 1)) return FW_ENOMEM;
+        s->cap_rej = cap;
+    }
+    fw_load_reject *r = &s->rej[s->n_rej++];
+    r->line = line;
+    fmt_into(r->msg, sizeof r->msg, "%s:%" PRIu64 ": %s", name, line, msg);
+    return FW_OK;
+}
+
+typedef struct worker_buf {
+    void *scratch;
+    fw_value *vals, *ids, *merged;
+    double *out;
+    topk *heap;
+    fw_buf tmp;
+} worker_buf;
+
+static void score_block(run *R, slot *s, worker_buf *w) {
+    const fw_batch_model *m = R->m;
+    s->out.len = 0;
+    s->scores.len = 0;
+    s->n_rej = 0;
+    s->n_scored = s->n_written = 0;
+    s->fatal = FW_OK;
+    for (size_t r = 0; r < s->in.n_rows; r++) {
+        uint64_t line = s->in.lines[r];
+        fw__in_values(&R->rd, &s->in, r, R->in_idx, m->n_inputs, w->vals);
+        if (R->n_ids) fw__in_values(&R->rd, &s->in, r, R->id_idx, R->n_ids, w->ids);
+        fw_err e;
+        fw_err_clear(&e);
+        fw_status st;
+        size_t before = s->out.len;
+        if (R->it.ds) {
+            uint64_t wr = 0;
+            st = recommend_row(R, w->vals, w->ids, line, w->scratch, w->merged, w->out, w->heap, &s->out,
+                               &w->tmp, &wr, &e);
+            if (!st) s->n_written += wr;
+        } else {
+            st = m->predict(m->ud, w->vals, w->scratch, w->out, &e);
+            if (!st) {
+                format_row(R, w->ids, line, w->out, &s->out, &w->tmp);
+                s->n_written++;
+                if (R->spool) {
+                    fw__score_rec sr = {row_score(R, w->out), (uint64_t)(s->out.len - before)};
+                    fw_buf_put(&s->scores, &sr, sizeof sr);
+                }
+            }
+        }
+        if (st == FW_ENOMEM) {
+            s->fatal = fw_err_set(&s->ferr, FW_ENOMEM, "out of memory while scoring");
+            return;
+        }
+        if (st) {
+            s->out.len = before;
+            if (slot_reject(s, line, R->rd.name, e.msg)) {
+                s->fatal = fw_err_set(&s->ferr, FW_ENOMEM, "out of memory");
+                return;
+            }
+            continue;
+        }
+        s->n_scored++;
+    }
+    if (!fw_buf_ok(&s->out) || !fw_buf_ok(&s->scores) || !fw_buf_ok(&w->tmp))
+        s->fatal = fw_err_set(&s->ferr, FW_ENOMEM, "out of memory formatting output");
+}
+
+static void *scorer_main(void *arg) {
+    run *R = arg;
+    const fw_batch_model *m = R->m;
+    worker_buf w;
+    memset(&w, 0, sizeof w);
+    fw_buf_init(&w.tmp);
+    size_t ni = m->n_inputs ? m->n_inputs : 1;
+    w.vals = fw_calloc(ni, sizeof *w.vals);
+    w.merged = fw_calloc(ni, sizeof *w.merged);
+    w.ids = fw_calloc(R->n_ids ? R->n_ids : 1, sizeof *w.ids);
+    w.out = fw_calloc(m->n_outputs ? m->n_outputs : 1, sizeof *w.out);
+    w.heap = fw_calloc(R->o->top_k ? R->o->top_k : 1, sizeof *w.heap);
+    if (m->scratch_new) w.scratch = m->scratch_new(m->ud);
+    bool oom = !w.vals || !w.merged || !w.ids || !w.out || !w.heap || (m->scratch_new && !w.scratch);
+    pthread_mutex_lock(&R->mu);
+    for (;;) {
+        if (R->abort) break;
+        if (R->eof && R->next_score >= R->end_seq) break;
+        slot *s = &R->slots[R->next_score % R->n_slots];
+        if (s->state != S_READ || s->seq != R->next_score) {
+            pthread_cond_wait(&R->cv, &R->mu);
+            continue;
+        }
+        R->next_score++;
+        s->state = S_SCORING;
+        pthread_mutex_unlock(&R->mu);
+        if (oom) s->fatal = fw_err_set(&s->ferr, FW_ENOMEM, "out of memory (scorer scratch)");
+        else score_block(R, s, &w);
+        pthread_mutex_lock(&R->mu);
+        s->state = S_DONE;
+        pthread_cond_broadcast(&R->cv);
+    }
+    pthread_mutex_unlock(&R->mu);
+    if (w.scratch && m->scratch_free) m->scratch_free(m->ud, w.scratch);
+    fw_free(w.vals);
+    fw_free(w.merged);
+    fw_free(w.ids);
+    fw_free(w.out);
+    fw_free(w.heap);
+    fw_buf_free(&w.tmp);
+    return NULL;
+}
+
+static void *reader_main(void *arg) {
+    run *R = arg;
+    size_t rows = R->o->block_rows;
+    for (uint64_t seq = 0;; seq++) {
+        slot *s = &R->slots[seq % R->n_slots];
+        pthread_mutex_lock(&R->mu);
+        while (s->state != S_FREE && !R->abort) pthread_cond_wait(&R->cv, &R->mu);
+        bool ab = R->abort;
+        pthread_mutex_unlock(&R->mu);
+        if (ab) break;
+        fw_err e;
+        fw_err_clear(&e);
+        fw_status st = fw__in_next(&R->rd, rows, &s->in, &e);
+        bool end = !st && s->in.n_rows == 0 && s->in.n_rejects == 0;
+        if (st || end) {
+            pthread_mutex_lock(&R->mu);
+            if (st) {
+                R->rstatus = st;
+                R->rerr = e;
+            }
+            R->eof = true;
+            R->end_seq = seq < R->skip_blocks ? R->skip_blocks : seq;
+            pthread_cond_broadcast(&R->cv);
+            pthread_mutex_unlock(&R->mu);
+            break;
+        }
+        if (seq < R->skip_blocks) {
+            R->skipped_rows += s->in.n_rows + s->in.n_rejects;
+            continue; /* done by the interrupted run: re-read, not re-scored */
+        }
+        pthread_mutex_lock(&R->mu);
+        s->seq = seq;
+        s->state = S_READ;
+        pthread_cond_broadcast(&R->cv);
+        pthread_mutex_unlock(&R->mu);
+    }
+    return NULL;
+}
+
+/* ---- writer side ---------------------------------------------------------------------------- */
+
+typedef struct sink {
+    int out_fd, rej_fd, scores_fd;
+    fw_batch_db *db;
+    bool in_tx;
+    run *R;
+    fw__state st;
+    fw_batch_run_rec rec;
+    const char *state_path;
+} sink;
+
+static fw_status write_all(int fd, const void *p, size_t n, const char *what, fw_err *err) {
+    const uint8_t *b = p;
+    while (n) {
+        ssize_t w = write(fd, b, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return fw_err_set(err, FW_EIO, "%s: write failed: %s", what, strerror(errno));
+        b += w;
+        n -= (size_t)w;
+    }
+    return FW_OK;
+}
+
+/* Reason text without its "file:line[:col]: " prefix and with quoted values elided, so rows with
+ * the same kind of problem group together. */
+static void reason_key(const char *msg, char *out, size_t cap) {
+    const char *p = msg;
+    int colons = 0;
+    for (const char *q = msg; *q; q++)
+        if (*q == ':' && q[1] == ' ') {
+            p = q + 2;
+            break;
+        } else if (*q == ':')
+            colons++;
+    (void)colons;
+    size_t n = 0;
+    bool in_q = false;
+    for (; *p && n + 4 < cap; p++) {
+        if (*p == '\'') {
+            if (!in_q) {
+                out[n++] = '\'';
+                in_q = true;
+                /* keep names (after "column "/"field "), elide values */
+                const char *before = p - 7 >= msg ? p - 7 : msg;
+                if (strncmp(before, "column ", 7) == 0 || strncmp(p - 6 >= msg ? p - 6 : msg, "field ", 6) == 0) {
+                    in_q = false;
+                    for (p++; *p && *p != '\'' && n + 4 < cap; p++) out[n++] = *p;
+                    if (*p == '\'') out[n++] = '\'';
+                    if (!*p) break;
+                    continue;
+                }
+                memcpy(out + n, "...", 3);
+                n += 3;
+            } else {
+                out[n++] = '\'';
+                in_q = false;
+            }
+            continue;
+        }
+        if (!in_q) out[n++] = *p;
+    }
+    out[n] = '\0';
+}
+
+static void tally(fw__state *st, const char *msg) {
+    char key[160];
+    reason_key(msg, key, sizeof key);
+    for (size_t i = 0; i < st->n_reasons; i++)
+        if (strcmp(st->reasons[i].text, key) == 0) {
+            st->reasons[i].count++;
+            return;
+        }
+    if (st->n_reasons < FW_BATCH_MAX_REASONS) {
+        fw_batch_reason *r = &st->reasons[st->n_reasons++];
+        snprintf(r->text, sizeof r->text, "%s", key);
+        r->count = 1;
+    } else
+        st->reasons_other++;
+}
+
+static fw_status write_rejects(sink *k, slot *s, fw_err *err) {
+    /* merge the reader's and the scorers' rejects by line */
+    size_t a = 0, b = 0;
+    fw_buf t;
+    fw_buf_init(&t);
+    while (a < s->in.n_rejects || b < s->n_rej) {
+        const fw_load_reject *r;
+        if (b >= s->n_rej || (a < s->in.n_rejects && s->in.rejects[a].line <= s->rej[b].line))
+            r = &s->in.rejects[a++];
+        else
+            r = &s->rej[b++];
+        fw_buf_printf(&t, "%" PRIu64 ",", r->line);
+        fw__csv_put(&t, r->msg, strlen(r->msg));
+        fw_buf_put_u8(&t, '\n');
+        tally(&k->st, r->msg);
+    }
+    fw_status st = FW_OK;
+    if (!fw_buf_ok(&t)) st = fw_err_set(err, FW_ENOMEM, "out of memory");
+    else if (t.len) {
+        st = write_all(k->rej_fd, t.data, t.len, "reject file", err);
+        k->st.rej_len += t.len;
+    }
+    fw_buf_free(&t);
+    return st;
+}
+
+static fw_status store_records(sink *k, const uint8_t *p, size_t n, fw_err *err) {
+    run *R = k->R;
+    fw_reader rd;
+    fw_reader_init(&rd, p, n);
+    while (fw_reader_left(&rd)) {
+        const char *f[3];
+        uint32_t len[3];
+        for (int i = 0; i < 3; i++) {
+            len[i] = fw_reader_u32(&rd);
+            f[i] = (const char *)fw_reader_get(&rd, len[i]);
+        }
+        if (!fw_reader_ok(&rd)) return fw_err_set(err, FW_ECORRUPT, "internal: bad answer record");
+        fw_status st = fw_batch_db_put_answer(k->db, R->m->name, f[0] ? f[0] : "", len[0], R->m->version,
+                                              f[1] ? f[1] : "", len[1], f[2] ? f[2] : "{}", len[2], R->ts_ms,
+                                              k->st.run_id, err);
+        if (st) return st;
+    }
+    return FW_OK;
+}
+
+static fw_status checkpoint(sink *k, fw_err *err) {
+    if (k->out_fd >= 0 && fsync(k->out_fd) != 0)
+        return fw_err_set(err, FW_EIO, "output: fsync failed: %s", strerror(errno));
+    if (k->scores_fd >= 0 && fsync(k->scores_fd) != 0)
+        return fw_err_set(err, FW_EIO, "scores file: fsync failed: %s", strerror(errno));
+    if (k->rej_fd >= 0 && fsync(k->rej_fd) != 0)
+        return fw_err_set(err, FW_EIO, "reject file: fsync failed: %s", strerror(errno));
+    if (k->in_tx) {
+        fw_status st = fw_batch_db_commit(k->db, err);
+        k->in_tx = false;
+        if (st) return st;
+    }
+    return fw__state_save(k->state_path, &k->st, err);
+}
+
+static fw_status write_slot(sink *k, slot *s, fw_err *err) {
+    run *R = k->R;
+    if (s->fatal) {
+        *err = s->ferr;
+        return s->fatal;
+    }
+    fw_status st;
+    if (R->kind == FW_BATCH_OUT_STORE && !R->spool) {
+        if (!k->in_tx) {
+            if ((st = fw_batch_db_begin(k->db, err))) return st;
+            k->in_tx = true;
+        }
+        if ((st = store_records(k, s->out.data, s->out.len, err))) return st;
+    } else if (s->out.len) {
+        if ((st = write_all(k->out_fd, s->out.data, s->out.len, R->spool ? "spool" : "output", err))) return st;
+        k->st.out_len += s->out.len;
+    }
+    if (R->spool && s->scores.len) {
+        if ((st = write_all(k->scores_fd, s->scores.data, s->scores.len, "scores file", err))) return st;
+        k->st.scores_len += s->scores.len;
+    }
+    if ((st = write_rejects(k, s, err))) return st;
+    uint64_t rej = s->in.n_rejects + s->n_rej;
+    k->st.rows_read += s->in.n_rows + s->in.n_rejects;
+    k->st.rows_scored += s->n_scored;
+    k->st.rows_rejected += rej;
+    if (!R->spool) k->st.rows_written += s->n_written;
+    k->st.blocks_done = s->seq + 1;
+    if (rej && R->o->strict) {
+        const char *msg = s->in.n_rejects ? s->in.rejects[0].msg : s->rej[0].msg;
+        return fw_err_set(err, FW_EDATA, "--strict: rejected row: %s", msg);
+    }
+    return FW_OK;
+}
+
+/* ---- setup ---------------------------------------------------------------------------------- */
+
+static fw_status load_items(run *R, fw_err *err) {
+    const fw_batch_model *m = R->m;
+    const fw_batch_options *o = R->o;
+    if (!o->item_id_column) return fw_err_set(err, FW_EINVAL, "--items needs --item-id COLUMN");
+    if (!o->top_k) return fw_err_set(err, FW_EINVAL, "--top-k must be at least 1");
+    fw_load_opts lo;
+    fw_load_opts_init(&lo);
+    fw_status st = fw_data_load(o->items, &lo, &R->it.ds, NULL, err);
+    if (st) return fw_err_prefix(err, "items");
+    /* Reload with the model's types for columns whose inferred type differs. */
+    fw_type_override *ov = fw_calloc(m->n_inputs + 1, sizeof *ov);
+    if (!ov) return fw_err_set(err, FW_ENOMEM, "out of memory");
+    size_t n_ov = 0;
+    for (size_t i = 0; i < m->n_inputs; i++) {
+        int c = fw_dataset_find(R->it.ds, m->input_names[i]);
+        if (c >= 0 && R->it.ds->cols[c].type != m->input_types[i])
+            ov[n_ov++] = (fw_type_override){m->input_names[i], m->input_types[i]};
+    }
+    int idc = fw_dataset_find(R->it.ds, o->item_id_column);
+    if (idc >= 0 && R->it.ds->cols[idc].type == FW_COL_NUMERIC) {
+        bool is_input = false;
+        for (size_t i = 0; i < m->n_inputs; i++)
+            if (strcmp(m->input_names[i], o->item_id_column) == 0) is_input = true;
+        if (!is_input) ov[n_ov++] = (fw_type_override){o->item_id_column, FW_COL_CATEGORICAL};
+    }
+    if (n_ov) {
+        fw_dataset_free(R->it.ds);
+        R->it.ds = NULL;
+        lo.overrides = ov;
+        lo.n_overrides = n_ov;
+        st = fw_data_load(o->items, &lo, &R->it.ds, NULL, err);
+    }
+    fw_free(ov);
+    if (st) return fw_err_prefix(err, "items");
+    R->it.id_col = fw_dataset_find(R->it.ds, o->item_id_column);
+    if (R->it.id_col < 0)
+        return fw_err_set(err, FW_ESCHEMA, "%s: no column '%s' (--item-id)", o->items, o->item_id_column);
+    R->it.n = R->it.ds->n_rows;
+    if (!R->it.n) return fw_err_set(err, FW_EDATA, "%s: no items", o->items);
+    if (R->it.n > UINT32_MAX) return fw_err_set(err, FW_ELIMIT, "%s: too many items", o->items);
+    R->it.from_item = fw_calloc(m->n_inputs + 1, sizeof *R->it.from_item);
+    R->it.vals = fw_calloc(R->it.n * (m->n_inputs + 1), sizeof *R->it.vals);
+    int *cols = fw_calloc(m->n_inputs + 1, sizeof *cols);
+    if (!R->it.from_item || !R->it.vals || !cols) {
+        fw_free(cols);
+        return fw_err_set(err, FW_ENOMEM, "out of memory for %zu items", R->it.n);
+    }
+    for (size_t i = 0; i < m->n_inputs; i++) {
+        cols[i] = fw_dataset_find(R->it.ds, m->input_names[i]);
+        R->it.from_item[i] = cols[i] >= 0;
+    }
+    for (size_t j = 0; j < R->it.n; j++) {
+        fw_value *v = R->it.vals + j * m->n_inputs;
+        for (size_t i = 0; i < m->n_inputs; i++) {
+            v[i] = (fw_value){FW_VALUE_MISSING, 0, NULL, 0};
+            const fw_column *c = cols[i] >= 0 ? &R->it.ds->cols[cols[i]] : NULL;
+            if (!c) continue;
+            if (c->num) {
+                if (!isnan(c->num[j])) v[i] = (fw_value){FW_VALUE_NUMBER, c->num[j], NULL, 0};
+            } else if (c->code[j] >= 0)
+                v[i] = (fw_value){FW_VALUE_STRING, 0, fw_dict_str(&c->dict, c->code[j]),
+                                  fw_dict_len(&c->dict, c->code[j])};
+        }
+    }
+    fw_free(cols);
+    return FW_OK;
+}
+
+static fw_status open_reader(run *R, fw_err *err) {
+    const fw_batch_model *m = R->m;
+    const fw_batch_options *o = R->o;
+    size_t n = m->n_inputs + o->n_id_columns;
+    const char **names = fw_calloc(n + 1, sizeof *names);
+    fw_col_type *types = fw_calloc(n + 1, sizeof *types);
+    R->in_idx = fw_calloc(m->n_inputs + 1, sizeof *R->in_idx);
+    R->id_idx = fw_calloc(o->n_id_columns + 1, sizeof *R->id_idx);
+    if (!names || !types || !R->in_idx || !R->id_idx) {
+        fw_free(names);
+        fw_free(types);
+        return fw_err_set(err, FW_ENOMEM, "out of memory");
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < m->n_inputs; i++) {
+        R->in_idx[i] = (int)k;
+        names[k] = m->input_names[i];
+        types[k++] = m->input_types[i];
+    }
+    for (size_t j = 0; j < o->n_id_columns; j++) {
+        int found = -1;
+        for (size_t i = 0; i < k; i++)
+            if (strcmp(names[i], o->id_columns[j]) == 0) found = (int)i;
+        if (found < 0) {
+            found = (int)k;
+            names[k] = o->id_columns[j];
+            types[k++] = FW_COL_CATEGORICAL;
+        }
+        R->id_idx[j] = found;
+    }
+    R->n_ids = o->n_id_columns;
+    fw_status st = fw__in_open(&R->rd, o->input, k, names, types, err);
+    fw_free(names);
+    fw_free(types);
+    if (st) return st;
+    for (size_t j = 0; j < o->n_id_columns; j++)
+        if (R->rd.fmt == FW_FORMAT_CSV && !R->rd.present[R->id_idx[j]])
+            return fw_err_set(err, FW_ESCHEMA, "%s: no column '%s' (--id)", o->input, o->id_columns[j]);
+    /* For recommendations, inputs the items file provides are taken from it. */
+    return FW_OK;
+}
+
+static void csv_header(const run *R, fw_buf *b) {
+    const fw_batch_model *m = R->m;
+    if (!R->n_ids) fw_buf_put(b, "line,", 5);
+    for (size_t j = 0; j < R->n_ids; j++) {
+        const char *c = R->o->id_columns[j];
+        fw__csv_put(b, c, strlen(c));
+        fw_buf_put_u8(b, ',');
+    }
+    if (R->it.ds) {
+        fw_buf_put(b, "rank,", 5);
+        fw__csv_put(b, R->o->item_id_column, strlen(R->o->item_id_column));
+        fw_buf_put(b, ",score", 6);
+    } else {
+        fw_buf_put(b, "prediction", 10);
+        if (m->task == FW_TASK_BINARY) fw_buf_put(b, ",score", 6);
+        else if (per_class(m))
+            for (size_t k = 0; k < m->n_outputs; k++) {
+                char name[300];
+                snprintf(name, sizeof name, "p_%s", k < m->n_classes ? m->classes[k] : "?");
+                fw_buf_put_u8(b, ',');
+                fw__csv_put(b, name, strlen(name));
+            }
+    }
+    fw_buf_put(b, ",model_version,scored_at\n", 25);
+}
+
+/* Rough row count for the ETA: file size / average line length of the first 256 KiB (plain
+ * files; gzip → unknown). */
+static uint64_t estimate_rows(const char *path) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    unsigned char buf[1 << 18];
+    ssize_t n = read(fd, buf, sizeof buf);
+    struct stat st;
+    uint64_t est = 0;
+    if (n > 2 && !(buf[0] == 0x1f && buf[1] == 0x8b) && fstat(fd, &st) == 0) {
+        size_t lines = 0;
+        for (ssize_t i = 0; i < n; i++) lines += buf[i] == '\n';
+        if (lines > 1) est = (uint64_t)((double)st.st_size / ((double)n / (double)lines)) - 1;
+    }
+    close(fd);
+    return est;
+}
+
+static fw_status truncate_to(int fd, uint64_t len, const char *what, fw_err *err) {
+    struct stat st;
+    if (fstat(fd, &st) != 0) return fw_err_set(err, FW_EIO, "%s: %s", what, strerror(errno));
+    if ((uint64_t)st.st_size < len)
+        return fw_err_set(err, FW_ECORRUPT,
+                          "%s is shorter (%lld bytes) than the checkpoint says (%llu): it was changed; "
+                          "run again without --resume",
+                          what, (long long)st.st_size, (unsigned long long)len);
+    if (ftruncate(fd, (off_t)len) != 0 || lseek(fd, 0, SEEK_END) < 0)
+        return fw_err_set(err, FW_EIO, "%s: cannot truncate: %s", what, strerror(errno));
+    return FW_OK;
+}
+
+typedef struct emit_ctx {
+    sink *k;
+    run *R;
+    int fd;
+    uint64_t bytes;
+} emit_ctx;
+
+static fw_status emit_selected(void *ud, const uint8_t *row, size_t len, fw_err *err) {
+    emit_ctx *c = ud;
+    if (c->R->kind == FW_BATCH_OUT_STORE) return store_records(c->k, row, len, err);
+    c->bytes += len;
+    return write_all(c->fd, row, len, "output", err);
+}
+
+int fw_batch_exit_code(fw_status st, const fw_batch_summary *sum) {
+    if (st == FW_EBUSY) return FW_BATCH_EXIT_LOCKED;
+    if (st == FW_EINVAL || st == FW_ECONFIG) return FW_BATCH_EXIT_USAGE;
+    if (st) return FW_BATCH_EXIT_FAILURE;
+    return sum && sum->rows_rejected ? FW_BATCH_EXIT_REJECTS : FW_BATCH_EXIT_OK;
+}
+
+static const char *outcome_of(fw_status st, const fw_batch_summary *sum) {
+    if (st == FW_EINTERRUPTED) return "interrupted";
+    if (st) return "failed";
+    return sum->rows_rejected ? "rejects" : "ok";
+}
+
+fw_status fw_batch_run(const fw_batch_model *m, const fw_batch_options *o, fw_batch_summary *sum,
+                       fw_err *err) {
+    memset(sum, 0, sizeof *sum);
+    double t0 = fw_now_seconds();
+    if (!o->input || !o->output) return fw_err_set(err, FW_EINVAL, "batch needs an input and an output");
+    if (o->top_fraction < 0 || o->top_fraction > 1)
+        return fw_err_set(err, FW_EINVAL, "--top-fraction must be in (0, 1], got %g", o->top_fraction);
+    if (o->items && o->top_fraction > 0)
+        return fw_err_set(err, FW_EINVAL, "--top-fraction and --items cannot be combined");
+    if (!m->n_outputs || !m->predict) return fw_err_set(err, FW_EINVAL, "model has no outputs");
+    run R;
+    memset(&R, 0, sizeof R);
+    R.m = m;
+    R.o = o;
+    R.score_class = -1;
+    R.kind = o->output_kind;
+    if (R.kind == FW_BATCH_OUT_AUTO)
+        R.kind = strcmp(o->output, "store") == 0                                   ? FW_BATCH_OUT_STORE
+                 : has_ext(o->output, ".jsonl") || has_ext(o->output, ".ndjson") ? FW_BATCH_OUT_JSONL
+                                                                                   : FW_BATCH_OUT_CSV;
+    R.spool = o->top_fraction > 0 && o->top_fraction < 1;
+    if (o->score_class) {
+        for (size_t k = 0; k < m->n_classes && k < m->n_outputs; k++)
+            if (strcmp(m->classes[k], o->score_class) == 0) R.score_class = (int)k;
+        if (R.score_class < 0 || !per_class(m))
+            return fw_err_set(err, FW_EINVAL, "--score-class '%s' is not a class of %s", o->score_class, m->name);
+    }
+    const char *home = fw_store_default_home(o->home);
+    char job[256], safe[256], bdir[1100], out_path[1100], spool_path[1200], scores_path[1200],
+        state_path[1200], rej_path[1200];
+    if (o->job) snprintf(job, sizeof job, "%s", o->job);
+    else {
+        const char *base = strrchr(o->output, '/');
+        snprintf(job, sizeof job, "%s-%s", m->name, base ? base + 1 : o->output);
+    }
+    fw__safe_name(job, safe, sizeof safe);
+    fmt_into(bdir, sizeof bdir, "%s/batch", home);
+    if (R.kind == FW_BATCH_OUT_STORE) {
+        mkdir(home, 0755);
+        mkdir(bdir, 0755);
+        fmt_into(out_path, sizeof out_path, "%s/%s.spool", bdir, safe);
+        fmt_into(state_path, sizeof state_path, "%s/%s.state", bdir, safe);
+        fmt_into(rej_path, sizeof rej_path, "%s/%s.rejects.csv", bdir, safe);
+    } else {
+        fmt_into(out_path, sizeof out_path, "%s", o->output);
+        fmt_into(state_path, sizeof state_path, "%s.state", o->output);
+        fmt_into(rej_path, sizeof rej_path, "%s.rejects.csv", o->output);
+    }
+    if (o->reject_path) fmt_into(rej_path, sizeof rej_path, "%s", o->reject_path);
+    fmt_into(spool_path, sizeof spool_path, "%s.spool", R.kind == FW_BATCH_OUT_STORE ? state_path : out_path);
+    fmt_into(scores_path, sizeof scores_path, "%s.scores", R.kind == FW_BATCH_OUT_STORE ? state_path : out_path);
+    fmt_into(sum->output, sizeof sum->output, "%s", R.kind == FW_BATCH_OUT_STORE ? "store" : o->output);
+
+    int lock_fd = -1;
+    fw_status st = fw__lock_take(home, job, &lock_fd, err);
+    if (st) return st;
+
+    sink k;
+    memset(&k, 0, sizeof k);
+    k.out_fd = k.rej_fd = k.scores_fd = -1;
+    k.R = &R;
+    k.state_path = state_path;
+    fw__progress prog;
+    memset(&prog, 0, sizeof prog);
+    pthread_t reader;
+    pthread_t scorers[64];
+    int n_scorers = 0;
+    bool reader_started = false, mu_init = false;
+    fw_buf hdr;
+    fw_buf_init(&hdr);
+
+    /* Resume? */
+    bool resumed = false;
+    if (o->resume) {
+        fw_err e2;
+        fw_status ls = fw__state_load(state_path, &k.st, &e2);
+        if (ls == FW_OK) resumed = true;
+        else if (ls != FW_ENOTFOUND) {
+            st = fw_err_set(err, ls, "%s (run again without --resume to start over)", e2.msg);
+            goto done;
+        }
+    }
+    struct stat ist;
+    if (stat(o->input, &ist) != 0) {
+        st = fw_err_set(err, errno == ENOENT ? FW_ENOTFOUND : FW_EIO, "%s: %s", o->input, strerror(errno));
+        goto done;
+    }
+    if (resumed) {
+        const char *why = NULL;
+        if (strcmp(k.st.job, job) != 0) why = "a different job";
+        else if (strcmp(k.st.input, o->input) != 0) why = "a different input file";
+        else if (k.st.input_size != (int64_t)ist.st_size || k.st.input_mtime != (int64_t)ist.st_mtime)
+            why = "the input file changed since";
+        else if (strcmp(k.st.model, m->name) != 0 || strcmp(k.st.version, m->version) != 0)
+            why = "a different model version";
+        if (why) {
+            st = fw_err_set(err, FW_EINVAL, "cannot resume: the checkpoint %s is for %s (run again without --resume)",
+                            state_path, why);
+            goto done;
+        }
+        R.ts_ms = k.st.started_ms;
+        R.skip_blocks = k.st.blocks_done;
+        sum->resumed = true;
+    } else {
+        memset(&k.st, 0, sizeof k.st);
+        snprintf(k.st.job, sizeof k.st.job, "%s", job);
+        snprintf(k.st.input, sizeof k.st.input, "%s", o->input);
+        k.st.input_size = (int64_t)ist.st_size;
+        k.st.input_mtime = (int64_t)ist.st_mtime;
+        snprintf(k.st.model, sizeof k.st.model, "%s", m->name);
+        snprintf(k.st.version, sizeof k.st.version, "%s", m->version);
+        R.ts_ms = o->now_ms ? o->now_ms : fw_wall_unix_ms();
+        k.st.started_ms = R.ts_ms;
+        k.st.block_rows = o->block_rows ? o->block_rows : 4096;
+    }
+    fw_batch_options oo = *o;
+    oo.block_rows = (size_t)k.st.block_rows; /* resume reads blocks exactly as the first run did */
+    if (!oo.checkpoint_rows) oo.checkpoint_rows = 262144;
+    R.o = &oo;
+    fw_format_iso8601(R.ts_ms, R.ts, sizeof R.ts);
+    sum->started_ms = R.ts_ms;
+
+    if ((st = open_reader(&R, err))) goto done;
+    if (o->items && (st = load_items(&R, err))) goto done;
+
+    /* Files. */
+    const char *data_path = R.spool ? spool_path : out_path;
+    bool data_file = R.spool || R.kind != FW_BATCH_OUT_STORE;
+    int fl = O_WRONLY | O_CREAT | O_CLOEXEC | (resumed ? 0 : O_TRUNC);
+    if (data_file && (k.out_fd = open(data_path, fl, 0644)) < 0) {
+        st = fw_err_set(err, FW_EIO, "%s: cannot write: %s", data_path, strerror(errno));
+        goto done;
+    }
+    if ((k.rej_fd = open(rej_path, fl, 0644)) < 0) {
+        st = fw_err_set(err, FW_EIO, "%s: cannot write: %s", rej_path, strerror(errno));
+        goto done;
+    }
+    if (R.spool && (k.scores_fd = open(scores_path, fl, 0644)) < 0) {
+        st = fw_err_set(err, FW_EIO, "%s: cannot write: %s", scores_path, strerror(errno));
+        goto done;
+    }
+    if (R.kind == FW_BATCH_OUT_STORE || o->record_history) {
+        if ((st = fw_batch_db_open(home, &k.db, err))) goto done;
+    }
+    if (resumed) {
+        if (k.out_fd >= 0 && (st = truncate_to(k.out_fd, k.st.out_len, data_path, err))) goto done;
+        if ((st = truncate_to(k.rej_fd, k.st.rej_len, rej_path, err))) goto done;
+        if (k.scores_fd >= 0 && (st = truncate_to(k.scores_fd, k.st.scores_len, scores_path, err))) goto done;
+    } else {
+        if (!R.spool && R.kind != FW_BATCH_OUT_STORE) {
+            if (R.kind == FW_BATCH_OUT_CSV) csv_header(&R, &hdr);
+            if ((st = write_all(k.out_fd, hdr.data, hdr.len, "output", err))) goto done;
+            k.st.out_len = hdr.len;
+        }
+    }
+    /* History. */
+    if (k.db && o->record_history) {
+        fw_batch_run_rec *rr = &k.rec;
+        snprintf(rr->job, sizeof rr->job, "%s", job);
+        snprintf(rr->model, sizeof rr->model, "%s", m->name);
+        snprintf(rr->version, sizeof rr->version, "%s", m->version);
+        snprintf(rr->input, sizeof rr->input, "%s", o->input);
+        snprintf(rr->output, sizeof rr->output, "%s", sum->output);
+        rr->started_ms = R.ts_ms;
+        snprintf(rr->outcome, sizeof rr->outcome, "running");
+        rr->attempts = 1;
+        if (resumed && k.st.run_id) {
+            rr->run_id = k.st.run_id;
+            fw_batch_run_rec *prev = NULL;
+            size_t np = 0;
+            if (fw_batch_db_history(k.db, job, 20, &prev, &np, err) == FW_OK)
+                for (size_t i = 0; i < np; i++)
+                    if (prev[i].run_id == rr->run_id) rr->attempts = prev[i].attempts + 1;
+            fw_free(prev);
+            st = fw_batch_db_run_update(k.db, rr, err);
+        } else
+            st = fw_batch_db_run_begin(k.db, rr, err);
+        if (st) goto done;
+        k.st.run_id = rr->run_id;
+        sum->run_id = rr->run_id;
+    }
+    if (!resumed) {
+        /* the reject file's header is part of the first checkpoint */
+        const char *rh = "line,reason\n";
+        if ((st = write_all(k.rej_fd, rh, strlen(rh), "reject file", err))) goto done;
+        k.st.rej_len = strlen(rh);
+    }
+    if ((st = checkpoint(&k, err))) goto done;
+
+    /* Pipeline. */
+    int threads = o->threads > 0 ? o->threads : fw_default_threads();
+    if (threads > 64) threads = 64;
+    R.n_slots = (size_t)threads + 3;
+    R.slots = fw_calloc(R.n_slots, sizeof *R.slots);
+    if (!R.slots) {
+        st = fw_err_set(err, FW_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < R.n_slots; i++) {
+        fw__in_block_init(&R.slots[i].in);
+        fw_buf_init(&R.slots[i].out);
+        fw_buf_init(&R.slots[i].scores);
+    }
+    pthread_mutex_init(&R.mu, NULL);
+    pthread_cond_init(&R.cv, NULL);
+    mu_init = true;
+    R.next_score = R.skip_blocks;
+    fw__progress_start(&prog, o->progress, estimate_rows(o->input));
+    if (pthread_create(&reader, NULL, reader_main, &R) != 0) {
+        st = fw_err_set(err, FW_EIO, "cannot start the reader thread");
+        goto done;
+    }
+    reader_started = true;
+    for (int t = 0; t < threads; t++)
+        if (pthread_create(&scorers[n_scorers], NULL, scorer_main, &R) == 0) n_scorers++;
+    if (!n_scorers) {
+        st = fw_err_set(err, FW_EIO, "cannot start scorer threads");
+        goto done;
+    }
+    uint64_t since_ckpt = 0, written_blocks = 0;
+    g_stop = 0;
+    for (uint64_t seq = R.skip_blocks;; seq++) {
+        slot *s = &R.slots[seq % R.n_slots];
+        pthread_mutex_lock(&R.mu);
+        while (!(s->state == S_DONE && s->seq == seq) && !(R.eof && seq >= R.end_seq))
+            pthread_cond_wait(&R.cv, &R.mu);
+        bool finished = R.eof && seq >= R.end_seq && !(s->state == S_DONE && s->seq == seq);
+        pthread_mutex_unlock(&R.mu);
+        if (finished) {
+            if (R.rstatus) {
+                st = R.rstatus;
+                *err = R.rerr;
+            }
+            break;
+        }
+        st = write_slot(&k, s, err);
+        since_ckpt += s->in.n_rows + s->in.n_rejects;
+        pthread_mutex_lock(&R.mu);
+        s->state = S_FREE;
+        pthread_cond_broadcast(&R.cv);
+        pthread_mutex_unlock(&R.mu);
+        if (st) break;
+        written_blocks++;
+        fw__progress_update(&prog, k.st.rows_read, false);
+        if (o->stop_after_blocks && written_blocks >= o->stop_after_blocks) {
+            st = fw_err_set(err, FW_EINTERRUPTED, "stopped after %" PRIu64 " blocks (test hook)", written_blocks);
+            goto stop; /* like kill -9: no checkpoint */
+        }
+        if (g_stop) {
+            if (!(st = checkpoint(&k, err)))
+                st = fw_err_set(err, FW_EINTERRUPTED, "interrupted: checkpointed at %" PRIu64 " rows; run again with --resume",
+                                k.st.rows_read);
+            break;
+        }
+        if (since_ckpt >= oo.checkpoint_rows) {
+            if ((st = checkpoint(&k, err))) break;
+            since_ckpt = 0;
+        }
+    }
+stop:
+    pthread_mutex_lock(&R.mu);
+    R.abort = true;
+    pthread_cond_broadcast(&R.cv);
+    pthread_mutex_unlock(&R.mu);
+    for (int t = 0; t < n_scorers; t++) pthread_join(scorers[t], NULL);
+    n_scorers = 0;
+    pthread_join(reader, NULL);
+    reader_started = false;
+    sum->rows_skipped = R.skipped_rows;
+    if (!st) {
+        k.st.done = 1;
+        st = checkpoint(&k, err);
+    }
+    if (!st && R.spool) {
+        /* Selection pass: spool → output (or store), keeping the top rows in input order. */
+        emit_ctx ec = {&k, &R, -1, 0};
+        char tmp_path[1300];
+        fmt_into(tmp_path, sizeof tmp_path, "%s.tmp", out_path);
+        if (R.kind != FW_BATCH_OUT_STORE) {
+            ec.fd = open(tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+            if (ec.fd < 0) st = fw_err_set(err, FW_EIO, "%s: %s", tmp_path, strerror(errno));
+            else if (R.kind == FW_BATCH_OUT_CSV) {
+                fw_buf h;
+                fw_buf_init(&h);
+                csv_header(&R, &h);
+                st = write_all(ec.fd, h.data, h.len, "output", err);
+                fw_buf_free(&h);
+            }
+        } else if (!(st = fw_batch_db_begin(k.db, err)))
+            k.in_tx = true;
+        uint64_t kept = 0;
+        if (!st) st = fw__select_top(scores_path, spool_path, o->top_fraction, emit_selected, &ec, &kept,
+                                     &sum->selection_bytes, err);
+        if (ec.fd >= 0) {
+            if (!st && fsync(ec.fd) != 0) st = fw_err_set(err, FW_EIO, "%s: fsync failed", tmp_path);
+            close(ec.fd);
+            if (!st && rename(tmp_path, out_path) != 0)
+                st = fw_err_set(err, FW_EIO, "%s: rename failed: %s", out_path, strerror(errno));
+        }
+        if (!st && k.in_tx) {
+            st = fw_batch_db_commit(k.db, err);
+            k.in_tx = false;
+        }
+        if (!st) {
+            k.st.rows_written = kept;
+            unlink(spool_path);
+            unlink(scores_path);
+        }
+    } else if (!st && k.in_tx) {
+        st = fw_batch_db_commit(k.db, err);
+        k.in_tx = false;
+    }
+    if (!st) {
+        unlink(state_path);
+        if (R.kind == FW_BATCH_OUT_STORE) unlink(out_path);
+    }
+
+done:
+    if (reader_started || n_scorers) {
+        pthread_mutex_lock(&R.mu);
+        R.abort = true;
+        pthread_cond_broadcast(&R.cv);
+        pthread_mutex_unlock(&R.mu);
+        for (int t = 0; t < n_scorers; t++) pthread_join(scorers[t], NULL);
+        if (reader_started) pthread_join(reader, NULL);
+    }
+    if (k.in_tx) {
+        fw_err e2;
+        (void)fw_batch_db_commit(k.db, &e2);
+    }
+    sum->rows_read = k.st.rows_read;
+    sum->rows_scored = k.st.rows_scored;
+    sum->rows_rejected = k.st.rows_rejected;
+    sum->rows_written = k.st.rows_written;
+    sum->n_reasons = k.st.n_reasons;
+    memcpy(sum->reasons, k.st.reasons, sizeof sum->reasons);
+    sum->reasons_other = k.st.reasons_other;
+    sum->seconds = fw_now_seconds() - t0;
+    uint64_t done_here = sum->rows_read > sum->rows_skipped ? sum->rows_read - sum->rows_skipped : 0;
+    sum->rows_per_s = sum->seconds > 0 ? (double)done_here / sum->seconds : 0;
+    sum->peak_rss_kb = fw__peak_rss_kb();
+    fw__progress_update(&prog, k.st.rows_read, true);
+    if (k.rej_fd >= 0) {
+        close(k.rej_fd);
+        if (!st && !sum->rows_rejected) unlink(rej_path);
+        else fmt_into(sum->reject_path, sizeof sum->reject_path, "%s", rej_path);
+    }
+    if (k.out_fd >= 0) close(k.out_fd);
+    if (k.scores_fd >= 0) close(k.scores_fd);
+    if (k.db && k.rec.run_id) {
+        fw_err e2;
+        k.rec.ended_ms = fw_wall_unix_ms();
+        k.rec.rows_read = sum->rows_read;
+        k.rec.rows_scored = sum->rows_scored;
+        k.rec.rows_rejected = sum->rows_rejected;
+        k.rec.rows_written = sum->rows_written;
+        snprintf(k.rec.outcome, sizeof k.rec.outcome, "%s", outcome_of(st, sum));
+        k.rec.exit_code = fw_batch_exit_code(st, sum);
+        snprintf(k.rec.message, sizeof k.rec.message, "%s", st ? err->msg : "");
+        (void)fw_batch_db_run_update(k.db, &k.rec, &e2);
+    }
+    fw_batch_db_close(k.db);
+    if (R.slots) {
+        for (size_t i = 0; i < R.n_slots; i++) {
+            fw__in_block_free(&R.slots[i].in);
+            fw_buf_free(&R.slots[i].out);
+            fw_buf_free(&R.slots[i].scores);
+            fw_free(R.slots[i].rej);
+        }
+        fw_free(R.slots);
+    }
+    if (mu_init) {
+        pthread_mutex_destroy(&R.mu);
+        pthread_cond_destroy(&R.cv);
+    }
+    fw__in_close(&R.rd);
+    fw_free(R.in_idx);
+    fw_free(R.id_idx);
+    fw_dataset_free(R.it.ds);
+    fw_free(R.it.vals);
+    fw_free(R.it.from_item);
+    fw_buf_free(&hdr);
+    fw__lock_release(lock_fd);
+    return st;
+}
+
+void fw_batch_summary_print(const fw_batch_summary *s, FILE *f) {
+    fprintf(f, "batch: %" PRIu64 " rows read, %" PRIu64 " scored, %" PRIu64 " rejected, %" PRIu64 " written to %s\n",
+            s->rows_read, s->rows_scored, s->rows_rejected, s->rows_written, s->output);
+    if (s->resumed) fprintf(f, "batch: resumed: %" PRIu64 " rows were done by the interrupted run\n", s->rows_skipped);
+    for (size_t i = 0; i < s->n_reasons; i++)
+        fprintf(f, "batch:   %8" PRIu64 " x %s\n", s->reasons[i].count, s->reasons[i].text);
+    if (s->reasons_other) fprintf(f, "batch:   %8" PRIu64 " x other reasons\n", s->reasons_other);
+    if (s->rows_rejected && s->reject_path[0]) fprintf(f, "batch: rejected rows (line, reason): %s\n", s->reject_path);
+    fprintf(f, "batch: %.2f s wall, %.0f rows/s, peak memory %.1f MiB", s->seconds, s->rows_per_s,
+            (double)s->peak_rss_kb / 1024.0);
+    if (s->selection_bytes)
+        fprintf(f, " (of which %.1f MiB for --top-fraction: 24 bytes per row, grows with the input)",
+                (double)s->selection_bytes / (1024.0 * 1024.0));
+    fputc('\n', f);
+}

@@ -1,0 +1,140 @@
+/* batch_int.h — owns the pieces of src/batch/ shared between its files (not for callers): the
+ * streaming input reader (CSV via the data layer's stream, JSON Lines line by line), output row
+ * formatting, the checkpoint state file, the job lock, the progress bar and the selection pass. */
+#ifndef FW_BATCH_BATCH_INT_H
+#define FW_BATCH_BATCH_INT_H
+
+#include "batch/batch.h"
+#include "core/buf.h"
+#include "data/csv.h"
+#include "data/load.h"
+#include "data/source.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* ---- input (input.c) ------------------------------------------------------------------------ */
+
+/* One block of input rows: values of the reader's wanted columns for each row, the source line of
+ * each row, and the rows rejected while reading (line + "file:line[:column]: what"). */
+typedef struct fw__in_block {
+    size_t n_rows;
+    const uint64_t *lines;
+    size_t n_rejects;
+    const fw_load_reject *rejects;
+    /* CSV */
+    fw_row_block rb;
+    /* JSONL */
+    fw_value *vals;          /* n_rows x n_cols */
+    size_t cap_rows;
+    uint64_t *jlines;
+    fw_buf arena;            /* string bytes of this block */
+    fw_load_reject *jrej;
+    size_t cap_rej;
+} fw__in_block;
+
+typedef struct fw__in_reader {
+    fw_data_format fmt;
+    size_t n_cols;           /* wanted columns */
+    char **cols;
+    bool *present;           /* the file has the column */
+    int *ds_col;             /* CSV: column index in the stream's blocks, -1 when absent */
+    fw_csv_stream *csv;
+    fw_source *src;          /* JSONL */
+    char *buf;               /* JSONL line buffer */
+    size_t buf_len, buf_pos, buf_cap;
+    bool eof;
+    uint64_t line;           /* JSONL: lines consumed */
+    char *name;
+    size_t size_hint;        /* file size (compressed for gzip) */
+    bool gzip;
+} fw__in_reader;
+
+/* Opens path for streaming the wanted columns (types used for CSV parsing). Wanted columns absent
+ * from the file read as missing (reader->present says which). */
+fw_status fw__in_open(fw__in_reader *r, const char *path, size_t n_cols, const char *const *names,
+                      const fw_col_type *types, fw_err *err);
+void fw__in_close(fw__in_reader *r);
+void fw__in_block_init(fw__in_block *b);
+void fw__in_block_free(fw__in_block *b);
+/* Reads up to max_rows good rows. End of input: FW_OK with n_rows == 0 and n_rejects == 0. */
+fw_status fw__in_next(fw__in_reader *r, size_t max_rows, fw__in_block *b, fw_err *err);
+/* Values of wanted columns idx[0..n) (reader column indices; -1 → missing) of row `row`. */
+void fw__in_values(const fw__in_reader *r, const fw__in_block *b, size_t row, const int *idx,
+                   size_t n, fw_value *out);
+
+/* ---- output formatting (format.c) ----------------------------------------------------------- */
+
+/* Shortest text that reads back to the same double ("%.15g" when it round-trips, else "%.17g");
+ * non-finite values as "" (CSV) — callers write JSON null themselves. Returns the length. */
+size_t fw__fmt_double(char *out, size_t cap, double v);
+/* Appends s as a CSV field (quoted when it holds the delimiter, a quote, CR or LF). */
+void fw__csv_put(fw_buf *b, const char *s, size_t n);
+/* Appends s as a JSON string literal. */
+void fw__json_put(fw_buf *b, const char *s, size_t n);
+
+/* ---- checkpoint state (checkpoint.c) -------------------------------------------------------- */
+
+typedef struct fw__state {
+    char job[256];
+    char input[1024];
+    int64_t input_size, input_mtime;
+    char model[256], version[64];
+    int64_t started_ms;
+    int64_t run_id;
+    uint64_t block_rows;
+    uint64_t blocks_done;
+    uint64_t rows_read, rows_scored, rows_rejected, rows_written;
+    uint64_t out_len, rej_len, scores_len;
+    size_t n_reasons;
+    fw_batch_reason reasons[FW_BATCH_MAX_REASONS];
+    uint64_t reasons_other;
+    int done;                /* every block written (selection may still be pending) */
+} fw__state;
+
+/* Writes the state atomically (temp file, fsync, rename). */
+fw_status fw__state_save(const char *path, const fw__state *s, fw_err *err);
+/* Reads a state file. FW_ENOTFOUND when absent; FW_ECORRUPT naming the line when malformed. */
+fw_status fw__state_load(const char *path, fw__state *s, fw_err *err);
+
+/* ---- lock (lock.c) -------------------------------------------------------------------------- */
+
+/* Takes an exclusive, non-blocking flock on <home>/locks/<job>.lock (created as needed). Returns
+ * FW_OK with *fd set, FW_EBUSY when another process holds it (err names the job and the holder's
+ * pid when known), FW_EIO otherwise. Release with fw__lock_release. */
+fw_status fw__lock_take(const char *home, const char *job, int *fd, fw_err *err);
+void fw__lock_release(int fd);
+/* A file-name-safe version of s (letters, digits, '-', '_', '.', '@'; others → '_'). */
+void fw__safe_name(const char *s, char *out, size_t cap);
+
+/* ---- progress (progress.c) ------------------------------------------------------------------ */
+
+typedef struct fw__progress {
+    bool on;
+    double t0, last;
+    uint64_t total_est;      /* 0 = unknown */
+} fw__progress;
+void fw__progress_start(fw__progress *p, bool on, uint64_t total_est);
+void fw__progress_update(fw__progress *p, uint64_t rows, bool final);
+
+/* ---- selection (select.c) ------------------------------------------------------------------- */
+
+/* One scored row in the scores side file. */
+typedef struct fw__score_rec {
+    double score;
+    uint64_t len;            /* bytes of the row in the spool */
+} fw__score_rec;
+
+/* Reads the scores file, keeps the ceil(fraction * n) highest scores (ties: earlier row first) and
+ * calls emit for each kept row of the spool in input order. *mem_bytes = memory used. */
+typedef fw_status (*fw__emit_fn)(void *ud, const uint8_t *row, size_t len, fw_err *err);
+fw_status fw__select_top(const char *scores_path, const char *spool_path, double fraction,
+                         fw__emit_fn emit, void *ud, uint64_t *kept, size_t *mem_bytes,
+                         fw_err *err);
+
+/* Peak resident set size of the process in KiB (0 when unknown). */
+size_t fw__peak_rss_kb(void);
+
+#endif
