@@ -1,0 +1,96 @@
+/* bundle.h — owns the LOADED form of an artifact and THE prediction path shared by the server and
+ * the batch scorer: record of raw input values → fitted pipeline (record transform) → model
+ * (predict_row) → decision (threshold / argmax, abstain below the confidence threshold with the
+ * configured fallback: the baseline's answer, a fixed value, or "needs review").
+ *
+ * A bundle is immutable once loaded and shared by any number of threads; each thread brings its
+ * own fw_bundle_scratch (allocated once: no allocation per prediction after that).
+ *
+ * Example:
+ *   fw_bundle *b; fw_bundle_load_file("churn.fwm", &b, &err);
+ *   fw_bundle_scratch *s; fw_bundle_scratch_new(b, &s);
+ *   fw_prediction p; fw_bundle_predict_record(b, values, s, &p, &err);
+ *   printf("%s %.3f\n", p.label_name, p.confidence);
+ *   fw_bundle_scratch_free(s); fw_bundle_free(b); */
+#ifndef FW_ARTIFACT_BUNDLE_H
+#define FW_ARTIFACT_BUNDLE_H
+
+#include "artifact/reference.h"
+#include "data/dataset.h"
+#include "features/pipeline.h"
+#include "features/target.h"
+#include "flywheel.h"
+#include "models/model.h"
+#include "project/project.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct fw_bundle fw_bundle;
+
+/* Loads from memory (the primary path). Verifies the container (see fw_artifact_open for the
+ * errors), then loads pipeline, label encoding, model, baseline (optional) and reference
+ * (optional). Every part is copied out: data may be freed after the call. Free with fw_bundle_free. */
+fw_status fw_bundle_load_mem(const void *data, size_t len, fw_bundle **out, fw_err *err);
+/* mmaps the file and loads it (errors name the file). */
+fw_status fw_bundle_load_file(const char *path, fw_bundle **out, fw_err *err);
+void fw_bundle_free(fw_bundle *b);
+
+/* Parts and settings (owned by the bundle; valid while it lives). */
+const fw_pipeline *fw_bundle_pipeline(const fw_bundle *b);
+const fw_target *fw_bundle_target(const fw_bundle *b);
+const fw_model *fw_bundle_model(const fw_bundle *b);
+const fw_model *fw_bundle_baseline(const fw_bundle *b);      /* NULL when the artifact has none */
+const fw_reference *fw_bundle_reference(const fw_bundle *b); /* NULL when the artifact has none */
+fw_task fw_bundle_task(const fw_bundle *b);
+size_t fw_bundle_n_outputs(const fw_bundle *b);
+double fw_bundle_threshold(const fw_bundle *b);              /* binary decision threshold */
+double fw_bundle_confidence_threshold(const fw_bundle *b);   /* 0 = never abstain */
+fw_fallback_kind fw_bundle_fallback(const fw_bundle *b);
+const char *fw_bundle_fallback_value(const fw_bundle *b);    /* NULL unless FW_FALLBACK_VALUE */
+/* Metadata from the artifact (general.name, metric.primary, ...): NULL when absent. */
+const char *fw_bundle_meta_str(const fw_bundle *b, const char *key);
+bool fw_bundle_meta_f64(const fw_bundle *b, const char *key, double *out);
+bool fw_bundle_meta_i64(const fw_bundle *b, const char *key, int64_t *out);
+
+/* Per-thread scratch. FW_OK or FW_ENOMEM. */
+typedef struct fw_bundle_scratch fw_bundle_scratch;
+fw_status fw_bundle_scratch_new(const fw_bundle *b, fw_bundle_scratch **out);
+void fw_bundle_scratch_free(fw_bundle_scratch *s);
+
+typedef enum fw_prediction_source {
+    FW_PRED_MODEL = 0,         /* the model's own answer */
+    FW_PRED_BASELINE,          /* abstained: the baseline's answer */
+    FW_PRED_VALUE,             /* abstained: the configured fixed value */
+    FW_PRED_REVIEW,            /* abstained: needs human review (no label) */
+} fw_prediction_source;
+const char *fw_prediction_source_name(fw_prediction_source s); /* "model", "baseline", ... */
+
+typedef struct fw_prediction {
+    const double *scores;      /* n_outputs values of the answering model (model or baseline);
+                                  points into the scratch: valid until its next use */
+    size_t n_outputs;
+    int32_t label;             /* classification: class index (-1: none — review, or a fixed
+                                  value that is not a class); regression/ranking/multilabel: -1 */
+    const char *label_name;    /* the class name / fixed value, or NULL */
+    double value;              /* regression/ranking: the prediction; classification: P(label) */
+    double confidence;         /* the model's max class probability (classification), else NaN */
+    bool abstained;            /* confidence < confidence threshold */
+    fw_prediction_source source;
+} fw_prediction;
+
+/* One record: inputs[i] is the pipeline's input i (fw_pipeline_n_inputs of them). A value that
+ * does not fit its column (text in a numeric field) → FW_ESCHEMA naming the field. Thread-safe
+ * with distinct scratches; does not allocate. */
+fw_status fw_bundle_predict_record(const fw_bundle *b, const fw_value *inputs, fw_bundle_scratch *s,
+                                   fw_prediction *out, fw_err *err);
+
+/* Every row of ds (columns matched to inputs by name; absent columns are missing) through the very
+ * same record path, split over threads (0 = all cores): results are bit-identical to calling
+ * fw_bundle_predict_record row by row. scores: n_rows x n_outputs (the answering model's);
+ * labels / abstained: n_rows each, may be NULL. On a bad row returns its error (row named). */
+fw_status fw_bundle_predict_block(const fw_bundle *b, const fw_dataset *ds, int threads, double *scores,
+                                  int32_t *labels, bool *abstained, fw_err *err);
+
+#endif

@@ -1,0 +1,277 @@
+/* reference.c — owns building, saving and loading the training reference profile. */
+#include "artifact/reference.h"
+
+#include "core/alloc.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_BINS 4096u
+
+static void column_free(fw_ref_column *c) {
+    fw_free(c->name);
+    fw_free(c->edges);
+    fw_free(c->counts);
+    for (uint32_t i = 0; c->top_values && i < c->n_top; i++) fw_free(c->top_values[i]);
+    fw_free(c->top_values);
+    fw_free(c->top_counts);
+    memset(c, 0, sizeof *c);
+}
+
+void fw_reference_free(fw_reference *r) {
+    if (!r) return;
+    for (size_t i = 0; r->cols && i < r->n_columns; i++) column_free(&r->cols[i]);
+    for (size_t i = 0; r->pred && i < r->n_outputs; i++) column_free(&r->pred[i]);
+    fw_free(r->cols);
+    fw_free(r->pred);
+    fw_free(r);
+}
+
+const fw_ref_column *fw_reference_column(const fw_reference *r, const char *name) {
+    for (size_t i = 0; i < r->n_columns; i++)
+        if (strcmp(r->cols[i].name, name) == 0) return &r->cols[i];
+    return NULL;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Numeric profile of v[0..n) (NaN = missing); v is reordered. */
+static fw_status numeric_profile(fw_ref_column *c, double *v, size_t n, uint32_t n_bins) {
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isnan(v[i])) v[m++] = v[i];
+    c->n_rows = n;
+    c->n_missing = n - m;
+    c->min = c->max = NAN;
+    if (m == 0) return FW_OK;
+    qsort(v, m, sizeof *v, cmp_double);
+    c->min = v[0];
+    c->max = v[m - 1];
+    c->edges = fw_malloc((n_bins + 1) * sizeof *c->edges);
+    if (!c->edges) return FW_ENOMEM;
+    /* quantile edges, duplicates dropped (a constant column has one bin) */
+    uint32_t ne = 0;
+    for (uint32_t i = 0; i <= n_bins; i++) {
+        size_t k = (size_t)((double)(m - 1) * i / n_bins);
+        double e = v[k];
+        if (ne == 0 || e > c->edges[ne - 1]) c->edges[ne++] = e;
+    }
+    if (ne == 1) c->edges[ne++] = v[0]; /* [x, x] */
+    c->n_bins = ne - 1;
+    c->counts = fw_calloc(c->n_bins, sizeof *c->counts);
+    if (!c->counts) return FW_ENOMEM;
+    uint32_t b = 0;
+    for (size_t i = 0; i < m; i++) { /* v is sorted: walk the bins */
+        while (b + 1 < c->n_bins && v[i] >= c->edges[b + 1]) b++;
+        c->counts[b]++;
+    }
+    return FW_OK;
+}
+
+typedef struct cat_count {
+    int32_t code;
+    uint64_t count;
+    const char *s;
+} cat_count;
+
+static int cmp_cat(const void *a, const void *b) {
+    const cat_count *x = a, *y = b;
+    if (x->count != y->count) return x->count < y->count ? 1 : -1;
+    return strcmp(x->s, y->s);
+}
+
+static fw_status categorical_profile(fw_ref_column *c, const fw_column *col, const uint32_t *rows, size_t n) {
+    size_t nd = fw_dict_size(&col->dict);
+    cat_count *cc = fw_calloc(nd ? nd : 1, sizeof *cc);
+    if (!cc) return FW_ENOMEM;
+    c->n_rows = n;
+    for (size_t i = 0; i < n; i++) {
+        int32_t code = col->code[rows ? rows[i] : i];
+        if (code < 0)
+            c->n_missing++;
+        else
+            cc[code].count++;
+    }
+    size_t used = 0;
+    for (size_t k = 0; k < nd; k++)
+        if (cc[k].count) cc[used++] = (cat_count){(int32_t)k, cc[k].count, fw_dict_str(&col->dict, (int32_t)k)};
+    qsort(cc, used, sizeof *cc, cmp_cat);
+    c->n_distinct = used;
+    c->n_top = (uint32_t)(used < FW_REFERENCE_TOP_N ? used : FW_REFERENCE_TOP_N);
+    c->min = c->max = NAN;
+    c->top_values = fw_calloc(c->n_top ? c->n_top : 1, sizeof *c->top_values);
+    c->top_counts = fw_calloc(c->n_top ? c->n_top : 1, sizeof *c->top_counts);
+    if (!c->top_values || !c->top_counts) {
+        fw_free(cc);
+        return FW_ENOMEM;
+    }
+    for (uint32_t i = 0; i < c->n_top; i++) {
+        c->top_values[i] = fw_strndup(cc[i].s, fw_dict_len(&col->dict, cc[i].code));
+        c->top_counts[i] = cc[i].count;
+        if (!c->top_values[i]) {
+            fw_free(cc);
+            return FW_ENOMEM;
+        }
+    }
+    for (size_t i = c->n_top; i < used; i++) c->other_count += cc[i].count;
+    fw_free(cc);
+    return FW_OK;
+}
+
+fw_status fw_reference_build(const fw_dataset *ds, const uint32_t *rows, size_t n_rows, const char *const *columns,
+                             size_t n_columns, const double *pred, size_t n_pred, size_t n_outputs, uint32_t n_bins,
+                             fw_reference **out, fw_err *err) {
+    *out = NULL;
+    if (n_bins == 0) n_bins = 10;
+    if (n_bins > MAX_BINS) return fw_err_set(err, FW_EINVAL, "reference: %u bins is too many (at most %u)", n_bins, MAX_BINS);
+    if (!rows) n_rows = ds->n_rows;
+    fw_reference *r = fw_calloc(1, sizeof *r);
+    if (!r) return fw_err_set(err, FW_ENOMEM, "out of memory");
+    r->cols = fw_calloc(n_columns ? n_columns : 1, sizeof *r->cols);
+    r->pred = fw_calloc(n_outputs ? n_outputs : 1, sizeof *r->pred);
+    size_t tmp_n = n_rows > n_pred ? n_rows : n_pred;
+    double *tmp = fw_malloc((tmp_n ? tmp_n : 1) * sizeof *tmp);
+    fw_status st = (!r->cols || !r->pred || !tmp) ? FW_ENOMEM : FW_OK;
+    for (size_t j = 0; j < n_columns && !st; j++) {
+        int c = fw_dataset_find(ds, columns[j]);
+        if (c < 0) {
+            fw_free(tmp);
+            fw_reference_free(r);
+            return fw_err_set(err, FW_ESCHEMA, "reference: no column '%s' in %s", columns[j],
+                              ds->source ? ds->source : "the dataset");
+        }
+        const fw_column *col = &ds->cols[c];
+        fw_ref_column *rc = &r->cols[r->n_columns++];
+        rc->name = fw_strdup(col->name);
+        rc->type = col->type;
+        if (!rc->name) {
+            st = FW_ENOMEM;
+            break;
+        }
+        if (col->num) {
+            for (size_t i = 0; i < n_rows; i++) tmp[i] = col->num[rows ? rows[i] : i];
+            st = numeric_profile(rc, tmp, n_rows, n_bins);
+        } else {
+            st = categorical_profile(rc, col, rows, n_rows);
+        }
+    }
+    for (size_t k = 0; k < n_outputs && pred && !st; k++) {
+        fw_ref_column *pc = &r->pred[r->n_outputs++];
+        pc->name = fw_malloc(32);
+        if (!pc->name) {
+            st = FW_ENOMEM;
+            break;
+        }
+        snprintf(pc->name, 32, "output_%zu", k);
+        pc->type = FW_COL_NUMERIC;
+        for (size_t i = 0; i < n_pred; i++) tmp[i] = pred[i * n_outputs + k];
+        st = numeric_profile(pc, tmp, n_pred, n_bins);
+    }
+    fw_free(tmp);
+    if (st) {
+        fw_reference_free(r);
+        return fw_err_set(err, st, "reference: out of memory");
+    }
+    *out = r;
+    return FW_OK;
+}
+
+static void save_column(const fw_ref_column *c, fw_buf *b) {
+    fw_buf_put_str(b, c->name);
+    fw_buf_put_u32(b, (uint32_t)c->type);
+    fw_buf_put_u64(b, c->n_rows);
+    fw_buf_put_u64(b, c->n_missing);
+    fw_buf_put_f64(b, c->min);
+    fw_buf_put_f64(b, c->max);
+    fw_buf_put_u32(b, c->n_bins);
+    if (c->n_bins) {
+        fw_buf_put_f64s(b, c->edges, c->n_bins + 1);
+        for (uint32_t i = 0; i < c->n_bins; i++) fw_buf_put_u64(b, c->counts[i]);
+    }
+    fw_buf_put_u32(b, c->n_top);
+    for (uint32_t i = 0; i < c->n_top; i++) {
+        fw_buf_put_str(b, c->top_values[i]);
+        fw_buf_put_u64(b, c->top_counts[i]);
+    }
+    fw_buf_put_u64(b, c->other_count);
+    fw_buf_put_u64(b, c->n_distinct);
+}
+
+fw_status fw_reference_save(const fw_reference *r, fw_buf *out) {
+    fw_buf_put_u32(out, FW_REFERENCE_VERSION);
+    fw_buf_put_u32(out, (uint32_t)r->n_columns);
+    for (size_t i = 0; i < r->n_columns; i++) save_column(&r->cols[i], out);
+    fw_buf_put_u32(out, (uint32_t)r->n_outputs);
+    for (size_t i = 0; i < r->n_outputs; i++) save_column(&r->pred[i], out);
+    return fw_buf_ok(out) ? FW_OK : FW_ENOMEM;
+}
+
+static bool load_column(fw_reader *rd, fw_ref_column *c) {
+    if (!fw_reader_str(rd, &c->name) || !c->name) return false;
+    c->type = (fw_col_type)fw_reader_u32(rd);
+    if ((unsigned)c->type > FW_COL_TIMESTAMP) return false;
+    c->n_rows = fw_reader_u64(rd);
+    c->n_missing = fw_reader_u64(rd);
+    c->min = fw_reader_f64(rd);
+    c->max = fw_reader_f64(rd);
+    c->n_bins = fw_reader_u32(rd);
+    if (c->n_bins > MAX_BINS || (size_t)c->n_bins * 16 > fw_reader_left(rd)) return false;
+    if (c->n_bins) {
+        c->edges = fw_malloc((c->n_bins + 1) * sizeof *c->edges);
+        c->counts = fw_malloc(c->n_bins * sizeof *c->counts);
+        if (!c->edges || !c->counts || !fw_reader_f64s(rd, c->edges, c->n_bins + 1)) return false;
+        for (uint32_t i = 0; i < c->n_bins; i++) c->counts[i] = fw_reader_u64(rd);
+    }
+    c->n_top = fw_reader_u32(rd);
+    if (c->n_top > FW_REFERENCE_TOP_N * 64 || (size_t)c->n_top * 12 > fw_reader_left(rd)) return false;
+    c->top_values = fw_calloc(c->n_top ? c->n_top : 1, sizeof *c->top_values);
+    c->top_counts = fw_calloc(c->n_top ? c->n_top : 1, sizeof *c->top_counts);
+    if (!c->top_values || !c->top_counts) return false;
+    for (uint32_t i = 0; i < c->n_top; i++) {
+        if (!fw_reader_str(rd, &c->top_values[i]) || !c->top_values[i]) return false;
+        c->top_counts[i] = fw_reader_u64(rd);
+    }
+    c->other_count = fw_reader_u64(rd);
+    c->n_distinct = fw_reader_u64(rd);
+    return fw_reader_ok(rd);
+}
+
+fw_status fw_reference_load(const uint8_t *data, size_t len, fw_reference **out, fw_err *err) {
+    *out = NULL;
+    fw_reader rd;
+    fw_reader_init(&rd, data, len);
+    uint32_t version = fw_reader_u32(&rd);
+    if (fw_reader_ok(&rd) && version != FW_REFERENCE_VERSION)
+        return fw_err_set(err, FW_EVERSION, "reference profile version %u is not supported (this build reads %u)",
+                          version, FW_REFERENCE_VERSION);
+    uint32_t nc = fw_reader_u32(&rd);
+    if (!fw_reader_ok(&rd) || (size_t)nc * 40 > fw_reader_left(&rd))
+        return fw_err_set(err, FW_ECORRUPT, "reference profile: bad column count");
+    fw_reference *r = fw_calloc(1, sizeof *r);
+    if (!r || !(r->cols = fw_calloc(nc ? nc : 1, sizeof *r->cols))) {
+        fw_reference_free(r);
+        return fw_err_set(err, FW_ENOMEM, "out of memory");
+    }
+    for (uint32_t i = 0; i < nc; i++) {
+        r->n_columns++;
+        if (!load_column(&rd, &r->cols[i])) goto bad;
+    }
+    uint32_t no = fw_reader_u32(&rd);
+    if (!fw_reader_ok(&rd) || (size_t)no * 40 > fw_reader_left(&rd)) goto bad;
+    if (!(r->pred = fw_calloc(no ? no : 1, sizeof *r->pred))) goto bad;
+    for (uint32_t i = 0; i < no; i++) {
+        r->n_outputs++;
+        if (!load_column(&rd, &r->pred[i])) goto bad;
+    }
+    if (fw_reader_left(&rd) != 0) goto bad;
+    *out = r;
+    return FW_OK;
+bad:
+    fw_reference_free(r);
+    return fw_err_set(err, FW_ECORRUPT, "reference profile is malformed or truncated");
+}
