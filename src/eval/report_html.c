@@ -65,10 +65,12 @@ static void polyline(fw_buf *b, const double *x, const double *y, size_t n, cons
     if (dots) fw_buf_printf(b, "\n");
 }
 
-static void legend(fw_buf *b, size_t i, const char *name, const char *color, bool bottom) {
+/* Legend entry i, stacked up from the bottom or down from the top, at the left or right side. */
+static void legend(fw_buf *b, size_t i, const char *name, const char *color, bool bottom, bool left) {
     double y = bottom ? PY + PH - 12 - 16.0 * (double)i : PY + 14 + 16.0 * (double)i;
-    fw_buf_printf(b, "<rect x=\"%d\" y=\"%.1f\" width=\"10\" height=\"10\" fill=\"%s\"/>", PX + PW - 150, y - 9, color);
-    fw_buf_printf(b, "<text x=\"%d\" y=\"%.1f\" class=\"tick\">", PX + PW - 136, y);
+    int x = left ? PX + 10 : PX + PW - 150;
+    fw_buf_printf(b, "<rect x=\"%d\" y=\"%.1f\" width=\"10\" height=\"10\" fill=\"%s\"/>", x, y - 9, color);
+    fw_buf_printf(b, "<text x=\"%d\" y=\"%.1f\" class=\"tick\">", x + 14, y);
     esc(b, name);
     fw_buf_printf(b, "</text>\n");
 }
@@ -90,7 +92,7 @@ static void curves_chart(fw_buf *b, const fw_report *r, bool roc) {
         fw_metric_set_get(s, roc ? "roc_auc" : "average_precision", &a);
         fw__report_num(v, sizeof v, a);
         snprintf(name, sizeof name, "%s (%s)", r->models[i].name, v);
-        legend(b, k, name, col, roc);
+        legend(b, k, name, col, true, !roc); /* ROC: bottom right; PR: bottom left */
         k++;
     }
     fw_buf_printf(b, "</svg>\n");
@@ -114,7 +116,7 @@ static void calibration_chart(fw_buf *b, const fw_report_model *m) {
     fw_metric_set_get(s, "expected_calibration_error", &e);
     fw__report_num(v, sizeof v, e);
     snprintf(name, sizeof name, "%s (ECE %s)", m->name, v);
-    legend(b, 0, name, COLORS[0], true);
+    legend(b, 0, name, COLORS[0], true, false);
     fw_buf_printf(b, "</svg>\n");
 }
 
@@ -282,10 +284,10 @@ static void model_table(fw_buf *b, const fw_report *r, const fw_report_model *be
             fw__report_num(buf, sizeof buf, x);
             fw_buf_printf(b, "<td>%s</td>", buf);
         }
-        if (m->has_latency) fw_buf_printf(b, "<td>%.1f</td><td>%.1f</td>", m->latency.p50_us, m->latency.p99_us);
+        if (m->has_latency) fw_buf_printf(b, "<td>%.3g</td><td>%.3g</td>", m->latency.p50_us, m->latency.p99_us);
         else fw_buf_printf(b, "<td>-</td><td>-</td>");
         fw__report_bytes(buf, sizeof buf, m->size_bytes);
-        fw_buf_printf(b, "<td>%s</td><td>%.2f</td><td><code>", buf, m->train_seconds);
+        fw_buf_printf(b, "<td>%s</td><td>%.2f</td><td class=\"params\"><code>", buf, m->train_seconds);
         esc(b, m->params_json ? m->params_json : "{}");
         fw_buf_printf(b, "</code></td></tr>\n");
     }
@@ -296,7 +298,8 @@ static const char *CSS =
     "body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1200px}"
     "h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd}"
     "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ddd;padding:4px 8px;"
-    "text-align:right}td:first-child,th:first-child,td:nth-child(2){text-align:left}"
+    "text-align:right;white-space:nowrap}td.params{white-space:normal;word-break:break-all;"
+    "text-align:left;max-width:360px}td:first-child,th:first-child,td:nth-child(2){text-align:left}"
     "tr.best{background:#ebf4ff}td.ok{color:#2f855a}td.bad{color:#9b2c2c}code{font-size:11px}"
     ".charts{display:flex;flex-wrap:wrap;gap:16px}svg{background:#fff;border:1px solid #eee}"
     ".t{font-size:13px;font-weight:600}.tick{font-size:11px}.lab{font-size:12px}"
@@ -354,6 +357,7 @@ fw_status fw_report_html(const fw_report *r, fw_buf *b) {
         if (s->confusion && s->n_classes) {
             fw_buf_printf(b, "<h2>Confusion matrix (");
             esc(b, best->name);
+            if (r->task == FW_TASK_BINARY) fw_buf_printf(b, ", at threshold %.4g", s->threshold);
             fw_buf_printf(b, ")</h2>\n");
             confusion_chart(b, r, s);
         }

@@ -73,10 +73,10 @@ static void model_row(const fw_report *r, const fw_report_model *m, const fw_rep
         put_cell(t, row, 4 + e, buf);
     }
     size_t c = 4 + n_extras;
-    if (m->has_latency) snprintf(buf, sizeof buf, "%.1f", m->latency.p50_us);
+    if (m->has_latency) snprintf(buf, sizeof buf, "%.3g", m->latency.p50_us);
     else snprintf(buf, sizeof buf, "-");
     put_cell(t, row, c++, buf);
-    if (m->has_latency) snprintf(buf, sizeof buf, "%.1f", m->latency.p99_us);
+    if (m->has_latency) snprintf(buf, sizeof buf, "%.3g", m->latency.p99_us);
     else snprintf(buf, sizeof buf, "-");
     put_cell(t, row, c++, buf);
     fw__report_bytes(buf, sizeof buf, m->size_bytes);
@@ -166,6 +166,8 @@ fw_status fw_report_text(const fw_report *r, fw_buf *out) {
                           th->threshold, fw_threshold_rule_name(th->rule),
                           th->reached ? "" : ", target NOT reached", th->precision, th->recall, th->f1);
         }
+        if (r->task == FW_TASK_BINARY)
+            fw_buf_printf(out, "(thresholded metrics in the table use p >= %.4g)\n", best->metrics->threshold);
         if (best->metrics->warning[0]) fw_buf_printf(out, "warning: %s\n", best->metrics->warning);
     } else if (r->n_models) {
         fw_buf_printf(out, "\nbest: none (no model has a defined %s)\n", pm);
