@@ -134,8 +134,12 @@ static void put_text(fw_buf *b, const char *s, size_t n, int mode) {
 }
 
 /* The prediction's text: class label, labels joined by '|', or the value. */
-static void put_prediction(const run *R, const double *out, fw_buf *b, int mode) {
+static void put_prediction(const run *R, const double *out, const char *label, fw_buf *b, int mode) {
     bool json = mode == M_JSON;
+    if (label) {
+        put_text(b, label, strlen(label), mode);
+        return;
+    }
     const fw_batch_model *m = R->m;
     const char *lab = NULL;
     char tmp[32];
@@ -234,8 +238,8 @@ static void put_rec_field(fw_buf *b, const fw_buf *f, size_t from) {
 }
 
 /* One output row for a scored input row. */
-static void format_row(const run *R, const fw_value *ids, uint64_t line, const double *out, fw_buf *b,
-                       fw_buf *tmp) {
+static void format_row(const run *R, const fw_value *ids, uint64_t line, const double *out, const char *label,
+                       fw_buf *b, fw_buf *tmp) {
     const fw_batch_model *m = R->m;
     if (R->kind == FW_BATCH_OUT_CSV) {
         if (!R->n_ids) fw_buf_printf(b, "%" PRIu64 ",", line);
@@ -243,7 +247,7 @@ static void format_row(const run *R, const fw_value *ids, uint64_t line, const d
             put_value_text(b, &ids[j], false);
             fw_buf_put_u8(b, ',');
         }
-        put_prediction(R, out, b, M_CSV);
+        put_prediction(R, out, label, b, M_CSV);
         if (m->task == FW_TASK_BINARY) {
             fw_buf_put_u8(b, ',');
             put_num(b, out[0], false);
@@ -264,7 +268,7 @@ static void format_row(const run *R, const fw_value *ids, uint64_t line, const d
             fw_buf_put_u8(b, ',');
         }
         fw_buf_put(b, "\"prediction\":", 13);
-        put_prediction(R, out, b, M_JSON);
+        put_prediction(R, out, label, b, M_JSON);
         if (m->task == FW_TASK_BINARY) {
             fw_buf_put(b, ",\"score\":", 9);
             put_num(b, out[0], true);
@@ -288,7 +292,7 @@ static void format_row(const run *R, const fw_value *ids, uint64_t line, const d
         put_entity_key(R, ids, line, tmp);
         put_rec_field(b, tmp, 0);
         tmp->len = 0;
-        put_prediction(R, out, tmp, M_RAW);
+        put_prediction(R, out, label, tmp, M_RAW);
         put_rec_field(b, tmp, 0);
         tmp->len = 0;
         put_scores_json(R, out, tmp);
@@ -348,7 +352,8 @@ static fw_status recommend_row(const run *R, const fw_value *ent, const fw_value
     for (size_t j = 0; j < R->it.n; j++) {
         const fw_value *iv = R->it.vals + j * m->n_inputs;
         for (size_t i = 0; i < m->n_inputs; i++) vals[i] = R->it.from_item[i] ? iv[i] : ent[i];
-        fw_status st = m->predict(m->ud, vals, scratch, out, err);
+        const char *lab = NULL;
+        fw_status st = m->predict(m->ud, vals, scratch, out, &lab, err);
         if (st) {
             tmp->len = 0;
             put_item_id(R, (uint32_t)j, tmp, false);
@@ -465,9 +470,10 @@ static void score_block(run *R, slot *s, worker_buf *w) {
                                &w->tmp, &wr, &e);
             if (!st) s->n_written += wr;
         } else {
-            st = m->predict(m->ud, w->vals, w->scratch, w->out, &e);
+            const char *lab = NULL;
+            st = m->predict(m->ud, w->vals, w->scratch, w->out, &lab, &e);
             if (!st) {
-                format_row(R, w->ids, line, w->out, &s->out, &w->tmp);
+                format_row(R, w->ids, line, w->out, lab, &s->out, &w->tmp);
                 s->n_written++;
                 if (R->spool) {
                     fw__score_rec sr = {row_score(R, w->out), (uint64_t)(s->out.len - before)};

@@ -71,8 +71,12 @@ typedef struct fw_batch_model {
     /* Per-thread scratch (may be NULL when predict needs none). */
     void *(*scratch_new)(void *ud);
     void (*scratch_free)(void *ud, void *scratch);
-    /* inputs: n_inputs values; out: n_outputs doubles. A bad value → negative status, err says. */
-    fw_status (*predict)(void *ud, const fw_value *inputs, void *scratch, double *out, fw_err *err);
+    /* inputs: n_inputs values; out: n_outputs doubles; *label (may be left NULL) the decision's
+     * text when the model makes one (class name, fallback value, "review"): batch then writes it
+     * as the prediction instead of applying threshold / argmax itself. A bad value → negative
+     * status, err says. */
+    fw_status (*predict)(void *ud, const fw_value *inputs, void *scratch, double *out,
+                         const char **label, fw_err *err);
 } fw_batch_model;
 
 typedef enum fw_batch_output_kind {

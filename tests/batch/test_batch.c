@@ -22,8 +22,10 @@ static const char *const IN_NAMES[] = {"x", "y", "color"};
 static const fw_col_type IN_TYPES[] = {FW_COL_NUMERIC, FW_COL_NUMERIC, FW_COL_CATEGORICAL};
 static const char *const CLASSES[] = {"no", "yes"};
 
-static fw_status toy_predict(void *ud, const fw_value *in, void *scratch, double *out, fw_err *err) {
+static fw_status toy_predict(void *ud, const fw_value *in, void *scratch, double *out, const char **label,
+                             fw_err *err) {
     (void)ud;
+    (void)label;
     (void)scratch;
     double x = in[0].kind == FW_VALUE_NUMBER ? in[0].num : 0;
     double y = in[1].kind == FW_VALUE_NUMBER ? in[1].num : 0;
@@ -161,7 +163,7 @@ static void test_csv_matches_single_row_and_order(void) {
         snprintf(xt, sizeof xt, "%.3f", (i % 101) / 17.0 - 2.5);
         v[0].num = strtod(xt, NULL);
         double want;
-        CHECK_OK(toy_predict(NULL, v, NULL, &want, NULL));
+        CHECK_OK(toy_predict(NULL, v, NULL, &want, NULL, NULL));
         CHECK_MSG(score == want, "row %d: %.17g != %.17g", i, score, want);
         CHECK_STR(pred, want >= 0.5 ? "yes" : "no");
         CHECK_STR(ver, "7");
@@ -402,8 +404,10 @@ static void test_top_fraction(void) {
 static const char *const REC_NAMES[] = {"affinity", "quality"};
 static const fw_col_type REC_TYPES[] = {FW_COL_NUMERIC, FW_COL_NUMERIC};
 
-static fw_status rec_predict(void *ud, const fw_value *in, void *scratch, double *out, fw_err *err) {
+static fw_status rec_predict(void *ud, const fw_value *in, void *scratch, double *out, const char **label,
+                             fw_err *err) {
     (void)ud;
+    (void)label;
     (void)scratch;
     (void)err;
     double a = in[0].kind == FW_VALUE_NUMBER ? in[0].num : 0, q = in[1].kind == FW_VALUE_NUMBER ? in[1].num : 0;
@@ -498,7 +502,7 @@ static void test_store_answers_history_and_lock(void) {
     snprintf(xt, sizeof xt, "%.3f", 3 / 17.0 - 2.5);
     v[0].num = strtod(xt, NULL);
     double want;
-    toy_predict(NULL, v, NULL, &want, NULL);
+    toy_predict(NULL, v, NULL, &want, NULL, NULL);
     char js[80], num[40];
     fw__fmt_double(num, sizeof num, want);
     snprintf(js, sizeof js, "{\"score\":%s}", num);
