@@ -259,7 +259,16 @@ fw_status fw_registry_register(fw_registry *r, const void *artifact, size_t len,
     fw_free(check);
     fw_run_rec run = {.run_id = run_id, .name = v.name, .created_ms = v.created_ms, .command = r->command,
                       .user = r->user, .record_json = NULL};
-    char *run_json = dup_json_or_null(o->run_json);
+    /* the run record: the caller's, else the artifact's own run section */
+    char *run_json = o->run_json ? dup_json_or_null(o->run_json) : NULL;
+    if (!run_json && !o->run_json) {
+        fw_artifact *ra = NULL;
+        fw_err ignore2;
+        if (fw_artifact_open(artifact, len, &ra, &ignore2) == FW_OK) {
+            run_json = section_text(ra, FW_SECTION_RUN);
+            fw_artifact_close(ra);
+        }
+    }
     run.record_json = run_json;
     st = s->ops->run_insert(s, &run, err);
     fw_free(run_json);
