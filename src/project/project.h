@@ -112,8 +112,12 @@ typedef struct fw_project {
     /* Lines (1-based, 0 = not from a file) where column-naming keys were given, so that
      * fw_project_resolve can say where a missing column was named. */
     struct fw_project_lines {
-        int label, id, time, query, groups, exclude, positive, split_group, baseline;
+        int label, id, time, query, groups, exclude, positive, split_group, baseline, serving;
     } lines;
+    /* The `serving:` section is owned by serve/config.h (fw_serve_config_load reads it from the same
+     * file); the project keeps its text as written, whole lines from "serving:" on, so that
+     * fw_project_write carries it over. NULL when absent. */
+    char *serving_yaml;
 } fw_project;
 
 /* Fills defaults (all pointers NULL). */
@@ -145,19 +149,28 @@ fw_status fw_project_to_yaml(const fw_project *p, const char *dir, fw_buf *out);
 fw_status fw_project_from_args(const char *train_path, const char *label, fw_project *out,
                                fw_err *err);
 
-/* A parsed baseline rule "COLUMN OP VALUE -> LABEL", OP one of >= > <= < == !=. VALUE is a number
- * (compared numerically) or a string (compared with == / != only). Spaces around tokens are
- * optional; VALUE and LABEL may be double-quoted. */
-typedef struct fw_rule {
+/* A baseline rule as written in the project file, validated when the file is read (the baseline
+ * model evaluates it: models/rule.h). Grammar:
+ *   rule  := cond ("and" cond)* "->" value ("else" value)?
+ *   cond  := column op value;  op := < <= > >= == != (a single = means ==)
+ *   column: a bare name [A-Za-z_][A-Za-z0-9_.-]* or a "double-quoted" or `backquoted` name
+ *   value : a number, a 'single' or "double" quoted string, or a bare word
+ * e.g. "calls >= 4 -> yes", "age < 30 and plan == 'basic' -> 0.2 else 0.05". */
+typedef struct fw_rule_cond {
     char *column;
-    char op[3];              /* ">=", ">", "<=", "<", "==", "!=" */
+    char op[3];              /* "<", "<=", ">", ">=", "==", "!=" */
     char *value;             /* as written (unquoted) */
-    bool numeric;            /* value parsed as a number into num */
+    bool numeric;            /* an unquoted number, parsed into num */
     double num;
-    char *then;              /* the label predicted when the condition holds */
+} fw_rule_cond;
+typedef struct fw_rule {
+    fw_rule_cond *conds;     /* joined by "and" */
+    size_t n_conds;
+    char *then;              /* the value when every condition holds */
+    char *otherwise;         /* the "else" value, or NULL */
 } fw_rule;
-/* Parses text into out (strings fw_malloc'd; free with fw_rule_free). FW_ECONFIG with err naming
- * what is wrong; FW_ENOMEM. */
+/* Parses text into out (strings fw_malloc'd; free with fw_rule_free, also after a failure).
+ * FW_ECONFIG with err "rule 'TEXT': column N: what is wrong"; FW_ENOMEM. */
 fw_status fw_rule_parse(const char *text, fw_rule *out, fw_err *err);
 void fw_rule_free(fw_rule *r);
 

@@ -26,6 +26,8 @@
 
 typedef struct pctx {
     yaml_document_t *doc;
+    const char *src;       /* the YAML text and its length */
+    size_t src_len;
     const char *file;
     fw_project *p;
     fw_err *err;
@@ -562,7 +564,34 @@ static fw_status constraint_pair(pctx *c, int key, yaml_node_t *v, yaml_node_t *
 
 static const char *const k_top_keys[] = {"name", "data", "task", "features", "crosses", "hash_bits",
                                          "split", "metric", "metrics", "baseline", "constraints",
-                                         NULL};
+                                         "serving", NULL};
+
+/* Byte offset of the start of 0-based line `line` in the source (len when past the end). */
+static size_t line_start(const pctx *c, size_t line) {
+    size_t at = 0;
+    for (size_t l = 0; l < line && at < c->src_len; at++)
+        if (c->src[at] == '\n') l++;
+    return at;
+}
+
+/* Keeps the serving section's text (whole lines, from its key on) for fw_project_write; serve/
+ * config.c parses and validates it. Kept only when the lines are recognisably the section. */
+static fw_status keep_serving(pctx *c, yaml_node_t *v, yaml_node_t *k) {
+    c->p->lines.serving = line_of(k);
+    if (is_null(v) || k->start_mark.column != 0) return FW_OK;
+    size_t b = line_start(c, k->start_mark.line);
+    size_t e;
+    bool block = (v->type == YAML_MAPPING_NODE && v->data.mapping.style == YAML_BLOCK_MAPPING_STYLE) ||
+                 (v->type == YAML_SEQUENCE_NODE && v->data.sequence.style == YAML_BLOCK_SEQUENCE_STYLE);
+    if (block && v->end_mark.column == 0) e = line_start(c, v->end_mark.line);
+    else e = line_start(c, v->end_mark.line + 1);
+    while (e > b && (c->src[e - 1] == '\n' || c->src[e - 1] == '\r' || c->src[e - 1] == ' ' || c->src[e - 1] == '\t'))
+        e--;
+    if (e <= b || e - b < 8 || memcmp(c->src + b, "serving", 7) || memchr(c->src + b, 0, e - b)) return FW_OK;
+    fw_free(c->p->serving_yaml);
+    c->p->serving_yaml = fw_strndup(c->src + b, e - b);
+    return c->p->serving_yaml ? FW_OK : oom(c);
+}
 
 static fw_status top_pair(pctx *c, int key, yaml_node_t *v, yaml_node_t *k, void *ud) {
     (void)ud;
@@ -588,6 +617,7 @@ static fw_status top_pair(pctx *c, int key, yaml_node_t *v, yaml_node_t *k, void
     case 8: return get_str_list(c, v, "metrics", false, &p->extra_metrics, &p->n_extra_metrics);
     case 9: return parse_baseline(c, v, k);
     case 10: return walk_map(c, v, "constraints", k_constraint_keys, constraint_pair, NULL);
+    case 11: return keep_serving(c, v, k);
     }
     return FW_OK;
 }
@@ -641,7 +671,7 @@ static fw_status finish(pctx *c, yaml_node_t *root) {
 fw_status fw_project_parse(const char *yaml, size_t len, const char *name_for_errors,
                            fw_project *out, fw_err *err) {
     fw_project_init(out);
-    pctx c = {NULL, name_for_errors ? name_for_errors : "flywheel.yaml", out, err, false, false};
+    pctx c = {NULL, yaml, len, name_for_errors ? name_for_errors : "flywheel.yaml", out, err, false, false};
     yaml_parser_t parser;
     yaml_document_t doc;
     if (!yaml_parser_initialize(&parser)) return fw_err_set(err, FW_ENOMEM, "out of memory");

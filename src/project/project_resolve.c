@@ -91,7 +91,8 @@ static fw_status check_columns(rctx *c) {
     if (p->baseline.kind == FW_BASELINE_RULE && p->baseline.rule) {
         fw_rule r;
         if ((st = fw_rule_parse(p->baseline.rule, &r, c->err))) return st;
-        st = need_column(c, "baseline.rule", r.column, p->lines.baseline);
+        for (size_t i = 0; i < r.n_conds && !st; i++)
+            st = need_column(c, "baseline.rule", r.conds[i].column, p->lines.baseline);
         fw_rule_free(&r);
         if (st) return st;
     }

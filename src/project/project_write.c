@@ -215,6 +215,11 @@ fw_status fw_project_to_yaml(const fw_project *p, const char *dir, fw_buf *b) {
     else if ((unsigned)cs->threshold_rule <= FW_THRESHOLD_MIN_COST)
         fw_buf_printf(b, "%s", k_thresholds[cs->threshold_rule]);
     fw_buf_put_u8(b, '\n');
+    if (p->serving_yaml) {
+        size_t n = strlen(p->serving_yaml);
+        fw_buf_put(b, p->serving_yaml, n);
+        if (n && p->serving_yaml[n - 1] != '\n') fw_buf_put_u8(b, '\n');
+    }
     return fw_buf_ok(b) ? FW_OK : FW_ENOMEM;
 }
 

@@ -1,5 +1,11 @@
-/* rule.c — owns the baseline rule syntax "COLUMN OP VALUE -> LABEL" (e.g. "calls >= 4 -> yes"):
- * parsing into fw_rule with precise messages. The baseline model evaluates it. */
+/* rule.c — owns validating the baseline rule syntax when the project file is read, so a bad rule
+ * is reported with the file's line before any data is loaded, and resolve can check the columns it
+ * names. The grammar is the one models/rule.c evaluates:
+ *   rule  := cond ("and" cond)* "->" value ("else" value)?
+ *   cond  := column op value;  op := < <= > >= == != (a single = means ==)
+ *   column: a bare name [A-Za-z_][A-Za-z0-9_.-]* or a "double-quoted" or `backquoted` name
+ *   value : a number, a 'single' or "double" quoted string, or a bare word
+ * Strings only compare with == and !=. */
 #include "project/project.h"
 
 #include "core/alloc.h"
@@ -7,79 +13,138 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *skip_ws(const char *s) {
-    while (*s == ' ' || *s == '\t') s++;
-    return s;
+typedef struct rp {
+    const char *text;
+    const char *p;
+    fw_err *err;
+} rp;
+
+static void skip_ws(rp *r) {
+    while (*r->p == ' ' || *r->p == '\t') r->p++;
 }
 
-/* Copies a token [b, e) trimmed of blanks and of one pair of surrounding double quotes. */
-static char *token(const char *b, const char *e) {
-    while (b < e && (*b == ' ' || *b == '\t')) b++;
-    while (e > b && (e[-1] == ' ' || e[-1] == '\t')) e--;
-    if (e - b >= 2 && *b == '"' && e[-1] == '"') b++, e--;
-    return fw_strndup(b, (size_t)(e - b));
+static fw_status fail(rp *r, const char *what) {
+    return fw_err_set(r->err, FW_ECONFIG, "rule '%s': column %d: %s", r->text, (int)(r->p - r->text) + 1, what);
+}
+
+static bool at_word(const rp *r, const char *w) {
+    size_t n = strlen(w);
+    return !strncmp(r->p, w, n) && (r->p[n] == ' ' || r->p[n] == '\t' || r->p[n] == 0);
+}
+
+/* A quoted token starting at *r->p (which is the quote), unquoted into *out. */
+static fw_status quoted(rp *r, char **out) {
+    char q = *r->p++;
+    const char *b = r->p;
+    while (*r->p && *r->p != q) r->p++;
+    if (!*r->p) return fail(r, "unterminated quote");
+    *out = fw_strndup(b, (size_t)(r->p - b));
+    r->p++;
+    return *out ? FW_OK : fw_err_set(r->err, FW_ENOMEM, "out of memory");
+}
+
+static fw_status column(rp *r, char **out) {
+    skip_ws(r);
+    if (*r->p == '"' || *r->p == '`') return quoted(r, out);
+    const char *b = r->p;
+    if (isalpha((unsigned char)*r->p) || *r->p == '_')
+        while (isalnum((unsigned char)*r->p) || strchr("_.-", *r->p)) {
+            if (r->p[0] == '-' && r->p[1] == '>') break;
+            r->p++;
+        }
+    if (r->p == b) return fail(r, "missing a column before the comparison");
+    *out = fw_strndup(b, (size_t)(r->p - b));
+    return *out ? FW_OK : fw_err_set(r->err, FW_ENOMEM, "out of memory");
+}
+
+/* A value: quoted, or a bare word up to blank space or "->". *is_str set for quoted values. */
+static fw_status value(rp *r, char **out, bool *quoted_out, const char *what) {
+    skip_ws(r);
+    *quoted_out = false;
+    if (*r->p == '"' || *r->p == '\'') {
+        *quoted_out = true;
+        return quoted(r, out);
+    }
+    const char *b = r->p;
+    while (*r->p && *r->p != ' ' && *r->p != '\t' && !(r->p[0] == '-' && r->p[1] == '>')) r->p++;
+    if (r->p == b) return fail(r, what);
+    *out = fw_strndup(b, (size_t)(r->p - b));
+    return *out ? FW_OK : fw_err_set(r->err, FW_ENOMEM, "out of memory");
 }
 
 void fw_rule_free(fw_rule *r) {
     if (!r) return;
-    fw_free(r->column);
-    fw_free(r->value);
+    for (size_t i = 0; i < r->n_conds; i++) {
+        fw_free(r->conds[i].column);
+        fw_free(r->conds[i].value);
+    }
+    fw_free(r->conds);
     fw_free(r->then);
+    fw_free(r->otherwise);
     memset(r, 0, sizeof *r);
+}
+
+static fw_status parse(rp *r, fw_rule *out) {
+    size_t cap = 0;
+    fw_status st;
+    for (;;) {
+        if (FW_GROW(&out->conds, &cap, out->n_conds + 1)) return fw_err_set(r->err, FW_ENOMEM, "out of memory");
+        fw_rule_cond *c = &out->conds[out->n_conds];
+        memset(c, 0, sizeof *c);
+        out->n_conds++;
+        if ((st = column(r, &c->column))) return st;
+        skip_ws(r);
+        static const char *const ops[] = {"<=", ">=", "==", "!=", "<", ">", "="};
+        size_t k = 0;
+        while (k < 7 && strncmp(r->p, ops[k], strlen(ops[k]))) k++;
+        if (k == 7 || (k >= 4 && r->p[1] && strchr("<>=!", r->p[1])))
+            return fail(r, "bad comparison (expected one of <, <=, >, >=, ==, !=)");
+        memcpy(c->op, k == 6 ? "==" : ops[k], 3);
+        r->p += strlen(ops[k]);
+        bool q;
+        if ((st = value(r, &c->value, &q, "missing a value after the comparison"))) return st;
+        char *end = NULL;
+        errno = 0;
+        double v = strtod(c->value, &end);
+        c->numeric = !q && end != c->value && !*end && errno != ERANGE && isfinite(v);
+        c->num = c->numeric ? v : 0;
+        if (!c->numeric && strcmp(c->op, "==") && strcmp(c->op, "!=")) {
+            char msg[300];
+            snprintf(msg, sizeof msg, "'%s' needs a number, got '%s'", c->op, c->value);
+            return fail(r, msg);
+        }
+        skip_ws(r);
+        if (at_word(r, "and")) {
+            r->p += 3;
+            continue;
+        }
+        if (r->p[0] == '-' && r->p[1] == '>') {
+            r->p += 2;
+            break;
+        }
+        return fail(r, *r->p ? "expected 'and' or '->'" : "missing '-> LABEL'");
+    }
+    bool q;
+    if ((st = value(r, &out->then, &q, "missing a label after '->'"))) return st;
+    skip_ws(r);
+    if (at_word(r, "else")) {
+        r->p += 4;
+        if ((st = value(r, &out->otherwise, &q, "missing a value after 'else'"))) return st;
+        skip_ws(r);
+    }
+    if (*r->p) return fail(r, "unexpected text after the rule");
+    return FW_OK;
 }
 
 fw_status fw_rule_parse(const char *text, fw_rule *out, fw_err *err) {
     memset(out, 0, sizeof *out);
-    if (!text) return fw_err_set(err, FW_ECONFIG, "empty rule");
-    const char *arrow = strstr(text, "->");
-    if (!arrow)
-        return fw_err_set(err, FW_ECONFIG, "rule '%s': expected \"COLUMN OP VALUE -> LABEL\" (no '->')", text);
-    if (strstr(arrow + 2, "->"))
-        return fw_err_set(err, FW_ECONFIG, "rule '%s': more than one '->'", text);
-    /* The column runs up to the first operator character. */
-    const char *s = skip_ws(text);
-    const char *op = s;
-    while (op < arrow && !strchr("<>=!", *op)) op++;
-    if (op == arrow)
-        return fw_err_set(err, FW_ECONFIG,
-                          "rule '%s': no comparison (expected one of >=, >, <=, <, ==, !=)", text);
-    size_t oplen = (op[1] == '=') ? 2 : 1;
-    char ops[3] = {op[0], oplen == 2 ? op[1] : 0, 0};
-    static const char *const valid[] = {">=", ">", "<=", "<", "==", "!=", NULL};
-    bool ok = false;
-    for (int i = 0; valid[i]; i++) ok |= !strcmp(ops, valid[i]);
-    if (!ok || strchr("<>=!", op[oplen]))
-        return fw_err_set(err, FW_ECONFIG, "rule '%s': bad comparison '%.*s' (expected one of >=, >, "
-                          "<=, <, ==, !=)", text, (int)(oplen + (strchr("<>=!", op[oplen]) ? 1 : 0)), op);
-    memcpy(out->op, ops, 3);
-    out->column = token(s, op);
-    out->value = token(op + oplen, arrow);
-    out->then = token(arrow + 2, arrow + strlen(arrow));
-    if (!out->column || !out->value || !out->then) {
-        fw_rule_free(out);
-        return fw_err_set(err, FW_ENOMEM, "out of memory");
-    }
-    const char *missing = !*out->column ? "a column before the comparison"
-                        : !*out->value  ? "a value after the comparison"
-                        : !*out->then   ? "a label after '->'"
-                                        : NULL;
-    if (missing) {
-        fw_rule_free(out);
-        return fw_err_set(err, FW_ECONFIG, "rule '%s': missing %s", text, missing);
-    }
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(out->value, &end);
-    out->numeric = end != out->value && !*end && errno != ERANGE && isfinite(v);
-    out->num = out->numeric ? v : 0;
-    if (!out->numeric && strcmp(out->op, "==") && strcmp(out->op, "!=")) {
-        fw_status st = fw_err_set(err, FW_ECONFIG, "rule '%s': '%s' needs a number, got '%s'", text,
-                                  out->op, out->value);
-        fw_rule_free(out);
-        return st;
-    }
-    return FW_OK;
+    if (!text || !*text) return fw_err_set(err, FW_ECONFIG, "empty rule");
+    rp r = {text, text, err};
+    fw_status st = parse(&r, out);
+    if (st) fw_rule_free(out);
+    return st;
 }

@@ -180,7 +180,7 @@ static void test_errors(void) {
     m = parse_err(MIN_DATA "baseline: average\n", NULL);
     CHECK_CONTAINS(m, "'baseline': unknown value 'average'");
     m = parse_err(MIN_DATA "baseline: \"calls >> 4 -> yes\"\n", NULL);
-    CHECK_CONTAINS(m, "f.yaml:4:11: 'baseline': rule 'calls >> 4 -> yes': bad comparison");
+    CHECK_CONTAINS(m, "f.yaml:4:11: 'baseline': rule 'calls >> 4 -> yes': column 7: bad comparison");
     /* missing required keys */
     m = parse_err("name: x\n", NULL);
     CHECK_CONTAINS(m, "f.yaml:1:1: missing required key 'data'");
@@ -394,7 +394,7 @@ static void test_resolve_errors(void) {
              FW_ECONFIG);
     CHECK_CONTAINS(err.msg, "p.yaml:4: 'data.exclude' names column 'nope_col_xyz'");
     fw_project_free(&p);
-    CHECK_EQ(resolve_with("data:\n  train: t.csv\n  label: yesno\nbaseline: \"calls >= 4 -> Yes\"\n", ds, &p, &err),
+    CHECK_EQ(resolve_with("data:\n  train: t.csv\n  label: yesno\nbaseline: \"age > 3 and calls >= 4 -> Yes\"\n", ds, &p, &err),
              FW_ECONFIG);
     CHECK_CONTAINS(err.msg, "p.yaml:4: 'baseline.rule' names column 'calls'");
     fw_project_free(&p);
@@ -435,24 +435,43 @@ static void test_from_args_and_rule(void) {
     CHECK_EQ(fw_project_from_args("a.csv", "", &p, &err), FW_EINVAL);
     fw_rule r;
     CHECK_OK(fw_rule_parse("calls >= 4 -> yes", &r, &err));
-    CHECK_STR(r.column, "calls");
-    CHECK_STR(r.op, ">=");
-    CHECK(r.numeric && r.num == 4);
+    CHECK_EQ(r.n_conds, 1);
+    CHECK_STR(r.conds[0].column, "calls");
+    CHECK_STR(r.conds[0].op, ">=");
+    CHECK(r.conds[0].numeric && r.conds[0].num == 4);
     CHECK_STR(r.then, "yes");
+    CHECK(r.otherwise == NULL);
     fw_rule_free(&r);
-    CHECK_OK(fw_rule_parse("plan==\"gold plan\"->1", &r, &err));
-    CHECK_STR(r.column, "plan");
-    CHECK_STR(r.op, "==");
-    CHECK(!r.numeric);
-    CHECK_STR(r.value, "gold plan");
+    CHECK_OK(fw_rule_parse("`my plan`=\"gold plan\"->1", &r, &err));
+    CHECK_STR(r.conds[0].column, "my plan");
+    CHECK_STR(r.conds[0].op, "==");
+    CHECK(!r.conds[0].numeric);
+    CHECK_STR(r.conds[0].value, "gold plan");
     CHECK_STR(r.then, "1");
+    fw_rule_free(&r);
+    CHECK_OK(fw_rule_parse("age < 30 and plan == 'basic' -> 0.2 else 0.05", &r, &err));
+    CHECK_EQ(r.n_conds, 2);
+    CHECK_STR(r.conds[1].column, "plan");
+    CHECK_STR(r.conds[1].value, "basic");
+    CHECK_STR(r.then, "0.2");
+    CHECK_STR(r.otherwise, "0.05");
+    fw_rule_free(&r);
+    CHECK_OK(fw_rule_parse("x != '4' -> a", &r, &err)); /* quoted: a string, not a number */
+    CHECK(!r.conds[0].numeric);
     fw_rule_free(&r);
     CHECK_EQ(fw_rule_parse("plan > gold -> 1", &r, &err), FW_ECONFIG);
     CHECK_CONTAINS(err.msg, "'>' needs a number, got 'gold'");
     CHECK_EQ(fw_rule_parse("calls >= 4", &r, &err), FW_ECONFIG);
+    CHECK_CONTAINS(err.msg, "missing '-> LABEL'");
     CHECK_EQ(fw_rule_parse(">= 4 -> y", &r, &err), FW_ECONFIG);
-    CHECK_CONTAINS(err.msg, "missing a column");
+    CHECK_STR(err.msg, "rule '>= 4 -> y': column 1: missing a column before the comparison");
     CHECK_EQ(fw_rule_parse("a >= 4 ->", &r, &err), FW_ECONFIG);
+    CHECK_CONTAINS(err.msg, "missing a label after '->'");
+    CHECK_EQ(fw_rule_parse("a >= 4 -> y else", &r, &err), FW_ECONFIG);
+    CHECK_EQ(fw_rule_parse("a >= 4 -> y z", &r, &err), FW_ECONFIG);
+    CHECK_CONTAINS(err.msg, "unexpected text");
+    CHECK_EQ(fw_rule_parse("a >= 4 or b < 2 -> y", &r, &err), FW_ECONFIG);
+    CHECK_CONTAINS(err.msg, "column 8: expected 'and' or '->'");
     char buf[FW_NUMFMT_MAX];
     fw_num_format(3.0, buf);
     CHECK_STR(buf, "3");
@@ -462,6 +481,45 @@ static void test_from_args_and_rule(void) {
     CHECK_STR(buf, "0.1");
     fw_num_format(1.0 / 3, buf);
     CHECK(strtod(buf, NULL) == 1.0 / 3);
+}
+
+/* The serving: section belongs to serve/config.c: accepted here and carried over by the writer. */
+static void test_serving_section(void) {
+    const char *y = "data:\n  train: t.csv\n  label: y\n"
+                    "serving:   # owned by the server\n"
+                    "  port: 8080\n"
+                    "  log: {path: p.jsonl, sample: 0.1}\n"
+                    "  models:\n    - spam@production\n"
+                    "\n"
+                    "metric: f1\n";
+    fw_project p, q;
+    fw_err err;
+    fw_err_clear(&err);
+    CHECK_OK(fw_project_parse(y, strlen(y), "f.yaml", &p, &err));
+    CHECK_STR(p.serving_yaml, "serving:   # owned by the server\n  port: 8080\n  log: {path: p.jsonl, sample: 0.1}\n"
+                              "  models:\n    - spam@production");
+    CHECK_EQ(p.lines.serving, 4);
+    CHECK_STR(p.metric, "f1");
+    fw_buf a, b;
+    fw_buf_init(&a);
+    fw_buf_init(&b);
+    CHECK_OK(fw_project_to_yaml(&p, "", &a));
+    CHECK_OK(fw_project_parse((const char *)a.data, a.len, "g.yaml", &q, &err));
+    CHECK_STR(q.serving_yaml, p.serving_yaml);
+    CHECK_OK(fw_project_to_yaml(&q, "", &b));
+    CHECK(a.len == b.len && !memcmp(a.data, b.data, a.len));
+    fw_buf_free(&a);
+    fw_buf_free(&b);
+    fw_project_free(&p);
+    fw_project_free(&q);
+    y = "data: {train: t.csv, label: y}\nserving: {port: 1}\n";
+    CHECK_OK(fw_project_parse(y, strlen(y), "f.yaml", &p, &err));
+    CHECK_STR(p.serving_yaml, "serving: {port: 1}");
+    fw_project_free(&p);
+    /* other future sections are still unknown keys */
+    fw_status st;
+    const char *m = parse_err(MIN_DATA "monitoring:\n  drift: 0.1\n", &st);
+    CHECK_CONTAINS(m, "f.yaml:4:1: unknown key 'monitoring'");
 }
 
 static void test_examples_load(void) {
@@ -505,6 +563,7 @@ int main(int argc, char **argv) {
     TEST_RUN(test_resolve_tasks);
     TEST_RUN(test_resolve_errors);
     TEST_RUN(test_from_args_and_rule);
+    TEST_RUN(test_serving_section);
     TEST_RUN(test_examples_load);
     TEST_RUN(test_parse_oom);
     return fw_test_report(argv[0]);
