@@ -9,13 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Families are defined in their own files. Weak references let a build without one still link
- * (its entry is then skipped), which keeps the families independent of each other. */
-extern const fw_model_vtable fw_baseline_vtable __attribute__((weak));
-extern const fw_model_vtable fw_linear_vtable __attribute__((weak));
-extern const fw_model_vtable fw_gbdt_vtable __attribute__((weak));
-extern const fw_model_vtable fw_knn_vtable __attribute__((weak));
-extern const fw_model_vtable fw_hier_vtable __attribute__((weak));
+/* Families are defined in their own files; this table is the one place that names them all (a
+ * strong reference, so a static link pulls every family in). */
+extern const fw_model_vtable fw_baseline_vtable;
+extern const fw_model_vtable fw_linear_vtable;
+extern const fw_model_vtable fw_gbdt_vtable;
+extern const fw_model_vtable fw_knn_vtable;
+extern const fw_model_vtable fw_hier_vtable;
 
 const fw_model_vtable *const *fw_model_families(void) {
     static const fw_model_vtable *list[8];
@@ -24,8 +24,7 @@ const fw_model_vtable *const *fw_model_families(void) {
         size_t n = 0;
         const fw_model_vtable *all[] = {&fw_baseline_vtable, &fw_linear_vtable, &fw_gbdt_vtable,
                                         &fw_knn_vtable, &fw_hier_vtable};
-        for (size_t i = 0; i < sizeof all / sizeof *all; i++)
-            if (all[i]) list[n++] = all[i];
+        for (size_t i = 0; i < sizeof all / sizeof *all; i++) list[n++] = all[i];
         list[n] = NULL;
         filled = 1;
     }
