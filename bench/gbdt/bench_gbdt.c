@@ -326,6 +326,18 @@ static int fit(int argc, char **argv) {
     printf("flywheel_predict_rows_per_s=%.0f\nflywheel_single_row_us=%.3f\n", n / best, lat * 1e6);
     fw_buf b;
     fw_buf_init(&b);
+    if (m->vt->save(m, &b)) die("save failed");
+    double load_s = 1e30;
+    for (int rep = 0; rep < 20; rep++) {
+        fw_model *l = NULL;
+        t0 = fw_now_seconds();
+        if (m->vt->load(b.data, b.len, &l, &err)) die(err.msg);
+        double s = fw_now_seconds() - t0;
+        if (s < load_s) load_s = s;
+        fw_model_free(l);
+    }
+    printf("flywheel_model_bytes=%zu\nflywheel_load_us=%.1f\n", b.len, load_s * 1e6);
+    b.len = 0;
     m->vt->params_json(m, &b);
     printf("flywheel_params=%.*s\n", (int)b.len, (const char *)b.data);
     fw_buf_free(&b);

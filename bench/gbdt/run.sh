@@ -33,6 +33,9 @@ run_case() {
     local fr xr
     fr=$(rss "$work/fw.time"); xr=$(rss "$work/xgb.time")
     echo "flywheel_peak_rss_mb=$((fr / 1024)) xgboost_peak_rss_mb=$((xr / 1024))"
+    # CPU seconds (user + system) of each whole process: a check on wall times on a busy machine
+    cpu() { awk -F': ' '/User time|System time/ {s += $2} END {printf "%.2f", s}' "$1"; }
+    echo "flywheel_process_cpu_s=$(cpu "$work/fw.time") xgboost_process_cpu_s=$(cpu "$work/xgb.time") (load average: $(cut -d' ' -f1 /proc/loadavg))"
     awk -v ft="$(val flywheel_train_s "$work/fw.txt")" -v xt="$(val xgboost_train_s "$work/xgb.txt")" \
         -v fm="$(val flywheel_metric_$metric "$work/fw.txt")" -v xm="$(val xgboost_metric_$metric "$work/xgb.txt")" \
         -v fp="$(val flywheel_predict_rows_per_s "$work/fw.txt")" -v xp="$(val xgboost_predict_rows_per_s "$work/xgb.txt")" \
