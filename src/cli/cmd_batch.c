@@ -1,0 +1,233 @@
+/* cmd_batch.c — owns `flywheel batch`: scores a file with a registered model (or a .fwm file) to
+ * CSV/JSONL or the store's precomputed answers, top-k recommendations, --top-fraction selection,
+ * resume, and `flywheel batch history`. Exit codes for cron / systemd timers:
+ *   0 every row scored, 1 failure, 2 usage, 3 completed with rejected rows, 4 lock held. */
+#include "cli/cli.h"
+
+#include "batch/batch.h"
+#include "batch/batch_bundle.h"
+#include "batch/batch_store.h"
+#include "core/alloc.h"
+#include "core/clock.h"
+
+#include <inttypes.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *CMD = "batch";
+
+static const char usage_text[] =
+    "usage: flywheel batch --model NAME[@ALIAS|@VERSION] --input FILE [--output FILE.csv|FILE.jsonl|store]\n"
+    "                      [--id COL[,COL...]] [--threads N] [options]\n"
+    "       flywheel batch history [JOB|MODEL] [--limit N] [--home DIR]\n"
+    "\n"
+    "Scores every row of FILE (.csv, .tsv, .jsonl, .ndjson, optionally .gz) in constant memory:\n"
+    "a reader, N scorer threads and a writer; output rows come out in input order with the id\n"
+    "column(s), the prediction, the score or class probabilities, the model version and the run's\n"
+    "timestamp. --output store writes the answers to the store, keyed by id, for hybrid serving.\n"
+    "\n"
+    "options:\n"
+    "  --model REF            registered model: NAME (production alias, else latest), NAME@ALIAS,\n"
+    "                         NAME@VERSION; or a path to a .fwm file\n"
+    "  --input FILE           rows to score (entities with --items)\n"
+    "  --output OUT           FILE.csv, FILE.jsonl or store (default: store)\n"
+    "  --id COLS              id column(s), comma-separated (default: the input line number)\n"
+    "  --threads N            scorer threads (default: all cores)\n"
+    "  --items FILE           recommendations: score every (entity, item) pair ...\n"
+    "  --item-id COL          ... items are named by this column ...\n"
+    "  --top-k K              ... and keep the K best items per entity (default 10)\n"
+    "  --top-fraction F       keep only the highest-scoring fraction F of rows (0 < F <= 1); holds\n"
+    "                         24 bytes per row in memory for the selection\n"
+    "  --score-class CLASS    multiclass: rank by this class's probability (default: the max)\n"
+    "  --rejects FILE         reject file (default OUTPUT.rejects.csv)\n"
+    "  --strict               the first bad row fails the run (default: reject it and go on)\n"
+    "  --resume               continue an interrupted run of the same job from its checkpoint\n"
+    "  --job NAME             job name for the lock and history (default MODEL-OUTPUT)\n"
+    "  --block-rows N         rows per block (default 4096)\n"
+    "  --checkpoint-rows N    rows between checkpoints (default 262144)\n"
+    "  --home DIR             Flywheel home (default $FLYWHEEL_HOME or ./.flywheel)\n"
+    "  --quiet                no progress bar or summary\n"
+    "\n"
+    "exit codes: 0 all rows scored, 1 failure, 2 usage error, 3 completed with rejected rows\n"
+    "            (see the reject file), 4 another run of the same job holds the lock\n";
+
+static void on_signal(int sig) {
+    (void)sig;
+    fw_batch_request_stop();
+}
+
+static int parse_size(const char *opt, const char *v, double lo, double hi, double *out) {
+    char *end;
+    double d = strtod(v, &end);
+    if (end == v || *end || !(d >= lo && d <= hi)) {
+        fw_cli_fail(CMD, FW_EXIT_USAGE, "%s: expected a number in [%g, %g], got '%s'", opt, lo, hi, v);
+        return -1;
+    }
+    *out = d;
+    return 0;
+}
+
+static int cmd_history(int argc, char **argv) {
+    const char *home = NULL, *limit = NULL, *filter = NULL;
+    for (int i = 1; i < argc; i++) {
+        int r;
+        if (fw_cli_is_help(argv[i])) {
+            fputs(usage_text, stdout);
+            return FW_EXIT_OK;
+        }
+        if ((r = fw_cli_opt(argc, argv, &i, "--home", &home, CMD)) ||
+            (r = fw_cli_opt(argc, argv, &i, "--limit", &limit, CMD))) {
+            if (r < 0) return FW_EXIT_USAGE;
+            continue;
+        }
+        if (argv[i][0] == '-' || filter)
+            return fw_cli_fail(CMD, FW_EXIT_USAGE, "history: unexpected argument '%s'", argv[i]);
+        filter = argv[i];
+    }
+    double lim = 50;
+    if (limit && parse_size("--limit", limit, 1, 1e6, &lim)) return FW_EXIT_USAGE;
+    fw_err err;
+    fw_err_clear(&err);
+    fw_batch_db *db;
+    if (fw_batch_db_open(home, &db, &err)) return fw_cli_fail(CMD, FW_EXIT_FAILURE, "%s", err.msg);
+    fw_batch_run_rec *h;
+    size_t n;
+    fw_status st = fw_batch_db_history(db, filter, (size_t)lim, &h, &n, &err);
+    fw_batch_db_close(db);
+    if (st) return fw_cli_fail(CMD, FW_EXIT_FAILURE, "%s", err.msg);
+    printf("%-6s %-24s %-20s %-8s %-24s %9s %10s %9s %9s %-11s %s\n", "run", "started", "job", "version",
+           "ended", "seconds", "read", "scored", "rejected", "outcome", "exit");
+    for (size_t i = 0; i < n; i++) {
+        char s[40], e[40] = "-", secs[32] = "-";
+        fw_format_iso8601(h[i].started_ms, s, sizeof s);
+        if (h[i].ended_ms) {
+            fw_format_iso8601(h[i].ended_ms, e, sizeof e);
+            snprintf(secs, sizeof secs, "%.1f", (double)(h[i].ended_ms - h[i].started_ms) / 1000.0);
+        }
+        printf("%-6" PRId64 " %-24s %-20s %-8s %-24s %9s %10" PRIu64 " %9" PRIu64 " %9" PRIu64 " %-11s %d%s%s\n",
+               h[i].run_id, s, h[i].job, h[i].version, e, secs, h[i].rows_read, h[i].rows_scored,
+               h[i].rows_rejected, h[i].outcome, h[i].exit_code, h[i].message[0] ? "  " : "", h[i].message);
+    }
+    fw_free(h);
+    return FW_EXIT_OK;
+}
+
+#define MAX_IDS 16
+
+int fw_cmd_batch(int argc, char **argv) {
+    if (argc >= 2 && strcmp(argv[1], "history") == 0) return cmd_history(argc - 1, argv + 1);
+    const char *model = NULL, *input = NULL, *output = NULL, *ids = NULL, *threads = NULL, *items = NULL,
+               *item_id = NULL, *top_k = NULL, *top_frac = NULL, *score_class = NULL, *rejects = NULL,
+               *job = NULL, *block_rows = NULL, *ckpt = NULL, *home = NULL;
+    bool strict = false, resume = false, quiet = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (fw_cli_is_help(a)) {
+            fputs(usage_text, stdout);
+            return FW_EXIT_OK;
+        }
+        if (strcmp(a, "--strict") == 0) { strict = true; continue; }
+        if (strcmp(a, "--resume") == 0) { resume = true; continue; }
+        if (strcmp(a, "--quiet") == 0) { quiet = true; continue; }
+        int r;
+        if ((r = fw_cli_opt(argc, argv, &i, "--model", &model, CMD)) ||
+            (r = fw_cli_opt(argc, argv, &i, "--input", &input, CMD)) ||
+            (r = fw_cli_opt(argc, argv, &i, "--output", &output, CMD)) ||
+            (r = fw_cli_opt(argc, argv, &i, "--id", &ids, CMD)) ||
+            (r = fw_cli_opt(argc, argv, &i, "--threads", &threads, CMD)) ||
+            (r = fw_cli_opt(argc, argv, &i, "--items", &items, CMD)) ||
+            (r = fw_cli_opt(argc, argv, &i, "--entities", &input, CMD)) ||
+            (r = fw_cli_opt(argc, argv, &i, "--item-id", &item_id, CMD)) ||
+            (r = fw_cli_opt(argc, argv, &i, "--top-k", &top_k, CMD)) ||
+            (r = fw_cli_opt(argc, argv, &i, "--top-fraction", &top_frac, CMD)) ||
+            (r = fw_cli_opt(argc, argv, &i, "--score-class", &score_class, CMD)) ||
+            (r = fw_cli_opt(argc, argv, &i, "--rejects", &rejects, CMD)) ||
+            (r = fw_cli_opt(argc, argv, &i, "--job", &job, CMD)) ||
+            (r = fw_cli_opt(argc, argv, &i, "--block-rows", &block_rows, CMD)) ||
+            (r = fw_cli_opt(argc, argv, &i, "--checkpoint-rows", &ckpt, CMD)) ||
+            (r = fw_cli_opt(argc, argv, &i, "--home", &home, CMD))) {
+            if (r < 0) return FW_EXIT_USAGE;
+            continue;
+        }
+        return fw_cli_fail(CMD, FW_EXIT_USAGE, "unknown option '%s' (see flywheel batch --help)", a);
+    }
+    if (!model) return fw_cli_fail(CMD, FW_EXIT_USAGE, "--model NAME[@ALIAS|@VERSION] is required");
+    if (!input) return fw_cli_fail(CMD, FW_EXIT_USAGE, "--input FILE is required");
+    fw_batch_options o;
+    fw_batch_options_init(&o);
+    o.input = input;
+    o.output = output ? output : "store";
+    o.items = items;
+    o.item_id_column = item_id;
+    o.score_class = score_class;
+    o.reject_path = rejects;
+    o.job = job;
+    o.home = home;
+    o.strict = strict;
+    o.resume = resume;
+    o.progress = !quiet;
+    double d;
+    if (threads) {
+        if (parse_size("--threads", threads, 1, 64, &d)) return FW_EXIT_USAGE;
+        o.threads = (int)d;
+    }
+    if (top_k) {
+        if (parse_size("--top-k", top_k, 1, 1e6, &d)) return FW_EXIT_USAGE;
+        o.top_k = (size_t)d;
+    }
+    if (top_frac) {
+        if (parse_size("--top-fraction", top_frac, 1e-12, 1, &d)) return FW_EXIT_USAGE;
+        o.top_fraction = d;
+    }
+    if (block_rows) {
+        if (parse_size("--block-rows", block_rows, 1, 1 << 20, &d)) return FW_EXIT_USAGE;
+        o.block_rows = (size_t)d;
+    }
+    if (ckpt) {
+        if (parse_size("--checkpoint-rows", ckpt, 1, 1e12, &d)) return FW_EXIT_USAGE;
+        o.checkpoint_rows = (size_t)d;
+    }
+    if (items && !item_id) return fw_cli_fail(CMD, FW_EXIT_USAGE, "--items needs --item-id COLUMN");
+    if (items && top_frac) return fw_cli_fail(CMD, FW_EXIT_USAGE, "--top-fraction cannot be combined with --items");
+    char *idbuf = NULL;
+    const char *idv[MAX_IDS];
+    if (ids) {
+        idbuf = fw_strdup(ids);
+        if (!idbuf) return fw_cli_fail(CMD, FW_EXIT_FAILURE, "out of memory");
+        char *save = NULL;
+        for (char *t = strtok_r(idbuf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+            if (o.n_id_columns == MAX_IDS) {
+                fw_free(idbuf);
+                return fw_cli_fail(CMD, FW_EXIT_USAGE, "--id: at most %d columns", MAX_IDS);
+            }
+            idv[o.n_id_columns++] = t;
+        }
+        o.id_columns = idv;
+    }
+    fw_err err;
+    fw_err_clear(&err);
+    fw_batch_bundle *bb = NULL;
+    size_t ml = strlen(model);
+    fw_status st = ml > 4 && strcmp(model + ml - 4, ".fwm") == 0 && access(model, F_OK) == 0
+                       ? fw_batch_bundle_open_file(model, &bb, &err)
+                       : fw_batch_bundle_open(home, model, &bb, &err);
+    if (st) {
+        fw_free(idbuf);
+        return fw_cli_fail(CMD, st == FW_EINVAL ? FW_EXIT_USAGE : FW_EXIT_FAILURE, "%s", err.msg);
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    fw_batch_summary sum;
+    st = fw_batch_run(fw_batch_bundle_model(bb), &o, &sum, &err);
+    int code = fw_batch_exit_code(st, &sum);
+    if (!quiet || st) fw_batch_summary_print(&sum, stderr);
+    if (st) fw_cli_fail(CMD, code, "%s", err.msg);
+    fw_batch_bundle_free(bb);
+    fw_free(idbuf);
+    return code;
+}
