@@ -133,6 +133,19 @@ fw_status fw_source_open(const char *path, fw_source **out, fw_err *err) {
         fw_source_close(s);
         return st;
     }
+    if (s->gzip && s->size_hint >= 18) {
+        /* The gzip trailer's ISIZE: the uncompressed size mod 4 GiB (of the last member). */
+        unsigned char t[4];
+        if (pread(s->fd, t, 4, (off_t)(s->size_hint - 4)) == 4) {
+            size_t isize = (size_t)t[0] | (size_t)t[1] << 8 | (size_t)t[2] << 16 | (size_t)t[3] << 24;
+            while (isize < s->size_hint) isize += (size_t)1 << 32; /* wrapped: > 4 GiB */
+            s->size_hint = isize;
+        } else {
+            s->size_hint = 0;
+        }
+    } else if (s->gzip) {
+        s->size_hint = 0;
+    }
     *out = s;
     return FW_OK;
 }

@@ -41,7 +41,8 @@ fw_status fw_source_read_full(fw_source *s, void *buf, size_t cap, size_t *got, 
 const char *fw_source_name(const fw_source *s);
 /* True when the stream is being gunzipped. */
 bool fw_source_is_gzip(const fw_source *s);
-/* Size of the underlying file or buffer in bytes when known (compressed size for gzip), else 0. */
+/* Expected number of bytes the stream yields, when known: the size of a plain file or buffer; for
+ * a gzip file the size its trailer records (a hint: exact for one member under 4 GiB); else 0. */
 size_t fw_source_size_hint(const fw_source *s);
 
 /* Closes the file (when opened by path) and frees s. NULL is a no-op. */
