@@ -103,7 +103,7 @@ static fw_status parse(rp *r, fw_rule *out) {
         while (k < 7 && strncmp(r->p, ops[k], strlen(ops[k]))) k++;
         if (k == 7 || (k >= 4 && r->p[1] && strchr("<>=!", r->p[1])))
             return fail(r, "bad comparison (expected one of <, <=, >, >=, ==, !=)");
-        memcpy(c->op, k == 6 ? "==" : ops[k], 3);
+        strcpy(c->op, k == 6 ? "==" : ops[k]); /* fits: op is char[3] */
         r->p += strlen(ops[k]);
         bool q;
         if ((st = value(r, &c->value, &q, "missing a value after the comparison"))) return st;
