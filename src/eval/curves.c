@@ -11,30 +11,77 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* qsort is not stable, so the comparator breaks ties by index: the order is fully determined. */
-typedef struct keyed {
-    double key;
-    uint32_t idx;
-} keyed;
+/* Order-preserving map of a double to an unsigned key (ascending double → ascending key);
+ * -0.0 and 0.0 map to the same key so they tie, as they compare equal. */
+static uint64_t sortable(double v) {
+    if (v == 0) v = 0.0;
+    uint64_t b;
+    memcpy(&b, &v, sizeof b);
+    return (b & 0x8000000000000000ull) ? ~b : (b | 0x8000000000000000ull);
+}
 
-static int cmp_keyed_desc(const void *a, const void *b) {
-    const keyed *x = a, *y = b;
-    if (x->key > y->key) return -1;
-    if (x->key < y->key) return 1;
-    return (x->idx > y->idx) - (x->idx < y->idx);
+/* Stable LSD radix sort of (key, payload) pairs by key ascending, 8 bits per pass; passes in which
+ * every key has the same byte are skipped. Stability keeps payload order among equal keys.
+ * The result is left in key/val. */
+static fw_status radix_sort(uint64_t *key, uint32_t *val, size_t n) {
+    if (n < 2) return FW_OK;
+    uint64_t *kb = fw_malloc(n * sizeof *kb);
+    uint32_t *vb = fw_malloc(n * sizeof *vb);
+    if (!kb || !vb) {
+        fw_free(kb);
+        fw_free(vb);
+        return FW_ENOMEM;
+    }
+    uint64_t *ks = key, *kd = kb;
+    uint32_t *vs = val, *vd = vb;
+    for (int shift = 0; shift < 64; shift += 8) {
+        size_t count[256] = {0};
+        for (size_t i = 0; i < n; i++) count[(ks[i] >> shift) & 0xFF]++;
+        if (count[(ks[0] >> shift) & 0xFF] == n) continue;
+        size_t pos = 0;
+        for (int b = 0; b < 256; b++) {
+            size_t c = count[b];
+            count[b] = pos;
+            pos += c;
+        }
+        for (size_t i = 0; i < n; i++) {
+            size_t d = count[(ks[i] >> shift) & 0xFF]++;
+            kd[d] = ks[i];
+            vd[d] = vs[i];
+        }
+        uint64_t *tk = ks;
+        ks = kd;
+        kd = tk;
+        uint32_t *tv = vs;
+        vs = vd;
+        vd = tv;
+    }
+    if (ks != key) {
+        memcpy(key, ks, n * sizeof *key);
+        memcpy(val, vs, n * sizeof *val);
+    }
+    fw_free(kb);
+    fw_free(vb);
+    return FW_OK;
 }
 
 uint32_t *fw__argsort_desc(const double *key, size_t n) {
-    keyed *k = fw_malloc((n ? n : 1) * sizeof *k);
+    uint64_t *k = fw_malloc((n ? n : 1) * sizeof *k);
     uint32_t *out = fw_malloc((n ? n : 1) * sizeof *out);
     if (!k || !out) {
         fw_free(k);
         fw_free(out);
         return NULL;
     }
-    for (size_t i = 0; i < n; i++) k[i] = (keyed){key[i], (uint32_t)i};
-    qsort(k, n, sizeof *k, cmp_keyed_desc);
-    for (size_t i = 0; i < n; i++) out[i] = k[i].idx;
+    /* descending by value = ascending by the complemented key; ties keep index order */
+    for (size_t i = 0; i < n; i++) {
+        k[i] = ~sortable(key[i]);
+        out[i] = (uint32_t)i;
+    }
+    if (radix_sort(k, out, n)) {
+        fw_free(out);
+        out = NULL;
+    }
     fw_free(k);
     return out;
 }
