@@ -4,6 +4,7 @@
 #include "artifact/artifact.h"
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "registry/registry.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -221,7 +222,34 @@ fw_status fw_train_register(const fw_train_result *r, const fw_register_options 
             return st;
         }
     }
-    if (!o->no_register) st = fw_err_set(err, FW_EUNSUPPORTED, "the registry is not built into this binary yet");
+    if (!o->no_register) {
+        /* the command line, for the audit log */
+        fw_buf cmdline;
+        fw_buf_init(&cmdline);
+        fw_buf_printf(&cmdline, "flywheel train");
+        for (int i = 1; i < o->argc; i++) fw_buf_printf(&cmdline, " %s", o->argv[i]);
+        fw_buf_put_u8(&cmdline, 0);
+        fw_registry_options ro;
+        fw_registry_options_init(&ro);
+        ro.home = o->home;
+        ro.command = fw_buf_ok(&cmdline) ? (const char *)cmdline.data : "flywheel train";
+        fw_registry *reg = NULL;
+        st = fw_registry_open(&ro, &reg, err);
+        if (!st) {
+            fw_buf run;
+            fw_buf_init(&run);
+            run_json(r, o, &run);
+            fw_buf_put_u8(&run, 0);
+            fw_registry_register_options rg;
+            fw_registry_register_options_init(&rg);
+            rg.name = out->name;
+            rg.run_json = fw_buf_ok(&run) ? (const char *)run.data : NULL;
+            st = fw_registry_register(reg, art.data, art.len, &rg, &out->version, err);
+            fw_buf_free(&run);
+            fw_registry_close(reg);
+        }
+        fw_buf_free(&cmdline);
+    }
     fw_buf_free(&art);
     return st;
 }
