@@ -181,6 +181,20 @@ fw_status fw_baseline_rule_parse(const char *text, fw_baseline_rule *out, fw_err
     return FW_OK;
 }
 
+/* Parses a string input as a number when it looks like one. */
+static bool str_num(const char *s, size_t len, double *out) {
+    char tmp[64];
+    if (len == 0 || len >= sizeof tmp) return false;
+    memcpy(tmp, s, len);
+    tmp[len] = 0;
+    char *end;
+    double v = strtod(tmp, &end);
+    while (*end && isspace((unsigned char)*end)) end++;
+    if (end == tmp || *end || !isfinite(v)) return false;
+    *out = v;
+    return true;
+}
+
 /* Fills o[n_outputs] for a result value. */
 static fw_status result_outputs(const fw_baseline_rule *r, const fw_baseline_rule_value *v,
                                 const char *const *class_names, size_t n_classes, double *o,
@@ -193,7 +207,15 @@ static fw_status result_outputs(const fw_baseline_rule *r, const fw_baseline_rul
         o[0] = v->num;
         return FW_OK;
     }
-    if (v->is_num) {
+    size_t c;
+    if (v->is_num) { /* a number naming a class ("-> 3" with classes "0".."9") is that class */
+        for (c = 0; c < n_classes; c++) {
+            double cv;
+            if (class_names && class_names[c] &&
+                str_num(class_names[c], strlen(class_names[c]), &cv) && cv == v->num)
+                break;
+        }
+        if (c < n_classes) goto found;
         if (r->task != FW_TASK_BINARY || v->num < 0 || v->num > 1)
             return fw_err_set(err, FW_EINVAL,
                               "rule '%s': column %zu: a number result must be a probability in [0, 1] "
@@ -202,12 +224,12 @@ static fw_status result_outputs(const fw_baseline_rule *r, const fw_baseline_rul
         o[0] = v->num;
         return FW_OK;
     }
-    size_t c;
     for (c = 0; c < n_classes; c++)
         if (class_names && class_names[c] && strcmp(class_names[c], v->label) == 0) break;
     if (c == n_classes)
         return fw_err_set(err, FW_ENOTFOUND, "rule '%s': column %zu: unknown class '%s'", r->text,
                           v->pos, v->label);
+found:
     if (r->task == FW_TASK_BINARY) {
         o[0] = c == 1 ? HARD_P : 1 - HARD_P;
     } else {
@@ -251,20 +273,6 @@ fw_status fw_baseline_rule_bind(fw_baseline_rule *r, const char *const *inputs, 
     }
     r->bound = true;
     return FW_OK;
-}
-
-/* Parses a string input as a number when it looks like one. */
-static bool str_num(const char *s, size_t len, double *out) {
-    char tmp[64];
-    if (len == 0 || len >= sizeof tmp) return false;
-    memcpy(tmp, s, len);
-    tmp[len] = 0;
-    char *end;
-    double v = strtod(tmp, &end);
-    while (*end && isspace((unsigned char)*end)) end++;
-    if (end == tmp || *end || !isfinite(v)) return false;
-    *out = v;
-    return true;
 }
 
 static bool cond_true(const fw_baseline_rule_cond *c, const fw_value *v) {

@@ -15,6 +15,7 @@
  *               when it is the negative one; "-> 0.2" is P(positive) = 0.2 (must be in [0, 1]);
  *   multiclass: "-> <class>" gives 0.999 on that class, the rest spread evenly;
  *   regression/ranking: "-> 12.5" the value. Multilabel rules are FW_EUNSUPPORTED.
+ *   A number that equals a numeric class name ("-> 1" with classes "0", "1") means that class.
  * Else branch: the explicit "else" value, or (fw_baseline_rule_fit) the prior / mean of the training rows
  * where the rule does not fire (all rows when it fires everywhere).
  *

@@ -243,6 +243,16 @@ static void test_rule_eval_and_fit(void) {
     CHECK_NEAR(pm[0], 0.999, 1e-12);
     CHECK_EQ(fw_baseline_rule_bind(&r, inputs, 3, FW_TASK_MULTILABEL, three, 3, &err), FW_EUNSUPPORTED);
     fw_baseline_rule_free(&r);
+    const char *digits[] = {"0", "1", "2"};
+    CHECK_OK(fw_baseline_rule_parse("age < 30 -> 2 else 1", &r, &err));
+    CHECK_OK(fw_baseline_rule_bind(&r, inputs, 3, FW_TASK_MULTICLASS, digits, 3, &err));
+    fw_baseline_rule_eval(&r, rows[0], pm); /* age 30: else → class "1" */
+    CHECK_NEAR(pm[1], 0.999, 1e-12);
+    fw_baseline_rule_free(&r);
+    CHECK_OK(fw_baseline_rule_parse("age < 30 -> 1", &r, &err));
+    CHECK_OK(fw_baseline_rule_bind(&r, inputs, 3, FW_TASK_BINARY, digits, 2, &err));
+    CHECK_NEAR(r.out_true[0], 0.999, 1e-12);
+    fw_baseline_rule_free(&r);
     CHECK_OK(fw_baseline_rule_parse("age < 30 -> 1.5", &r, &err));
     CHECK_EQ(fw_baseline_rule_bind(&r, inputs, 3, FW_TASK_BINARY, classes, 2, &err), FW_EINVAL);
     CHECK_CONTAINS(err.msg, "probability");
