@@ -2,6 +2,7 @@
 #include "train/register.h"
 
 #include "artifact/artifact.h"
+#include "artifact/reference.h"
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "registry/registry.h"
@@ -113,6 +114,27 @@ fw_status fw_train_build_artifact(const fw_train_result *r, const fw_register_op
     SECTION(FW_SECTION_MODEL, fw_model_save(best->model, &b));
     if (base->model) SECTION(FW_SECTION_BASELINE, fw_model_save(base->model, &b));
     if (r->has_rule) SECTION(FW_SECTION_RULE, fw_baseline_rule_save(&r->rule, &b));
+    {
+        /* the training reference profile: input columns over training rows, and the chosen
+         * model's predictions on the test rows (what monitoring compares live traffic with) */
+        size_t ni = fw_pipeline_n_inputs(r->pipeline);
+        const char **cols = fw_malloc((ni ? ni : 1) * sizeof(char *));
+        if (!cols) {
+            st = FW_ENOMEM;
+            goto fail;
+        }
+        for (size_t i = 0; i < ni; i++) cols[i] = fw_pipeline_input_name(r->pipeline, i);
+        fw_reference *ref = NULL;
+        st = fw_reference_build(r->train_ds, r->split.train, r->split.n_train, cols, ni,
+                                best->test_pred, r->n_test, r->target.n_outputs, 0, &ref, err);
+        fw_free(cols);
+        if (st) goto fail;
+        b.len = 0;
+        st = fw_reference_save(ref, &b);
+        fw_reference_free(ref);
+        if (st || !fw_buf_ok(&b)) goto fail;
+        fw_artifact_writer_section(w, FW_SECTION_REFERENCE, b.data, b.len);
+    }
 #undef SECTION
     b.len = 0;
     fw_buf_printf(&b, "{\"model\":");
