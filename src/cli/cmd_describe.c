@@ -1,0 +1,160 @@
+/* cmd_describe.c — owns `flywheel describe`: load a data file, print its inferred schema and
+ * per-column profile (text or --json), and optionally write an inferred project file. */
+#include "cli/cli.h"
+
+#include "core/alloc.h"
+#include "data/load.h"
+#include "data/profile.h"
+#include "project/project.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage_text[] =
+    "usage: flywheel describe FILE [--label COL] [--json] [--write-project FILE]\n"
+    "\n"
+    "Loads a CSV or JSON Lines file (optionally .gz), infers each column's type (numeric,\n"
+    "categorical, text, timestamp) and prints a profile: missing rate, distinct count,\n"
+    "min/max/mean/quantiles or top categories, and the label's balance.\n"
+    "\n"
+    "options:\n"
+    "  --label COL            the label column (adds label balance; needed for --write-project)\n"
+    "  --type COL=TYPE        override an inferred type (repeatable)\n"
+    "  --json                 one JSON object on stdout\n"
+    "  --write-project FILE   infer a complete project file (task, features, metric, baseline)\n"
+    "  --skip-bad-rows        reject malformed rows (counted, first ten shown) instead of failing\n"
+    "  --sample-rows N        rows used for type inference (default 1000)\n";
+
+#define MAX_OVERRIDES 64
+
+int fw_cmd_describe(int argc, char **argv) {
+    const char *cmd = "describe";
+    const char *path = NULL, *label = NULL, *write_project = NULL, *v;
+    bool json = false;
+    fw_load_opts lo;
+    fw_load_opts_init(&lo);
+    fw_type_override ov[MAX_OVERRIDES];
+    char *ov_names[MAX_OVERRIDES];
+    size_t n_ov = 0;
+    int rc = FW_EXIT_OK;
+    for (int i = 1; i < argc; i++) {
+        int r;
+        if (fw_cli_is_help(argv[i])) {
+            fputs(usage_text, stdout);
+            goto done;
+        }
+        if ((r = fw_cli_opt(argc, argv, &i, "--label", &v, cmd)) != 0) {
+            if (r < 0) { rc = FW_EXIT_USAGE; goto done; }
+            label = v;
+            continue;
+        }
+        if ((r = fw_cli_opt(argc, argv, &i, "--write-project", &v, cmd)) != 0) {
+            if (r < 0) { rc = FW_EXIT_USAGE; goto done; }
+            write_project = v;
+            continue;
+        }
+        if ((r = fw_cli_opt(argc, argv, &i, "--sample-rows", &v, cmd)) != 0) {
+            if (r < 0) { rc = FW_EXIT_USAGE; goto done; }
+            char *end;
+            long n = strtol(v, &end, 10);
+            if (*end || end == v || n < 1 || n > 100000000) {
+                rc = fw_cli_fail(cmd, FW_EXIT_USAGE, "--sample-rows: expected a positive integer, got '%s'", v);
+                goto done;
+            }
+            lo.sample_rows = (size_t)n;
+            continue;
+        }
+        if ((r = fw_cli_opt(argc, argv, &i, "--type", &v, cmd)) != 0) {
+            if (r < 0) { rc = FW_EXIT_USAGE; goto done; }
+            const char *eq = strrchr(v, '=');
+            fw_col_type t;
+            if (!eq || eq == v || !fw_col_type_parse(eq + 1, &t)) {
+                rc = fw_cli_fail(cmd, FW_EXIT_USAGE, "--type: expected COL=numeric|categorical|text|timestamp, got '%s'", v);
+                goto done;
+            }
+            if (n_ov == MAX_OVERRIDES) {
+                rc = fw_cli_fail(cmd, FW_EXIT_USAGE, "--type: at most %d", MAX_OVERRIDES);
+                goto done;
+            }
+            ov_names[n_ov] = fw_strndup(v, (size_t)(eq - v));
+            ov[n_ov] = (fw_type_override){ov_names[n_ov], t};
+            n_ov++;
+            continue;
+        }
+        if (strcmp(argv[i], "--json") == 0) { json = true; continue; }
+        if (strcmp(argv[i], "--skip-bad-rows") == 0) { lo.skip_bad_rows = true; continue; }
+        if (argv[i][0] == '-' && argv[i][1]) {
+            rc = fw_cli_fail(cmd, FW_EXIT_USAGE, "unknown option '%s' (see flywheel describe --help)", argv[i]);
+            goto done;
+        }
+        if (path) {
+            rc = fw_cli_fail(cmd, FW_EXIT_USAGE, "one data file, got '%s' and '%s'", path, argv[i]);
+            goto done;
+        }
+        path = argv[i];
+    }
+    if (!path) {
+        rc = fw_cli_fail(cmd, FW_EXIT_USAGE, "give a data file (see flywheel describe --help)");
+        goto done;
+    }
+    if (write_project && !label) {
+        rc = fw_cli_fail(cmd, FW_EXIT_USAGE, "--write-project needs --label COL");
+        goto done;
+    }
+    lo.overrides = ov;
+    lo.n_overrides = n_ov;
+    fw_err err;
+    fw_err_clear(&err);
+    fw_dataset *ds = NULL;
+    fw_load_result res;
+    fw_status st = fw_data_load(path, &lo, &ds, &res, &err);
+    if (st) {
+        rc = fw_cli_fail(cmd, FW_EXIT_FAILURE, "%s", err.msg);
+        goto done;
+    }
+    if (label && fw_dataset_find(ds, label) < 0) {
+        rc = fw_cli_fail(cmd, FW_EXIT_FAILURE, "%s: no column named '%s' (--label)", path, label);
+        fw_dataset_free(ds);
+        goto done;
+    }
+    fw_profile *prof = NULL;
+    st = fw_profile_build(ds, label, &prof, &err);
+    if (st) {
+        rc = fw_cli_fail(cmd, FW_EXIT_FAILURE, "%s", err.msg);
+        fw_dataset_free(ds);
+        goto done;
+    }
+    if (json) {
+        char *js = fw_profile_json(prof);
+        if (!js) {
+            rc = fw_cli_fail(cmd, FW_EXIT_FAILURE, "out of memory");
+        } else {
+            puts(js);
+            fw_free(js);
+        }
+    } else {
+        fw_profile_print(prof, stdout);
+        if (res.rejected) {
+            printf("\n%zu rows rejected (first %zu):\n", res.rejected, res.n_kept);
+            for (size_t i = 0; i < res.n_kept; i++) printf("  %s\n", res.kept[i].msg);
+        }
+    }
+    fw_profile_free(prof);
+    if (write_project) {
+        fw_project p;
+        st = fw_project_from_args(path, label, &p, &err);
+        if (!st) st = fw_project_resolve(&p, ds, &err);
+        if (!st) st = fw_project_write(&p, write_project, &err);
+        if (st)
+            rc = fw_cli_fail(cmd, FW_EXIT_FAILURE, "%s", err.msg);
+        else if (!json)
+            printf("\nproject written to %s (task %s, metric %s, baseline inferred)\n", write_project,
+                   fw_task_name(p.task), p.metric ? p.metric : "default");
+        fw_project_free(&p);
+    }
+    fw_dataset_free(ds);
+done:
+    for (size_t i = 0; i < n_ov; i++) fw_free(ov_names[i]);
+    return rc;
+}
