@@ -58,7 +58,8 @@ static void run_json(const fw_train_result *r, const fw_register_options *o, fw_
     (void)o;
 }
 
-/* Training parameters: everything `reproduce` needs to retrain the same artifact. */
+/* Training parameters: everything `reproduce` needs to retrain the same artifact (the chosen
+ * family and its exact hyperparameters — never the search budget, which depends on the clock). */
 static void params_json(const fw_train_result *r, const fw_register_options *o, fw_buf *b) {
     const fw_train_options *to = o->train_options;
     const fw_candidate *c = &r->cands[r->best];
@@ -72,24 +73,10 @@ static void params_json(const fw_train_result *r, const fw_register_options *o, 
     fw_buf_printf(b, "],\"chosen\":%s", c->params_json ? c->params_json : "{}");
     fw_buf_printf(b, ",\"seed\":%llu,\"threads\":%d", (unsigned long long)r->seed, r->threads);
     if (to) {
-        fw_buf_printf(b, ",\"families\":");
-        fw_json_put_str(b, to->families ? to->families : "baseline,linear,gbdt,knn");
-        fw_buf_printf(b, ",\"time_budget_s\":");
-        fw_json_put_f64(b, to->time_budget_s);
-        fw_buf_printf(b, ",\"cli_params\":[");
-        for (size_t i = 0; i < to->n_params; i++) {
-            if (i) fw_buf_put_u8(b, ',');
-            fw_json_put_str(b, to->params[i]);
-        }
-        fw_buf_printf(b, "]");
         fw_buf_printf(b, ",\"test_path\":");
         if (to->test_path) fw_json_put_str(b, to->test_path);
         else fw_buf_printf(b, "null");
     }
-    fw_buf_printf(b, ",\"project\":");
-    fw_json_put_str(b, r->project.path ? r->project.path : "");
-    fw_buf_printf(b, ",\"train_path\":");
-    fw_json_put_str(b, r->project.train_path ? r->project.train_path : "");
     fw_buf_printf(b, "}");
 }
 
@@ -151,9 +138,12 @@ fw_status fw_train_build_artifact(const fw_train_result *r, const fw_register_op
     b.len = 0;
     params_json(r, o, &b);
     fw_artifact_writer_section(w, FW_SECTION_PARAMS, b.data, b.len);
+    /* The run record (every candidate's metrics) goes to the registry, not into the artifact:
+     * the artifact holds only what determines the model, so `reproduce` can rebuild it byte for
+     * byte. The resolved project is kept so the run can be repeated without the project file. */
     b.len = 0;
-    run_json(r, o, &b);
-    fw_artifact_writer_section(w, FW_SECTION_RUN, b.data, b.len);
+    if ((st = fw_project_to_yaml(&r->project, "", &b)) != FW_OK) goto fail;
+    fw_artifact_writer_bytes(w, FW_KV_PROJECT_YAML, b.data, b.len);
     if (!fw_buf_ok(&b)) {
         st = FW_ENOMEM;
         goto fail;

@@ -10,6 +10,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* Metadata key holding the resolved project file (YAML bytes) that trained the model. */
+#define FW_KV_PROJECT_YAML "train.project_yaml"
+
 typedef struct fw_register_options {
     const char *home;          /* Flywheel home; NULL = $FLYWHEEL_HOME or ./.flywheel */
     const char *out_dir;       /* also write <name>.fwm + report files here; NULL = no */

@@ -13,6 +13,7 @@
 #include "train/search.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -581,6 +582,18 @@ fw_status fw_train_run(fw_project *project, const fw_train_options *o, fw_train_
     r->seed = o->seed_set ? o->seed : r->project.seed;
     r->threads = o->threads > 0 ? o->threads : fw_default_threads();
     if (!r->project.train_path) return fw_err_set(err, FW_ECONFIG, "no training data (data.train)");
+    {
+        /* record the data path absolutely: lineage and `reproduce` work from any directory */
+        char *abs = realpath(r->project.train_path, NULL);
+        if (abs) {
+            char *copy = fw_strdup(abs);
+            free(abs);
+            if (copy) {
+                fw_free(r->project.train_path);
+                r->project.train_path = copy;
+            }
+        }
+    }
     if ((st = load_file(&r->project, r->project.train_path, o, &r->train_ds, err))) return st;
     const char *test_path = o->test_path ? o->test_path : r->project.test_path;
     if (test_path && (st = load_file(&r->project, test_path, o, &r->test_ds, err))) return st;
