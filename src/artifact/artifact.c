@@ -211,8 +211,8 @@ static void pad_from(fw_buf *out, size_t base, size_t align) {
 
 fw_status fw_artifact_writer_finish(fw_artifact_writer *w, fw_buf *out, fw_err *err) {
     if (w->failed) return fw_err_set(err, w->failed, "artifact writer: %s", w->failed_msg);
-    qsort(w->kv, w->n_kv, sizeof *w->kv, kv_cmp);
-    qsort(w->sec, w->n_sec, sizeof *w->sec, sec_cmp);
+    if (w->n_kv > 1) qsort(w->kv, w->n_kv, sizeof *w->kv, kv_cmp);
+    if (w->n_sec > 1) qsort(w->sec, w->n_sec, sizeof *w->sec, sec_cmp);
     size_t base = out->len;
     uint8_t header[FW_ARTIFACT_HEADER_SIZE] = {0};
     fw_buf_put(out, header, sizeof header);

@@ -1117,7 +1117,8 @@ fw_status fw_batch_run(const fw_batch_model *m, const fw_batch_options *o, fw_ba
         snprintf(rr->version, sizeof rr->version, "%s", m->version);
         snprintf(rr->input, sizeof rr->input, "%s", o->input);
         snprintf(rr->output, sizeof rr->output, "%s", sum->output);
-        rr->started_ms = R.ts_ms;
+        /* the history's clock is the real one (the answers' timestamp may be fixed by --timestamp) */
+        rr->started_ms = fw_wall_unix_ms();
         snprintf(rr->outcome, sizeof rr->outcome, "running");
         rr->attempts = 1;
         if (resumed && k.st.run_id) {
@@ -1126,7 +1127,10 @@ fw_status fw_batch_run(const fw_batch_model *m, const fw_batch_options *o, fw_ba
             size_t np = 0;
             if (fw_batch_db_history(k.db, job, 20, &prev, &np, err) == FW_OK)
                 for (size_t i = 0; i < np; i++)
-                    if (prev[i].run_id == rr->run_id) rr->attempts = prev[i].attempts + 1;
+                    if (prev[i].run_id == rr->run_id) {
+                        rr->attempts = prev[i].attempts + 1;
+                        rr->started_ms = prev[i].started_ms;
+                    }
             fw_free(prev);
             st = fw_batch_db_run_update(k.db, rr, err);
         } else

@@ -9,8 +9,10 @@
 #include "batch/batch_store.h"
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "data/scalar.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +49,8 @@ static const char usage_text[] =
     "  --job NAME             job name for the lock and history (default MODEL-OUTPUT)\n"
     "  --block-rows N         rows per block (default 4096)\n"
     "  --checkpoint-rows N    rows between checkpoints (default 262144)\n"
+    "  --timestamp T          the run's timestamp written with every answer: Unix milliseconds or\n"
+    "                         ISO 8601 (default: now; a resumed run keeps its original one)\n"
     "  --home DIR             Flywheel home (default $FLYWHEEL_HOME or ./.flywheel)\n"
     "  --quiet                no progress bar or summary\n"
     "\n"
@@ -120,7 +124,7 @@ int fw_cmd_batch(int argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "history") == 0) return cmd_history(argc - 1, argv + 1);
     const char *model = NULL, *input = NULL, *output = NULL, *ids = NULL, *threads = NULL, *items = NULL,
                *item_id = NULL, *top_k = NULL, *top_frac = NULL, *score_class = NULL, *rejects = NULL,
-               *job = NULL, *block_rows = NULL, *ckpt = NULL, *home = NULL;
+               *job = NULL, *block_rows = NULL, *ckpt = NULL, *home = NULL, *stamp = NULL;
     bool strict = false, resume = false, quiet = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -147,6 +151,7 @@ int fw_cmd_batch(int argc, char **argv) {
             (r = fw_cli_opt(argc, argv, &i, "--job", &job, CMD)) ||
             (r = fw_cli_opt(argc, argv, &i, "--block-rows", &block_rows, CMD)) ||
             (r = fw_cli_opt(argc, argv, &i, "--checkpoint-rows", &ckpt, CMD)) ||
+            (r = fw_cli_opt(argc, argv, &i, "--timestamp", &stamp, CMD)) ||
             (r = fw_cli_opt(argc, argv, &i, "--home", &home, CMD))) {
             if (r < 0) return FW_EXIT_USAGE;
             continue;
@@ -188,6 +193,17 @@ int fw_cmd_batch(int argc, char **argv) {
     if (ckpt) {
         if (parse_size("--checkpoint-rows", ckpt, 1, 1e12, &d)) return FW_EXIT_USAGE;
         o.checkpoint_rows = (size_t)d;
+    }
+    if (stamp) {
+        char *end;
+        long long ms = strtoll(stamp, &end, 10);
+        double secs;
+        if (end != stamp && !*end && ms > 0)
+            o.now_ms = ms;
+        else if (fw_parse_timestamp(stamp, strlen(stamp), &secs))
+            o.now_ms = (int64_t)llround(secs * 1000.0);
+        else
+            return fw_cli_fail(CMD, FW_EXIT_USAGE, "--timestamp: expected Unix milliseconds or ISO 8601, got '%s'", stamp);
     }
     if (items && !item_id) return fw_cli_fail(CMD, FW_EXIT_USAGE, "--items needs --item-id COLUMN");
     if (items && top_frac) return fw_cli_fail(CMD, FW_EXIT_USAGE, "--top-fraction cannot be combined with --items");

@@ -6,6 +6,7 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -16,20 +17,34 @@ void fw_hash128_hex(const void *p, size_t n, char out[33]) {
     snprintf(out, 33, "%016llx%016llx", (unsigned long long)h.high64, (unsigned long long)h.low64);
 }
 
+/* XXH3_state_t wants 64-byte alignment, more than fw_malloc promises: the state lives at the first
+ * 64-byte boundary inside an over-allocated block. */
 struct fw_hasher {
-    XXH3_state_t st;
+    void *block;
+    XXH3_state_t *st;
 };
 
 fw_hasher *fw_hasher_new(uint64_t seed) {
     fw_hasher *h = fw_malloc(sizeof *h);
-    if (!h) return NULL;
-    XXH3_64bits_reset_withSeed(&h->st, seed);
+    void *block = fw_malloc(sizeof(XXH3_state_t) + 64);
+    if (!h || !block) {
+        fw_free(h);
+        fw_free(block);
+        return NULL;
+    }
+    h->block = block;
+    h->st = (XXH3_state_t *)(((uintptr_t)block + 63) & ~(uintptr_t)63);
+    XXH3_64bits_reset_withSeed(h->st, seed);
     return h;
 }
 
-void fw_hasher_update(fw_hasher *h, const void *p, size_t n) { XXH3_64bits_update(&h->st, p, n); }
-uint64_t fw_hasher_digest(const fw_hasher *h) { return XXH3_64bits_digest(&h->st); }
-void fw_hasher_free(fw_hasher *h) { fw_free(h); }
+void fw_hasher_update(fw_hasher *h, const void *p, size_t n) { XXH3_64bits_update(h->st, p, n); }
+uint64_t fw_hasher_digest(const fw_hasher *h) { return XXH3_64bits_digest(h->st); }
+void fw_hasher_free(fw_hasher *h) {
+    if (!h) return;
+    fw_free(h->block);
+    fw_free(h);
+}
 
 void fw_strmap_init(fw_strmap *m) { memset(m, 0, sizeof *m); }
 

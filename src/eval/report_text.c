@@ -7,6 +7,7 @@
 #include "core/alloc.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -27,12 +28,14 @@ static void put_cell(table *t, size_t row, size_t col, const char *s) {
     if (col + 1 > t->n_cols) t->n_cols = col + 1;
 }
 
-static void print_table(const table *t, fw_buf *out) {
+/* The first n_left columns are left-aligned (names), the rest right-aligned (numbers), except a
+ * last column of notes when last_left; no trailing blanks. */
+static void print_table(const table *t, size_t n_left, bool last_left, fw_buf *out) {
     for (size_t r = 0; r < t->n_rows; r++) {
         fw_buf_printf(out, "  ");
         for (size_t c = 0; c < t->n_cols; c++) {
-            /* first two columns left-aligned (names), the rest right-aligned (numbers) */
-            if (c < 2) fw_buf_printf(out, "%-*s", (int)t->width[c], t->cells[r][c]);
+            if (last_left && c + 1 == t->n_cols) fw_buf_printf(out, "%s", t->cells[r][c]);
+            else if (c < n_left) fw_buf_printf(out, "%-*s", (int)t->width[c], t->cells[r][c]);
             else fw_buf_printf(out, "%*s", (int)t->width[c], t->cells[r][c]);
             if (c + 1 < t->n_cols) fw_buf_printf(out, "  ");
         }
@@ -96,26 +99,26 @@ static fw_status slices_text(const fw_report_model *m, fw_buf *out) {
         t.n_rows = sr->n_slices + 1;
         t.cells = fw_calloc(t.n_rows, sizeof *t.cells);
         if (!t.cells) return FW_ENOMEM;
-        const char *head[5] = {"value", "", "rows", sr->primary, "gap"};
+        const char *head[5] = {"value", "rows", sr->primary, "gap", "note"};
         for (size_t c = 0; c < 5; c++) put_cell(&t, 0, c, head[c]);
-        put_cell(&t, 0, 5, "note");
         for (size_t i = 0; i < sr->n_slices; i++) {
             const fw_slice *s = &sr->slices[i];
             char buf[CELL];
             put_cell(&t, i + 1, 0, s->name);
-            put_cell(&t, i + 1, 1, "");
             snprintf(buf, sizeof buf, "%zu", s->n_rows);
-            put_cell(&t, i + 1, 2, buf);
+            put_cell(&t, i + 1, 1, buf);
             fw__report_num(buf, sizeof buf, s->primary);
-            put_cell(&t, i + 1, 3, buf);
+            put_cell(&t, i + 1, 2, buf);
             if (isnan(s->gap)) snprintf(buf, sizeof buf, "-");
             else snprintf(buf, sizeof buf, "%+.4f", s->gap);
-            put_cell(&t, i + 1, 4, buf);
+            put_cell(&t, i + 1, 3, buf);
             snprintf(buf, sizeof buf, "%s%s%s", s->small ? "small " : "", s->worse ? "worse " : "",
                      !s->ok ? "error" : (isnan(s->primary) ? "undefined" : ""));
-            put_cell(&t, i + 1, 5, buf);
+            size_t len = strlen(buf);
+            if (len && buf[len - 1] == ' ') buf[len - 1] = '\0';
+            put_cell(&t, i + 1, 4, buf);
         }
-        print_table(&t, out);
+        print_table(&t, 1, true, out);
         fw_free(t.cells);
     }
     return FW_OK;
@@ -148,7 +151,7 @@ fw_status fw_report_text(const fw_report *r, fw_buf *out) {
     size_t row = 1;
     if (r->baseline && !base_listed) model_row(r, r->baseline, best, &t, row++, extras, n_extras);
     for (size_t i = 0; i < r->n_models; i++) model_row(r, &r->models[i], best, &t, row++, extras, n_extras);
-    print_table(&t, out);
+    print_table(&t, 2, false, out);
     fw_free(t.cells);
     if (best) {
         fw_buf_printf(out, "\nbest: %s", best->name);

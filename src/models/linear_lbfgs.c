@@ -5,7 +5,10 @@
  * (size depends only on the number of rows). Each block writes its loss and its dense/intercept
  * gradient into its own slot; slots are added in block order. The sparse part of the gradient is
  * computed per hashed column over a column-major copy (rows in order). Hence the result is
- * bit-identical for any thread count. */
+ * bit-identical for any thread count.
+ * Hashed columns that no training row uses keep weight 0 (their gradient is l2·w = 0), so the
+ * solver works on a compact vector [intercepts, dense, used hashed columns] and scatters it back;
+ * with 2^18 hashed dimensions and a few hundred used, an iteration costs O(used), not O(2^18). */
 #include "models/linear_int.h"
 
 #include "core/alloc.h"
@@ -21,16 +24,19 @@ typedef struct prob {
     fw_linear ev;            /* copy of the model whose theta points at the evaluation point */
     const fw_matrix *X;
     const double *y, *w;
-    size_t n, no, nd, P, ys, nblk, blk, gdim;
+    size_t n, no, nd, P, ys, nblk, blk, gdim;  /* P: compact parameter count */
     double inv_w, l2;
     int threads;
     double *blk_f;           /* nblk */
     double *blk_g;           /* nblk * gdim, gdim = (1 + nd) * no */
     double *dm;              /* n * no loss derivatives (sparse part only) */
     double *tscr;            /* MAX_THREADS * 2 * no */
-    uint64_t *colptr;        /* CSC of the sparse part */
+    uint64_t *colptr;        /* CSC of the used hashed columns: n_used + 1 */
     uint32_t *rowi;
     float *cval;
+    uint32_t *used;          /* used hashed columns, ascending */
+    size_t n_used;
+    double *full;            /* full-size weights the margins read (sparse models only) */
     double *g;               /* output gradient during a pass */
 } prob;
 
@@ -72,7 +78,7 @@ static void sparse_grad_block(void *ctx, int t, size_t b, size_t beg, size_t end
     (void)b;
     prob *p = ctx;
     size_t no = p->no;
-    for (size_t c = beg; c < end; c++) {
+    for (size_t c = beg; c < end; c++) { /* c indexes the used columns */
         double *gc = p->g + (1 + p->nd + c) * no;
         for (size_t k = 0; k < no; k++) gc[k] = 0;
         for (uint64_t e = p->colptr[c]; e < p->colptr[c + 1]; e++) {
@@ -85,7 +91,15 @@ static void sparse_grad_block(void *ctx, int t, size_t b, size_t beg, size_t end
 
 /* Smooth part of the objective (mean loss + l2/2 ||w||², intercepts excluded) and its gradient. */
 static double eval_fg(prob *p, double *x, double *g) {
-    p->ev.theta = x;
+    if (p->full) { /* scatter the compact point into the full weights */
+        memcpy(p->full, x, p->gdim * sizeof(double));
+        for (size_t u = 0; u < p->n_used; u++)
+            memcpy(p->full + (1 + p->nd + p->used[u]) * p->no, x + p->gdim + u * p->no,
+                   p->no * sizeof(double));
+        p->ev.theta = p->full;
+    } else {
+        p->ev.theta = x;
+    }
     p->g = g;
     fw_parallel_blocks(p->threads, p->n, p->blk, eval_block, p);
     double f = 0;
@@ -95,8 +109,7 @@ static double eval_fg(prob *p, double *x, double *g) {
         const double *gb = p->blk_g + b * p->gdim;
         for (size_t i = 0; i < p->gdim; i++) g[i] += gb[i];
     }
-    if (p->ev.base.sparse_dim)
-        fw_parallel_blocks(p->threads, p->ev.base.sparse_dim, 4096, sparse_grad_block, p);
+    if (p->n_used) fw_parallel_blocks(p->threads, p->n_used, 4096, sparse_grad_block, p);
     if (p->l2 > 0) {
         double r = 0;
         for (size_t i = p->no; i < p->P; i++) {
@@ -112,23 +125,40 @@ static fw_status build_csc(prob *p) {
     const fw_matrix *X = p->X;
     uint32_t D = X->sparse_dim;
     size_t nnz = (size_t)X->indptr[X->n_rows];
-    p->colptr = fw_calloc((size_t)D + 1, sizeof(uint64_t));
+    uint64_t *cnt = fw_calloc((size_t)D + 1, sizeof(uint64_t));
     p->rowi = fw_malloc((nnz ? nnz : 1) * sizeof(uint32_t));
     p->cval = fw_malloc((nnz ? nnz : 1) * sizeof(float));
     p->dm = fw_malloc(p->n * p->no * sizeof(double));
-    if (!p->colptr || !p->rowi || !p->cval || !p->dm) return FW_ENOMEM;
-    for (size_t e = 0; e < nnz; e++) p->colptr[X->indices[e] + 1]++;
-    for (uint32_t c = 0; c < D; c++) p->colptr[c + 1] += p->colptr[c];
-    uint64_t *at = fw_malloc(((size_t)D + 1) * sizeof(uint64_t));
-    if (!at) return FW_ENOMEM;
-    memcpy(at, p->colptr, ((size_t)D + 1) * sizeof(uint64_t));
+    if (!cnt || !p->rowi || !p->cval || !p->dm) {
+        fw_free(cnt);
+        return FW_ENOMEM;
+    }
+    for (size_t e = 0; e < nnz; e++) cnt[X->indices[e]]++;
+    for (uint32_t c = 0; c < D; c++) p->n_used += cnt[c] > 0;
+    p->used = fw_malloc((p->n_used ? p->n_used : 1) * sizeof(uint32_t));
+    p->colptr = fw_calloc(p->n_used + 1, sizeof(uint64_t));
+    if (!p->used || !p->colptr) {
+        fw_free(cnt);
+        return FW_ENOMEM;
+    }
+    /* cnt[c] becomes the write position of column c in the compact CSC */
+    size_t u = 0;
+    uint64_t at = 0;
+    for (uint32_t c = 0; c < D; c++) {
+        if (!cnt[c]) continue;
+        p->used[u] = c;
+        uint64_t k = cnt[c];
+        cnt[c] = at;
+        at += k;
+        p->colptr[++u] = at;
+    }
     for (size_t i = 0; i < X->n_rows; i++)
         for (uint64_t e = X->indptr[i]; e < X->indptr[i + 1]; e++) {
-            uint64_t q = at[X->indices[e]]++;
+            uint64_t q = cnt[X->indices[e]]++;
             p->rowi[q] = (uint32_t)i;
             p->cval[q] = X->values[e];
         }
-    fw_free(at);
+    fw_free(cnt);
     return FW_OK;
 }
 
@@ -140,6 +170,8 @@ static void prob_free(prob *p) {
     fw_free(p->colptr);
     fw_free(p->rowi);
     fw_free(p->cval);
+    fw_free(p->used);
+    fw_free(p->full);
 }
 
 static double dot(const double *a, const double *b, size_t n) {
@@ -184,7 +216,7 @@ fw_status fw__linear_lbfgs(fw_linear *lm, const fw_matrix *X, const double *y, c
     p.n = X->n_rows;
     p.no = lm->base.n_outputs;
     p.nd = lm->base.n_dense;
-    p.P = lm->n_feat * p.no;
+    p.P = 0; /* set once the used hashed columns are known */
     p.ys = lm->base.task == FW_TASK_MULTILABEL ? p.no : 1;
     p.gdim = (1 + p.nd) * p.no;
     p.l2 = hp->l2;
@@ -198,11 +230,7 @@ fw_status fw__linear_lbfgs(fw_linear *lm, const fw_matrix *X, const double *y, c
     p.blk = (p.n + 255) / 256;
     if (p.blk < 2048) p.blk = 2048;
     p.nblk = (p.n + p.blk - 1) / p.blk;
-    size_t P = p.P, M = (size_t)hp->memory, no = p.no;
-    /* keep the solver's vectors under ~1 GiB for huge hashed spaces: shorten the history */
-    size_t cap_m = ((size_t)1 << 30) / (8 * P);
-    cap_m = cap_m > 5 ? (cap_m - 5) / 2 : 0;
-    if (M > cap_m) M = cap_m < 2 ? 2 : cap_m;
+    size_t M = (size_t)hp->memory, no = p.no, P = 0;
     double l1 = hp->l1;
     fw_status st = FW_ENOMEM;
     double *mem = NULL, *rho = NULL, *al = NULL;
@@ -210,14 +238,26 @@ fw_status fw__linear_lbfgs(fw_linear *lm, const fw_matrix *X, const double *y, c
     p.blk_g = fw_malloc(p.nblk * p.gdim * sizeof(double));
     p.tscr = fw_malloc(MAX_THREADS * 2 * no * sizeof(double));
     if (!p.blk_f || !p.blk_g || !p.tscr) goto done;
-    if (lm->base.sparse_dim && build_csc(&p)) goto done;
-    /* x (= lm->theta), g, pg, d, xn, gn, then M pairs of s and y */
-    mem = fw_malloc((5 + 2 * M) * P * sizeof(double));
+    if (lm->base.sparse_dim) {
+        if (build_csc(&p)) goto done;
+        if (!(p.full = fw_malloc(lm->n_feat * no * sizeof(double)))) goto done;
+        memcpy(p.full, lm->theta, lm->n_feat * no * sizeof(double));
+    }
+    P = p.P = p.gdim + p.n_used * no;
+    /* keep the solver's vectors under ~1 GiB for huge hashed spaces: shorten the history */
+    size_t cap_m = ((size_t)1 << 30) / (8 * P);
+    cap_m = cap_m > 6 ? (cap_m - 6) / 2 : 0;
+    if (M > cap_m) M = cap_m < 2 ? 2 : cap_m;
+    /* x, g, pg, d, xn, gn, then M pairs of s and y */
+    mem = fw_malloc((6 + 2 * M) * P * sizeof(double));
     rho = fw_malloc(M * sizeof(double));
     al = fw_malloc(M * sizeof(double));
     if (!mem || !rho || !al) goto done;
-    double *x = lm->theta, *g = mem, *pg = mem + P, *d = mem + 2 * P, *xn = mem + 3 * P,
-           *gn = mem + 4 * P, *S = mem + 5 * P, *Yv = mem + (5 + M) * P;
+    double *g = mem, *pg = mem + P, *d = mem + 2 * P, *xn = mem + 3 * P, *gn = mem + 4 * P,
+           *x = mem + 5 * P, *S = mem + 6 * P, *Yv = mem + (6 + M) * P;
+    memcpy(x, lm->theta, p.gdim * sizeof(double));
+    for (size_t u = 0; u < p.n_used; u++)
+        memcpy(x + p.gdim + u * no, lm->theta + (1 + p.nd + p.used[u]) * no, no * sizeof(double));
     double f = eval_fg(&p, x, g) + l1 * l1_norm(x, P, no);
     double pg0 = pseudo_grad(x, g, pg, P, no, l1), pgn = pg0;
     size_t hist = 0, head = 0; /* ring buffer: newest at (head + M - 1) % M */
@@ -311,9 +351,14 @@ fw_status fw__linear_lbfgs(fw_linear *lm, const fw_matrix *X, const double *y, c
         }
     }
     lm->iters = it;
+    memcpy(lm->theta, x, p.gdim * sizeof(double));
+    for (size_t u = 0; u < p.n_used; u++)
+        memcpy(lm->theta + (1 + p.nd + p.used[u]) * no, x + p.gdim + u * no, no * sizeof(double));
     st = FW_OK;
 done:
-    if (st) fw_err_set(err, st, "linear: out of memory for the L-BFGS solver (%zu weights)", P);
+    if (st)
+        fw_err_set(err, st, "linear: out of memory for the L-BFGS solver (%zu weights)",
+                   lm->n_feat * no);
     fw_free(mem);
     fw_free(rho);
     fw_free(al);

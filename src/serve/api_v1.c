@@ -196,7 +196,7 @@ void fw__api_predict(fw_server *s, const fw_route *rt, const char *body, size_t 
     uint64_t reqno = fw__new_request_id(s, r);
     json_t *j = fw__parse_body(r, body, len, false);
     if (!j) return;
-    fw_target t = {0};
+    fw_srv_target t = {0};
     fw_value *vals = NULL;
     double *out = NULL, *sout = NULL, *contrib = NULL;
     fw_buf warn;
@@ -390,7 +390,7 @@ static bool default_objectives(const fw_serve_objective *src, size_t n_src, obje
 
 static bool score_all(fw_server *s, objective *o, json_t *cands, fw_value *vals, size_t n_vals, uint64_t reqno,
                       fw_reply *r) {
-    fw_target t;
+    fw_srv_target t;
     fw_err err;
     fw_status st = fw__resolve(s, o->model, NULL, NULL, NULL, reqno, &t, &err);
     if (st) {

@@ -97,7 +97,7 @@ static void infer(fw_server *s, const fw_route *rt, const char *body, size_t len
     uint64_t reqno = fw__new_request_id(s, r);
     json_t *j = fw__parse_body(r, body, len, true);
     if (!j) return;
-    fw_target t = {0};
+    fw_srv_target t = {0};
     json_t ***cols = NULL;
     long *col_len = NULL;
     fw_value *vals = NULL;
@@ -313,7 +313,7 @@ void fw__api_v2(fw_server *s, const fw_route *rt, const char *body, size_t len, 
     }
     case FW_ROUTE_V2_MODEL:
     case FW_ROUTE_V2_MODEL_READY: {
-        fw_target t;
+        fw_srv_target t;
         fw_err err;
         fw_status st = fw__resolve(s, rt->name, NULL, rt->version, NULL, 0, &t, &err);
         if (rt->kind == FW_ROUTE_V2_MODEL_READY) {

@@ -9,6 +9,7 @@
 #ifndef FW_SERVE_MODEL_H
 #define FW_SERVE_MODEL_H
 
+#include "artifact/bundle.h"
 #include "core/hash.h"
 #include "features/pipeline.h"
 #include "flywheel.h"
@@ -29,6 +30,12 @@ typedef struct fw_srv_model_ops {
     /* contrib: n_explain values (margin space) then the bias; may be NULL (explain unsupported). */
     fw_status (*explain)(const fw_srv_model *m, const fw_value *inputs, void *scratch, double *contrib,
                          fw_err *err);
+    /* The full decision (threshold / argmax / abstain with the fallback) made by THE shared
+     * prediction path (fw_bundle_predict_record): out gets the answering model's n_outputs scores,
+     * *pred the decision (pred->scores points at out; label_name lives as long as the model).
+     * May be NULL: the API then decides from predict's scores and the model's fields. */
+    fw_status (*predict_decide)(const fw_srv_model *m, const fw_value *inputs, void *scratch, double *out,
+                                fw_prediction *pred, fw_err *err);
     void *(*scratch_new)(const fw_srv_model *m);   /* NULL on out of memory; may be NULL (no scratch) */
     void (*scratch_free)(void *scratch);           /* must not touch the model */
     void (*free_impl)(void *impl);
@@ -94,5 +101,13 @@ typedef struct fw_serve_source {
 /* A directory source (source_dir.c): DIR/NAME/VERSION.json holds a linear model and
  * DIR/NAME/aliases.json maps alias → version. Returns FW_OK and fills *src. */
 fw_status fw_serve_source_dir(const char *dir, fw_serve_source *src, fw_err *err);
+
+/* The store source (source_store.c): models, versions and aliases of the registry under home
+ * (NULL: $FLYWHEEL_HOME, else ./.flywheel). Versions are the registry's numbers as text ("3"); a
+ * load reads the content-addressed artifact (verified against its hash) into an fw_bundle served
+ * through fw_bundle_predict_record. Aliases are re-read from the store on every resolve, so a
+ * `flywheel models promote` in another process is seen at the next alias poll. The registry
+ * handle is shared under a mutex (cold paths only). Returns FW_OK and fills *src. */
+fw_status fw_serve_source_store(const char *home, fw_serve_source *src, fw_err *err);
 
 #endif

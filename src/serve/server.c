@@ -180,7 +180,7 @@ static fw_status acquire_ref(fw_server *s, const char *ref, uint64_t now, fw_srv
 }
 
 fw_status fw__resolve(fw_server *s, const char *name, const char *alias, const char *version,
-                      const char *entity_id, uint64_t reqno, fw_target *t, fw_err *err) {
+                      const char *entity_id, uint64_t reqno, fw_srv_target *t, fw_err *err) {
     memset(t, 0, sizeof *t);
     uint64_t now = fw_now_ns();
     if ((alias && *alias) || (version && *version))
@@ -215,7 +215,7 @@ fw_status fw__resolve(fw_server *s, const char *name, const char *alias, const c
     return FW_OK;
 }
 
-void fw__target_release(fw_target *t) {
+void fw__target_release(fw_srv_target *t) {
     fw_srv_model_unref(t->m);
     fw_srv_model_unref(t->shadow);
     memset(t, 0, sizeof *t);
@@ -547,9 +547,7 @@ fw_status fw_server_new(const fw_serve_config *cfg, fw_server **out, fw_err *err
     fw_serve_source src;
     fw_status st;
     if (cfg->models_dir) st = fw_serve_source_dir(cfg->models_dir, &src, err);
-    else if (cfg->store_path)
-        st = fw_err_set(err, FW_EUNSUPPORTED, "serving from the store is not wired yet (needs src/registry + src/artifact); use --models-dir");
-    else st = fw_err_set(err, FW_ECONFIG, "no model source: give --models-dir (or serving.models_dir)");
+    else st = fw_serve_source_store(cfg->store_path, &src, err); /* NULL: $FLYWHEEL_HOME or ./.flywheel */
     if (st == FW_OK) st = fw_model_table_new(&src, cfg->max_models, cfg->model_memory_bytes, &s->models, err);
     if (st == FW_OK && cfg->log_path) {
         fw_log_sink sink;

@@ -68,16 +68,16 @@ json_t *fw__parse_body(fw_reply *r, const char *body, size_t len, bool v2);
 int fw__http_for(fw_status st);
 
 /* The model answering a request and an optional shadow. */
-typedef struct fw_target {
+typedef struct fw_srv_target {
     fw_srv_model *m;
     int variant;
     fw_srv_model *shadow;       /* scores and is logged, never answers; may be NULL */
-} fw_target;
+} fw_srv_target;
 /* Resolves a route (explicit version/alias, or the default route with traffic splits keyed by
  * entity_id or the request number). References in t are released with fw__target_release. */
 fw_status fw__resolve(fw_server *s, const char *name, const char *alias, const char *version,
-                      const char *entity_id, uint64_t reqno, fw_target *t, fw_err *err);
-void fw__target_release(fw_target *t);
+                      const char *entity_id, uint64_t reqno, fw_srv_target *t, fw_err *err);
+void fw__target_release(fw_srv_target *t);
 
 /* New request id into r->request_id; returns the request number. */
 uint64_t fw__new_request_id(fw_server *s, fw_reply *r);

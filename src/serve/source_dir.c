@@ -119,7 +119,7 @@ static void lin_free(void *p) {
     fw_free(l);
 }
 
-static const fw_srv_model_ops lin_ops = {lin_predict, lin_explain, lin_scratch_new, fw_free, lin_free};
+static const fw_srv_model_ops lin_ops = {.predict = lin_predict, .explain = lin_explain, .scratch_new = lin_scratch_new, .scratch_free = fw_free, .free_impl = lin_free};
 
 static fw_status read_file(const char *path, fw_buf *b, fw_err *err) {
     FILE *f = fopen(path, "rb");

@@ -1,6 +1,8 @@
 /* register.c — owns the artifact assembly of a training result and its registration. */
 #include "train/register.h"
 
+#include "store/store_int.h"
+
 #include "artifact/artifact.h"
 #include "artifact/reference.h"
 #include "core/alloc.h"
@@ -223,9 +225,9 @@ fw_status fw_train_register(const fw_train_result *r, const fw_register_options 
     }
     fw_artifact_hash(art.data, art.len, out->artifact_hash);
     if (o->out_dir) {
-        if (mkdir(o->out_dir, 0755) != 0 && errno != EEXIST) {
+        if ((st = fw__mkdirs(o->out_dir, err))) {
             fw_buf_free(&art);
-            return fw_err_set(err, FW_EIO, "%s: %s", o->out_dir, strerror(errno));
+            return st;
         }
         snprintf(out->artifact_path, sizeof out->artifact_path, "%s/%s.fwm", o->out_dir, out->name);
         st = write_file(out->artifact_path, art.data, art.len, err);

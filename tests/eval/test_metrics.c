@@ -4,6 +4,7 @@
  * documented edge cases: empty input, NaN predictions, bad labels, unknown metric names, one class,
  * unseen classes, metric directions and lookups. */
 #include "core/alloc.h"
+#include "eval/eval_int.h"
 #include "eval/metrics.h"
 #include "test.h"
 
@@ -339,6 +340,44 @@ static void test_calibration_by_hand(void) {
     fw_metric_set_free(&s);
 }
 
+static void test_argsort_order(void) {
+    /* descending, ties by index, negatives and signed zeros ordered as doubles compare */
+    double k[10] = {0.5, -1e300, 0.0, 3.25, -0.0, 0.5, -2.5, 1e-300, -1e-300, 3.25};
+    uint32_t *o = fw__argsort_desc(k, 10);
+    uint32_t want[10] = {3, 9, 0, 5, 7, 2, 4, 8, 6, 1};
+    CHECK(o != NULL);
+    for (int i = 0; o && i < 10; i++) CHECK_MSG(o[i] == want[i], "position %d: %u, want %u", i, o[i], want[i]);
+    fw_free(o);
+}
+
+static void test_ranking_shift_invariant(void) {
+    /* scores are model margins: shifting them below zero must not change any ranking metric */
+    enum { N = 60 };
+    double rel[N], s1[N], s2[N];
+    uint32_t q[N], item[N];
+    for (int i = 0; i < N; i++) {
+        rel[i] = (i * 7) % 4 == 0 ? (double)(i % 3 + 1) : 0;
+        s1[i] = (double)((i * 13) % 17) / 4;
+        s2[i] = s1[i] - 10;
+        q[i] = (uint32_t)(i % 6);
+        item[i] = (uint32_t)(i % 11);
+    }
+    fw_eval_options o;
+    fw_eval_options_init(&o);
+    o.query = q;
+    o.item = item;
+    o.k = 3;
+    fw_metric_set a, b;
+    CHECK_OK(fw_eval_compute(FW_TASK_RANKING, rel, s1, N, 1, &o, &a, NULL));
+    CHECK_OK(fw_eval_compute(FW_TASK_RANKING, rel, s2, N, 1, &o, &b, NULL));
+    CHECK_EQ(a.n_items, b.n_items);
+    for (size_t i = 0; i < a.n_items && i < b.n_items; i++)
+        CHECK_MSG(a.items[i].value == b.items[i].value, "%s: %.17g vs %.17g", a.items[i].name,
+                  a.items[i].value, b.items[i].value);
+    fw_metric_set_free(&a);
+    fw_metric_set_free(&b);
+}
+
 static void test_oom_paths(void) {
     double y[8] = {0, 1, 1, 0, 1, 0, 0, 1}, p[8] = {0.1, 0.9, 0.4, 0.3, 0.8, 0.7, 0.2, 0.6};
     size_t before = fw_bytes_in_use();
@@ -365,6 +404,8 @@ int main(int argc, char **argv) {
     TEST_RUN(test_directions_and_set);
     TEST_RUN(test_ranking_primary_k_and_curves);
     TEST_RUN(test_calibration_by_hand);
+    TEST_RUN(test_argsort_order);
+    TEST_RUN(test_ranking_shift_invariant);
     TEST_RUN(test_oom_paths);
     return fw_test_report(argv[0]);
 }

@@ -1,0 +1,232 @@
+/* cmd_eval.c — owns `flywheel eval MODEL DATA`: evaluates a registered version and its baseline on
+ * a data file (the model's own pipeline transforms it), overall and per slice, with the report in
+ * text, --json or --html. */
+#include "cli/cli.h"
+
+#include "artifact/bundle.h"
+#include "core/alloc.h"
+#include "data/load.h"
+#include "eval/report.h"
+#include "registry/registry.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage_text[] =
+    "usage: flywheel eval NAME[@ALIAS|@VERSION] DATA [options]\n"
+    "\n"
+    "Evaluates a registered model and the baseline inside its artifact on DATA (which must hold\n"
+    "the label column), with the model's own fitted pipeline: every metric of the task, the\n"
+    "improvement over the baseline, latency, and per-slice figures for each --group column.\n"
+    "\n"
+    "options:\n"
+    "  --group COL     report every metric per value of COL (repeatable)\n"
+    "  --threshold T   binary decision threshold (default: the one chosen at training)\n"
+    "  --home DIR      Flywheel home (default $FLYWHEEL_HOME or ./.flywheel)\n"
+    "  --json          one JSON object (docs/REPORT_JSON.md)\n"
+    "  --html FILE     a self-contained HTML report\n";
+
+#define MAX_GROUPS 8
+
+typedef struct eval_model {
+    fw_metric_set metrics;
+    fw_slice_report slices[MAX_GROUPS];
+    size_t n_slices;
+    fw_latency latency;
+    double *pred;
+} eval_model;
+
+static fw_status eval_one(const fw_model *m, const fw_matrix *X, const double *y, fw_task task,
+                          size_t k, const fw_eval_options *eo, const fw_dataset *ds,
+                          const char *const *groups, size_t n_groups, eval_model *out, fw_err *err) {
+    out->pred = fw_malloc(X->n_rows * k * sizeof(double));
+    if (!out->pred) return fw_err_set(err, FW_ENOMEM, "out of memory");
+    fw_status st = fw_model_predict_block(m, X, 0, out->pred);
+    if (st) return fw_err_set(err, st, "prediction failed: %s", fw_strerror(st));
+    if ((st = fw_eval_compute(task, y, out->pred, X->n_rows, k, eo, &out->metrics, err))) return st;
+    if ((st = fw_eval_latency_model(m, X, 2000, &out->latency, err))) return st;
+    int32_t *codes = fw_malloc(X->n_rows * sizeof(int32_t));
+    if (!codes) return fw_err_set(err, FW_ENOMEM, "out of memory");
+    for (size_t g = 0; g < n_groups; g++) {
+        int c = fw_dataset_find(ds, groups[g]);
+        const fw_column *col = &ds->cols[c];
+        if (!col->code) {
+            fw_free(codes);
+            return fw_err_set(err, FW_EINVAL, "--group %s: a group column must be categorical (use --type on describe to check)", groups[g]);
+        }
+        size_t nn = fw_dict_size(&col->dict);
+        const char **names = fw_malloc((nn ? nn : 1) * sizeof(char *));
+        if (!names) {
+            fw_free(codes);
+            return fw_err_set(err, FW_ENOMEM, "out of memory");
+        }
+        for (size_t i = 0; i < nn; i++) names[i] = fw_dict_str(&col->dict, (int32_t)i);
+        memcpy(codes, col->code, X->n_rows * sizeof(int32_t));
+        st = fw_eval_slices(task, y, out->pred, X->n_rows, k, eo, groups[g], codes, names, nn, 30,
+                            &out->slices[g], err);
+        out->n_slices = g + 1;
+        fw_free(names);
+        if (st) break;
+    }
+    fw_free(codes);
+    return st;
+}
+
+static void eval_model_free(eval_model *e) {
+    fw_metric_set_free(&e->metrics);
+    for (size_t i = 0; i < e->n_slices; i++) fw_slice_report_free(&e->slices[i]);
+    fw_free(e->pred);
+}
+
+int fw_cmd_eval(int argc, char **argv) {
+    const char *cmd = "eval";
+    const char *ref = NULL, *data = NULL, *home = NULL, *html = NULL, *v;
+    const char *groups[MAX_GROUPS];
+    size_t n_groups = 0;
+    bool json = false;
+    double threshold = NAN;
+    for (int i = 1; i < argc; i++) {
+        int r;
+        if (fw_cli_is_help(argv[i])) {
+            fputs(usage_text, stdout);
+            return FW_EXIT_OK;
+        }
+        if ((r = fw_cli_opt(argc, argv, &i, "--home", &v, cmd)) != 0) {
+            if (r < 0) return FW_EXIT_USAGE;
+            home = v;
+            continue;
+        }
+        if ((r = fw_cli_opt(argc, argv, &i, "--html", &v, cmd)) != 0) {
+            if (r < 0) return FW_EXIT_USAGE;
+            html = v;
+            continue;
+        }
+        if ((r = fw_cli_opt(argc, argv, &i, "--group", &v, cmd)) != 0) {
+            if (r < 0) return FW_EXIT_USAGE;
+            if (n_groups == MAX_GROUPS) return fw_cli_fail(cmd, FW_EXIT_USAGE, "--group: at most %d", MAX_GROUPS);
+            groups[n_groups++] = v;
+            continue;
+        }
+        if ((r = fw_cli_opt(argc, argv, &i, "--threshold", &v, cmd)) != 0) {
+            if (r < 0) return FW_EXIT_USAGE;
+            char *end;
+            threshold = strtod(v, &end);
+            if (*end || end == v || !(threshold >= 0 && threshold <= 1))
+                return fw_cli_fail(cmd, FW_EXIT_USAGE, "--threshold: expected a number in [0, 1], got '%s'", v);
+            continue;
+        }
+        if (strcmp(argv[i], "--json") == 0) { json = true; continue; }
+        if (argv[i][0] == '-') return fw_cli_fail(cmd, FW_EXIT_USAGE, "unknown option '%s' (see flywheel eval --help)", argv[i]);
+        if (!ref) ref = argv[i];
+        else if (!data) data = argv[i];
+        else return fw_cli_fail(cmd, FW_EXIT_USAGE, "unexpected argument '%s'", argv[i]);
+    }
+    if (!ref || !data) return fw_cli_fail(cmd, FW_EXIT_USAGE, "give a model and a data file: flywheel eval NAME@VERSION DATA");
+
+    fw_err err;
+    fw_err_clear(&err);
+    int rc = FW_EXIT_FAILURE;
+    fw_registry_options ro;
+    fw_registry_options_init(&ro);
+    ro.home = home;
+    fw_registry *reg = NULL;
+    fw_version_rec rec;
+    memset(&rec, 0, sizeof rec);
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    fw_bundle *b = NULL;
+    fw_dataset *ds = NULL;
+    fw_matrix X;
+    memset(&X, 0, sizeof X);
+    double *y = NULL;
+    eval_model em, eb;
+    memset(&em, 0, sizeof em);
+    memset(&eb, 0, sizeof eb);
+    fw_metric_set_init(&em.metrics);
+    fw_metric_set_init(&eb.metrics);
+    fw_buf out;
+    fw_buf_init(&out);
+    if (fw_registry_open(&ro, &reg, &err) || fw_registry_resolve(reg, ref, &rec, &err) ||
+        fw_registry_read_artifact(reg, &rec, &bytes, &len, &err) || fw_bundle_load_mem(bytes, len, &b, &err) ||
+        fw_data_load(data, NULL, &ds, NULL, &err)) {
+        fw_cli_fail(cmd, FW_EXIT_FAILURE, "%s", err.msg);
+        goto done;
+    }
+    for (size_t g = 0; g < n_groups; g++)
+        if (fw_dataset_find(ds, groups[g]) < 0) {
+            fw_cli_fail(cmd, FW_EXIT_FAILURE, "%s: no column named '%s' (--group)", data, groups[g]);
+            goto done;
+        }
+    const fw_target *t = fw_bundle_target(b);
+    size_t k = fw_bundle_n_outputs(b);
+    size_t per = t->task == FW_TASK_MULTILABEL ? k : 1;
+    y = fw_malloc((ds->n_rows ? ds->n_rows : 1) * per * sizeof(double));
+    size_t unseen = 0;
+    if (!y || fw_target_encode(t, ds, NULL, ds->n_rows, y, &unseen, &err) ||
+        fw_pipeline_transform_block(fw_bundle_pipeline(b), ds, NULL, ds->n_rows, 0, &X, &err)) {
+        fw_cli_fail(cmd, FW_EXIT_FAILURE, "%s", err.msg[0] ? err.msg : "out of memory");
+        goto done;
+    }
+    fw_eval_options eo;
+    fw_eval_options_init(&eo);
+    eo.primary = fw_bundle_meta_str(b, "metric.primary");
+    if (eo.primary && !eo.primary[0]) eo.primary = NULL;
+    eo.threshold = isnan(threshold) ? fw_bundle_threshold(b) : threshold;
+    if (eval_one(fw_bundle_model(b), &X, y, t->task, k, &eo, ds, groups, n_groups, &em, &err) ||
+        (fw_bundle_baseline(b) && eval_one(fw_bundle_baseline(b), &X, y, t->task, k, &eo, ds, groups, n_groups, &eb, &err))) {
+        fw_cli_fail(cmd, FW_EXIT_FAILURE, "%s", err.msg);
+        goto done;
+    }
+    double min_imp = 0;
+    fw_bundle_meta_f64(b, "constraints.min_improvement", &min_imp);
+    char name[160];
+    snprintf(name, sizeof name, "%s@%lld", rec.name, (long long)rec.version);
+    const char *family = fw_bundle_model(b)->vt->family;
+    fw_report_model rows[2];
+    memset(rows, 0, sizeof rows);
+    rows[0] = (fw_report_model){.name = "baseline", .family = "baseline", .metrics = &eb.metrics,
+                                .has_latency = true, .latency = eb.latency, .slices = eb.slices,
+                                .n_slices = eb.n_slices};
+    rows[1] = (fw_report_model){.name = name, .family = family, .metrics = &em.metrics,
+                                .has_latency = true, .latency = em.latency, .slices = em.slices,
+                                .n_slices = em.n_slices,
+                                .size_bytes = fw_bundle_model(b)->vt->size_bytes(fw_bundle_model(b))};
+    bool has_base = fw_bundle_baseline(b) != NULL;
+    fw_report rep = {.title = rec.name, .task = t->task, .primary_metric = eo.primary,
+                     .min_improvement = min_imp, .models = has_base ? rows : rows + 1,
+                     .n_models = has_base ? 2 : 1, .baseline = has_base ? &rows[0] : NULL,
+                     .best = name};
+    if (t->n_classes) {
+        rep.class_names = (const char *const *)t->class_names;
+        rep.n_classes = t->n_classes;
+    }
+    fw_status st = json ? fw_report_json(&rep, &out, &err) : fw_report_text(&rep, &out);
+    if (st) {
+        fw_cli_fail(cmd, FW_EXIT_FAILURE, "%s", err.msg[0] ? err.msg : fw_strerror(st));
+        goto done;
+    }
+    fwrite(out.data, 1, out.len, stdout);
+    if (json) fputc('\n', stdout);
+    else if (unseen) printf("note: %zu rows have a class not seen in training (counted as wrong)\n", unseen);
+    rc = FW_EXIT_OK;
+    if (html) {
+        fw_buf h;
+        fw_buf_init(&h);
+        if (fw_report_html(&rep, &h) != FW_OK || fw_report_write_file(html, h.data, h.len, &err) != FW_OK)
+            rc = fw_cli_fail(cmd, FW_EXIT_FAILURE, "--html: %s", err.msg[0] ? err.msg : "cannot render");
+        fw_buf_free(&h);
+    }
+done:
+    fw_buf_free(&out);
+    eval_model_free(&em);
+    eval_model_free(&eb);
+    fw_free(y);
+    fw_matrix_free(&X);
+    fw_dataset_free(ds);
+    fw_bundle_free(b);
+    fw_free(bytes);
+    fw_version_rec_free(&rec);
+    fw_registry_close(reg);
+    return rc;
+}

@@ -1,0 +1,301 @@
+/* source_store.c — owns the store model source: the server's models come from the registry
+ * (registry/registry.h) under FLYWHEEL_HOME. A version is loaded by reading its content-addressed
+ * artifact (verified against its hash) into an fw_bundle, and adapted to fw_srv_model: inputs are
+ * the pipeline's input columns, predictions go through fw_bundle_predict_record (the one path the
+ * batch scorer also uses), explanations through the model's explain_row on the pipeline's record
+ * output. Aliases are read from the store on every resolve, so another process's promotion is seen
+ * at the next alias poll. */
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "registry/registry.h"
+#include "serve/model.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct store_src {
+    fw_registry *reg;
+    pthread_mutex_t mu; /* the registry handle is single-threaded */
+} store_src;
+
+/* The loaded artifact behind one fw_srv_model. */
+typedef struct bundle_impl {
+    fw_bundle *b;
+    size_t n_dense;
+    size_t n_out;
+    size_t mscratch_size;
+} bundle_impl;
+
+/* Per-thread scratch: the bundle's (predict) plus our own pipeline pass for explain. */
+typedef struct bundle_scratch {
+    fw_bundle_scratch *bs;
+    fw_pipeline_scratch *ps;
+    float *dense;
+    void *mscratch;   /* model scratch, 16-byte aligned */
+    double *contrib;  /* (n_dense + 1) x n_out */
+} bundle_scratch;
+
+/* ---- the servable model ------------------------------------------------------------------- */
+
+static fw_status b_decide(const fw_srv_model *m, const fw_value *inputs, void *scratch, double *out,
+                          fw_prediction *pred, fw_err *err) {
+    const bundle_impl *bi = m->impl;
+    bundle_scratch *sc = scratch;
+    fw_status st = fw_bundle_predict_record(bi->b, inputs, sc->bs, pred, err);
+    if (st) return st;
+    size_t n = pred->n_outputs < m->n_outputs ? pred->n_outputs : m->n_outputs;
+    if (pred->source == FW_PRED_VALUE || pred->source == FW_PRED_REVIEW) {
+        /* no model answered: the scores are the model's own (kept for the log) */
+        n = 0;
+    }
+    for (size_t k = 0; k < m->n_outputs; k++) out[k] = k < n ? pred->scores[k] : NAN;
+    pred->scores = out;
+    return FW_OK;
+}
+
+static fw_status b_predict(const fw_srv_model *m, const fw_value *inputs, void *scratch, double *out,
+                           fw_err *err) {
+    fw_prediction p;
+    return b_decide(m, inputs, scratch, out, &p, err);
+}
+
+/* Contributions of output 0 (binary: log-odds of the positive class; regression: raw) of the
+ * model itself (never the fallback), then the bias. */
+static fw_status b_explain(const fw_srv_model *m, const fw_value *inputs, void *scratch, double *contrib,
+                           fw_err *err) {
+    const bundle_impl *bi = m->impl;
+    bundle_scratch *sc = scratch;
+    const fw_model *model = fw_bundle_model(bi->b);
+    if (!model->vt->explain_row)
+        return fw_err_set(err, FW_EUNSUPPORTED, "model family '%s' cannot explain", model->vt->family);
+    fw_row row;
+    fw_status st = fw_pipeline_transform_record(fw_bundle_pipeline(bi->b), inputs, sc->ps, sc->dense, &row, err);
+    if (st) return st;
+    if ((st = model->vt->explain_row(model, &row, sc->mscratch, sc->contrib)))
+        return fw_err_set(err, st, "explain failed: %s", fw_strerror(st));
+    for (size_t j = 0; j <= bi->n_dense; j++) contrib[j] = sc->contrib[j * bi->n_out];
+    return FW_OK;
+}
+
+static void b_scratch_free(void *p) {
+    bundle_scratch *sc = p;
+    if (!sc) return;
+    fw_bundle_scratch_free(sc->bs);
+    fw_pipeline_scratch_free(sc->ps);
+    fw_free(sc->dense);
+    free(sc->mscratch);
+    fw_free(sc->contrib);
+    fw_free(sc);
+}
+
+static void *b_scratch_new(const fw_srv_model *m) {
+    const bundle_impl *bi = m->impl;
+    bundle_scratch *sc = fw_calloc(1, sizeof *sc);
+    if (!sc) return NULL;
+    size_t msz = (bi->mscratch_size + 15) & ~(size_t)15;
+    if (fw_bundle_scratch_new(bi->b, &sc->bs) != FW_OK ||
+        fw_pipeline_scratch_new(fw_bundle_pipeline(bi->b), &sc->ps) != FW_OK ||
+        !(sc->dense = fw_calloc(bi->n_dense ? bi->n_dense : 1, sizeof *sc->dense)) ||
+        !(sc->contrib = fw_calloc((bi->n_dense + 1) * bi->n_out, sizeof *sc->contrib)) ||
+        /* aligned_alloc: the models' scratch contract wants 16-byte alignment, which the counted
+         * fw_malloc header does not promise; it is per thread and freed with the scratch */
+        !(sc->mscratch = aligned_alloc(16, msz ? msz : 16))) {
+        b_scratch_free(sc);
+        return NULL;
+    }
+    return sc;
+}
+
+static void b_free_impl(void *p) {
+    bundle_impl *bi = p;
+    fw_bundle_free(bi->b);
+    fw_free(bi);
+}
+
+static const fw_srv_model_ops bundle_ops = {
+    .predict = b_predict,
+    .explain = b_explain,
+    .predict_decide = b_decide,
+    .scratch_new = b_scratch_new,
+    .scratch_free = b_scratch_free,
+    .free_impl = b_free_impl,
+};
+
+/* Wraps a loaded bundle (taken over, also on failure). */
+static fw_status adapt(const char *name, const char *version, fw_bundle *b, size_t artifact_len,
+                       fw_srv_model **out, fw_err *err) {
+    fw_srv_model *m = fw_srv_model_new(name, version);
+    bundle_impl *bi = fw_calloc(1, sizeof *bi);
+    if (!m || !bi) {
+        fw_bundle_free(b);
+        fw_free(bi);
+        fw_srv_model_unref(m);
+        return fw_err_set(err, FW_ENOMEM, "out of memory");
+    }
+    bi->b = b;
+    m->impl = bi;
+    m->ops = &bundle_ops;
+    const fw_pipeline *pl = fw_bundle_pipeline(b);
+    const fw_model *model = fw_bundle_model(b);
+    const fw_target *tg = fw_bundle_target(b);
+    bi->n_dense = fw_pipeline_n_dense(pl);
+    bi->n_out = model->n_outputs ? model->n_outputs : 1;
+    bi->mscratch_size = fw_model_scratch_size(model);
+    m->task = fw_bundle_task(b);
+    m->n_outputs = fw_bundle_n_outputs(b);
+    m->threshold = fw_bundle_threshold(b);
+    m->confidence_threshold = fw_bundle_confidence_threshold(b);
+    m->fallback = fw_bundle_fallback(b);
+    size_t n_in = fw_pipeline_n_inputs(pl);
+    const char **names = fw_calloc(n_in ? n_in : 1, sizeof *names);
+    fw_status st = names ? FW_OK : FW_ENOMEM;
+    for (size_t i = 0; st == FW_OK && i < n_in; i++) names[i] = fw_pipeline_input_name(pl, i);
+    if (st == FW_OK) st = fw_srv_model_set_inputs(m, names, n_in);
+    fw_free(names);
+    if (st == FW_OK && tg->n_classes && tg->class_names) {
+        if (!(m->classes = fw_calloc(tg->n_classes, sizeof *m->classes))) st = FW_ENOMEM;
+        else m->n_classes = tg->n_classes;
+        for (size_t k = 0; st == FW_OK && k < tg->n_classes; k++)
+            if (!(m->classes[k] = fw_strdup(tg->class_names[k] ? tg->class_names[k] : ""))) st = FW_ENOMEM;
+    }
+    if (st == FW_OK && fw_bundle_fallback_value(b) && !(m->fallback_value = fw_strdup(fw_bundle_fallback_value(b))))
+        st = FW_ENOMEM;
+    if (st == FW_OK && model->vt->explain_row) {
+        if (!(m->explain_names = fw_calloc(bi->n_dense ? bi->n_dense : 1, sizeof *m->explain_names))) st = FW_ENOMEM;
+        else m->n_explain = bi->n_dense;
+        for (size_t j = 0; st == FW_OK && j < bi->n_dense; j++) {
+            const char *dn = fw_pipeline_dense_name(pl, j);
+            if (!(m->explain_names[j] = fw_strdup(dn ? dn : ""))) st = FW_ENOMEM;
+        }
+    }
+    if (st) {
+        fw_srv_model_unref(m);
+        return fw_err_set(err, FW_ENOMEM, "out of memory");
+    }
+    size_t mb = model->vt->size_bytes ? model->vt->size_bytes(model) : 0;
+    m->bytes = sizeof *m + mb + artifact_len / 4 + 4096;
+    *out = m;
+    return FW_OK;
+}
+
+/* ---- the source --------------------------------------------------------------------------- */
+
+static fw_status st_resolve(void *ud, const char *name, const char *alias, char *version, size_t cap,
+                            fw_err *err) {
+    store_src *s = ud;
+    char ref[2 * FW_NAME_MAX + 4];
+    if (snprintf(ref, sizeof ref, "%s@%s", name, alias) >= (int)sizeof ref)
+        return fw_err_set(err, FW_ENOTFOUND, "model '%.64s...': name too long", name);
+    fw_version_rec rec = {0};
+    pthread_mutex_lock(&s->mu);
+    fw_status st = fw_registry_resolve(s->reg, ref, &rec, err);
+    pthread_mutex_unlock(&s->mu);
+    if (st == FW_EINVAL) st = fw_err_set(err, FW_ENOTFOUND, "%s", err->msg);
+    if (st == FW_OK) snprintf(version, cap, "%" PRId64, rec.version);
+    fw_version_rec_free(&rec);
+    return st;
+}
+
+static fw_status st_load(void *ud, const char *name, const char *version, fw_srv_model **out, fw_err *err) {
+    store_src *s = ud;
+    uint64_t t0 = fw_now_ns();
+    char ref[2 * FW_NAME_MAX + 4];
+    char *end;
+    long long v = strtoll(version, &end, 10);
+    if (!*version || *end || v <= 0)
+        return fw_err_set(err, FW_ENOTFOUND, "model '%s' has no version '%s' (versions are numbers)", name, version);
+    snprintf(ref, sizeof ref, "%s@%lld", name, v);
+    fw_version_rec rec = {0};
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    pthread_mutex_lock(&s->mu);
+    fw_status st = fw_registry_resolve(s->reg, ref, &rec, err);
+    if (st == FW_EINVAL) st = fw_err_set(err, FW_ENOTFOUND, "%s", err->msg);
+    if (st == FW_OK) st = fw_registry_read_artifact(s->reg, &rec, &bytes, &len, err);
+    pthread_mutex_unlock(&s->mu);
+    fw_version_rec_free(&rec);
+    if (st) return st;
+    fw_bundle *b = NULL;
+    st = fw_bundle_load_mem(bytes, len, &b, err);
+    fw_free(bytes); /* the bundle copied every part out */
+    if (st) return fw_err_prefix(err, "model %s", ref);
+    char vs[32];
+    snprintf(vs, sizeof vs, "%lld", v);
+    if ((st = adapt(name, vs, b, len, out, err))) return st;
+    (*out)->load_ms = (double)(fw_now_ns() - t0) * 1e-6;
+    return FW_OK;
+}
+
+static fw_status st_set_alias(void *ud, const char *name, const char *alias, const char *version, fw_err *err) {
+    store_src *s = ud;
+    char ref[2 * FW_NAME_MAX + 4];
+    snprintf(ref, sizeof ref, "%s@%s", name, version);
+    pthread_mutex_lock(&s->mu);
+    fw_status st = fw_registry_alias_set(s->reg, ref, alias, true, err);
+    pthread_mutex_unlock(&s->mu);
+    return st;
+}
+
+/* Names whose alias list ("production=3,staging=4") holds alias. */
+static fw_status st_list(void *ud, const char *alias, char ***names, size_t *n, fw_err *err) {
+    store_src *s = ud;
+    fw_model_summary *ms = NULL;
+    size_t nm = 0;
+    *names = NULL;
+    *n = 0;
+    pthread_mutex_lock(&s->mu);
+    fw_status st = fw_registry_list(s->reg, &ms, &nm, err);
+    pthread_mutex_unlock(&s->mu);
+    if (st) return st;
+    char **out = fw_calloc(nm ? nm : 1, sizeof *out);
+    size_t k = 0, al = strlen(alias);
+    for (size_t i = 0; out && i < nm; i++) {
+        const char *a = ms[i].aliases;
+        bool has = false;
+        while (a && *a && !has) {
+            const char *eq = strchr(a, '=');
+            if (!eq) break;
+            has = (size_t)(eq - a) == al && memcmp(a, alias, al) == 0;
+            a = strchr(eq, ',');
+            if (a) a++;
+        }
+        if (has && !(out[k++] = fw_strdup(ms[i].name))) {
+            for (size_t j = 0; j + 1 < k; j++) fw_free(out[j]);
+            fw_free(out);
+            out = NULL;
+        }
+    }
+    fw_model_summaries_free(ms, nm);
+    if (!out) return fw_err_set(err, FW_ENOMEM, "out of memory");
+    *names = out;
+    *n = k;
+    return FW_OK;
+}
+
+static void st_free(void *ud) {
+    store_src *s = ud;
+    fw_registry_close(s->reg);
+    pthread_mutex_destroy(&s->mu);
+    fw_free(s);
+}
+
+fw_status fw_serve_source_store(const char *home, fw_serve_source *src, fw_err *err) {
+    store_src *s = fw_calloc(1, sizeof *s);
+    if (!s) return fw_err_set(err, FW_ENOMEM, "out of memory");
+    fw_registry_options o;
+    fw_registry_options_init(&o);
+    o.home = home;
+    o.command = "flywheel serve";
+    fw_status st = fw_registry_open(&o, &s->reg, err);
+    if (st) {
+        fw_free(s);
+        return st;
+    }
+    pthread_mutex_init(&s->mu, NULL);
+    *src = (fw_serve_source){s, "store", st_resolve, st_load, st_set_alias, st_list, st_free};
+    return FW_OK;
+}
