@@ -14,12 +14,23 @@ static const char *CMD = "serve";
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: flywheel serve [--host 127.0.0.1] [--port 8080] [--threads N] [--config flywheel.yaml]\n"
-            "                      [--models-dir DIR] [--store PATH] [--log PATH] [--admin-token TOKEN]\n"
-            "                      [--max-body BYTES] [--model-memory BYTES]\n\n"
-            "Serves every model with a `production` alias (and any NAME@ALIAS under serving.models)\n"
-            "over HTTP/1.1: v1 JSON (:predict, :explain, /v1/rank, /v1/feedback), KServe v2\n"
-            "(/v2/...), /metrics (Prometheus), /healthz and /admin (bearer token).\n"
+            "usage: flywheel serve [--home DIR] [--host 127.0.0.1] [--port 8080] [--threads N]\n"
+            "                      [--config flywheel.yaml] [--models-dir DIR] [--log PATH]\n"
+            "                      [--admin-token TOKEN] [--max-body BYTES] [--model-memory BYTES]\n"
+            "                      [--batch-max-age SECONDS] [--alias-poll SECONDS]\n\n"
+            "Serves every model of the registry with a `production` alias (and any NAME@ALIAS under\n"
+            "serving.models) over HTTP/1.1: v1 JSON (:predict, :explain, /v1/rank, /v1/feedback),\n"
+            "KServe v2 (/v2/...), /metrics (Prometheus), /healthz and /admin (bearer token).\n\n"
+            "  --home DIR             Flywheel home: the registry the models come from, and the store\n"
+            "                         the prediction log and feedback go to (default $FLYWHEEL_HOME,\n"
+            "                         else ./.flywheel; --store is the same flag)\n"
+            "  --models-dir DIR       serve linear JSON models from DIR instead of the registry\n"
+            "  --log PATH             prediction log as JSON lines in PATH instead of the store\n"
+            "  --batch-max-age S      hybrid: a request with entity_id is answered from the batch answer\n"
+            "                         of the served version (flywheel batch --output store) when younger\n"
+            "                         than S seconds (serving.batch_max_age_s; 0 = off, the default)\n"
+            "  --alias-poll S         re-read aliases every S seconds: `flywheel models promote` in another\n"
+            "                         process is served within S (serving.alias_poll_s, default 2)\n\n"
             "--port 0 picks a free port; the bound address is printed on stdout:\n"
             "  flywheel serve: listening on http://HOST:PORT\n"
             "Flags override the config file. SIGTERM drains in-flight requests and flushes the log.\n");
@@ -38,7 +49,7 @@ static int parse_num(const char *opt, const char *v, double lo, double hi, doubl
 
 int fw_cmd_serve(int argc, char **argv) {
     const char *config = NULL, *host = NULL, *port = NULL, *threads = NULL, *dir = NULL, *store = NULL,
-               *logp = NULL, *token = NULL, *maxbody = NULL, *mem = NULL;
+               *logp = NULL, *token = NULL, *maxbody = NULL, *mem = NULL, *maxage = NULL, *poll = NULL;
     for (int i = 1; i < argc; i++) {
         if (fw_cli_is_help(argv[i])) {
             usage(stdout);
@@ -51,6 +62,9 @@ int fw_cmd_serve(int argc, char **argv) {
             (r = fw_cli_opt(argc, argv, &i, "--threads", &threads, CMD)) ||
             (r = fw_cli_opt(argc, argv, &i, "--models-dir", &dir, CMD)) ||
             (r = fw_cli_opt(argc, argv, &i, "--store", &store, CMD)) ||
+            (r = fw_cli_opt(argc, argv, &i, "--home", &store, CMD)) ||
+            (r = fw_cli_opt(argc, argv, &i, "--batch-max-age", &maxage, CMD)) ||
+            (r = fw_cli_opt(argc, argv, &i, "--alias-poll", &poll, CMD)) ||
             (r = fw_cli_opt(argc, argv, &i, "--log", &logp, CMD)) ||
             (r = fw_cli_opt(argc, argv, &i, "--admin-token", &token, CMD)) ||
             (r = fw_cli_opt(argc, argv, &i, "--max-body", &maxbody, CMD)) ||
@@ -86,6 +100,14 @@ int fw_cmd_serve(int argc, char **argv) {
     if (maxbody) {
         if (parse_num("--max-body", maxbody, 64, 1 << 30, &d)) { code = FW_EXIT_USAGE; goto done; }
         cfg.max_body_bytes = (size_t)d;
+    }
+    if (maxage) {
+        if (parse_num("--batch-max-age", maxage, 0, 1e9, &d)) { code = FW_EXIT_USAGE; goto done; }
+        cfg.batch_max_age_s = d;
+    }
+    if (poll) {
+        if (parse_num("--alias-poll", poll, 0, 86400, &d)) { code = FW_EXIT_USAGE; goto done; }
+        cfg.alias_poll_s = d;
     }
     if (mem) {
         if (parse_num("--model-memory", mem, 0, 1e15, &d)) { code = FW_EXIT_USAGE; goto done; }

@@ -77,11 +77,23 @@ static void put_label(fw_buf *b, const fw_srv_model *m, const double *out) {
     }
 }
 
-/* Writes one prediction object; returns whether it abstained. */
-static bool put_prediction(fw_server *s, fw_buf *b, const fw_srv_model *m, const double *out) {
+/* The decided answer as JSON: the class name, the fixed value, the value, or the class index. */
+static void put_answer(fw_buf *b, const fw_srv_model *m, const fw_srv_decision *d) {
+    if (d->source == FW_PRED_REVIEW) fw_buf_printf(b, "\"needs review\"");
+    else if (d->answer) fw__json_cstr(b, d->answer);
+    else if (m->task == FW_TASK_BINARY || m->task == FW_TASK_MULTICLASS) fw_buf_printf(b, "%d", (int)d->answer_index);
+    else fw__json_num(b, d->answer_value);
+}
+
+static const char *outcome_of(const fw_srv_decision *d) {
+    if (!d->abstained) return "model";
+    return d->source == FW_PRED_REVIEW ? "review" : "fallback";
+}
+
+/* Writes one prediction object from the model's own scores and the decision. */
+static void put_prediction(fw_buf *b, const fw_srv_model *m, const double *out, const fw_srv_decision *d) {
     fw_buf_printf(b, "{\"label\":");
     put_label(b, m, out);
-    double conf = 1;
     if (m->task == FW_TASK_BINARY) {
         double p = out[0];
         fw_buf_printf(b, ",\"probabilities\":{");
@@ -96,7 +108,6 @@ static bool put_prediction(fw_server *s, fw_buf *b, const fw_srv_model *m, const
         fw__json_num(b, p);
         fw_buf_printf(b, ",\"threshold\":");
         fw__json_num(b, m->threshold);
-        conf = p > 1 - p ? p : 1 - p;
     } else if (m->task == FW_TASK_MULTICLASS) {
         fw_buf_printf(b, ",\"probabilities\":{");
         for (size_t k = 0; k < m->n_outputs; k++) {
@@ -107,69 +118,34 @@ static bool put_prediction(fw_server *s, fw_buf *b, const fw_srv_model *m, const
             fw_buf_put_u8(b, ':');
             fw__json_num(b, out[k]);
         }
-        conf = primary_score(m, out);
         fw_buf_printf(b, "},\"score\":");
-        fw__json_num(b, conf);
+        fw__json_num(b, primary_score(m, out));
         fw_buf_printf(b, ",\"threshold\":null");
     } else {
         fw_buf_printf(b, ",\"score\":");
         fw__json_num(b, out[0]);
         fw_buf_printf(b, ",\"threshold\":null");
     }
-    double thr = s->cfg->confidence_threshold >= 0 ? s->cfg->confidence_threshold : m->confidence_threshold;
-    bool abstain = m->task != FW_TASK_REGRESSION && m->task != FW_TASK_RANKING && thr > 0 && conf < thr;
-    fw_buf_printf(b, ",\"confidence\":");
-    fw__json_num(b, conf);
-    if (abstain) {
-        /* the fallback answers; the model's own label is kept beside it */
-        size_t lab = b->len;
-        (void)lab;
+    if (m->task == FW_TASK_BINARY || m->task == FW_TASK_MULTICLASS) {
+        fw_buf_printf(b, ",\"confidence\":");
+        fw__json_num(b, d->confidence);
+    }
+    if (d->abstained) {
+        /* the fallback answers; the model's own label and scores are kept beside it */
         fw_buf_printf(b, ",\"abstained\":true,\"confidence_threshold\":");
-        fw__json_num(b, thr);
-        if (m->fallback == FW_FALLBACK_BASELINE) {
-            fw_buf_printf(b, ",\"fallback\":\"baseline\",\"answer\":");
-            put_label(b, m, m->baseline_out);
-        } else if (m->fallback == FW_FALLBACK_VALUE) {
-            fw_buf_printf(b, ",\"fallback\":\"value\",\"answer\":");
-            fw__json_cstr(b, m->fallback_value ? m->fallback_value : "");
-        } else {
-            fw_buf_printf(b, ",\"fallback\":\"review\",\"answer\":\"needs review\"");
-        }
+        fw__json_num(b, d->threshold);
+        fw_buf_printf(b, ",\"fallback\":\"%s\",\"answer\":",
+                      d->source == FW_PRED_BASELINE ? "baseline" : d->source == FW_PRED_VALUE ? "value" : "review");
+        put_answer(b, m, d);
     } else {
         fw_buf_printf(b, ",\"abstained\":false");
     }
-    return abstain;
 }
 
-static void put_log_header(fw_buf *lb, const char *rid, const fw_srv_model *m, int variant,
-                           const char *entity_id, double latency_ms) {
-    char ts[32];
-    fw_format_iso8601(fw_wall_unix_ms(), ts, sizeof ts);
-    fw_buf_printf(lb, "{\"type\":\"prediction\",\"request_id\":\"%s\",\"time\":\"%s\",\"model\":", rid, ts);
-    fw__json_cstr(lb, m->name);
-    fw_buf_printf(lb, ",\"version\":");
-    fw__json_cstr(lb, m->version);
-    fw_buf_printf(lb, ",\"variant\":\"%s\",\"source\":\"online\",\"entity_id\":", fw_variant_name(variant));
-    fw__json_cstr(lb, entity_id);
-    fw_buf_printf(lb, ",\"latency_ms\":%.4f", latency_ms);
-}
-
-static void put_outputs(fw_buf *b, const double *out, size_t n_inst, size_t n_out) {
-    fw_buf_put_u8(b, '[');
-    for (size_t i = 0; i < n_inst; i++) {
-        fw_buf_printf(b, "%s[", i ? "," : "");
-        for (size_t k = 0; k < n_out; k++) {
-            if (k) fw_buf_put_u8(b, ',');
-            fw__json_num(b, out[i * n_out + k]);
-        }
-        fw_buf_put_u8(b, ']');
-    }
-    fw_buf_put_u8(b, ']');
-}
-
-/* Predicts every instance with m into out (n_inst x n_outputs); false after an error reply. */
-static bool predict_all(const fw_srv_model *m, json_t *inst, fw_value *vals, double *out, fw_buf *warn,
-                        size_t *n_warn, double *contrib, fw_reply *r) {
+/* Predicts every instance with m into out (n_inst x n_outputs) and dec (n_inst); false after an
+ * error reply. */
+static bool predict_all(fw_server *s, const fw_srv_model *m, json_t *inst, fw_value *vals, double *out,
+                        fw_srv_decision *dec, fw_buf *warn, size_t *n_warn, double *contrib, fw_reply *r) {
     bool oom;
     void *scratch = fw_srv_model_scratch(m, &oom);
     if (oom) {
@@ -180,7 +156,8 @@ static bool predict_all(const fw_srv_model *m, json_t *inst, fw_value *vals, dou
     for (size_t i = 0; i < n; i++) {
         if (!decode_instance(m, json_array_get(inst, i), i, vals, warn, n_warn, r)) return false;
         fw_err err;
-        fw_status st = m->ops->predict(m, vals, scratch, out + i * m->n_outputs, &err);
+        fw_status st = fw_srv_model_decide(m, vals, scratch, s->cfg->confidence_threshold, out + i * m->n_outputs,
+                                           &dec[i], &err);
         if (st == FW_OK && contrib) st = m->ops->explain(m, vals, scratch, contrib + i * (m->n_explain + 1), &err);
         if (st) {
             fw__reply_error(r, st == FW_ESCHEMA || st == FW_EINVAL ? 400 : 500,
@@ -188,6 +165,77 @@ static bool predict_all(const fw_srv_model *m, json_t *inst, fw_value *vals, dou
             return false;
         }
     }
+    return true;
+}
+
+/* The answers of n instances as a JSON array (for the log). */
+static void put_answers(fw_buf *b, const fw_srv_model *m, const fw_srv_decision *dec, size_t n) {
+    fw_buf_put_u8(b, '[');
+    for (size_t i = 0; i < n; i++) {
+        if (i) fw_buf_put_u8(b, ',');
+        put_answer(b, m, &dec[i]);
+    }
+    fw_buf_put_u8(b, ']');
+}
+
+void fw__log_prediction(fw_server *s, const char *rid, const fw_srv_model *m, int variant, const char *entity,
+                        uint64_t latency_ns, const char *inputs, size_t inputs_len, const double *out,
+                        const fw_srv_decision *dec, size_t n, const char *protocol) {
+    if (!s->logq) return;
+    fw_buf ab;
+    fw_buf_init(&ab);
+    const char *outcome = "model";
+    if (dec) {
+        put_answers(&ab, m, dec, n);
+        for (size_t i = 0; i < n; i++)
+            if (dec[i].abstained) outcome = outcome_of(&dec[i]);
+    }
+    fw_log_prediction p = {
+        .request_id = rid, .model = m->name, .version = m->version, .entity_id = entity,
+        .variant = fw_variant_name(variant), .source = "online", .protocol = protocol, .outcome = outcome,
+        .latency_us = (int64_t)(latency_ns / 1000), .inputs = inputs, .inputs_len = inputs_len,
+        .answers = ab.len && fw_buf_ok(&ab) ? (const char *)ab.data : NULL, .answers_len = ab.len,
+        .outputs = out, .n_rows = out ? n : 0, .n_out = m->n_outputs,
+    };
+    fw_logq_push(s->logq, fw_log_prediction_new(&p));
+    fw_buf_free(&ab);
+}
+
+/* Hybrid: answers from a fresh batch answer of the served model version. True when it answered. */
+static bool answer_from_batch(fw_server *s, const fw_srv_model *m, int variant, const char *entity, uint64_t t0,
+                              const char *body, size_t len, fw_reply *r) {
+    fw_hybrid_answer a;
+    if (!s->hybrid || !entity || !fw_hybrid_get(s->hybrid, m->name, m->version, entity, &a)) return false;
+    fw_buf *b = &r->body;
+    r->code = 200;
+    char ts[32];
+    fw_format_iso8601(a.scored_ms, ts, sizeof ts);
+    fw_buf_printf(b, "{\"request_id\":\"%s\",\"model\":", r->request_id);
+    fw__json_cstr(b, m->name);
+    fw_buf_printf(b, ",\"version\":");
+    fw__json_cstr(b, m->version);
+    fw_buf_printf(b, ",\"variant\":\"%s\",\"source\":\"batch\",\"entity_id\":", fw_variant_name(variant));
+    fw__json_cstr(b, entity);
+    fw_buf_printf(b, ",\"predictions\":[{\"label\":");
+    fw__json_cstr(b, a.prediction);
+    fw_buf_printf(b, ",\"scores\":%s,\"scored_at\":\"%s\",\"batch_run\":%lld}],\"warnings\":[]}", a.scores_json, ts,
+                  (long long)a.run_id);
+    if (s->logq) {
+        fw_buf ab;
+        fw_buf_init(&ab);
+        fw_buf_put_u8(&ab, '[');
+        fw__json_cstr(&ab, a.prediction);
+        fw_buf_put_u8(&ab, ']');
+        fw_log_prediction p = {
+            .request_id = r->request_id, .model = m->name, .version = m->version, .entity_id = entity,
+            .variant = fw_variant_name(variant), .source = "batch", .protocol = "v1", .outcome = "model",
+            .latency_us = (int64_t)((fw_now_ns() - t0) / 1000), .inputs = body, .inputs_len = len,
+            .answers = fw_buf_ok(&ab) ? (const char *)ab.data : NULL, .answers_len = ab.len,
+        };
+        fw_logq_push(s->logq, fw_log_prediction_new(&p));
+        fw_buf_free(&ab);
+    }
+    fw_hybrid_answer_free(&a);
     return true;
 }
 
@@ -199,6 +247,7 @@ void fw__api_predict(fw_server *s, const fw_route *rt, const char *body, size_t 
     fw_srv_target t = {0};
     fw_value *vals = NULL;
     double *out = NULL, *sout = NULL, *contrib = NULL;
+    fw_srv_decision *dec = NULL, *sdec = NULL;
     fw_buf warn;
     fw_buf_init(&warn);
     size_t n_warn = 0;
@@ -210,12 +259,14 @@ void fw__api_predict(fw_server *s, const fw_route *rt, const char *body, size_t 
         snprintf(ent_num, sizeof ent_num, "%lld", (long long)json_integer_value(ent));
         entity = ent_num;
     }
-    if (!json_is_array(inst) || json_array_size(inst) == 0) {
-        fw__reply_error(r, 400, "bad_request", "'instances' must be a non-empty array of objects");
-        goto out;
-    }
     if (ent && !json_is_null(ent) && !entity) {
         fw__reply_error(r, 400, "bad_type", "'entity_id' must be a string or an integer");
+        goto out;
+    }
+    /* without instances only a batch answer can serve (checked once the model is known) */
+    bool no_inst = !inst && entity && s->hybrid && !explain;
+    if (!no_inst && (!json_is_array(inst) || json_array_size(inst) == 0)) {
+        fw__reply_error(r, 400, "bad_request", "'instances' must be a non-empty array of objects");
         goto out;
     }
     {
@@ -240,6 +291,13 @@ void fw__api_predict(fw_server *s, const fw_route *rt, const char *body, size_t 
     const fw_srv_model *m = t.m;
     r->metrics = m->metrics;
     r->variant = t.variant;
+    if (!explain && entity && answer_from_batch(s, m, t.variant, entity, t0, body, len, r)) goto out;
+    if (no_inst) {
+        fw__reply_error(r, 404, "no_batch_answer",
+                        "no fresh batch answer of %s version %s for entity '%.200s' (max age %gs); send 'instances' to be answered online",
+                        m->name, m->version, entity, s->cfg->batch_max_age_s);
+        goto out;
+    }
     if (explain && !m->ops->explain) {
         fw__reply_error(r, 400, "unsupported", "model '%s' version '%s' cannot explain", m->name, m->version);
         goto out;
@@ -249,12 +307,13 @@ void fw__api_predict(fw_server *s, const fw_route *rt, const char *body, size_t 
     if (t.shadow && t.shadow->n_inputs > n_in) n_in = t.shadow->n_inputs;
     vals = fw_malloc((n_in ? n_in : 1) * sizeof *vals);
     out = fw_malloc(n * m->n_outputs * sizeof *out);
+    dec = fw_malloc(n * sizeof *dec);
     if (explain) contrib = fw_malloc(n * (m->n_explain + 1) * sizeof *contrib);
-    if (!vals || !out || (explain && !contrib)) {
+    if (!vals || !out || !dec || (explain && !contrib)) {
         fw__reply_error(r, 500, "FW_ENOMEM", "out of memory");
         goto out;
     }
-    if (!predict_all(m, inst, vals, out, &warn, &n_warn, contrib, r)) goto out;
+    if (!predict_all(s, m, inst, vals, out, dec, &warn, &n_warn, contrib, r)) goto out;
     fw_buf *b = &r->body;
     r->code = 200;
     fw_buf_printf(b, "{\"request_id\":\"%s\",\"model\":", r->request_id);
@@ -265,8 +324,8 @@ void fw__api_predict(fw_server *s, const fw_route *rt, const char *body, size_t 
     for (size_t i = 0; i < n; i++) {
         if (i) fw_buf_put_u8(b, ',');
         const double *o = out + i * m->n_outputs;
-        bool ab = put_prediction(s, b, m, o);
-        fw_metrics_score(m->metrics, t.variant, primary_score(m, o), ab);
+        put_prediction(b, m, o, &dec[i]);
+        fw_metrics_score(m->metrics, t.variant, primary_score(m, o), dec[i].abstained);
         if (explain) {
             const double *c = contrib + i * (m->n_explain + 1);
             fw_buf_printf(b, ",\"contributions\":{");
@@ -285,37 +344,24 @@ void fw__api_predict(fw_server *s, const fw_route *rt, const char *body, size_t 
     fw_buf_printf(b, "],\"warnings\":[");
     fw_buf_put(b, warn.data, warn.len);
     fw_buf_printf(b, "]}");
-    double lat_ms = (double)(fw_now_ns() - t0) * 1e-6;
     if (s->logq) {
-        char *inputs = json_dumps(inst, JSON_COMPACT);
-        fw_buf lb;
-        fw_buf_init(&lb);
-        put_log_header(&lb, r->request_id, m, t.variant, entity, lat_ms);
-        fw_buf_printf(&lb, ",\"inputs\":%s,\"outputs\":", inputs ? inputs : "null");
-        put_outputs(&lb, out, n, m->n_outputs);
-        fw_buf_put_u8(&lb, '}');
-        fw__log(s, FW_LOGREC_PREDICTION, r->request_id, &lb);
-        if (t.shadow && (sout = fw_malloc(n * t.shadow->n_outputs * sizeof *sout)) != NULL) {
+        fw__log_prediction(s, r->request_id, m, t.variant, entity, fw_now_ns() - t0, body, len, out, dec, n, "v1");
+        if (t.shadow && (sout = fw_malloc(n * t.shadow->n_outputs * sizeof *sout)) != NULL &&
+            (sdec = fw_malloc(n * sizeof *sdec)) != NULL) {
             fw_reply sr = {0};
             fw_buf_init(&sr.body);
             uint64_t st0 = fw_now_ns();
-            if (predict_all(t.shadow, inst, vals, sout, NULL, NULL, NULL, &sr)) {
+            if (predict_all(s, t.shadow, inst, vals, sout, sdec, NULL, NULL, NULL, &sr)) {
                 uint64_t sns = fw_now_ns() - st0;
-                lb.len = 0;
-                put_log_header(&lb, r->request_id, t.shadow, FW_VARIANT_SHADOW, entity, (double)sns * 1e-6);
-                fw_buf_printf(&lb, ",\"inputs\":%s,\"outputs\":", inputs ? inputs : "null");
-                put_outputs(&lb, sout, n, t.shadow->n_outputs);
-                fw_buf_put_u8(&lb, '}');
-                fw__log(s, FW_LOGREC_PREDICTION, r->request_id, &lb);
+                fw__log_prediction(s, r->request_id, t.shadow, FW_VARIANT_SHADOW, entity, sns, body, len, sout, sdec, n,
+                                   "v1");
                 fw_metrics_request(t.shadow->metrics, FW_VARIANT_SHADOW, 200, sns);
                 for (size_t i = 0; i < n; i++)
                     fw_metrics_score(t.shadow->metrics, FW_VARIANT_SHADOW,
-                                     primary_score(t.shadow, sout + i * t.shadow->n_outputs), 0);
+                                     primary_score(t.shadow, sout + i * t.shadow->n_outputs), sdec[i].abstained);
             }
             fw_buf_free(&sr.body);
         }
-        fw_buf_free(&lb);
-        if (inputs) fw_free(inputs);
     }
 out:
     /* keep the answering model alive until its metrics are recorded */
@@ -328,6 +374,8 @@ out:
     fw_free(vals);
     fw_free(out);
     fw_free(sout);
+    fw_free(dec);
+    fw_free(sdec);
     fw_free(contrib);
     json_decref(j);
 }
@@ -550,33 +598,16 @@ void fw__api_feedback(fw_server *s, const char *body, size_t len, fw_reply *r) {
     } else if (label && (json_is_object(label) || json_is_array(label))) {
         fw__reply_error(r, 400, "bad_type", "'label' must be a string, number or boolean");
     } else if (!s->logq) {
-        fw__reply_error(r, 503, "no_store", "feedback needs a store or serving.log.path to be kept");
+        fw__reply_error(r, 503, "no_store", "feedback needs the store or serving.log.path to be kept");
     } else {
+        /* known to this process now; the store sink also looks the id up in prediction_log (an
+         * earlier process's request) and counts the final verdict */
         bool matched = fw__request_id_known(s, rid);
-        atomic_fetch_add(matched ? &s->feedback_matched : &s->feedback_unmatched, 1);
-        char ts[32];
-        fw_format_iso8601(fw_wall_unix_ms(), ts, sizeof ts);
-        fw_buf lb;
-        fw_buf_init(&lb);
-        fw_buf_printf(&lb, "{\"type\":\"feedback\",\"request_id\":");
-        fw__json_cstr(&lb, rid);
-        fw_buf_printf(&lb, ",\"time\":\"%s\",\"matched\":%s", ts, matched ? "true" : "false");
-        if (label) {
-            char *lt = json_dumps(label, JSON_COMPACT | JSON_ENCODE_ANY);
-            fw_buf_printf(&lb, ",\"label\":%s", lt ? lt : "null");
-            fw_free(lt);
-        }
-        if (event) {
-            fw_buf_printf(&lb, ",\"event\":");
-            fw__json_cstr(&lb, json_string_value(event));
-        }
-        if (value) {
-            fw_buf_printf(&lb, ",\"value\":");
-            fw__json_num(&lb, json_number_value(value));
-        }
-        fw_buf_put_u8(&lb, '}');
-        bool kept = fw_buf_ok(&lb) && fw_logq_push(s->logq, fw_log_record_new(FW_LOGREC_FEEDBACK, rid, (const char *)lb.data, lb.len));
-        fw_buf_free(&lb);
+        if (!s->log_to_store) atomic_fetch_add(matched ? &s->feedback_matched : &s->feedback_unmatched, 1);
+        char *lt = label ? json_dumps(label, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+        bool kept = fw_logq_push(s->logq, fw_log_feedback_new(rid, lt, json_string_value(event),
+                                                              value ? json_number_value(value) : NAN, matched));
+        fw_free(lt);
         if (!kept) fw__reply_error(r, 503, "log_full", "feedback could not be queued (log queue full); retry");
         else {
             r->code = 202;

@@ -66,11 +66,12 @@ static void model_meta(fw_buf *b, const fw_srv_model *m) {
     if (m->task == FW_TASK_MULTICLASS)
         fw_buf_printf(b, ",{\"name\":\"probabilities\",\"datatype\":\"FP64\",\"shape\":[-1,%zu]}", m->n_outputs);
     if (m->task == FW_TASK_BINARY || m->task == FW_TASK_MULTICLASS)
-        fw_buf_printf(b, ",{\"name\":\"label\",\"datatype\":\"BYTES\",\"shape\":[-1]}");
+        fw_buf_printf(b, ",{\"name\":\"label\",\"datatype\":\"BYTES\",\"shape\":[-1]},{\"name\":\"answer\",\"datatype\":\"BYTES\",\"shape\":[-1]}");
     fw_buf_printf(b, "]}");
 }
 
-static void put_label_str(fw_buf *b, const fw_srv_model *m, const double *o) {
+/* The model's own label as a BYTES element (binary: P(positive) against the threshold). */
+static void put_own_label(fw_buf *b, const fw_srv_model *m, const double *o) {
     char tmp[32];
     if (m->task == FW_TASK_BINARY) {
         int pos = o[0] >= m->threshold;
@@ -81,6 +82,22 @@ static void put_label_str(fw_buf *b, const fw_srv_model *m, const double *o) {
         for (size_t k = 1; k < m->n_outputs; k++) best = o[k] > o[best] ? k : best;
         snprintf(tmp, sizeof tmp, "%zu", best);
         fw__json_cstr(b, m->classes && best < m->n_classes ? m->classes[best] : tmp);
+    }
+}
+
+/* The decided answer as a BYTES element: the class name (or index), the fixed value, or
+ * "needs review" when the model abstained to review. */
+static void put_label_str(fw_buf *b, const fw_srv_model *m, const double *o, const fw_srv_decision *d) {
+    (void)o;
+    char tmp[32];
+    if (d->source == FW_PRED_REVIEW) {
+        fw__json_cstr(b, "needs review");
+    } else if (d->answer) {
+        fw__json_cstr(b, d->answer);
+    } else {
+        snprintf(tmp, sizeof tmp, "%d", (int)d->answer_index);
+        fw__json_cstr(b, m->classes && d->answer_index >= 0 && (size_t)d->answer_index < m->n_classes
+                             ? m->classes[d->answer_index] : tmp);
     }
 }
 
@@ -102,6 +119,7 @@ static void infer(fw_server *s, const fw_route *rt, const char *body, size_t len
     long *col_len = NULL;
     fw_value *vals = NULL;
     double *out = NULL;
+    fw_srv_decision *dec = NULL;
     fw_err err;
     fw_status st = fw__resolve(s, rt->name, NULL, rt->version, NULL, reqno, &t, &err);
     if (st) {
@@ -120,8 +138,8 @@ static void infer(fw_server *s, const fw_route *rt, const char *body, size_t len
     if (req_out && json_is_array(req_out)) {
         for (size_t i = 0; i < json_array_size(req_out); i++) {
             const char *nm = json_string_value(json_object_get(json_array_get(req_out, i), "name"));
-            if (!nm || (strcmp(nm, "score") && strcmp(nm, "label") && strcmp(nm, "probabilities"))) {
-                fw__reply_error_v2(r, 400, "unknown requested output '%s' (have score, label, probabilities)", nm ? nm : "?");
+            if (!nm || (strcmp(nm, "score") && strcmp(nm, "label") && strcmp(nm, "answer") && strcmp(nm, "probabilities"))) {
+                fw__reply_error_v2(r, 400, "unknown requested output '%s' (have score, label, answer, probabilities)", nm ? nm : "?");
                 goto out;
             }
         }
@@ -187,9 +205,10 @@ static void infer(fw_server *s, const fw_route *rt, const char *body, size_t len
         goto out;
     }
     out = fw_malloc((size_t)n_rows * m->n_outputs * sizeof *out);
+    dec = fw_malloc((size_t)n_rows * sizeof *dec);
     bool oom;
     void *scratch = fw_srv_model_scratch(m, &oom);
-    if (!out || oom) {
+    if (!out || !dec || oom) {
         fw_free(row_leaves);
         fw__reply_error_v2(r, 500, "out of memory");
         goto out;
@@ -204,7 +223,8 @@ static void infer(fw_server *s, const fw_route *rt, const char *body, size_t len
                 goto out;
             }
         }
-        st = m->ops->predict(m, vals, scratch, out + (size_t)i * m->n_outputs, &err);
+        st = fw_srv_model_decide(m, vals, scratch, s->cfg->confidence_threshold, out + (size_t)i * m->n_outputs,
+                                 &dec[i], &err);
         if (st) {
             fw_free(row_leaves);
             fw__reply_error_v2(r, 400, "row %ld: %s", i, err.msg);
@@ -232,7 +252,7 @@ static void infer(fw_server *s, const fw_route *rt, const char *body, size_t len
             double sc = o[0];
             for (size_t k = 1; m->task == FW_TASK_MULTICLASS && k < m->n_outputs; k++) sc = o[k] > sc ? o[k] : sc;
             fw__json_num(b, sc);
-            fw_metrics_score(m->metrics, t.variant, sc, 0);
+            fw_metrics_score(m->metrics, t.variant, sc, dec[i].abstained);
         }
         fw_buf_printf(b, "]}");
         first = false;
@@ -251,32 +271,22 @@ static void infer(fw_server *s, const fw_route *rt, const char *body, size_t len
         fw_buf_printf(b, "%s{\"name\":\"label\",\"datatype\":\"BYTES\",\"shape\":[%ld],\"data\":[", first ? "" : ",", n_rows);
         for (long i = 0; i < n_rows; i++) {
             if (i) fw_buf_put_u8(b, ',');
-            put_label_str(b, m, out + (size_t)i * m->n_outputs);
+            put_own_label(b, m, out + (size_t)i * m->n_outputs);
+        }
+        fw_buf_printf(b, "]}");
+        first = false;
+    }
+    /* what answered: the model's label, or the fallback's answer where it abstained (as v1's "answer") */
+    if ((m->task == FW_TASK_BINARY || m->task == FW_TASK_MULTICLASS) && wants(req_out, "answer")) {
+        fw_buf_printf(b, "%s{\"name\":\"answer\",\"datatype\":\"BYTES\",\"shape\":[%ld],\"data\":[", first ? "" : ",", n_rows);
+        for (long i = 0; i < n_rows; i++) {
+            if (i) fw_buf_put_u8(b, ',');
+            put_label_str(b, m, out + (size_t)i * m->n_outputs, &dec[i]);
         }
         fw_buf_printf(b, "]}");
     }
     fw_buf_printf(b, "]}");
-    if (s->logq) {
-        char ts[32];
-        fw_format_iso8601(fw_wall_unix_ms(), ts, sizeof ts);
-        char *inputs_txt = json_dumps(inputs, JSON_COMPACT);
-        fw_buf lb;
-        fw_buf_init(&lb);
-        fw_buf_printf(&lb, "{\"type\":\"prediction\",\"request_id\":\"%s\",\"time\":\"%s\",\"model\":", r->request_id, ts);
-        fw__json_cstr(&lb, m->name);
-        fw_buf_printf(&lb, ",\"version\":");
-        fw__json_cstr(&lb, m->version);
-        fw_buf_printf(&lb, ",\"variant\":\"%s\",\"source\":\"online\",\"protocol\":\"v2\",\"latency_ms\":%.4f,\"inputs\":%s,\"outputs\":[",
-                      fw_variant_name(t.variant), (double)(fw_now_ns() - t0) * 1e-6, inputs_txt ? inputs_txt : "null");
-        for (size_t i = 0; i < (size_t)n_rows * m->n_outputs; i++) {
-            if (i) fw_buf_put_u8(&lb, ',');
-            fw__json_num(&lb, out[i]);
-        }
-        fw_buf_printf(&lb, "]}");
-        fw__log(s, FW_LOGREC_PREDICTION, r->request_id, &lb);
-        fw_buf_free(&lb);
-        fw_free(inputs_txt);
-    }
+    fw__log_prediction(s, r->request_id, m, t.variant, NULL, fw_now_ns() - t0, body, len, out, dec, (size_t)n_rows, "v2");
 out:
     if (t.m) {
         r->hold = t.m;
@@ -290,6 +300,7 @@ out:
     fw_free(col_len);
     fw_free(vals);
     fw_free(out);
+    fw_free(dec);
     json_decref(j);
 }
 

@@ -47,6 +47,7 @@ void fw_serve_config_init(fw_serve_config *c) {
     c->log_sample = 0.1;
     c->log_batch = 512;
     c->batch_max_age_s = 0;
+    c->batch_cache_ttl_s = 1.0;
     c->confidence_threshold = -1;
 }
 
@@ -251,6 +252,8 @@ static fw_status parse_serving(ctx *x, yaml_node_t *m, fw_serve_config *c) {
             st = get_num(x, v, "serving.drain_timeout_s", 0, 3600, false, &c->drain_timeout_s);
         else if (strcmp(ks, "batch_max_age_s") == 0)
             st = get_num(x, v, "serving.batch_max_age_s", 0, 1e9, false, &c->batch_max_age_s);
+        else if (strcmp(ks, "batch_cache_ttl_s") == 0)
+            st = get_num(x, v, "serving.batch_cache_ttl_s", 0, 3600, false, &c->batch_cache_ttl_s);
         else if (strcmp(ks, "confidence_threshold") == 0)
             st = get_num(x, v, "serving.confidence_threshold", 0, 1, false, &c->confidence_threshold);
         else if (strcmp(ks, "admin_token") == 0) st = get_str(x, v, "serving.admin_token", &c->admin_token);

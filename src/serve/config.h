@@ -12,6 +12,7 @@
  *     log: {path: predictions.jsonl, capacity: 65536, policy: drop-newest, sample: 0.1}
  *     splits:
  *       - {model: spam, kind: canary, challenger: spam@staging, percent: 10}
+ *     batch_max_age_s: 86400        # hybrid: answer entity_id requests from `flywheel batch --output store`
  *     rank: {objectives: [{model: quality, weight: 0.7}], filters: [{model: spam, max: 0.9}]}
  */
 #ifndef FW_SERVE_CONFIG_H
@@ -72,6 +73,7 @@ typedef struct fw_serve_config {
     size_t log_batch;           /* records per transaction; default 512 */
     /* Hybrid batch answers */
     double batch_max_age_s;     /* precomputed predictions younger than this answer; 0 = never */
+    double batch_cache_ttl_s;   /* how long a looked-up batch answer (or its absence) is reused; default 1 */
     /* Abstention override: when set (>= 0) replaces each model's own confidence threshold. */
     double confidence_threshold;
     fw_serve_split *splits;

@@ -3,8 +3,10 @@
 #include "serve/logq.h"
 
 #include "core/alloc.h"
+#include "core/clock.h"
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -31,15 +33,159 @@ struct fw_logq {
     pthread_t writer;
 };
 
-fw_log_record *fw_log_record_new(fw_logrec_kind kind, const char *request_id, const char *json, size_t len) {
-    fw_log_record *r = fw_malloc(sizeof *r + len + 1);
+/* Copies n bytes (NUL-terminated) at *p, returns the copy and advances *p. */
+static const char *put_str(char **p, const char *s, size_t n) {
+    if (!s) return NULL;
+    char *d = *p;
+    memcpy(d, s, n);
+    d[n] = 0;
+    *p = d + n + 1;
+    return d;
+}
+
+static size_t slen(const char *s) { return s ? strlen(s) + 1 : 0; }
+
+fw_log_record *fw_log_prediction_new(const fw_log_prediction *p) {
+    size_t nd = p->n_rows * p->n_out;
+    size_t strs = slen(p->model) + slen(p->version) + slen(p->entity_id) + (p->inputs ? p->inputs_len + 1 : 0) +
+                  (p->answers ? p->answers_len + 1 : 0);
+    size_t size = sizeof(fw_log_record) + nd * sizeof(double) + strs;
+    fw_log_record *r = fw_malloc(size);
     if (!r) return NULL;
-    r->kind = kind;
-    snprintf(r->request_id, sizeof r->request_id, "%s", request_id ? request_id : "");
-    r->len = len;
-    memcpy(r->json, json, len);
-    r->json[len] = 0;
+    memset(r, 0, sizeof *r);
+    r->kind = FW_LOGREC_PREDICTION;
+    r->size = size;
+    snprintf(r->request_id, sizeof r->request_id, "%s", p->request_id ? p->request_id : "");
+    r->ts_ms = fw_wall_unix_ms();
+    double *o = (double *)(void *)r->data;
+    if (nd) memcpy(o, p->outputs, nd * sizeof *o);
+    r->outputs = o;
+    r->n_rows = (uint32_t)p->n_rows;
+    r->n_out = (uint32_t)p->n_out;
+    char *q = r->data + nd * sizeof(double);
+    r->model = put_str(&q, p->model, p->model ? strlen(p->model) : 0);
+    r->version = put_str(&q, p->version, p->version ? strlen(p->version) : 0);
+    r->entity_id = put_str(&q, p->entity_id, p->entity_id ? strlen(p->entity_id) : 0);
+    r->inputs = put_str(&q, p->inputs, p->inputs_len);
+    r->answers = put_str(&q, p->answers, p->answers_len);
+    r->variant = p->variant ? p->variant : "primary";
+    r->source = p->source ? p->source : "online";
+    r->protocol = p->protocol ? p->protocol : "v1";
+    r->outcome = p->outcome ? p->outcome : "model";
+    r->latency_us = p->latency_us;
+    r->value = NAN;
     return r;
+}
+
+fw_log_record *fw_log_feedback_new(const char *request_id, const char *label_json, const char *event, double value,
+                                   bool matched) {
+    size_t size = sizeof(fw_log_record) + slen(label_json) + slen(event);
+    fw_log_record *r = fw_malloc(size);
+    if (!r) return NULL;
+    memset(r, 0, sizeof *r);
+    r->kind = FW_LOGREC_FEEDBACK;
+    r->size = size;
+    snprintf(r->request_id, sizeof r->request_id, "%s", request_id ? request_id : "");
+    r->ts_ms = fw_wall_unix_ms();
+    char *q = r->data;
+    r->label_json = put_str(&q, label_json, label_json ? strlen(label_json) : 0);
+    r->event = put_str(&q, event, event ? strlen(event) : 0);
+    r->value = value;
+    r->matched = matched;
+    return r;
+}
+
+/* ---- JSON formatting (writer thread) ------------------------------------------------------- */
+
+static void jstr(fw_buf *b, const char *s) {
+    if (!s) {
+        fw_buf_put(b, "null", 4);
+        return;
+    }
+    fw_buf_put_u8(b, '"');
+    const char *start = s;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        fw_buf_put(b, start, (size_t)(s - start));
+        start = s + 1;
+        if (c == '"') fw_buf_put(b, "\\\"", 2);
+        else if (c == '\\') fw_buf_put(b, "\\\\", 2);
+        else fw_buf_printf(b, "\\u%04x", c);
+    }
+    fw_buf_put(b, start, (size_t)(s - start));
+    fw_buf_put_u8(b, '"');
+}
+
+static void jnum(fw_buf *b, double v) {
+    if (!isfinite(v)) fw_buf_put(b, "null", 4);
+    else fw_buf_printf(b, "%.17g", v);
+}
+
+static void jraw(fw_buf *b, const char *s) {
+    if (s) fw_buf_put(b, s, strlen(s));
+    else fw_buf_put(b, "null", 4);
+}
+
+static void put_outputs(fw_buf *b, const fw_log_record *r) {
+    fw_buf_put_u8(b, '[');
+    for (uint32_t i = 0; i < r->n_rows; i++) {
+        fw_buf_put(b, i ? ",[" : "[", i ? 2 : 1);
+        for (uint32_t k = 0; k < r->n_out; k++) {
+            if (k) fw_buf_put_u8(b, ',');
+            jnum(b, r->outputs[(size_t)i * r->n_out + k]);
+        }
+        fw_buf_put_u8(b, ']');
+    }
+    fw_buf_put_u8(b, ']');
+}
+
+void fw_log_record_outputs_json(const fw_log_record *r, fw_buf *b) {
+    fw_buf_printf(b, "{\"variant\":\"%s\",\"source\":\"%s\",\"protocol\":\"%s\",\"entity_id\":", r->variant,
+                  r->source, r->protocol);
+    jstr(b, r->entity_id);
+    fw_buf_printf(b, ",\"answers\":");
+    jraw(b, r->answers);
+    fw_buf_printf(b, ",\"outputs\":");
+    put_outputs(b, r);
+    fw_buf_put_u8(b, '}');
+}
+
+void fw_log_record_json(const fw_log_record *r, fw_buf *b) {
+    char ts[32];
+    fw_format_iso8601(r->ts_ms, ts, sizeof ts);
+    if (r->kind == FW_LOGREC_FEEDBACK) {
+        fw_buf_printf(b, "{\"type\":\"feedback\",\"request_id\":");
+        jstr(b, r->request_id);
+        fw_buf_printf(b, ",\"time\":\"%s\",\"matched\":%s", ts, r->matched ? "true" : "false");
+        if (r->label_json) fw_buf_printf(b, ",\"label\":%s", r->label_json);
+        if (r->event) {
+            fw_buf_printf(b, ",\"event\":");
+            jstr(b, r->event);
+        }
+        if (isfinite(r->value)) {
+            fw_buf_printf(b, ",\"value\":");
+            jnum(b, r->value);
+        }
+        fw_buf_put_u8(b, '}');
+        return;
+    }
+    fw_buf_printf(b, "{\"type\":\"prediction\",\"request_id\":");
+    jstr(b, r->request_id);
+    fw_buf_printf(b, ",\"time\":\"%s\",\"model\":", ts);
+    jstr(b, r->model);
+    fw_buf_printf(b, ",\"version\":");
+    jstr(b, r->version);
+    fw_buf_printf(b, ",\"variant\":\"%s\",\"source\":\"%s\",\"protocol\":\"%s\",\"entity_id\":", r->variant, r->source,
+                  r->protocol);
+    jstr(b, r->entity_id);
+    fw_buf_printf(b, ",\"latency_ms\":%.4f,\"outcome\":\"%s\",\"inputs\":", (double)r->latency_us * 1e-3, r->outcome);
+    jraw(b, r->inputs);
+    fw_buf_printf(b, ",\"answers\":");
+    jraw(b, r->answers);
+    fw_buf_printf(b, ",\"outputs\":");
+    put_outputs(b, r);
+    fw_buf_put_u8(b, '}');
 }
 
 static bool try_push(fw_logq *q, fw_log_record *r) {
@@ -211,26 +357,43 @@ void fw_logq_close(fw_logq *q) {
 
 /* ---- JSON-lines file sink -------------------------------------------------------------------- */
 
+typedef struct file_sink {
+    FILE *f;
+    fw_buf line;
+} file_sink;
+
 static fw_status file_write(void *ud, fw_log_record *const *recs, size_t n, fw_err *err) {
-    FILE *f = ud;
+    file_sink *fs = ud;
     for (size_t i = 0; i < n; i++) {
-        fwrite(recs[i]->json, 1, recs[i]->len, f);
-        fputc('\n', f);
+        fs->line.len = 0;
+        fw_log_record_json(recs[i], &fs->line);
+        fw_buf_put_u8(&fs->line, '\n');
+        if (!fw_buf_ok(&fs->line)) return fw_err_set(err, FW_ENOMEM, "out of memory formatting a log line");
+        fwrite(fs->line.data, 1, fs->line.len, fs->f);
     }
-    if (fflush(f) != 0 || ferror(f)) return fw_err_set(err, FW_EIO, "write failed: %s", strerror(errno));
+    if (fflush(fs->f) != 0 || ferror(fs->f)) return fw_err_set(err, FW_EIO, "write failed: %s", strerror(errno));
     return FW_OK;
 }
 
 static void file_close(void *ud) {
-    FILE *f = ud;
-    fflush(f);
-    fdatasync(fileno(f));
-    fclose(f);
+    file_sink *fs = ud;
+    fflush(fs->f);
+    fdatasync(fileno(fs->f));
+    fclose(fs->f);
+    fw_buf_free(&fs->line);
+    fw_free(fs);
 }
 
 fw_status fw_log_sink_file(const char *path, fw_log_sink *out, fw_err *err) {
     FILE *f = fopen(path, "ab");
     if (!f) return fw_err_set(err, FW_EIO, "%s: cannot open for append: %s", path, strerror(errno));
-    *out = (fw_log_sink){f, file_write, file_close};
+    file_sink *fs = fw_calloc(1, sizeof *fs);
+    if (!fs) {
+        fclose(f);
+        return fw_err_set(err, FW_ENOMEM, "out of memory");
+    }
+    fs->f = f;
+    fw_buf_init(&fs->line);
+    *out = (fw_log_sink){fs, file_write, file_close};
     return FW_OK;
 }

@@ -5,11 +5,12 @@
  *
  * Example:
  *   fw_logq *q; fw_logq_new(&cfg_sink, 65536, FW_LOG_DROP_NEWEST, 0.1, 512, &q, &err);
- *   fw_logq_push(q, fw_log_record_new(FW_LOGREC_PREDICTION, "req-1", json, len));
+ *   fw_logq_push(q, fw_log_prediction_new(&pred));
  *   fw_logq_close(q);   // drains, flushes, joins the writer, frees */
 #ifndef FW_SERVE_LOGQ_H
 #define FW_SERVE_LOGQ_H
 
+#include "core/buf.h"
 #include "flywheel.h"
 #include "serve/config.h"
 
@@ -19,17 +20,62 @@
 
 typedef enum fw_logrec_kind { FW_LOGREC_PREDICTION = 0, FW_LOGREC_FEEDBACK } fw_logrec_kind;
 
-/* One record: its kind, the request id it belongs to, and one JSON object text (no newline). */
+/* One record, built on the request thread with a single allocation and no JSON encoding of
+ * numbers: the request's own JSON text is copied as the inputs, scores stay binary doubles; the
+ * writer thread formats them (fw_log_record_json / fw_log_record_outputs_json). Every pointer
+ * points into the record's own trailing bytes or at a static string. */
 typedef struct fw_log_record {
     fw_logrec_kind kind;
     char request_id[48];
-    size_t len;
-    char json[]; /* NUL-terminated */
+    int64_t ts_ms;                /* wall clock, Unix ms */
+    /* prediction */
+    const char *model, *version;
+    const char *entity_id;        /* NULL: none */
+    const char *variant;          /* "primary", "challenger", "shadow" (static) */
+    const char *source;           /* "online" or "batch" (static) */
+    const char *protocol;         /* "v1" or "v2" (static) */
+    const char *outcome;          /* "model", "fallback", "review" (static): the worst instance's */
+    int64_t latency_us;
+    const char *inputs;           /* JSON text of the inputs (NULL: none) */
+    const char *answers;          /* JSON array text of the decided answers (NULL: none) */
+    const double *outputs;        /* n_rows x n_out model scores (8-byte aligned) */
+    uint32_t n_rows, n_out;
+    /* feedback */
+    const char *label_json;       /* JSON text of the label, or NULL */
+    const char *event;            /* or NULL */
+    double value;                 /* NaN when none */
+    bool matched;                 /* the request id is known (issued here, or in the store) */
+    size_t size;                  /* bytes allocated */
+    _Alignas(8) char data[];
 } fw_log_record;
 
-/* A new record (fw_malloc; NULL on OOM). Freed by the queue (or by the caller with fw_free if it
- * never pushes it). */
-fw_log_record *fw_log_record_new(fw_logrec_kind kind, const char *request_id, const char *json, size_t len);
+/* What a prediction record holds (strings are copied; NULL allowed where noted above). */
+typedef struct fw_log_prediction {
+    const char *request_id, *model, *version, *entity_id, *variant, *source, *protocol, *outcome;
+    int64_t latency_us;
+    const char *inputs;
+    size_t inputs_len;
+    const char *answers;
+    size_t answers_len;
+    const double *outputs;
+    size_t n_rows, n_out;
+} fw_log_prediction;
+
+/* A new prediction / feedback record (one fw_malloc; NULL on OOM). Freed by the queue (or by the
+ * caller with fw_free if it never pushes it). */
+fw_log_record *fw_log_prediction_new(const fw_log_prediction *p);
+fw_log_record *fw_log_feedback_new(const char *request_id, const char *label_json, const char *event,
+                                   double value, bool matched);
+
+/* The whole record as one JSON object (no newline), appended to out — the JSON-lines format:
+ *   {"type":"prediction","request_id":..,"time":..,"model":..,"version":..,"variant":..,
+ *    "source":..,"protocol":..,"entity_id":..,"latency_ms":..,"outcome":..,"inputs":..,
+ *    "answers":[..],"outputs":[[..],..]}
+ *   {"type":"feedback","request_id":..,"time":..,"matched":..,"label":..,"event":..,"value":..} */
+void fw_log_record_json(const fw_log_record *r, fw_buf *out);
+/* A prediction's output column for the store: {"variant":..,"source":..,"protocol":..,
+ * "entity_id":..,"answers":[..],"outputs":[[..]]}. */
+void fw_log_record_outputs_json(const fw_log_record *r, fw_buf *out);
 
 /* Where batches go. write is called from the writer thread only, with 1..batch records, and should
  * store them in one transaction. A failing write is counted (records lost), never retried forever. */
@@ -39,8 +85,17 @@ typedef struct fw_log_sink {
     void (*close)(void *ud); /* flush and free */
 } fw_log_sink;
 
-/* A JSON-lines file sink (appends; fflush + fdatasync per batch). */
+/* A JSON-lines file sink (appends; fflush per batch, fdatasync at close). */
 fw_status fw_log_sink_file(const char *path, fw_log_sink *out, fw_err *err);
+
+/* The store sink (log_store.c): predictions go to the store's prediction_log table, feedback to
+ * its feedback table, each batch in one transaction through the writer's own store handle (home
+ * NULL: $FLYWHEEL_HOME or ./.flywheel). Feedback whose request id is neither known to this
+ * process nor present in prediction_log is still stored, and also listed in the serve-owned table
+ * feedback_unmatched(feedback_id, request_id, ts_ms) so later joins can find it; *matched /
+ * *unmatched (may be NULL) count both kinds as they are written. */
+fw_status fw_log_sink_store(const char *home, _Atomic(unsigned long long) *matched,
+                            _Atomic(unsigned long long) *unmatched, fw_log_sink *out, fw_err *err);
 
 typedef struct fw_logq fw_logq;
 

@@ -4,6 +4,7 @@
 #include "core/alloc.h"
 #include "serve/metrics.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -124,4 +125,87 @@ void *fw_srv_model_scratch(const fw_srv_model *m, bool *oom) {
     v->free_fn = m->ops->scratch_free;
     v->used = c->tick;
     return p;
+}
+
+/* ---- decisions ------------------------------------------------------------------------------- */
+
+/* Class index and confidence of a classifier's scores (binary: P(positive) against threshold). */
+static int32_t classify(const fw_srv_model *m, const double *o, double *conf) {
+    if (m->task == FW_TASK_BINARY) {
+        double p = o[0];
+        *conf = p > 1 - p ? p : 1 - p;
+        return p >= m->threshold ? 1 : 0;
+    }
+    size_t best = 0;
+    for (size_t k = 1; k < m->n_outputs; k++) best = o[k] > o[best] ? k : best;
+    *conf = o[best];
+    return (int32_t)best;
+}
+
+static bool is_classifier(fw_task t) { return t == FW_TASK_BINARY || t == FW_TASK_MULTICLASS; }
+
+static double p_of(const fw_srv_model *m, const double *o, int32_t k) {
+    if (m->task == FW_TASK_BINARY) return k == 1 ? o[0] : 1 - o[0];
+    return o[k];
+}
+
+fw_status fw_srv_model_decide(const fw_srv_model *m, const fw_value *inputs, void *scratch, double override,
+                              double *out, fw_srv_decision *d, fw_err *err) {
+    fw_status st;
+    memset(d, 0, sizeof *d);
+    d->answer_index = -1;
+    d->answer_value = NAN;
+    d->confidence = NAN;
+    if (m->ops->predict_decide) {
+        fw_prediction p;
+        if ((st = m->ops->predict_decide(m, inputs, scratch, out, &p, err))) return st;
+        d->abstained = p.abstained;
+        d->source = p.source;
+        d->answer = p.label_name;
+        d->answer_index = p.label;
+        d->answer_value = p.value;
+        d->confidence = p.confidence;
+        d->threshold = m->confidence_threshold;
+        return FW_OK;
+    }
+    if ((st = m->ops->predict(m, inputs, scratch, out, err))) return st;
+    if (!is_classifier(m->task)) {
+        d->answer_value = out[0];
+        return FW_OK;
+    }
+    double conf;
+    int32_t k = classify(m, out, &conf);
+    d->confidence = conf;
+    d->threshold = override >= 0 ? override : m->confidence_threshold;
+    if (d->threshold > 0 && conf < d->threshold) {
+        d->abstained = true;
+        switch (m->fallback) {
+        case FW_FALLBACK_BASELINE:
+            if (m->baseline_out) {
+                double c2;
+                d->source = FW_PRED_BASELINE;
+                k = classify(m, m->baseline_out, &c2);
+                d->answer_index = k;
+                d->answer_value = p_of(m, m->baseline_out, k);
+                d->answer = m->classes && (size_t)k < m->n_classes ? m->classes[k] : NULL;
+                return FW_OK;
+            }
+            /* no baseline kept: review */
+            d->source = FW_PRED_REVIEW;
+            return FW_OK;
+        case FW_FALLBACK_VALUE:
+            d->source = FW_PRED_VALUE;
+            d->answer = m->fallback_value;
+            for (size_t c = 0; m->fallback_value && c < m->n_classes; c++)
+                if (strcmp(m->classes[c], m->fallback_value) == 0) d->answer_index = (int32_t)c;
+            return FW_OK;
+        case FW_FALLBACK_REVIEW:
+            d->source = FW_PRED_REVIEW;
+            return FW_OK;
+        }
+    }
+    d->answer_index = k;
+    d->answer_value = p_of(m, out, k);
+    d->answer = m->classes && (size_t)k < m->n_classes ? m->classes[k] : NULL;
+    return FW_OK;
 }

@@ -79,6 +79,26 @@ void fw_srv_model_unref(fw_srv_model *m);
  * none or on out of memory (check *oom). Valid until this thread asks for 8 other models. */
 void *fw_srv_model_scratch(const fw_srv_model *m, bool *oom);
 
+/* One instance's decision, whatever backs the model (see fw_srv_model_decide). */
+typedef struct fw_srv_decision {
+    bool abstained;              /* confidence below the threshold: a fallback answered */
+    fw_prediction_source source; /* FW_PRED_MODEL unless abstained */
+    const char *answer;          /* the answer's label: a class name or the fixed value (lives as long as
+                                    the model); NULL for review, regression, or an unnamed class */
+    int32_t answer_index;        /* the answer's class index (-1: none) */
+    double answer_value;         /* regression: the value; classification: P(answer) (NaN: none) */
+    double confidence;           /* the model's max class probability (classification), else NaN */
+    double threshold;            /* the confidence threshold that applied (0 = never abstain) */
+} fw_srv_decision;
+
+/* Predicts one instance and decides: out gets the MODEL's own n_outputs scores (also when it
+ * abstained), d the decision. Models with ops->predict_decide decide through it (the artifact's
+ * shared path: its own confidence threshold and fallback); others are decided here from the
+ * model's fields, with override >= 0 replacing the confidence threshold. Thread-safe with a
+ * per-thread scratch; does not allocate. */
+fw_status fw_srv_model_decide(const fw_srv_model *m, const fw_value *inputs, void *scratch, double override,
+                              double *out, fw_srv_decision *d, fw_err *err);
+
 /* Where models come from: a registry/store or a directory. All callbacks are called from cold paths
  * (loads, admin), possibly concurrently from several threads: the source must be thread-safe. */
 typedef struct fw_serve_source {

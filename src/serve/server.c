@@ -140,11 +140,6 @@ bool fw__request_id_known(const fw_server *s, const char *id) {
     return boot == s->boot && n < atomic_load(&s->next_req);
 }
 
-void fw__log(fw_server *s, fw_logrec_kind kind, const char *request_id, const fw_buf *json) {
-    if (!s->logq || !fw_buf_ok(json)) return;
-    fw_logq_push(s->logq, fw_log_record_new(kind, request_id, (const char *)json->data, json->len));
-}
-
 /* ---- route resolution with traffic splits ---------------------------------------------------- */
 
 static const fw_serve_split *split_for(const fw_server *s, const char *name) {
@@ -267,6 +262,20 @@ static void api_metrics(fw_server *s, fw_reply *r) {
     fw_metrics_render_scalar(&r->body, "flywheel_log_dropped_total", "counter", "Log records dropped by the overflow policy.", (double)q.dropped);
     fw_metrics_render_scalar(&r->body, "flywheel_log_written_total", "counter", "Log records written to the sink.", (double)q.written);
     fw_metrics_render_scalar(&r->body, "flywheel_log_write_errors_total", "counter", "Log records lost to sink errors.", (double)q.write_errors);
+    if (s->hybrid) {
+        fw_hybrid_stats h;
+        fw_hybrid_get_stats(s->hybrid, &h);
+        fw_buf_printf(&r->body, "# HELP flywheel_hybrid_lookups_total Entity lookups of batch answers by result.\n"
+                                "# TYPE flywheel_hybrid_lookups_total counter\n"
+                                "flywheel_hybrid_lookups_total{result=\"batch\"} %llu\n"
+                                "flywheel_hybrid_lookups_total{result=\"absent\"} %llu\n"
+                                "flywheel_hybrid_lookups_total{result=\"stale\"} %llu\n"
+                                "flywheel_hybrid_lookups_total{result=\"error\"} %llu\n",
+                      (unsigned long long)h.hits, (unsigned long long)h.misses, (unsigned long long)h.stale,
+                      (unsigned long long)h.errors);
+        fw_metrics_render_scalar(&r->body, "flywheel_hybrid_store_queries_total", "counter",
+                                 "Batch answer lookups that went to the store (cache misses).", (double)h.queries);
+    }
     fw_metrics_render_scalar(&r->body, "flywheel_uptime_seconds", "gauge", "Seconds since start.", (double)(fw_now_ns() - s->start_ns) * 1e-9);
     for (size_t i = 0; i < n; i++) fw_srv_model_unref(ms[i]);
     fw_free(ms);
@@ -549,14 +558,25 @@ fw_status fw_server_new(const fw_serve_config *cfg, fw_server **out, fw_err *err
     if (cfg->models_dir) st = fw_serve_source_dir(cfg->models_dir, &src, err);
     else st = fw_serve_source_store(cfg->store_path, &src, err); /* NULL: $FLYWHEEL_HOME or ./.flywheel */
     if (st == FW_OK) st = fw_model_table_new(&src, cfg->max_models, cfg->model_memory_bytes, &s->models, err);
-    if (st == FW_OK && cfg->log_path) {
+    /* the prediction log: a JSON-lines file when asked for, else the store when serving from it */
+    if (st == FW_OK && (cfg->log_path || !cfg->models_dir)) {
         fw_log_sink sink;
-        st = fw_log_sink_file(cfg->log_path, &sink, err);
+        if (cfg->log_path) {
+            st = fw_log_sink_file(cfg->log_path, &sink, err);
+        } else {
+            st = fw_log_sink_store(cfg->store_path, &s->feedback_matched, &s->feedback_unmatched, &sink, err);
+            s->log_to_store = true;
+        }
         if (st == FW_OK) {
             st = fw_logq_new(&sink, cfg->log_capacity, cfg->log_policy, cfg->log_sample, cfg->log_batch, &s->logq, err);
             if (st) sink.close(sink.ud);
         }
     }
+    if (st == FW_OK && cfg->batch_max_age_s > 0 && !cfg->models_dir)
+        st = fw_hybrid_new(cfg->store_path, cfg->batch_max_age_s, cfg->batch_cache_ttl_s, &s->hybrid, err);
+    if (st == FW_OK && cfg->confidence_threshold >= 0 && !cfg->models_dir)
+        fprintf(stderr, "flywheel serve: note: serving.confidence_threshold applies to directory models only; "
+                        "artifact models abstain by their own constraints.confidence_threshold\n");
     if (st) {
         fw_server_free(s);
         return st;
@@ -645,6 +665,7 @@ void fw_server_free(fw_server *s) {
     if (!s) return;
     fw_server_drain(s);
     fw_model_table_free(s->models);
+    fw_hybrid_free(s->hybrid);
     fw_free(s->global);
     fw_free(s);
 }

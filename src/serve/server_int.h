@@ -6,6 +6,7 @@
 
 #include "core/buf.h"
 #include "serve/config.h"
+#include "serve/hybrid.h"
 #include "serve/logq.h"
 #include "serve/metrics.h"
 #include "serve/models.h"
@@ -23,6 +24,8 @@ struct fw_server {
     const fw_serve_config *cfg;
     fw_model_table *models;
     fw_logq *logq;              /* NULL: logging off */
+    bool log_to_store;          /* the sink is the store (feedback verdicts counted by the sink) */
+    fw_hybrid *hybrid;          /* NULL: no hybrid answers */
     struct MHD_Daemon *d;
     int port;
     int threads;
@@ -83,8 +86,12 @@ void fw__target_release(fw_srv_target *t);
 uint64_t fw__new_request_id(fw_server *s, fw_reply *r);
 /* True when id was issued by this process. */
 bool fw__request_id_known(const fw_server *s, const char *id);
-/* Pushes a log record (no-op when logging is off). */
-void fw__log(fw_server *s, fw_logrec_kind kind, const char *request_id, const fw_buf *json);
+/* Queues one prediction log record for n instances (no-op when logging is off): inputs is the
+ * request's JSON text (copied as is), out the model's n x n_outputs scores, dec the decisions (may
+ * be NULL). protocol: "v1" or "v2". Never encodes numbers on the request thread. */
+void fw__log_prediction(fw_server *s, const char *rid, const fw_srv_model *m, int variant, const char *entity,
+                        uint64_t latency_ns, const char *inputs, size_t inputs_len, const double *out,
+                        const fw_srv_decision *dec, size_t n, const char *protocol);
 
 /* Handlers. body may be NULL for GET. */
 void fw__api_predict(fw_server *s, const fw_route *rt, const char *body, size_t len, bool explain, fw_reply *r);

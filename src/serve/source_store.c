@@ -9,16 +9,24 @@
 #include "core/clock.h"
 #include "registry/registry.h"
 #include "serve/model.h"
+#include "store/store_int.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 typedef struct store_src {
     fw_registry *reg;
+    char *home;         /* the store's home (artifact files live under it) */
+    bool files;         /* artifacts are plain files under home (the SQLite store) */
     pthread_mutex_t mu; /* the registry handle is single-threaded */
 } store_src;
 
@@ -37,24 +45,51 @@ typedef struct bundle_scratch {
     float *dense;
     void *mscratch;   /* model scratch, 16-byte aligned */
     double *contrib;  /* (n_dense + 1) x n_out */
+    double *own;      /* n_out: the model's own scores after an abstention */
+    double *answer;   /* n_out: the baseline's scores after a baseline fallback */
 } bundle_scratch;
 
 /* ---- the servable model ------------------------------------------------------------------- */
 
+/* The model's own scores for a record (pipeline pass + predict_row on our scratch): used when the
+ * bundle abstained and its answer came from a fallback, so the reply can still show what the model
+ * itself said. */
+static fw_status own_scores(const fw_srv_model *m, const fw_value *inputs, bundle_scratch *sc, double *out,
+                            fw_err *err) {
+    const bundle_impl *bi = m->impl;
+    const fw_model *model = fw_bundle_model(bi->b);
+    fw_row row;
+    fw_status st = fw_pipeline_transform_record(fw_bundle_pipeline(bi->b), inputs, sc->ps, sc->dense, &row, err);
+    if (st) return st;
+    if ((st = fw_model_predict_row(model, &row, sc->mscratch, sc->own)))
+        return fw_err_set(err, st, "model prediction failed: %s", fw_strerror(st));
+    for (size_t k = 0; k < m->n_outputs; k++) out[k] = k < bi->n_out ? sc->own[k] : NAN;
+    return FW_OK;
+}
+
+/* THE shared path (fw_bundle_predict_record) decides; out always gets the model's own scores and
+ * pred->scores points at the answering model's (the baseline's after a baseline fallback). */
 static fw_status b_decide(const fw_srv_model *m, const fw_value *inputs, void *scratch, double *out,
                           fw_prediction *pred, fw_err *err) {
     const bundle_impl *bi = m->impl;
     bundle_scratch *sc = scratch;
     fw_status st = fw_bundle_predict_record(bi->b, inputs, sc->bs, pred, err);
     if (st) return st;
-    size_t n = pred->n_outputs < m->n_outputs ? pred->n_outputs : m->n_outputs;
-    if (pred->source == FW_PRED_VALUE || pred->source == FW_PRED_REVIEW) {
-        /* no model answered: the scores are the model's own (kept for the log) */
-        n = 0;
+    if (pred->source == FW_PRED_MODEL) {
+        size_t n = pred->n_outputs < m->n_outputs ? pred->n_outputs : m->n_outputs;
+        for (size_t k = 0; k < m->n_outputs; k++) out[k] = k < n ? pred->scores[k] : NAN;
+        pred->scores = out;
+        return FW_OK;
     }
-    for (size_t k = 0; k < m->n_outputs; k++) out[k] = k < n ? pred->scores[k] : NAN;
-    pred->scores = out;
-    return FW_OK;
+    /* abstained: keep the fallback's answer (pred), report the model's own scores beside it */
+    if (pred->source == FW_PRED_BASELINE) {
+        size_t n = pred->n_outputs < m->n_outputs ? pred->n_outputs : m->n_outputs;
+        for (size_t k = 0; k < m->n_outputs; k++) sc->answer[k] = k < n ? pred->scores[k] : NAN;
+        pred->scores = sc->answer;
+    } else {
+        pred->scores = NULL;
+    }
+    return own_scores(m, inputs, sc, out, err);
 }
 
 static fw_status b_predict(const fw_srv_model *m, const fw_value *inputs, void *scratch, double *out,
@@ -89,6 +124,8 @@ static void b_scratch_free(void *p) {
     fw_free(sc->dense);
     free(sc->mscratch);
     fw_free(sc->contrib);
+    fw_free(sc->own);
+    fw_free(sc->answer);
     fw_free(sc);
 }
 
@@ -101,6 +138,8 @@ static void *b_scratch_new(const fw_srv_model *m) {
         fw_pipeline_scratch_new(fw_bundle_pipeline(bi->b), &sc->ps) != FW_OK ||
         !(sc->dense = fw_calloc(bi->n_dense ? bi->n_dense : 1, sizeof *sc->dense)) ||
         !(sc->contrib = fw_calloc((bi->n_dense + 1) * bi->n_out, sizeof *sc->contrib)) ||
+        !(sc->own = fw_calloc(bi->n_out, sizeof *sc->own)) ||
+        !(sc->answer = fw_calloc(bi->n_out > m->n_outputs ? bi->n_out : m->n_outputs, sizeof *sc->answer)) ||
         /* aligned_alloc: the models' scratch contract wants 16-byte alignment, which the counted
          * fw_malloc header does not promise; it is per thread and freed with the scratch */
         !(sc->mscratch = aligned_alloc(16, msz ? msz : 16))) {
@@ -200,6 +239,35 @@ static fw_status st_resolve(void *ud, const char *name, const char *alias, char 
     return st;
 }
 
+/* Maps the content-addressed artifact file of rec read-only and checks it against its hash.
+ * FW_ENOTFOUND when the file is missing (the caller then asks the store), FW_ECORRUPT when it
+ * was altered. The caller munmaps (map, len). */
+static fw_status map_artifact(const store_src *s, const fw_version_rec *rec, void **map, size_t *len, fw_err *err) {
+    char path[4096];
+    if (!rec->artifact_hash || strlen(rec->artifact_hash) != 32)
+        return fw_err_set(err, FW_ECORRUPT, "version %s@%" PRId64 " has no valid artifact hash", rec->name, rec->version);
+    fw__artifact_path(s->home, rec->artifact_hash, path, sizeof path);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return fw_err_set(err, errno == ENOENT ? FW_ENOTFOUND : FW_EIO, "%s: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || sb.st_size <= 0) {
+        close(fd);
+        return fw_err_set(err, FW_ECORRUPT, "%s: empty or unreadable artifact file", path);
+    }
+    *len = (size_t)sb.st_size;
+    *map = mmap(NULL, *len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    close(fd);
+    if (*map == MAP_FAILED) return fw_err_set(err, FW_EIO, "%s: mmap: %s", path, strerror(errno));
+    char h[33];
+    fw_hash128_hex(*map, *len, h);
+    if (strcmp(h, rec->artifact_hash) != 0) {
+        munmap(*map, *len);
+        return fw_err_set(err, FW_ECORRUPT, "artifact file %s was altered on disk (its content hash is %s, expected %s)",
+                          path, h, rec->artifact_hash);
+    }
+    return FW_OK;
+}
+
 static fw_status st_load(void *ud, const char *name, const char *version, fw_srv_model **out, fw_err *err) {
     store_src *s = ud;
     uint64_t t0 = fw_now_ns();
@@ -210,18 +278,31 @@ static fw_status st_load(void *ud, const char *name, const char *version, fw_srv
         return fw_err_set(err, FW_ENOTFOUND, "model '%s' has no version '%s' (versions are numbers)", name, version);
     snprintf(ref, sizeof ref, "%s@%lld", name, v);
     fw_version_rec rec = {0};
-    uint8_t *bytes = NULL;
-    size_t len = 0;
     pthread_mutex_lock(&s->mu);
     fw_status st = fw_registry_resolve(s->reg, ref, &rec, err);
-    if (st == FW_EINVAL) st = fw_err_set(err, FW_ENOTFOUND, "%s", err->msg);
-    if (st == FW_OK) st = fw_registry_read_artifact(s->reg, &rec, &bytes, &len, err);
     pthread_mutex_unlock(&s->mu);
+    if (st == FW_EINVAL) st = fw_err_set(err, FW_ENOTFOUND, "%s", err->msg);
+    if (st) {
+        fw_version_rec_free(&rec);
+        return st;
+    }
+    /* the primary path: a read-only map of the content-addressed file, loaded in place */
+    void *map = NULL;
+    size_t len = 0;
+    uint8_t *bytes = NULL;
+    st = s->files ? map_artifact(s, &rec, &map, &len, err) : FW_ENOTFOUND;
+    if (st == FW_ENOTFOUND) {
+        /* not a plain file (another store kind) or missing: let the store say */
+        pthread_mutex_lock(&s->mu);
+        st = fw_registry_read_artifact(s->reg, &rec, &bytes, &len, err);
+        pthread_mutex_unlock(&s->mu);
+    }
     fw_version_rec_free(&rec);
-    if (st) return st;
+    if (st) return fw_err_prefix(err, "model %s", ref);
     fw_bundle *b = NULL;
-    st = fw_bundle_load_mem(bytes, len, &b, err);
-    fw_free(bytes); /* the bundle copied every part out */
+    st = fw_bundle_load_mem(map ? map : bytes, len, &b, err);
+    if (map) munmap(map, len); /* the bundle copied every part out */
+    fw_free(bytes);
     if (st) return fw_err_prefix(err, "model %s", ref);
     char vs[32];
     snprintf(vs, sizeof vs, "%lld", v);
@@ -279,6 +360,7 @@ static fw_status st_list(void *ud, const char *alias, char ***names, size_t *n, 
 static void st_free(void *ud) {
     store_src *s = ud;
     fw_registry_close(s->reg);
+    fw_free(s->home);
     pthread_mutex_destroy(&s->mu);
     fw_free(s);
 }
@@ -294,6 +376,13 @@ fw_status fw_serve_source_store(const char *home, fw_serve_source *src, fw_err *
     if (st) {
         fw_free(s);
         return st;
+    }
+    fw_store *store = fw_registry_store(s->reg);
+    s->files = strcmp(store->ops->kind, "sqlite") == 0;
+    if (!(s->home = fw_strdup(store->home))) {
+        fw_registry_close(s->reg);
+        fw_free(s);
+        return fw_err_set(err, FW_ENOMEM, "out of memory");
     }
     pthread_mutex_init(&s->mu, NULL);
     *src = (fw_serve_source){s, "store", st_resolve, st_load, st_set_alias, st_list, st_free};
