@@ -69,20 +69,39 @@ fw_status fw__gbdt_predict_row(const fw_model *mm, const fw_row *x, void *scratc
     const fw_gbdt_walk *walk = m->walk;
     const uint32_t *start = m->tree_start;
     const float *xd = x->dense;
-    if (K == 1) {
-        double s = margin[0];
-        for (uint32_t t = 0; t < m->n_trees; t++) {
-            uint32_t i = start[t];
-            for (uint32_t l = m->tree_depth[t]; l > 0; l--) i = fw__gbdt_step(walk, i, xd);
-            s += nodes[i].value;
+    /* Four trees walk together (independent load chains overlap in the pipeline); a tree that
+     * reaches its leaf early keeps looping on it. Values are added in tree order, so the sum is
+     * the same as a one-tree-at-a-time walk. */
+    const uint8_t *depth = m->tree_depth;
+    uint32_t n_trees = m->n_trees, t = 0;
+    for (; t + 4 <= n_trees; t += 4) {
+        uint32_t i0 = start[t], i1 = start[t + 1], i2 = start[t + 2], i3 = start[t + 3];
+        uint32_t d = depth[t];
+        if (depth[t + 1] > d) d = depth[t + 1];
+        if (depth[t + 2] > d) d = depth[t + 2];
+        if (depth[t + 3] > d) d = depth[t + 3];
+        for (; d > 0; d--) {
+            i0 = fw__gbdt_step(walk, i0, xd);
+            i1 = fw__gbdt_step(walk, i1, xd);
+            i2 = fw__gbdt_step(walk, i2, xd);
+            i3 = fw__gbdt_step(walk, i3, xd);
         }
-        margin[0] = s;
-    } else {
-        for (uint32_t t = 0; t < m->n_trees; t++) {
-            uint32_t i = start[t];
-            for (uint32_t l = m->tree_depth[t]; l > 0; l--) i = fw__gbdt_step(walk, i, xd);
-            margin[t % K] += nodes[i].value;
+        if (K == 1) {
+            margin[0] += nodes[i0].value;
+            margin[0] += nodes[i1].value;
+            margin[0] += nodes[i2].value;
+            margin[0] += nodes[i3].value;
+        } else {
+            margin[t % K] += nodes[i0].value;
+            margin[(t + 1) % K] += nodes[i1].value;
+            margin[(t + 2) % K] += nodes[i2].value;
+            margin[(t + 3) % K] += nodes[i3].value;
         }
+    }
+    for (; t < n_trees; t++) {
+        uint32_t i = start[t];
+        for (uint32_t l = depth[t]; l > 0; l--) i = fw__gbdt_step(walk, i, xd);
+        margin[t % K] += nodes[i].value;
     }
     fw__gbdt_transform(m, margin, out);
     return FW_OK;

@@ -436,21 +436,25 @@ typedef struct hist_job {
     const uint32_t *rows;
     gpair *out; /* block 0 */
     size_t n_blocks;
+    size_t n; /* rows (feature-parallel path) */
     gpair *const *dst;
 } hist_job;
 
-static void hist_accumulate(const trainer *t, const gpair *gp, const uint32_t *rows, size_t b,
-                            size_t e, gpair *h) {
+/* Adds rows[b..e) into h for the active features active[jb..je) (their slots are zeroed first).
+ * Every bin's sum runs over the rows in order, whatever the feature range: splitting the features
+ * over threads does not change a single bit. */
+static void hist_accumulate_feats(const trainer *t, const gpair *gp, const uint32_t *rows,
+                                  size_t b, size_t e, size_t jb, size_t je, gpair *h) {
     const uint8_t *bins = t->bins.bins;
     const uint32_t *off = t->bins.offset;
     size_t nf = t->nf;
-    memset(h, 0, t->hist_len * sizeof(gpair));
     if (t->n_active == nf) {
+        memset(h + off[jb], 0, (size_t)(off[je] - off[jb]) * sizeof(gpair));
         for (size_t i = b; i < e; i++) {
             uint32_t r = rows[i];
             double g = gp[r].g, hh = gp[r].h;
             const uint8_t *br = bins + (size_t)r * nf;
-            for (size_t f = 0; f < nf; f++) {
+            for (size_t f = jb; f < je; f++) {
                 gpair *s = h + off[f] + br[f];
                 s->g += g;
                 s->h += hh;
@@ -458,12 +462,13 @@ static void hist_accumulate(const trainer *t, const gpair *gp, const uint32_t *r
         }
     } else {
         const uint32_t *act = t->active;
-        size_t na = t->n_active;
+        for (size_t j = jb; j < je; j++)
+            memset(h + off[act[j]], 0, (size_t)(off[act[j] + 1] - off[act[j]]) * sizeof(gpair));
         for (size_t i = b; i < e; i++) {
             uint32_t r = rows[i];
             double g = gp[r].g, hh = gp[r].h;
             const uint8_t *br = bins + (size_t)r * nf;
-            for (size_t j = 0; j < na; j++) {
+            for (size_t j = jb; j < je; j++) {
                 uint32_t f = act[j];
                 gpair *s = h + off[f] + br[f];
                 s->g += g;
@@ -473,11 +478,45 @@ static void hist_accumulate(const trainer *t, const gpair *gp, const uint32_t *r
     }
 }
 
+/* The whole histogram of rows[b..e): slots of features left out by colsample are zero. */
+static void hist_accumulate(const trainer *t, const gpair *gp, const uint32_t *rows, size_t b,
+                            size_t e, gpair *h) {
+    if (t->n_active != t->nf) memset(h, 0, t->hist_len * sizeof(gpair));
+    hist_accumulate_feats(t, gp, rows, b, e, 0, t->n_active, h);
+}
+
 static void hist_block(void *vctx, int thread, size_t blk, size_t b, size_t e) {
     (void)thread;
     hist_job *j = vctx;
     gpair *h = blk == 0 ? j->out : j->t->partial + (blk - 1) * j->t->hist_len;
     hist_accumulate(j->t, j->gp, j->rows, b, e, h);
+}
+
+/* Feature-parallel form: each thread builds its own features' slots over all rows, block by
+ * block, adding block k's sums after block k-1's — the same additions, in the same order, as the
+ * block-parallel path followed by hist_reduce. Block k > 0 goes through the features' slots of
+ * the scratch histogram t->partial (threads own disjoint slots). */
+static void hist_feats(void *vctx, int thread, size_t jb, size_t je) {
+    (void)thread;
+    hist_job *j = vctx;
+    const trainer *t = j->t;
+    size_t bs = (j->n + j->n_blocks - 1) / j->n_blocks;
+    size_t e0 = bs < j->n ? bs : j->n;
+    hist_accumulate_feats(t, j->gp, j->rows, 0, e0, jb, je, j->out);
+    const uint32_t *off = t->bins.offset;
+    bool all = t->n_active == t->nf;
+    for (size_t b = bs; b < j->n; b += bs) {
+        size_t e = b + bs < j->n ? b + bs : j->n;
+        gpair *scr = t->partial;
+        hist_accumulate_feats(t, j->gp, j->rows, b, e, jb, je, scr);
+        for (size_t q = jb; q < je; q++) {
+            uint32_t f = all ? (uint32_t)q : t->active[q];
+            for (uint32_t s = off[f]; s < off[f + 1]; s++) {
+                j->out[s].g += scr[s].g;
+                j->out[s].h += scr[s].h;
+            }
+        }
+    }
 }
 
 static void hist_reduce(void *vctx, int thread, size_t b, size_t e) {
@@ -501,8 +540,17 @@ static void hist_build(trainer *t, const gpair *gp, const uint32_t *rows, size_t
         n_blocks = 2 * ((n + 32767) / 32768);
         if (n_blocks > MAX_BLOCKS) n_blocks = MAX_BLOCKS;
     }
-    hist_job j = {t, gp, rows, out, n_blocks, NULL};
-    if (n_blocks == 1 || !t->partial) {
+    if (!t->partial) n_blocks = 1;
+    hist_job j = {t, gp, rows, out, n_blocks, n, NULL};
+    /* Many features (or a single block): the threads take contiguous feature ranges, which
+     * keeps each thread's slots in its own cache and needs no reduction pass. */
+    bool by_feature = t->n_active >= 128 || (n_blocks == 1 && t->n_active >= 32);
+    if (t->threads > 1 && by_feature && n * t->n_active >= 200000) {
+        if (t->n_active != t->nf) memset(out, 0, t->hist_len * sizeof(gpair));
+        fw_parallel_for(t->threads, t->n_active, hist_feats, &j);
+        return;
+    }
+    if (n_blocks == 1) {
         hist_accumulate(t, gp, rows, 0, n, out);
         return;
     }

@@ -1,0 +1,174 @@
+/* test_gbdt_parallel.c — the gbdt trainer's and scorer's fast paths give the same bytes as the
+ * plain ones: feature-parallel histograms (many features, one or several row blocks, with and
+ * without colsample) against the single-thread build, for 1, 2 and 3 threads; and the
+ * interleaved single-row walk (four trees at a time, tree counts that are not a multiple of four,
+ * binary and multiclass) against a plain tree-by-tree walk and the block scorer, bit for bit. */
+#include "core/alloc.h"
+#include "core/rng.h"
+#include "models/gbdt_int.h"
+#include "test.h"
+
+#include <stdlib.h>
+
+typedef struct dataset {
+    fw_matrix X;
+    double *y;
+} dataset;
+
+/* n rows x nf features: a few informative features (0..3), the rest noise with ~5% missing and
+ * some integer-valued (few distinct values) columns; label: binary or k classes. */
+static void make_data(dataset *d, size_t n, size_t nf, uint32_t k, uint64_t seed) {
+    fw_rng r;
+    fw_rng_seed(&r, seed);
+    CHECK_OK(fw_matrix_alloc(&d->X, n, nf, 0));
+    d->y = fw_calloc(n, sizeof(double));
+    for (size_t i = 0; i < n; i++) {
+        float *x = d->X.dense + i * nf;
+        for (size_t f = 0; f < nf; f++) {
+            double u = fw_rng_uniform(&r);
+            x[f] = f % 7 == 3 ? (float)floor(u * 5) : (float)(u * 2 - 1);
+            if (f > 3 && fw_rng_uniform(&r) < 0.05) x[f] = NAN;
+        }
+        double s = x[0] + 0.5 * x[1] * x[2] + (x[3] > 2 ? 0.7 : -0.3) + 0.3 * fw_rng_normal(&r);
+        if (k <= 2)
+            d->y[i] = s > 0;
+        else {
+            double v = floor((s + 1.5) / 3.0 * k);
+            d->y[i] = v < 0 ? 0 : v >= k ? k - 1 : v;
+        }
+    }
+}
+
+static void ds_free(dataset *d) {
+    fw_matrix_free(&d->X);
+    fw_free(d->y);
+}
+
+static fw_model *fit(const dataset *d, uint32_t k, const char *const *params, size_t np,
+                     int threads) {
+    fw_train_data td = {0};
+    td.X = &d->X;
+    td.y = d->y;
+    td.task = k > 2 ? FW_TASK_MULTICLASS : FW_TASK_BINARY;
+    td.n_classes = k > 2 ? k : 2;
+    td.n_outputs = k > 2 ? k : 1;
+    fw_fit_options o;
+    fw_fit_options_init(&o);
+    o.params = params;
+    o.n_params = np;
+    o.threads = threads;
+    fw_model *m = NULL;
+    fw_err err;
+    fw_err_clear(&err);
+    fw_status st = fw_model_fit("gbdt", &td, &o, &m, &err);
+    CHECK_MSG(st == FW_OK, "fit failed: %s", err.msg);
+    return m;
+}
+
+static uint8_t *save_bytes(const fw_model *m, size_t *len) {
+    fw_buf b;
+    fw_buf_init(&b);
+    CHECK_OK(fw_model_save(m, &b));
+    return fw_buf_take(&b, len);
+}
+
+/* Fits with 1, 2 and 3 threads; the saved bytes must be identical. */
+static void same_bytes_any_threads(const dataset *d, uint32_t k, const char *const *params,
+                                   size_t np) {
+    uint8_t *b[3] = {0};
+    size_t len[3] = {0};
+    for (int t = 0; t < 3; t++) {
+        fw_model *m = fit(d, k, params, np, t + 1);
+        if (!m) break;
+        b[t] = save_bytes(m, &len[t]);
+        fw_model_free(m);
+    }
+    CHECK(len[0] > 1000);
+    for (int t = 1; t < 3; t++) {
+        CHECK_EQ(len[t], len[0]);
+        CHECK_MSG(b[t] && b[0] && len[t] == len[0] && memcmp(b[t], b[0], len[0]) == 0,
+                  "model bytes with %d threads differ from 1 thread", t + 1);
+    }
+    for (int t = 0; t < 3; t++) fw_free(b[t]);
+}
+
+/* > 8192 rows and >= 128 features: several row blocks, built feature-parallel. */
+static void test_many_features_many_rows(void) {
+    dataset d;
+    make_data(&d, 9000, 130, 2, 1);
+    const char *p[] = {"n_estimators=6", "max_depth=4"};
+    same_bytes_any_threads(&d, 2, p, 2);
+    const char *pc[] = {"n_estimators=6", "max_depth=4", "colsample_bytree=0.5", "subsample=0.7"};
+    same_bytes_any_threads(&d, 2, pc, 4);
+    ds_free(&d);
+}
+
+/* < 8192 rows (one block) and >= 32 features: feature-parallel from the root down. */
+static void test_one_block_feature_parallel(void) {
+    dataset d;
+    make_data(&d, 6000, 48, 4, 2);
+    const char *p[] = {"n_estimators=5", "max_depth=5"};
+    same_bytes_any_threads(&d, 4, p, 2);
+    const char *pc[] = {"n_estimators=5", "max_depth=5", "colsample_bytree=0.6"};
+    same_bytes_any_threads(&d, 4, pc, 3);
+    ds_free(&d);
+}
+
+/* The interleaved single-row walk equals a plain tree-by-tree sum and the block scorer. */
+static void check_row_paths(const fw_model *mm, const fw_matrix *X) {
+    const fw_gbdt_model *m = (const fw_gbdt_model *)mm;
+    size_t no = mm->n_outputs, K = m->n_groups;
+    double *blk = fw_malloc(X->n_rows * no * sizeof(double));
+    CHECK_OK(fw_model_predict_block(mm, X, 2, blk));
+    void *scr = fw_malloc(fw_model_scratch_size(mm) + 16);
+    double out[16], margin[16], ref[16];
+    size_t bad = 0, bad_blk = 0;
+    for (size_t i = 0; i < X->n_rows; i++) {
+        fw_row r = fw_matrix_row(X, i);
+        CHECK_OK(fw_model_predict_row(mm, &r, scr, out));
+        for (size_t k = 0; k < K; k++) margin[k] = m->base_score[k];
+        for (uint32_t t = 0; t < m->n_trees; t++)
+            margin[t % K] += fw__gbdt_tree_value(m->nodes, m->tree_start[t], r.dense);
+        fw__gbdt_transform(m, margin, ref);
+        for (size_t k = 0; k < no; k++) {
+            bad += memcmp(&out[k], &ref[k], sizeof(double)) != 0;
+            bad_blk += memcmp(&out[k], &blk[i * no + k], sizeof(double)) != 0;
+        }
+    }
+    CHECK_EQ(bad, 0);
+    CHECK_EQ(bad_blk, 0);
+    fw_free(scr);
+    fw_free(blk);
+}
+
+static void test_row_walk_interleaved(void) {
+    dataset d;
+    make_data(&d, 3000, 12, 2, 3);
+    /* 7 trees: one group of four, then three alone; depths differ per tree */
+    const char *p[] = {"n_estimators=7", "max_depth=6", "min_child_weight=20"};
+    fw_model *m = fit(&d, 2, p, 3, 2);
+    if (m) {
+        check_row_paths(m, &d.X);
+        fw_model_free(m);
+    }
+    dataset c;
+    make_data(&c, 2000, 10, 3, 4);
+    /* 3 classes x 3 rounds = 9 trees: groups of four cross class boundaries */
+    const char *pc[] = {"n_estimators=3", "max_depth=3"};
+    m = fit(&c, 3, pc, 2, 1);
+    if (m) {
+        CHECK_EQ(((fw_gbdt_model *)m)->n_trees, 9);
+        check_row_paths(m, &c.X);
+        fw_model_free(m);
+    }
+    ds_free(&d);
+    ds_free(&c);
+}
+
+int main(int argc, char **argv) {
+    (void)argc;
+    TEST_RUN(test_many_features_many_rows);
+    TEST_RUN(test_one_block_feature_parallel);
+    TEST_RUN(test_row_walk_interleaved);
+    return fw_test_report(argv[0]);
+}
