@@ -20,6 +20,8 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parame
 CFLAGS  += -std=c17 -D_GNU_SOURCE $(OPT) $(WARN) -fPIC -Iinclude -Isrc -MMD -MP
 LIBS    := -lsqlite3 -lyaml -lxxhash -lz -lzstd -ljansson -lmicrohttpd -lpthread -lm
 GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+# rebuild version.o when HEAD moves (works in worktrees and without git)
+GIT_HEAD_FILES := $(wildcard $(shell git rev-parse --git-path HEAD 2>/dev/null) $(shell git rev-parse --git-path refs/heads/main 2>/dev/null))
 
 LIB_SRC  := $(sort $(shell find src -name '*.c' -not -path 'src/cli/*'))
 CLI_SRC  := $(sort $(wildcard src/cli/*.c))
@@ -38,7 +40,7 @@ $(OUT)/obj/%.o: %.c
 	@echo "  CC $@"; $(CC) $(CFLAGS) -c $< -o $@
 
 # The version string carries the commit; rebuild it whenever HEAD moves.
-$(OUT)/obj/src/core/version.o: src/core/version.c .git/HEAD $(wildcard .git/refs/heads/main)
+$(OUT)/obj/src/core/version.o: src/core/version.c $(GIT_HEAD_FILES)
 	@mkdir -p $(dir $@)
 	@echo "  CC $@"; $(CC) $(CFLAGS) -DFW_GIT_COMMIT='"$(GIT_COMMIT)"' -c $< -o $@
 
@@ -73,3 +75,38 @@ clean:
 	rm -rf build build-san
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(SUP_OBJ:.o=.d)
+
+# ---- fuzz: libFuzzer targets (fuzz/README.md) ------------------------------------------------
+#   make fuzz   builds build-fuzz/fuzz_<target> (clang, -fsanitize=fuzzer,address,undefined) and
+#               build-fuzz/fuzz_<target>-replay (the same file with -DFW_FUZZ_DRIVER: a plain
+#               program that replays files and directories). Needs clang; says so when absent.
+FUZZ_CC    ?= clang
+FUZZ_OUT   := build-fuzz
+FUZZ_NAMES := $(patsubst fuzz/%.c,%,$(sort $(wildcard fuzz/fuzz_*.c)))
+FUZZ_FLAGS := -std=c17 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer $(WARN) -Iinclude -Isrc -Ifuzz \
+              -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_OBJ   := $(LIB_SRC:%.c=$(FUZZ_OUT)/obj/%.o)
+
+fuzz:
+	@if command -v $(FUZZ_CC) >/dev/null 2>&1; then \
+	  $(MAKE) --no-print-directory fuzz-bins; \
+	else echo "make fuzz: $(FUZZ_CC) not found (libFuzzer needs clang); tests/fuzz replays the corpus with $(CC)"; fi
+
+.PHONY: fuzz-bins
+fuzz-bins: $(FUZZ_NAMES:%=$(FUZZ_OUT)/%) $(FUZZ_NAMES:%=$(FUZZ_OUT)/%-replay)
+
+$(FUZZ_OUT)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  FUZZCC $@"; $(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+$(FUZZ_OUT)/libflywheel-fuzz.a: $(FUZZ_OBJ)
+	@rm -f $@
+	@echo "  AR $@"; ar rcs $@ $^
+
+$(FUZZ_OUT)/fuzz_%: fuzz/fuzz_%.c fuzz/driver.h $(FUZZ_OUT)/libflywheel-fuzz.a
+	@echo "  FUZZLD $@"; $(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OUT)/libflywheel-fuzz.a $(LIBS)
+
+$(FUZZ_OUT)/fuzz_%-replay: fuzz/fuzz_%.c fuzz/driver.h $(FUZZ_OUT)/libflywheel-fuzz.a
+	@echo "  FUZZLD $@"; $(FUZZ_CC) $(FUZZ_FLAGS) -DFW_FUZZ_DRIVER -o $@ $< $(FUZZ_OUT)/libflywheel-fuzz.a $(LIBS)
+
+-include $(FUZZ_OBJ:.o=.d)

@@ -33,41 +33,4 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     return 0;
 }
 
-#ifdef FW_FUZZ_DRIVER
-#include <dirent.h>
-#include <stdio.h>
-#include <sys/stat.h>
-
-static int run_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return 1;
-    static uint8_t buf[1 << 20];
-    size_t n = fread(buf, 1, sizeof buf, f);
-    fclose(f);
-    LLVMFuzzerTestOneInput(buf, n);
-    return 0;
-}
-
-int main(int argc, char **argv) {
-    int n = 0;
-    for (int i = 1; i < argc; i++) {
-        struct stat st;
-        if (stat(argv[i], &st) != 0) continue;
-        if (!S_ISDIR(st.st_mode)) {
-            n += run_file(argv[i]) == 0;
-            continue;
-        }
-        DIR *d = opendir(argv[i]);
-        struct dirent *e;
-        while (d && (e = readdir(d)) != NULL) {
-            if (e->d_name[0] == '.') continue;
-            char p[4096];
-            snprintf(p, sizeof p, "%s/%s", argv[i], e->d_name);
-            n += run_file(p) == 0;
-        }
-        if (d) closedir(d);
-    }
-    printf("fuzz driver: %d inputs ran\n", n);
-    return 0;
-}
-#endif
+#include "driver.h"

@@ -2,7 +2,7 @@
  * refused cleanly or load into a pipeline that saves back to exactly the same bytes and transforms
  * records (all missing, numbers, strings) without any out-of-bounds access.
  *
- * Build and run (from the project root):
+ * Build and run: fuzz/README.md (make fuzz). By hand, from the project root:
  *   clang -std=c17 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc \
  *     fuzz/fuzz_pipeline.c $(find src/core src/project src/features -name '*.c') \
  *     src/data/dataset.c -lyaml -lxxhash -lm -lpthread -o /tmp/fuzz_pipeline
@@ -51,3 +51,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fw_pipeline_free(pl);
     return 0;
 }
+
+#include "driver.h"

@@ -3,7 +3,7 @@
  * project is written back out and parsed again, and the two written texts must be byte-identical
  * (the write → read → write property), then it is resolved against a small fixed dataset.
  *
- * Build and run (from the project root; objects from the ASan build of the library):
+ * Build and run: fuzz/README.md (make fuzz). By hand, from the project root:
  *   clang -std=c17 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc \
  *     fuzz/fuzz_yaml.c $(find src/core src/project -name '*.c') src/data/dataset.c \
  *     -lyaml -lxxhash -lm -o /tmp/fuzz_yaml
@@ -16,26 +16,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-static fw_dataset *g_ds;
+static fw_dataset *fw_fuzz_yaml_ds;
 
-static fw_dataset *dataset(void) {
-    if (g_ds) return g_ds;
+static fw_dataset *fw_fuzz_yaml_dataset(void) {
+    if (fw_fuzz_yaml_ds) return fw_fuzz_yaml_ds;
     const char *names[] = {"y", "age", "color", "notes", "ts", "q", "label", "calls"};
     fw_col_type types[] = {FW_COL_CATEGORICAL, FW_COL_NUMERIC, FW_COL_CATEGORICAL, FW_COL_TEXT,
                            FW_COL_TIMESTAMP, FW_COL_NUMERIC, FW_COL_NUMERIC, FW_COL_NUMERIC};
-    if (fw_dataset_new(8, names, types, &g_ds)) abort();
+    if (fw_dataset_new(8, names, types, &fw_fuzz_yaml_ds)) abort();
     for (size_t r = 0; r < 6; r++) {
-        if (fw_dataset_append_row(g_ds)) abort();
-        fw_dataset_set_str(g_ds, 0, r, r % 2 ? "yes" : "no", r % 2 ? 3 : 2);
-        fw_dataset_set_num(g_ds, 1, r, (double)r * 1.5);
-        fw_dataset_set_str(g_ds, 2, r, r % 3 ? "red" : "blue", r % 3 ? 3 : 4);
-        fw_dataset_set_str(g_ds, 3, r, "some text", 9);
-        fw_dataset_set_num(g_ds, 4, r, 1.7e9 + (double)r);
-        fw_dataset_set_num(g_ds, 5, r, (double)(r / 2));
-        fw_dataset_set_num(g_ds, 6, r, (double)r * 0.37);
-        fw_dataset_set_num(g_ds, 7, r, (double)r);
+        if (fw_dataset_append_row(fw_fuzz_yaml_ds)) abort();
+        fw_dataset_set_str(fw_fuzz_yaml_ds, 0, r, r % 2 ? "yes" : "no", r % 2 ? 3 : 2);
+        fw_dataset_set_num(fw_fuzz_yaml_ds, 1, r, (double)r * 1.5);
+        fw_dataset_set_str(fw_fuzz_yaml_ds, 2, r, r % 3 ? "red" : "blue", r % 3 ? 3 : 4);
+        fw_dataset_set_str(fw_fuzz_yaml_ds, 3, r, "some text", 9);
+        fw_dataset_set_num(fw_fuzz_yaml_ds, 4, r, 1.7e9 + (double)r);
+        fw_dataset_set_num(fw_fuzz_yaml_ds, 5, r, (double)(r / 2));
+        fw_dataset_set_num(fw_fuzz_yaml_ds, 6, r, (double)r * 0.37);
+        fw_dataset_set_num(fw_fuzz_yaml_ds, 7, r, (double)r);
     }
-    return g_ds;
+    return fw_fuzz_yaml_ds;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -61,10 +61,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 (const char *)a.data, (int)b.len, (const char *)b.data);
         abort();
     }
-    (void)fw_project_resolve(&q, dataset(), &err);
+    (void)fw_project_resolve(&q, fw_fuzz_yaml_dataset(), &err);
     fw_buf_free(&a);
     fw_buf_free(&b);
     fw_project_free(&p);
     fw_project_free(&q);
     return 0;
 }
+
+#include "driver.h"

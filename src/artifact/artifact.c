@@ -414,10 +414,12 @@ fw_status fw_artifact_open(const void *data, size_t len, fw_artifact **out, fw_e
             e->p = fw_reader_get(&r, e->n);
             break;
         }
-        default:
+        default: {
+            unsigned bad_type = (unsigned)e->type; /* read before e is freed */
             fw_artifact_close(a);
             return fw_err_set(err, FW_ECORRUPT, "artifact is corrupted: metadata entry %" PRIu32 " has unknown type %u",
-                              i, (unsigned)e->type);
+                              i, bad_type);
+        }
         }
         if (!fw_reader_ok(&r)) goto bad_kv;
     }

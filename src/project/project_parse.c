@@ -566,11 +566,25 @@ static const char *const k_top_keys[] = {"name", "data", "task", "features", "cr
                                          "split", "metric", "metrics", "baseline", "constraints",
                                          "serving", NULL};
 
+/* Bytes of the line break at s (0 when none), counted as libyaml counts lines: CR LF is one break,
+ * and so are a lone CR, LF, NEL (C2 85), LS and PS (E2 80 A8/A9). */
+static size_t break_width(const unsigned char *s, size_t left) {
+    if (s[0] == '\r') return left > 1 && s[1] == '\n' ? 2 : 1;
+    if (s[0] == '\n') return 1;
+    if (s[0] == 0xC2 && left > 1 && s[1] == 0x85) return 2;
+    if (s[0] == 0xE2 && left > 2 && s[1] == 0x80 && (s[2] == 0xA8 || s[2] == 0xA9)) return 3;
+    return 0;
+}
+
 /* Byte offset of the start of 0-based line `line` in the source (len when past the end). */
 static size_t line_start(const pctx *c, size_t line) {
+    const unsigned char *s = (const unsigned char *)c->src;
     size_t at = 0;
-    for (size_t l = 0; l < line && at < c->src_len; at++)
-        if (c->src[at] == '\n') l++;
+    for (size_t l = 0; l < line && at < c->src_len;) {
+        size_t w = break_width(s + at, c->src_len - at);
+        at += w ? w : 1;
+        l += w != 0;
+    }
     return at;
 }
 
