@@ -456,6 +456,12 @@ static void score_block(run *R, slot *s, worker_buf *w) {
     s->n_rej = 0;
     s->n_scored = s->n_written = 0;
     s->fatal = FW_OK;
+    /* CSV blocks are parsed here, on the scorer threads (the reader only cuts records) */
+    fw_status pst = fw__in_parse(&R->rd, &s->in, &s->ferr);
+    if (pst) {
+        s->fatal = pst;
+        return;
+    }
     for (size_t r = 0; r < s->in.n_rows; r++) {
         uint64_t line = s->in.lines[r];
         fw__in_values(&R->rd, &s->in, r, R->in_idx, m->n_inputs, w->vals);
@@ -555,7 +561,7 @@ static void *reader_main(void *arg) {
         fw_err e;
         fw_err_clear(&e);
         fw_status st = fw__in_next(&R->rd, rows, &s->in, &e);
-        bool end = !st && s->in.n_rows == 0 && s->in.n_rejects == 0;
+        bool end = !st && s->in.n_rows == 0 && s->in.n_rejects == 0 && s->in.n_records == 0;
         if (st || end) {
             pthread_mutex_lock(&R->mu);
             if (st) {
@@ -568,10 +574,7 @@ static void *reader_main(void *arg) {
             pthread_mutex_unlock(&R->mu);
             break;
         }
-        if (seq < R->skip_blocks) {
-            R->skipped_rows += s->in.n_rows + s->in.n_rejects;
-            continue; /* done by the interrupted run: re-read, not re-scored */
-        }
+        if (seq < R->skip_blocks) continue; /* done by the interrupted run: cut again, not parsed */
         pthread_mutex_lock(&R->mu);
         s->seq = seq;
         s->state = S_READ;
@@ -1056,6 +1059,7 @@ fw_status fw_batch_run(const fw_batch_model *m, const fw_batch_options *o, fw_ba
         }
         R.ts_ms = k.st.started_ms;
         R.skip_blocks = k.st.blocks_done;
+        R.skipped_rows = k.st.rows_read;
         sum->resumed = true;
     } else {
         memset(&k.st, 0, sizeof k.st);

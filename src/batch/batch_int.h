@@ -18,7 +18,14 @@
 /* ---- input (input.c) ------------------------------------------------------------------------ */
 
 /* One block of input rows: values of the reader's wanted columns for each row, the source line of
- * each row, and the rows rejected while reading (line + "file:line[:column]: what"). */
+ * each row, and the rows rejected while reading (line + "file:line[:column]: what").
+ *
+ * CSV blocks come in two steps so that parsing runs on the scorer threads, not the reader: the
+ * reader only cuts the file into blocks of whole records (fw__in_next: the header line plus the
+ * block's raw bytes, quote-aware, no parsing), and the scorer that takes the block parses it
+ * (fw__in_parse). A record the parser cannot recover from (an unterminated quote, a line over the
+ * limit) is rejected with its line and the block is parsed again without it, so one bad line never
+ * stops the run. */
 typedef struct fw__in_block {
     size_t n_rows;
     const uint64_t *lines;
@@ -26,6 +33,12 @@ typedef struct fw__in_block {
     const fw_load_reject *rejects;
     /* CSV */
     fw_row_block rb;
+    fw_buf raw;              /* header record + this block's records, as read */
+    uint64_t first_line;     /* physical line of the first byte after the header in raw */
+    size_t n_records;        /* records the reader counted (an upper bound on rows) */
+    bool parsed;
+    fw_load_reject *crej;    /* rejects in line order (parser's + unrecoverable lines) */
+    size_t n_crej, cap_crej;
     /* JSONL */
     fw_value *vals;          /* n_rows x n_cols */
     size_t cap_rows;
@@ -40,16 +53,22 @@ typedef struct fw__in_reader {
     size_t n_cols;           /* wanted columns */
     char **cols;
     bool *present;           /* the file has the column */
-    int *ds_col;             /* CSV: column index in the stream's blocks, -1 when absent */
-    fw_csv_stream *csv;
-    fw_source *src;          /* JSONL */
-    char *buf;               /* JSONL line buffer */
+    int *ds_col;             /* CSV: column index in the parsed blocks, -1 when absent */
+    fw_source *src;          /* the input bytes (gunzipped as needed) */
+    char *buf;               /* read buffer: JSONL lines / CSV records not yet handed out */
     size_t buf_len, buf_pos, buf_cap;
     bool eof;
-    uint64_t line;           /* JSONL: lines consumed */
+    uint64_t line;           /* JSONL: lines consumed; CSV: physical line of buf[buf_pos] */
     char *name;
     size_t size_hint;        /* file size (compressed for gzip) */
     bool gzip;
+    /* CSV */
+    fw_schema schema;        /* the present wanted columns and their types */
+    fw_load_opts lo;         /* how blocks are parsed */
+    char *hdr;               /* the header record's bytes (with its newline) */
+    size_t hdr_len;
+    uint64_t hdr_lines;      /* physical lines the header record spans */
+    bool inq;                /* CSV cutter: inside a quoted field at buf[buf_pos + scan] */
 } fw__in_reader;
 
 /* Opens path for streaming the wanted columns (types used for CSV parsing). Wanted columns absent
@@ -59,8 +78,15 @@ fw_status fw__in_open(fw__in_reader *r, const char *path, size_t n_cols, const c
 void fw__in_close(fw__in_reader *r);
 void fw__in_block_init(fw__in_block *b);
 void fw__in_block_free(fw__in_block *b);
-/* Reads up to max_rows good rows. End of input: FW_OK with n_rows == 0 and n_rejects == 0. */
+/* Reads the next block. JSONL: up to max_rows good rows, parsed. CSV: up to max_rows whole records
+ * (fewer when they pass 8 MiB), not parsed yet: call fw__in_parse. End of input: FW_OK with
+ * n_rows == 0, n_rejects == 0 and (CSV) n_records == 0. The reader thread calls it. */
 fw_status fw__in_next(fw__in_reader *r, size_t max_rows, fw__in_block *b, fw_err *err);
+/* Parses a CSV block read by fw__in_next (a no-op for JSONL or a parsed block): fills n_rows,
+ * lines, n_rejects, rejects. Lines whose errors the parser cannot recover from (unterminated
+ * quote, record over the limit) become rejects. Safe to call from any thread for distinct blocks
+ * (the reader is only read). FW_OK, FW_ENOMEM, or a fatal parse error (binary data). */
+fw_status fw__in_parse(const fw__in_reader *r, fw__in_block *b, fw_err *err);
 /* Values of wanted columns idx[0..n) (reader column indices; -1 → missing) of row `row`. */
 void fw__in_values(const fw__in_reader *r, const fw__in_block *b, size_t row, const int *idx,
                    size_t n, fw_value *out);

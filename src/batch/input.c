@@ -1,6 +1,13 @@
 /* input.c — owns batch's streaming input: the columns a run needs (model inputs, id columns),
- * read block by block from a CSV file (through the data layer's fixed-schema stream) or a JSON
- * Lines file (line by line over a source, one jansson parse per line). Memory is one block. */
+ * read block by block from a CSV file or a JSON Lines file (line by line over a source, one
+ * jansson parse per line). Memory is a few blocks whatever the input size.
+ *
+ * CSV is split in two so that both cores work: the reader thread only cuts the byte stream into
+ * blocks of whole records (memchr for newlines, a quote scan only on lines holding a quote), and
+ * each block is parsed by the scorer thread that scores it, through the data layer's CSV stream
+ * over the block's bytes (header + records) with the run's fixed schema. An unrecoverable record
+ * (an unterminated quote, a line over the limit) is rejected with its line and its bytes are
+ * blanked out, then the block is parsed again: the rest of the file is still read. */
 #include "batch/batch_int.h"
 
 #include "core/alloc.h"
@@ -8,6 +15,8 @@
 
 #include <jansson.h>
 #include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -17,11 +26,14 @@
 void fw__in_block_init(fw__in_block *b) {
     memset(b, 0, sizeof *b);
     fw_row_block_init(&b->rb);
+    fw_buf_init(&b->raw);
     fw_buf_init(&b->arena);
 }
 
 void fw__in_block_free(fw__in_block *b) {
     fw_row_block_free(&b->rb);
+    fw_buf_free(&b->raw);
+    fw_free(b->crej);
     fw_free(b->vals);
     fw_free(b->jlines);
     fw_free(b->jrej);
@@ -35,8 +47,9 @@ void fw__in_close(fw__in_reader *r) {
     fw_free(r->cols);
     fw_free(r->present);
     fw_free(r->ds_col);
-    fw_csv_stream_close(r->csv);
     fw_source_close(r->src);
+    fw_schema_free(&r->schema);
+    fw_free(r->hdr);
     fw_free(r->buf);
     fw_free(r->name);
     memset(r, 0, sizeof *r);
@@ -48,13 +61,117 @@ static bool has_suffix(const char *p, const char *suf) {
     return n >= k && strncasecmp(p + n - k, suf, k) == 0;
 }
 
+#define CUT_BLOCK_BYTES (8u << 20)  /* a CSV block ends once it holds this many bytes */
+#define CUT_MAX_PENDING (64u << 20) /* a record longer than this (a stray quote) is cut at a line end */
+#define READ_CHUNK (1u << 20)
+
+/* Compacts the read buffer (drops bytes before buf_pos), grows it when less than READ_CHUNK is
+ * free, and reads more. Sets eof at the end of the input. */
+static fw_status read_more(fw__in_reader *r, fw_err *err) {
+    if (r->buf_pos) {
+        memmove(r->buf, r->buf + r->buf_pos, r->buf_len - r->buf_pos);
+        r->buf_len -= r->buf_pos;
+        r->buf_pos = 0;
+    }
+    if (r->buf_cap - r->buf_len < READ_CHUNK) {
+        size_t ncap = r->buf_cap ? r->buf_cap * 2 : 4 * READ_CHUNK;
+        char *nb = fw_realloc(r->buf, ncap);
+        if (!nb) return fw_err_set(err, FW_ENOMEM, "%s: out of memory", r->name);
+        r->buf = nb;
+        r->buf_cap = ncap;
+    }
+    size_t got;
+    fw_status st = fw_source_read_full(r->src, r->buf + r->buf_len, r->buf_cap - r->buf_len, &got, err);
+    if (st) return st;
+    if (!got) r->eof = true;
+    r->buf_len += got;
+    return FW_OK;
+}
+
+/* The quote state at the end of line [p, e) given the state at its start. As the parser reads
+ * them, quotes count only at the start of a field, and "" inside a quoted field is a quote. */
+static bool quote_state(const char *p, const char *e, char delim, bool inq) {
+    const char *q = p;
+    for (;;) {
+        if (inq) {
+            const char *c = memchr(q, '"', (size_t)(e - q));
+            if (!c) return true;
+            if (c + 1 < e && c[1] == '"') {
+                q = c + 2;
+                continue;
+            }
+            inq = false;
+            q = c + 1;
+        } else if (q < e && *q == '"') {
+            inq = true;
+            q++;
+            continue;
+        }
+        const char *d = memchr(q, delim, (size_t)(e - q));
+        if (!d) return false;
+        q = d + 1;
+    }
+}
+
+/* Cuts the next records from the read buffer: up to max_records whole records (or fewer once
+ * CUT_BLOCK_BYTES are taken); *len = their bytes (from buf_pos), *lines = newlines in them.
+ * *len == 0 at the end of the input. */
+static fw_status cut_records(fw__in_reader *r, size_t max_records, size_t *len, uint64_t *lines_out,
+                             size_t *records_out, fw_err *err) {
+    size_t scan = 0, cut = 0, records = 0;
+    uint64_t lines = 0, cut_lines = 0;
+    bool inq = false;
+    char delim = r->lo.delimiter;
+    for (;;) {
+        char *base = r->buf + r->buf_pos;
+        size_t avail = r->buf_len - r->buf_pos;
+        char *nl = scan < avail ? memchr(base + scan, '\n', avail - scan) : NULL;
+        if (!nl) {
+            if (r->eof) {
+                if (avail > cut) { /* a last line without a newline, or an open quote to the end */
+                    records++;
+                    cut = avail;
+                    cut_lines = lines;
+                }
+                break;
+            }
+            if (avail - cut >= CUT_MAX_PENDING) { /* one record longer than the limit: cut it */
+                records++;
+                cut = avail;
+                cut_lines = lines;
+                break;
+            }
+            if (cut && avail >= CUT_BLOCK_BYTES + READ_CHUNK) break; /* enough for a block */
+            fw_status st = read_more(r, err);
+            if (st) return st;
+            continue;
+        }
+        const char *ls = base + scan;
+        size_t n = (size_t)(nl - ls);
+        if (inq || memchr(ls, '"', n)) inq = quote_state(ls, nl, delim, inq);
+        scan += n + 1;
+        lines++;
+        if (inq && scan - cut < CUT_MAX_PENDING) continue;
+        inq = false; /* a record ends here (or a quoted one is cut at the limit) */
+        cut = scan;
+        cut_lines = lines;
+        records++;
+        if (records >= max_records || cut >= CUT_BLOCK_BYTES) break;
+    }
+    *len = cut;
+    *lines_out = cut_lines;
+    *records_out = records;
+    return FW_OK;
+}
+
 static fw_status open_csv(fw__in_reader *r, const char *path, const fw_col_type *types,
                           fw_err *err) {
-    fw_load_opts lo;
-    fw_load_opts_init(&lo);
-    if (has_suffix(path, ".tsv")) lo.delimiter = '\t';
-    lo.skip_bad_rows = true;
-    /* First a peek at the header (one sample row) to learn which wanted columns exist. */
+    fw_load_opts_init(&r->lo);
+    r->lo.delimiter = has_suffix(path, ".tsv") ? '\t' : ',';
+    r->lo.skip_bad_rows = true;
+    /* First a peek at the header (one sample row) to learn which wanted columns exist; the data
+     * layer also checks the header (empty file, binary data, bad UTF-8) here. */
+    fw_load_opts lo = r->lo;
     lo.sample_rows = 1;
     fw_csv_stream *peek;
     fw_status st = fw_csv_stream_open(path, &lo, NULL, &peek, err);
@@ -62,7 +179,6 @@ static fw_status open_csv(fw__in_reader *r, const char *path, const fw_col_type 
     const fw_schema *hs = fw_csv_stream_schema(peek);
     size_t n_present = 0;
     const char **names = fw_calloc(r->n_cols ? r->n_cols : 1, sizeof *names);
-    fw_schema sc = {0};
     if (!names) {
         fw_csv_stream_close(peek);
         return fw_err_set(err, FW_ENOMEM, "out of memory");
@@ -76,18 +192,42 @@ static fw_status open_csv(fw__in_reader *r, const char *path, const fw_col_type 
         }
     }
     fw_csv_stream_close(peek);
-    st = fw_schema_init(&sc, n_present, names);
-    if (st) {
-        fw_free(names);
-        return fw_err_set(err, FW_ENOMEM, "out of memory");
-    }
-    for (size_t i = 0; i < r->n_cols; i++)
-        if (r->ds_col[i] >= 0) sc.types[r->ds_col[i]] = types[i];
-    lo.sample_rows = 0;
-    st = fw_csv_stream_open(path, &lo, &sc, &r->csv, err);
-    fw_schema_free(&sc);
+    st = fw_schema_init(&r->schema, n_present, names);
     fw_free(names);
-    return st;
+    if (st) return fw_err_set(err, FW_ENOMEM, "out of memory");
+    for (size_t i = 0; i < r->n_cols; i++)
+        if (r->ds_col[i] >= 0) r->schema.types[r->ds_col[i]] = types[i];
+    /* Then the bytes: skip a BOM and blank lines, keep the header record for every block. */
+    if ((st = fw_source_open(path, &r->src, err))) return st;
+    r->line = 1;
+    for (;;) {
+        if ((st = read_more(r, err))) return st;
+        if (r->buf_len >= 3 || r->eof) break;
+    }
+    if (r->buf_len >= 3 && memcmp(r->buf, "\xEF\xBB\xBF", 3) == 0) r->buf_pos = 3;
+    for (;;) {
+        size_t len, recs;
+        uint64_t lines;
+        if ((st = cut_records(r, 1, &len, &lines, &recs, err))) return st;
+        if (!len) return fw_err_set(err, FW_EDATA, "%s:1:1: empty file (no header row)", r->name);
+        const char *p = r->buf + r->buf_pos;
+        size_t k = len;
+        while (k && (p[k - 1] == '\n' || p[k - 1] == '\r')) k--;
+        if (!k) { /* a blank line before the header */
+            r->buf_pos += len;
+            r->line += lines;
+            continue;
+        }
+        r->hdr = fw_malloc(k + 1);
+        if (!r->hdr) return fw_err_set(err, FW_ENOMEM, "out of memory");
+        memcpy(r->hdr, p, k);
+        r->hdr[k] = '\n';
+        r->hdr_len = k + 1;
+        r->hdr_lines = lines ? lines : 1;
+        r->buf_pos += len;
+        r->line += r->hdr_lines;
+        return FW_OK;
+    }
 }
 
 static fw_status open_jsonl(fw__in_reader *r, const char *path, fw_err *err) {
@@ -277,12 +417,141 @@ static fw_status next_jsonl(fw__in_reader *r, size_t max_rows, fw__in_block *b, 
 
 fw_status fw__in_next(fw__in_reader *r, size_t max_rows, fw__in_block *b, fw_err *err) {
     if (r->fmt == FW_FORMAT_JSONL) return next_jsonl(r, max_rows, b, err);
-    fw_status st = fw_csv_stream_next(r->csv, max_rows, &b->rb, err);
-    if (st) return st;
-    b->n_rows = b->rb.ds->n_rows;
-    b->lines = b->rb.lines;
-    b->n_rejects = b->rb.n_rejects;
-    b->rejects = b->rb.rejects;
+    b->n_rows = b->n_rejects = b->n_records = b->n_crej = 0;
+    b->raw.len = 0;
+    b->parsed = false;
+    b->first_line = r->line;
+    size_t len, recs;
+    uint64_t lines;
+    fw_status st = cut_records(r, max_rows ? max_rows : 1, &len, &lines, &recs, err);
+    if (st || !len) return st;
+    fw_buf_put(&b->raw, r->hdr, r->hdr_len);
+    fw_buf_put(&b->raw, r->buf + r->buf_pos, len);
+    if (!fw_buf_ok(&b->raw)) return fw_err_set(err, FW_ENOMEM, "out of memory");
+    r->buf_pos += len;
+    r->line += lines;
+    b->n_records = recs;
+    return FW_OK;
+}
+
+/* The line number in a "name:line:..." message (0 when it has none). */
+static uint64_t msg_line(const char *msg, const char *name) {
+    size_t n = strlen(name);
+    if (strncmp(msg, name, n) != 0 || msg[n] != ':') return 0;
+    char *end;
+    unsigned long long v = strtoull(msg + n + 1, &end, 10);
+    return end > msg + n + 1 && *end == ':' ? (uint64_t)v : 0;
+}
+
+/* Rewrites "name:L:..." to "name:L+off:..." in place (lines of a block → lines of the file). */
+static void msg_shift(char *msg, size_t cap, const char *name, int64_t off) {
+    uint64_t l = msg_line(msg, name);
+    if (!l) return;
+    size_t n = strlen(name);
+    const char *rest = strchr(msg + n + 1, ':');
+    char tmp[FW_ERR_MSG_MAX];
+    int k = snprintf(tmp, sizeof tmp, "%s:%llu%s", name, (unsigned long long)((int64_t)l + off), rest);
+    if (k > 0) {
+        size_t m = (size_t)k < cap - 1 ? (size_t)k : cap - 1;
+        memcpy(msg, tmp, m);
+        msg[m] = '\0';
+    }
+}
+
+static fw_status add_crej(fw__in_block *b, uint64_t line, const char *msg) {
+    if (b->n_crej == b->cap_crej) {
+        size_t cap = b->cap_crej;
+        if (FW_GROW(&b->crej, &cap, b->n_crej + 1)) return FW_ENOMEM;
+        b->cap_crej = cap;
+    }
+    fw_load_reject *rj = &b->crej[b->n_crej++];
+    rj->line = line;
+    snprintf(rj->msg, sizeof rj->msg, "%s", msg);
+    return FW_OK;
+}
+
+static int cmp_reject(const void *a, const void *b) {
+    uint64_t x = ((const fw_load_reject *)a)->line, y = ((const fw_load_reject *)b)->line;
+    return x < y ? -1 : x > y;
+}
+
+/* Removes the first line of the record holding block line `line` (lines numbered as the parser
+ * numbers them: header first), keeping its newline so that later lines keep their numbers: the
+ * record's opening line holds the quote that went wrong (an error may surface lines later, e.g. a
+ * stray quote closed by another one). *first = the line removed. False when there is none. */
+static bool blank_line(const fw__in_reader *r, fw__in_block *b, uint64_t line, uint64_t *first) {
+    if (line <= r->hdr_lines) return false;
+    char *p = (char *)b->raw.data, *end = p + b->raw.len, *q = p + r->hdr_len, *rec = q;
+    bool inq = false;
+    uint64_t rec_line = r->hdr_lines + 1;
+    for (uint64_t l = r->hdr_lines + 1; l < line; l++) {
+        char *nl = memchr(q, '\n', (size_t)(end - q));
+        if (!nl) return false;
+        if (inq || memchr(q, '"', (size_t)(nl - q))) inq = quote_state(q, nl, r->lo.delimiter, inq);
+        q = nl + 1;
+        if (!inq) {
+            rec = q;
+            rec_line = l + 1;
+        }
+    }
+    q = rec;
+    *first = rec_line;
+    char *nl = memchr(q, '\n', (size_t)(end - q));
+    char *e = nl ? nl : end;
+    if (e == q) return false;
+    memmove(q, e, (size_t)(end - e));
+    b->raw.len -= (size_t)(e - q);
+    return true;
+}
+
+fw_status fw__in_parse(const fw__in_reader *r, fw__in_block *b, fw_err *err) {
+    if (r->fmt == FW_FORMAT_JSONL || b->parsed) return FW_OK;
+    b->parsed = true;
+    b->n_crej = 0;
+    /* block line l is file line l + off */
+    int64_t off = (int64_t)b->first_line - (int64_t)(r->hdr_lines + 1);
+    fw_load_opts lo = r->lo;
+    for (;;) {
+        lo.block_bytes = b->raw.len + 64; /* one read holds the whole block */
+        fw_csv_stream *cs;
+        fw_err e;
+        fw_err_clear(&e);
+        fw_status st = fw_csv_stream_open_mem(b->raw.data, b->raw.len, r->name, &lo, &r->schema, &cs, &e);
+        if (!st) {
+            st = fw_csv_stream_next(cs, b->n_records + 1, &b->rb, &e);
+            fw_csv_stream_close(cs);
+        }
+        if (!st) break;
+        uint64_t l = msg_line(e.msg, r->name), first = l;
+        /* an unterminated quote or an over-long line: reject the line, parse the rest again */
+        if ((st != FW_EPARSE && st != FW_ELIMIT) || !l || !blank_line(r, b, l, &first)) {
+            msg_shift(e.msg, sizeof e.msg, r->name, off);
+            *err = e;
+            return st;
+        }
+        char msg[FW_ERR_MSG_MAX];
+        const char *body = strstr(e.msg + strlen(r->name) + 1, ": "); /* after "name:L:COL" */
+        body = body ? body + 2 : e.msg;
+        msg_shift(e.msg, sizeof e.msg, r->name, off);
+        if (first == l) snprintf(msg, sizeof msg, "%s", e.msg);
+        else
+            snprintf(msg, sizeof msg, "%s:%llu: a quote opened on this line is not closed as CSV expects (line %llu: %.*s)",
+                     r->name, (unsigned long long)((int64_t)first + off), (unsigned long long)((int64_t)l + off), (int)strnlen(body, 200), body);
+        if (add_crej(b, (uint64_t)((int64_t)first + off), msg)) return fw_err_set(err, FW_ENOMEM, "out of memory");
+    }
+    fw_row_block *rb = &b->rb;
+    for (size_t i = 0; i < rb->ds->n_rows; i++) rb->lines[i] = (uint64_t)((int64_t)rb->lines[i] + off);
+    size_t own = b->n_crej;
+    for (size_t k = 0; k < rb->n_rejects; k++) {
+        fw_load_reject *rj = &rb->rejects[k];
+        msg_shift(rj->msg, sizeof rj->msg, r->name, off);
+        if (add_crej(b, (uint64_t)((int64_t)rj->line + off), rj->msg)) return fw_err_set(err, FW_ENOMEM, "out of memory");
+    }
+    if (own && b->n_crej > own) qsort(b->crej, b->n_crej, sizeof *b->crej, cmp_reject);
+    b->n_rows = rb->ds->n_rows;
+    b->lines = rb->lines;
+    b->n_rejects = b->n_crej;
+    b->rejects = b->crej;
     return FW_OK;
 }
 

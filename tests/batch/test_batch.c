@@ -228,6 +228,114 @@ static void test_rejects_file_and_summary(void) {
     CHECK_EQ(fw_batch_exit_code(st, &sum), FW_BATCH_EXIT_FAILURE);
 }
 
+/* Malformed CSV in the middle of a file: the bad lines are rejected with their line numbers and
+ * every other row is scored, for any block size; quoted fields may hold newlines and delimiters. */
+static void test_malformed_csv_recovers(void) {
+    const char *in = path_in_tmp("m.csv");
+    write_file(in, "id,x,y,color,unused\n"                    /* 1 */
+                   "u1,1,2,red,z\n"                            /* 2 */
+                   "\"u2\nsecond line\",0.5,1,\"blue, dark\",z\n" /* 3-4: quoted newline and comma */
+                   "u3,\"1.5,2,red,z\n"                       /* 5: a stray quote, never closed */
+                   "u4,2,3,blue,z\n"                           /* 6 */
+                   "u5\"x,1,1,red,z\n"                        /* 7: a quote inside a field is data */
+                   "u6,abc,1,red,z\n"                          /* 8: a bad number */
+                   "u7,3,3,red\n"                              /* 9: too few fields */
+                   "\n"                                        /* 10: blank */
+                   "u8,4,4,red,z\n"                            /* 11 */
+                   "\"unterminated,1\n");                     /* 12: unterminated on the last line */
+    fw_batch_model m = toy_model();
+    char *first = NULL;
+    const size_t blocks[] = {1, 2, 3, 4096};
+    for (size_t t = 0; t < 4; t++) {
+        char name[32];
+        snprintf(name, sizeof name, "m_out%zu.csv", t);
+        const char *out = path_in_tmp(name);
+        fw_batch_options o;
+        base_opts(&o, in, out);
+        o.block_rows = blocks[t];
+        o.threads = t % 2 ? 1 : 2;
+        fw_batch_summary sum;
+        fw_err err;
+        fw_err_clear(&err);
+        fw_status st = fw_batch_run(&m, &o, &sum, &err);
+        CHECK_MSG(st == FW_OK, "block_rows %zu: %s", blocks[t], err.msg);
+        CHECK_EQ(sum.rows_scored, 5);
+        CHECK_EQ(sum.rows_rejected, 4);
+        CHECK_EQ(fw_batch_exit_code(st, &sum), FW_BATCH_EXIT_REJECTS);
+        char *txt = read_all(out, NULL);
+        CHECK(txt != NULL);
+        if (!txt) continue;
+        CHECK_CONTAINS(txt, "\nu1,");
+        CHECK_CONTAINS(txt, "\n\"u2\nsecond line\",");
+        CHECK_CONTAINS(txt, "\nu4,");
+        CHECK_CONTAINS(txt, "\n\"u5\"\"x\","); /* the id as data, quoted on the way out (RFC 4180) */
+        CHECK_CONTAINS(txt, "\nu8,");
+        if (!first) first = txt;
+        else {
+            CHECK_STR(txt, first);
+            free(txt);
+        }
+        char *rej = read_all(sum.reject_path, NULL);
+        CHECK(rej != NULL);
+        if (!rej) continue;
+        CHECK_CONTAINS(rej, "\n5,");
+        CHECK_CONTAINS(rej, "m.csv:5:");
+        CHECK_CONTAINS(rej, "unterminated quoted field");
+        CHECK_CONTAINS(rej, "\n8,");
+        CHECK_CONTAINS(rej, "\n9,");
+        CHECK_CONTAINS(rej, "\n12,");
+        CHECK_CONTAINS(rej, "m.csv:12:");
+        CHECK(strstr(rej, "\n6,") == NULL && strstr(rej, "\n11,") == NULL);
+        /* in line order */
+        CHECK(strstr(rej, "\n5,") < strstr(rej, "\n8,") && strstr(rej, "\n9,") < strstr(rej, "\n12,"));
+        free(rej);
+    }
+    free(first);
+    /* --strict stops at the first of them, naming its line */
+    fw_batch_options o;
+    base_opts(&o, in, path_in_tmp("m_strict.csv"));
+    o.strict = true;
+    fw_batch_summary sum;
+    fw_err err;
+    fw_err_clear(&err);
+    CHECK_EQ(fw_batch_run(&m, &o, &sum, &err), FW_EDATA);
+    CHECK_CONTAINS(err.msg, "m.csv:5:");
+}
+
+/* Many blocks with quoted newlines crossing every block boundary: same bytes as one block. */
+static void test_block_cuts_respect_quotes(void) {
+    const char *in = path_in_tmp("q.csv");
+    FILE *f = fopen(in, "w");
+    fprintf(f, "id,x,y,color\n");
+    for (int i = 1; i <= 300; i++) {
+        if (i % 3 == 0) fprintf(f, "\"id %d\nline two, \"\"quoted\"\"\",%d,1,red\n", i, i % 5);
+        else fprintf(f, "r%d,%d,2,\"blue\"\n", i, i % 5);
+    }
+    fclose(f);
+    fw_batch_model m = toy_model();
+    char *outs[3];
+    const size_t blocks[] = {1, 5, 4096};
+    for (int t = 0; t < 3; t++) {
+        char name[32];
+        snprintf(name, sizeof name, "q_out%d.csv", t);
+        const char *out = path_in_tmp(name);
+        fw_batch_options o;
+        base_opts(&o, in, out);
+        o.block_rows = blocks[t];
+        fw_batch_summary sum;
+        fw_err err;
+        fw_err_clear(&err);
+        CHECK_OK(fw_batch_run(&m, &o, &sum, &err));
+        CHECK_EQ(sum.rows_scored, 300);
+        CHECK_EQ(sum.rows_rejected, 0);
+        outs[t] = read_all(out, NULL);
+    }
+    CHECK_STR(outs[0], outs[2]);
+    CHECK_STR(outs[1], outs[2]);
+    CHECK_CONTAINS(outs[2], "\n\"id 300\nline two, \"\"quoted\"\"\",");
+    for (int t = 0; t < 3; t++) free(outs[t]);
+}
+
 static void test_resume_is_byte_identical(void) {
     const char *in = path_in_tmp("c.csv");
     make_input(in, 3000, 97);
@@ -564,6 +672,8 @@ int main(int argc, char **argv) {
     (void)argc;
     TEST_RUN(test_csv_matches_single_row_and_order);
     TEST_RUN(test_rejects_file_and_summary);
+    TEST_RUN(test_malformed_csv_recovers);
+    TEST_RUN(test_block_cuts_respect_quotes);
     TEST_RUN(test_resume_is_byte_identical);
     TEST_RUN(test_jsonl_and_gzip);
     TEST_RUN(test_top_fraction);
