@@ -52,7 +52,7 @@ const char *fw_section_name(uint32_t id);
 #define FW_KV_NAME "general.name"                 /* str: model name (project name) */
 #define FW_KV_TASK "general.task"                 /* str: binary, multiclass, regression, ... */
 #define FW_KV_FAMILY "general.family"             /* str: the model's family */
-#define FW_KV_CREATED "general.created_unix_ms"   /* i64 */
+#define FW_KV_CREATED "general.created_unix_ms"   /* i64; optional, not written by train (determinism) */
 #define FW_KV_FW_VERSION "general.flywheel_version" /* str */
 #define FW_KV_GIT_COMMIT "general.git_commit"     /* str */
 #define FW_KV_PARENT "lineage.parent"             /* str: "name@version" or "" */

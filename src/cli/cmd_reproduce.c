@@ -26,9 +26,16 @@ static const char usage_text[] =
     "  --home DIR    Flywheel home (default $FLYWHEEL_HOME or ./.flywheel)\n"
     "  --data FILE   the training data, when it has moved since training\n";
 
-/* Lists what differs between two artifacts; returns the number of differences. */
-static size_t diff_artifacts(const fw_artifact *a, const fw_artifact *b) {
+/* True for the metadata keys that name the build that wrote the artifact, not the model. */
+static bool builder_key(const char *k) {
+    return strcmp(k, FW_KV_GIT_COMMIT) == 0 || strcmp(k, FW_KV_FW_VERSION) == 0;
+}
+
+/* Lists what differs between two artifacts; returns the number of differences, of which
+ * *n_builder are only in the builder's identity (version / commit). */
+static size_t diff_artifacts(const fw_artifact *a, const fw_artifact *b, bool print, size_t *n_builder) {
     size_t n = 0;
+    *n_builder = 0;
     for (size_t i = 0; i < fw_artifact_kv_count(a); i++) {
         const char *k = fw_artifact_kv_key(a, i);
         const uint8_t *pa, *pb;
@@ -44,8 +51,9 @@ static size_t diff_artifacts(const fw_artifact *a, const fw_artifact *b) {
         else same = false;
         if (!same) {
             n++;
-            if (sa && sb) printf("  metadata %s: registered '%s', reproduced '%s'\n", k, sa, sb);
-            else printf("  metadata %s differs\n", k);
+            if (builder_key(k)) ++*n_builder;
+            if (print && sa && sb) printf("  metadata %s: registered '%s', reproduced '%s'\n", k, sa, sb);
+            else if (print && !(sa && sb)) printf("  metadata %s differs\n", k);
         }
     }
     for (size_t i = 0; i < fw_artifact_kv_count(b); i++) {
@@ -54,7 +62,7 @@ static size_t diff_artifacts(const fw_artifact *a, const fw_artifact *b) {
         for (size_t j = 0; j < fw_artifact_kv_count(a) && !found; j++) found = strcmp(fw_artifact_kv_key(a, j), k) == 0;
         if (!found) {
             n++;
-            printf("  metadata %s only in the reproduced artifact\n", k);
+            if (print) printf("  metadata %s only in the reproduced artifact\n", k);
         }
     }
     for (size_t i = 0; i < fw_artifact_section_count(a); i++) {
@@ -64,12 +72,12 @@ static size_t diff_artifacts(const fw_artifact *a, const fw_artifact *b) {
         fw_artifact_section(a, id, &pa, &la);
         if (!fw_artifact_section(b, id, &pb, &lb)) {
             n++;
-            printf("  section %s missing from the reproduced artifact\n", fw_section_name(id));
+            if (print) printf("  section %s missing from the reproduced artifact\n", fw_section_name(id));
         } else if (la != lb || memcmp(pa, pb, la) != 0) {
             n++;
             size_t at = 0;
             while (at < la && at < lb && pa[at] == pb[at]) at++;
-            printf("  section %s differs (%zu vs %zu bytes, first difference at byte %zu)\n",
+            if (print) printf("  section %s differs (%zu vs %zu bytes, first difference at byte %zu)\n",
                    fw_section_name(id), la, lb, at);
         }
     }
@@ -79,7 +87,7 @@ static size_t diff_artifacts(const fw_artifact *a, const fw_artifact *b) {
         size_t l;
         if (!fw_artifact_section(a, id, &p, &l)) {
             n++;
-            printf("  section %s only in the reproduced artifact\n", fw_section_name(id));
+            if (print) printf("  section %s only in the reproduced artifact\n", fw_section_name(id));
         }
     }
     return n;
@@ -195,9 +203,6 @@ int fw_cmd_reproduce(int argc, char **argv) {
     }
     fw_register_options rgo;
     fw_register_options_init(&rgo);
-    int64_t created = 0;
-    fw_artifact_i64(a, FW_KV_CREATED, &created);
-    rgo.created_unix_ms = created;
     rgo.parent = fw_artifact_str(a, FW_KV_PARENT);
     rgo.train_options = &to;
     if (fw_train_build_artifact(&res, &rgo, &art, &err) || fw_artifact_open(art.data, art.len, &b, &err)) {
@@ -210,9 +215,19 @@ int fw_cmd_reproduce(int argc, char **argv) {
         printf("reproduced: byte-identical (%zu bytes, hash %s)\n", orig_len, h);
         rc = FW_EXIT_OK;
     } else {
-        printf("NOT reproduced: the new artifact differs (%zu vs %zu bytes):\n", orig_len, art.len);
-        size_t n = diff_artifacts(a, b);
-        if (n == 0) printf("  (same metadata and sections; the container bytes differ)\n");
+        /* Same model and data, different build: every difference is in the builder's identity. */
+        size_t n_builder = 0;
+        size_t n = diff_artifacts(a, b, false, &n_builder);
+        if (n > 0 && n == n_builder) {
+            printf("reproduced: the model is byte-identical; only the build that wrote it differs:\n");
+            diff_artifacts(a, b, true, &n_builder);
+            printf("  (a build of the registering commit reproduces the artifact byte for byte)\n");
+            rc = FW_EXIT_OK;
+        } else {
+            printf("NOT reproduced: the new artifact differs (%zu vs %zu bytes):\n", orig_len, art.len);
+            diff_artifacts(a, b, true, &n_builder);
+            if (n == 0) printf("  (same metadata and sections; the container bytes differ)\n");
+        }
     }
 done:
     for (size_t i = 0; i < n_pv; i++) fw_free(pv ? pv[i] : NULL);

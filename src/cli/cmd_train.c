@@ -191,9 +191,22 @@ int fw_cmd_train(int argc, char **argv) {
             rc = fw_cli_fail(cmd, FW_EXIT_FAILURE, "%s", err.msg);
         } else {
             /* add the registration to the JSON object: replace the final '}' */
-            if (reg.version > 0 && out.len && out.data[out.len - 1] == '}') {
+            while (out.len && (out.data[out.len - 1] == '\n' || out.data[out.len - 1] == ' ')) out.len--;
+            if (out.len && out.data[out.len - 1] == '}') {
                 out.len--;
-                fw_buf_printf(&out, ",\"registered\":{\"name\":\"%s\",\"version\":%lld,\"artifact\":\"%s\"}}", reg.name, (long long)reg.version, reg.artifact_hash);
+                if (reg.version > 0)
+                    fw_buf_printf(&out, ",\"registered\":{\"name\":\"%s\",\"version\":%lld,\"artifact\":\"%s\"}", reg.name, (long long)reg.version, reg.artifact_hash);
+                fw_buf_printf(&out, ",\"data_warnings\":[");
+                for (size_t i = 0; i < res.n_warnings; i++) {
+                    fw_buf_printf(&out, "%s\"", i ? "," : "");
+                    for (const char *c = res.warnings[i]; *c; c++) {
+                        if (*c == '"' || *c == '\\') fw_buf_printf(&out, "\\%c", *c);
+                        else if ((unsigned char)*c < 0x20) fw_buf_printf(&out, "\\u%04x", *c);
+                        else fw_buf_printf(&out, "%c", *c);
+                    }
+                    fw_buf_printf(&out, "\"");
+                }
+                fw_buf_printf(&out, "]}");
             }
             fwrite(out.data, 1, out.len, stdout);
             fputc('\n', stdout);
@@ -202,6 +215,8 @@ int fw_cmd_train(int argc, char **argv) {
         fw_report_text(&tr.report, &out);
         fwrite(out.data, 1, out.len, stdout);
         if (res.selected_on_test) printf("note: no validation rows; the model was chosen on the test rows (optimistic)\n");
+        for (size_t i = 0; i < res.n_warnings; i++) printf("warning: %s\n", res.warnings[i]);
+        if (res.n_warnings_dropped) printf("warning: %zu more data warnings not shown\n", res.n_warnings_dropped);
         if (reg.version > 0)
             printf("registered %s@%lld (artifact %s)\n", reg.name, (long long)reg.version, reg.artifact_hash);
         if (reg.artifact_path[0]) printf("artifact written to %s\n", reg.artifact_path);

@@ -9,7 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const fw_default_missing[] = {"", "NA", "NaN", "null", "?", "N/A"};
+/* Non-finite numbers are missing values too: a model cannot use them, and reading them as text would
+ * turn a numeric column into a categorical one. */
+const char *const fw_default_missing[] = {"",     "NA",   "NaN",  "null", "?",    "N/A",  "nan",
+                                          "NAN",  "-nan", "inf",  "-inf", "+inf", "Inf",  "-Inf",
+                                          "+Inf", "INF",  "-INF", "+INF", "Infinity", "-Infinity",
+                                          "+Infinity"};
 const size_t fw_default_n_missing = sizeof fw_default_missing / sizeof fw_default_missing[0];
 
 bool fw_is_missing(const char *s, size_t len, const char *const *tokens, size_t n) {

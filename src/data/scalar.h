@@ -23,7 +23,9 @@ bool fw_parse_number(const char *s, size_t len, double *out, bool *is_int);
  * < 60, second <= 60). A time without an offset is taken as UTC. Returns true on success. */
 bool fw_parse_timestamp(const char *s, size_t len, double *out);
 
-/* The default missing tokens: "", "NA", "NaN", "null", "?", "N/A" (compared exactly). */
+/* The default missing tokens: "", "NA", "NaN", "null", "?", "N/A", and the usual spellings of
+ * non-finite numbers (nan, NAN, -nan, inf, -inf, Inf, INF, Infinity, ... with an optional sign)
+ * (compared exactly). */
 extern const char *const fw_default_missing[];
 extern const size_t fw_default_n_missing;
 

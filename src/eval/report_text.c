@@ -158,8 +158,11 @@ fw_status fw_report_text(const fw_report *r, fw_buf *out) {
         if (r->baseline) {
             fw_improvement im;
             fw__report_improvement(r, best, &im);
-            fw_buf_printf(out, " (%+.4f %s over the baseline; min_improvement %g: %s)", im.improvement,
-                          pm, r->min_improvement, im.meets ? "met" : "NOT met");
+            if (isnan(im.improvement))
+                fw_buf_printf(out, " (%s is undefined on these test rows: no comparison with the baseline)", pm);
+            else
+                fw_buf_printf(out, " (%+.4f %s over the baseline; min_improvement %g: %s)", im.improvement,
+                              pm, r->min_improvement, im.meets ? "met" : "NOT met");
         }
         fw_buf_printf(out, "\n");
         if (best->threshold) {

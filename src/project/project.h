@@ -96,7 +96,7 @@ typedef struct fw_project {
     char **exclude;        size_t n_exclude;            /* columns never used as features */
     fw_cross_spec *crosses; size_t n_crosses;
     uint32_t hash_bits;          /* sparse hashed space = 2^hash_bits (default 18) */
-    char **missing_tokens; size_t n_missing_tokens;     /* default: "", NA, NaN, null, ? */
+    char **missing_tokens; size_t n_missing_tokens;     /* default: fw_default_missing (data/scalar.h) */
     fw_split_kind split;
     double test_fraction;        /* default 0.2 */
     double valid_fraction;       /* carved from train for early stopping (default 0.1) */

@@ -200,7 +200,8 @@ static fw_status infer_task_and_positive(rctx *c) {
     fw_status st = count_distinct(c, col, &d);
     if (st) return st;
     if (d.n_present == 0)
-        return fw_err_set(c->err, FW_EDATA, "%slabel column '%s' has no values", w, cl->name);
+        return fw_err_set(c->err, FW_EDATA, "%slabel column '%s' has no values in %s (%zu rows)", w, cl->name,
+                          c->ds->source ? c->ds->source : "the data", c->ds->n_rows);
     if (!p->task_set) {
         if (d.n == 2) p->task = FW_TASK_BINARY;
         else if (!d.numeric) p->task = FW_TASK_MULTICLASS;

@@ -155,7 +155,8 @@ fw_status fw_train_build_artifact(const fw_train_result *r, const fw_register_op
     fw_artifact_writer_str(w, FW_KV_NAME, r->project.name ? r->project.name : "model");
     fw_artifact_writer_str(w, FW_KV_TASK, fw_task_name(r->target.task));
     fw_artifact_writer_str(w, FW_KV_FAMILY, best->family);
-    fw_artifact_writer_i64(w, FW_KV_CREATED, o->created_unix_ms ? o->created_unix_ms : fw_wall_unix_ms());
+    /* No creation time in the artifact: it is a function of data, project, seed, parameters and
+     * build only (byte-identical when trained again); the registry records when it was registered. */
     fw_artifact_writer_str(w, FW_KV_FW_VERSION, FW_VERSION_STRING);
     fw_artifact_writer_str(w, FW_KV_GIT_COMMIT, fw_version());
     fw_artifact_writer_str(w, FW_KV_PARENT, o->parent ? o->parent : "");

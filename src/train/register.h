@@ -17,7 +17,6 @@ typedef struct fw_register_options {
     const char *home;          /* Flywheel home; NULL = $FLYWHEEL_HOME or ./.flywheel */
     const char *out_dir;       /* also write <name>.fwm + report files here; NULL = no */
     bool no_register;          /* only write to out_dir */
-    int64_t created_unix_ms;   /* 0 = now; reproduce passes the original's */
     const char *parent;        /* "name@version" lineage parent; NULL = the current production */
     char **argv;               /* the command line, recorded in the run */
     int argc;
@@ -32,8 +31,8 @@ typedef struct fw_registered {
     char artifact_path[1024];  /* the --out copy, "" when none */
 } fw_registered;
 
-/* Builds the artifact bytes for the chosen model (deterministic for the same result and
- * created_unix_ms/parent). */
+/* Builds the artifact bytes for the chosen model (deterministic: the same result, parent and
+ * build give the same bytes; no time is recorded inside). */
 fw_status fw_train_build_artifact(const fw_train_result *r, const fw_register_options *o,
                                   fw_buf *out, fw_err *err);
 /* Builds the artifact, writes it to out_dir when asked, and registers it (unless no_register). */

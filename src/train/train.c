@@ -13,6 +13,7 @@
 #include "train/search.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -100,13 +101,14 @@ static fw_status make_split(fw_train_result *r, fw_err *err) {
 /* ---- step 2: target and features ------------------------------------------------------------ */
 
 static fw_status encode(const fw_train_result *r, const fw_dataset *ds, const uint32_t *rows,
-                        size_t n, double **y, bool allow_unseen, fw_err *err) {
+                        size_t n, double **y, bool allow_unseen, size_t *n_unseen, fw_err *err) {
     size_t per = r->target.task == FW_TASK_MULTILABEL ? r->target.n_outputs : 1;
     *y = fw_malloc((n ? n : 1) * per * sizeof(double));
     if (!*y) return fw_err_set(err, FW_ENOMEM, "out of memory encoding labels");
     size_t unseen = 0;
     fw_status st = fw_target_encode(&r->target, ds, rows, n, *y, &unseen, err);
     if (st) return st;
+    if (n_unseen) *n_unseen = unseen;
     if (unseen && !allow_unseen)
         return fw_err_set(err, FW_EDATA, "%zu training rows have a class not seen when fitting", unseen);
     for (size_t i = 0; i < n * per; i++)
@@ -114,6 +116,54 @@ static fw_status encode(const fw_train_result *r, const fw_dataset *ds, const ui
             return fw_err_set(err, FW_EDATA, "%s: label of row %u is not a finite number",
                               ds->source ? ds->source : "data", rows[i / per] + 2);
     return FW_OK;
+}
+
+static void warn(fw_train_result *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void warn(fw_train_result *r, const char *fmt, ...) {
+    if (r->n_warnings == FW_TRAIN_MAX_WARNINGS) {
+        r->n_warnings_dropped++;
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->warnings[r->n_warnings++], sizeof r->warnings[0], fmt, ap);
+    va_end(ap);
+}
+
+/* Features that cannot help: missing in every training row, or one value in all of them. */
+static void check_features(fw_train_result *r) {
+    const fw_project *p = &r->project;
+    const fw_dataset *ds = r->train_ds;
+    const uint32_t *rows = r->split.train;
+    size_t n = r->split.n_train;
+    for (size_t f = 0; f < p->n_features; f++) {
+        int c = fw_dataset_find(ds, p->features[f].name);
+        if (c < 0) continue;
+        const fw_column *col = &ds->cols[c];
+        size_t present = 0;
+        bool constant = true;
+        double first_num = 0;
+        int32_t first_code = -1;
+        for (size_t i = 0; i < n; i++) {
+            uint32_t row = rows[i];
+            if (col->num) {
+                double v = col->num[row];
+                if (isnan(v)) continue;
+                if (present++ == 0) first_num = v;
+                else if (v != first_num) constant = false;
+            } else if (col->code) {
+                int32_t k = col->code[row];
+                if (k < 0) continue;
+                if (present++ == 0) first_code = k;
+                else if (k != first_code) constant = false;
+            }
+        }
+        if (present == 0)
+            warn(r, "feature '%s' is missing in every training row: it carries no information (exclude it or fix the source)",
+                 col->name);
+        else if (constant && present == n)
+            warn(r, "feature '%s' has the same value in every training row: it carries no information", col->name);
+    }
 }
 
 static uint64_t fingerprint(const fw_matrix *X, const double *y, size_t n_y) {
@@ -155,14 +205,16 @@ static fw_status prepare(fw_train_result *r, const fw_train_options *o, fw_err *
     if (r->n_test == 0) return fw_err_set(err, FW_EDATA, "no test rows: the data is too small to split");
     st = fw_target_fit(p, r->train_ds, r->split.train, r->split.n_train, &r->target, err);
     if (st) return st;
-    st = encode(r, r->train_ds, r->split.train, r->split.n_train, &r->y_train, false, err);
+    st = encode(r, r->train_ds, r->split.train, r->split.n_train, &r->y_train, false, NULL, err);
     if (st) return fw_err_prefix(err, "training labels");
     if (r->split.n_valid) {
-        st = encode(r, r->train_ds, r->split.valid, r->split.n_valid, &r->y_valid, true, err);
+        st = encode(r, r->train_ds, r->split.valid, r->split.n_valid, &r->y_valid, true, NULL, err);
         if (st) return fw_err_prefix(err, "validation labels");
     }
-    st = encode(r, r->eval_ds, r->test_rows, r->n_test, &r->y_test, true, err);
+    /* test rows with a class training never saw: the evaluation counts them as wrong and warns */
+    st = encode(r, r->eval_ds, r->test_rows, r->n_test, &r->y_test, true, NULL, err);
     if (st) return fw_err_prefix(err, "test labels");
+    check_features(r);
     st = fw_pipeline_fit(p, r->train_ds, r->split.train, r->split.n_train, &r->pipeline, err);
     if (st) return st;
     st = fw_pipeline_transform_block(r->pipeline, r->train_ds, r->split.train, r->split.n_train,
@@ -615,12 +667,11 @@ fw_status fw_train_run(fw_project *project, const fw_train_options *o, fw_train_
     size_t n_ok = 0;
     for (size_t f = 0; f < n_fams; f++) {
         fw_candidate *c = &r->cands[1 + f];
-        snprintf(c->name, sizeof c->name, "%s", fams[f]);
+        snprintf(c->name, sizeof c->name, "%.63s", fams[f]);
         c->family = fw_model_family(fams[f])->family;
         fw_status fs = fit_family(&ctx, fams[f], c, per_family);
         if (fs == FW_ENOMEM) return fw_err_set(err, FW_ENOMEM, "out of memory training %s", fams[f]);
-        if (fs == FW_OK) n_ok++;
-        else if (o->progress) fprintf(stderr, "flywheel: %s failed: %s\n", fams[f], c->error);
+        if (fs == FW_OK) n_ok++; /* a failed family keeps its message in c->error for the caller */
     }
     if (n_fams && n_ok == 0) return fw_err_set(err, FW_EDATA, "every model family failed; first: %s: %s", r->cands[1].name, r->cands[1].error);
 

@@ -64,6 +64,8 @@ typedef struct fw_candidate {
     char error[FW_ERR_MSG_MAX];
 } fw_candidate;
 
+#define FW_TRAIN_MAX_WARNINGS 16
+
 typedef struct fw_train_result {
     fw_project project;        /* resolved */
     fw_dataset *train_ds;      /* the training file */
@@ -89,6 +91,11 @@ typedef struct fw_train_result {
     uint64_t seed;
     int threads;
     double total_seconds;
+    /* Data problems that do not stop training (a feature missing in every training row, a
+     * constant feature, test rows whose class training never saw): shown with the report. */
+    char warnings[FW_TRAIN_MAX_WARNINGS][256];
+    size_t n_warnings;
+    size_t n_warnings_dropped; /* beyond FW_TRAIN_MAX_WARNINGS */
 } fw_train_result;
 
 /* Runs training for a project that has been parsed (or built by fw_project_from_args); the

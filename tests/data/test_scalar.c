@@ -93,8 +93,14 @@ static void test_missing(void) {
     CHECK(fw_is_missing("NA", 2, fw_default_missing, fw_default_n_missing));
     CHECK(fw_is_missing("N/A", 3, fw_default_missing, fw_default_n_missing));
     CHECK(fw_is_missing("?", 1, fw_default_missing, fw_default_n_missing));
-    CHECK(!fw_is_missing("NAN", 3, fw_default_missing, fw_default_n_missing));
     CHECK(!fw_is_missing("na", 2, fw_default_missing, fw_default_n_missing));
+    CHECK(!fw_is_missing("nil", 3, fw_default_missing, fw_default_n_missing));
+    /* non-finite numbers are missing values in every usual spelling */
+    const char *nonfinite[] = {"nan", "NaN", "NAN", "-nan", "inf", "-inf", "+inf", "Inf", "-Inf", "INF", "Infinity", "-Infinity"};
+    for (size_t i = 0; i < sizeof nonfinite / sizeof *nonfinite; i++)
+        CHECK_MSG(fw_is_missing(nonfinite[i], strlen(nonfinite[i]), fw_default_missing, fw_default_n_missing),
+                  "'%s' is not missing", nonfinite[i]);
+    CHECK(!fw_is_missing("infinite", 8, fw_default_missing, fw_default_n_missing));
 }
 
 static fw_col_type infer(const char *const *vals, size_t n, bool *is_int) {

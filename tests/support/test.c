@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 int fw_test_failed_checks;
@@ -70,4 +71,46 @@ int fw_test_report(const char *program) {
     printf("%s: %d passed, %d failed\n", slash ? slash + 1 : program, passed, failed);
     fflush(stdout);
     return failed ? 1 : 0;
+}
+
+const char *fw_test_bin(void) {
+    const char *b = getenv("FLYWHEEL_BIN");
+    return b && access(b, X_OK) == 0 ? b : NULL;
+}
+
+char *fw_test_slurp(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 4096, n = 0;
+    char *b = malloc(cap);
+    for (;;) {
+        if (n + 1 >= cap) b = realloc(b, cap *= 2);
+        size_t got = fread(b + n, 1, cap - n - 1, f);
+        if (got == 0) break;
+        n += got;
+    }
+    fclose(f);
+    b[n] = '\0';
+    if (len) *len = n;
+    return b;
+}
+
+int fw_test_sh(char **out, const char *fmt, ...) {
+    char cmd[8192], log[1100];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    static int seq;
+    snprintf(log, sizeof log, "%s/.sh.%d.log", fw_test_tmpdir(), seq++);
+    const char *bin = fw_test_bin();
+    setenv("FW", bin ? bin : "false", 1);
+    setenv("T", fw_test_tmpdir(), 1);
+    char full[sizeof cmd + sizeof log + 32];
+    snprintf(full, sizeof full, "( %s ) >'%s' 2>&1", cmd, log);
+    int st = system(full);
+    int rc = st == -1 ? 127 : WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    if (out) *out = fw_test_slurp(log, NULL);
+    unlink(log);
+    return rc;
 }

@@ -19,6 +19,15 @@ int fw_test_report(const char *program); /* prints the closing line; returns the
 const char *fw_test_shared(const char *file);
 /* A fresh empty temporary directory for this test program (removed at exit). */
 const char *fw_test_tmpdir(void);
+/* The flywheel binary under test ($FLYWHEEL_BIN, set by tests/run.sh), or NULL. */
+const char *fw_test_bin(void);
+/* Runs a /bin/sh command line (printf-style) with stdout and stderr captured; returns the exit
+ * code (128 + signal when killed) and, when out is not NULL, the captured output in *out
+ * (malloc'd, NUL-terminated; caller frees). In the command, "$FW" is the binary under test and
+ * "$T" the test's temporary directory. */
+int fw_test_sh(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The whole file (malloc'd, NUL-terminated) or NULL; *len gets its size when len is not NULL. */
+char *fw_test_slurp(const char *path, size_t *len);
 
 #define CHECK(c) \
     do { if (!(c)) fw_test_fail(__FILE__, __LINE__, "CHECK(%s)", #c); } while (0)
