@@ -1,7 +1,7 @@
 # Flywheel build. Make (not CMake): one flat file, globbed sources, two variants side by side.
 #   make            release build: build/flywheel, build/libflywheel.a, build/libflywheel.so
 #   make san        ASan + UBSan build in build-san/
-#   make test       builds both and runs the whole suite on each (what CI runs)
+#   make test       builds both (and compiles all with clang), runs the whole suite on each (CI)
 #   make test-fast  release suite only;  make T=data test-fast  runs tests/data only
 #   make CC=clang   the same with clang (both compilers are kept clean with -Werror)
 CC      ?= gcc
@@ -32,7 +32,7 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(OUT)/obj/%.o)
 SUP_OBJ  := $(TEST_SUPPORT:%.c=$(OUT)/obj/%.o)
 TEST_BIN := $(TEST_SRC:%.c=$(OUT)/%)
 
-.PHONY: all san test test-fast tests clean fuzz bench
+.PHONY: clang-check all san test test-fast tests clean fuzz bench
 all: $(OUT)/flywheel $(OUT)/libflywheel.a $(OUT)/libflywheel.so
 
 $(OUT)/obj/%.o: %.c
@@ -66,13 +66,19 @@ san:
 test-fast: tests
 	FLYWHEEL_BIN=$(CURDIR)/$(OUT)/flywheel tests/run.sh $(OUT) $(T)
 
+# clang-check: everything compiled with clang too (-Werror), when clang is installed
+clang-check:
+	@if command -v clang >/dev/null; then $(MAKE) CC=clang BUILD=build-clang all tests; \
+	 else echo "clang-check: clang not installed, skipped"; fi
+
 test:
 	$(MAKE) V=release tests
 	$(MAKE) V=san tests
+	$(MAKE) clang-check
 	tests/run.sh build $(T) && tests/run.sh build-san $(T)
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-clang
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(SUP_OBJ:.o=.d)
 
