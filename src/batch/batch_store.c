@@ -2,6 +2,7 @@
 #include "batch/batch_store.h"
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "store/store.h"
 
 #include <sqlite3.h>
@@ -12,6 +13,7 @@
 struct fw_batch_db {
     sqlite3 *db;
     sqlite3_stmt *put;
+    sqlite3_stmt *get;       /* lookup, prepared on first use */
     char path[1100];
 };
 
@@ -34,6 +36,7 @@ static fw_status dberr(fw_batch_db *db, fw_err *err, const char *what) {
 void fw_batch_db_close(fw_batch_db *db) {
     if (!db) return;
     sqlite3_finalize(db->put);
+    sqlite3_finalize(db->get);
     sqlite3_close(db->db);
     fw_free(db);
 }
@@ -255,4 +258,54 @@ fw_status fw_batch_answer_count(fw_batch_db *db, const char *model, int64_t *n, 
     *n = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
     sqlite3_finalize(s);
     return rc == SQLITE_ROW ? FW_OK : dberr(db, err, "counting answers");
+}
+
+fw_status fw_batch_db_lookup(fw_batch_db *db, const char *model, const char *version, const char *entity,
+                             size_t entity_len, int64_t max_age_ms, int64_t now_ms, fw_batch_answer *out,
+                             fw_batch_miss *why, fw_err *err) {
+    memset(out, 0, sizeof *out);
+    fw_batch_miss miss = FW_BATCH_MISSING;
+    if (why) *why = miss;
+    if (entity_len > (size_t)INT32_MAX) return fw_err_set(err, FW_EINVAL, "entity id too long");
+    if (!db->get &&
+        sqlite3_prepare_v2(db->db,
+                           "SELECT version, prediction, scores_json, scored_ms, run_id FROM batch_answers"
+                           " WHERE model = ?1 AND entity_id = ?2",
+                           -1, &db->get, NULL) != SQLITE_OK)
+        return dberr(db, err, "reading answers");
+    sqlite3_stmt *s = db->get;
+    sqlite3_bind_text(s, 1, model, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, entity, (int)entity_len, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    fw_status st = FW_OK;
+    if (rc == SQLITE_ROW) {
+        const unsigned char *v = sqlite3_column_text(s, 0);
+        int64_t scored = sqlite3_column_int64(s, 3);
+        if (!now_ms) now_ms = fw_wall_unix_ms();
+        if (version && strcmp(version, v ? (const char *)v : "") != 0) miss = FW_BATCH_OTHER_VERSION;
+        else if (max_age_ms > 0 && now_ms - scored > max_age_ms) miss = FW_BATCH_STALE;
+        else {
+            miss = FW_BATCH_HIT;
+            col_text(s, 0, out->version, sizeof out->version);
+            const unsigned char *p = sqlite3_column_text(s, 1), *j = sqlite3_column_text(s, 2);
+            out->prediction = fw_strdup(p ? (const char *)p : "");
+            out->scores_json = fw_strdup(j ? (const char *)j : "null");
+            out->scored_ms = scored;
+            out->run_id = sqlite3_column_int64(s, 4);
+            if (!out->prediction || !out->scores_json) {
+                fw_batch_answer_free(out);
+                st = fw_err_set(err, FW_ENOMEM, "out of memory");
+            }
+        }
+    } else if (rc != SQLITE_DONE)
+        st = dberr(db, err, "reading answers");
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    if (st) return st;
+    if (why) *why = miss;
+    if (miss == FW_BATCH_HIT) return FW_OK;
+    static const char *const what[] = {"", "no precomputed answer", "the precomputed answer is too old",
+                                       "the precomputed answer is from another version"};
+    return fw_err_set(err, FW_ENOTFOUND, "%s for %s / %.*s", what[miss], model, (int)(entity_len < 200 ? entity_len : 200),
+                      entity);
 }

@@ -173,6 +173,7 @@ static fw_status open_csv(fw__in_reader *r, const char *path, const fw_col_type 
      * layer also checks the header (empty file, binary data, bad UTF-8) here. */
     fw_load_opts lo = r->lo;
     lo.sample_rows = 1;
+    lo.block_bytes = 256u << 10; /* the peek reads one buffer: keep it small (it grows for a long header) */
     fw_csv_stream *peek;
     fw_status st = fw_csv_stream_open(path, &lo, NULL, &peek, err);
     if (st) return st;
