@@ -818,9 +818,25 @@ static int read_schema_version(sqlite_store *s) {
     return v;
 }
 
-/* Creates fw_meta and applies every migration above the stored version, in one transaction. */
+static fw_status newer_schema(sqlite_store *s, int v, int latest, fw_err *err) {
+    return fw_err_set(err, FW_EVERSION,
+                      "store %s has schema version %d, written by a newer Flywheel; this Flywheel (%s) "
+                      "reads up to schema version %d: upgrade Flywheel",
+                      s->path, v, FW_VERSION_STRING, latest);
+}
+
+/* Creates fw_meta and applies every migration above the stored version, in one transaction. A store
+ * already at the latest schema (or a newer one) is only read: opening never takes the write lock,
+ * so it never waits behind a long writer and works on a store the user may only read. */
 static fw_status migrate(sqlite_store *s, fw_err *err) {
     fw_status rc;
+    int latest = (int)(sizeof migrations / sizeof *migrations);
+    int current = read_schema_version(s); /* -1 when there is no fw_meta yet (or it is unreadable) */
+    if (current == latest) {
+        s->schema = latest;
+        return FW_OK;
+    }
+    if (current > latest) return newer_schema(s, current, latest, err);
     if ((rc = exec(s, "BEGIN IMMEDIATE", err))) return rc;
     if ((rc = exec(s, "CREATE TABLE IF NOT EXISTS fw_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)", err)))
         goto fail;
@@ -829,12 +845,8 @@ static fw_status migrate(sqlite_store *s, fw_err *err) {
         rc = db_error(s, err, "read schema version");
         goto fail;
     }
-    int latest = (int)(sizeof migrations / sizeof *migrations);
     if (v > latest) {
-        rc = fw_err_set(err, FW_EVERSION,
-                        "store %s has schema version %d, written by a newer Flywheel; this Flywheel (%s) "
-                        "reads up to schema version %d: upgrade Flywheel",
-                        s->path, v, FW_VERSION_STRING, latest);
+        rc = newer_schema(s, v, latest, err);
         goto fail;
     }
     for (int i = v; i < latest; i++)

@@ -194,6 +194,12 @@ static int run_cli(char *out, size_t size, const char *fmt, ...) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }
 
+static int64_t clock_gettime_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void file_hash(const char *path, char out[33]) {
     out[0] = 0;
     FILE *f = fopen(path, "rb");
@@ -463,6 +469,69 @@ static void test_alloc_failures(void) {
         CHECK_MSG(aliases == 0 && promotes == 0, "promote failed at allocation %d but left %lld aliases, %lld entries",
                   n, (long long)aliases, (long long)promotes);
     }
+    fw_registry_close(r);
+}
+
+/* A process holding the write lock (a long batch write, or one stuck mid-transaction) must not
+ * stall readers: opening the store, listing and resolving work at once (WAL), and when the holder
+ * is killed -9 its unfinished rows never appear. */
+static void test_readers_not_blocked_by_writer(void) {
+    const char *home = new_home("writer-lock");
+    char h[700];
+    snprintf(h, sizeof h, "%s", home);
+    fw_registry *r = open_reg(home);
+    if (!r) return;
+    fw_err err;
+    CHECK_OK(reg_named(r, "m", 1, NULL, &err));
+    fw_registry_close(r);
+    int ready[2];
+    CHECK(pipe(ready) == 0);
+    pid_t kid = fork();
+    if (kid == 0) {
+        close(ready[0]);
+        char db[800];
+        snprintf(db, sizeof db, "%s/flywheel.db", h);
+        sqlite3 *c;
+        if (sqlite3_open(db, &c) != SQLITE_OK) _exit(10);
+        if (sqlite3_exec(c, "BEGIN IMMEDIATE; INSERT INTO models(name, created_ms) VALUES('half', 0);", NULL, NULL,
+                         NULL) != SQLITE_OK)
+            _exit(11);
+        if (write(ready[1], "x", 1) != 1) _exit(12);
+        sleep(60); /* holds the write lock until killed */
+        _exit(0);
+    }
+    close(ready[1]);
+    char x;
+    CHECK(read(ready[0], &x, 1) == 1);
+    close(ready[0]);
+    double t0 = (double)clock_gettime_ms();
+    r = open_reg(home);
+    if (r) {
+        fw_version_rec v;
+        CHECK_OK(fw_registry_resolve(r, "m", &v, &err));
+        fw_version_rec_free(&v);
+        fw_model_summary *m;
+        size_t n;
+        CHECK_OK(fw_registry_list(r, &m, &n, &err));
+        CHECK_EQ(n, 1);
+        fw_model_summaries_free(m, n);
+        fw_registry_close(r);
+    }
+    double waited = (double)clock_gettime_ms() - t0;
+    CHECK_MSG(waited < 3000, "readers waited %.0f ms behind a writer", waited);
+    char out[4096];
+    int rc = run_cli(out, sizeof out, "models list --home '%s'", h);
+    if (rc >= 0) CHECK_MSG(rc == 0, "models list beside a writer: exit %d: %s", rc, out);
+    kill(kid, SIGKILL);
+    int status;
+    waitpid(kid, &status, 0);
+    CHECK_EQ(sql_int(home, "SELECT COUNT(*) FROM models WHERE name = 'half'"), 0);
+    check_consistent(home, "after killing the lock holder");
+    r = open_reg(home);
+    if (!r) return;
+    int64_t v2 = 0;
+    CHECK_OK(reg_named(r, "m", 2, &v2, &err)); /* the lock died with its holder */
+    CHECK_EQ(v2, 2);
     fw_registry_close(r);
 }
 
@@ -777,6 +846,7 @@ int main(int argc, char **argv) {
     TEST_RUN(test_concurrent_cli_train);
     TEST_RUN(test_kill9_many_writers);
     TEST_RUN(test_alloc_failures);
+    TEST_RUN(test_readers_not_blocked_by_writer);
     TEST_RUN(test_bad_references);
     TEST_RUN(test_alias_at_deleted_version);
     TEST_RUN(test_damaged_artifacts);
