@@ -4,7 +4,8 @@
 # bench_gbdt prep/synth writes {train,test}.bin (fixed 80/20 split, seed 42; categoricals as
 # ordinal codes), then each side trains on them under /usr/bin/time -v. Prints train seconds, the
 # test metric (binary: AUC, multiclass: accuracy, regression: RMSE), batch predict throughput,
-# single-row latency, peak RSS and the ratios flywheel/xgboost.
+# single-row latency, peak RSS and the ratios flywheel/xgboost; the same in process CPU seconds
+# (ratio_cpu: steadier than wall time when other jobs share the two cores).
 # Cases: spam diamonds fashion10k fashion synth (default: spam diamonds fashion10k synth).
 # CPU-heavy (minutes): run it in the background.
 set -eu
@@ -39,9 +40,12 @@ run_case() {
     awk -v ft="$(val flywheel_train_s "$work/fw.txt")" -v xt="$(val xgboost_train_s "$work/xgb.txt")" \
         -v fm="$(val flywheel_metric_$metric "$work/fw.txt")" -v xm="$(val xgboost_metric_$metric "$work/xgb.txt")" \
         -v fp="$(val flywheel_predict_rows_per_s "$work/fw.txt")" -v xp="$(val xgboost_predict_rows_per_s "$work/xgb.txt")" \
-        -v fr="$fr" -v xr="$xr" -v m="$metric" 'BEGIN{
+        -v fr="$fr" -v xr="$xr" -v m="$metric" \
+        -v ftc="$(val flywheel_train_cpu_s "$work/fw.txt")" -v xtc="$(val xgboost_train_cpu_s "$work/xgb.txt")" \
+        -v fpc="$(val flywheel_predict_rows_per_cpu_s "$work/fw.txt")" -v xpc="$(val xgboost_predict_rows_per_cpu_s "$work/xgb.txt")" 'BEGIN{
         printf "ratio train_time fw/xgb=%.3f  %s fw-xgb=%+.5f (rel %+.3f%%)  predict_throughput fw/xgb=%.2f  peak_rss fw/xgb=%.3f\n",
-            ft / xt, m, fm - xm, 100 * (fm - xm) / xm, fp / xp, fr / xr }'
+            ft / xt, m, fm - xm, 100 * (fm - xm) / xm, fp / xp, fr / xr
+        printf "ratio_cpu train_cpu fw/xgb=%.3f  predict_rows_per_cpu_s fw/xgb=%.2f\n", ftc / xtc, fpc / xpc }'
 }
 for c in $CASES; do
     case $c in
