@@ -19,7 +19,7 @@ def load(path):
     with open(path, newline="") as f:
         rows = list(csv.reader(f))
     header, data = rows[0], rows[1:]
-    label = header.index("class") if "class" in header else len(header) - 1
+    label = header.index("type") if "type" in header else len(header) - 1
     feats = [h for i, h in enumerate(header) if i != label]
     X = np.array([[float(v) for i, v in enumerate(r) if i != label] for r in data], dtype=np.float32)
     y = np.array([1.0 if r[label] in ("1", "spam", "yes") else 0.0 for r in data], dtype=np.float32)
@@ -27,7 +27,9 @@ def load(path):
 
 
 feats, X, y = load(sys.argv[1])
-booster = xgb.train({"objective": "binary:logistic", "max_depth": 6, "eta": 0.1, "nthread": 1},
+# the same family and size as flywheel's model: 100 trees of depth 6, learning rate 0.3, hist
+booster = xgb.train({"objective": "binary:logistic", "max_depth": 6, "eta": 0.3, "nthread": 1,
+                     "tree_method": "hist"},
                     xgb.DMatrix(X, label=y), num_boost_round=100)
 index = {name: i for i, name in enumerate(feats)}
 app = FastAPI()

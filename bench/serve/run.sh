@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# run.sh — the serving benchmark (not a test; takes ~2 minutes on 2 cores). Prints ratios:
+# run.sh — the serving benchmark (not a test; a few minutes on 2 cores). Prints ratios:
 #   throughput at 64 connections vs a FastAPI + uvicorn peer (goal >= 10x) and vs nginx serving a
 #   static 200 with a body of the same size (goal >= 0.6); p99 at 16 connections vs nginx (goal
 #   <= 2x); /v2 infer vs /v1 predict (goal within 10%); p99 and failures during alias swaps under
-#   load; resident memory with 1,000 small models loaded and the cold-load time of one.
-# Usage: bench/serve/run.sh [seconds-per-run]     env FLYWHEEL_BIN (default build/flywheel)
+#   load; resident memory with 1,000 small registry models loaded and the cold-load time of one.
+# The served model is the REAL one: `flywheel train spam.csv --models gbdt` with 100 trees of
+# depth 6 registered in a temporary home and promoted; the server logs every prediction to that
+# store (the production configuration). The peer is the same model family and size in XGBoost.
+# Usage: flock /tmp/fw-bench.lock bash bench/serve/run.sh [seconds-per-run]
+#        env FLYWHEEL_BIN (default build/flywheel), SPAM_CSV
 # Needs: wrk, nginx, python3-fastapi, python3-uvicorn, python3-xgboost (Debian), ../shared spam.csv.
-# NOTE: until the artifact bundle path is wired into the server, flywheel serves a linear model over
-# spam's 57 features from a --models-dir; the peer serves a 100-tree XGBoost model.
 set -u
 cd "$(dirname "$0")/../.."
 secs=${1:-5}
@@ -18,28 +20,27 @@ tmp=$(mktemp -d); pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
 FW=18190; PEER=18191; NGX=18192
+H=$tmp/home; HM=$tmp/many
+echo "date: $(date -u +%FT%TZ)  load: $(cut -d' ' -f1-3 /proc/loadavg)  binary: $("$BIN" --version 2>/dev/null | head -1)"
 
-# --- models and request bodies ---
+# --- the real model: spam GBDT, 100 trees, depth 6 (two versions for the swap runs) ---
+for seed in 1 2; do
+  "$BIN" train "$SPAM" --label type --models gbdt --param gbdt.n_estimators=100 --param gbdt.max_depth=6 \
+      --seed $seed --name spam --home "$H" --quiet >/dev/null || { echo "training failed"; exit 1; }
+done
+"$BIN" models promote spam@1 --force --home "$H" >/dev/null
+
+# --- request bodies (one spam row; v1 instances and the same row as a v2 [1, n] tensor) ---
 /usr/bin/python3 - "$SPAM" "$tmp" <<'PY'
-import csv, json, os, sys
+import csv, json, sys
 spam, tmp = sys.argv[1], sys.argv[2]
 rows = list(csv.reader(open(spam)))
-header = rows[0]; label = header.index("class") if "class" in header else len(header) - 1
+header = rows[0]; label = header.index("type") if "type" in header else len(header) - 1
 feats = [h for i, h in enumerate(header) if i != label]
 row = {h: float(v) for i, (h, v) in enumerate(zip(header, rows[1])) if i != label}
-os.makedirs(f"{tmp}/models/spam")
-for v in ("1", "2"):
-    json.dump({"task": "binary", "inputs": feats, "weights": [0.01 * ((i % 7) - 3) for i in range(len(feats))],
-               "bias": 0.1 if v == "1" else -0.1, "classes": ["ham", "spam"]}, open(f"{tmp}/models/spam/{v}.json", "w"))
-json.dump({"production": "1"}, open(f"{tmp}/models/spam/aliases.json", "w"))
 json.dump({"instances": [row]}, open(f"{tmp}/v1.json", "w"))
 json.dump({"inputs": [{"name": "input", "shape": [1, len(feats)], "datatype": "FP64", "data": [row[f] for f in feats]}]},
           open(f"{tmp}/v2.json", "w"))
-os.makedirs(f"{tmp}/many")
-for m in range(1000):
-    d = f"{tmp}/many/m{m}"; os.makedirs(d)
-    json.dump({"task": "binary", "inputs": feats[:10], "weights": [0.1] * 10, "bias": m / 1000}, open(f"{d}/1.json", "w"))
-    json.dump({"production": "1"}, open(f"{d}/aliases.json", "w"))
 PY
 lua() { printf 'wrk.method="POST"\nwrk.headers["Content-Type"]="application/json"\nlocal f=io.open("%s","r")\nwrk.body=f:read("*a")\nf:close()\n' "$1" > "$2"; }
 lua "$tmp/v1.json" "$tmp/v1.lua"; lua "$tmp/v2.json" "$tmp/v2.lua"
@@ -53,7 +54,7 @@ wrk_run() {
         printf "%s %.0f %d\n", r, u, e+0}' <<<"$out"
 }
 
-"$BIN" serve --port $FW --threads 2 --models-dir "$tmp/models" --log "$tmp/pred.jsonl" --admin-token b >/dev/null 2>"$tmp/fw.err" & pids+=($!)
+"$BIN" serve --port $FW --threads 2 --home "$H" --alias-poll 0 --admin-token b >/dev/null 2>"$tmp/fw.err" & fwpid=$!; pids+=($fwpid)
 wait_port $FW || { echo "flywheel did not start: $(cat "$tmp/fw.err")"; exit 1; }
 resp=$(curl -s -XPOST --data-binary @"$tmp/v1.json" "http://127.0.0.1:$FW/v1/models/spam:predict")
 mkdir -p "$tmp/www"; printf '%s' "$resp" > "$tmp/www/p"
@@ -69,7 +70,8 @@ have_peer=1
 wait_port $NGX || echo "nginx did not start"
 wait_port $PEER || { have_peer=0; echo "peer did not start (need python3-fastapi python3-uvicorn python3-xgboost): $(tail -1 "$tmp/peer.err")"; }
 
-echo "response body: ${#resp} bytes; $secs s per run; $(nproc) cores shared by server and wrk"
+echo "response body: ${#resp} bytes; $secs s per run; $(nproc) cores shared by server, wrk and peers"
+echo "flywheel answer: $resp"
 read -r f64 f64p f64e < <(wrk_run $FW /v1/models/spam:predict 64 "$tmp/v1.lua")
 read -r n64 n64p _ < <(wrk_run $NGX / 64)
 read -r f16 f16p f16e < <(wrk_run $FW /v1/models/spam:predict 16 "$tmp/v1.lua")
@@ -95,15 +97,30 @@ awk -v a="$v2r" -v b="$f64" 'BEGIN{printf "RATIO /v2 infer vs /v1 predict:      
     sleep 0.25; done ) & swp=$!
 read -r sr sp se < <(wrk_run $FW /v1/models/spam:predict 16 "$tmp/v1.lua")
 wait $swp
-swaps=$(curl -s "http://127.0.0.1:$FW/metrics" | awk '/^flywheel_model_swaps_total/{print $2}')
+m=$(curl -s "http://127.0.0.1:$FW/metrics")
+swaps=$(awk '/^flywheel_model_swaps_total/{print $2}' <<<"$m")
+printf 'prediction log: %s written to the store, %s dropped, %s write errors; server RSS %s MiB\n' \
+  "$(awk '/^flywheel_log_written_total/{print $2}' <<<"$m")" "$(awk '/^flywheel_log_dropped_total/{print $2}' <<<"$m")" \
+  "$(awk '/^flywheel_log_write_errors_total/{print $2}' <<<"$m")" "$(awk '/VmRSS/{printf "%.1f", $2/1024}' /proc/$fwpid/status)"
 printf 'during %s swaps      c=16: %10.0f req/s  p99 %6d us  non-2xx %d\n' "$swaps" "$sr" "$sp" "$se"
 awk -v a="$sp" -v b="$f16p" 'BEGIN{printf "RATIO p99 during swaps / steady (c=16):   %.2f    (goal <= 2, zero non-2xx)\n", a/b}'
 
-# --- 1,000 small models: resident memory and one cold load ---
-"$BIN" serve --port $((FW + 10)) --threads 2 --models-dir "$tmp/many" --admin-token b >/dev/null 2>&1 & mp=$!; pids+=($mp)
-wait_port $((FW + 10))
+# --- 1,000 small models in a registry: resident memory and one cold load ---
+# one small artifact (pima, linear) imported under 1,000 names, each promoted to production
+"$BIN" train examples/pima/flywheel.yaml --models linear --threads 1 --home "$HM" --quiet --out "$tmp/small" >/dev/null
+fwm=$(ls "$tmp"/small/*.fwm | head -1)
+for m in $(seq 1 1000); do
+  "$BIN" models import "$fwm" --name "m$m" --home "$HM" >/dev/null && "$BIN" models promote "m$m@1" --force --home "$HM" >/dev/null
+done
+t0=$(date +%s.%N)
+"$BIN" serve --port $((FW + 10)) --threads 2 --home "$HM" --admin-token b >"$tmp/many.out" 2>&1 & mp=$!; pids+=($mp)
+# the bound address is printed once every production model is loaded
+for _ in $(seq 1 1200); do grep -q listening "$tmp/many.out" && break; sleep 0.05; done
+t1=$(date +%s.%N)
 loaded=$(curl -s "http://127.0.0.1:$((FW + 10))/metrics" | awk '/^flywheel_models_loaded/{print $2}')
 rss=$(awk '/VmRSS/{print $2}' /proc/$mp/status)
 curl -s -o /dev/null -XPOST -H 'Authorization: Bearer b' "http://127.0.0.1:$((FW + 10))/admin/models/m7:unload"
 cold=$(curl -s -XPOST -H 'Authorization: Bearer b' "http://127.0.0.1:$((FW + 10))/admin/models/m7:load" | sed -E 's/.*"load_ms":([0-9.e+-]+).*/\1/')
-printf '1,000 small models: %s loaded, resident %.1f MiB; cold load of one: %s ms\n' "$loaded" "$(awk -v k="$rss" 'BEGIN{print k/1024}')" "$cold"
+printf '1,000 small registry models: %s loaded at start in %.2f s, resident %.1f MiB; cold load of one: %s ms\n' \
+  "$loaded" "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b-a}')" "$(awk -v k="$rss" 'BEGIN{print k/1024}')" "$cold"
+echo "load at end: $(cut -d' ' -f1-3 /proc/loadavg)"

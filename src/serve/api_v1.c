@@ -239,6 +239,8 @@ static bool answer_from_batch(fw_server *s, const fw_srv_model *m, int variant, 
     return true;
 }
 
+enum { SMALL_INPUTS = 256, SMALL_OUTPUTS = 64, SMALL_ROWS = 16 };
+
 void fw__api_predict(fw_server *s, const fw_route *rt, const char *body, size_t len, bool explain, fw_reply *r) {
     uint64_t t0 = fw_now_ns();
     uint64_t reqno = fw__new_request_id(s, r);
@@ -248,6 +250,9 @@ void fw__api_predict(fw_server *s, const fw_route *rt, const char *body, size_t 
     fw_value *vals = NULL;
     double *out = NULL, *sout = NULL, *contrib = NULL;
     fw_srv_decision *dec = NULL, *sdec = NULL;
+    fw_value vals_st[SMALL_INPUTS];
+    double out_st[SMALL_OUTPUTS];
+    fw_srv_decision dec_st[SMALL_ROWS];
     fw_buf warn;
     fw_buf_init(&warn);
     size_t n_warn = 0;
@@ -305,9 +310,10 @@ void fw__api_predict(fw_server *s, const fw_route *rt, const char *body, size_t 
     size_t n = json_array_size(inst);
     size_t n_in = m->n_inputs;
     if (t.shadow && t.shadow->n_inputs > n_in) n_in = t.shadow->n_inputs;
-    vals = fw_malloc((n_in ? n_in : 1) * sizeof *vals);
-    out = fw_malloc(n * m->n_outputs * sizeof *out);
-    dec = fw_malloc(n * sizeof *dec);
+    /* small requests (the common case) use the stack: no allocation */
+    vals = n_in <= SMALL_INPUTS ? vals_st : fw_malloc((n_in ? n_in : 1) * sizeof *vals);
+    out = n * m->n_outputs <= SMALL_OUTPUTS ? out_st : fw_malloc(n * m->n_outputs * sizeof *out);
+    dec = n <= SMALL_ROWS ? dec_st : fw_malloc(n * sizeof *dec);
     if (explain) contrib = fw_malloc(n * (m->n_explain + 1) * sizeof *contrib);
     if (!vals || !out || !dec || (explain && !contrib)) {
         fw__reply_error(r, 500, "FW_ENOMEM", "out of memory");
@@ -371,10 +377,10 @@ out:
     }
     fw__target_release(&t);
     fw_buf_free(&warn);
-    fw_free(vals);
-    fw_free(out);
+    if (vals != vals_st) fw_free(vals);
+    if (out != out_st) fw_free(out);
     fw_free(sout);
-    fw_free(dec);
+    if (dec != dec_st) fw_free(dec);
     fw_free(sdec);
     fw_free(contrib);
     json_decref(j);

@@ -124,8 +124,8 @@ fw_status fw_serve_source_dir(const char *dir, fw_serve_source *src, fw_err *err
 
 /* The store source (source_store.c): models, versions and aliases of the registry under home
  * (NULL: $FLYWHEEL_HOME, else ./.flywheel). Versions are the registry's numbers as text ("3"); a
- * load reads the content-addressed artifact (verified against its hash) into an fw_bundle served
- * through fw_bundle_predict_record. Aliases are re-read from the store on every resolve, so a
+ * load maps the content-addressed artifact file read-only (verified against its hash) and loads an
+ * fw_bundle from the map, served through fw_bundle_predict_record (decisions included). Aliases are re-read from the store on every resolve, so a
  * `flywheel models promote` in another process is seen at the next alias poll. The registry
  * handle is shared under a mutex (cold paths only). Returns FW_OK and fills *src. */
 fw_status fw_serve_source_store(const char *home, fw_serve_source *src, fw_err *err);

@@ -493,6 +493,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     fw_reply r = {0};
     fw_buf_init(&r.body);
+    /* one allocation for a typical reply instead of a doubling series */
+    (void)FW_GROW(&r.body.data, &r.body.cap, 1024);
     if (q->too_big) {
         fw__reply_error(&r, 413, "payload_too_large", "request body exceeds serving.max_body_bytes = %zu",
                         s->cfg->max_body_bytes);

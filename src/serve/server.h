@@ -22,7 +22,10 @@
 typedef struct fw_server fw_server;
 
 /* Builds the server from cfg (kept by pointer: cfg must outlive the server): the model source
- * (cfg->models_dir; the store when it lands), the model table and the log queue. Does not bind. */
+ * (cfg->models_dir, else the registry of the store at cfg->store_path / $FLYWHEEL_HOME /
+ * ./.flywheel), the model table, the log queue (cfg->log_path as JSON lines, else the store's
+ * prediction_log and feedback tables when serving from the store) and the hybrid batch-answer
+ * lookup (cfg->batch_max_age_s > 0 with the store). Does not bind. */
 fw_status fw_server_new(const fw_serve_config *cfg, fw_server **out, fw_err *err);
 /* Binds host:port and starts the worker threads; preloads cfg->models and every model with a
  * `production` alias (up to the memory bound). FW_EIO when the port cannot be bound. */

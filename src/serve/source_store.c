@@ -1,6 +1,7 @@
 /* source_store.c — owns the store model source: the server's models come from the registry
- * (registry/registry.h) under FLYWHEEL_HOME. A version is loaded by reading its content-addressed
- * artifact (verified against its hash) into an fw_bundle, and adapted to fw_srv_model: inputs are
+ * (registry/registry.h) under FLYWHEEL_HOME. A version is loaded from a read-only memory map of its
+ * content-addressed artifact file (verified against its hash; the store's read path only when the
+ * file is not there) into an fw_bundle, and adapted to fw_srv_model: inputs are
  * the pipeline's input columns, predictions go through fw_bundle_predict_record (the one path the
  * batch scorer also uses), explanations through the model's explain_row on the pipeline's record
  * output. Aliases are read from the store on every resolve, so another process's promotion is seen
