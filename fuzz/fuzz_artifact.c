@@ -1,7 +1,7 @@
 /* fuzz_artifact.c — libFuzzer target for the .fwm readers (src/artifact): fw_artifact_open (the
  * container: header, metadata, section table, checksums) and fw_bundle_load_mem (every section's
  * loader: pipeline, label encoding, model, baseline, reference profile), then one prediction per
- * kind of record when a bundle loads. A damaged artifact must be refused with a message, never
+ * kind of record when a bundle loads; the metadata as JSON (what `models show` prints) must parse. A damaged artifact must be refused with a message, never
  * crash, leak or read out of bounds.
  *
  * Input: one selector byte, then the file. Most mutations break the whole-file checksum and stop
@@ -13,8 +13,10 @@
 #include "artifact/bundle.h"
 #include "core/alloc.h"
 
+#include <jansson.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
@@ -72,6 +74,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         fw_buf j;
         fw_buf_init(&j);
         fw_artifact_metadata_json(a, &j);
+        json_error_t je;
+        json_t *parsed = json_loadb((const char *)j.data, j.len, 0, &je);
+        if (!parsed) { /* models show / export print this: it must be valid JSON whatever the bytes */
+            fprintf(stderr, "fuzz_artifact: metadata JSON invalid (%s): %.*s\n", je.text, (int)j.len, (const char *)j.data);
+            abort();
+        }
+        json_decref(parsed);
         fw_buf_free(&j);
         fw_artifact_close(a);
     } else if (a != NULL || err.msg[0] == 0) {

@@ -114,6 +114,18 @@ static void test_fixed_crashers_errors(void) {
         CHECK_CONTAINS(err.msg, "unknown type");
     }
     fw_free(data);
+    /* JSON strings from artifact metadata: valid UTF-8 kept, every invalid byte becomes U+FFFD */
+    fw_buf js;
+    fw_buf_init(&js);
+    fw_json_put_str(&js, "caf\xc3\xa9 \xff \xed\xa0\x80 \xc0\xaf \xf0\x9f\x98\x80 \xe2\x82");
+    fw_buf_put_u8(&js, 0);
+    CHECK_STR((const char *)js.data,
+              "\"caf\xc3\xa9 \\ufffd \\ufffd\\ufffd\\ufffd \\ufffd\\ufffd \xf0\x9f\x98\x80 \\ufffd\\ufffd\"");
+    json_error_t je;
+    json_t *parsed = json_loadb((const char *)js.data, js.len - 1, JSON_DECODE_ANY, &je);
+    CHECK_MSG(parsed != NULL, "not JSON: %s", je.text);
+    json_decref(parsed);
+    fw_buf_free(&js);
     /* CR-only line breaks before a serving: section: the kept text still round-trips */
     const char yaml[] = "name: p\rtask: binary\rdata:\r  train: x.csv\r  label: y\rserving:\r  port: 9\r";
     fw_project p, q;
