@@ -215,6 +215,9 @@ int fw_cmd_train(int argc, char **argv) {
         fw_report_text(&tr.report, &out);
         fwrite(out.data, 1, out.len, stdout);
         if (res.selected_on_test) printf("note: no validation rows; the model was chosen on the test rows (optimistic)\n");
+        else if (res.cv_folds > 1)
+            printf("selection: %u-fold cross-validation on the training side (%zu rows); split.folds: 1 selects on one holdout\n",
+                   res.cv_folds, res.split.n_train + res.split.n_valid);
         for (size_t i = 0; i < res.n_warnings; i++) printf("warning: %s\n", res.warnings[i]);
         if (res.n_warnings_dropped) printf("warning: %zu more data warnings not shown\n", res.n_warnings_dropped);
         if (reg.version > 0)

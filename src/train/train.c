@@ -186,6 +186,75 @@ static uint64_t fingerprint(const fw_matrix *X, const double *y, size_t n_y) {
     return d;
 }
 
+/* k-fold cross-validation folds over the training side (train + validation rows, transformed by
+ * the pipeline fitted on the training rows), for selection on small data where one validation
+ * holdout is too noisy to choose between families. Ranking keeps the holdout (queries would need
+ * grouped folds). */
+static fw_status prepare_cv(fw_train_result *r, const fw_train_options *o, fw_err *err) {
+    const fw_project *p = &r->project;
+    size_t n_pool = r->split.n_train + r->split.n_valid;
+    uint32_t k = p->folds;
+    if (k == 0) k = n_pool <= FW_TRAIN_CV_AUTO_ROWS ? FW_TRAIN_CV_AUTO_FOLDS : 1;
+    if (k < 2 || r->target.task == FW_TASK_RANKING || n_pool < 4 * (size_t)k) return FW_OK;
+    size_t per = r->target.task == FW_TASK_MULTILABEL ? r->target.n_outputs : 1;
+    uint32_t *pool = fw_malloc(n_pool * sizeof(uint32_t));
+    uint32_t *fold = fw_malloc(r->train_ds->n_rows * sizeof(uint32_t));
+    double *y_pool = fw_malloc(n_pool * per * sizeof(double));
+    uint32_t *rows = fw_malloc(n_pool * sizeof(uint32_t));
+    fw_matrix X_pool;
+    memset(&X_pool, 0, sizeof X_pool);
+    fw_status st = FW_ENOMEM;
+    if (!pool || !fold || !y_pool || !rows) goto done;
+    memcpy(pool, r->split.train, r->split.n_train * sizeof(uint32_t));
+    if (r->split.n_valid) memcpy(pool + r->split.n_train, r->split.valid, r->split.n_valid * sizeof(uint32_t));
+    memcpy(y_pool, r->y_train, r->split.n_train * per * sizeof(double));
+    if (r->split.n_valid) memcpy(y_pool + r->split.n_train * per, r->y_valid, r->split.n_valid * per * sizeof(double));
+    const char *strat = (r->target.task == FW_TASK_BINARY || r->target.task == FW_TASK_MULTICLASS) &&
+                                p->n_label_columns
+                            ? p->label_columns[0]
+                            : NULL;
+    if ((st = fw_kfold_make(r->train_ds, k, strat, r->seed ^ 0x6366ull, fold, err))) goto done;
+    if ((st = fw_pipeline_transform_block(r->pipeline, r->train_ds, pool, n_pool, o->threads, &X_pool, err)))
+        goto done;
+    st = FW_ENOMEM;
+    r->cv = fw_calloc(k, sizeof *r->cv);
+    if (!r->cv) goto done;
+    r->cv_folds = k;
+    for (uint32_t f = 0; f < k; f++) {
+        fw_cv_fold *cf = &r->cv[f];
+        size_t n_fit = 0, n_score = 0;
+        for (size_t i = 0; i < n_pool; i++) n_score += fold[pool[i]] == f;
+        n_fit = n_pool - n_score;
+        cf->y_fit = fw_malloc((n_fit ? n_fit : 1) * per * sizeof(double));
+        cf->y_score = fw_malloc((n_score ? n_score : 1) * per * sizeof(double));
+        if (!cf->y_fit || !cf->y_score) goto done;
+        size_t a = 0;
+        for (size_t i = 0; i < n_pool; i++)
+            if (fold[pool[i]] != f) {
+                memcpy(cf->y_fit + a * per, y_pool + i * per, per * sizeof(double));
+                rows[a++] = (uint32_t)i;
+            }
+        if ((st = fw_matrix_select(&X_pool, rows, n_fit, &cf->X_fit))) goto done;
+        size_t b = 0;
+        for (size_t i = 0; i < n_pool; i++)
+            if (fold[pool[i]] == f) {
+                memcpy(cf->y_score + b * per, y_pool + i * per, per * sizeof(double));
+                rows[b++] = (uint32_t)i;
+            }
+        if ((st = fw_matrix_select(&X_pool, rows, n_score, &cf->X_score))) goto done;
+        st = FW_ENOMEM;
+    }
+    st = FW_OK;
+done:
+    if (st == FW_ENOMEM) fw_err_set(err, st, "out of memory preparing cross-validation folds");
+    fw_matrix_free(&X_pool);
+    fw_free(pool);
+    fw_free(fold);
+    fw_free(y_pool);
+    fw_free(rows);
+    return st;
+}
+
 static fw_status prepare(fw_train_result *r, const fw_train_options *o, fw_err *err) {
     fw_status st;
     const fw_project *p = &r->project;
@@ -231,7 +300,7 @@ static fw_status prepare(fw_train_result *r, const fw_train_options *o, fw_err *
     size_t per = r->target.task == FW_TASK_MULTILABEL ? r->target.n_outputs : 1;
     r->train_fingerprint = fingerprint(&r->X_train, r->y_train, r->split.n_train * per);
     r->test_fingerprint = fingerprint(&r->X_test, r->y_test, r->n_test * per);
-    return FW_OK;
+    return prepare_cv(r, o, err);
 }
 
 /* ---- step 3: candidates --------------------------------------------------------------------- */
@@ -289,6 +358,48 @@ static double valid_score(const fw_train_result *r, const fw_model *m, fw_err *e
     return score;
 }
 
+/* The mean selection score of a family's parameters over the cross-validation folds (each fold's
+ * model fits on the other folds; its scoring fold also drives early stopping, as the validation
+ * rows do for the final model). NaN when a fold fails or scores NaN. */
+static double cv_score(const fw_train_result *r, const char *family, const fw_fit_options *fo, fw_err *err) {
+    size_t k = r->target.n_outputs;
+    double sum = 0;
+    for (uint32_t f = 0; f < r->cv_folds; f++) {
+        const fw_cv_fold *cf = &r->cv[f];
+        fw_train_data d;
+        memset(&d, 0, sizeof d);
+        d.X = &cf->X_fit;
+        d.y = cf->y_fit;
+        d.X_valid = &cf->X_score;
+        d.y_valid = cf->y_score;
+        d.task = r->target.task;
+        d.n_outputs = r->target.n_outputs;
+        d.n_classes = r->target.n_classes;
+        fw_fit_options quiet = *fo;
+        quiet.progress = NULL;
+        fw_model *m = NULL;
+        if (fw_model_fit(family, &d, &quiet, &m, err) != FW_OK) return NAN;
+        size_t n = cf->X_score.n_rows;
+        double *pred = fw_malloc((n ? n : 1) * k * sizeof(double));
+        double score = NAN;
+        if (pred && fw_model_predict_block(m, &cf->X_score, 0, pred) == FW_OK) {
+            fw_metric_set s;
+            fw_metric_set_init(&s);
+            fw_eval_options eo = eval_opts(r);
+            if (fw_eval_compute(r->target.task, cf->y_score, pred, n, k, &eo, &s, err) == FW_OK) {
+                score = fw_metric_set_primary(&s);
+                if (!fw_metric_higher_is_better(s.primary)) score = -score;
+            }
+            fw_metric_set_free(&s);
+        }
+        fw_free(pred);
+        fw_model_free(m);
+        if (isnan(score)) return NAN;
+        sum += score;
+    }
+    return sum / r->cv_folds;
+}
+
 static int on_progress(void *ud, const char *family, int iter, int n_iter, double tl, double vl) {
     fit_ctx *c = ud;
     if (c->progress) fw_progress_update(c->progress, family, iter, n_iter, tl, vl);
@@ -339,7 +450,7 @@ static fw_status fit_family(fit_ctx *c, const char *family, fw_candidate *cand, 
             continue;
         }
         cand->trials = t + 1;
-        double s = valid_score(r, m, &err);
+        double s = r->cv_folds > 1 ? cv_score(r, family, &fo, &err) : valid_score(r, m, &err);
         if (isnan(s)) s = -INFINITY;
         if (!best || s > best_score) {
             fw_model_free(best);
@@ -351,7 +462,7 @@ static fw_status fit_family(fit_ctx *c, const char *family, fw_candidate *cand, 
         } else {
             fw_model_free(m);
         }
-        if (!r->split.n_valid) break; /* nothing to select on */
+        if (!r->split.n_valid && r->cv_folds < 2) break; /* nothing to select on */
     }
     if (c->progress) fw_progress_end(c->progress);
     cand->valid_score = best ? best_score : NAN;
@@ -679,7 +790,7 @@ fw_status fw_train_run(fw_project *project, const fw_train_options *o, fw_train_
      * validation side, on the test rows, and the report says so. */
     r->best = 0;
     double best = -INFINITY;
-    bool have_valid = r->split.n_valid > 0;
+    bool have_valid = r->split.n_valid > 0 || r->cv_folds > 1;
     for (size_t i = 1; i < r->n_cands; i++) {
         fw_candidate *c = &r->cands[i];
         if (c->failed || isnan(c->valid_score)) continue;
@@ -690,7 +801,7 @@ fw_status fw_train_run(fw_project *project, const fw_train_options *o, fw_train_
     }
     if (r->best == 0) have_valid = false;
     r->selected_on_test = !have_valid;
-    if (r->target.task == FW_TASK_BINARY && have_valid && r->cands[r->best].model) {
+    if (r->target.task == FW_TASK_BINARY && have_valid && r->split.n_valid && r->cands[r->best].model) {
         /* The decision threshold: the project's rule on the chosen model's validation predictions. */
         fw_threshold_options to;
         fw_threshold_options_from_project(&r->project.constraints, &to);
@@ -749,6 +860,13 @@ void fw_train_result_free(fw_train_result *r) {
     fw_matrix_free(&r->X_train);
     fw_matrix_free(&r->X_valid);
     fw_matrix_free(&r->X_test);
+    for (uint32_t f = 0; f < r->cv_folds; f++) {
+        fw_matrix_free(&r->cv[f].X_fit);
+        fw_matrix_free(&r->cv[f].X_score);
+        fw_free(r->cv[f].y_fit);
+        fw_free(r->cv[f].y_score);
+    }
+    fw_free(r->cv);
     fw_free(r->y_train);
     fw_free(r->y_valid);
     fw_free(r->y_test);

@@ -48,7 +48,8 @@ typedef struct fw_candidate {
     char **params;             /* chosen "key=value" list (for lineage and reproduce) */
     size_t n_params;
     size_t trials;             /* search trials run */
-    double valid_score;        /* selection score on validation rows (higher is better), or NaN */
+    double valid_score;        /* selection score (higher is better): on validation rows, or the
+                                  mean over the cross-validation folds; NaN when none */
     double train_seconds;
     fw_model *model;           /* NULL for a rule baseline */
     double *test_pred;         /* n_test x n_outputs */
@@ -65,6 +66,16 @@ typedef struct fw_candidate {
 } fw_candidate;
 
 #define FW_TRAIN_MAX_WARNINGS 16
+/* Below this many training-side rows (train + validation), models are selected by k-fold
+ * cross-validation unless the project's split.folds says otherwise (1 = one holdout). */
+#define FW_TRAIN_CV_AUTO_ROWS 20000
+#define FW_TRAIN_CV_AUTO_FOLDS 5
+
+/* One cross-validation fold of the training side: fit on X_fit, score on X_score. */
+typedef struct fw_cv_fold {
+    fw_matrix X_fit, X_score;
+    double *y_fit, *y_score;
+} fw_cv_fold;
 
 typedef struct fw_train_result {
     fw_project project;        /* resolved */
@@ -86,6 +97,8 @@ typedef struct fw_train_result {
     fw_threshold_choice threshold;
     bool has_threshold;
     bool selected_on_test;     /* no validation rows: the choice was made on test rows (optimistic) */
+    uint32_t cv_folds;         /* > 1: valid_score is the mean over k folds of train + validation rows */
+    fw_cv_fold *cv;
     uint64_t train_fingerprint; /* hash of the training rows actually used (encoded X and y) */
     uint64_t test_fingerprint;
     uint64_t seed;
