@@ -82,6 +82,74 @@ fw_gbdt_model *fw__gbdt_alloc(uint32_t n_groups, uint32_t n_trees, uint32_t n_no
     return m;
 }
 
+/* Writes the subtree of node `node` (NULL-free: a leaf fills everything below it) into the dense
+ * slots of one tree: split slot `pos` at `level`, leaves at level D. */
+static void dense_fill(const fw_gbdt_model *m, uint32_t node, uint32_t pos, uint32_t level,
+                       uint32_t D, fw_gbdt_dsplit *sp, uint8_t *dl, double *leaf) {
+    const fw_gbdt_node *n = &m->nodes[node];
+    if (level == D) {
+        leaf[pos - ((1u << D) - 1)] = n->value; /* a leaf: the walk never goes deeper than D */
+        return;
+    }
+    if (n->left < 0) { /* a leaf above the last level: both ways lead to it */
+        sp[pos] = (fw_gbdt_dsplit){0.0f, 0};
+        dl[pos] = 0;
+        dense_fill(m, node, 2 * pos + 1, level + 1, D, sp, dl, leaf);
+        dense_fill(m, node, 2 * pos + 2, level + 1, D, sp, dl, leaf);
+        return;
+    }
+    sp[pos] = (fw_gbdt_dsplit){n->threshold, n->feature & FW_GBDT_FEATURE_MASK};
+    dl[pos] = (n->feature & FW_GBDT_DEFAULT_LEFT) != 0;
+    dense_fill(m, (uint32_t)n->left, 2 * pos + 1, level + 1, D, sp, dl, leaf);
+    dense_fill(m, (uint32_t)n->right, 2 * pos + 2, level + 1, D, sp, dl, leaf);
+}
+
+static size_t dense_bytes(const fw_gbdt_model *m) {
+    if (!m->dense_block) return 0;
+    size_t n_split = 0, n_leaf = 0;
+    for (uint32_t t = 0; t < m->n_trees; t++) {
+        n_split += ((size_t)1 << m->tree_depth[t]) - 1;
+        n_leaf += (size_t)1 << m->tree_depth[t];
+    }
+    return n_split * (sizeof(fw_gbdt_dsplit) + 1) + n_leaf * sizeof(double) +
+           2 * (size_t)m->n_trees * sizeof(uint32_t);
+}
+
+/* The dense form, when every tree is at most FW_GBDT_DENSE_MAX_DEPTH deep and the copies stay
+ * within 16x the node walk (+1 MiB): otherwise scoring keeps the walk. */
+static void build_dense(fw_gbdt_model *m) {
+    size_t n_split = 0, n_leaf = 0;
+    for (uint32_t t = 0; t < m->n_trees; t++) {
+        if (m->tree_depth[t] > FW_GBDT_DENSE_MAX_DEPTH) return;
+        n_split += ((size_t)1 << m->tree_depth[t]) - 1;
+        n_leaf += (size_t)1 << m->tree_depth[t];
+    }
+    size_t bytes = align16(n_split * sizeof(fw_gbdt_dsplit)) + align16(n_leaf * sizeof(double)) +
+                   align16(n_split) + 2 * align16((size_t)m->n_trees * sizeof(uint32_t));
+    if (bytes > 16 * (size_t)m->n_nodes * sizeof(fw_gbdt_walk) + ((size_t)1 << 20)) return;
+    uint8_t *blk = fw_malloc(bytes ? bytes : 1);
+    if (!blk) return;
+    m->dense_block = blk;
+    m->dleaf = (double *)blk;
+    blk += align16(n_leaf * sizeof(double));
+    m->dsplit = (fw_gbdt_dsplit *)blk;
+    blk += align16(n_split * sizeof(fw_gbdt_dsplit));
+    m->ddleft = blk;
+    blk += align16(n_split);
+    m->dsplit_off = (uint32_t *)blk;
+    blk += align16((size_t)m->n_trees * sizeof(uint32_t));
+    m->dleaf_off = (uint32_t *)blk;
+    size_t so = 0, lo = 0;
+    for (uint32_t t = 0; t < m->n_trees; t++) {
+        uint32_t D = m->tree_depth[t];
+        m->dsplit_off[t] = (uint32_t)so;
+        m->dleaf_off[t] = (uint32_t)lo;
+        dense_fill(m, m->tree_start[t], 0, 0, D, m->dsplit + so, m->ddleft + so, m->dleaf + lo);
+        so += ((size_t)1 << D) - 1;
+        lo += (size_t)1 << D;
+    }
+}
+
 bool fw__gbdt_finish(fw_gbdt_model *m) {
     uint32_t stack_buf[512];
     uint32_t largest = 0;
@@ -126,7 +194,14 @@ bool fw__gbdt_finish(fw_gbdt_model *m) {
     }
     if (depth != stack_buf) fw_free(depth);
     m->max_depth = max_depth;
+    if (ok) build_dense(m);
     return ok;
+}
+
+void fw__gbdt_free(fw_gbdt_model *m) {
+    if (!m) return;
+    fw_free(m->dense_block);
+    fw_free(m);
 }
 
 void fw__gbdt_transform(const fw_gbdt_model *m, const double *margin, double *out) {
@@ -160,7 +235,7 @@ static size_t gbdt_size_bytes(const fw_model *mm) {
     return sizeof *m + m->n_groups * sizeof(double) + (m->n_trees + 1) * sizeof(uint32_t) +
            (size_t)m->n_nodes * (sizeof(fw_gbdt_node) + sizeof(double)) +
            m->base.n_dense * sizeof(double) + m->n_trees * (sizeof(double) + 1) +
-           (size_t)m->n_nodes * sizeof(fw_gbdt_walk);
+           (size_t)m->n_nodes * sizeof(fw_gbdt_walk) + dense_bytes(m);
 }
 
 static const char *stop_name(uint32_t s) {
@@ -195,7 +270,7 @@ static void gbdt_params_json(const fw_model *mm, fw_buf *out) {
                   m->best_iteration, stop_name(m->stop_reason));
 }
 
-static void gbdt_free(fw_model *m) { fw_free(m); }
+static void gbdt_free(fw_model *m) { fw__gbdt_free((fw_gbdt_model *)m); }
 
 const fw_model_vtable fw_gbdt_vtable = {
     .family = "gbdt",

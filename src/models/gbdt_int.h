@@ -43,6 +43,32 @@ static inline uint32_t fw__gbdt_step(const fw_gbdt_walk *w, uint32_t i, const fl
     return (uint32_t)n->child[right];
 }
 
+/* The dense scoring form of a tree of depth D <= FW_GBDT_DENSE_MAX_DEPTH: a complete binary tree
+ * in breadth-first order, 2^D - 1 split slots then 2^D leaf values. Slot i's children are 2i+1
+ * and 2i+2, so a row needs no child pointers: D steps i = 2i + 1 + right, then leaf i - (2^D-1).
+ * A leaf above the last level is copied into every slot below it (its split slots route
+ * anywhere). Same leaves, same tree order: scores are bit-identical to the node walk.
+ * Rows without NaN take the short step (x > threshold); the default directions for NaN sit in a
+ * separate byte per slot, read only by rows that have a NaN. */
+#define FW_GBDT_DENSE_MAX_DEPTH 10
+typedef struct fw_gbdt_dsplit {
+    float threshold;
+    uint32_t feature; /* plain feature index */
+} fw_gbdt_dsplit;
+
+/* Next slot for a row known to hold no NaN. */
+static inline uint32_t fw__gbdt_dstep(const fw_gbdt_dsplit *sp, uint32_t i, const float *x) {
+    return 2 * i + 1 + (uint32_t)(x[sp[i].feature] > sp[i].threshold);
+}
+
+/* Next slot for any row: NaN goes right unless the slot's default is left (dleft[i] = 1). */
+static inline uint32_t fw__gbdt_dstep_nan(const fw_gbdt_dsplit *sp, const uint8_t *dleft,
+                                          uint32_t i, const float *x) {
+    float v = x[sp[i].feature];
+    uint32_t right = (uint32_t)(v > sp[i].threshold) | ((uint32_t)(v != v) & (dleft[i] ^ 1u));
+    return 2 * i + 1 + right;
+}
+
 typedef enum fw_gbdt_objective {
     FW_GBDT_LOGLOSS = 0,
     FW_GBDT_SOFTMAX,
@@ -98,6 +124,14 @@ typedef struct fw_gbdt_model {
     double *expected;         /* n_trees: cover-weighted mean leaf value (TreeSHAP bias) */
     fw_gbdt_walk *walk;       /* n_nodes: scoring form (fw__gbdt_finish) */
     uint8_t *tree_depth;      /* n_trees: deepest leaf of each tree */
+    /* Dense scoring form (fw__gbdt_finish; NULL when a tree is too deep or memory is short, then
+     * scoring walks `walk`): one separate allocation, freed by fw__gbdt_free. */
+    void *dense_block;
+    fw_gbdt_dsplit *dsplit;   /* all trees' split slots */
+    uint8_t *ddleft;          /* per split slot: 1 when NaN goes left */
+    double *dleaf;            /* all trees' leaf values */
+    uint32_t *dsplit_off;     /* n_trees: first split slot of tree t */
+    uint32_t *dleaf_off;      /* n_trees: first leaf of tree t */
 } fw_gbdt_model;
 
 extern const fw_model_vtable fw_gbdt_vtable;
@@ -108,9 +142,12 @@ const char *fw__gbdt_objective_name(fw_gbdt_objective o);
 /* Allocates a model with all arrays in one block (zeroed); NULL on out of memory. */
 fw_gbdt_model *fw__gbdt_alloc(uint32_t n_groups, uint32_t n_trees, uint32_t n_nodes,
                               size_t n_dense);
-/* Fills max_depth, tree_depth[], walk[] and expected[] from the nodes and covers. Returns false when a tree is deeper
- * than FW_GBDT_MAX_DEPTH. */
+/* Fills max_depth, tree_depth[], walk[] and expected[] from the nodes and covers, and builds the
+ * dense scoring form when every tree fits it (optional: skipped when memory is short). Returns
+ * false when a tree is deeper than FW_GBDT_MAX_DEPTH (nothing extra is allocated then). */
 bool fw__gbdt_finish(fw_gbdt_model *m);
+/* Frees a model made by fw__gbdt_alloc (and its dense form). */
+void fw__gbdt_free(fw_gbdt_model *m);
 
 /* Walks tree t for one dense row; returns the leaf value. */
 static inline double fw__gbdt_tree_value(const fw_gbdt_node *nodes, uint32_t root,

@@ -6,6 +6,7 @@
 
 #include "core/threads.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 #define ROW_BLOCK 64
@@ -15,6 +16,53 @@ typedef struct pred_job {
     const fw_matrix *X;
     double *out;
 } pred_job;
+
+static bool has_nan(const float *x, size_t n) {
+    int any = 0;
+    for (size_t i = 0; i < n; i++) any |= x[i] != x[i];
+    return any != 0;
+}
+
+/* One block of rows through every dense tree: per tree, D level-synchronous steps over the
+ * rows. `nan` is a compile-time constant at both call sites (the short step when the block has
+ * no NaN). */
+static inline __attribute__((always_inline)) void block_dense(const fw_gbdt_model *m,
+                                                              const float *x0, size_t nd,
+                                                              size_t nr, double *out, bool nan) {
+    uint32_t K = m->n_groups, n_trees = m->n_trees;
+    uint32_t idx[ROW_BLOCK];
+    for (uint32_t t = 0; t < n_trees; t++) {
+        const fw_gbdt_dsplit *sp = m->dsplit + m->dsplit_off[t];
+        const uint8_t *dl = m->ddleft + m->dsplit_off[t];
+        uint32_t D = m->tree_depth[t], k = t % K;
+        const double *leaf = m->dleaf + m->dleaf_off[t] - ((1u << D) - 1);
+        for (size_t r = 0; r < nr; r++) idx[r] = 0;
+        for (uint32_t l = 0; l < D; l++)
+            for (size_t r = 0; r < nr; r++)
+                idx[r] = nan ? fw__gbdt_dstep_nan(sp, dl, idx[r], x0 + r * nd)
+                             : fw__gbdt_dstep(sp, idx[r], x0 + r * nd);
+        for (size_t r = 0; r < nr; r++) out[r * K + k] += leaf[idx[r]];
+    }
+}
+
+/* Rows b..e over the dense trees, ROW_BLOCK rows at a time. */
+static void pred_range_dense(const fw_gbdt_model *m, const fw_matrix *X, double *out_all,
+                             size_t b, size_t e) {
+    uint32_t K = m->n_groups;
+    size_t nd = X->n_dense;
+    for (size_t rb = b; rb < e; rb += ROW_BLOCK) {
+        size_t re = rb + ROW_BLOCK < e ? rb + ROW_BLOCK : e;
+        double *out = out_all + rb * K;
+        const float *x0 = X->dense + rb * nd;
+        size_t nr = re - rb;
+        for (size_t r = 0; r < nr; r++) memcpy(out + r * K, m->base_score, K * sizeof(double));
+        if (has_nan(x0, nr * nd))
+            block_dense(m, x0, nd, nr, out, true);
+        else
+            block_dense(m, x0, nd, nr, out, false);
+        for (size_t r = 0; r < nr; r++) fw__gbdt_transform(m, out + r * K, out + r * K);
+    }
+}
 
 static void pred_range(void *vctx, int thread, size_t b, size_t e) {
     (void)thread;
@@ -26,6 +74,10 @@ static void pred_range(void *vctx, int thread, size_t b, size_t e) {
     uint32_t K = m->n_groups, n_trees = m->n_trees;
     size_t nd = j->X->n_dense;
     uint32_t idx[ROW_BLOCK];
+    if (m->dsplit) {
+        pred_range_dense(m, j->X, j->out, b, e);
+        return;
+    }
     for (size_t rb = b; rb < e; rb += ROW_BLOCK) {
         size_t re = rb + ROW_BLOCK < e ? rb + ROW_BLOCK : e;
         double *out = j->out + rb * K;
@@ -59,6 +111,63 @@ fw_status fw__gbdt_predict_block(const fw_model *mm, const fw_matrix *X, int thr
     return FW_OK;
 }
 
+/* One row over the dense trees, four trees at a time (independent load chains overlap in the
+ * pipeline). Values are added in tree order. `nan` as in block_dense. */
+static inline __attribute__((always_inline)) void row_dense(const fw_gbdt_model *m,
+                                                            const float *xd, double *margin,
+                                                            bool nan) {
+    uint32_t K = m->n_groups, n_trees = m->n_trees, t = 0;
+    const uint8_t *depth = m->tree_depth;
+#define FW__DSTEP(sp, dl, i) (nan ? fw__gbdt_dstep_nan(sp, dl, i, xd) : fw__gbdt_dstep(sp, i, xd))
+    for (; t + 4 <= n_trees; t += 4) {
+        uint32_t o0 = m->dsplit_off[t], o1 = m->dsplit_off[t + 1], o2 = m->dsplit_off[t + 2],
+                 o3 = m->dsplit_off[t + 3];
+        const fw_gbdt_dsplit *s0 = m->dsplit + o0, *s1 = m->dsplit + o1, *s2 = m->dsplit + o2,
+                             *s3 = m->dsplit + o3;
+        const uint8_t *l0 = m->ddleft + o0, *l1 = m->ddleft + o1, *l2 = m->ddleft + o2,
+                      *l3 = m->ddleft + o3;
+        uint32_t d0 = depth[t], d1 = depth[t + 1], d2 = depth[t + 2], d3 = depth[t + 3];
+        uint32_t i0 = 0, i1 = 0, i2 = 0, i3 = 0;
+        if (d0 == d1 && d0 == d2 && d0 == d3) {
+            for (uint32_t l = 0; l < d0; l++) {
+                i0 = FW__DSTEP(s0, l0, i0);
+                i1 = FW__DSTEP(s1, l1, i1);
+                i2 = FW__DSTEP(s2, l2, i2);
+                i3 = FW__DSTEP(s3, l3, i3);
+            }
+        } else {
+            for (uint32_t l = 0; l < d0; l++) i0 = FW__DSTEP(s0, l0, i0);
+            for (uint32_t l = 0; l < d1; l++) i1 = FW__DSTEP(s1, l1, i1);
+            for (uint32_t l = 0; l < d2; l++) i2 = FW__DSTEP(s2, l2, i2);
+            for (uint32_t l = 0; l < d3; l++) i3 = FW__DSTEP(s3, l3, i3);
+        }
+        double v0 = m->dleaf[m->dleaf_off[t] + i0 - ((1u << d0) - 1)];
+        double v1 = m->dleaf[m->dleaf_off[t + 1] + i1 - ((1u << d1) - 1)];
+        double v2 = m->dleaf[m->dleaf_off[t + 2] + i2 - ((1u << d2) - 1)];
+        double v3 = m->dleaf[m->dleaf_off[t + 3] + i3 - ((1u << d3) - 1)];
+        if (K == 1) {
+            margin[0] += v0;
+            margin[0] += v1;
+            margin[0] += v2;
+            margin[0] += v3;
+        } else {
+            margin[t % K] += v0;
+            margin[(t + 1) % K] += v1;
+            margin[(t + 2) % K] += v2;
+            margin[(t + 3) % K] += v3;
+        }
+    }
+    for (; t < n_trees; t++) {
+        uint32_t o = m->dsplit_off[t];
+        const fw_gbdt_dsplit *sp = m->dsplit + o;
+        const uint8_t *dl = m->ddleft + o;
+        uint32_t i = 0, d = depth[t];
+        for (uint32_t l = 0; l < d; l++) i = FW__DSTEP(sp, dl, i);
+        margin[t % K] += m->dleaf[m->dleaf_off[t] + i - ((1u << d) - 1)];
+    }
+#undef FW__DSTEP
+}
+
 fw_status fw__gbdt_predict_row(const fw_model *mm, const fw_row *x, void *scratch, double *out) {
     const fw_gbdt_model *m = (const fw_gbdt_model *)mm;
     if (!x || !x->dense || !scratch || !out) return FW_EINVAL;
@@ -69,6 +178,14 @@ fw_status fw__gbdt_predict_row(const fw_model *mm, const fw_row *x, void *scratc
     const fw_gbdt_walk *walk = m->walk;
     const uint32_t *start = m->tree_start;
     const float *xd = x->dense;
+    if (m->dsplit) {
+        if (has_nan(xd, m->base.n_dense))
+            row_dense(m, xd, margin, true);
+        else
+            row_dense(m, xd, margin, false);
+        fw__gbdt_transform(m, margin, out);
+        return FW_OK;
+    }
     /* Four trees walk together (independent load chains overlap in the pipeline); a tree that
      * reaches its leaf early keeps looping on it. Values are added in tree order, so the sum is
      * the same as a one-tree-at-a-time walk. */

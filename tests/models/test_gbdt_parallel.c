@@ -1,8 +1,9 @@
 /* test_gbdt_parallel.c — the gbdt trainer's and scorer's fast paths give the same bytes as the
  * plain ones: feature-parallel histograms (many features, one or several row blocks, with and
  * without colsample) against the single-thread build, for 1, 2 and 3 threads; and the
- * interleaved single-row walk (four trees at a time, tree counts that are not a multiple of four,
- * binary and multiclass) against a plain tree-by-tree walk and the block scorer, bit for bit. */
+ * dense complete-tree scorer (rows with and without NaN, four trees at a time per row, tree counts
+ * that are not a multiple of four, binary and multiclass) and the node walk kept for deep trees,
+ * against a plain tree-by-tree walk and the block scorer, bit for bit. */
 #include "core/alloc.h"
 #include "core/rng.h"
 #include "models/gbdt_int.h"
@@ -17,7 +18,8 @@ typedef struct dataset {
 
 /* n rows x nf features: a few informative features (0..3), the rest noise with ~5% missing and
  * some integer-valued (few distinct values) columns; label: binary or k classes. */
-static void make_data(dataset *d, size_t n, size_t nf, uint32_t k, uint64_t seed) {
+static void make_data_nan(dataset *d, size_t n, size_t nf, uint32_t k, uint64_t seed,
+                          double nan_rate) {
     fw_rng r;
     fw_rng_seed(&r, seed);
     CHECK_OK(fw_matrix_alloc(&d->X, n, nf, 0));
@@ -27,7 +29,7 @@ static void make_data(dataset *d, size_t n, size_t nf, uint32_t k, uint64_t seed
         for (size_t f = 0; f < nf; f++) {
             double u = fw_rng_uniform(&r);
             x[f] = f % 7 == 3 ? (float)floor(u * 5) : (float)(u * 2 - 1);
-            if (f > 3 && fw_rng_uniform(&r) < 0.05) x[f] = NAN;
+            if (f > 3 && fw_rng_uniform(&r) < nan_rate) x[f] = NAN;
         }
         double s = x[0] + 0.5 * x[1] * x[2] + (x[3] > 2 ? 0.7 : -0.3) + 0.3 * fw_rng_normal(&r);
         if (k <= 2)
@@ -37,6 +39,10 @@ static void make_data(dataset *d, size_t n, size_t nf, uint32_t k, uint64_t seed
             d->y[i] = v < 0 ? 0 : v >= k ? k - 1 : v;
         }
     }
+}
+
+static void make_data(dataset *d, size_t n, size_t nf, uint32_t k, uint64_t seed) {
+    make_data_nan(d, n, nf, k, seed, 0.05);
 }
 
 static void ds_free(dataset *d) {
@@ -165,10 +171,45 @@ static void test_row_walk_interleaved(void) {
     ds_free(&c);
 }
 
+/* No NaN at all: every block and row takes the short dense step. */
+static void test_row_walk_no_nan(void) {
+    dataset d;
+    make_data_nan(&d, 2500, 9, 2, 5, 0.0);
+    const char *p[] = {"n_estimators=10", "max_depth=6"};
+    fw_model *m = fit(&d, 2, p, 2, 2);
+    if (m) {
+        CHECK(((fw_gbdt_model *)m)->dsplit != NULL);
+        check_row_paths(m, &d.X);
+        /* one NaN in one row: that row (and its block) switch to the NaN-aware step */
+        d.X.dense[17 * 9 + 5] = NAN;
+        check_row_paths(m, &d.X);
+        fw_model_free(m);
+    }
+    ds_free(&d);
+}
+
+/* Trees deeper than FW_GBDT_DENSE_MAX_DEPTH keep the node walk; scores still agree. */
+static void test_deep_trees_walk(void) {
+    dataset d;
+    make_data(&d, 3000, 8, 2, 6);
+    const char *p[] = {"n_estimators=5", "max_depth=14", "min_child_weight=0", "lambda=0.01"};
+    fw_model *m = fit(&d, 2, p, 4, 2);
+    if (m) {
+        const fw_gbdt_model *g = (const fw_gbdt_model *)m;
+        CHECK_MSG(g->max_depth > FW_GBDT_DENSE_MAX_DEPTH, "max depth %u", g->max_depth);
+        CHECK(g->dsplit == NULL);
+        check_row_paths(m, &d.X);
+        fw_model_free(m);
+    }
+    ds_free(&d);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     TEST_RUN(test_many_features_many_rows);
     TEST_RUN(test_one_block_feature_parallel);
     TEST_RUN(test_row_walk_interleaved);
+    TEST_RUN(test_row_walk_no_nan);
+    TEST_RUN(test_deep_trees_walk);
     return fw_test_report(argv[0]);
 }
