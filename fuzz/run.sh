@@ -6,6 +6,7 @@
 # FUZZ_KEEP_GOING=1 runs in libFuzzer's fork mode and keeps going past crashes (use it while a
 # known crasher is still open: fuzz/known/).
 set -u
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
 secs=${1:-300}
 shift || true
 targets=("$@")

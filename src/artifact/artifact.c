@@ -396,6 +396,13 @@ fw_status fw_artifact_open(const void *data, size_t len, fw_artifact **out, fw_e
             goto bad_kv;
         }
         a->n_kv++;
+        /* the writer sorts keys and keeps one of each: a repeat (or a key with a NUL in it) would
+         * make lookups by key disagree with iteration */
+        if (i > 0 && strcmp(a->kv[i - 1].key, e->key) >= 0) {
+            fw_artifact_close(a);
+            return fw_err_set(err, FW_ECORRUPT,
+                              "artifact is corrupted: metadata entry %" PRIu32 " is out of order or repeated", i);
+        }
         e->type = (fw_kv_type)fw_reader_u32(&r);
         switch (e->type) {
         case FW_KV_STR:
@@ -430,6 +437,10 @@ fw_status fw_artifact_open(const void *data, size_t len, fw_artifact **out, fw_e
             off % FW_ARTIFACT_ALIGN) {
             fw_artifact_close(a);
             return fw_err_set(err, FW_ECORRUPT, "artifact is corrupted: section %" PRIu32 " lies outside the file", i);
+        }
+        if (i > 0 && get_u32(t) <= a->sec[i - 1].id) {
+            fw_artifact_close(a);
+            return fw_err_set(err, FW_ECORRUPT, "artifact is corrupted: section %" PRIu32 " is out of order or repeated", i);
         }
         a->sec[a->n_sec++] = (sec_view){get_u32(t), d + off, (size_t)size};
     }

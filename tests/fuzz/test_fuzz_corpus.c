@@ -114,6 +114,20 @@ static void test_fixed_crashers_errors(void) {
         CHECK_CONTAINS(err.msg, "unknown type");
     }
     fw_free(data);
+    /* metadata with a key repeated under another type: refused at open (the bundle once strdup'ed NULL) */
+    snprintf(path, sizeof path, "%s/artifact/crash-bundle-meta-repeated-key-null-strdup", corpus_root());
+    data = slurp(path, &len);
+    CHECK_MSG(data != NULL, "missing %s", path);
+    if (data && len > 1) {
+        uint8_t *d = data + 1;
+        if (data[0] & 1) fw_fuzz_artifact_reseal(d, len - 1);
+        fw_artifact *a = NULL;
+        fw_err err;
+        fw_err_clear(&err);
+        CHECK_EQ(fw_artifact_open(d, len - 1, &a, &err), FW_ECORRUPT);
+        CHECK_CONTAINS(err.msg, "out of order or repeated");
+    }
+    fw_free(data);
     /* JSON strings from artifact metadata: valid UTF-8 kept, every invalid byte becomes U+FFFD */
     fw_buf js;
     fw_buf_init(&js);
