@@ -101,7 +101,7 @@ typedef struct fw_project {
     double test_fraction;        /* default 0.2 */
     double valid_fraction;       /* carved from train for early stopping (default 0.1) */
     uint64_t seed;               /* default 42 */
-    uint32_t folds;              /* k-fold for model selection; 0 = holdout */
+    uint32_t folds;              /* k-fold selection: 0 = auto (5 up to 20k rows), 1 = holdout */
     char *metric;                /* primary metric, sklearn spelling; default by task */
     char **extra_metrics;  size_t n_extra_metrics;
     fw_baseline_spec baseline;
