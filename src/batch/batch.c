@@ -59,6 +59,7 @@ typedef struct items {
     fw_value *vals;           /* n x n_inputs; strings point into ds */
     bool *from_item;          /* n_inputs: the items file provides this input */
     int id_col;
+    char *id_name;            /* the item id column (--item-id or the first non-input column) */
 } items;
 
 typedef struct run {
@@ -766,12 +767,23 @@ static fw_status write_slot(sink *k, slot *s, fw_err *err) {
 static fw_status load_items(run *R, fw_err *err) {
     const fw_batch_model *m = R->m;
     const fw_batch_options *o = R->o;
-    if (!o->item_id_column) return fw_err_set(err, FW_EINVAL, "--items needs --item-id COLUMN");
     if (!o->top_k) return fw_err_set(err, FW_EINVAL, "--top-k must be at least 1");
     fw_load_opts lo;
     fw_load_opts_init(&lo);
     fw_status st = fw_data_load(o->items, &lo, &R->it.ds, NULL, err);
     if (st) return fw_err_prefix(err, "items");
+    /* The item id: --item-id, else the items file's first column that is not a model input. */
+    const char *id_name = o->item_id_column;
+    for (size_t j = 0; !id_name && j < R->it.ds->n_cols; j++) {
+        bool is_input = false;
+        for (size_t i = 0; i < m->n_inputs; i++)
+            if (strcmp(m->input_names[i], R->it.ds->cols[j].name) == 0) is_input = true;
+        if (!is_input) id_name = R->it.ds->cols[j].name;
+    }
+    if (!id_name)
+        return fw_err_set(err, FW_ESCHEMA, "%s: every column is a model input: name the item id with --item-id", o->items);
+    if (!(R->it.id_name = fw_strdup(id_name))) return fw_err_set(err, FW_ENOMEM, "out of memory");
+    id_name = R->it.id_name;
     /* Reload with the model's types for columns whose inferred type differs. */
     fw_type_override *ov = fw_calloc(m->n_inputs + 1, sizeof *ov);
     if (!ov) return fw_err_set(err, FW_ENOMEM, "out of memory");
@@ -781,12 +793,12 @@ static fw_status load_items(run *R, fw_err *err) {
         if (c >= 0 && R->it.ds->cols[c].type != m->input_types[i])
             ov[n_ov++] = (fw_type_override){m->input_names[i], m->input_types[i]};
     }
-    int idc = fw_dataset_find(R->it.ds, o->item_id_column);
+    int idc = fw_dataset_find(R->it.ds, id_name);
     if (idc >= 0 && R->it.ds->cols[idc].type == FW_COL_NUMERIC) {
         bool is_input = false;
         for (size_t i = 0; i < m->n_inputs; i++)
-            if (strcmp(m->input_names[i], o->item_id_column) == 0) is_input = true;
-        if (!is_input) ov[n_ov++] = (fw_type_override){o->item_id_column, FW_COL_CATEGORICAL};
+            if (strcmp(m->input_names[i], id_name) == 0) is_input = true;
+        if (!is_input) ov[n_ov++] = (fw_type_override){id_name, FW_COL_CATEGORICAL};
     }
     if (n_ov) {
         fw_dataset_free(R->it.ds);
@@ -797,9 +809,9 @@ static fw_status load_items(run *R, fw_err *err) {
     }
     fw_free(ov);
     if (st) return fw_err_prefix(err, "items");
-    R->it.id_col = fw_dataset_find(R->it.ds, o->item_id_column);
+    R->it.id_col = fw_dataset_find(R->it.ds, id_name);
     if (R->it.id_col < 0)
-        return fw_err_set(err, FW_ESCHEMA, "%s: no column '%s' (--item-id)", o->items, o->item_id_column);
+        return fw_err_set(err, FW_ESCHEMA, "%s: no column '%s' (--item-id)", o->items, id_name);
     R->it.n = R->it.ds->n_rows;
     if (!R->it.n) return fw_err_set(err, FW_EDATA, "%s: no items", o->items);
     if (R->it.n > UINT32_MAX) return fw_err_set(err, FW_ELIMIT, "%s: too many items", o->items);
@@ -883,7 +895,7 @@ static void csv_header(const run *R, fw_buf *b) {
     }
     if (R->it.ds) {
         fw_buf_put(b, "rank,", 5);
-        fw__csv_put(b, R->o->item_id_column, strlen(R->o->item_id_column));
+        fw__csv_put(b, R->it.id_name, strlen(R->it.id_name));
         fw_buf_put(b, ",score", 6);
     } else {
         fw_buf_put(b, "prediction", 10);
@@ -1343,6 +1355,7 @@ done:
     fw_dataset_free(R.it.ds);
     fw_free(R.it.vals);
     fw_free(R.it.from_item);
+    fw_free(R.it.id_name);
     fw_buf_free(&hdr);
     fw__lock_release(lock_fd);
     return st;

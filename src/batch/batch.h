@@ -104,7 +104,8 @@ typedef struct fw_batch_options {
                                          the score (default: the highest probability) */
     /* Recommendations: input rows are entities. */
     const char *items;                /* item file (CSV/JSONL), held in memory */
-    const char *item_id_column;       /* item id column (required with items) */
+    const char *item_id_column;       /* item id column (NULL: the items file's first column that
+                                         is not a model input) */
     size_t top_k;                     /* items kept per entity (default 10) */
     const char *home;                 /* Flywheel home (locks, store); NULL = $FLYWHEEL_HOME or ./.flywheel */
     const char *job;                  /* job name (lock, history); NULL = "<model>-<output basename>" */

@@ -24,6 +24,7 @@ static const char *CMD = "batch";
 static const char usage_text[] =
     "usage: flywheel batch --model NAME[@ALIAS|@VERSION] --input FILE [--output FILE.csv|FILE.jsonl|store]\n"
     "                      [--id COL[,COL...]] [--threads N] [options]\n"
+    "       flywheel batch --model NAME --entities users.csv --items items.csv --top-k 10 [--output ...]\n"
     "       flywheel batch history [JOB|MODEL] [--limit N] [--home DIR]\n"
     "\n"
     "Scores every row of FILE (.csv, .tsv, .jsonl, .ndjson, optionally .gz) in constant memory:\n"
@@ -34,13 +35,19 @@ static const char usage_text[] =
     "options:\n"
     "  --model REF            registered model: NAME (production alias, else latest), NAME@ALIAS,\n"
     "                         NAME@VERSION; or a path to a .fwm file\n"
-    "  --input FILE           rows to score (entities with --items)\n"
+    "  --input FILE           rows to score\n"
     "  --output OUT           FILE.csv, FILE.jsonl or store (default: store)\n"
     "  --id COLS              id column(s), comma-separated (default: the input line number)\n"
     "  --threads N            scorer threads (default: all cores)\n"
-    "  --items FILE           recommendations: score every (entity, item) pair ...\n"
-    "  --item-id COL          ... items are named by this column ...\n"
-    "  --top-k K              ... and keep the K best items per entity (default 10)\n"
+    "recommendations (a pointwise model scores every (entity, item) pair; streams over entities,\n"
+    "holds the item file in memory; a new item needs no retraining):\n"
+    "  --entities FILE        the entities (same as --input): one output group per entity\n"
+    "  --items FILE           the candidate items; the model's inputs are taken from the item\n"
+    "                         file when it has the column, else from the entity\n"
+    "  --item-id COL          the items' id column (default: its first column that is not an input)\n"
+    "  --top-k K              keep the K best items per entity, best first (default 10)\n"
+    "\n"
+    "selection, errors, scheduling:\n"
     "  --top-fraction F       keep only the highest-scoring fraction F of rows (0 < F <= 1); holds\n"
     "                         24 bytes per row in memory for the selection\n"
     "  --score-class CLASS    multiclass: rank by this class's probability (default: the max)\n"
@@ -53,10 +60,18 @@ static const char usage_text[] =
     "  --timestamp T          the run's timestamp written with every answer: Unix milliseconds or\n"
     "                         ISO 8601 (default: now; a resumed run keeps its original one)\n"
     "  --home DIR             Flywheel home (default $FLYWHEEL_HOME or ./.flywheel)\n"
-    "  --quiet                no progress bar or summary\n"
+    "  --quiet                no progress bar or summary (the bar is drawn only when stderr is a\n"
+    "                         terminal; the summary always goes to stderr)\n"
     "\n"
-    "exit codes: 0 all rows scored, 1 failure, 2 usage error, 3 completed with rejected rows\n"
-    "            (see the reject file), 4 another run of the same job holds the lock\n";
+    "Bad rows (unparseable values, wrong field counts, an unterminated quote, rows the model refuses)\n"
+    "go to the reject file as line,reason and the run goes on unless --strict. A run checkpoints\n"
+    "every --checkpoint-rows rows; after a crash or kill, --resume continues without duplicating or\n"
+    "losing output rows. Two runs of the same job never overlap (a lock in HOME/locks); every run is\n"
+    "recorded (flywheel batch history).\n"
+    "\n"
+    "exit codes: 0 all rows scored, 1 failure (I/O, model, --strict with a bad row, interrupted),\n"
+    "            2 usage error, 3 completed with rejected rows (see the reject file),\n"
+    "            4 another run of the same job holds the lock\n";
 
 static void on_signal(int sig) {
     (void)sig;
@@ -160,7 +175,7 @@ int fw_cmd_batch(int argc, char **argv) {
         return fw_cli_fail(CMD, FW_EXIT_USAGE, "unknown option '%s' (see flywheel batch --help)", a);
     }
     if (!model) return fw_cli_fail(CMD, FW_EXIT_USAGE, "--model NAME[@ALIAS|@VERSION] is required");
-    if (!input) return fw_cli_fail(CMD, FW_EXIT_USAGE, "--input FILE is required");
+    if (!input) return fw_cli_fail(CMD, FW_EXIT_USAGE, "--input FILE (or --entities FILE) is required");
     fw_batch_options o;
     fw_batch_options_init(&o);
     o.input = input;
@@ -206,7 +221,6 @@ int fw_cmd_batch(int argc, char **argv) {
         else
             return fw_cli_fail(CMD, FW_EXIT_USAGE, "--timestamp: expected Unix milliseconds or ISO 8601, got '%s'", stamp);
     }
-    if (items && !item_id) return fw_cli_fail(CMD, FW_EXIT_USAGE, "--items needs --item-id COLUMN");
     if (items && top_frac) return fw_cli_fail(CMD, FW_EXIT_USAGE, "--top-fraction cannot be combined with --items");
     char *idbuf = NULL;
     const char *idv[MAX_IDS];
