@@ -49,19 +49,29 @@ for n in $sizes; do
     [ "$n" = 1000000 ] || rm -f "$work/fw_$n.csv"
 done
 
-echo "== end to end, 1M rows: CSV in -> CSV out"
-/usr/bin/time -v $PY bench/batch/peer_xgboost.py "$SPAM" "$D/in_1000000.csv" "$work/py.csv" >"$work/py.txt" 2>"$work/py.time"
+echo "== end to end, 1M rows: CSV in -> CSV out (best of 3 / best of 2; wall and process CPU seconds)"
+best=; best_cpu=
+for rep in 1 2 3; do
+    /usr/bin/time -v "$B/flywheel" batch --model spam --input "$D/in_1000000.csv" --output "$work/fw_e2e.csv" --id id \
+        --threads 2 --home "$work/home" --quiet 2>"$work/e2e.time"
+    w=$(wall "$work/e2e.time"); c=$(cpu "$work/e2e.time")
+    echo "flywheel_e2e_run wall_s=$w cpu_s=$c (load $(cut -d' ' -f1 /proc/loadavg))"
+    best=$(awk -v a="${best:-1e9}" -v b="$w" 'BEGIN { print (b < a) ? b : a }')
+    best_cpu=$(awk -v a="${best_cpu:-1e9}" -v b="$c" 'BEGIN { print (b < a) ? b : a }')
+done
+/usr/bin/time -v $PY bench/batch/peer_xgboost.py "$SPAM" "$D/in_1000000.csv" "$work/py.csv" e2e 2 >"$work/py.txt" 2>"$work/py.time"
 cat "$work/py.txt"
-echo "python_peak_rss_mb=$(($(rss "$work/py.time") / 1024)) (whole script, training included)"
-fw_e2e=$(wall "$work/fw_1000000.time")
-echo "flywheel_e2e_s=$fw_e2e (whole process: start, model load, read, score, write, fsync)"
-awk -v f="$fw_e2e" -v p="$(val python_e2e_s "$work/py.txt")" 'BEGIN { printf "ratio end_to_end python/flywheel=%.2f (target >= 3)\n", p / f }'
+echo "python_peak_rss_mb=$(($(rss "$work/py.time") / 1024)) (whole script, training included) (load $(cut -d' ' -f1 /proc/loadavg))"
+echo "flywheel_e2e_s=$best flywheel_e2e_cpu_s=$best_cpu (whole process: start, model load, read, score, write, fsync)"
+awk -v f="$best" -v p="$(val python_e2e_s "$work/py.txt")" -v fc="$best_cpu" -v pc="$(val python_e2e_cpu_s "$work/py.txt")" \
+    'BEGIN { printf "ratio end_to_end python/flywheel wall=%.2f cpu=%.2f (target >= 3)\n", p / f, pc / fc }'
 
 echo "== scoring, 1M rows in memory, 2 threads"
 "$D/bench_score" "$work/model/spam.fwm" "$D/in_1000000.csv" 2 | tee "$work/score.txt"
-awk -v f="$(val flywheel_predict_rows_per_s "$work/score.txt")" -v x="$(val xgboost_predict_rows_per_s "$work/py.txt")" \
-    -v xi="$(val xgboost_inplace_predict_rows_per_s "$work/py.txt")" \
-    'BEGIN { printf "ratio scoring flywheel/xgboost_predict=%.2f flywheel/xgboost_inplace_predict=%.2f (target >= 1.5)\n", f / x, f / xi }'
+awk -v f="$(val flywheel_predict_s "$work/score.txt")" -v x="$(val xgboost_predict_s "$work/py.txt")" \
+    -v xi="$(val xgboost_inplace_predict_s "$work/py.txt")" -v fc="$(val flywheel_predict_cpu_s "$work/score.txt")" \
+    -v xc="$(val xgboost_predict_cpu_s "$work/py.txt")" -v xic="$(val xgboost_inplace_predict_cpu_s "$work/py.txt")" \
+    'BEGIN { printf "ratio scoring throughput flywheel/xgboost_predict wall=%.2f cpu=%.2f; flywheel/xgboost_inplace_predict wall=%.2f cpu=%.2f (target >= 1.5)\n", x / f, xc / fc, xi / f, xic / fc }'
 m1=$(rss "$work/fw_100000.time"); m2=$(rss "$work/fw_1000000.time")
 awk -v a="$m1" -v b="$m2" 'BEGIN { printf "ratio peak_rss 1M/100k=%.2f (flat: ~1)\n", b / a }'
 [ -f "$work/fw_10000000.time" ] && awk -v a="$m2" -v b="$(rss "$work/fw_10000000.time")" 'BEGIN { printf "ratio peak_rss 10M/1M=%.2f\n", b / a }'

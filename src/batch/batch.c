@@ -75,6 +75,8 @@ typedef struct run {
     items it;
     char ts[40];
     int64_t ts_ms;
+    fw_buf csv_tail;          /* ",<version>,<timestamp>\n": the same for every CSV row */
+    fw_buf json_tail;         /* ",\"model_version\":..,\"scored_at\":..}\n" */
     /* pipeline */
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -257,7 +259,7 @@ static void format_row(const run *R, const fw_value *ids, uint64_t line, const d
                 fw_buf_put_u8(b, ',');
                 put_num(b, out[k], false);
             }
-        fw_buf_printf(b, ",%s,%s\n", m->version, R->ts);
+        fw_buf_put(b, R->csv_tail.data, R->csv_tail.len);
     } else if (R->kind == FW_BATCH_OUT_JSONL) {
         fw_buf_put_u8(b, '{');
         if (!R->n_ids) fw_buf_printf(b, "\"line\":%" PRIu64 ",", line);
@@ -284,9 +286,7 @@ static void format_row(const run *R, const fw_value *ids, uint64_t line, const d
             }
             fw_buf_put_u8(b, '}');
         }
-        fw_buf_put(b, ",\"model_version\":", 17);
-        fw__json_put(b, m->version, strlen(m->version));
-        fw_buf_printf(b, ",\"scored_at\":\"%s\"}\n", R->ts);
+        fw_buf_put(b, R->json_tail.data, R->json_tail.len);
     } else {
         /* store record: entity key, prediction text, scores JSON (each u32 length + bytes) */
         tmp->len = 0;
@@ -408,9 +408,7 @@ static fw_status recommend_row(const run *R, const fw_value *ent, const fw_value
             put_item_id(R, heap[r].item, b, true);
             fw_buf_put(b, ",\"score\":", 9);
             put_num(b, heap[r].score, true);
-            fw_buf_put(b, ",\"model_version\":", 17);
-            fw__json_put(b, m->version, strlen(m->version));
-            fw_buf_printf(b, ",\"scored_at\":\"%s\"}\n", R->ts);
+            fw_buf_put(b, R->json_tail.data, R->json_tail.len);
         } else {
             if (!R->n_ids) fw_buf_printf(b, "%" PRIu64 ",", line);
             for (size_t j = 0; j < R->n_ids; j++) {
@@ -421,7 +419,7 @@ static fw_status recommend_row(const run *R, const fw_value *ent, const fw_value
             put_item_id(R, heap[r].item, b, false);
             fw_buf_put_u8(b, ',');
             put_num(b, heap[r].score, false);
-            fw_buf_printf(b, ",%s,%s\n", m->version, R->ts);
+            fw_buf_put(b, R->csv_tail.data, R->csv_tail.len);
         }
     }
     *written += n;
@@ -1091,6 +1089,16 @@ fw_status fw_batch_run(const fw_batch_model *m, const fw_batch_options *o, fw_ba
     R.o = &oo;
     fw_format_iso8601(R.ts_ms, R.ts, sizeof R.ts);
     sum->started_ms = R.ts_ms;
+    fw_buf_put_u8(&R.csv_tail, ',');
+    fw__csv_put(&R.csv_tail, m->version, strlen(m->version));
+    fw_buf_printf(&R.csv_tail, ",%s\n", R.ts);
+    fw_buf_put(&R.json_tail, ",\"model_version\":", 17);
+    fw__json_put(&R.json_tail, m->version, strlen(m->version));
+    fw_buf_printf(&R.json_tail, ",\"scored_at\":\"%s\"}\n", R.ts);
+    if (!fw_buf_ok(&R.csv_tail) || !fw_buf_ok(&R.json_tail)) {
+        st = fw_err_set(err, FW_ENOMEM, "out of memory");
+        goto done;
+    }
 
     if ((st = open_reader(&R, err))) goto done;
     if (o->items && (st = load_items(&R, err))) goto done;
@@ -1357,6 +1365,8 @@ done:
     fw_free(R.it.from_item);
     fw_free(R.it.id_name);
     fw_buf_free(&hdr);
+    fw_buf_free(&R.csv_tail);
+    fw_buf_free(&R.json_tail);
     fw__lock_release(lock_fd);
     return st;
 }
