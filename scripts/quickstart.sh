@@ -48,9 +48,9 @@ head -n 4 "$OUT/scores.csv"
 "$FW" batch --model pima@production --input "$OUT/patients.csv" --id patient_id --output store --quiet
 "$FW" batch history | head -n 4
 
-step "serve online"
+step "serve online (entity_id requests are answered from the batch table when it is fresh)"
 PORT=${PORT:-8080}
-"$FW" serve --port "$PORT" >"$OUT/serve.log" 2>&1 &
+"$FW" serve --port "$PORT" --batch-max-age 86400 >"$OUT/serve.log" 2>&1 &
 SERVER=$!
 trap 'kill "$SERVER" 2>/dev/null || true' EXIT
 for _ in $(seq 100); do
