@@ -20,10 +20,10 @@
 /* One block of input rows: values of the reader's wanted columns for each row, the source line of
  * each row, and the rows rejected while reading (line + "file:line[:column]: what").
  *
- * CSV blocks come in two steps so that parsing runs on the scorer threads, not the reader: the
- * reader only cuts the file into blocks of whole records (fw__in_next: the header line plus the
- * block's raw bytes, quote-aware, no parsing), and the scorer that takes the block parses it
- * (fw__in_parse). A record the parser cannot recover from (an unterminated quote, a line over the
+ * Blocks come in two steps so that parsing runs on the scorer threads, not the reader: the
+ * reader only cuts the file into blocks of whole records (fw__in_next: for CSV the header line plus
+ * the block's raw bytes, quote-aware; for JSONL the lines; no parsing), and the scorer that takes
+ * the block parses it (fw__in_parse). A record the parser cannot recover from (an unterminated quote, a line over the
  * limit) is rejected with its line and the block is parsed again without it, so one bad line never
  * stops the run. */
 typedef struct fw__in_block {
@@ -33,7 +33,8 @@ typedef struct fw__in_block {
     const fw_load_reject *rejects;
     /* CSV */
     fw_row_block rb;
-    fw_buf raw;              /* header record + this block's records, as read */
+    fw_buf raw;              /* CSV: header record + this block's records, as read; JSONL: the
+                                block's lines, each ending in '\n' */
     uint64_t first_line;     /* physical line of the first byte after the header in raw */
     size_t n_records;        /* records the reader counted (an upper bound on rows) */
     bool parsed;
@@ -78,13 +79,13 @@ fw_status fw__in_open(fw__in_reader *r, const char *path, size_t n_cols, const c
 void fw__in_close(fw__in_reader *r);
 void fw__in_block_init(fw__in_block *b);
 void fw__in_block_free(fw__in_block *b);
-/* Reads the next block. JSONL: up to max_rows good rows, parsed. CSV: up to max_rows whole records
- * (fewer when they pass 8 MiB), not parsed yet: call fw__in_parse. End of input: FW_OK with
- * n_rows == 0, n_rejects == 0 and (CSV) n_records == 0. The reader thread calls it. */
+/* Reads the next block: up to max_rows whole records (CSV) or lines (JSONL), fewer when they pass
+ * 8 MiB, not parsed yet: call fw__in_parse. End of input: FW_OK with n_records == 0. The reader
+ * thread calls it. */
 fw_status fw__in_next(fw__in_reader *r, size_t max_rows, fw__in_block *b, fw_err *err);
-/* Parses a CSV block read by fw__in_next (a no-op for JSONL or a parsed block): fills n_rows,
- * lines, n_rejects, rejects. Lines whose errors the parser cannot recover from (unterminated
- * quote, record over the limit) become rejects. Safe to call from any thread for distinct blocks
+/* Parses a block read by fw__in_next (a no-op for a parsed block): fills n_rows, lines,
+ * n_rejects, rejects. CSV lines whose errors the parser cannot recover from (unterminated quote,
+ * record over the limit) become rejects; a JSONL line that is not a flat object is a reject. Safe to call from any thread for distinct blocks
  * (the reader is only read). FW_OK, FW_ENOMEM, or a fatal parse error (binary data). */
 fw_status fw__in_parse(const fw__in_reader *r, fw__in_block *b, fw_err *err);
 /* Values of wanted columns idx[0..n) (reader column indices; -1 → missing) of row `row`. */

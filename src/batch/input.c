@@ -1,13 +1,14 @@
 /* input.c — owns batch's streaming input: the columns a run needs (model inputs, id columns),
- * read block by block from a CSV file or a JSON Lines file (line by line over a source, one
- * jansson parse per line). Memory is a few blocks whatever the input size.
+ * read block by block from a CSV file or a JSON Lines file. Memory is a few blocks whatever the
+ * input size.
  *
- * CSV is split in two so that both cores work: the reader thread only cuts the byte stream into
- * blocks of whole records (memchr for newlines, a quote scan only on lines holding a quote), and
- * each block is parsed by the scorer thread that scores it, through the data layer's CSV stream
- * over the block's bytes (header + records) with the run's fixed schema. An unrecoverable record
- * (an unterminated quote, a line over the limit) is rejected with its line and its bytes are
- * blanked out, then the block is parsed again: the rest of the file is still read. */
+ * Both formats are split in two so that both cores work: the reader thread only cuts the byte
+ * stream into blocks of whole records (memchr for newlines; for CSV a quote scan only on lines
+ * holding a quote), and each block is parsed by the scorer thread that scores it. CSV goes through
+ * the data layer's CSV stream over the block's bytes (header + records) with the run's fixed
+ * schema; an unrecoverable record (an unterminated quote, a line over the limit) is rejected with
+ * its line and its bytes are blanked out, then the block is parsed again: the rest of the file is
+ * still read. JSONL is one jansson parse per line. */
 #include "batch/batch_int.h"
 
 #include "core/alloc.h"
@@ -331,17 +332,17 @@ static fw_status add_reject(fw__in_block *b, uint64_t line, const char *fmt, ...
 }
 
 /* Strings are first stored as arena offsets (the arena may move), fixed up at the end. */
-static fw_status parse_jsonl_row(fw__in_reader *r, fw__in_block *b, const char *s, size_t n,
-                                 bool *ok) {
+static fw_status parse_jsonl_row(const fw__in_reader *r, fw__in_block *b, uint64_t line, const char *s,
+                                 size_t n, bool *ok) {
     *ok = false;
     json_error_t je;
     json_t *j = json_loadb(s, n, 0, &je);
     if (!j)
-        return add_reject(b, r->line, "%s:%llu:%d: invalid JSON: %s", r->name, (unsigned long long)r->line,
+        return add_reject(b, line, "%s:%llu:%d: invalid JSON: %s", r->name, (unsigned long long)line,
                           je.column > 0 ? je.column : 1, je.text);
     if (!json_is_object(j)) {
         json_decref(j);
-        return add_reject(b, r->line, "%s:%llu: expected a JSON object", r->name, (unsigned long long)r->line);
+        return add_reject(b, line, "%s:%llu: expected a JSON object", r->name, (unsigned long long)line);
     }
     fw_value *row = b->vals + b->n_rows * r->n_cols;
     fw_status st = FW_OK;
@@ -367,8 +368,8 @@ static fw_status parse_jsonl_row(fw__in_reader *r, fw__in_block *b, const char *
             fw_buf_put(&b->arena, str, len);
         } else {
             json_decref(j);
-            return add_reject(b, r->line, "%s:%llu: field '%s': nested objects and arrays are not supported",
-                              r->name, (unsigned long long)r->line, r->cols[i]);
+            return add_reject(b, line, "%s:%llu: field '%s': nested objects and arrays are not supported",
+                              r->name, (unsigned long long)line, r->cols[i]);
         }
     }
     json_decref(j);
@@ -377,36 +378,59 @@ static fw_status parse_jsonl_row(fw__in_reader *r, fw__in_block *b, const char *
     return st;
 }
 
-static fw_status next_jsonl(fw__in_reader *r, size_t max_rows, fw__in_block *b, fw_err *err) {
-    b->arena.len = 0;
-    b->n_rows = 0;
-    b->n_rejects = 0;
-    if (b->cap_rows < max_rows) {
-        fw_value *v = fw_realloc(b->vals, max_rows * (r->n_cols ? r->n_cols : 1) * sizeof *v);
-        if (!v) return fw_err_set(err, FW_ENOMEM, "out of memory");
-        b->vals = v;
-        uint64_t *l = fw_realloc(b->jlines, max_rows * sizeof *l);
-        if (!l) return fw_err_set(err, FW_ENOMEM, "out of memory");
-        b->jlines = l;
-        b->cap_rows = max_rows;
-    }
-    while (b->n_rows < max_rows) {
+/* Reader side: cuts up to max_rows lines (blank ones included) into b->raw, each ending in '\n';
+ * the scorer parses them (parse_jsonl). */
+static fw_status cut_jsonl(fw__in_reader *r, size_t max_rows, fw__in_block *b, fw_err *err) {
+    b->raw.len = 0;
+    b->n_rows = b->n_rejects = b->n_records = 0;
+    b->parsed = false;
+    b->first_line = r->line + 1;
+    while (b->n_records < max_rows && b->raw.len < CUT_BLOCK_BYTES) {
         const char *s;
         size_t n;
-        bool got, ok;
+        bool got;
         fw_status st = next_line(r, &s, &n, &got, err);
         if (st) return st;
         if (!got) break;
+        fw_buf_put(&b->raw, s, n);
+        fw_buf_put_u8(&b->raw, '\n');
+        b->n_records++;
+    }
+    if (!fw_buf_ok(&b->raw)) return fw_err_set(err, FW_ENOMEM, "out of memory");
+    return FW_OK;
+}
+
+/* Scorer side: one jansson parse per line of a block cut by cut_jsonl. */
+static fw_status parse_jsonl(const fw__in_reader *r, fw__in_block *b, fw_err *err) {
+    b->arena.len = 0;
+    b->n_rows = 0;
+    b->n_rejects = 0;
+    size_t need = b->n_records ? b->n_records : 1;
+    if (b->cap_rows < need) {
+        fw_value *v = fw_realloc(b->vals, need * (r->n_cols ? r->n_cols : 1) * sizeof *v);
+        if (!v) return fw_err_set(err, FW_ENOMEM, "out of memory");
+        b->vals = v;
+        uint64_t *l = fw_realloc(b->jlines, need * sizeof *l);
+        if (!l) return fw_err_set(err, FW_ENOMEM, "out of memory");
+        b->jlines = l;
+        b->cap_rows = need;
+    }
+    const char *p = (const char *)b->raw.data, *end = p + b->raw.len;
+    for (uint64_t line = b->first_line; p < end; line++) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl) nl = end;
+        const char *s = p;
+        size_t n = (size_t)(nl - p);
+        p = nl + 1;
         size_t k = 0;
         while (k < n && (s[k] == ' ' || s[k] == '\t')) k++;
         if (k == n) continue; /* blank line */
         if (memchr(s, 0, n))
             return fw_err_set(err, FW_EDATA, "%s:%llu: NUL byte: this looks like a binary file, not JSON Lines",
-                              r->name, (unsigned long long)r->line);
-        if (parse_jsonl_row(r, b, s, n, &ok)) return fw_err_set(err, FW_ENOMEM, "out of memory");
-        if (ok) b->jlines[b->n_rows++] = r->line;
-        else if (b->n_rejects >= max_rows && b->n_rows == 0)
-            break; /* a long run of bad lines: hand them over */
+                              r->name, (unsigned long long)line);
+        bool ok;
+        if (parse_jsonl_row(r, b, line, s, n, &ok)) return fw_err_set(err, FW_ENOMEM, "out of memory");
+        if (ok) b->jlines[b->n_rows++] = line;
     }
     for (size_t i = 0; i < b->n_rows * r->n_cols; i++)
         if (b->vals[i].kind == FW_VALUE_STRING)
@@ -417,7 +441,7 @@ static fw_status next_jsonl(fw__in_reader *r, size_t max_rows, fw__in_block *b, 
 }
 
 fw_status fw__in_next(fw__in_reader *r, size_t max_rows, fw__in_block *b, fw_err *err) {
-    if (r->fmt == FW_FORMAT_JSONL) return next_jsonl(r, max_rows, b, err);
+    if (r->fmt == FW_FORMAT_JSONL) return cut_jsonl(r, max_rows ? max_rows : 1, b, err);
     b->n_rows = b->n_rejects = b->n_records = b->n_crej = 0;
     b->raw.len = 0;
     b->parsed = false;
@@ -506,8 +530,9 @@ static bool blank_line(const fw__in_reader *r, fw__in_block *b, uint64_t line, u
 }
 
 fw_status fw__in_parse(const fw__in_reader *r, fw__in_block *b, fw_err *err) {
-    if (r->fmt == FW_FORMAT_JSONL || b->parsed) return FW_OK;
+    if (b->parsed) return FW_OK;
     b->parsed = true;
+    if (r->fmt == FW_FORMAT_JSONL) return parse_jsonl(r, b, err);
     b->n_crej = 0;
     /* block line l is file line l + off */
     int64_t off = (int64_t)b->first_line - (int64_t)(r->hdr_lines + 1);

@@ -428,6 +428,17 @@ static void test_jsonl_and_gzip(void) {
     CHECK_CONTAINS(rej, "\n5,");
     CHECK_CONTAINS(rej, "invalid JSON");
     CHECK_CONTAINS(rej, "\n6,");
+    /* the same bytes whatever the block size (lines are cut by the reader, parsed by the scorers) */
+    for (size_t br = 1; br <= 2; br++) {
+        base_opts(&o, in, path_in_tmp(br == 1 ? "d_out1.jsonl" : "d_out2.jsonl"));
+        o.block_rows = br;
+        CHECK_OK(fw_batch_run(&m, &o, &sum, &err));
+        char *t2 = read_all(o.output, NULL), *r2 = read_all(sum.reject_path, NULL);
+        CHECK_STR(t2, txt);
+        CHECK_STR(r2, rej);
+        free(t2);
+        free(r2);
+    }
     free(txt);
     free(rej);
     /* gzip input gives the same output as the plain file */
