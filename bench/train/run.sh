@@ -41,7 +41,9 @@ run_case() {
 import json, sys
 r = json.load(open(sys.argv[1]))
 key = sys.argv[2]
-for m in r["models"] + ([r["baseline"]] if r.get("baseline") else []):
+names = [m["name"] for m in r["models"]]
+extra = [r["baseline"]] if r.get("baseline") and r["baseline"]["name"] not in names else []
+for m in r["models"] + extra:
     v = m["metrics"].get(key)
     print("flywheel_model=%s metric=%s train_s=%.3f" % (m["name"], v, m["train_seconds"]))
 best = next((m for m in r["models"] if m["name"] == r["best"]), None)
@@ -51,7 +53,8 @@ print("flywheel_chosen=%s chosen_metric=%.6f (primary metric: %s)" %
       (r["best"], best["metrics"][key], r["primary_metric"]))
 EOF
     awk -v a="$t0" -v b="$t1" 'BEGIN{printf "flywheel_train_command_wall_s=%.2f\n", b - a}'
-    echo "flywheel_peak_rss_mb=$(($(sed -n 's/.*Maximum resident set size (kbytes): //p' "$work/fw.time") / 1024))"
+    echo "flywheel_peak_rss_mb=$(($(sed -n 's/.*Maximum resident set size (kbytes): //p' "$work/fw.time") / 1024))" \
+        "flywheel_process_cpu_s=$(awk -F': ' '/User time|System time/ {s += $2} END {printf "%.2f", s}' "$work/fw.time")"
     $PY bench/train/peers.py fit "$work" "$label" "$task" | tee "$work/peers.txt"
     $PY - "$work/fw.json" "$work/peers.txt" "$key" "$task" <<'EOF'
 import json, re, sys

@@ -165,6 +165,13 @@ static inline double fw__gbdt_tree_value(const fw_gbdt_node *nodes, uint32_t roo
     return n->value;
 }
 
+/* Threads for one parallel pass of about `work_ns` nanoseconds of single-thread work. Threads are
+ * started per pass (core/threads.c), which costs ~0.2 ms per pass on a small shared VM, so a
+ * pass under ~2 ms runs on the calling thread. Results never depend on the choice. */
+static inline int fw__gbdt_pass_threads(int threads, double work_ns) {
+    return work_ns >= 2e6 ? threads : 1;
+}
+
 /* Margins (n_groups) → outputs (n_outputs) for the model's objective. */
 void fw__gbdt_transform(const fw_gbdt_model *m, const double *margin, double *out);
 

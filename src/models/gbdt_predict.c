@@ -104,9 +104,11 @@ fw_status fw__gbdt_predict_block(const fw_model *mm, const fw_matrix *X, int thr
     if (X->n_rows == 0) return FW_OK;
     if (!X->dense) return FW_EINVAL;
     pred_job j = {m, X, out};
-    /* Small batches are not worth a thread. */
+    /* Small batches are not worth a thread (~1 ns per tree level per row). */
     if (threads <= 0) threads = fw_default_threads();
-    if (X->n_rows < 256) threads = 1;
+    double levels = 0;
+    for (uint32_t t = 0; t < m->n_trees; t++) levels += 1 + m->tree_depth[t];
+    threads = fw__gbdt_pass_threads(threads, levels * (double)X->n_rows);
     fw_parallel_for(threads, X->n_rows, pred_range, &j);
     return FW_OK;
 }

@@ -545,7 +545,9 @@ static void hist_build(trainer *t, const gpair *gp, const uint32_t *rows, size_t
     /* Many features (or a single block): the threads take contiguous feature ranges, which
      * keeps each thread's slots in its own cache and needs no reduction pass. */
     bool by_feature = t->n_active >= 128 || (n_blocks == 1 && t->n_active >= 32);
-    if (t->threads > 1 && by_feature && n * t->n_active >= 200000) {
+    /* ~1.5 ns per (row, feature) */
+    int nt = fw__gbdt_pass_threads(t->threads, 1.5 * (double)n * (double)t->n_active);
+    if (nt > 1 && by_feature) {
         if (t->n_active != t->nf) memset(out, 0, t->hist_len * sizeof(gpair));
         fw_parallel_for(t->threads, t->n_active, hist_feats, &j);
         return;
@@ -555,9 +557,10 @@ static void hist_build(trainer *t, const gpair *gp, const uint32_t *rows, size_t
         return;
     }
     size_t bs = (n + n_blocks - 1) / n_blocks;
-    fw_parallel_blocks(t->threads, n, bs, hist_block, &j);
+    fw_parallel_blocks(nt, n, bs, hist_block, &j);
     j.n_blocks = (n + bs - 1) / bs;
-    fw_parallel_for(t->threads, t->hist_len, hist_reduce, &j);
+    fw_parallel_for(fw__gbdt_pass_threads(t->threads, (double)t->hist_len * (double)j.n_blocks),
+                    t->hist_len, hist_reduce, &j);
 }
 
 /* ---- split search ---------------------------------------------------------------------------- */
@@ -639,8 +642,9 @@ static void find_split(trainer *t, cand *c) {
     s.t = t;
     s.c = c;
     int nt = t->threads > 64 ? 64 : t->threads;
-    /* Threads only pay off when there is enough to scan. */
-    if (t->hist_len < 4096) nt = 1;
+    /* Threads only pay off when there is enough to scan (~4 ns per bin). */
+    nt = fw__gbdt_pass_threads(nt, 4.0 * (double)t->hist_len * (double)t->n_active /
+                                       (double)(t->nf ? t->nf : 1));
     if ((size_t)nt > t->n_active) nt = (int)t->n_active;
     if (nt < 1) nt = 1;
     for (int i = 0; i < nt; i++) s.best[i].gain = -INFINITY;
@@ -1022,7 +1026,8 @@ fw_status fw__gbdt_fit(const fw_train_data *d, const fw_fit_options *o, fw_model
     t.tree_start[0] = 0;
     grad_ctx gc = {&t};
     for (uint32_t it = 0; it < t.p.n_estimators; it++) {
-        fw_parallel_for(t.threads, n, grad_range, &gc);
+        fw_parallel_for(fw__gbdt_pass_threads(t.threads, 15.0 * (double)n * K), n, grad_range,
+                        &gc);
         sample_round(&t);
         for (uint32_t k = 0; k < K; k++) {
             sample_columns(&t);
@@ -1030,8 +1035,13 @@ fw_status fw__gbdt_fit(const fw_train_data *d, const fw_fit_options *o, fw_model
             if ((st = grow_tree(&t, k))) goto fail;
             t.tree_start[it * K + k + 1] = (uint32_t)t.n_nodes;
             upd_ctx u = {&t, root, k};
-            fw_parallel_for(t.threads, n, update_train, &u);
-            if (t.nv) fw_parallel_for(t.threads, t.nv, update_valid, &u);
+            /* ~3 ns per level a row goes down */
+            double per_row = 3.0 * (1 + (t.p.max_depth ? t.p.max_depth : 12));
+            fw_parallel_for(fw__gbdt_pass_threads(t.threads, per_row * (double)n), n,
+                            update_train, &u);
+            if (t.nv)
+                fw_parallel_for(fw__gbdt_pass_threads(t.threads, per_row * (double)t.nv), t.nv,
+                                update_valid, &u);
         }
         rounds = it + 1;
         double vloss = NAN;
