@@ -6,6 +6,7 @@
 
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "serve/v1_decode.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -241,9 +242,116 @@ static bool answer_from_batch(fw_server *s, const fw_srv_model *m, int variant, 
 
 enum { SMALL_INPUTS = 256, SMALL_OUTPUTS = 64, SMALL_ROWS = 16 };
 
+/* The 200 body of n predictions (and contributions when explain), with the warnings; counts each
+ * score in the model's metrics. Shared by the fast and the jansson paths so they answer alike. */
+static void reply_predictions(const fw_srv_model *m, int variant, size_t n, const double *out,
+                              const fw_srv_decision *dec, const double *contrib, const fw_buf *warn, fw_reply *r) {
+    fw_buf *b = &r->body;
+    r->code = 200;
+    fw_buf_put(b, "{\"request_id\":\"", 15);
+    fw_buf_put(b, r->request_id, strlen(r->request_id));
+    fw_buf_put(b, "\",\"model\":", 10);
+    fw__json_cstr(b, m->name);
+    fw_buf_put(b, ",\"version\":", 11);
+    fw__json_cstr(b, m->version);
+    fw_buf_printf(b, ",\"variant\":\"%s\",\"source\":\"online\",\"predictions\":[", fw_variant_name(variant));
+    for (size_t i = 0; i < n; i++) {
+        if (i) fw_buf_put_u8(b, ',');
+        const double *o = out + i * m->n_outputs;
+        put_prediction(b, m, o, &dec[i]);
+        fw_metrics_score(m->metrics, variant, primary_score(m, o), dec[i].abstained);
+        if (contrib) {
+            const double *c = contrib + i * (m->n_explain + 1);
+            fw_buf_printf(b, ",\"contributions\":{");
+            for (size_t k = 0; k < m->n_explain; k++) {
+                fw__json_cstr(b, m->explain_names[k]);
+                fw_buf_put_u8(b, ':');
+                fw__json_num(b, c[k]);
+                fw_buf_put_u8(b, ',');
+            }
+            fw_buf_printf(b, "\"(bias)\":");
+            fw__json_num(b, c[m->n_explain]);
+            fw_buf_printf(b, "},\"contribution_space\":\"%s\"", m->task == FW_TASK_REGRESSION ? "raw" : "margin");
+        }
+        fw_buf_put_u8(b, '}');
+    }
+    fw_buf_put(b, "],\"warnings\":[", 14);
+    fw_buf_put(b, warn->data, warn->len);
+    fw_buf_put(b, "]}", 2);
+}
+
+/* The fast path (v1_decode.h): decodes the common body shape without jansson and answers. Returns
+ * false, with nothing written to r and no reference held, whenever the request is not of that
+ * shape (or is unusual in any way: shadow split, hybrid, unknown model); the caller then answers
+ * through the jansson path, which gives every error its message. */
+static bool predict_fast(fw_server *s, const fw_route *rt, const char *body, size_t len, bool explain, uint64_t t0,
+                         uint64_t reqno, fw_reply *r) {
+    fw_v1_top top;
+    if (!fw__v1_scan_top(body, len, &top)) return false;
+    if (s->hybrid && top.entity) return false; /* a batch answer may serve it */
+    fw_srv_target t;
+    fw_err err;
+    if (fw__resolve(s, rt->name, rt->alias, rt->version, top.entity, reqno, &t, &err)) return false;
+    const fw_srv_model *m = t.m;
+    fw_v1_decoded d;
+    if (t.shadow || (explain && !m->ops->explain) || !fw__v1_decode(m, &top, &d)) {
+        fw__target_release(&t);
+        return false;
+    }
+    r->metrics = m->metrics;
+    r->variant = t.variant;
+    size_t n = d.n;
+    double out_st[SMALL_OUTPUTS];
+    fw_srv_decision dec_st[SMALL_ROWS];
+    double *out = n * m->n_outputs <= SMALL_OUTPUTS ? out_st : fw_malloc(n * m->n_outputs * sizeof *out);
+    fw_srv_decision *dec = n <= SMALL_ROWS ? dec_st : fw_malloc(n * sizeof *dec);
+    double *contrib = explain ? fw_malloc(n * (m->n_explain + 1) * sizeof *contrib) : NULL;
+    fw_buf warn;
+    fw_buf_init(&warn);
+    bool oom = false;
+    void *scratch = out && dec && (!explain || contrib) ? fw_srv_model_scratch(m, &oom) : (oom = true, NULL);
+    if (oom) {
+        fw__reply_error(r, 500, "FW_ENOMEM", "out of memory");
+        goto out;
+    }
+    for (size_t u = 0; u < d.n_unknown; u++) {
+        if (u) fw_buf_put_u8(&warn, ',');
+        char msg[400];
+        snprintf(msg, sizeof msg, "instances[%zu]: unknown feature '%.*s' ignored", d.unknown[u].inst,
+                 (int)(d.unknown[u].len < 200 ? d.unknown[u].len : 200), d.unknown[u].key);
+        fw__json_cstr(&warn, msg);
+    }
+    for (size_t i = 0; i < n; i++) {
+        const fw_value *vals = d.vals + i * m->n_inputs;
+        fw_status st = fw_srv_model_decide(m, vals, scratch, s->cfg->confidence_threshold, out + i * m->n_outputs,
+                                           &dec[i], &err);
+        if (st == FW_OK && contrib) st = m->ops->explain(m, vals, scratch, contrib + i * (m->n_explain + 1), &err);
+        if (st) {
+            fw__reply_error(r, st == FW_ESCHEMA || st == FW_EINVAL ? 400 : 500,
+                            st == FW_ESCHEMA ? "bad_type" : fw_status_name(st), "instances[%zu]: %s", i, err.msg);
+            goto out;
+        }
+    }
+    reply_predictions(m, t.variant, n, out, dec, contrib, &warn, r);
+    fw__v1_fast_answers++;
+    if (s->logq)
+        fw__log_prediction(s, r->request_id, m, t.variant, top.entity, fw_now_ns() - t0, body, len, out, dec, n, "v1");
+out:
+    /* keep the answering model alive until its metrics are recorded */
+    r->hold = t.m;
+    t.m = NULL;
+    fw__target_release(&t);
+    fw_buf_free(&warn);
+    if (out != out_st) fw_free(out);
+    if (dec != dec_st) fw_free(dec);
+    fw_free(contrib);
+    return true;
+}
+
 void fw__api_predict(fw_server *s, const fw_route *rt, const char *body, size_t len, bool explain, fw_reply *r) {
     uint64_t t0 = fw_now_ns();
     uint64_t reqno = fw__new_request_id(s, r);
+    if (!s->slow_decode && predict_fast(s, rt, body, len, explain, t0, reqno, r)) return;
     json_t *j = fw__parse_body(r, body, len, false);
     if (!j) return;
     fw_srv_target t = {0};
@@ -320,36 +428,7 @@ void fw__api_predict(fw_server *s, const fw_route *rt, const char *body, size_t 
         goto out;
     }
     if (!predict_all(s, m, inst, vals, out, dec, &warn, &n_warn, contrib, r)) goto out;
-    fw_buf *b = &r->body;
-    r->code = 200;
-    fw_buf_printf(b, "{\"request_id\":\"%s\",\"model\":", r->request_id);
-    fw__json_cstr(b, m->name);
-    fw_buf_printf(b, ",\"version\":");
-    fw__json_cstr(b, m->version);
-    fw_buf_printf(b, ",\"variant\":\"%s\",\"source\":\"online\",\"predictions\":[", fw_variant_name(t.variant));
-    for (size_t i = 0; i < n; i++) {
-        if (i) fw_buf_put_u8(b, ',');
-        const double *o = out + i * m->n_outputs;
-        put_prediction(b, m, o, &dec[i]);
-        fw_metrics_score(m->metrics, t.variant, primary_score(m, o), dec[i].abstained);
-        if (explain) {
-            const double *c = contrib + i * (m->n_explain + 1);
-            fw_buf_printf(b, ",\"contributions\":{");
-            for (size_t k = 0; k < m->n_explain; k++) {
-                fw__json_cstr(b, m->explain_names[k]);
-                fw_buf_put_u8(b, ':');
-                fw__json_num(b, c[k]);
-                fw_buf_put_u8(b, ',');
-            }
-            fw_buf_printf(b, "\"(bias)\":");
-            fw__json_num(b, c[m->n_explain]);
-            fw_buf_printf(b, "},\"contribution_space\":\"%s\"", m->task == FW_TASK_REGRESSION ? "raw" : "margin");
-        }
-        fw_buf_put_u8(b, '}');
-    }
-    fw_buf_printf(b, "],\"warnings\":[");
-    fw_buf_put(b, warn.data, warn.len);
-    fw_buf_printf(b, "]}");
+    reply_predictions(m, t.variant, n, out, dec, contrib, &warn, r);
     if (s->logq) {
         fw__log_prediction(s, r->request_id, m, t.variant, entity, fw_now_ns() - t0, body, len, out, dec, n, "v1");
         if (t.shadow && (sout = fw_malloc(n * t.shadow->n_outputs * sizeof *sout)) != NULL &&

@@ -39,9 +39,9 @@ void fw_metrics_score(fw_srv_metrics *m, int variant, double score, int abstaine
     if (!m || variant < 0 || variant >= FW_N_VARIANTS) return;
     if (abstained) atomic_fetch_add_explicit(&m->abstained[variant], 1, memory_order_relaxed);
     if (!isfinite(score)) return;
-    int b = score <= 0 ? 0 : (int)ceil(score * 10) - 1;
-    if (b < 0) b = 0;
-    if (b > FW_SCORE_BUCKETS) b = FW_SCORE_BUCKETS;
+    /* bucket in double first: a huge regression score must not overflow the int conversion */
+    double c = score <= 0 ? 0 : ceil(score * 10) - 1;
+    int b = c < 0 ? 0 : c > FW_SCORE_BUCKETS ? FW_SCORE_BUCKETS : (int)c;
     atomic_fetch_add_explicit(&m->score[variant][b], 1, memory_order_relaxed);
     double u = score > 0 ? score * 1e6 : 0;
     atomic_fetch_add_explicit(&m->score_sum_u[variant], (unsigned long)(u < 1e18 ? u : 1e18),

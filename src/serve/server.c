@@ -551,6 +551,8 @@ fw_status fw_server_new(const fw_serve_config *cfg, fw_server **out, fw_err *err
     s->boot = (uint32_t)fw_hash64(&s->start_ns, sizeof s->start_ns, (uint64_t)getpid() ^ (uint64_t)time(NULL));
     s->admin_token = cfg->admin_token ? cfg->admin_token : getenv("FLYWHEEL_ADMIN_TOKEN");
     s->threads = cfg->threads > 0 ? cfg->threads : fw_default_threads();
+    const char *slow = getenv("FLYWHEEL_SERVE_SLOW_DECODE");
+    s->slow_decode = slow && *slow && strcmp(slow, "0") != 0;
     if (!(s->global = fw_srv_metrics_new())) {
         fw_free(s);
         return fw_err_set(err, FW_ENOMEM, "out of memory");

@@ -43,6 +43,8 @@ struct fw_server {
     atomic_bool stop_poll;
     const char *admin_token;    /* cfg or env; NULL = admin disabled */
     uint64_t start_ns;
+    bool slow_decode;           /* /v1 bodies always through jansson (env FLYWHEEL_SERVE_SLOW_DECODE=1;
+                                   tests compare the two paths) */
 };
 
 /* What a handler produces. */
@@ -92,6 +94,9 @@ bool fw__request_id_known(const fw_server *s, const char *id);
 void fw__log_prediction(fw_server *s, const char *rid, const fw_srv_model *m, int variant, const char *entity,
                         uint64_t latency_ns, const char *inputs, size_t inputs_len, const double *out,
                         const fw_srv_decision *dec, size_t n, const char *protocol);
+
+/* Requests this thread answered through the fast /v1 decoder (v1_fuzz.c; tests read it). */
+extern _Thread_local uint64_t fw__v1_fast_answers;
 
 /* Handlers. body may be NULL for GET. */
 void fw__api_predict(fw_server *s, const fw_route *rt, const char *body, size_t len, bool explain, fw_reply *r);

@@ -1,0 +1,394 @@
+/* v1_decode.c — owns the fast /v1 body decoder (see v1_decode.h): a strict one-pass scanner of the
+ * common {"instances":[{...}],"entity_id":...} shape into per-thread scratch, declining whatever it
+ * cannot decode exactly as jansson would. */
+#include "serve/v1_decode.h"
+
+#include "core/alloc.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- per-thread scratch ---------------------------------------------------------------------- */
+
+typedef struct v1_scratch {
+    fw_value *vals;    /* n x n_inputs decoded values */
+    size_t vals_cap;
+    char *strs;        /* unescaped string values */
+    size_t strs_cap;
+    char *ent;         /* entity_id text */
+    size_t ent_cap;
+    uint32_t *seen;    /* per input: the instance stamp that last set it (duplicate keys) */
+    size_t seen_cap;
+    uint32_t stamp;
+} v1_scratch;
+
+static pthread_key_t g_key;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static _Thread_local v1_scratch *t_scratch;
+
+static void scratch_free(void *p) {
+    v1_scratch *s = p;
+    fw_free(s->vals);
+    fw_free(s->strs);
+    fw_free(s->ent);
+    fw_free(s->seen);
+    fw_free(s);
+}
+
+static void make_key(void) { pthread_key_create(&g_key, scratch_free); }
+
+static v1_scratch *scratch(void) {
+    if (t_scratch) return t_scratch;
+    pthread_once(&g_once, make_key);
+    v1_scratch *s = fw_calloc(1, sizeof *s);
+    if (!s) return NULL;
+    pthread_setspecific(g_key, s);
+    t_scratch = s;
+    return s;
+}
+
+/* ---- lexical pieces -------------------------------------------------------------------------- */
+
+static inline const char *skip_ws(const char *p, const char *end) {
+    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++;
+    return p;
+}
+
+/* p at the opening quote. Returns the byte after the closing quote, or NULL (decline) on a control
+ * byte, a byte >= 0x80, an escape other than the simple ones (quote, backslash, slash, b f n r t),
+ * or the end. The raw contents go to s and n; esc tells whether they hold escapes. */
+static const char *scan_string(const char *p, const char *end, const char **s, size_t *n, bool *esc) {
+    p++;
+    *s = p;
+    *esc = false;
+    while (p < end) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '"') {
+            *n = (size_t)(p - *s);
+            return p + 1;
+        }
+        if (c < 0x20 || c >= 0x80) return NULL;
+        if (c == '\\') {
+            if (p + 1 >= end) return NULL;
+            switch (p[1]) {
+            case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't': break;
+            default: return NULL;
+            }
+            *esc = true;
+            p += 2;
+            continue;
+        }
+        p++;
+    }
+    return NULL;
+}
+
+/* Unescapes n raw bytes (validated by scan_string) into dst; returns the length written. */
+static size_t unescape(const char *s, size_t n, char *dst) {
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c != '\\') {
+            dst[o++] = c;
+            continue;
+        }
+        char e = s[++i];
+        dst[o++] = e == 'b' ? '\b' : e == 'f' ? '\f' : e == 'n' ? '\n' : e == 'r' ? '\r' : e == 't' ? '\t' : e;
+    }
+    return o;
+}
+
+static inline bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+/* A strict JSON number at p. Integers (no '.', 'e', 'E') of up to 18 digits are read exactly and
+ * converted like jansson's json_integer → json_number_value; reals go through strtod on the token,
+ * as jansson does. Returns the byte after it, or NULL (decline). *is_int / *iv tell an integer. */
+static const char *scan_number(const char *p, const char *end, double *v, bool *is_int, long long *iv) {
+    const char *s = p;
+    bool neg = false;
+    if (p < end && *p == '-') {
+        neg = true;
+        p++;
+    }
+    if (p >= end) return NULL;
+    if (*p == '0') p++;
+    else if (*p >= '1' && *p <= '9')
+        while (p < end && is_digit(*p)) p++;
+    else return NULL;
+    const char *int_end = p;
+    bool real = false;
+    if (p < end && *p == '.') {
+        p++;
+        if (p >= end || !is_digit(*p)) return NULL;
+        while (p < end && is_digit(*p)) p++;
+        real = true;
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < end && (*p == '+' || *p == '-')) p++;
+        if (p >= end || !is_digit(*p)) return NULL;
+        while (p < end && is_digit(*p)) p++;
+        real = true;
+    }
+    *is_int = !real;
+    if (!real) {
+        const char *d = s + neg;
+        if (int_end - d > 18) return NULL; /* might overflow json_int_t: jansson decides */
+        long long x = 0;
+        for (; d < int_end; d++) x = x * 10 + (*d - '0');
+        *iv = neg ? -x : x;
+        *v = (double)*iv;
+        return p;
+    }
+    char tmp[64];
+    size_t n = (size_t)(p - s);
+    if (n >= sizeof tmp) return NULL;
+    memcpy(tmp, s, n);
+    tmp[n] = 0;
+    *v = strtod(tmp, NULL);
+    if (isinf(*v)) return NULL; /* jansson: "real number overflow" */
+    return p;
+}
+
+/* p at '[' or '{': the byte after the matching close, without validating in between; NULL at the
+ * end. */
+static const char *skip_nested(const char *p, const char *end) {
+    int depth = 0;
+    while (p < end) {
+        char c = *p++;
+        if (c == '"') {
+            while (p < end && *p != '"') p += *p == '\\' ? 2 : 1;
+            if (p >= end) return NULL;
+            p++;
+        } else if (c == '[' || c == '{') {
+            depth++;
+        } else if (c == ']' || c == '}') {
+            if (--depth == 0) return p;
+        }
+    }
+    return NULL;
+}
+
+static inline bool key_is(const char *k, size_t n, const char *lit, size_t ln) { return n == ln && memcmp(k, lit, n) == 0; }
+
+/* ---- top level ------------------------------------------------------------------------------- */
+
+bool fw__v1_scan_top(const char *body, size_t len, fw_v1_top *top) {
+    memset(top, 0, sizeof *top);
+    if (!body || !len) return false;
+    v1_scratch *sc = scratch();
+    if (!sc) return false;
+    const char *p = body, *end = body + len;
+    bool have_inst = false, have_ent = false;
+    p = skip_ws(p, end);
+    if (p >= end || *p != '{') return false;
+    p = skip_ws(p + 1, end);
+    for (;;) {
+        if (p >= end || *p != '"') return false;
+        const char *k;
+        size_t kn;
+        bool esc;
+        if (!(p = scan_string(p, end, &k, &kn, &esc)) || esc) return false;
+        p = skip_ws(p, end);
+        if (p >= end || *p != ':') return false;
+        p = skip_ws(p + 1, end);
+        if (p >= end) return false;
+        if (key_is(k, kn, "instances", 9)) {
+            if (have_inst || *p != '[') return false;
+            const char *e = skip_nested(p, end);
+            if (!e) return false;
+            top->inst = p;
+            top->inst_len = (size_t)(e - p);
+            have_inst = true;
+            p = e;
+        } else if (key_is(k, kn, "entity_id", 9)) {
+            if (have_ent) return false;
+            have_ent = true;
+            if (*p == '"') {
+                const char *s;
+                size_t n;
+                if (!(p = scan_string(p, end, &s, &n, &esc))) return false;
+                if (n + 1 > sc->ent_cap && FW_GROW(&sc->ent, &sc->ent_cap, n + 1) != FW_OK) return false;
+                size_t o = esc ? unescape(s, n, sc->ent) : (memcpy(sc->ent, s, n), n);
+                sc->ent[o] = 0;
+                top->entity = sc->ent;
+            } else if (*p == 'n') {
+                if (end - p < 4 || memcmp(p, "null", 4) != 0) return false;
+                p += 4;
+            } else {
+                double v;
+                bool is_int;
+                long long iv = 0;
+                if (!(p = scan_number(p, end, &v, &is_int, &iv)) || !is_int) return false;
+                if (sc->ent_cap < 32 && FW_GROW(&sc->ent, &sc->ent_cap, 32) != FW_OK) return false;
+                snprintf(sc->ent, sc->ent_cap, "%lld", iv);
+                top->entity = sc->ent;
+            }
+        } else {
+            return false; /* unknown top-level key: the jansson path warns */
+        }
+        p = skip_ws(p, end);
+        if (p >= end) return false;
+        if (*p == ',') {
+            p = skip_ws(p + 1, end);
+            continue;
+        }
+        if (*p != '}') return false;
+        p = skip_ws(p + 1, end);
+        break;
+    }
+    return p == end && have_inst;
+}
+
+/* ---- instances ------------------------------------------------------------------------------- */
+
+/* One scalar value at p into *d. Returns the byte after it or NULL (decline: nested, malformed). */
+static const char *scan_value(const char *p, const char *end, v1_scratch *sc, size_t *str_used, fw_value *d) {
+    switch (*p) {
+    case '"': {
+        const char *s;
+        size_t n;
+        bool esc;
+        if (!(p = scan_string(p, end, &s, &n, &esc))) return NULL;
+        if (esc) {
+            /* room was reserved for the whole array (unescaping only shrinks) */
+            size_t o = unescape(s, n, sc->strs + *str_used);
+            *d = (fw_value){FW_VALUE_STRING, 0, sc->strs + *str_used, o};
+            sc->strs[*str_used + o] = 0;
+            *str_used += o + 1;
+        } else {
+            *d = (fw_value){FW_VALUE_STRING, 0, s, n};
+        }
+        return p;
+    }
+    case 't':
+        if (end - p < 4 || memcmp(p, "true", 4) != 0) return NULL;
+        *d = (fw_value){FW_VALUE_NUMBER, 1, NULL, 0};
+        return p + 4;
+    case 'f':
+        if (end - p < 5 || memcmp(p, "false", 5) != 0) return NULL;
+        *d = (fw_value){FW_VALUE_NUMBER, 0, NULL, 0};
+        return p + 5;
+    case 'n':
+        if (end - p < 4 || memcmp(p, "null", 4) != 0) return NULL;
+        *d = (fw_value){FW_VALUE_MISSING, 0, NULL, 0};
+        return p + 4;
+    default: {
+        double v;
+        bool is_int;
+        long long iv;
+        if (!(p = scan_number(p, end, &v, &is_int, &iv))) return NULL;
+        *d = (fw_value){FW_VALUE_NUMBER, v, NULL, 0};
+        return p;
+    }
+    }
+}
+
+bool fw__v1_decode(const fw_srv_model *m, const fw_v1_top *top, fw_v1_decoded *out) {
+    out->n = 0;
+    out->n_unknown = 0;
+    out->vals = NULL;
+    v1_scratch *sc = scratch();
+    if (!sc || !top->inst || top->inst_len < 2) return false;
+    const char *p = top->inst, *end = top->inst + top->inst_len;
+    size_t n_in = m->n_inputs;
+    const fw_strmap *ix = &m->input_index;
+    if (n_in > sc->seen_cap) {
+        size_t old = sc->seen_cap;
+        if (FW_GROW(&sc->seen, &sc->seen_cap, n_in) != FW_OK) return false;
+        memset(sc->seen + old, 0, (sc->seen_cap - old) * sizeof *sc->seen);
+    }
+    if (top->inst_len + 1 > sc->strs_cap && FW_GROW(&sc->strs, &sc->strs_cap, top->inst_len + 1) != FW_OK)
+        return false;
+    size_t str_used = 0;
+    p = skip_ws(p + 1, end);
+    if (p >= end || *p == ']') return false; /* empty: the jansson path explains */
+    size_t n = 0;
+    for (;;) {
+        if (p >= end || *p != '{') return false;
+        if ((n + 1) * n_in > sc->vals_cap) {
+            if ((n + 1) * n_in > ((size_t)1 << 22)) return false;
+            if (FW_GROW(&sc->vals, &sc->vals_cap, (n + 1) * n_in) != FW_OK) return false;
+        }
+        fw_value *v = sc->vals + n * n_in;
+        for (size_t i = 0; i < n_in; i++) v[i] = (fw_value){FW_VALUE_MISSING, 0, NULL, 0};
+        if (++sc->stamp == 0) {
+            memset(sc->seen, 0, sc->seen_cap * sizeof *sc->seen);
+            sc->stamp = 1;
+        }
+        size_t first_unknown = out->n_unknown;
+        size_t guess = 0; /* keys usually come in input order: try the next one before hashing */
+        p = skip_ws(p + 1, end);
+        if (p < end && *p == '}') {
+            p++;
+        } else {
+            for (;;) {
+                if (p >= end || *p != '"') return false;
+                const char *k;
+                size_t kn;
+                bool esc;
+                if (!(p = scan_string(p, end, &k, &kn, &esc)) || esc) return false;
+                p = skip_ws(p, end);
+                if (p >= end || *p != ':') return false;
+                p = skip_ws(p + 1, end);
+                if (p >= end) return false;
+                int64_t slot = -1;
+                if (guess < ix->count && ix->key_len[guess] == kn && memcmp(ix->keys[guess], k, kn) == 0) {
+                    slot = ix->values[guess];
+                    guess++;
+                } else {
+                    slot = fw_strmap_get(ix, k, kn);
+                    if (slot >= 0)
+                        for (size_t g = 0; g < ix->count; g++)
+                            if (ix->values[g] == (uint32_t)slot) {
+                                guess = g + 1;
+                                break;
+                            }
+                }
+                fw_value tmp;
+                if (slot < 0 || (size_t)slot >= n_in) {
+                    /* an unknown feature: warned about; a repeated one is jansson's error */
+                    for (size_t u = first_unknown; u < out->n_unknown; u++)
+                        if (key_is(out->unknown[u].key, out->unknown[u].len, k, kn)) return false;
+                    if (out->n_unknown == FW_V1_MAX_UNKNOWN) return false;
+                    out->unknown[out->n_unknown].inst = n;
+                    out->unknown[out->n_unknown].key = k;
+                    out->unknown[out->n_unknown].len = kn;
+                    out->n_unknown++;
+                    if (!(p = scan_value(p, end, sc, &str_used, &tmp))) return false;
+                } else {
+                    if (sc->seen[slot] == sc->stamp) return false; /* duplicate key */
+                    sc->seen[slot] = sc->stamp;
+                    if (!(p = scan_value(p, end, sc, &str_used, &v[slot]))) return false;
+                }
+                p = skip_ws(p, end);
+                if (p >= end) return false;
+                if (*p == ',') {
+                    p = skip_ws(p + 1, end);
+                    continue;
+                }
+                if (*p != '}') return false;
+                p++;
+                break;
+            }
+        }
+        n++;
+        p = skip_ws(p, end);
+        if (p >= end) return false;
+        if (*p == ',') {
+            p = skip_ws(p + 1, end);
+            continue;
+        }
+        if (*p != ']') return false;
+        p++;
+        break;
+    }
+    if (p != end) return false;
+    out->n = n;
+    out->vals = sc->vals;
+    return true;
+}

@@ -1,0 +1,55 @@
+/* v1_decode.h — owns the fast decoder of /v1 :predict and :explain bodies. It reads the common shape
+ * {"instances":[{"f":1.5,"g":"x",...},...],"entity_id":"..."} straight into fw_value inputs in a
+ * per-thread scratch, with one scan of the bytes and no allocation after warm-up. Keys are mapped to
+ * the model's input positions by the model's own open-addressing index (input_index, built at load),
+ * after a cheaper guess: the key following the previous one in input order.
+ *
+ * It accepts only what it can decode exactly as the jansson path would (api_v1.c): strict JSON
+ * numbers (integers up to 18 digits, reals through strtod), ASCII strings with the simple escapes,
+ * true/false/null, flat objects, no duplicate keys. Anything else — escapes like \u, bytes >= 0x80,
+ * nested values, unknown top-level keys, malformed JSON — makes it decline, and the caller answers
+ * through the jansson path, so every error message is that path's. */
+#ifndef FW_SERVE_V1_DECODE_H
+#define FW_SERVE_V1_DECODE_H
+
+#include "features/pipeline.h"
+#include "serve/model.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Where the top-level keys of a body are. */
+typedef struct fw_v1_top {
+    const char *inst;     /* the instances array, from '[' to its matching ']' (not yet validated) */
+    size_t inst_len;
+    const char *entity;   /* entity_id as text (NUL-terminated, per-thread scratch), or NULL */
+} fw_v1_top;
+
+/* Scans the top level of body: an object with "instances" (an array) and optionally "entity_id"
+ * (a simple string, an integer up to 18 digits — formatted as %lld like the jansson path — or
+ * null), nothing else, then only whitespace. Returns false (decline) for anything else. The
+ * entity text lives in this thread's scratch until the next call on this thread. Does not allocate
+ * after warm-up; false also on out of memory. Thread-safe (per-thread scratch). */
+bool fw__v1_scan_top(const char *body, size_t len, fw_v1_top *top);
+
+/* A decoded request: n instances of m->n_inputs values each (row-major), MISSING where absent.
+ * String values point into this thread's scratch. unknown[] are the keys that are not inputs of
+ * m, in body order, with the instance they came from (for the "unknown feature" warnings). */
+#define FW_V1_MAX_UNKNOWN 16
+typedef struct fw_v1_decoded {
+    size_t n;
+    fw_value *vals;
+    size_t n_unknown;
+    struct {
+        size_t inst;
+        const char *key;
+        size_t len;
+    } unknown[FW_V1_MAX_UNKNOWN];
+} fw_v1_decoded;
+
+/* Decodes top->inst for model m into out. Returns false (decline) on anything outside the subset
+ * above, on an empty array, on more than FW_V1_MAX_UNKNOWN unknown keys, or on out of memory. The
+ * values are valid until the next fw__v1_scan_top/fw__v1_decode on this thread. Thread-safe. */
+bool fw__v1_decode(const fw_srv_model *m, const fw_v1_top *top, fw_v1_decoded *out);
+
+#endif

@@ -1,0 +1,264 @@
+/* test_v1_decode.c — the fast /v1 body decoder (src/serve/v1_decode.c) against the jansson path:
+ * a corpus of valid and invalid bodies, the serve fuzz corpus (fuzz/corpus/serve, when present) and
+ * thousands of deterministic mutations of them are answered through both paths on one server and
+ * must be byte-identical (fw_serve_v1_compare); the common shapes must actually take the fast path;
+ * and the decoder's values are checked directly (numbers like jansson's, escapes, missing inputs,
+ * the declines). */
+#include "core/rng.h"
+#include "serve/server_int.h"
+#include "serve/v1_decode.h"
+#include "serve/v1_fuzz.h"
+#include "test.h"
+
+#include <dirent.h>
+#include <stdlib.h>
+
+static fw_server *g_s;
+
+/* Compares one body on every fuzz route; returns how many routes the fast path answered. */
+static int compare_all(const char *body, size_t len) {
+    int fast_n = 0;
+    for (size_t i = 0; i < fw_serve_fuzz_v1_n_paths; i++) {
+        static char why[8192];
+        bool fast = false;
+        int rc = fw_serve_v1_compare(g_s, fw_serve_fuzz_v1_paths[i], body, len, &fast, why, sizeof why);
+        CHECK_MSG(rc == 0, "%s body %.*s\n%s", fw_serve_fuzz_v1_paths[i], (int)(len > 300 ? 300 : len), body, why);
+        fast_n += fast;
+    }
+    return fast_n;
+}
+
+static const char *const CORPUS[] = {
+    /* common shapes (fast) */
+    "{\"instances\":[{\"a\":1,\"b\":0.2,\"c\":3}]}",
+    "{\"instances\":[{\"a\":1.5e-3,\"b\":-2,\"c\":1E+2},{\"c\":0,\"b\":true,\"a\":false}],\"entity_id\":\"u1\"}",
+    "{\"entity_id\":42,\"instances\":[{\"x\":0.5,\"y\":1e3}]}",
+    "{\"entity_id\":-7,\"instances\":[{\"x\":-0,\"y\":-0.0}]}",
+    "{\"entity_id\":null,\"instances\":[{}]}",
+    " \n\t{ \"instances\" : [ { \"a\" : 1 , \"b\" : null } , { } ] , \"entity_id\" : \"e\\\"q\\\\\" } \r\n",
+    "{\"instances\":[{\"a\":\"2\",\"b\":\"x\\ty\",\"c\":\"\"}]}",
+    "{\"instances\":[{\"a\":1,\"zz\":3,\"yy\":\"s\"},{\"zz\":4}]}",
+    "{\"instances\":[{\"x\":1,\"q\":[1]}]}",
+    "{\"instances\":[{\"f0\":1,\"f1\":2,\"f2\":3,\"f3\":4,\"f5\":5,\"f4\":6,\"f23\":7,\"f22\":8,\"f10\":9}]}",
+    "{\"instances\":[{\"f23\":1,\"f0\":2},{\"f12\":123456789012345678,\"f13\":-123456789012345678}]}",
+    "{\"instances\":[{\"a\":1e308,\"b\":4.9e-324,\"c\":2.2250738585072014e-308}]}",
+    "{\"instances\":[{\"a\":0.1,\"b\":0.30000000000000004,\"c\":123.456e-7}]}",
+    "{\"instances\":[{\"a\":1}],\"entity_id\":\"\\/\\b\\f\\n\\r\\t\"}",
+    /* declined: the jansson path answers (errors or warnings) */
+    "",
+    "   ",
+    "[]",
+    "{}",
+    "{\"instances\":[]}",
+    "{\"instances\":{}}",
+    "{\"instances\":[1]}",
+    "{\"instances\":[{\"a\":1}],\"extra\":1}",
+    "{\"instances\":[{\"a\":1}],\"instances\":[{\"a\":2}]}",
+    "{\"instances\":[{\"a\":1,\"a\":2}]}",
+    "{\"instances\":[{\"a\":null,\"a\":2}]}",
+    "{\"instances\":[{\"zz\":1,\"zz\":2}]}",
+    "{\"instances\":[{\"a\":{\"b\":1}}]}",
+    "{\"instances\":[{\"a\":[1,2]}]}",
+    "{\"instances\":[{\"a\":01}]}",
+    "{\"instances\":[{\"a\":1.}]}",
+    "{\"instances\":[{\"a\":.5}]}",
+    "{\"instances\":[{\"a\":+1}]}",
+    "{\"instances\":[{\"a\":1e}]}",
+    "{\"instances\":[{\"a\":-}]}",
+    "{\"instances\":[{\"a\":1e999}]}",
+    "{\"instances\":[{\"a\":-1e999}]}",
+    "{\"instances\":[{\"a\":1234567890123456789}]}",
+    "{\"instances\":[{\"a\":99999999999999999999}]}",
+    "{\"instances\":[{\"a\":-9223372036854775808}]}",
+    "{\"instances\":[{\"a\":\"\\u0041\"}]}",
+    "{\"instances\":[{\"a\":\"\\u0000\"}]}",
+    "{\"instances\":[{\"a\":\"caf\xc3\xa9\"}]}",
+    "{\"instances\":[{\"a\":\"\xff\"}]}",
+    "{\"instances\":[{\"a\":\"tab\there\"}]}",
+    "{\"instances\":[{\"a\":\"\\x\"}]}",
+    "{\"instances\":[{\"\\u0061\":1}]}",
+    "{\"instances\":[{\"a\\n\":1}]}",
+    "{\"instances\":[{\"a\":tru}]}",
+    "{\"instances\":[{\"a\":truex}]}",
+    "{\"instances\":[{\"a\":nul}]}",
+    "{\"instances\":[{\"a\":1,}]}",
+    "{\"instances\":[{\"a\":1},]}",
+    "{\"instances\":[{\"a\":1}]",
+    "{\"instances\":[{\"a\":1}]}}",
+    "{\"instances\":[{\"a\":1}]} x",
+    "{\"instances\":[{\"a\" 1}]}",
+    "{\"instances\":[{a:1}]}",
+    "{'instances':[{'a':1}]}",
+    "{\"instances\":[{\"a\":1}],\"entity_id\":1.5}",
+    "{\"instances\":[{\"a\":1}],\"entity_id\":true}",
+    "{\"instances\":[{\"a\":1}],\"entity_id\":[\"x\"]}",
+    "{\"instances\":[{\"a\":1}],\"entity_id\":12345678901234567890}",
+    "{\"instances\":[{\"a\":1}],\"entity_id\":\"\\u00e9\"}",
+    "{\"entity_id\":\"u\"}",
+    "{\"instances\":[{\"a\":\"]\"}],\"entity_id\":\"}\"}",
+    "{\"instances\":[{\"a\":\"\\\"]\"}]}",
+    ("{\"instances\":[{\"z1\":1,\"z2\":1,\"z3\":1,\"z4\":1,\"z5\":1,\"z6\":1,\"z7\":1,\"z8\":1,\"z9\":1,"
+     "\"z10\":1,\"z11\":1,\"z12\":1,\"z13\":1,\"z14\":1,\"z15\":1,\"z16\":1,\"z17\":1}]}"),
+};
+
+static void test_corpus(void) {
+    if (!g_s) return;
+    int fast_bodies = 0;
+    for (size_t i = 0; i < sizeof CORPUS / sizeof *CORPUS; i++) {
+        fast_bodies += compare_all(CORPUS[i], strlen(CORPUS[i])) > 0;
+    }
+    /* a body with an embedded NUL after the JSON */
+    static const char nul[] = "{\"instances\":[{\"a\":1}]}\0";
+    compare_all(nul, sizeof nul - 1);
+    /* the first 14 bodies are common shapes: each must be answered by the fast path somewhere */
+    CHECK_MSG(fast_bodies >= 14, "only %d corpus bodies took the fast path", fast_bodies);
+    /* a predict of a common body on the binary model is fast, and gives the documented answer */
+    bool fast = false;
+    char why[4096];
+    const char *b = "{\"instances\":[{\"a\":1,\"b\":0.2,\"c\":3}]}";
+    CHECK_EQ(fw_serve_v1_compare(g_s, "/v1/models/m:predict", b, strlen(b), &fast, why, sizeof why), 0);
+    CHECK(fast);
+    /* the environment switch forces jansson */
+    CHECK(!g_s->slow_decode);
+}
+
+/* Files in a directory (each a fuzz input: selector byte + body). */
+static int replay_dir(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') continue;
+        char p[1024];
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        size_t len;
+        char *data = fw_test_slurp(p, &len);
+        if (!data) continue;
+        if (len > 0) compare_all(data + 1, len - 1);
+        free(data);
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
+static void test_fuzz_corpus(void) {
+    if (!g_s) return;
+    int n = replay_dir("fuzz/corpus/serve");
+    if (n < 0) n = replay_dir("../fuzz/corpus/serve");
+    if (n < 0) {
+        printf("  (fuzz/corpus/serve not found: skipped)\n");
+        return;
+    }
+    CHECK(n > 0);
+    int k = replay_dir("tests/serve/fixtures/v1_bodies");
+    if (k < 0) k = replay_dir("../tests/serve/fixtures/v1_bodies");
+    CHECK(k > 0);
+}
+
+/* Deterministic mutations of the corpus: the differential fuzzer's replay in the test suite. */
+static void test_mutations(void) {
+    if (!g_s) return;
+    fw_rng rng;
+    fw_rng_seed(&rng, 20261123);
+    static const char pieces[] = "\"\\{}[],:0123456789-+.eEtrufalsn \n\tu/xabcf";
+    static const char *const snippets[] = {"\"a\":1", "\"zz\":2", ",", "\"", "\\u0041", "\\n", "null", "1e999",
+                                           "{}", "[", "]", "\"f3\":", "-0", "12345678901234567890", "\xc3\xa9"};
+    char buf[1024];
+    int fast_n = 0, total = 0;
+    for (int it = 0; it < 6000; it++) {
+        const char *seed = CORPUS[fw_rng_below(&rng, 14)];
+        size_t len = strlen(seed);
+        memcpy(buf, seed, len);
+        int edits = fw_rng_below(&rng, 3) ? 1 : 2 + (int)fw_rng_below(&rng, 2);
+        for (int e = 0; e < edits && len > 0; e++) {
+            size_t at = (size_t)fw_rng_below(&rng, len);
+            switch (fw_rng_below(&rng, 5)) {
+            case 0: buf[at] = pieces[fw_rng_below(&rng, sizeof pieces - 1)]; break;
+            case 1: /* delete a byte */
+                memmove(buf + at, buf + at + 1, len - at - 1);
+                len--;
+                break;
+            case 2: { /* insert a snippet */
+                const char *s = snippets[fw_rng_below(&rng, sizeof snippets / sizeof *snippets)];
+                size_t sl = strlen(s);
+                if (len + sl >= sizeof buf) break;
+                memmove(buf + at + sl, buf + at, len - at);
+                memcpy(buf + at, s, sl);
+                len += sl;
+                break;
+            }
+            case 3: len = at; break; /* truncate */
+            default: buf[at] = (char)fw_rng_below(&rng, 256); break;
+            }
+        }
+        fast_n += compare_all(buf, len) > 0;
+        total++;
+    }
+    printf("  %d mutated bodies, %d answered by the fast path on some route\n", total, fast_n);
+    CHECK(fast_n > 200); /* the mutations must reach the fast path's accepting side too */
+}
+
+static fw_srv_model *acquire(const char *name) {
+    fw_srv_target t;
+    fw_err err;
+    if (fw__resolve(g_s, name, "production", NULL, NULL, 0, &t, &err) != FW_OK) return NULL;
+    fw_srv_model *m = t.m;
+    t.m = NULL;
+    fw__target_release(&t);
+    return m;
+}
+
+static void test_decoder_values(void) {
+    if (!g_s) return;
+    fw_srv_model *m = acquire("m");
+    CHECK(m != NULL);
+    if (!m) return;
+    const char *b = "{\"instances\":[{\"c\":\"x\\\"y\",\"a\":-12,\"zz\":1},{\"b\":2.5e-1,\"a\":true,\"c\":null}],"
+                    "\"entity_id\":\"e\\n1\"}";
+    fw_v1_top top;
+    CHECK(fw__v1_scan_top(b, strlen(b), &top));
+    CHECK_STR(top.entity, "e\n1");
+    fw_v1_decoded d;
+    CHECK(fw__v1_decode(m, &top, &d));
+    CHECK_EQ(d.n, 2);
+    if (d.n == 2) {
+        const fw_value *v = d.vals;
+        CHECK_EQ(v[0].kind, FW_VALUE_NUMBER);
+        CHECK(v[0].num == -12.0);
+        CHECK_EQ(v[1].kind, FW_VALUE_MISSING);
+        CHECK_EQ(v[2].kind, FW_VALUE_STRING);
+        CHECK(v[2].len == 3 && memcmp(v[2].str, "x\"y", 3) == 0);
+        CHECK(v[3].kind == FW_VALUE_NUMBER && v[3].num == 1.0);
+        CHECK(v[4].kind == FW_VALUE_NUMBER && v[4].num == 0.25);
+        CHECK_EQ(v[5].kind, FW_VALUE_MISSING);
+    }
+    CHECK_EQ(d.n_unknown, 1);
+    CHECK(d.unknown[0].inst == 0 && d.unknown[0].len == 2 && memcmp(d.unknown[0].key, "zz", 2) == 0);
+    /* integer entity formatted like jansson's %lld; -0 is 0 */
+    const char *b2 = "{\"entity_id\":-0,\"instances\":[{\"a\":-0}]}";
+    CHECK(fw__v1_scan_top(b2, strlen(b2), &top));
+    CHECK_STR(top.entity, "0");
+    CHECK(fw__v1_decode(m, &top, &d));
+    CHECK(d.n == 1 && d.vals[0].num == 0.0 && !signbit(d.vals[0].num));
+    /* declines */
+    const char *no[] = {"{\"instances\":[{\"a\":1,\"a\":1}]}", "{\"instances\":[{\"a\":\"\\u0041\"}]}",
+                        "{\"instances\":[{\"a\":1e400}]}", "{\"instances\":[]}", "{\"instances\":[{\"a\":[1]}]}"};
+    for (size_t i = 0; i < sizeof no / sizeof *no; i++) {
+        bool ok = fw__v1_scan_top(no[i], strlen(no[i]), &top) && fw__v1_decode(m, &top, &d);
+        CHECK_MSG(!ok, "accepted %s", no[i]);
+    }
+    fw_srv_model_unref(m);
+}
+
+int main(int argc, char **argv) {
+    (void)argc;
+    g_s = fw_serve_fuzz_v1_server();
+    CHECK(g_s != NULL);
+    TEST_RUN(test_corpus);
+    TEST_RUN(test_decoder_values);
+    TEST_RUN(test_fuzz_corpus);
+    TEST_RUN(test_mutations);
+    return fw_test_report(argv[0]);
+}
