@@ -10,6 +10,7 @@
 #include "test.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -714,6 +715,61 @@ static void test_state_file_roundtrip_and_corrupt(void) {
     CHECK_CONTAINS(err.msg, "truncated");
 }
 
+/* fw__fmt_double: the shortest of %.15g / %.17g that reads back exactly — the same text as the
+ * straightforward reference (try 15 digits, check with strtod, else 17) for every value. */
+static size_t fmt_reference(char *out, size_t cap, double v) {
+    int n = snprintf(out, cap, "%.15g", v);
+    if (strtod(out, NULL) != v) n = snprintf(out, cap, "%.17g", v);
+    return (size_t)n;
+}
+
+static void test_fmt_double_matches_reference(void) {
+    uint64_t x = 88172645463325252ull;
+    int bad = 0, shorter = 0;
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        double v;
+        char t[64];
+        switch (i % 5) {
+        case 0: memcpy(&v, &x, sizeof v); break;                             /* any bit pattern */
+        case 1: v = 1.0 / (1.0 + exp(-((double)(x >> 11) / 9007199254740992.0 * 20 - 10))); break; /* probabilities */
+        case 2: /* decimals with 15 significant digits: these have the short form */
+            snprintf(t, sizeof t, "%.14e", ((double)(x >> 11) / 9007199254740992.0) * pow(10, (int)(x % 40) - 20));
+            v = strtod(t, NULL);
+            break;
+        case 3: /* and with 16 */
+            snprintf(t, sizeof t, "%.15e", ((double)(x >> 11) / 9007199254740992.0) * pow(10, (int)(x % 40) - 20));
+            v = strtod(t, NULL);
+            break;
+        default: v = (double)(int64_t)(x % 2000001) / 1000.0 - 1000.0; break; /* short values */
+        }
+        if (!isfinite(v)) continue;
+        char a[64], b[64];
+        size_t na = fw__fmt_double(a, sizeof a, v), nb = fmt_reference(b, sizeof b, v);
+        if (na != nb || strcmp(a, b) != 0) {
+            if (bad++ < 5) printf("  %.17g: got %s, want %s\n", v, a, b);
+        }
+        if (strtod(a, NULL) != v) bad++;
+        char l17[64];
+        snprintf(l17, sizeof l17, "%.17g", v);
+        shorter += strcmp(a, l17) != 0;
+    }
+    CHECK_EQ(bad, 0);
+    CHECK_MSG(shorter > 50000, "%d short forms", shorter); /* the short forms were found */
+    const double special[] = {0.0, -0.0, 1.0, 0.1, 0.5, 1e16, 1e15, 1e-5, 123456789012345678.0, 5e-324, 1.7976931348623157e308, -2.5};
+    for (size_t i = 0; i < sizeof special / sizeof *special; i++) {
+        char a[64], b[64];
+        fw__fmt_double(a, sizeof a, special[i]);
+        fmt_reference(b, sizeof b, special[i]);
+        CHECK_STR(a, b);
+    }
+    char a[8];
+    CHECK_EQ(fw__fmt_double(a, sizeof a, NAN), 0);
+    CHECK_STR(a, "");
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     TEST_RUN(test_csv_matches_single_row_and_order);
@@ -726,5 +782,6 @@ int main(int argc, char **argv) {
     TEST_RUN(test_recommendations);
     TEST_RUN(test_store_answers_history_and_lock);
     TEST_RUN(test_state_file_roundtrip_and_corrupt);
+    TEST_RUN(test_fmt_double_matches_reference);
     return fw_test_report(argv[0]);
 }
