@@ -19,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fw_load_opts o;
     fw_load_opts_init(&o);
     o.delimiter = (sel & 1) ? ';' : ',';
-    o.block_bytes = (sel & 2) ? 64 : 0;
+    o.block_bytes = (sel & 2) ? 64 : 4096; /* not the 8 MiB default: zeroing it made a run ~15 ms */
     o.threads = (sel & 4) ? 2 : 1;
     o.skip_bad_rows = (sel & 8) != 0;
     o.sample_rows = (sel & 16) ? 2 : 1000;
