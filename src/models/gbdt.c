@@ -9,6 +9,8 @@
 #include <math.h>
 #include <string.h>
 
+double fw__gbdt_parallel_min_ns = 2e6;
+
 void fw__gbdt_params_init(fw_gbdt_params *p) {
     memset(p, 0, sizeof *p);
     p->objective = FW_GBDT_L2;

@@ -167,9 +167,11 @@ static inline double fw__gbdt_tree_value(const fw_gbdt_node *nodes, uint32_t roo
 
 /* Threads for one parallel pass of about `work_ns` nanoseconds of single-thread work. Threads are
  * started per pass (core/threads.c), which costs ~0.2 ms per pass on a small shared VM, so a
- * pass under ~2 ms runs on the calling thread. Results never depend on the choice. */
+ * pass under fw__gbdt_parallel_min_ns (2 ms) runs on the calling thread. Results never depend on
+ * the choice. The knob is for tests (0 = every pass in parallel); set it before any fit. */
+extern double fw__gbdt_parallel_min_ns;
 static inline int fw__gbdt_pass_threads(int threads, double work_ns) {
-    return work_ns >= 2e6 ? threads : 1;
+    return work_ns >= fw__gbdt_parallel_min_ns ? threads : 1;
 }
 
 /* Margins (n_groups) → outputs (n_outputs) for the model's objective. */

@@ -496,8 +496,9 @@ static void hist_block(void *vctx, int thread, size_t blk, size_t b, size_t e) {
  * block, adding block k's sums after block k-1's — the same additions, in the same order, as the
  * block-parallel path followed by hist_reduce. Block k > 0 goes through the features' slots of
  * the scratch histogram t->partial (threads own disjoint slots). */
-static void hist_feats(void *vctx, int thread, size_t jb, size_t je) {
+static void hist_feats(void *vctx, int thread, size_t blk, size_t jb, size_t je) {
     (void)thread;
+    (void)blk;
     hist_job *j = vctx;
     const trainer *t = j->t;
     size_t bs = (j->n + j->n_blocks - 1) / j->n_blocks;
@@ -549,7 +550,9 @@ static void hist_build(trainer *t, const gpair *gp, const uint32_t *rows, size_t
     int nt = fw__gbdt_pass_threads(t->threads, 1.5 * (double)n * (double)t->n_active);
     if (nt > 1 && by_feature) {
         if (t->n_active != t->nf) memset(out, 0, t->hist_len * sizeof(gpair));
-        fw_parallel_for(t->threads, t->n_active, hist_feats, &j);
+        /* feature chunks handed out dynamically: a delayed thread does not hold the pass up */
+        size_t chunk = (t->n_active + 4 * (size_t)nt - 1) / (4 * (size_t)nt);
+        fw_parallel_blocks(nt, t->n_active, chunk < 8 ? 8 : chunk, hist_feats, &j);
         return;
     }
     if (n_blocks == 1) {
@@ -594,7 +597,8 @@ typedef struct split_job {
     split_best best[64];
 } split_job;
 
-static void split_range(void *vctx, int thread, size_t jb, size_t je) {
+static void split_range(void *vctx, int thread, size_t blk, size_t jb, size_t je) {
+    (void)thread;
     split_job *s = vctx;
     const trainer *t = s->t;
     const cand *c = s->c;
@@ -632,7 +636,7 @@ static void split_range(void *vctx, int thread, size_t jb, size_t je) {
             }
         }
     }
-    s->best[thread] = b;
+    s->best[blk] = b;
 }
 
 static void find_split(trainer *t, cand *c) {
@@ -645,13 +649,19 @@ static void find_split(trainer *t, cand *c) {
     /* Threads only pay off when there is enough to scan (~4 ns per bin). */
     nt = fw__gbdt_pass_threads(nt, 4.0 * (double)t->hist_len * (double)t->n_active /
                                        (double)(t->nf ? t->nf : 1));
-    if ((size_t)nt > t->n_active) nt = (int)t->n_active;
     if (nt < 1) nt = 1;
-    for (int i = 0; i < nt; i++) s.best[i].gain = -INFINITY;
-    fw_parallel_for(nt, t->n_active, split_range, &s);
+    /* Feature chunks handed out dynamically (a thread the scheduler delays does not hold the
+     * pass up); each chunk's best goes in its own slot. */
+    size_t n_chunks = nt > 1 ? 4 * (size_t)nt : 1;
+    if (n_chunks > 64) n_chunks = 64;
+    size_t chunk = (t->n_active + n_chunks - 1) / n_chunks;
+    if (chunk < 1) chunk = 1;
+    n_chunks = (t->n_active + chunk - 1) / chunk;
+    for (size_t i = 0; i < n_chunks; i++) s.best[i].gain = -INFINITY;
+    fw_parallel_blocks(nt, t->n_active, chunk, split_range, &s);
     /* Chunks are in feature order; a strict '>' keeps the first best, as a serial scan would. */
     split_best b = s.best[0];
-    for (int i = 1; i < nt; i++)
+    for (size_t i = 1; i < n_chunks; i++)
         if (s.best[i].gain > b.gain) b = s.best[i];
     c->gain = b.gain;
     c->feat = b.feat;
