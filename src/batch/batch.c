@@ -883,6 +883,28 @@ static fw_status open_reader(run *R, fw_err *err) {
     return FW_OK;
 }
 
+/* A CSV input without some of the model's input columns (and no item file providing them) would be
+ * scored with those inputs missing on every row: a silently wrong answer when the header has a
+ * typo. Refused unless allow_missing_columns. (JSON Lines objects may omit fields row by row.) */
+static fw_status check_columns(const run *R, fw_err *err) {
+    const fw_batch_model *m = R->m;
+    if (R->rd.fmt != FW_FORMAT_CSV || R->o->allow_missing_columns) return FW_OK;
+    char list[300] = "";
+    size_t n = 0, len = 0;
+    for (size_t i = 0; i < m->n_inputs; i++) {
+        if (R->rd.present[R->in_idx[i]] || (R->it.from_item && R->it.from_item[i])) continue;
+        if (n++ < 8 && len < sizeof list - 1) {
+            int k = snprintf(list + len, sizeof list - len, "%s'%s'", len ? ", " : "", m->input_names[i]);
+            if (k > 0) len += (size_t)k < sizeof list - len ? (size_t)k : sizeof list - len - 1;
+        }
+    }
+    if (!n) return FW_OK;
+    return fw_err_set(err, FW_ESCHEMA,
+                      "%s: the header has no column %s%s (%zu of the model's %zu inputs); every row would be "
+                      "scored with %s missing: fix the header, or pass --allow-missing-columns",
+                      R->o->input, list, n > 8 ? ", ..." : "", n, m->n_inputs, n == 1 ? "it" : "them");
+}
+
 static void csv_header(const run *R, fw_buf *b) {
     const fw_batch_model *m = R->m;
     if (!R->n_ids) fw_buf_put(b, "line,", 5);
@@ -1102,6 +1124,7 @@ fw_status fw_batch_run(const fw_batch_model *m, const fw_batch_options *o, fw_ba
 
     if ((st = open_reader(&R, err))) goto done;
     if (o->items && (st = load_items(&R, err))) goto done;
+    if ((st = check_columns(&R, err))) goto done;
 
     /* Files. */
     const char *data_path = R.spool ? spool_path : out_path;

@@ -98,6 +98,8 @@ typedef struct fw_batch_options {
     size_t checkpoint_rows;           /* rows between checkpoints (default 262144) */
     const char *reject_path;          /* default <output>.rejects.csv (store: <home>/batch/<job>.rejects.csv) */
     bool strict;                      /* the first bad row fails the run */
+    bool allow_missing_columns;       /* score a CSV lacking some model inputs (as missing values);
+                                         default: refuse the run naming the columns */
     bool resume;                      /* continue an interrupted run of the same job */
     double top_fraction;              /* (0, 1]: keep only the highest-scoring rows; 0 = all */
     const char *score_class;          /* multiclass selection/top-k: the class whose probability is

@@ -53,6 +53,8 @@ static const char usage_text[] =
     "  --score-class CLASS    multiclass: rank by this class's probability (default: the max)\n"
     "  --rejects FILE         reject file (default OUTPUT.rejects.csv)\n"
     "  --strict               the first bad row fails the run (default: reject it and go on)\n"
+    "  --allow-missing-columns  score a CSV that lacks some of the model's input columns (they are\n"
+    "                         missing on every row; default: refuse, naming them)\n"
     "  --resume               continue an interrupted run of the same job from its checkpoint\n"
     "  --job NAME             job name for the lock and history (default MODEL-OUTPUT)\n"
     "  --block-rows N         rows per block (default 4096)\n"
@@ -141,7 +143,7 @@ int fw_cmd_batch(int argc, char **argv) {
     const char *model = NULL, *input = NULL, *output = NULL, *ids = NULL, *threads = NULL, *items = NULL,
                *item_id = NULL, *top_k = NULL, *top_frac = NULL, *score_class = NULL, *rejects = NULL,
                *job = NULL, *block_rows = NULL, *ckpt = NULL, *home = NULL, *stamp = NULL;
-    bool strict = false, resume = false, quiet = false;
+    bool strict = false, resume = false, quiet = false, allow_missing = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (fw_cli_is_help(a)) {
@@ -151,6 +153,7 @@ int fw_cmd_batch(int argc, char **argv) {
         if (strcmp(a, "--strict") == 0) { strict = true; continue; }
         if (strcmp(a, "--resume") == 0) { resume = true; continue; }
         if (strcmp(a, "--quiet") == 0) { quiet = true; continue; }
+        if (strcmp(a, "--allow-missing-columns") == 0) { allow_missing = true; continue; }
         int r;
         if ((r = fw_cli_opt(argc, argv, &i, "--model", &model, CMD)) ||
             (r = fw_cli_opt(argc, argv, &i, "--input", &input, CMD)) ||
@@ -187,6 +190,7 @@ int fw_cmd_batch(int argc, char **argv) {
     o.job = job;
     o.home = home;
     o.strict = strict;
+    o.allow_missing_columns = allow_missing;
     o.resume = resume;
     o.progress = !quiet;
     double d;

@@ -770,6 +770,24 @@ static void test_fmt_double_matches_reference(void) {
     CHECK_STR(a, "");
 }
 
+/* A header that lacks model inputs (a typo) is refused, naming them, unless allowed. */
+static void test_missing_columns_refused(void) {
+    const char *in = path_in_tmp("h.csv");
+    write_file(in, "id,x,colour\nu1,1,red\nu2,2,blue\n");
+    fw_batch_model m = toy_model();
+    fw_batch_options o;
+    base_opts(&o, in, path_in_tmp("h_out.csv"));
+    fw_batch_summary sum;
+    fw_err err;
+    fw_err_clear(&err);
+    CHECK_EQ(fw_batch_run(&m, &o, &sum, &err), FW_ESCHEMA);
+    CHECK_CONTAINS(err.msg, "h.csv: the header has no column 'y', 'color' (2 of the model's 3 inputs)");
+    CHECK_EQ(fw_batch_exit_code(FW_ESCHEMA, &sum), FW_BATCH_EXIT_FAILURE);
+    o.allow_missing_columns = true;
+    CHECK_OK(fw_batch_run(&m, &o, &sum, &err));
+    CHECK_EQ(sum.rows_scored, 2);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     TEST_RUN(test_csv_matches_single_row_and_order);
@@ -783,5 +801,6 @@ int main(int argc, char **argv) {
     TEST_RUN(test_store_answers_history_and_lock);
     TEST_RUN(test_state_file_roundtrip_and_corrupt);
     TEST_RUN(test_fmt_double_matches_reference);
+    TEST_RUN(test_missing_columns_refused);
     return fw_test_report(argv[0]);
 }
