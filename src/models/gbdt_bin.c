@@ -126,16 +126,16 @@ static void map_rows(void *vctx, int thread, size_t rb, size_t re) {
                 out[f] = (uint8_t)nb;
                 continue;
             }
-            const float *u = upper + off[f];
-            uint32_t lo = 0, hi = nb - 1; /* u[nb-1] = +inf >= v */
-            while (lo < hi) {
-                uint32_t mid = (lo + hi) >> 1;
-                if (v <= u[mid])
-                    hi = mid;
-                else
-                    lo = mid + 1;
+            /* first edge >= v (u[nb-1] = +inf), branch-free: the halving steps do not depend on
+             * the data, so nothing is mispredicted */
+            const float *u = upper + off[f], *base = u;
+            uint32_t len = nb;
+            while (len > 1) {
+                uint32_t half = len >> 1;
+                base += (size_t)(base[half - 1] < v) * half;
+                len -= half;
             }
-            out[f] = (uint8_t)lo;
+            out[f] = (uint8_t)((base - u) + (*base < v));
         }
     }
 }

@@ -699,6 +699,13 @@ static void make_leaf(trainer *t, cand *c, uint32_t k) {
     }
     nd->n.value = t->p.learning_rate * v;
     nd->n.left = nd->n.right = -1;
+    /* Every training row is in some leaf's range (no row subsampling): add the leaf value to
+     * their margins here, the same single addition the tree walk in update_train would make. */
+    if (t->n_rows_sampled == t->n) {
+        double lv = nd->n.value;
+        uint32_t K = t->K;
+        for (uint32_t i = c->begin; i < c->end; i++) t->margin[(size_t)t->rows[i] * K + k] += lv;
+    }
     nd->cover = c->H;
     hist_put(t, c->hist);
     c->hist = NULL;
@@ -1047,8 +1054,9 @@ fw_status fw__gbdt_fit(const fw_train_data *d, const fw_fit_options *o, fw_model
             upd_ctx u = {&t, root, k};
             /* ~3 ns per level a row goes down */
             double per_row = 3.0 * (1 + (t.p.max_depth ? t.p.max_depth : 12));
-            fw_parallel_for(fw__gbdt_pass_threads(t.threads, per_row * (double)n), n,
-                            update_train, &u);
+            if (t.n_rows_sampled != n) /* else make_leaf updated the margins */
+                fw_parallel_for(fw__gbdt_pass_threads(t.threads, per_row * (double)n), n,
+                                update_train, &u);
             if (t.nv)
                 fw_parallel_for(fw__gbdt_pass_threads(t.threads, per_row * (double)t.nv), t.nv,
                                 update_valid, &u);
