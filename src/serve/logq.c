@@ -1,6 +1,7 @@
 /* logq.c — owns the bounded MPMC ring (Vyukov's sequence-numbered cells), the writer thread that
  * batches records into the sink, and the JSON-lines file sink. */
 #include "serve/logq.h"
+#include "serve/numfmt.h"
 
 #include "core/alloc.h"
 #include "core/clock.h"
@@ -119,7 +120,10 @@ static void jstr(fw_buf *b, const char *s) {
 
 static void jnum(fw_buf *b, double v) {
     if (!isfinite(v)) fw_buf_put(b, "null", 4);
-    else fw_buf_printf(b, "%.17g", v);
+    else {
+        char tmp[32];
+        fw_buf_put(b, tmp, fw__fmt_g17(v, tmp));
+    }
 }
 
 static void jraw(fw_buf *b, const char *s) {

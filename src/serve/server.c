@@ -8,6 +8,7 @@
 #include "core/clock.h"
 #include "core/hash.h"
 #include "core/threads.h"
+#include "serve/numfmt.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -49,7 +50,10 @@ void fw__json_cstr(fw_buf *b, const char *s) {
 
 void fw__json_num(fw_buf *b, double v) {
     if (v != v || v == 1.0 / 0.0 || v == -1.0 / 0.0) fw_buf_put(b, "null", 4);
-    else fw_buf_printf(b, "%.17g", v);
+    else {
+        char tmp[32];
+        fw_buf_put(b, tmp, fw__fmt_g17(v, tmp));
+    }
 }
 
 static void reset_body(fw_reply *r) {

@@ -4,6 +4,7 @@
 #include "serve/v1_decode.h"
 
 #include "core/alloc.h"
+#include "serve/numfmt.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -144,8 +145,9 @@ static const char *scan_number(const char *p, const char *end, double *v, bool *
         *v = (double)*iv;
         return p;
     }
-    char tmp[64];
     size_t n = (size_t)(p - s);
+    if (fw__parse_short_decimal(s, n, v)) return p; /* the exact fast path: strtod's double */
+    char tmp[64];
     if (n >= sizeof tmp) return NULL;
     memcpy(tmp, s, n);
     tmp[n] = 0;
