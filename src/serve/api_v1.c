@@ -179,15 +179,37 @@ static void put_answers(fw_buf *b, const fw_srv_model *m, const fw_srv_decision 
     fw_buf_put_u8(b, ']');
 }
 
+/* This thread's reusable buffer for the log's answers text (freed when the thread exits). */
+static pthread_key_t g_ab_key;
+static pthread_once_t g_ab_once = PTHREAD_ONCE_INIT;
+static _Thread_local fw_buf *t_ab;
+
+static void ab_free(void *p) {
+    fw_buf_free(p);
+    fw_free(p);
+}
+
+static void ab_make_key(void) { pthread_key_create(&g_ab_key, ab_free); }
+
 void fw__log_prediction(fw_server *s, const char *rid, const fw_srv_model *m, int variant, const char *entity,
                         uint64_t latency_ns, const char *inputs, size_t inputs_len, const double *out,
                         const fw_srv_decision *dec, size_t n, const char *protocol) {
     if (!s->logq) return;
-    fw_buf ab;
-    fw_buf_init(&ab);
+    if (!t_ab) {
+        pthread_once(&g_ab_once, ab_make_key);
+        if ((t_ab = fw_calloc(1, sizeof *t_ab)) != NULL) {
+            fw_buf_init(t_ab);
+            pthread_setspecific(g_ab_key, t_ab);
+        }
+    }
+    fw_buf local;
+    fw_buf_init(&local);
+    fw_buf *abp = t_ab ? t_ab : &local;
+    abp->len = 0;
+    abp->oom = false;
     const char *outcome = "model";
     if (dec) {
-        put_answers(&ab, m, dec, n);
+        put_answers(abp, m, dec, n);
         for (size_t i = 0; i < n; i++)
             if (dec[i].abstained) outcome = outcome_of(&dec[i]);
     }
@@ -195,11 +217,14 @@ void fw__log_prediction(fw_server *s, const char *rid, const fw_srv_model *m, in
         .request_id = rid, .model = m->name, .version = m->version, .entity_id = entity,
         .variant = fw_variant_name(variant), .source = "online", .protocol = protocol, .outcome = outcome,
         .latency_us = (int64_t)(latency_ns / 1000), .inputs = inputs, .inputs_len = inputs_len,
-        .answers = ab.len && fw_buf_ok(&ab) ? (const char *)ab.data : NULL, .answers_len = ab.len,
+        .answers = abp->len && fw_buf_ok(abp) ? (const char *)abp->data : NULL, .answers_len = abp->len,
         .outputs = out, .n_rows = out ? n : 0, .n_out = m->n_outputs,
     };
     fw_logq_push(s->logq, fw_log_prediction_new(&p));
-    fw_buf_free(&ab);
+    if (abp->cap > 64 * 1024 || abp == &local) {
+        fw_buf_free(abp); /* keep a small buffer only */
+        fw_buf_init(abp);
+    }
 }
 
 /* Hybrid: answers from a fresh batch answer of the served model version. True when it answered. */

@@ -58,8 +58,7 @@ size_t fw__fmt_g17(double v, char out[32]) {
             up = true;
         } else if (fl < lo && !(up && d == lo)) {
             x--; /* the exact value has fewer than 17 integer digits */
-        }
-        else {
+        } else {
             ok = true;
             break;
         }

@@ -132,7 +132,17 @@ int fw__http_for(fw_status st) {
 
 uint64_t fw__new_request_id(fw_server *s, fw_reply *r) {
     uint64_t n = atomic_fetch_add_explicit(&s->next_req, 1, memory_order_relaxed);
-    snprintf(r->request_id, sizeof r->request_id, "%08x-%012llx", s->boot, (unsigned long long)n);
+    if (n >> 48) {
+        snprintf(r->request_id, sizeof r->request_id, "%08x-%012llx", s->boot, (unsigned long long)n);
+        return n;
+    }
+    /* "%08x-%012llx" without printf */
+    static const char hex[] = "0123456789abcdef";
+    char *o = r->request_id;
+    for (int i = 7; i >= 0; i--) o[7 - i] = hex[(s->boot >> (4 * i)) & 15];
+    o[8] = '-';
+    for (int i = 11; i >= 0; i--) o[9 + 11 - i] = hex[(n >> (4 * i)) & 15];
+    o[21] = 0;
     return n;
 }
 
@@ -388,7 +398,69 @@ typedef struct conn_req {
     bool too_big;
     bool answered; /* a reply was queued early (413 by Content-Length) */
     uint64_t t0;
+    struct conn_req *next; /* in this thread's free list */
 } conn_req;
+
+/* Request records (and their body buffers) are reused through a small per-thread free list, so a
+ * steady stream of requests allocates neither; the list is freed when the worker thread exits. */
+enum { REQ_CACHE = 64, REQ_KEEP_BYTES = 64 * 1024 };
+typedef struct req_cache {
+    conn_req *head;
+    int n;
+} req_cache;
+static pthread_key_t g_req_key;
+static pthread_once_t g_req_once = PTHREAD_ONCE_INIT;
+static _Thread_local req_cache *t_reqs;
+
+static void req_cache_free(void *p) {
+    req_cache *rc = p;
+    while (rc->head) {
+        conn_req *q = rc->head;
+        rc->head = q->next;
+        fw_buf_free(&q->body);
+        fw_free(q);
+    }
+    fw_free(rc);
+}
+
+static void req_make_key(void) { pthread_key_create(&g_req_key, req_cache_free); }
+
+static conn_req *req_get(void) {
+    req_cache *rc = t_reqs;
+    if (rc && rc->head) {
+        conn_req *q = rc->head;
+        rc->head = q->next;
+        rc->n--;
+        fw_buf b = q->body;
+        memset(q, 0, sizeof *q);
+        q->body.data = b.data;
+        q->body.cap = b.cap;
+        return q;
+    }
+    conn_req *q = fw_calloc(1, sizeof *q);
+    if (q) fw_buf_init(&q->body);
+    return q;
+}
+
+/* Keeps q for reuse by this thread (not while draining: the daemon's last threads may be others). */
+static void req_put(conn_req *q, bool draining) {
+    req_cache *rc = t_reqs;
+    if (!rc && !draining) {
+        pthread_once(&g_req_once, req_make_key);
+        if ((rc = fw_calloc(1, sizeof *rc)) != NULL) {
+            pthread_setspecific(g_req_key, rc);
+            t_reqs = rc;
+        }
+    }
+    if (!rc || draining || rc->n >= REQ_CACHE || q->body.cap > REQ_KEEP_BYTES || !fw_buf_ok(&q->body)) {
+        fw_buf_free(&q->body);
+        fw_free(q);
+        return;
+    }
+    q->next = rc->head;
+    rc->head = q;
+    rc->n++;
+}
 
 static enum MHD_Result send_reply(fw_server *s, struct MHD_Connection *c, fw_reply *r) {
     if (!fw_buf_ok(&r->body)) {
@@ -461,14 +533,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     fw_server *s = cls;
     conn_req *q = *ptr;
     if (!q) {
-        q = fw_calloc(1, sizeof *q);
+        q = req_get();
         if (!q) return MHD_NO;
-        fw_buf_init(&q->body);
         q->t0 = fw_now_ns();
         *ptr = q;
         atomic_fetch_add(&s->inflight, 1);
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoull(cl, NULL, 10) > s->cfg->max_body_bytes) {
+        unsigned long long cl_n = cl ? strtoull(cl, NULL, 10) : 0;
+        /* the whole body in one allocation (kept with the record for the next request) */
+        if (cl_n && cl_n <= s->cfg->max_body_bytes && cl_n > q->body.cap)
+            (void)FW_GROW(&q->body.data, &q->body.cap, (size_t)cl_n);
+        if (cl && cl_n > s->cfg->max_body_bytes) {
             fw_reply r = {0};
             fw_buf_init(&r.body);
             fw__reply_error(&r, 413, "payload_too_large", "request body of %s bytes exceeds serving.max_body_bytes = %zu",
@@ -517,9 +592,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **ptr, enum M
     fw_server *s = cls;
     conn_req *q = *ptr;
     if (!q) return;
-    fw_buf_free(&q->body);
-    fw_free(q);
     *ptr = NULL;
+    req_put(q, atomic_load_explicit(&s->draining, memory_order_relaxed));
     atomic_fetch_sub(&s->inflight, 1);
 }
 
