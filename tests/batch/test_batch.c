@@ -788,6 +788,45 @@ static void test_missing_columns_refused(void) {
     CHECK_EQ(sum.rows_scored, 2);
 }
 
+/* Every allocation failing in turn: the run fails cleanly (an error, no crash, no leak under ASan,
+ * the lock released) and a normal run afterwards still works. */
+static void test_allocation_failures(void) {
+    const char *in = path_in_tmp("oom.csv");
+    make_input(in, 70, 40);
+    FILE *f = fopen(in, "a");
+    fprintf(f, "\"open,1,1,red,z\n");
+    fclose(f);
+    fw_batch_model m = toy_model();
+    fw_batch_options o;
+    base_opts(&o, in, path_in_tmp("oom_out.csv"));
+    o.block_rows = 32;
+    o.threads = 2;
+    fw_batch_summary sum;
+    fw_err err;
+    long before = fw_alloc_count();
+    CHECK_OK(fw_batch_run(&m, &o, &sum, &err));
+    long total = fw_alloc_count() - before;
+    CHECK(total > 10);
+    /* every one of the first 60 (setup), then a sample of ~90 across the run (ASan time budget) */
+    long stride = total > 60 ? (total - 60) / 90 + 1 : 1;
+    printf("  %ld allocations in a run, failing each of the first 60 and every %ld-th after\n", total, stride);
+    int failed = 0;
+    for (long n = 1; n <= total + 5; n += n < 60 ? 1 : stride) {
+        fw_err_clear(&err);
+        fw_alloc_fail_after(n);
+        fw_status st = fw_batch_run(&m, &o, &sum, &err);
+        fw_alloc_fail_after(0);
+        if (st) {
+            failed++;
+            CHECK_MSG(err.msg[0] != '\0', "allocation %ld: status %d without a message", n, (int)st);
+            CHECK_MSG(st != FW_EBUSY, "allocation %ld: lock left behind", n);
+        }
+    }
+    CHECK(failed > 0);
+    CHECK_OK(fw_batch_run(&m, &o, &sum, &err));
+    CHECK_EQ(sum.rows_scored, 69);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     TEST_RUN(test_csv_matches_single_row_and_order);
@@ -802,5 +841,6 @@ int main(int argc, char **argv) {
     TEST_RUN(test_state_file_roundtrip_and_corrupt);
     TEST_RUN(test_fmt_double_matches_reference);
     TEST_RUN(test_missing_columns_refused);
+    TEST_RUN(test_allocation_failures);
     return fw_test_report(argv[0]);
 }
