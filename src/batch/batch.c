@@ -443,6 +443,7 @@ static fw_status slot_reject(slot *s, uint64_t line, const char *name, const cha
 typedef struct worker_buf {
     void *scratch;
     fw_value *vals, *ids, *merged;
+    fw__in_view *vin, *vid;   /* where this block's input / id values live */
     double *out;
     topk *heap;
     fw_buf tmp;
@@ -461,10 +462,12 @@ static void score_block(run *R, slot *s, worker_buf *w) {
         s->fatal = pst;
         return;
     }
+    fw__in_view_init(&R->rd, &s->in, R->in_idx, m->n_inputs, w->vin);
+    fw__in_view_init(&R->rd, &s->in, R->id_idx, R->n_ids, w->vid);
     for (size_t r = 0; r < s->in.n_rows; r++) {
         uint64_t line = s->in.lines[r];
-        fw__in_values(&R->rd, &s->in, r, R->in_idx, m->n_inputs, w->vals);
-        if (R->n_ids) fw__in_values(&R->rd, &s->in, r, R->id_idx, R->n_ids, w->ids);
+        fw__in_row(&R->rd, &s->in, w->vin, m->n_inputs, r, w->vals);
+        if (R->n_ids) fw__in_row(&R->rd, &s->in, w->vid, R->n_ids, r, w->ids);
         fw_err e;
         fw_err_clear(&e);
         fw_status st;
@@ -514,10 +517,13 @@ static void *scorer_main(void *arg) {
     w.vals = fw_calloc(ni, sizeof *w.vals);
     w.merged = fw_calloc(ni, sizeof *w.merged);
     w.ids = fw_calloc(R->n_ids ? R->n_ids : 1, sizeof *w.ids);
+    w.vin = fw_calloc(ni, sizeof *w.vin);
+    w.vid = fw_calloc(R->n_ids ? R->n_ids : 1, sizeof *w.vid);
     w.out = fw_calloc(m->n_outputs ? m->n_outputs : 1, sizeof *w.out);
     w.heap = fw_calloc(R->o->top_k ? R->o->top_k : 1, sizeof *w.heap);
     if (m->scratch_new) w.scratch = m->scratch_new(m->ud);
-    bool oom = !w.vals || !w.merged || !w.ids || !w.out || !w.heap || (m->scratch_new && !w.scratch);
+    bool oom = !w.vals || !w.merged || !w.ids || !w.vin || !w.vid || !w.out || !w.heap ||
+               (m->scratch_new && !w.scratch);
     pthread_mutex_lock(&R->mu);
     for (;;) {
         if (R->abort) break;
@@ -541,6 +547,8 @@ static void *scorer_main(void *arg) {
     fw_free(w.vals);
     fw_free(w.merged);
     fw_free(w.ids);
+    fw_free(w.vin);
+    fw_free(w.vid);
     fw_free(w.out);
     fw_free(w.heap);
     fw_buf_free(&w.tmp);

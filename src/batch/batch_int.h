@@ -88,9 +88,20 @@ fw_status fw__in_next(fw__in_reader *r, size_t max_rows, fw__in_block *b, fw_err
  * record over the limit) become rejects; a JSONL line that is not a flat object is a reject. Safe to call from any thread for distinct blocks
  * (the reader is only read). FW_OK, FW_ENOMEM, or a fatal parse error (binary data). */
 fw_status fw__in_parse(const fw__in_reader *r, fw__in_block *b, fw_err *err);
-/* Values of wanted columns idx[0..n) (reader column indices; -1 → missing) of row `row`. */
-void fw__in_values(const fw__in_reader *r, const fw__in_block *b, size_t row, const int *idx,
-                   size_t n, fw_value *out);
+/* Where one wanted column's values live in a parsed block, resolved once per block so that reading
+ * a row (fw__in_row) is a tight loop without lookups. */
+typedef struct fw__in_view {
+    const double *num;       /* CSV numeric column (NaN = missing), or NULL */
+    const int32_t *code;     /* CSV categorical column (-1 = missing), or NULL */
+    const fw_dict *dict;
+    int jcol;                /* JSONL: column within the block's rows; -1 = missing */
+} fw__in_view;
+/* Views of wanted columns idx[0..n) (reader column indices; -1 → missing) in parsed block b. */
+void fw__in_view_init(const fw__in_reader *r, const fw__in_block *b, const int *idx, size_t n,
+                      fw__in_view *v);
+/* The values of row `row` of block b through views v[0..n) (strings point into the block). */
+void fw__in_row(const fw__in_reader *r, const fw__in_block *b, const fw__in_view *v, size_t n,
+                size_t row, fw_value *out);
 
 /* ---- output formatting (format.c) ----------------------------------------------------------- */
 

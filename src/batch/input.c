@@ -581,35 +581,42 @@ fw_status fw__in_parse(const fw__in_reader *r, fw__in_block *b, fw_err *err) {
     return FW_OK;
 }
 
-void fw__in_values(const fw__in_reader *r, const fw__in_block *b, size_t row, const int *idx,
-                   size_t n, fw_value *out) {
+void fw__in_view_init(const fw__in_reader *r, const fw__in_block *b, const int *idx, size_t n,
+                      fw__in_view *v) {
+    for (size_t i = 0; i < n; i++) {
+        memset(&v[i], 0, sizeof v[i]);
+        v[i].jcol = -1;
+        if (idx[i] < 0) continue;
+        if (r->fmt == FW_FORMAT_JSONL) {
+            v[i].jcol = idx[i];
+            continue;
+        }
+        int c = r->ds_col[idx[i]];
+        if (c < 0 || !b->rb.ds) continue;
+        const fw_column *col = &b->rb.ds->cols[c];
+        v[i].num = col->num;
+        v[i].code = col->num ? NULL : col->code;
+        v[i].dict = &col->dict;
+    }
+}
+
+void fw__in_row(const fw__in_reader *r, const fw__in_block *b, const fw__in_view *v, size_t n,
+                size_t row, fw_value *out) {
     if (r->fmt == FW_FORMAT_JSONL) {
         const fw_value *src = b->vals + row * r->n_cols;
-        for (size_t i = 0; i < n; i++) {
-            if (idx[i] < 0)
-                out[i] = (fw_value){FW_VALUE_MISSING, 0, NULL, 0};
-            else
-                out[i] = src[idx[i]];
-        }
+        for (size_t i = 0; i < n; i++)
+            out[i] = v[i].jcol < 0 ? (fw_value){FW_VALUE_MISSING, 0, NULL, 0} : src[v[i].jcol];
         return;
     }
-    const fw_dataset *ds = b->rb.ds;
     for (size_t i = 0; i < n; i++) {
-        fw_value *v = &out[i];
-        *v = (fw_value){FW_VALUE_MISSING, 0, NULL, 0};
-        int c = idx[i] < 0 ? -1 : r->ds_col[idx[i]];
-        if (c < 0) continue;
-        const fw_column *col = &ds->cols[c];
-        if (col->num) {
-            double x = col->num[row];
-            if (x == x) {
-                v->kind = FW_VALUE_NUMBER;
-                v->num = x;
-            }
-        } else if (col->code[row] >= 0) {
-            v->kind = FW_VALUE_STRING;
-            v->str = fw_dict_str(&col->dict, col->code[row]);
-            v->len = fw_dict_len(&col->dict, col->code[row]);
-        }
+        const fw__in_view *w = &v[i];
+        if (w->num) {
+            double x = w->num[row];
+            out[i] = x == x ? (fw_value){FW_VALUE_NUMBER, x, NULL, 0} : (fw_value){FW_VALUE_MISSING, 0, NULL, 0};
+        } else if (w->code && w->code[row] >= 0) {
+            int32_t c = w->code[row];
+            out[i] = (fw_value){FW_VALUE_STRING, 0, fw_dict_str(w->dict, c), fw_dict_len(w->dict, c)};
+        } else
+            out[i] = (fw_value){FW_VALUE_MISSING, 0, NULL, 0};
     }
 }
