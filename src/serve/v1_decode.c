@@ -8,6 +8,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,15 +158,21 @@ static const char *scan_number(const char *p, const char *end, double *v, bool *
 }
 
 /* p at '[' or '{': the byte after the matching close, without validating in between; NULL at the
- * end. */
+ * end. Strings are jumped over with memchr (a quote preceded by an odd run of backslashes is
+ * escaped). */
 static const char *skip_nested(const char *p, const char *end) {
     int depth = 0;
     while (p < end) {
         char c = *p++;
         if (c == '"') {
-            while (p < end && *p != '"') p += *p == '\\' ? 2 : 1;
-            if (p >= end) return NULL;
-            p++;
+            for (;;) {
+                const char *q = memchr(p, '"', (size_t)(end - p));
+                if (!q) return NULL;
+                size_t bs = 0;
+                while (q - bs > p && q[-1 - (ptrdiff_t)bs] == '\\') bs++;
+                p = q + 1;
+                if (!(bs & 1)) break;
+            }
         } else if (c == '[' || c == '{') {
             depth++;
         } else if (c == ']' || c == '}') {
