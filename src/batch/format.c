@@ -4,6 +4,7 @@
 
 #include <float.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,74 @@ static bool may_be_shorter(const char *s) {
     return last <= 15 || last >= 85;
 }
 
+/* "%.17g" of v when |v| is in [1e-4, 1e15) (fixed notation, every probability a model writes),
+ * by exact integer arithmetic: v = m 2^q, the 17 digits are m 10^p / 2^-q rounded half to even,
+ * as printf rounds, all within 128 bits (m < 2^53, 10^p <= 10^20). About 10x cheaper than printf.
+ * Returns the length, or 0 when v is outside that range (the caller uses printf). */
+static size_t fmt17_fixed(double v, char *out) {
+    double a = fabs(v);
+    if (!(a >= 1e-4 && a < 1e15)) return 0;
+    uint64_t bits;
+    memcpy(&bits, &a, sizeof bits);
+    uint64_t m = (bits & ((1ull << 52) - 1)) | (1ull << 52);
+    int s = 1075 - (int)(bits >> 52); /* a = m / 2^s, s in [3, 66] here */
+    if (s < 1 || s > 120) return 0;
+    static const uint64_t p10[20] = {1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull,
+                                     100000000ull, 1000000000ull, 10000000000ull, 100000000000ull,
+                                     1000000000000ull, 10000000000000ull, 100000000000000ull,
+                                     1000000000000000ull, 10000000000000000ull, 100000000000000000ull,
+                                     1000000000000000000ull, 10000000000000000000ull};
+    const unsigned __int128 lo = p10[16], hi = p10[17];
+    int e10 = (int)floor(log10(a));
+    unsigned __int128 d = 0;
+    for (int tries = 0;; tries++) {
+        int p = 16 - e10; /* in [2, 20] */
+        if (tries > 2 || p < 0 || p > 20) return 0;
+        unsigned __int128 pw = p == 20 ? (unsigned __int128)p10[19] * 10u : p10[p];
+        unsigned __int128 x = (unsigned __int128)m * pw;
+        d = x >> s;
+        if (d < lo) {
+            e10--;
+            continue;
+        }
+        if (d >= hi) {
+            e10++;
+            continue;
+        }
+        unsigned __int128 rem = x - (d << s), half = (unsigned __int128)1 << (s - 1);
+        if (rem > half || (rem == half && (d & 1))) d++;
+        if (d == hi) { /* 9.99..95 rounded up to 10.0 */
+            d = lo;
+            e10++;
+        }
+        break;
+    }
+    if (e10 < -4 || e10 >= 15) return 0;
+    char dig[17];
+    for (int i = 16; i >= 0; i--) {
+        dig[i] = (char)('0' + (int)(d % 10u));
+        d /= 10u;
+    }
+    int nd = 17;
+    while (nd > 1 && dig[nd - 1] == '0') nd--;
+    size_t n = 0;
+    if (v < 0) out[n++] = '-';
+    if (e10 >= 0) {
+        for (int i = 0; i <= e10; i++) out[n++] = i < nd ? dig[i] : '0';
+        if (nd > e10 + 1) {
+            out[n++] = '.';
+            for (int i = e10 + 1; i < nd; i++) out[n++] = dig[i];
+        }
+    } else {
+        out[n++] = '0';
+        out[n++] = '.';
+        for (int i = 0; i < -e10 - 1; i++) out[n++] = '0';
+        for (int i = 0; i < nd; i++) out[n++] = dig[i];
+    }
+    out[n] = '\0';
+    return n;
+}
+
 size_t fw__fmt_double(char *out, size_t cap, double v) {
     if (!isfinite(v)) {
         if (cap) out[0] = '\0';
@@ -34,7 +103,8 @@ size_t fw__fmt_double(char *out, size_t cap, double v) {
      * check) only when may_be_shorter says it can win: the same text as trying 15 first, at
      * about half the cost. */
     char l[40];
-    int n = snprintf(l, sizeof l, "%.17g", v);
+    int n = (int)fmt17_fixed(v, l);
+    if (!n) n = snprintf(l, sizeof l, "%.17g", v);
     if (fabs(v) < DBL_MIN || may_be_shorter(l)) { /* subnormals have fewer bits: always try */
         char s[40];
         int k = snprintf(s, sizeof s, "%.15g", v);

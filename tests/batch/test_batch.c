@@ -726,13 +726,14 @@ static size_t fmt_reference(char *out, size_t cap, double v) {
 static void test_fmt_double_matches_reference(void) {
     uint64_t x = 88172645463325252ull;
     int bad = 0, shorter = 0;
-    for (int i = 0; i < 200000; i++) {
+    for (int i = 0; i < 240000; i++) {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
         double v;
         char t[64];
-        switch (i % 5) {
+        switch (i % 6) {
+        case 5: v = (double)(x >> 11) / 9007199254740992.0 * pow(10, (int)(x % 22) - 5); break; /* the fast range */
         case 0: memcpy(&v, &x, sizeof v); break;                             /* any bit pattern */
         case 1: v = 1.0 / (1.0 + exp(-((double)(x >> 11) / 9007199254740992.0 * 20 - 10))); break; /* probabilities */
         case 2: /* decimals with 15 significant digits: these have the short form */
@@ -758,7 +759,21 @@ static void test_fmt_double_matches_reference(void) {
     }
     CHECK_EQ(bad, 0);
     CHECK_MSG(shorter > 50000, "%d short forms", shorter); /* the short forms were found */
-    const double special[] = {0.0, -0.0, 1.0, 0.1, 0.5, 1e16, 1e15, 1e-5, 123456789012345678.0, 5e-324, 1.7976931348623157e308, -2.5};
+    const double special[] = {0.0, -0.0, 1.0, 0.1, 0.5, 1e16, 1e15, 1e-5, 123456789012345678.0, 5e-324, 1.7976931348623157e308, -2.5,
+                              1e-4, 9.9999999999999991e-05, 0.0001000000000000001, 999999999999999.88, 99999999999999.984,
+                              1 + 0x1p-17, 1 + 0x1p-20, 3 + 0x1p-16, 0.5 + 0x1p-19, 1024 + 0x1p-7, 9.9999999999999998e-1,
+                              0.99999999999999989, 1.0000000000000002, 123.45, -0.000123};
+    /* ties at the 18th digit (exact binary values ending in ...5) round half to even, as printf */
+    for (int k = 1; k < 40; k++) {
+        double t = 1 + ldexp(1, -k), u = 7 + ldexp(3, -k);
+        char a[64], b[64], c[64];
+        fw__fmt_double(a, sizeof a, t);
+        fmt_reference(b, sizeof b, t);
+        CHECK_STR(a, b);
+        fw__fmt_double(a, sizeof a, u);
+        fmt_reference(c, sizeof c, u);
+        CHECK_STR(a, c);
+    }
     for (size_t i = 0; i < sizeof special / sizeof *special; i++) {
         char a[64], b[64];
         fw__fmt_double(a, sizeof a, special[i]);
