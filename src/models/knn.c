@@ -63,23 +63,50 @@ static double row_norm(const float *a, size_t nd) {
 }
 
 /* Distance used for ordering (squared euclidean, or cosine distance). */
+/* Sums over four interleaved lanes (j % 4) added as (l0 + l1) + (l2 + l3): four independent
+ * chains instead of one, in a fixed order, so every path (row, block, any thread count) gets the
+ * same bits; with fewer than four features it equals the plain left-to-right sum. */
 static double dist(const fw_knn *kn, const float *q, double qn, size_t t) {
-    size_t nd = kn->base.n_dense;
+    size_t nd = kn->base.n_dense, j = 0;
     const float *a = kn->X + t * nd;
+    double l0 = 0, l1 = 0, l2 = 0, l3 = 0;
     if (kn->cosine) {
-        double dot = 0;
-        for (size_t j = 0; j < nd; j++) dot += (double)q[j] * a[j];
+        for (; j + 4 <= nd; j += 4) {
+            l0 += (double)q[j] * a[j];
+            l1 += (double)q[j + 1] * a[j + 1];
+            l2 += (double)q[j + 2] * a[j + 2];
+            l3 += (double)q[j + 3] * a[j + 3];
+        }
+        if (j < nd) l0 += (double)q[j] * a[j];
+        if (j + 1 < nd) l1 += (double)q[j + 1] * a[j + 1];
+        if (j + 2 < nd) l2 += (double)q[j + 2] * a[j + 2];
+        double dot = (l0 + l1) + (l2 + l3);
         double den = qn * kn->norm[t];
         if (den == 0) return 1.0;
         double dd = 1.0 - dot / den;
         return dd < 0 ? 0 : dd;
     }
-    double s = 0;
-    for (size_t j = 0; j < nd; j++) {
-        double df = (double)q[j] - a[j];
-        s += df * df;
+    for (; j + 4 <= nd; j += 4) {
+        double d0 = (double)q[j] - a[j], d1 = (double)q[j + 1] - a[j + 1];
+        double d2 = (double)q[j + 2] - a[j + 2], d3 = (double)q[j + 3] - a[j + 3];
+        l0 += d0 * d0;
+        l1 += d1 * d1;
+        l2 += d2 * d2;
+        l3 += d3 * d3;
     }
-    return s;
+    if (j < nd) {
+        double d0 = (double)q[j] - a[j];
+        l0 += d0 * d0;
+    }
+    if (j + 1 < nd) {
+        double d1 = (double)q[j + 1] - a[j + 1];
+        l1 += d1 * d1;
+    }
+    if (j + 2 < nd) {
+        double d2 = (double)q[j + 2] - a[j + 2];
+        l2 += d2 * d2;
+    }
+    return (l0 + l1) + (l2 + l3);
 }
 
 static void topk_push(topk *h, size_t k, double d, uint64_t i) {
