@@ -763,6 +763,26 @@ static void test_fmt_double_matches_reference(void) {
                               1e-4, 9.9999999999999991e-05, 0.0001000000000000001, 999999999999999.88, 99999999999999.984,
                               1 + 0x1p-17, 1 + 0x1p-20, 3 + 0x1p-16, 0.5 + 0x1p-19, 1024 + 0x1p-7, 9.9999999999999998e-1,
                               0.99999999999999989, 1.0000000000000002, 123.45, -0.000123};
+    /* powers of two and their neighbours (the interval below a power of two is narrower) */
+    for (int k = -20; k < 60; k++) {
+        double p2 = ldexp(1, k), nb[3] = {p2, nextafter(p2, 0), nextafter(p2, INFINITY)};
+        for (int j = 0; j < 3; j++) {
+            char a[64], b[64];
+            fw__fmt_double(a, sizeof a, nb[j]);
+            fmt_reference(b, sizeof b, nb[j]);
+            CHECK_STR(a, b);
+        }
+    }
+    /* decimals with few digits and their neighbours */
+    for (int k = 1; k < 3000; k++) {
+        double d = k * 0.001, nb[3] = {d, nextafter(d, 0), nextafter(d, INFINITY)};
+        for (int j = 0; j < 3; j++) {
+            char a[64], b[64];
+            fw__fmt_double(a, sizeof a, nb[j]);
+            fmt_reference(b, sizeof b, nb[j]);
+            CHECK_STR(a, b);
+        }
+    }
     /* ties at the 18th digit (exact binary values ending in ...5) round half to even, as printf */
     for (int k = 1; k < 40; k++) {
         double t = 1 + ldexp(1, -k), u = 7 + ldexp(3, -k);
