@@ -246,6 +246,7 @@ fw_status fw_registry_register(fw_registry *r, const void *artifact, size_t len,
     }
     /* 1. the file, durable, before any row names it */
     if ((st = s->ops->artifact_put(s, artifact, len, hash, err))) goto done;
+    fw__crash_point("register:file-written");
     v.artifact_hash = hash;
     /* 2. run + version + audit in one transaction */
     if ((st = fw_store_begin(s, true, err))) goto done;
@@ -279,6 +280,7 @@ fw_status fw_registry_register(fw_registry *r, const void *artifact, size_t len,
     snprintf(reason, sizeof reason, "artifact %s (%" PRId64 " bytes), run %s", hash, v.artifact_size, run_id);
     if ((st = audit(r, v.name, v.version, o->is_import ? "import" : "register", NULL, 0, 0, false, reason, err)))
         goto rollback;
+    fw__crash_point("register:before-commit");
     if ((st = fw_store_commit(s, err))) goto done;
     if (version_out) *version_out = v.version;
     goto done;
@@ -621,14 +623,25 @@ static fw_status clear_aliases_of(fw_registry *r, const fw_version_rec *v, bool 
     return st;
 }
 
+/* Removes the artifact file of a deleted version when no live version uses its bytes any more. Runs
+ * AFTER the deletion committed, in its own write transaction: a registration of the same bytes
+ * re-checks its file under the lock, so it either sees the file gone and writes it again, or
+ * committed first and keeps the reference counted here. A crash before the removal leaves an orphan
+ * file (harmless), never a live version without its file. Failures only leave the file behind. */
+static void remove_unused_file(fw_store *s, const char *hash) {
+    fw_err ignore;
+    if (fw_store_begin(s, true, &ignore)) return;
+    int64_t refs = 1;
+    if (s->ops->artifact_refs(s, hash, &refs, &ignore) == FW_OK && refs == 0)
+        (void)s->ops->artifact_remove(s, hash, &ignore);
+    fw_store_rollback(s); /* nothing was written */
+}
+
 static fw_status set_status(fw_registry *r, const char *ref, const char *status, bool force, fw_err *err) {
     fw_store *s = r->store;
     fw_status st = fw_store_begin(s, true, err);
     if (st) return st;
     fw_version_rec v;
-    uint8_t *bytes = NULL;
-    size_t len = 0;
-    bool remove_file = false;
     if ((st = fw_registry_resolve(r, ref, &v, err))) {
         fw_store_rollback(s);
         return st;
@@ -642,36 +655,16 @@ static fw_status set_status(fw_registry *r, const char *ref, const char *status,
     if ((st = clear_aliases_of(r, &v, force, verb, err))) goto fail;
     if ((st = s->ops->version_set_status(s, v.name, v.version, status, err))) goto fail;
     if ((st = audit(r, v.name, v.version, verb, NULL, 0, 0, force, v.status, err))) goto fail;
+    fw__crash_point("delete:before-commit");
+    if ((st = fw_store_commit(s, err))) goto done;
     if (is_delete) {
-        int64_t refs = 0;
-        if ((st = s->ops->artifact_refs(s, v.artifact_hash, &refs, err))) goto fail;
-        /* Remove the file while holding the write lock (registration re-checks its file under the
-         * lock); keep the bytes so a failed commit can put it back. */
-        if (refs == 0) {
-            fw_err ignore;
-            if (s->ops->artifact_read(s, v.artifact_hash, &bytes, &len, &ignore) == FW_OK) remove_file = true;
-            else (void)s->ops->artifact_remove(s, v.artifact_hash, &ignore);
-        }
-        if (remove_file && (st = s->ops->artifact_remove(s, v.artifact_hash, err))) goto fail;
+        fw__crash_point("delete:after-commit");
+        remove_unused_file(s, v.artifact_hash);
     }
-    if ((st = fw_store_commit(s, err))) {
-        if (remove_file) {
-            char h[33];
-            fw_err ignore;
-            (void)s->ops->artifact_put(s, bytes, len, h, &ignore);
-        }
-    }
-    fw_free(bytes);
-    fw_version_rec_free(&v);
-    return st;
+    goto done;
 fail:
     fw_store_rollback(s);
-    if (remove_file) {
-        char h[33];
-        fw_err ignore;
-        (void)s->ops->artifact_put(s, bytes, len, h, &ignore);
-    }
-    fw_free(bytes);
+done:
     fw_version_rec_free(&v);
     return st;
 }

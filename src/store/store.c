@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -232,4 +233,9 @@ fw_status fw__fs_artifact_remove(const char *home, const char *hash, fw_err *err
     if (unlink(path) != 0 && errno != ENOENT)
         return fw_err_set(err, FW_EIO, "cannot remove %s: %s", path, strerror(errno));
     return FW_OK;
+}
+
+void fw__crash_point(const char *name) {
+    const char *want = getenv("FW_CRASH_POINT");
+    if (want && strcmp(want, name) == 0) raise(SIGKILL);
 }
