@@ -2,8 +2,11 @@
  * with one model and write the answers to a CSV/JSONL file or to the store's precomputed-answer
  * table that `serve` reads for hybrid answers. High throughput, constant memory:
  *
- *   reader thread ──blocks of rows──▶ scorer threads (N) ──formatted bytes──▶ writer (caller's thread)
+ *   reader thread ──blocks of raw records──▶ scorer threads (N): parse, score, format ──▶ writer
+ *                                                                                   (caller's thread)
  *
+ * The reader only cuts the input into blocks of whole records (quote-aware for CSV), so parsing,
+ * scoring and formatting all run on the N scorer threads: both cores stay busy.
  * Blocks carry a sequence number and go round a small ring of slots, so output rows come out in
  * input order whatever the thread count, and memory is (slots x block size) whatever the input
  * size. Other modes on the same engine:
