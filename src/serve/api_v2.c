@@ -6,6 +6,7 @@
 
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "serve/v1_decode.h"
 
 #include <string.h>
 
@@ -109,9 +110,117 @@ static bool wants(json_t *req_outputs, const char *name) {
     return false;
 }
 
+/* The 200 body of an infer of n_rows rows (id: the request's own id, or NULL for ours); counts the
+ * scores in the model's metrics. Shared by the fast and the jansson paths. */
+static void reply_infer(const fw_srv_model *m, int variant, long n_rows, const double *out, const fw_srv_decision *dec,
+                        const char *id, json_t *req_out, fw_reply *r) {
+    fw_buf *b = &r->body;
+    r->code = 200;
+    fw_buf_printf(b, "{\"model_name\":");
+    fw__json_cstr(b, m->name);
+    fw_buf_printf(b, ",\"model_version\":");
+    fw__json_cstr(b, m->version);
+    fw_buf_printf(b, ",\"id\":");
+    fw__json_cstr(b, id ? id : r->request_id);
+    fw_buf_printf(b, ",\"parameters\":{\"request_id\":\"%s\",\"variant\":\"%s\"},\"outputs\":[", r->request_id,
+                  fw_variant_name(variant));
+    bool first = true;
+    if (wants(req_out, "score")) {
+        fw_buf_printf(b, "{\"name\":\"score\",\"datatype\":\"FP64\",\"shape\":[%ld],\"data\":[", n_rows);
+        for (long i = 0; i < n_rows; i++) {
+            if (i) fw_buf_put_u8(b, ',');
+            const double *o = out + (size_t)i * m->n_outputs;
+            double sc = o[0];
+            for (size_t k = 1; m->task == FW_TASK_MULTICLASS && k < m->n_outputs; k++) sc = o[k] > sc ? o[k] : sc;
+            fw__json_num(b, sc);
+            fw_metrics_score(m->metrics, variant, sc, dec[i].abstained);
+        }
+        fw_buf_printf(b, "]}");
+        first = false;
+    }
+    if (m->task == FW_TASK_MULTICLASS && wants(req_out, "probabilities")) {
+        fw_buf_printf(b, "%s{\"name\":\"probabilities\",\"datatype\":\"FP64\",\"shape\":[%ld,%zu],\"data\":[",
+                      first ? "" : ",", n_rows, m->n_outputs);
+        for (size_t i = 0; i < (size_t)n_rows * m->n_outputs; i++) {
+            if (i) fw_buf_put_u8(b, ',');
+            fw__json_num(b, out[i]);
+        }
+        fw_buf_printf(b, "]}");
+        first = false;
+    }
+    if ((m->task == FW_TASK_BINARY || m->task == FW_TASK_MULTICLASS) && wants(req_out, "label")) {
+        fw_buf_printf(b, "%s{\"name\":\"label\",\"datatype\":\"BYTES\",\"shape\":[%ld],\"data\":[", first ? "" : ",", n_rows);
+        for (long i = 0; i < n_rows; i++) {
+            if (i) fw_buf_put_u8(b, ',');
+            put_own_label(b, m, out + (size_t)i * m->n_outputs);
+        }
+        fw_buf_printf(b, "]}");
+        first = false;
+    }
+    /* what answered: the model's label, or the fallback's answer where it abstained (as v1's "answer") */
+    if ((m->task == FW_TASK_BINARY || m->task == FW_TASK_MULTICLASS) && wants(req_out, "answer")) {
+        fw_buf_printf(b, "%s{\"name\":\"answer\",\"datatype\":\"BYTES\",\"shape\":[%ld],\"data\":[", first ? "" : ",", n_rows);
+        for (long i = 0; i < n_rows; i++) {
+            if (i) fw_buf_put_u8(b, ',');
+            put_label_str(b, m, out + (size_t)i * m->n_outputs, &dec[i]);
+        }
+        fw_buf_printf(b, "]}");
+    }
+    fw_buf_printf(b, "]}");
+}
+
+enum { V2_SMALL_OUT = 64, V2_SMALL_ROWS = 16 };
+
+/* The fast path for one row tensor (v1_decode.h): false, with nothing written and no reference
+ * held, when the body is not of that shape; the jansson path then answers. */
+static bool infer_fast(fw_server *s, const fw_route *rt, const char *body, size_t len, uint64_t t0, uint64_t reqno,
+                       fw_reply *r) {
+    fw_srv_target t;
+    fw_err err;
+    if (!body || fw__resolve(s, rt->name, NULL, rt->version, NULL, reqno, &t, &err)) return false;
+    const fw_srv_model *m = t.m;
+    fw_v2_decoded d;
+    if (!fw__v2_decode_rows(m, body, len, &d)) {
+        fw__target_release(&t);
+        return false;
+    }
+    r->metrics = m->metrics;
+    r->variant = t.variant;
+    size_t n = (size_t)d.rows;
+    double out_st[V2_SMALL_OUT];
+    fw_srv_decision dec_st[V2_SMALL_ROWS];
+    double *out = n * m->n_outputs <= V2_SMALL_OUT ? out_st : fw_malloc(n * m->n_outputs * sizeof *out);
+    fw_srv_decision *dec = n <= V2_SMALL_ROWS ? dec_st : fw_malloc(n * sizeof *dec);
+    bool oom = false;
+    void *scratch = out && dec ? fw_srv_model_scratch(m, &oom) : (oom = true, NULL);
+    if (oom) {
+        fw__reply_error_v2(r, 500, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        fw_status st = fw_srv_model_decide(m, d.vals + i * m->n_inputs, scratch, s->cfg->confidence_threshold,
+                                           out + i * m->n_outputs, &dec[i], &err);
+        if (st) {
+            fw__reply_error_v2(r, 400, "row %ld: %s", (long)i, err.msg);
+            goto out;
+        }
+    }
+    reply_infer(m, t.variant, d.rows, out, dec, d.id, NULL, r);
+    fw__v1_fast_answers++;
+    fw__log_prediction(s, r->request_id, m, t.variant, NULL, fw_now_ns() - t0, body, len, out, dec, n, "v2");
+out:
+    r->hold = t.m;
+    t.m = NULL;
+    fw__target_release(&t);
+    if (out != out_st) fw_free(out);
+    if (dec != dec_st) fw_free(dec);
+    return true;
+}
+
 static void infer(fw_server *s, const fw_route *rt, const char *body, size_t len, fw_reply *r) {
     uint64_t t0 = fw_now_ns();
     uint64_t reqno = fw__new_request_id(s, r);
+    if (!s->slow_decode && infer_fast(s, rt, body, len, t0, reqno, r)) return;
     json_t *j = fw__parse_body(r, body, len, true);
     if (!j) return;
     fw_srv_target t = {0};
@@ -232,60 +341,8 @@ static void infer(fw_server *s, const fw_route *rt, const char *body, size_t len
         }
     }
     fw_free(row_leaves);
-    fw_buf *b = &r->body;
-    r->code = 200;
-    fw_buf_printf(b, "{\"model_name\":");
-    fw__json_cstr(b, m->name);
-    fw_buf_printf(b, ",\"model_version\":");
-    fw__json_cstr(b, m->version);
     json_t *id = json_object_get(j, "id");
-    fw_buf_printf(b, ",\"id\":");
-    fw__json_cstr(b, json_is_string(id) ? json_string_value(id) : r->request_id);
-    fw_buf_printf(b, ",\"parameters\":{\"request_id\":\"%s\",\"variant\":\"%s\"},\"outputs\":[", r->request_id,
-                  fw_variant_name(t.variant));
-    bool first = true;
-    if (wants(req_out, "score")) {
-        fw_buf_printf(b, "{\"name\":\"score\",\"datatype\":\"FP64\",\"shape\":[%ld],\"data\":[", n_rows);
-        for (long i = 0; i < n_rows; i++) {
-            if (i) fw_buf_put_u8(b, ',');
-            const double *o = out + (size_t)i * m->n_outputs;
-            double sc = o[0];
-            for (size_t k = 1; m->task == FW_TASK_MULTICLASS && k < m->n_outputs; k++) sc = o[k] > sc ? o[k] : sc;
-            fw__json_num(b, sc);
-            fw_metrics_score(m->metrics, t.variant, sc, dec[i].abstained);
-        }
-        fw_buf_printf(b, "]}");
-        first = false;
-    }
-    if (m->task == FW_TASK_MULTICLASS && wants(req_out, "probabilities")) {
-        fw_buf_printf(b, "%s{\"name\":\"probabilities\",\"datatype\":\"FP64\",\"shape\":[%ld,%zu],\"data\":[",
-                      first ? "" : ",", n_rows, m->n_outputs);
-        for (size_t i = 0; i < (size_t)n_rows * m->n_outputs; i++) {
-            if (i) fw_buf_put_u8(b, ',');
-            fw__json_num(b, out[i]);
-        }
-        fw_buf_printf(b, "]}");
-        first = false;
-    }
-    if ((m->task == FW_TASK_BINARY || m->task == FW_TASK_MULTICLASS) && wants(req_out, "label")) {
-        fw_buf_printf(b, "%s{\"name\":\"label\",\"datatype\":\"BYTES\",\"shape\":[%ld],\"data\":[", first ? "" : ",", n_rows);
-        for (long i = 0; i < n_rows; i++) {
-            if (i) fw_buf_put_u8(b, ',');
-            put_own_label(b, m, out + (size_t)i * m->n_outputs);
-        }
-        fw_buf_printf(b, "]}");
-        first = false;
-    }
-    /* what answered: the model's label, or the fallback's answer where it abstained (as v1's "answer") */
-    if ((m->task == FW_TASK_BINARY || m->task == FW_TASK_MULTICLASS) && wants(req_out, "answer")) {
-        fw_buf_printf(b, "%s{\"name\":\"answer\",\"datatype\":\"BYTES\",\"shape\":[%ld],\"data\":[", first ? "" : ",", n_rows);
-        for (long i = 0; i < n_rows; i++) {
-            if (i) fw_buf_put_u8(b, ',');
-            put_label_str(b, m, out + (size_t)i * m->n_outputs, &dec[i]);
-        }
-        fw_buf_printf(b, "]}");
-    }
-    fw_buf_printf(b, "]}");
+    reply_infer(m, t.variant, n_rows, out, dec, json_is_string(id) ? json_string_value(id) : NULL, req_out, r);
     fw__log_prediction(s, r->request_id, m, t.variant, NULL, fw_now_ns() - t0, body, len, out, dec, (size_t)n_rows, "v2");
 out:
     if (t.m) {

@@ -675,6 +675,12 @@ fw_status fw_server_start(fw_server *s, fw_err *err) {
     if (inet_pton(AF_INET, s->cfg->host, &addr.sin_addr) != 1)
         return fw_err_set(err, FW_ECONFIG, "serving.host: '%s' is not an IPv4 address", s->cfg->host);
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TURBO | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    /* MHD's per-connection pool (headers, read and write buffers; bodies are copied out as they
+     * arrive). MHD's default is 32 KiB; FLYWHEEL_SERVE_CONN_MEMORY (bytes, >= 4096) overrides it for
+     * measurements. */
+    size_t conn_mem = 32 * 1024;
+    const char *cm = getenv("FLYWHEEL_SERVE_CONN_MEMORY");
+    if (cm && strtoull(cm, NULL, 10) >= 4096) conn_mem = (size_t)strtoull(cm, NULL, 10);
     s->d = MHD_start_daemon(flags, (uint16_t)s->cfg->port, NULL, NULL, on_request, s,
                             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
@@ -683,6 +689,7 @@ fw_status fw_server_start(fw_server *s, fw_err *err) {
                             MHD_OPTION_CONNECTION_TIMEOUT, s->cfg->conn_timeout_s,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                             MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, conn_mem,
                             MHD_OPTION_END);
     if (!s->d) return fw_err_set(err, FW_EIO, "cannot listen on %s:%d: %s", s->cfg->host, s->cfg->port, strerror(errno));
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);

@@ -401,3 +401,161 @@ bool fw__v1_decode(const fw_srv_model *m, const fw_v1_top *top, fw_v1_decoded *o
     out->vals = sc->vals;
     return true;
 }
+
+/* ---- /v2 infer: one row tensor ----------------------------------------------------------------- */
+
+/* A strict JSON integer in [0, 1000000] (shape dimensions). */
+static const char *scan_dim(const char *p, const char *end, long *out) {
+    double v;
+    bool is_int;
+    long long iv;
+    if (!(p = scan_number(p, end, &v, &is_int, &iv)) || !is_int || iv < 0 || iv > 1000000) return NULL;
+    *out = (long)iv;
+    return p;
+}
+
+/* One tensor object {"name":..,"shape":[r,c],"datatype":..,"data":[..]} decoded into the scratch
+ * values (row-major, at most one level of nesting). */
+static const char *scan_tensor(const fw_srv_model *m, const char *p, const char *end, v1_scratch *sc,
+                               size_t *str_used, long *rows_out, size_t *n_vals) {
+    bool have_name = false, have_shape = false, have_type = false, have_data = false;
+    long rows = 0, cols = 0;
+    size_t cnt = 0;
+    p = skip_ws(p + 1, end);
+    for (;;) {
+        if (p >= end || *p != '"') return NULL;
+        const char *k, *vs;
+        size_t kn, vn;
+        bool esc;
+        if (!(p = scan_string(p, end, &k, &kn, &esc)) || esc) return NULL;
+        p = skip_ws(p, end);
+        if (p >= end || *p != ':') return NULL;
+        p = skip_ws(p + 1, end);
+        if (p >= end) return NULL;
+        if (key_is(k, kn, "name", 4) || key_is(k, kn, "datatype", 8)) {
+            bool *have = kn == 4 ? &have_name : &have_type;
+            if (*have || *p != '"' || !(p = scan_string(p, end, &vs, &vn, &esc)) || esc) return NULL;
+            *have = true;
+            /* a name that is one of the model's inputs is a per-feature tensor: the jansson path */
+            if (kn == 4 && fw_strmap_get(&m->input_index, vs, vn) >= 0) return NULL;
+        } else if (key_is(k, kn, "shape", 5)) {
+            if (have_shape || *p != '[') return NULL;
+            have_shape = true;
+            p = skip_ws(p + 1, end);
+            if (!(p = scan_dim(p, end, &rows))) return NULL;
+            p = skip_ws(p, end);
+            if (p >= end || *p != ',') return NULL;
+            p = skip_ws(p + 1, end);
+            if (!(p = scan_dim(p, end, &cols))) return NULL;
+            p = skip_ws(p, end);
+            if (p >= end || *p != ']') return NULL;
+            p++;
+        } else if (key_is(k, kn, "data", 4)) {
+            if (have_data || *p != '[') return NULL;
+            have_data = true;
+            int depth = 1;
+            p = skip_ws(p + 1, end);
+            if (p < end && *p == ']') {
+                p++;
+                depth = 0;
+            }
+            while (depth > 0) {
+                if (p >= end) return NULL;
+                if (*p == '[') {
+                    if (depth == 2) return NULL; /* deeper nesting: the jansson path */
+                    depth++;
+                    p = skip_ws(p + 1, end);
+                    if (p < end && *p == ']') return NULL; /* empty inner array: rare, jansson */
+                    continue;
+                }
+                if (cnt + 1 > sc->vals_cap) {
+                    if (cnt + 1 > ((size_t)1 << 22)) return NULL;
+                    if (FW_GROW(&sc->vals, &sc->vals_cap, cnt + 1) != FW_OK) return NULL;
+                }
+                if (!(p = scan_value(p, end, sc, str_used, &sc->vals[cnt]))) return NULL;
+                cnt++;
+                p = skip_ws(p, end);
+                while (p < end && *p == ']' && depth > 0) {
+                    depth--;
+                    p = skip_ws(p + 1, end);
+                }
+                if (depth == 0) break;
+                if (p >= end || *p != ',') return NULL;
+                p = skip_ws(p + 1, end);
+            }
+        } else {
+            return NULL;
+        }
+        p = skip_ws(p, end);
+        if (p >= end) return NULL;
+        if (*p == ',') {
+            p = skip_ws(p + 1, end);
+            continue;
+        }
+        if (*p != '}') return NULL;
+        p++;
+        break;
+    }
+    if (!have_name || !have_shape || !have_type || !have_data) return NULL;
+    if (rows <= 0 || (size_t)cols != m->n_inputs || cnt != (size_t)rows * (size_t)cols) return NULL;
+    *rows_out = rows;
+    *n_vals = cnt;
+    return p;
+}
+
+bool fw__v2_decode_rows(const fw_srv_model *m, const char *body, size_t len, fw_v2_decoded *out) {
+    memset(out, 0, sizeof *out);
+    v1_scratch *sc = scratch();
+    if (!sc || !body || !len || m->n_inputs == 0) return false;
+    if (len + 1 > sc->strs_cap && FW_GROW(&sc->strs, &sc->strs_cap, len + 1) != FW_OK) return false;
+    size_t str_used = 0;
+    const char *p = skip_ws(body, body + len), *end = body + len;
+    bool have_inputs = false, have_id = false;
+    if (p >= end || *p != '{') return false;
+    p = skip_ws(p + 1, end);
+    for (;;) {
+        if (p >= end || *p != '"') return false;
+        const char *k;
+        size_t kn;
+        bool esc;
+        if (!(p = scan_string(p, end, &k, &kn, &esc)) || esc) return false;
+        p = skip_ws(p, end);
+        if (p >= end || *p != ':') return false;
+        p = skip_ws(p + 1, end);
+        if (p >= end) return false;
+        if (key_is(k, kn, "inputs", 6)) {
+            if (have_inputs || *p != '[') return false;
+            have_inputs = true;
+            p = skip_ws(p + 1, end);
+            if (p >= end || *p != '{') return false;
+            size_t n_vals;
+            if (!(p = scan_tensor(m, p, end, sc, &str_used, &out->rows, &n_vals))) return false;
+            p = skip_ws(p, end);
+            if (p >= end || *p != ']') return false; /* exactly one tensor */
+            p++;
+        } else if (key_is(k, kn, "id", 2)) {
+            const char *s;
+            size_t n;
+            if (have_id || *p != '"' || !(p = scan_string(p, end, &s, &n, &esc)) || esc) return false;
+            have_id = true;
+            if (n + 1 > sc->ent_cap && FW_GROW(&sc->ent, &sc->ent_cap, n + 1) != FW_OK) return false;
+            memcpy(sc->ent, s, n);
+            sc->ent[n] = 0;
+            out->id = sc->ent;
+        } else {
+            return false; /* outputs, parameters, ...: the jansson path */
+        }
+        p = skip_ws(p, end);
+        if (p >= end) return false;
+        if (*p == ',') {
+            p = skip_ws(p + 1, end);
+            continue;
+        }
+        if (*p != '}') return false;
+        p = skip_ws(p + 1, end);
+        break;
+    }
+    if (p != end || !have_inputs) return false;
+    out->vals = sc->vals;
+    return true;
+}

@@ -1,4 +1,5 @@
-/* v1_decode.h — owns the fast decoder of /v1 :predict and :explain bodies. It reads the common shape
+/* v1_decode.h — owns the fast decoders of request bodies: /v1 :predict and :explain, and /v2
+ * infer's one-row-tensor shape (at the end). It reads the common shape
  * {"instances":[{"f":1.5,"g":"x",...},...],"entity_id":"..."} straight into fw_value inputs in a
  * per-thread scratch, with one scan of the bytes and no allocation after warm-up. Keys are mapped to
  * the model's input positions by the model's own open-addressing index (input_index, built at load),
@@ -51,5 +52,17 @@ typedef struct fw_v1_decoded {
  * above, on an empty array, on more than FW_V1_MAX_UNKNOWN unknown keys, or on out of memory. The
  * values are valid until the next fw__v1_scan_top/fw__v1_decode on this thread. Thread-safe. */
 bool fw__v1_decode(const fw_srv_model *m, const fw_v1_top *top, fw_v1_decoded *out);
+
+/* /v2 infer's common body: {"inputs":[{"name":N,"shape":[rows,n_inputs],"datatype":T,"data":[...]}]}
+ * with an optional "id" (a simple string) — one row tensor in the model's input order, data flat or
+ * one level nested, N not an input name. Decodes rows x n_inputs values into this thread's scratch.
+ * Returns false (decline: the jansson path answers) for anything else, including a count that does
+ * not match the shape, "outputs" or "parameters", and out of memory. Thread-safe. */
+typedef struct fw_v2_decoded {
+    long rows;
+    fw_value *vals;       /* rows x m->n_inputs */
+    const char *id;       /* the request's "id" (NUL-terminated, scratch) or NULL */
+} fw_v2_decoded;
+bool fw__v2_decode_rows(const fw_srv_model *m, const char *body, size_t len, fw_v2_decoded *out);
 
 #endif

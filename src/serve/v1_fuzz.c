@@ -19,7 +19,8 @@ static void run(fw_server *s, const fw_route *rt, const char *body, size_t len, 
     fw_buf_init(&r->body);
     s->slow_decode = slow;
     atomic_store(&s->next_req, reqno);
-    fw__api_predict(s, rt, body, len, rt->kind == FW_ROUTE_V1_EXPLAIN, r);
+    if (rt->kind == FW_ROUTE_V2_INFER) fw__api_v2(s, rt, body, len, r);
+    else fw__api_predict(s, rt, body, len, rt->kind == FW_ROUTE_V1_EXPLAIN, r);
     fw_srv_model_unref(r->hold);
     r->hold = NULL;
 }
@@ -28,7 +29,9 @@ int fw_serve_v1_compare(fw_server *s, const char *path, const char *body, size_t
                         size_t cap) {
     fw_route rt;
     fw_route_match("POST", path, &rt);
-    if (rt.status != 0 || (rt.kind != FW_ROUTE_V1_PREDICT && rt.kind != FW_ROUTE_V1_EXPLAIN)) return -2;
+    if (rt.status != 0 ||
+        (rt.kind != FW_ROUTE_V1_PREDICT && rt.kind != FW_ROUTE_V1_EXPLAIN && rt.kind != FW_ROUTE_V2_INFER))
+        return -2;
     bool was_slow = s->slow_decode;
     uint64_t reqno = atomic_load(&s->next_req);
     fw_reply a, b;
@@ -53,7 +56,8 @@ int fw_serve_v1_compare(fw_server *s, const char *path, const char *body, size_t
 
 const char *const fw_serve_fuzz_v1_paths[] = {
     "/v1/models/m:predict", "/v1/models/m:explain", "/v1/models/mc/versions/1:predict",
-    "/v1/models/w/aliases/production:predict", "/v1/models/nope:predict",
+    "/v1/models/w/aliases/production:predict", "/v1/models/nope:predict", "/v2/models/w/infer",
+    "/v2/models/mc/versions/1/infer",
 };
 const size_t fw_serve_fuzz_v1_n_paths = sizeof fw_serve_fuzz_v1_paths / sizeof *fw_serve_fuzz_v1_paths;
 

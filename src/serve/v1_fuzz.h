@@ -11,10 +11,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Sends body to POST path (a /v1 :predict or :explain route) on s twice — fast decoder allowed,
+/* Sends body to POST path (a /v1 :predict or :explain route, or a /v2 infer route) on s twice — fast decoder allowed,
  * then forced through jansson — with the same request number. Returns 0 when code and body bytes
  * are identical, -1 when they differ (why gets both answers, truncated to cap), -2 when path is not
- * a v1 predict route. *fast (may be NULL) tells whether the fast decoder answered the first time.
+ * one of those routes. *fast (may be NULL) tells whether the fast decoder answered the first time.
  * Not thread-safe against other requests on s (it rewinds the request counter). */
 int fw_serve_v1_compare(fw_server *s, const char *path, const char *body, size_t len, bool *fast, char *why,
                         size_t cap);

@@ -44,7 +44,22 @@ static const char *const CORPUS[] = {
     "{\"instances\":[{\"a\":1e308,\"b\":4.9e-324,\"c\":2.2250738585072014e-308}]}",
     "{\"instances\":[{\"a\":0.1,\"b\":0.30000000000000004,\"c\":123.456e-7}]}",
     "{\"instances\":[{\"a\":1}],\"entity_id\":\"\\/\\b\\f\\n\\r\\t\"}",
+    /* v2 row tensors (fast on the v2 routes) */
+    "{\"inputs\":[{\"name\":\"input\",\"shape\":[1,2],\"datatype\":\"FP64\",\"data\":[0.5,-3]}]}",
+    "{\"id\":\"r1\",\"inputs\":[{\"name\":\"row\",\"shape\":[2,2],\"datatype\":\"FP32\",\"data\":[[1,2],[null,true]]}]}",
+    ("{\"inputs\":[{\"data\":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,\"24\"],\"datatype\":\"FP64\","
+     "\"shape\":[1,24],\"name\":\"x\"}]}"),
     /* declined: the jansson path answers (errors or warnings) */
+    "{\"inputs\":[{\"name\":\"input\",\"shape\":[1,2],\"datatype\":\"FP64\",\"data\":[0.5]}]}",
+    "{\"inputs\":[{\"name\":\"input\",\"shape\":[1,2],\"datatype\":\"FP64\",\"data\":[[[0.5,1]]]}]}",
+    "{\"inputs\":[{\"name\":\"input\",\"shape\":[0,2],\"datatype\":\"FP64\",\"data\":[]}]}",
+    "{\"inputs\":[{\"name\":\"input\",\"shape\":[1.0,2],\"datatype\":\"FP64\",\"data\":[1,2]}]}",
+    "{\"inputs\":[{\"name\":\"input\",\"shape\":[1,2],\"data\":[1,2]}]}",
+    "{\"inputs\":[{\"name\":\"input\",\"shape\":[1,2],\"datatype\":\"FP64\",\"data\":[1,2]}],\"outputs\":[{\"name\":\"score\"}]}",
+    "{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP64\",\"data\":[1]},{\"name\":\"y\",\"shape\":[1],\"datatype\":\"FP64\",\"data\":[2]}]}",
+    "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,2],\"datatype\":\"FP64\",\"data\":[1,{}]}]}",
+    "{\"inputs\":[{\"name\":\"input\",\"shape\":[1,2],\"datatype\":\"FP64\",\"data\":[1,2],\"name\":\"b\"}]}",
+    "{\"inputs\":[]}",
     "",
     "   ",
     "[]",
@@ -110,8 +125,8 @@ static void test_corpus(void) {
     /* a body with an embedded NUL after the JSON */
     static const char nul[] = "{\"instances\":[{\"a\":1}]}\0";
     compare_all(nul, sizeof nul - 1);
-    /* the first 14 bodies are common shapes: each must be answered by the fast path somewhere */
-    CHECK_MSG(fast_bodies >= 14, "only %d corpus bodies took the fast path", fast_bodies);
+    /* the first 17 bodies are common shapes: each must be answered by the fast path somewhere */
+    CHECK_MSG(fast_bodies >= 17, "only %d corpus bodies took the fast path", fast_bodies);
     /* a predict of a common body on the binary model is fast, and gives the documented answer */
     bool fast = false;
     char why[4096];
@@ -168,7 +183,7 @@ static void test_mutations(void) {
     char buf[1024];
     int fast_n = 0, total = 0;
     for (int it = 0; it < 6000; it++) {
-        const char *seed = CORPUS[fw_rng_below(&rng, 14)];
+        const char *seed = CORPUS[fw_rng_below(&rng, 17)];
         size_t len = strlen(seed);
         memcpy(buf, seed, len);
         int edits = fw_rng_below(&rng, 3) ? 1 : 2 + (int)fw_rng_below(&rng, 2);
