@@ -24,11 +24,42 @@
 
 /* ---- JSON helpers ---------------------------------------------------------------------------- */
 
+/* Length of the valid UTF-8 sequence at s[0..n) (lead byte >= 0x80), or 0 when it is invalid. */
+static size_t utf8_len(const unsigned char *s, size_t n) {
+    unsigned c = s[0];
+    size_t len;
+    unsigned min;
+    if (c >= 0xc2 && c <= 0xdf) len = 2, min = 0x80;
+    else if (c >= 0xe0 && c <= 0xef) len = 3, min = 0x800;
+    else if (c >= 0xf0 && c <= 0xf4) len = 4, min = 0x10000;
+    else return 0;
+    if (n < len) return 0;
+    unsigned cp = c & (0xff >> (len + 1));
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80) return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+    return len;
+}
+
 void fw__json_str(fw_buf *b, const char *s, size_t n) {
     fw_buf_put_u8(b, '"');
     size_t start = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
+        if (c >= 0x80) {
+            /* valid UTF-8 passes as is; an invalid byte becomes U+FFFD so the reply stays JSON */
+            size_t l = utf8_len((const unsigned char *)s + i, n - i);
+            if (l) {
+                i += l - 1;
+                continue;
+            }
+            fw_buf_put(b, s + start, i - start);
+            start = i + 1;
+            fw_buf_put(b, "\\ufffd", 6);
+            continue;
+        }
         if (c >= 0x20 && c != '"' && c != '\\') continue;
         fw_buf_put(b, s + start, i - start);
         start = i + 1;

@@ -267,6 +267,33 @@ static void test_decoder_values(void) {
     fw_srv_model_unref(m);
 }
 
+/* Replies stay valid JSON when the body holds invalid UTF-8 (jansson's error text quotes it):
+ * fuzz/known/serve/open-error-reply-invalid-utf8, and the JSON string writer directly. */
+static void test_invalid_utf8_reply(void) {
+    fw_buf b;
+    fw_buf_init(&b);
+    fw__json_str(&b, "a\xff\xc3\xa9\xe2\x82", 6);
+    CHECK(b.len == 23 && memcmp(b.data, "\"a\\ufffd\xc3\xa9\\ufffd\\ufffd\"", 23) == 0);
+    fw_buf_free(&b);
+    if (!g_s) return;
+    const char *bodies[] = {"\"\x8d\xa3\xa3\xdd\x15", "{\"instances\":[{\"x\":\"\xff\"}]}", "{\"\xc0\xaf\":1}"};
+    for (size_t i = 0; i < sizeof bodies / sizeof *bodies; i++) {
+        fw_route rt;
+        fw_route_match("POST", "/v1/models/mc/versions/1:predict", &rt);
+        fw_reply r;
+        memset(&r, 0, sizeof r);
+        fw_buf_init(&r.body);
+        fw__api_predict(g_s, &rt, bodies[i], strlen(bodies[i]), false, &r);
+        json_error_t je;
+        json_t *j = json_loadb((const char *)r.body.data, r.body.len, 0, &je);
+        CHECK_MSG(j != NULL, "reply is not JSON (%s): %.*s", je.text, (int)r.body.len, (const char *)r.body.data);
+        json_decref(j);
+        CHECK_EQ(r.code, 400);
+        fw_srv_model_unref(r.hold);
+        fw_buf_free(&r.body);
+    }
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     g_s = fw_serve_fuzz_v1_server();
@@ -275,5 +302,6 @@ int main(int argc, char **argv) {
     TEST_RUN(test_decoder_values);
     TEST_RUN(test_fuzz_corpus);
     TEST_RUN(test_mutations);
+    TEST_RUN(test_invalid_utf8_reply);
     return fw_test_report(argv[0]);
 }
