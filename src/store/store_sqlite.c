@@ -893,6 +893,11 @@ fw_status fw_store_sqlite_open(const char *home, fw_store **out, fw_err *err) {
         return rc;
     }
     sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    /* Every CLI command is a short process, usually the last connection: SQLite would checkpoint the
+     * WAL into the database and fdatasync both files on each close (~2 syncs per `flywheel models
+     * ...`, paid even by a reader after a write). Committed transactions are already in the WAL,
+     * which writers checkpoint automatically once it passes 1000 pages. */
+    sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)NULL);
     sqlite3_extended_result_codes(s->db, 1);
     /* WAL: readers never block the writer; NORMAL sync: a committed transaction survives a process
      * crash (kill -9); only a power cut can lose the last few, never corrupt the file. */
