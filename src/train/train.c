@@ -764,6 +764,16 @@ fw_status fw_train_run(fw_project *project, const fw_train_options *o, fw_train_
     if ((st = fw_eval_check_metric(r->project.task, r->project.metric, err))) return st;
     if ((st = make_split(r, err))) return st;
     if ((st = prepare(r, o, err))) return st;
+    if (!o->families && r->split.n_train > FW_TRAIN_KNN_DEFAULT_MAX_ROWS) {
+        /* knn is brute force: O(training rows) per prediction. Not a default on big data. */
+        size_t k = 0;
+        for (size_t f = 0; f < n_fams; f++)
+            if (strcmp(fams[f], "knn") != 0) memcpy(fams[k++], fams[f], sizeof fams[f]);
+        if (k < n_fams)
+            warn(r, "knn left out of the default families: %zu training rows (each prediction scans them all; ask for it with --models)",
+                 r->split.n_train);
+        n_fams = k;
+    }
 
     r->n_cands = 1 + n_fams;
     r->cands = fw_calloc(r->n_cands, sizeof(fw_candidate));
