@@ -24,7 +24,7 @@ if [ ! -s "$F" ]; then
     echo "generating $F"
     "$B/bench/bench_load" gen "$F" "$ROWS" "$COLS"
 fi
-echo "file=$F bytes=$(stat -c %s "$F") (load average: $(cut -d' ' -f1 /proc/loadavg))"
+echo "file=$F bytes=$(stat -L -c %s "$F") (load average: $(cut -d' ' -f1 /proc/loadavg))"
 cat "$F" >/dev/null # page cache warm-up for both sides
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
