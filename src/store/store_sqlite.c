@@ -10,6 +10,7 @@
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #define BUSY_TIMEOUT_MS 30000
 
@@ -901,7 +902,16 @@ fw_status fw_store_sqlite_open(const char *home, fw_store **out, fw_err *err) {
     sqlite3_extended_result_codes(s->db, 1);
     /* WAL: readers never block the writer; NORMAL sync: a committed transaction survives a process
      * crash (kill -9); only a power cut can lose the last few, never corrupt the file. */
-    if ((rc = exec(s, "PRAGMA journal_mode=WAL", err)) || (rc = exec(s, "PRAGMA synchronous=NORMAL", err)) ||
+    /* Switching a new database to WAL needs an exclusive lock that SQLite does not always wait for
+     * through the busy handler (several processes opening a fresh store at once get SQLITE_BUSY at
+     * once): retry for as long as the busy timeout. WAL is persistent, so later opens pass at once. */
+    for (int waited_ms = 0;; waited_ms += 5) {
+        rc = exec(s, "PRAGMA journal_mode=WAL", err);
+        if (rc != FW_EBUSY || waited_ms >= BUSY_TIMEOUT_MS) break;
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (rc || (rc = exec(s, "PRAGMA synchronous=NORMAL", err)) ||
         (rc = exec(s, "PRAGMA foreign_keys=ON", err)) || (rc = migrate(s, err))) {
         if (rc == FW_ECORRUPT || rc == FW_ESTORE) fw_err_prefix(err, "opening the store");
         sq_close(&s->base);
