@@ -428,6 +428,13 @@ static fw_status fit_family(fit_ctx *c, const char *family, fw_candidate *cand, 
             if (fw_search_trial(family, r->target.task, r->seed, t, &trial) != FW_OK) break;
         } else {
             memset(&trial, 0, sizeof trial);
+            /* The training candidate's starting point (recorded like any drawn parameter, so
+             * reproduce sees it): gbdt with a smaller learning rate and more rounds, which early
+             * stopping on the validation rows trims; the family's own defaults stay XGBoost's. */
+            if (strcmp(family, "gbdt") == 0) {
+                snprintf(trial.params[trial.n_params++], FW_SEARCH_PARAM_LEN, "learning_rate=0.1");
+                snprintf(trial.params[trial.n_params++], FW_SEARCH_PARAM_LEN, "n_estimators=300");
+            }
         }
         /* user params override the drawn ones (they come last: last one wins) */
         const char *params[2 * FW_SEARCH_MAX_PARAMS];
