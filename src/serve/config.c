@@ -168,6 +168,10 @@ static fw_status parse_splits(ctx *x, yaml_node_t *seq, fw_serve_config *c) {
     size_t n = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
     fw_serve_split *s = fw_calloc(n ? n : 1, sizeof *s);
     if (!s) return fw_err_set(x->err, FW_ENOMEM, "out of memory");
+    for (size_t i = 0; i < c->n_splits; i++) { /* a repeated `splits:` key replaces the first list */
+        fw_free(c->splits[i].model);
+        fw_free(c->splits[i].challenger);
+    }
     fw_free(c->splits);
     c->splits = s;
     c->n_splits = n;
