@@ -5,7 +5,8 @@
 # The file is generated once and kept in bench/out/ (git-ignored). Each side reports the best of
 # REPEATS (default 3) runs, after one untimed warm-up read that puts the file in the page cache.
 # Peak RSS of each whole process comes from /usr/bin/time -v.
-# Env: ROWS (1000000), COLS (50), REPEATS (3). CPU-heavy (a minute or two): run it in the
+# Env: ROWS (1000000), COLS (50), REPEATS (3); FILE=path loads that file instead (e.g. the
+# Fashion-MNIST training CSV, .gz or decompressed: FILE=../shared/datasets/fashion_mnist_train.csv.gz). CPU-heavy (a minute or two): run it in the
 # background under the shared lock:  flock /tmp/fw-bench.lock bash bench/load/run.sh build-x
 set -eu
 cd "$(dirname "$0")/../.."
@@ -20,6 +21,7 @@ gcc -std=c17 -D_GNU_SOURCE -O2 -march=x86-64-v2 -Iinclude -Isrc -o "$B/bench/ben
     -lmicrohttpd -lpthread -lm
 F=bench/out/numeric_${ROWS%000000}m_$COLS.csv
 [ "$ROWS" = 1000000 ] || F=bench/out/numeric_${ROWS}_$COLS.csv
+[ -n "${FILE:-}" ] && F=$FILE
 if [ ! -s "$F" ]; then
     echo "generating $F"
     "$B/bench/bench_load" gen "$F" "$ROWS" "$COLS"
