@@ -28,6 +28,9 @@
 #define LLVMFuzzerTestOneInput fw_fuzz_one_serve_config
 #include "../../fuzz/fuzz_serve_config.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fw_fuzz_one_serve_v1
+#include "../../fuzz/fuzz_serve_v1.c"
+#undef LLVMFuzzerTestOneInput
 
 #include <dirent.h>
 #include <stdio.h>
@@ -42,7 +45,7 @@ static const struct {
 } targets[] = {
     {"csv", fw_fuzz_one_csv},         {"jsonl", fw_fuzz_one_jsonl},       {"yaml", fw_fuzz_one_yaml},
     {"pipeline", fw_fuzz_one_pipeline}, {"artifact", fw_fuzz_one_artifact}, {"serve", fw_fuzz_one_serve},
-    {"serve_config", fw_fuzz_one_serve_config},
+    {"serve_config", fw_fuzz_one_serve_config}, {"serve_v1", fw_fuzz_one_serve_v1},
 };
 
 static const char *corpus_root(void) {
