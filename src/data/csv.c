@@ -278,7 +278,14 @@ typedef struct chunk {
     rej_entry ferr;
     rec r;
     double *tmp;
+    /* Numeric values of the last tile_n committed rows, row-major (CSV_TILE x n_cols): written to
+     * the columns a tile at a time, so a wide file does not store every row into n_cols distant
+     * column arrays (one cache line and TLB entry per value). */
+    double *tile;
+    size_t tile_n, n_cols;
 } chunk;
+
+#define CSV_TILE 64
 
 static void chunk_free(chunk *c, size_t n_cols) {
     for (size_t j = 0; j < n_cols; j++) {
@@ -291,6 +298,7 @@ static void chunk_free(chunk *c, size_t n_cols) {
     fw_free(c->rej);
     fw_free(c->r.f);
     fw_free(c->tmp);
+    fw_free(c->tile);
     memset(c, 0, sizeof *c);
 }
 
@@ -300,7 +308,9 @@ static fw_status chunk_init(chunk *c, size_t n_cols) {
     c->code = fw_calloc(n_cols ? n_cols : 1, sizeof *c->code);
     c->dict = fw_calloc(n_cols ? n_cols : 1, sizeof *c->dict);
     c->tmp = fw_calloc(n_cols ? n_cols : 1, sizeof *c->tmp);
-    if (!c->num || !c->code || !c->dict || !c->tmp) return FW_ENOMEM;
+    c->tile = fw_malloc((n_cols ? n_cols : 1) * CSV_TILE * sizeof *c->tile);
+    c->n_cols = n_cols;
+    if (!c->num || !c->code || !c->dict || !c->tmp || !c->tile) return FW_ENOMEM;
     for (size_t j = 0; j < n_cols; j++) fw_dict_init(&c->dict[j]);
     return FW_OK;
 }
@@ -397,7 +407,28 @@ static void chunk_badrow(chunk *c, const pctx *x, fw_status st, uint64_t line, u
 static int show_len(size_t len) { return len > 40 ? 40 : (int)len; }
 
 /* Parses records of [c->begin, c->end) into typed columns. */
+/* Writes the staged tile of numeric values into the columns (rows n_rows - tile_n .. n_rows). */
+static void tile_flush(const pctx *x, chunk *c) {
+    const fw_schema *s = x->schema;
+    size_t n = c->tile_n, row0 = c->n_rows - n, nc = c->n_cols;
+    for (size_t j = 0; j < nc && n; j++) {
+        if (!is_num_type(s->types[j]) || !c->num[j]) continue;
+        double *dst = c->num[j] + row0;
+        const double *src = c->tile + j;
+        for (size_t t = 0; t < n; t++) dst[t] = src[t * nc];
+    }
+    c->tile_n = 0;
+}
+
+static void chunk_parse_rows(const pctx *x, chunk *c);
+
 static void chunk_parse(const pctx *x, chunk *c) {
+    c->tile_n = 0;
+    chunk_parse_rows(x, c);
+    tile_flush(x, c);
+}
+
+static void chunk_parse_rows(const pctx *x, chunk *c) {
     const fw_schema *s = x->schema;
     char *p = c->begin, *end = c->end;
     uint64_t line = 0;
@@ -499,12 +530,13 @@ static void chunk_parse(const pctx *x, chunk *c) {
         if (!ok) continue;
         /* Phase 2: commit. */
         size_t row = c->n_rows;
+        double *staged = c->tile + c->tile_n * c->n_cols;
         for (size_t i = 0; i < r->n; i++) {
             int j = x->map[i];
             if (j < 0) continue;
             field *f = &r->f[i];
             if (is_num_type(s->types[j])) {
-                c->num[j][row] = c->tmp[j];
+                staged[j] = c->tmp[j];
             } else if (fw_is_missing(f->p, f->len, x->missing, x->n_missing)) {
                 c->code[j][row] = -1;
             } else {
@@ -518,6 +550,7 @@ static void chunk_parse(const pctx *x, chunk *c) {
         }
         c->row_line[row] = rl;
         c->n_rows++;
+        if (++c->tile_n == CSV_TILE) tile_flush(x, c);
     }
 }
 
