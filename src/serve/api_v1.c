@@ -8,8 +8,10 @@
 #include "core/clock.h"
 #include "serve/v1_decode.h"
 
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Decodes one instance object into vals (n_inputs, MISSING where absent). Unknown keys are added
@@ -227,6 +229,60 @@ void fw__log_prediction(fw_server *s, const char *rid, const fw_srv_model *m, in
     }
 }
 
+/* The batch answer's scores in the same keys an online answer has ("probabilities", "score",
+ * "threshold"), so a client reads both the same way; the stored text stays under "scores". */
+static void put_batch_scores(fw_buf *b, const fw_srv_model *m, const fw_hybrid_answer *a) {
+    json_t *sj = json_loads(a->scores_json ? a->scores_json : "{}", 0, NULL);
+    if (m->task == FW_TASK_BINARY) {
+        json_t *sc = json_object_get(sj, "score");
+        if (json_is_number(sc)) {
+            double p = json_number_value(sc);
+            fw_buf_printf(b, ",\"probabilities\":{");
+            fw__json_cstr(b, m->classes ? m->classes[0] : "0");
+            fw_buf_put_u8(b, ':');
+            fw__json_num(b, 1 - p);
+            fw_buf_put_u8(b, ',');
+            fw__json_cstr(b, m->classes ? m->classes[1] : "1");
+            fw_buf_put_u8(b, ':');
+            fw__json_num(b, p);
+            fw_buf_printf(b, "},\"score\":");
+            fw__json_num(b, p);
+            fw_buf_printf(b, ",\"threshold\":");
+            fw__json_num(b, m->threshold);
+        }
+    } else if (m->task == FW_TASK_MULTICLASS || m->task == FW_TASK_MULTILABEL) {
+        json_t *pr = json_object_get(sj, "p");
+        if (json_is_object(pr)) {
+            fw_buf_printf(b, ",\"probabilities\":{");
+            const char *k;
+            json_t *v;
+            bool first = true;
+            double best = -INFINITY;
+            json_object_foreach(pr, k, v) {
+                if (!json_is_number(v)) continue;
+                if (!first) fw_buf_put_u8(b, ',');
+                first = false;
+                fw__json_cstr(b, k);
+                fw_buf_put_u8(b, ':');
+                fw__json_num(b, json_number_value(v));
+                if (json_number_value(v) > best) best = json_number_value(v);
+            }
+            fw_buf_printf(b, "},\"score\":");
+            fw__json_num(b, isfinite(best) ? best : NAN);
+            fw_buf_printf(b, ",\"threshold\":null");
+        }
+    } else if (a->prediction) {
+        char *end;
+        double v = strtod(a->prediction, &end);
+        if (end != a->prediction && !*end) {
+            fw_buf_printf(b, ",\"score\":");
+            fw__json_num(b, v);
+            fw_buf_printf(b, ",\"threshold\":null");
+        }
+    }
+    json_decref(sj);
+}
+
 /* Hybrid: answers from a fresh batch answer of the served model version. True when it answered. */
 static bool answer_from_batch(fw_server *s, const fw_srv_model *m, int variant, const char *entity, uint64_t t0,
                               const char *body, size_t len, fw_reply *r) {
@@ -244,6 +300,7 @@ static bool answer_from_batch(fw_server *s, const fw_srv_model *m, int variant, 
     fw__json_cstr(b, entity);
     fw_buf_printf(b, ",\"predictions\":[{\"label\":");
     fw__json_cstr(b, a.prediction);
+    put_batch_scores(b, m, &a);
     fw_buf_printf(b, ",\"scores\":%s,\"scored_at\":\"%s\",\"batch_run\":%lld}],\"warnings\":[]}", a.scores_json, ts,
                   (long long)a.run_id);
     if (s->logq) {

@@ -301,6 +301,12 @@ static void test_hybrid(void) {
     json_t *p = json_array_get(json_object_get(j, "predictions"), 0);
     CHECK_STR(json_string_value(json_object_get(p, "label")), "pos");
     CHECK(json_object_get(json_object_get(p, "scores"), "score") != NULL);
+    /* the same keys as an online answer: probabilities by class, score, threshold */
+    double bs = json_number_value(json_object_get(p, "score"));
+    CHECK(bs > 0.5 && bs < 1);
+    CHECK_NEAR(json_number_value(json_object_get(json_object_get(p, "probabilities"), "pos")), bs, 1e-15);
+    CHECK_NEAR(json_number_value(json_object_get(json_object_get(p, "probabilities"), "neg")), 1 - bs, 1e-15);
+    CHECK(json_is_number(json_object_get(p, "threshold")));
     json_decref(j);
     /* an entity batch never saw: answered online */
     j = post_json("/v1/models/pima:predict", "{\"entity_id\":\"nobody\",\"instances\":[{\"glucose\":120}]}", &st);
