@@ -194,7 +194,13 @@ static fw_status prepare_cv(fw_train_result *r, const fw_train_options *o, fw_er
     const fw_project *p = &r->project;
     size_t n_pool = r->split.n_train + r->split.n_valid;
     uint32_t k = p->folds;
-    if (k == 0) k = n_pool <= FW_TRAIN_CV_AUTO_ROWS ? FW_TRAIN_CV_AUTO_FOLDS : 1;
+    if (k == 0) {
+        /* auto: small data only, by rows and by matrix cells (wide data makes k extra fits costly) */
+        size_t nnz = r->X_train.sparse_dim ? (size_t)r->X_train.indptr[r->X_train.n_rows] : 0;
+        double cells = (double)n_pool * ((double)r->X_train.n_dense +
+                                         (r->X_train.n_rows ? (double)nnz / (double)r->X_train.n_rows : 0));
+        k = n_pool <= FW_TRAIN_CV_AUTO_ROWS && cells <= FW_TRAIN_CV_AUTO_CELLS ? FW_TRAIN_CV_AUTO_FOLDS : 1;
+    }
     if (k < 2 || r->target.task == FW_TASK_RANKING || n_pool < 4 * (size_t)k) return FW_OK;
     size_t per = r->target.task == FW_TASK_MULTILABEL ? r->target.n_outputs : 1;
     uint32_t *pool = fw_malloc(n_pool * sizeof(uint32_t));

@@ -66,9 +66,10 @@ typedef struct fw_candidate {
 } fw_candidate;
 
 #define FW_TRAIN_MAX_WARNINGS 16
-/* Below this many training-side rows (train + validation), models are selected by k-fold
- * cross-validation unless the project's split.folds says otherwise (1 = one holdout). */
+/* Below this many training-side rows (train + validation) and matrix cells, models are selected
+ * by k-fold cross-validation unless the project's split.folds says otherwise (1 = one holdout). */
 #define FW_TRAIN_CV_AUTO_ROWS 20000
+#define FW_TRAIN_CV_AUTO_CELLS 2000000.0 /* ... and rows x features up to this */
 #define FW_TRAIN_CV_AUTO_FOLDS 5
 /* Above this many training rows the default families leave knn out (brute-force neighbours). */
 #define FW_TRAIN_KNN_DEFAULT_MAX_ROWS 20000
