@@ -652,6 +652,12 @@ static fw_status group_codes(const fw_train_result *r, size_t g, int32_t *codes,
     return FW_OK;
 }
 
+/* Fills pick with `rows` test-row indexes spread evenly over n (a stride sample); returns pick. */
+static const uint32_t *pick_rows(uint32_t *pick, size_t rows, size_t n) {
+    for (size_t i = 0; i < rows; i++) pick[i] = (uint32_t)((i * n) / rows);
+    return pick;
+}
+
 static fw_status evaluate(fw_train_result *r, fw_candidate *c, const fw_train_options *o, fw_err *err) {
     size_t k = r->target.n_outputs;
     c->test_pred = fw_malloc(r->n_test * k * sizeof(double));
@@ -711,9 +717,45 @@ static fw_status evaluate(fw_train_result *r, fw_candidate *c, const fw_train_op
             fw_importance_options_init(&io);
             io.seed = r->seed;
             io.n_repeats = r->X_test.n_dense > 200 ? 1 : 3;
-            if (r->X_test.n_dense <= 1000) {
-                st = fw_eval_permutation_importance(r->target.task, &r->X_test, r->y_test, k, &eo,
-                                                    fw_eval_predict_model, c->model, &io, &imp, err);
+            /* A time budget: n_dense x repeats passes over the test rows, each row at the model's
+             * measured latency. Over budget, a stride sample of the test rows (at least 200);
+             * still over, skipped with a warning (e.g. knn on wide data would take hours). */
+            double per_row_s = (c->latency.mean_us > 0 ? c->latency.mean_us : 1.0) * 1e-6 / (double)r->threads;
+            double passes = (double)r->X_test.n_dense * (double)(io.n_repeats + 1);
+            size_t rows = r->n_test;
+            double budget_s = FW_TRAIN_IMPORTANCE_BUDGET_S;
+            if (passes * (double)rows * per_row_s > budget_s) {
+                double fit = budget_s / (passes * per_row_s);
+                rows = fit < 200 ? 0 : (size_t)fit;
+            }
+            if (rows == 0 || r->X_test.n_dense > 1000) {
+                warn(r, "%s: permutation importance skipped (%zu features x %zu test rows at %.3g us per row exceeds %.0f s)",
+                     c->name, r->X_test.n_dense, r->n_test, c->latency.mean_us, budget_s);
+            } else {
+                fw_matrix Xs;
+                memset(&Xs, 0, sizeof Xs);
+                double *ys = NULL;
+                const fw_matrix *X = &r->X_test;
+                const double *y = r->y_test;
+                if (rows < r->n_test) { /* every step-th test row */
+                    size_t per = r->target.task == FW_TASK_MULTILABEL ? k : 1;
+                    uint32_t *pick = fw_malloc(rows * sizeof(uint32_t));
+                    ys = fw_malloc(rows * per * sizeof(double));
+                    if (!pick || !ys || fw_matrix_select(&r->X_test, pick_rows(pick, rows, r->n_test), rows, &Xs)) {
+                        fw_free(pick);
+                        fw_free(ys);
+                        return fw_err_set(err, FW_ENOMEM, "out of memory sampling rows for importance");
+                    }
+                    for (size_t i = 0; i < rows; i++)
+                        memcpy(ys + i * per, r->y_test + (size_t)pick[i] * per, per * sizeof(double));
+                    fw_free(pick);
+                    X = &Xs;
+                    y = ys;
+                }
+                st = fw_eval_permutation_importance(r->target.task, X, y, k, &eo, fw_eval_predict_model,
+                                                    c->model, &io, &imp, err);
+                fw_matrix_free(&Xs);
+                fw_free(ys);
                 if (st) return st;
                 c->importance = imp.mean;
                 c->importance_std = imp.std;

@@ -73,6 +73,8 @@ typedef struct fw_candidate {
 #define FW_TRAIN_CV_AUTO_FOLDS 5
 /* Above this many training rows the default families leave knn out (brute-force neighbours). */
 #define FW_TRAIN_KNN_DEFAULT_MAX_ROWS 20000
+/* Permutation importance of one model may take about this long; beyond, fewer rows or none. */
+#define FW_TRAIN_IMPORTANCE_BUDGET_S 20.0
 
 /* One cross-validation fold of the training side: fit on X_fit, score on X_score. */
 typedef struct fw_cv_fold {
