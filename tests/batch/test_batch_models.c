@@ -24,10 +24,9 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *bin(void) {
-    const char *b = getenv("FLYWHEEL_BIN");
-    return b && access(b, X_OK) == 0 ? b : NULL;
-}
+/* the binary under test and whole-file reads come from the harness (tests/support/test.h) */
+#define bin fw_test_bin
+#define slurp fw_test_slurp
 
 static char *tmp(const char *name) {
     static char buf[64][1024];
@@ -52,19 +51,6 @@ static int run(char *const *argv, const char *log) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    size_t got = fread(b, 1, (size_t)n, f);
-    b[got] = '\0';
-    fclose(f);
-    if (len) *len = got;
-    return b;
-}
 
 /* Trains `models` on a project or data file into dir; returns the .fwm path or NULL. */
 static const char *train(const char *what, const char *label, const char *models, const char *dir,
