@@ -42,6 +42,7 @@ void fw_serve_config_init(fw_serve_config *c) {
     c->max_models = 65536;
     c->alias_poll_s = 2.0;
     c->drain_timeout_s = 10.0;
+    c->admin_wait_s = 10.0;
     c->log_capacity = 65536;
     c->log_policy = FW_LOG_DROP_NEWEST;
     c->log_sample = 0.1;
@@ -252,6 +253,8 @@ static fw_status parse_serving(ctx *x, yaml_node_t *m, fw_serve_config *c) {
             st = get_size(x, v, "serving.max_models", 1, 1 << 24, &c->max_models);
         else if (strcmp(ks, "alias_poll_s") == 0)
             st = get_num(x, v, "serving.alias_poll_s", 0, 86400, false, &c->alias_poll_s);
+        else if (strcmp(ks, "admin_wait_s") == 0)
+            st = get_num(x, v, "serving.admin_wait_s", 0, 3600, false, &c->admin_wait_s);
         else if (strcmp(ks, "drain_timeout_s") == 0)
             st = get_num(x, v, "serving.drain_timeout_s", 0, 3600, false, &c->drain_timeout_s);
         else if (strcmp(ks, "batch_max_age_s") == 0)

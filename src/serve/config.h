@@ -9,6 +9,7 @@
  *     max_body_bytes: 1048576
  *     models: [spam@production, churn@staging]
  *     model_memory_bytes: 1073741824
+ *     admin_wait_s: 10              # admin alias/load/reload: 200 when done within, else 202
  *     log: {path: predictions.jsonl, capacity: 65536, policy: drop-newest, sample: 0.1}
  *     splits:
  *       - {model: spam, kind: canary, challenger: spam@staging, percent: 10}
@@ -60,6 +61,8 @@ typedef struct fw_serve_config {
     size_t max_models;          /* distinct model routes; default 65536 */
     double alias_poll_s;        /* re-resolve aliases this often (0 = only on admin reload); default 2 */
     double drain_timeout_s;     /* SIGTERM waits this long for in-flight requests; default 10 */
+    double admin_wait_s;        /* admin load/alias/reload answer 200 when done within this, else 202
+                                   {"status":"pending"} (the job goes on); 0 = always 202; default 10 */
     char *admin_token;          /* bearer token for /admin (env FLYWHEEL_ADMIN_TOKEN overrides NULL) */
     char *store_path;           /* the store (registry + logs); NULL = none */
     char *models_dir;           /* a directory source of models (see source_dir.c); NULL = none */

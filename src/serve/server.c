@@ -295,6 +295,9 @@ static void api_metrics(fw_server *s, fw_reply *r) {
     fw_metrics_render_scalar(&r->body, "flywheel_model_loads_total", "counter", "Model loads (cold loads and swaps).", (double)loads);
     fw_metrics_render_scalar(&r->body, "flywheel_model_evictions_total", "counter", "Models evicted by the memory bound.", (double)ev);
     fw_metrics_render_scalar(&r->body, "flywheel_model_swaps_total", "counter", "Alias swaps.", (double)swaps);
+    fw_metrics_render_scalar(&r->body, "flywheel_models_retiring", "gauge",
+                             "Swapped-out versions still held by in-flight requests.",
+                             (double)fw_model_table_retiring(s->models));
     fw_metrics_render_scalar(&r->body, "flywheel_inflight_requests", "gauge", "Requests being served.", (double)atomic_load(&s->inflight));
     fw_buf_printf(&r->body, "# HELP flywheel_feedback_total Feedback records by whether the request id was known.\n"
                             "# TYPE flywheel_feedback_total counter\n"
@@ -348,6 +351,20 @@ static void api_models(fw_server *s, fw_reply *r) {
 
 /* ---- admin ----------------------------------------------------------------------------------- */
 
+/* One request's state across MHD's calls (and across a suspension for admin jobs). */
+typedef struct conn_req {
+    fw_buf body;
+    bool too_big;
+    bool answered; /* a reply was queued early (413 by Content-Length) */
+    uint64_t t0;
+    struct conn_req *next; /* in this thread's free list */
+    /* an admin request waiting for its loader job (see api_admin) */
+    fw_model_job *job;
+    struct MHD_Connection *conn;
+    uint64_t deadline;     /* fw_now_ns() after which it answers 202 */
+    struct conn_req *wnext; /* in s->waiters */
+} conn_req;
+
 static bool token_ok(const fw_server *s, struct MHD_Connection *c) {
     if (!s->admin_token || !*s->admin_token) return false;
     const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
@@ -359,78 +376,170 @@ static bool token_ok(const fw_server *s, struct MHD_Connection *c) {
     return diff == 0;
 }
 
-static void api_admin(fw_server *s, const fw_route *rt, const char *body, size_t len, fw_reply *r) {
+/* Removes q from the waiters if it is there. Caller holds s->admin_mu. */
+static bool unlink_waiter(fw_server *s, conn_req *q) {
+    for (conn_req **pp = &s->waiters; *pp; pp = &(*pp)->wnext) {
+        if (*pp == q) {
+            *pp = q->wnext;
+            q->wnext = NULL;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Loader thread: a job finished; resume the admin requests waiting for it. */
+static void on_job_done(void *ud, fw_model_job *j) {
+    fw_server *s = ud;
+    pthread_mutex_lock(&s->admin_mu);
+    for (conn_req **pp = &s->waiters; *pp;) {
+        conn_req *q = *pp;
+        if (q->job == j) {
+            *pp = q->wnext;
+            q->wnext = NULL;
+            MHD_resume_connection(q->conn);
+        } else {
+            pp = &q->wnext;
+        }
+    }
+    pthread_mutex_unlock(&s->admin_mu);
+}
+
+/* Resumes waiters past their deadline (all = every one, when draining). */
+static void resume_expired(fw_server *s, bool all) {
+    uint64_t now = fw_now_ns();
+    pthread_mutex_lock(&s->admin_mu);
+    if (all) s->admin_closed = true;
+    for (conn_req **pp = &s->waiters; *pp;) {
+        conn_req *q = *pp;
+        if (all || now >= q->deadline) {
+            *pp = q->wnext;
+            q->wnext = NULL;
+            MHD_resume_connection(q->conn);
+        } else {
+            pp = &q->wnext;
+        }
+    }
+    pthread_mutex_unlock(&s->admin_mu);
+}
+
+/* The reply of an admin job: its result when it finished, else 202 pending. Releases the job. */
+static void admin_finish(fw_server *s, conn_req *q, const fw_route *rt, const char *version, fw_reply *r) {
+    pthread_mutex_lock(&s->admin_mu);
+    unlink_waiter(s, q);
+    pthread_mutex_unlock(&s->admin_mu);
+    const fw_model_job_result *res = fw_model_job_get_result(q->job);
+    if (!res) {
+        r->code = 202;
+        fw_buf_printf(&r->body, "{\"status\":\"pending\",\"model\":");
+        fw__json_cstr(&r->body, rt->name);
+        if (rt->kind == FW_ROUTE_ADMIN_ALIAS) {
+            fw_buf_printf(&r->body, ",\"alias\":");
+            fw__json_cstr(&r->body, rt->alias);
+            fw_buf_printf(&r->body, ",\"version\":");
+            fw__json_cstr(&r->body, version);
+        }
+        fw_buf_printf(&r->body, ",\"message\":\"queued or loading on the loader thread; the previous version "
+                                "answers until the new one is ready (GET /v1/models shows it)\"}");
+    } else if (res->status) {
+        const char *what = rt->kind == FW_ROUTE_ADMIN_RELOAD ? "reload: " : "";
+        fw__reply_error(r, fw__http_for(res->status), fw_status_name(res->status), "%s%s", what, res->msg);
+    } else if (rt->kind == FW_ROUTE_ADMIN_RELOAD) {
+        r->code = 200;
+        fw_buf_printf(&r->body, "{\"reloaded\":true,\"swapped\":%zu}", res->swapped);
+    } else if (rt->kind == FW_ROUTE_ADMIN_ALIAS) {
+        r->code = 200;
+        fw_buf_printf(&r->body, "{\"model\":");
+        fw__json_cstr(&r->body, rt->name);
+        fw_buf_printf(&r->body, ",\"alias\":");
+        fw__json_cstr(&r->body, rt->alias);
+        fw_buf_printf(&r->body, ",\"version\":");
+        fw__json_cstr(&r->body, version);
+        fw_buf_put_u8(&r->body, '}');
+    } else {
+        r->code = 200;
+        fw_buf_printf(&r->body, "{\"loaded\":true,\"model\":");
+        fw__json_cstr(&r->body, rt->name);
+        fw_buf_printf(&r->body, ",\"version\":");
+        fw__json_cstr(&r->body, res->version);
+        fw_buf_printf(&r->body, ",\"bytes\":%zu,\"load_ms\":", res->bytes);
+        fw__json_num(&r->body, res->load_ms);
+        fw_buf_put_u8(&r->body, '}');
+    }
+    fw_model_job_release(q->job);
+    q->job = NULL;
+}
+
+/* Admin endpoints. Load, alias and reload are jobs for the model table's loader thread: the
+ * request's connection is suspended (its worker thread goes on serving other connections) and
+ * resumed when the job is done — 200 with the result — or after serving.admin_wait_s — 202
+ * {"status":"pending"}, the job going on. MHD calls the handler again after a resume, with the same
+ * body: q->job tells the two calls apart. Unload only unpublishes (cheap) and answers at once. */
+static void api_admin(fw_server *s, struct MHD_Connection *c, conn_req *q, const fw_route *rt, const char *body,
+                      size_t len, fw_reply *r) {
     fw_err err;
     fw_err_clear(&err);
     json_t *j = NULL;
     if (body && len) {
-        if (!(j = fw__parse_body(r, body, len, false))) return;
+        if (!(j = fw__parse_body(r, body, len, false))) goto out;
     }
     const char *alias = j ? json_string_value(json_object_get(j, "alias")) : NULL;
     const char *version = j ? json_string_value(json_object_get(j, "version")) : NULL;
-    if (rt->kind == FW_ROUTE_ADMIN_RELOAD) {
-        size_t swapped = 0;
-        fw_status st = fw_model_table_refresh(s->models, &swapped, &err);
-        if (st) fw__reply_error(r, 500, fw_status_name(st), "reload: %s", err.msg);
+    if (q->job) {
+        admin_finish(s, q, rt, version, r);
+        goto out;
+    }
+    char abuf[FW_ROUTE_NAME_MAX];
+    if (rt->kind == FW_ROUTE_ADMIN_LOAD || rt->kind == FW_ROUTE_ADMIN_UNLOAD) {
+        if (!alias && !version) alias = default_alias(s, rt->name, abuf, sizeof abuf);
+        if (version) alias = NULL;
+    }
+    if (rt->kind == FW_ROUTE_ADMIN_UNLOAD) {
+        fw_status st = fw_model_table_unload(s->models, rt->name, alias, version, &err);
+        if (st) fw__reply_error(r, fw__http_for(st), fw_status_name(st), "%s", err.msg);
         else {
             r->code = 200;
-            fw_buf_printf(&r->body, "{\"reloaded\":true,\"swapped\":%zu}", swapped);
+            fw_buf_printf(&r->body, "{\"unloaded\":true}");
         }
-    } else if (rt->kind == FW_ROUTE_ADMIN_ALIAS) {
-        if (!version) fw__reply_error(r, 400, "bad_request", "body must be {\"version\": \"...\"}");
-        else {
-            fw_status st = fw_model_table_set_alias(s->models, rt->name, rt->alias, version, &err);
-            if (st) fw__reply_error(r, fw__http_for(st), fw_status_name(st), "%s", err.msg);
-            else {
-                r->code = 200;
-                fw_buf_printf(&r->body, "{\"model\":");
-                fw__json_cstr(&r->body, rt->name);
-                fw_buf_printf(&r->body, ",\"alias\":");
-                fw__json_cstr(&r->body, rt->alias);
-                fw_buf_printf(&r->body, ",\"version\":");
-                fw__json_cstr(&r->body, version);
-                fw_buf_put_u8(&r->body, '}');
-            }
-        }
-    } else {
-        char abuf[FW_ROUTE_NAME_MAX];
-        if (!alias && !version) alias = default_alias(s, rt->name, abuf, sizeof abuf);
-        fw_status st;
-        if (rt->kind == FW_ROUTE_ADMIN_LOAD) {
-            fw_srv_model *m = NULL;
-            st = fw_model_table_acquire(s->models, rt->name, version ? NULL : alias, version, fw_now_ns(), &m, &err);
-            if (!st) {
-                r->code = 200;
-                fw_buf_printf(&r->body, "{\"loaded\":true,\"model\":");
-                fw__json_cstr(&r->body, m->name);
-                fw_buf_printf(&r->body, ",\"version\":");
-                fw__json_cstr(&r->body, m->version);
-                fw_buf_printf(&r->body, ",\"bytes\":%zu,\"load_ms\":", m->bytes);
-                fw__json_num(&r->body, m->load_ms);
-                fw_buf_put_u8(&r->body, '}');
-                fw_srv_model_unref(m);
-            }
-        } else {
-            st = fw_model_table_unload(s->models, rt->name, version ? NULL : alias, version, &err);
-            if (!st) {
-                r->code = 200;
-                fw_buf_printf(&r->body, "{\"unloaded\":true}");
-            }
-        }
-        if (st) fw__reply_error(r, fw__http_for(st), fw_status_name(st), "%s", err.msg);
+        goto out;
     }
+    fw_status st;
+    if (rt->kind == FW_ROUTE_ADMIN_ALIAS) {
+        if (!version) {
+            fw__reply_error(r, 400, "bad_request", "body must be {\"version\": \"...\"}");
+            goto out;
+        }
+        st = fw_model_table_submit(s->models, FW_MODEL_JOB_ALIAS, rt->name, rt->alias, version, on_job_done, s,
+                                   &q->job, &err);
+    } else if (rt->kind == FW_ROUTE_ADMIN_RELOAD) {
+        st = fw_model_table_submit(s->models, FW_MODEL_JOB_RELOAD, NULL, NULL, NULL, on_job_done, s, &q->job, &err);
+    } else {
+        st = fw_model_table_submit(s->models, FW_MODEL_JOB_LOAD, rt->name, alias, version, on_job_done, s, &q->job,
+                                   &err);
+    }
+    if (st) {
+        q->job = NULL;
+        fw__reply_error(r, fw__http_for(st), fw_status_name(st), "%s", err.msg);
+        goto out;
+    }
+    pthread_mutex_lock(&s->admin_mu);
+    if (!fw_model_job_done(q->job) && !s->admin_closed && s->cfg->admin_wait_s > 0) {
+        q->conn = c;
+        q->deadline = fw_now_ns() + (uint64_t)(s->cfg->admin_wait_s * 1e9);
+        q->wnext = s->waiters;
+        s->waiters = q;
+        MHD_suspend_connection(c);
+        r->suspended = true;
+        pthread_mutex_unlock(&s->admin_mu);
+        goto out;
+    }
+    pthread_mutex_unlock(&s->admin_mu);
+    admin_finish(s, q, rt, version, r);
+out:
     json_decref(j);
 }
 
 /* ---- MHD plumbing ---------------------------------------------------------------------------- */
-
-typedef struct conn_req {
-    fw_buf body;
-    bool too_big;
-    bool answered; /* a reply was queued early (413 by Content-Length) */
-    uint64_t t0;
-    struct conn_req *next; /* in this thread's free list */
-} conn_req;
 
 /* Request records (and their body buffers) are reused through a small per-thread free list, so a
  * steady stream of requests allocates neither; the list is freed when the worker thread exits. */
@@ -515,7 +624,7 @@ static enum MHD_Result send_reply(fw_server *s, struct MHD_Connection *c, fw_rep
     return ret;
 }
 
-static void dispatch(fw_server *s, struct MHD_Connection *c, const char *method, const char *url,
+static void dispatch(fw_server *s, struct MHD_Connection *c, conn_req *q, const char *method, const char *url,
                      const char *body, size_t len, fw_reply *r) {
     fw_route rt;
     fw_route_match(method, url, &rt);
@@ -553,7 +662,7 @@ static void dispatch(fw_server *s, struct MHD_Connection *c, const char *method,
             fw__reply_error(r, 401, "unauthorized", s->admin_token && *s->admin_token
                                 ? "admin endpoints need 'Authorization: Bearer <token>'"
                                 : "admin endpoints are disabled: set serving.admin_token or FLYWHEEL_ADMIN_TOKEN");
-        else api_admin(s, &rt, body, len, r);
+        else api_admin(s, c, q, &rt, body, len, r);
         break;
     default: fw__reply_error(r, 404, "not_found", "no route for %s %s", method, url);
     }
@@ -611,7 +720,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     } else if (!fw_buf_ok(&q->body)) {
         fw__reply_error(&r, 500, "FW_ENOMEM", "out of memory reading the request body");
     } else {
-        dispatch(s, c, method, url, (const char *)q->body.data, q->body.len, &r);
+        dispatch(s, c, q, method, url, (const char *)q->body.data, q->body.len, &r);
+        if (r.suspended) { /* an admin job: MHD calls us again once it is resumed */
+            fw_buf_free(&r.body);
+            return MHD_YES;
+        }
     }
     fw_metrics_request(r.metrics ? r.metrics : s->global, r.metrics ? r.variant : 0, r.code, fw_now_ns() - q->t0);
     fw_srv_model_unref(r.hold);
@@ -624,6 +737,13 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **ptr, enum M
     conn_req *q = *ptr;
     if (!q) return;
     *ptr = NULL;
+    if (q->job) { /* closed before the admin reply was built */
+        pthread_mutex_lock(&s->admin_mu);
+        unlink_waiter(s, q);
+        pthread_mutex_unlock(&s->admin_mu);
+        fw_model_job_release(q->job);
+        q->job = NULL;
+    }
     req_put(q, atomic_load_explicit(&s->draining, memory_order_relaxed));
     atomic_fetch_sub(&s->inflight, 1);
 }
@@ -636,18 +756,27 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
 
 /* ---- life cycle ------------------------------------------------------------------------------ */
 
+/* Every 50 ms: answers admin requests whose wait expired; every alias_poll_s (when > 0): queues a
+ * reload for the loader thread (not while the previous one is still running). */
 static void *poll_main(void *arg) {
     fw_server *s = arg;
     double waited = 0;
     while (!atomic_load(&s->stop_poll)) {
         struct timespec ts = {0, 50 * 1000000};
         nanosleep(&ts, NULL);
+        resume_expired(s, false);
         waited += 0.05;
-        if (waited < s->cfg->alias_poll_s) continue;
+        if (s->cfg->alias_poll_s <= 0 || waited < s->cfg->alias_poll_s) continue;
         waited = 0;
+        if (s->poll_job && !fw_model_job_done(s->poll_job)) continue;
+        fw_model_job_release(s->poll_job);
+        s->poll_job = NULL;
         fw_err err;
-        fw_model_table_refresh(s->models, NULL, &err);
+        if (fw_model_table_submit(s->models, FW_MODEL_JOB_RELOAD, NULL, NULL, NULL, NULL, NULL, &s->poll_job, &err))
+            s->poll_job = NULL;
     }
+    fw_model_job_release(s->poll_job);
+    s->poll_job = NULL;
     return NULL;
 }
 
@@ -656,6 +785,7 @@ fw_status fw_server_new(const fw_serve_config *cfg, fw_server **out, fw_err *err
     fw_server *s = fw_calloc(1, sizeof *s);
     if (!s) return fw_err_set(err, FW_ENOMEM, "out of memory");
     s->cfg = cfg;
+    pthread_mutex_init(&s->admin_mu, NULL);
     s->start_ns = fw_now_ns();
     s->boot = (uint32_t)fw_hash64(&s->start_ns, sizeof s->start_ns, (uint64_t)getpid() ^ (uint64_t)time(NULL));
     s->admin_token = cfg->admin_token ? cfg->admin_token : getenv("FLYWHEEL_ADMIN_TOKEN");
@@ -705,7 +835,8 @@ fw_status fw_server_start(fw_server *s, fw_err *err) {
     addr.sin_port = htons((uint16_t)s->cfg->port);
     if (inet_pton(AF_INET, s->cfg->host, &addr.sin_addr) != 1)
         return fw_err_set(err, FW_ECONFIG, "serving.host: '%s' is not an IPv4 address", s->cfg->host);
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TURBO | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TURBO | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+                     MHD_ALLOW_SUSPEND_RESUME; /* admin requests wait for the loader thread suspended */
     /* MHD's per-connection pool (headers, read and write buffers; bodies are copied out as they
      * arrive). MHD zeroes the pool between keep-alive requests, which showed as ~2.5% memset in the
      * /v1 profile at its default 32 KiB; 16 KiB halves that and still holds 8 KiB of headers.
@@ -745,9 +876,7 @@ fw_status fw_server_start(fw_server *s, fw_err *err) {
         }
         fw_free(names);
     }
-    if (s->cfg->alias_poll_s > 0) {
-        if (pthread_create(&s->poller, NULL, poll_main, s) == 0) s->poller_started = true;
-    }
+    if (pthread_create(&s->poller, NULL, poll_main, s) == 0) s->poller_started = true;
     atomic_store(&s->ready, true);
     return FW_OK;
 }
@@ -765,6 +894,14 @@ void fw_server_drain(fw_server *s) {
         if (ls != MHD_INVALID_SOCKET) close(ls);
         uint64_t deadline = fw_now_ns() + (uint64_t)(s->cfg->drain_timeout_s * 1e9);
         while (atomic_load(&s->inflight) > 0 && fw_now_ns() < deadline) {
+            struct timespec ts = {0, 2000000};
+            nanosleep(&ts, NULL);
+        }
+        /* admin requests still waiting for a job answer 202 now (MHD must not stop with a
+         * suspended connection); give them a moment to be written */
+        resume_expired(s, true);
+        uint64_t grace = fw_now_ns() + 500000000ull;
+        while (atomic_load(&s->inflight) > 0 && fw_now_ns() < grace) {
             struct timespec ts = {0, 2000000};
             nanosleep(&ts, NULL);
         }
@@ -788,5 +925,6 @@ void fw_server_free(fw_server *s) {
     fw_model_table_free(s->models);
     fw_hybrid_free(s->hybrid);
     fw_free(s->global);
+    pthread_mutex_destroy(&s->admin_mu);
     fw_free(s);
 }

@@ -43,6 +43,11 @@ struct fw_server {
     atomic_bool stop_poll;
     const char *admin_token;    /* cfg or env; NULL = admin disabled */
     uint64_t start_ns;
+    /* admin requests waiting (connection suspended) for their loader job; see api_admin */
+    pthread_mutex_t admin_mu;
+    struct conn_req *waiters;   /* under admin_mu */
+    bool admin_closed;          /* under admin_mu: draining, no more suspensions */
+    fw_model_job *poll_job;     /* the alias poll's last reload job (poller thread only) */
     bool slow_decode;           /* /v1 bodies always through jansson (env FLYWHEEL_SERVE_SLOW_DECODE=1;
                                    tests compare the two paths) */
 };
@@ -56,6 +61,7 @@ typedef struct fw_reply {
     fw_srv_metrics *metrics;    /* where to count the request (NULL → server's global) */
     int variant;
     fw_srv_model *hold;         /* a reference released after metrics are recorded */
+    bool suspended;             /* the connection was suspended: no reply now (admin jobs) */
 } fw_reply;
 
 /* JSON writing into a buffer. */

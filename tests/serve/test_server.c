@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/stat.h>
+#include <time.h>
 
 static char g_dir[512], g_log[600], g_cfg[600];
 
@@ -404,6 +405,120 @@ static void test_swap_under_load(void) {
     hc_resp_free(&r);
 }
 
+/* A slow alias load (FLYWHEEL_SERVE_TEST_LOAD_DELAY_MS) on a ONE-worker server: the load runs on
+ * the loader thread, so predictions keep being answered by the old version meanwhile; the admin
+ * PUT answers 200 once the new version serves. With serving.admin_wait_s below the load time the
+ * PUT answers 202 pending at once and the swap still lands. */
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+typedef struct put_job {
+    int port;
+    const char *body;
+    int status;
+    double secs;
+    char reply[512];
+} put_job;
+
+static void *put_main(void *arg) {
+    put_job *p = arg;
+    double t0 = now_s();
+    hc_resp r;
+    if (hc_request(p->port, "PUT", "/admin/models/spam/aliases/production", p->body,
+                   "Authorization: Bearer sekret\r\n", &r) == 0) {
+        p->status = r.status;
+        snprintf(p->reply, sizeof p->reply, "%s", r.body ? r.body : "");
+    }
+    hc_resp_free(&r);
+    p->secs = now_s() - t0;
+    return NULL;
+}
+
+static void test_swap_off_worker(void) {
+    char dir[600], p[800], cfg[700];
+    snprintf(dir, sizeof dir, "%s/slow", fw_test_tmpdir());
+    mkdir(dir, 0755);
+    snprintf(p, sizeof p, "%s/spam", dir);
+    mkdir(p, 0755);
+    snprintf(p, sizeof p, "%s/spam/1.json", dir);
+    write_file(p, SPAM1);
+    snprintf(p, sizeof p, "%s/spam/2.json", dir);
+    write_file(p, SPAM2);
+    snprintf(p, sizeof p, "%s/spam/aliases.json", dir);
+    write_file(p, "{\"production\":\"1\"}");
+    snprintf(cfg, sizeof cfg, "%s/slow.yaml", fw_test_tmpdir());
+    write_file(cfg, "serving:\n  alias_poll_s: 0\n  admin_wait_s: 0.1\n");
+    setenv("FLYWHEEL_SERVE_TEST_LOAD_DELAY_MS", "600", 1);
+    hc_server s;
+    const char *args[] = {"--models-dir", dir, "--admin-token", "sekret", "--threads", "1", NULL};
+    int up = hc_server_start(&s, args);
+    hc_server s2;
+    const char *args2[] = {"--models-dir", dir, "--admin-token", "sekret", "--threads", "1", "--config", cfg, NULL};
+    int up2 = hc_server_start(&s2, args2);
+    unsetenv("FLYWHEEL_SERVE_TEST_LOAD_DELAY_MS");
+    CHECK_OK(up);
+    CHECK_OK(up2);
+    if (up || up2) return;
+    /* 1. waits for the swap (200), while the only worker keeps answering on version 1 */
+    put_job pj = {.port = s.port, .body = "{\"version\":\"2\"}"};
+    pthread_t th;
+    pthread_create(&th, NULL, put_main, &pj);
+    int fd = hc_connect(s.port);
+    int answered = 0, old = 0;
+    double worst = 0, t_end = now_s() + 0.4;
+    while (now_s() < t_end) {
+        double t0 = now_s();
+        hc_resp r;
+        if (hc_request_fd(fd, "POST", "/v1/models/spam:predict", "{\"instances\":[{\"a\":1}]}", NULL, &r) == 0 &&
+            r.status == 200) {
+            answered++;
+            old += strstr(r.body, "\"version\":\"1\"") != NULL;
+        }
+        hc_resp_free(&r);
+        if (now_s() - t0 > worst) worst = now_s() - t0;
+        usleep(5000);
+    }
+    close(fd);
+    pthread_join(th, NULL);
+    CHECK(answered >= 10);
+    CHECK_EQ(old, answered);          /* the old version answered during the load */
+    CHECK_MSG(worst < 0.3, "a prediction waited %.3f s during the swap", worst);
+    CHECK_EQ(pj.status, 200);
+    CHECK(pj.secs >= 0.5);            /* it waited for the load */
+    CHECK_CONTAINS(pj.reply, "\"version\":\"2\"");
+    hc_resp r;
+    CHECK_OK(hc_request(s.port, "POST", "/v1/models/spam:predict", "{\"instances\":[{\"a\":1}]}", NULL, &r));
+    CHECK_CONTAINS(r.body, "\"version\":\"2\"");
+    hc_resp_free(&r);
+    CHECK_EQ(hc_server_stop(&s, SIGTERM), 0);
+    /* 2. admin_wait_s 0.1 < the load: 202 pending at once, the swap lands later */
+    put_job pj2 = {.port = s2.port, .body = "{\"version\":\"2\"}"};
+    put_main(&pj2);
+    CHECK_EQ(pj2.status, 202);
+    CHECK(pj2.secs < 0.5);
+    CHECK_CONTAINS(pj2.reply, "\"status\":\"pending\"");
+    CHECK_OK(hc_request(s2.port, "POST", "/v1/models/spam:predict", "{\"instances\":[{\"a\":1}]}", NULL, &r));
+    CHECK_CONTAINS(r.body, "\"version\":\"1\"");
+    hc_resp_free(&r);
+    bool swapped = false;
+    for (int i = 0; i < 100 && !swapped; i++) {
+        usleep(20000);
+        if (hc_request(s2.port, "GET", "/v1/models", NULL, NULL, &r) == 0 && r.body)
+            swapped = strstr(r.body, "\"version\":\"2\"") != NULL;
+        hc_resp_free(&r);
+    }
+    CHECK(swapped);
+    /* a reload queued behind nothing answers 200 with what it did */
+    CHECK_OK(hc_request(s2.port, "POST", "/admin/reload", NULL, "Authorization: Bearer sekret\r\n", &r));
+    CHECK_EQ(r.status, 200);
+    CHECK_CONTAINS(r.body, "\"swapped\":0");
+    hc_resp_free(&r);
+    CHECK_EQ(hc_server_stop(&s2, SIGTERM), 0);
+}
+
 static void test_drain_flushes_log(void) {
     if (!g_up) return;
     int code = hc_server_stop(&g_srv, SIGTERM);
@@ -512,6 +627,7 @@ int main(int argc, char **argv) {
     TEST_RUN(test_swap_under_load);
     TEST_RUN(test_drain_flushes_log);
     TEST_RUN(test_lru_many_models);
+    TEST_RUN(test_swap_off_worker);
     TEST_RUN(test_canary);
     TEST_RUN(test_bad_config);
     if (g_up) hc_server_stop(&g_srv, SIGKILL);
