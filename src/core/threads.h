@@ -1,7 +1,10 @@
 /* threads.h — owns parallel loops over both cores: a fixed split of [0, n) into contiguous chunks,
  * one per thread, so results that are reduced in chunk order are identical for a given thread count.
  * Callers that must be identical across thread counts reduce in a fixed block order instead (see
- * fw_parallel_blocks). */
+ * fw_parallel_blocks). The loops run on a persistent pool of worker threads (created on first use,
+ * parked between passes); both loops are safe to call from several threads at once and from inside
+ * a running pass (such a nested pass runs on the calling thread). The split, and therefore the
+ * result, is the same however a pass is run. */
 #ifndef FW_CORE_THREADS_H
 #define FW_CORE_THREADS_H
 
@@ -11,7 +14,10 @@
 int fw_default_threads(void);
 
 /* Calls fn(ctx, thread_index, begin, end) for n_threads contiguous chunks of [0, n) in parallel
- * (pthreads; the calling thread runs chunk 0). n_threads <= 1 or small n runs inline. */
+ * (the calling thread runs chunk 0; n_threads <= 0 means fw_default_threads()). n_threads <= 1,
+ * n < 2 or a call from inside a running pass runs every chunk in order on the calling thread, with
+ * the same thread indexes and bounds. While another thread's pass holds the pool, the pass starts
+ * threads of its own. Returns when every chunk is done. */
 typedef void (*fw_range_fn)(void *ctx, int thread, size_t begin, size_t end);
 void fw_parallel_for(int n_threads, size_t n, fw_range_fn fn, void *ctx);
 
@@ -20,5 +26,10 @@ void fw_parallel_for(int n_threads, size_t n, fw_range_fn fn, void *ctx);
  * block order gives bit-identical answers for any thread count. */
 typedef void (*fw_block_fn)(void *ctx, int thread, size_t block, size_t begin, size_t end);
 void fw_parallel_blocks(int n_threads, size_t n, size_t block_size, fw_block_fn fn, void *ctx);
+
+/* Stops and joins the pool's worker threads (registered with atexit when the first worker starts;
+ * may also be called from main). Does nothing when called from inside a pass or while another
+ * thread's pass is running. A later pass starts the workers again. */
+void fw_threads_shutdown(void);
 
 #endif
