@@ -1,12 +1,16 @@
 /* bench_linear.c — owns the linear-family benchmark driver: loads spam.csv (small numeric CSV
- * reader, last column the label) or generates an n x d logistic data set, splits 80/20 with a fixed
- * seed, standardizes with training statistics, writes the same split in libsvm format for
- * liblinear, fits flywheel's logistic regression and prints key=value lines (time, accuracy).
+ * reader, last column the label), a multiclass CSV whose first column is the class 0..K-1
+ * (Fashion-MNIST) or generates an n x d logistic data set, splits 80/20 with a fixed seed,
+ * standardizes with training statistics, writes the same split in libsvm format for liblinear,
+ * fits flywheel's logistic regression (multinomial for the multiclass file) and prints key=value
+ * lines (time, accuracy, an xxh64 of the saved model bytes).
  *
  *   bench_linear spam CSV OUTDIR [key=value ...]
+ *   bench_linear multiclass CSV OUTDIR [key=value ...]
  *   bench_linear synth N D OUTDIR [key=value ...]
  * Default params: C=1 (liblinear's default objective, see linear.h), threads=0 (all cores). */
 #include "core/alloc.h"
+#include "core/buf.h"
 #include "core/clock.h"
 #include "core/rng.h"
 #include "models/linear.h"
@@ -15,8 +19,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
-static int load_spam(const char *path, float **Xo, double **yo, size_t *n, size_t *d) {
+/* label_first: the first column is the class number (multiclass); else the last column is the
+ * spam/nonspam label. */
+static int load_csv(const char *path, int label_first, float **Xo, double **yo, size_t *n,
+                    size_t *d) {
     FILE *f = fopen(path, "r");
     if (!f) return -1;
     char *line = NULL;
@@ -35,11 +43,15 @@ static int load_spam(const char *path, float **Xo, double **yo, size_t *n, size_
             y = realloc(y, rc * sizeof(double));
         }
         char *p = line;
+        if (label_first) {
+            y[rn] = strtod(p, &p);
+            if (*p == ',') p++;
+        }
         for (size_t j = 0; j < *d; j++) {
             X[rn * *d + j] = strtof(p, &p);
             if (*p == ',') p++;
         }
-        y[rn] = strncmp(p, "spam", 4) == 0;
+        if (!label_first) y[rn] = strncmp(p, "spam", 4) == 0;
         rn++;
     }
     free(line);
@@ -50,12 +62,17 @@ static int load_spam(const char *path, float **Xo, double **yo, size_t *n, size_
     return 0;
 }
 
+static int multiclass_labels;
+
 static void write_svm(const char *path, const fw_matrix *X, const double *y) {
     FILE *f = fopen(path, "w");
     static char buf[1 << 16];
     setvbuf(f, buf, _IOFBF, sizeof buf);
     for (size_t i = 0; i < X->n_rows; i++) {
-        fprintf(f, "%d", y[i] > 0.5 ? 1 : -1);
+        if (multiclass_labels)
+            fprintf(f, "%d", (int)y[i]);
+        else
+            fprintf(f, "%d", y[i] > 0.5 ? 1 : -1);
         for (size_t j = 0; j < X->n_dense; j++) {
             float v = X->dense[i * X->n_dense + j];
             if (v != 0) fprintf(f, " %zu:%.7g", j + 1, v);
@@ -67,7 +84,7 @@ static void write_svm(const char *path, const fw_matrix *X, const double *y) {
 
 int main(int argc, char **argv) {
     if (argc < 4) {
-        fprintf(stderr, "usage: bench_linear spam CSV OUTDIR [k=v...] | synth N D OUTDIR [k=v...]\n");
+        fprintf(stderr, "usage: bench_linear spam|multiclass CSV OUTDIR [k=v...] | synth N D OUTDIR [k=v...]\n");
         return 2;
     }
     float *X0 = NULL;
@@ -78,8 +95,9 @@ int main(int argc, char **argv) {
     fw_rng r;
     fw_rng_seed(&r, 20261123);
     double t_gen = fw_now_seconds();
-    if (!strcmp(argv[1], "spam")) {
-        if (load_spam(argv[2], &X0, &y0, &n, &d)) {
+    int multiclass = !strcmp(argv[1], "multiclass");
+    if (!strcmp(argv[1], "spam") || multiclass) {
+        if (load_csv(argv[2], multiclass, &X0, &y0, &n, &d)) {
             fprintf(stderr, "cannot read %s\n", argv[2]);
             return 1;
         }
@@ -107,6 +125,12 @@ int main(int argc, char **argv) {
         free(wt);
     }
     t_gen = fw_now_seconds() - t_gen;
+    size_t n_classes = 2;
+    if (multiclass) {
+        multiclass_labels = 1;
+        for (size_t i = 0; i < n; i++)
+            if ((size_t)y0[i] + 1 > n_classes) n_classes = (size_t)y0[i] + 1;
+    }
     /* 80/20 split with a fixed seed; standardize with training mean/std */
     uint32_t *perm = malloc(n * sizeof(uint32_t));
     for (size_t i = 0; i < n; i++) perm[i] = (uint32_t)i;
@@ -157,6 +181,11 @@ int main(int argc, char **argv) {
     o.params = params;
     o.n_params = np;
     fw_train_data td = {.X = &Xtr, .y = ytr, .task = FW_TASK_BINARY, .n_outputs = 1, .n_classes = 2};
+    if (multiclass) {
+        td.task = FW_TASK_MULTICLASS;
+        td.n_outputs = n_classes;
+        td.n_classes = n_classes;
+    }
     fw_model *m = NULL;
     fw_err err;
     fw_err_clear(&err);
@@ -168,10 +197,24 @@ int main(int argc, char **argv) {
         fprintf(stderr, "fit: %s\n", err.msg);
         return 1;
     }
-    double *p = malloc(nte * 8);
+    double *p = malloc(nte * td.n_outputs * 8);
     fw_model_predict_block(m, &Xte, 0, p);
     size_t right = 0;
-    for (size_t i = 0; i < nte; i++) right += (p[i] > 0.5) == (yte[i] > 0.5);
+    for (size_t i = 0; i < nte; i++) {
+        if (multiclass) {
+            size_t best = 0;
+            for (size_t k = 1; k < td.n_outputs; k++)
+                if (p[i * td.n_outputs + k] > p[i * td.n_outputs + best]) best = k;
+            right += best == (size_t)yte[i];
+        } else {
+            right += (p[i] > 0.5) == (yte[i] > 0.5);
+        }
+    }
+    fw_buf saved;
+    fw_buf_init(&saved);
+    fw_model_save(m, &saved);
+    unsigned long long model_hash = XXH64(saved.data, saved.len, 0);
+    fw_buf_free(&saved);
     fw_buf js;
     fw_buf_init(&js);
     m->vt->params_json(m, &js);
@@ -179,6 +222,7 @@ int main(int argc, char **argv) {
     printf("flywheel_fit_s=%.3f\n", t_fit);
     printf("flywheel_accuracy=%.4f\n", (double)right / (double)nte);
     printf("flywheel_params=%.*s\n", (int)js.len, (const char *)js.data);
+    printf("flywheel_model_xxh64=%016llx\n", model_hash);
     fw_buf_free(&js);
     fw_model_free(m);
     fw_matrix_free(&Xtr);

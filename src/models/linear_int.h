@@ -42,6 +42,9 @@ typedef struct fw_linear_hp {
 double fw__linear_row_loss(const fw_linear *lm, const double *m, const double *y, double *d);
 /* Margins of one row (intercept + dense + in-range sparse), in a fixed summation order. */
 void fw__linear_margins(const fw_linear *lm, const fw_row *x, double *m);
+/* Margins of n_rows rows into m[r * n_out + k]: the same bits as fw__linear_margins row by row,
+ * computed four rows at a time (the weights are read once per four rows). */
+void fw__linear_margins_rows(const fw_linear *lm, const fw_row *rows, size_t n_rows, double *m);
 /* Validates X/y/w for fitting (NaN, ranges, class indices). */
 fw_status fw__linear_check_data(const fw_linear *lm, const fw_matrix *X, const double *y,
                                 const double *w, fw_err *err);

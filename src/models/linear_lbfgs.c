@@ -30,7 +30,7 @@ typedef struct prob {
     double *blk_f;           /* nblk */
     double *blk_g;           /* nblk * gdim, gdim = (1 + nd) * no */
     double *dm;              /* n * no loss derivatives (sparse part only) */
-    double *tscr;            /* MAX_THREADS * 2 * no */
+    double *tscr;            /* MAX_THREADS * 8 * no: 4 rows of margins, 4 of derivatives */
     uint64_t *colptr;        /* CSC of the used hashed columns: n_used + 1 */
     uint32_t *rowi;
     float *cval;
@@ -40,35 +40,116 @@ typedef struct prob {
     double *g;               /* output gradient during a pass */
 } prob;
 
+/* Pairs of doubles (GCC/Clang vector extension), as in linear.c. */
+typedef double v2d __attribute__((vector_size(16)));
+static inline v2d ld2(const double *p) {
+    v2d v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void st2(double *p, v2d v) { memcpy(p, &v, sizeof v); }
+
+/* Adds four rows' dense gradient terms to gd[j * no + k] (dense part, feature-major):
+ * gd += x_0[j] d_0[k], then x_1 d_1, x_2 d_2, x_3 d_3 — the order a row-by-row loop adds them, so
+ * the bits are the same; the gradient is read and written once per four rows, not per row. */
+static void grad_rows4(double *gd, size_t no, size_t nd, const float *const *xs, const double *d) {
+    const float *x0 = xs[0], *x1 = xs[1], *x2 = xs[2], *x3 = xs[3];
+    const double *d0 = d, *d1 = d + no, *d2 = d + 2 * no, *d3 = d + 3 * no;
+    if (no == 1) {
+        double e0 = d0[0], e1 = d1[0], e2 = d2[0], e3 = d3[0];
+        for (size_t j = 0; j < nd; j++) {
+            double a = gd[j];
+            a += e0 * (double)x0[j];
+            a += e1 * (double)x1[j];
+            a += e2 * (double)x2[j];
+            a += e3 * (double)x3[j];
+            gd[j] = a;
+        }
+        return;
+    }
+    size_t k = 0;
+    for (; k + 4 <= no; k += 4) {
+        v2d a0 = ld2(d0 + k), b0 = ld2(d0 + k + 2), a1 = ld2(d1 + k), b1 = ld2(d1 + k + 2);
+        v2d a2 = ld2(d2 + k), b2 = ld2(d2 + k + 2), a3 = ld2(d3 + k), b3 = ld2(d3 + k + 2);
+        double *gr = gd + k;
+        for (size_t j = 0; j < nd; j++, gr += no) {
+            v2d ga = ld2(gr), gb = ld2(gr + 2);
+            double v0 = x0[j], v1 = x1[j], v2 = x2[j], v3 = x3[j];
+            ga += a0 * v0; gb += b0 * v0;
+            ga += a1 * v1; gb += b1 * v1;
+            ga += a2 * v2; gb += b2 * v2;
+            ga += a3 * v3; gb += b3 * v3;
+            st2(gr, ga);
+            st2(gr + 2, gb);
+        }
+    }
+    for (; k + 2 <= no; k += 2) {
+        v2d a0 = ld2(d0 + k), a1 = ld2(d1 + k), a2 = ld2(d2 + k), a3 = ld2(d3 + k);
+        double *gr = gd + k;
+        for (size_t j = 0; j < nd; j++, gr += no) {
+            v2d ga = ld2(gr);
+            ga += a0 * (double)x0[j];
+            ga += a1 * (double)x1[j];
+            ga += a2 * (double)x2[j];
+            ga += a3 * (double)x3[j];
+            st2(gr, ga);
+        }
+    }
+    for (; k < no; k++) {
+        double *gr = gd + k;
+        for (size_t j = 0; j < nd; j++, gr += no) {
+            double a = *gr;
+            a += d0[k] * (double)x0[j];
+            a += d1[k] * (double)x1[j];
+            a += d2[k] * (double)x2[j];
+            a += d3[k] * (double)x3[j];
+            *gr = a;
+        }
+    }
+}
+
+/* One row's dense gradient terms (the tail of a block that is not a multiple of four rows). */
+static void grad_row1(double *gd, size_t no, size_t nd, const float *x, const double *d) {
+    for (size_t j = 0; j < nd; j++) {
+        double v = x[j];
+        double *gr = gd + j * no;
+        for (size_t k = 0; k < no; k++) gr[k] += d[k] * v;
+    }
+}
+
+/* Rows [beg, end) four at a time: margins (fw__linear_margins_rows), losses and derivatives, then
+ * the gradient. Per gradient entry the rows are added in row order, so the block's result has the
+ * same bits as a row-at-a-time loop. */
 static void eval_block(void *ctx, int t, size_t b, size_t beg, size_t end) {
     prob *p = ctx;
     size_t no = p->no, nd = p->nd;
     double *g = p->blk_g + b * p->gdim;
     memset(g, 0, p->gdim * sizeof(double));
-    double *m = p->tscr + (size_t)t * 2 * no, *d = m + no;
+    double *m = p->tscr + (size_t)t * 8 * no, *d = m + 4 * no;
     double f = 0;
     fw_matrix Xv = *p->X;
     if (!p->ev.base.sparse_dim) Xv.sparse_dim = 0;
-    for (size_t i = beg; i < end; i++) {
-        fw_row r = fw_matrix_row(&Xv, i);
-        fw__linear_margins(&p->ev, &r, m);
-        double s = (p->w ? p->w[i] : 1.0) * p->inv_w;
-        f += s * fw__linear_row_loss(&p->ev, m, p->y + i * p->ys, d);
-        for (size_t k = 0; k < no; k++) d[k] *= s;
-        if (no == 1) {
-            double d0 = d[0];
-            g[0] += d0;
-            double *gd = g + 1;
-            for (size_t j = 0; j < nd; j++) gd[j] += d0 * (double)r.dense[j];
-        } else {
-            for (size_t k = 0; k < no; k++) g[k] += d[k];
-            for (size_t j = 0; j < nd; j++) {
-                double v = r.dense[j];
-                double *gr = g + (1 + j) * no;
-                for (size_t k = 0; k < no; k++) gr[k] += d[k] * v;
-            }
+    for (size_t i = beg; i < end; i += 4) {
+        size_t R = end - i < 4 ? end - i : 4;
+        fw_row r[4];
+        const float *xs[4];
+        for (size_t q = 0; q < R; q++) {
+            r[q] = fw_matrix_row(&Xv, i + q);
+            xs[q] = r[q].dense;
         }
-        if (p->dm) memcpy(p->dm + i * no, d, no * sizeof(double));
+        fw__linear_margins_rows(&p->ev, r, R, m);
+        for (size_t q = 0; q < R; q++) {
+            double s = (p->w ? p->w[i + q] : 1.0) * p->inv_w;
+            double *dq = d + q * no;
+            f += s * fw__linear_row_loss(&p->ev, m + q * no, p->y + (i + q) * p->ys, dq);
+            for (size_t k = 0; k < no; k++) dq[k] *= s;
+            for (size_t k = 0; k < no; k++) g[k] += dq[k];
+        }
+        if (R == 4)
+            grad_rows4(g + no, no, nd, xs, d);
+        else
+            for (size_t q = 0; q < R; q++) grad_row1(g + no, no, nd, xs[q], d + q * no);
+        if (p->dm) memcpy(p->dm + i * no, d, R * no * sizeof(double));
     }
     p->blk_f[b] = f;
 }
@@ -236,7 +317,7 @@ fw_status fw__linear_lbfgs(fw_linear *lm, const fw_matrix *X, const double *y, c
     double *mem = NULL, *rho = NULL, *al = NULL;
     p.blk_f = fw_malloc(p.nblk * sizeof(double));
     p.blk_g = fw_malloc(p.nblk * p.gdim * sizeof(double));
-    p.tscr = fw_malloc(MAX_THREADS * 2 * no * sizeof(double));
+    p.tscr = fw_malloc(MAX_THREADS * 8 * no * sizeof(double));
     if (!p.blk_f || !p.blk_g || !p.tscr) goto done;
     if (lm->base.sparse_dim) {
         if (build_csc(&p)) goto done;
