@@ -4,7 +4,8 @@
 # every 0.5 s and prints the peak queue depth, drops, rows written and rows/s; then waits for the
 # queue to drain and prints how long that took (the backlog the writer still had to write).
 # Usage: flock /tmp/fw-bench.lock bash bench/serve/logq.sh [seconds]   env FLYWHEEL_BIN, SPAM_CSV, HOME_DIR
-# (HOME_DIR: reuse a home where spam is trained and promoted, to skip training.)
+# (HOME_DIR: reuse a home where spam is trained and promoted, to skip training; SERVE_ARGS: extra
+# `flywheel serve` arguments, e.g. "--config log.yaml" to try serving.log.batch sizes.)
 set -u
 cd "$(dirname "$0")/../.."
 secs=${1:-10}
@@ -28,15 +29,15 @@ json.dump({"instances": [{h: float(v) for i, (h, v) in enumerate(zip(header, row
 PY
 printf 'wrk.method="POST"\nwrk.headers["Content-Type"]="application/json"\nlocal f=io.open("%s","r")\nwrk.body=f:read("*a")\nf:close()\n' "$tmp/v1.json" > "$tmp/v1.lua"
 echo "date: $(date -u +%FT%TZ)  load: $(cut -d' ' -f1-3 /proc/loadavg)  binary: $("$BIN" --version 2>/dev/null | head -1)"
-"$BIN" serve --port $PORT --threads 2 --home "$H" --alias-poll 0 >/dev/null 2>"$tmp/fw.err" & fwpid=$!; pids+=($fwpid)
+"$BIN" serve --port $PORT --threads 2 --home "$H" --alias-poll 0 ${SERVE_ARGS:-} >/dev/null 2>"$tmp/fw.err" & fwpid=$!; pids+=($fwpid)
 for _ in $(seq 1 200); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.05; done
 metric() { awk -v k="$1" '$1==k{print $2}' <<<"$2"; }
 m0=$(curl -s "http://127.0.0.1:$PORT/metrics"); w0=$(metric flywheel_log_written_total "$m0")
 wrk -t2 -c64 -d"${secs}s" -s "$tmp/v1.lua" "http://127.0.0.1:$PORT/v1/models/spam:predict" > "$tmp/wrk.out" & wp=$!
-peak=0; t0=$EPOCHREALTIME
+peak=0; series=""; t0=$EPOCHREALTIME
 while kill -0 $wp 2>/dev/null; do
   d=$(metric flywheel_log_queue_depth "$(curl -s "http://127.0.0.1:$PORT/metrics")"); d=${d%.*}
-  ((${d:-0} > peak)) && peak=$d; sleep 0.5
+  ((${d:-0} > peak)) && peak=$d; series+=" ${d:-?}"; sleep 0.5
 done
 t1=$EPOCHREALTIME
 m1=$(curl -s "http://127.0.0.1:$PORT/metrics")
@@ -48,6 +49,7 @@ rps=$(awk '/Requests\/sec/{print $2}' "$tmp/wrk.out")
 printf 'wrk c=64 %s s: %s req/s\n' "$secs" "$rps"
 printf 'log queue: peak depth %s (capacity %s), depth at wrk end %s, dropped %s, write errors %s\n' "$peak" \
   "$(metric flywheel_log_queue_capacity "$m2")" "$d1" "$(metric flywheel_log_dropped_total "$m2")" "$(metric flywheel_log_write_errors_total "$m2")"
+echo "queue depth every 0.5 s:$series"
 awk -v a="$w0" -v b="$w1" -v t0="$t0" -v t1="$t1" -v t2="$t2" -v rps="$rps" 'BEGIN{
   printf "rows written during wrk: %d (%.0f rows/s vs %.0f req/s); backlog drained in %.2f s after wrk\n", b-a, (b-a)/(t1-t0), rps, t2-t1}'
 printf 'server RSS %s MiB; load at end: %s\n' "$(awk '/VmRSS/{printf "%.1f", $2/1024}' /proc/$fwpid/status)" "$(cut -d' ' -f1-3 /proc/loadavg)"

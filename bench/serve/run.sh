@@ -8,7 +8,8 @@
 # depth 6 registered in a temporary home and promoted; the server logs every prediction to that
 # store (the production configuration). The peer is the same model family and size in XGBoost.
 # Usage: flock /tmp/fw-bench.lock bash bench/serve/run.sh [seconds-per-run]
-#        env FLYWHEEL_BIN (default build/flywheel), SPAM_CSV
+#        env FLYWHEEL_BIN (default build/flywheel), SPAM_CSV,
+#            ONLY=swap (just the steady c=16 run and the swap run: no peers, no 1,000 models)
 # Needs: wrk, nginx, python3-fastapi, python3-uvicorn, python3-xgboost (Debian), ../shared spam.csv.
 set -u
 cd "$(dirname "$0")/../.."
@@ -64,14 +65,20 @@ events { worker_connections 4096; }
 http { access_log off; keepalive_requests 10000000;
   server { listen 127.0.0.1:$NGX; location / { root $tmp/www; try_files /p =404; default_type application/json; } } }
 NG
+if [[ ${ONLY:-} != swap ]]; then
 nginx -c "$tmp/nginx.conf" -p "$tmp" & pids+=($!)
 have_peer=1
 /usr/bin/python3 bench/serve/peer_fastapi.py "$SPAM" $PEER 2>"$tmp/peer.err" & pids+=($!)
 wait_port $NGX || echo "nginx did not start"
 wait_port $PEER || { have_peer=0; echo "peer did not start (need python3-fastapi python3-uvicorn python3-xgboost): $(tail -1 "$tmp/peer.err")"; }
+fi
 
 echo "response body: ${#resp} bytes; $secs s per run; $(nproc) cores shared by server, wrk and peers"
 echo "flywheel answer: $resp"
+if [[ ${ONLY:-} == swap ]]; then
+  read -r f16 f16p f16e < <(wrk_run $FW /v1/models/spam:predict 16 "$tmp/v1.lua")
+  printf 'flywheel /v1 predict  c=16: %10.0f req/s  p99 %6d us\n' "$f16" "$f16p"
+else
 read -r f64 f64p f64e < <(wrk_run $FW /v1/models/spam:predict 64 "$tmp/v1.lua")
 read -r n64 n64p _ < <(wrk_run $NGX / 64)
 read -r f16 f16p f16e < <(wrk_run $FW /v1/models/spam:predict 16 "$tmp/v1.lua")
@@ -90,6 +97,7 @@ fi
 awk -v a="$f64" -v b="$n64" 'BEGIN{printf "RATIO throughput flywheel/nginx (c=64):   %.2f    (goal >= 0.60)\n", a/b}'
 awk -v a="$f16p" -v b="$n16p" 'BEGIN{printf "RATIO p99 flywheel/nginx (c=16):          %.2f    (goal <= 2)\n", a/b}'
 awk -v a="$v2r" -v b="$f64" 'BEGIN{printf "RATIO /v2 infer vs /v1 predict:           %.2f    (goal within 10%%)\n", a/b}'
+fi
 
 # --- alias swaps under load: p99 and failures while production flips every 0.25 s ---
 ( for i in $(seq 1 $((secs * 4))); do v=$(( (i % 2) + 1 ))
@@ -104,6 +112,8 @@ printf 'prediction log: %s written to the store, %s dropped, %s write errors; se
   "$(awk '/^flywheel_log_write_errors_total/{print $2}' <<<"$m")" "$(awk '/VmRSS/{printf "%.1f", $2/1024}' /proc/$fwpid/status)"
 printf 'during %s swaps      c=16: %10.0f req/s  p99 %6d us  non-2xx %d\n' "$swaps" "$sr" "$sp" "$se"
 awk -v a="$sp" -v b="$f16p" 'BEGIN{printf "RATIO p99 during swaps / steady (c=16):   %.2f    (goal <= 2, zero non-2xx)\n", a/b}'
+
+[[ ${ONLY:-} == swap ]] && { echo "load at end: $(cut -d' ' -f1-3 /proc/loadavg)"; exit 0; }
 
 # --- 1,000 small models in a registry: resident memory and one cold load ---
 # one small artifact (pima, linear) imported under 1,000 names, each promoted to production

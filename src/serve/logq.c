@@ -68,6 +68,7 @@ fw_log_record *fw_log_prediction_new(const fw_log_prediction *p) {
     r->version = put_str(&q, p->version, p->version ? strlen(p->version) : 0);
     r->entity_id = put_str(&q, p->entity_id, p->entity_id ? strlen(p->entity_id) : 0);
     r->inputs = put_str(&q, p->inputs, p->inputs_len);
+    r->inputs_len = p->inputs ? (uint32_t)p->inputs_len : 0;
     r->answers = put_str(&q, p->answers, p->answers_len);
     r->variant = p->variant ? p->variant : "primary";
     r->source = p->source ? p->source : "online";
@@ -144,13 +145,21 @@ static void put_outputs(fw_buf *b, const fw_log_record *r) {
     fw_buf_put_u8(b, ']');
 }
 
+static void lit(fw_buf *b, const char *s) { fw_buf_put(b, s, strlen(s)); }
+
 void fw_log_record_outputs_json(const fw_log_record *r, fw_buf *b) {
-    fw_buf_printf(b, "{\"variant\":\"%s\",\"source\":\"%s\",\"protocol\":\"%s\",\"entity_id\":", r->variant,
-                  r->source, r->protocol);
+    /* the writer thread formats one of these per logged request: plain puts, no printf */
+    lit(b, "{\"variant\":\"");
+    lit(b, r->variant);
+    lit(b, "\",\"source\":\"");
+    lit(b, r->source);
+    lit(b, "\",\"protocol\":\"");
+    lit(b, r->protocol);
+    lit(b, "\",\"entity_id\":");
     jstr(b, r->entity_id);
-    fw_buf_printf(b, ",\"answers\":");
+    lit(b, ",\"answers\":");
     jraw(b, r->answers);
-    fw_buf_printf(b, ",\"outputs\":");
+    lit(b, ",\"outputs\":");
     put_outputs(b, r);
     fw_buf_put_u8(b, '}');
 }
@@ -295,6 +304,7 @@ static void write_batch(fw_logq *q, fw_log_record **buf, size_t n) {
 
 static void *writer_main(void *arg) {
     fw_logq *q = arg;
+    pthread_setname_np(pthread_self(), "fw-log-writer");
     fw_log_record **buf = fw_malloc(q->batch * sizeof *buf);
     for (;;) {
         size_t n = 0;

@@ -37,6 +37,7 @@ typedef struct fw_log_record {
     const char *outcome;          /* "model", "fallback", "review" (static): the worst instance's */
     int64_t latency_us;
     const char *inputs;           /* JSON text of the inputs (NULL: none) */
+    uint32_t inputs_len;          /* its bytes (without the NUL) */
     const char *answers;          /* JSON array text of the decided answers (NULL: none) */
     const double *outputs;        /* n_rows x n_out model scores (8-byte aligned) */
     uint32_t n_rows, n_out;

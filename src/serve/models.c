@@ -418,6 +418,7 @@ static void run_job(fw_model_table *t, fw_model_job *j) {
 
 static void *loader_main(void *arg) {
     fw_model_table *t = arg;
+    pthread_setname_np(pthread_self(), "fw-model-loader");
     pthread_mutex_lock(&t->qmu);
     for (;;) {
         fw_model_job *j = t->qhead;

@@ -107,6 +107,14 @@ static void test_predict(void) {
     g_requests++;
     CHECK_EQ(r.status, 200);
     /* the very same path as batch: bit-identical score text */
+    /* a pretty-printed body with a space inside a string: the log stores it compacted (below) */
+    hc_resp rp;
+    CHECK_OK(hc_request(g_srv.port, "POST", "/v1/models/pima:predict",
+                        "{ \"instances\" : [ { \"glucose\" : 121 ,\n\t\"note\": \"a \\\" b\" } ],\r\n"
+                        "  \"entity_id\": \"compact me\" }", NULL, &rp));
+    g_requests++;
+    CHECK_EQ(rp.status, 200);
+    hc_resp_free(&rp);
     char s[100];
     snprintf(s, sizeof s, "\"score\":%s,", want);
     CHECK_MSG(want[0] && strstr(r.body, s), "batch score %s not in %s", want, r.body);
@@ -398,6 +406,10 @@ static void test_drain_log_in_store(void) {
              " AND version = 1 AND input_json LIKE '%%\"glucose\":148%%' AND output_json LIKE '%%\"answers\":[\"pos\"]%%'"
              " AND outcome = 'model' AND latency_us >= 0", g_rid);
     CHECK_EQ(query_int(db, sql), 1);
+    /* inputs are stored as valid JSON without the whitespace between tokens, strings intact */
+    CHECK_EQ(query_int(db, "SELECT count(*) FROM prediction_log WHERE input_json = "
+                           "'{\"instances\":[{\"glucose\":121,\"note\":\"a \\\" b\"}],\"entity_id\":\"compact me\"}'"), 1);
+    CHECK_EQ(query_int(db, "SELECT count(*) FROM prediction_log WHERE input_json IS NOT NULL AND NOT json_valid(input_json)"), 0);
     CHECK(query_int(db, "SELECT count(*) FROM prediction_log WHERE version = 2") >= 20);
     CHECK(query_int(db, "SELECT count(*) FROM prediction_log WHERE outcome = 'fallback'") >= 1);
     CHECK_EQ(query_int(db, "SELECT count(*) FROM prediction_log WHERE output_json LIKE '%\"source\":\"batch\"%'"), 1);
