@@ -77,7 +77,10 @@ typedef struct fw_serve_config {
     /* Hybrid batch answers */
     double batch_max_age_s;     /* precomputed predictions younger than this answer; 0 = never */
     double batch_cache_ttl_s;   /* how long a looked-up batch answer (or its absence) is reused; default 1 */
-    /* Abstention override: when set (>= 0) replaces each model's own confidence threshold. */
+    /* Abstention override: when set (>= 0; 0 = never abstain) it replaces every served
+     * classifier's own confidence threshold — an artifact's constraints.confidence_threshold and a
+     * directory model's "confidence_threshold" alike (the config wins); the fallback stays the
+     * model's own. Default -1: each model's own threshold. */
     double confidence_threshold;
     fw_serve_split *splits;
     size_t n_splits;

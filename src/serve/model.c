@@ -158,14 +158,14 @@ fw_status fw_srv_model_decide(const fw_srv_model *m, const fw_value *inputs, voi
     d->confidence = NAN;
     if (m->ops->predict_decide) {
         fw_prediction p;
-        if ((st = m->ops->predict_decide(m, inputs, scratch, out, &p, err))) return st;
+        if ((st = m->ops->predict_decide(m, inputs, scratch, override, out, &p, err))) return st;
         d->abstained = p.abstained;
         d->source = p.source;
         d->answer = p.label_name;
         d->answer_index = p.label;
         d->answer_value = p.value;
         d->confidence = p.confidence;
-        d->threshold = m->confidence_threshold;
+        d->threshold = override >= 0 && is_classifier(m->task) ? override : m->confidence_threshold;
         return FW_OK;
     }
     if ((st = m->ops->predict(m, inputs, scratch, out, err))) return st;

@@ -31,11 +31,13 @@ typedef struct fw_srv_model_ops {
     fw_status (*explain)(const fw_srv_model *m, const fw_value *inputs, void *scratch, double *contrib,
                          fw_err *err);
     /* The full decision (threshold / argmax / abstain with the fallback) made by THE shared
-     * prediction path (fw_bundle_predict_record): out gets the answering model's n_outputs scores,
-     * *pred the decision (pred->scores points at out; label_name lives as long as the model).
-     * May be NULL: the API then decides from predict's scores and the model's fields. */
-    fw_status (*predict_decide)(const fw_srv_model *m, const fw_value *inputs, void *scratch, double *out,
-                                fw_prediction *pred, fw_err *err);
+     * prediction path (fw_bundle_predict_record): out gets the model's own n_outputs scores,
+     * *pred the decision (pred->scores points at the answering model's; label_name lives as long
+     * as the model). override >= 0 replaces the artifact's confidence threshold (the serve
+     * config's serving.confidence_threshold); < 0 keeps it. May be NULL: the API then decides
+     * from predict's scores and the model's fields. */
+    fw_status (*predict_decide)(const fw_srv_model *m, const fw_value *inputs, void *scratch, double override,
+                                double *out, fw_prediction *pred, fw_err *err);
     void *(*scratch_new)(const fw_srv_model *m);   /* NULL on out of memory; may be NULL (no scratch) */
     void (*scratch_free)(void *scratch);           /* must not touch the model */
     void (*free_impl)(void *impl);
@@ -93,9 +95,10 @@ typedef struct fw_srv_decision {
 
 /* Predicts one instance and decides: out gets the MODEL's own n_outputs scores (also when it
  * abstained), d the decision. Models with ops->predict_decide decide through it (the artifact's
- * shared path: its own confidence threshold and fallback); others are decided here from the
- * model's fields, with override >= 0 replacing the confidence threshold. Thread-safe with a
- * per-thread scratch; does not allocate. */
+ * shared path and fallback); others are decided here from the model's fields. For both, override
+ * >= 0 (serving.confidence_threshold) replaces the model's own confidence threshold (an artifact's
+ * constraints.confidence_threshold, a directory model's "confidence_threshold"); d->threshold is
+ * the one that applied. Thread-safe with a per-thread scratch; does not allocate. */
 fw_status fw_srv_model_decide(const fw_srv_model *m, const fw_value *inputs, void *scratch, double override,
                               double *out, fw_srv_decision *d, fw_err *err);
 

@@ -817,9 +817,6 @@ fw_status fw_server_new(const fw_serve_config *cfg, fw_server **out, fw_err *err
     }
     if (st == FW_OK && cfg->batch_max_age_s > 0 && !cfg->models_dir)
         st = fw_hybrid_new(cfg->store_path, cfg->batch_max_age_s, cfg->batch_cache_ttl_s, &s->hybrid, err);
-    if (st == FW_OK && cfg->confidence_threshold >= 0 && !cfg->models_dir)
-        fprintf(stderr, "flywheel serve: note: serving.confidence_threshold applies to directory models only; "
-                        "artifact models abstain by their own constraints.confidence_threshold\n");
     if (st) {
         fw_server_free(s);
         return st;

@@ -48,6 +48,7 @@ typedef struct bundle_scratch {
     double *contrib;  /* (n_dense + 1) x n_out */
     double *own;      /* n_out: the model's own scores after an abstention */
     double *answer;   /* n_out: the baseline's scores after a baseline fallback */
+    void *bscratch;   /* baseline model scratch (16-byte aligned; NULL without a baseline) */
 } bundle_scratch;
 
 /* ---- the servable model ------------------------------------------------------------------- */
@@ -68,14 +69,86 @@ static fw_status own_scores(const fw_srv_model *m, const fw_value *inputs, bundl
     return FW_OK;
 }
 
+/* The class a classifier's scores pick (binary: the artifact's decision threshold), its
+ * probability and the confidence (max class probability) — as the bundle decides. */
+static int32_t pick(const fw_srv_model *m, const double *o, double *p_label, double *conf) {
+    if (m->task == FW_TASK_BINARY) {
+        int32_t lab = o[0] >= m->threshold ? 1 : 0;
+        *p_label = lab ? o[0] : 1 - o[0];
+        *conf = o[0] > 0.5 ? o[0] : 1 - o[0];
+        return lab;
+    }
+    int32_t best = 0;
+    for (size_t k = 1; k < m->n_outputs; k++)
+        if (o[k] > o[best]) best = (int32_t)k;
+    *p_label = *conf = o[best];
+    return best;
+}
+
+/* serving.confidence_threshold disagrees with the artifact's: decide again from the model's own
+ * scores (abstain = the override says so), with the artifact's fallback when abstaining. */
+static fw_status redecide(const fw_srv_model *m, const fw_value *inputs, bundle_scratch *sc, bool abstain,
+                          double *out, fw_prediction *pred, fw_err *err) {
+    const bundle_impl *bi = m->impl;
+    fw_row row;
+    fw_status st = fw_pipeline_transform_record(fw_bundle_pipeline(bi->b), inputs, sc->ps, sc->dense, &row, err);
+    if (st) return st;
+    if ((st = fw_model_predict_row(fw_bundle_model(bi->b), &row, sc->mscratch, sc->own)))
+        return fw_err_set(err, st, "model prediction failed: %s", fw_strerror(st));
+    for (size_t k = 0; k < m->n_outputs; k++) out[k] = k < bi->n_out ? sc->own[k] : NAN;
+    memset(pred, 0, sizeof *pred);
+    pred->n_outputs = m->n_outputs;
+    double p, conf;
+    int32_t k = pick(m, out, &p, &conf);
+    pred->confidence = conf;
+    const fw_model *base = fw_bundle_baseline(bi->b);
+    fw_fallback_kind fb = m->fallback;
+    if (fb == FW_FALLBACK_BASELINE && (!base || !sc->bscratch)) fb = FW_FALLBACK_REVIEW;
+    if (abstain) {
+        pred->abstained = true;
+        if (fb == FW_FALLBACK_BASELINE) {
+            if ((st = fw_model_predict_row(base, &row, sc->bscratch, sc->answer)))
+                return fw_err_set(err, st, "baseline prediction failed: %s", fw_strerror(st));
+            pred->scores = sc->answer;
+            pred->source = FW_PRED_BASELINE;
+            k = pick(m, sc->answer, &p, &conf);
+        } else {
+            pred->scores = NULL;
+            pred->value = NAN;
+            pred->label = -1;
+            if (fb == FW_FALLBACK_VALUE) {
+                pred->source = FW_PRED_VALUE;
+                pred->label_name = fw_bundle_fallback_value(bi->b);
+                for (size_t c = 0; pred->label_name && m->classes && c < m->n_classes; c++)
+                    if (strcmp(m->classes[c], pred->label_name) == 0) pred->label = (int32_t)c;
+            } else {
+                pred->source = FW_PRED_REVIEW;
+            }
+            return FW_OK;
+        }
+    } else {
+        pred->scores = out;
+        pred->source = FW_PRED_MODEL;
+    }
+    pred->label = k;
+    pred->value = p;
+    pred->label_name = m->classes && k >= 0 && (size_t)k < m->n_classes ? m->classes[k] : NULL;
+    return FW_OK;
+}
+
 /* THE shared path (fw_bundle_predict_record) decides; out always gets the model's own scores and
- * pred->scores points at the answering model's (the baseline's after a baseline fallback). */
-static fw_status b_decide(const fw_srv_model *m, const fw_value *inputs, void *scratch, double *out,
-                          fw_prediction *pred, fw_err *err) {
+ * pred->scores points at the answering model's (the baseline's after a baseline fallback). With
+ * override >= 0 on a classifier, the abstention follows it instead of the artifact's threshold. */
+static fw_status b_decide(const fw_srv_model *m, const fw_value *inputs, void *scratch, double override,
+                          double *out, fw_prediction *pred, fw_err *err) {
     const bundle_impl *bi = m->impl;
     bundle_scratch *sc = scratch;
     fw_status st = fw_bundle_predict_record(bi->b, inputs, sc->bs, pred, err);
     if (st) return st;
+    if (override >= 0 && (m->task == FW_TASK_BINARY || m->task == FW_TASK_MULTICLASS)) {
+        bool abstain = override > 0 && pred->confidence < override;
+        if (abstain != pred->abstained) return redecide(m, inputs, sc, abstain, out, pred, err);
+    }
     if (pred->source == FW_PRED_MODEL) {
         size_t n = pred->n_outputs < m->n_outputs ? pred->n_outputs : m->n_outputs;
         for (size_t k = 0; k < m->n_outputs; k++) out[k] = k < n ? pred->scores[k] : NAN;
@@ -96,7 +169,7 @@ static fw_status b_decide(const fw_srv_model *m, const fw_value *inputs, void *s
 static fw_status b_predict(const fw_srv_model *m, const fw_value *inputs, void *scratch, double *out,
                            fw_err *err) {
     fw_prediction p;
-    return b_decide(m, inputs, scratch, out, &p, err);
+    return b_decide(m, inputs, scratch, -1, out, &p, err);
 }
 
 /* Contributions of output 0 (binary: log-odds of the positive class; regression: raw) of the
@@ -124,6 +197,7 @@ static void b_scratch_free(void *p) {
     fw_pipeline_scratch_free(sc->ps);
     fw_free(sc->dense);
     free(sc->mscratch);
+    free(sc->bscratch);
     fw_free(sc->contrib);
     fw_free(sc->own);
     fw_free(sc->answer);
@@ -146,6 +220,14 @@ static void *b_scratch_new(const fw_srv_model *m) {
         !(sc->mscratch = aligned_alloc(16, msz ? msz : 16))) {
         b_scratch_free(sc);
         return NULL;
+    }
+    const fw_model *base = fw_bundle_baseline(bi->b);
+    if (base) {
+        size_t bsz = (fw_model_scratch_size(base) + 15) & ~(size_t)15;
+        if (!(sc->bscratch = aligned_alloc(16, bsz ? bsz : 16))) {
+            b_scratch_free(sc);
+            return NULL;
+        }
     }
     return sc;
 }

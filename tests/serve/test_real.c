@@ -177,6 +177,83 @@ static void test_abstain(void) {
     CHECK(kept > 0);
 }
 
+/* serving.confidence_threshold overrides the artifact's constraints.confidence_threshold (0.6):
+ * 0 → no instance abstains and each answer is the model's own label; 0.99 → every instance below
+ * 0.99 abstains with the artifact's baseline fallback and says 0.99. Scores never change. */
+static json_t *predict_on(int port, int g, int *status) {
+    char body[200];
+    snprintf(body, sizeof body, "{\"instances\":[{\"pregnant\":1,\"glucose\":%d,\"mass\":33}]}", g);
+    hc_resp r;
+    *status = 0;
+    if (hc_request(port, "POST", "/v1/models/pima:predict", body, NULL, &r) != 0) return NULL;
+    *status = r.status;
+    json_t *j = json_loads(r.body, 0, NULL);
+    hc_resp_free(&r);
+    return j;
+}
+
+static void test_threshold_override(void) {
+    if (!g_up) return;
+    char cfg0[700], cfg99[700];
+    snprintf(cfg0, sizeof cfg0, "%s/ct0.yaml", fw_test_tmpdir());
+    snprintf(cfg99, sizeof cfg99, "%s/ct99.yaml", fw_test_tmpdir());
+    FILE *f = fopen(cfg0, "w");
+    if (f) fputs("serving:\n  confidence_threshold: 0\n", f), fclose(f);
+    f = fopen(cfg99, "w");
+    if (f) fputs("serving:\n  confidence_threshold: 0.99\n", f), fclose(f);
+    hc_server s0, s99;
+    const char *a0[] = {"--home", g_home, "--config", cfg0, "--alias-poll", "0", "--threads", "1", NULL};
+    const char *a99[] = {"--home", g_home, "--config", cfg99, "--alias-poll", "0", "--threads", "1", NULL};
+    int up0 = hc_server_start(&s0, a0), up99 = hc_server_start(&s99, a99);
+    CHECK_OK(up0);
+    CHECK_OK(up99);
+    int default_abst = 0, abst0 = 0, abst99 = 0, relabelled = 0;
+    for (int g = 60; g <= 200 && !up0 && !up99; g += 5) {
+        int st, st0, st99;
+        json_t *j = predict_on(g_srv.port, g, &st), *j0 = predict_on(s0.port, g, &st0), *j99 = predict_on(s99.port, g, &st99);
+        g_requests++;
+        CHECK_EQ(st, 200);
+        CHECK_EQ(st0, 200);
+        CHECK_EQ(st99, 200);
+        json_t *p = json_array_get(json_object_get(j, "predictions"), 0);
+        json_t *p0 = json_array_get(json_object_get(j0, "predictions"), 0);
+        json_t *p99 = json_array_get(json_object_get(j99, "predictions"), 0);
+        double conf = json_number_value(json_object_get(p, "confidence"));
+        /* the same model scores everywhere */
+        CHECK_NEAR(json_number_value(json_object_get(p0, "score")), json_number_value(json_object_get(p, "score")), 0);
+        CHECK_NEAR(json_number_value(json_object_get(p99, "score")), json_number_value(json_object_get(p, "score")), 0);
+        bool ab = json_is_true(json_object_get(p, "abstained"));
+        default_abst += ab;
+        /* 0: never abstains; the label is the model's own (the one the default server reports beside
+         * its fallback answer) */
+        abst0 += json_is_true(json_object_get(p0, "abstained"));
+        CHECK_STR(json_string_value(json_object_get(p0, "label")), json_string_value(json_object_get(p, "label")));
+        CHECK(json_object_get(p0, "answer") == NULL);
+        if (ab) relabelled++;
+        /* 0.99: abstains exactly below 0.99, answered by the artifact's baseline */
+        bool ab99 = json_is_true(json_object_get(p99, "abstained"));
+        abst99 += ab99;
+        CHECK_EQ(ab99, conf < 0.99);
+        if (ab99) {
+            CHECK_NEAR(json_number_value(json_object_get(p99, "confidence_threshold")), 0.99, 1e-12);
+            CHECK_STR(json_string_value(json_object_get(p99, "fallback")), "baseline");
+            const char *ans = json_string_value(json_object_get(p99, "answer"));
+            CHECK(ans && (!strcmp(ans, "pos") || !strcmp(ans, "neg")));
+            /* where the artifact abstains too, both fall back to the same baseline answer */
+            if (ab) CHECK_STR(ans, json_string_value(json_object_get(p, "answer")));
+        }
+        json_decref(j);
+        json_decref(j0);
+        json_decref(j99);
+    }
+    CHECK(default_abst > 0);
+    CHECK(relabelled > 0);
+    CHECK_EQ(abst0, 0);
+    CHECK(abst99 > default_abst);
+    if (!up0) CHECK_EQ(hc_server_stop(&s0, SIGTERM), 0);
+    if (!up99) CHECK_EQ(hc_server_stop(&s99, SIGTERM), 0);
+}
+
 static void test_explain(void) {
     if (!g_up) return;
     char body[600];
@@ -466,6 +543,7 @@ int main(int argc, char **argv) {
     setup();
     TEST_RUN(test_predict);
     TEST_RUN(test_abstain);
+    TEST_RUN(test_threshold_override);
     TEST_RUN(test_explain);
     TEST_RUN(test_v2_equals_v1);
     TEST_RUN(test_rank);
