@@ -2,7 +2,8 @@
 """peer_xgboost.py OUTDIR TASK — the XGBoost side of bench/gbdt/run.sh: reads the same
 OUTDIR/{train,test}.bin that bench_gbdt wrote (i64 n, i64 d, f64 y[n], f32 X[n*d]), trains
 100 trees, depth 6, eta 0.3, tree_method=hist, nthread=2, and prints the same key=value lines
-(wall seconds, and process CPU seconds for the *_cpu_* keys)."""
+(wall seconds, and process CPU seconds for the *_cpu_* keys); batch scoring with 2 threads and
+then with 1 thread (nthread=1)."""
 import sys
 import time
 
@@ -58,6 +59,14 @@ def main():
         best = min(best, time.perf_counter() - t0)
         best_cpu = min(best_cpu, time.process_time() - c0)
     n = len(yte)
+    bst.set_param({"nthread": 1})
+    best1 = best1_cpu = 1e30
+    for _ in range(5):
+        t0, c0 = time.perf_counter(), time.process_time()
+        bst.inplace_predict(Xte)
+        best1 = min(best1, time.perf_counter() - t0)
+        best1_cpu = min(best1_cpu, time.process_time() - c0)
+    bst.set_param({"nthread": 2})
     reps = min(n, 2000)
     t0 = time.perf_counter()
     for i in range(reps):
@@ -77,6 +86,8 @@ def main():
         print("xgboost_metric_rmse=%.6f" % np.sqrt(np.mean((p - yte) ** 2)))
     print("xgboost_predict_rows_per_s=%.0f" % (n / best))
     print("xgboost_predict_rows_per_cpu_s=%.0f" % (n / best_cpu))
+    print("xgboost_predict_1thread_rows_per_s=%.0f" % (n / best1))
+    print("xgboost_predict_1thread_rows_per_cpu_s=%.0f" % (n / best1_cpu))
     print("xgboost_single_row_us=%.3f (Python inplace_predict, includes interpreter overhead)"
           % (lat * 1e6))
 

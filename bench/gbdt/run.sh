@@ -42,10 +42,13 @@ run_case() {
         -v fp="$(val flywheel_predict_rows_per_s "$work/fw.txt")" -v xp="$(val xgboost_predict_rows_per_s "$work/xgb.txt")" \
         -v fr="$fr" -v xr="$xr" -v m="$metric" \
         -v ftc="$(val flywheel_train_cpu_s "$work/fw.txt")" -v xtc="$(val xgboost_train_cpu_s "$work/xgb.txt")" \
-        -v fpc="$(val flywheel_predict_rows_per_cpu_s "$work/fw.txt")" -v xpc="$(val xgboost_predict_rows_per_cpu_s "$work/xgb.txt")" 'BEGIN{
+        -v fpc="$(val flywheel_predict_rows_per_cpu_s "$work/fw.txt")" -v xpc="$(val xgboost_predict_rows_per_cpu_s "$work/xgb.txt")" \
+        -v fp1="$(val flywheel_predict_1thread_rows_per_s "$work/fw.txt")" -v xp1="$(val xgboost_predict_1thread_rows_per_s "$work/xgb.txt")" \
+        -v fp1c="$(val flywheel_predict_1thread_rows_per_cpu_s "$work/fw.txt")" -v xp1c="$(val xgboost_predict_1thread_rows_per_cpu_s "$work/xgb.txt")" 'BEGIN{
         printf "ratio train_time fw/xgb=%.3f  %s fw-xgb=%+.5f (rel %+.3f%%)  predict_throughput fw/xgb=%.2f  peak_rss fw/xgb=%.3f\n",
             ft / xt, m, fm - xm, 100 * (fm - xm) / xm, fp / xp, fr / xr
-        printf "ratio_cpu train_cpu fw/xgb=%.3f  predict_rows_per_cpu_s fw/xgb=%.2f\n", ftc / xtc, fpc / xpc }'
+        printf "ratio_cpu train_cpu fw/xgb=%.3f  predict_rows_per_cpu_s fw/xgb=%.2f\n", ftc / xtc, fpc / xpc
+        printf "ratio_1thread predict_rows_per_s fw/xgb=%.2f  per_cpu_s fw/xgb=%.2f\n", fp1 / xp1, fp1c / xp1c }'
 }
 for c in $CASES; do
     case $c in

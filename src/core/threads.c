@@ -4,10 +4,12 @@
  * at most FW_MAX_THREADS - 1 workers) that park on a condition variable between passes, after a
  * short spin. A pass posts one job (a generation number), runs its own share (thread 0) on the
  * calling thread, and waits until every worker that has a share is done. Only one pass uses the
- * pool at a time: a pass started while the pool is busy (another thread's pass) starts its own
- * threads for that pass, as before the pool existed; a pass started from inside a pass (a worker
- * or the owner running a share) runs inline on the calling thread, share after share. The split
- * of the work never depends on which of the three ways runs it, so results do not either.
+ * pool at a time: a pass started while the pool is busy (another thread's pass: the cores are
+ * taken) or from inside a pass (a worker or the owner running a share) runs inline on the calling
+ * thread, share after share — never waiting for the pool, so it cannot deadlock, and starting
+ * extra threads would only oversubscribe the cores. The split of the work never depends on how a
+ * pass runs, so results do not either. If a worker cannot be started, its share runs on the
+ * calling thread.
  * Shutdown: fw_threads_shutdown (also registered with atexit when the first worker starts) joins
  * the workers; a later pass recreates them. A forked child starts with an empty pool. */
 #include "core/threads.h"
@@ -215,51 +217,27 @@ void fw_threads_shutdown(void) {
     atomic_flag_clear(&P.busy);
 }
 
-/* ---- fallback when the pool is busy: threads for this pass only ---------------------------- */
+/* ---- running a pass ------------------------------------------------------------------------ */
 
-typedef struct spawned {
-    job *j;
-    int t;
-} spawned;
-
-static void *spawned_main(void *arg) {
-    spawned *s = arg;
-    run_share(s->j, s->t);
-    return NULL;
-}
-
-static void spawn_run(job *j) {
-    spawned s[FW_MAX_THREADS];
-    pthread_t tids[FW_MAX_THREADS];
-    bool started[FW_MAX_THREADS] = {false};
-    for (int t = 1; t < j->n_threads; t++) {
-        s[t] = (spawned){j, t};
-        started[t] = pthread_create(&tids[t], NULL, spawned_main, &s[t]) == 0;
-    }
-    run_share(j, 0);
-    for (int t = 1; t < j->n_threads; t++) {
-        if (started[t])
-            pthread_join(tids[t], NULL);
-        else if (!j->blocks)
-            run_share(j, t); /* could not start a thread: do its share here */
+/* Every share in order on this thread (blocks: all taken by thread 0). */
+static void run_inline(job *j) {
+    if (j->blocks) {
+        run_share(j, 0);
+    } else {
+        for (int t = 0; t < j->n_threads; t++) run_share(j, t);
     }
 }
 
 static void run_job(job *j) {
     if (j->n_threads <= 1 || tls_depth > 0) {
-        /* inline: every share in order on this thread (blocks: all as thread 0) */
-        if (j->blocks) {
-            run_share(j, 0);
-        } else {
-            for (int t = 0; t < j->n_threads; t++) run_share(j, t);
-        }
+        run_inline(j);
         return;
     }
     if (!atomic_flag_test_and_set(&P.busy)) {
         pool_run(j);
         atomic_flag_clear(&P.busy);
     } else {
-        spawn_run(j);
+        run_inline(j);
     }
 }
 

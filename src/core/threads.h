@@ -3,7 +3,8 @@
  * Callers that must be identical across thread counts reduce in a fixed block order instead (see
  * fw_parallel_blocks). The loops run on a persistent pool of worker threads (created on first use,
  * parked between passes); both loops are safe to call from several threads at once and from inside
- * a running pass (such a nested pass runs on the calling thread). The split, and therefore the
+ * a running pass (one pass at a time uses the pool; a nested or concurrent pass runs on the
+ * calling thread). The split, and therefore the
  * result, is the same however a pass is run. */
 #ifndef FW_CORE_THREADS_H
 #define FW_CORE_THREADS_H
@@ -15,9 +16,9 @@ int fw_default_threads(void);
 
 /* Calls fn(ctx, thread_index, begin, end) for n_threads contiguous chunks of [0, n) in parallel
  * (the calling thread runs chunk 0; n_threads <= 0 means fw_default_threads()). n_threads <= 1,
- * n < 2 or a call from inside a running pass runs every chunk in order on the calling thread, with
- * the same thread indexes and bounds. While another thread's pass holds the pool, the pass starts
- * threads of its own. Returns when every chunk is done. */
+ * n < 2, a call from inside a running pass, or a call while another thread's pass holds the pool
+ * runs every chunk in order on the calling thread, with the same thread indexes and bounds (it
+ * never waits for the pool). Returns when every chunk is done. */
 typedef void (*fw_range_fn)(void *ctx, int thread, size_t begin, size_t end);
 void fw_parallel_for(int n_threads, size_t n, fw_range_fn fn, void *ctx);
 
