@@ -2,8 +2,11 @@
  * report (text, --json, --html) and registers the chosen model as a new version in the store. */
 #include "cli/cli.h"
 
+#include "models/model.h"
+
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "models/model.h"
 #include "train/register.h"
 #include "train/report_build.h"
 #include "train/train.h"
@@ -105,6 +108,12 @@ int fw_cmd_train(int argc, char **argv) {
             const char *dot = strchr(v, '.'), *eq = strchr(v, '=');
             if (!dot || !eq || dot > eq || dot == v || eq == dot + 1)
                 return fw_cli_fail(cmd, FW_EXIT_USAGE, "--param: expected FAMILY.KEY=VALUE, got '%s'", v);
+            char fam[32];
+            snprintf(fam, sizeof fam, "%.*s", (int)(dot - v), v);
+            if (!fw_model_family(fam))
+                return fw_cli_fail(cmd, FW_EXIT_USAGE,
+                                   "--param %s: '%s' is not a model family (baseline, linear, gbdt, knn, hier); "
+                                   "project settings such as split.folds go in the project file", v, fam);
             if (n_params == MAX_PARAMS) return fw_cli_fail(cmd, FW_EXIT_USAGE, "--param: at most %d", MAX_PARAMS);
             params[n_params++] = v;
             continue;

@@ -28,7 +28,10 @@ typedef struct fw_report_model {
     const char *name;               /* unique within the report, e.g. "gbdt" or "gbdt#3" */
     const char *family;             /* "baseline", "linear", "gbdt", ... */
     const char *params_json;        /* a JSON object text ("{...}"), or NULL for {} */
-    double train_seconds;
+    double train_seconds;           /* including the refit, when there was one */
+    size_t refit_rows;              /* > 0: refit on this many training + validation rows after
+                                       selection (the metrics are the refit model's) */
+    double refit_seconds;
     const fw_metric_set *metrics;   /* required */
     bool has_latency;
     fw_latency latency;

@@ -263,7 +263,8 @@ static void model_table(fw_buf *b, const fw_report *r, const fw_report_model *be
         char buf[64];
         fw_buf_printf(b, "<tr%s><td>", m == best ? " class=\"best\"" : "");
         esc(b, m->name);
-        fw_buf_printf(b, "%s</td><td>", m == best ? " &#9733;" : "");
+        fw_buf_printf(b, "%s%s</td><td>", m == best ? " &#9733;" : "",
+                      m->refit_rows ? " <small>(refit on training + validation rows)</small>" : "");
         esc(b, m->family ? m->family : "");
         double v = NAN;
         fw_metric_set_get(m->metrics, pm, &v);

@@ -107,6 +107,14 @@ static json_t *model_obj(const fw_report *r, const fw_report_model *m, bool is_b
     }
     set(o, "params", params ? params : json_object(), bad);
     set(o, "train_seconds", num(m->train_seconds), bad);
+    if (m->refit_rows) {
+        json_t *rf = json_object();
+        set(rf, "rows", json_integer((json_int_t)m->refit_rows), bad);
+        set(rf, "seconds", num(m->refit_seconds), bad);
+        set(o, "refit", rf, bad);
+    } else {
+        set(o, "refit", json_null(), bad);
+    }
     set(o, "metrics", metrics_obj(s, bad), bad);
     if (!is_baseline && r->baseline) {
         fw_improvement im;

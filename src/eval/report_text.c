@@ -165,6 +165,10 @@ fw_status fw_report_text(const fw_report *r, fw_buf *out) {
                               pm, r->min_improvement, im.meets ? "met" : "NOT met");
         }
         fw_buf_printf(out, "\n");
+        if (best->refit_rows)
+            fw_buf_printf(out, "%s was refit on %zu training + validation rows after selection (%.2f s); "
+                               "its test metrics are the refit model's\n",
+                          best->name, best->refit_rows, best->refit_seconds);
         if (best->threshold) {
             const fw_threshold_choice *th = best->threshold;
             fw_buf_printf(out,

@@ -85,3 +85,45 @@ fw_status fw_matrix_select(const fw_matrix *m, const uint32_t *rows, size_t n, f
     }
     return FW_OK;
 }
+
+fw_status fw_matrix_concat(const fw_matrix *a, const fw_matrix *b, fw_matrix *out) {
+    memset(out, 0, sizeof *out);
+    if (a->n_dense != b->n_dense || a->sparse_dim != b->sparse_dim) return FW_EINVAL;
+    size_t n = a->n_rows + b->n_rows;
+    uint32_t *rows = fw_malloc((a->n_rows ? a->n_rows : 1) * sizeof(uint32_t));
+    if (!rows) return FW_ENOMEM;
+    for (size_t i = 0; i < a->n_rows; i++) rows[i] = (uint32_t)i;
+    fw_status st = fw_matrix_select(a, rows, a->n_rows, out); /* a's rows and names */
+    fw_free(rows);
+    if (st) return st;
+    if (a->n_dense && n) {
+        float *dense = fw_realloc(out->dense, n * a->n_dense * sizeof(float));
+        if (!dense) goto oom;
+        out->dense = dense;
+        if (b->n_rows)
+            memcpy(out->dense + a->n_rows * a->n_dense, b->dense, b->n_rows * b->n_dense * sizeof(float));
+    }
+    if (a->sparse_dim) {
+        size_t na = (size_t)out->indptr[a->n_rows], nb = (size_t)b->indptr[b->n_rows];
+        uint64_t *indptr = fw_realloc(out->indptr, (n + 1) * sizeof(uint64_t));
+        if (!indptr) goto oom;
+        out->indptr = indptr;
+        if (nb) {
+            uint32_t *idx = fw_realloc(out->indices, (na + nb) * sizeof(uint32_t));
+            if (!idx) goto oom;
+            out->indices = idx;
+            float *val = fw_realloc(out->values, (na + nb) * sizeof(float));
+            if (!val) goto oom;
+            out->values = val;
+            memcpy(out->indices + na, b->indices, nb * sizeof(uint32_t));
+            memcpy(out->values + na, b->values, nb * sizeof(float));
+        }
+        out->nnz_cap = na + nb;
+        for (size_t i = 1; i <= b->n_rows; i++) out->indptr[a->n_rows + i] = na + b->indptr[i];
+    }
+    out->n_rows = n;
+    return FW_OK;
+oom:
+    fw_matrix_free(out);
+    return FW_ENOMEM;
+}

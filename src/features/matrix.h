@@ -48,5 +48,8 @@ static inline fw_row fw_matrix_row(const fw_matrix *m, size_t r) {
 }
 /* A new matrix holding the given rows of m (in that order). */
 fw_status fw_matrix_select(const fw_matrix *m, const uint32_t *rows, size_t n, fw_matrix *out);
+/* A new matrix holding a's rows then b's (same n_dense and sparse_dim, else FW_EINVAL); names are
+ * copied from a. On failure out is left empty. */
+fw_status fw_matrix_concat(const fw_matrix *a, const fw_matrix *b, fw_matrix *out);
 
 #endif

@@ -7,6 +7,7 @@
 #include "core/alloc.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 double fw__gbdt_parallel_min_ns = 2e6;
@@ -264,15 +265,30 @@ static void gbdt_params_json(const fw_model *mm, fw_buf *out) {
                   p->colsample_bytree);
     if (p->objective == FW_GBDT_HUBER) fw_buf_printf(out, "\"huber_delta\":%.17g,", p->huber_delta);
     fw_buf_printf(out,
-                  "\"class_weight\":\"%s\",\"early_stopping_rounds\":%u,\"seed\":%llu,"
+                  "\"class_weight\":\"%s\",\"early_stopping_rounds\":%u,"
+                  "\"early_stopping_metric\":\"%s\",\"seed\":%llu,"
                   "\"rounds_trained\":%u,\"n_rounds\":%u,\"n_trees\":%u,\"best_iteration\":%d,"
                   "\"stopped\":\"%s\"}",
                   p->class_balanced ? "balanced" : "none", p->early_stopping_rounds,
-                  (unsigned long long)p->seed, m->rounds_trained, m->n_rounds, m->n_trees,
+                  p->stop_metric == FW_GBDT_METRIC_ERROR ? "error" : "loss", (unsigned long long)p->seed, m->rounds_trained, m->n_rounds, m->n_trees,
                   m->best_iteration, stop_name(m->stop_reason));
 }
 
 static void gbdt_free(fw_model *m) { fw__gbdt_free((fw_gbdt_model *)m); }
+
+/* Refit on more rows without validation: the rounds kept, scaled by the growth in rows (the
+ * per-row step of each tree is the same, so more rows take proportionally more rounds to fit). */
+static size_t gbdt_refit_params(const fw_model *mm, double row_scale,
+                                char (*out)[FW_REFIT_PARAM_LEN], size_t max) {
+    const fw_gbdt_model *m = (const fw_gbdt_model *)mm;
+    if (max < 1) return 0;
+    double r = (double)m->n_rounds * (row_scale > 1 ? row_scale : 1.0);
+    unsigned long rounds = (unsigned long)(r + 0.5);
+    if (rounds < 1) rounds = 1;
+    if (rounds > 100000) rounds = 100000;
+    snprintf(out[0], FW_REFIT_PARAM_LEN, "n_estimators=%lu", rounds);
+    return 1;
+}
 
 const fw_model_vtable fw_gbdt_vtable = {
     .family = "gbdt",
@@ -283,6 +299,7 @@ const fw_model_vtable fw_gbdt_vtable = {
     .importance = gbdt_importance,
     .save = fw__gbdt_save,
     .load = fw__gbdt_load,
+    .refit_params = gbdt_refit_params,
     .scratch_size = fw__gbdt_scratch_size,
     .size_bytes = gbdt_size_bytes,
     .params_json = gbdt_params_json,

@@ -84,6 +84,12 @@ typedef enum fw_gbdt_stop {
     FW_GBDT_STOP_CALLBACK,    /* the progress callback asked to stop */
 } fw_gbdt_stop;
 
+/* What early stopping watches on the validation rows (early_stopping_metric). */
+typedef enum fw_gbdt_stop_metric {
+    FW_GBDT_METRIC_LOSS = 0, /* the objective's loss (log loss, RMSE, ...) */
+    FW_GBDT_METRIC_ERROR,    /* classification error (ties broken by the loss); classifiers only */
+} fw_gbdt_stop_metric;
+
 /* Hyperparameters (defaults: fw__gbdt_params_init). */
 typedef struct fw_gbdt_params {
     fw_gbdt_objective objective;
@@ -101,6 +107,7 @@ typedef struct fw_gbdt_params {
     double huber_delta;      /* 1 */
     bool class_balanced;     /* class_weight=balanced */
     uint32_t early_stopping_rounds; /* 20 when a validation set is given; 0 = off */
+    uint8_t stop_metric;     /* fw_gbdt_stop_metric: what early stopping watches (loss) */
     uint64_t seed;
 } fw_gbdt_params;
 

@@ -2,12 +2,13 @@
  * same model gives the same bytes) and the loader that checks every count and index before the
  * model is used: corrupt bytes give FW_ECORRUPT, never a crash. Loading is one allocation.
  *
- * Layout (version 1):
+ * Layout (version 2; version 1 lacks early_stopping_metric and still loads, as "loss"):
  *   u32 magic "FWGB", u32 version,
  *   u32 task, u32 objective, u32 n_groups, u32 n_outputs, u64 n_dense,
  *   params: u32 n_estimators, f64 learning_rate, u32 max_depth, u32 max_leaves, u8 lossguide,
  *           u32 max_bin, f64 lambda, alpha, min_child_weight, gamma, subsample, colsample_bytree,
- *           huber_delta, u8 class_balanced, u32 early_stopping_rounds, u64 seed,
+ *           huber_delta, u8 class_balanced, u32 early_stopping_rounds,
+ *           u8 early_stopping_metric (v2: 0 loss, 1 error), u64 seed,
  *   u32 n_rounds, u32 rounds_trained, i32 best_iteration, u32 stop_reason, f64 best_valid_loss,
  *   u32 n_trees, u32 n_nodes,
  *   f64 base_score[n_groups], u32 tree_start[n_trees + 1],
@@ -21,7 +22,7 @@
 #include <string.h>
 
 #define GBDT_MAGIC 0x42475746u /* "FWGB" little-endian */
-#define GBDT_VERSION 1u
+#define GBDT_VERSION 2u
 
 fw_status fw__gbdt_save(const fw_model *mm, fw_buf *b) {
     const fw_gbdt_model *m = (const fw_gbdt_model *)mm;
@@ -48,6 +49,7 @@ fw_status fw__gbdt_save(const fw_model *mm, fw_buf *b) {
     fw_buf_put_f64(b, p->huber_delta);
     fw_buf_put_u8(b, p->class_balanced);
     fw_buf_put_u32(b, p->early_stopping_rounds);
+    fw_buf_put_u8(b, p->stop_metric);
     fw_buf_put_u64(b, p->seed);
     fw_buf_put_u32(b, m->n_rounds);
     fw_buf_put_u32(b, m->rounds_trained);
@@ -82,8 +84,8 @@ fw_status fw__gbdt_load(const uint8_t *data, size_t len, fw_model **out, fw_err 
     uint32_t magic = fw_reader_u32(&r), version = fw_reader_u32(&r);
     if (!fw_reader_ok(&r) || magic != GBDT_MAGIC)
         return fw_err_set(err, FW_ECORRUPT, "gbdt model: bad magic (not a gbdt model)");
-    if (version != GBDT_VERSION)
-        return fw_err_set(err, FW_EVERSION, "gbdt model: format version %u (this build reads %u)",
+    if (version < 1 || version > GBDT_VERSION)
+        return fw_err_set(err, FW_EVERSION, "gbdt model: format version %u (this build reads 1 to %u)",
                           version, GBDT_VERSION);
     uint32_t task = fw_reader_u32(&r), objective = fw_reader_u32(&r);
     uint32_t n_groups = fw_reader_u32(&r), n_outputs = fw_reader_u32(&r);
@@ -105,6 +107,7 @@ fw_status fw__gbdt_load(const uint8_t *data, size_t len, fw_model **out, fw_err 
     p.huber_delta = fw_reader_f64(&r);
     uint8_t balanced = fw_reader_u8(&r);
     p.early_stopping_rounds = fw_reader_u32(&r);
+    uint8_t stop_metric = version >= 2 ? fw_reader_u8(&r) : FW_GBDT_METRIC_LOSS;
     p.seed = fw_reader_u64(&r);
     uint32_t n_rounds = fw_reader_u32(&r), rounds_trained = fw_reader_u32(&r);
     int32_t best_iteration = fw_reader_i32(&r);
@@ -112,10 +115,12 @@ fw_status fw__gbdt_load(const uint8_t *data, size_t len, fw_model **out, fw_err 
     double best_valid_loss = fw_reader_f64(&r);
     uint32_t n_trees = fw_reader_u32(&r), n_nodes = fw_reader_u32(&r);
     if (!fw_reader_ok(&r)) return fw_err_set(err, FW_ECORRUPT, "gbdt model: truncated header");
-    if (lossguide > 1 || balanced > 1 || stop_reason > FW_GBDT_STOP_CALLBACK)
+    if (lossguide > 1 || balanced > 1 || stop_reason > FW_GBDT_STOP_CALLBACK ||
+        stop_metric > FW_GBDT_METRIC_ERROR)
         return fw_err_set(err, FW_ECORRUPT, "gbdt model: bad flag in header");
     p.lossguide = lossguide;
     p.class_balanced = balanced;
+    p.stop_metric = stop_metric;
     if (objective > FW_GBDT_HUBER)
         return fw_err_set(err, FW_ECORRUPT, "gbdt model: unknown objective %u", objective);
     p.objective = (fw_gbdt_objective)objective;

@@ -77,7 +77,7 @@ static const char *const known_params[] = {
     "objective", "n_estimators", "learning_rate", "eta", "max_depth", "max_leaves", "grow_policy",
     "max_bin", "lambda", "reg_lambda", "alpha", "reg_alpha", "min_child_weight", "gamma",
     "min_split_gain", "subsample", "colsample_bytree", "huber_delta", "class_weight",
-    "early_stopping_rounds", NULL};
+    "early_stopping_rounds", "early_stopping_metric", NULL};
 
 static fw_status parse_params(const fw_train_data *d, const fw_fit_options *o, fw_gbdt_params *p,
                               fw_err *err) {
@@ -140,6 +140,18 @@ static fw_status parse_params(const fw_train_data *d, const fw_fit_options *o, f
         if (p->class_balanced && d->task != FW_TASK_BINARY && d->task != FW_TASK_MULTICLASS)
             return fw_err_set(err, FW_EINVAL,
                               "gbdt.class_weight: balanced needs a classification task");
+    }
+    const char *sm = fw_fit_param(o, "early_stopping_metric");
+    if (sm) {
+        if (strcmp(sm, "error") == 0)
+            p->stop_metric = FW_GBDT_METRIC_ERROR;
+        else if (strcmp(sm, "loss") != 0)
+            return fw_err_set(err, FW_EINVAL,
+                              "gbdt.early_stopping_metric: expected loss or error, got '%s'", sm);
+        if (p->stop_metric == FW_GBDT_METRIC_ERROR && d->task != FW_TASK_BINARY &&
+            d->task != FW_TASK_MULTICLASS)
+            return fw_err_set(err, FW_EINVAL,
+                              "gbdt.early_stopping_metric: error needs a classification task");
     }
     long v;
     v = p->n_estimators;
@@ -410,6 +422,24 @@ static double mean_loss(const fw_gbdt_params *p, uint32_t K, const double *margi
     }
     double v = sw > 0 ? s / sw : 0;
     return p->objective == FW_GBDT_L2 ? sqrt(v) : v;
+}
+
+/* Fraction of rows whose predicted class (margin > 0, or the largest margin) is not y. Serial. */
+static double error_rate(const fw_gbdt_params *p, uint32_t K, const double *margin, const double *y,
+                         size_t n) {
+    size_t wrong = 0;
+    for (size_t i = 0; i < n; i++) {
+        const double *m = margin + i * K;
+        size_t pred = 0;
+        if (p->objective == FW_GBDT_LOGLOSS) {
+            pred = m[0] > 0;
+        } else {
+            for (uint32_t k = 1; k < K; k++)
+                if (m[k] > m[pred]) pred = k;
+        }
+        wrong += (double)pred != y[i];
+    }
+    return n ? (double)wrong / (double)n : 0;
 }
 
 /* ---- histograms ------------------------------------------------------------------------------ */
@@ -1039,7 +1069,7 @@ fw_status fw__gbdt_fit(const fw_train_data *d, const fw_fit_options *o, fw_model
 
     uint32_t stop = FW_GBDT_STOP_COMPLETED, rounds = 0;
     int32_t best_iter = -1;
-    double best_loss = INFINITY;
+    double best_loss = INFINITY, best_err = INFINITY;
     t.tree_start[0] = 0;
     grad_ctx gc = {&t};
     for (uint32_t it = 0; it < t.p.n_estimators; it++) {
@@ -1065,7 +1095,14 @@ fw_status fw__gbdt_fit(const fw_train_data *d, const fw_fit_options *o, fw_model
         double vloss = NAN;
         if (t.nv) {
             vloss = mean_loss(&t.p, K, t.vmargin, d->y_valid, NULL, t.nv);
-            if (vloss < best_loss) {
+            bool better = vloss < best_loss;
+            if (t.p.stop_metric == FW_GBDT_METRIC_ERROR) {
+                /* the error decides; among equal errors the lower loss wins */
+                double verr = error_rate(&t.p, K, t.vmargin, d->y_valid, t.nv);
+                better = verr < best_err || (verr == best_err && vloss < best_loss);
+                if (better) best_err = verr;
+            }
+            if (better) {
                 best_loss = vloss;
                 best_iter = (int32_t)it;
             }

@@ -24,6 +24,8 @@
 
 typedef struct fw_model fw_model;
 
+#define FW_REFIT_PARAM_LEN 64
+
 /* Training inputs shared by every family. */
 typedef struct fw_train_data {
     const fw_matrix *X;          /* training features */
@@ -74,6 +76,11 @@ typedef struct fw_model_vtable {
     /* Writes the chosen hyperparameters as a JSON object text (for reports and lineage). */
     void (*params_json)(const fw_model *m, fw_buf *out);
     void (*free)(fw_model *m);
+    /* Optional (NULL: the same parameters do): the "key=value" parameters that refit this model on
+     * row_scale times its training rows with no validation rows, written into out (at most max
+     * strings of FW_REFIT_PARAM_LEN); returns how many. gbdt: the rounds early stopping kept. */
+    size_t (*refit_params)(const fw_model *m, double row_scale, char (*out)[FW_REFIT_PARAM_LEN],
+                           size_t max);
 } fw_model_vtable;
 
 /* Every model struct starts with this header. */

@@ -102,6 +102,7 @@ typedef struct fw_project {
     double valid_fraction;       /* carved from train for early stopping (default 0.1) */
     uint64_t seed;               /* default 42 */
     uint32_t folds;              /* k-fold selection: 0 = auto (5 up to 20k rows), 1 = holdout */
+    bool refit;                  /* refit the chosen model on training + validation rows (true) */
     char *metric;                /* primary metric, sklearn spelling; default by task */
     char **extra_metrics;  size_t n_extra_metrics;
     fw_baseline_spec baseline;

@@ -449,7 +449,7 @@ static fw_status parse_crosses(pctx *c, yaml_node_t *n) {
 /* ---- split, baseline, constraints ------------------------------------------------------------ */
 
 static const char *const k_split_keys[] = {"kind", "test_fraction", "valid_fraction", "seed", "folds",
-                                           "group", NULL};
+                                           "group", "refit", NULL};
 static const char *const k_split_kinds[] = {"random", "stratified", "time", "group", NULL};
 
 static fw_status split_pair(pctx *c, int key, yaml_node_t *v, yaml_node_t *k, void *ud) {
@@ -467,6 +467,7 @@ static fw_status split_pair(pctx *c, int key, yaml_node_t *v, yaml_node_t *k, vo
     case 3: return get_int(c, v, "split.seed", 0, UINT64_MAX, &p->seed);
     case 4: return get_u32(c, v, "split.folds", 0, 100, &p->folds);
     case 5: p->lines.split_group = line_of(k); return get_str(c, v, "split.group", &p->split_group);
+    case 6: return get_bool(c, v, "split.refit", &p->refit);
     }
     return FW_OK;
 }

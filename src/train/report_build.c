@@ -24,7 +24,9 @@ fw_status fw_train_report_build(const fw_train_result *r, fw_train_report *out) 
         m->name = c->name;
         m->family = c->family;
         m->params_json = c->params_json;
-        m->train_seconds = c->train_seconds;
+        m->train_seconds = c->train_seconds + (c->refit ? c->refit_seconds : 0);
+        m->refit_rows = c->refit ? c->refit_rows : 0;
+        m->refit_seconds = c->refit ? c->refit_seconds : 0;
         m->metrics = &c->metrics;
         m->has_latency = c->model != NULL;
         m->latency = c->latency;

@@ -412,6 +412,17 @@ static int on_progress(void *ud, const char *family, int iter, int n_iter, doubl
     return 0;
 }
 
+/* True when the primary metric judges hard decisions of a classifier (accuracy, F1, precision,
+ * recall) rather than its scores (ROC-AUC, log loss, ...). */
+static bool decision_metric(const fw_train_result *r) {
+    if (r->target.task != FW_TASK_BINARY && r->target.task != FW_TASK_MULTICLASS) return false;
+    const char *m = r->project.metric ? r->project.metric : "";
+    static const char *const prefixes[] = {"accuracy", "balanced_accuracy", "f1", "precision", "recall"};
+    for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++)
+        if (strncmp(m, prefixes[i], strlen(prefixes[i])) == 0) return true;
+    return false;
+}
+
 static fw_status fit_family(fit_ctx *c, const char *family, fw_candidate *cand, double budget_s) {
     const fw_train_result *r = c->r;
     const fw_train_options *o = c->o;
@@ -440,6 +451,11 @@ static fw_status fit_family(fit_ctx *c, const char *family, fw_candidate *cand, 
             if (strcmp(family, "gbdt") == 0) {
                 snprintf(trial.params[trial.n_params++], FW_SEARCH_PARAM_LEN, "learning_rate=0.1");
                 snprintf(trial.params[trial.n_params++], FW_SEARCH_PARAM_LEN, "n_estimators=300");
+                /* A decision metric (accuracy, F1, ...) keeps improving long after the validation
+                 * log loss turns up (over-confident probabilities): stop on the error then. */
+                if (decision_metric(r))
+                    snprintf(trial.params[trial.n_params++], FW_SEARCH_PARAM_LEN,
+                             "early_stopping_metric=error");
             }
         }
         /* user params override the drawn ones (they come last: last one wins) */
@@ -580,6 +596,69 @@ static fw_status fit_baseline(fw_train_result *r, const fw_train_options *o, fw_
     cand->size_bytes = cand->model->vt->size_bytes(cand->model);
     cand->train_seconds = fw_now_seconds() - start;
     return cand->params_json ? FW_OK : FW_ENOMEM;
+}
+
+/* The chosen candidate once more, on the training and validation rows together, with its chosen
+ * parameters and what its family needs for the larger set (gbdt: the rounds early stopping kept,
+ * scaled); the validation rows then serve no early stopping. Deterministic like any fit. */
+static fw_status refit(fw_train_result *r, const fw_train_options *o, fw_candidate *c, fw_err *err) {
+    double start = fw_now_seconds();
+    size_t per = r->target.task == FW_TASK_MULTILABEL ? r->target.n_outputs : 1;
+    size_t n_all = r->split.n_train + r->split.n_valid;
+    fw_matrix X_all;
+    fw_status st = fw_matrix_concat(&r->X_train, &r->X_valid, &X_all);
+    if (st) return fw_err_set(err, st, "refit: %s", fw_strerror(st));
+    double *y_all = fw_malloc(n_all * per * sizeof(double));
+    if (!y_all) {
+        fw_matrix_free(&X_all);
+        return fw_err_set(err, FW_ENOMEM, "out of memory");
+    }
+    memcpy(y_all, r->y_train, r->split.n_train * per * sizeof(double));
+    memcpy(y_all + r->split.n_train * per, r->y_valid, r->split.n_valid * per * sizeof(double));
+    fw_train_data d;
+    train_data(r, &d);
+    d.X = &X_all;
+    d.y = y_all;
+    d.X_valid = NULL;
+    d.y_valid = NULL;
+    char extra[4][FW_REFIT_PARAM_LEN];
+    size_t n_extra = 0;
+    if (c->model->vt->refit_params)
+        n_extra = c->model->vt->refit_params(c->model, (double)n_all / (double)r->split.n_train, extra, 4);
+    const char *params[FW_SEARCH_MAX_PARAMS + 4];
+    size_t np = 0;
+    for (size_t i = 0; i < c->n_params && np < FW_SEARCH_MAX_PARAMS; i++) params[np++] = c->params[i];
+    for (size_t i = 0; i < n_extra; i++) params[np++] = extra[i]; /* last one wins */
+    fw_fit_options fo;
+    fw_fit_options_init(&fo);
+    fo.seed = r->seed;
+    fo.threads = o->threads;
+    fo.params = params;
+    fo.n_params = np;
+    fw_model *m = NULL;
+    st = fw_model_fit(c->family, &d, &fo, &m, err);
+    if (!st) r->train_fingerprint = fingerprint(&X_all, y_all, n_all * per); /* the rows it saw */
+    fw_matrix_free(&X_all);
+    fw_free(y_all);
+    if (st) return fw_err_prefix(err, "refitting %s on the training and validation rows", c->name);
+    fw_buf pj;
+    fw_buf_init(&pj);
+    m->vt->params_json(m, &pj);
+    fw_buf_put_u8(&pj, 0);
+    if (!fw_buf_ok(&pj)) {
+        fw_buf_free(&pj);
+        fw_model_free(m);
+        return fw_err_set(err, FW_ENOMEM, "out of memory");
+    }
+    fw_free(c->params_json);
+    c->params_json = (char *)fw_buf_take(&pj, NULL);
+    fw_model_free(c->model);
+    c->model = m;
+    c->size_bytes = m->vt->size_bytes(m);
+    c->refit = true;
+    c->refit_rows = n_all;
+    c->refit_seconds = fw_now_seconds() - start;
+    return FW_OK;
 }
 
 fw_status fw_train_predict_candidate(const fw_train_result *r, const fw_candidate *c, double *out,
@@ -830,6 +909,15 @@ fw_status fw_train_run(fw_project *project, const fw_train_options *o, fw_train_
         n_fams = k;
     }
 
+    for (size_t i = 0; i < o->n_params; i++) {
+        /* a parameter for a family that is not trained this run would otherwise be ignored */
+        bool used = false;
+        for (size_t f = 0; f < n_fams && !used; f++) {
+            size_t fl = strlen(fams[f]);
+            used = strncmp(o->params[i], fams[f], fl) == 0 && o->params[i][fl] == '.';
+        }
+        if (!used) warn(r, "--param %s is not used: that family is not trained in this run", o->params[i]);
+    }
     r->n_cands = 1 + n_fams;
     r->cands = fw_calloc(r->n_cands, sizeof(fw_candidate));
     if (!r->cands) return fw_err_set(err, FW_ENOMEM, "out of memory");
@@ -877,6 +965,10 @@ fw_status fw_train_run(fw_project *project, const fw_train_options *o, fw_train_
         fw_free(pv);
         if (st) return fw_err_prefix(err, "choosing the decision threshold");
         r->has_threshold = true;
+    }
+    if (r->project.refit && have_valid && r->split.n_valid && r->target.task != FW_TASK_RANKING &&
+        r->cands[r->best].model) {
+        if ((st = refit(r, o, &r->cands[r->best], err))) return st;
     }
     for (size_t i = 0; i < r->n_cands; i++) {
         fw_candidate *c = &r->cands[i];

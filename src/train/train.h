@@ -63,6 +63,9 @@ typedef struct fw_candidate {
     size_t n_slices;
     bool failed;
     char error[FW_ERR_MSG_MAX];
+    bool refit;                /* the model was refit on training + validation rows after selection */
+    size_t refit_rows;         /* rows of that fit */
+    double refit_seconds;
 } fw_candidate;
 
 #define FW_TRAIN_MAX_WARNINGS 16
