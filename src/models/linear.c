@@ -573,14 +573,19 @@ typedef struct pb_ctx {
     double *out;
 } pb_ctx;
 
+/* Rows b..e, 32 at a time through fw__linear_margins_rows (the same bits as predict_row). */
 static void pb_range(void *ctx, int t, size_t b, size_t e) {
     (void)t;
     pb_ctx *c = ctx;
     fw_matrix Xv = *c->X;
     if (!c->lm->base.sparse_dim) Xv.sparse_dim = 0;
-    for (size_t i = b; i < e; i++) {
-        fw_row r = fw_matrix_row(&Xv, i);
-        lin_predict_row(&c->lm->base, &r, NULL, c->out + i * c->lm->base.n_outputs);
+    size_t no = c->lm->base.n_outputs;
+    fw_row rows[32];
+    for (size_t i = b; i < e; i += 32) {
+        size_t n = e - i < 32 ? e - i : 32;
+        for (size_t q = 0; q < n; q++) rows[q] = fw_matrix_row(&Xv, i + q);
+        fw__linear_margins_rows(c->lm, rows, n, c->out + i * no);
+        for (size_t q = 0; q < n; q++) link(c->lm, c->out + (i + q) * no);
     }
 }
 
@@ -589,7 +594,9 @@ static fw_status lin_predict_block(const fw_model *m, const fw_matrix *X, int th
     if (X->n_dense != m->n_dense) return FW_ESCHEMA;
     if (m->sparse_dim && X->sparse_dim != m->sparse_dim) return FW_ESCHEMA;
     pb_ctx c = {lm, X, out};
-    fw_parallel_for(X->n_rows < 4096 ? 1 : threads, X->n_rows, pb_range, &c);
+    /* threads only for ~0.1 ms of work or more (waking a pool worker costs a few µs) */
+    double work = (double)X->n_rows * (double)(m->n_dense + 8) * (double)m->n_outputs;
+    fw_parallel_for(work < 2e5 ? 1 : threads, X->n_rows, pb_range, &c);
     return FW_OK;
 }
 

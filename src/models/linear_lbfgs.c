@@ -303,8 +303,9 @@ fw_status fw__linear_lbfgs(fw_linear *lm, const fw_matrix *X, const double *y, c
     p.l2 = hp->l2;
     p.threads = o && o->threads > 0 ? o->threads : fw_default_threads();
     if (p.threads > MAX_THREADS) p.threads = MAX_THREADS;
-    /* a pass this small costs less than starting threads (the result does not depend on it) */
-    if ((double)p.n * (double)(p.gdim + 1) < 4e6 && !lm->base.sparse_dim) p.threads = 1;
+    /* a pass this small (under ~0.5 ms) is not worth waking a pool worker (the result does not
+     * depend on it) */
+    if ((double)p.n * (double)(p.gdim + 1) < 1e6 && !lm->base.sparse_dim) p.threads = 1;
     double wsum = 0;
     for (size_t i = 0; i < p.n; i++) wsum += w ? w[i] : 1.0;
     p.inv_w = 1.0 / wsum;
