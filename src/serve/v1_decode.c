@@ -184,6 +184,34 @@ static const char *skip_nested(const char *p, const char *end) {
 
 static inline bool key_is(const char *k, size_t n, const char *lit, size_t ln) { return n == ln && memcmp(k, lit, n) == 0; }
 
+/* The object-member and array-item steps every loop below shares. */
+
+/* p at a member's key: scans "key" (no escapes) and the colon. Returns the value's first byte
+ * (before end) with the key in k/kn, or NULL (decline). */
+static const char *scan_key(const char *p, const char *end, const char **k, size_t *kn) {
+    bool esc;
+    if (p >= end || *p != '"') return NULL;
+    if (!(p = scan_string(p, end, k, kn, &esc)) || esc) return NULL;
+    p = skip_ws(p, end);
+    if (p >= end || *p != ':') return NULL;
+    p = skip_ws(p + 1, end);
+    return p < end ? p : NULL;
+}
+
+/* p after a value: a ',' (*more = true; returns the next item's first byte) or the container's
+ * close (*more = false; returns the byte after it). NULL (decline) otherwise. */
+static const char *after_value(const char *p, const char *end, char close, bool *more) {
+    p = skip_ws(p, end);
+    if (p >= end) return NULL;
+    if (*p == ',') {
+        *more = true;
+        return skip_ws(p + 1, end);
+    }
+    if (*p != close) return NULL;
+    *more = false;
+    return p + 1;
+}
+
 /* ---- top level ------------------------------------------------------------------------------- */
 
 bool fw__v1_scan_top(const char *body, size_t len, fw_v1_top *top) {
@@ -196,16 +224,10 @@ bool fw__v1_scan_top(const char *body, size_t len, fw_v1_top *top) {
     p = skip_ws(p, end);
     if (p >= end || *p != '{') return false;
     p = skip_ws(p + 1, end);
-    for (;;) {
-        if (p >= end || *p != '"') return false;
+    for (bool more = true; more;) {
         const char *k;
         size_t kn;
-        bool esc;
-        if (!(p = scan_string(p, end, &k, &kn, &esc)) || esc) return false;
-        p = skip_ws(p, end);
-        if (p >= end || *p != ':') return false;
-        p = skip_ws(p + 1, end);
-        if (p >= end) return false;
+        if (!(p = scan_key(p, end, &k, &kn))) return false;
         if (key_is(k, kn, "instances", 9)) {
             if (have_inst || *p != '[') return false;
             const char *e = skip_nested(p, end);
@@ -220,6 +242,7 @@ bool fw__v1_scan_top(const char *body, size_t len, fw_v1_top *top) {
             if (*p == '"') {
                 const char *s;
                 size_t n;
+                bool esc;
                 if (!(p = scan_string(p, end, &s, &n, &esc))) return false;
                 if (n + 1 > sc->ent_cap && FW_GROW(&sc->ent, &sc->ent_cap, n + 1) != FW_OK) return false;
                 size_t o = esc ? unescape(s, n, sc->ent) : (memcpy(sc->ent, s, n), n);
@@ -240,17 +263,9 @@ bool fw__v1_scan_top(const char *body, size_t len, fw_v1_top *top) {
         } else {
             return false; /* unknown top-level key: the jansson path warns */
         }
-        p = skip_ws(p, end);
-        if (p >= end) return false;
-        if (*p == ',') {
-            p = skip_ws(p + 1, end);
-            continue;
-        }
-        if (*p != '}') return false;
-        p = skip_ws(p + 1, end);
-        break;
+        if (!(p = after_value(p, end, '}', &more))) return false;
     }
-    return p == end && have_inst;
+    return skip_ws(p, end) == end && have_inst;
 }
 
 /* ---- instances ------------------------------------------------------------------------------- */
@@ -317,7 +332,7 @@ bool fw__v1_decode(const fw_srv_model *m, const fw_v1_top *top, fw_v1_decoded *o
     p = skip_ws(p + 1, end);
     if (p >= end || *p == ']') return false; /* empty: the jansson path explains */
     size_t n = 0;
-    for (;;) {
+    for (bool more_inst = true; more_inst;) {
         if (p >= end || *p != '{') return false;
         if ((n + 1) * n_in > sc->vals_cap) {
             if ((n + 1) * n_in > ((size_t)1 << 22)) return false;
@@ -335,16 +350,10 @@ bool fw__v1_decode(const fw_srv_model *m, const fw_v1_top *top, fw_v1_decoded *o
         if (p < end && *p == '}') {
             p++;
         } else {
-            for (;;) {
-                if (p >= end || *p != '"') return false;
+            for (bool more = true; more;) {
                 const char *k;
                 size_t kn;
-                bool esc;
-                if (!(p = scan_string(p, end, &k, &kn, &esc)) || esc) return false;
-                p = skip_ws(p, end);
-                if (p >= end || *p != ':') return false;
-                p = skip_ws(p + 1, end);
-                if (p >= end) return false;
+                if (!(p = scan_key(p, end, &k, &kn))) return false;
                 int64_t slot = -1;
                 if (guess < ix->count && ix->key_len[guess] == kn && memcmp(ix->keys[guess], k, kn) == 0) {
                     slot = ix->values[guess];
@@ -374,27 +383,11 @@ bool fw__v1_decode(const fw_srv_model *m, const fw_v1_top *top, fw_v1_decoded *o
                     sc->seen[slot] = sc->stamp;
                     if (!(p = scan_value(p, end, sc, &str_used, &v[slot]))) return false;
                 }
-                p = skip_ws(p, end);
-                if (p >= end) return false;
-                if (*p == ',') {
-                    p = skip_ws(p + 1, end);
-                    continue;
-                }
-                if (*p != '}') return false;
-                p++;
-                break;
+                if (!(p = after_value(p, end, '}', &more))) return false;
             }
         }
         n++;
-        p = skip_ws(p, end);
-        if (p >= end) return false;
-        if (*p == ',') {
-            p = skip_ws(p + 1, end);
-            continue;
-        }
-        if (*p != ']') return false;
-        p++;
-        break;
+        if (!(p = after_value(p, end, ']', &more_inst))) return false;
     }
     if (p != end) return false;
     out->n = n;
@@ -422,16 +415,11 @@ static const char *scan_tensor(const fw_srv_model *m, const char *p, const char 
     long rows = 0, cols = 0;
     size_t cnt = 0;
     p = skip_ws(p + 1, end);
-    for (;;) {
-        if (p >= end || *p != '"') return NULL;
+    for (bool more = true; more;) {
         const char *k, *vs;
         size_t kn, vn;
         bool esc;
-        if (!(p = scan_string(p, end, &k, &kn, &esc)) || esc) return NULL;
-        p = skip_ws(p, end);
-        if (p >= end || *p != ':') return NULL;
-        p = skip_ws(p + 1, end);
-        if (p >= end) return NULL;
+        if (!(p = scan_key(p, end, &k, &kn))) return NULL;
         if (key_is(k, kn, "name", 4) || key_is(k, kn, "datatype", 8)) {
             bool *have = kn == 4 ? &have_name : &have_type;
             if (*have || *p != '"' || !(p = scan_string(p, end, &vs, &vn, &esc)) || esc) return NULL;
@@ -486,15 +474,7 @@ static const char *scan_tensor(const fw_srv_model *m, const char *p, const char 
         } else {
             return NULL;
         }
-        p = skip_ws(p, end);
-        if (p >= end) return NULL;
-        if (*p == ',') {
-            p = skip_ws(p + 1, end);
-            continue;
-        }
-        if (*p != '}') return NULL;
-        p++;
-        break;
+        if (!(p = after_value(p, end, '}', &more))) return NULL;
     }
     if (!have_name || !have_shape || !have_type || !have_data) return NULL;
     if (rows <= 0 || (size_t)cols != m->n_inputs || cnt != (size_t)rows * (size_t)cols) return NULL;
@@ -513,16 +493,11 @@ bool fw__v2_decode_rows(const fw_srv_model *m, const char *body, size_t len, fw_
     bool have_inputs = false, have_id = false;
     if (p >= end || *p != '{') return false;
     p = skip_ws(p + 1, end);
-    for (;;) {
-        if (p >= end || *p != '"') return false;
+    for (bool more = true; more;) {
         const char *k;
         size_t kn;
         bool esc;
-        if (!(p = scan_string(p, end, &k, &kn, &esc)) || esc) return false;
-        p = skip_ws(p, end);
-        if (p >= end || *p != ':') return false;
-        p = skip_ws(p + 1, end);
-        if (p >= end) return false;
+        if (!(p = scan_key(p, end, &k, &kn))) return false;
         if (key_is(k, kn, "inputs", 6)) {
             if (have_inputs || *p != '[') return false;
             have_inputs = true;
@@ -545,17 +520,9 @@ bool fw__v2_decode_rows(const fw_srv_model *m, const char *body, size_t len, fw_
         } else {
             return false; /* outputs, parameters, ...: the jansson path */
         }
-        p = skip_ws(p, end);
-        if (p >= end) return false;
-        if (*p == ',') {
-            p = skip_ws(p + 1, end);
-            continue;
-        }
-        if (*p != '}') return false;
-        p = skip_ws(p + 1, end);
-        break;
+        if (!(p = after_value(p, end, '}', &more))) return false;
     }
-    if (p != end || !have_inputs) return false;
+    if (skip_ws(p, end) != end || !have_inputs) return false;
     out->vals = sc->vals;
     return true;
 }

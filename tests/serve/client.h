@@ -118,6 +118,33 @@ static int hc_request(int port, const char *method, const char *path, const char
     return rc;
 }
 
+/* One request on a fresh connection, checked: the status is `status` and, when want is non-NULL,
+ * the body contains it. Returns 1, or 0 with the reason in why (for HC_EXPECT). */
+__attribute__((unused)) static int hc_expect_(int port, const char *method, const char *path, const char *body, const char *extra,
+                      int status, const char *want, char *why, size_t cap) {
+    hc_resp r;
+    int ok = 0;
+    if (hc_request(port, method, path, body, extra, &r) != 0)
+        snprintf(why, cap, "%s %s: no response", method, path);
+    else if (r.status != status)
+        snprintf(why, cap, "%s %s: status %d, want %d: %.400s", method, path, r.status, status, r.body ? r.body : "");
+    else if (want && (!r.body || !strstr(r.body, want)))
+        snprintf(why, cap, "%s %s: body lacks \"%s\": %.400s", method, path, want, r.body ? r.body : "");
+    else
+        ok = 1;
+    hc_resp_free(&r);
+    return ok;
+}
+
+/* HC_EXPECT(port, method, path, body, extra_headers, status, want_or_NULL): hc_expect_ with the
+ * failure reported at the caller's line through fw_test_fail (include test.h first). */
+#define HC_EXPECT(port, method, path, body, extra, status, want) \
+    do { \
+        char why_[1024]; \
+        if (!hc_expect_(port, method, path, body, extra, status, want, why_, sizeof why_)) \
+            fw_test_fail(__FILE__, __LINE__, "%s", why_); \
+    } while (0)
+
 /* A running server: pid and port. */
 typedef struct hc_server {
     pid_t pid;

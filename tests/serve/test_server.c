@@ -71,6 +71,8 @@ static void start_main(void) {
 }
 
 #define REQ(m, p, b, extra, r) CHECK_OK(hc_request(g_srv.port, m, p, b, extra, r))
+/* a request on the main server whose status (and, unless NULL, body substring) is checked */
+#define EXPECT(m, p, b, extra, status, want) HC_EXPECT(g_srv.port, m, p, b, extra, status, want)
 
 static void test_predict_v1(void) {
     if (!g_up) return;
@@ -93,10 +95,7 @@ static void test_predict_v1(void) {
     CHECK_CONTAINS(r.body, "\"version\":\"2\"");
     CHECK_CONTAINS(r.body, "\"score\":0.88079707797788");
     hc_resp_free(&r);
-    REQ("POST", "/v1/models/spam/aliases/staging:predict", "{\"instances\":[{\"a\":1,\"b\":null}]}", NULL, &r);
-    CHECK_EQ(r.status, 200);
-    CHECK_CONTAINS(r.body, "\"version\":\"2\"");
-    hc_resp_free(&r);
+    EXPECT("POST", "/v1/models/spam/aliases/staging:predict", "{\"instances\":[{\"a\":1,\"b\":null}]}", NULL, 200, "\"version\":\"2\"");
     /* multiclass */
     REQ("POST", "/v1/models/iris:predict", "{\"instances\":[{\"x\":3}]}", NULL, &r);
     CHECK_EQ(r.status, 200);
@@ -110,13 +109,8 @@ static void test_predict_v1(void) {
     CHECK_CONTAINS(r.body, "\"score\":4,");
     hc_resp_free(&r);
     /* numeric string is accepted, a non-numeric string is a clear error */
-    REQ("POST", "/v1/models/spam:predict", "{\"instances\":[{\"a\":\"1.5\"}]}", NULL, &r);
-    CHECK_EQ(r.status, 200);
-    hc_resp_free(&r);
-    REQ("POST", "/v1/models/spam:predict", "{\"instances\":[{\"a\":\"lots\"}]}", NULL, &r);
-    CHECK_EQ(r.status, 400);
-    CHECK_CONTAINS(r.body, "field 'a': expected a number");
-    hc_resp_free(&r);
+    EXPECT("POST", "/v1/models/spam:predict", "{\"instances\":[{\"a\":\"1.5\"}]}", NULL, 200, NULL);
+    EXPECT("POST", "/v1/models/spam:predict", "{\"instances\":[{\"a\":\"lots\"}]}", NULL, 400, "field 'a': expected a number");
 }
 
 static void test_explain(void) {
@@ -132,24 +126,11 @@ static void test_explain(void) {
 static void test_v2(void) {
     if (!g_up) return;
     hc_resp r;
-    REQ("GET", "/v2/health/live", NULL, NULL, &r);
-    CHECK_EQ(r.status, 200);
-    CHECK_CONTAINS(r.body, "\"live\":true");
-    hc_resp_free(&r);
-    REQ("GET", "/v2/health/ready", NULL, NULL, &r);
-    CHECK_EQ(r.status, 200);
-    hc_resp_free(&r);
-    REQ("GET", "/v2/models/spam", NULL, NULL, &r);
-    CHECK_EQ(r.status, 200);
-    CHECK_CONTAINS(r.body, "\"inputs\":[{\"name\":\"a\",\"datatype\":\"FP64\"");
-    hc_resp_free(&r);
-    REQ("GET", "/v2/models/spam/versions/2/ready", NULL, NULL, &r);
-    CHECK_EQ(r.status, 200);
-    CHECK_CONTAINS(r.body, "\"ready\":true");
-    hc_resp_free(&r);
-    REQ("GET", "/v2/models/nosuch/ready", NULL, NULL, &r);
-    CHECK_EQ(r.status, 404);
-    hc_resp_free(&r);
+    EXPECT("GET", "/v2/health/live", NULL, NULL, 200, "\"live\":true");
+    EXPECT("GET", "/v2/health/ready", NULL, NULL, 200, NULL);
+    EXPECT("GET", "/v2/models/spam", NULL, NULL, 200, "\"inputs\":[{\"name\":\"a\",\"datatype\":\"FP64\"");
+    EXPECT("GET", "/v2/models/spam/versions/2/ready", NULL, NULL, 200, "\"ready\":true");
+    EXPECT("GET", "/v2/models/nosuch/ready", NULL, NULL, 404, NULL);
     /* per-feature tensors */
     REQ("POST", "/v2/models/spam/infer",
         "{\"id\":\"abc\",\"inputs\":[{\"name\":\"a\",\"shape\":[2],\"datatype\":\"FP64\",\"data\":[1,0.1]},"
@@ -168,14 +149,8 @@ static void test_v2(void) {
     CHECK(strstr(r.body, "\"label\"") == NULL);
     hc_resp_free(&r);
     /* v2 errors use the protocol's {"error": "..."} */
-    REQ("POST", "/v2/models/spam/infer", "{\"inputs\":[{\"name\":\"a\",\"shape\":[3],\"datatype\":\"FP64\",\"data\":[1]}]}", NULL, &r);
-    CHECK_EQ(r.status, 400);
-    CHECK_CONTAINS(r.body, "{\"error\":\"inputs[0] 'a': shape says 3 values, data has 1\"}");
-    hc_resp_free(&r);
-    REQ("POST", "/v2/models/spam/infer", "{\"inputs\":[{\"name\":\"nope\",\"shape\":[1],\"datatype\":\"FP64\",\"data\":[1]}]}", NULL, &r);
-    CHECK_EQ(r.status, 400);
-    CHECK_CONTAINS(r.body, "unknown input 'nope'");
-    hc_resp_free(&r);
+    EXPECT("POST", "/v2/models/spam/infer", "{\"inputs\":[{\"name\":\"a\",\"shape\":[3],\"datatype\":\"FP64\",\"data\":[1]}]}", NULL, 400, "{\"error\":\"inputs[0] 'a': shape says 3 values, data has 1\"}");
+    EXPECT("POST", "/v2/models/spam/infer", "{\"inputs\":[{\"name\":\"nope\",\"shape\":[1],\"datatype\":\"FP64\",\"data\":[1]}]}", NULL, 400, "unknown input 'nope'");
 }
 
 static void test_rank(void) {
@@ -193,13 +168,8 @@ static void test_rank(void) {
     CHECK_CONTAINS(r.body, "\"filtered\":1");
     hc_resp_free(&r);
     /* default objectives from the config file */
-    REQ("POST", "/v1/rank", "{\"candidates\":[{\"x\":1},{\"x\":2}]}", NULL, &r);
-    CHECK_EQ(r.status, 200);
-    CHECK_CONTAINS(r.body, "\"ranked\":[{\"index\":1,\"score\":1");
-    hc_resp_free(&r);
-    REQ("POST", "/v1/rank", "{\"candidates\":[{\"x\":1}],\"objectives\":[{\"model\":\"ghost\",\"weight\":1}]}", NULL, &r);
-    CHECK_EQ(r.status, 404);
-    hc_resp_free(&r);
+    EXPECT("POST", "/v1/rank", "{\"candidates\":[{\"x\":1},{\"x\":2}]}", NULL, 200, "\"ranked\":[{\"index\":1,\"score\":1");
+    EXPECT("POST", "/v1/rank", "{\"candidates\":[{\"x\":1}],\"objectives\":[{\"model\":\"ghost\",\"weight\":1}]}", NULL, 404, NULL);
 }
 
 static void test_feedback(void) {
@@ -235,51 +205,27 @@ static void test_bad_input(void) {
     CHECK_CONTAINS(r.body, "\"code\":\"bad_json\"");
     CHECK_CONTAINS(r.body, "line 2, column");
     hc_resp_free(&r);
-    REQ("POST", "/v1/models/spam:predict", "{\"instances\":[{\"a\":[1,2]}]}", NULL, &r);
-    CHECK_EQ(r.status, 400);
-    CHECK_CONTAINS(r.body, "instances[0].a: expected a number, string, boolean or null, got an array");
-    hc_resp_free(&r);
-    REQ("POST", "/v1/models/spam:predict", "{\"instances\":{}}", NULL, &r);
-    CHECK_EQ(r.status, 400);
-    CHECK_CONTAINS(r.body, "'instances' must be a non-empty array");
-    hc_resp_free(&r);
-    REQ("POST", "/v1/models/spam:predict", "[1,2]", NULL, &r);
-    CHECK_EQ(r.status, 400);
-    hc_resp_free(&r);
-    REQ("POST", "/v1/models/ghost:predict", "{\"instances\":[{}]}", NULL, &r);
-    CHECK_EQ(r.status, 404);
-    CHECK_CONTAINS(r.body, "\"code\":\"model_not_found\"");
-    hc_resp_free(&r);
-    REQ("POST", "/v1/models/spam/versions/99:predict", "{\"instances\":[{}]}", NULL, &r);
-    CHECK_EQ(r.status, 404);
-    hc_resp_free(&r);
-    REQ("GET", "/nothing/here", NULL, NULL, &r);
-    CHECK_EQ(r.status, 404);
-    CHECK_CONTAINS(r.body, "{\"error\":{\"code\":\"not_found\"");
-    hc_resp_free(&r);
+    EXPECT("POST", "/v1/models/spam:predict", "{\"instances\":[{\"a\":[1,2]}]}", NULL, 400, "instances[0].a: expected a number, string, boolean or null, got an array");
+    EXPECT("POST", "/v1/models/spam:predict", "{\"instances\":{}}", NULL, 400, "'instances' must be a non-empty array");
+    EXPECT("POST", "/v1/models/spam:predict", "[1,2]", NULL, 400, NULL);
+    EXPECT("POST", "/v1/models/ghost:predict", "{\"instances\":[{}]}", NULL, 404, "\"code\":\"model_not_found\"");
+    EXPECT("POST", "/v1/models/spam/versions/99:predict", "{\"instances\":[{}]}", NULL, 404, NULL);
+    EXPECT("GET", "/nothing/here", NULL, NULL, 404, "{\"error\":{\"code\":\"not_found\"");
     REQ("GET", "/v1/models/spam:predict", NULL, NULL, &r);
     CHECK_EQ(r.status, 405);
     CHECK_CONTAINS(r.headers, "Allow: POST");
     hc_resp_free(&r);
-    REQ("DELETE", "/healthz", NULL, NULL, &r);
-    CHECK_EQ(r.status, 405);
-    hc_resp_free(&r);
+    EXPECT("DELETE", "/healthz", NULL, NULL, 405, NULL);
     /* body over serving.max_body_bytes (4096 in the config) */
     char *big = malloc(10000);
     memset(big, ' ', 9999);
     big[0] = '{';
     big[9998] = '}';
     big[9999] = 0;
-    REQ("POST", "/v1/models/spam:predict", big, NULL, &r);
-    CHECK_EQ(r.status, 413);
-    CHECK_CONTAINS(r.body, "payload_too_large");
-    hc_resp_free(&r);
+    EXPECT("POST", "/v1/models/spam:predict", big, NULL, 413, "payload_too_large");
     free(big);
     /* the server still answers */
-    REQ("GET", "/healthz", NULL, NULL, &r);
-    CHECK_EQ(r.status, 200);
-    CHECK_CONTAINS(r.body, "\"status\":\"ok\"");
-    hc_resp_free(&r);
+    EXPECT("GET", "/healthz", NULL, NULL, 200, "\"status\":\"ok\"");
 }
 
 static void test_slow_client(void) {
@@ -304,30 +250,14 @@ static void test_slow_client(void) {
 
 static void test_admin(void) {
     if (!g_up) return;
-    hc_resp r;
-    REQ("POST", "/admin/reload", NULL, NULL, &r);
-    CHECK_EQ(r.status, 401);
-    hc_resp_free(&r);
-    REQ("POST", "/admin/reload", NULL, "Authorization: Bearer wrong\r\n", &r);
-    CHECK_EQ(r.status, 401);
-    hc_resp_free(&r);
+    EXPECT("POST", "/admin/reload", NULL, NULL, 401, NULL);
+    EXPECT("POST", "/admin/reload", NULL, "Authorization: Bearer wrong\r\n", 401, NULL);
     const char *auth = "Authorization: Bearer sekret\r\n";
-    REQ("POST", "/admin/models/iris:load", NULL, auth, &r);
-    CHECK_EQ(r.status, 200);
-    CHECK_CONTAINS(r.body, "\"loaded\":true");
-    hc_resp_free(&r);
-    REQ("POST", "/admin/models/iris:unload", NULL, auth, &r);
-    CHECK_EQ(r.status, 200);
-    hc_resp_free(&r);
-    REQ("POST", "/admin/models/iris:unload", NULL, auth, &r);
-    CHECK_EQ(r.status, 404);
-    hc_resp_free(&r);
-    REQ("PUT", "/admin/models/spam/aliases/production", "{\"version\":\"404\"}", auth, &r);
-    CHECK_EQ(r.status, 404);
-    hc_resp_free(&r);
-    REQ("POST", "/admin/reload", NULL, auth, &r);
-    CHECK_EQ(r.status, 200);
-    hc_resp_free(&r);
+    EXPECT("POST", "/admin/models/iris:load", NULL, auth, 200, "\"loaded\":true");
+    EXPECT("POST", "/admin/models/iris:unload", NULL, auth, 200, NULL);
+    EXPECT("POST", "/admin/models/iris:unload", NULL, auth, 404, NULL);
+    EXPECT("PUT", "/admin/models/spam/aliases/production", "{\"version\":\"404\"}", auth, 404, NULL);
+    EXPECT("POST", "/admin/reload", NULL, auth, 200, NULL);
 }
 
 static void test_metrics(void) {
@@ -387,10 +317,7 @@ static void test_swap_under_load(void) {
     const char *auth = "Authorization: Bearer sekret\r\n";
     for (int k = 0; k < 10; k++) {
         usleep(30000);
-        hc_resp r;
-        REQ("PUT", "/admin/models/spam/aliases/production", k % 2 == 0 ? "{\"version\":\"2\"}" : "{\"version\":\"1\"}", auth, &r);
-        CHECK_EQ(r.status, 200);
-        hc_resp_free(&r);
+        EXPECT("PUT", "/admin/models/spam/aliases/production", k % 2 == 0 ? "{\"version\":\"2\"}" : "{\"version\":\"1\"}", auth, 200, NULL);
     }
     usleep(30000);
     atomic_store(&h.stop, true);
