@@ -49,6 +49,7 @@ typedef struct fw_report {
     fw_task task;
     const char *primary_metric;     /* NULL → the first model's metrics->primary */
     double min_improvement;         /* project constraint, absolute, on the primary metric */
+    double p99_budget_us;           /* project constraint on single-row p99 latency; 0 = none */
     const fw_report_model *models;  /* candidates (the baseline may be listed here too) */
     size_t n_models;
     const fw_report_model *baseline; /* NULL when there is none */

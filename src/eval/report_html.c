@@ -285,7 +285,10 @@ static void model_table(fw_buf *b, const fw_report *r, const fw_report_model *be
             fw__report_num(buf, sizeof buf, x);
             fw_buf_printf(b, "<td>%s</td>", buf);
         }
-        if (m->has_latency) fw_buf_printf(b, "<td>%.3g</td><td>%.3g</td>", m->latency.p50_us, m->latency.p99_us);
+        if (m->has_latency)
+            fw_buf_printf(b, "<td>%.3g</td><td%s>%.3g</td>", m->latency.p50_us,
+                          r->p99_budget_us > 0 && m->latency.p99_us > r->p99_budget_us ? " class=\"bad\"" : "",
+                          m->latency.p99_us);
         else fw_buf_printf(b, "<td>-</td><td>-</td>");
         fw__report_bytes(buf, sizeof buf, m->size_bytes);
         fw_buf_printf(b, "<td>%s</td><td>%.2f</td><td class=\"params\"><code>", buf, m->train_seconds);

@@ -137,6 +137,7 @@ static json_t *model_obj(const fw_report *r, const fw_report_model *m, bool is_b
         set(l, "p99", num(m->latency.p99_us), bad);
         set(l, "mean", num(m->latency.mean_us), bad);
         set(l, "n_calls", json_integer((json_int_t)m->latency.n_calls), bad);
+        if (r->p99_budget_us > 0) set(l, "within_budget", json_boolean(m->latency.p99_us <= r->p99_budget_us), bad);
         set(o, "latency_us", l, bad);
     } else {
         set(o, "latency_us", json_null(), bad);
@@ -207,6 +208,7 @@ fw_status fw_report_json(const fw_report *r, fw_buf *out, fw_err *err) {
     set(root, "best", best ? str(best->name) : json_null(), &bad);
     set(root, "threshold", threshold_obj(best ? best->threshold : NULL, &bad), &bad);
     set(root, "min_improvement", num(r->min_improvement), &bad);
+    set(root, "p99_latency_budget_us", r->p99_budget_us > 0 ? num(r->p99_budget_us) : json_null(), &bad);
     if (r->class_names) {
         json_t *cn = json_array();
         for (size_t i = 0; i < r->n_classes; i++) push(cn, str(r->class_names[i] ? r->class_names[i] : ""), &bad);

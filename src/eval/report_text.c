@@ -79,7 +79,9 @@ static void model_row(const fw_report *r, const fw_report_model *m, const fw_rep
     if (m->has_latency) snprintf(buf, sizeof buf, "%.3g", m->latency.p50_us);
     else snprintf(buf, sizeof buf, "-");
     put_cell(t, row, c++, buf);
-    if (m->has_latency) snprintf(buf, sizeof buf, "%.3g", m->latency.p99_us);
+    if (m->has_latency)
+        snprintf(buf, sizeof buf, "%.3g%s", m->latency.p99_us,
+                 r->p99_budget_us > 0 && m->latency.p99_us > r->p99_budget_us ? " (over)" : "");
     else snprintf(buf, sizeof buf, "-");
     put_cell(t, row, c++, buf);
     fw__report_bytes(buf, sizeof buf, m->size_bytes);
@@ -165,6 +167,10 @@ fw_status fw_report_text(const fw_report *r, fw_buf *out) {
                               pm, r->min_improvement, im.meets ? "met" : "NOT met");
         }
         fw_buf_printf(out, "\n");
+        if (r->p99_budget_us > 0 && best->has_latency)
+            fw_buf_printf(out, "p99 latency budget %.4g ms: %s has p99 %.3g us (%s)\n", r->p99_budget_us / 1000,
+                          best->name, best->latency.p99_us,
+                          best->latency.p99_us <= r->p99_budget_us ? "within" : "OVER the budget");
         if (best->refit_rows)
             fw_buf_printf(out, "%s was refit on %zu training + validation rows after selection (%.2f s); "
                                "its test metrics are the refit model's\n",

@@ -45,6 +45,7 @@ fw_status fw_train_report_build(const fw_train_result *r, fw_train_report *out) 
     rep->task = r->target.task;
     rep->primary_metric = r->project.metric;
     rep->min_improvement = r->project.constraints.min_improvement;
+    rep->p99_budget_us = r->project.constraints.p99_latency_ms * 1000.0;
     rep->models = out->models;
     rep->n_models = n;
     rep->baseline = r->cands[0].failed ? NULL : &out->models[0];

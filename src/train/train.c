@@ -598,6 +598,30 @@ static fw_status fit_baseline(fw_train_result *r, const fw_train_options *o, fw_
     return cand->params_json ? FW_OK : FW_ENOMEM;
 }
 
+/* With a p99 latency budget (constraints.p99_latency_ms), times every trained candidate's
+ * single-row scoring on the validation rows (else the training rows: never the test rows, which
+ * decide nothing) and marks those over it; *n_within counts the others. No budget: nothing. */
+static fw_status check_latency_budget(fw_train_result *r, size_t *n_within, fw_err *err) {
+    *n_within = 0;
+    double budget_us = r->project.constraints.p99_latency_ms * 1000.0;
+    if (!(budget_us > 0)) return FW_OK;
+    const fw_matrix *X = r->split.n_valid ? &r->X_valid : &r->X_train;
+    for (size_t i = 1; i < r->n_cands; i++) {
+        fw_candidate *c = &r->cands[i];
+        if (c->failed || !c->model) continue;
+        fw_latency lat;
+        fw_status st = fw_eval_latency_model(c->model, X, 1000, &lat, err);
+        if (st) return fw_err_prefix(err, "timing %s", c->name);
+        c->select_p99_us = lat.p99_us;
+        c->over_budget = lat.p99_us > budget_us;
+        if (!c->over_budget) (*n_within)++;
+    }
+    if (*n_within == 0)
+        warn(r, "no model meets the p99 latency budget of %.4g ms: chose on the metric alone",
+             r->project.constraints.p99_latency_ms);
+    return FW_OK;
+}
+
 /* The chosen candidate once more, on the training and validation rows together, with its chosen
  * parameters and what its family needs for the larger set (gbdt: the rounds early stopping kept,
  * scaled); the validation rows then serve no early stopping. Deterministic like any fit. */
@@ -939,19 +963,33 @@ fw_status fw_train_run(fw_project *project, const fw_train_options *o, fw_train_
     }
     if (n_fams && n_ok == 0) return fw_err_set(err, FW_EDATA, "every model family failed; first: %s: %s", r->cands[1].name, r->cands[1].error);
 
+    /* The project's p99 latency budget: a model over it is chosen only when none is within. */
+    size_t n_within = 0;
+    if ((st = check_latency_budget(r, &n_within, err))) return st;
     /* Choose the best on validation rows (test rows are for the report only); without a
      * validation side, on the test rows, and the report says so. */
     r->best = 0;
     double best = -INFINITY;
     bool have_valid = r->split.n_valid > 0 || r->cv_folds > 1;
+    size_t best_any = 0;
+    double best_any_score = -INFINITY;
     for (size_t i = 1; i < r->n_cands; i++) {
         fw_candidate *c = &r->cands[i];
         if (c->failed || isnan(c->valid_score)) continue;
+        if (c->valid_score > best_any_score) {
+            best_any_score = c->valid_score;
+            best_any = i;
+        }
+        if (n_within && c->over_budget) continue;
         if (c->valid_score > best) {
             best = c->valid_score;
             r->best = i;
         }
     }
+    if (best_any && r->best && best_any != r->best)
+        warn(r, "%s scored best on validation but its p99 latency (%.3g us) is over the %.4g ms budget; chose %s",
+             r->cands[best_any].name, r->cands[best_any].select_p99_us, r->project.constraints.p99_latency_ms,
+             r->cands[r->best].name);
     if (r->best == 0) have_valid = false;
     r->selected_on_test = !have_valid;
     if (r->target.task == FW_TASK_BINARY && have_valid && r->split.n_valid && r->cands[r->best].model) {
@@ -978,7 +1016,7 @@ fw_status fw_train_run(fw_project *project, const fw_train_options *o, fw_train_
     if (!have_valid) {
         for (size_t i = 1; i < r->n_cands; i++) {
             fw_candidate *c = &r->cands[i];
-            if (c->failed) continue;
+            if (c->failed || (n_within && c->over_budget)) continue;
             double v = fw_metric_set_primary(&c->metrics);
             if (isnan(v)) continue;
             if (!fw_metric_higher_is_better(c->metrics.primary)) v = -v;

@@ -63,6 +63,8 @@ typedef struct fw_candidate {
     size_t n_slices;
     bool failed;
     char error[FW_ERR_MSG_MAX];
+    double select_p99_us;      /* with a p99 latency budget: single-row p99 measured before selection */
+    bool over_budget;          /* ... and it exceeded the budget (not chosen while another is within) */
     bool refit;                /* the model was refit on training + validation rows after selection */
     size_t refit_rows;         /* rows of that fit */
     double refit_seconds;
