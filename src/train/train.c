@@ -412,6 +412,38 @@ static int on_progress(void *ud, const char *family, int iter, int n_iter, doubl
     return 0;
 }
 
+/* Makes m the candidate's model (freeing any previous one), with its params_json and size. On
+ * failure (FW_ENOMEM) m is freed and the candidate keeps what it had. */
+static fw_status adopt_model(fw_candidate *c, fw_model *m) {
+    fw_buf pj;
+    fw_buf_init(&pj);
+    m->vt->params_json(m, &pj);
+    fw_buf_put_u8(&pj, 0);
+    if (!fw_buf_ok(&pj)) {
+        fw_buf_free(&pj);
+        fw_model_free(m);
+        return FW_ENOMEM;
+    }
+    fw_free(c->params_json);
+    c->params_json = (char *)fw_buf_take(&pj, NULL);
+    if (c->model != m) fw_model_free(c->model);
+    c->model = m;
+    c->size_bytes = m->vt->size_bytes(m);
+    return FW_OK;
+}
+
+/* Fit options of this run (seed, threads) with the given "key=value" parameters. */
+static fw_fit_options fit_options(const fw_train_result *r, const fw_train_options *o,
+                                  const char *const *params, size_t n_params) {
+    fw_fit_options fo;
+    fw_fit_options_init(&fo);
+    fo.seed = r->seed;
+    fo.threads = o->threads;
+    fo.params = params;
+    fo.n_params = n_params;
+    return fo;
+}
+
 /* True when the primary metric judges hard decisions of a classifier (accuracy, F1, precision,
  * recall) rather than its scores (ROC-AUC, log loss, ...). */
 static bool decision_metric(const fw_train_result *r) {
@@ -462,12 +494,7 @@ static fw_status fit_family(fit_ctx *c, const char *family, fw_candidate *cand, 
         const char *params[2 * FW_SEARCH_MAX_PARAMS];
         size_t np = fw_trial_params(&trial, params);
         for (size_t i = 0; i < n_user; i++) params[np++] = user[i];
-        fw_fit_options fo;
-        fw_fit_options_init(&fo);
-        fo.seed = r->seed;
-        fo.threads = o->threads;
-        fo.params = params;
-        fo.n_params = np;
+        fw_fit_options fo = fit_options(r, o, params, np);
         fo.progress = o->progress ? on_progress : NULL;
         fo.progress_ud = c;
         fo.time_budget_s = budget_s > 0 ? budget_s : 0;
@@ -502,7 +529,6 @@ static fw_status fit_family(fit_ctx *c, const char *family, fw_candidate *cand, 
         snprintf(cand->error, sizeof cand->error, "%s", err.msg[0] ? err.msg : fw_strerror(last));
         return last ? last : FW_EDATA;
     }
-    cand->model = best;
     cand->n_params = best_trial.n_params;
     if (cand->n_params) {
         cand->params = fw_calloc(cand->n_params, sizeof(char *));
@@ -512,17 +538,7 @@ static fw_status fit_family(fit_ctx *c, const char *family, fw_candidate *cand, 
             if (!cand->params[i]) return FW_ENOMEM;
         }
     }
-    fw_buf pj;
-    fw_buf_init(&pj);
-    best->vt->params_json(best, &pj);
-    fw_buf_put_u8(&pj, 0);
-    if (!fw_buf_ok(&pj)) {
-        fw_buf_free(&pj);
-        return FW_ENOMEM;
-    }
-    cand->params_json = (char *)fw_buf_take(&pj, NULL);
-    cand->size_bytes = best->vt->size_bytes(best);
-    return FW_OK;
+    return adopt_model(cand, best);
 }
 
 /* The baseline: a rule from the project file (raw inputs), else a constant baseline family. */
@@ -579,23 +595,13 @@ static fw_status fit_baseline(fw_train_result *r, const fw_train_options *o, fw_
     }
     fw_train_data d;
     train_data(r, &d);
-    fw_fit_options fo;
-    fw_fit_options_init(&fo);
-    fo.seed = r->seed;
-    fo.threads = o->threads;
     const char *params[1] = {kind};
-    fo.params = params;
-    fo.n_params = kind ? 1 : 0;
-    fw_status st = fw_model_fit("baseline", &d, &fo, &cand->model, err);
+    fw_fit_options fo = fit_options(r, o, params, kind ? 1 : 0);
+    fw_model *m = NULL;
+    fw_status st = fw_model_fit("baseline", &d, &fo, &m, err);
     if (st) return fw_err_prefix(err, "baseline");
-    fw_buf pj;
-    fw_buf_init(&pj);
-    cand->model->vt->params_json(cand->model, &pj);
-    fw_buf_put_u8(&pj, 0);
-    cand->params_json = (char *)fw_buf_take(&pj, NULL);
-    cand->size_bytes = cand->model->vt->size_bytes(cand->model);
     cand->train_seconds = fw_now_seconds() - start;
-    return cand->params_json ? FW_OK : FW_ENOMEM;
+    return adopt_model(cand, m) ? fw_err_set(err, FW_ENOMEM, "out of memory") : FW_OK;
 }
 
 /* With a p99 latency budget (constraints.p99_latency_ms), times every trained candidate's
@@ -653,32 +659,14 @@ static fw_status refit(fw_train_result *r, const fw_train_options *o, fw_candida
     size_t np = 0;
     for (size_t i = 0; i < c->n_params && np < FW_SEARCH_MAX_PARAMS; i++) params[np++] = c->params[i];
     for (size_t i = 0; i < n_extra; i++) params[np++] = extra[i]; /* last one wins */
-    fw_fit_options fo;
-    fw_fit_options_init(&fo);
-    fo.seed = r->seed;
-    fo.threads = o->threads;
-    fo.params = params;
-    fo.n_params = np;
+    fw_fit_options fo = fit_options(r, o, params, np);
     fw_model *m = NULL;
     st = fw_model_fit(c->family, &d, &fo, &m, err);
     if (!st) r->train_fingerprint = fingerprint(&X_all, y_all, n_all * per); /* the rows it saw */
     fw_matrix_free(&X_all);
     fw_free(y_all);
     if (st) return fw_err_prefix(err, "refitting %s on the training and validation rows", c->name);
-    fw_buf pj;
-    fw_buf_init(&pj);
-    m->vt->params_json(m, &pj);
-    fw_buf_put_u8(&pj, 0);
-    if (!fw_buf_ok(&pj)) {
-        fw_buf_free(&pj);
-        fw_model_free(m);
-        return fw_err_set(err, FW_ENOMEM, "out of memory");
-    }
-    fw_free(c->params_json);
-    c->params_json = (char *)fw_buf_take(&pj, NULL);
-    fw_model_free(c->model);
-    c->model = m;
-    c->size_bytes = m->vt->size_bytes(m);
+    if (adopt_model(c, m)) return fw_err_set(err, FW_ENOMEM, "out of memory");
     c->refit = true;
     c->refit_rows = n_all;
     c->refit_seconds = fw_now_seconds() - start;
