@@ -35,6 +35,9 @@ static double cpu_now(void) {
 
 /* model.c refers to the families weakly; a static link pulls gbdt in only when named. */
 extern const fw_model_vtable fw_gbdt_vtable;
+/* The trainer's "pass worth threads" bar (models/gbdt_int.h); FW_GBDT_PARALLEL_MIN_NS overrides
+ * it here to measure other settings (the model bytes do not depend on it). */
+extern double fw__gbdt_parallel_min_ns;
 
 static void die(const char *msg) {
     fprintf(stderr, "bench_gbdt: %s\n", msg);
@@ -277,6 +280,8 @@ static int fit(int argc, char **argv) {
         td.task = FW_TASK_REGRESSION;
     }
     td.n_outputs = K;
+    const char *pmin = getenv("FW_GBDT_PARALLEL_MIN_NS");
+    if (pmin) fw__gbdt_parallel_min_ns = atof(pmin);
     fw_fit_options o;
     fw_fit_options_init(&o);
     o.threads = 2;

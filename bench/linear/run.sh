@@ -3,6 +3,9 @@
 # spam.csv (label `type`) and a generated 1,000,000 x 50 binary set. Same split (80/20, fixed
 # seed), same standardized features (written in libsvm format for liblinear), same objective
 # (C=1: C Σ loss + ½||w||²; liblinear -B 1 also regularizes its bias term, flywheel does not).
+# Also Fashion-MNIST's 10,000 test images (784 pixels, 10 classes): flywheel fits a multinomial
+# model, liblinear -s 0 one-vs-rest (its only multiclass mode for -s 0), same C.
+# Cases: CASES="spam synth fashion10k" (the default).
 # Prints flywheel's fit time, liblinear's wall time (which includes reading its text input), an
 # estimate of liblinear's parse + setup time (the same run with -e 1e9, which stops after the first
 # iteration), accuracies and the ratio. Extra flywheel params: FW_PARAMS="tol=1e-4 threads=2".
@@ -40,5 +43,14 @@ run_case() {
         printf "ratio flywheel_fit/liblinear_wall=%.3f  flywheel_fit/liblinear_solver_estimate=%.3f\n", ft / ll, ft / solver;
     }'
 }
-run_case spam spam "$SPAM"
-run_case synth_1M_x_50 synth "${N:-1000000}" "${D:-50}"
+FASHION=${FASHION:-../shared/datasets/fashion_mnist_test.csv.gz}
+[ -f "$FASHION" ] || FASHION=/work/shared/datasets/fashion_mnist_test.csv.gz
+for c in ${CASES:-spam synth fashion10k}; do
+    case $c in
+    spam) run_case spam spam "$SPAM" ;;
+    synth) run_case synth_1M_x_50 synth "${N:-1000000}" "${D:-50}" ;;
+    fashion10k) zcat "$FASHION" >"$work/fashion10k.csv"
+        run_case fashion10k_multiclass multiclass "$work/fashion10k.csv" ;;
+    *) echo "unknown case $c" >&2 ;;
+    esac
+done
