@@ -29,7 +29,8 @@ static const char *const usage_text =
     "  export REF PATH             copy the artifact (+ PATH.json metadata) out\n"
     "  import PATH [--name NAME]   verify and register an exported artifact\n"
     "  history [NAME]              the audit log: who did what, when, from which command\n"
-    "  check                       verify every artifact and alias in the store\n"
+    "  check [--clean]             verify every artifact and alias in the store; list (--clean:\n"
+    "                              delete) temporary files left by interrupted writes\n"
     "\n"
     "REF is NAME (its production version, else its latest), NAME@ALIAS, NAME@3 or NAME@v3.\n"
     "\n"
@@ -49,7 +50,7 @@ static const char *const usage_text =
 typedef struct opts {
     const char *home, *alias, *reason, *name;
     double min_improvement;
-    bool json, force, remove;
+    bool json, force, remove, clean;
     const char *pos[4];
     int n_pos;
 } opts;
@@ -67,6 +68,7 @@ static int parse(int argc, char **argv, opts *o) {
         if (strcmp(argv[i], "--json") == 0) o->json = true;
         else if (strcmp(argv[i], "--force") == 0) o->force = true;
         else if (strcmp(argv[i], "--remove") == 0) o->remove = true;
+        else if (strcmp(argv[i], "--clean") == 0) o->clean = true;
         else if ((m = fw_cli_opt(argc, argv, &i, "--home", &o->home, CMD))) { if (m < 0) return FW_EXIT_USAGE; }
         else if ((m = fw_cli_opt(argc, argv, &i, "--alias", &o->alias, CMD))) { if (m < 0) return FW_EXIT_USAGE; }
         else if ((m = fw_cli_opt(argc, argv, &i, "--reason", &o->reason, CMD))) { if (m < 0) return FW_EXIT_USAGE; }
@@ -503,20 +505,38 @@ static int do_check(fw_registry *r, const opts *o) {
         fw_buf_free(&rep);
         return fail("check", &err);
     }
+    fw_buf left;
+    fw_buf_init(&left);
+    size_t n_left = 0;
+    if (fw_registry_leftovers(r, o->clean, &left, &n_left, &err)) {
+        fw_buf_free(&rep);
+        fw_buf_free(&left);
+        return fail("check", &err);
+    }
     if (o->json) {
         fw_buf b;
         fw_buf_init(&b);
         fw_buf_printf(&b, "{\"ok\":%s,\"problems\":%zu,\"report\":", problems ? "false" : "true", problems);
         fw_buf_put_u8(&rep, 0);
         fw_json_put_str(&b, (const char *)rep.data);
+        fw_buf_printf(&b, ",\"leftover_temp_files\":%zu,\"removed\":%s,\"leftovers\":", n_left,
+                      o->clean && n_left ? "true" : "false");
+        fw_buf_put_u8(&left, 0);
+        fw_json_put_str(&b, (const char *)left.data);
         fw_buf_put_u8(&b, '}');
         print_buf(&b);
         fw_buf_free(&b);
     } else {
         if (rep.len) fwrite(rep.data, 1, rep.len, stdout);
+        if (n_left) {
+            printf("%zu temporary file%s left by interrupted writes (harmless; %s):\n", n_left,
+                   n_left == 1 ? "" : "s", o->clean ? "removed" : "`flywheel models check --clean` removes them");
+            fwrite(left.data, 1, left.len, stdout);
+        }
         printf("%zu problem%s\n", problems, problems == 1 ? "" : "s");
     }
     fw_buf_free(&rep);
+    fw_buf_free(&left);
     return problems ? FW_EXIT_FAILURE : FW_EXIT_OK;
 }
 
@@ -547,6 +567,10 @@ int fw_cmd_models(int argc, char **argv) {
     if (k == sizeof subs / sizeof *subs)
         return fw_cli_fail(CMD, FW_EXIT_USAGE, "unknown subcommand '%s' (see flywheel models --help)", sub);
     if ((rc = need(&o, subs[k].lo, subs[k].hi, sub, subs[k].what))) return rc;
+    if (o.clean && strcmp(sub, "check") != 0)
+        return fw_cli_fail(CMD, FW_EXIT_USAGE, "--clean is an option of 'check', not of '%s'", sub);
+    if (o.remove && strcmp(sub, "alias") != 0)
+        return fw_cli_fail(CMD, FW_EXIT_USAGE, "--remove is an option of 'alias', not of '%s'", sub);
     /* the command line for the audit log */
     fw_buf cmdline;
     fw_buf_init(&cmdline);

@@ -818,6 +818,13 @@ fw_status fw_registry_history(fw_registry *r, const char *name, fw_audit_rec **o
 }
 
 /* ---- integrity ------------------------------------------------------------------------------ */
+fw_status fw_registry_leftovers(fw_registry *r, bool remove, fw_buf *report, size_t *n, fw_err *err) {
+    *n = 0;
+    fw_store *s = r->store;
+    if (!s->ops->artifact_leftovers) return FW_OK;
+    return s->ops->artifact_leftovers(s, remove, report, n, err);
+}
+
 fw_status fw_registry_check(fw_registry *r, fw_buf *report, size_t *problems, fw_err *err) {
     *problems = 0;
     fw_store *s = r->store;

@@ -132,6 +132,10 @@ fw_status fw_registry_history(fw_registry *r, const char *name, fw_audit_rec **o
  * points at an active version. Appends one line per problem to report (may be NULL) and sets
  * *problems. FW_OK when the check ran (whatever it found). */
 fw_status fw_registry_check(fw_registry *r, fw_buf *report, size_t *problems, fw_err *err);
+/* Leftovers of interrupted artifact writes (e.g. a kill -9 mid-registration): harmless temporary
+ * files whose writer is gone. Appends their paths, one per line, to report (may be NULL), sets *n,
+ * and deletes them when remove is set. */
+fw_status fw_registry_leftovers(fw_registry *r, bool remove, fw_buf *report, size_t *n, fw_err *err);
 
 /* Appends one version as a JSON object (aliases of that version listed when given). */
 void fw_registry_version_json(const fw_version_rec *v, const fw_alias_rec *aliases, size_t n_aliases,

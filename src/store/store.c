@@ -6,6 +6,7 @@
 #include "core/hash.h"
 #include "store/store_int.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -164,6 +165,7 @@ fw_status fw__write_file_atomic(const char *path, const void *data, size_t len, 
         unlink(tmp);
         return fw_err_set(err, FW_EIO, "cannot sync %s: %s", tmp, strerror(e));
     }
+    fw__crash_point("artifact:temp-written");
     if (rename(tmp, path) != 0) {
         int e = errno;
         unlink(tmp);
@@ -233,6 +235,50 @@ fw_status fw__fs_artifact_remove(const char *home, const char *hash, fw_err *err
     if (unlink(path) != 0 && errno != ENOENT)
         return fw_err_set(err, FW_EIO, "cannot remove %s: %s", path, strerror(errno));
     return FW_OK;
+}
+
+/* A temporary file of fw__write_file_atomic ("<name>.tmp.<pid>.<n>") whose writer is gone. */
+static bool abandoned_temp(const char *name) {
+    const char *t = strstr(name, ".tmp.");
+    if (!t) return false;
+    char *end = NULL;
+    long pid = strtol(t + 5, &end, 10);
+    if (!end || *end != '.' || pid <= 0) return false;
+    if (pid == (long)getpid()) return false;
+    return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+fw_status fw__fs_artifact_leftovers(const char *home, bool remove, fw_buf *report, size_t *n,
+                                    fw_err *err) {
+    *n = 0;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/artifacts", home);
+    DIR *top = opendir(dir);
+    if (!top) return errno == ENOENT ? FW_OK : fw_err_set(err, FW_EIO, "cannot read %s: %s", dir, strerror(errno));
+    fw_status st = FW_OK;
+    struct dirent *e;
+    while (st == FW_OK && (e = readdir(top)) != NULL) {
+        if (e->d_name[0] == '.') continue;
+        char sub[4400];
+        snprintf(sub, sizeof sub, "%s/%s", dir, e->d_name);
+        DIR *d = opendir(sub);
+        if (!d) continue; /* not a directory */
+        struct dirent *f;
+        while ((f = readdir(d)) != NULL) {
+            if (!abandoned_temp(f->d_name)) continue;
+            char path[4700];
+            snprintf(path, sizeof path, "%s/%s", sub, f->d_name);
+            (*n)++;
+            if (report) fw_buf_printf(report, "%s\n", path);
+            if (remove && unlink(path) != 0 && errno != ENOENT) {
+                st = fw_err_set(err, FW_EIO, "cannot remove %s: %s", path, strerror(errno));
+                break;
+            }
+        }
+        closedir(d);
+    }
+    closedir(top);
+    return st;
 }
 
 void fw__crash_point(const char *name) {

@@ -18,6 +18,7 @@
 #ifndef FW_STORE_STORE_H
 #define FW_STORE_STORE_H
 
+#include "core/buf.h"
 #include "flywheel.h"
 
 #include <stdbool.h>
@@ -166,6 +167,11 @@ typedef struct fw_store_ops {
     fw_status (*artifact_read)(fw_store *s, const char *hash, uint8_t **out, size_t *len,
                                fw_err *err);
     fw_status (*artifact_remove)(fw_store *s, const char *hash, fw_err *err);
+    /* Optional (NULL: none kept): leftovers of interrupted artifact writes — temporary files whose
+     * writing process is gone. Appends each path and a newline to report (may be NULL), counts
+     * them in *n, and deletes them when remove is set. Files still being written are left alone. */
+    fw_status (*artifact_leftovers)(fw_store *s, bool remove, fw_buf *report, size_t *n,
+                                    fw_err *err);
     /* Server and batch: appends (many rows in one transaction for the logger's batches). */
     fw_status (*prediction_log_insert)(fw_store *s, const fw_prediction_log_rec *r, size_t n,
                                        fw_err *err);

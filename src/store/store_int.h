@@ -22,11 +22,13 @@ fw_status fw__fs_artifact_put(const char *home, const void *data, size_t len, ch
 fw_status fw__fs_artifact_read(const char *home, const char *hash, uint8_t **out, size_t *len,
                                fw_err *err);
 fw_status fw__fs_artifact_remove(const char *home, const char *hash, fw_err *err);
+fw_status fw__fs_artifact_leftovers(const char *home, bool remove, fw_buf *report, size_t *n,
+                                    fw_err *err);
 
 /* Crash-test hook (the SQLite way of testing crashes): when the environment variable
  * FW_CRASH_POINT equals `name`, the process kills itself with SIGKILL right there, so a test can
  * stop a registration or a deletion at an exact step and check what the store looks like after.
- * A no-op otherwise (one getenv). Points: "register:file-written", "register:before-commit",
+ * A no-op otherwise (one getenv). Points: "artifact:temp-written" (before the rename), "register:file-written", "register:before-commit",
  * "delete:before-commit", "delete:after-commit". */
 void fw__crash_point(const char *name);
 

@@ -668,6 +668,9 @@ static fw_status sq_artifact_read(fw_store *b, const char *hash, uint8_t **out, 
 static fw_status sq_artifact_remove(fw_store *b, const char *hash, fw_err *err) {
     return fw__fs_artifact_remove(b->home, hash, err);
 }
+static fw_status sq_artifact_leftovers(fw_store *b, bool remove, fw_buf *report, size_t *n, fw_err *err) {
+    return fw__fs_artifact_leftovers(b->home, remove, report, n, err);
+}
 
 /* ---- server and batch ----------------------------------------------------------------------- */
 /* Runs fn inside a write transaction unless one is already open. */
@@ -797,6 +800,7 @@ static const fw_store_ops sqlite_ops = {
     .artifact_put = sq_artifact_put,
     .artifact_read = sq_artifact_read,
     .artifact_remove = sq_artifact_remove,
+    .artifact_leftovers = sq_artifact_leftovers,
     .prediction_log_insert = sq_prediction_log_insert,
     .feedback_insert = sq_feedback_insert,
     .batch_run_begin = sq_batch_run_begin,

@@ -488,6 +488,52 @@ static void test_crash_points(void) {
     check_consistent(home, "after re-registering");
 }
 
+/* A crash between writing the artifact's temporary file and renaming it leaves that file behind:
+ * no version, a consistent store, and `check` lists the leftover (not a problem) until --clean
+ * deletes it; a temporary file whose writer is still alive is never touched. */
+static void test_leftover_temp_files(void) {
+    const char *home = new_home("leftovers");
+    char h[700];
+    snprintf(h, sizeof h, "%s", home);
+    fw_registry *r = open_reg(home);
+    if (!r) return;
+    fw_err err;
+    CHECK_OK(reg_named(r, "t", 1, NULL, &err));
+    fw_registry_close(r);
+    crash_child(h, "artifact:temp-written", "register", 7);
+    CHECK_EQ(check_consistent(home, "artifact:temp-written"), 1);
+    /* a live writer's file, named as this process would name it */
+    char live[1024];
+    snprintf(live, sizeof live, "%s/artifacts/ab/cd.fwm.tmp.%ld.0", home, (long)getppid());
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/artifacts/ab", home);
+    mkdir(dir, 0755);
+    FILE *f = fopen(live, "w");
+    if (f) fclose(f);
+    r = open_reg(home);
+    if (!r) return;
+    fw_buf rep;
+    fw_buf_init(&rep);
+    size_t n = 0;
+    CHECK_OK(fw_registry_leftovers(r, false, &rep, &n, &err));
+    CHECK_EQ(n, 1u);
+    fw_buf_put_u8(&rep, 0);
+    CHECK_CONTAINS((const char *)rep.data, ".fwm.tmp.");
+    CHECK(!strstr((const char *)rep.data, "cd.fwm.tmp"));
+    fw_buf_free(&rep);
+    CHECK_OK(fw_registry_leftovers(r, true, NULL, &n, &err));
+    CHECK_EQ(n, 1u);
+    CHECK_OK(fw_registry_leftovers(r, false, NULL, &n, &err));
+    CHECK_EQ(n, 0u);
+    CHECK_MSG(access(live, F_OK) == 0, "a live writer's temporary file was removed");
+    fw_registry_close(r);
+    char *out = NULL;
+    CHECK_EQ(fw_test_sh(&out, "\"$FW\" models check --home '%s'", home), 0);
+    CHECK_CONTAINS(out, "0 problems");
+    CHECK(out && !strstr(out, "temporary file"));
+    free(out);
+}
+
 /* Allocation failure at each point of a registration, then of a promotion: every attempt either
  * fully happened or left no trace; ASan checks nothing leaks on any path. */
 static void test_alloc_failures(void) {
@@ -914,6 +960,7 @@ int main(int argc, char **argv) {
     TEST_RUN(test_concurrent_cli_train);
     TEST_RUN(test_kill9_many_writers);
     TEST_RUN(test_crash_points);
+    TEST_RUN(test_leftover_temp_files);
     TEST_RUN(test_alloc_failures);
     TEST_RUN(test_readers_not_blocked_by_writer);
     TEST_RUN(test_bad_references);
