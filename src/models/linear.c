@@ -31,6 +31,7 @@ static void margins_dense_multi(const double *th, size_t no, size_t nd, const fl
                                 int R, double *const *ms) {
     size_t k = 0;
     if (R == 4) {
+        k = fw__linear_margins4_simd(th, no, nd, xs, ms); /* AVX2: eight outputs at a time */
         const float *x0 = xs[0], *x1 = xs[1], *x2 = xs[2], *x3 = xs[3];
         for (; k + 4 <= no; k += 4) {
             v2d a0 = ld2(th + k), b0 = ld2(th + k + 2);

@@ -45,6 +45,19 @@ void fw__linear_margins(const fw_linear *lm, const fw_row *x, double *m);
 /* Margins of n_rows rows into m[r * n_out + k]: the same bits as fw__linear_margins row by row,
  * computed four rows at a time (the weights are read once per four rows). */
 void fw__linear_margins_rows(const fw_linear *lm, const fw_row *rows, size_t n_rows, double *m);
+/* AVX2 kernels (linear_simd.c) for multi-output models, four rows at a time: margins
+ * (ms[r][k] for k < the returned count, starting from th[k]) and gradient terms (gd as in
+ * linear_lbfgs.c's grad_rows4), eight outputs at a time in the generic code's order, so the bits
+ * are the same. Each returns how many leading outputs it did (a multiple of 8; 0 without AVX2,
+ * with fewer than 8 outputs or when fw__linear_simd is 0); the caller does the rest. */
+size_t fw__linear_margins4_simd(const double *th, size_t no, size_t nd, const float *const *xs,
+                                double *const *ms);
+size_t fw__linear_grad4_simd(double *gd, size_t no, size_t nd, const float *const *xs,
+                             const double *d);
+/* 1 (default): use the AVX2 kernels when the CPU has AVX2; 0: never (tests compare the two).
+ * Set it before any fit or prediction, not while one runs. */
+extern int fw__linear_simd;
+
 /* Validates X/y/w for fitting (NaN, ranges, class indices). */
 fw_status fw__linear_check_data(const fw_linear *lm, const fw_matrix *X, const double *y,
                                 const double *w, fw_err *err);

@@ -67,7 +67,7 @@ static void grad_rows4(double *gd, size_t no, size_t nd, const float *const *xs,
         }
         return;
     }
-    size_t k = 0;
+    size_t k = fw__linear_grad4_simd(gd, no, nd, xs, d); /* AVX2: eight outputs at a time */
     for (; k + 4 <= no; k += 4) {
         v2d a0 = ld2(d0 + k), b0 = ld2(d0 + k + 2), a1 = ld2(d1 + k), b1 = ld2(d1 + k + 2);
         v2d a2 = ld2(d2 + k), b2 = ld2(d2 + k + 2), a3 = ld2(d3 + k), b3 = ld2(d3 + k + 2);

@@ -4,7 +4,7 @@
  * across thread counts, save/load, row/block agreement, sparse features and bad input. */
 #include "core/alloc.h"
 #include "core/rng.h"
-#include "models/linear.h"
+#include "models/linear_int.h" /* fw__linear_simd */
 #include "test.h"
 
 #include <stdlib.h>
@@ -516,7 +516,7 @@ static void test_sparse_and_determinism(void) {
 /* Multi-output models are scored four rows x four outputs at a time (then two, then one
  * output; row tails one at a time): for 3, 5 and 10 classes, dense + hashed features and a row
  * count that is not a multiple of four, the fit gives the same bytes for 1, 2 and 3 threads and
- * predict_block equals predict_row bit for bit. */
+ * with the AVX2 kernels turned off, and predict_block equals predict_row bit for bit. */
 static void test_multiclass_blocked_paths(void) {
     size_t n = 5003, ncls[] = {3, 5, 10};
     fw_matrix X;
@@ -543,6 +543,31 @@ static void test_multiclass_blocked_paths(void) {
         CHECK(b[0].len > 0 && b[0].len == b[1].len && b[1].len == b[2].len);
         CHECK(memcmp(b[0].data, b[1].data, b[0].len) == 0);
         CHECK(memcmp(b[0].data, b[2].data, b[0].len) == 0);
+        /* without the AVX2 kernels (10 classes use them where the CPU has AVX2): same bytes */
+        fw__linear_simd = 0;
+        fw_model *g = fit(FW_TASK_MULTICLASS, K, K, &X, y, NULL, 2, params, 2, &err);
+        fw__linear_simd = 1;
+        CHECK_MSG(g != NULL, "fit: %s", err.msg);
+        if (g) {
+            fw_buf gb;
+            fw_buf_init(&gb);
+            CHECK_OK(fw_model_save(g, &gb));
+            CHECK_MSG(gb.len == b[0].len && memcmp(gb.data, b[0].data, gb.len) == 0,
+                      "generic and AVX2 kernels differ for %zu classes", K);
+            if (m[0]) { /* and the generic scorer gives the same scores */
+                double *p1 = fw_malloc(n * K * sizeof(double));
+                double *p2 = fw_malloc(n * K * sizeof(double));
+                CHECK_OK(fw_model_predict_block(m[0], &X, 1, p1));
+                fw__linear_simd = 0;
+                CHECK_OK(fw_model_predict_block(m[0], &X, 1, p2));
+                fw__linear_simd = 1;
+                CHECK(memcmp(p1, p2, n * K * sizeof(double)) == 0);
+                fw_free(p1);
+                fw_free(p2);
+            }
+            fw_buf_free(&gb);
+            fw_model_free(g);
+        }
         if (m[0]) {
             double *pb = fw_malloc(n * K * sizeof(double)), pr[16];
             CHECK_OK(fw_model_predict_block(m[0], &X, 2, pb));
