@@ -62,7 +62,7 @@ void fw_project_init(fw_project *p) {
     p->split = FW_SPLIT_RANDOM;
     p->test_fraction = 0.2;
     p->valid_fraction = 0.1;
-    p->refit = true;
+    p->refit = FW_REFIT_AUTO;
     p->seed = 42;
     p->folds = 0;
     p->baseline.kind = FW_BASELINE_AUTO;

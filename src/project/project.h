@@ -26,6 +26,8 @@ const char *fw_task_name(fw_task t);
 bool fw_task_parse(const char *s, fw_task *out);
 
 typedef enum fw_split_kind { FW_SPLIT_RANDOM = 0, FW_SPLIT_STRATIFIED, FW_SPLIT_TIME, FW_SPLIT_GROUP } fw_split_kind;
+/* split.refit: refit the chosen model on training + validation rows after selection. */
+typedef enum fw_refit { FW_REFIT_AUTO = 0, FW_REFIT_ON, FW_REFIT_OFF } fw_refit;
 const char *fw_split_kind_name(fw_split_kind k);
 
 /* Per-feature transforms (a feature may list several; unset fields take pipeline defaults). */
@@ -102,7 +104,7 @@ typedef struct fw_project {
     double valid_fraction;       /* carved from train for early stopping (default 0.1) */
     uint64_t seed;               /* default 42 */
     uint32_t folds;              /* k-fold selection: 0 = auto (5 up to 20k rows), 1 = holdout */
-    bool refit;                  /* refit the chosen model on training + validation rows (true) */
+    fw_refit refit;              /* auto (default): refit up to 100,000 training-side rows */
     char *metric;                /* primary metric, sklearn spelling; default by task */
     char **extra_metrics;  size_t n_extra_metrics;
     fw_baseline_spec baseline;

@@ -467,7 +467,13 @@ static fw_status split_pair(pctx *c, int key, yaml_node_t *v, yaml_node_t *k, vo
     case 3: return get_int(c, v, "split.seed", 0, UINT64_MAX, &p->seed);
     case 4: return get_u32(c, v, "split.folds", 0, 100, &p->folds);
     case 5: p->lines.split_group = line_of(k); return get_str(c, v, "split.group", &p->split_group);
-    case 6: return get_bool(c, v, "split.refit", &p->refit);
+    case 6: {
+        /* auto, or a boolean (true / false, yes / no) */
+        static const char *const refit_words[] = {"auto", "true", "false", "yes", "no", "on", "off", NULL};
+        if ((st = get_enum(c, v, "split.refit", refit_words, &e))) return st;
+        p->refit = e == 0 ? FW_REFIT_AUTO : (e % 2 == 1) ? FW_REFIT_ON : FW_REFIT_OFF;
+        return FW_OK;
+    }
     }
     return FW_OK;
 }

@@ -177,7 +177,7 @@ fw_status fw_project_to_yaml(const fw_project *p, const char *dir, fw_buf *b) {
     fw_buf_printf(b, "\n  valid_fraction: ");
     put_num(b, p->valid_fraction);
     fw_buf_printf(b, "\n  seed: %llu\n  folds: %u\n  refit: %s\n", (unsigned long long)p->seed, p->folds,
-                  p->refit ? "true" : "false");
+                  p->refit == FW_REFIT_ON ? "true" : p->refit == FW_REFIT_OFF ? "false" : "auto");
     put_key_str(b, "  ", "group", p->split_group);
     put_key_str(b, "", "metric", p->metric);
     if (p->n_extra_metrics) {

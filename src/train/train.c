@@ -992,7 +992,10 @@ fw_status fw_train_run(fw_project *project, const fw_train_options *o, fw_train_
         if (st) return fw_err_prefix(err, "choosing the decision threshold");
         r->has_threshold = true;
     }
-    if (r->project.refit && have_valid && r->split.n_valid && r->target.task != FW_TASK_RANKING &&
+    bool want_refit = r->project.refit == FW_REFIT_ON ||
+                      (r->project.refit == FW_REFIT_AUTO &&
+                       r->split.n_train + r->split.n_valid <= FW_TRAIN_REFIT_AUTO_ROWS);
+    if (want_refit && have_valid && r->split.n_valid && r->target.task != FW_TASK_RANKING &&
         r->cands[r->best].model) {
         if ((st = refit(r, o, &r->cands[r->best], err))) return st;
     }

@@ -76,6 +76,9 @@ typedef struct fw_candidate {
 #define FW_TRAIN_CV_AUTO_ROWS 20000
 #define FW_TRAIN_CV_AUTO_CELLS 2000000.0 /* ... and rows x features up to this */
 #define FW_TRAIN_CV_AUTO_FOLDS 5
+/* split.refit: auto refits the chosen model on training + validation rows up to this many rows
+ * (where a tenth more rows still helps; beyond, it would double the cost for little). */
+#define FW_TRAIN_REFIT_AUTO_ROWS 100000
 /* Above this many training rows the default families leave knn out (brute-force neighbours). */
 #define FW_TRAIN_KNN_DEFAULT_MAX_ROWS 20000
 /* Permutation importance of one model may take about this long; beyond, fewer rows or none. */

@@ -58,6 +58,14 @@ static void test_refit_off(void) {
     CHECK_CONTAINS(o, "\"refit\": null");
     CHECK(o && !strstr(o, "\"refit\": {"));
     free(o);
+    /* a bad value names the key and the allowed words */
+    o = NULL;
+    CHECK_EQ(fw_test_sh(&o, "sed 's/refit: false/refit: maybe/' \"$T/norefit.yaml\" > \"$T/bad.yaml\" && "
+                            "\"$FW\" train \"$T/bad.yaml\" --home \"$T/h2\" --no-register --quiet"),
+             1); /* a project file error, like every other one */
+    CHECK_CONTAINS(o, "split.refit");
+    CHECK_CONTAINS(o, "auto");
+    free(o);
 }
 
 static void test_refit_is_deterministic(void) {
