@@ -483,13 +483,12 @@ static fw_status fit_family(fit_ctx *c, const char *family, fw_candidate *cand, 
             if (strcmp(family, "gbdt") == 0) {
                 snprintf(trial.params[trial.n_params++], FW_SEARCH_PARAM_LEN, "learning_rate=0.1");
                 snprintf(trial.params[trial.n_params++], FW_SEARCH_PARAM_LEN, "n_estimators=300");
-                /* A decision metric (accuracy, F1, ...) keeps improving long after the validation
-                 * log loss turns up (over-confident probabilities): stop on the error then. */
-                if (decision_metric(r))
-                    snprintf(trial.params[trial.n_params++], FW_SEARCH_PARAM_LEN,
-                             "early_stopping_metric=error");
             }
         }
+        /* Every gbdt trial: a decision metric (accuracy, F1, ...) keeps improving long after the
+         * validation log loss turns up (over-confident probabilities): stop on the error then. */
+        if (strcmp(family, "gbdt") == 0 && decision_metric(r) && trial.n_params < FW_SEARCH_MAX_PARAMS)
+            snprintf(trial.params[trial.n_params++], FW_SEARCH_PARAM_LEN, "early_stopping_metric=error");
         /* user params override the drawn ones (they come last: last one wins) */
         const char *params[2 * FW_SEARCH_MAX_PARAMS];
         size_t np = fw_trial_params(&trial, params);
