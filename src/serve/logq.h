@@ -89,9 +89,11 @@ typedef struct fw_log_sink {
 /* A JSON-lines file sink (appends; fflush per batch, fdatasync at close). */
 fw_status fw_log_sink_file(const char *path, fw_log_sink *out, fw_err *err);
 
-/* The store sink (log_store.c): predictions go to the store's prediction_log table, feedback to
- * its feedback table, each batch in one transaction through the writer's own store handle (home
- * NULL: $FLYWHEEL_HOME or ./.flywheel). Feedback whose request id is neither known to this
+/* The store sink (log_store.c): predictions go to the store's prediction_log table (through the
+ * sink's own SQLite connection: 32-row INSERTs, input_json = the request's JSON without the
+ * whitespace between tokens, WAL checkpoints on a thread of the sink's), feedback to its feedback
+ * table through the sink's store handle, each batch in one transaction per table (home NULL:
+ * $FLYWHEEL_HOME or ./.flywheel). Feedback whose request id is neither known to this
  * process nor present in prediction_log is still stored, and also listed in the serve-owned table
  * feedback_unmatched(feedback_id, request_id, ts_ms) so later joins can find it; *matched /
  * *unmatched (may be NULL) count both kinds as they are written. */
