@@ -1,0 +1,204 @@
+/* evaluate.c — owns step 4 of a training run: each candidate's test predictions (a rule baseline
+ * scores raw rows), its metrics against the primary metric's options, per-slice reports, single-row
+ * latency, and permutation importance within a time budget. */
+#include "train/train_int.h"
+
+#include "core/alloc.h"
+#include "eval/importance.h"
+#include "features/record.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+fw_eval_options fw__train_eval_opts(const fw_train_result *r) {
+    fw_eval_options eo;
+    fw_eval_options_init(&eo);
+    eo.primary = r->project.metric;
+    return eo;
+}
+
+fw_status fw_train_predict_candidate(const fw_train_result *r, const fw_candidate *c, double *out,
+                                     fw_err *err) {
+    if (c->model) {
+        fw_status st = fw_model_predict_block(c->model, &r->X_test, r->threads, out);
+        if (st) return fw_err_set(err, st, "%s: prediction failed: %s", c->name, fw_strerror(st));
+        return FW_OK;
+    }
+    /* rule baseline: raw values of each test row */
+    const fw_dataset *ds = r->eval_ds;
+    size_t nc = r->train_ds->n_cols;
+    int *map = fw_malloc(nc * sizeof(int));
+    fw_value *vals = fw_malloc(nc * sizeof(fw_value));
+    if (!map || !vals) {
+        fw_free(map);
+        fw_free(vals);
+        return fw_err_set(err, FW_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < nc; i++) map[i] = fw_dataset_find(ds, r->train_ds->cols[i].name);
+    for (size_t i = 0; i < r->n_test; i++) {
+        fw_record_from_row(ds, map, nc, r->test_rows[i], vals);
+        fw_baseline_rule_eval(&r->rule, vals, out + i * r->target.n_outputs);
+    }
+    fw_free(map);
+    fw_free(vals);
+    return FW_OK;
+}
+
+/* ---- step 4: evaluation --------------------------------------------------------------------- */
+
+static fw_status group_codes(const fw_train_result *r, size_t g, int32_t *codes, const char ***names,
+                             size_t *n_names, fw_err *err) {
+    const fw_dataset *ds = r->eval_ds;
+    int c = fw_dataset_find(ds, r->project.group_columns[g]);
+    if (c < 0) return fw_err_set(err, FW_ENOTFOUND, "group column '%s' not in the test data", r->project.group_columns[g]);
+    const fw_column *col = &ds->cols[c];
+    if (col->code) {
+        *n_names = fw_dict_size(&col->dict);
+        *names = fw_malloc((*n_names ? *n_names : 1) * sizeof(char *));
+        if (!*names) return FW_ENOMEM;
+        for (size_t i = 0; i < *n_names; i++) (*names)[i] = fw_dict_str(&col->dict, (int32_t)i);
+        for (size_t i = 0; i < r->n_test; i++) codes[i] = col->code[r->test_rows[i]];
+        return FW_OK;
+    }
+    /* numeric group column: each distinct value is a slice (named by its %g text) */
+    fw_dict *d = fw_malloc(sizeof *d);
+    if (!d) return FW_ENOMEM;
+    fw_dict_init(d);
+    for (size_t i = 0; i < r->n_test; i++) {
+        double v = col->num[r->test_rows[i]];
+        if (isnan(v)) {
+            codes[i] = -1;
+            continue;
+        }
+        char txt[40];
+        int n = snprintf(txt, sizeof txt, "%g", v);
+        codes[i] = fw_dict_intern(d, txt, (size_t)n);
+    }
+    *n_names = fw_dict_size(d);
+    *names = fw_malloc((*n_names ? *n_names : 1) * sizeof(char *) + sizeof(fw_dict *));
+    if (!*names) {
+        fw_dict_free(d);
+        fw_free(d);
+        return FW_ENOMEM;
+    }
+    for (size_t i = 0; i < *n_names; i++) (*names)[i] = fw_dict_str(d, (int32_t)i);
+    /* keep the dict alive until the report is built: stash it past the names */
+    memcpy((char *)*names + (*n_names ? *n_names : 1) * sizeof(char *), &d, sizeof d);
+    return FW_OK;
+}
+
+/* Fills pick with `rows` test-row indexes spread evenly over n (a stride sample); returns pick. */
+static const uint32_t *pick_rows(uint32_t *pick, size_t rows, size_t n) {
+    for (size_t i = 0; i < rows; i++) pick[i] = (uint32_t)((i * n) / rows);
+    return pick;
+}
+
+fw_status fw__train_evaluate(fw_train_result *r, fw_candidate *c, const fw_train_options *o, fw_err *err) {
+    size_t k = r->target.n_outputs;
+    c->test_pred = fw_malloc(r->n_test * k * sizeof(double));
+    if (!c->test_pred) return fw_err_set(err, FW_ENOMEM, "out of memory");
+    fw_status st = fw_train_predict_candidate(r, c, c->test_pred, err);
+    if (st) return st;
+    fw_eval_options eo = fw__train_eval_opts(r);
+    if (r->has_threshold) eo.threshold = r->threshold.threshold;
+    st = fw_eval_compute(r->target.task, r->y_test, c->test_pred, r->n_test, k, &eo, &c->metrics, err);
+    if (st) return fw_err_prefix(err, "evaluating %s", c->name);
+    for (size_t e = 0; e < r->project.n_extra_metrics; e++) {
+        double v;
+        if (!fw_metric_set_get(&c->metrics, r->project.extra_metrics[e], &v))
+            fprintf(stderr, "flywheel: note: metric '%s' is not computed for a %s task\n",
+                    r->project.extra_metrics[e], fw_task_name(r->target.task));
+    }
+    if (r->project.n_group_columns) {
+        c->slices = fw_calloc(r->project.n_group_columns, sizeof(fw_slice_report));
+        int32_t *codes = fw_malloc(r->n_test * sizeof(int32_t));
+        if (!c->slices || !codes) {
+            fw_free(codes);
+            return fw_err_set(err, FW_ENOMEM, "out of memory");
+        }
+        for (size_t g = 0; g < r->project.n_group_columns; g++) {
+            const char **names = NULL;
+            size_t n_names = 0;
+            st = group_codes(r, g, codes, &names, &n_names, err);
+            if (st) {
+                fw_free(codes);
+                return st;
+            }
+            bool numeric = r->eval_ds->cols[fw_dataset_find(r->eval_ds, r->project.group_columns[g])].num != NULL;
+            st = fw_eval_slices(r->target.task, r->y_test, c->test_pred, r->n_test, k, &eo,
+                                r->project.group_columns[g], codes, names, n_names, 30,
+                                &c->slices[g], err);
+            c->n_slices = g + 1;
+            if (numeric) {
+                fw_dict *d;
+                memcpy(&d, (char *)names + (n_names ? n_names : 1) * sizeof(char *), sizeof d);
+                fw_dict_free(d);
+                fw_free(d);
+            }
+            fw_free(names);
+            if (st) {
+                fw_free(codes);
+                return st;
+            }
+        }
+        fw_free(codes);
+    }
+    if (c->model) {
+        st = fw_eval_latency_model(c->model, &r->X_test, 2000, &c->latency, err);
+        if (st) return st;
+        if (o->importance && r->X_test.n_dense && strcmp(c->family, "baseline") != 0) {
+            fw_importance imp;
+            fw_importance_options io;
+            fw_importance_options_init(&io);
+            io.seed = r->seed;
+            io.n_repeats = r->X_test.n_dense > 200 ? 1 : 3;
+            /* A time budget: n_dense x repeats passes over the test rows, each row at the model's
+             * measured latency. Over budget, a stride sample of the test rows (at least 200);
+             * still over, skipped with a warning (e.g. knn on wide data would take hours). */
+            double per_row_s = (c->latency.mean_us > 0 ? c->latency.mean_us : 1.0) * 1e-6 / (double)r->threads;
+            double passes = (double)r->X_test.n_dense * (double)(io.n_repeats + 1);
+            size_t rows = r->n_test;
+            double budget_s = FW_TRAIN_IMPORTANCE_BUDGET_S;
+            if (passes * (double)rows * per_row_s > budget_s) {
+                double fit = budget_s / (passes * per_row_s);
+                rows = fit < 200 ? 0 : (size_t)fit;
+            }
+            if (rows == 0 || r->X_test.n_dense > 1000) {
+                fw__train_warn(r, "%s: permutation importance skipped (%zu features x %zu test rows at %.3g us per row exceeds %.0f s)",
+                     c->name, r->X_test.n_dense, r->n_test, c->latency.mean_us, budget_s);
+            } else {
+                fw_matrix Xs;
+                memset(&Xs, 0, sizeof Xs);
+                double *ys = NULL;
+                const fw_matrix *X = &r->X_test;
+                const double *y = r->y_test;
+                if (rows < r->n_test) { /* every step-th test row */
+                    size_t per = r->target.task == FW_TASK_MULTILABEL ? k : 1;
+                    uint32_t *pick = fw_malloc(rows * sizeof(uint32_t));
+                    ys = fw_malloc(rows * per * sizeof(double));
+                    if (!pick || !ys || fw_matrix_select(&r->X_test, pick_rows(pick, rows, r->n_test), rows, &Xs)) {
+                        fw_free(pick);
+                        fw_free(ys);
+                        return fw_err_set(err, FW_ENOMEM, "out of memory sampling rows for importance");
+                    }
+                    for (size_t i = 0; i < rows; i++)
+                        memcpy(ys + i * per, r->y_test + (size_t)pick[i] * per, per * sizeof(double));
+                    fw_free(pick);
+                    X = &Xs;
+                    y = ys;
+                }
+                st = fw_eval_permutation_importance(r->target.task, X, y, k, &eo, fw_eval_predict_model,
+                                                    c->model, &io, &imp, err);
+                fw_matrix_free(&Xs);
+                fw_free(ys);
+                if (st) return st;
+                c->importance = imp.mean;
+                c->importance_std = imp.std;
+                imp.mean = imp.std = NULL;
+                fw_importance_free(&imp);
+            }
+        }
+    }
+    return FW_OK;
+}

@@ -1,0 +1,53 @@
+/* train_int.h — private to src/train: the steps of a training run, shared by train.c (the run in
+ * order and the result's lifetime), prepare.c (split, labels, features, folds), candidates.c (the
+ * families' fits, the latency budget, the refit) and evaluate.c (test metrics, slices, latency,
+ * importance). Every function works on the run's fw_train_result; none is thread-safe. */
+#ifndef FW_TRAIN_INT_H
+#define FW_TRAIN_INT_H
+
+#include "train/progress.h"
+#include "train/train.h"
+
+/* Adds a warning to the report (the first FW_TRAIN_MAX_WARNINGS; later ones are counted). */
+void fw__train_warn(fw_train_result *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- prepare.c ---- */
+
+/* The train / validation / test rows of r->train_ds by the project's split (with a test file: all
+ * of the training file trains, less its validation rows). */
+fw_status fw__train_make_split(fw_train_result *r, fw_err *err);
+/* Labels, target, pipeline (fitted on the training rows), the three matrices, fingerprints and the
+ * cross-validation folds when selection uses them. */
+fw_status fw__train_prepare(fw_train_result *r, const fw_train_options *o, fw_err *err);
+/* A hash of encoded rows and their labels (lineage: which rows a model saw). */
+uint64_t fw__train_fingerprint(const fw_matrix *X, const double *y, size_t n_y);
+
+/* ---- candidates.c ---- */
+
+/* What a family's fit needs besides the result: the options and the terminal progress line. */
+typedef struct fw__fit_ctx {
+    const fw_train_result *r;
+    const fw_train_options *o;
+    fw_progress *progress; /* NULL: quiet */
+} fw__fit_ctx;
+
+/* Fits one family (its starting point, then random-search trials within budget_s) and keeps the
+ * best by the selection score in cand. A failing family sets cand->failed and its message. */
+fw_status fw__train_fit_family(fw__fit_ctx *c, const char *family, fw_candidate *cand, double budget_s);
+/* The baseline: the project's rule, else a constant baseline family. */
+fw_status fw__train_fit_baseline(fw_train_result *r, const fw_train_options *o, fw_candidate *cand,
+                                 fw_err *err);
+/* With constraints.p99_latency_ms: times each candidate on the validation (else training) rows and
+ * marks those over the budget; *n_within counts the others (0 without a budget). */
+fw_status fw__train_check_latency_budget(fw_train_result *r, size_t *n_within, fw_err *err);
+/* Refits candidate c on training + validation rows with its chosen parameters. */
+fw_status fw__train_refit(fw_train_result *r, const fw_train_options *o, fw_candidate *c, fw_err *err);
+
+/* ---- evaluate.c ---- */
+
+/* Evaluation options for the run's primary metric. */
+fw_eval_options fw__train_eval_opts(const fw_train_result *r);
+/* Test predictions, metrics, slices, latency and importance of candidate c. */
+fw_status fw__train_evaluate(fw_train_result *r, fw_candidate *c, const fw_train_options *o, fw_err *err);
+
+#endif
