@@ -2,7 +2,7 @@
  *
  * The pool: worker threads created lazily (grown to the largest thread count asked for so far,
  * at most FW_MAX_THREADS - 1 workers) that park on a condition variable between passes, after a
- * short spin. A pass posts one job (a generation number), runs its own share (thread 0) on the
+ * short spin. A pass posts one job (a sequence number), runs its own share (thread 0) on the
  * calling thread, and waits until every worker that has a share is done. Only one pass uses the
  * pool at a time: a pass started while the pool is busy (another thread's pass: the cores are
  * taken) or from inside a pass (a worker or the owner running a share) runs inline on the calling
