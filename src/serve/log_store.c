@@ -14,6 +14,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -81,6 +82,8 @@ static int wal_hook(void *ud, sqlite3 *db, const char *name, int pages) {
 static void *ckpt_main(void *arg) {
     store_sink *s = arg;
     pthread_setname_np(pthread_self(), "fw-log-ckpt");
+    struct sched_param sp = {0}; /* SCHED_BATCH like the writer: never preempts request threads */
+    pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
     pthread_mutex_lock(&s->ckmu);
     for (;;) {
         while (!s->ck_pending && !s->ck_stop) pthread_cond_wait(&s->ckcv, &s->ckmu);

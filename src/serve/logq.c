@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sched.h>
 
 typedef struct cell {
     atomic_size_t seq;
@@ -305,6 +306,10 @@ static void write_batch(fw_logq *q, fw_log_record **buf, size_t n) {
 static void *writer_main(void *arg) {
     fw_logq *q = arg;
     pthread_setname_np(pthread_self(), "fw-log-writer");
+    /* SCHED_BATCH: same CPU share, but its wake-ups do not preempt a request thread mid-request
+     * (p99 at c=16 lower in 3 of 3 alternating runs: 14.2/11.1/6.5 ms vs 18.8/12.8/9.4 ms) */
+    struct sched_param sp = {0};
+    pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
     fw_log_record **buf = fw_malloc(q->batch * sizeof *buf);
     for (;;) {
         size_t n = 0;

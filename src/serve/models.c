@@ -419,6 +419,8 @@ static void run_job(fw_model_table *t, fw_model_job *j) {
 static void *loader_main(void *arg) {
     fw_model_table *t = arg;
     pthread_setname_np(pthread_self(), "fw-model-loader");
+    struct sched_param sp = {0}; /* SCHED_BATCH: a load never preempts a request thread */
+    pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
     pthread_mutex_lock(&t->qmu);
     for (;;) {
         fw_model_job *j = t->qhead;
