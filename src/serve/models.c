@@ -55,6 +55,7 @@ struct fw_model_table {
     pthread_mutex_t mu; /* cold paths: insert, publish, evict; never held during a source load */
     pthread_mutex_t swap_mu; /* serialises alias re-resolution (refresh, set_alias): one swapper */
     retired *retire;    /* under mu: unpublished models the loader frees once only it holds them */
+    atomic_size_t n_retiring; /* its length, readable without mu (/metrics) */
     /* the loader thread and its queue */
     pthread_mutex_t qmu;
     pthread_cond_t qcv;
@@ -121,6 +122,7 @@ static void swap_in(fw_model_table *t, slot *s, fw_srv_model *m) {
         r->m = old;
         r->next = t->retire;
         t->retire = r;
+        atomic_fetch_add(&t->n_retiring, 1);
         pthread_mutex_lock(&t->qmu);
         pthread_cond_signal(&t->qcv);
         pthread_mutex_unlock(&t->qmu);
@@ -136,6 +138,7 @@ static size_t reap(fw_model_table *t, bool all) {
     for (retired **pp = &t->retire; *pp;) {
         retired *r = *pp;
         if (all || atomic_load(&r->m->refs) == 1) {
+            atomic_fetch_sub(&t->n_retiring, 1);
             *pp = r->next;
             r->next = done;
             done = r;
@@ -494,13 +497,7 @@ fw_status fw_model_table_submit(fw_model_table *t, fw_model_job_kind kind, const
     return FW_OK;
 }
 
-size_t fw_model_table_retiring(fw_model_table *t) {
-    pthread_mutex_lock(&t->mu);
-    size_t n = 0;
-    for (retired *r = t->retire; r; r = r->next) n++;
-    pthread_mutex_unlock(&t->mu);
-    return n;
-}
+size_t fw_model_table_retiring(fw_model_table *t) { return atomic_load(&t->n_retiring); }
 
 fw_status fw_model_table_list(fw_model_table *t, const char *alias, char ***names, size_t *n, fw_err *err) {
     if (!t->src.list) {

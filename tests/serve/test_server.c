@@ -330,6 +330,15 @@ static void test_swap_under_load(void) {
     REQ("GET", "/metrics", NULL, NULL, &r);
     CHECK_CONTAINS(r.body, "flywheel_model_swaps_total 10");
     hc_resp_free(&r);
+    /* the swapped-out versions are freed by the loader once no request holds them */
+    bool freed = false;
+    for (int i = 0; i < 100 && !freed; i++) {
+        if (hc_request(g_srv.port, "GET", "/metrics", NULL, NULL, &r) == 0 && r.body)
+            freed = strstr(r.body, "\nflywheel_models_retiring 0\n") != NULL;
+        hc_resp_free(&r);
+        if (!freed) usleep(10000);
+    }
+    CHECK(freed);
 }
 
 /* A slow alias load (FLYWHEEL_SERVE_TEST_LOAD_DELAY_MS) on a ONE-worker server: the load runs on
