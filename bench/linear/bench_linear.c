@@ -8,7 +8,8 @@
  *   bench_linear spam CSV OUTDIR [key=value ...]
  *   bench_linear multiclass CSV OUTDIR [key=value ...]
  *   bench_linear synth N D OUTDIR [key=value ...]
- * Default params: C=1 (liblinear's default objective, see linear.h), threads=0 (all cores). */
+ * Default params: C=1 (liblinear's default objective, see linear.h) unless C= or l2= is given,
+ * threads=0 (all cores). */
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/clock.h"
@@ -169,7 +170,10 @@ int main(int argc, char **argv) {
 
     const char *params[16];
     size_t np = 0;
-    params[np++] = "C=1";
+    /* C=1 (liblinear's objective) unless the command line gives C or l2 */
+    int own_c = 0;
+    for (int a = argi; a < argc; a++) own_c |= !strncmp(argv[a], "C=", 2) || !strncmp(argv[a], "l2=", 3);
+    if (!own_c) params[np++] = "C=1";
     int threads = 0;
     for (int a = argi; a < argc && np < 15; a++) {
         if (!strncmp(argv[a], "threads=", 8)) threads = atoi(argv[a] + 8);
