@@ -172,7 +172,8 @@ int main(int argc, char **argv) {
     size_t np = 0;
     /* C=1 (liblinear's objective) unless the command line gives C or l2 */
     int own_c = 0;
-    for (int a = argi; a < argc; a++) own_c |= !strncmp(argv[a], "C=", 2) || !strncmp(argv[a], "l2=", 3);
+    for (int a = argi; a < argc; a++)
+        own_c |= !strncmp(argv[a], "C=", 2) || !strncmp(argv[a], "l2=", 3);
     if (!own_c) params[np++] = "C=1";
     int threads = 0;
     for (int a = argi; a < argc && np < 15; a++) {
