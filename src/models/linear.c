@@ -7,6 +7,7 @@
 #include "core/threads.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -303,7 +304,7 @@ fw_status fw__linear_check_data(const fw_linear *lm, const fw_matrix *X, const d
 static const char *const k_known[] = {"solver", "l2",    "l1",      "C",      "alpha",
                                       "l1_ratio", "class_weight", "loss", "delta", "max_iter",
                                       "tol",    "memory", "epochs",  "batch",  "lr",
-                                      "beta",   NULL};
+                                      "beta",   "early_stopping_rounds", NULL};
 
 static fw_status parse_hp(const fw_fit_options *o, fw_task task, double wsum, fw_linear_hp *hp,
                           fw_err *err) {
@@ -364,6 +365,9 @@ static fw_status parse_hp(const fw_fit_options *o, fw_task task, double wsum, fw
     if ((st = fw_fit_param_double(o, "linear", "beta", 0, 1e6, &hp->beta, err))) return st;
     if ((st = fw_fit_param_int(o, "linear", "max_iter", 1, 100000, &hp->max_iter, err))) return st;
     if ((st = fw_fit_param_int(o, "linear", "memory", 1, 100, &hp->memory, err))) return st;
+    if ((st = fw_fit_param_int(o, "linear", "early_stopping_rounds", 0, 100000, &hp->early_stopping_rounds,
+                                err)))
+        return st;
     if ((st = fw_fit_param_int(o, "linear", "epochs", 1, 10000, &hp->epochs, err))) return st;
     if ((st = fw_fit_param_int(o, "linear", "batch", 1, 1 << 20, &hp->batch, err))) return st;
     return FW_OK;
@@ -528,7 +532,7 @@ static fw_status lin_fit(const fw_train_data *d, const fw_fit_options *o, fw_mod
         goto fail;
     }
     if (hp.solver == FW_LIN_LBFGS)
-        st = fw__linear_lbfgs(lm, X, d->y, d->weight, &hp, o, err);
+        st = fw__linear_lbfgs(lm, X, d->y, d->weight, d->X_valid, d->y_valid, &hp, o, err);
     else
         st = fw__linear_online(lm, X, d->y, d->weight, &hp, o, err);
     if (st) goto fail;
@@ -808,6 +812,17 @@ fw_status fw_linear_partial_fit(fw_model *m, const fw_matrix *X, const double *y
     return fw__linear_online(lm, X, y, w, &hp, o, err);
 }
 
+/* Refit on more rows without validation rows: an L-BFGS fit that validation stopped early keeps its
+ * iteration count (the stop is the regularization); otherwise the same parameters do. */
+static size_t lin_refit_params(const fw_model *m, double row_scale, char (*out)[FW_REFIT_PARAM_LEN],
+                               size_t max) {
+    const fw_linear *lm = (const fw_linear *)m;
+    (void)row_scale;
+    if (max < 1 || lm->solver != FW_LIN_LBFGS || !lm->stopped_early) return 0;
+    snprintf(out[0], FW_REFIT_PARAM_LEN, "max_iter=%d", lm->iters > 1 ? lm->iters : 1);
+    return 1;
+}
+
 const fw_model_vtable fw_linear_vtable = {
     .family = "linear",
     .fit = lin_fit,
@@ -821,4 +836,5 @@ const fw_model_vtable fw_linear_vtable = {
     .size_bytes = lin_size_bytes,
     .params_json = lin_params_json,
     .free = lin_free,
+    .refit_params = lin_refit_params,
 };

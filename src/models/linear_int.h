@@ -28,6 +28,7 @@ typedef struct fw_linear {
     double *theta;     /* n_feat * n_out */
     double *acc;       /* online squared-gradient accumulators (n_feat * n_out) or NULL */
     int iters;         /* iterations / epochs of the last fit (reported in params_json) */
+    bool stopped_early; /* the last L-BFGS fit kept its best validation iteration (not saved) */
 } fw_linear;
 
 /* Hyperparameters as parsed from fw_fit_options. */
@@ -35,6 +36,8 @@ typedef struct fw_linear_hp {
     int solver, loss, balanced;
     double l1, l2, delta, tol, lr, beta;
     long max_iter, memory, epochs, batch;
+    long early_stopping_rounds; /* L-BFGS: stop when the validation loss has not improved for this
+                                   many iterations and keep the best (0: off; needs X_valid) */
 } fw_linear_hp;
 
 /* Loss of one row given its margins m[n_out], class weights applied (not sample weights); writes
@@ -62,9 +65,11 @@ extern int fw__linear_simd;
 fw_status fw__linear_check_data(const fw_linear *lm, const fw_matrix *X, const double *y,
                                 const double *w, fw_err *err);
 
-/* Batch fit with L-BFGS / OWL-QN from the current theta. */
+/* Batch fit with L-BFGS / OWL-QN from the current theta. With hp->early_stopping_rounds and
+ * validation rows (Xv, yv; else NULL), the weights with the lowest validation loss are kept. */
 fw_status fw__linear_lbfgs(fw_linear *lm, const fw_matrix *X, const double *y, const double *w,
-                           const fw_linear_hp *hp, const fw_fit_options *o, fw_err *err);
+                           const fw_matrix *Xv, const double *yv, const fw_linear_hp *hp,
+                           const fw_fit_options *o, fw_err *err);
 /* One or more online passes (FTRL or SGD) from the current theta. */
 fw_status fw__linear_online(fw_linear *lm, const fw_matrix *X, const double *y, const double *w,
                             const fw_linear_hp *hp, const fw_fit_options *o, fw_err *err);

@@ -133,6 +133,20 @@ static fw_fit_options fit_options(const fw_train_result *r, const fw_train_optio
     return fo;
 }
 
+/* Adds "key=value" to the trial's record, replacing a parameter with the same key (the user's
+ * value wins, as in the fit), so the record is the set of parameters in force and retraining from
+ * it (`flywheel reproduce`) records the same list again. */
+static void record_param(fw_trial *t, const char *kv) {
+    const char *eq = strchr(kv, '=');
+    size_t klen = eq ? (size_t)(eq - kv) + 1 : strlen(kv);
+    for (size_t i = 0; i < t->n_params; i++)
+        if (strncmp(t->params[i], kv, klen) == 0) {
+            snprintf(t->params[i], FW_SEARCH_PARAM_LEN, "%s", kv);
+            return;
+        }
+    if (t->n_params < FW_SEARCH_MAX_PARAMS) snprintf(t->params[t->n_params++], FW_SEARCH_PARAM_LEN, "%s", kv);
+}
+
 /* True when the primary metric judges hard decisions of a classifier (accuracy, F1, precision,
  * recall) rather than its scores (ROC-AUC, log loss, ...). */
 static bool decision_metric(const fw_train_result *r) {
@@ -174,6 +188,10 @@ fw_status fw__train_fit_family(fw__fit_ctx *c, const char *family, fw_candidate 
                 snprintf(trial.params[trial.n_params++], FW_SEARCH_PARAM_LEN, "n_estimators=300");
             }
         }
+        /* Every linear trial: stop L-BFGS where the validation loss starts to climb (wide data
+         * with a weak l2 overfits long before the solver converges). */
+        if (strcmp(family, "linear") == 0 && trial.n_params < FW_SEARCH_MAX_PARAMS)
+            snprintf(trial.params[trial.n_params++], FW_SEARCH_PARAM_LEN, "early_stopping_rounds=20");
         /* Every gbdt trial: a decision metric (accuracy, F1, ...) keeps improving long after the
          * validation log loss turns up (over-confident probabilities): stop on the error then. */
         if (strcmp(family, "gbdt") == 0 && decision_metric(r) && trial.n_params < FW_SEARCH_MAX_PARAMS)
@@ -201,8 +219,7 @@ fw_status fw__train_fit_family(fw__fit_ctx *c, const char *family, fw_candidate 
             best = m;
             best_score = s;
             best_trial = trial;
-            for (size_t i = 0; i < n_user && best_trial.n_params < FW_SEARCH_MAX_PARAMS; i++)
-                snprintf(best_trial.params[best_trial.n_params++], FW_SEARCH_PARAM_LEN, "%s", user[i]);
+            for (size_t i = 0; i < n_user; i++) record_param(&best_trial, user[i]);
         } else {
             fw_model_free(m);
         }

@@ -1,7 +1,8 @@
 /* test_refit.c — what `flywheel train` does after choosing a model: refits it on the training and
  * validation rows together (split.refit, the default), reports that in text and --json, keeps the
- * other candidates as selected, stays byte-identical run to run; `refit: false` turns it off. And
- * the gbdt candidate stops on the validation error when the primary metric is a decision metric. */
+ * other candidates as selected, stays byte-identical run to run and reproducible from its record;
+ * `refit: false` turns it off. And the gbdt candidate stops on the validation error when the
+ * primary metric is a decision metric. */
 #include "test.h"
 
 #include <stdio.h>
@@ -78,6 +79,24 @@ static void test_refit_is_deterministic(void) {
     free(o);
 }
 
+/* Retraining from the record (`flywheel reproduce`) gives the same bytes when the candidate's own
+ * starting parameters (gbdt: learning rate, rounds, stopping metric; linear: early stopping) meet
+ * the user's: the record holds each key once, the user's value winning. */
+static void test_reproduce_with_candidate_and_user_params(void) {
+    char *o = NULL;
+    CHECK_EQ(fw_test_sh(&o, "cd examples/pima && "
+                            "\"$FW\" train flywheel.yaml --home \"$T/h5\" --quiet --models gbdt "
+                            "--param gbdt.learning_rate=0.2 --param gbdt.max_depth=3 >/dev/null && "
+                            "\"$FW\" train flywheel.yaml --home \"$T/h5\" --quiet --models linear >/dev/null && "
+                            "\"$FW\" reproduce pima@1 --home \"$T/h5\" && \"$FW\" reproduce pima@2 --home \"$T/h5\""),
+             0);
+    CHECK_CONTAINS(o, "gbdt with 3 recorded parameters"); /* learning_rate (the user's), n_estimators, max_depth */
+    CHECK_CONTAINS(o, "linear with 1 recorded parameters");
+    const char *first = o ? strstr(o, "reproduced: byte-identical") : NULL;
+    CHECK(first && strstr(first + 1, "reproduced: byte-identical"));
+    free(o);
+}
+
 static void test_gbdt_stops_on_error_for_accuracy(void) {
     const char *f = write_three_class();
     char *o = NULL;
@@ -109,6 +128,7 @@ int main(int argc, char **argv) {
     TEST_RUN(test_pima_refits_the_chosen_model);
     TEST_RUN(test_refit_off);
     TEST_RUN(test_refit_is_deterministic);
+    TEST_RUN(test_reproduce_with_candidate_and_user_params);
     TEST_RUN(test_gbdt_stops_on_error_for_accuracy);
     return fw_test_report(argv[0]);
 }
