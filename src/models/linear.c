@@ -15,16 +15,6 @@
 
 /* ---- per-row math shared by the solvers --------------------------------------------------- */
 
-/* Pairs of doubles (GCC/Clang vector extension: SSE2 on x86-64, NEON on arm64, scalar code
- * elsewhere). Lane arithmetic is the same IEEE arithmetic as scalar code. */
-typedef double v2d __attribute__((vector_size(16)));
-static inline v2d ld2(const double *p) {
-    v2d v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-static inline void st2(double *p, v2d v) { memcpy(p, &v, sizeof v); }
-
 /* Dense margins of R (1 or 4) rows for a model with no > 1 outputs: m_r[k] = th[k] + sum_j
  * x_r[j] * th[(1 + j) * no + k], added in j order for every (r, k) — the bits do not depend on R.
  * Outputs are taken four at a time (then two, then one) with the accumulators in registers. */

@@ -10,6 +10,19 @@
 
 #include "models/linear.h"
 
+#include <string.h>
+
+/* Pairs of doubles (GCC/Clang vector extension: SSE2 on x86-64, NEON on arm64, scalar code
+ * elsewhere) for the solvers' and scoring's inner loops. Lane arithmetic is the same IEEE
+ * arithmetic as scalar code, so results do not depend on it. */
+typedef double v2d __attribute__((vector_size(16)));
+static inline v2d ld2(const double *p) {
+    v2d v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void st2(double *p, v2d v) { memcpy(p, &v, sizeof v); }
+
 enum { FW_LIN_SQUARED = 0, FW_LIN_ABSOLUTE = 1, FW_LIN_HUBER = 2 };
 enum { FW_LIN_LBFGS = 0, FW_LIN_FTRL = 1, FW_LIN_SGD = 2 };
 

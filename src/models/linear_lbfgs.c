@@ -44,15 +44,6 @@ typedef struct prob {
     double *g;               /* output gradient during a pass */
 } prob;
 
-/* Pairs of doubles (GCC/Clang vector extension), as in linear.c. */
-typedef double v2d __attribute__((vector_size(16)));
-static inline v2d ld2(const double *p) {
-    v2d v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-static inline void st2(double *p, v2d v) { memcpy(p, &v, sizeof v); }
-
 /* Adds four rows' dense gradient terms to gd[j * no + k] (dense part, feature-major):
  * gd += x_0[j] d_0[k], then x_1 d_1, x_2 d_2, x_3 d_3 — the order a row-by-row loop adds them, so
  * the bits are the same; the gradient is read and written once per four rows, not per row. */
