@@ -93,24 +93,29 @@ static const char *outcome_of(const fw_srv_decision *d) {
     return d->source == FW_PRED_REVIEW ? "review" : "fallback";
 }
 
+/* ,"probabilities":{neg:1-p,pos:p},"score":p,"threshold":t of a binary model's positive-class
+ * probability p (online and batch answers alike). */
+static void put_binary_scores(fw_buf *b, const fw_srv_model *m, double p) {
+    fw_buf_printf(b, ",\"probabilities\":{");
+    fw__json_cstr(b, m->classes ? m->classes[0] : "0");
+    fw_buf_put_u8(b, ':');
+    fw__json_num(b, 1 - p);
+    fw_buf_put_u8(b, ',');
+    fw__json_cstr(b, m->classes ? m->classes[1] : "1");
+    fw_buf_put_u8(b, ':');
+    fw__json_num(b, p);
+    fw_buf_printf(b, "},\"score\":");
+    fw__json_num(b, p);
+    fw_buf_printf(b, ",\"threshold\":");
+    fw__json_num(b, m->threshold);
+}
+
 /* Writes one prediction object from the model's own scores and the decision. */
 static void put_prediction(fw_buf *b, const fw_srv_model *m, const double *out, const fw_srv_decision *d) {
     fw_buf_printf(b, "{\"label\":");
     put_label(b, m, out);
     if (m->task == FW_TASK_BINARY) {
-        double p = out[0];
-        fw_buf_printf(b, ",\"probabilities\":{");
-        fw__json_cstr(b, m->classes ? m->classes[0] : "0");
-        fw_buf_put_u8(b, ':');
-        fw__json_num(b, 1 - p);
-        fw_buf_put_u8(b, ',');
-        fw__json_cstr(b, m->classes ? m->classes[1] : "1");
-        fw_buf_put_u8(b, ':');
-        fw__json_num(b, p);
-        fw_buf_printf(b, "},\"score\":");
-        fw__json_num(b, p);
-        fw_buf_printf(b, ",\"threshold\":");
-        fw__json_num(b, m->threshold);
+        put_binary_scores(b, m, out[0]);
     } else if (m->task == FW_TASK_MULTICLASS) {
         fw_buf_printf(b, ",\"probabilities\":{");
         for (size_t k = 0; k < m->n_outputs; k++) {
@@ -236,19 +241,7 @@ static void put_batch_scores(fw_buf *b, const fw_srv_model *m, const fw_hybrid_a
     if (m->task == FW_TASK_BINARY) {
         json_t *sc = json_object_get(sj, "score");
         if (json_is_number(sc)) {
-            double p = json_number_value(sc);
-            fw_buf_printf(b, ",\"probabilities\":{");
-            fw__json_cstr(b, m->classes ? m->classes[0] : "0");
-            fw_buf_put_u8(b, ':');
-            fw__json_num(b, 1 - p);
-            fw_buf_put_u8(b, ',');
-            fw__json_cstr(b, m->classes ? m->classes[1] : "1");
-            fw_buf_put_u8(b, ':');
-            fw__json_num(b, p);
-            fw_buf_printf(b, "},\"score\":");
-            fw__json_num(b, p);
-            fw_buf_printf(b, ",\"threshold\":");
-            fw__json_num(b, m->threshold);
+            put_binary_scores(b, m, json_number_value(sc));
         }
     } else if (m->task == FW_TASK_MULTICLASS || m->task == FW_TASK_MULTILABEL) {
         json_t *pr = json_object_get(sj, "p");
