@@ -47,6 +47,8 @@ void fw_serve_config_init(fw_serve_config *c) {
     c->log_policy = FW_LOG_DROP_NEWEST;
     c->log_sample = 0.1;
     c->log_batch = 512;
+    c->log_spool_bytes = (size_t)1 << 30;
+    c->log_ingest_batch = 256;
     c->batch_max_age_s = 0;
     c->batch_cache_ttl_s = 1.0;
     c->confidence_threshold = -1;
@@ -216,6 +218,10 @@ static fw_status parse_log(ctx *x, yaml_node_t *m, fw_serve_config *c) {
         else if (strcmp(ks, "capacity") == 0)
             st = get_size(x, v, "serving.log.capacity", 2, 1 << 26, &c->log_capacity);
         else if (strcmp(ks, "batch") == 0) st = get_size(x, v, "serving.log.batch", 1, 1 << 20, &c->log_batch);
+        else if (strcmp(ks, "spool_bytes") == 0)
+            st = get_size(x, v, "serving.log.spool_bytes", 0, 1099511627776.0, &c->log_spool_bytes);
+        else if (strcmp(ks, "ingest_batch") == 0)
+            st = get_size(x, v, "serving.log.ingest_batch", 1, 1 << 16, &c->log_ingest_batch);
         else if (strcmp(ks, "sample") == 0) st = get_num(x, v, "serving.log.sample", 0, 1, false, &c->log_sample);
         else if (strcmp(ks, "policy") == 0) {
             const char *vs = scalar(v);

@@ -25,6 +25,8 @@ typedef struct store_sink {
     fw_store *store;
     sqlite3 *db;                 /* our own connection to <home>/flywheel.db: lookups + feedback_unmatched */
     sqlite3_stmt *q_known;       /* is a request id in prediction_log? */
+    sqlite3_stmt *q_has_pred;    /* is this prediction record stored? (spool recovery) */
+    sqlite3_stmt *q_has_fb;      /* is this feedback record stored? */
     sqlite3_stmt *q_flag;        /* insert into feedback_unmatched */
     sqlite3_stmt *q_ins1;        /* INSERT one prediction_log row */
     sqlite3_stmt *q_insn;        /* INSERT ROWS_PER_INSERT rows */
@@ -45,8 +47,12 @@ static const char *UNMATCHED_SQL =
     "  id INTEGER PRIMARY KEY, request_id TEXT NOT NULL, ts_ms INTEGER NOT NULL, label_json TEXT);\n"
     "CREATE INDEX IF NOT EXISTS feedback_unmatched_by_request ON feedback_unmatched(request_id);\n";
 
+/* FW_EBUSY when another connection held the lock past the busy timeout (the spool tries the batch
+ * again later), FW_ESTORE otherwise. */
 static fw_status db_err(store_sink *s, fw_err *err, const char *what) {
-    return fw_err_set(err, FW_ESTORE, "prediction log: %s: %s", what, sqlite3_errmsg(s->db));
+    int code = sqlite3_errcode(s->db) & 0xff;
+    fw_status st = code == SQLITE_BUSY || code == SQLITE_LOCKED ? FW_EBUSY : FW_ESTORE;
+    return fw_err_set(err, st, "prediction log: %s: %s", what, sqlite3_errmsg(s->db));
 }
 
 /* True when prediction_log holds request_id (written by any process, any time). */
@@ -55,6 +61,28 @@ static bool known_in_store(store_sink *s, const char *rid) {
     sqlite3_bind_text(s->q_known, 1, rid, -1, SQLITE_STATIC);
     bool found = sqlite3_step(s->q_known) == SQLITE_ROW;
     sqlite3_reset(s->q_known);
+    return found;
+}
+
+/* The sink's contains hook: a prediction is the same when request id, model, version and time
+ * match (a shadow record shares its request's id, not its model version); feedback when request
+ * id, time and event match. */
+static bool sink_contains(void *ud, const fw_log_record *r) {
+    store_sink *s = ud;
+    sqlite3_stmt *st = r->kind == FW_LOGREC_PREDICTION ? s->q_has_pred : s->q_has_fb;
+    sqlite3_reset(st);
+    sqlite3_bind_text(st, 1, r->request_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, r->ts_ms);
+    if (r->kind == FW_LOGREC_PREDICTION) {
+        sqlite3_bind_text(st, 3, r->model ? r->model : "", -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 4, strtoll(r->version ? r->version : "0", NULL, 10));
+    } else if (r->event) {
+        sqlite3_bind_text(st, 3, r->event, -1, SQLITE_STATIC);
+    } else {
+        sqlite3_bind_null(st, 3);
+    }
+    bool found = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_reset(st);
     return found;
 }
 
@@ -246,6 +274,8 @@ static void sink_close(void *ud) {
     pthread_mutex_destroy(&s->ckmu);
     pthread_cond_destroy(&s->ckcv);
     sqlite3_finalize(s->q_known);
+    sqlite3_finalize(s->q_has_pred);
+    sqlite3_finalize(s->q_has_fb);
     sqlite3_finalize(s->q_flag);
     sqlite3_finalize(s->q_ins1);
     sqlite3_finalize(s->q_insn);
@@ -298,7 +328,13 @@ fw_status fw_log_sink_store(const char *home, _Atomic(unsigned long long) *match
         sqlite3_prepare_v2(s->db, "SELECT 1 FROM prediction_log WHERE request_id = ?1 LIMIT 1", -1, &s->q_known,
                            NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(s->db, "INSERT INTO feedback_unmatched(request_id, ts_ms, label_json) VALUES(?1, ?2, ?3)",
-                           -1, &s->q_flag, NULL) != SQLITE_OK) {
+                           -1, &s->q_flag, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(s->db,
+                           "SELECT 1 FROM prediction_log WHERE request_id = ?1 AND ts_ms = ?2 AND model_name = ?3"
+                           " AND version = ?4 LIMIT 1",
+                           -1, &s->q_has_pred, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(s->db, "SELECT 1 FROM feedback WHERE request_id = ?1 AND ts_ms = ?2 AND event IS ?3 LIMIT 1",
+                           -1, &s->q_has_fb, NULL) != SQLITE_OK) {
         st = db_err(s, err, path);
         sink_close(s);
         return st;
@@ -308,6 +344,13 @@ fw_status fw_log_sink_store(const char *home, _Atomic(unsigned long long) *match
         pthread_create(&s->ckpt, NULL, ckpt_main, s) == 0)
         s->ckpt_started = true;
     sqlite3_wal_hook(s->db, wal_hook, s);
-    *out = (fw_log_sink){s, sink_write, sink_close};
+    *out = (fw_log_sink){.ud = s, .write = sink_write, .close = sink_close, .contains = sink_contains};
     return FW_OK;
+}
+
+bool fw_log_sink_store_spool_dir(const fw_log_sink *sink, char *buf, size_t size) {
+    if (sink->write != sink_write) return false;
+    const store_sink *s = sink->ud;
+    int n = snprintf(buf, size, "%s/spool", s->store->home);
+    return n > 0 && (size_t)n < size;
 }

@@ -24,9 +24,15 @@ typedef struct cell {
 struct fw_logq {
     cell *cells;
     size_t mask;
-    _Alignas(64) atomic_size_t head; /* next to pop */
-    _Alignas(64) atomic_size_t tail; /* next to push */
-    _Alignas(64) atomic_ullong pushed, dropped, written, write_errors, batches;
+    /* head, tail and the counters on separate cache lines (padding, not _Alignas: the struct comes
+     * from fw_calloc, which aligns to 16, and UBSan rightly refuses an over-aligned member there) */
+    char pad0[64];
+    atomic_size_t head; /* next to pop */
+    char pad1[64];
+    atomic_size_t tail; /* next to push */
+    char pad2[64];
+    atomic_ullong pushed, dropped, written, write_errors, batches;
+    char pad3[64];
     fw_log_policy policy;
     double sample;
     size_t batch;
@@ -361,6 +367,8 @@ void fw_logq_get_stats(const fw_logq *q, fw_logq_stats *s) {
     s->written = atomic_load(&q->written);
     s->write_errors = atomic_load(&q->write_errors);
     s->batches = atomic_load(&q->batches);
+    memset(&s->sink, 0, sizeof s->sink);
+    if (q->sink.stats) q->sink.stats(q->sink.ud, &s->sink);
 }
 
 void fw_logq_close(fw_logq *q) {
@@ -413,6 +421,6 @@ fw_status fw_log_sink_file(const char *path, fw_log_sink *out, fw_err *err) {
     }
     fs->f = f;
     fw_buf_init(&fs->line);
-    *out = (fw_log_sink){fs, file_write, file_close};
+    *out = (fw_log_sink){.ud = fs, .write = file_write, .close = file_close};
     return FW_OK;
 }

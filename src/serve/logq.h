@@ -78,12 +78,27 @@ void fw_log_record_json(const fw_log_record *r, fw_buf *out);
  * "entity_id":..,"answers":[..],"outputs":[[..]]}. */
 void fw_log_record_outputs_json(const fw_log_record *r, fw_buf *out);
 
+/* What a sink reports beyond the queue's own counters (a spooling sink: log_spool.h). */
+typedef struct fw_log_sink_stats {
+    bool spooled;                 /* the sink spools to disk before the store */
+    uint64_t spool_bytes, spool_records, spool_capacity_bytes;  /* not yet in the store */
+    uint64_t stored;              /* records now in the store */
+    uint64_t store_errors;        /* records the store refused (lost, counted) */
+    uint64_t spool_dropped;       /* records dropped because the spool was full */
+    uint64_t recovered;           /* records ingested from spools of processes that are gone */
+    double lag_s;                 /* age of the oldest record not yet in the store (0: none) */
+} fw_log_sink_stats;
+
 /* Where batches go. write is called from the writer thread only, with 1..batch records, and should
- * store them in one transaction. A failing write is counted (records lost), never retried forever. */
+ * store them in one transaction. A failing write is counted (records lost), never retried forever.
+ * contains and stats are optional (NULL): contains says whether the sink already holds a record
+ * (a prediction's request id; a feedback's request id and time), stats fills what it knows. */
 typedef struct fw_log_sink {
     void *ud;
     fw_status (*write)(void *ud, fw_log_record *const *recs, size_t n, fw_err *err);
     void (*close)(void *ud); /* flush and free */
+    bool (*contains)(void *ud, const fw_log_record *r);
+    void (*stats)(void *ud, fw_log_sink_stats *s);
 } fw_log_sink;
 
 /* A JSON-lines file sink (appends; fflush per batch, fdatasync at close). */
@@ -100,6 +115,10 @@ fw_status fw_log_sink_file(const char *path, fw_log_sink *out, fw_err *err);
 fw_status fw_log_sink_store(const char *home, _Atomic(unsigned long long) *matched,
                             _Atomic(unsigned long long) *unmatched, fw_log_sink *out, fw_err *err);
 
+/* The spool directory of a store sink made by fw_log_sink_store: <home>/spool into buf. False when
+ * sink is not one or buf is too small. */
+bool fw_log_sink_store_spool_dir(const fw_log_sink *sink, char *buf, size_t size);
+
 typedef struct fw_logq fw_logq;
 
 /* Starts the writer thread. capacity is rounded up to a power of two. The sink is owned. */
@@ -111,6 +130,7 @@ bool fw_logq_push(fw_logq *q, fw_log_record *r);
 
 typedef struct fw_logq_stats {
     uint64_t depth, capacity, pushed, dropped, written, write_errors, batches;
+    fw_log_sink_stats sink;       /* the sink's own (zero when it has no stats hook) */
 } fw_logq_stats;
 void fw_logq_get_stats(const fw_logq *q, fw_logq_stats *s);
 

@@ -8,6 +8,7 @@
 #include "core/clock.h"
 #include "core/hash.h"
 #include "core/threads.h"
+#include "serve/log_spool.h"
 #include "serve/numfmt.h"
 
 #include <arpa/inet.h>
@@ -307,9 +308,28 @@ static void api_metrics(fw_server *s, fw_reply *r) {
     if (s->logq) fw_logq_get_stats(s->logq, &q);
     fw_metrics_render_scalar(&r->body, "flywheel_log_queue_depth", "gauge", "Prediction log records waiting.", (double)q.depth);
     fw_metrics_render_scalar(&r->body, "flywheel_log_queue_capacity", "gauge", "Prediction log queue capacity.", (double)q.capacity);
-    fw_metrics_render_scalar(&r->body, "flywheel_log_dropped_total", "counter", "Log records dropped by the overflow policy.", (double)q.dropped);
+    fw_metrics_render_scalar(&r->body, "flywheel_log_dropped_total", "counter",
+                             "Log records dropped by the overflow policy or a full spool.", (double)(q.dropped + q.sink.spool_dropped));
     fw_metrics_render_scalar(&r->body, "flywheel_log_written_total", "counter", "Log records written to the sink.", (double)q.written);
-    fw_metrics_render_scalar(&r->body, "flywheel_log_write_errors_total", "counter", "Log records lost to sink errors.", (double)q.write_errors);
+    fw_metrics_render_scalar(&r->body, "flywheel_log_write_errors_total", "counter", "Log records lost to sink errors.",
+                             (double)(q.write_errors + q.sink.store_errors));
+    fw_metrics_render_scalar(&r->body, "flywheel_log_batches_total", "counter", "Batches handed to the log sink.", (double)q.batches);
+    if (q.sink.spooled) {
+        fw_metrics_render_scalar(&r->body, "flywheel_log_stored_total", "counter",
+                                 "Prediction log records now in the store (ingested from the spool).", (double)q.sink.stored);
+        fw_metrics_render_scalar(&r->body, "flywheel_log_spool_records", "gauge",
+                                 "Prediction log records spooled on disk, not yet in the store.", (double)q.sink.spool_records);
+        fw_metrics_render_scalar(&r->body, "flywheel_log_spool_bytes", "gauge",
+                                 "Bytes of spooled records not yet in the store.", (double)q.sink.spool_bytes);
+        fw_metrics_render_scalar(&r->body, "flywheel_log_spool_capacity_bytes", "gauge",
+                                 "Bound on spooled bytes (serving.log.spool_bytes).", (double)q.sink.spool_capacity_bytes);
+        fw_metrics_render_scalar(&r->body, "flywheel_log_spool_dropped_total", "counter",
+                                 "Records dropped because the spool was full.", (double)q.sink.spool_dropped);
+        fw_metrics_render_scalar(&r->body, "flywheel_log_recovered_total", "counter",
+                                 "Records ingested from spools left by earlier processes.", (double)q.sink.recovered);
+        fw_metrics_render_scalar(&r->body, "flywheel_log_store_lag_seconds", "gauge",
+                                 "Age of the oldest spooled record not yet in the store.", q.sink.lag_s);
+    }
     if (s->hybrid) {
         fw_hybrid_stats h;
         fw_hybrid_get_stats(s->hybrid, &h);
@@ -809,6 +829,17 @@ fw_status fw_server_new(const fw_serve_config *cfg, fw_server **out, fw_err *err
         } else {
             st = fw_log_sink_store(cfg->store_path, &s->feedback_matched, &s->feedback_unmatched, &sink, err);
             s->log_to_store = true;
+            /* the store's cost off the request path: a disk spool ingested when the CPU is free */
+            char dir[4200];
+            if (st == FW_OK && cfg->log_spool_bytes > 0 && fw_log_sink_store_spool_dir(&sink, dir, sizeof dir)) {
+                fw_log_sink spooled;
+                fw_err serr;
+                fw_err_clear(&serr);
+                if (fw_log_sink_spool(dir, &sink, cfg->log_spool_bytes, cfg->log_ingest_batch, &spooled, &serr) == FW_OK)
+                    sink = spooled;
+                else
+                    fprintf(stderr, "flywheel serve: %s; the prediction log writes the store directly\n", serr.msg);
+            }
         }
         if (st == FW_OK) {
             st = fw_logq_new(&sink, cfg->log_capacity, cfg->log_policy, cfg->log_sample, cfg->log_batch, &s->logq, err);

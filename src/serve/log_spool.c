@@ -1,0 +1,630 @@
+/* log_spool.c — owns the prediction log's disk spool (log_spool.h): the record encoding, the
+ * append on the log writer's thread, the SCHED_IDLE ingest thread that moves records into the
+ * real sink, the drained-file truncation, and the recovery of spools left by dead processes. */
+#include "serve/log_spool.h"
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/hash.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+enum {
+    HDR = 32,                  /* file header bytes */
+    REC_HEAD = 8,              /* u32 length + u32 checksum before each body */
+    N_STRS = 12,               /* strings per body */
+    BODY_FIXED = 4 + 8 + 8 + 8 + 4 + 4,
+    MAX_BODY = 1 << 28,        /* larger is corruption, not a record */
+    READ_CHUNK = 1 << 20,      /* bytes read per ingest step (grown for one larger record) */
+    TRUNCATE_AT = 8 << 20,     /* a drained spool longer than this is cut back to its header */
+    BUSY_RETRY_MS = 100,       /* a busy store (another process's long write) is tried again after */
+};
+static const char MAGIC[8] = {'F', 'W', 'S', 'P', 'O', 'O', 'L', '1'};
+
+uint32_t fw_log_spool_checksum(const void *body, size_t n) {
+    return (uint32_t)fw_hash64(body, n, 0x5f3759df2c1b3c6dull);
+}
+
+typedef struct spool {
+    fw_log_sink inner;
+    char *path;
+    int fd;
+    uint64_t max_bytes;
+    size_t ingest_batch;
+    fw_buf enc;                  /* the writer's encoded batch */
+    size_t *ends;                /* the writer's per-record end offsets in enc */
+    size_t ends_cap;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    uint64_t write_off;          /* end of the appended records (mu) */
+    uint64_t ingest_off;         /* first record not yet in inner (mu) */
+    int64_t oldest_ts_ms;        /* time of the record at ingest_off, 0 when drained (mu) */
+    bool stop;                   /* close asked for the drain (mu) */
+    pthread_t thread;
+    char **orphans;              /* spools of dead processes, ingested first */
+    size_t n_orphans;
+    _Atomic(unsigned long long) appended, stored, store_errors, dropped, recovered, pending;
+} spool;
+
+/* ---- encoding ------------------------------------------------------------------------------ */
+
+static void put_s(fw_buf *b, const char *s, size_t n) {
+    if (!s) fw_buf_put_u32(b, 0xFFFFFFFFu);
+    else fw_buf_put_strn(b, s, n);
+}
+static void put_z(fw_buf *b, const char *s) { put_s(b, s, s ? strlen(s) : 0); }
+
+void fw_log_spool_encode(const fw_log_record *r, fw_buf *out) {
+    size_t start = out->len;
+    fw_buf_put_u32(out, 0); /* length and checksum, filled below */
+    fw_buf_put_u32(out, 0);
+    fw_buf_put_u8(out, (uint8_t)r->kind);
+    fw_buf_put_u8(out, r->matched ? 1 : 0);
+    fw_buf_put_u8(out, 0);
+    fw_buf_put_u8(out, 0);
+    fw_buf_put_i64(out, r->ts_ms);
+    fw_buf_put_i64(out, r->latency_us);
+    fw_buf_put_f64(out, r->value);
+    bool pred = r->kind == FW_LOGREC_PREDICTION;
+    fw_buf_put_u32(out, pred ? r->n_rows : 0);
+    fw_buf_put_u32(out, pred ? r->n_out : 0);
+    put_z(out, r->request_id);
+    put_z(out, pred ? r->model : NULL);
+    put_z(out, pred ? r->version : NULL);
+    put_z(out, pred ? r->entity_id : NULL);
+    put_z(out, pred ? r->variant : NULL);
+    put_z(out, pred ? r->source : NULL);
+    put_z(out, pred ? r->protocol : NULL);
+    put_z(out, pred ? r->outcome : NULL);
+    put_s(out, pred ? r->inputs : NULL, pred ? r->inputs_len : 0);
+    put_z(out, pred ? r->answers : NULL);
+    put_z(out, pred ? NULL : r->label_json);
+    put_z(out, pred ? NULL : r->event);
+    if (pred) fw_buf_put_f64s(out, r->outputs, (size_t)r->n_rows * r->n_out);
+    if (!fw_buf_ok(out)) return;
+    size_t body = out->len - start - REC_HEAD;
+    uint32_t len = (uint32_t)body, sum = fw_log_spool_checksum(out->data + start + REC_HEAD, body);
+    for (int i = 0; i < 4; i++) {
+        out->data[start + (size_t)i] = (uint8_t)(len >> (8 * i));
+        out->data[start + 4 + (size_t)i] = (uint8_t)(sum >> (8 * i));
+    }
+}
+
+static uint32_t le32(const unsigned char *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* The static name equal to the n bytes at s, or NULL: the record's variant/source/protocol/outcome
+ * point at static strings (logq.h), so decoding maps the closed sets back onto them. */
+static const char *intern(const char *s, size_t n) {
+    static const char *known[] = {"primary", "challenger", "shadow", "online", "batch", "v1",
+                                  "v2",      "model",      "fallback", "review", "?"};
+    for (size_t i = 0; s && i < sizeof known / sizeof *known; i++)
+        if (strlen(known[i]) == n && memcmp(known[i], s, n) == 0) return known[i];
+    return NULL;
+}
+
+/* The decoder accepts exactly what fw_log_spool_encode writes (fuzz_log_spool checks that the
+ * bytes of every record it accepts encode back to themselves): zero padding, the strings a kind
+ * does not use absent, no NUL inside the strings the record keeps NUL-terminated. */
+fw_log_record *fw_log_spool_decode(const unsigned char *p, size_t n, size_t *used) {
+    *used = 0;
+    if (n < REC_HEAD) return NULL;
+    uint32_t len = le32(p), sum = le32(p + 4);
+    if (len < BODY_FIXED || len > MAX_BODY || n - REC_HEAD < len) return NULL;
+    if (fw_log_spool_checksum(p + REC_HEAD, len) != sum) return NULL;
+    fw_reader rd;
+    fw_reader_init(&rd, p + REC_HEAD, len);
+    uint8_t kind = fw_reader_u8(&rd), matched = fw_reader_u8(&rd);
+    uint8_t pad0 = fw_reader_u8(&rd), pad1 = fw_reader_u8(&rd);
+    int64_t ts = fw_reader_i64(&rd), latency = fw_reader_i64(&rd);
+    double value = fw_reader_f64(&rd);
+    uint32_t n_rows = fw_reader_u32(&rd), n_out = fw_reader_u32(&rd);
+    bool pred = kind == FW_LOGREC_PREDICTION;
+    if (kind > FW_LOGREC_FEEDBACK || matched > 1 || pad0 || pad1 || (!pred && (n_rows || n_out))) return NULL;
+    /* strings: NUL-terminated copies in one scratch block (the body's size bounds them) */
+    char *scratch = fw_malloc((size_t)len + N_STRS);
+    if (!scratch) {
+        *used = REC_HEAD + (size_t)len;
+        return NULL;
+    }
+    const char *str[N_STRS];
+    size_t slen[N_STRS], at = 0;
+    bool ok = true;
+    for (int i = 0; i < N_STRS && ok; i++) {
+        uint32_t sl = fw_reader_u32(&rd);
+        str[i] = NULL;
+        slen[i] = 0;
+        if (sl == 0xFFFFFFFFu) continue;
+        const uint8_t *b = fw_reader_get(&rd, sl);
+        if (!b || (i != 8 && memchr(b, 0, sl))) ok = false; /* only the inputs (8) are kept by length */
+        else {
+            memcpy(scratch + at, b, sl);
+            scratch[at + sl] = 0;
+            str[i] = scratch + at;
+            slen[i] = sl;
+            at += (size_t)sl + 1;
+        }
+    }
+    /* request_id always (it is an array in the record), at most 47 bytes; per kind, the others */
+    ok = ok && fw_reader_ok(&rd) && str[0] && slen[0] < sizeof ((fw_log_record *)0)->request_id;
+    for (int i = 1; ok && i < N_STRS; i++) {
+        bool pred_only = i <= 9, fb_only = i >= 10;
+        if ((pred && fb_only) || (!pred && pred_only)) ok = str[i] == NULL;
+        else if (pred && i >= 4 && i <= 7) ok = intern(str[i], slen[i]) != NULL;
+    }
+    fw_log_record *r = NULL;
+    double *outs = NULL;
+    size_t nd = (size_t)n_rows * n_out;
+    const uint8_t *d = NULL;
+    if (ok && pred) {
+        d = nd <= fw_reader_left(&rd) / 8 ? fw_reader_get(&rd, nd * 8) : NULL;
+        ok = (d || !nd) && fw_reader_left(&rd) == 0;
+    } else if (ok) {
+        ok = fw_reader_left(&rd) == 0;
+    }
+    if (ok && pred) {
+        if (nd && !(outs = fw_malloc(nd * sizeof *outs))) {
+            fw_free(scratch);
+            *used = REC_HEAD + (size_t)len;
+            return NULL;
+        }
+        fw_reader dr;
+        fw_reader_init(&dr, d, nd * 8);
+        for (size_t i = 0; i < nd; i++) outs[i] = fw_reader_f64(&dr);
+        fw_log_prediction pr = {.request_id = str[0], .model = str[1], .version = str[2], .entity_id = str[3],
+                                .variant = intern(str[4], slen[4]), .source = intern(str[5], slen[5]),
+                                .protocol = intern(str[6], slen[6]), .outcome = intern(str[7], slen[7]),
+                                .latency_us = latency, .inputs = str[8], .inputs_len = slen[8], .answers = str[9],
+                                .answers_len = slen[9], .outputs = outs, .n_rows = n_rows, .n_out = n_out};
+        r = fw_log_prediction_new(&pr);
+    } else if (ok) {
+        r = fw_log_feedback_new(str[0], str[10], str[11], value, matched != 0);
+    }
+    fw_free(outs);
+    fw_free(scratch);
+    if (!ok) return NULL;
+    *used = REC_HEAD + (size_t)len;
+    if (r) {
+        r->ts_ms = ts;
+        r->latency_us = latency;
+        r->value = value;
+        r->matched = matched != 0;
+    }
+    return r;
+}
+
+/* ---- the file ------------------------------------------------------------------------------- */
+
+static bool pwrite_all(int fd, const void *p, size_t n, uint64_t off) {
+    const char *c = p;
+    while (n) {
+        ssize_t w = pwrite(fd, c, n, (off_t)off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return false;
+        c += w, n -= (size_t)w, off += (uint64_t)w;
+    }
+    return true;
+}
+
+static bool pread_all(int fd, void *p, size_t n, uint64_t off) {
+    char *c = p;
+    while (n) {
+        ssize_t r = pread(fd, c, n, (off_t)off);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return false;
+        c += r, n -= (size_t)r, off += (uint64_t)r;
+    }
+    return true;
+}
+
+static bool write_header(int fd, uint64_t ingested) {
+    unsigned char h[HDR] = {0};
+    memcpy(h, MAGIC, 8);
+    for (int i = 0; i < 8; i++) h[8 + i] = (unsigned char)(ingested >> (8 * i));
+    return pwrite_all(fd, h, HDR, 0);
+}
+
+static bool set_ingested(int fd, uint64_t off) {
+    unsigned char b[8];
+    for (int i = 0; i < 8; i++) b[i] = (unsigned char)(off >> (8 * i));
+    return pwrite_all(fd, b, 8, 8);
+}
+
+/* The time of the record at off (0 when it cannot be read). */
+static int64_t peek_ts(int fd, uint64_t off) {
+    unsigned char b[REC_HEAD + 12];
+    if (!pread_all(fd, b, sizeof b, off)) return 0;
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v |= (uint64_t)b[REC_HEAD + 4 + i] << (8 * i);
+    return (int64_t)v;
+}
+
+/* ---- delivery to the inner sink ------------------------------------------------------------- */
+
+/* Writes recs[0..n) to the inner sink and frees them; *kept = how many it was given. skipping[kind]:
+ * the first records may already be in the sink (a recovered spool: stored, then the process died
+ * before the header moved on; or a retried batch whose first transaction went in): per kind,
+ * records the sink holds are dropped until the first one it does not hold. Returns false when the
+ * sink was busy (locked by another process past its timeout): nothing is counted, the caller reads
+ * the same records again later. Any other failure loses the records, counted and said. */
+static bool deliver(spool *sp, fw_log_record **recs, size_t n, bool skipping[2], size_t *kept_out) {
+    size_t kept = n;
+    if ((skipping[0] || skipping[1]) && sp->inner.contains) {
+        kept = 0;
+        for (size_t i = 0; i < n; i++) {
+            int k = recs[i]->kind == FW_LOGREC_FEEDBACK;
+            if (skipping[k] && sp->inner.contains(sp->inner.ud, recs[i])) {
+                fw_free(recs[i]);
+                continue;
+            }
+            skipping[k] = false;
+            recs[kept++] = recs[i];
+        }
+    }
+    bool done = true;
+    if (kept) {
+        fw_err err;
+        fw_err_clear(&err);
+        fw_status st = sp->inner.write(sp->inner.ud, recs, kept, &err);
+        if (st == FW_EBUSY) {
+            done = false;
+        } else if (st != FW_OK) {
+            atomic_fetch_add(&sp->store_errors, kept);
+            fprintf(stderr, "flywheel serve: prediction log: %s (%zu records lost)\n", err.msg, kept);
+        } else {
+            atomic_fetch_add(&sp->stored, kept);
+        }
+    }
+    for (size_t i = 0; i < kept; i++) fw_free(recs[i]);
+    *kept_out = kept;
+    return done;
+}
+
+typedef enum ingest_result { INGEST_DONE, INGEST_BAD, INGEST_BUSY } ingest_result;
+
+/* Reads records of fd from *off up to end and delivers them in batches; *off (and the file's
+ * header) advances over what was delivered. INGEST_BAD: the bytes stop being valid records before
+ * end (a torn tail or corruption), *off is at the bad record. INGEST_BUSY: the sink is busy, *off is
+ * at the batch to retry and skipping is set for it (its first transaction may have gone in). */
+static ingest_result ingest_range(spool *sp, int fd, uint64_t *off, uint64_t end, fw_log_record **recs, fw_buf *chunk,
+                         bool skipping[2], bool live) {
+    while (*off < end) {
+        size_t want = end - *off < READ_CHUNK ? (size_t)(end - *off) : READ_CHUNK;
+        chunk->len = 0;
+        if (chunk->cap < want && FW_GROW(&chunk->data, &chunk->cap, want) != FW_OK) return INGEST_BAD;
+        if (!pread_all(fd, chunk->data, want, *off)) return INGEST_BAD;
+        if (want >= REC_HEAD) { /* one record longer than the chunk: read it whole */
+            uint64_t need = (uint64_t)REC_HEAD + le32(chunk->data);
+            if (need > want && need <= end - *off && need <= (uint64_t)MAX_BODY + REC_HEAD) {
+                if (chunk->cap < need && FW_GROW(&chunk->data, &chunk->cap, (size_t)need) != FW_OK) return INGEST_BAD;
+                want = (size_t)need;
+                if (!pread_all(fd, chunk->data, want, *off)) return INGEST_BAD;
+            }
+        }
+        size_t pos = 0, n = 0, seen = 0;
+        bool bad = false;
+        while (pos < want && seen < sp->ingest_batch) {
+            size_t used;
+            fw_log_record *r = fw_log_spool_decode(chunk->data + pos, want - pos, &used);
+            if (!used) {
+                /* a record the chunk cut (read on from it next time) or bytes that are no record */
+                uint64_t at = *off + pos;
+                bool cut;
+                if (pos + REC_HEAD > want) cut = at + REC_HEAD <= end;
+                else {
+                    uint64_t len = le32(chunk->data + pos);
+                    cut = len <= MAX_BODY && pos + REC_HEAD + len > want && at + REC_HEAD + len <= end;
+                }
+                bad = !cut || pos == 0;
+                break;
+            }
+            pos += used;
+            seen++;
+            if (r) recs[n++] = r;
+            else atomic_fetch_add(&sp->store_errors, 1); /* out of memory decoding: lost, counted */
+        }
+        size_t kept = 0;
+        if (n && !deliver(sp, recs, n, skipping, &kept)) {
+            skipping[0] = skipping[1] = true;
+            return INGEST_BUSY;
+        }
+        if (live) atomic_fetch_sub(&sp->pending, seen);
+        else atomic_fetch_add(&sp->recovered, kept);
+        *off += pos;
+        if (live) {
+            pthread_mutex_lock(&sp->mu);
+            sp->ingest_off = *off;
+            sp->oldest_ts_ms = sp->ingest_off < sp->write_off ? peek_ts(fd, sp->ingest_off) : 0;
+            pthread_mutex_unlock(&sp->mu);
+        }
+        set_ingested(fd, *off);
+        if (bad) return INGEST_BAD;
+    }
+    return INGEST_DONE;
+}
+
+static bool stopping(spool *sp) {
+    pthread_mutex_lock(&sp->mu);
+    bool s = sp->stop;
+    pthread_mutex_unlock(&sp->mu);
+    return s;
+}
+
+static void nap_ms(long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* A spool file left by a process that is gone: ingest what its header says is not yet stored,
+ * then remove it. Spools another live server holds (flock) are left alone. */
+static void recover_orphan(spool *sp, const char *path, fw_log_record **recs, fw_buf *chunk) {
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0) return;
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) { /* its owner is alive */
+        close(fd);
+        return;
+    }
+    unsigned char h[HDR];
+    struct stat stt;
+    if (fstat(fd, &stt) != 0 || !pread_all(fd, h, HDR, 0) || memcmp(h, MAGIC, 8) != 0) {
+        fprintf(stderr, "flywheel serve: prediction log: %s is not a spool file; left as it is\n", path);
+        close(fd);
+        return;
+    }
+    uint64_t off = 0, end = (uint64_t)stt.st_size;
+    for (int i = 0; i < 8; i++) off |= (uint64_t)h[8 + i] << (8 * i);
+    if (off < HDR || off > end) off = HDR;
+    unsigned long long before = atomic_load(&sp->recovered);
+    bool skipping[2] = {true, true};
+    ingest_result res;
+    while ((res = ingest_range(sp, fd, &off, end, recs, chunk, skipping, false)) == INGEST_BUSY) {
+        if (stopping(sp)) { /* shutting down with the store locked: the next server takes it over */
+            fprintf(stderr, "flywheel serve: prediction log: the store is busy; %s left for the next server\n", path);
+            close(fd);
+            return;
+        }
+        nap_ms(BUSY_RETRY_MS);
+    }
+    bool whole = res == INGEST_DONE;
+    fprintf(stderr, "flywheel serve: prediction log: recovered %llu records from %s%s\n",
+            atomic_load(&sp->recovered) - before, path, whole ? "" : " (a torn or corrupt tail was discarded)");
+    if (!whole)
+        fprintf(stderr, "flywheel serve: prediction log: %s: %llu bytes after offset %llu were not records\n", path,
+                (unsigned long long)(end - off), (unsigned long long)off);
+    unlink(path);
+    close(fd);
+}
+
+static void *ingest_main(void *arg) {
+    spool *sp = arg;
+    pthread_setname_np(pthread_self(), "fw-log-ingest");
+    /* SCHED_IDLE: it runs only when no request thread wants the CPU; a busy server defers the
+     * store's cost to its quiet moments (the spool bounds how far) */
+    struct sched_param prio = {0};
+    pthread_setschedparam(pthread_self(), SCHED_IDLE, &prio);
+    fw_log_record **recs = fw_malloc(sp->ingest_batch * sizeof *recs);
+    fw_buf chunk;
+    fw_buf_init(&chunk);
+    if (!recs) {
+        fprintf(stderr, "flywheel serve: prediction log: out of memory starting the ingest thread\n");
+        pthread_mutex_lock(&sp->mu);
+        while (!sp->stop) pthread_cond_wait(&sp->cv, &sp->mu);
+        pthread_mutex_unlock(&sp->mu);
+        return NULL;
+    }
+    for (size_t i = 0; i < sp->n_orphans; i++) recover_orphan(sp, sp->orphans[i], recs, &chunk);
+    bool retry[2] = {false, false}; /* set by a busy store: the batch is tried again */
+    for (;;) {
+        pthread_mutex_lock(&sp->mu);
+        while (sp->ingest_off == sp->write_off) {
+            if (sp->write_off > TRUNCATE_AT && ftruncate(sp->fd, HDR) == 0) {
+                sp->write_off = sp->ingest_off = HDR;
+                set_ingested(sp->fd, HDR);
+            }
+            if (sp->stop) break;
+            pthread_cond_wait(&sp->cv, &sp->mu);
+        }
+        uint64_t off = sp->ingest_off, end = sp->write_off;
+        bool done = sp->stop && off == end;
+        pthread_mutex_unlock(&sp->mu);
+        if (done) break;
+        ingest_result res = ingest_range(sp, sp->fd, &off, end, recs, &chunk, retry, true);
+        if (res == INGEST_BUSY) {
+            if (stopping(sp)) break; /* the file stays (close sees it undrained): nothing is lost */
+            nap_ms(BUSY_RETRY_MS);
+            continue;
+        }
+        if (res == INGEST_BAD) {
+            /* the file under our own records is not what we wrote: skip to the end, say so */
+            fprintf(stderr, "flywheel serve: prediction log: spool %s unreadable at offset %llu; %llu bytes skipped\n",
+                    sp->path, (unsigned long long)off, (unsigned long long)(end - off));
+            pthread_mutex_lock(&sp->mu);
+            sp->ingest_off = end;
+            sp->oldest_ts_ms = sp->ingest_off < sp->write_off ? peek_ts(sp->fd, sp->ingest_off) : 0;
+            pthread_mutex_unlock(&sp->mu);
+            set_ingested(sp->fd, end);
+        }
+    }
+    fw_free(recs);
+    fw_buf_free(&chunk);
+    return NULL;
+}
+
+/* ---- the sink ------------------------------------------------------------------------------- */
+
+static fw_status spool_write(void *ud, fw_log_record *const *recs, size_t n, fw_err *err) {
+    spool *sp = ud;
+    if (n > sp->ends_cap) {
+        size_t *e = fw_realloc(sp->ends, n * sizeof *e);
+        if (!e) return fw_err_set(err, FW_ENOMEM, "out of memory");
+        sp->ends = e;
+        sp->ends_cap = n;
+    }
+    sp->enc.len = 0;
+    for (size_t i = 0; i < n; i++) {
+        fw_log_spool_encode(recs[i], &sp->enc);
+        sp->ends[i] = sp->enc.len;
+    }
+    if (!fw_buf_ok(&sp->enc)) {
+        sp->enc.oom = false;
+        return fw_err_set(err, FW_ENOMEM, "out of memory encoding the prediction log");
+    }
+    pthread_mutex_lock(&sp->mu);
+    /* the records that fit under max_bytes of not-yet-stored spool; the rest are dropped */
+    uint64_t room = sp->max_bytes > sp->write_off - sp->ingest_off ? sp->max_bytes - (sp->write_off - sp->ingest_off) : 0;
+    size_t fit = 0;
+    while (fit < n && sp->ends[fit] <= room) fit++;
+    size_t bytes = fit ? sp->ends[fit - 1] : 0;
+    bool ok = !bytes || pwrite_all(sp->fd, sp->enc.data, bytes, sp->write_off);
+    if (ok && bytes) {
+        if (sp->write_off == sp->ingest_off) sp->oldest_ts_ms = recs[0]->ts_ms;
+        sp->write_off += bytes;
+        atomic_fetch_add(&sp->pending, fit);
+        atomic_fetch_add(&sp->appended, fit);
+        pthread_cond_signal(&sp->cv);
+    }
+    pthread_mutex_unlock(&sp->mu);
+    if (!ok) { /* the disk refused the append: hand the batch to the sink directly, as without a spool */
+        fprintf(stderr, "flywheel serve: prediction log: appending to %s: %s; writing the store directly\n",
+                sp->path, strerror(errno));
+        return sp->inner.write(sp->inner.ud, recs, n, err);
+    }
+    if (fit < n) atomic_fetch_add(&sp->dropped, n - fit);
+    return FW_OK;
+}
+
+static void spool_stats(void *ud, fw_log_sink_stats *s) {
+    spool *sp = ud;
+    pthread_mutex_lock(&sp->mu);
+    s->spool_bytes = sp->write_off - sp->ingest_off;
+    int64_t oldest = sp->oldest_ts_ms;
+    pthread_mutex_unlock(&sp->mu);
+    s->spooled = true;
+    s->spool_records = atomic_load(&sp->pending);
+    s->spool_capacity_bytes = sp->max_bytes;
+    s->stored = atomic_load(&sp->stored);
+    s->store_errors = atomic_load(&sp->store_errors);
+    s->spool_dropped = atomic_load(&sp->dropped);
+    s->recovered = atomic_load(&sp->recovered);
+    int64_t now = fw_wall_unix_ms();
+    s->lag_s = oldest > 0 && now > oldest ? (double)(now - oldest) * 1e-3 : 0;
+}
+
+static void spool_free(spool *sp) {
+    for (size_t i = 0; i < sp->n_orphans; i++) fw_free(sp->orphans[i]);
+    fw_free(sp->orphans);
+    fw_buf_free(&sp->enc);
+    fw_free(sp->ends);
+    fw_free(sp->path);
+    pthread_mutex_destroy(&sp->mu);
+    pthread_cond_destroy(&sp->cv);
+    fw_free(sp);
+}
+
+static void spool_close(void *ud) {
+    spool *sp = ud;
+    pthread_mutex_lock(&sp->mu);
+    sp->stop = true;
+    pthread_cond_signal(&sp->cv);
+    pthread_mutex_unlock(&sp->mu);
+    pthread_join(sp->thread, NULL); /* drains first */
+    if (sp->ingest_off == sp->write_off) unlink(sp->path); /* else kept: the next server ingests it */
+    close(sp->fd);
+    if (sp->inner.close) sp->inner.close(sp->inner.ud);
+    spool_free(sp);
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* The other *.spool files of dir, sorted (oldest process first by name is not guaranteed; order
+ * between spools does not matter: each is in order, and feedback can join later). */
+static void list_orphans(spool *sp, const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    size_t cap = 0;
+    while ((e = readdir(d)) != NULL) {
+        size_t l = strlen(e->d_name);
+        if (l < 7 || strcmp(e->d_name + l - 6, ".spool") != 0) continue;
+        if (sp->n_orphans == cap) {
+            size_t nc = cap ? cap * 2 : 4;
+            char **no = fw_realloc(sp->orphans, nc * sizeof *no);
+            if (!no) break;
+            sp->orphans = no;
+            cap = nc;
+        }
+        size_t pl = strlen(dir) + 1 + l + 1;
+        char *p = fw_malloc(pl);
+        if (!p) break;
+        snprintf(p, pl, "%s/%s", dir, e->d_name);
+        sp->orphans[sp->n_orphans++] = p;
+    }
+    closedir(d);
+    if (sp->n_orphans) qsort(sp->orphans, sp->n_orphans, sizeof *sp->orphans, cmp_str);
+}
+
+fw_status fw_log_sink_spool(const char *dir, const fw_log_sink *inner, uint64_t max_bytes, size_t ingest_batch,
+                            fw_log_sink *out, fw_err *err) {
+    spool *sp = fw_calloc(1, sizeof *sp);
+    if (!sp) return fw_err_set(err, FW_ENOMEM, "out of memory");
+    sp->inner = *inner;
+    sp->fd = -1;
+    sp->max_bytes = max_bytes;
+    sp->ingest_batch = ingest_batch ? ingest_batch : 64;
+    fw_buf_init(&sp->enc);
+    pthread_mutex_init(&sp->mu, NULL);
+    pthread_cond_init(&sp->cv, NULL);
+    fw_status st = FW_OK;
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        st = fw_err_set(err, FW_EIO, "prediction log spool: cannot create %s: %s", dir, strerror(errno));
+        goto fail;
+    }
+    list_orphans(sp, dir);
+    size_t pl = strlen(dir) + 64;
+    if (!(sp->path = fw_malloc(pl))) {
+        st = fw_err_set(err, FW_ENOMEM, "out of memory");
+        goto fail;
+    }
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    snprintf(sp->path, pl, "%s/serve-%ld-%08lx.spool", dir, (long)getpid(),
+             (unsigned long)((uint64_t)now.tv_nsec ^ (uint64_t)now.tv_sec << 20) & 0xffffffffu);
+    sp->fd = open(sp->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (sp->fd < 0) {
+        st = fw_err_set(err, FW_EIO, "prediction log spool: cannot create %s: %s", sp->path, strerror(errno));
+        goto fail;
+    }
+    if (flock(sp->fd, LOCK_EX | LOCK_NB) != 0 || !write_header(sp->fd, HDR)) {
+        st = fw_err_set(err, FW_EIO, "prediction log spool: cannot prepare %s: %s", sp->path, strerror(errno));
+        goto fail;
+    }
+    sp->write_off = sp->ingest_off = HDR;
+    if (pthread_create(&sp->thread, NULL, ingest_main, sp) != 0) {
+        st = fw_err_set(err, FW_EIO, "prediction log spool: cannot start the ingest thread");
+        goto fail;
+    }
+    *out = (fw_log_sink){.ud = sp, .write = spool_write, .close = spool_close, .stats = spool_stats};
+    return FW_OK;
+fail:
+    if (sp->fd >= 0) {
+        close(sp->fd);
+        unlink(sp->path);
+    }
+    spool_free(sp);
+    return st;
+}

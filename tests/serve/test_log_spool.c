@@ -1,0 +1,416 @@
+/* test_log_spool.c — the prediction log's disk spool (src/serve/log_spool.c) on its own, with an
+ * in-memory inner sink: records round-trip through the encoding; damaged bytes are refused; every
+ * appended record reaches the sink in order and close removes the drained file; the byte bound
+ * drops and counts; a spool left by a dead process is ingested (from its header's offset, skipping
+ * what the sink already holds, stopping at a torn tail) and removed; a spool another live process
+ * holds is left alone; a store locked through shutdown keeps the file for the next process; and the
+ * real store sink behind a spool ends with every row, none twice. */
+#include "serve/log_spool.h"
+#include "test.h"
+
+#include "core/alloc.h"
+#include "core/buf.h"
+
+#include <fcntl.h>
+#include <math.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <dirent.h>
+
+static fw_log_record *pred(int i) {
+    char rid[32], in[96], ver[8];
+    snprintf(rid, sizeof rid, "req-%05d", i);
+    snprintf(ver, sizeof ver, "%d", 1 + i % 3);
+    int n = snprintf(in, sizeof in, "{\"instances\":[{\"x\":%d}]}", i);
+    double out[4] = {0.25, (double)i, -1e300, 3.5};
+    fw_log_prediction p = {.request_id = rid, .model = "m", .version = ver, .entity_id = i % 2 ? "e1" : NULL,
+                           .variant = i % 5 == 0 ? "shadow" : "primary", .source = "online",
+                           .protocol = i % 2 ? "v2" : "v1", .outcome = i % 7 == 0 ? "fallback" : "model",
+                           .latency_us = 100 + i, .inputs = in, .inputs_len = (size_t)n,
+                           .answers = "[\"pos\",\"neg\"]", .answers_len = 13, .outputs = out,
+                           .n_rows = 2, .n_out = 2};
+    return fw_log_prediction_new(&p);
+}
+
+/* ---- an in-memory sink: request ids in arrival order; may be held shut ---- */
+typedef struct mem_sink {
+    pthread_mutex_t mu;
+    pthread_mutex_t gate;     /* write blocks while the test holds it */
+    char ids[4096][48];
+    int kinds[4096];
+    size_t n;
+    int closed;
+    int stored_lo, stored_hi;  /* contains() says yes to req-<lo..hi> */
+    int busy;                  /* write answers FW_EBUSY (the store locked elsewhere) */
+} mem_sink;
+
+static fw_status mem_write(void *ud, fw_log_record *const *recs, size_t n, fw_err *err) {
+    (void)err;
+    mem_sink *m = ud;
+    pthread_mutex_lock(&m->gate);
+    pthread_mutex_unlock(&m->gate);
+    if (m->busy) return FW_EBUSY;
+    pthread_mutex_lock(&m->mu);
+    for (size_t i = 0; i < n && m->n < 4096; i++, m->n++) {
+        snprintf(m->ids[m->n], sizeof m->ids[m->n], "%s", recs[i]->request_id);
+        m->kinds[m->n] = (int)recs[i]->kind;
+    }
+    pthread_mutex_unlock(&m->mu);
+    return FW_OK;
+}
+static void mem_close(void *ud) { ((mem_sink *)ud)->closed++; }
+static bool mem_contains(void *ud, const fw_log_record *r) {
+    mem_sink *m = ud;
+    int i = atoi(r->request_id + 4);
+    return m->stored_hi > 0 && i >= m->stored_lo && i <= m->stored_hi;
+}
+static fw_log_sink mem_sink_of(mem_sink *m) {
+    return (fw_log_sink){.ud = m, .write = mem_write, .close = mem_close, .contains = mem_contains};
+}
+static void mem_init(mem_sink *m) {
+    memset(m, 0, sizeof *m);
+    pthread_mutex_init(&m->mu, NULL);
+    pthread_mutex_init(&m->gate, NULL);
+}
+
+static int count_spools(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) n += strstr(e->d_name, ".spool") != NULL;
+    closedir(d);
+    return n;
+}
+
+static void test_round_trip(void) {
+    fw_buf b;
+    fw_buf_init(&b);
+    fw_log_record *p = pred(7);
+    fw_log_record *f = fw_log_feedback_new("req-00007", "\"pos\"", "click", 2.5, true);
+    fw_log_record *g = fw_log_feedback_new("nobody", NULL, NULL, NAN, false);
+    CHECK(p && f && g);
+    p->ts_ms = 1234567890123;
+    fw_log_spool_encode(p, &b);
+    size_t l1 = b.len;
+    fw_log_spool_encode(f, &b);
+    size_t l2 = b.len;
+    fw_log_spool_encode(g, &b);
+    CHECK(fw_buf_ok(&b));
+    /* FW_SPOOL_SEEDS=DIR writes these records as fuzz seeds (fuzz/corpus/log_spool/ came from it) */
+    const char *seeds = getenv("FW_SPOOL_SEEDS");
+    if (seeds && *seeds) {
+        const char *names[3] = {"three-records", "one-prediction", "torn-tail"};
+        size_t lens[3] = {b.len, l1, l1 + (l2 - l1) / 2};
+        for (int i = 0; i < 3; i++) {
+            char path[700];
+            snprintf(path, sizeof path, "%s/%s", seeds, names[i]);
+            FILE *out = fopen(path, "wb");
+            if (out) {
+                fputc(i == 2, out); /* the target's mode byte: bit 0 re-seals checksums */
+                fwrite(b.data, 1, lens[i], out);
+                fclose(out);
+            }
+        }
+    }
+    size_t used;
+    fw_log_record *q = fw_log_spool_decode(b.data, b.len, &used);
+    CHECK(q != NULL);
+    CHECK_EQ(used, l1);
+    if (q) {
+        CHECK_STR(q->request_id, "req-00007");
+        CHECK_EQ(q->ts_ms, 1234567890123);
+        CHECK_STR(q->model, "m");
+        CHECK_STR(q->version, "2");
+        CHECK_STR(q->entity_id, "e1");
+        CHECK_STR(q->variant, "primary");
+        CHECK_STR(q->protocol, "v2");
+        CHECK_STR(q->outcome, "fallback");
+        CHECK_EQ(q->latency_us, 107);
+        CHECK_EQ(q->inputs_len, p->inputs_len);
+        CHECK_STR(q->inputs, p->inputs);
+        CHECK_STR(q->answers, "[\"pos\",\"neg\"]");
+        CHECK_EQ(q->n_rows, 2u);
+        CHECK_EQ(q->n_out, 2u);
+        CHECK(q->outputs[1] == 7.0 && q->outputs[2] == -1e300);
+        fw_free(q);
+    }
+    q = fw_log_spool_decode(b.data + l1, b.len - l1, &used);
+    CHECK(q && used == l2 - l1);
+    if (q) {
+        CHECK_EQ((int)q->kind, (int)FW_LOGREC_FEEDBACK);
+        CHECK_STR(q->label_json, "\"pos\"");
+        CHECK_STR(q->event, "click");
+        CHECK(q->value == 2.5 && q->matched);
+        fw_free(q);
+    }
+    q = fw_log_spool_decode(b.data + l2, b.len - l2, &used);
+    CHECK(q && used == b.len - l2);
+    if (q) {
+        CHECK(q->label_json == NULL && q->event == NULL && isnan(q->value) && !q->matched);
+        fw_free(q);
+    }
+    /* damage: a short read, a flipped body byte, a bad length — all refused with used = 0 */
+    CHECK(fw_log_spool_decode(b.data, l1 - 1, &used) == NULL && used == 0);
+    b.data[20] ^= 1;
+    CHECK(fw_log_spool_decode(b.data, b.len, &used) == NULL && used == 0);
+    b.data[20] ^= 1;
+    b.data[3] = 0x7f;
+    CHECK(fw_log_spool_decode(b.data, b.len, &used) == NULL && used == 0);
+    fw_free(p);
+    fw_free(f);
+    fw_free(g);
+    fw_buf_free(&b);
+}
+
+static void test_append_drain(void) {
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/spool1", fw_test_tmpdir());
+    mem_sink m;
+    mem_init(&m);
+    fw_log_sink inner = mem_sink_of(&m), sp;
+    fw_err err;
+    CHECK_OK(fw_log_sink_spool(dir, &inner, 1 << 20, 16, &sp, &err));
+    CHECK_EQ(count_spools(dir), 1);
+    enum { N = 1000 };
+    for (int i = 0; i < N; i += 50) {
+        fw_log_record *batch[50];
+        for (int k = 0; k < 50; k++) batch[k] = pred(i + k);
+        CHECK_OK(sp.write(sp.ud, batch, 50, &err));
+        for (int k = 0; k < 50; k++) fw_free(batch[k]);
+    }
+    fw_log_record *fb = fw_log_feedback_new("req-00999", "1", NULL, NAN, true);
+    CHECK_OK(sp.write(sp.ud, &fb, 1, &err));
+    fw_free(fb);
+    fw_log_sink_stats st;
+    sp.stats(sp.ud, &st);
+    CHECK(st.spooled);
+    CHECK_EQ(st.spool_dropped, 0u);
+    sp.close(sp.ud); /* drains */
+    CHECK_EQ(m.closed, 1);
+    CHECK_EQ(m.n, (size_t)N + 1);
+    bool in_order = true;
+    for (int i = 0; i < N; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "req-%05d", i);
+        if (strcmp(m.ids[i], want) != 0) in_order = false;
+    }
+    CHECK(in_order);
+    CHECK_EQ(m.kinds[N], (int)FW_LOGREC_FEEDBACK);
+    CHECK_EQ(count_spools(dir), 0); /* drained: removed */
+}
+
+static void test_bound_drops(void) {
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/spool2", fw_test_tmpdir());
+    mem_sink m;
+    mem_init(&m);
+    pthread_mutex_lock(&m.gate); /* the store is stuck: nothing leaves the spool */
+    fw_log_sink inner = mem_sink_of(&m), sp;
+    fw_err err;
+    fw_buf one;
+    fw_buf_init(&one);
+    fw_log_record *r0 = pred(0);
+    fw_log_spool_encode(r0, &one);
+    fw_free(r0);
+    size_t rec = one.len;
+    fw_buf_free(&one);
+    /* room for 10 records; ingest takes 1 per transaction, so at most 1 is out of the spool */
+    CHECK_OK(fw_log_sink_spool(dir, &inner, rec * 10, 1, &sp, &err));
+    for (int i = 0; i < 30; i++) {
+        fw_log_record *r = pred(i);
+        CHECK_OK(sp.write(sp.ud, &r, 1, &err));
+        fw_free(r);
+    }
+    fw_log_sink_stats st;
+    sp.stats(sp.ud, &st);
+    CHECK(st.spool_dropped >= 19 && st.spool_dropped <= 20);
+    CHECK(st.spool_bytes <= rec * 10);
+    CHECK(st.lag_s >= 0);
+    pthread_mutex_unlock(&m.gate);
+    sp.close(sp.ud);
+    CHECK_EQ(m.n + st.spool_dropped, 30u);
+}
+
+/* Writes a spool file as a crashed process would leave it: records 0..n-1, the header saying the
+ * first `done` are stored, then `torn` bytes of a half-written record. */
+static void write_orphan(const char *path, int first, int n, int done, size_t torn) {
+    fw_buf b;
+    fw_buf_init(&b);
+    unsigned char h[32] = {'F', 'W', 'S', 'P', 'O', 'O', 'L', '1'};
+    fw_buf_put(&b, h, sizeof h);
+    uint64_t off = 32;
+    for (int i = 0; i < n; i++) {
+        if (i == done) off = b.len;
+        fw_log_record *r = pred(first + i);
+        fw_log_spool_encode(r, &b);
+        fw_free(r);
+    }
+    if (done >= n) off = b.len;
+    if (torn) {
+        fw_log_record *r = pred(first + n);
+        fw_buf t;
+        fw_buf_init(&t);
+        fw_log_spool_encode(r, &t);
+        fw_buf_put(&b, t.data, torn < t.len ? torn : t.len - 1);
+        fw_buf_free(&t);
+        fw_free(r);
+    }
+    for (int i = 0; i < 8; i++) b.data[8 + i] = (uint8_t)(off >> (8 * i));
+    FILE *f = fopen(path, "wb");
+    CHECK(f != NULL);
+    if (f) {
+        fwrite(b.data, 1, b.len, f);
+        fclose(f);
+    }
+    fw_buf_free(&b);
+}
+
+static void test_recovery(void) {
+    char dir[600], dead[700], live[700];
+    snprintf(dir, sizeof dir, "%s/spool3", fw_test_tmpdir());
+    mkdir(dir, 0755);
+    snprintf(dead, sizeof dead, "%s/serve-1-dead.spool", dir);
+    snprintf(live, sizeof live, "%s/serve-2-live.spool", dir);
+    /* dead: records 100..119, header says 5 are stored; 3 more were stored before the crash (the
+     * sink holds req-0010[5-7]: contains says so); a torn record at the end */
+    write_orphan(dead, 100, 20, 5, 30);
+    write_orphan(live, 500, 4, 0, 0);
+    int lfd = open(live, O_RDWR);
+    CHECK(lfd >= 0 && flock(lfd, LOCK_EX | LOCK_NB) == 0); /* a live server holds it */
+    mem_sink m;
+    mem_init(&m);
+    m.stored_lo = 100; /* 100-104 are behind the header; 105-107 were stored after it moved last */
+    m.stored_hi = 107;
+    fw_log_sink inner = mem_sink_of(&m), sp;
+    fw_err err;
+    CHECK_OK(fw_log_sink_spool(dir, &inner, 1 << 20, 4, &sp, &err));
+    fw_log_record *r = pred(900);
+    CHECK_OK(sp.write(sp.ud, &r, 1, &err));
+    fw_free(r);
+    sp.close(sp.ud);
+    /* 108..119 recovered (105-107 skipped as stored, the torn one discarded), then 900 */
+    CHECK_EQ(m.n, 13u);
+    CHECK_STR(m.ids[0], "req-00108");
+    CHECK_STR(m.ids[11], "req-00119");
+    CHECK_STR(m.ids[12], "req-00900");
+    CHECK(access(dead, F_OK) != 0);  /* ingested and removed */
+    CHECK(access(live, F_OK) == 0);  /* its owner is alive: untouched */
+    close(lfd);
+}
+
+/* A store that stays locked through shutdown: close gives up without losing anything (the file
+ * stays), and the next spool on the directory delivers every record once the store is free. */
+static void test_busy_store_at_close(void) {
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/spool4", fw_test_tmpdir());
+    mem_sink m;
+    mem_init(&m);
+    m.busy = 1;
+    fw_log_sink inner = mem_sink_of(&m), sp;
+    fw_err err;
+    CHECK_OK(fw_log_sink_spool(dir, &inner, 1 << 20, 8, &sp, &err));
+    for (int i = 0; i < 20; i++) {
+        fw_log_record *r = pred(i);
+        CHECK_OK(sp.write(sp.ud, &r, 1, &err));
+        fw_free(r);
+    }
+    usleep(50000); /* the ingest thread meets the busy store and backs off */
+    fw_log_sink_stats st;
+    sp.stats(sp.ud, &st);
+    CHECK_EQ(st.stored, 0u);
+    CHECK_EQ(st.spool_records, 20u);
+    sp.close(sp.ud);
+    CHECK_EQ(m.n, 0u);
+    CHECK_EQ(count_spools(dir), 1); /* kept for the next server */
+    mem_sink m2;
+    mem_init(&m2);
+    inner = mem_sink_of(&m2);
+    CHECK_OK(fw_log_sink_spool(dir, &inner, 1 << 20, 8, &sp, &err));
+    sp.close(sp.ud);
+    CHECK_EQ(m2.n, 20u);
+    CHECK_STR(m2.ids[0], "req-00000");
+    CHECK_STR(m2.ids[19], "req-00019");
+    CHECK_EQ(count_spools(dir), 0);
+}
+
+static long long q_int(sqlite3 *db, const char *sql) {
+    sqlite3_stmt *st;
+    long long v = -1;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) return -1;
+    if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* The real store sink behind a spool, and recovery against it: the crash window (rows stored, the
+ * header not yet moved) does not store a row twice. */
+static void test_store_behind_spool(void) {
+    char home[600], dir[700], dead[800], path[800];
+    snprintf(home, sizeof home, "%s/home", fw_test_tmpdir());
+    fw_log_sink store, sp;
+    fw_err err;
+    CHECK_OK(fw_log_sink_store(home, NULL, NULL, &store, &err));
+    CHECK(fw_log_sink_store_spool_dir(&store, dir, sizeof dir));
+    /* rows 0..9 stored directly (as if ingested just before a crash) */
+    fw_log_record *recs[10];
+    for (int i = 0; i < 10; i++) recs[i] = pred(i);
+    CHECK_OK(store.write(store.ud, recs, 10, &err));
+    /* the dead process's spool holds 0..29 with its header at 0: 0..9 must not come twice */
+    mkdir(dir, 0755);
+    snprintf(dead, sizeof dead, "%s/serve-9-dead.spool", dir);
+    fw_buf b;
+    fw_buf_init(&b);
+    unsigned char h[32] = {'F', 'W', 'S', 'P', 'O', 'O', 'L', '1', 32};
+    fw_buf_put(&b, h, sizeof h);
+    for (int i = 0; i < 30; i++) {
+        fw_log_record *r = i < 10 ? recs[i] : pred(i);
+        fw_log_spool_encode(r, &b);
+        if (i >= 10) fw_free(r);
+    }
+    for (int i = 0; i < 10; i++) fw_free(recs[i]);
+    FILE *f = fopen(dead, "wb");
+    CHECK(f != NULL);
+    if (f) {
+        fwrite(b.data, 1, b.len, f);
+        fclose(f);
+    }
+    fw_buf_free(&b);
+    CHECK_OK(fw_log_sink_spool(dir, &store, 1 << 20, 8, &sp, &err));
+    fw_log_record *more[2] = {pred(30), fw_log_feedback_new("req-00030", "1", NULL, NAN, false)};
+    CHECK_OK(sp.write(sp.ud, more, 2, &err));
+    fw_free(more[0]);
+    fw_free(more[1]);
+    fw_log_sink_stats st;
+    sp.stats(sp.ud, &st);
+    CHECK(st.spooled);
+    sp.close(sp.ud);
+    snprintf(path, sizeof path, "%s/flywheel.db", home);
+    sqlite3 *db;
+    CHECK_EQ(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    CHECK_EQ(q_int(db, "SELECT count(*) FROM prediction_log"), 31);
+    CHECK_EQ(q_int(db, "SELECT count(DISTINCT request_id) FROM prediction_log"), 31);
+    CHECK_EQ(q_int(db, "SELECT count(*) FROM feedback WHERE request_id = 'req-00030'"), 1);
+    CHECK_EQ(q_int(db, "SELECT count(*) FROM prediction_log WHERE request_id = 'req-00021' AND latency_us = 121"
+                       " AND output_json LIKE '%\"protocol\":\"v2\"%'"),
+             1);
+    sqlite3_close(db);
+    CHECK_EQ(count_spools(dir), 0);
+}
+
+int main(int argc, char **argv) {
+    (void)argc;
+    TEST_RUN(test_round_trip);
+    TEST_RUN(test_append_drain);
+    TEST_RUN(test_bound_drops);
+    TEST_RUN(test_recovery);
+    TEST_RUN(test_busy_store_at_close);
+    TEST_RUN(test_store_behind_spool);
+    return fw_test_report(argv[0]);
+}
