@@ -31,6 +31,9 @@
 #define LLVMFuzzerTestOneInput fw_fuzz_one_serve_v1
 #include "../../fuzz/fuzz_serve_v1.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fw_fuzz_one_log_spool
+#include "../../fuzz/fuzz_log_spool.c"
+#undef LLVMFuzzerTestOneInput
 
 #include <dirent.h>
 #include <stdio.h>
@@ -46,6 +49,7 @@ static const struct {
     {"csv", fw_fuzz_one_csv},         {"jsonl", fw_fuzz_one_jsonl},       {"yaml", fw_fuzz_one_yaml},
     {"pipeline", fw_fuzz_one_pipeline}, {"artifact", fw_fuzz_one_artifact}, {"serve", fw_fuzz_one_serve},
     {"serve_config", fw_fuzz_one_serve_config}, {"serve_v1", fw_fuzz_one_serve_v1},
+    {"log_spool", fw_fuzz_one_log_spool},
 };
 
 static const char *corpus_root(void) {
