@@ -420,6 +420,8 @@ fw_status fw_log_sink_file(const char *path, fw_log_sink *out, fw_err *err) {
         return fw_err_set(err, FW_ENOMEM, "out of memory");
     }
     fs->f = f;
+    /* a batch's lines leave in one write (fflush per batch), not one per stdio buffer's 4 KiB */
+    setvbuf(f, NULL, _IOFBF, 1 << 20);
     fw_buf_init(&fs->line);
     *out = (fw_log_sink){.ud = fs, .write = file_write, .close = file_close};
     return FW_OK;
