@@ -49,6 +49,7 @@ void fw_serve_config_init(fw_serve_config *c) {
     c->log_batch = 512;
     c->log_spool_bytes = (size_t)1 << 30;
     c->log_ingest_batch = 256;
+    c->log_catch_up = true;
     c->batch_max_age_s = 0;
     c->batch_cache_ttl_s = 1.0;
     c->confidence_threshold = -1;
@@ -108,6 +109,14 @@ static fw_status get_str(ctx *x, yaml_node_t *n, const char *key, char **out) {
     const char *s = scalar(n);
     if (!s) return at(x, n, key, "expected a string", NULL);
     return fw_serve_config_set_str(out, s) == FW_OK ? FW_OK : fw_err_set(x->err, FW_ENOMEM, "out of memory");
+}
+
+static fw_status get_bool(ctx *x, yaml_node_t *n, const char *key, bool *out) {
+    const char *s = scalar(n);
+    if (s && (strcmp(s, "true") == 0 || strcmp(s, "yes") == 0)) *out = true;
+    else if (s && (strcmp(s, "false") == 0 || strcmp(s, "no") == 0)) *out = false;
+    else return at(x, n, key, "expected true or false", s ? s : "(not a scalar)");
+    return FW_OK;
 }
 
 static fw_status get_num(ctx *x, yaml_node_t *n, const char *key, double lo, double hi, bool integer,
@@ -220,6 +229,7 @@ static fw_status parse_log(ctx *x, yaml_node_t *m, fw_serve_config *c) {
         else if (strcmp(ks, "batch") == 0) st = get_size(x, v, "serving.log.batch", 1, 1 << 20, &c->log_batch);
         else if (strcmp(ks, "spool_bytes") == 0)
             st = get_size(x, v, "serving.log.spool_bytes", 0, 1099511627776.0, &c->log_spool_bytes);
+        else if (strcmp(ks, "catch_up") == 0) st = get_bool(x, v, "serving.log.catch_up", &c->log_catch_up);
         else if (strcmp(ks, "ingest_batch") == 0)
             st = get_size(x, v, "serving.log.ingest_batch", 1, 1 << 16, &c->log_ingest_batch);
         else if (strcmp(ks, "sample") == 0) st = get_num(x, v, "serving.log.sample", 0, 1, false, &c->log_sample);

@@ -11,7 +11,7 @@
  *     model_memory_bytes: 1073741824
  *     admin_wait_s: 10              # admin alias/load/reload: 200 when done within, else 202
  *     log: {path: predictions.jsonl, capacity: 65536, policy: drop-newest, sample: 0.1,
- *           spool_bytes: 1073741824, ingest_batch: 256}
+ *           spool_bytes: 1073741824, ingest_batch: 256, catch_up: true}
  *     splits:
  *       - {model: spam, kind: canary, challenger: spam@staging, percent: 10}
  *     batch_max_age_s: 86400        # hybrid: answer entity_id requests from `flywheel batch --output store`
@@ -77,6 +77,7 @@ typedef struct fw_serve_config {
     size_t log_batch;           /* records per transaction; default 512 */
     size_t log_spool_bytes;     /* store sink: disk spool bound (log_spool.h); default 1 GiB; 0 = no spool */
     size_t log_ingest_batch;    /* spool -> store records per transaction; default 256 */
+    bool log_catch_up;          /* spool past half full: ingest at normal priority too; default true */
     /* Hybrid batch answers */
     double batch_max_age_s;     /* precomputed predictions younger than this answer; 0 = never */
     double batch_cache_ttl_s;   /* how long a looked-up batch answer (or its absence) is reused; default 1 */

@@ -55,9 +55,22 @@ typedef struct spool {
     int64_t oldest_ts_ms;        /* time of the record at ingest_off, 0 when drained (mu) */
     bool stop;                   /* close asked for the drain (mu) */
     pthread_t thread;
+    /* one read-decode-deliver step at a time, whichever thread runs it: the sink is single-user
+     * and records go in order (lock order: baton, then mu) */
+    pthread_mutex_t baton;
+    fw_log_record **recs;        /* (baton) the step's decoded batch */
+    fw_buf chunk;                /* (baton) the step's read buffer */
+    bool retry[2];               /* (baton) a busy store: the batch is retried, skipping what went in */
+    /* catch-up: past half of max_bytes a normal-priority thread ingests too, down to a quarter */
+    bool catch_up;
+    bool catcher_started;
+    pthread_t catcher;
+    pthread_cond_t catch_cv;     /* (mu) the writer wakes the catcher past the high-water mark */
+    bool catching;               /* (mu) a catch-up episode: the idle ingester stands aside (a starved
+                                    thread holding the baton would hold the catcher up) */
     char **orphans;              /* spools of dead processes, ingested first */
     size_t n_orphans;
-    _Atomic(unsigned long long) appended, stored, store_errors, dropped, recovered, pending;
+    _Atomic(unsigned long long) appended, stored, store_errors, dropped, recovered, pending, caught_up;
 } spool;
 
 /* ---- encoding ------------------------------------------------------------------------------ */
@@ -302,7 +315,7 @@ typedef enum ingest_result { INGEST_DONE, INGEST_BAD, INGEST_BUSY } ingest_resul
  * end (a torn tail or corruption), *off is at the bad record. INGEST_BUSY: the sink is busy, *off is
  * at the batch to retry and skipping is set for it (its first transaction may have gone in). */
 static ingest_result ingest_range(spool *sp, int fd, uint64_t *off, uint64_t end, fw_log_record **recs, fw_buf *chunk,
-                         bool skipping[2], bool live) {
+                                  bool skipping[2], bool live, bool one_batch, size_t *stored) {
     while (*off < end) {
         size_t want = end - *off < READ_CHUNK ? (size_t)(end - *off) : READ_CHUNK;
         chunk->len = 0;
@@ -345,6 +358,7 @@ static ingest_result ingest_range(spool *sp, int fd, uint64_t *off, uint64_t end
         }
         if (live) atomic_fetch_sub(&sp->pending, seen);
         else atomic_fetch_add(&sp->recovered, kept);
+        *stored += kept;
         *off += pos;
         if (live) {
             pthread_mutex_lock(&sp->mu);
@@ -354,6 +368,7 @@ static ingest_result ingest_range(spool *sp, int fd, uint64_t *off, uint64_t end
         }
         set_ingested(fd, *off);
         if (bad) return INGEST_BAD;
+        if (one_batch) break;
     }
     return INGEST_DONE;
 }
@@ -372,7 +387,7 @@ static void nap_ms(long ms) {
 
 /* A spool file left by a process that is gone: ingest what its header says is not yet stored,
  * then remove it. Spools another live server holds (flock) are left alone. */
-static void recover_orphan(spool *sp, const char *path, fw_log_record **recs, fw_buf *chunk) {
+static void recover_orphan(spool *sp, const char *path) {
     int fd = open(path, O_RDWR | O_CLOEXEC);
     if (fd < 0) return;
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) { /* its owner is alive */
@@ -391,14 +406,22 @@ static void recover_orphan(spool *sp, const char *path, fw_log_record **recs, fw
     if (off < HDR || off > end) off = HDR;
     unsigned long long before = atomic_load(&sp->recovered);
     bool skipping[2] = {true, true};
-    ingest_result res;
-    while ((res = ingest_range(sp, fd, &off, end, recs, chunk, skipping, false)) == INGEST_BUSY) {
-        if (stopping(sp)) { /* shutting down with the store locked: the next server takes it over */
-            fprintf(stderr, "flywheel serve: prediction log: the store is busy; %s left for the next server\n", path);
-            close(fd);
-            return;
+    ingest_result res = INGEST_DONE;
+    while (off < end) { /* one batch per hold of the baton: the catch-up thread may need it */
+        size_t stored = 0;
+        pthread_mutex_lock(&sp->baton);
+        res = ingest_range(sp, fd, &off, end, sp->recs, &sp->chunk, skipping, false, true, &stored);
+        pthread_mutex_unlock(&sp->baton);
+        if (res == INGEST_BAD) break;
+        if (res == INGEST_BUSY) {
+            if (stopping(sp)) { /* shutting down with the store locked: the next server takes it over */
+                fprintf(stderr, "flywheel serve: prediction log: the store is busy; %s left for the next server\n",
+                        path);
+                close(fd);
+                return;
+            }
+            nap_ms(BUSY_RETRY_MS);
         }
-        nap_ms(BUSY_RETRY_MS);
     }
     bool whole = res == INGEST_DONE;
     fprintf(stderr, "flywheel serve: prediction log: recovered %llu records from %s%s\n",
@@ -410,6 +433,36 @@ static void recover_orphan(spool *sp, const char *path, fw_log_record **recs, fw
     close(fd);
 }
 
+/* One batch of this process's spool into the sink. *stored: records the sink took. Cuts a drained
+ * spool longer than TRUNCATE_AT back to its header. */
+static ingest_result live_step(spool *sp, size_t *stored) {
+    *stored = 0;
+    pthread_mutex_lock(&sp->baton);
+    pthread_mutex_lock(&sp->mu);
+    uint64_t off = sp->ingest_off, end = sp->write_off;
+    pthread_mutex_unlock(&sp->mu);
+    ingest_result res = INGEST_DONE;
+    if (off < end) res = ingest_range(sp, sp->fd, &off, end, sp->recs, &sp->chunk, sp->retry, true, true, stored);
+    if (res == INGEST_BAD) {
+        /* the file under our own records is not what we wrote: skip to the end, say so */
+        fprintf(stderr, "flywheel serve: prediction log: spool %s unreadable at offset %llu; %llu bytes skipped\n",
+                sp->path, (unsigned long long)off, (unsigned long long)(end - off));
+        pthread_mutex_lock(&sp->mu);
+        sp->ingest_off = end;
+        sp->oldest_ts_ms = sp->ingest_off < sp->write_off ? peek_ts(sp->fd, sp->ingest_off) : 0;
+        pthread_mutex_unlock(&sp->mu);
+        set_ingested(sp->fd, end);
+    }
+    pthread_mutex_lock(&sp->mu);
+    if (sp->ingest_off == sp->write_off && sp->write_off > TRUNCATE_AT && ftruncate(sp->fd, HDR) == 0) {
+        sp->write_off = sp->ingest_off = HDR;
+        set_ingested(sp->fd, HDR);
+    }
+    pthread_mutex_unlock(&sp->mu);
+    pthread_mutex_unlock(&sp->baton);
+    return res;
+}
+
 static void *ingest_main(void *arg) {
     spool *sp = arg;
     pthread_setname_np(pthread_self(), "fw-log-ingest");
@@ -417,51 +470,53 @@ static void *ingest_main(void *arg) {
      * store's cost to its quiet moments (the spool bounds how far) */
     struct sched_param prio = {0};
     pthread_setschedparam(pthread_self(), SCHED_IDLE, &prio);
-    fw_log_record **recs = fw_malloc(sp->ingest_batch * sizeof *recs);
-    fw_buf chunk;
-    fw_buf_init(&chunk);
-    if (!recs) {
-        fprintf(stderr, "flywheel serve: prediction log: out of memory starting the ingest thread\n");
-        pthread_mutex_lock(&sp->mu);
-        while (!sp->stop) pthread_cond_wait(&sp->cv, &sp->mu);
-        pthread_mutex_unlock(&sp->mu);
-        return NULL;
-    }
-    for (size_t i = 0; i < sp->n_orphans; i++) recover_orphan(sp, sp->orphans[i], recs, &chunk);
-    bool retry[2] = {false, false}; /* set by a busy store: the batch is tried again */
+    for (size_t i = 0; i < sp->n_orphans; i++) recover_orphan(sp, sp->orphans[i]);
     for (;;) {
         pthread_mutex_lock(&sp->mu);
-        while (sp->ingest_off == sp->write_off) {
-            if (sp->write_off > TRUNCATE_AT && ftruncate(sp->fd, HDR) == 0) {
-                sp->write_off = sp->ingest_off = HDR;
-                set_ingested(sp->fd, HDR);
-            }
-            if (sp->stop) break;
-            pthread_cond_wait(&sp->cv, &sp->mu);
-        }
-        uint64_t off = sp->ingest_off, end = sp->write_off;
-        bool done = sp->stop && off == end;
+        while ((sp->ingest_off == sp->write_off || sp->catching) && !sp->stop) pthread_cond_wait(&sp->cv, &sp->mu);
+        bool done = sp->stop && sp->ingest_off == sp->write_off;
         pthread_mutex_unlock(&sp->mu);
         if (done) break;
-        ingest_result res = ingest_range(sp, sp->fd, &off, end, recs, &chunk, retry, true);
-        if (res == INGEST_BUSY) {
+        size_t stored;
+        if (live_step(sp, &stored) == INGEST_BUSY) {
             if (stopping(sp)) break; /* the file stays (close sees it undrained): nothing is lost */
             nap_ms(BUSY_RETRY_MS);
-            continue;
-        }
-        if (res == INGEST_BAD) {
-            /* the file under our own records is not what we wrote: skip to the end, say so */
-            fprintf(stderr, "flywheel serve: prediction log: spool %s unreadable at offset %llu; %llu bytes skipped\n",
-                    sp->path, (unsigned long long)off, (unsigned long long)(end - off));
-            pthread_mutex_lock(&sp->mu);
-            sp->ingest_off = end;
-            sp->oldest_ts_ms = sp->ingest_off < sp->write_off ? peek_ts(sp->fd, sp->ingest_off) : 0;
-            pthread_mutex_unlock(&sp->mu);
-            set_ingested(sp->fd, end);
         }
     }
-    fw_free(recs);
-    fw_buf_free(&chunk);
+    return NULL;
+}
+
+/* The catch-up thread (serving.log.catch_up): at the writer's priority, it ingests while the spool
+ * is more than half full, until it is down to a quarter — the store keeps up under sustained
+ * overload, at the cost of CPU the request threads would have had. */
+static void *catch_main(void *arg) {
+    spool *sp = arg;
+    pthread_setname_np(pthread_self(), "fw-log-catchup");
+    struct sched_param prio = {0};
+    pthread_setschedparam(pthread_self(), SCHED_BATCH, &prio);
+    for (;;) {
+        pthread_mutex_lock(&sp->mu);
+        while (!sp->stop && sp->write_off - sp->ingest_off <= sp->max_bytes / 2)
+            pthread_cond_wait(&sp->catch_cv, &sp->mu);
+        bool stop = sp->stop;
+        sp->catching = !stop;
+        pthread_mutex_unlock(&sp->mu);
+        if (stop) break;
+        for (;;) {
+            pthread_mutex_lock(&sp->mu);
+            bool more = !sp->stop && sp->write_off - sp->ingest_off > sp->max_bytes / 4;
+            pthread_mutex_unlock(&sp->mu);
+            if (!more) break;
+            size_t stored;
+            ingest_result res = live_step(sp, &stored);
+            atomic_fetch_add(&sp->caught_up, stored);
+            if (res == INGEST_BUSY) nap_ms(BUSY_RETRY_MS);
+        }
+        pthread_mutex_lock(&sp->mu);
+        sp->catching = false;
+        pthread_cond_broadcast(&sp->cv); /* the idle ingester goes on */
+        pthread_mutex_unlock(&sp->mu);
+    }
     return NULL;
 }
 
@@ -497,6 +552,7 @@ static fw_status spool_write(void *ud, fw_log_record *const *recs, size_t n, fw_
         atomic_fetch_add(&sp->pending, fit);
         atomic_fetch_add(&sp->appended, fit);
         pthread_cond_signal(&sp->cv);
+        if (sp->catch_up && sp->write_off - sp->ingest_off > sp->max_bytes / 2) pthread_cond_signal(&sp->catch_cv);
     }
     pthread_mutex_unlock(&sp->mu);
     if (!ok) { /* the disk refused the append: hand the batch to the sink directly, as without a spool */
@@ -521,6 +577,7 @@ static void spool_stats(void *ud, fw_log_sink_stats *s) {
     s->store_errors = atomic_load(&sp->store_errors);
     s->spool_dropped = atomic_load(&sp->dropped);
     s->recovered = atomic_load(&sp->recovered);
+    s->caught_up = atomic_load(&sp->caught_up);
     int64_t now = fw_wall_unix_ms();
     s->lag_s = oldest > 0 && now > oldest ? (double)(now - oldest) * 1e-3 : 0;
 }
@@ -531,8 +588,12 @@ static void spool_free(spool *sp) {
     fw_buf_free(&sp->enc);
     fw_free(sp->ends);
     fw_free(sp->path);
+    fw_free(sp->recs);
+    fw_buf_free(&sp->chunk);
     pthread_mutex_destroy(&sp->mu);
+    pthread_mutex_destroy(&sp->baton);
     pthread_cond_destroy(&sp->cv);
+    pthread_cond_destroy(&sp->catch_cv);
     fw_free(sp);
 }
 
@@ -541,7 +602,9 @@ static void spool_close(void *ud) {
     pthread_mutex_lock(&sp->mu);
     sp->stop = true;
     pthread_cond_signal(&sp->cv);
+    pthread_cond_signal(&sp->catch_cv);
     pthread_mutex_unlock(&sp->mu);
+    if (sp->catcher_started) pthread_join(sp->catcher, NULL);
     pthread_join(sp->thread, NULL); /* drains first */
     if (sp->ingest_off == sp->write_off) unlink(sp->path); /* else kept: the next server ingests it */
     close(sp->fd);
@@ -579,17 +642,25 @@ static void list_orphans(spool *sp, const char *dir) {
 }
 
 fw_status fw_log_sink_spool(const char *dir, const fw_log_sink *inner, uint64_t max_bytes, size_t ingest_batch,
-                            fw_log_sink *out, fw_err *err) {
+                            bool catch_up, fw_log_sink *out, fw_err *err) {
     spool *sp = fw_calloc(1, sizeof *sp);
     if (!sp) return fw_err_set(err, FW_ENOMEM, "out of memory");
     sp->inner = *inner;
     sp->fd = -1;
     sp->max_bytes = max_bytes;
     sp->ingest_batch = ingest_batch ? ingest_batch : 64;
+    sp->catch_up = catch_up;
     fw_buf_init(&sp->enc);
+    fw_buf_init(&sp->chunk);
     pthread_mutex_init(&sp->mu, NULL);
+    pthread_mutex_init(&sp->baton, NULL);
     pthread_cond_init(&sp->cv, NULL);
+    pthread_cond_init(&sp->catch_cv, NULL);
     fw_status st = FW_OK;
+    if (!(sp->recs = fw_malloc(sp->ingest_batch * sizeof *sp->recs))) {
+        spool_free(sp);
+        return fw_err_set(err, FW_ENOMEM, "out of memory");
+    }
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
         st = fw_err_set(err, FW_EIO, "prediction log spool: cannot create %s: %s", dir, strerror(errno));
         goto fail;
@@ -617,6 +688,10 @@ fw_status fw_log_sink_spool(const char *dir, const fw_log_sink *inner, uint64_t 
     if (pthread_create(&sp->thread, NULL, ingest_main, sp) != 0) {
         st = fw_err_set(err, FW_EIO, "prediction log spool: cannot start the ingest thread");
         goto fail;
+    }
+    if (catch_up) {
+        if (pthread_create(&sp->catcher, NULL, catch_main, sp) == 0) sp->catcher_started = true;
+        else fprintf(stderr, "flywheel serve: prediction log: cannot start the catch-up thread; the spool bound drops\n");
     }
     *out = (fw_log_sink){.ud = sp, .write = spool_write, .close = spool_close, .stats = spool_stats};
     return FW_OK;

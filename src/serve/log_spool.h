@@ -29,7 +29,7 @@
  * Example:
  *   fw_log_sink store, spool;
  *   fw_log_sink_store(home, NULL, NULL, &store, &err);
- *   fw_log_sink_spool("H/spool", &store, 1 << 30, 64, &spool, &err);   // owns store from here
+ *   fw_log_sink_spool("H/spool", &store, 1 << 30, 256, false, &spool, &err);   // owns store from here
  *   fw_logq_new(&spool, ...);                                       // the queue's writer appends */
 #ifndef FW_SERVE_LOG_SPOOL_H
 #define FW_SERVE_LOG_SPOOL_H
@@ -43,9 +43,11 @@
  * inner and removes the file. inner is owned on success (on failure the caller still has it, e.g.
  * to write the store directly). Spools in
  * dir left by processes that are gone are ingested first. max_bytes bounds the records not yet in
- * inner; ingest_batch records go to inner per transaction (64 when 0). */
+ * inner; ingest_batch records go to inner per transaction (64 when 0). catch_up: past half of
+ * max_bytes a second thread at normal priority ingests too, down to a quarter (the store keeps up
+ * under sustained overload at the request threads' expense); without it the bound drops. */
 fw_status fw_log_sink_spool(const char *dir, const fw_log_sink *inner, uint64_t max_bytes, size_t ingest_batch,
-                            fw_log_sink *out, fw_err *err);
+                            bool catch_up, fw_log_sink *out, fw_err *err);
 
 /* A record's checksum: the low 32 bits of fw_hash64 of its body with the spool's seed. */
 uint32_t fw_log_spool_checksum(const void *body, size_t n);

@@ -86,6 +86,7 @@ typedef struct fw_log_sink_stats {
     uint64_t store_errors;        /* records the store refused (lost, counted) */
     uint64_t spool_dropped;       /* records dropped because the spool was full */
     uint64_t recovered;           /* records ingested from spools of processes that are gone */
+    uint64_t caught_up;           /* records the catch-up thread stored (serving.log.catch_up) */
     double lag_s;                 /* age of the oldest record not yet in the store (0: none) */
 } fw_log_sink_stats;
 

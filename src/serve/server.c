@@ -325,6 +325,8 @@ static void api_metrics(fw_server *s, fw_reply *r) {
                                  "Bound on spooled bytes (serving.log.spool_bytes).", (double)q.sink.spool_capacity_bytes);
         fw_metrics_render_scalar(&r->body, "flywheel_log_spool_dropped_total", "counter",
                                  "Records dropped because the spool was full.", (double)q.sink.spool_dropped);
+        fw_metrics_render_scalar(&r->body, "flywheel_log_caught_up_total", "counter",
+                                 "Records the catch-up thread stored (serving.log.catch_up).", (double)q.sink.caught_up);
         fw_metrics_render_scalar(&r->body, "flywheel_log_recovered_total", "counter",
                                  "Records ingested from spools left by earlier processes.", (double)q.sink.recovered);
         fw_metrics_render_scalar(&r->body, "flywheel_log_store_lag_seconds", "gauge",
@@ -835,7 +837,8 @@ fw_status fw_server_new(const fw_serve_config *cfg, fw_server **out, fw_err *err
                 fw_log_sink spooled;
                 fw_err serr;
                 fw_err_clear(&serr);
-                if (fw_log_sink_spool(dir, &sink, cfg->log_spool_bytes, cfg->log_ingest_batch, &spooled, &serr) == FW_OK)
+                if (fw_log_sink_spool(dir, &sink, cfg->log_spool_bytes, cfg->log_ingest_batch, cfg->log_catch_up,
+                                      &spooled, &serr) == FW_OK)
                     sink = spooled;
                 else
                     fprintf(stderr, "flywheel serve: %s; the prediction log writes the store directly\n", serr.msg);

@@ -3,7 +3,8 @@
  * appended record reaches the sink in order and close removes the drained file; the byte bound
  * drops and counts; a spool left by a dead process is ingested (from its header's offset, skipping
  * what the sink already holds, stopping at a torn tail) and removed; a spool another live process
- * holds is left alone; a store locked through shutdown keeps the file for the next process; and the
+ * holds is left alone; a store locked through shutdown keeps the file for the next process; the
+ * catch-up thread takes over a half-full spool from an idle ingester stuck in its step; and the
  * real store sink behind a spool ends with every row, none twice. */
 #include "serve/log_spool.h"
 #include "test.h"
@@ -14,6 +15,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,13 +50,20 @@ typedef struct mem_sink {
     int closed;
     int stored_lo, stored_hi;  /* contains() says yes to req-<lo..hi> */
     int busy;                  /* write answers FW_EBUSY (the store locked elsewhere) */
+    const char *hold_thread;   /* only this thread (by name) waits at the gate; NULL: every one */
+    atomic_int at_gate;        /* writes that reached the gate */
 } mem_sink;
 
 static fw_status mem_write(void *ud, fw_log_record *const *recs, size_t n, fw_err *err) {
     (void)err;
     mem_sink *m = ud;
-    pthread_mutex_lock(&m->gate);
-    pthread_mutex_unlock(&m->gate);
+    char me[32] = "";
+    pthread_getname_np(pthread_self(), me, sizeof me);
+    if (!m->hold_thread || strcmp(me, m->hold_thread) == 0) {
+        atomic_fetch_add(&m->at_gate, 1);
+        pthread_mutex_lock(&m->gate);
+        pthread_mutex_unlock(&m->gate);
+    }
     if (m->busy) return FW_EBUSY;
     pthread_mutex_lock(&m->mu);
     for (size_t i = 0; i < n && m->n < 4096; i++, m->n++) {
@@ -176,7 +185,7 @@ static void test_append_drain(void) {
     mem_init(&m);
     fw_log_sink inner = mem_sink_of(&m), sp;
     fw_err err;
-    CHECK_OK(fw_log_sink_spool(dir, &inner, 1 << 20, 16, &sp, &err));
+    CHECK_OK(fw_log_sink_spool(dir, &inner, 1 << 20, 16, false, &sp, &err));
     CHECK_EQ(count_spools(dir), 1);
     enum { N = 1000 };
     for (int i = 0; i < N; i += 50) {
@@ -222,7 +231,7 @@ static void test_bound_drops(void) {
     size_t rec = one.len;
     fw_buf_free(&one);
     /* room for 10 records; ingest takes 1 per transaction, so at most 1 is out of the spool */
-    CHECK_OK(fw_log_sink_spool(dir, &inner, rec * 10, 1, &sp, &err));
+    CHECK_OK(fw_log_sink_spool(dir, &inner, rec * 10, 1, false, &sp, &err));
     for (int i = 0; i < 30; i++) {
         fw_log_record *r = pred(i);
         CHECK_OK(sp.write(sp.ud, &r, 1, &err));
@@ -290,7 +299,7 @@ static void test_recovery(void) {
     m.stored_hi = 107;
     fw_log_sink inner = mem_sink_of(&m), sp;
     fw_err err;
-    CHECK_OK(fw_log_sink_spool(dir, &inner, 1 << 20, 4, &sp, &err));
+    CHECK_OK(fw_log_sink_spool(dir, &inner, 1 << 20, 4, false, &sp, &err));
     fw_log_record *r = pred(900);
     CHECK_OK(sp.write(sp.ud, &r, 1, &err));
     fw_free(r);
@@ -315,7 +324,7 @@ static void test_busy_store_at_close(void) {
     m.busy = 1;
     fw_log_sink inner = mem_sink_of(&m), sp;
     fw_err err;
-    CHECK_OK(fw_log_sink_spool(dir, &inner, 1 << 20, 8, &sp, &err));
+    CHECK_OK(fw_log_sink_spool(dir, &inner, 1 << 20, 8, false, &sp, &err));
     for (int i = 0; i < 20; i++) {
         fw_log_record *r = pred(i);
         CHECK_OK(sp.write(sp.ud, &r, 1, &err));
@@ -332,12 +341,66 @@ static void test_busy_store_at_close(void) {
     mem_sink m2;
     mem_init(&m2);
     inner = mem_sink_of(&m2);
-    CHECK_OK(fw_log_sink_spool(dir, &inner, 1 << 20, 8, &sp, &err));
+    CHECK_OK(fw_log_sink_spool(dir, &inner, 1 << 20, 8, false, &sp, &err));
     sp.close(sp.ud);
     CHECK_EQ(m2.n, 20u);
     CHECK_STR(m2.ids[0], "req-00000");
     CHECK_STR(m2.ids[19], "req-00019");
     CHECK_EQ(count_spools(dir), 0);
+}
+
+/* catch_up: the idle ingester is held inside its step (as if starved of CPU there, holding the
+ * baton); the catch-up thread, woken past half full, waits for that one step, then takes the spool
+ * down to a quarter while the idle ingester stands aside. */
+static void test_catch_up(void) {
+    fw_buf one_rec;
+    fw_buf_init(&one_rec);
+    fw_log_record *r0 = pred(0);
+    fw_log_spool_encode(r0, &one_rec);
+    fw_free(r0);
+    size_t rec = one_rec.len;
+    fw_buf_free(&one_rec);
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/spool5", fw_test_tmpdir());
+    mem_sink m;
+    mem_init(&m);
+    m.hold_thread = "fw-log-ingest";
+    pthread_mutex_lock(&m.gate);
+    fw_log_sink inner = mem_sink_of(&m), sp;
+    fw_err err;
+    CHECK_OK(fw_log_sink_spool(dir, &inner, rec * 40, 1, true, &sp, &err));
+    /* one record: the idle ingester takes it and is held in its step, holding the baton */
+    fw_log_record *batch[36];
+    for (int i = 0; i < 36; i++) batch[i] = pred(i);
+    CHECK_OK(sp.write(sp.ud, batch, 1, &err));
+    for (int i = 0; i < 500 && atomic_load(&m.at_gate) == 0; i++) usleep(2000);
+    CHECK_EQ(atomic_load(&m.at_gate), 1);
+    /* 35 more: past half full, the catcher wakes and waits for the held step */
+    CHECK_OK(sp.write(sp.ud, batch + 1, 35, &err));
+    for (int i = 0; i < 36; i++) fw_free(batch[i]);
+    usleep(50000);
+    fw_log_sink_stats st;
+    sp.stats(sp.ud, &st);
+    CHECK_EQ(st.stored, 0u);
+    pthread_mutex_unlock(&m.gate);
+    for (int i = 0; i < 400; i++) {
+        sp.stats(sp.ud, &st);
+        if (st.spool_records <= 10) break;
+        usleep(5000);
+    }
+    sp.stats(sp.ud, &st);
+    CHECK(st.spool_records <= 10);
+    /* the catcher took it from 35 waiting to about 10 (records differ a little in size) */
+    CHECK(st.caught_up >= 20 && st.caught_up <= 35);
+    sp.close(sp.ud);
+    CHECK_EQ(m.n, 36u);
+    bool in_order = true; /* two threads, one order */
+    for (int i = 0; i < 36; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "req-%05d", i);
+        if (strcmp(m.ids[i], want) != 0) in_order = false;
+    }
+    CHECK(in_order);
 }
 
 static long long q_int(sqlite3 *db, const char *sql) {
@@ -382,7 +445,7 @@ static void test_store_behind_spool(void) {
         fclose(f);
     }
     fw_buf_free(&b);
-    CHECK_OK(fw_log_sink_spool(dir, &store, 1 << 20, 8, &sp, &err));
+    CHECK_OK(fw_log_sink_spool(dir, &store, 1 << 20, 8, false, &sp, &err));
     fw_log_record *more[2] = {pred(30), fw_log_feedback_new("req-00030", "1", NULL, NAN, false)};
     CHECK_OK(sp.write(sp.ud, more, 2, &err));
     fw_free(more[0]);
@@ -411,6 +474,7 @@ int main(int argc, char **argv) {
     TEST_RUN(test_bound_drops);
     TEST_RUN(test_recovery);
     TEST_RUN(test_busy_store_at_close);
+    TEST_RUN(test_catch_up);
     TEST_RUN(test_store_behind_spool);
     return fw_test_report(argv[0]);
 }
