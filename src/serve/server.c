@@ -315,22 +315,29 @@ static void api_metrics(fw_server *s, fw_reply *r) {
                              (double)(q.write_errors + q.sink.store_errors));
     fw_metrics_render_scalar(&r->body, "flywheel_log_batches_total", "counter", "Batches handed to the log sink.", (double)q.batches);
     if (q.sink.spooled) {
-        fw_metrics_render_scalar(&r->body, "flywheel_log_stored_total", "counter",
-                                 "Prediction log records now in the store (ingested from the spool).", (double)q.sink.stored);
-        fw_metrics_render_scalar(&r->body, "flywheel_log_spool_records", "gauge",
-                                 "Prediction log records spooled on disk, not yet in the store.", (double)q.sink.spool_records);
-        fw_metrics_render_scalar(&r->body, "flywheel_log_spool_bytes", "gauge",
-                                 "Bytes of spooled records not yet in the store.", (double)q.sink.spool_bytes);
-        fw_metrics_render_scalar(&r->body, "flywheel_log_spool_capacity_bytes", "gauge",
-                                 "Bound on spooled bytes (serving.log.spool_bytes).", (double)q.sink.spool_capacity_bytes);
-        fw_metrics_render_scalar(&r->body, "flywheel_log_spool_dropped_total", "counter",
-                                 "Records dropped because the spool was full.", (double)q.sink.spool_dropped);
-        fw_metrics_render_scalar(&r->body, "flywheel_log_caught_up_total", "counter",
-                                 "Records the catch-up thread stored (serving.log.catch_up).", (double)q.sink.caught_up);
-        fw_metrics_render_scalar(&r->body, "flywheel_log_recovered_total", "counter",
-                                 "Records ingested from spools left by earlier processes.", (double)q.sink.recovered);
-        fw_metrics_render_scalar(&r->body, "flywheel_log_store_lag_seconds", "gauge",
-                                 "Age of the oldest spooled record not yet in the store.", q.sink.lag_s);
+        const struct {
+            const char *name, *type, *help;
+            double v;
+        } spool[] = {
+            {"flywheel_log_stored_total", "counter", "Prediction log records now in the store (ingested from the spool).",
+             (double)q.sink.stored},
+            {"flywheel_log_spool_records", "gauge", "Prediction log records spooled on disk, not yet in the store.",
+             (double)q.sink.spool_records},
+            {"flywheel_log_spool_bytes", "gauge", "Bytes of spooled records not yet in the store.",
+             (double)q.sink.spool_bytes},
+            {"flywheel_log_spool_capacity_bytes", "gauge", "Bound on spooled bytes (serving.log.spool_bytes).",
+             (double)q.sink.spool_capacity_bytes},
+            {"flywheel_log_spool_dropped_total", "counter", "Records dropped because the spool was full.",
+             (double)q.sink.spool_dropped},
+            {"flywheel_log_caught_up_total", "counter", "Records the catch-up thread stored (serving.log.catch_up).",
+             (double)q.sink.caught_up},
+            {"flywheel_log_recovered_total", "counter", "Records ingested from spools left by earlier processes.",
+             (double)q.sink.recovered},
+            {"flywheel_log_store_lag_seconds", "gauge", "Age of the oldest spooled record not yet in the store.",
+             q.sink.lag_s},
+        };
+        for (size_t i = 0; i < sizeof spool / sizeof *spool; i++)
+            fw_metrics_render_scalar(&r->body, spool[i].name, spool[i].type, spool[i].help, spool[i].v);
     }
     if (s->hybrid) {
         fw_hybrid_stats h;

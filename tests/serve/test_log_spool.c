@@ -40,6 +40,18 @@ static fw_log_record *pred(int i) {
     return fw_log_prediction_new(&p);
 }
 
+/* Bytes pred(i) takes in a spool. */
+static size_t encoded_size(int i) {
+    fw_buf b;
+    fw_buf_init(&b);
+    fw_log_record *r = pred(i);
+    fw_log_spool_encode(r, &b);
+    fw_free(r);
+    size_t n = b.len;
+    fw_buf_free(&b);
+    return n;
+}
+
 /* ---- an in-memory sink: request ids in arrival order; may be held shut ---- */
 typedef struct mem_sink {
     pthread_mutex_t mu;
@@ -223,13 +235,7 @@ static void test_bound_drops(void) {
     pthread_mutex_lock(&m.gate); /* the store is stuck: nothing leaves the spool */
     fw_log_sink inner = mem_sink_of(&m), sp;
     fw_err err;
-    fw_buf one;
-    fw_buf_init(&one);
-    fw_log_record *r0 = pred(0);
-    fw_log_spool_encode(r0, &one);
-    fw_free(r0);
-    size_t rec = one.len;
-    fw_buf_free(&one);
+    size_t rec = encoded_size(0);
     /* room for 10 records; ingest takes 1 per transaction, so at most 1 is out of the spool */
     CHECK_OK(fw_log_sink_spool(dir, &inner, rec * 10, 1, false, &sp, &err));
     for (int i = 0; i < 30; i++) {
@@ -245,6 +251,15 @@ static void test_bound_drops(void) {
     pthread_mutex_unlock(&m.gate);
     sp.close(sp.ud);
     CHECK_EQ(m.n + st.spool_dropped, 30u);
+}
+
+static void write_file(const char *path, const fw_buf *b) {
+    FILE *f = fopen(path, "wb");
+    CHECK(f != NULL);
+    if (f) {
+        fwrite(b->data, 1, b->len, f);
+        fclose(f);
+    }
 }
 
 /* Writes a spool file as a crashed process would leave it: records 0..n-1, the header saying the
@@ -272,12 +287,7 @@ static void write_orphan(const char *path, int first, int n, int done, size_t to
         fw_free(r);
     }
     for (int i = 0; i < 8; i++) b.data[8 + i] = (uint8_t)(off >> (8 * i));
-    FILE *f = fopen(path, "wb");
-    CHECK(f != NULL);
-    if (f) {
-        fwrite(b.data, 1, b.len, f);
-        fclose(f);
-    }
+    write_file(path, &b);
     fw_buf_free(&b);
 }
 
@@ -353,13 +363,7 @@ static void test_busy_store_at_close(void) {
  * baton); the catch-up thread, woken past half full, waits for that one step, then takes the spool
  * down to a quarter while the idle ingester stands aside. */
 static void test_catch_up(void) {
-    fw_buf one_rec;
-    fw_buf_init(&one_rec);
-    fw_log_record *r0 = pred(0);
-    fw_log_spool_encode(r0, &one_rec);
-    fw_free(r0);
-    size_t rec = one_rec.len;
-    fw_buf_free(&one_rec);
+    size_t rec = encoded_size(0);
     char dir[600];
     snprintf(dir, sizeof dir, "%s/spool5", fw_test_tmpdir());
     mem_sink m;
@@ -438,12 +442,7 @@ static void test_store_behind_spool(void) {
         if (i >= 10) fw_free(r);
     }
     for (int i = 0; i < 10; i++) fw_free(recs[i]);
-    FILE *f = fopen(dead, "wb");
-    CHECK(f != NULL);
-    if (f) {
-        fwrite(b.data, 1, b.len, f);
-        fclose(f);
-    }
+    write_file(dead, &b);
     fw_buf_free(&b);
     CHECK_OK(fw_log_sink_spool(dir, &store, 1 << 20, 8, false, &sp, &err));
     fw_log_record *more[2] = {pred(30), fw_log_feedback_new("req-00030", "1", NULL, NAN, false)};
