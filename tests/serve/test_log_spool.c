@@ -8,6 +8,7 @@
  * real store sink behind a spool ends with every row, none twice. */
 #include "serve/log_spool.h"
 #include "test.h"
+#include "db.h"
 
 #include "core/alloc.h"
 #include "core/buf.h"
@@ -407,15 +408,6 @@ static void test_catch_up(void) {
     CHECK(in_order);
 }
 
-static long long q_int(sqlite3 *db, const char *sql) {
-    sqlite3_stmt *st;
-    long long v = -1;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) return -1;
-    if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
-}
-
 /* The real store sink behind a spool, and recovery against it: the crash window (rows stored, the
  * header not yet moved) does not store a row twice. */
 static void test_store_behind_spool(void) {
@@ -456,10 +448,10 @@ static void test_store_behind_spool(void) {
     snprintf(path, sizeof path, "%s/flywheel.db", home);
     sqlite3 *db;
     CHECK_EQ(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    CHECK_EQ(q_int(db, "SELECT count(*) FROM prediction_log"), 31);
-    CHECK_EQ(q_int(db, "SELECT count(DISTINCT request_id) FROM prediction_log"), 31);
-    CHECK_EQ(q_int(db, "SELECT count(*) FROM feedback WHERE request_id = 'req-00030'"), 1);
-    CHECK_EQ(q_int(db, "SELECT count(*) FROM prediction_log WHERE request_id = 'req-00021' AND latency_us = 121"
+    CHECK_EQ(DB_INT(db, "SELECT count(*) FROM prediction_log"), 31);
+    CHECK_EQ(DB_INT(db, "SELECT count(DISTINCT request_id) FROM prediction_log"), 31);
+    CHECK_EQ(DB_INT(db, "SELECT count(*) FROM feedback WHERE request_id = 'req-00030'"), 1);
+    CHECK_EQ(DB_INT(db, "SELECT count(*) FROM prediction_log WHERE request_id = 'req-00021' AND latency_us = 121"
                        " AND output_json LIKE '%\"protocol\":\"v2\"%'"),
              1);
     sqlite3_close(db);

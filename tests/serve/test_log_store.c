@@ -4,24 +4,13 @@
  * first reuses the prepared statements. */
 #include "serve/logq.h"
 #include "test.h"
+#include "db.h"
 
 #include "core/alloc.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
-
-static long long q_int(sqlite3 *db, const char *sql) {
-    sqlite3_stmt *st;
-    long long v = -1;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        fw_test_fail(__FILE__, __LINE__, "%s: %s", sql, sqlite3_errmsg(db));
-        return -1;
-    }
-    if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
-}
 
 static fw_log_record *pred(int i) {
     char rid[32], in[128];
@@ -61,21 +50,21 @@ static void test_batches(void) {
     snprintf(path, sizeof path, "%s/flywheel.db", home);
     sqlite3 *db;
     CHECK_EQ(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    CHECK_EQ(q_int(db, "SELECT count(*) FROM prediction_log"), N + 3);
-    CHECK_EQ(q_int(db, "SELECT count(DISTINCT request_id) FROM prediction_log"), N + 3);
-    CHECK_EQ(q_int(db, "SELECT count(*) FROM prediction_log WHERE request_id = 'req-0070' AND version = 1"
+    CHECK_EQ(DB_INT(db, "SELECT count(*) FROM prediction_log"), N + 3);
+    CHECK_EQ(DB_INT(db, "SELECT count(DISTINCT request_id) FROM prediction_log"), N + 3);
+    CHECK_EQ(DB_INT(db, "SELECT count(*) FROM prediction_log WHERE request_id = 'req-0070' AND version = 1"
                        " AND latency_us = 70 AND model_name = 'm' AND outcome = 'model'"
                        " AND input_json = '{\"instances\":[{\"x\":70,\"s\":\"a b\"}]}'"
                        " AND output_json = '{\"variant\":\"primary\",\"source\":\"online\",\"protocol\":\"v1\","
                        "\"entity_id\":null,\"answers\":[\"pos\"],\"outputs\":[[0.25,70]]}'"),
              1);
-    CHECK_EQ(q_int(db, "SELECT count(*) FROM prediction_log WHERE request_id = 'req-0033' AND version = 2"
+    CHECK_EQ(DB_INT(db, "SELECT count(*) FROM prediction_log WHERE request_id = 'req-0033' AND version = 2"
                        " AND latency_us = 33 AND input_json LIKE '%\"x\":33,%'"),
              1);
-    CHECK_EQ(q_int(db, "SELECT count(*) FROM prediction_log WHERE request_id = 'req-0102'"), 1);
-    CHECK_EQ(q_int(db, "SELECT sum(latency_us) FROM prediction_log"), N * (N - 1) / 2 + 303);
-    CHECK_EQ(q_int(db, "SELECT count(*) FROM feedback"), 2);
-    CHECK_EQ(q_int(db, "SELECT count(*) FROM feedback_unmatched WHERE request_id = 'nobody'"), 1);
+    CHECK_EQ(DB_INT(db, "SELECT count(*) FROM prediction_log WHERE request_id = 'req-0102'"), 1);
+    CHECK_EQ(DB_INT(db, "SELECT sum(latency_us) FROM prediction_log"), N * (N - 1) / 2 + 303);
+    CHECK_EQ(DB_INT(db, "SELECT count(*) FROM feedback"), 2);
+    CHECK_EQ(DB_INT(db, "SELECT count(*) FROM feedback_unmatched WHERE request_id = 'nobody'"), 1);
     sqlite3_close(db);
 }
 

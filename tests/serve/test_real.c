@@ -9,6 +9,7 @@
  * store locked elsewhere that loses no logged prediction (the next server ingests the spool). */
 #include "client.h"
 #include "test.h"
+#include "db.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -458,18 +459,6 @@ static void test_swap_under_load(void) {
     hc_resp_free(&r);
 }
 
-static long long query_int(sqlite3 *db, const char *sql) {
-    sqlite3_stmt *st;
-    long long v = -1;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        fw_test_fail(__FILE__, __LINE__, "%s: %s", sql, sqlite3_errmsg(db));
-        return -1;
-    }
-    if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
-}
-
 static void test_drain_log_in_store(void) {
     if (!g_up) return;
     CHECK_EQ(hc_server_stop(&g_srv, SIGTERM), 0);
@@ -478,29 +467,29 @@ static void test_drain_log_in_store(void) {
     snprintf(path, sizeof path, "%s/flywheel.db", g_home);
     sqlite3 *db;
     CHECK_EQ(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    long long n = query_int(db, "SELECT count(*) FROM prediction_log");
+    long long n = DB_INT(db, "SELECT count(*) FROM prediction_log");
     CHECK_MSG(n >= g_requests, "prediction_log has %lld rows, %d requests were answered", n, g_requests);
     char sql[400];
     snprintf(sql, sizeof sql, "SELECT count(*) FROM prediction_log WHERE request_id = '%s' AND model_name = 'pima'"
              " AND version = 1 AND input_json LIKE '%%\"glucose\":148%%' AND output_json LIKE '%%\"answers\":[\"pos\"]%%'"
              " AND outcome = 'model' AND latency_us >= 0", g_rid);
-    CHECK_EQ(query_int(db, sql), 1);
+    CHECK_EQ(DB_INT(db, sql), 1);
     /* inputs are stored as valid JSON without the whitespace between tokens, strings intact */
-    CHECK_EQ(query_int(db, "SELECT count(*) FROM prediction_log WHERE input_json = "
+    CHECK_EQ(DB_INT(db, "SELECT count(*) FROM prediction_log WHERE input_json = "
                            "'{\"instances\":[{\"glucose\":121,\"note\":\"a \\\" b\"}],\"entity_id\":\"compact me\"}'"), 1);
-    CHECK_EQ(query_int(db, "SELECT count(*) FROM prediction_log WHERE input_json IS NOT NULL AND NOT json_valid(input_json)"), 0);
-    CHECK(query_int(db, "SELECT count(*) FROM prediction_log WHERE version = 2") >= 20);
-    CHECK(query_int(db, "SELECT count(*) FROM prediction_log WHERE outcome = 'fallback'") >= 1);
-    CHECK_EQ(query_int(db, "SELECT count(*) FROM prediction_log WHERE output_json LIKE '%\"source\":\"batch\"%'"), 1);
-    CHECK(query_int(db, "SELECT count(*) FROM prediction_log WHERE output_json LIKE '%\"protocol\":\"v2\"%'") >= 1);
+    CHECK_EQ(DB_INT(db, "SELECT count(*) FROM prediction_log WHERE input_json IS NOT NULL AND NOT json_valid(input_json)"), 0);
+    CHECK(DB_INT(db, "SELECT count(*) FROM prediction_log WHERE version = 2") >= 20);
+    CHECK(DB_INT(db, "SELECT count(*) FROM prediction_log WHERE outcome = 'fallback'") >= 1);
+    CHECK_EQ(DB_INT(db, "SELECT count(*) FROM prediction_log WHERE output_json LIKE '%\"source\":\"batch\"%'"), 1);
+    CHECK(DB_INT(db, "SELECT count(*) FROM prediction_log WHERE output_json LIKE '%\"protocol\":\"v2\"%'") >= 1);
     /* feedback joins its prediction by request id; the unknown one is kept and flagged */
     snprintf(sql, sizeof sql, "SELECT count(*) FROM feedback f JOIN prediction_log p USING(request_id)"
              " WHERE f.request_id = '%s' AND f.label_json = '\"pos\"'", g_rid);
-    CHECK_EQ(query_int(db, sql), 1);
-    CHECK_EQ(query_int(db, "SELECT count(*) FROM feedback WHERE request_id = 'from-elsewhere-42' AND event = 'chargeback'"
+    CHECK_EQ(DB_INT(db, sql), 1);
+    CHECK_EQ(DB_INT(db, "SELECT count(*) FROM feedback WHERE request_id = 'from-elsewhere-42' AND event = 'chargeback'"
                            " AND value = 12.5"), 1);
-    CHECK_EQ(query_int(db, "SELECT count(*) FROM feedback_unmatched WHERE request_id = 'from-elsewhere-42'"), 1);
-    CHECK_EQ(query_int(db, "SELECT count(*) FROM feedback_unmatched"), 1);
+    CHECK_EQ(DB_INT(db, "SELECT count(*) FROM feedback_unmatched WHERE request_id = 'from-elsewhere-42'"), 1);
+    CHECK_EQ(DB_INT(db, "SELECT count(*) FROM feedback_unmatched"), 1);
     sqlite3_close(db);
 }
 
@@ -603,7 +592,7 @@ static void test_crash_keeps_log(void) {
     for (int i = 0; i < N; i++) {
         char sql[200];
         snprintf(sql, sizeof sql, "SELECT count(*) FROM prediction_log WHERE request_id = '%.63s'", rids[i]);
-        found += query_int(db, sql) == 1;
+        found += DB_INT(db, sql) == 1;
     }
     CHECK_EQ(found, N);
     sqlite3_close(db);
