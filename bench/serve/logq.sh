@@ -11,27 +11,17 @@ set -u
 cd "$(dirname "$0")/../.."
 secs=${1:-10}
 BIN=${FLYWHEEL_BIN:-$PWD/build/flywheel}
-SPAM=${SPAM_CSV:-../shared/datasets/spam.csv}
-[[ -f $SPAM ]] || SPAM=/work/shared/datasets/spam.csv
+source bench/serve/common.sh
 tmp=$(mktemp -d); pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
 PORT=18195
 H=${HOME_DIR:-$tmp/home}
-if [[ ! -f $H/flywheel.db ]]; then
-  "$BIN" train "$SPAM" --label type --models gbdt --param gbdt.n_estimators=100 --param gbdt.max_depth=6 \
-      --seed 1 --name spam --home "$H" --quiet >/dev/null || { echo "training failed"; exit 1; }
-  "$BIN" models promote spam@1 --force --home "$H" >/dev/null
-fi
-/usr/bin/python3 - "$SPAM" "$tmp" <<'PY'
-import csv, json, sys
-rows = list(csv.reader(open(sys.argv[1]))); header = rows[0]; label = header.index("type")
-json.dump({"instances": [{h: float(v) for i, (h, v) in enumerate(zip(header, rows[1])) if i != label}]}, open(sys.argv[2] + "/v1.json", "w"))
-PY
-printf 'wrk.method="POST"\nwrk.headers["Content-Type"]="application/json"\nlocal f=io.open("%s","r")\nwrk.body=f:read("*a")\nf:close()\n' "$tmp/v1.json" > "$tmp/v1.lua"
+[[ -f $H/flywheel.db ]] || spam_home "$BIN" "$H" || exit 1
+spam_bodies "$tmp"
 echo "date: $(date -u +%FT%TZ)  load: $(cut -d' ' -f1-3 /proc/loadavg)  binary: $("$BIN" --version 2>/dev/null | head -1)"
 "$BIN" serve --port $PORT --threads 2 --home "$H" --alias-poll 0 ${SERVE_ARGS:-} >/dev/null 2>"$tmp/fw.err" & fwpid=$!; pids+=($fwpid)
-for _ in $(seq 1 200); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.05; done
+wait_port $PORT
 metric() { awk -v k="$1" '$1==k{print $2}' <<<"$2"; }
 m0=$(curl -s "http://127.0.0.1:$PORT/metrics"); w0=$(metric flywheel_log_written_total "$m0")
 wrk -t2 -c64 -d"${secs}s" -s "$tmp/v1.lua" "http://127.0.0.1:$PORT/v1/models/spam:predict" > "$tmp/wrk.out" & wp=$!

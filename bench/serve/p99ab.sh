@@ -9,20 +9,12 @@
 set -u
 cd "$(dirname "$0")/../.."
 secs=$1; shift
-SPAM=${SPAM_CSV:-../shared/datasets/spam.csv}
-[[ -f $SPAM ]] || SPAM=/work/shared/datasets/spam.csv
+source bench/serve/common.sh
 T=$(mktemp -d); H=$T/home; pid=
 trap '[[ -n $pid ]] && kill $pid 2>/dev/null; wait 2>/dev/null; rm -rf "$T"' EXIT
 first=""; for spec in "$@"; do [[ $spec == nginx ]] || { first=${spec#*=}; first=${first%%:*}; break; }; done
-"$first" train "$SPAM" --label type --models gbdt --param gbdt.n_estimators=100 --param gbdt.max_depth=6 \
-    --seed 1 --name spam --home "$H" --quiet >/dev/null || { echo "training failed"; exit 1; }
-"$first" models promote spam@1 --force --home "$H" >/dev/null
-/usr/bin/python3 - "$SPAM" "$T" <<'PY'
-import csv, json, sys
-rows = list(csv.reader(open(sys.argv[1]))); h = rows[0]; l = h.index("type")
-json.dump({"instances": [{k: float(v) for i, (k, v) in enumerate(zip(h, rows[1])) if i != l}]}, open(sys.argv[2] + "/v1.json", "w"))
-PY
-printf 'wrk.method="POST"\nwrk.headers["Content-Type"]="application/json"\nlocal f=io.open("%s","r")\nwrk.body=f:read("*a")\nf:close()\n' "$T/v1.json" > "$T/v1.lua"
+spam_home "$first" "$H" || exit 1
+spam_bodies "$T"
 mkdir -p "$T/www"; printf '%339s' x > "$T/www/p"
 cat > "$T/nginx.conf" <<NG
 worker_processes 2; daemon off; pid $T/nginx.pid; error_log $T/nginx.err;
@@ -30,7 +22,6 @@ events { worker_connections 4096; }
 http { access_log off; keepalive_requests 10000000;
   server { listen 127.0.0.1:18399; location / { root $T/www; try_files /p =404; default_type application/json; } } }
 NG
-wait_port() { for _ in $(seq 1 200); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; return 1; }
 lat() { awk '/Requests\/sec/{r=$2} / 50%/{m=$2} / 99%/{p=$2} END{printf "%8.0f req/s  p50 %8s  p99 %8s", r, m, p}'; }
 echo "date: $(date -u +%FT%TZ)  load: $(cut -d' ' -f1-3 /proc/loadavg)  pinned: ${PIN:-no}"
 for round in 1 2; do

@@ -8,23 +8,15 @@ set -u
 cd "$(dirname "$0")/../.."
 secs=${1:-6}; shift || true
 BIN=${FLYWHEEL_BIN:-$PWD/build/flywheel}
-SPAM=${SPAM_CSV:-../shared/datasets/spam.csv}
-[[ -f $SPAM ]] || SPAM=/work/shared/datasets/spam.csv
+source bench/serve/common.sh
 tmp=$(mktemp -d); pid=
 cleanup() { [[ -n $pid ]] && kill "$pid" 2>/dev/null; wait 2>/dev/null; [[ -n ${KEEP:-} ]] || rm -rf "$tmp"; }
 trap cleanup EXIT
 H=$tmp/home; PORT=18290
-"$BIN" train "$SPAM" --label type --models gbdt --param gbdt.n_estimators=100 --param gbdt.max_depth=6 \
-    --name spam --home "$H" --quiet >/dev/null || { echo "training failed"; exit 1; }
-"$BIN" models promote spam@1 --force --home "$H" >/dev/null
-/usr/bin/python3 - "$SPAM" "$tmp" <<'PY'
-import csv, json, sys
-rows = list(csv.reader(open(sys.argv[1]))); h = rows[0]; lab = h.index("type")
-json.dump({"instances": [{k: float(v) for i, (k, v) in enumerate(zip(h, rows[1])) if i != lab}]}, open(sys.argv[2] + "/v1.json", "w"))
-PY
-printf 'wrk.method="POST"\nwrk.headers["Content-Type"]="application/json"\nlocal f=io.open("%s","r")\nwrk.body=f:read("*a")\nf:close()\n' "$tmp/v1.json" > "$tmp/v1.lua"
+spam_home "$BIN" "$H" || exit 1
+spam_bodies "$tmp"
 "$BIN" serve --port $PORT --threads 2 --home "$H" --alias-poll 0 "$@" >/dev/null 2>"$tmp/err" & pid=$!
-for _ in $(seq 1 200); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.05; done
+wait_port $PORT
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
 wrk -t2 -c64 -d1s -s "$tmp/v1.lua" "http://127.0.0.1:$PORT/v1/models/spam:predict" >/dev/null
 perf record -q -g -o "$tmp/perf.data" -p "$pid" -- sleep "$secs" 2>/dev/null &

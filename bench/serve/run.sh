@@ -16,8 +16,7 @@ set -u
 cd "$(dirname "$0")/../.."
 secs=${1:-5}
 BIN=${FLYWHEEL_BIN:-$PWD/build/flywheel}
-SPAM=${SPAM_CSV:-../shared/datasets/spam.csv}
-[[ -f $SPAM ]] || SPAM=/work/shared/datasets/spam.csv
+source bench/serve/common.sh
 tmp=$(mktemp -d); pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
@@ -26,28 +25,9 @@ H=$tmp/home; HM=$tmp/many
 echo "date: $(date -u +%FT%TZ)  load: $(cut -d' ' -f1-3 /proc/loadavg)  binary: $("$BIN" --version 2>/dev/null | head -1)"
 
 # --- the real model: spam GBDT, 100 trees, depth 6 (two versions for the swap runs) ---
-for seed in 1 2; do
-  "$BIN" train "$SPAM" --label type --models gbdt --param gbdt.n_estimators=100 --param gbdt.max_depth=6 \
-      --seed $seed --name spam --home "$H" --quiet >/dev/null || { echo "training failed"; exit 1; }
-done
-"$BIN" models promote spam@1 --force --home "$H" >/dev/null
-
+spam_home "$BIN" "$H" 1 2 || exit 1
 # --- request bodies (one spam row; v1 instances and the same row as a v2 [1, n] tensor) ---
-/usr/bin/python3 - "$SPAM" "$tmp" <<'PY'
-import csv, json, sys
-spam, tmp = sys.argv[1], sys.argv[2]
-rows = list(csv.reader(open(spam)))
-header = rows[0]; label = header.index("type") if "type" in header else len(header) - 1
-feats = [h for i, h in enumerate(header) if i != label]
-row = {h: float(v) for i, (h, v) in enumerate(zip(header, rows[1])) if i != label}
-json.dump({"instances": [row]}, open(f"{tmp}/v1.json", "w"))
-json.dump({"inputs": [{"name": "input", "shape": [1, len(feats)], "datatype": "FP64", "data": [row[f] for f in feats]}]},
-          open(f"{tmp}/v2.json", "w"))
-PY
-lua() { printf 'wrk.method="POST"\nwrk.headers["Content-Type"]="application/json"\nlocal f=io.open("%s","r")\nwrk.body=f:read("*a")\nf:close()\n' "$1" > "$2"; }
-lua "$tmp/v1.json" "$tmp/v1.lua"; lua "$tmp/v2.json" "$tmp/v2.lua"
-
-wait_port() { for _ in $(seq 1 200); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+spam_bodies "$tmp"
 # wrk_run PORT PATH CONNS [LUA] -> "req/s p99_us non2xx"
 wrk_run() {
   local out; out=$(wrk -t2 -c"$3" -d"${secs}s" --latency ${4:+-s "$4"} "http://127.0.0.1:$1$2")
