@@ -1,15 +1,16 @@
-/* log_store.c — owns the prediction log's store sink: the writer thread's batches go into the
- * store's prediction_log and feedback tables (store/store.h), one transaction per batch;
- * predictions through the sink's own SQLite connection with multi-row INSERTs prepared once
- * (lengths bound, no strlen, inputs stored without insignificant whitespace) and WAL checkpoints
- * on a checkpointer thread of the sink's own (so the writer never stalls on copying the WAL back
- * and its fdatasync: at 25-30k rows/s the inline checkpoints made the queue peak at 44-65k, 4-9k
- * without them); feedback whose request id is unknown is kept anyway and also listed in
- * the serve-owned table feedback_unmatched (created here on first use) so it is never lost and a
- * later join can tell it apart. */
+/* log_store.c — owns the prediction log's store sink: the writer thread's batches go into
+ * <home>/log.db (store/log_db.h: prediction_log, feedback, feedback_unmatched; a file of its own
+ * so ingestion never holds the registry's write lock), one transaction per batch; predictions
+ * with multi-row INSERTs prepared once (lengths bound, no strlen, inputs stored without
+ * insignificant whitespace) and WAL checkpoints on a checkpointer thread of the sink's own (so the
+ * writer never stalls on copying the WAL back and its fdatasync: at 25-30k rows/s the inline
+ * checkpoints made the queue peak at 44-65k, 4-9k without them); feedback whose request id is
+ * unknown is kept anyway and also listed in feedback_unmatched, so it is never lost and a later
+ * join can tell it apart. */
 #include "serve/logq.h"
 
 #include "core/alloc.h"
+#include "store/log_db.h"
 #include "store/store.h"
 
 #include <math.h>
@@ -22,11 +23,12 @@
 #include <string.h>
 
 typedef struct store_sink {
-    fw_store *store;
-    sqlite3 *db;                 /* our own connection to <home>/flywheel.db: lookups + feedback_unmatched */
+    char *home;                  /* resolved FLYWHEEL_HOME (the spool lives under it) */
+    sqlite3 *db;                 /* our connection to <home>/log.db */
     sqlite3_stmt *q_known;       /* is a request id in prediction_log? */
     sqlite3_stmt *q_has_pred;    /* is this prediction record stored? (spool recovery) */
     sqlite3_stmt *q_has_fb;      /* is this feedback record stored? */
+    sqlite3_stmt *q_fb;          /* INSERT one feedback row */
     sqlite3_stmt *q_flag;        /* insert into feedback_unmatched */
     sqlite3_stmt *q_ins1;        /* INSERT one prediction_log row */
     sqlite3_stmt *q_insn;        /* INSERT ROWS_PER_INSERT rows */
@@ -41,11 +43,6 @@ typedef struct store_sink {
     size_t cap;
     _Atomic(unsigned long long) *matched, *unmatched;
 } store_sink;
-
-static const char *UNMATCHED_SQL =
-    "CREATE TABLE IF NOT EXISTS feedback_unmatched(\n"
-    "  id INTEGER PRIMARY KEY, request_id TEXT NOT NULL, ts_ms INTEGER NOT NULL, label_json TEXT);\n"
-    "CREATE INDEX IF NOT EXISTS feedback_unmatched_by_request ON feedback_unmatched(request_id);\n";
 
 /* FW_EBUSY when another connection held the lock past the busy timeout (the spool tries the batch
  * again later), FW_ESTORE otherwise. */
@@ -162,11 +159,11 @@ static void bind_row(sqlite3_stmt *st, int base, const fw_log_record *r, const c
     sqlite3_bind_text(st, base + 8, r->outcome, -1, SQLITE_STATIC);
 }
 
-static fw_status run_insert(store_sink *s, sqlite3_stmt *st, fw_err *err) {
+static fw_status run_insert(store_sink *s, sqlite3_stmt *st, const char *what, fw_err *err) {
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
-    return rc == SQLITE_DONE ? FW_OK : db_err(s, err, "logging predictions");
+    return rc == SQLITE_DONE ? FW_OK : db_err(s, err, what);
 }
 
 /* One transaction for the batch's predictions: texts formatted first (one buffer), then rows bound
@@ -199,11 +196,11 @@ static fw_status write_predictions(store_sink *s, fw_log_record *const *recs, si
     for (; st == FW_OK && i + ROWS_PER_INSERT <= n; i += ROWS_PER_INSERT) {
         for (int k = 0; k < ROWS_PER_INSERT; k++)
             bind_row(s->q_insn, k * PRED_COLS, recs[i + (size_t)k], texts, s->offs + 4 * (i + (size_t)k));
-        st = run_insert(s, s->q_insn, err);
+        st = run_insert(s, s->q_insn, "logging predictions", err);
     }
     for (; st == FW_OK && i < n; i++) {
         bind_row(s->q_ins1, 0, recs[i], texts, s->offs + 4 * i);
-        st = run_insert(s, s->q_ins1, err);
+        st = run_insert(s, s->q_ins1, "logging predictions", err);
     }
     if (st == FW_OK && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
         st = db_err(s, err, "committing the prediction log");
@@ -222,42 +219,40 @@ static fw_status sink_write(void *ud, fw_log_record *const *recs, size_t n, fw_e
     fw_status st = write_predictions(s, preds, np, err);
     fw_free(preds);
     if (st || np == n) return st;
-    /* feedback: one transaction over the store's tables ... */
-    if ((st = fw_store_begin(s->store, true, err))) return st;
+    /* feedback: one transaction, the unmatched flags with their rows */
+    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return db_err(s, err, "starting a feedback transaction");
+    size_t n_matched = 0, n_unmatched = 0;
     for (size_t i = 0; i < n && st == FW_OK; i++) {
         fw_log_record *r = recs[i];
         if (r->kind != FW_LOGREC_FEEDBACK) continue;
         if (!r->matched) r->matched = known_in_store(s, r->request_id);
-        fw_feedback_rec fb = {r->request_id, r->ts_ms, r->label_json, r->event, r->value};
-        st = s->store->ops->feedback_insert(s->store, &fb, err);
-    }
-    if (st) {
-        fw_store_rollback(s->store);
-        return st;
-    }
-    if ((st = fw_store_commit(s->store, err))) return st;
-    /* ... then the unmatched flags (our table; a failure here loses only the flag) */
-    bool tx = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK;
-    for (size_t i = 0; i < n; i++) {
-        fw_log_record *r = recs[i];
-        if (r->kind != FW_LOGREC_FEEDBACK) continue;
-        if (r->matched) {
-            if (s->matched) atomic_fetch_add(s->matched, 1);
+        sqlite3_bind_text(s->q_fb, 1, r->request_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s->q_fb, 2, r->ts_ms);
+        sqlite3_bind_text(s->q_fb, 3, r->label_json, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s->q_fb, 4, r->event, -1, SQLITE_STATIC);
+        if (isnan(r->value)) sqlite3_bind_null(s->q_fb, 5);
+        else sqlite3_bind_double(s->q_fb, 5, r->value);
+        st = run_insert(s, s->q_fb, "storing feedback", err);
+        if (st || r->matched) {
+            n_matched += r->matched;
             continue;
         }
-        if (s->unmatched) atomic_fetch_add(s->unmatched, 1);
-        sqlite3_reset(s->q_flag);
+        n_unmatched++;
         sqlite3_bind_text(s->q_flag, 1, r->request_id, -1, SQLITE_STATIC);
         sqlite3_bind_int64(s->q_flag, 2, r->ts_ms);
         sqlite3_bind_text(s->q_flag, 3, r->label_json, -1, SQLITE_STATIC);
-        if (sqlite3_step(s->q_flag) != SQLITE_DONE && st == FW_OK) st = db_err(s, err, "flagging unmatched feedback");
-        sqlite3_reset(s->q_flag);
+        st = run_insert(s, s->q_flag, "flagging unmatched feedback", err);
     }
-    if (tx && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-        if (st == FW_OK) st = db_err(s, err, "committing unmatched feedback flags");
+    if (st == FW_OK && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        st = db_err(s, err, "committing feedback");
+    if (st) {
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return st;
     }
-    return st;
+    if (s->matched) atomic_fetch_add(s->matched, n_matched);
+    if (s->unmatched) atomic_fetch_add(s->unmatched, n_unmatched);
+    return FW_OK;
 }
 
 static void sink_close(void *ud) {
@@ -276,11 +271,12 @@ static void sink_close(void *ud) {
     sqlite3_finalize(s->q_known);
     sqlite3_finalize(s->q_has_pred);
     sqlite3_finalize(s->q_has_fb);
+    sqlite3_finalize(s->q_fb);
     sqlite3_finalize(s->q_flag);
     sqlite3_finalize(s->q_ins1);
     sqlite3_finalize(s->q_insn);
     if (s->db) sqlite3_close(s->db);
-    if (s->store) fw_store_close(s->store);
+    fw_free(s->home);
     fw_buf_free(&s->out);
     fw_free(s->offs);
     fw_free(s);
@@ -295,22 +291,24 @@ fw_status fw_log_sink_store(const char *home, _Atomic(unsigned long long) *match
     pthread_cond_init(&s->ckcv, NULL);
     s->matched = matched;
     s->unmatched = unmatched;
-    fw_status st = fw_store_open(home, &s->store, err);
+    /* the store first: opening it migrates a store that still holds the log (schema 1) */
+    fw_store *store;
+    fw_status st = fw_store_open(home, &store, err);
     if (st) {
         sink_close(s);
         return st;
     }
-    char path[4200];
-    snprintf(path, sizeof path, "%s/flywheel.db", s->store->home);
-    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-        st = fw_err_set(err, FW_ESTORE, "prediction log: cannot open %s: %s", path,
-                        s->db ? sqlite3_errmsg(s->db) : "out of memory");
+    s->home = fw_strdup(store->home);
+    fw_store_close(store);
+    if (!s->home) {
+        sink_close(s);
+        return fw_err_set(err, FW_ENOMEM, "out of memory");
+    }
+    if ((st = fw_log_db_open(s->home, 5000, &s->db, err))) {
         sink_close(s);
         return st;
     }
-    sqlite3_busy_timeout(s->db, 5000);
-    /* the store runs WAL; synchronous is per connection: NORMAL like the store's (no fsync per
-     * commit; a committed batch survives a process crash) */
+    const char *path = sqlite3_db_filename(s->db, "main");
     static const char INS[] = "INSERT INTO prediction_log(request_id, ts_ms, model_name, version, input_json,"
                               " output_json, latency_us, outcome) VALUES(?,?,?,?,?,?,?,?)";
     fw_buf ins;
@@ -323,8 +321,9 @@ fw_status fw_log_sink_store(const char *home, _Atomic(unsigned long long) *match
                                      NULL) == SQLITE_OK &&
                   sqlite3_prepare_v3(s->db, INS, -1, SQLITE_PREPARE_PERSISTENT, &s->q_ins1, NULL) == SQLITE_OK;
     fw_buf_free(&ins);
-    if (!ins_ok || sqlite3_exec(s->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL) != SQLITE_OK ||
-        sqlite3_exec(s->db, UNMATCHED_SQL, NULL, NULL, NULL) != SQLITE_OK ||
+    if (!ins_ok ||
+        sqlite3_prepare_v2(s->db, "INSERT INTO feedback(request_id, ts_ms, label_json, event, value)"
+                           " VALUES(?1, ?2, ?3, ?4, ?5)", -1, &s->q_fb, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(s->db, "SELECT 1 FROM prediction_log WHERE request_id = ?1 LIMIT 1", -1, &s->q_known,
                            NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(s->db, "INSERT INTO feedback_unmatched(request_id, ts_ms, label_json) VALUES(?1, ?2, ?3)",
@@ -351,6 +350,6 @@ fw_status fw_log_sink_store(const char *home, _Atomic(unsigned long long) *match
 bool fw_log_sink_store_spool_dir(const fw_log_sink *sink, char *buf, size_t size) {
     if (sink->write != sink_write) return false;
     const store_sink *s = sink->ud;
-    int n = snprintf(buf, size, "%s/spool", s->store->home);
+    int n = snprintf(buf, size, "%s/spool", s->home);
     return n > 0 && (size_t)n < size;
 }

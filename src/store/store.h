@@ -1,8 +1,9 @@
 /* store.h — owns the store interface: where the registry (model names, versions, aliases, runs,
- * audit log), the server's prediction log and feedback, and batch results are kept. Callers see
- * only this header; the embedded SQLite implementation (store_sqlite.c) sits behind a table of
+ * audit log) and batch results are kept; the server's prediction log and feedback live in a file
+ * of their own (store/log_db.h) so their write lock is not the registry's. Callers see only this
+ * header; the embedded SQLite implementation (store_sqlite.c) sits behind a table of
  * operations, and a PostgreSQL one can be added beside it without changing any caller (the
- * Redis ae.c / ae_epoll.c pattern). Table layout and the reasoning: docs/DESIGN-store.md.
+ * Redis ae.c / ae_epoll.c pattern). Table layout and the reasoning: docs/DESIGN.md ("The store").
  *
  * Artifacts are content-addressed files under <home>/artifacts/ab/cdef....fwm, written with
  * temp file + fsync + rename BEFORE the row that names them is committed: a crash leaves at most
@@ -25,7 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FW_STORE_SCHEMA_VERSION 1 /* the newest schema this build creates and reads */
+#define FW_STORE_SCHEMA_VERSION 2 /* the newest schema this build creates and reads */
 
 /* One model version (a row of `versions`). Strings are fw_malloc'd, NULL when unset;
  * free with fw_version_rec_free. */
@@ -93,26 +94,6 @@ typedef struct fw_audit_rec {
 } fw_audit_rec;
 void fw_audit_recs_free(fw_audit_rec *a, size_t n);
 
-/* Server and batch records (tables exist from schema 1; see docs/DESIGN-store.md). */
-typedef struct fw_prediction_log_rec {
-    const char *request_id;
-    int64_t ts_ms;
-    const char *name;
-    int64_t version;
-    const char *input_json;
-    const char *output_json;
-    int64_t latency_us;
-    const char *outcome;       /* "model", "fallback", "review", "error" */
-} fw_prediction_log_rec;
-
-typedef struct fw_feedback_rec {
-    const char *request_id;
-    int64_t ts_ms;
-    const char *label_json;    /* the true label(s), JSON */
-    const char *event;         /* business event name, or NULL */
-    double value;              /* event value (NaN when none) */
-} fw_feedback_rec;
-
 typedef struct fw_store fw_store;
 
 /* The operations every implementation provides. Callers use the fw_store_* wrappers below.
@@ -172,10 +153,7 @@ typedef struct fw_store_ops {
      * them in *n, and deletes them when remove is set. Files still being written are left alone. */
     fw_status (*artifact_leftovers)(fw_store *s, bool remove, fw_buf *report, size_t *n,
                                     fw_err *err);
-    /* Server and batch: appends (many rows in one transaction for the logger's batches). */
-    fw_status (*prediction_log_insert)(fw_store *s, const fw_prediction_log_rec *r, size_t n,
-                                       fw_err *err);
-    fw_status (*feedback_insert)(fw_store *s, const fw_feedback_rec *r, fw_err *err);
+    /* Batch runs and their per-row outputs. */
     fw_status (*batch_run_begin)(fw_store *s, const char *name, int64_t version,
                                  const char *input_path, int64_t *batch_id, fw_err *err);
     fw_status (*batch_run_finish)(fw_store *s, int64_t batch_id, int64_t n_rows, const char *status,

@@ -3,8 +3,10 @@
 #ifndef FW_STORE_STORE_INT_H
 #define FW_STORE_STORE_INT_H
 
+#include "core/buf.h"
 #include "flywheel.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,6 +26,12 @@ fw_status fw__fs_artifact_read(const char *home, const char *hash, uint8_t **out
 fw_status fw__fs_artifact_remove(const char *home, const char *hash, fw_err *err);
 fw_status fw__fs_artifact_leftovers(const char *home, bool remove, fw_buf *report, size_t *n,
                                     fw_err *err);
+
+/* Opens (creating when absent) the SQLite file at path the way every Flywheel file is opened: no
+ * mutex (one connection per thread), busy timeout busy_ms, no checkpoint on close, extended result
+ * codes, WAL and synchronous=NORMAL. FW_EIO / FW_ECORRUPT / FW_EBUSY naming the file on failure. */
+typedef struct sqlite3 sqlite3;
+fw_status fw__sqlite_open_wal(const char *path, int busy_ms, sqlite3 **out, fw_err *err);
 
 /* Crash-test hook (the SQLite way of testing crashes): when the environment variable
  * FW_CRASH_POINT equals `name`, the process kills itself with SIGKILL right there, so a test can

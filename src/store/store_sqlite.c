@@ -3,6 +3,7 @@
  * processes queue instead of failing, and prepared statements cached per handle. */
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "store/log_db.h"
 #include "store/store.h"
 #include "store/store_int.h"
 
@@ -59,6 +60,11 @@ static const char *const migrations[] = {
     "CREATE TABLE batch_predictions(\n"
     "  batch_id INTEGER NOT NULL REFERENCES batch_runs(id), row_index INTEGER NOT NULL,\n"
     "  output_json TEXT NOT NULL, PRIMARY KEY(batch_id, row_index)) WITHOUT ROWID;\n",
+    /* 1 -> 2: the prediction log moves to <home>/log.db (store/log_db.h); migrate() copies the rows
+     * there first, under this transaction's lock */
+    "DROP TABLE IF EXISTS prediction_log;\n"
+    "DROP TABLE IF EXISTS feedback;\n"
+    "DROP TABLE IF EXISTS feedback_unmatched;\n",
 };
 
 #define VERSION_COLS                                                                              \
@@ -73,7 +79,7 @@ enum {
     Q_MODEL_GET, Q_MODEL_INSERT, Q_NEXT_VERSION, Q_VERSION_INSERT, Q_VERSION_GET, Q_VERSION_LATEST,
     Q_VERSION_LATEST_ANY, Q_VERSION_LIST, Q_VERSION_STATUS, Q_ARTIFACT_REFS, Q_MODEL_LIST,
     Q_ALIAS_SET, Q_ALIAS_GET, Q_ALIAS_REMOVE, Q_ALIAS_LIST, Q_RUN_INSERT, Q_RUN_GET,
-    Q_AUDIT_INSERT, Q_AUDIT_LIST, Q_AUDIT_LIST_ALL, Q_PRED_INSERT, Q_FEEDBACK_INSERT,
+    Q_AUDIT_INSERT, Q_AUDIT_LIST, Q_AUDIT_LIST_ALL,
     Q_BATCH_BEGIN, Q_BATCH_FINISH, Q_BATCH_PRED_INSERT,
     Q_COUNT
 };
@@ -131,10 +137,6 @@ static const char *const sql_text[Q_COUNT] = {
                      " forced, reason, command, user, pid FROM audit_log WHERE model_name = ?1 ORDER BY id",
     [Q_AUDIT_LIST_ALL] = "SELECT id, ts_ms, model_name, version, action, alias, from_version, to_version,"
                          " forced, reason, command, user, pid FROM audit_log ORDER BY id",
-    [Q_PRED_INSERT] = "INSERT INTO prediction_log(request_id, ts_ms, model_name, version, input_json,"
-                      " output_json, latency_us, outcome) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    [Q_FEEDBACK_INSERT] = "INSERT INTO feedback(request_id, ts_ms, label_json, event, value)"
-                          " VALUES(?1, ?2, ?3, ?4, ?5)",
     [Q_BATCH_BEGIN] = "INSERT INTO batch_runs(model_name, version, started_ms, input_path, status)"
                       " VALUES(?1, ?2, ?3, ?4, 'running')",
     [Q_BATCH_FINISH] = "UPDATE batch_runs SET finished_ms = ?2, n_rows = ?3, status = ?4 WHERE id = ?1",
@@ -673,46 +675,6 @@ static fw_status sq_artifact_leftovers(fw_store *b, bool remove, fw_buf *report,
 }
 
 /* ---- server and batch ----------------------------------------------------------------------- */
-/* Runs fn inside a write transaction unless one is already open. */
-static fw_status sq_prediction_log_insert(fw_store *b, const fw_prediction_log_rec *r, size_t n, fw_err *err) {
-    sqlite_store *s = S(b);
-    bool own = !s->in_tx;
-    fw_status rc;
-    if (own && (rc = sq_begin(b, true, err))) return rc;
-    for (size_t i = 0; i < n; i++) {
-        sqlite3_stmt *st = stmt(s, Q_PRED_INSERT, err);
-        if (!st) {
-            rc = err->status;
-            goto fail;
-        }
-        bind_text(st, 1, r[i].request_id);
-        sqlite3_bind_int64(st, 2, r[i].ts_ms);
-        bind_text(st, 3, r[i].name);
-        sqlite3_bind_int64(st, 4, r[i].version);
-        bind_text(st, 5, r[i].input_json);
-        bind_text(st, 6, r[i].output_json);
-        sqlite3_bind_int64(st, 7, r[i].latency_us);
-        bind_text(st, 8, r[i].outcome);
-        if ((rc = step_done(s, st, err, "log prediction"))) goto fail;
-    }
-    return own ? sq_commit(b, err) : FW_OK;
-fail:
-    if (own) sq_rollback(b);
-    return rc;
-}
-
-static fw_status sq_feedback_insert(fw_store *b, const fw_feedback_rec *r, fw_err *err) {
-    sqlite_store *s = S(b);
-    sqlite3_stmt *st = stmt(s, Q_FEEDBACK_INSERT, err);
-    if (!st) return err->status;
-    bind_text(st, 1, r->request_id);
-    sqlite3_bind_int64(st, 2, r->ts_ms);
-    bind_text(st, 3, r->label_json);
-    bind_text(st, 4, r->event);
-    bind_real(st, 5, r->value);
-    return step_done(s, st, err, "insert feedback");
-}
-
 static fw_status sq_batch_run_begin(fw_store *b, const char *name, int64_t version, const char *input_path,
                                     int64_t *batch_id, fw_err *err) {
     sqlite_store *s = S(b);
@@ -801,8 +763,6 @@ static const fw_store_ops sqlite_ops = {
     .artifact_read = sq_artifact_read,
     .artifact_remove = sq_artifact_remove,
     .artifact_leftovers = sq_artifact_leftovers,
-    .prediction_log_insert = sq_prediction_log_insert,
-    .feedback_insert = sq_feedback_insert,
     .batch_run_begin = sq_batch_run_begin,
     .batch_run_finish = sq_batch_run_finish,
     .batch_predictions_insert = sq_batch_predictions_insert,
@@ -854,11 +814,16 @@ static fw_status migrate(sqlite_store *s, fw_err *err) {
         rc = newer_schema(s, v, latest, err);
         goto fail;
     }
-    for (int i = v; i < latest; i++)
+    for (int i = v; i < latest; i++) {
+        if (i == 1 && (rc = fw_log_db_adopt_legacy(s->base.home, s->path, err))) {
+            fw_err_prefix(err, "moving the prediction log out of the store");
+            goto fail;
+        }
         if ((rc = exec(s, migrations[i], err))) {
             fw_err_prefix(err, "migrating the store schema from version %d", i);
             goto fail;
         }
+    }
     if (v < latest) {
         char sql[200];
         snprintf(sql, sizeof sql,
@@ -890,33 +855,12 @@ fw_status fw_store_sqlite_open(const char *home, fw_store **out, fw_err *err) {
         return fw_err_set(err, FW_ENOMEM, "out of memory");
     }
     snprintf(s->path, n, "%s/flywheel.db", home);
-    if (sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
-        SQLITE_OK) {
-        rc = s->db ? fw_err_set(err, FW_EIO, "cannot open store %s: %s", s->path, sqlite3_errmsg(s->db))
-                   : fw_err_set(err, FW_ENOMEM, "out of memory");
+    if ((rc = fw__sqlite_open_wal(s->path, BUSY_TIMEOUT_MS, &s->db, err))) {
+        if (rc == FW_ECORRUPT) fw_err_prefix(err, "opening the store");
         sq_close(&s->base);
         return rc;
     }
-    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
-    /* Every CLI command is a short process, usually the last connection: SQLite would checkpoint the
-     * WAL into the database and fdatasync both files on each close (~2 syncs per `flywheel models
-     * ...`, paid even by a reader after a write). Committed transactions are already in the WAL,
-     * which writers checkpoint automatically once it passes 1000 pages. */
-    sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)NULL);
-    sqlite3_extended_result_codes(s->db, 1);
-    /* WAL: readers never block the writer; NORMAL sync: a committed transaction survives a process
-     * crash (kill -9); only a power cut can lose the last few, never corrupt the file. */
-    /* Switching a new database to WAL needs an exclusive lock that SQLite does not always wait for
-     * through the busy handler (several processes opening a fresh store at once get SQLITE_BUSY at
-     * once): retry for as long as the busy timeout. WAL is persistent, so later opens pass at once. */
-    for (int waited_ms = 0;; waited_ms += 5) {
-        rc = exec(s, "PRAGMA journal_mode=WAL", err);
-        if (rc != FW_EBUSY || waited_ms >= BUSY_TIMEOUT_MS) break;
-        struct timespec ts = {0, 5 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    if (rc || (rc = exec(s, "PRAGMA synchronous=NORMAL", err)) ||
-        (rc = exec(s, "PRAGMA foreign_keys=ON", err)) || (rc = migrate(s, err))) {
+    if ((rc = exec(s, "PRAGMA foreign_keys=ON", err)) || (rc = migrate(s, err))) {
         if (rc == FW_ECORRUPT || rc == FW_ESTORE) fw_err_prefix(err, "opening the store");
         sq_close(&s->base);
         return rc;

@@ -840,8 +840,11 @@ static void test_foreign_stores(void) {
     fw_err err;
     CHECK_OK(reg_named(r, "m", 1, NULL, &err));
     fw_registry_close(r);
-    sql_exec(home, "UPDATE fw_meta SET value='2' WHERE key='schema_version';"
-                   "CREATE TABLE from_the_future(x INTEGER)");
+    char future[160], future_msg[40];
+    snprintf(future, sizeof future, "UPDATE fw_meta SET value='%d' WHERE key='schema_version';"
+             "CREATE TABLE from_the_future(x INTEGER)", FW_STORE_SCHEMA_VERSION + 1);
+    snprintf(future_msg, sizeof future_msg, "schema version %d", FW_STORE_SCHEMA_VERSION + 1);
+    sql_exec(home, future);
     char db[800], before[33], after[33];
     snprintf(db, sizeof db, "%s/flywheel.db", home);
     file_hash(db, before);
@@ -849,7 +852,7 @@ static void test_foreign_stores(void) {
     fw_registry_options_init(&o);
     o.home = h;
     CHECK_EQ(fw_registry_open(&o, &r, &err), FW_EVERSION);
-    CHECK_CONTAINS(err.msg, "schema version 2");
+    CHECK_CONTAINS(err.msg, future_msg);
     CHECK_CONTAINS(err.msg, "newer Flywheel");
     CHECK_CONTAINS(err.msg, db);
     char out[4096];

@@ -575,18 +575,11 @@ static void test_kill9_while_registering(void) {
     }
 }
 
-static void test_store_server_tables(void) {
-    fw_registry *r = open_reg(new_home("serverlog"));
+static void test_store_batch_tables(void) {
+    fw_registry *r = open_reg(new_home("batchrows"));
     if (!r) return;
     fw_store *s = fw_registry_store(r);
     fw_err err;
-    fw_prediction_log_rec p[2] = {
-        {"req-1", 1000, "m", 1, "{\"x\":1}", "{\"label\":\"yes\"}", 120, "model"},
-        {"req-2", 1001, "m", 1, "{\"x\":2}", "{\"label\":\"no\"}", 95, "fallback"},
-    };
-    CHECK_OK(s->ops->prediction_log_insert(s, p, 2, &err));
-    fw_feedback_rec f = {"req-1", 2000, "\"yes\"", NULL, NAN};
-    CHECK_OK(s->ops->feedback_insert(s, &f, &err));
     int64_t id = 0;
     CHECK_OK(s->ops->batch_run_begin(s, "m", 1, "in.csv", &id, &err));
     CHECK(id > 0);
@@ -611,6 +604,6 @@ int main(int argc, char **argv) {
     TEST_RUN(test_newer_store_rejected);
     TEST_RUN(test_concurrent_processes);
     TEST_RUN(test_kill9_while_registering);
-    TEST_RUN(test_store_server_tables);
+    TEST_RUN(test_store_batch_tables);
     return fw_test_report(argv[0]);
 }

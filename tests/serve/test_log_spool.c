@@ -445,7 +445,7 @@ static void test_store_behind_spool(void) {
     sp.stats(sp.ud, &st);
     CHECK(st.spooled);
     sp.close(sp.ud);
-    snprintf(path, sizeof path, "%s/flywheel.db", home);
+    snprintf(path, sizeof path, "%s/log.db", home);
     sqlite3 *db;
     CHECK_EQ(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
     CHECK_EQ(DB_INT(db, "SELECT count(*) FROM prediction_log"), 31);

@@ -47,7 +47,7 @@ static void test_batches(void) {
     CHECK_EQ((long long)unmatched, 1);
 
     char path[700];
-    snprintf(path, sizeof path, "%s/flywheel.db", home);
+    snprintf(path, sizeof path, "%s/log.db", home);
     sqlite3 *db;
     CHECK_EQ(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
     CHECK_EQ(DB_INT(db, "SELECT count(*) FROM prediction_log"), N + 3);

@@ -1,7 +1,7 @@
-/* db.h — reading the store from the serve tests: one integer query on a SQLite handle, with a
+/* db.h — reading Flywheel's SQLite files from the tests: one integer query on a SQLite handle, with a
  * failed prepare reported at the test's line. Header-only; include test.h first. */
-#ifndef FW_TEST_SERVE_DB_H
-#define FW_TEST_SERVE_DB_H
+#ifndef FW_TEST_DB_H
+#define FW_TEST_DB_H
 
 #include <sqlite3.h>
 

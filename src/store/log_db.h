@@ -1,0 +1,39 @@
+/* log_db.h — owns <home>/log.db, the SQLite file of the prediction log: prediction_log (one row
+ * per answered prediction, shadow scores included), feedback (labels and business events, joined
+ * to predictions by request id) and feedback_unmatched (feedback whose request id was not known
+ * when it was stored).
+ *
+ * Why a file of its own: the server ingests tens of thousands of log rows a second in long
+ * transactions at idle priority, and SQLite has one write lock per file. With the log inside
+ * flywheel.db an alias move (`flywheel models promote`, the admin endpoint) waited behind the
+ * ingester for 0.15-1.6 s under load. Separate files give separate locks: registry writes never
+ * wait for the log, and the log never waits for a training run's registration.
+ *
+ * Joins with the registry: `ATTACH '<home>/log.db' AS log` on a connection to flywheel.db, or the
+ * other way round. Schema versions are kept in the file's own fw_meta(key 'log_schema_version').
+ *
+ * Stores written before the split (flywheel.db schema 1) held these tables in flywheel.db; the
+ * store's migration to schema 2 calls fw_log_db_adopt_legacy first, which copies the rows here
+ * keeping their ids (INSERT OR IGNORE: a migration interrupted after the copy and before the drop
+ * copies nothing twice), then the migration drops the old tables. */
+#ifndef FW_STORE_LOG_DB_H
+#define FW_STORE_LOG_DB_H
+
+#include "flywheel.h"
+
+#include <sqlite3.h>
+
+#define FW_LOG_DB_SCHEMA_VERSION 1
+
+/* Opens (creating and migrating as needed) <home>/log.db for reading and writing: WAL,
+ * synchronous=NORMAL, busy timeout busy_ms. home must be resolved (fw_store_default_home) and
+ * exist. *out is closed with sqlite3_close. FW_EIO / FW_ECORRUPT / FW_EVERSION / FW_EBUSY naming
+ * the file on failure. */
+fw_status fw_log_db_open(const char *home, int busy_ms, sqlite3 **out, fw_err *err);
+
+/* Copies prediction_log, feedback and (when present) feedback_unmatched rows from the legacy
+ * tables of the store file store_path into <home>/log.db, ids kept, duplicates ignored; commits.
+ * Tables absent from store_path are skipped. */
+fw_status fw_log_db_adopt_legacy(const char *home, const char *store_path, fw_err *err);
+
+#endif
