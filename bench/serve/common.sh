@@ -16,7 +16,8 @@ spam_home() {
 }
 
 # spam_bodies DIR: DIR/v1.json (one spam row as v1 instances), DIR/v2.json (the same row as a v2
-# [1, n] tensor) and DIR/v1.lua, DIR/v2.lua (wrk scripts that POST them).
+# [1, n] tensor), DIR/v2n.json (as one v2 tensor per feature, KServe's usual form) and DIR/v1.lua,
+# DIR/v2.lua, DIR/v2n.lua (wrk scripts that POST them).
 spam_bodies() {
   /usr/bin/python3 - "$SPAM" "$1" <<'PY'
 import csv, json, sys
@@ -28,9 +29,11 @@ row = {h: float(v) for i, (h, v) in enumerate(zip(header, rows[1])) if i != labe
 json.dump({"instances": [row]}, open(f"{out}/v1.json", "w"))
 json.dump({"inputs": [{"name": "input", "shape": [1, len(feats)], "datatype": "FP64", "data": [row[f] for f in feats]}]},
           open(f"{out}/v2.json", "w"))
+json.dump({"inputs": [{"name": f, "shape": [1], "datatype": "FP64", "data": [row[f]]} for f in feats]},
+          open(f"{out}/v2n.json", "w"))
 PY
   local v
-  for v in v1 v2; do
+  for v in v1 v2 v2n; do
     printf 'wrk.method="POST"\nwrk.headers["Content-Type"]="application/json"\nlocal f=io.open("%s","r")\nwrk.body=f:read("*a")\nf:close()\n' \
       "$1/$v.json" > "$1/$v.lua"
   done

@@ -1,6 +1,7 @@
-/* v1_decode.c — owns the fast /v1 body decoder (see v1_decode.h): a strict one-pass scanner of the
- * common {"instances":[{...}],"entity_id":...} shape into per-thread scratch, declining whatever it
- * cannot decode exactly as jansson would. */
+/* v1_decode.c — owns the fast request-body decoders (see v1_decode.h): strict one-pass scanners of
+ * the common /v1 {"instances":[{...}],"entity_id":...} shape and the common /v2 infer shapes (one
+ * row tensor, or one tensor per input) into per-thread scratch, declining whatever they cannot
+ * decode exactly as jansson would. */
 #include "serve/v1_decode.h"
 
 #include "core/alloc.h"
@@ -26,6 +27,10 @@ typedef struct v1_scratch {
     uint32_t *seen;    /* per input: the instance stamp that last set it (duplicate keys) */
     size_t seen_cap;
     uint32_t stamp;
+    fw_value *tvals;   /* /v2: the tensors' values as they appear in the body */
+    size_t tvals_cap;
+    struct v2_tensor *tens; /* /v2: one descriptor per tensor */
+    size_t tens_cap;
 } v1_scratch;
 
 static pthread_key_t g_key;
@@ -38,6 +43,8 @@ static void scratch_free(void *p) {
     fw_free(s->strs);
     fw_free(s->ent);
     fw_free(s->seen);
+    fw_free(s->tvals);
+    fw_free(s->tens);
     fw_free(s);
 }
 
@@ -395,7 +402,7 @@ bool fw__v1_decode(const fw_srv_model *m, const fw_v1_top *top, fw_v1_decoded *o
     return true;
 }
 
-/* ---- /v2 infer: one row tensor ----------------------------------------------------------------- */
+/* ---- /v2 infer: one row tensor, or one tensor per input ------------------------------------- */
 
 /* A strict JSON integer in [0, 1000000] (shape dimensions). */
 static const char *scan_dim(const char *p, const char *end, long *out) {
@@ -407,13 +414,20 @@ static const char *scan_dim(const char *p, const char *end, long *out) {
     return p;
 }
 
-/* One tensor object {"name":..,"shape":[r,c],"datatype":..,"data":[..]} decoded into the scratch
- * values (row-major, at most one level of nesting). */
+/* One decoded tensor: its values are sc->tvals[off .. off + cnt). */
+typedef struct v2_tensor {
+    int64_t slot;     /* the model input it names, or -1 */
+    int ndim;         /* 1 or 2 */
+    long dim[2];
+    size_t off, cnt;
+} v2_tensor;
+
+/* One tensor object {"name":..,"shape":[r] or [r,c],"datatype":..,"data":[..]} (keys in any order,
+ * data flat or nested one level) appended to sc->tvals at *used. */
 static const char *scan_tensor(const fw_srv_model *m, const char *p, const char *end, v1_scratch *sc,
-                               size_t *str_used, long *rows_out, size_t *n_vals) {
+                               size_t *str_used, size_t *used, v2_tensor *t) {
     bool have_name = false, have_shape = false, have_type = false, have_data = false;
-    long rows = 0, cols = 0;
-    size_t cnt = 0;
+    *t = (v2_tensor){.slot = -1, .off = *used};
     p = skip_ws(p + 1, end);
     for (bool more = true; more;) {
         const char *k, *vs;
@@ -424,19 +438,17 @@ static const char *scan_tensor(const fw_srv_model *m, const char *p, const char 
             bool *have = kn == 4 ? &have_name : &have_type;
             if (*have || *p != '"' || !(p = scan_string(p, end, &vs, &vn, &esc)) || esc) return NULL;
             *have = true;
-            /* a name that is one of the model's inputs is a per-feature tensor: the jansson path */
-            if (kn == 4 && fw_strmap_get(&m->input_index, vs, vn) >= 0) return NULL;
+            if (kn == 4) t->slot = fw_strmap_get(&m->input_index, vs, vn);
         } else if (key_is(k, kn, "shape", 5)) {
             if (have_shape || *p != '[') return NULL;
             have_shape = true;
-            p = skip_ws(p + 1, end);
-            if (!(p = scan_dim(p, end, &rows))) return NULL;
-            p = skip_ws(p, end);
-            if (p >= end || *p != ',') return NULL;
-            p = skip_ws(p + 1, end);
-            if (!(p = scan_dim(p, end, &cols))) return NULL;
-            p = skip_ws(p, end);
-            if (p >= end || *p != ']') return NULL;
+            for (t->ndim = 0;;) {
+                p = skip_ws(p + 1, end);
+                if (t->ndim == 2 || !(p = scan_dim(p, end, &t->dim[t->ndim++]))) return NULL;
+                p = skip_ws(p, end);
+                if (p < end && *p == ']') break;
+                if (p >= end || *p != ',') return NULL;
+            }
             p++;
         } else if (key_is(k, kn, "data", 4)) {
             if (have_data || *p != '[') return NULL;
@@ -456,12 +468,11 @@ static const char *scan_tensor(const fw_srv_model *m, const char *p, const char 
                     if (p < end && *p == ']') return NULL; /* empty inner array: rare, jansson */
                     continue;
                 }
-                if (cnt + 1 > sc->vals_cap) {
-                    if (cnt + 1 > ((size_t)1 << 22)) return NULL;
-                    if (FW_GROW(&sc->vals, &sc->vals_cap, cnt + 1) != FW_OK) return NULL;
+                if (*used + 1 > sc->tvals_cap) {
+                    if (*used + 1 > ((size_t)1 << 22)) return NULL;
+                    if (FW_GROW(&sc->tvals, &sc->tvals_cap, *used + 1) != FW_OK) return NULL;
                 }
-                if (!(p = scan_value(p, end, sc, str_used, &sc->vals[cnt]))) return NULL;
-                cnt++;
+                if (!(p = scan_value(p, end, sc, str_used, &sc->tvals[(*used)++]))) return NULL;
                 p = skip_ws(p, end);
                 while (p < end && *p == ']' && depth > 0) {
                     depth--;
@@ -477,10 +488,51 @@ static const char *scan_tensor(const fw_srv_model *m, const char *p, const char 
         if (!(p = after_value(p, end, '}', &more))) return NULL;
     }
     if (!have_name || !have_shape || !have_type || !have_data) return NULL;
-    if (rows <= 0 || (size_t)cols != m->n_inputs || cnt != (size_t)rows * (size_t)cols) return NULL;
-    *rows_out = rows;
-    *n_vals = cnt;
+    t->cnt = *used - t->off;
+    if (t->cnt != (size_t)t->dim[0] * (size_t)(t->ndim == 2 ? t->dim[1] : 1)) return NULL;
     return p;
+}
+
+/* The tensors as rows: one row tensor (not named by an input, shape [rows, n_inputs]) is used as
+ * it is; tensors named by inputs (shape [n] or [n, 1], the same n, each input at most once) are
+ * scattered into rows, MISSING where an input has no tensor. False for anything else. */
+static bool tensors_to_rows(const fw_srv_model *m, v1_scratch *sc, const v2_tensor *t, size_t n_t,
+                            fw_v2_decoded *out) {
+    size_t n_in = m->n_inputs;
+    if (n_t == 1 && t[0].slot < 0) {
+        if (t[0].ndim != 2 || (size_t)t[0].dim[1] != n_in || t[0].dim[0] <= 0) return false;
+        out->rows = t[0].dim[0];
+        out->vals = sc->tvals;
+        return true;
+    }
+    long rows = t[0].dim[0];
+    if (rows <= 0 || (size_t)rows * n_in > ((size_t)1 << 22)) return false;
+    if (n_in > sc->seen_cap) {
+        size_t old = sc->seen_cap;
+        if (FW_GROW(&sc->seen, &sc->seen_cap, n_in) != FW_OK) return false;
+        memset(sc->seen + old, 0, (sc->seen_cap - old) * sizeof *sc->seen);
+    }
+    if (++sc->stamp == 0) {
+        memset(sc->seen, 0, sc->seen_cap * sizeof *sc->seen);
+        sc->stamp = 1;
+    }
+    for (size_t i = 0; i < n_t; i++) {
+        if (t[i].slot < 0 || (size_t)t[i].slot >= n_in || t[i].dim[0] != rows || (t[i].ndim == 2 && t[i].dim[1] != 1) ||
+            sc->seen[t[i].slot] == sc->stamp)
+            return false;
+        sc->seen[t[i].slot] = sc->stamp;
+    }
+    size_t need = (size_t)rows * n_in;
+    if (need > sc->vals_cap && FW_GROW(&sc->vals, &sc->vals_cap, need) != FW_OK) return false;
+    fw_value *v = sc->vals;
+    for (size_t k = 0; k < n_in; k++)
+        if (sc->seen[k] != sc->stamp)
+            for (long r = 0; r < rows; r++) v[(size_t)r * n_in + k] = (fw_value){FW_VALUE_MISSING, 0, NULL, 0};
+    for (size_t i = 0; i < n_t; i++)
+        for (long r = 0; r < rows; r++) v[(size_t)r * n_in + (size_t)t[i].slot] = sc->tvals[t[i].off + (size_t)r];
+    out->rows = rows;
+    out->vals = v;
+    return true;
 }
 
 bool fw__v2_decode_rows(const fw_srv_model *m, const char *body, size_t len, fw_v2_decoded *out) {
@@ -488,7 +540,7 @@ bool fw__v2_decode_rows(const fw_srv_model *m, const char *body, size_t len, fw_
     v1_scratch *sc = scratch();
     if (!sc || !body || !len || m->n_inputs == 0) return false;
     if (len + 1 > sc->strs_cap && FW_GROW(&sc->strs, &sc->strs_cap, len + 1) != FW_OK) return false;
-    size_t str_used = 0;
+    size_t str_used = 0, used = 0, n_t = 0;
     const char *p = skip_ws(body, body + len), *end = body + len;
     bool have_inputs = false, have_id = false;
     if (p >= end || *p != '{') return false;
@@ -502,12 +554,12 @@ bool fw__v2_decode_rows(const fw_srv_model *m, const char *body, size_t len, fw_
             if (have_inputs || *p != '[') return false;
             have_inputs = true;
             p = skip_ws(p + 1, end);
-            if (p >= end || *p != '{') return false;
-            size_t n_vals;
-            if (!(p = scan_tensor(m, p, end, sc, &str_used, &out->rows, &n_vals))) return false;
-            p = skip_ws(p, end);
-            if (p >= end || *p != ']') return false; /* exactly one tensor */
-            p++;
+            for (bool more_t = true; more_t;) {
+                if (p >= end || *p != '{') return false; /* also an empty array: jansson explains */
+                if (n_t == sc->tens_cap && FW_GROW(&sc->tens, &sc->tens_cap, n_t + 1) != FW_OK) return false;
+                if (!(p = scan_tensor(m, p, end, sc, &str_used, &used, &sc->tens[n_t++]))) return false;
+                if (!(p = after_value(p, end, ']', &more_t))) return false;
+            }
         } else if (key_is(k, kn, "id", 2)) {
             const char *s;
             size_t n;
@@ -523,6 +575,5 @@ bool fw__v2_decode_rows(const fw_srv_model *m, const char *body, size_t len, fw_
         if (!(p = after_value(p, end, '}', &more))) return false;
     }
     if (skip_ws(p, end) != end || !have_inputs) return false;
-    out->vals = sc->vals;
-    return true;
+    return tensors_to_rows(m, sc, sc->tens, n_t, out);
 }

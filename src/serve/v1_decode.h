@@ -1,5 +1,5 @@
 /* v1_decode.h — owns the fast decoders of request bodies: /v1 :predict and :explain, and /v2
- * infer's one-row-tensor shape (at the end). It reads the common shape
+ * infer's row-tensor and per-input-tensor shapes (at the end). It reads the common shape
  * {"instances":[{"f":1.5,"g":"x",...},...],"entity_id":"..."} straight into fw_value inputs in a
  * per-thread scratch, with one scan of the bytes and no allocation after warm-up. Keys are mapped to
  * the model's input positions by the model's own open-addressing index (input_index, built at load),
@@ -53,11 +53,15 @@ typedef struct fw_v1_decoded {
  * values are valid until the next fw__v1_scan_top/fw__v1_decode on this thread. Thread-safe. */
 bool fw__v1_decode(const fw_srv_model *m, const fw_v1_top *top, fw_v1_decoded *out);
 
-/* /v2 infer's common body: {"inputs":[{"name":N,"shape":[rows,n_inputs],"datatype":T,"data":[...]}]}
- * with an optional "id" (a simple string) — one row tensor in the model's input order, data flat or
- * one level nested, N not an input name. Decodes rows x n_inputs values into this thread's scratch.
+/* /v2 infer's common bodies, with an optional "id" (a simple string):
+ *   one row tensor in the model's input order, not named by an input:
+ *     {"inputs":[{"name":"input","shape":[rows,n_inputs],"datatype":T,"data":[...]}]}
+ *   or one tensor per input (KServe's usual form; absent inputs are missing values):
+ *     {"inputs":[{"name":"f1","shape":[rows] or [rows,1],"datatype":T,"data":[...]}, ...]}
+ * data flat or nested one level. Decodes rows x n_inputs values into this thread's scratch.
  * Returns false (decline: the jansson path answers) for anything else, including a count that does
- * not match the shape, "outputs" or "parameters", and out of memory. Thread-safe. */
+ * not match the shape, an input named twice, rows that differ between tensors, "outputs" or
+ * "parameters", and out of memory. Thread-safe. */
 typedef struct fw_v2_decoded {
     long rows;
     fw_value *vals;       /* rows x m->n_inputs */
