@@ -77,4 +77,4 @@ step "stop the server (SIGTERM drains requests and flushes the prediction log)"
 kill -TERM "$SERVER"
 wait "$SERVER" || true
 trap - EXIT
-echo "done: home $FLYWHEEL_HOME (flywheel.db, artifacts/, out/)"
+echo "done: home $FLYWHEEL_HOME (flywheel.db: the registry; log.db: predictions and feedback; artifacts/, out/)"
