@@ -31,16 +31,25 @@ static sqlite3 *open_file(const char *home, const char *file) {
     return db;
 }
 
-static void test_new_file(void) {
-    const char *home = new_home("fresh");
-    fw_store *s;
+/* A new store under tmp/tag and a connection to its log.db; false (test failed) when either does not
+ * open. */
+static bool open_both(const char *tag, fw_store **s, sqlite3 **log) {
     fw_err err;
-    CHECK_OK(fw_store_open(home, &s, &err));
-    if (!s) return;
+    *log = NULL;
+    CHECK_OK(fw_store_open(new_home(tag), s, &err));
+    if (!*s) return false;
+    CHECK_OK(fw_log_db_open((*s)->home, 1000, log, &err));
+    if (*log) return true;
+    fw_store_close(*s);
+    return false;
+}
+
+static void test_new_file(void) {
+    fw_store *s;
     sqlite3 *log;
-    CHECK_OK(fw_log_db_open(s->home, 1000, &log, &err));
+    if (!open_both("fresh", &s, &log)) return;
+    const char *home = home_buf;
     fw_store_close(s);
-    if (!log) return;
     CHECK_EQ(DB_INT(log, "SELECT value FROM fw_meta WHERE key = 'log_schema_version'"), FW_LOG_DB_SCHEMA_VERSION);
     CHECK_EQ(DB_INT(log, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN"
                          " ('prediction_log', 'feedback', 'feedback_unmatched')"), 3);
@@ -56,17 +65,10 @@ static void test_new_file(void) {
 
 /* The log's ingester holds log.db's write lock for whole batches; a registry write must not wait. */
 static void test_registry_write_not_blocked_by_log(void) {
-    const char *home = new_home("locks");
     fw_store *s;
-    fw_err err;
-    CHECK_OK(fw_store_open(home, &s, &err));
-    if (!s) return;
     sqlite3 *log;
-    CHECK_OK(fw_log_db_open(s->home, 1000, &log, &err));
-    if (!log) {
-        fw_store_close(s);
-        return;
-    }
+    if (!open_both("locks", &s, &log)) return;
+    fw_err err;
     CHECK_EQ(sqlite3_exec(log, "BEGIN IMMEDIATE; INSERT INTO prediction_log(request_id, ts_ms, model_name, version)"
                                " VALUES('r', 1, 'm', 1)", NULL, NULL, NULL), SQLITE_OK);
     double t0 = fw_now_seconds();
@@ -166,19 +168,14 @@ static void test_interrupted_move_repeats_cleanly(void) {
 }
 
 static void test_newer_log_schema_refused(void) {
-    const char *home = new_home("newer");
     fw_store *s;
-    fw_err err;
-    CHECK_OK(fw_store_open(home, &s, &err));
-    if (!s) return;
     sqlite3 *log;
-    CHECK_OK(fw_log_db_open(s->home, 1000, &log, &err));
-    if (log) {
-        CHECK_EQ(sqlite3_exec(log, "UPDATE fw_meta SET value = '99' WHERE key = 'log_schema_version'", NULL, NULL,
-                              NULL), SQLITE_OK);
-        sqlite3_close(log);
-    }
+    if (!open_both("newer", &s, &log)) return;
+    CHECK_EQ(sqlite3_exec(log, "UPDATE fw_meta SET value = '99' WHERE key = 'log_schema_version'", NULL, NULL, NULL),
+             SQLITE_OK);
+    sqlite3_close(log);
     log = NULL;
+    fw_err err;
     CHECK_EQ(fw_log_db_open(s->home, 1000, &log, &err), FW_EVERSION);
     CHECK(log == NULL);
     CHECK_CONTAINS(err.msg, "log.db");
