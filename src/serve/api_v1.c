@@ -667,6 +667,14 @@ void fw__api_rank(fw_server *s, const char *body, size_t len, fw_reply *r) {
         fw__reply_error(r, 400, "bad_request", "no objectives: give 'objectives' or configure serving.rank.objectives");
         goto out;
     }
+    /* each model once among the objectives: its scores are reported under its name */
+    for (size_t k = 1; k < n_obj; k++)
+        for (size_t q = 0; q < k; q++)
+            if (strcmp(obj[k].model, obj[q].model) == 0) {
+                fw__reply_error(r, 400, "bad_request", "objectives[%zu]: model '%s' is already objectives[%zu]; give it one weight",
+                                k, obj[k].model, q);
+                goto out;
+            }
     size_t n = json_array_size(cands);
     vals = fw_malloc(4096 * sizeof *vals);
     items = fw_malloc((n ? n : 1) * sizeof *items);
@@ -716,6 +724,9 @@ void fw__api_rank(fw_server *s, const char *body, size_t len, fw_reply *r) {
     fw_buf_printf(b, "],\"filtered\":%zu,\"candidates\":%zu,\"models\":{", n - kept, n);
     for (size_t k = 0; k < n_obj + n_fil; k++) {
         objective *o = k < n_obj ? &obj[k] : &fil[k - n_obj];
+        bool seen = false; /* a model both scored and filtered on is listed once */
+        for (size_t q = 0; q < k && !seen; q++) seen = strcmp((q < n_obj ? &obj[q] : &fil[q - n_obj])->model, o->model) == 0;
+        if (seen) continue;
         if (k) fw_buf_put_u8(b, ',');
         fw__json_cstr(b, o->model);
         fw_buf_put_u8(b, ':');
