@@ -207,7 +207,8 @@ static bool infer_fast(fw_server *s, const fw_route *rt, const char *body, size_
     }
     reply_infer(m, t.variant, d.rows, out, dec, d.id, NULL, r);
     fw__v1_fast_answers++;
-    fw__log_prediction(s, r->request_id, m, t.variant, NULL, fw_now_ns() - t0, body, len, out, dec, n, "v2");
+    fw__log_prediction(s, r->request_id, m, t.variant, NULL, fw_now_ns() - t0, d.log_text ? d.log_text : body,
+                       d.log_text ? d.log_len : len, out, dec, n, "v2");
 out:
     r->hold = t.m;
     t.m = NULL;
@@ -215,6 +216,35 @@ out:
     if (out != out_st) fw_free(out);
     if (dec != dec_st) fw_free(dec);
     return true;
+}
+
+/* The jansson path's twin of the fast decoder's log text (v1_decode.h): tensors per input as
+ * {"instances":[{"f":v,...}],"id":"..."}, inputs in the model's order; numbers as the answers
+ * format them (%.17g), so the same values as the fast path's, not always the same characters. */
+static void log_text(fw_buf *b, const fw_srv_model *m, json_t ***cols, long rows, json_t *id) {
+    fw_buf_printf(b, "{\"instances\":[");
+    for (long i = 0; i < rows; i++) {
+        fw_buf_put(b, i ? ",{" : "{", i ? 2 : 1);
+        bool first = true;
+        for (size_t k = 0; k < m->n_inputs; k++) {
+            if (!cols[k]) continue;
+            if (!first) fw_buf_put_u8(b, ',');
+            first = false;
+            fw__json_cstr(b, m->input_names[k]);
+            fw_buf_put_u8(b, ':');
+            json_t *v = cols[k][i];
+            if (json_is_number(v)) fw__json_num(b, json_number_value(v));
+            else if (json_is_string(v)) fw__json_str(b, json_string_value(v), json_string_length(v));
+            else fw_buf_printf(b, "%s", json_is_true(v) ? "true" : json_is_false(v) ? "false" : "null");
+        }
+        fw_buf_put_u8(b, '}');
+    }
+    fw_buf_put_u8(b, ']');
+    if (json_is_string(id)) {
+        fw_buf_printf(b, ",\"id\":");
+        fw__json_str(b, json_string_value(id), json_string_length(id));
+    }
+    fw_buf_put_u8(b, '}');
 }
 
 static void infer(fw_server *s, const fw_route *rt, const char *body, size_t len, fw_reply *r) {
@@ -343,7 +373,18 @@ static void infer(fw_server *s, const fw_route *rt, const char *body, size_t len
     fw_free(row_leaves);
     json_t *id = json_object_get(j, "id");
     reply_infer(m, t.variant, n_rows, out, dec, json_is_string(id) ? json_string_value(id) : NULL, req_out, r);
-    fw__log_prediction(s, r->request_id, m, t.variant, NULL, fw_now_ns() - t0, body, len, out, dec, (size_t)n_rows, "v2");
+    if (row_mode) {
+        fw__log_prediction(s, r->request_id, m, t.variant, NULL, fw_now_ns() - t0, body, len, out, dec,
+                           (size_t)n_rows, "v2");
+    } else { /* tensors per input: logged in the /v1 shape, like the fast path does */
+        fw_buf lt;
+        fw_buf_init(&lt);
+        log_text(&lt, m, cols, n_rows, id);
+        bool ok = fw_buf_ok(&lt);
+        fw__log_prediction(s, r->request_id, m, t.variant, NULL, fw_now_ns() - t0, ok ? (const char *)lt.data : body,
+                           ok ? lt.len : len, out, dec, (size_t)n_rows, "v2");
+        fw_buf_free(&lt);
+    }
 out:
     if (t.m) {
         r->hold = t.m;

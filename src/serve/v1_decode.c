@@ -28,7 +28,12 @@ typedef struct v1_scratch {
     size_t seen_cap;
     uint32_t stamp;
     fw_value *tvals;   /* /v2: the tensors' values as they appear in the body */
-    size_t tvals_cap;
+    struct v2_span *tspan; /* /v2: each value's JSON text in the body (same index as tvals) */
+    size_t tvals_cap, tspan_cap;
+    int32_t *slot_tensor; /* /v2 per input: the tensor that gives it, or -1 */
+    size_t slot_tensor_cap;
+    char *logtext;     /* /v2 per-input tensors: the request as the log keeps it */
+    size_t logtext_cap;
     struct v2_tensor *tens; /* /v2: one descriptor per tensor */
     size_t tens_cap;
 } v1_scratch;
@@ -44,6 +49,9 @@ static void scratch_free(void *p) {
     fw_free(s->ent);
     fw_free(s->seen);
     fw_free(s->tvals);
+    fw_free(s->tspan);
+    fw_free(s->slot_tensor);
+    fw_free(s->logtext);
     fw_free(s->tens);
     fw_free(s);
 }
@@ -414,8 +422,15 @@ static const char *scan_dim(const char *p, const char *end, long *out) {
     return p;
 }
 
+typedef struct v2_span {
+    const char *p;
+    size_t n;
+} v2_span;
+
 /* One decoded tensor: its values are sc->tvals[off .. off + cnt). */
 typedef struct v2_tensor {
+    const char *name; /* in the body (no escapes) */
+    size_t name_len;
     int64_t slot;     /* the model input it names, or -1 */
     int ndim;         /* 1 or 2 */
     long dim[2];
@@ -438,7 +453,11 @@ static const char *scan_tensor(const fw_srv_model *m, const char *p, const char 
             bool *have = kn == 4 ? &have_name : &have_type;
             if (*have || *p != '"' || !(p = scan_string(p, end, &vs, &vn, &esc)) || esc) return NULL;
             *have = true;
-            if (kn == 4) t->slot = fw_strmap_get(&m->input_index, vs, vn);
+            if (kn == 4) {
+                t->slot = fw_strmap_get(&m->input_index, vs, vn);
+                t->name = vs;
+                t->name_len = vn;
+            }
         } else if (key_is(k, kn, "shape", 5)) {
             if (have_shape || *p != '[') return NULL;
             have_shape = true;
@@ -472,7 +491,10 @@ static const char *scan_tensor(const fw_srv_model *m, const char *p, const char 
                     if (*used + 1 > ((size_t)1 << 22)) return NULL;
                     if (FW_GROW(&sc->tvals, &sc->tvals_cap, *used + 1) != FW_OK) return NULL;
                 }
-                if (!(p = scan_value(p, end, sc, str_used, &sc->tvals[(*used)++]))) return NULL;
+                if (*used + 1 > sc->tspan_cap && FW_GROW(&sc->tspan, &sc->tspan_cap, *used + 1) != FW_OK) return NULL;
+                const char *v0 = p;
+                if (!(p = scan_value(p, end, sc, str_used, &sc->tvals[*used]))) return NULL;
+                sc->tspan[(*used)++] = (v2_span){v0, (size_t)(p - v0)};
                 p = skip_ws(p, end);
                 while (p < end && *p == ']' && depth > 0) {
                     depth--;
@@ -535,6 +557,58 @@ static bool tensors_to_rows(const fw_srv_model *m, v1_scratch *sc, const v2_tens
     return true;
 }
 
+/* Appends n bytes at *at of sc->logtext (room reserved by the caller). */
+static inline void put(char *buf, size_t *at, const char *s, size_t n) {
+    memcpy(buf + *at, s, n);
+    *at += n;
+}
+
+/* The per-input-tensor request as the prediction log keeps it: the /v1 shape
+ * {"instances":[{"f":v,...},...],"id":"..."} with each value's text as sent, inputs in the model's
+ * order — a quarter of the body's bytes, and one query shape for every protocol. */
+static bool log_text(const fw_srv_model *m, v1_scratch *sc, const v2_tensor *t, size_t n_t, long rows,
+                     const char *id, fw_v2_decoded *out) {
+    size_t n_in = m->n_inputs;
+    if (n_in > sc->slot_tensor_cap && FW_GROW(&sc->slot_tensor, &sc->slot_tensor_cap, n_in) != FW_OK) return false;
+    for (size_t k = 0; k < n_in; k++) sc->slot_tensor[k] = -1;
+    size_t need = 32 + (id ? strlen(id) + 8 : 0);
+    for (size_t i = 0; i < n_t; i++) {
+        sc->slot_tensor[t[i].slot] = (int32_t)i;
+        need += (size_t)rows * (t[i].name_len + 4);
+        for (size_t v = 0; v < t[i].cnt; v++) need += sc->tspan[t[i].off + v].n;
+    }
+    need += (size_t)rows * 3;
+    if (need > sc->logtext_cap && FW_GROW(&sc->logtext, &sc->logtext_cap, need) != FW_OK) return false;
+    char *b = sc->logtext;
+    size_t at = 0;
+    put(b, &at, "{\"instances\":[", 14);
+    for (long r = 0; r < rows; r++) {
+        put(b, &at, r ? ",{" : "{", r ? 2 : 1);
+        bool first = true;
+        for (size_t k = 0; k < n_in; k++) {
+            int32_t i = sc->slot_tensor[k];
+            if (i < 0) continue;
+            const v2_span *v = &sc->tspan[t[i].off + (size_t)r];
+            put(b, &at, first ? "\"" : ",\"", first ? 1 : 2);
+            first = false;
+            put(b, &at, t[i].name, t[i].name_len);
+            put(b, &at, "\":", 2);
+            put(b, &at, v->p, v->n);
+        }
+        put(b, &at, "}", 1);
+    }
+    put(b, &at, "]", 1);
+    if (id) {
+        put(b, &at, ",\"id\":\"", 7);
+        put(b, &at, id, strlen(id));
+        put(b, &at, "\"", 1);
+    }
+    put(b, &at, "}", 1);
+    out->log_text = b;
+    out->log_len = at;
+    return true;
+}
+
 bool fw__v2_decode_rows(const fw_srv_model *m, const char *body, size_t len, fw_v2_decoded *out) {
     memset(out, 0, sizeof *out);
     v1_scratch *sc = scratch();
@@ -575,5 +649,7 @@ bool fw__v2_decode_rows(const fw_srv_model *m, const char *body, size_t len, fw_
         if (!(p = after_value(p, end, '}', &more))) return false;
     }
     if (skip_ws(p, end) != end || !have_inputs) return false;
-    return tensors_to_rows(m, sc, sc->tens, n_t, out);
+    if (!tensors_to_rows(m, sc, sc->tens, n_t, out)) return false;
+    /* the row tensor is logged as sent (it is already compact); tensors per input in the /v1 shape */
+    return out->vals == sc->tvals || log_text(m, sc, sc->tens, n_t, out->rows, out->id, out);
 }

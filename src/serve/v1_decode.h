@@ -66,6 +66,11 @@ typedef struct fw_v2_decoded {
     long rows;
     fw_value *vals;       /* rows x m->n_inputs */
     const char *id;       /* the request's "id" (NUL-terminated, scratch) or NULL */
+    /* tensors per input: the request as the prediction log keeps it, in the /v1 shape
+     * {"instances":[{"f":v,...}],"id":"..."} (values as sent, inputs in the model's order; scratch);
+     * NULL for a row tensor, which is logged as sent */
+    const char *log_text;
+    size_t log_len;
 } fw_v2_decoded;
 bool fw__v2_decode_rows(const fw_srv_model *m, const char *body, size_t len, fw_v2_decoded *out);
 

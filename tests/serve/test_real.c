@@ -309,6 +309,15 @@ static void test_v2_equals_v1(void) {
     CHECK_STR(json_string_value(json_object_get(a, "model_version")), "1");
     json_decref(a);
     json_decref(b);
+    /* "parameters" sends the same shape through the jansson path; both are logged in the /v1 shape
+     * (test_drain_log_in_store) */
+    a = post_json("/v2/models/pima/infer",
+                  "{\"inputs\":[{\"name\":\"mass\",\"shape\":[1],\"datatype\":\"FP64\",\"data\":[30]},"
+                  "{\"name\":\"glucose\",\"shape\":[1,1],\"datatype\":\"FP64\",\"data\":[[121.5]]}],"
+                  "\"parameters\":{},\"id\":\"slow-1\"}", &s2);
+    g_requests++;
+    CHECK_EQ(s2, 200);
+    json_decref(a);
 }
 
 /* Two objectives (a classifier's P(pos) and a regressor's value) ranked by the weighted sum. */
@@ -505,6 +514,13 @@ static void test_drain_log_in_store(void) {
     CHECK(DB_INT(db, "SELECT count(*) FROM prediction_log WHERE outcome = 'fallback'") >= 1);
     CHECK_EQ(DB_INT(db, "SELECT count(*) FROM prediction_log WHERE output_json LIKE '%\"source\":\"batch\"%'"), 1);
     CHECK(DB_INT(db, "SELECT count(*) FROM prediction_log WHERE output_json LIKE '%\"protocol\":\"v2\"%'") >= 1);
+    /* /v2 tensors per input are logged in the /v1 shape, inputs in the model's order: the same text
+     * as the equivalent /v1 request's (fast path), and from the jansson path too */
+    CHECK_EQ(DB_INT(db, "SELECT count(*) FROM prediction_log WHERE input_json ="
+                        " '{\"instances\":[{\"glucose\":148,\"mass\":33.6},{\"glucose\":90,\"mass\":22}]}'"
+                        " AND output_json LIKE '%\"protocol\":\"v2\"%'"), 1);
+    CHECK_EQ(DB_INT(db, "SELECT count(*) FROM prediction_log WHERE input_json ="
+                        " '{\"instances\":[{\"glucose\":121.5,\"mass\":30}],\"id\":\"slow-1\"}'"), 1);
     /* feedback joins its prediction by request id; the unknown one is kept and flagged */
     snprintf(sql, sizeof sql, "SELECT count(*) FROM feedback f JOIN prediction_log p USING(request_id)"
              " WHERE f.request_id = '%s' AND f.label_json = '\"pos\"'", g_rid);

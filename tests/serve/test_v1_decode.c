@@ -291,10 +291,13 @@ static void test_decoder_values(void) {
         CHECK_EQ(v[4].kind, FW_VALUE_MISSING);
         CHECK(v[5].kind == FW_VALUE_STRING && v[5].len == 2 && memcmp(v[5].str, "q\"", 2) == 0);
     }
+    /* logged in the /v1 shape: inputs in the model's order, values as sent, the id kept */
+    CHECK(d2.log_text && d2.log_len == strlen("{\"instances\":[{\"a\":1.5,\"c\":\"p\"},{\"a\":null,\"c\":\"q\\\"\"}],\"id\":\"r9\"}") &&
+          memcmp(d2.log_text, "{\"instances\":[{\"a\":1.5,\"c\":\"p\"},{\"a\":null,\"c\":\"q\\\"\"}],\"id\":\"r9\"}", d2.log_len) == 0);
     /* the row tensor still decodes in place */
     const char *rt = "{\"inputs\":[{\"name\":\"input\",\"shape\":[1,3],\"datatype\":\"FP64\",\"data\":[[4,5,6]]}]}";
     CHECK(fw__v2_decode_rows(m, rt, strlen(rt), &d2));
-    CHECK(d2.rows == 1 && d2.vals[0].num == 4 && d2.vals[2].num == 6 && d2.id == NULL);
+    CHECK(d2.rows == 1 && d2.vals[0].num == 4 && d2.vals[2].num == 6 && d2.id == NULL && d2.log_text == NULL);
     const char *no2[] = {
         "{\"inputs\":[{\"name\":\"a\",\"shape\":[1],\"datatype\":\"FP64\",\"data\":[1]},{\"name\":\"a\",\"shape\":[1],\"datatype\":\"FP64\",\"data\":[1]}]}",
         "{\"inputs\":[{\"name\":\"a\",\"shape\":[1],\"datatype\":\"FP64\",\"data\":[1]},{\"name\":\"b\",\"shape\":[2],\"datatype\":\"FP64\",\"data\":[1,2]}]}",
