@@ -2,7 +2,8 @@
  * a corpus of valid and invalid bodies, the serve fuzz corpus (fuzz/corpus/serve, when present) and
  * thousands of deterministic mutations of them are answered through both paths on one server and
  * must be byte-identical (fw_serve_v1_compare); the common shapes must actually take the fast path;
- * and the decoder's values are checked directly (numbers like jansson's, escapes, missing inputs,
+ * the per-input /v2 form's log text must hold the values decoded (corpus and mutations); and the
+ * decoder's values are checked directly (numbers like jansson's, escapes, missing inputs,
  * the declines). */
 #include "core/rng.h"
 #include "serve/server_int.h"
@@ -127,12 +128,17 @@ static const char *const CORPUS[] = {
      "\"z10\":1,\"z11\":1,\"z12\":1,\"z13\":1,\"z14\":1,\"z15\":1,\"z16\":1,\"z17\":1}]}"),
 };
 
+static int check_v2_log_text(const char *body, size_t len);
+
 static void test_corpus(void) {
     if (!g_s) return;
     int fast_bodies = 0;
+    int logged = 0;
     for (size_t i = 0; i < sizeof CORPUS / sizeof *CORPUS; i++) {
         fast_bodies += compare_all(CORPUS[i], strlen(CORPUS[i])) > 0;
+        logged += check_v2_log_text(CORPUS[i], strlen(CORPUS[i]));
     }
+    CHECK(logged >= 3); /* the three per-input bodies at least */
     /* a body with an embedded NUL after the JSON */
     static const char nul[] = "{\"instances\":[{\"a\":1}]}\0";
     compare_all(nul, sizeof nul - 1);
@@ -183,6 +189,47 @@ static void test_fuzz_corpus(void) {
     CHECK(k > 0);
 }
 
+static fw_srv_model *acquire(const char *name);
+
+/* Whenever the fast decoder takes a /v2 body in the per-input form, the text it gives the log must
+ * be JSON in the /v1 shape with one instance per row and, input by input, the values it decoded
+ * (an input without a tensor absent, null for a missing value). Returns how many models' decodes
+ * it checked. */
+static int check_v2_log_text(const char *body, size_t len) {
+    static const char *const names[] = {"m", "mc", "w"};
+    int checked = 0;
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        fw_srv_model *m = acquire(names[i]);
+        if (!m) continue;
+        fw_v2_decoded d;
+        if (fw__v2_decode_rows(m, body, len, &d) && d.log_text) {
+            checked++;
+            json_error_t je;
+            json_t *j = json_loadb(d.log_text, d.log_len, JSON_REJECT_DUPLICATES, &je);
+            json_t *inst = json_object_get(j, "instances");
+            CHECK_MSG(j && json_array_size(inst) == (size_t)d.rows, "log text %.*s (body %.*s): %s", (int)d.log_len,
+                      d.log_text, (int)(len > 300 ? 300 : len), body, j ? "rows differ" : je.text);
+            for (long r = 0; j && r < d.rows && (size_t)r < json_array_size(inst); r++)
+                for (size_t k = 0; k < m->n_inputs; k++) {
+                    json_t *v = json_object_get(json_array_get(inst, (size_t)r), m->input_names[k]);
+                    const fw_value *x = &d.vals[(size_t)r * m->n_inputs + k];
+                    bool same = !v ? x->kind == FW_VALUE_MISSING
+                                : json_is_null(v) ? x->kind == FW_VALUE_MISSING
+                                : json_is_number(v) ? x->kind == FW_VALUE_NUMBER && x->num == json_number_value(v)
+                                : json_is_true(v) ? x->kind == FW_VALUE_NUMBER && x->num == 1
+                                : json_is_false(v) ? x->kind == FW_VALUE_NUMBER && x->num == 0
+                                : json_is_string(v) && x->kind == FW_VALUE_STRING && x->len == json_string_length(v) &&
+                                      memcmp(x->str, json_string_value(v), x->len) == 0;
+                    CHECK_MSG(same, "row %ld input %s: log text %.*s disagrees with the decoded value", r,
+                              m->input_names[k], (int)d.log_len, d.log_text);
+                }
+            json_decref(j);
+        }
+        fw_srv_model_unref(m);
+    }
+    return checked;
+}
+
 /* Deterministic mutations of the corpus: the differential fuzzer's replay in the test suite. */
 static void test_mutations(void) {
     if (!g_s) return;
@@ -192,7 +239,7 @@ static void test_mutations(void) {
     static const char *const snippets[] = {"\"a\":1", "\"zz\":2", ",", "\"", "\\u0041", "\\n", "null", "1e999",
                                            "{}", "[", "]", "\"f3\":", "-0", "12345678901234567890", "\xc3\xa9"};
     char buf[1024];
-    int fast_n = 0, total = 0;
+    int fast_n = 0, total = 0, logged = 0;
     for (int it = 0; it < 6000; it++) {
         const char *seed = CORPUS[fw_rng_below(&rng, 20)];
         size_t len = strlen(seed);
@@ -220,9 +267,21 @@ static void test_mutations(void) {
             }
         }
         fast_n += compare_all(buf, len) > 0;
+        logged += check_v2_log_text(buf, len);
         total++;
     }
-    printf("  %d mutated bodies, %d answered by the fast path on some route\n", total, fast_n);
+    /* and single edits of the three per-input /v2 bodies (CORPUS[17..19]), for their log text */
+    for (int it = 0; it < 3000; it++) {
+        const char *seed = CORPUS[17 + fw_rng_below(&rng, 3)];
+        size_t len = strlen(seed), at = (size_t)fw_rng_below(&rng, len);
+        memcpy(buf, seed, len);
+        if (fw_rng_below(&rng, 2)) buf[at] = pieces[fw_rng_below(&rng, sizeof pieces - 1)];
+        else memmove(buf + at, buf + at + 1, --len - at);
+        logged += check_v2_log_text(buf, len);
+    }
+    printf("  %d mutated bodies, %d answered by the fast path on some route; %d per-input /v2 log texts checked\n",
+           total, fast_n, logged);
+    CHECK(logged > 150); /* 255 with this seed: the edits reach the accepting side */
     CHECK(fast_n > 200); /* the mutations must reach the fast path's accepting side too */
 }
 
