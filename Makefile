@@ -18,7 +18,7 @@ else
 endif
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CFLAGS  += -std=c17 -D_GNU_SOURCE $(OPT) $(WARN) -fPIC -Iinclude -Isrc -MMD -MP
-LIBS    := -lsqlite3 -lyaml -lxxhash -lz -lzstd -ljansson -lmicrohttpd -lpthread -lm
+LIBS    := -lsqlite3 -lyaml -lxxhash -lz -lzstd -ljansson -lpthread -lm
 GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 # rebuild version.o when HEAD moves (works in worktrees and without git)
 GIT_HEAD_FILES := $(wildcard $(shell git rev-parse --git-path HEAD 2>/dev/null) $(shell git rev-parse --git-path refs/heads/main 2>/dev/null))

@@ -9,11 +9,11 @@
 #include "core/hash.h"
 #include "core/threads.h"
 #include "serve/log_spool.h"
+#include "serve/mhd.h"
 #include "serve/numfmt.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -396,7 +396,7 @@ typedef struct conn_req {
 
 static bool token_ok(const fw_server *s, struct MHD_Connection *c) {
     if (!s->admin_token || !*s->admin_token) return false;
-    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    const char *h = fw_mhd.lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
     if (!h || strncmp(h, "Bearer ", 7) != 0) return false;
     h += 7;
     size_t a = strlen(h), b = strlen(s->admin_token);
@@ -426,7 +426,7 @@ static void on_job_done(void *ud, fw_model_job *j) {
         if (q->job == j) {
             *pp = q->wnext;
             q->wnext = NULL;
-            MHD_resume_connection(q->conn);
+            fw_mhd.resume_connection(q->conn);
         } else {
             pp = &q->wnext;
         }
@@ -444,7 +444,7 @@ static void resume_expired(fw_server *s, bool all) {
         if (all || now >= q->deadline) {
             *pp = q->wnext;
             q->wnext = NULL;
-            MHD_resume_connection(q->conn);
+            fw_mhd.resume_connection(q->conn);
         } else {
             pp = &q->wnext;
         }
@@ -557,7 +557,7 @@ static void api_admin(fw_server *s, struct MHD_Connection *c, conn_req *q, const
         q->deadline = fw_now_ns() + (uint64_t)(s->cfg->admin_wait_s * 1e9);
         q->wnext = s->waiters;
         s->waiters = q;
-        MHD_suspend_connection(c);
+        fw_mhd.suspend_connection(c);
         r->suspended = true;
         pthread_mutex_unlock(&s->admin_mu);
         goto out;
@@ -638,18 +638,18 @@ static enum MHD_Result send_reply(fw_server *s, struct MHD_Connection *c, fw_rep
     }
     size_t len;
     uint8_t *data = fw_buf_take(&r->body, &len);
-    struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback(len, data, fw_free);
+    struct MHD_Response *resp = fw_mhd.create_response_from_buffer_with_free_callback(len, data, fw_free);
     if (!resp) {
         fw_free(data);
         return MHD_NO;
     }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->allow && r->code == 200 ? "text/plain" : "application/json");
-    if (r->code == 405 && r->allow) MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
-    if (r->request_id[0]) MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+    fw_mhd.add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->allow && r->code == 200 ? "text/plain" : "application/json");
+    if (r->code == 405 && r->allow) fw_mhd.add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+    if (r->request_id[0]) fw_mhd.add_response_header(resp, "X-Request-Id", r->request_id);
     if (atomic_load_explicit(&s->draining, memory_order_relaxed))
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
-    enum MHD_Result ret = MHD_queue_response(c, (unsigned)r->code, resp);
-    MHD_destroy_response(resp);
+        fw_mhd.add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    enum MHD_Result ret = fw_mhd.queue_response(c, (unsigned)r->code, resp);
+    fw_mhd.destroy_response(resp);
     return ret;
 }
 
@@ -707,7 +707,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         q->t0 = fw_now_ns();
         *ptr = q;
         atomic_fetch_add(&s->inflight, 1);
-        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        const char *cl = fw_mhd.lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         unsigned long long cl_n = cl ? strtoull(cl, NULL, 10) : 0;
         /* the whole body in one allocation (kept with the record for the next request) */
         if (cl_n && cl_n <= s->cfg->max_body_bytes && cl_n > q->body.cap)
@@ -873,6 +873,8 @@ fw_status fw_server_start(fw_server *s, fw_err *err) {
     addr.sin_port = htons((uint16_t)s->cfg->port);
     if (inet_pton(AF_INET, s->cfg->host, &addr.sin_addr) != 1)
         return fw_err_set(err, FW_ECONFIG, "serving.host: '%s' is not an IPv4 address", s->cfg->host);
+    fw_status lst = fw_mhd_load(err);
+    if (lst) return lst;
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TURBO | MHD_USE_ITC | MHD_USE_ERROR_LOG |
                      MHD_ALLOW_SUSPEND_RESUME; /* admin requests wait for the loader thread suspended */
     /* MHD's per-connection pool (headers, read and write buffers; bodies are copied out as they
@@ -882,7 +884,7 @@ fw_status fw_server_start(fw_server *s, fw_err *err) {
     size_t conn_mem = 16 * 1024;
     const char *cm = getenv("FLYWHEEL_SERVE_CONN_MEMORY");
     if (cm && strtoull(cm, NULL, 10) >= 4096) conn_mem = (size_t)strtoull(cm, NULL, 10);
-    s->d = MHD_start_daemon(flags, (uint16_t)s->cfg->port, NULL, NULL, on_request, s,
+    s->d = fw_mhd.start_daemon(flags, (uint16_t)s->cfg->port, NULL, NULL, on_request, s,
                             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
                             MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->threads,
@@ -893,7 +895,7 @@ fw_status fw_server_start(fw_server *s, fw_err *err) {
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, conn_mem,
                             MHD_OPTION_END);
     if (!s->d) return fw_err_set(err, FW_EIO, "cannot listen on %s:%d: %s", s->cfg->host, s->cfg->port, strerror(errno));
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+    const union MHD_DaemonInfo *info = fw_mhd.get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : s->cfg->port;
     /* preload: configured routes, then every model with a production alias */
     for (size_t i = 0; i < s->cfg->n_models; i++) {
@@ -928,7 +930,7 @@ void fw_server_drain(fw_server *s) {
     atomic_store(&s->draining, true);
     atomic_store(&s->ready, false);
     if (s->d) {
-        MHD_socket ls = MHD_quiesce_daemon(s->d);
+        MHD_socket ls = fw_mhd.quiesce_daemon(s->d);
         if (ls != MHD_INVALID_SOCKET) close(ls);
         uint64_t deadline = fw_now_ns() + (uint64_t)(s->cfg->drain_timeout_s * 1e9);
         while (atomic_load(&s->inflight) > 0 && fw_now_ns() < deadline) {
@@ -943,7 +945,7 @@ void fw_server_drain(fw_server *s) {
             struct timespec ts = {0, 2000000};
             nanosleep(&ts, NULL);
         }
-        MHD_stop_daemon(s->d);
+        fw_mhd.stop_daemon(s->d);
         s->d = NULL;
     }
     if (s->poller_started) {

@@ -42,6 +42,17 @@ static void test_help_version_exit_codes(void) {
     free(o);
 }
 
+/* Only `flywheel serve` loads the HTTP library (and gnutls and the rest it pulls in): 5.4 ms of
+ * start-up that every other command used to pay (src/serve/mhd.h). */
+static void test_http_library_only_for_serve(void) {
+    if (!have_bin()) return;
+    char *o = NULL;
+    CHECK_EQ(fw_test_sh(&o, "LD_DEBUG=libs \"$FW\" models list --home \"$T/no-http\""), 0);
+    CHECK_MSG(o && strstr(o, "libsqlite3") && !strstr(o, "libmicrohttpd") && !strstr(o, "libgnutls"),
+              "models list loaded: %.2000s", o ? o : "(null)");
+    free(o);
+}
+
 static void test_errors_name_the_place(void) {
     if (!have_bin()) return;
     char *o = NULL;
@@ -169,6 +180,7 @@ static void test_artifact_determinism(void) {
 int main(int argc, char **argv) {
     (void)argc;
     TEST_RUN(test_help_version_exit_codes);
+    TEST_RUN(test_http_library_only_for_serve);
     TEST_RUN(test_errors_name_the_place);
     TEST_RUN(test_describe);
     TEST_RUN(test_train_eval_models_reproduce);
