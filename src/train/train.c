@@ -107,6 +107,12 @@ fw_status fw_train_run(fw_project *project, const fw_train_options *o, fw_train_
     const char *test_path = o->test_path ? o->test_path : r->project.test_path;
     if (test_path && (st = load_file(&r->project, test_path, o, &r->test_ds, err))) return st;
     if ((st = fw_project_resolve(&r->project, r->train_ds, err))) return st;
+    for (const char *s = r->project.notes; s && *s;) { /* what resolving decided on its own */
+        const char *e = strchr(s, '\n');
+        int len = e ? (int)(e - s) : (int)strlen(s);
+        fw__train_warn(r, "%.*s", len, s);
+        s += len + (e ? 1 : 0);
+    }
     if ((st = fw_eval_check_metric(r->project.task, r->project.metric, err))) return st;
     if ((st = fw__train_make_split(r, err))) return st;
     if ((st = fw__train_prepare(r, o, err))) return st;
