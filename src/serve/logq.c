@@ -48,8 +48,14 @@ struct fw_logq {
     int flush_ms;
     /* group commit: durable pushers wait on ack_cv; the writer sleeps on wake_cv between flushes */
     pthread_mutex_t ack_mu;
-    pthread_cond_t ack_cv, wake_cv;
+    pthread_cond_t ack_cv, wake_cv, sync_cv;
     bool wake;                   /* (ack_mu) a durable record is queued: flush now */
+    /* the syncer: acks of written records waiting for the sink's sync, on a thread of their own so
+     * the writer keeps appending while a sync (fdatasync of everything dirty) runs */
+    fw_log_ack **pend;           /* (ack_mu) */
+    size_t n_pend, cap_pend;
+    bool sync_stop, syncer_started;
+    pthread_t syncer;
 };
 
 /* A record leaves the queue without reaching the sink's write (dropped, freed at close). */
@@ -58,12 +64,66 @@ static void settle(fw_logq *q, unsigned long long n) {
 }
 
 /* Answers a durable pusher (ok or not) and drops the writer's reference. Call with ack_mu held. */
+static void ack_set_locked(fw_log_ack *a, bool ok) {
+    a->state = ok ? 1 : -1;
+    if (atomic_fetch_sub(&a->refs, 1) == 1) fw_free(a);
+}
+
 static void ack_done_locked(fw_log_record *r, bool ok) {
     fw_log_ack *a = r->ack;
     if (!a) return;
     r->ack = NULL;
-    a->state = ok ? 1 : -1;
-    if (atomic_fetch_sub(&a->refs, 1) == 1) fw_free(a);
+    ack_set_locked(a, ok);
+}
+
+/* Hands a written record's ack to the syncer (answered at once, not kept, when that fails). */
+static void ack_pend_locked(fw_logq *q, fw_log_record *r) {
+    fw_log_ack *a = r->ack;
+    if (!a) return;
+    if (q->n_pend == q->cap_pend) {
+        size_t nc = q->cap_pend ? q->cap_pend * 2 : 64;
+        fw_log_ack **np = fw_realloc(q->pend, nc * sizeof *np);
+        if (!np) {
+            ack_done_locked(r, false);
+            return;
+        }
+        q->pend = np;
+        q->cap_pend = nc;
+    }
+    r->ack = NULL;
+    q->pend[q->n_pend++] = a;
+}
+
+/* Group commit: one sync for every ack handed over since the last one. */
+static void *syncer_main(void *arg) {
+    fw_logq *q = arg;
+    pthread_setname_np(pthread_self(), "fw-log-sync");
+    fw_log_ack **mine = NULL;
+    size_t cap = 0;
+    pthread_mutex_lock(&q->ack_mu);
+    for (;;) {
+        while (!q->n_pend && !q->sync_stop) pthread_cond_wait(&q->sync_cv, &q->ack_mu);
+        if (!q->n_pend) break;
+        /* take the list: swap buffers so the writer keeps adding to an empty one */
+        fw_log_ack **batch = q->pend;
+        size_t n = q->n_pend, bcap = q->cap_pend;
+        q->pend = mine;
+        q->cap_pend = cap;
+        q->n_pend = 0;
+        pthread_mutex_unlock(&q->ack_mu);
+        fw_err err;
+        fw_err_clear(&err);
+        bool ok = q->sink.sync(q->sink.ud, &err) == FW_OK;
+        if (!ok) fprintf(stderr, "flywheel serve: prediction log: %s\n", err.msg);
+        pthread_mutex_lock(&q->ack_mu);
+        for (size_t i = 0; i < n; i++) ack_set_locked(batch[i], ok);
+        pthread_cond_broadcast(&q->ack_cv);
+        mine = batch;
+        cap = bcap;
+    }
+    pthread_mutex_unlock(&q->ack_mu);
+    fw_free(mine);
+    return NULL;
 }
 
 /* Frees a record that never reached the sink, answering its waiter. */
@@ -393,19 +453,21 @@ static void write_batch(fw_logq *q, fw_log_record **buf, size_t n) {
         atomic_fetch_add(&q->write_errors, n);
         fprintf(stderr, "flywheel serve: prediction log: %s (%zu records lost)\n", err.msg, n);
     } else {
-        atomic_fetch_add(&q->written, n);
+        size_t kept = 0; /* records the sink dropped itself (lost) it counts itself */
+        for (size_t i = 0; i < n; i++) kept += !buf[i]->lost;
+        atomic_fetch_add(&q->written, kept);
     }
     settle(q, n);
-    /* group commit: one sync for every waiter of the batch */
-    if (ok && waited && q->sink.sync && q->sink.sync(q->sink.ud, &err) != FW_OK) {
-        fprintf(stderr, "flywheel serve: prediction log: %s\n", err.msg);
-        ok = false;
-    }
     atomic_fetch_add(&q->batches, 1);
-    if (waited) {
+    if (waited) { /* answered now when not kept or nothing to sync, else after the syncer's next sync */
         pthread_mutex_lock(&q->ack_mu);
-        for (size_t i = 0; i < n; i++) ack_done_locked(buf[i], ok && !buf[i]->lost);
+        for (size_t i = 0; i < n; i++) {
+            if (!buf[i]->ack) continue;
+            if (ok && !buf[i]->lost && q->syncer_started) ack_pend_locked(q, buf[i]);
+            else ack_done_locked(buf[i], ok && !buf[i]->lost);
+        }
         pthread_cond_broadcast(&q->ack_cv);
+        if (q->n_pend) pthread_cond_signal(&q->sync_cv);
         pthread_mutex_unlock(&q->ack_mu);
     }
     for (size_t i = 0; i < n; i++) fw_free(buf[i]);
@@ -444,6 +506,18 @@ static void *writer_main(void *arg) {
     return NULL;
 }
 
+static void stop_syncer(fw_logq *q) {
+    if (!q->syncer_started) return;
+    pthread_mutex_lock(&q->ack_mu);
+    q->sync_stop = true;
+    pthread_cond_signal(&q->sync_cv);
+    pthread_mutex_unlock(&q->ack_mu);
+    pthread_join(q->syncer, NULL); /* answers what is pending first */
+    q->syncer_started = false;
+    fw_free(q->pend);
+    q->pend = NULL;
+}
+
 fw_status fw_logq_new(const fw_log_sink *sink, size_t capacity, fw_log_policy policy, double sample,
                       size_t batch, fw_logq **out, fw_err *err) {
     size_t cap = 2;
@@ -463,10 +537,14 @@ fw_status fw_logq_new(const fw_log_sink *sink, size_t capacity, fw_log_policy po
     pthread_mutex_init(&q->ack_mu, NULL);
     pthread_cond_init(&q->ack_cv, NULL);
     pthread_cond_init(&q->wake_cv, NULL);
+    pthread_cond_init(&q->sync_cv, NULL);
+    if (sink->sync && pthread_create(&q->syncer, NULL, syncer_main, q) == 0) q->syncer_started = true;
     if (pthread_create(&q->writer, NULL, writer_main, q) != 0) {
+        stop_syncer(q);
         pthread_mutex_destroy(&q->ack_mu);
         pthread_cond_destroy(&q->ack_cv);
         pthread_cond_destroy(&q->wake_cv);
+        pthread_cond_destroy(&q->sync_cv);
         fw_free(q->cells);
         fw_free(q);
         return fw_err_set(err, FW_EIO, "cannot start the log writer thread");
@@ -497,10 +575,12 @@ void fw_logq_close(fw_logq *q) {
     pthread_join(q->writer, NULL);
     fw_log_record *r;
     while ((r = try_pop(q)) != NULL) discard(q, r), settle(q, 1); /* raced pushes after stop */
+    stop_syncer(q);
     if (q->sink.close) q->sink.close(q->sink.ud);
     pthread_mutex_destroy(&q->ack_mu);
     pthread_cond_destroy(&q->ack_cv);
     pthread_cond_destroy(&q->wake_cv);
+    pthread_cond_destroy(&q->sync_cv);
     fw_free(q->cells);
     fw_free(q);
 }

@@ -106,7 +106,15 @@ fw_status fw_log_db_open(const char *home, int busy_ms, sqlite3 **out, fw_err *e
     if (st) return st;
     /* a new file reclaims the space retention frees (incremental vacuum); SQLite ignores this once
      * tables exist, so older files keep reusing their free pages instead */
-    if (schema_version(db) == 0) sqlite3_exec(db, "PRAGMA auto_vacuum=INCREMENTAL", NULL, NULL, NULL);
+    if (schema_version(db) == 0) {
+        sqlite3_stmt *q = NULL;
+        bool empty = sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master", -1, &q, NULL) == SQLITE_OK &&
+                     sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 0;
+        sqlite3_finalize(q);
+        /* WAL mode already wrote the header: the setting takes with a VACUUM (instant when empty) */
+        if (empty && sqlite3_exec(db, "PRAGMA auto_vacuum=INCREMENTAL", NULL, NULL, NULL) == SQLITE_OK)
+            sqlite3_exec(db, "VACUUM", NULL, NULL, NULL);
+    }
     if ((st = migrate(db, path, err))) {
         sqlite3_close(db);
         return st;
