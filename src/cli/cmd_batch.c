@@ -4,6 +4,7 @@
  *   0 every row scored, 1 failure, 2 usage, 3 completed with rejected rows, 4 lock held. */
 #include "cli/cli.h"
 
+#include "artifact/artifact.h"
 #include "batch/batch.h"
 #include "batch/batch_bundle.h"
 #include "batch/batch_store.h"
@@ -25,7 +26,7 @@ static const char usage_text[] =
     "usage: flywheel batch --model NAME[@ALIAS|@VERSION] --input FILE [--output FILE.csv|FILE.jsonl|store]\n"
     "                      [--id COL[,COL...]] [--threads N] [options]\n"
     "       flywheel batch --model NAME --entities users.csv --items items.csv --top-k 10 [--output ...]\n"
-    "       flywheel batch history [JOB|MODEL] [--limit N] [--home DIR]\n"
+    "       flywheel batch history [JOB|MODEL] [--limit N] [--json] [--home DIR]\n"
     "\n"
     "Scores every row of FILE (.csv, .tsv, .jsonl, .ndjson, optionally .gz) in constant memory:\n"
     "a reader, N scorer threads and a writer; output rows come out in input order with the id\n"
@@ -93,11 +94,16 @@ static int parse_size(const char *opt, const char *v, double lo, double hi, doub
 
 static int cmd_history(int argc, char **argv) {
     const char *home = NULL, *limit = NULL, *filter = NULL;
+    bool json = false;
     for (int i = 1; i < argc; i++) {
         int r;
         if (fw_cli_is_help(argv[i])) {
             fputs(usage_text, stdout);
             return FW_EXIT_OK;
+        }
+        if (strcmp(argv[i], "--json") == 0) {
+            json = true;
+            continue;
         }
         if ((r = fw_cli_opt(argc, argv, &i, "--home", &home, CMD)) ||
             (r = fw_cli_opt(argc, argv, &i, "--limit", &limit, CMD))) {
@@ -119,6 +125,48 @@ static int cmd_history(int argc, char **argv) {
     fw_status st = fw_batch_db_history(db, filter, (size_t)lim, &h, &n, &err);
     fw_batch_db_close(db);
     if (st) return fw_cli_fail(CMD, FW_EXIT_FAILURE, "%s", err.msg);
+    if (json) { /* one array, newest first, as `models list --json` */
+        fw_buf b;
+        fw_buf_init(&b);
+        fw_buf_put_u8(&b, '[');
+        for (size_t i = 0; i < n; i++) {
+            char s[40], e[40];
+            fw_format_iso8601(h[i].started_ms, s, sizeof s);
+            fw_buf_printf(&b, "%s{\"run\":%" PRId64 ",\"job\":", i ? "," : "", h[i].run_id);
+            fw_json_put_str(&b, h[i].job);
+            fw_buf_printf(&b, ",\"model\":");
+            fw_json_put_str(&b, h[i].model);
+            fw_buf_printf(&b, ",\"version\":");
+            fw_json_put_str(&b, h[i].version);
+            fw_buf_printf(&b, ",\"input\":");
+            fw_json_put_str(&b, h[i].input);
+            fw_buf_printf(&b, ",\"output\":");
+            fw_json_put_str(&b, h[i].output);
+            fw_buf_printf(&b, ",\"started\":");
+            fw_json_put_str(&b, s);
+            fw_buf_printf(&b, ",\"ended\":");
+            if (h[i].ended_ms) {
+                fw_format_iso8601(h[i].ended_ms, e, sizeof e);
+                fw_json_put_str(&b, e);
+                fw_buf_printf(&b, ",\"seconds\":%.3f", (double)(h[i].ended_ms - h[i].started_ms) / 1000.0);
+            } else {
+                fw_buf_printf(&b, "null,\"seconds\":null");
+            }
+            fw_buf_printf(&b, ",\"rows_read\":%" PRIu64 ",\"rows_scored\":%" PRIu64 ",\"rows_rejected\":%" PRIu64
+                              ",\"rows_written\":%" PRIu64 ",\"outcome\":",
+                          h[i].rows_read, h[i].rows_scored, h[i].rows_rejected, h[i].rows_written);
+            fw_json_put_str(&b, h[i].outcome);
+            fw_buf_printf(&b, ",\"exit_code\":%d,\"attempts\":%d,\"message\":", h[i].exit_code, h[i].attempts);
+            fw_json_put_str(&b, h[i].message);
+            fw_buf_put_u8(&b, '}');
+        }
+        fw_buf_put_u8(&b, ']');
+        int rc = fw_buf_ok(&b) ? FW_EXIT_OK : fw_cli_fail(CMD, FW_EXIT_FAILURE, "out of memory");
+        if (rc == FW_EXIT_OK) printf("%.*s\n", (int)b.len, (const char *)b.data);
+        fw_buf_free(&b);
+        fw_free(h);
+        return rc;
+    }
     printf("%-6s %-24s %-20s %-8s %-24s %9s %10s %9s %9s %-11s %s\n", "run", "started", "job", "version",
            "ended", "seconds", "read", "scored", "rejected", "outcome", "exit");
     for (size_t i = 0; i < n; i++) {
@@ -265,7 +313,18 @@ int fw_cmd_batch(int argc, char **argv) {
     fw_batch_summary sum;
     st = fw_batch_run(fw_batch_bundle_model(bb), &o, &sum, &err);
     int code = fw_batch_exit_code(st, &sum);
-    if (!quiet || st) fw_batch_summary_print(&sum, stderr);
+    if (st && st != FW_EINTERRUPTED && st != FW_EBUSY) {
+        /* a failed run: no "0 written to FILE" line — say what exists and what does not */
+        const char *out = sum.output[0] ? sum.output : o.output;
+        bool file = strcmp(out, "store") != 0 && access(out, F_OK) == 0;
+        fprintf(stderr, "batch: FAILED after %" PRIu64 " rows read (%" PRIu64 " scored, %" PRIu64 " rejected): %s\n",
+                sum.rows_read, sum.rows_scored, sum.rows_rejected,
+                strcmp(out, "store") == 0 ? "no answers were committed to the store"
+                : file ? "the output file exists but this run did not complete it"
+                       : "no output file was written");
+    } else if (!quiet || st) {
+        fw_batch_summary_print(&sum, stderr);
+    }
     if (st) fw_cli_fail(CMD, code, "%s", err.msg);
     fw_batch_bundle_free(bb);
     fw_free(idbuf);

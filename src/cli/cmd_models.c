@@ -128,13 +128,15 @@ static int do_list(fw_registry *r, const opts *o) {
             fw_buf_put_u8(&b, ']');
             print_buf(&b);
         } else {
-            printf("%-8s %-9s %-24s %-8s %-10s %-10s %s\n", "VERSION", "STATUS", "CREATED", "FAMILY", "METRIC",
-                   "BASELINE", "ALIASES");
+            /* the metric is named in each row: versions may be trained for different metrics */
+            printf("%-8s %-9s %-24s %-8s %-26s %-10s %s\n", "VERSION", "STATUS", "CREATED", "FAMILY",
+                   "TEST METRIC", "BASELINE", "ALIASES");
             for (size_t i = 0; i < n; i++) {
-                char t[40];
+                char t[40], m[64];
                 when(v[i].created_ms, t);
-                printf("%-8" PRId64 " %-9s %-24s %-8s %-10.4f %-10.4f", v[i].version, v[i].status, t,
-                       v[i].family ? v[i].family : "", v[i].metric, v[i].baseline_metric);
+                snprintf(m, sizeof m, "%s %.4f", v[i].metric_name ? v[i].metric_name : "metric", v[i].metric);
+                printf("%-8" PRId64 " %-9s %-24s %-8s %-26s %-10.4f", v[i].version, v[i].status, t,
+                       v[i].family ? v[i].family : "", m, v[i].baseline_metric);
                 for (size_t k = 0; k < na; k++)
                     if (al[k].version == v[i].version) printf(" %s", al[k].alias);
                 putchar('\n');
@@ -327,6 +329,93 @@ static void diff_section(const char *title, const char *ja, const char *jb, bool
     kv_free(&B);
 }
 
+/* The resolved project a version was trained with (kept in its artifact), as a fw_malloc'd
+ * NUL-terminated text, or NULL when it cannot be read. Comment lines are dropped. */
+static char *version_project(fw_registry *r, const fw_version_rec *v) {
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    fw_artifact *a = NULL;
+    fw_err err;
+    char *out = NULL;
+    const uint8_t *y;
+    size_t yl;
+    if (!fw_registry_read_artifact(r, v, &bytes, &len, &err) && !fw_artifact_open(bytes, len, &a, &err) &&
+        fw_artifact_bytes(a, "train.project_yaml", &y, &yl) && (out = fw_malloc(yl + 1))) {
+        size_t k = 0;
+        for (size_t i = 0; i < yl;) {
+            size_t e = i;
+            while (e < yl && y[e] != '\n') e++;
+            if (y[i] != '#') {
+                memcpy(out + k, y + i, e - i);
+                k += e - i;
+                out[k++] = '\n';
+            }
+            i = e + 1;
+        }
+        out[k] = 0;
+    }
+    fw_artifact_close(a);
+    fw_free(bytes);
+    return out;
+}
+
+/* Lines of text a that b does not have (as a multiset, in a's order), each prefixed. */
+static size_t lines_only_in(const char *a, const char *b, const char *mark, bool json, bool *first, fw_buf *out) {
+    size_t n = 0;
+    for (const char *s = a; *s;) {
+        const char *e = strchr(s, '\n');
+        size_t len = e ? (size_t)(e - s) : strlen(s);
+        size_t in_a = 0, in_b = 0;
+        for (const char *t = a; *t;) { /* occurrences up to and including this one in a */
+            const char *te = strchr(t, '\n');
+            size_t tl = te ? (size_t)(te - t) : strlen(t);
+            if (tl == len && !memcmp(t, s, len)) in_a++;
+            if (t == s) break;
+            t += tl + (te ? 1 : 0);
+        }
+        for (const char *t = b; *t;) {
+            const char *te = strchr(t, '\n');
+            size_t tl = te ? (size_t)(te - t) : strlen(t);
+            if (tl == len && !memcmp(t, s, len)) in_b++;
+            t += tl + (te ? 1 : 0);
+        }
+        if (in_a > in_b) {
+            char line[600];
+            snprintf(line, sizeof line, "%.*s", (int)(len < 590 ? len : 590), s);
+            if (json) {
+                fw_buf_printf(out, "%s{\"side\":\"%s\",\"line\":", *first ? "" : ",", mark[0] == '-' ? "a" : "b");
+                fw_json_put_str(out, line);
+                fw_buf_put_u8(out, '}');
+            } else {
+                printf("  %s %s\n", mark, line);
+            }
+            *first = false;
+            n++;
+        }
+        s += len + (e ? 1 : 0);
+    }
+    return n;
+}
+
+/* What changed in the project between two versions: lines of one resolved project that the other
+ * lacks ("-" only in a, "+" only in b). */
+static void diff_project(fw_registry *r, const fw_version_rec *a, const fw_version_rec *b2, bool json, fw_buf *b) {
+    char *pa = version_project(r, a), *pb = version_project(r, b2);
+    bool first = true;
+    if (json) fw_buf_printf(b, ",\"project\":[");
+    else printf("project:\n");
+    if (pa && pb) {
+        size_t n = lines_only_in(pa, pb, "-", json, &first, b);
+        n += lines_only_in(pb, pa, "+", json, &first, b);
+        if (!n && !json) printf("  (the same)\n");
+    } else if (!json) {
+        printf("  (a version's artifact has no project record)\n");
+    }
+    if (json) fw_buf_put_u8(b, ']');
+    fw_free(pa);
+    fw_free(pb);
+}
+
 static int do_diff(fw_registry *r, const opts *o) {
     fw_err err;
     fw_version_rec a, b2;
@@ -338,10 +427,18 @@ static int do_diff(fw_registry *r, const opts *o) {
     fw_buf b;
     fw_buf_init(&b);
     if (o->json) {
+        /* the versions without their aliases (aliases move; a diff compares what was trained) */
         fw_buf_put(&b, "{\"a\":", 5);
+        size_t at = b.len;
         fw_registry_version_json(&a, NULL, 0, &b);
         fw_buf_put(&b, ",\"b\":", 5);
         fw_registry_version_json(&b2, NULL, 0, &b);
+        static const char noise[] = "\"aliases\":[],";
+        for (size_t i = at; fw_buf_ok(&b) && i + sizeof noise - 1 <= b.len; i++)
+            if (!memcmp(b.data + i, noise, sizeof noise - 1)) {
+                memmove(b.data + i, b.data + i + sizeof noise - 1, b.len - i - (sizeof noise - 1));
+                b.len -= sizeof noise - 1;
+            }
     } else {
         char la[64], lb[64];
         snprintf(la, sizeof la, "%s@%" PRId64, a.name, a.version);
@@ -357,6 +454,7 @@ static int do_diff(fw_registry *r, const opts *o) {
     }
     diff_section("metrics", a.metrics_json, b2.metrics_json, o->json, &b);
     diff_section("params", a.params_json, b2.params_json, o->json, &b);
+    diff_project(r, &a, &b2, o->json, &b);
     if (o->json) {
         fw_buf_put_u8(&b, '}');
         print_buf(&b);

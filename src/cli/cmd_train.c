@@ -26,6 +26,9 @@ static const char usage_text[] =
     "options:\n"
     "  --label COL            label column (when no project file is given)\n"
     "  --task T               binary|multiclass|multilabel|regression|ranking (default: inferred)\n"
+    "  --metric M             primary metric (as eval and batch; default: the project's, else by task)\n"
+    "  --group COL            report every metric per value of COL too (repeatable; data.groups)\n"
+    "  --id COL               the id column, never a feature (data.id)\n"
     "  --models LIST          families to try (default baseline,linear,gbdt,knn)\n"
     "  --seed N               seed for splits, sampling and search (default: the project's)\n"
     "  --threads N            threads (default: all cores)\n"
@@ -45,15 +48,42 @@ static const char usage_text[] =
     "  --quiet                no progress line\n";
 
 #define MAX_PARAMS 64
+#define MAX_GROUPS 8
+
+/* --metric, --group, --id override the project's metric, data.groups and data.id. */
+static fw_status apply_overrides(fw_project *p, const char *metric, const char *const *groups, size_t n_groups,
+                                 const char *id) {
+    if (metric) {
+        fw_free(p->metric);
+        if (!(p->metric = fw_strdup(metric))) return FW_ENOMEM;
+    }
+    if (id) {
+        fw_free(p->id_column);
+        if (!(p->id_column = fw_strdup(id))) return FW_ENOMEM;
+        p->lines.id = 0;
+    }
+    for (size_t g = 0; g < n_groups; g++) {
+        bool have = false;
+        for (size_t i = 0; i < p->n_group_columns; i++) have |= strcmp(p->group_columns[i], groups[g]) == 0;
+        if (have) continue;
+        char **v = fw_realloc(p->group_columns, (p->n_group_columns + 1) * sizeof(char *));
+        if (!v) return FW_ENOMEM;
+        p->group_columns = v;
+        if (!(v[p->n_group_columns] = fw_strdup(groups[g]))) return FW_ENOMEM;
+        p->n_group_columns++;
+        p->lines.groups = 0;
+    }
+    return FW_OK;
+}
 
 int fw_cmd_train(int argc, char **argv) {
     const char *cmd = "train";
     fw_train_options o;
     fw_train_options_init(&o);
     const char *positional = NULL, *label = NULL, *task = NULL, *out_dir = NULL, *name = NULL,
-               *home = NULL, *html = NULL, *write_project = NULL, *v;
-    const char *params[MAX_PARAMS];
-    size_t n_params = 0;
+               *home = NULL, *html = NULL, *write_project = NULL, *metric = NULL, *id = NULL, *v;
+    const char *params[MAX_PARAMS], *groups[MAX_GROUPS];
+    size_t n_params = 0, n_groups = 0;
     bool json = false, no_register = false, quiet = false;
     for (int i = 1; i < argc; i++) {
         int r;
@@ -77,7 +107,15 @@ int fw_cmd_train(int argc, char **argv) {
         OPT("--home", home)
         OPT("--html", html)
         OPT("--write-project", write_project)
+        OPT("--metric", metric)
+        OPT("--id", id)
 #undef OPT
+        if ((r = fw_cli_opt(argc, argv, &i, "--group", &v, cmd)) != 0) {
+            if (r < 0) return FW_EXIT_USAGE;
+            if (n_groups == MAX_GROUPS) return fw_cli_fail(cmd, FW_EXIT_USAGE, "--group: at most %d", MAX_GROUPS);
+            groups[n_groups++] = v;
+            continue;
+        }
         if ((r = fw_cli_opt(argc, argv, &i, "--seed", &v, cmd)) != 0) {
             if (r < 0) return FW_EXIT_USAGE;
             char *end;
@@ -158,6 +196,10 @@ int fw_cmd_train(int argc, char **argv) {
         fw_free(proj.name);
         proj.name = fw_strdup(name);
     }
+    if (apply_overrides(&proj, metric, groups, n_groups, id)) {
+        fw_project_free(&proj);
+        return fw_cli_fail(cmd, FW_EXIT_FAILURE, "out of memory");
+    }
 
     fw_train_result res;
     st = fw_train_run(&proj, &o, &res, &err);
@@ -205,7 +247,7 @@ int fw_cmd_train(int argc, char **argv) {
             if (out.len && out.data[out.len - 1] == '}') {
                 out.len--;
                 if (reg.version > 0)
-                    fw_buf_printf(&out, ",\"registered\":{\"name\":\"%s\",\"version\":%lld,\"artifact\":\"%s\"}", reg.name, (long long)reg.version, reg.artifact_hash);
+                    fw_buf_printf(&out, ",\"registered\":{\"name\":\"%s\",\"version\":%lld,\"artifact\":\"%s\",\"reused\":%s}", reg.name, (long long)reg.version, reg.artifact_hash, reg.reused ? "true" : "false");
                 fw_buf_printf(&out, ",\"data_warnings\":[");
                 for (size_t i = 0; i < res.n_warnings; i++) {
                     fw_buf_printf(&out, "%s\"", i ? "," : "");
@@ -230,7 +272,10 @@ int fw_cmd_train(int argc, char **argv) {
                    res.cv_folds, res.split.n_train + res.split.n_valid);
         for (size_t i = 0; i < res.n_warnings; i++) printf("warning: %s\n", res.warnings[i]);
         if (res.n_warnings_dropped) printf("warning: %zu more data warnings not shown\n", res.n_warnings_dropped);
-        if (reg.version > 0)
+        if (reg.version > 0 && reg.reused)
+            printf("not registered again: the artifact is identical to %s@%lld (artifact %s; same data, project, "
+                   "seed and build)\n", reg.name, (long long)reg.version, reg.artifact_hash);
+        else if (reg.version > 0)
             printf("registered %s@%lld (artifact %s)\n", reg.name, (long long)reg.version, reg.artifact_hash);
         if (reg.artifact_path[0]) printf("artifact written to %s\n", reg.artifact_path);
     }

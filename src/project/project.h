@@ -153,10 +153,13 @@ fw_status fw_project_resolve(fw_project *p, const fw_dataset *ds, fw_err *err);
  * (data.exclude) with a note, unless the project file lists it as a feature. */
 bool fw_project_id_like(const fw_dataset *ds, size_t col, size_t *n_distinct);
 
-/* Writes the project as YAML that fw_project_parse reads back to the same struct. */
+/* Writes the project as YAML that fw_project_parse reads back to the same struct. Data paths are
+ * written relative to the written file's directory (which the parser resolves them against), for
+ * `describe --write-project` and `train --write-project` alike. */
 fw_status fw_project_write(const fw_project *p, const char *path, fw_err *err);
 /* The same YAML appended to out (the caller owns out). Data paths are written relative to `dir`
- * (the directory the text will live in; NULL or "" = the current directory). FW_OK or FW_ENOMEM. */
+ * (the directory the text will live in); NULL or "": as they are (the artifact's record).
+ * FW_OK or FW_ENOMEM. */
 fw_status fw_project_to_yaml(const fw_project *p, const char *dir, fw_buf *out);
 
 /* The no-project-file path (`flywheel train data.csv --label y`): a project with train_path and

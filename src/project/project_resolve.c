@@ -474,6 +474,39 @@ static fw_status default_split(rctx *c) {
     return FW_OK;
 }
 
+/* The transforms the pipeline would pick for features that leave them at "default", made explicit
+ * so the written project says what training does: numeric → median imputation and standard
+ * scaling; categorical → one-hot, or hashing when the column has more distinct values than
+ * max_categories. */
+static void resolve_transforms(rctx *c) {
+    fw_project *p = c->p;
+    for (size_t i = 0; i < p->n_features; i++) {
+        fw_feature_spec *f = &p->features[i];
+        if (f->type == FW_COL_NUMERIC) {
+            if (f->impute == FW_IMPUTE_DEFAULT) f->impute = FW_IMPUTE_MEDIAN;
+            if (f->scale == FW_SCALE_DEFAULT) f->scale = FW_SCALE_STANDARD;
+        } else if (f->type == FW_COL_CATEGORICAL && f->encode == FW_ENCODE_DEFAULT) {
+            int col = fw_dataset_find(c->ds, f->name);
+            if (col < 0) continue;
+            const fw_column *cl = &c->ds->cols[col];
+            size_t n_dist = 0;
+            if (cl->code) {
+                n_dist = fw_dict_size(&cl->dict);
+            } else if (cl->num) { /* numbers used as categories: their distinct values */
+                double *v = fw_malloc((c->ds->n_rows ? c->ds->n_rows : 1) * sizeof(double));
+                if (!v) continue;
+                size_t k = 0;
+                for (size_t r = 0; r < c->ds->n_rows; r++)
+                    if (!isnan(cl->num[r])) v[k++] = cl->num[r];
+                qsort(v, k, sizeof *v, cmp_double);
+                for (size_t j = 0; j < k; j++) n_dist += j == 0 || v[j] != v[j - 1];
+                fw_free(v);
+            }
+            f->encode = n_dist > f->max_categories ? FW_ENCODE_HASH : FW_ENCODE_ONEHOT;
+        }
+    }
+}
+
 fw_status fw_project_resolve(fw_project *p, const fw_dataset *ds, fw_err *err) {
     rctx c = {p, ds, err};
     fw_status st = check_columns(&c);
@@ -482,6 +515,7 @@ fw_status fw_project_resolve(fw_project *p, const fw_dataset *ds, fw_err *err) {
     if (!st) st = exclude_id_like(&c);
     if (!st) st = build_features(&c);
     if (st) return st;
+    resolve_transforms(&c);
     if (p->split == FW_SPLIT_GROUP && !p->split_group && p->n_group_columns) {
         p->split_group = fw_strdup(p->group_columns[0]);
         if (!p->split_group) return fw_err_set(err, FW_ENOMEM, "out of memory");

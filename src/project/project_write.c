@@ -66,28 +66,44 @@ static void put_key_str(fw_buf *b, const char *indent, const char *key, const ch
     fw_buf_put_u8(b, '\n');
 }
 
-/* The path as it should appear in a file written into directory dir ("" = current directory). */
+/* path made absolute (realpath when it exists, else joined to the current directory), in out. */
+static bool absolute(const char *path, char *out, size_t size) {
+    char *r = realpath(path, NULL);
+    if (r) {
+        int n = snprintf(out, size, "%s", r);
+        free(r);
+        return n > 0 && (size_t)n < size;
+    }
+    if (path[0] == '/') return (size_t)snprintf(out, size, "%s", path) < size;
+    char cwd[4096];
+    if (!getcwd(cwd, sizeof cwd)) return false;
+    return (size_t)snprintf(out, size, "%s/%s", cwd, path) < size;
+}
+
+/* The path as it should appear in a file written into directory dir: relative to dir (which the
+ * parser resolves it against), so a project directory can be moved or shared as a whole.
+ * dir "" (the artifact's record): the path as it is. */
 static void put_path(fw_buf *b, const char *key, const char *path, const char *dir) {
     if (!path) return;
-    size_t dl = strlen(dir);
-    const char *out = path;
-    char *abs = NULL;
-    if (dl && !strncmp(path, dir, dl) && path[dl] == '/') {
-        out = path + dl + 1;
-    } else if (path[0] != '/' && dl) {
-        {
-            char cwd[4096];
-            if (getcwd(cwd, sizeof cwd)) {
-                abs = fw_malloc(strlen(cwd) + strlen(path) + 2);
-                if (abs) {
-                    sprintf(abs, "%s/%s", cwd, path);
-                    out = abs;
-                }
-            }
-        }
+    char ap[4096], ad[4096], rel[8192];
+    if (!*dir || !absolute(path, ap, sizeof ap) || !absolute(dir, ad, sizeof ad)) {
+        put_key_str(b, "  ", key, path);
+        return;
     }
-    put_key_str(b, "  ", key, out);
-    fw_free(abs);
+    /* the longest common run of whole components */
+    size_t common = 0;
+    for (size_t i = 0;; i++) {
+        bool end_a = ap[i] == '/' || ap[i] == 0, end_d = ad[i] == '/' || ad[i] == 0;
+        if (end_a && end_d) common = i;
+        if (ap[i] != ad[i] || !ap[i] || !ad[i]) break;
+    }
+    size_t k = 0;
+    rel[0] = 0;
+    for (const char *s = ad + common; *s; s++) /* one ".." per component of dir past the common part */
+        if (*s == '/' && k + 4 < sizeof rel) k += (size_t)snprintf(rel + k, sizeof rel - k, "../");
+    const char *rest = ap + common + (ap[common] == '/');
+    snprintf(rel + k, sizeof rel - k, "%s", rest);
+    put_key_str(b, "  ", key, rel[0] ? rel : path);
 }
 
 static const char *const k_impute[] = {"default", "mean", "median", "constant", "none"};
@@ -232,7 +248,7 @@ fw_status fw_project_to_yaml(const fw_project *p, const char *dir, fw_buf *b) {
 
 fw_status fw_project_write(const fw_project *p, const char *path, fw_err *err) {
     const char *slash = strrchr(path, '/');
-    char *dir = fw_strndup(path, slash ? (size_t)(slash - path) : 0);
+    char *dir = slash ? fw_strndup(path, slash == path ? 1 : (size_t)(slash - path)) : fw_strdup(".");
     if (!dir) return fw_err_set(err, FW_ENOMEM, "out of memory");
     fw_buf b;
     fw_buf_init(&b);

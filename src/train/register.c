@@ -259,7 +259,21 @@ fw_status fw_train_register(const fw_train_result *r, const fw_register_options 
             fw_registry_register_options_init(&rg);
             rg.name = out->name;
             rg.run_json = fw_buf_ok(&run) ? (const char *)run.data : NULL;
-            st = fw_registry_register(reg, art.data, art.len, &rg, &out->version, err);
+            /* identical bytes already registered under this name: reuse that version, say so */
+            fw_version_rec *vs = NULL;
+            size_t nv = 0;
+            fw_err e2;
+            if (fw_registry_versions(reg, out->name, &vs, &nv, &e2) == FW_OK) {
+                for (size_t i = nv; i-- > 0 && !out->reused;)
+                    if (vs[i].artifact_hash && !strcmp(vs[i].artifact_hash, out->artifact_hash) &&
+                        strcmp(vs[i].status ? vs[i].status : "", "deleted") != 0) {
+                        out->version = vs[i].version;
+                        out->reused = true;
+                    }
+                for (size_t i = 0; i < nv; i++) fw_version_rec_free(&vs[i]);
+                fw_free(vs);
+            }
+            if (!out->reused) st = fw_registry_register(reg, art.data, art.len, &rg, &out->version, err);
             fw_buf_free(&run);
             fw_registry_close(reg);
         }

@@ -29,6 +29,9 @@ typedef struct fw_registered {
     int64_t version;           /* 0 when not registered */
     char artifact_hash[33];
     char artifact_path[1024];  /* the --out copy, "" when none */
+    bool reused;               /* the same artifact bytes were already version `version` of this
+                                  name: nothing new was registered (training again on the same data,
+                                  project, seed and build gives the same bytes) */
 } fw_registered;
 
 /* Builds the artifact bytes for the chosen model (deterministic: the same result, parent and
