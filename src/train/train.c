@@ -127,6 +127,25 @@ fw_status fw_train_run(fw_project *project, const fw_train_options *o, fw_train_
         n_fams = k;
     }
 
+    if (!o->families) {
+        /* knn by its known cost (train.h): rarely the winner, often most of the run */
+        double d = (double)r->X_train.n_dense, n_tr = (double)r->split.n_train, n_te = (double)r->n_test;
+        double n_pool = (double)(r->split.n_train + r->split.n_valid);
+        double select = r->cv_folds > 1 ? n_pool * n_pool * (double)(r->cv_folds - 1) / (double)r->cv_folds
+                                        : (double)r->split.n_valid * n_tr;
+        double passes = d * ((d > 200 ? 1 : 3) + 1);
+        double imp_s = n_te * n_tr * d * passes / FW_TRAIN_KNN_TERMS_PER_S;
+        if (imp_s > FW_TRAIN_IMPORTANCE_BUDGET_S) imp_s = FW_TRAIN_IMPORTANCE_BUDGET_S;
+        double est_s = (select + (n_te + 2000) * n_tr) * d / FW_TRAIN_KNN_TERMS_PER_S + (o->importance ? imp_s : 0);
+        size_t k = 0;
+        for (size_t f = 0; f < n_fams; f++)
+            if (strcmp(fams[f], "knn") != 0 || est_s <= FW_TRAIN_KNN_DEFAULT_BUDGET_S) memcpy(fams[k++], fams[f], sizeof fams[f]);
+        if (k < n_fams)
+            fw__train_warn(r, "knn left out of the default families: estimated %.0f s (brute-force distances over %zu training rows x %zu features, "
+                              "%.0f s of it permutation importance), over the %.0f s budget; ask for it with --models",
+                           est_s, r->split.n_train, r->X_train.n_dense, o->importance ? imp_s : 0.0, FW_TRAIN_KNN_DEFAULT_BUDGET_S);
+        n_fams = k;
+    }
     for (size_t i = 0; i < o->n_params; i++) {
         /* a parameter for a family that is not trained this run would otherwise be ignored */
         bool used = false;
