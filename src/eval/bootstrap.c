@@ -14,7 +14,7 @@ void fw_bootstrap_options_init(fw_bootstrap_options *o) {
     o->n_resamples = 200;
     o->level = 0.95;
     o->seed = 42;
-    o->max_work = 2e7;
+    o->max_work = 4e6;
     o->min_resamples = 50;
 }
 
@@ -35,17 +35,23 @@ fw_status fw_eval_bootstrap(fw_task task, const double *y, const double *p, size
     *n_out = 0;
     if (n_resamples) *n_resamples = 0;
     if (task == FW_TASK_RANKING || n < 2 || point->n_items == 0) return FW_OK;
-    size_t B = bo->n_resamples;
+    size_t B = bo->n_resamples, m_rows = n; /* rows drawn per resample */
     if ((double)B * (double)n > bo->max_work) {
         B = (size_t)(bo->max_work / (double)n);
-        if (B < bo->min_resamples) B = bo->min_resamples;
+        if (B < bo->min_resamples) {
+            B = bo->min_resamples;
+            m_rows = (size_t)(bo->max_work / (double)B);
+            if (m_rows < 2) m_rows = 2;
+            if (m_rows > n) m_rows = n;
+        }
     }
     if (B < 2) B = 2;
+    double shrink = sqrt((double)m_rows / (double)n); /* m-out-of-n: sd scales as 1/sqrt(rows) */
     size_t ny = task == FW_TASK_MULTILABEL ? n_outputs : 1; /* label values per row */
     size_t np = n_outputs;                                 /* predictions per row */
     size_t m = point->n_items;
-    double *yb = fw_malloc(n * ny * sizeof(double));
-    double *pb = fw_malloc(n * np * sizeof(double));
+    double *yb = fw_malloc(m_rows * ny * sizeof(double));
+    double *pb = fw_malloc(m_rows * np * sizeof(double));
     double *vals = fw_malloc(m * B * sizeof(double));
     fw_metric_ci *ci = fw_calloc(m, sizeof *ci);
     fw_status st = FW_ENOMEM;
@@ -55,14 +61,14 @@ fw_status fw_eval_bootstrap(fw_task task, const double *y, const double *p, size
     fw_rng rng;
     fw_rng_seed(&rng, bo->seed ^ 0x626f6f74ull);
     for (size_t b = 0; b < B; b++) {
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < m_rows; i++) {
             size_t j = (size_t)fw_rng_below(&rng, n);
             memcpy(yb + i * ny, y + j * ny, ny * sizeof(double));
             memcpy(pb + i * np, p + j * np, np * sizeof(double));
         }
         fw_metric_set s;
         fw_metric_set_init(&s);
-        st = fw_eval_compute(task, yb, pb, n, n_outputs, &o, &s, err);
+        st = fw_eval_compute(task, yb, pb, m_rows, n_outputs, &o, &s, err);
         if (st) goto fail;
         for (size_t k = 0; k < m; k++) {
             double v = NAN;
@@ -83,8 +89,13 @@ fw_status fw_eval_bootstrap(fw_task task, const double *y, const double *p, size
             continue;
         }
         fw__sort_doubles(v, f);
+        double pt = point->items[k].value;
         ci[k].lo = quantile(v, f, a);
         ci[k].hi = quantile(v, f, 1 - a);
+        if (m_rows < n && isfinite(pt)) {
+            ci[k].lo = pt + shrink * (ci[k].lo - pt);
+            ci[k].hi = pt + shrink * (ci[k].hi - pt);
+        }
     }
     fw_free(yb);
     fw_free(pb);

@@ -25,8 +25,10 @@ typedef struct fw_bootstrap_options {
     size_t n_resamples;   /* default 200 */
     double level;         /* default 0.95 */
     uint64_t seed;        /* default 42 */
-    double max_work;      /* rows x resamples at most (default 2e7): more rows, fewer resamples,
-                             never fewer than min_resamples */
+    double max_work;      /* rows x resamples at most (default 4e6): more rows, fewer resamples,
+                             never fewer than min_resamples; past that, each resample draws
+                             m = max_work / min_resamples rows (m-out-of-n bootstrap) and the
+                             deviations from the point value shrink by sqrt(m / n) */
     size_t min_resamples; /* default 50 */
 } fw_bootstrap_options;
 void fw_bootstrap_options_init(fw_bootstrap_options *o);

@@ -68,6 +68,20 @@ static void test_deterministic_and_around_the_point(void) {
     CHECK_OK(fw_eval_bootstrap(FW_TASK_BINARY, y, p, n / 4, 1, &eo, &bo, &q, &d, &nd, NULL, &err));
     const fw_metric_ci *wa = find(a, na, "roc_auc"), *wd = find(d, nd, "roc_auc");
     CHECK(wa && wd && (wd->hi - wd->lo) > 1.4 * (wa->hi - wa->lo));
+    /* a work cap below 50 full resamples: 50 resamples of 80 rows, deviations scaled by
+     * sqrt(80 / 400): around the point, about as wide as the full bootstrap */
+    bo.max_work = 4000;
+    fw_metric_ci *e = NULL;
+    size_t ne = 0;
+    CHECK_OK(fw_eval_bootstrap(FW_TASK_BINARY, y, p, n, 1, &eo, &bo, &s, &e, &ne, &used, &err));
+    CHECK_EQ(used, 50);
+    const fw_metric_ci *we = find(e, ne, "roc_auc");
+    double auc = NAN;
+    fw_metric_set_get(&s, "roc_auc", &auc);
+    CHECK(we && we->lo < auc && auc < we->hi);
+    CHECK_MSG(we && (we->hi - we->lo) < 2 * (wa->hi - wa->lo) && (we->hi - we->lo) > 0.5 * (wa->hi - wa->lo),
+              "m-out-of-n width %g vs full %g", we ? we->hi - we->lo : NAN, wa->hi - wa->lo);
+    fw_free(e);
     fw_free(a);
     fw_free(b);
     fw_free(c);
