@@ -165,7 +165,8 @@ void fw__html_regression_plots(fw_buf *b, const fw_report_model *m) {
     if (!used) return;
     size_t stride = n > MAX_POINTS ? (n + MAX_POINTS - 1) / MAX_POINTS : 1;
     fw_buf_printf(b, "<p class=\"note\">");
-    if (stride > 1) fw_buf_printf(b, "Every %zu-th of ", stride);
+    if (stride > 1) fw_buf_printf(b, "%zu (every %zu%s row) of ", (n + stride - 1) / stride, stride,
+                                  stride % 10 == 2 && stride % 100 != 12 ? "nd" : stride % 10 == 3 && stride % 100 != 13 ? "rd" : "th");
     fw_buf_printf(b, "%zu test rows of <b>", n);
     fw__html_esc(b, m->name);
     fw_buf_printf(b, "</b>. Points on the dashed line are exact; residual = actual &minus; predicted (above zero: the "
