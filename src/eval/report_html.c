@@ -75,10 +75,12 @@ static void polyline(fw_buf *b, const double *x, const double *y, size_t n, cons
 /* Legend entry i, stacked up from the bottom or down from the top, at the left or right side. */
 static void legend(fw_buf *b, size_t i, const char *name, const char *color, bool bottom, bool left) {
     double y = bottom ? PY + PH - 12 - 16.0 * (double)i : PY + 14 + 16.0 * (double)i;
-    int x = left ? PX + 10 : PX + PW - 150;
-    fw_buf_printf(b, "<rect x=\"%d\" y=\"%.1f\" width=\"10\" height=\"10\" fill=\"%s\"/>", x, y - 9, color);
-    fw_buf_printf(b, "<text x=\"%d\" y=\"%.1f\" class=\"tick\">", x + 14, y);
-    esc(b, name);
+    size_t max_chars = (size_t)((PW - 34) / fw__html_text_px("x", 11)); /* stays inside the plot */
+    double tw = fmin(fw__html_text_px(name, 11), fw__html_text_px("x", 11) * (double)max_chars);
+    double x = left ? PX + 10 : PX + PW - 10 - 14 - tw;
+    fw_buf_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"10\" height=\"10\" fill=\"%s\"/>", x, y - 9, color);
+    fw_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" class=\"tick lg\">", x + 14, y);
+    fw__html_svg_label(b, name, max_chars);
     fw_buf_printf(b, "</text>\n");
 }
 
@@ -151,8 +153,8 @@ static void calibration_chart(fw_buf *b, const fw_report_model *m) {
                           s->calibration[i].hi, s->calibration[i].count, x[j], y[j]);
             j++;
         }
-    fw_buf_printf(b, "\n<text x=\"%d\" y=\"%d\" class=\"tick\">numbers: rows per bin (%zu in all)</text>\n",
-                  PX + 6, PY + 14, total);
+    fw_buf_printf(b, "\n<text x=\"%d\" y=\"%d\" class=\"tick lg\" text-anchor=\"end\">numbers: rows per bin (%zu in all)</text>\n",
+                  PX + PW - 10, PY + PH - 30, total);
     char name[96], v[32];
     double e = NAN;
     fw_metric_set_get(s, "expected_calibration_error", &e);
@@ -317,7 +319,9 @@ static void slice_chart(fw_buf *b, const fw_slice_report *sr) {
     double x_of_overall = lw + (sr->overall - lo) / (hi - lo) * bw;
     double bottom = top + rowh * (double)shown;
     /* axis: grid and ticks (the axis need not start at zero: the ticks say where it starts) */
-    for (double t = lo; t <= hi + step * 1e-6; t += step) {
+    int nt = fw__html_n_ticks(lo, hi, step);
+    for (int ti = 0; ti <= nt; ti++) {
+        double t = lo + ti * step;
         double x = lw + (t - lo) / (hi - lo) * bw;
         char tv[32];
         fw__report_shortest(tv, sizeof tv, fabs(t) < step * 1e-9 ? 0 : t);
@@ -520,7 +524,7 @@ static const char *CSS =
     ".frame{fill:none;stroke:#888}.grid{stroke:#eee}.diag{stroke:#aaa;stroke-dasharray:4 4}"
     ".ref{stroke:#c05621;stroke-dasharray:4 3;stroke-width:1.5}.cell{stroke:#fff}"
     ".warn{color:#9b2c2c}.note{font-size:13px;color:#444;max-width:900px}"
-    ".thr{fill:#fff;stroke:#111;stroke-width:2}.thrl{font-weight:600;paint-order:stroke;stroke:#fff;stroke-width:3px}.cnt{font-size:9px;fill:#555}"
+    ".thr{fill:#fff;stroke:#111;stroke-width:2}.thrl{font-weight:600;paint-order:stroke;stroke:#fff;stroke-width:3px}.cnt{font-size:9px;fill:#555}.lg{paint-order:stroke;stroke:#fff;stroke-width:3px}"
     ".slice{fill:#2b6cb0}.small{fill:#2b6cb0;fill-opacity:0.35}.worse{fill:#c53030}.bad{fill:#9b2c2c}"
     ".ci{stroke:#222;stroke-width:1.2;fill:none}table.classes td:first-child{font-weight:600}";
 

@@ -23,6 +23,8 @@ void fw__report_shortest(char *buf, size_t size, double v);
 /* "Nice" axis ticks covering [lo, hi]: about `want` round values (steps of 1, 2 or 5 x 10^k).
  * Widens *lo / *hi to the outer ticks and returns the step. */
 double fw__html_nice_axis(double *lo, double *hi, int want);
+/* The number of steps between lo and hi (ticks at lo + i * step, i = 0..n); 0 when degenerate. */
+int fw__html_n_ticks(double lo, double hi, double step);
 
 /* The params cell: a model's params JSON object as readable "key = value" pairs (nested keys
  * joined with '.', numbers in shortest round-trip form). Invalid JSON is shown as text. */

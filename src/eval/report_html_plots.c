@@ -49,9 +49,14 @@ void fw__html_svg_label(fw_buf *b, const char *s, size_t max_chars) {
     fw_buf_printf(b, "</tspan>");
 }
 
+int fw__html_n_ticks(double lo, double hi, double step) {
+    double n = step > 0 ? floor((hi - lo) / step + 0.5) : 0;
+    return n > 0 && n <= 40 ? (int)n : 0;
+}
+
 double fw__html_nice_axis(double *lo, double *hi, int want) {
     if (!isfinite(*lo) || !isfinite(*hi)) *lo = 0, *hi = 1;
-    if (*hi - *lo <= 0) {
+    if (*hi - *lo <= 1e-9 * fmax(1, fmax(fabs(*lo), fabs(*hi)))) { /* one value: a band around it */
         double pad = fabs(*lo) > 0 ? fabs(*lo) * 0.05 : 0.5;
         *lo -= pad;
         *hi += pad;
@@ -111,7 +116,9 @@ static void scatter_frame(fw_buf *b, const char *title, const char *xl, const ch
     fw_buf_printf(b, "</text>\n<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" class=\"frame\"/>\n", SX, SY, SPW, SPH);
     for (int pass = 0; pass < 2; pass++) {
         const axis *a = pass ? ay : ax;
-        for (double v = a->lo; v <= a->hi + a->step * 1e-6; v += a->step) {
+        int nt = fw__html_n_ticks(a->lo, a->hi, a->step);
+        for (int ti = 0; ti <= nt; ti++) {
+            double v = a->lo + ti * a->step;
             char t[32];
             fw__report_shortest(t, sizeof t, fabs(v) < a->step * 1e-9 ? 0 : v);
             if (strlen(t) > 8) snprintf(t, sizeof t, "%.3g", v);
