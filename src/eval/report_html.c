@@ -170,10 +170,11 @@ static void confusion_chart(fw_buf *b, const fw_report *r, const fw_metric_set *
     double lw = 60, top = 40, longest = 0;
     for (size_t i = 0; i < k && r->class_names && i < r->n_classes; i++)
         longest = fmax(longest, fw__html_text_px(r->class_names[i], 11));
-    lw = fmax(lw, fmin(longest, fw__html_text_px("x", 11) * 40) + 12);
+    double shown = fmin(longest, fw__html_text_px("x", 11) * 60); /* longer names are shortened */
+    lw = fmax(lw, shown + 12);
     bool slant = longest + 4 > cell; /* column labels that do not fit the cell are slanted */
-    if (slant) top = 30 + fmin(longest, fw__html_text_px("x", 11) * 40) * 0.72;
-    double w = lw + cell * (double)k + 10 + (slant ? fmin(longest, 300) * 0.72 : 0), h = top + cell * (double)k + 40;
+    if (slant) top = 30 + shown * 0.72;
+    double w = lw + cell * (double)k + 10 + (slant ? shown * 0.72 : 0), h = top + cell * (double)k + 40;
     if (w < 400) w = 400;
     fw_buf_printf(b, "<svg width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" role=\"img\">\n", w, h, w, h);
     fw_buf_printf(b, "<text x=\"4\" y=\"16\" class=\"t\">rows = true class, columns = predicted</text>\n");
@@ -184,7 +185,7 @@ static void confusion_chart(fw_buf *b, const fw_report *r, const fw_metric_set *
         if (r->class_names && i < r->n_classes) snprintf(label, sizeof label, "%s", r->class_names[i]);
         else snprintf(label, sizeof label, "%zu", i);
         fw_buf_printf(b, "<text x=\"%.0f\" y=\"%.1f\" class=\"tick\" text-anchor=\"end\">", lw - 4, top + cell * ((double)i + 0.5) + 4);
-        fw__html_svg_label(b, label, 40);
+        fw__html_svg_label(b, label, 60);
         fw_buf_printf(b, "</text>");
         if (cell >= 14 && !slant) {
             fw_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" class=\"tick\" text-anchor=\"middle\">", lw + cell * ((double)i + 0.5), top - 6);
@@ -193,7 +194,7 @@ static void confusion_chart(fw_buf *b, const fw_report *r, const fw_metric_set *
         } else if (cell >= 10) {
             double cx = lw + cell * ((double)i + 0.5), cy = top - 6;
             fw_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" class=\"tick\" transform=\"rotate(-45 %.1f %.1f)\">", cx, cy, cx, cy);
-            fw__html_svg_label(b, label, 40);
+            fw__html_svg_label(b, label, 60);
             fw_buf_printf(b, "</text>");
         }
         for (size_t j = 0; j < k; j++) {

@@ -28,14 +28,25 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+/* Rows per resample at most: a larger slice is resampled at this size and its interval narrowed
+ * by sqrt(MAX_RESAMPLE / rows) (an m-out-of-n bootstrap), so the cost does not grow with the data. */
+enum { MAX_RESAMPLE = 20000 };
+
+/* The resamples per slice when the slices resample n rows in all: 200, fewer on large data (at
+ * least 50; about 4 million resampled rows per group column). */
+static size_t n_resamples(size_t n) {
+    return n * 200 <= 4000000 ? 200 : 4000000 / n < 50 ? 50 : 4000000 / n;
+}
+
 /* Resamples a slice's m rows (sy: m x ny labels, sp: m x k predictions) B times and sets the
- * 2.5th / 97.5th percentiles of the primary metric. B = 200, fewer on large slices (at least 50,
- * about 4 million resampled rows in all); resamples where the metric is undefined are skipped. */
+ * 2.5th / 97.5th percentiles of the primary metric; resamples where the metric is undefined are
+ * skipped. */
 static fw_status bootstrap(fw_task task, const double *sy, const double *sp, size_t m, size_t ny, size_t k,
-                           const fw_eval_options *o, uint64_t seed, fw_slice *s) {
+                           const fw_eval_options *o, size_t B, uint64_t seed, fw_slice *s) {
     s->ci_lo = s->ci_hi = NAN;
     if (task == FW_TASK_RANKING || m < 2) return FW_OK;
-    size_t B = m * 200 <= 4000000 ? 200 : 4000000 / m < 50 ? 50 : 4000000 / m;
+    size_t full = m;
+    if (m > MAX_RESAMPLE) m = MAX_RESAMPLE;
     double *by = fw_malloc(m * ny * sizeof *by), *bp = fw_malloc(m * k * sizeof *bp);
     double *vals = fw_malloc(B * sizeof *vals);
     fw_status st = FW_OK;
@@ -48,7 +59,7 @@ static fw_status bootstrap(fw_task task, const double *sy, const double *sp, siz
     size_t nv = 0;
     for (size_t r = 0; r < B; r++) {
         for (size_t j = 0; j < m; j++) {
-            size_t i = (size_t)fw_rng_below(&rng, m);
+            size_t i = (size_t)fw_rng_below(&rng, full);
             memcpy(by + j * ny, sy + i * ny, ny * sizeof *by);
             memcpy(bp + j * k, sp + i * k, k * sizeof *bp);
         }
@@ -68,6 +79,14 @@ static fw_status bootstrap(fw_task task, const double *sy, const double *sp, siz
         qsort(vals, nv, sizeof *vals, cmp_double);
         s->ci_lo = vals[(size_t)floor(0.025 * (double)(nv - 1))];
         s->ci_hi = vals[(size_t)ceil(0.975 * (double)(nv - 1))];
+        if (m < full) { /* resampled at m rows: spread around the mean, narrowed to the full size */
+            double mean = 0, f = sqrt((double)m / (double)full);
+            for (size_t i = 0; i < nv; i++) mean += vals[i];
+            mean /= (double)nv;
+            double lo = s->primary + (s->ci_lo - mean) * f, hi = s->primary + (s->ci_hi - mean) * f;
+            s->ci_lo = lo;
+            s->ci_hi = hi;
+        }
     }
 done:
     fw_free(by);
@@ -77,7 +96,7 @@ done:
 }
 
 static fw_status eval_slice(fw_task task, const double *y, const double *p, size_t k,
-                            const fw_eval_options *opt, const uint32_t *rows, size_t m,
+                            const fw_eval_options *opt, const uint32_t *rows, size_t m, size_t B,
                             fw_slice *s, fw_err *err) {
     size_t ny = task == FW_TASK_MULTILABEL ? k : 1;
     double *sy = fw_malloc(m * ny * sizeof *sy), *sp = fw_malloc(m * k * sizeof *sp);
@@ -108,7 +127,7 @@ static fw_status eval_slice(fw_task task, const double *y, const double *p, size
     } else {
         s->ok = true;
         s->primary = fw_metric_set_primary(&s->metrics);
-        if (bootstrap(task, sy, sp, m, ny, k, &o, 0x51ce5eedULL ^ ((uint64_t)m << 20) ^ rows[0], s) != FW_OK)
+        if (bootstrap(task, sy, sp, m, ny, k, &o, B, 0x51ce5eedULL ^ ((uint64_t)m << 20) ^ rows[0], s) != FW_OK)
             st = fw_err_set(err, FW_ENOMEM, "slices: out of memory");
     }
 done:
@@ -152,6 +171,9 @@ fw_status fw_eval_slices(fw_task task, const double *y, const double *p, size_t 
         goto done;
     }
     for (size_t i = 0; i < n; i++) count[codes[i] < 0 ? n_names : (size_t)codes[i]]++;
+    size_t resampled = 0;
+    for (size_t g = 0; g < n_groups; g++) resampled += count[g] < MAX_RESAMPLE ? count[g] : MAX_RESAMPLE;
+    size_t B = n_resamples(resampled);
     bool hib = fw_metric_higher_is_better(out->primary);
     size_t k = n_outputs ? n_outputs : 1;
     for (size_t g = 0; g < n_groups && !st; g++) {
@@ -172,7 +194,7 @@ fw_status fw_eval_slices(fw_task task, const double *y, const double *p, size_t 
             st = fw_err_set(err, FW_ENOMEM, "slices: out of memory");
             break;
         }
-        st = eval_slice(task, y, p, k, opt, rows, m, s, err);
+        st = eval_slice(task, y, p, k, opt, rows, m, B, s, err);
         if (!st && s->ok) {
             s->gap = s->primary - out->overall;
             if (s->small) s->worse = false; /* too few rows to call */

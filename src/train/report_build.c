@@ -18,7 +18,7 @@ fw_status fw_train_report_build(const fw_train_result *r, fw_train_report *out) 
     }
     for (size_t j = 0; j < nd; j++) {
         out->dense_names[j] = fw_pipeline_dense_name(r->pipeline, j);
-        out->dense_inputs[j] = fw_pipeline_dense_input(r->pipeline, j);
+        out->dense_inputs[j] = fw_pipeline_dense_input_name(r->pipeline, j);
     }
     size_t n = 0;
     for (size_t i = 0; i < r->n_cands; i++) {
