@@ -247,6 +247,19 @@ int fw_cmd_train(int argc, char **argv) {
         if (!have_html || fw_report_write_file(html, h.data, h.len - 1, &err) != FW_OK)
             rc = fw_cli_fail(cmd, FW_EXIT_FAILURE, "--html: %s", err.msg[0] ? err.msg : "cannot render the report");
     }
+    if (out_dir && reg.artifact_path[0]) { /* --out: report.html and report.json next to the artifact */
+        char path[1100];
+        fw_buf j;
+        fw_buf_init(&j);
+        fw_err_clear(&err);
+        snprintf(path, sizeof path, "%s/report.html", out_dir);
+        if (!have_html || fw_report_write_file(path, h.data, h.len - 1, &err) != FW_OK)
+            rc = fw_cli_fail(cmd, FW_EXIT_FAILURE, "--out: %s", err.msg[0] ? err.msg : "cannot render the report");
+        snprintf(path, sizeof path, "%s/report.json", out_dir);
+        if (fw_report_json(&tr.report, &j, &err) != FW_OK || fw_report_write_file(path, j.data, j.len, &err) != FW_OK)
+            rc = fw_cli_fail(cmd, FW_EXIT_FAILURE, "--out: %s", err.msg[0] ? err.msg : "cannot render the report");
+        fw_buf_free(&j);
+    }
     fw_buf_free(&h);
     fw_buf_free(&out);
     fw_train_report_free(&tr);

@@ -1,7 +1,8 @@
 /* test_models_report.c — the HTML report stays with the registered version: `flywheel train`
  * keeps the report it rendered with the version, and `flywheel models show NAME@V --html F` writes
  * it back byte for byte, for that version (not the latest); a version without one (imported, or
- * registered before reports were kept) gets a clear message and exit 1; --html belongs to show. */
+ * registered before reports were kept) gets a clear message and exit 1; --html belongs to show;
+ * train --out DIR writes report.html and report.json next to the artifact. */
 #include "test.h"
 
 #include <stdlib.h>
@@ -60,6 +61,13 @@ static void test_show_writes_the_versions_report(void) {
     } else {
         printf("test_models_report: sqlite3 absent; the pre-report version case is covered by the import case\n");
     }
+
+    /* train --out DIR writes the artifact, report.html and report.json there (as --help says) */
+    CHECK_EQ(fw_test_sh(&o, "\"$FW\" train examples/pima/flywheel.yaml --home \"$T/h\" --quiet --no-register --out \"$T/out\" "
+                            "--html \"$T/out-html.html\""), 0);
+    free(o);
+    CHECK_EQ(fw_test_sh(NULL, "test -s \"$T/out/pima.fwm\" && cmp -s \"$T/out/report.html\" \"$T/out-html.html\" && "
+                              "grep -q '\"primary_metric\"' \"$T/out/report.json\""), 0);
 
     /* --html is an option of show only */
     CHECK_EQ(fw_test_sh(&o, "\"$FW\" models list --home \"$T/h\" --html \"$T/x.html\""), 2);
