@@ -224,6 +224,11 @@ int fw_cmd_eval(int argc, char **argv) {
                                 .n_slices = em.n_slices, .ci = em.ci, .n_ci = em.n_ci,
                                 .ci_resamples = em.ci_resamples, .ci_level = 0.95,
                                 .size_bytes = fw_bundle_model(b)->vt->size_bytes(fw_bundle_model(b))};
+    if (t->task == FW_TASK_REGRESSION) { /* predicted-vs-actual and residual plots */
+        rows[1].test_y = y;
+        rows[1].test_pred = em.pred;
+        rows[1].n_test = X.n_rows;
+    }
     bool has_base = fw_bundle_baseline(b) != NULL;
     fw_report rep = {.title = rec.name, .task = t->task, .primary_metric = eo.primary,
                      .min_improvement = min_imp, .models = has_base ? rows : rows + 1,
