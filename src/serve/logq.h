@@ -118,7 +118,7 @@ typedef struct fw_log_sink {
     /* optional: makes what write returned durable against a power cut (fdatasync); called by the
      * writer after a batch holding a record a request waits for (group commit) */
     fw_status (*sync)(void *ud, fw_err *err);
-    /* optional: counters that survive kill -9 (the spool's header, mapped): the queue adds every
+    /* optional: counters that survive kill -9 (the spool's, mapped from /dev/shm): the queue adds every
      * record it accepts to *accepted before it enqueues it, and every record it disposes of
      * (handed to write, dropped, freed at close) to *settled after; a later process counts
      * accepted - settled as lost in the flush window */

@@ -312,6 +312,7 @@ static void test_disk_full(void) {
     usleep(500000); /* keep serving on a full disk a while */
     double before = metric(srv.port, "flywheel_log_written_total");
     double dropped = metric(srv.port, "flywheel_log_dropped_total");
+    errs = metric(srv.port, "flywheel_log_append_errors_total");
     /* space comes back: logging resumes within 5 s */
     double t0 = fw_now_seconds();
     unlink(ballast);
@@ -326,7 +327,7 @@ static void test_disk_full(void) {
     atomic_store(&l.stop, true);
     for (int i = 0; i < 3; i++) pthread_join(th[i], NULL);
     printf("disk full: %ld requests answered 200, %ld not; %.0f records dropped on the full disk (%.0f dropped in "
-           "all); logging resumed %.2f s after space came back\n",
+           "all, /metrics); logging resumed %.2f s after space came back\n",
            atomic_load(&l.ok), atomic_load(&l.bad), errs, dropped, resumed);
     CHECK(atomic_load(&l.ok) > 1000);
     CHECK_EQ(atomic_load(&l.bad), 0);
