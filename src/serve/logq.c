@@ -473,7 +473,14 @@ static void write_batch(fw_logq *q, fw_log_record **buf, size_t n) {
     bool ok = q->sink.write(q->sink.ud, buf, n, &err) == FW_OK;
     if (!ok) {
         atomic_fetch_add(&q->write_errors, n);
-        fprintf(stderr, "flywheel serve: prediction log: %s (%zu records lost)\n", err.msg, n);
+        /* said at most every 10 s (a store down for long would flood stderr): the count is in /metrics */
+        static _Thread_local int64_t said_ms;
+        int64_t now = fw_wall_unix_ms();
+        if (now - said_ms >= 10000) {
+            said_ms = now;
+            fprintf(stderr, "flywheel serve: prediction log: %s (%zu records lost; flywheel_log_write_errors_total "
+                            "counts them all)\n", err.msg, n);
+        }
     } else {
         size_t kept = 0; /* records the sink dropped itself (lost) it counts itself */
         for (size_t i = 0; i < n; i++) kept += !buf[i]->lost;
