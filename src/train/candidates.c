@@ -202,6 +202,12 @@ fw_status fw__train_fit_family(fw__fit_ctx *c, const char *family, fw_candidate 
          * validation log loss turns up (over-confident probabilities): stop on the error then. */
         if (strcmp(family, "gbdt") == 0 && decision_metric(r) && trial.n_params < FW_SEARCH_MAX_PARAMS)
             snprintf(trial.params[trial.n_params++], FW_SEARCH_PARAM_LEN, "early_stopping_metric=error");
+        /* Ranking: LambdaMART stops on the validation queries' NDCG at the primary metric's cutoff */
+        unsigned long at = 0;
+        if (strcmp(family, "gbdt") == 0 && r->q_train && r->project.metric &&
+            sscanf(r->project.metric, "ndcg@%lu", &at) == 1 && at > 0 && at != 10 &&
+            trial.n_params < FW_SEARCH_MAX_PARAMS)
+            snprintf(trial.params[trial.n_params++], FW_SEARCH_PARAM_LEN, "ndcg_at=%lu", at);
         /* user params override the drawn ones (they come last: last one wins) */
         const char *params[2 * FW_SEARCH_MAX_PARAMS];
         size_t np = fw_trial_params(&trial, params);

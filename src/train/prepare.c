@@ -152,10 +152,19 @@ static fw_status prepare_cv(fw_train_result *r, const fw_train_options *o, fw_er
     if (k < 2 || n_pool < 4 * (size_t)k) return FW_OK;
     bool by_query = r->target.task == FW_TASK_RANKING;
     uint32_t n_q = 0;
-    if (by_query) { /* whole queries per fold: enough of them, or one holdout */
+    if (by_query) { /* whole queries per fold: enough of them on the training side, or one holdout */
         for (size_t i = 0; i < r->train_ds->n_rows; i++)
             if (r->q_all[i] + 1 > n_q) n_q = r->q_all[i] + 1;
-        if (n_q < 4 * k) return FW_OK;
+        uint8_t *seen = fw_calloc(n_q ? n_q : 1, 1);
+        if (!seen) return fw_err_set(err, FW_ENOMEM, "out of memory");
+        size_t distinct = 0;
+        for (size_t i = 0; i < n_pool; i++) {
+            uint32_t row = i < r->split.n_train ? r->split.train[i] : r->split.valid[i - r->split.n_train];
+            distinct += !seen[r->q_all[row]];
+            seen[r->q_all[row]] = 1;
+        }
+        fw_free(seen);
+        if (distinct < 4 * (size_t)k) return FW_OK;
     }
     size_t per = r->target.task == FW_TASK_MULTILABEL ? r->target.n_outputs : 1;
     uint32_t *pool = fw_malloc(n_pool * sizeof(uint32_t));
@@ -174,8 +183,16 @@ static fw_status prepare_cv(fw_train_result *r, const fw_train_options *o, fw_er
                                 p->n_label_columns
                             ? p->label_columns[0]
                             : NULL;
-    st = by_query ? fw_kfold_groups(r->q_all, r->train_ds->n_rows, n_q, k, r->seed ^ 0x6366ull, fold, err)
-                  : fw_kfold_make(r->train_ds, k, strat, r->seed ^ 0x6366ull, fold, err);
+    if (by_query) { /* folds of the training side's queries (rows then read fold[pool[i]]) */
+        for (size_t i = 0; i < n_pool; i++) rows[i] = r->q_all[pool[i]];
+        uint32_t *fp = y_pool ? fw_malloc(n_pool * sizeof(uint32_t)) : NULL;
+        if (!fp) goto done;
+        st = fw_kfold_groups(rows, n_pool, n_q, k, r->seed ^ 0x6366ull, fp, err);
+        for (size_t i = 0; !st && i < n_pool; i++) fold[pool[i]] = fp[i];
+        fw_free(fp);
+    } else {
+        st = fw_kfold_make(r->train_ds, k, strat, r->seed ^ 0x6366ull, fold, err);
+    }
     if (st) goto done;
     if ((st = fw_pipeline_transform_block(r->pipeline, r->train_ds, pool, n_pool, o->threads, &X_pool, err)))
         goto done;

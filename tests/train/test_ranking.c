@@ -97,8 +97,38 @@ static void test_metrics_list_chooses_columns(void) {
     free(o);
 }
 
+static void test_early_stopping_at_the_primary_cutoff(void) {
+    /* metric: ndcg@5 → LambdaMART stops on the validation queries' NDCG@5 */
+    char *o = NULL;
+    CHECK_EQ(fw_test_sh(&o, "sed 's/^metric: ndcg@10$/metric: ndcg@5/' examples/ranking/flywheel.yaml "
+                            "| sed \"s#train: diamonds_rank.csv#train: $PWD/examples/ranking/diamonds_rank.csv#\" "
+                            "> \"$T/r5.yaml\" && \"$FW\" train \"$T/r5.yaml\" --home \"$T/hr\" --no-register "
+                            "--models gbdt --threads 1 --json --quiet"), 0);
+    CHECK_CONTAINS(o, "\"primary_metric\": \"ndcg@5\"");
+    CHECK_CONTAINS(o, "\"objective\": \"lambdarank\"");
+    CHECK_CONTAINS(o, "\"ndcg_at\": 5,");
+    free(o);
+}
+
+static void test_query_flag_without_a_project(void) {
+    char *o = NULL;
+    CHECK_EQ(fw_test_sh(&o, "\"$FW\" train examples/ranking/diamonds_rank.csv --label relevance --query query "
+                            "--models gbdt --threads 1 --home \"$T/hq\" --no-register --json --quiet"), 0);
+    CHECK_CONTAINS(o, "\"task\": \"ranking\"");
+    CHECK_CONTAINS(o, "\"primary_metric\": \"ndcg@10\"");
+    free(o);
+    o = NULL;
+    /* --task ranking without a query column: a clear error */
+    CHECK_EQ(fw_test_sh(&o, "\"$FW\" train examples/ranking/diamonds_rank.csv --label relevance --task ranking "
+                            "--models gbdt --threads 1 --home \"$T/hq\" --no-register --quiet"), 1);
+    CHECK_CONTAINS(o, "data.query");
+    free(o);
+}
+
 int main(void) {
     TEST_RUN(test_queries_stay_together);
     TEST_RUN(test_metrics_list_chooses_columns);
+    TEST_RUN(test_early_stopping_at_the_primary_cutoff);
+    TEST_RUN(test_query_flag_without_a_project);
     return fw_test_report("test_ranking");
 }
