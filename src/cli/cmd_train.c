@@ -26,6 +26,7 @@ static const char usage_text[] =
     "options:\n"
     "  --label COL            label column (when no project file is given)\n"
     "  --task T               binary|multiclass|multilabel|regression|ranking (default: inferred)\n"
+    "  --query COL            ranking: the query column (rows ranked together; data.query)\n"
     "  --metric M             primary metric (as eval and batch; default: the project's, else by task)\n"
     "  --group COL            report every metric per value of COL too (repeatable; data.groups)\n"
     "  --id COL               the id column, never a feature (data.id)\n"
@@ -80,6 +81,7 @@ int fw_cmd_train(int argc, char **argv) {
     const char *cmd = "train";
     fw_train_options o;
     fw_train_options_init(&o);
+    const char *query = NULL;
     const char *positional = NULL, *label = NULL, *task = NULL, *out_dir = NULL, *name = NULL,
                *home = NULL, *html = NULL, *write_project = NULL, *metric = NULL, *id = NULL, *v;
     const char *params[MAX_PARAMS], *groups[MAX_GROUPS];
@@ -104,6 +106,7 @@ int fw_cmd_train(int argc, char **argv) {
         OPT("--test", o.test_path)
         OPT("--out", out_dir)
         OPT("--name", name)
+        OPT("--query", query)
         OPT("--home", home)
         OPT("--html", html)
         OPT("--write-project", write_project)
@@ -195,6 +198,14 @@ int fw_cmd_train(int argc, char **argv) {
     if (name) {
         fw_free(proj.name);
         proj.name = fw_strdup(name);
+    }
+    if (query) { /* a query column makes the task ranking unless --task says otherwise */
+        fw_free(proj.query_column);
+        proj.query_column = fw_strdup(query);
+        if (!proj.query_column) {
+            fw_project_free(&proj);
+            return fw_cli_fail(cmd, FW_EXIT_FAILURE, "out of memory");
+        }
     }
     if (apply_overrides(&proj, metric, groups, n_groups, id)) {
         fw_project_free(&proj);
