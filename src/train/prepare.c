@@ -6,6 +6,7 @@
 
 #include "core/alloc.h"
 #include "core/hash.h"
+#include "data/fingerprint.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -253,6 +254,8 @@ fw_status fw__train_prepare(fw_train_result *r, const fw_train_options *o, fw_er
     if (st) return fw_err_prefix(err, "transforming test rows");
     size_t per = r->target.task == FW_TASK_MULTILABEL ? r->target.n_outputs : 1;
     r->train_fingerprint = fw__train_fingerprint(&r->X_train, r->y_train, r->split.n_train * per);
-    r->test_fingerprint = fw__train_fingerprint(&r->X_test, r->y_test, r->n_test * per);
+    /* the test rows as read, not as transformed: the transform depends on the fitted pipeline (and so
+     * on the seed), and two models scored on the same rows must compare */
+    r->test_fingerprint = fw_dataset_fingerprint(r->eval_ds, r->test_rows, r->n_test);
     return prepare_cv(r, o, err);
 }

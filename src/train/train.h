@@ -113,7 +113,7 @@ typedef struct fw_train_result {
     uint32_t cv_folds;         /* > 1: valid_score is the mean over k folds of train + validation rows */
     fw_cv_fold *cv;
     uint64_t train_fingerprint; /* hash of the training rows actually used (encoded X and y) */
-    uint64_t test_fingerprint;
+    uint64_t test_fingerprint;  /* hash of the test rows as read (data/fingerprint.h), seed-independent */
     uint64_t seed;
     int threads;
     double total_seconds;
