@@ -112,9 +112,10 @@ typedef struct fw_serve_source {
                          fw_err *err);
     /* Loads one version. FW_ENOTFOUND when absent. */
     fw_status (*load)(void *ud, const char *name, const char *version, fw_srv_model **out, fw_err *err);
-    /* Moves (or creates) an alias. */
+    /* Moves (or creates) an alias. A source that keeps a promotion rule (the registry) applies it
+     * to production unless force, which moves it anyway and records it as forced. */
     fw_status (*set_alias)(void *ud, const char *name, const char *alias, const char *version,
-                           fw_err *err);
+                           bool force, fw_err *err);
     /* Lists the names of models that have `alias` (for preloading); may be NULL. Caller frees each
      * string and the array with fw_free. */
     fw_status (*list)(void *ud, const char *alias, char ***names, size_t *n, fw_err *err);

@@ -262,7 +262,16 @@ fw_status fw__train_fit_baseline(fw_train_result *r, const fw_train_options *o, 
         if (!names) return fw_err_set(err, FW_ENOMEM, "out of memory");
         for (size_t i = 0; i < ni; i++) names[i] = fw_pipeline_input_name(r->pipeline, i);
         /* The rule may name a column that is not a feature (the pipeline's inputs are features):
-         * bind against every dataset column instead, in dataset order. */
+         * bind against every dataset column instead, in dataset order. Serving and batch records
+         * carry only the features: say so when the rule reads another column. */
+        for (size_t c = 0; c < r->rule.n_conds; c++) {
+            bool found = false;
+            for (size_t i = 0; i < ni && !found; i++) found = strcmp(names[i], r->rule.conds[c].column) == 0;
+            if (!found)
+                fw__train_warn(r, "baseline rule reads '%s', which is not a feature: served and batch records do not "
+                                  "carry it, so there the condition is never true (the fallback answers the else value)",
+                               r->rule.conds[c].column);
+        }
         fw_free(names);
         size_t nc = r->train_ds->n_cols;
         const char **cols = fw_malloc(nc * sizeof(char *));
