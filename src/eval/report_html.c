@@ -257,7 +257,7 @@ static void model_table(fw_buf *b, const fw_report *r, const fw_report_model *be
         esc(b, extras[e]);
         fw_buf_printf(b, "</th>");
     }
-    fw_buf_printf(b, "<th>p50 &micro;s</th><th>p99 &micro;s</th><th>size</th><th>train s</th><th>params</th></tr>\n");
+    fw_buf_printf(b, "<th>p50 &micro;s</th><th>p90 &micro;s</th><th>p99 &micro;s</th><th>size</th><th>train s</th><th>params</th></tr>\n");
     for (size_t i = 0; i < r->n_models; i++) {
         const fw_report_model *m = &r->models[i];
         char buf[64];
@@ -286,10 +286,10 @@ static void model_table(fw_buf *b, const fw_report *r, const fw_report_model *be
             fw_buf_printf(b, "<td>%s</td>", buf);
         }
         if (m->has_latency)
-            fw_buf_printf(b, "<td>%.3g</td><td%s>%.3g</td>", m->latency.p50_us,
+            fw_buf_printf(b, "<td>%.3g</td><td>%.3g</td><td%s>%.3g</td>", m->latency.p50_us, m->latency.p90_us,
                           r->p99_budget_us > 0 && m->latency.p99_us > r->p99_budget_us ? " class=\"bad\"" : "",
                           m->latency.p99_us);
-        else fw_buf_printf(b, "<td>-</td><td>-</td>");
+        else fw_buf_printf(b, "<td>-</td><td>-</td><td>-</td>");
         fw__report_bytes(buf, sizeof buf, m->size_bytes);
         fw_buf_printf(b, "<td>%s</td><td>%.2f</td><td class=\"params\"><code>", buf, m->train_seconds);
         esc(b, m->params_json ? m->params_json : "{}");

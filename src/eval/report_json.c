@@ -134,6 +134,7 @@ static json_t *model_obj(const fw_report *r, const fw_report_model *m, bool is_b
     if (m->has_latency) {
         json_t *l = json_object();
         set(l, "p50", num(m->latency.p50_us), bad);
+        set(l, "p90", num(m->latency.p90_us), bad);
         set(l, "p99", num(m->latency.p99_us), bad);
         set(l, "mean", num(m->latency.mean_us), bad);
         set(l, "n_calls", json_integer((json_int_t)m->latency.n_calls), bad);

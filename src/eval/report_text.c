@@ -1,5 +1,5 @@
 /* report_text.c — owns the plain-text training report: a table with one row per model (name,
- * family, primary metric, delta vs the baseline, key extra metrics, p50/p99 latency, size, train
+ * family, primary metric, delta vs the baseline, key extra metrics, p50/p90/p99 latency, size, train
  * seconds), the decision threshold, warnings, and the best model's per-slice tables. Column widths
  * are computed from the content so the table lines up in a terminal. */
 #include "eval/report_int.h"
@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define NCOL 11
+#define NCOL 12
 #define CELL 48
 
 typedef struct table {
@@ -78,6 +78,8 @@ static void model_row(const fw_report *r, const fw_report_model *m, const fw_rep
     size_t c = 4 + n_extras;
     if (m->has_latency) snprintf(buf, sizeof buf, "%.3g", m->latency.p50_us);
     else snprintf(buf, sizeof buf, "-");
+    put_cell(t, row, c++, buf);
+    if (m->has_latency) snprintf(buf, sizeof buf, "%.3g", m->latency.p90_us);
     put_cell(t, row, c++, buf);
     if (m->has_latency)
         snprintf(buf, sizeof buf, "%.3g%s", m->latency.p99_us,
@@ -148,8 +150,8 @@ fw_status fw_report_text(const fw_report *r, fw_buf *out) {
     put_cell(&t, 0, 2, pm);
     put_cell(&t, 0, 3, "vs baseline");
     for (size_t e = 0; e < n_extras; e++) put_cell(&t, 0, 4 + e, extras[e]);
-    const char *tail[4] = {"p50 us", "p99 us", "size", "train s"};
-    for (size_t c = 0; c < 4; c++) put_cell(&t, 0, 4 + n_extras + c, tail[c]);
+    const char *tail[5] = {"p50 us", "p90 us", "p99 us", "size", "train s"};
+    for (size_t c = 0; c < 5; c++) put_cell(&t, 0, 4 + n_extras + c, tail[c]);
     size_t row = 1;
     if (r->baseline && !base_listed) model_row(r, r->baseline, best, &t, row++, extras, n_extras);
     for (size_t i = 0; i < r->n_models; i++) model_row(r, &r->models[i], best, &t, row++, extras, n_extras);
