@@ -42,6 +42,8 @@ typedef struct fw_report_model {
     const fw_slice_report *slices;  /* one per group column */
     size_t n_slices;
     const fw_threshold_choice *threshold; /* binary: the chosen decision threshold, or NULL */
+    const fw_metric_set *group_metrics; /* a class hierarchy: the metrics of the group level (the
+                                           class probabilities summed per group), else NULL */
 } fw_report_model;
 
 typedef struct fw_report {

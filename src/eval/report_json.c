@@ -116,6 +116,12 @@ static json_t *model_obj(const fw_report *r, const fw_report_model *m, bool is_b
         set(o, "refit", json_null(), bad);
     }
     set(o, "metrics", metrics_obj(s, bad), bad);
+    if (m->group_metrics) { /* a class hierarchy: the metrics per level */
+        json_t *lv = json_object();
+        set(lv, "group", metrics_obj(m->group_metrics, bad), bad);
+        set(lv, "class", metrics_obj(s, bad), bad);
+        set(o, "levels", lv, bad);
+    }
     if (!is_baseline && r->baseline) {
         fw_improvement im;
         fw__report_improvement(r, m, &im);

@@ -128,6 +128,47 @@ static fw_status slices_text(const fw_report_model *m, fw_buf *out) {
     return FW_OK;
 }
 
+/* A class hierarchy: every model's metrics at the group level and at the class level. */
+static fw_status levels_text(const fw_report *r, fw_buf *out) {
+    size_t n = 0;
+    for (size_t i = 0; i < r->n_models; i++) n += r->models[i].group_metrics != NULL;
+    if (!n) return FW_OK;
+    const char *pm = fw_report_primary(r);
+    const char *cols[4] = {pm, NULL, NULL, NULL};
+    size_t nc = 1;
+    static const char *const more[] = {"accuracy", "f1_macro", "log_loss"};
+    for (size_t k = 0; k < 3; k++)
+        if (strcmp(more[k], pm) != 0) cols[nc++] = more[k];
+    fw_buf_printf(out, "\nPer level of the class hierarchy (group: the class probabilities summed per group):\n");
+    table t = {0};
+    t.n_rows = 1 + 2 * n;
+    t.cells = fw_calloc(t.n_rows, sizeof *t.cells);
+    if (!t.cells) return FW_ENOMEM;
+    put_cell(&t, 0, 0, "model");
+    put_cell(&t, 0, 1, "level");
+    for (size_t c = 0; c < nc; c++) put_cell(&t, 0, 2 + c, cols[c]);
+    size_t row = 1;
+    for (size_t i = 0; i < r->n_models; i++) {
+        const fw_report_model *m = &r->models[i];
+        if (!m->group_metrics) continue;
+        for (int lv = 0; lv < 2; lv++, row++) {
+            const fw_metric_set *s = lv ? m->metrics : m->group_metrics;
+            put_cell(&t, row, 0, m->name);
+            put_cell(&t, row, 1, lv ? "class" : "group");
+            for (size_t c = 0; c < nc; c++) {
+                char buf[CELL];
+                double x = NAN;
+                fw_metric_set_get(s, cols[c], &x);
+                fw__report_num(buf, sizeof buf, x);
+                put_cell(&t, row, 2 + c, buf);
+            }
+        }
+    }
+    print_table(&t, 2, false, out);
+    fw_free(t.cells);
+    return FW_OK;
+}
+
 fw_status fw_report_text(const fw_report *r, fw_buf *out) {
     if (fw__report_check(r)) return FW_EINVAL;
     const char *pm = fw_report_primary(r);
@@ -191,5 +232,6 @@ fw_status fw_report_text(const fw_report *r, fw_buf *out) {
         fw_buf_printf(out, "\nbest: none (no model has a defined %s)\n", pm);
     }
     if (best && slices_text(best, out)) return FW_ENOMEM;
+    if (levels_text(r, out)) return FW_ENOMEM;
     return fw_buf_ok(out) ? FW_OK : FW_ENOMEM;
 }

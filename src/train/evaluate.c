@@ -104,6 +104,7 @@ fw_status fw__train_evaluate(fw_train_result *r, fw_candidate *c, const fw_train
     if (r->has_threshold) eo.threshold = r->threshold.threshold;
     st = fw_eval_compute(r->target.task, r->y_test, c->test_pred, r->n_test, k, &eo, &c->metrics, err);
     if (st) return fw_err_prefix(err, "evaluating %s", c->name);
+    if ((st = fw__train_group_metrics(r, c, err))) return st;
     for (size_t e = 0; e < r->project.n_extra_metrics; e++) {
         double v;
         if (!fw_metric_set_get(&c->metrics, r->project.extra_metrics[e], &v))

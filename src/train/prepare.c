@@ -155,11 +155,16 @@ static fw_status prepare_cv(fw_train_result *r, const fw_train_options *o, fw_er
     uint32_t *pool = fw_malloc(n_pool * sizeof(uint32_t));
     uint32_t *fold = fw_malloc(r->train_ds->n_rows * sizeof(uint32_t));
     double *y_pool = fw_malloc(n_pool * per * sizeof(double));
+    double *w_pool = r->fit.w_train ? fw_malloc(n_pool * sizeof(double)) : NULL;
     uint32_t *rows = fw_malloc(n_pool * sizeof(uint32_t));
     fw_matrix X_pool;
     memset(&X_pool, 0, sizeof X_pool);
     fw_status st = FW_ENOMEM;
-    if (!pool || !fold || !y_pool || !rows) goto done;
+    if (!pool || !fold || !y_pool || !rows || (r->fit.w_train && !w_pool)) goto done;
+    if (w_pool) {
+        memcpy(w_pool, r->fit.w_train, r->split.n_train * sizeof(double));
+        if (r->split.n_valid) memcpy(w_pool + r->split.n_train, r->fit.w_valid, r->split.n_valid * sizeof(double));
+    }
     memcpy(pool, r->split.train, r->split.n_train * sizeof(uint32_t));
     if (r->split.n_valid) memcpy(pool + r->split.n_train, r->split.valid, r->split.n_valid * sizeof(uint32_t));
     memcpy(y_pool, r->y_train, r->split.n_train * per * sizeof(double));
@@ -183,9 +188,11 @@ static fw_status prepare_cv(fw_train_result *r, const fw_train_options *o, fw_er
         cf->y_fit = fw_malloc((n_fit ? n_fit : 1) * per * sizeof(double));
         cf->y_score = fw_malloc((n_score ? n_score : 1) * per * sizeof(double));
         if (!cf->y_fit || !cf->y_score) goto done;
+        if (w_pool && !(cf->w_fit = fw_malloc((n_fit ? n_fit : 1) * sizeof(double)))) goto done;
         size_t a = 0;
         for (size_t i = 0; i < n_pool; i++)
             if (fold[pool[i]] != f) {
+                if (w_pool) cf->w_fit[a] = w_pool[i];
                 memcpy(cf->y_fit + a * per, y_pool + i * per, per * sizeof(double));
                 rows[a++] = (uint32_t)i;
             }
@@ -206,6 +213,7 @@ done:
     fw_free(pool);
     fw_free(fold);
     fw_free(y_pool);
+    fw_free(w_pool);
     fw_free(rows);
     return st;
 }
@@ -238,6 +246,7 @@ fw_status fw__train_prepare(fw_train_result *r, const fw_train_options *o, fw_er
     /* test rows with a class training never saw: the evaluation counts them as wrong and warns */
     st = encode(r, r->eval_ds, r->test_rows, r->n_test, &r->y_test, true, NULL, err);
     if (st) return fw_err_prefix(err, "test labels");
+    if ((st = fw__train_project_fit(r, err))) return st;
     check_features(r);
     st = fw_pipeline_fit(p, r->train_ds, r->split.train, r->split.n_train, &r->pipeline, err);
     if (st) return st;
