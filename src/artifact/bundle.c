@@ -309,7 +309,7 @@ static int32_t decide(const fw_bundle *b, const double *o, double *p_label, doub
     if (t == FW_TASK_BINARY) {
         int32_t lab = o[0] >= b->threshold ? 1 : 0;
         *p_label = lab ? o[0] : 1 - o[0];
-        *conf = o[0] > 0.5 ? o[0] : 1 - o[0];
+        *conf = *p_label; /* the decision's confidence: the probability of the label decided */
         return lab;
     }
     if (t == FW_TASK_MULTICLASS) {

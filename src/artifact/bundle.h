@@ -81,7 +81,8 @@ typedef struct fw_prediction {
                                   value that is not a class); regression/ranking/multilabel: -1 */
     const char *label_name;    /* the class name / fixed value, or NULL */
     double value;              /* regression/ranking: the prediction; classification: P(label) */
-    double confidence;         /* the model's max class probability (classification), else NaN */
+    double confidence;         /* the probability of the label decided (binary: against the threshold;
+                                  multiclass: the top class), else NaN */
     bool abstained;            /* confidence < confidence threshold */
     fw_prediction_source source;
 } fw_prediction;

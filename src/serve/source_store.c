@@ -9,6 +9,7 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "registry/registry.h"
+#include "serve/explain.h"
 #include "serve/model.h"
 #include "store/store_int.h"
 
@@ -74,7 +75,7 @@ static int32_t pick(const fw_srv_model *m, const double *o, double *p_label, dou
     if (m->task == FW_TASK_BINARY) {
         int32_t lab = o[0] >= m->threshold ? 1 : 0;
         *p_label = lab ? o[0] : 1 - o[0];
-        *conf = o[0] > 0.5 ? o[0] : 1 - o[0];
+        *conf = *p_label; /* the decision's confidence: the probability of the label decided */
         return lab;
     }
     int32_t best = 0;
@@ -188,6 +189,12 @@ static fw_status b_explain(const fw_srv_model *m, const fw_value *inputs, void *
     return FW_OK;
 }
 
+static fw_status b_explain_json(const fw_srv_model *m, const fw_value *inputs, const double *own, int32_t cls,
+                                fw_buf *out, fw_err *err) {
+    const bundle_impl *bi = m->impl;
+    return fw__explain_bundle(bi->b, inputs, own, cls, out, err);
+}
+
 static void b_scratch_free(void *p) {
     bundle_scratch *sc = p;
     if (!sc) return;
@@ -230,6 +237,7 @@ static void b_free_impl(void *p) {
 static const fw_srv_model_ops bundle_ops = {
     .predict = b_predict,
     .explain = b_explain,
+    .explain_json = b_explain_json,
     .predict_decide = b_decide,
     .scratch_new = b_scratch_new,
     .scratch_free = b_scratch_free,
