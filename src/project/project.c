@@ -110,6 +110,7 @@ void fw_project_free(fw_project *p) {
     fw_free(p->hier_parent);
     free_strs(p->hier_classes, p->n_hier);
     free_strs(p->hier_groups, p->n_hier);
+    fw_free(p->notes);
     fw_project_init(p);
 }
 
