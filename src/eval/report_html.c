@@ -323,6 +323,45 @@ static const char *CSS =
     ".ref{stroke:#c05621;stroke-dasharray:4 3;stroke-width:1.5}.cell{stroke:#fff}"
     ".warn{color:#9b2c2c}";
 
+/* A class hierarchy: each model's metrics at the group level and at the class level. */
+static void levels_table(fw_buf *b, const fw_report *r) {
+    bool any = false;
+    for (size_t i = 0; i < r->n_models; i++) any |= r->models[i].group_metrics != NULL;
+    if (!any) return;
+    const char *pm = fw_report_primary(r);
+    const char *cols[4] = {pm};
+    size_t nc = 1;
+    static const char *const more[] = {"accuracy", "f1_macro", "log_loss"};
+    for (size_t k = 0; k < 3; k++)
+        if (strcmp(more[k], pm) != 0) cols[nc++] = more[k];
+    fw_buf_printf(b, "<h2>Per level of the class hierarchy</h2>\n<p>group: the class probabilities summed per "
+                     "group</p>\n<table>\n<tr><th>model</th><th>level</th>");
+    for (size_t c = 0; c < nc; c++) {
+        fw_buf_printf(b, "<th>");
+        esc(b, cols[c]);
+        fw_buf_printf(b, "</th>");
+    }
+    fw_buf_printf(b, "</tr>\n");
+    for (size_t i = 0; i < r->n_models; i++) {
+        const fw_report_model *m = &r->models[i];
+        if (!m->group_metrics) continue;
+        for (int lv = 0; lv < 2; lv++) {
+            fw_buf_printf(b, "<tr><td>");
+            esc(b, m->name);
+            fw_buf_printf(b, "</td><td>%s</td>", lv ? "class" : "group");
+            for (size_t c = 0; c < nc; c++) {
+                char buf[32];
+                double x = NAN;
+                fw_metric_set_get(lv ? m->metrics : m->group_metrics, cols[c], &x);
+                fw__report_num(buf, sizeof buf, x);
+                fw_buf_printf(b, "<td>%s</td>", buf);
+            }
+            fw_buf_printf(b, "</tr>\n");
+        }
+    }
+    fw_buf_printf(b, "</table>\n");
+}
+
 fw_status fw_report_html(const fw_report *r, fw_buf *b) {
     if (fw__report_check(r)) return FW_EINVAL;
     const char *pm = fw_report_primary(r);
@@ -367,6 +406,7 @@ fw_status fw_report_html(const fw_report *r, fw_buf *b) {
     fw_buf_printf(b, "<h2>Models</h2>\n<p>Metrics on the %zu test rows.</p>\n",
                   r->n_models ? r->models[0].metrics->n_rows : 0);
     model_table(b, r, best);
+    levels_table(b, r);
     if (best && best->n_ci) {
         /* the chosen model's bootstrap intervals, one plain row */
         fw_buf_printf(b, "<p>%.0f%% bootstrap intervals of ", best->ci_level * 100);

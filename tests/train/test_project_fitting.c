@@ -158,7 +158,8 @@ static void test_hierarchy(void) {
     char *o = NULL;
     CHECK_EQ(fw_test_sh(&o, "printf 'data:\\n  train: %s\\n  label: sub\\ntask: multiclass\\nhierarchy:\\n  parent: category\\n' "
                             "> \"$T/h.yaml\" && \"$FW\" train \"$T/h.yaml\" --threads 1 --quiet --no-register --home \"$T/h\" "
-                            "--write-project \"$T/hw.yaml\" && cat \"$T/hw.yaml\"",
+                            "--write-project \"$T/hw.yaml\" --html \"$T/h.html\" && cat \"$T/hw.yaml\" && "
+                            "echo \"html levels: $(grep -c '<h2>Per level of the class hierarchy</h2>' \"$T/h.html\")\"",
                         csv),
              0);
     /* hier is a default candidate, and every model is reported per level */
@@ -167,6 +168,7 @@ static void test_hierarchy(void) {
     CHECK_CONTAINS(o, "  hier      group ");
     CHECK_CONTAINS(o, "  hier      class ");
     CHECK_CONTAINS(o, "hierarchy:\n  parent: category\n");
+    CHECK_CONTAINS(o, "html levels: 1"); /* the HTML report has the per-level table */
     free(o);
     o = NULL;
     CHECK_EQ(fw_test_sh(&o, "\"$FW\" train \"$T/h.yaml\" --models linear,hier --threads 1 --quiet --no-register --home \"$T/h\" --json"), 0);
