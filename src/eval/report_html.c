@@ -465,8 +465,7 @@ static void model_table(fw_buf *b, const fw_report *r, const fw_report_model *be
         esc(b, extras[e]);
         fw_buf_printf(b, "</th>");
     }
-    fw_buf_printf(b, "<th>p50 &micro;s</th><th>p90 &micro;s</th><th>p99 &micro;s</th><th>size</th><th>train s</th><th>cv (mean &plusmn; sd)</th></tr>
-");
+    fw_buf_printf(b, "<th>p50 &micro;s</th><th>p90 &micro;s</th><th>p99 &micro;s</th><th>size</th><th>train s</th><th>cv (mean &plusmn; sd)</th></tr>\n");
     for (size_t i = 0; i < r->n_models; i++) {
         const fw_report_model *m = &r->models[i];
         char buf[64];
