@@ -32,6 +32,13 @@ size_t fw__train_project_params(const fw_train_result *r, const char *family, co
 /* With a hierarchy: c->group_metrics from c->test_pred (class probabilities summed per group). */
 fw_status fw__train_group_metrics(const fw_train_result *r, fw_candidate *c, fw_err *err);
 void fw__train_project_fit_free(fw_project_fit *f);
+/* ---- ranking.c ---- */
+
+/* Ranking: the query id of every row of the training file and of each side (r->q_*); nothing for
+ * other tasks. */
+fw_status fw__train_prepare_queries(fw_train_result *r, fw_err *err);
+/* Frees what fw__train_prepare_queries made. */
+void fw__train_free_queries(fw_train_result *r);
 
 /* ---- candidates.c ---- */
 
