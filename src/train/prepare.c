@@ -332,7 +332,6 @@ fw_status fw__train_prepare(fw_train_result *r, const fw_train_options *o, fw_er
     /* the test rows as read, not as transformed: the transform depends on the fitted pipeline (and so
      * on the seed), and two models scored on the same rows must compare */
     r->test_fingerprint = fw_dataset_fingerprint(r->eval_ds, r->test_rows, r->n_test);
-    r->test_fingerprint = fw__train_fingerprint(&r->X_test, r->y_test, r->n_test * per);
     if ((st = fw__train_prepare_queries(r, err))) return st;
     return prepare_cv(r, o, err);
 }
