@@ -33,6 +33,7 @@ static void load(void) {
     SYM(quiesce_daemon, "MHD_quiesce_daemon");
     SYM(get_daemon_info, "MHD_get_daemon_info");
     SYM(lookup_connection_value, "MHD_lookup_connection_value");
+    SYM(get_connection_info, "MHD_get_connection_info");
     SYM(suspend_connection, "MHD_suspend_connection");
     SYM(resume_connection, "MHD_resume_connection");
     SYM(create_response_from_buffer_with_free_callback, "MHD_create_response_from_buffer_with_free_callback");

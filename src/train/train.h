@@ -11,6 +11,7 @@
 
 #include "data/dataset.h"
 #include "data/split.h"
+#include "eval/bootstrap.h"
 #include "eval/compare.h"
 #include "eval/latency.h"
 #include "eval/metrics.h"
@@ -71,6 +72,17 @@ typedef struct fw_candidate {
     bool cv_refit;             /* cross-validation decided the refit's extra parameter: cv_refit_param
                                   ("n_estimators=N", "max_iter=N"; "" = none), not the holdout model */
     char cv_refit_param[64];   /* FW_REFIT_PARAM_LEN */
+    /* With cross-validation: the primary metric of the chosen parameters on each fold (the
+     * metric's own direction), their mean and sample standard deviation (NaN with one fold or
+     * without CV), and the out-of-fold predictions (fold after fold, in r->cv[f].y_score order). */
+    double *cv_scores;
+    uint32_t n_cv_scores;
+    double cv_mean, cv_std;
+    double *oof_pred;
+    /* Bootstrap confidence intervals of the test metrics (in metrics' order), n_ci = 0 when none. */
+    fw_metric_ci *ci;
+    size_t n_ci;
+    size_t ci_resamples;
 } fw_candidate;
 
 /* The steps of a training run that fw_train_result.phase_seconds times (names: fw_train_phase_name). */
