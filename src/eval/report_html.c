@@ -189,9 +189,9 @@ static void confusion_chart(fw_buf *b, const fw_report *r, const fw_metric_set *
     for (size_t i = 0; i < k; i++) {
         uint64_t row_total = 0;
         for (size_t j = 0; j < k; j++) row_total += s->confusion[i * k + j];
-        char label[64];
-        if (r->class_names && i < r->n_classes) snprintf(label, sizeof label, "%s", r->class_names[i]);
-        else snprintf(label, sizeof label, "%zu", i);
+        char num[32];
+        snprintf(num, sizeof num, "%zu", i);
+        const char *label = r->class_names && i < r->n_classes && r->class_names[i] ? r->class_names[i] : num;
         fw_buf_printf(b, "<text x=\"%.0f\" y=\"%.1f\" class=\"tick\" text-anchor=\"end\">", lw - 4, top + cell * ((double)i + 0.5) + 4);
         fw__html_svg_label(b, label, 60);
         fw_buf_printf(b, "</text>");
