@@ -455,7 +455,7 @@ static void importance_chart(fw_buf *b, const fw_report *r, const fw_report_mode
 
 static void model_table(fw_buf *b, const fw_report *r, const fw_report_model *best) {
     const char *pm = fw_report_primary(r);
-    const char *extras[3];
+    const char *extras[FW_REPORT_MAX_EXTRAS];
     size_t ne = fw__report_extras(r, r->n_models ? r->models[0].metrics : NULL, extras);
     fw_buf_printf(b, "<table>\n<tr><th>model</th><th>family</th><th>");
     esc(b, pm);
