@@ -152,10 +152,43 @@ static void put_prediction(fw_buf *b, const fw_srv_model *m, const double *out, 
     }
 }
 
+/* :explain: the class asked for and every instance's explanation text (the fields appended to its
+ * prediction), off[i]..off[i + 1] in text. */
+typedef struct explain_out {
+    int32_t cls;      /* -1: the decision's class */
+    fw_buf text;
+    size_t *off;      /* n + 1 */
+} explain_out;
+
+/* One instance's explanation into ex->text: the model's own (explain_json), or the contributions
+ * of a model that only has explain (directory models). */
+static fw_status explain_one(const fw_srv_model *m, const fw_value *vals, void *scratch, const double *own,
+                             explain_out *ex, fw_err *err) {
+    if (m->ops->explain_json) return m->ops->explain_json(m, vals, own, ex->cls, &ex->text, err);
+    double *c = fw_malloc((m->n_explain + 1) * sizeof *c);
+    if (!c) return fw_err_set(err, FW_ENOMEM, "out of memory");
+    fw_status st = m->ops->explain(m, vals, scratch, c, err);
+    if (!st) {
+        fw_buf *b = &ex->text;
+        fw_buf_printf(b, ",\"contributions\":{");
+        for (size_t k = 0; k < m->n_explain; k++) {
+            fw__json_cstr(b, m->explain_names[k]);
+            fw_buf_put_u8(b, ':');
+            fw__json_num(b, c[k]);
+            fw_buf_put_u8(b, ',');
+        }
+        fw_buf_printf(b, "\"(bias)\":");
+        fw__json_num(b, c[m->n_explain]);
+        fw_buf_printf(b, "},\"contribution_space\":\"%s\"", m->task == FW_TASK_REGRESSION ? "raw" : "margin");
+    }
+    fw_free(c);
+    return st;
+}
+
 /* Predicts every instance with m into out (n_inst x n_outputs) and dec (n_inst); false after an
  * error reply. */
 static bool predict_all(fw_server *s, const fw_srv_model *m, json_t *inst, fw_value *vals, double *out,
-                        fw_srv_decision *dec, fw_buf *warn, size_t *n_warn, double *contrib, fw_reply *r) {
+                        fw_srv_decision *dec, fw_buf *warn, size_t *n_warn, explain_out *ex, fw_reply *r) {
     bool oom;
     void *scratch = fw_srv_model_scratch(m, &oom);
     if (oom) {
@@ -168,7 +201,11 @@ static bool predict_all(fw_server *s, const fw_srv_model *m, json_t *inst, fw_va
         fw_err err;
         fw_status st = fw_srv_model_decide(m, vals, scratch, s->cfg->confidence_threshold, out + i * m->n_outputs,
                                            &dec[i], &err);
-        if (st == FW_OK && contrib) st = m->ops->explain(m, vals, scratch, contrib + i * (m->n_explain + 1), &err);
+        if (st == FW_OK && ex) {
+            ex->off[i] = ex->text.len;
+            st = explain_one(m, vals, scratch, out + i * m->n_outputs, ex, &err);
+            ex->off[i + 1] = ex->text.len;
+        }
         if (st) {
             fw__reply_error(r, st == FW_ESCHEMA || st == FW_EINVAL ? 400 : 500,
                             st == FW_ESCHEMA ? "bad_type" : fw_status_name(st), "instances[%zu]: %s", i, err.msg);
@@ -322,7 +359,7 @@ enum { SMALL_INPUTS = 256, SMALL_OUTPUTS = 64, SMALL_ROWS = 16 };
 /* The 200 body of n predictions (and contributions when explain), with the warnings; counts each
  * score in the model's metrics. Shared by the fast and the jansson paths so they answer alike. */
 static void reply_predictions(const fw_srv_model *m, int variant, size_t n, const double *out,
-                              const fw_srv_decision *dec, const double *contrib, const fw_buf *warn, fw_reply *r) {
+                              const fw_srv_decision *dec, const explain_out *ex, const fw_buf *warn, fw_reply *r) {
     fw_buf *b = &r->body;
     r->code = 200;
     fw_buf_put(b, "{\"request_id\":\"", 15);
@@ -337,19 +374,7 @@ static void reply_predictions(const fw_srv_model *m, int variant, size_t n, cons
         const double *o = out + i * m->n_outputs;
         put_prediction(b, m, o, &dec[i]);
         fw_metrics_score(m->metrics, variant, primary_score(m, o), dec[i].abstained);
-        if (contrib) {
-            const double *c = contrib + i * (m->n_explain + 1);
-            fw_buf_printf(b, ",\"contributions\":{");
-            for (size_t k = 0; k < m->n_explain; k++) {
-                fw__json_cstr(b, m->explain_names[k]);
-                fw_buf_put_u8(b, ':');
-                fw__json_num(b, c[k]);
-                fw_buf_put_u8(b, ',');
-            }
-            fw_buf_printf(b, "\"(bias)\":");
-            fw__json_num(b, c[m->n_explain]);
-            fw_buf_printf(b, "},\"contribution_space\":\"%s\"", m->task == FW_TASK_REGRESSION ? "raw" : "margin");
-        }
+        if (ex) fw_buf_put(b, ex->text.data + ex->off[i], ex->off[i + 1] - ex->off[i]);
         fw_buf_put_u8(b, '}');
     }
     fw_buf_put(b, "],\"warnings\":[", 14);
@@ -364,6 +389,7 @@ static void reply_predictions(const fw_srv_model *m, int variant, size_t n, cons
 static bool predict_fast(fw_server *s, const fw_route *rt, const char *body, size_t len, bool explain, uint64_t t0,
                          uint64_t reqno, fw_reply *r) {
     fw_v1_top top;
+    if (explain) return false; /* explanations (and their "class") take the jansson path */
     if (!fw__v1_scan_top(body, len, &top)) return false;
     if (s->hybrid && top.entity) return false; /* a batch answer may serve it */
     fw_srv_target t;
@@ -382,11 +408,10 @@ static bool predict_fast(fw_server *s, const fw_route *rt, const char *body, siz
     fw_srv_decision dec_st[SMALL_ROWS];
     double *out = n * m->n_outputs <= SMALL_OUTPUTS ? out_st : fw_malloc(n * m->n_outputs * sizeof *out);
     fw_srv_decision *dec = n <= SMALL_ROWS ? dec_st : fw_malloc(n * sizeof *dec);
-    double *contrib = explain ? fw_malloc(n * (m->n_explain + 1) * sizeof *contrib) : NULL;
     fw_buf warn;
     fw_buf_init(&warn);
     bool oom = false;
-    void *scratch = out && dec && (!explain || contrib) ? fw_srv_model_scratch(m, &oom) : (oom = true, NULL);
+    void *scratch = out && dec ? fw_srv_model_scratch(m, &oom) : (oom = true, NULL);
     if (oom) {
         fw__reply_error(r, 500, "FW_ENOMEM", "out of memory");
         goto out;
@@ -402,14 +427,13 @@ static bool predict_fast(fw_server *s, const fw_route *rt, const char *body, siz
         const fw_value *vals = d.vals + i * m->n_inputs;
         fw_status st = fw_srv_model_decide(m, vals, scratch, s->cfg->confidence_threshold, out + i * m->n_outputs,
                                            &dec[i], &err);
-        if (st == FW_OK && contrib) st = m->ops->explain(m, vals, scratch, contrib + i * (m->n_explain + 1), &err);
         if (st) {
             fw__reply_error(r, st == FW_ESCHEMA || st == FW_EINVAL ? 400 : 500,
                             st == FW_ESCHEMA ? "bad_type" : fw_status_name(st), "instances[%zu]: %s", i, err.msg);
             goto out;
         }
     }
-    reply_predictions(m, t.variant, n, out, dec, contrib, &warn, r);
+    reply_predictions(m, t.variant, n, out, dec, NULL, &warn, r);
     fw__v1_fast_answers++;
     if (s->logq)
         fw__log_prediction(s, r->request_id, m, t.variant, top.entity, fw_now_ns() - t0, body, len, out, dec, n, "v1");
@@ -421,8 +445,34 @@ out:
     fw_buf_free(&warn);
     if (out != out_st) fw_free(out);
     if (dec != dec_st) fw_free(dec);
-    fw_free(contrib);
     return true;
+}
+
+/* :explain's "class": a class name of the model (or its index as a number); false after a 400. */
+static bool explain_class(const fw_srv_model *m, json_t *c, int32_t *out, fw_reply *r) {
+    if (!m->n_classes || !m->classes) {
+        fw__reply_error(r, 400, "bad_request", "'class': model '%s' is a %s model and has no classes", m->name,
+                        fw_task_name(m->task));
+        return false;
+    }
+    const char *name = json_string_value(c);
+    for (size_t k = 0; name && k < m->n_classes; k++)
+        if (!strcmp(m->classes[k], name)) {
+            *out = (int32_t)k;
+            return true;
+        }
+    if (json_is_integer(c) && json_integer_value(c) >= 0 && (size_t)json_integer_value(c) < m->n_classes) {
+        *out = (int32_t)json_integer_value(c);
+        return true;
+    }
+    char list[400] = "";
+    size_t len = 0;
+    for (size_t k = 0; k < m->n_classes && len + 8 < sizeof list; k++) {
+        int w = snprintf(list + len, sizeof list - len, "%s\"%s\"", k ? ", " : "", m->classes[k]);
+        if (w > 0) len += (size_t)w < sizeof list - len ? (size_t)w : sizeof list - len - 1;
+    }
+    fw__reply_error(r, 400, "bad_request", "'class': not a class of model '%s' (classes: %s)", m->name, list);
+    return false;
 }
 
 void fw__api_predict(fw_server *s, const fw_route *rt, const char *body, size_t len, bool explain, fw_reply *r) {
@@ -433,7 +483,9 @@ void fw__api_predict(fw_server *s, const fw_route *rt, const char *body, size_t 
     if (!j) return;
     fw_srv_target t = {0};
     fw_value *vals = NULL;
-    double *out = NULL, *sout = NULL, *contrib = NULL;
+    double *out = NULL, *sout = NULL;
+    explain_out ex = {-1, {0}, NULL};
+    fw_buf_init(&ex.text);
     fw_srv_decision *dec = NULL, *sdec = NULL;
     fw_value vals_st[SMALL_INPUTS];
     double out_st[SMALL_OUTPUTS];
@@ -463,7 +515,7 @@ void fw__api_predict(fw_server *s, const fw_route *rt, const char *body, size_t 
         const char *key;
         json_t *v;
         json_object_foreach(j, key, v) {
-            if (strcmp(key, "instances") && strcmp(key, "entity_id")) {
+            if (strcmp(key, "instances") && strcmp(key, "entity_id") && !(explain && !strcmp(key, "class"))) {
                 fw_buf_printf(&warn, "%s", n_warn ? "," : "");
                 char msg[300];
                 snprintf(msg, sizeof msg, "unknown top-level key '%.200s' ignored", key);
@@ -488,10 +540,11 @@ void fw__api_predict(fw_server *s, const fw_route *rt, const char *body, size_t 
                         m->name, m->version, entity, s->cfg->batch_max_age_s);
         goto out;
     }
-    if (explain && !m->ops->explain) {
+    if (explain && !m->ops->explain && !m->ops->explain_json) {
         fw__reply_error(r, 400, "unsupported", "model '%s' version '%s' cannot explain", m->name, m->version);
         goto out;
     }
+    if (explain && json_object_get(j, "class") && !explain_class(m, json_object_get(j, "class"), &ex.cls, r)) goto out;
     size_t n = json_array_size(inst);
     size_t n_in = m->n_inputs;
     if (t.shadow && t.shadow->n_inputs > n_in) n_in = t.shadow->n_inputs;
@@ -499,13 +552,13 @@ void fw__api_predict(fw_server *s, const fw_route *rt, const char *body, size_t 
     vals = n_in <= SMALL_INPUTS ? vals_st : fw_malloc((n_in ? n_in : 1) * sizeof *vals);
     out = n * m->n_outputs <= SMALL_OUTPUTS ? out_st : fw_malloc(n * m->n_outputs * sizeof *out);
     dec = n <= SMALL_ROWS ? dec_st : fw_malloc(n * sizeof *dec);
-    if (explain) contrib = fw_malloc(n * (m->n_explain + 1) * sizeof *contrib);
-    if (!vals || !out || !dec || (explain && !contrib)) {
+    if (explain) ex.off = fw_calloc(n + 1, sizeof *ex.off);
+    if (!vals || !out || !dec || (explain && !ex.off)) {
         fw__reply_error(r, 500, "FW_ENOMEM", "out of memory");
         goto out;
     }
-    if (!predict_all(s, m, inst, vals, out, dec, &warn, &n_warn, contrib, r)) goto out;
-    reply_predictions(m, t.variant, n, out, dec, contrib, &warn, r);
+    if (!predict_all(s, m, inst, vals, out, dec, &warn, &n_warn, explain ? &ex : NULL, r)) goto out;
+    reply_predictions(m, t.variant, n, out, dec, explain ? &ex : NULL, &warn, r);
     if (s->logq) {
         fw__log_prediction(s, r->request_id, m, t.variant, entity, fw_now_ns() - t0, body, len, out, dec, n, "v1");
         if (t.shadow && (sout = fw_malloc(n * t.shadow->n_outputs * sizeof *sout)) != NULL &&
@@ -538,7 +591,8 @@ out:
     fw_free(sout);
     if (dec != dec_st) fw_free(dec);
     fw_free(sdec);
-    fw_free(contrib);
+    fw_free(ex.off);
+    fw_buf_free(&ex.text);
     json_decref(j);
 }
 
