@@ -349,6 +349,7 @@ static void reply_predictions(const fw_srv_model *m, int variant, size_t n, cons
             fw_buf_printf(b, "},\"contribution_space\":\"%s\"", m->task == FW_TASK_REGRESSION ? "raw" : "margin");
         }
         fw_buf_put_u8(b, '}');
+        if (fw__reply_too_large(r)) return;
     }
     fw_buf_put(b, "],\"warnings\":[", 14);
     fw_buf_put(b, warn->data, warn->len);
@@ -369,7 +370,7 @@ static bool predict_fast(fw_server *s, const fw_route *rt, const char *body, siz
     if (fw__resolve(s, rt->name, rt->alias, rt->version, top.entity, reqno, &t, &err)) return false;
     const fw_srv_model *m = t.m;
     fw_v1_decoded d;
-    if (t.shadow || (explain && !m->ops->explain) || !fw__v1_decode(m, &top, &d)) {
+    if (t.shadow || (explain && !m->ops->explain) || !fw__v1_decode(m, &top, &d) || d.n > s->cfg->max_instances) {
         fw__target_release(&t);
         return false;
     }
@@ -491,6 +492,11 @@ void fw__api_predict(fw_server *s, const fw_route *rt, const char *body, size_t 
         goto out;
     }
     size_t n = json_array_size(inst);
+    if (n > s->cfg->max_instances) {
+        fw__reply_error(r, 413, "too_many_instances", "%zu instances in one request, over serving.max_instances = %zu",
+                        n, s->cfg->max_instances);
+        goto out;
+    }
     size_t n_in = m->n_inputs;
     if (t.shadow && t.shadow->n_inputs > n_in) n_in = t.shadow->n_inputs;
     /* small requests (the common case) use the stack: no allocation */
@@ -676,6 +682,11 @@ void fw__api_rank(fw_server *s, const char *body, size_t len, fw_reply *r) {
                 goto out;
             }
     size_t n = json_array_size(cands);
+    if (n > s->cfg->max_instances) {
+        fw__reply_error(r, 413, "too_many_instances", "%zu candidates in one request, over serving.max_instances = %zu",
+                        n, s->cfg->max_instances);
+        goto out;
+    }
     vals = fw_malloc(4096 * sizeof *vals);
     items = fw_malloc((n ? n : 1) * sizeof *items);
     if (!vals || !items) {

@@ -180,7 +180,7 @@ static bool infer_fast(fw_server *s, const fw_route *rt, const char *body, size_
     if (!body || fw__resolve(s, rt->name, NULL, rt->version, NULL, reqno, &t, &err)) return false;
     const fw_srv_model *m = t.m;
     fw_v2_decoded d;
-    if (!fw__v2_decode_rows(m, body, len, &d)) {
+    if (!fw__v2_decode_rows(m, body, len, &d) || (size_t)d.rows > s->cfg->max_instances) {
         fw__target_release(&t);
         return false;
     }
@@ -341,6 +341,12 @@ static void infer(fw_server *s, const fw_route *rt, const char *body, size_t len
     if (n_rows <= 0) {
         fw_free(row_leaves);
         fw__reply_error_v2(r, 400, "no rows to infer");
+        goto out;
+    }
+    if ((size_t)n_rows > s->cfg->max_instances) {
+        fw_free(row_leaves);
+        fw__reply_error_v2(r, 413, "%ld rows in one request, over serving.max_instances = %zu", n_rows,
+                           s->cfg->max_instances);
         goto out;
     }
     out = fw_malloc((size_t)n_rows * m->n_outputs * sizeof *out);

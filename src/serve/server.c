@@ -1050,17 +1050,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             if (q->body.len + *upload_size > s->cfg->max_body_bytes) {
                 q->too_big = true;
                 fw_buf_free(&q->body);
-                /* answer now (a chunked body has no length to refuse up front): reading on until
-                 * the client stops would let it hold the connection as long as it likes */
-                *upload_size = 0;
-                fw_reply r = {0};
-                fw_buf_init(&r.body);
-                fw__reply_error(&r, 413, "payload_too_large", "request body exceeds serving.max_body_bytes = %zu",
-                                s->cfg->max_body_bytes);
+                /* a chunked body has no length to refuse up front, and libmicrohttpd 0.9.75 cannot
+                 * queue a reply in the middle of a body: close the connection now rather than read
+                 * on for as long as the client likes */
                 fw_metrics_request(s->global, 0, 413, fw_now_ns() - q->t0);
                 q->answered = true;
-                conn_phase(c, CONN_ANSWERING);
-                return send_reply(s, c, &r);
+                return MHD_NO;
             } else {
                 fw_buf_put(&q->body, upload, *upload_size);
             }
