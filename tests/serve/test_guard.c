@@ -511,6 +511,55 @@ static void test_protocol_errors_json(void) {
     hc_resp_free(&r);
 }
 
+/* ---- TLS ------------------------------------------------------------------------------------- */
+
+/* A self-signed certificate made here with the openssl CLI; curl checks it (no -k). */
+static void test_tls(void) {
+    char *out = NULL;
+    int rc = fw_test_sh(&out, "cd \"$T\" && openssl req -x509 -newkey rsa:2048 -nodes -keyout tls.key -out tls.pem "
+                              "-days 2 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 2>&1");
+    CHECK_MSG(rc == 0, "openssl: %s", out ? out : "");
+    free(out);
+    if (rc) return;
+    char cfg[700], dir[600];
+    snprintf(dir, sizeof dir, "%s/models", fw_test_tmpdir());
+    snprintf(cfg, sizeof cfg, "%s/tls.yaml", fw_test_tmpdir());
+    char text[2000];
+    snprintf(text, sizeof text, "serving:\n  alias_poll_s: 0\n  tls: {cert: %s/tls.pem, key: %s/tls.key}\n",
+             fw_test_tmpdir(), fw_test_tmpdir());
+    write_file(cfg, text);
+    hc_server s;
+    const char *args[] = {"--models-dir", dir, "--threads", "2", "--config", cfg, NULL};
+    CHECK_OK(hc_server_start(&s, args));
+    if (s.port <= 0) return;
+    rc = fw_test_sh(&out, "curl -sS --max-time 5 --cacert \"$T/tls.pem\" -H 'Content-Type: application/json' "
+                          "-d '{\"instances\":[{\"a\":1}]}' https://127.0.0.1:%d/v1/models/spam:predict", s.port);
+    CHECK_MSG(rc == 0 && out && strstr(out, "\"label\":\"spam\""), "curl over TLS: rc %d: %s", rc, out ? out : "");
+    free(out);
+    rc = fw_test_sh(&out, "curl -sS --max-time 5 --cacert \"$T/tls.pem\" https://127.0.0.1:%d/healthz", s.port);
+    CHECK_MSG(rc == 0 && out && strstr(out, "\"status\":\"ok\""), "curl /healthz over TLS: rc %d: %s", rc, out ? out : "");
+    free(out);
+    /* plain HTTP on the TLS port gets no HTTP answer */
+    hc_resp r;
+    int prc = hc_request(s.port, "GET", "/healthz", NULL, NULL, &r);
+    CHECK(prc != 0 || r.status != 200);
+    hc_resp_free(&r);
+    CHECK_EQ(hc_server_stop(&s, SIGTERM), 0);
+    /* a key that is not the certificate's, or a missing file: a clear start-up error */
+    snprintf(text, sizeof text, "serving:\n  tls: {cert: %s/tls.pem, key: %s/nope.key}\n", fw_test_tmpdir(), fw_test_tmpdir());
+    write_file(cfg, text);
+    rc = fw_test_sh(&out, "\"$FW\" serve --port 0 --models-dir \"%s\" --config \"%s\" 2>&1", dir, cfg);
+    CHECK(rc != 0);
+    CHECK_CONTAINS(out, "serving.tls.key: cannot open");
+    free(out);
+    snprintf(text, sizeof text, "serving:\n  tls: {cert: %s/tls.pem}\n", fw_test_tmpdir());
+    write_file(cfg, text);
+    rc = fw_test_sh(&out, "\"$FW\" serve --port 0 --models-dir \"%s\" --config \"%s\" 2>&1", dir, cfg);
+    CHECK(rc != 0);
+    CHECK_CONTAINS(out, "serving.tls needs both 'cert' and 'key'");
+    free(out);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     signal(SIGPIPE, SIG_IGN);
@@ -523,6 +572,7 @@ int main(int argc, char **argv) {
     TEST_RUN(test_slowloris);
     TEST_RUN(test_never_read);
     TEST_RUN(test_headroom);
+    TEST_RUN(test_tls);
     if (g_up) hc_server_stop(&g_srv, SIGKILL);
     return fw_test_report(argv[0]);
 }
