@@ -421,9 +421,20 @@ void fw__api_v2(fw_server *s, const fw_route *rt, const char *body, size_t len, 
         fw_buf_printf(&r->body, "{\"live\":true}");
         return;
     case FW_ROUTE_V2_READY: {
+        /* ready: started, not draining, and every served route can answer (503 names those that cannot) */
         bool ready = atomic_load(&s->ready);
-        r->code = ready ? 200 : 503;
-        fw_buf_printf(&r->body, "{\"ready\":%s}", ready ? "true" : "false");
+        fw_buf bad;
+        fw_buf_init(&bad);
+        size_t n_bad = ready ? fw__routes_unready(s, &bad) : 0;
+        r->code = ready && !n_bad ? 200 : 503;
+        fw_buf_printf(&r->body, "{\"ready\":%s", r->code == 200 ? "true" : "false");
+        if (n_bad) {
+            fw_buf_printf(&r->body, ",\"unready\":[");
+            fw_buf_put(&r->body, bad.data, bad.len);
+            fw_buf_put_u8(&r->body, ']');
+        }
+        fw_buf_put_u8(&r->body, '}');
+        fw_buf_free(&bad);
         return;
     }
     case FW_ROUTE_V2_MODEL:

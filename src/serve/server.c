@@ -229,6 +229,46 @@ static fw_status acquire_ref(fw_server *s, const char *ref, uint64_t now, fw_srv
                                   now, m, err);
 }
 
+/* Appends {"route":"NAME@ALIAS","error":"..."} for one route that cannot answer. */
+static void unready_entry(fw_buf *b, size_t *n, const char *route, const char *msg) {
+    fw_buf_printf(b, "%s{\"route\":", (*n)++ ? "," : "");
+    fw__json_cstr(b, route);
+    fw_buf_printf(b, ",\"error\":");
+    fw__json_cstr(b, msg);
+    fw_buf_put_u8(b, '}');
+}
+
+size_t fw__routes_unready(fw_server *s, fw_buf *out) {
+    size_t n_bad = 0;
+    uint64_t now = fw_now_ns();
+    for (size_t i = 0; i < s->cfg->n_models; i++) {
+        fw_srv_model *m;
+        fw_err e;
+        if (acquire_ref(s, s->cfg->models[i], now, &m, &e) == FW_OK) fw_srv_model_unref(m);
+        else unready_entry(out, &n_bad, s->cfg->models[i], e.msg);
+    }
+    char **names = NULL;
+    size_t n = 0;
+    fw_err e;
+    if (fw_model_table_list(s->models, "production", &names, &n, &e) != FW_OK) {
+        unready_entry(out, &n_bad, "*@production", e.msg);
+        return n_bad;
+    }
+    for (size_t i = 0; i < n; i++) {
+        fw_srv_model *m;
+        if (fw_model_table_acquire(s->models, names[i], "production", NULL, now, &m, &e) == FW_OK) {
+            fw_srv_model_unref(m);
+        } else {
+            char route[FW_ROUTE_NAME_MAX + 16];
+            snprintf(route, sizeof route, "%.200s@production", names[i]);
+            unready_entry(out, &n_bad, route, e.msg);
+        }
+        fw_free(names[i]);
+    }
+    fw_free(names);
+    return n_bad;
+}
+
 fw_status fw__resolve(fw_server *s, const char *name, const char *alias, const char *version,
                       const char *entity_id, uint64_t reqno, fw_srv_target *t, fw_err *err) {
     memset(t, 0, sizeof *t);
@@ -959,6 +999,14 @@ static void dispatch(fw_server *s, struct MHD_Connection *c, conn_req *q, const 
                      const char *body, size_t len, fw_reply *r) {
     fw_route rt;
     fw_route_match(method, url, &rt);
+    if (rt.status == 400) {
+        fw__reply_error(r, 400, "bad_model_name", "a model name or alias in the path is %d characters long (at most %d)",
+                        rt.too_long, FW_ROUTE_NAME_LONGEST);
+        if (strncmp(url, "/v2/", 4) == 0)
+            fw__reply_error_v2(r, 400, "a model name in the path is %d characters long (at most %d)", rt.too_long,
+                               FW_ROUTE_NAME_LONGEST);
+        return;
+    }
     if (rt.status == 404) {
         fw__reply_error(r, 404, "not_found", "no route for %s %s", method, url);
         return;

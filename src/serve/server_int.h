@@ -104,6 +104,10 @@ typedef struct fw_srv_target {
 fw_status fw__resolve(fw_server *s, const char *name, const char *alias, const char *version,
                       const char *entity_id, uint64_t reqno, fw_srv_target *t, fw_err *err);
 void fw__target_release(fw_srv_target *t);
+/* Readiness: tries every served route (serving.models and each model's production alias) and
+ * appends {"route","error"} objects, comma-separated, to out for those that cannot answer (a
+ * damaged artifact, a missing version). Returns how many. */
+size_t fw__routes_unready(fw_server *s, fw_buf *out);
 
 /* New request id into r->request_id; returns the request number. */
 uint64_t fw__new_request_id(fw_server *s, fw_reply *r);

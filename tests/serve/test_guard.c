@@ -560,6 +560,75 @@ static void test_tls(void) {
     free(out);
 }
 
+/* ---- names and readiness --------------------------------------------------------------------- */
+
+static void test_long_names(void) {
+    if (!g_up) return;
+    char path[700], name[400];
+    memset(name, 'm', 300);
+    name[300] = 0;
+    snprintf(path, sizeof path, "/v1/models/%s:predict", name);
+    HC_EXPECT(g_srv.port, "POST", path, "{\"instances\":[{\"a\":1}]}", P, 400, "is 300 characters long (at most 128)");
+    name[129] = 0;
+    snprintf(path, sizeof path, "/v1/models/%s:predict", name);
+    HC_EXPECT(g_srv.port, "POST", path, "{\"instances\":[{\"a\":1}]}", P, 400, "\"code\":\"bad_model_name\"");
+    snprintf(path, sizeof path, "/v2/models/%s/infer", name);
+    HC_EXPECT(g_srv.port, "POST", path, "{\"inputs\":[]}", P, 400, "{\"error\":\"a model name in the path is 129");
+    snprintf(path, sizeof path, "/v1/models/spam/aliases/%s:predict", name);
+    HC_EXPECT(g_srv.port, "POST", path, "{\"instances\":[{\"a\":1}]}", P, 400, "bad_model_name");
+    name[128] = 0; /* the longest a name can be: looked up, not found */
+    snprintf(path, sizeof path, "/v1/models/%s:predict", name);
+    HC_EXPECT(g_srv.port, "POST", path, "{\"instances\":[{\"a\":1}]}", P, 404, "model_not_found");
+    /* the CLI refuses it before training, with --name and in a project file */
+    char *out = NULL;
+    char csv[700];
+    snprintf(csv, sizeof csv, "%s/d.csv", fw_test_tmpdir());
+    write_file(csv, "a,b,y\n1,2,0\n2,1,1\n3,3,0\n4,1,1\n5,2,0\n6,1,1\n7,2,0\n8,1,1\n");
+    memset(name, 'm', 300);
+    name[300] = 0;
+    int rc = fw_test_sh(&out, "FLYWHEEL_HOME=\"$T/home\" \"$FW\" train \"$T/d.csv\" --label y --name %s 2>&1", name);
+    CHECK_EQ(rc, 2);
+    CHECK_CONTAINS(out, "--name: model name is 300 characters long (at most 128)");
+    free(out);
+    char proj[1200];
+    snprintf(proj, sizeof proj, "name: %s\ndata:\n  train: d.csv\n  label: y\n", name);
+    snprintf(csv, sizeof csv, "%s/long.yaml", fw_test_tmpdir());
+    write_file(csv, proj);
+    rc = fw_test_sh(&out, "FLYWHEEL_HOME=\"$T/home\" \"$FW\" train \"$T/long.yaml\" 2>&1");
+    CHECK_EQ(rc, 2);
+    CHECK_CONTAINS(out, "project name: model name is 300 characters long");
+    free(out);
+    rc = fw_test_sh(&out, "FLYWHEEL_HOME=\"$T/home\" \"$FW\" models list 2>&1");
+    CHECK(out && !strstr(out, "mmmmmmmmmm"));
+    free(out);
+}
+
+/* A served route whose artifact cannot load: readiness is 503 and names it; ready again once fixed. */
+static void test_readiness(void) {
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/ready", fw_test_tmpdir());
+    mkdir(dir, 0755);
+    make_model(dir, "spam", "1", SPAM, "{\"production\":\"1\"}");
+    make_model(dir, "broken", "1", "{\"task\":\"binary\",\"inputs\":[\"a\"],\"weig", "{\"production\":\"1\"}");
+    hc_server s;
+    const char *args[] = {"--models-dir", dir, "--threads", "2", NULL};
+    CHECK_OK(hc_server_start(&s, args));
+    hc_resp r;
+    CHECK_OK(hc_request(s.port, "GET", "/v2/health/ready", NULL, NULL, &r));
+    CHECK_EQ(r.status, 503);
+    CHECK_CONTAINS(r.body, "\"ready\":false");
+    CHECK_CONTAINS(r.body, "\"route\":\"broken@production\"");
+    CHECK(r.body && !strstr(r.body, "spam@production"));
+    hc_resp_free(&r);
+    /* the live probe is not readiness */
+    HC_EXPECT(s.port, "GET", "/v2/health/live", NULL, NULL, 200, NULL);
+    char p[800];
+    snprintf(p, sizeof p, "%s/broken/1.json", dir);
+    write_file(p, SPAM);
+    HC_EXPECT(s.port, "GET", "/v2/health/ready", NULL, NULL, 200, "{\"ready\":true}");
+    CHECK_EQ(hc_server_stop(&s, SIGTERM), 0);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     signal(SIGPIPE, SIG_IGN);
@@ -573,6 +642,8 @@ int main(int argc, char **argv) {
     TEST_RUN(test_never_read);
     TEST_RUN(test_headroom);
     TEST_RUN(test_tls);
+    TEST_RUN(test_long_names);
+    TEST_RUN(test_readiness);
     if (g_up) hc_server_stop(&g_srv, SIGKILL);
     return fw_test_report(argv[0]);
 }
