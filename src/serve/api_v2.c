@@ -442,8 +442,10 @@ void fw__api_v2(fw_server *s, const fw_route *rt, const char *body, size_t len, 
         fw_srv_target t;
         fw_err err;
         fw_status st = fw__resolve(s, rt->name, NULL, rt->version, NULL, 0, &t, &err);
-        if (rt->kind == FW_ROUTE_V2_MODEL_READY) {
-            r->code = st ? (st == FW_ENOTFOUND ? 404 : 503) : 200;
+        if (rt->kind == FW_ROUTE_V2_MODEL_READY && st == FW_ENOTFOUND) {
+            fw__reply_error_v2(r, 404, "%s", err.msg);
+        } else if (rt->kind == FW_ROUTE_V2_MODEL_READY) {
+            r->code = st ? 503 : 200;
             fw_buf_printf(&r->body, "{\"name\":");
             fw__json_cstr(&r->body, rt->name);
             fw_buf_printf(&r->body, ",\"ready\":%s}", st ? "false" : "true");

@@ -1121,6 +1121,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                         s->cfg->max_body_bytes);
     } else if (!fw_buf_ok(&q->body)) {
         fw__reply_error(&r, 500, "FW_ENOMEM", "out of memory reading the request body");
+    } else if (q->body.len && memchr(q->body.data, 0, q->body.len)) {
+        /* JSON text never holds a raw NUL byte; jansson would read past it as if it were not there */
+        char msg[120];
+        snprintf(msg, sizeof msg, "malformed JSON: a NUL byte at offset %zu",
+                 (size_t)((const uint8_t *)memchr(q->body.data, 0, q->body.len) - q->body.data));
+        refuse(&r, url, 400, "bad_json", msg);
     } else {
         r.max_bytes = s->cfg->max_reply_bytes;
         dispatch(s, c, q, method, url, (const char *)q->body.data, q->body.len, &r);

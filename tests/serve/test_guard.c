@@ -629,6 +629,162 @@ static void test_readiness(void) {
     CHECK_EQ(hc_server_stop(&s, SIGTERM), 0);
 }
 
+/* ---- hostile requests ------------------------------------------------------------------------ */
+
+typedef struct hostile {
+    int total, ok;
+    hc_server *s;
+} hostile;
+
+/* One hostile request on a fresh connection: answered within 3 s with a 4xx and the JSON error body. */
+static void hostile_one(hostile *h, const char *what, const char *data, size_t len) {
+    raw_resp r;
+    raw_exchange(h->s->port, data, len, 4000, &r);
+    h->total++;
+    bool good = r.status >= 400 && r.status < 500 && json_error_body(&r) && r.secs < 3.0;
+    h->ok += good;
+    if (!good)
+        fw_test_fail(__FILE__, __LINE__, "hostile request %d (%s): status %d in %.2f s, body %.200s", h->total, what,
+                     r.status, r.secs, r.body);
+}
+
+static void hostile_post(hostile *h, const char *path, const char *body, size_t blen, const char *extra) {
+    size_t cap = blen + 1024;
+    char *req = malloc(cap);
+    int n = snprintf(req, cap, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n%sContent-Length: %zu\r\n\r\n",
+                     path, extra ? extra : "", blen);
+    memcpy(req + n, body, blen);
+    char what[200];
+    snprintf(what, sizeof what, "POST %s %.60s", path, body);
+    hostile_one(h, what, req, (size_t)n + blen);
+    free(req);
+}
+
+/* >= 150 malformed or hostile requests: bodies every POST route refuses, protocol abuse, methods,
+ * paths, headers, sizes. Each one a JSON 4xx, none hangs, and the server is the same process at
+ * the end. */
+static void test_hostile(void) {
+    char dir[600], cfg[700];
+    snprintf(dir, sizeof dir, "%s/models", fw_test_tmpdir());
+    snprintf(cfg, sizeof cfg, "%s/hostile.yaml", fw_test_tmpdir());
+    write_file(cfg, "serving:\n  conn_timeout_s: 3\n  request_timeout_s: 2\n  max_body_bytes: 65536\n"
+                    "  max_instances: 50\n  alias_poll_s: 0\n  admin_token: adm\n  feedback_token: fb\n");
+    hc_server s;
+    const char *args[] = {"--models-dir", dir, "--threads", "2", "--config", cfg, "--log", "/dev/null", NULL};
+    CHECK_OK(hc_server_start(&s, args));
+    if (s.port <= 0) return;
+    hostile h = {0, 0, &s};
+    /* 1. bodies no POST route accepts */
+    static char deep[20001], bigkey[70000];
+    memset(deep, '[', 20000);
+    memset(bigkey, 'k', sizeof bigkey - 1);
+    const char *bodies[] = {
+        "{", "}", "[", "]", "null", "true", "0", "\"x\"", "[]", "{}", "[{}]", "{\"instances\":",
+        "{\"instances\":null}", "{\"instances\":[1]}", "{\"instances\":[[1]]}", "{\"instances\":[\"a\"]}",
+        "{\"instances\":[{\"a\":{}}]}", "{\"instances\":[{\"a\":[1]}]}", "{\"instances\":[]}", "{\"instances\":{}}",
+        "{\"a\":1,\"a\":2}", "{\"instances\":[{\"a\":1}],\"instances\":[{\"a\":2}]}", "{\"instances\":[{\"a\":1e999}]}",
+        "{\"instances\":[{\"a\":\"lots\"}]}", "{\"instances\":[{\"a\":1}],}", "{'instances':[]}", "{\"instances\":[{\"a\":1}]}x",
+        "\xef\xbb\xbf{\"instances\":[{\"a\":1}]", "{\"instances\":[{\"\xff\xfe\":1}]", "{\"\\ud800\":1", "{\"instances\":[{\"a\":01}]}",
+        "{\"instances\":[{\"a\":-}]}", "{\"instances\":[{\"a\":.5}]}", "{\"instances\":[{\"a\":NaN}]}", "{\"instances\":[{\"a\":Infinity}]}",
+        deep,
+    };
+    const char *routes[] = {"/v1/models/spam:predict", "/v1/models/spam:explain", "/v1/rank", "/v1/feedback",
+                            "/v2/models/spam/infer"};
+    for (size_t r = 0; r < sizeof routes / sizeof *routes; r++)
+        for (size_t b = 0; b < sizeof bodies / sizeof *bodies; b++) {
+            /* instance-level errors are predict's: rank and feedback may not look at "instances" */
+            if (r >= 2 && strstr(bodies[b], "instances") && strstr(bodies[b], "{\"a\"") && !strchr(bodies[b], '\xff') &&
+                !strstr(bodies[b], "],}") && !strstr(bodies[b], "]}x") && !strstr(bodies[b], "\"a\":-") &&
+                !strstr(bodies[b], "\"a\":.") && !strstr(bodies[b], "NaN") && !strstr(bodies[b], "Infinity") &&
+                !strstr(bodies[b], "\"a\":01") && !strstr(bodies[b], "e999") && !strstr(bodies[b], "\"a\":1,\"a\""))
+                continue;
+            hostile_post(&h, routes[r], bodies[b], strlen(bodies[b]), r == 3 ? "Authorization: Bearer fb\r\n" : NULL);
+        }
+    /* a body with a NUL byte, and one key longer than max_body_bytes */
+    hostile_post(&h, "/v1/models/spam:predict", "{\"instances\":[{\"a\":1\0}]}", 24, NULL);
+    bigkey[0] = '{';
+    hostile_post(&h, "/v1/models/spam:predict", bigkey, sizeof bigkey - 1, NULL);
+    /* 2. too much: instances and body */
+    char *many = instances_body(51);
+    hostile_post(&h, "/v1/models/spam:predict", many, strlen(many), NULL);
+    free(many);
+    /* 3. methods and paths */
+    const char *heads[] = {
+        "GET /v1/models/spam:predict HTTP/1.1\r\nHost: x\r\n\r\n",
+        "PUT /v1/models/spam:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+        "DELETE /v1/rank HTTP/1.1\r\nHost: x\r\n\r\n",
+        "PATCH /v1/feedback HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET /v1/feedback HTTP/1.1\r\nHost: x\r\n\r\n",
+        "POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+        "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+        "DELETE /v2/health/ready HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET /v2/models/spam/infer HTTP/1.1\r\nHost: x\r\n\r\n",
+        "FOO /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET /v1/models/../../etc/passwd:predict HTTP/1.1\r\nHost: x\r\n\r\n",
+        "POST /v1/models/..%2f..%2fetc:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+        "POST /v1/models/.hidden:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+        "POST /v1/models/spam:destroy HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+        "POST /v1/models/spam HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+        "POST /v1/models/:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+        "POST /v1/models/spam/versions/:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+        "POST /v1/models/spam/versions/999:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 23\r\n\r\n{\"instances\":[{\"a\":1}]}",
+        "POST /v1/models/sp%00am:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+        "GET /v2/models/nosuch HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET /v2/models/spam/versions/9/ready HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET /admin/reload HTTP/1.1\r\nHost: x\r\n\r\n",
+        "POST /admin/reload HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+        "POST /admin/reload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ad\r\nContent-Length: 0\r\n\r\n",
+        "POST /admin/reload HTTP/1.1\r\nHost: x\r\nAuthorization: Basic YWRtOmFkbQ==\r\nContent-Length: 0\r\n\r\n",
+        "PUT /admin/models/spam/aliases/production HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+        "POST /v1/feedback HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 27\r\n\r\n{\"request_id\":\"x\",\"label\":1}",
+        "POST /v1/feedback HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer FB\r\nContent-Type: application/json\r\nContent-Length: 27\r\n\r\n{\"request_id\":\"x\",\"label\":1}",
+        "OPTIONS /v1/feedback HTTP/1.1\r\nHost: x\r\nOrigin: https://evil.example\r\n\r\n",
+        "OPTIONS /v1/models/spam:predict HTTP/1.1\r\nHost: x\r\n\r\n",
+        "POST /v1/feedback HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer fb\r\nContent-Type: text/plain\r\nContent-Length: 27\r\n\r\n{\"request_id\":\"x\",\"label\":1}",
+        "POST /v1/models/spam:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 3\r\n\r\na=1",
+        "POST /v1/models/spam:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 24\r\n\r\n{\"instances\":[{\"a\":1}]}",
+        "POST /v1/models/spam:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 99999999\r\n\r\n{",
+        "POST /v1/models/spam:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n{}",
+        "POST /v1/models/spam:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        "POST /v1/models/spam:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: gzip\r\n\r\nabc",
+        "POST /v1/models/spam:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: identity\r\n\r\nabc",
+        "POST /v1/models/spam:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        "POST /v1/models/spam:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffffffffff\r\n",
+        "POST /v1/models/spam:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        "POST /v1/models/spam:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXX",
+        "POST /v1/models/spam:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nBadheader\r\n\r\n",
+        "GET /healthz\r\n\r\n",
+        "GET /healthz HTTP/1.1 extra\r\nHost: x\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof heads / sizeof *heads; i++) hostile_one(&h, heads[i], heads[i], strlen(heads[i]));
+    /* 4. oversized URI and headers, long names */
+    static char big[20200];
+    snprintf(big, sizeof big, "GET /%0*d HTTP/1.1\r\nHost: x\r\n\r\n", 20000, 0);
+    hostile_one(&h, "20 kB URI", big, strlen(big));
+    snprintf(big, sizeof big, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: %0*d\r\n\r\n", 20000, 0);
+    hostile_one(&h, "20 kB header", big, strlen(big));
+    int o = snprintf(big, sizeof big, "GET /healthz HTTP/1.1\r\nHost: x\r\n");
+    for (int i = 0; i < 2000 && o < (int)sizeof big - 40; i++) o += snprintf(big + o, sizeof big - (size_t)o, "X-%d: y\r\n", i);
+    snprintf(big + o, sizeof big - (size_t)o, "\r\n");
+    hostile_one(&h, "2000 headers", big, strlen(big));
+    for (int len = 129; len <= 1000; len *= 2) {
+        char path[1200];
+        int pl = snprintf(path, sizeof path, "POST /v1/models/");
+        memset(path + pl, 'n', (size_t)len);
+        snprintf(path + pl + len, sizeof path - (size_t)(pl + len), ":predict HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+        hostile_one(&h, "long model name", path, strlen(path));
+    }
+    printf("  %d hostile requests, %d answered with a JSON 4xx in time\n", h.total, h.ok);
+    CHECK_MSG(h.total >= 150, "only %d hostile requests", h.total);
+    CHECK_EQ(h.ok, h.total);
+    /* still the same process, still answering */
+    CHECK_EQ(waitpid(s.pid, NULL, WNOHANG), 0);
+    HC_EXPECT(s.port, "GET", "/healthz", NULL, NULL, 200, "\"status\":\"ok\"");
+    CHECK_EQ(hc_server_stop(&s, SIGTERM), 0);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     signal(SIGPIPE, SIG_IGN);
@@ -644,6 +800,7 @@ int main(int argc, char **argv) {
     TEST_RUN(test_tls);
     TEST_RUN(test_long_names);
     TEST_RUN(test_readiness);
+    TEST_RUN(test_hostile);
     if (g_up) hc_server_stop(&g_srv, SIGKILL);
     return fw_test_report(argv[0]);
 }
