@@ -52,20 +52,49 @@ static long shape_product(json_t *shape, long *rows, long *cols) {
     return p;
 }
 
+/* "parameters":{"classes":[...]}: the class names in output order (or their indices). */
+static void put_classes_param(fw_buf *b, const fw_srv_model *m) {
+    fw_buf_printf(b, "\"parameters\":{\"classes\":[");
+    size_t n = m->task == FW_TASK_BINARY ? 2 : m->n_outputs;
+    for (size_t k = 0; k < n; k++) {
+        if (k) fw_buf_put_u8(b, ',');
+        if (m->classes && k < m->n_classes) fw__json_cstr(b, m->classes[k]);
+        else fw_buf_printf(b, "\"%zu\"", k);
+    }
+    fw_buf_printf(b, "]}");
+}
+
+/* KServe v2 model metadata: inputs typed as they are read (BYTES for categorical, text and
+ * timestamp columns, which take strings), outputs with their shapes, and the class names in the
+ * order of the probabilities (and, for binary, which class "score" is the probability of). */
 static void model_meta(fw_buf *b, const fw_srv_model *m) {
     fw_buf_printf(b, "{\"name\":");
     fw__json_cstr(b, m->name);
     fw_buf_printf(b, ",\"versions\":[");
     fw__json_cstr(b, m->version);
-    fw_buf_printf(b, "],\"platform\":\"flywheel\",\"inputs\":[");
+    fw_buf_printf(b, "],\"platform\":\"flywheel\",\"parameters\":{\"task\":\"%s\"},\"inputs\":[",
+                  fw_task_name(m->task));
     for (size_t i = 0; i < m->n_inputs; i++) {
         fw_buf_printf(b, "%s{\"name\":", i ? "," : "");
         fw__json_cstr(b, m->input_names[i]);
-        fw_buf_printf(b, ",\"datatype\":\"FP64\",\"shape\":[-1]}");
+        bool bytes = m->pipeline && fw_pipeline_input_type(m->pipeline, i) != FW_COL_NUMERIC;
+        fw_buf_printf(b, ",\"datatype\":\"%s\",\"shape\":[-1]}", bytes ? "BYTES" : "FP64");
     }
-    fw_buf_printf(b, "],\"outputs\":[{\"name\":\"score\",\"datatype\":\"FP64\",\"shape\":[-1]}");
-    if (m->task == FW_TASK_MULTICLASS)
-        fw_buf_printf(b, ",{\"name\":\"probabilities\",\"datatype\":\"FP64\",\"shape\":[-1,%zu]}", m->n_outputs);
+    fw_buf_printf(b, "],\"outputs\":[{\"name\":\"score\",\"datatype\":\"FP64\",\"shape\":[-1]");
+    if (m->task == FW_TASK_BINARY) {
+        fw_buf_printf(b, ",\"parameters\":{\"probability_of\":");
+        if (m->classes && m->n_classes > 1) fw__json_cstr(b, m->classes[1]);
+        else fw_buf_printf(b, "\"1\"");
+        fw_buf_printf(b, ",\"threshold\":");
+        fw__json_num(b, m->threshold);
+        fw_buf_put_u8(b, '}');
+    }
+    fw_buf_put_u8(b, '}');
+    if (m->task == FW_TASK_MULTICLASS) {
+        fw_buf_printf(b, ",{\"name\":\"probabilities\",\"datatype\":\"FP64\",\"shape\":[-1,%zu],", m->n_outputs);
+        put_classes_param(b, m);
+        fw_buf_put_u8(b, '}');
+    }
     if (m->task == FW_TASK_BINARY || m->task == FW_TASK_MULTICLASS)
         fw_buf_printf(b, ",{\"name\":\"label\",\"datatype\":\"BYTES\",\"shape\":[-1]},{\"name\":\"answer\",\"datatype\":\"BYTES\",\"shape\":[-1]}");
     fw_buf_printf(b, "]}");
@@ -139,8 +168,10 @@ static void reply_infer(const fw_srv_model *m, int variant, long n_rows, const d
         first = false;
     }
     if (m->task == FW_TASK_MULTICLASS && wants(req_out, "probabilities")) {
-        fw_buf_printf(b, "%s{\"name\":\"probabilities\",\"datatype\":\"FP64\",\"shape\":[%ld,%zu],\"data\":[",
-                      first ? "" : ",", n_rows, m->n_outputs);
+        fw_buf_printf(b, "%s{\"name\":\"probabilities\",\"datatype\":\"FP64\",\"shape\":[%ld,%zu],", first ? "" : ",",
+                      n_rows, m->n_outputs);
+        put_classes_param(b, m);
+        fw_buf_printf(b, ",\"data\":[");
         for (size_t i = 0; i < (size_t)n_rows * m->n_outputs; i++) {
             if (i) fw_buf_put_u8(b, ',');
             fw__json_num(b, out[i]);

@@ -60,7 +60,10 @@ void fw_serve_config_init(fw_serve_config *c) {
 }
 
 static void free_objs(fw_serve_objective *o, size_t n) {
-    for (size_t i = 0; i < n; i++) fw_free(o[i].model);
+    for (size_t i = 0; i < n; i++) {
+        fw_free(o[i].model);
+        fw_free(o[i].cls);
+    }
     fw_free(o);
 }
 
@@ -174,6 +177,7 @@ static fw_status parse_objectives(ctx *x, yaml_node_t *seq, const char *key, boo
             const char *ks = scalar(k);
             fw_status st;
             if (ks && strcmp(ks, "model") == 0) st = get_str(x, v, "model", &o[i].model);
+            else if (ks && strcmp(ks, "class") == 0) st = get_str(x, v, "class", &o[i].cls);
             else if (ks && !filter && strcmp(ks, "weight") == 0)
                 st = get_num(x, v, "weight", -1e9, 1e9, false, &o[i].weight);
             else if (ks && filter && strcmp(ks, "max") == 0)

@@ -55,6 +55,7 @@ typedef struct fw_serve_objective {
     char *model;
     double weight;     /* objectives */
     double max;        /* filters: drop a candidate whose score is above max */
+    char *cls;         /* a classifier's class: its probability is the score (NULL: the primary score) */
 } fw_serve_objective;
 
 typedef struct fw_serve_config {
