@@ -5,6 +5,12 @@
  * the encoder writes), and a refusal must say how much it used (0) without reading past the input.
  * First byte bit 0 re-seals each record's checksum (in a copy) so the damage reaches the body
  * checks behind it, like fuzz_artifact's re-seal.
+ * First byte bit 1: the bytes are a whole spool file left by a dead process (header included), and
+ * the real recovery runs on it (fw_log_sink_spool over a temp folder, an in-memory sink): every
+ * record it delivers must encode to bytes present in the file, and it must deliver exactly as many
+ * as a naive reference finds (start at the header's offset; past a record that does not decode,
+ * the next offset where one does) — resynchronisation loses nothing valid after damage; a damaged
+ * header delivers nothing and the file is set aside.
  * Seeds: fuzz/corpus/log_spool/. Build and run: fuzz/README.md. */
 #include "serve/log_spool.h"
 
@@ -12,8 +18,10 @@
 #include "core/buf.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -21,8 +29,79 @@ static uint32_t rd32(const uint8_t *p) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
+typedef struct fz_sink {
+    const uint8_t *file;
+    size_t size, n;
+    fw_buf enc;
+} fz_sink;
+
+static fw_status fz_write(void *ud, fw_log_record *const *recs, size_t n, fw_err *err) {
+    (void)err;
+    fz_sink *k = ud;
+    for (size_t i = 0; i < n; i++) {
+        k->enc.len = 0;
+        fw_log_spool_encode(recs[i], &k->enc);
+        if (fw_buf_ok(&k->enc) && !memmem(k->file, k->size, k->enc.data, k->enc.len)) abort(); /* not from the file */
+        k->n++;
+    }
+    return FW_OK;
+}
+static void fz_close(void *ud) { (void)ud; }
+
+/* Records a naive walk finds in a spool file (see the header comment). */
+static size_t reference_count(const uint8_t *d, size_t size) {
+    if (size < 32 || memcmp(d, "FWSPOOL1", 8) != 0) return 0;
+    uint64_t off = 0;
+    for (int i = 0; i < 8; i++) off |= (uint64_t)d[8 + i] << (8 * i);
+    if (off < 32 || off > size) off = 32;
+    size_t n = 0;
+    while (off < size) {
+        size_t used = 0;
+        fw_log_record *r = fw_log_spool_decode(d + off, size - off, &used);
+        if (used) {
+            fw_free(r);
+            n++;
+            off += used;
+        } else {
+            off++;
+        }
+    }
+    return n;
+}
+
+static int recover_file(const uint8_t *d, size_t size) {
+    static char dir[64];
+    if (!dir[0]) {
+        snprintf(dir, sizeof dir, "/tmp/fuzz-log-spool-XXXXXX");
+        if (!mkdtemp(dir)) abort();
+    }
+    char path[128], aside[160];
+    snprintf(path, sizeof path, "%s/serve-1-fuzz.spool", dir);
+    snprintf(aside, sizeof aside, "%s.damaged", path);
+    FILE *f = fopen(path, "wb");
+    if (!f) abort();
+    if (size) fwrite(d, 1, size, f);
+    fclose(f);
+    fz_sink k = {.file = d, .size = size};
+    fw_buf_init(&k.enc);
+    fw_log_sink inner = {.ud = &k, .write = fz_write, .close = fz_close}, sp;
+    fw_err err;
+    if (fw_log_sink_spool(dir, &inner, 1 << 20, 16, false, &sp, &err) != FW_OK) abort();
+    sp.close(sp.ud); /* the ingest thread recovers the file before it stops */
+    size_t want = reference_count(d, size);
+    if (k.n != want) {
+        fprintf(stderr, "fuzz_log_spool: recovery delivered %zu records, the reference walk finds %zu\n", k.n, want);
+        abort();
+    }
+    if (access(path, F_OK) == 0) abort(); /* never left in place */
+    unlink(aside);
+    fw_buf_free(&k.enc);
+    return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *in, size_t in_size) {
     if (in_size < 1) return 0;
+    if (in[0] & 2) return recover_file(in + 1, in_size - 1);
     size_t size = in_size - 1;
     uint8_t *data = fw_malloc(size ? size : 1); /* exact size: ASan sees a read past the end */
     if (!data) return 0;

@@ -8,6 +8,7 @@
 #include "project/project.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +28,29 @@ static const char usage_text[] =
     "  --sample-rows N        rows used for type inference (default 1000)\n";
 
 #define MAX_OVERRIDES 64
+
+/* What a careful look at the table would catch before training: identifiers, rows without a
+ * label, timestamps (a random split leaks the future). One line each into out. */
+static void data_warnings(const fw_dataset *ds, const char *label, fw_buf *out) {
+    for (size_t c = 0; c < ds->n_cols; c++) {
+        const fw_column *col = &ds->cols[c];
+        if (label && !strcmp(col->name, label)) {
+            size_t missing = 0;
+            for (size_t r = 0; r < ds->n_rows; r++) missing += col->num ? isnan(col->num[r]) : col->code[r] < 0;
+            if (missing)
+                fw_buf_printf(out, "label '%s' is missing in %zu of %zu rows: train stops at the first one unless "
+                                   "--skip-bad-rows (then they are skipped and counted)\n", label, missing, ds->n_rows);
+            continue;
+        }
+        size_t nd = 0;
+        if (fw_project_id_like(ds, c, &nd))
+            fw_buf_printf(out, "column '%s' looks like an identifier (%zu distinct values in %zu rows): train leaves it "
+                               "out of the features (data.exclude) unless the project lists it\n", col->name, nd, ds->n_rows);
+        else if (col->type == FW_COL_TIMESTAMP)
+            fw_buf_printf(out, "column '%s' holds timestamps: train splits by time on it (data.time) unless the project "
+                               "sets split.kind; a random split would let the model see the future\n", col->name);
+    }
+}
 
 int fw_cmd_describe(int argc, char **argv) {
     const char *cmd = "describe";
@@ -125,21 +149,52 @@ int fw_cmd_describe(int argc, char **argv) {
         fw_dataset_free(ds);
         goto done;
     }
+    fw_buf warn;
+    fw_buf_init(&warn);
+    data_warnings(ds, label, &warn);
+    fw_buf_put_u8(&warn, 0);
     if (json) {
         char *js = fw_profile_json(prof);
-        if (!js) {
+        if (!js || !fw_buf_ok(&warn)) {
             rc = fw_cli_fail(cmd, FW_EXIT_FAILURE, "out of memory");
         } else {
-            puts(js);
-            fw_free(js);
+            /* the warnings join the profile object as "warnings": [lines] */
+            size_t len = strlen(js);
+            while (len && (js[len - 1] == '\n' || js[len - 1] == ' ')) len--;
+            if (len && js[len - 1] == '}') {
+                fwrite(js, 1, len - 1, stdout);
+                fputs(",\"warnings\":[", stdout);
+                bool first = true;
+                for (const char *s = (const char *)warn.data; *s;) {
+                    const char *e = strchr(s, '\n');
+                    printf("%s\"", first ? "" : ",");
+                    for (; s < e; s++) {
+                        if (*s == '"' || *s == '\\') putchar('\\');
+                        putchar(*s);
+                    }
+                    putchar('"');
+                    first = false;
+                    s = e + 1;
+                }
+                puts("]}");
+            } else {
+                puts(js);
+            }
         }
+        fw_free(js);
     } else {
         fw_profile_print(prof, stdout);
+        for (const char *s = (const char *)warn.data; s && *s;) {
+            const char *e = strchr(s, '\n');
+            printf("%swarning: %.*s\n", s == (const char *)warn.data ? "\n" : "", (int)(e - s), s);
+            s = e + 1;
+        }
         if (res.rejected) {
             printf("\n%zu rows rejected (first %zu):\n", res.rejected, res.n_kept);
             for (size_t i = 0; i < res.n_kept; i++) printf("  %s\n", res.kept[i].msg);
         }
     }
+    fw_buf_free(&warn);
     fw_profile_free(prof);
     if (write_project) {
         fw_project p;

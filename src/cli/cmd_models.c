@@ -30,7 +30,8 @@ static const char *const usage_text =
     "  import PATH [--name NAME]   verify and register an exported artifact\n"
     "  history [NAME]              the audit log: who did what, when, from which command\n"
     "  check [--clean]             verify every artifact and alias in the store; list (--clean:\n"
-    "                              delete) temporary files left by interrupted writes\n"
+    "                              delete) temporary files left by interrupted writes and orphan\n"
+    "                              artifacts no version refers to\n"
     "\n"
     "REF is NAME (its production version, else its latest), NAME@ALIAS, NAME@3 or NAME@v3.\n"
     "\n"
@@ -505,12 +506,15 @@ static int do_check(fw_registry *r, const opts *o) {
         fw_buf_free(&rep);
         return fail("check", &err);
     }
-    fw_buf left;
+    fw_buf left, orph;
     fw_buf_init(&left);
-    size_t n_left = 0;
-    if (fw_registry_leftovers(r, o->clean, &left, &n_left, &err)) {
+    fw_buf_init(&orph);
+    size_t n_left = 0, n_orph = 0;
+    if (fw_registry_leftovers(r, o->clean, &left, &n_left, &err) ||
+        fw_registry_orphans(r, o->clean, &orph, &n_orph, &err)) {
         fw_buf_free(&rep);
         fw_buf_free(&left);
+        fw_buf_free(&orph);
         return fail("check", &err);
     }
     if (o->json) {
@@ -523,6 +527,10 @@ static int do_check(fw_registry *r, const opts *o) {
                       o->clean && n_left ? "true" : "false");
         fw_buf_put_u8(&left, 0);
         fw_json_put_str(&b, (const char *)left.data);
+        fw_buf_printf(&b, ",\"orphan_artifacts\":%zu,\"orphans_removed\":%s,\"orphans\":", n_orph,
+                      o->clean && n_orph ? "true" : "false");
+        fw_buf_put_u8(&orph, 0);
+        fw_json_put_str(&b, (const char *)orph.data);
         fw_buf_put_u8(&b, '}');
         print_buf(&b);
         fw_buf_free(&b);
@@ -533,10 +541,17 @@ static int do_check(fw_registry *r, const opts *o) {
                    n_left == 1 ? "" : "s", o->clean ? "removed" : "`flywheel models check --clean` removes them");
             fwrite(left.data, 1, left.len, stdout);
         }
+        if (n_orph) {
+            printf("%zu orphan artifact%s no version refers to (an interrupted registration or delete; %s):\n",
+                   n_orph, n_orph == 1 ? "" : "s",
+                   o->clean ? "removed" : "`flywheel models check --clean` removes them");
+            fwrite(orph.data, 1, orph.len, stdout);
+        }
         printf("%zu problem%s\n", problems, problems == 1 ? "" : "s");
     }
     fw_buf_free(&rep);
     fw_buf_free(&left);
+    fw_buf_free(&orph);
     return problems ? FW_EXIT_FAILURE : FW_EXIT_OK;
 }
 

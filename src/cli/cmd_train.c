@@ -42,7 +42,7 @@ static const char usage_text[] =
     "  --json                 print one JSON object (docs/REPORT_JSON.md) instead of the table\n"
     "  --html FILE            write a self-contained HTML report\n"
     "  --write-project FILE   write the resolved project file (for editing) and continue\n"
-    "  --skip-bad-rows        reject malformed rows (counted) instead of failing\n"
+    "  --skip-bad-rows        reject malformed rows and rows without a label (counted) instead of failing\n"
     "  --quiet                no progress line\n";
 
 #define MAX_PARAMS 64

@@ -25,7 +25,8 @@ static fw_status curve_alloc(fw_curve *c, size_t n) {
 }
 
 /* ROC: (0,0) at threshold max+1 (as sklearn), then one point per distinct score.
- * PR: (recall, precision) per distinct score, then (0, 1). */
+ * PR: (recall, precision) per distinct score, then (0, 1) — (0, prevalence) when every row has
+ * the same score (a constant scorer has no ranking: a horizontal line at the prevalence). */
 static fw_status store_curves(const fw__bcurve *c, size_t max_points, fw_metric_set *s) {
     if (c->pos == 0 || c->neg == 0 || c->n == 0) return FW_OK;
     if (max_points < 2) max_points = 2;
@@ -47,7 +48,8 @@ static fw_status store_curves(const fw__bcurve *c, size_t max_points, fw_metric_
          * distinct score, position n the closing (recall 0, precision 1) point. */
         if (i == c->n) {
             s->pr.x[j] = 0;
-            s->pr.y[j] = 1;
+            /* one score for all rows: no ranking, the curve stays at the prevalence */
+            s->pr.y[j] = c->n == 1 ? c->tps[0] / (c->tps[0] + c->fps[0]) : 1;
             s->pr.threshold[j] = c->thr[0] + 1;
         } else {
             size_t q = c->n - 1 - i;

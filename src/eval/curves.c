@@ -174,6 +174,9 @@ double fw__bcurve_average_precision(const fw__bcurve *c) {
 
 double fw__bcurve_pr_auc(const fw__bcurve *c) {
     if (c->pos == 0) return NAN;
+    /* One score for every row (a prior baseline) ranks nothing: its curve is the horizontal line at
+     * the prevalence, not a line from (0, 1) (which would credit it with (1 + prevalence) / 2). */
+    if (c->n == 1) return c->tps[0] / (c->tps[0] + c->fps[0]);
     double area = 0, pr = 0, pp = 1; /* the curve starts at recall 0, precision 1 */
     for (size_t i = 0; i < c->n; i++) {
         double r = c->tps[i] / c->pos, prec = c->tps[i] / (c->tps[i] + c->fps[i]);

@@ -10,7 +10,10 @@
  *                expected_calibration_error
  *                  - average_precision is sklearn's step-wise AP (sum of (R_n - R_n-1) * P_n);
  *                  - pr_auc is the trapezoid area under sklearn's precision_recall_curve
- *                    (sklearn.metrics.auc(recall, precision)) — optimistic, reported for reference.
+ *                    (sklearn.metrics.auc(recall, precision)) — optimistic, reported for reference;
+ *                    except that a scorer giving every row the same score (the prior baseline) gets
+ *                    the prevalence (its curve is the horizontal no-skill line, where sklearn would
+ *                    draw from (0, 1) and report (1 + prevalence) / 2).
  *   multiclass:  accuracy f1_macro f1_micro f1_weighted precision_macro recall_macro log_loss
  *                top_k_accuracy (k = options.top_k, default 3)
  *   multilabel:  accuracy (subset accuracy, as sklearn) hamming_loss f1_micro f1_macro

@@ -18,6 +18,7 @@
 #define FW_EVAL_REPORT_H
 
 #include "core/buf.h"
+#include "eval/bootstrap.h"
 #include "eval/compare.h"
 #include "eval/latency.h"
 #include "eval/metrics.h"
@@ -42,6 +43,17 @@ typedef struct fw_report_model {
     const fw_slice_report *slices;  /* one per group column */
     size_t n_slices;
     const fw_threshold_choice *threshold; /* binary: the chosen decision threshold, or NULL */
+    /* Cross-validation of the chosen parameters on the training side: the primary metric per
+     * fold (n_cv_scores = 0 when there was none), mean and sample standard deviation. A zero-
+     * initialised model has none; cv_mean/cv_std are read only when n_cv_scores > 0. */
+    const double *cv_scores;
+    size_t n_cv_scores;
+    double cv_mean, cv_std;
+    /* Bootstrap intervals of the test metrics (fw_eval_bootstrap), n_ci = 0 when none. */
+    const fw_metric_ci *ci;
+    size_t n_ci;
+    size_t ci_resamples;
+    double ci_level;                /* e.g. 0.95 */
 } fw_report_model;
 
 typedef struct fw_report {

@@ -80,6 +80,14 @@ static void curves_chart(fw_buf *b, const fw_report *r, bool roc) {
                roc ? "true positive rate" : "precision");
     if (roc)
         fw_buf_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" class=\"diag\"/>\n", sx(0), sy(0), sx(1), sy(1));
+    const uint64_t *cm = r->n_models ? r->models[0].metrics->confusion : NULL;
+    if (!roc && cm && r->task == FW_TASK_BINARY && cm[0] + cm[1] + cm[2] + cm[3]) {
+        /* no skill on PR is the prevalence of the positive class, a horizontal line */
+        double prev = (double)(cm[2] + cm[3]) / (double)(cm[0] + cm[1] + cm[2] + cm[3]);
+        fw_buf_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" class=\"diag\"/>"
+                         "<text x=\"%.1f\" y=\"%.1f\" class=\"tick\">no skill (prevalence %.3f)</text>\n",
+                      sx(0), sy(prev), sx(1), sy(prev), sx(1) - 150, sy(prev) - 4, prev);
+    }
     size_t k = 0;
     for (size_t i = 0; i < r->n_models; i++) {
         const fw_metric_set *s = r->models[i].metrics;
@@ -257,7 +265,7 @@ static void model_table(fw_buf *b, const fw_report *r, const fw_report_model *be
         esc(b, extras[e]);
         fw_buf_printf(b, "</th>");
     }
-    fw_buf_printf(b, "<th>p50 &micro;s</th><th>p99 &micro;s</th><th>size</th><th>train s</th><th>params</th></tr>\n");
+    fw_buf_printf(b, "<th>p50 &micro;s</th><th>p99 &micro;s</th><th>size</th><th>train s</th><th>cv (mean &plusmn; sd)</th><th>params</th></tr>\n");
     for (size_t i = 0; i < r->n_models; i++) {
         const fw_report_model *m = &r->models[i];
         char buf[64];
@@ -291,7 +299,11 @@ static void model_table(fw_buf *b, const fw_report *r, const fw_report_model *be
                           m->latency.p99_us);
         else fw_buf_printf(b, "<td>-</td><td>-</td>");
         fw__report_bytes(buf, sizeof buf, m->size_bytes);
-        fw_buf_printf(b, "<td>%s</td><td>%.2f</td><td class=\"params\"><code>", buf, m->train_seconds);
+        fw_buf_printf(b, "<td>%s</td><td>%.2f</td>", buf, m->train_seconds);
+        if (m->n_cv_scores && isfinite(m->cv_mean))
+            fw_buf_printf(b, "<td>%.4f &plusmn; %.4f</td>", m->cv_mean, isfinite(m->cv_std) ? m->cv_std : 0.0);
+        else fw_buf_printf(b, "<td>-</td>");
+        fw_buf_printf(b, "<td class=\"params\"><code>");
         esc(b, m->params_json ? m->params_json : "{}");
         fw_buf_printf(b, "</code></td></tr>\n");
     }
@@ -336,17 +348,38 @@ fw_status fw_report_html(const fw_report *r, fw_buf *b) {
     fw_buf_printf(b, "</p>\n");
     if (best && best->threshold) {
         const fw_threshold_choice *t = best->threshold;
-        fw_buf_printf(b, "<p>Decision threshold <b>%.4f</b> (%s%s): precision %.4f, recall %.4f, F1 %.4f</p>\n",
+        double tp = NAN, tr = NAN, tf = NAN;
+        fw_metric_set_get(best->metrics, "precision", &tp);
+        fw_metric_set_get(best->metrics, "recall", &tr);
+        fw_metric_set_get(best->metrics, "f1", &tf);
+        fw_buf_printf(b, "<p>Decision threshold <b>%.4f</b> (%s%s), chosen on %zu %s rows: there precision %.4f, "
+                         "recall %.4f, F1 %.4f; on the %zu test rows (the confusion matrix below): precision %.4f, "
+                         "recall %.4f, F1 %.4f</p>\n",
                       t->threshold, fw_threshold_rule_name(t->rule), t->reached ? "" : ", target not reached",
-                      t->precision, t->recall, t->f1);
+                      t->n_rows, t->rows ? t->rows : "held-out", t->precision, t->recall, t->f1,
+                      best->metrics->n_rows, tp, tr, tf);
     }
     if (best && best->metrics->warning[0]) {
         fw_buf_printf(b, "<p class=\"warn\">Warning: ");
         esc(b, best->metrics->warning);
         fw_buf_printf(b, "</p>\n");
     }
-    fw_buf_printf(b, "<h2>Models</h2>\n");
+    fw_buf_printf(b, "<h2>Models</h2>\n<p>Metrics on the %zu test rows.</p>\n",
+                  r->n_models ? r->models[0].metrics->n_rows : 0);
     model_table(b, r, best);
+    if (best && best->n_ci) {
+        /* the chosen model's bootstrap intervals, one plain row */
+        fw_buf_printf(b, "<p>%.0f%% bootstrap intervals of ", best->ci_level * 100);
+        esc(b, best->name);
+        fw_buf_printf(b, " on the test rows (%zu resamples):", best->ci_resamples);
+        for (size_t i = 0; i < best->n_ci; i++)
+            if (isfinite(best->ci[i].lo)) {
+                fw_buf_printf(b, " %s", i ? "&middot; " : "");
+                esc(b, best->ci[i].name);
+                fw_buf_printf(b, " [%.4f, %.4f]", best->ci[i].lo, best->ci[i].hi);
+            }
+        fw_buf_printf(b, "</p>\n");
+    }
     if (best) {
         const fw_metric_set *s = best->metrics;
         if (s->roc.n || s->calibration) {

@@ -41,6 +41,8 @@ static json_t *threshold_obj(const fw_threshold_choice *t, int *bad) {
     set(o, "f1", num(t->f1), bad);
     set(o, "accuracy", num(t->accuracy), bad);
     set(o, "cost", num(t->cost), bad);
+    set(o, "rows", t->rows ? str(t->rows) : json_null(), bad);
+    set(o, "n_rows", json_integer((json_int_t)t->n_rows), bad);
     json_t *c = json_object();
     set(c, "tp", json_integer((json_int_t)t->tp), bad);
     set(c, "fp", json_integer((json_int_t)t->fp), bad);
@@ -116,6 +118,34 @@ static json_t *model_obj(const fw_report *r, const fw_report_model *m, bool is_b
         set(o, "refit", json_null(), bad);
     }
     set(o, "metrics", metrics_obj(s, bad), bad);
+    if (m->n_ci) {
+        json_t *ci = json_object(), *iv = json_object();
+        set(ci, "level", num(m->ci_level), bad);
+        set(ci, "resamples", json_integer((json_int_t)m->ci_resamples), bad);
+        set(ci, "rows", json_integer((json_int_t)s->n_rows), bad);
+        for (size_t i = 0; i < m->n_ci; i++) {
+            json_t *pair = json_array();
+            push(pair, num(m->ci[i].lo), bad);
+            push(pair, num(m->ci[i].hi), bad);
+            set(iv, m->ci[i].name, pair, bad);
+        }
+        set(ci, "intervals", iv, bad);
+        set(o, "metrics_ci", ci, bad);
+    } else {
+        set(o, "metrics_ci", json_null(), bad);
+    }
+    if (m->n_cv_scores) {
+        json_t *cv = json_object(), *sc = json_array();
+        set(cv, "metric", str(fw_report_primary(r)), bad);
+        set(cv, "folds", json_integer((json_int_t)m->n_cv_scores), bad);
+        set(cv, "mean", num(m->cv_mean), bad);
+        set(cv, "std", num(m->cv_std), bad);
+        for (size_t i = 0; i < m->n_cv_scores; i++) push(sc, num(m->cv_scores[i]), bad);
+        set(cv, "scores", sc, bad);
+        set(o, "cv", cv, bad);
+    } else {
+        set(o, "cv", json_null(), bad);
+    }
     if (!is_baseline && r->baseline) {
         fw_improvement im;
         fw__report_improvement(r, m, &im);
@@ -207,6 +237,7 @@ fw_status fw_report_json(const fw_report *r, fw_buf *out, fw_err *err) {
     set(root, "higher_is_better", json_boolean(fw_metric_higher_is_better(fw_report_primary(r))), &bad);
     set(root, "best", best ? str(best->name) : json_null(), &bad);
     set(root, "threshold", threshold_obj(best ? best->threshold : NULL, &bad), &bad);
+    set(root, "test_rows", r->n_models ? json_integer((json_int_t)r->models[0].metrics->n_rows) : json_null(), &bad);
     set(root, "min_improvement", num(r->min_improvement), &bad);
     set(root, "p99_latency_budget_us", r->p99_budget_us > 0 ? num(r->p99_budget_us) : json_null(), &bad);
     if (r->class_names) {

@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define NCOL 11
+#define NCOL 12
 #define CELL 48
 
 typedef struct table {
@@ -51,7 +51,7 @@ static void print_table(const table *t, size_t n_left, bool last_left, fw_buf *o
 }
 
 static void model_row(const fw_report *r, const fw_report_model *m, const fw_report_model *best,
-                      table *t, size_t row, const char *const *extras, size_t n_extras) {
+                      table *t, size_t row, const char *const *extras, size_t n_extras, bool has_cv) {
     char buf[CELL], name[CELL];
     snprintf(name, sizeof name, "%s%s", m->name, m == best ? " *" : "");
     put_cell(t, row, 0, name);
@@ -87,7 +87,34 @@ static void model_row(const fw_report *r, const fw_report_model *m, const fw_rep
     fw__report_bytes(buf, sizeof buf, m->size_bytes);
     put_cell(t, row, c++, buf);
     snprintf(buf, sizeof buf, "%.2f", m->train_seconds);
-    put_cell(t, row, c, buf);
+    put_cell(t, row, c++, buf);
+    if (has_cv) {
+        if (m->n_cv_scores && isfinite(m->cv_mean))
+            snprintf(buf, sizeof buf, "%.4f +/- %.4f", m->cv_mean, isfinite(m->cv_std) ? m->cv_std : 0.0);
+        else snprintf(buf, sizeof buf, "-");
+        put_cell(t, row, c, buf);
+    }
+}
+
+/* "roc_auc 0.7812-0.8521" for the primary metric and the extras, from the model's intervals. */
+static void ci_line(const fw_report *r, const fw_report_model *m, const char *const *extras, size_t n_extras,
+                    fw_buf *out) {
+    if (!m->n_ci) return;
+    const char *names[4] = {fw_report_primary(r)};
+    size_t nn = 1;
+    for (size_t e = 0; e < n_extras; e++) names[nn++] = extras[e];
+    bool any = false;
+    for (size_t i = 0; i < nn; i++)
+        for (size_t k = 0; k < m->n_ci; k++) {
+            const fw_metric_ci *ci = &m->ci[k];
+            if (strcmp(ci->name, names[i]) != 0 || !isfinite(ci->lo)) continue;
+            if (!any)
+                fw_buf_printf(out, "%.0f%% bootstrap intervals on the %zu test rows (%zu resamples, %s):",
+                              m->ci_level * 100, m->metrics->n_rows, m->ci_resamples, m->name);
+            fw_buf_printf(out, "%s %s [%.4f, %.4f]", any ? "," : "", ci->name, ci->lo, ci->hi);
+            any = true;
+        }
+    if (any) fw_buf_printf(out, "\n");
 }
 
 static fw_status slices_text(const fw_report_model *m, fw_buf *out) {
@@ -135,6 +162,16 @@ fw_status fw_report_text(const fw_report *r, fw_buf *out) {
     fw_buf_printf(out, "%s — %s task, primary metric %s (%s is better)\n",
                   r->title ? r->title : "evaluation", fw_eval_task_name(r->task), pm,
                   fw_metric_higher_is_better(pm) ? "higher" : "lower");
+    bool has_cv = false;
+    size_t cv_folds = 0;
+    for (size_t i = 0; i < r->n_models; i++)
+        if (r->models[i].n_cv_scores) {
+            has_cv = true;
+            cv_folds = r->models[i].n_cv_scores;
+        }
+    if (r->n_models)
+        fw_buf_printf(out, "metrics on the %zu test rows%s\n", r->models[0].metrics->n_rows,
+                      has_cv ? "; cv: mean +/- sd of the primary metric over the cross-validation folds" : "");
     table t = {0};
     bool base_listed = false;
     for (size_t i = 0; i < r->n_models; i++)
@@ -150,9 +187,14 @@ fw_status fw_report_text(const fw_report *r, fw_buf *out) {
     for (size_t e = 0; e < n_extras; e++) put_cell(&t, 0, 4 + e, extras[e]);
     const char *tail[4] = {"p50 us", "p99 us", "size", "train s"};
     for (size_t c = 0; c < 4; c++) put_cell(&t, 0, 4 + n_extras + c, tail[c]);
+    if (has_cv) {
+        char h[CELL];
+        snprintf(h, sizeof h, "cv %s (%zu folds)", pm, cv_folds);
+        put_cell(&t, 0, 8 + n_extras, h);
+    }
     size_t row = 1;
-    if (r->baseline && !base_listed) model_row(r, r->baseline, best, &t, row++, extras, n_extras);
-    for (size_t i = 0; i < r->n_models; i++) model_row(r, &r->models[i], best, &t, row++, extras, n_extras);
+    if (r->baseline && !base_listed) model_row(r, r->baseline, best, &t, row++, extras, n_extras, has_cv);
+    for (size_t i = 0; i < r->n_models; i++) model_row(r, &r->models[i], best, &t, row++, extras, n_extras, has_cv);
     print_table(&t, 2, false, out);
     fw_free(t.cells);
     if (best) {
@@ -175,12 +217,18 @@ fw_status fw_report_text(const fw_report *r, fw_buf *out) {
             fw_buf_printf(out, "%s was refit on %zu training + validation rows after selection (%.2f s); "
                                "its test metrics are the refit model's\n",
                           best->name, best->refit_rows, best->refit_seconds);
+        ci_line(r, best, extras, n_extras, out);
         if (best->threshold) {
             const fw_threshold_choice *th = best->threshold;
-            fw_buf_printf(out,
-                          "decision threshold: %.4f (%s%s): precision %.4f, recall %.4f, f1 %.4f\n",
-                          th->threshold, fw_threshold_rule_name(th->rule),
-                          th->reached ? "" : ", target NOT reached", th->precision, th->recall, th->f1);
+            fw_buf_printf(out, "decision threshold: %.4f (%s%s), chosen on %zu %s rows: there precision %.4f, recall %.4f, f1 %.4f\n",
+                          th->threshold, fw_threshold_rule_name(th->rule), th->reached ? "" : ", target NOT reached",
+                          th->n_rows, th->rows ? th->rows : "held-out", th->precision, th->recall, th->f1);
+            double tp = NAN, tr = NAN, tf = NAN;
+            fw_metric_set_get(best->metrics, "precision", &tp);
+            fw_metric_set_get(best->metrics, "recall", &tr);
+            fw_metric_set_get(best->metrics, "f1", &tf);
+            fw_buf_printf(out, "  at that threshold on the %zu test rows: precision %.4f, recall %.4f, f1 %.4f\n",
+                          best->metrics->n_rows, tp, tr, tf);
         }
         if (r->task == FW_TASK_BINARY)
             fw_buf_printf(out, "(thresholded metrics in the table use p >= %.4g)\n", best->metrics->threshold);

@@ -35,6 +35,10 @@ typedef struct fw_threshold_choice {
     uint64_t tp, fp, tn, fn;
     double accuracy, precision, recall, f1;
     double cost;         /* cost_fp * fp + cost_fn * fn (0 unless the cost rule or costs given) */
+    /* Which rows it was chosen on (the figures above are those rows'): "validation" or
+     * "out-of-fold"; set by the caller (fw_eval_threshold leaves it NULL), with their count. */
+    const char *rows;
+    size_t n_rows;
 } fw_threshold_choice;
 
 /* Defaults: max F1, fixed 0.5. */

@@ -7,7 +7,8 @@
  * Format (little-endian, through core/buf.h), version 1:
  *   "FWPL" u32 version u32 hash_bits u32 n_cols, then per column:
  *     str name, u8 type, u8 impute, u8 scale, u8 encode, u8 flags (1 missing_indicator, 2 tfidf,
- *     4 bigrams), u64 seed, f64 fill, f64 center, f64 div, f64 ref,
+ *     4 bigrams, 8 timestamp parts follow), [u8 parts: FW__TS_* bits, only with flag 8; without
+ *     it a timestamp has hour, dow, month, age_days], u64 seed, f64 fill, f64 center, f64 div, f64 ref,
  *     u32 n_edges + f64[n_edges] (strictly increasing),
  *     u32 n_cats + str[n_cats] (strictly increasing by strcmp),
  *     u32 n_idf + u32[n_idf] (strictly increasing, < 2^hash_bits) + f32[n_idf] + f32 idf_unseen;
@@ -111,7 +112,7 @@ static uint32_t col_n_dense(const fw__col *c) {
     case FW_COL_NUMERIC: return 1 + ind;
     case FW_COL_CATEGORICAL: return (c->encode == FW_ENCODE_HASH ? 0 : c->n_cats + 1) + ind;
     case FW_COL_TEXT: return ind;
-    case FW_COL_TIMESTAMP: return 4 + ind;
+    case FW_COL_TIMESTAMP: return fw__timestamp_n_parts(c->ts_parts) + ind;
     }
     return 0;
 }
@@ -143,7 +144,6 @@ static fw_status layout(fw_pipeline *pl) {
     pl->n_dense = n;
     pl->dense_names = fw_calloc(n ? n : 1, sizeof(char *));
     if (!pl->dense_names) return FW_ENOMEM;
-    static const char *const ts[] = {"_hour", "_dow", "_month", "_age_days"};
     for (uint32_t i = 0; i < pl->n_cols; i++) {
         const fw__col *c = &pl->cols[i];
         char **out = pl->dense_names + c->dense_off;
@@ -156,7 +156,8 @@ static fw_status layout(fw_pipeline *pl) {
             out[k++] = name2(c->name, "=", "__unknown__");
             break;
         case FW_COL_TIMESTAMP:
-            for (int j = 0; j < 4; j++) out[k++] = name2(c->name, ts[j], "");
+            for (uint32_t j = 0; j < fw__timestamp_n_parts(c->ts_parts); j++)
+                out[k++] = name2(c->name, fw__timestamp_part_name(c->ts_parts, j), "");
             break;
         default: break;
         }
@@ -515,7 +516,10 @@ fw_status fw_pipeline_save(const fw_pipeline *pl, fw_buf *b) {
         fw_buf_put_u8(b, c->impute);
         fw_buf_put_u8(b, c->scale);
         fw_buf_put_u8(b, c->encode);
-        fw_buf_put_u8(b, (uint8_t)((c->missing_indicator ? 1 : 0) | (c->tfidf ? 2 : 0) | (c->bigrams ? 4 : 0)));
+        bool parts = c->type == FW_COL_TIMESTAMP && c->ts_parts != FW__TS_LEGACY;
+        fw_buf_put_u8(b, (uint8_t)((c->missing_indicator ? 1 : 0) | (c->tfidf ? 2 : 0) | (c->bigrams ? 4 : 0) |
+                                   (parts ? 8 : 0)));
+        if (parts) fw_buf_put_u8(b, c->ts_parts);
         fw_buf_put_u64(b, c->seed);
         fw_buf_put_f64(b, c->fill);
         fw_buf_put_f64(b, c->center);
@@ -569,6 +573,7 @@ static fw_status load_col(fw_reader *r, fw__col *c, uint32_t hash_bits, fw_err *
     c->missing_indicator = flags & 1;
     c->tfidf = (flags & 2) != 0;
     c->bigrams = (flags & 4) != 0;
+    c->ts_parts = (flags & 8) ? fw_reader_u8(r) : FW__TS_LEGACY;
     c->seed = fw_reader_u64(r);
     c->fill = fw_reader_f64(r);
     c->center = fw_reader_f64(r);
@@ -576,7 +581,8 @@ static fw_status load_col(fw_reader *r, fw__col *c, uint32_t hash_bits, fw_err *
     c->ref = fw_reader_f64(r);
     if (!fw_reader_ok(r)) BAD("truncated column '%s'", c->name);
     if (c->type > FW_COL_TIMESTAMP || c->impute > FW_IMPUTE_NONE || c->scale > FW_SCALE_QUANTILE ||
-        c->encode > FW_ENCODE_HASH || flags > 7)
+        c->encode > FW_ENCODE_HASH || flags > 15 || ((flags & 8) && c->type != FW_COL_TIMESTAMP) ||
+        c->ts_parts == 0 || c->ts_parts > 31)
         BAD("column '%s': bad transform codes", c->name);
     if (c->type == FW_COL_NUMERIC && (c->impute == FW_IMPUTE_DEFAULT || c->scale == FW_SCALE_DEFAULT))
         BAD("column '%s': unresolved transform", c->name);

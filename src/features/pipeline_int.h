@@ -26,6 +26,7 @@ typedef struct fw__col {
     double fill;               /* numeric: imputed value (NaN for impute none); timestamp: median */
     double center, div;        /* standard: mean, std; minmax: min, max - min */
     double ref;                /* timestamp: reference time (max training timestamp) */
+    uint8_t ts_parts;          /* timestamp: FW__TS_* parts kept (those not constant in training) */
     uint32_t n_edges;          /* quantile: sorted unique bin edges */
     double *edges;
     uint32_t n_cats;           /* categorical one-hot: kept categories (sorted by strcmp) */
@@ -99,7 +100,17 @@ void fw__categorical_apply(const fw__col *c, const fw__str *v, bool present, flo
 fw_status fw__text_fit(fw__col *c, const fw__str *vals, size_t n, uint32_t dim_mask, fw_err *err);
 fw_status fw__text_apply(const fw__col *c, const fw__str *v, fw_pipeline_scratch *s, uint32_t dim_mask);
 
-/* timestamp.c */
+/* timestamp.c: the derived parts, in output order; pipelines saved before the parts mask existed
+ * have FW__TS_LEGACY. */
+#define FW__TS_HOUR 1u
+#define FW__TS_DOW 2u
+#define FW__TS_MONTH 4u
+#define FW__TS_DOY 16u
+#define FW__TS_AGE 8u
+#define FW__TS_LEGACY (FW__TS_HOUR | FW__TS_DOW | FW__TS_MONTH | FW__TS_AGE)
+/* The number of dense outputs of the parts mask and the suffix of each (NULL past the last). */
+uint32_t fw__timestamp_n_parts(uint8_t parts);
+const char *fw__timestamp_part_name(uint8_t parts, uint32_t k);
 fw_status fw__timestamp_fit(fw__col *c, double *vals, size_t n, fw_err *err);
 void fw__timestamp_apply(const fw__col *c, double t, float *dense);
 /* A record value as epoch seconds: NUMBER as is, strings as ISO 8601 or a number. */

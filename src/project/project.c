@@ -101,6 +101,7 @@ void fw_project_free(fw_project *p) {
     fw_free(p->constraints.fallback_value);
     fw_free(p->split_group);
     fw_free(p->serving_yaml);
+    fw_free(p->notes);
     fw_project_init(p);
 }
 

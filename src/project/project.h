@@ -100,6 +100,8 @@ typedef struct fw_project {
     uint32_t hash_bits;          /* sparse hashed space = 2^hash_bits (default 18) */
     char **missing_tokens; size_t n_missing_tokens;     /* default: fw_default_missing (data/scalar.h) */
     fw_split_kind split;
+    bool split_set;              /* split.kind given (else fw_project_resolve chooses: time on a
+                                  * timestamp column, stratified for binary labels, else random) */
     double test_fraction;        /* default 0.2 */
     double valid_fraction;       /* carved from train for early stopping (default 0.1) */
     uint64_t seed;               /* default 42 */
@@ -121,6 +123,10 @@ typedef struct fw_project {
      * file); the project keeps its text as written, whole lines from "serving:" on, so that
      * fw_project_write carries it over. NULL when absent. */
     char *serving_yaml;
+    /* What fw_project_resolve decided on its own that a user should know (an id-like column
+     * excluded, the split chosen for a timestamp): one line each, "\n"-terminated; NULL when
+     * none. Callers show them as warnings; fw_project_write writes them as comments. */
+    char *notes;
 } fw_project;
 
 /* Fills defaults (all pointers NULL). */
@@ -139,6 +145,13 @@ fw_status fw_project_parse(const char *yaml, size_t len, const char *name_for_er
  * not declared (every column but label/id/time/query/excluded), default metric and baseline.
  * Checks that every named column exists (error names the key and line). */
 fw_status fw_project_resolve(fw_project *p, const fw_dataset *ds, fw_err *err);
+/* True when dataset column col looks like an identifier, a bad feature (it names rows rather than
+ * describing them): at least 20 present values and either a categorical column with a distinct
+ * value in 95% or more of its rows, or a numeric column of distinct integers whose name ends in
+ * "id". *n_distinct (optional) gets the distinct count. Train and
+ * describe share it; fw_project_resolve leaves such a column out of the inferred features
+ * (data.exclude) with a note, unless the project file lists it as a feature. */
+bool fw_project_id_like(const fw_dataset *ds, size_t col, size_t *n_distinct);
 
 /* Writes the project as YAML that fw_project_parse reads back to the same struct. */
 fw_status fw_project_write(const fw_project *p, const char *path, fw_err *err);

@@ -461,6 +461,7 @@ static fw_status split_pair(pctx *c, int key, yaml_node_t *v, yaml_node_t *k, vo
     case 0:
         if ((st = get_enum(c, v, "split.kind", k_split_kinds, &e))) return st;
         p->split = (fw_split_kind)e;
+        p->split_set = true;
         return FW_OK;
     case 1: return get_double(c, v, "split.test_fraction", 0.0, 0.95, &p->test_fraction);
     case 2: return get_double(c, v, "split.valid_fraction", 0.0, 0.9, &p->valid_fraction);

@@ -342,10 +342,144 @@ static fw_status build_features(rctx *c) {
     return FW_OK;
 }
 
+/* Appends one line to p->notes. */
+static fw_status note(fw_project *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static fw_status note(fw_project *p, const char *fmt, ...) {
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    size_t old = p->notes ? strlen(p->notes) : 0, add = strlen(line);
+    char *n = fw_realloc(p->notes, old + add + 2);
+    if (!n) return FW_ENOMEM;
+    memcpy(n + old, line, add);
+    n[old + add] = '\n';
+    n[old + add + 1] = 0;
+    p->notes = n;
+    return FW_OK;
+}
+
+static bool declared_feature(const fw_project *p, const char *name) {
+    for (size_t i = 0; i < p->n_features; i++)
+        if (p->features[i].name && !strcmp(p->features[i].name, name)) return true;
+    return false;
+}
+
+static bool name_ends_in_id(const char *s) {
+    size_t n = strlen(s);
+    if (n < 2 || strcasecmp(s + n - 2, "id") != 0) return false;
+    if (n == 2) return true;
+    char before = s[n - 3];
+    /* "customer_id", "user-id", "CustomerID", "userId" — not "paid", "valid" */
+    return before == '_' || before == '-' || before == ' ' || before == '.' ||
+           (s[n - 2] == 'I' && before >= 'a' && before <= 'z') || (s[n - 2] == 'I' && s[n - 1] == 'D');
+}
+
+bool fw_project_id_like(const fw_dataset *ds, size_t col, size_t *n_distinct) {
+    const fw_column *cl = &ds->cols[col];
+    size_t n = ds->n_rows, present = 0, n_dist = 0;
+    bool like = false;
+    if (cl->type == FW_COL_CATEGORICAL && cl->code) {
+        size_t nd = fw_dict_size(&cl->dict);
+        uint8_t *seen = fw_calloc(nd ? nd : 1, 1);
+        if (!seen) return false;
+        for (size_t r = 0; r < n; r++) {
+            int32_t k = cl->code[r];
+            if (k < 0 || (size_t)k >= nd) continue;
+            present++;
+            if (!seen[k]) seen[k] = 1, n_dist++;
+        }
+        fw_free(seen);
+        like = present >= 20 && (double)n_dist >= 0.95 * (double)present;
+    } else if (cl->type == FW_COL_NUMERIC && cl->num) {
+        double *v = fw_malloc((n ? n : 1) * sizeof(double));
+        if (!v) return false;
+        bool integer = true;
+        for (size_t r = 0; r < n; r++) {
+            double x = cl->num[r];
+            if (isnan(x)) continue;
+            if (x != floor(x)) integer = false;
+            v[present++] = x;
+        }
+        qsort(v, present, sizeof *v, cmp_double);
+        for (size_t i = 0; i < present; i++) n_dist += i == 0 || v[i] != v[i - 1];
+        fw_free(v);
+        like = present >= 20 && integer && n_dist == present && name_ends_in_id(cl->name);
+    }
+    if (n_distinct) *n_distinct = n_dist;
+    return like;
+}
+
+/* Columns no project names that would mislead as features: identifiers go to data.exclude. */
+static fw_status exclude_id_like(rctx *c) {
+    fw_project *p = c->p;
+    for (size_t col = 0; col < c->ds->n_cols; col++) {
+        const char *name = c->ds->cols[col].name;
+        size_t nd = 0;
+        if (reserved_role(p, name) || declared_feature(p, name) || !fw_project_id_like(c->ds, col, &nd)) continue;
+        char **ex = fw_realloc(p->exclude, (p->n_exclude + 1) * sizeof(char *));
+        if (!ex) return fw_err_set(c->err, FW_ENOMEM, "out of memory");
+        p->exclude = ex;
+        if (!(p->exclude[p->n_exclude] = fw_strdup(name))) return fw_err_set(c->err, FW_ENOMEM, "out of memory");
+        p->n_exclude++;
+        if (note(p, "column '%s' looks like an identifier (%zu distinct values in %zu rows): excluded from the features "
+                    "(data.exclude); list it under features: to use it", name, nd, c->ds->n_rows))
+            return fw_err_set(c->err, FW_ENOMEM, "out of memory");
+    }
+    return FW_OK;
+}
+
+/* split.kind when the project does not give it: time when there is a time column (data.time, or
+ * else the first timestamp column no key names, which becomes data.time), stratified for a
+ * binary label (a rare class keeps its share in every split), else random. */
+static fw_status default_split(rctx *c) {
+    fw_project *p = c->p;
+    if (p->split_set) return FW_OK;
+    if (p->task == FW_TASK_RANKING) return FW_OK; /* the trainer keeps a query's rows together */
+    if (!p->time_column) {
+        for (size_t col = 0; col < c->ds->n_cols; col++) {
+            const fw_column *cl = &c->ds->cols[col];
+            if (cl->type != FW_COL_TIMESTAMP || reserved_role(p, cl->name) || declared_feature(p, cl->name)) continue;
+            size_t missing = 0;
+            for (size_t r = 0; r < c->ds->n_rows; r++) missing += isnan(cl->num[r]);
+            if (missing) { /* a time split needs every row's time: suggest it only */
+                if (note(p, "column '%s' holds timestamps: a random split lets the model see the future; consider "
+                            "data.time: %s and split.kind: time (%zu rows have no time yet)", cl->name, cl->name, missing))
+                    return fw_err_set(c->err, FW_ENOMEM, "out of memory");
+                break;
+            }
+            if (!(p->time_column = fw_strdup(cl->name))) return fw_err_set(c->err, FW_ENOMEM, "out of memory");
+            if (note(p, "column '%s' holds timestamps: split by time (the latest rows are the test rows), so the "
+                        "model is judged on a future it has not seen; '%s' is data.time, not a feature "
+                        "(split.kind: random uses it as a feature)", cl->name, cl->name))
+                return fw_err_set(c->err, FW_ENOMEM, "out of memory");
+            break;
+        }
+        if (p->time_column) {
+            p->split = FW_SPLIT_TIME;
+            return FW_OK;
+        }
+    } else {
+        p->split = FW_SPLIT_TIME;
+        return note(p, "data.time '%s' is given: split by time", p->time_column) ? fw_err_set(c->err, FW_ENOMEM, "out of memory") : FW_OK;
+    }
+    if (p->task == FW_TASK_BINARY) {
+        /* stratify when each class has enough rows to spread over test, validation and training */
+        distinct d;
+        fw_status st = count_distinct(c, fw_dataset_find(c->ds, p->label_columns[0]), &d);
+        if (st) return st;
+        if (d.n == 2 && d.counts[0] >= 10 && d.counts[1] >= 10) p->split = FW_SPLIT_STRATIFIED;
+    }
+    return FW_OK;
+}
+
 fw_status fw_project_resolve(fw_project *p, const fw_dataset *ds, fw_err *err) {
     rctx c = {p, ds, err};
     fw_status st = check_columns(&c);
     if (!st) st = infer_task_and_positive(&c);
+    if (!st) st = default_split(&c);
+    if (!st) st = exclude_id_like(&c);
     if (!st) st = build_features(&c);
     if (st) return st;
     if (p->split == FW_SPLIT_GROUP && !p->split_group && p->n_group_columns) {

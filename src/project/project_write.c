@@ -129,6 +129,12 @@ fw_status fw_project_to_yaml(const fw_project *p, const char *dir, fw_buf *b) {
     fw_buf_printf(b, "# Flywheel project file: frames the ML problem (data, task, features, split,\n"
                      "# metric, baseline, constraints). Written by flywheel " FW_VERSION_STRING ";\n"
                      "# edit freely: unknown keys are errors, so typos cannot pass silently.\n");
+    for (const char *s = p->notes; s && *s;) { /* what flywheel decided on its own */
+        const char *e = strchr(s, '\n');
+        int len = e ? (int)(e - s) : (int)strlen(s);
+        fw_buf_printf(b, "# note: %.*s\n", len, s);
+        s += len + (e ? 1 : 0);
+    }
     put_key_str(b, "", "name", p->name);
     if (p->task_set) fw_buf_printf(b, "task: %s\n", fw_task_name(p->task));
     fw_buf_printf(b, "data:\n");

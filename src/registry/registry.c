@@ -825,6 +825,28 @@ fw_status fw_registry_leftovers(fw_registry *r, bool remove, fw_buf *report, siz
     return s->ops->artifact_leftovers(s, remove, report, n, err);
 }
 
+fw_status fw_registry_orphans(fw_registry *r, bool remove, fw_buf *report, size_t *n, fw_err *err) {
+    *n = 0;
+    fw_store *s = r->store;
+    if (!s->ops->artifact_list) return FW_OK;
+    fw_status st = fw_store_begin(s, true, err);
+    if (st) return st;
+    char **h = NULL;
+    size_t nh = 0;
+    st = s->ops->artifact_list(s, &h, &nh, err);
+    for (size_t i = 0; st == FW_OK && i < nh; i++) {
+        int64_t refs = 1;
+        if ((st = s->ops->artifact_refs(s, h[i], &refs, err)) || refs) continue;
+        (*n)++;
+        if (report) fw_buf_printf(report, "%s/artifacts/%.2s/%s.fwm\n", s->home, h[i], h[i] + 2);
+        if (remove) st = s->ops->artifact_remove(s, h[i], err);
+    }
+    for (size_t i = 0; i < nh; i++) fw_free(h[i]);
+    fw_free(h);
+    fw_store_rollback(s); /* nothing in the database was written */
+    return st;
+}
+
 fw_status fw_registry_check(fw_registry *r, fw_buf *report, size_t *problems, fw_err *err) {
     *problems = 0;
     fw_store *s = r->store;

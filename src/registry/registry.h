@@ -136,6 +136,12 @@ fw_status fw_registry_check(fw_registry *r, fw_buf *report, size_t *problems, fw
  * files whose writer is gone. Appends their paths, one per line, to report (may be NULL), sets *n,
  * and deletes them when remove is set. */
 fw_status fw_registry_leftovers(fw_registry *r, bool remove, fw_buf *report, size_t *n, fw_err *err);
+/* Orphan artifacts: files no active or archived version refers to (a kill -9 between the file's
+ * rename and the registration's commit, or before a delete removed its file). Runs under the
+ * store's write lock, so a registration in flight either committed (not an orphan) or re-writes
+ * its file after (registration checks its file under the lock). Appends each path and a newline to
+ * report (may be NULL), sets *n, and deletes them when remove is set. */
+fw_status fw_registry_orphans(fw_registry *r, bool remove, fw_buf *report, size_t *n, fw_err *err);
 
 /* Appends one version as a JSON object (aliases of that version listed when given). */
 void fw_registry_version_json(const fw_version_rec *v, const fw_alias_rec *aliases, size_t n_aliases,

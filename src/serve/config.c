@@ -50,6 +50,8 @@ void fw_serve_config_init(fw_serve_config *c) {
     c->log_spool_bytes = (size_t)1 << 30;
     c->log_ingest_batch = 256;
     c->log_catch_up = true;
+    c->log_flush_ms = 2;
+    c->log_feedback_wait_s = 10;
     c->batch_max_age_s = 0;
     c->batch_cache_ttl_s = 1.0;
     c->confidence_threshold = -1;
@@ -230,6 +232,26 @@ static fw_status parse_splits(ctx *x, yaml_node_t *seq, fw_serve_config *c) {
     return FW_OK;
 }
 
+static fw_status parse_retention(ctx *x, yaml_node_t *m, fw_serve_config *c) {
+    if (m->type != YAML_MAPPING_NODE) return at(x, m, "serving.log.retention", "expected a mapping", NULL);
+    for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(x->doc, p->key);
+        yaml_node_t *v = yaml_document_get_node(x->doc, p->value);
+        const char *ks = scalar(k);
+        fw_status st;
+        double d = 0;
+        if (ks && strcmp(ks, "max_age_s") == 0) st = get_num(x, v, "serving.log.retention.max_age_s", 0, 1e12, false, &c->log_retention_age_s);
+        else if (ks && strcmp(ks, "interval_s") == 0) st = get_num(x, v, "serving.log.retention.interval_s", 0.01, 86400, false, &c->log_retention_interval_s);
+        else if (ks && strcmp(ks, "max_rows") == 0) {
+            if (!(st = get_num(x, v, "serving.log.retention.max_rows", 0, 1e15, true, &d))) c->log_retention_rows = (uint64_t)d;
+        } else if (ks && strcmp(ks, "max_bytes") == 0) {
+            if (!(st = get_num(x, v, "serving.log.retention.max_bytes", 0, 1e15, true, &d))) c->log_retention_bytes = (uint64_t)d;
+        } else st = at(x, k, "serving.log.retention", "unknown key (max_age_s, max_rows, max_bytes, interval_s)", ks ? ks : "?");
+        if (st) return st;
+    }
+    return FW_OK;
+}
+
 static fw_status parse_log(ctx *x, yaml_node_t *m, fw_serve_config *c) {
     if (m->type != YAML_MAPPING_NODE) return at(x, m, "serving.log", "expected a mapping", NULL);
     for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
@@ -248,6 +270,12 @@ static fw_status parse_log(ctx *x, yaml_node_t *m, fw_serve_config *c) {
         else if (strcmp(ks, "ingest_batch") == 0)
             st = get_size(x, v, "serving.log.ingest_batch", 1, 1 << 16, &c->log_ingest_batch);
         else if (strcmp(ks, "sample") == 0) st = get_num(x, v, "serving.log.sample", 0, 1, false, &c->log_sample);
+        else if (strcmp(ks, "retention") == 0) st = parse_retention(x, v, c);
+        else if (strcmp(ks, "flush_ms") == 0) {
+            double d;
+            if (!(st = get_num(x, v, "serving.log.flush_ms", 1, 60000, true, &d))) c->log_flush_ms = (int)d;
+        } else if (strcmp(ks, "feedback_wait_s") == 0)
+            st = get_num(x, v, "serving.log.feedback_wait_s", 0.001, 3600, false, &c->log_feedback_wait_s);
         else if (strcmp(ks, "policy") == 0) {
             const char *vs = scalar(v);
             if (!vs || !fw_log_policy_parse(vs, &c->log_policy))

@@ -11,7 +11,9 @@
  *     model_memory_bytes: 1073741824
  *     admin_wait_s: 10              # admin alias/load/reload: 200 when done within, else 202
  *     log: {path: predictions.jsonl, capacity: 65536, policy: drop-newest, sample: 0.1,
- *           spool_bytes: 1073741824, ingest_batch: 256, catch_up: true}
+ *           spool_bytes: 1073741824, ingest_batch: 256, catch_up: true, flush_ms: 2,
+ *           feedback_wait_s: 10,
+ *           retention: {max_age_s: 2592000, max_rows: 100000000, max_bytes: 53687091200}}
  *     splits:
  *       - {model: spam, kind: canary, challenger: spam@staging, percent: 10}
  *     batch_max_age_s: 86400        # hybrid: answer entity_id requests from `flywheel batch --output store`
@@ -85,6 +87,11 @@ typedef struct fw_serve_config {
     size_t log_spool_bytes;     /* store sink: disk spool bound (log_spool.h); default 1 GiB; 0 = no spool */
     size_t log_ingest_batch;    /* spool -> store records per transaction; default 256 */
     bool log_catch_up;          /* spool past half full: ingest at normal priority too; default true */
+    int log_flush_ms;           /* the log writer's flush interval: the kill -9 loss window; default 2 */
+    double log_feedback_wait_s; /* /v1/feedback waits this long for durability (group commit); default 10 */
+    double log_retention_age_s; /* serving.log.retention: prediction_log bounds (logq.h); 0 = none */
+    uint64_t log_retention_rows, log_retention_bytes;
+    double log_retention_interval_s;
     /* Hybrid batch answers */
     double batch_max_age_s;     /* precomputed predictions younger than this answer; 0 = never */
     double batch_cache_ttl_s;   /* how long a looked-up batch answer (or its absence) is reused; default 1 */

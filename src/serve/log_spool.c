@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -70,7 +71,10 @@ typedef struct spool {
                                     thread holding the baton would hold the catcher up) */
     char **orphans;              /* spools of dead processes, ingested first */
     size_t n_orphans;
+    void *hdr_map;               /* the header, mapped: accepted/settled survive kill -9 (logq.h) */
+    bool append_failing;         /* (writer) the last append failed: said once per episode */
     _Atomic(unsigned long long) appended, stored, store_errors, dropped, recovered, pending, caught_up;
+    _Atomic(unsigned long long) lost, append_errors, damaged_bytes, set_aside;
 } spool;
 
 /* ---- encoding ------------------------------------------------------------------------------ */
@@ -81,13 +85,15 @@ static void put_s(fw_buf *b, const char *s, size_t n) {
 }
 static void put_z(fw_buf *b, const char *s) { put_s(b, s, s ? strlen(s) : 0); }
 
+static bool pred_kind(const fw_log_record *r) { return r->kind == FW_LOGREC_PREDICTION; }
+
 void fw_log_spool_encode(const fw_log_record *r, fw_buf *out) {
     size_t start = out->len;
     fw_buf_put_u32(out, 0); /* length and checksum, filled below */
     fw_buf_put_u32(out, 0);
     fw_buf_put_u8(out, (uint8_t)r->kind);
     fw_buf_put_u8(out, r->matched ? 1 : 0);
-    fw_buf_put_u8(out, 0);
+    fw_buf_put_u8(out, !pred_kind(r) && r->update ? 1 : 0); /* flags: bit 0 an explicit label update */
     fw_buf_put_u8(out, 0);
     fw_buf_put_i64(out, r->ts_ms);
     fw_buf_put_i64(out, r->latency_us);
@@ -108,6 +114,7 @@ void fw_log_spool_encode(const fw_log_record *r, fw_buf *out) {
     put_z(out, pred ? NULL : r->label_json);
     put_z(out, pred ? NULL : r->event);
     if (pred) fw_buf_put_f64s(out, r->outputs, (size_t)r->n_rows * r->n_out);
+    else if (r->origin) put_z(out, r->origin); /* feedback: its source, when known (optional tail) */
     if (!fw_buf_ok(out)) return;
     size_t body = out->len - start - REC_HEAD;
     uint32_t len = (uint32_t)body, sum = fw_log_spool_checksum(out->data + start + REC_HEAD, body);
@@ -148,14 +155,15 @@ fw_log_record *fw_log_spool_decode(const unsigned char *p, size_t n, size_t *use
     double value = fw_reader_f64(&rd);
     uint32_t n_rows = fw_reader_u32(&rd), n_out = fw_reader_u32(&rd);
     bool pred = kind == FW_LOGREC_PREDICTION;
-    if (kind > FW_LOGREC_FEEDBACK || matched > 1 || pad0 || pad1 || (!pred && (n_rows || n_out))) return NULL;
+    if (kind > FW_LOGREC_FEEDBACK || matched > 1 || pad0 > (pred ? 0 : 1) || pad1 || (!pred && (n_rows || n_out)))
+        return NULL;
     /* strings: NUL-terminated copies in one scratch block (the body's size bounds them) */
-    char *scratch = fw_malloc((size_t)len + N_STRS);
+    char *scratch = fw_malloc((size_t)len + N_STRS + 1);
     if (!scratch) {
         *used = REC_HEAD + (size_t)len;
         return NULL;
     }
-    const char *str[N_STRS];
+    const char *str[N_STRS], *origin = NULL;
     size_t slen[N_STRS], at = 0;
     bool ok = true;
     for (int i = 0; i < N_STRS && ok; i++) {
@@ -187,8 +195,15 @@ fw_log_record *fw_log_spool_decode(const unsigned char *p, size_t n, size_t *use
     if (ok && pred) {
         d = nd <= fw_reader_left(&rd) / 8 ? fw_reader_get(&rd, nd * 8) : NULL;
         ok = (d || !nd) && fw_reader_left(&rd) == 0;
-    } else if (ok) {
-        ok = fw_reader_left(&rd) == 0;
+    } else if (ok && fw_reader_left(&rd) > 0) { /* feedback's optional source */
+        uint32_t sl = fw_reader_u32(&rd);
+        const uint8_t *b = sl != 0xFFFFFFFFu ? fw_reader_get(&rd, sl) : NULL;
+        ok = b && !memchr(b, 0, sl) && fw_reader_ok(&rd) && fw_reader_left(&rd) == 0;
+        if (ok) {
+            memcpy(scratch + at, b, sl);
+            scratch[at + sl] = 0;
+            origin = scratch + at;
+        }
     }
     if (ok && pred) {
         if (nd && !(outs = fw_malloc(nd * sizeof *outs))) {
@@ -206,7 +221,7 @@ fw_log_record *fw_log_spool_decode(const unsigned char *p, size_t n, size_t *use
                                 .answers_len = slen[9], .outputs = outs, .n_rows = n_rows, .n_out = n_out};
         r = fw_log_prediction_new(&pr);
     } else if (ok) {
-        r = fw_log_feedback_new(str[0], str[10], str[11], value, matched != 0);
+        r = fw_log_feedback_new2(str[0], str[10], str[11], value, matched != 0, pad0 != 0, origin);
     }
     fw_free(outs);
     fw_free(scratch);
@@ -373,6 +388,48 @@ static ingest_result ingest_range(spool *sp, int fd, uint64_t *off, uint64_t end
     return INGEST_DONE;
 }
 
+/* The offset of the first whole valid record at or after from (before end), scanning byte by byte:
+ * recovery goes on past a damaged record instead of giving up the rest of the file. */
+static bool resync(int fd, uint64_t from, uint64_t end, fw_buf *chunk, uint64_t *at) {
+    enum { WIN = 1 << 20 };
+    uint64_t base = 0, pos = from;
+    size_t have = 0;
+    while (pos + REC_HEAD <= end) {
+        if (pos < base || pos + REC_HEAD > base + have) {
+            size_t want = end - pos < WIN ? (size_t)(end - pos) : WIN;
+            chunk->len = 0;
+            if (chunk->cap < want && FW_GROW(&chunk->data, &chunk->cap, want) != FW_OK) return false;
+            if (!pread_all(fd, chunk->data, want, pos)) return false;
+            base = pos, have = want;
+        }
+        uint32_t len = le32(chunk->data + (pos - base));
+        if (len >= BODY_FIXED && len <= MAX_BODY && pos + REC_HEAD + len <= end) {
+            if (pos + REC_HEAD + len > base + have) { /* the candidate runs past the window: read it whole */
+                size_t want = (size_t)REC_HEAD + len;
+                chunk->len = 0;
+                if (chunk->cap < want && FW_GROW(&chunk->data, &chunk->cap, want) != FW_OK) return false;
+                if (!pread_all(fd, chunk->data, want, pos)) return false;
+                base = pos, have = want;
+            }
+            size_t used;
+            fw_log_record *r = fw_log_spool_decode(chunk->data + (pos - base), (size_t)REC_HEAD + len, &used);
+            if (used) {
+                fw_free(r);
+                *at = pos;
+                return true;
+            }
+        }
+        pos++;
+    }
+    return false;
+}
+
+static uint64_t le64(const unsigned char *p) {
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
 static bool stopping(spool *sp) {
     pthread_mutex_lock(&sp->mu);
     bool s = sp->stop;
@@ -386,7 +443,11 @@ static void nap_ms(long ms) {
 }
 
 /* A spool file left by a process that is gone: ingest what its header says is not yet stored,
- * then remove it. Spools another live server holds (flock) are left alone. */
+ * resynchronising on the next valid record past any damaged bytes, count the records the process
+ * accepted but never appended (its header's accepted - settled: lost in the flush window), then
+ * remove it. A file whose header is damaged is renamed <name>.damaged and reported (an empty one,
+ * left by a process that died creating it, is removed). Spools another live server holds (flock)
+ * are left alone. */
 static void recover_orphan(spool *sp, const char *path) {
     int fd = open(path, O_RDWR | O_CLOEXEC);
     if (fd < 0) return;
@@ -396,23 +457,46 @@ static void recover_orphan(spool *sp, const char *path) {
     }
     unsigned char h[HDR];
     struct stat stt;
-    if (fstat(fd, &stt) != 0 || !pread_all(fd, h, HDR, 0) || memcmp(h, MAGIC, 8) != 0) {
-        fprintf(stderr, "flywheel serve: prediction log: %s is not a spool file; left as it is\n", path);
+    if (fstat(fd, &stt) != 0) {
         close(fd);
         return;
     }
-    uint64_t off = 0, end = (uint64_t)stt.st_size;
-    for (int i = 0; i < 8; i++) off |= (uint64_t)h[8 + i] << (8 * i);
+    if (stt.st_size == 0) {
+        fprintf(stderr, "flywheel serve: prediction log: %s is empty (its process died creating it); removed\n", path);
+        unlink(path);
+        close(fd);
+        return;
+    }
+    if (!pread_all(fd, h, HDR, 0) || memcmp(h, MAGIC, 8) != 0) {
+        char aside[4200];
+        snprintf(aside, sizeof aside, "%s.damaged", path);
+        bool moved = rename(path, aside) == 0;
+        atomic_fetch_add(&sp->set_aside, 1);
+        fprintf(stderr, "flywheel serve: prediction log: %s has a damaged header (not a spool file); %s%s\n", path,
+                moved ? "set aside as " : "could not be set aside: ", moved ? aside : strerror(errno));
+        close(fd);
+        return;
+    }
+    uint64_t off = le64(h + 8), end = (uint64_t)stt.st_size, accepted = le64(h + 16), settled = le64(h + 24);
     if (off < HDR || off > end) off = HDR;
-    unsigned long long before = atomic_load(&sp->recovered);
+    unsigned long long before = atomic_load(&sp->recovered), damaged = 0;
     bool skipping[2] = {true, true};
     ingest_result res = INGEST_DONE;
     while (off < end) { /* one batch per hold of the baton: the catch-up thread may need it */
         size_t stored = 0;
         pthread_mutex_lock(&sp->baton);
         res = ingest_range(sp, fd, &off, end, sp->recs, &sp->chunk, skipping, false, true, &stored);
+        uint64_t next = end;
+        bool found = res == INGEST_BAD && resync(fd, off + 1, end, &sp->chunk, &next);
         pthread_mutex_unlock(&sp->baton);
-        if (res == INGEST_BAD) break;
+        if (res == INGEST_BAD) {
+            damaged += next - off;
+            off = next;
+            if (!found) break;
+            set_ingested(fd, off);
+            res = INGEST_DONE;
+            continue;
+        }
         if (res == INGEST_BUSY) {
             if (stopping(sp)) { /* shutting down with the store locked: the next server takes it over */
                 fprintf(stderr, "flywheel serve: prediction log: the store is busy; %s left for the next server\n",
@@ -423,12 +507,18 @@ static void recover_orphan(spool *sp, const char *path) {
             nap_ms(BUSY_RETRY_MS);
         }
     }
-    bool whole = res == INGEST_DONE;
-    fprintf(stderr, "flywheel serve: prediction log: recovered %llu records from %s%s\n",
-            atomic_load(&sp->recovered) - before, path, whole ? "" : " (a torn or corrupt tail was discarded)");
-    if (!whole)
-        fprintf(stderr, "flywheel serve: prediction log: %s: %llu bytes after offset %llu were not records\n", path,
-                (unsigned long long)(end - off), (unsigned long long)off);
+    unsigned long long lost = accepted > settled ? accepted - settled : 0;
+    atomic_fetch_add(&sp->lost, lost);
+    atomic_fetch_add(&sp->damaged_bytes, damaged);
+    fprintf(stderr, "flywheel serve: prediction log: recovered %llu records from %s\n",
+            atomic_load(&sp->recovered) - before, path);
+    if (damaged)
+        fprintf(stderr, "flywheel serve: prediction log: %s: %llu damaged or torn bytes skipped\n", path, damaged);
+    if (lost)
+        fprintf(stderr,
+                "flywheel serve: prediction log: %s: %llu records were accepted but not yet appended when its "
+                "process died (the flush window); counted as lost\n",
+                path, lost);
     unlink(path);
     close(fd);
 }
@@ -554,13 +644,33 @@ static fw_status spool_write(void *ud, fw_log_record *const *recs, size_t n, fw_
         pthread_cond_signal(&sp->cv);
         if (sp->catch_up && sp->write_off - sp->ingest_off > sp->max_bytes / 2) pthread_cond_signal(&sp->catch_cv);
     }
+    int werr = errno;
     pthread_mutex_unlock(&sp->mu);
-    if (!ok) { /* the disk refused the append: hand the batch to the sink directly, as without a spool */
-        fprintf(stderr, "flywheel serve: prediction log: appending to %s: %s; writing the store directly\n",
-                sp->path, strerror(errno));
-        return sp->inner.write(sp->inner.ud, recs, n, err);
+    if (!ok) {
+        /* the disk refused the append (full): the batch is dropped and counted; the store is the
+         * ingest thread's alone (never written from here), and the next batch tries the disk again
+         * at the same offset, so logging resumes as soon as there is space */
+        for (size_t i = 0; i < n; i++) recs[i]->lost = true;
+        atomic_fetch_add(&sp->append_errors, n);
+        if (!sp->append_failing)
+            fprintf(stderr, "flywheel serve: prediction log: appending to %s: %s; records are dropped (counted in "
+                            "flywheel_log_dropped_total) until it can be written again\n", sp->path, strerror(werr));
+        sp->append_failing = true;
+        return FW_OK;
     }
+    if (sp->append_failing) {
+        fprintf(stderr, "flywheel serve: prediction log: %s can be written again; logging resumed\n", sp->path);
+        sp->append_failing = false;
+    }
+    for (size_t i = fit; i < n; i++) recs[i]->lost = true;
     if (fit < n) atomic_fetch_add(&sp->dropped, n - fit);
+    return FW_OK;
+}
+
+static fw_status spool_sync(void *ud, fw_err *err) {
+    spool *sp = ud;
+    if (fdatasync(sp->fd) != 0)
+        return fw_err_set(err, FW_EIO, "syncing %s: %s", sp->path, strerror(errno));
     return FW_OK;
 }
 
@@ -578,11 +688,22 @@ static void spool_stats(void *ud, fw_log_sink_stats *s) {
     s->spool_dropped = atomic_load(&sp->dropped);
     s->recovered = atomic_load(&sp->recovered);
     s->caught_up = atomic_load(&sp->caught_up);
+    s->lost = atomic_load(&sp->lost);
+    s->append_errors = atomic_load(&sp->append_errors);
+    s->damaged_bytes = atomic_load(&sp->damaged_bytes);
+    s->set_aside = atomic_load(&sp->set_aside);
+    if (sp->inner.stats) {
+        fw_log_sink_stats in = {0};
+        sp->inner.stats(sp->inner.ud, &in);
+        s->store_unhealthy = in.store_unhealthy;
+        s->retention_deleted = in.retention_deleted;
+    }
     int64_t now = fw_wall_unix_ms();
     s->lag_s = oldest > 0 && now > oldest ? (double)(now - oldest) * 1e-3 : 0;
 }
 
 static void spool_free(spool *sp) {
+    if (sp->hdr_map) munmap(sp->hdr_map, HDR);
     for (size_t i = 0; i < sp->n_orphans; i++) fw_free(sp->orphans[i]);
     fw_free(sp->orphans);
     fw_buf_free(&sp->enc);
@@ -685,6 +806,9 @@ fw_status fw_log_sink_spool(const char *dir, const fw_log_sink *inner, uint64_t 
         goto fail;
     }
     sp->write_off = sp->ingest_off = HDR;
+    /* accepted/settled (bytes 16-31) live in the page cache: they survive kill -9 */
+    void *m = mmap(NULL, HDR, PROT_READ | PROT_WRITE, MAP_SHARED, sp->fd, 0);
+    sp->hdr_map = m == MAP_FAILED ? NULL : m;
     if (pthread_create(&sp->thread, NULL, ingest_main, sp) != 0) {
         st = fw_err_set(err, FW_EIO, "prediction log spool: cannot start the ingest thread");
         goto fail;
@@ -693,7 +817,12 @@ fw_status fw_log_sink_spool(const char *dir, const fw_log_sink *inner, uint64_t 
         if (pthread_create(&sp->catcher, NULL, catch_main, sp) == 0) sp->catcher_started = true;
         else fprintf(stderr, "flywheel serve: prediction log: cannot start the catch-up thread; the spool bound drops\n");
     }
-    *out = (fw_log_sink){.ud = sp, .write = spool_write, .close = spool_close, .stats = spool_stats};
+    *out = (fw_log_sink){.ud = sp, .write = spool_write, .close = spool_close, .stats = spool_stats,
+                         .sync = spool_sync};
+    if (sp->hdr_map) {
+        out->accepted = (_Atomic(unsigned long long) *)(void *)((char *)sp->hdr_map + 16);
+        out->settled = (_Atomic(unsigned long long) *)(void *)((char *)sp->hdr_map + 24);
+    }
     return FW_OK;
 fail:
     if (sp->fd >= 0) {

@@ -16,6 +16,12 @@
 #include <unistd.h>
 #include <sched.h>
 
+/* A durable push's rendezvous: the request thread and the writer each hold a reference. */
+typedef struct fw_log_ack {
+    int state;                   /* 0 pending, 1 durable, -1 not kept (q->ack_mu) */
+    atomic_int refs;
+} fw_log_ack;
+
 typedef struct cell {
     atomic_size_t seq;
     fw_log_record *rec;
@@ -39,7 +45,97 @@ struct fw_logq {
     fw_log_sink sink;
     atomic_bool stop;
     pthread_t writer;
+    int flush_ms;
+    /* group commit: durable pushers wait on ack_cv; the writer sleeps on wake_cv between flushes */
+    pthread_mutex_t ack_mu;
+    pthread_cond_t ack_cv, wake_cv, sync_cv;
+    bool wake;                   /* (ack_mu) a durable record is queued: flush now */
+    /* the syncer: acks of written records waiting for the sink's sync, on a thread of their own so
+     * the writer keeps appending while a sync (fdatasync of everything dirty) runs */
+    fw_log_ack **pend;           /* (ack_mu) */
+    size_t n_pend, cap_pend;
+    bool sync_stop, syncer_started;
+    pthread_t syncer;
 };
+
+/* A record leaves the queue without reaching the sink's write (dropped, freed at close). */
+static void settle(fw_logq *q, unsigned long long n) {
+    if (q->sink.settled) atomic_fetch_add(q->sink.settled, n);
+}
+
+/* Answers a durable pusher (ok or not) and drops the writer's reference. Call with ack_mu held. */
+static void ack_set_locked(fw_log_ack *a, bool ok) {
+    a->state = ok ? 1 : -1;
+    if (atomic_fetch_sub(&a->refs, 1) == 1) fw_free(a);
+}
+
+static void ack_done_locked(fw_log_record *r, bool ok) {
+    fw_log_ack *a = r->ack;
+    if (!a) return;
+    r->ack = NULL;
+    ack_set_locked(a, ok);
+}
+
+/* Hands a written record's ack to the syncer (answered at once, not kept, when that fails). */
+static void ack_pend_locked(fw_logq *q, fw_log_record *r) {
+    fw_log_ack *a = r->ack;
+    if (!a) return;
+    if (q->n_pend == q->cap_pend) {
+        size_t nc = q->cap_pend ? q->cap_pend * 2 : 64;
+        fw_log_ack **np = fw_realloc(q->pend, nc * sizeof *np);
+        if (!np) {
+            ack_done_locked(r, false);
+            return;
+        }
+        q->pend = np;
+        q->cap_pend = nc;
+    }
+    r->ack = NULL;
+    q->pend[q->n_pend++] = a;
+}
+
+/* Group commit: one sync for every ack handed over since the last one. */
+static void *syncer_main(void *arg) {
+    fw_logq *q = arg;
+    pthread_setname_np(pthread_self(), "fw-log-sync");
+    fw_log_ack **mine = NULL;
+    size_t cap = 0;
+    pthread_mutex_lock(&q->ack_mu);
+    for (;;) {
+        while (!q->n_pend && !q->sync_stop) pthread_cond_wait(&q->sync_cv, &q->ack_mu);
+        if (!q->n_pend) break;
+        /* take the list: swap buffers so the writer keeps adding to an empty one */
+        fw_log_ack **batch = q->pend;
+        size_t n = q->n_pend, bcap = q->cap_pend;
+        q->pend = mine;
+        q->cap_pend = cap;
+        q->n_pend = 0;
+        pthread_mutex_unlock(&q->ack_mu);
+        fw_err err;
+        fw_err_clear(&err);
+        bool ok = q->sink.sync(q->sink.ud, &err) == FW_OK;
+        if (!ok) fprintf(stderr, "flywheel serve: prediction log: %s\n", err.msg);
+        pthread_mutex_lock(&q->ack_mu);
+        for (size_t i = 0; i < n; i++) ack_set_locked(batch[i], ok);
+        pthread_cond_broadcast(&q->ack_cv);
+        mine = batch;
+        cap = bcap;
+    }
+    pthread_mutex_unlock(&q->ack_mu);
+    fw_free(mine);
+    return NULL;
+}
+
+/* Frees a record that never reached the sink, answering its waiter. */
+static void discard(fw_logq *q, fw_log_record *r) {
+    if (r->ack) {
+        pthread_mutex_lock(&q->ack_mu);
+        ack_done_locked(r, false);
+        pthread_cond_broadcast(&q->ack_cv);
+        pthread_mutex_unlock(&q->ack_mu);
+    }
+    fw_free(r);
+}
 
 /* Copies n bytes (NUL-terminated) at *p, returns the copy and advances *p. */
 static const char *put_str(char **p, const char *s, size_t n) {
@@ -88,7 +184,12 @@ fw_log_record *fw_log_prediction_new(const fw_log_prediction *p) {
 
 fw_log_record *fw_log_feedback_new(const char *request_id, const char *label_json, const char *event, double value,
                                    bool matched) {
-    size_t size = sizeof(fw_log_record) + slen(label_json) + slen(event);
+    return fw_log_feedback_new2(request_id, label_json, event, value, matched, false, NULL);
+}
+
+fw_log_record *fw_log_feedback_new2(const char *request_id, const char *label_json, const char *event, double value,
+                                    bool matched, bool update, const char *origin) {
+    size_t size = sizeof(fw_log_record) + slen(label_json) + slen(event) + slen(origin);
     fw_log_record *r = fw_malloc(size);
     if (!r) return NULL;
     memset(r, 0, sizeof *r);
@@ -99,8 +200,10 @@ fw_log_record *fw_log_feedback_new(const char *request_id, const char *label_jso
     char *q = r->data;
     r->label_json = put_str(&q, label_json, label_json ? strlen(label_json) : 0);
     r->event = put_str(&q, event, event ? strlen(event) : 0);
+    r->origin = put_str(&q, origin, origin ? strlen(origin) : 0);
     r->value = value;
     r->matched = matched;
+    r->update = update;
     return r;
 }
 
@@ -187,6 +290,11 @@ void fw_log_record_json(const fw_log_record *r, fw_buf *b) {
             fw_buf_printf(b, ",\"value\":");
             jnum(b, r->value);
         }
+        if (r->update) fw_buf_printf(b, ",\"update\":true");
+        if (r->origin) {
+            fw_buf_printf(b, ",\"source\":");
+            jstr(b, r->origin);
+        }
         fw_buf_put_u8(b, '}');
         return;
     }
@@ -270,6 +378,8 @@ bool fw_logq_push(fw_logq *q, fw_log_record *r) {
         atomic_fetch_add(&q->dropped, 1);
         return false;
     }
+    /* accepted before it is visible to the writer, so settled never passes accepted */
+    if (q->sink.accepted) atomic_fetch_add_explicit(q->sink.accepted, 1, memory_order_relaxed);
     if (atomic_load_explicit(&q->stop, memory_order_relaxed)) goto drop;
     if (q->policy == FW_LOG_SAMPLE && depth(q) > (q->mask + 1) / 2 && thread_uniform() >= q->sample) goto drop;
     if (try_push(q, r)) {
@@ -280,7 +390,8 @@ bool fw_logq_push(fw_logq *q, fw_log_record *r) {
         for (int tries = 0; tries < 4; tries++) {
             fw_log_record *old = try_pop(q);
             if (old) {
-                fw_free(old);
+                discard(q, old);
+                settle(q, 1);
                 atomic_fetch_add_explicit(&q->dropped, 1, memory_order_relaxed);
             }
             if (try_push(q, r)) {
@@ -290,22 +401,75 @@ bool fw_logq_push(fw_logq *q, fw_log_record *r) {
         }
     }
 drop:
-    fw_free(r);
+    discard(q, r);
+    settle(q, 1);
     atomic_fetch_add_explicit(&q->dropped, 1, memory_order_relaxed);
     return false;
 }
+
+fw_status fw_logq_push_durable(fw_logq *q, fw_log_record *r, int timeout_ms) {
+    if (!r) {
+        atomic_fetch_add(&q->dropped, 1);
+        return FW_ENOMEM;
+    }
+    fw_log_ack *a = fw_calloc(1, sizeof *a);
+    if (!a) {
+        fw_free(r);
+        atomic_fetch_add(&q->dropped, 1);
+        return FW_ENOMEM;
+    }
+    atomic_init(&a->refs, 2);
+    r->ack = a;
+    if (!fw_logq_push(q, r)) { /* discard answered it (state -1) and dropped the writer's reference */
+        fw_free(a);
+        return FW_ELIMIT;
+    }
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += timeout_ms / 1000;
+    dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (dl.tv_nsec >= 1000000000L) dl.tv_sec++, dl.tv_nsec -= 1000000000L;
+    pthread_mutex_lock(&q->ack_mu);
+    q->wake = true;
+    pthread_cond_signal(&q->wake_cv);
+    int rc = 0;
+    while (a->state == 0 && rc != ETIMEDOUT) rc = pthread_cond_timedwait(&q->ack_cv, &q->ack_mu, &dl);
+    int state = a->state;
+    pthread_mutex_unlock(&q->ack_mu);
+    if (atomic_fetch_sub(&a->refs, 1) == 1) fw_free(a);
+    return state > 0 ? FW_OK : state < 0 ? FW_EIO : FW_EBUSY;
+}
+
+void fw_logq_set_flush_ms(fw_logq *q, int ms) { q->flush_ms = ms > 0 ? ms : 2; }
 
 static void write_batch(fw_logq *q, fw_log_record **buf, size_t n) {
     if (!n) return;
     fw_err err;
     fw_err_clear(&err);
-    if (q->sink.write(q->sink.ud, buf, n, &err) != FW_OK) {
+    bool waited = false;
+    for (size_t i = 0; i < n; i++) waited |= buf[i]->ack != NULL;
+    bool ok = q->sink.write(q->sink.ud, buf, n, &err) == FW_OK;
+    if (!ok) {
         atomic_fetch_add(&q->write_errors, n);
         fprintf(stderr, "flywheel serve: prediction log: %s (%zu records lost)\n", err.msg, n);
     } else {
-        atomic_fetch_add(&q->written, n);
+        size_t kept = 0; /* records the sink dropped itself (lost) it counts itself */
+        for (size_t i = 0; i < n; i++) kept += !buf[i]->lost;
+        atomic_fetch_add(&q->written, kept);
     }
+    settle(q, n);
     atomic_fetch_add(&q->batches, 1);
+    if (waited) { /* answered now when not kept or nothing to sync, else after the syncer's next sync */
+        pthread_mutex_lock(&q->ack_mu);
+        for (size_t i = 0; i < n; i++) {
+            if (!buf[i]->ack) continue;
+            if (ok && !buf[i]->lost && q->syncer_started) ack_pend_locked(q, buf[i]);
+            else ack_done_locked(buf[i], ok && !buf[i]->lost);
+        }
+        pthread_cond_broadcast(&q->ack_cv);
+        if (q->n_pend) pthread_cond_signal(&q->sync_cv);
+        pthread_mutex_unlock(&q->ack_mu);
+    }
     for (size_t i = 0; i < n; i++) fw_free(buf[i]);
 }
 
@@ -322,17 +486,36 @@ static void *writer_main(void *arg) {
         fw_log_record *r;
         while (n < q->batch && (r = try_pop(q)) != NULL) {
             if (buf) buf[n++] = r;
-            else fw_free(r), atomic_fetch_add(&q->write_errors, 1);
+            else discard(q, r), settle(q, 1), atomic_fetch_add(&q->write_errors, 1);
         }
         write_batch(q, buf, n);
         if (n == 0) {
             if (atomic_load(&q->stop) && depth(q) == 0) break;
-            struct timespec ts = {0, 2000000}; /* 2 ms */
-            nanosleep(&ts, NULL);
+            /* the flush interval; a durable push wakes it at once */
+            struct timespec dl;
+            clock_gettime(CLOCK_REALTIME, &dl);
+            dl.tv_nsec += (long)q->flush_ms * 1000000L;
+            while (dl.tv_nsec >= 1000000000L) dl.tv_sec++, dl.tv_nsec -= 1000000000L;
+            pthread_mutex_lock(&q->ack_mu);
+            if (!q->wake) pthread_cond_timedwait(&q->wake_cv, &q->ack_mu, &dl);
+            q->wake = false;
+            pthread_mutex_unlock(&q->ack_mu);
         }
     }
     fw_free(buf);
     return NULL;
+}
+
+static void stop_syncer(fw_logq *q) {
+    if (!q->syncer_started) return;
+    pthread_mutex_lock(&q->ack_mu);
+    q->sync_stop = true;
+    pthread_cond_signal(&q->sync_cv);
+    pthread_mutex_unlock(&q->ack_mu);
+    pthread_join(q->syncer, NULL); /* answers what is pending first */
+    q->syncer_started = false;
+    fw_free(q->pend);
+    q->pend = NULL;
 }
 
 fw_status fw_logq_new(const fw_log_sink *sink, size_t capacity, fw_log_policy policy, double sample,
@@ -350,7 +533,18 @@ fw_status fw_logq_new(const fw_log_sink *sink, size_t capacity, fw_log_policy po
     q->sample = sample;
     q->batch = batch ? batch : 1;
     q->sink = *sink;
+    q->flush_ms = 2;
+    pthread_mutex_init(&q->ack_mu, NULL);
+    pthread_cond_init(&q->ack_cv, NULL);
+    pthread_cond_init(&q->wake_cv, NULL);
+    pthread_cond_init(&q->sync_cv, NULL);
+    if (sink->sync && pthread_create(&q->syncer, NULL, syncer_main, q) == 0) q->syncer_started = true;
     if (pthread_create(&q->writer, NULL, writer_main, q) != 0) {
+        stop_syncer(q);
+        pthread_mutex_destroy(&q->ack_mu);
+        pthread_cond_destroy(&q->ack_cv);
+        pthread_cond_destroy(&q->wake_cv);
+        pthread_cond_destroy(&q->sync_cv);
         fw_free(q->cells);
         fw_free(q);
         return fw_err_set(err, FW_EIO, "cannot start the log writer thread");
@@ -374,10 +568,19 @@ void fw_logq_get_stats(const fw_logq *q, fw_logq_stats *s) {
 void fw_logq_close(fw_logq *q) {
     if (!q) return;
     atomic_store(&q->stop, true);
+    pthread_mutex_lock(&q->ack_mu);
+    q->wake = true;
+    pthread_cond_signal(&q->wake_cv);
+    pthread_mutex_unlock(&q->ack_mu);
     pthread_join(q->writer, NULL);
     fw_log_record *r;
-    while ((r = try_pop(q)) != NULL) fw_free(r); /* raced pushes after stop */
+    while ((r = try_pop(q)) != NULL) discard(q, r), settle(q, 1); /* raced pushes after stop */
+    stop_syncer(q);
     if (q->sink.close) q->sink.close(q->sink.ud);
+    pthread_mutex_destroy(&q->ack_mu);
+    pthread_cond_destroy(&q->ack_cv);
+    pthread_cond_destroy(&q->wake_cv);
+    pthread_cond_destroy(&q->sync_cv);
     fw_free(q->cells);
     fw_free(q);
 }
@@ -402,6 +605,14 @@ static fw_status file_write(void *ud, fw_log_record *const *recs, size_t n, fw_e
     return FW_OK;
 }
 
+static fw_status file_sync(void *ud, fw_err *err) {
+    file_sink *fs = ud;
+    /* EINVAL: a special file (--log /dev/null, a pipe) has nothing to sync */
+    if (fflush(fs->f) != 0 || (fdatasync(fileno(fs->f)) != 0 && errno != EINVAL))
+        return fw_err_set(err, FW_EIO, "syncing the log file: %s", strerror(errno));
+    return FW_OK;
+}
+
 static void file_close(void *ud) {
     file_sink *fs = ud;
     fflush(fs->f);
@@ -423,6 +634,6 @@ fw_status fw_log_sink_file(const char *path, fw_log_sink *out, fw_err *err) {
     /* a batch's lines leave in one write (fflush per batch), not one per stdio buffer's 4 KiB */
     setvbuf(f, NULL, _IOFBF, 1 << 20);
     fw_buf_init(&fs->line);
-    *out = (fw_log_sink){.ud = fs, .write = file_write, .close = file_close};
+    *out = (fw_log_sink){.ud = fs, .write = file_write, .close = file_close, .sync = file_sync};
     return FW_OK;
 }

@@ -46,6 +46,11 @@ typedef struct fw_log_record {
     const char *event;            /* or NULL */
     double value;                 /* NaN when none */
     bool matched;                 /* the request id is known (issued here, or in the store) */
+    bool update;                  /* an explicit label update ("update": true): replaces the first */
+    const char *origin;           /* who sent the feedback: "<remote address>[ role=<token role>]" */
+    /* set by the queue and the sink, not by the request */
+    struct fw_log_ack *ack;       /* a durable push waits on this (fw_logq_push_durable) */
+    bool lost;                    /* the sink could not keep this record (dropped, counted) */
     size_t size;                  /* bytes allocated */
     _Alignas(8) char data[];
 } fw_log_record;
@@ -67,6 +72,9 @@ typedef struct fw_log_prediction {
 fw_log_record *fw_log_prediction_new(const fw_log_prediction *p);
 fw_log_record *fw_log_feedback_new(const char *request_id, const char *label_json, const char *event,
                                    double value, bool matched);
+/* A feedback record with its source (origin, NULL: unknown) and the explicit-update flag. */
+fw_log_record *fw_log_feedback_new2(const char *request_id, const char *label_json, const char *event,
+                                    double value, bool matched, bool update, const char *origin);
 
 /* The whole record as one JSON object (no newline), appended to out — the JSON-lines format:
  *   {"type":"prediction","request_id":..,"time":..,"model":..,"version":..,"variant":..,
@@ -87,6 +95,13 @@ typedef struct fw_log_sink_stats {
     uint64_t spool_dropped;       /* records dropped because the spool was full */
     uint64_t recovered;           /* records ingested from spools of processes that are gone */
     uint64_t caught_up;           /* records the catch-up thread stored (serving.log.catch_up) */
+    uint64_t lost;                /* records a dead process accepted but never appended (kill -9
+                                     inside the flush window), counted when its spool is recovered */
+    uint64_t append_errors;       /* records dropped because the spool could not be written (disk full) */
+    uint64_t damaged_bytes;       /* bytes of recovered spools that held no valid record (skipped) */
+    uint64_t set_aside;           /* spool files with a damaged header, renamed *.damaged */
+    bool store_unhealthy;         /* the store refuses writes (damaged, unopenable): records wait in the spool */
+    uint64_t retention_deleted;   /* prediction_log rows removed by serving.log.retention */
     double lag_s;                 /* age of the oldest record not yet in the store (0: none) */
 } fw_log_sink_stats;
 
@@ -100,6 +115,14 @@ typedef struct fw_log_sink {
     void (*close)(void *ud); /* flush and free */
     bool (*contains)(void *ud, const fw_log_record *r);
     void (*stats)(void *ud, fw_log_sink_stats *s);
+    /* optional: makes what write returned durable against a power cut (fdatasync); called by the
+     * writer after a batch holding a record a request waits for (group commit) */
+    fw_status (*sync)(void *ud, fw_err *err);
+    /* optional: counters that survive kill -9 (the spool's header, mapped): the queue adds every
+     * record it accepts to *accepted before it enqueues it, and every record it disposes of
+     * (handed to write, dropped, freed at close) to *settled after; a later process counts
+     * accepted - settled as lost in the flush window */
+    _Atomic(unsigned long long) *accepted, *settled;
 } fw_log_sink;
 
 /* A JSON-lines file sink (appends; fflush per batch, fdatasync at close). */
@@ -116,6 +139,21 @@ fw_status fw_log_sink_file(const char *path, fw_log_sink *out, fw_err *err);
 fw_status fw_log_sink_store(const char *home, _Atomic(unsigned long long) *matched,
                             _Atomic(unsigned long long) *unmatched, fw_log_sink *out, fw_err *err);
 
+/* serving.log.retention: prediction_log rows older than max_age_s, beyond the newest max_rows, or
+ * while log.db's used pages pass max_bytes are deleted, oldest first, by a thread of the sink's own
+ * (its own connection, SCHED_BATCH) in transactions of FW_LOG_RETENTION_CHUNK rows with a pause
+ * between them, every interval_s; then an incremental vacuum gives the pages back (files created
+ * before schema 2 reuse them instead). 0 = no bound of that kind. Feedback is kept. */
+typedef struct fw_log_retention {
+    double max_age_s;
+    uint64_t max_rows, max_bytes;
+    double interval_s;            /* 0: 10 s */
+} fw_log_retention;
+#define FW_LOG_RETENTION_CHUNK 1000
+/* Starts retention on a store sink made by fw_log_sink_store (before it is wrapped by a spool).
+ * False when sink is not one or nothing is bounded. */
+bool fw_log_sink_store_retention(const fw_log_sink *sink, const fw_log_retention *r);
+
 /* The spool directory of a store sink made by fw_log_sink_store: <home>/spool into buf. False when
  * sink is not one or buf is too small. */
 bool fw_log_sink_store_spool_dir(const fw_log_sink *sink, char *buf, size_t size);
@@ -125,9 +163,19 @@ typedef struct fw_logq fw_logq;
 /* Starts the writer thread. capacity is rounded up to a power of two. The sink is owned. */
 fw_status fw_logq_new(const fw_log_sink *sink, size_t capacity, fw_log_policy policy, double sample,
                       size_t batch, fw_logq **out, fw_err *err);
+/* The writer's flush interval (ms, default 2): with nothing queued it sleeps this long before it
+ * looks again, so a record waits at most about this long (plus any backlog) before the sink has
+ * it — the prediction loss window on kill -9 (serving.log.flush_ms). Call before pushing. */
+void fw_logq_set_flush_ms(fw_logq *q, int ms);
 /* Enqueues r (ownership passes to the queue). Returns false when r was dropped by the policy
  * (r freed). Thread-safe, lock-free, never blocks. NULL r counts as a drop (OOM). */
 bool fw_logq_push(fw_logq *q, fw_log_record *r);
+/* Group commit: enqueues r, wakes the writer and waits until the sink has written it and synced
+ * the batch (one fdatasync for every record waiting on that batch), at most timeout_ms. FW_OK: r is
+ * durable. FW_ELIMIT: the queue was full (r dropped); FW_EIO: the sink could not keep it (disk
+ * full, store refused); FW_EBUSY: not durable within timeout_ms (it may still be
+ * written later). Ownership of r passes to the queue in every case. */
+fw_status fw_logq_push_durable(fw_logq *q, fw_log_record *r, int timeout_ms);
 
 typedef struct fw_logq_stats {
     uint64_t depth, capacity, pushed, dropped, written, write_errors, batches;

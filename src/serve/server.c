@@ -8,6 +8,7 @@
 #include "core/clock.h"
 #include "core/hash.h"
 #include "core/threads.h"
+#include "serve/feedback_labels.h"
 #include "serve/log_spool.h"
 #include "serve/mhd.h"
 #include "serve/numfmt.h"
@@ -173,27 +174,11 @@ int fw__http_for(fw_status st) {
 
 uint64_t fw__new_request_id(fw_server *s, fw_reply *r) {
     uint64_t n = atomic_fetch_add_explicit(&s->next_req, 1, memory_order_relaxed);
-    if (n >> 48) {
-        snprintf(r->request_id, sizeof r->request_id, "%08x-%012llx", s->boot, (unsigned long long)n);
-        return n;
-    }
-    /* "%08x-%012llx" without printf */
-    static const char hex[] = "0123456789abcdef";
-    char *o = r->request_id;
-    for (int i = 7; i >= 0; i--) o[7 - i] = hex[(s->boot >> (4 * i)) & 15];
-    o[8] = '-';
-    for (int i = 11; i >= 0; i--) o[9 + 11 - i] = hex[(n >> (4 * i)) & 15];
-    o[21] = 0;
+    fw_reqid_format(&s->idkey, n, r->request_id);
     return n;
 }
 
-bool fw__request_id_known(const fw_server *s, const char *id) {
-    unsigned boot;
-    unsigned long long n;
-    char tail;
-    if (strlen(id) != 21 || sscanf(id, "%8x-%12llx%c", &boot, &n, &tail) != 2) return false;
-    return boot == s->boot && n < atomic_load(&s->next_req);
-}
+bool fw__request_id_known(const fw_server *s, const char *id) { return fw_reqid_issued(&s->idkey, id); }
 
 /* ---- route resolution with traffic splits ---------------------------------------------------- */
 
@@ -317,8 +302,11 @@ static void api_healthz(fw_server *s, fw_reply *r) {
     size_t bytes;
     size_t n = fw_model_table_loaded(s->models, &bytes);
     r->code = 200;
-    fw_buf_printf(&r->body, "{\"status\":\"%s\",\"models_loaded\":%zu,\"model_bytes\":%zu,\"version\":",
-                  atomic_load(&s->draining) ? "draining" : "ok", n, bytes);
+    fw_logq_stats q = {0};
+    if (s->logq) fw_logq_get_stats(s->logq, &q);
+    fw_buf_printf(&r->body, "{\"status\":\"%s\",\"models_loaded\":%zu,\"model_bytes\":%zu,\"log_store\":\"%s\",\"version\":",
+                  atomic_load(&s->draining) ? "draining" : "ok", n, bytes,
+                  !s->log_to_store ? "off" : q.sink.store_unhealthy ? "unhealthy" : "ok");
     fw__json_cstr(&r->body, fw_version());
     fw_buf_put_u8(&r->body, '}');
 }
@@ -358,11 +346,19 @@ static void api_metrics(fw_server *s, fw_reply *r) {
     fw_metrics_render_scalar(&r->body, "flywheel_log_queue_depth", "gauge", "Prediction log records waiting.", (double)q.depth);
     fw_metrics_render_scalar(&r->body, "flywheel_log_queue_capacity", "gauge", "Prediction log queue capacity.", (double)q.capacity);
     fw_metrics_render_scalar(&r->body, "flywheel_log_dropped_total", "counter",
-                             "Log records dropped by the overflow policy or a full spool.", (double)(q.dropped + q.sink.spool_dropped));
+                             "Log records dropped by the overflow policy, a full spool or a disk that refused the append.",
+                             (double)(q.dropped + q.sink.spool_dropped + q.sink.append_errors));
     fw_metrics_render_scalar(&r->body, "flywheel_log_written_total", "counter", "Log records written to the sink.", (double)q.written);
     fw_metrics_render_scalar(&r->body, "flywheel_log_write_errors_total", "counter", "Log records lost to sink errors.",
                              (double)(q.write_errors + q.sink.store_errors));
     fw_metrics_render_scalar(&r->body, "flywheel_log_batches_total", "counter", "Batches handed to the log sink.", (double)q.batches);
+    if (s->log_to_store) {
+        fw_metrics_render_scalar(&r->body, "flywheel_log_store_healthy", "gauge",
+                                 "1 when the prediction log's store (log.db) takes writes, 0 when it is damaged or unopenable.",
+                                 q.sink.store_unhealthy ? 0.0 : 1.0);
+        fw_metrics_render_scalar(&r->body, "flywheel_log_retention_deleted_total", "counter",
+                                 "prediction_log rows deleted by serving.log.retention.", (double)q.sink.retention_deleted);
+    }
     if (q.sink.spooled) {
         const struct {
             const char *name, *type, *help;
@@ -384,6 +380,15 @@ static void api_metrics(fw_server *s, fw_reply *r) {
              (double)q.sink.recovered},
             {"flywheel_log_store_lag_seconds", "gauge", "Age of the oldest spooled record not yet in the store.",
              q.sink.lag_s},
+            {"flywheel_log_append_errors_total", "counter", "Records dropped because the spool could not be written (disk full).",
+             (double)q.sink.append_errors},
+            {"flywheel_log_lost_total", "counter",
+             "Records earlier processes accepted but had not appended when they died (kill -9 in the flush window).",
+             (double)q.sink.lost},
+            {"flywheel_log_spool_damaged_bytes_total", "counter", "Bytes of recovered spools skipped as damaged or torn.",
+             (double)q.sink.damaged_bytes},
+            {"flywheel_log_spools_set_aside_total", "counter", "Spool files with a damaged header renamed *.damaged.",
+             (double)q.sink.set_aside},
         };
         for (size_t i = 0; i < sizeof spool / sizeof *spool; i++)
             fw_metrics_render_scalar(&r->body, spool[i].name, spool[i].type, spool[i].help, spool[i].v);
@@ -452,6 +457,7 @@ typedef struct conn_req {
     fw_buf body;
     bool too_big;
     bool answered; /* a reply was queued early (413 by Content-Length) */
+    const char *auth_role; /* the data-plane token role that authorised it (static string), or NULL */
     uint64_t t0;
     struct conn_req *next; /* in this thread's free list */
     /* an admin request waiting for its loader job (see api_admin) */
@@ -855,7 +861,7 @@ static void refuse(fw_reply *r, const char *url, int http, const char *code, con
 /* Checks made once the headers are in, before any body byte is read. True, with r filled (or
  * *preflight set for an allowed CORS preflight), when the request is answered now. */
 static bool refuse_early(fw_server *s, struct MHD_Connection *c, const char *method, const char *url, fw_reply *r,
-                         const char **preflight) {
+                         const char **preflight, const char **auth_role) {
     head_scan h = {0};
     fw_mhd.get_connection_values(c, MHD_HEADER_KIND, scan_header, &h);
     if (h.n_cl && h.n_te) {
@@ -891,8 +897,9 @@ static bool refuse_early(fw_server *s, struct MHD_Connection *c, const char *met
     fw_route_match(method, url, &rt);
     if (rt.status) return false; /* 404 / 405: dispatch answers */
     int role = role_of(rt.kind);
+    static const char *const names[] = {"predict", "rank", "feedback"};
+    if (role >= 0 && s->role_token[role]) *auth_role = names[role]; /* checked just below */
     if (role >= 0 && s->role_token[role] && !bearer_ok(c, s->role_token[role])) {
-        static const char *const names[] = {"predict", "rank", "feedback"};
         char msg[200];
         snprintf(msg, sizeof msg, "this endpoint needs 'Authorization: Bearer <token>' (serving.%s_token)", names[role]);
         refuse(r, url, 401, "unauthorized", msg);
@@ -995,6 +1002,19 @@ static enum MHD_Result send_reply(fw_server *s, struct MHD_Connection *c, fw_rep
     return ret;
 }
 
+/* Who sent a request: its remote address, and the token role when one authorised it. */
+static const char *feedback_origin(struct MHD_Connection *c, const fw_reply *r, char *buf, size_t cap) {
+    const union MHD_ConnectionInfo *ci = fw_mhd.get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    char addr[INET6_ADDRSTRLEN + 8] = "?";
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    if (sa && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, addr, sizeof addr);
+    else if (sa && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, addr, sizeof addr);
+    snprintf(buf, cap, "%s%s%s", addr, r->auth_role ? " role=" : "", r->auth_role ? r->auth_role : "");
+    return buf;
+}
+
 static void dispatch(fw_server *s, struct MHD_Connection *c, conn_req *q, const char *method, const char *url,
                      const char *body, size_t len, fw_reply *r) {
     fw_route rt;
@@ -1026,7 +1046,11 @@ static void dispatch(fw_server *s, struct MHD_Connection *c, conn_req *q, const 
     case FW_ROUTE_V1_PREDICT: fw__api_predict(s, &rt, body, len, false, r); break;
     case FW_ROUTE_V1_EXPLAIN: fw__api_predict(s, &rt, body, len, true, r); break;
     case FW_ROUTE_V1_RANK: fw__api_rank(s, body, len, r); break;
-    case FW_ROUTE_V1_FEEDBACK: fw__api_feedback(s, body, len, r); break;
+    case FW_ROUTE_V1_FEEDBACK: {
+        char origin[128];
+        fw__api_feedback(s, feedback_origin(c, r, origin, sizeof origin), body, len, r);
+        break;
+    }
     case FW_ROUTE_V2_SERVER:
     case FW_ROUTE_V2_LIVE:
     case FW_ROUTE_V2_READY:
@@ -1061,7 +1085,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             fw_reply r = {0};
             fw_buf_init(&r.body);
             const char *preflight = NULL;
-            if (refuse_early(s, c, method, url, &r, &preflight)) {
+            if (refuse_early(s, c, method, url, &r, &preflight, &q->auth_role)) {
                 q->answered = true;
                 conn_phase(c, CONN_ANSWERING);
                 if (preflight) {
@@ -1129,6 +1153,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         refuse(&r, url, 400, "bad_json", msg);
     } else {
         r.max_bytes = s->cfg->max_reply_bytes;
+        r.auth_role = q->auth_role;
         dispatch(s, c, q, method, url, (const char *)q->body.data, q->body.len, &r);
         if (r.suspended) { /* an admin job: MHD calls us again once it is resumed */
             fw_buf_free(&r.body);
@@ -1200,6 +1225,7 @@ fw_status fw_server_new(const fw_serve_config *cfg, fw_server **out, fw_err *err
     pthread_mutex_init(&s->admin_mu, NULL);
     s->start_ns = fw_now_ns();
     s->boot = (uint32_t)fw_hash64(&s->start_ns, sizeof s->start_ns, (uint64_t)getpid() ^ (uint64_t)time(NULL));
+    fw_reqid_key_init(&s->idkey);
     s->admin_token = cfg->admin_token ? cfg->admin_token : getenv("FLYWHEEL_ADMIN_TOKEN");
     const char *role_cfg[3] = {cfg->predict_token, cfg->rank_token, cfg->feedback_token};
     static const char *const role_env[3] = {"FLYWHEEL_PREDICT_TOKEN", "FLYWHEEL_RANK_TOKEN", "FLYWHEEL_FEEDBACK_TOKEN"};
@@ -1228,6 +1254,9 @@ fw_status fw_server_new(const fw_serve_config *cfg, fw_server **out, fw_err *err
         } else {
             st = fw_log_sink_store(cfg->store_path, &s->feedback_matched, &s->feedback_unmatched, &sink, err);
             s->log_to_store = true;
+            fw_log_retention ret = {cfg->log_retention_age_s, cfg->log_retention_rows, cfg->log_retention_bytes,
+                                    cfg->log_retention_interval_s};
+            if (st == FW_OK) fw_log_sink_store_retention(&sink, &ret);
             /* the store's cost off the request path: a disk spool ingested when the CPU is free */
             char dir[4200];
             if (st == FW_OK && cfg->log_spool_bytes > 0 && fw_log_sink_store_spool_dir(&sink, dir, sizeof dir)) {
@@ -1244,6 +1273,8 @@ fw_status fw_server_new(const fw_serve_config *cfg, fw_server **out, fw_err *err
         if (st == FW_OK) {
             st = fw_logq_new(&sink, cfg->log_capacity, cfg->log_policy, cfg->log_sample, cfg->log_batch, &s->logq, err);
             if (st) sink.close(sink.ud);
+            else fw_logq_set_flush_ms(s->logq, cfg->log_flush_ms);
+            if (st == FW_OK && !(s->labels = fw_label_set_new())) st = fw_err_set(err, FW_ENOMEM, "out of memory");
         }
     }
     if (st == FW_OK && cfg->batch_max_age_s > 0 && !cfg->models_dir)
@@ -1393,6 +1424,7 @@ void fw_server_free(fw_server *s) {
     fw_server_drain(s);
     fw_model_table_free(s->models);
     fw_hybrid_free(s->hybrid);
+    fw_label_set_free(s->labels);
     fw_free(s->global);
     pthread_mutex_destroy(&s->admin_mu);
     pthread_mutex_destroy(&s->conn_mu);

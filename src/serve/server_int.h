@@ -10,6 +10,7 @@
 #include "serve/logq.h"
 #include "serve/metrics.h"
 #include "serve/models.h"
+#include "serve/request_id.h"
 #include "serve/routes.h"
 #include "serve/server.h"
 
@@ -33,7 +34,9 @@ struct fw_server {
     atomic_bool draining;
     atomic_bool ready;
     atomic_bool stopped;
-    uint32_t boot;              /* random per process: request ids are "<boot>-<counter>" */
+    uint32_t boot;              /* random per process */
+    fw_reqid_key idkey;         /* request ids: request_id.h */
+    struct fw_label_set *labels; /* request ids labelled through this process (feedback_labels.h) */
     atomic_ullong next_req;
     fw_srv_metrics *global;     /* requests that reached no model */
     atomic_ullong feedback_matched, feedback_unmatched;
@@ -67,6 +70,8 @@ typedef struct fw_reply {
     fw_buf body;
     const char *allow;          /* 405 */
     char request_id[48];
+    const char *auth_role;      /* the data-plane token role that authorised the request (NULL: none);
+                                   recorded with feedback as its source */
     fw_srv_metrics *metrics;    /* where to count the request (NULL → server's global) */
     int variant;
     fw_srv_model *hold;         /* a reference released after metrics are recorded */
@@ -126,7 +131,8 @@ extern _Thread_local uint64_t fw__v1_fast_answers;
 /* Handlers. body may be NULL for GET. */
 void fw__api_predict(fw_server *s, const fw_route *rt, const char *body, size_t len, bool explain, fw_reply *r);
 void fw__api_rank(fw_server *s, const char *body, size_t len, fw_reply *r);
-void fw__api_feedback(fw_server *s, const char *body, size_t len, fw_reply *r);
+/* origin: who sent it ("<remote address>[ role=<role>]"), recorded with the feedback. */
+void fw__api_feedback(fw_server *s, const char *origin, const char *body, size_t len, fw_reply *r);
 void fw__api_v2(fw_server *s, const fw_route *rt, const char *body, size_t len, fw_reply *r);
 
 #endif

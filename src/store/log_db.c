@@ -27,6 +27,9 @@ static const char *const log_migrations[] = {
     "CREATE TABLE feedback_unmatched(\n"
     "  id INTEGER PRIMARY KEY, request_id TEXT NOT NULL, ts_ms INTEGER NOT NULL, label_json TEXT);\n"
     "CREATE INDEX feedback_unmatched_by_request ON feedback_unmatched(request_id);\n",
+    /* 1 -> 2: who sent each feedback, and which labels count (NULL: the label in force) */
+    "ALTER TABLE feedback ADD COLUMN source TEXT;\n"
+    "ALTER TABLE feedback ADD COLUMN status TEXT;\n",
 };
 
 static fw_status db_err(sqlite3 *db, const char *path, const char *what, fw_err *err) {
@@ -101,6 +104,17 @@ fw_status fw_log_db_open(const char *home, int busy_ms, sqlite3 **out, fw_err *e
     sqlite3 *db;
     fw_status st = fw__sqlite_open_wal(path, busy_ms, &db, err);
     if (st) return st;
+    /* a new file reclaims the space retention frees (incremental vacuum); SQLite ignores this once
+     * tables exist, so older files keep reusing their free pages instead */
+    if (schema_version(db) == 0) {
+        sqlite3_stmt *q = NULL;
+        bool empty = sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master", -1, &q, NULL) == SQLITE_OK &&
+                     sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 0;
+        sqlite3_finalize(q);
+        /* WAL mode already wrote the header: the setting takes with a VACUUM (instant when empty) */
+        if (empty && sqlite3_exec(db, "PRAGMA auto_vacuum=INCREMENTAL", NULL, NULL, NULL) == SQLITE_OK)
+            sqlite3_exec(db, "VACUUM", NULL, NULL, NULL);
+    }
     if ((st = migrate(db, path, err))) {
         sqlite3_close(db);
         return st;
@@ -142,12 +156,18 @@ fw_status fw_log_db_adopt_legacy(const char *home, const char *store_path, fw_er
         return st;
     }
     static const char *const tables[] = {"prediction_log", "feedback", "feedback_unmatched"};
+    /* the legacy columns (log.db's feedback has grown since: schema 2) */
+    static const char *const cols[] = {"*", "id, request_id, ts_ms, label_json, event, value", "*"};
     /* only log.db is written: BEGIN IMMEDIATE would also take the store's write lock */
     if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) st = db_err(db, path, "starting the copy", err);
     for (size_t i = 0; !st && i < sizeof tables / sizeof *tables; i++) {
         if (!has_table(db, tables[i])) continue;
-        char sql[200];
-        snprintf(sql, sizeof sql, "INSERT OR IGNORE INTO main.%s SELECT * FROM legacy.%s", tables[i], tables[i]);
+        char sql[300];
+        if (i == 1)
+            snprintf(sql, sizeof sql, "INSERT OR IGNORE INTO main.%s(%s) SELECT %s FROM legacy.%s", tables[i], cols[i],
+                     cols[i], tables[i]);
+        else
+            snprintf(sql, sizeof sql, "INSERT OR IGNORE INTO main.%s SELECT * FROM legacy.%s", tables[i], tables[i]);
         if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) st = db_err(db, path, "copying the old log", err);
     }
     if (!st && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) st = db_err(db, path, "committing the copy", err);

@@ -11,6 +11,10 @@
  *
  * Joins with the registry: `ATTACH '<home>/log.db' AS log` on a connection to flywheel.db, or the
  * other way round. Schema versions are kept in the file's own fw_meta(key 'log_schema_version').
+ * Version 2 adds feedback.source (who sent it: remote address, token role) and feedback.status
+ * (NULL: in force; 'ignored': a second label without "update"; 'superseded': replaced by an
+ * update) — joins take `status IS NULL`. New files use auto_vacuum=INCREMENTAL so retention
+ * (serving.log.retention) gives space back.
  *
  * Stores written before the split (flywheel.db schema 1) held these tables in flywheel.db; the
  * store's migration to schema 2 calls fw_log_db_adopt_legacy first, which copies the rows here
@@ -23,7 +27,7 @@
 
 #include <sqlite3.h>
 
-#define FW_LOG_DB_SCHEMA_VERSION 1
+#define FW_LOG_DB_SCHEMA_VERSION 2
 
 /* Opens (creating and migrating as needed) <home>/log.db for reading and writing: WAL,
  * synchronous=NORMAL, busy timeout busy_ms. home must be resolved (fw_store_default_home) and

@@ -6,6 +6,7 @@
 #include "core/hash.h"
 #include "store/store_int.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -235,6 +236,48 @@ fw_status fw__fs_artifact_remove(const char *home, const char *hash, fw_err *err
     if (unlink(path) != 0 && errno != ENOENT)
         return fw_err_set(err, FW_EIO, "cannot remove %s: %s", path, strerror(errno));
     return FW_OK;
+}
+
+fw_status fw__fs_artifact_list(const char *home, char ***hashes, size_t *n, fw_err *err) {
+    *hashes = NULL;
+    *n = 0;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/artifacts", home);
+    DIR *top = opendir(dir);
+    if (!top) return errno == ENOENT ? FW_OK : fw_err_set(err, FW_EIO, "cannot read %s: %s", dir, strerror(errno));
+    fw_status st = FW_OK;
+    size_t cap = 0;
+    struct dirent *e;
+    while (st == FW_OK && (e = readdir(top)) != NULL) {
+        if (strlen(e->d_name) != 2 || !isxdigit((unsigned char)e->d_name[0]) || !isxdigit((unsigned char)e->d_name[1]))
+            continue;
+        char sub[4400];
+        snprintf(sub, sizeof sub, "%s/%s", dir, e->d_name);
+        DIR *d = opendir(sub);
+        if (!d) continue;
+        struct dirent *f;
+        while (st == FW_OK && (f = readdir(d)) != NULL) {
+            char hash[40];
+            if (strlen(f->d_name) != 34 || strcmp(f->d_name + 30, ".fwm") != 0) continue;
+            snprintf(hash, sizeof hash, "%.2s%.30s", e->d_name, f->d_name);
+            if (!valid_hash(hash)) continue;
+            if (*n == cap) {
+                size_t nc = cap ? cap * 2 : 16;
+                char **nh = fw_realloc(*hashes, nc * sizeof *nh);
+                if (!nh) {
+                    st = fw_err_set(err, FW_ENOMEM, "out of memory");
+                    break;
+                }
+                *hashes = nh;
+                cap = nc;
+            }
+            if (!((*hashes)[*n] = fw_strdup(hash))) st = fw_err_set(err, FW_ENOMEM, "out of memory");
+            else (*n)++;
+        }
+        closedir(d);
+    }
+    closedir(top);
+    return st;
 }
 
 /* A temporary file of fw__write_file_atomic ("<name>.tmp.<pid>.<n>") whose writer is gone. */

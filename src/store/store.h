@@ -153,6 +153,8 @@ typedef struct fw_store_ops {
      * them in *n, and deletes them when remove is set. Files still being written are left alone. */
     fw_status (*artifact_leftovers)(fw_store *s, bool remove, fw_buf *report, size_t *n,
                                     fw_err *err);
+    /* Optional: the hashes of every artifact file kept (fw_malloc'd array of fw_malloc'd strings). */
+    fw_status (*artifact_list)(fw_store *s, char ***hashes, size_t *n, fw_err *err);
     /* Batch runs and their per-row outputs. */
     fw_status (*batch_run_begin)(fw_store *s, const char *name, int64_t version,
                                  const char *input_path, int64_t *batch_id, fw_err *err);

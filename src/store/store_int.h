@@ -24,6 +24,7 @@ fw_status fw__fs_artifact_put(const char *home, const void *data, size_t len, ch
 fw_status fw__fs_artifact_read(const char *home, const char *hash, uint8_t **out, size_t *len,
                                fw_err *err);
 fw_status fw__fs_artifact_remove(const char *home, const char *hash, fw_err *err);
+fw_status fw__fs_artifact_list(const char *home, char ***hashes, size_t *n, fw_err *err);
 fw_status fw__fs_artifact_leftovers(const char *home, bool remove, fw_buf *report, size_t *n,
                                     fw_err *err);
 

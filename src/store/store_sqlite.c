@@ -673,6 +673,9 @@ static fw_status sq_artifact_remove(fw_store *b, const char *hash, fw_err *err) 
 static fw_status sq_artifact_leftovers(fw_store *b, bool remove, fw_buf *report, size_t *n, fw_err *err) {
     return fw__fs_artifact_leftovers(b->home, remove, report, n, err);
 }
+static fw_status sq_artifact_list(fw_store *b, char ***hashes, size_t *n, fw_err *err) {
+    return fw__fs_artifact_list(b->home, hashes, n, err);
+}
 
 /* ---- server and batch ----------------------------------------------------------------------- */
 static fw_status sq_batch_run_begin(fw_store *b, const char *name, int64_t version, const char *input_path,
@@ -763,6 +766,7 @@ static const fw_store_ops sqlite_ops = {
     .artifact_read = sq_artifact_read,
     .artifact_remove = sq_artifact_remove,
     .artifact_leftovers = sq_artifact_leftovers,
+    .artifact_list = sq_artifact_list,
     .batch_run_begin = sq_batch_run_begin,
     .batch_run_finish = sq_batch_run_finish,
     .batch_predictions_insert = sq_batch_predictions_insert,
@@ -839,6 +843,35 @@ fail:
     return rc;
 }
 
+/* A store file without fw_meta is new only when nothing says a registry was here: an emptied or
+ * truncated flywheel.db (0 bytes, or tables but no fw_meta) next to artifact files would silently
+ * become an empty registry and orphan every model, so it is refused. */
+static fw_status refuse_emptied(sqlite_store *s, const char *home, fw_err *err) {
+    if (read_schema_version(s) >= 0) return FW_OK;
+    sqlite3_stmt *st = NULL;
+    int tables = 0;
+    if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM sqlite_master", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        tables = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (tables > 0)
+        return fw_err_set(err, FW_ECORRUPT,
+                          "store %s has tables but no fw_meta: it is not a Flywheel store (or it was damaged); "
+                          "restore it from a backup or point --home elsewhere", s->path);
+    char **h = NULL;
+    size_t n = 0;
+    fw_err ignore;
+    if (fw__fs_artifact_list(home, &h, &n, &ignore) != FW_OK) n = 0;
+    for (size_t i = 0; i < n; i++) fw_free(h[i]);
+    fw_free(h);
+    if (n > 0)
+        return fw_err_set(err, FW_ECORRUPT,
+                          "store %s is empty but %s/artifacts holds %zu model artifact%s: the registry was emptied or "
+                          "truncated; restore flywheel.db from a backup (or move the artifacts away to start a new "
+                          "registry)", s->path, home, n, n == 1 ? "" : "s");
+    return FW_OK;
+}
+
 fw_status fw_store_sqlite_open(const char *home, fw_store **out, fw_err *err) {
     *out = NULL;
     home = fw_store_default_home(home);
@@ -860,7 +893,8 @@ fw_status fw_store_sqlite_open(const char *home, fw_store **out, fw_err *err) {
         sq_close(&s->base);
         return rc;
     }
-    if ((rc = exec(s, "PRAGMA foreign_keys=ON", err)) || (rc = migrate(s, err))) {
+    if ((rc = refuse_emptied(s, home, err)) || (rc = exec(s, "PRAGMA foreign_keys=ON", err)) ||
+        (rc = migrate(s, err))) {
         if (rc == FW_ECORRUPT || rc == FW_ESTORE) fw_err_prefix(err, "opening the store");
         sq_close(&s->base);
         return rc;

@@ -55,11 +55,17 @@ static double valid_score(const fw_train_result *r, const fw_model *m, fw_err *e
 
 /* The mean selection score of a family's parameters over the cross-validation folds (each fold's
  * model fits on the other folds; its scoring fold also drives early stopping, as the validation
- * rows do for the final model). NaN when a fold fails or scores NaN. */
-static double cv_score(const fw_train_result *r, const char *family, const fw_fit_options *fo, fw_err *err) {
+ * rows do for the final model). NaN when a fold fails or scores NaN. fold_scores (cv_folds values)
+ * gets each fold's primary metric in its own direction, oof (n_pool x outputs) each fold's
+ * predictions of its scoring rows, fold after fold; on a progress line, each fold is shown. */
+static double cv_score(const fw__fit_ctx *c, const char *family, const fw_fit_options *fo, fw_err *err,
+                       double *fold_scores, double *oof) {
+    const fw_train_result *r = c->r;
     size_t k = r->target.n_outputs;
     double sum = 0;
+    size_t at = 0;
     for (uint32_t f = 0; f < r->cv_folds; f++) {
+        if (c->progress) fw_progress_phase(c->progress, family, "cross-validation fold", f + 1, r->cv_folds);
         const fw_cv_fold *cf = &r->cv[f];
         fw_train_data d;
         memset(&d, 0, sizeof d);
@@ -83,9 +89,12 @@ static double cv_score(const fw_train_result *r, const char *family, const fw_fi
             fw_eval_options eo = fw__train_eval_opts(r);
             if (fw_eval_compute(r->target.task, cf->y_score, pred, n, k, &eo, &s, err) == FW_OK) {
                 score = fw_metric_set_primary(&s);
+                fold_scores[f] = score;
                 if (!fw_metric_higher_is_better(s.primary)) score = -score;
             }
             fw_metric_set_free(&s);
+            memcpy(oof + at * k, pred, n * k * sizeof(double));
+            at += n;
         }
         fw_free(pred);
         fw_model_free(m);
@@ -170,6 +179,23 @@ fw_status fw__train_fit_family(fw__fit_ctx *c, const char *family, fw_candidate 
     double start = fw_now_seconds();
     fw_model *best = NULL;
     double best_score = -INFINITY;
+    /* cross-validation: each trial's fold scores and out-of-fold predictions; the best trial's kept */
+    size_t n_pool = r->split.n_train + r->split.n_valid;
+    double *folds = NULL, *best_folds = NULL, *oof = NULL, *best_oof = NULL;
+    if (r->cv_folds > 1) {
+        size_t po = n_pool * r->target.n_outputs;
+        folds = fw_calloc(r->cv_folds, sizeof(double));
+        best_folds = fw_calloc(r->cv_folds, sizeof(double));
+        oof = fw_calloc(po ? po : 1, sizeof(double));
+        best_oof = fw_calloc(po ? po : 1, sizeof(double));
+        if (!folds || !best_folds || !oof || !best_oof) {
+            fw_free(folds);
+            fw_free(best_folds);
+            fw_free(oof);
+            fw_free(best_oof);
+            return FW_ENOMEM;
+        }
+    }
     fw_trial best_trial;
     memset(&best_trial, 0, sizeof best_trial);
     fw_status last = FW_OK;
@@ -212,9 +238,16 @@ fw_status fw__train_fit_family(fw__fit_ctx *c, const char *family, fw_candidate 
             continue;
         }
         cand->trials = t + 1;
-        double s = r->cv_folds > 1 ? cv_score(r, family, &fo, &err) : valid_score(r, m, &err);
+        double s = r->cv_folds > 1 ? cv_score(c, family, &fo, &err, folds, oof) : valid_score(r, m, &err);
         if (isnan(s)) s = -INFINITY;
         if (!best || s > best_score) {
+            if (folds) {
+                double *t1 = best_folds, *t2 = best_oof;
+                best_folds = folds;
+                best_oof = oof;
+                folds = t1;
+                oof = t2;
+            }
             fw_model_free(best);
             best = m;
             best_score = s;
@@ -229,6 +262,30 @@ fw_status fw__train_fit_family(fw__fit_ctx *c, const char *family, fw_candidate 
     cand->valid_score = best ? best_score : NAN;
     if (isinf(cand->valid_score)) cand->valid_score = NAN;
     cand->train_seconds = fw_now_seconds() - start;
+    fw_free(folds);
+    fw_free(oof);
+    cand->cv_mean = cand->cv_std = NAN;
+    if (best_folds && best && isfinite(best_score)) {
+        double sum = 0, ss = 0;
+        for (uint32_t f = 0; f < r->cv_folds; f++) sum += best_folds[f];
+        cand->cv_mean = sum / r->cv_folds;
+        for (uint32_t f = 0; f < r->cv_folds; f++) ss += (best_folds[f] - cand->cv_mean) * (best_folds[f] - cand->cv_mean);
+        cand->cv_std = sqrt(ss / (r->cv_folds - 1));
+        cand->cv_scores = best_folds;
+        cand->n_cv_scores = r->cv_folds;
+        cand->oof_pred = best_oof;
+    } else {
+        fw_free(best_folds);
+        fw_free(best_oof);
+    }
+    if (c->progress && best) {
+        if (cand->n_cv_scores)
+            fw_progress_log(c->progress, "%s: %zu trial(s), %u-fold cross-validation %s %.4f +/- %.4f, %.2f s", family,
+                            cand->trials, cand->n_cv_scores, r->project.metric ? r->project.metric : "score",
+                            cand->cv_mean, cand->cv_std, cand->train_seconds);
+        else
+            fw_progress_log(c->progress, "%s: %zu trial(s), %.2f s", family, cand->trials, cand->train_seconds);
+    }
     if (!best) {
         cand->failed = true;
         snprintf(cand->error, sizeof cand->error, "%s", err.msg[0] ? err.msg : fw_strerror(last));

@@ -104,6 +104,15 @@ fw_status fw__train_evaluate(fw_train_result *r, fw_candidate *c, const fw_train
     if (r->has_threshold) eo.threshold = r->threshold.threshold;
     st = fw_eval_compute(r->target.task, r->y_test, c->test_pred, r->n_test, k, &eo, &c->metrics, err);
     if (st) return fw_err_prefix(err, "evaluating %s", c->name);
+    {
+        /* how far each test figure could move on another draw of test rows (seeded) */
+        fw_bootstrap_options bo;
+        fw_bootstrap_options_init(&bo);
+        bo.seed = r->seed;
+        st = fw_eval_bootstrap(r->target.task, r->y_test, c->test_pred, r->n_test, k, &eo, &bo, &c->metrics,
+                               &c->ci, &c->n_ci, &c->ci_resamples, err);
+        if (st) return fw_err_prefix(err, "confidence intervals of %s", c->name);
+    }
     for (size_t e = 0; e < r->project.n_extra_metrics; e++) {
         double v;
         if (!fw_metric_set_get(&c->metrics, r->project.extra_metrics[e], &v))

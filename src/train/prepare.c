@@ -209,6 +209,28 @@ done:
     return st;
 }
 
+/* True when row of ds has no value in a label column. */
+static bool label_missing(const fw_project *p, const fw_dataset *ds, uint32_t row) {
+    for (size_t l = 0; l < p->n_label_columns; l++) {
+        int c = fw_dataset_find(ds, p->label_columns[l]);
+        if (c < 0) continue;
+        const fw_column *col = &ds->cols[c];
+        if (col->num ? isnan(col->num[row]) : (col->code && col->code[row] < 0)) return true;
+    }
+    return false;
+}
+
+/* Drops rows of list[0..*n) whose label is missing; returns how many. */
+static size_t drop_unlabelled(const fw_project *p, const fw_dataset *ds, uint32_t *list, size_t *n) {
+    size_t k = 0, dropped = 0;
+    for (size_t i = 0; i < *n; i++) {
+        if (label_missing(p, ds, list[i])) dropped++;
+        else list[k++] = list[i];
+    }
+    *n = k;
+    return dropped;
+}
+
 fw_status fw__train_prepare(fw_train_result *r, const fw_train_options *o, fw_err *err) {
     fw_status st;
     const fw_project *p = &r->project;
@@ -223,6 +245,17 @@ fw_status fw__train_prepare(fw_train_result *r, const fw_train_options *o, fw_er
         r->test_rows = fw_malloc((r->n_test ? r->n_test : 1) * sizeof(uint32_t));
         if (!r->test_rows) return fw_err_set(err, FW_ENOMEM, "out of memory");
         memcpy(r->test_rows, r->split.test, r->n_test * sizeof(uint32_t));
+    }
+    if (o->skip_bad_rows) {
+        /* --skip-bad-rows: a row without a label teaches and tests nothing; skip and count it */
+        size_t d = drop_unlabelled(p, r->train_ds, r->split.train, &r->split.n_train);
+        d += drop_unlabelled(p, r->train_ds, r->split.valid, &r->split.n_valid);
+        size_t dt = drop_unlabelled(p, r->eval_ds, r->test_rows, &r->n_test);
+        if (!r->test_ds) d += dt, dt = 0;
+        if (d) fw__train_warn(r, "%zu rows of %s have no label: skipped (--skip-bad-rows)", d,
+                              r->train_ds->source ? r->train_ds->source : "the training data");
+        if (dt) fw__train_warn(r, "%zu rows of %s have no label: skipped (--skip-bad-rows)", dt,
+                               r->test_ds->source ? r->test_ds->source : "the test data");
     }
     if (r->split.n_train == 0) return fw_err_set(err, FW_EDATA, "no training rows left after the split");
     if (r->n_test == 0) return fw_err_set(err, FW_EDATA, "no test rows: the data is too small to split");

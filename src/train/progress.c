@@ -4,11 +4,13 @@
 #include "core/clock.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <unistd.h>
 
 void fw_progress_init(fw_progress *p, bool enabled) {
     p->enabled = enabled && isatty(STDERR_FILENO);
+    p->log = enabled && !p->enabled;
     p->start = p->last_draw = 0;
     p->family = "";
     p->trial = 0;
@@ -41,4 +43,21 @@ void fw_progress_end(fw_progress *p) {
     if (!p->enabled) return;
     fprintf(stderr, "\r\033[K");
     fflush(stderr);
+}
+
+void fw_progress_phase(fw_progress *p, const char *family, const char *phase, unsigned i, unsigned n) {
+    if (!p->enabled) return;
+    double el = p->start > 0 ? fw_now_seconds() - p->start : 0;
+    fprintf(stderr, "\r\033[K%-8s %s %u/%u  %6.1fs", family, phase, i, n, el);
+    fflush(stderr);
+}
+
+void fw_progress_log(fw_progress *p, const char *fmt, ...) {
+    if (!p->log) return;
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("flywheel train: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
 }

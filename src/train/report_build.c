@@ -39,6 +39,14 @@ fw_status fw_train_report_build(const fw_train_result *r, fw_train_report *out) 
         m->slices = c->slices;
         m->n_slices = c->n_slices;
         m->threshold = r->has_threshold ? &r->threshold : NULL;
+        m->cv_scores = c->cv_scores;
+        m->n_cv_scores = c->n_cv_scores;
+        m->cv_mean = c->cv_mean;
+        m->cv_std = c->cv_std;
+        m->ci = c->ci;
+        m->n_ci = c->n_ci;
+        m->ci_resamples = c->ci_resamples;
+        m->ci_level = 0.95;
     }
     fw_report *rep = &out->report;
     rep->title = r->project.name;

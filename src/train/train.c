@@ -107,6 +107,12 @@ fw_status fw_train_run(fw_project *project, const fw_train_options *o, fw_train_
     const char *test_path = o->test_path ? o->test_path : r->project.test_path;
     if (test_path && (st = load_file(&r->project, test_path, o, &r->test_ds, err))) return st;
     if ((st = fw_project_resolve(&r->project, r->train_ds, err))) return st;
+    for (const char *s = r->project.notes; s && *s;) { /* what resolving decided on its own */
+        const char *e = strchr(s, '\n');
+        int len = e ? (int)(e - s) : (int)strlen(s);
+        fw__train_warn(r, "%.*s", len, s);
+        s += len + (e ? 1 : 0);
+    }
     if ((st = fw_eval_check_metric(r->project.task, r->project.metric, err))) return st;
     if ((st = fw__train_make_split(r, err))) return st;
     if ((st = fw__train_prepare(r, o, err))) return st;
@@ -133,7 +139,10 @@ fw_status fw_train_run(fw_project *project, const fw_train_options *o, fw_train_
     r->n_cands = 1 + n_fams;
     r->cands = fw_calloc(r->n_cands, sizeof(fw_candidate));
     if (!r->cands) return fw_err_set(err, FW_ENOMEM, "out of memory");
-    for (size_t i = 0; i < r->n_cands; i++) fw_metric_set_init(&r->cands[i].metrics);
+    for (size_t i = 0; i < r->n_cands; i++) {
+        fw_metric_set_init(&r->cands[i].metrics);
+        r->cands[i].cv_mean = r->cands[i].cv_std = NAN;
+    }
     if ((st = fw__train_fit_baseline(r, o, &r->cands[0], err))) return st;
 
     fw_progress prog;
@@ -180,7 +189,27 @@ fw_status fw_train_run(fw_project *project, const fw_train_options *o, fw_train_
              r->cands[r->best].name);
     if (r->best == 0) have_valid = false;
     r->selected_on_test = !have_valid;
-    if (r->target.task == FW_TASK_BINARY && have_valid && r->split.n_valid && r->cands[r->best].model) {
+    const fw_candidate *chosen = &r->cands[r->best];
+    if (r->target.task == FW_TASK_BINARY && have_valid && chosen->model && r->cv_folds > 1 && chosen->oof_pred) {
+        /* The decision threshold: the project's rule on the chosen parameters' out-of-fold
+         * predictions (every training-side row, scored by a model that did not see it) — far
+         * steadier than the validation holdout alone. */
+        fw_threshold_options to;
+        fw_threshold_options_from_project(&r->project.constraints, &to);
+        size_t n_pool = r->split.n_train + r->split.n_valid, at = 0;
+        double *yo = fw_malloc((n_pool ? n_pool : 1) * sizeof(double));
+        if (!yo) return fw_err_set(err, FW_ENOMEM, "out of memory");
+        for (uint32_t f = 0; f < r->cv_folds; f++) {
+            memcpy(yo + at, r->cv[f].y_score, r->cv[f].X_score.n_rows * sizeof(double));
+            at += r->cv[f].X_score.n_rows;
+        }
+        st = fw_eval_threshold(yo, chosen->oof_pred, at, &to, &r->threshold, err);
+        fw_free(yo);
+        if (st) return fw_err_prefix(err, "choosing the decision threshold");
+        r->threshold.rows = "out-of-fold";
+        r->threshold.n_rows = at;
+        r->has_threshold = true;
+    } else if (r->target.task == FW_TASK_BINARY && have_valid && r->split.n_valid && chosen->model) {
         /* The decision threshold: the project's rule on the chosen model's validation predictions. */
         fw_threshold_options to;
         fw_threshold_options_from_project(&r->project.constraints, &to);
@@ -190,6 +219,8 @@ fw_status fw_train_run(fw_project *project, const fw_train_options *o, fw_train_
         if (!st) st = fw_eval_threshold(r->y_valid, pv, r->split.n_valid, &to, &r->threshold, err);
         fw_free(pv);
         if (st) return fw_err_prefix(err, "choosing the decision threshold");
+        r->threshold.rows = "validation";
+        r->threshold.n_rows = r->split.n_valid;
         r->has_threshold = true;
     }
     bool want_refit = r->project.refit == FW_REFIT_ON ||
@@ -202,7 +233,13 @@ fw_status fw_train_run(fw_project *project, const fw_train_options *o, fw_train_
     for (size_t i = 0; i < r->n_cands; i++) {
         fw_candidate *c = &r->cands[i];
         if (c->failed) continue;
+        double te = fw_now_seconds();
+        fw_progress_begin(&prog, c->name, 0);
+        fw_progress_phase(&prog, c->name, "test metrics, intervals, importance: model", (unsigned)i + 1, (unsigned)r->n_cands);
         if ((st = fw__train_evaluate(r, c, o, err))) return st;
+        fw_progress_end(&prog);
+        fw_progress_log(&prog, "%s: evaluated on %zu test rows (metrics, %zu bootstrap resamples, importance) in %.2f s",
+                        c->name, r->n_test, c->ci_resamples, fw_now_seconds() - te);
     }
     if (!have_valid) {
         for (size_t i = 1; i < r->n_cands; i++) {
@@ -236,6 +273,9 @@ static void free_candidate(fw_candidate *c) {
     fw_free(c->importance_std);
     for (size_t i = 0; i < c->n_slices; i++) fw_slice_report_free(&c->slices[i]);
     fw_free(c->slices);
+    fw_free(c->cv_scores);
+    fw_free(c->oof_pred);
+    fw_free(c->ci);
 }
 
 void fw_train_result_free(fw_train_result *r) {

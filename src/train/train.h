@@ -11,6 +11,7 @@
 
 #include "data/dataset.h"
 #include "data/split.h"
+#include "eval/bootstrap.h"
 #include "eval/compare.h"
 #include "eval/latency.h"
 #include "eval/metrics.h"
@@ -68,6 +69,17 @@ typedef struct fw_candidate {
     bool refit;                /* the model was refit on training + validation rows after selection */
     size_t refit_rows;         /* rows of that fit */
     double refit_seconds;
+    /* With cross-validation: the primary metric of the chosen parameters on each fold (the
+     * metric's own direction), their mean and sample standard deviation (NaN with one fold or
+     * without CV), and the out-of-fold predictions (fold after fold, in r->cv[f].y_score order). */
+    double *cv_scores;
+    uint32_t n_cv_scores;
+    double cv_mean, cv_std;
+    double *oof_pred;
+    /* Bootstrap confidence intervals of the test metrics (in metrics' order), n_ci = 0 when none. */
+    fw_metric_ci *ci;
+    size_t n_ci;
+    size_t ci_resamples;
 } fw_candidate;
 
 #define FW_TRAIN_MAX_WARNINGS 16

@@ -94,8 +94,9 @@ static void test_layout(void) {
     fw_pipeline *pl = fit(ds, &p);
     if (!pl) return;
     /* a a_missing b c d color=red color=__unknown__ color_missing color2=blue color2=green
-     * color2=red color2=__unknown__ ts_hour ts_dow ts_month ts_age_days */
-    CHECK_EQ(fw_pipeline_n_dense(pl), 16);
+     * color2=red color2=__unknown__ ts_hour ts_dow ts_month ts_doy ts_age_days (day of the year
+     * since issue 15) */
+    CHECK_EQ(fw_pipeline_n_dense(pl), 17);
     CHECK_STR(fw_pipeline_dense_name(pl, 0), "a");
     CHECK_STR(fw_pipeline_dense_name(pl, 1), "a_missing");
     CHECK_STR(fw_pipeline_dense_name(pl, 5), "color=red");
@@ -103,7 +104,8 @@ static void test_layout(void) {
     CHECK_STR(fw_pipeline_dense_name(pl, 7), "color_missing");
     CHECK_STR(fw_pipeline_dense_name(pl, 8), "color2=blue");
     CHECK_STR(fw_pipeline_dense_name(pl, 12), "ts_hour");
-    CHECK_STR(fw_pipeline_dense_name(pl, 15), "ts_age_days");
+    CHECK_STR(fw_pipeline_dense_name(pl, 15), "ts_doy");
+    CHECK_STR(fw_pipeline_dense_name(pl, 16), "ts_age_days");
     CHECK_EQ(fw_pipeline_sparse_dim(pl), 1u << 20);
     CHECK_EQ(fw_pipeline_n_inputs(pl), 9); /* every column but the label */
     CHECK_EQ(fw_pipeline_input_index(pl, "notes", 5), 7);
@@ -534,8 +536,64 @@ static void test_missing_column_and_oom(void) {
     fw_dataset_free(ds);
 }
 
+/* Dates without a time of day: the hour is 0 in every training row and is left out; the day of
+ * the year is there (2024-03-15 is day 75 of a leap year); save → load keeps the layout. */
+static void test_timestamp_parts(void) {
+    const char *names[2] = {"day", "y"};
+    fw_col_type types[2] = {FW_COL_TIMESTAMP, FW_COL_NUMERIC};
+    fw_dataset *ds = NULL;
+    CHECK_OK(fw_dataset_new(2, names, types, &ds));
+    if (!ds) return;
+    static const double days[4] = {1704067200 /* 2024-01-01 */, 1710460800 /* 2024-03-15 */,
+                                   1735603200 /* 2024-12-31 */, 1709251200 /* 2024-03-01 */};
+    for (size_t r = 0; r < 4; r++) {
+        CHECK_OK(fw_dataset_append_row(ds));
+        fw_dataset_set_num(ds, 0, r, days[r]);
+        fw_dataset_set_num(ds, 1, r, (double)(r % 2));
+    }
+    static const char yaml[] = "data:\n  train: t.csv\n  label: y\ntask: regression\n"
+                               "split:\n  kind: random\n";
+    fw_project p;
+    fw_err err;
+    fw_err_clear(&err);
+    CHECK_OK(fw_project_parse(yaml, strlen(yaml), "t.yaml", &p, &err));
+    CHECK_OK(fw_project_resolve(&p, ds, &err));
+    fw_pipeline *pl = NULL;
+    CHECK_OK(fw_pipeline_fit(&p, ds, NULL, 4, &pl, &err));
+    if (!pl) {
+        fw_project_free(&p);
+        fw_dataset_free(ds);
+        return;
+    }
+    /* day_dow day_month day_doy day_age_days: no day_hour */
+    CHECK_EQ(fw_pipeline_n_dense(pl), 4);
+    for (size_t j = 0; j < fw_pipeline_n_dense(pl); j++) CHECK(strcmp(fw_pipeline_dense_name(pl, j), "day_hour") != 0);
+    fw_matrix m;
+    uint32_t rows[4] = {0, 1, 2, 3};
+    CHECK_OK(fw_pipeline_transform_block(pl, ds, rows, 4, 1, &m, &err));
+    CHECK(AT(m, 0, "day_doy") == 1 && AT(m, 1, "day_doy") == 75 && AT(m, 2, "day_doy") == 366 &&
+          AT(m, 3, "day_doy") == 61);
+    CHECK(AT(m, 1, "day_month") == 3 && AT(m, 1, "day_dow") == 4); /* a Friday */
+    fw_buf b;
+    fw_buf_init(&b);
+    CHECK_OK(fw_pipeline_save(pl, &b));
+    fw_pipeline *back = NULL;
+    CHECK_OK(fw_pipeline_load(b.data, b.len, &back, &err));
+    if (back) {
+        CHECK_EQ(fw_pipeline_n_dense(back), 4);
+        CHECK_STR(fw_pipeline_dense_name(back, 2), "day_doy");
+        fw_pipeline_free(back);
+    }
+    fw_buf_free(&b);
+    fw_matrix_free(&m);
+    fw_pipeline_free(pl);
+    fw_project_free(&p);
+    fw_dataset_free(ds);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
+    TEST_RUN(test_timestamp_parts);
     TEST_RUN(test_layout);
     TEST_RUN(test_numeric_no_leakage);
     TEST_RUN(test_categorical_and_hashing);

@@ -282,6 +282,12 @@ static void test_write_read_write(void) {
     fw_project_free(&b);
 }
 
+static bool in_exclude(const fw_project *p, const char *name) {
+    for (size_t i = 0; i < p->n_exclude; i++)
+        if (!strcmp(p->exclude[i], name)) return true;
+    return false;
+}
+
 /* A dataset with columns of every type for resolve tests. */
 static fw_dataset *make_ds(void) {
     const char *names[] = {"id", "age", "color", "notes", "ts", "yesno", "grade", "price", "rank_q"};
@@ -323,7 +329,7 @@ static void test_resolve_tasks(void) {
     fw_project p;
     fw_err err;
     /* binary from 2 string values: "Yes" is a conventional positive spelling */
-    CHECK_OK(resolve_with("data:\n  train: t.csv\n  label: yesno\n  id: id\n", ds, &p, &err));
+    CHECK_OK(resolve_with("data:\n  train: t.csv\n  label: yesno\n  id: id\nsplit:\n  kind: random\n", ds, &p, &err));
     CHECK(p.task == FW_TASK_BINARY && p.task_set);
     CHECK_STR(p.positive_value, "Yes");
     CHECK_STR(p.metric, "roc_auc");
@@ -355,7 +361,8 @@ static void test_resolve_tasks(void) {
     CHECK_OK(resolve_with("data:\n  train: t.csv\n  label: grade\n  query: rank_q\n", ds, &p, &err));
     CHECK(p.task == FW_TASK_RANKING);
     CHECK_STR(p.metric, "ndcg@10");
-    CHECK_EQ(p.n_features, 7); /* query is not a feature */
+    CHECK_EQ(p.n_features, 6); /* query is not a feature, nor the identifier 'id' (issue 15) */
+    CHECK(in_exclude(&p, "id"));
     fw_project_free(&p);
     CHECK_OK(resolve_with("data:\n  train: t.csv\n  label: [yesno, grade]\n", ds, &p, &err));
     CHECK(p.task == FW_TASK_MULTILABEL);
@@ -414,12 +421,13 @@ static void test_resolve_errors(void) {
     fw_project_free(&p);
     /* a declared numeric column used as categorical is fine; declared spec keeps its options */
     CHECK_OK(resolve_with("data:\n  train: t.csv\n  label: yesno\nfeatures:\n  - name: grade\n    type: categorical\n"
-                          "    min_frequency: 2\n", ds, &p, &err));
-    CHECK(p.features[5].type == FW_COL_CATEGORICAL && p.features[5].min_frequency == 2);
-    CHECK_EQ(p.features[5].line, 5);
+                          "    min_frequency: 2\nsplit:\n  kind: random\n", ds, &p, &err));
+    /* (the identifier 'id' is excluded since issue 15: grade is the fifth feature) */
+    CHECK(p.features[4].type == FW_COL_CATEGORICAL && p.features[4].min_frequency == 2);
+    CHECK_EQ(p.features[4].line, 5);
     /* resolving twice changes nothing */
     CHECK_OK(fw_project_resolve(&p, ds, &err));
-    CHECK_EQ(p.n_features, 8);
+    CHECK_EQ(p.n_features, 7);
     fw_project_free(&p);
     fw_dataset_free(ds);
 }

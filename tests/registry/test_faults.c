@@ -458,6 +458,22 @@ static void test_crash_points(void) {
         crash_child(h, reg_points[i], "register", 100 + i);
         CHECK_EQ(check_consistent(home, reg_points[i]), 2);
     }
+    /* each crashed registration left its artifact with no version: `models check` reports both
+     * orphans, --clean removes them, the live versions' files stay */
+    char *out = NULL;
+    CHECK_EQ(fw_test_sh(&out, "\"$FW\" models check --home '%s'", h), 0);
+    CHECK_CONTAINS(out, "2 orphan artifacts no version refers to");
+    free(out);
+    CHECK_EQ(fw_test_sh(&out, "\"$FW\" models check --clean --json --home '%s'", h), 0);
+    CHECK_CONTAINS(out, "\"orphan_artifacts\":2,\"orphans_removed\":true");
+    free(out);
+    r = open_reg(home);
+    if (!r) return;
+    size_t n_orph = 9;
+    CHECK_OK(fw_registry_orphans(r, false, NULL, &n_orph, &err));
+    CHECK_EQ(n_orph, 0u);
+    fw_registry_close(r);
+    CHECK_EQ(check_consistent(home, "after --clean"), 2);
     char p2[1024];
     artifact_path_of(home, "c@2", p2, sizeof p2);
     crash_child(h, "delete:before-commit", "c@2", 0);
@@ -887,6 +903,35 @@ static void test_foreign_stores(void) {
     CHECK_CONTAINS(err.msg, jdb);
     file_hash(jdb, after);
     CHECK_STR(before, after);
+
+    /* an emptied registry next to its artifacts (truncated to 0 bytes, or every table dropped) is
+     * refused, never silently a new empty registry; a fresh home still starts one */
+    const char *emptied = new_home("emptied");
+    char eh[700], edb[800];
+    snprintf(eh, sizeof eh, "%s", emptied);
+    r = open_reg(eh);
+    if (!r) return;
+    CHECK_OK(reg_named(r, "m", 1, NULL, &err));
+    fw_registry_close(r);
+    snprintf(edb, sizeof edb, "%s/flywheel.db", eh);
+    for (int kind = 0; kind < 2; kind++) {
+        if (kind == 0) {
+            char wal[900];
+            snprintf(wal, sizeof wal, "%s-wal", edb);
+            unlink(wal);
+            CHECK(truncate(edb, 0) == 0);
+        } else {
+            sql_exec(eh, "CREATE TABLE stray(x)");
+        }
+        o.home = eh;
+        st = fw_registry_open(&o, &r, &err);
+        CHECK_MSG(st == FW_ECORRUPT, "emptied store (%d): status %d (%s)", kind, st, err.msg);
+        CHECK_CONTAINS(err.msg, kind == 0 ? "holds 1 model artifact" : "no fw_meta");
+        if (st == FW_OK) fw_registry_close(r);
+        rc = run_cli(out, sizeof out, "models list --home '%s'", eh);
+        if (rc >= 0) CHECK(rc != 0);
+    }
+    CHECK_EQ(sql_int(eh, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'versions'"), 0);
 
     /* a home that is a regular file */
     char fh[800];

@@ -126,7 +126,7 @@ static void test_predict(void) {
     CHECK(j != NULL);
     if (j) {
         const char *rid = json_string_value(json_object_get(j, "request_id"));
-        CHECK(rid && strlen(rid) == 21);
+        CHECK(rid && strlen(rid) == 41 && rid[32] == '-');
         snprintf(g_rid, sizeof g_rid, "%s", rid ? rid : "");
         CHECK_STR(json_string_value(json_object_get(j, "version")), "1");
         CHECK_STR(json_string_value(json_object_get(j, "source")), "online");
@@ -392,17 +392,37 @@ static void test_feedback(void) {
     CHECK_EQ(st, 202);
     CHECK(json_is_false(json_object_get(j, "matched")));
     json_decref(j);
+    /* the first label stands: a second one without "update" is a 409, with it a replacement */
+    snprintf(body, sizeof body, "{\"request_id\":\"%s\",\"label\":\"neg\"}", g_rid);
+    j = post_json("/v1/feedback", body, &st);
+    CHECK_EQ(st, 409);
+    CHECK_STR(json_string_value(json_object_get(json_object_get(j, "error"), "code")), "label_conflict");
+    json_decref(j);
+    snprintf(body, sizeof body, "{\"request_id\":\"%s\",\"label\":\"neg\",\"update\":true}", g_rid);
+    j = post_json("/v1/feedback", body, &st);
+    CHECK_EQ(st, 202);
+    json_decref(j);
+    /* ids are unguessable: a neighbour of a real id (one hex digit off, tag kept or not) was never
+     * issued, so its feedback is not matched to anything */
+    char nb[64];
+    snprintf(nb, sizeof nb, "%s", g_rid);
+    nb[31] = nb[31] == '0' ? '1' : '0';
+    snprintf(body, sizeof body, "{\"request_id\":\"%s\",\"event\":\"probe\"}", nb);
+    j = post_json("/v1/feedback", body, &st);
+    CHECK_EQ(st, 202);
+    CHECK(json_is_false(json_object_get(j, "matched")));
+    json_decref(j);
     /* counted once stored: the ingest runs at idle priority, so on a busy machine that can take a
      * while (seconds while other processes keep both cores busy) */
     hc_resp r = {0};
     for (int i = 0; i < 300; i++) {
         hc_resp_free(&r);
         CHECK_OK(hc_request(g_srv.port, "GET", "/metrics", NULL, NULL, &r));
-        if (r.body && strstr(r.body, "flywheel_feedback_total{matched=\"false\"} 1")) break;
+        if (r.body && strstr(r.body, "flywheel_feedback_total{matched=\"false\"} 2")) break;
         usleep(50000);
     }
-    CHECK_CONTAINS(r.body, "flywheel_feedback_total{matched=\"true\"} 1");
-    CHECK_CONTAINS(r.body, "flywheel_feedback_total{matched=\"false\"} 1");
+    CHECK_CONTAINS(r.body, "flywheel_feedback_total{matched=\"true\"} 2");
+    CHECK_CONTAINS(r.body, "flywheel_feedback_total{matched=\"false\"} 2");
     hc_resp_free(&r);
 }
 
@@ -525,10 +545,15 @@ static void test_drain_log_in_store(void) {
     snprintf(sql, sizeof sql, "SELECT count(*) FROM feedback f JOIN prediction_log p USING(request_id)"
              " WHERE f.request_id = '%s' AND f.label_json = '\"pos\"'", g_rid);
     CHECK_EQ(DB_INT(db, sql), 1);
+    /* the first label was superseded by the explicit update; each row says where it came from */
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM feedback WHERE request_id = '%s' AND ((label_json = '\"pos\"'"
+             " AND status = 'superseded') OR (label_json = '\"neg\"' AND status IS NULL))", g_rid);
+    CHECK_EQ(DB_INT(db, sql), 2);
+    CHECK_EQ(DB_INT(db, "SELECT count(*) FROM feedback WHERE source IS NULL OR source NOT LIKE '127.0.0.1%'"), 0);
     CHECK_EQ(DB_INT(db, "SELECT count(*) FROM feedback WHERE request_id = 'from-elsewhere-42' AND event = 'chargeback'"
                            " AND value = 12.5"), 1);
     CHECK_EQ(DB_INT(db, "SELECT count(*) FROM feedback_unmatched WHERE request_id = 'from-elsewhere-42'"), 1);
-    CHECK_EQ(DB_INT(db, "SELECT count(*) FROM feedback_unmatched"), 1);
+    CHECK_EQ(DB_INT(db, "SELECT count(*) FROM feedback_unmatched"), 2);
     sqlite3_close(db);
 }
 
