@@ -192,6 +192,11 @@ int fw_cmd_eval(int argc, char **argv) {
                                 .has_latency = true, .latency = em.latency, .slices = em.slices,
                                 .n_slices = em.n_slices,
                                 .size_bytes = fw_bundle_model(b)->vt->size_bytes(fw_bundle_model(b))};
+    if (t->task == FW_TASK_REGRESSION) { /* predicted-vs-actual and residual plots */
+        rows[1].test_y = y;
+        rows[1].test_pred = em.pred;
+        rows[1].n_test = X.n_rows;
+    }
     bool has_base = fw_bundle_baseline(b) != NULL;
     fw_report rep = {.title = rec.name, .task = t->task, .primary_metric = eo.primary,
                      .min_improvement = min_imp, .models = has_base ? rows : rows + 1,

@@ -4,6 +4,7 @@
 #include "cli/cli.h"
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "eval/report.h"
 #include "registry/registry.h"
 
 #include <inttypes.h>
@@ -19,7 +20,8 @@ static const char *const usage_text =
     "\n"
     "subcommands:\n"
     "  list [NAME]                 model names (or the versions of NAME)\n"
-    "  show REF                    one version: metrics, lineage, aliases, artifact\n"
+    "  show REF [--html FILE]      one version: metrics, lineage, aliases, artifact; --html writes\n"
+    "                              the HTML report kept with the version when train registered it\n"
     "  diff REF REF                two versions' metrics and parameters side by side\n"
     "  promote REF                 point production (or --alias) at REF, by the promotion rule\n"
     "  rollback NAME               production back to the version before the last promotion\n"
@@ -49,7 +51,7 @@ static const char *const usage_text =
     "exit codes: 0 success, 1 failure (refused, not found, damaged), 2 usage error\n";
 
 typedef struct opts {
-    const char *home, *alias, *reason, *name;
+    const char *home, *alias, *reason, *name, *html;
     double min_improvement;
     bool json, force, remove, clean;
     const char *pos[4];
@@ -74,6 +76,7 @@ static int parse(int argc, char **argv, opts *o) {
         else if ((m = fw_cli_opt(argc, argv, &i, "--alias", &o->alias, CMD))) { if (m < 0) return FW_EXIT_USAGE; }
         else if ((m = fw_cli_opt(argc, argv, &i, "--reason", &o->reason, CMD))) { if (m < 0) return FW_EXIT_USAGE; }
         else if ((m = fw_cli_opt(argc, argv, &i, "--name", &o->name, CMD))) { if (m < 0) return FW_EXIT_USAGE; }
+        else if ((m = fw_cli_opt(argc, argv, &i, "--html", &o->html, CMD))) { if (m < 0) return FW_EXIT_USAGE; }
         else if ((m = fw_cli_opt(argc, argv, &i, "--min-improvement", &v, CMD))) {
             if (m < 0) return FW_EXIT_USAGE;
             char *end;
@@ -187,6 +190,22 @@ static int do_list(fw_registry *r, const opts *o) {
 }
 
 /* ---- show ----------------------------------------------------------------------------------- */
+/* show --html FILE: the report kept with the version (a note on stderr in --json mode). */
+static int write_report(fw_registry *r, const fw_version_rec *v, const opts *o, int rc) {
+    fw_err err;
+    char *html = NULL;
+    size_t len = 0;
+    if (fw_registry_report_html(r, v, &html, &len, &err) != FW_OK ||
+        fw_report_write_file(o->html, html, len, &err) != FW_OK) {
+        fw_free(html);
+        return fw_cli_fail(CMD, FW_EXIT_FAILURE, "show --html: %s", err.msg);
+    }
+    fw_free(html);
+    if (o->json) fprintf(stderr, "report of %s@%" PRId64 " written to %s\n", v->name, v->version, o->html);
+    else printf("  report:         written to %s\n", o->html);
+    return rc;
+}
+
 static int do_show(fw_registry *r, const opts *o) {
     fw_err err;
     fw_version_rec v;
@@ -236,12 +255,14 @@ static int do_show(fw_registry *r, const opts *o) {
         if (v.params_json) printf("  params:         %s\n", v.params_json);
         if (v.metrics_json) printf("  metrics:        %s\n", v.metrics_json);
     }
+    int rc = a || ast == FW_OK ? FW_EXIT_OK : FW_EXIT_FAILURE;
+    if (o->html) rc = write_report(r, &v, o, rc);
     fw_artifact_close(a);
     fw_free(bytes);
     fw_alias_recs_free(al, na);
     fw_version_rec_free(&v);
     fw_buf_free(&b);
-    return a || ast == FW_OK ? FW_EXIT_OK : FW_EXIT_FAILURE;
+    return rc;
 }
 
 /* ---- diff ----------------------------------------------------------------------------------- */
@@ -584,6 +605,8 @@ int fw_cmd_models(int argc, char **argv) {
     if ((rc = need(&o, subs[k].lo, subs[k].hi, sub, subs[k].what))) return rc;
     if (o.clean && strcmp(sub, "check") != 0)
         return fw_cli_fail(CMD, FW_EXIT_USAGE, "--clean is an option of 'check', not of '%s'", sub);
+    if (o.html && strcmp(sub, "show") != 0)
+        return fw_cli_fail(CMD, FW_EXIT_USAGE, "--html is an option of 'show', not of '%s'", sub);
     if (o.remove && strcmp(sub, "alias") != 0)
         return fw_cli_fail(CMD, FW_EXIT_USAGE, "--remove is an option of 'alias', not of '%s'", sub);
     /* the command line for the audit log */

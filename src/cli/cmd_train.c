@@ -187,6 +187,13 @@ int fw_cmd_train(int argc, char **argv) {
         if (res.cands[i].failed)
             fprintf(stderr, "flywheel train: %s failed: %s\n", res.cands[i].name, res.cands[i].error);
 
+    /* the HTML report: for --html, and kept with the registered version (models show --html) */
+    fw_buf h;
+    fw_buf_init(&h);
+    bool have_html = fw_report_html(&tr.report, &h) == FW_OK;
+    if (have_html) fw_buf_put_u8(&h, 0);
+    have_html = have_html && fw_buf_ok(&h);
+
     /* register, and write the artifact to --out */
     fw_registered reg;
     memset(&reg, 0, sizeof reg);
@@ -199,6 +206,7 @@ int fw_cmd_train(int argc, char **argv) {
         ro.argv = argv;
         ro.argc = argc;
         ro.train_options = &o;
+        ro.report_html = have_html ? (const char *)h.data : NULL;
         if (fw_train_register(&res, &ro, &reg, &err) != FW_OK) rc = fw_cli_fail(cmd, FW_EXIT_FAILURE, "%s", err.msg);
     }
 
@@ -241,12 +249,24 @@ int fw_cmd_train(int argc, char **argv) {
         if (reg.artifact_path[0]) printf("artifact written to %s\n", reg.artifact_path);
     }
     if (html) {
-        fw_buf h;
-        fw_buf_init(&h);
-        if (fw_report_html(&tr.report, &h) != FW_OK || fw_report_write_file(html, h.data, h.len, &err) != FW_OK)
+        fw_err_clear(&err);
+        if (!have_html || fw_report_write_file(html, h.data, h.len - 1, &err) != FW_OK)
             rc = fw_cli_fail(cmd, FW_EXIT_FAILURE, "--html: %s", err.msg[0] ? err.msg : "cannot render the report");
-        fw_buf_free(&h);
     }
+    if (out_dir && reg.artifact_path[0]) { /* --out: report.html and report.json next to the artifact */
+        char path[1100];
+        fw_buf j;
+        fw_buf_init(&j);
+        fw_err_clear(&err);
+        snprintf(path, sizeof path, "%s/report.html", out_dir);
+        if (!have_html || fw_report_write_file(path, h.data, h.len - 1, &err) != FW_OK)
+            rc = fw_cli_fail(cmd, FW_EXIT_FAILURE, "--out: %s", err.msg[0] ? err.msg : "cannot render the report");
+        snprintf(path, sizeof path, "%s/report.json", out_dir);
+        if (fw_report_json(&tr.report, &j, &err) != FW_OK || fw_report_write_file(path, j.data, j.len, &err) != FW_OK)
+            rc = fw_cli_fail(cmd, FW_EXIT_FAILURE, "--out: %s", err.msg[0] ? err.msg : "cannot render the report");
+        fw_buf_free(&j);
+    }
+    fw_buf_free(&h);
     fw_buf_free(&out);
     fw_train_report_free(&tr);
     fw_train_result_free(&res);

@@ -40,6 +40,15 @@ typedef struct fw_report_model {
     const char *const *importance_names; /* n_importance names (NULL → "f0", "f1", ...) */
     const double *importance;       /* n_importance values (e.g. fw_importance.mean) */
     size_t n_importance;
+    const char *const *importance_inputs; /* per feature, the input column it derives from (one-hot
+                                       parts and missing indicators share theirs); the HTML sums
+                                       the parts per input column. NULL → no grouping */
+    const char *importance_metric;  /* the metric whose drop is measured (NULL → the primary) */
+    size_t importance_repeats;      /* shuffles per feature (0 = not stated) */
+    size_t importance_rows;         /* test rows the importance was measured on (0 = not stated) */
+    const double *test_y, *test_pred; /* regression: n_test labels and predictions (the
+                                       predicted-vs-actual and residual plots), or NULL */
+    size_t n_test;
     const fw_slice_report *slices;  /* one per group column */
     size_t n_slices;
     const fw_threshold_choice *threshold; /* binary: the chosen decision threshold, or NULL */

@@ -81,6 +81,8 @@ static json_t *slices_obj(const fw_report_model *m, int *bad) {
             set(so, "small", json_boolean(s->small), bad);
             set(so, "primary", num(s->primary), bad);
             set(so, "gap", num(s->gap), bad);
+            set(so, "ci_low", num(s->ci_lo), bad);
+            set(so, "ci_high", num(s->ci_hi), bad);
             set(so, "worse", json_boolean(s->worse), bad);
             if (s->ok) set(so, "metrics", metrics_obj(&s->metrics, bad), bad);
             else set(so, "error", str(s->error), bad);

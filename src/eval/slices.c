@@ -1,10 +1,14 @@
 /* slices.c — owns per-slice evaluation (see slices.h): groups rows by code, copies each group's
- * labels, predictions and ranking ids, and evaluates them with fw_eval_compute. */
+ * labels, predictions and ranking ids, evaluates them with fw_eval_compute, and bootstraps the
+ * primary metric's interval (rows resampled with replacement, seeded: the same data give the same
+ * interval). */
 #include "eval/slices.h"
 
 #include "core/alloc.h"
+#include "core/rng.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,8 +23,80 @@ void fw_slice_report_free(fw_slice_report *r) {
     memset(r, 0, sizeof *r);
 }
 
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Rows per resample at most: a larger slice is resampled at this size and its interval narrowed
+ * by sqrt(MAX_RESAMPLE / rows) (an m-out-of-n bootstrap), so the cost does not grow with the data. */
+enum { MAX_RESAMPLE = 20000 };
+
+/* The resamples per slice when the slices resample n rows in all: 200, fewer on large data (at
+ * least 50; about 4 million resampled rows per group column). */
+static size_t n_resamples(size_t n) {
+    return n * 200 <= 4000000 ? 200 : 4000000 / n < 50 ? 50 : 4000000 / n;
+}
+
+/* Resamples a slice's m rows (sy: m x ny labels, sp: m x k predictions) B times and sets the
+ * 2.5th / 97.5th percentiles of the primary metric; resamples where the metric is undefined are
+ * skipped. */
+static fw_status bootstrap(fw_task task, const double *sy, const double *sp, size_t m, size_t ny, size_t k,
+                           const fw_eval_options *o, size_t B, uint64_t seed, fw_slice *s) {
+    s->ci_lo = s->ci_hi = NAN;
+    if (task == FW_TASK_RANKING || m < 2) return FW_OK;
+    size_t full = m;
+    if (m > MAX_RESAMPLE) m = MAX_RESAMPLE;
+    double *by = fw_malloc(m * ny * sizeof *by), *bp = fw_malloc(m * k * sizeof *bp);
+    double *vals = fw_malloc(B * sizeof *vals);
+    fw_status st = FW_OK;
+    if (!by || !bp || !vals) {
+        st = FW_ENOMEM;
+        goto done;
+    }
+    fw_rng rng;
+    fw_rng_seed(&rng, seed);
+    size_t nv = 0;
+    for (size_t r = 0; r < B; r++) {
+        for (size_t j = 0; j < m; j++) {
+            size_t i = (size_t)fw_rng_below(&rng, full);
+            memcpy(by + j * ny, sy + i * ny, ny * sizeof *by);
+            memcpy(bp + j * k, sp + i * k, k * sizeof *bp);
+        }
+        fw_metric_set ms;
+        fw_metric_set_init(&ms);
+        fw_err e;
+        fw_status cs = fw_eval_compute(task, by, bp, m, k, o, &ms, &e);
+        double v = cs == FW_OK ? fw_metric_set_primary(&ms) : NAN;
+        fw_metric_set_free(&ms);
+        if (cs == FW_ENOMEM) {
+            st = FW_ENOMEM;
+            goto done;
+        }
+        if (isfinite(v)) vals[nv++] = v;
+    }
+    if (nv >= B / 2) { /* an interval only when most resamples define the metric */
+        qsort(vals, nv, sizeof *vals, cmp_double);
+        s->ci_lo = vals[(size_t)floor(0.025 * (double)(nv - 1))];
+        s->ci_hi = vals[(size_t)ceil(0.975 * (double)(nv - 1))];
+        if (m < full) { /* resampled at m rows: spread around the mean, narrowed to the full size */
+            double mean = 0, f = sqrt((double)m / (double)full);
+            for (size_t i = 0; i < nv; i++) mean += vals[i];
+            mean /= (double)nv;
+            double lo = s->primary + (s->ci_lo - mean) * f, hi = s->primary + (s->ci_hi - mean) * f;
+            s->ci_lo = lo;
+            s->ci_hi = hi;
+        }
+    }
+done:
+    fw_free(by);
+    fw_free(bp);
+    fw_free(vals);
+    return st;
+}
+
 static fw_status eval_slice(fw_task task, const double *y, const double *p, size_t k,
-                            const fw_eval_options *opt, const uint32_t *rows, size_t m,
+                            const fw_eval_options *opt, const uint32_t *rows, size_t m, size_t B,
                             fw_slice *s, fw_err *err) {
     size_t ny = task == FW_TASK_MULTILABEL ? k : 1;
     double *sy = fw_malloc(m * ny * sizeof *sy), *sp = fw_malloc(m * k * sizeof *sp);
@@ -51,6 +127,8 @@ static fw_status eval_slice(fw_task task, const double *y, const double *p, size
     } else {
         s->ok = true;
         s->primary = fw_metric_set_primary(&s->metrics);
+        if (bootstrap(task, sy, sp, m, ny, k, &o, B, 0x51ce5eedULL ^ ((uint64_t)m << 20) ^ rows[0], s) != FW_OK)
+            st = fw_err_set(err, FW_ENOMEM, "slices: out of memory");
     }
 done:
     fw_free(sy);
@@ -93,6 +171,9 @@ fw_status fw_eval_slices(fw_task task, const double *y, const double *p, size_t 
         goto done;
     }
     for (size_t i = 0; i < n; i++) count[codes[i] < 0 ? n_names : (size_t)codes[i]]++;
+    size_t resampled = 0;
+    for (size_t g = 0; g < n_groups; g++) resampled += count[g] < MAX_RESAMPLE ? count[g] : MAX_RESAMPLE;
+    size_t B = n_resamples(resampled);
     bool hib = fw_metric_higher_is_better(out->primary);
     size_t k = n_outputs ? n_outputs : 1;
     for (size_t g = 0; g < n_groups && !st; g++) {
@@ -108,14 +189,18 @@ fw_status fw_eval_slices(fw_task task, const double *y, const double *p, size_t 
         s->small = m < min_size;
         s->primary = NAN;
         s->gap = NAN;
+        s->ci_lo = s->ci_hi = NAN;
         if (!s->name) {
             st = fw_err_set(err, FW_ENOMEM, "slices: out of memory");
             break;
         }
-        st = eval_slice(task, y, p, k, opt, rows, m, s, err);
+        st = eval_slice(task, y, p, k, opt, rows, m, B, s, err);
         if (!st && s->ok) {
             s->gap = s->primary - out->overall;
-            s->worse = hib ? s->gap < 0 : s->gap > 0;
+            if (s->small) s->worse = false; /* too few rows to call */
+            else if (isfinite(s->ci_lo) && isfinite(s->ci_hi))
+                s->worse = hib ? s->ci_hi < out->overall : s->ci_lo > out->overall;
+            else s->worse = task == FW_TASK_RANKING && (hib ? s->gap < 0 : s->gap > 0);
         }
     }
 done:

@@ -1,6 +1,8 @@
 /* slices.h — owns per-slice evaluation: for one group column (per-row int codes + the code
- * names), the metric set on each value's rows, its row count, and the gap to the overall figure
- * on the primary metric; slices below a minimum size are flagged (their figures are noisy).
+ * names), the metric set on each value's rows, its row count, the gap to the overall figure on
+ * the primary metric and a bootstrap confidence interval of it; slices below a minimum size are
+ * flagged (their figures are noisy), and a slice is called worse only when its interval excludes
+ * the overall figure.
  *
  * Example:
  *   fw_slice_report r;
@@ -21,7 +23,12 @@ typedef struct fw_slice {
     fw_metric_set metrics;
     double primary;        /* primary metric on the slice (NaN when undefined) */
     double gap;            /* primary - overall primary (raw difference; NaN when undefined) */
-    bool worse;            /* the slice is worse than overall (direction-aware) */
+    double ci_lo, ci_hi;   /* 95% bootstrap interval of primary on the slice (percentile, seeded
+                              resampling of the slice's rows); NaN when not computed (ranking,
+                              fewer than 2 rows, or metrics undefined) */
+    bool worse;            /* worse than overall beyond noise: not small, and the whole interval
+                              lies on the worse side of the overall figure (ranking, without an
+                              interval: not small and the gap on the worse side) */
 } fw_slice;
 
 typedef struct fw_slice_report {

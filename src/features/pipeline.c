@@ -169,6 +169,13 @@ static fw_status layout(fw_pipeline *pl) {
 }
 
 size_t fw_pipeline_n_dense(const fw_pipeline *pl) { return pl->n_dense; }
+
+const char *fw_pipeline_dense_input_name(const fw_pipeline *pl, size_t j) {
+    for (uint32_t i = 0; i < pl->n_cols; i++)
+        if (j >= pl->cols[i].dense_off && j < (size_t)pl->cols[i].dense_off + pl->cols[i].n_dense)
+            return pl->cols[i].name;
+    return NULL;
+}
 uint32_t fw_pipeline_sparse_dim(const fw_pipeline *pl) { return pl->sparse_dim; }
 const char *fw_pipeline_dense_name(const fw_pipeline *pl, size_t j) {
     return j < pl->n_dense ? pl->dense_names[j] : NULL;

@@ -50,6 +50,9 @@ void fw_pipeline_free(fw_pipeline *pl);
 size_t fw_pipeline_n_dense(const fw_pipeline *pl);
 uint32_t fw_pipeline_sparse_dim(const fw_pipeline *pl);   /* 0 when nothing is hashed */
 const char *fw_pipeline_dense_name(const fw_pipeline *pl, size_t j);  /* e.g. "color=red" */
+/* The input column dense feature j derives from ("color" for "color=red" and for
+ * "color_missing"), or NULL when j is out of range. */
+const char *fw_pipeline_dense_input_name(const fw_pipeline *pl, size_t j);
 
 /* Input columns the pipeline reads, in record order. */
 size_t fw_pipeline_n_inputs(const fw_pipeline *pl);

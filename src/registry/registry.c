@@ -365,6 +365,39 @@ fw_status fw_registry_read_artifact(fw_registry *r, const fw_version_rec *v, uin
     return st;
 }
 
+fw_status fw_registry_report_html(fw_registry *r, const fw_version_rec *v, char **html, size_t *len,
+                                  fw_err *err) {
+    *html = NULL;
+    if (len) *len = 0;
+    fw_run_rec run;
+    memset(&run, 0, sizeof run);
+    fw_err ignore;
+    if (v->run_id) r->store->ops->run_get(r->store, v->run_id, &run, &ignore);
+    json_t *j = run.record_json ? json_loads(run.record_json, 0, NULL) : NULL;
+    json_t *h = j ? json_object_get(j, "report_html") : NULL;
+    fw_status st = FW_OK;
+    if (!json_is_string(h)) {
+        st = fw_err_set(err, FW_ENOTFOUND,
+                        "%s@%" PRId64 " has no stored report: it was registered before flywheel kept the HTML report "
+                        "with each version (or was imported); `flywheel eval %s@%" PRId64 " DATA --html F` renders one "
+                        "from labelled data",
+                        v->name, v->version, v->name, v->version);
+    } else {
+        size_t n = json_string_length(h);
+        *html = fw_malloc(n + 1);
+        if (!*html) {
+            st = fw_err_set(err, FW_ENOMEM, "out of memory");
+        } else {
+            memcpy(*html, json_string_value(h), n);
+            (*html)[n] = 0;
+            if (len) *len = n;
+        }
+    }
+    json_decref(j);
+    fw_run_rec_free(&run);
+    return st;
+}
+
 fw_status fw_registry_versions(fw_registry *r, const char *name, fw_version_rec **out, size_t *n, fw_err *err) {
     fw_status st = fw_registry_check_name(name, err);
     if (st) return st;

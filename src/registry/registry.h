@@ -78,6 +78,13 @@ fw_status fw_registry_resolve(fw_registry *r, const char *ref, fw_version_rec *o
 fw_status fw_registry_read_artifact(fw_registry *r, const fw_version_rec *v, uint8_t **out,
                                     size_t *len, fw_err *err);
 
+/* The HTML report kept with a version (rendered by `flywheel train` when it registered the version;
+ * stored in its run record). *html is fw_malloc'd, NUL-terminated (caller frees). FW_ENOTFOUND
+ * with a message saying why when the version has none (registered before reports were kept,
+ * imported, or registered through the library without one). */
+fw_status fw_registry_report_html(fw_registry *r, const fw_version_rec *v, char **html, size_t *len,
+                                  fw_err *err);
+
 /* Versions of one name (all statuses, ascending); every name's summary. Free with the store's
  * _free functions. */
 fw_status fw_registry_versions(fw_registry *r, const char *name, fw_version_rec **out, size_t *n,

@@ -204,6 +204,9 @@ fw_status fw__train_evaluate(fw_train_result *r, fw_candidate *c, const fw_train
                 if (st) return st;
                 c->importance = imp.mean;
                 c->importance_std = imp.std;
+                snprintf(c->importance_metric, sizeof c->importance_metric, "%s", imp.metric);
+                c->importance_repeats = io.n_repeats;
+                c->importance_rows = rows;
                 imp.mean = imp.std = NULL;
                 fw_importance_free(&imp);
             }

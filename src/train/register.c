@@ -56,8 +56,12 @@ static void run_json(const fw_train_result *r, const fw_register_options *o, fw_
         }
         fw_buf_put_u8(b, '}');
     }
-    fw_buf_printf(b, "]}");
-    (void)o;
+    fw_buf_printf(b, "]");
+    if (o->report_html) { /* the report as the user saw it, for `models show REF --html F` */
+        fw_buf_printf(b, ",\"report_html\":");
+        fw_json_put_str(b, o->report_html);
+    }
+    fw_buf_printf(b, "}");
 }
 
 /* Training parameters: everything `reproduce` needs to retrain the same artifact (the chosen

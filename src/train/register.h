@@ -21,6 +21,8 @@ typedef struct fw_register_options {
     char **argv;               /* the command line, recorded in the run */
     int argc;
     const fw_train_options *train_options;
+    const char *report_html;   /* the rendered HTML report, kept with the version's run record
+                                  (`flywheel models show REF --html F`); NULL = none */
 } fw_register_options;
 void fw_register_options_init(fw_register_options *o);
 

@@ -11,11 +11,15 @@ fw_status fw_train_report_build(const fw_train_result *r, fw_train_report *out) 
     out->models = fw_calloc(r->n_cands, sizeof(fw_report_model));
     size_t nd = fw_pipeline_n_dense(r->pipeline);
     out->dense_names = fw_calloc(nd ? nd : 1, sizeof(char *));
-    if (!out->models || !out->dense_names) {
+    out->dense_inputs = fw_calloc(nd ? nd : 1, sizeof(char *));
+    if (!out->models || !out->dense_names || !out->dense_inputs) {
         fw_train_report_free(out);
         return FW_ENOMEM;
     }
-    for (size_t j = 0; j < nd; j++) out->dense_names[j] = fw_pipeline_dense_name(r->pipeline, j);
+    for (size_t j = 0; j < nd; j++) {
+        out->dense_names[j] = fw_pipeline_dense_name(r->pipeline, j);
+        out->dense_inputs[j] = fw_pipeline_dense_input_name(r->pipeline, j);
+    }
     size_t n = 0;
     for (size_t i = 0; i < r->n_cands; i++) {
         const fw_candidate *c = &r->cands[i];
@@ -35,6 +39,15 @@ fw_status fw_train_report_build(const fw_train_result *r, fw_train_report *out) 
             m->importance = c->importance;
             m->importance_names = out->dense_names;
             m->n_importance = nd;
+            m->importance_inputs = out->dense_inputs;
+            m->importance_metric = c->importance_metric[0] ? c->importance_metric : NULL;
+            m->importance_repeats = c->importance_repeats;
+            m->importance_rows = c->importance_rows;
+        }
+        if (r->target.task == FW_TASK_REGRESSION && c->test_pred) {
+            m->test_y = r->y_test;
+            m->test_pred = c->test_pred;
+            m->n_test = r->n_test;
         }
         m->slices = c->slices;
         m->n_slices = c->n_slices;
@@ -68,5 +81,6 @@ fw_status fw_train_report_build(const fw_train_result *r, fw_train_report *out) 
 void fw_train_report_free(fw_train_report *tr) {
     fw_free(tr->models);
     fw_free(tr->dense_names);
+    fw_free(tr->dense_inputs);
     memset(tr, 0, sizeof *tr);
 }

@@ -10,6 +10,7 @@ typedef struct fw_train_report {
     fw_report report;
     fw_report_model *models;    /* n_cands entries; models[0] is the baseline */
     const char **dense_names;   /* feature names for importance */
+    const char **dense_inputs;  /* the input column of each feature (importance grouping) */
 } fw_train_report;
 
 /* Fills *out with pointers into r (valid while r lives). FW_OK or FW_ENOMEM. */

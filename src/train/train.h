@@ -60,6 +60,8 @@ typedef struct fw_candidate {
     size_t size_bytes;
     double *importance;        /* n_dense permutation importance (mean drop), or NULL */
     double *importance_std;
+    char importance_metric[FW_METRIC_NAME_MAX]; /* the metric whose drop importance measures */
+    size_t importance_repeats, importance_rows; /* shuffles per feature; test rows used */
     fw_slice_report *slices;   /* one per group column */
     size_t n_slices;
     bool failed;

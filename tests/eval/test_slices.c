@@ -105,11 +105,69 @@ static void test_slice_errors(void) {
     CHECK_EQ(fw_bytes_in_use(), before);
 }
 
+static void test_worse_only_beyond_noise(void) {
+    /* two groups drawn from the same distribution: one is a little below overall by chance and
+     * must not be flagged; a third, with a much weaker signal, must be — and its interval
+     * excludes the overall figure */
+    enum { M = 900 };
+    static double y[M], p[M];
+    static int32_t codes[M];
+    uint64_t s = 7;
+    for (size_t i = 0; i < M; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        double u = (double)(s >> 11) / 9007199254740992.0;
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        double u2 = (double)(s >> 11) / 9007199254740992.0;
+        y[i] = u < 0.4;
+        codes[i] = (int32_t)(i % 3);
+        p[i] = 0.3 + (codes[i] == 2 ? 0.05 : 0.4) * y[i] + 0.5 * (u2 - 0.5);
+    }
+    const char *names[3] = {"a", "b", "weak"};
+    fw_slice_report r, same;
+    /* the first two groups alone: same distribution */
+    static double y2[M], p2[M];
+    static int32_t c2[M];
+    size_t m2 = 0;
+    for (size_t i = 0; i < M; i++)
+        if (codes[i] != 2) y2[m2] = y[i], p2[m2] = p[i], c2[m2] = codes[i], m2++;
+    CHECK_OK(fw_eval_slices(FW_TASK_BINARY, y2, p2, m2, 1, NULL, "g", c2, names, 2, 30, &same, NULL));
+    size_t below = 0;
+    for (size_t i = 0; i < 2; i++) {
+        const fw_slice *sl = &same.slices[i];
+        CHECK(isfinite(sl->ci_lo) && isfinite(sl->ci_hi));
+        CHECK(sl->ci_lo <= sl->primary && sl->primary <= sl->ci_hi);
+        below += sl->gap < 0;
+        CHECK_MSG(!sl->worse, "slice %s (gap %+.4f, interval [%.4f, %.4f]) flagged worse", sl->name, sl->gap,
+                  sl->ci_lo, sl->ci_hi);
+    }
+    CHECK(below >= 1); /* the case the old rule flagged: a gap below zero that is only noise */
+    fw_slice_report_free(&same);
+    CHECK_OK(fw_eval_slices(FW_TASK_BINARY, y, p, M, 1, NULL, "g", codes, names, 3, 30, &r, NULL));
+    for (size_t i = 0; i < 2; i++) {
+        CHECK(isfinite(r.slices[i].ci_lo) && isfinite(r.slices[i].ci_hi));
+        CHECK(!r.slices[i].worse);
+    }
+    CHECK(r.slices[2].worse);
+    CHECK(r.slices[2].ci_hi < r.overall);
+    /* deterministic: the same data give the same interval */
+    fw_slice_report r2;
+    CHECK_OK(fw_eval_slices(FW_TASK_BINARY, y, p, M, 1, NULL, "g", codes, names, 3, 30, &r2, NULL));
+    CHECK(r2.slices[0].ci_lo == r.slices[0].ci_lo && r2.slices[0].ci_hi == r.slices[0].ci_hi);
+    /* a slice below min_size is never called worse, whatever its gap */
+    fw_slice_report r3;
+    CHECK_OK(fw_eval_slices(FW_TASK_BINARY, y, p, M, 1, NULL, "g", codes, names, 3, 1000, &r3, NULL));
+    CHECK(r3.slices[2].small && !r3.slices[2].worse);
+    fw_slice_report_free(&r);
+    fw_slice_report_free(&r2);
+    fw_slice_report_free(&r3);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     TEST_RUN(test_binary_slices);
     TEST_RUN(test_lower_is_better_gap);
     TEST_RUN(test_ranking_slices_keep_queries);
     TEST_RUN(test_slice_errors);
+    TEST_RUN(test_worse_only_beyond_noise);
     return fw_test_report(argv[0]);
 }
