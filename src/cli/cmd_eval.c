@@ -3,7 +3,10 @@
  * text, --json or --html. */
 #include "cli/cli.h"
 
+#include "artifact/artifact.h"
 #include "artifact/bundle.h"
+#include "data/query.h"
+#include "train/register.h"
 #include "core/alloc.h"
 #include "data/load.h"
 #include "eval/report.h"
@@ -71,6 +74,21 @@ static fw_status eval_one(const fw_model *m, const fw_matrix *X, const double *y
     }
     fw_free(codes);
     return st;
+}
+
+/* The project the model was trained with (recorded in the artifact): its query column and its
+ * metrics: list. false when the artifact has none (older artifacts). */
+static bool recorded_project(const uint8_t *bytes, size_t len, fw_project *p) {
+    fw_artifact *a = NULL;
+    fw_err e;
+    fw_err_clear(&e);
+    const uint8_t *yaml;
+    size_t n;
+    bool ok = fw_artifact_open(bytes, len, &a, &e) == FW_OK &&
+              fw_artifact_bytes(a, FW_KV_PROJECT_YAML, &yaml, &n) &&
+              fw_project_parse((const char *)yaml, n, "recorded project", p, &e) == FW_OK;
+    fw_artifact_close(a);
+    return ok;
 }
 
 static void eval_model_free(eval_model *e) {
@@ -147,6 +165,9 @@ int fw_cmd_eval(int argc, char **argv) {
     fw_metric_set_init(&eb.metrics);
     fw_buf out;
     fw_buf_init(&out);
+    fw_project proj;
+    fw_project_init(&proj);
+    uint32_t *qid = NULL;
     if (fw_registry_open(&ro, &reg, &err) || fw_registry_resolve(reg, ref, &rec, &err) ||
         fw_registry_read_artifact(reg, &rec, &bytes, &len, &err) || fw_bundle_load_mem(bytes, len, &b, &err) ||
         fw_data_load(data, NULL, &ds, NULL, &err)) {
@@ -173,6 +194,19 @@ int fw_cmd_eval(int argc, char **argv) {
     eo.primary = fw_bundle_meta_str(b, "metric.primary");
     if (eo.primary && !eo.primary[0]) eo.primary = NULL;
     eo.threshold = isnan(threshold) ? fw_bundle_threshold(b) : threshold;
+    if (recorded_project(bytes, len, &proj)) { /* metrics: list; ranking: the query column */
+        eo.metrics = (const char *const *)proj.extra_metrics;
+        eo.n_metrics = proj.n_extra_metrics;
+        uint32_t n_q;
+        if (t->task == FW_TASK_RANKING && proj.query_column) {
+            qid = fw_malloc((ds->n_rows ? ds->n_rows : 1) * sizeof *qid);
+            if (!qid || fw_query_ids(ds, proj.query_column, qid, &n_q, &err)) {
+                fw_cli_fail(cmd, FW_EXIT_FAILURE, "%s", qid ? err.msg : "out of memory");
+                goto done;
+            }
+            eo.query = qid;
+        }
+    }
     if (eval_one(fw_bundle_model(b), &X, y, t->task, k, &eo, ds, groups, n_groups, &em, &err) ||
         (fw_bundle_baseline(b) && eval_one(fw_bundle_baseline(b), &X, y, t->task, k, &eo, ds, groups, n_groups, &eb, &err))) {
         fw_cli_fail(cmd, FW_EXIT_FAILURE, "%s", err.msg);
@@ -201,7 +235,7 @@ int fw_cmd_eval(int argc, char **argv) {
     fw_report rep = {.title = rec.name, .task = t->task, .primary_metric = eo.primary,
                      .min_improvement = min_imp, .models = has_base ? rows : rows + 1,
                      .n_models = has_base ? 2 : 1, .baseline = has_base ? &rows[0] : NULL,
-                     .best = name};
+                     .best = name, .metrics = eo.metrics, .n_metrics = eo.n_metrics};
     if (t->n_classes) {
         rep.class_names = (const char *const *)t->class_names;
         rep.n_classes = t->n_classes;
@@ -223,6 +257,8 @@ int fw_cmd_eval(int argc, char **argv) {
         fw_buf_free(&h);
     }
 done:
+    fw_free(qid);
+    fw_project_free(&proj);
     fw_buf_free(&out);
     eval_model_free(&em);
     eval_model_free(&eb);

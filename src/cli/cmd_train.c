@@ -27,6 +27,7 @@ static const char usage_text[] =
     "options:\n"
     "  --label COL            label column (when no project file is given)\n"
     "  --task T               binary|multiclass|multilabel|regression|ranking (default: inferred)\n"
+    "  --query COL            ranking: the query column (rows ranked together; data.query)\n"
     "  --models LIST          families to try (default baseline,linear,gbdt,knn)\n"
     "  --seed N               seed for splits, sampling and search (default: the project's)\n"
     "  --threads N            threads (default: all cores)\n"
@@ -51,6 +52,7 @@ int fw_cmd_train(int argc, char **argv) {
     const char *cmd = "train";
     fw_train_options o;
     fw_train_options_init(&o);
+    const char *query = NULL;
     const char *positional = NULL, *label = NULL, *task = NULL, *out_dir = NULL, *name = NULL,
                *home = NULL, *html = NULL, *write_project = NULL, *v;
     const char *params[MAX_PARAMS];
@@ -75,6 +77,7 @@ int fw_cmd_train(int argc, char **argv) {
         OPT("--test", o.test_path)
         OPT("--out", out_dir)
         OPT("--name", name)
+        OPT("--query", query)
         OPT("--home", home)
         OPT("--html", html)
         OPT("--write-project", write_project)
@@ -163,6 +166,14 @@ int fw_cmd_train(int argc, char **argv) {
     if (proj.name && fw_registry_check_name(proj.name, &err) != FW_OK) {
         fw_project_free(&proj);
         return fw_cli_fail(cmd, FW_EXIT_USAGE, "%s%s", name ? "--name: " : "project name: ", err.msg);
+    }
+    if (query) { /* a query column makes the task ranking unless --task says otherwise */
+        fw_free(proj.query_column);
+        proj.query_column = fw_strdup(query);
+        if (!proj.query_column) {
+            fw_project_free(&proj);
+            return fw_cli_fail(cmd, FW_EXIT_FAILURE, "out of memory");
+        }
     }
 
     fw_train_result res;

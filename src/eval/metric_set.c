@@ -131,8 +131,8 @@ static const char *const *task_names(fw_task task) {
                                              NULL};
     static const char *const regression[] = {"rmse", "mse", "mae", "r2", "mape",
                                              "median_absolute_error", NULL};
-    static const char *const ranking[] = {"ndcg", "ndcg@", "map", "precision@", "recall@",
-                                          "hit_rate@", "coverage@", NULL};
+    static const char *const ranking[] = {"ndcg", "ndcg@", "map", "map@", "precision@", "recall@",
+                                          "mrr", "mrr@", "hit_rate@", "coverage@", NULL};
     static const char *const none[] = {NULL};
     switch (task) {
     case FW_TASK_BINARY: return binary;

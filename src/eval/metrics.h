@@ -19,7 +19,8 @@
  *   multilabel:  accuracy (subset accuracy, as sklearn) hamming_loss f1_micro f1_macro
  *                (+ per-label F1 in fw_metric_set.label_f1)
  *   regression:  rmse mse mae r2 mape median_absolute_error
- *   ranking:     ndcg@k map precision@k recall@k hit_rate@k coverage@k  (ndcg = ndcg@all)
+ *   ranking:     ndcg@k map map@k precision@k recall@k hit_rate@k mrr@k coverage@k
+ *                (ndcg = ndcg@all, mrr = mrr@all; see ranking.c)
  *
  * Documented edge cases (each tested in tests/eval):
  *   - empty input → FW_EINVAL; NaN/inf in a prediction → FW_EDATA naming row and output;

@@ -4,8 +4,11 @@
  * relevant row scores 0 and still counts), map (mean over queries with a relevant row of sklearn's
  * average_precision on relevance > 0), precision@k (relevant in the top k / k), recall@k
  * (relevant in the top k / relevant; queries without a relevant row skipped), hit_rate@k and
- * coverage@k (distinct items in some top k / catalog size). For the top-k cut, tied scores keep
- * row order. "ndcg" without a cutoff uses every row of the query. */
+ * coverage@k (distinct items in some top k / catalog size), map@k (per query with a relevant row:
+ * the sum of precision@i at each relevant position i <= k, over min(k, relevant rows); averaged
+ * over those queries) and mrr@k (1 / the position of the first relevant row within the top k, 0
+ * when none; averaged over every query). For the top-k cut, tied scores keep row order. "ndcg"
+ * and "mrr" without a cutoff use every row of the query. */
 #include "eval/eval_int.h"
 
 #include "core/alloc.h"
@@ -67,7 +70,7 @@ static double dcg_ideal(double *rel_sorted_desc, size_t g, size_t k) {
 
 typedef struct rank_acc {
     size_t k;
-    double ndcg, prec, rec, hit;
+    double ndcg, prec, rec, hit, ap, rr;
     size_t n_rec;
     uint32_t *topk_items;
     size_t n_topk;
@@ -108,7 +111,7 @@ fw_status fw__eval_ranking(const double *y, const double *p, size_t n, const fw_
     for (size_t i = 0; i < n; i++) qr[i] = (qrow){o->query[i], (uint32_t)i};
     qsort(qr, n, sizeof *qr, cmp_qrow);
     size_t n_q = 0, n_ap = 0;
-    double ndcg_all = 0, map = 0;
+    double ndcg_all = 0, map = 0, mrr_all = 0;
     for (size_t b = 0; b < n;) {
         size_t e = b;
         while (e < n && qr[e].q == qr[b].q) e++;
@@ -134,18 +137,30 @@ fw_status fw__eval_ranking(const double *y, const double *p, size_t n, const fw_
         }
         double ideal = dcg_ideal(rs, g, g);
         ndcg_all += ideal > 0 ? dcg_tied(rel, sc, ord, g, g) / ideal : 0;
+        for (size_t j = 0; j < g; j++)
+            if (rel[ord[j]] > 0) {
+                mrr_all += 1.0 / (double)(j + 1);
+                break;
+            }
         for (size_t a = 0; a < n_ks; a++) {
             size_t k = acc[a].k;
             double id = dcg_ideal(rs, g, k);
             acc[a].ndcg += id > 0 ? dcg_tied(rel, sc, ord, g, k) / id : 0;
             size_t hits = 0;
+            double ap = 0, rr = 0;
             for (size_t j = 0; j < g && j < k; j++) {
+                if (rel[ord[j]] > 0) {
+                    ap += (double)(hits + 1) / (double)(j + 1);
+                    if (hits == 0) rr = 1.0 / (double)(j + 1);
+                }
                 hits += rel[ord[j]] > 0;
                 if (o->item) acc[a].topk_items[acc[a].n_topk++] = o->item[qr[b + ord[j]].row];
             }
             acc[a].prec += (double)hits / (double)k;
             acc[a].hit += hits > 0;
+            acc[a].rr += rr;
             if (nrel) {
+                acc[a].ap += ap / (double)(nrel < k ? nrel : k);
                 acc[a].rec += (double)hits / (double)nrel;
                 acc[a].n_rec++;
             }
@@ -191,6 +206,10 @@ fw_status fw__eval_ranking(const double *y, const double *p, size_t n, const fw_
         if (!st) st = fw_metric_set_put(s, name, acc[a].n_rec ? acc[a].rec / (double)acc[a].n_rec : NAN);
         snprintf(name, sizeof name, "hit_rate@%zu", k);
         if (!st) st = fw_metric_set_put(s, name, acc[a].hit / nq);
+        snprintf(name, sizeof name, "map@%zu", k);
+        if (!st) st = fw_metric_set_put(s, name, acc[a].n_rec ? acc[a].ap / (double)acc[a].n_rec : NAN);
+        snprintf(name, sizeof name, "mrr@%zu", k);
+        if (!st) st = fw_metric_set_put(s, name, acc[a].rr / nq);
         if (o->item && !st) {
             snprintf(name, sizeof name, "coverage@%zu", k);
             size_t d = count_distinct(acc[a].topk_items, acc[a].n_topk);
@@ -198,6 +217,7 @@ fw_status fw__eval_ranking(const double *y, const double *p, size_t n, const fw_
         }
     }
     if (!st) st = fw_metric_set_put(s, "ndcg", ndcg_all / (double)n_q);
+    if (!st) st = fw_metric_set_put(s, "mrr", mrr_all / (double)n_q);
 done:
     for (size_t a = 0; a < MAX_KS; a++) fw_free(acc[a].topk_items);
     fw_free(qr);

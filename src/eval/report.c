@@ -38,7 +38,7 @@ const fw_report_model *fw_report_best(const fw_report *r) {
     return best;
 }
 
-size_t fw__report_extras(const fw_report *r, const fw_metric_set *s, const char *out[3]) {
+size_t fw__report_extras(const fw_report *r, const fw_metric_set *s, const char *out[FW_REPORT_MAX_EXTRAS]) {
     static const char *const bin[] = {"average_precision", "log_loss", "f1", "roc_auc", NULL};
     static const char *const mc[] = {"accuracy", "log_loss", "f1_macro", "f1_weighted", NULL};
     static const char *const ml[] = {"f1_macro", "hamming_loss", "accuracy", "f1_micro", NULL};
@@ -50,6 +50,14 @@ size_t fw__report_extras(const fw_report *r, const fw_metric_set *s, const char 
                               : r->task == FW_TASK_REGRESSION ? rg : rk;
     const char *pm = fw_report_primary(r);
     size_t n = 0;
+    if (r->metrics && r->n_metrics) { /* the project's metrics: list chooses the columns */
+        for (size_t i = 0; i < r->n_metrics && n < FW_REPORT_MAX_EXTRAS; i++) {
+            bool dup = !r->metrics[i] || strcmp(r->metrics[i], pm) == 0;
+            for (size_t j = 0; j < n && !dup; j++) dup = strcmp(out[j], r->metrics[i]) == 0;
+            if (!dup) out[n++] = r->metrics[i];
+        }
+        return n;
+    }
     for (; *list && n < 3; list++)
         if (strcmp(*list, pm) != 0 && (!s || fw_metric_set_get(s, *list, NULL))) out[n++] = *list;
     return n;

@@ -77,7 +77,12 @@ typedef struct fw_report {
     const char *best;               /* the chosen model's name, or NULL → fw_report_best */
     const char *const *class_names; /* confusion-matrix labels (n_classes), or NULL → indices */
     size_t n_classes;
+    /* The project's `metrics:` list: the report's extra columns, in this order (beside the
+     * primary; the first FW_REPORT_MAX_EXTRAS). NULL → a few key metrics of the task. */
+    const char *const *metrics;
+    size_t n_metrics;
 } fw_report;
+#define FW_REPORT_MAX_EXTRAS 8
 
 /* The best model: the one named r->best, else the best primary value among models other than
  * the baseline (direction-aware; NaN never wins; ties → the first listed). NULL when none. */

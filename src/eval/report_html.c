@@ -189,9 +189,9 @@ static void confusion_chart(fw_buf *b, const fw_report *r, const fw_metric_set *
     for (size_t i = 0; i < k; i++) {
         uint64_t row_total = 0;
         for (size_t j = 0; j < k; j++) row_total += s->confusion[i * k + j];
-        char label[64];
-        if (r->class_names && i < r->n_classes) snprintf(label, sizeof label, "%s", r->class_names[i]);
-        else snprintf(label, sizeof label, "%zu", i);
+        char num[32];
+        snprintf(num, sizeof num, "%zu", i);
+        const char *label = r->class_names && i < r->n_classes && r->class_names[i] ? r->class_names[i] : num;
         fw_buf_printf(b, "<text x=\"%.0f\" y=\"%.1f\" class=\"tick\" text-anchor=\"end\">", lw - 4, top + cell * ((double)i + 0.5) + 4);
         fw__html_svg_label(b, label, 60);
         fw_buf_printf(b, "</text>");
@@ -455,7 +455,7 @@ static void importance_chart(fw_buf *b, const fw_report *r, const fw_report_mode
 
 static void model_table(fw_buf *b, const fw_report *r, const fw_report_model *best) {
     const char *pm = fw_report_primary(r);
-    const char *extras[3];
+    const char *extras[FW_REPORT_MAX_EXTRAS];
     size_t ne = fw__report_extras(r, r->n_models ? r->models[0].metrics : NULL, extras);
     fw_buf_printf(b, "<table>\n<tr><th>model</th><th>family</th><th>");
     esc(b, pm);

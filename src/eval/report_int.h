@@ -5,8 +5,9 @@
 
 #include "eval/report.h"
 
-/* Up to 3 key extra metric names for the task (present in s when s is given), primary excluded. */
-size_t fw__report_extras(const fw_report *r, const fw_metric_set *s, const char *out[3]);
+/* The extra metric columns: the report's metrics list (each one, primary and repeats excluded, at
+ * most FW_REPORT_MAX_EXTRAS), else up to 3 key metrics of the task (present in s when s is given). */
+size_t fw__report_extras(const fw_report *r, const fw_metric_set *s, const char *out[FW_REPORT_MAX_EXTRAS]);
 /* "0.1234", "1.234e+07", or "-" for NaN. */
 void fw__report_num(char *buf, size_t size, double v);
 /* "512 B", "3.4 KB", "1.2 MB". */

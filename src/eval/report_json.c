@@ -237,6 +237,13 @@ fw_status fw_report_json(const fw_report *r, fw_buf *out, fw_err *err) {
     set(root, "task", str(fw_eval_task_name(r->task)), &bad);
     set(root, "primary_metric", str(fw_report_primary(r)), &bad);
     set(root, "higher_is_better", json_boolean(fw_metric_higher_is_better(fw_report_primary(r))), &bad);
+    {   /* the extra columns the text and HTML tables show (the project's metrics: list) */
+        const char *ex[FW_REPORT_MAX_EXTRAS];
+        size_t ne = fw__report_extras(r, r->n_models ? r->models[0].metrics : NULL, ex);
+        json_t *cols = json_array();
+        for (size_t i = 0; i < ne; i++) push(cols, str(ex[i]), &bad);
+        set(root, "metrics_shown", cols, &bad);
+    }
     set(root, "best", best ? str(best->name) : json_null(), &bad);
     set(root, "threshold", threshold_obj(best ? best->threshold : NULL, &bad), &bad);
     set(root, "test_rows", r->n_models ? json_integer((json_int_t)r->models[0].metrics->n_rows) : json_null(), &bad);

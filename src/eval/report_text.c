@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define NCOL 12
+#define NCOL (9 + FW_REPORT_MAX_EXTRAS) /* name, family, primary, vs baseline, extras, 4 tail, cv */
 #define CELL 48
 
 typedef struct table {
@@ -100,7 +100,7 @@ static void model_row(const fw_report *r, const fw_report_model *m, const fw_rep
 static void ci_line(const fw_report *r, const fw_report_model *m, const char *const *extras, size_t n_extras,
                     fw_buf *out) {
     if (!m->n_ci) return;
-    const char *names[4] = {fw_report_primary(r)};
+    const char *names[1 + FW_REPORT_MAX_EXTRAS] = {fw_report_primary(r)};
     size_t nn = 1;
     for (size_t e = 0; e < n_extras; e++) names[nn++] = extras[e];
     bool any = false;
@@ -117,7 +117,8 @@ static void ci_line(const fw_report *r, const fw_report_model *m, const char *co
     if (any) fw_buf_printf(out, "\n");
 }
 
-static fw_status slices_text(const fw_report_model *m, fw_buf *out) {
+static fw_status slices_text(const fw_report_model *m, const char *const *extras, size_t ne,
+                             fw_buf *out) {
     for (size_t g = 0; g < m->n_slices; g++) {
         const fw_slice_report *sr = &m->slices[g];
         char ov[32];
@@ -128,8 +129,12 @@ static fw_status slices_text(const fw_report_model *m, fw_buf *out) {
         t.n_rows = sr->n_slices + 1;
         t.cells = fw_calloc(t.n_rows, sizeof *t.cells);
         if (!t.cells) return FW_ENOMEM;
+        /* value, rows, primary, the extra metrics, gap, note */
         const char *head[5] = {"value", "rows", sr->primary, "gap", "note"};
-        for (size_t c = 0; c < 5; c++) put_cell(&t, 0, c, head[c]);
+        for (size_t c = 0; c < 3; c++) put_cell(&t, 0, c, head[c]);
+        for (size_t e = 0; e < ne; e++) put_cell(&t, 0, 3 + e, extras[e]);
+        put_cell(&t, 0, 3 + ne, head[3]);
+        put_cell(&t, 0, 4 + ne, head[4]);
         for (size_t i = 0; i < sr->n_slices; i++) {
             const fw_slice *s = &sr->slices[i];
             char buf[CELL];
@@ -138,14 +143,20 @@ static fw_status slices_text(const fw_report_model *m, fw_buf *out) {
             put_cell(&t, i + 1, 1, buf);
             fw__report_num(buf, sizeof buf, s->primary);
             put_cell(&t, i + 1, 2, buf);
+            for (size_t e = 0; e < ne; e++) {
+                double x = NAN;
+                if (s->ok) fw_metric_set_get(&s->metrics, extras[e], &x);
+                fw__report_num(buf, sizeof buf, x);
+                put_cell(&t, i + 1, 3 + e, buf);
+            }
             if (isnan(s->gap)) snprintf(buf, sizeof buf, "-");
             else snprintf(buf, sizeof buf, "%+.4f", s->gap);
-            put_cell(&t, i + 1, 3, buf);
+            put_cell(&t, i + 1, 3 + ne, buf);
             snprintf(buf, sizeof buf, "%s%s%s", s->small ? "small " : "", s->worse ? "worse " : "",
                      !s->ok ? "error" : (isnan(s->primary) ? "undefined" : ""));
             size_t len = strlen(buf);
             if (len && buf[len - 1] == ' ') buf[len - 1] = '\0';
-            put_cell(&t, i + 1, 4, buf);
+            put_cell(&t, i + 1, 4 + ne, buf);
         }
         print_table(&t, 1, true, out);
         fw_free(t.cells);
@@ -157,7 +168,7 @@ fw_status fw_report_text(const fw_report *r, fw_buf *out) {
     if (fw__report_check(r)) return FW_EINVAL;
     const char *pm = fw_report_primary(r);
     const fw_report_model *best = fw_report_best(r);
-    const char *extras[3];
+    const char *extras[FW_REPORT_MAX_EXTRAS];
     size_t n_extras = fw__report_extras(r, r->n_models ? r->models[0].metrics : NULL, extras);
     fw_buf_printf(out, "%s — %s task, primary metric %s (%s is better)\n",
                   r->title ? r->title : "evaluation", fw_eval_task_name(r->task), pm,
@@ -236,6 +247,6 @@ fw_status fw_report_text(const fw_report *r, fw_buf *out) {
     } else if (r->n_models) {
         fw_buf_printf(out, "\nbest: none (no model has a defined %s)\n", pm);
     }
-    if (best && slices_text(best, out)) return FW_ENOMEM;
+    if (best && slices_text(best, extras, n_extras, out)) return FW_ENOMEM;
     return fw_buf_ok(out) ? FW_OK : FW_ENOMEM;
 }

@@ -95,6 +95,101 @@ done:
     return st;
 }
 
+/* Ranking: the slice's rows grouped by query (rows sorted by query id, then row) and whole queries
+ * resampled B times, each drawn query getting a fresh id; the 2.5th / 97.5th percentiles of the
+ * primary metric. Nothing when the slice has fewer than 2 queries. */
+static const uint32_t *sort_query;
+static int cmp_by_query(const void *a, const void *b) {
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    uint32_t qx = sort_query[x], qy = sort_query[y];
+    return qx != qy ? (qx > qy) - (qx < qy) : (x > y) - (x < y);
+}
+
+static fw_status bootstrap_queries(const double *sy, const double *sp, const uint32_t *sq, const uint32_t *si,
+                                   size_t m, const fw_eval_options *o, size_t B, uint64_t seed, fw_slice *s) {
+    uint32_t *order = fw_malloc(m * sizeof *order), *start = fw_malloc((m + 1) * sizeof *start);
+    uint32_t *pick = NULL, *bq = NULL, *bi = NULL;
+    double *by = NULL, *bp = NULL, *vals = fw_malloc(B * sizeof *vals);
+    fw_status st = FW_OK;
+    if (!order || !start || !vals) {
+        st = FW_ENOMEM;
+        goto done;
+    }
+    for (size_t i = 0; i < m; i++) order[i] = (uint32_t)i;
+    sort_query = sq; /* qsort has no context argument; slices are evaluated on one thread */
+    qsort(order, m, sizeof *order, cmp_by_query);
+    size_t ng = 0;
+    for (size_t i = 0; i < m; i++)
+        if (i == 0 || sq[order[i]] != sq[order[i - 1]]) start[ng++] = (uint32_t)i;
+    start[ng] = (uint32_t)m;
+    if (ng < 2) goto done;
+    pick = fw_malloc(ng * sizeof *pick);
+    if (!pick) {
+        st = FW_ENOMEM;
+        goto done;
+    }
+    fw_rng rng;
+    fw_rng_seed(&rng, seed);
+    size_t nv = 0, cap = 0;
+    for (size_t r = 0; r < B; r++) {
+        size_t rows = 0;
+        for (size_t g = 0; g < ng; g++) {
+            pick[g] = (uint32_t)fw_rng_below(&rng, ng);
+            rows += start[pick[g] + 1] - start[pick[g]];
+        }
+        if (rows > cap) {
+            cap = rows;
+            double *ny_ = fw_realloc(by, cap * sizeof *by), *np_ = ny_ ? fw_realloc(bp, cap * sizeof *bp) : NULL;
+            if (ny_) by = ny_;
+            if (np_) bp = np_;
+            uint32_t *nq = np_ ? fw_realloc(bq, cap * sizeof *bq) : NULL, *ni = nq && si ? fw_realloc(bi, cap * sizeof *bi) : NULL;
+            if (nq) bq = nq;
+            if (ni) bi = ni;
+            if (!ny_ || !np_ || !nq || (si && !ni)) {
+                st = FW_ENOMEM;
+                goto done;
+            }
+        }
+        size_t j = 0;
+        for (size_t g = 0; g < ng; g++)
+            for (uint32_t t = start[pick[g]]; t < start[pick[g] + 1]; t++, j++) {
+                by[j] = sy[order[t]];
+                bp[j] = sp[order[t]];
+                bq[j] = (uint32_t)g; /* a query drawn twice counts as two queries */
+                if (si) bi[j] = si[order[t]];
+            }
+        fw_eval_options ro = *o;
+        ro.query = bq;
+        ro.item = si ? bi : NULL;
+        fw_metric_set ms;
+        fw_metric_set_init(&ms);
+        fw_err e;
+        fw_status cs = fw_eval_compute(FW_TASK_RANKING, by, bp, rows, 1, &ro, &ms, &e);
+        double v = cs == FW_OK ? fw_metric_set_primary(&ms) : NAN;
+        fw_metric_set_free(&ms);
+        if (cs == FW_ENOMEM) {
+            st = FW_ENOMEM;
+            goto done;
+        }
+        if (isfinite(v)) vals[nv++] = v;
+    }
+    if (nv >= B / 2) {
+        qsort(vals, nv, sizeof *vals, cmp_double);
+        s->ci_lo = vals[(size_t)floor(0.025 * (double)(nv - 1))];
+        s->ci_hi = vals[(size_t)ceil(0.975 * (double)(nv - 1))];
+    }
+done:
+    fw_free(order);
+    fw_free(start);
+    fw_free(pick);
+    fw_free(by);
+    fw_free(bp);
+    fw_free(bq);
+    fw_free(bi);
+    fw_free(vals);
+    return st;
+}
+
 static fw_status eval_slice(fw_task task, const double *y, const double *p, size_t k,
                             const fw_eval_options *opt, const uint32_t *rows, size_t m, size_t B,
                             fw_slice *s, fw_err *err) {
@@ -127,7 +222,11 @@ static fw_status eval_slice(fw_task task, const double *y, const double *p, size
     } else {
         s->ok = true;
         s->primary = fw_metric_set_primary(&s->metrics);
-        if (bootstrap(task, sy, sp, m, ny, k, &o, B, 0x51ce5eedULL ^ ((uint64_t)m << 20) ^ rows[0], s) != FW_OK)
+        uint64_t seed = 0x51ce5eedULL ^ ((uint64_t)m << 20) ^ rows[0];
+        fw_status bs = task == FW_TASK_RANKING
+                           ? (sq ? bootstrap_queries(sy, sp, sq, si, m, &o, B, seed, s) : FW_OK)
+                           : bootstrap(task, sy, sp, m, ny, k, &o, B, seed, s);
+        if (bs != FW_OK)
             st = fw_err_set(err, FW_ENOMEM, "slices: out of memory");
     }
 done:
@@ -200,7 +299,7 @@ fw_status fw_eval_slices(fw_task task, const double *y, const double *p, size_t 
             if (s->small) s->worse = false; /* too few rows to call */
             else if (isfinite(s->ci_lo) && isfinite(s->ci_hi))
                 s->worse = hib ? s->ci_hi < out->overall : s->ci_lo > out->overall;
-            else s->worse = task == FW_TASK_RANKING && (hib ? s->gap < 0 : s->gap > 0);
+            else s->worse = false; /* no interval (too few queries, metric undefined): not called */
         }
     }
 done:

@@ -24,11 +24,10 @@ typedef struct fw_slice {
     double primary;        /* primary metric on the slice (NaN when undefined) */
     double gap;            /* primary - overall primary (raw difference; NaN when undefined) */
     double ci_lo, ci_hi;   /* 95% bootstrap interval of primary on the slice (percentile, seeded
-                              resampling of the slice's rows); NaN when not computed (ranking,
-                              fewer than 2 rows, or metrics undefined) */
+                              resampling of the slice's rows; ranking: of its whole queries); NaN
+                              when not computed (fewer than 2 rows or queries, metric undefined) */
     bool worse;            /* worse than overall beyond noise: not small, and the whole interval
-                              lies on the worse side of the overall figure (ranking, without an
-                              interval: not small and the gap on the worse side) */
+                              lies on the worse side of the overall figure (no interval: false) */
 } fw_slice;
 
 typedef struct fw_slice_report {

@@ -6,9 +6,13 @@
  *                 multilabel: 1 for labels with rate > 1/2
  *   kind=mean     (regression/ranking default) the weighted mean of y
  *   kind=median   the median of y (weights ignored)
+ *   kind=feature  (ranking default) one dense feature's order: the feature and direction whose
+ *                 order scores the best NDCG@10 over the training queries (baseline_rank.c);
+ *                 a missing value ranks last. Without queries or dense features: the mean.
  * Rule baselines read raw input columns and live in rule.h. explain_row: zero contributions and the
  * margin (log-odds / log-probability / value) in the bias row; importance: zeros. */
 #include "models/model.h"
+#include "models/rank_groups.h"
 
 #include "core/alloc.h"
 
@@ -18,14 +22,23 @@
 
 #define BASE_FORMAT 1u
 
-enum { KIND_PRIOR = 0, KIND_MAJORITY, KIND_MEAN, KIND_MEDIAN };
-static const char *const k_kinds[] = {"prior", "majority", "mean", "median"};
+enum { KIND_PRIOR = 0, KIND_MAJORITY, KIND_MEAN, KIND_MEDIAN, KIND_FEATURE, N_KINDS };
+static const char *const k_kinds[] = {"prior", "majority", "mean", "median", "feature"};
 
 typedef struct fw_baseline {
     fw_model base;
     int kind;
     double *out;   /* n_outputs */
+    uint64_t feature; /* kind=feature: the dense feature (UINT64_MAX: none, out[0] is the score) */
+    double sign;      /* kind=feature: +1 (higher value ranks first) or -1 */
 } fw_baseline;
+
+/* kind=feature: the score of one row */
+static double feature_score(const fw_baseline *b, const float *x) {
+    if (b->feature == UINT64_MAX) return b->out[0];
+    float v = x[b->feature];
+    return v != v ? -1e30 : b->sign * (double)v;
+}
 
 extern const fw_model_vtable fw_baseline_vtable;
 
@@ -45,6 +58,8 @@ static fw_baseline *bl_new(fw_task task, size_t no, size_t nd, uint32_t sd, int 
     b->base.n_dense = nd;
     b->base.sparse_dim = sd;
     b->kind = kind;
+    b->feature = UINT64_MAX;
+    b->sign = 1;
     if (!(b->out = fw_calloc(no, sizeof(double)))) {
         fw_free(b);
         return NULL;
@@ -65,14 +80,16 @@ static fw_status bl_fit(const fw_train_data *d, const fw_fit_options *o, fw_mode
     if (st) return st;
     bool cls = d->task == FW_TASK_BINARY || d->task == FW_TASK_MULTICLASS ||
                d->task == FW_TASK_MULTILABEL;
-    int kind = cls ? KIND_PRIOR : KIND_MEAN;
+    int kind = cls ? KIND_PRIOR : d->task == FW_TASK_RANKING && d->query ? KIND_FEATURE : KIND_MEAN;
     const char *v = fw_fit_param(o, "kind");
     if (v) {
         int k;
-        for (k = 0; k < 4 && strcmp(v, k_kinds[k]) != 0; k++) {}
-        if (k == 4)
+        for (k = 0; k < N_KINDS && strcmp(v, k_kinds[k]) != 0; k++) {}
+        if (k == N_KINDS)
             return fw_err_set(err, FW_EINVAL,
-                              "baseline.kind: expected prior|majority|mean|median, got '%s'", v);
+                              "baseline.kind: expected prior|majority|mean|median|feature, got '%s'", v);
+        if (k == KIND_FEATURE && d->task != FW_TASK_RANKING)
+            return fw_err_set(err, FW_EINVAL, "baseline.kind: 'feature' is for a ranking task");
         if (cls != (k <= KIND_MAJORITY))
             return fw_err_set(err, FW_EINVAL, "baseline.kind: '%s' does not apply to a %s task", v,
                               fw_task_name(d->task));
@@ -137,6 +154,12 @@ static fw_status bl_fit(const fw_train_data *d, const fw_fit_options *o, fw_mode
             }
         }
     }
+    if (kind == KIND_FEATURE && d->query && d->X->n_dense) {
+        if ((st = fw__baseline_best_feature(d, &b->feature, &b->sign, err))) {
+            bl_free(&b->base);
+            return st;
+        }
+    }
     *out = &b->base;
     return FW_OK;
 }
@@ -145,6 +168,10 @@ static fw_status bl_predict_row(const fw_model *m, const fw_row *x, void *scratc
     (void)x;
     (void)scratch;
     const fw_baseline *b = (const fw_baseline *)m;
+    if (b->kind == KIND_FEATURE) {
+        out[0] = feature_score(b, x->dense);
+        return FW_OK;
+    }
     memcpy(out, b->out, m->n_outputs * sizeof(double));
     return FW_OK;
 }
@@ -152,6 +179,10 @@ static fw_status bl_predict_row(const fw_model *m, const fw_row *x, void *scratc
 static fw_status bl_predict_block(const fw_model *m, const fw_matrix *X, int threads, double *out) {
     (void)threads;
     const fw_baseline *b = (const fw_baseline *)m;
+    if (b->kind == KIND_FEATURE) {
+        for (size_t i = 0; i < X->n_rows; i++) out[i] = feature_score(b, X->dense + i * X->n_dense);
+        return FW_OK;
+    }
     for (size_t i = 0; i < X->n_rows; i++)
         memcpy(out + i * m->n_outputs, b->out, m->n_outputs * sizeof(double));
     return FW_OK;
@@ -160,12 +191,16 @@ static fw_status bl_predict_block(const fw_model *m, const fw_matrix *X, int thr
 static double clamp_p(double p) { return p < 1e-15 ? 1e-15 : p > 1 - 1e-15 ? 1 - 1e-15 : p; }
 
 static fw_status bl_explain_row(const fw_model *m, const fw_row *x, void *scratch, double *contrib) {
-    (void)x;
     (void)scratch;
     const fw_baseline *b = (const fw_baseline *)m;
     size_t no = m->n_outputs;
     memset(contrib, 0, m->n_dense * no * sizeof(double));
     double *bias = contrib + m->n_dense * no;
+    if (b->kind == KIND_FEATURE && b->feature != UINT64_MAX) {
+        contrib[b->feature] = feature_score(b, x->dense);
+        bias[0] = 0;
+        return FW_OK;
+    }
     for (size_t k = 0; k < no; k++) {
         double p = b->out[k];
         switch (m->task) {
@@ -192,6 +227,10 @@ static fw_status bl_save(const fw_model *m, fw_buf *out) {
     fw_buf_put_u64(out, m->n_dense);
     fw_buf_put_u32(out, m->sparse_dim);
     fw_buf_put_f64s(out, b->out, m->n_outputs);
+    if (b->kind == KIND_FEATURE) {
+        fw_buf_put_u64(out, b->feature);
+        fw_buf_put_f64s(out, &b->sign, 1);
+    }
     return fw_buf_ok(out) ? FW_OK : FW_ENOMEM;
 }
 
@@ -207,13 +246,23 @@ static fw_status bl_load(const uint8_t *data, size_t len, fw_model **out, fw_err
     uint32_t task = fw_reader_u32(&r), kind = fw_reader_u32(&r);
     uint64_t no = fw_reader_u64(&r), nd = fw_reader_u64(&r);
     uint32_t sd = fw_reader_u32(&r);
-    if (!fw_reader_ok(&r) || task > FW_TASK_RANKING || kind > KIND_MEDIAN || no == 0 ||
-        no > (1u << 20) || nd > (1u << 28) || fw_reader_left(&r) != no * 8 ||
+    if (!fw_reader_ok(&r) || task > FW_TASK_RANKING || kind >= N_KINDS || no == 0 ||
+        (kind == KIND_FEATURE && task != FW_TASK_RANKING) ||
+        no > (1u << 20) || nd > (1u << 28) ||
+        fw_reader_left(&r) != no * 8 + (kind == KIND_FEATURE ? 16 : 0) ||
         ((task == FW_TASK_BINARY || task >= FW_TASK_REGRESSION) && no != 1))
         return fw_err_set(err, FW_ECORRUPT, "baseline model: bad header");
     fw_baseline *b = bl_new((fw_task)task, (size_t)no, (size_t)nd, sd, (int)kind);
     if (!b) return fw_err_set(err, FW_ENOMEM, "baseline model: out of memory");
     fw_reader_f64s(&r, b->out, (size_t)no);
+    if (kind == KIND_FEATURE) {
+        b->feature = fw_reader_u64(&r);
+        fw_reader_f64s(&r, &b->sign, 1);
+        if ((b->feature != UINT64_MAX && b->feature >= nd) || (b->sign != 1 && b->sign != -1)) {
+            bl_free(&b->base);
+            return fw_err_set(err, FW_ECORRUPT, "baseline model: bad feature");
+        }
+    }
     for (size_t k = 0; k < no; k++)
         if (!isfinite(b->out[k]) ||
             (task <= FW_TASK_MULTILABEL && (b->out[k] < 0 || b->out[k] > 1))) {
@@ -233,7 +282,11 @@ static size_t bl_size_bytes(const fw_model *m) { return sizeof(fw_baseline) + m-
 
 static void bl_params_json(const fw_model *m, fw_buf *out) {
     const fw_baseline *b = (const fw_baseline *)m;
-    fw_buf_printf(out, "{\"kind\":\"%s\"}", k_kinds[b->kind]);
+    if (b->kind == KIND_FEATURE && b->feature != UINT64_MAX)
+        fw_buf_printf(out, "{\"kind\":\"feature\",\"feature\":%llu,\"direction\":\"%s\"}",
+                      (unsigned long long)b->feature, b->sign > 0 ? "descending" : "ascending");
+    else
+        fw_buf_printf(out, "{\"kind\":\"%s\"}", k_kinds[b->kind]);
 }
 
 const fw_model_vtable fw_baseline_vtable = {

@@ -28,6 +28,8 @@ void fw__gbdt_params_init(fw_gbdt_params *p) {
     p->colsample_bytree = 1.0;
     p->huber_delta = 1.0;
     p->early_stopping_rounds = 20;
+    p->ndcg_at = 10;
+    p->rank_truncation = 30;
     p->seed = 42;
 }
 
@@ -38,6 +40,7 @@ const char *fw__gbdt_objective_name(fw_gbdt_objective o) {
     case FW_GBDT_L2: return "l2";
     case FW_GBDT_L1: return "l1";
     case FW_GBDT_HUBER: return "huber";
+    case FW_GBDT_LAMBDARANK: return "lambdarank";
     }
     return "?";
 }
@@ -264,6 +267,9 @@ static void gbdt_params_json(const fw_model *mm, fw_buf *out) {
                   p->max_bin, p->lambda, p->alpha, p->min_child_weight, p->gamma, p->subsample,
                   p->colsample_bytree);
     if (p->objective == FW_GBDT_HUBER) fw_buf_printf(out, "\"huber_delta\":%.17g,", p->huber_delta);
+    if (p->objective == FW_GBDT_LAMBDARANK)
+        fw_buf_printf(out, "\"ndcg_at\":%u,\"truncation\":%u,\"gain\":\"%s\",", p->ndcg_at,
+                      p->rank_truncation, p->rank_exp_gain ? "exponential" : "linear");
     fw_buf_printf(out,
                   "\"class_weight\":\"%s\",\"early_stopping_rounds\":%u,"
                   "\"early_stopping_metric\":\"%s\",\"seed\":%llu,"

@@ -75,6 +75,7 @@ typedef enum fw_gbdt_objective {
     FW_GBDT_L2,
     FW_GBDT_L1,
     FW_GBDT_HUBER,
+    FW_GBDT_LAMBDARANK, /* ranking with query ids: LambdaMART (gbdt_rank.c) */
 } fw_gbdt_objective;
 
 typedef enum fw_gbdt_stop {
@@ -108,6 +109,9 @@ typedef struct fw_gbdt_params {
     bool class_balanced;     /* class_weight=balanced */
     uint32_t early_stopping_rounds; /* 20 when a validation set is given; 0 = off */
     uint8_t stop_metric;     /* fw_gbdt_stop_metric: what early stopping watches (loss) */
+    uint32_t ndcg_at;        /* lambdarank: early stopping on validation NDCG@ndcg_at (10) */
+    uint32_t rank_truncation; /* lambdarank: pairs with a row in the top this many (30) */
+    bool rank_exp_gain;      /* lambdarank: gain 2^rel - 1 (gain=exponential) instead of rel */
     uint64_t seed;
 } fw_gbdt_params;
 
@@ -142,6 +146,19 @@ typedef struct fw_gbdt_model {
 } fw_gbdt_model;
 
 extern const fw_model_vtable fw_gbdt_vtable;
+
+/* ---- gbdt_rank.c: the LambdaMART objective ---- */
+typedef struct fw__gbdt_rank fw__gbdt_rank;
+/* Groups n rows by query (labels y are borrowed). FW_OK, FW_EINVAL, FW_ENOMEM. */
+fw_status fw__gbdt_rank_new(const uint32_t *query, const double *y, size_t n,
+                            const fw_gbdt_params *p, fw__gbdt_rank **out);
+void fw__gbdt_rank_free(fw__gbdt_rank *r);
+/* Lambda gradients and Hessians of margins (one per row) into gh (g, h per row), row weights w
+ * (NULL = 1) applied. Deterministic for any thread count. */
+void fw__gbdt_rank_grad(const fw__gbdt_rank *r, const double *margin, const double *w, double *gh,
+                        int threads);
+/* Mean NDCG@ndcg_at of the margins over the queries (training-time measure, rank_groups.h). */
+double fw__gbdt_rank_ndcg(fw__gbdt_rank *r, const double *margin);
 
 void fw__gbdt_params_init(fw_gbdt_params *p);
 const char *fw__gbdt_objective_name(fw_gbdt_objective o);

@@ -121,14 +121,14 @@ fw_status fw__gbdt_load(const uint8_t *data, size_t len, fw_model **out, fw_err 
     p.lossguide = lossguide;
     p.class_balanced = balanced;
     p.stop_metric = stop_metric;
-    if (objective > FW_GBDT_HUBER)
+    if (objective > FW_GBDT_LAMBDARANK)
         return fw_err_set(err, FW_ECORRUPT, "gbdt model: unknown objective %u", objective);
     p.objective = (fw_gbdt_objective)objective;
     bool task_ok = false;
     switch (task) {
     case FW_TASK_BINARY: task_ok = objective == FW_GBDT_LOGLOSS; break;
     case FW_TASK_MULTICLASS: task_ok = objective == FW_GBDT_SOFTMAX; break;
-    case FW_TASK_REGRESSION:
+    case FW_TASK_REGRESSION: task_ok = objective >= FW_GBDT_L2 && objective <= FW_GBDT_HUBER; break;
     case FW_TASK_RANKING: task_ok = objective >= FW_GBDT_L2; break;
     default: break;
     }

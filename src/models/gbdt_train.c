@@ -66,6 +66,7 @@ typedef struct trainer {
     cand *cands;
     size_t cap_cands;
     double *l1_buf; /* l1 leaf refit scratch: 2 x n */
+    fw__gbdt_rank *rank, *vrank; /* lambdarank: training / validation queries (gbdt_rank.c) */
     fw_rng rng;
 } trainer;
 
@@ -77,7 +78,7 @@ static const char *const known_params[] = {
     "objective", "n_estimators", "learning_rate", "eta", "max_depth", "max_leaves", "grow_policy",
     "max_bin", "lambda", "reg_lambda", "alpha", "reg_alpha", "min_child_weight", "gamma",
     "min_split_gain", "subsample", "colsample_bytree", "huber_delta", "class_weight",
-    "early_stopping_rounds", "early_stopping_metric", NULL};
+    "early_stopping_rounds", "early_stopping_metric", "ndcg_at", "truncation", "gain", NULL};
 
 static fw_status parse_params(const fw_train_data *d, const fw_fit_options *o, fw_gbdt_params *p,
                               fw_err *err) {
@@ -88,8 +89,8 @@ static fw_status parse_params(const fw_train_data *d, const fw_fit_options *o, f
     switch (d->task) {
     case FW_TASK_BINARY: p->objective = FW_GBDT_LOGLOSS; break;
     case FW_TASK_MULTICLASS: p->objective = FW_GBDT_SOFTMAX; break;
-    case FW_TASK_REGRESSION:
-    case FW_TASK_RANKING: p->objective = FW_GBDT_L2; break;
+    case FW_TASK_REGRESSION: p->objective = FW_GBDT_L2; break;
+    case FW_TASK_RANKING: p->objective = d->query ? FW_GBDT_LAMBDARANK : FW_GBDT_L2; break;
     default:
         return fw_err_set(err, FW_EUNSUPPORTED, "gbdt: task '%s' is not supported",
                           fw_task_name(d->task));
@@ -109,11 +110,18 @@ static fw_status parse_params(const fw_train_data *d, const fw_fit_options *o, f
             want = FW_GBDT_L1;
         else if (strcmp(obj, "huber") == 0)
             want = FW_GBDT_HUBER;
+        else if (strcmp(obj, "lambdarank") == 0 || strcmp(obj, "lambdamart") == 0 ||
+                 strcmp(obj, "rank:ndcg") == 0)
+            want = FW_GBDT_LAMBDARANK;
         else
             return fw_err_set(err, FW_EINVAL,
-                              "gbdt.objective: expected logloss, softmax, l2, l1 or huber, got '%s'",
+                              "gbdt.objective: expected logloss, softmax, l2, l1, huber or "
+                              "lambdarank, got '%s'",
                               obj);
-        bool ok = (want == p->objective) || (!cls && want >= FW_GBDT_L2);
+        bool ok = (want == p->objective) || (!cls && want >= FW_GBDT_L2 && want <= FW_GBDT_HUBER) ||
+                  (want == FW_GBDT_LAMBDARANK && d->task == FW_TASK_RANKING);
+        if (ok && want == FW_GBDT_LAMBDARANK && !d->query)
+            return fw_err_set(err, FW_EINVAL, "gbdt.objective: lambdarank needs a query id per row (data.query)");
         if (!ok)
             return fw_err_set(err, FW_EINVAL, "gbdt.objective: '%s' does not fit a %s task", obj,
                               fw_task_name(d->task));
@@ -189,6 +197,18 @@ static fw_status parse_params(const fw_train_data *d, const fw_fit_options *o, f
     if ((st = fw_fit_param_int(o, "gbdt", "early_stopping_rounds", 0, 1000000, &v, err))) return st;
     p->early_stopping_rounds = (uint32_t)v;
     if (!d->X_valid) p->early_stopping_rounds = 0;
+    v = p->ndcg_at;
+    if ((st = fw_fit_param_int(o, "gbdt", "ndcg_at", 1, 1000000, &v, err))) return st;
+    p->ndcg_at = (uint32_t)v;
+    v = p->rank_truncation;
+    if ((st = fw_fit_param_int(o, "gbdt", "truncation", 0, 1000000, &v, err))) return st;
+    p->rank_truncation = (uint32_t)v;
+    const char *gain = fw_fit_param(o, "gain");
+    if (gain) {
+        if (strcmp(gain, "exponential") != 0 && strcmp(gain, "linear") != 0)
+            return fw_err_set(err, FW_EINVAL, "gbdt.gain: expected linear or exponential, got '%s'", gain);
+        p->rank_exp_gain = strcmp(gain, "exponential") == 0;
+    }
     if (p->lambda == 0 && p->min_child_weight == 0)
         p->min_child_weight = 1e-12; /* keeps every leaf's hessian positive */
     return FW_OK;
@@ -205,6 +225,10 @@ static fw_status check_labels(const char *what, const double *y, size_t n, const
                               isnan(v) ? "NaN" : "infinite");
         if (p->objective == FW_GBDT_LOGLOSS && v != 0 && v != 1)
             return fw_err_set(err, FW_EDATA, "gbdt: %s label of row %zu is %g, expected 0 or 1",
+                              what, i, v);
+        if (p->objective == FW_GBDT_LAMBDARANK && (v < 0 || v > 64))
+            return fw_err_set(err, FW_EDATA,
+                              "gbdt: %s label of row %zu is %g, expected a relevance grade in [0, 64]",
                               what, i, v);
         if (p->objective == FW_GBDT_SOFTMAX && (v < 0 || v >= K || v != floor(v)))
             return fw_err_set(err, FW_EDATA,
@@ -253,6 +277,8 @@ static fw_status check_inputs(const fw_train_data *d, const fw_gbdt_params *p, u
         }
         if (!(s > 0)) return fw_err_set(err, FW_EDATA, "gbdt: all sample weights are zero");
     }
+    if (p->objective == FW_GBDT_LAMBDARANK && (!d->query || (d->X_valid && !d->query_valid)))
+        return fw_err_set(err, FW_EINVAL, "gbdt: lambdarank needs a query id per training and validation row");
     if (d->X_valid) {
         if (!d->y_valid) return fw_err_set(err, FW_EINVAL, "gbdt: X_valid given without y_valid");
         if (d->X_valid->n_dense != X->n_dense)
@@ -336,6 +362,7 @@ static void base_scores(trainer *t, double *base) {
         base[0] = weighted_median(t->l1_buf, n);
         break;
     }
+    case FW_GBDT_LAMBDARANK: base[0] = 0; break; /* only the order within a query matters */
     }
 }
 
@@ -386,6 +413,7 @@ static void grad_range(void *vctx, int thread, size_t b, size_t e) {
             t->gp[i] = (gpair){r * w, w};
             break;
         }
+        case FW_GBDT_LAMBDARANK: break; /* per query: fw__gbdt_rank_grad */
         }
     }
 }
@@ -416,6 +444,7 @@ static double mean_loss(const fw_gbdt_params *p, uint32_t K, const double *margi
             l = r <= dl ? 0.5 * r * r : dl * (r - 0.5 * dl);
             break;
         }
+        case FW_GBDT_LAMBDARANK: break; /* 1 - NDCG per query: fw__gbdt_rank_ndcg */
         }
         s += wi * l;
         sw += wi;
@@ -945,6 +974,8 @@ static void trainer_free(trainer *t) {
     fw_free(t->tree_start);
     fw_free(t->cands);
     fw_free(t->l1_buf);
+    fw__gbdt_rank_free(t->rank);
+    fw__gbdt_rank_free(t->vrank);
 }
 
 static void sample_round(trainer *t) {
@@ -1042,6 +1073,11 @@ fw_status fw__gbdt_fit(const fw_train_data *d, const fw_fit_options *o, fw_model
     if (t.nv) t.vmargin = fw_malloc(t.nv * K * sizeof(double));
     if (t.p.objective == FW_GBDT_L1 || t.p.objective == FW_GBDT_HUBER)
         t.l1_buf = fw_malloc(2 * n * sizeof(double));
+    if (t.p.objective == FW_GBDT_LAMBDARANK) {
+        if (fw__gbdt_rank_new(d->query, d->y, n, &t.p, &t.rank) ||
+            (t.nv && fw__gbdt_rank_new(d->query_valid, d->y_valid, t.nv, &t.p, &t.vrank)))
+            goto fail_oom;
+    }
     if (!t.w || !t.margin || !t.gp || !t.rows || !t.tmp || !t.active || !t.tree_start ||
         (t.nv && !t.vmargin) ||
         ((t.p.objective == FW_GBDT_L1 || t.p.objective == FW_GBDT_HUBER) && !t.l1_buf))
@@ -1073,8 +1109,11 @@ fw_status fw__gbdt_fit(const fw_train_data *d, const fw_fit_options *o, fw_model
     t.tree_start[0] = 0;
     grad_ctx gc = {&t};
     for (uint32_t it = 0; it < t.p.n_estimators; it++) {
-        fw_parallel_for(fw__gbdt_pass_threads(t.threads, 15.0 * (double)n * K), n, grad_range,
-                        &gc);
+        if (t.rank)
+            fw__gbdt_rank_grad(t.rank, t.margin, t.w, (double *)(void *)t.gp, t.threads);
+        else
+            fw_parallel_for(fw__gbdt_pass_threads(t.threads, 15.0 * (double)n * K), n, grad_range,
+                            &gc);
         sample_round(&t);
         for (uint32_t k = 0; k < K; k++) {
             sample_columns(&t);
@@ -1094,7 +1133,8 @@ fw_status fw__gbdt_fit(const fw_train_data *d, const fw_fit_options *o, fw_model
         rounds = it + 1;
         double vloss = NAN;
         if (t.nv) {
-            vloss = mean_loss(&t.p, K, t.vmargin, d->y_valid, NULL, t.nv);
+            vloss = t.vrank ? 1.0 - fw__gbdt_rank_ndcg(t.vrank, t.vmargin)
+                            : mean_loss(&t.p, K, t.vmargin, d->y_valid, NULL, t.nv);
             bool better = vloss < best_loss;
             if (t.p.stop_metric == FW_GBDT_METRIC_ERROR) {
                 /* the error decides; among equal errors the lower loss wins */
@@ -1108,7 +1148,8 @@ fw_status fw__gbdt_fit(const fw_train_data *d, const fw_fit_options *o, fw_model
             }
         }
         if (o->progress) {
-            double tl = mean_loss(&t.p, K, t.margin, d->y, t.w, n);
+            double tl = t.rank ? 1.0 - fw__gbdt_rank_ndcg(t.rank, t.margin)
+                               : mean_loss(&t.p, K, t.margin, d->y, t.w, n);
             if (o->progress(o->progress_ud, "gbdt", (int)it, (int)t.p.n_estimators, tl, vloss)) {
                 stop = FW_GBDT_STOP_CALLBACK;
                 break;

@@ -324,9 +324,10 @@ static fw_status parse_hp(const fw_fit_options *o, fw_task task, double wsum, fw
         if (!strcmp(v, "squared")) hp->loss = FW_LIN_SQUARED;
         else if (!strcmp(v, "absolute")) hp->loss = FW_LIN_ABSOLUTE;
         else if (!strcmp(v, "huber")) hp->loss = FW_LIN_HUBER;
+        else if (!strcmp(v, "pairwise") && task == FW_TASK_RANKING) hp->loss = FW_LIN_PAIRWISE;
         else
-            return fw_err_set(err, FW_EINVAL, "linear.loss: expected squared|absolute|huber, got '%s'",
-                              v);
+            return fw_err_set(err, FW_EINVAL, "linear.loss: expected squared|absolute|huber%s, got '%s'",
+                              task == FW_TASK_RANKING ? "|pairwise" : "", v);
     }
     v = fw_fit_param(o, "class_weight");
     if (v) {
@@ -502,6 +503,9 @@ static fw_status lin_fit(const fw_train_data *d, const fw_fit_options *o, fw_mod
     for (size_t i = 0; i < X->n_rows; i++) wsum += d->weight ? d->weight[i] : 1.0;
     fw_linear_hp hp;
     if ((st = parse_hp(o, d->task, wsum, &hp, err))) return st;
+    if (d->task == FW_TASK_RANKING && d->query && !fw_fit_param(o, "loss")) hp.loss = FW_LIN_PAIRWISE;
+    if (hp.loss == FW_LIN_PAIRWISE && (!d->query || hp.solver != FW_LIN_LBFGS))
+        return fw_err_set(err, FW_EINVAL, "linear.loss: pairwise needs a query id per row and the lbfgs solver");
     size_t ncls = d->task == FW_TASK_BINARY ? 2 : d->task == FW_TASK_MULTICLASS ? d->n_classes : 0;
     fw_linear *lm = lin_new(d->task, d->n_outputs, ncls, X->n_dense, X->sparse_dim);
     if (!lm) return fw_err_set(err, FW_ENOMEM, "linear: out of memory for %zu weights",
@@ -521,7 +525,9 @@ static fw_status lin_fit(const fw_train_data *d, const fw_fit_options *o, fw_mod
         fw_err_set(err, st, "linear: out of memory");
         goto fail;
     }
-    if (hp.solver == FW_LIN_LBFGS)
+    if (hp.loss == FW_LIN_PAIRWISE)
+        st = fw__linear_pairwise(lm, d, &hp, o, err);
+    else if (hp.solver == FW_LIN_LBFGS)
         st = fw__linear_lbfgs(lm, X, d->y, d->weight, d->X_valid, d->y_valid, &hp, o, err);
     else
         st = fw__linear_online(lm, X, d->y, d->weight, &hp, o, err);
@@ -691,7 +697,7 @@ static fw_status lin_load(const uint8_t *data, size_t len, fw_model **out, fw_er
     uint32_t loss = fw_reader_u32(&r), solver = fw_reader_u32(&r), bal = fw_reader_u32(&r);
     int32_t iters = fw_reader_i32(&r);
     if (!fw_reader_ok(&r) || task > FW_TASK_RANKING || no == 0 || no > (1u << 20) ||
-        nd > (1u << 28) || sd > (1u << 28) || loss > FW_LIN_HUBER || solver > FW_LIN_SGD ||
+        nd > (1u << 28) || sd > (1u << 28) || loss > FW_LIN_PAIRWISE || (loss == FW_LIN_PAIRWISE && task != FW_TASK_RANKING) || solver > FW_LIN_SGD ||
         bal > 1 || ncls > (1u << 20) ||
         (task == FW_TASK_BINARY && (no != 1 || ncls != 2)) ||
         (task == FW_TASK_MULTICLASS && ncls != no) ||
@@ -755,7 +761,7 @@ static size_t lin_size_bytes(const fw_model *m) {
 static void lin_params_json(const fw_model *m, fw_buf *out) {
     const fw_linear *lm = (const fw_linear *)m;
     static const char *solvers[] = {"lbfgs", "ftrl", "sgd"};
-    static const char *losses[] = {"squared", "absolute", "huber"};
+    static const char *losses[] = {"squared", "absolute", "huber", "pairwise"};
     fw_buf_printf(out, "{\"solver\":\"%s\",\"l1\":%.17g,\"l2\":%.17g,\"class_weight\":\"%s\"",
                   solvers[lm->solver], lm->l1, lm->l2, lm->balanced ? "balanced" : "none");
     if (m->task == FW_TASK_REGRESSION || m->task == FW_TASK_RANKING) {

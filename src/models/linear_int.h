@@ -23,7 +23,7 @@ static inline v2d ld2(const double *p) {
 }
 static inline void st2(double *p, v2d v) { memcpy(p, &v, sizeof v); }
 
-enum { FW_LIN_SQUARED = 0, FW_LIN_ABSOLUTE = 1, FW_LIN_HUBER = 2 };
+enum { FW_LIN_SQUARED = 0, FW_LIN_ABSOLUTE = 1, FW_LIN_HUBER = 2, FW_LIN_PAIRWISE = 3 };
 enum { FW_LIN_LBFGS = 0, FW_LIN_FTRL = 1, FW_LIN_SGD = 2 };
 
 typedef struct fw_linear {
@@ -83,6 +83,11 @@ fw_status fw__linear_check_data(const fw_linear *lm, const fw_matrix *X, const d
 fw_status fw__linear_lbfgs(fw_linear *lm, const fw_matrix *X, const double *y, const double *w,
                            const fw_matrix *Xv, const double *yv, const fw_linear_hp *hp,
                            const fw_fit_options *o, fw_err *err);
+/* Ranking, loss=pairwise (linear_rank.c): RankNet's logistic loss on pairs of rows within each
+ * query (d->query; d->query_valid for early stopping), solved as a logistic regression on
+ * difference rows; lm's weights are set, its intercept 0. */
+fw_status fw__linear_pairwise(fw_linear *lm, const fw_train_data *d, const fw_linear_hp *hp,
+                              const fw_fit_options *o, fw_err *err);
 /* One or more online passes (FTRL or SGD) from the current theta. */
 fw_status fw__linear_online(fw_linear *lm, const fw_matrix *X, const double *y, const double *w,
                             const fw_linear_hp *hp, const fw_fit_options *o, fw_err *err);

@@ -37,6 +37,7 @@ typedef struct fw_train_data {
     size_t n_outputs;            /* 1, n_classes or n_labels */
     size_t n_classes;            /* classification, else 0 */
     const uint32_t *query;       /* ranking: query id per training row (NULL otherwise) */
+    const uint32_t *query_valid; /* ranking: query id per validation row (with X_valid) */
 } fw_train_data;
 
 /* Progress callback: one call per iteration (tree, epoch, ...). valid_loss is NaN when there is no

@@ -59,7 +59,8 @@ typedef struct fw_cross_spec {
 } fw_cross_spec;
 
 /* A baseline: prior/majority/mean/median or a rule "COLUMN OP VALUE -> LABEL". */
-typedef enum fw_baseline_kind { FW_BASELINE_AUTO = 0, FW_BASELINE_PRIOR, FW_BASELINE_MAJORITY, FW_BASELINE_MEAN, FW_BASELINE_MEDIAN, FW_BASELINE_RULE } fw_baseline_kind;
+/* FW_BASELINE_FEATURE (ranking default): the training rows' best single feature's order. */
+typedef enum fw_baseline_kind { FW_BASELINE_AUTO = 0, FW_BASELINE_PRIOR, FW_BASELINE_MAJORITY, FW_BASELINE_MEAN, FW_BASELINE_MEDIAN, FW_BASELINE_RULE, FW_BASELINE_FEATURE } fw_baseline_kind;
 typedef struct fw_baseline_spec {
     fw_baseline_kind kind;
     char *rule;              /* the rule text as written, e.g. "calls >= 4 -> yes" */

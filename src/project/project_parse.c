@@ -479,7 +479,7 @@ static fw_status split_pair(pctx *c, int key, yaml_node_t *v, yaml_node_t *k, vo
     return FW_OK;
 }
 
-static const char *const k_baselines[] = {"auto", "prior", "majority", "mean", "median", NULL};
+static const char *const k_baselines[] = {"auto", "prior", "majority", "mean", "median", "feature", NULL};
 static const char *const k_baseline_keys[] = {"rule", NULL};
 
 static fw_status set_rule(pctx *c, yaml_node_t *v, const char *path) {
@@ -514,12 +514,14 @@ static fw_status parse_baseline(pctx *c, yaml_node_t *v, yaml_node_t *k) {
     }
     if (v->type == YAML_SCALAR_NODE && strstr(sval(v), "->")) return set_rule(c, v, "baseline");
     if (v->type != YAML_SCALAR_NODE)
-        return perr(c, v, "'baseline': expected one of auto, prior, majority, mean, median, a rule "
+        return perr(c, v, "'baseline': expected one of auto, prior, majority, mean, median, feature, a rule "
                           "\"COLUMN OP VALUE -> LABEL\" or {rule: ...}, got %s", kind_name(v));
     int e;
     fw_status st = get_enum(c, v, "baseline", k_baselines, &e);
     if (st) return st;
-    c->p->baseline.kind = (fw_baseline_kind)e;
+    c->p->baseline.kind = e == 5 ? FW_BASELINE_FEATURE : (fw_baseline_kind)e; /* 5: "feature" */
+    if (c->p->baseline.kind == FW_BASELINE_FEATURE && c->p->task_set && c->p->task != FW_TASK_RANKING)
+        return perr(c, v, "'baseline: feature' is for a ranking task");
     return FW_OK;
 }
 

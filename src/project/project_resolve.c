@@ -491,7 +491,20 @@ fw_status fw_project_resolve(fw_project *p, const fw_dataset *ds, fw_err *err) {
         if (!p->metric) return fw_err_set(err, FW_ENOMEM, "out of memory");
     }
     if (p->baseline.kind == FW_BASELINE_AUTO)
-        p->baseline.kind = p->task == FW_TASK_REGRESSION ? FW_BASELINE_MEAN : FW_BASELINE_PRIOR;
+        p->baseline.kind = p->task == FW_TASK_REGRESSION ? FW_BASELINE_MEAN
+                           : p->task == FW_TASK_RANKING  ? FW_BASELINE_FEATURE
+                                                         : FW_BASELINE_PRIOR;
+    if (p->baseline.kind == FW_BASELINE_FEATURE && p->task != FW_TASK_RANKING) {
+        char w[300];
+        where(p, p->lines.baseline, w, sizeof w);
+        return fw_err_set(err, FW_ECONFIG, "%sbaseline 'feature' is for a ranking task, but the task is %s",
+                          w, fw_task_name(p->task));
+    }
+    if (p->baseline.kind == FW_BASELINE_PRIOR && p->task == FW_TASK_RANKING) {
+        char w[300];
+        where(p, p->lines.baseline, w, sizeof w);
+        return fw_err_set(err, FW_ECONFIG, "%sbaseline 'prior' does not apply to a ranking task (use feature, mean or median)", w);
+    }
     if ((p->baseline.kind == FW_BASELINE_MEAN || p->baseline.kind == FW_BASELINE_MEDIAN) &&
         p->task != FW_TASK_REGRESSION && p->task != FW_TASK_RANKING) {
         char w[300];

@@ -195,6 +195,8 @@ fw_status fw_project_to_yaml(const fw_project *p, const char *dir, fw_buf *b) {
         fw_buf_printf(b, "baseline:\n  rule: ");
         put_scalar(b, p->baseline.rule);
         fw_buf_put_u8(b, '\n');
+    } else if (p->baseline.kind == FW_BASELINE_FEATURE) {
+        fw_buf_printf(b, "baseline: feature\n");
     } else if ((unsigned)p->baseline.kind <= FW_BASELINE_MEDIAN) {
         fw_buf_printf(b, "baseline: %s\n", k_baselines[p->baseline.kind]);
     }

@@ -22,6 +22,8 @@ static void train_data(const fw_train_result *r, fw_train_data *d) {
     d->task = r->target.task;
     d->n_outputs = r->target.n_outputs;
     d->n_classes = r->target.n_classes;
+    d->query = r->q_train;
+    d->query_valid = r->split.n_valid ? r->q_valid : NULL;
 }
 
 /* Collects the user's "family.key=value" params for one family (prefix stripped). */
@@ -43,6 +45,7 @@ static double valid_score(const fw_train_result *r, const fw_model *m, fw_err *e
         fw_metric_set s;
         fw_metric_set_init(&s);
         fw_eval_options eo = fw__train_eval_opts(r);
+        eo.query = r->q_valid;
         if (fw_eval_compute(r->target.task, r->y_valid, pred, r->split.n_valid, k, &eo, &s, err) == FW_OK) {
             score = fw_metric_set_primary(&s);
             if (!fw_metric_higher_is_better(s.primary)) score = -score;
@@ -76,6 +79,8 @@ static double cv_score(const fw__fit_ctx *c, const char *family, const fw_fit_op
         d.task = r->target.task;
         d.n_outputs = r->target.n_outputs;
         d.n_classes = r->target.n_classes;
+        d.query = cf->q_fit;
+        d.query_valid = cf->q_score;
         fw_fit_options quiet = *fo;
         quiet.progress = NULL;
         fw_model *m = NULL;
@@ -87,6 +92,7 @@ static double cv_score(const fw__fit_ctx *c, const char *family, const fw_fit_op
             fw_metric_set s;
             fw_metric_set_init(&s);
             fw_eval_options eo = fw__train_eval_opts(r);
+            eo.query = cf->q_score;
             if (fw_eval_compute(r->target.task, cf->y_score, pred, n, k, &eo, &s, err) == FW_OK) {
                 score = fw_metric_set_primary(&s);
                 fold_scores[f] = score;
@@ -222,6 +228,12 @@ fw_status fw__train_fit_family(fw__fit_ctx *c, const char *family, fw_candidate 
          * validation log loss turns up (over-confident probabilities): stop on the error then. */
         if (strcmp(family, "gbdt") == 0 && decision_metric(r) && trial.n_params < FW_SEARCH_MAX_PARAMS)
             snprintf(trial.params[trial.n_params++], FW_SEARCH_PARAM_LEN, "early_stopping_metric=error");
+        /* Ranking: LambdaMART stops on the validation queries' NDCG at the primary metric's cutoff */
+        unsigned long at = 0;
+        if (strcmp(family, "gbdt") == 0 && r->q_train && r->project.metric &&
+            sscanf(r->project.metric, "ndcg@%lu", &at) == 1 && at > 0 && at != 10 &&
+            trial.n_params < FW_SEARCH_MAX_PARAMS)
+            snprintf(trial.params[trial.n_params++], FW_SEARCH_PARAM_LEN, "ndcg_at=%lu", at);
         /* user params override the drawn ones (they come last: last one wins) */
         const char *params[2 * FW_SEARCH_MAX_PARAMS];
         size_t np = fw_trial_params(&trial, params);
@@ -353,6 +365,7 @@ fw_status fw__train_fit_baseline(fw_train_result *r, const fw_train_options *o, 
     case FW_BASELINE_MAJORITY: kind = "kind=majority"; break;
     case FW_BASELINE_MEAN: kind = "kind=mean"; break;
     case FW_BASELINE_MEDIAN: kind = "kind=median"; break;
+    case FW_BASELINE_FEATURE: kind = "kind=feature"; break;
     default: break;
     }
     fw_train_data d;
@@ -407,12 +420,25 @@ fw_status fw__train_refit(fw_train_result *r, const fw_train_options *o, fw_cand
     }
     memcpy(y_all, r->y_train, r->split.n_train * per * sizeof(double));
     memcpy(y_all + r->split.n_train * per, r->y_valid, r->split.n_valid * per * sizeof(double));
+    uint32_t *q_all = NULL;
+    if (r->q_train) { /* ranking: the two sides' query ids, in the same order as the rows */
+        q_all = fw_malloc(n_all * sizeof(uint32_t));
+        if (!q_all) {
+            fw_matrix_free(&X_all);
+            fw_free(y_all);
+            return fw_err_set(err, FW_ENOMEM, "out of memory");
+        }
+        memcpy(q_all, r->q_train, r->split.n_train * sizeof(uint32_t));
+        memcpy(q_all + r->split.n_train, r->q_valid, r->split.n_valid * sizeof(uint32_t));
+    }
     fw_train_data d;
     train_data(r, &d);
     d.X = &X_all;
     d.y = y_all;
     d.X_valid = NULL;
     d.y_valid = NULL;
+    d.query = q_all;
+    d.query_valid = NULL;
     char extra[4][FW_REFIT_PARAM_LEN];
     size_t n_extra = 0;
     if (c->model->vt->refit_params)
@@ -427,6 +453,7 @@ fw_status fw__train_refit(fw_train_result *r, const fw_train_options *o, fw_cand
     if (!st) r->train_fingerprint = fw__train_fingerprint(&X_all, y_all, n_all * per); /* the rows it saw */
     fw_matrix_free(&X_all);
     fw_free(y_all);
+    fw_free(q_all);
     if (st) return fw_err_prefix(err, "refitting %s on the training and validation rows", c->name);
     if (adopt_model(c, m)) return fw_err_set(err, FW_ENOMEM, "out of memory");
     c->refit = true;

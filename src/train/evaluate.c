@@ -15,6 +15,9 @@ fw_eval_options fw__train_eval_opts(const fw_train_result *r) {
     fw_eval_options eo;
     fw_eval_options_init(&eo);
     eo.primary = r->project.metric;
+    /* the project's metrics: list: each one computed (ranking "@k" cutoffs included) and shown */
+    eo.metrics = (const char *const *)r->project.extra_metrics;
+    eo.n_metrics = r->project.n_extra_metrics;
     return eo;
 }
 
@@ -102,6 +105,7 @@ fw_status fw__train_evaluate(fw_train_result *r, fw_candidate *c, const fw_train
     if (st) return st;
     fw_eval_options eo = fw__train_eval_opts(r);
     if (r->has_threshold) eo.threshold = r->threshold.threshold;
+    eo.query = r->q_test;
     st = fw_eval_compute(r->target.task, r->y_test, c->test_pred, r->n_test, k, &eo, &c->metrics, err);
     if (st) return fw_err_prefix(err, "evaluating %s", c->name);
     {
@@ -180,27 +184,37 @@ fw_status fw__train_evaluate(fw_train_result *r, fw_candidate *c, const fw_train
                 fw_matrix Xs;
                 memset(&Xs, 0, sizeof Xs);
                 double *ys = NULL;
+                uint32_t *qs = NULL;
+                fw_eval_options eo_imp = eo;
                 const fw_matrix *X = &r->X_test;
                 const double *y = r->y_test;
                 if (rows < r->n_test) { /* every step-th test row */
                     size_t per = r->target.task == FW_TASK_MULTILABEL ? k : 1;
                     uint32_t *pick = fw_malloc(rows * sizeof(uint32_t));
                     ys = fw_malloc(rows * per * sizeof(double));
-                    if (!pick || !ys || fw_matrix_select(&r->X_test, pick_rows(pick, rows, r->n_test), rows, &Xs)) {
+                    qs = r->q_test ? fw_malloc(rows * sizeof(uint32_t)) : NULL;
+                    if (!pick || !ys || (r->q_test && !qs) ||
+                        fw_matrix_select(&r->X_test, pick_rows(pick, rows, r->n_test), rows, &Xs)) {
                         fw_free(pick);
                         fw_free(ys);
+                        fw_free(qs);
                         return fw_err_set(err, FW_ENOMEM, "out of memory sampling rows for importance");
                     }
                     for (size_t i = 0; i < rows; i++)
                         memcpy(ys + i * per, r->y_test + (size_t)pick[i] * per, per * sizeof(double));
+                    if (qs) {
+                        for (size_t i = 0; i < rows; i++) qs[i] = r->q_test[pick[i]];
+                        eo_imp.query = qs;
+                    }
                     fw_free(pick);
                     X = &Xs;
                     y = ys;
                 }
-                st = fw_eval_permutation_importance(r->target.task, X, y, k, &eo, fw_eval_predict_model,
+                st = fw_eval_permutation_importance(r->target.task, X, y, k, &eo_imp, fw_eval_predict_model,
                                                     c->model, &io, &imp, err);
                 fw_matrix_free(&Xs);
                 fw_free(ys);
+                fw_free(qs);
                 if (st) return st;
                 c->importance = imp.mean;
                 c->importance_std = imp.std;

@@ -6,6 +6,7 @@
 
 #include "core/alloc.h"
 #include "core/hash.h"
+#include "data/query.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -136,8 +137,7 @@ uint64_t fw__train_fingerprint(const fw_matrix *X, const double *y, size_t n_y) 
 
 /* k-fold cross-validation folds over the training side (train + validation rows, transformed by
  * the pipeline fitted on the training rows), for selection on small data where one validation
- * holdout is too noisy to choose between families. Ranking keeps the holdout (queries would need
- * grouped folds). */
+ * holdout is too noisy to choose between families. Ranking folds hold whole queries. */
 static fw_status prepare_cv(fw_train_result *r, const fw_train_options *o, fw_err *err) {
     const fw_project *p = &r->project;
     size_t n_pool = r->split.n_train + r->split.n_valid;
@@ -149,7 +149,23 @@ static fw_status prepare_cv(fw_train_result *r, const fw_train_options *o, fw_er
                                          (r->X_train.n_rows ? (double)nnz / (double)r->X_train.n_rows : 0));
         k = n_pool <= FW_TRAIN_CV_AUTO_ROWS && cells <= FW_TRAIN_CV_AUTO_CELLS ? FW_TRAIN_CV_AUTO_FOLDS : 1;
     }
-    if (k < 2 || r->target.task == FW_TASK_RANKING || n_pool < 4 * (size_t)k) return FW_OK;
+    if (k < 2 || n_pool < 4 * (size_t)k) return FW_OK;
+    bool by_query = r->target.task == FW_TASK_RANKING;
+    uint32_t n_q = 0;
+    if (by_query) { /* whole queries per fold: enough of them on the training side, or one holdout */
+        for (size_t i = 0; i < r->train_ds->n_rows; i++)
+            if (r->q_all[i] + 1 > n_q) n_q = r->q_all[i] + 1;
+        uint8_t *seen = fw_calloc(n_q ? n_q : 1, 1);
+        if (!seen) return fw_err_set(err, FW_ENOMEM, "out of memory");
+        size_t distinct = 0;
+        for (size_t i = 0; i < n_pool; i++) {
+            uint32_t row = i < r->split.n_train ? r->split.train[i] : r->split.valid[i - r->split.n_train];
+            distinct += !seen[r->q_all[row]];
+            seen[r->q_all[row]] = 1;
+        }
+        fw_free(seen);
+        if (distinct < 4 * (size_t)k) return FW_OK;
+    }
     size_t per = r->target.task == FW_TASK_MULTILABEL ? r->target.n_outputs : 1;
     uint32_t *pool = fw_malloc(n_pool * sizeof(uint32_t));
     uint32_t *fold = fw_malloc(r->train_ds->n_rows * sizeof(uint32_t));
@@ -167,7 +183,17 @@ static fw_status prepare_cv(fw_train_result *r, const fw_train_options *o, fw_er
                                 p->n_label_columns
                             ? p->label_columns[0]
                             : NULL;
-    if ((st = fw_kfold_make(r->train_ds, k, strat, r->seed ^ 0x6366ull, fold, err))) goto done;
+    if (by_query) { /* folds of the training side's queries (rows then read fold[pool[i]]) */
+        for (size_t i = 0; i < n_pool; i++) rows[i] = r->q_all[pool[i]];
+        uint32_t *fp = y_pool ? fw_malloc(n_pool * sizeof(uint32_t)) : NULL;
+        if (!fp) goto done;
+        st = fw_kfold_groups(rows, n_pool, n_q, k, r->seed ^ 0x6366ull, fp, err);
+        for (size_t i = 0; !st && i < n_pool; i++) fold[pool[i]] = fp[i];
+        fw_free(fp);
+    } else {
+        st = fw_kfold_make(r->train_ds, k, strat, r->seed ^ 0x6366ull, fold, err);
+    }
+    if (st) goto done;
     if ((st = fw_pipeline_transform_block(r->pipeline, r->train_ds, pool, n_pool, o->threads, &X_pool, err)))
         goto done;
     st = FW_ENOMEM;
@@ -182,10 +208,16 @@ static fw_status prepare_cv(fw_train_result *r, const fw_train_options *o, fw_er
         cf->y_fit = fw_malloc((n_fit ? n_fit : 1) * per * sizeof(double));
         cf->y_score = fw_malloc((n_score ? n_score : 1) * per * sizeof(double));
         if (!cf->y_fit || !cf->y_score) goto done;
+        if (by_query) {
+            cf->q_fit = fw_malloc((n_fit ? n_fit : 1) * sizeof(uint32_t));
+            cf->q_score = fw_malloc((n_score ? n_score : 1) * sizeof(uint32_t));
+            if (!cf->q_fit || !cf->q_score) goto done;
+        }
         size_t a = 0;
         for (size_t i = 0; i < n_pool; i++)
             if (fold[pool[i]] != f) {
                 memcpy(cf->y_fit + a * per, y_pool + i * per, per * sizeof(double));
+                if (by_query) cf->q_fit[a] = r->q_all[pool[i]];
                 rows[a++] = (uint32_t)i;
             }
         if ((st = fw_matrix_select(&X_pool, rows, n_fit, &cf->X_fit))) goto done;
@@ -193,6 +225,7 @@ static fw_status prepare_cv(fw_train_result *r, const fw_train_options *o, fw_er
         for (size_t i = 0; i < n_pool; i++)
             if (fold[pool[i]] == f) {
                 memcpy(cf->y_score + b * per, y_pool + i * per, per * sizeof(double));
+                if (by_query) cf->q_score[b] = r->q_all[pool[i]];
                 rows[b++] = (uint32_t)i;
             }
         if ((st = fw_matrix_select(&X_pool, rows, n_score, &cf->X_score))) goto done;
@@ -287,5 +320,6 @@ fw_status fw__train_prepare(fw_train_result *r, const fw_train_options *o, fw_er
     size_t per = r->target.task == FW_TASK_MULTILABEL ? r->target.n_outputs : 1;
     r->train_fingerprint = fw__train_fingerprint(&r->X_train, r->y_train, r->split.n_train * per);
     r->test_fingerprint = fw__train_fingerprint(&r->X_test, r->y_test, r->n_test * per);
+    if ((st = fw__train_prepare_queries(r, err))) return st;
     return prepare_cv(r, o, err);
 }

@@ -71,6 +71,8 @@ fw_status fw_train_report_build(const fw_train_result *r, fw_train_report *out) 
     rep->n_models = n;
     rep->baseline = r->cands[0].failed ? NULL : &out->models[0];
     rep->best = r->cands[r->best].name;
+    rep->metrics = (const char *const *)r->project.extra_metrics;
+    rep->n_metrics = r->project.n_extra_metrics;
     if (r->target.n_classes) {
         rep->class_names = (const char *const *)r->target.class_names;
         rep->n_classes = r->target.n_classes;

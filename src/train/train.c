@@ -114,6 +114,9 @@ fw_status fw_train_run(fw_project *project, const fw_train_options *o, fw_train_
         s += len + (e ? 1 : 0);
     }
     if ((st = fw_eval_check_metric(r->project.task, r->project.metric, err))) return st;
+    for (size_t i = 0; i < r->project.n_extra_metrics; i++) /* metrics: each one is shown */
+        if ((st = fw_eval_check_metric(r->project.task, r->project.extra_metrics[i], err)))
+            return fw_err_prefix(err, "metrics");
     if ((st = fw__train_make_split(r, err))) return st;
     if ((st = fw__train_prepare(r, o, err))) return st;
     if (!o->families && r->split.n_train > FW_TRAIN_KNN_DEFAULT_MAX_ROWS) {
@@ -226,8 +229,7 @@ fw_status fw_train_run(fw_project *project, const fw_train_options *o, fw_train_
     bool want_refit = r->project.refit == FW_REFIT_ON ||
                       (r->project.refit == FW_REFIT_AUTO &&
                        r->split.n_train + r->split.n_valid <= FW_TRAIN_REFIT_AUTO_ROWS);
-    if (want_refit && have_valid && r->split.n_valid && r->target.task != FW_TASK_RANKING &&
-        r->cands[r->best].model) {
+    if (want_refit && have_valid && r->split.n_valid && r->cands[r->best].model) {
         if ((st = fw__train_refit(r, o, &r->cands[r->best], err))) return st;
     }
     for (size_t i = 0; i < r->n_cands; i++) {
@@ -291,11 +293,14 @@ void fw_train_result_free(fw_train_result *r) {
         fw_matrix_free(&r->cv[f].X_score);
         fw_free(r->cv[f].y_fit);
         fw_free(r->cv[f].y_score);
+        fw_free(r->cv[f].q_fit);
+        fw_free(r->cv[f].q_score);
     }
     fw_free(r->cv);
     fw_free(r->y_train);
     fw_free(r->y_valid);
     fw_free(r->y_test);
+    fw__train_free_queries(r);
     fw_pipeline_free(r->pipeline);
     fw_target_free(&r->target);
     fw_free(r->test_rows);

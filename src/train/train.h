@@ -102,6 +102,7 @@ typedef struct fw_candidate {
 typedef struct fw_cv_fold {
     fw_matrix X_fit, X_score;
     double *y_fit, *y_score;
+    uint32_t *q_fit, *q_score; /* ranking: query id per row (NULL otherwise) */
 } fw_cv_fold;
 
 typedef struct fw_train_result {
@@ -116,6 +117,9 @@ typedef struct fw_train_result {
     fw_pipeline *pipeline;
     fw_matrix X_train, X_valid, X_test;
     double *y_train, *y_valid, *y_test;
+    /* ranking: query id per row of train_ds (q_all), of each side, and of the test rows (ids of
+     * eval_ds); NULL for other tasks (src/train/ranking.c) */
+    uint32_t *q_all, *q_train, *q_valid, *q_test;
     fw_baseline_rule rule;     /* when the baseline is a rule */
     bool has_rule;
     fw_candidate *cands;       /* cands[0] is the baseline */

@@ -22,6 +22,14 @@ fw_status fw__train_prepare(fw_train_result *r, const fw_train_options *o, fw_er
 /* A hash of encoded rows and their labels (lineage: which rows a model saw). */
 uint64_t fw__train_fingerprint(const fw_matrix *X, const double *y, size_t n_y);
 
+/* ---- ranking.c ---- */
+
+/* Ranking: the query id of every row of the training file and of each side (r->q_*); nothing for
+ * other tasks. */
+fw_status fw__train_prepare_queries(fw_train_result *r, fw_err *err);
+/* Frees what fw__train_prepare_queries made. */
+void fw__train_free_queries(fw_train_result *r);
+
 /* ---- candidates.c ---- */
 
 /* What a family's fit needs besides the result: the options and the terminal progress line. */

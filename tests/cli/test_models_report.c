@@ -2,7 +2,8 @@
  * keeps the report it rendered with the version, and `flywheel models show NAME@V --html F` writes
  * it back byte for byte, for that version (not the latest); a version without one (imported, or
  * registered before reports were kept) gets a clear message and exit 1; --html belongs to show;
- * train --out DIR writes report.html and report.json next to the artifact. */
+ * train --out DIR writes report.html and report.json next to the artifact; eval --html of a
+ * regression model has the predicted-vs-actual and residual plots. */
 #include "test.h"
 
 #include <stdlib.h>
@@ -75,8 +76,27 @@ static void test_show_writes_the_versions_report(void) {
     free(o);
 }
 
+/* `flywheel eval REF DATA --html F` on a regression model: predicted-vs-actual and residual plots
+ * of the evaluated rows. */
+static void test_eval_html_regression(void) {
+    if (!fw_test_bin()) return;
+    char *o = NULL;
+    CHECK_EQ(fw_test_sh(&o, "\"$FW\" train examples/boston/flywheel.yaml --home \"$T/hb\" --quiet && "
+                            "\"$FW\" eval boston@1 examples/boston/boston.csv --home \"$T/hb\" --html \"$T/eval.html\""),
+             0);
+    free(o);
+    char path[600];
+    snprintf(path, sizeof path, "%s/eval.html", fw_test_tmpdir());
+    char *h = fw_test_slurp(path, NULL);
+    CHECK_CONTAINS(h, "Predicted vs actual");
+    CHECK_CONTAINS(h, "Residuals");
+    CHECK_CONTAINS(h, "test rows of <b>boston@1</b>");
+    free(h);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     TEST_RUN(test_show_writes_the_versions_report);
+    TEST_RUN(test_eval_html_regression);
     return fw_test_report(argv[0]);
 }

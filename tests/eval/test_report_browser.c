@@ -2,8 +2,9 @@
  * headless Chromium, its screenshot must not be blank and no text may overflow (no element whose
  * content is wider than its box, no SVG label outside its chart, no page wider than the window).
  * Reports: `flywheel train` on the binary (examples/pima), multiclass (iris, when the shared
- * datasets are there) and regression (examples/boston) examples, and a stress report built through
- * the API (very long feature, class and slice names, many slices, long hyperparameters).
+ * datasets are there) and regression (examples/boston) examples, stress reports built through the
+ * API (very long feature, class and slice names, many slices, long hyperparameters), and multilabel
+ * and ranking reports.
  * Skips, saying so, only when no chromium is installed (scripts/install-deps.sh installs it).
  * FW_REPORT_SHOTS=DIR keeps the screenshots for a look. */
 #include "core/alloc.h"
@@ -273,6 +274,62 @@ static void test_stress(void) {
     fw_slice_report_free(&sl);
 }
 
+/* Multilabel (per-label F1 bars with long label names) and ranking (slices without intervals). */
+static void test_multilabel_and_ranking(void) {
+    enum { N = 400, L = 6 };
+    static double y[N * L], p[N * L], rel[N], score[N];
+    static uint32_t query[N];
+    static int32_t codes[N];
+    static char lab_buf[L][96];
+    const char *labels[L];
+    for (size_t j = 0; j < L; j++) {
+        snprintf(lab_buf[j], sizeof lab_buf[j], "topic_%zu_%s", j, j % 2 ? "billing_and_refunds_after_cancellation" : "x");
+        labels[j] = lab_buf[j];
+    }
+    uint64_t s = 11;
+    for (size_t i = 0; i < N; i++) {
+        for (size_t j = 0; j < L; j++) {
+            s = s * 6364136223846793005ull + 1442695040888963407ull;
+            y[i * L + j] = (s >> 40) % 3 == 0;
+            p[i * L + j] = fmin(1, fmax(0, 0.2 + 0.5 * y[i * L + j] + 0.3 * (double)((s >> 20) % 100) / 100.0 - 0.15));
+        }
+        query[i] = (uint32_t)(i / 10);
+        rel[i] = (double)((i * 7) % 4 == 0);
+        score[i] = rel[i] * 0.5 + (double)((i * 13) % 10) / 10.0;
+        codes[i] = (int32_t)((i / 10) % 3);
+    }
+    fw_metric_set ml, rk;
+    CHECK_OK(fw_eval_compute(FW_TASK_MULTILABEL, y, p, N, L, NULL, &ml, NULL));
+    fw_eval_options o;
+    fw_eval_options_init(&o);
+    o.query = query;
+    fw_slice_report sl;
+    static const char *const groups[3] = {"web", "mobile_app_on_older_devices_with_small_screens", "email"};
+    CHECK_OK(fw_eval_compute(FW_TASK_RANKING, rel, score, N, 1, &o, &rk, NULL));
+    CHECK_OK(fw_eval_slices(FW_TASK_RANKING, rel, score, N, 1, &o, "channel", codes, groups, 3, 30, &sl, NULL));
+    fw_report_model mm = {.name = "linear", .family = "linear", .metrics = &ml, .params_json = "{\"l2\":0.001}"};
+    fw_report rm = {.title = "tickets", .task = FW_TASK_MULTILABEL, .models = &mm, .n_models = 1,
+                    .class_names = labels, .n_classes = L};
+    fw_report_model mr = {.name = "gbdt", .family = "gbdt", .metrics = &rk, .slices = &sl, .n_slices = 1};
+    fw_report rr = {.title = "search", .task = FW_TASK_RANKING, .models = &mr, .n_models = 1};
+    const fw_report *reports[2] = {&rm, &rr};
+    const char *names[2] = {"multilabel", "ranking"};
+    for (int i = 0; i < 2; i++) {
+        fw_buf b;
+        fw_buf_init(&b);
+        CHECK_OK(fw_report_html(reports[i], &b));
+        char path[600];
+        snprintf(path, sizeof path, "%s/%s.html", fw_test_tmpdir(), names[i]);
+        fw_err err;
+        CHECK_OK(fw_report_write_file(path, b.data, b.len, &err));
+        fw_buf_free(&b);
+        look_at(names[i], path);
+    }
+    fw_metric_set_free(&ml);
+    fw_metric_set_free(&rk);
+    fw_slice_report_free(&sl);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     if (!fw_test_bin()) {
@@ -287,5 +344,6 @@ int main(int argc, char **argv) {
     TEST_RUN(test_multiclass);
     TEST_RUN(test_regression);
     TEST_RUN(test_stress);
+    TEST_RUN(test_multilabel_and_ranking);
     return fw_test_report(argv[0]);
 }

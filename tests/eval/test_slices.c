@@ -162,6 +162,40 @@ static void test_worse_only_beyond_noise(void) {
     fw_slice_report_free(&r3);
 }
 
+static void test_ranking_intervals_by_query(void) {
+    /* 40 queries of 10 rows in three channels. Same signal everywhere: "web" is a hair below
+     * overall by chance, gets an interval (queries resampled) and is not flagged. Then "email"
+     * ranks with a much weaker signal: flagged. */
+    enum { M = 400 };
+    static double rel[M], sc[M];
+    static uint32_t q[M];
+    static int32_t codes[M];
+    const char *names[3] = {"web", "app", "email"};
+    fw_eval_options o;
+    fw_eval_options_init(&o);
+    o.query = q;
+    for (int weak = 0; weak < 2; weak++) {
+        for (size_t i = 0; i < M; i++) {
+            q[i] = (uint32_t)(i / 10);
+            rel[i] = (double)((i * 7) % 4 == 0);
+            codes[i] = (int32_t)((i / 10) % 3);
+            sc[i] = (weak && codes[i] == 2 ? 0.05 : 0.5) * rel[i] + (double)((i * 13) % 10) / 10.0;
+        }
+        fw_slice_report r;
+        CHECK_OK(fw_eval_slices(FW_TASK_RANKING, rel, sc, M, 1, &o, "channel", codes, names, 3, 30, &r, NULL));
+        for (size_t i = 0; i < 3; i++) CHECK(isfinite(r.slices[i].ci_lo) && r.slices[i].ci_lo <= r.slices[i].ci_hi);
+        if (!weak) {
+            CHECK(r.slices[0].gap < 0); /* below overall, within noise: the old rule flagged it */
+            for (size_t i = 0; i < 3; i++)
+                CHECK_MSG(!r.slices[i].worse, "%s: gap %+.5f, interval [%.4f, %.4f]", r.slices[i].name,
+                          r.slices[i].gap, r.slices[i].ci_lo, r.slices[i].ci_hi);
+        } else {
+            CHECK(r.slices[2].worse);
+        }
+        fw_slice_report_free(&r);
+    }
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     TEST_RUN(test_binary_slices);
@@ -169,5 +203,6 @@ int main(int argc, char **argv) {
     TEST_RUN(test_ranking_slices_keep_queries);
     TEST_RUN(test_slice_errors);
     TEST_RUN(test_worse_only_beyond_noise);
+    TEST_RUN(test_ranking_intervals_by_query);
     return fw_test_report(argv[0]);
 }
