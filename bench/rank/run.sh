@@ -43,6 +43,8 @@ xgb() {
     flock /tmp/fw-bench.lock $PY bench/rank/peer.py xgb "$work" 2 >"$work/xgb.out"
     echo "xgboost  $(cat "$work/xgb.out") $($PY bench/rank/peer.py ndcg "$work" "$work/xgb.pred") load=$(load1)"
 }
+echo "start: $(date -u +%FT%TZ) commit $(git rev-parse --short HEAD) load $(cut -d' ' -f1-3 /proc/loadavg)" \
+     "OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-unset} (XGBoost's OpenMP threads spin while waiting unless PASSIVE)"
 : >"$work/pairs"
 for i in $(seq 1 "$PAIRS"); do
     if [ $((i % 2)) = 1 ]; then x=$(xgb); f=$(fw); else f=$(fw); x=$(xgb); fi

@@ -4,6 +4,7 @@
  * id, unknown ids kept and reported). */
 #include "serve/server_int.h"
 #include "serve/feedback_labels.h"
+#include "serve/mhd.h"
 
 #include "core/alloc.h"
 #include "core/clock.h"
@@ -941,7 +942,16 @@ static bool feedback_label_ok(fw_server *s, const char *ref, json_t *label, fw_r
     return ok;
 }
 
-void fw__api_feedback(fw_server *s, const char *origin, const char *body, size_t len, fw_reply *r) {
+/* The log's writer or syncer thread: the feedback is durable (or not kept); wake its request. */
+static void feedback_done(void *ud, fw_status st) {
+    fw_feedback_wait *w = ud;
+    w->outcome = st;
+    atomic_store(&w->phase, 2);
+    fw_mhd.resume_connection(w->conn); /* w may be reused once this returns */
+}
+
+void fw__api_feedback(fw_server *s, const char *origin, fw_feedback_wait *w, const char *body, size_t len,
+                      fw_reply *r) {
     json_t *j = fw__parse_body(r, body, len, false);
     if (!j) return;
     const char *rid = json_string_value(json_object_get(j, "request_id"));
@@ -949,60 +959,87 @@ void fw__api_feedback(fw_server *s, const char *origin, const char *body, size_t
     json_t *event = json_object_get(j, "event");
     json_t *value = json_object_get(j, "value");
     json_t *update = json_object_get(j, "update");
-    int claim = -1;
-    if (!rid || !*rid || strlen(rid) > 200) {
+    bool resumed = w && atomic_load(&w->phase) == 2;
+    int claim = resumed ? w->claim : -1;
+    fw_status st = resumed ? w->outcome : FW_OK;
+    if (resumed) {
+        /* the second call: the first validated this body and queued it */
+    } else if (!rid || !*rid || strlen(rid) > 200) {
         fw__reply_error(r, 400, "bad_request", "'request_id' must be a non-empty string");
+        goto out;
     } else if (!label && !event) {
         fw__reply_error(r, 400, "bad_request", "give 'label' or 'event' (with an optional numeric 'value')");
+        goto out;
     } else if (event && !json_is_string(event)) {
         fw__reply_error(r, 400, "bad_type", "'event' must be a string");
+        goto out;
     } else if (value && !json_is_number(value)) {
         fw__reply_error(r, 400, "bad_type", "'value' must be a number");
+        goto out;
     } else if (update && !json_is_boolean(update)) {
         fw__reply_error(r, 400, "bad_type", "'update' must be true or false");
+        goto out;
     } else if (label && (json_is_object(label) || json_is_array(label))) {
         fw__reply_error(r, 400, "bad_type", "'label' must be a string, number or boolean");
+        goto out;
     } else if (json_object_get(j, "model") && !json_is_string(json_object_get(j, "model"))) {
         fw__reply_error(r, 400, "bad_type", "'model' must be a model name (NAME or NAME@ALIAS)");
+        goto out;
     } else if (label && json_is_string(json_object_get(j, "model")) &&
                !feedback_label_ok(s, json_string_value(json_object_get(j, "model")), label, r)) {
-        /* r holds the refusal */
+        goto out; /* r holds the refusal */
     } else if (!s->logq) {
         fw__reply_error(r, 503, "no_store", "feedback needs the store or serving.log.path to be kept");
+        goto out;
     } else if (label && !json_is_true(update) && s->labels && (claim = fw_label_set_claim(s->labels, rid)) == 0) {
         /* the first label per request stands */
         fw__reply_error(r, 409, "label_conflict",
                         "request id '%.200s' already has a label; send \"update\": true to replace it", rid);
+        goto out;
     } else {
+        char *lt = label ? json_dumps(label, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+        fw_log_record *rec = fw_log_feedback_new2(rid, lt, json_string_value(event),
+                                                  value ? json_number_value(value) : NAN,
+                                                  fw__request_id_known(s, rid), json_is_true(update), origin);
+        fw_free(lt);
+        if (w && w->conn) {
+            /* group commit without holding the worker thread: suspend, resumed by feedback_done */
+            w->claim = claim;
+            atomic_store(&w->phase, 1);
+            fw_mhd.suspend_connection(w->conn);
+            if (fw_logq_push_durable_async(s->logq, rec, feedback_done, w) != FW_ENOMEM) {
+                r->suspended = true;
+                goto out;
+            }
+            atomic_store(&w->phase, 0);
+            fw_mhd.resume_connection(w->conn);
+            st = FW_ENOMEM;
+        } else {
+            st = fw_logq_push_durable(s->logq, rec, 10000);
+        }
+    }
+    /* the answer: answered only once the record is written and synced with its batch */
+    if (st != FW_OK && claim == 1) fw_label_set_release(s->labels, rid);
+    if (st == FW_ELIMIT || st == FW_ENOMEM)
+        fw__reply_error(r, 503, "log_full", "feedback could not be queued (log queue full); retry");
+    else if (st == FW_EIO)
+        fw__reply_error(r, 503, "not_stored", "feedback could not be written (the log's disk refused it); retry");
+    else if (st != FW_OK)
+        fw__reply_error(r, 503, "not_confirmed",
+                        "feedback was queued but not confirmed durable within 10 s; it may still be stored "
+                        "(resending with \"update\": true is safe for labels)");
+    else {
         /* known to this process now; the store sink also looks the id up in prediction_log (an
          * earlier process's request) and counts the final verdict */
         bool matched = fw__request_id_known(s, rid);
-        char *lt = label ? json_dumps(label, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-        /* group commit: answered only once the record is written and synced with its batch */
-        fw_status st = fw_logq_push_durable(
-            s->logq,
-            fw_log_feedback_new2(rid, lt, json_string_value(event), value ? json_number_value(value) : NAN, matched,
-                                 json_is_true(update), origin),
-            (int)(s->cfg->log_feedback_wait_s * 1000));
-        fw_free(lt);
-        if (st != FW_OK && claim == 1) fw_label_set_release(s->labels, rid);
-        if (st == FW_ELIMIT || st == FW_ENOMEM)
-            fw__reply_error(r, 503, "log_full", "feedback could not be queued (log queue full); retry");
-        else if (st == FW_EIO)
-            fw__reply_error(r, 503, "not_stored", "feedback could not be written (the log's disk refused it); retry");
-        else if (st != FW_OK)
-            fw__reply_error(r, 503, "not_confirmed",
-                            "feedback was queued but not confirmed durable within serving.log.feedback_wait_s; it may "
-                            "still be stored (resending with \"update\": true is safe for labels)");
-        else {
-            if (!s->log_to_store) atomic_fetch_add(matched ? &s->feedback_matched : &s->feedback_unmatched, 1);
-            if (label && json_is_true(update) && s->labels) fw_label_set_claim(s->labels, rid); /* a later one conflicts */
-            r->code = 202;
-            fw_buf_printf(&r->body, "{\"stored\":true,\"request_id\":");
-            fw__json_cstr(&r->body, rid);
-            fw_buf_printf(&r->body, ",\"matched\":%s%s}", matched ? "true" : "false",
-                          matched ? "" : ",\"note\":\"request id not issued by this server process; kept for a later join\"");
-        }
+        if (!s->log_to_store) atomic_fetch_add(matched ? &s->feedback_matched : &s->feedback_unmatched, 1);
+        if (label && json_is_true(update) && s->labels) fw_label_set_claim(s->labels, rid); /* a later one conflicts */
+        r->code = 202;
+        fw_buf_printf(&r->body, "{\"stored\":true,\"request_id\":");
+        fw__json_cstr(&r->body, rid);
+        fw_buf_printf(&r->body, ",\"matched\":%s%s}", matched ? "true" : "false",
+                      matched ? "" : ",\"note\":\"request id not issued by this server process; kept for a later join\"");
     }
+out:
     json_decref(j);
 }

@@ -51,7 +51,6 @@ void fw_serve_config_init(fw_serve_config *c) {
     c->log_ingest_batch = 256;
     c->log_catch_up = true;
     c->log_flush_ms = 2;
-    c->log_feedback_wait_s = 10;
     c->batch_max_age_s = 0;
     c->batch_cache_ttl_s = 1.0;
     c->confidence_threshold = -1;
@@ -274,9 +273,7 @@ static fw_status parse_log(ctx *x, yaml_node_t *m, fw_serve_config *c) {
         else if (strcmp(ks, "flush_ms") == 0) {
             double d;
             if (!(st = get_num(x, v, "serving.log.flush_ms", 1, 60000, true, &d))) c->log_flush_ms = (int)d;
-        } else if (strcmp(ks, "feedback_wait_s") == 0)
-            st = get_num(x, v, "serving.log.feedback_wait_s", 0.001, 3600, false, &c->log_feedback_wait_s);
-        else if (strcmp(ks, "policy") == 0) {
+        } else if (strcmp(ks, "policy") == 0) {
             const char *vs = scalar(v);
             if (!vs || !fw_log_policy_parse(vs, &c->log_policy))
                 st = at(x, v, "serving.log.policy", "expected drop-newest, drop-oldest or sample", vs ? vs : "?");

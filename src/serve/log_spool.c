@@ -71,7 +71,11 @@ typedef struct spool {
                                     thread holding the baton would hold the catcher up) */
     char **orphans;              /* spools of dead processes, ingested first */
     size_t n_orphans;
-    void *hdr_map;               /* the header, mapped: accepted/settled survive kill -9 (logq.h) */
+    void *cnt_map;               /* accepted/settled (logq.h), mapped from a tmpfs file: they survive
+                                    kill -9, and the request threads' increments never wait for
+                                    disk writeback (a mapped page of the spool itself could make
+                                    a request thread fault into the file system's journal) */
+    char cnt_path[128];
     bool append_failing;         /* (writer) the last append failed: said once per episode */
     _Atomic(unsigned long long) appended, stored, store_errors, dropped, recovered, pending, caught_up;
     _Atomic(unsigned long long) lost, append_errors, damaged_bytes, set_aside;
@@ -424,6 +428,32 @@ static bool resync(int fd, uint64_t from, uint64_t end, fw_buf *chunk, uint64_t 
     return false;
 }
 
+/* The loss counters of the spool file with this device and inode: a 16-byte file in /dev/shm. */
+static bool counter_path(dev_t dev, ino_t ino, char *buf, size_t cap) {
+    int n = snprintf(buf, cap, "/dev/shm/flywheel-spool-%llx-%llx.count", (unsigned long long)dev,
+                     (unsigned long long)ino);
+    return n > 0 && (size_t)n < cap;
+}
+
+/* accepted - settled from the counter file of a dead process's spool (0 when there is none), and
+ * the file removed. */
+static unsigned long long take_lost(const struct stat *st) {
+    char p[128];
+    if (!counter_path(st->st_dev, st->st_ino, p, sizeof p)) return 0;
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    unsigned char b[16];
+    unsigned long long lost = 0;
+    if (pread_all(fd, b, 16, 0)) {
+        uint64_t acc = 0, set = 0;
+        for (int i = 0; i < 8; i++) acc |= (uint64_t)b[i] << (8 * i), set |= (uint64_t)b[8 + i] << (8 * i);
+        lost = acc > set ? acc - set : 0;
+    }
+    close(fd);
+    unlink(p);
+    return lost;
+}
+
 static uint64_t le64(const unsigned char *p) {
     uint64_t v = 0;
     for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
@@ -461,6 +491,13 @@ static void recover_orphan(spool *sp, const char *path) {
         close(fd);
         return;
     }
+    unsigned long long lost = take_lost(&stt);
+    atomic_fetch_add(&sp->lost, lost);
+    if (lost)
+        fprintf(stderr,
+                "flywheel serve: prediction log: %s: %llu records were accepted but not yet appended when its "
+                "process died (the flush window); counted as lost\n",
+                path, lost);
     if (stt.st_size == 0) {
         fprintf(stderr, "flywheel serve: prediction log: %s is empty (its process died creating it); removed\n", path);
         unlink(path);
@@ -477,7 +514,7 @@ static void recover_orphan(spool *sp, const char *path) {
         close(fd);
         return;
     }
-    uint64_t off = le64(h + 8), end = (uint64_t)stt.st_size, accepted = le64(h + 16), settled = le64(h + 24);
+    uint64_t off = le64(h + 8), end = (uint64_t)stt.st_size;
     if (off < HDR || off > end) off = HDR;
     unsigned long long before = atomic_load(&sp->recovered), damaged = 0;
     bool skipping[2] = {true, true};
@@ -507,18 +544,11 @@ static void recover_orphan(spool *sp, const char *path) {
             nap_ms(BUSY_RETRY_MS);
         }
     }
-    unsigned long long lost = accepted > settled ? accepted - settled : 0;
-    atomic_fetch_add(&sp->lost, lost);
     atomic_fetch_add(&sp->damaged_bytes, damaged);
     fprintf(stderr, "flywheel serve: prediction log: recovered %llu records from %s\n",
             atomic_load(&sp->recovered) - before, path);
     if (damaged)
         fprintf(stderr, "flywheel serve: prediction log: %s: %llu damaged or torn bytes skipped\n", path, damaged);
-    if (lost)
-        fprintf(stderr,
-                "flywheel serve: prediction log: %s: %llu records were accepted but not yet appended when its "
-                "process died (the flush window); counted as lost\n",
-                path, lost);
     unlink(path);
     close(fd);
 }
@@ -703,7 +733,7 @@ static void spool_stats(void *ud, fw_log_sink_stats *s) {
 }
 
 static void spool_free(spool *sp) {
-    if (sp->hdr_map) munmap(sp->hdr_map, HDR);
+    if (sp->cnt_map) munmap(sp->cnt_map, 16);
     for (size_t i = 0; i < sp->n_orphans; i++) fw_free(sp->orphans[i]);
     fw_free(sp->orphans);
     fw_buf_free(&sp->enc);
@@ -727,7 +757,10 @@ static void spool_close(void *ud) {
     pthread_mutex_unlock(&sp->mu);
     if (sp->catcher_started) pthread_join(sp->catcher, NULL);
     pthread_join(sp->thread, NULL); /* drains first */
-    if (sp->ingest_off == sp->write_off) unlink(sp->path); /* else kept: the next server ingests it */
+    if (sp->ingest_off == sp->write_off) { /* else kept: the next server ingests it */
+        unlink(sp->path);
+        if (sp->cnt_path[0]) unlink(sp->cnt_path);
+    }
     close(sp->fd);
     if (sp->inner.close) sp->inner.close(sp->inner.ud);
     spool_free(sp);
@@ -806,9 +839,21 @@ fw_status fw_log_sink_spool(const char *dir, const fw_log_sink *inner, uint64_t 
         goto fail;
     }
     sp->write_off = sp->ingest_off = HDR;
-    /* accepted/settled (bytes 16-31) live in the page cache: they survive kill -9 */
-    void *m = mmap(NULL, HDR, PROT_READ | PROT_WRITE, MAP_SHARED, sp->fd, 0);
-    sp->hdr_map = m == MAP_FAILED ? NULL : m;
+    /* accepted/settled in /dev/shm (see cnt_map); without it, losses in the flush window go uncounted */
+    struct stat me;
+    int cfd = -1;
+    if (fstat(sp->fd, &me) == 0 && counter_path(me.st_dev, me.st_ino, sp->cnt_path, sizeof sp->cnt_path) &&
+        (cfd = open(sp->cnt_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) >= 0 && ftruncate(cfd, 16) == 0) {
+        void *m = mmap(NULL, 16, PROT_READ | PROT_WRITE, MAP_SHARED, cfd, 0);
+        sp->cnt_map = m == MAP_FAILED ? NULL : m;
+    }
+    if (cfd >= 0) close(cfd);
+    if (!sp->cnt_map) {
+        if (sp->cnt_path[0]) unlink(sp->cnt_path);
+        sp->cnt_path[0] = 0;
+        fprintf(stderr, "flywheel serve: prediction log: no counter file in /dev/shm; records lost to a kill -9 "
+                        "will not be counted\n");
+    }
     if (pthread_create(&sp->thread, NULL, ingest_main, sp) != 0) {
         st = fw_err_set(err, FW_EIO, "prediction log spool: cannot start the ingest thread");
         goto fail;
@@ -819,12 +864,13 @@ fw_status fw_log_sink_spool(const char *dir, const fw_log_sink *inner, uint64_t 
     }
     *out = (fw_log_sink){.ud = sp, .write = spool_write, .close = spool_close, .stats = spool_stats,
                          .sync = spool_sync};
-    if (sp->hdr_map) {
-        out->accepted = (_Atomic(unsigned long long) *)(void *)((char *)sp->hdr_map + 16);
-        out->settled = (_Atomic(unsigned long long) *)(void *)((char *)sp->hdr_map + 24);
+    if (sp->cnt_map) {
+        out->accepted = (_Atomic(unsigned long long) *)sp->cnt_map;
+        out->settled = (_Atomic(unsigned long long) *)(void *)((char *)sp->cnt_map + 8);
     }
     return FW_OK;
 fail:
+    if (sp->cnt_path[0]) unlink(sp->cnt_path);
     if (sp->fd >= 0) {
         close(sp->fd);
         unlink(sp->path);

@@ -17,18 +17,17 @@
  *     find a torn tail or damaged bytes, recovery goes on at the next valid record, the first
  *     recovered batch skips what the store already holds (the sink's contains hook) so nothing is
  *     stored twice; a file whose header is damaged is renamed *.damaged and reported;
- *   - what a crash does lose is counted: the header's accepted/settled counters (mapped, so kill -9
- *     leaves them in the page cache) say how many records the queue had accepted but not yet
- *     handed to the spool; the recovering server reports the difference as lost;
+ *   - what a crash does lose is counted: two counters, records the queue accepted and records it
+ *     settled (handed over, dropped or freed), live in /dev/shm/flywheel-spool-<dev>-<inode>.count
+ *     (16 bytes, mapped: kill -9 leaves them, and tmpfs never makes a request thread wait for disk
+ *     writeback); the recovering server reports accepted - settled as lost and removes the file;
  *   - a full disk never reaches the store from the writer's thread: the batch is dropped, marked
  *     lost and counted, and the next batch tries the disk again;
  *   - sync (fdatasync) is the group commit of durable pushes (logq.h);
  *   - close drains everything into the sink before it returns (SIGTERM: nothing lost).
  *
  * File (little-endian, fixed width, like every Flywheel serializer: core/buf.h):
- *   header 32 bytes: "FWSPOOL1", u64 offset of the first record not yet in the sink, u64 records
- *     the queue accepted, u64 records it settled (appended, dropped or freed) — files of earlier
- *     versions hold zeros there, which count nothing as lost;
+ *   header 32 bytes: "FWSPOOL1", u64 offset of the first record not yet in the sink, 16 zero bytes;
  *   records: u32 body length, u32 checksum (low 32 bits of fw_hash64 of the body), body:
  *     u8 kind, u8 matched, u8 flags (feedback: bit 0 "update"), 1 zero byte, i64 ts_ms, i64 latency_us, f64 value, u32 n_rows, u32 n_out,
  *     12 strings (u32 length or 0xFFFFFFFF for none, then the bytes): request_id, model, version,

@@ -20,6 +20,8 @@
 typedef struct fw_log_ack {
     int state;                   /* 0 pending, 1 durable, -1 not kept (q->ack_mu) */
     atomic_int refs;
+    void (*done)(void *ud, fw_status st); /* asynchronous pushes: called once with the outcome */
+    void *ud;
 } fw_log_ack;
 
 typedef struct cell {
@@ -64,16 +66,17 @@ static void settle(fw_logq *q, unsigned long long n) {
 }
 
 /* Answers a durable pusher (ok or not) and drops the writer's reference. Call with ack_mu held. */
-static void ack_set_locked(fw_log_ack *a, bool ok) {
-    a->state = ok ? 1 : -1;
+static void ack_set_locked(fw_log_ack *a, fw_status st) {
+    a->state = st == FW_OK ? 1 : -1;
+    if (a->done) a->done(a->ud, st);
     if (atomic_fetch_sub(&a->refs, 1) == 1) fw_free(a);
 }
 
-static void ack_done_locked(fw_log_record *r, bool ok) {
+static void ack_done_locked(fw_log_record *r, fw_status st) {
     fw_log_ack *a = r->ack;
     if (!a) return;
     r->ack = NULL;
-    ack_set_locked(a, ok);
+    ack_set_locked(a, st);
 }
 
 /* Hands a written record's ack to the syncer (answered at once, not kept, when that fails). */
@@ -84,7 +87,7 @@ static void ack_pend_locked(fw_logq *q, fw_log_record *r) {
         size_t nc = q->cap_pend ? q->cap_pend * 2 : 64;
         fw_log_ack **np = fw_realloc(q->pend, nc * sizeof *np);
         if (!np) {
-            ack_done_locked(r, false);
+            ack_done_locked(r, FW_ENOMEM);
             return;
         }
         q->pend = np;
@@ -116,7 +119,7 @@ static void *syncer_main(void *arg) {
         bool ok = q->sink.sync(q->sink.ud, &err) == FW_OK;
         if (!ok) fprintf(stderr, "flywheel serve: prediction log: %s\n", err.msg);
         pthread_mutex_lock(&q->ack_mu);
-        for (size_t i = 0; i < n; i++) ack_set_locked(batch[i], ok);
+        for (size_t i = 0; i < n; i++) ack_set_locked(batch[i], ok ? FW_OK : FW_EIO);
         pthread_cond_broadcast(&q->ack_cv);
         mine = batch;
         cap = bcap;
@@ -130,7 +133,7 @@ static void *syncer_main(void *arg) {
 static void discard(fw_logq *q, fw_log_record *r) {
     if (r->ack) {
         pthread_mutex_lock(&q->ack_mu);
-        ack_done_locked(r, false);
+        ack_done_locked(r, FW_ELIMIT); /* dropped by the queue, or at close */
         pthread_cond_broadcast(&q->ack_cv);
         pthread_mutex_unlock(&q->ack_mu);
     }
@@ -440,6 +443,25 @@ fw_status fw_logq_push_durable(fw_logq *q, fw_log_record *r, int timeout_ms) {
     return state > 0 ? FW_OK : state < 0 ? FW_EIO : FW_EBUSY;
 }
 
+fw_status fw_logq_push_durable_async(fw_logq *q, fw_log_record *r, void (*done)(void *ud, fw_status st), void *ud) {
+    fw_log_ack *a = r ? fw_calloc(1, sizeof *a) : NULL;
+    if (!a) {
+        fw_free(r);
+        atomic_fetch_add(&q->dropped, 1);
+        return FW_ENOMEM; /* done is not called */
+    }
+    atomic_init(&a->refs, 1); /* the writer's only: the caller hears through done */
+    a->done = done;
+    a->ud = ud;
+    r->ack = a;
+    if (!fw_logq_push(q, r)) return FW_ELIMIT; /* done was called (not kept) */
+    pthread_mutex_lock(&q->ack_mu);
+    q->wake = true;
+    pthread_cond_signal(&q->wake_cv);
+    pthread_mutex_unlock(&q->ack_mu);
+    return FW_OK;
+}
+
 void fw_logq_set_flush_ms(fw_logq *q, int ms) { q->flush_ms = ms > 0 ? ms : 2; }
 
 static void write_batch(fw_logq *q, fw_log_record **buf, size_t n) {
@@ -451,7 +473,14 @@ static void write_batch(fw_logq *q, fw_log_record **buf, size_t n) {
     bool ok = q->sink.write(q->sink.ud, buf, n, &err) == FW_OK;
     if (!ok) {
         atomic_fetch_add(&q->write_errors, n);
-        fprintf(stderr, "flywheel serve: prediction log: %s (%zu records lost)\n", err.msg, n);
+        /* said at most every 10 s (a store down for long would flood stderr): the count is in /metrics */
+        static _Thread_local int64_t said_ms;
+        int64_t now = fw_wall_unix_ms();
+        if (now - said_ms >= 10000) {
+            said_ms = now;
+            fprintf(stderr, "flywheel serve: prediction log: %s (%zu records lost; flywheel_log_write_errors_total "
+                            "counts them all)\n", err.msg, n);
+        }
     } else {
         size_t kept = 0; /* records the sink dropped itself (lost) it counts itself */
         for (size_t i = 0; i < n; i++) kept += !buf[i]->lost;
@@ -464,7 +493,7 @@ static void write_batch(fw_logq *q, fw_log_record **buf, size_t n) {
         for (size_t i = 0; i < n; i++) {
             if (!buf[i]->ack) continue;
             if (ok && !buf[i]->lost && q->syncer_started) ack_pend_locked(q, buf[i]);
-            else ack_done_locked(buf[i], ok && !buf[i]->lost);
+            else ack_done_locked(buf[i], ok && !buf[i]->lost ? FW_OK : FW_EIO);
         }
         pthread_cond_broadcast(&q->ack_cv);
         if (q->n_pend) pthread_cond_signal(&q->sync_cv);

@@ -118,7 +118,7 @@ typedef struct fw_log_sink {
     /* optional: makes what write returned durable against a power cut (fdatasync); called by the
      * writer after a batch holding a record a request waits for (group commit) */
     fw_status (*sync)(void *ud, fw_err *err);
-    /* optional: counters that survive kill -9 (the spool's header, mapped): the queue adds every
+    /* optional: counters that survive kill -9 (the spool's, mapped from /dev/shm): the queue adds every
      * record it accepts to *accepted before it enqueues it, and every record it disposes of
      * (handed to write, dropped, freed at close) to *settled after; a later process counts
      * accepted - settled as lost in the flush window */
@@ -176,6 +176,12 @@ bool fw_logq_push(fw_logq *q, fw_log_record *r);
  * full, store refused); FW_EBUSY: not durable within timeout_ms (it may still be
  * written later). Ownership of r passes to the queue in every case. */
 fw_status fw_logq_push_durable(fw_logq *q, fw_log_record *r, int timeout_ms);
+/* The same without waiting: done(ud, FW_OK) once r is durable, done(ud, FW_EIO) when it was not
+ * kept — called exactly once, from the writer or the syncer thread, or from this call itself when
+ * the queue is full (then FW_ELIMIT is returned too). It runs under the queue's ack lock: it must
+ * not block nor push. FW_ENOMEM: r could not be queued and done is not called. The server
+ * suspends the feedback request's connection meanwhile, so its worker thread serves others. */
+fw_status fw_logq_push_durable_async(fw_logq *q, fw_log_record *r, void (*done)(void *ud, fw_status st), void *ud);
 
 typedef struct fw_logq_stats {
     uint64_t depth, capacity, pushed, dropped, written, write_errors, batches;

@@ -465,6 +465,7 @@ typedef struct conn_req {
     struct MHD_Connection *conn;
     uint64_t deadline;     /* fw_now_ns() after which it answers 202 */
     struct conn_req *wnext; /* in s->waiters */
+    fw_feedback_wait fb;   /* a feedback request waiting to be durable */
 } conn_req;
 
 /* True when the request carries "Authorization: Bearer <token>". The comparison takes the same time
@@ -1048,7 +1049,8 @@ static void dispatch(fw_server *s, struct MHD_Connection *c, conn_req *q, const 
     case FW_ROUTE_V1_RANK: fw__api_rank(s, body, len, r); break;
     case FW_ROUTE_V1_FEEDBACK: {
         char origin[128];
-        fw__api_feedback(s, feedback_origin(c, r, origin, sizeof origin), body, len, r);
+        q->fb.conn = c;
+        fw__api_feedback(s, feedback_origin(c, r, origin, sizeof origin), &q->fb, body, len, r);
         break;
     }
     case FW_ROUTE_V2_SERVER:
@@ -1155,7 +1157,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r.max_bytes = s->cfg->max_reply_bytes;
         r.auth_role = q->auth_role;
         dispatch(s, c, q, method, url, (const char *)q->body.data, q->body.len, &r);
-        if (r.suspended) { /* an admin job: MHD calls us again once it is resumed */
+        if (r.suspended) { /* an admin job or feedback: MHD calls us again once it is resumed */
             fw_buf_free(&r.body);
             return MHD_YES;
         }

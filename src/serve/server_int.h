@@ -131,8 +131,20 @@ extern _Thread_local uint64_t fw__v1_fast_answers;
 /* Handlers. body may be NULL for GET. */
 void fw__api_predict(fw_server *s, const fw_route *rt, const char *body, size_t len, bool explain, fw_reply *r);
 void fw__api_rank(fw_server *s, const char *body, size_t len, fw_reply *r);
-/* origin: who sent it ("<remote address>[ role=<role>]"), recorded with the feedback. */
-void fw__api_feedback(fw_server *s, const char *origin, const char *body, size_t len, fw_reply *r);
+/* A feedback request across MHD's two calls: the first queues the record and suspends the
+ * connection (its worker thread serves others meanwhile), the log's writer/syncer resumes it once
+ * the record is durable (or not kept), and the second call answers. */
+struct MHD_Connection;
+typedef struct fw_feedback_wait {
+    struct MHD_Connection *conn; /* NULL: no connection to suspend (fuzzing): wait on this thread */
+    _Atomic int phase;           /* 0 new, 1 waiting, 2 answered (outcome set) */
+    fw_status outcome;
+    int claim;                   /* the label claim taken on the first call (feedback_labels.h) */
+} fw_feedback_wait;
+/* origin: who sent it ("<remote address>[ role=<role>]"), recorded with the feedback. w: the
+ * request's wait state (zeroed for a new request; may be NULL). */
+void fw__api_feedback(fw_server *s, const char *origin, fw_feedback_wait *w, const char *body, size_t len,
+                      fw_reply *r);
 void fw__api_v2(fw_server *s, const fw_route *rt, const char *body, size_t len, fw_reply *r);
 
 #endif

@@ -138,34 +138,40 @@ uint64_t fw__train_fingerprint(const fw_matrix *X, const double *y, size_t n_y) 
 /* k-fold cross-validation folds over the training side (train + validation rows, transformed by
  * the pipeline fitted on the training rows), for selection on small data where one validation
  * holdout is too noisy to choose between families. Ranking folds hold whole queries. */
+#define RANK_CV_AUTO_QUERIES 1000
+
 static fw_status prepare_cv(fw_train_result *r, const fw_train_options *o, fw_err *err) {
     const fw_project *p = &r->project;
     size_t n_pool = r->split.n_train + r->split.n_valid;
-    uint32_t k = p->folds;
-    if (k == 0) {
-        /* auto: small data only, by rows and by matrix cells (wide data makes k extra fits costly) */
-        size_t nnz = r->X_train.sparse_dim ? (size_t)r->X_train.indptr[r->X_train.n_rows] : 0;
-        double cells = (double)n_pool * ((double)r->X_train.n_dense +
-                                         (r->X_train.n_rows ? (double)nnz / (double)r->X_train.n_rows : 0));
-        k = n_pool <= FW_TRAIN_CV_AUTO_ROWS && cells <= FW_TRAIN_CV_AUTO_CELLS ? FW_TRAIN_CV_AUTO_FOLDS : 1;
-    }
-    if (k < 2 || n_pool < 4 * (size_t)k) return FW_OK;
     bool by_query = r->target.task == FW_TASK_RANKING;
     uint32_t n_q = 0;
-    if (by_query) { /* whole queries per fold: enough of them on the training side, or one holdout */
+    size_t distinct = 0; /* ranking: queries on the training side */
+    if (by_query) {
         for (size_t i = 0; i < r->train_ds->n_rows; i++)
             if (r->q_all[i] + 1 > n_q) n_q = r->q_all[i] + 1;
         uint8_t *seen = fw_calloc(n_q ? n_q : 1, 1);
         if (!seen) return fw_err_set(err, FW_ENOMEM, "out of memory");
-        size_t distinct = 0;
         for (size_t i = 0; i < n_pool; i++) {
             uint32_t row = i < r->split.n_train ? r->split.train[i] : r->split.valid[i - r->split.n_train];
             distinct += !seen[r->q_all[row]];
             seen[r->q_all[row]] = 1;
         }
         fw_free(seen);
-        if (distinct < 4 * (size_t)k) return FW_OK;
     }
+    uint32_t k = p->folds;
+    if (k == 0) {
+        /* auto: small data only, by rows and by matrix cells (wide data makes k extra fits costly).
+         * Ranking: a holdout's noise goes with its number of queries, not rows: folds while the
+         * training side has few queries (up to RANK_CV_AUTO_QUERIES, and 10x the rows) */
+        size_t nnz = r->X_train.sparse_dim ? (size_t)r->X_train.indptr[r->X_train.n_rows] : 0;
+        double cells = (double)n_pool * ((double)r->X_train.n_dense +
+                                         (r->X_train.n_rows ? (double)nnz / (double)r->X_train.n_rows : 0));
+        bool small = by_query ? distinct <= RANK_CV_AUTO_QUERIES && n_pool <= 10 * (size_t)FW_TRAIN_CV_AUTO_ROWS
+                              : n_pool <= FW_TRAIN_CV_AUTO_ROWS;
+        k = small && cells <= FW_TRAIN_CV_AUTO_CELLS ? FW_TRAIN_CV_AUTO_FOLDS : 1;
+    }
+    if (k < 2 || n_pool < 4 * (size_t)k) return FW_OK;
+    if (by_query && distinct < 4 * (size_t)k) return FW_OK; /* whole queries per fold: enough of them */
     size_t per = r->target.task == FW_TASK_MULTILABEL ? r->target.n_outputs : 1;
     uint32_t *pool = fw_malloc(n_pool * sizeof(uint32_t));
     uint32_t *fold = fw_malloc(r->train_ds->n_rows * sizeof(uint32_t));

@@ -125,10 +125,38 @@ static void test_query_flag_without_a_project(void) {
     free(o);
 }
 
+static void test_folds_by_queries_not_rows(void) {
+    /* 21,000 rows (over the 20,000-row auto limit of other tasks) in 300 queries: a ranking holdout's
+     * noise goes with its queries, so selection still uses folds of whole queries */
+    char path[900];
+    snprintf(path, sizeof path, "%s/many.csv", fw_test_tmpdir());
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (!f) return;
+    fprintf(f, "q,a,b,rel\n");
+    unsigned s = 99;
+    for (int i = 0; i < 21000; i++) {
+        double v[2];
+        for (int k = 0; k < 2; k++) {
+            s = s * 1103515245u + 12345u;
+            v[k] = (double)((s >> 8) % 10000) / 10000.0;
+        }
+        double score = v[0] + 0.3 * v[1];
+        fprintf(f, "q%d,%.4f,%.4f,%d\n", i % 300, v[0], v[1], score > 1.0 ? 2 : score > 0.7 ? 1 : 0);
+    }
+    fclose(f);
+    char *o = NULL;
+    CHECK_EQ(fw_test_sh(&o, "\"$FW\" train '%s' --label rel --query q --models linear --threads 1 "
+                            "--home \"$T/hm\" --no-register --quiet", path), 0);
+    CHECK_CONTAINS(o, "selection: 5-fold cross-validation on the training side");
+    free(o);
+}
+
 int main(void) {
     TEST_RUN(test_queries_stay_together);
     TEST_RUN(test_metrics_list_chooses_columns);
     TEST_RUN(test_early_stopping_at_the_primary_cutoff);
     TEST_RUN(test_query_flag_without_a_project);
+    TEST_RUN(test_folds_by_queries_not_rows);
     return fw_test_report("test_ranking");
 }
