@@ -31,8 +31,10 @@ spam_home "$BIN" "$H" 1 2 || exit 1
 # --- request bodies (one spam row: v1 instances, a v2 [1, n] tensor, v2 per-feature tensors) ---
 spam_bodies "$tmp"
 # wrk_run PORT PATH CONNS [LUA] -> "req/s p99_us non2xx"
+# (and, on stderr, the run's p50/p90/p99: wrk --latency's percentiles)
 wrk_run() {
   local out; out=$(wrk -t2 -c"$3" -d"${secs}s" --latency ${4:+-s "$4"} "http://127.0.0.1:$1$2")
+  awk -v w="port $1 $2 c=$3" '/^ +50%/{a=$2} /^ +90%/{b=$2} /^ +99%/{c=$2} END{printf "  latency %s: p50 %s  p90 %s  p99 %s\n", w, a, b, c}' <<<"$out" >&2
   awk '/Requests\/sec/{r=$2} / 99%/{p=$2} /Non-2xx/{e=$5} END{
         u=p; if (p ~ /us$/) {sub(/us/,"",u)} else if (p ~ /ms$/) {sub(/ms/,"",u); u*=1000} else if (p ~ /s$/) {sub(/s/,"",u); u*=1e6}
         printf "%s %.0f %d\n", r, u, e+0}' <<<"$out"

@@ -58,6 +58,8 @@ const char *fw_section_name(uint32_t id);
 #define FW_KV_PARENT "lineage.parent"             /* str: "name@version" or "" */
 #define FW_KV_DATA_FP "data.fingerprint"          /* str: hash of the training rows used */
 #define FW_KV_TEST_FP "data.test_fingerprint"     /* str: hash of the test rows used */
+#define FW_KV_HIER_GROUPS "hierarchy.groups"      /* str: the declared hierarchy's group names, one a line */
+#define FW_KV_DATA_ID "data.id"                   /* str: the project's id column (names batch rows) */
 #define FW_KV_N_TRAIN "data.n_train_rows"         /* i64 */
 #define FW_KV_N_TEST "data.n_test_rows"           /* i64 */
 #define FW_KV_SEED "train.seed"                   /* i64 */

@@ -5,6 +5,7 @@
 #include "core/alloc.h"
 #include "core/threads.h"
 #include "features/record.h"
+#include "models/rule.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +30,7 @@ struct fw_bundle {
     bool has_target;
     fw_model *model;
     fw_model *baseline;
+    fw_baseline_rule *rule;    /* a rule baseline, bound to the pipeline's inputs; NULL without */
     fw_reference *reference;
     double threshold;
     double confidence_threshold;
@@ -55,6 +57,8 @@ void fw_bundle_free(fw_bundle *b) {
     if (b->has_target) fw_target_free(&b->target);
     fw_model_free(b->model);
     fw_model_free(b->baseline);
+    if (b->rule) fw_baseline_rule_free(b->rule);
+    fw_free(b->rule);
     fw_reference_free(b->reference);
     fw_free(b->fallback_value);
     for (size_t i = 0; i < b->n_meta; i++) {
@@ -87,6 +91,47 @@ static fw_status copy_meta(fw_bundle *b, const fw_artifact *a) {
     return FW_OK;
 }
 
+/* A rule baseline: its conditions are bound to the training file's columns when saved; a record
+ * carries the pipeline's inputs, so they are bound again by name (a rule on a column that is not a
+ * feature sees it missing, as the training report warned). */
+static fw_status load_rule(fw_bundle *b, const uint8_t *p, size_t n, fw_err *err) {
+    if (!(b->rule = fw_calloc(1, sizeof *b->rule))) return fw_err_set(err, FW_ENOMEM, "out of memory");
+    fw_reader r;
+    fw_reader_init(&r, p, n);
+    fw_status st = fw_baseline_rule_load(&r, b->rule, err);
+    if (st) {
+        fw_free(b->rule);
+        b->rule = NULL;
+        return st;
+    }
+    if (b->rule->n_outputs != b->target.n_outputs)
+        return fw_err_set(err, FW_ECORRUPT, "artifact parts disagree: the rule baseline gives %zu outputs, %zu expected",
+                          b->rule->n_outputs, b->target.n_outputs);
+    size_t ni = fw_pipeline_n_inputs(b->pipeline);
+    const char **names = fw_malloc((ni ? ni : 1) * sizeof *names);
+    if (!names) return fw_err_set(err, FW_ENOMEM, "out of memory");
+    for (size_t i = 0; i < ni; i++) names[i] = fw_pipeline_input_name(b->pipeline, i);
+    fw_baseline_rule_rebind(b->rule, names, ni);
+    fw_free(names);
+    return FW_OK;
+}
+
+bool fw_bundle_has_baseline(const fw_bundle *b) { return b->baseline || b->rule; }
+
+fw_status fw_bundle_baseline_record(const fw_bundle *b, const fw_value *inputs, const fw_row *row,
+                                    fw_bundle_scratch *s, double *out, fw_err *err) {
+    if (b->baseline) {
+        fw_status st = fw_model_predict_row(b->baseline, row, s->baseline_scratch, out);
+        if (st) return fw_err_set(err, st, "baseline prediction failed: %s", fw_strerror(st));
+        return FW_OK;
+    }
+    if (b->rule) {
+        fw_baseline_rule_eval(b->rule, inputs, out);
+        return FW_OK;
+    }
+    return fw_err_set(err, FW_ENOTFOUND, "the artifact has no baseline");
+}
+
 fw_status fw_bundle_load_mem(const void *data, size_t len, fw_bundle **out, fw_err *err) {
     *out = NULL;
     fw_artifact *a;
@@ -115,6 +160,7 @@ fw_status fw_bundle_load_mem(const void *data, size_t len, fw_bundle **out, fw_e
         goto fail_part;
     if (fw_artifact_section(a, FW_SECTION_REFERENCE, &p, &n) && (st = fw_reference_load(p, n, &b->reference, err)))
         goto fail_part;
+    if (fw_artifact_section(a, FW_SECTION_RULE, &p, &n) && (st = load_rule(b, p, n, err))) goto fail_part;
     b->n_dense = fw_pipeline_n_dense(b->pipeline);
     if (b->model->n_dense != b->n_dense || b->model->n_outputs != b->target.n_outputs) {
         st = fw_err_set(err, FW_ECORRUPT, "artifact parts disagree: pipeline makes %zu features and %zu outputs are "
@@ -133,7 +179,7 @@ fw_status fw_bundle_load_mem(const void *data, size_t len, fw_bundle **out, fw_e
     b->fallback = !fb || strcmp(fb, "baseline") == 0 ? FW_FALLBACK_BASELINE
                   : strcmp(fb, "value") == 0         ? FW_FALLBACK_VALUE
                                                      : FW_FALLBACK_REVIEW;
-    if (b->fallback == FW_FALLBACK_BASELINE && !b->baseline) b->fallback = FW_FALLBACK_REVIEW;
+    if (b->fallback == FW_FALLBACK_BASELINE && !fw_bundle_has_baseline(b)) b->fallback = FW_FALLBACK_REVIEW;
     b->fallback_class = -1;
     const char *fv = fw_artifact_str(a, FW_KV_FALLBACK_VALUE);
     if (fv && !(b->fallback_value = fw_strdup(fv))) goto oom;
@@ -263,7 +309,7 @@ static int32_t decide(const fw_bundle *b, const double *o, double *p_label, doub
     if (t == FW_TASK_BINARY) {
         int32_t lab = o[0] >= b->threshold ? 1 : 0;
         *p_label = lab ? o[0] : 1 - o[0];
-        *conf = o[0] > 0.5 ? o[0] : 1 - o[0];
+        *conf = *p_label; /* the decision's confidence: the probability of the label decided */
         return lab;
     }
     if (t == FW_TASK_MULTICLASS) {
@@ -297,8 +343,7 @@ fw_status fw_bundle_predict_record(const fw_bundle *b, const fw_value *inputs, f
         out->abstained = true;
         switch (b->fallback) {
         case FW_FALLBACK_BASELINE:
-            if ((st = fw_model_predict_row(b->baseline, &row, s->baseline_scratch, s->base_out)))
-                return fw_err_set(err, st, "baseline prediction failed: %s", fw_strerror(st));
+            if ((st = fw_bundle_baseline_record(b, inputs, &row, s, s->base_out, err))) return st;
             out->scores = s->base_out;
             out->label = decide(b, s->base_out, &out->value, &conf);
             out->source = FW_PRED_BASELINE;

@@ -48,6 +48,7 @@ size_t fw_bundle_n_outputs(const fw_bundle *b);
 double fw_bundle_threshold(const fw_bundle *b);              /* binary decision threshold */
 double fw_bundle_confidence_threshold(const fw_bundle *b);   /* 0 = never abstain */
 fw_fallback_kind fw_bundle_fallback(const fw_bundle *b);
+bool fw_bundle_has_baseline(const fw_bundle *b);
 const char *fw_bundle_fallback_value(const fw_bundle *b);    /* NULL unless FW_FALLBACK_VALUE */
 /* Metadata from the artifact (general.name, metric.primary, ...): NULL when absent. */
 const char *fw_bundle_meta_str(const fw_bundle *b, const char *key);
@@ -58,6 +59,11 @@ bool fw_bundle_meta_i64(const fw_bundle *b, const char *key, int64_t *out);
 typedef struct fw_bundle_scratch fw_bundle_scratch;
 fw_status fw_bundle_scratch_new(const fw_bundle *b, fw_bundle_scratch **out);
 void fw_bundle_scratch_free(fw_bundle_scratch *s);
+/* The baseline's scores for one record (n_outputs into out): the baseline model on the record's
+ * transformed row, or a rule baseline (`baseline:` a rule in the project) on the raw inputs.
+ * FW_ENOTFOUND when the artifact has neither. Thread-safe with the caller's scratch. */
+fw_status fw_bundle_baseline_record(const fw_bundle *b, const fw_value *inputs, const fw_row *row,
+                                    fw_bundle_scratch *s, double *out, fw_err *err);
 
 typedef enum fw_prediction_source {
     FW_PRED_MODEL = 0,         /* the model's own answer */
@@ -75,7 +81,8 @@ typedef struct fw_prediction {
                                   value that is not a class); regression/ranking/multilabel: -1 */
     const char *label_name;    /* the class name / fixed value, or NULL */
     double value;              /* regression/ranking: the prediction; classification: P(label) */
-    double confidence;         /* the model's max class probability (classification), else NaN */
+    double confidence;         /* the probability of the label decided (binary: against the threshold;
+                                  multiclass: the top class), else NaN */
     bool abstained;            /* confidence < confidence threshold */
     fw_prediction_source source;
 } fw_prediction;

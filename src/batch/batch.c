@@ -885,8 +885,13 @@ static fw_status open_reader(run *R, fw_err *err) {
     fw_free(types);
     if (st) return st;
     for (size_t j = 0; j < o->n_id_columns; j++)
-        if (R->rd.fmt == FW_FORMAT_CSV && !R->rd.present[R->id_idx[j]])
+        if (R->rd.fmt == FW_FORMAT_CSV && !R->rd.present[R->id_idx[j]]) {
+            if (o->id_columns_optional) {
+                R->n_ids = 0; /* the project's data.id, absent here: rows are named by line */
+                break;
+            }
             return fw_err_set(err, FW_ESCHEMA, "%s: no column '%s' (--id)", o->input, o->id_columns[j]);
+        }
     /* For recommendations, inputs the items file provides are taken from it. */
     return FW_OK;
 }

@@ -96,6 +96,8 @@ typedef struct fw_batch_options {
     fw_batch_output_kind output_kind;
     const char *const *id_columns;    /* copied to the output / store key; none → the row number */
     size_t n_id_columns;
+    bool id_columns_optional;         /* the ids are the model's data.id, not asked for: a CSV input
+                                         without them is named by row number instead of refused */
     int threads;                      /* scorer threads; 0 = all cores */
     size_t block_rows;                /* rows per block (default 4096) */
     size_t checkpoint_rows;           /* rows between checkpoints (default 262144) */

@@ -4,6 +4,7 @@
  *   0 every row scored, 1 failure, 2 usage, 3 completed with rejected rows, 4 lock held. */
 #include "cli/cli.h"
 
+#include "artifact/artifact.h"
 #include "batch/batch.h"
 #include "batch/batch_bundle.h"
 #include "batch/batch_store.h"
@@ -37,7 +38,8 @@ static const char usage_text[] =
     "                         NAME@VERSION; or a path to a .fwm file\n"
     "  --input FILE           rows to score\n"
     "  --output OUT           FILE.csv, FILE.jsonl or store (default: store)\n"
-    "  --id COLS              id column(s), comma-separated (default: the input line number)\n"
+    "  --id COLS              id column(s), comma-separated (default: the project's data.id when\n"
+    "                         the input has it, else the input line number)\n"
     "  --threads N            scorer threads (default: all cores)\n"
     "recommendations (a pointwise model scores every (entity, item) pair; streams over entities,\n"
     "holds the item file in memory; a new item needs no retraining):\n"
@@ -251,6 +253,16 @@ int fw_cmd_batch(int argc, char **argv) {
     if (st) {
         fw_free(idbuf);
         return fw_cli_fail(CMD, st == FW_EINVAL ? FW_EXIT_USAGE : FW_EXIT_FAILURE, "%s", err.msg);
+    }
+    if (!ids) {
+        /* the project's data.id names the rows when --id is not given (and the input has it) */
+        const char *pid = fw_bundle_meta_str(fw_batch_bundle_get(bb), FW_KV_DATA_ID);
+        if (pid && *pid) {
+            idv[0] = pid;
+            o.id_columns = idv;
+            o.n_id_columns = 1;
+            o.id_columns_optional = true;
+        }
     }
     /* Every block allocates and frees the same few MiB-sized buffers (the parser's): keep them in
      * the heap instead of fresh mmaps, whose page faults cost more than the parse on a VM. */

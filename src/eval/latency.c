@@ -39,6 +39,8 @@ fw_status fw_eval_latency(const fw_matrix *X, size_t n_outputs, fw_predict_row_f
         out->n_calls = n_calls;
         out->p50_us = t[(i50 ? i50 : 1) - 1];
         out->p99_us = t[(i99 ? i99 : 1) - 1];
+        size_t i90 = (size_t)ceil(0.90 * (double)n_calls);
+        out->p90_us = t[(i90 ? i90 : 1) - 1];
         out->mean_us = sum / (double)n_calls;
         out->max_us = t[n_calls - 1];
     }

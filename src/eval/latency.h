@@ -1,6 +1,6 @@
 /* latency.h — owns the single-row scoring latency measurement the training report prints next to
  * each model's metrics: call a predict-row function over sample rows (cycling), time each call
- * with the monotonic clock, report p50/p99 (nearest rank) in microseconds. */
+ * with the monotonic clock, report p50/p90/p99 (nearest rank) in microseconds. */
 #ifndef FW_EVAL_LATENCY_H
 #define FW_EVAL_LATENCY_H
 
@@ -16,6 +16,7 @@ typedef fw_status (*fw_predict_row_fn)(void *ud, const fw_row *x, double *out);
 typedef struct fw_latency {
     size_t n_calls;
     double p50_us, p99_us, mean_us, max_us;
+    double p90_us;
 } fw_latency;
 
 /* Times n_calls calls (after `warmup` untimed ones) over X's rows in order, cycling.

@@ -52,6 +52,8 @@ typedef struct fw_report_model {
     const fw_slice_report *slices;  /* one per group column */
     size_t n_slices;
     const fw_threshold_choice *threshold; /* binary: the chosen decision threshold, or NULL */
+    const fw_metric_set *group_metrics; /* a class hierarchy: the metrics of the group level (the
+                                           class probabilities summed per group), else NULL */
     /* Cross-validation of the chosen parameters on the training side: the primary metric per
      * fold (n_cv_scores = 0 when there was none), mean and sample standard deviation. A zero-
      * initialised model has none; cv_mean/cv_std are read only when n_cv_scores > 0. */

@@ -465,7 +465,7 @@ static void model_table(fw_buf *b, const fw_report *r, const fw_report_model *be
         esc(b, extras[e]);
         fw_buf_printf(b, "</th>");
     }
-    fw_buf_printf(b, "<th>p50 &micro;s</th><th>p99 &micro;s</th><th>size</th><th>train s</th><th>cv (mean &plusmn; sd)</th></tr>\n");
+    fw_buf_printf(b, "<th>p50 &micro;s</th><th>p90 &micro;s</th><th>p99 &micro;s</th><th>size</th><th>train s</th><th>cv (mean &plusmn; sd)</th></tr>\n");
     for (size_t i = 0; i < r->n_models; i++) {
         const fw_report_model *m = &r->models[i];
         char buf[64];
@@ -494,10 +494,10 @@ static void model_table(fw_buf *b, const fw_report *r, const fw_report_model *be
             fw_buf_printf(b, "<td>%s</td>", buf);
         }
         if (m->has_latency)
-            fw_buf_printf(b, "<td>%.3g</td><td%s>%.3g</td>", m->latency.p50_us,
+            fw_buf_printf(b, "<td>%.3g</td><td>%.3g</td><td%s>%.3g</td>", m->latency.p50_us, m->latency.p90_us,
                           r->p99_budget_us > 0 && m->latency.p99_us > r->p99_budget_us ? " class=\"bad\"" : "",
                           m->latency.p99_us);
-        else fw_buf_printf(b, "<td>-</td><td>-</td>");
+        else fw_buf_printf(b, "<td>-</td><td>-</td><td>-</td>");
         fw__report_bytes(buf, sizeof buf, m->size_bytes);
         fw_buf_printf(b, "<td>%s</td><td>%.2f</td>", buf, m->train_seconds);
         if (m->n_cv_scores && isfinite(m->cv_mean))
@@ -540,6 +540,45 @@ static const char *CSS =
     ".thr{fill:#fff;stroke:#111;stroke-width:2}.thrl{font-weight:600;paint-order:stroke;stroke:#fff;stroke-width:3px}.cnt{font-size:9px;fill:#555}.lg{paint-order:stroke;stroke:#fff;stroke-width:3px}"
     ".slice{fill:#2b6cb0}.small{fill:#2b6cb0;fill-opacity:0.35}.worse{fill:#c53030}.bad{fill:#9b2c2c}"
     ".ci{stroke:#222;stroke-width:1.2;fill:none}table.classes td:first-child{font-weight:600}";
+
+/* A class hierarchy: each model's metrics at the group level and at the class level. */
+static void levels_table(fw_buf *b, const fw_report *r) {
+    bool any = false;
+    for (size_t i = 0; i < r->n_models; i++) any |= r->models[i].group_metrics != NULL;
+    if (!any) return;
+    const char *pm = fw_report_primary(r);
+    const char *cols[4] = {pm};
+    size_t nc = 1;
+    static const char *const more[] = {"accuracy", "f1_macro", "log_loss"};
+    for (size_t k = 0; k < 3; k++)
+        if (strcmp(more[k], pm) != 0) cols[nc++] = more[k];
+    fw_buf_printf(b, "<h2>Per level of the class hierarchy</h2>\n<p>group: the class probabilities summed per "
+                     "group</p>\n<table>\n<tr><th>model</th><th>level</th>");
+    for (size_t c = 0; c < nc; c++) {
+        fw_buf_printf(b, "<th>");
+        esc(b, cols[c]);
+        fw_buf_printf(b, "</th>");
+    }
+    fw_buf_printf(b, "</tr>\n");
+    for (size_t i = 0; i < r->n_models; i++) {
+        const fw_report_model *m = &r->models[i];
+        if (!m->group_metrics) continue;
+        for (int lv = 0; lv < 2; lv++) {
+            fw_buf_printf(b, "<tr><td>");
+            esc(b, m->name);
+            fw_buf_printf(b, "</td><td>%s</td>", lv ? "class" : "group");
+            for (size_t c = 0; c < nc; c++) {
+                char buf[32];
+                double x = NAN;
+                fw_metric_set_get(lv ? m->metrics : m->group_metrics, cols[c], &x);
+                fw__report_num(buf, sizeof buf, x);
+                fw_buf_printf(b, "<td>%s</td>", buf);
+            }
+            fw_buf_printf(b, "</tr>\n");
+        }
+    }
+    fw_buf_printf(b, "</table>\n");
+}
 
 fw_status fw_report_html(const fw_report *r, fw_buf *b) {
     if (fw__report_check(r)) return FW_EINVAL;
@@ -585,6 +624,7 @@ fw_status fw_report_html(const fw_report *r, fw_buf *b) {
     fw_buf_printf(b, "<h2>Models</h2>\n<p>Metrics on the %zu test rows.</p>\n",
                   r->n_models ? r->models[0].metrics->n_rows : 0);
     model_table(b, r, best);
+    levels_table(b, r);
     if (best && best->n_ci) {
         /* the chosen model's bootstrap intervals, one plain row */
         fw_buf_printf(b, "<p>%.0f%% bootstrap intervals of ", best->ci_level * 100);

@@ -120,6 +120,12 @@ static json_t *model_obj(const fw_report *r, const fw_report_model *m, bool is_b
         set(o, "refit", json_null(), bad);
     }
     set(o, "metrics", metrics_obj(s, bad), bad);
+    if (m->group_metrics) { /* a class hierarchy: the metrics per level */
+        json_t *lv = json_object();
+        set(lv, "group", metrics_obj(m->group_metrics, bad), bad);
+        set(lv, "class", metrics_obj(s, bad), bad);
+        set(o, "levels", lv, bad);
+    }
     if (m->n_ci) {
         json_t *ci = json_object(), *iv = json_object();
         set(ci, "level", num(m->ci_level), bad);
@@ -166,6 +172,7 @@ static json_t *model_obj(const fw_report *r, const fw_report_model *m, bool is_b
     if (m->has_latency) {
         json_t *l = json_object();
         set(l, "p50", num(m->latency.p50_us), bad);
+        set(l, "p90", num(m->latency.p90_us), bad);
         set(l, "p99", num(m->latency.p99_us), bad);
         set(l, "mean", num(m->latency.mean_us), bad);
         set(l, "n_calls", json_integer((json_int_t)m->latency.n_calls), bad);

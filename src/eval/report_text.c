@@ -1,5 +1,5 @@
 /* report_text.c — owns the plain-text training report: a table with one row per model (name,
- * family, primary metric, delta vs the baseline, key extra metrics, p50/p99 latency, size, train
+ * family, primary metric, delta vs the baseline, key extra metrics, p50/p90/p99 latency, size, train
  * seconds), the decision threshold, warnings, and the best model's per-slice tables. Column widths
  * are computed from the content so the table lines up in a terminal. */
 #include "eval/report_int.h"
@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define NCOL (9 + FW_REPORT_MAX_EXTRAS) /* name, family, primary, vs baseline, extras, 4 tail, cv */
+#define NCOL (10 + FW_REPORT_MAX_EXTRAS) /* name, family, primary, vs baseline, extras, 5 tail, cv */
 #define CELL 48
 
 typedef struct table {
@@ -77,6 +77,9 @@ static void model_row(const fw_report *r, const fw_report_model *m, const fw_rep
     }
     size_t c = 4 + n_extras;
     if (m->has_latency) snprintf(buf, sizeof buf, "%.3g", m->latency.p50_us);
+    else snprintf(buf, sizeof buf, "-");
+    put_cell(t, row, c++, buf);
+    if (m->has_latency) snprintf(buf, sizeof buf, "%.3g", m->latency.p90_us);
     else snprintf(buf, sizeof buf, "-");
     put_cell(t, row, c++, buf);
     if (m->has_latency)
@@ -164,6 +167,47 @@ static fw_status slices_text(const fw_report_model *m, const char *const *extras
     return FW_OK;
 }
 
+/* A class hierarchy: every model's metrics at the group level and at the class level. */
+static fw_status levels_text(const fw_report *r, fw_buf *out) {
+    size_t n = 0;
+    for (size_t i = 0; i < r->n_models; i++) n += r->models[i].group_metrics != NULL;
+    if (!n) return FW_OK;
+    const char *pm = fw_report_primary(r);
+    const char *cols[4] = {pm, NULL, NULL, NULL};
+    size_t nc = 1;
+    static const char *const more[] = {"accuracy", "f1_macro", "log_loss"};
+    for (size_t k = 0; k < 3; k++)
+        if (strcmp(more[k], pm) != 0) cols[nc++] = more[k];
+    fw_buf_printf(out, "\nPer level of the class hierarchy (group: the class probabilities summed per group):\n");
+    table t = {0};
+    t.n_rows = 1 + 2 * n;
+    t.cells = fw_calloc(t.n_rows, sizeof *t.cells);
+    if (!t.cells) return FW_ENOMEM;
+    put_cell(&t, 0, 0, "model");
+    put_cell(&t, 0, 1, "level");
+    for (size_t c = 0; c < nc; c++) put_cell(&t, 0, 2 + c, cols[c]);
+    size_t row = 1;
+    for (size_t i = 0; i < r->n_models; i++) {
+        const fw_report_model *m = &r->models[i];
+        if (!m->group_metrics) continue;
+        for (int lv = 0; lv < 2; lv++, row++) {
+            const fw_metric_set *s = lv ? m->metrics : m->group_metrics;
+            put_cell(&t, row, 0, m->name);
+            put_cell(&t, row, 1, lv ? "class" : "group");
+            for (size_t c = 0; c < nc; c++) {
+                char buf[CELL];
+                double x = NAN;
+                fw_metric_set_get(s, cols[c], &x);
+                fw__report_num(buf, sizeof buf, x);
+                put_cell(&t, row, 2 + c, buf);
+            }
+        }
+    }
+    print_table(&t, 2, false, out);
+    fw_free(t.cells);
+    return FW_OK;
+}
+
 fw_status fw_report_text(const fw_report *r, fw_buf *out) {
     if (fw__report_check(r)) return FW_EINVAL;
     const char *pm = fw_report_primary(r);
@@ -196,12 +240,12 @@ fw_status fw_report_text(const fw_report *r, fw_buf *out) {
     put_cell(&t, 0, 2, pm);
     put_cell(&t, 0, 3, "vs baseline");
     for (size_t e = 0; e < n_extras; e++) put_cell(&t, 0, 4 + e, extras[e]);
-    const char *tail[4] = {"p50 us", "p99 us", "size", "train s"};
-    for (size_t c = 0; c < 4; c++) put_cell(&t, 0, 4 + n_extras + c, tail[c]);
+    const char *tail[5] = {"p50 us", "p90 us", "p99 us", "size", "train s"};
+    for (size_t c = 0; c < 5; c++) put_cell(&t, 0, 4 + n_extras + c, tail[c]);
     if (has_cv) {
         char h[CELL];
         snprintf(h, sizeof h, "cv %s (%zu folds)", pm, cv_folds);
-        put_cell(&t, 0, 8 + n_extras, h);
+        put_cell(&t, 0, 9 + n_extras, h);
     }
     size_t row = 1;
     if (r->baseline && !base_listed) model_row(r, r->baseline, best, &t, row++, extras, n_extras, has_cv);
@@ -248,5 +292,6 @@ fw_status fw_report_text(const fw_report *r, fw_buf *out) {
         fw_buf_printf(out, "\nbest: none (no model has a defined %s)\n", pm);
     }
     if (best && slices_text(best, extras, n_extras, out)) return FW_ENOMEM;
+    if (levels_text(r, out)) return FW_ENOMEM;
     return fw_buf_ok(out) ? FW_OK : FW_ENOMEM;
 }

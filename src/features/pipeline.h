@@ -79,6 +79,16 @@ fw_status fw_pipeline_transform_record(const fw_pipeline *pl, const fw_value *va
                                        fw_pipeline_scratch *s, float *dense, fw_row *row,
                                        fw_err *err);
 
+/* Explanations (sources.c): the input column a dense feature comes from (-1 out of range), and a
+ * record's hashed part source by source, before merging: fn gets the input columns a source reads
+ * (one; a cross's several) and the entries it emits. dense: n_dense floats of work space
+ * (overwritten). The entries add up to the record's sparse part (fw_pipeline_transform_record). */
+int fw_pipeline_dense_input(const fw_pipeline *pl, size_t j);
+typedef void (*fw_sparse_source_fn)(void *ud, const uint32_t *inputs, size_t n_inputs, const uint32_t *idx,
+                                    const float *val, size_t n);
+fw_status fw_pipeline_sparse_sources(const fw_pipeline *pl, const fw_value *values, fw_pipeline_scratch *s,
+                                     float *dense, fw_sparse_source_fn fn, void *ud, fw_err *err);
+
 /* Transforms rows of ds (all rows when rows == NULL) into a new matrix (freed by the caller with
  * fw_matrix_free). Uses the record path row by row; threads split the rows (0 = default). */
 fw_status fw_pipeline_transform_block(const fw_pipeline *pl, const fw_dataset *ds,

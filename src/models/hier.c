@@ -12,6 +12,7 @@
  * A group of one class needs no inner model (P(class | group) = 1).
  * explain_row: FW_EUNSUPPORTED; importance: the sum of the inner models' importances. */
 #include "models/linear.h"
+#include "models/explain.h"
 #include "models/model.h"
 
 #include "core/alloc.h"
@@ -501,3 +502,51 @@ const fw_model_vtable fw_hier_vtable = {
     .params_json = hier_params_json,
     .free = hier_free,
 };
+
+/* ---- explanation (models/explain.h) ----------------------------------------------------------- */
+
+bool fw_model_is_hier(const fw_model *m) { return m && m->vt == &fw_hier_vtable; }
+
+/* Contributions of output k of a linear-family model into out (n_dense + 1). */
+static fw_status inner_contrib(const fw_model *inner, const fw_row *x, size_t k, double *out) {
+    size_t nd = inner->n_dense, no = inner->n_outputs;
+    double *all = fw_malloc((nd + 1) * no * sizeof(double));
+    if (!all) return FW_ENOMEM;
+    fw_status st = inner->vt->explain_row(inner, x, NULL, all);
+    if (!st)
+        for (size_t j = 0; j <= nd; j++) out[j] = all[j * no + k];
+    fw_free(all);
+    return st;
+}
+
+fw_status fw_hier_explain(const fw_model *m, const fw_row *x, uint32_t cls, fw_hier_path *path,
+                          double *group_contrib, double *class_contrib) {
+    const fw_hier *h = (const fw_hier *)m;
+    if (!fw_model_is_hier(m) || cls >= h->n_classes) return FW_EINVAL;
+    size_t nd = m->n_dense;
+    memset(path, 0, sizeof *path);
+    memset(group_contrib, 0, (nd + 1) * sizeof(double));
+    memset(class_contrib, 0, (nd + 1) * sizeof(double));
+    uint32_t g = h->group[cls];
+    path->group = g;
+    path->n_groups = h->n_groups;
+    double *p = fw_malloc((h->n_groups + h->max_gsize + 1) * sizeof(double));
+    if (!p) return FW_ENOMEM;
+    fw_status st = FW_OK;
+    path->p_group = 1.0;
+    path->p_in_group = 1.0;
+    if (h->top) {
+        path->has_group_model = true;
+        st = fw_model_predict_row(h->top, x, NULL, p);
+        if (!st) path->p_group = p[g];
+        if (!st) st = inner_contrib(h->top, x, g, group_contrib);
+    }
+    if (!st && h->sub[g]) {
+        path->has_class_model = true;
+        st = fw_model_predict_row(h->sub[g], x, NULL, p);
+        if (!st) path->p_in_group = p[h->local[cls]];
+        if (!st) st = inner_contrib(h->sub[g], x, h->local[cls], class_contrib);
+    }
+    fw_free(p);
+    return st;
+}

@@ -15,6 +15,7 @@
  * shares; regression/ranking the weighted mean.
  * explain_row and importance return FW_EUNSUPPORTED (the evaluator uses permutation importance).
  * Memory: the model stores the training matrix (size_bytes reports it). */
+#include "models/explain.h"
 #include "models/model.h"
 
 #include "core/alloc.h"
@@ -413,3 +414,24 @@ const fw_model_vtable fw_knn_vtable = {
     .params_json = knn_params_json,
     .free = knn_free,
 };
+
+/* ---- explanation (models/explain.h) ----------------------------------------------------------- */
+
+bool fw_model_is_knn(const fw_model *m) { return m && m->vt == &fw_knn_vtable; }
+
+size_t fw_knn_neighbors(const fw_model *m, const fw_row *x, void *scratch, size_t max, uint64_t *rows,
+                        double *dist_out, double *label) {
+    const fw_knn *kn = (const fw_knn *)m;
+    size_t nd = m->n_dense;
+    if (!fw_model_is_knn(m) || !query_ok(x->dense, nd)) return 0;
+    topk h = {(double *)scratch, (uint64_t *)((double *)scratch + kn->k), 0};
+    double qn = kn->cosine ? row_norm(x->dense, nd) : 0;
+    for (size_t t = 0; t < kn->n; t++) topk_push(&h, kn->k, dist(kn, x->dense, qn, t), t);
+    size_t n = h.cnt < max ? h.cnt : max;
+    for (size_t q = 0; q < n; q++) {
+        rows[q] = h.i[q];
+        dist_out[q] = kn->cosine ? h.d[q] : sqrt(h.d[q]);
+        label[q] = kn->y[h.i[q] * kn->ys];
+    }
+    return n;
+}

@@ -304,9 +304,21 @@ static bool cond_true(const fw_baseline_rule_cond *c, const fw_value *v) {
     return c->op == FW_BRULE_EQ ? eq : !eq;
 }
 
+size_t fw_baseline_rule_rebind(fw_baseline_rule *r, const char *const *inputs, size_t n_inputs) {
+    size_t lost = 0;
+    for (size_t i = 0; i < r->n_conds; i++) {
+        fw_baseline_rule_cond *c = &r->conds[i];
+        c->input = -1;
+        for (size_t k = 0; k < n_inputs && c->input < 0; k++)
+            if (inputs[k] && strcmp(inputs[k], c->column) == 0) c->input = (int)k;
+        lost += c->input < 0;
+    }
+    return lost;
+}
+
 bool fw_baseline_rule_test(const fw_baseline_rule *r, const fw_value *inputs) {
     for (size_t i = 0; i < r->n_conds; i++)
-        if (!cond_true(&r->conds[i], &inputs[r->conds[i].input])) return false;
+        if (r->conds[i].input < 0 || !cond_true(&r->conds[i], &inputs[r->conds[i].input])) return false;
     return true;
 }
 

@@ -88,6 +88,11 @@ fw_status fw_baseline_rule_bind(fw_baseline_rule *r, const char *const *inputs, 
 fw_status fw_baseline_rule_fit(fw_baseline_rule *r, const fw_value *values, size_t n_inputs, const double *y,
                       size_t n_rows, fw_err *err);
 
+/* Points a bound (or loaded) rule's conditions at another list of input columns, by name: the
+ * serving inputs (the pipeline's) instead of the training file's columns. A condition on a column
+ * not in the list sees a missing value (never true). Returns how many conditions found no column. */
+size_t fw_baseline_rule_rebind(fw_baseline_rule *r, const char *const *inputs, size_t n_inputs);
+
 /* Whether the rule fires for one record (inputs indexed by input column). */
 bool fw_baseline_rule_test(const fw_baseline_rule *r, const fw_value *inputs);
 /* Writes n_outputs values for one record. The rule must be bound and fitted (or have an else). */

@@ -71,6 +71,8 @@ void fw_project_init(fw_project *p) {
     p->constraints.threshold = 0.5;
 }
 
+bool fw_project_has_hierarchy(const fw_project *p) { return p->hier_parent || p->n_hier; }
+
 static void free_strs(char **v, size_t n) {
     if (!v) return;
     for (size_t i = 0; i < n; i++) fw_free(v[i]);
@@ -101,6 +103,13 @@ void fw_project_free(fw_project *p) {
     fw_free(p->constraints.fallback_value);
     fw_free(p->split_group);
     fw_free(p->serving_yaml);
+    fw_free(p->objective);
+    fw_free(p->weight_column);
+    free_strs(p->class_weight_names, p->n_class_weights);
+    fw_free(p->class_weight_values);
+    fw_free(p->hier_parent);
+    free_strs(p->hier_classes, p->n_hier);
+    free_strs(p->hier_groups, p->n_hier);
     fw_free(p->notes);
     fw_project_init(p);
 }

@@ -124,11 +124,24 @@ typedef struct fw_project {
      * file); the project keeps its text as written, whole lines from "serving:" on, so that
      * fw_project_write carries it over. NULL when absent. */
     char *serving_yaml;
+    /* How the models are fitted, stated in the project rather than with --param (train/weights.c,
+     * train/hierarchy.c); the lines where each was given (0 = not from a file). */
+    char *objective;             /* NULL: the task's own loss; squared_error | absolute_error | huber
+                                  * (regression, ranking) or log_loss (classification) */
+    char *weight_column;         /* data.weight: numeric per-row sample weights (>= 0), never a feature */
+    bool class_weights_balanced; /* class_weights: balanced (n / (k * n_class) per class) */
+    char **class_weight_names; double *class_weight_values; size_t n_class_weights; /* {class: w} */
+    char *hier_parent;           /* hierarchy.parent: a column naming each row's group (a class's parent) */
+    char **hier_classes, **hier_groups; size_t n_hier; /* hierarchy.groups: {class: group} */
+    int line_objective, line_weight, line_class_weights, line_hierarchy;
     /* What fw_project_resolve decided on its own that a user should know (an id-like column
      * excluded, the split chosen for a timestamp): one line each, "\n"-terminated; NULL when
      * none. Callers show them as warnings; fw_project_write writes them as comments. */
     char *notes;
 } fw_project;
+
+/* True when the project declares a class hierarchy (hierarchy.parent or hierarchy.groups). */
+bool fw_project_has_hierarchy(const fw_project *p);
 
 /* Fills defaults (all pointers NULL). */
 void fw_project_init(fw_project *p);

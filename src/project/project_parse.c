@@ -264,7 +264,7 @@ static yaml_node_t *map_get(pctx *c, const yaml_node_t *map, const char *key) {
 /* ---- data ----------------------------------------------------------------------------------- */
 
 static const char *const k_data_keys[] = {"train", "test", "id", "time", "groups", "label", "positive",
-                                          "query", "missing_tokens", "exclude", NULL};
+                                          "query", "missing_tokens", "exclude", "weight", NULL};
 
 static fw_status resolve_path(pctx *c, char **path) {
     if (!*path || (*path)[0] == '/') return FW_OK;
@@ -315,6 +315,7 @@ static fw_status data_pair(pctx *c, int key, yaml_node_t *v, yaml_node_t *k, voi
     case 9:
         p->lines.exclude = line;
         return get_str_list(c, v, "data.exclude", false, &p->exclude, &p->n_exclude);
+    case 10: p->line_weight = line; return get_str(c, v, "data.weight", &p->weight_column);
     }
     return FW_OK;
 }
@@ -574,7 +575,7 @@ static fw_status constraint_pair(pctx *c, int key, yaml_node_t *v, yaml_node_t *
 
 static const char *const k_top_keys[] = {"name", "data", "task", "features", "crosses", "hash_bits",
                                          "split", "metric", "metrics", "baseline", "constraints",
-                                         "serving", NULL};
+                                         "serving", "objective", "class_weights", "hierarchy", NULL};
 
 /* Bytes of the line break at s (0 when none), counted as libyaml counts lines: CR LF is one break,
  * and so are a lone CR, LF, NEL (C2 85), LS and PS (E2 80 A8/A9). */
@@ -617,6 +618,87 @@ static fw_status keep_serving(pctx *c, yaml_node_t *v, yaml_node_t *k) {
     return c->p->serving_yaml ? FW_OK : oom(c);
 }
 
+/* ---- fitting: objective, class weights, hierarchy ---------------------------------------------- */
+
+static const char *const k_objectives[] = {"squared_error", "absolute_error", "huber", "log_loss", NULL};
+
+static fw_status parse_objective(pctx *c, yaml_node_t *v, yaml_node_t *k) {
+    int e;
+    fw_status st = get_enum(c, v, "objective", k_objectives, &e);
+    if (st) return st;
+    c->p->line_objective = line_of(k);
+    fw_free(c->p->objective);
+    c->p->objective = fw_strdup(k_objectives[e]);
+    return c->p->objective ? FW_OK : oom(c);
+}
+
+/* A map of scalar keys to scalar values, as two parallel string lists. */
+static fw_status get_str_map(pctx *c, yaml_node_t *v, const char *path, char ***keys, char ***vals, size_t *n) {
+    if (v->type != YAML_MAPPING_NODE) return perr(c, v, "'%s': expected a map, got %s", path, kind_name(v));
+    size_t cap = (size_t)(v->data.mapping.pairs.top - v->data.mapping.pairs.start);
+    *keys = fw_calloc(cap ? cap : 1, sizeof(char *));
+    *vals = fw_calloc(cap ? cap : 1, sizeof(char *));
+    if (!*keys || !*vals) return oom(c);
+    for (yaml_node_pair_t *pr = v->data.mapping.pairs.start; pr < v->data.mapping.pairs.top; pr++) {
+        yaml_node_t *kn = yaml_document_get_node(c->doc, pr->key);
+        yaml_node_t *vn = yaml_document_get_node(c->doc, pr->value);
+        if (!kn || !vn || kn->type != YAML_SCALAR_NODE || vn->type != YAML_SCALAR_NODE)
+            return perr(c, kn ? kn : v, "'%s': expected 'name: value' pairs of plain values", path);
+        for (size_t i = 0; i < *n; i++)
+            if (!strcmp((*keys)[i], sval(kn))) return perr(c, kn, "'%s': '%s' is given twice", path, sval(kn));
+        (*keys)[*n] = fw_strdup(sval(kn));
+        (*vals)[*n] = fw_strdup(sval(vn));
+        if (!(*keys)[*n] || !(*vals)[*n]) return oom(c);
+        (*n)++;
+    }
+    return *n ? FW_OK : perr(c, v, "'%s': the map is empty", path);
+}
+
+static fw_status parse_class_weights(pctx *c, yaml_node_t *v, yaml_node_t *k) {
+    fw_project *p = c->p;
+    p->line_class_weights = line_of(k);
+    if (v->type == YAML_SCALAR_NODE) {
+        if (strcmp(sval(v), "balanced") != 0)
+            return perr(c, v, "'class_weights': expected 'balanced' or a map {class: weight}, got '%s'", sval(v));
+        p->class_weights_balanced = true;
+        return FW_OK;
+    }
+    char **vals = NULL;
+    fw_status st = get_str_map(c, v, "class_weights", &p->class_weight_names, &vals, &p->n_class_weights);
+    if (!st && !(p->class_weight_values = fw_calloc(p->n_class_weights ? p->n_class_weights : 1, sizeof(double))))
+        st = oom(c);
+    for (size_t i = 0; !st && i < p->n_class_weights; i++) {
+        char *end;
+        double w = strtod(vals[i], &end);
+        if (end == vals[i] || *end || !isfinite(w) || w < 0)
+            st = perr(c, v, "'class_weights.%s': expected a number >= 0, got '%s'", p->class_weight_names[i], vals[i]);
+        else p->class_weight_values[i] = w;
+    }
+    for (size_t i = 0; vals && i < p->n_class_weights; i++) fw_free(vals[i]);
+    fw_free(vals);
+    return st;
+}
+
+static const char *const k_hierarchy_keys[] = {"parent", "groups", NULL};
+
+static fw_status hierarchy_pair(pctx *c, int key, yaml_node_t *v, yaml_node_t *k, void *ud) {
+    (void)k;
+    (void)ud;
+    fw_project *p = c->p;
+    if (key == 0) return get_str(c, v, "hierarchy.parent", &p->hier_parent);
+    return get_str_map(c, v, "hierarchy.groups", &p->hier_classes, &p->hier_groups, &p->n_hier);
+}
+
+static fw_status parse_hierarchy(pctx *c, yaml_node_t *v, yaml_node_t *k) {
+    c->p->line_hierarchy = line_of(k);
+    fw_status st = walk_map(c, v, "hierarchy", k_hierarchy_keys, hierarchy_pair, NULL);
+    if (st) return st;
+    if (!c->p->hier_parent == !c->p->n_hier)
+        return perr(c, v, "'hierarchy': give either 'parent' (a column naming each row's group) or 'groups' "
+                          "(a map {class: group}), not both");
+    return FW_OK;
+}
+
 static fw_status top_pair(pctx *c, int key, yaml_node_t *v, yaml_node_t *k, void *ud) {
     (void)ud;
     fw_project *p = c->p;
@@ -642,6 +724,9 @@ static fw_status top_pair(pctx *c, int key, yaml_node_t *v, yaml_node_t *k, void
     case 9: return parse_baseline(c, v, k);
     case 10: return walk_map(c, v, "constraints", k_constraint_keys, constraint_pair, NULL);
     case 11: return keep_serving(c, v, k);
+    case 12: return parse_objective(c, v, k);
+    case 13: return parse_class_weights(c, v, k);
+    case 14: return parse_hierarchy(c, v, k);
     }
     return FW_OK;
 }

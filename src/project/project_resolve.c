@@ -75,6 +75,8 @@ static fw_status check_columns(rctx *c) {
     if ((st = need_column(c, "data.time", p->time_column, p->lines.time))) return st;
     if ((st = need_column(c, "data.query", p->query_column, p->lines.query))) return st;
     if ((st = need_column(c, "split.group", p->split_group, p->lines.split_group))) return st;
+    if ((st = need_column(c, "data.weight", p->weight_column, p->line_weight))) return st;
+    if ((st = need_column(c, "hierarchy.parent", p->hier_parent, p->line_hierarchy))) return st;
     for (size_t i = 0; i < p->n_group_columns; i++)
         if ((st = need_column(c, "data.groups", p->group_columns[i], p->lines.groups))) return st;
     for (size_t i = 0; i < p->n_exclude; i++)
@@ -262,6 +264,8 @@ static const char *reserved_role(const fw_project *p, const char *name) {
     if (p->time_column && !strcmp(p->time_column, name)) return "the time column";
     if (p->query_column && !strcmp(p->query_column, name)) return "the query column";
     if (in_list(p->exclude, p->n_exclude, name)) return "excluded";
+    if (p->weight_column && !strcmp(p->weight_column, name)) return "the weight column";
+    if (p->hier_parent && !strcmp(p->hier_parent, name)) return "the hierarchy's parent column";
     return NULL;
 }
 
@@ -339,6 +343,39 @@ static fw_status build_features(rctx *c) {
                                   w, i, name, reserved_role(p, name));
             }
         }
+    return FW_OK;
+}
+
+/* The fitting keys against the task: objective, class weights, hierarchy, weight column type. */
+static fw_status check_fitting(rctx *c) {
+    fw_project *p = c->p;
+    char w[300];
+    bool cls = p->task == FW_TASK_BINARY || p->task == FW_TASK_MULTICLASS || p->task == FW_TASK_MULTILABEL;
+    if (p->objective && cls != (strcmp(p->objective, "log_loss") == 0)) {
+        where(p, p->line_objective, w, sizeof w);
+        return fw_err_set(c->err, FW_ECONFIG, "%s'objective: %s' does not fit a %s task (%s)", w, p->objective,
+                          fw_task_name(p->task),
+                          cls ? "classification fits log_loss" : "use squared_error, absolute_error or huber");
+    }
+    if ((p->class_weights_balanced || p->n_class_weights) && p->task != FW_TASK_BINARY &&
+        p->task != FW_TASK_MULTICLASS) {
+        where(p, p->line_class_weights, w, sizeof w);
+        return fw_err_set(c->err, FW_ECONFIG, "%s'class_weights' applies to binary and multiclass tasks, not %s", w,
+                          fw_task_name(p->task));
+    }
+    if (fw_project_has_hierarchy(p) && p->task != FW_TASK_MULTICLASS) {
+        where(p, p->line_hierarchy, w, sizeof w);
+        return fw_err_set(c->err, FW_ECONFIG, "%s'hierarchy' applies to multiclass tasks, not %s", w,
+                          fw_task_name(p->task));
+    }
+    if (p->weight_column) {
+        int col = fw_dataset_find(c->ds, p->weight_column);
+        if (col >= 0 && !c->ds->cols[col].num) {
+            where(p, p->line_weight, w, sizeof w);
+            return fw_err_set(c->err, FW_ECONFIG, "%s'data.weight' names column '%s', which is %s: weights must be numbers",
+                              w, p->weight_column, fw_col_type_name(c->ds->cols[col].type));
+        }
+    }
     return FW_OK;
 }
 
@@ -481,6 +518,7 @@ fw_status fw_project_resolve(fw_project *p, const fw_dataset *ds, fw_err *err) {
     if (!st) st = default_split(&c);
     if (!st) st = exclude_id_like(&c);
     if (!st) st = build_features(&c);
+    if (!st) st = check_fitting(&c);
     if (st) return st;
     if (p->split == FW_SPLIT_GROUP && !p->split_group && p->n_group_columns) {
         p->split_group = fw_strdup(p->group_columns[0]);

@@ -124,6 +124,35 @@ static void put_feature(fw_buf *b, const fw_feature_spec *f) {
     if (f->bigrams != d.bigrams) fw_buf_printf(b, "    bigrams: %s\n", f->bigrams ? "true" : "false");
 }
 
+/* objective, class_weights and hierarchy, when stated. */
+static void put_fitting(const fw_project *p, fw_buf *b) {
+    put_key_str(b, "", "objective", p->objective);
+    if (p->class_weights_balanced) fw_buf_printf(b, "class_weights: balanced\n");
+    else if (p->n_class_weights) {
+        fw_buf_printf(b, "class_weights:\n");
+        for (size_t i = 0; i < p->n_class_weights; i++) {
+            fw_buf_printf(b, "  ");
+            put_scalar(b, p->class_weight_names[i]);
+            fw_buf_printf(b, ": ");
+            put_num(b, p->class_weight_values[i]);
+            fw_buf_put_u8(b, '\n');
+        }
+    }
+    if (p->hier_parent) {
+        fw_buf_printf(b, "hierarchy:\n");
+        put_key_str(b, "  ", "parent", p->hier_parent);
+    } else if (p->n_hier) {
+        fw_buf_printf(b, "hierarchy:\n  groups:\n");
+        for (size_t i = 0; i < p->n_hier; i++) {
+            fw_buf_printf(b, "    ");
+            put_scalar(b, p->hier_classes[i]);
+            fw_buf_printf(b, ": ");
+            put_scalar(b, p->hier_groups[i]);
+            fw_buf_put_u8(b, '\n');
+        }
+    }
+}
+
 fw_status fw_project_to_yaml(const fw_project *p, const char *dir, fw_buf *b) {
     if (!dir) dir = "";
     fw_buf_printf(b, "# Flywheel project file: frames the ML problem (data, task, features, split,\n"
@@ -155,6 +184,7 @@ fw_status fw_project_to_yaml(const fw_project *p, const char *dir, fw_buf *b) {
     }
     put_key_str(b, "  ", "positive", p->positive_value);
     put_key_str(b, "  ", "query", p->query_column);
+    put_key_str(b, "  ", "weight", p->weight_column);
     if (p->n_missing_tokens) {
         fw_buf_printf(b, "  missing_tokens: ");
         put_list(b, p->missing_tokens, p->n_missing_tokens);
@@ -224,6 +254,7 @@ fw_status fw_project_to_yaml(const fw_project *p, const char *dir, fw_buf *b) {
     else if ((unsigned)cs->threshold_rule <= FW_THRESHOLD_MIN_COST)
         fw_buf_printf(b, "%s", k_thresholds[cs->threshold_rule]);
     fw_buf_put_u8(b, '\n');
+    put_fitting(p, b);
     if (p->serving_yaml) {
         size_t n = strlen(p->serving_yaml);
         fw_buf_put(b, p->serving_yaml, n);

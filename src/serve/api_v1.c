@@ -228,10 +228,43 @@ static void merge_warnings(fw_buf *warn, size_t n_warn, const fw_buf *iw, size_t
         fw_buf_printf(warn, ",\"%zu more input warnings not listed\"", n_iw - MAX_INPUT_WARNINGS);
 }
 
+/* :explain: the class asked for and every instance's explanation text (the fields appended to its
+ * prediction), off[i]..off[i + 1] in text. */
+typedef struct explain_out {
+    int32_t cls;      /* -1: the decision's class */
+    fw_buf text;
+    size_t *off;      /* n + 1 */
+} explain_out;
+
+/* One instance's explanation into ex->text: the model's own (explain_json), or the contributions
+ * of a model that only has explain (directory models). */
+static fw_status explain_one(const fw_srv_model *m, const fw_value *vals, void *scratch, const double *own,
+                             explain_out *ex, fw_err *err) {
+    if (m->ops->explain_json) return m->ops->explain_json(m, vals, own, ex->cls, &ex->text, err);
+    double *c = fw_malloc((m->n_explain + 1) * sizeof *c);
+    if (!c) return fw_err_set(err, FW_ENOMEM, "out of memory");
+    fw_status st = m->ops->explain(m, vals, scratch, c, err);
+    if (!st) {
+        fw_buf *b = &ex->text;
+        fw_buf_printf(b, ",\"contributions\":{");
+        for (size_t k = 0; k < m->n_explain; k++) {
+            fw__json_cstr(b, m->explain_names[k]);
+            fw_buf_put_u8(b, ':');
+            fw__json_num(b, c[k]);
+            fw_buf_put_u8(b, ',');
+        }
+        fw_buf_printf(b, "\"(bias)\":");
+        fw__json_num(b, c[m->n_explain]);
+        fw_buf_printf(b, "},\"contribution_space\":\"%s\"", m->task == FW_TASK_REGRESSION ? "raw" : "margin");
+    }
+    fw_free(c);
+    return st;
+}
+
 /* Predicts every instance with m into out (n_inst x n_outputs) and dec (n_inst); false after an
  * error reply. iw / n_iw (may be NULL): the input warnings. */
 static bool predict_all(fw_server *s, const fw_srv_model *m, json_t *inst, fw_value *vals, double *out,
-                        fw_srv_decision *dec, fw_buf *warn, size_t *n_warn, fw_buf *iw, size_t *n_iw, double *contrib,
+                        fw_srv_decision *dec, fw_buf *warn, size_t *n_warn, fw_buf *iw, size_t *n_iw, explain_out *ex,
                         fw_reply *r) {
     bool oom;
     void *scratch = fw_srv_model_scratch(m, &oom);
@@ -246,7 +279,17 @@ static bool predict_all(fw_server *s, const fw_srv_model *m, json_t *inst, fw_va
         fw_err err;
         fw_status st = fw_srv_model_decide(m, vals, scratch, s->cfg->confidence_threshold, out + i * m->n_outputs,
                                            &dec[i], &err);
-        if (st == FW_OK && contrib) st = m->ops->explain(m, vals, scratch, contrib + i * (m->n_explain + 1), &err);
+        if (st == FW_OK && ex) {
+            ex->off[i] = ex->text.len;
+            st = explain_one(m, vals, scratch, out + i * m->n_outputs, ex, &err);
+            ex->off[i + 1] = ex->text.len;
+            if (st == FW_OK && r->max_bytes && ex->text.len > r->max_bytes) { /* never built past the cap */
+                fw__reply_error(r, 413, "reply_too_large",
+                                "the reply grew past serving.max_reply_bytes = %zu bytes; send fewer instances per request",
+                                r->max_bytes);
+                return false;
+            }
+        }
         if (st) {
             fw__reply_error(r, st == FW_ESCHEMA || st == FW_EINVAL ? 400 : 500,
                             st == FW_ESCHEMA ? "bad_type" : fw_status_name(st), "instances[%zu]: %s", i, err.msg);
@@ -400,7 +443,7 @@ enum { SMALL_INPUTS = 256, SMALL_OUTPUTS = 64, SMALL_ROWS = 16 };
 /* The 200 body of n predictions (and contributions when explain), with the warnings; counts each
  * score in the model's metrics. Shared by the fast and the jansson paths so they answer alike. */
 static void reply_predictions(const fw_srv_model *m, int variant, size_t n, const double *out,
-                              const fw_srv_decision *dec, const double *contrib, const fw_buf *warn, fw_reply *r) {
+                              const fw_srv_decision *dec, const explain_out *ex, const fw_buf *warn, fw_reply *r) {
     fw_buf *b = &r->body;
     r->code = 200;
     fw_buf_put(b, "{\"request_id\":\"", 15);
@@ -415,19 +458,7 @@ static void reply_predictions(const fw_srv_model *m, int variant, size_t n, cons
         const double *o = out + i * m->n_outputs;
         put_prediction(b, m, o, &dec[i]);
         fw_metrics_score(m->metrics, variant, primary_score(m, o), dec[i].abstained);
-        if (contrib) {
-            const double *c = contrib + i * (m->n_explain + 1);
-            fw_buf_printf(b, ",\"contributions\":{");
-            for (size_t k = 0; k < m->n_explain; k++) {
-                fw__json_cstr(b, m->explain_names[k]);
-                fw_buf_put_u8(b, ':');
-                fw__json_num(b, c[k]);
-                fw_buf_put_u8(b, ',');
-            }
-            fw_buf_printf(b, "\"(bias)\":");
-            fw__json_num(b, c[m->n_explain]);
-            fw_buf_printf(b, "},\"contribution_space\":\"%s\"", m->task == FW_TASK_REGRESSION ? "raw" : "margin");
-        }
+        if (ex) fw_buf_put(b, ex->text.data + ex->off[i], ex->off[i + 1] - ex->off[i]);
         fw_buf_put_u8(b, '}');
         if (fw__reply_too_large(r)) return;
     }
@@ -443,6 +474,7 @@ static void reply_predictions(const fw_srv_model *m, int variant, size_t n, cons
 static bool predict_fast(fw_server *s, const fw_route *rt, const char *body, size_t len, bool explain, uint64_t t0,
                          uint64_t reqno, fw_reply *r) {
     fw_v1_top top;
+    if (explain) return false; /* explanations (and their "class") take the jansson path */
     if (!fw__v1_scan_top(body, len, &top)) return false;
     if (s->hybrid && top.entity) return false; /* a batch answer may serve it */
     fw_srv_target t;
@@ -461,13 +493,12 @@ static bool predict_fast(fw_server *s, const fw_route *rt, const char *body, siz
     fw_srv_decision dec_st[SMALL_ROWS];
     double *out = n * m->n_outputs <= SMALL_OUTPUTS ? out_st : fw_malloc(n * m->n_outputs * sizeof *out);
     fw_srv_decision *dec = n <= SMALL_ROWS ? dec_st : fw_malloc(n * sizeof *dec);
-    double *contrib = explain ? fw_malloc(n * (m->n_explain + 1) * sizeof *contrib) : NULL;
     fw_buf warn, iwarn;
     fw_buf_init(&warn);
     fw_buf_init(&iwarn);
     size_t n_iwarn = 0;
     bool oom = false;
-    void *scratch = out && dec && (!explain || contrib) ? fw_srv_model_scratch(m, &oom) : (oom = true, NULL);
+    void *scratch = out && dec ? fw_srv_model_scratch(m, &oom) : (oom = true, NULL);
     if (oom) {
         fw__reply_error(r, 500, "FW_ENOMEM", "out of memory");
         goto out;
@@ -484,7 +515,6 @@ static bool predict_fast(fw_server *s, const fw_route *rt, const char *body, siz
         input_warnings(m, vals, i, &iwarn, &n_iwarn);
         fw_status st = fw_srv_model_decide(m, vals, scratch, s->cfg->confidence_threshold, out + i * m->n_outputs,
                                            &dec[i], &err);
-        if (st == FW_OK && contrib) st = m->ops->explain(m, vals, scratch, contrib + i * (m->n_explain + 1), &err);
         if (st) {
             fw__reply_error(r, st == FW_ESCHEMA || st == FW_EINVAL ? 400 : 500,
                             st == FW_ESCHEMA ? "bad_type" : fw_status_name(st), "instances[%zu]: %s", i, err.msg);
@@ -492,7 +522,7 @@ static bool predict_fast(fw_server *s, const fw_route *rt, const char *body, siz
         }
     }
     merge_warnings(&warn, d.n_unknown, &iwarn, n_iwarn);
-    reply_predictions(m, t.variant, n, out, dec, contrib, &warn, r);
+    reply_predictions(m, t.variant, n, out, dec, NULL, &warn, r);
     fw__v1_fast_answers++;
     if (s->logq)
         fw__log_prediction(s, r->request_id, m, t.variant, top.entity, fw_now_ns() - t0, body, len, out, dec, n, "v1");
@@ -505,8 +535,34 @@ out:
     fw_buf_free(&iwarn);
     if (out != out_st) fw_free(out);
     if (dec != dec_st) fw_free(dec);
-    fw_free(contrib);
     return true;
+}
+
+/* :explain's "class": a class name of the model (or its index as a number); false after a 400. */
+static bool explain_class(const fw_srv_model *m, json_t *c, int32_t *out, fw_reply *r) {
+    if (!m->n_classes || !m->classes) {
+        fw__reply_error(r, 400, "bad_request", "'class': model '%s' is a %s model and has no classes", m->name,
+                        fw_task_name(m->task));
+        return false;
+    }
+    const char *name = json_string_value(c);
+    for (size_t k = 0; name && k < m->n_classes; k++)
+        if (!strcmp(m->classes[k], name)) {
+            *out = (int32_t)k;
+            return true;
+        }
+    if (json_is_integer(c) && json_integer_value(c) >= 0 && (size_t)json_integer_value(c) < m->n_classes) {
+        *out = (int32_t)json_integer_value(c);
+        return true;
+    }
+    char list[400] = "";
+    size_t len = 0;
+    for (size_t k = 0; k < m->n_classes && len + 8 < sizeof list; k++) {
+        int w = snprintf(list + len, sizeof list - len, "%s\"%s\"", k ? ", " : "", m->classes[k]);
+        if (w > 0) len += (size_t)w < sizeof list - len ? (size_t)w : sizeof list - len - 1;
+    }
+    fw__reply_error(r, 400, "bad_request", "'class': not a class of model '%s' (classes: %s)", m->name, list);
+    return false;
 }
 
 void fw__api_predict(fw_server *s, const fw_route *rt, const char *body, size_t len, bool explain, fw_reply *r) {
@@ -517,7 +573,9 @@ void fw__api_predict(fw_server *s, const fw_route *rt, const char *body, size_t 
     if (!j) return;
     fw_srv_target t = {0};
     fw_value *vals = NULL;
-    double *out = NULL, *sout = NULL, *contrib = NULL;
+    double *out = NULL, *sout = NULL;
+    explain_out ex = {-1, {0}, NULL};
+    fw_buf_init(&ex.text);
     fw_srv_decision *dec = NULL, *sdec = NULL;
     fw_value vals_st[SMALL_INPUTS];
     double out_st[SMALL_OUTPUTS];
@@ -548,7 +606,7 @@ void fw__api_predict(fw_server *s, const fw_route *rt, const char *body, size_t 
         const char *key;
         json_t *v;
         json_object_foreach(j, key, v) {
-            if (strcmp(key, "instances") && strcmp(key, "entity_id")) {
+            if (strcmp(key, "instances") && strcmp(key, "entity_id") && !(explain && !strcmp(key, "class"))) {
                 fw_buf_printf(&warn, "%s", n_warn ? "," : "");
                 char msg[300];
                 snprintf(msg, sizeof msg, "unknown top-level key '%.200s' ignored", key);
@@ -573,10 +631,11 @@ void fw__api_predict(fw_server *s, const fw_route *rt, const char *body, size_t 
                         m->name, m->version, entity, s->cfg->batch_max_age_s);
         goto out;
     }
-    if (explain && !m->ops->explain) {
+    if (explain && !m->ops->explain && !m->ops->explain_json) {
         fw__reply_error(r, 400, "unsupported", "model '%s' version '%s' cannot explain", m->name, m->version);
         goto out;
     }
+    if (explain && json_object_get(j, "class") && !explain_class(m, json_object_get(j, "class"), &ex.cls, r)) goto out;
     size_t n = json_array_size(inst);
     if (n > s->cfg->max_instances) {
         fw__reply_error(r, 413, "too_many_instances", "%zu instances in one request, over serving.max_instances = %zu",
@@ -589,14 +648,14 @@ void fw__api_predict(fw_server *s, const fw_route *rt, const char *body, size_t 
     vals = n_in <= SMALL_INPUTS ? vals_st : fw_malloc((n_in ? n_in : 1) * sizeof *vals);
     out = n * m->n_outputs <= SMALL_OUTPUTS ? out_st : fw_malloc(n * m->n_outputs * sizeof *out);
     dec = n <= SMALL_ROWS ? dec_st : fw_malloc(n * sizeof *dec);
-    if (explain) contrib = fw_malloc(n * (m->n_explain + 1) * sizeof *contrib);
-    if (!vals || !out || !dec || (explain && !contrib)) {
+    if (explain) ex.off = fw_calloc(n + 1, sizeof *ex.off);
+    if (!vals || !out || !dec || (explain && !ex.off)) {
         fw__reply_error(r, 500, "FW_ENOMEM", "out of memory");
         goto out;
     }
-    if (!predict_all(s, m, inst, vals, out, dec, &warn, &n_warn, &iwarn, &n_iwarn, contrib, r)) goto out;
+    if (!predict_all(s, m, inst, vals, out, dec, &warn, &n_warn, &iwarn, &n_iwarn, explain ? &ex : NULL, r)) goto out;
     merge_warnings(&warn, n_warn, &iwarn, n_iwarn);
-    reply_predictions(m, t.variant, n, out, dec, contrib, &warn, r);
+    reply_predictions(m, t.variant, n, out, dec, explain ? &ex : NULL, &warn, r);
     if (s->logq) {
         fw__log_prediction(s, r->request_id, m, t.variant, entity, fw_now_ns() - t0, body, len, out, dec, n, "v1");
         if (t.shadow && (sout = fw_malloc(n * t.shadow->n_outputs * sizeof *sout)) != NULL &&
@@ -630,7 +689,8 @@ out:
     fw_free(sout);
     if (dec != dec_st) fw_free(dec);
     fw_free(sdec);
-    fw_free(contrib);
+    fw_free(ex.off);
+    fw_buf_free(&ex.text);
     json_decref(j);
 }
 

@@ -60,6 +60,22 @@ void fw_metrics_input_warning(fw_srv_metrics *m, int kind) {
 
 #define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
 
+double fw_metrics_quantile(const unsigned long counts[FW_LAT_BUCKETS + 1], double q) {
+    unsigned long total = 0;
+    for (int b = 0; b <= FW_LAT_BUCKETS; b++) total += counts[b];
+    if (!total) return NAN;
+    double rank = q * (double)total, cum = 0;
+    for (int b = 0; b < FW_LAT_BUCKETS; b++) {
+        double c = (double)counts[b];
+        if (c > 0 && cum + c >= rank) {
+            double lo = b ? lat_le[b - 1] : 0, hi = lat_le[b];
+            return lo + (hi - lo) * (rank - cum) / c;
+        }
+        cum += c;
+    }
+    return lat_le[FW_LAT_BUCKETS - 1]; /* in the +Inf bucket: the highest finite bound, as Prometheus */
+}
+
 /* Prometheus label values escape backslash, quote and newline. Model names are validated
  * ([A-Za-z0-9._-]) so this is belt and braces. */
 static void put_label(fw_buf *out, const char *k, const char *v) {
@@ -133,6 +149,21 @@ void fw_metrics_render(fw_buf *out, const fw_metrics_series *s, size_t n) {
             fw_buf_printf(out, "flywheel_request_duration_seconds_count{");
             labels(out, &s[i], v);
             fw_buf_printf(out, "} %lu\n", cum);
+        }
+    fw_buf_printf(out, "# HELP flywheel_request_duration_quantile_seconds Request latency p50, p90 and p99, "
+                       "estimated from the histogram's buckets as histogram_quantile() does.\n"
+                       "# TYPE flywheel_request_duration_quantile_seconds gauge\n");
+    static const double qs[3] = {0.5, 0.9, 0.99};
+    for (size_t i = 0; i < n; i++)
+        for (int v = 0; v < FW_N_VARIANTS; v++) {
+            unsigned long counts[FW_LAT_BUCKETS + 1], total = 0;
+            for (int b = 0; b <= FW_LAT_BUCKETS; b++) total += (counts[b] = LD(s[i].m->lat[v][b]));
+            if (!total) continue;
+            for (int q = 0; q < 3; q++) {
+                fw_buf_printf(out, "flywheel_request_duration_quantile_seconds{");
+                labels(out, &s[i], v);
+                fw_buf_printf(out, ",quantile=\"%g\"} %.9g\n", qs[q], fw_metrics_quantile(counts, qs[q]));
+            }
         }
     fw_buf_printf(out, "# HELP flywheel_abstentions_total Instances answered by the fallback (low confidence).\n"
                        "# TYPE flywheel_abstentions_total counter\n");

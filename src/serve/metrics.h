@@ -42,6 +42,9 @@ int fw_metrics_code_value(int idx); /* 0 for "other" */
 /* Thread-safe observers. */
 void fw_metrics_request(fw_srv_metrics *m, int variant, int code, uint64_t latency_ns);
 void fw_metrics_score(fw_srv_metrics *m, int variant, double score, int abstained);
+/* The q-quantile in seconds of a request-latency histogram (per-bucket counts, the last one +Inf),
+ * interpolated linearly inside its bucket as Prometheus' histogram_quantile(); NaN when empty. */
+double fw_metrics_quantile(const unsigned long counts[FW_LAT_BUCKETS + 1], double q);
 
 /* One labelled series for rendering. */
 typedef struct fw_metrics_series {

@@ -133,8 +133,9 @@ void *fw_srv_model_scratch(const fw_srv_model *m, bool *oom) {
 static int32_t classify(const fw_srv_model *m, const double *o, double *conf) {
     if (m->task == FW_TASK_BINARY) {
         double p = o[0];
-        *conf = p > 1 - p ? p : 1 - p;
-        return p >= m->threshold ? 1 : 0;
+        int32_t lab = p >= m->threshold ? 1 : 0;
+        *conf = lab ? p : 1 - p; /* the decision's: the probability of the label decided */
+        return lab;
     }
     size_t best = 0;
     for (size_t k = 1; k < m->n_outputs; k++) best = o[k] > o[best] ? k : best;

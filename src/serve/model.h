@@ -10,6 +10,7 @@
 #define FW_SERVE_MODEL_H
 
 #include "artifact/bundle.h"
+#include "core/buf.h"
 #include "core/hash.h"
 #include "features/pipeline.h"
 #include "flywheel.h"
@@ -38,6 +39,11 @@ typedef struct fw_srv_model_ops {
      * from predict's scores and the model's fields. */
     fw_status (*predict_decide)(const fw_srv_model *m, const fw_value *inputs, void *scratch, double override,
                                 double *out, fw_prediction *pred, fw_err *err);
+    /* The :explain fields of one instance appended to out (serve/explain.h): own is the model's own
+     * n_outputs scores, cls the class asked for (-1: the decision's). May be NULL: then explain's
+     * contributions are shown. */
+    fw_status (*explain_json)(const fw_srv_model *m, const fw_value *inputs, const double *own, int32_t cls,
+                              fw_buf *out, fw_err *err);
     void *(*scratch_new)(const fw_srv_model *m);   /* NULL on out of memory; may be NULL (no scratch) */
     void (*scratch_free)(void *scratch);           /* must not touch the model */
     void (*free_impl)(void *impl);
@@ -90,7 +96,7 @@ typedef struct fw_srv_decision {
                                     the model); NULL for review, regression, or an unnamed class */
     int32_t answer_index;        /* the answer's class index (-1: none) */
     double answer_value;         /* regression: the value; classification: P(answer) (NaN: none) */
-    double confidence;           /* the model's max class probability (classification), else NaN */
+    double confidence;           /* the probability of the label decided (classification), else NaN */
     double threshold;            /* the confidence threshold that applied (0 = never abstain) */
 } fw_srv_decision;
 
@@ -113,9 +119,10 @@ typedef struct fw_serve_source {
                          fw_err *err);
     /* Loads one version. FW_ENOTFOUND when absent. */
     fw_status (*load)(void *ud, const char *name, const char *version, fw_srv_model **out, fw_err *err);
-    /* Moves (or creates) an alias. */
+    /* Moves (or creates) an alias. A source that keeps a promotion rule (the registry) applies it
+     * to production unless force, which moves it anyway and records it as forced. */
     fw_status (*set_alias)(void *ud, const char *name, const char *alias, const char *version,
-                           fw_err *err);
+                           bool force, fw_err *err);
     /* Lists the names of models that have `alias` (for preloading); may be NULL. Caller frees each
      * string and the array with fw_free. */
     fw_status (*list)(void *ud, const char *alias, char ***names, size_t *n, fw_err *err);

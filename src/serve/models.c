@@ -347,10 +347,10 @@ static fw_status refresh_slot(fw_model_table *t, slot *s, size_t *swapped, fw_er
 }
 
 fw_status fw_model_table_set_alias(fw_model_table *t, const char *name, const char *alias,
-                                   const char *version, fw_err *err) {
+                                   const char *version, bool force, fw_err *err) {
     if (!t->src.set_alias) return fw_err_set(err, FW_EUNSUPPORTED, "the %s source cannot move aliases", t->src.kind);
     pthread_mutex_lock(&t->swap_mu);
-    fw_status st = t->src.set_alias(t->src.ud, name, alias, version, err);
+    fw_status st = t->src.set_alias(t->src.ud, name, alias, version, force, err);
     if (st == FW_OK) {
         char key[KEY_MAX];
         int len = make_key(key, name, alias, NULL);
@@ -399,8 +399,8 @@ static void run_job(fw_model_table *t, fw_model_job *j) {
     fw_err e;
     fw_err_clear(&e);
     fw_status st = FW_OK;
-    if (j->kind == FW_MODEL_JOB_ALIAS) {
-        st = fw_model_table_set_alias(t, j->name, j->alias, j->version, &e);
+    if (j->kind == FW_MODEL_JOB_ALIAS || j->kind == FW_MODEL_JOB_ALIAS_FORCE) {
+        st = fw_model_table_set_alias(t, j->name, j->alias, j->version, j->kind == FW_MODEL_JOB_ALIAS_FORCE, &e);
     } else if (j->kind == FW_MODEL_JOB_RELOAD) {
         st = fw_model_table_refresh(t, &j->res.swapped, &e);
     } else {

@@ -42,15 +42,16 @@ fw_status fw_model_table_unload(fw_model_table *t, const char *name, const char 
                                 const char *version, fw_err *err);
 /* Moves an alias in the source, then swaps the route NAME@ALIAS to the new version (if loaded). */
 fw_status fw_model_table_set_alias(fw_model_table *t, const char *name, const char *alias,
-                                   const char *version, fw_err *err);
+                                   const char *version, bool force, fw_err *err);
 /* Re-resolves every loaded alias route and swaps those whose version changed; *swapped counts
  * them (may be NULL). Errors on individual routes leave the old version serving. */
 fw_status fw_model_table_refresh(fw_model_table *t, size_t *swapped, fw_err *err);
 /* Background jobs run by the table's loader thread. */
 typedef enum fw_model_job_kind {
     FW_MODEL_JOB_LOAD = 0, /* fw_model_table_acquire(name, alias | version) and drop the reference */
-    FW_MODEL_JOB_ALIAS,    /* fw_model_table_set_alias(name, alias, version) */
+    FW_MODEL_JOB_ALIAS,    /* fw_model_table_set_alias(name, alias, version), the promotion rule applies */
     FW_MODEL_JOB_RELOAD,   /* fw_model_table_refresh */
+    FW_MODEL_JOB_ALIAS_FORCE, /* the same as ALIAS, past the promotion rule (audited as forced) */
 } fw_model_job_kind;
 
 typedef struct fw_model_job fw_model_job;

@@ -550,7 +550,10 @@ static void admin_finish(fw_server *s, conn_req *q, const fw_route *rt, const ch
                                 "answers until the new one is ready (GET /v1/models shows it)\"}");
     } else if (res->status) {
         const char *what = rt->kind == FW_ROUTE_ADMIN_RELOAD ? "reload: " : "";
-        fw__reply_error(r, fw__http_for(res->status), fw_status_name(res->status), "%s%s", what, res->msg);
+        if (rt->kind == FW_ROUTE_ADMIN_ALIAS && res->status == FW_EDATA) /* the promotion rule said no */
+            fw__reply_error(r, 409, "promotion_refused", "%s", res->msg);
+        else
+            fw__reply_error(r, fw__http_for(res->status), fw_status_name(res->status), "%s%s", what, res->msg);
     } else if (rt->kind == FW_ROUTE_ADMIN_RELOAD) {
         r->code = 200;
         fw_buf_printf(&r->body, "{\"reloaded\":true,\"swapped\":%zu}", res->swapped);
@@ -612,11 +615,12 @@ static void api_admin(fw_server *s, struct MHD_Connection *c, conn_req *q, const
     }
     fw_status st;
     if (rt->kind == FW_ROUTE_ADMIN_ALIAS) {
-        if (!version) {
-            fw__reply_error(r, 400, "bad_request", "body must be {\"version\": \"...\"}");
+        json_t *force = j ? json_object_get(j, "force") : NULL;
+        if (!version || (force && !json_is_boolean(force))) {
+            fw__reply_error(r, 400, "bad_request", "body must be {\"version\": \"...\"} (and \"force\": true|false)");
             goto out;
         }
-        st = fw_model_table_submit(s->models, FW_MODEL_JOB_ALIAS, rt->name, rt->alias, version, on_job_done, s,
+        st = fw_model_table_submit(s->models, json_is_true(force) ? FW_MODEL_JOB_ALIAS_FORCE : FW_MODEL_JOB_ALIAS, rt->name, rt->alias, version, on_job_done, s,
                                    &q->job, &err);
     } else if (rt->kind == FW_ROUTE_ADMIN_RELOAD) {
         st = fw_model_table_submit(s->models, FW_MODEL_JOB_RELOAD, NULL, NULL, NULL, on_job_done, s, &q->job, &err);

@@ -287,7 +287,7 @@ static fw_status dir_resolve(void *ud, const char *name, const char *alias, char
 }
 
 static fw_status dir_set_alias(void *ud, const char *name, const char *alias, const char *version,
-                               fw_err *err) {
+                               bool force, fw_err *err) { /* a directory has no promotion rule */
     dir_src *d = ud;
     if (!name_ok(name) || !name_ok(alias) || !name_ok(version))
         return fw_err_set(err, FW_EINVAL, "invalid model, alias or version name");

@@ -9,6 +9,7 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "registry/registry.h"
+#include "serve/explain.h"
 #include "serve/model.h"
 #include "store/store_int.h"
 
@@ -48,7 +49,6 @@ typedef struct bundle_scratch {
     double *contrib;  /* (n_dense + 1) x n_out */
     double *own;      /* n_out: the model's own scores after an abstention */
     double *answer;   /* n_out: the baseline's scores after a baseline fallback */
-    void *bscratch;   /* baseline model scratch (16-byte aligned; NULL without a baseline) */
 } bundle_scratch;
 
 /* ---- the servable model ------------------------------------------------------------------- */
@@ -75,7 +75,7 @@ static int32_t pick(const fw_srv_model *m, const double *o, double *p_label, dou
     if (m->task == FW_TASK_BINARY) {
         int32_t lab = o[0] >= m->threshold ? 1 : 0;
         *p_label = lab ? o[0] : 1 - o[0];
-        *conf = o[0] > 0.5 ? o[0] : 1 - o[0];
+        *conf = *p_label; /* the decision's confidence: the probability of the label decided */
         return lab;
     }
     int32_t best = 0;
@@ -101,14 +101,13 @@ static fw_status redecide(const fw_srv_model *m, const fw_value *inputs, bundle_
     double p, conf;
     int32_t k = pick(m, out, &p, &conf);
     pred->confidence = conf;
-    const fw_model *base = fw_bundle_baseline(bi->b);
     fw_fallback_kind fb = m->fallback;
-    if (fb == FW_FALLBACK_BASELINE && (!base || !sc->bscratch)) fb = FW_FALLBACK_REVIEW;
+    if (fb == FW_FALLBACK_BASELINE && !fw_bundle_has_baseline(bi->b)) fb = FW_FALLBACK_REVIEW;
     if (abstain) {
         pred->abstained = true;
         if (fb == FW_FALLBACK_BASELINE) {
-            if ((st = fw_model_predict_row(base, &row, sc->bscratch, sc->answer)))
-                return fw_err_set(err, st, "baseline prediction failed: %s", fw_strerror(st));
+            /* the baseline model, or a rule baseline on the raw inputs */
+            if ((st = fw_bundle_baseline_record(bi->b, inputs, &row, sc->bs, sc->answer, err))) return st;
             pred->scores = sc->answer;
             pred->source = FW_PRED_BASELINE;
             k = pick(m, sc->answer, &p, &conf);
@@ -190,6 +189,12 @@ static fw_status b_explain(const fw_srv_model *m, const fw_value *inputs, void *
     return FW_OK;
 }
 
+static fw_status b_explain_json(const fw_srv_model *m, const fw_value *inputs, const double *own, int32_t cls,
+                                fw_buf *out, fw_err *err) {
+    const bundle_impl *bi = m->impl;
+    return fw__explain_bundle(bi->b, inputs, own, cls, out, err);
+}
+
 static void b_scratch_free(void *p) {
     bundle_scratch *sc = p;
     if (!sc) return;
@@ -197,7 +202,6 @@ static void b_scratch_free(void *p) {
     fw_pipeline_scratch_free(sc->ps);
     fw_free(sc->dense);
     free(sc->mscratch);
-    free(sc->bscratch);
     fw_free(sc->contrib);
     fw_free(sc->own);
     fw_free(sc->answer);
@@ -221,14 +225,6 @@ static void *b_scratch_new(const fw_srv_model *m) {
         b_scratch_free(sc);
         return NULL;
     }
-    const fw_model *base = fw_bundle_baseline(bi->b);
-    if (base) {
-        size_t bsz = (fw_model_scratch_size(base) + 15) & ~(size_t)15;
-        if (!(sc->bscratch = aligned_alloc(16, bsz ? bsz : 16))) {
-            b_scratch_free(sc);
-            return NULL;
-        }
-    }
     return sc;
 }
 
@@ -241,6 +237,7 @@ static void b_free_impl(void *p) {
 static const fw_srv_model_ops bundle_ops = {
     .predict = b_predict,
     .explain = b_explain,
+    .explain_json = b_explain_json,
     .predict_decide = b_decide,
     .scratch_new = b_scratch_new,
     .scratch_free = b_scratch_free,
@@ -395,13 +392,30 @@ static fw_status st_load(void *ud, const char *name, const char *version, fw_srv
     return FW_OK;
 }
 
-static fw_status st_set_alias(void *ud, const char *name, const char *alias, const char *version, fw_err *err) {
+/* The same rule as `flywheel models promote`: production moves only past the promotion rule unless
+ * force (then the audit log records it as forced). */
+static fw_status st_set_alias(void *ud, const char *name, const char *alias, const char *version, bool force,
+                              fw_err *err) {
     store_src *s = ud;
     char ref[2 * FW_NAME_MAX + 4];
     snprintf(ref, sizeof ref, "%s@%s", name, version);
+    fw_promote_options o;
+    fw_promote_options_init(&o);
+    o.alias = alias;
+    o.force = force;
+    o.reason = "admin API";
     pthread_mutex_lock(&s->mu);
-    fw_status st = fw_registry_alias_set(s->reg, ref, alias, true, err);
+    fw_status st = fw_registry_promote(s->reg, ref, &o, NULL, 0, err);
     pthread_mutex_unlock(&s->mu);
+    if (st == FW_EDATA && !force) {
+        /* the registry's words are the CLI's; say how to override here */
+        char *hint = strstr(err->msg, "(use --force to override)");
+        if (hint) {
+            *hint = 0;
+            size_t l = strlen(err->msg);
+            snprintf(err->msg + l, sizeof err->msg - l, "(send \"force\": true to override)");
+        }
+    }
     return st;
 }
 

@@ -17,6 +17,7 @@ static void train_data(const fw_train_result *r, fw_train_data *d) {
     memset(d, 0, sizeof *d);
     d->X = &r->X_train;
     d->y = r->y_train;
+    d->weight = r->fit.w_train; /* data.weight x class_weights, or NULL */
     d->X_valid = r->split.n_valid ? &r->X_valid : NULL;
     d->y_valid = r->split.n_valid ? r->y_valid : NULL;
     d->task = r->target.task;
@@ -74,6 +75,7 @@ static double cv_score(const fw__fit_ctx *c, const char *family, const fw_fit_op
         memset(&d, 0, sizeof d);
         d.X = &cf->X_fit;
         d.y = cf->y_fit;
+        d.weight = cf->w_fit;
         d.X_valid = &cf->X_score;
         d.y_valid = cf->y_score;
         d.task = r->target.task;
@@ -234,9 +236,10 @@ fw_status fw__train_fit_family(fw__fit_ctx *c, const char *family, fw_candidate 
             sscanf(r->project.metric, "ndcg@%lu", &at) == 1 && at > 0 && at != 10 &&
             trial.n_params < FW_SEARCH_MAX_PARAMS)
             snprintf(trial.params[trial.n_params++], FW_SEARCH_PARAM_LEN, "ndcg_at=%lu", at);
-        /* user params override the drawn ones (they come last: last one wins) */
-        const char *params[2 * FW_SEARCH_MAX_PARAMS];
+        /* the project's (objective, hierarchy) after the drawn ones, and the user's last: last one wins */
+        const char *params[2 * FW_SEARCH_MAX_PARAMS + 4];
         size_t np = fw_trial_params(&trial, params);
+        np += fw__train_project_params(r, family, params + np, 4);
         for (size_t i = 0; i < n_user; i++) params[np++] = user[i];
         fw_fit_options fo = fit_options(r, o, params, np);
         fo.progress = o->progress ? on_progress : NULL;
@@ -331,7 +334,16 @@ fw_status fw__train_fit_baseline(fw_train_result *r, const fw_train_options *o, 
         if (!names) return fw_err_set(err, FW_ENOMEM, "out of memory");
         for (size_t i = 0; i < ni; i++) names[i] = fw_pipeline_input_name(r->pipeline, i);
         /* The rule may name a column that is not a feature (the pipeline's inputs are features):
-         * bind against every dataset column instead, in dataset order. */
+         * bind against every dataset column instead, in dataset order. Serving and batch records
+         * carry only the features: say so when the rule reads another column. */
+        for (size_t c = 0; c < r->rule.n_conds; c++) {
+            bool found = false;
+            for (size_t i = 0; i < ni && !found; i++) found = strcmp(names[i], r->rule.conds[c].column) == 0;
+            if (!found)
+                fw__train_warn(r, "baseline rule reads '%s', which is not a feature: served and batch records do not "
+                                  "carry it, so there the condition is never true (the fallback answers the else value)",
+                               r->rule.conds[c].column);
+        }
         fw_free(names);
         size_t nc = r->train_ds->n_cols;
         const char **cols = fw_malloc(nc * sizeof(char *));
@@ -437,15 +449,26 @@ fw_status fw__train_refit(fw_train_result *r, const fw_train_options *o, fw_cand
     d.y = y_all;
     d.X_valid = NULL;
     d.y_valid = NULL;
+    double *w_all = NULL;
+    if (r->fit.w_train) {
+        if (!(w_all = fw_malloc(n_all * sizeof(double)))) {
+            fw_matrix_free(&X_all);
+            fw_free(y_all);
+            return fw_err_set(err, FW_ENOMEM, "out of memory");
+        }
+        memcpy(w_all, r->fit.w_train, r->split.n_train * sizeof(double));
+        if (r->split.n_valid) memcpy(w_all + r->split.n_train, r->fit.w_valid, r->split.n_valid * sizeof(double));
+    }
+    d.weight = w_all;
     d.query = q_all;
     d.query_valid = NULL;
     char extra[4][FW_REFIT_PARAM_LEN];
     size_t n_extra = 0;
     if (c->model->vt->refit_params)
         n_extra = c->model->vt->refit_params(c->model, (double)n_all / (double)r->split.n_train, extra, 4);
-    const char *params[FW_SEARCH_MAX_PARAMS + 4];
-    size_t np = 0;
-    for (size_t i = 0; i < c->n_params && np < FW_SEARCH_MAX_PARAMS; i++) params[np++] = c->params[i];
+    const char *params[FW_SEARCH_MAX_PARAMS + 8];
+    size_t np = fw__train_project_params(r, c->family, params, 4); /* recorded ones (the user's) win */
+    for (size_t i = 0; i < c->n_params && np < FW_SEARCH_MAX_PARAMS + 4; i++) params[np++] = c->params[i];
     for (size_t i = 0; i < n_extra; i++) params[np++] = extra[i]; /* last one wins */
     fw_fit_options fo = fit_options(r, o, params, np);
     fw_model *m = NULL;
@@ -453,6 +476,7 @@ fw_status fw__train_refit(fw_train_result *r, const fw_train_options *o, fw_cand
     if (!st) r->train_fingerprint = fw__train_fingerprint(&X_all, y_all, n_all * per); /* the rows it saw */
     fw_matrix_free(&X_all);
     fw_free(y_all);
+    fw_free(w_all);
     fw_free(q_all);
     if (st) return fw_err_prefix(err, "refitting %s on the training and validation rows", c->name);
     if (adopt_model(c, m)) return fw_err_set(err, FW_ENOMEM, "out of memory");

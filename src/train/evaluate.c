@@ -108,6 +108,7 @@ fw_status fw__train_evaluate(fw_train_result *r, fw_candidate *c, const fw_train
     eo.query = r->q_test;
     st = fw_eval_compute(r->target.task, r->y_test, c->test_pred, r->n_test, k, &eo, &c->metrics, err);
     if (st) return fw_err_prefix(err, "evaluating %s", c->name);
+    if ((st = fw__train_group_metrics(r, c, err))) return st;
     {
         /* how far each test figure could move on another draw of test rows (seeded) */
         fw_bootstrap_options bo;

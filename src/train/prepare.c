@@ -6,6 +6,7 @@
 
 #include "core/alloc.h"
 #include "core/hash.h"
+#include "data/fingerprint.h"
 #include "data/query.h"
 
 #include <math.h>
@@ -176,11 +177,16 @@ static fw_status prepare_cv(fw_train_result *r, const fw_train_options *o, fw_er
     uint32_t *pool = fw_malloc(n_pool * sizeof(uint32_t));
     uint32_t *fold = fw_malloc(r->train_ds->n_rows * sizeof(uint32_t));
     double *y_pool = fw_malloc(n_pool * per * sizeof(double));
+    double *w_pool = r->fit.w_train ? fw_malloc(n_pool * sizeof(double)) : NULL;
     uint32_t *rows = fw_malloc(n_pool * sizeof(uint32_t));
     fw_matrix X_pool;
     memset(&X_pool, 0, sizeof X_pool);
     fw_status st = FW_ENOMEM;
-    if (!pool || !fold || !y_pool || !rows) goto done;
+    if (!pool || !fold || !y_pool || !rows || (r->fit.w_train && !w_pool)) goto done;
+    if (w_pool) {
+        memcpy(w_pool, r->fit.w_train, r->split.n_train * sizeof(double));
+        if (r->split.n_valid) memcpy(w_pool + r->split.n_train, r->fit.w_valid, r->split.n_valid * sizeof(double));
+    }
     memcpy(pool, r->split.train, r->split.n_train * sizeof(uint32_t));
     if (r->split.n_valid) memcpy(pool + r->split.n_train, r->split.valid, r->split.n_valid * sizeof(uint32_t));
     memcpy(y_pool, r->y_train, r->split.n_train * per * sizeof(double));
@@ -214,6 +220,7 @@ static fw_status prepare_cv(fw_train_result *r, const fw_train_options *o, fw_er
         cf->y_fit = fw_malloc((n_fit ? n_fit : 1) * per * sizeof(double));
         cf->y_score = fw_malloc((n_score ? n_score : 1) * per * sizeof(double));
         if (!cf->y_fit || !cf->y_score) goto done;
+        if (w_pool && !(cf->w_fit = fw_malloc((n_fit ? n_fit : 1) * sizeof(double)))) goto done;
         if (by_query) {
             cf->q_fit = fw_malloc((n_fit ? n_fit : 1) * sizeof(uint32_t));
             cf->q_score = fw_malloc((n_score ? n_score : 1) * sizeof(uint32_t));
@@ -222,6 +229,7 @@ static fw_status prepare_cv(fw_train_result *r, const fw_train_options *o, fw_er
         size_t a = 0;
         for (size_t i = 0; i < n_pool; i++)
             if (fold[pool[i]] != f) {
+                if (w_pool) cf->w_fit[a] = w_pool[i];
                 memcpy(cf->y_fit + a * per, y_pool + i * per, per * sizeof(double));
                 if (by_query) cf->q_fit[a] = r->q_all[pool[i]];
                 rows[a++] = (uint32_t)i;
@@ -244,6 +252,7 @@ done:
     fw_free(pool);
     fw_free(fold);
     fw_free(y_pool);
+    fw_free(w_pool);
     fw_free(rows);
     return st;
 }
@@ -309,6 +318,7 @@ fw_status fw__train_prepare(fw_train_result *r, const fw_train_options *o, fw_er
     /* test rows with a class training never saw: the evaluation counts them as wrong and warns */
     st = encode(r, r->eval_ds, r->test_rows, r->n_test, &r->y_test, true, NULL, err);
     if (st) return fw_err_prefix(err, "test labels");
+    if ((st = fw__train_project_fit(r, err))) return st;
     check_features(r);
     st = fw_pipeline_fit(p, r->train_ds, r->split.train, r->split.n_train, &r->pipeline, err);
     if (st) return st;
@@ -325,7 +335,9 @@ fw_status fw__train_prepare(fw_train_result *r, const fw_train_options *o, fw_er
     if (st) return fw_err_prefix(err, "transforming test rows");
     size_t per = r->target.task == FW_TASK_MULTILABEL ? r->target.n_outputs : 1;
     r->train_fingerprint = fw__train_fingerprint(&r->X_train, r->y_train, r->split.n_train * per);
-    r->test_fingerprint = fw__train_fingerprint(&r->X_test, r->y_test, r->n_test * per);
+    /* the test rows as read, not as transformed: the transform depends on the fitted pipeline (and so
+     * on the seed), and two models scored on the same rows must compare */
+    r->test_fingerprint = fw_dataset_fingerprint(r->eval_ds, r->test_rows, r->n_test);
     if ((st = fw__train_prepare_queries(r, err))) return st;
     return prepare_cv(r, o, err);
 }

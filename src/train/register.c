@@ -168,6 +168,15 @@ fw_status fw_train_build_artifact(const fw_train_result *r, const fw_register_op
     fw_artifact_writer_str(w, FW_KV_DATA_FP, fp);
     hex64(r->test_fingerprint, fp);
     fw_artifact_writer_str(w, FW_KV_TEST_FP, fp);
+    if (r->project.id_column && *r->project.id_column) fw_artifact_writer_str(w, FW_KV_DATA_ID, r->project.id_column);
+    if (r->fit.n_groups) { /* the hierarchy's group names, for explanations */
+        fw_buf gn;
+        fw_buf_init(&gn);
+        for (size_t g = 0; g < r->fit.n_groups; g++) fw_buf_printf(&gn, "%s%s", g ? "\n" : "", r->fit.group_names[g]);
+        fw_buf_put_u8(&gn, 0);
+        if (fw_buf_ok(&gn)) fw_artifact_writer_str(w, FW_KV_HIER_GROUPS, (const char *)gn.data);
+        fw_buf_free(&gn);
+    }
     fw_artifact_writer_i64(w, FW_KV_N_TRAIN, (int64_t)(best->refit ? best->refit_rows : r->split.n_train));
     fw_artifact_writer_i64(w, FW_KV_N_TEST, (int64_t)r->n_test);
     fw_artifact_writer_i64(w, FW_KV_SEED, (int64_t)r->seed);

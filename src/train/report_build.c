@@ -52,6 +52,7 @@ fw_status fw_train_report_build(const fw_train_result *r, fw_train_report *out) 
         m->slices = c->slices;
         m->n_slices = c->n_slices;
         m->threshold = r->has_threshold ? &r->threshold : NULL;
+        m->group_metrics = r->fit.group_of && c->group_metrics.n_items ? &c->group_metrics : NULL;
         m->cv_scores = c->cv_scores;
         m->n_cv_scores = c->n_cv_scores;
         m->cv_mean = c->cv_mean;

@@ -130,6 +130,8 @@ fw_status fw_train_run(fw_project *project, const fw_train_options *o, fw_train_
         n_fams = k;
     }
 
+    if (!o->families && fw_project_has_hierarchy(&r->project) && r->target.task == FW_TASK_MULTICLASS && n_fams < 8)
+        memcpy(fams[n_fams++], "hier", 5); /* a declared hierarchy: its family is a default candidate */
     for (size_t i = 0; i < o->n_params; i++) {
         /* a parameter for a family that is not trained this run would otherwise be ignored */
         bool used = false;
@@ -144,6 +146,7 @@ fw_status fw_train_run(fw_project *project, const fw_train_options *o, fw_train_
     if (!r->cands) return fw_err_set(err, FW_ENOMEM, "out of memory");
     for (size_t i = 0; i < r->n_cands; i++) {
         fw_metric_set_init(&r->cands[i].metrics);
+        fw_metric_set_init(&r->cands[i].group_metrics);
         r->cands[i].cv_mean = r->cands[i].cv_std = NAN;
     }
     if ((st = fw__train_fit_baseline(r, o, &r->cands[0], err))) return st;
@@ -271,6 +274,7 @@ static void free_candidate(fw_candidate *c) {
     fw_model_free(c->model);
     fw_free(c->test_pred);
     fw_metric_set_free(&c->metrics);
+    fw_metric_set_free(&c->group_metrics);
     fw_free(c->importance);
     fw_free(c->importance_std);
     for (size_t i = 0; i < c->n_slices; i++) fw_slice_report_free(&c->slices[i]);
@@ -293,9 +297,11 @@ void fw_train_result_free(fw_train_result *r) {
         fw_matrix_free(&r->cv[f].X_score);
         fw_free(r->cv[f].y_fit);
         fw_free(r->cv[f].y_score);
+        fw_free(r->cv[f].w_fit);
         fw_free(r->cv[f].q_fit);
         fw_free(r->cv[f].q_score);
     }
+    fw__train_project_fit_free(&r->fit);
     fw_free(r->cv);
     fw_free(r->y_train);
     fw_free(r->y_valid);

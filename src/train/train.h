@@ -55,6 +55,8 @@ typedef struct fw_candidate {
     fw_model *model;           /* NULL for a rule baseline */
     double *test_pred;         /* n_test x n_outputs */
     fw_metric_set metrics;
+    fw_metric_set group_metrics; /* hierarchy: the metrics of the group level (class probabilities
+                                    summed per group), else empty */
     fw_improvement vs_baseline;
     fw_latency latency;
     size_t size_bytes;
@@ -102,8 +104,21 @@ typedef struct fw_candidate {
 typedef struct fw_cv_fold {
     fw_matrix X_fit, X_score;
     double *y_fit, *y_score;
+    double *w_fit;             /* sample weights of the fitting rows, NULL without */
     uint32_t *q_fit, *q_score; /* ranking: query id per row (NULL otherwise) */
 } fw_cv_fold;
+
+/* What the project file says about fitting (train/project_fit.c): per-row sample weights
+ * (data.weight x class_weights), the objective as each family's parameter, the class hierarchy. */
+typedef struct fw_project_fit {
+    double *w_train, *w_valid; /* per-row weights of the training / validation rows; NULL without */
+    char linear_loss[64];      /* "loss=..." for linear, "" when the project states no objective */
+    char gbdt_objective[64];   /* "objective=..." for gbdt */
+    char *hier_map;            /* "group_map=g0,g1,..." for hier (NULL without a hierarchy) */
+    uint32_t *group_of;        /* hierarchy: class index -> group index (n_classes) */
+    char **group_names;        /* n_groups, in group index order */
+    size_t n_groups;
+} fw_project_fit;
 
 typedef struct fw_train_result {
     fw_project project;        /* resolved */
@@ -130,8 +145,9 @@ typedef struct fw_train_result {
     bool selected_on_test;     /* no validation rows: the choice was made on test rows (optimistic) */
     uint32_t cv_folds;         /* > 1: valid_score is the mean over k folds of train + validation rows */
     fw_cv_fold *cv;
+    fw_project_fit fit;        /* weights, objective and hierarchy from the project */
     uint64_t train_fingerprint; /* hash of the training rows actually used (encoded X and y) */
-    uint64_t test_fingerprint;
+    uint64_t test_fingerprint;  /* hash of the test rows as read (data/fingerprint.h), seed-independent */
     uint64_t seed;
     int threads;
     double total_seconds;

@@ -22,6 +22,16 @@ fw_status fw__train_prepare(fw_train_result *r, const fw_train_options *o, fw_er
 /* A hash of encoded rows and their labels (lineage: which rows a model saw). */
 uint64_t fw__train_fingerprint(const fw_matrix *X, const double *y, size_t n_y);
 
+/* ---- project_fit.c ---- */
+
+/* Weights, objective parameters and the hierarchy's group map from the project (r->fit); needs the
+ * encoded training and validation labels. */
+fw_status fw__train_project_fit(fw_train_result *r, fw_err *err);
+/* The project's parameters for one family ("loss=huber", "group_map=..."), before the user's. */
+size_t fw__train_project_params(const fw_train_result *r, const char *family, const char **out, size_t max);
+/* With a hierarchy: c->group_metrics from c->test_pred (class probabilities summed per group). */
+fw_status fw__train_group_metrics(const fw_train_result *r, fw_candidate *c, fw_err *err);
+void fw__train_project_fit_free(fw_project_fit *f);
 /* ---- ranking.c ---- */
 
 /* Ranking: the query id of every row of the training file and of each side (r->q_*); nothing for

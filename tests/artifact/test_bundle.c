@@ -136,9 +136,13 @@ static void test_fixture_v1_known_answers(void) {
     fw_bundle_scratch *s;
     CHECK_OK(fw_bundle_scratch_new(b, &s));
     fw_value v[16];
-    static const double expect[5] = {0.67393293121301701, 0.3038417411581586, 0.36923076923076925,
+    /* row 1: the model's P(pos) 0.3038 is over the fixture's decision threshold, so it decides pos
+     * with confidence 0.3038 (the decision's: the probability of the label decided), under the
+     * confidence threshold: the baseline answers (until confidence was max(p, 1 - p), 0.696,
+     * and the model answered) */
+    static const double expect[5] = {0.67393293121301701, 0.36923076923076925, 0.36923076923076925,
                                      0.11979466452434252, 0.65181497349202322};
-    static const fw_prediction_source expect_src[5] = {FW_PRED_MODEL, FW_PRED_MODEL, FW_PRED_BASELINE,
+    static const fw_prediction_source expect_src[5] = {FW_PRED_MODEL, FW_PRED_BASELINE, FW_PRED_BASELINE,
                                                        FW_PRED_MODEL, FW_PRED_MODEL};
     for (size_t r = 0; r < 5; r++) {
         row_inputs(b, ds, r, v);

@@ -268,16 +268,28 @@ static void test_explain(void) {
     CHECK_EQ(st, 200);
     json_t *p = json_array_get(json_object_get(j, "predictions"), 0);
     json_t *c = json_object_get(p, "contributions");
-    CHECK(json_object_size(c) >= 9);
+    /* one entry per input column that contributes (insulin's value and its missing indicator are
+     * one entry), then the bias */
+    CHECK(json_object_size(c) >= 6 && json_object_size(c) <= 9);
     CHECK(json_object_get(c, "glucose") != NULL);
+    CHECK(json_object_get(c, "insulin") != NULL);
     CHECK(json_object_get(c, "(bias)") != NULL);
-    double sum = 0;
+    double sum = 0, prev = INFINITY;
     const char *k;
     json_t *v;
-    json_object_foreach(c, k, v) sum += json_number_value(v);
+    json_object_foreach(c, k, v) {
+        sum += json_number_value(v);
+        CHECK_MSG(!strchr(k, '='), "a transformed feature name: %s", k);
+        if (strcmp(k, "(bias)")) {
+            CHECK(json_number_value(v) != 0);
+            CHECK_MSG(fabs(json_number_value(v)) <= prev, "not sorted by magnitude at %s", k);
+            prev = fabs(json_number_value(v));
+        }
+    }
     double pr = json_number_value(json_object_get(p, "score"));
     CHECK_NEAR(sum, log(pr / (1 - pr)), 1e-9);
-    CHECK_STR(json_string_value(json_object_get(p, "contribution_space")), "margin");
+    CHECK_STR(json_string_value(json_object_get(p, "contribution_space")), "log_odds");
+    CHECK_STR(json_string_value(json_object_get(json_object_get(p, "explained"), "output")), "pos");
     json_decref(j);
 }
 

@@ -1,0 +1,296 @@
+/* explain.c — owns the :explain answer of an artifact-backed model: which output is explained (the
+ * decision's class, or the class the request names), and the explanation in the terms of the
+ * request's own fields:
+ *   - additive families (linear, baseline: exact; gbdt: TreeSHAP): contributions per INPUT column,
+ *     the one-hot parts, missing indicators and timestamp parts of a column summed, hashed
+ *     categorical and text columns given their hashed weights, a hashed cross split evenly between
+ *     its columns (the Shapley split of a conjunction), zeros left out, largest magnitude first,
+ *     and the bias last: they still add up to the explained output's margin;
+ *   - knn: the nearest training rows with their labels and distances;
+ *   - hier: the path, group then class, each level with its probability and contributions.
+ * Explanations are not on the hot path: buffers are allocated per call. */
+#include "serve/explain.h"
+
+#include "artifact/artifact.h"
+#include "core/alloc.h"
+#include "models/explain.h"
+#include "serve/server_int.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct named {
+    const char *name;
+    double v;
+} named;
+
+static int by_magnitude(const void *a, const void *b) {
+    const named *x = a, *y = b;
+    double ax = fabs(x->v), ay = fabs(y->v);
+    if (ax != ay) return ax > ay ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+/* {"col": v, ..., "(bias)": bias}: per input column, zeros left out, largest magnitude first. */
+static void put_contribs(fw_buf *b, const fw_pipeline *pl, const double *per_input, double bias) {
+    size_t ni = fw_pipeline_n_inputs(pl), n = 0;
+    named *v = fw_malloc((ni ? ni : 1) * sizeof *v);
+    if (v)
+        for (size_t i = 0; i < ni; i++)
+            if (per_input[i] != 0 && isfinite(per_input[i])) v[n++] = (named){fw_pipeline_input_name(pl, i), per_input[i]};
+    if (v) qsort(v, n, sizeof *v, by_magnitude);
+    fw_buf_put_u8(b, '{');
+    for (size_t i = 0; i < n; i++) {
+        fw__json_cstr(b, v[i].name);
+        fw_buf_put_u8(b, ':');
+        fw__json_num(b, v[i].v);
+        fw_buf_put_u8(b, ',');
+    }
+    fw_buf_printf(b, "\"(bias)\":");
+    fw__json_num(b, bias);
+    fw_buf_put_u8(b, '}');
+    fw_free(v);
+}
+
+/* Dense contributions (nd + 1, the last the bias) summed per input column into per_input. */
+static void group_dense(const fw_pipeline *pl, const double *dense_contrib, size_t nd, double *per_input) {
+    for (size_t j = 0; j < nd; j++) {
+        int i = fw_pipeline_dense_input(pl, j);
+        if (i >= 0) per_input[i] += dense_contrib[j];
+    }
+}
+
+typedef struct sparse_ctx {
+    const fw_model *model;
+    size_t k;               /* output explained */
+    double sign;
+    const float *zeros;     /* n_dense zeros */
+    void *mscratch;
+    double *work;           /* (nd + 1) x n_out */
+    double base;            /* the bias of the row with nothing in it */
+    double *per_input;
+    double attributed;      /* sum given to columns */
+    fw_status st;
+} sparse_ctx;
+
+/* One source's hashed entries: its contribution is what they add to the explained margin (the
+ * families that read the hashed part are additive in it), split evenly among its columns. */
+static void on_source(void *ud, const uint32_t *inputs, size_t n_inputs, const uint32_t *idx, const float *val,
+                      size_t n) {
+    sparse_ctx *c = ud;
+    if (c->st || !n_inputs) return;
+    fw_row row = {c->zeros, idx, val, n};
+    size_t nd = c->model->n_dense, no = c->model->n_outputs;
+    if ((c->st = c->model->vt->explain_row(c->model, &row, c->mscratch, c->work))) return;
+    double d = c->sign * (c->work[nd * no + c->k] - c->base);
+    for (size_t q = 0; q < n_inputs; q++) c->per_input[inputs[q]] += d / (double)n_inputs;
+    c->attributed += d;
+}
+
+/* The class a multiclass answer explains by default: the model's own argmax. */
+static int32_t argmax(const double *o, size_t n) {
+    int32_t best = 0;
+    for (size_t k = 1; k < n; k++)
+        if (o[k] > o[best]) best = (int32_t)k;
+    return best;
+}
+
+static const char *class_name(const fw_target *t, int32_t k) {
+    return k >= 0 && (size_t)k < t->n_classes && t->class_names ? t->class_names[k] : NULL;
+}
+
+static void put_explained(fw_buf *b, const fw_target *t, int32_t k, const char *method, const char *space) {
+    fw_buf_printf(b, ",\"explained\":{\"output\":");
+    const char *name = class_name(t, k);
+    if (name) fw__json_cstr(b, name);
+    else fw__json_cstr(b, t->task == FW_TASK_REGRESSION || t->task == FW_TASK_RANKING ? "value" : "score");
+    if (name) fw_buf_printf(b, ",\"class_index\":%d", (int)k);
+    fw_buf_printf(b, ",\"method\":\"%s\"", method);
+    if (space) fw_buf_printf(b, ",\"space\":\"%s\"", space);
+    fw_buf_put_u8(b, '}');
+}
+
+static fw_status explain_knn(const fw_bundle *bu, const fw_model *model, const fw_row *row, const double *own,
+                             fw_buf *b, fw_err *err) {
+    const fw_target *t = fw_bundle_target(bu);
+    enum { MAXN = 64 };
+    uint64_t rows[MAXN];
+    double dist[MAXN], lab[MAXN];
+    size_t msz = (fw_model_scratch_size(model) + 15) & ~(size_t)15;
+    void *scratch = aligned_alloc(16, msz ? msz : 16);
+    if (!scratch) return fw_err_set(err, FW_ENOMEM, "out of memory");
+    size_t n = fw_knn_neighbors(model, row, scratch, MAXN, rows, dist, lab);
+    free(scratch);
+    int32_t k = t->task == FW_TASK_MULTICLASS ? argmax(own, model->n_outputs)
+                : t->task == FW_TASK_BINARY    ? (own[0] >= fw_bundle_threshold(bu) ? 1 : 0)
+                                               : -1;
+    put_explained(b, t, k, "nearest_neighbors", NULL);
+    fw_buf_printf(b, ",\"neighbors\":[");
+    for (size_t q = 0; q < n; q++) {
+        fw_buf_printf(b, "%s{\"row\":%llu,\"label\":", q ? "," : "", (unsigned long long)rows[q]);
+        const char *name = (t->task == FW_TASK_BINARY || t->task == FW_TASK_MULTICLASS) ? class_name(t, (int32_t)lab[q]) : NULL;
+        if (name) fw__json_cstr(b, name);
+        else fw__json_num(b, lab[q]);
+        fw_buf_printf(b, ",\"distance\":");
+        fw__json_num(b, dist[q]);
+        fw_buf_put_u8(b, '}');
+    }
+    fw_buf_put_u8(b, ']');
+    return FW_OK;
+}
+
+static fw_status explain_hier(const fw_bundle *bu, const fw_model *model, const fw_row *row, const double *own,
+                              int32_t cls, fw_buf *b, fw_err *err) {
+    const fw_target *t = fw_bundle_target(bu);
+    const fw_pipeline *pl = fw_bundle_pipeline(bu);
+    size_t nd = model->n_dense, ni = fw_pipeline_n_inputs(pl);
+    int32_t k = cls >= 0 ? cls : argmax(own, model->n_outputs);
+    double *gc = fw_malloc((nd + 1) * sizeof(double)), *cc = fw_malloc((nd + 1) * sizeof(double));
+    double *per = fw_calloc(ni ? ni : 1, sizeof(double));
+    fw_hier_path path;
+    fw_status st = gc && cc && per ? fw_hier_explain(model, row, (uint32_t)k, &path, gc, cc) : FW_ENOMEM;
+    if (st) {
+        fw_free(gc);
+        fw_free(cc);
+        fw_free(per);
+        return fw_err_set(err, st, "explain: %s", fw_strerror(st));
+    }
+    /* group names, when the project declared the hierarchy (the artifact keeps them) */
+    const char *names = fw_bundle_meta_str(bu, FW_KV_HIER_GROUPS);
+    put_explained(b, t, k, "hierarchy", "softmax_margin");
+    fw_buf_printf(b, ",\"probability\":");
+    fw__json_num(b, path.p_group * path.p_in_group);
+    fw_buf_printf(b, ",\"path\":[{\"level\":\"group\",\"group\":%u", path.group);
+    if (names) {
+        /* one name a line */
+        const char *p = names;
+        for (uint32_t g = 0; p && g < path.group; g++) {
+            p = strchr(p, '\n');
+            if (p) p++;
+        }
+        if (p) {
+            const char *e = strchr(p, '\n');
+            char nm[256];
+            size_t len = e ? (size_t)(e - p) : strlen(p);
+            if (len >= sizeof nm) len = sizeof nm - 1;
+            memcpy(nm, p, len);
+            nm[len] = 0;
+            fw_buf_printf(b, ",\"name\":");
+            fw__json_cstr(b, nm);
+        }
+    }
+    fw_buf_printf(b, ",\"groups\":%zu,\"probability\":", path.n_groups);
+    fw__json_num(b, path.p_group);
+    if (path.has_group_model) {
+        group_dense(pl, gc, nd, per);
+        fw_buf_printf(b, ",\"contributions\":");
+        put_contribs(b, pl, per, gc[nd]);
+    }
+    fw_buf_printf(b, "},{\"level\":\"class\",\"class\":");
+    fw__json_cstr(b, class_name(t, k) ? class_name(t, k) : "");
+    fw_buf_printf(b, ",\"probability_in_group\":");
+    fw__json_num(b, path.p_in_group);
+    if (path.has_class_model) {
+        memset(per, 0, (ni ? ni : 1) * sizeof(double));
+        group_dense(pl, cc, nd, per);
+        fw_buf_printf(b, ",\"contributions\":");
+        put_contribs(b, pl, per, cc[nd]);
+    }
+    fw_buf_printf(b, "}]");
+    fw_free(gc);
+    fw_free(cc);
+    fw_free(per);
+    return FW_OK;
+}
+
+fw_status fw__explain_bundle(const fw_bundle *bu, const fw_value *inputs, const double *own, int32_t cls, fw_buf *b,
+                             fw_err *err) {
+    const fw_model *model = fw_bundle_model(bu);
+    const fw_pipeline *pl = fw_bundle_pipeline(bu);
+    const fw_target *t = fw_bundle_target(bu);
+    size_t nd = fw_pipeline_n_dense(pl), no = model->n_outputs, ni = fw_pipeline_n_inputs(pl);
+    fw_pipeline_scratch *ps = NULL;
+    float *dense = fw_calloc(nd ? nd : 1, sizeof(float));
+    float *zeros = fw_calloc(nd ? nd : 1, sizeof(float));
+    double *contrib = fw_malloc((nd + 1) * no * sizeof(double));
+    double *work = fw_malloc((nd + 1) * no * sizeof(double));
+    double *per = fw_calloc(ni ? ni : 1, sizeof(double));
+    double *dc = fw_malloc((nd + 1) * sizeof(double));
+    size_t msz = (fw_model_scratch_size(model) + 15) & ~(size_t)15;
+    void *mscratch = aligned_alloc(16, msz ? msz : 16); /* the models' scratch is 16-byte aligned */
+    fw_status st = FW_ENOMEM;
+    if (!dense || !zeros || !contrib || !work || !per || !dc || !mscratch || fw_pipeline_scratch_new(pl, &ps)) {
+        st = fw_err_set(err, FW_ENOMEM, "out of memory");
+        goto done;
+    }
+    fw_row row;
+    if ((st = fw_pipeline_transform_record(pl, inputs, ps, dense, &row, err))) goto done;
+    if (fw_model_is_knn(model)) {
+        st = explain_knn(bu, model, &row, own, b, err);
+        goto done;
+    }
+    if (fw_model_is_hier(model)) {
+        st = explain_hier(bu, model, &row, own, cls, b, err);
+        goto done;
+    }
+    if (!model->vt->explain_row) {
+        st = fw_err_set(err, FW_EUNSUPPORTED, "model family '%s' cannot explain", model->vt->family);
+        goto done;
+    }
+    /* which output, and its sign: binary explains the positive class's log-odds (the negative
+     * class's when asked: the same contributions negated) */
+    size_t k = 0;
+    double sign = 1;
+    int32_t shown = -1;
+    const char *space = "raw";
+    if (t->task == FW_TASK_BINARY) {
+        shown = cls >= 0 ? cls : 1;
+        sign = shown == 0 ? -1 : 1;
+        space = "log_odds";
+    } else if (t->task == FW_TASK_MULTICLASS) {
+        shown = cls >= 0 ? cls : argmax(own, no);
+        k = (size_t)shown;
+        space = "softmax_margin";
+    } else if (t->task == FW_TASK_MULTILABEL) {
+        shown = cls >= 0 ? cls : 0;
+        k = (size_t)shown;
+        space = "log_odds";
+    }
+    if ((st = model->vt->explain_row(model, &row, mscratch, contrib))) {
+        st = fw_err_set(err, st, "explain failed: %s", fw_strerror(st));
+        goto done;
+    }
+    for (size_t j = 0; j <= nd; j++) dc[j] = sign * contrib[j * no + k];
+    group_dense(pl, dc, nd, per);
+    double bias = dc[nd];
+    if (model->sparse_dim && fw_pipeline_sparse_dim(pl)) {
+        /* the hashed part sits in the bias row: give it back to its columns */
+        sparse_ctx sc = {model, k, sign, zeros, mscratch, work, 0, per, 0, FW_OK};
+        fw_row empty = {zeros, NULL, NULL, 0};
+        if ((st = model->vt->explain_row(model, &empty, mscratch, work))) goto done;
+        sc.base = work[nd * no + k];
+        if ((st = fw_pipeline_sparse_sources(pl, inputs, ps, dense, on_source, &sc, err))) goto done;
+        if ((st = sc.st)) {
+            st = fw_err_set(err, st, "explain failed: %s", fw_strerror(st));
+            goto done;
+        }
+        bias -= sc.attributed;
+    }
+    const char *family = model->vt->family;
+    put_explained(b, t, shown, !strcmp(family, "gbdt") ? "treeshap" : "additive", space);
+    fw_buf_printf(b, ",\"contributions\":");
+    put_contribs(b, pl, per, bias);
+    fw_buf_printf(b, ",\"contribution_space\":\"%s\"", space);
+    st = FW_OK;
+done:
+    fw_pipeline_scratch_free(ps);
+    fw_free(dense);
+    fw_free(zeros);
+    fw_free(contrib);
+    fw_free(work);
+    fw_free(per);
+    fw_free(dc);
+    free(mscratch);
+    return st;
+}
