@@ -15,6 +15,8 @@
 # Uses Debian's /usr/bin/python3 (pandas, xgboost: scripts/install-deps.sh --bench).
 set -eu
 cd "$(dirname "$0")/../.."
+. bench/quiet.sh   # waits for load < 0.5 or refuses; FORCE=1 runs anyway
+bench_wait_quiet
 B=${1:-build-bench}
 PY=/usr/bin/python3
 SPAM=../shared/datasets/spam.csv

@@ -10,6 +10,8 @@
 # CPU-heavy (minutes): run it in the background.
 set -eu
 cd "$(dirname "$0")/../.."
+. bench/quiet.sh   # waits for load < 0.5 or refuses; FORCE=1 runs anyway
+bench_wait_quiet
 B=${1:-build-bench}
 shift || true
 CASES=${*:-spam diamonds fashion10k synth}

@@ -12,6 +12,8 @@
 # CPU-heavy (a few minutes): run it in the background.
 set -eu
 cd "$(dirname "$0")/../.."
+. bench/quiet.sh   # waits for load < 0.5 or refuses; FORCE=1 runs anyway
+bench_wait_quiet
 B=${1:-build-bench}
 make -s -j2 BUILD="$B" "$B/libflywheel.a" >/dev/null
 mkdir -p "$B/bench"

@@ -10,6 +10,8 @@
 # background under the shared lock:  flock /tmp/fw-bench.lock bash bench/load/run.sh build-x
 set -eu
 cd "$(dirname "$0")/../.."
+. bench/quiet.sh   # waits for load < 0.5 or refuses; FORCE=1 runs anyway
+bench_wait_quiet
 B=${1:-build-bench}
 ROWS=${ROWS:-1000000}
 COLS=${COLS:-50}

@@ -8,6 +8,8 @@
 #   flock /tmp/fw-bench.lock bash bench/registry/run.sh build
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. bench/quiet.sh   # waits for load < 0.5 or refuses; FORCE=1 runs anyway
+bench_wait_quiet
 build=${1:-build}
 names=${2:-10000}
 versions=${3:-3}

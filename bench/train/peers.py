@@ -6,7 +6,8 @@ scikit-learn 1.2, xgboost 1.7).
       writes OUTDIR/train.csv and OUTDIR/test.csv as the source lines themselves (header kept):
       with TEST_SRC the two files are copied as they are, otherwise the data lines are shuffled
       with numpy's RandomState(42) and the last 20% become the test file. Flywheel and the peers
-      then read exactly the same bytes.
+      then read exactly the same bytes. DROP=a,b (environment) leaves those columns out first
+      (a label leak, an identifier).
   peers.py synth OUTDIR N D
       a generated binary set (numpy RandomState(7)): N training and N/4 test rows, D standard
       normal features, label 1 when a linear score plus a few non-linear terms and noise is > 0.
@@ -34,8 +35,24 @@ def read_lines(path):
         return f.read().splitlines(keepends=True)
 
 
-def split(src, out, test_src=None):
+def drop_columns(lines, drop):
+    """The lines without the named columns (RFC 4180 fields re-quoted only where needed)."""
+    import csv
+    import io
+    rows = list(csv.reader(lines))
+    keep = [j for j, name in enumerate(rows[0]) if name not in drop]
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    for r in rows:
+        if r:
+            w.writerow([r[j] for j in keep])
+    return buf.getvalue().splitlines(keepends=True)
+
+
+def split(src, out, test_src=None, drop=()):
     lines = read_lines(src)
+    if drop:
+        lines = drop_columns(lines, set(drop))
     header, rows = lines[0], lines[1:]
     rows = [r if r.endswith("\n") else r + "\n" for r in rows if r.strip()]
     if test_src:
@@ -182,7 +199,9 @@ def fit(out, label, task, peers):
 def main():
     mode = sys.argv[1]
     if mode == "split":
-        split(sys.argv[2], sys.argv[3], sys.argv[4] if len(sys.argv) > 4 else None)
+        import os
+        drop = [c for c in os.environ.get("DROP", "").split(",") if c]
+        split(sys.argv[2], sys.argv[3], sys.argv[4] if len(sys.argv) > 4 else None, drop)
     elif mode == "synth":
         synth(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     elif mode == "fit":

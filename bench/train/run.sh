@@ -8,16 +8,21 @@
 # test.csv through `flywheel train --test`, the peers read the same two files.
 # Metric: binary ROC AUC, multiclass accuracy, regression RMSE — of the model flywheel CHOSE.
 # Target (issue 3): within 0.5% of the best peer.
-# Cases: spam diamonds fashion10k fashion synth (default: spam diamonds fashion10k).
+# Cases: spam diamonds boston diabetes fashion10k fashion synth (default: spam diamonds fashion10k);
+#   `regression` = diamonds boston diabetes (real regression tables: boston_housing2 without the
+#   leaky medv and the tract id, 92-level town categorical; diabetes, 442 rows).
 #   fashion10k = fashion_mnist_test.csv.gz split 80/20 (fast); fashion = the 60k/10k files.
 #   synth = generated 1,000,000 x 50 binary set (N, DIM override).
 # Env: FW_MODELS (default: flywheel's own default list), FW_ARGS (extra `flywheel train` args).
 # CPU-heavy (minutes): run it in the background under the shared lock.
 set -eu
 cd "$(dirname "$0")/../.."
+. bench/quiet.sh   # waits for load < 0.5 or refuses; FORCE=1 runs anyway
+bench_wait_quiet
 B=${1:-build-bench}
 shift || true
 CASES=${*:-spam diamonds fashion10k}
+CASES=${CASES//regression/diamonds boston diabetes}
 make -s -j2 BUILD="$B" "$B/flywheel" >/dev/null
 D=../shared/datasets
 [ -d "$D" ] || D=/work/shared/datasets
@@ -75,6 +80,9 @@ for c in $CASES; do
     case $c in
     spam) $PY bench/train/peers.py split "$D/spam.csv" "$work"; run_case spam type binary roc_auc ;;
     diamonds) $PY bench/train/peers.py split "$D/diamonds.csv" "$work"; run_case diamonds price regression rmse ;;
+    boston) DROP=medv,tract $PY bench/train/peers.py split "$D/boston_housing2.csv" "$work"
+        run_case boston_housing2 cmedv regression rmse ;;
+    diabetes) $PY bench/train/peers.py split "$D/diabetes.csv" "$work"; run_case diabetes target regression rmse ;;
     fashion10k) $PY bench/train/peers.py split "$D/fashion_mnist_test.csv.gz" "$work"; run_case fashion10k label multiclass accuracy ;;
     fashion) $PY bench/train/peers.py split "$D/fashion_mnist_train.csv.gz" "$work" "$D/fashion_mnist_test.csv.gz"; run_case fashion label multiclass accuracy ;;
     synth) $PY bench/train/peers.py synth "$work" "${N:-1000000}" "${DIM:-50}"; run_case synth_1M_x_50 y binary roc_auc ;;

@@ -2,6 +2,7 @@
 #include "artifact/reference.h"
 
 #include "core/alloc.h"
+#include "core/select.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -35,11 +36,6 @@ const fw_ref_column *fw_reference_column(const fw_reference *r, const char *name
     return NULL;
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* Numeric profile of v[0..n) (NaN = missing); v is reordered. */
 static fw_status numeric_profile(fw_ref_column *c, double *v, size_t n, uint32_t n_bins) {
     size_t m = 0;
@@ -49,7 +45,11 @@ static fw_status numeric_profile(fw_ref_column *c, double *v, size_t n, uint32_t
     c->n_missing = n - m;
     c->min = c->max = NAN;
     if (m == 0) return FW_OK;
-    qsort(v, m, sizeof *v, cmp_double);
+    /* the quantile positions' order statistics (a selection, not a full sort), the values a
+     * sort would put there */
+    size_t ks[MAX_BINS + 1];
+    for (uint32_t i = 0; i <= n_bins; i++) ks[i] = (size_t)((double)(m - 1) * i / n_bins);
+    fw_select_doubles(v, m, ks, n_bins + 1);
     c->min = v[0];
     c->max = v[m - 1];
     c->edges = fw_malloc((n_bins + 1) * sizeof *c->edges);
@@ -57,18 +57,21 @@ static fw_status numeric_profile(fw_ref_column *c, double *v, size_t n, uint32_t
     /* quantile edges, duplicates dropped (a constant column has one bin) */
     uint32_t ne = 0;
     for (uint32_t i = 0; i <= n_bins; i++) {
-        size_t k = (size_t)((double)(m - 1) * i / n_bins);
-        double e = v[k];
+        double e = v[ks[i]];
         if (ne == 0 || e > c->edges[ne - 1]) c->edges[ne++] = e;
     }
     if (ne == 1) c->edges[ne++] = v[0]; /* [x, x] */
     c->n_bins = ne - 1;
     c->counts = fw_calloc(c->n_bins, sizeof *c->counts);
     if (!c->counts) return FW_ENOMEM;
-    uint32_t b = 0;
-    for (size_t i = 0; i < m; i++) { /* v is sorted: walk the bins */
-        while (b + 1 < c->n_bins && v[i] >= c->edges[b + 1]) b++;
-        c->counts[b]++;
+    for (size_t i = 0; i < m; i++) { /* bin b: the last with edges[b] <= v (bin 0 below edges[1]) */
+        uint32_t lo = 0, hi = c->n_bins - 1; /* edges strictly increase: binary search */
+        while (lo < hi) {
+            uint32_t mid = (lo + hi + 1) / 2;
+            if (v[i] >= c->edges[mid]) lo = mid;
+            else hi = mid - 1;
+        }
+        c->counts[lo]++;
     }
     return FW_OK;
 }

@@ -6,6 +6,7 @@
 
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "core/clock.h"
 #include "models/model.h"
 #include "registry/registry.h"
 #include "train/register.h"
@@ -177,7 +178,9 @@ int fw_cmd_train(int argc, char **argv) {
     }
 
     fw_train_result res;
+    double t_start = fw_now_seconds();
     st = fw_train_run(&proj, &o, &res, &err);
+    double t_after = fw_now_seconds(), c_after = fw_cpu_seconds();
     fw_project_free(&proj);
     if (st) {
         fw_train_result_free(&res);
@@ -280,6 +283,14 @@ int fw_cmd_train(int argc, char **argv) {
     fw_buf_free(&h);
     fw_buf_free(&out);
     fw_train_report_free(&tr);
+    if (getenv("FLYWHEEL_TIMINGS")) { /* per-step wall seconds, for bench/train/overhead.sh */
+        fprintf(stderr, "flywheel timings (wall/cpu s):");
+        for (int ph = 0; ph < FW_TRAIN_N_PHASES; ph++)
+            fprintf(stderr, " %s=%.3f/%.3f", fw_train_phase_name(ph), res.phase_seconds[ph],
+                    res.phase_cpu_seconds[ph]);
+        fprintf(stderr, " report+register=%.3f/%.3f total=%.3f/%.3f\n", fw_now_seconds() - t_after,
+                fw_cpu_seconds() - c_after, fw_now_seconds() - t_start, fw_cpu_seconds());
+    }
     fw_train_result_free(&res);
     return rc;
 }

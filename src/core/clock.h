@@ -6,6 +6,7 @@
 
 uint64_t fw_now_ns(void);        /* monotonic nanoseconds */
 double fw_now_seconds(void);     /* monotonic seconds */
+double fw_cpu_seconds(void);     /* CPU seconds of the whole process (every thread) so far */
 int64_t fw_wall_unix_ms(void);   /* wall-clock milliseconds since the Unix epoch */
 /* Formats a Unix-epoch millisecond time as ISO 8601 UTC ("2026-11-23T10:35:45.123Z"); buf >= 32. */
 void fw_format_iso8601(int64_t unix_ms, char *buf, unsigned size);

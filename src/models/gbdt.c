@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-double fw__gbdt_parallel_min_ns = 2e6;
+double fw__gbdt_parallel_min_ns = 2e5;
 
 void fw__gbdt_params_init(fw_gbdt_params *p) {
     memset(p, 0, sizeof *p);

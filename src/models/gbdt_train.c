@@ -68,6 +68,7 @@ typedef struct trainer {
     double *l1_buf; /* l1 leaf refit scratch: 2 x n */
     fw__gbdt_rank *rank, *vrank; /* lambdarank: training / validation queries (gbdt_rank.c) */
     fw_rng rng;
+    bool defer_margins; /* this tree's leaf values reach the margins in one parallel pass at its end */
 } trainer;
 
 #define MAX_BLOCKS 8
@@ -760,7 +761,7 @@ static void make_leaf(trainer *t, cand *c, uint32_t k) {
     nd->n.left = nd->n.right = -1;
     /* Every training row is in some leaf's range (no row subsampling): add the leaf value to
      * their margins here, the same single addition the tree walk in update_train would make. */
-    if (t->n_rows_sampled == t->n) {
+    if (t->n_rows_sampled == t->n && !t->defer_margins) {
         double lv = nd->n.value;
         uint32_t K = t->K;
         for (uint32_t i = c->begin; i < c->end; i++) t->margin[(size_t)t->rows[i] * K + k] += lv;
@@ -771,23 +772,146 @@ static void make_leaf(trainer *t, cand *c, uint32_t k) {
     c->done = 1;
 }
 
-/* Stable partition of the cand's rows into left then right; returns the left count. */
-static uint32_t partition(trainer *t, const cand *c) {
+/* Stable partition of rows[b .. e) of the cand's node into left then right (the right rows pass
+ * through tmp[b .. e)); returns the left count. */
+static uint32_t partition_range(trainer *t, const cand *c, uint32_t b, uint32_t e) {
     const uint8_t *bins = t->bins.bins;
     size_t nf = t->nf;
     uint32_t f = c->feat, sb = c->bin, miss = t->bins.n_bins[f];
     uint32_t nl = 0, nr = 0;
-    for (uint32_t i = c->begin; i < c->end; i++) {
+    uint32_t *tmp = t->tmp + b;
+    for (uint32_t i = b; i < e; i++) {
         uint32_t r = t->rows[i];
-        uint32_t b = bins[(size_t)r * nf + f];
-        bool left = b == miss ? c->default_left : b <= sb;
+        uint32_t bb = bins[(size_t)r * nf + f];
+        bool left = bb == miss ? c->default_left : bb <= sb;
         if (left)
-            t->rows[c->begin + nl++] = r;
+            t->rows[b + nl++] = r;
         else
-            t->tmp[nr++] = r;
+            tmp[nr++] = r;
     }
-    memcpy(t->rows + c->begin + nl, t->tmp, (size_t)nr * sizeof(uint32_t));
+    memcpy(t->rows + b + nl, tmp, (size_t)nr * sizeof(uint32_t));
     return nl;
+}
+
+/* A big node's partition on every thread: each chunk of the node's rows puts its left rows at the
+ * front of its part of tmp and its right rows at the back, in reverse (phase 0); then the chunks'
+ * left parts, and after them their right parts, go back to rows in chunk order (phase 1). A
+ * stable partition has one answer, so the rows come out in the same order as one pass, whatever
+ * the thread count. */
+#define PART_MAX_CHUNKS 64
+#define PART_MIN_ROWS 32768 /* below, one pass on the calling thread (~0.1 ms) */
+typedef struct part_ctx {
+    trainer *t;
+    const cand *c;
+    int phase;
+    uint32_t nl[PART_MAX_CHUNKS];        /* chunk j: its left rows */
+    uint32_t size[PART_MAX_CHUNKS];      /* chunk j: its rows */
+    uint32_t lo[PART_MAX_CHUNKS], ro[PART_MAX_CHUNKS]; /* where its left / right rows go */
+} part_ctx;
+
+static void partition_pass(void *vctx, int thread, size_t b, size_t e) {
+    part_ctx *p = vctx;
+    trainer *t = p->t;
+    const cand *c = p->c;
+    uint32_t j = (uint32_t)thread, *rows = t->rows + c->begin, *tmp = t->tmp + c->begin;
+    if (p->phase == 0) {
+        const uint8_t *bins = t->bins.bins;
+        size_t nf = t->nf;
+        uint32_t f = c->feat, sb = c->bin, miss = t->bins.n_bins[f];
+        uint32_t nl = 0, nr = 0;
+        for (size_t i = b; i < e; i++) {
+            uint32_t r = rows[i];
+            uint32_t bb = bins[(size_t)r * nf + f];
+            bool left = bb == miss ? c->default_left : bb <= sb;
+            if (left)
+                tmp[b + nl++] = r;
+            else
+                tmp[e - 1 - nr++] = r;
+        }
+        p->size[j] = (uint32_t)(e - b);
+        p->nl[j] = nl;
+    } else {
+        uint32_t nl = p->nl[j], nr = p->size[j] - nl;
+        memcpy(rows + p->lo[j], tmp + b, (size_t)nl * sizeof(uint32_t));
+        uint32_t *dst = rows + p->ro[j];
+        for (uint32_t q = 0; q < nr; q++) dst[q] = tmp[e - 1 - q];
+    }
+}
+
+/* Stable partition of the cand's rows into left then right; returns the left count. */
+static uint32_t partition(trainer *t, const cand *c) {
+    uint32_t len = c->end - c->begin;
+    int nt = t->threads < PART_MAX_CHUNKS ? t->threads : PART_MAX_CHUNKS;
+    if (nt <= 1 || len < 2 || (len < PART_MIN_ROWS && fw__gbdt_parallel_min_ns > 0))
+        return partition_range(t, c, c->begin, c->end);
+    part_ctx p;
+    memset(&p, 0, sizeof p);
+    p.t = t;
+    p.c = c;
+    fw_parallel_for(nt, len, partition_pass, &p);
+    uint32_t n_left = 0, n_right = 0;
+    for (int j = 0; j < nt; j++) n_left += p.nl[j];
+    uint32_t lsum = 0;
+    for (int j = 0; j < nt; j++) {
+        p.lo[j] = lsum;
+        p.ro[j] = n_left + n_right;
+        lsum += p.nl[j];
+        n_right += p.size[j] - p.nl[j];
+    }
+    p.phase = 1;
+    fw_parallel_for(nt, len, partition_pass, &p);
+    return n_left;
+}
+
+/* The finished tree's leaf values added to the margins of their rows (every row is in exactly one
+ * leaf's range: one addition per row, as make_leaf would do), over positions on every thread. */
+typedef struct leaf_range {
+    uint32_t begin, end;
+    double value;
+} leaf_range;
+typedef struct leaf_add_ctx {
+    trainer *t;
+    const leaf_range *l;
+    size_t n;
+    uint32_t k;
+} leaf_add_ctx;
+
+static int by_begin(const void *a, const void *b) {
+    const leaf_range *x = a, *y = b;
+    return (x->begin > y->begin) - (x->begin < y->begin);
+}
+
+static void leaf_add_pass(void *vctx, int thread, size_t b, size_t e) {
+    (void)thread;
+    const leaf_add_ctx *a = vctx;
+    trainer *t = a->t;
+    size_t lo = 0, hi = a->n; /* the first leaf ending after b */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (a->l[mid].end <= b) lo = mid + 1;
+        else hi = mid;
+    }
+    for (size_t li = lo; li < a->n && a->l[li].begin < e; li++) {
+        size_t s = a->l[li].begin > b ? a->l[li].begin : b, en = a->l[li].end < e ? a->l[li].end : e;
+        double v = a->l[li].value;
+        for (size_t i = s; i < en; i++) t->margin[(size_t)t->rows[i] * t->K + a->k] += v;
+    }
+}
+
+static fw_status add_leaf_values(trainer *t, size_t n_cands, uint32_t k) {
+    leaf_range *l = fw_malloc((n_cands ? n_cands : 1) * sizeof *l);
+    if (!l) return FW_ENOMEM;
+    size_t n = 0;
+    for (size_t i = 0; i < n_cands; i++) {
+        const cand *c = &t->cands[i];
+        const tnode *nd = &t->nodes[c->node];
+        if (nd->n.left < 0 && c->end > c->begin) l[n++] = (leaf_range){c->begin, c->end, nd->n.value};
+    }
+    qsort(l, n, sizeof *l, by_begin);
+    leaf_add_ctx a = {t, l, n, k};
+    fw_parallel_for(t->threads, t->n_rows_sampled, leaf_add_pass, &a);
+    fw_free(l);
+    return FW_OK;
 }
 
 static fw_status grow_tree(trainer *t, uint32_t k) {
@@ -799,6 +923,8 @@ static fw_status grow_tree(trainer *t, uint32_t k) {
     uint32_t root;
     if ((st = new_node(t, &root))) return st;
     if (FW_GROW(&t->cands, &t->cap_cands, 1)) return FW_ENOMEM;
+    t->defer_margins = t->n_rows_sampled == t->n && t->threads > 1 &&
+                       (t->n_rows_sampled >= PART_MIN_ROWS || fw__gbdt_parallel_min_ns <= 0);
     cand *c0 = &t->cands[n_cands++];
     memset(c0, 0, sizeof *c0);
     c0->node = root;
@@ -908,6 +1034,7 @@ static fw_status grow_tree(trainer *t, uint32_t k) {
         t->cands[n_cands++] = cl;
         t->cands[n_cands++] = cr;
     }
+    if (t->defer_margins) return add_leaf_values(t, n_cands, k);
     return FW_OK;
 }
 

@@ -10,6 +10,7 @@
 #include "train/search.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -57,17 +58,30 @@ static double valid_score(const fw_train_result *r, const fw_model *m, fw_err *e
     return score;
 }
 
+/* The refit's extra parameter as the cross-validation folds decided it. */
+typedef struct fw__cv_refit {
+    bool decided;
+    char param[FW_REFIT_PARAM_LEN];
+} fw__cv_refit;
+_Static_assert(sizeof(((fw_candidate *)0)->cv_refit_param) == FW_REFIT_PARAM_LEN, "cv_refit_param");
+
 /* The mean selection score of a family's parameters over the cross-validation folds (each fold's
  * model fits on the other folds; its scoring fold also drives early stopping, as the validation
  * rows do for the final model). NaN when a fold fails or scores NaN. fold_scores (cv_folds values)
  * gets each fold's primary metric in its own direction, oof (n_pool x outputs) each fold's
- * predictions of its scoring rows, fold after fold; on a progress line, each fold is shown. */
+ * predictions of its scoring rows, fold after fold; on a progress line, each fold is shown. cr gets
+ * what the refit should do as the folds decide it. */
 static double cv_score(const fw__fit_ctx *c, const char *family, const fw_fit_options *fo, fw_err *err,
-                       double *fold_scores, double *oof) {
+                       double *fold_scores, double *oof, fw__cv_refit *cr) {
     const fw_train_result *r = c->r;
     size_t k = r->target.n_outputs;
     double sum = 0;
     size_t at = 0;
+    size_t n_pool = r->split.n_train + r->split.n_valid;
+    memset(cr, 0, sizeof *cr);
+    double iters = 0;     /* sum over folds of the one refit parameter's value */
+    uint32_t n_with = 0;  /* folds whose model named one (e.g. gbdt's rounds, a stopped L-BFGS) */
+    bool same_key = true;
     for (uint32_t f = 0; f < r->cv_folds; f++) {
         if (c->progress) fw_progress_phase(c->progress, family, "cross-validation fold", f + 1, r->cv_folds);
         const fw_cv_fold *cf = &r->cv[f];
@@ -87,6 +101,19 @@ static double cv_score(const fw__fit_ctx *c, const char *family, const fw_fit_op
         quiet.progress = NULL;
         fw_model *m = NULL;
         if (fw_model_fit(family, &d, &quiet, &m, err) != FW_OK) return NAN;
+        char fp[4][FW_REFIT_PARAM_LEN];
+        size_t nfp = m->vt->refit_params && cf->X_fit.n_rows
+                         ? m->vt->refit_params(m, (double)n_pool / (double)cf->X_fit.n_rows, fp, 4)
+                         : 0;
+        if (nfp == 1 && strchr(fp[0], '=')) {
+            size_t kl = (size_t)(strchr(fp[0], '=') - fp[0]) + 1;
+            if (n_with && strncmp(cr->param, fp[0], kl) != 0) same_key = false;
+            if (!n_with) snprintf(cr->param, sizeof cr->param, "%.*s", (int)kl, fp[0]);
+            iters += strtod(fp[0] + kl, NULL);
+            n_with++;
+        } else if (nfp) {
+            same_key = false;
+        }
         size_t n = cf->X_score.n_rows;
         double *pred = fw_malloc((n ? n : 1) * k * sizeof(double));
         double score = NAN;
@@ -108,6 +135,19 @@ static double cv_score(const fw__fit_ctx *c, const char *family, const fw_fit_op
         fw_model_free(m);
         if (isnan(score)) return NAN;
         sum += score;
+    }
+    /* What the refit on all training-side rows does, decided by the k folds (k times the
+     * validation rows of one holdout, whose early stop on a few hundred rows is mostly noise):
+     * most folds stopped → the mean of their stops (scaled to the rows); most did not → none. */
+    if (same_key && 2 * n_with > r->cv_folds) {
+        long v = lround(iters / n_with);
+        char key[32];
+        snprintf(key, sizeof key, "%.31s", cr->param);
+        snprintf(cr->param, sizeof cr->param, "%s%ld", key, v > 1 ? v : 1);
+        cr->decided = true;
+    } else if (same_key) {
+        cr->param[0] = 0;
+        cr->decided = true;
     }
     return sum / r->cv_folds;
 }
@@ -206,6 +246,7 @@ fw_status fw__train_fit_family(fw__fit_ctx *c, const char *family, fw_candidate 
     }
     fw_trial best_trial;
     memset(&best_trial, 0, sizeof best_trial);
+    fw__cv_refit best_cr = {0};
     fw_status last = FW_OK;
     for (size_t t = 0;; t++) {
         fw_trial trial;
@@ -253,7 +294,8 @@ fw_status fw__train_fit_family(fw__fit_ctx *c, const char *family, fw_candidate 
             continue;
         }
         cand->trials = t + 1;
-        double s = r->cv_folds > 1 ? cv_score(c, family, &fo, &err, folds, oof) : valid_score(r, m, &err);
+        fw__cv_refit cr = {0};
+        double s = r->cv_folds > 1 ? cv_score(c, family, &fo, &err, folds, oof, &cr) : valid_score(r, m, &err);
         if (isnan(s)) s = -INFINITY;
         if (!best || s > best_score) {
             if (folds) {
@@ -267,6 +309,7 @@ fw_status fw__train_fit_family(fw__fit_ctx *c, const char *family, fw_candidate 
             best = m;
             best_score = s;
             best_trial = trial;
+            best_cr = cr;
             for (size_t i = 0; i < n_user; i++) record_param(&best_trial, user[i]);
         } else {
             fw_model_free(m);
@@ -306,6 +349,8 @@ fw_status fw__train_fit_family(fw__fit_ctx *c, const char *family, fw_candidate 
         snprintf(cand->error, sizeof cand->error, "%s", err.msg[0] ? err.msg : fw_strerror(last));
         return last ? last : FW_EDATA;
     }
+    cand->cv_refit = best_cr.decided;
+    snprintf(cand->cv_refit_param, sizeof cand->cv_refit_param, "%s", best_cr.param);
     cand->n_params = best_trial.n_params;
     if (cand->n_params) {
         cand->params = fw_calloc(cand->n_params, sizeof(char *));
@@ -464,8 +509,12 @@ fw_status fw__train_refit(fw_train_result *r, const fw_train_options *o, fw_cand
     d.query_valid = NULL;
     char extra[4][FW_REFIT_PARAM_LEN];
     size_t n_extra = 0;
-    if (c->model->vt->refit_params)
+    if (c->cv_refit) { /* the folds decided it (see cv_score) */
+        snprintf(extra[0], sizeof extra[0], "%s", c->cv_refit_param);
+        n_extra = extra[0][0] ? 1 : 0;
+    } else if (c->model->vt->refit_params) {
         n_extra = c->model->vt->refit_params(c->model, (double)n_all / (double)r->split.n_train, extra, 4);
+    }
     const char *params[FW_SEARCH_MAX_PARAMS + 8];
     size_t np = fw__train_project_params(r, c->family, params, 4); /* recorded ones (the user's) win */
     for (size_t i = 0; i < c->n_params && np < FW_SEARCH_MAX_PARAMS + 4; i++) params[np++] = c->params[i];

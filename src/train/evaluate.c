@@ -159,8 +159,11 @@ fw_status fw__train_evaluate(fw_train_result *r, fw_candidate *c, const fw_train
         fw_free(codes);
     }
     if (c->model) {
+        fw__phase tl = fw__phase_begin();
         st = fw_eval_latency_model(c->model, &r->X_test, 2000, &c->latency, err);
+        fw__phase_end(r, FW_TRAIN_PHASE_LATENCY, tl);
         if (st) return st;
+        tl = fw__phase_begin();
         if (o->importance && r->X_test.n_dense && strcmp(c->family, "baseline") != 0) {
             fw_importance imp;
             fw_importance_options io;
@@ -172,7 +175,10 @@ fw_status fw__train_evaluate(fw_train_result *r, fw_candidate *c, const fw_train
              * still over, skipped with a warning (e.g. knn on wide data would take hours). */
             double per_row_s = (c->latency.mean_us > 0 ? c->latency.mean_us : 1.0) * 1e-6 / (double)r->threads;
             double passes = (double)r->X_test.n_dense * (double)(io.n_repeats + 1);
-            size_t rows = r->n_test;
+            /* At most FW_TRAIN_IMPORTANCE_MAX_ROWS test rows (a stride sample, the same for
+             * every run): enough to rank the features, and a fixed cost beside a fit on big
+             * data (100k test rows x 50 features took 13 CPU-s against the fit's 9). */
+            size_t rows = r->n_test < FW_TRAIN_IMPORTANCE_MAX_ROWS ? r->n_test : FW_TRAIN_IMPORTANCE_MAX_ROWS;
             double budget_s = FW_TRAIN_IMPORTANCE_BUDGET_S;
             if (passes * (double)rows * per_row_s > budget_s) {
                 double fit = budget_s / (passes * per_row_s);
@@ -226,6 +232,7 @@ fw_status fw__train_evaluate(fw_train_result *r, fw_candidate *c, const fw_train
                 fw_importance_free(&imp);
             }
         }
+        fw__phase_end(r, FW_TRAIN_PHASE_IMPORTANCE, tl);
     }
     return FW_OK;
 }

@@ -79,6 +79,12 @@ static fw_status parse_families(const char *list, char fam[8][16], size_t *n, fw
     return FW_OK;
 }
 
+const char *fw_train_phase_name(int phase) {
+    static const char *const names[FW_TRAIN_N_PHASES] = {"load",    "prepare", "fit",       "refit",
+                                                         "predict", "latency", "importance"};
+    return phase >= 0 && phase < FW_TRAIN_N_PHASES ? names[phase] : "?";
+}
+
 fw_status fw_train_run(fw_project *project, const fw_train_options *o, fw_train_result *r, fw_err *err) {
     memset(r, 0, sizeof *r);
     r->project = *project;
@@ -103,9 +109,12 @@ fw_status fw_train_run(fw_project *project, const fw_train_options *o, fw_train_
             }
         }
     }
+    fw__phase tp = fw__phase_begin(), t_after_fit;
     if ((st = load_file(&r->project, r->project.train_path, o, &r->train_ds, err))) return st;
     const char *test_path = o->test_path ? o->test_path : r->project.test_path;
     if (test_path && (st = load_file(&r->project, test_path, o, &r->test_ds, err))) return st;
+    fw__phase_end(r, FW_TRAIN_PHASE_LOAD, tp);
+    tp = fw__phase_begin();
     if ((st = fw_project_resolve(&r->project, r->train_ds, err))) return st;
     for (const char *s = r->project.notes; s && *s;) { /* what resolving decided on its own */
         const char *e = strchr(s, '\n');
@@ -141,6 +150,8 @@ fw_status fw_train_run(fw_project *project, const fw_train_options *o, fw_train_
         }
         if (!used) fw__train_warn(r, "--param %s is not used: that family is not trained in this run", o->params[i]);
     }
+    fw__phase_end(r, FW_TRAIN_PHASE_PREPARE, tp);
+    tp = fw__phase_begin();
     r->n_cands = 1 + n_fams;
     r->cands = fw_calloc(r->n_cands, sizeof(fw_candidate));
     if (!r->cands) return fw_err_set(err, FW_ENOMEM, "out of memory");
@@ -166,6 +177,8 @@ fw_status fw_train_run(fw_project *project, const fw_train_options *o, fw_train_
     }
     if (n_fams && n_ok == 0) return fw_err_set(err, FW_EDATA, "every model family failed; first: %s: %s", r->cands[1].name, r->cands[1].error);
 
+    fw__phase_end(r, FW_TRAIN_PHASE_FIT, tp);
+    t_after_fit = fw__phase_begin();
     /* The project's p99 latency budget: a model over it is chosen only when none is within. */
     size_t n_within = 0;
     if ((st = fw__train_check_latency_budget(r, &n_within, err))) return st;
@@ -233,7 +246,9 @@ fw_status fw_train_run(fw_project *project, const fw_train_options *o, fw_train_
                       (r->project.refit == FW_REFIT_AUTO &&
                        r->split.n_train + r->split.n_valid <= FW_TRAIN_REFIT_AUTO_ROWS);
     if (want_refit && have_valid && r->split.n_valid && r->cands[r->best].model) {
+        fw__phase tr = fw__phase_begin();
         if ((st = fw__train_refit(r, o, &r->cands[r->best], err))) return st;
+        fw__phase_end(r, FW_TRAIN_PHASE_REFIT, tr);
     }
     for (size_t i = 0; i < r->n_cands; i++) {
         fw_candidate *c = &r->cands[i];
@@ -264,6 +279,13 @@ fw_status fw_train_run(fw_project *project, const fw_train_options *o, fw_train_
             fw_eval_improvement_sets(&r->cands[i].metrics, &r->cands[0].metrics,
                                      r->project.constraints.min_improvement, &r->cands[i].vs_baseline);
     r->total_seconds = fw_now_seconds() - t0;
+    /* predict: what the steps after the fit took besides the refit, latency and importance */
+    fw__phase_end(r, FW_TRAIN_PHASE_PREDICT, t_after_fit);
+    for (int ph = FW_TRAIN_PHASE_REFIT; ph < FW_TRAIN_N_PHASES; ph++)
+        if (ph != FW_TRAIN_PHASE_PREDICT) {
+            r->phase_seconds[FW_TRAIN_PHASE_PREDICT] -= r->phase_seconds[ph];
+            r->phase_cpu_seconds[FW_TRAIN_PHASE_PREDICT] -= r->phase_cpu_seconds[ph];
+        }
     return FW_OK;
 }
 

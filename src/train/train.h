@@ -73,6 +73,9 @@ typedef struct fw_candidate {
     bool refit;                /* the model was refit on training + validation rows after selection */
     size_t refit_rows;         /* rows of that fit */
     double refit_seconds;
+    bool cv_refit;             /* cross-validation decided the refit's extra parameter: cv_refit_param
+                                  ("n_estimators=N", "max_iter=N"; "" = none), not the holdout model */
+    char cv_refit_param[64];   /* FW_REFIT_PARAM_LEN */
     /* With cross-validation: the primary metric of the chosen parameters on each fold (the
      * metric's own direction), their mean and sample standard deviation (NaN with one fold or
      * without CV), and the out-of-fold predictions (fold after fold, in r->cv[f].y_score order). */
@@ -85,6 +88,19 @@ typedef struct fw_candidate {
     size_t n_ci;
     size_t ci_resamples;
 } fw_candidate;
+
+/* The steps of a training run that fw_train_result.phase_seconds times (names: fw_train_phase_name). */
+enum {
+    FW_TRAIN_PHASE_LOAD,       /* reading the data file(s) */
+    FW_TRAIN_PHASE_PREPARE,    /* resolve, split, label encoding, pipeline fit + transform, CV folds */
+    FW_TRAIN_PHASE_FIT,        /* the baseline and every family's fit and selection */
+    FW_TRAIN_PHASE_REFIT,      /* the chosen model on training + validation rows */
+    FW_TRAIN_PHASE_PREDICT,    /* test predictions, metrics, slices, the decision threshold */
+    FW_TRAIN_PHASE_LATENCY,    /* single-row latency probes */
+    FW_TRAIN_PHASE_IMPORTANCE, /* feature importance */
+    FW_TRAIN_N_PHASES
+};
+const char *fw_train_phase_name(int phase);
 
 #define FW_TRAIN_MAX_WARNINGS 16
 /* Below this many training-side rows (train + validation) and matrix cells, models are selected
@@ -99,6 +115,8 @@ typedef struct fw_candidate {
 #define FW_TRAIN_KNN_DEFAULT_MAX_ROWS 20000
 /* Permutation importance of one model may take about this long; beyond, fewer rows or none. */
 #define FW_TRAIN_IMPORTANCE_BUDGET_S 20.0
+/* ... and uses at most this many test rows (an even stride sample). */
+#define FW_TRAIN_IMPORTANCE_MAX_ROWS 5000
 
 /* One cross-validation fold of the training side: fit on X_fit, score on X_score. */
 typedef struct fw_cv_fold {
@@ -151,6 +169,9 @@ typedef struct fw_train_result {
     uint64_t seed;
     int threads;
     double total_seconds;
+    /* Wall and process-CPU seconds of each step (FW_TRAIN_PHASE_*): `FLYWHEEL_TIMINGS=1`. */
+    double phase_seconds[FW_TRAIN_N_PHASES];
+    double phase_cpu_seconds[FW_TRAIN_N_PHASES];
     /* Data problems that do not stop training (a feature missing in every training row, a
      * constant feature, test rows whose class training never saw): shown with the report. */
     char warnings[FW_TRAIN_MAX_WARNINGS][256];

@@ -6,6 +6,7 @@
 #define FW_TRAIN_INT_H
 
 #include "train/progress.h"
+#include "core/clock.h"
 #include "train/train.h"
 
 /* Adds a warning to the report (the first FW_TRAIN_MAX_WARNINGS; later ones are counted). */
@@ -41,6 +42,16 @@ fw_status fw__train_prepare_queries(fw_train_result *r, fw_err *err);
 void fw__train_free_queries(fw_train_result *r);
 
 /* ---- candidates.c ---- */
+
+/* A step's start (wall and process CPU); fw__phase_end adds what passed since to the phase. */
+typedef struct fw__phase {
+    double wall, cpu;
+} fw__phase;
+static inline fw__phase fw__phase_begin(void) { return (fw__phase){fw_now_seconds(), fw_cpu_seconds()}; }
+static inline void fw__phase_end(fw_train_result *r, int phase, fw__phase p) {
+    r->phase_seconds[phase] += fw_now_seconds() - p.wall;
+    r->phase_cpu_seconds[phase] += fw_cpu_seconds() - p.cpu;
+}
 
 /* What a family's fit needs besides the result: the options and the terminal progress line. */
 typedef struct fw__fit_ctx {

@@ -129,10 +129,72 @@ static void test_all_missing_and_empty(void) {
     fw_dataset_free(ds);
 }
 
+static int cmp_d(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Integer columns over a small range are sorted by counting (pixels, counts): every statistic
+ * must be bit for bit what the comparison sort gives — Welford's mean and deviation summed in
+ * sorted order, the interpolated quantiles, distinct values — for negative values, a wide range
+ * (comparison sort), and a column holding -0 (comparison sort, so -0 stays as it was). */
+static void test_small_integers_exact(void) {
+    enum { N = 700, C = 4 };
+    static char text[N * 64 + 64];
+    size_t at = (size_t)snprintf(text, sizeof text, "px,neg,wide,zero\n");
+    unsigned s = 77;
+    static double want[C][N];
+    for (int i = 0; i < N; i++) {
+        s = s * 1103515245u + 12345u;
+        int px = (int)((s >> 8) % 256), neg = (int)((s >> 4) % 41) - 20;
+        long wide = (long)((s >> 3) % 100000000u) - 5000;
+        double zero = i % 5 == 0 ? -0.0 : (double)((s >> 9) % 7);
+        want[0][i] = px;
+        want[1][i] = neg;
+        want[2][i] = (double)wide;
+        want[3][i] = zero;
+        at += (size_t)snprintf(text + at, sizeof text - at, "%d,%d,%ld,%s\n", px, neg, wide,
+                               i % 5 == 0 ? "-0" : (char[2]){(char)('0' + (int)zero), 0});
+    }
+    fw_dataset *ds = NULL;
+    fw_err err;
+    fw_err_clear(&err);
+    CHECK_OK(fw_csv_load_mem(text, at, "ints.csv", NULL, &ds, NULL, &err));
+    if (!ds) return;
+    fw_profile *p;
+    CHECK_OK(fw_profile_build(ds, NULL, &p, &err));
+    for (int c = 0; c < C; c++) {
+        double *v = want[c];
+        qsort(v, N, sizeof *v, cmp_d);
+        double mean = 0, m2 = 0;
+        for (size_t i = 0; i < N; i++) {
+            double d = v[i] - mean;
+            mean += d / (double)(i + 1);
+            m2 += d * (v[i] - mean);
+        }
+        size_t distinct = 0;
+        for (size_t i = 0; i < N; i++) distinct += i == 0 || v[i] != v[i - 1];
+        const fw_col_profile *cp = &p->cols[c];
+        CHECK_MSG(cp->mean == mean && cp->std == sqrt(m2 / (N - 1)), "column %d: mean %.17g vs %.17g", c,
+                  cp->mean, mean);
+        CHECK_MSG(cp->min == v[0] && cp->max == v[N - 1] && cp->distinct == distinct, "column %d", c);
+        static const double ps[5] = {0.01, 0.25, 0.5, 0.75, 0.99};
+        for (int k = 0; k < 5; k++) {
+            double h = (double)(N - 1) * ps[k];
+            size_t lo = (size_t)floor(h);
+            double q = v[lo] + (h - (double)lo) * (v[lo + 1] - v[lo]);
+            CHECK_MSG(cp->q[k] == q, "column %d q%d: %.17g vs %.17g", c, k, cp->q[k], q);
+        }
+    }
+    fw_profile_free(p);
+    fw_dataset_free(ds);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     TEST_RUN(test_numbers);
     TEST_RUN(test_outputs);
     TEST_RUN(test_all_missing_and_empty);
+    TEST_RUN(test_small_integers_exact);
     return fw_test_report(argv[0]);
 }

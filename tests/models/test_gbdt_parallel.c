@@ -124,6 +124,21 @@ static void test_one_block_feature_parallel(void) {
     ds_free(&d);
 }
 
+/* Nodes over PART_MIN_ROWS (32,768) rows are partitioned on every thread and the tree's leaf
+ * values reach the margins in one parallel pass: with the default rule for small passes too,
+ * binary and multiclass (one tree per class and round) models are the same bytes for 1, 2 and 3
+ * threads. */
+static void test_big_nodes_parallel_partition(void) {
+    dataset d;
+    make_data(&d, 40000, 6, 3, 5);
+    const char *p[] = {"n_estimators=4", "max_depth=5"};
+    same_bytes_any_threads(&d, 3, p, 2);
+    ds_free(&d);
+    make_data(&d, 40000, 6, 2, 6);
+    same_bytes_any_threads(&d, 2, p, 2);
+    ds_free(&d);
+}
+
 /* The interleaved single-row walk equals a plain tree-by-tree sum and the block scorer. */
 static void check_row_paths(const fw_model *mm, const fw_matrix *X) {
     const fw_gbdt_model *m = (const fw_gbdt_model *)mm;
@@ -214,6 +229,7 @@ static void test_deep_trees_walk(void) {
 int main(int argc, char **argv) {
     (void)argc;
     TEST_RUN(test_many_features_many_rows);
+    TEST_RUN(test_big_nodes_parallel_partition);
     TEST_RUN(test_one_block_feature_parallel);
     TEST_RUN(test_row_walk_interleaved);
     TEST_RUN(test_row_walk_no_nan);
