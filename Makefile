@@ -51,8 +51,11 @@ $(OUT)/libflywheel.a: $(LIB_OBJ)
 $(OUT)/libflywheel.so: $(LIB_OBJ)
 	@echo "  CC $@"; $(CC) -shared -o $@ $^ $(LDSAN) $(LIBS)
 
+# --export-dynamic-symbol: libmicrohttpd (dlopen'ed) builds its own error replies through this
+# function; flywheel's definition makes them JSON (src/serve/mhd.h)
 $(OUT)/flywheel: $(CLI_OBJ) $(OUT)/libflywheel.a
-	@echo "  CC $@"; $(CC) -o $@ $(CLI_OBJ) $(OUT)/libflywheel.a $(LDSAN) $(LIBS)
+	@echo "  CC $@"; $(CC) -o $@ $(CLI_OBJ) $(OUT)/libflywheel.a $(LDSAN) $(LIBS) \
+	    -Wl,--export-dynamic-symbol=MHD_create_response_from_buffer
 
 $(OUT)/tests/%: tests/%.c $(SUP_OBJ) $(OUT)/libflywheel.a
 	@mkdir -p $(dir $@)

@@ -65,10 +65,10 @@ curl -s "http://127.0.0.1:$PORT/v1/models/pima:predict" \
     -d '{"entity_id": "p1", "instances": [{"pregnant": 6, "glucose": 148, "mass": 33.6, "age": 50}]}'
 echo
 { set +x; } 2>/dev/null
-RID=$(curl -s "http://127.0.0.1:$PORT/v1/models/pima:predict" -d '{"instances": [{"glucose": 90, "age": 25}]}' |
+RID=$(curl -s "http://127.0.0.1:$PORT/v1/models/pima:predict" -H 'Content-Type: application/json' -d '{"instances": [{"glucose": 90, "age": 25}]}' |
       sed -n 's/.*"request_id": *"\([^"]*\)".*/\1/p')
 set -x
-curl -s "http://127.0.0.1:$PORT/v1/feedback" -d "{\"request_id\": \"$RID\", \"label\": \"neg\"}"
+curl -s "http://127.0.0.1:$PORT/v1/feedback" -H 'Content-Type: application/json' -d "{\"request_id\": \"$RID\", \"label\": \"neg\"}"
 echo
 { set +x; } 2>/dev/null
 curl -s "http://127.0.0.1:$PORT/metrics" | grep -E '^flywheel_(requests|predictions|models_loaded)' | head -n 8 || true

@@ -48,7 +48,7 @@ drain_log() { for _ in $(seq 1 600); do [[ $(log_m flywheel_log_spool_records) =
 
 "$BIN" serve --port $FW --threads 2 --home "$H" --alias-poll 0 --admin-token b >/dev/null 2>"$tmp/fw.err" & fwpid=$!; pids+=($fwpid)
 wait_port $FW || { echo "flywheel did not start: $(cat "$tmp/fw.err")"; exit 1; }
-resp=$(curl -s -XPOST --data-binary @"$tmp/v1.json" "http://127.0.0.1:$FW/v1/models/spam:predict")
+resp=$(curl -s -XPOST -H "Content-Type: application/json" --data-binary @"$tmp/v1.json" "http://127.0.0.1:$FW/v1/models/spam:predict")
 mkdir -p "$tmp/www"; printf '%s' "$resp" > "$tmp/www/p"
 cat > "$tmp/nginx.conf" <<NG
 worker_processes 2; daemon off; pid $tmp/nginx.pid; error_log $tmp/nginx.err;

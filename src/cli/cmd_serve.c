@@ -134,7 +134,7 @@ int fw_cmd_serve(int argc, char **argv) {
         fw_server_free(s);
         goto done;
     }
-    printf("flywheel serve: listening on http://%s:%d\n", cfg.host, fw_server_port(s));
+    printf("flywheel serve: listening on %s://%s:%d\n", cfg.tls_cert ? "https" : "http", cfg.host, fw_server_port(s));
     fflush(stdout);
     int sig = 0;
     sigwait(&set, &sig);

@@ -8,6 +8,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "models/model.h"
+#include "registry/registry.h"
 #include "train/register.h"
 #include "train/report_build.h"
 #include "train/train.h"
@@ -199,6 +200,11 @@ int fw_cmd_train(int argc, char **argv) {
     if (name) {
         fw_free(proj.name);
         proj.name = fw_strdup(name);
+    }
+    /* a name the registry refuses (too long, bad characters) fails now, not after training */
+    if (proj.name && fw_registry_check_name(proj.name, &err) != FW_OK) {
+        fw_project_free(&proj);
+        return fw_cli_fail(cmd, FW_EXIT_USAGE, "%s%s", name ? "--name: " : "project name: ", err.msg);
     }
     if (query) { /* a query column makes the task ranking unless --task says otherwise */
         fw_free(proj.query_column);

@@ -190,6 +190,12 @@ fw_col_type fw_pipeline_input_type(const fw_pipeline *pl, size_t i) {
 int fw_pipeline_input_index(const fw_pipeline *pl, const char *name, size_t len) {
     return (int)fw_strmap_get(&pl->input_map, name, len);
 }
+int fw_pipeline_category_known(const fw_pipeline *pl, size_t i, const char *s, size_t len) {
+    if (i >= pl->n_cols) return -1;
+    const fw__col *c = &pl->cols[i];
+    if (c->type != FW_COL_CATEGORICAL || c->encode != FW_ENCODE_ONEHOT) return -1;
+    return fw_strmap_get(&c->cat_map, s, len) >= 0;
+}
 
 /* ---- fit ------------------------------------------------------------------------------------ */
 

@@ -60,6 +60,10 @@ const char *fw_pipeline_input_name(const fw_pipeline *pl, size_t i);
 fw_col_type fw_pipeline_input_type(const fw_pipeline *pl, size_t i);
 /* Index of the input column named name[0..len), or -1 (unknown features go to warnings). */
 int fw_pipeline_input_index(const fw_pipeline *pl, const char *name, size_t len);
+/* For a one-hot categorical input i: 1 when s[0..len) is one of its categories, 0 when it is not
+ * (an unseen category: the record scores it as "__unknown__"). -1 when input i keeps no list of
+ * categories (hashed, or not categorical). Thread-safe. */
+int fw_pipeline_category_known(const fw_pipeline *pl, size_t i, const char *s, size_t len);
 
 /* Per-thread scratch for the record path. Allocate once per thread; reuse for every record. */
 typedef struct fw_pipeline_scratch fw_pipeline_scratch;

@@ -8,6 +8,7 @@
 
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "project/numfmt.h"
 #include "serve/v1_decode.h"
 
 #include <jansson.h>
@@ -152,6 +153,81 @@ static void put_prediction(fw_buf *b, const fw_srv_model *m, const double *out, 
     }
 }
 
+/* Input warnings listed in one reply; more are counted in a last entry (and in the metrics). */
+enum { MAX_INPUT_WARNINGS = 100 };
+
+static void add_warning(fw_buf *w, size_t *n, const char *msg) {
+    if ((*n)++ >= MAX_INPUT_WARNINGS) return;
+    if (*n > 1) fw_buf_put_u8(w, ',');
+    fw__json_cstr(w, msg);
+}
+
+/* Warnings about one instance's values; the instance is still scored. An unseen category (scored
+ * as "__unknown__"), a value of the other type read as this input's (a numeric string for a
+ * number, a number for a category), and most features missing (imputed). Each kind is counted once
+ * per instance in the model's metrics. The fast and the jansson paths call it alike, after the
+ * unknown-feature warnings, so both answer the same text. */
+static void input_warnings(const fw_srv_model *m, const fw_value *vals, size_t idx, fw_buf *w, size_t *n) {
+    bool kinds[FW_N_INPUT_WARNINGS] = {false};
+    size_t missing = 0;
+    char msg[512];
+    for (size_t i = 0; i < m->n_inputs; i++) {
+        const fw_value *v = &vals[i];
+        if (v->kind == FW_VALUE_MISSING) {
+            missing++;
+            continue;
+        }
+        fw_col_type t = m->pipeline ? fw_pipeline_input_type(m->pipeline, i) : FW_COL_NUMERIC;
+        const char *name = m->input_names[i];
+        if (t == FW_COL_NUMERIC && v->kind == FW_VALUE_STRING) {
+            char tmp[64], *end;
+            size_t l = v->len < sizeof tmp - 1 ? v->len : sizeof tmp - 1;
+            memcpy(tmp, v->str, l);
+            tmp[l] = 0;
+            double x = strtod(tmp, &end);
+            if (end != tmp && l == v->len && isfinite(x)) { /* others: missing words, or a 400 later */
+                snprintf(msg, sizeof msg, "instances[%zu].%.100s: the string '%.60s' was read as a number", idx, name, tmp);
+                add_warning(w, n, msg);
+                kinds[FW_WARN_COERCED] = true;
+            }
+        } else if (t == FW_COL_CATEGORICAL) {
+            char num[FW_NUMFMT_MAX];
+            const char *cs = v->str;
+            size_t cl = v->len;
+            if (v->kind == FW_VALUE_NUMBER) {
+                cl = fw_num_format(v->num, num);
+                cs = num;
+                snprintf(msg, sizeof msg, "instances[%zu].%.100s: the number %.*s was read as the category '%.*s'", idx,
+                         name, (int)cl, cs, (int)cl, cs);
+                add_warning(w, n, msg);
+                kinds[FW_WARN_COERCED] = true;
+            }
+            if (fw_pipeline_category_known(m->pipeline, i, cs, cl) == 0) {
+                snprintf(msg, sizeof msg, "instances[%zu].%.100s: unseen category '%.*s' (scored as __unknown__)", idx,
+                         name, (int)(cl < 60 ? cl : 60), cs);
+                add_warning(w, n, msg);
+                kinds[FW_WARN_UNSEEN_CATEGORY] = true;
+            }
+        }
+    }
+    if (m->n_inputs >= 2 && missing * 2 > m->n_inputs) {
+        snprintf(msg, sizeof msg, "instances[%zu]: %zu of %zu features missing (imputed)", idx, missing, m->n_inputs);
+        add_warning(w, n, msg);
+        kinds[FW_WARN_MOSTLY_MISSING] = true;
+    }
+    for (int k = 0; k < FW_N_INPUT_WARNINGS; k++)
+        if (kinds[k]) fw_metrics_input_warning(m->metrics, k);
+}
+
+/* Appends the input warnings after the others (and a count of those not listed). */
+static void merge_warnings(fw_buf *warn, size_t n_warn, const fw_buf *iw, size_t n_iw) {
+    if (!n_iw) return;
+    if (n_warn) fw_buf_put_u8(warn, ',');
+    fw_buf_put(warn, iw->data, iw->len);
+    if (n_iw > MAX_INPUT_WARNINGS)
+        fw_buf_printf(warn, ",\"%zu more input warnings not listed\"", n_iw - MAX_INPUT_WARNINGS);
+}
+
 /* :explain: the class asked for and every instance's explanation text (the fields appended to its
  * prediction), off[i]..off[i + 1] in text. */
 typedef struct explain_out {
@@ -186,9 +262,10 @@ static fw_status explain_one(const fw_srv_model *m, const fw_value *vals, void *
 }
 
 /* Predicts every instance with m into out (n_inst x n_outputs) and dec (n_inst); false after an
- * error reply. */
+ * error reply. iw / n_iw (may be NULL): the input warnings. */
 static bool predict_all(fw_server *s, const fw_srv_model *m, json_t *inst, fw_value *vals, double *out,
-                        fw_srv_decision *dec, fw_buf *warn, size_t *n_warn, explain_out *ex, fw_reply *r) {
+                        fw_srv_decision *dec, fw_buf *warn, size_t *n_warn, fw_buf *iw, size_t *n_iw, explain_out *ex,
+                        fw_reply *r) {
     bool oom;
     void *scratch = fw_srv_model_scratch(m, &oom);
     if (oom) {
@@ -198,6 +275,7 @@ static bool predict_all(fw_server *s, const fw_srv_model *m, json_t *inst, fw_va
     size_t n = json_array_size(inst);
     for (size_t i = 0; i < n; i++) {
         if (!decode_instance(m, json_array_get(inst, i), i, vals, warn, n_warn, r)) return false;
+        if (iw) input_warnings(m, vals, i, iw, n_iw);
         fw_err err;
         fw_status st = fw_srv_model_decide(m, vals, scratch, s->cfg->confidence_threshold, out + i * m->n_outputs,
                                            &dec[i], &err);
@@ -205,6 +283,12 @@ static bool predict_all(fw_server *s, const fw_srv_model *m, json_t *inst, fw_va
             ex->off[i] = ex->text.len;
             st = explain_one(m, vals, scratch, out + i * m->n_outputs, ex, &err);
             ex->off[i + 1] = ex->text.len;
+            if (st == FW_OK && r->max_bytes && ex->text.len > r->max_bytes) { /* never built past the cap */
+                fw__reply_error(r, 413, "reply_too_large",
+                                "the reply grew past serving.max_reply_bytes = %zu bytes; send fewer instances per request",
+                                r->max_bytes);
+                return false;
+            }
         }
         if (st) {
             fw__reply_error(r, st == FW_ESCHEMA || st == FW_EINVAL ? 400 : 500,
@@ -376,6 +460,7 @@ static void reply_predictions(const fw_srv_model *m, int variant, size_t n, cons
         fw_metrics_score(m->metrics, variant, primary_score(m, o), dec[i].abstained);
         if (ex) fw_buf_put(b, ex->text.data + ex->off[i], ex->off[i + 1] - ex->off[i]);
         fw_buf_put_u8(b, '}');
+        if (fw__reply_too_large(r)) return;
     }
     fw_buf_put(b, "],\"warnings\":[", 14);
     fw_buf_put(b, warn->data, warn->len);
@@ -397,7 +482,7 @@ static bool predict_fast(fw_server *s, const fw_route *rt, const char *body, siz
     if (fw__resolve(s, rt->name, rt->alias, rt->version, top.entity, reqno, &t, &err)) return false;
     const fw_srv_model *m = t.m;
     fw_v1_decoded d;
-    if (t.shadow || (explain && !m->ops->explain) || !fw__v1_decode(m, &top, &d)) {
+    if (t.shadow || (explain && !m->ops->explain) || !fw__v1_decode(m, &top, &d) || d.n > s->cfg->max_instances) {
         fw__target_release(&t);
         return false;
     }
@@ -408,8 +493,10 @@ static bool predict_fast(fw_server *s, const fw_route *rt, const char *body, siz
     fw_srv_decision dec_st[SMALL_ROWS];
     double *out = n * m->n_outputs <= SMALL_OUTPUTS ? out_st : fw_malloc(n * m->n_outputs * sizeof *out);
     fw_srv_decision *dec = n <= SMALL_ROWS ? dec_st : fw_malloc(n * sizeof *dec);
-    fw_buf warn;
+    fw_buf warn, iwarn;
     fw_buf_init(&warn);
+    fw_buf_init(&iwarn);
+    size_t n_iwarn = 0;
     bool oom = false;
     void *scratch = out && dec ? fw_srv_model_scratch(m, &oom) : (oom = true, NULL);
     if (oom) {
@@ -425,6 +512,7 @@ static bool predict_fast(fw_server *s, const fw_route *rt, const char *body, siz
     }
     for (size_t i = 0; i < n; i++) {
         const fw_value *vals = d.vals + i * m->n_inputs;
+        input_warnings(m, vals, i, &iwarn, &n_iwarn);
         fw_status st = fw_srv_model_decide(m, vals, scratch, s->cfg->confidence_threshold, out + i * m->n_outputs,
                                            &dec[i], &err);
         if (st) {
@@ -433,6 +521,7 @@ static bool predict_fast(fw_server *s, const fw_route *rt, const char *body, siz
             goto out;
         }
     }
+    merge_warnings(&warn, d.n_unknown, &iwarn, n_iwarn);
     reply_predictions(m, t.variant, n, out, dec, NULL, &warn, r);
     fw__v1_fast_answers++;
     if (s->logq)
@@ -443,6 +532,7 @@ out:
     t.m = NULL;
     fw__target_release(&t);
     fw_buf_free(&warn);
+    fw_buf_free(&iwarn);
     if (out != out_st) fw_free(out);
     if (dec != dec_st) fw_free(dec);
     return true;
@@ -490,9 +580,10 @@ void fw__api_predict(fw_server *s, const fw_route *rt, const char *body, size_t 
     fw_value vals_st[SMALL_INPUTS];
     double out_st[SMALL_OUTPUTS];
     fw_srv_decision dec_st[SMALL_ROWS];
-    fw_buf warn;
+    fw_buf warn, iwarn;
     fw_buf_init(&warn);
-    size_t n_warn = 0;
+    fw_buf_init(&iwarn);
+    size_t n_warn = 0, n_iwarn = 0;
     json_t *inst = json_object_get(j, "instances");
     json_t *ent = json_object_get(j, "entity_id");
     const char *entity = json_string_value(ent);
@@ -546,6 +637,11 @@ void fw__api_predict(fw_server *s, const fw_route *rt, const char *body, size_t 
     }
     if (explain && json_object_get(j, "class") && !explain_class(m, json_object_get(j, "class"), &ex.cls, r)) goto out;
     size_t n = json_array_size(inst);
+    if (n > s->cfg->max_instances) {
+        fw__reply_error(r, 413, "too_many_instances", "%zu instances in one request, over serving.max_instances = %zu",
+                        n, s->cfg->max_instances);
+        goto out;
+    }
     size_t n_in = m->n_inputs;
     if (t.shadow && t.shadow->n_inputs > n_in) n_in = t.shadow->n_inputs;
     /* small requests (the common case) use the stack: no allocation */
@@ -557,7 +653,8 @@ void fw__api_predict(fw_server *s, const fw_route *rt, const char *body, size_t 
         fw__reply_error(r, 500, "FW_ENOMEM", "out of memory");
         goto out;
     }
-    if (!predict_all(s, m, inst, vals, out, dec, &warn, &n_warn, explain ? &ex : NULL, r)) goto out;
+    if (!predict_all(s, m, inst, vals, out, dec, &warn, &n_warn, &iwarn, &n_iwarn, explain ? &ex : NULL, r)) goto out;
+    merge_warnings(&warn, n_warn, &iwarn, n_iwarn);
     reply_predictions(m, t.variant, n, out, dec, explain ? &ex : NULL, &warn, r);
     if (s->logq) {
         fw__log_prediction(s, r->request_id, m, t.variant, entity, fw_now_ns() - t0, body, len, out, dec, n, "v1");
@@ -566,7 +663,7 @@ void fw__api_predict(fw_server *s, const fw_route *rt, const char *body, size_t 
             fw_reply sr = {0};
             fw_buf_init(&sr.body);
             uint64_t st0 = fw_now_ns();
-            if (predict_all(s, t.shadow, inst, vals, sout, sdec, NULL, NULL, NULL, &sr)) {
+            if (predict_all(s, t.shadow, inst, vals, sout, sdec, NULL, NULL, NULL, NULL, NULL, &sr)) {
                 uint64_t sns = fw_now_ns() - st0;
                 fw__log_prediction(s, r->request_id, t.shadow, FW_VARIANT_SHADOW, entity, sns, body, len, sout, sdec, n,
                                    "v1");
@@ -586,6 +683,7 @@ out:
     }
     fw__target_release(&t);
     fw_buf_free(&warn);
+    fw_buf_free(&iwarn);
     if (vals != vals_st) fw_free(vals);
     if (out != out_st) fw_free(out);
     fw_free(sout);
@@ -615,6 +713,7 @@ typedef struct objective {
     double max;
     fw_srv_model *m;
     double *scores; /* per candidate */
+    const char *cls; /* a class of a classifier: its probability is the score (NULL: primary score) */
 } objective;
 
 static bool read_objectives(json_t *a, const char *what, bool filter, objective **out, size_t *n, fw_reply *r) {
@@ -630,6 +729,21 @@ static bool read_objectives(json_t *a, const char *what, bool filter, objective 
     }
     for (size_t i = 0; i < *n; i++) {
         json_t *o = json_array_get(a, i);
+        const char *key;
+        json_t *kv;
+        json_object_foreach(o, key, kv) {
+            if (strcmp(key, "model") && strcmp(key, "class") && strcmp(key, filter ? "max" : "weight")) {
+                fw__reply_error(r, 400, "bad_request", "%s[%zu]: unknown key '%.100s' (allowed: model, %s, class)", what, i,
+                                key, filter ? "max" : "weight");
+                return false;
+            }
+        }
+        json_t *jc = json_object_get(o, "class");
+        if (jc && !json_is_string(jc)) {
+            fw__reply_error(r, 400, "bad_type", "%s[%zu]: 'class' must be a class name (a string)", what, i);
+            return false;
+        }
+        (*out)[i].cls = json_string_value(jc);
         const char *model = json_string_value(json_object_get(o, "model"));
         json_t *w = json_object_get(o, filter ? "max" : "weight");
         if (!model || (w && !json_is_number(w)) || (filter && !w)) {
@@ -648,7 +762,8 @@ static bool default_objectives(const fw_serve_objective *src, size_t n_src, obje
     *n = n_src;
     *out = fw_calloc(n_src ? n_src : 1, sizeof **out);
     if (!*out) return false;
-    for (size_t i = 0; i < n_src; i++) (*out)[i] = (objective){src[i].model, src[i].weight, src[i].max, NULL, NULL};
+    for (size_t i = 0; i < n_src; i++)
+        (*out)[i] = (objective){src[i].model, src[i].weight, src[i].max, NULL, NULL, src[i].cls};
     return true;
 }
 
@@ -668,6 +783,25 @@ static bool score_all(fw_server *s, objective *o, json_t *cands, fw_value *vals,
     if (o->m->n_inputs > n_vals) {
         fw__reply_error(r, 500, "FW_ELIMIT", "model '%s' has too many inputs", o->model);
         return false;
+    }
+    /* a named class: its probability (binary: P(positive) or 1 - it) */
+    long ci = -1;
+    if (o->cls) {
+        bool clf = o->m->task == FW_TASK_BINARY || o->m->task == FW_TASK_MULTICLASS;
+        for (size_t k = 0; clf && o->m->classes && k < o->m->n_classes && ci < 0; k++)
+            if (strcmp(o->m->classes[k], o->cls) == 0) ci = (long)k;
+        if (ci < 0) {
+            char known[600] = "";
+            size_t kl = 0;
+            for (size_t k = 0; clf && o->m->classes && k < o->m->n_classes && kl < sizeof known - 80; k++)
+                kl += (size_t)snprintf(known + kl, sizeof known - kl, "%s'%.60s'", k ? ", " : "", o->m->classes[k]);
+            if (clf)
+                fw__reply_error(r, 400, "bad_request", "model '%s' has no class '%.100s' (its classes: %s)", o->model, o->cls,
+                                known);
+            else
+                fw__reply_error(r, 400, "bad_request", "model '%s' is not a classifier: 'class' does not apply", o->model);
+            return false;
+        }
     }
     double *tmp = fw_malloc(o->m->n_outputs * sizeof *tmp);
     o->scores = fw_malloc((n ? n : 1) * sizeof *o->scores);
@@ -689,7 +823,9 @@ static bool score_all(fw_server *s, objective *o, json_t *cands, fw_value *vals,
             fw__reply_error(r, 400, "bad_type", "candidates[%zu] for model '%s': %s", i, o->model, err.msg);
             return false;
         }
-        o->scores[i] = primary_score(o->m, tmp);
+        if (ci < 0) o->scores[i] = primary_score(o->m, tmp);
+        else if (o->m->task == FW_TASK_BINARY) o->scores[i] = ci == 1 ? tmp[0] : 1 - tmp[0];
+        else o->scores[i] = tmp[ci];
     }
     fw_free(tmp);
     return true;
@@ -732,6 +868,11 @@ void fw__api_rank(fw_server *s, const char *body, size_t len, fw_reply *r) {
                 goto out;
             }
     size_t n = json_array_size(cands);
+    if (n > s->cfg->max_instances) {
+        fw__reply_error(r, 413, "too_many_instances", "%zu candidates in one request, over serving.max_instances = %zu",
+                        n, s->cfg->max_instances);
+        goto out;
+    }
     vals = fw_malloc(4096 * sizeof *vals);
     items = fw_malloc((n ? n : 1) * sizeof *items);
     if (!vals || !items) {
@@ -807,6 +948,60 @@ out:
 
 /* ---- /v1/feedback ---------------------------------------------------------------------------- */
 
+/* A feedback label for the model named by the feedback's "model" (NAME, NAME@ALIAS or NAME#VERSION)
+ * must be something that model can answer: one of a classifier's classes (a number or boolean is
+ * compared as its text), a number for a regressor. False after a 400 (or 404 for no such model). */
+static bool feedback_label_ok(fw_server *s, const char *ref, json_t *label, fw_reply *r) {
+    char name[FW_ROUTE_NAME_MAX];
+    const char *sep = strpbrk(ref, "@#");
+    size_t nl = sep ? (size_t)(sep - ref) : strlen(ref);
+    if (nl == 0 || nl >= sizeof name) {
+        fw__reply_error(r, 400, "bad_request", "'model': expected NAME, NAME@ALIAS or NAME#VERSION");
+        return false;
+    }
+    memcpy(name, ref, nl);
+    name[nl] = 0;
+    fw_srv_target t;
+    fw_err err;
+    fw_status st = fw__resolve(s, name, sep && *sep == '@' ? sep + 1 : NULL, sep && *sep == '#' ? sep + 1 : NULL, NULL, 0,
+                               &t, &err);
+    if (st) {
+        fw__reply_error(r, fw__http_for(st), st == FW_ENOTFOUND ? "model_not_found" : fw_status_name(st), "%s", err.msg);
+        return false;
+    }
+    const fw_srv_model *m = t.m;
+    bool ok = true;
+    if (m->task == FW_TASK_BINARY || m->task == FW_TASK_MULTICLASS) {
+        char num[64];
+        const char *text = json_string_value(label);
+        if (json_is_integer(label)) snprintf(num, sizeof num, "%lld", (long long)json_integer_value(label)), text = num;
+        else if (json_is_real(label)) snprintf(num, sizeof num, "%.17g", json_real_value(label)), text = num;
+        else if (json_is_boolean(label)) text = json_is_true(label) ? "true" : "false";
+        ok = false;
+        for (size_t k = 0; text && k < m->n_classes && !ok; k++) ok = strcmp(m->classes[k], text) == 0;
+        if (!m->classes && text) { /* unnamed classes: 0 .. n-1 */
+            char *end;
+            long v = strtol(text, &end, 10);
+            ok = *text && !*end && v >= 0 && (size_t)v < (m->task == FW_TASK_BINARY ? 2 : m->n_outputs);
+        }
+        if (!ok) {
+            char known[600] = "";
+            size_t kl = 0;
+            for (size_t k = 0; m->classes && k < m->n_classes && kl < sizeof known - 80; k++)
+                kl += (size_t)snprintf(known + kl, sizeof known - kl, "%s'%.60s'", k ? ", " : "", m->classes[k]);
+            char *lt = json_dumps(label, JSON_COMPACT | JSON_ENCODE_ANY);
+            fw__reply_error(r, 400, "unknown_label", "label %.100s is not a class of model '%s' version '%s' (its classes: %s)",
+                            lt ? lt : "?", m->name, m->version, m->classes ? known : "0 .. n-1");
+            fw_free(lt);
+        }
+    } else if (!json_is_number(label)) {
+        ok = false;
+        fw__reply_error(r, 400, "unknown_label", "model '%s' predicts a number: the label must be a number", m->name);
+    }
+    fw__target_release(&t);
+    return ok;
+}
+
 /* The log's writer or syncer thread: the feedback is durable (or not kept); wake its request. */
 static void feedback_done(void *ud, fw_status st) {
     fw_feedback_wait *w = ud;
@@ -847,6 +1042,12 @@ void fw__api_feedback(fw_server *s, const char *origin, fw_feedback_wait *w, con
     } else if (label && (json_is_object(label) || json_is_array(label))) {
         fw__reply_error(r, 400, "bad_type", "'label' must be a string, number or boolean");
         goto out;
+    } else if (json_object_get(j, "model") && !json_is_string(json_object_get(j, "model"))) {
+        fw__reply_error(r, 400, "bad_type", "'model' must be a model name (NAME or NAME@ALIAS)");
+        goto out;
+    } else if (label && json_is_string(json_object_get(j, "model")) &&
+               !feedback_label_ok(s, json_string_value(json_object_get(j, "model")), label, r)) {
+        goto out; /* r holds the refusal */
     } else if (!s->logq) {
         fw__reply_error(r, 503, "no_store", "feedback needs the store or serving.log.path to be kept");
         goto out;

@@ -52,20 +52,49 @@ static long shape_product(json_t *shape, long *rows, long *cols) {
     return p;
 }
 
+/* "parameters":{"classes":[...]}: the class names in output order (or their indices). */
+static void put_classes_param(fw_buf *b, const fw_srv_model *m) {
+    fw_buf_printf(b, "\"parameters\":{\"classes\":[");
+    size_t n = m->task == FW_TASK_BINARY ? 2 : m->n_outputs;
+    for (size_t k = 0; k < n; k++) {
+        if (k) fw_buf_put_u8(b, ',');
+        if (m->classes && k < m->n_classes) fw__json_cstr(b, m->classes[k]);
+        else fw_buf_printf(b, "\"%zu\"", k);
+    }
+    fw_buf_printf(b, "]}");
+}
+
+/* KServe v2 model metadata: inputs typed as they are read (BYTES for categorical, text and
+ * timestamp columns, which take strings), outputs with their shapes, and the class names in the
+ * order of the probabilities (and, for binary, which class "score" is the probability of). */
 static void model_meta(fw_buf *b, const fw_srv_model *m) {
     fw_buf_printf(b, "{\"name\":");
     fw__json_cstr(b, m->name);
     fw_buf_printf(b, ",\"versions\":[");
     fw__json_cstr(b, m->version);
-    fw_buf_printf(b, "],\"platform\":\"flywheel\",\"inputs\":[");
+    fw_buf_printf(b, "],\"platform\":\"flywheel\",\"parameters\":{\"task\":\"%s\"},\"inputs\":[",
+                  fw_task_name(m->task));
     for (size_t i = 0; i < m->n_inputs; i++) {
         fw_buf_printf(b, "%s{\"name\":", i ? "," : "");
         fw__json_cstr(b, m->input_names[i]);
-        fw_buf_printf(b, ",\"datatype\":\"FP64\",\"shape\":[-1]}");
+        bool bytes = m->pipeline && fw_pipeline_input_type(m->pipeline, i) != FW_COL_NUMERIC;
+        fw_buf_printf(b, ",\"datatype\":\"%s\",\"shape\":[-1]}", bytes ? "BYTES" : "FP64");
     }
-    fw_buf_printf(b, "],\"outputs\":[{\"name\":\"score\",\"datatype\":\"FP64\",\"shape\":[-1]}");
-    if (m->task == FW_TASK_MULTICLASS)
-        fw_buf_printf(b, ",{\"name\":\"probabilities\",\"datatype\":\"FP64\",\"shape\":[-1,%zu]}", m->n_outputs);
+    fw_buf_printf(b, "],\"outputs\":[{\"name\":\"score\",\"datatype\":\"FP64\",\"shape\":[-1]");
+    if (m->task == FW_TASK_BINARY) {
+        fw_buf_printf(b, ",\"parameters\":{\"probability_of\":");
+        if (m->classes && m->n_classes > 1) fw__json_cstr(b, m->classes[1]);
+        else fw_buf_printf(b, "\"1\"");
+        fw_buf_printf(b, ",\"threshold\":");
+        fw__json_num(b, m->threshold);
+        fw_buf_put_u8(b, '}');
+    }
+    fw_buf_put_u8(b, '}');
+    if (m->task == FW_TASK_MULTICLASS) {
+        fw_buf_printf(b, ",{\"name\":\"probabilities\",\"datatype\":\"FP64\",\"shape\":[-1,%zu],", m->n_outputs);
+        put_classes_param(b, m);
+        fw_buf_put_u8(b, '}');
+    }
     if (m->task == FW_TASK_BINARY || m->task == FW_TASK_MULTICLASS)
         fw_buf_printf(b, ",{\"name\":\"label\",\"datatype\":\"BYTES\",\"shape\":[-1]},{\"name\":\"answer\",\"datatype\":\"BYTES\",\"shape\":[-1]}");
     fw_buf_printf(b, "]}");
@@ -139,8 +168,10 @@ static void reply_infer(const fw_srv_model *m, int variant, long n_rows, const d
         first = false;
     }
     if (m->task == FW_TASK_MULTICLASS && wants(req_out, "probabilities")) {
-        fw_buf_printf(b, "%s{\"name\":\"probabilities\",\"datatype\":\"FP64\",\"shape\":[%ld,%zu],\"data\":[",
-                      first ? "" : ",", n_rows, m->n_outputs);
+        fw_buf_printf(b, "%s{\"name\":\"probabilities\",\"datatype\":\"FP64\",\"shape\":[%ld,%zu],", first ? "" : ",",
+                      n_rows, m->n_outputs);
+        put_classes_param(b, m);
+        fw_buf_printf(b, ",\"data\":[");
         for (size_t i = 0; i < (size_t)n_rows * m->n_outputs; i++) {
             if (i) fw_buf_put_u8(b, ',');
             fw__json_num(b, out[i]);
@@ -180,7 +211,7 @@ static bool infer_fast(fw_server *s, const fw_route *rt, const char *body, size_
     if (!body || fw__resolve(s, rt->name, NULL, rt->version, NULL, reqno, &t, &err)) return false;
     const fw_srv_model *m = t.m;
     fw_v2_decoded d;
-    if (!fw__v2_decode_rows(m, body, len, &d)) {
+    if (!fw__v2_decode_rows(m, body, len, &d) || (size_t)d.rows > s->cfg->max_instances) {
         fw__target_release(&t);
         return false;
     }
@@ -343,6 +374,12 @@ static void infer(fw_server *s, const fw_route *rt, const char *body, size_t len
         fw__reply_error_v2(r, 400, "no rows to infer");
         goto out;
     }
+    if ((size_t)n_rows > s->cfg->max_instances) {
+        fw_free(row_leaves);
+        fw__reply_error_v2(r, 413, "%ld rows in one request, over serving.max_instances = %zu", n_rows,
+                           s->cfg->max_instances);
+        goto out;
+    }
     out = fw_malloc((size_t)n_rows * m->n_outputs * sizeof *out);
     dec = fw_malloc((size_t)n_rows * sizeof *dec);
     bool oom;
@@ -415,9 +452,20 @@ void fw__api_v2(fw_server *s, const fw_route *rt, const char *body, size_t len, 
         fw_buf_printf(&r->body, "{\"live\":true}");
         return;
     case FW_ROUTE_V2_READY: {
+        /* ready: started, not draining, and every served route can answer (503 names those that cannot) */
         bool ready = atomic_load(&s->ready);
-        r->code = ready ? 200 : 503;
-        fw_buf_printf(&r->body, "{\"ready\":%s}", ready ? "true" : "false");
+        fw_buf bad;
+        fw_buf_init(&bad);
+        size_t n_bad = ready ? fw__routes_unready(s, &bad) : 0;
+        r->code = ready && !n_bad ? 200 : 503;
+        fw_buf_printf(&r->body, "{\"ready\":%s", r->code == 200 ? "true" : "false");
+        if (n_bad) {
+            fw_buf_printf(&r->body, ",\"unready\":[");
+            fw_buf_put(&r->body, bad.data, bad.len);
+            fw_buf_put_u8(&r->body, ']');
+        }
+        fw_buf_put_u8(&r->body, '}');
+        fw_buf_free(&bad);
         return;
     }
     case FW_ROUTE_V2_MODEL:
@@ -425,8 +473,10 @@ void fw__api_v2(fw_server *s, const fw_route *rt, const char *body, size_t len, 
         fw_srv_target t;
         fw_err err;
         fw_status st = fw__resolve(s, rt->name, NULL, rt->version, NULL, 0, &t, &err);
-        if (rt->kind == FW_ROUTE_V2_MODEL_READY) {
-            r->code = st ? (st == FW_ENOTFOUND ? 404 : 503) : 200;
+        if (rt->kind == FW_ROUTE_V2_MODEL_READY && st == FW_ENOTFOUND) {
+            fw__reply_error_v2(r, 404, "%s", err.msg);
+        } else if (rt->kind == FW_ROUTE_V2_MODEL_READY) {
+            r->code = st ? 503 : 200;
             fw_buf_printf(&r->body, "{\"name\":");
             fw__json_cstr(&r->body, rt->name);
             fw_buf_printf(&r->body, ",\"ready\":%s}", st ? "false" : "true");

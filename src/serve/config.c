@@ -54,10 +54,17 @@ void fw_serve_config_init(fw_serve_config *c) {
     c->batch_max_age_s = 0;
     c->batch_cache_ttl_s = 1.0;
     c->confidence_threshold = -1;
+    c->request_timeout_s = 10;
+    c->max_instances = 10000;
+    c->max_reply_bytes = (size_t)16 << 20;
+    c->max_pending_reply_bytes = (size_t)256 << 20;
 }
 
 static void free_objs(fw_serve_objective *o, size_t n) {
-    for (size_t i = 0; i < n; i++) fw_free(o[i].model);
+    for (size_t i = 0; i < n; i++) {
+        fw_free(o[i].model);
+        fw_free(o[i].cls);
+    }
     fw_free(o);
 }
 
@@ -77,6 +84,13 @@ void fw_serve_config_free(fw_serve_config *c) {
     fw_free(c->splits);
     free_objs(c->objectives, c->n_objectives);
     free_objs(c->filters, c->n_filters);
+    fw_free(c->predict_token);
+    fw_free(c->rank_token);
+    fw_free(c->feedback_token);
+    for (size_t i = 0; i < c->n_cors_origins; i++) fw_free(c->cors_origins[i]);
+    fw_free(c->cors_origins);
+    fw_free(c->tls_cert);
+    fw_free(c->tls_key);
     memset(c, 0, sizeof *c);
 }
 
@@ -164,6 +178,7 @@ static fw_status parse_objectives(ctx *x, yaml_node_t *seq, const char *key, boo
             const char *ks = scalar(k);
             fw_status st;
             if (ks && strcmp(ks, "model") == 0) st = get_str(x, v, "model", &o[i].model);
+            else if (ks && strcmp(ks, "class") == 0) st = get_str(x, v, "class", &o[i].cls);
             else if (ks && !filter && strcmp(ks, "weight") == 0)
                 st = get_num(x, v, "weight", -1e9, 1e9, false, &o[i].weight);
             else if (ks && filter && strcmp(ks, "max") == 0)
@@ -268,6 +283,42 @@ static fw_status parse_log(ctx *x, yaml_node_t *m, fw_serve_config *c) {
     return FW_OK;
 }
 
+/* serving.tls: {cert: FILE, key: FILE} */
+static fw_status parse_tls(ctx *x, yaml_node_t *m, fw_serve_config *c) {
+    if (m->type != YAML_MAPPING_NODE) return at(x, m, "serving.tls", "expected a mapping {cert, key}", NULL);
+    for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(x->doc, p->key);
+        yaml_node_t *v = yaml_document_get_node(x->doc, p->value);
+        const char *ks = scalar(k);
+        fw_status st;
+        if (ks && strcmp(ks, "cert") == 0) st = get_str(x, v, "serving.tls.cert", &c->tls_cert);
+        else if (ks && strcmp(ks, "key") == 0) st = get_str(x, v, "serving.tls.key", &c->tls_key);
+        else st = at(x, k, "serving.tls", "unknown key", ks ? ks : "?");
+        if (st) return st;
+    }
+    return FW_OK;
+}
+
+/* serving.cors_origins: a list of origins ("https://host[:port]" or "*"); replaces any earlier list */
+static fw_status parse_origins(ctx *x, yaml_node_t *v, fw_serve_config *c) {
+    if (v->type != YAML_SEQUENCE_NODE) return at(x, v, "serving.cors_origins", "expected a list of origins", NULL);
+    for (size_t i = 0; i < c->n_cors_origins; i++) fw_free(c->cors_origins[i]);
+    fw_free(c->cors_origins);
+    c->cors_origins = NULL;
+    c->n_cors_origins = 0;
+    size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+    if (n && !(c->cors_origins = fw_calloc(n, sizeof *c->cors_origins)))
+        return fw_err_set(x->err, FW_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *e = yaml_document_get_node(x->doc, v->data.sequence.items.start[i]);
+        const char *s = scalar(e);
+        if (!s || !*s) return at(x, e, "serving.cors_origins", "expected an origin string", s);
+        if (!(c->cors_origins[i] = fw_strdup(s))) return fw_err_set(x->err, FW_ENOMEM, "out of memory");
+        c->n_cors_origins++;
+    }
+    return FW_OK;
+}
+
 static fw_status parse_serving(ctx *x, yaml_node_t *m, fw_serve_config *c) {
     if (m->type != YAML_MAPPING_NODE) return at(x, m, "serving", "expected a mapping", NULL);
     for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
@@ -305,6 +356,19 @@ static fw_status parse_serving(ctx *x, yaml_node_t *m, fw_serve_config *c) {
         else if (strcmp(ks, "confidence_threshold") == 0)
             st = get_num(x, v, "serving.confidence_threshold", 0, 1, false, &c->confidence_threshold);
         else if (strcmp(ks, "admin_token") == 0) st = get_str(x, v, "serving.admin_token", &c->admin_token);
+        else if (strcmp(ks, "predict_token") == 0) st = get_str(x, v, "serving.predict_token", &c->predict_token);
+        else if (strcmp(ks, "rank_token") == 0) st = get_str(x, v, "serving.rank_token", &c->rank_token);
+        else if (strcmp(ks, "feedback_token") == 0) st = get_str(x, v, "serving.feedback_token", &c->feedback_token);
+        else if (strcmp(ks, "request_timeout_s") == 0) {
+            if (!(st = get_num(x, v, "serving.request_timeout_s", 1, 86400, true, &d))) c->request_timeout_s = (unsigned)d;
+        } else if (strcmp(ks, "max_instances") == 0)
+            st = get_size(x, v, "serving.max_instances", 1, 1e9, &c->max_instances);
+        else if (strcmp(ks, "max_reply_bytes") == 0)
+            st = get_size(x, v, "serving.max_reply_bytes", 1024, 1e12, &c->max_reply_bytes);
+        else if (strcmp(ks, "max_pending_reply_bytes") == 0)
+            st = get_size(x, v, "serving.max_pending_reply_bytes", 65536, 1e13, &c->max_pending_reply_bytes);
+        else if (strcmp(ks, "cors_origins") == 0) st = parse_origins(x, v, c);
+        else if (strcmp(ks, "tls") == 0) st = parse_tls(x, v, c);
         else if (strcmp(ks, "store") == 0) st = get_str(x, v, "serving.store", &c->store_path);
         else if (strcmp(ks, "models_dir") == 0) st = get_str(x, v, "serving.models_dir", &c->models_dir);
         else if (strcmp(ks, "log") == 0) st = parse_log(x, v, c);

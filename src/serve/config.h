@@ -17,6 +17,12 @@
  *       - {model: spam, kind: canary, challenger: spam@staging, percent: 10}
  *     batch_max_age_s: 86400        # hybrid: answer entity_id requests from `flywheel batch --output store`
  *     rank: {objectives: [{model: quality, weight: 0.7}], filters: [{model: spam, max: 0.9}]}
+ *     request_timeout_s: 10         # guards: docs/SECURITY.md
+ *     max_instances: 10000
+ *     max_reply_bytes: 16777216
+ *     predict_token: ...            # also rank_token, feedback_token
+ *     cors_origins: [https://app.example.com]
+ *     tls: {cert: server.pem, key: server.key}
  */
 #ifndef FW_SERVE_CONFIG_H
 #define FW_SERVE_CONFIG_H
@@ -50,6 +56,7 @@ typedef struct fw_serve_objective {
     char *model;
     double weight;     /* objectives */
     double max;        /* filters: drop a candidate whose score is above max */
+    char *cls;         /* a classifier's class: its probability is the score (NULL: the primary score) */
 } fw_serve_objective;
 
 typedef struct fw_serve_config {
@@ -97,6 +104,20 @@ typedef struct fw_serve_config {
     size_t n_objectives;
     fw_serve_objective *filters;
     size_t n_filters;
+    /* Guards (docs/SECURITY.md) */
+    unsigned request_timeout_s; /* a request's line, headers and body must all arrive within this many
+                                   seconds of its first line (slow clients are closed); default 10 */
+    size_t max_instances;       /* instances, v2 rows or rank candidates per request (413 over); default 10000 */
+    size_t max_reply_bytes;     /* a reply over this is refused with 413; default 16 MiB */
+    size_t max_pending_reply_bytes; /* large replies (> 64 KiB) queued but not yet sent, over all clients:
+                                       a new large reply over it is refused with 503; default 256 MiB */
+    char *predict_token;        /* bearer tokens per data-plane role (NULL = open; env FLYWHEEL_PREDICT_TOKEN, */
+    char *rank_token;           /* FLYWHEEL_RANK_TOKEN, FLYWHEEL_FEEDBACK_TOKEN fill a NULL) */
+    char *feedback_token;
+    char **cors_origins;        /* origins answered for CORS (exact match, or "*"); none by default */
+    size_t n_cors_origins;
+    char *tls_cert;             /* PEM files: both set = HTTPS (libmicrohttpd + GnuTLS) */
+    char *tls_key;
 } fw_serve_config;
 
 /* Fills the defaults above (pointers NULL except host). Free with fw_serve_config_free. */

@@ -48,6 +48,16 @@ void fw_metrics_score(fw_srv_metrics *m, int variant, double score, int abstaine
                               memory_order_relaxed);
 }
 
+const char *fw_input_warning_name(int kind) {
+    static const char *n[] = {"unseen_category", "coerced", "mostly_missing"};
+    return kind >= 0 && kind < FW_N_INPUT_WARNINGS ? n[kind] : "?";
+}
+
+void fw_metrics_input_warning(fw_srv_metrics *m, int kind) {
+    if (m && kind >= 0 && kind < FW_N_INPUT_WARNINGS)
+        atomic_fetch_add_explicit(&m->input_warnings[kind], 1, memory_order_relaxed);
+}
+
 #define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
 
 double fw_metrics_quantile(const unsigned long counts[FW_LAT_BUCKETS + 1], double q) {
@@ -166,6 +176,19 @@ void fw_metrics_render(fw_buf *out, const fw_metrics_series *s, size_t n) {
             fw_buf_printf(out, "flywheel_abstentions_total{");
             labels(out, &s[i], v);
             fw_buf_printf(out, "} %lu\n", a);
+        }
+    fw_buf_printf(out, "# HELP flywheel_input_warnings_total Input values answered with a warning: an unseen category, "
+                       "a value of the wrong type coerced, most features missing.\n"
+                       "# TYPE flywheel_input_warnings_total counter\n");
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < FW_N_INPUT_WARNINGS; k++) {
+            unsigned long w = LD(s[i].m->input_warnings[k]);
+            if (!w) continue;
+            fw_buf_printf(out, "flywheel_input_warnings_total{");
+            put_label(out, "model", s[i].model);
+            fw_buf_put_u8(out, ',');
+            put_label(out, "version", s[i].version);
+            fw_buf_printf(out, ",kind=\"%s\"} %lu\n", fw_input_warning_name(k), w);
         }
     fw_buf_printf(out, "# HELP flywheel_prediction_score Distribution of predicted scores (positive-class probability or value).\n"
                        "# TYPE flywheel_prediction_score histogram\n");

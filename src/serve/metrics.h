@@ -18,6 +18,8 @@ const char *fw_variant_name(int v);
 #define FW_LAT_BUCKETS 15   /* 50us .. 1s, then +Inf */
 #define FW_SCORE_BUCKETS 10 /* 0.1 .. 1.0, then +Inf */
 
+enum { FW_WARN_UNSEEN_CATEGORY = 0, FW_WARN_COERCED, FW_WARN_MOSTLY_MISSING, FW_N_INPUT_WARNINGS };
+
 typedef struct fw_srv_metrics {
     atomic_ulong requests[FW_N_VARIANTS][FW_N_CODES];
     atomic_ulong lat[FW_N_VARIANTS][FW_LAT_BUCKETS + 1];
@@ -25,7 +27,12 @@ typedef struct fw_srv_metrics {
     atomic_ulong abstained[FW_N_VARIANTS];
     atomic_ulong score[FW_N_VARIANTS][FW_SCORE_BUCKETS + 1];
     atomic_ulong score_sum_u[FW_N_VARIANTS]; /* sum of scores in millionths (clamped at 0) */
+    atomic_ulong input_warnings[FW_N_INPUT_WARNINGS]; /* instances warned about, by fw_input_warning */
 } fw_srv_metrics;
+
+/* Input problems answered with a warning (the instance is still scored). */
+const char *fw_input_warning_name(int kind); /* "unseen_category", "coerced", "mostly_missing" */
+void fw_metrics_input_warning(fw_srv_metrics *m, int kind);
 
 /* A zeroed metrics block (fw_calloc); NULL on OOM. Free with fw_free. */
 fw_srv_metrics *fw_srv_metrics_new(void);

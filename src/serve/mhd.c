@@ -3,6 +3,8 @@
 
 #include <dlfcn.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -33,10 +35,13 @@ static void load(void) {
     SYM(quiesce_daemon, "MHD_quiesce_daemon");
     SYM(get_daemon_info, "MHD_get_daemon_info");
     SYM(lookup_connection_value, "MHD_lookup_connection_value");
+    SYM(get_connection_values, "MHD_get_connection_values");
     SYM(get_connection_info, "MHD_get_connection_info");
     SYM(suspend_connection, "MHD_suspend_connection");
     SYM(resume_connection, "MHD_resume_connection");
     SYM(create_response_from_buffer_with_free_callback, "MHD_create_response_from_buffer_with_free_callback");
+    SYM(create_response_from_buffer_with_free_callback_cls, "MHD_create_response_from_buffer_with_free_callback_cls");
+    SYM(create_response_from_buffer, "MHD_create_response_from_buffer");
     SYM(add_response_header, "MHD_add_response_header");
     SYM(queue_response, "MHD_queue_response");
     SYM(destroy_response, "MHD_destroy_response");
@@ -54,4 +59,63 @@ fw_status fw_mhd_load(fw_err *err) {
     if (!g_error[0]) return FW_OK;
     return fw_err_set(err, FW_EIO, "cannot load the HTTP library %s: %s (Debian: apt-get install libmicrohttpd12)",
                       FW_MHD_SONAME, g_error);
+}
+
+/* ---- libmicrohttpd's own error replies as JSON (see mhd.h) ------------------------------------ */
+
+_Atomic unsigned long fw_mhd_json_errors;
+
+/* The JSON error code of one of libmicrohttpd's built-in messages, from its HTML title and text. */
+static const char *error_code_of(const char *html) {
+    static const struct {
+        const char *needle, *code;
+    } map[] = {
+        {"HTTP version", "http_version_not_supported"},
+        {"chunk size", "chunk_too_large"},
+        {"chunked encoding", "bad_chunked_encoding"},
+        {"content too large", "payload_too_large"},
+        {"too big", "headers_too_large"},
+        {"Host", "missing_host"},
+        {"wrong value", "bad_header_value"},
+        {"Transfer-Encoding", "bad_transfer_encoding"},
+        {"malformed", "bad_request"},
+        {"syntactically", "bad_request"},
+        {"Internal", "internal_error"},
+    };
+    for (size_t i = 0; i < sizeof map / sizeof *map; i++)
+        if (strstr(html, map[i].needle)) return map[i].code;
+    return "bad_request";
+}
+
+/* libmicrohttpd's error path: builds {"error":{"code","message"}} from the HTML message (the text
+ * of its <body>, tags dropped) instead of the HTML itself. Called only by the library. */
+struct MHD_Response *MHD_create_response_from_buffer(size_t size, void *buffer, enum MHD_ResponseMemoryMode mode) {
+    pthread_once(&g_once, load);
+    if (g_error[0] || !fw_mhd.create_response_from_buffer) return NULL;
+    char text[600], json[900];
+    size_t n = size < sizeof text - 1 ? size : sizeof text - 1;
+    memcpy(text, buffer, n);
+    text[n] = 0;
+    const char *body = strstr(text, "<body>");
+    body = body ? body + 6 : text;
+    char msg[600];
+    size_t m = 0;
+    bool in_tag = false;
+    for (const char *p = body; *p && m < sizeof msg - 1; p++) {
+        if (*p == '<') in_tag = true;
+        else if (*p == '>') in_tag = false;
+        else if (!in_tag && *p != '"' && *p != '\\' && (unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f)
+            msg[m++] = *p;
+    }
+    msg[m] = 0;
+    int len = snprintf(json, sizeof json, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}",
+                       error_code_of(text), msg);
+    (void)mode; /* the JSON is copied: the caller's buffer is not kept */
+    struct MHD_Response *r =
+        fw_mhd.create_response_from_buffer((size_t)len, json, MHD_RESPMEM_MUST_COPY);
+    if (r) {
+        fw_mhd.add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+        atomic_fetch_add(&fw_mhd_json_errors, 1);
+    }
+    return r;
 }

@@ -62,6 +62,7 @@ struct fw_srv_model {
     size_t n_classes;
     size_t n_inputs;
     char **input_names;        /* pipeline input order (v2 row tensors use it) */
+    const fw_pipeline *pipeline; /* input types and categories, for warnings; NULL: every input numeric */
     fw_strmap input_index;     /* name → input position */
     size_t n_explain;
     char **explain_names;      /* names of the explain contributions (n_explain) */

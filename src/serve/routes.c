@@ -14,7 +14,12 @@ bool fw_route_name_ok(const char *s, int len) {
     return true;
 }
 
-static bool take(char *dst, const char *s, int len) {
+static bool take(fw_route *r, char *dst, const char *s, int len) {
+    if (len > FW_ROUTE_NAME_LONGEST) { /* refused by name, not "no route": it is not cut to fit */
+        r->status = 400;
+        r->too_long = len;
+        return false;
+    }
     if (!fw_route_name_ok(s, len)) return false;
     memcpy(dst, s, (size_t)len);
     dst[len] = 0;
@@ -32,12 +37,12 @@ static void hit(fw_route *r, fw_route_kind k, const char *method, const char *al
 /* Parses "{name}[/versions/{v}|/aliases/{a}]" occupying s[0..len). */
 static bool model_ref(fw_route *r, const char *s, int len, bool allow_alias) {
     const char *slash = memchr(s, '/', (size_t)len);
-    if (!slash) return take(r->name, s, len);
-    if (!take(r->name, s, (int)(slash - s))) return false;
+    if (!slash) return take(r, r->name, s, len);
+    if (!take(r, r->name, s, (int)(slash - s))) return false;
     const char *rest = slash + 1;
     int rl = len - (int)(rest - s);
-    if (rl > 9 && strncmp(rest, "versions/", 9) == 0) return take(r->version, rest + 9, rl - 9);
-    if (allow_alias && rl > 8 && strncmp(rest, "aliases/", 8) == 0) return take(r->alias, rest + 8, rl - 8);
+    if (rl > 9 && strncmp(rest, "versions/", 9) == 0) return take(r, r->version, rest + 9, rl - 9);
+    if (allow_alias && rl > 8 && strncmp(rest, "aliases/", 8) == 0) return take(r, r->alias, rest + 8, rl - 8);
     return false;
 }
 
@@ -96,7 +101,7 @@ void fw_route_match(const char *method, const char *path, fw_route *r) {
             fw_route_kind k = FW_ROUTE_NONE;
             if (vl == 4 && strncmp(verb, "load", 4) == 0) k = FW_ROUTE_ADMIN_LOAD;
             else if (vl == 6 && strncmp(verb, "unload", 6) == 0) k = FW_ROUTE_ADMIN_UNLOAD;
-            if (k == FW_ROUTE_NONE || !take(r->name, s, (int)(colon - s))) return;
+            if (k == FW_ROUTE_NONE || !take(r, r->name, s, (int)(colon - s))) return;
             return hit(r, k, method, "POST");
         }
         if (!model_ref(r, s, sl, true) || !r->alias[0]) return;

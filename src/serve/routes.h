@@ -29,10 +29,15 @@ typedef enum fw_route_kind {
 } fw_route_kind;
 
 #define FW_ROUTE_NAME_MAX 201
+/* The registry's longest model name or alias (registry.h FW_NAME_MAX): a longer one in a path is
+ * refused with 400 (status 400, too_long set), never cut to fit. */
+#define FW_ROUTE_NAME_LONGEST 128
 
 typedef struct fw_route {
     fw_route_kind kind;
-    int status;               /* 0 = matched; 404 unknown path; 405 wrong method */
+    int status;               /* 0 = matched; 400 a name over FW_ROUTE_NAME_LONGEST; 404 unknown path;
+                                 405 wrong method */
+    int too_long;             /* status 400: the length of the name refused */
     const char *allow;        /* for 405: the allowed method(s) */
     char name[FW_ROUTE_NAME_MAX];
     char version[FW_ROUTE_NAME_MAX]; /* "" when absent */

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -128,6 +129,14 @@ void fw__reply_error_v2(fw_reply *r, int http, const char *fmt, ...) {
     fw_buf_put_u8(&r->body, '}');
 }
 
+bool fw__reply_too_large(fw_reply *r) {
+    if (!r->max_bytes || r->body.len <= r->max_bytes) return false;
+    fw__reply_error(r, 413, "reply_too_large",
+                    "the reply grew past serving.max_reply_bytes = %zu bytes; send fewer instances per request",
+                    r->max_bytes);
+    return true;
+}
+
 json_t *fw__parse_body(fw_reply *r, const char *body, size_t len, bool v2) {
     if (!body || len == 0) {
         if (v2) fw__reply_error_v2(r, 400, "empty request body: expected a JSON object");
@@ -203,6 +212,46 @@ static fw_status acquire_ref(fw_server *s, const char *ref, uint64_t now, fw_srv
     strcpy(rest, sep + 1);
     return fw_model_table_acquire(s->models, name, *sep == '@' ? rest : NULL, *sep == '#' ? rest : NULL,
                                   now, m, err);
+}
+
+/* Appends {"route":"NAME@ALIAS","error":"..."} for one route that cannot answer. */
+static void unready_entry(fw_buf *b, size_t *n, const char *route, const char *msg) {
+    fw_buf_printf(b, "%s{\"route\":", (*n)++ ? "," : "");
+    fw__json_cstr(b, route);
+    fw_buf_printf(b, ",\"error\":");
+    fw__json_cstr(b, msg);
+    fw_buf_put_u8(b, '}');
+}
+
+size_t fw__routes_unready(fw_server *s, fw_buf *out) {
+    size_t n_bad = 0;
+    uint64_t now = fw_now_ns();
+    for (size_t i = 0; i < s->cfg->n_models; i++) {
+        fw_srv_model *m;
+        fw_err e;
+        if (acquire_ref(s, s->cfg->models[i], now, &m, &e) == FW_OK) fw_srv_model_unref(m);
+        else unready_entry(out, &n_bad, s->cfg->models[i], e.msg);
+    }
+    char **names = NULL;
+    size_t n = 0;
+    fw_err e;
+    if (fw_model_table_list(s->models, "production", &names, &n, &e) != FW_OK) {
+        unready_entry(out, &n_bad, "*@production", e.msg);
+        return n_bad;
+    }
+    for (size_t i = 0; i < n; i++) {
+        fw_srv_model *m;
+        if (fw_model_table_acquire(s->models, names[i], "production", NULL, now, &m, &e) == FW_OK) {
+            fw_srv_model_unref(m);
+        } else {
+            char route[FW_ROUTE_NAME_MAX + 16];
+            snprintf(route, sizeof route, "%.200s@production", names[i]);
+            unready_entry(out, &n_bad, route, e.msg);
+        }
+        fw_free(names[i]);
+    }
+    fw_free(names);
+    return n_bad;
 }
 
 fw_status fw__resolve(fw_server *s, const char *name, const char *alias, const char *version,
@@ -358,6 +407,24 @@ static void api_metrics(fw_server *s, fw_reply *r) {
         fw_metrics_render_scalar(&r->body, "flywheel_hybrid_store_queries_total", "counter",
                                  "Batch answer lookups that went to the store (cache misses).", (double)h.queries);
     }
+    pthread_mutex_lock(&s->conn_mu);
+    size_t open_conns = s->n_conns;
+    pthread_mutex_unlock(&s->conn_mu);
+    fw_metrics_render_scalar(&r->body, "flywheel_connections", "gauge", "Open HTTP connections.", (double)open_conns);
+    fw_buf_printf(&r->body, "# HELP flywheel_connections_closed_total Connections closed by a guard: slow (past conn_timeout_s "
+                            "idle or request_timeout_s receiving) or pressure (near conn_limit, no whole request within 1 s).\n"
+                            "# TYPE flywheel_connections_closed_total counter\n"
+                            "flywheel_connections_closed_total{reason=\"slow\"} %llu\n"
+                            "flywheel_connections_closed_total{reason=\"pressure\"} %llu\n",
+                  (unsigned long long)atomic_load(&s->conns_closed_slow),
+                  (unsigned long long)atomic_load(&s->conns_closed_pressure));
+    fw_metrics_render_scalar(&r->body, "flywheel_pending_reply_bytes", "gauge",
+                             "Bytes of large replies queued and not yet sent.", (double)atomic_load(&s->pending_reply_bytes));
+    fw_metrics_render_scalar(&r->body, "flywheel_replies_refused_busy_total", "counter",
+                             "Large replies refused (503) by serving.max_pending_reply_bytes.", (double)atomic_load(&s->refused_pending));
+    fw_metrics_render_scalar(&r->body, "flywheel_protocol_errors_total", "counter",
+                             "Malformed requests refused by the HTTP layer itself (JSON error bodies).",
+                             (double)atomic_load(&fw_mhd_json_errors));
     fw_metrics_render_scalar(&r->body, "flywheel_uptime_seconds", "gauge", "Seconds since start.", (double)(fw_now_ns() - s->start_ns) * 1e-9);
     for (size_t i = 0; i < n; i++) fw_srv_model_unref(ms[i]);
     fw_free(ms);
@@ -390,6 +457,7 @@ typedef struct conn_req {
     fw_buf body;
     bool too_big;
     bool answered; /* a reply was queued early (413 by Content-Length) */
+    const char *auth_role; /* the data-plane token role that authorised it (static string), or NULL */
     uint64_t t0;
     struct conn_req *next; /* in this thread's free list */
     /* an admin request waiting for its loader job (see api_admin) */
@@ -400,16 +468,20 @@ typedef struct conn_req {
     fw_feedback_wait fb;   /* a feedback request waiting to be durable */
 } conn_req;
 
-static bool token_ok(const fw_server *s, struct MHD_Connection *c) {
-    if (!s->admin_token || !*s->admin_token) return false;
+/* True when the request carries "Authorization: Bearer <token>". The comparison takes the same time
+ * whatever the bytes sent (every byte of the token is compared), so its time tells nothing. */
+static bool bearer_ok(struct MHD_Connection *c, const char *token) {
+    if (!token || !*token) return false;
     const char *h = fw_mhd.lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
     if (!h || strncmp(h, "Bearer ", 7) != 0) return false;
     h += 7;
-    size_t a = strlen(h), b = strlen(s->admin_token);
+    size_t a = strlen(h), b = strlen(token);
     unsigned diff = (unsigned)(a ^ b);
-    for (size_t i = 0; i < b; i++) diff |= (unsigned)(unsigned char)(i < a ? h[i] : 0) ^ (unsigned char)s->admin_token[i];
+    for (size_t i = 0; i < b; i++) diff |= (unsigned)(unsigned char)(i < a ? h[i] : 0) ^ (unsigned char)token[i];
     return diff == 0;
 }
+
+static bool token_ok(const fw_server *s, struct MHD_Connection *c) { return bearer_ok(c, s->admin_token); }
 
 /* Removes q from the waiters if it is there. Caller holds s->admin_mu. */
 static bool unlink_waiter(fw_server *s, conn_req *q) {
@@ -641,6 +713,247 @@ static void req_put(conn_req *q, bool draining) {
     rc->n++;
 }
 
+/* ---- guards: connection deadlines, smuggling, tokens, media types, CORS (docs/SECURITY.md) ---- */
+
+/* One open connection. Its phase decides its deadline: IDLE (waiting for a request line: closed
+ * conn_timeout_s after it opened or after its last reply, however the bytes trickle), RECEIVING
+ * (a request line arrived: line, headers and body must be in within request_timeout_s), ANSWERING
+ * (no deadline here; libmicrohttpd's idle timeout and serving.max_pending_reply_bytes bound it). The
+ * poll thread shuts down the socket of an expired connection; libmicrohttpd then closes it. */
+typedef struct fw_conn {
+    struct fw_conn *prev, *next;
+    int fd;
+    _Atomic uint64_t since;
+    _Atomic int phase;
+    bool shut; /* under conn_mu */
+} fw_conn;
+enum { CONN_IDLE, CONN_RECEIVING, CONN_ANSWERING };
+
+static fw_conn *conn_of(struct MHD_Connection *c) {
+    const union MHD_ConnectionInfo *ci = fw_mhd.get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+static void conn_phase(struct MHD_Connection *c, int phase) {
+    fw_conn *k = conn_of(c);
+    if (!k) return;
+    atomic_store_explicit(&k->since, fw_now_ns(), memory_order_relaxed);
+    atomic_store_explicit(&k->phase, phase, memory_order_relaxed);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **ctx, enum MHD_ConnectionNotificationCode code) {
+    fw_server *s = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        fw_conn *k = fw_calloc(1, sizeof *k);
+        if (!k) return;
+        const union MHD_ConnectionInfo *ci = fw_mhd.get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        k->fd = ci ? ci->connect_fd : -1;
+        atomic_store(&k->since, fw_now_ns());
+        pthread_mutex_lock(&s->conn_mu);
+        k->next = s->conns;
+        if (s->conns) s->conns->prev = k;
+        s->conns = k;
+        s->n_conns++;
+        pthread_mutex_unlock(&s->conn_mu);
+        *ctx = k;
+        return;
+    }
+    fw_conn *k = *ctx; /* MHD_CONNECTION_NOTIFY_CLOSED: called before the socket is closed */
+    if (!k) return;
+    pthread_mutex_lock(&s->conn_mu);
+    if (k->prev) k->prev->next = k->next;
+    else s->conns = k->next;
+    if (k->next) k->next->prev = k->prev;
+    s->n_conns--;
+    pthread_mutex_unlock(&s->conn_mu);
+    fw_free(k);
+    *ctx = NULL;
+}
+
+/* libmicrohttpd calls this as soon as a request line is parsed, before the headers. */
+static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *c) {
+    (void)cls;
+    (void)uri;
+    conn_phase(c, CONN_RECEIVING);
+    return NULL;
+}
+
+/* Poll thread: closes connections past their phase's deadline. Near serving.conn_limit (7/8 of it
+ * open) connections that have not delivered a whole request within a second are closed too, so a
+ * real client finds a free slot at once instead of waiting behind slow ones. */
+static void reap_connections(fw_server *s) {
+    uint64_t now = fw_now_ns();
+    uint64_t idle_ns = (uint64_t)s->cfg->conn_timeout_s * 1000000000ull;
+    uint64_t req_ns = (uint64_t)s->cfg->request_timeout_s * 1000000000ull;
+    size_t limit = s->cfg->conn_limit;
+    size_t high = limit - limit / 8;
+    pthread_mutex_lock(&s->conn_mu);
+    bool pressure = s->n_conns >= high;
+    for (fw_conn *k = s->conns; k; k = k->next) {
+        int ph = atomic_load_explicit(&k->phase, memory_order_relaxed);
+        uint64_t since = atomic_load_explicit(&k->since, memory_order_relaxed);
+        uint64_t age = now > since ? now - since : 0;
+        if (k->shut || k->fd < 0 || ph == CONN_ANSWERING) continue;
+        bool slow = (ph == CONN_IDLE && age > idle_ns) || (ph == CONN_RECEIVING && age > req_ns);
+        bool squeeze = !slow && pressure && age > 1000000000ull;
+        if (!slow && !squeeze) continue;
+        shutdown(k->fd, SHUT_RDWR);
+        k->shut = true;
+        atomic_fetch_add(slow ? &s->conns_closed_slow : &s->conns_closed_pressure, 1);
+    }
+    pthread_mutex_unlock(&s->conn_mu);
+}
+
+/* What one pass over the request headers found. */
+typedef struct head_scan {
+    int n_cl, n_te;
+    bool cl_differ;
+    const char *cl, *te;
+} head_scan;
+
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+    (void)kind;
+    head_scan *h = cls;
+    if (!key || !value) return MHD_YES;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+        if (h->n_cl++ && strcmp(value, h->cl) != 0) h->cl_differ = true;
+        h->cl = value;
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        h->n_te++;
+        h->te = value;
+    }
+    return MHD_YES;
+}
+
+/* The data-plane role of a route (index into role_token), or -1 for open routes. */
+static int role_of(fw_route_kind k) {
+    switch (k) {
+    case FW_ROUTE_V1_PREDICT:
+    case FW_ROUTE_V1_EXPLAIN:
+    case FW_ROUTE_V1_MODELS:
+    case FW_ROUTE_V2_MODEL:
+    case FW_ROUTE_V2_INFER: return 0;
+    case FW_ROUTE_V1_RANK: return 1;
+    case FW_ROUTE_V1_FEEDBACK: return 2;
+    default: return -1;
+    }
+}
+
+/* application/json or application/<anything>+json, parameters (charset) allowed. */
+static bool json_media_type(const char *ct) {
+    if (!ct) return false;
+    while (*ct == ' ' || *ct == '\t') ct++;
+    size_t n = strcspn(ct, "; \t");
+    if (n == 16 && strncasecmp(ct, "application/json", 16) == 0) return true;
+    return n > 17 && strncasecmp(ct, "application/", 12) == 0 && strncasecmp(ct + n - 5, "+json", 5) == 0;
+}
+
+/* The request's Origin when serving.cors_origins allows it, else NULL. */
+static const char *cors_origin(const fw_server *s, struct MHD_Connection *c) {
+    if (!s->cfg->n_cors_origins) return NULL;
+    const char *o = fw_mhd.lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+    if (!o) return NULL;
+    for (size_t i = 0; i < s->cfg->n_cors_origins; i++)
+        if (strcmp(s->cfg->cors_origins[i], "*") == 0 || strcmp(s->cfg->cors_origins[i], o) == 0) return o;
+    return NULL;
+}
+
+static void refuse(fw_reply *r, const char *url, int http, const char *code, const char *msg) {
+    if (strncmp(url, "/v2/", 4) == 0) fw__reply_error_v2(r, http, "%s", msg);
+    else fw__reply_error(r, http, code, "%s", msg);
+}
+
+/* Checks made once the headers are in, before any body byte is read. True, with r filled (or
+ * *preflight set for an allowed CORS preflight), when the request is answered now. */
+static bool refuse_early(fw_server *s, struct MHD_Connection *c, const char *method, const char *url, fw_reply *r,
+                         const char **preflight, const char **auth_role) {
+    head_scan h = {0};
+    fw_mhd.get_connection_values(c, MHD_HEADER_KIND, scan_header, &h);
+    if (h.n_cl && h.n_te) {
+        refuse(r, url, 400, "ambiguous_length",
+               "both Content-Length and Transfer-Encoding are set: refused (a proxy may read the body differently)");
+        return true;
+    }
+    if (h.cl_differ) {
+        refuse(r, url, 400, "ambiguous_length", "Content-Length is given twice with different values: refused");
+        return true;
+    }
+    if (h.n_te > 1 || (h.te && strcasecmp(h.te, "chunked") != 0)) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "Transfer-Encoding '%.100s' is not supported (only 'chunked')", h.te);
+        refuse(r, url, 400, "unsupported_transfer_encoding", msg);
+        return true;
+    }
+    fw_route rt;
+    if (strcmp(method, "OPTIONS") == 0) {
+        fw_route_match("GET", url, &rt);
+        if (rt.status == 404) return false; /* dispatch answers 404 */
+        const char *origin = fw_mhd.lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+        if (origin && cors_origin(s, c)) {
+            *preflight = rt.allow;
+            return true;
+        }
+        char msg[400];
+        snprintf(msg, sizeof msg, "CORS: origin '%.200s' is not allowed (serving.cors_origins lists the allowed ones; none by default)",
+                 origin ? origin : "(none)");
+        refuse(r, url, 403, "cors_refused", msg);
+        return true;
+    }
+    fw_route_match(method, url, &rt);
+    if (rt.status) return false; /* 404 / 405: dispatch answers */
+    int role = role_of(rt.kind);
+    static const char *const names[] = {"predict", "rank", "feedback"};
+    if (role >= 0 && s->role_token[role]) *auth_role = names[role]; /* checked just below */
+    if (role >= 0 && s->role_token[role] && !bearer_ok(c, s->role_token[role])) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "this endpoint needs 'Authorization: Bearer <token>' (serving.%s_token)", names[role]);
+        refuse(r, url, 401, "unauthorized", msg);
+        return true;
+    }
+    bool has_body = h.te || (h.cl && strtoull(h.cl, NULL, 10) > 0);
+    if (has_body && (strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0)) {
+        const char *ct = fw_mhd.lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+        if (!json_media_type(ct)) {
+            char msg[300];
+            snprintf(msg, sizeof msg, "Content-Type must be application/json, got '%.100s'", ct ? ct : "(none)");
+            refuse(r, url, 415, "unsupported_media_type", msg);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* 204 to an allowed CORS preflight. */
+static enum MHD_Result send_preflight(struct MHD_Connection *c, const char *origin, const char *allow) {
+    struct MHD_Response *resp = fw_mhd.create_response_from_buffer_with_free_callback(0, NULL, NULL);
+    if (!resp) return MHD_NO;
+    char methods[64];
+    snprintf(methods, sizeof methods, "%s, OPTIONS", allow);
+    fw_mhd.add_response_header(resp, "Access-Control-Allow-Origin", origin);
+    fw_mhd.add_response_header(resp, "Access-Control-Allow-Methods", methods);
+    fw_mhd.add_response_header(resp, "Access-Control-Allow-Headers", "Authorization, Content-Type");
+    fw_mhd.add_response_header(resp, "Access-Control-Max-Age", "600");
+    fw_mhd.add_response_header(resp, "Vary", "Origin");
+    enum MHD_Result ret = fw_mhd.queue_response(c, 204, resp);
+    fw_mhd.destroy_response(resp);
+    return ret;
+}
+
+/* A large reply counted in s->pending_reply_bytes until libmicrohttpd frees it (sent or dropped). */
+enum { BIG_REPLY = 64 * 1024 };
+typedef struct big_reply {
+    fw_server *s;
+    size_t len;
+    void *data;
+} big_reply;
+
+static void big_reply_free(void *cls) {
+    big_reply *b = cls;
+    atomic_fetch_sub(&b->s->pending_reply_bytes, b->len);
+    fw_free(b->data);
+    fw_free(b);
+}
+
 static enum MHD_Result send_reply(fw_server *s, struct MHD_Connection *c, fw_reply *r) {
     if (!fw_buf_ok(&r->body)) {
         reset_body(r);
@@ -648,12 +961,43 @@ static enum MHD_Result send_reply(fw_server *s, struct MHD_Connection *c, fw_rep
     }
     size_t len;
     uint8_t *data = fw_buf_take(&r->body, &len);
-    struct MHD_Response *resp = fw_mhd.create_response_from_buffer_with_free_callback(len, data, fw_free);
-    if (!resp) {
-        fw_free(data);
-        return MHD_NO;
+    struct MHD_Response *resp;
+    if (len > BIG_REPLY) {
+        /* clients that never read hold their replies: a bound over all of them */
+        size_t pending = atomic_fetch_add(&s->pending_reply_bytes, len) + len;
+        big_reply *b = pending <= s->cfg->max_pending_reply_bytes ? fw_malloc(sizeof *b) : NULL;
+        if (!b) {
+            atomic_fetch_sub(&s->pending_reply_bytes, len);
+            atomic_fetch_add(&s->refused_pending, 1);
+            fw_free(data);
+            fw_reply busy = {0};
+            fw_buf_init(&busy.body);
+            memcpy(busy.request_id, r->request_id, sizeof busy.request_id);
+            fw__reply_error(&busy, 503, "server_busy",
+                            "replies not yet read by their clients hold serving.max_pending_reply_bytes = %zu; retry",
+                            s->cfg->max_pending_reply_bytes);
+            return send_reply(s, c, &busy);
+        }
+        *b = (big_reply){s, len, data};
+        resp = fw_mhd.create_response_from_buffer_with_free_callback_cls(len, data, big_reply_free, b);
+        if (!resp) {
+            big_reply_free(b);
+            return MHD_NO;
+        }
+    } else {
+        resp = fw_mhd.create_response_from_buffer_with_free_callback(len, data, fw_free);
+        if (!resp) {
+            fw_free(data);
+            return MHD_NO;
+        }
     }
     fw_mhd.add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->allow && r->code == 200 ? "text/plain" : "application/json");
+    if (r->code == 401) fw_mhd.add_response_header(resp, "WWW-Authenticate", "Bearer");
+    const char *origin = cors_origin(s, c);
+    if (origin) {
+        fw_mhd.add_response_header(resp, "Access-Control-Allow-Origin", origin);
+        fw_mhd.add_response_header(resp, "Vary", "Origin");
+    }
     if (r->code == 405 && r->allow) fw_mhd.add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
     if (r->request_id[0]) fw_mhd.add_response_header(resp, "X-Request-Id", r->request_id);
     if (atomic_load_explicit(&s->draining, memory_order_relaxed))
@@ -680,6 +1024,14 @@ static void dispatch(fw_server *s, struct MHD_Connection *c, conn_req *q, const 
                      const char *body, size_t len, fw_reply *r) {
     fw_route rt;
     fw_route_match(method, url, &rt);
+    if (rt.status == 400) {
+        fw__reply_error(r, 400, "bad_model_name", "a model name or alias in the path is %d characters long (at most %d)",
+                        rt.too_long, FW_ROUTE_NAME_LONGEST);
+        if (strncmp(url, "/v2/", 4) == 0)
+            fw__reply_error_v2(r, 400, "a model name in the path is %d characters long (at most %d)", rt.too_long,
+                               FW_ROUTE_NAME_LONGEST);
+        return;
+    }
     if (rt.status == 404) {
         fw__reply_error(r, 404, "not_found", "no route for %s %s", method, url);
         return;
@@ -735,6 +1087,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         q->t0 = fw_now_ns();
         *ptr = q;
         atomic_fetch_add(&s->inflight, 1);
+        {
+            fw_reply r = {0};
+            fw_buf_init(&r.body);
+            const char *preflight = NULL;
+            if (refuse_early(s, c, method, url, &r, &preflight, &q->auth_role)) {
+                q->answered = true;
+                conn_phase(c, CONN_ANSWERING);
+                if (preflight) {
+                    fw_buf_free(&r.body);
+                    return send_preflight(c, fw_mhd.lookup_connection_value(c, MHD_HEADER_KIND, "Origin"), preflight);
+                }
+                fw_metrics_request(s->global, 0, r.code, fw_now_ns() - q->t0);
+                return send_reply(s, c, &r);
+            }
+        }
         const char *cl = fw_mhd.lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         unsigned long long cl_n = cl ? strtoull(cl, NULL, 10) : 0;
         /* the whole body in one allocation (kept with the record for the next request) */
@@ -747,6 +1114,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                             cl, s->cfg->max_body_bytes);
             fw_metrics_request(s->global, 0, 413, fw_now_ns() - q->t0);
             q->answered = true;
+            conn_phase(c, CONN_ANSWERING);
             return send_reply(s, c, &r);
         }
         return MHD_YES;
@@ -760,6 +1128,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             if (q->body.len + *upload_size > s->cfg->max_body_bytes) {
                 q->too_big = true;
                 fw_buf_free(&q->body);
+                /* a chunked body has no length to refuse up front, and libmicrohttpd 0.9.75 cannot
+                 * queue a reply in the middle of a body: close the connection now rather than read
+                 * on for as long as the client likes */
+                fw_metrics_request(s->global, 0, 413, fw_now_ns() - q->t0);
+                q->answered = true;
+                return MHD_NO;
             } else {
                 fw_buf_put(&q->body, upload, *upload_size);
             }
@@ -767,6 +1141,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_size = 0;
         return MHD_YES;
     }
+    conn_phase(c, CONN_ANSWERING);
     fw_reply r = {0};
     fw_buf_init(&r.body);
     /* one allocation for a typical reply instead of a doubling series */
@@ -776,12 +1151,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                         s->cfg->max_body_bytes);
     } else if (!fw_buf_ok(&q->body)) {
         fw__reply_error(&r, 500, "FW_ENOMEM", "out of memory reading the request body");
+    } else if (q->body.len && memchr(q->body.data, 0, q->body.len)) {
+        /* JSON text never holds a raw NUL byte; jansson would read past it as if it were not there */
+        char msg[120];
+        snprintf(msg, sizeof msg, "malformed JSON: a NUL byte at offset %zu",
+                 (size_t)((const uint8_t *)memchr(q->body.data, 0, q->body.len) - q->body.data));
+        refuse(&r, url, 400, "bad_json", msg);
     } else {
+        r.max_bytes = s->cfg->max_reply_bytes;
+        r.auth_role = q->auth_role;
         dispatch(s, c, q, method, url, (const char *)q->body.data, q->body.len, &r);
         if (r.suspended) { /* an admin job or feedback: MHD calls us again once it is resumed */
             fw_buf_free(&r.body);
             return MHD_YES;
         }
+        fw__reply_too_large(&r);
     }
     fw_metrics_request(r.metrics ? r.metrics : s->global, r.metrics ? r.variant : 0, r.code, fw_now_ns() - q->t0);
     fw_srv_model_unref(r.hold);
@@ -792,6 +1176,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **ptr, enum MHD_RequestTerminationCode toe) {
     fw_server *s = cls;
     conn_req *q = *ptr;
+    conn_phase(c, CONN_IDLE);
     if (!q) return;
     *ptr = NULL;
     if (q->job) { /* closed before the admin reply was built */
@@ -822,6 +1207,7 @@ static void *poll_main(void *arg) {
         struct timespec ts = {0, 50 * 1000000};
         nanosleep(&ts, NULL);
         resume_expired(s, false);
+        reap_connections(s);
         waited += 0.05;
         if (s->cfg->alias_poll_s <= 0 || waited < s->cfg->alias_poll_s) continue;
         waited = 0;
@@ -847,6 +1233,13 @@ fw_status fw_server_new(const fw_serve_config *cfg, fw_server **out, fw_err *err
     s->boot = (uint32_t)fw_hash64(&s->start_ns, sizeof s->start_ns, (uint64_t)getpid() ^ (uint64_t)time(NULL));
     fw_reqid_key_init(&s->idkey);
     s->admin_token = cfg->admin_token ? cfg->admin_token : getenv("FLYWHEEL_ADMIN_TOKEN");
+    const char *role_cfg[3] = {cfg->predict_token, cfg->rank_token, cfg->feedback_token};
+    static const char *const role_env[3] = {"FLYWHEEL_PREDICT_TOKEN", "FLYWHEEL_RANK_TOKEN", "FLYWHEEL_FEEDBACK_TOKEN"};
+    for (int i = 0; i < 3; i++) {
+        s->role_token[i] = role_cfg[i] ? role_cfg[i] : getenv(role_env[i]);
+        if (s->role_token[i] && !*s->role_token[i]) s->role_token[i] = NULL;
+    }
+    pthread_mutex_init(&s->conn_mu, NULL);
     s->threads = cfg->threads > 0 ? cfg->threads : fw_default_threads();
     const char *slow = getenv("FLYWHEEL_SERVE_SLOW_DECODE");
     s->slow_decode = slow && *slow && strcmp(slow, "0") != 0;
@@ -900,6 +1293,30 @@ fw_status fw_server_new(const fw_serve_config *cfg, fw_server **out, fw_err *err
     return FW_OK;
 }
 
+/* Reads a whole PEM file into a NUL-terminated string (fw_free). */
+static fw_status read_pem(const char *path, const char *key, char **out, fw_err *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return fw_err_set(err, FW_ECONFIG, "%s: cannot open '%s': %s", key, path, strerror(errno));
+    fw_buf b;
+    fw_buf_init(&b);
+    char tmp[4096];
+    size_t n;
+    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0 && b.len < (1u << 20)) fw_buf_put(&b, tmp, n);
+    fclose(f);
+    fw_buf_put_u8(&b, 0);
+    if (!fw_buf_ok(&b)) {
+        fw_buf_free(&b);
+        return fw_err_set(err, FW_ENOMEM, "out of memory");
+    }
+    if (!strstr((const char *)b.data, "-----BEGIN ")) {
+        fw_buf_free(&b);
+        return fw_err_set(err, FW_ECONFIG, "%s: '%s' is not a PEM file", key, path);
+    }
+    size_t len;
+    *out = (char *)fw_buf_take(&b, &len);
+    return FW_OK;
+}
+
 fw_status fw_server_start(fw_server *s, fw_err *err) {
     struct sockaddr_in addr;
     memset(&addr, 0, sizeof addr);
@@ -911,6 +1328,15 @@ fw_status fw_server_start(fw_server *s, fw_err *err) {
     if (lst) return lst;
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TURBO | MHD_USE_ITC | MHD_USE_ERROR_LOG |
                      MHD_ALLOW_SUSPEND_RESUME; /* admin requests wait for the loader thread suspended */
+    /* HTTPS: libmicrohttpd's own TLS (GnuTLS) with the PEM certificate chain and key */
+    if (!s->cfg->tls_cert != !s->cfg->tls_key)
+        return fw_err_set(err, FW_ECONFIG, "serving.tls needs both 'cert' and 'key'");
+    if (s->cfg->tls_cert) {
+        if ((lst = read_pem(s->cfg->tls_cert, "serving.tls.cert", &s->tls_cert_pem, err)) ||
+            (lst = read_pem(s->cfg->tls_key, "serving.tls.key", &s->tls_key_pem, err)))
+            return lst;
+        flags |= MHD_USE_TLS;
+    }
     /* MHD's per-connection pool (headers, read and write buffers; bodies are copied out as they
      * arrive). MHD zeroes the pool between keep-alive requests, which showed as ~2.5% memset in the
      * /v1 profile at its default 32 KiB; 16 KiB halves that and still holds 8 KiB of headers.
@@ -927,8 +1353,14 @@ fw_status fw_server_start(fw_server *s, fw_err *err) {
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                             MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, conn_mem,
+                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+                            MHD_OPTION_URI_LOG_CALLBACK, on_request_line, s,
+                            s->tls_cert_pem ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, s->tls_cert_pem,
+                            MHD_OPTION_HTTPS_MEM_KEY, s->tls_key_pem,
                             MHD_OPTION_END);
-    if (!s->d) return fw_err_set(err, FW_EIO, "cannot listen on %s:%d: %s", s->cfg->host, s->cfg->port, strerror(errno));
+    if (!s->d)
+        return fw_err_set(err, FW_EIO, "cannot listen on %s:%d%s: %s", s->cfg->host, s->cfg->port,
+                          s->tls_cert_pem ? " with TLS (is the key the certificate's?)" : "", strerror(errno));
     const union MHD_DaemonInfo *info = fw_mhd.get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : s->cfg->port;
     /* preload: configured routes, then every model with a production alias */
@@ -1001,5 +1433,8 @@ void fw_server_free(fw_server *s) {
     fw_label_set_free(s->labels);
     fw_free(s->global);
     pthread_mutex_destroy(&s->admin_mu);
+    pthread_mutex_destroy(&s->conn_mu);
+    fw_free(s->tls_cert_pem);
+    fw_free(s->tls_key_pem);
     fw_free(s);
 }

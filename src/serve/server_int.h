@@ -53,6 +53,15 @@ struct fw_server {
     fw_model_job *poll_job;     /* the alias poll's last reload job (poller thread only) */
     bool slow_decode;           /* /v1 bodies always through jansson (env FLYWHEEL_SERVE_SLOW_DECODE=1;
                                    tests compare the two paths) */
+    /* guards (server.c; docs/SECURITY.md) */
+    const char *role_token[3];  /* predict, rank, feedback bearer tokens (cfg or env); NULL = open */
+    pthread_mutex_t conn_mu;
+    struct fw_conn *conns;      /* open connections with their phase deadlines, under conn_mu */
+    size_t n_conns;             /* under conn_mu */
+    atomic_ullong conns_closed_slow, conns_closed_pressure;
+    atomic_size_t pending_reply_bytes; /* large replies queued, not yet sent */
+    atomic_ullong refused_pending;     /* large replies refused because of pending_reply_bytes */
+    char *tls_cert_pem, *tls_key_pem;  /* kept while the daemon runs */
 };
 
 /* What a handler produces. */
@@ -67,7 +76,13 @@ typedef struct fw_reply {
     int variant;
     fw_srv_model *hold;         /* a reference released after metrics are recorded */
     bool suspended;             /* the connection was suspended: no reply now (admin jobs) */
+    size_t max_bytes;           /* serving.max_reply_bytes (0 = no cap): see fw__reply_too_large */
 } fw_reply;
+
+/* True, after replacing the reply with 413 reply_too_large, when the body being built has grown
+ * past r->max_bytes: loops that write one entry per instance call it so that no reply is built
+ * past serving.max_reply_bytes. */
+bool fw__reply_too_large(fw_reply *r);
 
 /* JSON writing into a buffer. */
 void fw__json_str(fw_buf *b, const char *s, size_t n);
@@ -94,6 +109,10 @@ typedef struct fw_srv_target {
 fw_status fw__resolve(fw_server *s, const char *name, const char *alias, const char *version,
                       const char *entity_id, uint64_t reqno, fw_srv_target *t, fw_err *err);
 void fw__target_release(fw_srv_target *t);
+/* Readiness: tries every served route (serving.models and each model's production alias) and
+ * appends {"route","error"} objects, comma-separated, to out for those that cannot answer (a
+ * damaged artifact, a missing version). Returns how many. */
+size_t fw__routes_unready(fw_server *s, fw_buf *out);
 
 /* New request id into r->request_id; returns the request number. */
 uint64_t fw__new_request_id(fw_server *s, fw_reply *r);

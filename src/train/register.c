@@ -229,7 +229,12 @@ static fw_status write_file(const char *path, const void *p, size_t n, fw_err *e
 fw_status fw_train_register(const fw_train_result *r, const fw_register_options *o,
                             fw_registered *out, fw_err *err) {
     memset(out, 0, sizeof *out);
-    snprintf(out->name, sizeof out->name, "%s", r->project.name ? r->project.name : "model");
+    const char *name = r->project.name ? r->project.name : "model";
+    /* never cut to fit: two long names would become one */
+    if (strlen(name) >= sizeof out->name)
+        return fw_err_set(err, FW_EINVAL, "model name is %zu characters long (at most %zu)", strlen(name),
+                          sizeof out->name - 1);
+    snprintf(out->name, sizeof out->name, "%s", name);
     fw_buf art;
     fw_buf_init(&art);
     fw_status st = fw_train_build_artifact(r, o, &art, err);

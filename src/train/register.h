@@ -27,7 +27,7 @@ typedef struct fw_register_options {
 void fw_register_options_init(fw_register_options *o);
 
 typedef struct fw_registered {
-    char name[128];
+    char name[129];            /* up to FW_NAME_MAX (128) characters */
     int64_t version;           /* 0 when not registered */
     char artifact_hash[33];
     char artifact_path[1024];  /* the --out copy, "" when none */

@@ -50,6 +50,7 @@ static int hc_connect(int port) {
 static int hc_write_all(int fd, const char *p, size_t n) {
     while (n) {
         ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR) continue; /* a signal (SIGCHLD of a test's child), not the server */
         if (w <= 0) return -1;
         p += w;
         n -= (size_t)w;
@@ -72,6 +73,7 @@ static int hc_request_fd(int fd, const char *method, const char *path, const cha
     while (!hend) {
         if (len + 1 >= cap) buf = realloc(buf, cap *= 2);
         ssize_t n = recv(fd, buf + len, cap - len - 1, 0);
+        if (n < 0 && errno == EINTR) continue;
         if (n <= 0) {
             free(buf);
             return -1;
@@ -91,6 +93,7 @@ static int hc_request_fd(int fd, const char *method, const char *path, const cha
     while (len - hsize < want) {
         if (len + 1 >= cap) buf = realloc(buf, cap *= 2);
         ssize_t n = recv(fd, buf + len, cap - len - 1, 0);
+        if (n < 0 && errno == EINTR) continue;
         if (n <= 0) {
             free(buf);
             return -1;

@@ -209,7 +209,10 @@ static void test_multiclass_explains_the_predicted_class(void) {
     json_decref(post("/v1/models/boston:explain", "{\"instances\":[{\"rm\":6}],\"class\":\"a\"}", 400));
     /* "class" is an :explain key: :predict warns about it like any unknown key */
     json_t *w = post("/v1/models/plinear:predict", "{\"instances\":[{\"x1\":1}],\"class\":\"tv\"}", 200);
-    CHECK(json_array_size(json_object_get(w, "warnings")) == 1);
+    /* (its other warning: most of the model's features are missing) */
+    char *wt = json_dumps(json_object_get(w, "warnings"), JSON_COMPACT);
+    CHECK_CONTAINS(wt, "\"unknown top-level key 'class' ignored\"");
+    free(wt);
     json_decref(w);
 }
 

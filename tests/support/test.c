@@ -22,13 +22,24 @@ void fw_test_fail(const char *file, int line, const char *fmt, ...) {
     fputc('\n', stderr);
 }
 
+/* A check that failed outside any test (a program's set-up, or between two tests) is a failure too:
+ * it is counted once, as "(outside a test)", before the next test starts or at the report. */
+static void count_stray_failures(void) {
+    if (!fw_test_failed_checks) return;
+    failed++;
+    fprintf(stderr, "not ok (outside a test, after %s)\n", fw_test_name);
+    fw_test_failed_checks = 0;
+}
+
 void fw_test_run(const char *name, void (*fn)(void)) {
+    count_stray_failures();
     fw_test_name = name;
     fw_test_failed_checks = 0;
     fn();
     if (fw_test_failed_checks) {
         failed++;
         fprintf(stderr, "not ok %s\n", name);
+        fw_test_failed_checks = 0;
     } else {
         passed++;
         if (getenv("FW_TEST_VERBOSE")) fprintf(stderr, "ok %s\n", name);
@@ -67,6 +78,7 @@ const char *fw_test_shared(const char *file) {
 }
 
 int fw_test_report(const char *program) {
+    count_stray_failures();
     const char *slash = strrchr(program, '/');
     printf("%s: %d passed, %d failed\n", slash ? slash + 1 : program, passed, failed);
     fflush(stdout);

@@ -1,0 +1,198 @@
+/* test_inputs.c — black-box tests of what `flywheel serve` tells a client about its inputs, with
+ * REAL registry models trained here on small generated tables (a categorical column, numeric ones,
+ * a Yes/No label, and a three-class label): warnings for an unseen category, a value of the wrong
+ * type coerced, most features missing (and their counts in /metrics); feedback whose label the
+ * model does not know refused; KServe v2 metadata that types categorical inputs as BYTES and names
+ * the classes in the order of the probabilities; /v1/rank objectives that name a class, and unknown
+ * objective keys refused. */
+#include "client.h"
+#include "test.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <sys/stat.h>
+
+static char g_home[600];
+static hc_server g_srv;
+static bool g_up;
+
+static int cli(const char *cmd) {
+    char *out = NULL;
+    int rc = fw_test_sh(&out, "%s", cmd);
+    if (rc) fw_test_fail(__FILE__, __LINE__, "%s: %s", cmd, out ? out : "");
+    free(out);
+    return rc;
+}
+
+static void setup(void) {
+    snprintf(g_home, sizeof g_home, "%s/home", fw_test_tmpdir());
+    char p[800];
+    snprintf(p, sizeof p, "%s/churn.csv", fw_test_tmpdir());
+    FILE *f = fopen(p, "w");
+    snprintf(p, sizeof p, "%s/kinds.csv", fw_test_tmpdir());
+    FILE *g = fopen(p, "w");
+    CHECK(f && g);
+    if (!f || !g) return;
+    fprintf(f, "color,size,weight,height,churn\n");
+    fprintf(g, "x,y,kind\n");
+    static const char *colors[] = {"red", "green", "blue"};
+    for (int i = 0; i < 150; i++) {
+        int c = (i * 7) % 3;
+        double size = (i * 13) % 17, weight = (i * 5) % 11, height = (i * 3) % 7;
+        fprintf(f, "%s,%g,%g,%g,%s\n", colors[c], size, weight, height, (c == 0) ^ (size > 8) ? "Yes" : "No");
+        fprintf(g, "%d,%d,%s\n", i % 10, (i * 3) % 10, i % 10 < 3 ? "a" : i % 10 < 7 ? "b" : "c");
+    }
+    fclose(f);
+    fclose(g);
+    if (cli("\"$FW\" train \"$T/churn.csv\" --label churn --name churn --models linear --threads 1 --quiet --home \"$T/home\" 2>&1") ||
+        cli("\"$FW\" models promote churn@1 --force --home \"$T/home\" 2>&1") ||
+        cli("\"$FW\" train \"$T/kinds.csv\" --label kind --name kinds --models linear --threads 1 --quiet --home \"$T/home\" 2>&1") ||
+        cli("\"$FW\" models promote kinds@1 --force --home \"$T/home\" 2>&1"))
+        return;
+    const char *args[] = {"--home", g_home, "--threads", "2", "--alias-poll", "0", NULL};
+    g_up = hc_server_start(&g_srv, args) == 0;
+    CHECK_MSG(g_up, "server did not start");
+}
+
+static json_t *post(const char *path, const char *body, int *status) {
+    hc_resp r;
+    *status = 0;
+    if (hc_request(g_srv.port, "POST", path, body, NULL, &r) != 0) return NULL;
+    *status = r.status;
+    json_t *j = json_loads(r.body, 0, NULL);
+    if (!j) fw_test_fail(__FILE__, __LINE__, "not JSON: %s", r.body);
+    hc_resp_free(&r);
+    return j;
+}
+
+/* The warnings array as one string (for CHECK_CONTAINS). */
+static char *warnings_of(json_t *j) {
+    return json_dumps(json_object_get(j, "warnings"), JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+static void test_warnings(void) {
+    if (!g_up) return;
+    int st;
+    /* clean: no warnings */
+    json_t *j = post("/v1/models/churn:predict", "{\"instances\":[{\"color\":\"red\",\"size\":3,\"weight\":2,\"height\":1}]}", &st);
+    CHECK_EQ(st, 200);
+    char *w = warnings_of(j);
+    CHECK_STR(w, "[]");
+    free(w);
+    json_decref(j);
+    /* an unseen category, a numeric string, a number for a category, most features missing */
+    j = post("/v1/models/churn:predict",
+             "{\"instances\":[{\"color\":\"purple\",\"size\":3,\"weight\":2,\"height\":1},"
+             "{\"color\":\"red\",\"size\":\"3.5\",\"weight\":2,\"height\":1},"
+             "{\"color\":7,\"size\":3,\"weight\":2,\"height\":1},"
+             "{\"size\":3}]}", &st);
+    CHECK_EQ(st, 200);
+    w = warnings_of(j);
+    CHECK_CONTAINS(w, "instances[0].color: unseen category 'purple' (scored as __unknown__)");
+    CHECK_CONTAINS(w, "instances[1].size: the string '3.5' was read as a number");
+    CHECK_CONTAINS(w, "instances[2].color: the number 7 was read as the category '7'");
+    CHECK_CONTAINS(w, "instances[2].color: unseen category '7'");
+    CHECK_CONTAINS(w, "instances[3]: 3 of 4 features missing (imputed)");
+    CHECK(!strstr(w, "instances[1].color"));
+    free(w);
+    json_decref(j);
+    /* the same through the jansson path (an unknown top-level key sends it there): the same warnings */
+    j = post("/v1/models/churn:predict",
+             "{\"instances\":[{\"color\":\"purple\",\"size\":\"3.5\",\"zz\":1}],\"extra\":1}", &st);
+    CHECK_EQ(st, 200);
+    w = warnings_of(j);
+    CHECK_CONTAINS(w, "unknown top-level key 'extra' ignored");
+    CHECK_CONTAINS(w, "instances[0]: unknown feature 'zz' ignored");
+    CHECK_CONTAINS(w, "instances[0].color: unseen category 'purple'");
+    CHECK_CONTAINS(w, "instances[0].size: the string '3.5' was read as a number");
+    CHECK(!strstr(w, "features missing")); /* 2 of 4 missing is not most */
+    free(w);
+    json_decref(j);
+    /* counted per model in /metrics */
+    hc_resp r;
+    CHECK_OK(hc_request(g_srv.port, "GET", "/metrics", NULL, NULL, &r));
+    CHECK_CONTAINS(r.body, "flywheel_input_warnings_total{model=\"churn\",version=\"1\",kind=\"unseen_category\"} 3");
+    CHECK_CONTAINS(r.body, "flywheel_input_warnings_total{model=\"churn\",version=\"1\",kind=\"coerced\"} 3");
+    CHECK_CONTAINS(r.body, "flywheel_input_warnings_total{model=\"churn\",version=\"1\",kind=\"mostly_missing\"} 1");
+    hc_resp_free(&r);
+}
+
+static void test_feedback_labels(void) {
+    if (!g_up) return;
+    HC_EXPECT(g_srv.port, "POST", "/v1/feedback", "{\"request_id\":\"r1\",\"model\":\"churn\",\"label\":\"maybe\"}", NULL, 400,
+              "label \\\"maybe\\\" is not a class of model 'churn' version '1' (its classes: 'No', 'Yes')");
+    HC_EXPECT(g_srv.port, "POST", "/v1/feedback", "{\"request_id\":\"r1\",\"model\":\"churn@production\",\"label\":1}", NULL, 400,
+              "unknown_label");
+    HC_EXPECT(g_srv.port, "POST", "/v1/feedback", "{\"request_id\":\"r1\",\"model\":\"churn\",\"label\":\"Yes\"}", NULL, 202,
+              "\"stored\":true");
+    HC_EXPECT(g_srv.port, "POST", "/v1/feedback", "{\"request_id\":\"r1\",\"model\":\"ghost\",\"label\":\"Yes\"}", NULL, 404, NULL);
+    HC_EXPECT(g_srv.port, "POST", "/v1/feedback", "{\"request_id\":\"r1\",\"model\":7,\"label\":\"Yes\"}", NULL, 400, NULL);
+}
+
+static void test_v2_metadata(void) {
+    if (!g_up) return;
+    hc_resp r;
+    CHECK_OK(hc_request(g_srv.port, "GET", "/v2/models/churn", NULL, NULL, &r));
+    CHECK_EQ(r.status, 200);
+    CHECK_CONTAINS(r.body, "{\"name\":\"color\",\"datatype\":\"BYTES\",\"shape\":[-1]}");
+    CHECK_CONTAINS(r.body, "{\"name\":\"size\",\"datatype\":\"FP64\",\"shape\":[-1]}");
+    CHECK_CONTAINS(r.body, "\"probability_of\":\"Yes\"");
+    hc_resp_free(&r);
+    CHECK_OK(hc_request(g_srv.port, "GET", "/v2/models/kinds", NULL, NULL, &r));
+    CHECK_CONTAINS(r.body, "{\"name\":\"probabilities\",\"datatype\":\"FP64\",\"shape\":[-1,3],\"parameters\":{\"classes\":[\"a\",\"b\",\"c\"]}}");
+    CHECK_CONTAINS(r.body, "\"parameters\":{\"task\":\"multiclass\"}");
+    hc_resp_free(&r);
+    /* the infer answer names them too */
+    CHECK_OK(hc_request(g_srv.port, "POST", "/v2/models/kinds/infer",
+                        "{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP64\",\"data\":[1]},"
+                        "{\"name\":\"y\",\"shape\":[1],\"datatype\":\"FP64\",\"data\":[2]}]}", NULL, &r));
+    CHECK_EQ(r.status, 200);
+    CHECK_CONTAINS(r.body, "{\"name\":\"probabilities\",\"datatype\":\"FP64\",\"shape\":[1,3],\"parameters\":{\"classes\":[\"a\",\"b\",\"c\"]},\"data\":[");
+    hc_resp_free(&r);
+}
+
+static void test_rank_classes(void) {
+    if (!g_up) return;
+    int st;
+    /* x = 1 is mostly "a", x = 8 mostly "c": ranking by P(c) puts the x = 8 candidate first */
+    json_t *j = post("/v1/rank",
+                     "{\"candidates\":[{\"id\":\"low\",\"x\":1,\"y\":3},{\"id\":\"high\",\"x\":8,\"y\":4}],"
+                     "\"objectives\":[{\"model\":\"kinds\",\"class\":\"c\"}]}", &st);
+    CHECK_EQ(st, 200);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(json_object_get(j, "ranked"), 0), "id")), "high");
+    json_decref(j);
+    j = post("/v1/rank",
+             "{\"candidates\":[{\"id\":\"low\",\"x\":1,\"y\":3},{\"id\":\"high\",\"x\":8,\"y\":4}],"
+             "\"objectives\":[{\"model\":\"kinds\",\"class\":\"a\"}]}", &st);
+    CHECK_EQ(st, 200);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(json_object_get(j, "ranked"), 0), "id")), "low");
+    json_decref(j);
+    HC_EXPECT(g_srv.port, "POST", "/v1/rank", "{\"candidates\":[{\"x\":1}],\"objectives\":[{\"model\":\"kinds\",\"class\":\"z\"}]}",
+              NULL, 400, "model 'kinds' has no class 'z' (its classes: 'a', 'b', 'c')");
+    HC_EXPECT(g_srv.port, "POST", "/v1/rank", "{\"candidates\":[{\"x\":1}],\"objectives\":[{\"model\":\"kinds\",\"clas\":\"a\"}]}",
+              NULL, 400, "objectives[0]: unknown key 'clas' (allowed: model, weight, class)");
+    HC_EXPECT(g_srv.port, "POST", "/v1/rank", "{\"candidates\":[{\"x\":1}],\"objectives\":[{\"model\":\"kinds\"}],"
+              "\"filters\":[{\"model\":\"kinds\",\"max\":1,\"weight\":2}]}", NULL, 400, "filters[0]: unknown key 'weight'");
+    HC_EXPECT(g_srv.port, "POST", "/v1/rank", "{\"candidates\":[{\"x\":1}],\"objectives\":[{\"model\":\"kinds\",\"class\":3}]}",
+              NULL, 400, "'class' must be a class name");
+    /* binary: the negative class is 1 - P(positive) */
+    j = post("/v1/rank", "{\"candidates\":[{\"color\":\"red\",\"size\":3}],\"objectives\":[{\"model\":\"churn\",\"class\":\"No\"}]}", &st);
+    json_t *j2 = post("/v1/rank", "{\"candidates\":[{\"color\":\"red\",\"size\":3}],\"objectives\":[{\"model\":\"churn\",\"class\":\"Yes\"}]}", &st);
+    double no = json_number_value(json_object_get(json_array_get(json_object_get(j, "ranked"), 0), "score"));
+    double yes = json_number_value(json_object_get(json_array_get(json_object_get(j2, "ranked"), 0), "score"));
+    CHECK_NEAR(no + yes, 1.0, 1e-12);
+    json_decref(j);
+    json_decref(j2);
+}
+
+int main(int argc, char **argv) {
+    (void)argc;
+    signal(SIGPIPE, SIG_IGN);
+    setup();
+    TEST_RUN(test_warnings);
+    TEST_RUN(test_feedback_labels);
+    TEST_RUN(test_v2_metadata);
+    TEST_RUN(test_rank_classes);
+    if (g_up) hc_server_stop(&g_srv, SIGKILL);
+    return fw_test_report(argv[0]);
+}
