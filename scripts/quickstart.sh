@@ -58,17 +58,17 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 set -x
-curl -s "http://127.0.0.1:$PORT/v1/models/pima:predict" \
+curl -s --fail-with-body "http://127.0.0.1:$PORT/v1/models/pima:predict" -H 'Content-Type: application/json' \
     -d '{"instances": [{"pregnant": 6, "glucose": 148, "pressure": 72, "triceps": 35, "mass": 33.6, "pedigree": 0.627, "age": 50}]}'
 echo
-curl -s "http://127.0.0.1:$PORT/v1/models/pima:predict" \
+curl -s --fail-with-body "http://127.0.0.1:$PORT/v1/models/pima:predict" -H 'Content-Type: application/json' \
     -d '{"entity_id": "p1", "instances": [{"pregnant": 6, "glucose": 148, "mass": 33.6, "age": 50}]}'
 echo
 { set +x; } 2>/dev/null
 RID=$(curl -s "http://127.0.0.1:$PORT/v1/models/pima:predict" -H 'Content-Type: application/json' -d '{"instances": [{"glucose": 90, "age": 25}]}' |
       sed -n 's/.*"request_id": *"\([^"]*\)".*/\1/p')
 set -x
-curl -s "http://127.0.0.1:$PORT/v1/feedback" -H 'Content-Type: application/json' -d "{\"request_id\": \"$RID\", \"label\": \"neg\"}"
+curl -s --fail-with-body "http://127.0.0.1:$PORT/v1/feedback" -H 'Content-Type: application/json' -d "{\"request_id\": \"$RID\", \"label\": \"neg\"}"
 echo
 { set +x; } 2>/dev/null
 curl -s "http://127.0.0.1:$PORT/metrics" | grep -E '^flywheel_(requests|predictions|models_loaded)' | head -n 8 || true
