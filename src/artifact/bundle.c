@@ -303,13 +303,20 @@ const char *fw_prediction_source_name(fw_prediction_source s) {
 
 static bool is_classification(fw_task t) { return t == FW_TASK_BINARY || t == FW_TASK_MULTICLASS; }
 
+double fw_binary_confidence(double p, double t) {
+    if (!(t > 1e-12)) t = 1e-12;
+    if (!(t < 1 - 1e-12)) t = 1 - 1e-12;
+    double pos = p * (1 - t), q = pos / (pos + (1 - p) * t);
+    return q >= 0.5 ? q : 1 - q;
+}
+
 /* The label and its probability from outputs (classification); -1 otherwise. */
 static int32_t decide(const fw_bundle *b, const double *o, double *p_label, double *conf) {
     fw_task t = b->target.task;
     if (t == FW_TASK_BINARY) {
         int32_t lab = o[0] >= b->threshold ? 1 : 0;
         *p_label = lab ? o[0] : 1 - o[0];
-        *conf = *p_label; /* the decision's confidence: the probability of the label decided */
+        *conf = fw_binary_confidence(o[0], b->threshold); /* measured from the threshold (bundle.h) */
         return lab;
     }
     if (t == FW_TASK_MULTICLASS) {

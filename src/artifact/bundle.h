@@ -81,11 +81,23 @@ typedef struct fw_prediction {
                                   value that is not a class); regression/ranking/multilabel: -1 */
     const char *label_name;    /* the class name / fixed value, or NULL */
     double value;              /* regression/ranking: the prediction; classification: P(label) */
-    double confidence;         /* the probability of the label decided (binary: against the threshold;
-                                  multiclass: the top class), else NaN */
+    double confidence;         /* binary: fw_binary_confidence(P(positive), threshold); multiclass:
+                                  the top class's probability; else NaN */
     bool abstained;            /* confidence < confidence threshold */
     fw_prediction_source source;
 } fw_prediction;
+
+/* The confidence of a binary decision with threshold t (positive when p >= t): the probability of
+ * the label decided once the two classes are re-weighted so that t sits at 0.5, i.e. the odds
+ * p/(1-p) divided by t's odds t/(1-t):
+ *     q = p(1-t) / (p(1-t) + (1-p)t),   confidence = max(q, 1 - q)   (in [0.5, 1])
+ * t is the Bayes threshold of a cost ratio (t = c_fp / (c_fp + c_fn)), and q is P(positive) under
+ * the class weights that make those costs equal, so the confidence is measured from the decision
+ * boundary on both sides alike. At t = 0.5 it is the decided label's probability, max(p, 1 - p);
+ * at t = 0.176 (pima) P(pos) = 0.57 gives 0.86 and P(pos) = 0.2 (positive, barely) 0.54. A
+ * confidence threshold c therefore abstains on the same share of the distance to certainty on
+ * either side of the decision threshold. t outside (0, 1) is clamped to it. */
+double fw_binary_confidence(double p, double t);
 
 /* One record: inputs[i] is the pipeline's input i (fw_pipeline_n_inputs of them). A value that
  * does not fit its column (text in a numeric field) → FW_ESCHEMA naming the field. Thread-safe

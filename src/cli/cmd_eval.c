@@ -60,30 +60,18 @@ static fw_status eval_one(const fw_model *m, const fw_matrix *X, const double *y
                                 &out->ci_resamples, err)))
         return st;
     if ((st = fw_eval_latency_model(m, X, 2000, &out->latency, err))) return st;
-    int32_t *codes = fw_malloc(X->n_rows * sizeof(int32_t));
-    if (!codes) return fw_err_set(err, FW_ENOMEM, "out of memory");
-    for (size_t g = 0; g < n_groups; g++) {
-        int c = fw_dataset_find(ds, groups[g]);
-        const fw_column *col = &ds->cols[c];
-        if (!col->code) {
-            fw_free(codes);
-            return fw_err_set(err, FW_EINVAL, "--group %s: a group column must be categorical (use --type on describe to check)", groups[g]);
-        }
-        size_t nn = fw_dict_size(&col->dict);
-        const char **names = fw_malloc((nn ? nn : 1) * sizeof(char *));
-        if (!names) {
-            fw_free(codes);
-            return fw_err_set(err, FW_ENOMEM, "out of memory");
-        }
-        for (size_t i = 0; i < nn; i++) names[i] = fw_dict_str(&col->dict, (int32_t)i);
-        memcpy(codes, col->code, X->n_rows * sizeof(int32_t));
-        st = fw_eval_slices(task, y, out->pred, X->n_rows, k, eo, groups[g], codes, names, nn, 30,
-                            &out->slices[g], err);
+    for (size_t g = 0; g < n_groups && st == FW_OK; g++) {
+        /* the same slices as train's `groups:` (a numeric column: one slice per value) */
+        fw_group_codes gc;
+        st = fw_dataset_group_codes(ds, (size_t)fw_dataset_find(ds, groups[g]), NULL, X->n_rows, &gc);
+        if (st == FW_OK)
+            st = fw_eval_slices(task, y, out->pred, X->n_rows, k, eo, groups[g], gc.codes, gc.names, gc.n_names, 30,
+                                &out->slices[g], err);
+        else
+            fw_err_set(err, st, "out of memory");
         out->n_slices = g + 1;
-        fw_free(names);
-        if (st) break;
+        fw_group_codes_free(&gc);
     }
-    fw_free(codes);
     return st;
 }
 

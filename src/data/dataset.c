@@ -4,6 +4,7 @@
 #include "core/alloc.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 static const char *const type_names[] = {"numeric", "categorical", "text", "timestamp"};
@@ -102,6 +103,42 @@ const char *fw_dataset_str(const fw_dataset *ds, size_t c, size_t r) {
     const fw_column *col = &ds->cols[c];
     if (col_is_num(col->type) || col->code[r] < 0) return NULL;
     return fw_dict_str(&col->dict, col->code[r]);
+}
+
+fw_status fw_dataset_group_codes(const fw_dataset *ds, size_t c, const uint32_t *rows, size_t n, fw_group_codes *out) {
+    const fw_column *col = &ds->cols[c];
+    memset(out, 0, sizeof *out);
+    fw_dict_init(&out->own);
+    out->codes = fw_malloc((n ? n : 1) * sizeof *out->codes);
+    if (!out->codes) return FW_ENOMEM;
+    const fw_dict *d = &col->dict;
+    if (col->code) {
+        for (size_t i = 0; i < n; i++) out->codes[i] = col->code[rows ? rows[i] : i];
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            double v = col->num[rows ? rows[i] : i];
+            if (isnan(v)) {
+                out->codes[i] = -1;
+                continue;
+            }
+            char txt[40];
+            int len = snprintf(txt, sizeof txt, "%g", v);
+            if ((out->codes[i] = fw_dict_intern(&out->own, txt, (size_t)len)) < 0) return FW_ENOMEM;
+        }
+        d = &out->own;
+    }
+    out->n_names = fw_dict_size(d);
+    out->names = fw_malloc((out->n_names ? out->n_names : 1) * sizeof *out->names);
+    if (!out->names) return FW_ENOMEM;
+    for (size_t i = 0; i < out->n_names; i++) out->names[i] = fw_dict_str(d, (int32_t)i);
+    return FW_OK;
+}
+
+void fw_group_codes_free(fw_group_codes *g) {
+    fw_free(g->codes);
+    fw_free(g->names);
+    fw_dict_free(&g->own);
+    memset(g, 0, sizeof *g);
 }
 
 fw_status fw_dataset_reserve(fw_dataset *ds, size_t n_rows) {

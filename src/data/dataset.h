@@ -64,6 +64,22 @@ bool fw_dataset_is_missing(const fw_dataset *ds, size_t c, size_t r);
 /* The string value of a categorical/text cell (NULL when missing). */
 const char *fw_dataset_str(const fw_dataset *ds, size_t c, size_t r);
 
+/* Per-row slice codes of a group column, for per-slice evaluation (train's `groups:` and eval's
+ * --group alike): categorical and text columns give their dictionary codes and values; numeric
+ * and timestamp columns one code per distinct value, named by its %g text (a 0/1 column gives
+ * slices "0" and "1"), in order of first appearance. Missing cells → -1. */
+typedef struct fw_group_codes {
+    int32_t *codes;         /* n rows */
+    const char **names;     /* n_names; point into the column's dictionary or into own */
+    size_t n_names;
+    fw_dict own;            /* numeric columns: the value names */
+} fw_group_codes;
+
+/* Codes of column c for rows (NULL: rows 0 .. n-1). FW_ENOMEM on out of memory. Free with
+ * fw_group_codes_free (also safe after an error). */
+fw_status fw_dataset_group_codes(const fw_dataset *ds, size_t c, const uint32_t *rows, size_t n, fw_group_codes *out);
+void fw_group_codes_free(fw_group_codes *g);
+
 /* Row-wise append used by readers: begin a row, set each column's cell, commit. Cells not set are
  * missing. Strings are copied into the column dictionary. */
 fw_status fw_dataset_reserve(fw_dataset *ds, size_t n_rows);

@@ -4,6 +4,7 @@
  * id, unknown ids kept and reported). */
 #include "serve/server_int.h"
 #include "serve/feedback_labels.h"
+#include "serve/input_warnings.h"
 #include "serve/mhd.h"
 
 #include "core/alloc.h"
@@ -153,81 +154,6 @@ static void put_prediction(fw_buf *b, const fw_srv_model *m, const double *out, 
     }
 }
 
-/* Input warnings listed in one reply; more are counted in a last entry (and in the metrics). */
-enum { MAX_INPUT_WARNINGS = 100 };
-
-static void add_warning(fw_buf *w, size_t *n, const char *msg) {
-    if ((*n)++ >= MAX_INPUT_WARNINGS) return;
-    if (*n > 1) fw_buf_put_u8(w, ',');
-    fw__json_cstr(w, msg);
-}
-
-/* Warnings about one instance's values; the instance is still scored. An unseen category (scored
- * as "__unknown__"), a value of the other type read as this input's (a numeric string for a
- * number, a number for a category), and most features missing (imputed). Each kind is counted once
- * per instance in the model's metrics. The fast and the jansson paths call it alike, after the
- * unknown-feature warnings, so both answer the same text. */
-static void input_warnings(const fw_srv_model *m, const fw_value *vals, size_t idx, fw_buf *w, size_t *n) {
-    bool kinds[FW_N_INPUT_WARNINGS] = {false};
-    size_t missing = 0;
-    char msg[512];
-    for (size_t i = 0; i < m->n_inputs; i++) {
-        const fw_value *v = &vals[i];
-        if (v->kind == FW_VALUE_MISSING) {
-            missing++;
-            continue;
-        }
-        fw_col_type t = m->pipeline ? fw_pipeline_input_type(m->pipeline, i) : FW_COL_NUMERIC;
-        const char *name = m->input_names[i];
-        if (t == FW_COL_NUMERIC && v->kind == FW_VALUE_STRING) {
-            char tmp[64], *end;
-            size_t l = v->len < sizeof tmp - 1 ? v->len : sizeof tmp - 1;
-            memcpy(tmp, v->str, l);
-            tmp[l] = 0;
-            double x = strtod(tmp, &end);
-            if (end != tmp && l == v->len && isfinite(x)) { /* others: missing words, or a 400 later */
-                snprintf(msg, sizeof msg, "instances[%zu].%.100s: the string '%.60s' was read as a number", idx, name, tmp);
-                add_warning(w, n, msg);
-                kinds[FW_WARN_COERCED] = true;
-            }
-        } else if (t == FW_COL_CATEGORICAL) {
-            char num[FW_NUMFMT_MAX];
-            const char *cs = v->str;
-            size_t cl = v->len;
-            if (v->kind == FW_VALUE_NUMBER) {
-                cl = fw_num_format(v->num, num);
-                cs = num;
-                snprintf(msg, sizeof msg, "instances[%zu].%.100s: the number %.*s was read as the category '%.*s'", idx,
-                         name, (int)cl, cs, (int)cl, cs);
-                add_warning(w, n, msg);
-                kinds[FW_WARN_COERCED] = true;
-            }
-            if (fw_pipeline_category_known(m->pipeline, i, cs, cl) == 0) {
-                snprintf(msg, sizeof msg, "instances[%zu].%.100s: unseen category '%.*s' (scored as __unknown__)", idx,
-                         name, (int)(cl < 60 ? cl : 60), cs);
-                add_warning(w, n, msg);
-                kinds[FW_WARN_UNSEEN_CATEGORY] = true;
-            }
-        }
-    }
-    if (m->n_inputs >= 2 && missing * 2 > m->n_inputs) {
-        snprintf(msg, sizeof msg, "instances[%zu]: %zu of %zu features missing (imputed)", idx, missing, m->n_inputs);
-        add_warning(w, n, msg);
-        kinds[FW_WARN_MOSTLY_MISSING] = true;
-    }
-    for (int k = 0; k < FW_N_INPUT_WARNINGS; k++)
-        if (kinds[k]) fw_metrics_input_warning(m->metrics, k);
-}
-
-/* Appends the input warnings after the others (and a count of those not listed). */
-static void merge_warnings(fw_buf *warn, size_t n_warn, const fw_buf *iw, size_t n_iw) {
-    if (!n_iw) return;
-    if (n_warn) fw_buf_put_u8(warn, ',');
-    fw_buf_put(warn, iw->data, iw->len);
-    if (n_iw > MAX_INPUT_WARNINGS)
-        fw_buf_printf(warn, ",\"%zu more input warnings not listed\"", n_iw - MAX_INPUT_WARNINGS);
-}
-
 /* :explain: the class asked for and every instance's explanation text (the fields appended to its
  * prediction), off[i]..off[i + 1] in text. */
 typedef struct explain_out {
@@ -236,29 +162,10 @@ typedef struct explain_out {
     size_t *off;      /* n + 1 */
 } explain_out;
 
-/* One instance's explanation into ex->text: the model's own (explain_json), or the contributions
- * of a model that only has explain (directory models). */
-static fw_status explain_one(const fw_srv_model *m, const fw_value *vals, void *scratch, const double *own,
-                             explain_out *ex, fw_err *err) {
-    if (m->ops->explain_json) return m->ops->explain_json(m, vals, own, ex->cls, &ex->text, err);
-    double *c = fw_malloc((m->n_explain + 1) * sizeof *c);
-    if (!c) return fw_err_set(err, FW_ENOMEM, "out of memory");
-    fw_status st = m->ops->explain(m, vals, scratch, c, err);
-    if (!st) {
-        fw_buf *b = &ex->text;
-        fw_buf_printf(b, ",\"contributions\":{");
-        for (size_t k = 0; k < m->n_explain; k++) {
-            fw__json_cstr(b, m->explain_names[k]);
-            fw_buf_put_u8(b, ':');
-            fw__json_num(b, c[k]);
-            fw_buf_put_u8(b, ',');
-        }
-        fw_buf_printf(b, "\"(bias)\":");
-        fw__json_num(b, c[m->n_explain]);
-        fw_buf_printf(b, "},\"contribution_space\":\"%s\"", m->task == FW_TASK_REGRESSION ? "raw" : "margin");
-    }
-    fw_free(c);
-    return st;
+/* One instance's explanation into ex->text, in the one format of every model source (explain.h). */
+static fw_status explain_one(const fw_srv_model *m, const fw_value *vals, const double *own, explain_out *ex,
+                             fw_err *err) {
+    return m->ops->explain_json(m, vals, own, ex->cls, &ex->text, err);
 }
 
 /* Predicts every instance with m into out (n_inst x n_outputs) and dec (n_inst); false after an
@@ -275,13 +182,13 @@ static bool predict_all(fw_server *s, const fw_srv_model *m, json_t *inst, fw_va
     size_t n = json_array_size(inst);
     for (size_t i = 0; i < n; i++) {
         if (!decode_instance(m, json_array_get(inst, i), i, vals, warn, n_warn, r)) return false;
-        if (iw) input_warnings(m, vals, i, iw, n_iw);
+        if (iw) fw__input_warnings(m, vals, "instances", i, iw, n_iw);
         fw_err err;
         fw_status st = fw_srv_model_decide(m, vals, scratch, s->cfg->confidence_threshold, out + i * m->n_outputs,
                                            &dec[i], &err);
         if (st == FW_OK && ex) {
             ex->off[i] = ex->text.len;
-            st = explain_one(m, vals, scratch, out + i * m->n_outputs, ex, &err);
+            st = explain_one(m, vals, out + i * m->n_outputs, ex, &err);
             ex->off[i + 1] = ex->text.len;
             if (st == FW_OK && r->max_bytes && ex->text.len > r->max_bytes) { /* never built past the cap */
                 fw__reply_error(r, 413, "reply_too_large",
@@ -482,10 +389,11 @@ static bool predict_fast(fw_server *s, const fw_route *rt, const char *body, siz
     if (fw__resolve(s, rt->name, rt->alias, rt->version, top.entity, reqno, &t, &err)) return false;
     const fw_srv_model *m = t.m;
     fw_v1_decoded d;
-    if (t.shadow || (explain && !m->ops->explain) || !fw__v1_decode(m, &top, &d) || d.n > s->cfg->max_instances) {
+    if (t.shadow || (explain && !m->ops->explain_json) || !fw__v1_decode(m, &top, &d) || d.n > s->cfg->max_instances) {
         fw__target_release(&t);
         return false;
     }
+    fw__request_id_bind(s, r, m);
     r->metrics = m->metrics;
     r->variant = t.variant;
     size_t n = d.n;
@@ -512,7 +420,7 @@ static bool predict_fast(fw_server *s, const fw_route *rt, const char *body, siz
     }
     for (size_t i = 0; i < n; i++) {
         const fw_value *vals = d.vals + i * m->n_inputs;
-        input_warnings(m, vals, i, &iwarn, &n_iwarn);
+        fw__input_warnings(m, vals, "instances", i, &iwarn, &n_iwarn);
         fw_status st = fw_srv_model_decide(m, vals, scratch, s->cfg->confidence_threshold, out + i * m->n_outputs,
                                            &dec[i], &err);
         if (st) {
@@ -521,7 +429,7 @@ static bool predict_fast(fw_server *s, const fw_route *rt, const char *body, siz
             goto out;
         }
     }
-    merge_warnings(&warn, d.n_unknown, &iwarn, n_iwarn);
+    fw__input_warnings_merge(&warn, d.n_unknown, &iwarn, n_iwarn);
     reply_predictions(m, t.variant, n, out, dec, NULL, &warn, r);
     fw__v1_fast_answers++;
     if (s->logq)
@@ -622,6 +530,7 @@ void fw__api_predict(fw_server *s, const fw_route *rt, const char *body, size_t 
         goto out;
     }
     const fw_srv_model *m = t.m;
+    fw__request_id_bind(s, r, m);
     r->metrics = m->metrics;
     r->variant = t.variant;
     if (!explain && entity && answer_from_batch(s, m, t.variant, entity, t0, body, len, r)) goto out;
@@ -631,7 +540,7 @@ void fw__api_predict(fw_server *s, const fw_route *rt, const char *body, size_t 
                         m->name, m->version, entity, s->cfg->batch_max_age_s);
         goto out;
     }
-    if (explain && !m->ops->explain && !m->ops->explain_json) {
+    if (explain && !m->ops->explain_json) {
         fw__reply_error(r, 400, "unsupported", "model '%s' version '%s' cannot explain", m->name, m->version);
         goto out;
     }
@@ -654,7 +563,7 @@ void fw__api_predict(fw_server *s, const fw_route *rt, const char *body, size_t 
         goto out;
     }
     if (!predict_all(s, m, inst, vals, out, dec, &warn, &n_warn, &iwarn, &n_iwarn, explain ? &ex : NULL, r)) goto out;
-    merge_warnings(&warn, n_warn, &iwarn, n_iwarn);
+    fw__input_warnings_merge(&warn, n_warn, &iwarn, n_iwarn);
     reply_predictions(m, t.variant, n, out, dec, explain ? &ex : NULL, &warn, r);
     if (s->logq) {
         fw__log_prediction(s, r->request_id, m, t.variant, entity, fw_now_ns() - t0, body, len, out, dec, n, "v1");
@@ -948,28 +857,9 @@ out:
 
 /* ---- /v1/feedback ---------------------------------------------------------------------------- */
 
-/* A feedback label for the model named by the feedback's "model" (NAME, NAME@ALIAS or NAME#VERSION)
- * must be something that model can answer: one of a classifier's classes (a number or boolean is
- * compared as its text), a number for a regressor. False after a 400 (or 404 for no such model). */
-static bool feedback_label_ok(fw_server *s, const char *ref, json_t *label, fw_reply *r) {
-    char name[FW_ROUTE_NAME_MAX];
-    const char *sep = strpbrk(ref, "@#");
-    size_t nl = sep ? (size_t)(sep - ref) : strlen(ref);
-    if (nl == 0 || nl >= sizeof name) {
-        fw__reply_error(r, 400, "bad_request", "'model': expected NAME, NAME@ALIAS or NAME#VERSION");
-        return false;
-    }
-    memcpy(name, ref, nl);
-    name[nl] = 0;
-    fw_srv_target t;
-    fw_err err;
-    fw_status st = fw__resolve(s, name, sep && *sep == '@' ? sep + 1 : NULL, sep && *sep == '#' ? sep + 1 : NULL, NULL, 0,
-                               &t, &err);
-    if (st) {
-        fw__reply_error(r, fw__http_for(st), st == FW_ENOTFOUND ? "model_not_found" : fw_status_name(st), "%s", err.msg);
-        return false;
-    }
-    const fw_srv_model *m = t.m;
+/* A feedback label must be something the model can answer: one of a classifier's classes (a number
+ * or boolean is compared as its text), a number for a regressor. False after a 400 unknown_label. */
+static bool label_ok_for(const fw_srv_model *m, json_t *label, fw_reply *r) {
     bool ok = true;
     if (m->task == FW_TASK_BINARY || m->task == FW_TASK_MULTICLASS) {
         char num[64];
@@ -998,7 +888,43 @@ static bool feedback_label_ok(fw_server *s, const char *ref, json_t *label, fw_r
         ok = false;
         fw__reply_error(r, 400, "unknown_label", "model '%s' predicts a number: the label must be a number", m->name);
     }
+    return ok;
+}
+
+/* A feedback label for the model named by the feedback's "model" (NAME, NAME@ALIAS or NAME#VERSION):
+ * label_ok_for that model. False after a 400 (or 404 for no such model). */
+static bool feedback_label_ok(fw_server *s, const char *ref, json_t *label, fw_reply *r) {
+    char name[FW_ROUTE_NAME_MAX];
+    const char *sep = strpbrk(ref, "@#");
+    size_t nl = sep ? (size_t)(sep - ref) : strlen(ref);
+    if (nl == 0 || nl >= sizeof name) {
+        fw__reply_error(r, 400, "bad_request", "'model': expected NAME, NAME@ALIAS or NAME#VERSION");
+        return false;
+    }
+    memcpy(name, ref, nl);
+    name[nl] = 0;
+    fw_srv_target t;
+    fw_err err;
+    fw_status st = fw__resolve(s, name, sep && *sep == '@' ? sep + 1 : NULL, sep && *sep == '#' ? sep + 1 : NULL, NULL, 0,
+                               &t, &err);
+    if (st) {
+        fw__reply_error(r, fw__http_for(st), st == FW_ENOTFOUND ? "model_not_found" : fw_status_name(st), "%s", err.msg);
+        return false;
+    }
+    bool ok = label_ok_for(t.m, label, r);
     fw__target_release(&t);
+    return ok;
+}
+
+/* A feedback label for the model its request id names (request_id.h): label_ok_for the version
+ * that answered, while this process has it loaded (no store read); true when the id names no
+ * loaded model (another process's id, a request that failed before a model was chosen, a version
+ * since evicted or replaced): such feedback is kept as before. */
+static bool feedback_label_ok_by_id(fw_server *s, const char *rid, json_t *label, fw_reply *r) {
+    fw_srv_model *m = fw__request_id_model(s, rid);
+    if (!m) return true;
+    bool ok = label_ok_for(m, label, r);
+    fw_srv_model_unref(m);
     return ok;
 }
 
@@ -1048,6 +974,8 @@ void fw__api_feedback(fw_server *s, const char *origin, fw_feedback_wait *w, con
     } else if (label && json_is_string(json_object_get(j, "model")) &&
                !feedback_label_ok(s, json_string_value(json_object_get(j, "model")), label, r)) {
         goto out; /* r holds the refusal */
+    } else if (label && !feedback_label_ok_by_id(s, rid, label, r)) {
+        goto out; /* r holds the refusal: the model the id names does not know the label */
     } else if (!s->logq) {
         fw__reply_error(r, 503, "no_store", "feedback needs the store or serving.log.path to be kept");
         goto out;

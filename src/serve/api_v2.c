@@ -3,6 +3,7 @@
  * tensor of shape [n, n_features] in the model's input order. Errors use the protocol's own body
  * {"error": "message"} so existing v2 clients work unchanged. */
 #include "serve/server_int.h"
+#include "serve/input_warnings.h"
 
 #include "core/alloc.h"
 #include "core/clock.h"
@@ -139,10 +140,11 @@ static bool wants(json_t *req_outputs, const char *name) {
     return false;
 }
 
-/* The 200 body of an infer of n_rows rows (id: the request's own id, or NULL for ours); counts the
- * scores in the model's metrics. Shared by the fast and the jansson paths. */
+/* The 200 body of an infer of n_rows rows (id: the request's own id, or NULL for ours; warn / n_warn:
+ * the input warnings, input_warnings.h); counts the scores in the model's metrics. Shared by the
+ * fast and the jansson paths. */
 static void reply_infer(const fw_srv_model *m, int variant, long n_rows, const double *out, const fw_srv_decision *dec,
-                        const char *id, json_t *req_out, fw_reply *r) {
+                        const char *id, json_t *req_out, const fw_buf *warn, size_t n_warn, fw_reply *r) {
     fw_buf *b = &r->body;
     r->code = 200;
     fw_buf_printf(b, "{\"model_name\":");
@@ -151,8 +153,10 @@ static void reply_infer(const fw_srv_model *m, int variant, long n_rows, const d
     fw__json_cstr(b, m->version);
     fw_buf_printf(b, ",\"id\":");
     fw__json_cstr(b, id ? id : r->request_id);
-    fw_buf_printf(b, ",\"parameters\":{\"request_id\":\"%s\",\"variant\":\"%s\"},\"outputs\":[", r->request_id,
+    fw_buf_printf(b, ",\"parameters\":{\"request_id\":\"%s\",\"variant\":\"%s\",\"warnings\":[", r->request_id,
                   fw_variant_name(variant));
+    fw__input_warnings_merge(b, 0, warn, n_warn);
+    fw_buf_printf(b, "]},\"outputs\":[");
     bool first = true;
     if (wants(req_out, "score")) {
         fw_buf_printf(b, "{\"name\":\"score\",\"datatype\":\"FP64\",\"shape\":[%ld],\"data\":[", n_rows);
@@ -215,6 +219,7 @@ static bool infer_fast(fw_server *s, const fw_route *rt, const char *body, size_
         fw__target_release(&t);
         return false;
     }
+    fw__request_id_bind(s, r, m);
     r->metrics = m->metrics;
     r->variant = t.variant;
     size_t n = (size_t)d.rows;
@@ -222,6 +227,9 @@ static bool infer_fast(fw_server *s, const fw_route *rt, const char *body, size_
     fw_srv_decision dec_st[V2_SMALL_ROWS];
     double *out = n * m->n_outputs <= V2_SMALL_OUT ? out_st : fw_malloc(n * m->n_outputs * sizeof *out);
     fw_srv_decision *dec = n <= V2_SMALL_ROWS ? dec_st : fw_malloc(n * sizeof *dec);
+    fw_buf warn;
+    fw_buf_init(&warn);
+    size_t n_warn = 0;
     bool oom = false;
     void *scratch = out && dec ? fw_srv_model_scratch(m, &oom) : (oom = true, NULL);
     if (oom) {
@@ -229,6 +237,7 @@ static bool infer_fast(fw_server *s, const fw_route *rt, const char *body, size_
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
+        fw__input_warnings(m, d.vals + i * m->n_inputs, "rows", i, &warn, &n_warn);
         fw_status st = fw_srv_model_decide(m, d.vals + i * m->n_inputs, scratch, s->cfg->confidence_threshold,
                                            out + i * m->n_outputs, &dec[i], &err);
         if (st) {
@@ -236,7 +245,7 @@ static bool infer_fast(fw_server *s, const fw_route *rt, const char *body, size_
             goto out;
         }
     }
-    reply_infer(m, t.variant, d.rows, out, dec, d.id, NULL, r);
+    reply_infer(m, t.variant, d.rows, out, dec, d.id, NULL, &warn, n_warn, r);
     fw__v1_fast_answers++;
     fw__log_prediction(s, r->request_id, m, t.variant, NULL, fw_now_ns() - t0, d.log_text ? d.log_text : body,
                        d.log_text ? d.log_len : len, out, dec, n, "v2");
@@ -244,6 +253,7 @@ out:
     r->hold = t.m;
     t.m = NULL;
     fw__target_release(&t);
+    fw_buf_free(&warn);
     if (out != out_st) fw_free(out);
     if (dec != dec_st) fw_free(dec);
     return true;
@@ -290,6 +300,9 @@ static void infer(fw_server *s, const fw_route *rt, const char *body, size_t len
     fw_value *vals = NULL;
     double *out = NULL;
     fw_srv_decision *dec = NULL;
+    fw_buf warn;
+    fw_buf_init(&warn);
+    size_t n_warn = 0;
     fw_err err;
     fw_status st = fw__resolve(s, rt->name, NULL, rt->version, NULL, reqno, &t, &err);
     if (st) {
@@ -297,6 +310,7 @@ static void infer(fw_server *s, const fw_route *rt, const char *body, size_t len
         goto out;
     }
     const fw_srv_model *m = t.m;
+    fw__request_id_bind(s, r, m);
     r->metrics = m->metrics;
     r->variant = t.variant;
     json_t *inputs = json_object_get(j, "inputs");
@@ -399,6 +413,7 @@ static void infer(fw_server *s, const fw_route *rt, const char *body, size_t len
                 goto out;
             }
         }
+        fw__input_warnings(m, vals, "rows", (size_t)i, &warn, &n_warn);
         st = fw_srv_model_decide(m, vals, scratch, s->cfg->confidence_threshold, out + (size_t)i * m->n_outputs,
                                  &dec[i], &err);
         if (st) {
@@ -409,7 +424,8 @@ static void infer(fw_server *s, const fw_route *rt, const char *body, size_t len
     }
     fw_free(row_leaves);
     json_t *id = json_object_get(j, "id");
-    reply_infer(m, t.variant, n_rows, out, dec, json_is_string(id) ? json_string_value(id) : NULL, req_out, r);
+    reply_infer(m, t.variant, n_rows, out, dec, json_is_string(id) ? json_string_value(id) : NULL, req_out, &warn,
+                n_warn, r);
     if (row_mode) {
         fw__log_prediction(s, r->request_id, m, t.variant, NULL, fw_now_ns() - t0, body, len, out, dec,
                            (size_t)n_rows, "v2");
@@ -436,6 +452,7 @@ out:
     fw_free(vals);
     fw_free(out);
     fw_free(dec);
+    fw_buf_free(&warn);
     json_decref(j);
 }
 

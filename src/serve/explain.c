@@ -32,13 +32,12 @@ static int by_magnitude(const void *a, const void *b) {
     return strcmp(x->name, y->name);
 }
 
-/* {"col": v, ..., "(bias)": bias}: per input column, zeros left out, largest magnitude first. */
-static void put_contribs(fw_buf *b, const fw_pipeline *pl, const double *per_input, double bias) {
-    size_t ni = fw_pipeline_n_inputs(pl), n = 0;
+void fw__explain_put_contribs(fw_buf *b, const char *const *names, size_t ni, const double *per_input, double bias) {
+    size_t n = 0;
     named *v = fw_malloc((ni ? ni : 1) * sizeof *v);
     if (v)
         for (size_t i = 0; i < ni; i++)
-            if (per_input[i] != 0 && isfinite(per_input[i])) v[n++] = (named){fw_pipeline_input_name(pl, i), per_input[i]};
+            if (per_input[i] != 0 && isfinite(per_input[i])) v[n++] = (named){names[i], per_input[i]};
     if (v) qsort(v, n, sizeof *v, by_magnitude);
     fw_buf_put_u8(b, '{');
     for (size_t i = 0; i < n; i++) {
@@ -48,9 +47,22 @@ static void put_contribs(fw_buf *b, const fw_pipeline *pl, const double *per_inp
         fw_buf_put_u8(b, ',');
     }
     fw_buf_printf(b, "\"(bias)\":");
-    fw__json_num(b, bias);
+    fw__json_num(b, bias == 0 ? 0 : bias); /* never "-0" (a negated zero bias) */
     fw_buf_put_u8(b, '}');
     fw_free(v);
+}
+
+/* The same for a pipeline's input columns. */
+static void put_contribs(fw_buf *b, const fw_pipeline *pl, const double *per_input, double bias) {
+    size_t ni = fw_pipeline_n_inputs(pl);
+    const char **names = fw_malloc((ni ? ni : 1) * sizeof *names);
+    if (!names) {
+        b->oom = true;
+        return;
+    }
+    for (size_t i = 0; i < ni; i++) names[i] = fw_pipeline_input_name(pl, i);
+    fw__explain_put_contribs(b, names, ni, per_input, bias);
+    fw_free(names);
 }
 
 /* Dense contributions (nd + 1, the last the bias) summed per input column into per_input. */
@@ -100,15 +112,19 @@ static const char *class_name(const fw_target *t, int32_t k) {
     return k >= 0 && (size_t)k < t->n_classes && t->class_names ? t->class_names[k] : NULL;
 }
 
-static void put_explained(fw_buf *b, const fw_target *t, int32_t k, const char *method, const char *space) {
+void fw__explain_put_explained(fw_buf *b, fw_task task, const char *name, int32_t k, const char *method,
+                               const char *space) {
     fw_buf_printf(b, ",\"explained\":{\"output\":");
-    const char *name = class_name(t, k);
     if (name) fw__json_cstr(b, name);
-    else fw__json_cstr(b, t->task == FW_TASK_REGRESSION || t->task == FW_TASK_RANKING ? "value" : "score");
+    else fw__json_cstr(b, task == FW_TASK_REGRESSION || task == FW_TASK_RANKING ? "value" : "score");
     if (name) fw_buf_printf(b, ",\"class_index\":%d", (int)k);
     fw_buf_printf(b, ",\"method\":\"%s\"", method);
     if (space) fw_buf_printf(b, ",\"space\":\"%s\"", space);
     fw_buf_put_u8(b, '}');
+}
+
+static void put_explained(fw_buf *b, const fw_target *t, int32_t k, const char *method, const char *space) {
+    fw__explain_put_explained(b, t->task, class_name(t, k), k, method, space);
 }
 
 static fw_status explain_knn(const fw_bundle *bu, const fw_model *model, const fw_row *row, const double *own,

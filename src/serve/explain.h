@@ -15,4 +15,12 @@
 fw_status fw__explain_bundle(const fw_bundle *bu, const fw_value *inputs, const double *own, int32_t cls, fw_buf *b,
                              fw_err *err);
 
+/* The parts every model source's explanation is written with, so that all answer one format:
+ * ",\"explained\":{\"output\":..,[\"class_index\":k,]\"method\":..[,\"space\":..]}" (name: the class
+ * explained, NULL for a score or a value), and {"col": v, ..., "(bias)": bias} with one entry per
+ * input column (names[i], per_input[i]), zeros left out, largest magnitude first, the bias last. */
+void fw__explain_put_explained(fw_buf *b, fw_task task, const char *name, int32_t k, const char *method,
+                               const char *space);
+void fw__explain_put_contribs(fw_buf *b, const char *const *names, size_t n, const double *per_input, double bias);
+
 #endif

@@ -55,7 +55,6 @@ void fw_srv_model_unref(fw_srv_model *m) {
     fw_free(m->version);
     free_strs(m->classes, m->n_classes);
     free_strs(m->input_names, m->n_inputs);
-    free_strs(m->explain_names, m->n_explain);
     fw_strmap_free(&m->input_index);
     fw_free(m->fallback_value);
     fw_free(m->baseline_out);
@@ -134,7 +133,7 @@ static int32_t classify(const fw_srv_model *m, const double *o, double *conf) {
     if (m->task == FW_TASK_BINARY) {
         double p = o[0];
         int32_t lab = p >= m->threshold ? 1 : 0;
-        *conf = lab ? p : 1 - p; /* the decision's: the probability of the label decided */
+        *conf = fw_binary_confidence(p, m->threshold); /* measured from the threshold (bundle.h) */
         return lab;
     }
     size_t best = 0;

@@ -28,9 +28,6 @@ typedef struct fw_srv_model_ops {
     /* inputs: n_inputs values in the model's input order. out: n_outputs doubles. */
     fw_status (*predict)(const fw_srv_model *m, const fw_value *inputs, void *scratch, double *out,
                          fw_err *err);
-    /* contrib: n_explain values (margin space) then the bias; may be NULL (explain unsupported). */
-    fw_status (*explain)(const fw_srv_model *m, const fw_value *inputs, void *scratch, double *contrib,
-                         fw_err *err);
     /* The full decision (threshold / argmax / abstain with the fallback) made by THE shared
      * prediction path (fw_bundle_predict_record): out gets the model's own n_outputs scores,
      * *pred the decision (pred->scores points at the answering model's; label_name lives as long
@@ -39,9 +36,10 @@ typedef struct fw_srv_model_ops {
      * from predict's scores and the model's fields. */
     fw_status (*predict_decide)(const fw_srv_model *m, const fw_value *inputs, void *scratch, double override,
                                 double *out, fw_prediction *pred, fw_err *err);
-    /* The :explain fields of one instance appended to out (serve/explain.h): own is the model's own
-     * n_outputs scores, cls the class asked for (-1: the decision's). May be NULL: then explain's
-     * contributions are shown. */
+    /* The :explain fields of one instance appended to out, in the one format of every model source
+     * (serve/explain.h: "explained", then "contributions" per input column sorted by magnitude and
+     * "contribution_space", or a family's own): own is the model's own n_outputs scores, cls the
+     * class asked for (-1: the decision's). May be NULL: the model cannot explain (400). */
     fw_status (*explain_json)(const fw_srv_model *m, const fw_value *inputs, const double *own, int32_t cls,
                               fw_buf *out, fw_err *err);
     void *(*scratch_new)(const fw_srv_model *m);   /* NULL on out of memory; may be NULL (no scratch) */
@@ -64,8 +62,6 @@ struct fw_srv_model {
     char **input_names;        /* pipeline input order (v2 row tensors use it) */
     const fw_pipeline *pipeline; /* input types and categories, for warnings; NULL: every input numeric */
     fw_strmap input_index;     /* name → input position */
-    size_t n_explain;
-    char **explain_names;      /* names of the explain contributions (n_explain) */
     double threshold;          /* binary decision threshold */
     double confidence_threshold; /* below → abstain; 0 = never */
     fw_fallback_kind fallback;

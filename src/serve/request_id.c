@@ -70,26 +70,57 @@ static void put_hex(char *o, uint64_t v, int digits) {
 
 static uint32_t tag_of(const fw_reqid_key *k, const char *hex32) { return (uint32_t)fw_siphash24(k->tag, hex32, 32); }
 
-void fw_reqid_format(const fw_reqid_key *k, uint64_t n, char *out) {
+/* The mask hiding the model code: a PRF of the 96 random bits (their 24 hex digits), in a domain of
+ * its own (a 25th byte) so it is unrelated to any id's random part. */
+static uint32_t code_mask(const fw_reqid_key *k, const char *hex24) {
+    char m[25];
+    memcpy(m, hex24, 24);
+    m[24] = 'm';
+    return (uint32_t)fw_siphash24(k->id, m, sizeof m);
+}
+
+uint32_t fw_reqid_model_code(const fw_reqid_key *k, const char *name, const char *version) {
+    char buf[600];
+    int n = snprintf(buf, sizeof buf, "%s%c%s", name, 0, version);
+    if (n < 0) return 1;
+    if ((size_t)n >= sizeof buf) n = (int)sizeof buf - 1;
+    uint64_t h = fw_siphash24(k->tag, buf, (size_t)n);
+    uint32_t c = (uint32_t)(h ^ (h >> 32));
+    return c ? c : 1; /* 0 means "no model" */
+}
+
+void fw_reqid_format(const fw_reqid_key *k, uint64_t n, uint32_t code, char *out) {
     unsigned char m[9];
     for (int i = 0; i < 8; i++) m[i] = (unsigned char)(n >> (8 * i));
     m[8] = 0;
     put_hex(out, fw_siphash24(k->id, m, 9), 16);
     m[8] = 1;
-    put_hex(out + 16, fw_siphash24(k->id, m, 9), 16);
+    put_hex(out + 16, fw_siphash24(k->id, m, 9), 8);
+    put_hex(out + 24, code ^ code_mask(k, out), 8);
     out[32] = '-';
     put_hex(out + 33, tag_of(k, out), 8);
     out[FW_REQID_LEN] = 0;
 }
 
-bool fw_reqid_issued(const fw_reqid_key *k, const char *id) {
-    if (strlen(id) != FW_REQID_LEN || id[32] != '-') return false;
-    uint32_t tag = 0;
-    for (int i = 0; i < FW_REQID_LEN; i++) {
-        if (i == 32) continue;
-        const char *h = memchr(HEX, id[i], 16);
-        if (!h || !id[i]) return false;
-        if (i > 32) tag = tag << 4 | (uint32_t)(h - HEX);
+static bool hex_value(const char *s, int digits, uint64_t *v) {
+    *v = 0;
+    for (int i = 0; i < digits; i++) {
+        const char *h = s[i] ? memchr(HEX, s[i], 16) : NULL;
+        if (!h) return false;
+        *v = *v << 4 | (uint64_t)(h - HEX);
     }
-    return tag == tag_of(k, id);
+    return true;
 }
+
+bool fw_reqid_code(const fw_reqid_key *k, const char *id, uint32_t *code) {
+    uint64_t head, tag;
+    if (strlen(id) != FW_REQID_LEN || id[32] != '-' || !hex_value(id, 16, &head) || !hex_value(id + 16, 16, &head) ||
+        !hex_value(id + 33, 8, &tag) || (uint32_t)tag != tag_of(k, id))
+        return false;
+    uint64_t masked;
+    hex_value(id + 24, 8, &masked);
+    if (code) *code = (uint32_t)masked ^ code_mask(k, id);
+    return true;
+}
+
+bool fw_reqid_issued(const fw_reqid_key *k, const char *id) { return fw_reqid_code(k, id, NULL); }

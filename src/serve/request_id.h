@@ -1,16 +1,24 @@
-/* request_id.h — owns the server's request ids: 128 bits no client can guess (SipHash-2-4, a keyed
- * PRF, of the request number under a 128-bit key drawn from getrandom at start), and a 32-bit tag
- * under a second key that lets this process tell an id it issued from any other without keeping
- * a list. Ids look like "3f1c...<32 hex>-<8 hex>" (41 characters).
+/* request_id.h — owns the server's request ids. An id is 96 bits no client can guess (SipHash-2-4,
+ * a keyed PRF, of the request number under a 128-bit key drawn from getrandom at start), the
+ * answering model's 32-bit code hidden under a mask derived from those 96 bits, and a 32-bit tag
+ * over both under a second key, which lets this process tell an id it issued from any other, and
+ * read the model back, without keeping a list or reading a store. Ids look like
+ * "<24 hex random><8 hex masked code>-<8 hex tag>" (41 characters).
  *
- * Why: ids were "<boot>-<counter>", so anyone could label a neighbour's prediction by counting.
- * Deterministic in the request number (same process, same number, same id), so the /v1 decoder's
- * differential check (v1_fuzz.c) still compares two answers byte for byte.
+ * Why the code: feedback names only the request id, and a label the answering model does not know
+ * ("maybe" for Yes/No) must be refused. The code is a keyed hash of the model's name and version
+ * (fw_reqid_model_code), so any process holding the same keys maps it back to a loaded model; a
+ * client can neither read it nor move an id to another model (the tag covers it).
+ *
+ * Why ids are keyed at all: ids were "<boot>-<counter>", so anyone could label a neighbour's
+ * prediction by counting. 96 unguessable bits keep that out of reach (2^96 guesses per id).
+ * Deterministic in the request number and the code (same process, same number, same model, same
+ * id), so the /v1 decoder's differential check (v1_fuzz.c) still compares two answers byte for byte.
  *
  * Example:
  *   fw_reqid_key k; fw_reqid_key_init(&k);
- *   char id[48]; fw_reqid_format(&k, 42, id);
- *   fw_reqid_issued(&k, id);   // true */
+ *   char id[48]; fw_reqid_format(&k, 42, fw_reqid_model_code(&k, "pima", "3"), id);
+ *   uint32_t code; fw_reqid_code(&k, id, &code);   // true, code = pima version 3's */
 #ifndef FW_SERVE_REQUEST_ID_H
 #define FW_SERVE_REQUEST_ID_H
 
@@ -26,8 +34,14 @@ typedef struct fw_reqid_key {
 
 /* Fresh keys from getrandom (a clock/pid mix only if the kernel refuses, said on stderr). */
 void fw_reqid_key_init(fw_reqid_key *k);
-/* The id of request number n into out (FW_REQID_LEN + 1 bytes). */
-void fw_reqid_format(const fw_reqid_key *k, uint64_t n, char *out);
+/* The id of request number n answered by the model with code (0: no model, e.g. the request failed
+ * before one was chosen) into out (FW_REQID_LEN + 1 bytes). */
+void fw_reqid_format(const fw_reqid_key *k, uint64_t n, uint32_t code, char *out);
+/* The code of a model version under k: a keyed hash of name and version, never 0. */
+uint32_t fw_reqid_model_code(const fw_reqid_key *k, const char *name, const char *version);
+/* True when id has the shape and the tag of an id issued under k; then *code (may be NULL) is the
+ * model code it was issued with. */
+bool fw_reqid_code(const fw_reqid_key *k, const char *id, uint32_t *code);
 /* True when id has the shape and the tag of an id issued under k. */
 bool fw_reqid_issued(const fw_reqid_key *k, const char *id);
 /* SipHash-2-4 of n bytes under the key (k[0], k[1]). */

@@ -174,8 +174,27 @@ int fw__http_for(fw_status st) {
 
 uint64_t fw__new_request_id(fw_server *s, fw_reply *r) {
     uint64_t n = atomic_fetch_add_explicit(&s->next_req, 1, memory_order_relaxed);
-    fw_reqid_format(&s->idkey, n, r->request_id);
+    r->reqno = n;
+    fw_reqid_format(&s->idkey, n, 0, r->request_id);
     return n;
+}
+
+void fw__request_id_bind(fw_server *s, fw_reply *r, const fw_srv_model *m) {
+    fw_reqid_format(&s->idkey, r->reqno, fw_reqid_model_code(&s->idkey, m->name, m->version), r->request_id);
+}
+
+fw_srv_model *fw__request_id_model(fw_server *s, const char *id) {
+    uint32_t code;
+    if (!fw_reqid_code(&s->idkey, id, &code) || !code) return NULL;
+    fw_srv_model **all = NULL, *found = NULL;
+    size_t n = 0;
+    fw_model_table_snapshot(s->models, &all, &n);
+    for (size_t i = 0; i < n; i++) {
+        if (!found && fw_reqid_model_code(&s->idkey, all[i]->name, all[i]->version) == code) found = all[i];
+        else fw_srv_model_unref(all[i]);
+    }
+    fw_free(all);
+    return found;
 }
 
 bool fw__request_id_known(const fw_server *s, const char *id) { return fw_reqid_issued(&s->idkey, id); }

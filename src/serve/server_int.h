@@ -70,6 +70,7 @@ typedef struct fw_reply {
     fw_buf body;
     const char *allow;          /* 405 */
     char request_id[48];
+    uint64_t reqno;             /* the request number behind request_id (fw__new_request_id) */
     const char *auth_role;      /* the data-plane token role that authorised the request (NULL: none);
                                    recorded with feedback as its source */
     fw_srv_metrics *metrics;    /* where to count the request (NULL → server's global) */
@@ -114,8 +115,14 @@ void fw__target_release(fw_srv_target *t);
  * damaged artifact, a missing version). Returns how many. */
 size_t fw__routes_unready(fw_server *s, fw_buf *out);
 
-/* New request id into r->request_id; returns the request number. */
+/* New request id into r->request_id (naming no model yet); returns the request number. */
 uint64_t fw__new_request_id(fw_server *s, fw_reply *r);
+/* Re-issues r's id (same request number) naming m, the model that answers (request_id.h), so that
+ * feedback naming only the id can be checked against m's classes. */
+void fw__request_id_bind(fw_server *s, fw_reply *r, const fw_srv_model *m);
+/* The loaded model an id issued by this process names, with a reference the caller drops
+ * (fw_srv_model_unref); NULL when the id names none, or that version is no longer loaded. */
+fw_srv_model *fw__request_id_model(fw_server *s, const char *id);
 /* True when id was issued by this process. */
 bool fw__request_id_known(const fw_server *s, const char *id);
 /* Queues one prediction log record for n instances (no-op when logging is off): inputs is the

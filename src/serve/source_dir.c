@@ -8,9 +8,11 @@
  *    "impute": [m_a, m_b] (value for a missing input; default 0), "classes": ["no", "yes"],
  *    "threshold": 0.5, "confidence_threshold": 0.0, "fallback": "baseline"|"value"|"review",
  *    "fallback_value": "...", "baseline": [outputs...]}
- * Binary: P = sigmoid(w·x + b); multiclass: softmax; regression: w·x + b. Explain: w_i·x_i. */
+ * Binary: P = sigmoid(w·x + b); multiclass: softmax; regression: w·x + b. Explain: w_i·x_i per input
+ * for the explained class, in the same format as the store's models (serve/explain.h). */
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "serve/explain.h"
 #include "serve/model.h"
 
 #include <dirent.h>
@@ -92,17 +94,43 @@ static fw_status lin_predict(const fw_srv_model *m, const fw_value *in, void *sc
     return FW_OK;
 }
 
-static fw_status lin_explain(const fw_srv_model *m, const fw_value *in, void *scratch, double *contrib,
-                             fw_err *err) {
+/* :explain in the format of every source (serve/explain.h): the decision's class (multiclass), the
+ * positive class (binary; the negative one when asked: the same terms negated), or the value;
+ * w_i * x_i per input, the bias last. */
+static fw_status lin_explain_json(const fw_srv_model *m, const fw_value *in, const double *own, int32_t cls,
+                                  fw_buf *b, fw_err *err) {
     const linear *l = m->impl;
-    double *x = scratch;
+    double *x = fw_malloc((2 * l->n_in + 1) * sizeof *x), *per = x + l->n_in;
+    if (!x) return fw_err_set(err, FW_ENOMEM, "out of memory");
     for (size_t i = 0; i < l->n_in; i++) {
         fw_status st = input_num(m, l, in, i, &x[i], err);
-        if (st) return st;
+        if (st) {
+            fw_free(x);
+            return st;
+        }
     }
-    /* first output only (binary / regression); multiclass explains class 0's margin */
-    for (size_t i = 0; i < l->n_in; i++) contrib[i] = l->w[i] * x[i];
-    contrib[l->n_in] = l->b[0];
+    size_t k = 0;
+    double sign = 1;
+    int32_t shown = -1;
+    const char *space = "raw";
+    if (m->task == FW_TASK_BINARY) {
+        shown = cls >= 0 ? cls : 1;
+        sign = shown == 0 ? -1 : 1;
+        space = "log_odds";
+    } else if (m->task == FW_TASK_MULTICLASS) {
+        shown = cls;
+        if (shown < 0)
+            for (size_t j = shown = 0; j < l->n_out; j++) shown = own[j] > own[shown] ? (int32_t)j : shown;
+        k = (size_t)shown;
+        space = "softmax_margin";
+    }
+    for (size_t i = 0; i < l->n_in; i++) per[i] = sign * l->w[k * l->n_in + i] * x[i];
+    const char *name = shown >= 0 && m->classes && (size_t)shown < m->n_classes ? m->classes[shown] : NULL;
+    fw__explain_put_explained(b, m->task, name, shown, "additive", space);
+    fw_buf_printf(b, ",\"contributions\":");
+    fw__explain_put_contribs(b, (const char *const *)m->input_names, l->n_in, per, sign * l->b[k]);
+    fw_buf_printf(b, ",\"contribution_space\":\"%s\"", space);
+    fw_free(x);
     return FW_OK;
 }
 
@@ -119,7 +147,7 @@ static void lin_free(void *p) {
     fw_free(l);
 }
 
-static const fw_srv_model_ops lin_ops = {.predict = lin_predict, .explain = lin_explain, .scratch_new = lin_scratch_new, .scratch_free = fw_free, .free_impl = lin_free};
+static const fw_srv_model_ops lin_ops = {.predict = lin_predict, .explain_json = lin_explain_json, .scratch_new = lin_scratch_new, .scratch_free = fw_free, .free_impl = lin_free};
 
 static fw_status read_file(const char *path, fw_buf *b, fw_err *err) {
     FILE *f = fopen(path, "rb");
@@ -233,10 +261,6 @@ static fw_status parse_model(const char *path, json_t *j, fw_srv_model *m, fw_er
     else if (fb && strcmp(fb, "baseline") != 0) return bad(path, "'fallback' must be baseline, value or review", err);
     const char *fv = json_string_value(json_object_get(j, "fallback_value"));
     if (fv && !(m->fallback_value = fw_strdup(fv))) return fw_err_set(err, FW_ENOMEM, "out of memory");
-    m->n_explain = n;
-    if (!(m->explain_names = fw_calloc(n, sizeof(char *)))) return fw_err_set(err, FW_ENOMEM, "out of memory");
-    for (size_t i = 0; i < n; i++)
-        if (!(m->explain_names[i] = fw_strdup(m->input_names[i]))) return fw_err_set(err, FW_ENOMEM, "out of memory");
     m->bytes = sizeof *m + sizeof *l + (n * n_out + n_out + n) * sizeof(double) + 64 * n;
     return FW_OK;
 }

@@ -3,8 +3,7 @@
  * content-addressed artifact file (verified against its hash; the store's read path only when the
  * file is not there) into an fw_bundle, and adapted to fw_srv_model: inputs are
  * the pipeline's input columns, predictions go through fw_bundle_predict_record (the one path the
- * batch scorer also uses), explanations through the model's explain_row on the pipeline's record
- * output. Aliases are read from the store on every resolve, so another process's promotion is seen
+ * batch scorer also uses), explanations through serve/explain.c (fw__explain_bundle). Aliases are read from the store on every resolve, so another process's promotion is seen
  * at the next alias poll. */
 #include "core/alloc.h"
 #include "core/clock.h"
@@ -40,13 +39,12 @@ typedef struct bundle_impl {
     size_t mscratch_size;
 } bundle_impl;
 
-/* Per-thread scratch: the bundle's (predict) plus our own pipeline pass for explain. */
+/* Per-thread scratch: the bundle's (predict) plus our own pipeline pass for the model's own scores. */
 typedef struct bundle_scratch {
     fw_bundle_scratch *bs;
     fw_pipeline_scratch *ps;
     float *dense;
     void *mscratch;   /* model scratch, 16-byte aligned */
-    double *contrib;  /* (n_dense + 1) x n_out */
     double *own;      /* n_out: the model's own scores after an abstention */
     double *answer;   /* n_out: the baseline's scores after a baseline fallback */
 } bundle_scratch;
@@ -171,24 +169,6 @@ static fw_status b_predict(const fw_srv_model *m, const fw_value *inputs, void *
     return b_decide(m, inputs, scratch, -1, out, &p, err);
 }
 
-/* Contributions of output 0 (binary: log-odds of the positive class; regression: raw) of the
- * model itself (never the fallback), then the bias. */
-static fw_status b_explain(const fw_srv_model *m, const fw_value *inputs, void *scratch, double *contrib,
-                           fw_err *err) {
-    const bundle_impl *bi = m->impl;
-    bundle_scratch *sc = scratch;
-    const fw_model *model = fw_bundle_model(bi->b);
-    if (!model->vt->explain_row)
-        return fw_err_set(err, FW_EUNSUPPORTED, "model family '%s' cannot explain", model->vt->family);
-    fw_row row;
-    fw_status st = fw_pipeline_transform_record(fw_bundle_pipeline(bi->b), inputs, sc->ps, sc->dense, &row, err);
-    if (st) return st;
-    if ((st = model->vt->explain_row(model, &row, sc->mscratch, sc->contrib)))
-        return fw_err_set(err, st, "explain failed: %s", fw_strerror(st));
-    for (size_t j = 0; j <= bi->n_dense; j++) contrib[j] = sc->contrib[j * bi->n_out];
-    return FW_OK;
-}
-
 static fw_status b_explain_json(const fw_srv_model *m, const fw_value *inputs, const double *own, int32_t cls,
                                 fw_buf *out, fw_err *err) {
     const bundle_impl *bi = m->impl;
@@ -202,7 +182,6 @@ static void b_scratch_free(void *p) {
     fw_pipeline_scratch_free(sc->ps);
     fw_free(sc->dense);
     free(sc->mscratch);
-    fw_free(sc->contrib);
     fw_free(sc->own);
     fw_free(sc->answer);
     fw_free(sc);
@@ -216,7 +195,6 @@ static void *b_scratch_new(const fw_srv_model *m) {
     if (fw_bundle_scratch_new(bi->b, &sc->bs) != FW_OK ||
         fw_pipeline_scratch_new(fw_bundle_pipeline(bi->b), &sc->ps) != FW_OK ||
         !(sc->dense = fw_calloc(bi->n_dense ? bi->n_dense : 1, sizeof *sc->dense)) ||
-        !(sc->contrib = fw_calloc((bi->n_dense + 1) * bi->n_out, sizeof *sc->contrib)) ||
         !(sc->own = fw_calloc(bi->n_out, sizeof *sc->own)) ||
         !(sc->answer = fw_calloc(bi->n_out > m->n_outputs ? bi->n_out : m->n_outputs, sizeof *sc->answer)) ||
         /* aligned_alloc: the models' scratch contract wants 16-byte alignment, which the counted
@@ -236,7 +214,6 @@ static void b_free_impl(void *p) {
 
 static const fw_srv_model_ops bundle_ops = {
     .predict = b_predict,
-    .explain = b_explain,
     .explain_json = b_explain_json,
     .predict_decide = b_decide,
     .scratch_new = b_scratch_new,
@@ -284,14 +261,6 @@ static fw_status adapt(const char *name, const char *version, fw_bundle *b, size
     }
     if (st == FW_OK && fw_bundle_fallback_value(b) && !(m->fallback_value = fw_strdup(fw_bundle_fallback_value(b))))
         st = FW_ENOMEM;
-    if (st == FW_OK && model->vt->explain_row) {
-        if (!(m->explain_names = fw_calloc(bi->n_dense ? bi->n_dense : 1, sizeof *m->explain_names))) st = FW_ENOMEM;
-        else m->n_explain = bi->n_dense;
-        for (size_t j = 0; st == FW_OK && j < bi->n_dense; j++) {
-            const char *dn = fw_pipeline_dense_name(pl, j);
-            if (!(m->explain_names[j] = fw_strdup(dn ? dn : ""))) st = FW_ENOMEM;
-        }
-    }
     if (st) {
         fw_srv_model_unref(m);
         return fw_err_set(err, FW_ENOMEM, "out of memory");

@@ -50,47 +50,6 @@ fw_status fw_train_predict_candidate(const fw_train_result *r, const fw_candidat
 
 /* ---- step 4: evaluation --------------------------------------------------------------------- */
 
-static fw_status group_codes(const fw_train_result *r, size_t g, int32_t *codes, const char ***names,
-                             size_t *n_names, fw_err *err) {
-    const fw_dataset *ds = r->eval_ds;
-    int c = fw_dataset_find(ds, r->project.group_columns[g]);
-    if (c < 0) return fw_err_set(err, FW_ENOTFOUND, "group column '%s' not in the test data", r->project.group_columns[g]);
-    const fw_column *col = &ds->cols[c];
-    if (col->code) {
-        *n_names = fw_dict_size(&col->dict);
-        *names = fw_malloc((*n_names ? *n_names : 1) * sizeof(char *));
-        if (!*names) return FW_ENOMEM;
-        for (size_t i = 0; i < *n_names; i++) (*names)[i] = fw_dict_str(&col->dict, (int32_t)i);
-        for (size_t i = 0; i < r->n_test; i++) codes[i] = col->code[r->test_rows[i]];
-        return FW_OK;
-    }
-    /* numeric group column: each distinct value is a slice (named by its %g text) */
-    fw_dict *d = fw_malloc(sizeof *d);
-    if (!d) return FW_ENOMEM;
-    fw_dict_init(d);
-    for (size_t i = 0; i < r->n_test; i++) {
-        double v = col->num[r->test_rows[i]];
-        if (isnan(v)) {
-            codes[i] = -1;
-            continue;
-        }
-        char txt[40];
-        int n = snprintf(txt, sizeof txt, "%g", v);
-        codes[i] = fw_dict_intern(d, txt, (size_t)n);
-    }
-    *n_names = fw_dict_size(d);
-    *names = fw_malloc((*n_names ? *n_names : 1) * sizeof(char *) + sizeof(fw_dict *));
-    if (!*names) {
-        fw_dict_free(d);
-        fw_free(d);
-        return FW_ENOMEM;
-    }
-    for (size_t i = 0; i < *n_names; i++) (*names)[i] = fw_dict_str(d, (int32_t)i);
-    /* keep the dict alive until the report is built: stash it past the names */
-    memcpy((char *)*names + (*n_names ? *n_names : 1) * sizeof(char *), &d, sizeof d);
-    return FW_OK;
-}
-
 /* Fills pick with `rows` test-row indexes spread evenly over n (a stride sample); returns pick. */
 static const uint32_t *pick_rows(uint32_t *pick, size_t rows, size_t n) {
     for (size_t i = 0; i < rows; i++) pick[i] = (uint32_t)((i * n) / rows);
@@ -126,37 +85,22 @@ fw_status fw__train_evaluate(fw_train_result *r, fw_candidate *c, const fw_train
     }
     if (r->project.n_group_columns) {
         c->slices = fw_calloc(r->project.n_group_columns, sizeof(fw_slice_report));
-        int32_t *codes = fw_malloc(r->n_test * sizeof(int32_t));
-        if (!c->slices || !codes) {
-            fw_free(codes);
-            return fw_err_set(err, FW_ENOMEM, "out of memory");
-        }
+        if (!c->slices) return fw_err_set(err, FW_ENOMEM, "out of memory");
         for (size_t g = 0; g < r->project.n_group_columns; g++) {
-            const char **names = NULL;
-            size_t n_names = 0;
-            st = group_codes(r, g, codes, &names, &n_names, err);
-            if (st) {
-                fw_free(codes);
-                return st;
-            }
-            bool numeric = r->eval_ds->cols[fw_dataset_find(r->eval_ds, r->project.group_columns[g])].num != NULL;
-            st = fw_eval_slices(r->target.task, r->y_test, c->test_pred, r->n_test, k, &eo,
-                                r->project.group_columns[g], codes, names, n_names, 30,
-                                &c->slices[g], err);
+            int col = fw_dataset_find(r->eval_ds, r->project.group_columns[g]);
+            if (col < 0)
+                return fw_err_set(err, FW_ENOTFOUND, "group column '%s' not in the test data", r->project.group_columns[g]);
+            fw_group_codes gc;
+            st = fw_dataset_group_codes(r->eval_ds, (size_t)col, r->test_rows, r->n_test, &gc);
+            if (st == FW_OK)
+                st = fw_eval_slices(r->target.task, r->y_test, c->test_pred, r->n_test, k, &eo,
+                                    r->project.group_columns[g], gc.codes, gc.names, gc.n_names, 30, &c->slices[g], err);
+            else
+                fw_err_set(err, st, "out of memory");
             c->n_slices = g + 1;
-            if (numeric) {
-                fw_dict *d;
-                memcpy(&d, (char *)names + (n_names ? n_names : 1) * sizeof(char *), sizeof d);
-                fw_dict_free(d);
-                fw_free(d);
-            }
-            fw_free(names);
-            if (st) {
-                fw_free(codes);
-                return st;
-            }
+            fw_group_codes_free(&gc);
+            if (st) return st;
         }
-        fw_free(codes);
     }
     if (c->model) {
         fw__phase tl = fw__phase_begin();

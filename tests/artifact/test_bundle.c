@@ -136,13 +136,15 @@ static void test_fixture_v1_known_answers(void) {
     fw_bundle_scratch *s;
     CHECK_OK(fw_bundle_scratch_new(b, &s));
     fw_value v[16];
-    /* row 1: the model's P(pos) 0.3038 is over the fixture's decision threshold, so it decides pos
-     * with confidence 0.3038 (the decision's: the probability of the label decided), under the
-     * confidence threshold: the baseline answers (until confidence was max(p, 1 - p), 0.696,
-     * and the model answered) */
-    static const double expect[5] = {0.67393293121301701, 0.36923076923076925, 0.36923076923076925,
+    /* The fixture's decision threshold is 0.2488 and its confidence threshold 0.6; the confidence is
+     * measured from the decision threshold (fw_binary_confidence).
+     * row 1: the model's P(pos) 0.3038 is just over the threshold: confidence
+     *   0.3038 * 0.7512 / (0.3038 * 0.7512 + 0.6962 * 0.2488) = 0.569 < 0.6, the baseline answers;
+     * row 2: P(pos) 0.4572 is well over it: confidence 0.718, the model answers (while confidence
+     *   was the decided label's probability, 0.457, it abstained to the baseline, 0.3692). */
+    static const double expect[5] = {0.67393293121301701, 0.36923076923076925, 0.45723142417500301,
                                      0.11979466452434252, 0.65181497349202322};
-    static const fw_prediction_source expect_src[5] = {FW_PRED_MODEL, FW_PRED_BASELINE, FW_PRED_BASELINE,
+    static const fw_prediction_source expect_src[5] = {FW_PRED_MODEL, FW_PRED_BASELINE, FW_PRED_MODEL,
                                                        FW_PRED_MODEL, FW_PRED_MODEL};
     for (size_t r = 0; r < 5; r++) {
         row_inputs(b, ds, r, v);
@@ -396,6 +398,23 @@ static void test_reference_profile(void) {
     fw_dataset_free(ds);
 }
 
+/* The confidence of a binary decision is measured from its threshold (bundle.h): at 0.5 it is the
+ * decided label's probability; with pima's out-of-fold threshold 0.176 a "pos" at P = 0.57 is
+ * confident (hand computation: 0.57 * 0.824 / (0.57 * 0.824 + 0.43 * 0.176) = 0.8613), one at
+ * P = 0.2 is not (0.1648 / (0.1648 + 0.1408) = 0.5393), and a "neg" at P = 0.1 is
+ * (1 - 0.0824 / (0.0824 + 0.1584) = 0.6578). At the threshold itself it is 0.5. */
+static void test_binary_confidence(void) {
+    for (double p = 0; p <= 1; p += 0.05) CHECK_NEAR(fw_binary_confidence(p, 0.5), p >= 0.5 ? p : 1 - p, 1e-12);
+    CHECK_NEAR(fw_binary_confidence(0.57, 0.176), 0.8613, 1e-4);
+    CHECK_NEAR(fw_binary_confidence(0.2, 0.176), 0.5393, 1e-4);
+    CHECK_NEAR(fw_binary_confidence(0.1, 0.176), 0.6578, 1e-4);
+    CHECK_NEAR(fw_binary_confidence(0.176, 0.176), 0.5, 1e-12);
+    /* symmetric in the two sides: the same odds ratio away from the threshold, the same confidence */
+    CHECK_NEAR(fw_binary_confidence(0.5, 0.25), 0.75, 1e-12); /* odds 1 vs 1/3 */
+    CHECK_NEAR(fw_binary_confidence(0.1, 0.25), 0.75, 1e-12); /* odds 1/9 vs 1/3 */
+    CHECK(fw_binary_confidence(0.5, 0) > 0.999999 && fw_binary_confidence(0.5, 1) > 0.999999); /* clamped */
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     TEST_RUN(test_fixture_v1_loads);
@@ -405,5 +424,6 @@ int main(int argc, char **argv) {
     TEST_RUN(test_damaged_fixture_refused);
     TEST_RUN(test_load_time);
     TEST_RUN(test_reference_profile);
+    TEST_RUN(test_binary_confidence);
     return fw_test_report(argv[0]);
 }

@@ -12,8 +12,8 @@ static void test_rule_fallback_in_batch_and_serve(void) {
     /* every answer abstains (confidence 0.99 is out of reach), so the rule answers every row */
     int rc = fw_test_sh(&o, "sed -e \"s#train: pima.csv#train: $PWD/examples/pima/pima.csv#\" "
                             "-e 's/^baseline: prior/baseline:\\n  rule: \"glucose >= 140 -> pos else neg\"/' "
-                            "-e 's/confidence_threshold: 0.6/confidence_threshold: 0.99/' "
-                            "examples/pima/flywheel.yaml > \"$T/p.yaml\" && grep -q 'rule:' \"$T/p.yaml\" && "
+                            "-e 's/confidence_threshold: 0.65$/confidence_threshold: 0.99/' "
+                            "examples/pima/flywheel.yaml > \"$T/p.yaml\" && grep -q 'rule:' \"$T/p.yaml\" && grep -q 'confidence_threshold: 0.99' \"$T/p.yaml\" && "
                             "\"$FW\" train \"$T/p.yaml\" --models linear --threads 1 --quiet --home \"$T/h\" >/dev/null && "
                             "\"$FW\" models promote pima@1 --force --home \"$T/h\" >/dev/null && "
                             "\"$FW\" batch --model pima --input examples/pima/pima.csv --output \"$T/o.csv\" --home \"$T/h\" "

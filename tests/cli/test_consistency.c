@@ -55,6 +55,22 @@ static void test_eval_model_flag_and_registry(void) {
         CHECK(json_is_array(json_object_get(json_object_get(ci, "intervals"), "roc_auc")));
         json_decref(j);
     }
+    /* eval --group takes a numeric column as train's groups: does (one slice per value) */
+    CHECK_EQ(fw_test_sh(&o, "\"$FW\" eval --model pima@1 --input examples/pima/pima.csv --home \"$T/r\" --json "
+                            "--group pregnant"), 0);
+    j = jparse(o);
+    free(o);
+    if (j) {
+        json_t *g = json_object_get(json_object_get(json_array_get(json_object_get(j, "models"), 1), "slices"), "pregnant");
+        CHECK_MSG(json_is_object(g), "no pregnant slices");
+        json_t *sl = json_object_get(g, "slices");
+        size_t zero = 0;
+        for (size_t i = 0; i < json_array_size(sl); i++)
+            if (!strcmp(json_string_value(json_object_get(json_array_get(sl, i), "value")) ?: "", "0"))
+                zero = (size_t)json_integer_value(json_object_get(json_array_get(sl, i), "n_rows"));
+        CHECK_EQ(zero, 111); /* the rows of pima.csv with pregnant = 0 */
+        json_decref(j);
+    }
     CHECK_EQ(fw_test_sh(&o, "\"$FW\" eval pima@1 examples/pima/pima.csv --home \"$T/r\""), 0);
     CHECK_CONTAINS(o, "95% bootstrap intervals");
     free(o);

@@ -117,6 +117,43 @@ static void test_warnings(void) {
     hc_resp_free(&r);
 }
 
+/* KServe v2 answers carry the same input warnings as /v1, under "parameters"."warnings" (rows
+ * named rows[i]): per-input tensors (the jansson path) and one row tensor (the fast decoder). */
+static void test_v2_warnings(void) {
+    if (!g_up) return;
+    int st;
+    json_t *j = post("/v2/models/churn/infer",
+                     "{\"inputs\":[{\"name\":\"color\",\"shape\":[3],\"datatype\":\"BYTES\",\"data\":[\"purple\",\"red\",7]},"
+                     "{\"name\":\"size\",\"shape\":[3],\"datatype\":\"BYTES\",\"data\":[3,\"3.5\",3]},"
+                     "{\"name\":\"weight\",\"shape\":[3],\"datatype\":\"FP64\",\"data\":[2,2,null]},"
+                     "{\"name\":\"height\",\"shape\":[3],\"datatype\":\"FP64\",\"data\":[1,1,null]}]}", &st);
+    CHECK_EQ(st, 200);
+    char *w = json_dumps(json_object_get(json_object_get(j, "parameters"), "warnings"), JSON_COMPACT | JSON_ENCODE_ANY);
+    CHECK_CONTAINS(w, "rows[0].color: unseen category 'purple' (scored as __unknown__)");
+    CHECK_CONTAINS(w, "rows[1].size: the string '3.5' was read as a number");
+    CHECK_CONTAINS(w, "rows[2].color: the number 7 was read as the category '7'");
+    CHECK(!strstr(w, "rows[1].color"));
+    free(w);
+    json_decref(j);
+    /* one row tensor: the fast decoder's answer warns alike */
+    j = post("/v2/models/churn/infer",
+             "{\"inputs\":[{\"name\":\"rows\",\"shape\":[2,4],\"datatype\":\"FP64\",\"data\":[[\"purple\",3,2,1],[null,null,null,1]]}]}",
+             &st);
+    CHECK_EQ(st, 200);
+    w = json_dumps(json_object_get(json_object_get(j, "parameters"), "warnings"), JSON_COMPACT | JSON_ENCODE_ANY);
+    CHECK_CONTAINS(w, "rows[0].color: unseen category 'purple'");
+    CHECK_CONTAINS(w, "rows[1]: 3 of 4 features missing (imputed)");
+    free(w);
+    json_decref(j);
+    /* a clean request: an empty list */
+    j = post("/v2/models/churn/infer",
+             "{\"inputs\":[{\"name\":\"rows\",\"shape\":[1,4],\"datatype\":\"FP64\",\"data\":[[\"red\",3,2,1]]}]}", &st);
+    CHECK_EQ(st, 200);
+    CHECK_EQ(json_array_size(json_object_get(json_object_get(j, "parameters"), "warnings")), 0);
+    CHECK(json_is_array(json_object_get(json_object_get(j, "parameters"), "warnings")));
+    json_decref(j);
+}
+
 static void test_feedback_labels(void) {
     if (!g_up) return;
     HC_EXPECT(g_srv.port, "POST", "/v1/feedback", "{\"request_id\":\"r1\",\"model\":\"churn\",\"label\":\"maybe\"}", NULL, 400,
@@ -127,6 +164,52 @@ static void test_feedback_labels(void) {
               "\"stored\":true");
     HC_EXPECT(g_srv.port, "POST", "/v1/feedback", "{\"request_id\":\"r1\",\"model\":\"ghost\",\"label\":\"Yes\"}", NULL, 404, NULL);
     HC_EXPECT(g_srv.port, "POST", "/v1/feedback", "{\"request_id\":\"r1\",\"model\":7,\"label\":\"Yes\"}", NULL, 400, NULL);
+}
+
+/* Feedback naming only its request id: the id names the version that answered (request_id.h), so
+ * "maybe" for a Yes/No model is refused without "model"; the first label stands (409), "update"
+ * replaces it; a v2 id (a three-class model) alike. */
+static void test_feedback_labels_by_id(void) {
+    if (!g_up) return;
+    int st;
+    json_t *j = post("/v1/models/churn:predict", "{\"instances\":[{\"color\":\"red\",\"size\":3,\"weight\":2,\"height\":1}]}", &st);
+    CHECK_EQ(st, 200);
+    const char *rid = json_string_value(json_object_get(j, "request_id"));
+    CHECK(rid && strlen(rid) == 41);
+    char body[300];
+    snprintf(body, sizeof body, "{\"request_id\":\"%s\",\"label\":\"maybe\"}", rid ? rid : "");
+    HC_EXPECT(g_srv.port, "POST", "/v1/feedback", body, NULL, 400,
+              "label \\\"maybe\\\" is not a class of model 'churn' version '1' (its classes: 'No', 'Yes')");
+    snprintf(body, sizeof body, "{\"request_id\":\"%s\",\"label\":true}", rid ? rid : "");
+    HC_EXPECT(g_srv.port, "POST", "/v1/feedback", body, NULL, 400, "unknown_label");
+    snprintf(body, sizeof body, "{\"request_id\":\"%s\",\"label\":\"Yes\"}", rid ? rid : "");
+    HC_EXPECT(g_srv.port, "POST", "/v1/feedback", body, NULL, 202, "\"matched\":true");
+    snprintf(body, sizeof body, "{\"request_id\":\"%s\",\"label\":\"No\"}", rid ? rid : "");
+    HC_EXPECT(g_srv.port, "POST", "/v1/feedback", body, NULL, 409, "label_conflict");
+    snprintf(body, sizeof body, "{\"request_id\":\"%s\",\"label\":\"maybe\",\"update\":true}", rid ? rid : "");
+    HC_EXPECT(g_srv.port, "POST", "/v1/feedback", body, NULL, 400, "unknown_label");
+    snprintf(body, sizeof body, "{\"request_id\":\"%s\",\"label\":\"No\",\"update\":true}", rid ? rid : "");
+    HC_EXPECT(g_srv.port, "POST", "/v1/feedback", body, NULL, 202, "\"stored\":true");
+    snprintf(body, sizeof body, "{\"request_id\":\"%s\",\"event\":\"click\"}", rid ? rid : "");
+    HC_EXPECT(g_srv.port, "POST", "/v1/feedback", body, NULL, 202, "\"matched\":true");
+    /* another digit in the model part breaks the tag: not an id of ours, kept unchecked and unmatched */
+    char forged[64];
+    snprintf(forged, sizeof forged, "%s", rid ? rid : "");
+    forged[30] = forged[30] == '0' ? '1' : '0';
+    snprintf(body, sizeof body, "{\"request_id\":\"%s\",\"label\":\"maybe\"}", forged);
+    HC_EXPECT(g_srv.port, "POST", "/v1/feedback", body, NULL, 202, "\"matched\":false");
+    json_decref(j);
+    /* a v2 answer's id names its model too */
+    j = post("/v2/models/kinds/infer",
+             "{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP64\",\"data\":[1]},"
+             "{\"name\":\"y\",\"shape\":[1],\"datatype\":\"FP64\",\"data\":[2]}]}", &st);
+    CHECK_EQ(st, 200);
+    rid = json_string_value(json_object_get(json_object_get(j, "parameters"), "request_id"));
+    snprintf(body, sizeof body, "{\"request_id\":\"%s\",\"label\":\"Yes\"}", rid ? rid : "");
+    HC_EXPECT(g_srv.port, "POST", "/v1/feedback", body, NULL, 400, "is not a class of model 'kinds' version '1'");
+    snprintf(body, sizeof body, "{\"request_id\":\"%s\",\"label\":\"c\"}", rid ? rid : "");
+    HC_EXPECT(g_srv.port, "POST", "/v1/feedback", body, NULL, 202, "\"matched\":true");
+    json_decref(j);
 }
 
 static void test_v2_metadata(void) {
@@ -191,7 +274,9 @@ int main(int argc, char **argv) {
     setup();
     TEST_RUN(test_warnings);
     TEST_RUN(test_feedback_labels);
+    TEST_RUN(test_feedback_labels_by_id);
     TEST_RUN(test_v2_metadata);
+    TEST_RUN(test_v2_warnings);
     TEST_RUN(test_rank_classes);
     if (g_up) hc_server_stop(&g_srv, SIGKILL);
     return fw_test_report(argv[0]);

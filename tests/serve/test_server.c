@@ -121,6 +121,34 @@ static void test_explain(void) {
     CHECK_CONTAINS(r.body, "\"contributions\":{\"a\":2,\"b\":-0.2");
     CHECK_CONTAINS(r.body, "\"(bias)\":0");
     hc_resp_free(&r);
+    /* the same format as a store model's (docs/API.md): what is explained, per input column sorted by
+     * magnitude with zeros left out, the bias last, the space named */
+    REQ("POST", "/v1/models/spam/versions/2:explain", "{\"instances\":[{\"a\":0.25,\"b\":0.75}]}", NULL, &r);
+    CHECK_EQ(r.status, 200);
+    CHECK_CONTAINS(r.body, "\"explained\":{\"output\":\"spam\",\"class_index\":1,\"method\":\"additive\",\"space\":\"log_odds\"}");
+    CHECK_CONTAINS(r.body, "\"contributions\":{\"b\":-0.75,\"a\":0.5,\"(bias)\":0},\"contribution_space\":\"log_odds\"");
+    hc_resp_free(&r);
+    REQ("POST", "/v1/models/spam/versions/2:explain", "{\"instances\":[{\"a\":0,\"b\":0.5}],\"class\":\"ham\"}", NULL, &r);
+    CHECK_EQ(r.status, 200);
+    CHECK_CONTAINS(r.body, "\"output\":\"ham\",\"class_index\":0");
+    CHECK_CONTAINS(r.body, "\"contributions\":{\"b\":0.5,\"(bias)\":0}"); /* negated; a's zero left out */
+    hc_resp_free(&r);
+    /* multiclass: the predicted class by default, another when asked */
+    REQ("POST", "/v1/models/iris:explain", "{\"instances\":[{\"x\":3}]}", NULL, &r);
+    CHECK_EQ(r.status, 200);
+    CHECK_CONTAINS(r.body, "\"explained\":{\"output\":\"setosa\",\"class_index\":0,\"method\":\"additive\",\"space\":\"softmax_margin\"}");
+    CHECK_CONTAINS(r.body, "\"contributions\":{\"x\":3,\"(bias)\":0}");
+    hc_resp_free(&r);
+    REQ("POST", "/v1/models/iris:explain", "{\"instances\":[{\"x\":3}],\"class\":\"virginica\"}", NULL, &r);
+    CHECK_EQ(r.status, 200);
+    CHECK_CONTAINS(r.body, "\"output\":\"virginica\",\"class_index\":2");
+    CHECK_CONTAINS(r.body, "\"contributions\":{\"x\":-3,\"(bias)\":0}");
+    hc_resp_free(&r);
+    /* regression: the value */
+    REQ("POST", "/v1/models/quality:explain", "{\"instances\":[{\"x\":4}]}", NULL, &r);
+    CHECK_EQ(r.status, 200);
+    CHECK_CONTAINS(r.body, "\"explained\":{\"output\":\"value\",\"method\":\"additive\",\"space\":\"raw\"},\"contributions\":{\"x\":4,\"(bias)\":0}");
+    hc_resp_free(&r);
 }
 
 static void test_v2(void) {
