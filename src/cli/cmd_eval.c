@@ -10,6 +10,7 @@
 #include "core/alloc.h"
 #include "data/load.h"
 #include "eval/report.h"
+#include "eval/weighted.h"
 #include "registry/registry.h"
 
 #include <math.h>
@@ -38,6 +39,7 @@ static const char usage_text[] =
 
 typedef struct eval_model {
     fw_metric_set metrics;
+    fw_metric_set weighted;    /* data.weight: weighted by the recorded project's weight column */
     fw_slice_report slices[MAX_GROUPS];
     size_t n_slices;
     fw_latency latency;
@@ -48,7 +50,7 @@ typedef struct eval_model {
 
 static fw_status eval_one(const fw_model *m, const fw_matrix *X, const double *y, fw_task task,
                           size_t k, const fw_eval_options *eo, const fw_dataset *ds,
-                          const char *const *groups, size_t n_groups, eval_model *out, fw_err *err) {
+                          const char *const *groups, size_t n_groups, const double *w, eval_model *out, fw_err *err) {
     out->pred = fw_malloc(X->n_rows * k * sizeof(double));
     if (!out->pred) return fw_err_set(err, FW_ENOMEM, "out of memory");
     fw_status st = fw_model_predict_block(m, X, 0, out->pred);
@@ -59,6 +61,8 @@ static fw_status eval_one(const fw_model *m, const fw_matrix *X, const double *y
     if ((st = fw_eval_bootstrap(task, y, out->pred, X->n_rows, k, eo, &bo, &out->metrics, &out->ci, &out->n_ci,
                                 &out->ci_resamples, err)))
         return st;
+    if (w && (st = fw_eval_weighted(task, y, out->pred, w, X->n_rows, k, eo->threshold, &out->weighted, err)))
+        return fw_err_prefix(err, "metrics weighted by data.weight");
     if ((st = fw_eval_latency_model(m, X, 2000, &out->latency, err))) return st;
     for (size_t g = 0; g < n_groups && st == FW_OK; g++) {
         /* the same slices as train's `groups:` (a numeric column: one slice per value) */
@@ -92,6 +96,7 @@ static bool recorded_project(const uint8_t *bytes, size_t len, fw_project *p) {
 
 static void eval_model_free(eval_model *e) {
     fw_metric_set_free(&e->metrics);
+    fw_metric_set_free(&e->weighted);
     for (size_t i = 0; i < e->n_slices; i++) fw_slice_report_free(&e->slices[i]);
     fw_free(e->pred);
     fw_free(e->ci);
@@ -181,6 +186,10 @@ int fw_cmd_eval(int argc, char **argv) {
     memset(&eb, 0, sizeof eb);
     fw_metric_set_init(&em.metrics);
     fw_metric_set_init(&eb.metrics);
+    fw_metric_set_init(&em.weighted);
+    fw_metric_set_init(&eb.weighted);
+    double *w = NULL; /* data.weight of every row, when the recorded project names it and the file has it */
+    const char *weight_column = NULL;
     fw_buf out;
     fw_buf_init(&out);
     fw_project proj;
@@ -225,8 +234,18 @@ int fw_cmd_eval(int argc, char **argv) {
             eo.query = qid;
         }
     }
-    if (eval_one(fw_bundle_model(b), &X, y, t->task, k, &eo, ds, groups, n_groups, &em, &err) ||
-        (fw_bundle_baseline(b) && eval_one(fw_bundle_baseline(b), &X, y, t->task, k, &eo, ds, groups, n_groups, &eb, &err))) {
+    if (proj.weight_column && fw_dataset_find(ds, proj.weight_column) >= 0 &&
+        ds->cols[fw_dataset_find(ds, proj.weight_column)].num) {
+        weight_column = proj.weight_column;
+        w = fw_malloc((ds->n_rows ? ds->n_rows : 1) * sizeof *w);
+        if (!w) {
+            fw_cli_fail(cmd, FW_EXIT_FAILURE, "out of memory");
+            goto done;
+        }
+        memcpy(w, ds->cols[fw_dataset_find(ds, proj.weight_column)].num, ds->n_rows * sizeof *w);
+    }
+    if (eval_one(fw_bundle_model(b), &X, y, t->task, k, &eo, ds, groups, n_groups, w, &em, &err) ||
+        (fw_bundle_baseline(b) && eval_one(fw_bundle_baseline(b), &X, y, t->task, k, &eo, ds, groups, n_groups, w, &eb, &err))) {
         fw_cli_fail(cmd, FW_EXIT_FAILURE, "%s", err.msg);
         goto done;
     }
@@ -240,11 +259,13 @@ int fw_cmd_eval(int argc, char **argv) {
     rows[0] = (fw_report_model){.name = "baseline", .family = "baseline", .metrics = &eb.metrics,
                                 .has_latency = true, .latency = eb.latency, .slices = eb.slices,
                                 .n_slices = eb.n_slices, .ci = eb.ci, .n_ci = eb.n_ci,
-                                .ci_resamples = eb.ci_resamples, .ci_level = 0.95};
+                                .ci_resamples = eb.ci_resamples, .ci_level = 0.95,
+                                .weighted = eb.weighted.n_items ? &eb.weighted : NULL};
     rows[1] = (fw_report_model){.name = name, .family = family, .metrics = &em.metrics,
                                 .has_latency = true, .latency = em.latency, .slices = em.slices,
                                 .n_slices = em.n_slices, .ci = em.ci, .n_ci = em.n_ci,
                                 .ci_resamples = em.ci_resamples, .ci_level = 0.95,
+                                .weighted = em.weighted.n_items ? &em.weighted : NULL,
                                 .size_bytes = fw_bundle_model(b)->vt->size_bytes(fw_bundle_model(b))};
     if (t->task == FW_TASK_REGRESSION) { /* predicted-vs-actual and residual plots */
         rows[1].test_y = y;
@@ -255,7 +276,8 @@ int fw_cmd_eval(int argc, char **argv) {
     fw_report rep = {.title = rec.name, .task = t->task, .primary_metric = eo.primary,
                      .min_improvement = min_imp, .models = has_base ? rows : rows + 1,
                      .n_models = has_base ? 2 : 1, .baseline = has_base ? &rows[0] : NULL,
-                     .best = name, .metrics = eo.metrics, .n_metrics = eo.n_metrics};
+                     .best = name, .metrics = eo.metrics, .n_metrics = eo.n_metrics,
+                     .weight_column = weight_column};
     if (t->n_classes) {
         rep.class_names = (const char *const *)t->class_names;
         rep.n_classes = t->n_classes;
@@ -278,6 +300,7 @@ int fw_cmd_eval(int argc, char **argv) {
     }
 done:
     fw_free(qid);
+    fw_free(w);
     fw_project_free(&proj);
     fw_buf_free(&out);
     eval_model_free(&em);

@@ -54,6 +54,8 @@ typedef struct fw_report_model {
     const fw_threshold_choice *threshold; /* binary: the chosen decision threshold, or NULL */
     const fw_metric_set *group_metrics; /* a class hierarchy: the metrics of the group level (the
                                            class probabilities summed per group), else NULL */
+    const fw_metric_set *weighted;  /* the test metrics weighted by fw_report.weight_column
+                                       (eval/weighted.h), else NULL */
     /* Cross-validation of the chosen parameters on the training side: the primary metric per
      * fold (n_cv_scores = 0 when there was none), mean and sample standard deviation. A zero-
      * initialised model has none; cv_mean/cv_std are read only when n_cv_scores > 0. */
@@ -83,6 +85,8 @@ typedef struct fw_report {
      * primary; the first FW_REPORT_MAX_EXTRAS). NULL → a few key metrics of the task. */
     const char *const *metrics;
     size_t n_metrics;
+    const char *weight_column;      /* data.weight: the column the models' `weighted` metrics are
+                                       weighted by, or NULL */
 } fw_report;
 #define FW_REPORT_MAX_EXTRAS 8
 

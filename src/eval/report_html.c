@@ -580,6 +580,38 @@ static void levels_table(fw_buf *b, const fw_report *r) {
     fw_buf_printf(b, "</table>\n");
 }
 
+/* data.weight: each model's test metrics weighted by the column. */
+static void weighted_table(fw_buf *b, const fw_report *r) {
+    const fw_metric_set *first = NULL;
+    for (size_t i = 0; i < r->n_models && !first; i++) first = r->models[i].weighted;
+    if (!first) return;
+    fw_buf_printf(b, "<h2>Weighted by data.weight</h2>\n<p>each test row counts as its weight in <code>");
+    esc(b, r->weight_column ? r->weight_column : "?");
+    fw_buf_printf(b, "</code> (scikit-learn's <code>sample_weight</code>)</p>\n<table>\n<tr><th>model</th>");
+    for (size_t c = 0; c < first->n_items; c++) {
+        fw_buf_printf(b, "<th>");
+        esc(b, first->items[c].name);
+        fw_buf_printf(b, "</th>");
+    }
+    fw_buf_printf(b, "</tr>\n");
+    for (size_t i = 0; i < r->n_models; i++) {
+        const fw_report_model *m = &r->models[i];
+        if (!m->weighted) continue;
+        fw_buf_printf(b, "<tr><td>");
+        esc(b, m->name);
+        fw_buf_printf(b, "</td>");
+        for (size_t c = 0; c < first->n_items; c++) {
+            char buf[32];
+            double x = NAN;
+            fw_metric_set_get(m->weighted, first->items[c].name, &x);
+            fw__report_num(buf, sizeof buf, x);
+            fw_buf_printf(b, "<td>%s</td>", buf);
+        }
+        fw_buf_printf(b, "</tr>\n");
+    }
+    fw_buf_printf(b, "</table>\n");
+}
+
 fw_status fw_report_html(const fw_report *r, fw_buf *b) {
     if (fw__report_check(r)) return FW_EINVAL;
     const char *pm = fw_report_primary(r);
@@ -625,6 +657,7 @@ fw_status fw_report_html(const fw_report *r, fw_buf *b) {
                   r->n_models ? r->models[0].metrics->n_rows : 0);
     model_table(b, r, best);
     levels_table(b, r);
+    weighted_table(b, r);
     if (best && best->n_ci) {
         /* the chosen model's bootstrap intervals, one plain row */
         fw_buf_printf(b, "<p>%.0f%% bootstrap intervals of ", best->ci_level * 100);

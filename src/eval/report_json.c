@@ -120,6 +120,7 @@ static json_t *model_obj(const fw_report *r, const fw_report_model *m, bool is_b
         set(o, "refit", json_null(), bad);
     }
     set(o, "metrics", metrics_obj(s, bad), bad);
+    if (m->weighted) set(o, "metrics_weighted", metrics_obj(m->weighted, bad), bad); /* data.weight */
     if (m->group_metrics) { /* a class hierarchy: the metrics per level */
         json_t *lv = json_object();
         set(lv, "group", metrics_obj(m->group_metrics, bad), bad);
@@ -252,6 +253,7 @@ fw_status fw_report_json(const fw_report *r, fw_buf *out, fw_err *err) {
         set(root, "metrics_shown", cols, &bad);
     }
     set(root, "best", best ? str(best->name) : json_null(), &bad);
+    set(root, "weight_column", r->weight_column ? str(r->weight_column) : json_null(), &bad);
     set(root, "threshold", threshold_obj(best ? best->threshold : NULL, &bad), &bad);
     set(root, "test_rows", r->n_models ? json_integer((json_int_t)r->models[0].metrics->n_rows) : json_null(), &bad);
     set(root, "min_improvement", num(r->min_improvement), &bad);

@@ -208,6 +208,40 @@ static fw_status levels_text(const fw_report *r, fw_buf *out) {
     return FW_OK;
 }
 
+/* data.weight: every model's test metrics weighted by the column (sklearn's sample_weight). */
+static fw_status weighted_text(const fw_report *r, fw_buf *out) {
+    const fw_metric_set *first = NULL;
+    for (size_t i = 0; i < r->n_models && !first; i++) first = r->models[i].weighted;
+    if (!first) return FW_OK;
+    fw_buf_printf(out, "\nWeighted by data.weight '%s' (each row counts as its weight):\n",
+                  r->weight_column ? r->weight_column : "?");
+    table t = {0};
+    t.n_rows = 1 + r->n_models;
+    t.cells = fw_calloc(t.n_rows, sizeof *t.cells);
+    if (!t.cells) return FW_ENOMEM;
+    size_t nc = first->n_items < 7 ? first->n_items : 7;
+    put_cell(&t, 0, 0, "model");
+    for (size_t c = 0; c < nc; c++) put_cell(&t, 0, 1 + c, first->items[c].name);
+    size_t row = 1;
+    for (size_t i = 0; i < r->n_models; i++) {
+        const fw_report_model *m = &r->models[i];
+        if (!m->weighted) continue;
+        put_cell(&t, row, 0, m->name);
+        for (size_t c = 0; c < nc; c++) {
+            char buf[CELL];
+            double x = NAN;
+            fw_metric_set_get(m->weighted, first->items[c].name, &x);
+            fw__report_num(buf, sizeof buf, x);
+            put_cell(&t, row, 1 + c, buf);
+        }
+        row++;
+    }
+    t.n_rows = row;
+    print_table(&t, 1, false, out);
+    fw_free(t.cells);
+    return FW_OK;
+}
+
 fw_status fw_report_text(const fw_report *r, fw_buf *out) {
     if (fw__report_check(r)) return FW_EINVAL;
     const char *pm = fw_report_primary(r);
@@ -293,5 +327,6 @@ fw_status fw_report_text(const fw_report *r, fw_buf *out) {
     }
     if (best && slices_text(best, extras, n_extras, out)) return FW_ENOMEM;
     if (levels_text(r, out)) return FW_ENOMEM;
+    if (weighted_text(r, out)) return FW_ENOMEM;
     return fw_buf_ok(out) ? FW_OK : FW_ENOMEM;
 }

@@ -5,6 +5,7 @@
 
 #include "core/alloc.h"
 #include "eval/importance.h"
+#include "eval/weighted.h"
 #include "features/record.h"
 
 #include <math.h>
@@ -50,6 +51,30 @@ fw_status fw_train_predict_candidate(const fw_train_result *r, const fw_candidat
 
 /* ---- step 4: evaluation --------------------------------------------------------------------- */
 
+/* data.weight: the test metrics weighted by the column, when the test rows have it. A test row
+ * whose weight is missing or negative leaves them out, with a note (the fit refuses such rows in
+ * training; a separate test file is not checked before this point). */
+static fw_status weighted_metrics(const fw_train_result *r, fw_candidate *c, const fw_eval_options *eo, fw_err *err) {
+    const char *wc = r->project.weight_column;
+    int col = wc ? fw_dataset_find(r->eval_ds, wc) : -1;
+    if (col < 0 || !r->eval_ds->cols[col].num || !r->n_test) return FW_OK;
+    double *w = fw_malloc(r->n_test * sizeof *w);
+    if (!w) return fw_err_set(err, FW_ENOMEM, "out of memory");
+    for (size_t i = 0; i < r->n_test; i++) w[i] = r->eval_ds->cols[col].num[r->test_rows[i]];
+    fw_metric_set_free(&c->weighted_metrics);
+    fw_err e2;
+    fw_err_clear(&e2);
+    fw_status st = fw_eval_weighted(r->target.task, r->y_test, c->test_pred, w, r->n_test, r->target.n_outputs,
+                                    eo->threshold, &c->weighted_metrics, &e2);
+    fw_free(w);
+    if (st == FW_ENOMEM) return fw_err_set(err, st, "out of memory");
+    if (st) {
+        fw_metric_set_free(&c->weighted_metrics);
+        fprintf(stderr, "flywheel: note: %s: no metrics weighted by '%s' (test %s)\n", c->name, wc, e2.msg);
+    }
+    return FW_OK;
+}
+
 /* Fills pick with `rows` test-row indexes spread evenly over n (a stride sample); returns pick. */
 static const uint32_t *pick_rows(uint32_t *pick, size_t rows, size_t n) {
     for (size_t i = 0; i < rows; i++) pick[i] = (uint32_t)((i * n) / rows);
@@ -68,6 +93,7 @@ fw_status fw__train_evaluate(fw_train_result *r, fw_candidate *c, const fw_train
     st = fw_eval_compute(r->target.task, r->y_test, c->test_pred, r->n_test, k, &eo, &c->metrics, err);
     if (st) return fw_err_prefix(err, "evaluating %s", c->name);
     if ((st = fw__train_group_metrics(r, c, err))) return st;
+    if ((st = weighted_metrics(r, c, &eo, err))) return st;
     {
         /* how far each test figure could move on another draw of test rows (seeded) */
         fw_bootstrap_options bo;

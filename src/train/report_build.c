@@ -53,6 +53,7 @@ fw_status fw_train_report_build(const fw_train_result *r, fw_train_report *out) 
         m->n_slices = c->n_slices;
         m->threshold = r->has_threshold ? &r->threshold : NULL;
         m->group_metrics = r->fit.group_of && c->group_metrics.n_items ? &c->group_metrics : NULL;
+        m->weighted = c->weighted_metrics.n_items ? &c->weighted_metrics : NULL;
         m->cv_scores = c->cv_scores;
         m->n_cv_scores = c->n_cv_scores;
         m->cv_mean = c->cv_mean;
@@ -74,6 +75,7 @@ fw_status fw_train_report_build(const fw_train_result *r, fw_train_report *out) 
     rep->best = r->cands[r->best].name;
     rep->metrics = (const char *const *)r->project.extra_metrics;
     rep->n_metrics = r->project.n_extra_metrics;
+    rep->weight_column = r->project.weight_column;
     if (r->target.n_classes) {
         rep->class_names = (const char *const *)r->target.class_names;
         rep->n_classes = r->target.n_classes;

@@ -177,6 +177,7 @@ fw_status fw_train_run(fw_project *project, const fw_train_options *o, fw_train_
     for (size_t i = 0; i < r->n_cands; i++) {
         fw_metric_set_init(&r->cands[i].metrics);
         fw_metric_set_init(&r->cands[i].group_metrics);
+        fw_metric_set_init(&r->cands[i].weighted_metrics);
         r->cands[i].cv_mean = r->cands[i].cv_std = NAN;
     }
     if ((st = fw__train_fit_baseline(r, o, &r->cands[0], err))) return st;
@@ -316,6 +317,7 @@ static void free_candidate(fw_candidate *c) {
     fw_free(c->test_pred);
     fw_metric_set_free(&c->metrics);
     fw_metric_set_free(&c->group_metrics);
+    fw_metric_set_free(&c->weighted_metrics);
     fw_free(c->importance);
     fw_free(c->importance_std);
     for (size_t i = 0; i < c->n_slices; i++) fw_slice_report_free(&c->slices[i]);

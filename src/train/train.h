@@ -57,6 +57,8 @@ typedef struct fw_candidate {
     fw_metric_set metrics;
     fw_metric_set group_metrics; /* hierarchy: the metrics of the group level (class probabilities
                                     summed per group), else empty */
+    fw_metric_set weighted_metrics; /* data.weight: the test metrics weighted by it (eval/weighted.h),
+                                       else empty */
     fw_improvement vs_baseline;
     fw_latency latency;
     size_t size_bytes;

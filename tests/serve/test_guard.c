@@ -134,6 +134,9 @@ static void setup(void) {
     for (int i = 0; i < 400; i++) fw_buf_printf(&b, "%s\"feature_with_a_long_name_%03d\"", i ? "," : "", i);
     fw_buf_printf(&b, "],\"weights\":[");
     for (int i = 0; i < 400; i++) fw_buf_printf(&b, "%s0.%d", i ? "," : "", i + 1);
+    /* a missing input is imputed as 1: every contribution is non-zero, so each is listed */
+    fw_buf_printf(&b, "],\"impute\":[");
+    for (int i = 0; i < 400; i++) fw_buf_printf(&b, "%s1", i ? "," : "");
     fw_buf_printf(&b, "],\"bias\":0}");
     fw_buf_put_u8(&b, 0);
     make_model(g_dir, "wide", "1", (const char *)b.data, "{\"production\":\"1\"}");
