@@ -51,6 +51,8 @@ typedef struct fw_report_model {
     size_t n_test;
     const fw_slice_report *slices;  /* one per group column */
     size_t n_slices;
+    const fw_slice_report *group_slices; /* a class hierarchy: the same slices scored at the group
+                                       level (n_slices, same values in the same order), else NULL */
     const fw_threshold_choice *threshold; /* binary: the chosen decision threshold, or NULL */
     const fw_metric_set *group_metrics; /* a class hierarchy: the metrics of the group level (the
                                            class probabilities summed per group), else NULL */

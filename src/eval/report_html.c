@@ -281,8 +281,26 @@ static void bars(fw_buf *b, const char *title, const char *const *labels, const 
 /* Per-slice bars on a zoomed axis: each bar runs from the overall value to the slice's, so a gap
  * of 0.02 on an AUC of 0.85 is visible; a whisker shows the slice's bootstrap interval; the bar is
  * red only when the slice is flagged worse (interval beyond the overall value, enough rows). */
-/* "0.8123 [0.7710, 0.8502] n=412 worse": the text right of a slice's bar. */
-static void slice_note(const fw_slice *s, char *buf, size_t size) {
+/* A slice's value of the metric charted (NULL: the primary, which has an interval and a flag). */
+static double slice_value(const fw_slice *s, const char *metric) {
+    double v = NAN;
+    if (!metric) return s->primary;
+    if (s->ok) fw_metric_set_get(&s->metrics, metric, &v);
+    return v;
+}
+
+/* "0.8123 [0.7710, 0.8502] n=412 worse": the text right of a slice's bar (another metric than the
+ * primary: its value and rows). */
+static void slice_note(const fw_slice *s, const char *metric, char *buf, size_t size) {
+    if (metric) {
+        char v[32];
+        double x = slice_value(s, metric);
+        fw__report_num(v, sizeof v, x);
+        if (!s->ok) snprintf(buf, size, "error");
+        else if (isnan(x)) snprintf(buf, size, "undefined, n=%zu", s->n_rows);
+        else snprintf(buf, size, "%s n=%zu%s", v, s->n_rows, s->small ? " (few rows)" : "");
+        return;
+    }
     char p[32], l[32], h[32];
     fw__report_num(p, sizeof p, s->primary);
     fw__report_num(l, sizeof l, s->ci_lo);
@@ -294,16 +312,19 @@ static void slice_note(const fw_slice *s, char *buf, size_t size) {
     else snprintf(buf, size, "%s n=%zu%s%s", p, s->n_rows, flag, few);
 }
 
-static void slice_chart(fw_buf *b, const fw_slice_report *sr) {
+/* metric: NULL for the primary (with intervals and the worse flag), else another metric of the
+ * slices and its overall value; level: NULL, or "group" for a class hierarchy's group level. */
+static void slice_chart(fw_buf *b, const fw_slice_report *sr, const char *metric, double overall, const char *level) {
     size_t n = sr->n_slices;
-    const char *labels[256];
+    const char *labels[256] = {0};
     size_t shown = n < 256 ? n : 256;
     for (size_t i = 0; i < shown; i++) labels[i] = sr->slices[i].name;
     double lw = label_width(labels, shown), bw = 320, rowh = 22, top = 44;
-    double lo = sr->overall, hi = sr->overall, note_w = 0;
+    if (!metric) overall = sr->overall;
+    double lo = overall, hi = overall, note_w = 0;
     for (size_t i = 0; i < shown; i++) {
         const fw_slice *s = &sr->slices[i];
-        double vals[3] = {s->primary, s->ci_lo, s->ci_hi};
+        double vals[3] = {slice_value(s, metric), metric ? NAN : s->ci_lo, metric ? NAN : s->ci_hi};
         for (int j = 0; j < 3; j++)
             if (isfinite(vals[j])) lo = fmin(lo, vals[j]), hi = fmax(hi, vals[j]);
     }
@@ -314,18 +335,20 @@ static void slice_chart(fw_buf *b, const fw_slice_report *sr) {
     double step = fw__html_nice_axis(&lo, &hi, 5);
     for (size_t i = 0; i < shown; i++) {
         char buf[200];
-        slice_note(&sr->slices[i], buf, sizeof buf);
+        slice_note(&sr->slices[i], metric, buf, sizeof buf);
         note_w = fmax(note_w, fw__html_text_px(buf, 11));
     }
+    const char *mname = metric ? metric : sr->primary;
     char title[200];
-    snprintf(title, sizeof title, "%s by %s", sr->primary, sr->column ? sr->column : "");
+    if (level) snprintf(title, sizeof title, "%s level: %s by %s", level, mname, sr->column ? sr->column : "");
+    else snprintf(title, sizeof title, "%s by %s", mname, sr->column ? sr->column : "");
     double w = fmax(lw + bw + 16 + note_w, fw__html_text_px(title, 13) + 20);
     double h = top + rowh * (double)shown + 36;
     fw_buf_printf(b, "<svg width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" role=\"img\">\n", w, h, w, h);
     fw_buf_printf(b, "<text x=\"4\" y=\"16\" class=\"t\">");
     esc(b, title);
     fw_buf_printf(b, "</text>\n");
-    double x_of_overall = lw + (sr->overall - lo) / (hi - lo) * bw;
+    double x_of_overall = lw + (overall - lo) / (hi - lo) * bw;
     double bottom = top + rowh * (double)shown;
     /* axis: grid and ticks (the axis need not start at zero: the ticks say where it starts) */
     int nt = fw__html_n_ticks(lo, hi, step);
@@ -344,12 +367,13 @@ static void slice_chart(fw_buf *b, const fw_slice_report *sr) {
         fw_buf_printf(b, "<text x=\"%.0f\" y=\"%.1f\" class=\"tick\" text-anchor=\"end\">", lw - 6, y + 14);
         fw__html_svg_label(b, s->name, MAX_LABEL);
         fw_buf_printf(b, "</text>");
-        if (s->ok && isfinite(s->primary)) {
-            double x = lw + (s->primary - lo) / (hi - lo) * bw;
-            const char *cls = s->worse ? "worse" : s->small ? "small" : "slice";
+        double v = slice_value(s, metric);
+        if (s->ok && isfinite(v)) {
+            double x = lw + (v - lo) / (hi - lo) * bw;
+            const char *cls = !metric && s->worse ? "worse" : s->small ? "small" : "slice";
             fw_buf_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" class=\"%s\"/>",
                           fmin(x, x_of_overall), y + 5, fmax(fabs(x - x_of_overall), 1.5), rowh - 10, cls);
-            if (isfinite(s->ci_lo) && isfinite(s->ci_hi)) {
+            if (!metric && isfinite(s->ci_lo) && isfinite(s->ci_hi)) {
                 double a = lw + (s->ci_lo - lo) / (hi - lo) * bw, c = lw + (s->ci_hi - lo) / (hi - lo) * bw;
                 double m = y + rowh / 2;
                 fw_buf_printf(b, "<path d=\"M%.1f %.1fH%.1fM%.1f %.1fV%.1fM%.1f %.1fV%.1f\" class=\"ci\"/>", a, m, c, a,
@@ -357,20 +381,21 @@ static void slice_chart(fw_buf *b, const fw_slice_report *sr) {
             }
         }
         char buf[200];
-        slice_note(s, buf, sizeof buf);
-        fw_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" class=\"tick%s\">", lw + bw + 12, y + 14, s->worse ? " bad" : "");
+        slice_note(s, metric, buf, sizeof buf);
+        fw_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" class=\"tick%s\">", lw + bw + 12, y + 14,
+                      !metric && s->worse ? " bad" : "");
         esc(b, buf);
         fw_buf_printf(b, "</text>\n");
     }
     char ov[32];
-    fw__report_num(ov, sizeof ov, sr->overall);
+    fw__report_num(ov, sizeof ov, overall);
     fw_buf_printf(b, "<line x1=\"%.1f\" y1=\"%.0f\" x2=\"%.1f\" y2=\"%.1f\" class=\"ref\"/>", x_of_overall, top - 8,
                   x_of_overall, bottom + 2);
     fw_buf_printf(b, "<text x=\"%.1f\" y=\"%.0f\" class=\"tick\" text-anchor=\"middle\">overall %s</text>\n",
                   x_of_overall, top - 12, ov);
     fw_buf_printf(b, "<text x=\"4\" y=\"%.1f\" class=\"tick\">", bottom + 30);
     if (shown < n) fw_buf_printf(b, "first %zu of %zu values; ", shown, n);
-    fw_buf_printf(b, "%s is better</text>\n</svg>\n", fw_metric_higher_is_better(sr->primary) ? "higher" : "lower");
+    fw_buf_printf(b, "%s is better</text>\n</svg>\n", fw_metric_higher_is_better(mname) ? "higher" : "lower");
 }
 
 /* Importance per input column: one-hot parts and missing indicators summed into their input
@@ -729,7 +754,16 @@ fw_status fw_report_html(const fw_report *r, fw_buf *b) {
                                  "fewer rows.</p>\n",
                               sr->min_size);
             }
-            slice_chart(b, sr);
+            slice_chart(b, sr, NULL, NAN, NULL);
+            /* the project's other metrics (metrics:), each on its own zoomed axis */
+            for (size_t e = 0; e < r->n_metrics && e < FW_REPORT_MAX_EXTRAS; e++) {
+                double ov = NAN;
+                if (!strcmp(r->metrics[e], sr->primary) || !fw_metric_set_get(best->metrics, r->metrics[e], &ov))
+                    continue;
+                slice_chart(b, sr, r->metrics[e], ov, NULL);
+            }
+            /* a class hierarchy: the same slices at the group level */
+            if (best->group_slices && g < best->n_slices) slice_chart(b, &best->group_slices[g], NULL, NAN, "group");
         }
     }
     fw_buf_printf(b, "</body>\n</html>\n");

@@ -86,6 +86,13 @@ static json_t *slices_obj(const fw_report_model *m, int *bad) {
             set(so, "worse", json_boolean(s->worse), bad);
             if (s->ok) set(so, "metrics", metrics_obj(&s->metrics, bad), bad);
             else set(so, "error", str(s->error), bad);
+            if (m->group_slices && i < m->group_slices[g].n_slices) { /* a class hierarchy: per level */
+                const fw_slice *gs = &m->group_slices[g].slices[i];
+                json_t *lv = json_object();
+                set(lv, "group", gs->ok ? metrics_obj(&gs->metrics, bad) : json_null(), bad);
+                set(lv, "class", s->ok ? metrics_obj(&s->metrics, bad) : json_null(), bad);
+                set(so, "levels", lv, bad);
+            }
             push(arr, so, bad);
         }
         set(col, "slices", arr, bad);

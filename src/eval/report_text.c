@@ -120,14 +120,15 @@ static void ci_line(const fw_report *r, const fw_report_model *m, const char *co
     if (any) fw_buf_printf(out, "\n");
 }
 
-static fw_status slices_text(const fw_report_model *m, const char *const *extras, size_t ne,
-                             fw_buf *out) {
+/* level: NULL for the model's own slices, "group" for a class hierarchy's group level. */
+static fw_status slices_text(const fw_report_model *m, const fw_slice_report *all, const char *level,
+                             const char *const *extras, size_t ne, fw_buf *out) {
     for (size_t g = 0; g < m->n_slices; g++) {
-        const fw_slice_report *sr = &m->slices[g];
+        const fw_slice_report *sr = &all[g];
         char ov[32];
         fw__report_num(ov, sizeof ov, sr->overall);
-        fw_buf_printf(out, "\nSlices of %s by '%s' (%s; overall %s; min size %zu):\n", m->name,
-                      sr->column, sr->primary, ov, sr->min_size);
+        fw_buf_printf(out, "\nSlices of %s by '%s'%s%s%s (%s; overall %s; min size %zu):\n", m->name, sr->column,
+                      level ? " at the " : "", level ? level : "", level ? " level" : "", sr->primary, ov, sr->min_size);
         table t = {0};
         t.n_rows = sr->n_slices + 1;
         t.cells = fw_calloc(t.n_rows, sizeof *t.cells);
@@ -325,7 +326,19 @@ fw_status fw_report_text(const fw_report *r, fw_buf *out) {
     } else if (r->n_models) {
         fw_buf_printf(out, "\nbest: none (no model has a defined %s)\n", pm);
     }
-    if (best && slices_text(best, extras, n_extras, out)) return FW_ENOMEM;
+    if (best && slices_text(best, best->slices, NULL, extras, n_extras, out)) return FW_ENOMEM;
+    if (best && best->group_slices) {
+        /* the group level has the multiclass metrics of the groups: the extras that exist there */
+        const char *gx[FW_REPORT_MAX_EXTRAS];
+        size_t ng = 0;
+        for (size_t e = 0; e < n_extras; e++) {
+            double v;
+            if (best->group_slices[0].n_slices && best->group_slices[0].slices[0].ok &&
+                fw_metric_set_get(&best->group_slices[0].slices[0].metrics, extras[e], &v))
+                gx[ng++] = extras[e];
+        }
+        if (slices_text(best, best->group_slices, "group", gx, ng, out)) return FW_ENOMEM;
+    }
     if (levels_text(r, out)) return FW_ENOMEM;
     if (weighted_text(r, out)) return FW_ENOMEM;
     return fw_buf_ok(out) ? FW_OK : FW_ENOMEM;

@@ -110,12 +110,25 @@ fw_status fw__train_evaluate(fw_train_result *r, fw_candidate *c, const fw_train
                     r->project.extra_metrics[e], fw_task_name(r->target.task));
     }
     if (r->project.n_group_columns) {
+        /* a class hierarchy: every slice is also scored at the group level */
+        double *yg = NULL, *pg = NULL;
+        if ((st = fw__train_group_scores(r, c, &yg, &pg, err))) return st;
+        fw_eval_options geo = eo;
+        geo.metrics = NULL;
+        geo.n_metrics = 0;
         c->slices = fw_calloc(r->project.n_group_columns, sizeof(fw_slice_report));
-        if (!c->slices) return fw_err_set(err, FW_ENOMEM, "out of memory");
+        if (yg) c->group_slices = fw_calloc(r->project.n_group_columns, sizeof(fw_slice_report));
+        if (!c->slices || (yg && !c->group_slices)) {
+            fw_free(yg);
+            fw_free(pg);
+            return fw_err_set(err, FW_ENOMEM, "out of memory");
+        }
         for (size_t g = 0; g < r->project.n_group_columns; g++) {
             int col = fw_dataset_find(r->eval_ds, r->project.group_columns[g]);
-            if (col < 0)
-                return fw_err_set(err, FW_ENOTFOUND, "group column '%s' not in the test data", r->project.group_columns[g]);
+            if (col < 0) {
+                st = fw_err_set(err, FW_ENOTFOUND, "group column '%s' not in the test data", r->project.group_columns[g]);
+                break;
+            }
             fw_group_codes gc;
             st = fw_dataset_group_codes(r->eval_ds, (size_t)col, r->test_rows, r->n_test, &gc);
             if (st == FW_OK)
@@ -124,9 +137,16 @@ fw_status fw__train_evaluate(fw_train_result *r, fw_candidate *c, const fw_train
             else
                 fw_err_set(err, st, "out of memory");
             c->n_slices = g + 1;
+            if (st == FW_OK && yg)
+                st = fw_eval_slices(FW_TASK_MULTICLASS, yg, pg, r->n_test, r->fit.n_groups, &geo,
+                                    r->project.group_columns[g], gc.codes, gc.names, gc.n_names, 30,
+                                    &c->group_slices[g], err);
             fw_group_codes_free(&gc);
-            if (st) return st;
+            if (st) break;
         }
+        fw_free(yg);
+        fw_free(pg);
+        if (st) return st;
     }
     if (c->model) {
         fw__phase tl = fw__phase_begin();

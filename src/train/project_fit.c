@@ -233,8 +233,10 @@ size_t fw__train_project_params(const fw_train_result *r, const char *family, co
     return n;
 }
 
-fw_status fw__train_group_metrics(const fw_train_result *r, fw_candidate *c, fw_err *err) {
+fw_status fw__train_group_scores(const fw_train_result *r, const fw_candidate *c, double **out_yg, double **out_pg,
+                                 fw_err *err) {
     const fw_project_fit *f = &r->fit;
+    *out_yg = *out_pg = NULL;
     if (!f->group_of || !c->test_pred || r->target.task != FW_TASK_MULTICLASS) return FW_OK;
     size_t n = r->n_test, K = r->target.n_classes, G = f->n_groups;
     double *yg = fw_malloc((n ? n : 1) * sizeof(double));
@@ -249,11 +251,21 @@ fw_status fw__train_group_metrics(const fw_train_result *r, fw_candidate *c, fw_
         yg[i] = y >= 0 && (size_t)y < K ? (double)f->group_of[(size_t)y] : -1;
         for (size_t k = 0; k < K; k++) pg[i * G + f->group_of[k]] += c->test_pred[i * K + k];
     }
+    *out_yg = yg;
+    *out_pg = pg;
+    return FW_OK;
+}
+
+fw_status fw__train_group_metrics(const fw_train_result *r, fw_candidate *c, fw_err *err) {
+    double *yg, *pg;
+    fw_status st = fw__train_group_scores(r, c, &yg, &pg, err);
+    if (st || !yg) return st;
+    size_t n = r->n_test, G = r->fit.n_groups;
     fw_eval_options eo = fw__train_eval_opts(r);
     eo.metrics = NULL;
     eo.n_metrics = 0;
     fw_metric_set_free(&c->group_metrics);
-    fw_status st = fw_eval_compute(FW_TASK_MULTICLASS, yg, pg, n, G, &eo, &c->group_metrics, err);
+    st = fw_eval_compute(FW_TASK_MULTICLASS, yg, pg, n, G, &eo, &c->group_metrics, err);
     fw_free(yg);
     fw_free(pg);
     return st ? fw_err_prefix(err, "group-level metrics of %s", c->name) : FW_OK;

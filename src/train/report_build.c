@@ -51,6 +51,7 @@ fw_status fw_train_report_build(const fw_train_result *r, fw_train_report *out) 
         }
         m->slices = c->slices;
         m->n_slices = c->n_slices;
+        m->group_slices = c->group_slices;
         m->threshold = r->has_threshold ? &r->threshold : NULL;
         m->group_metrics = r->fit.group_of && c->group_metrics.n_items ? &c->group_metrics : NULL;
         m->weighted = c->weighted_metrics.n_items ? &c->weighted_metrics : NULL;

@@ -322,6 +322,8 @@ static void free_candidate(fw_candidate *c) {
     fw_free(c->importance_std);
     for (size_t i = 0; i < c->n_slices; i++) fw_slice_report_free(&c->slices[i]);
     fw_free(c->slices);
+    for (size_t i = 0; c->group_slices && i < c->n_slices; i++) fw_slice_report_free(&c->group_slices[i]);
+    fw_free(c->group_slices);
     fw_free(c->cv_scores);
     fw_free(c->oof_pred);
     fw_free(c->ci);

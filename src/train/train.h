@@ -67,6 +67,8 @@ typedef struct fw_candidate {
     char importance_metric[FW_METRIC_NAME_MAX]; /* the metric whose drop importance measures */
     size_t importance_repeats, importance_rows; /* shuffles per feature; test rows used */
     fw_slice_report *slices;   /* one per group column */
+    fw_slice_report *group_slices; /* a class hierarchy: the same slices at the group level (one per
+                                      group column, n_slices), else NULL */
     size_t n_slices;
     bool failed;
     char error[FW_ERR_MSG_MAX];

@@ -32,6 +32,11 @@ fw_status fw__train_project_fit(fw_train_result *r, fw_err *err);
 size_t fw__train_project_params(const fw_train_result *r, const char *family, const char **out, size_t max);
 /* With a hierarchy: c->group_metrics from c->test_pred (class probabilities summed per group). */
 fw_status fw__train_group_metrics(const fw_train_result *r, fw_candidate *c, fw_err *err);
+/* With a hierarchy: c's test rows at the group level, *yg (n_test group indexes, -1 for an unseen
+ * class) and *pg (n_test x n_groups, the class probabilities summed per group), both fw_free'd by
+ * the caller; both NULL (FW_OK) without a hierarchy. */
+fw_status fw__train_group_scores(const fw_train_result *r, const fw_candidate *c, double **yg, double **pg,
+                                 fw_err *err);
 void fw__train_project_fit_free(fw_project_fit *f);
 /* ---- ranking.c ---- */
 
