@@ -80,11 +80,14 @@ static uint32_t code_mask(const fw_reqid_key *k, const char *hex24) {
 }
 
 uint32_t fw_reqid_model_code(const fw_reqid_key *k, const char *name, const char *version) {
-    char buf[600];
-    int n = snprintf(buf, sizeof buf, "%s%c%s", name, 0, version);
-    if (n < 0) return 1;
-    if ((size_t)n >= sizeof buf) n = (int)sizeof buf - 1;
-    uint64_t h = fw_siphash24(k->tag, buf, (size_t)n);
+    char buf[512]; /* name NUL version, cut at the buffer (names are at most 128 characters) */
+    size_t nl = strlen(name), vl = strlen(version);
+    if (nl > 255) nl = 255;
+    if (vl > 255) vl = 255;
+    memcpy(buf, name, nl);
+    buf[nl] = 0;
+    memcpy(buf + nl + 1, version, vl);
+    uint64_t h = fw_siphash24(k->tag, buf, nl + 1 + vl);
     uint32_t c = (uint32_t)(h ^ (h >> 32));
     return c ? c : 1; /* 0 means "no model" */
 }
@@ -96,10 +99,14 @@ void fw_reqid_format(const fw_reqid_key *k, uint64_t n, uint32_t code, char *out
     put_hex(out, fw_siphash24(k->id, m, 9), 16);
     m[8] = 1;
     put_hex(out + 16, fw_siphash24(k->id, m, 9), 8);
-    put_hex(out + 24, code ^ code_mask(k, out), 8);
-    out[32] = '-';
-    put_hex(out + 33, tag_of(k, out), 8);
-    out[FW_REQID_LEN] = 0;
+    fw_reqid_rebind(k, code, out);
+}
+
+void fw_reqid_rebind(const fw_reqid_key *k, uint32_t code, char *id) {
+    put_hex(id + 24, code ^ code_mask(k, id), 8);
+    id[32] = '-';
+    put_hex(id + 33, tag_of(k, id), 8);
+    id[FW_REQID_LEN] = 0;
 }
 
 static bool hex_value(const char *s, int digits, uint64_t *v) {

@@ -37,6 +37,9 @@ void fw_reqid_key_init(fw_reqid_key *k);
 /* The id of request number n answered by the model with code (0: no model, e.g. the request failed
  * before one was chosen) into out (FW_REQID_LEN + 1 bytes). */
 void fw_reqid_format(const fw_reqid_key *k, uint64_t n, uint32_t code, char *out);
+/* Re-issues id (formatted under k) with another model code: the same random part, a new code and
+ * tag (what the server does once it knows which model answers). */
+void fw_reqid_rebind(const fw_reqid_key *k, uint32_t code, char *id);
 /* The code of a model version under k: a keyed hash of name and version, never 0. */
 uint32_t fw_reqid_model_code(const fw_reqid_key *k, const char *name, const char *version);
 /* True when id has the shape and the tag of an id issued under k; then *code (may be NULL) is the

@@ -174,13 +174,12 @@ int fw__http_for(fw_status st) {
 
 uint64_t fw__new_request_id(fw_server *s, fw_reply *r) {
     uint64_t n = atomic_fetch_add_explicit(&s->next_req, 1, memory_order_relaxed);
-    r->reqno = n;
     fw_reqid_format(&s->idkey, n, 0, r->request_id);
     return n;
 }
 
 void fw__request_id_bind(fw_server *s, fw_reply *r, const fw_srv_model *m) {
-    fw_reqid_format(&s->idkey, r->reqno, fw_reqid_model_code(&s->idkey, m->name, m->version), r->request_id);
+    fw_reqid_rebind(&s->idkey, fw_reqid_model_code(&s->idkey, m->name, m->version), r->request_id);
 }
 
 fw_srv_model *fw__request_id_model(fw_server *s, const char *id) {

@@ -70,7 +70,6 @@ typedef struct fw_reply {
     fw_buf body;
     const char *allow;          /* 405 */
     char request_id[48];
-    uint64_t reqno;             /* the request number behind request_id (fw__new_request_id) */
     const char *auth_role;      /* the data-plane token role that authorised the request (NULL: none);
                                    recorded with feedback as its source */
     fw_srv_metrics *metrics;    /* where to count the request (NULL → server's global) */

@@ -1,0 +1,52 @@
+/* test_request_id.c — tests for src/serve/request_id: an id carries the answering model's code under
+ * the keys (read back only with them, changed by no client: any other digit breaks the tag), its
+ * 96 random bits do not depend on the code, and the shape stays 41 characters. */
+#include "serve/request_id.h"
+#include "test.h"
+
+#include <string.h>
+
+static void test_code_round_trip(void) {
+    fw_reqid_key k, other;
+    fw_reqid_key_init(&k);
+    fw_reqid_key_init(&other);
+    uint32_t pima3 = fw_reqid_model_code(&k, "pima", "3"), pima4 = fw_reqid_model_code(&k, "pima", "4");
+    CHECK(pima3 != 0 && pima4 != 0 && pima3 != pima4);
+    CHECK(fw_reqid_model_code(&k, "pim", "a3") != pima3); /* name and version are kept apart */
+    char a[48], b[48], c[48];
+    fw_reqid_format(&k, 42, pima3, a);
+    fw_reqid_format(&k, 42, 0, b);
+    CHECK_EQ(strlen(a), FW_REQID_LEN);
+    CHECK(a[32] == '-');
+    CHECK(memcmp(a, b, 24) == 0); /* the random part is the request's, whatever answers */
+    CHECK(strcmp(a, b) != 0);
+    uint32_t code = 7;
+    CHECK(fw_reqid_code(&k, a, &code));
+    CHECK_EQ(code, pima3);
+    CHECK(fw_reqid_code(&k, b, &code));
+    CHECK_EQ(code, 0);
+    /* rebinding an id is formatting it with that code */
+    fw_reqid_rebind(&k, pima3, b);
+    CHECK_STR(b, a);
+    /* deterministic per (number, code); another number, another random part */
+    fw_reqid_format(&k, 42, pima3, c);
+    CHECK_STR(c, a);
+    fw_reqid_format(&k, 43, pima3, c);
+    CHECK(memcmp(a, c, 24) != 0);
+    /* another key does not know the id; any digit changed breaks the tag */
+    CHECK(!fw_reqid_issued(&other, a));
+    for (int i = 0; i < FW_REQID_LEN; i++) {
+        if (i == 32) continue;
+        strcpy(c, a);
+        c[i] = c[i] == '0' ? '1' : '0';
+        CHECK_MSG(!fw_reqid_issued(&k, c), "digit %d changed and still issued", i);
+    }
+    CHECK(!fw_reqid_issued(&k, "r1"));
+    CHECK(!fw_reqid_issued(&k, ""));
+}
+
+int main(int argc, char **argv) {
+    (void)argc;
+    TEST_RUN(test_code_round_trip);
+    return fw_test_report(argv[0]);
+}
