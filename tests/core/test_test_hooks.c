@@ -1,5 +1,5 @@
 /* test_test_hooks.c — test-only code stays out of what ships (core/test_hooks.h): the shipped
- * binary ($FLYWHEEL_BIN) and the libflywheel.a / libflywheel.so beside it hold none of the test
+ * binary ($FLYWHEEL_BIN) and the libflywheel.a (and libflywheel.so when built) beside it hold none of the test
  * hooks — no name of a test environment variable, no fuzz harness — while the test build of the
  * binary ($FLYWHEEL_TEST_BIN) holds every one (so the scan can tell); and in this program (linked
  * with the test library) FW_TEST_ENV reads the environment. */
@@ -50,6 +50,7 @@ static void test_shipped_has_none(void) {
         if (k == 0) snprintf(path, sizeof path, "%s", bin);
         else snprintf(path, sizeof path, "%s/%s", d, files[k]);
         int found = scan(path);
+        if (found < 0 && k == 2) continue; /* the .so is built by `make all`, not by `make tests` */
         CHECK_MSG(found >= 0, "cannot read %s", path);
         for (int i = 0; found > 0 && i < N_HOOKS; i++)
             CHECK_MSG(!(found & (1 << i)), "%s (shipped) holds the test hook %s", path, hooks[i]);
