@@ -23,6 +23,10 @@
 
 static const char *CMD = "batch";
 
+/* a default's value as text, for --help (the defaults live in batch.h) */
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
 static const char usage_text[] =
     "usage: flywheel batch --model NAME[@ALIAS|@VERSION] --input FILE [--output FILE.csv|FILE.jsonl|store]\n"
     "                      [--id COL[,COL...]] [--threads N] [options]\n"
@@ -170,7 +174,7 @@ int fw_cmd_batch(int argc, char **argv) {
          "file when it has the column, else from the entity"},
         {"--item-id", 0, FW_OPT_STRING, &o.item_id_column, "COL",
          "the items' id column (default: its first column that is not an input)"},
-        {"--top-k", 0, FW_OPT_INT, &o.top_k, "K", "keep the K best items per entity, best first (default 10)",
+        {"--top-k", 0, FW_OPT_INT, &o.top_k, "K", "keep the K best items per entity, best first (default " STR(FW_BATCH_DEFAULT_TOP_K) ")",
          FW_OPT_RANGE(o.top_k, 1, 1000000)},
         {.kind = FW_OPT_SECTION, .help = "\nselection, errors, scheduling:"},
         {"--top-fraction", 0, FW_OPT_DOUBLE, &o.top_fraction, "F",
@@ -186,9 +190,9 @@ int fw_cmd_batch(int argc, char **argv) {
          "missing on every row; default: refuse, naming them)"},
         {"--resume", 0, FW_OPT_FLAG, &o.resume, NULL, "continue an interrupted run of the same job from its checkpoint"},
         {"--job", 0, FW_OPT_STRING, &o.job, "NAME", "job name for the lock and history (default MODEL-OUTPUT)"},
-        {"--block-rows", 0, FW_OPT_INT, &o.block_rows, "N", "rows per block (default 4096)",
+        {"--block-rows", 0, FW_OPT_INT, &o.block_rows, "N", "rows per block (default " STR(FW_BATCH_DEFAULT_BLOCK_ROWS) ")",
          FW_OPT_RANGE(o.block_rows, 1, 1 << 20)},
-        {"--checkpoint-rows", 0, FW_OPT_INT, &o.checkpoint_rows, "N", "rows between checkpoints (default 262144)",
+        {"--checkpoint-rows", 0, FW_OPT_INT, &o.checkpoint_rows, "N", "rows between checkpoints (default " STR(FW_BATCH_DEFAULT_CHECKPOINT_ROWS) ")",
          FW_OPT_RANGE(o.checkpoint_rows, 1, 1000000000000)},
         {"--timestamp", 0, FW_OPT_STRING, &stamp, "T",
          "the run's timestamp written with every answer: Unix milliseconds or\n"
