@@ -193,16 +193,30 @@ void fw__put_rec_field(fw_buf *b, const fw_buf *f, size_t from) {
     fw_buf_put(b, f->data + from, f->len - from);
 }
 
+void fw__put_row_ids(const fw__run *R, const fw_value *ids, uint64_t line, fw_buf *b, bool json) {
+    if (json) {
+        fw_buf_put_u8(b, '{');
+        if (!R->n_ids) fw_buf_printf(b, "\"line\":%" PRIu64 ",", line);
+    } else if (!R->n_ids) {
+        fw_buf_printf(b, "%" PRIu64 ",", line);
+    }
+    for (size_t j = 0; j < R->n_ids; j++) {
+        if (json) {
+            const char *c = R->o->id_columns[j];
+            fw__json_put(b, c, strlen(c));
+            fw_buf_put_u8(b, ':');
+        }
+        fw__put_value_text(b, &ids[j], json);
+        fw_buf_put_u8(b, ',');
+    }
+}
+
 /* One output row for a scored input row. */
 static void format_row(const fw__run *R, const fw_value *ids, uint64_t line, const double *out, const char *label,
                        fw_buf *b, fw_buf *tmp) {
     const fw_batch_model *m = R->m;
     if (R->kind == FW_BATCH_OUT_CSV) {
-        if (!R->n_ids) fw_buf_printf(b, "%" PRIu64 ",", line);
-        for (size_t j = 0; j < R->n_ids; j++) {
-            fw__put_value_text(b, &ids[j], false);
-            fw_buf_put_u8(b, ',');
-        }
+        fw__put_row_ids(R, ids, line, b, false);
         put_prediction(R, out, label, b, M_CSV);
         if (m->task == FW_TASK_BINARY) {
             fw_buf_put_u8(b, ',');
@@ -214,15 +228,7 @@ static void format_row(const fw__run *R, const fw_value *ids, uint64_t line, con
             }
         fw_buf_put(b, R->csv_tail.data, R->csv_tail.len);
     } else if (R->kind == FW_BATCH_OUT_JSONL) {
-        fw_buf_put_u8(b, '{');
-        if (!R->n_ids) fw_buf_printf(b, "\"line\":%" PRIu64 ",", line);
-        for (size_t j = 0; j < R->n_ids; j++) {
-            const char *c = R->o->id_columns[j];
-            fw__json_put(b, c, strlen(c));
-            fw_buf_put_u8(b, ':');
-            fw__put_value_text(b, &ids[j], true);
-            fw_buf_put_u8(b, ',');
-        }
+        fw__put_row_ids(R, ids, line, b, true);
         fw_buf_put(b, "\"prediction\":", 13);
         put_prediction(R, out, label, b, M_JSON);
         if (m->task == FW_TASK_BINARY) {

@@ -186,27 +186,14 @@ fw_status fw__recommend_row(const fw__run *R, const fw_value *ent, const fw_valu
     }
     bool json = R->kind == FW_BATCH_OUT_JSONL;
     for (size_t r = 0; r < n; r++) {
+        fw__put_row_ids(R, ids, line, b, json);
         if (json) {
-            fw_buf_put_u8(b, '{');
-            if (!R->n_ids) fw_buf_printf(b, "\"line\":%" PRIu64 ",", line);
-            for (size_t j = 0; j < R->n_ids; j++) {
-                const char *c = R->o->id_columns[j];
-                fw__json_put(b, c, strlen(c));
-                fw_buf_put_u8(b, ':');
-                fw__put_value_text(b, &ids[j], true);
-                fw_buf_put_u8(b, ',');
-            }
             fw_buf_printf(b, "\"rank\":%zu,\"item\":", r + 1);
             put_item_id(R, heap[r].item, b, true);
             fw_buf_put(b, ",\"score\":", 9);
             fw__put_num(b, heap[r].score, true);
             fw_buf_put(b, R->json_tail.data, R->json_tail.len);
         } else {
-            if (!R->n_ids) fw_buf_printf(b, "%" PRIu64 ",", line);
-            for (size_t j = 0; j < R->n_ids; j++) {
-                fw__put_value_text(b, &ids[j], false);
-                fw_buf_put_u8(b, ',');
-            }
             fw_buf_printf(b, "%zu,", r + 1);
             put_item_id(R, heap[r].item, b, false);
             fw_buf_put_u8(b, ',');

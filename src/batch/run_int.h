@@ -84,6 +84,9 @@ void fw__put_num(fw_buf *b, double v, bool json);
 void fw__put_value_text(fw_buf *b, const fw_value *v, bool json);
 /* The entity key: id values joined by '|' (the line number when there are no id columns). */
 void fw__put_entity_key(const fw__run *R, const fw_value *ids, uint64_t line, fw_buf *b);
+/* The start of an output row: JSONL '{' then "line": N or each id column's "name": value; CSV the
+ * line number or the id values; each followed by ','. */
+void fw__put_row_ids(const fw__run *R, const fw_value *ids, uint64_t line, fw_buf *b, bool json);
 /* Appends f[from..] as one field of a store record (u32 length + bytes). */
 void fw__put_rec_field(fw_buf *b, const fw_buf *f, size_t from);
 

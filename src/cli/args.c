@@ -170,6 +170,8 @@ bool fw_args_parse(fw_args *a, int argc, char **argv, int first, int *exit_code)
             continue;
         }
         if (!is_opt) {
+            if (a->n_pos == 1 && a->max_pos == 1 && a->pos_name)
+                return usage_error(a, exit_code, "one %s, got '%s' and '%s'", a->pos_name, a->pos[0], w);
             if (a->n_pos >= a->max_pos || a->n_pos >= FW_ARGS_MAX_POS)
                 return usage_error(a, exit_code, "unexpected argument '%s' (see flywheel %s --help)", w, see);
             a->pos[a->n_pos++] = w;

@@ -78,6 +78,8 @@ typedef struct fw_args {
     fw_opt *opts;
     size_t n_opts;
     size_t max_pos;            /* positional arguments allowed (more: "unexpected argument") */
+    const char *pos_name;      /* with max_pos 1: what it is ("data file"); a second one is refused
+                                  as "one data file, got 'a' and 'b'" */
     /* results */
     size_t n_pos;
     const char *pos[FW_ARGS_MAX_POS];

@@ -66,11 +66,10 @@ int fw_cmd_describe(int argc, char **argv) {
         {"--sample-rows", 0, FW_OPT_INT, &lo.sample_rows, "N", "rows used for type inference (default 1000)",
          FW_OPT_RANGE(lo.sample_rows, 1, 100000000), .expect = "a positive integer"},
     };
-    fw_args args = {.cmd = cmd, .usage = usage_text, .opts = opts, .n_opts = sizeof opts / sizeof *opts, .max_pos = 2};
+    fw_args args = {.cmd = cmd, .usage = usage_text, .opts = opts, .n_opts = sizeof opts / sizeof *opts, .max_pos = 1,
+                    .pos_name = "data file"};
     int code;
     if (!fw_args_parse(&args, argc, argv, 1, &code)) return code;
-    if (args.n_pos > 1)
-        return fw_cli_fail(cmd, FW_EXIT_USAGE, "one data file, got '%s' and '%s'", args.pos[0], args.pos[1]);
     const char *path = args.n_pos ? args.pos[0] : NULL;
     fw_type_override ov[MAX_OVERRIDES];
     char *ov_names[MAX_OVERRIDES];

@@ -98,11 +98,10 @@ int fw_cmd_reproduce(int argc, char **argv) {
         {"--home", 0, FW_OPT_STRING, &home, "DIR", "Flywheel home (default $FLYWHEEL_HOME or ./.flywheel)"},
         {"--data", 0, FW_OPT_STRING, &data, "FILE", "the training data, when it has moved since training"},
     };
-    fw_args args = {.cmd = cmd, .usage = usage_text, .opts = opts, .n_opts = sizeof opts / sizeof *opts, .max_pos = 2};
+    fw_args args = {.cmd = cmd, .usage = usage_text, .opts = opts, .n_opts = sizeof opts / sizeof *opts, .max_pos = 1,
+                    .pos_name = "model reference"};
     int code;
     if (!fw_args_parse(&args, argc, argv, 1, &code)) return code;
-    if (args.n_pos > 1)
-        return fw_cli_fail(cmd, FW_EXIT_USAGE, "one model reference, got '%s' and '%s'", args.pos[0], args.pos[1]);
     const char *ref = args.n_pos ? args.pos[0] : NULL;
     if (!ref) return fw_cli_fail(cmd, FW_EXIT_USAGE, "give a model version, e.g. churn@3");
 

@@ -103,11 +103,10 @@ int fw_cmd_train(int argc, char **argv) {
          "reject malformed rows and rows without a label (counted) instead of failing"},
         {"--quiet", 0, FW_OPT_FLAG, &quiet, NULL, "no progress line"},
     };
-    fw_args args = {.cmd = cmd, .usage = usage_text, .opts = opts, .n_opts = sizeof opts / sizeof *opts, .max_pos = 2};
+    fw_args args = {.cmd = cmd, .usage = usage_text, .opts = opts, .n_opts = sizeof opts / sizeof *opts, .max_pos = 1,
+                    .pos_name = "project or data file"};
     int code;
     if (!fw_args_parse(&args, argc, argv, 1, &code)) return code;
-    if (args.n_pos > 1)
-        return fw_cli_fail(cmd, FW_EXIT_USAGE, "one project or data file, got '%s' and '%s'", args.pos[0], args.pos[1]);
     const char *positional = args.n_pos ? args.pos[0] : NULL;
     o.seed_set = fw_args_seen(&args, "--seed") > 0;
     for (size_t i = 0; i < n_params; i++) { /* FAMILY.KEY=VALUE, of a model family */
