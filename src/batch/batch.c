@@ -7,7 +7,6 @@
 #include "batch/batch.h"
 
 #include "batch/batch_int.h"
-#include "batch/batch_store.h"
 #include "batch/run_int.h"
 #include "core/alloc.h"
 #include "core/clock.h"
@@ -429,7 +428,7 @@ static void *reader_main(void *arg) {
 
 typedef struct sink {
     int out_fd, rej_fd, scores_fd;
-    fw_batch_db *db;
+    fw_store *db;
     bool in_tx;
     fw__run *R;
     fw__state st;
@@ -544,7 +543,7 @@ static fw_status store_records(sink *k, const uint8_t *p, size_t n, fw_err *err)
             f[i] = (const char *)fw_reader_get(&rd, len[i]);
         }
         if (!fw_reader_ok(&rd)) return fw_err_set(err, FW_ECORRUPT, "internal: bad answer record");
-        fw_status st = fw_batch_db_put_answer(k->db, R->m->name, f[0] ? f[0] : "", len[0], R->m->version,
+        fw_status st = fw_store_answer_put(k->db, R->m->name, f[0] ? f[0] : "", len[0], R->m->version,
                                               f[1] ? f[1] : "", len[1], f[2] ? f[2] : "{}", len[2], R->ts_ms,
                                               k->st.run_id, err);
         if (st) return st;
@@ -560,7 +559,7 @@ static fw_status checkpoint(sink *k, fw_err *err) {
     if (k->rej_fd >= 0 && fsync(k->rej_fd) != 0)
         return fw_err_set(err, FW_EIO, "reject file: fsync failed: %s", strerror(errno));
     if (k->in_tx) {
-        fw_status st = fw_batch_db_commit(k->db, err);
+        fw_status st = fw_store_commit(k->db, err);
         k->in_tx = false;
         if (st) return st;
     }
@@ -576,7 +575,7 @@ static fw_status write_slot(sink *k, fw__slot *s, fw_err *err) {
     fw_status st;
     if (R->kind == FW_BATCH_OUT_STORE && !R->spool) {
         if (!k->in_tx) {
-            if ((st = fw_batch_db_begin(k->db, err))) return st;
+            if ((st = fw_store_begin(k->db, true, err))) return st;
             k->in_tx = true;
         }
         if ((st = store_records(k, s->out.data, s->out.len, err))) return st;
@@ -895,16 +894,16 @@ static fw_status history_begin(sink *k, const run_paths *p, bool resumed, fw_bat
         rr->run_id = k->st.run_id;
         fw_batch_run_rec *prev = NULL;
         size_t np = 0;
-        if (fw_batch_db_history(k->db, p->job, 20, &prev, &np, err) == FW_OK)
+        if (fw_store_batch_history(k->db, p->job, 20, &prev, &np, err) == FW_OK)
             for (size_t i = 0; i < np; i++)
                 if (prev[i].run_id == rr->run_id) {
                     rr->attempts = prev[i].attempts + 1;
                     rr->started_ms = prev[i].started_ms;
                 }
         fw_free(prev);
-        st = fw_batch_db_run_update(k->db, rr, err);
+        st = fw_store_batch_job_update(k->db, rr, err);
     } else
-        st = fw_batch_db_run_begin(k->db, rr, err);
+        st = fw_store_batch_job_begin(k->db, rr, err);
     if (st) return st;
     k->st.run_id = rr->run_id;
     sum->run_id = rr->run_id;
@@ -926,7 +925,7 @@ static fw_status open_outputs(sink *k, const run_paths *p, bool resumed, fw_batc
         return fw_err_set(err, FW_EIO, "%s: cannot write: %s", p->rej, strerror(errno));
     if (R->spool && (k->scores_fd = open(p->scores, fl, 0644)) < 0)
         return fw_err_set(err, FW_EIO, "%s: cannot write: %s", p->scores, strerror(errno));
-    if ((R->kind == FW_BATCH_OUT_STORE || o->record_history) && (st = fw_batch_db_open(p->home, &k->db, err)))
+    if ((R->kind == FW_BATCH_OUT_STORE || o->record_history) && (st = fw_store_open(p->home, &k->db, err)))
         return st;
     if (resumed) {
         if (k->out_fd >= 0 && (st = truncate_to(k->out_fd, k->st.out_len, data_path, err))) return st;
@@ -1055,7 +1054,7 @@ static fw_status select_rows(sink *k, const run_paths *p, fw_batch_summary *sum,
             st = write_all(ec.fd, h.data, h.len, "output", err);
             fw_buf_free(&h);
         }
-    } else if (!(st = fw_batch_db_begin(k->db, err)))
+    } else if (!(st = fw_store_begin(k->db, true, err)))
         k->in_tx = true;
     uint64_t kept = 0;
     if (!st) st = fw__select_top(p->scores, p->spool, R->o->top_fraction, emit_selected, &ec, &kept,
@@ -1067,7 +1066,7 @@ static fw_status select_rows(sink *k, const run_paths *p, fw_batch_summary *sum,
             st = fw_err_set(err, FW_EIO, "%s: rename failed: %s", p->out, strerror(errno));
     }
     if (!st && k->in_tx) {
-        st = fw_batch_db_commit(k->db, err);
+        st = fw_store_commit(k->db, err);
         k->in_tx = false;
     }
     if (!st) {
@@ -1086,7 +1085,7 @@ static fw_status join(sink *k, const run_paths *p, fw_batch_summary *sum, fw_err
     fw_status st = checkpoint(k, err);
     if (!st && R->spool) st = select_rows(k, p, sum, err);
     else if (!st && k->in_tx) {
-        st = fw_batch_db_commit(k->db, err);
+        st = fw_store_commit(k->db, err);
         k->in_tx = false;
     }
     if (!st) {
@@ -1128,7 +1127,7 @@ static void finish(sink *k, const run_paths *p, fw_status st, double t0, fw__pro
         snprintf(k->rec.outcome, sizeof k->rec.outcome, "%s", outcome_of(st, sum));
         k->rec.exit_code = fw_batch_exit_code(st, sum);
         snprintf(k->rec.message, sizeof k->rec.message, "%s", st ? err->msg : "");
-        (void)fw_batch_db_run_update(k->db, &k->rec, &e2);
+        (void)fw_store_batch_job_update(k->db, &k->rec, &e2);
     }
 }
 
@@ -1136,11 +1135,11 @@ static void finish(sink *k, const run_paths *p, fw_status st, double t0, fw__pro
 static void release(fw__run *R, sink *k) {
     if (k->in_tx) {
         fw_err e2;
-        (void)fw_batch_db_commit(k->db, &e2);
+        (void)fw_store_commit(k->db, &e2);
     }
     if (k->out_fd >= 0) close(k->out_fd);
     if (k->scores_fd >= 0) close(k->scores_fd);
-    fw_batch_db_close(k->db);
+    fw_store_close(k->db);
     if (R->slots) {
         for (size_t i = 0; i < R->n_slots; i++) {
             fw__in_block_free(&R->slots[i].in);
