@@ -113,7 +113,7 @@ install: all
 PREDICT_SRC := $(sort $(wildcard src/api/*.c src/artifact/*.c src/core/*.c src/features/*.c src/models/*.c) \
                  src/data/dataset.c src/data/scalar.c src/project/numfmt.c src/project/project.c src/batch/format.c)
 PREDICT_OBJ := $(PREDICT_SRC:%.c=$(OUT)/obj/%.o)
-PREDICT_LIBS := -lxxhash -lpthread -lm
+PREDICT_LIBS := -lpthread -lm
 
 predict-lib: $(OUT)/libflywheel-predict.a $(OUT)/examples/embed/predict-static
 

@@ -207,8 +207,14 @@ FW_API const char *fw_predictor_class_name(const fw_predictor *m, size_t k);
 /* A context for one thread (allocates its scratch once). FW_OK or FW_ENOMEM. */
 FW_API fw_status fw_context_new(const fw_predictor *m, fw_context **out, fw_err *err);
 FW_API void fw_context_free(fw_context *cx);
+/* Text inputs are tokenized in the context, whose scratch grows to the longest record seen. After
+ * fw_context_reserve(cx, n, &err), a record whose text values add up to at most n bytes is handled
+ * without allocating (fw_context_new reserves FW_CONTEXT_TEXT_BYTES). FW_OK or FW_ENOMEM. */
+#define FW_CONTEXT_TEXT_BYTES 1024
+FW_API fw_status fw_context_reserve(fw_context *cx, size_t text_bytes, fw_err *err);
 
-/* ---- predicting (none of these allocates; each is thread-safe with distinct contexts) ---- */
+/* ---- predicting (none of these allocates — see fw_context_reserve for text — and each is
+ * thread-safe with distinct contexts) ---- */
 /* One record by name: fields[0..n) (unknown names are ignored, inputs not given are missing; a name
  * given twice: the last wins). scores: at least fw_predictor_n_outputs doubles (may be NULL with
  * n_scores 0 when only the decision is wanted): the answering model's scores, what `flywheel batch`

@@ -1,6 +1,7 @@
 /* context.c — owns fw_context: one thread's scratch for one predictor, allocated once so that the
  * single-row calls never allocate (the bundle's predict scratch, the record in input order, and a
- * pipeline pass plus model scratch of its own for explanations). */
+ * pipeline pass plus model scratch of its own for explanations), sized for FW_CONTEXT_TEXT_BYTES of
+ * text per record unless fw_context_reserve asks for more. */
 #include "api/api_int.h"
 
 #include "core/alloc.h"
@@ -31,6 +32,18 @@ fw_status fw_context_new(const fw_predictor *m, fw_context **out, fw_err *err) {
         fw_context_free(cx);
         return fw_err_set(err, FW_ENOMEM, "out of memory");
     }
+    if (fw_context_reserve(cx, FW_CONTEXT_TEXT_BYTES, err)) {
+        fw_context_free(cx);
+        return FW_ENOMEM;
+    }
     *out = cx;
+    return FW_OK;
+}
+
+fw_status fw_context_reserve(fw_context *cx, size_t text_bytes, fw_err *err) {
+    if (!cx) return fw_err_set(err, FW_EINVAL, "no context");
+    if (fw_bundle_scratch_reserve_text(cx->m->b, cx->bs, text_bytes) ||
+        fw_pipeline_scratch_reserve_text(cx->m->pl, cx->ps, text_bytes))
+        return fw_err_set(err, FW_ENOMEM, "out of memory reserving %zu bytes of text", text_bytes);
     return FW_OK;
 }

@@ -112,6 +112,35 @@ static void make_multilabel(const char *dir) {
     fclose(f);
 }
 
+/* A binary task with a text column (hashed, TF-IDF) and a timestamp column (ISO 8601 dates). */
+static void make_reviews(const char *dir) {
+    static const char *const good[] = {"great", "fast", "love", "perfect", "works"};
+    static const char *const bad[] = {"broken", "slow", "refund", "awful", "late"};
+    static const char *const filler[] = {"the", "box", "item", "it", "was", "and", "shipping", "again"};
+    char p[1200];
+    snprintf(p, sizeof p, "%s/reviews.csv", dir);
+    FILE *f = fopen(p, "w");
+    fprintf(f, "posted,review,stars,verdict\n");
+    unsigned s = 31;
+    for (int i = 0; i < 300; i++) {
+        s = s * 1103515245u + 12345u;
+        int pos = (s >> 16) % 2, words = 3 + (int)((s >> 8) % (i % 10 == 0 ? 120 : 12));
+        fprintf(f, "2024-%02d-%02d,\"", 1 + (int)(s >> 4) % 12, 1 + (int)(s >> 12) % 28);
+        for (int w = 0; w < words; w++) {
+            s = s * 1103515245u + 12345u;
+            const char *word = (s >> 20) % 3 == 0 ? (pos ? good : bad)[(s >> 8) % 5] : filler[(s >> 8) % 8];
+            fprintf(f, "%s%s", w ? " " : "", word);
+        }
+        fprintf(f, "\",%d,%s\n", (int)((s >> 9) % 5) + 1, pos ? "good" : "bad");
+    }
+    fclose(f);
+    snprintf(p, sizeof p, "%s/flywheel.yaml", dir);
+    f = fopen(p, "w");
+    fprintf(f, "name: reviews\ntask: binary\ndata:\n  train: reviews.csv\n  label: verdict\n  positive: good\n"
+               "features:\n  - name: review\n    type: text\n  - name: posted\n    type: timestamp\n");
+    fclose(f);
+}
+
 typedef struct model_case {
     const char *tag;       /* output name */
     const char *data;      /* the CSV scored */
@@ -166,6 +195,17 @@ static void train_all(void) {
         add_case(strdup(tag), "examples/ranking/flywheel.yaml", NULL, rk_f[i], "diamonds_rank.fwm",
                  "examples/ranking/diamonds_rank.csv", rk_f[i], "ranking");
     }
+    char *rvd = tmp("reviews");
+    fw_test_sh(NULL, "mkdir -p '%s'", rvd);
+    make_reviews(rvd);
+    static const char *const rv_f[] = {"linear", "gbdt"};
+    for (int i = 0; i < 2; i++) {
+        char tag[64], proj[1100], data[1100];
+        snprintf(tag, sizeof tag, "reviews_%s", rv_f[i]);
+        snprintf(proj, sizeof proj, "%s/flywheel.yaml", rvd);
+        snprintf(data, sizeof data, "%s/reviews.csv", rvd);
+        add_case(strdup(tag), strdup(proj), NULL, rv_f[i], "reviews.fwm", strdup(data), rv_f[i], "binary");
+    }
     char *mld = tmp("mlproj");
     fw_test_sh(NULL, "mkdir -p '%s'", mld);
     make_multilabel(mld);
@@ -210,10 +250,13 @@ static void check_case(const model_case *mc) {
     CHECK_OK(fw_predictor_load_mem(bytes, len, &mm, &err));
     free(bytes); /* the predictor keeps no pointer into it */
     /* batch's answers */
-    char *out = tmp("out.csv");
-    int rc = fw_test_sh(NULL, "\"$FW\" batch --model '%s' --input '%s' --output '%s' --threads 2 --quiet --home '%s'",
+    char out[1100];
+    snprintf(out, sizeof out, "%s/batch_%s.csv", fw_test_tmpdir(), mc->tag);
+    char *log = NULL;
+    int rc = fw_test_sh(&log, "\"$FW\" batch --model '%s' --input '%s' --output '%s' --threads 2 --quiet --home '%s'",
                         mc->fwm, mc->data, out, tmp("batchhome"));
-    CHECK_MSG(rc == 0, "%s: batch exited %d", mc->tag, rc);
+    CHECK_MSG(rc == 0, "%s: batch exited %d: %s", mc->tag, rc, log ? log : "");
+    free(log);
     char *btxt = fw_test_slurp(out, NULL), *itxt = fw_test_slurp(mc->data, NULL);
     csv_rows bo, in;
     bool ok = btxt && itxt && csv_parse(btxt, &bo) && csv_parse(itxt, &in);
@@ -282,7 +325,7 @@ static void test_every_family_equals_batch(void) {
     }
     train_all();
     for (size_t i = 0; i < g_n_cases; i++) check_case(&g_cases[i]);
-    CHECK_EQ(g_n_cases, 19);
+    CHECK_EQ(g_n_cases, 21);
 }
 
 /* ---- serve: the same rows through `flywheel serve` (v1 :predict of each registered version) ---- */
@@ -396,7 +439,12 @@ static void test_serve_equals_api(void) {
                 json_t *probs = json_object_get(p, "probabilities");
                 if (!strcmp(mc->task, "multiclass")) {
                     for (size_t k = 0; k < no; k++)
-                        if (json_real_value(json_object_get(probs, fw_predictor_class_name(m, k))) != sc[k]) bad++;
+                        if (json_number_value(json_object_get(probs, fw_predictor_class_name(m, k))) != sc[k]) {
+                            if (bad++ < 3)
+                                printf("  %s row %zu: class %s api %.17g serve %.17g\n", mc->tag, r,
+                                       fw_predictor_class_name(m, k), sc[k],
+                                       json_number_value(json_object_get(probs, fw_predictor_class_name(m, k))));
+                        }
                 } else if (json_number_value(json_object_get(p, "score")) != sc[0])
                     bad++;
                 if (res.label_name && (!json_is_string(json_object_get(p, "label")) ||
@@ -493,7 +541,7 @@ static void test_threads_share_one_model(void) {
 static void test_single_row_does_not_allocate(void) {
     if (!fw_test_bin()) return;
     train_all();
-    size_t checked = 0;
+    size_t checked = 0, text_checked = 0;
     for (size_t i = 0; i < g_n_cases; i++) {
         fw_err err;
         fw_predictor *m;
@@ -525,6 +573,23 @@ static void test_single_row_does_not_allocate(void) {
         }
         long made = atomic_load(&g_allocs) - before;
         CHECK_MSG(made == 0, "%s: %ld allocations on the single-row path", g_cases[i].tag, made);
+        /* text beyond the default reservation: reserved once, then no allocation either */
+        int ti = -1;
+        for (size_t k = 0; k < ni; k++)
+            if (fw_predictor_input_type(m, k) == FW_INPUT_TEXT) ti = (int)k;
+        if (ti >= 0) {
+            static char big[6001];
+            for (size_t k = 0; k < 6000; k++) big[k] = "good item fast "[k % 15];
+            CHECK_OK(fw_context_reserve(cx, 6000, &err));
+            before = atomic_load(&g_allocs);
+            fw_field one = {.name = fw_predictor_input_name(m, (size_t)ti), .kind = FW_FIELD_STRING, .str = big, .len = 6000};
+            fw_result res;
+            CHECK_OK(fw_predict_record(cx, &one, 1, sc, no, &res, &err));
+            CHECK_OK(fw_explain_record(cx, &one, 1, contrib, (nf + 1) * no, &err));
+            made = atomic_load(&g_allocs) - before;
+            CHECK_MSG(made == 0, "%s: %ld allocations for 6000 bytes of reserved text", g_cases[i].tag, made);
+            text_checked++;
+        }
         checked++;
         fw_context_free(cx);
         free(f);
@@ -536,6 +601,7 @@ static void test_single_row_does_not_allocate(void) {
         fw_predictor_free(m);
     }
     CHECK_EQ(checked, g_n_cases);
+    CHECK_EQ(text_checked, 2);
 }
 
 /* ---- explain: contributions add up to the margin (additive families), knn/hier say unsupported ---- */
