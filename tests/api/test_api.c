@@ -142,8 +142,8 @@ static void make_reviews(const char *dir) {
 }
 
 typedef struct model_case {
-    const char *tag;       /* output name */
-    const char *data;      /* the CSV scored */
+    char tag[64];          /* output name */
+    char data[1100];       /* the CSV scored */
     char *fwm;
     const char *family;    /* expected fw_predictor_family */
     const char *task;
@@ -157,7 +157,11 @@ static size_t g_n_cases;
 static void add_case(const char *tag, const char *what, const char *label, const char *models, const char *fwm_name,
                      const char *data, const char *family, const char *task) {
     model_case *c = &g_cases[g_n_cases];
-    *c = (model_case){tag, data, NULL, family, task, "", 0};
+    memset(c, 0, sizeof *c);
+    snprintf(c->tag, sizeof c->tag, "%s", tag);
+    snprintf(c->data, sizeof c->data, "%s", data);
+    c->family = family;
+    c->task = task;
     c->fwm = train(what, label, models, tag, fwm_name, c->name, &c->version);
     CHECK_MSG(c->fwm != NULL, "%s: no artifact", tag);
     if (c->fwm) g_n_cases++;
@@ -171,13 +175,13 @@ static void train_all(void) {
     for (int i = 0; i < 4; i++) {
         char tag[64];
         snprintf(tag, sizeof tag, "pima_%s", bin_f[i]);
-        add_case(strdup(tag), "examples/pima/flywheel.yaml", NULL, bin_f[i], "pima.fwm", "examples/pima/pima.csv",
+        add_case(tag, "examples/pima/flywheel.yaml", NULL, bin_f[i], "pima.fwm", "examples/pima/pima.csv",
                  bin_f[i], "binary");
     }
     for (int i = 0; i < 4; i++) {
         char tag[64];
         snprintf(tag, sizeof tag, "boston_%s", bin_f[i]);
-        add_case(strdup(tag), "examples/boston/flywheel.yaml", NULL, bin_f[i], "boston.fwm",
+        add_case(tag, "examples/boston/flywheel.yaml", NULL, bin_f[i], "boston.fwm",
                  "examples/boston/boston.csv", bin_f[i], "regression");
     }
     const char *mc = tmp("shapes.csv");
@@ -186,13 +190,13 @@ static void train_all(void) {
     for (int i = 0; i < 5; i++) {
         char tag[64];
         snprintf(tag, sizeof tag, "shapes_%s", mc_f[i]);
-        add_case(strdup(tag), mc, "kind", mc_f[i], "shapes.fwm", mc, mc_f[i], "multiclass");
+        add_case(tag, mc, "kind", mc_f[i], "shapes.fwm", mc, mc_f[i], "multiclass");
     }
     static const char *const rk_f[] = {"baseline", "linear", "gbdt"};
     for (int i = 0; i < 3; i++) {
         char tag[64];
         snprintf(tag, sizeof tag, "rank_%s", rk_f[i]);
-        add_case(strdup(tag), "examples/ranking/flywheel.yaml", NULL, rk_f[i], "diamonds_rank.fwm",
+        add_case(tag, "examples/ranking/flywheel.yaml", NULL, rk_f[i], "diamonds_rank.fwm",
                  "examples/ranking/diamonds_rank.csv", rk_f[i], "ranking");
     }
     char *rvd = tmp("reviews");
@@ -204,7 +208,7 @@ static void train_all(void) {
         snprintf(tag, sizeof tag, "reviews_%s", rv_f[i]);
         snprintf(proj, sizeof proj, "%s/flywheel.yaml", rvd);
         snprintf(data, sizeof data, "%s/reviews.csv", rvd);
-        add_case(strdup(tag), strdup(proj), NULL, rv_f[i], "reviews.fwm", strdup(data), rv_f[i], "binary");
+        add_case(tag, proj, NULL, rv_f[i], "reviews.fwm", data, rv_f[i], "binary");
     }
     char *mld = tmp("mlproj");
     fw_test_sh(NULL, "mkdir -p '%s'", mld);
@@ -216,7 +220,7 @@ static void train_all(void) {
     for (int i = 0; i < 3; i++) {
         char tag[64];
         snprintf(tag, sizeof tag, "ml_%s", ml_f[i]);
-        add_case(strdup(tag), strdup(proj), NULL, ml_f[i], "ml.fwm", strdup(data), ml_f[i], "multilabel");
+        add_case(tag, proj, NULL, ml_f[i], "ml.fwm", data, ml_f[i], "multilabel");
     }
 }
 
@@ -718,5 +722,6 @@ int main(void) {
     TEST_RUN(test_threads_share_one_model);
     TEST_RUN(test_single_row_does_not_allocate);
     TEST_RUN(test_explain);
+    for (size_t i = 0; i < g_n_cases; i++) free(g_cases[i].fwm);
     return fw_test_report("test_api");
 }
