@@ -167,7 +167,9 @@ typedef struct fw_result {
     int32_t label;          /* classification: the class index decided (-1: none); else -1 */
     const char *label_name; /* the class name or fixed value, or NULL; lives as long as the predictor */
     double value;           /* regression/ranking: the prediction; classification: P(label) */
-    double confidence;      /* classification: probability of the label decided; else NaN */
+    double confidence;      /* classification: the decision's confidence (binary: measured from the
+                               decision threshold, fw_binary_confidence in artifact/bundle.h;
+                               multiclass: the top class's probability); else NaN */
     int abstained;          /* 1 when the fallback answered */
     fw_answer_source source;
     size_t n_scores;        /* scores written (fw_predictor_n_outputs) */
