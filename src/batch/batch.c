@@ -7,6 +7,8 @@
 #include "batch/batch_store.h"
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/dtoa.h"
+#include "core/json_out.h"
 #include "core/threads.h"
 #include "store/store.h"
 
@@ -119,19 +121,17 @@ static double row_score(const run *R, const double *out) {
 }
 
 static void put_num(fw_buf *b, double v, bool json) {
-    char tmp[40];
-    if (!isfinite(v)) {
-        if (json) fw_buf_put(b, "null", 4);
-        return;
+    if (json) fw_json_put_f64(b, v);
+    else if (isfinite(v)) { /* a non-finite value is an empty CSV cell */
+        char tmp[FW_DTOA_MAX];
+        fw_buf_put(b, tmp, fw_dtoa(v, tmp));
     }
-    size_t n = fw__fmt_double(tmp, sizeof tmp, v);
-    fw_buf_put(b, tmp, n);
 }
 
 enum { M_CSV = 0, M_JSON = 1, M_RAW = 2 };
 
 static void put_text(fw_buf *b, const char *s, size_t n, int mode) {
-    if (mode == M_JSON) fw__json_put(b, s, n);
+    if (mode == M_JSON) fw_json_put_strn(b, s, n);
     else if (mode == M_CSV) fw__csv_put(b, s, n);
     else fw_buf_put(b, s, n);
 }
@@ -203,7 +203,7 @@ static void put_scores_json(const run *R, const double *out, fw_buf *b) {
         for (size_t k = 0; k < m->n_outputs; k++) {
             if (k) fw_buf_put_u8(b, ',');
             const char *c = k < m->n_classes ? m->classes[k] : "?";
-            fw__json_put(b, c, strlen(c));
+            fw_json_put_strn(b, c, strlen(c));
             fw_buf_put_u8(b, ':');
             put_num(b, out[k], true);
         }
@@ -214,7 +214,7 @@ static void put_scores_json(const run *R, const double *out, fw_buf *b) {
 
 static void put_value_text(fw_buf *b, const fw_value *v, bool json) {
     if (v->kind == FW_VALUE_STRING) {
-        if (json) fw__json_put(b, v->str, v->len);
+        if (json) fw_json_put_strn(b, v->str, v->len);
         else fw__csv_put(b, v->str, v->len);
     } else if (v->kind == FW_VALUE_NUMBER)
         put_num(b, v->num, json);
@@ -265,7 +265,7 @@ static void format_row(const run *R, const fw_value *ids, uint64_t line, const d
         if (!R->n_ids) fw_buf_printf(b, "\"line\":%" PRIu64 ",", line);
         for (size_t j = 0; j < R->n_ids; j++) {
             const char *c = R->o->id_columns[j];
-            fw__json_put(b, c, strlen(c));
+            fw_json_put_strn(b, c, strlen(c));
             fw_buf_put_u8(b, ':');
             put_value_text(b, &ids[j], true);
             fw_buf_put_u8(b, ',');
@@ -280,7 +280,7 @@ static void format_row(const run *R, const fw_value *ids, uint64_t line, const d
             for (size_t k = 0; k < m->n_outputs; k++) {
                 if (k) fw_buf_put_u8(b, ',');
                 const char *c = k < m->n_classes ? m->classes[k] : "?";
-                fw__json_put(b, c, strlen(c));
+                fw_json_put_strn(b, c, strlen(c));
                 fw_buf_put_u8(b, ':');
                 put_num(b, out[k], true);
             }
@@ -337,7 +337,7 @@ static void put_item_id(const run *R, uint32_t item, fw_buf *b, bool json) {
     else if (c->code[item] >= 0) {
         const char *s = fw_dict_str(&c->dict, c->code[item]);
         size_t n = fw_dict_len(&c->dict, c->code[item]);
-        if (json) fw__json_put(b, s, n);
+        if (json) fw_json_put_strn(b, s, n);
         else fw__csv_put(b, s, n);
     } else if (json)
         fw_buf_put(b, "null", 4);
@@ -399,7 +399,7 @@ static fw_status recommend_row(const run *R, const fw_value *ent, const fw_value
             if (!R->n_ids) fw_buf_printf(b, "\"line\":%" PRIu64 ",", line);
             for (size_t j = 0; j < R->n_ids; j++) {
                 const char *c = R->o->id_columns[j];
-                fw__json_put(b, c, strlen(c));
+                fw_json_put_strn(b, c, strlen(c));
                 fw_buf_put_u8(b, ':');
                 put_value_text(b, &ids[j], true);
                 fw_buf_put_u8(b, ',');
@@ -1128,7 +1128,7 @@ fw_status fw_batch_run(const fw_batch_model *m, const fw_batch_options *o, fw_ba
     fw__csv_put(&R.csv_tail, m->version, strlen(m->version));
     fw_buf_printf(&R.csv_tail, ",%s\n", R.ts);
     fw_buf_put(&R.json_tail, ",\"model_version\":", 17);
-    fw__json_put(&R.json_tail, m->version, strlen(m->version));
+    fw_json_put_strn(&R.json_tail, m->version, strlen(m->version));
     fw_buf_printf(&R.json_tail, ",\"scored_at\":\"%s\"}\n", R.ts);
     if (!fw_buf_ok(&R.csv_tail) || !fw_buf_ok(&R.json_tail)) {
         st = fw_err_set(err, FW_ENOMEM, "out of memory");

@@ -10,6 +10,7 @@
 #include "batch/batch_store.h"
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/json_out.h"
 #include "data/scalar.h"
 
 #include <inttypes.h>
