@@ -28,6 +28,11 @@ CLI_SRC  := $(sort $(wildcard src/cli/*.c))
 TEST_SRC := $(sort $(shell find tests -name 'test_*.c'))
 TEST_SUPPORT := $(sort $(wildcard tests/support/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(OUT)/obj/%.o)
+# Test hooks (core/test_hooks.h) exist only with -DFW_TEST: the files that use them are compiled a
+# second time into obj-test/ for libflywheel-test.a and flywheel-test (what tests and fuzzers link);
+# the shipped library and binary have none of them.
+HOOK_SRC := $(shell grep -l 'core/test_hooks.h' $(LIB_SRC))
+TLIB_OBJ := $(filter-out $(HOOK_SRC:%.c=$(OUT)/obj/%.o),$(LIB_OBJ)) $(HOOK_SRC:%.c=$(OUT)/obj-test/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(OUT)/obj/%.o)
 SUP_OBJ  := $(TEST_SUPPORT:%.c=$(OUT)/obj/%.o)
 TEST_BIN := $(TEST_SRC:%.c=$(OUT)/%)
@@ -38,6 +43,10 @@ all: $(OUT)/flywheel $(OUT)/libflywheel.a $(OUT)/libflywheel.so
 $(OUT)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC $@"; $(CC) $(CFLAGS) -c $< -o $@
+
+$(OUT)/obj-test/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC $@"; $(CC) $(CFLAGS) -DFW_TEST -c $< -o $@
 
 # The version string carries the commit; rebuild it whenever HEAD moves.
 $(OUT)/obj/src/core/version.o: src/core/version.c $(GIT_HEAD_FILES)
@@ -57,11 +66,19 @@ $(OUT)/flywheel: $(CLI_OBJ) $(OUT)/libflywheel.a
 	@echo "  CC $@"; $(CC) -o $@ $(CLI_OBJ) $(OUT)/libflywheel.a $(LDSAN) $(LIBS) \
 	    -Wl,--export-dynamic-symbol=MHD_create_response_from_buffer
 
-$(OUT)/tests/%: tests/%.c $(SUP_OBJ) $(OUT)/libflywheel.a
-	@mkdir -p $(dir $@)
-	@echo "  CC $@"; $(CC) $(CFLAGS) -Itests/support -o $@ $< $(SUP_OBJ) $(OUT)/libflywheel.a $(LDSAN) $(LIBS)
+$(OUT)/libflywheel-test.a: $(TLIB_OBJ)
+	@rm -f $@
+	@echo "  AR $@"; ar rcs $@ $^
 
-tests: $(TEST_BIN) $(OUT)/flywheel
+$(OUT)/flywheel-test: $(CLI_OBJ) $(OUT)/libflywheel-test.a
+	@echo "  CC $@"; $(CC) -o $@ $(CLI_OBJ) $(OUT)/libflywheel-test.a $(LDSAN) $(LIBS) \
+	    -Wl,--export-dynamic-symbol=MHD_create_response_from_buffer
+
+$(OUT)/tests/%: tests/%.c $(SUP_OBJ) $(OUT)/libflywheel-test.a
+	@mkdir -p $(dir $@)
+	@echo "  CC $@"; $(CC) $(CFLAGS) -DFW_TEST -Itests/support -o $@ $< $(SUP_OBJ) $(OUT)/libflywheel-test.a $(LDSAN) $(LIBS)
+
+tests: $(TEST_BIN) $(OUT)/flywheel $(OUT)/flywheel-test
 
 san:
 	$(MAKE) V=san all
@@ -83,7 +100,7 @@ test:
 clean:
 	rm -rf build build-san build-clang
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(SUP_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(SUP_OBJ:.o=.d) $(HOOK_SRC:%.c=$(OUT)/obj-test/%.d)
 
 # ---- fuzz: libFuzzer targets (fuzz/README.md) ------------------------------------------------
 #   make fuzz   builds build-fuzz/fuzz_<target> (clang, -fsanitize=fuzzer,address,undefined) and
@@ -92,7 +109,7 @@ clean:
 FUZZ_CC    ?= clang
 FUZZ_OUT   := build-fuzz
 FUZZ_NAMES := $(patsubst fuzz/%.c,%,$(sort $(wildcard fuzz/fuzz_*.c)))
-FUZZ_FLAGS := -std=c17 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer $(WARN) -Iinclude -Isrc -Ifuzz \
+FUZZ_FLAGS := -std=c17 -D_GNU_SOURCE -DFW_TEST -g -O1 -fno-omit-frame-pointer $(WARN) -Iinclude -Isrc -Ifuzz \
               -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_OBJ   := $(LIB_SRC:%.c=$(FUZZ_OUT)/obj/%.o)
 

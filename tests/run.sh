@@ -6,6 +6,8 @@ set -u
 cd "$(dirname "$0")/.."
 out=${1:-build}; area=${2:-}
 export FLYWHEEL_BIN=${FLYWHEEL_BIN:-$PWD/$out/flywheel}
+# the same binary with the test hooks compiled in (core/test_hooks.h), for the tests that need them
+export FLYWHEEL_TEST_BIN=${FLYWHEEL_TEST_BIN:-$PWD/$out/flywheel-test}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 total_p=0; total_f=0; broken=()

@@ -4,7 +4,7 @@
 #include "batch/batch.h"
 
 #include "batch/batch_int.h"
-#include "batch/batch_store.h"
+#include "store/store.h"
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/dtoa.h"
@@ -595,7 +595,7 @@ static void *reader_main(void *arg) {
 
 typedef struct sink {
     int out_fd, rej_fd, scores_fd;
-    fw_batch_db *db;
+    fw_store *db;
     bool in_tx;
     run *R;
     fw__state st;
@@ -710,7 +710,7 @@ static fw_status store_records(sink *k, const uint8_t *p, size_t n, fw_err *err)
             f[i] = (const char *)fw_reader_get(&rd, len[i]);
         }
         if (!fw_reader_ok(&rd)) return fw_err_set(err, FW_ECORRUPT, "internal: bad answer record");
-        fw_status st = fw_batch_db_put_answer(k->db, R->m->name, f[0] ? f[0] : "", len[0], R->m->version,
+        fw_status st = fw_store_answer_put(k->db, R->m->name, f[0] ? f[0] : "", len[0], R->m->version,
                                               f[1] ? f[1] : "", len[1], f[2] ? f[2] : "{}", len[2], R->ts_ms,
                                               k->st.run_id, err);
         if (st) return st;
@@ -726,7 +726,7 @@ static fw_status checkpoint(sink *k, fw_err *err) {
     if (k->rej_fd >= 0 && fsync(k->rej_fd) != 0)
         return fw_err_set(err, FW_EIO, "reject file: fsync failed: %s", strerror(errno));
     if (k->in_tx) {
-        fw_status st = fw_batch_db_commit(k->db, err);
+        fw_status st = fw_store_commit(k->db, err);
         k->in_tx = false;
         if (st) return st;
     }
@@ -742,7 +742,7 @@ static fw_status write_slot(sink *k, slot *s, fw_err *err) {
     fw_status st;
     if (R->kind == FW_BATCH_OUT_STORE && !R->spool) {
         if (!k->in_tx) {
-            if ((st = fw_batch_db_begin(k->db, err))) return st;
+            if ((st = fw_store_begin(k->db, true, err))) return st;
             k->in_tx = true;
         }
         if ((st = store_records(k, s->out.data, s->out.len, err))) return st;
@@ -1156,7 +1156,7 @@ fw_status fw_batch_run(const fw_batch_model *m, const fw_batch_options *o, fw_ba
         goto done;
     }
     if (R.kind == FW_BATCH_OUT_STORE || o->record_history) {
-        if ((st = fw_batch_db_open(home, &k.db, err))) goto done;
+        if ((st = fw_store_open(home, &k.db, err))) goto done;
     }
     if (resumed) {
         if (k.out_fd >= 0 && (st = truncate_to(k.out_fd, k.st.out_len, data_path, err))) goto done;
@@ -1185,16 +1185,16 @@ fw_status fw_batch_run(const fw_batch_model *m, const fw_batch_options *o, fw_ba
             rr->run_id = k.st.run_id;
             fw_batch_run_rec *prev = NULL;
             size_t np = 0;
-            if (fw_batch_db_history(k.db, job, 20, &prev, &np, err) == FW_OK)
+            if (fw_store_batch_history(k.db, job, 20, &prev, &np, err) == FW_OK)
                 for (size_t i = 0; i < np; i++)
                     if (prev[i].run_id == rr->run_id) {
                         rr->attempts = prev[i].attempts + 1;
                         rr->started_ms = prev[i].started_ms;
                     }
             fw_free(prev);
-            st = fw_batch_db_run_update(k.db, rr, err);
+            st = fw_store_batch_job_update(k.db, rr, err);
         } else
-            st = fw_batch_db_run_begin(k.db, rr, err);
+            st = fw_store_batch_job_begin(k.db, rr, err);
         if (st) goto done;
         k.st.run_id = rr->run_id;
         sum->run_id = rr->run_id;
@@ -1306,7 +1306,7 @@ stop:
                 st = write_all(ec.fd, h.data, h.len, "output", err);
                 fw_buf_free(&h);
             }
-        } else if (!(st = fw_batch_db_begin(k.db, err)))
+        } else if (!(st = fw_store_begin(k.db, true, err)))
             k.in_tx = true;
         uint64_t kept = 0;
         if (!st) st = fw__select_top(scores_path, spool_path, o->top_fraction, emit_selected, &ec, &kept,
@@ -1318,7 +1318,7 @@ stop:
                 st = fw_err_set(err, FW_EIO, "%s: rename failed: %s", out_path, strerror(errno));
         }
         if (!st && k.in_tx) {
-            st = fw_batch_db_commit(k.db, err);
+            st = fw_store_commit(k.db, err);
             k.in_tx = false;
         }
         if (!st) {
@@ -1327,7 +1327,7 @@ stop:
             unlink(scores_path);
         }
     } else if (!st && k.in_tx) {
-        st = fw_batch_db_commit(k.db, err);
+        st = fw_store_commit(k.db, err);
         k.in_tx = false;
     }
     if (!st) {
@@ -1346,7 +1346,7 @@ done:
     }
     if (k.in_tx) {
         fw_err e2;
-        (void)fw_batch_db_commit(k.db, &e2);
+        (void)fw_store_commit(k.db, &e2);
     }
     sum->rows_read = k.st.rows_read;
     sum->rows_scored = k.st.rows_scored;
@@ -1377,9 +1377,9 @@ done:
         snprintf(k.rec.outcome, sizeof k.rec.outcome, "%s", outcome_of(st, sum));
         k.rec.exit_code = fw_batch_exit_code(st, sum);
         snprintf(k.rec.message, sizeof k.rec.message, "%s", st ? err->msg : "");
-        (void)fw_batch_db_run_update(k.db, &k.rec, &e2);
+        (void)fw_store_batch_job_update(k.db, &k.rec, &e2);
     }
-    fw_batch_db_close(k.db);
+    fw_store_close(k.db);
     if (R.slots) {
         for (size_t i = 0; i < R.n_slots; i++) {
             fw__in_block_free(&R.slots[i].in);

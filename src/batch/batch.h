@@ -25,7 +25,7 @@
  * run killed at any moment and restarted with `resume` truncates back to the last checkpoint,
  * skips the input rows already done and produces byte-identical output (the run's timestamp is
  * recorded once and reused). A lock (flock on <home>/locks/<job>.lock) keeps two runs of the same
- * job from overlapping; every run is recorded in <home> (batch_jobs table; see batch_store.h).
+ * job from overlapping; every run is recorded in <home> (batch_jobs table; see store/store.h).
  *
  * Example:
  *   fw_batch_options o; fw_batch_options_init(&o);

@@ -7,7 +7,7 @@
 #include "artifact/artifact.h"
 #include "batch/batch.h"
 #include "batch/batch_bundle.h"
-#include "batch/batch_store.h"
+#include "store/store.h"
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/json_out.h"
@@ -120,12 +120,12 @@ static int cmd_history(int argc, char **argv) {
     if (limit && parse_size("--limit", limit, 1, 1e6, &lim)) return FW_EXIT_USAGE;
     fw_err err;
     fw_err_clear(&err);
-    fw_batch_db *db;
-    if (fw_batch_db_open(home, &db, &err)) return fw_cli_fail(CMD, FW_EXIT_FAILURE, "%s", err.msg);
+    fw_store *db;
+    if (fw_store_open(home, &db, &err)) return fw_cli_fail(CMD, FW_EXIT_FAILURE, "%s", err.msg);
     fw_batch_run_rec *h;
     size_t n;
-    fw_status st = fw_batch_db_history(db, filter, (size_t)lim, &h, &n, &err);
-    fw_batch_db_close(db);
+    fw_status st = fw_store_batch_history(db, filter, (size_t)lim, &h, &n, &err);
+    fw_store_close(db);
     if (st) return fw_cli_fail(CMD, FW_EXIT_FAILURE, "%s", err.msg);
     if (json) { /* one array, newest first, as `models list --json` */
         fw_buf b;

@@ -16,10 +16,12 @@
 
 #include "data/dataset.h"
 #include "flywheel.h"
-#include "project/project.h" /* fw_split_kind */
 
 #include <stddef.h>
 #include <stdint.h>
+
+/* How rows are split (the project's split.kind names these: project/project.h). */
+typedef enum fw_split_kind { FW_SPLIT_RANDOM = 0, FW_SPLIT_STRATIFIED, FW_SPLIT_TIME, FW_SPLIT_GROUP } fw_split_kind;
 
 typedef struct fw_split_opts {
     fw_split_kind kind;        /* default FW_SPLIT_RANDOM */

@@ -9,6 +9,7 @@
 
 #include "core/buf.h"
 #include "data/dataset.h"
+#include "data/split.h" /* fw_split_kind */
 #include "flywheel.h"
 
 #include <stdbool.h>
@@ -25,7 +26,6 @@ typedef enum fw_task {
 const char *fw_task_name(fw_task t);
 bool fw_task_parse(const char *s, fw_task *out);
 
-typedef enum fw_split_kind { FW_SPLIT_RANDOM = 0, FW_SPLIT_STRATIFIED, FW_SPLIT_TIME, FW_SPLIT_GROUP } fw_split_kind;
 /* split.refit: refit the chosen model on training + validation rows after selection. */
 typedef enum fw_refit { FW_REFIT_AUTO = 0, FW_REFIT_ON, FW_REFIT_OFF } fw_refit;
 const char *fw_split_kind_name(fw_split_kind k);

@@ -8,7 +8,8 @@
 #include "core/clock.h"
 #include "core/json_out.h"
 #include "core/hash.h"
-#include "store/store_int.h"
+#include "core/files.h"
+#include "core/test_hooks.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -131,7 +132,7 @@ static fw_status audit(fw_registry *r, const char *name, int64_t version, const 
         .user = r->user,
         .pid = (int64_t)getpid(),
     };
-    return r->store->ops->audit_append(r->store, &a, err);
+    return fw_store_audit_append(r->store, &a, err);
 }
 
 /* A JSON text as given when it parses as an object, else NULL (jansson's allocations are its own
@@ -246,8 +247,8 @@ fw_status fw_registry_register(fw_registry *r, const void *artifact, size_t len,
         goto done;
     }
     /* 1. the file, durable, before any row names it */
-    if ((st = s->ops->artifact_put(s, artifact, len, hash, err))) goto done;
-    fw__crash_point("register:file-written");
+    if ((st = fw_store_artifact_put(s, artifact, len, hash, err))) goto done;
+    FW_CRASH_POINT("register:file-written");
     v.artifact_hash = hash;
     /* 2. run + version + audit in one transaction */
     if ((st = fw_store_begin(s, true, err))) goto done;
@@ -255,8 +256,8 @@ fw_status fw_registry_register(fw_registry *r, const void *artifact, size_t len,
     uint8_t *check = NULL;
     size_t check_len = 0;
     fw_err ignore;
-    if (s->ops->artifact_read(s, hash, &check, &check_len, &ignore) != FW_OK &&
-        (st = s->ops->artifact_put(s, artifact, len, hash, err)))
+    if (fw_store_artifact_read(s, hash, &check, &check_len, &ignore) != FW_OK &&
+        (st = fw_store_artifact_put(s, artifact, len, hash, err)))
         goto rollback;
     fw_free(check);
     fw_run_rec run = {.run_id = run_id, .name = v.name, .created_ms = v.created_ms, .command = r->command,
@@ -272,16 +273,16 @@ fw_status fw_registry_register(fw_registry *r, const void *artifact, size_t len,
         }
     }
     run.record_json = run_json;
-    st = s->ops->run_insert(s, &run, err);
+    st = fw_store_run_insert(s, &run, err);
     fw_free(run_json);
     if (st == FW_EEXIST && o->run_id) st = FW_OK; /* several versions of one run (e.g. per slice) */
     if (st) goto rollback;
-    if ((st = s->ops->version_insert(s, &v, err))) goto rollback;
+    if ((st = fw_store_version_insert(s, &v, err))) goto rollback;
     char reason[200];
     snprintf(reason, sizeof reason, "artifact %s (%" PRId64 " bytes), run %s", hash, v.artifact_size, run_id);
     if ((st = audit(r, v.name, v.version, o->is_import ? "import" : "register", NULL, 0, 0, false, reason, err)))
         goto rollback;
-    fw__crash_point("register:before-commit");
+    FW_CRASH_POINT("register:before-commit");
     if ((st = fw_store_commit(s, err))) goto done;
     if (version_out) *version_out = v.version;
     goto done;
@@ -331,16 +332,16 @@ fw_status fw_registry_resolve(fw_registry *r, const char *ref, fw_version_rec *o
     if (st) return st;
     fw_store *s = r->store;
     bool exists = false;
-    if ((st = s->ops->model_exists(s, name, &exists, err))) return st;
-    if (!exists) return fw_err_set(err, FW_ENOTFOUND, "no model named '%s' in %s", name, s->home);
+    if ((st = fw_store_model_exists(s, name, &exists, err))) return st;
+    if (!exists) return fw_err_set(err, FW_ENOTFOUND, "no model named '%s' in %s", name, fw_store_home(s));
     bool via_alias = false;
     if (alias) {
-        if ((st = s->ops->alias_get(s, name, alias, &version, err))) return st;
+        if ((st = fw_store_alias_get(s, name, alias, &version, err))) return st;
         via_alias = true;
     } else if (!version) {
-        st = s->ops->alias_get(s, name, FW_ALIAS_PRODUCTION, &version, err);
+        st = fw_store_alias_get(s, name, FW_ALIAS_PRODUCTION, &version, err);
         if (st == FW_ENOTFOUND) {
-            if ((st = s->ops->version_latest(s, name, false, &version, err))) return st;
+            if ((st = fw_store_version_latest(s, name, false, &version, err))) return st;
         } else if (st) {
             return st;
         } else {
@@ -348,7 +349,7 @@ fw_status fw_registry_resolve(fw_registry *r, const char *ref, fw_version_rec *o
             alias = FW_ALIAS_PRODUCTION;
         }
     }
-    if ((st = s->ops->version_get(s, name, version, out, err))) return st;
+    if ((st = fw_store_version_get(s, name, version, out, err))) return st;
     if (strcmp(out->status, "deleted") == 0) {
         fw_version_rec_free(out);
         if (via_alias)
@@ -361,7 +362,7 @@ fw_status fw_registry_resolve(fw_registry *r, const char *ref, fw_version_rec *o
 
 fw_status fw_registry_read_artifact(fw_registry *r, const fw_version_rec *v, uint8_t **out, size_t *len,
                                     fw_err *err) {
-    fw_status st = r->store->ops->artifact_read(r->store, v->artifact_hash, out, len, err);
+    fw_status st = fw_store_artifact_read(r->store, v->artifact_hash, out, len, err);
     if (st) fw_err_prefix(err, "%s@%" PRId64, v->name, v->version);
     return st;
 }
@@ -373,7 +374,7 @@ fw_status fw_registry_report_html(fw_registry *r, const fw_version_rec *v, char 
     fw_run_rec run;
     memset(&run, 0, sizeof run);
     fw_err ignore;
-    if (v->run_id) r->store->ops->run_get(r->store, v->run_id, &run, &ignore);
+    if (v->run_id) fw_store_run_get(r->store, v->run_id, &run, &ignore);
     json_t *j = run.record_json ? json_loads(run.record_json, 0, NULL) : NULL;
     json_t *h = j ? json_object_get(j, "report_html") : NULL;
     fw_status st = FW_OK;
@@ -403,17 +404,17 @@ fw_status fw_registry_versions(fw_registry *r, const char *name, fw_version_rec 
     fw_status st = fw_registry_check_name(name, err);
     if (st) return st;
     bool exists = false;
-    if ((st = r->store->ops->model_exists(r->store, name, &exists, err))) return st;
-    if (!exists) return fw_err_set(err, FW_ENOTFOUND, "no model named '%s' in %s", name, r->store->home);
-    return r->store->ops->version_list(r->store, name, out, n, err);
+    if ((st = fw_store_model_exists(r->store, name, &exists, err))) return st;
+    if (!exists) return fw_err_set(err, FW_ENOTFOUND, "no model named '%s' in %s", name, fw_store_home(r->store));
+    return fw_store_version_list(r->store, name, out, n, err);
 }
 
 fw_status fw_registry_list(fw_registry *r, fw_model_summary **out, size_t *n, fw_err *err) {
-    return r->store->ops->model_list(r->store, out, n, err);
+    return fw_store_model_list(r->store, out, n, err);
 }
 
 fw_status fw_registry_aliases(fw_registry *r, const char *name, fw_alias_rec **out, size_t *n, fw_err *err) {
-    return r->store->ops->alias_list(r->store, name, out, n, err);
+    return fw_store_alias_list(r->store, name, out, n, err);
 }
 
 /* ---- promotion ------------------------------------------------------------------------------ */
@@ -441,7 +442,7 @@ static fw_status check_rule(fw_registry *r, const fw_version_rec *v, int64_t cur
     }
     if (current > 0 && current != v->version) {
         fw_version_rec cur;
-        fw_status st = r->store->ops->version_get(r->store, v->name, current, &cur, err);
+        fw_status st = fw_store_version_get(r->store, v->name, current, &cur, err);
         if (st) return st;
         fw_status rc = FW_OK;
         if (!v->test_fp || !cur.test_fp || strcmp(v->test_fp, cur.test_fp) != 0) {
@@ -491,7 +492,7 @@ fw_status fw_registry_promote(fw_registry *r, const char *ref, const fw_promote_
         goto rollback;
     }
     int64_t current = 0;
-    fw_status gst = s->ops->alias_get(s, v.name, alias, &current, err);
+    fw_status gst = fw_store_alias_get(s, v.name, alias, &current, err);
     if (gst && gst != FW_ENOTFOUND) {
         st = gst;
         goto rollback;
@@ -524,7 +525,7 @@ fw_status fw_registry_promote(fw_registry *r, const char *ref, const fw_promote_
         size_t l = strlen(msg);
         snprintf(msg + l, sizeof msg - l, "; %s", o->reason);
     }
-    if ((st = s->ops->alias_set(s, v.name, alias, v.version, err))) goto rollback;
+    if ((st = fw_store_alias_set(s, v.name, alias, v.version, err))) goto rollback;
     if ((st = audit(r, v.name, v.version, "promote", alias, current, v.version, forced, msg, err))) goto rollback;
     if ((st = fw_store_commit(s, err))) goto done;
     if (note) snprintf(note, note_size, "%s", msg);
@@ -550,9 +551,9 @@ fw_status fw_registry_alias_set(fw_registry *r, const char *ref, const char *ali
 static fw_status remove_alias_tx(fw_registry *r, const char *name, const char *alias, bool forced,
                                  const char *reason, fw_err *err) {
     int64_t cur = 0;
-    fw_status st = r->store->ops->alias_get(r->store, name, alias, &cur, err);
+    fw_status st = fw_store_alias_get(r->store, name, alias, &cur, err);
     if (st) return st;
-    if ((st = r->store->ops->alias_remove(r->store, name, alias, err))) return st;
+    if ((st = fw_store_alias_remove(r->store, name, alias, err))) return st;
     return audit(r, name, cur, "alias_remove", alias, cur, 0, forced, reason, err);
 }
 
@@ -577,7 +578,7 @@ fw_status fw_registry_rollback(fw_registry *r, const char *name, const char *ali
     fw_audit_rec *log = NULL;
     size_t n = 0, depth = 0;
     int64_t *stack = NULL;
-    if ((st = s->ops->audit_list(s, name, &log, &n, err))) goto fail;
+    if ((st = fw_store_audit_list(s, name, &log, &n, err))) goto fail;
     stack = fw_calloc(n + 1, sizeof *stack);
     if (!stack) {
         st = fw_err_set(err, FW_ENOMEM, "out of memory");
@@ -596,7 +597,7 @@ fw_status fw_registry_rollback(fw_registry *r, const char *name, const char *ali
             depth = 0;
     }
     int64_t current = 0;
-    st = s->ops->alias_get(s, name, alias, &current, err);
+    st = fw_store_alias_get(s, name, alias, &current, err);
     if (st == FW_ENOTFOUND) {
         st = fw_err_set(err, FW_ENOTFOUND, "model '%s' has no '%s' alias to roll back", name, alias);
         goto fail;
@@ -609,7 +610,7 @@ fw_status fw_registry_rollback(fw_registry *r, const char *name, const char *ali
         if (cand == current) continue;
         fw_version_rec v;
         fw_err ignore;
-        if (s->ops->version_get(s, name, cand, &v, &ignore) == FW_OK) {
+        if (fw_store_version_get(s, name, cand, &v, &ignore) == FW_OK) {
             if (strcmp(v.status, "active") == 0) target = cand;
             fw_version_rec_free(&v);
         }
@@ -619,7 +620,7 @@ fw_status fw_registry_rollback(fw_registry *r, const char *name, const char *ali
                         name, alias, current);
         goto fail;
     }
-    if ((st = s->ops->alias_set(s, name, alias, target, err))) goto fail;
+    if ((st = fw_store_alias_set(s, name, alias, target, err))) goto fail;
     char reason[128];
     snprintf(reason, sizeof reason, "%s back from %" PRId64 " to %" PRId64, alias, current, target);
     if ((st = audit(r, name, target, "rollback", alias, current, target, false, reason, err))) goto fail;
@@ -641,7 +642,7 @@ static fw_status clear_aliases_of(fw_registry *r, const fw_version_rec *v, bool 
                                   fw_err *err) {
     fw_alias_rec *al = NULL;
     size_t n = 0;
-    fw_status st = r->store->ops->alias_list(r->store, v->name, &al, &n, err);
+    fw_status st = fw_store_alias_list(r->store, v->name, &al, &n, err);
     if (st) return st;
     for (size_t i = 0; i < n && !st; i++) {
         if (al[i].version != v->version) continue;
@@ -666,8 +667,8 @@ static void remove_unused_file(fw_store *s, const char *hash) {
     fw_err ignore;
     if (fw_store_begin(s, true, &ignore)) return;
     int64_t refs = 1;
-    if (s->ops->artifact_refs(s, hash, &refs, &ignore) == FW_OK && refs == 0)
-        (void)s->ops->artifact_remove(s, hash, &ignore);
+    if (fw_store_artifact_refs(s, hash, &refs, &ignore) == FW_OK && refs == 0)
+        (void)fw_store_artifact_remove(s, hash, &ignore);
     fw_store_rollback(s); /* nothing was written */
 }
 
@@ -687,12 +688,12 @@ static fw_status set_status(fw_registry *r, const char *ref, const char *status,
         goto fail;
     }
     if ((st = clear_aliases_of(r, &v, force, verb, err))) goto fail;
-    if ((st = s->ops->version_set_status(s, v.name, v.version, status, err))) goto fail;
+    if ((st = fw_store_version_set_status(s, v.name, v.version, status, err))) goto fail;
     if ((st = audit(r, v.name, v.version, verb, NULL, 0, 0, force, v.status, err))) goto fail;
-    fw__crash_point("delete:before-commit");
+    FW_CRASH_POINT("delete:before-commit");
     if ((st = fw_store_commit(s, err))) goto done;
     if (is_delete) {
-        fw__crash_point("delete:after-commit");
+        FW_CRASH_POINT("delete:after-commit");
         remove_unused_file(s, v.artifact_hash);
     }
     goto done;
@@ -792,14 +793,14 @@ fw_status fw_registry_export(fw_registry *r, const char *ref, const char *path, 
     else
         snprintf(file, sizeof file, "%s", path);
     snprintf(meta, sizeof meta, "%s.json", file);
-    st = fw__write_file_atomic(file, bytes, len, err);
+    st = fw_write_file_atomic(file, bytes, len, err);
     if (st == FW_OK) {
         fw_buf j;
         fw_buf_init(&j);
         fw_alias_rec *al = NULL;
         size_t n_al = 0;
         fw_err ignore;
-        (void)r->store->ops->alias_list(r->store, v.name, &al, &n_al, &ignore);
+        (void)fw_store_alias_list(r->store, v.name, &al, &n_al, &ignore);
         fw_buf_put(&j, "{\"version\":", 11);
         fw_registry_version_json(&v, al, n_al, &j);
         fw_alias_recs_free(al, n_al);
@@ -810,7 +811,7 @@ fw_status fw_registry_export(fw_registry *r, const char *ref, const char *path, 
             fw_artifact_close(a);
         }
         fw_buf_put(&j, "}\n", 2);
-        st = fw_buf_ok(&j) ? fw__write_file_atomic(meta, j.data, j.len, err) : fw_err_set(err, FW_ENOMEM, "out of memory");
+        st = fw_buf_ok(&j) ? fw_write_file_atomic(meta, j.data, j.len, err) : fw_err_set(err, FW_ENOMEM, "out of memory");
         fw_buf_free(&j);
     }
     if (st == FW_OK && written) snprintf(written, written_size, "%s", file);
@@ -822,7 +823,7 @@ fw_status fw_registry_export(fw_registry *r, const char *ref, const char *path, 
 fw_status fw_registry_import(fw_registry *r, const char *path, const char *name, int64_t *version_out, fw_err *err) {
     uint8_t *bytes = NULL;
     size_t len = 0;
-    fw_status st = fw__read_file(path, &bytes, &len, err);
+    fw_status st = fw_read_file(path, &bytes, &len, err);
     if (st) return st;
     fw_registry_register_options o;
     fw_registry_register_options_init(&o);
@@ -848,32 +849,34 @@ fw_status fw_registry_history(fw_registry *r, const char *name, fw_audit_rec **o
         fw_status st = fw_registry_check_name(name, err);
         if (st) return st;
     }
-    return r->store->ops->audit_list(r->store, name, out, n, err);
+    return fw_store_audit_list(r->store, name, out, n, err);
 }
 
 /* ---- integrity ------------------------------------------------------------------------------ */
 fw_status fw_registry_leftovers(fw_registry *r, bool remove, fw_buf *report, size_t *n, fw_err *err) {
     *n = 0;
     fw_store *s = r->store;
-    if (!s->ops->artifact_leftovers) return FW_OK;
-    return s->ops->artifact_leftovers(s, remove, report, n, err);
+    return fw_store_artifact_leftovers(s, remove, report, n, err);
 }
 
 fw_status fw_registry_orphans(fw_registry *r, bool remove, fw_buf *report, size_t *n, fw_err *err) {
     *n = 0;
     fw_store *s = r->store;
-    if (!s->ops->artifact_list) return FW_OK;
     fw_status st = fw_store_begin(s, true, err);
     if (st) return st;
     char **h = NULL;
     size_t nh = 0;
-    st = s->ops->artifact_list(s, &h, &nh, err);
+    st = fw_store_artifact_list(s, &h, &nh, err);
     for (size_t i = 0; st == FW_OK && i < nh; i++) {
         int64_t refs = 1;
-        if ((st = s->ops->artifact_refs(s, h[i], &refs, err)) || refs) continue;
+        if ((st = fw_store_artifact_refs(s, h[i], &refs, err)) || refs) continue;
         (*n)++;
-        if (report) fw_buf_printf(report, "%s/artifacts/%.2s/%s.fwm\n", s->home, h[i], h[i] + 2);
-        if (remove) st = s->ops->artifact_remove(s, h[i], err);
+        if (report) {
+            char where[4200];
+            fw_store_artifact_where(s, h[i], where, sizeof where);
+            fw_buf_printf(report, "%s\n", where);
+        }
+        if (remove) st = fw_store_artifact_remove(s, h[i], err);
     }
     for (size_t i = 0; i < nh; i++) fw_free(h[i]);
     fw_free(h);
@@ -886,19 +889,19 @@ fw_status fw_registry_check(fw_registry *r, fw_buf *report, size_t *problems, fw
     fw_store *s = r->store;
     fw_model_summary *m = NULL;
     size_t n = 0;
-    fw_status st = s->ops->model_list(s, &m, &n, err);
+    fw_status st = fw_store_model_list(s, &m, &n, err);
     if (st) return st;
     for (size_t i = 0; i < n && !st; i++) {
         fw_version_rec *v = NULL;
         size_t nv = 0;
-        if ((st = s->ops->version_list(s, m[i].name, &v, &nv, err))) break;
+        if ((st = fw_store_version_list(s, m[i].name, &v, &nv, err))) break;
         for (size_t k = 0; k < nv; k++) {
             if (strcmp(v[k].status, "deleted") == 0) continue;
             uint8_t *bytes = NULL;
             size_t len = 0;
             fw_err e;
             fw_err_clear(&e);
-            if (s->ops->artifact_read(s, v[k].artifact_hash, &bytes, &len, &e) != FW_OK) {
+            if (fw_store_artifact_read(s, v[k].artifact_hash, &bytes, &len, &e) != FW_OK) {
                 (*problems)++;
                 if (report) fw_buf_printf(report, "%s@%" PRId64 ": %s\n", v[k].name, v[k].version, e.msg);
             }
@@ -906,7 +909,7 @@ fw_status fw_registry_check(fw_registry *r, fw_buf *report, size_t *problems, fw
         }
         fw_alias_rec *al = NULL;
         size_t na = 0;
-        if ((st = s->ops->alias_list(s, m[i].name, &al, &na, err))) {
+        if ((st = fw_store_alias_list(s, m[i].name, &al, &na, err))) {
             for (size_t k = 0; k < nv; k++) fw_version_rec_free(&v[k]);
             fw_free(v);
             break;

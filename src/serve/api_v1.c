@@ -9,6 +9,7 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/dtoa.h"
+#include "core/test_hooks.h" /* FW_V1_FAST_ANSWERED: built twice */
 #include "serve/v1_decode.h"
 
 #include <jansson.h>
@@ -523,7 +524,7 @@ static bool predict_fast(fw_server *s, const fw_route *rt, const char *body, siz
     }
     merge_warnings(&warn, d.n_unknown, &iwarn, n_iwarn);
     reply_predictions(m, t.variant, n, out, dec, NULL, &warn, r);
-    fw__v1_fast_answers++;
+    FW_V1_FAST_ANSWERED();
     if (s->logq)
         fw__log_prediction(s, r->request_id, m, t.variant, top.entity, fw_now_ns() - t0, body, len, out, dec, n, "v1");
 out:

@@ -6,6 +6,7 @@
 
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/test_hooks.h" /* FW_V1_FAST_ANSWERED: built twice */
 #include "serve/v1_decode.h"
 
 #include <string.h>
@@ -237,7 +238,7 @@ static bool infer_fast(fw_server *s, const fw_route *rt, const char *body, size_
         }
     }
     reply_infer(m, t.variant, d.rows, out, dec, d.id, NULL, r);
-    fw__v1_fast_answers++;
+    FW_V1_FAST_ANSWERED();
     fw__log_prediction(s, r->request_id, m, t.variant, NULL, fw_now_ns() - t0, d.log_text ? d.log_text : body,
                        d.log_text ? d.log_len : len, out, dec, n, "v2");
 out:

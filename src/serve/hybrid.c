@@ -1,11 +1,11 @@
 /* hybrid.c — owns the batch-answer lookup for hybrid serving: a direct-mapped cache with striped
- * locks in front of a pool of batch_store handles (one SQLite connection per concurrent lookup). */
+ * locks in front of a pool of store handles (store/store.h; one connection per concurrent lookup). */
 #include "serve/hybrid.h"
 
-#include "batch/batch_store.h"
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/hash.h"
+#include "store/store.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -33,7 +33,7 @@ struct fw_hybrid {
     centry *cache;
     pthread_mutex_t stripe[STRIPES];
     pthread_mutex_t pool_mu;
-    fw_batch_db *pool[POOL_MAX];
+    fw_store *pool[POOL_MAX];
     size_t n_pool;
     atomic_ullong hits, misses, stale, cache_hits, queries, errors;
 };
@@ -64,7 +64,7 @@ static void entry_clear(centry *e) {
 void fw_hybrid_free(fw_hybrid *h) {
     if (!h) return;
     for (size_t i = 0; i < CACHE_SLOTS; i++) entry_clear(&h->cache[i]);
-    for (size_t i = 0; i < h->n_pool; i++) fw_batch_db_close(h->pool[i]);
+    for (size_t i = 0; i < h->n_pool; i++) fw_store_close(h->pool[i]);
     for (int i = 0; i < STRIPES; i++) pthread_mutex_destroy(&h->stripe[i]);
     pthread_mutex_destroy(&h->pool_mu);
     fw_free(h->cache);
@@ -78,13 +78,13 @@ void fw_hybrid_answer_free(fw_hybrid_answer *a) {
     memset(a, 0, sizeof *a);
 }
 
-static fw_batch_db *pool_take(fw_hybrid *h) {
+static fw_store *pool_take(fw_hybrid *h) {
     pthread_mutex_lock(&h->pool_mu);
-    fw_batch_db *db = h->n_pool ? h->pool[--h->n_pool] : NULL;
+    fw_store *db = h->n_pool ? h->pool[--h->n_pool] : NULL;
     pthread_mutex_unlock(&h->pool_mu);
     if (!db) {
         fw_err err;
-        if (fw_batch_db_open(h->home, &db, &err) != FW_OK) {
+        if (fw_store_open(h->home, &db, &err) != FW_OK) {
             fprintf(stderr, "flywheel serve: hybrid answers: %s\n", err.msg);
             return NULL;
         }
@@ -92,14 +92,14 @@ static fw_batch_db *pool_take(fw_hybrid *h) {
     return db;
 }
 
-static void pool_give(fw_hybrid *h, fw_batch_db *db) {
+static void pool_give(fw_hybrid *h, fw_store *db) {
     pthread_mutex_lock(&h->pool_mu);
     if (h->n_pool < POOL_MAX) {
         h->pool[h->n_pool++] = db;
         db = NULL;
     }
     pthread_mutex_unlock(&h->pool_mu);
-    fw_batch_db_close(db);
+    fw_store_close(db);
 }
 
 static uint64_t key_of(const char *model, const char *entity) {
@@ -148,7 +148,7 @@ bool fw_hybrid_get(fw_hybrid *h, const char *model, const char *version, const c
     pthread_mutex_unlock(mu);
     /* miss: ask the store (no lock held) */
     atomic_fetch_add_explicit(&h->queries, 1, memory_order_relaxed);
-    fw_batch_db *db = pool_take(h);
+    fw_store *db = pool_take(h);
     if (!db) {
         atomic_fetch_add_explicit(&h->errors, 1, memory_order_relaxed);
         return false;
@@ -156,7 +156,7 @@ bool fw_hybrid_get(fw_hybrid *h, const char *model, const char *version, const c
     fw_batch_answer a;
     memset(&a, 0, sizeof a);
     fw_err err;
-    fw_status st = fw_batch_answer_get(db, model, entity, &a, &err);
+    fw_status st = fw_store_answer_get(db, model, entity, strlen(entity), &a, &err);
     pool_give(h, db);
     if (st != FW_OK && st != FW_ENOTFOUND) {
         atomic_fetch_add_explicit(&h->errors, 1, memory_order_relaxed);

@@ -1,5 +1,5 @@
 /* hybrid.h — owns hybrid answers: a request naming an entity_id is answered from the precomputed
- * batch answer (`flywheel batch --output store`, table batch_answers, batch/batch_store.h) when
+ * batch answer (`flywheel batch --output store`, table batch_answers, store/store.h) when
  * one exists for the served model name AND version and is younger than serving.batch_max_age_s.
  * Lookups go through a small direct-mapped cache (hits and misses kept batch_cache_ttl_s) in front
  * of a pool of SQLite handles, so a flood of requests for the same entities costs one query each

@@ -13,6 +13,7 @@
 #include "core/buf.h"
 #include "flywheel.h"
 #include "serve/config.h"
+#include "store/store.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -128,10 +129,9 @@ typedef struct fw_log_sink {
 /* A JSON-lines file sink (appends; fflush per batch, fdatasync at close). */
 fw_status fw_log_sink_file(const char *path, fw_log_sink *out, fw_err *err);
 
-/* The store sink (log_store.c): predictions go to the store's prediction_log table (through the
- * sink's own SQLite connection: 32-row INSERTs, input_json = the request's JSON without the
- * whitespace between tokens, WAL checkpoints on a thread of the sink's), feedback to its feedback
- * table through the sink's store handle, each batch in one transaction per table (home NULL:
+/* The store sink (log_store.c): predictions go to the store's prediction log (fw_store_log,
+ * store/store.h; input_json = the request's JSON without the whitespace between tokens), feedback
+ * to its feedback table, each batch in one transaction per table (home NULL:
  * $FLYWHEEL_HOME or ./.flywheel). Feedback whose request id is neither known to this
  * process nor present in prediction_log is still stored, and also listed in the serve-owned table
  * feedback_unmatched(feedback_id, request_id, ts_ms) so later joins can find it; *matched /
@@ -139,18 +139,7 @@ fw_status fw_log_sink_file(const char *path, fw_log_sink *out, fw_err *err);
 fw_status fw_log_sink_store(const char *home, _Atomic(unsigned long long) *matched,
                             _Atomic(unsigned long long) *unmatched, fw_log_sink *out, fw_err *err);
 
-/* serving.log.retention: prediction_log rows older than max_age_s, beyond the newest max_rows, or
- * while log.db's used pages pass max_bytes are deleted, oldest first, by a thread of the sink's own
- * (its own connection, SCHED_BATCH) in transactions of FW_LOG_RETENTION_CHUNK rows with a pause
- * between them, every interval_s; then an incremental vacuum gives the pages back (files created
- * before schema 2 reuse them instead). 0 = no bound of that kind. Feedback is kept. */
-typedef struct fw_log_retention {
-    double max_age_s;
-    uint64_t max_rows, max_bytes;
-    double interval_s;            /* 0: 10 s */
-} fw_log_retention;
-#define FW_LOG_RETENTION_CHUNK 1000
-/* Starts retention on a store sink made by fw_log_sink_store (before it is wrapped by a spool).
+/* Starts serving.log.retention (fw_log_retention, store/store.h) on a store sink made by fw_log_sink_store (before it is wrapped by a spool).
  * False when sink is not one or nothing is bounded. */
 bool fw_log_sink_store_retention(const fw_log_sink *sink, const fw_log_retention *r);
 

@@ -6,6 +6,7 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/hash.h"
+#include "core/test_hooks.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -51,7 +52,7 @@ struct fw_model_table {
     atomic_size_t bytes;
     atomic_size_t n_loaded;
     atomic_ullong loads, evictions, swaps;
-    long test_delay_ms; /* env FLYWHEEL_SERVE_TEST_LOAD_DELAY_MS: alias swaps load this much slower (tests) */
+    long test_delay_ms; /* test builds: env FLYWHEEL_SERVE_TEST_LOAD_DELAY_MS makes alias swaps load this much slower */
     pthread_mutex_t mu; /* cold paths: insert, publish, evict; never held during a source load */
     pthread_mutex_t swap_mu; /* serialises alias re-resolution (refresh, set_alias): one swapper */
     retired *retire;    /* under mu: unpublished models the loader frees once only it holds them */
@@ -91,7 +92,7 @@ fw_status fw_model_table_new(const fw_serve_source *src, size_t max_models, size
     t->src = *src;
     pthread_mutex_init(&t->mu, NULL);
     pthread_mutex_init(&t->swap_mu, NULL);
-    const char *delay = getenv("FLYWHEEL_SERVE_TEST_LOAD_DELAY_MS");
+    const char *delay = FW_TEST_ENV("FLYWHEEL_SERVE_TEST_LOAD_DELAY_MS"); /* test builds only */
     t->test_delay_ms = delay ? atol(delay) : 0;
     pthread_mutex_init(&t->qmu, NULL);
     pthread_cond_init(&t->qcv, NULL);

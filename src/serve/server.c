@@ -7,6 +7,7 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/hash.h"
+#include "core/test_hooks.h"
 #include "core/threads.h"
 #include "serve/feedback_labels.h"
 #include "serve/log_spool.h"
@@ -1175,7 +1176,7 @@ fw_status fw_server_new(const fw_serve_config *cfg, fw_server **out, fw_err *err
     }
     pthread_mutex_init(&s->conn_mu, NULL);
     s->threads = cfg->threads > 0 ? cfg->threads : fw_default_threads();
-    const char *slow = getenv("FLYWHEEL_SERVE_SLOW_DECODE");
+    const char *slow = FW_TEST_ENV("FLYWHEEL_SERVE_SLOW_DECODE"); /* test builds only */
     s->slow_decode = slow && *slow && strcmp(slow, "0") != 0;
     if (!(s->global = fw_srv_metrics_new())) {
         fw_free(s);
@@ -1274,9 +1275,10 @@ fw_status fw_server_start(fw_server *s, fw_err *err) {
     /* MHD's per-connection pool (headers, read and write buffers; bodies are copied out as they
      * arrive). MHD zeroes the pool between keep-alive requests, which showed as ~2.5% memset in the
      * /v1 profile at its default 32 KiB; 16 KiB halves that and still holds 8 KiB of headers.
-     * FLYWHEEL_SERVE_CONN_MEMORY (bytes, >= 4096) overrides it for measurements. */
+     * FLYWHEEL_SERVE_CONN_MEMORY (bytes, >= 4096) overrides it for measurements (test builds only:
+     * build/flywheel-test). */
     size_t conn_mem = 16 * 1024;
-    const char *cm = getenv("FLYWHEEL_SERVE_CONN_MEMORY");
+    const char *cm = FW_TEST_ENV("FLYWHEEL_SERVE_CONN_MEMORY");
     if (cm && strtoull(cm, NULL, 10) >= 4096) conn_mem = (size_t)strtoull(cm, NULL, 10);
     s->d = fw_mhd.start_daemon(flags, (uint16_t)s->cfg->port, NULL, NULL, on_request, s,
                             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,

@@ -122,8 +122,14 @@ void fw__log_prediction(fw_server *s, const char *rid, const fw_srv_model *m, in
                         uint64_t latency_ns, const char *inputs, size_t inputs_len, const double *out,
                         const fw_srv_decision *dec, size_t n, const char *protocol);
 
-/* Requests this thread answered through the fast /v1 decoder (v1_fuzz.c; tests read it). */
+/* Requests this thread answered through the fast /v1 decoder (v1_fuzz.c reads it): counted in test
+ * builds only (core/test_hooks.h); a file that counts includes that header. */
+#ifdef FW_TEST
 extern _Thread_local uint64_t fw__v1_fast_answers;
+#define FW_V1_FAST_ANSWERED() ((void)fw__v1_fast_answers++)
+#else
+#define FW_V1_FAST_ANSWERED() ((void)0)
+#endif
 
 /* Handlers. body may be NULL for GET. */
 void fw__api_predict(fw_server *s, const fw_route *rt, const char *body, size_t len, bool explain, fw_reply *r);

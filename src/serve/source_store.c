@@ -11,7 +11,7 @@
 #include "registry/registry.h"
 #include "serve/explain.h"
 #include "serve/model.h"
-#include "store/store_int.h"
+#include "store/store.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,14 +21,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 typedef struct store_src {
     fw_registry *reg;
-    char *home;         /* the store's home (artifact files live under it) */
-    bool files;         /* artifacts are plain files under home (the SQLite store) */
+    fw_store *store;    /* the registry's: artifact_map is safe beside other threads' use */
     pthread_mutex_t mu; /* the registry handle is single-threaded */
 } store_src;
 
@@ -320,35 +318,6 @@ static fw_status st_resolve(void *ud, const char *name, const char *alias, char 
     return st;
 }
 
-/* Maps the content-addressed artifact file of rec read-only and checks it against its hash.
- * FW_ENOTFOUND when the file is missing (the caller then asks the store), FW_ECORRUPT when it
- * was altered. The caller munmaps (map, len). */
-static fw_status map_artifact(const store_src *s, const fw_version_rec *rec, void **map, size_t *len, fw_err *err) {
-    char path[4096];
-    if (!rec->artifact_hash || strlen(rec->artifact_hash) != 32)
-        return fw_err_set(err, FW_ECORRUPT, "version %s@%" PRId64 " has no valid artifact hash", rec->name, rec->version);
-    fw__artifact_path(s->home, rec->artifact_hash, path, sizeof path);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return fw_err_set(err, errno == ENOENT ? FW_ENOTFOUND : FW_EIO, "%s: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || sb.st_size <= 0) {
-        close(fd);
-        return fw_err_set(err, FW_ECORRUPT, "%s: empty or unreadable artifact file", path);
-    }
-    *len = (size_t)sb.st_size;
-    *map = mmap(NULL, *len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
-    close(fd);
-    if (*map == MAP_FAILED) return fw_err_set(err, FW_EIO, "%s: mmap: %s", path, strerror(errno));
-    char h[33];
-    fw_hash128_hex(*map, *len, h);
-    if (strcmp(h, rec->artifact_hash) != 0) {
-        munmap(*map, *len);
-        return fw_err_set(err, FW_ECORRUPT, "artifact file %s was altered on disk (its content hash is %s, expected %s)",
-                          path, h, rec->artifact_hash);
-    }
-    return FW_OK;
-}
-
 static fw_status st_load(void *ud, const char *name, const char *version, fw_srv_model **out, fw_err *err) {
     store_src *s = ud;
     uint64_t t0 = fw_now_ns();
@@ -368,12 +337,15 @@ static fw_status st_load(void *ud, const char *name, const char *version, fw_srv
         return st;
     }
     /* the primary path: a read-only map of the content-addressed file, loaded in place */
-    void *map = NULL;
+    const void *map = NULL;
     size_t len = 0;
     uint8_t *bytes = NULL;
-    st = s->files ? map_artifact(s, &rec, &map, &len, err) : FW_ENOTFOUND;
-    if (st == FW_ENOTFOUND) {
-        /* not a plain file (another store kind) or missing: let the store say */
+    if (!rec.artifact_hash || strlen(rec.artifact_hash) != 32)
+        st = fw_err_set(err, FW_ECORRUPT, "version %s@%" PRId64 " has no valid artifact hash", rec.name, rec.version);
+    else
+        st = fw_store_artifact_map(s->store, rec.artifact_hash, &map, &len, err);
+    if (st == FW_ENOTFOUND || st == FW_EUNSUPPORTED) {
+        /* missing, or a back end without mapped artifacts: let the store say */
         pthread_mutex_lock(&s->mu);
         st = fw_registry_read_artifact(s->reg, &rec, &bytes, &len, err);
         pthread_mutex_unlock(&s->mu);
@@ -382,7 +354,7 @@ static fw_status st_load(void *ud, const char *name, const char *version, fw_srv
     if (st) return fw_err_prefix(err, "model %s", ref);
     fw_bundle *b = NULL;
     st = fw_bundle_load_mem(map ? map : bytes, len, &b, err);
-    if (map) munmap(map, len); /* the bundle copied every part out */
+    fw_store_artifact_unmap(s->store, map, len); /* the bundle copied every part out */
     fw_free(bytes);
     if (st) return fw_err_prefix(err, "model %s", ref);
     char vs[32];
@@ -458,7 +430,6 @@ static fw_status st_list(void *ud, const char *alias, char ***names, size_t *n, 
 static void st_free(void *ud) {
     store_src *s = ud;
     fw_registry_close(s->reg);
-    fw_free(s->home);
     pthread_mutex_destroy(&s->mu);
     fw_free(s);
 }
@@ -475,13 +446,7 @@ fw_status fw_serve_source_store(const char *home, fw_serve_source *src, fw_err *
         fw_free(s);
         return st;
     }
-    fw_store *store = fw_registry_store(s->reg);
-    s->files = strcmp(store->ops->kind, "sqlite") == 0;
-    if (!(s->home = fw_strdup(store->home))) {
-        fw_registry_close(s->reg);
-        fw_free(s);
-        return fw_err_set(err, FW_ENOMEM, "out of memory");
-    }
+    s->store = fw_registry_store(s->reg);
     pthread_mutex_init(&s->mu, NULL);
     *src = (fw_serve_source){s, "store", st_resolve, st_load, st_set_alias, st_list, st_free};
     return FW_OK;

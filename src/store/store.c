@@ -1,9 +1,14 @@
-/* store.c — owns what every store implementation shares: choosing the implementation for a home,
- * freeing records, and the content-addressed artifact files under <home>/artifacts/. */
+/* store.c — owns what every store back end shares: choosing the back end for a home, the
+ * fw_store_* wrappers over the operations tables (store_backend.h), freeing records, the batch
+ * answer lookup rule, and the content-addressed artifact files under <home>/artifacts/ that the
+ * SQLite back end keeps. */
 #include "store/store.h"
 
 #include "core/alloc.h"
+#include "core/clock.h"
+#include "core/files.h"
 #include "core/hash.h"
+#include "store/store_backend.h"
 #include "store/store_int.h"
 
 #include <ctype.h>
@@ -14,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,15 +30,220 @@ const char *fw_store_default_home(const char *home) {
     return "./.flywheel";
 }
 
+/* The back ends built in, asked in order; the first that claims a home opens it. A new back end
+ * adds its line here (and its file beside store_sqlite.c). */
+static const fw_store_backend *const backends[] = {&fw_store_sqlite_backend};
+
+static fw_status backend_for(const char *home, const fw_store_backend **out, fw_err *err) {
+    for (size_t i = 0; i < sizeof backends / sizeof *backends; i++)
+        if (backends[i]->claims(home)) {
+            *out = backends[i];
+            return FW_OK;
+        }
+    return fw_err_set(err, FW_EUNSUPPORTED, "no store back end built in for %s (built in: sqlite)", home);
+}
+
 fw_status fw_store_open(const char *home, fw_store **out, fw_err *err) {
+    *out = NULL;
     home = fw_store_default_home(home);
-    if (strncmp(home, "postgres://", 11) == 0 || strncmp(home, "postgresql://", 13) == 0)
-        return fw_err_set(err, FW_EUNSUPPORTED, "PostgreSQL stores are not built in yet (%s)", home);
-    return fw_store_sqlite_open(home, out, err);
+    const fw_store_backend *b;
+    fw_status st = backend_for(home, &b, err);
+    return st ? st : b->open(home, out, err);
 }
 
 void fw_store_close(fw_store *s) {
     if (s) s->ops->close(s);
+}
+
+const char *fw_store_home(const fw_store *s) { return s->home; }
+const char *fw_store_kind(const fw_store *s) { return s->ops->kind; }
+int fw_store_schema_version(fw_store *s) { return s->ops->schema_version(s); }
+fw_status fw_store_begin(fw_store *s, bool write, fw_err *err) { return s->ops->begin(s, write, err); }
+fw_status fw_store_commit(fw_store *s, fw_err *err) { return s->ops->commit(s, err); }
+void fw_store_rollback(fw_store *s) { s->ops->rollback(s); }
+
+fw_status fw_store_version_insert(fw_store *s, fw_version_rec *v, fw_err *err) {
+    return s->ops->version_insert(s, v, err);
+}
+fw_status fw_store_version_get(fw_store *s, const char *name, int64_t version, fw_version_rec *out, fw_err *err) {
+    return s->ops->version_get(s, name, version, out, err);
+}
+fw_status fw_store_version_latest(fw_store *s, const char *name, bool any_status, int64_t *out, fw_err *err) {
+    return s->ops->version_latest(s, name, any_status, out, err);
+}
+fw_status fw_store_version_list(fw_store *s, const char *name, fw_version_rec **out, size_t *n, fw_err *err) {
+    return s->ops->version_list(s, name, out, n, err);
+}
+fw_status fw_store_version_set_status(fw_store *s, const char *name, int64_t version, const char *status,
+                                      fw_err *err) {
+    return s->ops->version_set_status(s, name, version, status, err);
+}
+fw_status fw_store_artifact_refs(fw_store *s, const char *hash, int64_t *out, fw_err *err) {
+    return s->ops->artifact_refs(s, hash, out, err);
+}
+fw_status fw_store_model_exists(fw_store *s, const char *name, bool *out, fw_err *err) {
+    return s->ops->model_exists(s, name, out, err);
+}
+fw_status fw_store_model_list(fw_store *s, fw_model_summary **out, size_t *n, fw_err *err) {
+    return s->ops->model_list(s, out, n, err);
+}
+fw_status fw_store_alias_set(fw_store *s, const char *name, const char *alias, int64_t version, fw_err *err) {
+    return s->ops->alias_set(s, name, alias, version, err);
+}
+fw_status fw_store_alias_get(fw_store *s, const char *name, const char *alias, int64_t *version, fw_err *err) {
+    return s->ops->alias_get(s, name, alias, version, err);
+}
+fw_status fw_store_alias_remove(fw_store *s, const char *name, const char *alias, fw_err *err) {
+    return s->ops->alias_remove(s, name, alias, err);
+}
+fw_status fw_store_alias_list(fw_store *s, const char *name, fw_alias_rec **out, size_t *n, fw_err *err) {
+    return s->ops->alias_list(s, name, out, n, err);
+}
+fw_status fw_store_run_insert(fw_store *s, const fw_run_rec *r, fw_err *err) { return s->ops->run_insert(s, r, err); }
+fw_status fw_store_run_get(fw_store *s, const char *run_id, fw_run_rec *out, fw_err *err) {
+    return s->ops->run_get(s, run_id, out, err);
+}
+fw_status fw_store_audit_append(fw_store *s, const fw_audit_rec *a, fw_err *err) {
+    return s->ops->audit_append(s, a, err);
+}
+fw_status fw_store_audit_list(fw_store *s, const char *name, fw_audit_rec **out, size_t *n, fw_err *err) {
+    return s->ops->audit_list(s, name, out, n, err);
+}
+
+fw_status fw_store_artifact_put(fw_store *s, const void *data, size_t len, char hash_out[33], fw_err *err) {
+    return s->ops->artifact_put(s, data, len, hash_out, err);
+}
+fw_status fw_store_artifact_read(fw_store *s, const char *hash, uint8_t **out, size_t *len, fw_err *err) {
+    return s->ops->artifact_read(s, hash, out, len, err);
+}
+fw_status fw_store_artifact_remove(fw_store *s, const char *hash, fw_err *err) {
+    return s->ops->artifact_remove(s, hash, err);
+}
+fw_status fw_store_artifact_map(fw_store *s, const char *hash, const void **data, size_t *len, fw_err *err) {
+    *data = NULL;
+    *len = 0;
+    if (!s->ops->artifact_map)
+        return fw_err_set(err, FW_EUNSUPPORTED, "the %s store has no mapped artifacts", s->ops->kind);
+    return s->ops->artifact_map(s, hash, data, len, err);
+}
+void fw_store_artifact_unmap(fw_store *s, const void *data, size_t len) {
+    if (data && s->ops->artifact_unmap) s->ops->artifact_unmap(s, data, len);
+}
+fw_status fw_store_artifact_leftovers(fw_store *s, bool remove, fw_buf *report, size_t *n, fw_err *err) {
+    *n = 0;
+    return s->ops->artifact_leftovers ? s->ops->artifact_leftovers(s, remove, report, n, err) : FW_OK;
+}
+fw_status fw_store_artifact_list(fw_store *s, char ***hashes, size_t *n, fw_err *err) {
+    *hashes = NULL;
+    *n = 0;
+    return s->ops->artifact_list ? s->ops->artifact_list(s, hashes, n, err) : FW_OK;
+}
+void fw_store_artifact_where(const fw_store *s, const char *hash, char *out, size_t size) {
+    if (s->ops->artifact_where) s->ops->artifact_where(s, hash, out, size);
+    else snprintf(out, size, "%s artifact %s", s->ops->kind, hash);
+}
+
+fw_status fw_store_batch_run_begin(fw_store *s, const char *name, int64_t version, const char *input_path,
+                                   int64_t *batch_id, fw_err *err) {
+    return s->ops->batch_run_begin(s, name, version, input_path, batch_id, err);
+}
+fw_status fw_store_batch_run_finish(fw_store *s, int64_t batch_id, int64_t n_rows, const char *status, fw_err *err) {
+    return s->ops->batch_run_finish(s, batch_id, n_rows, status, err);
+}
+fw_status fw_store_batch_predictions_insert(fw_store *s, int64_t batch_id, const int64_t *row_index,
+                                            const char *const *output_json, size_t n, fw_err *err) {
+    return s->ops->batch_predictions_insert(s, batch_id, row_index, output_json, n, err);
+}
+fw_status fw_store_batch_job_begin(fw_store *s, fw_batch_run_rec *r, fw_err *err) {
+    return s->ops->batch_job_begin(s, r, err);
+}
+fw_status fw_store_batch_job_update(fw_store *s, const fw_batch_run_rec *r, fw_err *err) {
+    return s->ops->batch_job_update(s, r, err);
+}
+fw_status fw_store_batch_history(fw_store *s, const char *filter, size_t limit, fw_batch_run_rec **out, size_t *n,
+                                 fw_err *err) {
+    *out = NULL;
+    *n = 0;
+    return s->ops->batch_history(s, filter, limit ? limit : 50, out, n, err);
+}
+fw_status fw_store_answer_put(fw_store *s, const char *model, const char *entity_id, size_t entity_len,
+                              const char *version, const char *prediction, size_t prediction_len,
+                              const char *scores_json, size_t scores_len, int64_t scored_ms, int64_t run_id,
+                              fw_err *err) {
+    return s->ops->answer_put(s, model, entity_id, entity_len, version, prediction, prediction_len, scores_json,
+                              scores_len, scored_ms, run_id, err);
+}
+fw_status fw_store_answer_get(fw_store *s, const char *model, const char *entity, size_t entity_len,
+                              fw_batch_answer *out, fw_err *err) {
+    memset(out, 0, sizeof *out);
+    if (entity_len > (size_t)INT32_MAX) return fw_err_set(err, FW_EINVAL, "entity id too long");
+    return s->ops->answer_get(s, model, entity, entity_len, out, err);
+}
+fw_status fw_store_answer_count(fw_store *s, const char *model, int64_t *n, fw_err *err) {
+    return s->ops->answer_count(s, model, n, err);
+}
+
+fw_status fw_store_answer_lookup(fw_store *s, const char *model, const char *version, const char *entity,
+                                 size_t entity_len, int64_t max_age_ms, int64_t now_ms, fw_batch_answer *out,
+                                 fw_batch_miss *why, fw_err *err) {
+    if (why) *why = FW_BATCH_MISSING;
+    fw_status st = fw_store_answer_get(s, model, entity, entity_len, out, err);
+    if (st && st != FW_ENOTFOUND) return st;
+    fw_batch_miss miss = FW_BATCH_MISSING;
+    if (st == FW_OK) {
+        if (!now_ms) now_ms = fw_wall_unix_ms();
+        if (version && strcmp(version, out->version) != 0) miss = FW_BATCH_OTHER_VERSION;
+        else if (max_age_ms > 0 && now_ms - out->scored_ms > max_age_ms) miss = FW_BATCH_STALE;
+        else miss = FW_BATCH_HIT;
+        if (miss != FW_BATCH_HIT) fw_batch_answer_free(out);
+    }
+    if (why) *why = miss;
+    if (miss == FW_BATCH_HIT) return FW_OK;
+    static const char *const what[] = {"", "no precomputed answer", "the precomputed answer is too old",
+                                       "the precomputed answer is from another version"};
+    return fw_err_set(err, FW_ENOTFOUND, "%s for %s / %.*s", what[miss], model,
+                      (int)(entity_len < 200 ? entity_len : 200), entity);
+}
+
+void fw_batch_answer_free(fw_batch_answer *a) {
+    fw_free(a->prediction);
+    fw_free(a->scores_json);
+    a->prediction = a->scores_json = NULL;
+}
+
+/* ---- the prediction log ---------------------------------------------------------------------- */
+fw_status fw_store_log_open(const char *home, fw_store_log **out, fw_err *err) {
+    *out = NULL;
+    home = fw_store_default_home(home);
+    const fw_store_backend *b;
+    fw_status st = backend_for(home, &b, err);
+    return st ? st : b->log_open(home, out, err);
+}
+void fw_store_log_close(fw_store_log *l) {
+    if (l) l->ops->close(l);
+}
+fw_status fw_store_log_put_predictions(fw_store_log *l, const fw_log_pred_row *rows, size_t n, fw_err *err) {
+    return n ? l->ops->put_predictions(l, rows, n, err) : FW_OK;
+}
+fw_status fw_store_log_put_feedback(fw_store_log *l, fw_log_feedback_row *rows, size_t n, fw_err *err) {
+    return n ? l->ops->put_feedback(l, rows, n, err) : FW_OK;
+}
+bool fw_store_log_has_prediction(fw_store_log *l, const char *request_id, int64_t ts_ms, const char *model,
+                                 int64_t version) {
+    return l->ops->has_prediction(l, request_id, ts_ms, model, version);
+}
+bool fw_store_log_has_feedback(fw_store_log *l, const char *request_id, int64_t ts_ms, const char *event) {
+    return l->ops->has_feedback(l, request_id, ts_ms, event);
+}
+fw_store_log_retention *fw_store_log_retention_start(const char *home, const fw_log_retention *r,
+                                                     _Atomic(unsigned long long) *deleted) {
+    home = fw_store_default_home(home);
+    const fw_store_backend *b;
+    if (backend_for(home, &b, NULL) || !b->retention_start || (r->max_age_s <= 0 && !r->max_rows && !r->max_bytes)) return NULL;
+    return b->retention_start(home, r, deleted);
+}
+void fw_store_log_retention_stop(fw_store_log_retention *t) {
+    if (t) t->stop(t);
 }
 
 void fw_version_rec_free(fw_version_rec *v) {
@@ -80,21 +291,6 @@ void fw_audit_recs_free(fw_audit_rec *a, size_t n) {
 }
 
 /* ---- content-addressed files ---------------------------------------------------------------- */
-fw_status fw__mkdirs(const char *path, fw_err *err) {
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp)
-        return fw_err_set(err, FW_EINVAL, "path too long: %s", path);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-            return fw_err_set(err, FW_EIO, "cannot create directory %s: %s", tmp, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-        return fw_err_set(err, FW_EIO, "cannot create directory %s: %s", tmp, strerror(errno));
-    return FW_OK;
-}
 
 static bool valid_hash(const char *h) {
     if (!h || strlen(h) != 32) return false;
@@ -107,85 +303,7 @@ void fw__artifact_path(const char *home, const char *hash, char *out, size_t siz
     snprintf(out, size, "%s/artifacts/%.2s/%s.fwm", home, hash, hash + 2);
 }
 
-fw_status fw__read_file(const char *path, uint8_t **out, size_t *len, fw_err *err) {
-    *out = NULL;
-    *len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return fw_err_set(err, errno == ENOENT ? FW_ENOTFOUND : FW_EIO, "cannot open %s: %s", path,
-                          strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        close(fd);
-        return fw_err_set(err, FW_EIO, "cannot stat %s: %s", path, strerror(errno));
-    }
-    size_t n = (size_t)st.st_size;
-    uint8_t *buf = fw_malloc(n ? n : 1);
-    if (!buf) {
-        close(fd);
-        return fw_err_set(err, FW_ENOMEM, "out of memory reading %s", path);
-    }
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = read(fd, buf + got, n - got);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) {
-            close(fd);
-            fw_free(buf);
-            return fw_err_set(err, FW_EIO, "cannot read %s: %s", path, r < 0 ? strerror(errno) : "short read");
-        }
-        got += (size_t)r;
-    }
-    close(fd);
-    *out = buf;
-    *len = n;
-    return FW_OK;
-}
 
-fw_status fw__write_file_atomic(const char *path, const void *data, size_t len, fw_err *err) {
-    char tmp[4200];
-    static unsigned counter;
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%u", path, (long)getpid(), __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return fw_err_set(err, FW_EIO, "cannot create %s: %s", tmp, strerror(errno));
-    const uint8_t *p = data;
-    size_t done = 0;
-    while (done < len) {
-        ssize_t w = write(fd, p + done, len - done);
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0) {
-            int e = errno;
-            close(fd);
-            unlink(tmp);
-            return fw_err_set(err, FW_EIO, "cannot write %s: %s", tmp, strerror(e));
-        }
-        done += (size_t)w;
-    }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return fw_err_set(err, FW_EIO, "cannot sync %s: %s", tmp, strerror(e));
-    }
-    fw__crash_point("artifact:temp-written");
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return fw_err_set(err, FW_EIO, "cannot rename %s to %s: %s", tmp, path, strerror(e));
-    }
-    /* make the rename itself durable */
-    char dir[4200];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash) {
-        *slash = 0;
-        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            (void)fsync(dfd);
-            close(dfd);
-        }
-    }
-    return FW_OK;
-}
 
 fw_status fw__fs_artifact_put(const char *home, const void *data, size_t len, char hash_out[33],
                               fw_err *err) {
@@ -197,15 +315,15 @@ fw_status fw__fs_artifact_put(const char *home, const void *data, size_t len, ch
     uint8_t *old = NULL;
     size_t old_len = 0;
     fw_err ignore;
-    if (fw__read_file(path, &old, &old_len, &ignore) == FW_OK) {
+    if (fw_read_file(path, &old, &old_len, &ignore) == FW_OK) {
         char h[33];
         fw_hash128_hex(old, old_len, h);
         fw_free(old);
         if (strcmp(h, hash_out) == 0) return FW_OK;
     }
-    fw_status st = fw__mkdirs(dir, err);
+    fw_status st = fw_mkdirs(dir, err);
     if (st) return st;
-    return fw__write_file_atomic(path, data, len, err);
+    return fw_write_file_atomic(path, data, len, err);
 }
 
 fw_status fw__fs_artifact_read(const char *home, const char *hash, uint8_t **out, size_t *len,
@@ -213,7 +331,7 @@ fw_status fw__fs_artifact_read(const char *home, const char *hash, uint8_t **out
     if (!valid_hash(hash)) return fw_err_set(err, FW_EINVAL, "invalid artifact hash '%s'", hash ? hash : "");
     char path[4096];
     fw__artifact_path(home, hash, path, sizeof path);
-    fw_status st = fw__read_file(path, out, len, err);
+    fw_status st = fw_read_file(path, out, len, err);
     if (st == FW_ENOTFOUND) return fw_err_set(err, FW_ENOTFOUND, "artifact file %s is missing", path);
     if (st) return st;
     char h[33];
@@ -228,6 +346,37 @@ fw_status fw__fs_artifact_read(const char *home, const char *hash, uint8_t **out
     }
     return FW_OK;
 }
+
+fw_status fw__fs_artifact_map(const char *home, const char *hash, const void **data, size_t *len, fw_err *err) {
+    *data = NULL;
+    *len = 0;
+    if (!valid_hash(hash)) return fw_err_set(err, FW_ECORRUPT, "invalid artifact hash '%s'", hash ? hash : "");
+    char path[4096];
+    fw__artifact_path(home, hash, path, sizeof path);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return fw_err_set(err, errno == ENOENT ? FW_ENOTFOUND : FW_EIO, "%s: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || sb.st_size <= 0) {
+        close(fd);
+        return fw_err_set(err, FW_ECORRUPT, "%s: empty or unreadable artifact file", path);
+    }
+    size_t n = (size_t)sb.st_size;
+    void *map = mmap(NULL, n, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED) return fw_err_set(err, FW_EIO, "%s: mmap: %s", path, strerror(errno));
+    char h[33];
+    fw_hash128_hex(map, n, h);
+    if (strcmp(h, hash) != 0) {
+        munmap(map, n);
+        return fw_err_set(err, FW_ECORRUPT, "artifact file %s was altered on disk (its content hash is %s, expected %s)",
+                          path, h, hash);
+    }
+    *data = map;
+    *len = n;
+    return FW_OK;
+}
+
+void fw__fs_artifact_unmap(const void *data, size_t len) { munmap((void *)data, len); }
 
 fw_status fw__fs_artifact_remove(const char *home, const char *hash, fw_err *err) {
     if (!valid_hash(hash)) return fw_err_set(err, FW_EINVAL, "invalid artifact hash '%s'", hash ? hash : "");
@@ -280,16 +429,6 @@ fw_status fw__fs_artifact_list(const char *home, char ***hashes, size_t *n, fw_e
     return st;
 }
 
-/* A temporary file of fw__write_file_atomic ("<name>.tmp.<pid>.<n>") whose writer is gone. */
-static bool abandoned_temp(const char *name) {
-    const char *t = strstr(name, ".tmp.");
-    if (!t) return false;
-    char *end = NULL;
-    long pid = strtol(t + 5, &end, 10);
-    if (!end || *end != '.' || pid <= 0) return false;
-    if (pid == (long)getpid()) return false;
-    return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
-}
 
 fw_status fw__fs_artifact_leftovers(const char *home, bool remove, fw_buf *report, size_t *n,
                                     fw_err *err) {
@@ -308,7 +447,7 @@ fw_status fw__fs_artifact_leftovers(const char *home, bool remove, fw_buf *repor
         if (!d) continue; /* not a directory */
         struct dirent *f;
         while ((f = readdir(d)) != NULL) {
-            if (!abandoned_temp(f->d_name)) continue;
+            if (!fw_file_temp_abandoned(f->d_name)) continue;
             char path[4700];
             snprintf(path, sizeof path, "%s/%s", sub, f->d_name);
             (*n)++;
@@ -324,7 +463,3 @@ fw_status fw__fs_artifact_leftovers(const char *home, bool remove, fw_buf *repor
     return st;
 }
 
-void fw__crash_point(const char *name) {
-    const char *want = getenv("FW_CRASH_POINT");
-    if (want && strcmp(want, name) == 0) raise(SIGKILL);
-}

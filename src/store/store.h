@@ -1,9 +1,11 @@
-/* store.h — owns the store interface: where the registry (model names, versions, aliases, runs,
- * audit log) and batch results are kept; the server's prediction log and feedback live in a file
- * of their own (store/log_db.h) so their write lock is not the registry's. Callers see only this
- * header; the embedded SQLite implementation (store_sqlite.c) sits behind a table of
- * operations, and a PostgreSQL one can be added beside it without changing any caller (the
- * Redis ae.c / ae_epoll.c pattern). Table layout and the reasoning: docs/DESIGN.md ("The store").
+/* store.h — owns the store interface: every table Flywheel keeps goes through it — the registry
+ * (model names, versions, aliases, runs, audit log, artifact files), batch jobs and the batch
+ * answers hybrid serving reads, and the prediction log with feedback (a handle of its own,
+ * fw_store_log, because it is written by one thread in long batches). Callers see only this header
+ * and opaque handles; nothing outside src/store/ touches SQLite. Each back end is one file in
+ * src/store/ that fills the operations tables of store/store_backend.h (the embedded SQLite one:
+ * store_sqlite.c + log_sqlite.c); fw_store_open picks the back end from the home (a directory:
+ * SQLite). Table layout, the operations and how to add a back end: docs/DESIGN.md ("The store").
  *
  * Artifacts are content-addressed files under <home>/artifacts/ab/cdef....fwm, written with
  * temp file + fsync + rename BEFORE the row that names them is committed: a crash leaves at most
@@ -26,7 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FW_STORE_SCHEMA_VERSION 2 /* the newest schema this build creates and reads */
+#define FW_STORE_SCHEMA_VERSION 3 /* the newest schema this build creates and reads */
 
 /* One model version (a row of `versions`). Strings are fw_malloc'd, NULL when unset;
  * free with fw_version_rec_free. */
@@ -94,97 +96,219 @@ typedef struct fw_audit_rec {
 } fw_audit_rec;
 void fw_audit_recs_free(fw_audit_rec *a, size_t n);
 
+/* A batch run (table batch_jobs): `flywheel batch history` lists them. */
+typedef struct fw_batch_run_rec {
+    int64_t run_id;
+    char job[256];
+    char model[256];
+    char version[64];
+    char input[1024];
+    char output[1024];
+    int64_t started_ms, ended_ms;      /* ended 0 while running */
+    uint64_t rows_read, rows_scored, rows_rejected, rows_written;
+    char outcome[32];                  /* "running", "ok", "rejects", "failed", "interrupted" */
+    int exit_code;
+    int attempts;                      /* 1 + number of resumes */
+    char message[512];
+} fw_batch_run_rec;
+
+/* A precomputed answer (table batch_answers, one per (model NAME, entity id); a later run replaces
+ * the rows it scores): what `flywheel batch --output store` writes and hybrid serving reads. */
+typedef struct fw_batch_answer {
+    char version[64];                  /* the model version that scored it, e.g. "3" */
+    char *prediction;                  /* fw_malloc'd: the decision as text */
+    char *scores_json;                 /* fw_malloc'd: {"score":p}, {"p":{..}}, {} or {"items":[..]} */
+    int64_t scored_ms;                 /* the run's timestamp (Unix ms) */
+    int64_t run_id;                    /* batch_jobs id of the run that wrote it */
+} fw_batch_answer;
+void fw_batch_answer_free(fw_batch_answer *a);
+
+/* Why fw_store_answer_lookup found no usable answer. */
+typedef enum fw_batch_miss {
+    FW_BATCH_HIT = 0,          /* a usable answer (FW_OK) */
+    FW_BATCH_MISSING,          /* no row for (model, entity) */
+    FW_BATCH_STALE,            /* a row older than max_age_ms */
+    FW_BATCH_OTHER_VERSION,    /* a row written by another version of the model */
+} fw_batch_miss;
+
+/* ---- the registry handle ------------------------------------------------------------------- */
 typedef struct fw_store fw_store;
-
-/* The operations every implementation provides. Callers use the fw_store_* wrappers below.
- * Every operation returns FW_OK or a negative status with err set; lookups that find nothing
- * return FW_ENOTFOUND. Output arrays are fw_malloc'd and freed with the matching _free. */
-typedef struct fw_store_ops {
-    const char *kind;          /* "sqlite" */
-    void (*close)(fw_store *s);
-    /* Transactions: write=true takes the write lock up front (no upgrade deadlocks). */
-    fw_status (*begin)(fw_store *s, bool write, fw_err *err);
-    fw_status (*commit)(fw_store *s, fw_err *err);
-    void (*rollback)(fw_store *s);
-    int (*schema_version)(fw_store *s);
-    /* Models and versions. version_insert creates the name if new, assigns the next version
-     * number (max + 1 over every row of the name, deleted included: numbers are never reused)
-     * and fills v->version. Call it inside a write transaction. */
-    fw_status (*version_insert)(fw_store *s, fw_version_rec *v, fw_err *err);
-    fw_status (*version_get)(fw_store *s, const char *name, int64_t version, fw_version_rec *out,
-                             fw_err *err);
-    /* Highest version number with status "active" (any status when any_status). */
-    fw_status (*version_latest)(fw_store *s, const char *name, bool any_status, int64_t *out,
-                                fw_err *err);
-    fw_status (*version_list)(fw_store *s, const char *name, fw_version_rec **out, size_t *n,
-                              fw_err *err);
-    fw_status (*version_set_status)(fw_store *s, const char *name, int64_t version,
-                                    const char *status, fw_err *err);
-    /* Number of versions not deleted, over all names, that use this artifact hash. */
-    fw_status (*artifact_refs)(fw_store *s, const char *hash, int64_t *out, fw_err *err);
-    fw_status (*model_exists)(fw_store *s, const char *name, bool *out, fw_err *err);
-    fw_status (*model_list)(fw_store *s, fw_model_summary **out, size_t *n, fw_err *err);
-    /* Aliases: one version per (name, alias). */
-    fw_status (*alias_set)(fw_store *s, const char *name, const char *alias, int64_t version,
-                           fw_err *err);
-    fw_status (*alias_get)(fw_store *s, const char *name, const char *alias, int64_t *version,
-                           fw_err *err);
-    fw_status (*alias_remove)(fw_store *s, const char *name, const char *alias, fw_err *err);
-    fw_status (*alias_list)(fw_store *s, const char *name, fw_alias_rec **out, size_t *n,
-                            fw_err *err);
-    /* Runs and the audit log. */
-    fw_status (*run_insert)(fw_store *s, const fw_run_rec *r, fw_err *err);
-    fw_status (*run_get)(fw_store *s, const char *run_id, fw_run_rec *out, fw_err *err);
-    fw_status (*audit_append)(fw_store *s, const fw_audit_rec *a, fw_err *err);
-    /* Entries for one name (all names when name is NULL), oldest first. */
-    fw_status (*audit_list)(fw_store *s, const char *name, fw_audit_rec **out, size_t *n,
-                            fw_err *err);
-    /* Content-addressed artifact files. put: writes bytes under their hash (temp + fsync +
-     * rename; an existing intact file is kept) and sets hash_out. read: the bytes of a hash,
-     * verified against it (FW_ENOTFOUND when missing, FW_ECORRUPT when altered); *out is
-     * fw_malloc'd. remove: deletes the file (FW_OK when already gone). */
-    fw_status (*artifact_put)(fw_store *s, const void *data, size_t len, char hash_out[33],
-                              fw_err *err);
-    fw_status (*artifact_read)(fw_store *s, const char *hash, uint8_t **out, size_t *len,
-                               fw_err *err);
-    fw_status (*artifact_remove)(fw_store *s, const char *hash, fw_err *err);
-    /* Optional (NULL: none kept): leftovers of interrupted artifact writes — temporary files whose
-     * writing process is gone. Appends each path and a newline to report (may be NULL), counts
-     * them in *n, and deletes them when remove is set. Files still being written are left alone. */
-    fw_status (*artifact_leftovers)(fw_store *s, bool remove, fw_buf *report, size_t *n,
-                                    fw_err *err);
-    /* Optional: the hashes of every artifact file kept (fw_malloc'd array of fw_malloc'd strings). */
-    fw_status (*artifact_list)(fw_store *s, char ***hashes, size_t *n, fw_err *err);
-    /* Batch runs and their per-row outputs. */
-    fw_status (*batch_run_begin)(fw_store *s, const char *name, int64_t version,
-                                 const char *input_path, int64_t *batch_id, fw_err *err);
-    fw_status (*batch_run_finish)(fw_store *s, int64_t batch_id, int64_t n_rows, const char *status,
-                                  fw_err *err);
-    fw_status (*batch_predictions_insert)(fw_store *s, int64_t batch_id, const int64_t *row_index,
-                                          const char *const *output_json, size_t n, fw_err *err);
-} fw_store_ops;
-
-/* Every implementation's handle starts with this header. */
-struct fw_store {
-    const fw_store_ops *ops;
-    char *home;                /* the FLYWHEEL_HOME directory */
-};
 
 /* The home directory: `home` when not NULL, else $FLYWHEEL_HOME, else "./.flywheel".
  * Returns a pointer to a static or the given string; never NULL. */
 const char *fw_store_default_home(const char *home);
 
-/* Opens (creating when absent) the store under home (NULL: fw_store_default_home). Migrates an
- * older schema; a schema newer than FW_STORE_SCHEMA_VERSION is FW_EVERSION ("store at X was
- * written by a newer Flywheel"). A home that cannot be created or read is FW_EIO. */
+/* Opens (creating when absent) the store under home (NULL: fw_store_default_home): the back end
+ * that claims the home (a directory: SQLite, <home>/flywheel.db). Migrates an older schema; a
+ * schema newer than FW_STORE_SCHEMA_VERSION is FW_EVERSION ("store at X was written by a newer
+ * Flywheel"). A home that cannot be created or read is FW_EIO; a URL no back end built in claims
+ * is FW_EUNSUPPORTED. One handle per thread (handles are cheap). */
 fw_status fw_store_open(const char *home, fw_store **out, fw_err *err);
 void fw_store_close(fw_store *s);
-/* The SQLite implementation directly (fw_store_open picks it for a plain directory). */
-fw_status fw_store_sqlite_open(const char *home, fw_store **out, fw_err *err);
+const char *fw_store_home(const fw_store *s);   /* as resolved at open */
+const char *fw_store_kind(const fw_store *s);   /* the back end: "sqlite" */
+int fw_store_schema_version(fw_store *s);
 
-/* Wrappers over s->ops (same contracts as above). */
-static inline fw_status fw_store_begin(fw_store *s, bool write, fw_err *err) { return s->ops->begin(s, write, err); }
-static inline fw_status fw_store_commit(fw_store *s, fw_err *err) { return s->ops->commit(s, err); }
-static inline void fw_store_rollback(fw_store *s) { s->ops->rollback(s); }
+/* Every operation returns FW_OK or a negative status with err set; lookups that find nothing
+ * return FW_ENOTFOUND. Output arrays are fw_malloc'd and freed with the matching _free.
+ * Transactions: write=true takes the write lock up front (no upgrade deadlocks). */
+fw_status fw_store_begin(fw_store *s, bool write, fw_err *err);
+fw_status fw_store_commit(fw_store *s, fw_err *err);
+void fw_store_rollback(fw_store *s);
+
+/* Models and versions. version_insert creates the name if new, assigns the next version number (max
+ * + 1 over every row of the name, deleted included: numbers are never reused) and fills
+ * v->version. Call it inside a write transaction. */
+fw_status fw_store_version_insert(fw_store *s, fw_version_rec *v, fw_err *err);
+fw_status fw_store_version_get(fw_store *s, const char *name, int64_t version, fw_version_rec *out, fw_err *err);
+/* Highest version number with status "active" (any status when any_status). */
+fw_status fw_store_version_latest(fw_store *s, const char *name, bool any_status, int64_t *out, fw_err *err);
+fw_status fw_store_version_list(fw_store *s, const char *name, fw_version_rec **out, size_t *n, fw_err *err);
+fw_status fw_store_version_set_status(fw_store *s, const char *name, int64_t version, const char *status,
+                                      fw_err *err);
+/* Number of versions not deleted, over all names, that use this artifact hash. */
+fw_status fw_store_artifact_refs(fw_store *s, const char *hash, int64_t *out, fw_err *err);
+fw_status fw_store_model_exists(fw_store *s, const char *name, bool *out, fw_err *err);
+fw_status fw_store_model_list(fw_store *s, fw_model_summary **out, size_t *n, fw_err *err);
+/* Aliases: one version per (name, alias). */
+fw_status fw_store_alias_set(fw_store *s, const char *name, const char *alias, int64_t version, fw_err *err);
+fw_status fw_store_alias_get(fw_store *s, const char *name, const char *alias, int64_t *version, fw_err *err);
+fw_status fw_store_alias_remove(fw_store *s, const char *name, const char *alias, fw_err *err);
+fw_status fw_store_alias_list(fw_store *s, const char *name, fw_alias_rec **out, size_t *n, fw_err *err);
+/* Runs and the audit log (entries for one name, all names when name is NULL, oldest first). */
+fw_status fw_store_run_insert(fw_store *s, const fw_run_rec *r, fw_err *err);
+fw_status fw_store_run_get(fw_store *s, const char *run_id, fw_run_rec *out, fw_err *err);
+fw_status fw_store_audit_append(fw_store *s, const fw_audit_rec *a, fw_err *err);
+fw_status fw_store_audit_list(fw_store *s, const char *name, fw_audit_rec **out, size_t *n, fw_err *err);
+
+/* Content-addressed artifacts. put: stores bytes under their hash (a crash leaves at most an
+ * orphan, never a row without its bytes; an existing intact copy is kept) and sets hash_out. read:
+ * the bytes of a hash, verified against it (FW_ENOTFOUND when missing, FW_ECORRUPT when altered);
+ * *out is fw_malloc'd. remove: FW_OK when already gone. */
+fw_status fw_store_artifact_put(fw_store *s, const void *data, size_t len, char hash_out[33], fw_err *err);
+fw_status fw_store_artifact_read(fw_store *s, const char *hash, uint8_t **out, size_t *len, fw_err *err);
+fw_status fw_store_artifact_remove(fw_store *s, const char *hash, fw_err *err);
+/* A read-only view of an artifact's bytes, verified against the hash, without a copy when the back
+ * end keeps files (a memory map); release it with fw_store_artifact_unmap. Safe to call from any
+ * thread while another uses the handle. FW_EUNSUPPORTED when the back end has no such view (then
+ * use fw_store_artifact_read on the handle's thread), FW_ENOTFOUND / FW_ECORRUPT as read. */
+fw_status fw_store_artifact_map(fw_store *s, const char *hash, const void **data, size_t *len, fw_err *err);
+void fw_store_artifact_unmap(fw_store *s, const void *data, size_t len);
+/* Leftovers of interrupted artifact writes whose writing process is gone: appends each (a path or
+ * a name, then a newline) to report (may be NULL), counts them in *n, deletes them when remove. */
+fw_status fw_store_artifact_leftovers(fw_store *s, bool remove, fw_buf *report, size_t *n, fw_err *err);
+/* The hashes of every artifact kept (fw_malloc'd array of fw_malloc'd strings). */
+fw_status fw_store_artifact_list(fw_store *s, char ***hashes, size_t *n, fw_err *err);
+/* Where an artifact lives, for messages ("<home>/artifacts/ab/cdef...fwm"). */
+void fw_store_artifact_where(const fw_store *s, const char *hash, char *out, size_t size);
+
+/* Batch runs and their per-row outputs (tables batch_runs / batch_predictions). */
+fw_status fw_store_batch_run_begin(fw_store *s, const char *name, int64_t version, const char *input_path,
+                                   int64_t *batch_id, fw_err *err);
+fw_status fw_store_batch_run_finish(fw_store *s, int64_t batch_id, int64_t n_rows, const char *status, fw_err *err);
+fw_status fw_store_batch_predictions_insert(fw_store *s, int64_t batch_id, const int64_t *row_index,
+                                            const char *const *output_json, size_t n, fw_err *err);
+
+/* Batch jobs (table batch_jobs). job_begin inserts r (outcome "running") and sets r->run_id;
+ * job_update rewrites every field of run r->run_id; history: runs newest first, of one job or model
+ * (filter matches either; NULL = all), at most limit (0 = 50), *out fw_malloc'd (fw_free it). */
+fw_status fw_store_batch_job_begin(fw_store *s, fw_batch_run_rec *r, fw_err *err);
+fw_status fw_store_batch_job_update(fw_store *s, const fw_batch_run_rec *r, fw_err *err);
+fw_status fw_store_batch_history(fw_store *s, const char *filter, size_t limit, fw_batch_run_rec **out, size_t *n,
+                                 fw_err *err);
+
+/* Batch answers. put replaces an entity's row; write them inside fw_store_begin(s, true) ...
+ * fw_store_commit (a run commits at each checkpoint, so serving sees a long run progressively). */
+fw_status fw_store_answer_put(fw_store *s, const char *model, const char *entity_id, size_t entity_len,
+                              const char *version, const char *prediction, size_t prediction_len,
+                              const char *scores_json, size_t scores_len, int64_t scored_ms, int64_t run_id,
+                              fw_err *err);
+/* The answer for (model, entity[0..entity_len)) whatever its version and age: FW_OK (free with
+ * fw_batch_answer_free), FW_ENOTFOUND, or an error. One point query on a statement kept by the
+ * handle; does not write. */
+fw_status fw_store_answer_get(fw_store *s, const char *model, const char *entity, size_t entity_len,
+                              fw_batch_answer *out, fw_err *err);
+/* THE read for hybrid serving: the answer when one exists, was written by `version` (NULL: any)
+ * and is at most max_age_ms old at now_ms (max_age_ms <= 0: any age; now_ms 0: the wall clock).
+ * FW_OK with *out filled, FW_ENOTFOUND with *why saying which miss (out left empty; why may be
+ * NULL), or an error. */
+fw_status fw_store_answer_lookup(fw_store *s, const char *model, const char *version, const char *entity,
+                                 size_t entity_len, int64_t max_age_ms, int64_t now_ms, fw_batch_answer *out,
+                                 fw_batch_miss *why, fw_err *err);
+/* Number of answers stored for a model. */
+fw_status fw_store_answer_count(fw_store *s, const char *model, int64_t *n, fw_err *err);
+
+/* ---- the prediction log --------------------------------------------------------------------- */
+/* One logged prediction as stored (table prediction_log). Texts are not copied; lengths without
+ * the NUL. */
+typedef struct fw_log_pred_row {
+    const char *request_id;
+    int64_t ts_ms;
+    const char *model;
+    int64_t version;
+    const char *input_json;            /* NULL: none */
+    size_t input_len;
+    const char *output_json;
+    size_t output_len;
+    int64_t latency_us;
+    const char *outcome;
+} fw_log_pred_row;
+
+/* One feedback event as stored (tables feedback and feedback_unmatched). */
+typedef struct fw_log_feedback_row {
+    const char *request_id;
+    int64_t ts_ms;
+    const char *label_json;            /* NULL: an event without a label */
+    const char *event;                 /* NULL: none */
+    double value;                      /* NaN: none */
+    const char *source;                /* who sent it (NULL: unknown) */
+    bool update;                       /* an explicit label update */
+    bool matched;                      /* in: the caller knows the request id; out: set when the log
+                                          holds a prediction with this request id */
+} fw_log_feedback_row;
+
+/* serving.log.retention: prediction_log rows older than max_age_s, beyond the newest max_rows, or
+ * while the log's used bytes pass max_bytes are deleted, oldest first, off the request path (a
+ * thread of its own with its own connection, in transactions of FW_LOG_RETENTION_CHUNK rows with a
+ * pause between them) every interval_s; then the space is given back. 0 = no bound of that kind.
+ * Feedback is kept. */
+typedef struct fw_log_retention {
+    double max_age_s;
+    uint64_t max_rows, max_bytes;
+    double interval_s;            /* 0: 10 s */
+} fw_log_retention;
+#define FW_LOG_RETENTION_CHUNK 1000
+
+/* A writer of the prediction log: one per writing thread (the server's log writer). */
+typedef struct fw_store_log fw_store_log;
+/* The retention task of a log (runs on a thread of its own until stopped). */
+typedef struct fw_store_log_retention fw_store_log_retention;
+
+/* Opens the prediction log of the store under home (resolved, existing; the store opened once
+ * before, so its migrations ran): for SQLite <home>/log.db, a file of its own so ingestion never
+ * holds the registry's write lock. FW_EIO / FW_ECORRUPT / FW_EVERSION / FW_EBUSY naming the place
+ * when it cannot be opened (a server keeps serving and tries again: log_store.c). */
+fw_status fw_store_log_open(const char *home, fw_store_log **out, fw_err *err);
+void fw_store_log_close(fw_store_log *l);
+/* Stores the predictions in one transaction (all or none). Errors: FW_EBUSY when it may succeed
+ * later (the lock was held past the busy timeout, the disk is full), FW_ECORRUPT when the log is
+ * damaged (reopen it later), FW_ESTORE / FW_ENOMEM otherwise. */
+fw_status fw_store_log_put_predictions(fw_store_log *l, const fw_log_pred_row *rows, size_t n, fw_err *err);
+/* Stores the feedback rows in one transaction (errors as put_predictions). The label rule: the
+ * first label for a request id stands; a later label without update is kept with status 'ignored';
+ * with update the labels in force become 'superseded'. Events always count. A row whose request id
+ * is neither matched on input nor in the log is also listed in feedback_unmatched; rows[i].matched
+ * says which were. */
+fw_status fw_store_log_put_feedback(fw_store_log *l, fw_log_feedback_row *rows, size_t n, fw_err *err);
+/* Whether the log already holds this prediction (request id, time, model, version) or this
+ * feedback (request id, time, event): spool recovery skips what is stored. */
+bool fw_store_log_has_prediction(fw_store_log *l, const char *request_id, int64_t ts_ms, const char *model,
+                                 int64_t version);
+bool fw_store_log_has_feedback(fw_store_log *l, const char *request_id, int64_t ts_ms, const char *event);
+/* Starts retention for the log under home; NULL when nothing is bounded or the thread could not
+ * start. *deleted counts the rows removed. Stop joins the thread and frees. */
+fw_store_log_retention *fw_store_log_retention_start(const char *home, const fw_log_retention *r,
+                                                     _Atomic(unsigned long long) *deleted);
+void fw_store_log_retention_stop(fw_store_log_retention *t);
 
 #endif

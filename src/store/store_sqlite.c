@@ -1,10 +1,14 @@
-/* store_sqlite.c — owns the embedded store: SQLite in WAL mode at <home>/flywheel.db, schema
- * migrations recorded in fw_meta, BEGIN IMMEDIATE for writes, a busy timeout so concurrent
- * processes queue instead of failing, and prepared statements cached per handle. */
+/* store_sqlite.c — owns the embedded store back end: SQLite in WAL mode at <home>/flywheel.db
+ * (registry, batch jobs, batch answers), schema migrations recorded in fw_meta, BEGIN IMMEDIATE for
+ * writes, a busy timeout so concurrent processes queue instead of failing, prepared statements
+ * cached per handle; artifacts are files under <home>/artifacts (store.c) and the prediction log is
+ * <home>/log.db (log_sqlite.c). Its fw_store_backend claims every home that is not a URL. */
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/files.h"
 #include "store/log_db.h"
 #include "store/store.h"
+#include "store/store_backend.h"
 #include "store/store_int.h"
 
 #include <math.h>
@@ -65,6 +69,18 @@ static const char *const migrations[] = {
     "DROP TABLE IF EXISTS prediction_log;\n"
     "DROP TABLE IF EXISTS feedback;\n"
     "DROP TABLE IF EXISTS feedback_unmatched;\n",
+    /* 2 -> 3: batch jobs and answers, created until now by the batch code on first use (IF NOT
+     * EXISTS: stores that ran a batch have them) */
+    "CREATE TABLE IF NOT EXISTS batch_jobs(\n"
+    "  id INTEGER PRIMARY KEY, job TEXT NOT NULL, model TEXT NOT NULL, version TEXT NOT NULL,\n"
+    "  input TEXT, output TEXT, started_ms INTEGER NOT NULL, ended_ms INTEGER,\n"
+    "  rows_read INTEGER, rows_scored INTEGER, rows_rejected INTEGER, rows_written INTEGER,\n"
+    "  outcome TEXT NOT NULL, exit_code INTEGER, attempts INTEGER, message TEXT);\n"
+    "CREATE INDEX IF NOT EXISTS batch_jobs_by_job ON batch_jobs(job, id);\n"
+    "CREATE TABLE IF NOT EXISTS batch_answers(\n"
+    "  model TEXT NOT NULL, entity_id TEXT NOT NULL, version TEXT NOT NULL, prediction TEXT,\n"
+    "  scores_json TEXT, scored_ms INTEGER NOT NULL, run_id INTEGER,\n"
+    "  PRIMARY KEY(model, entity_id)) WITHOUT ROWID;\n",
 };
 
 #define VERSION_COLS                                                                              \
@@ -81,6 +97,7 @@ enum {
     Q_ALIAS_SET, Q_ALIAS_GET, Q_ALIAS_REMOVE, Q_ALIAS_LIST, Q_RUN_INSERT, Q_RUN_GET,
     Q_AUDIT_INSERT, Q_AUDIT_LIST, Q_AUDIT_LIST_ALL,
     Q_BATCH_BEGIN, Q_BATCH_FINISH, Q_BATCH_PRED_INSERT,
+    Q_JOB_BEGIN, Q_JOB_UPDATE, Q_JOB_HISTORY, Q_ANSWER_PUT, Q_ANSWER_GET, Q_ANSWER_COUNT,
     Q_COUNT
 };
 
@@ -141,6 +158,20 @@ static const char *const sql_text[Q_COUNT] = {
                       " VALUES(?1, ?2, ?3, ?4, 'running')",
     [Q_BATCH_FINISH] = "UPDATE batch_runs SET finished_ms = ?2, n_rows = ?3, status = ?4 WHERE id = ?1",
     [Q_BATCH_PRED_INSERT] = "INSERT INTO batch_predictions(batch_id, row_index, output_json) VALUES(?1, ?2, ?3)",
+    [Q_JOB_BEGIN] = "INSERT INTO batch_jobs(job, model, version, input, output, started_ms, ended_ms, rows_read,"
+                    " rows_scored, rows_rejected, rows_written, outcome, exit_code, attempts, message)"
+                    " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)",
+    [Q_JOB_UPDATE] = "UPDATE batch_jobs SET job=?1, model=?2, version=?3, input=?4, output=?5, started_ms=?6,"
+                     " ended_ms=?7, rows_read=?8, rows_scored=?9, rows_rejected=?10, rows_written=?11, outcome=?12,"
+                     " exit_code=?13, attempts=?14, message=?15 WHERE id=?16",
+    [Q_JOB_HISTORY] = "SELECT id, job, model, version, input, output, started_ms, ended_ms, rows_read, rows_scored,"
+                      " rows_rejected, rows_written, outcome, exit_code, attempts, message FROM batch_jobs"
+                      " WHERE ?1 IS NULL OR job = ?1 OR model = ?1 ORDER BY id DESC LIMIT ?2",
+    [Q_ANSWER_PUT] = "INSERT OR REPLACE INTO batch_answers(model, entity_id, version, prediction, scores_json,"
+                     " scored_ms, run_id) VALUES(?1,?2,?3,?4,?5,?6,?7)",
+    [Q_ANSWER_GET] = "SELECT version, prediction, scores_json, scored_ms, run_id FROM batch_answers"
+                     " WHERE model = ?1 AND entity_id = ?2",
+    [Q_ANSWER_COUNT] = "SELECT count(*) FROM batch_answers WHERE model = ?1",
 };
 
 typedef struct sqlite_store {
@@ -670,6 +701,13 @@ static fw_status sq_artifact_read(fw_store *b, const char *hash, uint8_t **out, 
 static fw_status sq_artifact_remove(fw_store *b, const char *hash, fw_err *err) {
     return fw__fs_artifact_remove(b->home, hash, err);
 }
+static fw_status sq_artifact_map(fw_store *b, const char *hash, const void **data, size_t *len, fw_err *err) {
+    return fw__fs_artifact_map(b->home, hash, data, len, err);
+}
+static void sq_artifact_unmap(fw_store *b, const void *data, size_t len) { fw__fs_artifact_unmap(data, len); }
+static void sq_artifact_where(const fw_store *b, const char *hash, char *out, size_t size) {
+    fw__artifact_path(b->home, hash, out, size);
+}
 static fw_status sq_artifact_leftovers(fw_store *b, bool remove, fw_buf *report, size_t *n, fw_err *err) {
     return fw__fs_artifact_leftovers(b->home, remove, report, n, err);
 }
@@ -727,6 +765,157 @@ fail:
     return rc;
 }
 
+/* ---- batch jobs and answers ------------------------------------------------------------------ */
+static void bind_job(sqlite3_stmt *s, const fw_batch_run_rec *r) {
+    sqlite3_bind_text(s, 1, r->job, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 2, r->model, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 3, r->version, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 4, r->input, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 5, r->output, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 6, r->started_ms);
+    if (r->ended_ms) sqlite3_bind_int64(s, 7, r->ended_ms);
+    else sqlite3_bind_null(s, 7);
+    sqlite3_bind_int64(s, 8, (sqlite3_int64)r->rows_read);
+    sqlite3_bind_int64(s, 9, (sqlite3_int64)r->rows_scored);
+    sqlite3_bind_int64(s, 10, (sqlite3_int64)r->rows_rejected);
+    sqlite3_bind_int64(s, 11, (sqlite3_int64)r->rows_written);
+    sqlite3_bind_text(s, 12, r->outcome, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(s, 13, r->exit_code);
+    sqlite3_bind_int(s, 14, r->attempts);
+    sqlite3_bind_text(s, 15, r->message, -1, SQLITE_TRANSIENT);
+}
+
+static void col_fixed(sqlite3_stmt *s, int i, char *out, size_t cap) {
+    const unsigned char *t = sqlite3_column_text(s, i);
+    snprintf(out, cap, "%s", t ? (const char *)t : "");
+}
+
+static fw_status sq_batch_job_begin(fw_store *b, fw_batch_run_rec *r, fw_err *err) {
+    sqlite_store *s = S(b);
+    sqlite3_stmt *st = stmt(s, Q_JOB_BEGIN, err);
+    if (!st) return err->status;
+    bind_job(st, r);
+    fw_status rc = step_done(s, st, err, "recording the batch run");
+    if (rc == FW_OK) r->run_id = sqlite3_last_insert_rowid(s->db);
+    return rc;
+}
+
+static fw_status sq_batch_job_update(fw_store *b, const fw_batch_run_rec *r, fw_err *err) {
+    sqlite_store *s = S(b);
+    sqlite3_stmt *st = stmt(s, Q_JOB_UPDATE, err);
+    if (!st) return err->status;
+    bind_job(st, r);
+    sqlite3_bind_int64(st, 16, r->run_id);
+    return step_done(s, st, err, "updating the batch run");
+}
+
+static fw_status sq_batch_history(fw_store *b, const char *filter, size_t limit, fw_batch_run_rec **out, size_t *n,
+                                  fw_err *err) {
+    sqlite_store *s = S(b);
+    sqlite3_stmt *st = stmt(s, Q_JOB_HISTORY, err);
+    if (!st) return err->status;
+    if (filter) sqlite3_bind_text(st, 1, filter, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
+    fw_batch_run_rec *v = NULL;
+    size_t cap = 0, k = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (FW_GROW(&v, &cap, k + 1)) {
+            sqlite3_reset(st);
+            fw_free(v);
+            return fw_err_set(err, FW_ENOMEM, "out of memory");
+        }
+        fw_batch_run_rec *r = &v[k++];
+        memset(r, 0, sizeof *r);
+        r->run_id = sqlite3_column_int64(st, 0);
+        col_fixed(st, 1, r->job, sizeof r->job);
+        col_fixed(st, 2, r->model, sizeof r->model);
+        col_fixed(st, 3, r->version, sizeof r->version);
+        col_fixed(st, 4, r->input, sizeof r->input);
+        col_fixed(st, 5, r->output, sizeof r->output);
+        r->started_ms = sqlite3_column_int64(st, 6);
+        r->ended_ms = sqlite3_column_int64(st, 7);
+        r->rows_read = (uint64_t)sqlite3_column_int64(st, 8);
+        r->rows_scored = (uint64_t)sqlite3_column_int64(st, 9);
+        r->rows_rejected = (uint64_t)sqlite3_column_int64(st, 10);
+        r->rows_written = (uint64_t)sqlite3_column_int64(st, 11);
+        col_fixed(st, 12, r->outcome, sizeof r->outcome);
+        r->exit_code = sqlite3_column_int(st, 13);
+        r->attempts = sqlite3_column_int(st, 14);
+        col_fixed(st, 15, r->message, sizeof r->message);
+    }
+    if (rc != SQLITE_DONE) {
+        fw_status e = db_error(s, err, "reading the batch history");
+        sqlite3_reset(st);
+        fw_free(v);
+        return e;
+    }
+    sqlite3_reset(st);
+    *out = v;
+    *n = k;
+    return FW_OK;
+}
+
+static fw_status sq_answer_put(fw_store *b, const char *model, const char *entity_id, size_t entity_len,
+                               const char *version, const char *prediction, size_t prediction_len,
+                               const char *scores_json, size_t scores_len, int64_t scored_ms, int64_t run_id,
+                               fw_err *err) {
+    sqlite_store *s = S(b);
+    sqlite3_stmt *st = stmt(s, Q_ANSWER_PUT, err);
+    if (!st) return err->status;
+    sqlite3_bind_text(st, 1, model, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, entity_id, (int)entity_len, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, version, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, prediction, (int)prediction_len, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, scores_json, (int)scores_len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, scored_ms);
+    sqlite3_bind_int64(st, 7, run_id);
+    return step_done(s, st, err, "storing batch answers");
+}
+
+static fw_status sq_answer_get(fw_store *b, const char *model, const char *entity, size_t entity_len,
+                               fw_batch_answer *out, fw_err *err) {
+    sqlite_store *s = S(b);
+    sqlite3_stmt *st = stmt(s, Q_ANSWER_GET, err);
+    if (!st) return err->status;
+    sqlite3_bind_text(st, 1, model, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, entity, (int)entity_len, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    fw_status res = FW_OK;
+    if (rc == SQLITE_ROW) {
+        col_fixed(st, 0, out->version, sizeof out->version);
+        const unsigned char *p = sqlite3_column_text(st, 1), *j = sqlite3_column_text(st, 2);
+        out->prediction = fw_strdup(p ? (const char *)p : "");
+        out->scores_json = fw_strdup(j ? (const char *)j : "null");
+        out->scored_ms = sqlite3_column_int64(st, 3);
+        out->run_id = sqlite3_column_int64(st, 4);
+        if (!out->prediction || !out->scores_json) {
+            fw_batch_answer_free(out);
+            res = fw_err_set(err, FW_ENOMEM, "out of memory");
+        }
+    } else if (rc == SQLITE_DONE) {
+        res = fw_err_set(err, FW_ENOTFOUND, "no precomputed answer for %s / %.*s", model,
+                         (int)(entity_len < 200 ? entity_len : 200), entity);
+    } else {
+        res = db_error(s, err, "reading batch answers");
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return res;
+}
+
+static fw_status sq_answer_count(fw_store *b, const char *model, int64_t *n, fw_err *err) {
+    sqlite_store *s = S(b);
+    sqlite3_stmt *st = stmt(s, Q_ANSWER_COUNT, err);
+    if (!st) return err->status;
+    sqlite3_bind_text(st, 1, model, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    *n = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    fw_status res = rc == SQLITE_ROW ? FW_OK : db_error(s, err, "counting batch answers");
+    sqlite3_reset(st);
+    return res;
+}
+
 /* ---- open / close --------------------------------------------------------------------------- */
 static void sq_close(fw_store *b) {
     sqlite_store *s = S(b);
@@ -770,6 +959,15 @@ static const fw_store_ops sqlite_ops = {
     .batch_run_begin = sq_batch_run_begin,
     .batch_run_finish = sq_batch_run_finish,
     .batch_predictions_insert = sq_batch_predictions_insert,
+    .batch_job_begin = sq_batch_job_begin,
+    .batch_job_update = sq_batch_job_update,
+    .batch_history = sq_batch_history,
+    .answer_put = sq_answer_put,
+    .answer_get = sq_answer_get,
+    .answer_count = sq_answer_count,
+    .artifact_map = sq_artifact_map,
+    .artifact_unmap = sq_artifact_unmap,
+    .artifact_where = sq_artifact_where,
 };
 
 static int read_schema_version(sqlite_store *s) {
@@ -872,10 +1070,10 @@ static fw_status refuse_emptied(sqlite_store *s, const char *home, fw_err *err) 
     return FW_OK;
 }
 
-fw_status fw_store_sqlite_open(const char *home, fw_store **out, fw_err *err) {
+static fw_status sqlite_open(const char *home, fw_store **out, fw_err *err) {
     *out = NULL;
     home = fw_store_default_home(home);
-    fw_status rc = fw__mkdirs(home, err);
+    fw_status rc = fw_mkdirs(home, err);
     if (rc) return rc;
     sqlite_store *s = fw_calloc(1, sizeof *s);
     if (!s) return fw_err_set(err, FW_ENOMEM, "out of memory");
@@ -901,10 +1099,21 @@ fw_status fw_store_sqlite_open(const char *home, fw_store **out, fw_err *err) {
     }
     char adir[4096];
     snprintf(adir, sizeof adir, "%s/artifacts", home);
-    if ((rc = fw__mkdirs(adir, err))) {
+    if ((rc = fw_mkdirs(adir, err))) {
         sq_close(&s->base);
         return rc;
     }
     *out = &s->base;
     return FW_OK;
 }
+
+/* Every home that is not a URL (scheme://...) is a directory for SQLite. */
+static bool sqlite_claims(const char *home) { return strstr(home, "://") == NULL; }
+
+const fw_store_backend fw_store_sqlite_backend = {
+    .name = "sqlite",
+    .claims = sqlite_claims,
+    .open = sqlite_open,
+    .log_open = fw__sqlite_log_open,
+    .retention_start = fw__sqlite_retention_start,
+};

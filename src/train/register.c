@@ -1,7 +1,7 @@
 /* register.c — owns the artifact assembly of a training result and its registration. */
 #include "train/register.h"
 
-#include "store/store_int.h"
+#include "core/files.h"
 
 #include "artifact/artifact.h"
 #include "artifact/reference.h"
@@ -245,7 +245,7 @@ fw_status fw_train_register(const fw_train_result *r, const fw_register_options 
     }
     fw_artifact_hash(art.data, art.len, out->artifact_hash);
     if (o->out_dir) {
-        if ((st = fw__mkdirs(o->out_dir, err))) {
+        if ((st = fw_mkdirs(o->out_dir, err))) {
             fw_buf_free(&art);
             return st;
         }

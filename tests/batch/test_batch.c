@@ -5,7 +5,7 @@
  * and history, the lock. */
 #include "batch/batch.h"
 #include "batch/batch_int.h"
-#include "batch/batch_store.h"
+#include "store/store.h"
 #include "core/alloc.h"
 #include "core/dtoa.h"
 #include "test.h"
@@ -609,13 +609,13 @@ static void test_store_answers_history_and_lock(void) {
     fw_err_clear(&err);
     CHECK_OK(fw_batch_run(&m, &o, &sum, &err));
     CHECK_EQ(sum.rows_scored, 195);
-    fw_batch_db *db;
-    CHECK_OK(fw_batch_db_open(o.home, &db, &err));
+    fw_store *db;
+    CHECK_OK(fw_store_open(o.home, &db, &err));
     int64_t n = 0;
-    CHECK_OK(fw_batch_answer_count(db, "toy", &n, &err));
+    CHECK_OK(fw_store_answer_count(db, "toy", &n, &err));
     CHECK_EQ(n, 195);
     fw_batch_answer a;
-    CHECK_OK(fw_batch_answer_get(db, "toy", "u3", &a, &err));
+    CHECK_OK(fw_store_answer_get(db, "toy", "u3", 2, &a, &err));
     CHECK_STR(a.version, "7");
     CHECK_EQ(a.scored_ms, 1700000000000);
     fw_value v[3] = {{FW_VALUE_NUMBER, 0, NULL, 0}, {FW_VALUE_NUMBER, 3, NULL, 0}, {FW_VALUE_STRING, 0, "red", 3}};
@@ -630,31 +630,31 @@ static void test_store_answers_history_and_lock(void) {
     CHECK_STR(a.scores_json, js);
     CHECK_STR(a.prediction, want >= 0.5 ? "yes" : "no");
     fw_batch_answer_free(&a);
-    CHECK_EQ(fw_batch_answer_get(db, "toy", "u40", &a, &err), FW_ENOTFOUND); /* rejected row */
+    CHECK_EQ(fw_store_answer_get(db, "toy", "u40", 3, &a, &err), FW_ENOTFOUND); /* rejected row */
     /* the hybrid-serving read: version and age checked, the reason for a miss given */
     fw_batch_miss why = FW_BATCH_MISSING;
     const int64_t t0 = 1700000000000, hour = 3600000;
-    CHECK_OK(fw_batch_db_lookup(db, "toy", "7", "u3;ignored", 2, hour, t0 + 1000, &a, &why, &err));
+    CHECK_OK(fw_store_answer_lookup(db, "toy", "7", "u3;ignored", 2, hour, t0 + 1000, &a, &why, &err));
     CHECK_EQ(why, FW_BATCH_HIT);
     CHECK_STR(a.scores_json, js);
     CHECK_EQ(a.scored_ms, t0);
     CHECK(a.run_id > 0);
     fw_batch_answer_free(&a);
-    CHECK_OK(fw_batch_db_lookup(db, "toy", NULL, "u3", 2, 0, 0, &a, &why, &err)); /* any version, any age */
+    CHECK_OK(fw_store_answer_lookup(db, "toy", NULL, "u3", 2, 0, 0, &a, &why, &err)); /* any version, any age */
     fw_batch_answer_free(&a);
-    CHECK_EQ(fw_batch_db_lookup(db, "toy", "7", "u3", 2, hour, t0 + 2 * hour, &a, &why, &err), FW_ENOTFOUND);
+    CHECK_EQ(fw_store_answer_lookup(db, "toy", "7", "u3", 2, hour, t0 + 2 * hour, &a, &why, &err), FW_ENOTFOUND);
     CHECK_EQ(why, FW_BATCH_STALE);
     CHECK_CONTAINS(err.msg, "too old");
     CHECK(a.prediction == NULL);
-    CHECK_EQ(fw_batch_db_lookup(db, "toy", "8", "u3", 2, hour, t0, &a, &why, &err), FW_ENOTFOUND);
+    CHECK_EQ(fw_store_answer_lookup(db, "toy", "8", "u3", 2, hour, t0, &a, &why, &err), FW_ENOTFOUND);
     CHECK_EQ(why, FW_BATCH_OTHER_VERSION);
-    CHECK_EQ(fw_batch_db_lookup(db, "toy", "7", "u40", 3, hour, t0, &a, &why, &err), FW_ENOTFOUND);
+    CHECK_EQ(fw_store_answer_lookup(db, "toy", "7", "u40", 3, hour, t0, &a, &why, &err), FW_ENOTFOUND);
     CHECK_EQ(why, FW_BATCH_MISSING);
-    CHECK_EQ(fw_batch_db_lookup(db, "other", "7", "u3", 2, hour, t0, &a, &why, &err), FW_ENOTFOUND);
+    CHECK_EQ(fw_store_answer_lookup(db, "other", "7", "u3", 2, hour, t0, &a, &why, &err), FW_ENOTFOUND);
     CHECK_EQ(why, FW_BATCH_MISSING);
     fw_batch_run_rec *h;
     size_t nh;
-    CHECK_OK(fw_batch_db_history(db, "nightly", 0, &h, &nh, &err));
+    CHECK_OK(fw_store_batch_history(db, "nightly", 0, &h, &nh, &err));
     CHECK_EQ(nh, 1);
     if (nh) {
         CHECK_STR(h[0].outcome, "rejects");
@@ -663,7 +663,7 @@ static void test_store_answers_history_and_lock(void) {
         CHECK(h[0].ended_ms >= h[0].started_ms);
     }
     fw_free(h);
-    fw_batch_db_close(db);
+    fw_store_close(db);
     /* a second run of the same job while the lock is held */
     int fd;
     CHECK_OK(fw__lock_take(o.home, "nightly", &fd, &err));
@@ -677,16 +677,16 @@ static void test_store_answers_history_and_lock(void) {
     m.version = "8";
     o.now_ms = t0 + hour;
     CHECK_OK(fw_batch_run(&m, &o, &sum, &err));
-    CHECK_OK(fw_batch_db_open(o.home, &db, &err));
-    CHECK_EQ(fw_batch_db_lookup(db, "toy", "7", "u3", 2, 0, 0, &a, &why, &err), FW_ENOTFOUND);
+    CHECK_OK(fw_store_open(o.home, &db, &err));
+    CHECK_EQ(fw_store_answer_lookup(db, "toy", "7", "u3", 2, 0, 0, &a, &why, &err), FW_ENOTFOUND);
     CHECK_EQ(why, FW_BATCH_OTHER_VERSION);
-    CHECK_OK(fw_batch_db_lookup(db, "toy", "8", "u3", 2, hour, t0 + hour + 5, &a, &why, &err));
+    CHECK_OK(fw_store_answer_lookup(db, "toy", "8", "u3", 2, hour, t0 + hour + 5, &a, &why, &err));
     CHECK_EQ(a.scored_ms, t0 + hour);
     CHECK_STR(a.version, "8");
     fw_batch_answer_free(&a);
-    CHECK_OK(fw_batch_answer_count(db, "toy", &n, &err));
+    CHECK_OK(fw_store_answer_count(db, "toy", &n, &err));
     CHECK_EQ(n, 195);
-    fw_batch_db_close(db);
+    fw_store_close(db);
 }
 
 static void test_state_file_roundtrip_and_corrupt(void) {

@@ -447,7 +447,7 @@ static void test_newer_store_rejected(void) {
     if (!r) return;
     CHECK_EQ(resolve_v(r, "m@1"), 1);
     CHECK_EQ(fw_store_default_home(NULL) != NULL, 1);
-    CHECK_EQ(r ? fw_registry_store(r)->ops->schema_version(fw_registry_store(r)) : 0, FW_STORE_SCHEMA_VERSION);
+    CHECK_EQ(r ? fw_store_schema_version(fw_registry_store(r)) : 0, FW_STORE_SCHEMA_VERSION);
     fw_registry_close(r);
 }
 
@@ -581,13 +581,13 @@ static void test_store_batch_tables(void) {
     fw_store *s = fw_registry_store(r);
     fw_err err;
     int64_t id = 0;
-    CHECK_OK(s->ops->batch_run_begin(s, "m", 1, "in.csv", &id, &err));
+    CHECK_OK(fw_store_batch_run_begin(s, "m", 1, "in.csv", &id, &err));
     CHECK(id > 0);
     int64_t rows[2] = {0, 1};
     const char *outs[2] = {"{\"p\":0.1}", "{\"p\":0.9}"};
-    CHECK_OK(s->ops->batch_predictions_insert(s, id, rows, outs, 2, &err));
-    CHECK_EQ(s->ops->batch_predictions_insert(s, id, rows, outs, 1, &err), FW_ESTORE); /* duplicate row */
-    CHECK_OK(s->ops->batch_run_finish(s, id, 2, "done", &err));
+    CHECK_OK(fw_store_batch_predictions_insert(s, id, rows, outs, 2, &err));
+    CHECK_EQ(fw_store_batch_predictions_insert(s, id, rows, outs, 1, &err), FW_ESTORE); /* duplicate row */
+    CHECK_OK(fw_store_batch_run_finish(s, id, 2, "done", &err));
     fw_registry_close(r);
 }
 

@@ -156,8 +156,9 @@ typedef struct hc_server {
 
 /* Starts `$FLYWHEEL_BIN serve --port 0 <args...>` and reads the bound port from its stdout.
  * Returns 0 or -1. args is NULL-terminated. */
-static int hc_server_start(hc_server *s, const char *const *args) {
-    const char *bin = getenv("FLYWHEEL_BIN");
+/* Starts `bin serve --port 0 args...` (bin NULL: $FLYWHEEL_BIN, the shipped binary under test). */
+static int hc_server_start_bin(hc_server *s, const char *bin, const char *const *args) {
+    if (!bin) bin = getenv("FLYWHEEL_BIN");
     if (!bin) bin = "build/flywheel";
     int pfd[2];
     if (pipe(pfd) != 0) return -1;
@@ -192,6 +193,15 @@ static int hc_server_start(hc_server *s, const char *const *args) {
     if (!strstr(line, "listening on") || !colon) return -1;
     s->port = atoi(colon + 1);
     return s->port > 0 ? 0 : -1;
+}
+
+static int hc_server_start(hc_server *s, const char *const *args) { return hc_server_start_bin(s, NULL, args); }
+
+/* The test build of the binary (test hooks compiled in: core/test_hooks.h): $FLYWHEEL_TEST_BIN,
+ * set by tests/run.sh, else build/flywheel-test. */
+__attribute__((unused)) static const char *hc_test_bin(void) {
+    const char *b = getenv("FLYWHEEL_TEST_BIN");
+    return b && *b ? b : "build/flywheel-test";
 }
 
 /* Sends sig and waits for exit; returns the exit status (or 128+signal, or -1 on timeout). */

@@ -390,10 +390,11 @@ static void test_swap_off_worker(void) {
     setenv("FLYWHEEL_SERVE_TEST_LOAD_DELAY_MS", "600", 1);
     hc_server s;
     const char *args[] = {"--models-dir", dir, "--admin-token", "sekret", "--threads", "1", NULL};
-    int up = hc_server_start(&s, args);
+    /* the hook is compiled into the test build of the binary only (core/test_hooks.h) */
+    int up = hc_server_start_bin(&s, hc_test_bin(), args);
     hc_server s2;
     const char *args2[] = {"--models-dir", dir, "--admin-token", "sekret", "--threads", "1", "--config", cfg, NULL};
-    int up2 = hc_server_start(&s2, args2);
+    int up2 = hc_server_start_bin(&s2, hc_test_bin(), args2);
     unsetenv("FLYWHEEL_SERVE_TEST_LOAD_DELAY_MS");
     CHECK_OK(up);
     CHECK_OK(up2);

@@ -38,7 +38,7 @@ static bool open_both(const char *tag, fw_store **s, sqlite3 **log) {
     *log = NULL;
     CHECK_OK(fw_store_open(new_home(tag), s, &err));
     if (!*s) return false;
-    CHECK_OK(fw_log_db_open((*s)->home, 1000, log, &err));
+    CHECK_OK(fw_log_db_open(fw_store_home(*s), 1000, log, &err));
     if (*log) return true;
     fw_store_close(*s);
     return false;
@@ -78,7 +78,7 @@ static void test_registry_write_not_blocked_by_log(void) {
     CHECK_MSG(waited < 0.5, "a registry write waited %.3f s for the log's lock", waited);
     /* and a second log writer does wait for the first (same file, one lock) */
     sqlite3 *log2;
-    CHECK_OK(fw_log_db_open(s->home, 50, &log2, &err));
+    CHECK_OK(fw_log_db_open(fw_store_home(s), 50, &log2, &err));
     if (log2) {
         CHECK_EQ(sqlite3_exec(log2, "BEGIN IMMEDIATE", NULL, NULL, NULL) & 0xff, SQLITE_BUSY);
         sqlite3_close(log2);
@@ -176,7 +176,7 @@ static void test_newer_log_schema_refused(void) {
     sqlite3_close(log);
     log = NULL;
     fw_err err;
-    CHECK_EQ(fw_log_db_open(s->home, 1000, &log, &err), FW_EVERSION);
+    CHECK_EQ(fw_log_db_open(fw_store_home(s), 1000, &log, &err), FW_EVERSION);
     CHECK(log == NULL);
     CHECK_CONTAINS(err.msg, "log.db");
     CHECK_CONTAINS(err.msg, "newer Flywheel");

@@ -1,0 +1,454 @@
+/* log_sqlite.c — owns the SQLite back end of the prediction log (fw_store_log, store.h): batches go
+ * into <home>/log.db (store/log_db.h: prediction_log, feedback, feedback_unmatched; a file of its
+ * own so ingestion never holds the registry's write lock), one transaction per batch; predictions
+ * with multi-row INSERTs prepared once (lengths bound, no strlen) and WAL checkpoints on a
+ * checkpointer thread of the handle's own (so the writer never stalls on copying the WAL back and
+ * its fdatasync: at 25-30k rows/s the inline checkpoints made the server's queue peak at 44-65k,
+ * 4-9k without them); and retention (serving.log.retention) on a thread with its own connection. */
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "store/log_db.h"
+#include "store/store.h"
+#include "store/store_backend.h"
+#include "store/store_int.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum {
+    ROWS_PER_INSERT = 32,
+    PRED_COLS = 8,
+    CKPT_PAGES = 1000,          /* ask the checkpointer once the WAL holds this many pages (SQLite's default) */
+    CKPT_INLINE_PAGES = 32768,  /* the writer checkpoints itself past this (128 MiB): the WAL stays bounded */
+    BUSY_MS = 5000,
+};
+
+typedef struct sqlite_log {
+    fw_store_log base;
+    sqlite3 *db;
+    sqlite3_stmt *q_label;       /* does a request id have a label in force? */
+    sqlite3_stmt *q_supersede;   /* mark its labels in force superseded */
+    sqlite3_stmt *q_known;       /* is a request id in prediction_log? */
+    sqlite3_stmt *q_has_pred;    /* is this prediction record stored? (spool recovery) */
+    sqlite3_stmt *q_has_fb;      /* is this feedback record stored? */
+    sqlite3_stmt *q_fb;          /* INSERT one feedback row */
+    sqlite3_stmt *q_flag;        /* insert into feedback_unmatched */
+    sqlite3_stmt *q_ins1;        /* INSERT one prediction_log row */
+    sqlite3_stmt *q_insn;        /* INSERT ROWS_PER_INSERT rows */
+    /* checkpointer: the writer's WAL hook asks, this thread runs PASSIVE checkpoints */
+    sqlite3 *ckdb;
+    pthread_t ckpt;
+    bool ckpt_started, ck_stop, ck_pending;
+    pthread_mutex_t ckmu;
+    pthread_cond_t ckcv;
+} sqlite_log;
+
+/* FW_EBUSY when another connection held the lock past the busy timeout or the disk is full (the
+ * caller keeps the records and tries again later), FW_ECORRUPT when the file is damaged
+ * (SQLITE_CORRUPT, SQLITE_NOTADB: the caller reopens it later), FW_ESTORE otherwise. */
+static fw_status db_err(sqlite_log *s, fw_err *err, const char *what) {
+    int code = sqlite3_errcode(s->db) & 0xff;
+    fw_status st = code == SQLITE_BUSY || code == SQLITE_LOCKED || code == SQLITE_FULL ? FW_EBUSY
+                   : code == SQLITE_CORRUPT || code == SQLITE_NOTADB                 ? FW_ECORRUPT
+                                                                                     : FW_ESTORE;
+    return fw_err_set(err, st, "prediction log: %s: %s", what, sqlite3_errmsg(s->db));
+}
+
+/* The writer connection's WAL hook (after each commit), replacing SQLite's auto-checkpoint. */
+static int wal_hook(void *ud, sqlite3 *db, const char *name, int pages) {
+    sqlite_log *s = ud;
+    if (pages >= CKPT_INLINE_PAGES || !s->ckpt_started) {
+        if (pages >= CKPT_PAGES) sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    } else if (pages >= CKPT_PAGES) {
+        pthread_mutex_lock(&s->ckmu);
+        s->ck_pending = true;
+        pthread_cond_signal(&s->ckcv);
+        pthread_mutex_unlock(&s->ckmu);
+    }
+    return SQLITE_OK;
+}
+
+static void *ckpt_main(void *arg) {
+    sqlite_log *s = arg;
+    pthread_setname_np(pthread_self(), "fw-log-ckpt");
+    struct sched_param sp = {0}; /* SCHED_BATCH like the writer: never preempts request threads */
+    pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
+    pthread_mutex_lock(&s->ckmu);
+    for (;;) {
+        while (!s->ck_pending && !s->ck_stop) pthread_cond_wait(&s->ckcv, &s->ckmu);
+        if (!s->ck_pending) break;
+        s->ck_pending = false;
+        pthread_mutex_unlock(&s->ckmu);
+        /* PASSIVE: copies what it can without waiting for (or blocking) the writer */
+        sqlite3_wal_checkpoint_v2(s->ckdb, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        pthread_mutex_lock(&s->ckmu);
+    }
+    pthread_mutex_unlock(&s->ckmu);
+    return NULL;
+}
+
+static void bind_row(sqlite3_stmt *st, int base, const fw_log_pred_row *r) {
+    sqlite3_bind_text(st, base + 1, r->request_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, base + 2, r->ts_ms);
+    sqlite3_bind_text(st, base + 3, r->model, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, base + 4, r->version);
+    if (r->input_json) sqlite3_bind_text(st, base + 5, r->input_json, (int)r->input_len, SQLITE_STATIC);
+    else sqlite3_bind_null(st, base + 5);
+    sqlite3_bind_text(st, base + 6, r->output_json, (int)r->output_len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, base + 7, r->latency_us);
+    sqlite3_bind_text(st, base + 8, r->outcome, -1, SQLITE_STATIC);
+}
+
+static fw_status run_stmt(sqlite_log *s, sqlite3_stmt *st, const char *what, fw_err *err) {
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE ? FW_OK : db_err(s, err, what);
+}
+
+/* One transaction: ROWS_PER_INSERT rows per statement, the rest one by one. */
+static fw_status lg_put_predictions(fw_store_log *b, const fw_log_pred_row *rows, size_t n, fw_err *err) {
+    sqlite_log *s = (sqlite_log *)b;
+    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return db_err(s, err, "starting a log transaction");
+    fw_status st = FW_OK;
+    size_t i = 0;
+    for (; st == FW_OK && i + ROWS_PER_INSERT <= n; i += ROWS_PER_INSERT) {
+        for (int k = 0; k < ROWS_PER_INSERT; k++) bind_row(s->q_insn, k * PRED_COLS, &rows[i + (size_t)k]);
+        st = run_stmt(s, s->q_insn, "logging predictions", err);
+    }
+    for (; st == FW_OK && i < n; i++) {
+        bind_row(s->q_ins1, 0, &rows[i]);
+        st = run_stmt(s, s->q_ins1, "logging predictions", err);
+    }
+    if (st == FW_OK && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        st = db_err(s, err, "committing the prediction log");
+    if (st) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return st;
+}
+
+/* True when prediction_log holds request_id (written by any process, any time). */
+static bool known_in_log(sqlite_log *s, const char *rid) {
+    sqlite3_reset(s->q_known);
+    sqlite3_bind_text(s->q_known, 1, rid, -1, SQLITE_STATIC);
+    bool found = sqlite3_step(s->q_known) == SQLITE_ROW;
+    sqlite3_reset(s->q_known);
+    return found;
+}
+
+/* One feedback row under the label rule (store.h). */
+static fw_status write_feedback(sqlite_log *s, const fw_log_feedback_row *r, fw_err *err) {
+    const char *status = NULL;
+    if (r->label_json) {
+        sqlite3_reset(s->q_label);
+        sqlite3_bind_text(s->q_label, 1, r->request_id, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(s->q_label);
+        sqlite3_reset(s->q_label);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) return db_err(s, err, "looking up a label");
+        if (rc == SQLITE_ROW && !r->update) status = "ignored";
+        else if (rc == SQLITE_ROW) {
+            sqlite3_bind_text(s->q_supersede, 1, r->request_id, -1, SQLITE_STATIC);
+            fw_status st = run_stmt(s, s->q_supersede, "superseding a label", err);
+            if (st) return st;
+        }
+    }
+    sqlite3_bind_text(s->q_fb, 1, r->request_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s->q_fb, 2, r->ts_ms);
+    sqlite3_bind_text(s->q_fb, 3, r->label_json, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s->q_fb, 4, r->event, -1, SQLITE_STATIC);
+    if (isnan(r->value)) sqlite3_bind_null(s->q_fb, 5);
+    else sqlite3_bind_double(s->q_fb, 5, r->value);
+    sqlite3_bind_text(s->q_fb, 6, r->source, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s->q_fb, 7, status, -1, SQLITE_STATIC);
+    return run_stmt(s, s->q_fb, "storing feedback", err);
+}
+
+/* One transaction, the unmatched flags with their rows; matched is only set once it committed. */
+static fw_status lg_put_feedback(fw_store_log *b, fw_log_feedback_row *rows, size_t n, fw_err *err) {
+    sqlite_log *s = (sqlite_log *)b;
+    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return db_err(s, err, "starting a feedback transaction");
+    fw_status st = FW_OK;
+    for (size_t i = 0; i < n && st == FW_OK; i++) {
+        fw_log_feedback_row *r = &rows[i];
+        if (!r->matched) r->matched = known_in_log(s, r->request_id);
+        if ((st = write_feedback(s, r, err)) || r->matched) continue;
+        sqlite3_bind_text(s->q_flag, 1, r->request_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s->q_flag, 2, r->ts_ms);
+        sqlite3_bind_text(s->q_flag, 3, r->label_json, -1, SQLITE_STATIC);
+        st = run_stmt(s, s->q_flag, "flagging unmatched feedback", err);
+    }
+    if (st == FW_OK && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        st = db_err(s, err, "committing feedback");
+    if (st) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return st;
+}
+
+/* A prediction is the same when request id, model, version and time match (a shadow record shares
+ * its request's id, not its model version); feedback when request id, time and event match. */
+static bool lg_has_prediction(fw_store_log *b, const char *rid, int64_t ts_ms, const char *model, int64_t version) {
+    sqlite_log *s = (sqlite_log *)b;
+    sqlite3_stmt *st = s->q_has_pred;
+    sqlite3_reset(st);
+    sqlite3_bind_text(st, 1, rid, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, ts_ms);
+    sqlite3_bind_text(st, 3, model ? model : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, version);
+    bool found = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_reset(st);
+    return found;
+}
+
+static bool lg_has_feedback(fw_store_log *b, const char *rid, int64_t ts_ms, const char *event) {
+    sqlite_log *s = (sqlite_log *)b;
+    sqlite3_stmt *st = s->q_has_fb;
+    sqlite3_reset(st);
+    sqlite3_bind_text(st, 1, rid, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, ts_ms);
+    if (event) sqlite3_bind_text(st, 3, event, -1, SQLITE_STATIC);
+    else sqlite3_bind_null(st, 3);
+    bool found = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_reset(st);
+    return found;
+}
+
+/* Stops the checkpointer and closes both connections. */
+static void lg_close(fw_store_log *b) {
+    sqlite_log *s = (sqlite_log *)b;
+    if (!s) return;
+    if (s->ckpt_started) {
+        pthread_mutex_lock(&s->ckmu);
+        s->ck_stop = true;
+        pthread_cond_signal(&s->ckcv);
+        pthread_mutex_unlock(&s->ckmu);
+        pthread_join(s->ckpt, NULL);
+    }
+    if (s->ckdb) sqlite3_close(s->ckdb);
+    sqlite3_stmt *sts[] = {s->q_known, s->q_has_pred, s->q_has_fb, s->q_fb,     s->q_flag,
+                           s->q_ins1,  s->q_insn,     s->q_label,  s->q_supersede};
+    for (size_t i = 0; i < sizeof sts / sizeof *sts; i++) sqlite3_finalize(sts[i]);
+    if (s->db) sqlite3_close(s->db);
+    pthread_mutex_destroy(&s->ckmu);
+    pthread_cond_destroy(&s->ckcv);
+    fw_free(s);
+}
+
+static const fw_store_log_ops sqlite_log_ops = {
+    .close = lg_close,
+    .put_predictions = lg_put_predictions,
+    .put_feedback = lg_put_feedback,
+    .has_prediction = lg_has_prediction,
+    .has_feedback = lg_has_feedback,
+};
+
+/* Opens log.db, prepares the statements and starts the checkpointer. */
+fw_status fw__sqlite_log_open(const char *home, fw_store_log **out, fw_err *err) {
+    *out = NULL;
+    sqlite_log *s = fw_calloc(1, sizeof *s);
+    if (!s) return fw_err_set(err, FW_ENOMEM, "out of memory");
+    s->base.ops = &sqlite_log_ops;
+    pthread_mutex_init(&s->ckmu, NULL);
+    pthread_cond_init(&s->ckcv, NULL);
+    fw_status st = fw_log_db_open(home, BUSY_MS, &s->db, err);
+    if (st) {
+        lg_close(&s->base);
+        return st;
+    }
+    const char *path = sqlite3_db_filename(s->db, "main");
+    static const char INS[] = "INSERT INTO prediction_log(request_id, ts_ms, model_name, version, input_json,"
+                              " output_json, latency_us, outcome) VALUES(?,?,?,?,?,?,?,?)";
+    fw_buf ins;
+    fw_buf_init(&ins);
+    fw_buf_put(&ins, INS, sizeof INS - 1);
+    for (int k = 1; k < ROWS_PER_INSERT; k++) fw_buf_put(&ins, ",(?,?,?,?,?,?,?,?)", 18);
+    fw_buf_put_u8(&ins, 0);
+    bool ins_ok = fw_buf_ok(&ins) &&
+                  sqlite3_prepare_v3(s->db, (const char *)ins.data, -1, SQLITE_PREPARE_PERSISTENT, &s->q_insn,
+                                     NULL) == SQLITE_OK &&
+                  sqlite3_prepare_v3(s->db, INS, -1, SQLITE_PREPARE_PERSISTENT, &s->q_ins1, NULL) == SQLITE_OK;
+    fw_buf_free(&ins);
+    if (!ins_ok ||
+        sqlite3_prepare_v2(s->db, "INSERT INTO feedback(request_id, ts_ms, label_json, event, value, source, status)"
+                           " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)", -1, &s->q_fb, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(s->db, "SELECT 1 FROM prediction_log WHERE request_id = ?1 LIMIT 1", -1, &s->q_known,
+                           NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(s->db, "INSERT INTO feedback_unmatched(request_id, ts_ms, label_json) VALUES(?1, ?2, ?3)",
+                           -1, &s->q_flag, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(s->db,
+                           "SELECT 1 FROM prediction_log WHERE request_id = ?1 AND ts_ms = ?2 AND model_name = ?3"
+                           " AND version = ?4 LIMIT 1",
+                           -1, &s->q_has_pred, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(s->db, "SELECT 1 FROM feedback WHERE request_id = ?1 AND ts_ms = ?2 AND event IS ?3 LIMIT 1",
+                           -1, &s->q_has_fb, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(s->db,
+                           "SELECT 1 FROM feedback WHERE request_id = ?1 AND label_json IS NOT NULL AND status IS NULL"
+                           " LIMIT 1",
+                           -1, &s->q_label, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(s->db,
+                           "UPDATE feedback SET status = 'superseded' WHERE request_id = ?1 AND label_json IS NOT NULL"
+                           " AND status IS NULL",
+                           -1, &s->q_supersede, NULL) != SQLITE_OK) {
+        st = db_err(s, err, path);
+        if (st == FW_EBUSY) st = FW_ECORRUPT;
+        lg_close(&s->base);
+        return st;
+    }
+    /* the checkpointer (without it, the hook checkpoints inline like SQLite's auto-checkpoint) */
+    if (sqlite3_open_v2(path, &s->ckdb, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) == SQLITE_OK &&
+        pthread_create(&s->ckpt, NULL, ckpt_main, s) == 0)
+        s->ckpt_started = true;
+    sqlite3_wal_hook(s->db, wal_hook, s);
+    *out = &s->base;
+    return FW_OK;
+}
+
+/* ---- retention ------------------------------------------------------------------------------ */
+typedef struct sqlite_retention {
+    fw_store_log_retention base;
+    char *home;
+    fw_log_retention ret;
+    _Atomic(unsigned long long) *deleted;
+    pthread_t thread;
+    bool stop;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+} sqlite_retention;
+
+static int64_t q_int(sqlite3 *db, const char *sql) {
+    sqlite3_stmt *st = NULL;
+    int64_t v = -1;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* Deletes up to FW_LOG_RETENTION_CHUNK of the oldest rows (by id) matching the bound; returns how
+ * many went, or -1 on an error (busy: the next pass tries again). */
+static int64_t delete_chunk(sqlite3 *db, int64_t below_id, int64_t before_ms) {
+    sqlite3_stmt *st = NULL;
+    const char *sql = before_ms > 0
+                          ? "DELETE FROM prediction_log WHERE id IN (SELECT id FROM prediction_log ORDER BY id LIMIT ?1)"
+                            " AND ts_ms < ?2"
+                          : "DELETE FROM prediction_log WHERE id IN (SELECT id FROM prediction_log WHERE id < ?2"
+                            " ORDER BY id LIMIT ?1)";
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) return -1;
+    sqlite3_bind_int(st, 1, FW_LOG_RETENTION_CHUNK);
+    sqlite3_bind_int64(st, 2, before_ms > 0 ? before_ms : below_id);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? sqlite3_changes(db) : -1;
+}
+
+static bool retention_stopping(sqlite_retention *s, long wait_ms) {
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += wait_ms / 1000;
+    dl.tv_nsec += (wait_ms % 1000) * 1000000L;
+    if (dl.tv_nsec >= 1000000000L) dl.tv_sec++, dl.tv_nsec -= 1000000000L;
+    pthread_mutex_lock(&s->mu);
+    if (!s->stop && wait_ms > 0) pthread_cond_timedwait(&s->cv, &s->mu, &dl);
+    bool stop = s->stop;
+    pthread_mutex_unlock(&s->mu);
+    return stop;
+}
+
+/* One pass: each bound in turn, a chunk per transaction (autocommit), pausing between chunks so
+ * the ingester gets the write lock; then the freed pages go back to the file system. */
+static void retention_pass(sqlite_retention *s, sqlite3 *db) {
+    int64_t page = q_int(db, "PRAGMA page_size");
+    for (int kind = 0; kind < 3; kind++) {
+        for (;;) {
+            if (retention_stopping(s, 0)) return;
+            int64_t n = 0;
+            if (kind == 0) {
+                if (s->ret.max_age_s <= 0) break;
+                n = delete_chunk(db, 0, fw_wall_unix_ms() - (int64_t)(s->ret.max_age_s * 1000));
+            } else if (kind == 1) {
+                if (!s->ret.max_rows) break;
+                int64_t hi = q_int(db, "SELECT max(id) FROM prediction_log"), lo = q_int(db, "SELECT min(id) FROM prediction_log");
+                if (hi <= 0 || lo <= 0 || hi - lo + 1 <= (int64_t)s->ret.max_rows) break;
+                n = delete_chunk(db, hi - (int64_t)s->ret.max_rows + 1, 0);
+            } else {
+                if (!s->ret.max_bytes || page <= 0) break;
+                int64_t used = (q_int(db, "PRAGMA page_count") - q_int(db, "PRAGMA freelist_count")) * page;
+                if (used <= (int64_t)s->ret.max_bytes) break;
+                int64_t lo = q_int(db, "SELECT min(id) FROM prediction_log");
+                if (lo <= 0) break;
+                n = delete_chunk(db, lo + FW_LOG_RETENTION_CHUNK, 0);
+            }
+            if (n <= 0) break;
+            if (s->deleted) atomic_fetch_add(s->deleted, (unsigned long long)n);
+            if (retention_stopping(s, 5)) return; /* the ingester's turn */
+        }
+    }
+    /* give the free pages back, a slice per transaction (a no-op without auto_vacuum=INCREMENTAL) */
+    while (q_int(db, "PRAGMA freelist_count") > 0 && !retention_stopping(s, 0)) {
+        if (sqlite3_exec(db, "PRAGMA incremental_vacuum(2000)", NULL, NULL, NULL) != SQLITE_OK) break;
+        if (q_int(db, "PRAGMA auto_vacuum") != 2) break;
+        if (retention_stopping(s, 5)) return;
+    }
+    sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+}
+
+static void *retention_main(void *arg) {
+    sqlite_retention *s = arg;
+    pthread_setname_np(pthread_self(), "fw-log-retain");
+    struct sched_param sp = {0};
+    pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
+    long every_ms = (long)((s->ret.interval_s > 0 ? s->ret.interval_s : 10.0) * 1000);
+    sqlite3 *db = NULL;
+    do {
+        if (!db) {
+            fw_err e;
+            if (fw_log_db_open(s->home, BUSY_MS, &db, &e) != FW_OK) db = NULL;
+        }
+        if (db) retention_pass(s, db);
+    } while (!retention_stopping(s, every_ms));
+    if (db) sqlite3_close(db);
+    return NULL;
+}
+
+static void retention_stop(fw_store_log_retention *b) {
+    sqlite_retention *s = (sqlite_retention *)b;
+    pthread_mutex_lock(&s->mu);
+    s->stop = true;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->thread, NULL);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    fw_free(s->home);
+    fw_free(s);
+}
+
+fw_store_log_retention *fw__sqlite_retention_start(const char *home, const fw_log_retention *r,
+                                                   _Atomic(unsigned long long) *deleted) {
+    sqlite_retention *s = fw_calloc(1, sizeof *s);
+    if (!s) return NULL;
+    if (!(s->home = fw_strdup(home))) {
+        fw_free(s);
+        return NULL;
+    }
+    s->base.stop = retention_stop;
+    s->ret = *r;
+    s->deleted = deleted;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    if (pthread_create(&s->thread, NULL, retention_main, s) != 0) {
+        pthread_mutex_destroy(&s->mu);
+        pthread_cond_destroy(&s->cv);
+        fw_free(s->home);
+        fw_free(s);
+        return NULL;
+    }
+    return &s->base;
+}

@@ -1,0 +1,158 @@
+/* test_store_log.c — the prediction log through the store interface only (store/store.h, as a
+ * second back end would be driven): predictions land in one transaction, more than a multi-row
+ * INSERT's worth plus a remainder; has_prediction / has_feedback find exactly what was stored; the
+ * label rule (the first label stands, a second without update is 'ignored', an update supersedes)
+ * and the unmatched flag are the back end's; retention started through the interface deletes the
+ * oldest rows and counts them; a URL no back end claims is refused by name. */
+#include "core/clock.h"
+#include "store/store.h"
+#include "test.h"
+
+#include "db.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static char home_buf[512];
+static const char *new_home(const char *tag) {
+    snprintf(home_buf, sizeof home_buf, "%s/%s", fw_test_tmpdir(), tag);
+    fw_store *s;
+    fw_err err;
+    CHECK_OK(fw_store_open(home_buf, &s, &err)); /* creates the home (and migrates) */
+    fw_store_close(s);
+    return home_buf;
+}
+
+static sqlite3 *open_log(const char *home) {
+    char path[700];
+    snprintf(path, sizeof path, "%s/log.db", home);
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        fw_test_fail(__FILE__, __LINE__, "open %s", path);
+        sqlite3_close(db);
+        return NULL;
+    }
+    return db;
+}
+
+static void test_predictions(void) {
+    const char *home = new_home("preds");
+    fw_store_log *l;
+    fw_err err;
+    CHECK_OK(fw_store_log_open(home, &l, &err));
+    if (!l) return;
+    enum { N = 70 };
+    char rid[N][16];
+    fw_log_pred_row rows[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(rid[i], sizeof rid[i], "r%d", i);
+        rows[i] = (fw_log_pred_row){.request_id = rid[i], .ts_ms = 1000 + i, .model = "m", .version = 1 + i % 2,
+                                    .input_json = i % 3 ? "{\"x\":1}xx" : NULL, .input_len = 7,
+                                    .output_json = "{\"y\":2}", .output_len = 7, .latency_us = i, .outcome = "model"};
+    }
+    CHECK_OK(fw_store_log_put_predictions(l, rows, N, &err));
+    CHECK(fw_store_log_has_prediction(l, "r69", 1069, "m", 2));
+    CHECK(!fw_store_log_has_prediction(l, "r69", 1069, "m", 1)); /* another version: a shadow's record */
+    CHECK(!fw_store_log_has_prediction(l, "r69", 1068, "m", 2));
+    CHECK(!fw_store_log_has_prediction(l, "r70", 1070, "m", 1));
+    fw_store_log_close(l);
+    sqlite3 *db = open_log(home);
+    if (!db) return;
+    CHECK_EQ(DB_INT(db, "SELECT count(*) FROM prediction_log"), N);
+    CHECK_EQ(DB_INT(db, "SELECT count(*) FROM prediction_log WHERE input_json IS NULL"), 24);
+    CHECK_EQ(DB_INT(db, "SELECT count(*) FROM prediction_log WHERE input_json = '{\"x\":1}'"), N - 24);
+    CHECK_EQ(DB_INT(db, "SELECT sum(latency_us) FROM prediction_log"), N * (N - 1) / 2);
+    sqlite3_close(db);
+}
+
+static void test_feedback_rule(void) {
+    const char *home = new_home("feedback");
+    fw_store_log *l;
+    fw_err err;
+    CHECK_OK(fw_store_log_open(home, &l, &err));
+    if (!l) return;
+    fw_log_pred_row p = {.request_id = "known", .ts_ms = 5, .model = "m", .version = 1, .output_json = "{}",
+                         .output_len = 2, .outcome = "model"};
+    CHECK_OK(fw_store_log_put_predictions(l, &p, 1, &err));
+    fw_log_feedback_row fb[5] = {
+        {.request_id = "known", .ts_ms = 10, .label_json = "\"a\"", .value = NAN, .source = "1.2.3.4"},
+        {.request_id = "known", .ts_ms = 11, .label_json = "\"b\"", .value = NAN},                 /* ignored */
+        {.request_id = "known", .ts_ms = 12, .event = "click", .value = 2.5},                     /* an event */
+        {.request_id = "ghost", .ts_ms = 13, .label_json = "\"c\"", .value = NAN},                /* unmatched */
+        {.request_id = "local", .ts_ms = 14, .label_json = "\"d\"", .value = NAN, .matched = true}, /* known here */
+    };
+    CHECK_OK(fw_store_log_put_feedback(l, fb, 5, &err));
+    CHECK(fb[0].matched && fb[1].matched && fb[2].matched && !fb[3].matched && fb[4].matched);
+    fw_log_feedback_row upd = {.request_id = "known", .ts_ms = 20, .label_json = "\"e\"", .value = NAN, .update = true};
+    CHECK_OK(fw_store_log_put_feedback(l, &upd, 1, &err));
+    CHECK(fw_store_log_has_feedback(l, "known", 12, "click"));
+    CHECK(!fw_store_log_has_feedback(l, "known", 12, NULL));
+    CHECK(fw_store_log_has_feedback(l, "ghost", 13, NULL));
+    CHECK(!fw_store_log_has_feedback(l, "ghost", 14, NULL));
+    fw_store_log_close(l);
+    sqlite3 *db = open_log(home);
+    if (!db) return;
+    CHECK_EQ(DB_INT(db, "SELECT count(*) FROM feedback"), 6);
+    CHECK_EQ(DB_INT(db, "SELECT count(*) FROM feedback WHERE label_json = '\"a\"' AND status = 'superseded'"
+                        " AND source = '1.2.3.4'"), 1);
+    CHECK_EQ(DB_INT(db, "SELECT count(*) FROM feedback WHERE label_json = '\"b\"' AND status = 'ignored'"), 1);
+    CHECK_EQ(DB_INT(db, "SELECT count(*) FROM feedback WHERE label_json = '\"e\"' AND status IS NULL"), 1);
+    CHECK_EQ(DB_INT(db, "SELECT count(*) FROM feedback WHERE event = 'click' AND value = 2.5"), 1);
+    CHECK_EQ(DB_INT(db, "SELECT count(*) FROM feedback_unmatched"), 1);
+    CHECK_EQ(DB_INT(db, "SELECT count(*) FROM feedback_unmatched WHERE request_id = 'ghost'"), 1);
+    sqlite3_close(db);
+}
+
+static void test_retention(void) {
+    const char *home = new_home("retention");
+    fw_store_log *l;
+    fw_err err;
+    CHECK_OK(fw_store_log_open(home, &l, &err));
+    if (!l) return;
+    enum { N = 2500 };
+    static char rid[N][16];
+    static fw_log_pred_row rows[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(rid[i], sizeof rid[i], "r%d", i);
+        rows[i] = (fw_log_pred_row){.request_id = rid[i], .ts_ms = fw_wall_unix_ms(), .model = "m", .version = 1,
+                                    .output_json = "{}", .output_len = 2, .outcome = "model"};
+    }
+    CHECK_OK(fw_store_log_put_predictions(l, rows, N, &err));
+    fw_log_retention nothing = {0};
+    CHECK(fw_store_log_retention_start(home, &nothing, NULL) == NULL); /* nothing bounded */
+    _Atomic(unsigned long long) deleted = 0;
+    fw_log_retention r = {.max_rows = 500, .interval_s = 0.05};
+    fw_store_log_retention *t = fw_store_log_retention_start(home, &r, &deleted);
+    CHECK(t != NULL);
+    for (int i = 0; i < 400 && deleted < N - 500; i++) usleep(10000);
+    fw_store_log_retention_stop(t);
+    CHECK_EQ((long long)deleted, N - 500);
+    fw_store_log_close(l);
+    sqlite3 *db = open_log(home);
+    if (!db) return;
+    CHECK_EQ(DB_INT(db, "SELECT count(*) FROM prediction_log"), 500);
+    CHECK_EQ(DB_INT(db, "SELECT min(request_id = 'r2000') FROM prediction_log WHERE id = (SELECT min(id) FROM prediction_log)"), 1);
+    sqlite3_close(db);
+}
+
+static void test_unclaimed_home(void) {
+    fw_store *s = NULL;
+    fw_store_log *l = NULL;
+    fw_err err;
+    CHECK_EQ(fw_store_open("postgresql://db.example/fw", &s, &err), FW_EUNSUPPORTED);
+    CHECK_CONTAINS(err.msg, "postgresql://db.example/fw");
+    CHECK(s == NULL);
+    CHECK_EQ(fw_store_log_open("nosuch://x", &l, &err), FW_EUNSUPPORTED);
+    CHECK(l == NULL);
+}
+
+int main(int argc, char **argv) {
+    (void)argc;
+    TEST_RUN(test_predictions);
+    TEST_RUN(test_feedback_rule);
+    TEST_RUN(test_retention);
+    TEST_RUN(test_unclaimed_home);
+    return fw_test_report(argv[0]);
+}
