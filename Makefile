@@ -26,7 +26,7 @@ GIT_HEAD_FILES := $(wildcard $(shell git rev-parse --git-path HEAD 2>/dev/null) 
 LIB_SRC  := $(sort $(shell find src -name '*.c' -not -path 'src/cli/*'))
 CLI_SRC  := $(sort $(wildcard src/cli/*.c))
 TEST_SRC := $(sort $(shell find tests -name 'test_*.c'))
-TEST_SUPPORT := $(sort $(wildcard tests/support/*.c))
+TEST_SUPPORT := $(sort $(filter-out tests/support/test_%.c,$(wildcard tests/support/*.c)))
 LIB_OBJ  := $(LIB_SRC:%.c=$(OUT)/obj/%.o)
 # Test hooks (core/test_hooks.h) exist only with -DFW_TEST: the files that use them are compiled a
 # second time into obj-test/ for libflywheel-test.a and flywheel-test (what tests and fuzzers link);
@@ -77,6 +77,12 @@ $(OUT)/flywheel-test: $(CLI_OBJ) $(OUT)/libflywheel-test.a
 $(OUT)/tests/%: tests/%.c $(SUP_OBJ) $(OUT)/libflywheel-test.a
 	@mkdir -p $(dir $@)
 	@echo "  CC $@"; $(CC) $(CFLAGS) -DFW_TEST -Itests/support -o $@ $< $(SUP_OBJ) $(OUT)/libflywheel-test.a $(LDSAN) $(LIBS)
+
+# tests/cli/ also link the command line's option parser (src/cli/args.c is not in the library)
+CLI_ARGS_OBJ := $(OUT)/obj/src/cli/args.o
+$(OUT)/tests/cli/%: tests/cli/%.c $(SUP_OBJ) $(CLI_ARGS_OBJ) $(OUT)/libflywheel-test.a
+	@mkdir -p $(dir $@)
+	@echo "  CC $@"; $(CC) $(CFLAGS) -DFW_TEST -Itests/support -o $@ $< $(SUP_OBJ) $(CLI_ARGS_OBJ) $(OUT)/libflywheel-test.a $(LDSAN) $(LIBS)
 
 tests: $(TEST_BIN) $(OUT)/flywheel $(OUT)/flywheel-test
 

@@ -1,10 +1,13 @@
 /* batch.c — owns the batch run: options, the reader → scorers → writer pipeline over a ring of
  * block slots (output in input order), output formats (CSV, JSONL, store answers), the reject
- * file, checkpoints and --resume, the job lock, history records and the summary. */
+ * file, checkpoints and --resume, history records and the summary. fw_batch_run goes by steps:
+ * setup (options, paths) → resume (or a fresh state) → open outputs → run the blocks → join
+ * (last checkpoint, selection pass, commit) → finish (summary, history). Top-k recommendations:
+ * recommend.c; the state they share: run_int.h. */
 #include "batch/batch.h"
 
 #include "batch/batch_int.h"
-#include "store/store.h"
+#include "batch/run_int.h"
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/dtoa.h"
@@ -32,64 +35,13 @@ void fw_batch_request_stop(void) { g_stop = 1; }
 
 void fw_batch_options_init(fw_batch_options *o) {
     memset(o, 0, sizeof *o);
-    o->block_rows = 4096;
-    o->checkpoint_rows = 262144;
-    o->top_k = 10;
+    o->block_rows = FW_BATCH_DEFAULT_BLOCK_ROWS;
+    o->checkpoint_rows = FW_BATCH_DEFAULT_CHECKPOINT_ROWS;
+    o->top_k = FW_BATCH_DEFAULT_TOP_K;
     o->record_history = true;
 }
 
 /* ---- the run ---------------------------------------------------------------------------------- */
-
-enum { S_FREE = 0, S_READ, S_SCORING, S_DONE };
-
-typedef struct slot {
-    int state;
-    uint64_t seq;
-    fw__in_block in;
-    fw_buf out;               /* formatted rows (store: records of 3 length-prefixed fields) */
-    fw_buf scores;            /* selection: fw__score_rec per output row */
-    fw_load_reject *rej;      /* rows the model refused */
-    size_t n_rej, cap_rej;
-    uint64_t n_scored, n_written;
-    fw_status fatal;
-    fw_err ferr;
-} slot;
-
-typedef struct items {
-    fw_dataset *ds;
-    size_t n;
-    fw_value *vals;           /* n x n_inputs; strings point into ds */
-    bool *from_item;          /* n_inputs: the items file provides this input */
-    int id_col;
-    char *id_name;            /* the item id column (--item-id or the first non-input column) */
-} items;
-
-typedef struct run {
-    const fw_batch_model *m;
-    const fw_batch_options *o;
-    fw_batch_output_kind kind;
-    bool spool;               /* top_fraction: rows go to a spool + scores file first */
-    fw__in_reader rd;
-    int *in_idx;              /* model input i → reader column */
-    int *id_idx;              /* id column j → reader column */
-    size_t n_ids;
-    int score_class;          /* multiclass: class whose probability is the score; -1 = max */
-    items it;
-    char ts[40];
-    int64_t ts_ms;
-    fw_buf csv_tail;          /* ",<version>,<timestamp>\n": the same for every CSV row */
-    fw_buf json_tail;         /* ",\"model_version\":..,\"scored_at\":..}\n" */
-    /* pipeline */
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    slot *slots;
-    size_t n_slots;
-    uint64_t next_score, end_seq, skip_blocks;
-    bool eof, abort;
-    fw_status rstatus;        /* reader failure (blocks before end_seq are still written) */
-    fw_err rerr;
-    uint64_t skipped_rows;
-} run;
 
 /* snprintf that may truncate (paths and messages are bounded on purpose). */
 static void fmt_into(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -108,7 +60,7 @@ static bool has_ext(const char *p, const char *ext) {
 
 /* The model's score of a row: binary P(positive); multiclass the chosen class or the max;
  * multilabel the max; regression/ranking the value. */
-static double row_score(const run *R, const double *out) {
+double fw__row_score(const fw__run *R, const double *out) {
     const fw_batch_model *m = R->m;
     if (m->task == FW_TASK_MULTICLASS || m->task == FW_TASK_MULTILABEL) {
         if (R->score_class >= 0) return out[R->score_class];
@@ -120,7 +72,7 @@ static double row_score(const run *R, const double *out) {
     return out[0];
 }
 
-static void put_num(fw_buf *b, double v, bool json) {
+void fw__put_num(fw_buf *b, double v, bool json) {
     if (json) fw_json_put_f64(b, v);
     else if (isfinite(v)) { /* a non-finite value is an empty CSV cell */
         char tmp[FW_DTOA_MAX];
@@ -137,7 +89,7 @@ static void put_text(fw_buf *b, const char *s, size_t n, int mode) {
 }
 
 /* The prediction's text: class label, labels joined by '|', or the value. */
-static void put_prediction(const run *R, const double *out, const char *label, fw_buf *b, int mode) {
+static void put_prediction(const fw__run *R, const double *out, const char *label, fw_buf *b, int mode) {
     bool json = mode == M_JSON;
     if (label) {
         put_text(b, label, strlen(label), mode);
@@ -181,7 +133,7 @@ static void put_prediction(const run *R, const double *out, const char *label, f
         return;
     }
     default:
-        put_num(b, out[0], json);
+        fw__put_num(b, out[0], json);
         return;
     }
     put_text(b, lab, strlen(lab), mode);
@@ -192,11 +144,11 @@ static bool per_class(const fw_batch_model *m) {
 }
 
 /* Scores as JSON: {"score":p} / {"p":{"a":..,"b":..}} / {} (regression). */
-static void put_scores_json(const run *R, const double *out, fw_buf *b) {
+static void put_scores_json(const fw__run *R, const double *out, fw_buf *b) {
     const fw_batch_model *m = R->m;
     if (m->task == FW_TASK_BINARY) {
         fw_buf_put(b, "{\"score\":", 9);
-        put_num(b, out[0], true);
+        fw__put_num(b, out[0], true);
         fw_buf_put_u8(b, '}');
     } else if (per_class(m)) {
         fw_buf_put(b, "{\"p\":{", 6);
@@ -205,25 +157,25 @@ static void put_scores_json(const run *R, const double *out, fw_buf *b) {
             const char *c = k < m->n_classes ? m->classes[k] : "?";
             fw_json_put_strn(b, c, strlen(c));
             fw_buf_put_u8(b, ':');
-            put_num(b, out[k], true);
+            fw__put_num(b, out[k], true);
         }
         fw_buf_put(b, "}}", 2);
     } else
         fw_buf_put(b, "{}", 2);
 }
 
-static void put_value_text(fw_buf *b, const fw_value *v, bool json) {
+void fw__put_value_text(fw_buf *b, const fw_value *v, bool json) {
     if (v->kind == FW_VALUE_STRING) {
         if (json) fw_json_put_strn(b, v->str, v->len);
         else fw__csv_put(b, v->str, v->len);
     } else if (v->kind == FW_VALUE_NUMBER)
-        put_num(b, v->num, json);
+        fw__put_num(b, v->num, json);
     else if (json)
         fw_buf_put(b, "null", 4);
 }
 
 /* The entity key: id values joined by '|' (the line number when there are no id columns). */
-static void put_entity_key(const run *R, const fw_value *ids, uint64_t line, fw_buf *b) {
+void fw__put_entity_key(const fw__run *R, const fw_value *ids, uint64_t line, fw_buf *b) {
     if (!R->n_ids) {
         fw_buf_printf(b, "%" PRIu64, line);
         return;
@@ -231,50 +183,56 @@ static void put_entity_key(const run *R, const fw_value *ids, uint64_t line, fw_
     for (size_t j = 0; j < R->n_ids; j++) {
         if (j) fw_buf_put_u8(b, '|');
         if (ids[j].kind == FW_VALUE_STRING) fw_buf_put(b, ids[j].str, ids[j].len);
-        else if (ids[j].kind == FW_VALUE_NUMBER) put_num(b, ids[j].num, false);
+        else if (ids[j].kind == FW_VALUE_NUMBER) fw__put_num(b, ids[j].num, false);
     }
 }
 
-static void put_rec_field(fw_buf *b, const fw_buf *f, size_t from) {
+void fw__put_rec_field(fw_buf *b, const fw_buf *f, size_t from) {
     fw_buf_put_u32(b, (uint32_t)(f->len - from));
     fw_buf_put(b, f->data + from, f->len - from);
 }
 
-/* One output row for a scored input row. */
-static void format_row(const run *R, const fw_value *ids, uint64_t line, const double *out, const char *label,
-                       fw_buf *b, fw_buf *tmp) {
-    const fw_batch_model *m = R->m;
-    if (R->kind == FW_BATCH_OUT_CSV) {
-        if (!R->n_ids) fw_buf_printf(b, "%" PRIu64 ",", line);
-        for (size_t j = 0; j < R->n_ids; j++) {
-            put_value_text(b, &ids[j], false);
-            fw_buf_put_u8(b, ',');
-        }
-        put_prediction(R, out, label, b, M_CSV);
-        if (m->task == FW_TASK_BINARY) {
-            fw_buf_put_u8(b, ',');
-            put_num(b, out[0], false);
-        } else if (per_class(m))
-            for (size_t k = 0; k < m->n_outputs; k++) {
-                fw_buf_put_u8(b, ',');
-                put_num(b, out[k], false);
-            }
-        fw_buf_put(b, R->csv_tail.data, R->csv_tail.len);
-    } else if (R->kind == FW_BATCH_OUT_JSONL) {
+void fw__put_row_ids(const fw__run *R, const fw_value *ids, uint64_t line, fw_buf *b, bool json) {
+    if (json) {
         fw_buf_put_u8(b, '{');
         if (!R->n_ids) fw_buf_printf(b, "\"line\":%" PRIu64 ",", line);
-        for (size_t j = 0; j < R->n_ids; j++) {
+    } else if (!R->n_ids) {
+        fw_buf_printf(b, "%" PRIu64 ",", line);
+    }
+    for (size_t j = 0; j < R->n_ids; j++) {
+        if (json) {
             const char *c = R->o->id_columns[j];
             fw_json_put_strn(b, c, strlen(c));
             fw_buf_put_u8(b, ':');
-            put_value_text(b, &ids[j], true);
-            fw_buf_put_u8(b, ',');
         }
+        fw__put_value_text(b, &ids[j], json);
+        fw_buf_put_u8(b, ',');
+    }
+}
+
+/* One output row for a scored input row. */
+static void format_row(const fw__run *R, const fw_value *ids, uint64_t line, const double *out, const char *label,
+                       fw_buf *b, fw_buf *tmp) {
+    const fw_batch_model *m = R->m;
+    if (R->kind == FW_BATCH_OUT_CSV) {
+        fw__put_row_ids(R, ids, line, b, false);
+        put_prediction(R, out, label, b, M_CSV);
+        if (m->task == FW_TASK_BINARY) {
+            fw_buf_put_u8(b, ',');
+            fw__put_num(b, out[0], false);
+        } else if (per_class(m))
+            for (size_t k = 0; k < m->n_outputs; k++) {
+                fw_buf_put_u8(b, ',');
+                fw__put_num(b, out[k], false);
+            }
+        fw_buf_put(b, R->csv_tail.data, R->csv_tail.len);
+    } else if (R->kind == FW_BATCH_OUT_JSONL) {
+        fw__put_row_ids(R, ids, line, b, true);
         fw_buf_put(b, "\"prediction\":", 13);
         put_prediction(R, out, label, b, M_JSON);
         if (m->task == FW_TASK_BINARY) {
             fw_buf_put(b, ",\"score\":", 9);
-            put_num(b, out[0], true);
+            fw__put_num(b, out[0], true);
         } else if (per_class(m)) {
             fw_buf_put(b, ",\"probabilities\":{", 18);
             for (size_t k = 0; k < m->n_outputs; k++) {
@@ -282,7 +240,7 @@ static void format_row(const run *R, const fw_value *ids, uint64_t line, const d
                 const char *c = k < m->n_classes ? m->classes[k] : "?";
                 fw_json_put_strn(b, c, strlen(c));
                 fw_buf_put_u8(b, ':');
-                put_num(b, out[k], true);
+                fw__put_num(b, out[k], true);
             }
             fw_buf_put_u8(b, '}');
         }
@@ -290,145 +248,20 @@ static void format_row(const run *R, const fw_value *ids, uint64_t line, const d
     } else {
         /* store record: entity key, prediction text, scores JSON (each u32 length + bytes) */
         tmp->len = 0;
-        put_entity_key(R, ids, line, tmp);
-        put_rec_field(b, tmp, 0);
+        fw__put_entity_key(R, ids, line, tmp);
+        fw__put_rec_field(b, tmp, 0);
         tmp->len = 0;
         put_prediction(R, out, label, tmp, M_RAW);
-        put_rec_field(b, tmp, 0);
+        fw__put_rec_field(b, tmp, 0);
         tmp->len = 0;
         put_scores_json(R, out, tmp);
-        put_rec_field(b, tmp, 0);
+        fw__put_rec_field(b, tmp, 0);
     }
-}
-
-/* ---- recommendations ------------------------------------------------------------------------ */
-
-typedef struct topk {
-    double score;
-    uint32_t item;
-} topk;
-
-/* Worse = lower score, or the same score and a later item. */
-static bool worse(const topk *a, const topk *b) {
-    return a->score < b->score || (a->score == b->score && a->item > b->item);
-}
-
-static void heap_down(topk *h, size_t n, size_t i) {
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, s = i;
-        if (l < n && worse(&h[l], &h[s])) s = l;
-        if (r < n && worse(&h[r], &h[s])) s = r;
-        if (s == i) return;
-        topk t = h[i];
-        h[i] = h[s];
-        h[s] = t;
-        i = s;
-    }
-}
-
-static int cmp_best_first(const void *a, const void *b) {
-    const topk *x = a, *y = b;
-    return worse(x, y) ? 1 : worse(y, x) ? -1 : 0;
-}
-
-static void put_item_id(const run *R, uint32_t item, fw_buf *b, bool json) {
-    const fw_column *c = &R->it.ds->cols[R->it.id_col];
-    if (c->num) put_num(b, c->num[item], json);
-    else if (c->code[item] >= 0) {
-        const char *s = fw_dict_str(&c->dict, c->code[item]);
-        size_t n = fw_dict_len(&c->dict, c->code[item]);
-        if (json) fw_json_put_strn(b, s, n);
-        else fw__csv_put(b, s, n);
-    } else if (json)
-        fw_buf_put(b, "null", 4);
-}
-
-/* Scores every item for one entity and formats its top k. Returns the rows written, or a negative
- * status when the model refused a pair (err says which item). */
-static fw_status recommend_row(const run *R, const fw_value *ent, const fw_value *ids, uint64_t line,
-                               void *scratch, fw_value *vals, double *out, topk *heap, fw_buf *b,
-                               fw_buf *tmp, uint64_t *written, fw_err *err) {
-    const fw_batch_model *m = R->m;
-    size_t k = R->o->top_k, n = 0;
-    for (size_t j = 0; j < R->it.n; j++) {
-        const fw_value *iv = R->it.vals + j * m->n_inputs;
-        for (size_t i = 0; i < m->n_inputs; i++) vals[i] = R->it.from_item[i] ? iv[i] : ent[i];
-        const char *lab = NULL;
-        fw_status st = m->predict(m->ud, vals, scratch, out, &lab, err);
-        if (st) {
-            tmp->len = 0;
-            put_item_id(R, (uint32_t)j, tmp, false);
-            return fw_err_prefix(err, "item %.*s", (int)tmp->len, (const char *)tmp->data);
-        }
-        topk t = {row_score(R, out), (uint32_t)j};
-        if (isnan(t.score)) t.score = -INFINITY;
-        if (n < k) {
-            heap[n++] = t;
-            for (size_t i = n / 2 + 1; i-- > 0;) heap_down(heap, n, i);
-        } else if (worse(&heap[0], &t)) {
-            heap[0] = t;
-            heap_down(heap, n, 0);
-        }
-    }
-    qsort(heap, n, sizeof *heap, cmp_best_first);
-    if (R->kind == FW_BATCH_OUT_STORE) {
-        tmp->len = 0;
-        put_entity_key(R, ids, line, tmp);
-        put_rec_field(b, tmp, 0);
-        tmp->len = 0;
-        if (n) put_item_id(R, heap[0].item, tmp, false);
-        put_rec_field(b, tmp, 0);
-        tmp->len = 0;
-        fw_buf_put(tmp, "{\"items\":[", 10);
-        for (size_t r = 0; r < n; r++) {
-            fw_buf_put(tmp, r ? ",{\"item\":" : "{\"item\":", r ? 9 : 8);
-            put_item_id(R, heap[r].item, tmp, true);
-            fw_buf_put(tmp, ",\"score\":", 9);
-            put_num(tmp, heap[r].score, true);
-            fw_buf_put_u8(tmp, '}');
-        }
-        fw_buf_put(tmp, "]}", 2);
-        put_rec_field(b, tmp, 0);
-        *written += 1;
-        return FW_OK;
-    }
-    bool json = R->kind == FW_BATCH_OUT_JSONL;
-    for (size_t r = 0; r < n; r++) {
-        if (json) {
-            fw_buf_put_u8(b, '{');
-            if (!R->n_ids) fw_buf_printf(b, "\"line\":%" PRIu64 ",", line);
-            for (size_t j = 0; j < R->n_ids; j++) {
-                const char *c = R->o->id_columns[j];
-                fw_json_put_strn(b, c, strlen(c));
-                fw_buf_put_u8(b, ':');
-                put_value_text(b, &ids[j], true);
-                fw_buf_put_u8(b, ',');
-            }
-            fw_buf_printf(b, "\"rank\":%zu,\"item\":", r + 1);
-            put_item_id(R, heap[r].item, b, true);
-            fw_buf_put(b, ",\"score\":", 9);
-            put_num(b, heap[r].score, true);
-            fw_buf_put(b, R->json_tail.data, R->json_tail.len);
-        } else {
-            if (!R->n_ids) fw_buf_printf(b, "%" PRIu64 ",", line);
-            for (size_t j = 0; j < R->n_ids; j++) {
-                put_value_text(b, &ids[j], false);
-                fw_buf_put_u8(b, ',');
-            }
-            fw_buf_printf(b, "%zu,", r + 1);
-            put_item_id(R, heap[r].item, b, false);
-            fw_buf_put_u8(b, ',');
-            put_num(b, heap[r].score, false);
-            fw_buf_put(b, R->csv_tail.data, R->csv_tail.len);
-        }
-    }
-    *written += n;
-    return FW_OK;
 }
 
 /* ---- scoring -------------------------------------------------------------------------------- */
 
-static fw_status slot_reject(slot *s, uint64_t line, const char *name, const char *msg) {
+static fw_status slot_reject(fw__slot *s, uint64_t line, const char *name, const char *msg) {
     if (s->n_rej == s->cap_rej) {
         size_t cap = s->cap_rej;
         if (FW_GROW(&s->rej, &cap, s->n_rej + 1)) return FW_ENOMEM;
@@ -445,11 +278,11 @@ typedef struct worker_buf {
     fw_value *vals, *ids, *merged;
     fw__in_view *vin, *vid;   /* where this block's input / id values live */
     double *out;
-    topk *heap;
+    fw__topk *heap;
     fw_buf tmp;
 } worker_buf;
 
-static void score_block(run *R, slot *s, worker_buf *w) {
+static void score_block(fw__run *R, fw__slot *s, worker_buf *w) {
     const fw_batch_model *m = R->m;
     s->out.len = 0;
     s->scores.len = 0;
@@ -474,7 +307,7 @@ static void score_block(run *R, slot *s, worker_buf *w) {
         size_t before = s->out.len;
         if (R->it.ds) {
             uint64_t wr = 0;
-            st = recommend_row(R, w->vals, w->ids, line, w->scratch, w->merged, w->out, w->heap, &s->out,
+            st = fw__recommend_row(R, w->vals, w->ids, line, w->scratch, w->merged, w->out, w->heap, &s->out,
                                &w->tmp, &wr, &e);
             if (!st) s->n_written += wr;
         } else {
@@ -484,7 +317,7 @@ static void score_block(run *R, slot *s, worker_buf *w) {
                 format_row(R, w->ids, line, w->out, lab, &s->out, &w->tmp);
                 s->n_written++;
                 if (R->spool) {
-                    fw__score_rec sr = {row_score(R, w->out), (uint64_t)(s->out.len - before)};
+                    fw__score_rec sr = {fw__row_score(R, w->out), (uint64_t)(s->out.len - before)};
                     fw_buf_put(&s->scores, &sr, sizeof sr);
                 }
             }
@@ -508,7 +341,7 @@ static void score_block(run *R, slot *s, worker_buf *w) {
 }
 
 static void *scorer_main(void *arg) {
-    run *R = arg;
+    fw__run *R = arg;
     const fw_batch_model *m = R->m;
     worker_buf w;
     memset(&w, 0, sizeof w);
@@ -528,18 +361,18 @@ static void *scorer_main(void *arg) {
     for (;;) {
         if (R->abort) break;
         if (R->eof && R->next_score >= R->end_seq) break;
-        slot *s = &R->slots[R->next_score % R->n_slots];
-        if (s->state != S_READ || s->seq != R->next_score) {
+        fw__slot *s = &R->slots[R->next_score % R->n_slots];
+        if (s->state != FW__S_READ || s->seq != R->next_score) {
             pthread_cond_wait(&R->cv, &R->mu);
             continue;
         }
         R->next_score++;
-        s->state = S_SCORING;
+        s->state = FW__S_SCORING;
         pthread_mutex_unlock(&R->mu);
         if (oom) s->fatal = fw_err_set(&s->ferr, FW_ENOMEM, "out of memory (scorer scratch)");
         else score_block(R, s, &w);
         pthread_mutex_lock(&R->mu);
-        s->state = S_DONE;
+        s->state = FW__S_DONE;
         pthread_cond_broadcast(&R->cv);
     }
     pthread_mutex_unlock(&R->mu);
@@ -556,12 +389,12 @@ static void *scorer_main(void *arg) {
 }
 
 static void *reader_main(void *arg) {
-    run *R = arg;
+    fw__run *R = arg;
     size_t rows = R->o->block_rows;
     for (uint64_t seq = 0;; seq++) {
-        slot *s = &R->slots[seq % R->n_slots];
+        fw__slot *s = &R->slots[seq % R->n_slots];
         pthread_mutex_lock(&R->mu);
-        while (s->state != S_FREE && !R->abort) pthread_cond_wait(&R->cv, &R->mu);
+        while (s->state != FW__S_FREE && !R->abort) pthread_cond_wait(&R->cv, &R->mu);
         bool ab = R->abort;
         pthread_mutex_unlock(&R->mu);
         if (ab) break;
@@ -584,7 +417,7 @@ static void *reader_main(void *arg) {
         if (seq < R->skip_blocks) continue; /* done by the interrupted run: cut again, not parsed */
         pthread_mutex_lock(&R->mu);
         s->seq = seq;
-        s->state = S_READ;
+        s->state = FW__S_READ;
         pthread_cond_broadcast(&R->cv);
         pthread_mutex_unlock(&R->mu);
     }
@@ -597,7 +430,7 @@ typedef struct sink {
     int out_fd, rej_fd, scores_fd;
     fw_store *db;
     bool in_tx;
-    run *R;
+    fw__run *R;
     fw__state st;
     fw_batch_run_rec rec;
     const char *state_path;
@@ -672,7 +505,7 @@ static void tally(fw__state *st, const char *msg) {
         st->reasons_other++;
 }
 
-static fw_status write_rejects(sink *k, slot *s, fw_err *err) {
+static fw_status write_rejects(sink *k, fw__slot *s, fw_err *err) {
     /* merge the reader's and the scorers' rejects by line */
     size_t a = 0, b = 0;
     fw_buf t;
@@ -699,7 +532,7 @@ static fw_status write_rejects(sink *k, slot *s, fw_err *err) {
 }
 
 static fw_status store_records(sink *k, const uint8_t *p, size_t n, fw_err *err) {
-    run *R = k->R;
+    fw__run *R = k->R;
     fw_reader rd;
     fw_reader_init(&rd, p, n);
     while (fw_reader_left(&rd)) {
@@ -733,8 +566,8 @@ static fw_status checkpoint(sink *k, fw_err *err) {
     return fw__state_save(k->state_path, &k->st, err);
 }
 
-static fw_status write_slot(sink *k, slot *s, fw_err *err) {
-    run *R = k->R;
+static fw_status write_slot(sink *k, fw__slot *s, fw_err *err) {
+    fw__run *R = k->R;
     if (s->fatal) {
         *err = s->ferr;
         return s->fatal;
@@ -770,86 +603,7 @@ static fw_status write_slot(sink *k, slot *s, fw_err *err) {
 
 /* ---- setup ---------------------------------------------------------------------------------- */
 
-static fw_status load_items(run *R, fw_err *err) {
-    const fw_batch_model *m = R->m;
-    const fw_batch_options *o = R->o;
-    if (!o->top_k) return fw_err_set(err, FW_EINVAL, "--top-k must be at least 1");
-    fw_load_opts lo;
-    fw_load_opts_init(&lo);
-    fw_status st = fw_data_load(o->items, &lo, &R->it.ds, NULL, err);
-    if (st) return fw_err_prefix(err, "items");
-    /* The item id: --item-id, else the items file's first column that is not a model input. */
-    const char *id_name = o->item_id_column;
-    for (size_t j = 0; !id_name && j < R->it.ds->n_cols; j++) {
-        bool is_input = false;
-        for (size_t i = 0; i < m->n_inputs; i++)
-            if (strcmp(m->input_names[i], R->it.ds->cols[j].name) == 0) is_input = true;
-        if (!is_input) id_name = R->it.ds->cols[j].name;
-    }
-    if (!id_name)
-        return fw_err_set(err, FW_ESCHEMA, "%s: every column is a model input: name the item id with --item-id", o->items);
-    if (!(R->it.id_name = fw_strdup(id_name))) return fw_err_set(err, FW_ENOMEM, "out of memory");
-    id_name = R->it.id_name;
-    /* Reload with the model's types for columns whose inferred type differs. */
-    fw_type_override *ov = fw_calloc(m->n_inputs + 1, sizeof *ov);
-    if (!ov) return fw_err_set(err, FW_ENOMEM, "out of memory");
-    size_t n_ov = 0;
-    for (size_t i = 0; i < m->n_inputs; i++) {
-        int c = fw_dataset_find(R->it.ds, m->input_names[i]);
-        if (c >= 0 && R->it.ds->cols[c].type != m->input_types[i])
-            ov[n_ov++] = (fw_type_override){m->input_names[i], m->input_types[i]};
-    }
-    int idc = fw_dataset_find(R->it.ds, id_name);
-    if (idc >= 0 && R->it.ds->cols[idc].type == FW_COL_NUMERIC) {
-        bool is_input = false;
-        for (size_t i = 0; i < m->n_inputs; i++)
-            if (strcmp(m->input_names[i], id_name) == 0) is_input = true;
-        if (!is_input) ov[n_ov++] = (fw_type_override){id_name, FW_COL_CATEGORICAL};
-    }
-    if (n_ov) {
-        fw_dataset_free(R->it.ds);
-        R->it.ds = NULL;
-        lo.overrides = ov;
-        lo.n_overrides = n_ov;
-        st = fw_data_load(o->items, &lo, &R->it.ds, NULL, err);
-    }
-    fw_free(ov);
-    if (st) return fw_err_prefix(err, "items");
-    R->it.id_col = fw_dataset_find(R->it.ds, id_name);
-    if (R->it.id_col < 0)
-        return fw_err_set(err, FW_ESCHEMA, "%s: no column '%s' (--item-id)", o->items, id_name);
-    R->it.n = R->it.ds->n_rows;
-    if (!R->it.n) return fw_err_set(err, FW_EDATA, "%s: no items", o->items);
-    if (R->it.n > UINT32_MAX) return fw_err_set(err, FW_ELIMIT, "%s: too many items", o->items);
-    R->it.from_item = fw_calloc(m->n_inputs + 1, sizeof *R->it.from_item);
-    R->it.vals = fw_calloc(R->it.n * (m->n_inputs + 1), sizeof *R->it.vals);
-    int *cols = fw_calloc(m->n_inputs + 1, sizeof *cols);
-    if (!R->it.from_item || !R->it.vals || !cols) {
-        fw_free(cols);
-        return fw_err_set(err, FW_ENOMEM, "out of memory for %zu items", R->it.n);
-    }
-    for (size_t i = 0; i < m->n_inputs; i++) {
-        cols[i] = fw_dataset_find(R->it.ds, m->input_names[i]);
-        R->it.from_item[i] = cols[i] >= 0;
-    }
-    for (size_t j = 0; j < R->it.n; j++) {
-        fw_value *v = R->it.vals + j * m->n_inputs;
-        for (size_t i = 0; i < m->n_inputs; i++) {
-            v[i] = (fw_value){FW_VALUE_MISSING, 0, NULL, 0};
-            const fw_column *c = cols[i] >= 0 ? &R->it.ds->cols[cols[i]] : NULL;
-            if (!c) continue;
-            if (c->num) {
-                if (!isnan(c->num[j])) v[i] = (fw_value){FW_VALUE_NUMBER, c->num[j], NULL, 0};
-            } else if (c->code[j] >= 0)
-                v[i] = (fw_value){FW_VALUE_STRING, 0, fw_dict_str(&c->dict, c->code[j]),
-                                  fw_dict_len(&c->dict, c->code[j])};
-        }
-    }
-    fw_free(cols);
-    return FW_OK;
-}
-
-static fw_status open_reader(run *R, fw_err *err) {
+static fw_status open_reader(fw__run *R, fw_err *err) {
     const fw_batch_model *m = R->m;
     const fw_batch_options *o = R->o;
     size_t n = m->n_inputs + o->n_id_columns;
@@ -899,7 +653,7 @@ static fw_status open_reader(run *R, fw_err *err) {
 /* A CSV input without some of the model's input columns (and no item file providing them) would be
  * scored with those inputs missing on every row: a silently wrong answer when the header has a
  * typo. Refused unless allow_missing_columns. (JSON Lines objects may omit fields row by row.) */
-static fw_status check_columns(const run *R, fw_err *err) {
+static fw_status check_columns(const fw__run *R, fw_err *err) {
     const fw_batch_model *m = R->m;
     if (R->rd.fmt != FW_FORMAT_CSV || R->o->allow_missing_columns) return FW_OK;
     char list[300] = "";
@@ -918,7 +672,7 @@ static fw_status check_columns(const run *R, fw_err *err) {
                       R->o->input, list, n > 8 ? ", ..." : "", n, m->n_inputs, n == 1 ? "it" : "them");
 }
 
-static void csv_header(const run *R, fw_buf *b) {
+static void csv_header(const fw__run *R, fw_buf *b) {
     const fw_batch_model *m = R->m;
     if (!R->n_ids) fw_buf_put(b, "line,", 5);
     for (size_t j = 0; j < R->n_ids; j++) {
@@ -977,7 +731,7 @@ static fw_status truncate_to(int fd, uint64_t len, const char *what, fw_err *err
 
 typedef struct emit_ctx {
     sink *k;
-    run *R;
+    fw__run *R;
     int fd;
     uint64_t bytes;
 } emit_ctx;
@@ -1002,407 +756,439 @@ static const char *outcome_of(fw_status st, const fw_batch_summary *sum) {
     return sum->rows_rejected ? "rejects" : "ok";
 }
 
-fw_status fw_batch_run(const fw_batch_model *m, const fw_batch_options *o, fw_batch_summary *sum,
-                       fw_err *err) {
-    memset(sum, 0, sizeof *sum);
-    double t0 = fw_now_seconds();
+/* ---- the steps of a run --------------------------------------------------------------------- */
+
+/* Where a run's files go: the output (or the store's spool), its checkpoint state, rejects, and
+ * the selection's spool and scores. */
+typedef struct run_paths {
+    const char *home;
+    char job[256], safe[256], bdir[1100], out[1100], spool[1200], scores[1200], state[1200], rej[1200];
+} run_paths;
+
+/* Setup: checks the options, fills R (output kind, selection, score class) and the paths. */
+static fw_status setup(fw__run *R, const fw_batch_model *m, const fw_batch_options *o, run_paths *p,
+                       fw_batch_summary *sum, fw_err *err) {
     if (!o->input || !o->output) return fw_err_set(err, FW_EINVAL, "batch needs an input and an output");
     if (o->top_fraction < 0 || o->top_fraction > 1)
         return fw_err_set(err, FW_EINVAL, "--top-fraction must be in (0, 1], got %g", o->top_fraction);
     if (o->items && o->top_fraction > 0)
         return fw_err_set(err, FW_EINVAL, "--top-fraction and --items cannot be combined");
     if (!m->n_outputs || !m->predict) return fw_err_set(err, FW_EINVAL, "model has no outputs");
-    run R;
-    memset(&R, 0, sizeof R);
-    R.m = m;
-    R.o = o;
-    R.score_class = -1;
-    R.kind = o->output_kind;
-    if (R.kind == FW_BATCH_OUT_AUTO)
-        R.kind = strcmp(o->output, "store") == 0                                   ? FW_BATCH_OUT_STORE
-                 : has_ext(o->output, ".jsonl") || has_ext(o->output, ".ndjson") ? FW_BATCH_OUT_JSONL
-                                                                                   : FW_BATCH_OUT_CSV;
-    R.spool = o->top_fraction > 0 && o->top_fraction < 1;
+    R->m = m;
+    R->o = o;
+    R->score_class = -1;
+    R->kind = o->output_kind;
+    if (R->kind == FW_BATCH_OUT_AUTO)
+        R->kind = strcmp(o->output, "store") == 0                                   ? FW_BATCH_OUT_STORE
+                  : has_ext(o->output, ".jsonl") || has_ext(o->output, ".ndjson") ? FW_BATCH_OUT_JSONL
+                                                                                    : FW_BATCH_OUT_CSV;
+    R->spool = o->top_fraction > 0 && o->top_fraction < 1;
     if (o->score_class) {
         for (size_t k = 0; k < m->n_classes && k < m->n_outputs; k++)
-            if (strcmp(m->classes[k], o->score_class) == 0) R.score_class = (int)k;
-        if (R.score_class < 0 || !per_class(m))
+            if (strcmp(m->classes[k], o->score_class) == 0) R->score_class = (int)k;
+        if (R->score_class < 0 || !per_class(m))
             return fw_err_set(err, FW_EINVAL, "--score-class '%s' is not a class of %s", o->score_class, m->name);
     }
-    const char *home = fw_store_default_home(o->home);
-    char job[256], safe[256], bdir[1100], out_path[1100], spool_path[1200], scores_path[1200],
-        state_path[1200], rej_path[1200];
-    if (o->job) snprintf(job, sizeof job, "%s", o->job);
+    p->home = fw_store_default_home(o->home);
+    if (o->job) snprintf(p->job, sizeof p->job, "%s", o->job);
     else {
         const char *base = strrchr(o->output, '/');
-        snprintf(job, sizeof job, "%s-%s", m->name, base ? base + 1 : o->output);
+        snprintf(p->job, sizeof p->job, "%s-%s", m->name, base ? base + 1 : o->output);
     }
-    fw__safe_name(job, safe, sizeof safe);
-    fmt_into(bdir, sizeof bdir, "%s/batch", home);
-    if (R.kind == FW_BATCH_OUT_STORE) {
-        mkdir(home, 0755);
-        mkdir(bdir, 0755);
-        fmt_into(out_path, sizeof out_path, "%s/%s.spool", bdir, safe);
-        fmt_into(state_path, sizeof state_path, "%s/%s.state", bdir, safe);
-        fmt_into(rej_path, sizeof rej_path, "%s/%s.rejects.csv", bdir, safe);
+    fw__safe_name(p->job, p->safe, sizeof p->safe);
+    fmt_into(p->bdir, sizeof p->bdir, "%s/batch", p->home);
+    if (R->kind == FW_BATCH_OUT_STORE) {
+        mkdir(p->home, 0755);
+        mkdir(p->bdir, 0755);
+        fmt_into(p->out, sizeof p->out, "%s/%s.spool", p->bdir, p->safe);
+        fmt_into(p->state, sizeof p->state, "%s/%s.state", p->bdir, p->safe);
+        fmt_into(p->rej, sizeof p->rej, "%s/%s.rejects.csv", p->bdir, p->safe);
     } else {
-        fmt_into(out_path, sizeof out_path, "%s", o->output);
-        fmt_into(state_path, sizeof state_path, "%s.state", o->output);
-        fmt_into(rej_path, sizeof rej_path, "%s.rejects.csv", o->output);
+        fmt_into(p->out, sizeof p->out, "%s", o->output);
+        fmt_into(p->state, sizeof p->state, "%s.state", o->output);
+        fmt_into(p->rej, sizeof p->rej, "%s.rejects.csv", o->output);
     }
-    if (o->reject_path) fmt_into(rej_path, sizeof rej_path, "%s", o->reject_path);
-    fmt_into(spool_path, sizeof spool_path, "%s.spool", R.kind == FW_BATCH_OUT_STORE ? state_path : out_path);
-    fmt_into(scores_path, sizeof scores_path, "%s.scores", R.kind == FW_BATCH_OUT_STORE ? state_path : out_path);
-    fmt_into(sum->output, sizeof sum->output, "%s", R.kind == FW_BATCH_OUT_STORE ? "store" : o->output);
+    if (o->reject_path) fmt_into(p->rej, sizeof p->rej, "%s", o->reject_path);
+    const char *side = R->kind == FW_BATCH_OUT_STORE ? p->state : p->out;
+    fmt_into(p->spool, sizeof p->spool, "%s.spool", side);
+    fmt_into(p->scores, sizeof p->scores, "%s.scores", side);
+    fmt_into(sum->output, sizeof sum->output, "%s", R->kind == FW_BATCH_OUT_STORE ? "store" : o->output);
+    return FW_OK;
+}
 
-    int lock_fd = -1;
-    fw_status st = fw__lock_take(home, job, &lock_fd, err);
-    if (st) return st;
-
-    sink k;
-    memset(&k, 0, sizeof k);
-    k.out_fd = k.rej_fd = k.scores_fd = -1;
-    k.R = &R;
-    k.state_path = state_path;
-    fw__progress prog;
-    memset(&prog, 0, sizeof prog);
-    pthread_t reader;
-    pthread_t scorers[64];
-    int n_scorers = 0;
-    bool reader_started = false, mu_init = false;
-    fw_buf hdr;
-    fw_buf_init(&hdr);
-
-    /* Resume? */
-    bool resumed = false;
+/* Resume: continues from the checkpoint state when asked and it matches this job, input and
+ * model; else starts a fresh state. Sets *resumed, the run's timestamp and the blocks to skip,
+ * and fills oo (the options as this run applies them: block size as the first run read). */
+static fw_status resume_or_start(fw__run *R, sink *k, const run_paths *p, fw_batch_options *oo, bool *resumed,
+                                 fw_batch_summary *sum, fw_err *err) {
+    const fw_batch_model *m = R->m;
+    const fw_batch_options *o = R->o;
+    *resumed = false;
     if (o->resume) {
         fw_err e2;
-        fw_status ls = fw__state_load(state_path, &k.st, &e2);
-        if (ls == FW_OK) resumed = true;
-        else if (ls != FW_ENOTFOUND) {
-            st = fw_err_set(err, ls, "%s (run again without --resume to start over)", e2.msg);
-            goto done;
-        }
+        fw_status ls = fw__state_load(p->state, &k->st, &e2);
+        if (ls == FW_OK) *resumed = true;
+        else if (ls != FW_ENOTFOUND) return fw_err_set(err, ls, "%s (run again without --resume to start over)", e2.msg);
     }
     struct stat ist;
-    if (stat(o->input, &ist) != 0) {
-        st = fw_err_set(err, errno == ENOENT ? FW_ENOTFOUND : FW_EIO, "%s: %s", o->input, strerror(errno));
-        goto done;
-    }
-    if (resumed) {
+    if (stat(o->input, &ist) != 0)
+        return fw_err_set(err, errno == ENOENT ? FW_ENOTFOUND : FW_EIO, "%s: %s", o->input, strerror(errno));
+    if (*resumed) {
         const char *why = NULL;
-        if (strcmp(k.st.job, job) != 0) why = "a different job";
-        else if (strcmp(k.st.input, o->input) != 0) why = "a different input file";
-        else if (k.st.input_size != (int64_t)ist.st_size || k.st.input_mtime != (int64_t)ist.st_mtime)
+        if (strcmp(k->st.job, p->job) != 0) why = "a different job";
+        else if (strcmp(k->st.input, o->input) != 0) why = "a different input file";
+        else if (k->st.input_size != (int64_t)ist.st_size || k->st.input_mtime != (int64_t)ist.st_mtime)
             why = "the input file changed since";
-        else if (strcmp(k.st.model, m->name) != 0 || strcmp(k.st.version, m->version) != 0)
+        else if (strcmp(k->st.model, m->name) != 0 || strcmp(k->st.version, m->version) != 0)
             why = "a different model version";
-        if (why) {
-            st = fw_err_set(err, FW_EINVAL, "cannot resume: the checkpoint %s is for %s (run again without --resume)",
-                            state_path, why);
-            goto done;
-        }
-        R.ts_ms = k.st.started_ms;
-        R.skip_blocks = k.st.blocks_done;
-        R.skipped_rows = k.st.rows_read;
+        if (why)
+            return fw_err_set(err, FW_EINVAL, "cannot resume: the checkpoint %s is for %s (run again without --resume)",
+                              p->state, why);
+        R->ts_ms = k->st.started_ms;
+        R->skip_blocks = k->st.blocks_done;
+        R->skipped_rows = k->st.rows_read;
         sum->resumed = true;
     } else {
-        memset(&k.st, 0, sizeof k.st);
-        snprintf(k.st.job, sizeof k.st.job, "%s", job);
-        snprintf(k.st.input, sizeof k.st.input, "%s", o->input);
-        k.st.input_size = (int64_t)ist.st_size;
-        k.st.input_mtime = (int64_t)ist.st_mtime;
-        snprintf(k.st.model, sizeof k.st.model, "%s", m->name);
-        snprintf(k.st.version, sizeof k.st.version, "%s", m->version);
-        R.ts_ms = o->now_ms ? o->now_ms : fw_wall_unix_ms();
-        k.st.started_ms = R.ts_ms;
-        k.st.block_rows = o->block_rows ? o->block_rows : 4096;
+        memset(&k->st, 0, sizeof k->st);
+        snprintf(k->st.job, sizeof k->st.job, "%s", p->job);
+        snprintf(k->st.input, sizeof k->st.input, "%s", o->input);
+        k->st.input_size = (int64_t)ist.st_size;
+        k->st.input_mtime = (int64_t)ist.st_mtime;
+        snprintf(k->st.model, sizeof k->st.model, "%s", m->name);
+        snprintf(k->st.version, sizeof k->st.version, "%s", m->version);
+        R->ts_ms = o->now_ms ? o->now_ms : fw_wall_unix_ms();
+        k->st.started_ms = R->ts_ms;
+        k->st.block_rows = o->block_rows ? o->block_rows : FW_BATCH_DEFAULT_BLOCK_ROWS;
     }
-    fw_batch_options oo = *o;
-    oo.block_rows = (size_t)k.st.block_rows; /* resume reads blocks exactly as the first run did */
-    if (!oo.checkpoint_rows) oo.checkpoint_rows = 262144;
-    R.o = &oo;
-    fw_format_iso8601(R.ts_ms, R.ts, sizeof R.ts);
-    sum->started_ms = R.ts_ms;
-    fw_buf_put_u8(&R.csv_tail, ',');
-    fw__csv_put(&R.csv_tail, m->version, strlen(m->version));
-    fw_buf_printf(&R.csv_tail, ",%s\n", R.ts);
-    fw_buf_put(&R.json_tail, ",\"model_version\":", 17);
-    fw_json_put_strn(&R.json_tail, m->version, strlen(m->version));
-    fw_buf_printf(&R.json_tail, ",\"scored_at\":\"%s\"}\n", R.ts);
-    if (!fw_buf_ok(&R.csv_tail) || !fw_buf_ok(&R.json_tail)) {
-        st = fw_err_set(err, FW_ENOMEM, "out of memory");
-        goto done;
-    }
+    *oo = *o;
+    oo->block_rows = (size_t)k->st.block_rows; /* resume reads blocks exactly as the first run did */
+    if (!oo->checkpoint_rows) oo->checkpoint_rows = FW_BATCH_DEFAULT_CHECKPOINT_ROWS;
+    R->o = oo;
+    fw_format_iso8601(R->ts_ms, R->ts, sizeof R->ts);
+    sum->started_ms = R->ts_ms;
+    fw_buf_put_u8(&R->csv_tail, ',');
+    fw__csv_put(&R->csv_tail, m->version, strlen(m->version));
+    fw_buf_printf(&R->csv_tail, ",%s\n", R->ts);
+    fw_buf_put(&R->json_tail, ",\"model_version\":", 17);
+    fw_json_put_strn(&R->json_tail, m->version, strlen(m->version));
+    fw_buf_printf(&R->json_tail, ",\"scored_at\":\"%s\"}\n", R->ts);
+    if (!fw_buf_ok(&R->csv_tail) || !fw_buf_ok(&R->json_tail)) return fw_err_set(err, FW_ENOMEM, "out of memory");
+    return FW_OK;
+}
 
-    if ((st = open_reader(&R, err))) goto done;
-    if (o->items && (st = load_items(&R, err))) goto done;
-    if ((st = check_columns(&R, err))) goto done;
+/* Records the run in the history (a resumed run updates its record: one more attempt). */
+static fw_status history_begin(sink *k, const run_paths *p, bool resumed, fw_batch_summary *sum, fw_err *err) {
+    const fw__run *R = k->R;
+    fw_batch_run_rec *rr = &k->rec;
+    snprintf(rr->job, sizeof rr->job, "%s", p->job);
+    snprintf(rr->model, sizeof rr->model, "%s", R->m->name);
+    snprintf(rr->version, sizeof rr->version, "%s", R->m->version);
+    snprintf(rr->input, sizeof rr->input, "%s", R->o->input);
+    snprintf(rr->output, sizeof rr->output, "%s", sum->output);
+    /* the history's clock is the real one (the answers' timestamp may be fixed by --timestamp) */
+    rr->started_ms = fw_wall_unix_ms();
+    snprintf(rr->outcome, sizeof rr->outcome, "running");
+    rr->attempts = 1;
+    fw_status st;
+    if (resumed && k->st.run_id) {
+        rr->run_id = k->st.run_id;
+        fw_batch_run_rec *prev = NULL;
+        size_t np = 0;
+        if (fw_store_batch_history(k->db, p->job, 20, &prev, &np, err) == FW_OK)
+            for (size_t i = 0; i < np; i++)
+                if (prev[i].run_id == rr->run_id) {
+                    rr->attempts = prev[i].attempts + 1;
+                    rr->started_ms = prev[i].started_ms;
+                }
+        fw_free(prev);
+        st = fw_store_batch_job_update(k->db, rr, err);
+    } else
+        st = fw_store_batch_job_begin(k->db, rr, err);
+    if (st) return st;
+    k->st.run_id = rr->run_id;
+    sum->run_id = rr->run_id;
+    return FW_OK;
+}
 
-    /* Files. */
-    const char *data_path = R.spool ? spool_path : out_path;
-    bool data_file = R.spool || R.kind != FW_BATCH_OUT_STORE;
+/* Outputs: opens (or, resuming, truncates back to the checkpoint) the output, reject and scores
+ * files and the store, writes the headers, records the run, and takes the first checkpoint. */
+static fw_status open_outputs(sink *k, const run_paths *p, bool resumed, fw_batch_summary *sum, fw_err *err) {
+    fw__run *R = k->R;
+    const fw_batch_options *o = R->o;
+    fw_status st;
+    const char *data_path = R->spool ? p->spool : p->out;
+    bool data_file = R->spool || R->kind != FW_BATCH_OUT_STORE;
     int fl = O_WRONLY | O_CREAT | O_CLOEXEC | (resumed ? 0 : O_TRUNC);
-    if (data_file && (k.out_fd = open(data_path, fl, 0644)) < 0) {
-        st = fw_err_set(err, FW_EIO, "%s: cannot write: %s", data_path, strerror(errno));
-        goto done;
-    }
-    if ((k.rej_fd = open(rej_path, fl, 0644)) < 0) {
-        st = fw_err_set(err, FW_EIO, "%s: cannot write: %s", rej_path, strerror(errno));
-        goto done;
-    }
-    if (R.spool && (k.scores_fd = open(scores_path, fl, 0644)) < 0) {
-        st = fw_err_set(err, FW_EIO, "%s: cannot write: %s", scores_path, strerror(errno));
-        goto done;
-    }
-    if (R.kind == FW_BATCH_OUT_STORE || o->record_history) {
-        if ((st = fw_store_open(home, &k.db, err))) goto done;
-    }
+    if (data_file && (k->out_fd = open(data_path, fl, 0644)) < 0)
+        return fw_err_set(err, FW_EIO, "%s: cannot write: %s", data_path, strerror(errno));
+    if ((k->rej_fd = open(p->rej, fl, 0644)) < 0)
+        return fw_err_set(err, FW_EIO, "%s: cannot write: %s", p->rej, strerror(errno));
+    if (R->spool && (k->scores_fd = open(p->scores, fl, 0644)) < 0)
+        return fw_err_set(err, FW_EIO, "%s: cannot write: %s", p->scores, strerror(errno));
+    if ((R->kind == FW_BATCH_OUT_STORE || o->record_history) && (st = fw_store_open(p->home, &k->db, err)))
+        return st;
     if (resumed) {
-        if (k.out_fd >= 0 && (st = truncate_to(k.out_fd, k.st.out_len, data_path, err))) goto done;
-        if ((st = truncate_to(k.rej_fd, k.st.rej_len, rej_path, err))) goto done;
-        if (k.scores_fd >= 0 && (st = truncate_to(k.scores_fd, k.st.scores_len, scores_path, err))) goto done;
-    } else {
-        if (!R.spool && R.kind != FW_BATCH_OUT_STORE) {
-            if (R.kind == FW_BATCH_OUT_CSV) csv_header(&R, &hdr);
-            if ((st = write_all(k.out_fd, hdr.data, hdr.len, "output", err))) goto done;
-            k.st.out_len = hdr.len;
-        }
+        if (k->out_fd >= 0 && (st = truncate_to(k->out_fd, k->st.out_len, data_path, err))) return st;
+        if ((st = truncate_to(k->rej_fd, k->st.rej_len, p->rej, err))) return st;
+        if (k->scores_fd >= 0 && (st = truncate_to(k->scores_fd, k->st.scores_len, p->scores, err))) return st;
+    } else if (!R->spool && R->kind != FW_BATCH_OUT_STORE) {
+        fw_buf hdr;
+        fw_buf_init(&hdr);
+        if (R->kind == FW_BATCH_OUT_CSV) csv_header(R, &hdr);
+        st = fw_buf_ok(&hdr) ? write_all(k->out_fd, hdr.data, hdr.len, "output", err)
+                             : fw_err_set(err, FW_ENOMEM, "out of memory");
+        k->st.out_len = hdr.len;
+        fw_buf_free(&hdr);
+        if (st) return st;
     }
-    /* History. */
-    if (k.db && o->record_history) {
-        fw_batch_run_rec *rr = &k.rec;
-        snprintf(rr->job, sizeof rr->job, "%s", job);
-        snprintf(rr->model, sizeof rr->model, "%s", m->name);
-        snprintf(rr->version, sizeof rr->version, "%s", m->version);
-        snprintf(rr->input, sizeof rr->input, "%s", o->input);
-        snprintf(rr->output, sizeof rr->output, "%s", sum->output);
-        /* the history's clock is the real one (the answers' timestamp may be fixed by --timestamp) */
-        rr->started_ms = fw_wall_unix_ms();
-        snprintf(rr->outcome, sizeof rr->outcome, "running");
-        rr->attempts = 1;
-        if (resumed && k.st.run_id) {
-            rr->run_id = k.st.run_id;
-            fw_batch_run_rec *prev = NULL;
-            size_t np = 0;
-            if (fw_store_batch_history(k.db, job, 20, &prev, &np, err) == FW_OK)
-                for (size_t i = 0; i < np; i++)
-                    if (prev[i].run_id == rr->run_id) {
-                        rr->attempts = prev[i].attempts + 1;
-                        rr->started_ms = prev[i].started_ms;
-                    }
-            fw_free(prev);
-            st = fw_store_batch_job_update(k.db, rr, err);
-        } else
-            st = fw_store_batch_job_begin(k.db, rr, err);
-        if (st) goto done;
-        k.st.run_id = rr->run_id;
-        sum->run_id = rr->run_id;
-    }
+    if (k->db && o->record_history && (st = history_begin(k, p, resumed, sum, err))) return st;
     if (!resumed) {
         /* the reject file's header is part of the first checkpoint */
         const char *rh = "line,reason\n";
-        if ((st = write_all(k.rej_fd, rh, strlen(rh), "reject file", err))) goto done;
-        k.st.rej_len = strlen(rh);
+        if ((st = write_all(k->rej_fd, rh, strlen(rh), "reject file", err))) return st;
+        k->st.rej_len = strlen(rh);
     }
-    if ((st = checkpoint(&k, err))) goto done;
+    return checkpoint(k, err);
+}
 
-    /* Pipeline. */
+/* Stops and joins the reader and scorer threads (a no-op when none runs). */
+static void stop_threads(fw__run *R) {
+    if (!R->reader_started && !R->n_scorers) return;
+    pthread_mutex_lock(&R->mu);
+    R->abort = true;
+    pthread_cond_broadcast(&R->cv);
+    pthread_mutex_unlock(&R->mu);
+    for (int t = 0; t < R->n_scorers; t++) pthread_join(R->scorers[t], NULL);
+    R->n_scorers = 0;
+    if (R->reader_started) pthread_join(R->reader, NULL);
+    R->reader_started = false;
+}
+
+/* Run: starts the reader and the scorers and writes the scored blocks in input order, with a
+ * checkpoint every checkpoint_rows rows, until the input ends, a block fails, or a stop is asked
+ * (SIGINT/SIGTERM: checkpointed; the test hook stop_after_blocks: like kill -9, not). */
+static fw_status run_blocks(sink *k, fw__progress *prog, fw_err *err) {
+    fw__run *R = k->R;
+    const fw_batch_options *o = R->o;
     int threads = o->threads > 0 ? o->threads : fw_default_threads();
-    if (threads > 64) threads = 64;
-    R.n_slots = (size_t)threads + 3;
-    R.slots = fw_calloc(R.n_slots, sizeof *R.slots);
-    if (!R.slots) {
-        st = fw_err_set(err, FW_ENOMEM, "out of memory");
-        goto done;
+    if (threads > FW__MAX_SCORERS) threads = FW__MAX_SCORERS;
+    R->n_slots = (size_t)threads + 3;
+    R->slots = fw_calloc(R->n_slots, sizeof *R->slots);
+    if (!R->slots) return fw_err_set(err, FW_ENOMEM, "out of memory");
+    for (size_t i = 0; i < R->n_slots; i++) {
+        fw__in_block_init(&R->slots[i].in);
+        fw_buf_init(&R->slots[i].out);
+        fw_buf_init(&R->slots[i].scores);
     }
-    for (size_t i = 0; i < R.n_slots; i++) {
-        fw__in_block_init(&R.slots[i].in);
-        fw_buf_init(&R.slots[i].out);
-        fw_buf_init(&R.slots[i].scores);
-    }
-    pthread_mutex_init(&R.mu, NULL);
-    pthread_cond_init(&R.cv, NULL);
-    mu_init = true;
-    R.next_score = R.skip_blocks;
-    fw__progress_start(&prog, o->progress, estimate_rows(o->input));
-    if (pthread_create(&reader, NULL, reader_main, &R) != 0) {
-        st = fw_err_set(err, FW_EIO, "cannot start the reader thread");
-        goto done;
-    }
-    reader_started = true;
+    pthread_mutex_init(&R->mu, NULL);
+    pthread_cond_init(&R->cv, NULL);
+    R->mu_init = true;
+    R->next_score = R->skip_blocks;
+    fw__progress_start(prog, o->progress, estimate_rows(o->input));
+    if (pthread_create(&R->reader, NULL, reader_main, R) != 0)
+        return fw_err_set(err, FW_EIO, "cannot start the reader thread");
+    R->reader_started = true;
     for (int t = 0; t < threads; t++)
-        if (pthread_create(&scorers[n_scorers], NULL, scorer_main, &R) == 0) n_scorers++;
-    if (!n_scorers) {
-        st = fw_err_set(err, FW_EIO, "cannot start scorer threads");
-        goto done;
-    }
+        if (pthread_create(&R->scorers[R->n_scorers], NULL, scorer_main, R) == 0) R->n_scorers++;
+    if (!R->n_scorers) return fw_err_set(err, FW_EIO, "cannot start scorer threads");
+    fw_status st = FW_OK;
     uint64_t since_ckpt = 0, written_blocks = 0;
     g_stop = 0;
-    for (uint64_t seq = R.skip_blocks;; seq++) {
-        slot *s = &R.slots[seq % R.n_slots];
-        pthread_mutex_lock(&R.mu);
-        while (!(s->state == S_DONE && s->seq == seq) && !(R.eof && seq >= R.end_seq))
-            pthread_cond_wait(&R.cv, &R.mu);
-        bool finished = R.eof && seq >= R.end_seq && !(s->state == S_DONE && s->seq == seq);
-        pthread_mutex_unlock(&R.mu);
+    for (uint64_t seq = R->skip_blocks;; seq++) {
+        fw__slot *s = &R->slots[seq % R->n_slots];
+        pthread_mutex_lock(&R->mu);
+        while (!(s->state == FW__S_DONE && s->seq == seq) && !(R->eof && seq >= R->end_seq))
+            pthread_cond_wait(&R->cv, &R->mu);
+        bool finished = R->eof && seq >= R->end_seq && !(s->state == FW__S_DONE && s->seq == seq);
+        pthread_mutex_unlock(&R->mu);
         if (finished) {
-            if (R.rstatus) {
-                st = R.rstatus;
-                *err = R.rerr;
+            if (R->rstatus) {
+                st = R->rstatus;
+                *err = R->rerr;
             }
             break;
         }
-        st = write_slot(&k, s, err);
+        st = write_slot(k, s, err);
         since_ckpt += s->in.n_rows + s->in.n_rejects;
-        pthread_mutex_lock(&R.mu);
-        s->state = S_FREE;
-        pthread_cond_broadcast(&R.cv);
-        pthread_mutex_unlock(&R.mu);
+        pthread_mutex_lock(&R->mu);
+        s->state = FW__S_FREE;
+        pthread_cond_broadcast(&R->cv);
+        pthread_mutex_unlock(&R->mu);
         if (st) break;
         written_blocks++;
-        fw__progress_update(&prog, k.st.rows_read, false);
+        fw__progress_update(prog, k->st.rows_read, false);
         if (o->stop_after_blocks && written_blocks >= o->stop_after_blocks) {
+            /* like kill -9: no checkpoint */
             st = fw_err_set(err, FW_EINTERRUPTED, "stopped after %" PRIu64 " blocks (test hook)", written_blocks);
-            goto stop; /* like kill -9: no checkpoint */
-        }
-        if (g_stop) {
-            if (!(st = checkpoint(&k, err)))
-                st = fw_err_set(err, FW_EINTERRUPTED, "interrupted: checkpointed at %" PRIu64 " rows; run again with --resume",
-                                k.st.rows_read);
             break;
         }
-        if (since_ckpt >= oo.checkpoint_rows) {
-            if ((st = checkpoint(&k, err))) break;
+        if (g_stop) {
+            if (!(st = checkpoint(k, err)))
+                st = fw_err_set(err, FW_EINTERRUPTED, "interrupted: checkpointed at %" PRIu64 " rows; run again with --resume",
+                                k->st.rows_read);
+            break;
+        }
+        if (since_ckpt >= o->checkpoint_rows) {
+            if ((st = checkpoint(k, err))) break;
             since_ckpt = 0;
         }
     }
-stop:
-    pthread_mutex_lock(&R.mu);
-    R.abort = true;
-    pthread_cond_broadcast(&R.cv);
-    pthread_mutex_unlock(&R.mu);
-    for (int t = 0; t < n_scorers; t++) pthread_join(scorers[t], NULL);
-    n_scorers = 0;
-    pthread_join(reader, NULL);
-    reader_started = false;
-    sum->rows_skipped = R.skipped_rows;
-    if (!st) {
-        k.st.done = 1;
-        st = checkpoint(&k, err);
-    }
-    if (!st && R.spool) {
-        /* Selection pass: spool → output (or store), keeping the top rows in input order. */
-        emit_ctx ec = {&k, &R, -1, 0};
-        char tmp_path[1300];
-        fmt_into(tmp_path, sizeof tmp_path, "%s.tmp", out_path);
-        if (R.kind != FW_BATCH_OUT_STORE) {
-            ec.fd = open(tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-            if (ec.fd < 0) st = fw_err_set(err, FW_EIO, "%s: %s", tmp_path, strerror(errno));
-            else if (R.kind == FW_BATCH_OUT_CSV) {
-                fw_buf h;
-                fw_buf_init(&h);
-                csv_header(&R, &h);
-                st = write_all(ec.fd, h.data, h.len, "output", err);
-                fw_buf_free(&h);
-            }
-        } else if (!(st = fw_store_begin(k.db, true, err)))
-            k.in_tx = true;
-        uint64_t kept = 0;
-        if (!st) st = fw__select_top(scores_path, spool_path, o->top_fraction, emit_selected, &ec, &kept,
-                                     &sum->selection_bytes, err);
-        if (ec.fd >= 0) {
-            if (!st && fsync(ec.fd) != 0) st = fw_err_set(err, FW_EIO, "%s: fsync failed", tmp_path);
-            close(ec.fd);
-            if (!st && rename(tmp_path, out_path) != 0)
-                st = fw_err_set(err, FW_EIO, "%s: rename failed: %s", out_path, strerror(errno));
-        }
-        if (!st && k.in_tx) {
-            st = fw_store_commit(k.db, err);
-            k.in_tx = false;
-        }
-        if (!st) {
-            k.st.rows_written = kept;
-            unlink(spool_path);
-            unlink(scores_path);
-        }
-    } else if (!st && k.in_tx) {
-        st = fw_store_commit(k.db, err);
-        k.in_tx = false;
-    }
-    if (!st) {
-        unlink(state_path);
-        if (R.kind == FW_BATCH_OUT_STORE) unlink(out_path);
-    }
+    stop_threads(R);
+    return st;
+}
 
-done:
-    if (reader_started || n_scorers) {
-        pthread_mutex_lock(&R.mu);
-        R.abort = true;
-        pthread_cond_broadcast(&R.cv);
-        pthread_mutex_unlock(&R.mu);
-        for (int t = 0; t < n_scorers; t++) pthread_join(scorers[t], NULL);
-        if (reader_started) pthread_join(reader, NULL);
+/* Selection pass (top_fraction): spool → output (or store), keeping the top rows in input order. */
+static fw_status select_rows(sink *k, const run_paths *p, fw_batch_summary *sum, fw_err *err) {
+    fw__run *R = k->R;
+    emit_ctx ec = {k, R, -1, 0};
+    char tmp_path[1300];
+    fmt_into(tmp_path, sizeof tmp_path, "%s.tmp", p->out);
+    fw_status st = FW_OK;
+    if (R->kind != FW_BATCH_OUT_STORE) {
+        ec.fd = open(tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (ec.fd < 0) st = fw_err_set(err, FW_EIO, "%s: %s", tmp_path, strerror(errno));
+        else if (R->kind == FW_BATCH_OUT_CSV) {
+            fw_buf h;
+            fw_buf_init(&h);
+            csv_header(R, &h);
+            st = write_all(ec.fd, h.data, h.len, "output", err);
+            fw_buf_free(&h);
+        }
+    } else if (!(st = fw_store_begin(k->db, true, err)))
+        k->in_tx = true;
+    uint64_t kept = 0;
+    if (!st) st = fw__select_top(p->scores, p->spool, R->o->top_fraction, emit_selected, &ec, &kept,
+                                 &sum->selection_bytes, err);
+    if (ec.fd >= 0) {
+        if (!st && fsync(ec.fd) != 0) st = fw_err_set(err, FW_EIO, "%s: fsync failed", tmp_path);
+        close(ec.fd);
+        if (!st && rename(tmp_path, p->out) != 0)
+            st = fw_err_set(err, FW_EIO, "%s: rename failed: %s", p->out, strerror(errno));
     }
-    if (k.in_tx) {
-        fw_err e2;
-        (void)fw_store_commit(k.db, &e2);
+    if (!st && k->in_tx) {
+        st = fw_store_commit(k->db, err);
+        k->in_tx = false;
     }
-    sum->rows_read = k.st.rows_read;
-    sum->rows_scored = k.st.rows_scored;
-    sum->rows_rejected = k.st.rows_rejected;
-    sum->rows_written = k.st.rows_written;
-    sum->n_reasons = k.st.n_reasons;
-    memcpy(sum->reasons, k.st.reasons, sizeof sum->reasons);
-    sum->reasons_other = k.st.reasons_other;
+    if (!st) {
+        k->st.rows_written = kept;
+        unlink(p->spool);
+        unlink(p->scores);
+    }
+    return st;
+}
+
+/* Join: after every block is written, the last checkpoint, the selection pass, the store's commit;
+ * then the state file (and the store's spool) are no longer needed. */
+static fw_status join(sink *k, const run_paths *p, fw_batch_summary *sum, fw_err *err) {
+    fw__run *R = k->R;
+    k->st.done = 1;
+    fw_status st = checkpoint(k, err);
+    if (!st && R->spool) st = select_rows(k, p, sum, err);
+    else if (!st && k->in_tx) {
+        st = fw_store_commit(k->db, err);
+        k->in_tx = false;
+    }
+    if (!st) {
+        unlink(p->state);
+        if (R->kind == FW_BATCH_OUT_STORE) unlink(p->out);
+    }
+    return st;
+}
+
+/* The summary of the run as far as it got, and its history record's end. */
+static void finish(sink *k, const run_paths *p, fw_status st, double t0, fw__progress *prog, fw_batch_summary *sum,
+                   const fw_err *err) {
+    fw__run *R = k->R;
+    sum->rows_skipped = R->skipped_rows;
+    sum->rows_read = k->st.rows_read;
+    sum->rows_scored = k->st.rows_scored;
+    sum->rows_rejected = k->st.rows_rejected;
+    sum->rows_written = k->st.rows_written;
+    sum->n_reasons = k->st.n_reasons;
+    memcpy(sum->reasons, k->st.reasons, sizeof sum->reasons);
+    sum->reasons_other = k->st.reasons_other;
     sum->seconds = fw_now_seconds() - t0;
     uint64_t done_here = sum->rows_read > sum->rows_skipped ? sum->rows_read - sum->rows_skipped : 0;
     sum->rows_per_s = sum->seconds > 0 ? (double)done_here / sum->seconds : 0;
     sum->peak_rss_kb = fw__peak_rss_kb();
-    fw__progress_update(&prog, k.st.rows_read, true);
-    if (k.rej_fd >= 0) {
-        close(k.rej_fd);
-        if (!st && !sum->rows_rejected) unlink(rej_path);
-        else fmt_into(sum->reject_path, sizeof sum->reject_path, "%s", rej_path);
+    fw__progress_update(prog, k->st.rows_read, true);
+    if (k->rej_fd >= 0) {
+        close(k->rej_fd);
+        if (!st && !sum->rows_rejected) unlink(p->rej);
+        else fmt_into(sum->reject_path, sizeof sum->reject_path, "%s", p->rej);
     }
-    if (k.out_fd >= 0) close(k.out_fd);
-    if (k.scores_fd >= 0) close(k.scores_fd);
-    if (k.db && k.rec.run_id) {
+    if (k->db && k->rec.run_id) {
         fw_err e2;
-        k.rec.ended_ms = fw_wall_unix_ms();
-        k.rec.rows_read = sum->rows_read;
-        k.rec.rows_scored = sum->rows_scored;
-        k.rec.rows_rejected = sum->rows_rejected;
-        k.rec.rows_written = sum->rows_written;
-        snprintf(k.rec.outcome, sizeof k.rec.outcome, "%s", outcome_of(st, sum));
-        k.rec.exit_code = fw_batch_exit_code(st, sum);
-        snprintf(k.rec.message, sizeof k.rec.message, "%s", st ? err->msg : "");
-        (void)fw_store_batch_job_update(k.db, &k.rec, &e2);
+        k->rec.ended_ms = fw_wall_unix_ms();
+        k->rec.rows_read = sum->rows_read;
+        k->rec.rows_scored = sum->rows_scored;
+        k->rec.rows_rejected = sum->rows_rejected;
+        k->rec.rows_written = sum->rows_written;
+        snprintf(k->rec.outcome, sizeof k->rec.outcome, "%s", outcome_of(st, sum));
+        k->rec.exit_code = fw_batch_exit_code(st, sum);
+        snprintf(k->rec.message, sizeof k->rec.message, "%s", st ? err->msg : "");
+        (void)fw_store_batch_job_update(k->db, &k->rec, &e2);
     }
-    fw_store_close(k.db);
-    if (R.slots) {
-        for (size_t i = 0; i < R.n_slots; i++) {
-            fw__in_block_free(&R.slots[i].in);
-            fw_buf_free(&R.slots[i].out);
-            fw_buf_free(&R.slots[i].scores);
-            fw_free(R.slots[i].rej);
+}
+
+/* Frees everything the run holds (threads already joined). */
+static void release(fw__run *R, sink *k) {
+    if (k->in_tx) {
+        fw_err e2;
+        (void)fw_store_commit(k->db, &e2);
+    }
+    if (k->out_fd >= 0) close(k->out_fd);
+    if (k->scores_fd >= 0) close(k->scores_fd);
+    fw_store_close(k->db);
+    if (R->slots) {
+        for (size_t i = 0; i < R->n_slots; i++) {
+            fw__in_block_free(&R->slots[i].in);
+            fw_buf_free(&R->slots[i].out);
+            fw_buf_free(&R->slots[i].scores);
+            fw_free(R->slots[i].rej);
         }
-        fw_free(R.slots);
+        fw_free(R->slots);
     }
-    if (mu_init) {
-        pthread_mutex_destroy(&R.mu);
-        pthread_cond_destroy(&R.cv);
+    if (R->mu_init) {
+        pthread_mutex_destroy(&R->mu);
+        pthread_cond_destroy(&R->cv);
     }
-    fw__in_close(&R.rd);
-    fw_free(R.in_idx);
-    fw_free(R.id_idx);
-    fw_dataset_free(R.it.ds);
-    fw_free(R.it.vals);
-    fw_free(R.it.from_item);
-    fw_free(R.it.id_name);
-    fw_buf_free(&hdr);
-    fw_buf_free(&R.csv_tail);
-    fw_buf_free(&R.json_tail);
+    fw__in_close(&R->rd);
+    fw_free(R->in_idx);
+    fw_free(R->id_idx);
+    fw__items_free(&R->it);
+    fw_buf_free(&R->csv_tail);
+    fw_buf_free(&R->json_tail);
+}
+
+fw_status fw_batch_run(const fw_batch_model *m, const fw_batch_options *o, fw_batch_summary *sum,
+                       fw_err *err) {
+    memset(sum, 0, sizeof *sum);
+    double t0 = fw_now_seconds();
+    fw__run R;
+    memset(&R, 0, sizeof R);
+    run_paths p;
+    memset(&p, 0, sizeof p);
+    fw_status st = setup(&R, m, o, &p, sum, err);
+    if (st) return st;
+    int lock_fd = -1;
+    if ((st = fw__lock_take(p.home, p.job, &lock_fd, err))) return st;
+    sink k;
+    memset(&k, 0, sizeof k);
+    k.out_fd = k.rej_fd = k.scores_fd = -1;
+    k.R = &R;
+    k.state_path = p.state;
+    fw__progress prog;
+    memset(&prog, 0, sizeof prog);
+    fw_batch_options oo; /* the options as this run applies them (resume keeps the first run's block size) */
+    bool resumed = false;
+    if (!(st = resume_or_start(&R, &k, &p, &oo, &resumed, sum, err)) && !(st = open_reader(&R, err)) &&
+        !(st = o->items ? fw__items_load(&R, err) : FW_OK) && !(st = check_columns(&R, err)) &&
+        !(st = open_outputs(&k, &p, resumed, sum, err)) && !(st = run_blocks(&k, &prog, err)))
+        st = join(&k, &p, sum, err);
+    stop_threads(&R);
+    finish(&k, &p, st, t0, &prog, sum, err);
+    release(&R, &k);
     fw__lock_release(lock_fd);
     return st;
 }

@@ -90,6 +90,12 @@ typedef enum fw_batch_output_kind {
     FW_BATCH_OUT_STORE,
 } fw_batch_output_kind;
 
+/* The defaults of fw_batch_options (fw_batch_options_init fills them; `flywheel batch --help`
+ * prints them). */
+#define FW_BATCH_DEFAULT_BLOCK_ROWS 4096
+#define FW_BATCH_DEFAULT_CHECKPOINT_ROWS 262144
+#define FW_BATCH_DEFAULT_TOP_K 10
+
 typedef struct fw_batch_options {
     const char *input;                /* .csv/.tsv/.jsonl/.ndjson, optionally .gz (required) */
     const char *output;               /* file path, or "store" (default: "-"? no: required) */
@@ -99,8 +105,8 @@ typedef struct fw_batch_options {
     bool id_columns_optional;         /* the ids are the model's data.id, not asked for: a CSV input
                                          without them is named by row number instead of refused */
     int threads;                      /* scorer threads; 0 = all cores */
-    size_t block_rows;                /* rows per block (default 4096) */
-    size_t checkpoint_rows;           /* rows between checkpoints (default 262144) */
+    size_t block_rows;                /* rows per block (FW_BATCH_DEFAULT_BLOCK_ROWS) */
+    size_t checkpoint_rows;           /* rows between checkpoints (FW_BATCH_DEFAULT_CHECKPOINT_ROWS) */
     const char *reject_path;          /* default <output>.rejects.csv (store: <home>/batch/<job>.rejects.csv) */
     bool strict;                      /* the first bad row fails the run */
     bool allow_missing_columns;       /* score a CSV lacking some model inputs (as missing values);
@@ -113,7 +119,7 @@ typedef struct fw_batch_options {
     const char *items;                /* item file (CSV/JSONL), held in memory */
     const char *item_id_column;       /* item id column (NULL: the items file's first column that
                                          is not a model input) */
-    size_t top_k;                     /* items kept per entity (default 10) */
+    size_t top_k;                     /* items kept per entity (FW_BATCH_DEFAULT_TOP_K) */
     const char *home;                 /* Flywheel home (locks, store); NULL = $FLYWHEEL_HOME or ./.flywheel */
     const char *job;                  /* job name (lock, history); NULL = "<model>-<output basename>" */
     bool progress;                    /* draw a progress bar on stderr (only when it is a terminal) */

@@ -26,9 +26,5 @@ int fw_cmd_batch(int argc, char **argv);
 int fw_cli_fail(const char *cmd, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* True when argv[i] is --help or -h. */
 bool fw_cli_is_help(const char *arg);
-/* Parses a long option that takes a value: "--name VALUE" or "--name=VALUE". On a match sets *val,
- * advances *i past the value and returns 1; returns -1 (after printing a usage error) when the
- * value is missing; 0 when argv[*i] is not this option. */
-int fw_cli_opt(int argc, char **argv, int *i, const char *name, const char **val, const char *cmd);
 
 #endif

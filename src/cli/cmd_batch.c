@@ -2,6 +2,7 @@
  * CSV/JSONL or the store's precomputed answers, top-k recommendations, --top-fraction selection,
  * resume, and `flywheel batch history`. Exit codes for cron / systemd timers:
  *   0 every row scored, 1 failure, 2 usage, 3 completed with rejected rows, 4 lock held. */
+#include "cli/args.h"
 #include "cli/cli.h"
 
 #include "artifact/artifact.h"
@@ -23,6 +24,10 @@
 
 static const char *CMD = "batch";
 
+/* a default's value as text, for --help (the defaults live in batch.h) */
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
 static const char usage_text[] =
     "usage: flywheel batch --model NAME[@ALIAS|@VERSION] --input FILE [--output FILE.csv|FILE.jsonl|store]\n"
     "                      [--id COL[,COL...]] [--threads N] [options]\n"
@@ -33,40 +38,9 @@ static const char usage_text[] =
     "a reader, N scorer threads and a writer; output rows come out in input order with the id\n"
     "column(s), the prediction, the score or class probabilities, the model version and the run's\n"
     "timestamp. --output store writes the answers to the store, keyed by id, for hybrid serving.\n"
-    "\n"
-    "options:\n"
-    "  --model REF            registered model: NAME (production alias, else latest), NAME@ALIAS,\n"
-    "                         NAME@VERSION; or a path to a .fwm file\n"
-    "  --input FILE           rows to score\n"
-    "  --output OUT           FILE.csv, FILE.jsonl or store (default: store)\n"
-    "  --id COLS              id column(s), comma-separated (default: the project's data.id when\n"
-    "                         the input has it, else the input line number)\n"
-    "  --threads N            scorer threads (default: all cores)\n"
-    "recommendations (a pointwise model scores every (entity, item) pair; streams over entities,\n"
-    "holds the item file in memory; a new item needs no retraining):\n"
-    "  --entities FILE        the entities (same as --input): one output group per entity\n"
-    "  --items FILE           the candidate items; the model's inputs are taken from the item\n"
-    "                         file when it has the column, else from the entity\n"
-    "  --item-id COL          the items' id column (default: its first column that is not an input)\n"
-    "  --top-k K              keep the K best items per entity, best first (default 10)\n"
-    "\n"
-    "selection, errors, scheduling:\n"
-    "  --top-fraction F       keep only the highest-scoring fraction F of rows (0 < F <= 1); holds\n"
-    "                         24 bytes per row in memory for the selection\n"
-    "  --score-class CLASS    multiclass: rank by this class's probability (default: the max)\n"
-    "  --rejects FILE         reject file (default OUTPUT.rejects.csv)\n"
-    "  --strict               the first bad row fails the run (default: reject it and go on)\n"
-    "  --allow-missing-columns  score a CSV that lacks some of the model's input columns (they are\n"
-    "                         missing on every row; default: refuse, naming them)\n"
-    "  --resume               continue an interrupted run of the same job from its checkpoint\n"
-    "  --job NAME             job name for the lock and history (default MODEL-OUTPUT)\n"
-    "  --block-rows N         rows per block (default 4096)\n"
-    "  --checkpoint-rows N    rows between checkpoints (default 262144)\n"
-    "  --timestamp T          the run's timestamp written with every answer: Unix milliseconds or\n"
-    "                         ISO 8601 (default: now; a resumed run keeps its original one)\n"
-    "  --home DIR             Flywheel home (default $FLYWHEEL_HOME or ./.flywheel)\n"
-    "  --quiet                no progress bar or summary (the bar is drawn only when stderr is a\n"
-    "                         terminal; the summary always goes to stderr)\n"
+    "\n";
+
+static const char epilog[] =
     "\n"
     "Bad rows (unparseable values, wrong field counts, an unterminated quote, rows the model refuses)\n"
     "go to the reject file as line,reason and the run goes on unless --strict. A run checkpoints\n"
@@ -78,53 +52,39 @@ static const char usage_text[] =
     "            2 usage error, 3 completed with rejected rows (see the reject file),\n"
     "            4 another run of the same job holds the lock\n";
 
+static const char history_usage[] =
+    "usage: flywheel batch history [JOB|MODEL] [--limit N] [--json] [--home DIR]\n"
+    "\n"
+    "Every recorded run of `flywheel batch`, newest first (of one job or model when named): when it\n"
+    "started and ended, rows read, scored and rejected, the outcome and the exit code.\n"
+    "\n";
+
 static void on_signal(int sig) {
     (void)sig;
     fw_batch_request_stop();
 }
 
-static int parse_size(const char *opt, const char *v, double lo, double hi, double *out) {
-    char *end;
-    double d = strtod(v, &end);
-    if (end == v || *end || !(d >= lo && d <= hi)) {
-        fw_cli_fail(CMD, FW_EXIT_USAGE, "%s: expected a number in [%g, %g], got '%s'", opt, lo, hi, v);
-        return -1;
-    }
-    *out = d;
-    return 0;
-}
-
 static int cmd_history(int argc, char **argv) {
-    const char *home = NULL, *limit = NULL, *filter = NULL;
+    const char *home = NULL;
+    size_t limit = 50;
     bool json = false;
-    for (int i = 1; i < argc; i++) {
-        int r;
-        if (fw_cli_is_help(argv[i])) {
-            fputs(usage_text, stdout);
-            return FW_EXIT_OK;
-        }
-        if (strcmp(argv[i], "--json") == 0) {
-            json = true;
-            continue;
-        }
-        if ((r = fw_cli_opt(argc, argv, &i, "--home", &home, CMD)) ||
-            (r = fw_cli_opt(argc, argv, &i, "--limit", &limit, CMD))) {
-            if (r < 0) return FW_EXIT_USAGE;
-            continue;
-        }
-        if (argv[i][0] == '-' || filter)
-            return fw_cli_fail(CMD, FW_EXIT_USAGE, "history: unexpected argument '%s'", argv[i]);
-        filter = argv[i];
-    }
-    double lim = 50;
-    if (limit && parse_size("--limit", limit, 1, 1e6, &lim)) return FW_EXIT_USAGE;
+    fw_opt opts[] = {
+        {"--limit", 0, FW_OPT_INT, &limit, "N", "at most N runs (default 50)", FW_OPT_RANGE(limit, 1, 1000000)},
+        {"--json", 0, FW_OPT_FLAG, &json, NULL, "one JSON array, newest first"},
+        {"--home", 0, FW_OPT_STRING, &home, "DIR", "Flywheel home (default $FLYWHEEL_HOME or ./.flywheel)"},
+    };
+    fw_args a = {.cmd = CMD, .help_cmd = "batch history", .usage = history_usage, .opts = opts,
+                 .n_opts = sizeof opts / sizeof *opts, .max_pos = 1};
+    int code;
+    if (!fw_args_parse(&a, argc, argv, 1, &code)) return code;
+    const char *filter = a.n_pos ? a.pos[0] : NULL;
     fw_err err;
     fw_err_clear(&err);
     fw_store *db;
     if (fw_store_open(home, &db, &err)) return fw_cli_fail(CMD, FW_EXIT_FAILURE, "%s", err.msg);
     fw_batch_run_rec *h;
     size_t n;
-    fw_status st = fw_store_batch_history(db, filter, (size_t)lim, &h, &n, &err);
+    fw_status st = fw_store_batch_history(db, filter, limit, &h, &n, &err);
     fw_store_close(db);
     if (st) return fw_cli_fail(CMD, FW_EXIT_FAILURE, "%s", err.msg);
     if (json) { /* one array, newest first, as `models list --json` */
@@ -190,80 +150,66 @@ static int cmd_history(int argc, char **argv) {
 
 int fw_cmd_batch(int argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "history") == 0) return cmd_history(argc - 1, argv + 1);
-    const char *model = NULL, *input = NULL, *output = NULL, *ids = NULL, *threads = NULL, *items = NULL,
-               *item_id = NULL, *top_k = NULL, *top_frac = NULL, *score_class = NULL, *rejects = NULL,
-               *job = NULL, *block_rows = NULL, *ckpt = NULL, *home = NULL, *stamp = NULL;
-    bool strict = false, resume = false, quiet = false, allow_missing = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (fw_cli_is_help(a)) {
-            fputs(usage_text, stdout);
-            return FW_EXIT_OK;
-        }
-        if (strcmp(a, "--strict") == 0) { strict = true; continue; }
-        if (strcmp(a, "--resume") == 0) { resume = true; continue; }
-        if (strcmp(a, "--quiet") == 0) { quiet = true; continue; }
-        if (strcmp(a, "--allow-missing-columns") == 0) { allow_missing = true; continue; }
-        int r;
-        if ((r = fw_cli_opt(argc, argv, &i, "--model", &model, CMD)) ||
-            (r = fw_cli_opt(argc, argv, &i, "--input", &input, CMD)) ||
-            (r = fw_cli_opt(argc, argv, &i, "--output", &output, CMD)) ||
-            (r = fw_cli_opt(argc, argv, &i, "--id", &ids, CMD)) ||
-            (r = fw_cli_opt(argc, argv, &i, "--threads", &threads, CMD)) ||
-            (r = fw_cli_opt(argc, argv, &i, "--items", &items, CMD)) ||
-            (r = fw_cli_opt(argc, argv, &i, "--entities", &input, CMD)) ||
-            (r = fw_cli_opt(argc, argv, &i, "--item-id", &item_id, CMD)) ||
-            (r = fw_cli_opt(argc, argv, &i, "--top-k", &top_k, CMD)) ||
-            (r = fw_cli_opt(argc, argv, &i, "--top-fraction", &top_frac, CMD)) ||
-            (r = fw_cli_opt(argc, argv, &i, "--score-class", &score_class, CMD)) ||
-            (r = fw_cli_opt(argc, argv, &i, "--rejects", &rejects, CMD)) ||
-            (r = fw_cli_opt(argc, argv, &i, "--job", &job, CMD)) ||
-            (r = fw_cli_opt(argc, argv, &i, "--block-rows", &block_rows, CMD)) ||
-            (r = fw_cli_opt(argc, argv, &i, "--checkpoint-rows", &ckpt, CMD)) ||
-            (r = fw_cli_opt(argc, argv, &i, "--timestamp", &stamp, CMD)) ||
-            (r = fw_cli_opt(argc, argv, &i, "--home", &home, CMD))) {
-            if (r < 0) return FW_EXIT_USAGE;
-            continue;
-        }
-        return fw_cli_fail(CMD, FW_EXIT_USAGE, "unknown option '%s' (see flywheel batch --help)", a);
-    }
-    if (!model) return fw_cli_fail(CMD, FW_EXIT_USAGE, "--model NAME[@ALIAS|@VERSION] is required");
-    if (!input) return fw_cli_fail(CMD, FW_EXIT_USAGE, "--input FILE (or --entities FILE) is required");
+    const char *model = NULL, *ids = NULL, *stamp = NULL;
+    bool quiet = false;
     fw_batch_options o;
     fw_batch_options_init(&o);
-    o.input = input;
-    o.output = output ? output : "store";
-    o.items = items;
-    o.item_id_column = item_id;
-    o.score_class = score_class;
-    o.reject_path = rejects;
-    o.job = job;
-    o.home = home;
-    o.strict = strict;
-    o.allow_missing_columns = allow_missing;
-    o.resume = resume;
+    fw_opt opts[] = {
+        {"--model", 0, FW_OPT_STRING, &model, "REF",
+         "registered model: NAME (production alias, else latest), NAME@ALIAS,\n"
+         "NAME@VERSION; or a path to a .fwm file"},
+        {"--input", 0, FW_OPT_STRING, &o.input, "FILE", "rows to score"},
+        {"--output", 0, FW_OPT_STRING, &o.output, "OUT", "FILE.csv, FILE.jsonl or store (default: store)"},
+        {"--id", 0, FW_OPT_STRING, &ids, "COLS",
+         "id column(s), comma-separated (default: the project's data.id when\n"
+         "the input has it, else the input line number)"},
+        {"--threads", 0, FW_OPT_INT, &o.threads, "N", "scorer threads (default: all cores)",
+         FW_OPT_RANGE(o.threads, 1, 64)},
+        {.kind = FW_OPT_SECTION,
+         .help = "\nrecommendations (a pointwise model scores every (entity, item) pair; streams over entities,\n"
+                 "holds the item file in memory; a new item needs no retraining):"},
+        {"--entities", 0, FW_OPT_STRING, NULL, "FILE", "the entities (same as --input): one output group per entity",
+         .same_as = "--input"},
+        {"--items", 0, FW_OPT_STRING, &o.items, "FILE",
+         "the candidate items; the model's inputs are taken from the item\n"
+         "file when it has the column, else from the entity"},
+        {"--item-id", 0, FW_OPT_STRING, &o.item_id_column, "COL",
+         "the items' id column (default: its first column that is not an input)"},
+        {"--top-k", 0, FW_OPT_INT, &o.top_k, "K", "keep the K best items per entity, best first (default " STR(FW_BATCH_DEFAULT_TOP_K) ")",
+         FW_OPT_RANGE(o.top_k, 1, 1000000)},
+        {.kind = FW_OPT_SECTION, .help = "\nselection, errors, scheduling:"},
+        {"--top-fraction", 0, FW_OPT_DOUBLE, &o.top_fraction, "F",
+         "keep only the highest-scoring fraction F of rows (0 < F <= 1); holds\n"
+         "24 bytes per row in memory for the selection",
+         .lo = 1e-12, .hi = 1},
+        {"--score-class", 0, FW_OPT_STRING, &o.score_class, "CLASS",
+         "multiclass: rank by this class's probability (default: the max)"},
+        {"--rejects", 0, FW_OPT_STRING, &o.reject_path, "FILE", "reject file (default OUTPUT.rejects.csv)"},
+        {"--strict", 0, FW_OPT_FLAG, &o.strict, NULL, "the first bad row fails the run (default: reject it and go on)"},
+        {"--allow-missing-columns", 0, FW_OPT_FLAG, &o.allow_missing_columns, NULL,
+         "score a CSV that lacks some of the model's input columns (they are\n"
+         "missing on every row; default: refuse, naming them)"},
+        {"--resume", 0, FW_OPT_FLAG, &o.resume, NULL, "continue an interrupted run of the same job from its checkpoint"},
+        {"--job", 0, FW_OPT_STRING, &o.job, "NAME", "job name for the lock and history (default MODEL-OUTPUT)"},
+        {"--block-rows", 0, FW_OPT_INT, &o.block_rows, "N", "rows per block (default " STR(FW_BATCH_DEFAULT_BLOCK_ROWS) ")",
+         FW_OPT_RANGE(o.block_rows, 1, 1 << 20)},
+        {"--checkpoint-rows", 0, FW_OPT_INT, &o.checkpoint_rows, "N", "rows between checkpoints (default " STR(FW_BATCH_DEFAULT_CHECKPOINT_ROWS) ")",
+         FW_OPT_RANGE(o.checkpoint_rows, 1, 1000000000000)},
+        {"--timestamp", 0, FW_OPT_STRING, &stamp, "T",
+         "the run's timestamp written with every answer: Unix milliseconds or\n"
+         "ISO 8601 (default: now; a resumed run keeps its original one)"},
+        {"--home", 0, FW_OPT_STRING, &o.home, "DIR", "Flywheel home (default $FLYWHEEL_HOME or ./.flywheel)"},
+        {"--quiet", 0, FW_OPT_FLAG, &quiet, NULL,
+         "no progress bar or summary (the bar is drawn only when stderr is a\n"
+         "terminal; the summary always goes to stderr)"},
+    };
+    fw_args a = {.cmd = CMD, .usage = usage_text, .epilog = epilog, .opts = opts, .n_opts = sizeof opts / sizeof *opts};
+    int code;
+    if (!fw_args_parse(&a, argc, argv, 1, &code)) return code;
+    if (!model) return fw_cli_fail(CMD, FW_EXIT_USAGE, "--model NAME[@ALIAS|@VERSION] is required");
+    if (!o.input) return fw_cli_fail(CMD, FW_EXIT_USAGE, "--input FILE (or --entities FILE) is required");
+    if (!o.output) o.output = "store";
     o.progress = !quiet;
-    double d;
-    if (threads) {
-        if (parse_size("--threads", threads, 1, 64, &d)) return FW_EXIT_USAGE;
-        o.threads = (int)d;
-    }
-    if (top_k) {
-        if (parse_size("--top-k", top_k, 1, 1e6, &d)) return FW_EXIT_USAGE;
-        o.top_k = (size_t)d;
-    }
-    if (top_frac) {
-        if (parse_size("--top-fraction", top_frac, 1e-12, 1, &d)) return FW_EXIT_USAGE;
-        o.top_fraction = d;
-    }
-    if (block_rows) {
-        if (parse_size("--block-rows", block_rows, 1, 1 << 20, &d)) return FW_EXIT_USAGE;
-        o.block_rows = (size_t)d;
-    }
-    if (ckpt) {
-        if (parse_size("--checkpoint-rows", ckpt, 1, 1e12, &d)) return FW_EXIT_USAGE;
-        o.checkpoint_rows = (size_t)d;
-    }
     if (stamp) {
         char *end;
         long long ms = strtoll(stamp, &end, 10);
@@ -275,7 +221,8 @@ int fw_cmd_batch(int argc, char **argv) {
         else
             return fw_cli_fail(CMD, FW_EXIT_USAGE, "--timestamp: expected Unix milliseconds or ISO 8601, got '%s'", stamp);
     }
-    if (items && top_frac) return fw_cli_fail(CMD, FW_EXIT_USAGE, "--top-fraction cannot be combined with --items");
+    if (o.items && fw_args_seen(&a, "--top-fraction"))
+        return fw_cli_fail(CMD, FW_EXIT_USAGE, "--top-fraction cannot be combined with --items");
     char *idbuf = NULL;
     const char *idv[MAX_IDS];
     if (ids) {
@@ -297,7 +244,7 @@ int fw_cmd_batch(int argc, char **argv) {
     size_t ml = strlen(model);
     fw_status st = ml > 4 && strcmp(model + ml - 4, ".fwm") == 0 && access(model, F_OK) == 0
                        ? fw_batch_bundle_open_file(model, &bb, &err)
-                       : fw_batch_bundle_open(home, model, &bb, &err);
+                       : fw_batch_bundle_open(o.home, model, &bb, &err);
     if (st) {
         fw_free(idbuf);
         return fw_cli_fail(CMD, st == FW_EINVAL ? FW_EXIT_USAGE : FW_EXIT_FAILURE, "%s", err.msg);
@@ -324,7 +271,7 @@ int fw_cmd_batch(int argc, char **argv) {
     sigaction(SIGTERM, &sa, NULL);
     fw_batch_summary sum;
     st = fw_batch_run(fw_batch_bundle_model(bb), &o, &sum, &err);
-    int code = fw_batch_exit_code(st, &sum);
+    code = fw_batch_exit_code(st, &sum);
     if (st && st != FW_EINTERRUPTED && st != FW_EBUSY) {
         /* a failed run: no "0 written to FILE" line — say what exists and what does not */
         const char *out = sum.output[0] ? sum.output : o.output;

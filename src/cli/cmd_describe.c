@@ -1,5 +1,6 @@
 /* cmd_describe.c — owns `flywheel describe`: load a data file, print its inferred schema and
  * per-column profile (text or --json), and optionally write an inferred project file. */
+#include "cli/args.h"
 #include "cli/cli.h"
 
 #include "core/alloc.h"
@@ -18,14 +19,7 @@ static const char usage_text[] =
     "Loads a CSV or JSON Lines file (optionally .gz), infers each column's type (numeric,\n"
     "categorical, text, timestamp) and prints a profile: missing rate, distinct count,\n"
     "min/max/mean/quantiles or top categories, and the label's balance.\n"
-    "\n"
-    "options:\n"
-    "  --label COL            the label column (adds label balance; needed for --write-project)\n"
-    "  --type COL=TYPE        override an inferred type (repeatable)\n"
-    "  --json                 one JSON object on stdout\n"
-    "  --write-project FILE   infer a complete project file (task, features, metric, baseline)\n"
-    "  --skip-bad-rows        reject malformed rows (counted, first ten shown) instead of failing\n"
-    "  --sample-rows N        rows used for type inference (default 1000)\n";
+    "\n";
 
 #define MAX_OVERRIDES 64
 
@@ -54,69 +48,46 @@ static void data_warnings(const fw_dataset *ds, const char *label, fw_buf *out) 
 
 int fw_cmd_describe(int argc, char **argv) {
     const char *cmd = "describe";
-    const char *path = NULL, *label = NULL, *write_project = NULL, *v;
+    const char *label = NULL, *write_project = NULL;
     bool json = false;
     fw_load_opts lo;
     fw_load_opts_init(&lo);
+    const char *types[MAX_OVERRIDES];
+    size_t n_types = 0;
+    fw_opt opts[] = {
+        {"--label", 0, FW_OPT_STRING, &label, "COL", "the label column (adds label balance; needed for --write-project)"},
+        {"--type", 0, FW_OPT_LIST, types, "COL=TYPE", "override an inferred type (repeatable)", .count = &n_types,
+         .cap = MAX_OVERRIDES},
+        {"--json", 0, FW_OPT_FLAG, &json, NULL, "one JSON object on stdout"},
+        {"--write-project", 0, FW_OPT_STRING, &write_project, "FILE",
+         "infer a complete project file (task, features, metric, baseline)"},
+        {"--skip-bad-rows", 0, FW_OPT_FLAG, &lo.skip_bad_rows, NULL,
+         "reject malformed rows (counted, first ten shown) instead of failing"},
+        {"--sample-rows", 0, FW_OPT_INT, &lo.sample_rows, "N", "rows used for type inference (default 1000)",
+         FW_OPT_RANGE(lo.sample_rows, 1, 100000000), .expect = "a positive integer"},
+    };
+    fw_args args = {.cmd = cmd, .usage = usage_text, .opts = opts, .n_opts = sizeof opts / sizeof *opts, .max_pos = 1,
+                    .pos_name = "data file"};
+    int code;
+    if (!fw_args_parse(&args, argc, argv, 1, &code)) return code;
+    const char *path = args.n_pos ? args.pos[0] : NULL;
     fw_type_override ov[MAX_OVERRIDES];
     char *ov_names[MAX_OVERRIDES];
     size_t n_ov = 0;
     int rc = FW_EXIT_OK;
-    for (int i = 1; i < argc; i++) {
-        int r;
-        if (fw_cli_is_help(argv[i])) {
-            fputs(usage_text, stdout);
+    for (size_t i = 0; i < n_types; i++) {
+        const char *v = types[i], *eq = strrchr(v, '=');
+        fw_col_type t;
+        if (!eq || eq == v || !fw_col_type_parse(eq + 1, &t)) {
+            rc = fw_cli_fail(cmd, FW_EXIT_USAGE, "--type: expected COL=numeric|categorical|text|timestamp, got '%s'", v);
             goto done;
         }
-        if ((r = fw_cli_opt(argc, argv, &i, "--label", &v, cmd)) != 0) {
-            if (r < 0) { rc = FW_EXIT_USAGE; goto done; }
-            label = v;
-            continue;
-        }
-        if ((r = fw_cli_opt(argc, argv, &i, "--write-project", &v, cmd)) != 0) {
-            if (r < 0) { rc = FW_EXIT_USAGE; goto done; }
-            write_project = v;
-            continue;
-        }
-        if ((r = fw_cli_opt(argc, argv, &i, "--sample-rows", &v, cmd)) != 0) {
-            if (r < 0) { rc = FW_EXIT_USAGE; goto done; }
-            char *end;
-            long n = strtol(v, &end, 10);
-            if (*end || end == v || n < 1 || n > 100000000) {
-                rc = fw_cli_fail(cmd, FW_EXIT_USAGE, "--sample-rows: expected a positive integer, got '%s'", v);
-                goto done;
-            }
-            lo.sample_rows = (size_t)n;
-            continue;
-        }
-        if ((r = fw_cli_opt(argc, argv, &i, "--type", &v, cmd)) != 0) {
-            if (r < 0) { rc = FW_EXIT_USAGE; goto done; }
-            const char *eq = strrchr(v, '=');
-            fw_col_type t;
-            if (!eq || eq == v || !fw_col_type_parse(eq + 1, &t)) {
-                rc = fw_cli_fail(cmd, FW_EXIT_USAGE, "--type: expected COL=numeric|categorical|text|timestamp, got '%s'", v);
-                goto done;
-            }
-            if (n_ov == MAX_OVERRIDES) {
-                rc = fw_cli_fail(cmd, FW_EXIT_USAGE, "--type: at most %d", MAX_OVERRIDES);
-                goto done;
-            }
-            ov_names[n_ov] = fw_strndup(v, (size_t)(eq - v));
-            ov[n_ov] = (fw_type_override){ov_names[n_ov], t};
-            n_ov++;
-            continue;
-        }
-        if (strcmp(argv[i], "--json") == 0) { json = true; continue; }
-        if (strcmp(argv[i], "--skip-bad-rows") == 0) { lo.skip_bad_rows = true; continue; }
-        if (argv[i][0] == '-' && argv[i][1]) {
-            rc = fw_cli_fail(cmd, FW_EXIT_USAGE, "unknown option '%s' (see flywheel describe --help)", argv[i]);
+        if (!(ov_names[n_ov] = fw_strndup(v, (size_t)(eq - v)))) {
+            rc = fw_cli_fail(cmd, FW_EXIT_FAILURE, "out of memory");
             goto done;
         }
-        if (path) {
-            rc = fw_cli_fail(cmd, FW_EXIT_USAGE, "one data file, got '%s' and '%s'", path, argv[i]);
-            goto done;
-        }
-        path = argv[i];
+        ov[n_ov] = (fw_type_override){ov_names[n_ov], t};
+        n_ov++;
     }
     if (!path) {
         rc = fw_cli_fail(cmd, FW_EXIT_USAGE, "give a data file (see flywheel describe --help)");

@@ -1,6 +1,7 @@
 /* cmd_eval.c — owns `flywheel eval MODEL DATA`: evaluates a registered version and its baseline on
  * a data file (the model's own pipeline transforms it), overall and per slice, with the report in
  * text, --json or --html. */
+#include "cli/args.h"
 #include "cli/cli.h"
 
 #include "artifact/artifact.h"
@@ -24,15 +25,7 @@ static const char usage_text[] =
     "the label column), with the model's own fitted pipeline: every metric of the task, the\n"
     "improvement over the baseline, latency, and per-slice figures for each --group column; every\n"
     "metric has a 95% bootstrap interval (200 resamples of the rows, seeded: --json metrics_ci).\n"
-    "\n"
-    "options:\n"
-    "  --model REF     the model (instead of the first argument)\n"
-    "  --input DATA    the data file (instead of the second argument)\n"
-    "  --group COL     report every metric per value of COL (repeatable)\n"
-    "  --threshold T   binary decision threshold (default: the one chosen at training)\n"
-    "  --home DIR      Flywheel home (default $FLYWHEEL_HOME or ./.flywheel)\n"
-    "  --json          one JSON object (docs/REPORT_JSON.md)\n"
-    "  --html FILE     a self-contained HTML report\n";
+    "\n";
 
 #define MAX_GROUPS 8
 
@@ -111,64 +104,30 @@ static void eval_model_free(eval_model *e) {
 
 int fw_cmd_eval(int argc, char **argv) {
     const char *cmd = "eval";
-    const char *ref = NULL, *data = NULL, *home = NULL, *html = NULL, *v, *pos[2];
-    size_t n_pos = 0;
+    const char *ref = NULL, *data = NULL, *home = NULL, *html = NULL;
     const char *groups[MAX_GROUPS];
     size_t n_groups = 0;
     bool json = false;
     double threshold = NAN;
-    for (int i = 1; i < argc; i++) {
-        int r;
-        if (fw_cli_is_help(argv[i])) {
-            fputs(usage_text, stdout);
-            return FW_EXIT_OK;
-        }
-        if ((r = fw_cli_opt(argc, argv, &i, "--home", &v, cmd)) != 0) {
-            if (r < 0) return FW_EXIT_USAGE;
-            home = v;
-            continue;
-        }
-        if ((r = fw_cli_opt(argc, argv, &i, "--model", &v, cmd)) != 0) {
-            if (r < 0) return FW_EXIT_USAGE;
-            if (ref) return fw_cli_fail(cmd, FW_EXIT_USAGE, "--model: given twice");
-            ref = v;
-            continue;
-        }
-        if ((r = fw_cli_opt(argc, argv, &i, "--input", &v, cmd)) != 0) {
-            if (r < 0) return FW_EXIT_USAGE;
-            if (data) return fw_cli_fail(cmd, FW_EXIT_USAGE, "--input: given twice");
-            data = v;
-            continue;
-        }
-        if ((r = fw_cli_opt(argc, argv, &i, "--html", &v, cmd)) != 0) {
-            if (r < 0) return FW_EXIT_USAGE;
-            html = v;
-            continue;
-        }
-        if ((r = fw_cli_opt(argc, argv, &i, "--group", &v, cmd)) != 0) {
-            if (r < 0) return FW_EXIT_USAGE;
-            if (n_groups == MAX_GROUPS) return fw_cli_fail(cmd, FW_EXIT_USAGE, "--group: at most %d", MAX_GROUPS);
-            groups[n_groups++] = v;
-            continue;
-        }
-        if ((r = fw_cli_opt(argc, argv, &i, "--threshold", &v, cmd)) != 0) {
-            if (r < 0) return FW_EXIT_USAGE;
-            char *end;
-            threshold = strtod(v, &end);
-            if (*end || end == v || !(threshold >= 0 && threshold <= 1))
-                return fw_cli_fail(cmd, FW_EXIT_USAGE, "--threshold: expected a number in [0, 1], got '%s'", v);
-            continue;
-        }
-        if (strcmp(argv[i], "--json") == 0) { json = true; continue; }
-        if (argv[i][0] == '-') return fw_cli_fail(cmd, FW_EXIT_USAGE, "unknown option '%s' (see flywheel eval --help)", argv[i]);
-        if (n_pos == 2) return fw_cli_fail(cmd, FW_EXIT_USAGE, "unexpected argument '%s'", argv[i]);
-        pos[n_pos++] = argv[i];
-    }
+    fw_opt opts[] = {
+        {"--model", 0, FW_OPT_STRING, &ref, "REF", "the model (instead of the first argument)"},
+        {"--input", 0, FW_OPT_STRING, &data, "DATA", "the data file (instead of the second argument)"},
+        {"--group", 0, FW_OPT_LIST, groups, "COL", "report every metric per value of COL (repeatable)",
+         .count = &n_groups, .cap = MAX_GROUPS},
+        {"--threshold", 0, FW_OPT_DOUBLE, &threshold, "T", "binary decision threshold (default: the one chosen at training)",
+         .lo = 0, .hi = 1},
+        {"--home", 0, FW_OPT_STRING, &home, "DIR", "Flywheel home (default $FLYWHEEL_HOME or ./.flywheel)"},
+        {"--json", 0, FW_OPT_FLAG, &json, NULL, "one JSON object (docs/REPORT_JSON.md)"},
+        {"--html", 0, FW_OPT_STRING, &html, "FILE", "a self-contained HTML report"},
+    };
+    fw_args args = {.cmd = cmd, .usage = usage_text, .opts = opts, .n_opts = sizeof opts / sizeof *opts, .max_pos = 2};
+    int code;
+    if (!fw_args_parse(&args, argc, argv, 1, &code)) return code;
     /* positionals fill what --model / --input did not give, model first */
-    for (size_t i = 0; i < n_pos; i++) {
-        if (!ref) ref = pos[i];
-        else if (!data) data = pos[i];
-        else return fw_cli_fail(cmd, FW_EXIT_USAGE, "unexpected argument '%s'", pos[i]);
+    for (size_t i = 0; i < args.n_pos; i++) {
+        if (!ref) ref = args.pos[i];
+        else if (!data) data = args.pos[i];
+        else return fw_cli_fail(cmd, FW_EXIT_USAGE, "unexpected argument '%s'", args.pos[i]);
     }
     if (!ref || !data) return fw_cli_fail(cmd, FW_EXIT_USAGE, "give a model and a data file: flywheel eval NAME@VERSION DATA");
 

@@ -1,6 +1,7 @@
 /* cmd_models.c — owns `flywheel models`: list, show, diff, promote, rollback, alias, archive,
  * delete, export, import, history and check over the registry, each with --json and --help. */
 #include "artifact/artifact.h"
+#include "cli/args.h"
 #include "cli/cli.h"
 #include "core/alloc.h"
 #include "core/clock.h"
@@ -37,19 +38,9 @@ static const char *const usage_text =
     "                              artifacts no version refers to\n"
     "\n"
     "REF is NAME (its production version, else its latest), NAME@ALIAS, NAME@3 or NAME@v3.\n"
-    "\n"
-    "options (every subcommand):\n"
-    "  --home DIR                  Flywheel home (default $FLYWHEEL_HOME, else ./.flywheel)\n"
-    "  --json                      machine-readable output on stdout\n"
-    "  --force                     promote past the rule; archive/delete under an alias\n"
-    "  --alias NAME                promote/rollback: the alias (default production)\n"
-    "  --min-improvement X         promote: required margin over the baseline (default: the\n"
-    "                              version's project setting)\n"
-    "  --reason TEXT               promote: note for the audit log\n"
-    "  --name NAME                 import: register under this name\n"
-    "  --remove                    alias: remove instead of set\n"
-    "\n"
-    "exit codes: 0 success, 1 failure (refused, not found, damaged), 2 usage error\n";
+    "\n";
+
+static const char epilog[] = "\nexit codes: 0 success, 1 failure (refused, not found, damaged), 2 usage error\n";
 
 typedef struct opts {
     const char *home, *alias, *reason, *name, *html;
@@ -59,38 +50,40 @@ typedef struct opts {
     int n_pos;
 } opts;
 
+enum { N_OPTS = 11 };
+
+/* The option table (every subcommand takes the same options; each says which ones it uses). */
+static void models_args(opts *o, fw_opt *table, fw_args *a) {
+    const fw_opt t[N_OPTS] = {
+        {.kind = FW_OPT_SECTION, .help = "options (every subcommand):"},
+        {"--home", 0, FW_OPT_STRING, &o->home, "DIR", "Flywheel home (default $FLYWHEEL_HOME, else ./.flywheel)"},
+        {"--json", 0, FW_OPT_FLAG, &o->json, NULL, "machine-readable output on stdout"},
+        {"--force", 0, FW_OPT_FLAG, &o->force, NULL, "promote past the rule; archive/delete under an alias"},
+        {"--alias", 0, FW_OPT_STRING, &o->alias, "NAME", "promote/rollback: the alias (default production)"},
+        {"--min-improvement", 0, FW_OPT_DOUBLE, &o->min_improvement, "X",
+         "promote: required margin over the baseline (default: the\nversion's project setting)",
+         .lo = 0, .hi = INFINITY, .expect = "a number >= 0"},
+        {"--reason", 0, FW_OPT_STRING, &o->reason, "TEXT", "promote: note for the audit log"},
+        {"--name", 0, FW_OPT_STRING, &o->name, "NAME", "import: register under this name"},
+        {"--remove", 0, FW_OPT_FLAG, &o->remove, NULL, "alias: remove instead of set"},
+        {"--html", 0, FW_OPT_STRING, &o->html, "FILE", "show: write the HTML report kept with the version"},
+        {"--clean", 0, FW_OPT_FLAG, &o->clean, NULL, "check: delete leftover temporary files and orphan artifacts"},
+    };
+    memcpy(table, t, sizeof t);
+    *a = (fw_args){.cmd = CMD, .usage = usage_text, .epilog = epilog, .opts = table, .n_opts = N_OPTS, .max_pos = 4};
+}
+
+/* Parses argv[2..] (after the subcommand); returns 0, or the exit code when the command is done
+ * (-1 after --help: exit 0). */
 static int parse(int argc, char **argv, opts *o) {
     memset(o, 0, sizeof *o);
     o->min_improvement = NAN;
-    for (int i = 2; i < argc; i++) {
-        const char *v = NULL;
-        int m;
-        if (fw_cli_is_help(argv[i])) {
-            fputs(usage_text, stdout);
-            return -1;
-        }
-        if (strcmp(argv[i], "--json") == 0) o->json = true;
-        else if (strcmp(argv[i], "--force") == 0) o->force = true;
-        else if (strcmp(argv[i], "--remove") == 0) o->remove = true;
-        else if (strcmp(argv[i], "--clean") == 0) o->clean = true;
-        else if ((m = fw_cli_opt(argc, argv, &i, "--home", &o->home, CMD))) { if (m < 0) return FW_EXIT_USAGE; }
-        else if ((m = fw_cli_opt(argc, argv, &i, "--alias", &o->alias, CMD))) { if (m < 0) return FW_EXIT_USAGE; }
-        else if ((m = fw_cli_opt(argc, argv, &i, "--reason", &o->reason, CMD))) { if (m < 0) return FW_EXIT_USAGE; }
-        else if ((m = fw_cli_opt(argc, argv, &i, "--name", &o->name, CMD))) { if (m < 0) return FW_EXIT_USAGE; }
-        else if ((m = fw_cli_opt(argc, argv, &i, "--html", &o->html, CMD))) { if (m < 0) return FW_EXIT_USAGE; }
-        else if ((m = fw_cli_opt(argc, argv, &i, "--min-improvement", &v, CMD))) {
-            if (m < 0) return FW_EXIT_USAGE;
-            char *end;
-            o->min_improvement = strtod(v, &end);
-            if (*end || end == v || !(o->min_improvement >= 0))
-                return fw_cli_fail(CMD, FW_EXIT_USAGE, "--min-improvement: expected a number >= 0, got '%s'", v);
-        } else if (argv[i][0] == '-' && argv[i][1])
-            return fw_cli_fail(CMD, FW_EXIT_USAGE, "unknown option '%s' (see flywheel models --help)", argv[i]);
-        else if (o->n_pos < 4)
-            o->pos[o->n_pos++] = argv[i];
-        else
-            return fw_cli_fail(CMD, FW_EXIT_USAGE, "too many arguments ('%s')", argv[i]);
-    }
+    fw_opt table[N_OPTS];
+    fw_args a;
+    models_args(o, table, &a);
+    int code;
+    if (!fw_args_parse(&a, argc, argv, 2, &code)) return code == FW_EXIT_OK ? -1 : code;
+    for (size_t i = 0; i < a.n_pos; i++) o->pos[o->n_pos++] = a.pos[i];
     return 0;
 }
 
@@ -676,8 +669,12 @@ static int do_check(fw_registry *r, const opts *o) {
 }
 
 int fw_cmd_models(int argc, char **argv) {
-    if (argc < 2 || fw_cli_is_help(argv[1])) {
-        fputs(usage_text, argc < 2 ? stderr : stdout);
+    if (argc < 2 || fw_cli_is_help(argv[1])) { /* the help, from the option table */
+        opts o;
+        fw_opt table[N_OPTS];
+        fw_args a;
+        models_args(&o, table, &a);
+        fw_args_help(&a, argc < 2 ? stderr : stdout);
         return argc < 2 ? FW_EXIT_USAGE : FW_EXIT_OK;
     }
     const char *sub = argv[1];

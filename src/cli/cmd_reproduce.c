@@ -2,6 +2,7 @@
  * recorded project, data, family, hyperparameters, seed and thread count, rebuilds the artifact
  * with the original creation time and lineage, and checks it is byte-identical — or says exactly
  * which metadata key or section differs. */
+#include "cli/args.h"
 #include "cli/cli.h"
 
 #include "artifact/artifact.h"
@@ -21,10 +22,7 @@ static const char usage_text[] =
     "family and hyperparameters, seed and thread count) and compares the new artifact with the\n"
     "registered one byte for byte. Exit 0 when identical, 1 when not (the differing metadata keys\n"
     "and sections are listed), 2 on a usage error.\n"
-    "\n"
-    "options:\n"
-    "  --home DIR    Flywheel home (default $FLYWHEEL_HOME or ./.flywheel)\n"
-    "  --data FILE   the training data, when it has moved since training\n";
+    "\n";
 
 /* True for the metadata keys that name the build that wrote the artifact, not the model. */
 static bool builder_key(const char *k) {
@@ -95,27 +93,16 @@ static size_t diff_artifacts(const fw_artifact *a, const fw_artifact *b, bool pr
 
 int fw_cmd_reproduce(int argc, char **argv) {
     const char *cmd = "reproduce";
-    const char *ref = NULL, *home = NULL, *data = NULL, *v;
-    for (int i = 1; i < argc; i++) {
-        int r;
-        if (fw_cli_is_help(argv[i])) {
-            fputs(usage_text, stdout);
-            return FW_EXIT_OK;
-        }
-        if ((r = fw_cli_opt(argc, argv, &i, "--home", &v, cmd)) != 0) {
-            if (r < 0) return FW_EXIT_USAGE;
-            home = v;
-            continue;
-        }
-        if ((r = fw_cli_opt(argc, argv, &i, "--data", &v, cmd)) != 0) {
-            if (r < 0) return FW_EXIT_USAGE;
-            data = v;
-            continue;
-        }
-        if (argv[i][0] == '-') return fw_cli_fail(cmd, FW_EXIT_USAGE, "unknown option '%s' (see flywheel reproduce --help)", argv[i]);
-        if (ref) return fw_cli_fail(cmd, FW_EXIT_USAGE, "one model reference, got '%s' and '%s'", ref, argv[i]);
-        ref = argv[i];
-    }
+    const char *home = NULL, *data = NULL;
+    fw_opt opts[] = {
+        {"--home", 0, FW_OPT_STRING, &home, "DIR", "Flywheel home (default $FLYWHEEL_HOME or ./.flywheel)"},
+        {"--data", 0, FW_OPT_STRING, &data, "FILE", "the training data, when it has moved since training"},
+    };
+    fw_args args = {.cmd = cmd, .usage = usage_text, .opts = opts, .n_opts = sizeof opts / sizeof *opts, .max_pos = 1,
+                    .pos_name = "model reference"};
+    int code;
+    if (!fw_args_parse(&args, argc, argv, 1, &code)) return code;
+    const char *ref = args.n_pos ? args.pos[0] : NULL;
     if (!ref) return fw_cli_fail(cmd, FW_EXIT_USAGE, "give a model version, e.g. churn@3");
 
     fw_err err;

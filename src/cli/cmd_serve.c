@@ -1,6 +1,7 @@
 /* cmd_serve.c — owns `flywheel serve`: maps the flags and the config file's `serving:` section
  * onto fw_serve_config, starts the server, prints the bound address on stdout, and on SIGTERM or
  * SIGINT drains in-flight requests and flushes the prediction log before exiting. */
+#include "cli/args.h"
 #include "cli/cli.h"
 #include "serve/config.h"
 #include "serve/server.h"
@@ -13,74 +14,57 @@
 
 static const char *CMD = "serve";
 
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: flywheel serve [--home DIR] [--host 127.0.0.1] [--port 8080] [--threads N]\n"
-            "                      [--config flywheel.yaml] [--models-dir DIR] [--log PATH]\n"
-            "                      [--admin-token TOKEN] [--max-body BYTES] [--model-memory BYTES]\n"
-            "                      [--batch-max-age SECONDS] [--alias-poll SECONDS]\n\n"
-            "Serves every model of the registry with a `production` alias (and any NAME@ALIAS under\n"
-            "serving.models) over HTTP/1.1: v1 JSON (:predict, :explain, /v1/rank, /v1/feedback),\n"
-            "KServe v2 (/v2/...), /metrics (Prometheus), /healthz and /admin (bearer token).\n\n"
-            "  --home DIR             Flywheel home: the registry the models come from, and the store\n"
-            "                         the prediction log and feedback go to (default $FLYWHEEL_HOME,\n"
-            "                         else ./.flywheel; --store is the same flag)\n"
-            "  --models-dir DIR       serve linear JSON models from DIR instead of the registry\n"
-            "  --log PATH             prediction log as JSON lines in PATH instead of the store\n"
-            "  --batch-max-age S      hybrid: a request with entity_id is answered from the batch answer\n"
-            "                         of the served version (flywheel batch --output store) when younger\n"
-            "                         than S seconds (serving.batch_max_age_s; 0 = off, the default)\n"
-            "  --alias-poll S         re-read aliases every S seconds: `flywheel models promote` in another\n"
-            "                         process is served within S (serving.alias_poll_s, default 2)\n\n"
-            "--port 0 picks a free port; the bound address is printed on stdout:\n"
-            "  flywheel serve: listening on http://HOST:PORT\n"
-            "Flags override the config file. SIGTERM drains in-flight requests and flushes the log.\n");
-}
+static const char usage_text[] =
+    "usage: flywheel serve [--home DIR] [--port 8080] [--config flywheel.yaml] [options]\n\n"
+    "Serves every model of the registry with a `production` alias (and any NAME@ALIAS under\n"
+    "serving.models) over HTTP/1.1: v1 JSON (:predict, :explain, /v1/rank, /v1/feedback),\n"
+    "KServe v2 (/v2/...), /metrics (Prometheus), /healthz and /admin (bearer token).\n\n";
 
-static int parse_num(const char *opt, const char *v, double lo, double hi, double *out) {
-    char *end;
-    double d = strtod(v, &end);
-    if (end == v || *end || d < lo || d > hi) {
-        fw_cli_fail(CMD, FW_EXIT_USAGE, "%s: expected a number in [%g, %g], got '%s'", opt, lo, hi, v);
-        return -1;
-    }
-    *out = d;
-    return 0;
-}
+static const char epilog[] =
+    "\n--port 0 picks a free port; the bound address is printed on stdout:\n"
+    "  flywheel serve: listening on http://HOST:PORT\n"
+    "Flags override the config file. SIGTERM drains in-flight requests and flushes the log.\n";
 
 int fw_cmd_serve(int argc, char **argv) {
-    const char *config = NULL, *host = NULL, *port = NULL, *threads = NULL, *dir = NULL, *store = NULL,
-               *logp = NULL, *token = NULL, *maxbody = NULL, *mem = NULL, *maxage = NULL, *poll = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (fw_cli_is_help(argv[i])) {
-            usage(stdout);
-            return FW_EXIT_OK;
-        }
-        int r;
-        if ((r = fw_cli_opt(argc, argv, &i, "--config", &config, CMD)) ||
-            (r = fw_cli_opt(argc, argv, &i, "--host", &host, CMD)) ||
-            (r = fw_cli_opt(argc, argv, &i, "--port", &port, CMD)) ||
-            (r = fw_cli_opt(argc, argv, &i, "--threads", &threads, CMD)) ||
-            (r = fw_cli_opt(argc, argv, &i, "--models-dir", &dir, CMD)) ||
-            (r = fw_cli_opt(argc, argv, &i, "--store", &store, CMD)) ||
-            (r = fw_cli_opt(argc, argv, &i, "--home", &store, CMD)) ||
-            (r = fw_cli_opt(argc, argv, &i, "--batch-max-age", &maxage, CMD)) ||
-            (r = fw_cli_opt(argc, argv, &i, "--alias-poll", &poll, CMD)) ||
-            (r = fw_cli_opt(argc, argv, &i, "--log", &logp, CMD)) ||
-            (r = fw_cli_opt(argc, argv, &i, "--admin-token", &token, CMD)) ||
-            (r = fw_cli_opt(argc, argv, &i, "--max-body", &maxbody, CMD)) ||
-            (r = fw_cli_opt(argc, argv, &i, "--model-memory", &mem, CMD))) {
-            if (r < 0) return FW_EXIT_USAGE;
-            continue;
-        }
-        return fw_cli_fail(CMD, FW_EXIT_USAGE, "unknown option '%s' (see flywheel serve --help)", argv[i]);
-    }
+    const char *config = NULL, *host = NULL, *dir = NULL, *store = NULL, *logp = NULL, *token = NULL;
+    int port = 0, threads = 0;
+    double maxbody = 0, mem = 0, maxage = 0, poll = 0;
+    fw_opt opts[] = {
+        {"--home", 0, FW_OPT_STRING, &store, "DIR",
+         "Flywheel home: the registry the models come from, and the store\n"
+         "the prediction log and feedback go to (default $FLYWHEEL_HOME,\nelse ./.flywheel)"},
+        {"--store", 0, FW_OPT_STRING, NULL, "DIR", "the same as --home", .same_as = "--home"},
+        {"--host", 0, FW_OPT_STRING, &host, "ADDR", "address to listen on (serving.host; default 127.0.0.1)"},
+        {"--port", 0, FW_OPT_INT, &port, "N", "port (serving.port, default 8080; 0 picks a free one)",
+         FW_OPT_RANGE(port, 0, 65535)},
+        {"--threads", 0, FW_OPT_INT, &threads, "N", "HTTP worker threads (serving.threads; default 0: the online cores)",
+         FW_OPT_RANGE(threads, 0, 1024)},
+        {"--config", 0, FW_OPT_STRING, &config, "FILE", "a project or config file with a serving: section"},
+        {"--models-dir", 0, FW_OPT_STRING, &dir, "DIR", "serve linear JSON models from DIR instead of the registry"},
+        {"--log", 0, FW_OPT_STRING, &logp, "PATH", "prediction log as JSON lines in PATH instead of the store"},
+        {"--admin-token", 0, FW_OPT_STRING, &token, "TOKEN", "bearer token for /admin (serving.admin_token)"},
+        {"--max-body", 0, FW_OPT_DOUBLE, &maxbody, "BYTES", "larger request bodies get 413 (serving.max_body_bytes; default 1 MiB)",
+         .lo = 64, .hi = 1 << 30},
+        {"--model-memory", 0, FW_OPT_DOUBLE, &mem, "BYTES",
+         "LRU bound on loaded models (serving.model_memory_bytes; default 1 GiB)",
+         .lo = 0, .hi = 1e15},
+        {"--batch-max-age", 0, FW_OPT_DOUBLE, &maxage, "S",
+         "hybrid: a request with entity_id is answered from the batch answer\n"
+         "of the served version (flywheel batch --output store) when younger\n"
+         "than S seconds (serving.batch_max_age_s; 0 = off, the default)",
+         .lo = 0, .hi = 1e9},
+        {"--alias-poll", 0, FW_OPT_DOUBLE, &poll, "S",
+         "re-read aliases every S seconds: `flywheel models promote` in another\n"
+         "process is served within S (serving.alias_poll_s, default 2)",
+         .lo = 0, .hi = 86400},
+    };
+    fw_args a = {.cmd = CMD, .usage = usage_text, .epilog = epilog, .opts = opts, .n_opts = sizeof opts / sizeof *opts};
+    int code = FW_EXIT_OK;
+    if (!fw_args_parse(&a, argc, argv, 1, &code)) return code;
     fw_serve_config cfg;
     fw_serve_config_init(&cfg);
     fw_err err;
     fw_err_clear(&err);
-    int code = FW_EXIT_OK;
-    double d;
     if (config && fw_serve_config_load(&cfg, config, &err) != FW_OK) {
         code = fw_cli_fail(CMD, FW_EXIT_USAGE, "%s", err.msg);
         goto done;
@@ -90,30 +74,12 @@ int fw_cmd_serve(int argc, char **argv) {
     if (store) fw_serve_config_set_str(&cfg.store_path, store);
     if (logp) fw_serve_config_set_str(&cfg.log_path, logp);
     if (token) fw_serve_config_set_str(&cfg.admin_token, token);
-    if (port) {
-        if (parse_num("--port", port, 0, 65535, &d)) { code = FW_EXIT_USAGE; goto done; }
-        cfg.port = (int)d;
-    }
-    if (threads) {
-        if (parse_num("--threads", threads, 0, 1024, &d)) { code = FW_EXIT_USAGE; goto done; }
-        cfg.threads = (int)d;
-    }
-    if (maxbody) {
-        if (parse_num("--max-body", maxbody, 64, 1 << 30, &d)) { code = FW_EXIT_USAGE; goto done; }
-        cfg.max_body_bytes = (size_t)d;
-    }
-    if (maxage) {
-        if (parse_num("--batch-max-age", maxage, 0, 1e9, &d)) { code = FW_EXIT_USAGE; goto done; }
-        cfg.batch_max_age_s = d;
-    }
-    if (poll) {
-        if (parse_num("--alias-poll", poll, 0, 86400, &d)) { code = FW_EXIT_USAGE; goto done; }
-        cfg.alias_poll_s = d;
-    }
-    if (mem) {
-        if (parse_num("--model-memory", mem, 0, 1e15, &d)) { code = FW_EXIT_USAGE; goto done; }
-        cfg.model_memory_bytes = (size_t)d;
-    }
+    if (fw_args_seen(&a, "--port")) cfg.port = port;
+    if (fw_args_seen(&a, "--threads")) cfg.threads = threads;
+    if (fw_args_seen(&a, "--max-body")) cfg.max_body_bytes = (size_t)maxbody;
+    if (fw_args_seen(&a, "--batch-max-age")) cfg.batch_max_age_s = maxage;
+    if (fw_args_seen(&a, "--alias-poll")) cfg.alias_poll_s = poll;
+    if (fw_args_seen(&a, "--model-memory")) cfg.model_memory_bytes = (size_t)mem;
     /* Block the stop signals in every thread (the server's inherit the mask); wait for them here. */
     sigset_t set;
     sigemptyset(&set);

@@ -1,5 +1,6 @@
 /* cmd_train.c — owns `flywheel train`: parses flags into fw_train_options, runs training, prints the
  * report (text, --json, --html) and registers the chosen model as a new version in the store. */
+#include "cli/args.h"
 #include "cli/cli.h"
 
 #include "models/model.h"
@@ -25,31 +26,9 @@ static const char usage_text[] =
     "\n"
     "Trains the baseline and each candidate family on the training split, evaluates them on the\n"
     "held-out split, prints the report and registers the best as a new version.\n"
-    "\n"
-    "options:\n"
-    "  --label COL            label column (when no project file is given)\n"
-    "  --task T               binary|multiclass|multilabel|regression|ranking (default: inferred)\n"
-    "  --query COL            ranking: the query column (rows ranked together; data.query)\n"
-    "  --metric M             primary metric (as eval and batch; default: the project's, else by task)\n"
-    "  --group COL            report every metric per value of COL too (repeatable; data.groups)\n"
-    "  --id COL               the id column, never a feature (data.id)\n"
-    "  --models LIST          families to try (default baseline,linear,gbdt,knn)\n"
-    "  --seed N               seed for splits, sampling and search (default: the project's)\n"
-    "  --threads N            threads (default: all cores)\n"
-    "  --time-budget SECONDS  random search over each family's hyperparameters within the budget\n"
-    "                         (default 0: each family's defaults, no search)\n"
-    "  --param F.KEY=VALUE    a hyperparameter for family F (repeatable), e.g. gbdt.max_depth=4;\n"
-    "                         every family's keys and defaults: docs/MODELS.md\n"
-    "  --test FILE            evaluate on this file instead of a split of the training data\n"
-    "  --out DIR              also write the artifact (.fwm), report.json and report.html to DIR\n"
-    "  --name NAME            model name in the registry (default: the project's name)\n"
-    "  --home DIR             Flywheel home (default $FLYWHEEL_HOME or ./.flywheel)\n"
-    "  --no-register          do not register the chosen model\n"
-    "  --json                 print one JSON object (docs/REPORT_JSON.md) instead of the table\n"
-    "  --html FILE            write a self-contained HTML report\n"
-    "  --write-project FILE   write the resolved project file (for editing) and continue\n"
-    "  --skip-bad-rows        reject malformed rows and rows without a label (counted) instead of failing\n"
-    "  --quiet                no progress line\n";
+    "\n";
+
+static const char *const task_names[] = {"binary", "multiclass", "multilabel", "regression", "ranking", NULL};
 
 #define MAX_PARAMS 64
 #define MAX_GROUPS 8
@@ -84,92 +63,63 @@ int fw_cmd_train(int argc, char **argv) {
     const char *cmd = "train";
     fw_train_options o;
     fw_train_options_init(&o);
-    const char *query = NULL;
-    const char *positional = NULL, *label = NULL, *task = NULL, *out_dir = NULL, *name = NULL,
-               *home = NULL, *html = NULL, *write_project = NULL, *metric = NULL, *id = NULL, *v;
+    const char *query = NULL, *label = NULL, *out_dir = NULL, *name = NULL, *home = NULL, *html = NULL,
+               *write_project = NULL, *metric = NULL, *id = NULL;
     const char *params[MAX_PARAMS], *groups[MAX_GROUPS];
     size_t n_params = 0, n_groups = 0;
+    int task = -1;
     bool json = false, no_register = false, quiet = false;
-    for (int i = 1; i < argc; i++) {
-        int r;
-        const char *a = argv[i];
-        if (fw_cli_is_help(a)) {
-            fputs(usage_text, stdout);
-            return FW_EXIT_OK;
-        }
-#define OPT(flag, var)                                                   \
-    if ((r = fw_cli_opt(argc, argv, &i, flag, &v, cmd)) != 0) {          \
-        if (r < 0) return FW_EXIT_USAGE;                                 \
-        var = v;                                                         \
-        continue;                                                        \
-    }
-        OPT("--label", label)
-        OPT("--task", task)
-        OPT("--models", o.families)
-        OPT("--test", o.test_path)
-        OPT("--out", out_dir)
-        OPT("--name", name)
-        OPT("--query", query)
-        OPT("--home", home)
-        OPT("--html", html)
-        OPT("--write-project", write_project)
-        OPT("--metric", metric)
-        OPT("--id", id)
-#undef OPT
-        if ((r = fw_cli_opt(argc, argv, &i, "--group", &v, cmd)) != 0) {
-            if (r < 0) return FW_EXIT_USAGE;
-            if (n_groups == MAX_GROUPS) return fw_cli_fail(cmd, FW_EXIT_USAGE, "--group: at most %d", MAX_GROUPS);
-            groups[n_groups++] = v;
-            continue;
-        }
-        if ((r = fw_cli_opt(argc, argv, &i, "--seed", &v, cmd)) != 0) {
-            if (r < 0) return FW_EXIT_USAGE;
-            char *end;
-            errno = 0;
-            unsigned long long s = strtoull(v, &end, 10);
-            if (errno || *end || end == v) return fw_cli_fail(cmd, FW_EXIT_USAGE, "--seed: expected a non-negative integer, got '%s'", v);
-            o.seed = s;
-            o.seed_set = true;
-            continue;
-        }
-        if ((r = fw_cli_opt(argc, argv, &i, "--threads", &v, cmd)) != 0) {
-            if (r < 0) return FW_EXIT_USAGE;
-            char *end;
-            long t = strtol(v, &end, 10);
-            if (*end || end == v || t < 0 || t > 256) return fw_cli_fail(cmd, FW_EXIT_USAGE, "--threads: expected an integer in [0, 256], got '%s'", v);
-            o.threads = (int)t;
-            continue;
-        }
-        if ((r = fw_cli_opt(argc, argv, &i, "--time-budget", &v, cmd)) != 0) {
-            if (r < 0) return FW_EXIT_USAGE;
-            char *end;
-            double t = strtod(v, &end);
-            if (*end || end == v || !(t >= 0) || t > 1e7) return fw_cli_fail(cmd, FW_EXIT_USAGE, "--time-budget: expected seconds >= 0, got '%s'", v);
-            o.time_budget_s = t;
-            continue;
-        }
-        if ((r = fw_cli_opt(argc, argv, &i, "--param", &v, cmd)) != 0) {
-            if (r < 0) return FW_EXIT_USAGE;
-            const char *dot = strchr(v, '.'), *eq = strchr(v, '=');
-            if (!dot || !eq || dot > eq || dot == v || eq == dot + 1)
-                return fw_cli_fail(cmd, FW_EXIT_USAGE, "--param: expected FAMILY.KEY=VALUE, got '%s'", v);
-            char fam[32];
-            snprintf(fam, sizeof fam, "%.*s", (int)(dot - v), v);
-            if (!fw_model_family(fam))
-                return fw_cli_fail(cmd, FW_EXIT_USAGE,
-                                   "--param %s: '%s' is not a model family (baseline, linear, gbdt, knn, hier); "
-                                   "project settings such as split.folds go in the project file", v, fam);
-            if (n_params == MAX_PARAMS) return fw_cli_fail(cmd, FW_EXIT_USAGE, "--param: at most %d", MAX_PARAMS);
-            params[n_params++] = v;
-            continue;
-        }
-        if (strcmp(a, "--json") == 0) { json = true; continue; }
-        if (strcmp(a, "--no-register") == 0) { no_register = true; continue; }
-        if (strcmp(a, "--quiet") == 0) { quiet = true; continue; }
-        if (strcmp(a, "--skip-bad-rows") == 0) { o.skip_bad_rows = true; continue; }
-        if (a[0] == '-' && a[1]) return fw_cli_fail(cmd, FW_EXIT_USAGE, "unknown option '%s' (see flywheel train --help)", a);
-        if (positional) return fw_cli_fail(cmd, FW_EXIT_USAGE, "one project or data file, got '%s' and '%s'", positional, a);
-        positional = a;
+    fw_opt opts[] = {
+        {"--label", 0, FW_OPT_STRING, &label, "COL", "label column (when no project file is given)"},
+        {"--task", 0, FW_OPT_ENUM, &task, NULL, "the task (default: inferred from the label)",
+         .choices = task_names},
+        {"--query", 0, FW_OPT_STRING, &query, "COL", "ranking: the query column (rows ranked together; data.query)"},
+        {"--metric", 0, FW_OPT_STRING, &metric, "M",
+         "primary metric (as eval and batch; default: the project's, else by task)"},
+        {"--group", 0, FW_OPT_LIST, groups, "COL", "report every metric per value of COL too (repeatable; data.groups)",
+         .count = &n_groups, .cap = MAX_GROUPS},
+        {"--id", 0, FW_OPT_STRING, &id, "COL", "the id column, never a feature (data.id)"},
+        {"--models", 0, FW_OPT_STRING, &o.families, "LIST", "families to try (default baseline,linear,gbdt,knn)"},
+        {"--seed", 0, FW_OPT_INT, &o.seed, "N", "seed for splits, sampling and search (default: the project's)",
+         FW_OPT_RANGE(o.seed, 0, UINT64_MAX), .expect = "a non-negative integer"},
+        {"--threads", 0, FW_OPT_INT, &o.threads, "N", "threads (default: all cores)", FW_OPT_RANGE(o.threads, 0, 256)},
+        {"--time-budget", 0, FW_OPT_DOUBLE, &o.time_budget_s, "SECONDS",
+         "random search over each family's hyperparameters within the budget\n"
+         "(default 0: each family's defaults, no search)",
+         .lo = 0, .hi = 1e7, .expect = "seconds >= 0"},
+        {"--param", 0, FW_OPT_LIST, params, "F.KEY=VALUE",
+         "a hyperparameter for family F (repeatable), e.g. gbdt.max_depth=4;\n"
+         "every family's keys and defaults: docs/MODELS.md",
+         .count = &n_params, .cap = MAX_PARAMS},
+        {"--test", 0, FW_OPT_STRING, &o.test_path, "FILE", "evaluate on this file instead of a split of the training data"},
+        {"--out", 0, FW_OPT_STRING, &out_dir, "DIR", "also write the artifact (.fwm), report.json and report.html to DIR"},
+        {"--name", 0, FW_OPT_STRING, &name, "NAME", "model name in the registry (default: the project's name)"},
+        {"--home", 0, FW_OPT_STRING, &home, "DIR", "Flywheel home (default $FLYWHEEL_HOME or ./.flywheel)"},
+        {"--no-register", 0, FW_OPT_FLAG, &no_register, NULL, "do not register the chosen model"},
+        {"--json", 0, FW_OPT_FLAG, &json, NULL, "print one JSON object (docs/REPORT_JSON.md) instead of the table"},
+        {"--html", 0, FW_OPT_STRING, &html, "FILE", "write a self-contained HTML report"},
+        {"--write-project", 0, FW_OPT_STRING, &write_project, "FILE",
+         "write the resolved project file (for editing) and continue"},
+        {"--skip-bad-rows", 0, FW_OPT_FLAG, &o.skip_bad_rows, NULL,
+         "reject malformed rows and rows without a label (counted) instead of failing"},
+        {"--quiet", 0, FW_OPT_FLAG, &quiet, NULL, "no progress line"},
+    };
+    fw_args args = {.cmd = cmd, .usage = usage_text, .opts = opts, .n_opts = sizeof opts / sizeof *opts, .max_pos = 1,
+                    .pos_name = "project or data file"};
+    int code;
+    if (!fw_args_parse(&args, argc, argv, 1, &code)) return code;
+    const char *positional = args.n_pos ? args.pos[0] : NULL;
+    o.seed_set = fw_args_seen(&args, "--seed") > 0;
+    for (size_t i = 0; i < n_params; i++) { /* FAMILY.KEY=VALUE, of a model family */
+        const char *v = params[i], *dot = strchr(v, '.'), *eq = strchr(v, '=');
+        if (!dot || !eq || dot > eq || dot == v || eq == dot + 1)
+            return fw_cli_fail(cmd, FW_EXIT_USAGE, "--param: expected FAMILY.KEY=VALUE, got '%s'", v);
+        char fam[32];
+        snprintf(fam, sizeof fam, "%.*s", (int)(dot - v), v);
+        if (!fw_model_family(fam))
+            return fw_cli_fail(cmd, FW_EXIT_USAGE,
+                               "--param %s: '%s' is not a model family (baseline, linear, gbdt, knn, hier); "
+                               "project settings such as split.folds go in the project file", v, fam);
     }
     if (!positional) return fw_cli_fail(cmd, FW_EXIT_USAGE, "give a project file (flywheel.yaml) or a data file with --label");
     o.params = params;
@@ -191,10 +141,10 @@ int fw_cmd_train(int argc, char **argv) {
         st = fw_project_from_args(positional, label, &proj, &err);
     }
     if (st) return fw_cli_fail(cmd, st == FW_EINVAL ? FW_EXIT_USAGE : FW_EXIT_FAILURE, "%s", err.msg);
-    if (task) {
-        if (!fw_task_parse(task, &proj.task)) {
+    if (task >= 0) {
+        if (!fw_task_parse(task_names[task], &proj.task)) {
             fw_project_free(&proj);
-            return fw_cli_fail(cmd, FW_EXIT_USAGE, "--task: unknown task '%s' (binary, multiclass, multilabel, regression, ranking)", task);
+            return fw_cli_fail(cmd, FW_EXIT_FAILURE, "internal: task '%s' has no code", task_names[task]);
         }
         proj.task_set = true;
     }

@@ -1,4 +1,4 @@
-/* common.c — owns the small helpers every command file shares: errors and option parsing. */
+/* common.c — owns the small helpers every command file shares: errors and the --help test (options: args.c). */
 #include "cli/cli.h"
 
 #include <stdarg.h>
@@ -15,20 +15,3 @@ int fw_cli_fail(const char *cmd, int code, const char *fmt, ...) {
 }
 
 bool fw_cli_is_help(const char *arg) { return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0; }
-
-int fw_cli_opt(int argc, char **argv, int *i, const char *name, const char **val, const char *cmd) {
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(a, name, n) != 0) return 0;
-    if (a[n] == '=') {
-        *val = a + n + 1;
-        return 1;
-    }
-    if (a[n] != '\0') return 0;
-    if (*i + 1 >= argc) {
-        fw_cli_fail(cmd, FW_EXIT_USAGE, "option %s needs a value", name);
-        return -1;
-    }
-    *val = argv[++*i];
-    return 1;
-}

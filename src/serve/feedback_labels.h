@@ -3,7 +3,7 @@
  * second label is answered 409 at once. A fixed table of 64-bit keyed hashes (lock-free inserts,
  * 8 MiB for FW_LABEL_SLOTS slots, filled to 3/4): ids it cannot hold (full) or labelled by an
  * earlier process are settled by the store instead, which keeps the first label in force and
- * stores the second with status 'ignored' (log_db.h).
+ * stores the second with status 'ignored' (fw_store_log_put_feedback, store/store.h).
  *
  * Example:
  *   fw_label_set *ls = fw_label_set_new();

@@ -2,10 +2,11 @@
  * (model names, versions, aliases, runs, audit log, artifact files), batch jobs and the batch
  * answers hybrid serving reads, and the prediction log with feedback (a handle of its own,
  * fw_store_log, because it is written by one thread in long batches). Callers see only this header
- * and opaque handles; nothing outside src/store/ touches SQLite. Each back end is one file in
- * src/store/ that fills the operations tables of store/store_backend.h (the embedded SQLite one:
- * store_sqlite.c + log_sqlite.c); fw_store_open picks the back end from the home (a directory:
- * SQLite). Table layout, the operations and how to add a back end: docs/DESIGN.md ("The store").
+ * and opaque handles; nothing outside src/store/ touches SQLite. A back end fills the operations
+ * tables of store/store_backend.h (the embedded SQLite one: store_sqlite.c and log_sqlite.c; a new
+ * one, PostgreSQL, is one new file plus its line in store.c's list); fw_store_open picks the back
+ * end from the home (a directory: SQLite). Table layout, the operations and how to add a back end:
+ * docs/DESIGN.md ("The store interface").
  *
  * Artifacts are content-addressed files under <home>/artifacts/ab/cdef....fwm, written with
  * temp file + fsync + rename BEFORE the row that names them is committed: a crash leaves at most

@@ -1,6 +1,8 @@
-/* test.c — owns the harness state: per-test failure counting and the closing line. */
+/* test.c — owns the harness state: per-test failure counting, the closing line, and the choice of
+ * tests by name from the command line (`test_csv NAME...`, `test_csv --list`). */
 #include "test.h"
 
+#include <fnmatch.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -11,6 +13,53 @@ int fw_test_failed_checks;
 const char *fw_test_name = "?";
 static int passed, failed;
 static char tmpdir[256];
+
+/* The command line's choice: the names (or shell patterns) of the tests to run, or --list. glibc
+ * hands every .init_array function the program's arguments, so no test's main has to pass them. */
+static int n_wanted;
+static char **wanted;
+static unsigned char *wanted_hit;
+static int list_only;
+
+static void usage(const char *prog) {
+    printf("usage: %s [NAME|PATTERN...]   run every test, or only those named (shell patterns: 'test_quote*')\n"
+           "       %s --list              print the test names (the program's set-up still runs)\n",
+           prog, prog);
+}
+
+static void read_command_line(int argc, char **argv, char **envp) {
+    (void)envp;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--list") == 0) list_only = 1;
+        else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(argv[0]);
+            exit(0);
+        } else if (argv[i][0] == '-') {
+            fprintf(stderr, "%s: unknown option '%s'\n", argv[0], argv[i]);
+            usage(argv[0]);
+            exit(2);
+        }
+    }
+    wanted = calloc((size_t)argc, sizeof *wanted);
+    wanted_hit = calloc((size_t)argc, 1);
+    if (!wanted || !wanted_hit) exit(2);
+    for (int i = 1; i < argc; i++)
+        if (argv[i][0] != '-') wanted[n_wanted++] = argv[i];
+}
+__attribute__((used, section(".init_array"))) static void (*const fw_test_args_hook)(int, char **, char **) =
+    read_command_line;
+
+/* Whether the command line asks for this test (and notes which names matched). */
+static int selected(const char *name) {
+    if (!n_wanted) return 1;
+    int hit = 0;
+    for (int i = 0; i < n_wanted; i++)
+        if (fnmatch(wanted[i], name, 0) == 0) {
+            wanted_hit[i] = 1;
+            hit = 1;
+        }
+    return hit;
+}
 
 void fw_test_fail(const char *file, int line, const char *fmt, ...) {
     fw_test_failed_checks++;
@@ -33,6 +82,11 @@ static void count_stray_failures(void) {
 
 void fw_test_run(const char *name, void (*fn)(void)) {
     count_stray_failures();
+    if (!selected(name)) return;
+    if (list_only) {
+        printf("%s\n", name);
+        return;
+    }
     fw_test_name = name;
     fw_test_failed_checks = 0;
     fn();
@@ -80,6 +134,15 @@ const char *fw_test_shared(const char *file) {
 int fw_test_report(const char *program) {
     count_stray_failures();
     const char *slash = strrchr(program, '/');
+    for (int i = 0; i < n_wanted; i++)
+        if (!wanted_hit[i]) { /* a name that matches no test is a mistake, not a pass */
+            fprintf(stderr, "no test named '%s' in %s (--list shows the names)\n", wanted[i], slash ? slash + 1 : program);
+            failed++;
+        }
+    if (list_only) {
+        fflush(stdout);
+        return failed ? 1 : 0;
+    }
     printf("%s: %d passed, %d failed\n", slash ? slash + 1 : program, passed, failed);
     fflush(stdout);
     return failed ? 1 : 0;
