@@ -1,4 +1,4 @@
-/* dtoa.c — owns the round-trip text of a double (see dtoa.h): the exact integer fast path and
+/* dtoa.c — owns the shortest round-trip text of a double (see dtoa.h): the exact integer fast path and
  * the printf + strtod fallback. */
 #include "core/dtoa.h"
 
@@ -127,10 +127,11 @@ static size_t fast(double v, char *out) {
         else if (fl >= P10[17]) x++;
         else break;
     }
-    if (!scale(m, e, 14 - x, &fl, &d, &back)) return 0;
-    if (back) {
-        if (d == P10[15]) return put_g(out, v < 0, P10[14], 15, x + 1); /* rounded up a decade */
-        return put_g(out, v < 0, d, 15, x);
+    for (int P = 15; P < 17; P++) { /* 15, then 16 digits, the first that reads back */
+        if (!scale(m, e, P - 1 - x, &fl, &d, &back)) return 0;
+        if (!back) continue;
+        if (d == P10[P]) return put_g(out, v < 0, P10[P - 1], P, x + 1); /* rounded up a decade */
+        return put_g(out, v < 0, d, P, x);
     }
     if (d17 == P10[17]) return put_g(out, v < 0, P10[16], 17, x + 1);
     return put_g(out, v < 0, d17, 17, x);
@@ -159,8 +160,11 @@ size_t fw_dtoa(double v, char out[FW_DTOA_MAX]) {
     }
     size_t n = fast(v, out);
     if (n) return n;
-    int k = snprintf(out, FW_DTOA_MAX, "%.15g", v);
-    if (strtod(out, NULL) != v) k = snprintf(out, FW_DTOA_MAX, "%.17g", v);
+    int k = 0;
+    for (int prec = 15; prec <= 17; prec++) {
+        k = snprintf(out, FW_DTOA_MAX, "%.*g", prec, v);
+        if (prec == 17 || strtod(out, NULL) == v) break;
+    }
     return k > 0 ? (size_t)k : 0;
 }
 

@@ -2,15 +2,15 @@
  * read back: batch CSV/JSONL cells, server replies and log lines, artifact metadata, registry and
  * CLI JSON, category names made from numbers.
  *
- * The one behaviour: the shortest round-trip text of the two printf precisions, "%.15g" when
- * strtod reads it back to exactly the same double, else "%.17g" (17 significant digits always
- * read back). A number a person typed with up to 15 significant digits prints as typed (0.1, 1e-05,
- * 1234.5, 1e+20); a computed one prints all 17 digits (0.30000000000000004). Fifteen or seventeen
- * and never sixteen: this is the text batch output, category and class names (so the bytes of
- * artifacts) have always used, and it stays stable across releases. -0 is "-0" (fw_num_format
- * maps it to "0" for category names); NaN is "nan", the infinities "inf" and "-inf" (callers
- * decide what a non-finite value becomes: JSON null, an empty CSV cell). Subnormals print like any
- * other double (4.9406564584124654e-324).
+ * The one behaviour: the shortest round-trip text. Of printf's "%.15g", "%.16g" and "%.17g", the
+ * first that strtod reads back to exactly the same double (17 significant digits always do). Its
+ * digits are those of the shortest decimal that reads back (what Python's repr, JavaScript and
+ * Ryu print: fewer than 15 digits show up as %g drops trailing zeros), written in %g's notation
+ * for that precision: 0.1, 0.30000000000000004, 1e-05, 1e+20, 1234.5. This is the text artifact
+ * metadata (the metrics section) always used, so artifact bytes are unchanged. -0 is "-0"
+ * (fw_num_format maps it to "0" for category names); NaN is "nan", the infinities "inf" and
+ * "-inf" (callers decide what a non-finite value becomes: JSON null, an empty CSV cell).
+ * Subnormals print like any other double (4.9406564584124654e-324).
  *
  * Fast path: exact 128-bit integer arithmetic for 1e-16 <= |v| < 1e15 (every probability, score
  * and ordinary measurement), about ten times cheaper than printf + strtod; printf + strtod

@@ -165,16 +165,13 @@ fw_status fw_yaml_get_str_list(fw_yaml *y, const yaml_node_t *n, const char *pat
         *n_out = 1;
         return FW_OK;
     }
-    if (n->type != YAML_SEQUENCE_NODE)
-        return fw_yaml_error(y, n, "'%s': expected a list%s, got %s", path, allow_scalar ? " or a string" : "",
-                             fw_yaml_kind(n));
-    size_t count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
-    if (count > MAX_LIST_ITEMS) return fw_yaml_error(y, n, "'%s': too many items (%zu)", path, count);
-    if (!count) return FW_OK;
+    size_t count;
+    fw_status st = fw_yaml_list(y, n, path, allow_scalar ? "a list or a string" : NULL, MAX_LIST_ITEMS, &count);
+    if (st || !count) return st;
     *out = fw_calloc(count, sizeof(char *));
     if (!*out) return fw_yaml_oom(y);
     for (size_t i = 0; i < count; i++) {
-        yaml_node_t *it = yaml_document_get_node(y->doc, n->data.sequence.items.start[i]);
+        yaml_node_t *it = fw_yaml_item(y, n, i);
         if (!it || it->type != YAML_SCALAR_NODE || fw_yaml_is_null(it))
             return fw_yaml_error(y, it ? it : n, "'%s[%zu]': expected a string, got %s", path, i,
                                  it && it->type == YAML_SCALAR_NODE ? "nothing" : fw_yaml_kind(it));
@@ -183,6 +180,22 @@ fw_status fw_yaml_get_str_list(fw_yaml *y, const yaml_node_t *n, const char *pat
         *n_out = i + 1;
     }
     return FW_OK;
+}
+
+fw_status fw_yaml_list(fw_yaml *y, const yaml_node_t *n, const char *path, const char *what, size_t max,
+                       size_t *count) {
+    *count = 0;
+    if (fw_yaml_is_null(n)) return FW_OK;
+    if (n->type != YAML_SEQUENCE_NODE)
+        return fw_yaml_error(y, n, "'%s': expected %s, got %s", path, what ? what : "a list", fw_yaml_kind(n));
+    size_t k = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+    if (k > max) return fw_yaml_error(y, n, "'%s': too many items (%zu)", path, k);
+    *count = k;
+    return FW_OK;
+}
+
+yaml_node_t *fw_yaml_item(fw_yaml *y, const yaml_node_t *list, size_t i) {
+    return yaml_document_get_node(y->doc, list->data.sequence.items.start[i]);
 }
 
 fw_status fw_yaml_walk_map(fw_yaml *y, const yaml_node_t *map, const char *path, const char *const *known,

@@ -63,6 +63,13 @@ fw_status fw_yaml_get_enum(fw_yaml *y, const yaml_node_t *n, const char *path, c
 fw_status fw_yaml_get_str_list(fw_yaml *y, const yaml_node_t *n, const char *path, bool allow_scalar,
                                char ***out, size_t *n_out);
 
+/* A list's length into *count: 0 for null; not a list (the error says "expected WHAT", "a list"
+ * when what is NULL) or more than max items is an error naming path. fw_yaml_item gives item i
+ * (NULL for a malformed document). */
+fw_status fw_yaml_list(fw_yaml *y, const yaml_node_t *n, const char *path, const char *what, size_t max,
+                       size_t *count);
+yaml_node_t *fw_yaml_item(fw_yaml *y, const yaml_node_t *list, size_t i);
+
 /* Calls fn(y, key, value, key_node, ud) for each pair of the map in document order, key being the
  * key's index in known (NULL-terminated, at most 64 keys); stops at the first error. Not a map,
  * a key that is not a string, an unknown key and a repeated key are errors naming path ("" for

@@ -155,16 +155,13 @@ static fw_status feature_pair(fw_yaml *y, int key, yaml_node_t *v, yaml_node_t *
 
 static fw_status parse_features(pctx *c, yaml_node_t *n) {
     fw_project *p = c->p;
-    if (fw_yaml_is_null(n)) return FW_OK;
-    if (n->type != YAML_SEQUENCE_NODE)
-        return fw_yaml_error(&c->y, n, "'features': expected a list, got %s", fw_yaml_kind(n));
-    size_t count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
-    if (count > MAX_LIST_ITEMS) return fw_yaml_error(&c->y, n, "'features': too many items (%zu)", count);
-    if (!count) return FW_OK;
+    size_t count;
+    fw_status lst = fw_yaml_list(&c->y, n, "features", NULL, MAX_LIST_ITEMS, &count);
+    if (lst || !count) return lst;
     p->features = fw_calloc(count, sizeof *p->features);
     if (!p->features) return fw_yaml_oom(&c->y);
     for (size_t i = 0; i < count; i++) {
-        yaml_node_t *it = yaml_document_get_node(c->y.doc, n->data.sequence.items.start[i]);
+        yaml_node_t *it = fw_yaml_item(&c->y, n, i);
         char path[64];
         snprintf(path, sizeof path, "features[%zu]", i);
         fw_feature_spec *f = &p->features[i];
@@ -195,16 +192,13 @@ static fw_status parse_features(pctx *c, yaml_node_t *n) {
 
 static fw_status parse_crosses(pctx *c, yaml_node_t *n) {
     fw_project *p = c->p;
-    if (fw_yaml_is_null(n)) return FW_OK;
-    if (n->type != YAML_SEQUENCE_NODE)
-        return fw_yaml_error(&c->y, n, "'crosses': expected a list of lists of column names, got %s", fw_yaml_kind(n));
-    size_t count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
-    if (count > 10000) return fw_yaml_error(&c->y, n, "'crosses': too many items (%zu)", count);
-    if (!count) return FW_OK;
+    size_t count;
+    fw_status lst = fw_yaml_list(&c->y, n, "crosses", "a list of lists of column names", 10000, &count);
+    if (lst || !count) return lst;
     p->crosses = fw_calloc(count, sizeof *p->crosses);
     if (!p->crosses) return fw_yaml_oom(&c->y);
     for (size_t i = 0; i < count; i++) {
-        yaml_node_t *it = yaml_document_get_node(c->y.doc, n->data.sequence.items.start[i]);
+        yaml_node_t *it = fw_yaml_item(&c->y, n, i);
         char path[64];
         snprintf(path, sizeof path, "crosses[%zu]", i);
         p->n_crosses = i + 1;

@@ -150,16 +150,16 @@ static fw_status objective_pair(fw_yaml *y, int key, yaml_node_t *v, yaml_node_t
 
 static fw_status parse_objectives(fw_yaml *y, yaml_node_t *seq, const char *key, bool filter,
                                   fw_serve_objective **out, size_t *n_out) {
-    if (seq->type != YAML_SEQUENCE_NODE)
-        return fw_yaml_error(y, seq, "'%s': expected a list, got %s", key, fw_yaml_kind(seq));
-    size_t n = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
+    size_t n;
+    fw_status lst = fw_yaml_list(y, seq, key, NULL, 100000, &n);
+    if (lst) return lst;
     fw_serve_objective *o = fw_calloc(n ? n : 1, sizeof *o);
     if (!o) return fw_yaml_oom(y);
     free_objs(*out, *n_out);
     *out = o;
     *n_out = n;
     for (size_t i = 0; i < n; i++) {
-        yaml_node_t *it = yaml_document_get_node(y->doc, seq->data.sequence.items.start[i]);
+        yaml_node_t *it = fw_yaml_item(y, seq, i);
         o[i].weight = 1.0;
         o[i].max = INFINITY;
         char path[80];
@@ -191,9 +191,9 @@ static fw_status split_pair(fw_yaml *y, int key, yaml_node_t *v, yaml_node_t *k,
 }
 
 static fw_status parse_splits(fw_yaml *y, yaml_node_t *seq, fw_serve_config *c) {
-    if (seq->type != YAML_SEQUENCE_NODE)
-        return fw_yaml_error(y, seq, "'serving.splits': expected a list, got %s", fw_yaml_kind(seq));
-    size_t n = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
+    size_t n;
+    fw_status lst = fw_yaml_list(y, seq, "serving.splits", NULL, 100000, &n);
+    if (lst) return lst;
     fw_serve_split *s = fw_calloc(n ? n : 1, sizeof *s);
     if (!s) return fw_yaml_oom(y);
     for (size_t i = 0; i < c->n_splits; i++) { /* a repeated `splits:` key replaces the first list */
@@ -204,7 +204,7 @@ static fw_status parse_splits(fw_yaml *y, yaml_node_t *seq, fw_serve_config *c) 
     c->splits = s;
     c->n_splits = n;
     for (size_t i = 0; i < n; i++) {
-        yaml_node_t *it = yaml_document_get_node(y->doc, seq->data.sequence.items.start[i]);
+        yaml_node_t *it = fw_yaml_item(y, seq, i);
         fw_status st = fw_yaml_walk_map(y, it, "serving.splits", k_split_keys, split_pair, &s[i]);
         if (st) return st;
         if (!s[i].model || !s[i].challenger)
@@ -278,7 +278,7 @@ static fw_status get_list(fw_yaml *y, yaml_node_t *v, const char *path, const ch
     if (st) return st;
     for (size_t i = 0; i < *n_out; i++)
         if (!(*out)[i][0] || (must && !strstr((*out)[i], must))) {
-            yaml_node_t *e = yaml_document_get_node(y->doc, v->data.sequence.items.start[i]);
+            yaml_node_t *e = fw_yaml_item(y, v, i);
             return fw_yaml_error(y, e, "'%s[%zu]': expected %s, got '%s'", path, i, what, (*out)[i]);
         }
     return FW_OK;
