@@ -17,7 +17,8 @@ else
   LDSAN  :=
 endif
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
-CFLAGS  += -std=c17 -D_GNU_SOURCE $(OPT) $(WARN) -fPIC -Iinclude -Isrc -MMD -MP
+# -fvisibility=hidden: libflywheel.so exports only what include/flywheel.h marks FW_API
+CFLAGS  += -std=c17 -D_GNU_SOURCE $(OPT) $(WARN) -fPIC -fvisibility=hidden -Iinclude -Isrc -MMD -MP
 LIBS    := -lsqlite3 -lyaml -lxxhash -lz -lzstd -ljansson -lpthread -lm
 GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 # rebuild version.o when HEAD moves (works in worktrees and without git)
@@ -37,7 +38,7 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(OUT)/obj/%.o)
 SUP_OBJ  := $(TEST_SUPPORT:%.c=$(OUT)/obj/%.o)
 TEST_BIN := $(TEST_SRC:%.c=$(OUT)/%)
 
-.PHONY: clang-check all san test test-fast tests clean fuzz bench
+.PHONY: clang-check all san test test-fast tests clean fuzz bench install predict-lib
 all: $(OUT)/flywheel $(OUT)/libflywheel.a $(OUT)/libflywheel.so
 
 $(OUT)/obj/%.o: %.c
@@ -57,8 +58,10 @@ $(OUT)/libflywheel.a: $(LIB_OBJ)
 	@rm -f $@
 	@echo "  AR $@"; ar rcs $@ $^
 
-$(OUT)/libflywheel.so: $(LIB_OBJ)
-	@echo "  CC $@"; $(CC) -shared -o $@ $^ $(LDSAN) $(LIBS)
+# SONAME libflywheel.so.MAJOR; the version script keeps the exports to the public fw_ API
+$(OUT)/libflywheel.so: $(LIB_OBJ) src/api/libflywheel.map
+	@echo "  CC $@"; $(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=src/api/libflywheel.map \
+	    -o $@ $(LIB_OBJ) $(LDSAN) $(LIBS)
 
 # --export-dynamic-symbol: libmicrohttpd (dlopen'ed) builds its own error replies through this
 # function; flywheel's definition makes them JSON (src/serve/mhd.h)
@@ -105,6 +108,46 @@ test:
 
 clean:
 	rm -rf build build-san build-clang
+
+# ---- install and the prediction-only library (docs/EMBED.md) --------------------------------
+#   make install PREFIX=/usr/local DESTDIR=   binary, include/flywheel.h, libflywheel.a,
+#                                            libflywheel.so (SONAME), pkgconfig/flywheel.pc
+#   make predict-lib   $(OUT)/libflywheel-predict.a: pipeline + families + artifact reader only (no
+#                      SQLite, YAML, HTTP or JSON library), and examples/embed/predict.c linked to it
+FW_VERSION := $(shell sed -n 's/^\#define FW_VERSION_STRING "\(.*\)"/\1/p' include/flywheel.h)
+SONAME  := libflywheel.so.$(firstword $(subst ., ,$(FW_VERSION)))
+PREFIX  ?= /usr/local
+LIBDIR  ?= $(PREFIX)/lib
+INCDIR  ?= $(PREFIX)/include
+BINDIR  ?= $(PREFIX)/bin
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
+	install -m 755 $(OUT)/flywheel $(DESTDIR)$(BINDIR)/flywheel
+	install -m 644 include/flywheel.h $(DESTDIR)$(INCDIR)/flywheel.h
+	install -m 644 $(OUT)/libflywheel.a $(DESTDIR)$(LIBDIR)/libflywheel.a
+	install -m 755 $(OUT)/libflywheel.so $(DESTDIR)$(LIBDIR)/libflywheel.so.$(FW_VERSION)
+	ln -sf libflywheel.so.$(FW_VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libflywheel.so
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
+	    -e 's|@VERSION@|$(FW_VERSION)|' -e 's|@LIBS@|$(LIBS)|' src/api/flywheel.pc.in \
+	    > $(DESTDIR)$(LIBDIR)/pkgconfig/flywheel.pc
+
+PREDICT_SRC := $(sort $(filter-out src/core/yaml_read.c,$(wildcard src/api/*.c src/artifact/*.c src/core/*.c \
+                 src/features/*.c src/models/*.c)) src/data/dataset.c src/data/scalar.c src/project/project.c)
+PREDICT_OBJ := $(PREDICT_SRC:%.c=$(OUT)/obj/%.o)
+PREDICT_LIBS := -lpthread -lm
+
+predict-lib: $(OUT)/libflywheel-predict.a $(OUT)/examples/embed/predict-static
+
+$(OUT)/libflywheel-predict.a: $(PREDICT_OBJ)
+	@rm -f $@
+	@echo "  AR $@"; ar rcs $@ $^
+
+$(OUT)/examples/embed/predict-static: examples/embed/predict.c $(OUT)/libflywheel-predict.a
+	@mkdir -p $(dir $@)
+	@echo "  CC $@"; $(CC) -std=c17 -O2 -Wall -Wextra -Werror -Iinclude -o $@ $< $(OUT)/libflywheel-predict.a \
+	    $(LDSAN) $(PREDICT_LIBS)
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(SUP_OBJ:.o=.d) $(HOOK_SRC:%.c=$(OUT)/obj-test/%.d)
 

@@ -291,6 +291,10 @@ fw_status fw_bundle_scratch_new(const fw_bundle *b, fw_bundle_scratch **out) {
     return FW_OK;
 }
 
+fw_status fw_bundle_scratch_reserve_text(const fw_bundle *b, fw_bundle_scratch *s, size_t text_bytes) {
+    return fw_pipeline_scratch_reserve_text(b->pipeline, s->ps, text_bytes);
+}
+
 const char *fw_prediction_source_name(fw_prediction_source s) {
     switch (s) {
     case FW_PRED_MODEL: return "model";

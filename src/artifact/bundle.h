@@ -59,6 +59,8 @@ bool fw_bundle_meta_i64(const fw_bundle *b, const char *key, int64_t *out);
 typedef struct fw_bundle_scratch fw_bundle_scratch;
 fw_status fw_bundle_scratch_new(const fw_bundle *b, fw_bundle_scratch **out);
 void fw_bundle_scratch_free(fw_bundle_scratch *s);
+/* fw_pipeline_scratch_reserve_text for the scratch's pipeline pass. FW_OK or FW_ENOMEM. */
+fw_status fw_bundle_scratch_reserve_text(const fw_bundle *b, fw_bundle_scratch *s, size_t text_bytes);
 /* The baseline's scores for one record (n_outputs into out): the baseline model on the record's
  * transformed row, or a rule baseline (`baseline:` a rule in the project) on the raw inputs.
  * FW_ENOTFOUND when the artifact has neither. Thread-safe with the caller's scratch. */

@@ -73,6 +73,14 @@ fw_status fw_pipeline_scratch_new(const fw_pipeline *pl, fw_pipeline_scratch **o
     return FW_OK;
 }
 
+fw_status fw_pipeline_scratch_reserve_text(const fw_pipeline *pl, fw_pipeline_scratch *s, size_t text_bytes) {
+    /* a record's entries: one per column and cross, and at most len + 2 per text value (unigrams and
+     * bigrams of tokens at least one byte apart), as fw__text_apply reserves them */
+    s->n_ent = 0;
+    if (text_bytes && s->tok_cap < text_bytes && FW_GROW(&s->tok, &s->tok_cap, text_bytes)) return FW_ENOMEM;
+    return fw__scratch_reserve(s, (size_t)pl->n_cols * 3 + pl->n_crosses + text_bytes + 64);
+}
+
 void fw_pipeline_scratch_free(fw_pipeline_scratch *s) {
     if (!s) return;
     fw_free(s->ent);

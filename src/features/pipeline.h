@@ -69,6 +69,10 @@ int fw_pipeline_category_known(const fw_pipeline *pl, size_t i, const char *s, s
 typedef struct fw_pipeline_scratch fw_pipeline_scratch;
 fw_status fw_pipeline_scratch_new(const fw_pipeline *pl, fw_pipeline_scratch **out);
 void fw_pipeline_scratch_free(fw_pipeline_scratch *s);
+/* Grows s so that a record whose text values add up to at most text_bytes is transformed without
+ * allocating (text is tokenized in the scratch, which otherwise grows to the longest record seen).
+ * FW_OK or FW_ENOMEM. */
+fw_status fw_pipeline_scratch_reserve_text(const fw_pipeline *pl, fw_pipeline_scratch *s, size_t text_bytes);
 
 /* Transforms one record: values[i] is input column i (fw_pipeline_n_inputs of them; missing
  * where absent). Writes n_dense floats to dense and the sparse part into the scratch; *row is set

@@ -89,6 +89,8 @@ static const char *error_code_of(const char *html) {
 
 /* libmicrohttpd's error path: builds {"error":{"code","message"}} from the HTML message (the text
  * of its <body>, tags dropped) instead of the HTML itself. Called only by the library. */
+/* (default visibility: the library is built with -fvisibility=hidden and the binary exports this one) */
+__attribute__((visibility("default")))
 struct MHD_Response *MHD_create_response_from_buffer(size_t size, void *buffer, enum MHD_ResponseMemoryMode mode) {
     pthread_once(&g_once, load);
     if (g_error[0] || !fw_mhd.create_response_from_buffer) return NULL;

@@ -10,10 +10,9 @@
 static void test_rule_fallback_in_batch_and_serve(void) {
     char *o = NULL;
     /* every answer abstains (confidence 0.99 is out of reach), so the rule answers every row */
-    int rc = fw_test_sh(&o, "sed -e \"s#train: pima.csv#train: $PWD/examples/pima/pima.csv#\" "
-                            "-e 's/^baseline: prior/baseline:\\n  rule: \"glucose >= 140 -> pos else neg\"/' "
-                            "-e 's/confidence_threshold: 0.6/confidence_threshold: 0.99/' "
-                            "examples/pima/flywheel.yaml > \"$T/p.yaml\" && grep -q 'rule:' \"$T/p.yaml\" && "
+    int rc = fw_test_sh(&o, "fw_project pima \"$T/p.yaml\" "
+                            "'s/^baseline: prior/baseline:\\n  rule: \"glucose >= 140 -> pos else neg\"/' "
+                            "'s/confidence_threshold: 0.6/confidence_threshold: 0.99/' && "
                             "\"$FW\" train \"$T/p.yaml\" --models linear --threads 1 --quiet --home \"$T/h\" >/dev/null && "
                             "\"$FW\" models promote pima@1 --force --home \"$T/h\" >/dev/null && "
                             "\"$FW\" batch --model pima --input examples/pima/pima.csv --output \"$T/o.csv\" --home \"$T/h\" "
@@ -44,10 +43,9 @@ static void test_rule_fallback_in_batch_and_serve(void) {
 
 static void test_rule_on_a_non_feature_warns(void) {
     char *o = NULL;
-    CHECK_EQ(fw_test_sh(&o, "sed -e \"s#train: pima.csv#train: $PWD/examples/pima/pima.csv#\" "
-                            "-e 's/^baseline: prior/baseline:\\n  rule: \"pressure >= 80 -> pos else neg\"/' "
-                            "-e 's/^  positive: pos/  positive: pos\\n  exclude: [pressure]/' "
-                            "examples/pima/flywheel.yaml > \"$T/q.yaml\" && "
+    CHECK_EQ(fw_test_sh(&o, "fw_project pima \"$T/q.yaml\" "
+                            "'s/^baseline: prior/baseline:\\n  rule: \"pressure >= 80 -> pos else neg\"/' "
+                            "'s/^  positive: pos/  positive: pos\\n  exclude: [pressure]/' && "
                             "\"$FW\" train \"$T/q.yaml\" --models linear --threads 1 --quiet --no-register --home \"$T/h2\""),
              0);
     CHECK_CONTAINS(o, "baseline rule reads 'pressure', which is not a feature");

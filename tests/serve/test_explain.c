@@ -49,10 +49,7 @@ static void write_products(const char *path) {
     unsigned s = 777;
     for (int i = 0; i < 900; i++) {
         double v[3];
-        for (int k = 0; k < 3; k++) {
-            s = s * 1103515245u + 12345u;
-            v[k] = (double)((s >> 8) % 10000) / 5000.0 - 1.0;
-        }
+        fw_test_uniforms(&s, v, 3);
         const char *sub = v[0] < 0 ? (v[1] < -0.3 ? "sofa" : v[1] < 0.3 ? "lamp" : "rug")
                                    : (v[1] < -0.3 ? "phone" : v[1] < 0.3 ? "laptop" : "tv");
         if (i % 10 == 3) v[1] = -v[1];

@@ -170,6 +170,22 @@ char *fw_test_slurp(const char *path, size_t *len) {
     return b;
 }
 
+const char fw_test_sh_functions[] =
+    "fw_project() { fw_ex=\"$1\"; fw_out=\"$2\"; shift 2; "
+    "sed \"s#^\\\\(  train: \\\\)\\\\([^/]\\\\)#\\\\1$PWD/examples/$fw_ex/\\\\2#\" \"examples/$fw_ex/flywheel.yaml\" "
+    "> \"$fw_out\" || return 1; "
+    "for fw_e in \"$@\"; do cp \"$fw_out\" \"$fw_out.before\" && sed -i \"$fw_e\" \"$fw_out\" || return 1; "
+    "if cmp -s \"$fw_out\" \"$fw_out.before\"; then "
+    "echo \"fw_project: the edit '$fw_e' changed nothing in $fw_out\" >&2; rm -f \"$fw_out.before\"; return 1; fi; "
+    "rm -f \"$fw_out.before\"; done; }\n";
+
+void fw_test_uniforms(unsigned *s, double *v, size_t n) {
+    for (size_t k = 0; k < n; k++) {
+        *s = *s * 1103515245u + 12345u;
+        v[k] = (double)((*s >> 8) % 10000) / 5000.0 - 1.0;
+    }
+}
+
 int fw_test_sh(char **out, const char *fmt, ...) {
     char cmd[8192], log[1100];
     va_list ap;
@@ -181,8 +197,8 @@ int fw_test_sh(char **out, const char *fmt, ...) {
     const char *bin = fw_test_bin();
     setenv("FW", bin ? bin : "false", 1);
     setenv("T", fw_test_tmpdir(), 1);
-    char full[sizeof cmd + sizeof log + 32];
-    snprintf(full, sizeof full, "( %s ) >'%s' 2>&1", cmd, log);
+    char full[sizeof fw_test_sh_functions + sizeof cmd + sizeof log + 32];
+    snprintf(full, sizeof full, "%s( %s ) >'%s' 2>&1", fw_test_sh_functions, cmd, log);
     int st = system(full);
     int rc = st == -1 ? 127 : WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
     if (out) *out = fw_test_slurp(log, NULL);

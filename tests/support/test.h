@@ -26,6 +26,15 @@ const char *fw_test_bin(void);
  * (malloc'd, NUL-terminated; caller frees). In the command, "$FW" is the binary under test and
  * "$T" the test's temporary directory. */
 int fw_test_sh(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The shell functions every fw_test_sh command line can use (the set-up the black-box tests share):
+ *   fw_project EXAMPLE FILE [SED-EXPRESSION...]
+ *       writes FILE from examples/EXAMPLE/flywheel.yaml with its data path made absolute (the copy
+ *       works from any directory), then applies each sed expression; one that changes nothing
+ *       fails (a test must not pass on an edit that missed its line). */
+extern const char fw_test_sh_functions[];
+/* The next n values in [-1, 1) of the tests' small linear congruential generator (state *s): the
+ * synthetic data sets draw from it, so a seed gives the same file in every test. */
+void fw_test_uniforms(unsigned *s, double *v, size_t n);
 /* The whole file (malloc'd, NUL-terminated) or NULL; *len gets its size when len is not NULL. */
 char *fw_test_slurp(const char *path, size_t *len);
 

@@ -24,10 +24,7 @@ static const char *write_big(void) {
     unsigned s = 4242;
     for (int i = 0; i < 30000; i++) {
         double v[6];
-        for (int k = 0; k < 6; k++) {
-            s = s * 1103515245u + 12345u;
-            v[k] = (double)((s >> 8) % 10000) / 5000.0 - 1.0;
-        }
+        fw_test_uniforms(&s, v, 6);
         s = s * 1103515245u + 12345u;
         double noise = (double)((s >> 8) % 1000) / 1000.0 - 0.5;
         fprintf(f, "%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%d\n", v[0], v[1], v[2], v[3], v[4], v[5],

@@ -17,10 +17,7 @@ static void write_disc(const char *dir) {
     unsigned s = 99;
     for (int i = 0; i < 6000; i++) {
         double v[8];
-        for (int k = 0; k < 8; k++) {
-            s = s * 1103515245u + 12345u;
-            v[k] = (double)((s >> 8) % 10000) / 5000.0 - 1.0;
-        }
+        fw_test_uniforms(&s, v, 8);
         for (int k = 0; k < 8; k++) fprintf(f, "%.4f,", v[k]);
         fprintf(f, "%s\n", v[0] * v[0] + v[1] * v[1] < 0.5 ? "in" : "out");
     }

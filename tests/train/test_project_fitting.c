@@ -35,8 +35,7 @@ static json_t *train_json(const char *yaml_cmd) {
 }
 
 static void test_objective(void) {
-    json_t *j = train_json("sed \"s#train: boston.csv#train: $PWD/examples/boston/boston.csv#\" "
-                           "examples/boston/flywheel.yaml > \"$T/p.yaml\" && echo 'objective: absolute_error' >> \"$T/p.yaml\"");
+    json_t *j = train_json("fw_project boston \"$T/p.yaml\" && echo 'objective: absolute_error' >> \"$T/p.yaml\"");
     CHECK(j != NULL);
     json_t *lin = model_of(j, "linear"), *gb = model_of(j, "gbdt");
     CHECK_STR(json_string_value(json_object_get(json_object_get(lin, "params"), "loss")), "absolute");
@@ -51,8 +50,7 @@ static void test_objective(void) {
     free(o);
     o = NULL;
     /* an objective that does not fit the task names the key and the line */
-    CHECK_EQ(fw_test_sh(&o, "sed -e \"s#train: pima.csv#train: $PWD/examples/pima/pima.csv#\" examples/pima/flywheel.yaml "
-                            "> \"$T/q.yaml\" && echo 'objective: huber' >> \"$T/q.yaml\" && "
+    CHECK_EQ(fw_test_sh(&o, "fw_project pima \"$T/q.yaml\" && echo 'objective: huber' >> \"$T/q.yaml\" && "
                             "\"$FW\" train \"$T/q.yaml\" --models linear --quiet --no-register --home \"$T/h\""),
              1);
     CHECK_CONTAINS(o, "q.yaml:27: 'objective: huber' does not fit a binary task");
@@ -139,10 +137,7 @@ static const char *write_products(void) {
     unsigned s = 777;
     for (int i = 0; i < 900; i++) {
         double v[3];
-        for (int k = 0; k < 3; k++) {
-            s = s * 1103515245u + 12345u;
-            v[k] = (double)((s >> 8) % 10000) / 5000.0 - 1.0;
-        }
+        fw_test_uniforms(&s, v, 3);
         const char *cat = v[0] < 0 ? "home" : "tech";
         const char *sub = v[0] < 0 ? (v[1] < -0.3 ? "sofa" : v[1] < 0.3 ? "lamp" : "rug")
                                    : (v[1] < -0.3 ? "phone" : v[1] < 0.3 ? "laptop" : "tv");
@@ -208,8 +203,7 @@ static void test_hierarchy(void) {
     CHECK_CONTAINS(o, "has two parents in column 'category'");
     free(o);
     o = NULL;
-    CHECK_EQ(fw_test_sh(&o, "sed -e \"s#train: pima.csv#train: $PWD/examples/pima/pima.csv#\" examples/pima/flywheel.yaml "
-                            "> \"$T/b.yaml\" && printf 'hierarchy:\\n  parent: age\\n' >> \"$T/b.yaml\" && "
+    CHECK_EQ(fw_test_sh(&o, "fw_project pima \"$T/b.yaml\" && printf 'hierarchy:\\n  parent: age\\n' >> \"$T/b.yaml\" && "
                             "\"$FW\" train \"$T/b.yaml\" --models linear --quiet --no-register --home \"$T/h\""),
              1);
     CHECK_CONTAINS(o, "'hierarchy' applies to multiclass tasks, not binary");

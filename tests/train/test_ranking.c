@@ -80,18 +80,15 @@ static void test_metrics_list_chooses_columns(void) {
     free(o);
     o = NULL;
     /* a metric listed for a regression task is shown even when it is not a default column */
-    CHECK_EQ(fw_test_sh(&o, "sed 's/^metrics: \\[mae, r2\\]$/metrics: [median_absolute_error, mse]/' "
-                            "examples/boston/flywheel.yaml | sed \"s#train: boston.csv#train: $PWD/examples/boston/boston.csv#\" "
-                            "> \"$T/b2.yaml\" && \"$FW\" train \"$T/b2.yaml\" --home \"$T/hb\" --no-register "
+    CHECK_EQ(fw_test_sh(&o, "fw_project boston \"$T/b2.yaml\" "
+                            "'s/^metrics: \\[mae, r2\\]$/metrics: [median_absolute_error, mse]/' && \"$FW\" train \"$T/b2.yaml\" --home \"$T/hb\" --no-register "
                             "--models linear --threads 1"), 0);
     CHECK_CONTAINS(o, "median_absolute_error");
     CHECK_CONTAINS(o, " mse ");
     free(o);
     o = NULL;
     /* an unknown name is a clear error naming the known ones */
-    CHECK_EQ(fw_test_sh(&o, "sed 's/^metrics: \\[mae, r2\\]$/metrics: [mae, ndcg@10]/' "
-                            "examples/boston/flywheel.yaml | sed \"s#train: boston.csv#train: $PWD/examples/boston/boston.csv#\" "
-                            "> \"$T/b3.yaml\" && \"$FW\" train \"$T/b3.yaml\" --home \"$T/hb\" --no-register "
+    CHECK_EQ(fw_test_sh(&o, "fw_project boston \"$T/b3.yaml\" 's/^metrics: \\[mae, r2\\]$/metrics: [mae, ndcg@10]/' && \"$FW\" train \"$T/b3.yaml\" --home \"$T/hb\" --no-register "
                             "--models linear --threads 1"), 1);
     CHECK_CONTAINS(o, "metrics: unknown metric 'ndcg@10' for a regression task (known: rmse");
     free(o);
@@ -100,9 +97,7 @@ static void test_metrics_list_chooses_columns(void) {
 static void test_early_stopping_at_the_primary_cutoff(void) {
     /* metric: ndcg@5 → LambdaMART stops on the validation queries' NDCG@5 */
     char *o = NULL;
-    CHECK_EQ(fw_test_sh(&o, "sed 's/^metric: ndcg@10$/metric: ndcg@5/' examples/ranking/flywheel.yaml "
-                            "| sed \"s#train: diamonds_rank.csv#train: $PWD/examples/ranking/diamonds_rank.csv#\" "
-                            "> \"$T/r5.yaml\" && \"$FW\" train \"$T/r5.yaml\" --home \"$T/hr\" --no-register "
+    CHECK_EQ(fw_test_sh(&o, "fw_project ranking \"$T/r5.yaml\" 's/^metric: ndcg@10$/metric: ndcg@5/' && \"$FW\" train \"$T/r5.yaml\" --home \"$T/hr\" --no-register "
                             "--models gbdt --threads 1 --json --quiet"), 0);
     CHECK_CONTAINS(o, "\"primary_metric\": \"ndcg@5\"");
     CHECK_CONTAINS(o, "\"objective\": \"lambdarank\"");

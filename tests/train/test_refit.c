@@ -17,10 +17,7 @@ static const char *write_three_class(void) {
     unsigned s = 12345;
     for (int i = 0; i < 900; i++) {
         double v[5];
-        for (int k = 0; k < 5; k++) {
-            s = s * 1103515245u + 12345u;
-            v[k] = (double)((s >> 8) % 10000) / 5000.0 - 1.0;
-        }
+        fw_test_uniforms(&s, v, 5);
         double score = v[0] + 0.5 * v[1] + 0.6 * v[4];
         fprintf(f, "%.4f,%.4f,%.4f,%.4f,%s\n", v[0], v[1], v[2], v[3],
                 score < -0.3 ? "low" : score < 0.4 ? "mid" : "high");
@@ -50,9 +47,7 @@ static void test_pima_refits_the_chosen_model(void) {
 
 static void test_refit_off(void) {
     char *o = NULL;
-    CHECK_EQ(fw_test_sh(&o, "sed 's/^  seed: 7$/  seed: 7\\n  refit: false/' examples/pima/flywheel.yaml "
-                            "| sed \"s#train: pima.csv#train: $PWD/examples/pima/pima.csv#\" > \"$T/norefit.yaml\" && "
-                            "grep -q 'refit: false' \"$T/norefit.yaml\" && "
+    CHECK_EQ(fw_test_sh(&o, "fw_project pima \"$T/norefit.yaml\" 's/^  seed: 7$/  seed: 7\\n  refit: false/' && "
                             "\"$FW\" train \"$T/norefit.yaml\" --home \"$T/h2\" --no-register --json --quiet "
                             "--models linear,gbdt"),
              0);

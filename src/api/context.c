@@ -1,0 +1,49 @@
+/* context.c — owns fw_context: one thread's scratch for one predictor, allocated once so that the
+ * single-row calls never allocate (the bundle's predict scratch, the record in input order, and a
+ * pipeline pass plus model scratch of its own for explanations), sized for FW_CONTEXT_TEXT_BYTES of
+ * text per record unless fw_context_reserve asks for more. */
+#include "api/api_int.h"
+
+#include "core/alloc.h"
+
+void fw_context_free(fw_context *cx) {
+    if (!cx) return;
+    fw_bundle_scratch_free(cx->bs);
+    fw_pipeline_scratch_free(cx->ps);
+    fw_free(cx->vals);
+    fw_free(cx->dense);
+    fw_free(cx->mscratch);
+    fw_free(cx);
+}
+
+fw_status fw_context_new(const fw_predictor *m, fw_context **out, fw_err *err) {
+    if (!out) return fw_err_set(err, FW_EINVAL, "fw_context_new: out is NULL");
+    *out = NULL;
+    if (!m) return fw_err_set(err, FW_EINVAL, "fw_context_new: no predictor");
+    fw_context *cx = fw_calloc(1, sizeof *cx);
+    if (!cx) return fw_err_set(err, FW_ENOMEM, "out of memory");
+    cx->m = m;
+    size_t msz = (fw_model_scratch_size(m->model) + 15) & ~(size_t)15;
+    cx->vals = fw_calloc(m->n_inputs ? m->n_inputs : 1, sizeof *cx->vals);
+    cx->dense = fw_calloc(m->n_features ? m->n_features : 1, sizeof *cx->dense);
+    cx->mscratch = fw_calloc(1, msz ? msz : 16); /* 16-byte aligned: fw_alloc's blocks are */
+    if (!cx->vals || !cx->dense || !cx->mscratch || fw_bundle_scratch_new(m->b, &cx->bs) != FW_OK ||
+        fw_pipeline_scratch_new(m->pl, &cx->ps) != FW_OK) {
+        fw_context_free(cx);
+        return fw_err_set(err, FW_ENOMEM, "out of memory");
+    }
+    if (fw_context_reserve(cx, FW_CONTEXT_TEXT_BYTES, err)) {
+        fw_context_free(cx);
+        return FW_ENOMEM;
+    }
+    *out = cx;
+    return FW_OK;
+}
+
+fw_status fw_context_reserve(fw_context *cx, size_t text_bytes, fw_err *err) {
+    if (!cx) return fw_err_set(err, FW_EINVAL, "no context");
+    if (fw_bundle_scratch_reserve_text(cx->m->b, cx->bs, text_bytes) ||
+        fw_pipeline_scratch_reserve_text(cx->m->pl, cx->ps, text_bytes))
+        return fw_err_set(err, FW_ENOMEM, "out of memory reserving %zu bytes of text", text_bytes);
+    return FW_OK;
+}
