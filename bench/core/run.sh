@@ -6,7 +6,7 @@
 # old and the new code, alternating, 5 pairs, median process CPU ns per value.
 #   ratio = new / old  (below 1: the new code is cheaper)
 # CALLGRIND=1 also counts instructions (valgrind callgrind, one short run per side): exact on a
-# busy machine. Waits for load < 0.5 or refuses (FORCE=1 runs anyway; the CPU-time figures are
+# busy machine. LIB=path/libflywheel.a skips the build. Waits for load < 0.5 or refuses (FORCE=1 runs anyway; the CPU-time figures are
 # then per process, not wall clock). Run it under the shared lock:
 #   flock /tmp/fw-bench.lock bash bench/core/run.sh
 set -eu
@@ -15,7 +15,10 @@ cd "$(dirname "$0")/../.."
 bench_wait_quiet
 B=${1:-build-bench}
 BASE=${BASE:-47ad80b}
-make -s -j2 BUILD="$B" "$B/libflywheel.a" >/dev/null
+if [ -z "${LIB:-}" ]; then # LIB=path/libflywheel.a uses a library already built from this tree
+    make -s -j2 BUILD="$B" "$B/libflywheel.a" >/dev/null
+    LIB="$B/libflywheel.a"
+fi
 D="$B/bench/core"
 rm -rf "$D/base"
 mkdir -p "$D/base"
@@ -37,7 +40,7 @@ gcc $CF $BI -Dfw_parse_number=old_parse_number -Dfw_parse_timestamp=old_parse_ti
 } >"$D/old_json_str.c"
 gcc $CF $BI -c "$D/old_json_str.c" -o "$D/old_json_str.o"
 gcc -std=c17 -D_GNU_SOURCE -O2 -march=x86-64-v2 -Iinclude -Isrc -o "$D/bench_text" bench/core/bench_text.c \
-    "$D"/old_*.o "$B/libflywheel.a" -lsqlite3 -lyaml -lxxhash -lz -lzstd -ljansson -lpthread -lm
+    "$D"/old_*.o "$LIB" -lsqlite3 -lyaml -lxxhash -lz -lzstd -ljansson -lpthread -lm
 
 echo "== $(date -u +%Y-%m-%dT%H:%M:%SZ) $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $(git rev-parse --short HEAD) vs $BASE"
 for w in fmt_batch fmt_serve json_batch json_serve parse_csv parse_json; do
@@ -51,10 +54,11 @@ for w in fmt_batch fmt_serve json_batch json_serve parse_csv parse_json; do
     n=$(bench_median <"$D/new.txt")
     line="$w old_ns=$o new_ns=$n ratio=$(awk -v o="$o" -v n="$n" 'BEGIN {printf "%.3f", n / o}')"
     if [ "${CALLGRIND:-0}" = 1 ]; then
-        ir() { valgrind --tool=callgrind --callgrind-out-file=/dev/null "$D/bench_text" "$w" "$1" 20 2>&1 |
+        # instructions per value: (20 passes - 0 passes) / (20 * 4096), the set-up netted out
+        ir() { valgrind --tool=callgrind --callgrind-out-file=/dev/null "$D/bench_text" "$w" "$1" "$2" 2>&1 |
             sed -n 's/.*Collected : \([0-9]*\).*/\1/p'; }
-        io=$(ir old)
-        in=$(ir new)
+        io=$(awk -v a="$(ir old 20)" -v b="$(ir old 0)" 'BEGIN {printf "%.1f", (a - b) / 81920}')
+        in=$(awk -v a="$(ir new 20)" -v b="$(ir new 0)" 'BEGIN {printf "%.1f", (a - b) / 81920}')
         line="$line instr_old=$io instr_new=$in instr_ratio=$(awk -v o="$io" -v n="$in" 'BEGIN {printf "%.3f", n / o}')"
     fi
     echo "$line (load $(cut -d' ' -f1 /proc/loadavg))"

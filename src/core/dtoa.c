@@ -67,11 +67,18 @@ static bool scale(uint64_t m, int e, int k, uint64_t *fl, uint64_t *d, bool *bac
 /* Writes the P digits of d with decimal exponent x as printf's %.{P}g does (trailing zeros
  * dropped), then a NUL. */
 static size_t put_g(char *out, bool neg, uint64_t d, int P, int x) {
+    static const char two[201] = "0001020304050607080910111213141516171819202122232425262728293031323334353637383940414243444546474849"
+                                 "5051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
     char dig[17];
-    for (int i = P - 1; i >= 0; i--) {
-        dig[i] = (char)('0' + (int)(d % 10u));
-        d /= 10u;
+    int left = P;
+    for (; left >= 2; left -= 2) { /* two digits per division */
+        uint64_t q = d / 100u;
+        unsigned r = (unsigned)(d - q * 100u);
+        dig[left - 2] = two[2 * r];
+        dig[left - 1] = two[2 * r + 1];
+        d = q;
     }
+    if (left == 1) dig[0] = (char)('0' + (int)d);
     int nd = P;
     while (nd > 1 && dig[nd - 1] == '0') nd--;
     char *o = out;
@@ -127,7 +134,13 @@ static size_t fast(double v, char *out) {
         else if (fl >= P10[17]) x++;
         else break;
     }
+    /* A shorter form C reads back only within half an ulp: |C 10^(17-P) - d17| < d17 / 2m + 1/2
+     * in units of the 17th digit. When d17 is farther than that from every multiple of 10^(17-P),
+     * skip the exact check (most computed values: it saves one or two 128-bit products). */
+    double reach = (double)d17 / (double)m * 0.5 + 1.0;
     for (int P = 15; P < 17; P++) { /* 15, then 16 digits, the first that reads back */
+        uint64_t unit = P == 15 ? 100 : 10, r = d17 % unit, near = r < unit - r ? r : unit - r;
+        if ((double)near > reach) continue;
         if (!scale(m, e, P - 1 - x, &fl, &d, &back)) return 0;
         if (!back) continue;
         if (d == P10[P]) return put_g(out, v < 0, P10[P - 1], P, x + 1); /* rounded up a decade */
