@@ -5,7 +5,8 @@
 # ordinal codes), then each side trains on them under /usr/bin/time -v. Prints train seconds, the
 # test metric (binary: AUC, multiclass: accuracy, regression: RMSE), batch predict throughput,
 # single-row latency, peak RSS and the ratios flywheel/xgboost; the same in process CPU seconds
-# (ratio_cpu: steadier than wall time when other jobs share the two cores).
+# (ratio_cpu: steadier than wall time when other jobs share the two cores). PAIRS=N (default 3)
+# alternating pairs per case; the train-time ratios are the median over them.
 # Cases: spam diamonds fashion10k fashion synth (default: spam diamonds fashion10k synth).
 # CPU-heavy (minutes): run it in the background.
 set -eu
@@ -27,11 +28,21 @@ trap 'rm -rf "$work"' EXIT
 PY=/usr/bin/python3
 rss() { sed -n 's/.*Maximum resident set size (kbytes): //p' "$1"; }
 val() { sed -n "s/^$1=\([0-9.eE+-]*\).*/\1/p" "$2" | head -n 1; }
+fw_side() { /usr/bin/time -v "$B/bench/bench_gbdt" fit "$work" "$task" ${FW_PARAMS:-} >"$work/fw.txt" 2>"$work/fw.time"; }
+xgb_side() { /usr/bin/time -v $PY bench/gbdt/peer_xgboost.py "$work" "$task" >"$work/xgb.txt" 2>"$work/xgb.time"; }
 run_case() {
     local name=$1 task=$2 metric=$3
     echo "== $name ($task)"
-    /usr/bin/time -v "$B/bench/bench_gbdt" fit "$work" "$task" ${FW_PARAMS:-} >"$work/fw.txt" 2>"$work/fw.time"
-    /usr/bin/time -v $PY bench/gbdt/peer_xgboost.py "$work" "$task" >"$work/xgb.txt" 2>"$work/xgb.time"
+    # PAIRS pairs (default 3), the side that goes first alternating; the details printed are the
+    # last pair's, the train-time ratio is the median over the pairs
+    local i ratios=() cratios=()
+    for i in $(seq 1 "${PAIRS:-3}"); do
+        if ((i % 2)); then fw_side; xgb_side; else xgb_side; fw_side; fi
+        ratios+=("$(awk -v a="$(val flywheel_train_s "$work/fw.txt")" -v b="$(val xgboost_train_s "$work/xgb.txt")" 'BEGIN{printf "%.4f", a/b}')")
+        cratios+=("$(awk -v a="$(val flywheel_train_cpu_s "$work/fw.txt")" -v b="$(val xgboost_train_cpu_s "$work/xgb.txt")" 'BEGIN{printf "%.4f", a/b}')")
+        echo "pair $i ($(((i % 2)) && echo flywheel first || echo xgboost first)): flywheel_train_s=$(val flywheel_train_s "$work/fw.txt") xgboost_train_s=$(val xgboost_train_s "$work/xgb.txt") ratio=${ratios[-1]} cpu_ratio=${cratios[-1]} load=$(cut -d' ' -f1 /proc/loadavg)"
+    done
+    echo "median over ${PAIRS:-3} alternating pairs: train_time fw/xgb=$(printf '%s\n' "${ratios[@]}" | bench_median)  train_cpu fw/xgb=$(printf '%s\n' "${cratios[@]}" | bench_median)"
     cat "$work/fw.txt" "$work/xgb.txt"
     local fr xr
     fr=$(rss "$work/fw.time"); xr=$(rss "$work/xgb.time")

@@ -1,8 +1,10 @@
-/* reference.c — owns building, saving and loading the training reference profile. */
+/* reference.c — owns building (a column per thread at a time), saving and loading the training
+ * reference profile. */
 #include "artifact/reference.h"
 
 #include "core/alloc.h"
 #include "core/select.h"
+#include "core/threads.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -36,6 +38,17 @@ const fw_ref_column *fw_reference_column(const fw_reference *r, const char *name
     return NULL;
 }
 
+/* The bin of x: the last b with edges[b] <= x, 0 below edges[1] (edges strictly increase). */
+static uint32_t bin_of(const fw_ref_column *c, double x) {
+    uint32_t lo = 0, hi = c->n_bins - 1;
+    while (lo < hi) {
+        uint32_t mid = (lo + hi + 1) / 2;
+        if (x >= c->edges[mid]) lo = mid;
+        else hi = mid - 1;
+    }
+    return lo;
+}
+
 /* Numeric profile of v[0..n) (NaN = missing); v is reordered. */
 static fw_status numeric_profile(fw_ref_column *c, double *v, size_t n, uint32_t n_bins) {
     size_t m = 0;
@@ -64,15 +77,21 @@ static fw_status numeric_profile(fw_ref_column *c, double *v, size_t n, uint32_t
     c->n_bins = ne - 1;
     c->counts = fw_calloc(c->n_bins, sizeof *c->counts);
     if (!c->counts) return FW_ENOMEM;
-    for (size_t i = 0; i < m; i++) { /* bin b: the last with edges[b] <= v (bin 0 below edges[1]) */
-        uint32_t lo = 0, hi = c->n_bins - 1; /* edges strictly increase: binary search */
-        while (lo < hi) {
-            uint32_t mid = (lo + hi + 1) / 2;
-            if (v[i] >= c->edges[mid]) lo = mid;
-            else hi = mid - 1;
+    /* bin b: the last with edges[b] <= v (bin 0 below edges[1]). The selection left v partitioned
+     * around every ks: a value strictly between its segment's two order statistics is in the
+     * lower one's bin; only values equal to one of them need the search. */
+    for (uint32_t s = 0; s < n_bins; s++) {
+        double lo_v = v[ks[s]], hi_v = v[ks[s + 1]];
+        uint32_t b_lo = bin_of(c, lo_v);
+        size_t inside = 0;
+        for (size_t i = ks[s]; i < ks[s + 1]; i++) {
+            double x = v[i];
+            if (x > lo_v && x < hi_v) inside++;
+            else c->counts[bin_of(c, x)]++;
         }
-        c->counts[lo]++;
+        c->counts[b_lo] += inside;
     }
+    c->counts[bin_of(c, v[m - 1])]++; /* ks[n_bins] = m - 1 */
     return FW_OK;
 }
 
@@ -126,42 +145,82 @@ static fw_status categorical_profile(fw_ref_column *c, const fw_column *col, con
     return FW_OK;
 }
 
+/* The columns' profiles, one column per block on every thread (each writes its own column,
+ * with its thread's scratch): the same bytes whatever the threads. */
+typedef struct build_ctx {
+    const fw_dataset *ds;
+    const uint32_t *rows;
+    size_t n_rows;
+    const int *col;         /* dataset column of each profiled column */
+    fw_reference *r;
+    uint32_t n_bins;
+    double **tmp;           /* per thread: n_rows values */
+    fw_status *st;          /* per column */
+} build_ctx;
+
+static void build_column(void *vctx, int thread, size_t j, size_t begin, size_t end) {
+    (void)begin;
+    (void)end;
+    build_ctx *b = vctx;
+    const fw_column *col = &b->ds->cols[b->col[j]];
+    fw_ref_column *rc = &b->r->cols[j];
+    if (col->num) {
+        double *tmp = b->tmp[thread];
+        for (size_t i = 0; i < b->n_rows; i++) tmp[i] = col->num[b->rows ? b->rows[i] : i];
+        b->st[j] = numeric_profile(rc, tmp, b->n_rows, b->n_bins);
+    } else {
+        b->st[j] = categorical_profile(rc, col, b->rows, b->n_rows);
+    }
+}
+
 fw_status fw_reference_build(const fw_dataset *ds, const uint32_t *rows, size_t n_rows, const char *const *columns,
                              size_t n_columns, const double *pred, size_t n_pred, size_t n_outputs, uint32_t n_bins,
                              fw_reference **out, fw_err *err) {
+    return fw_reference_build_threads(ds, rows, n_rows, columns, n_columns, pred, n_pred, n_outputs, n_bins, 1, out,
+                                      err);
+}
+
+fw_status fw_reference_build_threads(const fw_dataset *ds, const uint32_t *rows, size_t n_rows,
+                                     const char *const *columns, size_t n_columns, const double *pred, size_t n_pred,
+                                     size_t n_outputs, uint32_t n_bins, int threads, fw_reference **out, fw_err *err) {
     *out = NULL;
     if (n_bins == 0) n_bins = 10;
     if (n_bins > MAX_BINS) return fw_err_set(err, FW_EINVAL, "reference: %u bins is too many (at most %u)", n_bins, MAX_BINS);
     if (!rows) n_rows = ds->n_rows;
+    int nt = threads > 0 ? threads : 1;
+    if ((size_t)nt > n_columns) nt = n_columns ? (int)n_columns : 1;
     fw_reference *r = fw_calloc(1, sizeof *r);
     if (!r) return fw_err_set(err, FW_ENOMEM, "out of memory");
     r->cols = fw_calloc(n_columns ? n_columns : 1, sizeof *r->cols);
     r->pred = fw_calloc(n_outputs ? n_outputs : 1, sizeof *r->pred);
+    int *col_of = fw_malloc((n_columns ? n_columns : 1) * sizeof *col_of);
+    fw_status *col_st = fw_calloc(n_columns ? n_columns : 1, sizeof *col_st);
+    double **tmps = fw_calloc((size_t)nt, sizeof *tmps);
     size_t tmp_n = n_rows > n_pred ? n_rows : n_pred;
-    double *tmp = fw_malloc((tmp_n ? tmp_n : 1) * sizeof *tmp);
-    fw_status st = (!r->cols || !r->pred || !tmp) ? FW_ENOMEM : FW_OK;
+    fw_status st = (!r->cols || !r->pred || !col_of || !col_st || !tmps) ? FW_ENOMEM : FW_OK;
+    for (int t = 0; t < nt && !st; t++)
+        if (!(tmps[t] = fw_malloc((tmp_n ? tmp_n : 1) * sizeof(double)))) st = FW_ENOMEM;
     for (size_t j = 0; j < n_columns && !st; j++) {
         int c = fw_dataset_find(ds, columns[j]);
         if (c < 0) {
-            fw_free(tmp);
+            for (int t = 0; t < nt; t++) fw_free(tmps[t]);
+            fw_free(tmps);
+            fw_free(col_of);
+            fw_free(col_st);
             fw_reference_free(r);
             return fw_err_set(err, FW_ESCHEMA, "reference: no column '%s' in %s", columns[j],
                               ds->source ? ds->source : "the dataset");
         }
-        const fw_column *col = &ds->cols[c];
+        col_of[j] = c;
         fw_ref_column *rc = &r->cols[r->n_columns++];
-        rc->name = fw_strdup(col->name);
-        rc->type = col->type;
-        if (!rc->name) {
-            st = FW_ENOMEM;
-            break;
-        }
-        if (col->num) {
-            for (size_t i = 0; i < n_rows; i++) tmp[i] = col->num[rows ? rows[i] : i];
-            st = numeric_profile(rc, tmp, n_rows, n_bins);
-        } else {
-            st = categorical_profile(rc, col, rows, n_rows);
-        }
+        rc->name = fw_strdup(ds->cols[c].name);
+        rc->type = ds->cols[c].type;
+        if (!rc->name) st = FW_ENOMEM;
+    }
+    if (!st && n_columns) {
+        build_ctx b = {ds, rows, n_rows, col_of, r, n_bins, tmps, col_st};
+        fw_parallel_blocks(nt, n_columns, 1, build_column, &b);
+        for (size_t j = 0; j < n_columns && !st; j++) st = col_st[j];
     }
     for (size_t k = 0; k < n_outputs && pred && !st; k++) {
         fw_ref_column *pc = &r->pred[r->n_outputs++];
@@ -172,10 +231,13 @@ fw_status fw_reference_build(const fw_dataset *ds, const uint32_t *rows, size_t 
         }
         snprintf(pc->name, 32, "output_%zu", k);
         pc->type = FW_COL_NUMERIC;
-        for (size_t i = 0; i < n_pred; i++) tmp[i] = pred[i * n_outputs + k];
-        st = numeric_profile(pc, tmp, n_pred, n_bins);
+        for (size_t i = 0; i < n_pred; i++) tmps[0][i] = pred[i * n_outputs + k];
+        st = numeric_profile(pc, tmps[0], n_pred, n_bins);
     }
-    fw_free(tmp);
+    for (int t = 0; tmps && t < nt; t++) fw_free(tmps[t]);
+    fw_free(tmps);
+    fw_free(col_of);
+    fw_free(col_st);
     if (st) {
         fw_reference_free(r);
         return fw_err_set(err, st, "reference: out of memory");

@@ -48,6 +48,10 @@ fw_status fw_reference_build(const fw_dataset *ds, const uint32_t *rows, size_t 
                              const char *const *columns, size_t n_columns, const double *pred,
                              size_t n_pred, size_t n_outputs, uint32_t n_bins, fw_reference **out,
                              fw_err *err);
+/* The same, the columns spread over `threads` threads (<= 0: 1): the same result for any count. */
+fw_status fw_reference_build_threads(const fw_dataset *ds, const uint32_t *rows, size_t n_rows,
+                                     const char *const *columns, size_t n_columns, const double *pred, size_t n_pred,
+                                     size_t n_outputs, uint32_t n_bins, int threads, fw_reference **out, fw_err *err);
 void fw_reference_free(fw_reference *r);
 /* The column named name, or NULL. */
 const fw_ref_column *fw_reference_column(const fw_reference *r, const char *name);

@@ -30,6 +30,8 @@ typedef struct fw_bootstrap_options {
                              m = max_work / min_resamples rows (m-out-of-n bootstrap) and the
                              deviations from the point value shrink by sqrt(m / n) */
     size_t min_resamples; /* default 50 */
+    int threads;          /* resamples computed on this many threads (default 1); the draws and
+                             so the intervals do not depend on it */
 } fw_bootstrap_options;
 void fw_bootstrap_options_init(fw_bootstrap_options *o);
 

@@ -78,7 +78,9 @@ uint32_t *fw__argsort_desc(const double *key, size_t n) {
         k[i] = ~sortable(key[i]);
         out[i] = (uint32_t)i;
     }
-    if (radix_sort(k, out, n)) {
+    size_t i = 1; /* already in order (a bootstrap resample hands its rows over so): done */
+    while (i < n && k[i - 1] <= k[i]) i++;
+    if (i < n && radix_sort(k, out, n)) {
         fw_free(out);
         out = NULL;
     }

@@ -264,8 +264,34 @@ static fw_status fit_column(fw_pipeline *pl, fw__col *c, const fw_feature_spec *
     return st;
 }
 
+/* The columns' fits, one column per block on every thread: each fits only its own column. */
+typedef struct fit_ctx {
+    fw_pipeline *pl;
+    const fw_project *p;
+    const fw_dataset *ds;
+    const int *col;
+    const uint32_t *rows;
+    size_t n_rows;
+    fw_status *st;
+    fw_err *errs;
+} fit_ctx;
+
+static void fit_block(void *vctx, int thread, size_t i, size_t begin, size_t end) {
+    (void)thread;
+    (void)begin;
+    (void)end;
+    fit_ctx *f = vctx;
+    f->st[i] = fit_column(f->pl, &f->pl->cols[i], &f->p->features[i], f->ds, (size_t)f->col[i], f->rows, f->n_rows,
+                          &f->errs[i]);
+}
+
 fw_status fw_pipeline_fit(const fw_project *p, const fw_dataset *ds, const uint32_t *rows,
                           size_t n_rows, fw_pipeline **out, fw_err *err) {
+    return fw_pipeline_fit_threads(p, ds, rows, n_rows, 1, out, err);
+}
+
+fw_status fw_pipeline_fit_threads(const fw_project *p, const fw_dataset *ds, const uint32_t *rows,
+                                  size_t n_rows, int threads, fw_pipeline **out, fw_err *err) {
     *out = NULL;
     if (p->hash_bits < 4 || p->hash_bits > 28)
         return fw_err_set(err, FW_ECONFIG, "hash_bits must be in [4, 28], got %u", p->hash_bits);
@@ -276,7 +302,10 @@ fw_status fw_pipeline_fit(const fw_project *p, const fw_dataset *ds, const uint3
     fw_strmap_init(&pl->input_map);
     pl->hash_bits = p->hash_bits;
     pl->cols = fw_calloc(p->n_features, sizeof *pl->cols);
-    fw_status st = pl->cols ? FW_OK : fw_err_set(err, FW_ENOMEM, "out of memory");
+    int *col_of = fw_malloc(p->n_features * sizeof *col_of);
+    fw_status *col_st = fw_calloc(p->n_features, sizeof *col_st);
+    fw_err *errs = fw_calloc(p->n_features, sizeof *errs);
+    fw_status st = pl->cols && col_of && col_st && errs ? FW_OK : fw_err_set(err, FW_ENOMEM, "out of memory");
     for (size_t i = 0; i < p->n_features && !st; i++) {
         const fw_feature_spec *f = &p->features[i];
         fw__col *c = &pl->cols[i];
@@ -297,8 +326,21 @@ fw_status fw_pipeline_fit(const fw_project *p, const fw_dataset *ds, const uint3
             st = fw_err_set(err, FW_ECONFIG, "feature '%s' has an unknown type", f->name);
             break;
         }
-        st = fit_column(pl, c, f, ds, (size_t)col, rows, n_rows, err);
+        col_of[i] = col;
     }
+    if (!st) {
+        /* the columns' fits are independent: spread over the threads; the first failing column
+         * (in column order) reports, as a serial loop would */
+        fit_ctx fc = {pl, p, ds, col_of, rows, n_rows, col_st, errs};
+        int nt = threads > 0 ? threads : 1;
+        if ((double)n_rows * (double)p->n_features < 1e4) nt = 1; /* small: not worth a pass */
+        fw_parallel_blocks(nt, p->n_features, 1, fit_block, &fc);
+        for (size_t i = 0; i < p->n_features && !st; i++)
+            if ((st = col_st[i])) *err = errs[i];
+    }
+    fw_free(col_of);
+    fw_free(col_st);
+    fw_free(errs);
     if (!st && p->n_crosses) {
         pl->crosses = fw_calloc(p->n_crosses, sizeof *pl->crosses);
         if (!pl->crosses) st = fw_err_set(err, FW_ENOMEM, "out of memory");

@@ -44,6 +44,9 @@ typedef struct fw_value {
  * excluded ones are not features. */
 fw_status fw_pipeline_fit(const fw_project *p, const fw_dataset *ds, const uint32_t *rows,
                           size_t n_rows, fw_pipeline **out, fw_err *err);
+/* The same, the columns fitted on `threads` threads (<= 0: 1): the same pipeline for any count. */
+fw_status fw_pipeline_fit_threads(const fw_project *p, const fw_dataset *ds, const uint32_t *rows,
+                                  size_t n_rows, int threads, fw_pipeline **out, fw_err *err);
 void fw_pipeline_free(fw_pipeline *pl);
 
 /* Shape of the output. */

@@ -162,7 +162,8 @@ fw_status fw_project_resolve(fw_project *p, const fw_dataset *ds, fw_err *err);
 /* True when dataset column col looks like an identifier, a bad feature (it names rows rather than
  * describing them): at least 20 present values and either a categorical column with a distinct
  * value in 95% or more of its rows, or a numeric column of distinct integers whose name ends in
- * "id". *n_distinct (optional) gets the distinct count. Train and
+ * "id". *n_distinct (optional) gets the distinct count (0 for a numeric column whose name or
+ * values already rule it out: no count is made for those). Train and
  * describe share it; fw_project_resolve leaves such a column out of the inferred features
  * (data.exclude) with a note, unless the project file lists it as a feature. */
 bool fw_project_id_like(const fw_dataset *ds, size_t col, size_t *n_distinct);

@@ -114,6 +114,7 @@ fw_status fw__train_evaluate(fw_train_result *r, fw_candidate *c, const fw_train
         fw_bootstrap_options bo;
         fw_bootstrap_options_init(&bo);
         bo.seed = r->seed;
+        bo.threads = r->threads;
         st = fw_eval_bootstrap(r->target.task, r->y_test, c->test_pred, r->n_test, k, &eo, &bo, &c->metrics,
                                &c->ci, &c->n_ci, &c->ci_resamples, err);
         if (st) return fw_err_prefix(err, "confidence intervals of %s", c->name);

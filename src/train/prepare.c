@@ -320,7 +320,7 @@ fw_status fw__train_prepare(fw_train_result *r, const fw_train_options *o, fw_er
     if (st) return fw_err_prefix(err, "test labels");
     if ((st = fw__train_project_fit(r, err))) return st;
     check_features(r);
-    st = fw_pipeline_fit(p, r->train_ds, r->split.train, r->split.n_train, &r->pipeline, err);
+    st = fw_pipeline_fit_threads(p, r->train_ds, r->split.train, r->split.n_train, r->threads, &r->pipeline, err);
     if (st) return st;
     st = fw_pipeline_transform_block(r->pipeline, r->train_ds, r->split.train, r->split.n_train,
                                      o->threads, &r->X_train, err);

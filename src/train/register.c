@@ -119,8 +119,8 @@ fw_status fw_train_build_artifact(const fw_train_result *r, const fw_register_op
         }
         for (size_t i = 0; i < ni; i++) cols[i] = fw_pipeline_input_name(r->pipeline, i);
         fw_reference *ref = NULL;
-        st = fw_reference_build(r->train_ds, r->split.train, r->split.n_train, cols, ni,
-                                best->test_pred, r->n_test, r->target.n_outputs, 0, &ref, err);
+        st = fw_reference_build_threads(r->train_ds, r->split.train, r->split.n_train, cols, ni,
+                                        best->test_pred, r->n_test, r->target.n_outputs, 0, r->threads, &ref, err);
         fw_free(cols);
         if (st) goto fail;
         b.len = 0;

@@ -9,6 +9,7 @@
 #include "eval/bootstrap.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 /* n rows of a noisy binary problem: y ~ Bernoulli(0.3), p = clip(0.3 + 0.3 y + noise). */
 static void make_binary(size_t n, double *y, double *p) {
@@ -146,9 +147,44 @@ static void test_pr_baseline_is_the_prevalence(void) {
     fw_metric_set_free(&s);
 }
 
+/* Resamples spread over threads give the same bytes as one thread (binary with tied scores: the
+ * resamples go to the metrics in score order), and regression too. */
+static void test_threads_same_bytes(void) {
+    size_t n = 3000;
+    double *y = malloc(n * sizeof *y), *p = malloc(n * sizeof *p);
+    make_binary(n, y, p);
+    for (size_t i = 0; i < n; i++) p[i] = (double)(long)(p[i] * 10) / 10; /* ties */
+    fw_eval_options eo;
+    fw_eval_options_init(&eo);
+    fw_err err;
+    for (int task = 0; task < 2; task++) {
+        fw_task tk = task ? FW_TASK_REGRESSION : FW_TASK_BINARY;
+        fw_metric_set s;
+        fw_metric_set_init(&s);
+        CHECK_OK(fw_eval_compute(tk, y, p, n, 1, &eo, &s, &err));
+        fw_bootstrap_options bo;
+        fw_bootstrap_options_init(&bo);
+        fw_metric_ci *a = NULL, *b = NULL;
+        size_t na = 0, nb = 0;
+        CHECK_OK(fw_eval_bootstrap(tk, y, p, n, 1, &eo, &bo, &s, &a, &na, NULL, &err));
+        bo.threads = 3;
+        CHECK_OK(fw_eval_bootstrap(tk, y, p, n, 1, &eo, &bo, &s, &b, &nb, NULL, &err));
+        CHECK(na > 0 && na == nb && a && b && memcmp(a, b, na * sizeof *a) == 0);
+        for (size_t i = 0; a && i < na; i++)
+            CHECK_MSG(!(a[i].lo > s.items[i].value) && !(s.items[i].value > a[i].hi), "%s: %g not in [%g, %g]",
+                      a[i].name, s.items[i].value, a[i].lo, a[i].hi);
+        fw_free(a);
+        fw_free(b);
+        fw_metric_set_free(&s);
+    }
+    free(y);
+    free(p);
+}
+
 int main(void) {
     TEST_RUN(test_deterministic_and_around_the_point);
     TEST_RUN(test_budget_and_ranking);
     TEST_RUN(test_pr_baseline_is_the_prevalence);
+    TEST_RUN(test_threads_same_bytes);
     return fw_test_report("test_bootstrap");
 }

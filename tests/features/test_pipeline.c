@@ -454,9 +454,10 @@ static void test_block_record_threads_saveload(void) {
         fw_matrix_free(&m4);
         fw_pipeline_free(pl2);
     }
-    /* a refit on the same rows gives the same bytes (determinism) */
+    /* a refit on the same rows gives the same bytes (determinism), with the columns fitted on
+     * three threads too */
     fw_pipeline *pl3 = NULL;
-    CHECK_OK(fw_pipeline_fit(&p, ds, train, 2000, &pl3, &err));
+    CHECK_OK(fw_pipeline_fit_threads(&p, ds, train, 2000, 3, &pl3, &err));
     fw_buf b3;
     fw_buf_init(&b3);
     if (pl3) CHECK_OK(fw_pipeline_save(pl3, &b3));

@@ -9,6 +9,7 @@
 #include "project/project.h"
 #include "test.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 static const char k_full[] =
@@ -384,6 +385,60 @@ static void test_resolve_tasks(void) {
     fw_dataset_free(ds);
 }
 
+/* Numeric labels are counted without a sort when they have few values (a table of them), with
+ * one past 64 values; identifiers are found by name and integer values before any count. */
+static void test_resolve_label_counts_and_id_like(void) {
+    const char *names[] = {"user_id", "f1", "lab3", "lab100", "frac_id", "lab1", "lab2"};
+    fw_col_type types[7];
+    for (int i = 0; i < 7; i++) types[i] = FW_COL_NUMERIC;
+    fw_dataset *ds = NULL;
+    CHECK_OK(fw_dataset_new(7, names, types, &ds));
+    if (!ds) return;
+    for (size_t r = 0; r < 200; r++) {
+        CHECK_OK(fw_dataset_append_row(ds));
+        fw_dataset_set_num(ds, 0, r, (double)(1000 - r));
+        fw_dataset_set_num(ds, 1, r, (double)r);
+        fw_dataset_set_num(ds, 2, r, r % 3 == 0 ? 7.0 : r % 3 == 1 ? -2.5 : 4.0);
+        fw_dataset_set_num(ds, 3, r, (double)(r % 100) + (r % 7 == 0 ? NAN : 0.0));
+        fw_dataset_set_num(ds, 4, r, (double)r + 0.5);
+        fw_dataset_set_num(ds, 5, r, r % 5 ? 9.0 : NAN);
+        fw_dataset_set_num(ds, 6, r, r % 4 == 0 ? 1.0 : r % 2 ? 0.0 : -0.0);
+    }
+    size_t nd = 99;
+    CHECK(fw_project_id_like(ds, 0, &nd));
+    CHECK_EQ(nd, 200);
+    nd = 99;
+    CHECK(!fw_project_id_like(ds, 1, &nd)); /* distinct integers, but not named like an id */
+    CHECK_EQ(nd, 0);                        /* and not counted */
+    nd = 99;
+    CHECK(!fw_project_id_like(ds, 4, &nd)); /* named like an id, but not integers */
+    CHECK_EQ(nd, 0);
+    fw_project p;
+    fw_err err;
+    CHECK_EQ(resolve_with("task: binary\ndata:\n  train: t.csv\n  label: lab3\n", ds, &p, &err), FW_ECONFIG);
+    CHECK_CONTAINS(err.msg, "task binary needs 2 label values, column 'lab3' has 3");
+    fw_project_free(&p);
+    CHECK_EQ(resolve_with("task: binary\ndata:\n  train: t.csv\n  label: lab100\n", ds, &p, &err), FW_ECONFIG);
+    CHECK_CONTAINS(err.msg, "column 'lab100' has 100"); /* past the table: the sort counts */
+    fw_project_free(&p);
+    CHECK_OK(resolve_with("data:\n  train: t.csv\n  label: lab3\n", ds, &p, &err));
+    CHECK(p.task == FW_TASK_REGRESSION); /* -2.5 is not an integer */
+    fw_project_free(&p);
+    CHECK_OK(resolve_with("data:\n  train: t.csv\n  label: lab100\n", ds, &p, &err));
+    CHECK(p.task == FW_TASK_REGRESSION); /* integers, but more than 10 */
+    fw_project_free(&p);
+    CHECK_EQ(resolve_with("data:\n  train: t.csv\n  label: lab1\n", ds, &p, &err), FW_EDATA);
+    CHECK_CONTAINS(err.msg, "has a single value ('9')");
+    fw_project_free(&p);
+    /* -0 and 0 are one value; the larger of the two is the positive class; 50/150 rows: stratified */
+    CHECK_OK(resolve_with("data:\n  train: t.csv\n  label: lab2\n", ds, &p, &err));
+    CHECK(p.task == FW_TASK_BINARY);
+    CHECK_STR(p.positive_value, "1");
+    CHECK(p.split == FW_SPLIT_STRATIFIED);
+    fw_project_free(&p);
+    fw_dataset_free(ds);
+}
+
 static void test_resolve_errors(void) {
     fw_dataset *ds = make_ds();
     if (!ds) return;
@@ -569,6 +624,7 @@ int main(int argc, char **argv) {
     TEST_RUN(test_implied_settings);
     TEST_RUN(test_write_read_write);
     TEST_RUN(test_resolve_tasks);
+    TEST_RUN(test_resolve_label_counts_and_id_like);
     TEST_RUN(test_resolve_errors);
     TEST_RUN(test_from_args_and_rule);
     TEST_RUN(test_serving_section);
