@@ -41,16 +41,22 @@ TEST_BIN := $(TEST_SRC:%.c=$(OUT)/%)
 .PHONY: clang-check all san test test-fast tests clean fuzz bench install predict-lib
 all: $(OUT)/flywheel $(OUT)/libflywheel.a $(OUT)/libflywheel.so
 
-$(OUT)/obj/%.o: %.c
+# The compiler and flags are part of every object's inputs: .cflags changes when they do, so an old
+# build tree is recompiled instead of mixing objects built with other flags (e.g. without
+# -fvisibility=hidden, which made libflywheel.so export internals in a tree built before it).
+FLAGS_STAMP := $(OUT)/.cflags
+$(shell mkdir -p $(OUT) && echo '$(CC) $(CFLAGS)' | cmp -s - $(FLAGS_STAMP) || echo '$(CC) $(CFLAGS)' > $(FLAGS_STAMP))
+
+$(OUT)/obj/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	@echo "  CC $@"; $(CC) $(CFLAGS) -c $< -o $@
 
-$(OUT)/obj-test/%.o: %.c
+$(OUT)/obj-test/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	@echo "  CC $@"; $(CC) $(CFLAGS) -DFW_TEST -c $< -o $@
 
 # The version string carries the commit; rebuild it whenever HEAD moves.
-$(OUT)/obj/src/core/version.o: src/core/version.c $(GIT_HEAD_FILES)
+$(OUT)/obj/src/core/version.o: src/core/version.c $(GIT_HEAD_FILES) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	@echo "  CC $@"; $(CC) $(CFLAGS) -DFW_GIT_COMMIT='"$(GIT_COMMIT)"' -c $< -o $@
 
@@ -87,7 +93,8 @@ $(OUT)/tests/cli/%: tests/cli/%.c $(SUP_OBJ) $(CLI_ARGS_OBJ) $(OUT)/libflywheel-
 	@mkdir -p $(dir $@)
 	@echo "  CC $@"; $(CC) $(CFLAGS) -DFW_TEST -Itests/support -o $@ $< $(SUP_OBJ) $(CLI_ARGS_OBJ) $(OUT)/libflywheel-test.a $(LDSAN) $(LIBS)
 
-tests: $(TEST_BIN) $(OUT)/flywheel $(OUT)/flywheel-test
+# the shared library too: tests/api and tests/core check what it exports
+tests: $(TEST_BIN) $(OUT)/flywheel $(OUT)/flywheel-test $(OUT)/libflywheel.so
 
 san:
 	$(MAKE) V=san all
@@ -133,8 +140,8 @@ install: all
 	    -e 's|@VERSION@|$(FW_VERSION)|' -e 's|@LIBS@|$(LIBS)|' src/api/flywheel.pc.in \
 	    > $(DESTDIR)$(LIBDIR)/pkgconfig/flywheel.pc
 
-PREDICT_SRC := $(sort $(wildcard src/api/*.c src/artifact/*.c src/core/*.c src/features/*.c src/models/*.c) \
-                 src/data/dataset.c src/data/scalar.c src/project/numfmt.c src/project/project.c src/batch/format.c)
+PREDICT_SRC := $(sort $(filter-out src/core/yaml_read.c,$(wildcard src/api/*.c src/artifact/*.c src/core/*.c \
+                 src/features/*.c src/models/*.c)) src/data/dataset.c src/data/scalar.c src/project/project.c)
 PREDICT_OBJ := $(PREDICT_SRC:%.c=$(OUT)/obj/%.o)
 PREDICT_LIBS := -lpthread -lm
 

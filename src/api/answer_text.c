@@ -1,11 +1,11 @@
 /* answer_text.c — owns the text of an answer as `flywheel batch` writes it in its `prediction` column:
  * the decision's label (class name, fixed value, "review"), labels joined by '|' (multilabel), or
- * the value in the shortest round-trip form (batch's formatter). The rules are batch's
+ * the value in the shortest round-trip form (core/dtoa.h, as batch writes it). The rules are batch's
  * (batch/batch_bundle.c: which label; batch/batch.c put_prediction: the text); the test
  * tests/api/test_api.c compares the two on every family. */
 #include "api/api_int.h"
 
-#include "batch/batch_int.h"
+#include "core/dtoa.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -30,7 +30,7 @@ size_t fw_result_text(const fw_predictor *m, const fw_result *res, const double 
     else if (!scores || res->n_scores < m->n_outputs) {
         /* no scores: only the decision's value can be written */
         if (isfinite(res->value)) {
-            size_t n = fw__fmt_double(tmp, sizeof tmp, res->value);
+            size_t n = fw_dtoa(res->value, tmp);
             put(buf, cap, &k, tmp, n);
         }
     } else {
@@ -67,7 +67,7 @@ size_t fw_result_text(const fw_predictor *m, const fw_result *res, const double 
             /* an abstained regression answer carries its value in res->value (batch does the same) */
             double v = res->source != FW_SOURCE_MODEL ? res->value : scores[0];
             if (isfinite(v)) {
-                size_t n = fw__fmt_double(tmp, sizeof tmp, v);
+                size_t n = fw_dtoa(v, tmp);
                 put(buf, cap, &k, tmp, n);
             }
         }

@@ -4,6 +4,7 @@
 
 #include "core/alloc.h"
 #include "core/hash.h"
+#include "core/json_out.h"
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -505,72 +506,6 @@ uint32_t fw_artifact_section_id(const fw_artifact *a, size_t i) { return a->sec[
 size_t fw_artifact_section_size(const fw_artifact *a, size_t i) { return a->sec[i].n; }
 
 void fw_artifact_hash(const void *data, size_t len, char out[33]) { fw_hash128_hex(data, len, out); }
-
-/* ---- JSON helpers -------------------------------------------------------------------------- */
-/* Length of the valid UTF-8 sequence starting at p (a NUL-terminated string), or 0 when it is not
- * one (bad lead or continuation byte, overlong form, surrogate, above U+10FFFF). */
-static size_t utf8_seq_len(const unsigned char *p) {
-    unsigned c = p[0];
-    size_t n;
-    unsigned min;
-    if (c >= 0xC2 && c <= 0xDF) n = 2, min = 0x80;
-    else if (c >= 0xE0 && c <= 0xEF) n = 3, min = 0x800;
-    else if (c >= 0xF0 && c <= 0xF4) n = 4, min = 0x10000;
-    else return 0;
-    unsigned cp = c & (0xFFu >> (n + 1));
-    for (size_t i = 1; i < n; i++) {
-        if ((p[i] & 0xC0) != 0x80) return 0; /* also stops at the NUL */
-        cp = (cp << 6) | (p[i] & 0x3Fu);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-    return n;
-}
-
-void fw_json_put_str(fw_buf *out, const char *s) {
-    if (!s) {
-        fw_buf_put(out, "null", 4);
-        return;
-    }
-    fw_buf_put_u8(out, '"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p >= 0x80) { /* keep valid UTF-8; each byte of an invalid sequence becomes U+FFFD */
-            size_t n = utf8_seq_len(p);
-            if (n) {
-                fw_buf_put(out, p, n);
-                p += n - 1;
-            } else {
-                fw_buf_put(out, "\\ufffd", 6);
-            }
-            continue;
-        }
-        switch (*p) {
-        case '"': fw_buf_put(out, "\\\"", 2); break;
-        case '\\': fw_buf_put(out, "\\\\", 2); break;
-        case '\n': fw_buf_put(out, "\\n", 2); break;
-        case '\r': fw_buf_put(out, "\\r", 2); break;
-        case '\t': fw_buf_put(out, "\\t", 2); break;
-        default:
-            if (*p < 0x20)
-                fw_buf_printf(out, "\\u%04x", *p);
-            else
-                fw_buf_put_u8(out, *p);
-        }
-    }
-    fw_buf_put_u8(out, '"');
-}
-
-void fw_json_put_f64(fw_buf *out, double v) {
-    if (!isfinite(v)) {
-        fw_buf_put(out, "null", 4);
-        return;
-    }
-    char tmp[40];
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(tmp, sizeof tmp, "%.*g", prec, v);
-        if (strtod(tmp, NULL) == v) break;
-    }
-    fw_buf_put(out, tmp, strlen(tmp));
-}
 
 void fw_artifact_metadata_json(const fw_artifact *a, fw_buf *out) {
     fw_buf_printf(out, "{\"format_version\":%" PRIu32, a->version);

@@ -132,9 +132,5 @@ void fw_artifact_hash(const void *data, size_t len, char out[33]);
 /* Appends the metadata as a JSON object text {"key": value, ...} plus "sections": [...]
  * (bytes values as their length). For `models show` and export. */
 void fw_artifact_metadata_json(const fw_artifact *a, fw_buf *out);
-/* Appends s as a JSON string literal (quoted, escaped) — shared by the registry and CLI. */
-void fw_json_put_str(fw_buf *out, const char *s);
-/* Appends a double as JSON (non-finite values as null), shortest round-trip form. */
-void fw_json_put_f64(fw_buf *out, double v);
 
 #endif

@@ -10,6 +10,8 @@
 #include "batch/run_int.h"
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/dtoa.h"
+#include "core/json_out.h"
 #include "core/threads.h"
 #include "store/store.h"
 
@@ -71,19 +73,17 @@ double fw__row_score(const fw__run *R, const double *out) {
 }
 
 void fw__put_num(fw_buf *b, double v, bool json) {
-    char tmp[40];
-    if (!isfinite(v)) {
-        if (json) fw_buf_put(b, "null", 4);
-        return;
+    if (json) fw_json_put_f64(b, v);
+    else if (isfinite(v)) { /* a non-finite value is an empty CSV cell */
+        char tmp[FW_DTOA_MAX];
+        fw_buf_put(b, tmp, fw_dtoa(v, tmp));
     }
-    size_t n = fw__fmt_double(tmp, sizeof tmp, v);
-    fw_buf_put(b, tmp, n);
 }
 
 enum { M_CSV = 0, M_JSON = 1, M_RAW = 2 };
 
 static void put_text(fw_buf *b, const char *s, size_t n, int mode) {
-    if (mode == M_JSON) fw__json_put(b, s, n);
+    if (mode == M_JSON) fw_json_put_strn(b, s, n);
     else if (mode == M_CSV) fw__csv_put(b, s, n);
     else fw_buf_put(b, s, n);
 }
@@ -155,7 +155,7 @@ static void put_scores_json(const fw__run *R, const double *out, fw_buf *b) {
         for (size_t k = 0; k < m->n_outputs; k++) {
             if (k) fw_buf_put_u8(b, ',');
             const char *c = k < m->n_classes ? m->classes[k] : "?";
-            fw__json_put(b, c, strlen(c));
+            fw_json_put_strn(b, c, strlen(c));
             fw_buf_put_u8(b, ':');
             fw__put_num(b, out[k], true);
         }
@@ -166,7 +166,7 @@ static void put_scores_json(const fw__run *R, const double *out, fw_buf *b) {
 
 void fw__put_value_text(fw_buf *b, const fw_value *v, bool json) {
     if (v->kind == FW_VALUE_STRING) {
-        if (json) fw__json_put(b, v->str, v->len);
+        if (json) fw_json_put_strn(b, v->str, v->len);
         else fw__csv_put(b, v->str, v->len);
     } else if (v->kind == FW_VALUE_NUMBER)
         fw__put_num(b, v->num, json);
@@ -202,7 +202,7 @@ void fw__put_row_ids(const fw__run *R, const fw_value *ids, uint64_t line, fw_bu
     for (size_t j = 0; j < R->n_ids; j++) {
         if (json) {
             const char *c = R->o->id_columns[j];
-            fw__json_put(b, c, strlen(c));
+            fw_json_put_strn(b, c, strlen(c));
             fw_buf_put_u8(b, ':');
         }
         fw__put_value_text(b, &ids[j], json);
@@ -238,7 +238,7 @@ static void format_row(const fw__run *R, const fw_value *ids, uint64_t line, con
             for (size_t k = 0; k < m->n_outputs; k++) {
                 if (k) fw_buf_put_u8(b, ',');
                 const char *c = k < m->n_classes ? m->classes[k] : "?";
-                fw__json_put(b, c, strlen(c));
+                fw_json_put_strn(b, c, strlen(c));
                 fw_buf_put_u8(b, ':');
                 fw__put_num(b, out[k], true);
             }
@@ -870,7 +870,7 @@ static fw_status resume_or_start(fw__run *R, sink *k, const run_paths *p, fw_bat
     fw__csv_put(&R->csv_tail, m->version, strlen(m->version));
     fw_buf_printf(&R->csv_tail, ",%s\n", R->ts);
     fw_buf_put(&R->json_tail, ",\"model_version\":", 17);
-    fw__json_put(&R->json_tail, m->version, strlen(m->version));
+    fw_json_put_strn(&R->json_tail, m->version, strlen(m->version));
     fw_buf_printf(&R->json_tail, ",\"scored_at\":\"%s\"}\n", R->ts);
     if (!fw_buf_ok(&R->csv_tail) || !fw_buf_ok(&R->json_tail)) return fw_err_set(err, FW_ENOMEM, "out of memory");
     return FW_OK;

@@ -105,13 +105,8 @@ void fw__in_row(const fw__in_reader *r, const fw__in_block *b, const fw__in_view
 
 /* ---- output formatting (format.c) ----------------------------------------------------------- */
 
-/* Shortest text that reads back to the same double ("%.15g" when it round-trips, else "%.17g");
- * non-finite values as "" (CSV) — callers write JSON null themselves. Returns the length. */
-size_t fw__fmt_double(char *out, size_t cap, double v);
 /* Appends s as a CSV field (quoted when it holds the delimiter, a quote, CR or LF). */
 void fw__csv_put(fw_buf *b, const char *s, size_t n);
-/* Appends s as a JSON string literal. */
-void fw__json_put(fw_buf *b, const char *s, size_t n);
 
 /* ---- checkpoint state (checkpoint.c) -------------------------------------------------------- */
 

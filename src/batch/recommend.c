@@ -5,6 +5,7 @@
 #include "batch/run_int.h"
 
 #include "core/alloc.h"
+#include "core/json_out.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -131,7 +132,7 @@ static void put_item_id(const fw__run *R, uint32_t item, fw_buf *b, bool json) {
     else if (c->code[item] >= 0) {
         const char *s = fw_dict_str(&c->dict, c->code[item]);
         size_t n = fw_dict_len(&c->dict, c->code[item]);
-        if (json) fw__json_put(b, s, n);
+        if (json) fw_json_put_strn(b, s, n);
         else fw__csv_put(b, s, n);
     } else if (json)
         fw_buf_put(b, "null", 4);

@@ -11,6 +11,7 @@
 #include "store/store.h"
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/json_out.h"
 #include "data/scalar.h"
 
 #include <inttypes.h>

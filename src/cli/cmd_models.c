@@ -5,6 +5,7 @@
 #include "cli/cli.h"
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/json_out.h"
 #include "eval/report.h"
 #include "registry/registry.h"
 

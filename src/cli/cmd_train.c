@@ -8,6 +8,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/json_out.h"
 #include "models/model.h"
 #include "registry/registry.h"
 #include "train/register.h"
@@ -228,13 +229,8 @@ int fw_cmd_train(int argc, char **argv) {
                     fw_buf_printf(&out, ",\"registered\":{\"name\":\"%s\",\"version\":%lld,\"artifact\":\"%s\",\"reused\":%s}", reg.name, (long long)reg.version, reg.artifact_hash, reg.reused ? "true" : "false");
                 fw_buf_printf(&out, ",\"data_warnings\":[");
                 for (size_t i = 0; i < res.n_warnings; i++) {
-                    fw_buf_printf(&out, "%s\"", i ? "," : "");
-                    for (const char *c = res.warnings[i]; *c; c++) {
-                        if (*c == '"' || *c == '\\') fw_buf_printf(&out, "\\%c", *c);
-                        else if ((unsigned char)*c < 0x20) fw_buf_printf(&out, "\\u%04x", *c);
-                        else fw_buf_printf(&out, "%c", *c);
-                    }
-                    fw_buf_printf(&out, "\"");
+                    if (i) fw_buf_put_u8(&out, ',');
+                    fw_json_put_str(&out, res.warnings[i]);
                 }
                 fw_buf_printf(&out, "]}");
             }

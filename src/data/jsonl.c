@@ -2,6 +2,7 @@
 #include "data/jsonl.h"
 
 #include "core/alloc.h"
+#include "core/dtoa.h"
 #include "data/scalar.h"
 #include "data/schema.h"
 
@@ -36,15 +37,15 @@ static bool next_line(line_it *it, const char **s, size_t *n) {
 }
 
 /* Text of a scalar JSON value for a string column (numbers formatted exactly). */
-static const char *scalar_text(json_t *v, char *tmp, size_t cap, size_t *len) {
+static const char *scalar_text(json_t *v, char tmp[64], size_t cap, size_t *len) {
     if (json_is_string(v)) {
         *len = json_string_length(v);
         return json_string_value(v);
     }
     if (json_is_integer(v))
         snprintf(tmp, cap, "%lld", (long long)json_integer_value(v));
-    else if (json_is_real(v))
-        snprintf(tmp, cap, "%.17g", json_real_value(v));
+    else if (json_is_real(v)) /* the text a CSV cell would hold: 0.1, not 0.10000000000000001 */
+        fw_dtoa(json_real_value(v), tmp);
     else
         snprintf(tmp, cap, "%s", json_is_true(v) ? "true" : "false");
     *len = strlen(tmp);

@@ -4,6 +4,7 @@
 
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/dtoa.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -210,8 +211,8 @@ static fw_status label_balance(const fw_dataset *ds, int c, fw_profile *p) {
     p->classes = fw_calloc(nv ? nv : 1, sizeof *p->classes);
     if (!p->classes) return FW_ENOMEM;
     for (size_t k = 0; k < nv; k++) {
-        char buf[40];
-        snprintf(buf, sizeof buf, "%.17g", vals[k].v);
+        char buf[FW_DTOA_MAX];
+        fw_dtoa(vals[k].v, buf);
         p->classes[k].value = fw_strdup(buf);
         p->classes[k].count = vals[k].count;
         p->n_classes++;

@@ -25,7 +25,7 @@
 #define FW_PROFILE_TOP 10
 
 typedef struct fw_value_count {
-    char *value;             /* category text (numbers formatted %.17g for numeric labels) */
+    char *value;             /* category text (numeric labels as fw_dtoa writes them) */
     size_t count;
 } fw_value_count;
 

@@ -19,7 +19,7 @@
 #include "core/alloc.h"
 #include "core/threads.h"
 #include "features/pipeline_int.h"
-#include "project/numfmt.h"
+#include "core/dtoa.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -12,7 +12,7 @@
 
 #include "core/alloc.h"
 #include "core/hash.h"
-#include "project/numfmt.h"
+#include "core/dtoa.h"
 
 #include <errno.h>
 #include <math.h>

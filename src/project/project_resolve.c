@@ -19,8 +19,8 @@
 #include "project/project.h"
 
 #include "core/alloc.h"
-#include "project/numfmt.h"
-#include "project/suggest.h"
+#include "core/dtoa.h"
+#include "core/suggest.h"
 
 #include <math.h>
 #include <stdarg.h>

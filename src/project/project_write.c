@@ -5,6 +5,7 @@
 
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "core/dtoa.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -44,10 +45,8 @@ static void put_scalar(fw_buf *b, const char *s) {
 }
 
 static void put_num(fw_buf *b, double v) {
-    char tmp[40];
-    snprintf(tmp, sizeof tmp, "%.15g", v);
-    if (strtod(tmp, NULL) != v) snprintf(tmp, sizeof tmp, "%.17g", v);
-    fw_buf_printf(b, "%s", tmp);
+    char tmp[FW_DTOA_MAX];
+    fw_buf_put(b, tmp, fw_dtoa(v, tmp));
 }
 
 static void put_list(fw_buf *b, char *const *v, size_t n) {

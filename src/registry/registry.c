@@ -6,6 +6,7 @@
 #include "artifact/artifact.h"
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/json_out.h"
 #include "core/hash.h"
 #include "core/files.h"
 #include "core/test_hooks.h"

@@ -9,8 +9,8 @@
 
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/dtoa.h"
 #include "core/test_hooks.h" /* FW_V1_FAST_ANSWERED: built twice */
-#include "project/numfmt.h"
 #include "serve/v1_decode.h"
 
 #include <jansson.h>
@@ -38,7 +38,7 @@ static bool decode_instance(const fw_srv_model *m, json_t *obj, size_t idx, fw_v
                 fw_buf_printf(warn, "%s", *n_warn ? "," : "");
                 char msg[400];
                 snprintf(msg, sizeof msg, "instances[%zu]: unknown feature '%.200s' ignored", idx, key);
-                fw__json_cstr(warn, msg);
+                fw_json_put_str(warn, msg);
                 (*n_warn)++;
             }
             continue;
@@ -73,24 +73,24 @@ static double primary_score(const fw_srv_model *m, const double *out) {
 static void put_label(fw_buf *b, const fw_srv_model *m, const double *out) {
     if (m->task == FW_TASK_BINARY) {
         int pos = out[0] >= m->threshold;
-        if (m->classes) fw__json_cstr(b, m->classes[pos]);
+        if (m->classes) fw_json_put_str(b, m->classes[pos]);
         else fw_buf_printf(b, "%d", pos);
     } else if (m->task == FW_TASK_MULTICLASS) {
         size_t best = 0;
         for (size_t k = 1; k < m->n_outputs; k++) best = out[k] > out[best] ? k : best;
-        if (m->classes && best < m->n_classes) fw__json_cstr(b, m->classes[best]);
+        if (m->classes && best < m->n_classes) fw_json_put_str(b, m->classes[best]);
         else fw_buf_printf(b, "%zu", best);
     } else {
-        fw__json_num(b, out[0]);
+        fw_json_put_f64(b, out[0]);
     }
 }
 
 /* The decided answer as JSON: the class name, the fixed value, the value, or the class index. */
 static void put_answer(fw_buf *b, const fw_srv_model *m, const fw_srv_decision *d) {
     if (d->source == FW_PRED_REVIEW) fw_buf_printf(b, "\"needs review\"");
-    else if (d->answer) fw__json_cstr(b, d->answer);
+    else if (d->answer) fw_json_put_str(b, d->answer);
     else if (m->task == FW_TASK_BINARY || m->task == FW_TASK_MULTICLASS) fw_buf_printf(b, "%d", (int)d->answer_index);
-    else fw__json_num(b, d->answer_value);
+    else fw_json_put_f64(b, d->answer_value);
 }
 
 static const char *outcome_of(const fw_srv_decision *d) {
@@ -102,17 +102,17 @@ static const char *outcome_of(const fw_srv_decision *d) {
  * probability p (online and batch answers alike). */
 static void put_binary_scores(fw_buf *b, const fw_srv_model *m, double p) {
     fw_buf_printf(b, ",\"probabilities\":{");
-    fw__json_cstr(b, m->classes ? m->classes[0] : "0");
+    fw_json_put_str(b, m->classes ? m->classes[0] : "0");
     fw_buf_put_u8(b, ':');
-    fw__json_num(b, 1 - p);
+    fw_json_put_f64(b, 1 - p);
     fw_buf_put_u8(b, ',');
-    fw__json_cstr(b, m->classes ? m->classes[1] : "1");
+    fw_json_put_str(b, m->classes ? m->classes[1] : "1");
     fw_buf_put_u8(b, ':');
-    fw__json_num(b, p);
+    fw_json_put_f64(b, p);
     fw_buf_printf(b, "},\"score\":");
-    fw__json_num(b, p);
+    fw_json_put_f64(b, p);
     fw_buf_printf(b, ",\"threshold\":");
-    fw__json_num(b, m->threshold);
+    fw_json_put_f64(b, m->threshold);
 }
 
 /* Writes one prediction object from the model's own scores and the decision. */
@@ -127,26 +127,26 @@ static void put_prediction(fw_buf *b, const fw_srv_model *m, const double *out, 
             if (k) fw_buf_put_u8(b, ',');
             char tmp[32];
             snprintf(tmp, sizeof tmp, "%zu", k);
-            fw__json_cstr(b, m->classes && k < m->n_classes ? m->classes[k] : tmp);
+            fw_json_put_str(b, m->classes && k < m->n_classes ? m->classes[k] : tmp);
             fw_buf_put_u8(b, ':');
-            fw__json_num(b, out[k]);
+            fw_json_put_f64(b, out[k]);
         }
         fw_buf_printf(b, "},\"score\":");
-        fw__json_num(b, primary_score(m, out));
+        fw_json_put_f64(b, primary_score(m, out));
         fw_buf_printf(b, ",\"threshold\":null");
     } else {
         fw_buf_printf(b, ",\"score\":");
-        fw__json_num(b, out[0]);
+        fw_json_put_f64(b, out[0]);
         fw_buf_printf(b, ",\"threshold\":null");
     }
     if (m->task == FW_TASK_BINARY || m->task == FW_TASK_MULTICLASS) {
         fw_buf_printf(b, ",\"confidence\":");
-        fw__json_num(b, d->confidence);
+        fw_json_put_f64(b, d->confidence);
     }
     if (d->abstained) {
         /* the fallback answers; the model's own label and scores are kept beside it */
         fw_buf_printf(b, ",\"abstained\":true,\"confidence_threshold\":");
-        fw__json_num(b, d->threshold);
+        fw_json_put_f64(b, d->threshold);
         fw_buf_printf(b, ",\"fallback\":\"%s\",\"answer\":",
                       d->source == FW_PRED_BASELINE ? "baseline" : d->source == FW_PRED_VALUE ? "value" : "review");
         put_answer(b, m, d);
@@ -286,13 +286,13 @@ static void put_batch_scores(fw_buf *b, const fw_srv_model *m, const fw_hybrid_a
                 if (!json_is_number(v)) continue;
                 if (!first) fw_buf_put_u8(b, ',');
                 first = false;
-                fw__json_cstr(b, k);
+                fw_json_put_str(b, k);
                 fw_buf_put_u8(b, ':');
-                fw__json_num(b, json_number_value(v));
+                fw_json_put_f64(b, json_number_value(v));
                 if (json_number_value(v) > best) best = json_number_value(v);
             }
             fw_buf_printf(b, "},\"score\":");
-            fw__json_num(b, isfinite(best) ? best : NAN);
+            fw_json_put_f64(b, isfinite(best) ? best : NAN);
             fw_buf_printf(b, ",\"threshold\":null");
         }
     } else if (a->prediction) {
@@ -300,7 +300,7 @@ static void put_batch_scores(fw_buf *b, const fw_srv_model *m, const fw_hybrid_a
         double v = strtod(a->prediction, &end);
         if (end != a->prediction && !*end) {
             fw_buf_printf(b, ",\"score\":");
-            fw__json_num(b, v);
+            fw_json_put_f64(b, v);
             fw_buf_printf(b, ",\"threshold\":null");
         }
     }
@@ -317,13 +317,13 @@ static bool answer_from_batch(fw_server *s, const fw_srv_model *m, int variant, 
     char ts[32];
     fw_format_iso8601(a.scored_ms, ts, sizeof ts);
     fw_buf_printf(b, "{\"request_id\":\"%s\",\"model\":", r->request_id);
-    fw__json_cstr(b, m->name);
+    fw_json_put_str(b, m->name);
     fw_buf_printf(b, ",\"version\":");
-    fw__json_cstr(b, m->version);
+    fw_json_put_str(b, m->version);
     fw_buf_printf(b, ",\"variant\":\"%s\",\"source\":\"batch\",\"entity_id\":", fw_variant_name(variant));
-    fw__json_cstr(b, entity);
+    fw_json_put_str(b, entity);
     fw_buf_printf(b, ",\"predictions\":[{\"label\":");
-    fw__json_cstr(b, a.prediction);
+    fw_json_put_str(b, a.prediction);
     put_batch_scores(b, m, &a);
     fw_buf_printf(b, ",\"scores\":%s,\"scored_at\":\"%s\",\"batch_run\":%lld}],\"warnings\":[]}", a.scores_json, ts,
                   (long long)a.run_id);
@@ -331,7 +331,7 @@ static bool answer_from_batch(fw_server *s, const fw_srv_model *m, int variant, 
         fw_buf ab;
         fw_buf_init(&ab);
         fw_buf_put_u8(&ab, '[');
-        fw__json_cstr(&ab, a.prediction);
+        fw_json_put_str(&ab, a.prediction);
         fw_buf_put_u8(&ab, ']');
         fw_log_prediction p = {
             .request_id = r->request_id, .model = m->name, .version = m->version, .entity_id = entity,
@@ -357,9 +357,9 @@ static void reply_predictions(const fw_srv_model *m, int variant, size_t n, cons
     fw_buf_put(b, "{\"request_id\":\"", 15);
     fw_buf_put(b, r->request_id, strlen(r->request_id));
     fw_buf_put(b, "\",\"model\":", 10);
-    fw__json_cstr(b, m->name);
+    fw_json_put_str(b, m->name);
     fw_buf_put(b, ",\"version\":", 11);
-    fw__json_cstr(b, m->version);
+    fw_json_put_str(b, m->version);
     fw_buf_printf(b, ",\"variant\":\"%s\",\"source\":\"online\",\"predictions\":[", fw_variant_name(variant));
     for (size_t i = 0; i < n; i++) {
         if (i) fw_buf_put_u8(b, ',');
@@ -417,7 +417,7 @@ static bool predict_fast(fw_server *s, const fw_route *rt, const char *body, siz
         char msg[400];
         snprintf(msg, sizeof msg, "instances[%zu]: unknown feature '%.*s' ignored", d.unknown[u].inst,
                  (int)(d.unknown[u].len < 200 ? d.unknown[u].len : 200), d.unknown[u].key);
-        fw__json_cstr(&warn, msg);
+        fw_json_put_str(&warn, msg);
     }
     for (size_t i = 0; i < n; i++) {
         const fw_value *vals = d.vals + i * m->n_inputs;
@@ -519,7 +519,7 @@ void fw__api_predict(fw_server *s, const fw_route *rt, const char *body, size_t 
                 fw_buf_printf(&warn, "%s", n_warn ? "," : "");
                 char msg[300];
                 snprintf(msg, sizeof msg, "unknown top-level key '%.200s' ignored", key);
-                fw__json_cstr(&warn, msg);
+                fw_json_put_str(&warn, msg);
                 n_warn++;
             }
         }
@@ -818,13 +818,13 @@ void fw__api_rank(fw_server *s, const char *body, size_t len, fw_reply *r) {
             fw_free(idt);
         }
         fw_buf_printf(b, ",\"score\":");
-        fw__json_num(b, items[q].total);
+        fw_json_put_f64(b, items[q].total);
         fw_buf_printf(b, ",\"scores\":{");
         for (size_t k = 0; k < n_obj; k++) {
             if (k) fw_buf_put_u8(b, ',');
-            fw__json_cstr(b, obj[k].model);
+            fw_json_put_str(b, obj[k].model);
             fw_buf_put_u8(b, ':');
-            fw__json_num(b, obj[k].scores[i]);
+            fw_json_put_f64(b, obj[k].scores[i]);
         }
         fw_buf_printf(b, "}}");
     }
@@ -835,9 +835,9 @@ void fw__api_rank(fw_server *s, const char *body, size_t len, fw_reply *r) {
         for (size_t q = 0; q < k && !seen; q++) seen = strcmp((q < n_obj ? &obj[q] : &fil[q - n_obj])->model, o->model) == 0;
         if (seen) continue;
         if (k) fw_buf_put_u8(b, ',');
-        fw__json_cstr(b, o->model);
+        fw_json_put_str(b, o->model);
         fw_buf_put_u8(b, ':');
-        fw__json_cstr(b, o->m->version);
+        fw_json_put_str(b, o->m->version);
     }
     fw_buf_printf(b, "}}");
 out:
@@ -866,7 +866,7 @@ static bool label_ok_for(const fw_srv_model *m, json_t *label, fw_reply *r) {
         char num[64];
         const char *text = json_string_value(label);
         if (json_is_integer(label)) snprintf(num, sizeof num, "%lld", (long long)json_integer_value(label)), text = num;
-        else if (json_is_real(label)) snprintf(num, sizeof num, "%.17g", json_real_value(label)), text = num;
+        else if (json_is_real(label)) fw_num_format(json_real_value(label), num), text = num; /* as class names */
         else if (json_is_boolean(label)) text = json_is_true(label) ? "true" : "false";
         ok = false;
         for (size_t k = 0; text && k < m->n_classes && !ok; k++) ok = strcmp(m->classes[k], text) == 0;
@@ -1025,7 +1025,7 @@ void fw__api_feedback(fw_server *s, const char *origin, fw_feedback_wait *w, con
         if (label && json_is_true(update) && s->labels) fw_label_set_claim(s->labels, rid); /* a later one conflicts */
         r->code = 202;
         fw_buf_printf(&r->body, "{\"stored\":true,\"request_id\":");
-        fw__json_cstr(&r->body, rid);
+        fw_json_put_str(&r->body, rid);
         fw_buf_printf(&r->body, ",\"matched\":%s%s}", matched ? "true" : "false",
                       matched ? "" : ",\"note\":\"request id not issued by this server process; kept for a later join\"");
     }

@@ -60,7 +60,7 @@ static void put_classes_param(fw_buf *b, const fw_srv_model *m) {
     size_t n = m->task == FW_TASK_BINARY ? 2 : m->n_outputs;
     for (size_t k = 0; k < n; k++) {
         if (k) fw_buf_put_u8(b, ',');
-        if (m->classes && k < m->n_classes) fw__json_cstr(b, m->classes[k]);
+        if (m->classes && k < m->n_classes) fw_json_put_str(b, m->classes[k]);
         else fw_buf_printf(b, "\"%zu\"", k);
     }
     fw_buf_printf(b, "]}");
@@ -71,24 +71,24 @@ static void put_classes_param(fw_buf *b, const fw_srv_model *m) {
  * order of the probabilities (and, for binary, which class "score" is the probability of). */
 static void model_meta(fw_buf *b, const fw_srv_model *m) {
     fw_buf_printf(b, "{\"name\":");
-    fw__json_cstr(b, m->name);
+    fw_json_put_str(b, m->name);
     fw_buf_printf(b, ",\"versions\":[");
-    fw__json_cstr(b, m->version);
+    fw_json_put_str(b, m->version);
     fw_buf_printf(b, "],\"platform\":\"flywheel\",\"parameters\":{\"task\":\"%s\"},\"inputs\":[",
                   fw_task_name(m->task));
     for (size_t i = 0; i < m->n_inputs; i++) {
         fw_buf_printf(b, "%s{\"name\":", i ? "," : "");
-        fw__json_cstr(b, m->input_names[i]);
+        fw_json_put_str(b, m->input_names[i]);
         bool bytes = m->pipeline && fw_pipeline_input_type(m->pipeline, i) != FW_COL_NUMERIC;
         fw_buf_printf(b, ",\"datatype\":\"%s\",\"shape\":[-1]}", bytes ? "BYTES" : "FP64");
     }
     fw_buf_printf(b, "],\"outputs\":[{\"name\":\"score\",\"datatype\":\"FP64\",\"shape\":[-1]");
     if (m->task == FW_TASK_BINARY) {
         fw_buf_printf(b, ",\"parameters\":{\"probability_of\":");
-        if (m->classes && m->n_classes > 1) fw__json_cstr(b, m->classes[1]);
+        if (m->classes && m->n_classes > 1) fw_json_put_str(b, m->classes[1]);
         else fw_buf_printf(b, "\"1\"");
         fw_buf_printf(b, ",\"threshold\":");
-        fw__json_num(b, m->threshold);
+        fw_json_put_f64(b, m->threshold);
         fw_buf_put_u8(b, '}');
     }
     fw_buf_put_u8(b, '}');
@@ -108,12 +108,12 @@ static void put_own_label(fw_buf *b, const fw_srv_model *m, const double *o) {
     if (m->task == FW_TASK_BINARY) {
         int pos = o[0] >= m->threshold;
         snprintf(tmp, sizeof tmp, "%d", pos);
-        fw__json_cstr(b, m->classes ? m->classes[pos] : tmp);
+        fw_json_put_str(b, m->classes ? m->classes[pos] : tmp);
     } else {
         size_t best = 0;
         for (size_t k = 1; k < m->n_outputs; k++) best = o[k] > o[best] ? k : best;
         snprintf(tmp, sizeof tmp, "%zu", best);
-        fw__json_cstr(b, m->classes && best < m->n_classes ? m->classes[best] : tmp);
+        fw_json_put_str(b, m->classes && best < m->n_classes ? m->classes[best] : tmp);
     }
 }
 
@@ -123,12 +123,12 @@ static void put_label_str(fw_buf *b, const fw_srv_model *m, const double *o, con
     (void)o;
     char tmp[32];
     if (d->source == FW_PRED_REVIEW) {
-        fw__json_cstr(b, "needs review");
+        fw_json_put_str(b, "needs review");
     } else if (d->answer) {
-        fw__json_cstr(b, d->answer);
+        fw_json_put_str(b, d->answer);
     } else {
         snprintf(tmp, sizeof tmp, "%d", (int)d->answer_index);
-        fw__json_cstr(b, m->classes && d->answer_index >= 0 && (size_t)d->answer_index < m->n_classes
+        fw_json_put_str(b, m->classes && d->answer_index >= 0 && (size_t)d->answer_index < m->n_classes
                              ? m->classes[d->answer_index] : tmp);
     }
 }
@@ -149,11 +149,11 @@ static void reply_infer(const fw_srv_model *m, int variant, long n_rows, const d
     fw_buf *b = &r->body;
     r->code = 200;
     fw_buf_printf(b, "{\"model_name\":");
-    fw__json_cstr(b, m->name);
+    fw_json_put_str(b, m->name);
     fw_buf_printf(b, ",\"model_version\":");
-    fw__json_cstr(b, m->version);
+    fw_json_put_str(b, m->version);
     fw_buf_printf(b, ",\"id\":");
-    fw__json_cstr(b, id ? id : r->request_id);
+    fw_json_put_str(b, id ? id : r->request_id);
     fw_buf_printf(b, ",\"parameters\":{\"request_id\":\"%s\",\"variant\":\"%s\",\"warnings\":[", r->request_id,
                   fw_variant_name(variant));
     fw__input_warnings_merge(b, 0, warn, n_warn);
@@ -166,7 +166,7 @@ static void reply_infer(const fw_srv_model *m, int variant, long n_rows, const d
             const double *o = out + (size_t)i * m->n_outputs;
             double sc = o[0];
             for (size_t k = 1; m->task == FW_TASK_MULTICLASS && k < m->n_outputs; k++) sc = o[k] > sc ? o[k] : sc;
-            fw__json_num(b, sc);
+            fw_json_put_f64(b, sc);
             fw_metrics_score(m->metrics, variant, sc, dec[i].abstained);
         }
         fw_buf_printf(b, "]}");
@@ -179,7 +179,7 @@ static void reply_infer(const fw_srv_model *m, int variant, long n_rows, const d
         fw_buf_printf(b, ",\"data\":[");
         for (size_t i = 0; i < (size_t)n_rows * m->n_outputs; i++) {
             if (i) fw_buf_put_u8(b, ',');
-            fw__json_num(b, out[i]);
+            fw_json_put_f64(b, out[i]);
         }
         fw_buf_printf(b, "]}");
         first = false;
@@ -272,11 +272,11 @@ static void log_text(fw_buf *b, const fw_srv_model *m, json_t ***cols, long rows
             if (!cols[k]) continue;
             if (!first) fw_buf_put_u8(b, ',');
             first = false;
-            fw__json_cstr(b, m->input_names[k]);
+            fw_json_put_str(b, m->input_names[k]);
             fw_buf_put_u8(b, ':');
             json_t *v = cols[k][i];
-            if (json_is_number(v)) fw__json_num(b, json_number_value(v));
-            else if (json_is_string(v)) fw__json_str(b, json_string_value(v), json_string_length(v));
+            if (json_is_number(v)) fw_json_put_f64(b, json_number_value(v));
+            else if (json_is_string(v)) fw_json_put_strn(b, json_string_value(v), json_string_length(v));
             else fw_buf_printf(b, "%s", json_is_true(v) ? "true" : json_is_false(v) ? "false" : "null");
         }
         fw_buf_put_u8(b, '}');
@@ -284,7 +284,7 @@ static void log_text(fw_buf *b, const fw_srv_model *m, json_t ***cols, long rows
     fw_buf_put_u8(b, ']');
     if (json_is_string(id)) {
         fw_buf_printf(b, ",\"id\":");
-        fw__json_str(b, json_string_value(id), json_string_length(id));
+        fw_json_put_strn(b, json_string_value(id), json_string_length(id));
     }
     fw_buf_put_u8(b, '}');
 }
@@ -462,7 +462,7 @@ void fw__api_v2(fw_server *s, const fw_route *rt, const char *body, size_t len, 
     case FW_ROUTE_V2_SERVER:
         r->code = 200;
         fw_buf_printf(&r->body, "{\"name\":\"flywheel\",\"version\":");
-        fw__json_cstr(&r->body, fw_version());
+        fw_json_put_str(&r->body, fw_version());
         fw_buf_printf(&r->body, ",\"extensions\":[]}");
         return;
     case FW_ROUTE_V2_LIVE:
@@ -496,7 +496,7 @@ void fw__api_v2(fw_server *s, const fw_route *rt, const char *body, size_t len, 
         } else if (rt->kind == FW_ROUTE_V2_MODEL_READY) {
             r->code = st ? 503 : 200;
             fw_buf_printf(&r->body, "{\"name\":");
-            fw__json_cstr(&r->body, rt->name);
+            fw_json_put_str(&r->body, rt->name);
             fw_buf_printf(&r->body, ",\"ready\":%s}", st ? "false" : "true");
         } else if (st) {
             fw__reply_error_v2(r, fw__http_for(st), "%s", err.msg);

@@ -41,13 +41,13 @@ void fw__explain_put_contribs(fw_buf *b, const char *const *names, size_t ni, co
     if (v) qsort(v, n, sizeof *v, by_magnitude);
     fw_buf_put_u8(b, '{');
     for (size_t i = 0; i < n; i++) {
-        fw__json_cstr(b, v[i].name);
+        fw_json_put_str(b, v[i].name);
         fw_buf_put_u8(b, ':');
-        fw__json_num(b, v[i].v);
+        fw_json_put_f64(b, v[i].v);
         fw_buf_put_u8(b, ',');
     }
     fw_buf_printf(b, "\"(bias)\":");
-    fw__json_num(b, bias == 0 ? 0 : bias); /* never "-0" (a negated zero bias) */
+    fw_json_put_f64(b, bias == 0 ? 0 : bias); /* never "-0" (a negated zero bias) */
     fw_buf_put_u8(b, '}');
     fw_free(v);
 }
@@ -115,8 +115,8 @@ static const char *class_name(const fw_target *t, int32_t k) {
 void fw__explain_put_explained(fw_buf *b, fw_task task, const char *name, int32_t k, const char *method,
                                const char *space) {
     fw_buf_printf(b, ",\"explained\":{\"output\":");
-    if (name) fw__json_cstr(b, name);
-    else fw__json_cstr(b, task == FW_TASK_REGRESSION || task == FW_TASK_RANKING ? "value" : "score");
+    if (name) fw_json_put_str(b, name);
+    else fw_json_put_str(b, task == FW_TASK_REGRESSION || task == FW_TASK_RANKING ? "value" : "score");
     if (name) fw_buf_printf(b, ",\"class_index\":%d", (int)k);
     fw_buf_printf(b, ",\"method\":\"%s\"", method);
     if (space) fw_buf_printf(b, ",\"space\":\"%s\"", space);
@@ -146,10 +146,10 @@ static fw_status explain_knn(const fw_bundle *bu, const fw_model *model, const f
     for (size_t q = 0; q < n; q++) {
         fw_buf_printf(b, "%s{\"row\":%llu,\"label\":", q ? "," : "", (unsigned long long)rows[q]);
         const char *name = (t->task == FW_TASK_BINARY || t->task == FW_TASK_MULTICLASS) ? class_name(t, (int32_t)lab[q]) : NULL;
-        if (name) fw__json_cstr(b, name);
-        else fw__json_num(b, lab[q]);
+        if (name) fw_json_put_str(b, name);
+        else fw_json_put_f64(b, lab[q]);
         fw_buf_printf(b, ",\"distance\":");
-        fw__json_num(b, dist[q]);
+        fw_json_put_f64(b, dist[q]);
         fw_buf_put_u8(b, '}');
     }
     fw_buf_put_u8(b, ']');
@@ -176,7 +176,7 @@ static fw_status explain_hier(const fw_bundle *bu, const fw_model *model, const 
     const char *names = fw_bundle_meta_str(bu, FW_KV_HIER_GROUPS);
     put_explained(b, t, k, "hierarchy", "softmax_margin");
     fw_buf_printf(b, ",\"probability\":");
-    fw__json_num(b, path.p_group * path.p_in_group);
+    fw_json_put_f64(b, path.p_group * path.p_in_group);
     fw_buf_printf(b, ",\"path\":[{\"level\":\"group\",\"group\":%u", path.group);
     if (names) {
         /* one name a line */
@@ -193,20 +193,20 @@ static fw_status explain_hier(const fw_bundle *bu, const fw_model *model, const 
             memcpy(nm, p, len);
             nm[len] = 0;
             fw_buf_printf(b, ",\"name\":");
-            fw__json_cstr(b, nm);
+            fw_json_put_str(b, nm);
         }
     }
     fw_buf_printf(b, ",\"groups\":%zu,\"probability\":", path.n_groups);
-    fw__json_num(b, path.p_group);
+    fw_json_put_f64(b, path.p_group);
     if (path.has_group_model) {
         group_dense(pl, gc, nd, per);
         fw_buf_printf(b, ",\"contributions\":");
         put_contribs(b, pl, per, gc[nd]);
     }
     fw_buf_printf(b, "},{\"level\":\"class\",\"class\":");
-    fw__json_cstr(b, class_name(t, k) ? class_name(t, k) : "");
+    fw_json_put_str(b, class_name(t, k) ? class_name(t, k) : "");
     fw_buf_printf(b, ",\"probability_in_group\":");
-    fw__json_num(b, path.p_in_group);
+    fw_json_put_f64(b, path.p_in_group);
     if (path.has_class_model) {
         memset(per, 0, (ni ? ni : 1) * sizeof(double));
         group_dense(pl, cc, nd, per);

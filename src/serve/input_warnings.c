@@ -2,7 +2,7 @@
  * the /v1 and the KServe v2 answers alike. */
 #include "serve/input_warnings.h"
 
-#include "project/numfmt.h"
+#include "core/dtoa.h"
 #include "serve/metrics.h"
 #include "serve/server_int.h"
 
@@ -15,7 +15,7 @@
 static void add_warning(fw_buf *w, size_t *n, const char *msg) {
     if ((*n)++ >= FW_MAX_INPUT_WARNINGS) return;
     if (*n > 1) fw_buf_put_u8(w, ',');
-    fw__json_cstr(w, msg);
+    fw_json_put_str(w, msg);
 }
 
 /* The fast and the jansson paths call it alike, after the unknown-feature warnings, so both answer

@@ -1,10 +1,10 @@
 /* logq.c — owns the bounded MPMC ring (Vyukov's sequence-numbered cells), the writer thread that
  * batches records into the sink, and the JSON-lines file sink. */
 #include "serve/logq.h"
-#include "serve/numfmt.h"
 
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/json_out.h"
 
 #include <errno.h>
 #include <math.h>
@@ -212,34 +212,6 @@ fw_log_record *fw_log_feedback_new2(const char *request_id, const char *label_js
 
 /* ---- JSON formatting (writer thread) ------------------------------------------------------- */
 
-static void jstr(fw_buf *b, const char *s) {
-    if (!s) {
-        fw_buf_put(b, "null", 4);
-        return;
-    }
-    fw_buf_put_u8(b, '"');
-    const char *start = s;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
-        fw_buf_put(b, start, (size_t)(s - start));
-        start = s + 1;
-        if (c == '"') fw_buf_put(b, "\\\"", 2);
-        else if (c == '\\') fw_buf_put(b, "\\\\", 2);
-        else fw_buf_printf(b, "\\u%04x", c);
-    }
-    fw_buf_put(b, start, (size_t)(s - start));
-    fw_buf_put_u8(b, '"');
-}
-
-static void jnum(fw_buf *b, double v) {
-    if (!isfinite(v)) fw_buf_put(b, "null", 4);
-    else {
-        char tmp[32];
-        fw_buf_put(b, tmp, fw__fmt_g17(v, tmp));
-    }
-}
-
 static void jraw(fw_buf *b, const char *s) {
     if (s) fw_buf_put(b, s, strlen(s));
     else fw_buf_put(b, "null", 4);
@@ -251,7 +223,7 @@ static void put_outputs(fw_buf *b, const fw_log_record *r) {
         fw_buf_put(b, i ? ",[" : "[", i ? 2 : 1);
         for (uint32_t k = 0; k < r->n_out; k++) {
             if (k) fw_buf_put_u8(b, ',');
-            jnum(b, r->outputs[(size_t)i * r->n_out + k]);
+            fw_json_put_f64(b, r->outputs[(size_t)i * r->n_out + k]);
         }
         fw_buf_put_u8(b, ']');
     }
@@ -269,7 +241,7 @@ void fw_log_record_outputs_json(const fw_log_record *r, fw_buf *b) {
     lit(b, "\",\"protocol\":\"");
     lit(b, r->protocol);
     lit(b, "\",\"entity_id\":");
-    jstr(b, r->entity_id);
+    fw_json_put_str(b, r->entity_id);
     lit(b, ",\"answers\":");
     jraw(b, r->answers);
     lit(b, ",\"outputs\":");
@@ -282,34 +254,34 @@ void fw_log_record_json(const fw_log_record *r, fw_buf *b) {
     fw_format_iso8601(r->ts_ms, ts, sizeof ts);
     if (r->kind == FW_LOGREC_FEEDBACK) {
         fw_buf_printf(b, "{\"type\":\"feedback\",\"request_id\":");
-        jstr(b, r->request_id);
+        fw_json_put_str(b, r->request_id);
         fw_buf_printf(b, ",\"time\":\"%s\",\"matched\":%s", ts, r->matched ? "true" : "false");
         if (r->label_json) fw_buf_printf(b, ",\"label\":%s", r->label_json);
         if (r->event) {
             fw_buf_printf(b, ",\"event\":");
-            jstr(b, r->event);
+            fw_json_put_str(b, r->event);
         }
         if (isfinite(r->value)) {
             fw_buf_printf(b, ",\"value\":");
-            jnum(b, r->value);
+            fw_json_put_f64(b, r->value);
         }
         if (r->update) fw_buf_printf(b, ",\"update\":true");
         if (r->origin) {
             fw_buf_printf(b, ",\"source\":");
-            jstr(b, r->origin);
+            fw_json_put_str(b, r->origin);
         }
         fw_buf_put_u8(b, '}');
         return;
     }
     fw_buf_printf(b, "{\"type\":\"prediction\",\"request_id\":");
-    jstr(b, r->request_id);
+    fw_json_put_str(b, r->request_id);
     fw_buf_printf(b, ",\"time\":\"%s\",\"model\":", ts);
-    jstr(b, r->model);
+    fw_json_put_str(b, r->model);
     fw_buf_printf(b, ",\"version\":");
-    jstr(b, r->version);
+    fw_json_put_str(b, r->version);
     fw_buf_printf(b, ",\"variant\":\"%s\",\"source\":\"%s\",\"protocol\":\"%s\",\"entity_id\":", r->variant, r->source,
                   r->protocol);
-    jstr(b, r->entity_id);
+    fw_json_put_str(b, r->entity_id);
     fw_buf_printf(b, ",\"latency_ms\":%.4f,\"outcome\":\"%s\",\"inputs\":", (double)r->latency_us * 1e-3, r->outcome);
     jraw(b, r->inputs);
     fw_buf_printf(b, ",\"answers\":");

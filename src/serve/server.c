@@ -12,7 +12,6 @@
 #include "serve/feedback_labels.h"
 #include "serve/log_spool.h"
 #include "serve/mhd.h"
-#include "serve/numfmt.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -25,71 +24,6 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-
-/* ---- JSON helpers ---------------------------------------------------------------------------- */
-
-/* Length of the valid UTF-8 sequence at s[0..n) (lead byte >= 0x80), or 0 when it is invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n) {
-    unsigned c = s[0];
-    size_t len;
-    unsigned min;
-    if (c >= 0xc2 && c <= 0xdf) len = 2, min = 0x80;
-    else if (c >= 0xe0 && c <= 0xef) len = 3, min = 0x800;
-    else if (c >= 0xf0 && c <= 0xf4) len = 4, min = 0x10000;
-    else return 0;
-    if (n < len) return 0;
-    unsigned cp = c & (0xff >> (len + 1));
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80) return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-    return len;
-}
-
-void fw__json_str(fw_buf *b, const char *s, size_t n) {
-    fw_buf_put_u8(b, '"');
-    size_t start = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x80) {
-            /* valid UTF-8 passes as is; an invalid byte becomes U+FFFD so the reply stays JSON */
-            size_t l = utf8_len((const unsigned char *)s + i, n - i);
-            if (l) {
-                i += l - 1;
-                continue;
-            }
-            fw_buf_put(b, s + start, i - start);
-            start = i + 1;
-            fw_buf_put(b, "\\ufffd", 6);
-            continue;
-        }
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
-        fw_buf_put(b, s + start, i - start);
-        start = i + 1;
-        if (c == '"') fw_buf_put(b, "\\\"", 2);
-        else if (c == '\\') fw_buf_put(b, "\\\\", 2);
-        else if (c == '\n') fw_buf_put(b, "\\n", 2);
-        else if (c == '\t') fw_buf_put(b, "\\t", 2);
-        else if (c == '\r') fw_buf_put(b, "\\r", 2);
-        else fw_buf_printf(b, "\\u%04x", c);
-    }
-    fw_buf_put(b, s + start, n - start);
-    fw_buf_put_u8(b, '"');
-}
-
-void fw__json_cstr(fw_buf *b, const char *s) {
-    if (!s) fw_buf_put(b, "null", 4);
-    else fw__json_str(b, s, strlen(s));
-}
-
-void fw__json_num(fw_buf *b, double v) {
-    if (v != v || v == 1.0 / 0.0 || v == -1.0 / 0.0) fw_buf_put(b, "null", 4);
-    else {
-        char tmp[32];
-        fw_buf_put(b, tmp, fw__fmt_g17(v, tmp));
-    }
-}
 
 static void reset_body(fw_reply *r) {
     r->body.len = 0;
@@ -105,12 +39,12 @@ void fw__reply_error(fw_reply *r, int http, const char *code_name, const char *f
     reset_body(r);
     r->code = http;
     fw_buf_printf(&r->body, "{\"error\":{\"code\":");
-    fw__json_cstr(&r->body, code_name);
+    fw_json_put_str(&r->body, code_name);
     fw_buf_printf(&r->body, ",\"message\":");
-    fw__json_cstr(&r->body, msg);
+    fw_json_put_str(&r->body, msg);
     if (r->request_id[0]) {
         fw_buf_printf(&r->body, "},\"request_id\":");
-        fw__json_cstr(&r->body, r->request_id);
+        fw_json_put_str(&r->body, r->request_id);
         fw_buf_put_u8(&r->body, '}');
     } else {
         fw_buf_printf(&r->body, "}}");
@@ -126,7 +60,7 @@ void fw__reply_error_v2(fw_reply *r, int http, const char *fmt, ...) {
     reset_body(r);
     r->code = http;
     fw_buf_printf(&r->body, "{\"error\":");
-    fw__json_cstr(&r->body, msg);
+    fw_json_put_str(&r->body, msg);
     fw_buf_put_u8(&r->body, '}');
 }
 
@@ -236,9 +170,9 @@ static fw_status acquire_ref(fw_server *s, const char *ref, uint64_t now, fw_srv
 /* Appends {"route":"NAME@ALIAS","error":"..."} for one route that cannot answer. */
 static void unready_entry(fw_buf *b, size_t *n, const char *route, const char *msg) {
     fw_buf_printf(b, "%s{\"route\":", (*n)++ ? "," : "");
-    fw__json_cstr(b, route);
+    fw_json_put_str(b, route);
     fw_buf_printf(b, ",\"error\":");
-    fw__json_cstr(b, msg);
+    fw_json_put_str(b, msg);
     fw_buf_put_u8(b, '}');
 }
 
@@ -326,7 +260,7 @@ static void api_healthz(fw_server *s, fw_reply *r) {
     fw_buf_printf(&r->body, "{\"status\":\"%s\",\"models_loaded\":%zu,\"model_bytes\":%zu,\"log_store\":\"%s\",\"version\":",
                   atomic_load(&s->draining) ? "draining" : "ok", n, bytes,
                   !s->log_to_store ? "off" : q.sink.store_unhealthy ? "unhealthy" : "ok");
-    fw__json_cstr(&r->body, fw_version());
+    fw_json_put_str(&r->body, fw_version());
     fw_buf_put_u8(&r->body, '}');
 }
 
@@ -457,11 +391,11 @@ static void api_models(fw_server *s, fw_reply *r) {
     fw_buf_printf(&r->body, "{\"models\":[");
     for (size_t i = 0; i < n; i++) {
         fw_buf_printf(&r->body, "%s{\"name\":", i ? "," : "");
-        fw__json_cstr(&r->body, ms[i]->name);
+        fw_json_put_str(&r->body, ms[i]->name);
         fw_buf_printf(&r->body, ",\"version\":");
-        fw__json_cstr(&r->body, ms[i]->version);
+        fw_json_put_str(&r->body, ms[i]->version);
         fw_buf_printf(&r->body, ",\"bytes\":%zu,\"load_ms\":", ms[i]->bytes);
-        fw__json_num(&r->body, ms[i]->load_ms);
+        fw_json_put_f64(&r->body, ms[i]->load_ms);
         fw_buf_put_u8(&r->body, '}');
         fw_srv_model_unref(ms[i]);
     }
@@ -558,12 +492,12 @@ static void admin_finish(fw_server *s, conn_req *q, const fw_route *rt, const ch
     if (!res) {
         r->code = 202;
         fw_buf_printf(&r->body, "{\"status\":\"pending\",\"model\":");
-        fw__json_cstr(&r->body, rt->name);
+        fw_json_put_str(&r->body, rt->name);
         if (rt->kind == FW_ROUTE_ADMIN_ALIAS) {
             fw_buf_printf(&r->body, ",\"alias\":");
-            fw__json_cstr(&r->body, rt->alias);
+            fw_json_put_str(&r->body, rt->alias);
             fw_buf_printf(&r->body, ",\"version\":");
-            fw__json_cstr(&r->body, version);
+            fw_json_put_str(&r->body, version);
         }
         fw_buf_printf(&r->body, ",\"message\":\"queued or loading on the loader thread; the previous version "
                                 "answers until the new one is ready (GET /v1/models shows it)\"}");
@@ -579,20 +513,20 @@ static void admin_finish(fw_server *s, conn_req *q, const fw_route *rt, const ch
     } else if (rt->kind == FW_ROUTE_ADMIN_ALIAS) {
         r->code = 200;
         fw_buf_printf(&r->body, "{\"model\":");
-        fw__json_cstr(&r->body, rt->name);
+        fw_json_put_str(&r->body, rt->name);
         fw_buf_printf(&r->body, ",\"alias\":");
-        fw__json_cstr(&r->body, rt->alias);
+        fw_json_put_str(&r->body, rt->alias);
         fw_buf_printf(&r->body, ",\"version\":");
-        fw__json_cstr(&r->body, version);
+        fw_json_put_str(&r->body, version);
         fw_buf_put_u8(&r->body, '}');
     } else {
         r->code = 200;
         fw_buf_printf(&r->body, "{\"loaded\":true,\"model\":");
-        fw__json_cstr(&r->body, rt->name);
+        fw_json_put_str(&r->body, rt->name);
         fw_buf_printf(&r->body, ",\"version\":");
-        fw__json_cstr(&r->body, res->version);
+        fw_json_put_str(&r->body, res->version);
         fw_buf_printf(&r->body, ",\"bytes\":%zu,\"load_ms\":", res->bytes);
-        fw__json_num(&r->body, res->load_ms);
+        fw_json_put_f64(&r->body, res->load_ms);
         fw_buf_put_u8(&r->body, '}');
     }
     fw_model_job_release(q->job);

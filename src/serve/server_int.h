@@ -5,6 +5,7 @@
 #define FW_SERVE_SERVER_INT_H
 
 #include "core/buf.h"
+#include "core/json_out.h"
 #include "serve/config.h"
 #include "serve/hybrid.h"
 #include "serve/logq.h"
@@ -84,10 +85,6 @@ typedef struct fw_reply {
  * past serving.max_reply_bytes. */
 bool fw__reply_too_large(fw_reply *r);
 
-/* JSON writing into a buffer. */
-void fw__json_str(fw_buf *b, const char *s, size_t n);
-void fw__json_cstr(fw_buf *b, const char *s);
-void fw__json_num(fw_buf *b, double v);
 /* {"error": {"code": code_name, "message": msg}} with reply code http. Returns nothing. */
 void fw__reply_error(fw_reply *r, int http, const char *code_name, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -5,7 +5,7 @@
 #include "serve/v1_decode.h"
 
 #include "core/alloc.h"
-#include "serve/numfmt.h"
+#include "core/decimal.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -122,8 +122,8 @@ static size_t unescape(const char *s, size_t n, char *dst) {
 static inline bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
 /* A strict JSON number at p. Integers (no '.', 'e', 'E') of up to 18 digits are read exactly and
- * converted like jansson's json_integer → json_number_value; reals go through strtod on the token,
- * as jansson does. Returns the byte after it, or NULL (decline). *is_int / *iv tell an integer. */
+ * converted like jansson's json_integer → json_number_value; reals are read by fw_decimal_parse,
+ * strtod's double as jansson's. Returns the byte after it, or NULL (decline). *is_int / *iv tell an integer. */
 static const char *scan_number(const char *p, const char *end, double *v, bool *is_int, long long *iv) {
     const char *s = p;
     bool neg = false;
@@ -161,15 +161,8 @@ static const char *scan_number(const char *p, const char *end, double *v, bool *
         *v = (double)*iv;
         return p;
     }
-    size_t n = (size_t)(p - s);
-    if (fw__parse_short_decimal(s, n, v)) return p; /* the exact fast path: strtod's double */
-    char tmp[64];
-    if (n >= sizeof tmp) return NULL;
-    memcpy(tmp, s, n);
-    tmp[n] = 0;
-    *v = strtod(tmp, NULL);
-    if (isinf(*v)) return NULL; /* jansson: "real number overflow" */
-    return p;
+    /* strtod's double (core/decimal.h); overflow declines: jansson says "real number overflow" */
+    return fw_decimal_parse(s, (size_t)(p - s), v, NULL) ? p : NULL;
 }
 
 /* p at '[' or '{': the byte after the matching close, without validating in between; NULL at the

@@ -5,7 +5,7 @@
 #include "train/train_int.h"
 
 #include "core/alloc.h"
-#include "project/numfmt.h"
+#include "core/dtoa.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -7,6 +7,7 @@
 #include "artifact/reference.h"
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/json_out.h"
 #include "registry/registry.h"
 
 #include <errno.h>

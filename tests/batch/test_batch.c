@@ -7,6 +7,7 @@
 #include "batch/batch_int.h"
 #include "store/store.h"
 #include "core/alloc.h"
+#include "core/dtoa.h"
 #include "test.h"
 
 #include <math.h>
@@ -588,7 +589,7 @@ static void test_recommendations(void) {
     }
     char want[256];
     char s0[40];
-    fw__fmt_double(s0, sizeof s0, best[0]);
+    fw_dtoa(best[0], s0);
     snprintf(want, sizeof want, "\nU25,1,%d,%s,7,", bi[0], s0);
     CHECK_CONTAINS(t, want);
     snprintf(want, sizeof want, "\nU25,3,%d,", bi[2]);
@@ -624,7 +625,7 @@ static void test_store_answers_history_and_lock(void) {
     double want;
     toy_predict(NULL, v, NULL, &want, NULL, NULL);
     char js[80], num[40];
-    fw__fmt_double(num, sizeof num, want);
+    fw_dtoa(want, num);
     snprintf(js, sizeof js, "{\"score\":%s}", num);
     CHECK_STR(a.scores_json, js);
     CHECK_STR(a.prediction, want >= 0.5 ? "yes" : "no");
@@ -715,96 +716,6 @@ static void test_state_file_roundtrip_and_corrupt(void) {
     CHECK_CONTAINS(err.msg, "truncated");
 }
 
-/* fw__fmt_double: the shortest of %.15g / %.17g that reads back exactly — the same text as the
- * straightforward reference (try 15 digits, check with strtod, else 17) for every value. */
-static size_t fmt_reference(char *out, size_t cap, double v) {
-    int n = snprintf(out, cap, "%.15g", v);
-    if (strtod(out, NULL) != v) n = snprintf(out, cap, "%.17g", v);
-    return (size_t)n;
-}
-
-static void test_fmt_double_matches_reference(void) {
-    uint64_t x = 88172645463325252ull;
-    int bad = 0, shorter = 0;
-    for (int i = 0; i < 240000; i++) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        double v;
-        char t[64];
-        switch (i % 6) {
-        case 5: v = (double)(x >> 11) / 9007199254740992.0 * pow(10, (int)(x % 22) - 5); break; /* the fast range */
-        case 0: memcpy(&v, &x, sizeof v); break;                             /* any bit pattern */
-        case 1: v = 1.0 / (1.0 + exp(-((double)(x >> 11) / 9007199254740992.0 * 20 - 10))); break; /* probabilities */
-        case 2: /* decimals with 15 significant digits: these have the short form */
-            snprintf(t, sizeof t, "%.14e", ((double)(x >> 11) / 9007199254740992.0) * pow(10, (int)(x % 40) - 20));
-            v = strtod(t, NULL);
-            break;
-        case 3: /* and with 16 */
-            snprintf(t, sizeof t, "%.15e", ((double)(x >> 11) / 9007199254740992.0) * pow(10, (int)(x % 40) - 20));
-            v = strtod(t, NULL);
-            break;
-        default: v = (double)(int64_t)(x % 2000001) / 1000.0 - 1000.0; break; /* short values */
-        }
-        if (!isfinite(v)) continue;
-        char a[64], b[64];
-        size_t na = fw__fmt_double(a, sizeof a, v), nb = fmt_reference(b, sizeof b, v);
-        if (na != nb || strcmp(a, b) != 0) {
-            if (bad++ < 5) printf("  %.17g: got %s, want %s\n", v, a, b);
-        }
-        if (strtod(a, NULL) != v) bad++;
-        char l17[64];
-        snprintf(l17, sizeof l17, "%.17g", v);
-        shorter += strcmp(a, l17) != 0;
-    }
-    CHECK_EQ(bad, 0);
-    CHECK_MSG(shorter > 50000, "%d short forms", shorter); /* the short forms were found */
-    const double special[] = {0.0, -0.0, 1.0, 0.1, 0.5, 1e16, 1e15, 1e-5, 123456789012345678.0, 5e-324, 1.7976931348623157e308, -2.5,
-                              1e-4, 9.9999999999999991e-05, 0.0001000000000000001, 999999999999999.88, 99999999999999.984,
-                              1 + 0x1p-17, 1 + 0x1p-20, 3 + 0x1p-16, 0.5 + 0x1p-19, 1024 + 0x1p-7, 9.9999999999999998e-1,
-                              0.99999999999999989, 1.0000000000000002, 123.45, -0.000123};
-    /* powers of two and their neighbours (the interval below a power of two is narrower) */
-    for (int k = -20; k < 60; k++) {
-        double p2 = ldexp(1, k), nb[3] = {p2, nextafter(p2, 0), nextafter(p2, INFINITY)};
-        for (int j = 0; j < 3; j++) {
-            char a[64], b[64];
-            fw__fmt_double(a, sizeof a, nb[j]);
-            fmt_reference(b, sizeof b, nb[j]);
-            CHECK_STR(a, b);
-        }
-    }
-    /* decimals with few digits and their neighbours */
-    for (int k = 1; k < 3000; k++) {
-        double d = k * 0.001, nb[3] = {d, nextafter(d, 0), nextafter(d, INFINITY)};
-        for (int j = 0; j < 3; j++) {
-            char a[64], b[64];
-            fw__fmt_double(a, sizeof a, nb[j]);
-            fmt_reference(b, sizeof b, nb[j]);
-            CHECK_STR(a, b);
-        }
-    }
-    /* ties at the 18th digit (exact binary values ending in ...5) round half to even, as printf */
-    for (int k = 1; k < 40; k++) {
-        double t = 1 + ldexp(1, -k), u = 7 + ldexp(3, -k);
-        char a[64], b[64], c[64];
-        fw__fmt_double(a, sizeof a, t);
-        fmt_reference(b, sizeof b, t);
-        CHECK_STR(a, b);
-        fw__fmt_double(a, sizeof a, u);
-        fmt_reference(c, sizeof c, u);
-        CHECK_STR(a, c);
-    }
-    for (size_t i = 0; i < sizeof special / sizeof *special; i++) {
-        char a[64], b[64];
-        fw__fmt_double(a, sizeof a, special[i]);
-        fmt_reference(b, sizeof b, special[i]);
-        CHECK_STR(a, b);
-    }
-    char a[8];
-    CHECK_EQ(fw__fmt_double(a, sizeof a, NAN), 0);
-    CHECK_STR(a, "");
-}
-
 /* A header that lacks model inputs (a typo) is refused, naming them, unless allowed. */
 static void test_missing_columns_refused(void) {
     const char *in = path_in_tmp("h.csv");
@@ -874,7 +785,6 @@ int main(int argc, char **argv) {
     TEST_RUN(test_recommendations);
     TEST_RUN(test_store_answers_history_and_lock);
     TEST_RUN(test_state_file_roundtrip_and_corrupt);
-    TEST_RUN(test_fmt_double_matches_reference);
     TEST_RUN(test_missing_columns_refused);
     TEST_RUN(test_allocation_failures);
     return fw_test_report(argv[0]);

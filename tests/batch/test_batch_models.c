@@ -8,6 +8,7 @@
 #include "batch/batch_bundle.h"
 #include "batch/batch_int.h"
 #include "core/alloc.h"
+#include "core/dtoa.h"
 #include "data/load.h"
 #include "features/record.h"
 #include "registry/registry.h"
@@ -436,7 +437,7 @@ static void test_binary_recommendations(void) {
         }
         for (int r = 0; r < 3; r++) {
             char want[160], num[40];
-            fw__fmt_double(num, sizeof num, best[r]);
+            fw_dtoa(best[r], num);
             snprintf(want, sizeof want, "\nU%d,%d,item%02d,%s,%s,2024-01-02T03:04:05.000Z\n", u, r + 1, bi[r], num, m->version);
             if (!strstr(txt, want)) {
                 if (bad++ < 3) printf("  missing: %s", want + 1);

@@ -44,6 +44,18 @@ static void test_basic(void) {
     fw_dataset_free(ds);
 }
 
+/* a real number in a string column reads as the text a CSV cell would hold (core/dtoa.h): the same
+ * category whether the data came as CSV or JSON Lines, and the same as the server's mapping */
+static void test_real_in_string_column(void) {
+    CHECK_OK(load("{\"b\": \"red\"}\n{\"b\": 0.1}\n{\"b\": 0.30000000000000004}\n{\"b\": -2.5e-7}\n{\"b\": 1e300}\n", NULL));
+    CHECK_EQ(ds->cols[0].type, FW_COL_CATEGORICAL);
+    CHECK_STR(fw_dataset_str(ds, 0, 1), "0.1");
+    CHECK_STR(fw_dataset_str(ds, 0, 2), "0.30000000000000004");
+    CHECK_STR(fw_dataset_str(ds, 0, 3), "-2.5e-07");
+    CHECK_STR(fw_dataset_str(ds, 0, 4), "1e+300");
+    fw_dataset_free(ds);
+}
+
 static void test_errors(void) {
     CHECK_EQ(load("{\"a\": 1}\n{\"a\": 2,}\n", NULL), FW_EPARSE);
     CHECK_CONTAINS(err.msg, "t.jsonl:2:");
@@ -115,6 +127,7 @@ static void test_dispatch_and_gzip(void) {
 int main(int argc, char **argv) {
     (void)argc;
     TEST_RUN(test_basic);
+    TEST_RUN(test_real_in_string_column);
     TEST_RUN(test_errors);
     TEST_RUN(test_skip);
     TEST_RUN(test_dispatch_and_gzip);

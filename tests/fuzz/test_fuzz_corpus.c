@@ -35,6 +35,8 @@
 #include "../../fuzz/fuzz_log_spool.c"
 #undef LLVMFuzzerTestOneInput
 
+#include "core/json_out.h"
+
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -5,7 +5,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "data/dataset.h"
-#include "project/numfmt.h"
+#include "core/dtoa.h"
 #include "project/project.h"
 #include "test.h"
 

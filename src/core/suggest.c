@@ -1,5 +1,5 @@
 /* suggest.c — owns "did you mean" (see suggest.h). */
-#include "project/suggest.h"
+#include "core/suggest.h"
 
 #include <ctype.h>
 #include <string.h>

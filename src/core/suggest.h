@@ -1,7 +1,7 @@
 /* suggest.h — owns "did you mean": the nearest name to a misspelling by edit distance, used for
  * unknown keys, enum values and column names. Pure, thread-safe, never allocates. */
-#ifndef FW_PROJECT_SUGGEST_H
-#define FW_PROJECT_SUGGEST_H
+#ifndef FW_CORE_SUGGEST_H
+#define FW_CORE_SUGGEST_H
 
 #include <stddef.h>
 

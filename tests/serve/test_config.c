@@ -1,0 +1,149 @@
+/* test_config.c — the `serving:` section parser (src/serve/config.c) reads through the shared YAML
+ * getters (src/core/yaml_read.c): the same value rules as the project file (booleans in any case,
+ * integers as digits or whole numbers like 1e6, strict decimals), the same FILE:LINE:COL: 'key.path'
+ * errors, unknown keys with "did you mean", repeated keys refused, and every nested map (log,
+ * retention, tls, splits, rank) walked the same way. */
+#include "core/alloc.h"
+#include "project/project.h"
+#include "serve/config.h"
+#include "test.h"
+
+#include <math.h>
+
+static fw_status parse(const char *yaml, fw_serve_config *c, fw_err *err) {
+    fw_serve_config_init(c);
+    fw_err_clear(err);
+    return fw_serve_config_parse(c, yaml, strlen(yaml), "s.yaml", err);
+}
+
+/* the error message of a config that must be refused */
+static const char *refused(const char *yaml) {
+    static fw_err err;
+    fw_serve_config c;
+    fw_status st = parse(yaml, &c, &err);
+    CHECK_MSG(st == FW_ECONFIG, "accepted: %s", yaml);
+    fw_serve_config_free(&c);
+    return err.msg;
+}
+
+static void test_values(void) {
+    fw_serve_config c;
+    fw_err err;
+    const char *y = "serving:\n"
+                    "  host: 0.0.0.0\n"
+                    "  port: 8181\n"
+                    "  threads: +3\n"
+                    "  model_memory_bytes: 2e9\n"
+                    "  max_body_bytes: 65536\n"
+                    "  alias_poll_s: 0.25\n"
+                    "  confidence_threshold: 1\n"
+                    "  models: [a@production, b@staging]\n"
+                    "  cors_origins: ['*']\n"
+                    "  tls: {cert: c.pem, key: k.pem}\n"
+                    "  log:\n"
+                    "    catch_up: Off\n"
+                    "    policy: drop-oldest\n"
+                    "    flush_ms: 5\n"
+                    "    retention: {max_rows: 1000, max_age_s: 3600, interval_s: 0.5, max_bytes: 1e6}\n"
+                    "  splits:\n"
+                    "    - {model: spam, challenger: 'spam#2', kind: shadow, percent: 12.5}\n"
+                    "  rank:\n"
+                    "    objectives: [{model: q, weight: 0.7}, {model: r, class: yes}]\n"
+                    "    filters: [{model: s, max: 0.9}]\n";
+    fw_status st = parse(y, &c, &err);
+    CHECK_MSG(st == FW_OK, "%s", err.msg);
+    if (st == FW_OK) {
+        CHECK_STR(c.host, "0.0.0.0");
+        CHECK_EQ(c.port, 8181);
+        CHECK_EQ(c.threads, 3);
+        CHECK(c.model_memory_bytes == (size_t)2000000000);
+        CHECK(c.alias_poll_s == 0.25);
+        CHECK(c.confidence_threshold == 1);
+        CHECK_EQ(c.n_models, 2);
+        if (c.n_models == 2) CHECK_STR(c.models[1], "b@staging");
+        CHECK_EQ(c.n_cors_origins, 1);
+        CHECK_STR(c.tls_cert, "c.pem");
+        CHECK_STR(c.tls_key, "k.pem");
+        CHECK(!c.log_catch_up);
+        CHECK_EQ(c.log_policy, FW_LOG_DROP_OLDEST);
+        CHECK_EQ(c.log_flush_ms, 5);
+        CHECK_EQ(c.log_retention_rows, 1000);
+        CHECK_EQ(c.log_retention_bytes, 1000000);
+        CHECK(c.log_retention_age_s == 3600 && c.log_retention_interval_s == 0.5);
+        CHECK_EQ(c.n_splits, 1);
+        if (c.n_splits == 1) CHECK(c.splits[0].kind == FW_SPLIT_SHADOW && c.splits[0].percent == 12.5);
+        CHECK_EQ(c.n_objectives, 2);
+        if (c.n_objectives == 2) {
+            CHECK(c.objectives[0].weight == 0.7);
+            CHECK(c.objectives[1].weight == 1.0);
+            CHECK_STR(c.objectives[1].cls, "yes");
+        }
+        CHECK_EQ(c.n_filters, 1);
+        if (c.n_filters == 1) CHECK(c.filters[0].max == 0.9);
+    }
+    fw_serve_config_free(&c);
+    /* no serving section, an empty file: the defaults */
+    CHECK_OK(parse("name: x\n", &c, &err));
+    CHECK_EQ(c.port, 8080);
+    fw_serve_config_free(&c);
+    CHECK_OK(parse("", &c, &err));
+    fw_serve_config_free(&c);
+}
+
+static void test_errors(void) {
+    CHECK_STR(refused("serving:\n  port: lots\n"), "s.yaml:2:9: 'serving.port': expected an integer, got 'lots'");
+    CHECK_STR(refused("serving:\n  port: 80.5\n"), "s.yaml:2:9: 'serving.port': expected an integer, got '80.5'");
+    CHECK_STR(refused("serving:\n  port: 70000\n"), "s.yaml:2:9: 'serving.port': 70000 is out of range [0, 65535]");
+    CHECK_STR(refused("serving:\n  alias_poll_s: 0x10\n"),
+              "s.yaml:2:17: 'serving.alias_poll_s': expected a number, got '0x10'");
+    CHECK_STR(refused("serving:\n  log:\n    catch_up: maybe\n"),
+              "s.yaml:3:15: 'serving.log.catch_up': expected true or false, got 'maybe'");
+    CHECK_STR(refused("serving:\n  prot: 1\n"), "s.yaml:2:3: unknown key 'prot' in 'serving' (did you mean 'port'?)");
+    CHECK_STR(refused("serving:\n  port: 1\n  port: 2\n"),
+              "s.yaml:3:3: duplicate key 'serving.port' (first given on line 2)");
+    CHECK_CONTAINS(refused("serving:\n  log:\n    retention: {max_rowz: 5}\n"),
+                   "unknown key 'max_rowz' in 'serving.log.retention' (did you mean 'max_rows'?)");
+    CHECK_CONTAINS(refused("serving:\n  log:\n    retention: [1]\n"),
+                   "'serving.log.retention': expected a map, got a list");
+    CHECK_CONTAINS(refused("serving:\n  tls: {cert: a, kye: b}\n"), "unknown key 'kye' in 'serving.tls' (known keys: cert, key)");
+    CHECK_CONTAINS(refused("serving:\n  tls: yes\n"), "'serving.tls': expected a map {cert, key}, got a scalar");
+    CHECK_CONTAINS(refused("serving:\n  log: {policy: drop}\n"), "'serving.log.policy': unknown value 'drop'");
+    CHECK_CONTAINS(refused("serving:\n  splits:\n    - {model: a, challenger: b, kind: abc}\n"),
+                   "'serving.splits.kind': unknown value 'abc' (did you mean 'ab'?");
+    CHECK_CONTAINS(refused("serving:\n  splits:\n    - {model: a}\n"), "each split needs 'model' and 'challenger'");
+    CHECK_CONTAINS(refused("serving:\n  rank: {filters: [{model: a, weight: 2}]}\n"),
+                   "unknown key 'weight' in 'serving.rank.filters[0]'");
+    CHECK_CONTAINS(refused("serving:\n  rank: {objectives: [{weight: 2}]}\n"),
+                   "'serving.rank.objectives[0]': missing required key 'model'");
+    CHECK_CONTAINS(refused("serving:\n  models: [spam]\n"), "s.yaml:2:12: 'serving.models[0]': expected NAME@ALIAS, got 'spam'");
+    CHECK_CONTAINS(refused("serving:\n  host: ~\n"), "'serving.host': expected a string, got nothing");
+    CHECK_CONTAINS(refused("serving:\n  host: [a]\n"), "'serving.host': expected a string, got a list");
+    CHECK_CONTAINS(refused("- 1\n"), "s.yaml:1:1: expected a map at the top level, got a list");
+}
+
+/* a bad value reads the same in the project file and in the serving section: one set of getters */
+static void test_same_rules_as_project(void) {
+    fw_project p;
+    fw_err perr;
+    fw_err_clear(&perr);
+    const char *proj = "data: {train: t.csv, label: y}\nhash_bits: 1.5\n";
+    CHECK(fw_project_parse(proj, strlen(proj), "s.yaml", &p, &perr) == FW_ECONFIG);
+    CHECK_STR(perr.msg, "s.yaml:2:12: 'hash_bits': expected an integer, got '1.5'");
+    CHECK_STR(refused("serving:\n  port: 1.5\n"), "s.yaml:2:9: 'serving.port': expected an integer, got '1.5'");
+    /* whole numbers in exponent form are integers in both */
+    proj = "data: {train: t.csv, label: y}\nhash_bits: 2e1\n";
+    fw_status st = fw_project_parse(proj, strlen(proj), "s.yaml", &p, &perr);
+    CHECK_MSG(st == FW_OK, "%s", perr.msg);
+    if (st == FW_OK) {
+        CHECK_EQ(p.hash_bits, 20);
+        fw_project_free(&p);
+    }
+}
+
+int main(int argc, char **argv) {
+    (void)argc;
+    TEST_RUN(test_values);
+    TEST_RUN(test_errors);
+    TEST_RUN(test_same_rules_as_project);
+    return fw_test_report(argv[0]);
+}
