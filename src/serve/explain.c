@@ -108,6 +108,24 @@ static int32_t argmax(const double *o, size_t n) {
     return best;
 }
 
+fw_explain_output fw__explain_output(fw_task task, int32_t cls, const double *own, size_t n_out) {
+    fw_explain_output o = {0, 1, -1, "raw"};
+    if (task == FW_TASK_BINARY) {
+        o.shown = cls >= 0 ? cls : 1;
+        o.sign = o.shown == 0 ? -1 : 1;
+        o.space = "log_odds";
+    } else if (task == FW_TASK_MULTICLASS) {
+        o.shown = cls >= 0 ? cls : argmax(own, n_out);
+        o.k = (size_t)o.shown;
+        o.space = "softmax_margin";
+    } else if (task == FW_TASK_MULTILABEL) {
+        o.shown = cls >= 0 ? cls : 0;
+        o.k = (size_t)o.shown;
+        o.space = "log_odds";
+    }
+    return o;
+}
+
 static const char *class_name(const fw_target *t, int32_t k) {
     return k >= 0 && (size_t)k < t->n_classes && t->class_names ? t->class_names[k] : NULL;
 }
@@ -254,25 +272,11 @@ fw_status fw__explain_bundle(const fw_bundle *bu, const fw_value *inputs, const 
         st = fw_err_set(err, FW_EUNSUPPORTED, "model family '%s' cannot explain", model->vt->family);
         goto done;
     }
-    /* which output, and its sign: binary explains the positive class's log-odds (the negative
-     * class's when asked: the same contributions negated) */
-    size_t k = 0;
-    double sign = 1;
-    int32_t shown = -1;
-    const char *space = "raw";
-    if (t->task == FW_TASK_BINARY) {
-        shown = cls >= 0 ? cls : 1;
-        sign = shown == 0 ? -1 : 1;
-        space = "log_odds";
-    } else if (t->task == FW_TASK_MULTICLASS) {
-        shown = cls >= 0 ? cls : argmax(own, no);
-        k = (size_t)shown;
-        space = "softmax_margin";
-    } else if (t->task == FW_TASK_MULTILABEL) {
-        shown = cls >= 0 ? cls : 0;
-        k = (size_t)shown;
-        space = "log_odds";
-    }
+    fw_explain_output eo = fw__explain_output(t->task, cls, own, no);
+    size_t k = eo.k;
+    double sign = eo.sign;
+    int32_t shown = eo.shown;
+    const char *space = eo.space;
     if ((st = model->vt->explain_row(model, &row, mscratch, contrib))) {
         st = fw_err_set(err, st, "explain failed: %s", fw_strerror(st));
         goto done;

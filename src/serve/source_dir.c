@@ -109,21 +109,11 @@ static fw_status lin_explain_json(const fw_srv_model *m, const fw_value *in, con
             return st;
         }
     }
-    size_t k = 0;
-    double sign = 1;
-    int32_t shown = -1;
-    const char *space = "raw";
-    if (m->task == FW_TASK_BINARY) {
-        shown = cls >= 0 ? cls : 1;
-        sign = shown == 0 ? -1 : 1;
-        space = "log_odds";
-    } else if (m->task == FW_TASK_MULTICLASS) {
-        shown = cls;
-        if (shown < 0)
-            for (size_t j = shown = 0; j < l->n_out; j++) shown = own[j] > own[shown] ? (int32_t)j : shown;
-        k = (size_t)shown;
-        space = "softmax_margin";
-    }
+    fw_explain_output eo = fw__explain_output(m->task, cls, own, l->n_out);
+    size_t k = eo.k;
+    double sign = eo.sign;
+    int32_t shown = eo.shown;
+    const char *space = eo.space;
     for (size_t i = 0; i < l->n_in; i++) per[i] = sign * l->w[k * l->n_in + i] * x[i];
     const char *name = shown >= 0 && m->classes && (size_t)shown < m->n_classes ? m->classes[shown] : NULL;
     fw__explain_put_explained(b, m->task, name, shown, "additive", space);
