@@ -1044,7 +1044,12 @@ fw_status fw_csv_load_source(fw_source *src, const fw_load_opts *opts, fw_datase
     memset(&cs, 0, sizeof cs);
     cs.src = src;
     res->gzip = fw_source_is_gzip(src);
-    fw_status st = open_state(&cs, opts, NULL, err);
+    /* With more than one thread, gzip is inflated on a thread of its own while the chunks parse
+     * (otherwise inflating each block waits for the parse and the parse for the inflate). */
+    int want = opts && opts->threads > 0 ? opts->threads : fw_default_threads();
+    fw_status st = want > 1 && res->gzip ? fw_source_readahead(src) : FW_OK;
+    if (st) st = fw_err_set(err, st, "%s: out of memory", fw_source_name(src));
+    if (!st) st = open_state(&cs, opts, NULL, err);
     fw_dataset *ds = NULL;
     const char *name = fw_source_name(src);
     if (!st && new_dataset(&cs.schema, name, &ds)) st = fw_err_set(err, FW_ENOMEM, "%s: out of memory", name);

@@ -1,17 +1,37 @@
 /* source.c — owns the byte-stream sources: plain files (read(2) straight into the caller's block),
- * gzip files and buffers (zlib inflate, multi-member aware), and memory buffers. */
+ * gzip files and buffers (zlib inflate, multi-member aware, optionally on a read-ahead thread that
+ * inflates the next blocks while the caller parses), and memory buffers. */
 #include "data/source.h"
 
 #include "core/alloc.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #define FW__GZ_IN (1u << 20)
+#define FW__RA_BLOCK (1u << 20) /* read-ahead: inflated block size */
+#define FW__RA_BLOCKS 16        /* read-ahead: blocks inflated ahead of the reader at most */
+
+/* The read-ahead thread's ring: it inflates into block (tail % N) while the reader copies out of
+ * block (head % N); head <= tail <= head + N. After the last block (or an error) `done` is set;
+ * the error, if any, reaches the reader after every block inflated before it. */
+typedef struct gz_ahead {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t more; /* a block was filled, or done */
+    pthread_cond_t room; /* a block was freed, or stop */
+    unsigned char *mem;  /* FW__RA_BLOCKS x FW__RA_BLOCK */
+    size_t len[FW__RA_BLOCKS];
+    size_t head, tail, pos; /* pos: bytes of block head already handed out */
+    bool done, stop;
+    fw_status st;
+    fw_err err;
+} gz_ahead;
 
 struct fw_source {
     char *name;
@@ -28,6 +48,7 @@ struct fw_source {
     unsigned char peek[2];
     size_t peek_len, peek_pos;
     bool eof_raw;
+    gz_ahead *ra; /* non-NULL once fw_source_readahead started the thread */
 };
 
 static fw_status raw_read(fw_source *s, unsigned char *buf, size_t cap, size_t *got, fw_err *err) {
@@ -225,7 +246,107 @@ static fw_status gz_read(fw_source *s, unsigned char *buf, size_t cap, size_t *g
     return FW_OK;
 }
 
+static void *ra_main(void *arg) {
+    fw_source *s = arg;
+    gz_ahead *ra = s->ra;
+    for (;;) {
+        pthread_mutex_lock(&ra->mu);
+        while (ra->tail - ra->head == FW__RA_BLOCKS && !ra->stop) pthread_cond_wait(&ra->room, &ra->mu);
+        bool stop = ra->stop;
+        size_t slot = ra->tail % FW__RA_BLOCKS;
+        pthread_mutex_unlock(&ra->mu);
+        if (stop) break;
+        size_t got = 0;
+        fw_err e;
+        fw_err_clear(&e);
+        fw_status st = gz_read(s, ra->mem + slot * FW__RA_BLOCK, FW__RA_BLOCK, &got, &e);
+        pthread_mutex_lock(&ra->mu);
+        ra->len[slot] = got;
+        if (st) {
+            ra->st = st;
+            ra->err = e;
+            ra->done = true;
+        } else {
+            if (got) ra->tail++;
+            if (got < FW__RA_BLOCK) ra->done = true; /* gz_read fills the block unless at the end */
+        }
+        bool done = ra->done;
+        pthread_cond_signal(&ra->more);
+        pthread_mutex_unlock(&ra->mu);
+        if (done) break;
+    }
+    return NULL;
+}
+
+fw_status fw_source_readahead(fw_source *s) {
+    if (!s->gzip || s->ra || s->gz_end) return FW_OK;
+    gz_ahead *ra = fw_calloc(1, sizeof *ra);
+    if (!ra) return FW_ENOMEM;
+    ra->mem = fw_malloc((size_t)FW__RA_BLOCKS * FW__RA_BLOCK);
+    if (!ra->mem) {
+        fw_free(ra);
+        return FW_ENOMEM;
+    }
+    pthread_mutex_init(&ra->mu, NULL);
+    pthread_cond_init(&ra->more, NULL);
+    pthread_cond_init(&ra->room, NULL);
+    s->ra = ra;
+    if (pthread_create(&ra->thread, NULL, ra_main, s) != 0) {
+        s->ra = NULL;
+        pthread_mutex_destroy(&ra->mu);
+        pthread_cond_destroy(&ra->more);
+        pthread_cond_destroy(&ra->room);
+        fw_free(ra->mem);
+        fw_free(ra);
+        return FW_OK; /* no thread: the reads inflate on the caller's thread as before */
+    }
+    return FW_OK;
+}
+
+/* Copies what the read-ahead thread has inflated (waiting for the next block when none is). */
+static fw_status ra_read(gz_ahead *ra, unsigned char *buf, size_t cap, size_t *got, fw_err *err) {
+    size_t done = 0;
+    pthread_mutex_lock(&ra->mu);
+    while (ra->head == ra->tail && !ra->done) pthread_cond_wait(&ra->more, &ra->mu);
+    while (done < cap && ra->head < ra->tail) {
+        size_t slot = ra->head % FW__RA_BLOCKS, len = ra->len[slot];
+        pthread_mutex_unlock(&ra->mu);
+        size_t n = len - ra->pos < cap - done ? len - ra->pos : cap - done;
+        memcpy(buf + done, ra->mem + slot * FW__RA_BLOCK + ra->pos, n);
+        done += n;
+        ra->pos += n;
+        pthread_mutex_lock(&ra->mu);
+        if (ra->pos == len) {
+            ra->pos = 0;
+            ra->head++;
+            pthread_cond_signal(&ra->room);
+        }
+    }
+    fw_status st = done == 0 && ra->done && ra->head == ra->tail ? ra->st : FW_OK;
+    if (st && err) *err = ra->err;
+    pthread_mutex_unlock(&ra->mu);
+    *got = st ? 0 : done;
+    return st;
+}
+
+static void ra_stop(fw_source *s) {
+    gz_ahead *ra = s->ra;
+    if (!ra) return;
+    pthread_mutex_lock(&ra->mu);
+    ra->stop = true;
+    pthread_cond_signal(&ra->room);
+    pthread_mutex_unlock(&ra->mu);
+    pthread_join(ra->thread, NULL);
+    pthread_mutex_destroy(&ra->mu);
+    pthread_cond_destroy(&ra->more);
+    pthread_cond_destroy(&ra->room);
+    fw_free(ra->mem);
+    fw_free(ra);
+    s->ra = NULL;
+}
+
 fw_status fw_source_read(fw_source *s, void *buf, size_t cap, size_t *got, fw_err *err) {
+    if (s->ra) return ra_read(s->ra, buf, cap, got, err);
     if (s->gzip) return gz_read(s, buf, cap, got, err);
     return raw_read(s, buf, cap, got, err);
 }
@@ -252,6 +373,7 @@ size_t fw_source_size_hint(const fw_source *s) { return s->size_hint; }
 
 void fw_source_close(fw_source *s) {
     if (!s) return;
+    ra_stop(s);
     if (s->gzip) inflateEnd(&s->zs);
     if (s->own_fd && s->fd >= 0) close(s->fd);
     fw_free(s->in);

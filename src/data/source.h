@@ -37,6 +37,12 @@ fw_status fw_source_read(fw_source *s, void *buf, size_t cap, size_t *got, fw_er
 /* Reads until buf holds cap bytes or the stream ends (fewer bytes only at the end). */
 fw_status fw_source_read_full(fw_source *s, void *buf, size_t cap, size_t *got, fw_err *err);
 
+/* For a gzip stream: inflates on a thread of its own from now on, up to 16 MiB ahead of the reads,
+ * so decompression overlaps the caller's parsing (same bytes, same errors, each after the bytes
+ * before it). No-op for a plain stream; FW_OK, or FW_ENOMEM. Call before the first read, or
+ * between reads. */
+fw_status fw_source_readahead(fw_source *s);
+
 /* The name given at open (the path); never NULL; valid until close. */
 const char *fw_source_name(const fw_source *s);
 /* True when the stream is being gunzipped. */

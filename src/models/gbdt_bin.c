@@ -1,6 +1,7 @@
 /* gbdt_bin.c — owns quantile binning for the gbdt trainer: per-feature cut points from a seeded,
  * radix-sorted sample of the training rows (at most max_bin value bins plus a missing bin, so ids
- * fit a byte) and the row-major byte matrix of bin ids the histograms are built from. Upper edges are actual
+ * fit a byte), the row-major byte matrix of bin ids the histograms are built from and its
+ * column-major copy the row partitions read. Upper edges are actual
  * data values (the last is +inf), so a split "bin <= b" is exactly "x <= upper[b]" at predict time. */
 #include "models/gbdt_int.h"
 
@@ -16,6 +17,7 @@
 
 void fw__gbdt_bins_free(fw_gbdt_bins *b) {
     fw_free(b->bins);
+    fw_free(b->cols);
     fw_free(b->n_bins);
     fw_free(b->offset);
     fw_free(b->upper);
@@ -116,6 +118,8 @@ static void map_rows(void *vctx, int thread, size_t rb, size_t re) {
     size_t nd = c->X->n_dense;
     const uint32_t *nbins = c->b->n_bins, *off = c->b->offset;
     const float *upper = c->b->upper;
+    size_t n = c->X->n_rows;
+    uint8_t *cols = c->b->cols;
     for (size_t r = rb; r < re; r++) {
         const float *x = c->X->dense + r * nd;
         uint8_t *out = c->b->bins + r * nd;
@@ -124,6 +128,7 @@ static void map_rows(void *vctx, int thread, size_t rb, size_t re) {
             uint32_t nb = nbins[f];
             if (v != v) {
                 out[f] = (uint8_t)nb;
+                cols[f * n + r] = (uint8_t)nb;
                 continue;
             }
             /* first edge >= v (u[nb-1] = +inf), branch-free: the halving steps do not depend on
@@ -136,6 +141,7 @@ static void map_rows(void *vctx, int thread, size_t rb, size_t re) {
                 len -= half;
             }
             out[f] = (uint8_t)((base - u) + (*base < v));
+            cols[f * n + r] = out[f];
         }
     }
 }
@@ -201,7 +207,8 @@ fw_status fw__gbdt_bins_build(const fw_matrix *X, uint32_t max_bin, uint64_t see
     fw_free(c.cuts);
     c.cuts = NULL;
     out->bins = fw_malloc(n * nd > 0 ? n * nd : 1);
-    if (!out->bins) goto oom;
+    out->cols = fw_malloc(n * nd > 0 ? n * nd : 1);
+    if (!out->bins || !out->cols) goto oom;
     map_ctx mc = {X, out};
     /* ~10 ns per value (a binary search over the edges) */
     fw_parallel_for(fw__gbdt_pass_threads(threads, 10.0 * (double)n * (double)nd), n, map_rows,

@@ -210,14 +210,16 @@ void fw__gbdt_transform(const fw_gbdt_model *m, const double *margin, double *ou
  * offset[f] .. offset[f] + n_bins[f] (inclusive), so offset[n_features] is the total. */
 typedef struct fw_gbdt_bins {
     size_t n_rows, n_features;
-    uint8_t *bins;     /* n_rows x n_features, row-major */
+    uint8_t *bins;     /* n_rows x n_features, row-major (histograms read whole rows) */
+    uint8_t *cols;     /* the same ids column-major, n_features x n_rows (a partition reads one
+                        * feature of a node's rows: 1 byte per row instead of a 64-byte line) */
     uint32_t *n_bins;  /* n_features */
     uint32_t *offset;  /* n_features + 1 */
     float *upper;      /* offset[n_features] (the missing slots hold NaN) */
 } fw_gbdt_bins;
 
 /* Builds the bins from a deterministic sample of at most 200,000 rows (seeded) and maps every
- * row. max_bin in [2, 255]. Same X + max_bin + seed → same bins for any thread count.
+ * row into both layouts. max_bin in [2, 255]. Same X + max_bin + seed → same bins for any thread count.
  * Free with fw__gbdt_bins_free. */
 fw_status fw__gbdt_bins_build(const fw_matrix *X, uint32_t max_bin, uint64_t seed, int threads,
                               fw_gbdt_bins *out);

@@ -190,11 +190,81 @@ static void test_small_integers_exact(void) {
     fw_dataset_free(ds);
 }
 
+/* A table of over a million cells is profiled over the threads, a column at a time: every
+ * column's statistics are the ones the single-column table gives (the serial path). */
+static void test_many_columns_parallel(void) {
+    enum { N = 20000, C = 60 };
+    fw_err err;
+    fw_err_clear(&err);
+    const char *names[C];
+    fw_col_type types[C];
+    char nb[C][8];
+    for (int c = 0; c < C; c++) {
+        snprintf(nb[c], sizeof nb[c], "c%d", c);
+        names[c] = nb[c];
+        types[c] = c % 10 == 9 ? FW_COL_CATEGORICAL : FW_COL_NUMERIC;
+    }
+    fw_dataset *ds = NULL;
+    CHECK_OK(fw_dataset_new(C, names, types, &ds));
+    if (!ds) return;
+    CHECK_OK(fw_dataset_reserve(ds, N));
+    unsigned s = 5;
+    for (size_t r = 0; r < N; r++)
+        for (int c = 0; c < C; c++) {
+            s = s * 1103515245u + 12345u;
+            fw_column *col = &ds->cols[c];
+            if (types[c] == FW_COL_CATEGORICAL) {
+                char v[8];
+                int len = snprintf(v, sizeof v, "k%u", (s >> 10) % 17);
+                col->code[r] = fw_dict_intern(&col->dict, v, (size_t)len);
+            } else {
+                col->num[r] = c % 3 == 0 ? (double)((s >> 8) % 256) : c % 3 == 1 ? (double)(s >> 5) / 7.0 : NAN;
+                if (c % 3 == 2 && r % 3) col->num[r] = (double)(int)((s >> 7) % 1000) - 500.5;
+            }
+        }
+    ds->n_rows = N;
+    fw_profile *all = NULL;
+    CHECK_OK(fw_profile_build(ds, "c9", &all, &err));
+    for (int c = 0; c < C && all; c++) {
+        fw_dataset *one = NULL;
+        CHECK_OK(fw_dataset_new(1, &names[c], &types[c], &one));
+        if (!one) break;
+        CHECK_OK(fw_dataset_reserve(one, N));
+        fw_column *src = &ds->cols[c], *dst = &one->cols[0];
+        for (size_t r = 0; r < N; r++) {
+            if (src->num)
+                dst->num[r] = src->num[r];
+            else
+                dst->code[r] = fw_dict_intern(&dst->dict, fw_dict_str(&src->dict, src->code[r]),
+                                              fw_dict_len(&src->dict, src->code[r]));
+        }
+        one->n_rows = N;
+        fw_profile *p1 = NULL;
+        CHECK_OK(fw_profile_build(one, NULL, &p1, &err));
+        const fw_col_profile *a = &all->cols[c], *b = p1 ? &p1->cols[0] : NULL;
+        CHECK_MSG(b && a->n_missing == b->n_missing && a->distinct == b->distinct &&
+                      memcmp(&a->mean, &b->mean, sizeof a->mean) == 0 &&
+                      memcmp(&a->std, &b->std, sizeof a->std) == 0 &&
+                      memcmp(&a->min, &b->min, sizeof a->min) == 0 &&
+                      memcmp(&a->max, &b->max, sizeof a->max) == 0 &&
+                      memcmp(a->q, b->q, sizeof a->q) == 0 && a->n_top == b->n_top,
+                  "column %d differs from its own profile", c);
+        for (size_t k = 0; b && k < a->n_top && k < b->n_top; k++)
+            CHECK(strcmp(a->top[k].value, b->top[k].value) == 0 && a->top[k].count == b->top[k].count);
+        fw_profile_free(p1);
+        fw_dataset_free(one);
+    }
+    CHECK(all && all->n_classes == 17);
+    fw_profile_free(all);
+    fw_dataset_free(ds);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     TEST_RUN(test_numbers);
     TEST_RUN(test_outputs);
     TEST_RUN(test_all_missing_and_empty);
     TEST_RUN(test_small_integers_exact);
+    TEST_RUN(test_many_columns_parallel);
     return fw_test_report(argv[0]);
 }
