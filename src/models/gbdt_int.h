@@ -201,6 +201,11 @@ static inline int fw__gbdt_pass_threads(int threads, double work_ns) {
     return work_ns >= fw__gbdt_parallel_min_ns ? threads : 1;
 }
 
+/* Histograms of nodes holding at least this share of the training rows (0.25) are built column by
+ * column from fw_gbdt_bins.cols, the others row by row; the sums are the same bits either way.
+ * The knob is for tests (0 = every node by column, > 1 = none); set it before any fit. */
+extern double fw__gbdt_col_min_share;
+
 /* Margins (n_groups) → outputs (n_outputs) for the model's objective. */
 void fw__gbdt_transform(const fw_gbdt_model *m, const double *margin, double *out);
 

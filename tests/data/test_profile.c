@@ -198,7 +198,7 @@ static void test_many_columns_parallel(void) {
     fw_err_clear(&err);
     const char *names[C];
     fw_col_type types[C];
-    char nb[C][8];
+    char nb[C][16];
     for (int c = 0; c < C; c++) {
         snprintf(nb[c], sizeof nb[c], "c%d", c);
         names[c] = nb[c];
@@ -214,7 +214,7 @@ static void test_many_columns_parallel(void) {
             s = s * 1103515245u + 12345u;
             fw_column *col = &ds->cols[c];
             if (types[c] == FW_COL_CATEGORICAL) {
-                char v[8];
+                char v[16];
                 int len = snprintf(v, sizeof v, "k%u", (s >> 10) % 17);
                 col->code[r] = fw_dict_intern(&col->dict, v, (size_t)len);
             } else {

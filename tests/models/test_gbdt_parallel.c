@@ -10,6 +10,10 @@
 #include "test.h"
 
 #include <stdlib.h>
+#include <xxhash.h>
+
+/* xxh64 of test_pinned_bytes' model, from the trainer at a0b3d71 (before session 8's changes) */
+#define PINNED_HASH 0x2117409402d8baf3ull
 
 typedef struct dataset {
     fw_matrix X;
@@ -139,6 +143,72 @@ static void test_big_nodes_parallel_partition(void) {
     ds_free(&d);
 }
 
+/* Fits under every column-kernel share (default, every node by column, none) and thread count;
+ * all must save the same bytes. */
+static void same_bytes_any_kernel(const dataset *d, uint32_t k, const char *const *params,
+                                  size_t np) {
+    static const double shares[] = {0.25, 0.0, 2.0};
+    double saved = fw__gbdt_col_min_share;
+    uint8_t *ref = NULL;
+    size_t ref_len = 0;
+    for (size_t s = 0; s < sizeof shares / sizeof *shares; s++)
+        for (int t = 1; t <= 2; t++) {
+            fw__gbdt_col_min_share = shares[s];
+            fw_model *m = fit(d, k, params, np, t);
+            fw__gbdt_col_min_share = saved;
+            if (!m) continue;
+            size_t len;
+            uint8_t *b = save_bytes(m, &len);
+            fw_model_free(m);
+            if (!ref) {
+                ref = b;
+                ref_len = len;
+                continue;
+            }
+            CHECK_MSG(len == ref_len && memcmp(b, ref, len) == 0,
+                      "share %.2f threads %d: model bytes differ", shares[s], t);
+            fw_free(b);
+        }
+    fw_free(ref);
+}
+
+/* Histograms built column by column (fw_gbdt_bins.cols, four features at a time, 1,024 rows a
+ * step) equal the row-wise ones bit for bit: with missing values, few-valued columns (long runs of
+ * one bin), a feature count that is not a multiple of four, colsample, subsample, and more rows
+ * than one step and one block. */
+static void test_column_histograms(void) {
+    dataset d;
+    make_data(&d, 20000, 11, 2, 7);
+    const char *p[] = {"n_estimators=4", "max_depth=5"};
+    same_bytes_any_kernel(&d, 2, p, 2);
+    const char *pc[] = {"n_estimators=4", "max_depth=5", "colsample_bytree=0.7", "subsample=0.8"};
+    same_bytes_any_kernel(&d, 2, pc, 4);
+    ds_free(&d);
+    make_data(&d, 9000, 6, 3, 8);
+    const char *pm[] = {"n_estimators=3", "max_depth=4"};
+    same_bytes_any_kernel(&d, 3, pm, 2);
+    ds_free(&d);
+}
+
+/* The model bytes of a fixed fit, pinned: this hash was taken with the trainer before the
+ * column-major partition and histograms (session 8), so the speed work provably kept every
+ * tree. */
+static void test_pinned_bytes(void) {
+    dataset d;
+    make_data(&d, 40000, 9, 2, 11);
+    const char *p[] = {"n_estimators=5", "max_depth=6"};
+    fw_model *m = fit(&d, 2, p, 2, 2);
+    if (m) {
+        size_t len;
+        uint8_t *b = save_bytes(m, &len);
+        unsigned long long h = XXH64(b, len, 0);
+        CHECK_MSG(h == PINNED_HASH, "model bytes hash %016llx", h);
+        fw_free(b);
+        fw_model_free(m);
+    }
+    ds_free(&d);
+}
+
 /* The interleaved single-row walk equals a plain tree-by-tree sum and the block scorer. */
 static void check_row_paths(const fw_model *mm, const fw_matrix *X) {
     const fw_gbdt_model *m = (const fw_gbdt_model *)mm;
@@ -230,6 +300,8 @@ int main(int argc, char **argv) {
     (void)argc;
     TEST_RUN(test_many_features_many_rows);
     TEST_RUN(test_big_nodes_parallel_partition);
+    TEST_RUN(test_column_histograms);
+    TEST_RUN(test_pinned_bytes);
     TEST_RUN(test_one_block_feature_parallel);
     TEST_RUN(test_row_walk_interleaved);
     TEST_RUN(test_row_walk_no_nan);
