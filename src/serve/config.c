@@ -31,15 +31,6 @@ bool fw_log_policy_parse(const char *s, fw_log_policy *out) {
     return false;
 }
 
-const char *fw_monitor_sensitivity_name(fw_monitor_sensitivity s) {
-    switch (s) {
-    case FW_SENSITIVITY_LOW: return "low";
-    case FW_SENSITIVITY_NORMAL: return "normal";
-    case FW_SENSITIVITY_HIGH: return "high";
-    }
-    return "?";
-}
-
 void fw_serve_config_init(fw_serve_config *c) {
     memset(c, 0, sizeof *c);
     c->host = fw_strdup("127.0.0.1");
@@ -70,7 +61,7 @@ void fw_serve_config_init(fw_serve_config *c) {
     c->max_pending_reply_bytes = (size_t)256 << 20;
     fw_serve_monitoring *m = &c->monitoring;
     m->enabled = true;
-    m->sensitivity = FW_SENSITIVITY_NORMAL;
+    m->sensitivity = 1;
     m->metrics_columns = 50;
     m->history = true;
     m->alert_log = true;
@@ -386,23 +377,28 @@ static fw_status alert_pair(fw_yaml *y, int key, yaml_node_t *v, yaml_node_t *k,
     }
 }
 
-static const char *const k_monitoring_keys[] = {"enabled", "window_rows", "window_s", "sensitivity", "columns",
-                                                "metrics_columns", "history", "alerts", NULL};
-static const char *const k_sensitivities[] = {"low", "normal", "high", NULL}; /* fw_monitor_sensitivity order */
+static const char *const k_monitoring_keys[] = {"enabled", "step_rows", "window_rows", "quality_rows", "block_s",
+                                                "sensitivity", "columns", "metrics_columns", "history", "alerts",
+                                                NULL};
+
+static fw_status get_u32(fw_yaml *y, yaml_node_t *n, const char *path, uint64_t lo, uint64_t hi, uint32_t *out) {
+    uint64_t v;
+    fw_status st = fw_yaml_get_int(y, n, path, lo, hi, &v);
+    if (st == FW_OK) *out = (uint32_t)v;
+    return st;
+}
 
 static fw_status monitoring_pair(fw_yaml *y, int key, yaml_node_t *v, yaml_node_t *k, void *ud) {
     fw_serve_monitoring *m = ud;
-    int e;
     fw_status st;
     switch (key) {
     case 0: return fw_yaml_get_bool(y, v, "monitoring.enabled", &m->enabled);
-    case 1: return fw_yaml_get_int(y, v, "monitoring.window_rows", 10, (uint64_t)1e9, &m->window_rows);
-    case 2: return fw_yaml_get_double(y, v, "monitoring.window_s", 0.1, 86400 * 30, &m->window_s);
-    case 3:
-        if (!(st = fw_yaml_get_enum(y, v, "monitoring.sensitivity", k_sensitivities, &e)))
-            m->sensitivity = (fw_monitor_sensitivity)e;
-        return st;
-    case 4:
+    case 1: return get_u32(y, v, "monitoring.step_rows", 1, 1000000, &m->step_rows);
+    case 2: return get_u32(y, v, "monitoring.window_rows", 1, 100000000, &m->window_rows);
+    case 3: return get_u32(y, v, "monitoring.quality_rows", 1, 100000000, &m->quality_rows);
+    case 4: return fw_yaml_get_double(y, v, "monitoring.block_s", 0, 86400, &m->block_s);
+    case 5: return fw_yaml_get_double(y, v, "monitoring.sensitivity", 0.01, 100, &m->sensitivity);
+    case 6:
         if ((st = get_list(y, v, "monitoring.columns", NULL, "a column name", &m->columns, &m->n_columns))) return st;
         for (size_t i = 0; i < m->n_columns; i++)
             for (size_t j = 0; j < i; j++)
@@ -410,14 +406,30 @@ static fw_status monitoring_pair(fw_yaml *y, int key, yaml_node_t *v, yaml_node_
                     return fw_yaml_error(y, fw_yaml_item(y, v, i), "'monitoring.columns[%zu]': '%s' is listed twice", i,
                                          m->columns[i]);
         return FW_OK;
-    case 5: return get_size(y, v, "monitoring.metrics_columns", 0, 10000, &m->metrics_columns);
-    case 6: return fw_yaml_get_bool(y, v, "monitoring.history", &m->history);
+    case 7: return get_size(y, v, "monitoring.metrics_columns", 0, 10000, &m->metrics_columns);
+    case 8: return fw_yaml_get_bool(y, v, "monitoring.history", &m->history);
     default:
         if (v->type != YAML_MAPPING_NODE)
             return fw_yaml_error(y, v, "'monitoring.alerts': expected a map {log, webhook, retries, ...}, got %s",
                                  fw_yaml_kind(v));
         return fw_yaml_walk_map(y, v, "monitoring.alerts", k_alert_keys, alert_pair, m);
     }
+}
+
+/* window_rows and quality_rows are whole numbers of blocks (the monitor's defaults: 50, 1000, 200;
+ * monitor/monitor.h): checked here so the error names the line. */
+static fw_status check_windows(fw_yaml *y, yaml_node_t *map, const fw_serve_monitoring *m) {
+    uint32_t step = m->step_rows ? m->step_rows : 50;
+    const char *keys[2] = {"window_rows", "quality_rows"};
+    uint32_t vals[2] = {m->window_rows ? m->window_rows : 1000, m->quality_rows ? m->quality_rows : 200};
+    for (int i = 0; i < 2; i++)
+        if (vals[i] % step) {
+            yaml_node_t *n = fw_yaml_map_get(y, map, keys[i]);
+            if (!n) n = fw_yaml_map_get(y, map, "step_rows");
+            return fw_yaml_error(y, n ? n : map, "'monitoring.%s': %u is not a multiple of step_rows (%u)", keys[i],
+                                 vals[i], step);
+        }
+    return FW_OK;
 }
 
 fw_status fw_serve_config_parse(fw_serve_config *c, const char *yaml, size_t len,
@@ -447,6 +459,7 @@ fw_status fw_serve_config_parse(fw_serve_config *c, const char *yaml, size_t len
                                    fw_yaml_kind(monitoring));
             else
                 st = fw_yaml_walk_map(&y, monitoring, "monitoring", k_monitoring_keys, monitoring_pair, &c->monitoring);
+            if (!st) st = check_windows(&y, monitoring, &c->monitoring);
         }
     } else if (root && !fw_yaml_is_null(root)) {
         st = fw_yaml_error(&y, root, "expected a map at the top level, got %s", fw_yaml_kind(root));

@@ -27,9 +27,11 @@
  * and, in the same file, the top-level `monitoring:` section (docs/MONITORING.md, "In the server"):
  *   monitoring:
  *     enabled: true                 # false: no monitor, no /monitor state, no alarms
- *     window_rows: 1000             # a window closes after this many predictions ...
- *     window_s: 300                 # ... or this many seconds, whichever comes first
- *     sensitivity: normal           # low | normal | high
+ *     step_rows: 50                 # a block of predictions closes after this many ...
+ *     block_s: 0                    # ... or once it is this old (0: by count only, as the replay)
+ *     window_rows: 1000             # drift and prediction tests look at the last this many rows
+ *     quality_rows: 200             # quality and latency tests look at the last this many rows
+ *     sensitivity: 1                # > 1 more sensitive, < 1 less (thresholds scaled)
  *     columns: [age, income]        # the inputs watched (default: every input)
  *     metrics_columns: 50           # /metrics: per-column series for at most this many columns
  *     history: true                 # raised / cleared alarms kept in the store (`monitor --history`)
@@ -76,21 +78,15 @@ typedef struct fw_serve_objective {
     char *cls;         /* a classifier's class: its probability is the score (NULL: the primary score) */
 } fw_serve_objective;
 
-/* How strict the monitor is: its false-alarm budget scaled by 0.1 (low), 1 (normal) or 10 (high). */
-typedef enum fw_monitor_sensitivity {
-    FW_SENSITIVITY_LOW = 0,
-    FW_SENSITIVITY_NORMAL,
-    FW_SENSITIVITY_HIGH,
-} fw_monitor_sensitivity;
-const char *fw_monitor_sensitivity_name(fw_monitor_sensitivity s);
-
 /* The `monitoring:` section: one monitor per served model version (serve/models.c), its alarms to
  * the alert thread (serve/alerts.h: log line, store history, webhook). */
 typedef struct fw_serve_monitoring {
     bool enabled;               /* default true */
-    uint64_t window_rows;       /* predictions per window; 0 = the monitor's default */
-    double window_s;            /* seconds per window; 0 = the monitor's default */
-    fw_monitor_sensitivity sensitivity; /* default normal */
+    /* windows (monitor/monitor.h fw_monitor_settings); 0 = the monitor's default. window_rows and
+       quality_rows are whole numbers of blocks (checked against step_rows, given or default) */
+    uint32_t step_rows, window_rows, quality_rows;
+    double block_s;             /* a block also closes once this old; default 0 = by count only */
+    double sensitivity;         /* default 1 */
     char **columns;             /* the inputs watched; n_columns == 0: every input */
     size_t n_columns;
     size_t metrics_columns;     /* /metrics per-column series cap (label cardinality); default 50 */

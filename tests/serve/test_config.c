@@ -148,7 +148,8 @@ static void test_monitoring(void) {
     CHECK_OK(parse("serving:\n  port: 1\n", &c, &err));
     CHECK(c.monitoring.enabled);
     CHECK(c.monitoring.history && c.monitoring.alert_log);
-    CHECK_EQ(c.monitoring.sensitivity, FW_SENSITIVITY_NORMAL);
+    CHECK(c.monitoring.sensitivity == 1);
+    CHECK_EQ(c.monitoring.window_rows, 0); /* the monitor's default */
     CHECK_EQ(c.monitoring.metrics_columns, 50);
     CHECK_EQ(c.monitoring.n_columns, 0);
     CHECK(c.monitoring.webhook_url == NULL);
@@ -160,9 +161,11 @@ static void test_monitoring(void) {
     fw_serve_config_free(&c);
     const char *y = "monitoring:\n"
                     "  enabled: yes\n"
+                    "  step_rows: 100\n"
                     "  window_rows: 500\n"
-                    "  window_s: 60\n"
-                    "  sensitivity: high\n"
+                    "  quality_rows: 300\n"
+                    "  block_s: 60\n"
+                    "  sensitivity: 2.5\n"
                     "  columns: [age, income]\n"
                     "  metrics_columns: 8\n"
                     "  history: off\n"
@@ -177,9 +180,11 @@ static void test_monitoring(void) {
     CHECK_MSG(st == FW_OK, "%s", err.msg);
     if (st == FW_OK) {
         CHECK(c.monitoring.enabled);
+        CHECK_EQ(c.monitoring.step_rows, 100);
         CHECK_EQ(c.monitoring.window_rows, 500);
-        CHECK(c.monitoring.window_s == 60);
-        CHECK_EQ(c.monitoring.sensitivity, FW_SENSITIVITY_HIGH);
+        CHECK_EQ(c.monitoring.quality_rows, 300);
+        CHECK(c.monitoring.block_s == 60);
+        CHECK(c.monitoring.sensitivity == 2.5);
         CHECK_EQ(c.monitoring.n_columns, 2);
         if (c.monitoring.n_columns == 2) CHECK_STR(c.monitoring.columns[1], "income");
         CHECK_EQ(c.monitoring.metrics_columns, 8);
@@ -193,8 +198,13 @@ static void test_monitoring(void) {
     /* errors name file:line:column and the field */
     CHECK_STR(refused("monitoring:\n  enabled: maybe\n"),
               "s.yaml:2:12: 'monitoring.enabled': expected true or false, got 'maybe'");
-    CHECK_CONTAINS(refused("monitoring:\n  window_rows: 5\n"), "s.yaml:2:16: 'monitoring.window_rows': 5 is out of range");
-    CHECK_CONTAINS(refused("monitoring:\n  sensitivity: extreme\n"), "s.yaml:2:16: 'monitoring.sensitivity': unknown value 'extreme'");
+    CHECK_CONTAINS(refused("monitoring:\n  window_rows: 0\n"), "s.yaml:2:16: 'monitoring.window_rows': 0 is out of range");
+    CHECK_STR(refused("monitoring:\n  window_rows: 1020\n"),
+              "s.yaml:2:16: 'monitoring.window_rows': 1020 is not a multiple of step_rows (50)");
+    CHECK_STR(refused("monitoring:\n  step_rows: 300\n"),
+              "s.yaml:2:14: 'monitoring.window_rows': 1000 is not a multiple of step_rows (300)");
+    CHECK_CONTAINS(refused("monitoring:\n  sensitivity: high\n"), "s.yaml:2:16: 'monitoring.sensitivity': expected a number");
+    CHECK_CONTAINS(refused("monitoring:\n  sensitivity: 0\n"), "'monitoring.sensitivity': 0 is out of range");
     CHECK_CONTAINS(refused("monitoring:\n  windows: 5\n"), "s.yaml:2:3: unknown key 'windows' in 'monitoring'");
     CHECK_CONTAINS(refused("monitoring:\n  columns: [a, b, a]\n"), "s.yaml:2:19: 'monitoring.columns[2]': 'a' is listed twice");
     CHECK_CONTAINS(refused("monitoring:\n  alerts:\n    webhook: ftp://x/\n"),
