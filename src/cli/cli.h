@@ -21,8 +21,9 @@ int fw_cmd_models(int argc, char **argv);
 int fw_cmd_reproduce(int argc, char **argv);
 int fw_cmd_serve(int argc, char **argv);
 int fw_cmd_batch(int argc, char **argv);
-/* `flywheel monitor NAME --history` (cmd_monitor_history.c); the monitor command hands argv here
- * when --history is given */
+/* `flywheel monitor`: the replay (cmd_monitor.c) and, when --history is given, the alarm history
+ * (cmd_monitor_history.c); main.c picks by the flag */
+int fw_cmd_monitor(int argc, char **argv);
 int fw_cmd_monitor_history(int argc, char **argv);
 
 /* Prints "flywheel <cmd>: <message>" to stderr (one line) and returns the exit code given. */
