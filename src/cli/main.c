@@ -13,16 +13,6 @@
 #pragma weak fw_cmd_reproduce
 #pragma weak fw_cmd_serve
 #pragma weak fw_cmd_batch
-#pragma weak fw_cmd_monitor
-
-/* `flywheel monitor NAME --history` lists the alarm history (cmd_monitor_history.c); every other
- * form is the replay (cmd_monitor.c, `flywheel monitor NAME@REF --input FILE`). */
-static int cmd_monitor(int argc, char **argv) {
-    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
-        if (strcmp(argv[i], "--history") == 0) return fw_cmd_monitor_history(argc, argv);
-    if (fw_cmd_monitor) return fw_cmd_monitor(argc, argv);
-    return fw_cmd_monitor_history(argc, argv); /* its usage error names --history */
-}
 
 typedef struct command {
     const char *name;
@@ -38,7 +28,6 @@ static const command commands[] = {
     {"reproduce", fw_cmd_reproduce, "retrain a version from its record and check it is byte-identical"},
     {"serve", fw_cmd_serve, "serve models online over HTTP (v1 JSON and KServe v2)"},
     {"batch", fw_cmd_batch, "score a file in batch, to a file or the store"},
-    {"monitor", cmd_monitor, "replay a file through a model's monitor, or list its alarm history"},
 };
 
 static void usage(FILE *f) {
