@@ -147,6 +147,10 @@ void fw_detector_alarm(const fw_detector *d, fw_detector_test t, const fw_detect
 /* The statistic name of a test: "chi2", "cusum", "missing_rate". */
 const char *fw_detector_test_name(fw_detector_test t);
 
+/* The threshold test t uses (chi2: at window_rows; cusum: h, INFINITY when the column has none;
+ * missing_rate: h). */
+double fw_detector_threshold(const fw_detector *d, fw_detector_test t);
+
 /* ---- a sequential test of a rate (for the monitor's own quality checks) -------------------- */
 /* Bernoulli CUSUM of "hits" (unseen category, out of range, ...) per row against a reference rate:
  * p0 = (ref_hits + 0.5) / (ref_n + 1) (a rate never seen in training is not taken as 0), designed
