@@ -66,7 +66,7 @@ typedef struct fw_detector_settings {
     double false_alarms_per_100k; /* family-wise target on streams with no change (default 0.5) */
     uint32_t family_size;         /* tests sharing that target (default 1; set it) */
     uint32_t window_rows;         /* rows in the sliding window of FW_DET_CHI2 (default 500) */
-    uint32_t step_rows;           /* rows per block: the tests run once per block (default 100) */
+    uint32_t step_rows;           /* rows per block: the tests run once per block (default 50) */
     double min_psi;               /* effect-size floor of FW_DET_CHI2 (default 0.1) */
     double cusum_shift;           /* design shift of FW_DET_CUSUM, reference SDs (default 0.25) */
     double rate_shift;            /* design increase of FW_DET_MISSING's rate (default 0.1) */
@@ -98,7 +98,8 @@ bool fw_detector_numeric(const fw_detector *d);
  * every value not in the top N — known or unseen), then the missing slot n_slots - 1. */
 uint32_t fw_detector_n_slots(const fw_detector *d);
 uint32_t fw_detector_missing_slot(const fw_detector *d);
-/* Numeric value → slot (binary search over <= ~20 edges); NaN → the missing slot. */
+/* Numeric value → slot (a branch-free count of the <= 31 inner edges below it, a binary search
+ * beyond); NaN → the missing slot. */
 uint32_t fw_detector_slot_num(const fw_detector *d, double x);
 /* Category text → slot (hash of the top-N values); s == NULL → the missing slot; anything not in
  * the top N → the "other" cell. A monitor holding pipeline category codes can map each code once
