@@ -156,7 +156,7 @@ static void test_settings_refused(void) {
     fw_err err;
     fw_err_clear(&err);
     fw_detector_settings_init(&s);
-    s.window_rows = 50;
+    s.window_rows = s.step_rows - 1;
     CHECK_EQ(fw_detector_create(&c, &s, &d, &err), FW_EINVAL);
     CHECK_CONTAINS(err.msg, "window_rows");
     CHECK(d == NULL);
