@@ -20,7 +20,9 @@ for p in sim real; do
 done
 echo "date: $(date -u +%FT%TZ)  commit: $(git rev-parse --short=12 HEAD)  load: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$tmp/sim" fa "$rows" 1 || exit 1
+SIM_WINDOW=1000 "$tmp/sim" fa "$rows" 2 || exit 1   # the monitor's default window
 "$tmp/sim" delay "$trials" 1 || exit 1
+SIM_WINDOW=1000 "$tmp/sim" delay "$trials" 2 || exit 1
 data=${FW_DATASETS:-../shared/datasets}
 for f in diamonds spam satellite; do
   [[ -f $data/$f.csv ]] || { echo "($data/$f.csv missing: skipped)"; continue; }
