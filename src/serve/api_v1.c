@@ -258,7 +258,7 @@ void fw__log_prediction(fw_server *s, const char *rid, const fw_srv_model *m, in
         .answers = abp->len && fw_buf_ok(abp) ? (const char *)abp->data : NULL, .answers_len = abp->len,
         .outputs = out, .n_rows = out ? n : 0, .n_out = m->n_outputs,
     };
-    fw_logq_push(s->logq, fw_log_prediction_new(&p));
+    fw_logq_push_prediction(s->logq, &p);
     if (abp->cap > 64 * 1024 || abp == &local) {
         fw_buf_free(abp); /* keep a small buffer only */
         fw_buf_init(abp);
@@ -339,7 +339,7 @@ static bool answer_from_batch(fw_server *s, const fw_srv_model *m, int variant, 
             .latency_us = (int64_t)((fw_now_ns() - t0) / 1000), .inputs = body, .inputs_len = len,
             .answers = fw_buf_ok(&ab) ? (const char *)ab.data : NULL, .answers_len = ab.len,
         };
-        fw_logq_push(s->logq, fw_log_prediction_new(&p));
+        fw_logq_push_prediction(s->logq, &p);
         fw_buf_free(&ab);
     }
     fw_hybrid_answer_free(&a);

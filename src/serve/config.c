@@ -45,6 +45,7 @@ void fw_serve_config_init(fw_serve_config *c) {
     c->drain_timeout_s = 10.0;
     c->admin_wait_s = 10.0;
     c->log_capacity = 65536;
+    c->log_queue_bytes = FW_LOG_QUEUE_BYTES_DEFAULT;
     c->log_policy = FW_LOG_DROP_NEWEST;
     c->log_sample = 0.1;
     c->log_batch = 512;
@@ -229,7 +230,7 @@ static fw_status retention_pair(fw_yaml *y, int key, yaml_node_t *v, yaml_node_t
 }
 
 static const char *const k_log_keys[] = {"path", "capacity", "batch", "spool_bytes", "catch_up", "ingest_batch",
-                                         "sample", "retention", "flush_ms", "policy", NULL};
+                                         "sample", "retention", "flush_ms", "policy", "queue_bytes", NULL};
 static const char *const k_log_policies[] = {"drop-newest", "drop-oldest", "sample", NULL}; /* fw_log_policy order */
 
 static fw_status log_pair(fw_yaml *y, int key, yaml_node_t *v, yaml_node_t *k, void *ud) {
@@ -249,9 +250,10 @@ static fw_status log_pair(fw_yaml *y, int key, yaml_node_t *v, yaml_node_t *k, v
     case 8:
         if (!(st = fw_yaml_get_int(y, v, "serving.log.flush_ms", 1, 60000, &u))) c->log_flush_ms = (int)u;
         return st;
-    default:
+    case 9:
         if (!(st = fw_yaml_get_enum(y, v, "serving.log.policy", k_log_policies, &e))) c->log_policy = (fw_log_policy)e;
         return st;
+    default: return get_size(y, v, "serving.log.queue_bytes", 65536, (uint64_t)1 << 40, &c->log_queue_bytes);
     }
 }
 

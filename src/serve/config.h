@@ -33,6 +33,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* serving.log.queue_bytes by default: the bound on queued prediction records' memory (logq.h) */
+#define FW_LOG_QUEUE_BYTES_DEFAULT ((size_t)16 << 20)
+
 /* What the log queue does when it is full. */
 typedef enum fw_log_policy {
     FW_LOG_DROP_NEWEST = 0, /* the record being added is dropped (counted) */
@@ -80,6 +83,8 @@ typedef struct fw_serve_config {
     /* Prediction log */
     char *log_path;             /* JSON-lines sink when there is no store; NULL = logging off */
     size_t log_capacity;        /* bounded queue size; default 65536 */
+    size_t log_queue_bytes;     /* bound on the queued prediction records' memory (a ring reserved once);
+                                   default FW_LOG_QUEUE_BYTES_DEFAULT */
     fw_log_policy log_policy;
     double log_sample;          /* FW_LOG_SAMPLE keep fraction; default 0.1 */
     size_t log_batch;           /* records per transaction; default 512 */
