@@ -230,7 +230,7 @@ static fw_status retention_pair(fw_yaml *y, int key, yaml_node_t *v, yaml_node_t
 }
 
 static const char *const k_log_keys[] = {"path", "capacity", "batch", "spool_bytes", "catch_up", "ingest_batch",
-                                         "sample", "retention", "flush_ms", "policy", "queue_bytes", NULL};
+                                         "sample", "retention", "flush_ms", "policy", "queue_bytes", "cache_bytes", NULL};
 static const char *const k_log_policies[] = {"drop-newest", "drop-oldest", "sample", NULL}; /* fw_log_policy order */
 
 static fw_status log_pair(fw_yaml *y, int key, yaml_node_t *v, yaml_node_t *k, void *ud) {
@@ -253,7 +253,8 @@ static fw_status log_pair(fw_yaml *y, int key, yaml_node_t *v, yaml_node_t *k, v
     case 9:
         if (!(st = fw_yaml_get_enum(y, v, "serving.log.policy", k_log_policies, &e))) c->log_policy = (fw_log_policy)e;
         return st;
-    default: return get_size(y, v, "serving.log.queue_bytes", 65536, (uint64_t)1 << 40, &c->log_queue_bytes);
+    case 10: return get_size(y, v, "serving.log.queue_bytes", 65536, (uint64_t)1 << 40, &c->log_queue_bytes);
+    default: return get_size(y, v, "serving.log.cache_bytes", 65536, (uint64_t)1 << 40, &c->log_cache_bytes);
     }
 }
 

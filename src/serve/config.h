@@ -85,6 +85,8 @@ typedef struct fw_serve_config {
     size_t log_capacity;        /* bounded queue size; default 65536 */
     size_t log_queue_bytes;     /* bound on the queued prediction records' memory (a ring reserved once);
                                    default FW_LOG_QUEUE_BYTES_DEFAULT */
+    size_t log_cache_bytes;     /* the log store connection's page cache bound; 0 = the store's default
+                                   (FW_STORE_LOG_CACHE_BYTES) */
     fw_log_policy log_policy;
     double log_sample;          /* FW_LOG_SAMPLE keep fraction; default 0.1 */
     size_t log_batch;           /* records per transaction; default 512 */

@@ -21,6 +21,7 @@ enum { REOPEN_MS = 5000 };      /* an unhealthy store is tried again this often 
 
 typedef struct store_sink {
     char *home;                  /* resolved FLYWHEEL_HOME (the spool lives under it) */
+    size_t cache_bytes;          /* the log connection's page cache bound (0: the store's default) */
     fw_store_log *log;           /* NULL: the store is unhealthy */
     atomic_bool unhealthy;       /* the log cannot be opened or written (damaged): writes are refused
                                     as busy, so a spool keeps the records, and reopened every
@@ -146,7 +147,7 @@ static fw_status ensure_log(store_sink *s, fw_err *err) {
     s->log = NULL;
     fw_err e;
     fw_err_clear(&e);
-    if (fw_store_log_open(s->home, &s->log, &e) != FW_OK) {
+    if (fw_store_log_open_cache(s->home, s->cache_bytes, &s->log, &e) != FW_OK) {
         atomic_store(&s->unhealthy, true);
         return fw_err_set(err, FW_EBUSY, "prediction log: the store is unhealthy (%s); records wait in the spool",
                           e.msg);
@@ -213,8 +214,14 @@ static void sink_stats(void *ud, fw_log_sink_stats *st) {
 
 fw_status fw_log_sink_store(const char *home, _Atomic(unsigned long long) *matched,
                             _Atomic(unsigned long long) *unmatched, fw_log_sink *out, fw_err *err) {
+    return fw_log_sink_store_cache(home, 0, matched, unmatched, out, err);
+}
+
+fw_status fw_log_sink_store_cache(const char *home, size_t cache_bytes, _Atomic(unsigned long long) *matched,
+                                  _Atomic(unsigned long long) *unmatched, fw_log_sink *out, fw_err *err) {
     store_sink *s = fw_calloc(1, sizeof *s);
     if (!s) return fw_err_set(err, FW_ENOMEM, "out of memory");
+    s->cache_bytes = cache_bytes;
     fw_buf_init(&s->out);
     s->matched = matched;
     s->unmatched = unmatched;
@@ -234,7 +241,7 @@ fw_status fw_log_sink_store(const char *home, _Atomic(unsigned long long) *match
     fw_err e;
     fw_err_clear(&e);
     s->last_open_ms = fw_wall_unix_ms();
-    if ((st = fw_store_log_open(s->home, &s->log, &e))) {
+    if ((st = fw_store_log_open_cache(s->home, s->cache_bytes, &s->log, &e))) {
         if (st == FW_ENOMEM) {
             sink_close(s);
             *err = e;
@@ -257,6 +264,14 @@ bool fw_log_sink_store_retention(const fw_log_sink *sink, const fw_log_retention
     if (s->retention) return false;
     s->retention = fw_store_log_retention_start(s->home, r, &s->retention_deleted);
     return s->retention != NULL;
+}
+
+bool fw_log_sink_store_cache_bytes(const fw_log_sink *sink, size_t *writer, size_t *checkpointer) {
+    *writer = *checkpointer = 0;
+    if (sink->write != sink_write) return false;
+    store_sink *s = sink->ud;
+    fw_err e;
+    return s->log && fw_store_log_cache(s->log, writer, checkpointer, &e) == FW_OK;
 }
 
 bool fw_log_sink_store_spool_dir(const fw_log_sink *sink, char *buf, size_t size) {

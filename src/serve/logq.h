@@ -140,6 +140,15 @@ fw_status fw_log_sink_file(const char *path, fw_log_sink *out, fw_err *err);
 fw_status fw_log_sink_store(const char *home, _Atomic(unsigned long long) *matched,
                             _Atomic(unsigned long long) *unmatched, fw_log_sink *out, fw_err *err);
 
+/* fw_log_sink_store with the page cache bound of the log's connection (serving.log.cache_bytes;
+ * 0: FW_STORE_LOG_CACHE_BYTES). */
+fw_status fw_log_sink_store_cache(const char *home, size_t cache_bytes, _Atomic(unsigned long long) *matched,
+                                  _Atomic(unsigned long long) *unmatched, fw_log_sink *out, fw_err *err);
+/* The page cache bounds the store sink's connections run with, read back from the store (bytes).
+ * Call from the thread that writes the sink (or before it starts). False when sink is not one or
+ * its store is not open. */
+bool fw_log_sink_store_cache_bytes(const fw_log_sink *sink, size_t *writer, size_t *checkpointer);
+
 /* Starts serving.log.retention (fw_log_retention, store/store.h) on a store sink made by fw_log_sink_store (before it is wrapped by a spool).
  * False when sink is not one or nothing is bounded. */
 bool fw_log_sink_store_retention(const fw_log_sink *sink, const fw_log_retention *r);

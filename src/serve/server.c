@@ -303,6 +303,12 @@ static void api_metrics(fw_server *s, fw_reply *r) {
                              (double)q.mem_peak);
     fw_metrics_render_scalar(&r->body, "flywheel_log_queue_capacity_bytes", "gauge",
                              "Bound on the bytes of queued prediction records (serving.log.queue_bytes).", (double)q.mem_capacity);
+    uint64_t sq_now, sq_peak;
+    fw_store_memory(&sq_now, &sq_peak);
+    fw_metrics_render_scalar(&r->body, "flywheel_store_memory_bytes", "gauge",
+                             "Heap held by the embedded database (all connections: page caches, statements).", (double)sq_now);
+    fw_metrics_render_scalar(&r->body, "flywheel_store_memory_peak_bytes", "gauge",
+                             "Most heap the embedded database held since start.", (double)sq_peak);
     fw_metrics_render_scalar(&r->body, "flywheel_log_queue_memory_dropped_total", "counter",
                              "Records dropped because serving.log.queue_bytes was reached (also in flywheel_log_dropped_total).",
                              (double)q.mem_dropped);
@@ -1219,7 +1225,8 @@ fw_status fw_server_new(const fw_serve_config *cfg, fw_server **out, fw_err *err
         if (cfg->log_path) {
             st = fw_log_sink_file(cfg->log_path, &sink, err);
         } else {
-            st = fw_log_sink_store(cfg->store_path, &s->feedback_matched, &s->feedback_unmatched, &sink, err);
+            st = fw_log_sink_store_cache(cfg->store_path, cfg->log_cache_bytes, &s->feedback_matched,
+                                         &s->feedback_unmatched, &sink, err);
             s->log_to_store = true;
             fw_log_retention ret = {cfg->log_retention_age_s, cfg->log_retention_rows, cfg->log_retention_bytes,
                                     cfg->log_retention_interval_s};
