@@ -59,27 +59,21 @@ static bool sink_contains(void *ud, const fw_log_record *r) {
 }
 
 /* Appends JSON text without the whitespace between tokens (strings kept byte for byte): one
- * reservation, then a byte loop writing straight into the buffer. */
-static void put_compact_json(fw_buf *b, const char *s, size_t n) {
+ * reservation, then fw_json_compact straight into the buffer (a plain copy when the spool's writer
+ * compacted it already). */
+static void put_compact_json(fw_buf *b, const char *s, size_t n, bool compact) {
     if (b->oom) return;
     if (b->len + n > b->cap && FW_GROW(&b->data, &b->cap, b->len + n) != FW_OK) {
         b->oom = true;
         return;
     }
-    char *d = (char *)b->data + b->len, *d0 = d;
-    bool in_str = false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (in_str) {
-            *d++ = c;
-            if (c == '\\' && i + 1 < n) *d++ = s[++i];
-            else if (c == '"') in_str = false;
-        } else if (c != ' ' && c != '\n' && c != '\t' && c != '\r') {
-            *d++ = c;
-            in_str = c == '"';
-        }
+    char *d = (char *)b->data + b->len;
+    if (compact) {
+        memcpy(d, s, n);
+        b->len += n;
+    } else {
+        b->len += fw_json_compact(d, s, n);
     }
-    b->len += (size_t)(d - d0);
 }
 
 static fw_status grow(store_sink *s, size_t n, fw_err *err) {
@@ -106,7 +100,7 @@ static fw_status write_predictions(store_sink *s, fw_log_record *const *recs, si
         if (r->kind != FW_LOGREC_PREDICTION) continue;
         size_t *o = s->offs + 4 * np++;
         o[0] = s->out.len;
-        if (r->inputs) put_compact_json(&s->out, r->inputs, r->inputs_len);
+        if (r->inputs) put_compact_json(&s->out, r->inputs, r->inputs_len, r->inputs_compact);
         o[1] = s->out.len - o[0];
         o[2] = s->out.len;
         fw_log_record_outputs_json(r, &s->out);

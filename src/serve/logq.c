@@ -257,7 +257,11 @@ static fw_log_record *prediction_build(void *mem, size_t size, const fw_log_pred
     memset(r, 0, sizeof *r);
     r->kind = FW_LOGREC_PREDICTION;
     r->size = size;
-    snprintf(r->request_id, sizeof r->request_id, "%s", p->request_id ? p->request_id : "");
+    if (p->request_id) { /* a copy, not snprintf: this runs once per answered request */
+        size_t l = strnlen(p->request_id, sizeof r->request_id - 1);
+        memcpy(r->request_id, p->request_id, l);
+        r->request_id[l] = 0;
+    }
     r->ts_ms = fw_wall_unix_ms();
     double *o = (double *)(void *)r->data;
     if (nd) memcpy(o, p->outputs, nd * sizeof *o);
@@ -312,6 +316,23 @@ fw_log_record *fw_log_feedback_new2(const char *request_id, const char *label_js
 }
 
 /* ---- JSON formatting (writer thread) ------------------------------------------------------- */
+
+size_t fw_json_compact(char *dst, const char *s, size_t n) {
+    char *d = dst;
+    bool in_str = false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (in_str) {
+            *d++ = c;
+            if (c == '\\' && i + 1 < n) *d++ = s[++i];
+            else if (c == '"') in_str = false;
+        } else if (c != ' ' && c != '\n' && c != '\t' && c != '\r') {
+            *d++ = c;
+            in_str = c == '"';
+        }
+    }
+    return (size_t)(d - dst);
+}
 
 static void jraw(fw_buf *b, const char *s) {
     if (s) fw_buf_put(b, s, strlen(s));

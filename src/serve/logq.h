@@ -39,6 +39,8 @@ typedef struct fw_log_record {
     int64_t latency_us;
     const char *inputs;           /* JSON text of the inputs (NULL: none) */
     uint32_t inputs_len;          /* its bytes (without the NUL) */
+    bool inputs_compact;          /* inputs hold no whitespace between tokens (the spool's writer
+                                     compacted them: fw_json_compact) */
     const char *answers;          /* JSON array text of the decided answers (NULL: none) */
     const double *outputs;        /* n_rows x n_out model scores (8-byte aligned) */
     uint32_t n_rows, n_out;
@@ -87,6 +89,10 @@ void fw_log_record_json(const fw_log_record *r, fw_buf *out);
 /* A prediction's output column for the store: {"variant":..,"source":..,"protocol":..,
  * "entity_id":..,"answers":[..],"outputs":[[..]]}. */
 void fw_log_record_outputs_json(const fw_log_record *r, fw_buf *out);
+
+/* Copies the n bytes of JSON text at s to dst without the whitespace between tokens (strings kept
+ * byte for byte); returns the bytes written (<= n). dst may be s (in place). */
+size_t fw_json_compact(char *dst, const char *s, size_t n);
 
 /* What a sink reports beyond the queue's own counters (a spooling sink: log_spool.h). */
 typedef struct fw_log_sink_stats {
