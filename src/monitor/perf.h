@@ -27,15 +27,17 @@
  * that passes 0 closes by count only and live and replay agree row for row).
  *
  * Alarms (raised once; cleared when a later window of the same kind passes): a window's metric m
- * is compared with the reference expectation r (the model's test-set primary metric, recorded in
- * the artifact as metric.model): with d = r - m (m - r for losses and errors),
+ * is compared with the reference expectation r (realized: the model's test-set primary metric,
+ * recorded in the artifact as metric.model; estimate: the estimate on the test set, or the mean
+ * estimate of the stream's first windows): with d = r - m (m - r for losses and errors),
  *     alarm when d > z(1 - alpha) x sqrt(se_window^2 + se_reference^2) + min_drop
  * where se_window is the window's sampling error (realized: from the window's bootstrap; estimate:
  * analytic, see perf.c) and min_drop the effect-size floor (relative to r for unbounded error
  * metrics such as rmse). See docs/MONITORING.md, "Live performance".
  *
  * Example:
- *   fw_perf_model pm = {.task = FW_TASK_BINARY, .n_outputs = 1, .reference = 0.95, ...};
+ *   fw_perf_model pm = {.task = FW_TASK_BINARY, .n_outputs = 1, .has_reference = true,
+ *                       .reference = 0.95, .reference_rows = 1150, ...};
  *   fw_perf_settings ps; fw_perf_settings_init(&ps);
  *   fw_perf *p; if (fw_perf_new(&pm, &ps, &p, &err)) ...
  *   request thread:  fw_perf_observe(p, rid, rid_len, scores, inputs, row, now_ms, al, 4);
@@ -70,6 +72,8 @@ typedef struct fw_perf_settings {
     size_t max_slice_values;    /* distinct values kept per slice column, the rest "(other)": 16 */
     size_t min_slice_rows;      /* a slice's metric is reported when it holds this many rows: 30 */
     size_t bootstrap_resamples; /* resamples of a window's intervals: 200 */
+    size_t estimate_reference_windows; /* estimate windows averaged into the estimate's reference
+                                   when the model has none: 4 (no estimate alarm before) */
     uint64_t seed;              /* bootstrap seed: 42 */
 } fw_perf_settings;
 void fw_perf_settings_init(fw_perf_settings *s);
@@ -82,10 +86,18 @@ typedef struct fw_perf_model {
     size_t n_classes;
     const char *primary;          /* the primary metric (NULL: fw_eval_default_metric(task)) */
     double threshold;             /* binary decision threshold (NaN or <= 0: 0.5) */
-    double reference;             /* the primary metric on the test set (artifact metric.model);
-                                     NaN: unknown, the first closed window stands in for it */
-    double reference_se;          /* its standard error (NaN: from reference_rows, or 0) */
+    bool has_reference;           /* reference below is known (false: the first closed label
+                                     window stands in for it) */
+    double reference;             /* the primary metric on the test set (artifact metric.model) */
+    double reference_se;          /* its standard error (<= 0 or NaN: from reference_rows, else 0) */
     size_t reference_rows;        /* test rows behind reference (0: unknown) */
+    bool has_reference_estimate;  /* reference_estimate below is known (false: the mean estimate
+                                     of the first estimate_reference_windows windows stands in) */
+    double reference_estimate;    /* the estimate (CBPE) of the primary metric on the test set: the
+                                     estimate alarm's reference. Not the realized metric: CBPE is
+                                     only as calibrated as the model (spam.csv, linear: estimated
+                                     AUC 0.947 vs realized 0.969 on the same rows), and comparing
+                                     it with the realized metric would alarm on that offset alone */
     const char *const *input_names; /* the model's inputs, in order (to find the slice columns) */
     size_t n_inputs;
     const char *const *slice_columns; /* data.groups: slice columns (those that are not inputs are

@@ -1,0 +1,129 @@
+/* perf_cbpe.c — owns the confidence-based performance estimate (perf_int.h): the metrics a
+ * classifier should reach on a window if its scores are calibrated, computed from the scores alone
+ * (no labels) through the expected confusion matrix; and the normal quantile of the alarm
+ * thresholds. */
+#include "monitor/perf_int.h"
+
+#include <math.h>
+#include <string.h>
+
+static size_t put(fw_metric *out, size_t m, const char *name, double v) {
+    memset(out[m].name, 0, sizeof out[m].name);
+    strncpy(out[m].name, name, sizeof out[m].name - 1);
+    out[m].value = v;
+    return m + 1;
+}
+
+static double ratio(double a, double b) { return b > 0 ? a / b : 0; }
+
+static size_t cbpe_binary(const double *p, const double *w, const uint32_t *order, size_t n, double t,
+                          fw_metric *out) {
+    double tp = 0, fp = 0, fn = 0, tn = 0, ent = 0, brier = 0, wsum = 0;
+    for (size_t i = 0; i < n; i++) {
+        double wi = w ? w[i] : 1, q = p[i];
+        if (wi == 0) continue;
+        if (q >= t) tp += wi * q, fp += wi * (1 - q);
+        else fn += wi * q, tn += wi * (1 - q);
+        if (q > 0 && q < 1) ent -= wi * (q * log(q) + (1 - q) * log(1 - q));
+        brier += wi * q * (1 - q);
+        wsum += wi;
+    }
+    if (wsum <= 0) return 0;
+    size_t m = 0;
+    m = put(out, m, "accuracy", (tp + tn) / wsum);
+    m = put(out, m, "precision", ratio(tp, tp + fp));
+    m = put(out, m, "recall", ratio(tp, tp + fn));
+    m = put(out, m, "f1", ratio(2 * tp, 2 * tp + fp + fn));
+    /* the expected ROC: down the scores (ties as one step), trapezoids between its points */
+    double pos = tp + fn, neg = fp + tn, auc = NAN;
+    if (order && pos > 0 && neg > 0) {
+        double ctp = 0, cfp = 0, area = 0;
+        for (size_t a = 0; a < n;) {
+            double s = p[order[a]], gtp = 0, gfp = 0;
+            size_t b = a;
+            for (; b < n && p[order[b]] == s; b++) {
+                double wi = w ? w[order[b]] : 1;
+                gtp += wi * s;
+                gfp += wi * (1 - s);
+            }
+            area += gfp * (2 * ctp + gtp) / 2;
+            ctp += gtp;
+            cfp += gfp;
+            a = b;
+        }
+        auc = area / (pos * neg);
+    }
+    m = put(out, m, "roc_auc", auc);
+    m = put(out, m, "log_loss", ent / wsum);
+    m = put(out, m, "brier_score_loss", brier / wsum);
+    return m;
+}
+
+static size_t cbpe_multiclass(const double *p, const double *w, size_t n, size_t k, size_t top_k, double *c,
+                              fw_metric *out) {
+    /* c: K x K expected confusion (true row, predicted column), then per class predicted, true, f1 */
+    double *pred = c + k * k, *truth = pred + k, *f1 = truth + k;
+    memset(c, 0, k * (k + 3) * sizeof *c);
+    double wsum = 0, ent = 0, topk = 0;
+    for (size_t i = 0; i < n; i++) {
+        double wi = w ? w[i] : 1;
+        if (wi == 0) continue;
+        const double *r = p + i * k;
+        size_t am = 0;
+        for (size_t j = 1; j < k; j++)
+            if (r[j] > r[am]) am = j;
+        for (size_t j = 0; j < k; j++) {
+            c[j * k + am] += wi * r[j];
+            truth[j] += wi * r[j];
+            if (r[j] > 0) ent -= wi * r[j] * log(r[j]);
+            /* P(the true class is among the top k): the classes ranked above j (ties by index, as a
+             * stable descending sort) number fewer than top_k */
+            size_t above = 0;
+            for (size_t q = 0; q < k; q++)
+                if (r[q] > r[j] || (r[q] == r[j] && q < j)) above++;
+            if (above < top_k) topk += wi * r[j];
+        }
+        pred[am] += wi;
+        wsum += wi;
+    }
+    if (wsum <= 0) return 0;
+    double diag = 0, f1m = 0, f1w = 0, pm = 0, rm = 0;
+    for (size_t j = 0; j < k; j++) {
+        double d = c[j * k + j];
+        diag += d;
+        f1[j] = ratio(2 * d, pred[j] + truth[j]);
+        f1m += f1[j];
+        f1w += truth[j] * f1[j];
+        pm += ratio(d, pred[j]);
+        rm += ratio(d, truth[j]);
+    }
+    size_t m = 0;
+    m = put(out, m, "accuracy", diag / wsum);
+    m = put(out, m, "f1_macro", f1m / (double)k);
+    m = put(out, m, "f1_micro", diag / wsum);
+    m = put(out, m, "f1_weighted", f1w / wsum);
+    m = put(out, m, "precision_macro", pm / (double)k);
+    m = put(out, m, "recall_macro", rm / (double)k);
+    m = put(out, m, "log_loss", ent / wsum);
+    m = put(out, m, "top_k_accuracy", topk / wsum);
+    return m;
+}
+
+size_t fw__cbpe(fw_task task, const double *p, const double *w, const uint32_t *order, size_t n, size_t k,
+                double threshold, size_t top_k, double *scratch, fw_metric *out) {
+    if (n == 0) return 0;
+    if (task == FW_TASK_BINARY) return cbpe_binary(p, w, order, n, threshold, out);
+    if (task == FW_TASK_MULTICLASS && k >= 2 && scratch) return cbpe_multiclass(p, w, n, k, top_k, scratch, out);
+    return 0;
+}
+
+double fw__norm_quantile(double q) {
+    if (!(q > 0 && q < 1)) return NAN;
+    double lo = -40, hi = 40;
+    for (int i = 0; i < 200 && hi - lo > 1e-12; i++) {
+        double mid = (lo + hi) / 2;
+        if (0.5 * erfc(-mid / sqrt(2.0)) < q) lo = mid;
+        else hi = mid;
+    }
+    return (lo + hi) / 2;
+}
