@@ -95,9 +95,8 @@ typedef struct fw_perf_model {
                                      of the first estimate_reference_windows windows stands in) */
     double reference_estimate;    /* the estimate (CBPE) of the primary metric on the test set: the
                                      estimate alarm's reference. Not the realized metric: CBPE is
-                                     only as calibrated as the model (spam.csv, linear: estimated
-                                     AUC 0.947 vs realized 0.969 on the same rows), and comparing
-                                     it with the realized metric would alarm on that offset alone */
+                                     only as calibrated as the model, and comparing it with the
+                                     realized metric would alarm on a calibration offset alone */
     const char *const *input_names; /* the model's inputs, in order (to find the slice columns) */
     size_t n_inputs;
     const char *const *slice_columns; /* data.groups: slice columns (those that are not inputs are
