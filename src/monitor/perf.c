@@ -231,7 +231,7 @@ fw_status fw_perf_new(const fw_perf_model *m, const fw_perf_settings *s, fw_perf
     p->higher = fw_metric_higher_is_better(primary);
     p->bounded = !unbounded_metric(primary);
     p->threshold = isfinite(m->threshold) && m->threshold > 0 ? m->threshold : 0.5;
-    p->ref[0] = m->has_reference ? m->reference : NAN;
+    p->ref[0] = m->reference;
     p->ref_se[0] = m->reference_se > 0 ? m->reference_se : NAN;
     p->ref[1] = m->has_reference_estimate ? m->reference_estimate : NAN;
     p->ref_se[1] = m->has_reference_estimate ? 0 : NAN;

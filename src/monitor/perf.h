@@ -36,8 +36,8 @@
  * metrics such as rmse). See docs/MONITORING.md, "Live performance".
  *
  * Example:
- *   fw_perf_model pm = {.task = FW_TASK_BINARY, .n_outputs = 1, .has_reference = true,
- *                       .reference = 0.95, .reference_rows = 1150, ...};
+ *   fw_perf_model pm = {.task = FW_TASK_BINARY, .n_outputs = 1, .reference = 0.95,
+ *                       .reference_rows = 1150, ...};
  *   fw_perf_settings ps; fw_perf_settings_init(&ps);
  *   fw_perf *p; if (fw_perf_new(&pm, &ps, &p, &err)) ...
  *   request thread:  fw_perf_observe(p, rid, rid_len, scores, inputs, row, now_ms, al, 4);
@@ -86,9 +86,9 @@ typedef struct fw_perf_model {
     size_t n_classes;
     const char *primary;          /* the primary metric (NULL: fw_eval_default_metric(task)) */
     double threshold;             /* binary decision threshold (NaN or <= 0: 0.5) */
-    bool has_reference;           /* reference below is known (false: the first closed label
-                                     window stands in for it) */
-    double reference;             /* the primary metric on the test set (artifact metric.model) */
+    double reference;             /* the primary metric on the test set (artifact metric.model);
+                                     NaN: unknown, the first closed label window stands in for it
+                                     (set NaN explicitly: 0 is a value) */
     double reference_se;          /* its standard error (<= 0 or NaN: from reference_rows, else 0) */
     size_t reference_rows;        /* test rows behind reference (0: unknown) */
     bool has_reference_estimate;  /* reference_estimate below is known (false: the mean estimate

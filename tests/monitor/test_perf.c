@@ -108,7 +108,7 @@ static fw_perf *new_binary(fw_perf_settings *ps, double reference, size_t ref_ro
     static const char *const inputs[] = {"x", "g"};
     static const char *const groups[] = {"g", "nope"};
     fw_perf_model pm = {.task = FW_TASK_BINARY, .n_outputs = 1, .classes = classes, .n_classes = 2,
-                        .threshold = 0.5, .has_reference = isfinite(reference), .reference = reference,
+                        .threshold = 0.5, .reference = reference,
                         .reference_rows = ref_rows, .input_names = inputs, .n_inputs = 2,
                         .slice_columns = groups, .n_slice_columns = 2};
     fw_perf *p = NULL;
@@ -352,7 +352,7 @@ static void test_concept_change_real_table(void) {
     fw_perf_settings_init(&ps);
     static const char *const classes[] = {"nonspam", "spam"};
     fw_perf_model pm = {.task = FW_TASK_BINARY, .n_outputs = 1, .classes = classes, .n_classes = 2,
-                        .threshold = 0.5, .has_reference = true, .reference = ref, .reference_rows = n};
+                        .threshold = 0.5, .reference = ref, .reference_rows = n};
     fw_perf *p = NULL;
     CHECK_OK(fw_perf_new(&pm, &ps, &p, &err));
     if (!p) {
@@ -427,7 +427,7 @@ static run_out simulate(fw_task task, size_t n, uint64_t seed, size_t shift_at) 
             fw_metric_set_free(&set);
             fw_perf_settings ps;
             fw_perf_settings_init(&ps);
-            fw_perf_model pm = {.task = task, .n_outputs = k, .threshold = 0.5, .has_reference = true,
+            fw_perf_model pm = {.task = task, .n_outputs = k, .threshold = 0.5,
                                 .reference = ref, .reference_rows = REF};
             CHECK_OK(fw_perf_new(&pm, &ps, &p, &err));
             if (!p) break;
