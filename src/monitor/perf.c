@@ -8,7 +8,6 @@
 #include "core/dtoa.h"
 #include "core/hash.h"
 #include "core/json_out.h"
-#include "core/rng.h"
 #include "eval/bootstrap.h"
 #include "eval/metrics.h"
 #include "monitor/perf_int.h"
@@ -26,7 +25,6 @@ enum {
     MAX_SLICE_COLS = 8,   /* data.groups columns followed (more are reported as not followed) */
     MAX_METRICS = 16,     /* metrics kept per window (a task has at most 10) */
     HISTORY = 32,         /* closed windows kept for the state */
-    EST_RESAMPLES = 50,   /* bootstrap resamples of an estimate's standard error */
 };
 #define NO_SLICE UINT16_MAX
 
@@ -119,7 +117,7 @@ struct fw_perf {
     int est_cur;
     uint64_t est_windows;
     /* scratch of the computations (lab_mu for realized, calc_mu for estimate) */
-    double *sc_w[2], *sc_m[2];
+    double *sc_m[2];
     uint32_t *sc_ord[2];
     struct sortkey { double p; uint32_t i; } *sc_key[2];
     double *sc_y, *sc_p;      /* a slice's rows */
@@ -197,7 +195,6 @@ void fw_perf_free(fw_perf *p) {
     window_free(&p->est[0]);
     window_free(&p->est[1]);
     for (int i = 0; i < 2; i++) {
-        fw_free(p->sc_w[i]);
         fw_free(p->sc_m[i]);
         fw_free(p->sc_ord[i]);
         fw_free(p->sc_key[i]);
@@ -284,11 +281,10 @@ fw_status fw_perf_new(const fw_perf_model *m, const fw_perf_settings *s, fw_perf
     p->has_estimate = m->task != FW_TASK_REGRESSION;
     if (ok && p->has_estimate) ok = window_alloc(&p->est[0], W, k, ns, false) && window_alloc(&p->est[1], W, k, ns, false);
     for (int i = 0; ok && i < 2; i++) {
-        p->sc_w[i] = fw_malloc(W * sizeof(double));
         p->sc_m[i] = fw_malloc(k * (k + 3) * sizeof(double));
         p->sc_ord[i] = fw_malloc(W * sizeof(uint32_t));
         p->sc_key[i] = fw_malloc(W * sizeof(struct sortkey));
-        ok = p->sc_w[i] && p->sc_m[i] && p->sc_ord[i] && p->sc_key[i];
+        ok = p->sc_m[i] && p->sc_ord[i] && p->sc_key[i];
     }
     if (ok) {
         p->sc_y = fw_malloc(W * sizeof(double));
@@ -362,11 +358,10 @@ static int cmp_key_desc(const void *a, const void *b) {
     return x->i < y->i ? -1 : x->i > y->i;
 }
 
-/* The estimate's metrics over n rows of scores, and the primary's bootstrap interval: EST_RESAMPLES
- * resamples of the rows (draw counts as weights, seeded by the window), standard error from their
- * spread, interval = value -/+ 1.96 se. sc selects the scratch set. Returns the metrics written. */
-static size_t estimate(fw_perf *P, int sc, const double *scores, size_t n, uint64_t seed, mstat *out, double *value,
-                       double *lo, double *hi) {
+/* The estimate's metrics over n rows of scores with their intervals (value -/+ 1.96 analytic
+ * standard errors, perf_int.h); sc selects the scratch set. Returns the metrics written. */
+static size_t estimate(fw_perf *P, int sc, const double *scores, size_t n, mstat *out, double *value, double *lo,
+                       double *hi) {
     *value = *lo = *hi = NAN;
     if (!P->has_estimate || n == 0) return 0;
     uint32_t *ord = NULL;
@@ -377,42 +372,22 @@ static size_t estimate(fw_perf *P, int sc, const double *scores, size_t n, uint6
         ord = P->sc_ord[sc];
         for (size_t i = 0; i < n; i++) ord[i] = key[i].i;
     }
+    /* top-k accuracy costs K^2 per row: skipped for many classes unless it is the primary */
+    size_t top_k = P->k <= 16 || !strcmp(P->primary, "top_k_accuracy") ? 3 : 0;
     fw_metric m[FW__CBPE_MAX];
-    size_t nm = fw__cbpe(P->task, scores, NULL, ord, n, P->k, P->threshold, 3, P->sc_m[sc], m);
-    int prim = -1;
+    double se[FW__CBPE_MAX];
+    size_t nm = fw__cbpe(P->task, scores, NULL, ord, n, P->k, P->threshold, top_k, P->sc_m[sc], m, se);
     for (size_t j = 0; j < nm; j++) {
         memcpy(out[j].name, m[j].name, sizeof out[j].name);
         out[j].v = m[j].value;
-        out[j].lo = out[j].hi = NAN;
-        if (!strcmp(m[j].name, P->primary)) prim = (int)j;
-    }
-    if (prim < 0) return nm;
-    *value = m[prim].value;
-    /* the primary's sampling error */
-    bool need_topk = !strcmp(P->primary, "top_k_accuracy");
-    fw_rng rng;
-    fw_rng_seed(&rng, seed);
-    double *w = P->sc_w[sc], sum = 0, sum2 = 0;
-    size_t got = 0;
-    for (int b = 0; b < EST_RESAMPLES; b++) {
-        memset(w, 0, n * sizeof *w);
-        for (size_t i = 0; i < n; i++) w[fw_rng_below(&rng, n)] += 1;
-        fw_metric r[FW__CBPE_MAX];
-        size_t nr = fw__cbpe(P->task, scores, w, ord, n, P->k, P->threshold, need_topk ? 3 : 0, P->sc_m[sc], r);
-        for (size_t j = 0; j < nr; j++)
-            if (!strcmp(r[j].name, P->primary) && isfinite(r[j].value)) {
-                sum += r[j].value;
-                sum2 += r[j].value * r[j].value;
-                got++;
-            }
-    }
-    if (got >= 2 && isfinite(*value)) {
-        double mean = sum / (double)got, var = (sum2 - (double)got * mean * mean) / (double)(got - 1);
-        double se = var > 0 ? sqrt(var) : 0;
-        *lo = *value - P->z_ci * se;
-        *hi = *value + P->z_ci * se;
-        out[prim].lo = *lo;
-        out[prim].hi = *hi;
+        bool ok = isfinite(m[j].value) && isfinite(se[j]);
+        out[j].lo = ok ? m[j].value - P->z_ci * se[j] : NAN;
+        out[j].hi = ok ? m[j].value + P->z_ci * se[j] : NAN;
+        if (!strcmp(m[j].name, P->primary)) {
+            *value = out[j].v;
+            *lo = out[j].lo;
+            *hi = out[j].hi;
+        }
     }
     return nm;
 }
@@ -482,8 +457,8 @@ static size_t close_estimate(fw_perf *P, window *w, int64_t ts, fw_alarm *out, s
     r.rows = w->n;
     r.from_row = w->first_row;
     r.to_row = w->row[w->n - 1];
-    uint64_t idx = P->est_windows++;
-    r.n = estimate(P, 1, w->p, w->n, P->s.seed ^ (0x657374ull << 32) ^ idx, r.m, &r.value, &r.lo, &r.hi);
+    P->est_windows++;
+    r.n = estimate(P, 1, w->p, w->n, r.m, &r.value, &r.lo, &r.hi);
     r.est = r.est_lo = r.est_hi = NAN;
     pthread_mutex_lock(&P->res_mu);
     P->last_est = r;
@@ -676,7 +651,7 @@ static size_t close_labels(fw_perf *P, int64_t ts, fw_alarm *out, size_t cap) {
     r.value = pm ? pm->v : NAN;
     r.lo = pm ? pm->lo : NAN;
     r.hi = pm ? pm->hi : NAN;
-    r.ne = estimate(P, 0, w->p, n, seed ^ 0x6c6162ull, r.e, &r.est, &r.est_lo, &r.est_hi);
+    r.ne = estimate(P, 0, w->p, n, r.e, &r.est, &r.est_lo, &r.est_hi);
     /* slices: each followed column's values with enough rows */
     size_t nv = P->s.max_slice_values + 2;
     slice_res *sr = P->slices;
