@@ -68,7 +68,7 @@ static size_t cbpe_binary(const double *p, const double *w, const uint32_t *orde
     /* the expected ROC: down the scores (ties as one step), trapezoids between its points */
     double pos = tp + fn, neg = fp + tn, auc = NAN;
     if (order && pos > 0 && neg > 0) {
-        double ctp = 0, cfp = 0, area = 0;
+        double ctp = 0, area = 0;
         for (size_t a = 0; a < n;) {
             double s = p[order[a]], gtp = 0, gfp = 0;
             size_t b = a;
@@ -79,7 +79,6 @@ static size_t cbpe_binary(const double *p, const double *w, const uint32_t *orde
             }
             area += gfp * (2 * ctp + gtp) / 2;
             ctp += gtp;
-            cfp += gfp;
             a = b;
         }
         auc = area / (pos * neg);
