@@ -149,6 +149,80 @@ static void test_slots(void) {
     ref_free(&k);
 }
 
+/* The slot of a value is the same by the branch-free count (<= 32 bins) and the binary search
+ * (more): both against a plain scan of the edges; a 100-bin window test runs (over 64 pooled
+ * groups: its scratch comes from the heap). */
+static void test_many_bins(void) {
+    uint32_t bins[2] = {10, 100};
+    for (int k = 0; k < 2; k++) {
+        fw_ref_column c = numeric_ref("x", 50000, bins[k], 0.0, 12);
+        fw_detector_settings s;
+        fw_detector_settings_init(&s);
+        s.window_rows = 2000;
+        fw_detector *d;
+        fw_err err;
+        CHECK_OK(fw_detector_create(&c, &s, &d, &err));
+        CHECK_EQ(fw_detector_n_slots(d), c.n_bins + 1);
+        fw_rng r;
+        fw_rng_seed(&r, 13);
+        int wrong = 0;
+        for (int i = 0; i < 20000; i++) {
+            double x = i < 200 ? c.edges[i % (c.n_bins + 1)] : 1.5 * fw_rng_normal(&r);
+            uint32_t want = 0;
+            for (uint32_t b = 1; b < c.n_bins; b++)
+                if (x >= c.edges[b]) want = b;
+            wrong += fw_detector_slot_num(d, x) != want;
+        }
+        CHECK_MSG(wrong == 0, "%u bins: %d values in the wrong slot", c.n_bins, wrong);
+        uint64_t *w = fw_calloc(fw_detector_n_slots(d), sizeof *w);
+        for (int i = 0; i < 2000; i++) w[fw_detector_slot_num(d, fw_rng_normal(&r) + 1.0)]++;
+        fw_detector_check ck;
+        fw_detector_test_window(d, w, &ck);
+        CHECK(ck.evaluated && ck.active); /* a 1 SD shift over 2,000 rows */
+        fw_free(w);
+        fw_detector_free(d);
+        ref_free(&c);
+    }
+}
+
+/* Columns the reference never saw a value of (all missing in training): one cell, no drift test,
+ * no crash; every value counts in the one cell, NaN in the missing slot. */
+static void test_empty_reference(void) {
+    fw_ref_column c;
+    memset(&c, 0, sizeof c);
+    c.name = "empty";
+    c.type = FW_COL_NUMERIC;
+    c.n_rows = 1000;
+    c.n_missing = 1000;
+    c.min = c.max = NAN;
+    fw_detector *d;
+    fw_err err;
+    CHECK_OK(fw_detector_create(&c, NULL, &d, &err));
+    CHECK_EQ(fw_detector_n_slots(d), 2);
+    CHECK_EQ(fw_detector_slot_num(d, 3.5), 0);
+    CHECK_EQ(fw_detector_slot_num(d, NAN), 1);
+    CHECK(isinf(fw_detector_threshold(d, FW_DET_CHI2)));
+    fw_detector_state *st;
+    CHECK_OK(fw_detector_state_new(d, &st));
+    uint64_t blk[2] = {50, 0};
+    fw_detector_check ck[FW_DETECTOR_TESTS];
+    for (int i = 0; i < 20; i++) fw_detector_step(d, st, blk, ck);
+    CHECK(!ck[FW_DET_CHI2].evaluated && !ck[FW_DET_CUSUM].evaluated);
+    CHECK(ck[FW_DET_MISSING].evaluated && !ck[FW_DET_MISSING].active); /* fewer missing is no alarm */
+    fw_detector_state_free(st);
+    fw_detector_free(d);
+    fw_ref_column k;
+    memset(&k, 0, sizeof k);
+    k.name = "empty_cat";
+    k.type = FW_COL_CATEGORICAL;
+    k.n_rows = 10;
+    k.n_missing = 10;
+    CHECK_OK(fw_detector_create(&k, NULL, &d, &err));
+    CHECK_EQ(fw_detector_n_slots(d), 2); /* "other" + missing */
+    CHECK_EQ(fw_detector_slot_str(d, "a", 1), 0);
+    fw_detector_free(d);
+}
+
 static void test_settings_refused(void) {
     fw_ref_column c = numeric_ref("x", 1000, 10, 0.0, 3);
     fw_detector_settings s;
@@ -241,12 +315,13 @@ static void run_numeric(const fw_detector *d, const fw_detector_settings *s, uin
 }
 
 /* The calibrated threshold's exceedance rate matches its alpha at a level a test can measure
- * (alpha 0.01 per window; PSI floor off): the simulation calibrates what it should. */
+ * (alpha 0.01 per window; PSI floor off): the simulation calibrates what it should.
+ * FW_TEST_VERBOSE=1 prints the measured rates. */
 static void test_chi2_calibrated_rate(void) {
     fw_ref_column c = numeric_ref("x", 20000, 10, 0.0, 5);
     fw_detector_settings s;
     fw_detector_settings_init(&s);
-    s.false_alarms_per_100k = 10; /* alpha_row 1e-4, alpha per evaluation 0.01 */
+    s.false_alarms_per_100k = 1000.0 / s.step_rows; /* alpha per evaluation 0.01 */
     s.min_psi = 0;
     fw_detector *d;
     fw_err err;
@@ -254,14 +329,42 @@ static void test_chi2_calibrated_rate(void) {
     run_stats rs;
     run_numeric(d, &s, 600000, UINT64_MAX, 0, 0, 0, 77, &rs);
     double rate = (double)rs.over[FW_DET_CHI2] / (double)rs.evals[FW_DET_CHI2];
-    CHECK_MSG(rate > 0.004 && rate < 0.016, "chi2 exceedance rate %.4f over %llu windows (alpha 0.01)", rate,
+    if (getenv("FW_TEST_VERBOSE")) printf("    chi2 exceedance rate %.4f over %llu windows\n", rate, (unsigned long long)rs.evals[FW_DET_CHI2]);
+    CHECK_MSG(rate > 0.005 && rate < 0.015, "chi2 exceedance rate %.4f over %llu windows (alpha 0.01)", rate,
               (unsigned long long)rs.evals[FW_DET_CHI2]);
     /* the sequential tests stay within their budget: raises per row <= alpha_row */
     for (int t = FW_DET_CUSUM; t <= FW_DET_MISSING; t++)
-        CHECK_MSG((double)rs.raises[t] <= 1e-4 * 600000, "test %d raised %llu times", t,
+        CHECK_MSG((double)rs.raises[t] <= fw_detector_alpha_row(&s) * 600000, "test %d raised %llu times", t,
                   (unsigned long long)rs.raises[t]);
     fw_detector_free(d);
     ref_free(&c);
+}
+
+/* A 300-row reference: its own sampling error is as large as a 500-row window's, and a deployment
+ * has one reference. For each of 20 references (each with its stream of 2,500 windows), the rate
+ * of windows past the threshold (alpha 0.01, PSI floor off) stays <= 0.02 for at least 19: the
+ * threshold covers the reference's error for 99% of references. (Calibrated on the average over
+ * references alone, 3 of these 20 references gave 0.027, 0.106 and 0.143.) */
+static void test_small_reference(void) {
+    fw_detector_settings s;
+    fw_detector_settings_init(&s);
+    s.false_alarms_per_100k = 1000.0 / s.step_rows;
+    s.min_psi = 0;
+    int bad = 0;
+    for (uint64_t k = 0; k < 20; k++) {
+        fw_ref_column c = numeric_ref("x", 300, 10, 0.0, 500 + k);
+        fw_detector *d;
+        fw_err err;
+        CHECK_OK(fw_detector_create(&c, &s, &d, &err));
+        run_stats rs;
+        run_numeric(d, &s, 50000, UINT64_MAX, 0, 0, 0, 900 + k, &rs);
+        double rate = (double)rs.over[FW_DET_CHI2] / (double)rs.evals[FW_DET_CHI2];
+        if (getenv("FW_TEST_VERBOSE")) printf(" %.3f", rate);
+        bad += rate > 0.02;
+        fw_detector_free(d);
+        ref_free(&c);
+    }
+    CHECK_MSG(bad <= 1, "300-row references: %d of 20 over twice alpha", bad);
 }
 
 /* Default settings, 50 watched columns: a 0.5 SD shift of one column at row 20,000 is found within
@@ -418,9 +521,12 @@ static void test_effect_floor(void) {
 
 int main(void) {
     TEST_RUN(test_slots);
+    TEST_RUN(test_many_bins);
+    TEST_RUN(test_empty_reference);
     TEST_RUN(test_settings_refused);
     TEST_RUN(test_calibration_deterministic);
     TEST_RUN(test_chi2_calibrated_rate);
+    TEST_RUN(test_small_reference);
     TEST_RUN(test_shift_detected);
     TEST_RUN(test_missing_detected);
     TEST_RUN(test_unseen_and_categorical);
