@@ -2,8 +2,8 @@
 # monitor_cost.sh — what monitoring costs the server (issue 17: throughput with monitoring on >= 0.9x
 # of off; <= 2 us per prediction for 50 columns). Two servers on the real spam model (57 inputs, all
 # watched): one with `monitoring.enabled: true` (the defaults), one with `false`. wrk sends one
-# instance per request, cycling through 1000 different spam rows (a single repeated row would be
-# drift and raise alarms). Per round each side runs for DUR seconds, the side that goes first
+# instance per request, cycling through 1000 spam rows drawn with a fixed seed (a single repeated
+# row, or the file's label-grouped order, would be drift and raise alarms). Per round each side runs for DUR seconds, the side that goes first
 # alternating; printed per side: requests/s and the server's CPU time per request (utime + stime
 # over the run / requests answered — it barely moves with other jobs, where req/s moves by up to
 # 2x). The ratios are medians over PAIRS rounds: throughput on/off, and CPU us/request on - off,
@@ -25,10 +25,13 @@ trap cleanup EXIT
 spam_home "$BIN" "$tmp/home" || exit 1
 /usr/bin/python3 - "$SPAM" "$tmp/bodies.txt" <<'PY'
 import csv, json, sys
+import random
 rows = list(csv.reader(open(sys.argv[1])))
 header = rows[0]; label = header.index("type") if "type" in header else len(header) - 1
+body = rows[1:]
+random.Random(7).shuffle(body) # the file is grouped by label: in-file order would be drift
 with open(sys.argv[2], "w") as out:
-    for r in rows[1:1001]:
+    for r in body[:1000]:
         out.write(json.dumps({"instances": [{h: float(v) for i, (h, v) in enumerate(zip(header, r)) if i != label}]}) + "\n")
 PY
 cat > "$tmp/cycle.lua" <<LUA
