@@ -267,6 +267,15 @@ fw_status fw_store_answer_lookup(fw_store *s, const char *model, const char *ver
 /* Number of answers stored for a model. */
 fw_status fw_store_answer_count(fw_store *s, const char *model, int64_t *n, fw_err *err);
 
+/* Secrets of a home: len (1..64) random bytes drawn from the kernel's CSPRNG (getrandom) the
+ * first time any process asks for name on this home, and the same bytes for every later call from
+ * any process (a race between two first callers: both get the first writer's). Kept as hex in the
+ * home's settings (SQLite: fw_meta, key "secret.NAME"); nothing else reads them. FW_ECORRUPT when
+ * the kept value is not len bytes of hex, FW_EIO when the kernel gives no random bytes, the store's
+ * error otherwise (a home this process may only read, where the secret does not exist yet). What
+ * uses one: `flywheel serve`'s request-id key ("request_id_key", serve/request_id.h). */
+fw_status fw_store_secret(fw_store *s, const char *name, unsigned char *out, size_t len, fw_err *err);
+
 /* ---- the prediction log --------------------------------------------------------------------- */
 /* One logged prediction as stored (table prediction_log). Texts are not copied; lengths without
  * the NUL. */
@@ -347,6 +356,20 @@ fw_status fw_store_log_put_feedback(fw_store_log *l, fw_log_feedback_row *rows, 
 bool fw_store_log_has_prediction(fw_store_log *l, const char *request_id, int64_t ts_ms, const char *model,
                                  int64_t version);
 bool fw_store_log_has_feedback(fw_store_log *l, const char *request_id, int64_t ts_ms, const char *event);
+/* One logged prediction read back (fw_store_log_get_prediction): texts fw_malloc'd, NUL-terminated;
+ * free with fw_log_pred_found_free. */
+typedef struct fw_log_pred_found {
+    int64_t ts_ms;
+    char *input_json;                  /* NULL: none logged */
+    char *output_json;
+} fw_log_pred_found;
+/* The first logged prediction of request_id by (model, version) — a shadow record shares its
+ * request's id, not its model version — for labels that arrive after the server forgot the
+ * prediction (monitor/perf.h). One point query on the request id's index; does not write. FW_OK,
+ * FW_ENOTFOUND, FW_EUNSUPPORTED (a back end without it), or an error as put_predictions. */
+fw_status fw_store_log_get_prediction(fw_store_log *l, const char *request_id, const char *model, int64_t version,
+                                      fw_log_pred_found *out, fw_err *err);
+void fw_log_pred_found_free(fw_log_pred_found *f);
 /* Starts retention for the log under home; NULL when nothing is bounded or the thread could not
  * start. *deleted counts the rows removed. Stop joins the thread and frees. */
 fw_store_log_retention *fw_store_log_retention_start(const char *home, const fw_log_retention *r,
