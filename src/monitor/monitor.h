@@ -77,6 +77,9 @@ typedef struct fw_monitor_settings {
     size_t n_expect;
     double p50_ms, p90_ms, p99_ms; /* latency budgets; 0 = none. p99 < 0 (default): the project's
                                       constraints.p99_latency_ms recorded in the artifact, if any */
+    const char *const *groups;     /* slice columns of the live metric; NULL = the recorded project's
+                                      data.groups */
+    size_t n_groups;
     bool drift;                    /* test input and prediction drift (default true; needs a reference) */
     bool history;                  /* keep every tested window's per-column statistic (for --html;
                                       default false: bounded memory in the server) */
@@ -169,9 +172,9 @@ fw_status fw_monitor_state_json(fw_monitor *mon, fw_buf *out);
  * "threshold","ts_ms","detail"} — the one spelling of `monitor --json`, the endpoint and hooks. */
 void fw_monitor_alarm_json(const fw_alarm *a, fw_buf *out);
 
-/* With settings.history: the tested windows so far, for plots. row[w] is the row that closed
- * window w; value[w * n_columns + c] column c's drift statistic (NaN when untested). Pointers valid
- * until the next observe. */
+/* With settings.history: the tested blocks so far, for plots. row[w] is the row that closed block
+ * w; value[w * fw_monitor_n_columns + c] watched column c's drift statistic (chi2; NaN before the
+ * window is full). Pointers valid until the next observe. */
 size_t fw_monitor_history(fw_monitor *mon, const uint64_t **row, const double **value);
 
 #endif
