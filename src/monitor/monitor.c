@@ -788,6 +788,12 @@ size_t fw_monitor_active(fw_monitor *mon, fw_alarm *out, size_t cap) {
     return k;
 }
 
+bool fw_monitor_perf_summary(fw_monitor *mon, fw_perf_summary *out) {
+    if (!mon->perf) return false;
+    fw_perf_summary_get(mon->perf, out);
+    return true;
+}
+
 size_t fw_monitor_history(fw_monitor *mon, const uint64_t **row, const double **value) {
     *row = mon->hist_row;
     *value = mon->hist_val;

@@ -36,6 +36,7 @@
 #include "core/buf.h"
 #include "flywheel.h"
 #include "monitor/alarm.h"
+#include "monitor/perf.h"
 #include "serve/model.h"
 
 #include <stdbool.h>
@@ -158,6 +159,9 @@ typedef struct fw_monitor_column {
 size_t fw_monitor_n_columns(const fw_monitor *mon);
 /* Column i (< fw_monitor_n_columns). */
 void fw_monitor_column_get(fw_monitor *mon, size_t i, fw_monitor_column *out);
+
+/* The performance tracker's summary (perf.h); false when the model's task has no tracker. */
+bool fw_monitor_perf_summary(fw_monitor *mon, fw_perf_summary *out);
 
 /* The active alarms (at most cap copied into out; returns how many are active). */
 size_t fw_monitor_active(fw_monitor *mon, fw_alarm *out, size_t cap);
