@@ -348,6 +348,21 @@ int fw_cmd_monitor(int argc, char **argv) {
         fw_cli_fail(CMD, FW_EXIT_FAILURE, "%s", err.msg);
         goto done;
     }
+    fw_monitor_settings ms;
+    fw_monitor_settings_init(&ms);
+    if (step) ms.step_rows = (uint32_t)step;
+    if (window) ms.window_rows = (uint32_t)window;
+    else if (step && ms.window_rows % step) ms.window_rows = (uint32_t)(step * ((ms.window_rows + step - 1) / step));
+    if (quality) ms.quality_rows = (uint32_t)quality;
+    else if (step && ms.quality_rows % step) ms.quality_rows = (uint32_t)(step * ((ms.quality_rows + step - 1) / step));
+    ms.block_seconds = 0; /* the replay has no clock: windows by count alone, as the server's by default */
+    ms.history = html != NULL;
+    ms.on_alarm = on_alarm;
+    ms.ud = &r;
+    if (fw_monitor_new(m, &ms, &mon, &err)) {
+        fw_cli_fail(CMD, FW_EXIT_FAILURE, "%s", err.msg);
+        goto done;
+    }
     /* The inputs are read as text, as a request carries them: the monitor (and the model) read each
      * value as its column's type, so a value of the wrong type is seen at its row, never rejected by
      * the file reader. */
@@ -369,21 +384,6 @@ int fw_cmd_monitor(int argc, char **argv) {
     int label_col = -1;
     if (label && (label_col = fw_dataset_find(ds, label)) < 0) {
         fw_cli_fail(CMD, FW_EXIT_FAILURE, "%s: no column named '%s' (--label)", input, label);
-        goto done;
-    }
-    fw_monitor_settings ms;
-    fw_monitor_settings_init(&ms);
-    if (step) ms.step_rows = (uint32_t)step;
-    if (window) ms.window_rows = (uint32_t)window;
-    else if (step && ms.window_rows % step) ms.window_rows = (uint32_t)(step * ((ms.window_rows + step - 1) / step));
-    if (quality) ms.quality_rows = (uint32_t)quality;
-    else if (step && ms.quality_rows % step) ms.quality_rows = (uint32_t)(step * ((ms.quality_rows + step - 1) / step));
-    ms.block_seconds = 0; /* the replay has no clock: windows by count alone, as the server's by default */
-    ms.history = html != NULL;
-    ms.on_alarm = on_alarm;
-    ms.ud = &r;
-    if (fw_monitor_new(m, &ms, &mon, &err)) {
-        fw_cli_fail(CMD, FW_EXIT_FAILURE, "%s", err.msg);
         goto done;
     }
     col_of = fw_calloc(m->n_inputs + 1, sizeof *col_of);
