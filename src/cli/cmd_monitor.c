@@ -374,9 +374,21 @@ int fw_cmd_monitor(int argc, char **argv) {
         fw_cli_fail(CMD, FW_EXIT_FAILURE, "out of memory");
         goto done;
     }
-    for (size_t i = 0; i < m->n_inputs; i++) ov[i] = (fw_type_override){m->input_names[i], FW_COL_CATEGORICAL};
+    /* first the header (one row), to override only the columns the file has */
+    lo.max_rows = 1;
+    if (fw_data_load(input, &lo, &ds, NULL, &err)) {
+        fw_cli_fail(CMD, FW_EXIT_FAILURE, "%s", err.msg);
+        goto done;
+    }
+    size_t n_ov = 0;
+    for (size_t i = 0; i < m->n_inputs; i++)
+        if (fw_dataset_find(ds, m->input_names[i]) >= 0)
+            ov[n_ov++] = (fw_type_override){m->input_names[i], FW_COL_CATEGORICAL};
+    fw_dataset_free(ds);
+    ds = NULL;
+    lo.max_rows = 0;
     lo.overrides = ov;
-    lo.n_overrides = m->n_inputs;
+    lo.n_overrides = n_ov;
     if (fw_data_load(input, &lo, &ds, NULL, &err)) {
         fw_cli_fail(CMD, FW_EXIT_FAILURE, "%s", err.msg);
         goto done;

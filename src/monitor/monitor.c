@@ -83,9 +83,9 @@ static fw_status col_init(fw_monitor *mon, mon_col *c, const fw_ref_column *ref,
     c->drift = c->drift_thr = NAN;
     c->missing_rate = c->unseen_rate = c->oor_rate = NAN;
     c->stat = "";
-    c->n_slots = 1;
-    c->missing_slot = 0;
-    if (ref && mon->s.drift) {
+    c->n_slots = 2; /* without a detector: present, missing */
+    c->missing_slot = 1;
+    if (ref && mon->s.drift && c->type != FW_COL_TIMESTAMP) { /* timestamps: watched for missing values only */
         fw_status st = fw_detector_create(ref, ds, &c->det, err);
         if (st) return fw_err_prefix(err, "monitor of column '%s'", c->name);
         if ((st = fw_detector_state_new(c->det, &c->dst))) return fw_err_set(err, st, "out of memory");
@@ -187,7 +187,7 @@ fw_status fw_monitor_new(const fw_srv_model *m, const fw_monitor_settings *s_in,
     pthread_mutex_init(&mon->count_mu, NULL);
     pthread_mutex_init(&mon->test_mu, NULL);
     fw_status st = pick_columns(m, &s, watch, err);
-    const fw_reference *ref = m->bundle ? fw_bundle_reference(m->bundle) : NULL;
+    const fw_reference *ref = s.reference ? s.reference : m->bundle ? fw_bundle_reference(m->bundle) : NULL;
     size_t n_watch = 0;
     for (size_t i = 0; i < m->n_inputs; i++) n_watch += watch[i];
     size_t n_out = ref && s.drift ? ref->n_outputs : 0;
@@ -347,6 +347,18 @@ void fw_monitor_signal(fw_monitor *mon, const fw_alarm *a, bool raised) {
 
 /* ---- the hot path ----------------------------------------------------------------------------- */
 
+/* A string in a numeric input read as the model reads it (the pipeline's own reading: missing words
+ * are missing); without a pipeline, a plain number or an error. */
+static fw_status value_num(const fw_monitor *mon, const mon_col *c, const fw_value *v, double *x) {
+    if (mon->model->pipeline) return fw_pipeline_input_num(mon->model->pipeline, c->input, v, x, NULL);
+    char buf[64], *end;
+    if (v->len >= sizeof buf) return FW_ESCHEMA;
+    memcpy(buf, v->str, v->len);
+    buf[v->len] = 0;
+    *x = strtod(buf, &end);
+    return end != buf && !*end && isfinite(*x) ? FW_OK : FW_ESCHEMA;
+}
+
 /* The cells observation o adds for column c: its slot, and the extra counters it hits. Returns the
  * number of cell indices written (1..4) and sets *schema on a value that cannot be read. */
 static size_t col_cells(const fw_monitor *mon, const mon_col *c, const fw_monitor_obs *o, uint32_t *cells,
@@ -364,19 +376,23 @@ static size_t col_cells(const fw_monitor *mon, const mon_col *c, const fw_monito
         if (f & (FW_MON_ABSENT | FW_MON_BAD_TYPE)) *schema = true;
     }
     uint32_t base = (uint32_t)c->off;
-    uint32_t slot = c->missing_slot;
     if (v->kind == FW_VALUE_MISSING) {
+        cells[n++] = base + c->missing_slot;
+        return n;
+    }
+    uint32_t slot = 0; /* without a detector: the present slot */
+    if (c->type == FW_COL_TIMESTAMP) {
         cells[n++] = base + slot;
         return n;
     }
-    if (c->type == FW_COL_NUMERIC || c->type == FW_COL_TIMESTAMP) {
+    if (c->type == FW_COL_NUMERIC) {
         double x = v->num;
-        if (!c->output && (v->kind == FW_VALUE_STRING || c->type == FW_COL_TIMESTAMP) && mon->model->pipeline &&
-            fw_pipeline_input_num(mon->model->pipeline, c->input, v, &x, NULL) != FW_OK) {
+        if (v->kind == FW_VALUE_STRING && value_num(mon, c, v, &x) != FW_OK) {
             *schema = true;
             x = NAN;
         }
         if (c->det) slot = fw_detector_slot_num(c->det, x);
+        else if (isnan(x)) slot = c->missing_slot;
         cells[n++] = base + slot;
         if (!isnan(x)) {
             if (c->oor_on && (x < c->ref_min || x > c->ref_max)) cells[n++] = base + c->n_slots + X_OOR;
@@ -601,11 +617,6 @@ static void test_quality(fw_monitor *mon, mon_col *c, mon_alarm *qa, const uint6
     }
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static void test_latency(fw_monitor *mon, const mon_block *b, uint64_t row, int64_t ts) {
     for (size_t i = 0; i < b->n_lat; i++) {
         mon->lat_ring[mon->lat_next] = b->lat[i];
@@ -614,12 +625,15 @@ static void test_latency(fw_monitor *mon, const mon_block *b, uint64_t row, int6
     }
     if (!mon->lat_n) return;
     memcpy(mon->lat_tmp, mon->lat_ring, mon->lat_n * sizeof(double));
-    qsort(mon->lat_tmp, mon->lat_n, sizeof(double), cmp_double);
+    /* the nearest-rank percentiles, by selection (no sort, no allocation) */
     static const double q[3] = {0.5, 0.9, 0.99};
+    size_t ks[3];
     for (int k = 0; k < 3; k++) {
         size_t at = (size_t)ceil(q[k] * (double)mon->lat_n);
-        mon->lat_q[k] = mon->lat_tmp[at ? at - 1 : 0];
+        ks[k] = at ? at - 1 : 0;
     }
+    fw_select_doubles(mon->lat_tmp, mon->lat_n, ks, 3);
+    for (int k = 0; k < 3; k++) mon->lat_q[k] = mon->lat_tmp[ks[k]];
     static const char *const names[3] = {"p50_ms", "p90_ms", "p99_ms"};
     int over = -1;
     for (int k = 2; k >= 0; k--)

@@ -81,6 +81,8 @@ typedef struct fw_monitor_settings {
     const char *const *groups;     /* slice columns of the live metric; NULL = the recorded project's
                                       data.groups */
     size_t n_groups;
+    const fw_reference *reference; /* the profile to test against; NULL = the artifact's
+                                      (fw_srv_model.bundle). Must outlive the monitor. */
     bool drift;                    /* test input and prediction drift (default true; needs a reference) */
     bool history;                  /* keep every tested window's per-column statistic (for --html;
                                       default false: bounded memory in the server) */

@@ -8,6 +8,7 @@
 #include "test.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -303,7 +304,7 @@ static void test_latency_budget(void) {
     CHECK(json_is_null(json_object_get(a0, "column")));
     CHECK_EQ(json_integer_value(json_object_get(a0, "row")), 99);
     CHECK_STR(json_string_value(json_object_get(a0, "statistic")), "p99_ms");
-    CHECK(json_real_value(json_object_get(a0, "threshold")) == 0.000001);
+    CHECK(json_number_value(json_object_get(a0, "threshold")) == 0.000001);
     /* listed once although it stays raised */
     size_t n = 0;
     for (size_t i = 0; i < json_array_size(json_object_get(j, "alarms")); i++)
