@@ -10,6 +10,7 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/dtoa.h"
+#include "core/hash.h"
 #include "core/select.h"
 
 #include <math.h>
@@ -110,6 +111,7 @@ static fw_status col_init(fw_monitor *mon, mon_col *c, const fw_ref_column *ref,
             if (tail > (double)ref->other_count) tail = (double)ref->other_count;
             fw_rate_cusum_init(&c->unseen, tail, nonmissing, 0.05, alpha);
             c->unseen_on = true;
+            c->unseen_ref_n = nonmissing;
         }
     }
     return FW_OK;
@@ -237,7 +239,9 @@ fw_status fw_monitor_new(const fw_srv_model *m, const fw_monitor_settings *s_in,
     for (int b = 0; st == FW_OK && b < 2; b++) {
         mon->blk[b].counts = fw_calloc(mon->n_cells, sizeof(uint64_t));
         mon->blk[b].lat = fw_calloc(s.step_rows, sizeof(double));
-        if (!mon->blk[b].counts || !mon->blk[b].lat) st = fw_err_set(err, FW_ENOMEM, "out of memory");
+        mon->blk[b].newcomer = fw_calloc(mon->n_cols + 1, sizeof(mon_newcomer));
+        if (!mon->blk[b].counts || !mon->blk[b].lat || !mon->blk[b].newcomer)
+            st = fw_err_set(err, FW_ENOMEM, "out of memory");
     }
     for (size_t i = 0; st == FW_OK && i < mon->n_cols; i++) {
         mon_col *c = &mon->cols[i];
@@ -286,6 +290,7 @@ void fw_monitor_free(fw_monitor *mon) {
     for (int b = 0; b < 2; b++) {
         fw_free(mon->blk[b].counts);
         fw_free(mon->blk[b].lat);
+        fw_free(mon->blk[b].newcomer);
     }
     fw_free(mon->lat_ring);
     fw_free(mon->lat_tmp);
@@ -360,9 +365,10 @@ static fw_status value_num(const fw_monitor *mon, const mon_col *c, const fw_val
 }
 
 /* The cells observation o adds for column c: its slot, and the extra counters it hits. Returns the
- * number of cell indices written (1..4) and sets *schema on a value that cannot be read. */
+ * number of cell indices written (1..4) and sets *schema on a value that cannot be read; an unseen
+ * value not followed yet goes to *nc (may be NULL). */
 static size_t col_cells(const fw_monitor *mon, const mon_col *c, const fw_monitor_obs *o, uint32_t *cells,
-                        bool *schema) {
+                        bool *schema, mon_newcomer *nc) {
     size_t n = 0;
     const fw_value *v;
     fw_value outv;
@@ -411,8 +417,17 @@ static size_t col_cells(const fw_monitor *mon, const mon_col *c, const fw_monito
     }
     if (c->det) slot = fw_detector_slot_str(c->det, s, len);
     cells[n++] = base + slot;
-    if (c->unseen_on && fw_pipeline_category_known(mon->model->pipeline, c->input, s, len) == 0)
+    if (c->unseen_on && fw_pipeline_category_known(mon->model->pipeline, c->input, s, len) == 0) {
         cells[n++] = base + c->n_slots + X_UNSEEN;
+        uint64_t key = fw_hash64(s, len, 0x6d6f6e) | 1; /* never 0: 0 marks a free track */
+        int j = 0;
+        while (j < UNSEEN_TRACK && atomic_load_explicit(&c->track[j].key, memory_order_relaxed) != key) j++;
+        if (j < UNSEEN_TRACK) cells[n++] = base + c->n_slots + X_TRACK + (uint32_t)j;
+        else if (nc) {
+            nc->key = key;
+            snprintf(nc->text, sizeof nc->text, "%.*s", (int)(len < 47 ? len : 47), s);
+        }
+    }
     if (c->ex_allowed_on && fw_strmap_get(&c->ex_allowed, s, len) < 0) cells[n++] = base + c->n_slots + X_EXPECT;
     return n;
 }
@@ -430,6 +445,7 @@ static void close_block(fw_monitor *mon) {
     pthread_mutex_unlock(&mon->count_mu);
     run_tests(mon, b, last_row);
     memset(b->counts, 0, mon->n_cells * sizeof *b->counts);
+    memset(b->newcomer, 0, mon->n_cols * sizeof *b->newcomer);
     b->rows = 0;
     b->n_lat = 0;
     b->errors = 0;
@@ -438,23 +454,34 @@ static void close_block(fw_monitor *mon) {
 
 enum { CELL_CHUNK = 1024 };
 
+enum { MAX_NEWCOMERS = 4 };
+
 uint64_t fw_monitor_observe(fw_monitor *mon, const fw_monitor_obs *o) {
     uint32_t cells[CELL_CHUNK * 4];
-    size_t n = 0;
+    size_t n = 0, n_new = 0;
+    mon_newcomer nc[MAX_NEWCOMERS];
+    size_t nc_col[MAX_NEWCOMERS];
     bool schema = false, wide = mon->n_cols > CELL_CHUNK;
     if (!wide)
-        for (size_t i = 0; i < mon->n_cols; i++) n += col_cells(mon, &mon->cols[i], o, cells + n, &schema);
+        for (size_t i = 0; i < mon->n_cols; i++) {
+            nc[n_new].key = 0;
+            n += col_cells(mon, &mon->cols[i], o, cells + n, &schema, n_new < MAX_NEWCOMERS ? &nc[n_new] : NULL);
+            if (n_new < MAX_NEWCOMERS && nc[n_new].key) nc_col[n_new++] = i;
+        }
     int64_t ts = o->ts_ms == 0 ? fw_wall_unix_ms() : o->ts_ms < 0 ? 0 : o->ts_ms;
     pthread_mutex_lock(&mon->count_mu);
     uint64_t row = mon->rows++;
     mon_block *b = &mon->blk[mon->cur];
     if (wide) { /* more columns than a stack chunk: counted column by column under the lock */
         for (size_t i = 0; i < mon->n_cols; i++) {
-            size_t k = col_cells(mon, &mon->cols[i], o, cells, &schema);
+            mon_newcomer one = {0};
+            size_t k = col_cells(mon, &mon->cols[i], o, cells, &schema, &one);
             for (size_t j = 0; j < k; j++) b->counts[cells[j]]++;
+            if (one.key) b->newcomer[i] = one;
         }
     } else {
         for (size_t j = 0; j < n; j++) b->counts[cells[j]]++;
+        for (size_t j = 0; j < n_new; j++) b->newcomer[nc_col[j]] = nc[j];
     }
     if (b->rows < mon->s.step_rows && !(o->latency_ms < 0) && !isnan(o->latency_ms)) b->lat[b->n_lat++] = o->latency_ms;
     if (!o->outputs) b->errors++;
@@ -470,8 +497,8 @@ uint64_t fw_monitor_observe(fw_monitor *mon, const fw_monitor_obs *o) {
         for (size_t i = 0; i < mon->n_inputs_watched; i++) {
             mon_col *c = &mon->cols[i];
             bool bad = false;
-            uint32_t tmp[4];
-            col_cells(mon, c, o, tmp, &bad);
+            uint32_t tmp[8];
+            col_cells(mon, c, o, tmp, &bad, NULL);
             if (!bad) continue;
             c->last_schema_row = row;
             c->schema_rows++;
@@ -547,8 +574,45 @@ static double ring_sum(const uint64_t *r, size_t n) {
 /* Quality of input column c at this block: the detector's missing-rate CUSUM, the rate CUSUMs of
  * unseen categories, out-of-range values and expectation violations, the expectation's max missing
  * rate over the quality window. Raises / clears the column's one quality alarm. */
+/* The followed unseen values of column c at this block: each one's rate CUSUM against 1 / (N + 1)
+ * (the rate of a value that N training rows missed, as likely as not: (1 - p)^N ~ 1/e), designed
+ * for +5 points; a track with no more evidence than one hit gives way to the block's newcomer. Returns
+ * the track that is active (or -1). */
+static int test_tracks(fw_monitor *mon, mon_col *c, const uint64_t *x, uint64_t present, const mon_newcomer *nc) {
+    int active = -1;
+    for (int j = 0; j < UNSEEN_TRACK; j++) {
+        mon_track *t = &c->track[j];
+        if (!atomic_load_explicit(&t->key, memory_order_relaxed)) continue;
+        t->hits += x[X_TRACK + j];
+        t->rows += present;
+        if (fw_rate_cusum_update(&t->cusum, x[X_TRACK + j], present) && active < 0) active = j;
+    }
+    if (nc->key) {
+        int weakest = -1;
+        for (int j = 0; j < UNSEEN_TRACK; j++) {
+            mon_track *t = &c->track[j];
+            if (!atomic_load_explicit(&t->key, memory_order_relaxed)) {
+                weakest = j;
+                break;
+            }
+            if (j != active && t->cusum.s <= t->cusum.llr_hit && (weakest < 0 || t->cusum.s < c->track[weakest].cusum.s))
+                weakest = j;
+        }
+        if (weakest >= 0) {
+            mon_track *t = &c->track[weakest];
+            memcpy(t->text, nc->text, sizeof t->text);
+            fw_rate_cusum_init(&t->cusum, 0.5, c->unseen_ref_n, 0.05, mon->alpha_row);
+            fw_rate_cusum_update(&t->cusum, 1, 1); /* the newcomer's own hit */
+            t->hits = 1;
+            t->rows = 1;
+            atomic_store_explicit(&t->key, nc->key, memory_order_relaxed);
+        }
+    }
+    return active;
+}
+
 static void test_quality(fw_monitor *mon, mon_col *c, mon_alarm *qa, const uint64_t *cnt, uint64_t rows,
-                         const fw_detector_check *ck, uint64_t row, int64_t ts) {
+                         const fw_detector_check *ck, uint64_t row, int64_t ts, const mon_newcomer *nc) {
     const uint64_t *x = cnt + c->n_slots;
     size_t qi = mon->blocks % mon->qb;
     c->q_rows[qi] = rows;
@@ -583,6 +647,16 @@ static void test_quality(fw_monitor *mon, mon_col *c, mon_alarm *qa, const uint6
                  val, thr, c->unseen.s, c->unseen.h);
     } else if (!c->unseen_on) {
         (void)0;
+    }
+    int tr = c->unseen_on ? test_tracks(mon, c, x, present_block, nc) : -1;
+    if (tr >= 0 && !any) {
+        const mon_track *t = &c->track[tr];
+        any = true;
+        why = "unseen_value_rate";
+        val = t->rows ? (double)t->hits / (double)t->rows : 0;
+        thr = t->cusum.p0;
+        snprintf(detail, sizeof detail, "the unseen category '%s' in %.3g of values (CUSUM %.3g > %.3g)", t->text, val,
+                 t->cusum.s, t->cusum.h);
     }
     if (c->oor_on && fw_rate_cusum_update(&c->oor, x[X_OOR], present_block) && !any) {
         any = true;
@@ -717,7 +791,7 @@ static void run_tests(fw_monitor *mon, mon_block *b, uint64_t last_row) {
             set_alarm(mon, da, &rec, false);
         }
         test_quality(mon, c, &mon->alarms[i * MON_COL_ALARMS + FW_ALARM_QUALITY], cnt, b->rows, have ? cks : NULL,
-                     last_row, ts);
+                     last_row, ts, &b->newcomer[i]);
         mon_alarm *sa = &mon->alarms[i * MON_COL_ALARMS + FW_ALARM_SCHEMA];
         if (sa->active && last_row - c->last_schema_row >= mon->s.quality_rows) {
             make_alarm(&rec, FW_ALARM_SCHEMA, c->name, sa->rec.statistic, 0, 0, last_row, ts);

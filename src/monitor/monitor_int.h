@@ -10,12 +10,25 @@
 #include "core/hash.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-/* Extra counters of a column in a block, after its detector slots. */
-enum { X_UNSEEN = 0, X_OOR, X_EXPECT, X_COUNT };
+/* Extra counters of a column in a block, after its detector slots: unseen categories, out of range,
+ * expectation violations, then the hits of each tracked unseen value. */
+enum { UNSEEN_TRACK = 8 };
+enum { X_UNSEEN = 0, X_OOR, X_EXPECT, X_TRACK, X_COUNT = X_TRACK + UNSEEN_TRACK };
+
+/* An unseen category value followed on its own (a new value that keeps coming back, unlike the
+ * rare one-off values of a long tail): its key is read by request threads (atomic), the rest is the
+ * test thread's. */
+typedef struct mon_track {
+    _Atomic uint64_t key;      /* fw_hash64 of the text; 0 = free */
+    char text[48];
+    fw_rate_cusum cusum;
+    uint64_t hits, rows;       /* since it is followed */
+} mon_track;
 
 /* Alarm slots: per watched input, one per kind drift / quality / schema (indexed by the kind);
  * then the model-level ones. */
@@ -39,6 +52,7 @@ typedef struct mon_col {
     double ref_min, ref_max;
     fw_rate_cusum unseen, oor, expect;
     bool unseen_on, oor_on, expect_on;
+    double unseen_ref_n;       /* non-missing training rows (the tracks' reference) */
     double ex_min, ex_max, ex_max_missing;
     fw_strmap ex_allowed;
     bool ex_allowed_on;
@@ -47,10 +61,18 @@ typedef struct mon_col {
     const char *stat;
     double drift, drift_thr, missing_rate, unseen_rate, oor_rate;
     uint64_t last_schema_row, schema_rows;
+    mon_track track[UNSEEN_TRACK];
 } mon_col;
+
+/* An unseen value not followed yet, met in a block (the last one met wins). */
+typedef struct mon_newcomer {
+    uint64_t key;
+    char text[48];
+} mon_newcomer;
 
 typedef struct mon_block {
     uint64_t *counts;          /* n_cells */
+    mon_newcomer *newcomer;    /* n_cols */
     double *lat;               /* step_rows latencies */
     size_t n_lat;
     uint64_t rows, errors;
