@@ -1,0 +1,689 @@
+/* detector.c — owns the drift detector of one column (detector.h): the slot lookup of the request
+ * path, the calibration of the window chi-square threshold by a deterministic simulation of the
+ * reference, the pooled two-sample chi-square with its PSI floor, the score CUSUM of numeric
+ * columns and the rate CUSUMs. */
+#include "monitor/detector.h"
+
+#include "core/alloc.h"
+#include "core/rng.h"
+#include "monitor/stats.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MIN_EXPECTED 5.0 /* rows a pooled cell expects in a window (the chi-square rule of thumb) */
+
+struct fw_detector {
+    char *name;
+    bool numeric;
+    fw_detector_settings set;
+    uint32_t n_cells; /* drift cells; the missing slot is n_cells */
+    /* numeric: bin b is [edges[b], edges[b+1]) (the last closed), out-of-range values in the end bins */
+    uint32_t n_bins;
+    double *edges;
+    /* categorical: top values, open-addressing table of index + 1 */
+    uint32_t n_top;
+    char **top;
+    size_t *top_len;
+    uint32_t *table;
+    uint32_t table_mask;
+    /* the reference */
+    double *ref;       /* counts per cell */
+    double ref_n;      /* non-missing rows */
+    double ref_rows;   /* all rows */
+    double ref_missing;
+    /* pooling for the chi-square: cell → group */
+    uint32_t *group;
+    uint32_t n_groups;
+    double *ref_g;     /* reference counts per group */
+    /* FW_DET_CHI2 */
+    double alpha_row, alpha_test;
+    double fit_c, fit_nu, fit_mean, fit_var; /* moment-matched c * chi2(nu) of the simulated null */
+    double chi2_threshold;
+    /* FW_DET_CUSUM (numeric, >= 2 cells with mass) */
+    double *z;         /* standardised score per cell */
+    bool has_cusum;
+    double k_allow, h_cusum;
+    /* FW_DET_MISSING */
+    fw_rate_cusum miss;
+};
+
+struct fw_detector_state {
+    uint32_t cap, head, filled; /* ring of the last `cap` blocks */
+    uint32_t n_slots;
+    uint64_t *ring;             /* cap * n_slots */
+    uint64_t *win;              /* n_slots: the ring's sum */
+    double *scratch;            /* n_groups: pooled window counts */
+    double cus_pos, cus_neg;
+    fw_rate_cusum miss;
+};
+
+void fw_detector_settings_init(fw_detector_settings *s) {
+    memset(s, 0, sizeof *s);
+    s->false_alarms_per_100k = 0.5;
+    s->family_size = 1;
+    s->window_rows = 500;
+    s->step_rows = 50;
+    s->min_psi = 0.1;
+    s->cusum_shift = 0.25;
+    s->rate_shift = 0.1;
+    s->calib_windows = 2000;
+    s->seed = 20261206u;
+}
+
+uint32_t fw_detector_family_size(uint32_t n_columns, uint32_t extra_tests) {
+    uint64_t f = (uint64_t)n_columns * FW_DETECTOR_TESTS_PER_COLUMN + extra_tests;
+    if (f < 1) f = 1;
+    if (f > UINT32_MAX) f = UINT32_MAX;
+    return (uint32_t)f;
+}
+
+double fw_detector_alpha_row(const fw_detector_settings *s) {
+    double fam = s->family_size ? (double)s->family_size : 1.0;
+    return s->false_alarms_per_100k / 1e5 / fam;
+}
+
+const char *fw_detector_test_name(fw_detector_test t) {
+    switch (t) {
+    case FW_DET_CHI2: return "chi2";
+    case FW_DET_CUSUM: return "cusum";
+    case FW_DET_MISSING: return "missing_rate";
+    default: return NULL;
+    }
+}
+
+/* ---- rate CUSUM --------------------------------------------------------------------------- */
+
+void fw_rate_cusum_init(fw_rate_cusum *c, double ref_hits, double ref_n, double shift, double alpha_row) {
+    memset(c, 0, sizeof *c);
+    if (!(ref_n >= 0)) ref_n = 0;
+    if (!(ref_hits >= 0)) ref_hits = 0;
+    double p = (ref_hits + 0.5) / (ref_n + 1);
+    /* the reference is a sample: take the rate two standard errors up, so the bound below holds
+     * for the true rate behind the reference, not only for its estimate */
+    p += 2 * sqrt(p * (1 - p) / (ref_n + 1));
+    if (p > 0.98) p = 0.98;
+    double p1 = p + (shift > 0 ? shift : 0.1);
+    if (p1 > 0.995) p1 = (p + 1) / 2;
+    c->p0 = p;
+    c->p1 = p1;
+    c->llr_hit = log(p1 / p);
+    c->llr_miss = log((1 - p1) / (1 - p));
+    if (!(alpha_row > 0 && alpha_row < 1)) alpha_row = 1e-9;
+    c->h = -log(alpha_row); /* Lorden: the average run length without change is >= e^h */
+    c->s = 0;
+}
+
+int fw_rate_cusum_update(fw_rate_cusum *c, uint64_t hits, uint64_t n) {
+    if (hits > n) hits = n;
+    c->s += (double)hits * c->llr_hit + (double)(n - hits) * c->llr_miss;
+    if (c->s < 0) c->s = 0;
+    if (c->s > 2 * c->h) c->s = 2 * c->h;
+    return c->s >= c->h;
+}
+
+/* ---- helpers ------------------------------------------------------------------------------ */
+
+/* The standard normal quantile (Acklam's rational approximation, one Newton step on erfc). */
+static double norm_ppf(double p) {
+    static const double a[] = {-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02,
+                               1.383577518672690e+02,  -3.066479806614716e+01, 2.506628277459239e+00};
+    static const double b[] = {-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
+                               6.680131188771972e+01,  -1.328068155288572e+01};
+    static const double c[] = {-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,
+                               -2.549732539343734e+00, 4.374664141464968e+00,  2.938163982698783e+00};
+    static const double d[] = {7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00,
+                               3.754408661907416e+00};
+    if (p <= 0) return -INFINITY;
+    if (p >= 1) return INFINITY;
+    double x;
+    if (p < 0.02425) {
+        double q = sqrt(-2 * log(p));
+        x = (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) /
+            ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
+    } else if (p > 1 - 0.02425) {
+        double q = sqrt(-2 * log(1 - p));
+        x = -(((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) /
+            ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
+    } else {
+        double q = p - 0.5, r = q * q;
+        x = (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q /
+            (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
+    }
+    double e = 0.5 * erfc(-x / M_SQRT2) - p;
+    double u = e * sqrt(2 * M_PI) * exp(x * x / 2);
+    return x - u / (1 + x * u / 2);
+}
+
+/* A binomial draw: inversion when the mean is small, else the rounded normal approximation (the
+ * calibration needs the first two moments of the statistic, not the binomial's far tail). */
+static uint64_t binomial(fw_rng *r, uint64_t n, double p) {
+    if (n == 0 || p <= 0) return 0;
+    if (p >= 1) return n;
+    bool flip = p > 0.5;
+    double q = flip ? 1 - p : p;
+    uint64_t k;
+    if ((double)n * q < 25) {
+        /* inversion: walk the pmf from 0 */
+        double u = fw_rng_uniform(r), pmf = pow(1 - q, (double)n), cdf = pmf;
+        k = 0;
+        while (u > cdf && k < n) {
+            pmf *= (double)(n - k) / (double)(k + 1) * q / (1 - q);
+            k++;
+            cdf += pmf;
+            if (pmf < 1e-300 && cdf < u) break;
+        }
+    } else {
+        double m = (double)n * q, sd = sqrt(m * (1 - q));
+        double v = nearbyint(m + sd * fw_rng_normal(r));
+        k = v < 0 ? 0 : v > (double)n ? n : (uint64_t)v;
+    }
+    return flip ? n - k : k;
+}
+
+/* Multinomial counts of n rows over k cells with probabilities p (conditional binomials). */
+static void multinomial(fw_rng *r, uint64_t n, const double *p, size_t k, double *out) {
+    double rest = 1.0;
+    for (size_t i = 0; i < k; i++) {
+        if (n == 0 || rest <= 0) {
+            out[i] = 0;
+            continue;
+        }
+        double pi = i + 1 == k ? 1.0 : p[i] / rest;
+        if (pi > 1) pi = 1;
+        uint64_t c = binomial(r, n, pi);
+        out[i] = (double)c;
+        n -= c;
+        rest -= p[i];
+    }
+}
+
+static uint64_t fnv1a(const char *s, size_t len) {
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+/* ---- creation ----------------------------------------------------------------------------- */
+
+static fw_status check_settings(const fw_detector_settings *s, fw_err *err) {
+    if (!(s->false_alarms_per_100k > 0) || !isfinite(s->false_alarms_per_100k))
+        return fw_err_set(err, FW_EINVAL, "detector: false_alarms_per_100k must be > 0");
+    if (s->step_rows == 0) return fw_err_set(err, FW_EINVAL, "detector: step_rows must be > 0");
+    if (s->window_rows < s->step_rows)
+        return fw_err_set(err, FW_EINVAL, "detector: window_rows (%u) must be >= step_rows (%u)", s->window_rows,
+                          s->step_rows);
+    if (s->window_rows / s->step_rows > 10000)
+        return fw_err_set(err, FW_EINVAL, "detector: window_rows / step_rows must be <= 10000");
+    if (!(s->min_psi >= 0)) return fw_err_set(err, FW_EINVAL, "detector: min_psi must be >= 0");
+    if (!(s->cusum_shift > 0)) return fw_err_set(err, FW_EINVAL, "detector: cusum_shift must be > 0");
+    if (!(s->rate_shift > 0 && s->rate_shift < 1)) return fw_err_set(err, FW_EINVAL, "detector: rate_shift must be in (0, 1)");
+    if (s->calib_windows < 100) return fw_err_set(err, FW_EINVAL, "detector: calib_windows must be >= 100");
+    return FW_OK;
+}
+
+/* Pools cells expecting under MIN_EXPECTED rows in a window of w rows: the smallest cells go into
+ * one group until it expects enough; a pool still short at the end joins the smallest other group. */
+static fw_status pool_cells(fw_detector *d, double w) {
+    uint32_t k = d->n_cells;
+    d->group = fw_malloc(k * sizeof *d->group);
+    uint32_t *order = fw_malloc(k * sizeof *order);
+    d->ref_g = fw_calloc(k, sizeof *d->ref_g);
+    if (!d->group || !order || !d->ref_g) {
+        fw_free(order);
+        return FW_ENOMEM;
+    }
+    for (uint32_t i = 0; i < k; i++) order[i] = i;
+    /* insertion sort by reference count ascending, index ascending (k is small) */
+    for (uint32_t i = 1; i < k; i++) {
+        uint32_t v = order[i], j = i;
+        while (j > 0 && (d->ref[order[j - 1]] > d->ref[v] || (d->ref[order[j - 1]] == d->ref[v] && order[j - 1] > v))) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = v;
+    }
+    double scale = d->ref_n > 0 ? w / d->ref_n : 0;
+    uint32_t g = 0, pool = UINT32_MAX;
+    double pool_exp = 0;
+    uint32_t i = 0;
+    for (; i < k; i++) {
+        uint32_t c = order[i];
+        double e = d->ref[c] * scale;
+        if (e >= MIN_EXPECTED && pool == UINT32_MAX) break;
+        if (pool == UINT32_MAX) pool = g++;
+        d->group[c] = pool;
+        pool_exp += e;
+        if (pool_exp >= MIN_EXPECTED) {
+            pool = UINT32_MAX;
+            pool_exp = 0;
+        }
+    }
+    bool short_pool = pool != UINT32_MAX;
+    for (; i < k; i++) d->group[order[i]] = g++;
+    if (short_pool && g > 1) {
+        /* the short pool (the last one opened) joins the smallest other group: the next cell in order */
+        uint32_t target = UINT32_MAX;
+        for (uint32_t j = 0; j < k; j++)
+            if (d->group[order[j]] != pool) {
+                target = d->group[order[j]];
+                break;
+            }
+        /* prefer the first group after the pool in the order (the smallest standalone cell) */
+        for (uint32_t j = 0; j < k; j++)
+            if (d->group[order[j]] == pool && j + 1 < k && d->group[order[j + 1]] != pool) target = d->group[order[j + 1]];
+        for (uint32_t j = 0; j < k; j++)
+            if (d->group[j] == pool) d->group[j] = target;
+        /* renumber densely */
+        uint32_t *map = order; /* reuse: group → new id */
+        for (uint32_t j = 0; j < g; j++) map[j] = UINT32_MAX;
+        uint32_t ng = 0;
+        for (uint32_t j = 0; j < k; j++) {
+            if (map[d->group[j]] == UINT32_MAX) map[d->group[j]] = ng++;
+            d->group[j] = map[d->group[j]];
+        }
+        g = ng;
+    }
+    fw_free(order);
+    d->n_groups = g;
+    for (uint32_t c = 0; c < k; c++) d->ref_g[d->group[c]] += d->ref[c];
+    return FW_OK;
+}
+
+/* The chi-square threshold at the window's size: S windows and S references drawn from the
+ * reference's group probabilities (two samples, as the statistic compares), the statistic's
+ * mean and variance matched by c * chi2(nu), its 1 - alpha quantile; never below the plain
+ * chi-square quantile with the pooled degrees of freedom. */
+static fw_status calibrate_chi2(fw_detector *d) {
+    uint32_t k = d->n_groups;
+    if (k < 2 || d->ref_n <= 0) {
+        d->chi2_threshold = INFINITY;
+        return FW_OK;
+    }
+    double *p = fw_malloc(k * sizeof *p), *a = fw_malloc(k * sizeof *a), *b = fw_malloc(k * sizeof *b);
+    if (!p || !a || !b) {
+        fw_free(p);
+        fw_free(a);
+        fw_free(b);
+        return FW_ENOMEM;
+    }
+    for (uint32_t i = 0; i < k; i++) p[i] = d->ref_g[i] / d->ref_n;
+    double miss = d->ref_rows > 0 ? d->ref_missing / d->ref_rows : 0;
+    double wn = nearbyint((double)d->set.window_rows * (1 - miss));
+    uint64_t w = wn < 1 ? 1 : (uint64_t)wn, nref = (uint64_t)d->ref_n;
+    fw_rng r;
+    fw_rng_seed(&r, d->set.seed);
+    double mean = 0, m2 = 0;
+    uint32_t s_n = d->set.calib_windows;
+    for (uint32_t s = 0; s < s_n; s++) {
+        multinomial(&r, nref, p, k, a);
+        multinomial(&r, w, p, k, b);
+        double stat = fw_stats_chi2_two_sample(a, b, k, NULL);
+        double delta = stat - mean;
+        mean += delta / (s + 1);
+        m2 += delta * (stat - mean);
+    }
+    double var = m2 / (s_n - 1);
+    fw_free(p);
+    fw_free(a);
+    fw_free(b);
+    double df = (double)(k - 1);
+    double plain = fw_stats_chi2_isf(d->alpha_test, df);
+    d->fit_mean = mean;
+    d->fit_var = var;
+    if (mean > 0 && var > 0) {
+        d->fit_c = var / (2 * mean);
+        d->fit_nu = 2 * mean * mean / var;
+        double fit = d->fit_c * fw_stats_chi2_isf(d->alpha_test, d->fit_nu);
+        d->chi2_threshold = fit > plain ? fit : plain;
+    } else {
+        d->fit_c = 1;
+        d->fit_nu = df;
+        d->chi2_threshold = plain;
+    }
+    return FW_OK;
+}
+
+/* Siegmund's approximation of a one-sided CUSUM's average run length for unit-variance increments
+ * with allowance k and threshold h. */
+static double siegmund_arl(double k, double h) {
+    double b = h + 1.166, t = 2 * k * b;
+    return (exp(t) - 1 - t) / (2 * k * k);
+}
+
+static void setup_cusum(fw_detector *d) {
+    d->has_cusum = false;
+    if (!d->numeric || d->n_cells < 2 || d->ref_n <= 0) return;
+    /* the normal score of each bin: the quantile of the middle of its reference mass */
+    double cum = 0, mu = 0, var = 0;
+    for (uint32_t i = 0; i < d->n_cells; i++) {
+        double pi = d->ref[i] / d->ref_n;
+        d->z[i] = norm_ppf(cum + pi / 2);
+        cum += pi;
+        if (!isfinite(d->z[i])) d->z[i] = 0;
+    }
+    for (uint32_t i = 0; i < d->n_cells; i++) mu += d->ref[i] / d->ref_n * d->z[i];
+    for (uint32_t i = 0; i < d->n_cells; i++) var += d->ref[i] / d->ref_n * (d->z[i] - mu) * (d->z[i] - mu);
+    if (!(var > 1e-12)) return;
+    double sd = sqrt(var);
+    for (uint32_t i = 0; i < d->n_cells; i++) d->z[i] = (d->z[i] - mu) / sd;
+    /* allowance: half the design shift, plus two standard errors of the reference's own mean score
+     * (its sampling error must not accumulate) */
+    d->k_allow = d->set.cusum_shift / 2 + 2 / sqrt(d->ref_n);
+    double arl = 2 / d->alpha_row; /* two sides share the test's rate */
+    double lo = 0, hi = 1;
+    while (siegmund_arl(d->k_allow, hi) < arl && hi < 1e9) hi *= 2;
+    for (int it = 0; it < 200; it++) {
+        double mid = 0.5 * (lo + hi);
+        if (siegmund_arl(d->k_allow, mid) < arl) lo = mid;
+        else hi = mid;
+    }
+    d->h_cusum = hi;
+    d->has_cusum = true;
+}
+
+fw_status fw_detector_create(const fw_ref_column *ref, const fw_detector_settings *s, fw_detector **out,
+                             fw_err *err) {
+    *out = NULL;
+    fw_detector_settings def;
+    if (!s) {
+        fw_detector_settings_init(&def);
+        s = &def;
+    }
+    fw_status st = check_settings(s, err);
+    if (st) return st;
+    fw_detector *d = fw_calloc(1, sizeof *d);
+    if (!d) return fw_err_set(err, FW_ENOMEM, "out of memory");
+    d->set = *s;
+    d->name = fw_strdup(ref->name ? ref->name : "");
+    d->numeric = ref->type == FW_COL_NUMERIC || ref->type == FW_COL_TIMESTAMP;
+    if (!d->numeric && ref->n_bins > 0 && ref->n_top == 0) d->numeric = true; /* bins say numeric */
+    if (!d->name) goto oom;
+    d->ref_rows = (double)ref->n_rows;
+    d->ref_missing = (double)ref->n_missing;
+    if (d->numeric) {
+        d->n_bins = ref->n_bins;
+        d->n_cells = ref->n_bins ? ref->n_bins : 1;
+        d->ref = fw_calloc(d->n_cells, sizeof *d->ref);
+        if (!d->ref) goto oom;
+        if (ref->n_bins) {
+            d->edges = fw_malloc((ref->n_bins + 1) * sizeof *d->edges);
+            if (!d->edges) goto oom;
+            memcpy(d->edges, ref->edges, (ref->n_bins + 1) * sizeof *d->edges);
+            for (uint32_t i = 0; i < ref->n_bins; i++) d->ref[i] = (double)ref->counts[i];
+        } else {
+            d->ref[0] = (double)(ref->n_rows - ref->n_missing);
+        }
+    } else {
+        d->n_top = ref->n_top;
+        d->n_cells = ref->n_top + 1;
+        d->ref = fw_calloc(d->n_cells, sizeof *d->ref);
+        d->top = fw_calloc(d->n_top ? d->n_top : 1, sizeof *d->top);
+        d->top_len = fw_calloc(d->n_top ? d->n_top : 1, sizeof *d->top_len);
+        uint32_t size = 8;
+        while (size < 4 * d->n_top) size *= 2;
+        d->table = fw_calloc(size, sizeof *d->table);
+        d->table_mask = size - 1;
+        if (!d->ref || !d->top || !d->top_len || !d->table) goto oom;
+        for (uint32_t i = 0; i < d->n_top; i++) {
+            d->top_len[i] = strlen(ref->top_values[i]);
+            d->top[i] = fw_strndup(ref->top_values[i], d->top_len[i]);
+            if (!d->top[i]) goto oom;
+            d->ref[i] = (double)ref->top_counts[i];
+            uint32_t h = (uint32_t)fnv1a(d->top[i], d->top_len[i]) & d->table_mask;
+            while (d->table[h]) h = (h + 1) & d->table_mask;
+            d->table[h] = i + 1;
+        }
+        d->ref[d->n_top] = (double)ref->other_count;
+    }
+    for (uint32_t i = 0; i < d->n_cells; i++) d->ref_n += d->ref[i];
+    d->alpha_row = fw_detector_alpha_row(s);
+    d->alpha_test = d->alpha_row * s->step_rows;
+    if (d->alpha_test > 0.5) d->alpha_test = 0.5;
+    double miss = d->ref_rows > 0 ? d->ref_missing / d->ref_rows : 0;
+    if (pool_cells(d, (double)s->window_rows * (1 - miss))) goto oom;
+    if (calibrate_chi2(d)) goto oom;
+    d->z = fw_calloc(d->n_cells, sizeof *d->z);
+    if (!d->z) goto oom;
+    setup_cusum(d);
+    fw_rate_cusum_init(&d->miss, d->ref_missing, d->ref_rows, s->rate_shift, d->alpha_row);
+    *out = d;
+    return FW_OK;
+oom:
+    fw_detector_free(d);
+    return fw_err_set(err, FW_ENOMEM, "out of memory");
+}
+
+void fw_detector_free(fw_detector *d) {
+    if (!d) return;
+    fw_free(d->name);
+    fw_free(d->edges);
+    for (uint32_t i = 0; d->top && i < d->n_top; i++) fw_free(d->top[i]);
+    fw_free(d->top);
+    fw_free(d->top_len);
+    fw_free(d->table);
+    fw_free(d->ref);
+    fw_free(d->group);
+    fw_free(d->ref_g);
+    fw_free(d->z);
+    fw_free(d);
+}
+
+const char *fw_detector_column(const fw_detector *d) { return d->name; }
+bool fw_detector_numeric(const fw_detector *d) { return d->numeric; }
+uint32_t fw_detector_n_slots(const fw_detector *d) { return d->n_cells + 1; }
+uint32_t fw_detector_missing_slot(const fw_detector *d) { return d->n_cells; }
+
+double fw_detector_threshold(const fw_detector *d, fw_detector_test t) {
+    switch (t) {
+    case FW_DET_CHI2: return d->chi2_threshold;
+    case FW_DET_CUSUM: return d->has_cusum ? d->h_cusum : INFINITY;
+    case FW_DET_MISSING: return d->miss.h;
+    default: return NAN;
+    }
+}
+
+/* ---- hot path ----------------------------------------------------------------------------- */
+
+uint32_t fw_detector_slot_num(const fw_detector *d, double x) {
+    if (isnan(x)) return d->n_cells;
+    if (d->n_bins == 0) return 0;
+    const double *e = d->edges;
+    if (d->n_bins <= 32) {
+        /* the count of inner edges <= x: no branch to mispredict (a binary search over random values
+         * mispredicts about half its steps) */
+        uint32_t b = 0;
+        for (uint32_t i = 1; i < d->n_bins; i++) b += x >= e[i];
+        return b;
+    }
+    uint32_t lo = 0, hi = d->n_bins - 1;
+    while (lo < hi) { /* the last bin b with e[b] <= x; bin 0 below e[1] */
+        uint32_t mid = (lo + hi + 1) / 2;
+        if (x >= e[mid]) lo = mid;
+        else hi = mid - 1;
+    }
+    return lo;
+}
+
+uint32_t fw_detector_slot_str(const fw_detector *d, const char *s, size_t len) {
+    if (!s) return d->n_cells;
+    if (d->numeric) {
+        char buf[64];
+        if (len == 0 || len >= sizeof buf) return d->n_cells;
+        memcpy(buf, s, len);
+        buf[len] = 0;
+        char *end;
+        double x = strtod(buf, &end);
+        if (end == buf || *end) return d->n_cells;
+        return fw_detector_slot_num(d, x);
+    }
+    uint32_t h = (uint32_t)fnv1a(s, len) & d->table_mask;
+    for (;;) {
+        uint32_t v = d->table[h];
+        if (!v) return d->n_top; /* other */
+        if (d->top_len[v - 1] == len && memcmp(d->top[v - 1], s, len) == 0) return v - 1;
+        h = (h + 1) & d->table_mask;
+    }
+}
+
+/* ---- tests -------------------------------------------------------------------------------- */
+
+fw_status fw_detector_state_new(const fw_detector *d, fw_detector_state **out) {
+    *out = NULL;
+    fw_detector_state *s = fw_calloc(1, sizeof *s);
+    if (!s) return FW_ENOMEM;
+    s->cap = d->set.window_rows / d->set.step_rows;
+    if (s->cap < 1) s->cap = 1;
+    s->n_slots = d->n_cells + 1;
+    s->ring = fw_calloc((size_t)s->cap * s->n_slots, sizeof *s->ring);
+    s->win = fw_calloc(s->n_slots, sizeof *s->win);
+    s->scratch = fw_calloc(d->n_groups ? d->n_groups : 1, sizeof *s->scratch);
+    if (!s->ring || !s->win || !s->scratch) {
+        fw_detector_state_free(s);
+        return FW_ENOMEM;
+    }
+    s->miss = d->miss;
+    *out = s;
+    return FW_OK;
+}
+
+void fw_detector_state_free(fw_detector_state *s) {
+    if (!s) return;
+    fw_free(s->ring);
+    fw_free(s->win);
+    fw_free(s->scratch);
+    fw_free(s);
+}
+
+void fw_detector_state_reset(fw_detector_state *s) {
+    memset(s->ring, 0, (size_t)s->cap * s->n_slots * sizeof *s->ring);
+    memset(s->win, 0, s->n_slots * sizeof *s->win);
+    s->head = s->filled = 0;
+    s->cus_pos = s->cus_neg = 0;
+    s->miss.s = 0;
+}
+
+/* chi-square of counts (n_cells slots) over the pooled groups, bb: n_groups doubles of scratch. */
+static void chi2_check(const fw_detector *d, const uint64_t *counts, double *bb, fw_detector_check *out) {
+    memset(out, 0, sizeof *out);
+    uint32_t k = d->n_groups;
+    if (k < 2) return;
+    memset(bb, 0, k * sizeof *bb);
+    uint64_t n = 0;
+    for (uint32_t c = 0; c < d->n_cells; c++) {
+        bb[d->group[c]] += (double)counts[c];
+        n += counts[c];
+    }
+    out->rows = n;
+    if (n >= 1) {
+        out->evaluated = 1;
+        out->value = fw_stats_chi2_two_sample(d->ref_g, bb, k, NULL);
+        out->threshold = d->chi2_threshold;
+        out->effect = fw_stats_psi(d->ref_g, bb, k, 0.5);
+        out->reference = d->set.min_psi;
+        out->active = out->value >= out->threshold && out->effect >= d->set.min_psi;
+    }
+}
+
+void fw_detector_test_window(const fw_detector *d, const uint64_t *counts, fw_detector_check *out) {
+    double b[64];
+    if (d->n_groups <= 64) {
+        chi2_check(d, counts, b, out);
+        return;
+    }
+    double *heap = fw_malloc(d->n_groups * sizeof *heap); /* references with over 64 bins only */
+    if (!heap) {
+        memset(out, 0, sizeof *out);
+        return;
+    }
+    chi2_check(d, counts, heap, out);
+    fw_free(heap);
+}
+
+void fw_detector_step(const fw_detector *d, fw_detector_state *s, const uint64_t *block,
+                      fw_detector_check check[FW_DETECTOR_TESTS]) {
+    memset(check, 0, FW_DETECTOR_TESTS * sizeof *check);
+    uint32_t ns = s->n_slots;
+    /* slide: the oldest block leaves the window once the ring is full */
+    uint64_t *slot = s->ring + (size_t)s->head * ns;
+    if (s->filled == s->cap)
+        for (uint32_t i = 0; i < ns; i++) s->win[i] -= slot[i];
+    else
+        s->filled++;
+    memcpy(slot, block, ns * sizeof *slot);
+    for (uint32_t i = 0; i < ns; i++) s->win[i] += block[i];
+    s->head = (s->head + 1) % s->cap;
+
+    uint64_t n = 0, miss = block[d->n_cells];
+    for (uint32_t c = 0; c < d->n_cells; c++) n += block[c];
+
+    /* FW_DET_CHI2 on the full window */
+    if (s->filled == s->cap) chi2_check(d, s->win, s->scratch, &check[FW_DET_CHI2]);
+
+    /* FW_DET_CUSUM on this block's scores */
+    if (d->has_cusum) {
+        fw_detector_check *c = &check[FW_DET_CUSUM];
+        double zsum = 0;
+        for (uint32_t i = 0; i < d->n_cells; i++) zsum += (double)block[i] * d->z[i];
+        double allow = d->k_allow * (double)n, cap = 2 * d->h_cusum;
+        s->cus_pos += zsum - allow;
+        s->cus_neg += -zsum - allow;
+        if (s->cus_pos < 0) s->cus_pos = 0;
+        if (s->cus_neg < 0) s->cus_neg = 0;
+        if (s->cus_pos > cap) s->cus_pos = cap;
+        if (s->cus_neg > cap) s->cus_neg = cap;
+        c->evaluated = 1;
+        c->value = s->cus_pos > s->cus_neg ? s->cus_pos : s->cus_neg;
+        c->threshold = d->h_cusum;
+        c->effect = n ? zsum / (double)n : 0;
+        c->reference = 0;
+        c->rows = n;
+        c->active = c->value >= c->threshold;
+    }
+
+    /* FW_DET_MISSING on this block */
+    {
+        fw_detector_check *c = &check[FW_DET_MISSING];
+        uint64_t rows = n + miss;
+        c->evaluated = rows > 0;
+        c->active = fw_rate_cusum_update(&s->miss, miss, rows);
+        c->value = s->miss.s;
+        c->threshold = s->miss.h;
+        uint64_t wrows = 0;
+        for (uint32_t i = 0; i < ns; i++) wrows += s->win[i];
+        c->effect = wrows ? (double)s->win[d->n_cells] / (double)wrows : 0;
+        c->reference = d->ref_rows > 0 ? d->ref_missing / d->ref_rows : 0;
+        c->rows = rows;
+    }
+}
+
+void fw_detector_alarm(const fw_detector *d, fw_detector_test t, const fw_detector_check *c, uint64_t row,
+                       int64_t ts_ms, fw_alarm *out) {
+    memset(out, 0, sizeof *out);
+    out->kind = t == FW_DET_MISSING ? FW_ALARM_QUALITY : FW_ALARM_DRIFT;
+    snprintf(out->column, sizeof out->column, "%s", d->name);
+    const char *stat = fw_detector_test_name(t);
+    snprintf(out->statistic, sizeof out->statistic, "%s", stat ? stat : "");
+    out->value = c->value;
+    out->threshold = c->threshold;
+    out->row = row;
+    out->ts_ms = ts_ms;
+    switch (t) {
+    case FW_DET_CHI2:
+        snprintf(out->detail, sizeof out->detail, "distribution moved: chi2 %.4g > %.4g over %llu rows, PSI %.3g",
+                 c->value, c->threshold, (unsigned long long)c->rows, c->effect);
+        break;
+    case FW_DET_CUSUM:
+        snprintf(out->detail, sizeof out->detail, "persistent shift: CUSUM %.4g > %.4g, last block %+.2f SD",
+                 c->value, c->threshold, c->effect);
+        break;
+    default:
+        snprintf(out->detail, sizeof out->detail, "missing rate %.3g vs %.3g in training", c->effect, c->reference);
+        break;
+    }
+}
