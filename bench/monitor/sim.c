@@ -227,10 +227,17 @@ static int naive_alarm(const column *c) {
     return df > 0 && fw_stats_chi2_sf(x, df) < 0.05;
 }
 
+/* SIM_WINDOW=N: the chi-square window (the monitor's default is 1000; the detector's 500) */
+static void window_from_env(fw_detector_settings *s) {
+    const char *w = getenv("SIM_WINDOW");
+    if (w && atoi(w) > 0) s->window_rows = (uint32_t)atoi(w);
+}
+
 static int cmd_fa(uint64_t rows, uint64_t seed) {
     fw_detector_settings s;
     fw_detector_settings_init(&s);
     s.family_size = fw_detector_family_size(NCOL, 0);
+    window_from_env(&s);
     static column cols[NCOL];
     setup_columns(cols, &s, seed);
     fw_rng r;
@@ -265,9 +272,10 @@ static int cmd_fa(uint64_t rows, uint64_t seed) {
     }
     double per = 1e5 / (double)rows;
     uint64_t total = raises[0] + raises[1] + raises[2];
-    printf("no-change stream: %llu predictions x %d columns (seed %llu), default settings (target %.2g per 100k, "
-           "family %u tests)\n",
-           (unsigned long long)rows, NCOL, (unsigned long long)seed, s.false_alarms_per_100k, s.family_size);
+    printf("no-change stream: %llu predictions x %d columns (seed %llu), default settings (window %u, step %u, target "
+           "%.2g per 100k, family %u tests)\n",
+           (unsigned long long)rows, NCOL, (unsigned long long)seed, s.window_rows, s.step_rows,
+           s.false_alarms_per_100k, s.family_size);
     printf("  alarms raised: chi2 %llu, cusum %llu, missing_rate %llu; total %llu = %.3f per 100,000 predictions\n",
            (unsigned long long)raises[0], (unsigned long long)raises[1], (unsigned long long)raises[2],
            (unsigned long long)total, (double)total * per);
@@ -374,17 +382,20 @@ static int cmd_delay(int trials, uint64_t seed) {
     fw_detector_settings s;
     fw_detector_settings_init(&s);
     s.family_size = fw_detector_family_size(NCOL, NCOL); /* 50 columns + a rate test each */
+    window_from_env(&s);
     static column cols[NCOL];
     setup_columns(cols, &s, seed);
-    printf("delays: %d streams each (seed %llu), default settings, family %u tests (50 columns + a rate test each); "
-           "change at a random row in [5000, 6000)\n",
-           trials, (unsigned long long)seed, s.family_size);
+    printf("delays: %d streams each (seed %llu), default settings (window %u, step %u), family %u tests (50 columns + "
+           "a rate test each); change at a random row in [5000, 6000)\n",
+           trials, (unsigned long long)seed, s.window_rows, s.step_rows, s.family_size);
     const column *num = &cols[0], *cat = &cols[40];
     delays(&s, num, "numeric shift 0.5 SD", C_SHIFT, 0.5, 1000, trials, seed + 1);
     delays(&s, num, "numeric shift 0.25 SD", C_SHIFT, 0.25, 1000, trials, seed + 2);
     delays(&s, num, "numeric shift 0.1 SD", C_SHIFT, 0.1, 1000, trials, seed + 3);
     delays(&s, num, "numeric shift 0.05 SD (under the floor)", C_SHIFT, 0.05, 1000, trials, seed + 8);
-    delays(&s, &cols[20], "skewed column shift 0.5 SD(log)", C_SHIFT, 0.5 * exp(0.5), 1000, trials, seed + 4);
+    /* lognormal(0, 1): SD sqrt((e - 1) e) */
+    delays(&s, &cols[20], "lognormal column shift 0.5 SD", C_SHIFT, 0.5 * sqrt((M_E - 1) * M_E), 1000, trials,
+           seed + 4);
     delays(&s, num, "missing rate +20 points", C_MISSING, 0.2, 200, trials, seed + 5);
     delays(&s, cat, "unseen category at 5% (rate CUSUM)", C_UNSEEN, 0.05, 500, trials, seed + 6);
     delays(&s, cat, "two top categories trade places", C_SWAP, 0, 1000, trials, seed + 7);

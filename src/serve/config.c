@@ -1,5 +1,5 @@
-/* config.c — owns fw_serve_config: defaults and the `serving:` YAML section parser (libyaml
- * document API; every error names the file, line, column and key). */
+/* config.c — owns fw_serve_config: defaults and the parsers of the `serving:` and `monitoring:`
+ * YAML sections (libyaml document API; every error names the file, line, column and key). */
 #include "serve/config.h"
 
 #include "core/alloc.h"
@@ -59,6 +59,16 @@ void fw_serve_config_init(fw_serve_config *c) {
     c->max_instances = 10000;
     c->max_reply_bytes = (size_t)16 << 20;
     c->max_pending_reply_bytes = (size_t)256 << 20;
+    fw_serve_monitoring *m = &c->monitoring;
+    m->enabled = true;
+    m->sensitivity = 1;
+    m->metrics_columns = 50;
+    m->history = true;
+    m->alert_log = true;
+    m->webhook_retries = 5;
+    m->webhook_backoff_s = 0.5;
+    m->webhook_timeout_s = 5;
+    m->alert_queue = 1024;
 }
 
 static void free_objs(fw_serve_objective *o, size_t n) {
@@ -92,6 +102,9 @@ void fw_serve_config_free(fw_serve_config *c) {
     fw_free(c->cors_origins);
     fw_free(c->tls_cert);
     fw_free(c->tls_key);
+    for (size_t i = 0; i < c->monitoring.n_columns; i++) fw_free(c->monitoring.columns[i]);
+    fw_free(c->monitoring.columns);
+    fw_free(c->monitoring.webhook_url);
     memset(c, 0, sizeof *c);
 }
 
@@ -338,6 +351,87 @@ static fw_status serving_pair(fw_yaml *y, int key, yaml_node_t *v, yaml_node_t *
     }
 }
 
+/* ---- the `monitoring:` section ---------------------------------------------------------------- */
+
+static const char *const k_alert_keys[] = {"log", "webhook", "retries", "backoff_s", "timeout_s", "queue", NULL};
+
+static fw_status alert_pair(fw_yaml *y, int key, yaml_node_t *v, yaml_node_t *k, void *ud) {
+    fw_serve_monitoring *m = ud;
+    fw_status st;
+    switch (key) {
+    case 0: return fw_yaml_get_bool(y, v, "monitoring.alerts.log", &m->alert_log);
+    case 1:
+        if ((st = fw_yaml_get_str(y, v, "monitoring.alerts.webhook", &m->webhook_url))) return st;
+        if (m->webhook_url && strncmp(m->webhook_url, "http://", 7) != 0 && strncmp(m->webhook_url, "https://", 8) != 0)
+            return fw_yaml_error(y, v, "'monitoring.alerts.webhook': expected an http:// or https:// URL, got '%s'",
+                                 m->webhook_url);
+        if (m->webhook_url && (strchr(m->webhook_url, ' ') || strchr(m->webhook_url, '\n') ||
+                               !m->webhook_url[strncmp(m->webhook_url, "https://", 8) == 0 ? 8 : 7]))
+            return fw_yaml_error(y, v, "'monitoring.alerts.webhook': expected a URL with a host and no spaces, got '%s'",
+                                 m->webhook_url);
+        return FW_OK;
+    case 2: return get_unsigned(y, v, "monitoring.alerts.retries", 0, 100, &m->webhook_retries);
+    case 3: return fw_yaml_get_double(y, v, "monitoring.alerts.backoff_s", 0, 60, &m->webhook_backoff_s);
+    case 4: return fw_yaml_get_double(y, v, "monitoring.alerts.timeout_s", 0.01, 600, &m->webhook_timeout_s);
+    default: return get_size(y, v, "monitoring.alerts.queue", 1, 1 << 20, &m->alert_queue);
+    }
+}
+
+static const char *const k_monitoring_keys[] = {"enabled", "step_rows", "window_rows", "quality_rows", "block_s",
+                                                "sensitivity", "columns", "metrics_columns", "history", "alerts",
+                                                NULL};
+
+static fw_status get_u32(fw_yaml *y, yaml_node_t *n, const char *path, uint64_t lo, uint64_t hi, uint32_t *out) {
+    uint64_t v;
+    fw_status st = fw_yaml_get_int(y, n, path, lo, hi, &v);
+    if (st == FW_OK) *out = (uint32_t)v;
+    return st;
+}
+
+static fw_status monitoring_pair(fw_yaml *y, int key, yaml_node_t *v, yaml_node_t *k, void *ud) {
+    fw_serve_monitoring *m = ud;
+    fw_status st;
+    switch (key) {
+    case 0: return fw_yaml_get_bool(y, v, "monitoring.enabled", &m->enabled);
+    case 1: return get_u32(y, v, "monitoring.step_rows", 1, 1000000, &m->step_rows);
+    case 2: return get_u32(y, v, "monitoring.window_rows", 1, 100000000, &m->window_rows);
+    case 3: return get_u32(y, v, "monitoring.quality_rows", 1, 100000000, &m->quality_rows);
+    case 4: return fw_yaml_get_double(y, v, "monitoring.block_s", 0, 86400, &m->block_s);
+    case 5: return fw_yaml_get_double(y, v, "monitoring.sensitivity", 0.01, 100, &m->sensitivity);
+    case 6:
+        if ((st = get_list(y, v, "monitoring.columns", NULL, "a column name", &m->columns, &m->n_columns))) return st;
+        for (size_t i = 0; i < m->n_columns; i++)
+            for (size_t j = 0; j < i; j++)
+                if (!strcmp(m->columns[i], m->columns[j]))
+                    return fw_yaml_error(y, fw_yaml_item(y, v, i), "'monitoring.columns[%zu]': '%s' is listed twice", i,
+                                         m->columns[i]);
+        return FW_OK;
+    case 7: return get_size(y, v, "monitoring.metrics_columns", 0, 10000, &m->metrics_columns);
+    case 8: return fw_yaml_get_bool(y, v, "monitoring.history", &m->history);
+    default:
+        if (v->type != YAML_MAPPING_NODE)
+            return fw_yaml_error(y, v, "'monitoring.alerts': expected a map {log, webhook, retries, ...}, got %s",
+                                 fw_yaml_kind(v));
+        return fw_yaml_walk_map(y, v, "monitoring.alerts", k_alert_keys, alert_pair, m);
+    }
+}
+
+/* window_rows and quality_rows are whole numbers of blocks (the monitor's defaults: 50, 1000, 200;
+ * monitor/monitor.h): checked here so the error names the line. */
+static fw_status check_windows(fw_yaml *y, yaml_node_t *map, const fw_serve_monitoring *m) {
+    uint32_t step = m->step_rows ? m->step_rows : 50;
+    const char *keys[2] = {"window_rows", "quality_rows"};
+    uint32_t vals[2] = {m->window_rows ? m->window_rows : 1000, m->quality_rows ? m->quality_rows : 200};
+    for (int i = 0; i < 2; i++)
+        if (vals[i] % step) {
+            yaml_node_t *n = fw_yaml_map_get(y, map, keys[i]);
+            if (!n) n = fw_yaml_map_get(y, map, "step_rows");
+            return fw_yaml_error(y, n ? n : map, "'monitoring.%s': %u is not a multiple of step_rows (%u)", keys[i],
+                                 vals[i], step);
+        }
+    return FW_OK;
+}
+
 fw_status fw_serve_config_parse(fw_serve_config *c, const char *yaml, size_t len,
                                 const char *name_for_errors, fw_err *err) {
     yaml_parser_t parser;
@@ -358,6 +452,15 @@ fw_status fw_serve_config_parse(fw_serve_config *c, const char *yaml, size_t len
     if (root && root->type == YAML_MAPPING_NODE) {
         yaml_node_t *serving = fw_yaml_map_get(&y, root, "serving");
         if (serving) st = fw_yaml_walk_map(&y, serving, "serving", k_serving_keys, serving_pair, c);
+        yaml_node_t *monitoring = st ? NULL : fw_yaml_map_get(&y, root, "monitoring");
+        if (monitoring && !fw_yaml_is_null(monitoring)) {
+            if (monitoring->type != YAML_MAPPING_NODE)
+                st = fw_yaml_error(&y, monitoring, "'monitoring': expected a map {enabled, window_rows, ...}, got %s",
+                                   fw_yaml_kind(monitoring));
+            else
+                st = fw_yaml_walk_map(&y, monitoring, "monitoring", k_monitoring_keys, monitoring_pair, &c->monitoring);
+            if (!st) st = check_windows(&y, monitoring, &c->monitoring);
+        }
     } else if (root && !fw_yaml_is_null(root)) {
         st = fw_yaml_error(&y, root, "expected a map at the top level, got %s", fw_yaml_kind(root));
     }

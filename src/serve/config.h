@@ -23,6 +23,25 @@
  *     predict_token: ...            # also rank_token, feedback_token
  *     cors_origins: [https://app.example.com]
  *     tls: {cert: server.pem, key: server.key}
+ *
+ * and, in the same file, the top-level `monitoring:` section (docs/MONITORING.md, "In the server"):
+ *   monitoring:
+ *     enabled: true                 # false: no monitor, no /monitor state, no alarms
+ *     step_rows: 50                 # a block of predictions closes after this many ...
+ *     block_s: 0                    # ... or once it is this old (0: by count only, as the replay)
+ *     window_rows: 1000             # drift and prediction tests look at the last this many rows
+ *     quality_rows: 200             # quality and latency tests look at the last this many rows
+ *     sensitivity: 1                # > 1 more sensitive, < 1 less (thresholds scaled)
+ *     columns: [age, income]        # the inputs watched (default: every input)
+ *     metrics_columns: 50           # /metrics: per-column series for at most this many columns
+ *     history: true                 # raised / cleared alarms kept in the store (`monitor --history`)
+ *     alerts:
+ *       log: true                   # one stderr line per raised / cleared alarm
+ *       webhook: https://hooks.example.com/flywheel   # POST of the JSON alert
+ *       retries: 5                  # attempts after the first, backoff_s doubling each time
+ *       backoff_s: 0.5
+ *       timeout_s: 5                # per attempt
+ *       queue: 1024                 # alerts waiting to be sent; past it the newest are dropped (counted)
  */
 #ifndef FW_SERVE_CONFIG_H
 #define FW_SERVE_CONFIG_H
@@ -58,6 +77,27 @@ typedef struct fw_serve_objective {
     double max;        /* filters: drop a candidate whose score is above max */
     char *cls;         /* a classifier's class: its probability is the score (NULL: the primary score) */
 } fw_serve_objective;
+
+/* The `monitoring:` section: one monitor per served model version (serve/models.c), its alarms to
+ * the alert thread (serve/alerts.h: log line, store history, webhook). */
+typedef struct fw_serve_monitoring {
+    bool enabled;               /* default true */
+    /* windows (monitor/monitor.h fw_monitor_settings); 0 = the monitor's default. window_rows and
+       quality_rows are whole numbers of blocks (checked against step_rows, given or default) */
+    uint32_t step_rows, window_rows, quality_rows;
+    double block_s;             /* a block also closes once this old; default 0 = by count only */
+    double sensitivity;         /* default 1 */
+    char **columns;             /* the inputs watched; n_columns == 0: every input */
+    size_t n_columns;
+    size_t metrics_columns;     /* /metrics per-column series cap (label cardinality); default 50 */
+    bool history;               /* alarms into the store (when there is one); default true */
+    bool alert_log;             /* a stderr line per alarm raised / cleared; default true */
+    char *webhook_url;          /* http:// or https:// URL; NULL = no webhook */
+    unsigned webhook_retries;   /* attempts after the first; default 5 */
+    double webhook_backoff_s;   /* delay before the first retry, doubled each retry (max 60 s); default 0.5 */
+    double webhook_timeout_s;   /* per attempt (connect + send + answer); default 5 */
+    size_t alert_queue;         /* alerts waiting for the alert thread; default 1024 */
+} fw_serve_monitoring;
 
 typedef struct fw_serve_config {
     char *host;                 /* default "127.0.0.1" */
@@ -118,15 +158,16 @@ typedef struct fw_serve_config {
     size_t n_cors_origins;
     char *tls_cert;             /* PEM files: both set = HTTPS (libmicrohttpd + GnuTLS) */
     char *tls_key;
+    fw_serve_monitoring monitoring; /* the top-level `monitoring:` section */
 } fw_serve_config;
 
 /* Fills the defaults above (pointers NULL except host). Free with fw_serve_config_free. */
 void fw_serve_config_init(fw_serve_config *c);
 void fw_serve_config_free(fw_serve_config *c);
 
-/* Reads the `serving:` section of a YAML file into c (other top-level sections are ignored; a file
- * without the section leaves c unchanged). Unknown keys and wrong types are FW_ECONFIG errors like
- * "flywheel.yaml:12:5: serving.port: expected an integer in [0, 65535], got 'x'". */
+/* Reads the `serving:` and `monitoring:` sections of a YAML file into c (other top-level sections
+ * are ignored; a file without them leaves c unchanged). Unknown keys and wrong types are FW_ECONFIG
+ * errors like "flywheel.yaml:12:5: serving.port: expected an integer in [0, 65535], got 'x'". */
 fw_status fw_serve_config_load(fw_serve_config *c, const char *path, fw_err *err);
 fw_status fw_serve_config_parse(fw_serve_config *c, const char *yaml, size_t len,
                                 const char *name_for_errors, fw_err *err);

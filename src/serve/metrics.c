@@ -214,6 +214,128 @@ void fw_metrics_render(fw_buf *out, const fw_metrics_series *s, size_t n) {
         }
 }
 
+/* ---- monitoring -------------------------------------------------------------------------------- */
+
+static const char *const alarm_kinds[FW_METRICS_ALARM_KINDS] = {"drift",       "quality",  "schema",  "prediction",
+                                                                 "performance", "estimate", "latency"};
+
+static void mon_labels(fw_buf *out, const fw_metrics_monitor *s) {
+    put_label(out, "model", s->model);
+    fw_buf_put_u8(out, ',');
+    put_label(out, "version", s->version);
+}
+
+static void family(fw_buf *out, const char *name, const char *type, const char *help) {
+    fw_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* A column series: name{model,version,column[,statistic]} value. */
+static void column_series(fw_buf *out, const char *name, const fw_metrics_monitor *s,
+                          const fw_metrics_monitor_column *c, bool with_stat, double v) {
+    fw_buf_printf(out, "%s{", name);
+    mon_labels(out, s);
+    fw_buf_put_u8(out, ',');
+    put_label(out, "column", c->name);
+    if (with_stat) {
+        fw_buf_put_u8(out, ',');
+        put_label(out, "statistic", c->statistic);
+    }
+    fw_buf_printf(out, "} %.9g\n", v);
+}
+
+static void metric_series(fw_buf *out, const char *name, const fw_metrics_monitor *s, const char *source, double v) {
+    if (!isfinite(v)) return;
+    fw_buf_printf(out, "%s{", name);
+    mon_labels(out, s);
+    fw_buf_put_u8(out, ',');
+    put_label(out, "metric", s->metric);
+    fw_buf_printf(out, ",source=\"%s\"} %.9g\n", source, v);
+}
+
+void fw_metrics_render_monitor(fw_buf *out, const fw_metrics_monitor *s, size_t n, size_t max_columns) {
+    family(out, "flywheel_monitor_rows_total", "counter", "Predictions observed by the model version's monitor.");
+    for (size_t i = 0; i < n; i++) {
+        fw_buf_printf(out, "flywheel_monitor_rows_total{");
+        mon_labels(out, &s[i]);
+        fw_buf_printf(out, "} %llu\n", (unsigned long long)s[i].rows);
+    }
+    family(out, "flywheel_monitor_drift", "gauge",
+           "An input's drift statistic in the last tested window (the statistic label names it).");
+    for (size_t i = 0; i < n; i++)
+        for (size_t c = 0; c < s[i].n_columns && c < max_columns; c++)
+            if (s[i].columns[c].statistic && s[i].columns[c].statistic[0] && isfinite(s[i].columns[c].drift))
+                column_series(out, "flywheel_monitor_drift", &s[i], &s[i].columns[c], true, s[i].columns[c].drift);
+    family(out, "flywheel_monitor_drift_threshold", "gauge",
+           "The calibrated threshold the input's drift statistic was compared with.");
+    for (size_t i = 0; i < n; i++)
+        for (size_t c = 0; c < s[i].n_columns && c < max_columns; c++)
+            if (s[i].columns[c].statistic && s[i].columns[c].statistic[0] && isfinite(s[i].columns[c].drift_threshold))
+                column_series(out, "flywheel_monitor_drift_threshold", &s[i], &s[i].columns[c], true,
+                              s[i].columns[c].drift_threshold);
+    family(out, "flywheel_monitor_missing_rate", "gauge", "An input's missing rate in the last quality window.");
+    for (size_t i = 0; i < n; i++)
+        for (size_t c = 0; c < s[i].n_columns && c < max_columns; c++)
+            if (isfinite(s[i].columns[c].missing_rate))
+                column_series(out, "flywheel_monitor_missing_rate", &s[i], &s[i].columns[c], false,
+                              s[i].columns[c].missing_rate);
+    family(out, "flywheel_monitor_columns_omitted", "gauge",
+           "Watched inputs without per-column series (past monitoring.metrics_columns).");
+    for (size_t i = 0; i < n; i++) {
+        fw_buf_printf(out, "flywheel_monitor_columns_omitted{");
+        mon_labels(out, &s[i]);
+        fw_buf_printf(out, "} %zu\n", s[i].n_columns > max_columns ? s[i].n_columns - max_columns : 0);
+    }
+    family(out, "flywheel_monitor_alarms_active", "gauge", "Alarms active now, by kind.");
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < FW_METRICS_ALARM_KINDS; k++) {
+            fw_buf_printf(out, "flywheel_monitor_alarms_active{");
+            mon_labels(out, &s[i]);
+            fw_buf_printf(out, ",kind=\"%s\"} %llu\n", alarm_kinds[k], (unsigned long long)s[i].active[k]);
+        }
+    family(out, "flywheel_monitor_alarms_raised_total", "counter", "Alarms raised, by kind.");
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < FW_METRICS_ALARM_KINDS; k++) {
+            fw_buf_printf(out, "flywheel_monitor_alarms_raised_total{");
+            mon_labels(out, &s[i]);
+            fw_buf_printf(out, ",kind=\"%s\"} %llu\n", alarm_kinds[k], (unsigned long long)s[i].raised[k]);
+        }
+    family(out, "flywheel_monitor_metric", "gauge",
+           "The primary metric in the last window: realized from joined labels (source=live) or estimated "
+           "from the model's confidences before labels arrive (source=estimated).");
+    for (size_t i = 0; i < n; i++)
+        if (s[i].metric) {
+            metric_series(out, "flywheel_monitor_metric", &s[i], "live", s[i].live);
+            metric_series(out, "flywheel_monitor_metric", &s[i], "estimated", s[i].estimated);
+        }
+    family(out, "flywheel_monitor_metric_lower", "gauge", "Lower bound of the metric's confidence interval.");
+    for (size_t i = 0; i < n; i++)
+        if (s[i].metric) {
+            metric_series(out, "flywheel_monitor_metric_lower", &s[i], "live", s[i].live_lo);
+            metric_series(out, "flywheel_monitor_metric_lower", &s[i], "estimated", s[i].estimated_lo);
+        }
+    family(out, "flywheel_monitor_metric_upper", "gauge", "Upper bound of the metric's confidence interval.");
+    for (size_t i = 0; i < n; i++)
+        if (s[i].metric) {
+            metric_series(out, "flywheel_monitor_metric_upper", &s[i], "live", s[i].live_hi);
+            metric_series(out, "flywheel_monitor_metric_upper", &s[i], "estimated", s[i].estimated_hi);
+        }
+    family(out, "flywheel_monitor_labels_total", "counter", "Labels received through feedback.");
+    for (size_t i = 0; i < n; i++)
+        if (s[i].metric) {
+            fw_buf_printf(out, "flywheel_monitor_labels_total{");
+            mon_labels(out, &s[i]);
+            fw_buf_printf(out, "} %llu\n", (unsigned long long)s[i].labels);
+        }
+    family(out, "flywheel_monitor_labels_joined_total", "counter",
+           "Labels joined to their prediction by request id (in memory or through the prediction log).");
+    for (size_t i = 0; i < n; i++)
+        if (s[i].metric) {
+            fw_buf_printf(out, "flywheel_monitor_labels_joined_total{");
+            mon_labels(out, &s[i]);
+            fw_buf_printf(out, "} %llu\n", (unsigned long long)s[i].labels_joined);
+        }
+}
+
 void fw_metrics_render_scalar(fw_buf *out, const char *name, const char *type, const char *help,
                               double value) {
     fw_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type, name, value);

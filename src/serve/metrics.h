@@ -56,6 +56,41 @@ typedef struct fw_metrics_series {
 /* Appends the per-model families (requests, errors, latency, abstentions, scores) for all series
  * to out in Prometheus text format 0.0.4. */
 void fw_metrics_render(fw_buf *out, const fw_metrics_series *s, size_t n);
+/* ---- monitoring (issue 17): one block per monitored model version ------------------------------ */
+
+enum { FW_METRICS_ALARM_KINDS = 7 }; /* FW_ALARM_KIND_COUNT (monitor/alarm.h) */
+
+/* One watched column's latest figures (from the monitor's last tested windows). */
+typedef struct fw_metrics_monitor_column {
+    const char *name;
+    const char *statistic;     /* the drift statistic's name; "" = not tested yet (no drift series) */
+    double drift, drift_threshold; /* NaN = not tested yet */
+    double missing_rate;       /* NaN = not tested yet */
+} fw_metrics_monitor_column;
+
+typedef struct fw_metrics_monitor {
+    const char *model, *version;
+    uint64_t rows;                                 /* predictions observed */
+    uint64_t active[FW_METRICS_ALARM_KINDS];       /* alarms active now, by kind */
+    uint64_t raised[FW_METRICS_ALARM_KINDS];       /* alarms raised so far, by kind */
+    const fw_metrics_monitor_column *columns;      /* the watched columns, in the model's input order */
+    size_t n_columns;
+    const char *metric;                            /* the primary metric's name; NULL = no tracker */
+    double live, live_lo, live_hi;                 /* realized from labels, last window (NaN = none yet) */
+    double estimated, estimated_lo, estimated_hi;  /* label-free estimate, last window (NaN = none) */
+    uint64_t labels, labels_joined;                /* feedback labels received / joined to a prediction */
+} fw_metrics_monitor;
+
+/* Appends the monitoring families for all blocks: flywheel_monitor_rows_total,
+ * flywheel_monitor_drift / _drift_threshold / _missing_rate (per column: at most max_columns
+ * columns per model version — the first in input order, so the label set is stable —, the number
+ * left out in flywheel_monitor_columns_omitted), flywheel_monitor_alarms_active (gauge) and
+ * flywheel_monitor_alarms_raised_total (counter) by kind, flywheel_monitor_metric{source="live" or
+ * "estimated"} with _lower / _upper interval bounds, flywheel_monitor_labels_total and
+ * flywheel_monitor_labels_joined_total. Label values are escaped; series with no value yet are
+ * left out. */
+void fw_metrics_render_monitor(fw_buf *out, const fw_metrics_monitor *s, size_t n, size_t max_columns);
+
 /* Appends one gauge or counter with HELP and TYPE lines. */
 void fw_metrics_render_scalar(fw_buf *out, const char *name, const char *type, const char *help,
                               double value);

@@ -109,6 +109,21 @@ fw_status fw_store_audit_append(fw_store *s, const fw_audit_rec *a, fw_err *err)
 fw_status fw_store_audit_list(fw_store *s, const char *name, fw_audit_rec **out, size_t *n, fw_err *err) {
     return s->ops->audit_list(s, name, out, n, err);
 }
+fw_status fw_store_alarm_raise(fw_store *s, fw_alarm_rec *a, fw_err *err) {
+    if (!a->model || !a->kind || a->version <= 0)
+        return fw_err_set(err, FW_EINVAL, "an alarm needs a model, a version and a kind");
+    return s->ops->alarm_raise(s, a, err);
+}
+fw_status fw_store_alarm_clear(fw_store *s, const char *model, int64_t version, const char *kind, const char *column,
+                               int64_t cleared_ms, int64_t *n_cleared, fw_err *err) {
+    if (n_cleared) *n_cleared = 0;
+    if (!model || !kind) return fw_err_set(err, FW_EINVAL, "clearing an alarm needs a model and a kind");
+    return s->ops->alarm_clear(s, model, version, kind, column, cleared_ms, n_cleared, err);
+}
+fw_status fw_store_alarm_list(fw_store *s, const char *model, size_t limit, fw_alarm_rec **out, size_t *n,
+                              fw_err *err) {
+    return s->ops->alarm_list(s, model, limit, out, n, err);
+}
 
 fw_status fw_store_artifact_put(fw_store *s, const void *data, size_t len, char hash_out[33], fw_err *err) {
     return s->ops->artifact_put(s, data, len, hash_out, err);
@@ -276,6 +291,17 @@ void fw_run_rec_free(fw_run_rec *r) {
     fw_free(r->user);
     fw_free(r->record_json);
     memset(r, 0, sizeof *r);
+}
+
+void fw_alarm_recs_free(fw_alarm_rec *a, size_t n) {
+    for (size_t i = 0; a && i < n; i++) {
+        fw_free(a[i].model);
+        fw_free(a[i].kind);
+        fw_free(a[i].column);
+        fw_free(a[i].statistic);
+        fw_free(a[i].detail);
+    }
+    fw_free(a);
 }
 
 void fw_audit_recs_free(fw_audit_rec *a, size_t n) {

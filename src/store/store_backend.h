@@ -35,6 +35,12 @@ typedef struct fw_store_ops {
     fw_status (*run_get)(fw_store *s, const char *run_id, fw_run_rec *out, fw_err *err);
     fw_status (*audit_append)(fw_store *s, const fw_audit_rec *a, fw_err *err);
     fw_status (*audit_list)(fw_store *s, const char *name, fw_audit_rec **out, size_t *n, fw_err *err);
+    /* alarm history */
+    fw_status (*alarm_raise)(fw_store *s, fw_alarm_rec *a, fw_err *err);
+    fw_status (*alarm_clear)(fw_store *s, const char *model, int64_t version, const char *kind, const char *column,
+                             int64_t cleared_ms, int64_t *n_cleared, fw_err *err);
+    fw_status (*alarm_list)(fw_store *s, const char *model, size_t limit, fw_alarm_rec **out, size_t *n,
+                            fw_err *err);
     /* artifacts */
     fw_status (*artifact_put)(fw_store *s, const void *data, size_t len, char hash_out[33], fw_err *err);
     fw_status (*artifact_read)(fw_store *s, const char *hash, uint8_t **out, size_t *len, fw_err *err);

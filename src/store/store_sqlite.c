@@ -81,6 +81,13 @@ static const char *const migrations[] = {
     "  model TEXT NOT NULL, entity_id TEXT NOT NULL, version TEXT NOT NULL, prediction TEXT,\n"
     "  scores_json TEXT, scored_ms INTEGER NOT NULL, run_id INTEGER,\n"
     "  PRIMARY KEY(model, entity_id)) WITHOUT ROWID;\n",
+    /* 3 -> 4: the monitors' alarm history (serve/alerts.c writes it, `flywheel monitor --history`
+     * reads it; IF NOT EXISTS: a store set back to an older version number re-runs it) */
+    "CREATE TABLE IF NOT EXISTS alarms(\n"
+    "  id INTEGER PRIMARY KEY, model_name TEXT NOT NULL, version INTEGER NOT NULL, kind TEXT NOT NULL,\n"
+    "  column_name TEXT, statistic TEXT, value REAL, threshold REAL, row_index INTEGER,\n"
+    "  raised_ms INTEGER NOT NULL, cleared_ms INTEGER, detail TEXT);\n"
+    "CREATE INDEX IF NOT EXISTS alarms_by_model ON alarms(model_name, id);\n",
 };
 
 #define VERSION_COLS                                                                              \
@@ -96,6 +103,7 @@ enum {
     Q_VERSION_LATEST_ANY, Q_VERSION_LIST, Q_VERSION_STATUS, Q_ARTIFACT_REFS, Q_MODEL_LIST,
     Q_ALIAS_SET, Q_ALIAS_GET, Q_ALIAS_REMOVE, Q_ALIAS_LIST, Q_RUN_INSERT, Q_RUN_GET,
     Q_AUDIT_INSERT, Q_AUDIT_LIST, Q_AUDIT_LIST_ALL,
+    Q_ALARM_INSERT, Q_ALARM_CLEAR, Q_ALARM_LIST,
     Q_BATCH_BEGIN, Q_BATCH_FINISH, Q_BATCH_PRED_INSERT,
     Q_JOB_BEGIN, Q_JOB_UPDATE, Q_JOB_HISTORY, Q_ANSWER_PUT, Q_ANSWER_GET, Q_ANSWER_COUNT,
     Q_COUNT
@@ -154,6 +162,14 @@ static const char *const sql_text[Q_COUNT] = {
                      " forced, reason, command, user, pid FROM audit_log WHERE model_name = ?1 ORDER BY id",
     [Q_AUDIT_LIST_ALL] = "SELECT id, ts_ms, model_name, version, action, alias, from_version, to_version,"
                          " forced, reason, command, user, pid FROM audit_log ORDER BY id",
+    [Q_ALARM_INSERT] = "INSERT INTO alarms(model_name, version, kind, column_name, statistic, value, threshold,"
+                       " row_index, raised_ms, cleared_ms, detail) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
+    [Q_ALARM_CLEAR] = "UPDATE alarms SET cleared_ms = ?5 WHERE model_name = ?1 AND version = ?2 AND kind = ?3"
+                      " AND column_name IS ?4 AND cleared_ms IS NULL",
+    /* the newest ?2 (all when -1) of a model's alarms (all models' when ?1 is NULL), oldest first */
+    [Q_ALARM_LIST] = "SELECT * FROM (SELECT id, model_name, version, kind, column_name, statistic, value, threshold,"
+                     " row_index, raised_ms, cleared_ms, detail FROM alarms WHERE ?1 IS NULL OR model_name = ?1"
+                     " ORDER BY id DESC LIMIT ?2) ORDER BY id",
     [Q_BATCH_BEGIN] = "INSERT INTO batch_runs(model_name, version, started_ms, input_path, status)"
                       " VALUES(?1, ?2, ?3, ?4, 'running')",
     [Q_BATCH_FINISH] = "UPDATE batch_runs SET finished_ms = ?2, n_rows = ?3, status = ?4 WHERE id = ?1",
@@ -691,6 +707,82 @@ static fw_status sq_audit_list(fw_store *b, const char *name, fw_audit_rec **out
     return FW_OK;
 }
 
+/* ---- alarm history -------------------------------------------------------------------------- */
+static fw_status sq_alarm_raise(fw_store *b, fw_alarm_rec *a, fw_err *err) {
+    sqlite_store *s = S(b);
+    sqlite3_stmt *st = stmt(s, Q_ALARM_INSERT, err);
+    if (!st) return err->status;
+    bind_text(st, 1, a->model);
+    sqlite3_bind_int64(st, 2, a->version);
+    bind_text(st, 3, a->kind);
+    bind_text(st, 4, a->column && a->column[0] ? a->column : NULL);
+    bind_text(st, 5, a->statistic);
+    bind_real(st, 6, a->value);
+    bind_real(st, 7, a->threshold);
+    sqlite3_bind_int64(st, 8, a->row);
+    sqlite3_bind_int64(st, 9, a->raised_ms);
+    bind_opt_version(st, 10, a->cleared_ms);
+    bind_text(st, 11, a->detail);
+    fw_status rc = step_done(s, st, err, "record alarm");
+    if (rc == FW_OK) a->id = sqlite3_last_insert_rowid(s->db);
+    return rc;
+}
+
+static fw_status sq_alarm_clear(fw_store *b, const char *model, int64_t version, const char *kind, const char *column,
+                                int64_t cleared_ms, int64_t *n_cleared, fw_err *err) {
+    sqlite_store *s = S(b);
+    sqlite3_stmt *st = stmt(s, Q_ALARM_CLEAR, err);
+    if (!st) return err->status;
+    bind_text(st, 1, model);
+    sqlite3_bind_int64(st, 2, version);
+    bind_text(st, 3, kind);
+    bind_text(st, 4, column && column[0] ? column : NULL);
+    sqlite3_bind_int64(st, 5, cleared_ms);
+    fw_status rc = step_done(s, st, err, "clear alarm");
+    if (rc == FW_OK && n_cleared) *n_cleared = sqlite3_changes(s->db);
+    return rc;
+}
+
+static fw_status sq_alarm_list(fw_store *b, const char *model, size_t limit, fw_alarm_rec **out, size_t *n,
+                               fw_err *err) {
+    sqlite_store *s = S(b);
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *st = stmt(s, Q_ALARM_LIST, err);
+    if (!st) return err->status;
+    bind_text(st, 1, model);
+    sqlite3_bind_int64(st, 2, limit ? (int64_t)limit : -1);
+    fw_alarm_rec *a = NULL;
+    size_t cnt = 0, cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (FW_GROW(&a, &cap, cnt + 1)) break;
+        fw_alarm_rec *e = &a[cnt++];
+        memset(e, 0, sizeof *e);
+        e->id = sqlite3_column_int64(st, 0);
+        e->model = col_text(st, 1);
+        e->version = sqlite3_column_int64(st, 2);
+        e->kind = col_text(st, 3);
+        e->column = col_text(st, 4);
+        e->statistic = col_text(st, 5);
+        e->value = col_real(st, 6);
+        e->threshold = col_real(st, 7);
+        e->row = sqlite3_column_int64(st, 8);
+        e->raised_ms = sqlite3_column_int64(st, 9);
+        e->cleared_ms = sqlite3_column_int64(st, 10);
+        e->detail = col_text(st, 11);
+        if (!e->model || !e->kind) break;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        fw_alarm_recs_free(a, cnt);
+        return rc == SQLITE_ROW ? fw_err_set(err, FW_ENOMEM, "out of memory") : db_error(s, err, "list alarms");
+    }
+    *out = a;
+    *n = cnt;
+    return FW_OK;
+}
+
 /* ---- artifacts (files) ---------------------------------------------------------------------- */
 static fw_status sq_artifact_put(fw_store *b, const void *data, size_t len, char hash_out[33], fw_err *err) {
     return fw__fs_artifact_put(b->home, data, len, hash_out, err);
@@ -951,6 +1043,9 @@ static const fw_store_ops sqlite_ops = {
     .run_get = sq_run_get,
     .audit_append = sq_audit_append,
     .audit_list = sq_audit_list,
+    .alarm_raise = sq_alarm_raise,
+    .alarm_clear = sq_alarm_clear,
+    .alarm_list = sq_alarm_list,
     .artifact_put = sq_artifact_put,
     .artifact_read = sq_artifact_read,
     .artifact_remove = sq_artifact_remove,

@@ -140,8 +140,93 @@ static void test_same_rules_as_project(void) {
     }
 }
 
+/* the top-level `monitoring:` section: defaults (on), every key read, and the project file accepts
+ * the section (the same file serves both) */
+static void test_monitoring(void) {
+    fw_serve_config c;
+    fw_err err;
+    CHECK_OK(parse("serving:\n  port: 1\n", &c, &err));
+    CHECK(c.monitoring.enabled);
+    CHECK(c.monitoring.history && c.monitoring.alert_log);
+    CHECK(c.monitoring.sensitivity == 1);
+    CHECK_EQ(c.monitoring.window_rows, 0); /* the monitor's default */
+    CHECK_EQ(c.monitoring.metrics_columns, 50);
+    CHECK_EQ(c.monitoring.n_columns, 0);
+    CHECK(c.monitoring.webhook_url == NULL);
+    CHECK_EQ(c.monitoring.webhook_retries, 5);
+    CHECK_EQ(c.monitoring.alert_queue, 1024);
+    fw_serve_config_free(&c);
+    CHECK_OK(parse("monitoring:\n  enabled: false\n", &c, &err));
+    CHECK(!c.monitoring.enabled);
+    fw_serve_config_free(&c);
+    const char *y = "monitoring:\n"
+                    "  enabled: yes\n"
+                    "  step_rows: 100\n"
+                    "  window_rows: 500\n"
+                    "  quality_rows: 300\n"
+                    "  block_s: 60\n"
+                    "  sensitivity: 2.5\n"
+                    "  columns: [age, income]\n"
+                    "  metrics_columns: 8\n"
+                    "  history: off\n"
+                    "  alerts:\n"
+                    "    log: false\n"
+                    "    webhook: http://127.0.0.1:9/hook\n"
+                    "    retries: 2\n"
+                    "    backoff_s: 0.05\n"
+                    "    timeout_s: 1.5\n"
+                    "    queue: 16\n";
+    fw_status st = parse(y, &c, &err);
+    CHECK_MSG(st == FW_OK, "%s", err.msg);
+    if (st == FW_OK) {
+        CHECK(c.monitoring.enabled);
+        CHECK_EQ(c.monitoring.step_rows, 100);
+        CHECK_EQ(c.monitoring.window_rows, 500);
+        CHECK_EQ(c.monitoring.quality_rows, 300);
+        CHECK(c.monitoring.block_s == 60);
+        CHECK(c.monitoring.sensitivity == 2.5);
+        CHECK_EQ(c.monitoring.n_columns, 2);
+        if (c.monitoring.n_columns == 2) CHECK_STR(c.monitoring.columns[1], "income");
+        CHECK_EQ(c.monitoring.metrics_columns, 8);
+        CHECK(!c.monitoring.history && !c.monitoring.alert_log);
+        CHECK_STR(c.monitoring.webhook_url, "http://127.0.0.1:9/hook");
+        CHECK_EQ(c.monitoring.webhook_retries, 2);
+        CHECK(c.monitoring.webhook_backoff_s == 0.05 && c.monitoring.webhook_timeout_s == 1.5);
+        CHECK_EQ(c.monitoring.alert_queue, 16);
+    }
+    fw_serve_config_free(&c);
+    /* errors name file:line:column and the field */
+    CHECK_STR(refused("monitoring:\n  enabled: maybe\n"),
+              "s.yaml:2:12: 'monitoring.enabled': expected true or false, got 'maybe'");
+    CHECK_CONTAINS(refused("monitoring:\n  window_rows: 0\n"), "s.yaml:2:16: 'monitoring.window_rows': 0 is out of range");
+    CHECK_STR(refused("monitoring:\n  window_rows: 1020\n"),
+              "s.yaml:2:16: 'monitoring.window_rows': 1020 is not a multiple of step_rows (50)");
+    CHECK_STR(refused("monitoring:\n  step_rows: 300\n"),
+              "s.yaml:2:14: 'monitoring.window_rows': 1000 is not a multiple of step_rows (300)");
+    CHECK_CONTAINS(refused("monitoring:\n  sensitivity: high\n"), "s.yaml:2:16: 'monitoring.sensitivity': expected a number");
+    CHECK_CONTAINS(refused("monitoring:\n  sensitivity: 0\n"), "'monitoring.sensitivity': 0 is out of range");
+    CHECK_CONTAINS(refused("monitoring:\n  windows: 5\n"), "s.yaml:2:3: unknown key 'windows' in 'monitoring'");
+    CHECK_CONTAINS(refused("monitoring:\n  columns: [a, b, a]\n"), "s.yaml:2:19: 'monitoring.columns[2]': 'a' is listed twice");
+    CHECK_CONTAINS(refused("monitoring:\n  alerts:\n    webhook: ftp://x/\n"),
+                   "s.yaml:3:14: 'monitoring.alerts.webhook': expected an http:// or https:// URL, got 'ftp://x/'");
+    CHECK_CONTAINS(refused("monitoring:\n  alerts:\n    webhook: 'http://'\n"), "expected a URL with a host");
+    CHECK_CONTAINS(refused("monitoring:\n  alerts:\n    retries: -1\n"), "s.yaml:3:14: 'monitoring.alerts.retries'");
+    CHECK_CONTAINS(refused("monitoring:\n  alerts:\n    timeout_s: 0\n"), "'monitoring.alerts.timeout_s'");
+    CHECK_CONTAINS(refused("monitoring:\n  alerts: https://x\n"), "s.yaml:2:11: 'monitoring.alerts': expected a map");
+    CHECK_CONTAINS(refused("monitoring: [a]\n"), "s.yaml:1:13: 'monitoring': expected a map");
+    /* a project file with the section still parses as a project */
+    fw_project p;
+    fw_err perr;
+    fw_err_clear(&perr);
+    const char *proj = "data: {train: t.csv, label: y}\nmonitoring:\n  enabled: false\n";
+    st = fw_project_parse(proj, strlen(proj), "s.yaml", &p, &perr);
+    CHECK_MSG(st == FW_OK, "%s", perr.msg);
+    if (st == FW_OK) fw_project_free(&p);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
+    TEST_RUN(test_monitoring);
     TEST_RUN(test_values);
     TEST_RUN(test_errors);
     TEST_RUN(test_same_rules_as_project);
