@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Flywheel needs to build and test; skips what is already present.
-# Usage: scripts/install-deps.sh [--bench]   (--bench adds the peers that bench/ compares against)
+# Usage: scripts/install-deps.sh [--bench]   (--bench adds the peers that bench/ compares against
+# and the Python that remakes the test fixtures: tests/*/fixtures/make_*.py)
 set -euo pipefail
 build_pkgs=(gcc clang make pkg-config git ca-certificates curl
   libsqlite3-dev libyaml-dev libxxhash-dev zlib1g-dev libzstd-dev libjansson-dev libmicrohttpd-dev
@@ -8,7 +9,7 @@ build_pkgs=(gcc clang make pkg-config git ca-certificates curl
   prometheus           # promtool: tests/serve checks /metrics with `promtool check metrics`
   libclang-rt-14-dev python3 openssl  # openssl: tests/serve/test_guard makes a TLS certificate
   chromium fonts-dejavu-core)   # chromium: tests/eval/test_report_browser renders every HTML report
-bench_pkgs=(python3-pandas python3-numpy python3-sklearn python3-xgboost liblinear-tools
+bench_pkgs=(python3-pandas python3-numpy python3-scipy python3-sklearn python3-xgboost liblinear-tools
   python3-fastapi uvicorn nginx-light wrk hyperfine time)
 want=("${build_pkgs[@]}")
 [[ ${1:-} == --bench ]] && want+=("${bench_pkgs[@]}")

@@ -47,6 +47,9 @@ echo "rss trace (s kB): $(tr '\n' ' ' < "$tmp/rss")"
 printf "%d requests, %.0f req/s, p50 %d us, p99 %d us, non-2xx %d, socket errors %d, timeouts %d; load at end %s\n" \
   "$reqs" "$rps" "$p50" "$p99" "$errs" "$sockerr" "$tmo" "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf "log: %s written + %s dropped of %s answered; %s stored\n" "${w%.*}" "${d%.*}" "$reqs" "${st%.*}"
+printf "memory: log queue peak %s of %s bytes (%s records dropped at the bound); SQLite heap %s bytes (peak %s)\n" \
+  "$(m flywheel_log_queue_peak_bytes)" "$(m flywheel_log_queue_capacity_bytes)" "$(m flywheel_log_queue_memory_dropped_total)" \
+  "$(m flywheel_store_memory_bytes)" "$(m flywheel_store_memory_peak_bytes)"
 awk -v errs="$errs" -v tmo="$tmo" -v se="$sockerr" '
   $1 >= 60 && !b {b=$2; bt=$1} {last=$2; lt=$1}
   END { if (!b) {print "too short for the RSS check (< 60 s)"; exit 1}

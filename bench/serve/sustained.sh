@@ -6,7 +6,9 @@
 # Prints per run: req/s, p50, p99 (wrk --latency), timeouts and errors, and for the store
 # run whether the log is complete: requests answered vs records written + dropped, the spool
 # backlog at the end and how long it took to drain; per pair the p99 ratio store / off; then the
-# median ratio (goal <= 2, with 0 timeouts and every record stored or counted as dropped).
+# median ratio (goal <= 2, with 0 timeouts and every record stored or counted as dropped). For the
+# store run also the records stored during the load, their rate and the log threads' CPU time per
+# record (ingest: the idle ingester, the catch-up thread and the checkpointer; the writer).
 # Refuses to start with a 1-minute load average above 0.5 unless FORCE=1 (figures taken on a busy
 # machine are printed with its load average; say how far to trust them).
 # Usage: flock /tmp/fw-bench.lock bash bench/serve/sustained.sh [SECS]
@@ -49,12 +51,19 @@ run() {
     END{printf "%s %.0f %.0f %d %d %d\n", r, a, b, t+0, e+0, n}' "$tmp/wrk.out")
   local extra_out=""
   if [[ $side == store ]]; then
-    local w d sp t0=$EPOCHREALTIME
+    local w d sp t0=$EPOCHREALTIME st0 ing
     w=$(m flywheel_log_written_total); d=$(m flywheel_log_dropped_total); sp=$(m flywheel_log_spool_records)
+    st0=$(m flywheel_log_stored_total)
+    # CPU seconds of the log's threads over the run (ingest = idle ingester + catch-up + checkpointer)
+    ing=$(for t in /proc/$fw/task/*; do awk -v n="$(cat $t/comm)" '{print n, $14 + $15}' $t/stat; done | awk -v tck="$(getconf CLK_TCK)" \
+      '$1 ~ /^fw-log-(ingest|catchup|ckpt)$/ {i += $2} $1 == "fw-log-writer" {w += $2} END {printf "%.2f %.2f", i / tck, w / tck}')
     for _ in $(seq 1 1200); do [[ $(m flywheel_log_spool_records) == 0 ]] && break; sleep 0.5; done
     local drain; drain=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.1f", b-a}')
     extra_out=$(printf "  log: %s written + %s dropped of %s answered; spool %s at the end, drained in %s s; stored %s" \
       "${w%.*}" "${d%.*}" "$reqs" "${sp%.*}" "$drain" "$(m flywheel_log_stored_total)")
+    extra_out+=$(awk -v st="${st0%.*}" -v secs="$secs" -v w="${w%.*}" -v c="$ing" 'BEGIN { split(c, a, " ");
+      printf "\n      during the load: %d stored (%.0f/s); ingest CPU %.1f s = %.1f us per stored record; writer CPU %.1f s = %.2f us per written record",
+             st, st / secs, a[1], st ? a[1] * 1e6 / st : 0, a[2], w ? a[2] * 1e6 / w : 0 }')
   fi
   kill $fw; wait $fw 2>/dev/null
   printf "%-5s %8.0f req/s  p50 %6d us  p99 %7d us  timeouts %d  errors %d  load %s -> %s%s\n" \

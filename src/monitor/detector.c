@@ -42,6 +42,7 @@ struct fw_detector {
     double alpha_row, alpha_test;
     double fit_c, fit_nu, fit_mean, fit_var; /* moment-matched c * chi2(nu) of the simulated null */
     double chi2_threshold;
+    double robust;     /* the threshold covering the reference's own error (99% of references) */
     /* FW_DET_CUSUM (numeric, >= 2 cells with mass) */
     double *z;         /* standardised score per cell */
     bool has_cusum;
@@ -346,6 +347,17 @@ static fw_status calibrate_chi2(fw_detector *d) {
         d->fit_nu = df;
         d->chi2_threshold = plain;
     }
+    /* The simulation averages over references; a deployment has ONE. Given it, the statistic is
+     * about n/(n+w) * chi2(df, lambda) with lambda = w * sum (reference error)^2 / p, itself
+     * ~ (w/n) chi2(df) over references. Covering the 99th percentile of lambda (Patnaik's scaled
+     * chi-square for the noncentral one) keeps the rate per window <= alpha for 99 of 100
+     * references; it matters only when the reference is small next to the window. */
+    double wn_ = (double)w, nr = d->ref_n;
+    double lam = wn_ / nr * fw_stats_chi2_isf(0.01, df);
+    double cc = (df + 2 * lam) / (df + lam), nu2 = (df + lam) * (df + lam) / (df + 2 * lam);
+    double robust = nr / (nr + wn_) * cc * fw_stats_chi2_isf(d->alpha_test, nu2);
+    d->robust = robust;
+    if (robust > d->chi2_threshold) d->chi2_threshold = robust;
     return FW_OK;
 }
 

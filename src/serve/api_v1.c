@@ -70,6 +70,9 @@ static double primary_score(const fw_srv_model *m, const double *out) {
     return out[0];
 }
 
+/* A string literal into a buffer without printf (the reply path runs these per request). */
+#define PUT_LIT(b, lit) fw_buf_put((b), (lit), sizeof(lit) - 1)
+
 static void put_label(fw_buf *b, const fw_srv_model *m, const double *out) {
     if (m->task == FW_TASK_BINARY) {
         int pos = out[0] >= m->threshold;
@@ -87,7 +90,7 @@ static void put_label(fw_buf *b, const fw_srv_model *m, const double *out) {
 
 /* The decided answer as JSON: the class name, the fixed value, the value, or the class index. */
 static void put_answer(fw_buf *b, const fw_srv_model *m, const fw_srv_decision *d) {
-    if (d->source == FW_PRED_REVIEW) fw_buf_printf(b, "\"needs review\"");
+    if (d->source == FW_PRED_REVIEW) PUT_LIT(b, "\"needs review\"");
     else if (d->answer) fw_json_put_str(b, d->answer);
     else if (m->task == FW_TASK_BINARY || m->task == FW_TASK_MULTICLASS) fw_buf_printf(b, "%d", (int)d->answer_index);
     else fw_json_put_f64(b, d->answer_value);
@@ -101,7 +104,7 @@ static const char *outcome_of(const fw_srv_decision *d) {
 /* ,"probabilities":{neg:1-p,pos:p},"score":p,"threshold":t of a binary model's positive-class
  * probability p (online and batch answers alike). */
 static void put_binary_scores(fw_buf *b, const fw_srv_model *m, double p) {
-    fw_buf_printf(b, ",\"probabilities\":{");
+    PUT_LIT(b, ",\"probabilities\":{");
     fw_json_put_str(b, m->classes ? m->classes[0] : "0");
     fw_buf_put_u8(b, ':');
     fw_json_put_f64(b, 1 - p);
@@ -109,20 +112,20 @@ static void put_binary_scores(fw_buf *b, const fw_srv_model *m, double p) {
     fw_json_put_str(b, m->classes ? m->classes[1] : "1");
     fw_buf_put_u8(b, ':');
     fw_json_put_f64(b, p);
-    fw_buf_printf(b, "},\"score\":");
+    PUT_LIT(b, "},\"score\":");
     fw_json_put_f64(b, p);
-    fw_buf_printf(b, ",\"threshold\":");
+    PUT_LIT(b, ",\"threshold\":");
     fw_json_put_f64(b, m->threshold);
 }
 
 /* Writes one prediction object from the model's own scores and the decision. */
 static void put_prediction(fw_buf *b, const fw_srv_model *m, const double *out, const fw_srv_decision *d) {
-    fw_buf_printf(b, "{\"label\":");
+    PUT_LIT(b, "{\"label\":");
     put_label(b, m, out);
     if (m->task == FW_TASK_BINARY) {
         put_binary_scores(b, m, out[0]);
     } else if (m->task == FW_TASK_MULTICLASS) {
-        fw_buf_printf(b, ",\"probabilities\":{");
+        PUT_LIT(b, ",\"probabilities\":{");
         for (size_t k = 0; k < m->n_outputs; k++) {
             if (k) fw_buf_put_u8(b, ',');
             char tmp[32];
@@ -131,27 +134,29 @@ static void put_prediction(fw_buf *b, const fw_srv_model *m, const double *out, 
             fw_buf_put_u8(b, ':');
             fw_json_put_f64(b, out[k]);
         }
-        fw_buf_printf(b, "},\"score\":");
+        PUT_LIT(b, "},\"score\":");
         fw_json_put_f64(b, primary_score(m, out));
-        fw_buf_printf(b, ",\"threshold\":null");
+        PUT_LIT(b, ",\"threshold\":null");
     } else {
-        fw_buf_printf(b, ",\"score\":");
+        PUT_LIT(b, ",\"score\":");
         fw_json_put_f64(b, out[0]);
-        fw_buf_printf(b, ",\"threshold\":null");
+        PUT_LIT(b, ",\"threshold\":null");
     }
     if (m->task == FW_TASK_BINARY || m->task == FW_TASK_MULTICLASS) {
-        fw_buf_printf(b, ",\"confidence\":");
+        PUT_LIT(b, ",\"confidence\":");
         fw_json_put_f64(b, d->confidence);
     }
     if (d->abstained) {
         /* the fallback answers; the model's own label and scores are kept beside it */
-        fw_buf_printf(b, ",\"abstained\":true,\"confidence_threshold\":");
+        PUT_LIT(b, ",\"abstained\":true,\"confidence_threshold\":");
         fw_json_put_f64(b, d->threshold);
-        fw_buf_printf(b, ",\"fallback\":\"%s\",\"answer\":",
-                      d->source == FW_PRED_BASELINE ? "baseline" : d->source == FW_PRED_VALUE ? "value" : "review");
+        PUT_LIT(b, ",\"fallback\":\"");
+        const char *fb = d->source == FW_PRED_BASELINE ? "baseline" : d->source == FW_PRED_VALUE ? "value" : "review";
+        fw_buf_put(b, fb, strlen(fb));
+        PUT_LIT(b, "\",\"answer\":");
         put_answer(b, m, d);
     } else {
-        fw_buf_printf(b, ",\"abstained\":false");
+        PUT_LIT(b, ",\"abstained\":false");
     }
 }
 
@@ -258,7 +263,7 @@ void fw__log_prediction(fw_server *s, const char *rid, const fw_srv_model *m, in
         .answers = abp->len && fw_buf_ok(abp) ? (const char *)abp->data : NULL, .answers_len = abp->len,
         .outputs = out, .n_rows = out ? n : 0, .n_out = m->n_outputs,
     };
-    fw_logq_push(s->logq, fw_log_prediction_new(&p));
+    fw_logq_push_prediction(s->logq, &p);
     if (abp->cap > 64 * 1024 || abp == &local) {
         fw_buf_free(abp); /* keep a small buffer only */
         fw_buf_init(abp);
@@ -339,7 +344,7 @@ static bool answer_from_batch(fw_server *s, const fw_srv_model *m, int variant, 
             .latency_us = (int64_t)((fw_now_ns() - t0) / 1000), .inputs = body, .inputs_len = len,
             .answers = fw_buf_ok(&ab) ? (const char *)ab.data : NULL, .answers_len = ab.len,
         };
-        fw_logq_push(s->logq, fw_log_prediction_new(&p));
+        fw_logq_push_prediction(s->logq, &p);
         fw_buf_free(&ab);
     }
     fw_hybrid_answer_free(&a);
@@ -360,7 +365,10 @@ static void reply_predictions(const fw_srv_model *m, int variant, size_t n, cons
     fw_json_put_str(b, m->name);
     fw_buf_put(b, ",\"version\":", 11);
     fw_json_put_str(b, m->version);
-    fw_buf_printf(b, ",\"variant\":\"%s\",\"source\":\"online\",\"predictions\":[", fw_variant_name(variant));
+    PUT_LIT(b, ",\"variant\":\"");
+    const char *vn = fw_variant_name(variant);
+    fw_buf_put(b, vn, strlen(vn));
+    PUT_LIT(b, "\",\"source\":\"online\",\"predictions\":[");
     for (size_t i = 0; i < n; i++) {
         if (i) fw_buf_put_u8(b, ',');
         const double *o = out + i * m->n_outputs;

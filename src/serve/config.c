@@ -45,11 +45,12 @@ void fw_serve_config_init(fw_serve_config *c) {
     c->drain_timeout_s = 10.0;
     c->admin_wait_s = 10.0;
     c->log_capacity = 65536;
+    c->log_queue_bytes = FW_LOG_QUEUE_BYTES_DEFAULT;
     c->log_policy = FW_LOG_DROP_NEWEST;
     c->log_sample = 0.1;
     c->log_batch = 512;
     c->log_spool_bytes = (size_t)1 << 30;
-    c->log_ingest_batch = 256;
+    c->log_ingest_batch = 1024;
     c->log_catch_up = true;
     c->log_flush_ms = 2;
     c->batch_max_age_s = 0;
@@ -242,7 +243,7 @@ static fw_status retention_pair(fw_yaml *y, int key, yaml_node_t *v, yaml_node_t
 }
 
 static const char *const k_log_keys[] = {"path", "capacity", "batch", "spool_bytes", "catch_up", "ingest_batch",
-                                         "sample", "retention", "flush_ms", "policy", NULL};
+                                         "sample", "retention", "flush_ms", "policy", "queue_bytes", "cache_bytes", NULL};
 static const char *const k_log_policies[] = {"drop-newest", "drop-oldest", "sample", NULL}; /* fw_log_policy order */
 
 static fw_status log_pair(fw_yaml *y, int key, yaml_node_t *v, yaml_node_t *k, void *ud) {
@@ -262,9 +263,11 @@ static fw_status log_pair(fw_yaml *y, int key, yaml_node_t *v, yaml_node_t *k, v
     case 8:
         if (!(st = fw_yaml_get_int(y, v, "serving.log.flush_ms", 1, 60000, &u))) c->log_flush_ms = (int)u;
         return st;
-    default:
+    case 9:
         if (!(st = fw_yaml_get_enum(y, v, "serving.log.policy", k_log_policies, &e))) c->log_policy = (fw_log_policy)e;
         return st;
+    case 10: return get_size(y, v, "serving.log.queue_bytes", 65536, (uint64_t)1 << 40, &c->log_queue_bytes);
+    default: return get_size(y, v, "serving.log.cache_bytes", 65536, (uint64_t)1 << 40, &c->log_cache_bytes);
     }
 }
 

@@ -11,7 +11,7 @@
  *     model_memory_bytes: 1073741824
  *     admin_wait_s: 10              # admin alias/load/reload: 200 when done within, else 202
  *     log: {path: predictions.jsonl, capacity: 65536, policy: drop-newest, sample: 0.1,
- *           spool_bytes: 1073741824, ingest_batch: 256, catch_up: true, flush_ms: 2,
+ *           spool_bytes: 1073741824, ingest_batch: 1024, catch_up: true, flush_ms: 2,
  *           retention: {max_age_s: 2592000, max_rows: 100000000, max_bytes: 53687091200}}
  *     splits:
  *       - {model: spam, kind: canary, challenger: spam@staging, percent: 10}
@@ -51,6 +51,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* serving.log.queue_bytes by default: the bound on queued prediction records' memory (logq.h) */
+#define FW_LOG_QUEUE_BYTES_DEFAULT ((size_t)16 << 20)
 
 /* What the log queue does when it is full. */
 typedef enum fw_log_policy {
@@ -120,11 +123,15 @@ typedef struct fw_serve_config {
     /* Prediction log */
     char *log_path;             /* JSON-lines sink when there is no store; NULL = logging off */
     size_t log_capacity;        /* bounded queue size; default 65536 */
+    size_t log_queue_bytes;     /* bound on the queued prediction records' memory (a ring reserved once);
+                                   default FW_LOG_QUEUE_BYTES_DEFAULT */
+    size_t log_cache_bytes;     /* the log store connection's page cache bound; 0 = the store's default
+                                   (FW_STORE_LOG_CACHE_BYTES) */
     fw_log_policy log_policy;
     double log_sample;          /* FW_LOG_SAMPLE keep fraction; default 0.1 */
     size_t log_batch;           /* records per transaction; default 512 */
     size_t log_spool_bytes;     /* store sink: disk spool bound (log_spool.h); default 1 GiB; 0 = no spool */
-    size_t log_ingest_batch;    /* spool -> store records per transaction; default 256 */
+    size_t log_ingest_batch;    /* spool -> store records per transaction; default 1024 */
     bool log_catch_up;          /* spool past half full: ingest at normal priority too; default true */
     int log_flush_ms;           /* the log writer's flush interval: the kill -9 loss window; default 2 */
     double log_retention_age_s; /* serving.log.retention: prediction_log bounds (logq.h); 0 = none */

@@ -30,7 +30,8 @@ enum {
     N_STRS = 12,               /* strings per body */
     BODY_FIXED = 4 + 8 + 8 + 8 + 4 + 4,
     MAX_BODY = 1 << 28,        /* larger is corruption, not a record */
-    READ_CHUNK = 1 << 20,      /* bytes read per ingest step (grown for one larger record) */
+    READ_CHUNK = 4 << 20,      /* bytes read per ingest step (grown for one larger record): holds a
+                                  whole ingest_batch of 1-2 KB records */
     TRUNCATE_AT = 8 << 20,     /* a drained spool longer than this is cut back to its header */
     BUSY_RETRY_MS = 100,       /* a busy store (another process's long write) is tried again after */
 };
@@ -97,7 +98,8 @@ void fw_log_spool_encode(const fw_log_record *r, fw_buf *out) {
     fw_buf_put_u32(out, 0);
     fw_buf_put_u8(out, (uint8_t)r->kind);
     fw_buf_put_u8(out, r->matched ? 1 : 0);
-    fw_buf_put_u8(out, !pred_kind(r) && r->update ? 1 : 0); /* flags: bit 0 an explicit label update */
+    /* flags: feedback bit 0 an explicit label update; prediction bit 1 the inputs are compact */
+    fw_buf_put_u8(out, pred_kind(r) ? (r->inputs_compact ? 2 : 0) : (r->update ? 1 : 0));
     fw_buf_put_u8(out, 0);
     fw_buf_put_i64(out, r->ts_ms);
     fw_buf_put_i64(out, r->latency_us);
@@ -159,7 +161,8 @@ fw_log_record *fw_log_spool_decode(const unsigned char *p, size_t n, size_t *use
     double value = fw_reader_f64(&rd);
     uint32_t n_rows = fw_reader_u32(&rd), n_out = fw_reader_u32(&rd);
     bool pred = kind == FW_LOGREC_PREDICTION;
-    if (kind > FW_LOGREC_FEEDBACK || matched > 1 || pad0 > (pred ? 0 : 1) || pad1 || (!pred && (n_rows || n_out)))
+    if (kind > FW_LOGREC_FEEDBACK || matched > 1 || (pred ? pad0 != 0 && pad0 != 2 : pad0 > 1) || pad1 ||
+        (!pred && (n_rows || n_out)))
         return NULL;
     /* strings: NUL-terminated copies in one scratch block (the body's size bounds them) */
     char *scratch = fw_malloc((size_t)len + N_STRS + 1);
@@ -227,6 +230,7 @@ fw_log_record *fw_log_spool_decode(const unsigned char *p, size_t n, size_t *use
     } else if (ok) {
         r = fw_log_feedback_new2(str[0], str[10], str[11], value, matched != 0, pad0 != 0, origin);
     }
+    if (r && pred) r->inputs_compact = pad0 == 2;
     fw_free(outs);
     fw_free(scratch);
     if (!ok) return NULL;
@@ -591,12 +595,20 @@ static void *ingest_main(void *arg) {
     struct sched_param prio = {0};
     pthread_setschedparam(pthread_self(), SCHED_IDLE, &prio);
     for (size_t i = 0; i < sp->n_orphans; i++) recover_orphan(sp, sp->orphans[i]);
+    bool raised = false;
     for (;;) {
         pthread_mutex_lock(&sp->mu);
         while ((sp->ingest_off == sp->write_off || sp->catching) && !sp->stop) pthread_cond_wait(&sp->cv, &sp->mu);
-        bool done = sp->stop && sp->ingest_off == sp->write_off;
+        bool done = sp->stop && sp->ingest_off == sp->write_off, draining = sp->stop;
         pthread_mutex_unlock(&sp->mu);
         if (done) break;
+        if (draining && !raised) {
+            /* shutting down: nothing is served any more, and at SCHED_IDLE on a machine busy with
+             * other work the drain of a full spool took longer than 13 minutes */
+            struct sched_param normal = {0};
+            pthread_setschedparam(pthread_self(), SCHED_OTHER, &normal);
+            raised = true;
+        }
         size_t stored;
         if (live_step(sp, &stored) == INGEST_BUSY) {
             if (stopping(sp)) break; /* the file stays (close sees it undrained): nothing is lost */
@@ -650,20 +662,32 @@ static fw_status spool_write(void *ud, fw_log_record *const *recs, size_t n, fw_
         sp->ends = e;
         sp->ends_cap = n;
     }
+    /* the room left under max_bytes: records past it are dropped without being encoded (a full
+     * spool under sustained overload costs the writer nothing per record) */
+    pthread_mutex_lock(&sp->mu);
+    uint64_t room = sp->max_bytes > sp->write_off - sp->ingest_off ? sp->max_bytes - (sp->write_off - sp->ingest_off) : 0;
+    pthread_mutex_unlock(&sp->mu);
     sp->enc.len = 0;
-    for (size_t i = 0; i < n; i++) {
-        fw_log_spool_encode(recs[i], &sp->enc);
-        sp->ends[i] = sp->enc.len;
+    size_t fit = 0;
+    for (; fit < n; fit++) {
+        fw_log_record *r = recs[fit];
+        /* the inputs without the whitespace between tokens, once, here: a smaller spool, and the
+         * ingest thread (the one short of CPU) only copies them */
+        if (r->kind == FW_LOGREC_PREDICTION && r->inputs && !r->inputs_compact) {
+            char *in = (char *)(uintptr_t)r->inputs; /* the record's own bytes (logq.h) */
+            r->inputs_len = (uint32_t)fw_json_compact(in, in, r->inputs_len);
+            in[r->inputs_len] = 0;
+            r->inputs_compact = true;
+        }
+        fw_log_spool_encode(r, &sp->enc);
+        if (sp->enc.len > room) break;
+        sp->ends[fit] = sp->enc.len;
     }
     if (!fw_buf_ok(&sp->enc)) {
         sp->enc.oom = false;
         return fw_err_set(err, FW_ENOMEM, "out of memory encoding the prediction log");
     }
     pthread_mutex_lock(&sp->mu);
-    /* the records that fit under max_bytes of not-yet-stored spool; the rest are dropped */
-    uint64_t room = sp->max_bytes > sp->write_off - sp->ingest_off ? sp->max_bytes - (sp->write_off - sp->ingest_off) : 0;
-    size_t fit = 0;
-    while (fit < n && sp->ends[fit] <= room) fit++;
     size_t bytes = fit ? sp->ends[fit - 1] : 0;
     bool ok = !bytes || pwrite_all(sp->fd, sp->enc.data, bytes, sp->write_off);
     if (ok && bytes) {

@@ -29,7 +29,10 @@
  * File (little-endian, fixed width, like every Flywheel serializer: core/buf.h):
  *   header 32 bytes: "FWSPOOL1", u64 offset of the first record not yet in the sink, 16 zero bytes;
  *   records: u32 body length, u32 checksum (low 32 bits of fw_hash64 of the body), body:
- *     u8 kind, u8 matched, u8 flags (feedback: bit 0 "update"), 1 zero byte, i64 ts_ms, i64 latency_us, f64 value, u32 n_rows, u32 n_out,
+ *     u8 kind, u8 matched, u8 flags (feedback: bit 0 "update"; prediction: bit 1 the inputs are
+ *     compact, i.e. without whitespace between tokens: the writer strips it before appending, so
+ *     the spool is smaller and ingestion only copies them; files of earlier versions have 0), 1 zero
+ *     byte, i64 ts_ms, i64 latency_us, f64 value, u32 n_rows, u32 n_out,
  *     12 strings (u32 length or 0xFFFFFFFF for none, then the bytes): request_id, model, version,
  *     entity_id, variant, source, protocol, outcome, inputs, answers, label_json, event;
  *     then n_rows x n_out f64 outputs (a prediction) or, optionally, a 13th string: the feedback's

@@ -21,6 +21,7 @@ enum { REOPEN_MS = 5000 };      /* an unhealthy store is tried again this often 
 
 typedef struct store_sink {
     char *home;                  /* resolved FLYWHEEL_HOME (the spool lives under it) */
+    size_t cache_bytes;          /* the log connection's page cache bound (0: the store's default) */
     fw_store_log *log;           /* NULL: the store is unhealthy */
     atomic_bool unhealthy;       /* the log cannot be opened or written (damaged): writes are refused
                                     as busy, so a spool keeps the records, and reopened every
@@ -58,27 +59,21 @@ static bool sink_contains(void *ud, const fw_log_record *r) {
 }
 
 /* Appends JSON text without the whitespace between tokens (strings kept byte for byte): one
- * reservation, then a byte loop writing straight into the buffer. */
-static void put_compact_json(fw_buf *b, const char *s, size_t n) {
+ * reservation, then fw_json_compact straight into the buffer (a plain copy when the spool's writer
+ * compacted it already). */
+static void put_compact_json(fw_buf *b, const char *s, size_t n, bool compact) {
     if (b->oom) return;
     if (b->len + n > b->cap && FW_GROW(&b->data, &b->cap, b->len + n) != FW_OK) {
         b->oom = true;
         return;
     }
-    char *d = (char *)b->data + b->len, *d0 = d;
-    bool in_str = false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (in_str) {
-            *d++ = c;
-            if (c == '\\' && i + 1 < n) *d++ = s[++i];
-            else if (c == '"') in_str = false;
-        } else if (c != ' ' && c != '\n' && c != '\t' && c != '\r') {
-            *d++ = c;
-            in_str = c == '"';
-        }
+    char *d = (char *)b->data + b->len;
+    if (compact) {
+        memcpy(d, s, n);
+        b->len += n;
+    } else {
+        b->len += fw_json_compact(d, s, n);
     }
-    b->len += (size_t)(d - d0);
 }
 
 static fw_status grow(store_sink *s, size_t n, fw_err *err) {
@@ -105,7 +100,7 @@ static fw_status write_predictions(store_sink *s, fw_log_record *const *recs, si
         if (r->kind != FW_LOGREC_PREDICTION) continue;
         size_t *o = s->offs + 4 * np++;
         o[0] = s->out.len;
-        if (r->inputs) put_compact_json(&s->out, r->inputs, r->inputs_len);
+        if (r->inputs) put_compact_json(&s->out, r->inputs, r->inputs_len, r->inputs_compact);
         o[1] = s->out.len - o[0];
         o[2] = s->out.len;
         fw_log_record_outputs_json(r, &s->out);
@@ -146,7 +141,7 @@ static fw_status ensure_log(store_sink *s, fw_err *err) {
     s->log = NULL;
     fw_err e;
     fw_err_clear(&e);
-    if (fw_store_log_open(s->home, &s->log, &e) != FW_OK) {
+    if (fw_store_log_open_cache(s->home, s->cache_bytes, &s->log, &e) != FW_OK) {
         atomic_store(&s->unhealthy, true);
         return fw_err_set(err, FW_EBUSY, "prediction log: the store is unhealthy (%s); records wait in the spool",
                           e.msg);
@@ -213,8 +208,14 @@ static void sink_stats(void *ud, fw_log_sink_stats *st) {
 
 fw_status fw_log_sink_store(const char *home, _Atomic(unsigned long long) *matched,
                             _Atomic(unsigned long long) *unmatched, fw_log_sink *out, fw_err *err) {
+    return fw_log_sink_store_cache(home, 0, matched, unmatched, out, err);
+}
+
+fw_status fw_log_sink_store_cache(const char *home, size_t cache_bytes, _Atomic(unsigned long long) *matched,
+                                  _Atomic(unsigned long long) *unmatched, fw_log_sink *out, fw_err *err) {
     store_sink *s = fw_calloc(1, sizeof *s);
     if (!s) return fw_err_set(err, FW_ENOMEM, "out of memory");
+    s->cache_bytes = cache_bytes;
     fw_buf_init(&s->out);
     s->matched = matched;
     s->unmatched = unmatched;
@@ -234,7 +235,7 @@ fw_status fw_log_sink_store(const char *home, _Atomic(unsigned long long) *match
     fw_err e;
     fw_err_clear(&e);
     s->last_open_ms = fw_wall_unix_ms();
-    if ((st = fw_store_log_open(s->home, &s->log, &e))) {
+    if ((st = fw_store_log_open_cache(s->home, s->cache_bytes, &s->log, &e))) {
         if (st == FW_ENOMEM) {
             sink_close(s);
             *err = e;
@@ -257,6 +258,14 @@ bool fw_log_sink_store_retention(const fw_log_sink *sink, const fw_log_retention
     if (s->retention) return false;
     s->retention = fw_store_log_retention_start(s->home, r, &s->retention_deleted);
     return s->retention != NULL;
+}
+
+bool fw_log_sink_store_cache_bytes(const fw_log_sink *sink, size_t *writer, size_t *checkpointer) {
+    *writer = *checkpointer = 0;
+    if (sink->write != sink_write) return false;
+    store_sink *s = sink->ud;
+    fw_err e;
+    return s->log && fw_store_log_cache(s->log, writer, checkpointer, &e) == FW_OK;
 }
 
 bool fw_log_sink_store_spool_dir(const fw_log_sink *sink, char *buf, size_t size) {

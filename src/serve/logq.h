@@ -39,6 +39,8 @@ typedef struct fw_log_record {
     int64_t latency_us;
     const char *inputs;           /* JSON text of the inputs (NULL: none) */
     uint32_t inputs_len;          /* its bytes (without the NUL) */
+    bool inputs_compact;          /* inputs hold no whitespace between tokens (the spool's writer
+                                     compacted them: fw_json_compact) */
     const char *answers;          /* JSON array text of the decided answers (NULL: none) */
     const double *outputs;        /* n_rows x n_out model scores (8-byte aligned) */
     uint32_t n_rows, n_out;
@@ -52,6 +54,7 @@ typedef struct fw_log_record {
     /* set by the queue and the sink, not by the request */
     struct fw_log_ack *ack;       /* a durable push waits on this (fw_logq_push_durable) */
     bool lost;                    /* the sink could not keep this record (dropped, counted) */
+    unsigned char where;          /* how the queue holds its memory (0: a fw_malloc block, logq.c) */
     size_t size;                  /* bytes allocated */
     _Alignas(8) char data[];
 } fw_log_record;
@@ -86,6 +89,10 @@ void fw_log_record_json(const fw_log_record *r, fw_buf *out);
 /* A prediction's output column for the store: {"variant":..,"source":..,"protocol":..,
  * "entity_id":..,"answers":[..],"outputs":[[..]]}. */
 void fw_log_record_outputs_json(const fw_log_record *r, fw_buf *out);
+
+/* Copies the n bytes of JSON text at s to dst without the whitespace between tokens (strings kept
+ * byte for byte); returns the bytes written (<= n). dst may be s (in place). */
+size_t fw_json_compact(char *dst, const char *s, size_t n);
 
 /* What a sink reports beyond the queue's own counters (a spooling sink: log_spool.h). */
 typedef struct fw_log_sink_stats {
@@ -139,6 +146,15 @@ fw_status fw_log_sink_file(const char *path, fw_log_sink *out, fw_err *err);
 fw_status fw_log_sink_store(const char *home, _Atomic(unsigned long long) *matched,
                             _Atomic(unsigned long long) *unmatched, fw_log_sink *out, fw_err *err);
 
+/* fw_log_sink_store with the page cache bound of the log's connection (serving.log.cache_bytes;
+ * 0: FW_STORE_LOG_CACHE_BYTES). */
+fw_status fw_log_sink_store_cache(const char *home, size_t cache_bytes, _Atomic(unsigned long long) *matched,
+                                  _Atomic(unsigned long long) *unmatched, fw_log_sink *out, fw_err *err);
+/* The page cache bounds the store sink's connections run with, read back from the store (bytes).
+ * Call from the thread that writes the sink (or before it starts). False when sink is not one or
+ * its store is not open. */
+bool fw_log_sink_store_cache_bytes(const fw_log_sink *sink, size_t *writer, size_t *checkpointer);
+
 /* Starts serving.log.retention (fw_log_retention, store/store.h) on a store sink made by fw_log_sink_store (before it is wrapped by a spool).
  * False when sink is not one or nothing is bounded. */
 bool fw_log_sink_store_retention(const fw_log_sink *sink, const fw_log_retention *r);
@@ -149,9 +165,18 @@ bool fw_log_sink_store_spool_dir(const fw_log_sink *sink, char *buf, size_t size
 
 typedef struct fw_logq fw_logq;
 
-/* Starts the writer thread. capacity is rounded up to a power of two. The sink is owned. */
+/* The default bound on the memory of queued prediction records (serving.log.queue_bytes). */
+#define FW_LOGQ_DEFAULT_BYTES FW_LOG_QUEUE_BYTES_DEFAULT
+
+/* Starts the writer thread. capacity is rounded up to a power of two. The sink is owned. The
+ * prediction records' memory is bounded by FW_LOGQ_DEFAULT_BYTES (fw_logq_new_bytes). */
 fw_status fw_logq_new(const fw_log_sink *sink, size_t capacity, fw_log_policy policy, double sample,
                       size_t batch, fw_logq **out, fw_err *err);
+/* The same with the bound on the bytes of prediction records waiting in the queue (a ring
+ * reserved once; 0: no bound, a malloc per record): records pushed with fw_logq_push_prediction
+ * are built in it, and dropped (counted) when it is full. */
+fw_status fw_logq_new_bytes(const fw_log_sink *sink, size_t capacity, size_t bytes, fw_log_policy policy,
+                            double sample, size_t batch, fw_logq **out, fw_err *err);
 /* The writer's flush interval (ms, default 2): with nothing queued it sleeps this long before it
  * looks again, so a record waits at most about this long (plus any backlog) before the sink has
  * it — the prediction loss window on kill -9 (serving.log.flush_ms). Call before pushing. */
@@ -159,6 +184,10 @@ void fw_logq_set_flush_ms(fw_logq *q, int ms);
 /* Enqueues r (ownership passes to the queue). Returns false when r was dropped by the policy
  * (r freed). Thread-safe, lock-free, never blocks. NULL r counts as a drop (OOM). */
 bool fw_logq_push(fw_logq *q, fw_log_record *r);
+/* fw_logq_push(q, fw_log_prediction_new(p)) without the malloc: the record is built in the
+ * queue's bounded memory (fw_logq_new_bytes). False when it was dropped (counted): the memory
+ * bound, the queue's capacity or its policy. */
+bool fw_logq_push_prediction(fw_logq *q, const fw_log_prediction *p);
 /* Group commit: enqueues r, wakes the writer and waits until the sink has written it and synced
  * the batch (one fdatasync for every record waiting on that batch), at most timeout_ms. FW_OK: r is
  * durable. FW_ELIMIT: the queue was full (r dropped); FW_EIO: the sink could not keep it (disk
@@ -174,6 +203,8 @@ fw_status fw_logq_push_durable_async(fw_logq *q, fw_log_record *r, void (*done)(
 
 typedef struct fw_logq_stats {
     uint64_t depth, capacity, pushed, dropped, written, write_errors, batches;
+    uint64_t mem_bytes, mem_capacity, mem_peak; /* the records' memory: in use, bound, most ever */
+    uint64_t mem_dropped;         /* records dropped because the memory bound was reached (in dropped) */
     fw_log_sink_stats sink;       /* the sink's own (zero when it has no stats hook) */
 } fw_logq_stats;
 void fw_logq_get_stats(const fw_logq *q, fw_logq_stats *s);

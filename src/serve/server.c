@@ -298,6 +298,20 @@ static void api_metrics(fw_server *s, fw_reply *r) {
     if (s->logq) fw_logq_get_stats(s->logq, &q);
     fw_metrics_render_scalar(&r->body, "flywheel_log_queue_depth", "gauge", "Prediction log records waiting.", (double)q.depth);
     fw_metrics_render_scalar(&r->body, "flywheel_log_queue_capacity", "gauge", "Prediction log queue capacity.", (double)q.capacity);
+    fw_metrics_render_scalar(&r->body, "flywheel_log_queue_bytes", "gauge", "Bytes of prediction records queued.", (double)q.mem_bytes);
+    fw_metrics_render_scalar(&r->body, "flywheel_log_queue_peak_bytes", "gauge", "Most bytes of prediction records ever queued.",
+                             (double)q.mem_peak);
+    fw_metrics_render_scalar(&r->body, "flywheel_log_queue_capacity_bytes", "gauge",
+                             "Bound on the bytes of queued prediction records (serving.log.queue_bytes).", (double)q.mem_capacity);
+    uint64_t sq_now, sq_peak;
+    fw_store_memory(&sq_now, &sq_peak);
+    fw_metrics_render_scalar(&r->body, "flywheel_store_memory_bytes", "gauge",
+                             "Heap held by the embedded database (all connections: page caches, statements).", (double)sq_now);
+    fw_metrics_render_scalar(&r->body, "flywheel_store_memory_peak_bytes", "gauge",
+                             "Most heap the embedded database held since start.", (double)sq_peak);
+    fw_metrics_render_scalar(&r->body, "flywheel_log_queue_memory_dropped_total", "counter",
+                             "Records dropped because serving.log.queue_bytes was reached (also in flywheel_log_dropped_total).",
+                             (double)q.mem_dropped);
     fw_metrics_render_scalar(&r->body, "flywheel_log_dropped_total", "counter",
                              "Log records dropped by the overflow policy, a full spool or a disk that refused the append.",
                              (double)(q.dropped + q.sink.spool_dropped + q.sink.append_errors));
@@ -1211,7 +1225,8 @@ fw_status fw_server_new(const fw_serve_config *cfg, fw_server **out, fw_err *err
         if (cfg->log_path) {
             st = fw_log_sink_file(cfg->log_path, &sink, err);
         } else {
-            st = fw_log_sink_store(cfg->store_path, &s->feedback_matched, &s->feedback_unmatched, &sink, err);
+            st = fw_log_sink_store_cache(cfg->store_path, cfg->log_cache_bytes, &s->feedback_matched,
+                                         &s->feedback_unmatched, &sink, err);
             s->log_to_store = true;
             fw_log_retention ret = {cfg->log_retention_age_s, cfg->log_retention_rows, cfg->log_retention_bytes,
                                     cfg->log_retention_interval_s};
@@ -1230,7 +1245,8 @@ fw_status fw_server_new(const fw_serve_config *cfg, fw_server **out, fw_err *err
             }
         }
         if (st == FW_OK) {
-            st = fw_logq_new(&sink, cfg->log_capacity, cfg->log_policy, cfg->log_sample, cfg->log_batch, &s->logq, err);
+            st = fw_logq_new_bytes(&sink, cfg->log_capacity, cfg->log_queue_bytes, cfg->log_policy, cfg->log_sample,
+                                   cfg->log_batch, &s->logq, err);
             if (st) sink.close(sink.ud);
             else fw_logq_set_flush_ms(s->logq, cfg->log_flush_ms);
             if (st == FW_OK && !(s->labels = fw_label_set_new())) st = fw_err_set(err, FW_ENOMEM, "out of memory");

@@ -26,7 +26,10 @@
 enum {
     ROWS_PER_INSERT = 32,
     PRED_COLS = 8,
-    CKPT_PAGES = 1000,          /* ask the checkpointer once the WAL holds this many pages (SQLite's default) */
+    CKPT_PAGES = 8192,          /* ask the checkpointer once the WAL holds this many pages (32 MiB): a page
+                                   written by several transactions in between (the random request-id
+                                   index's leaves) is copied back once (SQLite's default, 1,000: 3-4%
+                                   more ingest CPU on 1 KB rows) */
     CKPT_INLINE_PAGES = 32768,  /* the writer checkpoints itself past this (128 MiB): the WAL stays bounded */
     BUSY_MS = 5000,
 };
@@ -220,6 +223,36 @@ static bool lg_has_feedback(fw_store_log *b, const char *rid, int64_t ts_ms, con
     return found;
 }
 
+/* PRAGMA cache_size of a connection in bytes (negative values are KiB, positive pages); 0 on error. */
+static size_t cache_bytes_of(sqlite3 *db) {
+    sqlite3_stmt *st = NULL;
+    int64_t v = 0, page = 0;
+    if (sqlite3_prepare_v2(db, "PRAGMA cache_size", -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    st = NULL;
+    if (v >= 0 && sqlite3_prepare_v2(db, "PRAGMA page_size", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        page = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v < 0 ? (size_t)(-v) * 1024 : (size_t)(v * page);
+}
+
+/* Bounds a connection's page cache: bytes, as KiB (PRAGMA cache_size = -KiB). */
+static bool set_cache(sqlite3 *db, size_t bytes) {
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA cache_size = -%zu", (bytes + 1023) / 1024);
+    return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK;
+}
+
+static fw_status lg_cache(fw_store_log *b, size_t *writer, size_t *checkpointer, fw_err *err) {
+    sqlite_log *s = (sqlite_log *)b;
+    (void)err;
+    *writer = cache_bytes_of(s->db);
+    *checkpointer = s->ckdb ? cache_bytes_of(s->ckdb) : 0;
+    return FW_OK;
+}
+
 /* Stops the checkpointer and closes both connections. */
 static void lg_close(fw_store_log *b) {
     sqlite_log *s = (sqlite_log *)b;
@@ -247,10 +280,11 @@ static const fw_store_log_ops sqlite_log_ops = {
     .put_feedback = lg_put_feedback,
     .has_prediction = lg_has_prediction,
     .has_feedback = lg_has_feedback,
+    .cache = lg_cache,
 };
 
 /* Opens log.db, prepares the statements and starts the checkpointer. */
-fw_status fw__sqlite_log_open(const char *home, fw_store_log **out, fw_err *err) {
+fw_status fw__sqlite_log_open(const char *home, size_t cache_bytes, fw_store_log **out, fw_err *err) {
     *out = NULL;
     sqlite_log *s = fw_calloc(1, sizeof *s);
     if (!s) return fw_err_set(err, FW_ENOMEM, "out of memory");
@@ -263,6 +297,7 @@ fw_status fw__sqlite_log_open(const char *home, fw_store_log **out, fw_err *err)
         return st;
     }
     const char *path = sqlite3_db_filename(s->db, "main");
+    set_cache(s->db, cache_bytes);
     static const char INS[] = "INSERT INTO prediction_log(request_id, ts_ms, model_name, version, input_json,"
                               " output_json, latency_us, outcome) VALUES(?,?,?,?,?,?,?,?)";
     fw_buf ins;
@@ -303,7 +338,7 @@ fw_status fw__sqlite_log_open(const char *home, fw_store_log **out, fw_err *err)
     }
     /* the checkpointer (without it, the hook checkpoints inline like SQLite's auto-checkpoint) */
     if (sqlite3_open_v2(path, &s->ckdb, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) == SQLITE_OK &&
-        pthread_create(&s->ckpt, NULL, ckpt_main, s) == 0)
+        set_cache(s->ckdb, FW_STORE_LOG_AUX_CACHE_BYTES) && pthread_create(&s->ckpt, NULL, ckpt_main, s) == 0)
         s->ckpt_started = true;
     sqlite3_wal_hook(s->db, wal_hook, s);
     *out = &s->base;
@@ -410,6 +445,7 @@ static void *retention_main(void *arg) {
         if (!db) {
             fw_err e;
             if (fw_log_db_open(s->home, BUSY_MS, &db, &e) != FW_OK) db = NULL;
+            else set_cache(db, FW_STORE_LOG_AUX_CACHE_BYTES * 8); /* deletes walk the indexes */
         }
         if (db) retention_pass(s, db);
     } while (!retention_stopping(s, every_ms));
@@ -451,4 +487,12 @@ fw_store_log_retention *fw__sqlite_retention_start(const char *home, const fw_lo
         return NULL;
     }
     return &s->base;
+}
+
+/* ---- memory --------------------------------------------------------------------------------- */
+void fw_store_memory(uint64_t *now, uint64_t *peak) {
+    sqlite3_int64 cur = 0, hi = 0;
+    sqlite3_status64(SQLITE_STATUS_MEMORY_USED, &cur, &hi, 0);
+    *now = (uint64_t)cur;
+    *peak = (uint64_t)hi;
 }

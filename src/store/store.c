@@ -228,11 +228,19 @@ void fw_batch_answer_free(fw_batch_answer *a) {
 
 /* ---- the prediction log ---------------------------------------------------------------------- */
 fw_status fw_store_log_open(const char *home, fw_store_log **out, fw_err *err) {
+    return fw_store_log_open_cache(home, 0, out, err);
+}
+fw_status fw_store_log_open_cache(const char *home, size_t cache_bytes, fw_store_log **out, fw_err *err) {
     *out = NULL;
     home = fw_store_default_home(home);
     const fw_store_backend *b;
     fw_status st = backend_for(home, &b, err);
-    return st ? st : b->log_open(home, out, err);
+    return st ? st : b->log_open(home, cache_bytes ? cache_bytes : FW_STORE_LOG_CACHE_BYTES, out, err);
+}
+fw_status fw_store_log_cache(fw_store_log *l, size_t *writer, size_t *checkpointer, fw_err *err) {
+    *writer = *checkpointer = 0;
+    if (!l->ops->cache) return fw_err_set(err, FW_EUNSUPPORTED, "this store's log has no page cache");
+    return l->ops->cache(l, writer, checkpointer, err);
 }
 void fw_store_log_close(fw_store_log *l) {
     if (l) l->ops->close(l);

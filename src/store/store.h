@@ -318,6 +318,19 @@ typedef struct fw_store_log_retention fw_store_log_retention;
  * holds the registry's write lock. FW_EIO / FW_ECORRUPT / FW_EVERSION / FW_EBUSY naming the place
  * when it cannot be opened (a server keeps serving and tries again: log_store.c). */
 fw_status fw_store_log_open(const char *home, fw_store_log **out, fw_err *err);
+/* The page cache bound of the log writer's connection (SQLite: PRAGMA cache_size), set explicitly
+ * so a long-running server's memory is the budget docs/SERVING.md states, not a default per
+ * connection; the writer's helpers (the checkpointer) get FW_STORE_LOG_AUX_CACHE_BYTES. */
+#define FW_STORE_LOG_CACHE_BYTES ((size_t)8 << 20)
+#define FW_STORE_LOG_AUX_CACHE_BYTES ((size_t)256 << 10)
+/* fw_store_log_open with the writer's page cache bound (0: FW_STORE_LOG_CACHE_BYTES). */
+fw_status fw_store_log_open_cache(const char *home, size_t cache_bytes, fw_store_log **out, fw_err *err);
+/* The page cache bounds l's connections run with, read back from the back end: the writer's and
+ * its checkpointer's (0: no such connection). FW_EUNSUPPORTED when the back end has none. */
+fw_status fw_store_log_cache(fw_store_log *l, size_t *writer, size_t *checkpointer, fw_err *err);
+/* Bytes of heap the embedded database engine holds now and at most since start (all connections
+ * of the process: page caches, statements, schema). */
+void fw_store_memory(uint64_t *now, uint64_t *peak);
 void fw_store_log_close(fw_store_log *l);
 /* Stores the predictions in one transaction (all or none). Errors: FW_EBUSY when it may succeed
  * later (the lock was held past the busy timeout, the disk is full), FW_ECORRUPT when the log is

@@ -85,6 +85,8 @@ typedef struct fw_store_log_ops {
     bool (*has_prediction)(fw_store_log *l, const char *request_id, int64_t ts_ms, const char *model,
                            int64_t version);
     bool (*has_feedback)(fw_store_log *l, const char *request_id, int64_t ts_ms, const char *event);
+    /* NULL: the back end has no page caches (fw_store_log_cache: FW_EUNSUPPORTED) */
+    fw_status (*cache)(fw_store_log *l, size_t *writer, size_t *checkpointer, fw_err *err);
 } fw_store_log_ops;
 
 /* Every back end's log handle starts with this header. */
@@ -98,7 +100,7 @@ typedef struct fw_store_backend {
     /* true when home is this back end's (a URL scheme, or a plain directory for SQLite) */
     bool (*claims)(const char *home);
     fw_status (*open)(const char *home, fw_store **out, fw_err *err);
-    fw_status (*log_open)(const char *home, fw_store_log **out, fw_err *err);
+    fw_status (*log_open)(const char *home, size_t cache_bytes, fw_store_log **out, fw_err *err);
     /* NULL: retention is not supported (fw_store_log_retention_start returns NULL) */
     fw_store_log_retention *(*retention_start)(const char *home, const fw_log_retention *r,
                                                _Atomic(unsigned long long) *deleted);

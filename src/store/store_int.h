@@ -34,7 +34,7 @@ typedef struct sqlite3 sqlite3;
 fw_status fw__sqlite_open_wal(const char *path, int busy_ms, sqlite3 **out, fw_err *err);
 
 /* The SQLite prediction log (log_sqlite.c): <home>/log.db through store/log_db.h. */
-fw_status fw__sqlite_log_open(const char *home, fw_store_log **out, fw_err *err);
+fw_status fw__sqlite_log_open(const char *home, size_t cache_bytes, fw_store_log **out, fw_err *err);
 fw_store_log_retention *fw__sqlite_retention_start(const char *home, const fw_log_retention *r,
                                                    _Atomic(unsigned long long) *deleted);
 

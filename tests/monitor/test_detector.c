@@ -241,12 +241,13 @@ static void run_numeric(const fw_detector *d, const fw_detector_settings *s, uin
 }
 
 /* The calibrated threshold's exceedance rate matches its alpha at a level a test can measure
- * (alpha 0.01 per window; PSI floor off): the simulation calibrates what it should. */
+ * (alpha 0.01 per window; PSI floor off): the simulation calibrates what it should.
+ * FW_TEST_VERBOSE=1 prints the measured rates. */
 static void test_chi2_calibrated_rate(void) {
     fw_ref_column c = numeric_ref("x", 20000, 10, 0.0, 5);
     fw_detector_settings s;
     fw_detector_settings_init(&s);
-    s.false_alarms_per_100k = 10; /* alpha_row 1e-4, alpha per evaluation 0.01 */
+    s.false_alarms_per_100k = 1000.0 / s.step_rows; /* alpha per evaluation 0.01 */
     s.min_psi = 0;
     fw_detector *d;
     fw_err err;
@@ -254,14 +255,42 @@ static void test_chi2_calibrated_rate(void) {
     run_stats rs;
     run_numeric(d, &s, 600000, UINT64_MAX, 0, 0, 0, 77, &rs);
     double rate = (double)rs.over[FW_DET_CHI2] / (double)rs.evals[FW_DET_CHI2];
-    CHECK_MSG(rate > 0.004 && rate < 0.016, "chi2 exceedance rate %.4f over %llu windows (alpha 0.01)", rate,
+    if (getenv("FW_TEST_VERBOSE")) printf("    chi2 exceedance rate %.4f over %llu windows\n", rate, (unsigned long long)rs.evals[FW_DET_CHI2]);
+    CHECK_MSG(rate > 0.005 && rate < 0.015, "chi2 exceedance rate %.4f over %llu windows (alpha 0.01)", rate,
               (unsigned long long)rs.evals[FW_DET_CHI2]);
     /* the sequential tests stay within their budget: raises per row <= alpha_row */
     for (int t = FW_DET_CUSUM; t <= FW_DET_MISSING; t++)
-        CHECK_MSG((double)rs.raises[t] <= 1e-4 * 600000, "test %d raised %llu times", t,
+        CHECK_MSG((double)rs.raises[t] <= fw_detector_alpha_row(&s) * 600000, "test %d raised %llu times", t,
                   (unsigned long long)rs.raises[t]);
     fw_detector_free(d);
     ref_free(&c);
+}
+
+/* A 300-row reference: its own sampling error is as large as a 500-row window's, and a deployment
+ * has one reference. For each of 20 references (each with its stream of 2,500 windows), the rate
+ * of windows past the threshold (alpha 0.01, PSI floor off) stays <= 0.02 for at least 19: the
+ * threshold covers the reference's error for 99% of references. (Calibrated on the average over
+ * references alone, 3 of these 20 references gave 0.027, 0.106 and 0.143.) */
+static void test_small_reference(void) {
+    fw_detector_settings s;
+    fw_detector_settings_init(&s);
+    s.false_alarms_per_100k = 1000.0 / s.step_rows;
+    s.min_psi = 0;
+    int bad = 0;
+    for (uint64_t k = 0; k < 20; k++) {
+        fw_ref_column c = numeric_ref("x", 300, 10, 0.0, 500 + k);
+        fw_detector *d;
+        fw_err err;
+        CHECK_OK(fw_detector_create(&c, &s, &d, &err));
+        run_stats rs;
+        run_numeric(d, &s, 50000, UINT64_MAX, 0, 0, 0, 900 + k, &rs);
+        double rate = (double)rs.over[FW_DET_CHI2] / (double)rs.evals[FW_DET_CHI2];
+        if (getenv("FW_TEST_VERBOSE")) printf(" %.3f", rate);
+        bad += rate > 0.02;
+        fw_detector_free(d);
+        ref_free(&c);
+    }
+    CHECK_MSG(bad <= 1, "300-row references: %d of 20 over twice alpha", bad);
 }
 
 /* Default settings, 50 watched columns: a 0.5 SD shift of one column at row 20,000 is found within
@@ -421,6 +450,7 @@ int main(void) {
     TEST_RUN(test_settings_refused);
     TEST_RUN(test_calibration_deterministic);
     TEST_RUN(test_chi2_calibrated_rate);
+    TEST_RUN(test_small_reference);
     TEST_RUN(test_shift_detected);
     TEST_RUN(test_missing_detected);
     TEST_RUN(test_unseen_and_categorical);

@@ -624,6 +624,70 @@ static void test_durable_push(void) {
     CHECK_EQ(atomic_load(&k.settled), 502u);
 }
 
+/* The writer compacts a prediction's inputs once, before it appends (flag bit 1): the spool is
+ * smaller and the store gets the same compact text; a record from an earlier version's spool
+ * (flag 0, inputs as sent) is still read and compacted by the store. */
+static fw_log_record *spaced(int i) {
+    char rid[32], in[128];
+    snprintf(rid, sizeof rid, "cmp-%d", i);
+    int n = snprintf(in, sizeof in, "{ \"instances\" : [ {\"x\": %d,\n \"s\": \"a b\\\" c\"} ] }", i);
+    double out[1] = {0.5};
+    fw_log_prediction p = {.request_id = rid, .model = "m", .version = "1", .inputs = in, .inputs_len = (size_t)n,
+                           .outputs = out, .n_rows = 1, .n_out = 1};
+    return fw_log_prediction_new(&p);
+}
+
+static void test_compact_inputs(void) {
+    char home[600], dir[700], dead[800], path[800];
+    snprintf(home, sizeof home, "%s/home-compact", fw_test_tmpdir());
+    fw_log_sink store, sp;
+    fw_err err;
+    CHECK_OK(fw_log_sink_store(home, NULL, NULL, &store, &err));
+    CHECK(fw_log_sink_store_spool_dir(&store, dir, sizeof dir));
+    mkdir(dir, 0755);
+    /* an earlier version's spool: inputs as sent, flag 0 */
+    snprintf(dead, sizeof dead, "%s/serve-8-dead.spool", dir);
+    fw_buf b;
+    fw_buf_init(&b);
+    unsigned char h[32] = {'F', 'W', 'S', 'P', 'O', 'O', 'L', '1', 32};
+    fw_buf_put(&b, h, sizeof h);
+    fw_log_record *old = spaced(1);
+    CHECK(!old->inputs_compact);
+    fw_log_spool_encode(old, &b);
+    size_t spaced_len = b.len - 32;
+    CHECK_EQ(b.data[32 + 8 + 2], 0); /* flags */
+    fw_free(old);
+    write_file(dead, &b);
+    fw_buf_free(&b);
+    CHECK_OK(fw_log_sink_spool(dir, &store, 1 << 20, 8, false, &sp, &err));
+    fw_log_record *r = spaced(2);
+    CHECK_OK(sp.write(sp.ud, &r, 1, &err));
+    CHECK(r->inputs_compact);
+    CHECK_EQ(strcmp(r->inputs, "{\"instances\":[{\"x\":2,\"s\":\"a b\\\" c\"}]}"), 0);
+    CHECK_EQ((size_t)r->inputs_len, strlen(r->inputs));
+    fw_buf e;
+    fw_buf_init(&e);
+    fw_log_spool_encode(r, &e);
+    CHECK(e.len < spaced_len);
+    CHECK_EQ(e.data[8 + 2], 2); /* flag bit 1: compact */
+    size_t used;
+    fw_log_record *back = fw_log_spool_decode(e.data, e.len, &used);
+    CHECK(back && used == e.len && back->inputs_compact && strcmp(back->inputs, r->inputs) == 0);
+    fw_free(back);
+    fw_buf_free(&e);
+    fw_free(r);
+    sp.close(sp.ud);
+    snprintf(path, sizeof path, "%s/log.db", home);
+    sqlite3 *db;
+    CHECK_EQ(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    CHECK_EQ(DB_INT(db, "SELECT count(*) FROM prediction_log"), 2);
+    CHECK_EQ(DB_INT(db, "SELECT count(*) FROM prediction_log WHERE input_json = "
+                       "'{\"instances\":[{\"x\":1,\"s\":\"a b\\\" c\"}]}'"), 1);
+    CHECK_EQ(DB_INT(db, "SELECT count(*) FROM prediction_log WHERE input_json = "
+                       "'{\"instances\":[{\"x\":2,\"s\":\"a b\\\" c\"}]}'"), 1);
+    sqlite3_close(db);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     TEST_RUN(test_round_trip);
@@ -636,5 +700,6 @@ int main(int argc, char **argv) {
     TEST_RUN(test_resync);
     TEST_RUN(test_damaged_header_and_lost);
     TEST_RUN(test_durable_push);
+    TEST_RUN(test_compact_inputs);
     return fw_test_report(argv[0]);
 }

@@ -3,7 +3,9 @@
  * INSERT's worth plus a remainder; has_prediction / has_feedback find exactly what was stored; the
  * label rule (the first label stands, a second without update is 'ignored', an update supersedes)
  * and the unmatched flag are the back end's; retention started through the interface deletes the
- * oldest rows and counts them; a URL no back end claims is refused by name. */
+ * oldest rows and counts them; a URL no back end claims is refused by name; the page cache bounds
+ * asked for are the ones the connections run with (read back from the back end), and the
+ * process's database heap stays under them while rows go in. */
 #include "core/clock.h"
 #include "store/store.h"
 #include "test.h"
@@ -12,6 +14,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -148,11 +151,53 @@ static void test_unclaimed_home(void) {
     CHECK(l == NULL);
 }
 
+static void test_cache_bounds(void) {
+    const char *home = new_home("cache");
+    fw_store_log *l;
+    fw_err err;
+    size_t w = 0, c = 0;
+    CHECK_OK(fw_store_log_open(home, &l, &err));
+    if (!l) return;
+    CHECK_OK(fw_store_log_cache(l, &w, &c, &err));
+    CHECK_EQ(w, FW_STORE_LOG_CACHE_BYTES); /* explicit, not SQLite's 2,000 KiB default */
+    CHECK_EQ(c, FW_STORE_LOG_AUX_CACHE_BYTES);
+    fw_store_log_close(l);
+    CHECK_OK(fw_store_log_open_cache(home, 3 << 20, &l, &err));
+    if (!l) return;
+    CHECK_OK(fw_store_log_cache(l, &w, &c, &err));
+    CHECK_EQ(w, (size_t)3 << 20);
+    CHECK_EQ(c, FW_STORE_LOG_AUX_CACHE_BYTES);
+    /* 20,000 rows of 1 KB with random ids (a random index insert per row): the engine's heap ends
+     * under the caches' bounds plus statements and schema, not growing with the table */
+    static char in[1024];
+    memset(in, 'x', sizeof in);
+    char rid[200][48];
+    fw_log_pred_row rows[200];
+    uint64_t x = 88172645463325252ull;
+    for (int b = 0; b < 100; b++) {
+        for (int i = 0; i < 200; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            snprintf(rid[i], sizeof rid[i], "%016llx%016llx", (unsigned long long)x, (unsigned long long)(x * 31));
+            rows[i] = (fw_log_pred_row){.request_id = rid[i], .ts_ms = b * 200 + i, .model = "m", .version = 1,
+                                        .input_json = in, .input_len = sizeof in, .output_json = "{}",
+                                        .output_len = 2, .outcome = "model"};
+        }
+        CHECK_OK(fw_store_log_put_predictions(l, rows, 200, &err));
+    }
+    uint64_t now = 0, peak = 0;
+    fw_store_memory(&now, &peak);
+    if (getenv("FW_TEST_VERBOSE")) fprintf(stderr, "database heap %llu, peak %llu\n", (unsigned long long)now, (unsigned long long)peak);
+    CHECK_MSG(now > 0 && now < ((size_t)3 << 20) + FW_STORE_LOG_AUX_CACHE_BYTES + (2u << 20),
+              "database heap %llu bytes with a 3 MiB writer cache", (unsigned long long)now);
+    fw_store_log_close(l);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     TEST_RUN(test_predictions);
     TEST_RUN(test_feedback_rule);
     TEST_RUN(test_retention);
     TEST_RUN(test_unclaimed_home);
+    TEST_RUN(test_cache_bounds);
     return fw_test_report(argv[0]);
 }
