@@ -10,7 +10,8 @@
  *                   CALIBRATED on the reference at the window's size (deterministic simulation of
  *                   windows and reference drawn from the reference's cell probabilities, seed in
  *                   the settings, moment-matched scaled chi-square, never below the plain
- *                   chi-square quantile); alarms only when the window's PSI is also >= min_psi
+ *                   chi-square quantile, raised to cover the reference's own sampling error for
+ *                   99% of references); alarms only when the window's PSI is also >= min_psi
  *                   (the effect-size floor: a trivial shift at a million rows never alarms).
  *   FW_DET_CUSUM    numeric columns: two-sided CUSUM of the bins' normal scores (standardised under
  *                   the reference) for small persistent location shifts; allowance cusum_shift / 2

@@ -149,6 +149,80 @@ static void test_slots(void) {
     ref_free(&k);
 }
 
+/* The slot of a value is the same by the branch-free count (<= 32 bins) and the binary search
+ * (more): both against a plain scan of the edges; a 100-bin window test runs (over 64 pooled
+ * groups: its scratch comes from the heap). */
+static void test_many_bins(void) {
+    uint32_t bins[2] = {10, 100};
+    for (int k = 0; k < 2; k++) {
+        fw_ref_column c = numeric_ref("x", 50000, bins[k], 0.0, 12);
+        fw_detector_settings s;
+        fw_detector_settings_init(&s);
+        s.window_rows = 2000;
+        fw_detector *d;
+        fw_err err;
+        CHECK_OK(fw_detector_create(&c, &s, &d, &err));
+        CHECK_EQ(fw_detector_n_slots(d), c.n_bins + 1);
+        fw_rng r;
+        fw_rng_seed(&r, 13);
+        int wrong = 0;
+        for (int i = 0; i < 20000; i++) {
+            double x = i < 200 ? c.edges[i % (c.n_bins + 1)] : 1.5 * fw_rng_normal(&r);
+            uint32_t want = 0;
+            for (uint32_t b = 1; b < c.n_bins; b++)
+                if (x >= c.edges[b]) want = b;
+            wrong += fw_detector_slot_num(d, x) != want;
+        }
+        CHECK_MSG(wrong == 0, "%u bins: %d values in the wrong slot", c.n_bins, wrong);
+        uint64_t *w = fw_calloc(fw_detector_n_slots(d), sizeof *w);
+        for (int i = 0; i < 2000; i++) w[fw_detector_slot_num(d, fw_rng_normal(&r) + 1.0)]++;
+        fw_detector_check ck;
+        fw_detector_test_window(d, w, &ck);
+        CHECK(ck.evaluated && ck.active); /* a 1 SD shift over 2,000 rows */
+        fw_free(w);
+        fw_detector_free(d);
+        ref_free(&c);
+    }
+}
+
+/* Columns the reference never saw a value of (all missing in training): one cell, no drift test,
+ * no crash; every value counts in the one cell, NaN in the missing slot. */
+static void test_empty_reference(void) {
+    fw_ref_column c;
+    memset(&c, 0, sizeof c);
+    c.name = "empty";
+    c.type = FW_COL_NUMERIC;
+    c.n_rows = 1000;
+    c.n_missing = 1000;
+    c.min = c.max = NAN;
+    fw_detector *d;
+    fw_err err;
+    CHECK_OK(fw_detector_create(&c, NULL, &d, &err));
+    CHECK_EQ(fw_detector_n_slots(d), 2);
+    CHECK_EQ(fw_detector_slot_num(d, 3.5), 0);
+    CHECK_EQ(fw_detector_slot_num(d, NAN), 1);
+    CHECK(isinf(fw_detector_threshold(d, FW_DET_CHI2)));
+    fw_detector_state *st;
+    CHECK_OK(fw_detector_state_new(d, &st));
+    uint64_t blk[2] = {50, 0};
+    fw_detector_check ck[FW_DETECTOR_TESTS];
+    for (int i = 0; i < 20; i++) fw_detector_step(d, st, blk, ck);
+    CHECK(!ck[FW_DET_CHI2].evaluated && !ck[FW_DET_CUSUM].evaluated);
+    CHECK(ck[FW_DET_MISSING].evaluated && !ck[FW_DET_MISSING].active); /* fewer missing is no alarm */
+    fw_detector_state_free(st);
+    fw_detector_free(d);
+    fw_ref_column k;
+    memset(&k, 0, sizeof k);
+    k.name = "empty_cat";
+    k.type = FW_COL_CATEGORICAL;
+    k.n_rows = 10;
+    k.n_missing = 10;
+    CHECK_OK(fw_detector_create(&k, NULL, &d, &err));
+    CHECK_EQ(fw_detector_n_slots(d), 2); /* "other" + missing */
+    CHECK_EQ(fw_detector_slot_str(d, "a", 1), 0);
+    fw_detector_free(d);
+}
+
 static void test_settings_refused(void) {
     fw_ref_column c = numeric_ref("x", 1000, 10, 0.0, 3);
     fw_detector_settings s;
@@ -447,6 +521,8 @@ static void test_effect_floor(void) {
 
 int main(void) {
     TEST_RUN(test_slots);
+    TEST_RUN(test_many_bins);
+    TEST_RUN(test_empty_reference);
     TEST_RUN(test_settings_refused);
     TEST_RUN(test_calibration_deterministic);
     TEST_RUN(test_chi2_calibrated_rate);
