@@ -250,10 +250,81 @@ FW_API size_t fw_predictor_n_features(const fw_predictor *m);
 FW_API const char *fw_predictor_feature_name(const fw_predictor *m, size_t j);
 /* Per-feature contributions of one record (fields as fw_predict_record) in margin space (log-odds /
  * raw): (n_features + 1) x n_outputs doubles, row-major, the last row the bias; they add up to the
- * model's margin. FW_EUNSUPPORTED for a family with no additive explanation (knn, hier);
- * FW_EINVAL when n_contrib is short. Thread-safe with distinct contexts; does not allocate. */
+ * model's margin. FW_EUNSUPPORTED for a family with no additive explanation (knn, hier: see
+ * fw_explain_neighbors, fw_explain_path); FW_EINVAL when n_contrib is short. Per input column, as
+ * the server shows them: fw_explain_inputs below. Thread-safe with distinct contexts; does not allocate. */
 FW_API fw_status fw_explain_record(fw_context *cx, const fw_field *fields, size_t n_fields, double *contrib,
                                    size_t n_contrib, fw_err *err);
+
+/* One record explained in the terms of its own fields — what `flywheel serve`'s :explain answers
+ * for the same model, computed by the same code. Additive families (linear, baseline: exact; gbdt:
+ * TreeSHAP) give contributions per INPUT column: a column's one-hot parts, missing indicator and
+ * timestamp parts summed, hashed categorical and text columns given what their hashed entries add,
+ * a hashed cross split evenly between its columns; the rest is the bias; together they add up to
+ * the explained output's margin. knn gives the nearest training rows (fw_explain_neighbors), hier
+ * the path through its hierarchy (fw_explain_path). */
+typedef struct fw_contribution {
+    size_t input;            /* the input column (fw_predictor_input_name) */
+    double value;            /* its part of the explained output's margin */
+} fw_contribution;
+
+typedef struct fw_explanation {
+    int32_t class_index;     /* the class explained; -1 for a regression / ranking value */
+    const char *class_name;  /* its name; NULL for a value or an unnamed class */
+    const char *method;      /* "additive" (linear, baseline), "treeshap" (gbdt), "nearest_neighbors"
+                                (knn) or "hierarchy" (hier) */
+    const char *space;       /* "log_odds", "softmax_margin" or "raw"; NULL for knn */
+    double bias;             /* what no input column takes (never -0) */
+    size_t n_contributions;  /* input columns with a non-zero contribution (also those past cap) */
+} fw_explanation;
+
+/* cls: the class to explain, as :explain's "class" — -1 for the decision's (multiclass: the
+ * model's most likely class; binary: the positive class; multilabel: the first label); binary 0
+ * gives the negative class's terms (the same, negated). out: up to cap contributions, largest
+ * magnitude first (ties by column name), zeros left out. FW_EUNSUPPORTED for knn and hier,
+ * FW_EINVAL for a class out of range or a value model given a class. Thread-safe with distinct
+ * contexts; does not allocate. */
+FW_API fw_status fw_explain_inputs(fw_context *cx, const fw_field *fields, size_t n_fields, int32_t cls,
+                                   fw_contribution *out, size_t cap, fw_explanation *ex, fw_err *err);
+
+/* knn: the training rows that vote for the record, nearest first (ties by row), as :explain's
+ * "neighbors"; at most FW_EXPLAIN_MAX_NEIGHBORS. ex (may be NULL) says which class the vote decided
+ * (class_index / class_name; method "nearest_neighbors"). FW_EUNSUPPORTED for other families.
+ * Does not allocate. */
+#define FW_EXPLAIN_MAX_NEIGHBORS 64
+typedef struct fw_neighbor {
+    uint64_t row;            /* the training row (in the order the model was fitted on, from 0) */
+    double distance;         /* euclidean, or cosine distance */
+    double label;            /* its label: class index, or the target value */
+    const char *class_name;  /* the class's name (NULL for a value or an unnamed class) */
+} fw_neighbor;
+FW_API fw_status fw_explain_neighbors(fw_context *cx, const fw_field *fields, size_t n_fields, fw_neighbor *out,
+                                      size_t cap, size_t *n_out, fw_explanation *ex, fw_err *err);
+
+/* hier: the path of class cls (-1: the decision's) through the hierarchy, as :explain's "path":
+ * the group, then the class within it, each level with its probability and — when the level has a
+ * model (more than one group; more than one class in the group) — its contributions per input
+ * column (as fw_explain_inputs, softmax margin of that level). FW_EUNSUPPORTED for other families,
+ * FW_EINVAL for a class out of range. May allocate (the family's own work space). */
+typedef struct fw_path_level {
+    double probability;      /* P(group | x), or P(class | group, x) */
+    int has_model;           /* 0: one group / a group of one class (probability 1, no contributions) */
+    double bias;
+    size_t n_contributions;  /* as fw_explanation's */
+} fw_path_level;
+typedef struct fw_explanation_path {
+    int32_t class_index;
+    const char *class_name;
+    double probability;      /* P(group) x P(class | group) */
+    uint32_t group;          /* the class's group (index) */
+    const char *group_name;  /* its name when the project declared the hierarchy, else NULL; valid
+                                until the context's next call */
+    size_t n_groups;
+    fw_path_level group_level, class_level;
+} fw_explanation_path;
+FW_API fw_status fw_explain_path(fw_context *cx, const fw_field *fields, size_t n_fields, int32_t cls,
+                                 fw_contribution *group_out, size_t group_cap, fw_contribution *class_out,
+                                 size_t class_cap, fw_explanation_path *ex, fw_err *err);
 
 #ifdef __cplusplus
 }

@@ -5,6 +5,7 @@
 #define FW_API_API_INT_H
 
 #include "artifact/bundle.h"
+#include "artifact/explain_inputs.h"
 #include "flywheel.h"
 
 #include <stddef.h>
@@ -22,6 +23,7 @@ struct fw_predictor {
     double threshold;          /* binary decision threshold */
     size_t n_text_classes;     /* the class names batch's text uses (multilabel: the label columns) */
     const char *const *classes;
+    const char **input_names;  /* n_inputs: the pipeline's (explanations order ties by them) */
 };
 
 struct fw_context {
@@ -32,6 +34,15 @@ struct fw_context {
     fw_pipeline_scratch *ps;
     float *dense;
     void *mscratch;
+    /* explain per input column (artifact/explain_inputs.h, the server's code): its scratch, the
+     * sums per input, their order, the model's own scores; knn's neighbours; hier's two levels */
+    fw_explain_scratch *es;
+    double *per, *own;
+    uint32_t *order;
+    uint64_t nb_rows[FW_EXPLAIN_MAX_NEIGHBORS];
+    double nb_dist[FW_EXPLAIN_MAX_NEIGHBORS], nb_label[FW_EXPLAIN_MAX_NEIGHBORS];
+    double *gc, *cc;           /* hier: n_features + 1 each */
+    char group_name[256];
 };
 
 /* Converts one public field into the record value for input i (FW_FIELD_CSV read as batch reads

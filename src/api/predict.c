@@ -1,8 +1,11 @@
 /* predict.c — owns the prediction calls of the public API: one record by name, one row by input
  * index (fields or dense numbers), a block of dense rows. Every one fills the context's record
  * and runs it through fw_bundle_predict_record — the call `flywheel batch` and `flywheel serve`
- * make — so the answers are theirs to the last bit. Nothing here allocates. */
+ * make — so the answers are theirs to the last bit — and the answer's text, by batch's rules
+ * (artifact/answer_text.h, the one home batch's prediction column uses too). Nothing here allocates. */
 #include "api/api_int.h"
+
+#include "artifact/answer_text.h"
 
 #include <math.h>
 #include <string.h>
@@ -117,4 +120,13 @@ fw_status fw_predict_block(fw_context *cx, const double *rows, size_t n_rows, si
         if (labels) labels[r] = res.label;
     }
     return FW_OK;
+}
+
+size_t fw_result_text(const fw_predictor *m, const fw_result *res, const double *scores, char *buf, size_t cap) {
+    fw_answer_shape shape = {m->task, m->n_outputs, m->threshold, m->classes, m->n_text_classes};
+    const char *label = res->source == FW_SOURCE_REVIEW ? "review" : res->label_name;
+    bool have = scores && res->n_scores >= m->n_outputs;
+    /* an abstained regression answer carries its value in res->value (batch does the same) */
+    double value = have && res->source == FW_SOURCE_MODEL ? scores[0] : res->value;
+    return fw_answer_text(&shape, label, have ? scores : NULL, value, buf, cap, NULL);
 }

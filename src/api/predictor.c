@@ -27,6 +27,12 @@ static fw_status wrap(fw_bundle *b, fw_predictor **out, fw_err *err) {
     /* as batch sees the classes (batch/batch_bundle.c) */
     m->n_text_classes = m->t->n_classes ? m->t->n_classes : (m->task == FW_TASK_MULTILABEL ? m->t->n_outputs : 0);
     m->classes = (const char *const *)m->t->class_names;
+    m->input_names = fw_calloc(m->n_inputs ? m->n_inputs : 1, sizeof *m->input_names);
+    if (!m->input_names) {
+        fw_predictor_free(m);
+        return fw_err_set(err, FW_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < m->n_inputs; i++) m->input_names[i] = fw_pipeline_input_name(m->pl, i);
     *out = m;
     return FW_OK;
 }
@@ -52,6 +58,7 @@ fw_status fw_predictor_load_file(const char *path, fw_predictor **out, fw_err *e
 void fw_predictor_free(fw_predictor *m) {
     if (!m) return;
     fw_bundle_free(m->b);
+    fw_free(m->input_names);
     fw_free(m);
 }
 

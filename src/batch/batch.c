@@ -6,6 +6,7 @@
  * recommend.c; the state they share: run_int.h. */
 #include "batch/batch.h"
 
+#include "artifact/answer_text.h"
 #include "batch/batch_int.h"
 #include "batch/run_int.h"
 #include "core/alloc.h"
@@ -88,55 +89,24 @@ static void put_text(fw_buf *b, const char *s, size_t n, int mode) {
     else fw_buf_put(b, s, n);
 }
 
-/* The prediction's text: class label, labels joined by '|', or the value. */
+/* The prediction's text (artifact/answer_text.h: the rules the C API's fw_result_text shares). */
 static void put_prediction(const fw__run *R, const double *out, const char *label, fw_buf *b, int mode) {
-    bool json = mode == M_JSON;
-    if (label) {
-        put_text(b, label, strlen(label), mode);
-        return;
-    }
     const fw_batch_model *m = R->m;
-    const char *lab = NULL;
-    char tmp[32];
-    switch (m->task) {
-    case FW_TASK_BINARY: {
-        int k = out[0] >= m->threshold ? 1 : 0;
-        if (m->n_classes == 2) lab = m->classes[k];
-        else {
-            snprintf(tmp, sizeof tmp, "%d", k);
-            lab = tmp;
+    fw_answer_shape shape = {m->task, m->n_outputs, m->threshold, m->classes, m->n_classes};
+    char tmp[256];
+    bool number;
+    size_t n = fw_answer_text(&shape, label, out, out[0], tmp, sizeof tmp, &number);
+    char *text = tmp;
+    if (n >= sizeof tmp) { /* many labels joined: write it again whole */
+        if (!(text = fw_malloc(n + 1))) {
+            b->oom = true;
+            return;
         }
-        break;
+        fw_answer_text(&shape, label, out, out[0], text, n + 1, &number);
     }
-    case FW_TASK_MULTICLASS: {
-        size_t best = 0;
-        for (size_t k = 1; k < m->n_outputs; k++)
-            if (out[k] > out[best]) best = k;
-        if (best < m->n_classes) lab = m->classes[best];
-        else {
-            snprintf(tmp, sizeof tmp, "%zu", best);
-            lab = tmp;
-        }
-        break;
-    }
-    case FW_TASK_MULTILABEL: {
-        fw_buf s;
-        fw_buf_init(&s);
-        for (size_t k = 0; k < m->n_outputs; k++)
-            if (out[k] >= 0.5) {
-                if (s.len) fw_buf_put_u8(&s, '|');
-                const char *c = k < m->n_classes ? m->classes[k] : "?";
-                fw_buf_put(&s, c, strlen(c));
-            }
-        put_text(b, s.len ? (const char *)s.data : "", s.len, mode);
-        fw_buf_free(&s);
-        return;
-    }
-    default:
-        fw__put_num(b, out[0], json);
-        return;
-    }
-    put_text(b, lab, strlen(lab), mode);
+    if (number && mode == M_JSON) fw_buf_put(b, n ? text : "null", n ? n : 4);
+    else put_text(b, text, n, mode);
+    if (text != tmp) fw_free(text);
 }
 
 static bool per_class(const fw_batch_model *m) {

@@ -9,6 +9,7 @@
 
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/decimal.h"
 #include "core/dtoa.h"
 #include "core/test_hooks.h" /* FW_V1_FAST_ANSWERED: built twice */
 #include "serve/v1_decode.h"
@@ -878,6 +879,13 @@ static bool label_ok_for(const fw_srv_model *m, json_t *label, fw_reply *r) {
         else if (json_is_boolean(label)) text = json_is_true(label) ? "true" : "false";
         ok = false;
         for (size_t k = 0; text && k < m->n_classes && !ok; k++) ok = strcmp(m->classes[k], text) == 0;
+        /* a string that reads as a number names the class of that number, as the same text in the
+         * training CSV would ("0.10", "1e-1" and 0.1 name class "0.1"; "1.0" class "1") */
+        double as_num;
+        if (!ok && json_is_string(label) && fw_decimal_parse(text, strlen(text), &as_num, NULL)) {
+            fw_num_format(as_num, num);
+            for (size_t k = 0; k < m->n_classes && !ok; k++) ok = strcmp(m->classes[k], num) == 0;
+        }
         if (!m->classes && text) { /* unnamed classes: 0 .. n-1 */
             char *end;
             long v = strtol(text, &end, 10);
@@ -888,9 +896,12 @@ static bool label_ok_for(const fw_srv_model *m, json_t *label, fw_reply *r) {
             size_t kl = 0;
             for (size_t k = 0; m->classes && k < m->n_classes && kl < sizeof known - 80; k++)
                 kl += (size_t)snprintf(known + kl, sizeof known - kl, "%s'%.60s'", k ? ", " : "", m->classes[k]);
-            char *lt = json_dumps(label, JSON_COMPACT | JSON_ENCODE_ANY);
+            /* a number as the client wrote it (shortest round trip: 0.2, not jansson's 0.20000000000000001) */
+            char real[FW_DTOA_MAX];
+            char *lt = json_is_real(label) ? NULL : json_dumps(label, JSON_COMPACT | JSON_ENCODE_ANY);
+            if (json_is_real(label)) fw_dtoa(json_real_value(label), real);
             fw__reply_error(r, 400, "unknown_label", "label %.100s is not a class of model '%s' version '%s' (its classes: %s)",
-                            lt ? lt : "?", m->name, m->version, m->classes ? known : "0 .. n-1");
+                            json_is_real(label) ? real : lt ? lt : "?", m->name, m->version, m->classes ? known : "0 .. n-1");
             fw_free(lt);
         }
     } else if (!json_is_number(label)) {

@@ -1,17 +1,16 @@
 /* explain.c — owns the :explain answer of an artifact-backed model: which output is explained (the
  * decision's class, or the class the request names), and the explanation in the terms of the
  * request's own fields:
- *   - additive families (linear, baseline: exact; gbdt: TreeSHAP): contributions per INPUT column,
- *     the one-hot parts, missing indicators and timestamp parts of a column summed, hashed
- *     categorical and text columns given their hashed weights, a hashed cross split evenly between
- *     its columns (the Shapley split of a conjunction), zeros left out, largest magnitude first,
- *     and the bias last: they still add up to the explained output's margin;
+ *   - additive families (linear, baseline: exact; gbdt: TreeSHAP): contributions per INPUT column
+ *     (artifact/explain_inputs.h computes and orders them, for the C API too), the bias last:
+ *     they still add up to the explained output's margin;
  *   - knn: the nearest training rows with their labels and distances;
  *   - hier: the path, group then class, each level with its probability and contributions.
  * Explanations are not on the hot path: buffers are allocated per call. */
 #include "serve/explain.h"
 
 #include "artifact/artifact.h"
+#include "artifact/explain_inputs.h"
 #include "core/alloc.h"
 #include "models/explain.h"
 #include "serve/server_int.h"
@@ -20,36 +19,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct named {
-    const char *name;
-    double v;
-} named;
-
-static int by_magnitude(const void *a, const void *b) {
-    const named *x = a, *y = b;
-    double ax = fabs(x->v), ay = fabs(y->v);
-    if (ax != ay) return ax > ay ? -1 : 1;
-    return strcmp(x->name, y->name);
-}
-
 void fw__explain_put_contribs(fw_buf *b, const char *const *names, size_t ni, const double *per_input, double bias) {
-    size_t n = 0;
-    named *v = fw_malloc((ni ? ni : 1) * sizeof *v);
-    if (v)
-        for (size_t i = 0; i < ni; i++)
-            if (per_input[i] != 0 && isfinite(per_input[i])) v[n++] = (named){names[i], per_input[i]};
-    if (v) qsort(v, n, sizeof *v, by_magnitude);
+    uint32_t *order = fw_malloc((ni ? ni : 1) * sizeof *order);
+    size_t n = order ? fw_explain_order(names, per_input, ni, order) : 0;
+    if (!order) b->oom = true;
     fw_buf_put_u8(b, '{');
     for (size_t i = 0; i < n; i++) {
-        fw_json_put_str(b, v[i].name);
+        fw_json_put_str(b, names[order[i]]);
         fw_buf_put_u8(b, ':');
-        fw_json_put_f64(b, v[i].v);
+        fw_json_put_f64(b, per_input[order[i]]);
         fw_buf_put_u8(b, ',');
     }
     fw_buf_printf(b, "\"(bias)\":");
     fw_json_put_f64(b, bias == 0 ? 0 : bias); /* never "-0" (a negated zero bias) */
     fw_buf_put_u8(b, '}');
-    fw_free(v);
+    fw_free(order);
 }
 
 /* The same for a pipeline's input columns. */
@@ -65,65 +49,12 @@ static void put_contribs(fw_buf *b, const fw_pipeline *pl, const double *per_inp
     fw_free(names);
 }
 
-/* Dense contributions (nd + 1, the last the bias) summed per input column into per_input. */
-static void group_dense(const fw_pipeline *pl, const double *dense_contrib, size_t nd, double *per_input) {
-    for (size_t j = 0; j < nd; j++) {
-        int i = fw_pipeline_dense_input(pl, j);
-        if (i >= 0) per_input[i] += dense_contrib[j];
-    }
-}
-
-typedef struct sparse_ctx {
-    const fw_model *model;
-    size_t k;               /* output explained */
-    double sign;
-    const float *zeros;     /* n_dense zeros */
-    void *mscratch;
-    double *work;           /* (nd + 1) x n_out */
-    double base;            /* the bias of the row with nothing in it */
-    double *per_input;
-    double attributed;      /* sum given to columns */
-    fw_status st;
-} sparse_ctx;
-
-/* One source's hashed entries: its contribution is what they add to the explained margin (the
- * families that read the hashed part are additive in it), split evenly among its columns. */
-static void on_source(void *ud, const uint32_t *inputs, size_t n_inputs, const uint32_t *idx, const float *val,
-                      size_t n) {
-    sparse_ctx *c = ud;
-    if (c->st || !n_inputs) return;
-    fw_row row = {c->zeros, idx, val, n};
-    size_t nd = c->model->n_dense, no = c->model->n_outputs;
-    if ((c->st = c->model->vt->explain_row(c->model, &row, c->mscratch, c->work))) return;
-    double d = c->sign * (c->work[nd * no + c->k] - c->base);
-    for (size_t q = 0; q < n_inputs; q++) c->per_input[inputs[q]] += d / (double)n_inputs;
-    c->attributed += d;
-}
-
 /* The class a multiclass answer explains by default: the model's own argmax. */
 static int32_t argmax(const double *o, size_t n) {
     int32_t best = 0;
     for (size_t k = 1; k < n; k++)
         if (o[k] > o[best]) best = (int32_t)k;
     return best;
-}
-
-fw_explain_output fw__explain_output(fw_task task, int32_t cls, const double *own, size_t n_out) {
-    fw_explain_output o = {0, 1, -1, "raw"};
-    if (task == FW_TASK_BINARY) {
-        o.shown = cls >= 0 ? cls : 1;
-        o.sign = o.shown == 0 ? -1 : 1;
-        o.space = "log_odds";
-    } else if (task == FW_TASK_MULTICLASS) {
-        o.shown = cls >= 0 ? cls : argmax(own, n_out);
-        o.k = (size_t)o.shown;
-        o.space = "softmax_margin";
-    } else if (task == FW_TASK_MULTILABEL) {
-        o.shown = cls >= 0 ? cls : 0;
-        o.k = (size_t)o.shown;
-        o.space = "log_odds";
-    }
-    return o;
 }
 
 static const char *class_name(const fw_target *t, int32_t k) {
@@ -217,7 +148,7 @@ static fw_status explain_hier(const fw_bundle *bu, const fw_model *model, const 
     fw_buf_printf(b, ",\"groups\":%zu,\"probability\":", path.n_groups);
     fw_json_put_f64(b, path.p_group);
     if (path.has_group_model) {
-        group_dense(pl, gc, nd, per);
+        fw_explain_group_dense(pl, gc, nd, per);
         fw_buf_printf(b, ",\"contributions\":");
         put_contribs(b, pl, per, gc[nd]);
     }
@@ -227,7 +158,7 @@ static fw_status explain_hier(const fw_bundle *bu, const fw_model *model, const 
     fw_json_put_f64(b, path.p_in_group);
     if (path.has_class_model) {
         memset(per, 0, (ni ? ni : 1) * sizeof(double));
-        group_dense(pl, cc, nd, per);
+        fw_explain_group_dense(pl, cc, nd, per);
         fw_buf_printf(b, ",\"contributions\":");
         put_contribs(b, pl, per, cc[nd]);
     }
@@ -243,23 +174,16 @@ fw_status fw__explain_bundle(const fw_bundle *bu, const fw_value *inputs, const 
     const fw_model *model = fw_bundle_model(bu);
     const fw_pipeline *pl = fw_bundle_pipeline(bu);
     const fw_target *t = fw_bundle_target(bu);
-    size_t nd = fw_pipeline_n_dense(pl), no = model->n_outputs, ni = fw_pipeline_n_inputs(pl);
-    fw_pipeline_scratch *ps = NULL;
-    float *dense = fw_calloc(nd ? nd : 1, sizeof(float));
-    float *zeros = fw_calloc(nd ? nd : 1, sizeof(float));
-    double *contrib = fw_malloc((nd + 1) * no * sizeof(double));
-    double *work = fw_malloc((nd + 1) * no * sizeof(double));
+    size_t ni = fw_pipeline_n_inputs(pl);
+    fw_explain_scratch *s = NULL;
     double *per = fw_calloc(ni ? ni : 1, sizeof(double));
-    double *dc = fw_malloc((nd + 1) * sizeof(double));
-    size_t msz = (fw_model_scratch_size(model) + 15) & ~(size_t)15;
-    void *mscratch = aligned_alloc(16, msz ? msz : 16); /* the models' scratch is 16-byte aligned */
-    fw_status st = FW_ENOMEM;
-    if (!dense || !zeros || !contrib || !work || !per || !dc || !mscratch || fw_pipeline_scratch_new(pl, &ps)) {
+    fw_status st;
+    if (!per || fw_explain_scratch_new(bu, &s)) {
         st = fw_err_set(err, FW_ENOMEM, "out of memory");
         goto done;
     }
     fw_row row;
-    if ((st = fw_pipeline_transform_record(pl, inputs, ps, dense, &row, err))) goto done;
+    if ((st = fw_explain_prepare(bu, inputs, s, &row, err))) goto done;
     if (fw_model_is_knn(model)) {
         st = explain_knn(bu, model, &row, own, b, err);
         goto done;
@@ -268,49 +192,15 @@ fw_status fw__explain_bundle(const fw_bundle *bu, const fw_value *inputs, const 
         st = explain_hier(bu, model, &row, own, cls, b, err);
         goto done;
     }
-    if (!model->vt->explain_row) {
-        st = fw_err_set(err, FW_EUNSUPPORTED, "model family '%s' cannot explain", model->vt->family);
-        goto done;
-    }
-    fw_explain_output eo = fw__explain_output(t->task, cls, own, no);
-    size_t k = eo.k;
-    double sign = eo.sign;
-    int32_t shown = eo.shown;
-    const char *space = eo.space;
-    if ((st = model->vt->explain_row(model, &row, mscratch, contrib))) {
-        st = fw_err_set(err, st, "explain failed: %s", fw_strerror(st));
-        goto done;
-    }
-    for (size_t j = 0; j <= nd; j++) dc[j] = sign * contrib[j * no + k];
-    group_dense(pl, dc, nd, per);
-    double bias = dc[nd];
-    if (model->sparse_dim && fw_pipeline_sparse_dim(pl)) {
-        /* the hashed part sits in the bias row: give it back to its columns */
-        sparse_ctx sc = {model, k, sign, zeros, mscratch, work, 0, per, 0, FW_OK};
-        fw_row empty = {zeros, NULL, NULL, 0};
-        if ((st = model->vt->explain_row(model, &empty, mscratch, work))) goto done;
-        sc.base = work[nd * no + k];
-        if ((st = fw_pipeline_sparse_sources(pl, inputs, ps, dense, on_source, &sc, err))) goto done;
-        if ((st = sc.st)) {
-            st = fw_err_set(err, st, "explain failed: %s", fw_strerror(st));
-            goto done;
-        }
-        bias -= sc.attributed;
-    }
-    const char *family = model->vt->family;
-    put_explained(b, t, shown, !strcmp(family, "gbdt") ? "treeshap" : "additive", space);
+    double bias;
+    fw_explain_output eo;
+    if ((st = fw_explain_by_input(bu, inputs, &row, own, cls, s, per, &bias, &eo, err))) goto done;
+    put_explained(b, t, eo.shown, !strcmp(model->vt->family, "gbdt") ? "treeshap" : "additive", eo.space);
     fw_buf_printf(b, ",\"contributions\":");
     put_contribs(b, pl, per, bias);
-    fw_buf_printf(b, ",\"contribution_space\":\"%s\"", space);
-    st = FW_OK;
+    fw_buf_printf(b, ",\"contribution_space\":\"%s\"", eo.space);
 done:
-    fw_pipeline_scratch_free(ps);
-    fw_free(dense);
-    fw_free(zeros);
-    fw_free(contrib);
-    fw_free(work);
+    fw_explain_scratch_free(s);
     fw_free(per);
-    fw_free(dc);
-    free(mscratch);
     return st;
 }

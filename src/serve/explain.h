@@ -3,6 +3,7 @@
 #define FW_SERVE_EXPLAIN_H
 
 #include "artifact/bundle.h"
+#include "artifact/explain_inputs.h"
 #include "core/buf.h"
 #include "flywheel.h"
 
@@ -19,18 +20,7 @@ fw_status fw__explain_bundle(const fw_bundle *bu, const fw_value *inputs, const 
  * ",\"explained\":{\"output\":..,[\"class_index\":k,]\"method\":..[,\"space\":..]}" (name: the class
  * explained, NULL for a score or a value), and {"col": v, ..., "(bias)": bias} with one entry per
  * input column (names[i], per_input[i]), zeros left out, largest magnitude first, the bias last. */
-/* Which output an additive explanation shows, and its sign: binary explains the positive class's
- * log-odds (the negative class's when cls is 0: the same contributions negated), multiclass the
- * class asked for or the model's argmax of own[0..n_out) (softmax margin), multilabel the label
- * asked for or the first (log-odds), regression the raw value. k: the column of the model's
- * per-output contributions; shown: the class index named in the answer (-1: none). */
-typedef struct {
-    size_t k;
-    double sign;
-    int32_t shown;
-    const char *space;
-} fw_explain_output;
-fw_explain_output fw__explain_output(fw_task task, int32_t cls, const double *own, size_t n_out);
+/* Which output is explained: fw_explain_output_for (artifact/explain_inputs.h). */
 
 void fw__explain_put_explained(fw_buf *b, fw_task task, const char *name, int32_t k, const char *method,
                                const char *space);

@@ -1,5 +1,6 @@
 /* request_id.c — owns request ids (request_id.h): the SipHash-2-4 PRF, the two keys, the id text
- * and its check. */
+ * and its check. The random part is keyed by k->rnd (this process's), the mask by k->id and the tag by
+ * k->tag (shared by a home's servers). */
 #include "serve/request_id.h"
 
 #include <stdio.h>
@@ -55,11 +56,19 @@ void fw_reqid_key_init(fw_reqid_key *k) {
     struct timespec t;
     clock_gettime(CLOCK_REALTIME, &t);
     uint64_t seed[2] = {(uint64_t)t.tv_nsec ^ (uint64_t)getpid() << 32, (uint64_t)t.tv_sec};
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 6; i++) {
         uint64_t v = fw_siphash24(seed, &i, sizeof i);
-        if (i < 2) k->id[i] = v;
-        else k->tag[i - 2] = v;
+        if (i < 2) k->rnd[i] = v;
+        else if (i < 4) k->id[i - 2] = v;
+        else k->tag[i - 4] = v;
     }
+}
+
+void fw_reqid_key_share(fw_reqid_key *k, const unsigned char *shared) {
+    k->id[0] = load_le64(shared);
+    k->id[1] = load_le64(shared + 8);
+    k->tag[0] = load_le64(shared + 16);
+    k->tag[1] = load_le64(shared + 24);
 }
 
 static const char HEX[] = "0123456789abcdef";
@@ -96,9 +105,9 @@ void fw_reqid_format(const fw_reqid_key *k, uint64_t n, uint32_t code, char *out
     unsigned char m[9];
     for (int i = 0; i < 8; i++) m[i] = (unsigned char)(n >> (8 * i));
     m[8] = 0;
-    put_hex(out, fw_siphash24(k->id, m, 9), 16);
+    put_hex(out, fw_siphash24(k->rnd, m, 9), 16);
     m[8] = 1;
-    put_hex(out + 16, fw_siphash24(k->id, m, 9), 8);
+    put_hex(out + 16, fw_siphash24(k->rnd, m, 9), 8);
     fw_reqid_rebind(k, code, out);
 }
 

@@ -12,6 +12,7 @@
 #include "serve/feedback_labels.h"
 #include "serve/log_spool.h"
 #include "serve/mhd.h"
+#include "store/store.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -1190,6 +1191,25 @@ static void *poll_main(void *arg) {
     return NULL;
 }
 
+/* The home's request-id keys (request_id.h): read through the store, created there once per home,
+ * so a restarted server and every replica on the same home check each other's ids (feedback naming
+ * only an id is checked against the classes of the model that answered). A server from a models
+ * directory has no home and keeps its per-process keys: only it checks its own ids. A store that
+ * cannot give the key (a home this process may only read, where none was made yet) leaves the
+ * per-process keys, said on stderr: ids still work, older ones go unchecked as with a directory. */
+static void share_request_id_key(fw_server *s) {
+    fw_store *store = NULL;
+    fw_err err;
+    fw_err_clear(&err);
+    unsigned char key[FW_REQID_SHARED_KEY_LEN];
+    fw_status st = fw_store_open(s->cfg->store_path, &store, &err);
+    if (st == FW_OK) st = fw_store_secret(store, "request_id_key", key, sizeof key, &err);
+    if (st == FW_OK) fw_reqid_key_share(&s->idkey, key);
+    else fprintf(stderr, "flywheel serve: %s; request ids are checked by this process only\n", err.msg);
+    fw_store_close(store);
+    memset(key, 0, sizeof key);
+}
+
 fw_status fw_server_new(const fw_serve_config *cfg, fw_server **out, fw_err *err) {
     json_set_alloc_funcs(fw_malloc, fw_free);
     fw_server *s = fw_calloc(1, sizeof *s);
@@ -1219,6 +1239,7 @@ fw_status fw_server_new(const fw_serve_config *cfg, fw_server **out, fw_err *err
     if (cfg->models_dir) st = fw_serve_source_dir(cfg->models_dir, &src, err);
     else st = fw_serve_source_store(cfg->store_path, &src, err); /* NULL: $FLYWHEEL_HOME or ./.flywheel */
     if (st == FW_OK) st = fw_model_table_new(&src, cfg->max_models, cfg->model_memory_bytes, &s->models, err);
+    if (st == FW_OK && !cfg->models_dir) share_request_id_key(s);
     /* the prediction log: a JSON-lines file when asked for, else the store when serving from it */
     if (st == FW_OK && (cfg->log_path || !cfg->models_dir)) {
         fw_log_sink sink;

@@ -109,7 +109,7 @@ static fw_status lin_explain_json(const fw_srv_model *m, const fw_value *in, con
             return st;
         }
     }
-    fw_explain_output eo = fw__explain_output(m->task, cls, own, l->n_out);
+    fw_explain_output eo = fw_explain_output_for(m->task, cls, own, l->n_out);
     size_t k = eo.k;
     double sign = eo.sign;
     int32_t shown = eo.shown;

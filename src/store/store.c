@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -196,6 +197,37 @@ fw_status fw_store_answer_get(fw_store *s, const char *model, const char *entity
 }
 fw_status fw_store_answer_count(fw_store *s, const char *model, int64_t *n, fw_err *err) {
     return s->ops->answer_count(s, model, n, err);
+}
+
+fw_status fw_store_secret(fw_store *s, const char *name, unsigned char *out, size_t len, fw_err *err) {
+    static const char hex[] = "0123456789abcdef";
+    unsigned char fresh[64];
+    char key[160], text[129];
+    if (len == 0 || len > sizeof fresh || strlen(name) > 128)
+        return fw_err_set(err, FW_EINVAL, "store secret '%.128s': 1 to 64 bytes", name);
+    if (getrandom(fresh, len, 0) != (ssize_t)len)
+        return fw_err_set(err, FW_EIO, "store secret '%s': the kernel gave no random bytes: %s", name, strerror(errno));
+    for (size_t i = 0; i < len; i++) text[2 * i] = hex[fresh[i] >> 4], text[2 * i + 1] = hex[fresh[i] & 15];
+    text[2 * len] = 0;
+    snprintf(key, sizeof key, "secret.%s", name);
+    char *kept = NULL;
+    fw_status st = s->ops->setting_get_or_put(s, key, text, &kept, err);
+    memset(fresh, 0, sizeof fresh);
+    memset(text, 0, sizeof text);
+    if (st) return st;
+    bool ok = strlen(kept) == 2 * len;
+    for (size_t i = 0; ok && i < len; i++) {
+        const char *hi = memchr(hex, kept[2 * i], 16), *lo = memchr(hex, kept[2 * i + 1], 16);
+        ok = hi && lo && kept[2 * i] && kept[2 * i + 1];
+        if (ok) out[i] = (unsigned char)((hi - hex) << 4 | (lo - hex));
+    }
+    memset(kept, 0, strlen(kept));
+    fw_free(kept);
+    if (!ok) {
+        memset(out, 0, len);
+        return fw_err_set(err, FW_ECORRUPT, "store %s: secret '%s' is damaged (not %zu bytes of hex)", s->home, name, len);
+    }
+    return FW_OK;
 }
 
 fw_status fw_store_answer_lookup(fw_store *s, const char *model, const char *version, const char *entity,

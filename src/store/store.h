@@ -267,6 +267,15 @@ fw_status fw_store_answer_lookup(fw_store *s, const char *model, const char *ver
 /* Number of answers stored for a model. */
 fw_status fw_store_answer_count(fw_store *s, const char *model, int64_t *n, fw_err *err);
 
+/* Secrets of a home: len (1..64) random bytes drawn from the kernel's CSPRNG (getrandom) the
+ * first time any process asks for name on this home, and the same bytes for every later call from
+ * any process (a race between two first callers: both get the first writer's). Kept as hex in the
+ * home's settings (SQLite: fw_meta, key "secret.NAME"); nothing else reads them. FW_ECORRUPT when
+ * the kept value is not len bytes of hex, FW_EIO when the kernel gives no random bytes, the store's
+ * error otherwise (a home this process may only read, where the secret does not exist yet). What
+ * uses one: `flywheel serve`'s request-id key ("request_id_key", serve/request_id.h). */
+fw_status fw_store_secret(fw_store *s, const char *name, unsigned char *out, size_t len, fw_err *err);
+
 /* ---- the prediction log --------------------------------------------------------------------- */
 /* One logged prediction as stored (table prediction_log). Texts are not copied; lengths without
  * the NUL. */

@@ -70,6 +70,9 @@ typedef struct fw_store_ops {
     fw_status (*answer_get)(fw_store *s, const char *model, const char *entity, size_t entity_len,
                             fw_batch_answer *out, fw_err *err);
     fw_status (*answer_count)(fw_store *s, const char *model, int64_t *n, fw_err *err);
+    /* settings: the text kept under key, storing fresh first when there is none, atomically (every
+     * concurrent caller gets the first writer's); *out fw_malloc'd. fw_store_secret is built on it. */
+    fw_status (*setting_get_or_put)(fw_store *s, const char *key, const char *fresh, char **out, fw_err *err);
 } fw_store_ops;
 
 /* Every back end's registry handle starts with this header. */

@@ -106,6 +106,7 @@ enum {
     Q_ALARM_INSERT, Q_ALARM_CLEAR, Q_ALARM_LIST,
     Q_BATCH_BEGIN, Q_BATCH_FINISH, Q_BATCH_PRED_INSERT,
     Q_JOB_BEGIN, Q_JOB_UPDATE, Q_JOB_HISTORY, Q_ANSWER_PUT, Q_ANSWER_GET, Q_ANSWER_COUNT,
+    Q_SETTING_GET, Q_SETTING_ADD,
     Q_COUNT
 };
 
@@ -188,6 +189,8 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_ANSWER_GET] = "SELECT version, prediction, scores_json, scored_ms, run_id FROM batch_answers"
                      " WHERE model = ?1 AND entity_id = ?2",
     [Q_ANSWER_COUNT] = "SELECT count(*) FROM batch_answers WHERE model = ?1",
+    [Q_SETTING_GET] = "SELECT value FROM fw_meta WHERE key = ?1",
+    [Q_SETTING_ADD] = "INSERT OR IGNORE INTO fw_meta(key, value) VALUES(?1, ?2)",
 };
 
 typedef struct sqlite_store {
@@ -1008,6 +1011,41 @@ static fw_status sq_answer_count(fw_store *b, const char *model, int64_t *n, fw_
     return res;
 }
 
+/* ---- settings (fw_meta rows beside schema_version) ------------------------------------------- */
+/* The value under key: FW_OK with *out, FW_ENOTFOUND, or an error. */
+static fw_status setting_get(sqlite_store *s, const char *key, char **out, fw_err *err) {
+    sqlite3_stmt *st = stmt(s, Q_SETTING_GET, err);
+    if (!st) return err->status;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    fw_status res = FW_ENOTFOUND;
+    if (rc == SQLITE_ROW)
+        res = (*out = col_text(st, 0)) ? FW_OK : fw_err_set(err, FW_ENOMEM, "out of memory");
+    else if (rc != SQLITE_DONE)
+        res = db_error(s, err, "reading a setting");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return res;
+}
+
+/* Read first (no write lock when the row exists, as on every start but the first); else INSERT OR
+ * IGNORE, which keeps a concurrent first writer's row, and read again. */
+static fw_status sq_setting_get_or_put(fw_store *b, const char *key, const char *fresh, char **out, fw_err *err) {
+    sqlite_store *s = S(b);
+    *out = NULL;
+    fw_status rc = setting_get(s, key, out, err);
+    if (rc != FW_ENOTFOUND) return rc;
+    sqlite3_stmt *st = stmt(s, Q_SETTING_ADD, err);
+    if (!st) return err->status;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, fresh, -1, SQLITE_STATIC);
+    rc = step_done(s, st, err, "storing a setting");
+    sqlite3_clear_bindings(st);
+    if (rc) return rc;
+    rc = setting_get(s, key, out, err);
+    return rc == FW_ENOTFOUND ? fw_err_set(err, FW_ESTORE, "store %s: setting '%s' not kept", s->path, key) : rc;
+}
+
 /* ---- open / close --------------------------------------------------------------------------- */
 static void sq_close(fw_store *b) {
     sqlite_store *s = S(b);
@@ -1060,6 +1098,7 @@ static const fw_store_ops sqlite_ops = {
     .answer_put = sq_answer_put,
     .answer_get = sq_answer_get,
     .answer_count = sq_answer_count,
+    .setting_get_or_put = sq_setting_get_or_put,
     .artifact_map = sq_artifact_map,
     .artifact_unmap = sq_artifact_unmap,
     .artifact_where = sq_artifact_where,

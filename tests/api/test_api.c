@@ -561,6 +561,8 @@ static void test_single_row_does_not_allocate(void) {
         fw_field *f = calloc(ni + 1, sizeof *f);
         double *sc = calloc(no, sizeof *sc), *row = calloc(ni + 1, sizeof *row);
         double *contrib = calloc((nf + 1) * no, sizeof *contrib);
+        fw_contribution *items = calloc(ni + 1, sizeof *items);
+        fw_neighbor nbs[8];
         for (size_t k = 0; k < ni; k++) row[k] = (double)k + 0.5;
         fw_context *cx;
         CHECK_OK(fw_context_new(m, &cx, &err));
@@ -574,6 +576,10 @@ static void test_single_row_does_not_allocate(void) {
             fw_predict_values(cx, f, ni, sc, no, &res, &err);
             fw_predict_row(cx, row, ni, sc, no, &res, &err);
             fw_explain_record(cx, f, ni, contrib, (nf + 1) * no, &err);
+            fw_explanation ex;
+            fw_explain_inputs(cx, f, ni, -1, items, ni, &ex, &err);
+            size_t nn;
+            fw_explain_neighbors(cx, f, ni, nbs, 8, &nn, &ex, &err);
         }
         long made = atomic_load(&g_allocs) - before;
         CHECK_MSG(made == 0, "%s: %ld allocations on the single-row path", g_cases[i].tag, made);
@@ -590,6 +596,8 @@ static void test_single_row_does_not_allocate(void) {
             fw_result res;
             CHECK_OK(fw_predict_record(cx, &one, 1, sc, no, &res, &err));
             CHECK_OK(fw_explain_record(cx, &one, 1, contrib, (nf + 1) * no, &err));
+            fw_explanation ex;
+            CHECK_OK(fw_explain_inputs(cx, &one, 1, -1, items, ni, &ex, &err));
             made = atomic_load(&g_allocs) - before;
             CHECK_MSG(made == 0, "%s: %ld allocations for 6000 bytes of reserved text", g_cases[i].tag, made);
             text_checked++;
@@ -600,6 +608,7 @@ static void test_single_row_does_not_allocate(void) {
         free(sc);
         free(row);
         free(contrib);
+        free(items);
         csv_free(&in);
         free(itxt);
         fw_predictor_free(m);
@@ -654,6 +663,206 @@ static void test_explain(void) {
         free(itxt);
         free(c);
         free(f);
+        fw_context_free(cx);
+        fw_predictor_free(m);
+    }
+}
+
+/* ---- explain in the record's own terms: the API's answer is the server's :explain, bit for bit ---- */
+/* One contributions object of :explain against the API's ordered list and bias. */
+static size_t same_contribs(const char *tag, const fw_predictor *m, json_t *obj, const fw_contribution *c, size_t n,
+                            double bias) {
+    size_t bad = 0, i = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(obj, k, v) {
+        if (!strcmp(k, "(bias)")) {
+            bad += json_number_value(v) != bias;
+            continue;
+        }
+        if (i >= n || strcmp(k, fw_predictor_input_name(m, c[i].input)) || json_number_value(v) != c[i].value) {
+            if (bad++ < 2)
+                printf("  %s: serve '%s' %.17g, api '%s' %.17g\n", tag, k, json_number_value(v),
+                       i < n ? fw_predictor_input_name(m, c[i].input) : "-", i < n ? c[i].value : 0.0);
+        }
+        i++;
+    }
+    return bad + (i != n);
+}
+
+static void test_explain_equals_serve(void) {
+    if (!fw_test_bin()) return;
+    train_all();
+    if (!g_n_cases) return;
+    hc_server srv;
+    const char *args[] = {"--home", tmp("home"), "--threads", "2", NULL};
+    bool up = hc_server_start(&srv, args) == 0;
+    CHECK_MSG(up, "server did not start");
+    if (!up) return;
+    size_t families[3] = {0};
+    for (size_t c = 0; c < g_n_cases; c++) {
+        const model_case *mc = &g_cases[c];
+        fw_err err;
+        fw_predictor *m;
+        if (fw_predictor_load_file(mc->fwm, &m, &err)) continue;
+        fw_context *cx;
+        CHECK_OK(fw_context_new(m, &cx, &err));
+        char *itxt = fw_test_slurp(mc->data, NULL);
+        csv_rows in;
+        if (!itxt || !csv_parse(itxt, &in)) continue;
+        size_t ni = fw_predictor_n_inputs(m);
+        fw_field *f = calloc(ni + 1, sizeof *f);
+        fw_contribution *ca = calloc(ni + 1, sizeof *ca), *cb = calloc(ni + 1, sizeof *cb);
+        const char *fam = fw_predictor_family(m);
+        bool knn = !strcmp(fam, "knn"), hier = !strcmp(fam, "hier");
+        char path[200], *body = NULL;
+        size_t len = 0, cap = 0, rows = in.n_rows < 12 ? in.n_rows : 12, bad = 0, compared = 0;
+        snprintf(path, sizeof path, "/v1/models/%s/versions/%ld:explain", mc->name, mc->version);
+        put_raw(&body, &len, &cap, "{\"instances\":[", 14);
+        for (size_t r = 1; r <= rows; r++) {
+            if (r > 1) put_raw(&body, &len, &cap, ",", 1);
+            row_fields(m, &in, r, f);
+            put_instance(m, f, &body, &len, &cap);
+        }
+        put_raw(&body, &len, &cap, "]}", 2);
+        hc_resp resp;
+        int hr = hc_request(srv.port, "POST", path, body, NULL, &resp);
+        free(body);
+        CHECK_MSG(hr == 0 && resp.status == 200, "%s: %s answered %d", mc->tag, path, hr == 0 ? resp.status : -1);
+        json_t *j = hr == 0 && resp.status == 200 ? json_loads(resp.body, 0, NULL) : NULL;
+        if (hr == 0) hc_resp_free(&resp);
+        for (size_t r = 1; j && r <= rows; r++) {
+            json_t *p = json_array_get(json_object_get(j, "predictions"), r - 1);
+            json_t *ex = json_object_get(p, "explained");
+            row_fields(m, &in, r, f);
+            const char *want_method = json_string_value(json_object_get(ex, "method"));
+            json_t *ci = json_object_get(ex, "class_index");
+            int32_t want_class = ci ? (int32_t)json_integer_value(ci) : -1;
+            fw_explanation e;
+            if (knn) {
+                fw_neighbor nb[FW_EXPLAIN_MAX_NEIGHBORS];
+                size_t n = 0;
+                CHECK_OK(fw_explain_neighbors(cx, f, ni, nb, FW_EXPLAIN_MAX_NEIGHBORS, &n, &e, &err));
+                json_t *arr = json_object_get(p, "neighbors");
+                bad += n != json_array_size(arr) || n == 0;
+                for (size_t q = 0; q < n && q < json_array_size(arr); q++) {
+                    json_t *o = json_array_get(arr, q), *lab = json_object_get(o, "label");
+                    bad += (uint64_t)json_integer_value(json_object_get(o, "row")) != nb[q].row;
+                    bad += json_number_value(json_object_get(o, "distance")) != nb[q].distance;
+                    bad += json_is_string(lab) ? !nb[q].class_name || strcmp(json_string_value(lab), nb[q].class_name)
+                                               : json_number_value(lab) != nb[q].label;
+                }
+                bad += strcmp(e.method, want_method ? want_method : "") != 0 || e.class_index != want_class;
+                families[1]++;
+            } else if (hier) {
+                fw_explanation_path ep;
+                CHECK_OK(fw_explain_path(cx, f, ni, -1, ca, ni, cb, ni, &ep, &err));
+                json_t *pa = json_object_get(p, "path"), *g = json_array_get(pa, 0), *cl = json_array_get(pa, 1);
+                bad += ep.class_index != want_class || json_number_value(json_object_get(p, "probability")) != ep.probability;
+                bad += (uint32_t)json_integer_value(json_object_get(g, "group")) != ep.group ||
+                       json_integer_value(json_object_get(g, "groups")) != (json_int_t)ep.n_groups ||
+                       json_number_value(json_object_get(g, "probability")) != ep.group_level.probability;
+                bad += strcmp(json_string_value(json_object_get(cl, "class")), ep.class_name ? ep.class_name : "") != 0 ||
+                       json_number_value(json_object_get(cl, "probability_in_group")) != ep.class_level.probability;
+                bad += !json_object_get(g, "contributions") != !ep.group_level.has_model ||
+                       !json_object_get(cl, "contributions") != !ep.class_level.has_model;
+                if (ep.group_level.has_model)
+                    bad += same_contribs(mc->tag, m, json_object_get(g, "contributions"), ca,
+                                         ep.group_level.n_contributions, ep.group_level.bias);
+                if (ep.class_level.has_model)
+                    bad += same_contribs(mc->tag, m, json_object_get(cl, "contributions"), cb,
+                                         ep.class_level.n_contributions, ep.class_level.bias);
+                CHECK_EQ(fw_explain_inputs(cx, f, ni, -1, ca, ni, &e, &err), FW_EUNSUPPORTED);
+                families[2]++;
+            } else {
+                CHECK_OK(fw_explain_inputs(cx, f, ni, -1, ca, ni, &e, &err));
+                bad += same_contribs(mc->tag, m, json_object_get(p, "contributions"), ca, e.n_contributions, e.bias);
+                bad += strcmp(e.method, want_method ? want_method : "") != 0 || e.class_index != want_class;
+                bad += strcmp(e.space, json_string_value(json_object_get(p, "contribution_space"))) != 0;
+                if (e.class_name) bad += strcmp(e.class_name, json_string_value(json_object_get(ex, "output"))) != 0;
+                /* a short buffer: the first ones, the full count */
+                size_t full = e.n_contributions;
+                CHECK_OK(fw_explain_inputs(cx, f, ni, -1, cb, 1, &e, &err));
+                CHECK_EQ(e.n_contributions, full);
+                if (full) bad += cb[0].input != ca[0].input || cb[0].value != ca[0].value;
+                CHECK_EQ(fw_explain_neighbors(cx, f, ni, NULL, 0, &len, NULL, &err), FW_EUNSUPPORTED);
+                families[0]++;
+            }
+            compared++;
+        }
+        CHECK_MSG(bad == 0, "%s: %zu differences between the API's explanation and :explain", mc->tag, bad);
+        CHECK_MSG(compared == rows, "%s: %zu of %zu rows compared", mc->tag, compared, rows);
+        json_decref(j);
+        free(f);
+        free(ca);
+        free(cb);
+        csv_free(&in);
+        free(itxt);
+        fw_context_free(cx);
+        fw_predictor_free(m);
+    }
+    CHECK(families[0] > 0 && families[1] > 0 && families[2] > 0);
+    hc_server_stop(&srv, SIGTERM);
+}
+
+/* The class asked for: binary 0 negates class 1's terms; a multiclass class of choice; out of range refused. */
+static void test_explain_class(void) {
+    if (!fw_test_bin()) return;
+    train_all();
+    for (size_t c = 0; c < g_n_cases; c++) {
+        const model_case *mc = &g_cases[c];
+        bool pima = !strcmp(mc->tag, "pima_linear"), shapes = !strcmp(mc->tag, "shapes_gbdt");
+        bool boston = !strcmp(mc->tag, "boston_gbdt");
+        if (!pima && !shapes && !boston) continue;
+        fw_err err;
+        fw_predictor *m;
+        if (fw_predictor_load_file(mc->fwm, &m, &err)) continue;
+        fw_context *cx;
+        CHECK_OK(fw_context_new(m, &cx, &err));
+        size_t ni = fw_predictor_n_inputs(m);
+        fw_field *f = calloc(ni + 1, sizeof *f);
+        fw_contribution *a = calloc(ni + 1, sizeof *a), *b = calloc(ni + 1, sizeof *b);
+        for (size_t i = 0; i < ni; i++) f[i] = fw_field_number(fw_predictor_input_name(m, i), 1.5 + (double)i);
+        fw_explanation ea, eb;
+        if (pima) {
+            CHECK_OK(fw_explain_inputs(cx, f, ni, -1, a, ni, &ea, &err));
+            CHECK_OK(fw_explain_inputs(cx, f, ni, 0, b, ni, &eb, &err));
+            CHECK_EQ(ea.class_index, 1);
+            CHECK_EQ(eb.class_index, 0);
+            CHECK_STR(ea.space, "log_odds");
+            CHECK_EQ(ea.n_contributions, eb.n_contributions);
+            for (size_t i = 0; i < ea.n_contributions; i++) CHECK(a[i].input == b[i].input && a[i].value == -b[i].value);
+            CHECK(ea.bias == -eb.bias);
+            CHECK_EQ(fw_explain_inputs(cx, f, ni, 2, a, ni, &ea, &err), FW_EINVAL);
+        } else if (shapes) {
+            for (int32_t k = 0; k < (int32_t)fw_predictor_n_outputs(m); k++) {
+                CHECK_OK(fw_explain_inputs(cx, f, ni, k, a, ni, &ea, &err));
+                CHECK_EQ(ea.class_index, k);
+                CHECK_STR(ea.class_name, fw_predictor_class_name(m, (size_t)k));
+                CHECK_STR(ea.method, "treeshap");
+                CHECK_STR(ea.space, "softmax_margin");
+            }
+            CHECK_EQ(fw_explain_inputs(cx, f, ni, (int32_t)fw_predictor_n_outputs(m), a, ni, &ea, &err), FW_EINVAL);
+            CHECK_EQ(fw_explain_inputs(cx, f, ni, -2, a, ni, &ea, &err), FW_EINVAL);
+        } else {
+            CHECK_OK(fw_explain_inputs(cx, f, ni, -1, a, ni, &ea, &err));
+            CHECK_EQ(ea.class_index, -1);
+            CHECK(ea.class_name == NULL);
+            CHECK_STR(ea.space, "raw");
+            /* the sorted contributions and the bias add up to the value */
+            double sc[4], sum = ea.bias;
+            fw_result res;
+            CHECK_OK(fw_predict_record(cx, f, ni, sc, 4, &res, &err));
+            for (size_t i = 0; i < ea.n_contributions; i++) {
+                sum += a[i].value;
+                if (i) CHECK(fabs(a[i].value) <= fabs(a[i - 1].value));
+            }
+            CHECK_MSG(fabs(sum - sc[0]) <= 1e-6 * (1 + fabs(sc[0])), "contributions add to %.17g, value %.17g", sum, sc[0]);
+            CHECK_EQ(fw_explain_inputs(cx, f, ni, 0, a, ni, &ea, &err), FW_EINVAL);
+        }
+        free(f);
+        free(a);
+        free(b);
         fw_context_free(cx);
         fw_predictor_free(m);
     }
@@ -722,6 +931,8 @@ int main(void) {
     TEST_RUN(test_threads_share_one_model);
     TEST_RUN(test_single_row_does_not_allocate);
     TEST_RUN(test_explain);
+    TEST_RUN(test_explain_equals_serve);
+    TEST_RUN(test_explain_class);
     for (size_t i = 0; i < g_n_cases; i++) free(g_cases[i].fwm);
     return fw_test_report("test_api");
 }

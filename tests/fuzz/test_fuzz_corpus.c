@@ -34,6 +34,12 @@
 #define LLVMFuzzerTestOneInput fw_fuzz_one_log_spool
 #include "../../fuzz/fuzz_log_spool.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fw_fuzz_one_decimal
+#include "../../fuzz/fuzz_decimal.c"
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fw_fuzz_one_yaml_read
+#include "../../fuzz/fuzz_yaml_read.c"
+#undef LLVMFuzzerTestOneInput
 
 #include "core/json_out.h"
 
@@ -51,7 +57,8 @@ static const struct {
     {"csv", fw_fuzz_one_csv},         {"jsonl", fw_fuzz_one_jsonl},       {"yaml", fw_fuzz_one_yaml},
     {"pipeline", fw_fuzz_one_pipeline}, {"artifact", fw_fuzz_one_artifact}, {"serve", fw_fuzz_one_serve},
     {"serve_config", fw_fuzz_one_serve_config}, {"serve_v1", fw_fuzz_one_serve_v1},
-    {"log_spool", fw_fuzz_one_log_spool},
+    {"log_spool", fw_fuzz_one_log_spool}, {"decimal", fw_fuzz_one_decimal},
+    {"yaml_read", fw_fuzz_one_yaml_read},
 };
 
 static const char *corpus_root(void) {

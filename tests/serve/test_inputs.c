@@ -4,7 +4,9 @@
  * type coerced, most features missing (and their counts in /metrics); feedback whose label the
  * model does not know refused; KServe v2 metadata that types categorical inputs as BYTES and names
  * the classes in the order of the probabilities; /v1/rank objectives that name a class, and unknown
- * objective keys refused. */
+ * objective keys refused; request ids checked by a second server on the same home and by the first
+ * one restarted (the home's request-id key); class names that are real numbers ("0.1") matched by
+ * feedback labels written as numbers or as text. */
 #include "client.h"
 #include "test.h"
 
@@ -35,6 +37,14 @@ static void setup(void) {
     if (!f || !g) return;
     fprintf(f, "color,size,weight,height,churn\n");
     fprintf(g, "x,y,kind\n");
+    snprintf(p, sizeof p, "%s/reals.csv", fw_test_tmpdir());
+    FILE *h = fopen(p, "w");
+    CHECK(h != NULL);
+    if (!h) return;
+    fprintf(h, "x,y,level\n");
+    for (int i = 0; i < 120; i++) /* three classes named by real numbers, written as the CSV has them */
+        fprintf(h, "%d,%d,%s\n", i % 10, (i * 7) % 10, i % 10 < 4 ? "0.10" : i % 10 < 7 ? "0.25" : "1.0");
+    fclose(h);
     static const char *colors[] = {"red", "green", "blue"};
     for (int i = 0; i < 150; i++) {
         int c = (i * 7) % 3;
@@ -47,7 +57,9 @@ static void setup(void) {
     if (cli("\"$FW\" train \"$T/churn.csv\" --label churn --name churn --models linear --threads 1 --quiet --home \"$T/home\" 2>&1") ||
         cli("\"$FW\" models promote churn@1 --force --home \"$T/home\" 2>&1") ||
         cli("\"$FW\" train \"$T/kinds.csv\" --label kind --name kinds --models linear --threads 1 --quiet --home \"$T/home\" 2>&1") ||
-        cli("\"$FW\" models promote kinds@1 --force --home \"$T/home\" 2>&1"))
+        cli("\"$FW\" models promote kinds@1 --force --home \"$T/home\" 2>&1") ||
+        cli("\"$FW\" train \"$T/reals.csv\" --label level --task multiclass --name reals --models linear --threads 1 --quiet --home \"$T/home\" 2>&1") ||
+        cli("\"$FW\" models promote reals@1 --force --home \"$T/home\" 2>&1"))
         return;
     const char *args[] = {"--home", g_home, "--threads", "2", "--alias-poll", "0", NULL};
     g_up = hc_server_start(&g_srv, args) == 0;
@@ -212,6 +224,102 @@ static void test_feedback_labels_by_id(void) {
     json_decref(j);
 }
 
+/* The request id of one churn prediction from the server on port (malloc'd; NULL on failure). */
+static char *churn_id(int port) {
+    hc_resp r;
+    if (hc_request(port, "POST", "/v1/models/churn:predict",
+                   "{\"instances\":[{\"color\":\"blue\",\"size\":9,\"weight\":2,\"height\":1}]}", NULL, &r) != 0)
+        return NULL;
+    json_t *j = r.status == 200 ? json_loads(r.body, 0, NULL) : NULL;
+    const char *rid = json_string_value(json_object_get(j, "request_id"));
+    char *out = rid && strlen(rid) == 41 ? strdup(rid) : NULL;
+    if (!out) fw_test_fail(__FILE__, __LINE__, "predict: %d %s", r.status, r.body);
+    json_decref(j);
+    hc_resp_free(&r);
+    return out;
+}
+
+#define MAYBE_REFUSED "label \\\"maybe\\\" is not a class of model 'churn' version '1' (its classes: 'No', 'Yes')"
+
+/* Feedback naming only an id issued by ANOTHER process on the same home: a second server, and the
+ * first one after a restart (issue 15: the request-id key is the home's, kept in the store). Before,
+ * the key was per process and such feedback was stored unchecked: "maybe" got 202. */
+static void test_feedback_ids_across_processes(void) {
+    if (!g_up) return;
+    char *before_restart = churn_id(g_srv.port), *for_other = churn_id(g_srv.port);
+    hc_server other;
+    const char *args[] = {"--home", g_home, "--threads", "1", "--alias-poll", "0", NULL};
+    bool other_up = hc_server_start(&other, args) == 0;
+    CHECK_MSG(other_up, "a second server on the same home did not start");
+    char body[300];
+    if (other_up && for_other) {
+        /* the second server checks the first one's id ... */
+        snprintf(body, sizeof body, "{\"request_id\":\"%s\",\"label\":\"maybe\"}", for_other);
+        HC_EXPECT(other.port, "POST", "/v1/feedback", body, NULL, 400, MAYBE_REFUSED);
+        snprintf(body, sizeof body, "{\"request_id\":\"%s\",\"label\":\"Yes\"}", for_other);
+        HC_EXPECT(other.port, "POST", "/v1/feedback", body, NULL, 202, "\"matched\":true");
+        /* ... and the first checks the second's */
+        char *from_other = churn_id(other.port);
+        CHECK(from_other && strcmp(from_other, for_other) != 0);
+        snprintf(body, sizeof body, "{\"request_id\":\"%s\",\"label\":\"maybe\"}", from_other ? from_other : "");
+        HC_EXPECT(g_srv.port, "POST", "/v1/feedback", body, NULL, 400, MAYBE_REFUSED);
+        snprintf(body, sizeof body, "{\"request_id\":\"%s\",\"label\":\"No\"}", from_other ? from_other : "");
+        HC_EXPECT(g_srv.port, "POST", "/v1/feedback", body, NULL, 202, "\"matched\":true");
+        free(from_other);
+    }
+    if (other_up) hc_server_stop(&other, SIGTERM);
+    /* the first server restarted on the same home: its old ids still name their model */
+    hc_server_stop(&g_srv, SIGTERM);
+    const char *args0[] = {"--home", g_home, "--threads", "2", "--alias-poll", "0", NULL};
+    g_up = hc_server_start(&g_srv, args0) == 0;
+    CHECK_MSG(g_up, "the server did not restart");
+    if (g_up && before_restart) {
+        snprintf(body, sizeof body, "{\"request_id\":\"%s\",\"label\":\"maybe\"}", before_restart);
+        HC_EXPECT(g_srv.port, "POST", "/v1/feedback", body, NULL, 400, MAYBE_REFUSED);
+        snprintf(body, sizeof body, "{\"request_id\":\"%s\",\"label\":true}", before_restart);
+        HC_EXPECT(g_srv.port, "POST", "/v1/feedback", body, NULL, 400, "unknown_label");
+        snprintf(body, sizeof body, "{\"request_id\":\"%s\",\"label\":\"Yes\"}", before_restart);
+        HC_EXPECT(g_srv.port, "POST", "/v1/feedback", body, NULL, 202, "\"matched\":true");
+        /* a digit changed: not an id of this home's, kept unchecked and unmatched as before */
+        before_restart[5] = before_restart[5] == '0' ? '1' : '0';
+        snprintf(body, sizeof body, "{\"request_id\":\"%s\",\"label\":\"maybe\"}", before_restart);
+        HC_EXPECT(g_srv.port, "POST", "/v1/feedback", body, NULL, 202, "\"matched\":false");
+    }
+    free(before_restart);
+    free(for_other);
+}
+
+/* Classes named by real numbers: the training CSV writes them "0.10", "0.25", "1.0"; the model names
+ * them by the numbers' canonical text "0.1", "0.25", "1". A feedback label names a class when its
+ * text is the class name, or it is a number (JSON number, or a string that reads as one) whose
+ * canonical text is: 0.1, "0.1", "0.10", "1e-1", 1, 1.0 and "1.0" all match; 0.2, "0.1 " (a space),
+ * "one" do not. */
+static void test_feedback_real_class_names(void) {
+    if (!g_up) return;
+    static const char *const ok[] = {"0.1", "\"0.1\"", "\"0.10\"", "\"1e-1\"", "0.25", "\"0.250\"", "1", "1.0", "\"1.0\"", "\"1\"", "1e0"};
+    char body[300];
+    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
+        snprintf(body, sizeof body, "{\"request_id\":\"real-%zu\",\"model\":\"reals\",\"label\":%s}", i, ok[i]);
+        HC_EXPECT(g_srv.port, "POST", "/v1/feedback", body, NULL, 202, "\"stored\":true");
+    }
+    static const char *const bad[] = {"0.2", "\"0.1 \"", "\"one\"", "\"0x1\"", "true", "-0.1"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        snprintf(body, sizeof body, "{\"request_id\":\"real-bad-%zu\",\"model\":\"reals\",\"label\":%s}", i, bad[i]);
+        HC_EXPECT(g_srv.port, "POST", "/v1/feedback", body, NULL, 400,
+                  "is not a class of model 'reals' version '1' (its classes: '0.1', '0.25', '1')");
+    }
+    /* by request id alone: the id names the reals model, whose class "0.1" the text "0.10" names */
+    int st;
+    json_t *j = post("/v1/models/reals:predict", "{\"instances\":[{\"x\":1,\"y\":2}]}", &st);
+    CHECK_EQ(st, 200);
+    const char *rid = json_string_value(json_object_get(j, "request_id"));
+    snprintf(body, sizeof body, "{\"request_id\":\"%s\",\"label\":0.2}", rid ? rid : "");
+    HC_EXPECT(g_srv.port, "POST", "/v1/feedback", body, NULL, 400, "label 0.2 is not a class of model 'reals'");
+    snprintf(body, sizeof body, "{\"request_id\":\"%s\",\"label\":\"0.10\"}", rid ? rid : "");
+    HC_EXPECT(g_srv.port, "POST", "/v1/feedback", body, NULL, 202, "\"matched\":true");
+    json_decref(j);
+}
+
 static void test_v2_metadata(void) {
     if (!g_up) return;
     hc_resp r;
@@ -278,6 +386,8 @@ int main(int argc, char **argv) {
     TEST_RUN(test_v2_metadata);
     TEST_RUN(test_v2_warnings);
     TEST_RUN(test_rank_classes);
+    TEST_RUN(test_feedback_real_class_names);
+    TEST_RUN(test_feedback_ids_across_processes);
     if (g_up) hc_server_stop(&g_srv, SIGKILL);
     return fw_test_report(argv[0]);
 }

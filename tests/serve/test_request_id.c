@@ -1,6 +1,7 @@
 /* test_request_id.c — tests for src/serve/request_id: an id carries the answering model's code under
  * the keys (read back only with them, changed by no client: any other digit breaks the tag), its
- * 96 random bits do not depend on the code, and the shape stays 41 characters. */
+ * 96 random bits do not depend on the code, and the shape stays 41 characters; two processes
+ * sharing the home's keys (fw_reqid_key_share) check each other's ids but never issue the same one. */
 #include "serve/request_id.h"
 #include "test.h"
 
@@ -45,8 +46,41 @@ static void test_code_round_trip(void) {
     CHECK(!fw_reqid_issued(&k, ""));
 }
 
+/* Two servers on one home (or one server restarted): the same shared bytes, their own random keys. */
+static void test_shared_keys(void) {
+    unsigned char shared[FW_REQID_SHARED_KEY_LEN], other_shared[FW_REQID_SHARED_KEY_LEN];
+    for (int i = 0; i < FW_REQID_SHARED_KEY_LEN; i++) shared[i] = (unsigned char)(i * 37 + 11), other_shared[i] = (unsigned char)i;
+    fw_reqid_key a, b, c;
+    fw_reqid_key_init(&a);
+    fw_reqid_key_init(&b);
+    fw_reqid_key_init(&c);
+    fw_reqid_key_share(&a, shared);
+    fw_reqid_key_share(&b, shared);
+    fw_reqid_key_share(&c, other_shared);
+    uint32_t code_a = fw_reqid_model_code(&a, "churn", "1");
+    CHECK_EQ(fw_reqid_model_code(&b, "churn", "1"), code_a); /* the code is the home's */
+    char ia[48], ib[48];
+    fw_reqid_format(&a, 0, code_a, ia);
+    fw_reqid_format(&b, 0, code_a, ib);
+    CHECK(memcmp(ia, ib, 24) != 0); /* the same request number, not the same id */
+    uint32_t code = 0;
+    CHECK(fw_reqid_code(&b, ia, &code)); /* b checks a's id and reads its model */
+    CHECK_EQ(code, code_a);
+    code = 0;
+    CHECK(fw_reqid_code(&a, ib, &code));
+    CHECK_EQ(code, code_a);
+    CHECK(!fw_reqid_issued(&c, ia)); /* another home's keys do not */
+    /* the shared bytes decide: the same bytes into a fresh key read the id as well */
+    fw_reqid_key d;
+    fw_reqid_key_init(&d);
+    CHECK(!fw_reqid_issued(&d, ia));
+    fw_reqid_key_share(&d, shared);
+    CHECK(fw_reqid_issued(&d, ia));
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     TEST_RUN(test_code_round_trip);
+    TEST_RUN(test_shared_keys);
     return fw_test_report(argv[0]);
 }
