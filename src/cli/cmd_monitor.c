@@ -16,6 +16,7 @@
 #include "eval/report_html_int.h"
 #include "features/record.h"
 #include "monitor/monitor.h"
+#include "monitor/perf.h"
 #include "registry/registry.h"
 #include "serve/model.h"
 
@@ -80,6 +81,18 @@ static void on_alarm(void *ud, const fw_alarm *a, bool raised) {
     }
     r->ev[r->n_ev].a = *a;
     r->ev[r->n_ev++].raised = raised;
+}
+
+static bool add_point(perf_point **p, size_t *n, size_t *cap, uint64_t row, double v, double lo, double hi) {
+    if (*n == *cap) {
+        size_t c = *cap ? 2 * *cap : 32;
+        perf_point *q = fw_realloc(*p, c * sizeof *q);
+        if (!q) return false;
+        *p = q;
+        *cap = c;
+    }
+    (*p)[(*n)++] = (perf_point){row, v, lo, hi};
+    return true;
 }
 
 /* ---- text and JSON ------------------------------------------------------------------------- */
@@ -403,6 +416,7 @@ int fw_cmd_monitor(int argc, char **argv) {
         fw_cli_fail(CMD, FW_EXIT_FAILURE, "out of memory");
         goto done;
     }
+    uint64_t last_real = 0, last_est = 0;
     for (size_t row = 0; row < ds->n_rows; row++) {
         fw_record_from_row(ds, col_of, m->n_inputs, row, vals);
         fw_srv_decision d;
@@ -424,6 +438,26 @@ int fw_cmd_monitor(int argc, char **argv) {
                 y = (fw_value){FW_VALUE_STRING, 0, fw_dict_str(&lc->dict, lc->code[row]), fw_dict_len(&lc->dict, lc->code[row])};
             fw_err lerr;
             if (y.kind != FW_VALUE_MISSING) (void)fw_monitor_feedback(mon, rid, (size_t)rl, &y, -1, &lerr);
+        }
+        if (html && label_col >= 0) { /* the performance windows, for the plot */
+            fw_perf_summary su;
+            if (fw_monitor_perf_summary(mon, &su)) {
+                if (su.windows != last_real &&
+                    !add_point(&r.real, &r.n_real, &r.cap_real, row, su.realized, su.realized_lo, su.realized_hi))
+                    r.oom = true;
+                if (su.estimate_windows != last_est &&
+                    !add_point(&r.est, &r.n_est, &r.cap_est, row, su.estimated, su.estimated_lo, su.estimated_hi))
+                    r.oom = true;
+                last_real = su.windows;
+                last_est = su.estimate_windows;
+            }
+        } else if (html) {
+            fw_perf_summary su;
+            if (fw_monitor_perf_summary(mon, &su) && su.estimate_windows != last_est) {
+                if (!add_point(&r.est, &r.n_est, &r.cap_est, row, su.estimated, su.estimated_lo, su.estimated_hi))
+                    r.oom = true;
+                last_est = su.estimate_windows;
+            }
         }
         if (!json) /* text: as they come */
             for (; r.printed < r.n_ev; r.printed++) print_event(stdout, &r.ev[r.printed]);

@@ -128,6 +128,34 @@ static fw_status pick_columns(const fw_srv_model *m, const fw_monitor_settings *
     return FW_OK;
 }
 
+static fw_status perf_init(fw_monitor *mon, const fw_monitor_settings *s, const fw_project *p, fw_err *err) {
+    const fw_srv_model *m = mon->model;
+    if (m->task != FW_TASK_BINARY && m->task != FW_TASK_MULTICLASS && m->task != FW_TASK_REGRESSION) return FW_OK;
+    fw_perf_model pm;
+    memset(&pm, 0, sizeof pm);
+    pm.task = m->task;
+    pm.n_outputs = m->n_outputs;
+    pm.classes = (const char *const *)m->classes;
+    pm.n_classes = m->n_classes;
+    pm.threshold = m->threshold;
+    pm.reference = NAN;
+    pm.reference_se = NAN;
+    pm.input_names = (const char *const *)m->input_names;
+    pm.n_inputs = m->n_inputs;
+    pm.slice_columns = s->groups ? s->groups : (const char *const *)p->group_columns;
+    pm.n_slice_columns = s->groups ? s->n_groups : p->n_group_columns;
+    if (m->bundle) {
+        pm.primary = fw_bundle_meta_str(m->bundle, "metric.primary");
+        if (pm.primary && !*pm.primary) pm.primary = NULL;
+        fw_bundle_meta_f64(m->bundle, "metric.model", &pm.reference);
+    }
+    fw_perf_settings ps;
+    fw_perf_settings_init(&ps);
+    if (mon->s.block_seconds <= 0) ps.window_seconds = 0;
+    fw_status st = fw_perf_new(&pm, &ps, &mon->perf, err);
+    return st ? fw_err_prefix(err, "monitor of model %s", m->name) : FW_OK;
+}
+
 fw_status fw_monitor_new(const fw_srv_model *m, const fw_monitor_settings *s_in, fw_monitor **out, fw_err *err) {
     *out = NULL;
     fw_monitor_settings s;
@@ -235,6 +263,7 @@ fw_status fw_monitor_new(const fw_srv_model *m, const fw_monitor_settings *s_in,
     if (st == FW_OK) st = from_project(mon, &s, &proj, err);
     for (size_t i = 0; st == FW_OK && i < mon->n_cols; i++)
         if (mon->cols[i].expect_on) fw_rate_cusum_init(&mon->cols[i].expect, 0, 1e6, 0.01, mon->alpha_row);
+    if (st == FW_OK) st = perf_init(mon, &s, &proj, err);
     fw_project_free(&proj);
     if (st) {
         fw_monitor_free(mon);
@@ -268,6 +297,7 @@ void fw_monitor_free(fw_monitor *mon) {
     fw_free(mon->alarms);
     fw_free(mon->hist_row);
     fw_free(mon->hist_val);
+    fw_perf_free(mon->perf);
     pthread_mutex_destroy(&mon->count_mu);
     pthread_mutex_destroy(&mon->test_mu);
     fw_free(mon);
@@ -486,6 +516,12 @@ uint64_t fw_monitor_observe(fw_monitor *mon, const fw_monitor_obs *o) {
         }
         pthread_mutex_unlock(&mon->test_mu);
     }
+    if (mon->perf && o->outputs) {
+        fw_alarm al[4];
+        size_t k = fw_perf_observe(mon->perf, o->request_id, o->request_id_len, o->outputs, o->values, row,
+                                   o->ts_ms < 0 ? 0 : ts, al, 4);
+        for (size_t i = 0; i < k; i++) fw_monitor_signal(mon, &al[i], true);
+    }
     return row;
 }
 
@@ -507,8 +543,24 @@ void fw_monitor_flush(fw_monitor *mon) {
 
 fw_status fw_monitor_feedback(fw_monitor *mon, const char *request_id, size_t len, const fw_value *label,
                               int64_t ts_ms, fw_err *err) {
-    (void)request_id, (void)len, (void)label, (void)ts_ms;
-    return fw_err_set(err, FW_ENOTFOUND, "model %s: no performance tracker in this build", mon->model->name);
+    if (!mon->perf) return fw_err_set(err, FW_ENOTFOUND, "model %s: no performance tracker (task %s)", mon->model->name,
+                                      fw_task_name(mon->model->task));
+    char num[FW_NUMFMT_MAX];
+    const char *s = label->str;
+    size_t n = label->len;
+    if (label->kind == FW_VALUE_NUMBER) {
+        n = fw_num_format(label->num, num);
+        s = num;
+    } else if (label->kind == FW_VALUE_MISSING) {
+        return fw_err_set(err, FW_EDATA, "the label is missing");
+    }
+    double y;
+    fw_status st = fw_perf_parse_label(mon->perf, s, n, &y, err);
+    if (st) return st;
+    fw_alarm al[4];
+    size_t k = fw_perf_label(mon->perf, request_id, len, y, ts_ms < 0 ? 0 : ts_ms == 0 ? fw_wall_unix_ms() : ts_ms, al, 4);
+    for (size_t i = 0; i < k; i++) fw_monitor_signal(mon, &al[i], true);
+    return FW_OK;
 }
 
 /* ---- the tests of a closed block (test_mu held) ----------------------------------------------- */
@@ -760,6 +812,19 @@ static void run_tests(fw_monitor *mon, mon_block *b, uint64_t last_row) {
         set_alarm(mon, pa, &rec, false);
     }
     test_latency(mon, b, last_row, ts);
+    if (mon->perf) { /* the tracker's alarms that cleared since */
+        fw_alarm act[4];
+        size_t k = fw_perf_active(mon->perf, act, 4);
+        for (int w = MA_PERFORMANCE; w <= MA_ESTIMATE; w++) {
+            mon_alarm *a = model_alarm(mon, w);
+            bool still = false;
+            for (size_t j = 0; j < k; j++) still |= act[j].kind == a->rec.kind;
+            if (a->active && !still) {
+                make_alarm(&rec, a->rec.kind, NULL, a->rec.statistic, 0, 0, last_row, ts);
+                set_alarm(mon, a, &rec, false);
+            }
+        }
+    }
     mon->blocks++;
     history_add(mon, last_row);
 }
@@ -809,6 +874,12 @@ size_t fw_monitor_active(fw_monitor *mon, fw_alarm *out, size_t cap) {
         }
     pthread_mutex_unlock(&mon->test_mu);
     return k;
+}
+
+bool fw_monitor_perf_summary(fw_monitor *mon, fw_perf_summary *out) {
+    if (!mon->perf) return false;
+    fw_perf_summary_get(mon->perf, out);
+    return true;
 }
 
 size_t fw_monitor_history(fw_monitor *mon, const uint64_t **row, const double **value) {

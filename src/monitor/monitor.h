@@ -36,6 +36,7 @@
 #include "core/buf.h"
 #include "flywheel.h"
 #include "monitor/alarm.h"
+#include "monitor/perf.h"
 #include "serve/model.h"
 
 #include <stdbool.h>
@@ -128,8 +129,7 @@ void fw_monitor_tick(fw_monitor *mon);
 void fw_monitor_flush(fw_monitor *mon);
 
 /* A label came back (feedback) for the prediction request_id: forwarded to the performance tracker
- * (perf.h) when one is attached. FW_ENOTFOUND when no tracker is attached (this build has none yet:
- * mperf's perf.c is wired in when it lands). */
+ * (perf.h) when one is attached. FW_ENOTFOUND when no tracker is attached. */
 fw_status fw_monitor_feedback(fw_monitor *mon, const char *request_id, size_t len, const fw_value *label,
                               int64_t ts_ms, fw_err *err);
 
@@ -161,6 +161,9 @@ typedef struct fw_monitor_column {
 size_t fw_monitor_n_columns(const fw_monitor *mon);
 /* Column i (< fw_monitor_n_columns). */
 void fw_monitor_column_get(fw_monitor *mon, size_t i, fw_monitor_column *out);
+
+/* The performance tracker's summary (perf.h); false when the model's task has no tracker. */
+bool fw_monitor_perf_summary(fw_monitor *mon, fw_perf_summary *out);
 
 /* The active alarms (at most cap copied into out; returns how many are active). */
 size_t fw_monitor_active(fw_monitor *mon, fw_alarm *out, size_t cap);

@@ -5,6 +5,7 @@
 
 #include "monitor/detector.h"
 #include "monitor/monitor.h"
+#include "monitor/perf.h"
 
 #include "core/hash.h"
 
@@ -100,6 +101,7 @@ struct fw_monitor {
     double *lat_ring, *lat_tmp;
     size_t lat_cap, lat_n, lat_next;
     double lat_q[3];
+    fw_perf *perf;             /* NULL for tasks the tracker does not take */
     uint64_t *hist_row;        /* settings.history */
     double *hist_val;
     size_t n_hist, cap_hist;

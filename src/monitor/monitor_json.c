@@ -94,7 +94,13 @@ fw_status fw_monitor_state_json(fw_monitor *mon, fw_buf *out) {
     for (int q = 0; q < 3; q++) put_num_key(out, bn[q], mon->budget[q] > 0 ? mon->budget[q] : NAN);
     fw_buf_put_u8(out, '}');
     pthread_mutex_unlock(&mon->test_mu);
-    fw_buf_printf(out, ",\"performance\":null");
+    fw_buf_printf(out, ",\"performance\":");
+    if (mon->perf) {
+        fw_status st = fw_perf_state_json(mon->perf, out);
+        if (st) return st;
+    } else {
+        fw_buf_printf(out, "null");
+    }
     fw_buf_put_u8(out, '}');
     return fw_buf_ok(out) ? FW_OK : FW_ENOMEM;
 }
