@@ -46,6 +46,7 @@ typedef struct sqlite_log {
     sqlite3_stmt *q_flag;        /* insert into feedback_unmatched */
     sqlite3_stmt *q_ins1;        /* INSERT one prediction_log row */
     sqlite3_stmt *q_insn;        /* INSERT ROWS_PER_INSERT rows */
+    sqlite3_stmt *q_get_pred;    /* a request's first prediction by model and version */
     /* checkpointer: the writer's WAL hook asks, this thread runs PASSIVE checkpoints */
     sqlite3 *ckdb;
     pthread_t ckpt;
@@ -223,6 +224,47 @@ static bool lg_has_feedback(fw_store_log *b, const char *rid, int64_t ts_ms, con
     return found;
 }
 
+static char *col_text(sqlite3_stmt *st, int col) {
+    const unsigned char *t = sqlite3_column_text(st, col);
+    if (!t) return NULL;
+    size_t n = (size_t)sqlite3_column_bytes(st, col);
+    char *c = fw_malloc(n + 1);
+    if (c) {
+        memcpy(c, t, n);
+        c[n] = 0;
+    }
+    return c;
+}
+
+static fw_status lg_get_prediction(fw_store_log *b, const char *rid, const char *model, int64_t version,
+                                   fw_log_pred_found *out, fw_err *err) {
+    sqlite_log *s = (sqlite_log *)b;
+    sqlite3_stmt *st = s->q_get_pred;
+    sqlite3_reset(st);
+    sqlite3_bind_text(st, 1, rid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, model ? model : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, version);
+    int rc = sqlite3_step(st);
+    fw_status r = FW_OK;
+    if (rc == SQLITE_ROW) {
+        out->ts_ms = sqlite3_column_int64(st, 0);
+        out->input_json = col_text(st, 1);
+        out->output_json = col_text(st, 2);
+        if ((sqlite3_column_type(st, 1) != SQLITE_NULL && !out->input_json) || !out->output_json) {
+            fw_log_pred_found_free(out);
+            r = fw_err_set(err, FW_ENOMEM, "out of memory reading a logged prediction");
+        }
+    } else if (rc == SQLITE_DONE) {
+        r = fw_err_set(err, FW_ENOTFOUND, "no logged prediction of request %s by %s version %lld", rid,
+                       model ? model : "", (long long)version);
+    } else {
+        r = db_err(s, err, "looking up a logged prediction");
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return r;
+}
+
 /* PRAGMA cache_size of a connection in bytes (negative values are KiB, positive pages); 0 on error. */
 static size_t cache_bytes_of(sqlite3 *db) {
     sqlite3_stmt *st = NULL;
@@ -266,7 +308,7 @@ static void lg_close(fw_store_log *b) {
     }
     if (s->ckdb) sqlite3_close(s->ckdb);
     sqlite3_stmt *sts[] = {s->q_known, s->q_has_pred, s->q_has_fb, s->q_fb,     s->q_flag,
-                           s->q_ins1,  s->q_insn,     s->q_label,  s->q_supersede};
+                           s->q_ins1,  s->q_insn,     s->q_label,  s->q_supersede, s->q_get_pred};
     for (size_t i = 0; i < sizeof sts / sizeof *sts; i++) sqlite3_finalize(sts[i]);
     if (s->db) sqlite3_close(s->db);
     pthread_mutex_destroy(&s->ckmu);
@@ -280,6 +322,7 @@ static const fw_store_log_ops sqlite_log_ops = {
     .put_feedback = lg_put_feedback,
     .has_prediction = lg_has_prediction,
     .has_feedback = lg_has_feedback,
+    .get_prediction = lg_get_prediction,
     .cache = lg_cache,
 };
 
@@ -330,7 +373,11 @@ fw_status fw__sqlite_log_open(const char *home, size_t cache_bytes, fw_store_log
         sqlite3_prepare_v2(s->db,
                            "UPDATE feedback SET status = 'superseded' WHERE request_id = ?1 AND label_json IS NOT NULL"
                            " AND status IS NULL",
-                           -1, &s->q_supersede, NULL) != SQLITE_OK) {
+                           -1, &s->q_supersede, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(s->db,
+                           "SELECT ts_ms, input_json, output_json FROM prediction_log WHERE request_id = ?1"
+                           " AND model_name = ?2 AND version = ?3 ORDER BY id LIMIT 1",
+                           -1, &s->q_get_pred, NULL) != SQLITE_OK) {
         st = db_err(s, err, path);
         if (st == FW_EBUSY) st = FW_ECORRUPT;
         lg_close(&s->base);

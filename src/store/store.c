@@ -290,6 +290,19 @@ bool fw_store_log_has_prediction(fw_store_log *l, const char *request_id, int64_
 bool fw_store_log_has_feedback(fw_store_log *l, const char *request_id, int64_t ts_ms, const char *event) {
     return l->ops->has_feedback(l, request_id, ts_ms, event);
 }
+fw_status fw_store_log_get_prediction(fw_store_log *l, const char *request_id, const char *model, int64_t version,
+                                      fw_log_pred_found *out, fw_err *err) {
+    *out = (fw_log_pred_found){0};
+    if (!l->ops->get_prediction)
+        return fw_err_set(err, FW_EUNSUPPORTED, "this store's prediction log cannot look predictions up");
+    return l->ops->get_prediction(l, request_id, model, version, out, err);
+}
+void fw_log_pred_found_free(fw_log_pred_found *f) {
+    if (!f) return;
+    fw_free(f->input_json);
+    fw_free(f->output_json);
+    *f = (fw_log_pred_found){0};
+}
 fw_store_log_retention *fw_store_log_retention_start(const char *home, const fw_log_retention *r,
                                                      _Atomic(unsigned long long) *deleted) {
     home = fw_store_default_home(home);

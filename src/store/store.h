@@ -356,6 +356,20 @@ fw_status fw_store_log_put_feedback(fw_store_log *l, fw_log_feedback_row *rows, 
 bool fw_store_log_has_prediction(fw_store_log *l, const char *request_id, int64_t ts_ms, const char *model,
                                  int64_t version);
 bool fw_store_log_has_feedback(fw_store_log *l, const char *request_id, int64_t ts_ms, const char *event);
+/* One logged prediction read back (fw_store_log_get_prediction): texts fw_malloc'd, NUL-terminated;
+ * free with fw_log_pred_found_free. */
+typedef struct fw_log_pred_found {
+    int64_t ts_ms;
+    char *input_json;                  /* NULL: none logged */
+    char *output_json;
+} fw_log_pred_found;
+/* The first logged prediction of request_id by (model, version) — a shadow record shares its
+ * request's id, not its model version — for labels that arrive after the server forgot the
+ * prediction (monitor/perf.h). One point query on the request id's index; does not write. FW_OK,
+ * FW_ENOTFOUND, FW_EUNSUPPORTED (a back end without it), or an error as put_predictions. */
+fw_status fw_store_log_get_prediction(fw_store_log *l, const char *request_id, const char *model, int64_t version,
+                                      fw_log_pred_found *out, fw_err *err);
+void fw_log_pred_found_free(fw_log_pred_found *f);
 /* Starts retention for the log under home; NULL when nothing is bounded or the thread could not
  * start. *deleted counts the rows removed. Stop joins the thread and frees. */
 fw_store_log_retention *fw_store_log_retention_start(const char *home, const fw_log_retention *r,

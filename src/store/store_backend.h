@@ -88,6 +88,9 @@ typedef struct fw_store_log_ops {
     bool (*has_prediction)(fw_store_log *l, const char *request_id, int64_t ts_ms, const char *model,
                            int64_t version);
     bool (*has_feedback)(fw_store_log *l, const char *request_id, int64_t ts_ms, const char *event);
+    /* optional (NULL: FW_EUNSUPPORTED) */
+    fw_status (*get_prediction)(fw_store_log *l, const char *request_id, const char *model, int64_t version,
+                                fw_log_pred_found *out, fw_err *err);
     /* NULL: the back end has no page caches (fw_store_log_cache: FW_EUNSUPPORTED) */
     fw_status (*cache)(fw_store_log *l, size_t *writer, size_t *checkpointer, fw_err *err);
 } fw_store_log_ops;

@@ -140,6 +140,42 @@ static void test_retention(void) {
     sqlite3_close(db);
 }
 
+/* The lookup of a late label's prediction: the first record of the request by model and version
+ * (a shadow's record, another version, is not it), its texts as stored, NOT FOUND otherwise. */
+static void test_get_prediction(void) {
+    const char *home = new_home("getpred");
+    fw_store_log *l;
+    fw_err err;
+    CHECK_OK(fw_store_log_open(home, &l, &err));
+    if (!l) return;
+    fw_log_pred_row rows[4] = {
+        {.request_id = "a", .ts_ms = 7, .model = "m", .version = 2, .input_json = "{\"g\":\"x\"}", .input_len = 9,
+         .output_json = "{\"outputs\":[[0.25]]}xx", .output_len = 20, .outcome = "model"},
+        {.request_id = "a", .ts_ms = 7, .model = "m", .version = 3, .input_json = NULL,
+         .output_json = "{\"outputs\":[[0.75]]}", .output_len = 20, .outcome = "model"},
+        {.request_id = "a", .ts_ms = 9, .model = "m", .version = 2, .input_json = NULL,
+         .output_json = "{\"outputs\":[[0.5]]}", .output_len = 19, .outcome = "model"},
+        {.request_id = "b", .ts_ms = 8, .model = "m", .version = 2, .input_json = NULL,
+         .output_json = "{}", .output_len = 2, .outcome = "model"},
+    };
+    CHECK_OK(fw_store_log_put_predictions(l, rows, 4, &err));
+    fw_log_pred_found f;
+    CHECK_OK(fw_store_log_get_prediction(l, "a", "m", 2, &f, &err));
+    CHECK_EQ(f.ts_ms, 7);
+    CHECK_STR(f.input_json, "{\"g\":\"x\"}");
+    CHECK_STR(f.output_json, "{\"outputs\":[[0.25]]}");
+    fw_log_pred_found_free(&f);
+    CHECK_OK(fw_store_log_get_prediction(l, "a", "m", 3, &f, &err));
+    CHECK(f.input_json == NULL);
+    CHECK_STR(f.output_json, "{\"outputs\":[[0.75]]}");
+    fw_log_pred_found_free(&f);
+    CHECK_EQ(fw_store_log_get_prediction(l, "a", "m", 4, &f, &err), FW_ENOTFOUND);
+    CHECK(f.output_json == NULL);
+    CHECK_EQ(fw_store_log_get_prediction(l, "c", "m", 2, &f, &err), FW_ENOTFOUND);
+    CHECK_EQ(fw_store_log_get_prediction(l, "b", "other", 2, &f, &err), FW_ENOTFOUND);
+    fw_store_log_close(l);
+}
+
 static void test_unclaimed_home(void) {
     fw_store *s = NULL;
     fw_store_log *l = NULL;
@@ -197,6 +233,7 @@ int main(int argc, char **argv) {
     TEST_RUN(test_predictions);
     TEST_RUN(test_feedback_rule);
     TEST_RUN(test_retention);
+    TEST_RUN(test_get_prediction);
     TEST_RUN(test_unclaimed_home);
     TEST_RUN(test_cache_bounds);
     return fw_test_report(argv[0]);

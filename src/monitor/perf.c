@@ -1,0 +1,940 @@
+/* perf.c — owns the live-performance tracker (perf.h): the bounded join table of recent
+ * predictions, the label and estimate windows, their metrics (src/eval's fw_eval_compute and
+ * fw_eval_bootstrap for the realized ones, perf_cbpe.c for the estimate), the slices, the two
+ * alarms with their calibrated thresholds, and the state JSON. */
+#include "monitor/perf.h"
+
+#include "core/alloc.h"
+#include "core/dtoa.h"
+#include "core/hash.h"
+#include "core/json_out.h"
+#include "eval/bootstrap.h"
+#include "eval/metrics.h"
+#include "monitor/perf_int.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+    WAYS = 4,             /* entries per set of the join table */
+    SHARDS = 64,          /* locks over the table's sets */
+    MAX_SLICE_COLS = 8,   /* data.groups columns followed (more are reported as not followed) */
+    MAX_METRICS = 16,     /* metrics kept per window (a task has at most 10) */
+    HISTORY = 32,         /* closed windows kept for the state */
+};
+#define NO_SLICE UINT16_MAX
+
+typedef struct mstat {
+    char name[FW_METRIC_NAME_MAX];
+    double v, lo, hi;
+} mstat;
+
+/* One closed window's figures. */
+typedef struct win_res {
+    size_t rows;
+    uint64_t from_row, to_row;
+    size_t n;
+    mstat m[MAX_METRICS];     /* realized (label window) or estimated (estimate window) */
+    size_t ne;
+    mstat e[FW__CBPE_MAX];    /* label window: the estimate over the same rows */
+    double value, lo, hi;     /* the primary metric: realized, or estimated */
+    double est, est_lo, est_hi; /* label window: the primary's estimate over its rows */
+} win_res;
+
+typedef struct slice_res {
+    size_t rows;
+    size_t n;
+    mstat m[MAX_METRICS];
+} slice_res;
+
+typedef struct hist {
+    int kind;                 /* 0 realized, 1 estimate */
+    size_t rows;
+    uint64_t to_row;
+    double value, lo, hi, est;
+} hist;
+
+/* Slice values of one column: fixed, filled first come first served. */
+typedef struct slice_dict {
+    pthread_mutex_t mu;
+    int input;                /* the column's input position (-1: not an input, not followed) */
+    char name[FW_ALARM_TEXT];
+    size_t n;
+    uint64_t *h;              /* max_slice_values hashes */
+    char (*text)[FW_PERF_SLICE_TEXT];
+} slice_dict;
+
+/* A label or estimate window being filled. */
+typedef struct window {
+    size_t n;
+    int64_t t0;               /* wall time of its first row (0: none) */
+    uint64_t first_row;
+    double *y;                /* label windows */
+    double *p;                /* W x k */
+    uint64_t *row;
+    uint16_t *sl;             /* W x n_slices */
+} window;
+
+struct fw_perf {
+    fw_perf_settings s;
+    fw_task task;
+    size_t k, n_classes;
+    char **classes;
+    char primary[FW_METRIC_NAME_MAX];
+    bool higher, bounded, has_estimate;
+    double threshold;
+    double ref[2], ref_se[2];  /* [0] realized, [1] estimate */
+    double warm_sum[2], warm_se[2]; /* windows standing in for a missing reference */
+    size_t warm_n[2];
+    size_t ref_rows;
+    double z_alarm, z_ci;
+    size_t W;
+    /* slices */
+    size_t n_slices, n_slice_cols_given;
+    slice_dict dict[MAX_SLICE_COLS];
+    /* the join table */
+    size_t n_sets;
+    pthread_mutex_t shard[SHARDS];
+    uint64_t *key, *seq, *trow;
+    double *tp;               /* slots x k */
+    uint16_t *tsl;            /* slots x n_slices */
+    atomic_uint_fast64_t next_seq;
+    /* lookup beyond the table */
+    fw_perf_lookup_fn lookup;
+    void *lookup_ud;
+    /* the label window (lab_mu) */
+    pthread_mutex_t lab_mu;
+    window lab;
+    uint64_t lab_windows;
+    /* the estimate windows: two buffers, the one filled under est_mu, the full one computed under
+     * calc_mu (taken before est_mu is let go, so a buffer is never refilled while computed) */
+    pthread_mutex_t est_mu, calc_mu;
+    window est[2];
+    int est_cur;
+    uint64_t est_windows;
+    /* scratch of the computations (lab_mu for realized, calc_mu for estimate) */
+    double *sc_m[2];
+    uint32_t *sc_ord[2];
+    struct sortkey { double p; uint32_t i; } *sc_key[2];
+    double *sc_y, *sc_p;      /* a slice's rows */
+    /* results (res_mu) */
+    pthread_mutex_t res_mu;
+    win_res last_real, last_est;
+    bool have_real, have_est;
+    slice_res *slices;        /* n_slices x (max_slice_values + 2): values, "(other)", "(missing)" */
+    hist history[HISTORY];
+    size_t n_hist;
+    bool active[2];
+    fw_alarm alarm[2];
+    /* counters */
+    atomic_uint_fast64_t n_pred, n_labels, n_joined, n_lookup, n_unmatched, n_invalid;
+};
+
+void fw_perf_settings_init(fw_perf_settings *s) {
+    s->window_rows = 500;
+    s->window_seconds = 3600;
+    s->min_window_rows = 100;
+    s->table_slots = 65536;
+    s->alpha = 0.001;
+    s->min_drop = 0.02;
+    s->max_slice_values = 16;
+    s->min_slice_rows = 30;
+    s->bootstrap_resamples = 200;
+    s->seed = 42;
+    s->estimate_reference_windows = 4;
+}
+
+/* Errors and losses without an upper bound: their effect floor is relative to the reference. */
+static bool unbounded_metric(const char *name) {
+    static const char *const u[] = {"rmse", "mse", "mae", "mape", "median_absolute_error", "log_loss"};
+    for (size_t i = 0; i < sizeof u / sizeof *u; i++)
+        if (!strcmp(name, u[i])) return true;
+    return false;
+}
+
+static void window_free(window *w) {
+    fw_free(w->y);
+    fw_free(w->p);
+    fw_free(w->row);
+    fw_free(w->sl);
+}
+
+static bool window_alloc(window *w, size_t W, size_t k, size_t ns, bool labels) {
+    memset(w, 0, sizeof *w);
+    w->p = fw_malloc(W * k * sizeof *w->p);
+    w->row = fw_malloc(W * sizeof *w->row);
+    w->sl = fw_malloc((W * ns + 1) * sizeof *w->sl);
+    if (labels) w->y = fw_malloc(W * sizeof *w->y);
+    return w->p && w->row && w->sl && (!labels || w->y);
+}
+
+void fw_perf_free(fw_perf *p) {
+    if (!p) return;
+    for (size_t i = 0; i < p->n_slices; i++) {
+        pthread_mutex_destroy(&p->dict[i].mu);
+        fw_free(p->dict[i].h);
+        fw_free(p->dict[i].text);
+    }
+    for (int i = 0; i < SHARDS; i++) pthread_mutex_destroy(&p->shard[i]);
+    pthread_mutex_destroy(&p->lab_mu);
+    pthread_mutex_destroy(&p->est_mu);
+    pthread_mutex_destroy(&p->calc_mu);
+    pthread_mutex_destroy(&p->res_mu);
+    for (size_t i = 0; p->classes && i < p->n_classes; i++) fw_free(p->classes[i]);
+    fw_free(p->classes);
+    fw_free(p->key);
+    fw_free(p->seq);
+    fw_free(p->trow);
+    fw_free(p->tp);
+    fw_free(p->tsl);
+    window_free(&p->lab);
+    window_free(&p->est[0]);
+    window_free(&p->est[1]);
+    for (int i = 0; i < 2; i++) {
+        fw_free(p->sc_m[i]);
+        fw_free(p->sc_ord[i]);
+        fw_free(p->sc_key[i]);
+    }
+    fw_free(p->sc_y);
+    fw_free(p->sc_p);
+    fw_free(p->slices);
+    fw_free(p);
+}
+
+fw_status fw_perf_new(const fw_perf_model *m, const fw_perf_settings *s, fw_perf **out, fw_err *err) {
+    *out = NULL;
+    if (m->task != FW_TASK_BINARY && m->task != FW_TASK_MULTICLASS && m->task != FW_TASK_REGRESSION)
+        return fw_err_set(err, FW_EUNSUPPORTED, "live performance: %s models are not tracked",
+                          fw_eval_task_name(m->task));
+    size_t k = m->n_outputs;
+    if (k == 0 || (m->task != FW_TASK_MULTICLASS && k != 1) || (m->task == FW_TASK_MULTICLASS && k < 2))
+        return fw_err_set(err, FW_EINVAL, "live performance: a %s model with %zu outputs", fw_eval_task_name(m->task), k);
+    if (s->window_rows < 2 || !(s->alpha > 0 && s->alpha < 0.5) || !(s->min_drop >= 0))
+        return fw_err_set(err, FW_EINVAL, "live performance: window_rows must be >= 2, alpha in (0, 0.5), "
+                                          "min_drop >= 0");
+    const char *primary = m->primary ? m->primary : fw_eval_default_metric(m->task);
+    fw_status st = fw_eval_check_metric(m->task, primary, err);
+    if (st) return st;
+    fw_perf *p = fw_calloc(1, sizeof *p);
+    if (!p) return fw_err_set(err, FW_ENOMEM, "out of memory");
+    p->s = *s;
+    p->task = m->task;
+    p->k = k;
+    snprintf(p->primary, sizeof p->primary, "%s", primary);
+    p->higher = fw_metric_higher_is_better(primary);
+    p->bounded = !unbounded_metric(primary);
+    p->threshold = isfinite(m->threshold) && m->threshold > 0 ? m->threshold : 0.5;
+    p->ref[0] = m->reference;
+    p->ref_se[0] = m->reference_se > 0 ? m->reference_se : NAN;
+    p->ref[1] = m->has_reference_estimate ? m->reference_estimate : NAN;
+    p->ref_se[1] = m->has_reference_estimate ? 0 : NAN;
+    p->ref_rows = m->reference_rows;
+    p->z_alarm = fw__norm_quantile(1 - s->alpha);
+    p->z_ci = fw__norm_quantile(0.975);
+    p->W = s->window_rows;
+    if (p->s.max_slice_values < 1) p->s.max_slice_values = 1;
+    if (p->s.max_slice_values > 1000) p->s.max_slice_values = 1000;
+    for (int i = 0; i < SHARDS; i++) pthread_mutex_init(&p->shard[i], NULL);
+    pthread_mutex_init(&p->lab_mu, NULL);
+    pthread_mutex_init(&p->est_mu, NULL);
+    pthread_mutex_init(&p->calc_mu, NULL);
+    pthread_mutex_init(&p->res_mu, NULL);
+    bool ok = true;
+    if (m->classes && m->n_classes) {
+        p->classes = fw_calloc(m->n_classes, sizeof *p->classes);
+        ok = p->classes != NULL;
+        if (ok) p->n_classes = m->n_classes;
+        for (size_t i = 0; ok && i < m->n_classes; i++) ok = (p->classes[i] = fw_strdup(m->classes[i] ? m->classes[i] : ""));
+    }
+    /* slices: the data.groups columns that are inputs */
+    p->n_slice_cols_given = m->n_slice_columns;
+    for (size_t c = 0; ok && c < m->n_slice_columns && p->n_slices < MAX_SLICE_COLS; c++) {
+        slice_dict *d = &p->dict[p->n_slices];
+        pthread_mutex_init(&d->mu, NULL);
+        snprintf(d->name, sizeof d->name, "%s", m->slice_columns[c]);
+        d->input = -1;
+        for (size_t i = 0; i < m->n_inputs; i++)
+            if (m->input_names && m->input_names[i] && !strcmp(m->input_names[i], m->slice_columns[c])) d->input = (int)i;
+        d->h = fw_calloc(p->s.max_slice_values, sizeof *d->h);
+        d->text = fw_calloc(p->s.max_slice_values, sizeof *d->text);
+        ok = d->h && d->text;
+        p->n_slices++;
+    }
+    /* the join table */
+    size_t slots = 64;
+    while (slots < s->table_slots && slots < ((size_t)1 << 30)) slots <<= 1;
+    p->n_sets = slots / WAYS;
+    size_t W = p->W, ns = p->n_slices;
+    if (ok) {
+        p->key = fw_calloc(slots, sizeof *p->key);
+        p->seq = fw_calloc(slots, sizeof *p->seq);
+        p->trow = fw_calloc(slots, sizeof *p->trow);
+        p->tp = fw_calloc(slots * k, sizeof *p->tp);
+        p->tsl = fw_calloc(slots * ns + 1, sizeof *p->tsl);
+        ok = p->key && p->seq && p->trow && p->tp && p->tsl;
+    }
+    ok = ok && window_alloc(&p->lab, W, k, ns, true);
+    p->has_estimate = m->task != FW_TASK_REGRESSION;
+    if (ok && p->has_estimate) ok = window_alloc(&p->est[0], W, k, ns, false) && window_alloc(&p->est[1], W, k, ns, false);
+    for (int i = 0; ok && i < 2; i++) {
+        p->sc_m[i] = fw_malloc(k * (k + 3) * sizeof(double));
+        p->sc_ord[i] = fw_malloc(W * sizeof(uint32_t));
+        p->sc_key[i] = fw_malloc(W * sizeof(struct sortkey));
+        ok = p->sc_m[i] && p->sc_ord[i] && p->sc_key[i];
+    }
+    if (ok) {
+        p->sc_y = fw_malloc(W * sizeof(double));
+        p->sc_p = fw_malloc(W * k * sizeof(double));
+        p->slices = fw_calloc(ns * (p->s.max_slice_values + 2) + 1, sizeof *p->slices);
+        ok = p->sc_y && p->sc_p && p->slices;
+    }
+    if (!ok) {
+        fw_perf_free(p);
+        return fw_err_set(err, FW_ENOMEM, "out of memory creating the live-performance tracker");
+    }
+    *out = p;
+    return FW_OK;
+}
+
+void fw_perf_set_lookup(fw_perf *p, fw_perf_lookup_fn fn, void *ud) {
+    p->lookup = fn;
+    p->lookup_ud = ud;
+}
+
+/* ---- slices --------------------------------------------------------------------------------- */
+/* The id of a slice value: 0..max-1 its place, max "(other)" (the table is full), max+1
+ * "(missing)". */
+static uint16_t slice_id_text(fw_perf *p, size_t c, const char *s, size_t len) {
+    slice_dict *d = &p->dict[c];
+    size_t max = p->s.max_slice_values;
+    if (len >= FW_PERF_SLICE_TEXT) len = FW_PERF_SLICE_TEXT - 1;
+    uint64_t h = fw_hash64(s, len, 0x736c6963) | 1;
+    pthread_mutex_lock(&d->mu);
+    size_t i = 0;
+    for (; i < d->n; i++)
+        if (d->h[i] == h) break;
+    if (i == d->n) {
+        if (d->n < max) {
+            d->h[i] = h;
+            memcpy(d->text[i], s, len);
+            d->text[i][len] = 0;
+            d->n++;
+        } else {
+            i = max;
+        }
+    }
+    pthread_mutex_unlock(&d->mu);
+    return (uint16_t)i;
+}
+
+static uint16_t slice_id_value(fw_perf *p, size_t c, const fw_value *v) {
+    if (!v || v->kind == FW_VALUE_MISSING) return (uint16_t)(p->s.max_slice_values + 1);
+    if (v->kind == FW_VALUE_NUMBER) {
+        char t[FW_NUMFMT_MAX];
+        size_t n = fw_num_format(v->num, t);
+        return slice_id_text(p, c, t, n);
+    }
+    if (!v->str || v->len == 0) return (uint16_t)(p->s.max_slice_values + 1);
+    return slice_id_text(p, c, v->str, v->len);
+}
+
+static const char *slice_text(const fw_perf *p, size_t c, uint16_t id) {
+    if (id == p->s.max_slice_values) return "(other)";
+    if (id == p->s.max_slice_values + 1) return "(missing)";
+    return p->dict[c].text[id];
+}
+
+/* ---- the join table ------------------------------------------------------------------------- */
+static uint64_t rid_key(const char *rid, size_t len) { return fw_hash64(rid, len, 0x70657266) | 1; }
+
+/* ---- the estimate --------------------------------------------------------------------------- */
+static int cmp_key_desc(const void *a, const void *b) {
+    const struct sortkey *x = a, *y = b;
+    if (x->p != y->p) return x->p > y->p ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* The estimate's metrics over n rows of scores with their intervals (value -/+ 1.96 analytic
+ * standard errors, perf_int.h); sc selects the scratch set. Returns the metrics written. */
+static size_t estimate(fw_perf *P, int sc, const double *scores, size_t n, mstat *out, double *value, double *lo,
+                       double *hi) {
+    *value = *lo = *hi = NAN;
+    if (!P->has_estimate || n == 0) return 0;
+    uint32_t *ord = NULL;
+    if (P->task == FW_TASK_BINARY) {
+        struct sortkey *key = P->sc_key[sc];
+        for (size_t i = 0; i < n; i++) key[i] = (struct sortkey){scores[i], (uint32_t)i};
+        qsort(key, n, sizeof *key, cmp_key_desc);
+        ord = P->sc_ord[sc];
+        for (size_t i = 0; i < n; i++) ord[i] = key[i].i;
+    }
+    /* top-k accuracy costs K^2 per row: skipped for many classes unless it is the primary */
+    size_t top_k = P->k <= 16 || !strcmp(P->primary, "top_k_accuracy") ? 3 : 0;
+    fw_metric m[FW__CBPE_MAX];
+    double se[FW__CBPE_MAX];
+    size_t nm = fw__cbpe(P->task, scores, NULL, ord, n, P->k, P->threshold, top_k, P->sc_m[sc], m, se);
+    for (size_t j = 0; j < nm; j++) {
+        memcpy(out[j].name, m[j].name, sizeof out[j].name);
+        out[j].v = m[j].value;
+        bool ok = isfinite(m[j].value) && isfinite(se[j]);
+        out[j].lo = ok ? m[j].value - P->z_ci * se[j] : NAN;
+        out[j].hi = ok ? m[j].value + P->z_ci * se[j] : NAN;
+        if (!strcmp(m[j].name, P->primary)) {
+            *value = out[j].v;
+            *lo = out[j].lo;
+            *hi = out[j].hi;
+        }
+    }
+    return nm;
+}
+
+/* ---- alarms --------------------------------------------------------------------------------- */
+/* Decides one window's alarm (which: 0 performance, 1 estimate) under res_mu; writes a newly
+ * raised alarm to out when there is room; returns 1 when one was raised. */
+static size_t decide(fw_perf *P, int which, double m, double lo, double hi, size_t rows, uint64_t row, int64_t ts,
+                     fw_alarm *out, size_t cap) {
+    if (!isfinite(m) || !isfinite(lo) || !isfinite(hi)) return 0;
+    double se = (hi - lo) / (2 * P->z_ci);
+    if (!isfinite(P->ref[which])) {
+        /* no reference: the first window (realized), the mean of the first windows (estimate)
+         * stands in for it, with its standard error */
+        size_t want = which ? (P->s.estimate_reference_windows ? P->s.estimate_reference_windows : 1) : 1;
+        P->warm_sum[which] += m;
+        P->warm_se[which] += se;
+        if (++P->warm_n[which] < want) return 0;
+        P->ref[which] = P->warm_sum[which] / (double)want;
+        P->ref_se[which] = P->warm_se[which] / (double)want / sqrt((double)want);
+        return 0;
+    }
+    double ref = P->ref[which], se_ref = P->ref_se[which];
+    if (!isfinite(se_ref)) se_ref = !which && P->ref_rows ? se * sqrt((double)rows / (double)P->ref_rows) : 0;
+    double d = P->higher ? ref - m : m - ref;
+    double floor = P->bounded ? P->s.min_drop : P->s.min_drop * fabs(ref);
+    double dmax = P->z_alarm * sqrt(se * se + se_ref * se_ref) + floor;
+    bool alarm = d > dmax;
+    if (!alarm) {
+        P->active[which] = false;
+        return 0;
+    }
+    if (P->active[which]) return 0;
+    fw_alarm *a = &P->alarm[which];
+    memset(a, 0, sizeof *a);
+    a->kind = which ? FW_ALARM_ESTIMATE : FW_ALARM_PERFORMANCE;
+    snprintf(a->statistic, sizeof a->statistic, "%s", P->primary);
+    a->value = m;
+    a->threshold = P->higher ? ref - dmax : ref + dmax;
+    a->row = row;
+    a->ts_ms = ts;
+    char d_txt[160] = {0};
+    snprintf(d_txt, sizeof d_txt, "%s %s %.4g [%.4g, %.4g] over %zu %s vs %.4g expected", P->primary,
+             which ? "estimated" : "realized", m, lo, hi, rows, which ? "predictions" : "labelled rows", ref);
+    memcpy(a->detail, d_txt, sizeof a->detail - 1);
+    a->detail[sizeof a->detail - 1] = 0;
+    P->active[which] = true;
+    if (cap) {
+        *out = *a;
+        return 1;
+    }
+    return 0;
+}
+
+static void push_history(fw_perf *P, int kind, const win_res *r) {
+    if (P->n_hist == HISTORY) {
+        memmove(P->history, P->history + 1, (HISTORY - 1) * sizeof *P->history);
+        P->n_hist--;
+    }
+    P->history[P->n_hist++] = (hist){kind, r->rows, r->to_row, r->value, r->lo, r->hi, r->est};
+}
+
+/* Closes the estimate window w (calc_mu held). */
+static size_t close_estimate(fw_perf *P, window *w, int64_t ts, fw_alarm *out, size_t cap) {
+    win_res r;
+    memset(&r, 0, sizeof r);
+    r.rows = w->n;
+    r.from_row = w->first_row;
+    r.to_row = w->row[w->n - 1];
+    P->est_windows++;
+    r.n = estimate(P, 1, w->p, w->n, r.m, &r.value, &r.lo, &r.hi);
+    r.est = r.est_lo = r.est_hi = NAN;
+    pthread_mutex_lock(&P->res_mu);
+    P->last_est = r;
+    P->have_est = true;
+    push_history(P, 1, &r);
+    size_t n = decide(P, 1, r.value, r.lo, r.hi, r.rows, r.to_row, ts, out, cap);
+    pthread_mutex_unlock(&P->res_mu);
+    w->n = 0;
+    w->t0 = 0;
+    return n;
+}
+
+/* ---- predictions ---------------------------------------------------------------------------- */
+size_t fw_perf_observe(fw_perf *P, const char *rid, size_t rid_len, const double *scores, const fw_value *inputs,
+                       uint64_t row, int64_t ts_ms, fw_alarm *out, size_t cap) {
+    atomic_fetch_add_explicit(&P->n_pred, 1, memory_order_relaxed);
+    size_t k = P->k, ns = P->n_slices;
+    for (size_t j = 0; j < k; j++)
+        if (!isfinite(scores[j])) return 0;
+    uint16_t sl[MAX_SLICE_COLS];
+    for (size_t c = 0; c < ns; c++)
+        sl[c] = inputs && P->dict[c].input >= 0 ? slice_id_value(P, c, &inputs[P->dict[c].input]) : NO_SLICE;
+    if (rid && rid_len) {
+        uint64_t key = rid_key(rid, rid_len), seq = atomic_fetch_add_explicit(&P->next_seq, 1, memory_order_relaxed) + 1;
+        size_t set = (size_t)(key >> 7) & (P->n_sets - 1), base = set * WAYS;
+        pthread_mutex_t *mu = &P->shard[set % SHARDS];
+        pthread_mutex_lock(mu);
+        size_t slot = base;
+        bool dup = false;
+        for (size_t w = base; w < base + WAYS; w++) {
+            if (P->key[w] == key) { /* another instance of the same request: the first one joins */
+                dup = true;
+                break;
+            }
+            if (P->key[w] == 0 || P->seq[w] < P->seq[slot]) slot = w;
+            if (P->key[w] == 0) break;
+        }
+        if (!dup) {
+            P->key[slot] = key;
+            P->seq[slot] = seq;
+            P->trow[slot] = row;
+            memcpy(P->tp + slot * k, scores, k * sizeof *scores);
+            if (ns) memcpy(P->tsl + slot * ns, sl, ns * sizeof *sl);
+        }
+        pthread_mutex_unlock(mu);
+    }
+    if (!P->has_estimate) return 0;
+    size_t n_al = 0;
+    pthread_mutex_lock(&P->est_mu);
+    window *w = &P->est[P->est_cur];
+    /* by time: a window old enough closes before this row when it holds enough rows */
+    if (P->s.window_seconds > 0 && ts_ms > 0 && w->n >= P->s.min_window_rows && w->t0 > 0 &&
+        (double)(ts_ms - w->t0) >= P->s.window_seconds * 1000) {
+        pthread_mutex_lock(&P->calc_mu);
+        P->est_cur ^= 1;
+        pthread_mutex_unlock(&P->est_mu);
+        n_al += close_estimate(P, w, ts_ms, out, cap);
+        pthread_mutex_unlock(&P->calc_mu);
+        pthread_mutex_lock(&P->est_mu);
+        w = &P->est[P->est_cur];
+    }
+    if (w->n == 0) {
+        w->t0 = ts_ms;
+        w->first_row = row;
+    }
+    memcpy(w->p + w->n * k, scores, k * sizeof *scores);
+    w->row[w->n++] = row;
+    if (w->n < P->W) {
+        pthread_mutex_unlock(&P->est_mu);
+        return n_al;
+    }
+    pthread_mutex_lock(&P->calc_mu);
+    P->est_cur ^= 1;
+    pthread_mutex_unlock(&P->est_mu);
+    n_al += close_estimate(P, w, ts_ms, out + n_al, cap - n_al);
+    pthread_mutex_unlock(&P->calc_mu);
+    return n_al;
+}
+
+/* ---- labels --------------------------------------------------------------------------------- */
+static bool text_is(const char *t, size_t n, const char *s) { return strlen(s) == n && !memcmp(t, s, n); }
+
+fw_status fw_perf_parse_label(const fw_perf *p, const char *t, size_t n, double *y, fw_err *err) {
+    if (p->task == FW_TASK_REGRESSION) {
+        char buf[64];
+        if (n > 0 && n < sizeof buf) {
+            memcpy(buf, t, n);
+            buf[n] = 0;
+            char *end;
+            double v = strtod(buf, &end);
+            if (end == buf + n && isfinite(v)) {
+                *y = v;
+                return FW_OK;
+            }
+        }
+        return fw_err_set(err, FW_EDATA, "label '%.*s' is not a finite number", (int)(n < 60 ? n : 60), t);
+    }
+    for (size_t i = 0; i < p->n_classes; i++)
+        if (text_is(t, n, p->classes[i])) {
+            *y = (double)i;
+            return FW_OK;
+        }
+    if (p->task == FW_TASK_BINARY) {
+        if (text_is(t, n, "1") || text_is(t, n, "true") || text_is(t, n, "1.0")) return *y = 1, FW_OK;
+        if (text_is(t, n, "0") || text_is(t, n, "false") || text_is(t, n, "0.0")) return *y = 0, FW_OK;
+    } else {
+        char buf[24];
+        if (n > 0 && n < sizeof buf) {
+            memcpy(buf, t, n);
+            buf[n] = 0;
+            char *end;
+            long v = strtol(buf, &end, 10);
+            if (end == buf + n && v >= 0 && (size_t)v < p->k) return *y = (double)v, FW_OK;
+        }
+    }
+    return fw_err_set(err, FW_EDATA, "label '%.*s' is not one of the model's classes", (int)(n < 60 ? n : 60), t);
+}
+
+static bool label_valid(const fw_perf *p, double y) {
+    if (!isfinite(y)) return false;
+    if (p->task == FW_TASK_REGRESSION) return true;
+    if (p->task == FW_TASK_BINARY) return y == 0 || y == 1;
+    return y >= 0 && y < (double)p->k && y == floor(y);
+}
+
+/* Copies the 1.96-interval bounds of a metric from the bootstrap's list. */
+static void find_ci(const fw_metric_ci *ci, size_t n, const char *name, double *lo, double *hi) {
+    *lo = *hi = NAN;
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(ci[i].name, name)) {
+            *lo = ci[i].lo;
+            *hi = ci[i].hi;
+        }
+}
+
+/* Realized metrics of n rows (y, p) with bootstrap intervals into m (at most MAX_METRICS).
+ * Returns the count (0 when they cannot be computed). */
+static size_t realized(fw_perf *P, const double *y, const double *p, size_t n, uint64_t seed, size_t resamples,
+                       mstat *m) {
+    fw_eval_options eo;
+    fw_eval_options_init(&eo);
+    eo.primary = P->primary;
+    eo.threshold = P->threshold;
+    eo.max_curve_points = 2;
+    fw_metric_set set;
+    fw_metric_set_init(&set);
+    fw_err e;
+    if (fw_eval_compute(P->task, y, p, n, P->k, &eo, &set, &e) != FW_OK) {
+        fw_metric_set_free(&set);
+        return 0;
+    }
+    fw_bootstrap_options bo;
+    fw_bootstrap_options_init(&bo);
+    bo.n_resamples = resamples;
+    bo.seed = seed;
+    fw_metric_ci *ci = NULL;
+    size_t nci = 0;
+    if (fw_eval_bootstrap(P->task, y, p, n, P->k, &eo, &bo, &set, &ci, &nci, NULL, &e) != FW_OK) nci = 0;
+    size_t nm = 0;
+    for (size_t i = 0; i < set.n_items && nm < MAX_METRICS; i++, nm++) {
+        memcpy(m[nm].name, set.items[i].name, sizeof m[nm].name);
+        m[nm].v = set.items[i].value;
+        find_ci(ci, nci, m[nm].name, &m[nm].lo, &m[nm].hi);
+    }
+    fw_free(ci);
+    fw_metric_set_free(&set);
+    return nm;
+}
+
+static const mstat *find_m(const mstat *m, size_t n, const char *name) {
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(m[i].name, name)) return &m[i];
+    return NULL;
+}
+
+/* Closes the label window (lab_mu held): metrics, the estimate over the same rows, slices,
+ * alarm. */
+static size_t close_labels(fw_perf *P, int64_t ts, fw_alarm *out, size_t cap) {
+    window *w = &P->lab;
+    size_t n = w->n, k = P->k, ns = P->n_slices;
+    uint64_t idx = P->lab_windows++;
+    uint64_t seed = P->s.seed ^ (idx * 0x9e3779b97f4a7c15ull);
+    win_res r;
+    memset(&r, 0, sizeof r);
+    r.rows = n;
+    r.from_row = w->first_row;
+    r.to_row = w->row[n - 1];
+    r.n = realized(P, w->y, w->p, n, seed, P->s.bootstrap_resamples, r.m);
+    const mstat *pm = find_m(r.m, r.n, P->primary);
+    r.value = pm ? pm->v : NAN;
+    r.lo = pm ? pm->lo : NAN;
+    r.hi = pm ? pm->hi : NAN;
+    r.ne = estimate(P, 0, w->p, n, r.e, &r.est, &r.est_lo, &r.est_hi);
+    /* slices: each followed column's values with enough rows */
+    size_t nv = P->s.max_slice_values + 2;
+    slice_res *sr = P->slices;
+    for (size_t c = 0; c < ns; c++)
+        for (size_t v = 0; v < nv; v++) {
+            slice_res *s = &sr[c * nv + v];
+            size_t m = 0;
+            for (size_t i = 0; i < n; i++)
+                if (w->sl[i * ns + c] == v) {
+                    P->sc_y[m] = w->y[i];
+                    memcpy(P->sc_p + m * k, w->p + i * k, k * sizeof(double));
+                    m++;
+                }
+            slice_res tmp = {.rows = m};
+            if (m >= P->s.min_slice_rows && m >= 2)
+                tmp.n = realized(P, P->sc_y, P->sc_p, m, seed ^ (c * 131 + v), P->s.bootstrap_resamples, tmp.m);
+            pthread_mutex_lock(&P->res_mu);
+            *s = tmp;
+            pthread_mutex_unlock(&P->res_mu);
+        }
+    pthread_mutex_lock(&P->res_mu);
+    P->last_real = r;
+    P->have_real = true;
+    push_history(P, 0, &r);
+    size_t na = decide(P, 0, r.value, r.lo, r.hi, r.rows, r.to_row, ts, out, cap);
+    pthread_mutex_unlock(&P->res_mu);
+    w->n = 0;
+    w->t0 = 0;
+    return na;
+}
+
+/* The prediction of a request: from the table (taken out of it: a label joins once), else the
+ * lookup. */
+static int join(fw_perf *P, const char *rid, size_t rid_len, double *p, uint16_t *sl, uint64_t *row) {
+    size_t k = P->k, ns = P->n_slices;
+    uint64_t key = rid_key(rid, rid_len);
+    size_t set = (size_t)(key >> 7) & (P->n_sets - 1), base = set * WAYS;
+    pthread_mutex_t *mu = &P->shard[set % SHARDS];
+    pthread_mutex_lock(mu);
+    for (size_t w = base; w < base + WAYS; w++)
+        if (P->key[w] == key) {
+            memcpy(p, P->tp + w * k, k * sizeof *p);
+            if (ns) memcpy(sl, P->tsl + w * ns, ns * sizeof *sl);
+            *row = P->trow[w];
+            P->key[w] = 0;
+            P->seq[w] = 0;
+            pthread_mutex_unlock(mu);
+            return 1;
+        }
+    pthread_mutex_unlock(mu);
+    if (!P->lookup) return 0;
+    char(*texts)[FW_PERF_SLICE_TEXT] = fw_calloc(ns + 1, sizeof *texts);
+    char *rz = fw_malloc(rid_len + 1);
+    if (!texts || !rz) {
+        fw_free(texts);
+        fw_free(rz);
+        return 0;
+    }
+    memcpy(rz, rid, rid_len);
+    rz[rid_len] = 0;
+    fw_err e;
+    uint64_t r = UINT64_MAX;
+    fw_status st = P->lookup(P->lookup_ud, rz, rid_len, p, k, texts, ns, &r, &e);
+    int found = 0;
+    if (st == FW_OK) {
+        found = 2;
+        for (size_t j = 0; j < k; j++)
+            if (!isfinite(p[j])) found = 0;
+        for (size_t c = 0; found && c < ns; c++)
+            sl[c] = P->dict[c].input < 0 ? NO_SLICE
+                    : texts[c][0]       ? slice_id_text(P, c, texts[c], strnlen(texts[c], FW_PERF_SLICE_TEXT - 1))
+                                        : (uint16_t)(P->s.max_slice_values + 1);
+        *row = r != UINT64_MAX ? r : atomic_load(&P->n_pred);
+    }
+    fw_free(texts);
+    fw_free(rz);
+    return found;
+}
+
+size_t fw_perf_label(fw_perf *P, const char *rid, size_t rid_len, double y, int64_t ts_ms, fw_alarm *out,
+                     size_t cap) {
+    atomic_fetch_add(&P->n_labels, 1);
+    if (!label_valid(P, y)) {
+        atomic_fetch_add(&P->n_invalid, 1);
+        return 0;
+    }
+    size_t k = P->k, ns = P->n_slices;
+    double pbuf[16], *p = k <= 16 ? pbuf : fw_malloc(k * sizeof *p);
+    if (!p) return 0;
+    uint16_t sl[MAX_SLICE_COLS];
+    for (size_t c = 0; c < ns; c++) sl[c] = NO_SLICE;
+    uint64_t row = 0;
+    int how = rid && rid_len ? join(P, rid, rid_len, p, sl, &row) : 0;
+    if (!how) {
+        atomic_fetch_add(&P->n_unmatched, 1);
+        if (p != pbuf) fw_free(p);
+        return 0;
+    }
+    atomic_fetch_add(&P->n_joined, 1);
+    if (how == 2) atomic_fetch_add(&P->n_lookup, 1);
+    size_t n_al = 0;
+    pthread_mutex_lock(&P->lab_mu);
+    window *w = &P->lab;
+    if (P->s.window_seconds > 0 && ts_ms > 0 && w->n >= P->s.min_window_rows && w->t0 > 0 &&
+        (double)(ts_ms - w->t0) >= P->s.window_seconds * 1000)
+        n_al += close_labels(P, ts_ms, out, cap);
+    if (w->n == 0) {
+        w->t0 = ts_ms;
+        w->first_row = row;
+    }
+    w->y[w->n] = y;
+    memcpy(w->p + w->n * k, p, k * sizeof *p);
+    if (ns) memcpy(w->sl + w->n * ns, sl, ns * sizeof *sl);
+    w->row[w->n++] = row;
+    if (w->n >= P->W) n_al += close_labels(P, ts_ms, out + n_al, cap - n_al);
+    pthread_mutex_unlock(&P->lab_mu);
+    if (p != pbuf) fw_free(p);
+    return n_al;
+}
+
+size_t fw_perf_active(fw_perf *P, fw_alarm *out, size_t cap) {
+    size_t n = 0;
+    pthread_mutex_lock(&P->res_mu);
+    for (int i = 0; i < 2; i++)
+        if (P->active[i] && n < cap) out[n++] = P->alarm[i];
+    pthread_mutex_unlock(&P->res_mu);
+    return n;
+}
+
+void fw_perf_summary_get(fw_perf *P, fw_perf_summary *o) {
+    memset(o, 0, sizeof *o);
+    o->predictions = atomic_load(&P->n_pred);
+    o->labels = atomic_load(&P->n_labels);
+    o->joined = atomic_load(&P->n_joined);
+    o->joined_lookup = atomic_load(&P->n_lookup);
+    o->unmatched = atomic_load(&P->n_unmatched);
+    o->invalid = atomic_load(&P->n_invalid);
+    snprintf(o->metric, sizeof o->metric, "%s", P->primary);
+    pthread_mutex_lock(&P->res_mu);
+    o->windows = P->lab_windows;
+    o->estimate_windows = P->est_windows;
+    o->reference = P->ref[0];
+    o->realized = P->have_real ? P->last_real.value : NAN;
+    o->realized_lo = P->have_real ? P->last_real.lo : NAN;
+    o->realized_hi = P->have_real ? P->last_real.hi : NAN;
+    o->estimated_labelled = P->have_real ? P->last_real.est : NAN;
+    o->estimated = P->have_est ? P->last_est.value : NAN;
+    o->estimated_lo = P->have_est ? P->last_est.lo : NAN;
+    o->estimated_hi = P->have_est ? P->last_est.hi : NAN;
+    pthread_mutex_unlock(&P->res_mu);
+}
+
+/* ---- state JSON ----------------------------------------------------------------------------- */
+static void lit(fw_buf *b, const char *s) { fw_buf_put(b, s, strlen(s)); }
+
+static void put_key(fw_buf *b, const char *k) {
+    fw_json_put_str(b, k);
+    fw_buf_put_u8(b, ':');
+}
+
+static void put_metrics(fw_buf *b, const mstat *m, size_t n) {
+    fw_buf_put_u8(b, '{');
+    for (size_t i = 0; i < n; i++) {
+        if (i) fw_buf_put_u8(b, ',');
+        put_key(b, m[i].name);
+        lit(b, "{\"value\":");
+        fw_json_put_f64(b, m[i].v);
+        lit(b, ",\"lo\":");
+        fw_json_put_f64(b, m[i].lo);
+        lit(b, ",\"hi\":");
+        fw_json_put_f64(b, m[i].hi);
+        fw_buf_put_u8(b, '}');
+    }
+    fw_buf_put_u8(b, '}');
+}
+
+static void put_alarm(fw_buf *b, const fw_alarm *a) {
+    lit(b, "{\"kind\":");
+    fw_json_put_str(b, fw_alarm_kind_name(a->kind));
+    lit(b, ",\"column\":null,\"statistic\":");
+    fw_json_put_str(b, a->statistic);
+    lit(b, ",\"value\":");
+    fw_json_put_f64(b, a->value);
+    lit(b, ",\"threshold\":");
+    fw_json_put_f64(b, a->threshold);
+    fw_buf_printf(b, ",\"row\":%llu,\"detail\":", (unsigned long long)a->row);
+    fw_json_put_str(b, a->detail);
+    fw_buf_put_u8(b, '}');
+}
+
+fw_status fw_perf_state_json(fw_perf *P, fw_buf *b) {
+    fw_perf_summary s;
+    fw_perf_summary_get(P, &s);
+    lit(b, "{\"metric\":");
+    fw_json_put_str(b, P->primary);
+    lit(b, ",\"reference\":");
+    pthread_mutex_lock(&P->res_mu);
+    fw_json_put_f64(b, P->ref[0]);
+    fw_buf_printf(b,
+                  ",\"window_rows\":%zu,\"counts\":{\"predictions\":%llu,\"labels\":%llu,\"joined\":%llu,"
+                  "\"joined_from_store\":%llu,\"unmatched\":%llu,\"invalid\":%llu,\"windows\":%llu,"
+                  "\"estimate_windows\":%llu}",
+                  P->W, (unsigned long long)s.predictions, (unsigned long long)s.labels,
+                  (unsigned long long)s.joined, (unsigned long long)s.joined_lookup, (unsigned long long)s.unmatched,
+                  (unsigned long long)s.invalid, (unsigned long long)P->lab_windows,
+                  (unsigned long long)P->est_windows);
+    lit(b, ",\"realized\":");
+    if (P->have_real) {
+        const win_res *r = &P->last_real;
+        fw_buf_printf(b, "{\"rows\":%zu,\"from_row\":%llu,\"to_row\":%llu,\"metrics\":", r->rows,
+                      (unsigned long long)r->from_row, (unsigned long long)r->to_row);
+        put_metrics(b, r->m, r->n);
+        lit(b, ",\"estimate\":");
+        put_metrics(b, r->e, r->ne);
+        fw_buf_put_u8(b, '}');
+    } else {
+        lit(b, "null");
+    }
+    lit(b, ",\"estimated\":");
+    if (P->have_est) {
+        const win_res *r = &P->last_est;
+        fw_buf_printf(b, "{\"rows\":%zu,\"from_row\":%llu,\"to_row\":%llu,\"metrics\":", r->rows,
+                      (unsigned long long)r->from_row, (unsigned long long)r->to_row);
+        put_metrics(b, r->m, r->n);
+        fw_buf_put_u8(b, '}');
+    } else {
+        lit(b, "null");
+    }
+    lit(b, ",\"slices\":[");
+    size_t nv = P->s.max_slice_values + 2;
+    bool first = true;
+    for (size_t c = 0; c < P->n_slices; c++) {
+        if (P->dict[c].input < 0) continue;
+        for (size_t v = 0; v < nv; v++) {
+            const slice_res *sr = &P->slices[c * nv + v];
+            if (!sr->rows) continue;
+            if (!first) fw_buf_put_u8(b, ',');
+            first = false;
+            lit(b, "{\"column\":");
+            fw_json_put_str(b, P->dict[c].name);
+            lit(b, ",\"value\":");
+            pthread_mutex_lock(&P->dict[c].mu);
+            fw_json_put_str(b, slice_text(P, c, (uint16_t)v));
+            pthread_mutex_unlock(&P->dict[c].mu);
+            fw_buf_printf(b, ",\"rows\":%zu,\"metrics\":", sr->rows);
+            put_metrics(b, sr->m, sr->n);
+            fw_buf_put_u8(b, '}');
+        }
+    }
+    lit(b, "],\"slices_not_followed\":[");
+    first = true;
+    for (size_t c = 0; c < P->n_slices; c++)
+        if (P->dict[c].input < 0) {
+            if (!first) fw_buf_put_u8(b, ',');
+            first = false;
+            fw_json_put_str(b, P->dict[c].name);
+        }
+    lit(b, "],\"history\":[");
+    for (size_t i = 0; i < P->n_hist; i++) {
+        const hist *h = &P->history[i];
+        if (i) fw_buf_put_u8(b, ',');
+        fw_buf_printf(b, "{\"kind\":\"%s\",\"rows\":%zu,\"to_row\":%llu,\"value\":", h->kind ? "estimated" : "realized",
+                      h->rows, (unsigned long long)h->to_row);
+        fw_json_put_f64(b, h->value);
+        lit(b, ",\"lo\":");
+        fw_json_put_f64(b, h->lo);
+        lit(b, ",\"hi\":");
+        fw_json_put_f64(b, h->hi);
+        if (!h->kind) {
+            lit(b, ",\"estimate\":");
+            fw_json_put_f64(b, h->est);
+        }
+        fw_buf_put_u8(b, '}');
+    }
+    lit(b, "],\"alarms\":[");
+    first = true;
+    for (int i = 0; i < 2; i++)
+        if (P->active[i]) {
+            if (!first) fw_buf_put_u8(b, ',');
+            first = false;
+            put_alarm(b, &P->alarm[i]);
+        }
+    lit(b, "]}");
+    pthread_mutex_unlock(&P->res_mu);
+    return fw_buf_ok(b) ? FW_OK : FW_ENOMEM;
+}
