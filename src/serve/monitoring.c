@@ -21,6 +21,8 @@
 struct fw_srv_monitoring {
     const fw_serve_monitoring *cfg;
     fw_alerts *alerts;
+    char *log_home;            /* the store home the prediction log goes to (late labels are joined
+                                  through it: perf.h's store lookup); NULL when it goes elsewhere */
 };
 
 /* What a monitor's alarm callback needs: where alarms go and which version raised them. */
@@ -42,6 +44,10 @@ fw_status fw_srv_monitoring_new(const fw_serve_config *cfg, fw_srv_monitoring **
         fw_free(sm);
         return st;
     }
+    if (home && !cfg->log_path && !(sm->log_home = fw_strdup(home))) {
+        fw_srv_monitoring_free(sm, 0);
+        return fw_err_set(err, FW_ENOMEM, "out of memory");
+    }
     *out = sm;
     return FW_OK;
 }
@@ -49,6 +55,7 @@ fw_status fw_srv_monitoring_new(const fw_serve_config *cfg, fw_srv_monitoring **
 void fw_srv_monitoring_free(fw_srv_monitoring *sm, double drain_s) {
     if (!sm) return;
     fw_alerts_stop(sm->alerts, drain_s);
+    fw_free(sm->log_home);
     fw_free(sm);
 }
 
@@ -83,6 +90,8 @@ void fw_srv_monitoring_attach(void *ud, fw_srv_model *m) {
     s.history = false; /* bounded memory */
     s.on_alarm = on_alarm;
     s.ud = h;
+    s.perf_home = h->version > 0 ? sm->log_home : NULL;
+    s.perf_version = h->version;
     fw_err err;
     fw_err_clear(&err);
     fw_monitor *mon = NULL;
