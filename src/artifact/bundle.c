@@ -19,7 +19,8 @@
 typedef struct meta_kv {
     char *key;
     fw_kv_type type;
-    char *str;
+    char *str;                /* FW_KV_STR; FW_KV_BYTES: the bytes (+ a NUL), len of them */
+    size_t len;
     int64_t i64;
     double f64;
 } meta_kv;
@@ -85,6 +86,12 @@ static fw_status copy_meta(fw_bundle *b, const fw_artifact *a) {
         m->type = fw_artifact_kv_type(a, i);
         if (!m->key) return FW_ENOMEM;
         if (m->type == FW_KV_STR && !(m->str = fw_strdup(fw_artifact_str(a, m->key)))) return FW_ENOMEM;
+        if (m->type == FW_KV_BYTES) {
+            const uint8_t *p;
+            if (!fw_artifact_bytes(a, m->key, &p, &m->len) || !(m->str = fw_malloc(m->len + 1))) return FW_ENOMEM;
+            memcpy(m->str, p, m->len);
+            m->str[m->len] = 0;
+        }
         if (m->type == FW_KV_I64) fw_artifact_i64(a, m->key, &m->i64);
         if (m->type == FW_KV_F64) fw_artifact_f64(a, m->key, &m->f64);
     }
@@ -247,6 +254,14 @@ const char *fw_bundle_meta_str(const fw_bundle *b, const char *key) {
 bool fw_bundle_meta_f64(const fw_bundle *b, const char *key, double *out) {
     const meta_kv *m = find_meta(b, key, FW_KV_F64);
     if (m) *out = m->f64;
+    return m != NULL;
+}
+bool fw_bundle_meta_bytes(const fw_bundle *b, const char *key, const uint8_t **p, size_t *n) {
+    const meta_kv *m = find_meta(b, key, FW_KV_BYTES);
+    if (m) {
+        *p = (const uint8_t *)m->str;
+        *n = m->len;
+    }
     return m != NULL;
 }
 bool fw_bundle_meta_i64(const fw_bundle *b, const char *key, int64_t *out) {

@@ -54,6 +54,8 @@ const char *fw_bundle_fallback_value(const fw_bundle *b);    /* NULL unless FW_F
 const char *fw_bundle_meta_str(const fw_bundle *b, const char *key);
 bool fw_bundle_meta_f64(const fw_bundle *b, const char *key, double *out);
 bool fw_bundle_meta_i64(const fw_bundle *b, const char *key, int64_t *out);
+/* A bytes entry (e.g. the recorded project, train.project_yaml): NUL-terminated after n bytes. */
+bool fw_bundle_meta_bytes(const fw_bundle *b, const char *key, const uint8_t **p, size_t *n);
 
 /* Per-thread scratch. FW_OK or FW_ENOMEM. */
 typedef struct fw_bundle_scratch fw_bundle_scratch;

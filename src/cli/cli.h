@@ -21,6 +21,9 @@ int fw_cmd_models(int argc, char **argv);
 int fw_cmd_reproduce(int argc, char **argv);
 int fw_cmd_serve(int argc, char **argv);
 int fw_cmd_batch(int argc, char **argv);
+int fw_cmd_monitor(int argc, char **argv);
+/* `flywheel monitor NAME --history` (cmd_monitor_history.c); fw_cmd_monitor hands --history here. */
+int fw_cmd_monitor_history(int argc, char **argv);
 
 /* Prints "flywheel <cmd>: <message>" to stderr (one line) and returns the exit code given. */
 int fw_cli_fail(const char *cmd, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -87,8 +87,7 @@ static void print_table(const fw_alarm_rec *a, size_t n) {
     }
 }
 
-/* cmd_monitor.c's fw_cmd_monitor hands argv here when --history is given (it declares this weak). */
-int fw_cmd_monitor_history(int argc, char **argv);
+/* cmd_monitor.c's fw_cmd_monitor hands argv here when --history is given (cli.h). */
 int fw_cmd_monitor_history(int argc, char **argv) {
     const char *home = NULL;
     bool json = false, history = false, active = false;

@@ -13,6 +13,7 @@
 #pragma weak fw_cmd_reproduce
 #pragma weak fw_cmd_serve
 #pragma weak fw_cmd_batch
+#pragma weak fw_cmd_monitor
 
 typedef struct command {
     const char *name;
@@ -28,6 +29,7 @@ static const command commands[] = {
     {"reproduce", fw_cmd_reproduce, "retrain a version from its record and check it is byte-identical"},
     {"serve", fw_cmd_serve, "serve models online over HTTP (v1 JSON and KServe v2)"},
     {"batch", fw_cmd_batch, "score a file in batch, to a file or the store"},
+    {"monitor", fw_cmd_monitor, "replay a file through a model's monitor: drift, quality, schema, performance"},
 };
 
 static void usage(FILE *f) {

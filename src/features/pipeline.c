@@ -205,6 +205,14 @@ int fw_pipeline_category_known(const fw_pipeline *pl, size_t i, const char *s, s
     return fw_strmap_get(&c->cat_map, s, len) >= 0;
 }
 
+fw_status fw_pipeline_input_num(const fw_pipeline *pl, size_t i, const fw_value *v, double *out, fw_err *err) {
+    if (i >= pl->n_cols) {
+        *out = NAN;
+        return fw_err_set(err, FW_EINVAL, "no input %zu", i);
+    }
+    return fw__value_num(&pl->cols[i], v, out, err);
+}
+
 /* ---- fit ------------------------------------------------------------------------------------ */
 
 /* The record value of dataset cell (col, r): numbers for numeric/timestamp columns, strings else. */

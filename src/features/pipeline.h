@@ -67,6 +67,11 @@ int fw_pipeline_input_index(const fw_pipeline *pl, const char *name, size_t len)
  * (an unseen category: the record scores it as "__unknown__"). -1 when input i keeps no list of
  * categories (hashed, or not categorical). Thread-safe. */
 int fw_pipeline_category_known(const fw_pipeline *pl, size_t i, const char *s, size_t len);
+/* Input i's value read as a number exactly as the record path reads a numeric input: a number as
+ * is (±inf → NaN), a string parsed (blanks trimmed; the missing words "", NA, N/A, NaN, null, None,
+ * ? → NaN), missing → NaN. A string that is neither → FW_ESCHEMA naming the field (err may be
+ * NULL). Thread-safe, no allocation. */
+fw_status fw_pipeline_input_num(const fw_pipeline *pl, size_t i, const fw_value *v, double *out, fw_err *err);
 
 /* Per-thread scratch for the record path. Allocate once per thread; reuse for every record. */
 typedef struct fw_pipeline_scratch fw_pipeline_scratch;

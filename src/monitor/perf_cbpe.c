@@ -26,14 +26,6 @@ static double se_mean(double s, double s2, double wsum) {
 /* The binomial standard error of a proportion v over n trials. */
 static double se_prop(double v, double n) { return n >= 1 && v >= 0 && v <= 1 ? sqrt(v * (1 - v) / n) : NAN; }
 
-/* Hanley and McNeil's (1982) standard error of an AUC a with n1 positives and n0 negatives. */
-static double se_auc(double a, double n1, double n0) {
-    if (!(n1 >= 1 && n0 >= 1) || !isfinite(a)) return NAN;
-    double q1 = a / (2 - a), q2 = 2 * a * a / (1 + a);
-    double v = (a * (1 - a) + (n1 - 1) * (q1 - a * a) + (n0 - 1) * (q2 - a * a)) / (n1 * n0);
-    return v > 0 ? sqrt(v) : 0;
-}
-
 static size_t cbpe_binary(const double *p, const double *w, const uint32_t *order, size_t n, double t,
                           fw_metric *out, double *se) {
     double tp = 0, fp = 0, fn = 0, tn = 0, ent = 0, ent2 = 0, brier = 0, brier2 = 0, acc2 = 0, wsum = 0, npos = 0;
@@ -56,10 +48,23 @@ static size_t cbpe_binary(const double *p, const double *w, const uint32_t *orde
     double acc = (tp + tn) / wsum, prec = ratio(tp, tp + fp), rec = ratio(tp, tp + fn),
            f1 = ratio(2 * tp, 2 * tp + fp + fn);
     if (se) {
+        /* ratio metrics T / D, each row adding t_i to T and d_i to D: the delta method's
+         * influence of a row is (t_i - R d_i) / mean(d) (d: predicted positive for precision,
+         * p for recall, both for F1) */
+        double vp = 0, vr = 0, vf = 0;
+        for (size_t i = 0; i < n; i++) {
+            double wi = w ? w[i] : 1, q = p[i], d = q >= t;
+            if (wi == 0) continue;
+            double ep = q * d - prec * d, er = q * d - rec * q, ef = 2 * q * d - f1 * (d + q);
+            vp += wi * ep * ep;
+            vr += wi * er * er;
+            vf += wi * ef * ef;
+        }
+        double nn = wsum * (wsum - 1);
         se[0] = se_mean(tp + tn, acc2, wsum);
-        se[1] = se_prop(prec, npos);
-        se[2] = se_prop(rec, tp + fn);
-        se[3] = se_prop(f1, (2 * tp + fp + fn) / 2);
+        se[1] = npos > 0 && nn > 0 ? sqrt(vp / nn) / (npos / wsum) : NAN;
+        se[2] = tp + fn > 0 && nn > 0 ? sqrt(vr / nn) / ((tp + fn) / wsum) : NAN;
+        se[3] = nn > 0 && 2 * tp + fp + fn > 0 ? sqrt(vf / nn) / ((npos + tp + fn) / wsum) : NAN;
     }
     m = put(out, m, "accuracy", acc);
     m = put(out, m, "precision", prec);
@@ -83,8 +88,39 @@ static size_t cbpe_binary(const double *p, const double *w, const uint32_t *orde
         }
         auc = area / (pos * neg);
     }
+    /* the AUC's standard error over windows of rows: the expected AUC is a ratio of V-statistics
+     * of the rows, U / (P N) with U = sum over pairs of p_i (1 - p_j) [s_i > s_j] (ties half);
+     * its first-order (delta method) influence of row i is
+     *   (h1_i + h2_i - 2 U / n^2) / (mp mq) - auc ((p_i - mp) / mp + (q_i - mq) / mq),
+     * h1_i = p_i (sum of q below s_i) / n, h2_i = q_i (sum of p above s_i) / n, mp and mq the
+     * means of p and q = 1 - p; the error is sqrt(sum of influence^2 / (n (n - 1))) */
+    double se_a = NAN;
+    if (se && isfinite(auc) && wsum > 1) {
+        double mp = pos / wsum, mq = neg / wsum, theta = auc * mp * mq, ctp = 0, cq = 0, v = 0;
+        for (size_t a = 0; a < n;) {
+            double sc = p[order[a]], gp = 0, gq = 0;
+            size_t b = a;
+            for (; b < n && p[order[b]] == sc; b++) {
+                double wi = w ? w[order[b]] : 1;
+                gp += wi * sc;
+                gq += wi * (1 - sc);
+            }
+            double above_p = ctp + gp / 2, below_q = neg - cq - gq / 2;
+            for (size_t r = a; r < b; r++) {
+                double wi = w ? w[order[r]] : 1, q = p[order[r]];
+                if (wi == 0) continue;
+                double h = (q * below_q + (1 - q) * above_p) / wsum;
+                double inf = (h - 2 * theta) / (mp * mq) - auc * ((q - mp) / mp + ((1 - q) - mq) / mq);
+                v += wi * inf * inf;
+            }
+            ctp += gp;
+            cq += gq;
+            a = b;
+        }
+        se_a = sqrt(v / (wsum * (wsum - 1)));
+    }
     if (se) {
-        se[4] = se_auc(auc, pos, neg);
+        se[4] = se_a;
         se[5] = se_mean(ent, ent2, wsum);
         se[6] = se_mean(brier, brier2, wsum);
     }

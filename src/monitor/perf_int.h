@@ -26,11 +26,11 @@ enum { FW__CBPE_MAX = 12 };
  * top_k 0 leaves top_k_accuracy NaN (it costs K^2 per row).
  * se (NULL: not wanted) gets each metric's standard error over windows of this size, analytic:
  * the sample standard error of the mean of the per-row contributions for accuracy, log loss,
- * Brier and top-k accuracy (exact for a mean of independent rows); the binomial standard error
- * over its denominator for precision, recall and F1 (per class, combined, for the macro
- * averages); Hanley and McNeil's formula for the AUC with the expected class counts. The last
- * two are those of the realized metric, which carries label noise besides: wider than the
- * estimate's own, so the estimate alarm errs on the side of not alarming.
+ * Brier and top-k accuracy (exact for a mean of independent rows); binary precision, recall, F1
+ * and AUC by the delta method over each row's influence (ratios of row sums; the AUC a ratio of
+ * V-statistics: needs order); multiclass macro averages the binomial errors of the per-class
+ * ratios combined — those of the realized metric, label noise included: wider than the
+ * estimate's own, so there the estimate alarm errs on the side of not alarming.
  * k = n_outputs. Reentrant; does not allocate (multiclass: scratch of K * (K + 3) doubles
  * supplied by the caller). */
 size_t fw__cbpe(fw_task task, const double *p, const double *w, const uint32_t *order, size_t n, size_t k,

@@ -111,6 +111,11 @@ void fw_project_free(fw_project *p) {
     free_strs(p->hier_classes, p->n_hier);
     free_strs(p->hier_groups, p->n_hier);
     fw_free(p->notes);
+    for (size_t i = 0; i < p->n_expectations; i++) {
+        fw_free(p->expectations[i].column);
+        free_strs(p->expectations[i].allowed, p->expectations[i].n_allowed);
+    }
+    fw_free(p->expectations);
     fw_project_init(p);
 }
 

@@ -82,6 +82,17 @@ typedef struct fw_constraints {
     double threshold;            /* for FW_THRESHOLD_FIXED */
 } fw_constraints;
 
+/* expectations: per input column, conditions the served traffic should meet; the monitor
+ * (src/monitor) turns each into a quality check (docs/PROJECT.md, docs/MONITORING.md). */
+typedef struct fw_expectation {
+    char *column;
+    double min, max;             /* allowed range of a numeric column; NaN = no bound */
+    char **allowed;              /* allowed values of a categorical column; n_allowed 0 = any */
+    size_t n_allowed;
+    double max_missing;          /* largest acceptable missing rate in [0, 1]; < 0 = none */
+    int line;
+} fw_expectation;
+
 typedef struct fw_project {
     char *name;                  /* model name in the registry; default: training file stem */
     char *path;                  /* the project file this came from (NULL when inferred) */
@@ -138,6 +149,8 @@ typedef struct fw_project {
      * excluded, the split chosen for a timestamp): one line each, "\n"-terminated; NULL when
      * none. Callers show them as warnings; fw_project_write writes them as comments. */
     char *notes;
+    fw_expectation *expectations; size_t n_expectations; /* expectations: {column: {min, max,
+                                  * allowed, max_missing}}, in file order */
 } fw_project;
 
 /* True when the project declares a class hierarchy (hierarchy.parent or hierarchy.groups). */

@@ -347,7 +347,7 @@ static fw_status constraint_pair(fw_yaml *y, int key, yaml_node_t *v, yaml_node_
 static const char *const k_top_keys[] = {"name", "data", "task", "features", "crosses", "hash_bits",
                                          "split", "metric", "metrics", "baseline", "constraints",
                                          "serving", "objective", "class_weights", "hierarchy",
-                                         "monitoring", NULL};
+                                         "monitoring", "expectations", NULL};
 
 /* Bytes of the line break at s (0 when none), counted as libyaml counts lines: CR LF is one break,
  * and so are a lone CR, LF, NEL (C2 85), LS and PS (E2 80 A8/A9). */
@@ -472,6 +472,56 @@ static fw_status parse_hierarchy(pctx *c, yaml_node_t *v, yaml_node_t *k) {
     return FW_OK;
 }
 
+/* ---- expectations (the monitor's per-column quality checks) ---------------------------------- */
+
+static const char *const k_expect_keys[] = {"min", "max", "allowed", "max_missing", NULL};
+
+static fw_status expect_pair(fw_yaml *y, int key, yaml_node_t *v, yaml_node_t *k, void *ud) {
+    fw_expectation *e = ud;
+    (void)k;
+    char path[160];
+    snprintf(path, sizeof path, "expectations.%.100s.%s", e->column, k_expect_keys[key]);
+    switch (key) {
+    case 0: return fw_yaml_get_double(y, v, path, -1e300, 1e300, &e->min);
+    case 1: return fw_yaml_get_double(y, v, path, -1e300, 1e300, &e->max);
+    case 2: return fw_yaml_get_str_list(y, v, path, false, &e->allowed, &e->n_allowed);
+    case 3: return fw_yaml_get_double(y, v, path, 0, 1, &e->max_missing);
+    }
+    return FW_OK;
+}
+
+static fw_status parse_expectations(pctx *c, yaml_node_t *v) {
+    if (fw_yaml_is_null(v)) return FW_OK;
+    if (v->type != YAML_MAPPING_NODE)
+        return fw_yaml_error(&c->y, v, "'expectations': expected a map {column: {min, max, allowed, max_missing}}, got %s",
+                             fw_yaml_kind(v));
+    size_t cap = (size_t)(v->data.mapping.pairs.top - v->data.mapping.pairs.start);
+    fw_project *p = c->p;
+    if (!(p->expectations = fw_calloc(cap ? cap : 1, sizeof *p->expectations))) return fw_yaml_oom(&c->y);
+    for (yaml_node_pair_t *pr = v->data.mapping.pairs.start; pr < v->data.mapping.pairs.top; pr++) {
+        yaml_node_t *kn = yaml_document_get_node(c->y.doc, pr->key);
+        yaml_node_t *vn = yaml_document_get_node(c->y.doc, pr->value);
+        if (!kn || !vn || kn->type != YAML_SCALAR_NODE || fw_yaml_is_null(kn))
+            return fw_yaml_error(&c->y, kn ? kn : v, "'expectations': each key is a column name");
+        for (size_t i = 0; i < p->n_expectations; i++)
+            if (!strcmp(p->expectations[i].column, fw_yaml_scalar(kn)))
+                return fw_yaml_error(&c->y, kn, "'expectations': column '%s' is given twice (first on line %d)",
+                                     fw_yaml_scalar(kn), p->expectations[i].line);
+        fw_expectation *e = &p->expectations[p->n_expectations++];
+        e->min = NAN;
+        e->max = NAN;
+        e->max_missing = -1;
+        e->line = fw_yaml_line(kn);
+        if (!(e->column = fw_strdup(fw_yaml_scalar(kn)))) return fw_yaml_oom(&c->y);
+        char path[120];
+        snprintf(path, sizeof path, "expectations.%.100s", e->column);
+        fw_status st = fw_yaml_walk_map(&c->y, vn, path, k_expect_keys, expect_pair, e);
+        if (st) return st;
+        if (e->min > e->max) return fw_yaml_error(&c->y, vn, "'%s': min %g is above max %g", path, e->min, e->max);
+    }
+    return FW_OK;
+}
+
 static fw_status top_pair(fw_yaml *y, int key, yaml_node_t *v, yaml_node_t *k, void *ud) {
     pctx *c = y->user;
     (void)ud;
@@ -502,6 +552,7 @@ static fw_status top_pair(fw_yaml *y, int key, yaml_node_t *v, yaml_node_t *k, v
     case 13: return parse_class_weights(c, v, k);
     case 14: return parse_hierarchy(c, v, k);
     case 15: return FW_OK; /* monitoring: read and validated by serve/config.c */
+    case 16: return parse_expectations(c, v);
     }
     return FW_OK;
 }

@@ -81,6 +81,8 @@ static fw_status check_columns(rctx *c) {
         if ((st = need_column(c, "data.groups", p->group_columns[i], p->lines.groups))) return st;
     for (size_t i = 0; i < p->n_exclude; i++)
         if ((st = need_column(c, "data.exclude", p->exclude[i], p->lines.exclude))) return st;
+    for (size_t i = 0; i < p->n_expectations; i++)
+        if ((st = need_column(c, "expectations", p->expectations[i].column, p->expectations[i].line))) return st;
     for (size_t i = 0; i < p->n_features; i++) {
         snprintf(key, sizeof key, "features[%zu]", i);
         if ((st = need_column(c, key, p->features[i].name, p->features[i].line))) return st;

@@ -9,6 +9,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -270,6 +271,34 @@ fw_status fw_project_to_yaml(const fw_project *p, const char *dir, fw_buf *b) {
         fw_buf_printf(b, "%s", k_thresholds[cs->threshold_rule]);
     fw_buf_put_u8(b, '\n');
     put_fitting(p, b);
+    if (p->n_expectations) fw_buf_printf(b, "expectations:\n");
+    for (size_t i = 0; i < p->n_expectations; i++) {
+        const fw_expectation *e = &p->expectations[i];
+        fw_buf_printf(b, "  ");
+        put_scalar(b, e->column);
+        fw_buf_printf(b, ":%s", isnan(e->min) && isnan(e->max) && !e->n_allowed && e->max_missing < 0 ? " {}" : "");
+        if (!isnan(e->min)) {
+            fw_buf_printf(b, "\n    min: ");
+            put_num(b, e->min);
+        }
+        if (!isnan(e->max)) {
+            fw_buf_printf(b, "\n    max: ");
+            put_num(b, e->max);
+        }
+        if (e->n_allowed) {
+            fw_buf_printf(b, "\n    allowed: [");
+            for (size_t j = 0; j < e->n_allowed; j++) {
+                if (j) fw_buf_printf(b, ", ");
+                put_scalar(b, e->allowed[j]);
+            }
+            fw_buf_put_u8(b, ']');
+        }
+        if (e->max_missing >= 0) {
+            fw_buf_printf(b, "\n    max_missing: ");
+            put_num(b, e->max_missing);
+        }
+        fw_buf_put_u8(b, '\n');
+    }
     if (p->serving_yaml) {
         size_t n = strlen(p->serving_yaml);
         fw_buf_put(b, p->serving_yaml, n);

@@ -231,7 +231,7 @@ static void *run(void *arg) {
         al->count--;
         pthread_mutex_unlock(&al->mu);
         if (al->log_on) log_event(al, &e);
-        if (al->history_on) store_event(al, &e);
+        if (al->history_on && e.version > 0) store_event(al, &e); /* versions the registry numbers */
         if (al->curl) send_event(al, &e);
         pthread_mutex_lock(&al->mu);
         al->st.handled++;

@@ -48,7 +48,8 @@ typedef struct fw_alerts_stats {
 fw_status fw_alerts_start(const fw_serve_monitoring *m, const char *store_home, FILE *log, fw_alerts **out,
                           fw_err *err);
 
-/* Queues one event: alarm a of model version (model, version) raised (or cleared). Thread-safe,
+/* Queues one event: alarm a of model version (model, version) raised (or cleared); version <= 0 (a
+ * directory model's version that is not a registry number) is logged and sent but not stored. Thread-safe,
  * never blocks on I/O, does not allocate. False when the queue was full (dropped, counted). */
 bool fw_alerts_push(fw_alerts *al, const char *model, int64_t version, const fw_alarm *a, bool raised);
 

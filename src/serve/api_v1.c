@@ -4,6 +4,7 @@
  * id, unknown ids kept and reported). */
 #include "serve/server_int.h"
 #include "serve/feedback_labels.h"
+#include "serve/monitoring.h"
 #include "serve/input_warnings.h"
 #include "serve/mhd.h"
 
@@ -193,6 +194,7 @@ static bool predict_all(fw_server *s, const fw_srv_model *m, json_t *inst, fw_va
         fw_err err;
         fw_status st = fw_srv_model_decide(m, vals, scratch, s->cfg->confidence_threshold, out + i * m->n_outputs,
                                            &dec[i], &err);
+        fw_srv_monitor_observe(m, vals, st == FW_OK ? out + i * m->n_outputs : NULL, r->t0_ns, r->request_id);
         if (st == FW_OK && ex) {
             ex->off[i] = ex->text.len;
             st = explain_one(m, vals, out + i * m->n_outputs, ex, &err);
@@ -433,6 +435,7 @@ static bool predict_fast(fw_server *s, const fw_route *rt, const char *body, siz
         fw__input_warnings(m, vals, "instances", i, &iwarn, &n_iwarn);
         fw_status st = fw_srv_model_decide(m, vals, scratch, s->cfg->confidence_threshold, out + i * m->n_outputs,
                                            &dec[i], &err);
+        fw_srv_monitor_observe(m, vals, st == FW_OK ? out + i * m->n_outputs : NULL, t0, r->request_id);
         if (st) {
             fw__reply_error(r, st == FW_ESCHEMA || st == FW_EINVAL ? 400 : 500,
                             st == FW_ESCHEMA ? "bad_type" : fw_status_name(st), "instances[%zu]: %s", i, err.msg);
@@ -486,6 +489,7 @@ static bool explain_class(const fw_srv_model *m, json_t *c, int32_t *out, fw_rep
 void fw__api_predict(fw_server *s, const fw_route *rt, const char *body, size_t len, bool explain, fw_reply *r) {
     uint64_t t0 = fw_now_ns();
     uint64_t reqno = fw__new_request_id(s, r);
+    r->t0_ns = t0;
     if (!s->slow_decode && predict_fast(s, rt, body, len, explain, t0, reqno, r)) return;
     json_t *j = fw__parse_body(r, body, len, false);
     if (!j) return;
@@ -1042,6 +1046,7 @@ void fw__api_feedback(fw_server *s, const char *origin, fw_feedback_wait *w, con
         bool matched = fw__request_id_known(s, rid);
         if (!s->log_to_store) atomic_fetch_add(matched ? &s->feedback_matched : &s->feedback_unmatched, 1);
         if (label && json_is_true(update) && s->labels) fw_label_set_claim(s->labels, rid); /* a later one conflicts */
+        if (label) fw__monitor_feedback(s, rid, label);
         r->code = 202;
         fw_buf_printf(&r->body, "{\"stored\":true,\"request_id\":");
         fw_json_put_str(&r->body, rid);

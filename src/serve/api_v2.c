@@ -2,6 +2,7 @@
  * and readiness, and infer with inputs as one tensor per feature (shape [n] or [n, 1]) or one row
  * tensor of shape [n, n_features] in the model's input order. Errors use the protocol's own body
  * {"error": "message"} so existing v2 clients work unchanged. */
+#include "serve/monitoring.h"
 #include "serve/server_int.h"
 #include "serve/input_warnings.h"
 
@@ -241,6 +242,7 @@ static bool infer_fast(fw_server *s, const fw_route *rt, const char *body, size_
         fw__input_warnings(m, d.vals + i * m->n_inputs, "rows", i, &warn, &n_warn);
         fw_status st = fw_srv_model_decide(m, d.vals + i * m->n_inputs, scratch, s->cfg->confidence_threshold,
                                            out + i * m->n_outputs, &dec[i], &err);
+        fw_srv_monitor_observe(m, d.vals + i * m->n_inputs, st == FW_OK ? out + i * m->n_outputs : NULL, t0, r->request_id);
         if (st) {
             fw__reply_error_v2(r, 400, "row %ld: %s", (long)i, err.msg);
             goto out;
@@ -292,6 +294,7 @@ static void log_text(fw_buf *b, const fw_srv_model *m, json_t ***cols, long rows
 static void infer(fw_server *s, const fw_route *rt, const char *body, size_t len, fw_reply *r) {
     uint64_t t0 = fw_now_ns();
     uint64_t reqno = fw__new_request_id(s, r);
+    r->t0_ns = t0;
     if (!s->slow_decode && infer_fast(s, rt, body, len, t0, reqno, r)) return;
     json_t *j = fw__parse_body(r, body, len, true);
     if (!j) return;
@@ -417,6 +420,7 @@ static void infer(fw_server *s, const fw_route *rt, const char *body, size_t len
         fw__input_warnings(m, vals, "rows", (size_t)i, &warn, &n_warn);
         st = fw_srv_model_decide(m, vals, scratch, s->cfg->confidence_threshold, out + (size_t)i * m->n_outputs,
                                  &dec[i], &err);
+        fw_srv_monitor_observe(m, vals, st == FW_OK ? out + (size_t)i * m->n_outputs : NULL, r->t0_ns, r->request_id);
         if (st) {
             fw_free(row_leaves);
             fw__reply_error_v2(r, 400, "row %ld: %s", i, err.msg);

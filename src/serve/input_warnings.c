@@ -33,15 +33,12 @@ void fw__input_warnings(const fw_srv_model *m, const fw_value *vals, const char 
         }
         fw_col_type t = m->pipeline ? fw_pipeline_input_type(m->pipeline, i) : FW_COL_NUMERIC;
         const char *name = m->input_names[i];
-        if (t == FW_COL_NUMERIC && v->kind == FW_VALUE_STRING) {
-            char tmp[64], *end;
-            size_t l = v->len < sizeof tmp - 1 ? v->len : sizeof tmp - 1;
-            memcpy(tmp, v->str, l);
-            tmp[l] = 0;
-            double x = strtod(tmp, &end);
-            if (end != tmp && l == v->len && isfinite(x)) { /* others: missing words, or a 400 later */
-                snprintf(msg, sizeof msg, "%s[%zu].%.100s: the string '%.60s' was read as a number", what, idx, name,
-                         tmp);
+        if (t == FW_COL_NUMERIC && v->kind == FW_VALUE_STRING && m->pipeline) {
+            double x; /* read as the record path reads it; others: missing words, or a 400 later */
+            if (fw_pipeline_input_num(m->pipeline, i, v, &x, NULL) == FW_OK && !isnan(x)) {
+                size_t l = v->len < 60 ? v->len : 60;
+                snprintf(msg, sizeof msg, "%s[%zu].%.100s: the string '%.*s' was read as a number", what, idx, name,
+                         (int)l, v->str);
                 add_warning(w, n, msg);
                 kinds[FW_WARN_COERCED] = true;
             }

@@ -150,9 +150,11 @@ void fw_metrics_render(fw_buf *out, const fw_metrics_series *s, size_t n) {
             labels(out, &s[i], v);
             fw_buf_printf(out, "} %lu\n", cum);
         }
+    /* a summary (quantile labels are a summary's: `promtool check metrics` refuses them on a gauge),
+     * with the histogram's _sum and _count */
     fw_buf_printf(out, "# HELP flywheel_request_duration_quantile_seconds Request latency p50, p90 and p99, "
                        "estimated from the histogram's buckets as histogram_quantile() does.\n"
-                       "# TYPE flywheel_request_duration_quantile_seconds gauge\n");
+                       "# TYPE flywheel_request_duration_quantile_seconds summary\n");
     static const double qs[3] = {0.5, 0.9, 0.99};
     for (size_t i = 0; i < n; i++)
         for (int v = 0; v < FW_N_VARIANTS; v++) {
@@ -164,6 +166,12 @@ void fw_metrics_render(fw_buf *out, const fw_metrics_series *s, size_t n) {
                 labels(out, &s[i], v);
                 fw_buf_printf(out, ",quantile=\"%g\"} %.9g\n", qs[q], fw_metrics_quantile(counts, qs[q]));
             }
+            fw_buf_printf(out, "flywheel_request_duration_quantile_seconds_sum{");
+            labels(out, &s[i], v);
+            fw_buf_printf(out, "} %.9f\n", (double)LD(s[i].m->lat_sum_ns[v]) * 1e-9);
+            fw_buf_printf(out, "flywheel_request_duration_quantile_seconds_count{");
+            labels(out, &s[i], v);
+            fw_buf_printf(out, "} %lu\n", total);
         }
     fw_buf_printf(out, "# HELP flywheel_abstentions_total Instances answered by the fallback (low confidence).\n"
                        "# TYPE flywheel_abstentions_total counter\n");

@@ -1,5 +1,6 @@
 /* model.c — owns fw_srv_model's life cycle (reference counting) and the per-thread scratch cache. */
 #include "serve/model.h"
+#include "serve/monitoring.h"
 
 #include "core/alloc.h"
 #include "serve/metrics.h"
@@ -50,6 +51,7 @@ static void free_strs(char **v, size_t n) {
 void fw_srv_model_unref(fw_srv_model *m) {
     if (!m) return;
     if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) != 1) return;
+    fw_srv_monitor_detach(m);
     if (m->ops && m->ops->free_impl && m->impl) m->ops->free_impl(m->impl);
     fw_free(m->name);
     fw_free(m->version);

@@ -70,6 +70,10 @@ struct fw_srv_model {
     size_t bytes;              /* memory held (LRU accounting) */
     double load_ms;            /* how long the load took */
     fw_srv_metrics *metrics;   /* owned; created by the model table */
+    struct fw_monitor *monitor; /* owned (serve/monitoring.c, attached at load); NULL: not monitored */
+    void *monitor_hook;        /* owned with it: where its alarms go */
+    const fw_bundle *bundle;   /* the artifact it was loaded from (reference profile, recorded
+                                  project: the monitor reads them); NULL for directory models */
 };
 
 /* Allocates an empty model with refs = 1 and the common fields zeroed/NULL. NULL on OOM. */

@@ -63,12 +63,27 @@ struct fw_model_table {
     fw_model_job *qhead, *qtail;
     bool stop, loader_started;
     pthread_t loader;
+    void (*on_load)(void *ud, fw_srv_model *m); /* fw_model_table_set_on_load */
+    void *on_load_ud;
 };
 
 #define KEY_MAX 600
 
 static void *loader_main(void *arg);
 static size_t reap(fw_model_table *t, bool all);
+
+void fw_model_table_set_on_load(fw_model_table *t, void (*fn)(void *ud, fw_srv_model *m), void *ud) {
+    t->on_load = fn;
+    t->on_load_ud = ud;
+}
+
+/* The source's load, then the on_load hook. */
+static fw_status source_load(fw_model_table *t, const char *name, const char *version, fw_srv_model **out,
+                             fw_err *err) {
+    fw_status st = t->src.load(t->src.ud, name, version, out, err);
+    if (st == FW_OK && t->on_load) t->on_load(t->on_load_ud, *out);
+    return st;
+}
 
 static int make_key(char *key, const char *name, const char *alias, const char *version) {
     int n = alias ? snprintf(key, KEY_MAX, "%s@%s", name, alias) : snprintf(key, KEY_MAX, "%s#%s", name, version ? version : "");
@@ -231,7 +246,7 @@ static fw_status load_route(fw_model_table *t, const char *name, const char *ali
         version = v;
     }
     uint64_t t0 = fw_now_ns();
-    fw_status st = t->src.load(t->src.ud, name, version, out, err);
+    fw_status st = source_load(t, name, version, out, err);
     if (st == FW_OK) {
         (*out)->load_ms = (double)(fw_now_ns() - t0) * 1e-6;
         atomic_fetch_add(&t->loads, 1);
@@ -329,7 +344,7 @@ static fw_status refresh_slot(fw_model_table *t, slot *s, size_t *swapped, fw_er
         struct timespec ts = {t->test_delay_ms / 1000, (t->test_delay_ms % 1000) * 1000000L};
         nanosleep(&ts, NULL);
     }
-    st = t->src.load(t->src.ud, s->name, v, &m, err);
+    st = source_load(t, s->name, v, &m, err);
     if (st) return st;
     m->load_ms = (double)(fw_now_ns() - t0) * 1e-6;
     atomic_fetch_add(&t->loads, 1);

@@ -86,6 +86,9 @@ fw_status fw_model_table_list(fw_model_table *t, const char *alias, char ***name
 
 /* Loaded models and their bytes. Thread-safe (approximate while loads run). */
 size_t fw_model_table_loaded(const fw_model_table *t, size_t *bytes);
+/* Called with every version the table loads, before it is published (cold loads and alias swaps;
+ * the server attaches the version's monitor, serve/monitoring.h). Set before the first load. */
+void fw_model_table_set_on_load(fw_model_table *t, void (*fn)(void *ud, fw_srv_model *m), void *ud);
 /* References to every loaded model (caller unrefs each and fw_frees the array). */
 fw_status fw_model_table_snapshot(fw_model_table *t, fw_srv_model ***out, size_t *n);
 /* Counters: loads, evictions, swaps since start. */

@@ -66,6 +66,10 @@ void fw_route_match(const char *method, const char *path, fw_route *r) {
     if (n > 11 && strncmp(path, "/v1/models/", 11) == 0) {
         const char *s = path + 11;
         const char *colon = memchr(s, ':', (size_t)(len - 11));
+        if (!colon && len - 11 > 8 && strncmp(path + len - 8, "/monitor", 8) == 0) {
+            if (!model_ref(r, s, len - 11 - 8, true)) return;
+            return hit(r, FW_ROUTE_V1_MONITOR, method, "GET");
+        }
         if (!colon) return;
         const char *verb = colon + 1;
         int vl = len - (int)(verb - path);

@@ -3,6 +3,7 @@
  * API files, replies and metrics, /healthz, /metrics, the admin endpoints, the alias poll thread
  * and the drain on shutdown. */
 #include "serve/server_int.h"
+#include "serve/monitoring.h"
 
 #include "core/alloc.h"
 #include "core/clock.h"
@@ -394,6 +395,7 @@ static void api_metrics(fw_server *s, fw_reply *r) {
                              "Malformed requests refused by the HTTP layer itself (JSON error bodies).",
                              (double)atomic_load(&fw_mhd_json_errors));
     fw_metrics_render_scalar(&r->body, "flywheel_uptime_seconds", "gauge", "Seconds since start.", (double)(fw_now_ns() - s->start_ns) * 1e-9);
+    fw_srv_monitoring_metrics(s->monitoring, ms, n, &r->body);
     for (size_t i = 0; i < n; i++) fw_srv_model_unref(ms[i]);
     fw_free(ms);
 }
@@ -799,6 +801,7 @@ static int role_of(fw_route_kind k) {
     case FW_ROUTE_V1_PREDICT:
     case FW_ROUTE_V1_EXPLAIN:
     case FW_ROUTE_V1_MODELS:
+    case FW_ROUTE_V1_MONITOR:
     case FW_ROUTE_V2_MODEL:
     case FW_ROUTE_V2_INFER: return 0;
     case FW_ROUTE_V1_RANK: return 1;
@@ -1016,6 +1019,7 @@ static void dispatch(fw_server *s, struct MHD_Connection *c, conn_req *q, const 
         r->allow = "metrics"; /* marks text/plain */
         break;
     case FW_ROUTE_V1_MODELS: api_models(s, r); break;
+    case FW_ROUTE_V1_MONITOR: fw__api_monitor(s, &rt, r); break;
     case FW_ROUTE_V1_PREDICT: fw__api_predict(s, &rt, body, len, false, r); break;
     case FW_ROUTE_V1_EXPLAIN: fw__api_predict(s, &rt, body, len, true, r); break;
     case FW_ROUTE_V1_RANK: fw__api_rank(s, body, len, r); break;
@@ -1239,6 +1243,8 @@ fw_status fw_server_new(const fw_serve_config *cfg, fw_server **out, fw_err *err
     if (cfg->models_dir) st = fw_serve_source_dir(cfg->models_dir, &src, err);
     else st = fw_serve_source_store(cfg->store_path, &src, err); /* NULL: $FLYWHEEL_HOME or ./.flywheel */
     if (st == FW_OK) st = fw_model_table_new(&src, cfg->max_models, cfg->model_memory_bytes, &s->models, err);
+    if (st == FW_OK) st = fw_srv_monitoring_new(cfg, &s->monitoring, err);
+    if (st == FW_OK && s->monitoring) fw_model_table_set_on_load(s->models, fw_srv_monitoring_attach, s->monitoring);
     if (st == FW_OK && !cfg->models_dir) share_request_id_key(s);
     /* the prediction log: a JSON-lines file when asked for, else the store when serving from it */
     if (st == FW_OK && (cfg->log_path || !cfg->models_dir)) {
@@ -1420,6 +1426,7 @@ void fw_server_free(fw_server *s) {
     if (!s) return;
     fw_server_drain(s);
     fw_model_table_free(s->models);
+    fw_srv_monitoring_free(s->monitoring, s->cfg->drain_timeout_s); /* after the monitors it serves */
     fw_hybrid_free(s->hybrid);
     fw_label_set_free(s->labels);
     fw_free(s->global);

@@ -63,6 +63,7 @@ struct fw_server {
     atomic_size_t pending_reply_bytes; /* large replies queued, not yet sent */
     atomic_ullong refused_pending;     /* large replies refused because of pending_reply_bytes */
     char *tls_cert_pem, *tls_key_pem;  /* kept while the daemon runs */
+    struct fw_srv_monitoring *monitoring; /* NULL: monitoring.enabled false (serve/monitoring.h) */
 };
 
 /* What a handler produces. */
@@ -78,6 +79,7 @@ typedef struct fw_reply {
     fw_srv_model *hold;         /* a reference released after metrics are recorded */
     bool suspended;             /* the connection was suspended: no reply now (admin jobs) */
     size_t max_bytes;           /* serving.max_reply_bytes (0 = no cap): see fw__reply_too_large */
+    uint64_t t0_ns;             /* predict / infer: when the request began (the monitor's latency) */
 } fw_reply;
 
 /* True, after replacing the reply with 413 reply_too_large, when the body being built has grown

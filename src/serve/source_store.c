@@ -250,6 +250,7 @@ static fw_status adapt(const char *name, const char *version, fw_bundle *b, size
     for (size_t i = 0; st == FW_OK && i < n_in; i++) names[i] = fw_pipeline_input_name(pl, i);
     if (st == FW_OK) st = fw_srv_model_set_inputs(m, names, n_in);
     m->pipeline = pl;
+    m->bundle = b;
     fw_free(names);
     if (st == FW_OK && tg->n_classes && tg->class_names) {
         if (!(m->classes = fw_calloc(tg->n_classes, sizeof *m->classes))) st = FW_ENOMEM;

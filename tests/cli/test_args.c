@@ -252,6 +252,7 @@ static void test_binary_usage_errors(void) {
         {"train", "--time-budget SECONDS"}, {"eval", "--threshold T"},        {"batch", "--checkpoint-rows N"},
         {"batch history", "--limit N"},      {"serve", "--alias-poll S"},      {"describe", "--sample-rows N"},
         {"reproduce", "--data FILE"},        {"models", "--min-improvement X"},
+        {"monitor", "--label COL"},
     };
     for (size_t i = 0; i < sizeof helps / sizeof *helps; i++) {
         char *o = NULL;

@@ -21,7 +21,7 @@ static void test_help_version_exit_codes(void) {
     CHECK_CONTAINS(o, "(");
     free(o);
     CHECK_EQ(fw_test_sh(&o, "\"$FW\" --help"), 0);
-    const char *cmds[] = {"describe", "train", "eval", "models", "reproduce", "serve", "batch"};
+    const char *cmds[] = {"describe", "train", "eval", "models", "reproduce", "serve", "batch", "monitor"};
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) CHECK_CONTAINS(o, cmds[i]);
     free(o);
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {

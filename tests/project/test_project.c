@@ -589,6 +589,55 @@ static void test_serving_section(void) {
     CHECK_CONTAINS(m, "f.yaml:4:1: unknown key 'learning'");
 }
 
+/* expectations: parsed per column, written back, read again to the same text; errors name the key. */
+static void test_expectations(void) {
+    const char *y = MIN_DATA "expectations:\n"
+                    "  age: {min: 0, max: 120, max_missing: 0.05}\n"
+                    "  color:\n    allowed: [red, \"dark blue\"]\n"
+                    "  note: {}\n";
+    fw_project p, q;
+    fw_err err;
+    fw_err_clear(&err);
+    CHECK_OK(fw_project_parse(y, strlen(y), "f.yaml", &p, &err));
+    CHECK_EQ(p.n_expectations, 3);
+    if (p.n_expectations == 3) {
+        CHECK_STR(p.expectations[0].column, "age");
+        CHECK(p.expectations[0].min == 0 && p.expectations[0].max == 120 && p.expectations[0].max_missing == 0.05);
+        CHECK_EQ(p.expectations[0].n_allowed, 0);
+        CHECK_STR(p.expectations[1].column, "color");
+        CHECK(isnan(p.expectations[1].min) && isnan(p.expectations[1].max) && p.expectations[1].max_missing < 0);
+        CHECK_EQ(p.expectations[1].n_allowed, 2);
+        if (p.expectations[1].n_allowed == 2) CHECK_STR(p.expectations[1].allowed[1], "dark blue");
+        CHECK_EQ(p.expectations[1].line, 6);
+        CHECK_STR(p.expectations[2].column, "note");
+    }
+    fw_buf a, b;
+    fw_buf_init(&a);
+    fw_buf_init(&b);
+    CHECK_OK(fw_project_to_yaml(&p, "", &a));
+    CHECK_OK(fw_project_parse((const char *)a.data, a.len, "g.yaml", &q, &err));
+    CHECK_MSG(err.msg[0] == 0, "%s", err.msg);
+    CHECK_EQ(q.n_expectations, 3);
+    CHECK_OK(fw_project_to_yaml(&q, "", &b));
+    CHECK(a.len == b.len && !memcmp(a.data, b.data, a.len));
+    fw_buf_free(&a);
+    fw_buf_free(&b);
+    fw_project_free(&p);
+    fw_project_free(&q);
+    fw_status st;
+    const char *m = parse_err(MIN_DATA "expectations:\n  age: {min: 5, max: 1}\n", &st);
+    CHECK_CONTAINS(m, "'expectations.age': min 5 is above max 1");
+    m = parse_err(MIN_DATA "expectations:\n  age: {maximum: 1}\n", &st);
+    CHECK_CONTAINS(m, "expectations.age");
+    CHECK_CONTAINS(m, "maximum");
+    m = parse_err(MIN_DATA "expectations:\n  age: {max_missing: 2}\n", &st);
+    CHECK_CONTAINS(m, "expectations.age.max_missing");
+    m = parse_err(MIN_DATA "expectations:\n  age: {}\n  age: {}\n", &st);
+    CHECK(m != NULL && st == FW_ECONFIG);
+    m = parse_err(MIN_DATA "expectations: [age]\n", &st);
+    CHECK_CONTAINS(m, "'expectations': expected a map");
+}
+
 static void test_examples_load(void) {
     fw_project p;
     fw_err err;
@@ -632,6 +681,7 @@ int main(int argc, char **argv) {
     TEST_RUN(test_resolve_errors);
     TEST_RUN(test_from_args_and_rule);
     TEST_RUN(test_serving_section);
+    TEST_RUN(test_expectations);
     TEST_RUN(test_examples_load);
     TEST_RUN(test_parse_oom);
     return fw_test_report(argv[0]);

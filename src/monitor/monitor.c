@@ -1,0 +1,898 @@
+/* monitor.c — owns the monitor of one served model version (monitor.h): building it from the model
+ * and its artifact, the per-request observation (cells outside any lock, counts under a short
+ * mutex), closing blocks by count (or time), testing closed windows in row order (mstat's
+ * detectors for drift and the missing rate, rate CUSUMs for unseen categories, out-of-range values
+ * and expectation violations, latency percentiles against the budget), the performance tracker
+ * (mperf's perf.h) it feeds, and the raise / clear bookkeeping of alarms. The JSON views are in
+ * monitor_json.c. */
+#include "monitor/monitor_int.h"
+
+#include "artifact/artifact.h"
+
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/dtoa.h"
+#include "core/hash.h"
+#include "core/select.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void fw_monitor_settings_init(fw_monitor_settings *s) {
+    memset(s, 0, sizeof *s);
+    s->step_rows = 50;
+    s->window_rows = 1000;
+    s->quality_rows = 200;
+    s->block_seconds = 0;
+    s->sensitivity = 1;
+    s->p99_ms = -1;
+    s->drift = true;
+}
+
+/* ---- building --------------------------------------------------------------------------------- */
+
+static fw_status add_expectation(fw_monitor *mon, const char *column, double min, double max,
+                                 const char *const *allowed, size_t n_allowed, double max_missing, fw_err *err) {
+    mon_col *c = NULL;
+    for (size_t i = 0; i < mon->n_cols; i++)
+        if (!mon->cols[i].output && strcmp(mon->cols[i].name, column) == 0) c = &mon->cols[i];
+    if (!c) return fw_err_set(err, FW_EINVAL, "expectations: '%s' is not a watched input of model %s", column, mon->model->name);
+    if (!isnan(min)) c->ex_min = min;
+    if (!isnan(max)) c->ex_max = max;
+    if (max_missing >= 0) c->ex_max_missing = max_missing;
+    if (n_allowed) {
+        if (!c->ex_allowed_on) fw_strmap_init(&c->ex_allowed);
+        c->ex_allowed_on = true;
+        for (size_t k = 0; k < n_allowed; k++)
+            if (fw_strmap_get(&c->ex_allowed, allowed[k], strlen(allowed[k])) < 0 &&
+                fw_strmap_put(&c->ex_allowed, allowed[k], strlen(allowed[k]), (uint32_t)k))
+                return fw_err_set(err, FW_ENOMEM, "out of memory");
+    }
+    c->expect_on = !isnan(c->ex_min) || !isnan(c->ex_max) || c->ex_allowed_on;
+    return FW_OK;
+}
+
+/* The project recorded in the artifact: constraints.p99_latency_ms and expectations:. */
+static fw_status from_project(fw_monitor *mon, const fw_monitor_settings *s, fw_project *p, fw_err *err) {
+    const uint8_t *yaml;
+    size_t n;
+    if (!mon->model->bundle || !fw_bundle_meta_bytes(mon->model->bundle, "train.project_yaml", &yaml, &n)) return FW_OK;
+    fw_err e;
+    fw_err_clear(&e);
+    if (fw_project_parse((const char *)yaml, n, "recorded project", p, &e) != FW_OK) { /* older text */
+        fw_project_init(p);
+        return FW_OK;
+    }
+    fw_status st = FW_OK;
+    if (s->p99_ms < 0) mon->budget[2] = p->constraints.p99_latency_ms;
+    for (size_t i = 0; i < p->n_expectations && st == FW_OK; i++) {
+        const fw_expectation *x = &p->expectations[i];
+        bool watched = false;
+        for (size_t c = 0; c < mon->n_cols; c++) watched |= !mon->cols[c].output && !strcmp(mon->cols[c].name, x->column);
+        if (!watched) continue; /* a column the settings do not watch */
+        st = add_expectation(mon, x->column, x->min, x->max, (const char *const *)x->allowed, x->n_allowed,
+                             x->max_missing, err);
+    }
+    return st;
+}
+
+static fw_status col_init(fw_monitor *mon, mon_col *c, const fw_ref_column *ref, const fw_detector_settings *ds,
+                          fw_err *err) {
+    c->ex_min = c->ex_max = NAN;
+    c->ex_max_missing = -1;
+    c->ref_min = c->ref_max = NAN;
+    c->drift = c->drift_thr = NAN;
+    c->missing_rate = c->unseen_rate = c->oor_rate = NAN;
+    c->stat = "";
+    c->n_slots = 2; /* without a detector: present, missing */
+    c->missing_slot = 1;
+    if (ref && mon->s.drift && c->type != FW_COL_TIMESTAMP) { /* timestamps: watched for missing values only */
+        fw_status st = fw_detector_create(ref, ds, &c->det, err);
+        if (st) return fw_err_prefix(err, "monitor of column '%s'", c->name);
+        if ((st = fw_detector_state_new(c->det, &c->dst))) return fw_err_set(err, st, "out of memory");
+        c->n_slots = fw_detector_n_slots(c->det);
+        c->missing_slot = fw_detector_missing_slot(c->det);
+    }
+    if (ref && !c->output) {
+        double alpha = fw_detector_alpha_row(ds);
+        double nonmissing = (double)(ref->n_rows - ref->n_missing);
+        if (c->type == FW_COL_NUMERIC && !isnan(ref->min) && !isnan(ref->max)) {
+            c->ref_min = ref->min;
+            c->ref_max = ref->max;
+            /* a new value falls outside the range of N training values with probability 2/(N+1) */
+            fw_rate_cusum_init(&c->oor, 2, nonmissing, 0.05, alpha);
+            c->oor_on = true;
+        }
+        if (c->type == FW_COL_CATEGORICAL && mon->model->pipeline &&
+            fw_pipeline_category_known(mon->model->pipeline, c->input, "", 0) >= 0) {
+            /* the unseen mass is at most the share of distinct values beyond the top N (Good-Turing:
+             * the share of values seen once) */
+            double tail = ref->n_distinct > ref->n_top ? (double)(ref->n_distinct - ref->n_top) : 0;
+            if (tail > (double)ref->other_count) tail = (double)ref->other_count;
+            fw_rate_cusum_init(&c->unseen, tail, nonmissing, 0.05, alpha);
+            c->unseen_on = true;
+            c->unseen_ref_n = nonmissing;
+        }
+    }
+    return FW_OK;
+}
+
+/* Names in s->columns that are not inputs → an error naming the first. */
+static fw_status pick_columns(const fw_srv_model *m, const fw_monitor_settings *s, bool *watch, fw_err *err) {
+    for (size_t i = 0; i < m->n_inputs; i++) watch[i] = s->columns == NULL;
+    for (size_t k = 0; s->columns && k < s->n_columns; k++) {
+        int64_t i = fw_strmap_get(&m->input_index, s->columns[k], strlen(s->columns[k]));
+        if (i < 0) return fw_err_set(err, FW_EINVAL, "monitoring.columns: '%s' is not an input of model %s", s->columns[k], m->name);
+        watch[i] = true;
+    }
+    return FW_OK;
+}
+
+static fw_status perf_init(fw_monitor *mon, const fw_monitor_settings *s, const fw_project *p, fw_err *err) {
+    const fw_srv_model *m = mon->model;
+    if (m->task != FW_TASK_BINARY && m->task != FW_TASK_MULTICLASS && m->task != FW_TASK_REGRESSION) return FW_OK;
+    fw_perf_model pm;
+    memset(&pm, 0, sizeof pm);
+    pm.task = m->task;
+    pm.n_outputs = m->n_outputs;
+    pm.classes = (const char *const *)m->classes;
+    pm.n_classes = m->n_classes;
+    pm.threshold = m->threshold;
+    pm.reference = NAN;
+    pm.reference_se = NAN;
+    pm.input_names = (const char *const *)m->input_names;
+    pm.n_inputs = m->n_inputs;
+    pm.slice_columns = s->groups ? s->groups : (const char *const *)p->group_columns;
+    pm.n_slice_columns = s->groups ? s->n_groups : p->n_group_columns;
+    if (m->bundle) {
+        pm.primary = fw_bundle_meta_str(m->bundle, "metric.primary");
+        if (pm.primary && !*pm.primary) pm.primary = NULL;
+        fw_bundle_meta_f64(m->bundle, "metric.model", &pm.reference);
+        int64_t n_test = 0;
+        if (fw_bundle_meta_i64(m->bundle, FW_KV_N_TEST, &n_test) && n_test > 0) pm.reference_rows = (size_t)n_test;
+    }
+    fw_perf_settings ps;
+    fw_perf_settings_init(&ps);
+    if (mon->s.block_seconds <= 0) ps.window_seconds = 0;
+    fw_status st = fw_perf_new(&pm, &ps, &mon->perf, err);
+    if (st == FW_OK && s->perf_home && s->perf_version > 0) {
+        st = fw_perf_store_lookup_new(s->perf_home, m->name, s->perf_version, &pm, &mon->perf_lookup, err);
+        if (st == FW_OK) fw_perf_set_lookup(mon->perf, fw_perf_store_lookup_fn, mon->perf_lookup);
+    }
+    return st ? fw_err_prefix(err, "monitor of model %s", m->name) : FW_OK;
+}
+
+fw_status fw_monitor_new(const fw_srv_model *m, const fw_monitor_settings *s_in, fw_monitor **out, fw_err *err) {
+    *out = NULL;
+    fw_monitor_settings s;
+    if (s_in) s = *s_in;
+    else fw_monitor_settings_init(&s);
+    if (!s.step_rows || s.window_rows < s.step_rows || s.quality_rows < s.step_rows ||
+        s.window_rows % s.step_rows || s.quality_rows % s.step_rows)
+        return fw_err_set(err, FW_EINVAL,
+                          "monitoring windows: window_rows (%u) and quality_rows (%u) must be whole multiples of "
+                          "step_rows (%u), which must be at least 1",
+                          s.window_rows, s.quality_rows, s.step_rows);
+    if (!(s.sensitivity > 0) || !(s.block_seconds >= 0))
+        return fw_err_set(err, FW_EINVAL, "monitoring: sensitivity must be > 0 and block_seconds >= 0");
+    fw_monitor *mon = fw_calloc(1, sizeof *mon);
+    bool *watch = fw_calloc(m->n_inputs + 1, sizeof *watch);
+    if (!mon || !watch) {
+        fw_free(mon);
+        fw_free(watch);
+        return fw_err_set(err, FW_ENOMEM, "out of memory");
+    }
+    mon->model = m;
+    mon->s = s;
+    mon->s.columns = NULL; /* not kept: pointers of the caller */
+    mon->s.expect = NULL;
+    mon->s.groups = NULL;
+    fw_project proj;
+    fw_project_init(&proj);
+    mon->budget[0] = s.p50_ms > 0 ? s.p50_ms : 0;
+    mon->budget[1] = s.p90_ms > 0 ? s.p90_ms : 0;
+    mon->budget[2] = s.p99_ms > 0 ? s.p99_ms : 0;
+    pthread_mutex_init(&mon->count_mu, NULL);
+    pthread_mutex_init(&mon->test_mu, NULL);
+    fw_status st = pick_columns(m, &s, watch, err);
+    const fw_reference *ref = s.reference ? s.reference : m->bundle ? fw_bundle_reference(m->bundle) : NULL;
+    size_t n_watch = 0;
+    for (size_t i = 0; i < m->n_inputs; i++) n_watch += watch[i];
+    size_t n_out = ref && s.drift ? ref->n_outputs : 0;
+    if (n_out > m->n_outputs) n_out = m->n_outputs;
+    mon->cols = fw_calloc(n_watch + n_out + 1, sizeof *mon->cols);
+    if (!st && !mon->cols) st = fw_err_set(err, FW_ENOMEM, "out of memory");
+    fw_detector_settings ds;
+    fw_detector_settings_init(&ds);
+    ds.window_rows = s.window_rows;
+    ds.step_rows = s.step_rows;
+    ds.false_alarms_per_100k *= s.sensitivity;
+    /* the family: each watched input's three detector tests, the outputs' detectors, and the
+     * monitor's own rate tests (unseen, out of range, expectations: up to one per column each) */
+    uint32_t n_det = 0, n_rate = 0;
+    for (size_t i = 0; i < m->n_inputs; i++)
+        if (watch[i] && ref && fw_reference_column(ref, m->input_names[i])) n_det++;
+    n_rate = (uint32_t)(2 * n_watch);
+    ds.family_size = fw_detector_family_size(n_det + (uint32_t)n_out, n_rate);
+    mon->alpha_row = fw_detector_alpha_row(&ds);
+    for (size_t i = 0; st == FW_OK && i < m->n_inputs; i++) {
+        if (!watch[i]) continue;
+        mon_col *c = &mon->cols[mon->n_cols++];
+        c->input = i;
+        c->name = m->input_names[i];
+        c->type = m->pipeline ? fw_pipeline_input_type(m->pipeline, i) : FW_COL_NUMERIC;
+        st = col_init(mon, c, ref ? fw_reference_column(ref, c->name) : NULL, &ds, err);
+    }
+    mon->n_inputs_watched = mon->n_cols;
+    for (size_t o = 0; st == FW_OK && o < n_out; o++) {
+        mon_col *c = &mon->cols[mon->n_cols++];
+        c->output = true;
+        c->input = o;
+        c->name = ref->pred[o].name;
+        c->type = FW_COL_NUMERIC;
+        st = col_init(mon, c, &ref->pred[o], &ds, err);
+    }
+    fw_free(watch);
+    /* the flat layout of a block's counts: per column its slots, then the extra counters */
+    size_t off = 0;
+    for (size_t i = 0; i < mon->n_cols; i++) {
+        mon->cols[i].off = off;
+        off += mon->cols[i].n_slots + X_COUNT;
+    }
+    mon->n_cells = off ? off : 1;
+    mon->qb = s.quality_rows / s.step_rows;
+    mon->wb = s.window_rows / s.step_rows;
+    for (int b = 0; st == FW_OK && b < 2; b++) {
+        mon->blk[b].counts = fw_calloc(mon->n_cells, sizeof(uint64_t));
+        mon->blk[b].lat = fw_calloc(s.step_rows, sizeof(double));
+        mon->blk[b].newcomer = fw_calloc(mon->n_cols + 1, sizeof(mon_newcomer));
+        if (!mon->blk[b].counts || !mon->blk[b].lat || !mon->blk[b].newcomer)
+            st = fw_err_set(err, FW_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; st == FW_OK && i < mon->n_cols; i++) {
+        mon_col *c = &mon->cols[i];
+        c->q_rows = fw_calloc(mon->qb, sizeof(uint64_t));
+        c->q_missing = fw_calloc(mon->qb, sizeof(uint64_t));
+        c->q_unseen = fw_calloc(mon->qb, sizeof(uint64_t));
+        c->q_oor = fw_calloc(mon->qb, sizeof(uint64_t));
+        if (!c->q_rows || !c->q_missing || !c->q_unseen || !c->q_oor) st = fw_err_set(err, FW_ENOMEM, "out of memory");
+    }
+    mon->lat_cap = s.window_rows;
+    mon->lat_ring = fw_calloc(mon->lat_cap, sizeof(double));
+    mon->lat_tmp = fw_calloc(mon->lat_cap, sizeof(double));
+    mon->alarms = fw_calloc(mon->n_cols * MON_COL_ALARMS + MON_MODEL_ALARMS, sizeof *mon->alarms);
+    if (!st && (!mon->lat_ring || !mon->lat_tmp || !mon->alarms)) st = fw_err_set(err, FW_ENOMEM, "out of memory");
+    for (size_t i = 0; st == FW_OK && s.expect && i < s.n_expect; i++) {
+        const fw_monitor_expect *x = &s.expect[i];
+        st = add_expectation(mon, x->column, x->min, x->max, x->allowed, x->n_allowed, x->max_missing, err);
+    }
+    if (st == FW_OK) st = from_project(mon, &s, &proj, err);
+    for (size_t i = 0; st == FW_OK && i < mon->n_cols; i++)
+        if (mon->cols[i].expect_on) fw_rate_cusum_init(&mon->cols[i].expect, 0, 1e6, 0.01, mon->alpha_row);
+    if (st == FW_OK) st = perf_init(mon, &s, &proj, err);
+    fw_project_free(&proj);
+    if (st) {
+        fw_monitor_free(mon);
+        return st;
+    }
+    mon->block_start_ns = fw_now_ns();
+    *out = mon;
+    return FW_OK;
+}
+
+void fw_monitor_free(fw_monitor *mon) {
+    if (!mon) return;
+    for (size_t i = 0; i < mon->n_cols; i++) {
+        mon_col *c = &mon->cols[i];
+        fw_detector_state_free(c->dst);
+        fw_detector_free(c->det);
+        if (c->ex_allowed_on) fw_strmap_free(&c->ex_allowed);
+        fw_free(c->q_rows);
+        fw_free(c->q_missing);
+        fw_free(c->q_unseen);
+        fw_free(c->q_oor);
+    }
+    fw_free(mon->cols);
+    for (int b = 0; b < 2; b++) {
+        fw_free(mon->blk[b].counts);
+        fw_free(mon->blk[b].lat);
+        fw_free(mon->blk[b].newcomer);
+    }
+    fw_free(mon->lat_ring);
+    fw_free(mon->lat_tmp);
+    fw_free(mon->alarms);
+    fw_free(mon->hist_row);
+    fw_free(mon->hist_val);
+    fw_perf_free(mon->perf);
+    fw_perf_store_lookup_free(mon->perf_lookup);
+    pthread_mutex_destroy(&mon->count_mu);
+    pthread_mutex_destroy(&mon->test_mu);
+    fw_free(mon);
+}
+
+/* ---- alarms ----------------------------------------------------------------------------------- */
+
+static void set_alarm(fw_monitor *mon, mon_alarm *a, const fw_alarm *rec, bool raised) {
+    if (raised == a->active) return;
+    a->active = raised;
+    if (raised) {
+        a->rec = *rec;
+        mon->raised[rec->kind]++;
+        if (mon->s.on_alarm) mon->s.on_alarm(mon->s.ud, &a->rec, true);
+    } else {
+        fw_alarm cl = a->rec;
+        cl.row = rec->row;
+        cl.ts_ms = rec->ts_ms;
+        if (mon->s.on_alarm) mon->s.on_alarm(mon->s.ud, &cl, false);
+    }
+}
+
+static void make_alarm(fw_alarm *a, fw_alarm_kind kind, const char *column, const char *statistic, double value,
+                       double threshold, uint64_t row, int64_t ts) {
+    memset(a, 0, sizeof *a);
+    a->kind = kind;
+    snprintf(a->column, sizeof a->column, "%s", column ? column : "");
+    snprintf(a->statistic, sizeof a->statistic, "%s", statistic);
+    a->value = value;
+    a->threshold = threshold;
+    a->row = row;
+    a->ts_ms = ts;
+}
+
+static mon_alarm *model_alarm(fw_monitor *mon, int which) {
+    return &mon->alarms[mon->n_cols * MON_COL_ALARMS + (size_t)which];
+}
+
+void fw_monitor_signal(fw_monitor *mon, const fw_alarm *a, bool raised) {
+    int which = a->kind == FW_ALARM_PERFORMANCE ? MA_PERFORMANCE
+                : a->kind == FW_ALARM_ESTIMATE  ? MA_ESTIMATE
+                : a->kind == FW_ALARM_LATENCY   ? MA_LATENCY
+                                                : MA_PREDICTION;
+    mon_alarm *slot = model_alarm(mon, which);
+    for (size_t i = 0; a->column[0] && i < mon->n_inputs_watched; i++)
+        if (!strcmp(mon->cols[i].name, a->column) && a->kind <= FW_ALARM_SCHEMA)
+            slot = &mon->alarms[i * MON_COL_ALARMS + (size_t)a->kind];
+    pthread_mutex_lock(&mon->test_mu);
+    set_alarm(mon, slot, a, raised);
+    pthread_mutex_unlock(&mon->test_mu);
+}
+
+/* ---- the hot path ----------------------------------------------------------------------------- */
+
+/* A string in a numeric input read as the model reads it (the pipeline's own reading: missing words
+ * are missing); without a pipeline, a plain number or an error. */
+static fw_status value_num(const fw_monitor *mon, const mon_col *c, const fw_value *v, double *x) {
+    if (mon->model->pipeline) return fw_pipeline_input_num(mon->model->pipeline, c->input, v, x, NULL);
+    char buf[64], *end;
+    if (v->len >= sizeof buf) return FW_ESCHEMA;
+    memcpy(buf, v->str, v->len);
+    buf[v->len] = 0;
+    *x = strtod(buf, &end);
+    return end != buf && !*end && isfinite(*x) ? FW_OK : FW_ESCHEMA;
+}
+
+/* The cells observation o adds for column c: its slot, and the extra counters it hits. Returns the
+ * number of cell indices written (1..4) and sets *schema on a value that cannot be read; an unseen
+ * value not followed yet goes to *nc (may be NULL). */
+static size_t col_cells(const fw_monitor *mon, const mon_col *c, const fw_monitor_obs *o, uint32_t *cells,
+                        bool *schema, mon_newcomer *nc) {
+    size_t n = 0;
+    const fw_value *v;
+    fw_value outv;
+    if (c->output) {
+        outv.kind = o->outputs && !isnan(o->outputs[c->input]) ? FW_VALUE_NUMBER : FW_VALUE_MISSING;
+        outv.num = o->outputs ? o->outputs[c->input] : NAN;
+        v = &outv;
+    } else {
+        v = &o->values[c->input];
+        uint8_t f = o->flags ? o->flags[c->input] : 0;
+        if (f & (FW_MON_ABSENT | FW_MON_BAD_TYPE)) *schema = true;
+    }
+    uint32_t base = (uint32_t)c->off;
+    if (v->kind == FW_VALUE_MISSING) {
+        cells[n++] = base + c->missing_slot;
+        return n;
+    }
+    uint32_t slot = 0; /* without a detector: the present slot */
+    if (c->type == FW_COL_TIMESTAMP) {
+        cells[n++] = base + slot;
+        return n;
+    }
+    if (c->type == FW_COL_NUMERIC) {
+        double x = v->num;
+        if (v->kind == FW_VALUE_STRING && value_num(mon, c, v, &x) != FW_OK) {
+            *schema = true;
+            x = NAN;
+        }
+        if (c->det) slot = fw_detector_slot_num(c->det, x);
+        else if (isnan(x)) slot = c->missing_slot;
+        cells[n++] = base + slot;
+        if (!isnan(x)) {
+            if (c->oor_on && (x < c->ref_min || x > c->ref_max)) cells[n++] = base + c->n_slots + X_OOR;
+            if ((!isnan(c->ex_min) && x < c->ex_min) || (!isnan(c->ex_max) && x > c->ex_max))
+                cells[n++] = base + c->n_slots + X_EXPECT;
+        }
+        return n;
+    }
+    /* categorical / text: the text (a number is read as its text, as the pipeline does) */
+    char num[FW_NUMFMT_MAX];
+    const char *s = v->str;
+    size_t len = v->len;
+    if (v->kind == FW_VALUE_NUMBER) {
+        len = fw_num_format(v->num, num);
+        s = num;
+    }
+    if (c->det) slot = fw_detector_slot_str(c->det, s, len);
+    cells[n++] = base + slot;
+    if (c->unseen_on && fw_pipeline_category_known(mon->model->pipeline, c->input, s, len) == 0) {
+        cells[n++] = base + c->n_slots + X_UNSEEN;
+        uint64_t key = fw_hash64(s, len, 0x6d6f6e) | 1; /* never 0: 0 marks a free track */
+        int j = 0;
+        while (j < UNSEEN_TRACK && atomic_load_explicit(&c->track[j].key, memory_order_relaxed) != key) j++;
+        if (j < UNSEEN_TRACK) cells[n++] = base + c->n_slots + X_TRACK + (uint32_t)j;
+        else if (nc) {
+            nc->key = key;
+            snprintf(nc->text, sizeof nc->text, "%.*s", (int)(len < 47 ? len : 47), s);
+        }
+    }
+    if (c->ex_allowed_on && fw_strmap_get(&c->ex_allowed, s, len) < 0) cells[n++] = base + c->n_slots + X_EXPECT;
+    return n;
+}
+
+static void run_tests(fw_monitor *mon, mon_block *b, uint64_t last_row);
+
+/* Closes the open block (count_mu held): takes test_mu, flips the buffers, releases count_mu and
+ * tests the closed block, then releases test_mu. */
+static void close_block(fw_monitor *mon) {
+    pthread_mutex_lock(&mon->test_mu);
+    mon_block *b = &mon->blk[mon->cur];
+    uint64_t last_row = mon->rows - 1;
+    mon->cur ^= 1;
+    mon->block_start_ns = fw_now_ns();
+    pthread_mutex_unlock(&mon->count_mu);
+    run_tests(mon, b, last_row);
+    memset(b->counts, 0, mon->n_cells * sizeof *b->counts);
+    memset(b->newcomer, 0, mon->n_cols * sizeof *b->newcomer);
+    b->rows = 0;
+    b->n_lat = 0;
+    b->errors = 0;
+    pthread_mutex_unlock(&mon->test_mu);
+}
+
+enum { CELL_CHUNK = 1024 };
+
+enum { MAX_NEWCOMERS = 4 };
+
+uint64_t fw_monitor_observe(fw_monitor *mon, const fw_monitor_obs *o) {
+    uint32_t cells[CELL_CHUNK * 4];
+    size_t n = 0, n_new = 0;
+    mon_newcomer nc[MAX_NEWCOMERS];
+    size_t nc_col[MAX_NEWCOMERS];
+    bool schema = false, wide = mon->n_cols > CELL_CHUNK;
+    if (!wide)
+        for (size_t i = 0; i < mon->n_cols; i++) {
+            nc[n_new].key = 0;
+            n += col_cells(mon, &mon->cols[i], o, cells + n, &schema, n_new < MAX_NEWCOMERS ? &nc[n_new] : NULL);
+            if (n_new < MAX_NEWCOMERS && nc[n_new].key) nc_col[n_new++] = i;
+        }
+    int64_t ts = o->ts_ms == 0 ? fw_wall_unix_ms() : o->ts_ms < 0 ? 0 : o->ts_ms;
+    pthread_mutex_lock(&mon->count_mu);
+    uint64_t row = mon->rows++;
+    mon_block *b = &mon->blk[mon->cur];
+    if (wide) { /* more columns than a stack chunk: counted column by column under the lock */
+        for (size_t i = 0; i < mon->n_cols; i++) {
+            mon_newcomer one = {0};
+            size_t k = col_cells(mon, &mon->cols[i], o, cells, &schema, &one);
+            for (size_t j = 0; j < k; j++) b->counts[cells[j]]++;
+            if (one.key) b->newcomer[i] = one;
+        }
+    } else {
+        for (size_t j = 0; j < n; j++) b->counts[cells[j]]++;
+        for (size_t j = 0; j < n_new; j++) b->newcomer[nc_col[j]] = nc[j];
+    }
+    if (b->rows < mon->s.step_rows && !(o->latency_ms < 0) && !isnan(o->latency_ms)) b->lat[b->n_lat++] = o->latency_ms;
+    if (!o->outputs) b->errors++;
+    b->rows++;
+    b->last_ts = ts;
+    bool full = b->rows >= mon->s.step_rows ||
+                (mon->s.block_seconds > 0 && (double)(fw_now_ns() - mon->block_start_ns) >= mon->s.block_seconds * 1e9);
+    if (full) close_block(mon); /* releases count_mu */
+    else pthread_mutex_unlock(&mon->count_mu);
+    if (schema) {
+        /* a value that cannot be read as its column's type: raised at this very row */
+        pthread_mutex_lock(&mon->test_mu);
+        for (size_t i = 0; i < mon->n_inputs_watched; i++) {
+            mon_col *c = &mon->cols[i];
+            bool bad = false;
+            uint32_t tmp[8];
+            col_cells(mon, c, o, tmp, &bad, NULL);
+            if (!bad) continue;
+            c->last_schema_row = row;
+            c->schema_rows++;
+            mon_alarm *a = &mon->alarms[i * MON_COL_ALARMS + FW_ALARM_SCHEMA];
+            if (!a->active) {
+                fw_alarm rec;
+                uint8_t f = o->flags ? o->flags[c->input] : 0;
+                make_alarm(&rec, FW_ALARM_SCHEMA, c->name, f & FW_MON_ABSENT ? "absent" : "bad_type", 1, 0, row, ts);
+                if (f & FW_MON_ABSENT) snprintf(rec.detail, sizeof rec.detail, "the column is absent from the request");
+                else
+                    snprintf(rec.detail, sizeof rec.detail, "a value cannot be read as the column's type (%s)",
+                             fw_col_type_name(c->type));
+                set_alarm(mon, a, &rec, true);
+            }
+        }
+        pthread_mutex_unlock(&mon->test_mu);
+    }
+    if (mon->perf && o->outputs) {
+        fw_alarm al[4];
+        size_t k = fw_perf_observe(mon->perf, o->request_id, o->request_id_len, o->outputs, o->values, row,
+                                   o->ts_ms < 0 ? 0 : ts, al, 4);
+        for (size_t i = 0; i < k; i++) fw_monitor_signal(mon, &al[i], true);
+    }
+    return row;
+}
+
+void fw_monitor_tick(fw_monitor *mon) {
+    pthread_mutex_lock(&mon->count_mu);
+    mon_block *b = &mon->blk[mon->cur];
+    if (mon->s.block_seconds > 0 && b->rows &&
+        (double)(fw_now_ns() - mon->block_start_ns) >= mon->s.block_seconds * 1e9)
+        close_block(mon);
+    else
+        pthread_mutex_unlock(&mon->count_mu);
+}
+
+void fw_monitor_flush(fw_monitor *mon) {
+    pthread_mutex_lock(&mon->count_mu);
+    if (mon->blk[mon->cur].rows) close_block(mon);
+    else pthread_mutex_unlock(&mon->count_mu);
+}
+
+fw_status fw_monitor_feedback(fw_monitor *mon, const char *request_id, size_t len, const fw_value *label,
+                              int64_t ts_ms, fw_err *err) {
+    if (!mon->perf) return fw_err_set(err, FW_ENOTFOUND, "model %s: no performance tracker (task %s)", mon->model->name,
+                                      fw_task_name(mon->model->task));
+    char num[FW_NUMFMT_MAX];
+    const char *s = label->str;
+    size_t n = label->len;
+    if (label->kind == FW_VALUE_NUMBER) {
+        n = fw_num_format(label->num, num);
+        s = num;
+    } else if (label->kind == FW_VALUE_MISSING) {
+        return fw_err_set(err, FW_EDATA, "the label is missing");
+    }
+    double y;
+    fw_status st = fw_perf_parse_label(mon->perf, s, n, &y, err);
+    if (st) return st;
+    fw_alarm al[4];
+    size_t k = fw_perf_label(mon->perf, request_id, len, y, ts_ms < 0 ? 0 : ts_ms == 0 ? fw_wall_unix_ms() : ts_ms, al, 4);
+    for (size_t i = 0; i < k; i++) fw_monitor_signal(mon, &al[i], true);
+    return FW_OK;
+}
+
+/* ---- the tests of a closed block (test_mu held) ----------------------------------------------- */
+
+static double ring_sum(const uint64_t *r, size_t n) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += (double)r[i];
+    return s;
+}
+
+/* Quality of input column c at this block: the detector's missing-rate CUSUM, the rate CUSUMs of
+ * unseen categories, out-of-range values and expectation violations, the expectation's max missing
+ * rate over the quality window. Raises / clears the column's one quality alarm. */
+/* The followed unseen values of column c at this block: each one's rate CUSUM against 1 / (N + 1)
+ * (the rate of a value that N training rows missed, as likely as not: (1 - p)^N ~ 1/e), designed
+ * for +5 points; a track with no more evidence than one hit gives way to the block's newcomer. Returns
+ * the track that is active (or -1). */
+static int test_tracks(fw_monitor *mon, mon_col *c, const uint64_t *x, uint64_t present, const mon_newcomer *nc) {
+    int active = -1;
+    for (int j = 0; j < UNSEEN_TRACK; j++) {
+        mon_track *t = &c->track[j];
+        if (!atomic_load_explicit(&t->key, memory_order_relaxed)) continue;
+        t->hits += x[X_TRACK + j];
+        t->rows += present;
+        if (fw_rate_cusum_update(&t->cusum, x[X_TRACK + j], present) && active < 0) active = j;
+    }
+    if (nc->key) {
+        int weakest = -1;
+        for (int j = 0; j < UNSEEN_TRACK; j++) {
+            mon_track *t = &c->track[j];
+            if (!atomic_load_explicit(&t->key, memory_order_relaxed)) {
+                weakest = j;
+                break;
+            }
+            if (j != active && t->cusum.s <= t->cusum.llr_hit && (weakest < 0 || t->cusum.s < c->track[weakest].cusum.s))
+                weakest = j;
+        }
+        if (weakest >= 0) {
+            mon_track *t = &c->track[weakest];
+            memcpy(t->text, nc->text, sizeof t->text);
+            fw_rate_cusum_init(&t->cusum, 0.5, c->unseen_ref_n, 0.05, mon->alpha_row);
+            fw_rate_cusum_update(&t->cusum, 1, 1); /* the newcomer's own hit */
+            t->hits = 1;
+            t->rows = 1;
+            atomic_store_explicit(&t->key, nc->key, memory_order_relaxed);
+        }
+    }
+    return active;
+}
+
+static void test_quality(fw_monitor *mon, mon_col *c, mon_alarm *qa, const uint64_t *cnt, uint64_t rows,
+                         const fw_detector_check *ck, uint64_t row, int64_t ts, const mon_newcomer *nc) {
+    const uint64_t *x = cnt + c->n_slots;
+    size_t qi = mon->blocks % mon->qb;
+    c->q_rows[qi] = rows;
+    c->q_missing[qi] = cnt[c->missing_slot];
+    c->q_unseen[qi] = x[X_UNSEEN];
+    c->q_oor[qi] = x[X_OOR];
+    double qr = ring_sum(c->q_rows, mon->qb), qm = ring_sum(c->q_missing, mon->qb);
+    double present = qr - qm;
+    c->missing_rate = qr > 0 ? qm / qr : NAN;
+    c->unseen_rate = c->unseen_on && present > 0 ? ring_sum(c->q_unseen, mon->qb) / present : NAN;
+    c->oor_rate = c->oor_on && present > 0 ? ring_sum(c->q_oor, mon->qb) / present : NAN;
+    uint64_t present_block = rows - cnt[c->missing_slot];
+    fw_alarm rec;
+    bool any = false;
+    const char *why = NULL;
+    double val = 0, thr = 0;
+    char detail[2 * FW_ALARM_TEXT] = "";
+    if (ck && ck[FW_DET_MISSING].evaluated && ck[FW_DET_MISSING].active) {
+        any = true;
+        why = "missing_rate";
+        val = ck[FW_DET_MISSING].effect;
+        thr = ck[FW_DET_MISSING].reference;
+        snprintf(detail, sizeof detail, "missing rate %.3g vs %.3g in training (CUSUM %.3g > %.3g)", val, thr,
+                 ck[FW_DET_MISSING].value, ck[FW_DET_MISSING].threshold);
+    }
+    if (c->unseen_on && fw_rate_cusum_update(&c->unseen, x[X_UNSEEN], present_block) && !any) {
+        any = true;
+        why = "unseen_rate";
+        val = c->unseen_rate;
+        thr = c->unseen.p0;
+        snprintf(detail, sizeof detail, "unseen categories in %.3g of values vs at most %.3g expected (CUSUM %.3g > %.3g)",
+                 val, thr, c->unseen.s, c->unseen.h);
+    } else if (!c->unseen_on) {
+        (void)0;
+    }
+    int tr = c->unseen_on ? test_tracks(mon, c, x, present_block, nc) : -1;
+    if (tr >= 0 && !any) {
+        const mon_track *t = &c->track[tr];
+        any = true;
+        why = "unseen_value_rate";
+        val = t->rows ? (double)t->hits / (double)t->rows : 0;
+        thr = t->cusum.p0;
+        snprintf(detail, sizeof detail, "the unseen category '%s' in %.3g of values (CUSUM %.3g > %.3g)", t->text, val,
+                 t->cusum.s, t->cusum.h);
+    }
+    if (c->oor_on && fw_rate_cusum_update(&c->oor, x[X_OOR], present_block) && !any) {
+        any = true;
+        why = "out_of_range_rate";
+        val = c->oor_rate;
+        thr = c->oor.p0;
+        snprintf(detail, sizeof detail, "%.3g of values outside the training range [%.6g, %.6g] (CUSUM %.3g > %.3g)",
+                 val, c->ref_min, c->ref_max, c->oor.s, c->oor.h);
+    }
+    if (c->expect_on && fw_rate_cusum_update(&c->expect, x[X_EXPECT], present_block) && !any) {
+        any = true;
+        why = "expectation_violations";
+        val = present_block ? (double)x[X_EXPECT] / (double)present_block : 0;
+        thr = 0;
+        snprintf(detail, sizeof detail, "values outside the project's expectations (%.3g of the last block)", val);
+    }
+    if (c->ex_max_missing >= 0 && mon->blocks + 1 >= mon->qb && qr > 0 && c->missing_rate > c->ex_max_missing && !any) {
+        any = true;
+        why = "missing_rate";
+        val = c->missing_rate;
+        thr = c->ex_max_missing;
+        snprintf(detail, sizeof detail, "missing rate %.3g over the last %.0f rows, above the expected max %.3g", val, qr,
+                 thr);
+    }
+    if (any && !qa->active) {
+        make_alarm(&rec, FW_ALARM_QUALITY, c->name, why, val, thr, row, ts);
+        snprintf(rec.detail, sizeof rec.detail, "%s", detail);
+        set_alarm(mon, qa, &rec, true);
+    } else if (!any && qa->active) {
+        make_alarm(&rec, FW_ALARM_QUALITY, c->name, qa->rec.statistic, 0, 0, row, ts);
+        set_alarm(mon, qa, &rec, false);
+    }
+}
+
+static void test_latency(fw_monitor *mon, const mon_block *b, uint64_t row, int64_t ts) {
+    for (size_t i = 0; i < b->n_lat; i++) {
+        mon->lat_ring[mon->lat_next] = b->lat[i];
+        mon->lat_next = (mon->lat_next + 1) % mon->lat_cap;
+        if (mon->lat_n < mon->lat_cap) mon->lat_n++;
+    }
+    if (!mon->lat_n) return;
+    memcpy(mon->lat_tmp, mon->lat_ring, mon->lat_n * sizeof(double));
+    /* the nearest-rank percentiles, by selection (no sort, no allocation) */
+    static const double q[3] = {0.5, 0.9, 0.99};
+    size_t ks[3];
+    for (int k = 0; k < 3; k++) {
+        size_t at = (size_t)ceil(q[k] * (double)mon->lat_n);
+        ks[k] = at ? at - 1 : 0;
+    }
+    fw_select_doubles(mon->lat_tmp, mon->lat_n, ks, 3);
+    for (int k = 0; k < 3; k++) mon->lat_q[k] = mon->lat_tmp[ks[k]];
+    static const char *const names[3] = {"p50_ms", "p90_ms", "p99_ms"};
+    int over = -1;
+    for (int k = 2; k >= 0; k--)
+        if (mon->budget[k] > 0 && mon->lat_n >= 100 && mon->lat_q[k] > mon->budget[k]) over = k;
+    mon_alarm *a = model_alarm(mon, MA_LATENCY);
+    fw_alarm rec;
+    if (over >= 0 && !a->active) {
+        make_alarm(&rec, FW_ALARM_LATENCY, NULL, names[over], mon->lat_q[over], mon->budget[over], row, ts);
+        snprintf(rec.detail, sizeof rec.detail, "latency %s %.3g ms over the last %zu predictions, budget %.3g ms",
+                 names[over], mon->lat_q[over], mon->lat_n, mon->budget[over]);
+        set_alarm(mon, a, &rec, true);
+    } else if (over < 0 && a->active && mon->lat_n >= 100) {
+        make_alarm(&rec, FW_ALARM_LATENCY, NULL, a->rec.statistic, 0, 0, row, ts);
+        set_alarm(mon, a, &rec, false);
+    }
+}
+
+static void history_add(fw_monitor *mon, uint64_t row) {
+    if (!mon->s.history) return;
+    if (mon->n_hist == mon->cap_hist) { /* --html's replay only: grows with the stream */
+        size_t cap = mon->cap_hist ? 2 * mon->cap_hist : 64;
+        uint64_t *r = fw_realloc(mon->hist_row, cap * sizeof *r);
+        if (r) mon->hist_row = r;
+        double *v = fw_realloc(mon->hist_val, cap * (mon->n_inputs_watched ? mon->n_inputs_watched : 1) * sizeof *v);
+        if (v) mon->hist_val = v;
+        if (!r || !v) return;
+        mon->cap_hist = cap;
+    }
+    mon->hist_row[mon->n_hist] = row;
+    for (size_t i = 0; i < mon->n_inputs_watched; i++)
+        mon->hist_val[mon->n_hist * mon->n_inputs_watched + i] = mon->cols[i].drift;
+    mon->n_hist++;
+}
+
+static void run_tests(fw_monitor *mon, mon_block *b, uint64_t last_row) {
+    int64_t ts = b->last_ts;
+    mon->errors += b->errors;
+    bool pred_any = false;
+    const fw_detector_check *pred_ck = NULL;
+    const mon_col *pred_col = NULL;
+    int pred_t = 0;
+    fw_detector_check cks[FW_DETECTOR_TESTS];
+    fw_detector_check pred_keep[FW_DETECTOR_TESTS];
+    for (size_t i = 0; i < mon->n_cols; i++) {
+        mon_col *c = &mon->cols[i];
+        const uint64_t *cnt = b->counts + c->off;
+        bool have = false;
+        if (c->det) {
+            fw_detector_step(c->det, c->dst, cnt, cks);
+            have = true;
+            if (cks[FW_DET_CHI2].evaluated) {
+                c->stat = "chi2";
+                c->drift = cks[FW_DET_CHI2].value;
+                c->drift_thr = cks[FW_DET_CHI2].threshold;
+            }
+        }
+        uint32_t drift_active = 0;
+        int first = -1;
+        for (int t = FW_DET_CHI2; have && t <= FW_DET_CUSUM; t++)
+            if (cks[t].evaluated && cks[t].active) {
+                drift_active |= 1u << t;
+                if (first < 0) first = t;
+            }
+        if (c->output) {
+            if (drift_active && !pred_any) {
+                pred_any = true;
+                memcpy(pred_keep, cks, sizeof cks);
+                pred_ck = pred_keep;
+                pred_col = c;
+                pred_t = first;
+            }
+            continue;
+        }
+        mon_alarm *da = &mon->alarms[i * MON_COL_ALARMS + FW_ALARM_DRIFT];
+        fw_alarm rec;
+        if (drift_active && !da->active) {
+            fw_detector_alarm(c->det, (fw_detector_test)first, &cks[first], last_row, ts, &rec);
+            set_alarm(mon, da, &rec, true);
+        } else if (!drift_active && da->active && have) {
+            make_alarm(&rec, FW_ALARM_DRIFT, c->name, da->rec.statistic, 0, 0, last_row, ts);
+            set_alarm(mon, da, &rec, false);
+        }
+        test_quality(mon, c, &mon->alarms[i * MON_COL_ALARMS + FW_ALARM_QUALITY], cnt, b->rows, have ? cks : NULL,
+                     last_row, ts, &b->newcomer[i]);
+        mon_alarm *sa = &mon->alarms[i * MON_COL_ALARMS + FW_ALARM_SCHEMA];
+        if (sa->active && last_row - c->last_schema_row >= mon->s.quality_rows) {
+            make_alarm(&rec, FW_ALARM_SCHEMA, c->name, sa->rec.statistic, 0, 0, last_row, ts);
+            set_alarm(mon, sa, &rec, false);
+        }
+    }
+    mon_alarm *pa = model_alarm(mon, MA_PREDICTION);
+    fw_alarm rec;
+    if (pred_any && !pa->active) {
+        fw_detector_alarm(pred_col->det, (fw_detector_test)pred_t, &pred_ck[pred_t], last_row, ts, &rec);
+        rec.kind = FW_ALARM_PREDICTION;
+        rec.column[0] = 0; /* model-level; the detail names the output */
+        snprintf(rec.detail, sizeof rec.detail, "the model's output %s moved: %s %.4g > %.4g", pred_col->name,
+                 fw_detector_test_name((fw_detector_test)pred_t), pred_ck[pred_t].value, pred_ck[pred_t].threshold);
+        set_alarm(mon, pa, &rec, true);
+    } else if (!pred_any && pa->active) {
+        make_alarm(&rec, FW_ALARM_PREDICTION, NULL, pa->rec.statistic, 0, 0, last_row, ts);
+        set_alarm(mon, pa, &rec, false);
+    }
+    test_latency(mon, b, last_row, ts);
+    if (mon->perf) { /* the tracker's alarms that cleared since */
+        fw_alarm act[4];
+        size_t k = fw_perf_active(mon->perf, act, 4);
+        for (int w = MA_PERFORMANCE; w <= MA_ESTIMATE; w++) {
+            mon_alarm *a = model_alarm(mon, w);
+            bool still = false;
+            for (size_t j = 0; j < k; j++) still |= act[j].kind == a->rec.kind;
+            if (a->active && !still) {
+                make_alarm(&rec, a->rec.kind, NULL, a->rec.statistic, 0, 0, last_row, ts);
+                set_alarm(mon, a, &rec, false);
+            }
+        }
+    }
+    mon->blocks++;
+    history_add(mon, last_row);
+}
+
+/* ---- readers ---------------------------------------------------------------------------------- */
+
+void fw_monitor_counts_get(fw_monitor *mon, fw_monitor_counts *out) {
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&mon->count_mu);
+    out->rows = mon->rows;
+    pthread_mutex_unlock(&mon->count_mu);
+    pthread_mutex_lock(&mon->test_mu);
+    out->blocks = mon->blocks;
+    out->errors = mon->errors;
+    for (int k = 0; k < FW_ALARM_KIND_COUNT; k++) out->raised[k] = mon->raised[k];
+    size_t n = mon->n_cols * MON_COL_ALARMS + MON_MODEL_ALARMS;
+    for (size_t i = 0; i < n; i++)
+        if (mon->alarms[i].active) out->active[mon->alarms[i].rec.kind]++;
+    pthread_mutex_unlock(&mon->test_mu);
+}
+
+size_t fw_monitor_n_columns(const fw_monitor *mon) { return mon->n_inputs_watched; }
+
+void fw_monitor_column_get(fw_monitor *mon, size_t i, fw_monitor_column *out) {
+    memset(out, 0, sizeof *out);
+    if (i >= mon->n_inputs_watched) return;
+    pthread_mutex_lock(&mon->test_mu);
+    const mon_col *c = &mon->cols[i];
+    out->name = c->name;
+    out->statistic = c->stat;
+    out->drift = c->drift;
+    out->drift_threshold = c->drift_thr;
+    out->missing_rate = c->missing_rate;
+    out->unseen_rate = c->unseen_rate;
+    out->out_of_range_rate = c->oor_rate;
+    pthread_mutex_unlock(&mon->test_mu);
+}
+
+size_t fw_monitor_active(fw_monitor *mon, fw_alarm *out, size_t cap) {
+    size_t k = 0;
+    pthread_mutex_lock(&mon->test_mu);
+    size_t n = mon->n_cols * MON_COL_ALARMS + MON_MODEL_ALARMS;
+    for (size_t i = 0; i < n; i++)
+        if (mon->alarms[i].active) {
+            if (k < cap) out[k] = mon->alarms[i].rec;
+            k++;
+        }
+    pthread_mutex_unlock(&mon->test_mu);
+    return k;
+}
+
+bool fw_monitor_perf_summary(fw_monitor *mon, fw_perf_summary *out) {
+    if (!mon->perf) return false;
+    fw_perf_summary_get(mon->perf, out);
+    return true;
+}
+
+size_t fw_monitor_history(fw_monitor *mon, const uint64_t **row, const double **value) {
+    *row = mon->hist_row;
+    *value = mon->hist_val;
+    return mon->n_hist;
+}

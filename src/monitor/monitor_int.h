@@ -1,0 +1,111 @@
+/* monitor_int.h — owns the private layout of fw_monitor (monitor.h), shared by monitor.c (building,
+ * observing, testing) and monitor_json.c (the JSON views). Not for other areas. */
+#ifndef FW_MONITOR_MONITOR_INT_H
+#define FW_MONITOR_MONITOR_INT_H
+
+#include "monitor/detector.h"
+#include "monitor/monitor.h"
+#include "monitor/perf.h"
+
+#include "core/hash.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Extra counters of a column in a block, after its detector slots: unseen categories, out of range,
+ * expectation violations, then the hits of each tracked unseen value. */
+enum { UNSEEN_TRACK = 8 };
+enum { X_UNSEEN = 0, X_OOR, X_EXPECT, X_TRACK, X_COUNT = X_TRACK + UNSEEN_TRACK };
+
+/* An unseen category value followed on its own (a new value that keeps coming back, unlike the
+ * rare one-off values of a long tail): its key is read by request threads (atomic), the rest is the
+ * test thread's. */
+typedef struct mon_track {
+    _Atomic uint64_t key;      /* fw_hash64 of the text; 0 = free */
+    char text[48];
+    fw_rate_cusum cusum;
+    uint64_t hits, rows;       /* since it is followed */
+} mon_track;
+
+/* Alarm slots: per watched input, one per kind drift / quality / schema (indexed by the kind);
+ * then the model-level ones. */
+enum { MON_COL_ALARMS = 3 };
+enum { MA_PREDICTION = 0, MA_LATENCY, MA_PERFORMANCE, MA_ESTIMATE, MON_MODEL_ALARMS };
+
+typedef struct mon_alarm {
+    bool active;
+    fw_alarm rec;              /* as raised */
+} mon_alarm;
+
+typedef struct mon_col {
+    size_t input;              /* input index (or output index when output) */
+    const char *name;          /* the model's (or the reference's) string */
+    fw_col_type type;
+    bool output;               /* a prediction histogram, not an input */
+    fw_detector *det;          /* NULL: no reference column (or drift off) */
+    fw_detector_state *dst;
+    uint32_t n_slots, missing_slot;
+    size_t off;                /* first cell in a block's counts */
+    double ref_min, ref_max;
+    fw_rate_cusum unseen, oor, expect;
+    bool unseen_on, oor_on, expect_on;
+    double unseen_ref_n;       /* non-missing training rows (the tracks' reference) */
+    double ex_min, ex_max, ex_max_missing;
+    fw_strmap ex_allowed;
+    bool ex_allowed_on;
+    uint64_t *q_rows, *q_missing, *q_unseen, *q_oor; /* ring of the quality window's blocks */
+    /* the latest figures (test_mu) */
+    const char *stat;
+    double drift, drift_thr, missing_rate, unseen_rate, oor_rate;
+    uint64_t last_schema_row, schema_rows;
+    mon_track track[UNSEEN_TRACK];
+} mon_col;
+
+/* An unseen value not followed yet, met in a block (the last one met wins). */
+typedef struct mon_newcomer {
+    uint64_t key;
+    char text[48];
+} mon_newcomer;
+
+typedef struct mon_block {
+    uint64_t *counts;          /* n_cells */
+    mon_newcomer *newcomer;    /* n_cols */
+    double *lat;               /* step_rows latencies */
+    size_t n_lat;
+    uint64_t rows, errors;
+    int64_t last_ts;
+} mon_block;
+
+struct fw_monitor {
+    const fw_srv_model *model;
+    fw_monitor_settings s;     /* columns / expect / groups not kept */
+    double budget[3];          /* p50, p90, p99 ms; 0 = none */
+    double alpha_row;
+    mon_col *cols;             /* watched inputs, then outputs */
+    size_t n_cols, n_inputs_watched, n_cells;
+    size_t qb, wb;             /* blocks per quality / drift window */
+    /* count_mu: rows, the open block */
+    pthread_mutex_t count_mu;
+    uint64_t rows;
+    mon_block blk[2];
+    int cur;
+    uint64_t block_start_ns;
+    /* test_mu: everything below */
+    pthread_mutex_t test_mu;
+    uint64_t blocks, errors;
+    mon_alarm *alarms;         /* n_cols * MON_COL_ALARMS + MON_MODEL_ALARMS */
+    uint64_t raised[FW_ALARM_KIND_COUNT];
+    double *lat_ring, *lat_tmp;
+    size_t lat_cap, lat_n, lat_next;
+    double lat_q[3];
+    fw_perf *perf;             /* NULL for tasks the tracker does not take */
+    fw_perf_store_lookup *perf_lookup; /* settings.perf_home's prediction log (NULL: none) */
+    uint64_t *hist_row;        /* settings.history */
+    double *hist_val;
+    size_t n_hist, cap_hist;
+};
+
+#endif

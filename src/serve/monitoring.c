@@ -1,0 +1,240 @@
+/* monitoring.c — owns the server's side of monitoring (monitoring.h): settings from the config's
+ * `monitoring:` section, one monitor per loaded model version, the per-instance and feedback calls,
+ * the endpoint's state and the /metrics families. */
+#include "serve/monitoring.h"
+
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "monitor/monitor.h"
+#include "serve/alerts.h"
+#include "serve/metrics.h"
+#include "serve/routes.h"
+#include "serve/server_int.h"
+#include "store/store.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct fw_srv_monitoring {
+    const fw_serve_monitoring *cfg;
+    fw_alerts *alerts;
+    char *log_home;            /* the store home the prediction log goes to (late labels are joined
+                                  through it: perf.h's store lookup); NULL when it goes elsewhere */
+};
+
+/* What a monitor's alarm callback needs: where alarms go and which version raised them. */
+typedef struct mon_hook {
+    fw_alerts *alerts;
+    char name[129];
+    int64_t version;           /* the registry's number; 0 when the version is not a number (directory models) */
+} mon_hook;
+
+fw_status fw_srv_monitoring_new(const fw_serve_config *cfg, fw_srv_monitoring **out, fw_err *err) {
+    *out = NULL;
+    if (!cfg->monitoring.enabled) return FW_OK;
+    fw_srv_monitoring *sm = fw_calloc(1, sizeof *sm);
+    if (!sm) return fw_err_set(err, FW_ENOMEM, "out of memory");
+    sm->cfg = &cfg->monitoring;
+    const char *home = cfg->models_dir ? NULL : fw_store_default_home(cfg->store_path);
+    fw_status st = fw_alerts_start(&cfg->monitoring, home, NULL, &sm->alerts, err);
+    if (st) {
+        fw_free(sm);
+        return st;
+    }
+    if (home && !cfg->log_path && !(sm->log_home = fw_strdup(home))) {
+        fw_srv_monitoring_free(sm, 0);
+        return fw_err_set(err, FW_ENOMEM, "out of memory");
+    }
+    *out = sm;
+    return FW_OK;
+}
+
+void fw_srv_monitoring_free(fw_srv_monitoring *sm, double drain_s) {
+    if (!sm) return;
+    fw_alerts_stop(sm->alerts, drain_s);
+    fw_free(sm->log_home);
+    fw_free(sm);
+}
+
+static void on_alarm(void *ud, const fw_alarm *a, bool raised) {
+    mon_hook *h = ud;
+    fw_alerts_push(h->alerts, h->name, h->version, a, raised);
+}
+
+void fw_srv_monitoring_attach(void *ud, fw_srv_model *m) {
+    fw_srv_monitoring *sm = ud;
+    if (!sm || m->monitor) return;
+    const fw_serve_monitoring *c = sm->cfg;
+    mon_hook *h = fw_calloc(1, sizeof *h);
+    if (!h) {
+        fprintf(stderr, "flywheel serve: %s version %s is served without monitoring: out of memory\n", m->name, m->version);
+        return;
+    }
+    h->alerts = sm->alerts;
+    snprintf(h->name, sizeof h->name, "%s", m->name);
+    char *end;
+    long long v = strtoll(m->version, &end, 10);
+    h->version = *m->version && !*end && v > 0 ? v : 0;
+    fw_monitor_settings s;
+    fw_monitor_settings_init(&s);
+    if (c->step_rows) s.step_rows = c->step_rows;
+    if (c->window_rows) s.window_rows = c->window_rows;
+    if (c->quality_rows) s.quality_rows = c->quality_rows;
+    s.block_seconds = c->block_s;
+    s.sensitivity = c->sensitivity;
+    s.columns = (const char *const *)c->columns;
+    s.n_columns = c->n_columns;
+    s.history = false; /* bounded memory */
+    s.on_alarm = on_alarm;
+    s.ud = h;
+    s.perf_home = h->version > 0 ? sm->log_home : NULL;
+    s.perf_version = h->version;
+    fw_err err;
+    fw_err_clear(&err);
+    fw_monitor *mon = NULL;
+    if (fw_monitor_new(m, &s, &mon, &err) != FW_OK) {
+        fprintf(stderr, "flywheel serve: %s version %s is served without monitoring: %s\n", m->name, m->version,
+                err.msg);
+        fw_free(h);
+        return;
+    }
+    m->monitor = mon;
+    m->monitor_hook = h;
+}
+
+void fw_srv_monitor_detach(fw_srv_model *m) {
+    if (!m->monitor) return;
+    fw_monitor_free(m->monitor);
+    fw_free(m->monitor_hook);
+    m->monitor = NULL;
+    m->monitor_hook = NULL;
+}
+
+void fw__srv_monitor_observe(const fw_srv_model *m, const fw_value *vals, const double *out, uint64_t t0_ns,
+                             const char *request_id) {
+    fw_monitor_obs o = {
+        .values = vals,
+        .flags = NULL,
+        .outputs = out,
+        .latency_ms = (double)(fw_now_ns() - t0_ns) * 1e-6,
+        .request_id = request_id,
+        .request_id_len = request_id ? strlen(request_id) : 0,
+        .ts_ms = 0,
+    };
+    fw_monitor_observe(m->monitor, &o);
+}
+
+void fw_srv_monitor_feedback(const fw_srv_model *m, const char *request_id, const char *label, size_t len,
+                             bool is_number, double num) {
+    if (!m || !m->monitor) return;
+    fw_value y = is_number ? (fw_value){FW_VALUE_NUMBER, num, NULL, 0} : (fw_value){FW_VALUE_STRING, 0, label, len};
+    fw_err err;
+    (void)fw_monitor_feedback(m->monitor, request_id, strlen(request_id), &y, 0, &err);
+}
+
+bool fw_srv_monitor_state(const fw_srv_model *m, fw_buf *out) {
+    if (!m->monitor) return false;
+    return fw_monitor_state_json(m->monitor, out) == FW_OK;
+}
+
+void fw_srv_monitoring_metrics(fw_srv_monitoring *sm, fw_srv_model *const *ms, size_t n, fw_buf *out) {
+    if (!sm) return;
+    size_t cap = sm->cfg->metrics_columns;
+    fw_metrics_monitor *blocks = fw_calloc(n ? n : 1, sizeof *blocks);
+    fw_metrics_monitor_column **cols = fw_calloc(n ? n : 1, sizeof *cols);
+    fw_perf_summary *perf = fw_calloc(n ? n : 1, sizeof *perf);
+    size_t k = 0;
+    for (size_t i = 0; blocks && cols && perf && i < n; i++) {
+        fw_monitor *mon = ms[i]->monitor;
+        if (!mon) continue;
+        fw_metrics_monitor *b = &blocks[k];
+        b->model = ms[i]->name;
+        b->version = ms[i]->version;
+        fw_monitor_counts c;
+        fw_monitor_counts_get(mon, &c);
+        b->rows = c.rows;
+        for (int j = 0; j < FW_METRICS_ALARM_KINDS && j < FW_ALARM_KIND_COUNT; j++) {
+            b->active[j] = c.active[j];
+            b->raised[j] = c.raised[j];
+        }
+        size_t nc = fw_monitor_n_columns(mon), shown = nc < cap ? nc : cap;
+        cols[k] = fw_calloc(shown ? shown : 1, sizeof **cols);
+        if (!cols[k]) break;
+        for (size_t j = 0; j < shown; j++) {
+            fw_monitor_column mc;
+            fw_monitor_column_get(mon, j, &mc);
+            cols[k][j] = (fw_metrics_monitor_column){mc.name, mc.statistic, mc.drift, mc.drift_threshold, mc.missing_rate};
+        }
+        b->columns = cols[k];
+        b->n_columns = nc;
+        b->live = b->live_lo = b->live_hi = b->estimated = b->estimated_lo = b->estimated_hi = NAN;
+        if (fw_monitor_perf_summary(mon, &perf[k])) {
+            b->metric = perf[k].metric;
+            b->live = perf[k].realized;
+            b->live_lo = perf[k].realized_lo;
+            b->live_hi = perf[k].realized_hi;
+            b->estimated = perf[k].estimated;
+            b->estimated_lo = perf[k].estimated_lo;
+            b->estimated_hi = perf[k].estimated_hi;
+            b->labels = perf[k].labels;
+            b->labels_joined = perf[k].joined;
+        }
+        k++;
+    }
+    if (blocks && cols && perf) fw_metrics_render_monitor(out, blocks, k, cap);
+    for (size_t i = 0; cols && i < n; i++) fw_free(cols[i]);
+    fw_free(cols);
+    fw_free(blocks);
+    fw_free(perf);
+    fw_alerts_stats a;
+    fw_alerts_stats_get(sm->alerts, &a);
+    fw_buf_printf(out, "# HELP flywheel_monitor_alerts_total Alarm events (raised or cleared) by what became of them: "
+                       "queued for the alert thread, dropped (queue full), delivered to the webhook, failed after every "
+                       "retry, kept in the store's history, refused by the store.\n"
+                       "# TYPE flywheel_monitor_alerts_total counter\n"
+                       "flywheel_monitor_alerts_total{outcome=\"queued\"} %llu\n"
+                       "flywheel_monitor_alerts_total{outcome=\"dropped\"} %llu\n"
+                       "flywheel_monitor_alerts_total{outcome=\"sent\"} %llu\n"
+                       "flywheel_monitor_alerts_total{outcome=\"failed\"} %llu\n"
+                       "flywheel_monitor_alerts_total{outcome=\"stored\"} %llu\n"
+                       "flywheel_monitor_alerts_total{outcome=\"store_error\"} %llu\n",
+                  (unsigned long long)a.queued, (unsigned long long)a.dropped, (unsigned long long)a.webhook_sent,
+                  (unsigned long long)a.webhook_failed, (unsigned long long)a.stored,
+                  (unsigned long long)a.store_errors);
+}
+
+void fw__api_monitor(fw_server *s, const fw_route *rt, fw_reply *r) {
+    if (!s->monitoring) {
+        fw__reply_error(r, 404, "monitoring_off", "monitoring is off in this server (monitoring.enabled: false)");
+        return;
+    }
+    fw_srv_target t;
+    fw_err err;
+    fw_status st = fw__resolve(s, rt->name, rt->alias, rt->version, NULL, 0, &t, &err);
+    if (st) {
+        fw__reply_error(r, fw__http_for(st), st == FW_ENOTFOUND ? "model_not_found" : fw_status_name(st), "%s", err.msg);
+        return;
+    }
+    if (fw_srv_monitor_state(t.m, &r->body)) {
+        r->code = 200;
+    } else {
+        r->body.len = 0;
+        fw__reply_error(r, 404, "not_monitored", "model '%s' version '%s' is not monitored (see the server's log)",
+                        t.m->name, t.m->version);
+    }
+    fw__target_release(&t);
+}
+
+void fw__monitor_feedback(fw_server *s, const char *rid, json_t *label) {
+    if (!s->monitoring) return;
+    fw_srv_model *m = fw__request_id_model(s, rid);
+    if (!m) return;
+    if (json_is_string(label)) fw_srv_monitor_feedback(m, rid, json_string_value(label), json_string_length(label), false, 0);
+    else if (json_is_number(label)) fw_srv_monitor_feedback(m, rid, NULL, 0, true, json_number_value(label));
+    else if (json_is_boolean(label))
+        fw_srv_monitor_feedback(m, rid, json_is_true(label) ? "true" : "false", json_is_true(label) ? 4 : 5, false, 0);
+    fw_srv_model_unref(m);
+}

@@ -1,0 +1,387 @@
+/* test_monitor.c — tests for src/monitor/monitor.c: settings checked; a value of the wrong type
+ * and an absent column raise a schema alarm AT their row, once, cleared after a clean quality
+ * window; expectations (range, allowed, max missing) become quality alarms; a latency budget;
+ * drift and prediction drift against the checked-in artifact's reference (values drawn from the
+ * reference itself raise nothing, a shifted column is named); counts from many threads add up
+ * and blocks close by count; no allocation per observation after warm-up; the state JSON. */
+#include "monitor/monitor.h"
+#include "test.h"
+
+#include "core/alloc.h"
+#include "data/load.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FIXTURE "tests/artifact/fixtures/v1.fwm"
+
+typedef struct events {
+    fw_alarm a[64];
+    bool raised[64];
+    size_t n;
+} events;
+
+static void on_alarm(void *ud, const fw_alarm *a, bool raised) {
+    events *e = ud;
+    if (e->n < 64) {
+        e->a[e->n] = *a;
+        e->raised[e->n++] = raised;
+    }
+}
+
+/* A model without an artifact: n numeric inputs x0.., one output. */
+static fw_srv_model *bare_model(size_t n) {
+    fw_srv_model *m = fw_srv_model_new("bare", "1");
+    const char *names[8] = {"x0", "x1", "x2", "x3", "x4", "x5", "x6", "x7"};
+    CHECK_OK(fw_srv_model_set_inputs(m, names, n));
+    m->task = FW_TASK_REGRESSION;
+    m->n_outputs = 1;
+    return m;
+}
+
+static void test_settings_checked(void) {
+    fw_srv_model *m = bare_model(2);
+    fw_monitor_settings s;
+    fw_monitor_settings_init(&s);
+    CHECK_EQ(s.step_rows, 50);
+    CHECK_EQ(s.window_rows, 1000);
+    CHECK_EQ(s.quality_rows, 200);
+    CHECK(s.drift && s.block_seconds == 0 && s.sensitivity == 1);
+    fw_monitor *mon = NULL;
+    fw_err err;
+    s.window_rows = 75;
+    CHECK_EQ(fw_monitor_new(m, &s, &mon, &err), FW_EINVAL);
+    CHECK_CONTAINS(err.msg, "multiples");
+    fw_monitor_settings_init(&s);
+    const char *cols[] = {"x1", "nope"};
+    s.columns = cols;
+    s.n_columns = 2;
+    CHECK_EQ(fw_monitor_new(m, &s, &mon, &err), FW_EINVAL);
+    CHECK_CONTAINS(err.msg, "'nope'");
+    fw_monitor_settings_init(&s);
+    fw_monitor_expect ex = {"zz", NAN, 1, NULL, 0, -1};
+    s.expect = &ex;
+    s.n_expect = 1;
+    CHECK_EQ(fw_monitor_new(m, &s, &mon, &err), FW_EINVAL);
+    CHECK_CONTAINS(err.msg, "'zz'");
+    CHECK(mon == NULL);
+    /* only the columns named are watched */
+    fw_monitor_settings_init(&s);
+    s.columns = cols;
+    s.n_columns = 1;
+    CHECK_OK(fw_monitor_new(m, &s, &mon, &err));
+    CHECK_EQ(fw_monitor_n_columns(mon), 1);
+    fw_monitor_column c;
+    fw_monitor_column_get(mon, 0, &c);
+    CHECK_STR(c.name, "x1");
+    fw_monitor_free(mon);
+    fw_srv_model_unref(m);
+}
+
+static void observe_num(fw_monitor *mon, size_t n, const double *x, const uint8_t *flags, double lat) {
+    fw_value v[8];
+    for (size_t i = 0; i < n; i++)
+        v[i] = isnan(x[i]) ? (fw_value){FW_VALUE_MISSING, 0, NULL, 0} : (fw_value){FW_VALUE_NUMBER, x[i], NULL, 0};
+    double out = 0.5;
+    fw_monitor_obs o = {.values = v, .flags = flags, .outputs = &out, .latency_ms = lat, .ts_ms = -1};
+    fw_monitor_observe(mon, &o);
+}
+
+static void test_schema_at_its_row(void) {
+    fw_srv_model *m = bare_model(3);
+    events ev = {0};
+    fw_monitor_settings s;
+    fw_monitor_settings_init(&s);
+    s.on_alarm = on_alarm;
+    s.ud = &ev;
+    fw_monitor *mon;
+    fw_err err;
+    CHECK_OK(fw_monitor_new(m, &s, &mon, &err));
+    double x[3] = {1, 2, 3};
+    for (int r = 0; r < 137; r++) observe_num(mon, 3, x, NULL, 1);
+    CHECK_EQ(ev.n, 0);
+    /* row 137: x2 cannot be read as a number (the caller passes the text) */
+    fw_value v[3] = {{FW_VALUE_NUMBER, 1, NULL, 0}, {FW_VALUE_NUMBER, 2, NULL, 0}, {FW_VALUE_STRING, 0, "abc", 3}};
+    double out = 0;
+    fw_monitor_obs o = {.values = v, .outputs = &out, .latency_ms = 1, .ts_ms = -1};
+    CHECK_EQ(fw_monitor_observe(mon, &o), 137);
+    CHECK_EQ(ev.n, 1);
+    CHECK(ev.raised[0] && ev.a[0].kind == FW_ALARM_SCHEMA && ev.a[0].row == 137);
+    CHECK_STR(ev.a[0].column, "x2");
+    CHECK_STR(ev.a[0].statistic, "bad_type");
+    /* a number as text is no violation; more bad values while active: listed once */
+    v[2] = (fw_value){FW_VALUE_STRING, 0, " 4.5", 4};
+    fw_monitor_observe(mon, &o);
+    v[2] = (fw_value){FW_VALUE_STRING, 0, "abc", 3};
+    fw_monitor_observe(mon, &o);
+    CHECK_EQ(ev.n, 1);
+    fw_alarm act[4];
+    CHECK_EQ(fw_monitor_active(mon, act, 4), 1);
+    /* 200 clean rows later (a quality window), it clears at a block's end */
+    for (int r = 0; r < 260; r++) observe_num(mon, 3, x, NULL, 1);
+    CHECK_EQ(ev.n, 2);
+    CHECK(!ev.raised[1] && ev.a[1].kind == FW_ALARM_SCHEMA && ev.a[1].row == 349);
+    CHECK_EQ(fw_monitor_active(mon, act, 4), 0);
+    /* an absent column: flagged by the caller */
+    uint8_t fl[3] = {0, FW_MON_ABSENT, 0};
+    observe_num(mon, 3, x, fl, 1);
+    CHECK_EQ(ev.n, 3);
+    CHECK(ev.raised[2] && ev.a[2].row == 400 && ev.a[2].kind == FW_ALARM_SCHEMA);
+    CHECK_STR(ev.a[2].column, "x1");
+    CHECK_STR(ev.a[2].statistic, "absent");
+    fw_monitor_counts k;
+    fw_monitor_counts_get(mon, &k);
+    CHECK_EQ(k.rows, 401);
+    CHECK_EQ(k.raised[FW_ALARM_SCHEMA], 2);
+    CHECK_EQ(k.active[FW_ALARM_SCHEMA], 1);
+    fw_monitor_free(mon);
+    fw_srv_model_unref(m);
+}
+
+static void test_expectations(void) {
+    fw_srv_model *m = bare_model(2);
+    events ev = {0};
+    fw_monitor_settings s;
+    fw_monitor_settings_init(&s);
+    s.on_alarm = on_alarm;
+    s.ud = &ev;
+    fw_monitor_expect ex[2] = {{"x0", 0, 10, NULL, 0, -1}, {"x1", NAN, NAN, NULL, 0, 0.1}};
+    s.expect = ex;
+    s.n_expect = 2;
+    fw_monitor *mon;
+    fw_err err;
+    CHECK_OK(fw_monitor_new(m, &s, &mon, &err));
+    double ok[2] = {5, 1};
+    for (int r = 0; r < 1000; r++) observe_num(mon, 2, ok, NULL, 1);
+    CHECK_EQ(ev.n, 0);
+    /* x0 out of its expected range on every other row from row 1000 */
+    for (int r = 0; r < 100; r++) {
+        double bad[2] = {r % 2 ? 50 : 5, 1};
+        observe_num(mon, 2, bad, NULL, 1);
+    }
+    CHECK(ev.n >= 1);
+    CHECK(ev.raised[0] && ev.a[0].kind == FW_ALARM_QUALITY && ev.a[0].row == 1049);
+    CHECK_STR(ev.a[0].column, "x0");
+    CHECK_STR(ev.a[0].statistic, "expectation_violations");
+    /* x1 missing in 30% of rows: over its max_missing 0.1 once the quality window shows it */
+    size_t before = ev.n;
+    for (int r = 0; r < 200; r++) {
+        double y[2] = {5, r % 10 < 3 ? NAN : 1};
+        observe_num(mon, 2, y, NULL, 1);
+    }
+    bool x1 = false;
+    for (size_t i = before; i < ev.n; i++)
+        if (ev.raised[i] && !strcmp(ev.a[i].column, "x1")) {
+            x1 = true;
+            CHECK_STR(ev.a[i].statistic, "missing_rate");
+            CHECK(ev.a[i].threshold == 0.1 && ev.a[i].value > 0.1);
+            CHECK(ev.a[i].row >= 1100 && ev.a[i].row < 1300);
+        }
+    CHECK(x1);
+    fw_monitor_free(mon);
+    fw_srv_model_unref(m);
+}
+
+static void test_latency_budget(void) {
+    fw_srv_model *m = bare_model(1);
+    events ev = {0};
+    fw_monitor_settings s;
+    fw_monitor_settings_init(&s);
+    s.on_alarm = on_alarm;
+    s.ud = &ev;
+    s.p99_ms = 10;
+    s.p50_ms = 3;
+    fw_monitor *mon;
+    fw_err err;
+    CHECK_OK(fw_monitor_new(m, &s, &mon, &err));
+    double x = 1;
+    for (int r = 0; r < 1000; r++) observe_num(mon, 1, &x, NULL, r % 100 == 0 ? 9 : 1); /* p99 9 ms: under */
+    CHECK_EQ(ev.n, 0);
+    for (int r = 0; r < 50; r++) observe_num(mon, 1, &x, NULL, r < 20 ? 50 : 1); /* 20 of 1000 at 50 ms */
+    CHECK_EQ(ev.n, 1);
+    CHECK(ev.a[0].kind == FW_ALARM_LATENCY && ev.a[0].row == 1049 && ev.a[0].column[0] == 0);
+    CHECK_STR(ev.a[0].statistic, "p99_ms");
+    CHECK(ev.a[0].value == 50 && ev.a[0].threshold == 10);
+    for (int r = 0; r < 1000; r++) observe_num(mon, 1, &x, NULL, 1);
+    CHECK_EQ(ev.n, 2);
+    CHECK(!ev.raised[1] && ev.a[1].kind == FW_ALARM_LATENCY);
+    fw_buf b;
+    fw_buf_init(&b);
+    CHECK_OK(fw_monitor_state_json(mon, &b));
+    json_error_t je;
+    json_t *j = json_loadb((const char *)b.data, b.len, 0, &je);
+    CHECK_MSG(j != NULL, "%s: %.*s", je.text, (int)b.len, (const char *)b.data);
+    CHECK_EQ(json_integer_value(json_object_get(j, "rows")), 2050);
+    CHECK_EQ(json_integer_value(json_object_get(j, "blocks")), 41);
+    CHECK(json_number_value(json_object_get(json_object_get(j, "latency"), "budget_p99_ms")) == 10);
+    CHECK(json_number_value(json_object_get(json_object_get(j, "latency"), "p99_ms")) == 1);
+    CHECK_EQ(json_integer_value(json_object_get(json_object_get(j, "raised"), "latency")), 1);
+    json_decref(j);
+    fw_buf_free(&b);
+    fw_monitor_free(mon);
+    fw_srv_model_unref(m);
+}
+
+typedef struct thread_arg {
+    fw_monitor *mon;
+    int n;
+} thread_arg;
+
+static void *observer(void *p) {
+    thread_arg *a = p;
+    double x[4] = {1, 2, 3, 4};
+    for (int r = 0; r < a->n; r++) observe_num(a->mon, 4, x, NULL, 0.1);
+    return NULL;
+}
+
+static void test_threads_and_no_allocation(void) {
+    fw_srv_model *m = bare_model(4);
+    fw_monitor_settings s;
+    fw_monitor_settings_init(&s);
+    fw_monitor *mon;
+    fw_err err;
+    CHECK_OK(fw_monitor_new(m, &s, &mon, &err));
+    pthread_t t[4];
+    thread_arg a = {mon, 5000};
+    for (int i = 0; i < 4; i++) pthread_create(&t[i], NULL, observer, &a);
+    for (int i = 0; i < 4; i++) pthread_join(t[i], NULL);
+    fw_monitor_counts k;
+    fw_monitor_counts_get(mon, &k);
+    CHECK_EQ(k.rows, 20000);
+    CHECK_EQ(k.blocks, 400);
+    fw_monitor_column c;
+    fw_monitor_column_get(mon, 3, &c);
+    CHECK(c.missing_rate == 0);
+    /* single-threaded now: observing (block closes and tests included) allocates nothing */
+    long before = fw_alloc_count();
+    double x[4] = {1, 2, NAN, 4};
+    for (int r = 0; r < 3000; r++) observe_num(mon, 4, x, NULL, 0.1);
+    CHECK_EQ(fw_alloc_count(), before);
+    fw_monitor_free(mon);
+    fw_srv_model_unref(m);
+}
+
+/* ---- against the checked-in artifact's reference ---------------------------------------------- */
+
+static fw_srv_model *fixture_model(fw_bundle **bp) {
+    fw_err err;
+    if (fw_bundle_load_file(FIXTURE, bp, &err) != FW_OK) {
+        CHECK_MSG(0, "%s", err.msg);
+        return NULL;
+    }
+    const fw_pipeline *pl = fw_bundle_pipeline(*bp);
+    fw_srv_model *m = fw_srv_model_new("tiny", "1");
+    size_t n = fw_pipeline_n_inputs(pl);
+    const char *names[32];
+    for (size_t i = 0; i < n && i < 32; i++) names[i] = fw_pipeline_input_name(pl, i);
+    CHECK_OK(fw_srv_model_set_inputs(m, names, n));
+    m->pipeline = pl;
+    m->bundle = *bp;
+    m->task = fw_bundle_task(*bp);
+    m->n_outputs = fw_bundle_n_outputs(*bp);
+    m->threshold = fw_bundle_threshold(*bp);
+    return m;
+}
+
+/* A value drawn from reference column c: a bin by its count, uniform inside it. */
+static double draw(const fw_ref_column *c, unsigned *seed) {
+    uint64_t total = 0;
+    for (uint32_t b = 0; b < c->n_bins; b++) total += c->counts[b];
+    double u[2];
+    fw_test_uniforms(seed, u, 2);
+    double at = (u[0] + 1) / 2 * (double)total;
+    uint32_t b = 0;
+    for (double acc = 0; b + 1 < c->n_bins && (acc += (double)c->counts[b]) <= at; b++) {}
+    return c->edges[b] + (u[1] + 1) / 2 * (c->edges[b + 1] - c->edges[b]);
+}
+
+static void test_drift_against_reference(void) {
+    fw_bundle *b = NULL;
+    fw_srv_model *m = fixture_model(&b);
+    if (!m) return;
+    /* the v1 fixture predates the reference section: build one from its training file, with the
+     * model's predictions on it as the output histogram */
+    fw_dataset *ds = NULL;
+    fw_err err;
+    CHECK_OK(fw_data_load("tests/artifact/fixtures/tiny.csv", NULL, &ds, NULL, &err));
+    if (!ds) {
+        fw_srv_model_unref(m);
+        fw_bundle_free(b);
+        return;
+    }
+    double *scores = calloc(ds->n_rows, sizeof *scores);
+    CHECK_OK(fw_bundle_predict_block(b, ds, 1, scores, NULL, NULL, &err));
+    fw_reference *ref = NULL;
+    CHECK_OK(fw_reference_build(ds, NULL, 0, (const char *const *)m->input_names, m->n_inputs, scores, ds->n_rows, 1, 0,
+                                &ref, &err));
+    free(scores);
+    fw_dataset_free(ds);
+    if (!ref) {
+        fw_srv_model_unref(m);
+        fw_bundle_free(b);
+        return;
+    }
+    events ev = {0};
+    fw_monitor_settings s;
+    fw_monitor_settings_init(&s);
+    s.on_alarm = on_alarm;
+    s.ud = &ev;
+    s.p99_ms = 0;
+    s.reference = ref;
+    fw_monitor *mon;
+    CHECK_OK(fw_monitor_new(m, &s, &mon, &err));
+    unsigned seed = 7;
+    size_t n = m->n_inputs;
+    fw_value v[32];
+    int g = -1;
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(m->input_names[i], "glucose")) g = (int)i;
+    CHECK(g >= 0);
+    const fw_ref_column *gc = fw_reference_column(ref, "glucose");
+    double sd = (gc->max - gc->min) / 6; /* a rough scale of the column */
+    for (int r = 0; r < 6000; r++) {
+        for (size_t i = 0; i < n; i++) {
+            const fw_ref_column *c = fw_reference_column(ref, m->input_names[i]);
+            double x = c && c->n_bins ? draw(c, &seed) : 0;
+            if (r >= 3000 && (int)i == g) x += sd; /* a one-"SD" shift of glucose from row 3000 */
+            v[i] = (fw_value){FW_VALUE_NUMBER, x, NULL, 0};
+        }
+        double out = 0.3;
+        fw_monitor_obs o = {.values = v, .outputs = &out, .latency_ms = 0.01, .ts_ms = -1};
+        fw_monitor_observe(mon, &o);
+    }
+    bool glucose = false;
+    for (size_t i = 0; i < ev.n; i++) {
+        if (ev.raised[i] && ev.a[i].kind == FW_ALARM_DRIFT) {
+            CHECK_MSG(ev.a[i].row >= 3000, "drift on %s at row %llu", ev.a[i].column, (unsigned long long)ev.a[i].row);
+            if (!strcmp(ev.a[i].column, "glucose")) glucose = ev.a[i].row < 4000;
+        }
+        CHECK_MSG(ev.a[i].kind != FW_ALARM_QUALITY || ev.a[i].row >= 3000, "quality on %s at %llu", ev.a[i].column,
+                  (unsigned long long)ev.a[i].row);
+    }
+    CHECK(glucose);
+    /* a constant output far from the reference's predictions: prediction drift, model-level */
+    bool pred = false;
+    for (size_t i = 0; i < ev.n; i++) pred |= ev.raised[i] && ev.a[i].kind == FW_ALARM_PREDICTION && !ev.a[i].column[0];
+    CHECK(pred);
+    fw_monitor_column c;
+    fw_monitor_column_get(mon, (size_t)g, &c);
+    CHECK_STR(c.statistic, "chi2");
+    CHECK(c.drift > c.drift_threshold);
+    fw_monitor_free(mon);
+    fw_reference_free(ref);
+    fw_srv_model_unref(m);
+    fw_bundle_free(b);
+}
+
+int main(void) {
+    TEST_RUN(test_settings_checked);
+    TEST_RUN(test_schema_at_its_row);
+    TEST_RUN(test_expectations);
+    TEST_RUN(test_latency_budget);
+    TEST_RUN(test_threads_and_no_allocation);
+    TEST_RUN(test_drift_against_reference);
+    return fw_test_report("test_monitor");
+}
