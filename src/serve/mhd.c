@@ -32,7 +32,6 @@ static void load(void) {
     } while (0)
     SYM(start_daemon, "MHD_start_daemon");
     SYM(stop_daemon, "MHD_stop_daemon");
-    SYM(quiesce_daemon, "MHD_quiesce_daemon");
     SYM(get_daemon_info, "MHD_get_daemon_info");
     SYM(lookup_connection_value, "MHD_lookup_connection_value");
     SYM(get_connection_values, "MHD_get_connection_values");

@@ -1393,8 +1393,12 @@ void fw_server_drain(fw_server *s) {
     atomic_store(&s->draining, true);
     atomic_store(&s->ready, false);
     if (s->d) {
-        MHD_socket ls = fw_mhd.quiesce_daemon(s->d);
-        if (ls != MHD_INVALID_SOCKET) close(ls);
+        /* No MHD_quiesce_daemon here: on an epoll daemon with its own thread it races with that
+         * thread's removal of the listen socket from the epoll set, and libmicrohttpd aborts the
+         * process ("Failed to remove listen FD from epoll set", an open libmicrohttpd defect; seen
+         * in tests/serve/test_monitor_live under ASan). Readiness is already false, so a load
+         * balancer stops sending; a connection that still arrives is answered, with
+         * "Connection: close", until the daemon stops below. */
         uint64_t deadline = fw_now_ns() + (uint64_t)(s->cfg->drain_timeout_s * 1e9);
         while (atomic_load(&s->inflight) > 0 && fw_now_ns() < deadline) {
             struct timespec ts = {0, 2000000};
