@@ -43,12 +43,15 @@ struct fw_experiment {
     fw_strmap evnames;      /* event name -> index into ev_mask */
     uint64_t *ev_mask;      /* per event name: the metrics it feeds (bit i: metric i) */
     size_t n_ev, cap_ev;
-    fw_strmap units;        /* variant byte + unit -> slot */
-    fw_strmap unit_first;   /* unit -> variant index it was first seen in */
+    fw_strmap units;        /* unit -> its slot in the variant it was first seen in */
+    fw_strmap unit_other;   /* unit + variant byte -> slot, for units seen in a second variant */
     double *slot;           /* per slot: e, p, y_0 .. y_{k-1} */
-    size_t n_slots, cap_slots;
-    char *key;              /* scratch for unit keys */
-    size_t key_cap;
+    uint8_t *slot_variant;  /* per slot: its variant */
+    size_t n_slots, cap_slots, cap_sv;
+    char *key;              /* the last event's unit (and scratch for keys) */
+    size_t key_cap, last_len;
+    int last_variant;
+    int64_t last_slot;      /* the last event's slot (-1: none) */
     var_agg va[FW_EXP_MAX_VARIANTS];
     met_agg *ma;            /* [metric * FW_EXP_MAX_VARIANTS + variant] */
     fw_seq *seq;            /* [metric * FW_EXP_MAX_VARIANTS + variant]: treatment vs control */
@@ -132,7 +135,8 @@ fw_status fw_experiment_new(const fw_exp_opts *opts, fw_experiment **out, fw_err
     fw_strmap_init(&e->variants);
     fw_strmap_init(&e->evnames);
     fw_strmap_init(&e->units);
-    fw_strmap_init(&e->unit_first);
+    fw_strmap_init(&e->unit_other);
+    e->last_slot = -1;
     size_t cells = (e->k ? e->k : 1) * FW_EXP_MAX_VARIANTS;
     e->ma = fw_calloc(cells, sizeof *e->ma);
     e->seq = fw_calloc(cells, sizeof *e->seq);
@@ -154,7 +158,8 @@ void fw_experiment_free(fw_experiment *e) {
     fw_strmap_free(&e->variants);
     fw_strmap_free(&e->evnames);
     fw_strmap_free(&e->units);
-    fw_strmap_free(&e->unit_first);
+    fw_strmap_free(&e->unit_other);
+    fw_free(e->slot_variant);
     fw_free(e->ev_mask);
     fw_free(e->slot);
     fw_free(e->key);
@@ -270,29 +275,39 @@ fw_status fw_experiment_add(fw_experiment *e, const char *unit, size_t unit_len,
     if (!is_exposure && event_mask(e, metric, metric_len, &mask)) return fw_err_set(err, FW_ENOMEM, "out of memory");
     e->events++;
     if (isnan(value)) value = 1;
-    /* the unit's slot in this variant */
-    if (grow((void **)&e->key, &e->key_cap, unit_len + 1, 1)) return fw_err_set(err, FW_ENOMEM, "out of memory");
-    e->key[0] = (char)v;
-    memcpy(e->key + 1, unit, unit_len);
-    int64_t si = fw_strmap_get(&e->units, e->key, unit_len + 1);
+    /* the unit's slot in this variant: the unit's own (the variant it was first seen in), else
+     * (a unit seen in two variants) a second slot keyed by variant and unit */
     size_t stride = 2 + e->k;
-    if (si < 0) {
-        if (grow((void **)&e->slot, &e->cap_slots, (e->n_slots + 1) * stride, sizeof *e->slot) ||
-            fw_strmap_put(&e->units, e->key, unit_len + 1, (uint32_t)e->n_slots))
-            return fw_err_set(err, FW_ENOMEM, "out of memory");
-        si = (int64_t)e->n_slots++;
-        double *s = e->slot + (size_t)si * stride;
-        s[0] = 0;
-        s[1] = NAN;
-        for (size_t j = 0; j < e->k; j++) s[2 + j] = 0;
-        e->va[v].n++;
-        int64_t first = fw_strmap_get(&e->unit_first, unit, unit_len);
-        if (first < 0) {
-            if (fw_strmap_put(&e->unit_first, unit, unit_len, (uint32_t)v))
-                return fw_err_set(err, FW_ENOMEM, "out of memory");
-        } else if (first != v) {
-            e->mixed++;
+    int64_t si;
+    if (e->last_len == unit_len && e->last_variant == v && e->last_slot >= 0 && memcmp(e->key, unit, unit_len) == 0) {
+        si = e->last_slot;
+    } else {
+        if (grow((void **)&e->key, &e->key_cap, unit_len + 1, 1)) return fw_err_set(err, FW_ENOMEM, "out of memory");
+        memcpy(e->key, unit, unit_len);
+        si = fw_strmap_get(&e->units, unit, unit_len);
+        if (si >= 0 && e->slot_variant[si] != (uint8_t)v) { /* a unit in a second variant */
+            e->key[unit_len] = (char)v;
+            int64_t s2 = fw_strmap_get(&e->unit_other, e->key, unit_len + 1);
+            if (s2 < 0) e->mixed++;
+            si = s2 < 0 ? -2 : s2;
         }
+        if (si < 0) {
+            if (grow((void **)&e->slot, &e->cap_slots, (e->n_slots + 1) * stride, sizeof *e->slot) ||
+                grow((void **)&e->slot_variant, &e->cap_sv, e->n_slots + 1, 1) ||
+                (si == -1 ? fw_strmap_put(&e->units, unit, unit_len, (uint32_t)e->n_slots)
+                          : fw_strmap_put(&e->unit_other, e->key, unit_len + 1, (uint32_t)e->n_slots)))
+                return fw_err_set(err, FW_ENOMEM, "out of memory");
+            si = (int64_t)e->n_slots++;
+            double *s = e->slot + (size_t)si * stride;
+            s[0] = 0;
+            s[1] = NAN;
+            for (size_t j = 0; j < e->k; j++) s[2 + j] = 0;
+            e->slot_variant[si] = (uint8_t)v;
+            e->va[v].n++;
+        }
+        e->last_len = unit_len;
+        e->last_variant = v;
+        e->last_slot = si;
     }
     double *s = e->slot + (size_t)si * stride;
     double e0 = s[0], p0 = isnan(s[1]) ? 0 : s[1];
@@ -428,28 +443,40 @@ static double expected_share(const fw_experiment *e, size_t v) {
     return sum > 0 ? w / sum : 0;
 }
 
-static void srm(fw_experiment *e, double *stat, double *p) {
-    *stat = 0;
-    *p = 1;
-    if (e->nv < 2) return;
-    double obs[FW_EXP_MAX_VARIANTS], exp_[FW_EXP_MAX_VARIANTS], n = 0;
-    for (size_t v = 0; v < e->nv; v++) n += (double)e->va[v].n;
-    if (n <= 0) return;
-    for (size_t v = 0; v < e->nv; v++) {
-        obs[v] = (double)e->va[v].n;
-        exp_[v] = expected_share(e, v) * n;
-        if (!(exp_[v] > 0)) { /* units in a variant that should have none */
-            *stat = INFINITY;
-            *p = 0;
-            return;
+double fw_exp_srm_pvalue(const double *units, const double *shares, size_t k, double *statistic) {
+    double stat = 0, p = 1, n = 0, sum_w = 0;
+    double exp_[FW_EXP_MAX_VARIANTS];
+    if (k >= 2 && k <= FW_EXP_MAX_VARIANTS) {
+        for (size_t v = 0; v < k; v++) {
+            n += units[v];
+            sum_w += shares ? shares[v] : 1;
+        }
+        for (size_t v = 0; v < k && n > 0; v++) {
+            exp_[v] = (shares ? shares[v] : 1) / sum_w * n;
+            if (!(exp_[v] > 0)) { /* units in a variant that should have none */
+                stat = INFINITY;
+                p = 0;
+                break;
+            }
+        }
+        fw_chi2_result r;
+        fw_err err;
+        if (n > 0 && p > 0 && fw_stats_chisquare(units, exp_, k, &r, &err) == FW_OK) {
+            stat = r.statistic;
+            p = r.pvalue;
         }
     }
-    fw_chi2_result r;
-    fw_err err;
-    if (fw_stats_chisquare(obs, exp_, e->nv, &r, &err) == FW_OK) {
-        *stat = r.statistic;
-        *p = r.pvalue;
+    if (statistic) *statistic = stat;
+    return p;
+}
+
+static void srm(fw_experiment *e, double *stat, double *p) {
+    double obs[FW_EXP_MAX_VARIANTS], w[FW_EXP_MAX_VARIANTS];
+    for (size_t v = 0; v < e->nv; v++) {
+        obs[v] = (double)e->va[v].n;
+        w[v] = expected_share(e, v);
     }
+    *p = fw_exp_srm_pvalue(obs, w, e->nv, stat);
 }
 
 double fw_experiment_srm_p(fw_experiment *e) {

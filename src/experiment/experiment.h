@@ -93,6 +93,10 @@ void fw_experiment_html(fw_experiment *e, fw_buf *out);
 uint64_t fw_experiment_events(const fw_experiment *e);
 /* The sample ratio mismatch p-value (1 with fewer than two variants). */
 double fw_experiment_srm_p(fw_experiment *e);
+/* The sample ratio mismatch p-value of unit counts against expected shares (k cells; shares
+ * NULL: equal): Pearson's chi-square goodness of fit (monitor/stats.h), 0 when a cell with units
+ * expects none, 1 with no units or fewer than two cells. */
+double fw_exp_srm_pvalue(const double *units, const double *shares, size_t k, double *statistic);
 /* The number of (metric, treatment) comparisons, and one of them: its sequential test (NULL when
  * out of range), its current relative lift and variance (NaN when not estimable), and whether it
  * is called significant (the data gate passed and p <= alpha). */
