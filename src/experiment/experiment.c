@@ -670,13 +670,15 @@ void fw_experiment_text(fw_experiment *e, fw_buf *b) {
 
 /* ---- HTML ------------------------------------------------------------------------------------- */
 
+static void put_s(fw_buf *b, const char *s) { fw_buf_put(b, s, strlen(s)); }
+
 static void html_text(fw_buf *b, const char *s) {
     for (; *s; s++) {
         switch (*s) {
-        case '<': fw_buf_put_str(b, "&lt;"); break;
-        case '>': fw_buf_put_str(b, "&gt;"); break;
-        case '&': fw_buf_put_str(b, "&amp;"); break;
-        case '"': fw_buf_put_str(b, "&quot;"); break;
+        case '<': put_s(b, "&lt;"); break;
+        case '>': put_s(b, "&gt;"); break;
+        case '&': put_s(b, "&amp;"); break;
+        case '"': put_s(b, "&quot;"); break;
         default: fw_buf_put_u8(b, (uint8_t)*s);
         }
     }
@@ -684,7 +686,7 @@ static void html_text(fw_buf *b, const char *s) {
 
 static void html_num(fw_buf *b, const char *fmt, double v) {
     if (isfinite(v)) fw_buf_printf(b, fmt, v);
-    else fw_buf_put_str(b, "&ndash;");
+    else put_s(b, "&ndash;");
 }
 
 void fw_experiment_html(fw_experiment *e, fw_buf *b) {
@@ -696,7 +698,7 @@ void fw_experiment_html(fw_experiment *e, fw_buf *b) {
     srm(e, &srm_stat, &srm_p);
     int c = pick_control(e);
     bool mismatch = srm_p < e->o.srm_alpha;
-    fw_buf_put_str(b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Experiment report</title>"
+    put_s(b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Experiment report</title>"
                       "<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:70em}"
                       "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.3em .6em;"
                       "text-align:right}th{background:#f3f3f3}td.l,th.l{text-align:left}"
@@ -708,20 +710,20 @@ void fw_experiment_html(fw_experiment *e, fw_buf *b) {
                   mismatch ? "bad" : "ok",
                   mismatch ? "MISMATCH &mdash; the split is broken; do not trust the metrics below" : "ok", srm_p,
                   e->o.srm_alpha);
-    fw_buf_put_str(b, "<p>Decision: <b>");
+    put_s(b, "<p>Decision: <b>");
     html_text(b, overall(e, srm_p));
     fw_buf_printf(b, "</b> &middot; %llu events &middot; CUPED %s &middot; alpha %g, always-valid (read as often as you"
                      " like)</p>\n<table><tr><th class=\"l\">variant</th><th>units</th><th>exposures</th>"
                      "<th>expected share</th></tr>\n",
                   (unsigned long long)e->events, cuped_on(e) ? "on" : "off", e->o.alpha);
     for (size_t v = 0; v < e->nv; v++) {
-        fw_buf_put_str(b, "<tr><td class=\"l\">");
+        put_s(b, "<tr><td class=\"l\">");
         html_text(b, e->vname[v]);
-        if ((int)v == c) fw_buf_put_str(b, " (control)");
+        if ((int)v == c) put_s(b, " (control)");
         fw_buf_printf(b, "</td><td>%llu</td><td>%.0f</td><td>%.4g</td></tr>\n", (unsigned long long)e->va[v].n,
                       e->va[v].se, expected_share(e, v));
     }
-    fw_buf_put_str(b, "</table>\n<table><tr><th class=\"l\">metric</th><th class=\"l\">kind</th><th class=\"l\">variant</th>"
+    put_s(b, "</table>\n<table><tr><th class=\"l\">metric</th><th class=\"l\">kind</th><th class=\"l\">variant</th>"
                       "<th>control</th><th>treatment</th><th>lift</th><th>interval (always-valid)</th><th>p</th>"
                       "<th class=\"l\">decision</th></tr>\n");
     est es[FW_EXP_MAX_VARIANTS];
@@ -734,27 +736,27 @@ void fw_experiment_html(fw_experiment *e, fw_buf *b) {
             lift_of(&es[v], &es[c], &l, &lv);
             bool sig;
             const char *d = decision_of(e, j, v, &sig);
-            fw_buf_put_str(b, "<tr><td class=\"l\">");
+            put_s(b, "<tr><td class=\"l\">");
             html_text(b, e->m[j].name);
             fw_buf_printf(b, "</td><td class=\"l\">%s</td><td class=\"l\">", e->m[j].kind == FW_EXP_RATE ? "rate" : "mean");
             html_text(b, e->vname[v]);
-            fw_buf_put_str(b, "</td><td>");
+            put_s(b, "</td><td>");
             html_num(b, "%.6g", es[c].estimate);
-            fw_buf_put_str(b, "</td><td>");
+            put_s(b, "</td><td>");
             html_num(b, "%.6g", es[v].estimate);
-            fw_buf_put_str(b, "</td><td>");
+            put_s(b, "</td><td>");
             html_num(b, "%+.2f%%", 100 * l);
-            fw_buf_put_str(b, "</td><td>");
+            put_s(b, "</td><td>");
             if (s->looks) {
                 html_num(b, "[%+.2f%%, ", 100 * s->lo);
                 html_num(b, "%+.2f%%]", 100 * s->hi);
             } else {
-                fw_buf_put_str(b, "&ndash;");
+                put_s(b, "&ndash;");
             }
             fw_buf_printf(b, "</td><td>%.3g</td><td class=\"l %s\">", s->p_value, d);
             html_text(b, d);
-            fw_buf_put_str(b, "</td></tr>\n");
+            put_s(b, "</td></tr>\n");
         }
     }
-    fw_buf_put_str(b, "</table>\n</body></html>\n");
+    put_s(b, "</table>\n</body></html>\n");
 }
