@@ -49,7 +49,9 @@ typedef struct fw_gate_options {
     size_t min_rows;             /* below → inconclusive (default FW_LEARN_DEFAULT_MIN_ROWS = 200) */
     size_t n_resamples;          /* paired bootstrap resamples (default 1000) */
     uint64_t seed;               /* the bootstrap's draws (default 42) */
-    double threshold;            /* binary: the decision threshold for accuracy-like metrics (0.5) */
+    double threshold;            /* binary: the champion's decision threshold for thresholded metrics
+                                    (accuracy, precision, recall, f1; default 0.5) */
+    double challenger_threshold; /* ... and the challenger's (NaN, the default: threshold) */
 } fw_gate_options;
 void fw_gate_options_init(fw_gate_options *o);
 /* The gate's options from a project's learn: section (min_improvement, confidence, min_rows,

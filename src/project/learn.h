@@ -3,6 +3,9 @@
  * every error names the file, line, column and key path) and its YAML writer (called by
  * project_write.c, so fw_project_write round-trips it).
  *
+ * The struct's own functions (defaults, free, copy, durations) are learn.c's; reading and writing
+ * YAML are learn_yaml.c's (the prediction-only library has the struct without libyaml).
+ *
  * Three groups of keys:
  *   - which rows train a challenger: the policy for old vs new rows (a sliding window of the most
  *     recent labelled served rows and/or a maximum age, or weights that halve every half_life),
@@ -23,7 +26,6 @@
 #define FW_PROJECT_LEARN_H
 
 #include "core/buf.h"
-#include "core/yaml_read.h"
 #include "flywheel.h"
 
 #include <stdbool.h>
@@ -104,12 +106,18 @@ fw_status fw_learn_spec_copy(const fw_learn_spec *in, fw_learn_spec *out);
 
 /* Parses the value of the top-level key `learn` (a map; null = an empty section) into l (filled
  * with defaults first) and checks the keys together (e.g. window keys with rows: decay). Errors
- * are y's: FW_ECONFIG "FILE:LINE:COL: 'learn.gate.confidence': expected a number in (0.5, 1), got
- * '2'". key is the `learn` key node (for its line). */
-fw_status fw_learn_parse(fw_yaml *y, const yaml_node_t *v, const yaml_node_t *key, fw_learn_spec *l);
+ * are y's: FW_ECONFIG "FILE:LINE:COL: 'learn.gate.confidence': expected a number between 0.5 and
+ * 0.999999, got 2". key is the `learn` key node (for its line). base_data is kept as written: the
+ * caller resolves it against the file's directory. */
+struct fw_yaml;      /* core/yaml_read.h: the prediction-only library includes this header without libyaml */
+struct yaml_node_s;  /* <yaml.h>'s yaml_node_t */
+fw_status fw_learn_parse(struct fw_yaml *y, const struct yaml_node_s *v, const struct yaml_node_s *key,
+                         fw_learn_spec *l);
 
 /* Appends the section as YAML ("learn:\n  ...") when l->set; nothing otherwise. Durations are
- * written in the largest whole unit (6h, 30d, 90s). fw_learn_parse reads it back to the same struct. */
+ * written in the largest whole unit (6h, 30d, 90s). fw_learn_parse reads it back to the same struct.
+ * base_data is left for the caller to append as the section's last key (project_write.c writes it
+ * relative to the written file, as data.train). */
 void fw_learn_write(const fw_learn_spec *l, fw_buf *out);
 
 /* A duration: a number of seconds, or a number with a unit s, m, h, d or w ("90s", "6h", "1.5d").
