@@ -31,8 +31,38 @@ void fw_served_rows_free(fw_served_rows *s) {
     fw_served_rows_init(s);
 }
 
+/* The served record of a logged request: the one instance of a v1 body {"instances": [{...}]}, or
+ * the object itself when it is a record (no "instances" / "inputs"); NULL otherwise (several
+ * instances share one request id and so one label; a KServe v2 tensor body). fw_malloc'd. */
+static char *served_record(const char *input_json) {
+    if (!input_json || input_json[0] != '{') return NULL;
+    json_error_t je;
+    json_t *root = json_loads(input_json, 0, &je);
+    if (!json_is_object(root)) {
+        if (root) json_decref(root);
+        return NULL;
+    }
+    json_t *inst = json_object_get(root, "instances"), *rec = NULL;
+    if (json_is_array(inst)) {
+        if (json_array_size(inst) == 1 && json_is_object(json_array_get(inst, 0))) rec = json_array_get(inst, 0);
+    } else if (!json_object_get(root, "inputs")) {
+        rec = root;
+    }
+    char *out = NULL;
+    if (rec) {
+        char *t = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
+        if (t) {
+            out = fw_strdup(t);
+            free(t);
+        }
+    }
+    json_decref(root);
+    return out;
+}
+
 fw_status fw_served_rows_add(fw_served_rows *s, const fw_learn_row *r) {
-    if (!r->input_json || r->input_json[0] != '{') {
+    char *rec = served_record(r->input_json);
+    if (!rec) {
         s->n_skipped++;
         return FW_OK;
     }
@@ -40,6 +70,7 @@ fw_status fw_served_rows_add(fw_served_rows *s, const fw_learn_row *r) {
         size_t cap = s->cap ? 2 * s->cap : 256;
         fw_served_row *v = fw_realloc(s->v, cap * sizeof *v);
         if (!v) {
+            fw_free(rec);
             s->oom = true;
             return FW_ENOMEM;
         }
@@ -48,7 +79,7 @@ fw_status fw_served_rows_add(fw_served_rows *s, const fw_learn_row *r) {
     }
     fw_served_row *d = &s->v[s->n];
     d->request_id = fw_strdup(r->request_id);
-    d->input_json = fw_strdup(r->input_json);
+    d->input_json = rec;
     d->label_json = fw_strdup(r->label_json);
     d->ts_ms = r->ts_ms;
     d->version = r->version;

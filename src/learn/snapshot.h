@@ -20,14 +20,15 @@
 /* One labelled served row, copied out of the store's scan. */
 typedef struct fw_served_row {
     char *request_id;
-    char *input_json;          /* a JSON object */
+    char *input_json;          /* the served record, a JSON object (a v1 body's one instance) */
     char *label_json;
     int64_t ts_ms;
     int64_t version;
 } fw_served_row;
 
-/* The rows of a model in scan order (oldest first). Rows without logged inputs are counted in
- * n_skipped and not kept. */
+/* The rows of a model in scan order (oldest first). Rows whose logged inputs hold no single record
+ * (none logged, several instances sharing one request id and so one label, a KServe v2 tensor
+ * body) are counted in n_skipped and not kept. */
 typedef struct fw_served_rows {
     fw_served_row *v;
     size_t n, cap;
@@ -36,7 +37,8 @@ typedef struct fw_served_rows {
 } fw_served_rows;
 void fw_served_rows_init(fw_served_rows *s);
 void fw_served_rows_free(fw_served_rows *s);
-/* Appends a copy of r (skipped and counted when it has no inputs). FW_OK or FW_ENOMEM (oom set). */
+/* Appends r with its served record (skipped and counted when there is none). FW_OK or FW_ENOMEM
+ * (oom set). */
 fw_status fw_served_rows_add(fw_served_rows *s, const fw_learn_row *r);
 
 /* What to write. */
