@@ -518,7 +518,7 @@ fw_status fw_registry_promote(fw_registry *r, const char *ref, const fw_promote_
                 goto rollback;
             }
             forced = true;
-            char tmp[600];
+            char tmp[1100];
             snprintf(tmp, sizeof tmp, "forced past the rule: %s", msg);
             size_t l = strlen(tmp) < sizeof msg ? strlen(tmp) : sizeof msg - 1;
             memcpy(msg, tmp, l);

@@ -195,6 +195,8 @@ static void test_roundtrip(void) {
     roundtrip(HEAD "learn:\n  every: 3601\n  gate: {min_improvement: 0.0001, confidence: 0.9}\n");
     roundtrip(HEAD "learn:\n");
     roundtrip(HEAD);
+    roundtrip(HEAD "serving:\n  port: 8080\nlearn:\n  every: 1h\n"); /* the kept serving text ends at its section */
+    roundtrip(HEAD "learn:\n  every: 1h\nserving:\n  port: 8080\n");
     /* a section that is written says so: no learn: without one */
     fw_project p;
     fw_project_init(&p);
