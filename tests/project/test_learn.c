@@ -71,6 +71,7 @@ static void test_defaults(void) {
     CHECK_OK(fw_project_parse(y, strlen(y), "f.yaml", &p, &err));
     CHECK(!p.learn.set);
     y = HEAD "learn:\n";
+    fw_project_free(&p);
     CHECK_OK(fw_project_parse(y, strlen(y), "f.yaml", &p, &err));
     const fw_learn_spec *l = &p.learn;
     CHECK(l->set);
@@ -85,11 +86,13 @@ static void test_defaults(void) {
     CHECK_EQ(l->on_alarm, 0u);
     CHECK(!l->promote_auto && !l->online);
     y = HEAD "learn:\n  rows: decay\n  half_life: 36h\n  on_alarm: true\n";
+    fw_project_free(&p);
     CHECK_OK(fw_project_parse(y, strlen(y), "f.yaml", &p, &err));
     CHECK(p.learn.rows == FW_LEARN_ROWS_DECAY);
     CHECK_NEAR(p.learn.half_life_s, 36 * 3600.0, 0);
     CHECK_EQ(p.learn.on_alarm, (unsigned)(FW_LEARN_ALARM_DRIFT | FW_LEARN_ALARM_PERFORMANCE));
     y = HEAD "learn:\n  on_alarm: quality\n";
+    fw_project_free(&p);
     CHECK_OK(fw_project_parse(y, strlen(y), "f.yaml", &p, &err));
     CHECK_EQ(p.learn.on_alarm, (unsigned)FW_LEARN_ALARM_QUALITY);
     fw_project_free(&p);
