@@ -152,7 +152,8 @@ static int next_record(reader *r, const char *name, fw_err *err) {
         break;
     }
     for (size_t i = 0; i < r->nf; i++) /* quoted texts: point into the finished scratch */
-        if (r->soff[i] != SIZE_MAX) r->f[i].s = (const char *)r->scratch.data + r->soff[i];
+        if (r->soff[i] != SIZE_MAX) /* all quoted fields empty: no scratch yet */
+            r->f[i].s = r->scratch.data ? (const char *)r->scratch.data + r->soff[i] : "";
     return 1;
 }
 
@@ -290,7 +291,7 @@ static uint32_t *ranks(const fw_strmap *m) {
         return NULL;
     }
     for (size_t i = 0; i < n; i++) idx[i] = (uint32_t)i;
-    qsort_r(idx, n, sizeof *idx, cmp_key, (void *)m);
+    if (n > 1) qsort_r(idx, n, sizeof *idx, cmp_key, (void *)m);
     for (size_t i = 0; i < n; i++) rank[idx[i]] = (uint32_t)i;
     fw_free(idx);
     return rank;
@@ -300,7 +301,7 @@ fw_status fw_exp_events_sort(fw_exp_events *l, fw_err *err) {
     order_ctx o = {ranks(&l->units), ranks(&l->variants), ranks(&l->metrics)};
     fw_status st = FW_OK;
     if (!o.urank || !o.vrank || !o.mrank) st = fw_err_set(err, FW_ENOMEM, "out of memory sorting events");
-    else qsort_r(l->ev, l->n, sizeof *l->ev, cmp_event, &o);
+    else if (l->n > 1) qsort_r(l->ev, l->n, sizeof *l->ev, cmp_event, &o); /* no rows: ev may be NULL */
     fw_free((void *)o.urank);
     fw_free((void *)o.vrank);
     fw_free((void *)o.mrank);

@@ -286,6 +286,27 @@ static void test_csv_errors(void) {
     fw_exp_events_free(&ev);
 }
 
+/* A header and no rows (found by fuzz_experiment_events: the sort was handed a NULL array) is an
+ * empty report, not undefined behaviour. */
+static void test_no_rows(void) {
+    const char *h = "unit,variant,time,metric,value\n";
+    fw_exp_events ev;
+    fw_exp_events_init(&ev);
+    fw_err err;
+    CHECK_OK(fw_exp_events_parse_csv(&ev, "h.csv", h, strlen(h), &err));
+    CHECK_OK(fw_exp_events_sort(&ev, &err));
+    fw_exp_opts o;
+    fw_exp_opts_init(&o);
+    fw_buf b;
+    fw_buf_init(&b);
+    CHECK_OK(fw_exp_events_report(&ev, &o, 0, true, &b, NULL, &err));
+    fw_buf_put_u8(&b, 0);
+    CHECK(strncmp((const char *)b.data, "{\"events\":0,", 12) == 0);
+    CHECK_CONTAINS((const char *)b.data, "\"decision\":\"too little data\"");
+    fw_buf_free(&b);
+    fw_exp_events_free(&ev);
+}
+
 static void test_metric_parse(void) {
     fw_exp_metric_spec m;
     fw_err err;
@@ -310,6 +331,7 @@ int main(void) {
     TEST_RUN(test_mixed_units);
     TEST_RUN(test_order_and_defaults);
     TEST_RUN(test_csv_errors);
+    TEST_RUN(test_no_rows);
     TEST_RUN(test_metric_parse);
     return fw_test_report("test_experiment");
 }
