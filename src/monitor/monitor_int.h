@@ -79,9 +79,27 @@ typedef struct mon_block {
     int64_t last_ts;
 } mon_block;
 
+/* What fw_monitor_new keeps of the caller's settings for the lazy build: owned copies. */
+typedef struct mon_recipe {
+    char **columns;            /* NULL: every input */
+    size_t n_columns;
+    fw_monitor_expect *expect; /* column and allowed strings owned */
+    size_t n_expect;
+    char **groups;             /* NULL: the recorded project's data.groups */
+    size_t n_groups;
+} mon_recipe;
+
 struct fw_monitor {
     const fw_srv_model *model;
-    fw_monitor_settings s;     /* columns / expect / groups not kept */
+    fw_monitor_settings s;     /* columns / expect / groups not kept (the recipe has copies) */
+    /* lazy building (monitor.c): fw_monitor_new checks the settings and keeps the recipe; everything
+     * below is built at the first observation, label or state request (an idle version costs the
+     * size of this struct and the recipe) */
+    _Atomic int built;         /* 0 not yet, 1 built, -1 failed (the monitor then stays inert) */
+    pthread_mutex_t build_mu;
+    mon_recipe recipe;
+    char build_error[FW_ERR_MSG_MAX];
+    fw_status build_status;
     double budget[3];          /* p50, p90, p99 ms; 0 = none */
     double alpha_row;
     mon_col *cols;             /* watched inputs, then outputs */

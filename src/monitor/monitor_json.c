@@ -30,6 +30,9 @@ static void put_num_key(fw_buf *out, const char *key, double v) {
 }
 
 fw_status fw_monitor_state_json(fw_monitor *mon, fw_buf *out) {
+    fw_err berr;
+    fw_status bst = fw_monitor_build(mon, &berr); /* built on first use (monitor.h) */
+    if (bst) return bst;
     fw_monitor_counts k;
     fw_monitor_counts_get(mon, &k);
     const fw_monitor_settings *s = &mon->s;
