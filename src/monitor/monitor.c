@@ -156,6 +156,7 @@ static fw_status perf_init(fw_monitor *mon, const fw_monitor_settings *s, const 
     fw_perf_settings ps;
     fw_perf_settings_init(&ps);
     if (mon->s.block_seconds <= 0) ps.window_seconds = 0;
+    if (s->join_table) ps.table_slots = s->join_table;
     fw_status st = fw_perf_new(&pm, &ps, &mon->perf, err);
     if (st == FW_OK && s->perf_home && s->perf_version > 0) {
         st = fw_perf_store_lookup_new(s->perf_home, m->name, s->perf_version, &pm, &mon->perf_lookup, err);

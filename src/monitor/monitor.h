@@ -104,6 +104,8 @@ typedef struct fw_monitor_settings {
                                       lookup; NULL: none, such labels count as unmatched) */
     int64_t perf_version;          /* the registry version number logged with the predictions (> 0
                                       with perf_home) */
+    size_t join_table;             /* cap of the live metric's join table (perf.h table_slots; it
+                                      grows with the traffic up to this); 0 = perf.h's default */
 } fw_monitor_settings;
 
 void fw_monitor_settings_init(fw_monitor_settings *s);

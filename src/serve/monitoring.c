@@ -161,6 +161,7 @@ void fw_srv_monitoring_attach(void *ud, fw_srv_model *m) {
     s.ud = h;
     s.perf_home = h->version > 0 ? sm->log_home : NULL;
     s.perf_version = h->version;
+    s.join_table = c->join_table;
     fw_err err;
     fw_err_clear(&err);
     fw_monitor *mon = NULL;
