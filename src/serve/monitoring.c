@@ -183,11 +183,25 @@ void fw_srv_monitor_detach(fw_srv_model *m) {
     m->monitor_hook = NULL;
 }
 
+const char fw_srv_absent_mark[] = "";
+
+enum { MAX_FLAGGED = 1024 }; /* inputs past this many are not flagged when absent (no allocation) */
+
 void fw__srv_monitor_observe(const fw_srv_model *m, const fw_value *vals, const double *out, uint64_t t0_ns,
                              const char *request_id) {
+    uint8_t flags[MAX_FLAGGED];
+    bool any = false;
+    size_t n = m->n_inputs < MAX_FLAGGED ? m->n_inputs : MAX_FLAGGED;
+    for (size_t i = 0; i < n; i++)
+        if (vals[i].str == fw_srv_absent_mark && vals[i].kind == FW_VALUE_MISSING) {
+            if (!any) memset(flags, 0, n);
+            any = true;
+            flags[i] = FW_MON_ABSENT;
+        }
+    if (any && m->n_inputs > n) any = false; /* (a model this wide is not flagged) */
     fw_monitor_obs o = {
         .values = vals,
-        .flags = NULL,
+        .flags = any ? flags : NULL,
         .outputs = out,
         .latency_ms = (double)(fw_now_ns() - t0_ns) * 1e-6,
         .request_id = request_id,
