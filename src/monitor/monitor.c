@@ -843,15 +843,11 @@ static void test_quality(fw_monitor *mon, mon_col *c, mon_alarm *qa, const uint6
     }
 }
 
-static void test_latency(fw_monitor *mon, const mon_block *b, uint64_t row, int64_t ts) {
-    for (size_t i = 0; i < b->n_lat; i++) {
-        mon->lat_ring[mon->lat_next] = b->lat[i];
-        mon->lat_next = (mon->lat_next + 1) % mon->lat_cap;
-        if (mon->lat_n < mon->lat_cap) mon->lat_n++;
-    }
-    if (!mon->lat_n) return;
+/* The nearest-rank p50 / p90 / p99 of the latency ring into lat_q, by selection (no sort, no
+ * allocation; test_mu held). */
+void fw__monitor_latency_quantiles(fw_monitor *mon) {
+    if (!mon->lat_n || mon->lat_q_fresh) return;
     memcpy(mon->lat_tmp, mon->lat_ring, mon->lat_n * sizeof(double));
-    /* the nearest-rank percentiles, by selection (no sort, no allocation) */
     static const double q[3] = {0.5, 0.9, 0.99};
     size_t ks[3];
     for (int k = 0; k < 3; k++) {
@@ -860,6 +856,20 @@ static void test_latency(fw_monitor *mon, const mon_block *b, uint64_t row, int6
     }
     fw_select_doubles(mon->lat_tmp, mon->lat_n, ks, 3);
     for (int k = 0; k < 3; k++) mon->lat_q[k] = mon->lat_tmp[ks[k]];
+    mon->lat_q_fresh = true;
+}
+
+static void test_latency(fw_monitor *mon, const mon_block *b, uint64_t row, int64_t ts) {
+    for (size_t i = 0; i < b->n_lat; i++) {
+        mon->lat_ring[mon->lat_next] = b->lat[i];
+        mon->lat_next = (mon->lat_next + 1) % mon->lat_cap;
+        if (mon->lat_n < mon->lat_cap) mon->lat_n++;
+    }
+    if (b->n_lat) mon->lat_q_fresh = false;
+    if (!mon->lat_n) return;
+    /* without a budget nothing is tested: the percentiles wait for a reader (the state JSON) */
+    if (!(mon->budget[0] > 0 || mon->budget[1] > 0 || mon->budget[2] > 0)) return;
+    fw__monitor_latency_quantiles(mon);
     static const char *const names[3] = {"p50_ms", "p90_ms", "p99_ms"};
     int over = -1;
     for (int k = 2; k >= 0; k--)

@@ -119,11 +119,15 @@ struct fw_monitor {
     double *lat_ring, *lat_tmp;
     size_t lat_cap, lat_n, lat_next;
     double lat_q[3];
+    bool lat_q_fresh;          /* lat_q is of the ring as it is (computed only when read or tested) */
     fw_perf *perf;             /* NULL for tasks the tracker does not take */
     fw_perf_store_lookup *perf_lookup; /* settings.perf_home's prediction log (NULL: none) */
     uint64_t *hist_row;        /* settings.history */
     double *hist_val;
     size_t n_hist, cap_hist;
 };
+
+/* lat_q of the ring as it is now (test_mu held): the latency test and the state JSON. */
+void fw__monitor_latency_quantiles(fw_monitor *mon);
 
 #endif

@@ -90,6 +90,7 @@ fw_status fw_monitor_state_json(fw_monitor *mon, fw_buf *out) {
         put_num_key(out, "drift_threshold", c->drift_thr);
         fw_buf_put_u8(out, '}');
     }
+    fw__monitor_latency_quantiles(mon);
     fw_buf_printf(out, "],\"latency\":{\"n\":%zu", mon->lat_n);
     static const char *const qn[3] = {"p50_ms", "p90_ms", "p99_ms"};
     static const char *const bn[3] = {"budget_p50_ms", "budget_p90_ms", "budget_p99_ms"};

@@ -104,10 +104,10 @@ struct fw_perf {
     _Atomic size_t n_sets;
     size_t max_sets;
     pthread_mutex_t shard[SHARDS];
-    uint64_t *key, *seq, *trow;
-    double *tp;               /* slots x k */
-    uint16_t *tsl;            /* slots x n_slices */
-    atomic_uint_fast64_t next_seq;
+    uint64_t *key;            /* slots: a set's keys side by side (its scan reads two cache lines) */
+    uint8_t *fifo;            /* n_sets: the way a full set replaces next (its oldest entry) */
+    unsigned char *rec;       /* slots x rec_size: the row, then k scores, then the slice ids */
+    size_t rec_size;
     /* lookup beyond the table */
     fw_perf_lookup_fn lookup;
     void *lookup_ud;
@@ -192,10 +192,8 @@ void fw_perf_free(fw_perf *p) {
     for (size_t i = 0; p->classes && i < p->n_classes; i++) fw_free(p->classes[i]);
     fw_free(p->classes);
     fw_free(p->key);
-    fw_free(p->seq);
-    fw_free(p->trow);
-    fw_free(p->tp);
-    fw_free(p->tsl);
+    fw_free(p->fifo);
+    fw_free(p->rec);
     window_free(&p->lab);
     window_free(&p->est[0]);
     window_free(&p->est[1]);
@@ -278,11 +276,10 @@ fw_status fw_perf_new(const fw_perf_model *m, const fw_perf_settings *s, fw_perf
     size_t W = p->W, ns = p->n_slices;
     if (ok) {
         p->key = fw_calloc(start, sizeof *p->key);
-        p->seq = fw_calloc(start, sizeof *p->seq);
-        p->trow = fw_calloc(start, sizeof *p->trow);
-        p->tp = fw_calloc(start * k, sizeof *p->tp);
-        p->tsl = fw_calloc(start * ns + 1, sizeof *p->tsl);
-        ok = p->key && p->seq && p->trow && p->tp && p->tsl;
+        p->rec_size = (sizeof(uint64_t) + k * sizeof(double) + ns * sizeof(uint16_t) + 7) & ~(size_t)7;
+        p->fifo = fw_calloc(start / WAYS, 1);
+        p->rec = fw_calloc(start, p->rec_size);
+        ok = p->key && p->fifo && p->rec;
     }
     ok = ok && window_alloc(&p->lab, W, k, ns, true);
     p->has_estimate = m->task != FW_TASK_REGRESSION;
@@ -381,42 +378,32 @@ static void table_grow(fw_perf *P, size_t from) {
     for (int i = 0; i < SHARDS; i++) pthread_mutex_lock(&P->shard[i]);
     size_t n_sets = atomic_load_explicit(&P->n_sets, memory_order_relaxed);
     if (n_sets == from && n_sets < P->max_sets) {
-        size_t k = P->k, ns = P->n_slices, slots = 2 * n_sets * WAYS;
-        uint64_t *key = fw_calloc(slots, sizeof *key), *seq = fw_calloc(slots, sizeof *seq),
-                 *trow = fw_calloc(slots, sizeof *trow);
-        double *tp = fw_calloc(slots * k, sizeof *tp);
-        uint16_t *tsl = fw_calloc(slots * ns + 1, sizeof *tsl);
-        if (key && seq && trow && tp && tsl) {
+        size_t slots = 2 * n_sets * WAYS, rs = P->rec_size;
+        uint64_t *key = fw_calloc(slots, sizeof *key);
+        uint8_t *fifo = fw_calloc(2 * n_sets, 1);
+        unsigned char *rec = fw_calloc(slots, rs);
+        if (key && fifo && rec) {
             for (size_t w = 0; w < n_sets * WAYS; w++) {
                 if (!P->key[w]) continue;
-                size_t base = ((size_t)(P->key[w] >> 7) & (2 * n_sets - 1)) * WAYS, d = base;
+                size_t d = ((size_t)(P->key[w] >> 7) & (2 * n_sets - 1)) * WAYS;
                 while (key[d]) d++; /* at most WAYS entries of one old set land in a new one */
                 key[d] = P->key[w];
-                seq[d] = P->seq[w];
-                trow[d] = P->trow[w];
-                memcpy(tp + d * k, P->tp + w * k, k * sizeof *tp);
-                if (ns) memcpy(tsl + d * ns, P->tsl + w * ns, ns * sizeof *tsl);
+                memcpy(rec + d * rs, P->rec + w * rs, rs);
             }
             fw_free(P->key);
-            fw_free(P->seq);
-            fw_free(P->trow);
-            fw_free(P->tp);
-            fw_free(P->tsl);
+            fw_free(P->fifo);
+            fw_free(P->rec);
             P->key = key;
-            P->seq = seq;
-            P->trow = trow;
-            P->tp = tp;
-            P->tsl = tsl;
+            P->fifo = fifo;
+            P->rec = rec;
             atomic_store_explicit(&P->n_sets, 2 * n_sets, memory_order_relaxed);
-            key = seq = trow = NULL;
-            tp = NULL;
-            tsl = NULL;
+            key = NULL;
+            fifo = NULL;
+            rec = NULL;
         }
         fw_free(key);
-        fw_free(seq);
-        fw_free(trow);
-        fw_free(tp);
-        fw_free(tsl);
+        fw_free(fifo);
+        fw_free(rec);
     }
     for (int i = SHARDS - 1; i >= 0; i--) pthread_mutex_unlock(&P->shard[i]);
 }
@@ -554,25 +541,24 @@ size_t fw_perf_observe(fw_perf *P, const char *rid, size_t rid_len, const double
     for (size_t c = 0; c < ns; c++)
         sl[c] = inputs && P->dict[c].input >= 0 ? slice_id_value(P, c, &inputs[P->dict[c].input]) : NO_SLICE;
     if (rid && rid_len) {
-        uint64_t key = rid_key(rid, rid_len), seq = atomic_fetch_add_explicit(&P->next_seq, 1, memory_order_relaxed) + 1;
+        uint64_t key = rid_key(rid, rid_len);
         pthread_mutex_t *mu;
         bool may_grow = true;
         for (;;) {
-            size_t base = table_lock(P, key, &mu), slot = base;
-            bool dup = false, free_slot = false;
+            size_t base = table_lock(P, key, &mu), slot = SIZE_MAX;
+            bool dup = false;
             for (size_t w = base; w < base + WAYS; w++) {
                 if (P->key[w] == key) { /* another instance of the same request: the first one joins */
                     dup = true;
                     break;
                 }
-                if (P->key[w] == 0 || P->seq[w] < P->seq[slot]) slot = w;
                 if (P->key[w] == 0) {
-                    free_slot = true;
+                    slot = w;
                     break;
                 }
             }
             size_t n_sets = atomic_load_explicit(&P->n_sets, memory_order_relaxed);
-            if (!dup && !free_slot && may_grow && n_sets < P->max_sets) {
+            if (!dup && slot == SIZE_MAX && may_grow && n_sets < P->max_sets) {
                 /* the set is full: grow the table (or, out of memory, replace the set's oldest) */
                 pthread_mutex_unlock(mu);
                 table_grow(P, n_sets);
@@ -580,11 +566,16 @@ size_t fw_perf_observe(fw_perf *P, const char *rid, size_t rid_len, const double
                 continue;
             }
             if (!dup) {
+                if (slot == SIZE_MAX) { /* full at the cap: the oldest entry of the set goes */
+                    uint8_t *f = &P->fifo[base / WAYS];
+                    slot = base + *f;
+                    *f = (uint8_t)((*f + 1) % WAYS);
+                }
+                unsigned char *r = P->rec + slot * P->rec_size;
                 P->key[slot] = key;
-                P->seq[slot] = seq;
-                P->trow[slot] = row;
-                memcpy(P->tp + slot * k, scores, k * sizeof *scores);
-                if (ns) memcpy(P->tsl + slot * ns, sl, ns * sizeof *sl);
+                memcpy(r, &row, sizeof row);
+                memcpy(r + sizeof row, scores, k * sizeof *scores);
+                if (ns) memcpy(r + sizeof row + k * sizeof *scores, sl, ns * sizeof *sl);
             }
             pthread_mutex_unlock(mu);
             break;
@@ -777,11 +768,11 @@ static int join(fw_perf *P, const char *rid, size_t rid_len, double *p, uint16_t
     size_t base = table_lock(P, key, &mu);
     for (size_t w = base; w < base + WAYS; w++)
         if (P->key[w] == key) {
-            memcpy(p, P->tp + w * k, k * sizeof *p);
-            if (ns) memcpy(sl, P->tsl + w * ns, ns * sizeof *sl);
-            *row = P->trow[w];
+            const unsigned char *r = P->rec + w * P->rec_size;
+            memcpy(row, r, sizeof *row);
+            memcpy(p, r + sizeof *row, k * sizeof *p);
+            if (ns) memcpy(sl, r + sizeof *row + k * sizeof *p, ns * sizeof *sl);
             P->key[w] = 0;
-            P->seq[w] = 0;
             pthread_mutex_unlock(mu);
             return 1;
         }

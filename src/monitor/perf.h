@@ -15,8 +15,10 @@
  *
  * Join: a table of recent predictions (16-way sets keyed by a 64-bit hash of the request id) that
  * starts at 64 slots and doubles whenever a prediction finds its set full, up to `table_slots`;
- * at the cap the oldest of a set is replaced. Memory = slots x (24 + 8 x n_outputs + 2 x slice
- * columns) bytes: 2.5 KiB for a new binary model, 2.6 MiB at the 65,536 default cap. A grow
+ * at the cap a full set replaces its oldest entry (first in, first out). Memory = slots x (16 +
+ * 8 x n_outputs + 2 x slice columns, rounded up to 8) bytes: 1.5 KiB for a new binary model,
+ * 1.5 MiB at the 65,536 default cap. An insert reads the set's keys (two cache lines) and writes
+ * one record; a grow
  * takes every shard lock once (log2(cap / 64) times in a tracker's life). A label whose request
  * is no longer there (hours late, or written by an earlier process) is looked up through the
  * lookup function (fw_perf_set_lookup): fw_perf_store_lookup_* reads the prediction log of a store
