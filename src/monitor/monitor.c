@@ -239,6 +239,11 @@ static void body_free(fw_monitor *mon) {
         fw_free(mon->blk[b].newcomer);
         memset(&mon->blk[b], 0, sizeof mon->blk[b]);
     }
+    for (int i = 0; i < MON_SHARDS; i++) {
+        fw_free(mon->shard[i]);
+        mon->shard[i] = NULL;
+    }
+    mon->shard_used = 0;
     fw_free(mon->lat_ring);
     fw_free(mon->lat_tmp);
     fw_free(mon->alarms);
@@ -324,6 +329,8 @@ static fw_status build(fw_monitor *mon, fw_err *err) {
         if (!mon->blk[b].counts || !mon->blk[b].lat || !mon->blk[b].newcomer)
             st = fw_err_set(err, FW_ENOMEM, "out of memory");
     }
+    for (int i = 0; st == FW_OK && i < MON_SHARDS; i++)
+        if (!(mon->shard[i] = fw_calloc(mon->n_cells, sizeof(uint64_t)))) st = fw_err_set(err, FW_ENOMEM, "out of memory");
     for (size_t i = 0; st == FW_OK && i < mon->n_cols; i++) {
         mon_col *c = &mon->cols[i];
         c->q_rows = fw_calloc(mon->qb, sizeof(uint64_t));
@@ -587,6 +594,13 @@ static void run_tests(fw_monitor *mon, mon_block *b, uint64_t last_row);
 static void close_block(fw_monitor *mon) {
     pthread_mutex_lock(&mon->test_mu);
     mon_block *b = &mon->blk[mon->cur];
+    for (int sh = 0; mon->shard_used && sh < MON_SHARDS; sh++) /* the threads' counts into the block */
+        if (mon->shard_used & (1u << sh)) {
+            uint64_t *c = mon->shard[sh];
+            for (size_t i = 0; i < mon->n_cells; i++) b->counts[i] += c[i];
+            memset(c, 0, mon->n_cells * sizeof *c);
+        }
+    mon->shard_used = 0;
     uint64_t last_row = mon->rows - 1;
     mon->cur ^= 1;
     mon->block_start_ns = fw_now_ns();
@@ -604,6 +618,21 @@ enum { CELL_CHUNK = 1024 };
 
 enum { MAX_NEWCOMERS = 4 };
 
+/* This thread's shard (monitor_int.h): threads are numbered in the order they first observe. */
+static atomic_uint g_threads;
+static _Thread_local unsigned tl_shard = UINT32_MAX;
+
+static unsigned my_shard(void) {
+    if (tl_shard == UINT32_MAX) tl_shard = atomic_fetch_add_explicit(&g_threads, 1, memory_order_relaxed) % MON_SHARDS;
+    return tl_shard;
+}
+
+/* The counts array this thread adds to (count_mu held): its shard. */
+static uint64_t *counts_for(fw_monitor *mon, unsigned sh) {
+    mon->shard_used |= 1u << sh;
+    return mon->shard[sh];
+}
+
 uint64_t fw_monitor_observe(fw_monitor *mon, const fw_monitor_obs *o) {
     if (!ensure_built(mon)) return 0;
     uint32_t cells[CELL_CHUNK * 4];
@@ -618,18 +647,20 @@ uint64_t fw_monitor_observe(fw_monitor *mon, const fw_monitor_obs *o) {
             if (n_new < MAX_NEWCOMERS && nc[n_new].key) nc_col[n_new++] = i;
         }
     int64_t ts = o->ts_ms == 0 ? fw_wall_unix_ms() : o->ts_ms < 0 ? 0 : o->ts_ms;
+    unsigned sh = my_shard();
     pthread_mutex_lock(&mon->count_mu);
     uint64_t row = mon->rows++;
     mon_block *b = &mon->blk[mon->cur];
+    uint64_t *cnt = counts_for(mon, sh);
     if (wide) { /* more columns than a stack chunk: counted column by column under the lock */
         for (size_t i = 0; i < mon->n_cols; i++) {
             mon_newcomer one = {0};
             size_t k = col_cells(mon, &mon->cols[i], o, cells, &schema, &one);
-            for (size_t j = 0; j < k; j++) b->counts[cells[j]]++;
+            for (size_t j = 0; j < k; j++) cnt[cells[j]]++;
             if (one.key) b->newcomer[i] = one;
         }
     } else {
-        for (size_t j = 0; j < n; j++) b->counts[cells[j]]++;
+        for (size_t j = 0; j < n; j++) cnt[cells[j]]++;
         for (size_t j = 0; j < n_new; j++) b->newcomer[nc_col[j]] = nc[j];
     }
     if (b->rows < mon->s.step_rows && !(o->latency_ms < 0) && !isnan(o->latency_ms)) b->lat[b->n_lat++] = o->latency_ms;

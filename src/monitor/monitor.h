@@ -17,7 +17,9 @@
  *
  * Threads: fw_monitor_observe may be called concurrently from any number of threads. It computes
  * every value's cell outside any lock, then adds the counts under a short mutex (a few hundred
- * nanoseconds for 50 columns); the thread whose observation closes a block tests the window under a
+ * nanoseconds for 50 columns) into an array of the calling thread's own (one of 4, by thread
+ * number: two threads do not pass the counts' cache lines back and forth; the block's close adds
+ * them up under the same mutex, so every row still counts in the block of its row number); the thread whose observation closes a block tests the window under a
  * second mutex, so tests run in row order and alarm callbacks see rows in increasing order. It does
  * not allocate once the monitor is built. The other functions are thread-safe too.
  *
