@@ -1,6 +1,8 @@
 /* monitoring.h — owns the server's side of monitoring (issue 17; docs/MONITORING.md, "In the
  * server"): the monitor of every served model version (monitor/monitor.h), created when the model
- * table loads the version and freed with it; the one call per predicted instance the /v1 and v2
+ * table loads the version (its settings only: the monitor is built by the version's first
+ * prediction, and a background "prepare" thread then calibrates its detectors off the request
+ * path) and freed with it; the one call per predicted instance the /v1 and v2
  * paths make; the feedback label handed to the answering version's monitor; GET
  * /v1/models/{name}/monitor; the monitoring families of /metrics; and the alert thread
  * (serve/alerts.h) each monitor's alarms go to. With `monitoring.enabled: false` no monitor is
