@@ -313,7 +313,8 @@ static fw_status calibrate_chi2(fw_detector *d) {
         d->chi2_threshold = INFINITY;
         return FW_OK;
     }
-    /* the process-wide cache (calib_cache.h): the result depends on these inputs alone */
+    /* the process-wide cache (calib_cache.h): the result depends on these inputs alone (a new input
+     * of the simulation must join the key) */
     double *key = fw_malloc((k + 8) * sizeof *key);
     if (!key) return FW_ENOMEM;
     key[0] = (double)k;
@@ -321,7 +322,7 @@ static fw_status calibrate_chi2(fw_detector *d) {
     key[2] = d->ref_rows;
     key[3] = d->ref_missing;
     key[4] = (double)d->set.window_rows;
-    key[5] = (double)d->set.seed;
+    memcpy(&key[5], &d->set.seed, sizeof key[5]); /* the seed's bits: every uint64 stays distinct */
     key[6] = (double)d->set.calib_windows;
     key[7] = d->alpha_test;
     memcpy(key + 8, d->ref_g, k * sizeof *key);
