@@ -524,8 +524,15 @@ static void num_run(void *vctx, int t, size_t begin, size_t end) {
         }
         float *d = c->dense + i * pl->n_dense;
         for (uint32_t k = 0; k < pl->n_cols; k++) {
+            const fw__col *col = &pl->cols[k];
             double x = c->num[k][src];
-            fw__numeric_apply(&pl->cols[k], isfinite(x) ? x : NAN, d + pl->cols[k].dense_off);
+            if (!isfinite(x)) x = NAN;
+            if (col->scale == FW_SCALE_STANDARD && !col->missing_indicator) {
+                /* the default column, inline: fw__numeric_apply's arithmetic, in its order */
+                d[col->dense_off] = (float)(((isnan(x) ? col->fill : x) - col->center) / col->div);
+            } else {
+                fw__numeric_apply(col, x, d + col->dense_off);
+            }
         }
     }
 }

@@ -594,28 +594,31 @@ static void test_timestamp_parts(void) {
 
 /* The numeric-only block path (dataset order with a shuffled or partial row list, gathered for a
  * small share or a row listed twice, any thread count) gives the record path's cells bit for bit,
- * with NaN, infinities, a missing indicator and every scaling. */
+ * with NaN, infinities, a missing indicator and every scaling (the default column inline). */
 static void test_numeric_block_path(void) {
-    static const char *names[5] = {"a", "b", "c", "d", "y"};
-    static const fw_col_type types[5] = {FW_COL_NUMERIC, FW_COL_NUMERIC, FW_COL_NUMERIC, FW_COL_NUMERIC, FW_COL_NUMERIC};
+    static const char *names[6] = {"a", "b", "c", "d", "e", "y"};
+    static const fw_col_type types[6] = {FW_COL_NUMERIC, FW_COL_NUMERIC, FW_COL_NUMERIC,
+                                         FW_COL_NUMERIC, FW_COL_NUMERIC, FW_COL_NUMERIC};
     fw_dataset *ds = NULL;
-    CHECK_OK(fw_dataset_new(5, names, types, &ds));
+    CHECK_OK(fw_dataset_new(6, names, types, &ds));
     if (!ds) return;
     fw_rng rng;
     fw_rng_seed(&rng, 9);
     for (size_t r = 0; r < 5000; r++) {
         CHECK_OK(fw_dataset_append_row(ds));
-        for (size_t c = 0; c < 4; c++)
+        for (size_t c = 0; c < 5; c++)
             fw_dataset_set_num(ds, c, r, fw_rng_uniform(&rng) < 0.1 ? NAN : fw_rng_normal(&rng) * 5);
         if (r % 97 == 0) fw_dataset_set_num(ds, 1, r, r % 2 ? INFINITY : -INFINITY);
-        fw_dataset_set_num(ds, 4, r, (double)(r % 2));
+        if (r % 89 == 0) fw_dataset_set_num(ds, 4, r, r % 2 ? INFINITY : -INFINITY);
+        fw_dataset_set_num(ds, 5, r, (double)(r % 2));
     }
     static const char yaml[] = "data:\n  train: t.csv\n  label: y\n"
                                "features:\n"
                                "  - name: a\n    missing_indicator: true\n"
                                "  - name: b\n    impute: mean\n    scale: minmax\n"
                                "  - name: c\n    impute: constant\n    impute_value: -1\n    scale: log1p\n"
-                               "  - name: d\n    impute: none\n    scale: quantile\n    bins: 4\n";
+                               "  - name: d\n    impute: none\n    scale: quantile\n    bins: 4\n"
+                               "  - name: e\n"; /* the defaults: median, standard */
     fw_project p;
     fw_err err;
     CHECK_OK(fw_project_parse(yaml, strlen(yaml), "t.yaml", &p, &err));
@@ -645,8 +648,8 @@ static void test_numeric_block_path(void) {
             CHECK(m.n_rows == (lists[li] ? counts[li] : ds->n_rows) && m.n_dense == nd);
             for (size_t i = 0; i < m.n_rows; i++) {
                 size_t r = lists[li] ? lists[li][i] : i;
-                fw_value vals[4];
-                for (size_t k = 0; k < 4; k++) {
+                fw_value vals[5];
+                for (size_t k = 0; k < 5; k++) {
                     double x = ds->cols[k].num[r];
                     vals[k] = isnan(x) ? (fw_value){FW_VALUE_MISSING, 0, NULL, 0} : (fw_value){FW_VALUE_NUMBER, x, NULL, 0};
                 }
