@@ -85,6 +85,8 @@ void fw_online_free(fw_online *o) {
     fw_free(o);
 }
 
+const fw_pipeline *fw_online_pipeline(const fw_online *o) { return fw_bundle_pipeline(o->bundle); }
+
 fw_status fw_online_new(const uint8_t *artifact, size_t len, const char *parent, const fw_online_settings *s,
                         fw_online **out, fw_err *err) {
     *out = NULL;

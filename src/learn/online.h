@@ -61,6 +61,8 @@ typedef struct fw_online fw_online;
 fw_status fw_online_new(const uint8_t *artifact, size_t len, const char *parent, const fw_online_settings *s,
                         fw_online **out, fw_err *err);
 void fw_online_free(fw_online *o);
+/* The pipeline whose input order fw_online_add's values follow (lives as long as o). */
+const fw_pipeline *fw_online_pipeline(const fw_online *o);
 
 /* A label as feedback carries it: a string (a class name, "true"/"false", or a number's text) or a
  * number. */

@@ -102,6 +102,27 @@ typedef struct fw_serve_monitoring {
     size_t alert_queue;         /* alerts waiting for the alert thread; default 1024 */
 } fw_serve_monitoring;
 
+/* The top-level `learn:` section's in-server online learning (docs/LEARNING.md, "Online learning in
+ * the server"; serve/learning.h). Keys this server does not read (the retrain policy's) are left
+ * to the project parser. */
+typedef struct fw_serve_learn {
+    bool online;                /* learn.online: learn the served linear models from their labels; default false */
+    char **models;              /* learn.models: the model names that learn (n_models == 0: every one) */
+    size_t n_models;
+    char *solver;               /* learn.solver: ftrl | sgd; NULL = ftrl */
+    double lr, beta;            /* learn.lr (0.1), learn.beta (1) */
+    double l1, l2;              /* learn.l1, learn.l2; NaN (default) = the batch model's own */
+    size_t batch;               /* learn.batch: examples per update; default 32 */
+    size_t snapshot_rows;       /* learn.snapshot_rows: a snapshot every this many examples; default 1000 */
+    double snapshot_s;          /* learn.snapshot_s: ... or this often, seconds; default 300 */
+    size_t gate_min_rows;       /* learn.gate.min_rows: default 200 */
+    double gate_alpha;          /* learn.gate.alpha: default 0.05 */
+    double gate_min_improvement; /* learn.gate.min_improvement: mean loss reduction; default 0 */
+    bool promote;               /* learn.promote: auto (true, default) | none */
+    double join_wait_s;         /* learn.join_wait_s: how long a label waits for its logged prediction; 30 */
+    size_t queue;               /* learn.queue: labels waiting for the learning thread; 65536 */
+} fw_serve_learn;
+
 typedef struct fw_serve_config {
     char *host;                 /* default "127.0.0.1" */
     int port;                   /* default 8080; 0 = pick a free port (printed on stdout) */
@@ -166,13 +187,14 @@ typedef struct fw_serve_config {
     char *tls_cert;             /* PEM files: both set = HTTPS (libmicrohttpd + GnuTLS) */
     char *tls_key;
     fw_serve_monitoring monitoring; /* the top-level `monitoring:` section */
+    fw_serve_learn learn;           /* the top-level `learn:` section (online learning) */
 } fw_serve_config;
 
 /* Fills the defaults above (pointers NULL except host). Free with fw_serve_config_free. */
 void fw_serve_config_init(fw_serve_config *c);
 void fw_serve_config_free(fw_serve_config *c);
 
-/* Reads the `serving:` and `monitoring:` sections of a YAML file into c (other top-level sections
+/* Reads the `serving:`, `monitoring:` and `learn:` sections of a YAML file into c (other top-level sections
  * are ignored; a file without them leaves c unchanged). Unknown keys and wrong types are FW_ECONFIG
  * errors like "flywheel.yaml:12:5: serving.port: expected an integer in [0, 65535], got 'x'". */
 fw_status fw_serve_config_load(fw_serve_config *c, const char *path, fw_err *err);

@@ -7,6 +7,7 @@
 #include "core/clock.h"
 #include "monitor/monitor.h"
 #include "serve/alerts.h"
+#include "serve/learning.h"
 #include "serve/metrics.h"
 #include "serve/routes.h"
 #include "serve/server_int.h"
@@ -220,6 +221,11 @@ void fw__api_monitor(fw_server *s, const fw_route *rt, fw_reply *r) {
     }
     if (fw_srv_monitor_state(t.m, &r->body)) {
         r->code = 200;
+        if (s->learning && r->body.len && r->body.data[r->body.len - 1] == '}') { /* + "online" (serve/learning.h) */
+            r->body.len--;
+            fw_srv_learning_state_json(s->learning, t.m->name, &r->body);
+            fw_buf_put(&r->body, "}", 1);
+        }
     } else {
         r->body.len = 0;
         fw__reply_error(r, 404, "not_monitored", "model '%s' version '%s' is not monitored (see the server's log)",

@@ -1,0 +1,529 @@
+/* learning.c — owns the server's online-learning thread (learning.h): the label queue, the join
+ * through the store's prediction log, one online learner per model, snapshots registered as
+ * versions, the gate's promotion and the swap through the model table. */
+#include "serve/learning.h"
+
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "learn/online.h"
+#include "registry/registry.h"
+#include "serve/server_int.h"
+#include "store/store.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define MAX_LEARNERS 64
+#define LABEL_TEXT 128
+
+typedef struct event {
+    char rid[208];
+    char name[136];
+    int64_t version;             /* the version that answered */
+    char text[LABEL_TEXT];
+    size_t len;
+    bool is_number;
+    double num;
+    double t_first;              /* when it first failed to join (NaN: not yet) */
+} event;
+
+typedef struct learner {
+    char name[136];
+    fw_online *ol;               /* NULL: does not learn (reason) */
+    char reason[600];
+    int64_t champion;            /* the production version it learns against */
+    fw_online_stats stats;       /* copied under l->mu after each round (the endpoint reads it) */
+    uint64_t unjoined;
+    char last_snapshot[208];
+} learner;
+
+struct fw_srv_learning {
+    fw_server *s;
+    const fw_serve_learn *cfg;
+    char *home;
+    pthread_t th;
+    bool started;
+    pthread_mutex_t mu;          /* the queue, stop, the learners' stats */
+    pthread_cond_t cv;
+    event *q;
+    size_t q_cap, q_head, q_len;
+    bool stop;
+    bool busy;                   /* the thread is handling a round */
+    /* thread-only */
+    event *pend;
+    size_t n_pend, pend_cap;
+    fw_registry *reg;
+    fw_store_log *log;
+    learner *ls[MAX_LEARNERS];
+    size_t n_ls;
+    /* counters (under mu) */
+    uint64_t queued, dropped, unjoined, refused, learned_events;
+};
+
+static bool wants(const fw_serve_learn *c, const char *name) {
+    if (!c->n_models) return true;
+    for (size_t i = 0; i < c->n_models; i++)
+        if (!strcmp(c->models[i], name)) return true;
+    return false;
+}
+
+void fw_srv_learning_feedback(fw_srv_learning *l, fw_server *s, const char *rid, json_t *label) {
+    if (!l || !label) return;
+    fw_srv_model *m = fw__request_id_model(s, rid);
+    if (!m) return;
+    char *end;
+    long long v = strtoll(m->version, &end, 10);
+    if (*end || v <= 0 || !wants(l->cfg, m->name) || strlen(rid) >= sizeof ((event *)0)->rid ||
+        strlen(m->name) >= sizeof ((event *)0)->name) {
+        fw_srv_model_unref(m);
+        return;
+    }
+    event e;
+    memset(&e, 0, sizeof e);
+    snprintf(e.rid, sizeof e.rid, "%s", rid);
+    snprintf(e.name, sizeof e.name, "%s", m->name);
+    fw_srv_model_unref(m);
+    e.version = v;
+    e.t_first = NAN;
+    if (json_is_number(label)) {
+        e.is_number = true;
+        e.num = json_number_value(label);
+    } else {
+        const char *t = json_is_string(label) ? json_string_value(label) : json_is_true(label) ? "true" : "false";
+        size_t n = json_is_string(label) ? json_string_length(label) : strlen(t);
+        if (n >= LABEL_TEXT) return;
+        memcpy(e.text, t, n);
+        e.len = n;
+    }
+    pthread_mutex_lock(&l->mu);
+    if (l->q_len == l->q_cap) {
+        l->dropped++;
+    } else {
+        l->q[(l->q_head + l->q_len) % l->q_cap] = e;
+        l->q_len++;
+        l->queued++;
+        pthread_cond_signal(&l->cv);
+    }
+    pthread_mutex_unlock(&l->mu);
+}
+
+/* ---- the thread ------------------------------------------------------------------------------ */
+
+static void settings_of(const fw_serve_learn *c, fw_online_settings *s) {
+    fw_online_settings_init(s);
+    if (c->solver) s->solver = c->solver;
+    s->lr = c->lr;
+    s->beta = c->beta;
+    s->l1 = c->l1;
+    s->l2 = c->l2;
+    s->batch = c->batch;
+    s->snapshot_rows = c->snapshot_rows;
+    s->snapshot_s = c->snapshot_s;
+    s->gate_min_rows = c->gate_min_rows;
+    s->gate_alpha = c->gate_alpha;
+    s->gate_min_improvement = c->gate_min_improvement;
+}
+
+/* Opens the registry and the log connection on first use. */
+static fw_status open_store(fw_srv_learning *l, fw_err *err) {
+    if (!l->reg) {
+        fw_registry_options ro;
+        fw_registry_options_init(&ro);
+        ro.home = l->home;
+        ro.command = "flywheel serve (online learning)";
+        fw_status st = fw_registry_open(&ro, &l->reg, err);
+        if (st) return st;
+    }
+    if (!l->log) return fw_store_log_open(l->home, &l->log, err);
+    return FW_OK;
+}
+
+/* (Re)starts a learner from NAME@production (else the version that answered). */
+static void learner_start(fw_srv_learning *l, learner *ln, int64_t answered) {
+    fw_online_free(ln->ol);
+    ln->ol = NULL;
+    fw_err err;
+    fw_err_clear(&err);
+    fw_version_rec v;
+    memset(&v, 0, sizeof v);
+    char ref[200];
+    snprintf(ref, sizeof ref, "%s@production", ln->name);
+    fw_status st = open_store(l, &err);
+    if (!st && fw_registry_resolve(l->reg, ref, &v, &err) != FW_OK) {
+        snprintf(ref, sizeof ref, "%s@%lld", ln->name, (long long)answered);
+        fw_err_clear(&err);
+        st = fw_registry_resolve(l->reg, ref, &v, &err);
+    }
+    uint8_t *art = NULL;
+    size_t len = 0;
+    if (!st) st = fw_registry_read_artifact(l->reg, &v, &art, &len, &err);
+    if (!st) {
+        fw_online_settings os;
+        settings_of(l->cfg, &os);
+        snprintf(ref, sizeof ref, "%s@%lld", ln->name, (long long)v.version);
+        st = fw_online_new(art, len, ref, &os, &ln->ol, &err);
+        ln->champion = v.version;
+    }
+    if (st) {
+        snprintf(ln->reason, sizeof ln->reason, "%s", err.msg);
+        fprintf(stderr, "flywheel serve: %s does not learn online: %s\n", ln->name, err.msg);
+    } else {
+        ln->reason[0] = 0;
+    }
+    fw_free(art);
+    fw_version_rec_free(&v);
+}
+
+static learner *learner_for(fw_srv_learning *l, const char *name, int64_t answered) {
+    for (size_t i = 0; i < l->n_ls; i++)
+        if (!strcmp(l->ls[i]->name, name)) return l->ls[i];
+    if (l->n_ls == MAX_LEARNERS) return NULL;
+    learner *ln = fw_calloc(1, sizeof *ln);
+    if (!ln) return NULL;
+    snprintf(ln->name, sizeof ln->name, "%s", name);
+    ln->stats.last_gate.decision = -1;
+    learner_start(l, ln, answered);
+    pthread_mutex_lock(&l->mu);
+    l->ls[l->n_ls++] = ln;
+    pthread_mutex_unlock(&l->mu);
+    return ln;
+}
+
+/* The first instance of the logged request into values (pipeline input order). */
+static bool decode_inputs(const fw_pipeline *pl, json_t *root, fw_value *vals) {
+    size_t n = fw_pipeline_n_inputs(pl);
+    for (size_t i = 0; i < n; i++) vals[i] = (fw_value){FW_VALUE_MISSING, 0, NULL, 0};
+    json_t *obj = json_array_get(json_object_get(root, "instances"), 0);
+    if (!json_is_object(obj)) return false;
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v) {
+        int k = fw_pipeline_input_index(pl, key, strlen(key));
+        if (k < 0) continue;
+        switch (json_typeof(v)) {
+        case JSON_INTEGER:
+        case JSON_REAL: vals[k] = (fw_value){FW_VALUE_NUMBER, json_number_value(v), NULL, 0}; break;
+        case JSON_TRUE: vals[k] = (fw_value){FW_VALUE_NUMBER, 1, NULL, 0}; break;
+        case JSON_FALSE: vals[k] = (fw_value){FW_VALUE_NUMBER, 0, NULL, 0}; break;
+        case JSON_STRING: vals[k] = (fw_value){FW_VALUE_STRING, 0, json_string_value(v), json_string_length(v)}; break;
+        default: break;
+        }
+    }
+    return true;
+}
+
+/* 1: learned (or refused for good), 0: the prediction is not in the log yet. */
+static int handle(fw_srv_learning *l, const event *e) {
+    learner *ln = learner_for(l, e->name, e->version);
+    if (!ln || !ln->ol) return 1;
+    fw_err err;
+    fw_err_clear(&err);
+    fw_log_pred_found f;
+    memset(&f, 0, sizeof f);
+    fw_status st = open_store(l, &err);
+    if (!st) st = fw_store_log_get_prediction(l->log, e->rid, e->name, e->version, &f, &err);
+    if (st == FW_ENOTFOUND) return 0;
+    if (st || !f.input_json) {
+        fw_log_pred_found_free(&f);
+        pthread_mutex_lock(&l->mu);
+        l->unjoined++;
+        ln->unjoined++;
+        pthread_mutex_unlock(&l->mu);
+        return 1;
+    }
+    json_t *root = json_loads(f.input_json, 0, NULL);
+    fw_log_pred_found_free(&f);
+    const fw_pipeline *pl = fw_online_pipeline(ln->ol);
+    size_t ni = fw_pipeline_n_inputs(pl);
+    fw_value *vals = fw_calloc(ni ? ni : 1, sizeof *vals);
+    bool ok = root && vals && decode_inputs(pl, root, vals);
+    fw_online_label y = {e->is_number ? NULL : e->text, e->len, e->is_number, e->num};
+    if (ok) ok = fw_online_add(ln->ol, e->rid, vals, &y, &err) == FW_OK;
+    fw_free(vals);
+    json_decref(root);
+    pthread_mutex_lock(&l->mu);
+    if (ok) l->learned_events++;
+    else l->refused++;
+    pthread_mutex_unlock(&l->mu);
+    return 1;
+}
+
+/* A snapshot of ln when due: registered, gated, promoted and swapped in. */
+static void maybe_snapshot(fw_srv_learning *l, learner *ln, double now) {
+    if (!ln->ol || !fw_online_snapshot_due(ln->ol, now)) return;
+    fw_err err;
+    fw_err_clear(&err);
+    /* production moved by someone else (a promotion, a retrain): learn from the new champion */
+    char ref[200];
+    snprintf(ref, sizeof ref, "%s@production", ln->name);
+    fw_version_rec v;
+    memset(&v, 0, sizeof v);
+    if (fw_registry_resolve(l->reg, ref, &v, &err) == FW_OK && v.version != ln->champion) {
+        fprintf(stderr, "flywheel serve: %s: production moved to version %lld; online learning restarts from it\n",
+                ln->name, (long long)v.version);
+        fw_version_rec_free(&v);
+        learner_start(l, ln, ln->champion);
+        return;
+    }
+    fw_version_rec_free(&v);
+    fw_buf a;
+    fw_buf_init(&a);
+    fw_online_gate g;
+    fw_status st = fw_online_snapshot(ln->ol, now, &a, &g, &err);
+    int64_t ver = 0;
+    if (!st) {
+        fw_registry_register_options ro;
+        fw_registry_register_options_init(&ro);
+        ro.name = ln->name;
+        char tags[256];
+        snprintf(tags, sizeof tags, "{\"reason\":\"online\",\"gate\":\"%s\"}", fw_online_decision_name(g.decision));
+        ro.tags_json = tags;
+        st = fw_registry_register(l->reg, a.data, a.len, &ro, &ver, &err);
+    }
+    if (st) {
+        fprintf(stderr, "flywheel serve: %s: online snapshot not registered: %s\n", ln->name, err.msg);
+        fw_buf_free(&a);
+        return;
+    }
+    bool promoted = false;
+    if (g.decision == FW_ONLINE_PROMOTE && l->cfg->promote) {
+        char vref[200], reason[400], note[512];
+        snprintf(vref, sizeof vref, "%s@%lld", ln->name, (long long)ver);
+        snprintf(reason, sizeof reason,
+                 "online learning gate: promote (%zu paired examples, %s %.6g -> %.6g, improvement interval [%.6g, %.6g])",
+                 g.n, g.loss, g.champion_loss, g.challenger_loss, g.lo, g.hi);
+        fw_promote_options po;
+        fw_promote_options_init(&po);
+        po.force = true; /* the gate decided, on fresh served traffic; the test-set rule does not apply */
+        po.reason = reason;
+        if (fw_registry_promote(l->reg, vref, &po, note, sizeof note, &err) == FW_OK) {
+            promoted = true;
+            ln->champion = ver;
+            fw_model_table_submit(l->s->models, FW_MODEL_JOB_RELOAD, NULL, NULL, NULL, NULL, NULL, NULL, &err);
+        } else {
+            fprintf(stderr, "flywheel serve: %s: online snapshot %s not promoted: %s\n", ln->name, vref, err.msg);
+        }
+    }
+    snprintf(ref, sizeof ref, "%s@%lld", ln->name, (long long)ver);
+    snprintf(ln->last_snapshot, sizeof ln->last_snapshot, "%s", ref);
+    fw_online_committed(ln->ol, ref, a.data, a.len, promoted);
+    fw_buf_free(&a);
+}
+
+static void *learning_main(void *arg) {
+    fw_srv_learning *l = arg;
+    (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10); /* below the request threads */
+    event *batch = NULL;
+    size_t cap = 0;
+    for (;;) {
+        pthread_mutex_lock(&l->mu);
+        if (!l->q_len && !l->stop) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 50 * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+            pthread_cond_timedwait(&l->cv, &l->mu, &ts);
+        }
+        if (l->stop) {
+            pthread_mutex_unlock(&l->mu);
+            break;
+        }
+        size_t n = l->q_len;
+        if (n > cap) {
+            event *nb = fw_realloc(batch, n * sizeof *nb);
+            if (nb) batch = nb, cap = n;
+            else n = cap;
+        }
+        for (size_t i = 0; i < n; i++) batch[i] = l->q[(l->q_head + i) % l->q_cap];
+        l->q_head = (l->q_head + n) % l->q_cap;
+        l->q_len -= n;
+        l->busy = true;
+        pthread_mutex_unlock(&l->mu);
+        double now = (double)fw_now_ns() * 1e-9;
+        /* labels waiting for their prediction first, in arrival order */
+        size_t keep = 0;
+        for (size_t i = 0; i < l->n_pend; i++) {
+            event *e = &l->pend[i];
+            if (handle(l, e)) continue;
+            if (now - e->t_first > l->cfg->join_wait_s) {
+                pthread_mutex_lock(&l->mu);
+                l->unjoined++;
+                pthread_mutex_unlock(&l->mu);
+                continue;
+            }
+            l->pend[keep++] = *e;
+        }
+        l->n_pend = keep;
+        for (size_t i = 0; i < n; i++) {
+            if (handle(l, &batch[i])) continue;
+            if (l->n_pend == l->pend_cap) {
+                size_t nc = l->pend_cap ? l->pend_cap * 2 : 256;
+                event *np = l->n_pend < 1000000 ? fw_realloc(l->pend, nc * sizeof *np) : NULL;
+                if (!np) {
+                    pthread_mutex_lock(&l->mu);
+                    l->unjoined++;
+                    pthread_mutex_unlock(&l->mu);
+                    continue;
+                }
+                l->pend = np;
+                l->pend_cap = nc;
+            }
+            batch[i].t_first = now;
+            l->pend[l->n_pend++] = batch[i];
+        }
+        for (size_t i = 0; i < l->n_ls; i++) maybe_snapshot(l, l->ls[i], now);
+        pthread_mutex_lock(&l->mu);
+        for (size_t i = 0; i < l->n_ls; i++)
+            if (l->ls[i]->ol) fw_online_stats_get(l->ls[i]->ol, &l->ls[i]->stats);
+        l->busy = false;
+        pthread_cond_broadcast(&l->cv);
+        pthread_mutex_unlock(&l->mu);
+        if (l->n_pend && !n) {
+            struct timespec ts = {0, 20 * 1000000L}; /* waiting for the log: do not spin */
+            nanosleep(&ts, NULL);
+        }
+    }
+    fw_free(batch);
+    return NULL;
+}
+
+fw_status fw_srv_learning_new(fw_server *s, fw_srv_learning **out, fw_err *err) {
+    *out = NULL;
+    const fw_serve_config *cfg = s->cfg;
+    if (!cfg->learn.online) return FW_OK;
+    if (cfg->models_dir || !s->log_to_store) {
+        fprintf(stderr, "flywheel serve: learn.online needs models served from the store with the prediction log in "
+                        "it (no serving.log.path): online learning is off\n");
+        return FW_OK;
+    }
+    fw_srv_learning *l = fw_calloc(1, sizeof *l);
+    if (!l) return fw_err_set(err, FW_ENOMEM, "out of memory");
+    l->s = s;
+    l->cfg = &cfg->learn;
+    l->q_cap = cfg->learn.queue ? cfg->learn.queue : 65536;
+    l->q = fw_calloc(l->q_cap, sizeof *l->q);
+    l->home = fw_strdup(fw_store_default_home(cfg->store_path));
+    pthread_mutex_init(&l->mu, NULL);
+    pthread_cond_init(&l->cv, NULL);
+    if (!l->q || !l->home) {
+        fw_srv_learning_free(l);
+        return fw_err_set(err, FW_ENOMEM, "out of memory");
+    }
+    if (pthread_create(&l->th, NULL, learning_main, l)) {
+        fw_srv_learning_free(l);
+        return fw_err_set(err, FW_EIO, "online learning: cannot start its thread");
+    }
+    l->started = true;
+    *out = l;
+    return FW_OK;
+}
+
+void fw_srv_learning_free(fw_srv_learning *l) {
+    if (!l) return;
+    if (l->started) {
+        pthread_mutex_lock(&l->mu);
+        l->stop = true;
+        pthread_cond_broadcast(&l->cv);
+        pthread_mutex_unlock(&l->mu);
+        pthread_join(l->th, NULL);
+    }
+    for (size_t i = 0; i < l->n_ls; i++) {
+        fw_online_free(l->ls[i]->ol);
+        fw_free(l->ls[i]);
+    }
+    if (l->log) fw_store_log_close(l->log);
+    if (l->reg) fw_registry_close(l->reg);
+    fw_free(l->pend);
+    fw_free(l->q);
+    fw_free(l->home);
+    pthread_mutex_destroy(&l->mu);
+    pthread_cond_destroy(&l->cv);
+    fw_free(l);
+}
+
+bool fw_srv_learning_idle_wait(fw_srv_learning *l, double timeout_s) {
+    if (!l) return true;
+    uint64_t end = fw_now_ns() + (uint64_t)(timeout_s * 1e9);
+    for (;;) {
+        pthread_mutex_lock(&l->mu);
+        bool idle = !l->q_len && !l->busy && !l->n_pend;
+        pthread_mutex_unlock(&l->mu);
+        if (idle) return true;
+        if (fw_now_ns() > end) return false;
+        struct timespec ts = {0, 5 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+void fw_srv_learning_state_json(fw_srv_learning *l, const char *name, fw_buf *out) {
+    if (!l) return;
+    pthread_mutex_lock(&l->mu);
+    for (size_t i = 0; i < l->n_ls; i++) {
+        learner *ln = l->ls[i];
+        if (strcmp(ln->name, name)) continue;
+        fw_buf_printf(out, ",\"online\":{\"state\":");
+        fw_json_put_str(out, ln->ol ? "learning" : ln->reason);
+        fw_buf_printf(out, ",\"champion\":%lld,\"unjoined\":%llu,\"last_snapshot\":", (long long)ln->champion,
+                      (unsigned long long)ln->unjoined);
+        fw_json_put_str(out, ln->last_snapshot);
+        fw_buf_printf(out, ",\"learner\":");
+        fw_online_stats_json(&ln->stats, out);
+        fw_buf_printf(out, "}");
+    }
+    pthread_mutex_unlock(&l->mu);
+}
+
+static void put_metric_num(fw_buf *b, double v) {
+    if (isfinite(v)) fw_buf_printf(b, "%.17g\n", v);
+    else fw_buf_printf(b, "NaN\n");
+}
+
+void fw_srv_learning_metrics(fw_srv_learning *l, fw_buf *b) {
+    if (!l) return;
+    pthread_mutex_lock(&l->mu);
+    fw_buf_printf(b,
+                  "# HELP flywheel_learn_labels_total Labels handed to online learning, by outcome: queued, dropped "
+                  "(queue full), learned, unjoined (no logged prediction in time), refused (label or inputs not "
+                  "usable).\n# TYPE flywheel_learn_labels_total counter\n"
+                  "flywheel_learn_labels_total{outcome=\"queued\"} %llu\n"
+                  "flywheel_learn_labels_total{outcome=\"dropped\"} %llu\n"
+                  "flywheel_learn_labels_total{outcome=\"learned\"} %llu\n"
+                  "flywheel_learn_labels_total{outcome=\"unjoined\"} %llu\n"
+                  "flywheel_learn_labels_total{outcome=\"refused\"} %llu\n",
+                  (unsigned long long)l->queued, (unsigned long long)l->dropped,
+                  (unsigned long long)l->learned_events, (unsigned long long)l->unjoined,
+                  (unsigned long long)l->refused);
+    fw_buf_printf(b, "# HELP flywheel_learn_examples_total Examples scored then learned by the online learner.\n"
+                     "# TYPE flywheel_learn_examples_total counter\n");
+    for (size_t i = 0; i < l->n_ls; i++)
+        fw_buf_printf(b, "flywheel_learn_examples_total{model=\"%s\"} %llu\n", l->ls[i]->name,
+                      (unsigned long long)l->ls[i]->stats.examples);
+    fw_buf_printf(b, "# HELP flywheel_learn_progressive_loss Progressive-validation loss (each example scored before "
+                     "it is learned) over the last 1000 examples, of the learner and of the served champion's weights.\n"
+                     "# TYPE flywheel_learn_progressive_loss gauge\n");
+    for (size_t i = 0; i < l->n_ls; i++) {
+        fw_buf_printf(b, "flywheel_learn_progressive_loss{model=\"%s\",weights=\"learner\"} ", l->ls[i]->name);
+        put_metric_num(b, l->ls[i]->stats.examples ? l->ls[i]->stats.recent_loss : NAN);
+        fw_buf_printf(b, "flywheel_learn_progressive_loss{model=\"%s\",weights=\"champion\"} ", l->ls[i]->name);
+        put_metric_num(b, l->ls[i]->stats.examples ? l->ls[i]->stats.recent_champion_loss : NAN);
+    }
+    fw_buf_printf(b, "# HELP flywheel_learn_snapshots_total Online snapshots registered, by the gate's decision.\n"
+                     "# TYPE flywheel_learn_snapshots_total counter\n");
+    for (size_t i = 0; i < l->n_ls; i++) {
+        const fw_online_stats *s = &l->ls[i]->stats;
+        fw_buf_printf(b,
+                      "flywheel_learn_snapshots_total{model=\"%s\",decision=\"promote\"} %llu\n"
+                      "flywheel_learn_snapshots_total{model=\"%s\",decision=\"reject\"} %llu\n"
+                      "flywheel_learn_snapshots_total{model=\"%s\",decision=\"inconclusive\"} %llu\n",
+                      l->ls[i]->name, (unsigned long long)s->promoted, l->ls[i]->name,
+                      (unsigned long long)s->rejected, l->ls[i]->name, (unsigned long long)s->inconclusive);
+    }
+    pthread_mutex_unlock(&l->mu);
+}
