@@ -6,6 +6,7 @@
 #include "artifact/artifact.h"
 #include "artifact/bundle.h"
 #include "core/alloc.h"
+#include "learn/gate.h"
 #include "models/linear.h"
 
 #include <math.h>
@@ -38,8 +39,9 @@ struct fw_online {
     fw_buf pend_seq;             /* "rid\tlabel\n" of the queued examples */
     /* the period since the last snapshot */
     fw_buf seq;
-    size_t p_n;
-    double p_lc, p_lx, p_d, p_d2;
+    size_t p_n, p_cap;
+    double p_lc, p_lx;
+    double *p_y, *p_champ, *p_chal; /* the period's labels and both models' outputs (the gate's rows) */
     double t_last;               /* the period's start (NaN: not started) */
     /* totals */
     uint64_t examples, refused, snapshots, promoted, rejected, inconclusive;
@@ -59,7 +61,7 @@ void fw_online_settings_init(fw_online_settings *s) {
     s->snapshot_rows = 1000;
     s->snapshot_s = 300;
     s->gate_min_rows = 200;
-    s->gate_alpha = 0.05;
+    s->gate_confidence = 0.95;
     s->gate_min_improvement = 0;
 }
 
@@ -79,6 +81,9 @@ void fw_online_free(fw_online *o) {
     fw_buf_free(&o->pend_seq);
     fw_buf_free(&o->seq);
     fw_free(o->parent_bytes);
+    fw_free(o->p_y);
+    fw_free(o->p_champ);
+    fw_free(o->p_chal);
     fw_free(o->out_a);
     fw_free(o->out_b);
     fw_bundle_free(o->bundle);
@@ -92,8 +97,8 @@ fw_status fw_online_new(const uint8_t *artifact, size_t len, const char *parent,
     *out = NULL;
     if (!s->solver || (strcmp(s->solver, "ftrl") && strcmp(s->solver, "sgd")))
         return fw_err_set(err, FW_EINVAL, "learn: solver must be ftrl or sgd");
-    if (s->batch < 1 || s->batch > 65536 || !(s->lr > 0) || !(s->beta >= 0) || !(s->gate_alpha > 0 && s->gate_alpha < 0.5))
-        return fw_err_set(err, FW_EINVAL, "learn: batch must be in [1, 65536], lr > 0, beta >= 0, alpha in (0, 0.5)");
+    if (s->batch < 1 || s->batch > 65536 || !(s->lr > 0) || !(s->beta >= 0) || !(s->gate_confidence > 0.5 && s->gate_confidence < 1))
+        return fw_err_set(err, FW_EINVAL, "learn: batch must be in [1, 65536], lr > 0, beta >= 0, confidence in (0.5, 1)");
     fw_online *o = fw_calloc(1, sizeof *o);
     if (!o) return fw_err_set(err, FW_ENOMEM, "out of memory");
     o->s = *s;
@@ -201,16 +206,28 @@ static double loss_of(const fw_online *o, const double *p, double y) {
 
 static fw_status learn_batch(fw_online *o, fw_err *err) {
     size_t n = o->X.n_rows;
+    if (o->p_n + n > o->p_cap) {
+        size_t cap = (o->p_n + n) * 2, no = o->no;
+        double *a = fw_realloc(o->p_y, cap * sizeof(double));
+        if (a) o->p_y = a;
+        double *b = a ? fw_realloc(o->p_champ, cap * no * sizeof(double)) : NULL;
+        if (b) o->p_champ = b;
+        double *c = b ? fw_realloc(o->p_chal, cap * no * sizeof(double)) : NULL;
+        if (c) o->p_chal = c;
+        if (!c) return fw_err_set(err, FW_ENOMEM, "out of memory");
+        o->p_cap = cap;
+    }
     for (size_t i = 0; i < n; i++) {
         fw_row r = fw_matrix_row(&o->X, i);
         fw_model_predict_row(o->learner, &r, o->mscratch, o->out_a);
         fw_model_predict_row(o->champ, &r, o->mscratch, o->out_b);
-        double lx = loss_of(o, o->out_a, o->y[i]), lc = loss_of(o, o->out_b, o->y[i]), d = lc - lx;
+        double lx = loss_of(o, o->out_a, o->y[i]), lc = loss_of(o, o->out_b, o->y[i]);
+        o->p_y[o->p_n] = o->y[i];
+        memcpy(o->p_chal + o->p_n * o->no, o->out_a, o->no * sizeof(double));
+        memcpy(o->p_champ + o->p_n * o->no, o->out_b, o->no * sizeof(double));
         o->p_n++;
         o->p_lx += lx;
         o->p_lc += lc;
-        o->p_d += d;
-        o->p_d2 += d * d;
         o->sum_loss += lx;
         o->rl[o->r_i] = lx;
         o->rc[o->r_i] = lc;
@@ -305,33 +322,27 @@ bool fw_online_snapshot_due(fw_online *o, double now_s) {
     return o->s.snapshot_s > 0 && now_s - o->t_last >= o->s.snapshot_s;
 }
 
-/* The one-sided normal quantile z(1 - a) (Acklam's rational approximation, |error| < 1.2e-9). */
-static double z_upper(double a) {
-    static const double c[] = {-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,
-                               -2.549732539343734e+00, 4.374664141464968e+00, 2.938163982698783e+00};
-    static const double d[] = {7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00,
-                               3.754408661907416e+00};
-    double q = sqrt(-2 * log(a));
-    return -(((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) /
-           ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
-}
-
-static void gate_of(const fw_online *o, fw_online_gate *g) {
+/* The gate (learn/gate.h, the same as retrain's) on the period's progressive-validation rows: the
+ * champion's and the learner's outputs of each example, both taken before it was learned. */
+static fw_status gate_of(const fw_online *o, fw_online_gate *g, fw_err *err) {
     memset(g, 0, sizeof *g);
+    fw_gate_options go;
+    fw_gate_options_init(&go);
+    go.metric = fw_bundle_meta_str(o->bundle, "metric.primary");
+    go.min_improvement = o->s.gate_min_improvement;
+    go.confidence = o->s.gate_confidence;
+    go.min_rows = o->s.gate_min_rows;
+    double t;
+    if (fw_bundle_meta_f64(o->bundle, "decision.threshold", &t) && t > 0 && t < 1) go.threshold = t;
+    fw_status st = fw_gate_decide(o->task, o->p_y, o->p_champ, o->p_chal, o->p_n, o->no, &go, &g->r, err);
+    g->decision = g->r.decision == FW_GATE_PROMOTE ? FW_ONLINE_PROMOTE
+                  : g->r.decision == FW_GATE_REJECT ? FW_ONLINE_REJECT
+                                                    : FW_ONLINE_INCONCLUSIVE;
+    g->n = o->p_n;
+    g->champion_loss = o->p_n ? o->p_lc / (double)o->p_n : NAN;
+    g->challenger_loss = o->p_n ? o->p_lx / (double)o->p_n : NAN;
     snprintf(g->loss, sizeof g->loss, "%s", loss_name(o->task));
-    size_t n = o->p_n;
-    g->n = n;
-    g->champion_loss = n ? o->p_lc / (double)n : NAN;
-    g->challenger_loss = n ? o->p_lx / (double)n : NAN;
-    double mean = n ? o->p_d / (double)n : NAN;
-    double var = n > 1 ? (o->p_d2 - (double)n * mean * mean) / (double)(n - 1) : NAN;
-    double se = var > 0 ? sqrt(var / (double)n) : 0, z = z_upper(o->s.gate_alpha);
-    g->lo = n > 1 ? mean - z * se : NAN;
-    g->hi = n > 1 ? mean + z * se : NAN;
-    g->decision = FW_ONLINE_INCONCLUSIVE;
-    if (n < o->s.gate_min_rows || n < 2) return;
-    if (g->lo > o->s.gate_min_improvement) g->decision = FW_ONLINE_PROMOTE;
-    else if (g->hi < 0) g->decision = FW_ONLINE_REJECT;
+    return st;
 }
 
 static void put_settings(const fw_online *o, fw_buf *b) {
@@ -345,17 +356,14 @@ static void put_num(fw_buf *b, double v) {
     else fw_buf_printf(b, "null");
 }
 
-static void gate_json(const fw_online_gate *g, fw_buf *b) {
-    fw_buf_printf(b, "{\"decision\":\"%s\",\"rows\":%zu,\"loss\":\"%s\",\"champion_metric\":",
-                  fw_online_decision_name(g->decision), g->n, g->loss);
+void fw_online_gate_json(const fw_online_gate *g, fw_buf *b) {
+    fw_buf_printf(b, "{\"loss\":\"%s\",\"champion_loss\":", g->loss);
     put_num(b, g->champion_loss);
-    fw_buf_printf(b, ",\"challenger_metric\":");
+    fw_buf_printf(b, ",\"challenger_loss\":");
     put_num(b, g->challenger_loss);
-    fw_buf_printf(b, ",\"interval\":[");
-    put_num(b, g->lo);
-    fw_buf_printf(b, ",");
-    put_num(b, g->hi);
-    fw_buf_printf(b, "]}");
+    fw_buf_printf(b, ",\"gate\":");
+    fw_gate_result_json(&g->r, b);
+    fw_buf_printf(b, "}");
 }
 
 /* Copies every entry of the parent but the model and the online keys, then writes the new ones. */
@@ -400,7 +408,7 @@ static fw_status build_artifact(fw_online *o, const fw_online_gate *g, fw_buf *o
         fw_buf_put(&tmp, "", 1);
         fw_artifact_writer_str(w, "learn.online.settings", fw_buf_ok(&tmp) ? (const char *)tmp.data : "");
         tmp.len = 0;
-        gate_json(g, &tmp);
+        fw_online_gate_json(g, &tmp);
         fw_buf_put(&tmp, "", 1);
         fw_artifact_writer_str(w, "learn.online.gate", fw_buf_ok(&tmp) ? (const char *)tmp.data : "");
         st = fw_artifact_writer_finish(w, out, err);
@@ -415,8 +423,8 @@ static fw_status build_artifact(fw_online *o, const fw_online_gate *g, fw_buf *o
 }
 
 fw_status fw_online_snapshot(fw_online *o, double now_s, fw_buf *out, fw_online_gate *g, fw_err *err) {
-    gate_of(o, g);
-    fw_status st = build_artifact(o, g, out, err);
+    fw_status st = gate_of(o, g, err);
+    if (!st) st = build_artifact(o, g, out, err);
     if (st == FW_ENOMEM) return st;
     o->snapshots++;
     if (g->decision == FW_ONLINE_PROMOTE) o->promoted++;
@@ -424,7 +432,7 @@ fw_status fw_online_snapshot(fw_online *o, double now_s, fw_buf *out, fw_online_
     else o->inconclusive++;
     o->last_gate = *g;
     o->p_n = 0;
-    o->p_lc = o->p_lx = o->p_d = o->p_d2 = 0;
+    o->p_lc = o->p_lx = 0;
     o->seq.len = 0;
     o->t_last = now_s;
     return st;
@@ -496,6 +504,6 @@ void fw_online_stats_json(const fw_online_stats *s, fw_buf *b) {
                   (unsigned long long)s->rejected, (unsigned long long)s->inconclusive, s->parent);
     fw_buf_printf(b, ",\"last_gate\":");
     if (s->last_gate.decision < 0) fw_buf_printf(b, "null");
-    else gate_json(&s->last_gate, b);
+    else fw_online_gate_json(&s->last_gate, b);
     fw_buf_printf(b, "}");
 }

@@ -32,6 +32,7 @@
 #include "core/buf.h"
 #include "features/pipeline.h"
 #include "flywheel.h"
+#include "learn/gate.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -45,9 +46,9 @@ typedef struct fw_online_settings {
     size_t batch;                /* examples per update: 32 */
     size_t snapshot_rows;        /* a snapshot after this many learned examples: 1000 (0: by time only) */
     double snapshot_s;           /* ... or once the last is this many seconds old: 300 (0: by count only) */
-    size_t gate_min_rows;        /* paired examples the gate needs, fewer: inconclusive: 200 */
-    double gate_alpha;           /* one-sided level of the gate's test: 0.05 */
-    double gate_min_improvement; /* mean loss reduction per example the gate requires: 0 */
+    size_t gate_min_rows;        /* examples the gate needs, fewer: inconclusive: 200 */
+    double gate_confidence;      /* two-sided level of the gate's interval: 0.95 */
+    double gate_min_improvement; /* the margin on the primary metric the gate requires: 0 */
 } fw_online_settings;
 void fw_online_settings_init(fw_online_settings *s);
 
@@ -90,16 +91,16 @@ enum { FW_ONLINE_INCONCLUSIVE = 0, FW_ONLINE_PROMOTE = 1, FW_ONLINE_REJECT = 2 }
 const char *fw_online_decision_name(int d); /* "inconclusive", "promote", "reject" */
 
 /* The gate's evidence: the examples learned since the last snapshot, each scored before it was
- * learned by the learner (challenger) and by the champion's weights: mean losses and the interval
- * (mean ± z(1-alpha) se) of the per-example improvement champion_loss - challenger_loss.
- * promote: n >= gate_min_rows and lo > gate_min_improvement; reject: hi < 0 or (n enough and
- * the improvement is not shown while the learner is worse on average); else inconclusive. */
+ * learned by the learner (challenger) and by the champion's weights, compared by retrain's gate
+ * (learn/gate.h fw_gate_decide: the artifact's primary metric — DeLong for roc_auc, paired
+ * per-row losses, else the paired bootstrap — with the settings' min_rows, confidence and
+ * min_improvement), plus both mean progressive losses. */
 typedef struct fw_online_gate {
-    int decision;
+    int decision;                /* FW_ONLINE_* (from r.decision) */
     size_t n;
     double champion_loss, challenger_loss;
-    double lo, hi;
     char loss[16];               /* "log_loss", "squared_error" */
+    fw_gate_result r;            /* the gate's result */
 } fw_online_gate;
 
 /* Writes the snapshot: the parent artifact with its model replaced by the learned weights,
@@ -107,6 +108,8 @@ typedef struct fw_online_gate {
  * the gate's evidence). Appends the artifact bytes to out (usually empty) and fills g. Then the
  * period starts again (even on error, apart from FW_ENOMEM). Deterministic: see the top. */
 fw_status fw_online_snapshot(fw_online *o, double now_s, fw_buf *out, fw_online_gate *g, fw_err *err);
+/* The gate's evidence as JSON: {"loss", "champion_loss", "challenger_loss", "gate": {fw_gate_result_json}}. */
+void fw_online_gate_json(const fw_online_gate *g, fw_buf *out);
 
 /* The last snapshot was registered as `ref` ("NAME@VERSION"): it becomes the next snapshot's
  * parent (its bytes are kept: pass them, len > 0); with promoted, its weights become the

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include "project/learn.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,8 +79,8 @@ void fw_serve_config_init(fw_serve_config *c) {
     l->snapshot_rows = 1000;
     l->snapshot_s = 300;
     l->gate_min_rows = 200;
-    l->gate_alpha = 0.05;
-    l->promote = true;
+    l->gate_confidence = 0.95;
+    l->promote = false;
     l->join_wait_s = 30;
     l->queue = 65536;
 }
@@ -475,10 +476,14 @@ static fw_status parse_learn(fw_yaml *y, yaml_node_t *map, fw_serve_learn *l) {
     if (!st && (v = fw_yaml_map_get(y, map, "l1"))) st = fw_yaml_get_double(y, v, "learn.l1", 0, 1e6, &l->l1);
     if (!st && (v = fw_yaml_map_get(y, map, "l2"))) st = fw_yaml_get_double(y, v, "learn.l2", 0, 1e6, &l->l2);
     if (!st && (v = fw_yaml_map_get(y, map, "batch"))) st = get_size(y, v, "learn.batch", 1, 65536, &l->batch);
-    if (!st && (v = fw_yaml_map_get(y, map, "snapshot_rows")))
-        st = get_size(y, v, "learn.snapshot_rows", 0, 1000000000, &l->snapshot_rows);
-    if (!st && (v = fw_yaml_map_get(y, map, "snapshot_s")))
-        st = fw_yaml_get_double(y, v, "learn.snapshot_s", 0, 1e9, &l->snapshot_s);
+    if (!st && (g = fw_yaml_map_get(y, map, "snapshot")) && g->type == YAML_MAPPING_NODE) {
+        if ((v = fw_yaml_map_get(y, g, "updates"))) st = get_size(y, v, "learn.snapshot.updates", 0, 1000000000, &l->snapshot_rows);
+        if (!st && (v = fw_yaml_map_get(y, g, "interval"))) {
+            const char *t = fw_yaml_scalar(v);
+            if (!t || !fw_learn_parse_duration(t, &l->snapshot_s))
+                st = fw_yaml_error(y, v, "'learn.snapshot.interval': expected a duration (90s, 15m, 6h, 7d, 2w or seconds)");
+        }
+    }
     if (!st && (v = fw_yaml_map_get(y, map, "promote")) && !(st = fw_yaml_get_enum(y, v, "learn.promote", promote, &e)))
         l->promote = e == 0;
     if (!st && (v = fw_yaml_map_get(y, map, "join_wait_s")))
@@ -486,12 +491,13 @@ static fw_status parse_learn(fw_yaml *y, yaml_node_t *map, fw_serve_learn *l) {
     if (!st && (v = fw_yaml_map_get(y, map, "queue"))) st = get_size(y, v, "learn.queue", 1, 100000000, &l->queue);
     if (!st && (g = fw_yaml_map_get(y, map, "gate")) && g->type == YAML_MAPPING_NODE) {
         if (!st && (v = fw_yaml_map_get(y, g, "min_rows"))) st = get_size(y, v, "learn.gate.min_rows", 2, 1000000000, &l->gate_min_rows);
-        if (!st && (v = fw_yaml_map_get(y, g, "alpha"))) st = fw_yaml_get_double(y, v, "learn.gate.alpha", 1e-9, 0.49, &l->gate_alpha);
+        if (!st && (v = fw_yaml_map_get(y, g, "confidence")))
+            st = fw_yaml_get_double(y, v, "learn.gate.confidence", 0.5000001, 0.9999999, &l->gate_confidence);
         if (!st && (v = fw_yaml_map_get(y, g, "min_improvement")))
             st = fw_yaml_get_double(y, v, "learn.gate.min_improvement", -1e9, 1e9, &l->gate_min_improvement);
     }
     if (!st && l->online && l->snapshot_rows == 0 && l->snapshot_s == 0)
-        st = fw_yaml_error(y, map, "'learn': snapshot_rows and snapshot_s are both 0: no snapshot would ever be taken");
+        st = fw_yaml_error(y, map, "'learn.snapshot': updates and interval are both 0: no snapshot would ever be taken");
     return st;
 }
 

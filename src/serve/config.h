@@ -113,12 +113,12 @@ typedef struct fw_serve_learn {
     double lr, beta;            /* learn.lr (0.1), learn.beta (1) */
     double l1, l2;              /* learn.l1, learn.l2; NaN (default) = the batch model's own */
     size_t batch;               /* learn.batch: examples per update; default 32 */
-    size_t snapshot_rows;       /* learn.snapshot_rows: a snapshot every this many examples; default 1000 */
-    double snapshot_s;          /* learn.snapshot_s: ... or this often, seconds; default 300 */
+    size_t snapshot_rows;       /* learn.snapshot.updates: a snapshot every this many examples; default 1000 */
+    double snapshot_s;          /* learn.snapshot.interval: ... or this often (a duration); default 5m */
     size_t gate_min_rows;       /* learn.gate.min_rows: default 200 */
-    double gate_alpha;          /* learn.gate.alpha: default 0.05 */
-    double gate_min_improvement; /* learn.gate.min_improvement: mean loss reduction; default 0 */
-    bool promote;               /* learn.promote: auto (true, default) | none */
+    double gate_confidence;     /* learn.gate.confidence: default 0.95 */
+    double gate_min_improvement; /* learn.gate.min_improvement: on the primary metric; default 0 */
+    bool promote;               /* learn.promote: auto (true) | none (false, the default) */
     double join_wait_s;         /* learn.join_wait_s: how long a label waits for its logged prediction; 30 */
     size_t queue;               /* learn.queue: labels waiting for the learning thread; 65536 */
 } fw_serve_learn;

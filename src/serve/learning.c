@@ -127,7 +127,7 @@ static void settings_of(const fw_serve_learn *c, fw_online_settings *s) {
     s->snapshot_rows = c->snapshot_rows;
     s->snapshot_s = c->snapshot_s;
     s->gate_min_rows = c->gate_min_rows;
-    s->gate_alpha = c->gate_alpha;
+    s->gate_confidence = c->gate_confidence;
     s->gate_min_improvement = c->gate_min_improvement;
 }
 
@@ -294,11 +294,13 @@ static void maybe_snapshot(fw_srv_learning *l, learner *ln, double now) {
     }
     bool promoted = false;
     if (g.decision == FW_ONLINE_PROMOTE && l->cfg->promote) {
-        char vref[200], reason[400], note[512];
+        char vref[200], reason[600], note[512];
         snprintf(vref, sizeof vref, "%s@%lld", ln->name, (long long)ver);
         snprintf(reason, sizeof reason,
-                 "online learning gate: promote (%zu paired examples, %s %.6g -> %.6g, improvement interval [%.6g, %.6g])",
-                 g.n, g.loss, g.champion_loss, g.challenger_loss, g.lo, g.hi);
+                 "online learning gate: promote (%zu progressive-validation examples, %s %s %.6g -> %.6g, "
+                 "difference interval [%.6g, %.6g]; %s %.6g -> %.6g)",
+                 g.n, g.r.metric, g.r.method, g.r.champion_metric, g.r.challenger_metric, g.r.lo, g.r.hi, g.loss,
+                 g.champion_loss, g.challenger_loss);
         fw_promote_options po;
         fw_promote_options_init(&po);
         po.force = true; /* the gate decided, on fresh served traffic; the test-set rule does not apply */

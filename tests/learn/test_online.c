@@ -162,7 +162,7 @@ static void test_no_change_no_promotion(void) {
         CHECK(fw_online_snapshot_due(o, 0));
         CHECK_OK(fw_online_snapshot(o, 0, &b, &g, &err));
         CHECK_MSG(g.decision != FW_ONLINE_PROMOTE, "seed %zu: promoted without a change: %g -> %g [%g, %g]", seed,
-                  g.champion_loss, g.challenger_loss, g.lo, g.hi);
+                  g.champion_loss, g.challenger_loss, g.r.lo, g.r.hi);
         fw_buf_free(&b);
         fw_online_free(o);
     }

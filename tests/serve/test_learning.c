@@ -153,7 +153,7 @@ static int start(hc_server *s, const char *home, const char *yaml) {
 static void test_change_promotes_and_swaps(void) {
     if (!fw_test_bin() || !load_pima() || !train("h")) return;
     hc_server s;
-    int rc = start(&s, "h", "learn:\n  online: true\n  batch: 16\n  snapshot_rows: 320\n  snapshot_s: 0\n"
+    int rc = start(&s, "h", "learn:\n  online: true\n  promote: auto\n  batch: 16\n  snapshot: {updates: 320, interval: 0}\n"
                             "  gate: {min_rows: 100}\n");
     CHECK_EQ(rc, 0);
     if (rc) return;
@@ -167,7 +167,9 @@ static void test_change_promotes_and_swaps(void) {
     CHECK_MSG(json_integer_value(json_object_get(ln, "promoted")) >= 1, "no promotion: %s",
               root ? json_dumps(root, 0) : "");
     CHECK(json_real_value(json_object_get(ln, "recent_loss")) < json_real_value(json_object_get(ln, "recent_champion_loss")));
+    { char *d = json_dumps(json_object_get(ln, "last_gate"), 0); CHECK_MSG(json_is_string(json_object_get(json_object_get(ln, "last_gate"), "loss")), "last_gate: %s", d ? d : "(null)"); free(d); }
     CHECK_STR(json_string_value(json_object_get(json_object_get(ln, "last_gate"), "loss")), "log_loss");
+    CHECK_STR(json_string_value(json_object_get(json_object_get(json_object_get(ln, "last_gate"), "gate"), "method")), "delong");
     json_decref(root);
     /* production moved to a snapshot (version 2 or 3) and every later request is answered by it */
     size_t after[8] = {0};
@@ -202,7 +204,7 @@ static void test_change_promotes_and_swaps(void) {
 static void test_no_change_no_promotion(void) {
     if (!fw_test_bin() || !load_pima() || !train("n")) return;
     hc_server s;
-    int rc = start(&s, "n", "learn:\n  online: true\n  batch: 16\n  snapshot_rows: 320\n  snapshot_s: 0\n"
+    int rc = start(&s, "n", "learn:\n  online: true\n  promote: auto\n  batch: 16\n  snapshot: {updates: 320, interval: 0}\n"
                             "  gate: {min_rows: 100, min_improvement: 0.01}\n");
     CHECK_EQ(rc, 0);
     if (rc) return;
