@@ -219,6 +219,8 @@ static bool decode_inputs(const fw_pipeline *pl, json_t *root, fw_value *vals) {
     return true;
 }
 
+static void maybe_snapshot(fw_srv_learning *l, learner *ln, double now);
+
 /* 1: learned (or refused for good), 0: the prediction is not in the log yet. */
 static int handle(fw_srv_learning *l, const event *e) {
     learner *ln = learner_for(l, e->name, e->version);
@@ -248,6 +250,7 @@ static int handle(fw_srv_learning *l, const event *e) {
     if (ok) ok = fw_online_add(ln->ol, e->rid, vals, &y, &err) == FW_OK;
     fw_free(vals);
     json_decref(root);
+    if (ok) maybe_snapshot(l, ln, (double)fw_now_ns() * 1e-9); /* at exactly every snapshot.updates examples */
     pthread_mutex_lock(&l->mu);
     if (ok) l->learned_events++;
     else l->refused++;

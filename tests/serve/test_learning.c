@@ -10,6 +10,8 @@
 
 #include "client.h"
 
+#include "serve/config.h"
+
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -223,8 +225,41 @@ static void test_no_change_no_promotion(void) {
     CHECK_EQ(hc_server_stop(&s, SIGTERM), 0);
 }
 
+/* The `learn:` section of the serve config: the project's keys for the shared meanings, defaults,
+ * errors naming line and column. */
+static void test_config(void) {
+    fw_serve_config c;
+    fw_err err;
+    fw_serve_config_init(&c);
+    CHECK(!c.learn.online && !c.learn.promote && c.learn.batch == 32 && c.learn.snapshot_rows == 1000);
+    const char *y = "learn:\n  online: true\n  promote: auto\n  every: 6h\n  snapshot: {updates: 50, interval: 2m}\n"
+                    "  gate: {min_rows: 30, confidence: 0.9, min_improvement: 0.01}\n  solver: sgd\n  batch: 8\n"
+                    "  models: [pima]\n";
+    CHECK_OK(fw_serve_config_parse(&c, y, strlen(y), "s.yaml", &err));
+    CHECK(c.learn.online && c.learn.promote && c.learn.snapshot_rows == 50 && c.learn.snapshot_s == 120);
+    CHECK(c.learn.gate_min_rows == 30 && c.learn.gate_confidence == 0.9 && c.learn.gate_min_improvement == 0.01);
+    CHECK(c.learn.batch == 8 && c.learn.n_models == 1 && !strcmp(c.learn.solver, "sgd"));
+    fw_serve_config_free(&c);
+    fw_serve_config_init(&c);
+    y = "learn:\n  online: true\n  snapshot: {updates: 0, interval: 0}\n";
+    CHECK_EQ(fw_serve_config_parse(&c, y, strlen(y), "s.yaml", &err), FW_ECONFIG);
+    CHECK_CONTAINS(err.msg, "no snapshot would ever be taken");
+    fw_serve_config_free(&c);
+    fw_serve_config_init(&c);
+    y = "learn:\n  online: true\n  batch: 0\n";
+    CHECK_EQ(fw_serve_config_parse(&c, y, strlen(y), "s.yaml", &err), FW_ECONFIG);
+    CHECK_CONTAINS(err.msg, "s.yaml:3:10: 'learn.batch'");
+    fw_serve_config_free(&c);
+    fw_serve_config_init(&c);
+    y = "learn:\n  snapshot: {interval: soon}\n";
+    CHECK_EQ(fw_serve_config_parse(&c, y, strlen(y), "s.yaml", &err), FW_ECONFIG);
+    CHECK_CONTAINS(err.msg, "'learn.snapshot.interval': expected a duration");
+    fw_serve_config_free(&c);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
+    TEST_RUN(test_config);
     TEST_RUN(test_change_promotes_and_swaps);
     TEST_RUN(test_no_change_no_promotion);
     free(text);
