@@ -489,6 +489,25 @@ static fw_status parse_learn(fw_yaml *y, yaml_node_t *map, fw_serve_learn *l) {
     if (!st && (v = fw_yaml_map_get(y, map, "join_wait_s")))
         st = fw_yaml_get_double(y, v, "learn.join_wait_s", 0, 86400, &l->join_wait_s);
     if (!st && (v = fw_yaml_map_get(y, map, "queue"))) st = get_size(y, v, "learn.queue", 1, 100000000, &l->queue);
+    if (!st && (v = fw_yaml_map_get(y, map, "every"))) {
+        const char *t = fw_yaml_scalar(v);
+        if (!t || !fw_learn_parse_duration(t, &l->every_s))
+            st = fw_yaml_error(y, v, "'learn.every': expected a duration (90s, 15m, 6h, 7d, 2w or seconds)");
+    }
+    if (!st && (v = fw_yaml_map_get(y, map, "after_labels")))
+        st = fw_yaml_get_int(y, v, "learn.after_labels", 0, UINT64_MAX, &l->after_labels);
+    if (!st && (v = fw_yaml_map_get(y, map, "on_alarm"))) {
+        if (v->type == YAML_SEQUENCE_NODE) {
+            for (size_t i = 0; i < (size_t)(v->data.sequence.items.top - v->data.sequence.items.start); i++) {
+                const char *t = fw_yaml_scalar(fw_yaml_item(y, v, i));
+                if (t && !strcmp(t, "drift")) l->on_drift = true;
+                else if (t && !strcmp(t, "performance")) l->on_performance = true;
+            }
+        } else {
+            bool b = false;
+            if (!(st = fw_yaml_get_bool(y, v, "learn.on_alarm", &b))) l->on_drift = l->on_performance = b;
+        }
+    }
     if (!st && (g = fw_yaml_map_get(y, map, "gate")) && g->type == YAML_MAPPING_NODE) {
         if (!st && (v = fw_yaml_map_get(y, g, "min_rows"))) st = get_size(y, v, "learn.gate.min_rows", 2, 1000000000, &l->gate_min_rows);
         if (!st && (v = fw_yaml_map_get(y, g, "confidence")))

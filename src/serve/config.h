@@ -119,6 +119,10 @@ typedef struct fw_serve_learn {
     double gate_confidence;     /* learn.gate.confidence: default 0.95 */
     double gate_min_improvement; /* learn.gate.min_improvement: on the primary metric; default 0 */
     bool promote;               /* learn.promote: auto (true) | none (false, the default) */
+    /* retrain triggers (learn/retrain.h fw_retrain_run on a background thread) */
+    double every_s;             /* learn.every: retrain on a schedule (a duration); 0 = off */
+    uint64_t after_labels;      /* learn.after_labels: retrain after N new labels; 0 = off */
+    bool on_drift, on_performance; /* learn.on_alarm: true (both) | [drift, performance] */
     double join_wait_s;         /* learn.join_wait_s: how long a label waits for its logged prediction; 30 */
     size_t queue;               /* learn.queue: labels waiting for the learning thread; 65536 */
 } fw_serve_learn;

@@ -6,6 +6,8 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "learn/online.h"
+#include "learn/retrain.h"
+#include "monitor/alarm.h"
 #include "registry/registry.h"
 #include "serve/server_int.h"
 #include "store/store.h"
@@ -42,6 +44,13 @@ typedef struct learner {
     fw_online_stats stats;       /* copied under l->mu after each round (the endpoint reads it) */
     uint64_t unjoined;
     char last_snapshot[208];
+    /* retrain triggers */
+    uint64_t labels_since;       /* labels of the model since its last triggered retrain */
+    double last_retrain_s;       /* when the last one started (or when the learner was made) */
+    int alarm;                   /* an alarm asked for a retrain: its kind + 1 (0: none) */
+    char alarm_detail[160];
+    uint64_t retrains;
+    char *last_retrain;          /* fw_retrain_result_json of the last run, or its error (fw_malloc'd) */
 } learner;
 
 struct fw_srv_learning {
@@ -65,6 +74,13 @@ struct fw_srv_learning {
     size_t n_ls;
     /* counters (under mu) */
     uint64_t queued, dropped, unjoined, refused, learned_events;
+    /* the retrain worker: one run at a time (the store's lock makes it one per model across processes) */
+    pthread_t rt;
+    bool rt_started, rt_busy, rt_has_job;
+    pthread_cond_t rt_cv;
+    char rt_name[136], rt_detail[200];
+    fw_retrain_reason rt_reason;
+    uint64_t retrains_started, retrains_promoted, retrains_failed;
 };
 
 static bool wants(const fw_serve_learn *c, const char *name) {
@@ -189,7 +205,9 @@ static learner *learner_for(fw_srv_learning *l, const char *name, int64_t answer
     if (!ln) return NULL;
     snprintf(ln->name, sizeof ln->name, "%s", name);
     ln->stats.last_gate.decision = -1;
-    learner_start(l, ln, answered);
+    ln->last_retrain_s = (double)fw_now_ns() * 1e-9;
+    if (l->cfg->online) learner_start(l, ln, answered);
+    else snprintf(ln->reason, sizeof ln->reason, "learn.online is off");
     pthread_mutex_lock(&l->mu);
     l->ls[l->n_ls++] = ln;
     pthread_mutex_unlock(&l->mu);
@@ -223,7 +241,16 @@ static void maybe_snapshot(fw_srv_learning *l, learner *ln, double now);
 
 /* 1: learned (or refused for good), 0: the prediction is not in the log yet. */
 static int handle(fw_srv_learning *l, const event *e) {
+    if (e->version < 0) { /* an alarm (fw_srv_learning_alarm) */
+        learner *la = learner_for(l, e->name, 0);
+        if (la && -e->version - 1 < FW_ALARM_KIND_COUNT) {
+            la->alarm = (int)(-e->version);
+            snprintf(la->alarm_detail, sizeof la->alarm_detail, "%s alarm: %s", fw_alarm_kind_name((fw_alarm_kind)(-e->version - 1)), e->text);
+        }
+        return 1;
+    }
     learner *ln = learner_for(l, e->name, e->version);
+    if (ln && isnan(e->t_first)) ln->labels_since++; /* counted once, on arrival */
     if (!ln || !ln->ol) return 1;
     fw_err err;
     fw_err_clear(&err);
@@ -322,6 +349,125 @@ static void maybe_snapshot(fw_srv_learning *l, learner *ln, double now) {
     fw_buf_free(&a);
 }
 
+/* ---- retrain triggers (learn.every, learn.after_labels, learn.on_alarm) ---------------------- */
+
+static void *retrain_main(void *arg) {
+    fw_srv_learning *l = arg;
+    (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10); /* below the request threads */
+    pthread_mutex_lock(&l->mu);
+    for (;;) {
+        while (!l->rt_has_job && !l->stop) pthread_cond_wait(&l->rt_cv, &l->mu);
+        if (l->stop) break;
+        char name[136], detail[200];
+        snprintf(name, sizeof name, "%s", l->rt_name);
+        snprintf(detail, sizeof detail, "%s", l->rt_detail);
+        fw_retrain_reason reason = l->rt_reason;
+        l->rt_has_job = false;
+        l->rt_busy = true;
+        l->retrains_started++;
+        pthread_mutex_unlock(&l->mu);
+        fw_retrain_options o;
+        fw_retrain_options_init(&o);
+        o.home = l->home;
+        o.name = name;
+        o.reason = reason;
+        o.detail = detail;
+        o.promote_auto = l->cfg->promote;
+        o.command = "flywheel serve (learn: trigger)";
+        fw_retrain_result r;
+        memset(&r, 0, sizeof r);
+        fw_err err;
+        fw_err_clear(&err);
+        fw_status st = fw_retrain_run(&o, &r, &err);
+        fw_buf b;
+        fw_buf_init(&b);
+        if (st) {
+            fw_buf_printf(&b, "{\"error\":");
+            fw_json_put_str(&b, err.msg);
+            fw_buf_printf(&b, "}");
+            fprintf(stderr, "flywheel serve: %s: triggered retrain (%s) failed: %s\n", name, detail, err.msg);
+        } else {
+            fw_retrain_result_json(&r, &b);
+            fprintf(stderr, "flywheel serve: %s: triggered retrain (%s): %s%s\n", name, detail,
+                    fw_gate_decision_name(r.gate.decision), r.promoted ? ", production moved" : "");
+        }
+        fw_buf_put(&b, "", 1);
+        pthread_mutex_lock(&l->mu);
+        for (size_t i = 0; i < l->n_ls; i++)
+            if (!strcmp(l->ls[i]->name, name)) {
+                l->ls[i]->retrains++;
+                fw_free(l->ls[i]->last_retrain);
+                l->ls[i]->last_retrain = fw_buf_ok(&b) ? fw_strdup((const char *)b.data) : NULL;
+            }
+        if (st) l->retrains_failed++;
+        else if (r.promoted) l->retrains_promoted++;
+        pthread_mutex_unlock(&l->mu);
+        /* the new production is swapped in by the model table's loader: requests never wait */
+        if (!st && r.promoted) fw_model_table_submit(l->s->models, FW_MODEL_JOB_RELOAD, NULL, NULL, NULL, NULL, NULL, NULL, &err);
+        pthread_mutex_lock(&l->mu);
+        l->rt_busy = false;
+        pthread_cond_broadcast(&l->cv);
+        fw_buf_free(&b);
+    }
+    pthread_mutex_unlock(&l->mu);
+    return NULL;
+}
+
+/* Starts a retrain of ln when one of its triggers fired and the worker is free. Learning thread. */
+static void check_triggers(fw_srv_learning *l, learner *ln, double now) {
+    const fw_serve_learn *c = l->cfg;
+    fw_retrain_reason reason;
+    char detail[200];
+    if (ln->alarm) {
+        reason = FW_RETRAIN_ALARM;
+        snprintf(detail, sizeof detail, "%s", ln->alarm_detail);
+    } else if (c->after_labels && ln->labels_since >= c->after_labels) {
+        reason = FW_RETRAIN_LABELS;
+        snprintf(detail, sizeof detail, "%llu new labels", (unsigned long long)ln->labels_since);
+    } else if (c->every_s > 0 && now - ln->last_retrain_s >= c->every_s) {
+        reason = FW_RETRAIN_SCHEDULE;
+        snprintf(detail, sizeof detail, "every %.0f s", c->every_s);
+    } else {
+        return;
+    }
+    pthread_mutex_lock(&l->mu);
+    bool free_ = l->rt_started && !l->rt_busy && !l->rt_has_job;
+    if (free_) {
+        snprintf(l->rt_name, sizeof l->rt_name, "%s", ln->name);
+        snprintf(l->rt_detail, sizeof l->rt_detail, "%s", detail);
+        l->rt_reason = reason;
+        l->rt_has_job = true;
+        ln->alarm = 0;
+        ln->labels_since = 0;
+        ln->last_retrain_s = now;
+        pthread_cond_signal(&l->rt_cv);
+    }
+    pthread_mutex_unlock(&l->mu);
+}
+
+void fw_srv_learning_alarm(void *ud, const char *name, int64_t version, int kind, const char *detail) {
+    fw_srv_learning *l = ud;
+    (void)version;
+    if (!l || !wants(l->cfg, name)) return;
+    if (!((kind == FW_ALARM_DRIFT && l->cfg->on_drift) ||
+          ((kind == FW_ALARM_PERFORMANCE || kind == FW_ALARM_ESTIMATE) && l->cfg->on_performance)))
+        return;
+    event e; /* a label-less event carries the alarm to the learning thread */
+    memset(&e, 0, sizeof e);
+    snprintf(e.name, sizeof e.name, "%s", name);
+    e.version = -(int64_t)kind - 1;
+    snprintf(e.text, sizeof e.text, "%s", detail ? detail : "");
+    e.len = strlen(e.text);
+    e.t_first = NAN;
+    pthread_mutex_lock(&l->mu);
+    if (l->q_len < l->q_cap) {
+        l->q[(l->q_head + l->q_len) % l->q_cap] = e;
+        l->q_len++;
+        pthread_cond_signal(&l->cv);
+    }
+    pthread_mutex_unlock(&l->mu);
+}
+
 static void *learning_main(void *arg) {
     fw_srv_learning *l = arg;
     (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10); /* below the request threads */
@@ -384,6 +530,7 @@ static void *learning_main(void *arg) {
             l->pend[l->n_pend++] = batch[i];
         }
         for (size_t i = 0; i < l->n_ls; i++) maybe_snapshot(l, l->ls[i], now);
+        for (size_t i = 0; i < l->n_ls; i++) check_triggers(l, l->ls[i], now);
         pthread_mutex_lock(&l->mu);
         for (size_t i = 0; i < l->n_ls; i++)
             if (l->ls[i]->ol) fw_online_stats_get(l->ls[i]->ol, &l->ls[i]->stats);
@@ -402,10 +549,11 @@ static void *learning_main(void *arg) {
 fw_status fw_srv_learning_new(fw_server *s, fw_srv_learning **out, fw_err *err) {
     *out = NULL;
     const fw_serve_config *cfg = s->cfg;
-    if (!cfg->learn.online) return FW_OK;
+    const fw_serve_learn *lc = &cfg->learn;
+    if (!lc->online && !(lc->every_s > 0) && !lc->after_labels && !lc->on_drift && !lc->on_performance) return FW_OK;
     if (cfg->models_dir || !s->log_to_store) {
-        fprintf(stderr, "flywheel serve: learn.online needs models served from the store with the prediction log in "
-                        "it (no serving.log.path): online learning is off\n");
+        fprintf(stderr, "flywheel serve: learn: online learning and retrain triggers need models served from the store "
+                        "with the prediction log in it (no serving.log.path): they are off\n");
         return FW_OK;
     }
     fw_srv_learning *l = fw_calloc(1, sizeof *l);
@@ -417,6 +565,7 @@ fw_status fw_srv_learning_new(fw_server *s, fw_srv_learning **out, fw_err *err) 
     l->home = fw_strdup(fw_store_default_home(cfg->store_path));
     pthread_mutex_init(&l->mu, NULL);
     pthread_cond_init(&l->cv, NULL);
+    pthread_cond_init(&l->rt_cv, NULL);
     if (!l->q || !l->home) {
         fw_srv_learning_free(l);
         return fw_err_set(err, FW_ENOMEM, "out of memory");
@@ -426,6 +575,21 @@ fw_status fw_srv_learning_new(fw_server *s, fw_srv_learning **out, fw_err *err) 
         return fw_err_set(err, FW_EIO, "online learning: cannot start its thread");
     }
     l->started = true;
+    if (lc->every_s > 0 || lc->after_labels || lc->on_drift || lc->on_performance) {
+        if (pthread_create(&l->rt, NULL, retrain_main, l) == 0) l->rt_started = true;
+        /* models named in learn.models keep a schedule before their first label */
+        for (size_t i = 0; i < lc->n_models; i++) {
+            event e;
+            memset(&e, 0, sizeof e);
+            snprintf(e.name, sizeof e.name, "%s", lc->models[i]);
+            e.version = -(int64_t)FW_ALARM_KIND_COUNT - 1; /* no alarm kind: only makes the entry */
+            e.t_first = NAN;
+            pthread_mutex_lock(&l->mu);
+            if (l->q_len < l->q_cap) l->q[(l->q_head + l->q_len++) % l->q_cap] = e;
+            pthread_cond_signal(&l->cv);
+            pthread_mutex_unlock(&l->mu);
+        }
+    }
     *out = l;
     return FW_OK;
 }
@@ -439,8 +603,16 @@ void fw_srv_learning_free(fw_srv_learning *l) {
         pthread_mutex_unlock(&l->mu);
         pthread_join(l->th, NULL);
     }
+    if (l->rt_started) {
+        pthread_mutex_lock(&l->mu);
+        l->stop = true;
+        pthread_cond_broadcast(&l->rt_cv);
+        pthread_mutex_unlock(&l->mu);
+        pthread_join(l->rt, NULL); /* a run in progress finishes first */
+    }
     for (size_t i = 0; i < l->n_ls; i++) {
         fw_online_free(l->ls[i]->ol);
+        fw_free(l->ls[i]->last_retrain);
         fw_free(l->ls[i]);
     }
     if (l->log) fw_store_log_close(l->log);
@@ -450,6 +622,7 @@ void fw_srv_learning_free(fw_srv_learning *l) {
     fw_free(l->home);
     pthread_mutex_destroy(&l->mu);
     pthread_cond_destroy(&l->cv);
+    pthread_cond_destroy(&l->rt_cv);
     fw_free(l);
 }
 
@@ -479,8 +652,11 @@ void fw_srv_learning_state_json(fw_srv_learning *l, const char *name, fw_buf *ou
                       (unsigned long long)ln->unjoined);
         fw_json_put_str(out, ln->last_snapshot);
         fw_buf_printf(out, ",\"learner\":");
-        fw_online_stats_json(&ln->stats, out);
-        fw_buf_printf(out, "}");
+        if (ln->ol) fw_online_stats_json(&ln->stats, out);
+        else fw_buf_printf(out, "null");
+        fw_buf_printf(out, ",\"retrains\":%llu,\"labels_since_retrain\":%llu,\"last_retrain\":%s}",
+                      (unsigned long long)ln->retrains, (unsigned long long)ln->labels_since,
+                      ln->last_retrain ? ln->last_retrain : "null");
     }
     pthread_mutex_unlock(&l->mu);
 }

@@ -19,6 +19,7 @@
 #include "flywheel.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct fw_server;
 struct json_t;
@@ -34,6 +35,13 @@ void fw_srv_learning_free(fw_srv_learning *l);
 /* /v1/feedback stored the first label of rid: queued for the learning thread when rid names a
  * version of a model that learns. Thread-safe; no I/O; one short lock. */
 void fw_srv_learning_feedback(fw_srv_learning *l, struct fw_server *s, const char *rid, struct json_t *label);
+
+/* The monitors' alarm hook (serve/monitoring.h fw_srv_monitoring_set_alarm_hook; ud is the
+ * fw_srv_learning): a drift (learn.on_alarm: drift) or performance/estimate (performance) alarm of a
+ * model that learns asks for a retrain (learn/retrain.h fw_retrain_run on the retrain worker, one at
+ * a time, nice +10; production moves when learn.promote is auto and the gate says promote).
+ * learn.every and learn.after_labels start one the same way. Thread-safe; no I/O. */
+void fw_srv_learning_alarm(void *ud, const char *name, int64_t version, int kind, const char *detail);
 
 /* Appends ,"online":{...} for model `name` to out (nothing when the model does not learn). */
 void fw_srv_learning_state_json(fw_srv_learning *l, const char *name, fw_buf *out);

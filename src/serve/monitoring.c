@@ -24,11 +24,14 @@ struct fw_srv_monitoring {
     fw_alerts *alerts;
     char *log_home;            /* the store home the prediction log goes to (late labels are joined
                                   through it: perf.h's store lookup); NULL when it goes elsewhere */
+    fw_srv_alarm_hook_fn alarm_fn; /* raised alarms also go here (serve/learning.h), or NULL */
+    void *alarm_ud;
 };
 
 /* What a monitor's alarm callback needs: where alarms go and which version raised them. */
 typedef struct mon_hook {
     fw_alerts *alerts;
+    fw_srv_monitoring *sm;
     char name[129];
     int64_t version;           /* the registry's number; 0 when the version is not a number (directory models) */
 } mon_hook;
@@ -53,6 +56,12 @@ fw_status fw_srv_monitoring_new(const fw_serve_config *cfg, fw_srv_monitoring **
     return FW_OK;
 }
 
+void fw_srv_monitoring_set_alarm_hook(fw_srv_monitoring *sm, fw_srv_alarm_hook_fn fn, void *ud) {
+    if (!sm) return;
+    sm->alarm_fn = fn;
+    sm->alarm_ud = ud;
+}
+
 void fw_srv_monitoring_free(fw_srv_monitoring *sm, double drain_s) {
     if (!sm) return;
     fw_alerts_stop(sm->alerts, drain_s);
@@ -63,6 +72,7 @@ void fw_srv_monitoring_free(fw_srv_monitoring *sm, double drain_s) {
 static void on_alarm(void *ud, const fw_alarm *a, bool raised) {
     mon_hook *h = ud;
     fw_alerts_push(h->alerts, h->name, h->version, a, raised);
+    if (raised && h->sm->alarm_fn) h->sm->alarm_fn(h->sm->alarm_ud, h->name, h->version, (int)a->kind, a->detail);
 }
 
 void fw_srv_monitoring_attach(void *ud, fw_srv_model *m) {
@@ -75,6 +85,7 @@ void fw_srv_monitoring_attach(void *ud, fw_srv_model *m) {
         return;
     }
     h->alerts = sm->alerts;
+    h->sm = sm;
     snprintf(h->name, sizeof h->name, "%s", m->name);
     char *end;
     long long v = strtoll(m->version, &end, 10);

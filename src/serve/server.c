@@ -1282,6 +1282,7 @@ fw_status fw_server_new(const fw_serve_config *cfg, fw_server **out, fw_err *err
         }
     }
     if (st == FW_OK) st = fw_srv_learning_new(s, &s->learning, err);
+    if (st == FW_OK && s->learning) fw_srv_monitoring_set_alarm_hook(s->monitoring, fw_srv_learning_alarm, s->learning);
     if (st == FW_OK && cfg->batch_max_age_s > 0 && !cfg->models_dir)
         st = fw_hybrid_new(cfg->store_path, cfg->batch_max_age_s, cfg->batch_cache_ttl_s, &s->hybrid, err);
     if (st) {
@@ -1423,6 +1424,7 @@ void fw_server_drain(fw_server *s) {
         pthread_join(s->poller, NULL);
         s->poller_started = false;
     }
+    fw_srv_monitoring_set_alarm_hook(s->monitoring, NULL, NULL); /* no request thread is left to raise one */
     fw_srv_learning_free(s->learning); /* before the model table it submits swaps to */
     s->learning = NULL;
     if (s->logq) {

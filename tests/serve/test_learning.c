@@ -123,6 +123,18 @@ static json_t *wait_learner(int port, long long examples, long long snapshots, j
     return NULL;
 }
 
+static bool train_project(const char *home, const char *project) {
+    char *o = NULL;
+    int rc = fw_test_sh(&o, "[ -f \"$T/pima.yaml\" ] || fw_project pima \"$T/pima.yaml\"; "
+                            "[ -f \"$T/pima_learn.yaml\" ] || { cp \"$T/pima.yaml\" \"$T/pima_learn.yaml\"; "
+                            "printf 'learn:\\n  base: false\\n  gate: {holdout: 0.3, min_rows: 100}\\n' >> \"$T/pima_learn.yaml\"; }; "
+                            "\"$FW\" train \"$T/%s\" --home \"$T/%s\" --quiet --models linear && "
+                            "\"$FW\" models promote pima@1 --force --home \"$T/%s\"", project, home, home);
+    CHECK_MSG(rc == 0, "train pima: %s", o ? o : "");
+    free(o);
+    return rc == 0;
+}
+
 static bool train(const char *home) {
     char *o = NULL;
     int rc = fw_test_sh(&o, "[ -f \"$T/pima.yaml\" ] || fw_project pima \"$T/pima.yaml\"; "
@@ -225,6 +237,42 @@ static void test_no_change_no_promotion(void) {
     CHECK_EQ(hc_server_stop(&s, SIGTERM), 0);
 }
 
+/* learn.after_labels inside the server: after 500 new labels (flipped: a concept change) a retrain
+ * runs on the background worker (fw_retrain_run), its challenger passes the gate and production
+ * moves to it; requests sent meanwhile all succeed; the audit log says why (labels). */
+static void test_trigger_after_labels(void) {
+    if (!fw_test_bin() || !load_pima() || !train_project("t", "pima_learn.yaml")) return;
+    hc_server s;
+    int rc = start(&s, "t", "learn:\n  after_labels: 500\n  promote: auto\n");
+    CHECK_EQ(rc, 0);
+    if (rc) return;
+    size_t versions[8] = {0};
+    CHECK_EQ(stream(s.port, 0, 520, true, versions), 0);
+    size_t after[8] = {0};
+    int tries = 0, failed = 0;
+    for (; tries < 600; tries++) { /* requests keep flowing while it trains and swaps */
+        memset(after, 0, sizeof after);
+        failed += stream(s.port, 3000 + (size_t)tries * 10, 10, true, after);
+        if (after[1] == 0) break;
+        struct timespec ts = {0, 100 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    CHECK_EQ(failed, 0);
+    CHECK_MSG(after[1] == 0 && after[2] == 10, "production did not move to the retrained version 2 (%zu/%zu)", after[1], after[2]);
+    json_t *root = NULL;
+    json_t *on = online_state(s.port, &root);
+    { char *d = root ? json_dumps(root, 0) : NULL; CHECK_MSG(on != NULL, "no online state: %.300s", d ? d + (strlen(d) > 300 ? strlen(d) - 300 : 0) : "(none)"); free(d); }
+    CHECK_EQ(json_integer_value(json_object_get(on, "retrains")), 1);
+    CHECK_STR(json_string_value(json_object_get(json_object_get(on, "last_retrain"), "decision")), "promote");
+    CHECK_STR(json_string_value(json_object_get(json_object_get(on, "last_retrain"), "reason")), "labels");
+    json_decref(root);
+    CHECK_EQ(hc_server_stop(&s, SIGTERM), 0);
+    char *o = NULL;
+    fw_test_sh(&o, "\"$FW\" models history pima --home \"$T/t\"");
+    CHECK_CONTAINS(o, "labels");
+    free(o);
+}
+
 /* The `learn:` section of the serve config: the project's keys for the shared meanings, defaults,
  * errors naming line and column. */
 static void test_config(void) {
@@ -260,6 +308,7 @@ static void test_config(void) {
 int main(int argc, char **argv) {
     (void)argc;
     TEST_RUN(test_config);
+    TEST_RUN(test_trigger_after_labels);
     TEST_RUN(test_change_promotes_and_swaps);
     TEST_RUN(test_no_change_no_promotion);
     free(text);
