@@ -234,11 +234,27 @@ static void json_text(const json_t *v, fw_buf *t) {
     }
 }
 
-static void iso_time(int64_t ms, char out[40]) {
+/* How the base data writes its time column, so served rows' times read back as the same type. */
+typedef enum time_fmt { TIME_ISO = 0, TIME_DATE, TIME_SPACE, TIME_EPOCH } time_fmt;
+
+static time_fmt time_fmt_of(const char *v) {
+    size_t n = v ? strlen(v) : 0;
+    if (n == 10 && v[4] == '-' && v[7] == '-') return TIME_DATE;          /* 2026-12-07 */
+    if (n >= 19 && v[4] == '-' && v[10] == ' ') return TIME_SPACE;        /* 2026-12-07 01:02:03 */
+    if (n && strspn(v, "0123456789.") == n) return TIME_EPOCH;             /* seconds */
+    return TIME_ISO;
+}
+
+static void format_time(int64_t ms, time_fmt f, char out[40]) {
     time_t t = (time_t)(ms / 1000);
     struct tm tm;
     gmtime_r(&t, &tm);
-    strftime(out, 40, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    switch (f) {
+    case TIME_DATE: strftime(out, 40, "%Y-%m-%d", &tm); break;
+    case TIME_SPACE: strftime(out, 40, "%Y-%m-%d %H:%M:%S", &tm); break;
+    case TIME_EPOCH: snprintf(out, 40, "%lld", (long long)(ms / 1000)); break;
+    case TIME_ISO: strftime(out, 40, "%Y-%m-%dT%H:%M:%SZ", &tm); break;
+    }
 }
 
 typedef struct writer {
@@ -249,6 +265,7 @@ typedef struct writer {
     bool jsonl;
     const char *weight_col;    /* the column weights go in (NULL: none) */
     bool weight_added;         /* ... a column the base data does not have */
+    time_fmt time;             /* the base data's time format (a time column requests lack) */
 } writer;
 
 /* Appends one served row; false when its inputs are not a JSON object (skipped). */
@@ -260,7 +277,7 @@ static bool put_served(const writer *w, const fw_served_row *r, double weight, f
     const char *label_col = w->p->label_columns[0];
     const char *time_col = w->p->time_column;
     char when[40];
-    iso_time(r->ts_ms, when);
+    format_time(r->ts_ms, w->time, when);
     if (!ok) goto done;
     if (w->jsonl) {
         json_object_set(in, label_col, label);
@@ -385,6 +402,19 @@ fw_status fw_snapshot_write(fw_store *s, const fw_snapshot_plan *p, fw_snapshot_
             goto done;
         }
         body = e + 1;
+        /* the time column's format, from the first record */
+        const char *tc = p->project->time_column;
+        if (tc && body < base.len) {
+            char **f1 = NULL;
+            size_t n1 = 0;
+            size_t e1 = record_end(bs, body, base.len);
+            if (header_fields(bs + body, e1 - body, w.delim, &f1, &n1) == FW_OK) {
+                for (size_t i = 0; i < w.n_cols && i < n1; i++)
+                    if (!strcmp(w.cols[i], tc)) w.time = time_fmt_of(f1[i]);
+                for (size_t i = 0; i < n1; i++) fw_free(f1[i]);
+                fw_free(f1);
+            }
+        }
         /* the header, with the added weight column */
         size_t stop = e;
         while (stop > head_start && bs[stop - 1] == '\r') stop--;
