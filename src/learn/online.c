@@ -23,6 +23,7 @@ struct fw_online {
     uint8_t *parent_bytes;       /* the snapshots' parent artifact */
     size_t parent_len;
     char parent[160];
+    char champion[160];          /* the reference of the champion's weights (learn.online.champion) */
     fw_task task;
     size_t no, nd, nc;
     uint32_t sd;
@@ -140,6 +141,7 @@ fw_status fw_online_new(const uint8_t *artifact, size_t len, const char *parent,
     memcpy(o->parent_bytes, artifact, len);
     o->parent_len = len;
     snprintf(o->parent, sizeof o->parent, "%s", parent ? parent : "");
+    snprintf(o->champion, sizeof o->champion, "%s", parent ? parent : "");
     *out = o;
     return FW_OK;
 oom:
@@ -402,6 +404,7 @@ static fw_status build_artifact(fw_online *o, const fw_online_gate *g, fw_buf *o
     if ((st = fw_model_save(o->learner, &mb)) == FW_OK) {
         fw_artifact_writer_section(w, FW_SECTION_MODEL, mb.data, mb.len);
         fw_artifact_writer_str(w, FW_KV_PARENT, o->parent);
+        fw_artifact_writer_str(w, "learn.online.champion", o->champion);
         fw_artifact_writer_i64(w, "learn.online.examples", (int64_t)o->p_n);
         fw_artifact_writer_bytes(w, "learn.online.sequence", o->seq.data, o->seq.len);
         put_settings(o, &tmp);
@@ -438,6 +441,28 @@ fw_status fw_online_snapshot(fw_online *o, double now_s, fw_buf *out, fw_online_
     return st;
 }
 
+fw_status fw_online_set_champion(fw_online *o, const char *ref, const uint8_t *artifact, size_t len) {
+    fw_model *c = NULL;
+    fw_err err;
+    fw_artifact *a = NULL;
+    const uint8_t *mp;
+    size_t mn;
+    fw_status st = fw_artifact_open(artifact, len, &a, &err);
+    if (!st && !fw_artifact_section(a, FW_SECTION_MODEL, &mp, &mn)) st = FW_EDATA;
+    if (!st) st = fw_model_load(mp, mn, &c, &err);
+    fw_artifact_close(a);
+    if (st) return st;
+    if (c->vt != &fw_linear_vtable || c->n_outputs != o->no || c->n_dense != o->nd || c->sparse_dim != o->sd) {
+        fw_model_free(c);
+        return FW_EDATA;
+    }
+    fw_model_free(o->champ_owned);
+    o->champ_owned = c;
+    o->champ = c;
+    snprintf(o->champion, sizeof o->champion, "%s", ref ? ref : "");
+    return FW_OK;
+}
+
 fw_status fw_online_committed(fw_online *o, const char *ref, const uint8_t *artifact, size_t len, bool promoted) {
     if (len) {
         uint8_t *p = fw_malloc(len);
@@ -448,23 +473,8 @@ fw_status fw_online_committed(fw_online *o, const char *ref, const uint8_t *arti
         o->parent_len = len;
         snprintf(o->parent, sizeof o->parent, "%s", ref);
     }
-    if (promoted) {
-        fw_model *c;
-        fw_err err;
-        fw_artifact *a = NULL;
-        const uint8_t *mp;
-        size_t mn;
-        /* the champion is the promoted snapshot's model exactly as saved */
-        if (fw_artifact_open(o->parent_bytes, o->parent_len, &a, &err) || !fw_artifact_section(a, FW_SECTION_MODEL, &mp, &mn) ||
-            fw_model_load(mp, mn, &c, &err)) {
-            fw_artifact_close(a);
-            return FW_ENOMEM;
-        }
-        fw_artifact_close(a);
-        fw_model_free(o->champ_owned);
-        o->champ_owned = c;
-        o->champ = c;
-    }
+    /* the champion is the promoted snapshot's model exactly as saved */
+    if (promoted) return fw_online_set_champion(o, ref, o->parent_bytes, o->parent_len);
     return FW_OK;
 }
 

@@ -10,8 +10,9 @@
  * offline model and the online updates combined). A snapshot holds only complete batches, so its
  * bytes depend on the sequence of examples alone, never on timing: it records that sequence (request
  * id and label of each example, in order) under "learn.online.sequence", and replaying it from the
- * parent artifact with the same settings (fw_online_new + fw_online_add in that order +
- * fw_online_snapshot) gives byte-identical artifact bytes.
+ * parent artifact with the same settings and champion (fw_online_new, fw_online_set_champion from the
+ * learn.online.champion version, fw_online_add in that order, fw_online_snapshot) gives
+ * byte-identical artifact bytes.
  *
  * Not thread-safe: one learner belongs to one thread (the server's learning thread), which is never
  * a request thread. The served model is never touched: a snapshot becomes a registry version and is
@@ -105,7 +106,7 @@ typedef struct fw_online_gate {
 
 /* Writes the snapshot: the parent artifact with its model replaced by the learned weights,
  * lineage.parent set to the parent and the learn.online.* keys (examples, the sequence, settings,
- * the gate's evidence). Appends the artifact bytes to out (usually empty) and fills g. Then the
+ * champion, the gate's evidence). Appends the artifact bytes to out (usually empty) and fills g. Then the
  * period starts again (even on error, apart from FW_ENOMEM). Deterministic: see the top. */
 fw_status fw_online_snapshot(fw_online *o, double now_s, fw_buf *out, fw_online_gate *g, fw_err *err);
 /* The gate's evidence as JSON: {"loss", "champion_loss", "challenger_loss", "gate": {fw_gate_result_json}}. */
@@ -115,6 +116,12 @@ void fw_online_gate_json(const fw_online_gate *g, fw_buf *out);
  * parent (its bytes are kept: pass them, len > 0); with promoted, its weights become the
  * champion's (the version now served). FW_ENOMEM or FW_OK. */
 fw_status fw_online_committed(fw_online *o, const char *ref, const uint8_t *artifact, size_t len, bool promoted);
+
+/* The champion's weights (what the gate compares the learner with) from the model of an artifact
+ * (ref: its "NAME@VERSION", recorded as learn.online.champion). fw_online_new starts with the
+ * parent's own; a replay of a snapshot whose champion was another version sets that one.
+ * FW_EDATA when the model is not a linear model of the same shape; artifact errors. */
+fw_status fw_online_set_champion(fw_online *o, const char *ref, const uint8_t *artifact, size_t len);
 
 /* Counters and losses for the endpoint and /metrics. */
 typedef struct fw_online_stats {
