@@ -47,6 +47,7 @@ struct fw_detector {
     double *z;         /* standardised score per cell */
     bool has_cusum;
     double k_allow, h_cusum;
+    double cusum_theta; /* the scores' adjustment coefficient (2k for normal increments) */
     /* FW_DET_MISSING */
     fw_rate_cusum miss;
 };
@@ -361,11 +362,42 @@ static fw_status calibrate_chi2(fw_detector *d) {
     return FW_OK;
 }
 
-/* Siegmund's approximation of a one-sided CUSUM's average run length for unit-variance increments
- * with allowance k and threshold h. */
-static double siegmund_arl(double k, double h) {
-    double b = h + 1.166, t = 2 * k * b;
-    return (exp(t) - 1 - t) / (2 * k * k);
+/* Siegmund's approximation of a one-sided CUSUM's average run length for increments of unit
+ * variance with allowance k and threshold h, written with the increments' adjustment coefficient
+ * theta (the root > 0 of E exp(theta (X - k)) = 1; 2k for normal increments, where this is the
+ * textbook formula (e^{2kb} - 1 - 2kb) / 2k^2, b = h + 1.166). */
+static double siegmund_arl(double theta, double k, double h) {
+    double t = theta * (h + 1.166);
+    return (exp(t) - 1 - t) / (theta * k);
+}
+
+/* The adjustment coefficient of one side of the score CUSUM: theta > 0 with
+ * sum_i p_i exp(theta (sign z_i - k)) = 1, the p_i the reference's cell shares. Normal scores of a
+ * few cells are not normal: a rare cell (a 0/1 column, the non-zero values of a column 99% zeros)
+ * has a standardised score of 10 or more, one row of it a jump no normal increment makes, and a
+ * threshold from the normal formula then alarms on three such rows close together. theta carries
+ * that: it is smaller than 2k for skewed cells (a larger threshold) and close to 2k for ten
+ * quantile bins. INFINITY when no cell's score exceeds k (the sum never grows). */
+static double adjustment_coef(const double *ref, const double *z, uint32_t n, double ref_n, double sign, double k) {
+    double zmax = -INFINITY;
+    for (uint32_t i = 0; i < n; i++)
+        if (ref[i] > 0 && sign * z[i] > zmax) zmax = sign * z[i];
+    if (!(zmax > k)) return INFINITY;
+    double lo = 0, hi = 1;
+    for (;;) {
+        double f = -1;
+        for (uint32_t i = 0; i < n; i++) f += ref[i] / ref_n * exp(hi * (sign * z[i] - k));
+        if (f > 0 || hi > 1e6) break;
+        lo = hi;
+        hi *= 2;
+    }
+    for (int it = 0; it < 100; it++) {
+        double mid = 0.5 * (lo + hi), f = -1;
+        for (uint32_t i = 0; i < n; i++) f += ref[i] / ref_n * exp(mid * (sign * z[i] - k));
+        if (f < 0) lo = mid;
+        else hi = mid;
+    }
+    return hi;
 }
 
 static void setup_cusum(fw_detector *d) {
@@ -388,11 +420,19 @@ static void setup_cusum(fw_detector *d) {
      * (its sampling error must not accumulate) */
     d->k_allow = d->set.cusum_shift / 2 + 2 / sqrt(d->ref_n);
     double arl = 2 / d->alpha_row; /* two sides share the test's rate */
+    /* the smaller side's coefficient, never above the normal increments' 2k: the threshold is at
+     * least the normal formula's */
+    double theta = 2 * d->k_allow;
+    double tp = adjustment_coef(d->ref, d->z, d->n_cells, d->ref_n, 1, d->k_allow);
+    double tn = adjustment_coef(d->ref, d->z, d->n_cells, d->ref_n, -1, d->k_allow);
+    if (tp < theta) theta = tp;
+    if (tn < theta) theta = tn;
+    d->cusum_theta = theta;
     double lo = 0, hi = 1;
-    while (siegmund_arl(d->k_allow, hi) < arl && hi < 1e9) hi *= 2;
+    while (siegmund_arl(theta, d->k_allow, hi) < arl && hi < 1e9) hi *= 2;
     for (int it = 0; it < 200; it++) {
         double mid = 0.5 * (lo + hi);
-        if (siegmund_arl(d->k_allow, mid) < arl) lo = mid;
+        if (siegmund_arl(theta, d->k_allow, mid) < arl) lo = mid;
         else hi = mid;
     }
     d->h_cusum = hi;
