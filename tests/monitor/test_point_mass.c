@@ -328,7 +328,7 @@ static cat_run cat_stream(const fw_ref_column *ref, const double *p, const doubl
     CHECK_OK(fw_detector_state_new(d, &st));
     uint32_t ns = fw_detector_n_slots(d), slot[8];
     for (int j = 0; j < 8; j++) {
-        char name[8];
+        char name[16];
         int len = snprintf(name, sizeof name, "c%d", j);
         slot[j] = fw_detector_slot_str(d, name, (size_t)len);
     }
@@ -374,7 +374,7 @@ static fw_ref_column plan_ref(const double *p) {
     c.min = c.max = NAN;
     c.n_top = 8;
     c.n_distinct = 8;
-    static char names[8][4];
+    static char names[8][16];
     static char *vals[8];
     static uint64_t counts[8];
     for (int j = 0; j < 8; j++) {
