@@ -141,7 +141,8 @@ install: all
 	    > $(DESTDIR)$(LIBDIR)/pkgconfig/flywheel.pc
 
 PREDICT_SRC := $(sort $(filter-out src/core/yaml_read.c,$(wildcard src/api/*.c src/artifact/*.c src/core/*.c \
-                 src/features/*.c src/models/*.c)) src/data/dataset.c src/data/scalar.c src/project/project.c)
+                 src/features/*.c src/models/*.c)) src/data/dataset.c src/data/scalar.c src/project/project.c \
+                 src/project/learn.c)
 PREDICT_OBJ := $(PREDICT_SRC:%.c=$(OUT)/obj/%.o)
 PREDICT_LIBS := -lpthread -lm
 

@@ -19,6 +19,7 @@ int fw_cmd_train(int argc, char **argv);
 int fw_cmd_eval(int argc, char **argv);
 int fw_cmd_models(int argc, char **argv);
 int fw_cmd_reproduce(int argc, char **argv);
+int fw_cmd_retrain(int argc, char **argv);
 int fw_cmd_serve(int argc, char **argv);
 int fw_cmd_batch(int argc, char **argv);
 int fw_cmd_monitor(int argc, char **argv);

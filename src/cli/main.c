@@ -11,6 +11,7 @@
 #pragma weak fw_cmd_eval
 #pragma weak fw_cmd_models
 #pragma weak fw_cmd_reproduce
+#pragma weak fw_cmd_retrain
 #pragma weak fw_cmd_serve
 #pragma weak fw_cmd_batch
 #pragma weak fw_cmd_monitor
@@ -27,6 +28,7 @@ static const command commands[] = {
     {"eval", fw_cmd_eval, "evaluate a registered model on a data file against its baseline"},
     {"models", fw_cmd_models, "list, show, diff, promote, roll back, alias, export and import models"},
     {"reproduce", fw_cmd_reproduce, "retrain a version from its record and check it is byte-identical"},
+    {"retrain", fw_cmd_retrain, "train a challenger on served traffic with labels; gate it against the champion"},
     {"serve", fw_cmd_serve, "serve models online over HTTP (v1 JSON and KServe v2)"},
     {"batch", fw_cmd_batch, "score a file in batch, to a file or the store"},
     {"monitor", fw_cmd_monitor, "replay a file through a model's monitor: drift, quality, schema, performance"},

@@ -69,6 +69,7 @@ void fw_project_init(fw_project *p) {
     p->constraints.fallback = FW_FALLBACK_BASELINE;
     p->constraints.threshold_rule = FW_THRESHOLD_MAX_F1;
     p->constraints.threshold = 0.5;
+    fw_learn_spec_init(&p->learn);
 }
 
 bool fw_project_has_hierarchy(const fw_project *p) { return p->hier_parent || p->n_hier; }
@@ -116,6 +117,7 @@ void fw_project_free(fw_project *p) {
         free_strs(p->expectations[i].allowed, p->expectations[i].n_allowed);
     }
     fw_free(p->expectations);
+    fw_learn_spec_free(&p->learn);
     fw_project_init(p);
 }
 

@@ -10,6 +10,7 @@
 #include "core/buf.h"
 #include "data/dataset.h"
 #include "data/split.h" /* fw_split_kind */
+#include "project/learn.h" /* fw_learn_spec: the learn: section */
 #include "flywheel.h"
 
 #include <stdbool.h>
@@ -151,6 +152,7 @@ typedef struct fw_project {
     char *notes;
     fw_expectation *expectations; size_t n_expectations; /* expectations: {column: {min, max,
                                   * allowed, max_missing}}, in file order */
+    fw_learn_spec learn;         /* learn: continual learning (project/learn.h, docs/LEARNING.md) */
 } fw_project;
 
 /* True when the project declares a class hierarchy (hierarchy.parent or hierarchy.groups). */

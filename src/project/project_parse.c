@@ -347,7 +347,7 @@ static fw_status constraint_pair(fw_yaml *y, int key, yaml_node_t *v, yaml_node_
 static const char *const k_top_keys[] = {"name", "data", "task", "features", "crosses", "hash_bits",
                                          "split", "metric", "metrics", "baseline", "constraints",
                                          "serving", "objective", "class_weights", "hierarchy",
-                                         "monitoring", "expectations", NULL};
+                                         "monitoring", "expectations", "learn", NULL};
 
 /* Bytes of the line break at s (0 when none), counted as libyaml counts lines: CR LF is one break,
  * and so are a lone CR, LF, NEL (C2 85), LS and PS (E2 80 A8/A9). */
@@ -553,6 +553,9 @@ static fw_status top_pair(fw_yaml *y, int key, yaml_node_t *v, yaml_node_t *k, v
     case 14: return parse_hierarchy(c, v, k);
     case 15: return FW_OK; /* monitoring: read and validated by serve/config.c */
     case 16: return parse_expectations(c, v);
+    case 17:
+        if ((st = fw_learn_parse(&c->y, v, k, &p->learn))) return st;
+        return resolve_path(c, &p->learn.base_data);
     }
     return FW_OK;
 }

@@ -299,6 +299,8 @@ fw_status fw_project_to_yaml(const fw_project *p, const char *dir, fw_buf *b) {
         }
         fw_buf_put_u8(b, '\n');
     }
+    fw_learn_write(&p->learn, b);
+    if (p->learn.set) put_path(b, "base_data", p->learn.base_data, dir);
     if (p->serving_yaml) {
         size_t n = strlen(p->serving_yaml);
         fw_buf_put(b, p->serving_yaml, n);

@@ -34,6 +34,7 @@ void fw_registry_register_options_init(fw_registry_register_options *o) { memset
 void fw_promote_options_init(fw_promote_options *o) {
     memset(o, 0, sizeof *o);
     o->min_improvement = NAN;
+    o->expect_current = -1;
 }
 
 fw_status fw_registry_open(const fw_registry_options *o, fw_registry **out, fw_err *err) {
@@ -278,8 +279,9 @@ fw_status fw_registry_register(fw_registry *r, const void *artifact, size_t len,
     if (st == FW_EEXIST && o->run_id) st = FW_OK; /* several versions of one run (e.g. per slice) */
     if (st) goto rollback;
     if ((st = fw_store_version_insert(s, &v, err))) goto rollback;
-    char reason[200];
-    snprintf(reason, sizeof reason, "artifact %s (%" PRId64 " bytes), run %s", hash, v.artifact_size, run_id);
+    char reason[1024];
+    snprintf(reason, sizeof reason, "artifact %s (%" PRId64 " bytes), run %s%s%.700s", hash, v.artifact_size, run_id,
+             o->reason && *o->reason ? "; " : "", o->reason ? o->reason : "");
     if ((st = audit(r, v.name, v.version, o->is_import ? "import" : "register", NULL, 0, 0, false, reason, err)))
         goto rollback;
     FW_CRASH_POINT("register:before-commit");
@@ -497,9 +499,16 @@ fw_status fw_registry_promote(fw_registry *r, const char *ref, const fw_promote_
         st = gst;
         goto rollback;
     }
-    char msg[512] = "";
+    char msg[1024] = "";
     bool forced = false;
-    if (strcmp(alias, FW_ALIAS_PRODUCTION) == 0) {
+    if (o->expect_current >= 0 && current != o->expect_current) {
+        st = fw_err_set(err, FW_EBUSY, "%s of %s moved meanwhile (now %" PRId64 ", expected %" PRId64 "): not moved",
+                        alias, v.name, current, o->expect_current);
+        goto rollback;
+    }
+    if (o->gate_evidence) { /* a paired gate compared it with the current version on the same rows */
+        snprintf(msg, sizeof msg, "gate: %.1000s", o->gate_evidence);
+    } else if (strcmp(alias, FW_ALIAS_PRODUCTION) == 0) {
         double margin = isnan(o->min_improvement) ? v.min_improvement : o->min_improvement;
         st = check_rule(r, &v, current, margin, msg, sizeof msg, err);
         if (st == FW_EDATA) {
@@ -509,7 +518,7 @@ fw_status fw_registry_promote(fw_registry *r, const char *ref, const fw_promote_
                 goto rollback;
             }
             forced = true;
-            char tmp[600];
+            char tmp[1100];
             snprintf(tmp, sizeof tmp, "forced past the rule: %s", msg);
             size_t l = strlen(tmp) < sizeof msg ? strlen(tmp) : sizeof msg - 1;
             memcpy(msg, tmp, l);

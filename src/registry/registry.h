@@ -58,6 +58,8 @@ typedef struct fw_registry_register_options {
     const char *tags_json;   /* extra tags, JSON object text, or NULL ("run" is always added) */
     int64_t parent_version;  /* 0: from the artifact's lineage.parent when it names this model */
     bool is_import;          /* audit action "import" instead of "register" */
+    const char *reason;      /* why the version exists, appended to its audit entry (e.g. "retrain
+                                (alarm: drift on glucose) from churn@3"), or NULL */
 } fw_registry_register_options;
 void fw_registry_register_options_init(fw_registry_register_options *o);
 
@@ -98,6 +100,13 @@ typedef struct fw_promote_options {
     bool force;              /* skip the rule (recorded in the audit log) */
     double min_improvement;  /* NaN: the version's own (from its project), else this margin */
     const char *reason;      /* free text for the audit log, or NULL */
+    /* Continual learning (learn/gate.h): the evidence of a paired gate that compared this version
+     * with the alias's current one on the same held-out rows. When set, it replaces the promotion
+     * rule (whose test fingerprints differ by construction) and is recorded as the audit reason;
+     * NULL: the rule applies. */
+    const char *gate_evidence;
+    int64_t expect_current;  /* >= 0: refuse (FW_EBUSY) unless the alias points at this version now
+                                (0 = unset) — the champion the gate judged against; -1 (default): any */
 } fw_promote_options;
 void fw_promote_options_init(fw_promote_options *o);
 

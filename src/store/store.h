@@ -276,6 +276,47 @@ fw_status fw_store_answer_count(fw_store *s, const char *model, int64_t *n, fw_e
  * uses one: `flywheel serve`'s request-id key ("request_id_key", serve/request_id.h). */
 fw_status fw_store_secret(fw_store *s, const char *name, unsigned char *out, size_t len, fw_err *err);
 
+/* ---- continual learning (src/learn: `flywheel retrain`, the server's learn: triggers) -------- */
+/* One labelled served row: a logged prediction of the model joined to the label in force for its
+ * request (fw_store_learn_scan). Texts are the back end's, valid during the callback only. */
+typedef struct fw_learn_row {
+    const char *request_id;
+    int64_t ts_ms;                     /* when the prediction was made (Unix ms) */
+    int64_t version;                   /* the version that answered */
+    const char *input_json;            /* the logged inputs (a JSON object); NULL: none were logged */
+    const char *label_json;            /* the label in force (JSON text: "pos", 1, 2.5, ...) */
+    int64_t label_ts_ms;               /* when that label arrived */
+} fw_learn_row;
+/* The callback of fw_store_learn_scan: 0 to go on, nonzero to stop (the scan then returns FW_OK). */
+typedef int (*fw_learn_row_fn)(void *ud, const fw_learn_row *row);
+/* Calls fn for each prediction of model (every version) made in [since_ms, until_ms) (until_ms 0:
+ * no bound) whose request id has a label in force in the feedback (the first label, or the last
+ * update; ignored and superseded labels never count), oldest first (prediction time, then log
+ * order). A request id logged several times for the model (a shadow of the same name) counts once,
+ * with its first logged prediction. Reads the prediction log through a connection of its own (a
+ * consistent snapshot of the log: one read transaction); never writes; a home without a log gives
+ * no rows. FW_OK, or the log's errors (FW_EBUSY, FW_ECORRUPT, FW_ESTORE) naming it. */
+fw_status fw_store_learn_scan(fw_store *s, const char *model, int64_t since_ms, int64_t until_ms,
+                              fw_learn_row_fn fn, void *ud, fw_err *err);
+/* The per-model retrain lock (one retrain per model at a time, across processes and servers sharing
+ * the store). lock: takes it for owner (a text naming the run: "host pid N reason") until now_ms +
+ * ttl_ms, atomically; a lock held by another owner whose time has run out is taken over (a crashed
+ * run); the same owner taking it again renews it. FW_OK when taken, FW_EBUSY when another owner
+ * holds it (err names the owner and until when; holder, when not NULL, gets the owner text). Not
+ * inside a transaction of the handle. unlock: releases it when owner holds it (FW_OK otherwise too). */
+fw_status fw_store_learn_lock(fw_store *s, const char *model, const char *owner, int64_t now_ms, int64_t ttl_ms,
+                              char *holder, size_t holder_size, fw_err *err);
+fw_status fw_store_learn_unlock(fw_store *s, const char *model, const char *owner, fw_err *err);
+/* Training-set snapshots: the rows a retrain trained and was judged on, kept so `flywheel reproduce`
+ * can retrain the version byte for byte. put: stores bytes under their content hash (an existing
+ * intact copy is kept; temp file + fsync + rename) and sets hash_out and path (the file a trainer
+ * reads: <home>/snapshots/ab/cdef....EXT for the file back end). ext: the file name's extension
+ * ("csv"), [a-z0-9.]{1,16}. path_of: where a snapshot lives (whether or not it exists). */
+fw_status fw_store_learn_snapshot_put(fw_store *s, const void *data, size_t len, const char *ext, char hash_out[33],
+                                      char *path, size_t path_size, fw_err *err);
+void fw_store_learn_snapshot_path(const fw_store *s, const char *hash, const char *ext, char *path, size_t size);
+/* ---- end of continual learning -------------------------------------------------------------- */
+
 /* ---- the prediction log --------------------------------------------------------------------- */
 /* One logged prediction as stored (table prediction_log). Texts are not copied; lengths without
  * the NUL. */

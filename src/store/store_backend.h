@@ -73,6 +73,13 @@ typedef struct fw_store_ops {
     /* settings: the text kept under key, storing fresh first when there is none, atomically (every
      * concurrent caller gets the first writer's); *out fw_malloc'd. fw_store_secret is built on it. */
     fw_status (*setting_get_or_put)(fw_store *s, const char *key, const char *fresh, char **out, fw_err *err);
+    /* continual learning (src/learn); snapshot_put and snapshot_path are the store's own (files
+     * under the home), the same for every back end */
+    fw_status (*learn_scan)(fw_store *s, const char *model, int64_t since_ms, int64_t until_ms, fw_learn_row_fn fn,
+                            void *ud, fw_err *err);
+    fw_status (*learn_lock)(fw_store *s, const char *model, const char *owner, int64_t now_ms, int64_t ttl_ms,
+                            char *holder, size_t holder_size, fw_err *err);
+    fw_status (*learn_unlock)(fw_store *s, const char *model, const char *owner, fw_err *err);
 } fw_store_ops;
 
 /* Every back end's registry handle starts with this header. */

@@ -38,4 +38,11 @@ fw_status fw__sqlite_log_open(const char *home, size_t cache_bytes, fw_store_log
 fw_store_log_retention *fw__sqlite_retention_start(const char *home, const fw_log_retention *r,
                                                    _Atomic(unsigned long long) *deleted);
 
+/* The SQLite back end's continual-learning operations (learn_sqlite.c; contracts in store.h). */
+fw_status fw__sqlite_learn_scan(fw_store *s, const char *model, int64_t since_ms, int64_t until_ms,
+                                fw_learn_row_fn fn, void *ud, fw_err *err);
+fw_status fw__sqlite_learn_lock(fw_store *s, const char *model, const char *owner, int64_t now_ms, int64_t ttl_ms,
+                                char *holder, size_t holder_size, fw_err *err);
+fw_status fw__sqlite_learn_unlock(fw_store *s, const char *model, const char *owner, fw_err *err);
+
 #endif

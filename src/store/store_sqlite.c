@@ -1102,6 +1102,10 @@ static const fw_store_ops sqlite_ops = {
     .artifact_map = sq_artifact_map,
     .artifact_unmap = sq_artifact_unmap,
     .artifact_where = sq_artifact_where,
+    /* continual learning (learn_sqlite.c) */
+    .learn_scan = fw__sqlite_learn_scan,
+    .learn_lock = fw__sqlite_learn_lock,
+    .learn_unlock = fw__sqlite_learn_unlock,
 };
 
 static int read_schema_version(sqlite_store *s) {
