@@ -148,7 +148,25 @@ static fw_status point_mass_profile(fw_ref_column *c, double *v, size_t m, const
     c->n_bins = nb;
     edges = NULL;
     for (uint32_t j = 0; j < np; j++) counts[bin_of(c, pv[j])] += pc[j];
-    for (size_t i = 0; i < r; i++) counts[bin_of(c, v[i])]++;
+    if (r > 0) {
+        /* the rest is partitioned around rks: a segment's values strictly between its two order
+         * statistics share one bin unless a point mass lies between them (then each is searched) */
+        uint32_t nr = n_bins > np ? n_bins - np : 1;
+        for (uint32_t q = 0; q < nr; q++) {
+            double lo_v = v[rks[q]], hi_v = v[rks[q + 1]];
+            bool split = false;
+            for (uint32_t j = 0; j < np && !split; j++) split = pv[j] > lo_v && pv[j] < hi_v;
+            uint32_t b_in = bin_of(c, lo_v);
+            size_t inside = 0;
+            for (size_t i = rks[q]; i < rks[q + 1]; i++) {
+                double x = v[i];
+                if (!split && x > lo_v && x < hi_v) inside++;
+                else counts[bin_of(c, x)]++;
+            }
+            counts[b_in] += inside;
+        }
+        counts[bin_of(c, v[r - 1])]++; /* rks[nr] = r - 1 */
+    }
     /* merge empty bins into the one below (bin 0 holds the minimum: never empty) */
     uint32_t kept = 1;
     for (uint32_t b = 1; b < nb; b++)
