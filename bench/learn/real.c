@@ -14,7 +14,7 @@
  * fresh sample can still be truly better than the champion (the two fits differ): such promotions
  * are counted apart ("truly better").
  * Prints one line per table and scenario: promotions / rejections / inconclusive over the seeds.
- * Usage: real DATASETS_DIR FLYWHEEL_BIN TMP_DIR SEEDS_CHANGE SEEDS_NULL */
+ * Usage: real DATASETS_DIR FLYWHEEL_BIN TMP_DIR SEEDS_CHANGE SEEDS_SAME [SEEDS_NOISY (= SEEDS_SAME)] */
 #include "artifact/bundle.h"
 #include "core/alloc.h"
 #include "core/rng.h"
@@ -186,7 +186,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     const char *dir = argv[1], *bin = argv[2], *tmp = argv[3];
-    int seeds_change = atoi(argv[4]), seeds_null = atoi(argv[5]);
+    int seeds_change = atoi(argv[4]), seeds_null = atoi(argv[5]), seeds_noisy = argc > 6 ? atoi(argv[6]) : seeds_null;
     const char *only = getenv("TABLES");
     for (size_t ti = 0; ti < sizeof k_tables / sizeof *k_tables; ti++) {
         const table *t = &k_tables[ti];
@@ -249,7 +249,7 @@ int main(int argc, char **argv) {
         }
         static const char *const scen[] = {"change", "same", "noisy"};
         for (int s = 0; s < 3; s++) {
-            int seeds = s == 0 ? seeds_change : seeds_null;
+            int seeds = s == 0 ? seeds_change : s == 1 ? seeds_null : seeds_noisy;
             if (getenv("REAL_SCENARIO") && strcmp(getenv("REAL_SCENARIO"), scen[s])) continue;
             int promote = 0, reject = 0, inconclusive = 0, failed = 0, truly_better = 0, false_promote = 0;
             double sum_gain = 0;

@@ -11,16 +11,16 @@
 # better there (possible without a change: two fits differ) is counted apart.
 # Counts are deterministic (fixed seeds) and do not depend on the machine's load; the seconds per
 # retrain do (the load average is printed). Run it under the shared lock, after `make`:
-#   flock /tmp/fw-bench.lock bash bench/learn/run.sh [SEEDS_CHANGE (10)] [SEEDS_NULL (100)]
+#   flock /tmp/fw-bench.lock bash bench/learn/run.sh [SEEDS_CHANGE (10)] [SEEDS_SAME (100)] [SEEDS_NOISY (20)]
 # (B=DIR: the build directory, default build)
 set -eu
 cd "$(dirname "$0")/../.."
-seeds_change=${1:-10}; seeds_null=${2:-100}
+seeds_change=${1:-10}; seeds_null=${2:-100}; seeds_noisy=${3:-20}
 B=${B:-build}   # the build directory (B=build-bench: make BUILD=build-bench first)
 LIBS="-lsqlite3 -lyaml -lxxhash -lz -lzstd -ljansson -lpthread -lm"
 [[ -f $B/libflywheel.a && -x $B/flywheel ]] || { echo "run.sh: $B/ missing (run make)"; exit 1; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 gcc -std=c17 -D_GNU_SOURCE -O2 -Iinclude -Isrc -o "$tmp/real" bench/learn/real.c "$B/libflywheel.a" $LIBS
 echo "date: $(date -u +%FT%TZ)  commit: $(git rev-parse --short=12 HEAD)  load: $(cut -d' ' -f1-3 /proc/loadavg)"
-"$tmp/real" "${FW_DATASETS:-../shared/datasets}" "$PWD/$B/flywheel" "$tmp" "$seeds_change" "$seeds_null"
+"$tmp/real" "${FW_DATASETS:-../shared/datasets}" "$PWD/$B/flywheel" "$tmp" "$seeds_change" "$seeds_null" "$seeds_noisy"
 echo "load at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -410,8 +410,10 @@ fw_status fw_retrain_run(const fw_retrain_options *o, fw_retrain_result *out, fw
     r.store = fw_registry_store(r.reg);
     char host[64] = "";
     gethostname(host, sizeof host - 1);
-    snprintf(r.owner, sizeof r.owner, "%s pid %ld %s %" PRId64, host, (long)getpid(), fw_retrain_reason_name(o->reason),
-             t0);
+    /* unique per run, also between two threads of one process in the same millisecond */
+    static _Atomic unsigned long long runs;
+    snprintf(r.owner, sizeof r.owner, "%s pid %ld run %llu %s %" PRId64, host, (long)getpid(),
+             (unsigned long long)++runs, fw_retrain_reason_name(o->reason), t0);
     double ttl = o->lock_ttl_s > 0 ? o->lock_ttl_s : 3600;
     if ((st = fw_store_learn_lock(r.store, o->name, r.owner, t0, (int64_t)(ttl * 1000), NULL, 0, err))) goto done;
     r.locked = true;

@@ -11,8 +11,11 @@
 
 #include "../serve/client.h"
 
+#include "learn/retrain.h"
+
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -177,6 +180,33 @@ static void test_no_change_is_not_promoted(void) {
     free(out);
 }
 
+/* Two threads of one process retrain the same model at once: the store's lock lets one run. */
+static pthread_barrier_t g_barrier;
+static void *retrain_thread(void *arg) {
+    fw_retrain_options o;
+    fw_retrain_options_init(&o);
+    char home[700];
+    snprintf(home, sizeof home, "%s/same/h", fw_test_tmpdir());
+    o.home = home;
+    o.name = "m";
+    fw_retrain_result r;
+    fw_err err;
+    pthread_barrier_wait(&g_barrier);
+    *(fw_status *)arg = fw_retrain_run(&o, &r, &err);
+    return NULL;
+}
+
+static void test_one_retrain_at_a_time(void) {
+    pthread_t t[2];
+    fw_status st[2] = {1, 1};
+    pthread_barrier_init(&g_barrier, NULL, 2);
+    for (int i = 0; i < 2; i++) pthread_create(&t[i], NULL, retrain_thread, &st[i]);
+    for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+    pthread_barrier_destroy(&g_barrier);
+    CHECK_MSG((st[0] == FW_OK && st[1] == FW_EBUSY) || (st[0] == FW_EBUSY && st[1] == FW_OK), "statuses %d and %d",
+              st[0], st[1]);
+}
+
 static void test_too_few_labels(void) {
     CHECK_EQ(setup_home("few", ""), 0);
     serve_traffic("few", 150, 1, 14);
@@ -233,6 +263,7 @@ int main(int argc, char **argv) {
     write_base();
     TEST_RUN(test_change_is_promoted);
     TEST_RUN(test_no_change_is_not_promoted);
+    TEST_RUN(test_one_retrain_at_a_time);
     TEST_RUN(test_too_few_labels);
     TEST_RUN(test_lock_and_errors);
     return fw_test_report(argv[0]);
