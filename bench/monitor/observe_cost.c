@@ -3,14 +3,17 @@
  * its reference built from 5,000 synthetic rows; ROWS observations (default 1,000,000) with
  * values cycling through fresh rows of the same distribution, every block closed and tested
  * (detectors, quality, latency) on the observing thread, as in the server. THREADS threads observe
- * concurrently (default 1). Prints CPU ns and wall ns per observation (the CPU figure is the one to
- * compare on a busy machine). */
+ * concurrently (default 1). BINARY=1: a binary classifier (the live-metric tracker then keeps an
+ * estimate window and, with RID=1, every observation carries a fresh request id that goes into the
+ * join table — what the server does for a classifier). Prints CPU ns and wall ns per observation
+ * (the CPU figure is the one to compare on a busy machine). */
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "data/load.h"
 #include "monitor/monitor.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,14 +22,17 @@ typedef struct job {
     fw_monitor *mon;
     const fw_value *vals; /* n_pool x cols */
     size_t n_pool, cols, rows;
+    const char *rids;     /* rows x 24 request ids, or NULL */
+    size_t rid0;
 } job;
 
 static void *run(void *p) {
     job *j = p;
-    double out = 0.3;
     for (size_t r = 0; r < j->rows; r++) {
+        double out = (double)(r % 97) / 97.0;
+        const char *rid = j->rids ? j->rids + (j->rid0 + r) * 24 : NULL;
         fw_monitor_obs o = {.values = j->vals + (r % j->n_pool) * j->cols, .outputs = &out, .latency_ms = 0.05,
-                            .ts_ms = -1};
+                            .ts_ms = -1, .request_id = rid, .request_id_len = rid ? strlen(rid) : 0};
         fw_monitor_observe(j->mon, &o);
     }
     return NULL;
@@ -72,6 +78,20 @@ int main(void) {
     fw_srv_model_set_inputs(m, names, cols);
     m->task = FW_TASK_REGRESSION;
     m->n_outputs = 1;
+    bool binary = getenv("BINARY") && atoi(getenv("BINARY"));
+    if (binary) {
+        m->task = FW_TASK_BINARY;
+        m->classes = fw_calloc(2, sizeof *m->classes);
+        m->classes[0] = fw_strdup("neg");
+        m->classes[1] = fw_strdup("pos");
+        m->n_classes = 2;
+        m->threshold = 0.5;
+    }
+    char *rids = NULL;
+    if (getenv("RID") && atoi(getenv("RID"))) {
+        rids = malloc((rows + 20000) * 24);
+        for (size_t r = 0; r < rows + 20000; r++) snprintf(rids + r * 24, 24, "req-%zu", r);
+    }
     fw_value *vals = calloc(n_pool * cols, sizeof *vals);
     for (size_t r = 0; r < n_pool; r++)
         for (size_t c = 0; c < cols; c++) {
@@ -89,12 +109,17 @@ int main(void) {
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
-    job j = {mon, vals, n_pool, cols, 20000};
+    job j = {mon, vals, n_pool, cols, 20000, rids, 0};
     run(&j); /* warm-up */
     j.rows = rows / (size_t)threads;
     pthread_t t[64];
+    job jt[64];
     double c0 = fw_cpu_seconds(), w0 = fw_now_seconds();
-    for (int i = 0; i < threads; i++) pthread_create(&t[i], NULL, run, &j);
+    for (int i = 0; i < threads; i++) {
+        jt[i] = j;
+        jt[i].rid0 = 20000 + (size_t)i * j.rows;
+        pthread_create(&t[i], NULL, run, &jt[i]);
+    }
     for (int i = 0; i < threads; i++) pthread_join(t[i], NULL);
     double cpu = fw_cpu_seconds() - c0, wall = fw_now_seconds() - w0;
     fw_monitor_counts k;
@@ -102,7 +127,8 @@ int main(void) {
     uint64_t raised = 0;
     for (int i = 0; i < FW_ALARM_KIND_COUNT; i++) raised += k.raised[i];
     size_t n = j.rows * (size_t)threads;
-    printf("cols=%zu threads=%d rows=%zu cpu_ns_per_obs=%.0f wall_ns_per_obs=%.0f blocks=%llu alarms=%llu\n", cols,
+    printf("%scols=%zu threads=%d rows=%zu cpu_ns_per_obs=%.0f wall_ns_per_obs=%.0f blocks=%llu alarms=%llu\n",
+           binary ? (rids ? "binary+rid " : "binary ") : "", cols,
            threads, n, cpu / (double)n * 1e9, wall / (double)n * 1e9, (unsigned long long)k.blocks,
            (unsigned long long)raised);
     fw_monitor_free(mon);
@@ -112,5 +138,6 @@ int main(void) {
     free(vals);
     free(names);
     free(pred);
+    free(rids);
     return 0;
 }

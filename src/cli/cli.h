@@ -26,6 +26,9 @@ int fw_cmd_monitor(int argc, char **argv);
 /* `flywheel monitor NAME --history` (cmd_monitor_history.c); fw_cmd_monitor hands --history here. */
 int fw_cmd_monitor_history(int argc, char **argv);
 
+/* `flywheel experiment analyze|report` (cmd_experiment.c, docs/EXPERIMENTS.md). */
+int fw_cmd_experiment(int argc, char **argv);
+
 /* Prints "flywheel <cmd>: <message>" to stderr (one line) and returns the exit code given. */
 int fw_cli_fail(const char *cmd, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* True when argv[i] is --help or -h. */

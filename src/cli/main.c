@@ -15,6 +15,7 @@
 #pragma weak fw_cmd_serve
 #pragma weak fw_cmd_batch
 #pragma weak fw_cmd_monitor
+#pragma weak fw_cmd_experiment
 
 typedef struct command {
     const char *name;
@@ -32,6 +33,7 @@ static const command commands[] = {
     {"serve", fw_cmd_serve, "serve models online over HTTP (v1 JSON and KServe v2)"},
     {"batch", fw_cmd_batch, "score a file in batch, to a file or the store"},
     {"monitor", fw_cmd_monitor, "replay a file through a model's monitor: drift, quality, schema, performance"},
+    {"experiment", fw_cmd_experiment, "analyze an online experiment: lift, always-valid p-values, sample ratio check"},
 };
 
 static void usage(FILE *f) {

@@ -6,7 +6,11 @@
 
 #include "core/alloc.h"
 #include "core/rng.h"
+#include "monitor/calib_cache.h"
 #include "monitor/stats.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
 
 #include <math.h>
 #include <stdio.h>
@@ -54,6 +58,9 @@ struct fw_detector {
     double h_cat;
     /* FW_DET_MISSING */
     fw_rate_cusum miss;
+    /* settings.defer_calibration: FW_DET_CHI2's threshold is calibrated at its first use */
+    _Atomic int calibrated;
+    pthread_mutex_t calib_mu;
 };
 
 struct fw_detector_state {
@@ -312,11 +319,36 @@ static fw_status calibrate_chi2(fw_detector *d) {
         d->chi2_threshold = INFINITY;
         return FW_OK;
     }
+    /* the process-wide cache (calib_cache.h): the result depends on these inputs alone (a new input
+     * of the simulation must join the key) */
+    double *key = fw_malloc((k + 8) * sizeof *key);
+    if (!key) return FW_ENOMEM;
+    key[0] = (double)k;
+    key[1] = d->ref_n;
+    key[2] = d->ref_rows;
+    key[3] = d->ref_missing;
+    key[4] = (double)d->set.window_rows;
+    memcpy(&key[5], &d->set.seed, sizeof key[5]); /* the seed's bits: every uint64 stays distinct */
+    key[6] = (double)d->set.calib_windows;
+    key[7] = d->alpha_test;
+    memcpy(key + 8, d->ref_g, k * sizeof *key);
+    double got[6];
+    if (fw_calib_cache_get(key, (k + 8) * sizeof *key, got, 6)) {
+        d->fit_mean = got[0];
+        d->fit_var = got[1];
+        d->fit_c = got[2];
+        d->fit_nu = got[3];
+        d->chi2_threshold = got[4];
+        d->robust = got[5];
+        fw_free(key);
+        return FW_OK;
+    }
     double *p = fw_malloc(k * sizeof *p), *a = fw_malloc(k * sizeof *a), *b = fw_malloc(k * sizeof *b);
     if (!p || !a || !b) {
         fw_free(p);
         fw_free(a);
         fw_free(b);
+        fw_free(key);
         return FW_ENOMEM;
     }
     for (uint32_t i = 0; i < k; i++) p[i] = d->ref_g[i] / d->ref_n;
@@ -364,7 +396,27 @@ static fw_status calibrate_chi2(fw_detector *d) {
     double robust = nr / (nr + wn_) * cc * fw_stats_chi2_isf(d->alpha_test, nu2);
     d->robust = robust;
     if (robust > d->chi2_threshold) d->chi2_threshold = robust;
+    double put[6] = {d->fit_mean, d->fit_var, d->fit_c, d->fit_nu, d->chi2_threshold, d->robust};
+    fw_calib_cache_put(key, (k + 8) * sizeof *key, put, 6);
+    fw_free(key);
     return FW_OK;
+}
+
+fw_status fw_detector_calibrate(const fw_detector *cd) {
+    fw_detector *d = (fw_detector *)cd; /* the deferred part of its construction: once, under calib_mu */
+    if (atomic_load_explicit(&d->calibrated, memory_order_acquire)) return FW_OK;
+    pthread_mutex_lock(&d->calib_mu);
+    fw_status st = FW_OK;
+    if (!atomic_load_explicit(&d->calibrated, memory_order_relaxed)) {
+        st = calibrate_chi2(d);
+        if (st == FW_OK) atomic_store_explicit(&d->calibrated, 1, memory_order_release);
+    }
+    pthread_mutex_unlock(&d->calib_mu);
+    return st;
+}
+
+bool fw_detector_calibrated(const fw_detector *d) {
+    return atomic_load_explicit(&((fw_detector *)d)->calibrated, memory_order_acquire) != 0;
 }
 
 /* Siegmund's approximation of a one-sided CUSUM's average run length for increments of unit
@@ -491,6 +543,8 @@ fw_status fw_detector_create(const fw_ref_column *ref, const fw_detector_setting
     if (st) return st;
     fw_detector *d = fw_calloc(1, sizeof *d);
     if (!d) return fw_err_set(err, FW_ENOMEM, "out of memory");
+    pthread_mutex_init(&d->calib_mu, NULL);
+    atomic_init(&d->calibrated, 0);
     d->set = *s;
     d->name = fw_strdup(ref->name ? ref->name : "");
     d->numeric = ref->type == FW_COL_NUMERIC || ref->type == FW_COL_TIMESTAMP;
@@ -539,7 +593,7 @@ fw_status fw_detector_create(const fw_ref_column *ref, const fw_detector_setting
     if (d->alpha_test > 0.5) d->alpha_test = 0.5;
     double miss = d->ref_rows > 0 ? d->ref_missing / d->ref_rows : 0;
     if (pool_cells(d, (double)s->window_rows * (1 - miss))) goto oom;
-    if (calibrate_chi2(d)) goto oom;
+    if (!s->defer_calibration && fw_detector_calibrate(d)) goto oom;
     d->z = fw_calloc(d->n_cells, sizeof *d->z);
     if (!d->z) goto oom;
     setup_cusum(d);
@@ -565,6 +619,7 @@ void fw_detector_free(fw_detector *d) {
     fw_free(d->ref_g);
     fw_free(d->z);
     fw_free(d->cat);
+    pthread_mutex_destroy(&d->calib_mu);
     fw_free(d);
 }
 
@@ -575,7 +630,7 @@ uint32_t fw_detector_missing_slot(const fw_detector *d) { return d->n_cells; }
 
 double fw_detector_threshold(const fw_detector *d, fw_detector_test t) {
     switch (t) {
-    case FW_DET_CHI2: return d->chi2_threshold;
+    case FW_DET_CHI2: return fw_detector_calibrate(d) ? NAN : d->chi2_threshold;
     case FW_DET_CUSUM: return d->has_cusum ? d->h_cusum : d->n_cat ? d->h_cat : INFINITY;
     case FW_DET_MISSING: return d->miss.h;
     default: return NAN;
@@ -672,7 +727,7 @@ static void chi2_check(const fw_detector *d, const uint64_t *counts, double *bb,
     memset(out, 0, sizeof *out);
     out->cell = -1;
     uint32_t k = d->n_groups;
-    if (k < 2) return;
+    if (k < 2 || fw_detector_calibrate(d)) return; /* deferred: calibrated at its first use */
     memset(bb, 0, k * sizeof *bb);
     uint64_t n = 0;
     for (uint32_t c = 0; c < d->n_cells; c++) {

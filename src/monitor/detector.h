@@ -77,6 +77,8 @@ typedef struct fw_detector_settings {
     double rate_shift;            /* design increase of FW_DET_MISSING's rate (default 0.1) */
     uint32_t calib_windows;       /* simulated windows for the calibration (default 2000) */
     uint64_t seed;                /* calibration seed (default 20261206) */
+    bool defer_calibration;       /* true: fw_detector_create leaves FW_DET_CHI2's calibration to its
+                                     first use (or fw_detector_calibrate); default false */
 } fw_detector_settings;
 
 void fw_detector_settings_init(fw_detector_settings *s);
@@ -175,5 +177,15 @@ typedef struct fw_rate_cusum {
 void fw_rate_cusum_init(fw_rate_cusum *c, double ref_hits, double ref_n, double shift, double alpha_row);
 /* Adds a block of n rows with `hits` hits; returns 1 when the sum is at or past h (active). */
 int fw_rate_cusum_update(fw_rate_cusum *c, uint64_t hits, uint64_t n);
+
+/* ---- deferred calibration (settings.defer_calibration) ------------------------------------ */
+/* Calibrates FW_DET_CHI2's threshold now if it is not yet (the simulation of ~1-5 ms; results are
+ * shared process-wide between detectors of equal references and settings, calib_cache.h).
+ * Thread-safe and idempotent (a once per detector); the tests call it themselves at the first full
+ * window, so calling it ahead (a background thread) only moves the cost off the request path. The
+ * thresholds do not depend on when it runs. FW_ENOMEM on failure (then the chi-square test is not
+ * evaluated). */
+fw_status fw_detector_calibrate(const fw_detector *d);
+bool fw_detector_calibrated(const fw_detector *d);
 
 #endif

@@ -156,6 +156,7 @@ static fw_status perf_init(fw_monitor *mon, const fw_monitor_settings *s, const 
     fw_perf_settings ps;
     fw_perf_settings_init(&ps);
     if (mon->s.block_seconds <= 0) ps.window_seconds = 0;
+    if (s->join_table) ps.table_slots = s->join_table;
     fw_status st = fw_perf_new(&pm, &ps, &mon->perf, err);
     if (st == FW_OK && s->perf_home && s->perf_version > 0) {
         st = fw_perf_store_lookup_new(s->perf_home, m->name, s->perf_version, &pm, &mon->perf_lookup, err);
@@ -164,38 +165,114 @@ static fw_status perf_init(fw_monitor *mon, const fw_monitor_settings *s, const 
     return st ? fw_err_prefix(err, "monitor of model %s", m->name) : FW_OK;
 }
 
-fw_status fw_monitor_new(const fw_srv_model *m, const fw_monitor_settings *s_in, fw_monitor **out, fw_err *err) {
-    *out = NULL;
-    fw_monitor_settings s;
-    if (s_in) s = *s_in;
-    else fw_monitor_settings_init(&s);
-    if (!s.step_rows || s.window_rows < s.step_rows || s.quality_rows < s.step_rows ||
-        s.window_rows % s.step_rows || s.quality_rows % s.step_rows)
-        return fw_err_set(err, FW_EINVAL,
-                          "monitoring windows: window_rows (%u) and quality_rows (%u) must be whole multiples of "
-                          "step_rows (%u), which must be at least 1",
-                          s.window_rows, s.quality_rows, s.step_rows);
-    if (!(s.sensitivity > 0) || !(s.block_seconds >= 0))
-        return fw_err_set(err, FW_EINVAL, "monitoring: sensitivity must be > 0 and block_seconds >= 0");
-    fw_monitor *mon = fw_calloc(1, sizeof *mon);
-    bool *watch = fw_calloc(m->n_inputs + 1, sizeof *watch);
-    if (!mon || !watch) {
-        fw_free(mon);
-        fw_free(watch);
-        return fw_err_set(err, FW_ENOMEM, "out of memory");
+/* ---- the recipe (fw_monitor_new) and the lazy build ---------------------------------------------- */
+
+static void strs_free(char **v, size_t n) {
+    for (size_t i = 0; v && i < n; i++) fw_free(v[i]);
+    fw_free(v);
+}
+
+static char **strs_dup(const char *const *v, size_t n) {
+    char **o = fw_calloc(n ? n : 1, sizeof *o);
+    for (size_t i = 0; o && i < n; i++)
+        if (!(o[i] = fw_strdup(v[i] ? v[i] : ""))) {
+            strs_free(o, n);
+            return NULL;
+        }
+    return o;
+}
+
+static void recipe_free(mon_recipe *r) {
+    strs_free(r->columns, r->n_columns);
+    strs_free(r->groups, r->n_groups);
+    for (size_t i = 0; r->expect && i < r->n_expect; i++) {
+        fw_free((char *)r->expect[i].column);
+        strs_free((char **)r->expect[i].allowed, r->expect[i].n_allowed);
     }
-    mon->model = m;
-    mon->s = s;
-    mon->s.columns = NULL; /* not kept: pointers of the caller */
-    mon->s.expect = NULL;
-    mon->s.groups = NULL;
+    fw_free(r->expect);
+    memset(r, 0, sizeof *r);
+}
+
+static fw_status recipe_copy(mon_recipe *r, const fw_monitor_settings *s) {
+    if (s->columns && !(r->columns = strs_dup(s->columns, s->n_columns))) return FW_ENOMEM;
+    r->n_columns = s->columns ? s->n_columns : 0;
+    if (s->groups && !(r->groups = strs_dup(s->groups, s->n_groups))) return FW_ENOMEM;
+    r->n_groups = s->groups ? s->n_groups : 0;
+    if (s->expect && s->n_expect) {
+        if (!(r->expect = fw_calloc(s->n_expect, sizeof *r->expect))) return FW_ENOMEM;
+        for (size_t i = 0; i < s->n_expect; i++) {
+            fw_monitor_expect *x = &r->expect[i];
+            *x = s->expect[i];
+            x->column = NULL;
+            x->allowed = NULL;
+            x->n_allowed = 0;
+            r->n_expect = i + 1;
+            if (!(x->column = fw_strdup(s->expect[i].column))) return FW_ENOMEM;
+            if (s->expect[i].allowed && s->expect[i].n_allowed) {
+                if (!(x->allowed = (const char *const *)strs_dup(s->expect[i].allowed, s->expect[i].n_allowed)))
+                    return FW_ENOMEM;
+                x->n_allowed = s->expect[i].n_allowed;
+            }
+        }
+    }
+    return FW_OK;
+}
+
+/* Frees what build made (NULL-safe: a build that failed half-way), leaving the monitor unbuilt. */
+static void body_free(fw_monitor *mon) {
+    for (size_t i = 0; mon->cols && i < mon->n_cols; i++) {
+        mon_col *c = &mon->cols[i];
+        fw_detector_state_free(c->dst);
+        fw_detector_free(c->det);
+        if (c->ex_allowed_on) fw_strmap_free(&c->ex_allowed);
+        fw_free(c->q_rows);
+        fw_free(c->q_missing);
+        fw_free(c->q_unseen);
+        fw_free(c->q_oor);
+    }
+    fw_free(mon->cols);
+    mon->cols = NULL;
+    mon->n_cols = mon->n_inputs_watched = 0;
+    for (int b = 0; b < 2; b++) {
+        fw_free(mon->blk[b].counts);
+        fw_free(mon->blk[b].lat);
+        fw_free(mon->blk[b].newcomer);
+        memset(&mon->blk[b], 0, sizeof mon->blk[b]);
+    }
+    for (int i = 0; i < MON_SHARDS; i++) {
+        fw_free(mon->shard[i]);
+        mon->shard[i] = NULL;
+    }
+    mon->shard_used = 0;
+    fw_free(mon->lat_ring);
+    fw_free(mon->lat_tmp);
+    fw_free(mon->alarms);
+    fw_free(mon->hist_row);
+    fw_free(mon->hist_val);
+    mon->lat_ring = mon->lat_tmp = NULL;
+    mon->alarms = NULL;
+    mon->hist_row = NULL;
+    mon->hist_val = NULL;
+    fw_perf_free(mon->perf);
+    fw_perf_store_lookup_free(mon->perf_lookup);
+    mon->perf = NULL;
+    mon->perf_lookup = NULL;
+}
+
+/* Builds the body from the model and the recipe (build_mu held; the monitor is unbuilt). */
+static fw_status build(fw_monitor *mon, fw_err *err) {
+    const fw_srv_model *m = mon->model;
+    fw_monitor_settings s = mon->s;
+    s.columns = (const char *const *)mon->recipe.columns;
+    s.n_columns = mon->recipe.n_columns;
+    s.expect = mon->recipe.expect;
+    s.n_expect = mon->recipe.n_expect;
+    s.groups = (const char *const *)mon->recipe.groups;
+    s.n_groups = mon->recipe.n_groups;
+    bool *watch = fw_calloc(m->n_inputs + 1, sizeof *watch);
+    if (!watch) return fw_err_set(err, FW_ENOMEM, "out of memory");
     fw_project proj;
     fw_project_init(&proj);
-    mon->budget[0] = s.p50_ms > 0 ? s.p50_ms : 0;
-    mon->budget[1] = s.p90_ms > 0 ? s.p90_ms : 0;
-    mon->budget[2] = s.p99_ms > 0 ? s.p99_ms : 0;
-    pthread_mutex_init(&mon->count_mu, NULL);
-    pthread_mutex_init(&mon->test_mu, NULL);
     fw_status st = pick_columns(m, &s, watch, err);
     const fw_reference *ref = s.reference ? s.reference : m->bundle ? fw_bundle_reference(m->bundle) : NULL;
     size_t n_watch = 0;
@@ -209,6 +286,7 @@ fw_status fw_monitor_new(const fw_srv_model *m, const fw_monitor_settings *s_in,
     ds.window_rows = s.window_rows;
     ds.step_rows = s.step_rows;
     ds.false_alarms_per_100k *= s.sensitivity;
+    ds.defer_calibration = true; /* at the first full window, or fw_monitor_prepare's thread */
     /* the family: each watched input's three detector tests, the outputs' detectors, and the
      * monitor's own rate tests (unseen, out of range, expectations: up to one per column each) */
     uint32_t n_det = 0, n_rate = 0;
@@ -251,6 +329,8 @@ fw_status fw_monitor_new(const fw_srv_model *m, const fw_monitor_settings *s_in,
         if (!mon->blk[b].counts || !mon->blk[b].lat || !mon->blk[b].newcomer)
             st = fw_err_set(err, FW_ENOMEM, "out of memory");
     }
+    for (int i = 0; st == FW_OK && i < MON_SHARDS; i++)
+        if (!(mon->shard[i] = fw_calloc(mon->n_cells, sizeof(uint64_t)))) st = fw_err_set(err, FW_ENOMEM, "out of memory");
     for (size_t i = 0; st == FW_OK && i < mon->n_cols; i++) {
         mon_col *c = &mon->cols[i];
         c->q_rows = fw_calloc(mon->qb, sizeof(uint64_t));
@@ -273,42 +353,107 @@ fw_status fw_monitor_new(const fw_srv_model *m, const fw_monitor_settings *s_in,
         if (mon->cols[i].expect_on) fw_rate_cusum_init(&mon->cols[i].expect, 0, 1e6, 0.01, mon->alpha_row);
     if (st == FW_OK) st = perf_init(mon, &s, &proj, err);
     fw_project_free(&proj);
-    if (st) {
-        fw_monitor_free(mon);
-        return st;
-    }
     mon->block_start_ns = fw_now_ns();
+    return st;
+}
+
+/* The body, built on first use; false when it could not be (the monitor stays inert). */
+static bool ensure_built(fw_monitor *mon) {
+    int b = atomic_load_explicit(&mon->built, memory_order_acquire);
+    if (b) return b > 0;
+    pthread_mutex_lock(&mon->build_mu);
+    b = atomic_load_explicit(&mon->built, memory_order_relaxed);
+    if (!b) {
+        fw_err e;
+        fw_err_clear(&e);
+        if (build(mon, &e) == FW_OK) {
+            b = 1;
+        } else {
+            body_free(mon);
+            snprintf(mon->build_error, sizeof mon->build_error, "%s", e.msg);
+            mon->build_status = e.status;
+            b = -1;
+        }
+        atomic_store_explicit(&mon->built, b, memory_order_release);
+    }
+    pthread_mutex_unlock(&mon->build_mu);
+    return b > 0;
+}
+
+static bool is_built(const fw_monitor *mon) {
+    return atomic_load_explicit(&((fw_monitor *)mon)->built, memory_order_acquire) > 0;
+}
+
+fw_status fw_monitor_new(const fw_srv_model *m, const fw_monitor_settings *s_in, fw_monitor **out, fw_err *err) {
+    *out = NULL;
+    fw_monitor_settings s;
+    if (s_in) s = *s_in;
+    else fw_monitor_settings_init(&s);
+    if (!s.step_rows || s.window_rows < s.step_rows || s.quality_rows < s.step_rows ||
+        s.window_rows % s.step_rows || s.quality_rows % s.step_rows)
+        return fw_err_set(err, FW_EINVAL,
+                          "monitoring windows: window_rows (%u) and quality_rows (%u) must be whole multiples of "
+                          "step_rows (%u), which must be at least 1",
+                          s.window_rows, s.quality_rows, s.step_rows);
+    if (!(s.sensitivity > 0) || !(s.block_seconds >= 0))
+        return fw_err_set(err, FW_EINVAL, "monitoring: sensitivity must be > 0 and block_seconds >= 0");
+    /* the names the settings give are checked now (the build itself waits for the first use) */
+    bool *watch = fw_calloc(m->n_inputs + 1, sizeof *watch);
+    if (!watch) return fw_err_set(err, FW_ENOMEM, "out of memory");
+    fw_status st = pick_columns(m, &s, watch, err);
+    for (size_t k = 0; st == FW_OK && s.expect && k < s.n_expect; k++) {
+        const char *col = s.expect[k].column ? s.expect[k].column : "";
+        int64_t i = fw_strmap_get(&m->input_index, col, strlen(col));
+        if (i < 0 || !watch[i])
+            st = fw_err_set(err, FW_EINVAL, "expectations: '%s' is not a watched input of model %s", col, m->name);
+    }
+    fw_free(watch);
+    if (st) return st;
+    fw_monitor *mon = fw_calloc(1, sizeof *mon);
+    if (!mon) return fw_err_set(err, FW_ENOMEM, "out of memory");
+    mon->model = m;
+    mon->s = s;
+    mon->s.columns = NULL; /* not kept: pointers of the caller (the recipe has copies) */
+    mon->s.expect = NULL;
+    mon->s.groups = NULL;
+    mon->budget[0] = s.p50_ms > 0 ? s.p50_ms : 0;
+    mon->budget[1] = s.p90_ms > 0 ? s.p90_ms : 0;
+    mon->budget[2] = s.p99_ms > 0 ? s.p99_ms : 0;
+    pthread_mutex_init(&mon->count_mu, NULL);
+    pthread_mutex_init(&mon->test_mu, NULL);
+    pthread_mutex_init(&mon->build_mu, NULL);
+    atomic_init(&mon->built, 0);
+    if (recipe_copy(&mon->recipe, &s)) {
+        fw_monitor_free(mon);
+        return fw_err_set(err, FW_ENOMEM, "out of memory");
+    }
     *out = mon;
     return FW_OK;
 }
 
+fw_status fw_monitor_build(fw_monitor *mon, fw_err *err) {
+    if (ensure_built(mon)) return FW_OK;
+    return fw_err_set(err, mon->build_status ? mon->build_status : FW_ENOMEM, "%s", mon->build_error);
+}
+
+fw_status fw_monitor_prepare(fw_monitor *mon, fw_err *err) {
+    fw_status st = fw_monitor_build(mon, err);
+    for (size_t i = 0; st == FW_OK && i < mon->n_cols; i++)
+        if (mon->cols[i].det && fw_detector_calibrate(mon->cols[i].det))
+            st = fw_err_set(err, FW_ENOMEM, "monitor of model %s: out of memory calibrating column '%s'",
+                            mon->model->name, mon->cols[i].name);
+    return st;
+}
+
+bool fw_monitor_built(const fw_monitor *mon) { return is_built(mon); }
+
 void fw_monitor_free(fw_monitor *mon) {
     if (!mon) return;
-    for (size_t i = 0; i < mon->n_cols; i++) {
-        mon_col *c = &mon->cols[i];
-        fw_detector_state_free(c->dst);
-        fw_detector_free(c->det);
-        if (c->ex_allowed_on) fw_strmap_free(&c->ex_allowed);
-        fw_free(c->q_rows);
-        fw_free(c->q_missing);
-        fw_free(c->q_unseen);
-        fw_free(c->q_oor);
-    }
-    fw_free(mon->cols);
-    for (int b = 0; b < 2; b++) {
-        fw_free(mon->blk[b].counts);
-        fw_free(mon->blk[b].lat);
-        fw_free(mon->blk[b].newcomer);
-    }
-    fw_free(mon->lat_ring);
-    fw_free(mon->lat_tmp);
-    fw_free(mon->alarms);
-    fw_free(mon->hist_row);
-    fw_free(mon->hist_val);
-    fw_perf_free(mon->perf);
-    fw_perf_store_lookup_free(mon->perf_lookup);
+    body_free(mon);
+    recipe_free(&mon->recipe);
     pthread_mutex_destroy(&mon->count_mu);
     pthread_mutex_destroy(&mon->test_mu);
+    pthread_mutex_destroy(&mon->build_mu);
     fw_free(mon);
 }
 
@@ -346,6 +491,7 @@ static mon_alarm *model_alarm(fw_monitor *mon, int which) {
 }
 
 void fw_monitor_signal(fw_monitor *mon, const fw_alarm *a, bool raised) {
+    if (!ensure_built(mon)) return;
     int which = a->kind == FW_ALARM_PERFORMANCE ? MA_PERFORMANCE
                 : a->kind == FW_ALARM_ESTIMATE  ? MA_ESTIMATE
                 : a->kind == FW_ALARM_LATENCY   ? MA_LATENCY
@@ -448,6 +594,13 @@ static void run_tests(fw_monitor *mon, mon_block *b, uint64_t last_row);
 static void close_block(fw_monitor *mon) {
     pthread_mutex_lock(&mon->test_mu);
     mon_block *b = &mon->blk[mon->cur];
+    for (int sh = 0; mon->shard_used && sh < MON_SHARDS; sh++) /* the threads' counts into the block */
+        if (mon->shard_used & (1u << sh)) {
+            uint64_t *c = mon->shard[sh];
+            for (size_t i = 0; i < mon->n_cells; i++) b->counts[i] += c[i];
+            memset(c, 0, mon->n_cells * sizeof *c);
+        }
+    mon->shard_used = 0;
     uint64_t last_row = mon->rows - 1;
     mon->cur ^= 1;
     mon->block_start_ns = fw_now_ns();
@@ -465,7 +618,23 @@ enum { CELL_CHUNK = 1024 };
 
 enum { MAX_NEWCOMERS = 4 };
 
+/* This thread's shard (monitor_int.h): threads are numbered in the order they first observe. */
+static atomic_uint g_threads;
+static _Thread_local unsigned tl_shard = UINT32_MAX;
+
+static unsigned my_shard(void) {
+    if (tl_shard == UINT32_MAX) tl_shard = atomic_fetch_add_explicit(&g_threads, 1, memory_order_relaxed) % MON_SHARDS;
+    return tl_shard;
+}
+
+/* The counts array this thread adds to (count_mu held): its shard. */
+static uint64_t *counts_for(fw_monitor *mon, unsigned sh) {
+    mon->shard_used |= 1u << sh;
+    return mon->shard[sh];
+}
+
 uint64_t fw_monitor_observe(fw_monitor *mon, const fw_monitor_obs *o) {
+    if (!ensure_built(mon)) return 0;
     uint32_t cells[CELL_CHUNK * 4];
     size_t n = 0, n_new = 0;
     mon_newcomer nc[MAX_NEWCOMERS];
@@ -478,18 +647,20 @@ uint64_t fw_monitor_observe(fw_monitor *mon, const fw_monitor_obs *o) {
             if (n_new < MAX_NEWCOMERS && nc[n_new].key) nc_col[n_new++] = i;
         }
     int64_t ts = o->ts_ms == 0 ? fw_wall_unix_ms() : o->ts_ms < 0 ? 0 : o->ts_ms;
+    unsigned sh = my_shard();
     pthread_mutex_lock(&mon->count_mu);
     uint64_t row = mon->rows++;
     mon_block *b = &mon->blk[mon->cur];
+    uint64_t *cnt = counts_for(mon, sh);
     if (wide) { /* more columns than a stack chunk: counted column by column under the lock */
         for (size_t i = 0; i < mon->n_cols; i++) {
             mon_newcomer one = {0};
             size_t k = col_cells(mon, &mon->cols[i], o, cells, &schema, &one);
-            for (size_t j = 0; j < k; j++) b->counts[cells[j]]++;
+            for (size_t j = 0; j < k; j++) cnt[cells[j]]++;
             if (one.key) b->newcomer[i] = one;
         }
     } else {
-        for (size_t j = 0; j < n; j++) b->counts[cells[j]]++;
+        for (size_t j = 0; j < n; j++) cnt[cells[j]]++;
         for (size_t j = 0; j < n_new; j++) b->newcomer[nc_col[j]] = nc[j];
     }
     if (b->rows < mon->s.step_rows && !(o->latency_ms < 0) && !isnan(o->latency_ms)) b->lat[b->n_lat++] = o->latency_ms;
@@ -535,6 +706,7 @@ uint64_t fw_monitor_observe(fw_monitor *mon, const fw_monitor_obs *o) {
 }
 
 void fw_monitor_tick(fw_monitor *mon) {
+    if (!is_built(mon)) return; /* nothing observed yet */
     pthread_mutex_lock(&mon->count_mu);
     mon_block *b = &mon->blk[mon->cur];
     if (mon->s.block_seconds > 0 && b->rows &&
@@ -545,6 +717,7 @@ void fw_monitor_tick(fw_monitor *mon) {
 }
 
 void fw_monitor_flush(fw_monitor *mon) {
+    if (!is_built(mon)) return;
     pthread_mutex_lock(&mon->count_mu);
     if (mon->blk[mon->cur].rows) close_block(mon);
     else pthread_mutex_unlock(&mon->count_mu);
@@ -552,6 +725,7 @@ void fw_monitor_flush(fw_monitor *mon) {
 
 fw_status fw_monitor_feedback(fw_monitor *mon, const char *request_id, size_t len, const fw_value *label,
                               int64_t ts_ms, fw_err *err) {
+    if (!ensure_built(mon)) return fw_monitor_build(mon, err);
     if (!mon->perf) return fw_err_set(err, FW_ENOTFOUND, "model %s: no performance tracker (task %s)", mon->model->name,
                                       fw_task_name(mon->model->task));
     char num[FW_NUMFMT_MAX];
@@ -700,15 +874,11 @@ static void test_quality(fw_monitor *mon, mon_col *c, mon_alarm *qa, const uint6
     }
 }
 
-static void test_latency(fw_monitor *mon, const mon_block *b, uint64_t row, int64_t ts) {
-    for (size_t i = 0; i < b->n_lat; i++) {
-        mon->lat_ring[mon->lat_next] = b->lat[i];
-        mon->lat_next = (mon->lat_next + 1) % mon->lat_cap;
-        if (mon->lat_n < mon->lat_cap) mon->lat_n++;
-    }
-    if (!mon->lat_n) return;
+/* The nearest-rank p50 / p90 / p99 of the latency ring into lat_q, by selection (no sort, no
+ * allocation; test_mu held). */
+void fw__monitor_latency_quantiles(fw_monitor *mon) {
+    if (!mon->lat_n || mon->lat_q_fresh) return;
     memcpy(mon->lat_tmp, mon->lat_ring, mon->lat_n * sizeof(double));
-    /* the nearest-rank percentiles, by selection (no sort, no allocation) */
     static const double q[3] = {0.5, 0.9, 0.99};
     size_t ks[3];
     for (int k = 0; k < 3; k++) {
@@ -717,6 +887,20 @@ static void test_latency(fw_monitor *mon, const mon_block *b, uint64_t row, int6
     }
     fw_select_doubles(mon->lat_tmp, mon->lat_n, ks, 3);
     for (int k = 0; k < 3; k++) mon->lat_q[k] = mon->lat_tmp[ks[k]];
+    mon->lat_q_fresh = true;
+}
+
+static void test_latency(fw_monitor *mon, const mon_block *b, uint64_t row, int64_t ts) {
+    for (size_t i = 0; i < b->n_lat; i++) {
+        mon->lat_ring[mon->lat_next] = b->lat[i];
+        mon->lat_next = (mon->lat_next + 1) % mon->lat_cap;
+        if (mon->lat_n < mon->lat_cap) mon->lat_n++;
+    }
+    if (b->n_lat) mon->lat_q_fresh = false;
+    if (!mon->lat_n) return;
+    /* without a budget nothing is tested: the percentiles wait for a reader (the state JSON) */
+    if (!(mon->budget[0] > 0 || mon->budget[1] > 0 || mon->budget[2] > 0)) return;
+    fw__monitor_latency_quantiles(mon);
     static const char *const names[3] = {"p50_ms", "p90_ms", "p99_ms"};
     int over = -1;
     for (int k = 2; k >= 0; k--)
@@ -842,6 +1026,7 @@ static void run_tests(fw_monitor *mon, mon_block *b, uint64_t last_row) {
 
 void fw_monitor_counts_get(fw_monitor *mon, fw_monitor_counts *out) {
     memset(out, 0, sizeof *out);
+    if (!is_built(mon)) return;
     pthread_mutex_lock(&mon->count_mu);
     out->rows = mon->rows;
     pthread_mutex_unlock(&mon->count_mu);
@@ -855,11 +1040,13 @@ void fw_monitor_counts_get(fw_monitor *mon, fw_monitor_counts *out) {
     pthread_mutex_unlock(&mon->test_mu);
 }
 
-size_t fw_monitor_n_columns(const fw_monitor *mon) { return mon->n_inputs_watched; }
+size_t fw_monitor_n_columns(const fw_monitor *mon) {
+    return ensure_built((fw_monitor *)mon) ? mon->n_inputs_watched : 0; /* builds on first use */
+}
 
 void fw_monitor_column_get(fw_monitor *mon, size_t i, fw_monitor_column *out) {
     memset(out, 0, sizeof *out);
-    if (i >= mon->n_inputs_watched) return;
+    if (!ensure_built(mon) || i >= mon->n_inputs_watched) return;
     pthread_mutex_lock(&mon->test_mu);
     const mon_col *c = &mon->cols[i];
     out->name = c->name;
@@ -874,6 +1061,7 @@ void fw_monitor_column_get(fw_monitor *mon, size_t i, fw_monitor_column *out) {
 
 size_t fw_monitor_active(fw_monitor *mon, fw_alarm *out, size_t cap) {
     size_t k = 0;
+    if (!is_built(mon)) return 0;
     pthread_mutex_lock(&mon->test_mu);
     size_t n = mon->n_cols * MON_COL_ALARMS + MON_MODEL_ALARMS;
     for (size_t i = 0; i < n; i++)
@@ -886,12 +1074,17 @@ size_t fw_monitor_active(fw_monitor *mon, fw_alarm *out, size_t cap) {
 }
 
 bool fw_monitor_perf_summary(fw_monitor *mon, fw_perf_summary *out) {
-    if (!mon->perf) return false;
+    if (!is_built(mon) || !mon->perf) return false;
     fw_perf_summary_get(mon->perf, out);
     return true;
 }
 
 size_t fw_monitor_history(fw_monitor *mon, const uint64_t **row, const double **value) {
+    if (!is_built(mon)) {
+        *row = NULL;
+        *value = NULL;
+        return 0;
+    }
     *row = mon->hist_row;
     *value = mon->hist_val;
     return mon->n_hist;

@@ -17,9 +17,22 @@
  *
  * Threads: fw_monitor_observe may be called concurrently from any number of threads. It computes
  * every value's cell outside any lock, then adds the counts under a short mutex (a few hundred
- * nanoseconds for 50 columns); the thread whose observation closes a block tests the window under a
+ * nanoseconds for 50 columns) into an array of the calling thread's own (one of 4, by thread
+ * number: two threads do not pass the counts' cache lines back and forth; the block's close adds
+ * them up under the same mutex, so every row still counts in the block of its row number); the thread whose observation closes a block tests the window under a
  * second mutex, so tests run in row order and alarm callbacks see rows in increasing order. It does
- * not allocate (everything is sized at fw_monitor_new). The other functions are thread-safe too.
+ * not allocate once the monitor is built. The other functions are thread-safe too.
+ *
+ * Built on first use: fw_monitor_new checks the settings (windows, column names) and keeps a copy
+ * of them, nothing more, so that a server holding thousands of versions pays nothing for the idle
+ * ones; the body (columns, detectors, blocks, the performance tracker) is built by the first
+ * fw_monitor_observe, fw_monitor_feedback, fw_monitor_state_json, fw_monitor_n_columns /
+ * fw_monitor_column_get or fw_monitor_build (a few µs per column: the detectors' chi-square
+ * thresholds are calibrated later, at the first full drift window, or ahead of it by
+ * fw_monitor_prepare off the request path). Before that, fw_monitor_counts_get,
+ * fw_monitor_active and fw_monitor_perf_summary report an empty monitor without building it
+ * (fw_monitor_built tells; a server's /metrics skips unbuilt monitors). Row numbers count
+ * from the first observation either way, so the replay and the server raise the same alarms.
  *
  * Example (the replay, shortened):
  *   fw_monitor_settings s; fw_monitor_settings_init(&s);
@@ -93,6 +106,8 @@ typedef struct fw_monitor_settings {
                                       lookup; NULL: none, such labels count as unmatched) */
     int64_t perf_version;          /* the registry version number logged with the predictions (> 0
                                       with perf_home) */
+    size_t join_table;             /* cap of the live metric's join table (perf.h table_slots; it
+                                      grows with the traffic up to this); 0 = perf.h's default */
 } fw_monitor_settings;
 
 void fw_monitor_settings_init(fw_monitor_settings *s);
@@ -122,6 +137,17 @@ typedef struct fw_monitor_obs {
  * s->columns or s->expect that the model does not have → FW_EINVAL naming it. */
 fw_status fw_monitor_new(const fw_srv_model *m, const fw_monitor_settings *s, fw_monitor **out, fw_err *err);
 void fw_monitor_free(fw_monitor *mon);
+
+/* Builds the body now if it is not built yet (the first observation would). FW_OK once built; the
+ * build's error otherwise (out of memory; a monitor that failed to build stays inert: observations
+ * are ignored and every reader reports it empty). */
+fw_status fw_monitor_build(fw_monitor *mon, fw_err *err);
+/* fw_monitor_build, then calibrates every detector's thresholds (detector.h fw_detector_calibrate)
+ * so that the first full drift window does not calibrate on the request thread that closes it.
+ * For a server's background thread, after the first observation; idempotent. */
+fw_status fw_monitor_prepare(fw_monitor *mon, fw_err *err);
+/* True once the body is built (without building it). */
+bool fw_monitor_built(const fw_monitor *mon);
 
 /* Records one observation and returns its 0-based row index in the stream. Thread-safe, does not
  * allocate; closes (and tests) a block when this observation fills it. */

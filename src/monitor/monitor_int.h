@@ -70,6 +70,8 @@ typedef struct mon_newcomer {
     char text[48];
 } mon_newcomer;
 
+enum { MON_SHARDS = 4 };
+
 typedef struct mon_block {
     uint64_t *counts;          /* n_cells */
     mon_newcomer *newcomer;    /* n_cols */
@@ -79,18 +81,43 @@ typedef struct mon_block {
     int64_t last_ts;
 } mon_block;
 
+/* What fw_monitor_new keeps of the caller's settings for the lazy build: owned copies. */
+typedef struct mon_recipe {
+    char **columns;            /* NULL: every input */
+    size_t n_columns;
+    fw_monitor_expect *expect; /* column and allowed strings owned */
+    size_t n_expect;
+    char **groups;             /* NULL: the recorded project's data.groups */
+    size_t n_groups;
+} mon_recipe;
+
 struct fw_monitor {
     const fw_srv_model *model;
-    fw_monitor_settings s;     /* columns / expect / groups not kept */
+    fw_monitor_settings s;     /* columns / expect / groups not kept (the recipe has copies) */
+    /* lazy building (monitor.c): fw_monitor_new checks the settings and keeps the recipe; everything
+     * below is built at the first observation, label or state request (an idle version costs the
+     * size of this struct and the recipe) */
+    _Atomic int built;         /* 0 not yet, 1 built, -1 failed (the monitor then stays inert) */
+    pthread_mutex_t build_mu;
+    mon_recipe recipe;
+    char build_error[FW_ERR_MSG_MAX];
+    fw_status build_status;
     double budget[3];          /* p50, p90, p99 ms; 0 = none */
     double alpha_row;
     mon_col *cols;             /* watched inputs, then outputs */
     size_t n_cols, n_inputs_watched, n_cells;
     size_t qb, wb;             /* blocks per quality / drift window */
-    /* count_mu: rows, the open block */
+    /* count_mu: rows, the open block, the shards */
     pthread_mutex_t count_mu;
     uint64_t rows;
     mon_block blk[2];
+    /* the open block's cell counts, one array per observing thread (MON_SHARDS, chosen by a thread's
+     * number): two server threads would otherwise pass the block's ~100 touched cache lines back
+     * and forth at every prediction. Added into the block's counts when it closes (count_mu held,
+     * so a row's counts are in the block of its row number, as before); allocated with the body
+     * (MON_SHARDS x n_cells x 8 bytes: 64 KiB for 57 watched inputs). */
+    uint64_t *shard[MON_SHARDS];
+    uint32_t shard_used;       /* bit per shard written since the block opened */
     int cur;
     uint64_t block_start_ns;
     /* test_mu: everything below */
@@ -101,11 +128,15 @@ struct fw_monitor {
     double *lat_ring, *lat_tmp;
     size_t lat_cap, lat_n, lat_next;
     double lat_q[3];
+    bool lat_q_fresh;          /* lat_q is of the ring as it is (computed only when read or tested) */
     fw_perf *perf;             /* NULL for tasks the tracker does not take */
     fw_perf_store_lookup *perf_lookup; /* settings.perf_home's prediction log (NULL: none) */
     uint64_t *hist_row;        /* settings.history */
     double *hist_val;
     size_t n_hist, cap_hist;
 };
+
+/* lat_q of the ring as it is now (test_mu held): the latency test and the state JSON. */
+void fw__monitor_latency_quantiles(fw_monitor *mon);
 
 #endif

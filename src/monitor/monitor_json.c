@@ -30,6 +30,9 @@ static void put_num_key(fw_buf *out, const char *key, double v) {
 }
 
 fw_status fw_monitor_state_json(fw_monitor *mon, fw_buf *out) {
+    fw_err berr;
+    fw_status bst = fw_monitor_build(mon, &berr); /* built on first use (monitor.h) */
+    if (bst) return bst;
     fw_monitor_counts k;
     fw_monitor_counts_get(mon, &k);
     const fw_monitor_settings *s = &mon->s;
@@ -87,6 +90,7 @@ fw_status fw_monitor_state_json(fw_monitor *mon, fw_buf *out) {
         put_num_key(out, "drift_threshold", c->drift_thr);
         fw_buf_put_u8(out, '}');
     }
+    fw__monitor_latency_quantiles(mon);
     fw_buf_printf(out, "],\"latency\":{\"n\":%zu", mon->lat_n);
     static const char *const qn[3] = {"p50_ms", "p90_ms", "p99_ms"};
     static const char *const bn[3] = {"budget_p50_ms", "budget_p90_ms", "budget_p99_ms"};

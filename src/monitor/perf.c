@@ -20,11 +20,13 @@
 #include <string.h>
 
 enum {
-    WAYS = 4,             /* entries per set of the join table */
+    WAYS = 16,            /* entries per set of the join table (wide: a set overflows, and the table
+                             grows, only when the table is about half full) */
     SHARDS = 64,          /* locks over the table's sets */
     MAX_SLICE_COLS = 8,   /* data.groups columns followed (more are reported as not followed) */
     MAX_METRICS = 16,     /* metrics kept per window (a task has at most 10) */
     HISTORY = 32,         /* closed windows kept for the state */
+    TABLE_START = 64,     /* join-table slots of a new tracker (it doubles when a set overflows) */
 };
 #define NO_SLICE UINT16_MAX
 
@@ -96,13 +98,16 @@ struct fw_perf {
     /* slices */
     size_t n_slices, n_slice_cols_given;
     slice_dict dict[MAX_SLICE_COLS];
-    /* the join table */
-    size_t n_sets;
+    /* the join table: n_sets sets of WAYS slots, grown on demand (doubling) up to max_sets; a set's
+     * slots are guarded by shard[set % SHARDS]; growing takes every shard, so n_sets is stable
+     * while any one is held */
+    _Atomic size_t n_sets;
+    size_t max_sets;
     pthread_mutex_t shard[SHARDS];
-    uint64_t *key, *seq, *trow;
-    double *tp;               /* slots x k */
-    uint16_t *tsl;            /* slots x n_slices */
-    atomic_uint_fast64_t next_seq;
+    uint64_t *key;            /* slots: a set's keys side by side (its scan reads two cache lines) */
+    uint8_t *fifo;            /* n_sets: the way a full set replaces next (its oldest entry) */
+    unsigned char *rec;       /* slots x rec_size: the row, then k scores, then the slice ids */
+    size_t rec_size;
     /* lookup beyond the table */
     fw_perf_lookup_fn lookup;
     void *lookup_ud;
@@ -187,10 +192,8 @@ void fw_perf_free(fw_perf *p) {
     for (size_t i = 0; p->classes && i < p->n_classes; i++) fw_free(p->classes[i]);
     fw_free(p->classes);
     fw_free(p->key);
-    fw_free(p->seq);
-    fw_free(p->trow);
-    fw_free(p->tp);
-    fw_free(p->tsl);
+    fw_free(p->fifo);
+    fw_free(p->rec);
     window_free(&p->lab);
     window_free(&p->est[0]);
     window_free(&p->est[1]);
@@ -264,18 +267,19 @@ fw_status fw_perf_new(const fw_perf_model *m, const fw_perf_settings *s, fw_perf
         ok = d->h && d->text;
         p->n_slices++;
     }
-    /* the join table */
+    /* the join table: starts at TABLE_START slots, grows with the traffic up to table_slots */
     size_t slots = 64;
     while (slots < s->table_slots && slots < ((size_t)1 << 30)) slots <<= 1;
-    p->n_sets = slots / WAYS;
+    p->max_sets = slots / WAYS;
+    size_t start = slots < TABLE_START ? slots : TABLE_START;
+    atomic_init(&p->n_sets, start / WAYS);
     size_t W = p->W, ns = p->n_slices;
     if (ok) {
-        p->key = fw_calloc(slots, sizeof *p->key);
-        p->seq = fw_calloc(slots, sizeof *p->seq);
-        p->trow = fw_calloc(slots, sizeof *p->trow);
-        p->tp = fw_calloc(slots * k, sizeof *p->tp);
-        p->tsl = fw_calloc(slots * ns + 1, sizeof *p->tsl);
-        ok = p->key && p->seq && p->trow && p->tp && p->tsl;
+        p->key = fw_calloc(start, sizeof *p->key);
+        p->rec_size = (sizeof(uint64_t) + k * sizeof(double) + ns * sizeof(uint16_t) + 7) & ~(size_t)7;
+        p->fifo = fw_calloc(start / WAYS, 1);
+        p->rec = fw_calloc(start, p->rec_size);
+        ok = p->key && p->fifo && p->rec;
     }
     ok = ok && window_alloc(&p->lab, W, k, ns, true);
     p->has_estimate = m->task != FW_TASK_REGRESSION;
@@ -350,6 +354,61 @@ static const char *slice_text(const fw_perf *p, size_t c, uint16_t id) {
 
 /* ---- the join table ------------------------------------------------------------------------- */
 static uint64_t rid_key(const char *rid, size_t len) { return fw_hash64(rid, len, 0x70657266) | 1; }
+
+/* Locks the shard of key's set and returns the set's first slot (the set count read under the lock:
+ * a table growing meanwhile holds every shard, so it is re-read until stable). */
+static size_t table_lock(fw_perf *P, uint64_t key, pthread_mutex_t **mu_out) {
+    for (;;) {
+        size_t n_sets = atomic_load_explicit(&P->n_sets, memory_order_relaxed);
+        size_t set = (size_t)(key >> 7) & (n_sets - 1);
+        pthread_mutex_t *mu = &P->shard[set % SHARDS];
+        pthread_mutex_lock(mu);
+        if (atomic_load_explicit(&P->n_sets, memory_order_relaxed) == n_sets) {
+            *mu_out = mu;
+            return set * WAYS;
+        }
+        pthread_mutex_unlock(mu);
+    }
+}
+
+/* Doubles the table from `from` sets (every shard taken; a no-op when another thread grew it
+ * first, or at the cap, or out of memory: the set's oldest entry is then replaced, as before).
+ * Each old set splits into two new ones, so no entry is lost. */
+static void table_grow(fw_perf *P, size_t from) {
+    for (int i = 0; i < SHARDS; i++) pthread_mutex_lock(&P->shard[i]);
+    size_t n_sets = atomic_load_explicit(&P->n_sets, memory_order_relaxed);
+    if (n_sets == from && n_sets < P->max_sets) {
+        size_t slots = 2 * n_sets * WAYS, rs = P->rec_size;
+        uint64_t *key = fw_calloc(slots, sizeof *key);
+        uint8_t *fifo = fw_calloc(2 * n_sets, 1);
+        unsigned char *rec = fw_calloc(slots, rs);
+        if (key && fifo && rec) {
+            for (size_t w = 0; w < n_sets * WAYS; w++) {
+                if (!P->key[w]) continue;
+                size_t d = ((size_t)(P->key[w] >> 7) & (2 * n_sets - 1)) * WAYS;
+                while (key[d]) d++; /* at most WAYS entries of one old set land in a new one */
+                key[d] = P->key[w];
+                memcpy(rec + d * rs, P->rec + w * rs, rs);
+            }
+            fw_free(P->key);
+            fw_free(P->fifo);
+            fw_free(P->rec);
+            P->key = key;
+            P->fifo = fifo;
+            P->rec = rec;
+            atomic_store_explicit(&P->n_sets, 2 * n_sets, memory_order_relaxed);
+            key = NULL;
+            fifo = NULL;
+            rec = NULL;
+        }
+        fw_free(key);
+        fw_free(fifo);
+        fw_free(rec);
+    }
+    for (int i = SHARDS - 1; i >= 0; i--) pthread_mutex_unlock(&P->shard[i]);
+}
+
+size_t fw_perf_table_slots(fw_perf *P) { return atomic_load(&P->n_sets) * WAYS; }
 
 /* ---- the estimate --------------------------------------------------------------------------- */
 static int cmp_key_desc(const void *a, const void *b) {
@@ -482,28 +541,45 @@ size_t fw_perf_observe(fw_perf *P, const char *rid, size_t rid_len, const double
     for (size_t c = 0; c < ns; c++)
         sl[c] = inputs && P->dict[c].input >= 0 ? slice_id_value(P, c, &inputs[P->dict[c].input]) : NO_SLICE;
     if (rid && rid_len) {
-        uint64_t key = rid_key(rid, rid_len), seq = atomic_fetch_add_explicit(&P->next_seq, 1, memory_order_relaxed) + 1;
-        size_t set = (size_t)(key >> 7) & (P->n_sets - 1), base = set * WAYS;
-        pthread_mutex_t *mu = &P->shard[set % SHARDS];
-        pthread_mutex_lock(mu);
-        size_t slot = base;
-        bool dup = false;
-        for (size_t w = base; w < base + WAYS; w++) {
-            if (P->key[w] == key) { /* another instance of the same request: the first one joins */
-                dup = true;
-                break;
+        uint64_t key = rid_key(rid, rid_len);
+        pthread_mutex_t *mu;
+        bool may_grow = true;
+        for (;;) {
+            size_t base = table_lock(P, key, &mu), slot = SIZE_MAX;
+            bool dup = false;
+            for (size_t w = base; w < base + WAYS; w++) {
+                if (P->key[w] == key) { /* another instance of the same request: the first one joins */
+                    dup = true;
+                    break;
+                }
+                if (P->key[w] == 0) {
+                    slot = w;
+                    break;
+                }
             }
-            if (P->key[w] == 0 || P->seq[w] < P->seq[slot]) slot = w;
-            if (P->key[w] == 0) break;
+            size_t n_sets = atomic_load_explicit(&P->n_sets, memory_order_relaxed);
+            if (!dup && slot == SIZE_MAX && may_grow && n_sets < P->max_sets) {
+                /* the set is full: grow the table (or, out of memory, replace the set's oldest) */
+                pthread_mutex_unlock(mu);
+                table_grow(P, n_sets);
+                may_grow = atomic_load_explicit(&P->n_sets, memory_order_relaxed) != n_sets;
+                continue;
+            }
+            if (!dup) {
+                if (slot == SIZE_MAX) { /* full at the cap: the oldest entry of the set goes */
+                    uint8_t *f = &P->fifo[base / WAYS];
+                    slot = base + *f;
+                    *f = (uint8_t)((*f + 1) % WAYS);
+                }
+                unsigned char *r = P->rec + slot * P->rec_size;
+                P->key[slot] = key;
+                memcpy(r, &row, sizeof row);
+                memcpy(r + sizeof row, scores, k * sizeof *scores);
+                if (ns) memcpy(r + sizeof row + k * sizeof *scores, sl, ns * sizeof *sl);
+            }
+            pthread_mutex_unlock(mu);
+            break;
         }
-        if (!dup) {
-            P->key[slot] = key;
-            P->seq[slot] = seq;
-            P->trow[slot] = row;
-            memcpy(P->tp + slot * k, scores, k * sizeof *scores);
-            if (ns) memcpy(P->tsl + slot * ns, sl, ns * sizeof *sl);
-        }
-        pthread_mutex_unlock(mu);
     }
     if (!P->has_estimate) return 0;
     size_t n_al = 0;
@@ -688,16 +764,15 @@ static size_t close_labels(fw_perf *P, int64_t ts, fw_alarm *out, size_t cap) {
 static int join(fw_perf *P, const char *rid, size_t rid_len, double *p, uint16_t *sl, uint64_t *row) {
     size_t k = P->k, ns = P->n_slices;
     uint64_t key = rid_key(rid, rid_len);
-    size_t set = (size_t)(key >> 7) & (P->n_sets - 1), base = set * WAYS;
-    pthread_mutex_t *mu = &P->shard[set % SHARDS];
-    pthread_mutex_lock(mu);
+    pthread_mutex_t *mu;
+    size_t base = table_lock(P, key, &mu);
     for (size_t w = base; w < base + WAYS; w++)
         if (P->key[w] == key) {
-            memcpy(p, P->tp + w * k, k * sizeof *p);
-            if (ns) memcpy(sl, P->tsl + w * ns, ns * sizeof *sl);
-            *row = P->trow[w];
+            const unsigned char *r = P->rec + w * P->rec_size;
+            memcpy(row, r, sizeof *row);
+            memcpy(p, r + sizeof *row, k * sizeof *p);
+            if (ns) memcpy(sl, r + sizeof *row + k * sizeof *p, ns * sizeof *sl);
             P->key[w] = 0;
-            P->seq[w] = 0;
             pthread_mutex_unlock(mu);
             return 1;
         }

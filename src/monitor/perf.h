@@ -13,9 +13,13 @@
  * window (estimate: O(W log W) once per W predictions; realized: a bootstrap once per W labels,
  * on a feedback thread).
  *
- * Join: a fixed table of the last `table_slots` predictions (4-way sets keyed by a 64-bit hash of
- * the request id, the oldest of a set replaced; memory = table_slots x (32 + 8 x n_outputs + 2 x
- * slice columns) bytes, 2.6 MiB for the 65,536 default of a binary model). A label whose request
+ * Join: a table of recent predictions (16-way sets keyed by a 64-bit hash of the request id) that
+ * starts at 64 slots and doubles whenever a prediction finds its set full, up to `table_slots`;
+ * at the cap a full set replaces its oldest entry (first in, first out). Memory = slots x (16 +
+ * 8 x n_outputs + 2 x slice columns, rounded up to 8) bytes: 1.5 KiB for a new binary model,
+ * 1.5 MiB at the 65,536 default cap. An insert reads the set's keys (two cache lines) and writes
+ * one record; a grow
+ * takes every shard lock once (log2(cap / 64) times in a tracker's life). A label whose request
  * is no longer there (hours late, or written by an earlier process) is looked up through the
  * lookup function (fw_perf_set_lookup): fw_perf_store_lookup_* reads the prediction log of a store
  * home (store/store.h fw_store_log_get_prediction). A request that carried several instances joins
@@ -118,6 +122,9 @@ void fw_perf_free(fw_perf *p);
 /* Sets the lookup used beyond the table (NULL: none, such labels count as unmatched). Call before
  * any label arrives. */
 void fw_perf_set_lookup(fw_perf *p, fw_perf_lookup_fn fn, void *ud);
+
+/* The join table's current number of slots (it grows with the traffic up to table_slots). */
+size_t fw_perf_table_slots(fw_perf *p);
 
 /* One predicted instance: its request id, the model's n_outputs scores, its inputs in the model's
  * order (NULL: no slices), its stream index and wall time (Unix ms; 0 in a replay). Writes the

@@ -25,7 +25,7 @@
  * to warn (when not NULL). Returns false after filling an error reply. */
 static bool decode_instance(const fw_srv_model *m, json_t *obj, size_t idx, fw_value *vals, fw_buf *warn,
                             size_t *n_warn, fw_reply *r) {
-    for (size_t i = 0; i < m->n_inputs; i++) vals[i] = (fw_value){FW_VALUE_MISSING, 0, NULL, 0};
+    for (size_t i = 0; i < m->n_inputs; i++) vals[i] = FW_SRV_ABSENT; /* not null: absent (monitoring.h) */
     if (!json_is_object(obj)) {
         fw__reply_error(r, 400, "bad_request", "instances[%zu]: expected an object of feature values", idx);
         return false;
@@ -51,7 +51,7 @@ static bool decode_instance(const fw_srv_model *m, json_t *obj, size_t idx, fw_v
         case JSON_REAL: *d = (fw_value){FW_VALUE_NUMBER, json_number_value(v), NULL, 0}; break;
         case JSON_TRUE: *d = (fw_value){FW_VALUE_NUMBER, 1, NULL, 0}; break;
         case JSON_FALSE: *d = (fw_value){FW_VALUE_NUMBER, 0, NULL, 0}; break;
-        case JSON_NULL: break;
+        case JSON_NULL: *d = (fw_value){FW_VALUE_MISSING, 0, NULL, 0}; break;
         case JSON_STRING: *d = (fw_value){FW_VALUE_STRING, 0, json_string_value(v), json_string_length(v)}; break;
         default:
             fw__reply_error(r, 400, "bad_type", "instances[%zu].%s: expected a number, string, boolean or null, got %s",

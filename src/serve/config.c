@@ -64,6 +64,7 @@ void fw_serve_config_init(fw_serve_config *c) {
     m->enabled = true;
     m->sensitivity = 1;
     m->metrics_columns = 50;
+    m->join_table = 65536;
     m->history = true;
     m->alert_log = true;
     m->webhook_retries = 5;
@@ -382,7 +383,7 @@ static fw_status alert_pair(fw_yaml *y, int key, yaml_node_t *v, yaml_node_t *k,
 
 static const char *const k_monitoring_keys[] = {"enabled", "step_rows", "window_rows", "quality_rows", "block_s",
                                                 "sensitivity", "columns", "metrics_columns", "history", "alerts",
-                                                NULL};
+                                                "join_table", NULL};
 
 static fw_status get_u32(fw_yaml *y, yaml_node_t *n, const char *path, uint64_t lo, uint64_t hi, uint32_t *out) {
     uint64_t v;
@@ -411,6 +412,7 @@ static fw_status monitoring_pair(fw_yaml *y, int key, yaml_node_t *v, yaml_node_
         return FW_OK;
     case 7: return get_size(y, v, "monitoring.metrics_columns", 0, 10000, &m->metrics_columns);
     case 8: return fw_yaml_get_bool(y, v, "monitoring.history", &m->history);
+    case 10: return get_size(y, v, "monitoring.join_table", 64, (size_t)1 << 30, &m->join_table);
     default:
         if (v->type != YAML_MAPPING_NODE)
             return fw_yaml_error(y, v, "'monitoring.alerts': expected a map {log, webhook, retries, ...}, got %s",

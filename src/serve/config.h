@@ -35,6 +35,8 @@
  *     columns: [age, income]        # the inputs watched (default: every input)
  *     metrics_columns: 50           # /metrics: per-column series for at most this many columns
  *     history: true                 # raised / cleared alarms kept in the store (`monitor --history`)
+ *     join_table: 65536             # most recent predictions a version keeps for the label join (grows
+ *                                   # with the traffic up to this; older ones are read from the store)
  *     alerts:
  *       log: true                   # one stderr line per raised / cleared alarm
  *       webhook: https://hooks.example.com/flywheel   # POST of the JSON alert
@@ -100,6 +102,7 @@ typedef struct fw_serve_monitoring {
     double webhook_backoff_s;   /* delay before the first retry, doubled each retry (max 60 s); default 0.5 */
     double webhook_timeout_s;   /* per attempt (connect + send + answer); default 5 */
     size_t alert_queue;         /* alerts waiting for the alert thread; default 1024 */
+    size_t join_table;          /* cap of a version's join table (perf.h table_slots); default 65536 */
 } fw_serve_monitoring;
 
 typedef struct fw_serve_config {

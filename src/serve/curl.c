@@ -1,8 +1,9 @@
-/* curl.c — owns loading libcurl at run time (see curl.h): dlopen once, dlsym per function, one
+/* curl.c — owns loading libcurl at run time (see curl.h): core/dynlib.h's table load, one
  * curl_global_init. */
 #include "serve/curl.h"
 
-#include <dlfcn.h>
+#include "core/dynlib.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,39 +15,26 @@ fw_curl_api fw_curl;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static char g_error[512]; /* empty when loaded */
 
+static const fw_dynsym g_syms[] = {
+    FW_DYNSYM(fw_curl_api, global_init, "curl_global_init"),
+    FW_DYNSYM(fw_curl_api, easy_init, "curl_easy_init"),
+    FW_DYNSYM(fw_curl_api, easy_setopt, "curl_easy_setopt"),
+    FW_DYNSYM(fw_curl_api, easy_perform, "curl_easy_perform"),
+    FW_DYNSYM(fw_curl_api, easy_getinfo, "curl_easy_getinfo"),
+    FW_DYNSYM(fw_curl_api, easy_cleanup, "curl_easy_cleanup"),
+    FW_DYNSYM(fw_curl_api, easy_strerror, "curl_easy_strerror"),
+    FW_DYNSYM(fw_curl_api, slist_append, "curl_slist_append"),
+    FW_DYNSYM(fw_curl_api, slist_free_all, "curl_slist_free_all"),
+};
+
 static void load(void) {
-    void *h = dlopen(FW_CURL_SONAME, RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        snprintf(g_error, sizeof g_error, "%s", dlerror());
-        return;
-    }
     fw_curl_api a;
-    const char *missing = NULL;
-    /* dlsym returns void *; POSIX guarantees it converts to a function pointer */
-#define SYM(field, name)                                                                   \
-    do {                                                                                   \
-        void *p = dlsym(h, name);                                                          \
-        if (!p && !missing) missing = name;                                                \
-        memcpy(&a.field, &p, sizeof p);                                                    \
-    } while (0)
-    SYM(global_init, "curl_global_init");
-    SYM(easy_init, "curl_easy_init");
-    SYM(easy_setopt, "curl_easy_setopt");
-    SYM(easy_perform, "curl_easy_perform");
-    SYM(easy_getinfo, "curl_easy_getinfo");
-    SYM(easy_cleanup, "curl_easy_cleanup");
-    SYM(easy_strerror, "curl_easy_strerror");
-    SYM(slist_append, "curl_slist_append");
-    SYM(slist_free_all, "curl_slist_free_all");
-#undef SYM
-    if (missing) {
-        snprintf(g_error, sizeof g_error, "%s has no %s", FW_CURL_SONAME, missing);
-        dlclose(h);
-        return;
-    }
+    memset(&a, 0, sizeof a);
+    void *h;
+    if (fw_dynlib_load(FW_CURL_SONAME, g_syms, sizeof g_syms / sizeof *g_syms, &a, &h, g_error, sizeof g_error)) return;
     if (a.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         snprintf(g_error, sizeof g_error, "curl_global_init failed");
-        dlclose(h);
+        fw_dynlib_close(h);
         return;
     }
     fw_curl = a; /* the handle stays open for the life of the process */

@@ -1,7 +1,8 @@
-/* mhd.c — owns loading libmicrohttpd at run time (see mhd.h): dlopen once, dlsym per function. */
+/* mhd.c — owns loading libmicrohttpd at run time (see mhd.h): core/dynlib.h's table load. */
 #include "serve/mhd.h"
 
-#include <dlfcn.h>
+#include "core/dynlib.h"
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -15,48 +16,37 @@ fw_mhd_api fw_mhd;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static char g_error[512]; /* empty when loaded */
 
+static const fw_dynsym g_syms[] = {
+    FW_DYNSYM(fw_mhd_api, start_daemon, "MHD_start_daemon"),
+    FW_DYNSYM(fw_mhd_api, stop_daemon, "MHD_stop_daemon"),
+    FW_DYNSYM(fw_mhd_api, get_daemon_info, "MHD_get_daemon_info"),
+    FW_DYNSYM(fw_mhd_api, lookup_connection_value, "MHD_lookup_connection_value"),
+    FW_DYNSYM(fw_mhd_api, get_connection_values, "MHD_get_connection_values"),
+    FW_DYNSYM(fw_mhd_api, get_connection_info, "MHD_get_connection_info"),
+    FW_DYNSYM(fw_mhd_api, suspend_connection, "MHD_suspend_connection"),
+    FW_DYNSYM(fw_mhd_api, resume_connection, "MHD_resume_connection"),
+    FW_DYNSYM(fw_mhd_api, create_response_from_buffer_with_free_callback,
+              "MHD_create_response_from_buffer_with_free_callback"),
+    FW_DYNSYM(fw_mhd_api, create_response_from_buffer_with_free_callback_cls,
+              "MHD_create_response_from_buffer_with_free_callback_cls"),
+    FW_DYNSYM(fw_mhd_api, create_response_from_buffer, "MHD_create_response_from_buffer"),
+    FW_DYNSYM(fw_mhd_api, add_response_header, "MHD_add_response_header"),
+    FW_DYNSYM(fw_mhd_api, queue_response, "MHD_queue_response"),
+    FW_DYNSYM(fw_mhd_api, destroy_response, "MHD_destroy_response"),
+};
+
 static void load(void) {
-    void *h = dlopen(FW_MHD_SONAME, RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        snprintf(g_error, sizeof g_error, "%s", dlerror());
-        return;
-    }
     fw_mhd_api a;
-    const char *missing = NULL;
-    /* dlsym returns void *; POSIX guarantees it converts to a function pointer */
-#define SYM(field, name)                                                                   \
-    do {                                                                                   \
-        void *p = dlsym(h, name);                                                          \
-        if (!p && !missing) missing = name;                                                \
-        memcpy(&a.field, &p, sizeof p);                                                    \
-    } while (0)
-    SYM(start_daemon, "MHD_start_daemon");
-    SYM(stop_daemon, "MHD_stop_daemon");
-    SYM(get_daemon_info, "MHD_get_daemon_info");
-    SYM(lookup_connection_value, "MHD_lookup_connection_value");
-    SYM(get_connection_values, "MHD_get_connection_values");
-    SYM(get_connection_info, "MHD_get_connection_info");
-    SYM(suspend_connection, "MHD_suspend_connection");
-    SYM(resume_connection, "MHD_resume_connection");
-    SYM(create_response_from_buffer_with_free_callback, "MHD_create_response_from_buffer_with_free_callback");
-    SYM(create_response_from_buffer_with_free_callback_cls, "MHD_create_response_from_buffer_with_free_callback_cls");
-    SYM(create_response_from_buffer, "MHD_create_response_from_buffer");
-    SYM(add_response_header, "MHD_add_response_header");
-    SYM(queue_response, "MHD_queue_response");
-    SYM(destroy_response, "MHD_destroy_response");
-#undef SYM
-    if (missing) {
-        snprintf(g_error, sizeof g_error, "%s has no %s (an older libmicrohttpd?)", FW_MHD_SONAME, missing);
-        dlclose(h);
-        return;
-    }
-    fw_mhd = a; /* the handle stays open for the life of the process */
+    memset(&a, 0, sizeof a);
+    void *h; /* stays open for the life of the process */
+    if (fw_dynlib_load(FW_MHD_SONAME, g_syms, sizeof g_syms / sizeof *g_syms, &a, &h, g_error, sizeof g_error)) return;
+    fw_mhd = a;
 }
 
 fw_status fw_mhd_load(fw_err *err) {
     pthread_once(&g_once, load);
     if (!g_error[0]) return FW_OK;
-    return fw_err_set(err, FW_EIO, "cannot load the HTTP library %s: %s (Debian: apt-get install libmicrohttpd12)",
+    return fw_err_set(err, FW_EIO, "cannot load the HTTP library %s: %s (an older libmicrohttpd? Debian: apt-get install libmicrohttpd12)",
                       FW_MHD_SONAME, g_error);
 }
 

@@ -14,23 +14,76 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The prepare thread: a version's monitor is built by its first prediction (monitor.h: cheap), and
+ * its detectors' calibration (~1.4 ms a column, the expensive part) is done here, off the request
+ * path, before the first full drift window needs it. A bounded queue of model references; when it
+ * is full the version is not queued and its first full window calibrates on its own. */
+enum { PREP_QUEUE = 256 };
 
 struct fw_srv_monitoring {
     const fw_serve_monitoring *cfg;
     fw_alerts *alerts;
     char *log_home;            /* the store home the prediction log goes to (late labels are joined
                                   through it: perf.h's store lookup); NULL when it goes elsewhere */
+    pthread_mutex_t prep_mu;
+    pthread_cond_t prep_cv;
+    pthread_t prep_thread;
+    bool prep_started, prep_stop;
+    fw_srv_model *prep_q[PREP_QUEUE];
+    size_t prep_head, prep_n;
+    atomic_uint_fast64_t prepared;
 };
 
-/* What a monitor's alarm callback needs: where alarms go and which version raised them. */
+/* What a monitor's alarm callback needs: where alarms go and which version raised them; and
+ * whether the version was queued for the prepare thread. */
 typedef struct mon_hook {
     fw_alerts *alerts;
+    fw_srv_monitoring *sm;
+    atomic_bool queued;
     char name[129];
     int64_t version;           /* the registry's number; 0 when the version is not a number (directory models) */
 } mon_hook;
+
+static void *prep_main(void *ud) {
+    fw_srv_monitoring *sm = ud;
+    pthread_mutex_lock(&sm->prep_mu);
+    for (;;) {
+        while (!sm->prep_n && !sm->prep_stop) pthread_cond_wait(&sm->prep_cv, &sm->prep_mu);
+        if (sm->prep_stop) break;
+        fw_srv_model *m = sm->prep_q[sm->prep_head];
+        sm->prep_head = (sm->prep_head + 1) % PREP_QUEUE;
+        sm->prep_n--;
+        pthread_mutex_unlock(&sm->prep_mu);
+        fw_err err;
+        fw_err_clear(&err);
+        if (m->monitor && fw_monitor_prepare(m->monitor, &err) != FW_OK)
+            fprintf(stderr, "flywheel serve: %s version %s: monitor: %s\n", m->name, m->version, err.msg);
+        atomic_fetch_add(&sm->prepared, 1);
+        fw_srv_model_unref(m);
+        pthread_mutex_lock(&sm->prep_mu);
+    }
+    pthread_mutex_unlock(&sm->prep_mu);
+    return NULL;
+}
+
+/* Queues m's monitor for the prepare thread (once per version; a reference held while queued). */
+static void prep_push(fw_srv_monitoring *sm, fw_srv_model *m) {
+    if (!sm->prep_started) return;
+    pthread_mutex_lock(&sm->prep_mu);
+    if (sm->prep_n < PREP_QUEUE && !sm->prep_stop) {
+        fw_srv_model_ref(m);
+        sm->prep_q[(sm->prep_head + sm->prep_n) % PREP_QUEUE] = m;
+        sm->prep_n++;
+        pthread_cond_signal(&sm->prep_cv);
+    }
+    pthread_mutex_unlock(&sm->prep_mu);
+}
 
 fw_status fw_srv_monitoring_new(const fw_serve_config *cfg, fw_srv_monitoring **out, fw_err *err) {
     *out = NULL;
@@ -44,16 +97,30 @@ fw_status fw_srv_monitoring_new(const fw_serve_config *cfg, fw_srv_monitoring **
         fw_free(sm);
         return st;
     }
+    pthread_mutex_init(&sm->prep_mu, NULL);
+    pthread_cond_init(&sm->prep_cv, NULL);
     if (home && !cfg->log_path && !(sm->log_home = fw_strdup(home))) {
         fw_srv_monitoring_free(sm, 0);
         return fw_err_set(err, FW_ENOMEM, "out of memory");
     }
+    sm->prep_started = pthread_create(&sm->prep_thread, NULL, prep_main, sm) == 0;
     *out = sm;
     return FW_OK;
 }
 
 void fw_srv_monitoring_free(fw_srv_monitoring *sm, double drain_s) {
     if (!sm) return;
+    if (sm->prep_started) {
+        pthread_mutex_lock(&sm->prep_mu);
+        sm->prep_stop = true;
+        pthread_cond_signal(&sm->prep_cv);
+        pthread_mutex_unlock(&sm->prep_mu);
+        pthread_join(sm->prep_thread, NULL);
+        for (; sm->prep_n; sm->prep_n--, sm->prep_head = (sm->prep_head + 1) % PREP_QUEUE)
+            fw_srv_model_unref(sm->prep_q[sm->prep_head]); /* may free the model and its monitor */
+    }
+    pthread_mutex_destroy(&sm->prep_mu);
+    pthread_cond_destroy(&sm->prep_cv);
     fw_alerts_stop(sm->alerts, drain_s);
     fw_free(sm->log_home);
     fw_free(sm);
@@ -74,6 +141,8 @@ void fw_srv_monitoring_attach(void *ud, fw_srv_model *m) {
         return;
     }
     h->alerts = sm->alerts;
+    h->sm = sm;
+    atomic_init(&h->queued, false);
     snprintf(h->name, sizeof h->name, "%s", m->name);
     char *end;
     long long v = strtoll(m->version, &end, 10);
@@ -92,6 +161,7 @@ void fw_srv_monitoring_attach(void *ud, fw_srv_model *m) {
     s.ud = h;
     s.perf_home = h->version > 0 ? sm->log_home : NULL;
     s.perf_version = h->version;
+    s.join_table = c->join_table;
     fw_err err;
     fw_err_clear(&err);
     fw_monitor *mon = NULL;
@@ -113,18 +183,35 @@ void fw_srv_monitor_detach(fw_srv_model *m) {
     m->monitor_hook = NULL;
 }
 
+const char fw_srv_absent_mark[] = "";
+
+enum { MAX_FLAGGED = 1024 }; /* inputs past this many are not flagged when absent (no allocation) */
+
 void fw__srv_monitor_observe(const fw_srv_model *m, const fw_value *vals, const double *out, uint64_t t0_ns,
                              const char *request_id) {
+    uint8_t flags[MAX_FLAGGED];
+    bool any = false;
+    size_t n = m->n_inputs < MAX_FLAGGED ? m->n_inputs : MAX_FLAGGED;
+    for (size_t i = 0; i < n; i++)
+        if (vals[i].str == fw_srv_absent_mark && vals[i].kind == FW_VALUE_MISSING) {
+            if (!any) memset(flags, 0, n);
+            any = true;
+            flags[i] = FW_MON_ABSENT;
+        }
+    if (any && m->n_inputs > n) any = false; /* (a model this wide is not flagged) */
     fw_monitor_obs o = {
         .values = vals,
-        .flags = NULL,
+        .flags = any ? flags : NULL,
         .outputs = out,
         .latency_ms = (double)(fw_now_ns() - t0_ns) * 1e-6,
         .request_id = request_id,
         .request_id_len = request_id ? strlen(request_id) : 0,
         .ts_ms = 0,
     };
-    fw_monitor_observe(m->monitor, &o);
+    fw_monitor_observe(m->monitor, &o); /* the first one builds the monitor (monitor.h) */
+    mon_hook *h = m->monitor_hook;
+    if (!atomic_load_explicit(&h->queued, memory_order_relaxed) && !atomic_exchange(&h->queued, true))
+        prep_push(h->sm, (fw_srv_model *)m); /* its calibration, off the request path */
 }
 
 void fw_srv_monitor_feedback(const fw_srv_model *m, const char *request_id, const char *label, size_t len,
@@ -149,7 +236,7 @@ void fw_srv_monitoring_metrics(fw_srv_monitoring *sm, fw_srv_model *const *ms, s
     size_t k = 0;
     for (size_t i = 0; blocks && cols && perf && i < n; i++) {
         fw_monitor *mon = ms[i]->monitor;
-        if (!mon) continue;
+        if (!mon || !fw_monitor_built(mon)) continue; /* not used yet: nothing to show, nothing built */
         fw_metrics_monitor *b = &blocks[k];
         b->model = ms[i]->name;
         b->version = ms[i]->version;

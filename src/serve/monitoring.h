@@ -1,6 +1,8 @@
 /* monitoring.h — owns the server's side of monitoring (issue 17; docs/MONITORING.md, "In the
  * server"): the monitor of every served model version (monitor/monitor.h), created when the model
- * table loads the version and freed with it; the one call per predicted instance the /v1 and v2
+ * table loads the version (its settings only: the monitor is built by the version's first
+ * prediction, and a background "prepare" thread then calibrates its detectors off the request
+ * path) and freed with it; the one call per predicted instance the /v1 and v2
  * paths make; the feedback label handed to the answering version's monitor; GET
  * /v1/models/{name}/monitor; the monitoring families of /metrics; and the alert thread
  * (serve/alerts.h) each monitor's alarms go to. With `monitoring.enabled: false` no monitor is
@@ -33,7 +35,15 @@ void fw_srv_monitoring_attach(void *ud, fw_srv_model *m);
 /* Frees m's monitor (model.c, when the last reference goes). */
 void fw_srv_monitor_detach(fw_srv_model *m);
 
-/* One instance of m: its values in m's input order, the model's own outputs (NULL: the model refused
+/* The value the /v1 decoders leave for an input the instance does not carry at all: missing to the
+ * model, like an explicit null (FW_VALUE_MISSING with str NULL), but the monitor tells them apart —
+ * an absent input is a schema problem (FW_MON_ABSENT: a schema alarm at its row), a null is a
+ * missing value (the missing-rate test). Only the address of the mark matters. */
+extern const char fw_srv_absent_mark[];
+#define FW_SRV_ABSENT ((fw_value){FW_VALUE_MISSING, 0, fw_srv_absent_mark, 0})
+
+/* One instance of m: its values in m's input order (FW_SRV_ABSENT where the request had no such
+ * key), the model's own outputs (NULL: the model refused
  * it, e.g. a value of the wrong type: still observed, so the schema check sees it), the start
  * of its request (fw_now_ns) and its request id. Thread-safe; does not allocate. */
 void fw__srv_monitor_observe(const fw_srv_model *m, const fw_value *vals, const double *out, uint64_t t0_ns,

@@ -4,6 +4,8 @@
  * decode exactly as jansson would. */
 #include "serve/v1_decode.h"
 
+#include "serve/monitoring.h"
+
 #include "core/alloc.h"
 #include "core/decimal.h"
 
@@ -347,7 +349,7 @@ bool fw__v1_decode(const fw_srv_model *m, const fw_v1_top *top, fw_v1_decoded *o
             if (FW_GROW(&sc->vals, &sc->vals_cap, (n + 1) * n_in) != FW_OK) return false;
         }
         fw_value *v = sc->vals + n * n_in;
-        for (size_t i = 0; i < n_in; i++) v[i] = (fw_value){FW_VALUE_MISSING, 0, NULL, 0};
+        for (size_t i = 0; i < n_in; i++) v[i] = FW_SRV_ABSENT; /* not null: absent (monitoring.h) */
         if (++sc->stamp == 0) {
             memset(sc->seen, 0, sc->seen_cap * sizeof *sc->seen);
             sc->stamp = 1;

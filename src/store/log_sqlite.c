@@ -316,6 +316,58 @@ static void lg_close(fw_store_log *b) {
     fw_free(s);
 }
 
+/* ---- experiments (issue 19) ------------------------------------------------------------------ */
+
+/* The predictions of a model that are exposures of its experiment, with their unit and variant. */
+#define EXP_UNIT "COALESCE(NULLIF(json_extract(%s.output_json, '$.entity_id'), ''), %s.request_id)"
+#define EXP_VARIANT "json_extract(%s.output_json, '$.variant')"
+
+static fw_status exp_rows_of(sqlite_log *s, const char *sql, const char *model, bool events, fw_log_exp_fn fn,
+                             void *ud, fw_err *err) {
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) return db_err(s, err, "reading an experiment");
+    sqlite3_bind_text(st, 1, model, -1, SQLITE_STATIC);
+    fw_status r = FW_OK;
+    int rc;
+    while (!r && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        fw_log_exp_row row = {0};
+        row.ts_ms = sqlite3_column_int64(st, 0);
+        row.unit = (const char *)sqlite3_column_text(st, 1);
+        row.unit_len = (size_t)sqlite3_column_bytes(st, 1);
+        row.variant = (const char *)sqlite3_column_text(st, 2);
+        row.variant_len = (size_t)sqlite3_column_bytes(st, 2);
+        row.value = NAN;
+        if (events) {
+            row.event = (const char *)sqlite3_column_text(st, 3);
+            row.event_len = (size_t)sqlite3_column_bytes(st, 3);
+            if (sqlite3_column_type(st, 4) != SQLITE_NULL) row.value = sqlite3_column_double(st, 4);
+        }
+        if (!row.unit || !row.variant || (events && !row.event)) continue;
+        r = fn(ud, &row, err);
+    }
+    if (!r && rc != SQLITE_DONE) r = db_err(s, err, "reading an experiment");
+    sqlite3_finalize(st);
+    return r;
+}
+
+static fw_status lg_experiment_rows(fw_store_log *b, const char *model, fw_log_exp_fn fn, void *ud, fw_err *err) {
+    sqlite_log *s = (sqlite_log *)b;
+    char sql[1200];
+    snprintf(sql, sizeof sql,
+             "SELECT ts_ms, " EXP_UNIT ", " EXP_VARIANT " FROM prediction_log p WHERE model_name = ?1 AND "
+             EXP_VARIANT " IN ('primary', 'challenger')",
+             "p", "p", "p", "p");
+    fw_status r = exp_rows_of(s, sql, model, false, fn, ud, err);
+    if (r) return r;
+    /* each event joins the request's first exposure (a shadow's record shares the request id) */
+    snprintf(sql, sizeof sql,
+             "SELECT f.ts_ms, " EXP_UNIT ", " EXP_VARIANT ", f.event, f.value FROM feedback f JOIN prediction_log p"
+             " ON p.id = (SELECT min(q.id) FROM prediction_log q WHERE q.request_id = f.request_id AND"
+             " q.model_name = ?1 AND " EXP_VARIANT " IN ('primary', 'challenger')) WHERE f.event IS NOT NULL",
+             "p", "p", "p", "q");
+    return exp_rows_of(s, sql, model, true, fn, ud, err);
+}
+
 static const fw_store_log_ops sqlite_log_ops = {
     .close = lg_close,
     .put_predictions = lg_put_predictions,
@@ -324,6 +376,7 @@ static const fw_store_log_ops sqlite_log_ops = {
     .has_feedback = lg_has_feedback,
     .get_prediction = lg_get_prediction,
     .cache = lg_cache,
+    .experiment_rows = lg_experiment_rows, /* issue 19 */
 };
 
 /* Opens log.db, prepares the statements and starts the checkpointer. */

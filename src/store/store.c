@@ -297,6 +297,12 @@ fw_status fw_store_log_get_prediction(fw_store_log *l, const char *request_id, c
         return fw_err_set(err, FW_EUNSUPPORTED, "this store's prediction log cannot look predictions up");
     return l->ops->get_prediction(l, request_id, model, version, out, err);
 }
+/* experiments (issue 19) */
+fw_status fw_store_log_experiment_rows(fw_store_log *l, const char *model, fw_log_exp_fn fn, void *ud, fw_err *err) {
+    if (!l->ops->experiment_rows)
+        return fw_err_set(err, FW_EUNSUPPORTED, "this store's prediction log cannot read experiments");
+    return l->ops->experiment_rows(l, model, fn, ud, err);
+}
 void fw_log_pred_found_free(fw_log_pred_found *f) {
     if (!f) return;
     fw_free(f->input_json);

@@ -417,4 +417,28 @@ fw_store_log_retention *fw_store_log_retention_start(const char *home, const fw_
                                                      _Atomic(unsigned long long) *deleted);
 void fw_store_log_retention_stop(fw_store_log_retention *t);
 
+/* ---- experiments (issue 19: src/experiment/, `flywheel experiment report`) ------------------ */
+/* One row of an experiment read back from the log: an exposure (a prediction of the model logged
+ * on its "primary" or "challenger" variant; event NULL) or a feedback event (`/v1/feedback` with
+ * an event) joined to such a prediction by request id (the request's first one). Texts point into
+ * the back end's buffers, valid during the callback only; lengths without the NUL. */
+typedef struct fw_log_exp_row {
+    const char *unit;          /* the prediction's entity_id (the A/B split's sticky key), else its request id */
+    size_t unit_len;
+    const char *variant;       /* "primary" or "challenger" */
+    size_t variant_len;
+    int64_t ts_ms;             /* the prediction's or the feedback's time */
+    const char *event;         /* NULL: the exposure */
+    size_t event_len;
+    double value;              /* the feedback's value; NaN: none */
+} fw_log_exp_row;
+/* Called once per row; a nonzero status stops the read and is returned. */
+typedef fw_status (*fw_log_exp_fn)(void *ud, const fw_log_exp_row *row, fw_err *err);
+/* Every exposure and joined feedback event of the experiment on model (predictions logged under
+ * that model name, any version), in no particular order (callers order them: experiment/events.h).
+ * Feedback whose request id has no such prediction is not an event of the experiment (yet). Reads
+ * only. FW_OK, FW_EUNSUPPORTED (a back end without it), an error as put_predictions, or the
+ * callback's status. */
+fw_status fw_store_log_experiment_rows(fw_store_log *l, const char *model, fw_log_exp_fn fn, void *ud, fw_err *err);
+
 #endif

@@ -100,6 +100,9 @@ typedef struct fw_store_log_ops {
                                 fw_log_pred_found *out, fw_err *err);
     /* NULL: the back end has no page caches (fw_store_log_cache: FW_EUNSUPPORTED) */
     fw_status (*cache)(fw_store_log *l, size_t *writer, size_t *checkpointer, fw_err *err);
+    /* experiments (issue 19): optional (NULL: FW_EUNSUPPORTED); the contract of
+     * fw_store_log_experiment_rows */
+    fw_status (*experiment_rows)(fw_store_log *l, const char *model, fw_log_exp_fn fn, void *ud, fw_err *err);
 } fw_store_log_ops;
 
 /* Every back end's log handle starts with this header. */

@@ -4,7 +4,9 @@
  * drift and prediction drift against the checked-in artifact's reference (values drawn from the
  * reference itself raise nothing, a shifted column is named); counts from many threads add up
  * and blocks close by count; no allocation per observation after warm-up; the state JSON. */
+#include "monitor/calib_cache.h"
 #include "monitor/monitor.h"
+#include "monitor/monitor_int.h"
 #include "test.h"
 
 #include "core/alloc.h"
@@ -297,20 +299,13 @@ static double draw(const fw_ref_column *c, unsigned *seed) {
     return c->edges[b] + (u[1] + 1) / 2 * (c->edges[b + 1] - c->edges[b]);
 }
 
-static void test_drift_against_reference(void) {
-    fw_bundle *b = NULL;
-    fw_srv_model *m = fixture_model(&b);
-    if (!m) return;
-    /* the v1 fixture predates the reference section: build one from its training file, with the
-     * model's predictions on it as the output histogram */
+/* The v1 fixture predates the reference section: one built from its training file, with the
+ * model's predictions on it as the output histogram. */
+static fw_reference *tiny_reference(fw_srv_model *m, fw_bundle *b) {
     fw_dataset *ds = NULL;
     fw_err err;
     CHECK_OK(fw_data_load("tests/artifact/fixtures/tiny.csv", NULL, &ds, NULL, &err));
-    if (!ds) {
-        fw_srv_model_unref(m);
-        fw_bundle_free(b);
-        return;
-    }
+    if (!ds) return NULL;
     double *scores = calloc(ds->n_rows, sizeof *scores);
     CHECK_OK(fw_bundle_predict_block(b, ds, 1, scores, NULL, NULL, &err));
     fw_reference *ref = NULL;
@@ -318,6 +313,113 @@ static void test_drift_against_reference(void) {
                                 &ref, &err));
     free(scores);
     fw_dataset_free(ds);
+    return ref;
+}
+
+/* Issue 17's load regression: a monitor costs nothing until it is used (a server loading 1,000
+ * versions built 1,000 monitors, each calibrating every column and holding a 2.6 MiB join table);
+ * its first observation builds it without calibrating (that is the prepare thread's work, or the
+ * first full window's); equal references calibrate once per process; and where the calibration
+ * happens does not change a single alarm. */
+static void count_drift(fw_monitor *mon, const fw_srv_model *m, const fw_reference *ref, int rows, unsigned seed) {
+    fw_value v[32];
+    for (int r = 0; r < rows; r++) {
+        for (size_t i = 0; i < m->n_inputs && i < 32; i++) {
+            const fw_ref_column *c = fw_reference_column(ref, m->input_names[i]);
+            double x = c && c->n_bins ? draw(c, &seed) : 0;
+            if (r >= 1500 && !strcmp(m->input_names[i], "glucose")) x += (c->max - c->min) / 6;
+            v[i] = (fw_value){FW_VALUE_NUMBER, x, NULL, 0};
+        }
+        double out = 0.3;
+        fw_monitor_obs o = {.values = v, .outputs = &out, .latency_ms = 0.01, .ts_ms = -1, .request_id = "r",
+                            .request_id_len = 1};
+        fw_monitor_observe(mon, &o);
+    }
+}
+
+static void test_lazy_build(void) {
+    fw_bundle *b = NULL;
+    fw_srv_model *m = fixture_model(&b);
+    if (!m) return;
+    fw_reference *ref = tiny_reference(m, b);
+    if (!ref) {
+        fw_srv_model_unref(m);
+        fw_bundle_free(b);
+        return;
+    }
+    static events ev[2];
+    memset(ev, 0, sizeof ev);
+    fw_monitor_settings s;
+    fw_monitor_settings_init(&s);
+    s.p99_ms = 0;
+    s.reference = ref;
+    s.window_rows = 700; /* settings no other test uses: nothing of this test is in the cache yet */
+    s.on_alarm = on_alarm;
+    fw_monitor *mon[2];
+    fw_err err;
+    for (int k = 0; k < 2; k++) {
+        s.ud = &ev[k];
+        size_t before = fw_bytes_in_use();
+        CHECK_OK(fw_monitor_new(m, &s, &mon[k], &err));
+        size_t idle = fw_bytes_in_use() - before;
+        CHECK_MSG(idle < 4096, "an unused monitor holds %zu bytes", idle);
+        CHECK(!fw_monitor_built(mon[k]));
+        fw_monitor_counts c;
+        fw_monitor_counts_get(mon[k], &c);
+        CHECK_EQ(c.rows, 0);
+        CHECK_EQ(fw_monitor_active(mon[k], NULL, 0), 0);
+    }
+    /* the first observation builds, and calibrates nothing: the request that makes it stays cheap */
+    size_t entries0;
+    uint64_t hits0;
+    fw_calib_cache_stats(&entries0, &hits0);
+    count_drift(mon[0], m, ref, 1, 11);
+    CHECK(fw_monitor_built(mon[0]));
+    size_t n_det = 0;
+    for (size_t i = 0; i < mon[0]->n_cols; i++)
+        if (mon[0]->cols[i].det) {
+            n_det++;
+            CHECK_MSG(!fw_detector_calibrated(mon[0]->cols[i].det), "column %s calibrated at the first observation",
+                      mon[0]->cols[i].name);
+        }
+    CHECK(n_det >= 2);
+    size_t entries1;
+    uint64_t hits1;
+    fw_calib_cache_stats(&entries1, &hits1);
+    CHECK_EQ(entries1, entries0);
+    /* monitor 0 is prepared ahead (a server's background thread); monitor 1 calibrates at its
+     * first full window, from the cache that monitor 0 filled: the same alarms at the same rows */
+    CHECK_OK(fw_monitor_prepare(mon[0], &err));
+    for (size_t i = 0; i < mon[0]->n_cols; i++)
+        if (mon[0]->cols[i].det) CHECK(fw_detector_calibrated(mon[0]->cols[i].det));
+    fw_calib_cache_stats(&entries1, &hits1);
+    CHECK(entries1 > entries0);
+    count_drift(mon[0], m, ref, 2999, 12);
+    count_drift(mon[1], m, ref, 1, 11);
+    count_drift(mon[1], m, ref, 2999, 12);
+    uint64_t hits2;
+    fw_calib_cache_stats(&entries1, &hits2);
+    CHECK_MSG(hits2 - hits1 >= n_det, "equal references calibrated again: %llu cache hits for %zu detectors",
+              (unsigned long long)(hits2 - hits1), n_det);
+    CHECK(ev[0].n > 0);
+    CHECK_EQ(ev[0].n, ev[1].n);
+    for (size_t i = 0; i < ev[0].n && i < ev[1].n; i++) {
+        CHECK_EQ(ev[0].a[i].row, ev[1].a[i].row);
+        CHECK_STR(ev[0].a[i].column, ev[1].a[i].column);
+        CHECK_EQ(ev[0].a[i].threshold, ev[1].a[i].threshold);
+    }
+    for (int k = 0; k < 2; k++) fw_monitor_free(mon[k]);
+    fw_reference_free(ref);
+    fw_srv_model_unref(m);
+    fw_bundle_free(b);
+}
+
+static void test_drift_against_reference(void) {
+    fw_bundle *b = NULL;
+    fw_srv_model *m = fixture_model(&b);
+    if (!m) return;
+    fw_err err;
+    fw_reference *ref = tiny_reference(m, b);
     if (!ref) {
         fw_srv_model_unref(m);
         fw_bundle_free(b);
@@ -383,5 +485,6 @@ int main(void) {
     TEST_RUN(test_latency_budget);
     TEST_RUN(test_threads_and_no_allocation);
     TEST_RUN(test_drift_against_reference);
+    TEST_RUN(test_lazy_build);
     return fw_test_report("test_monitor");
 }

@@ -336,6 +336,46 @@ static void test_table_bound_and_store_lookup(void) {
     fw_perf_store_lookup_free(lk);
 }
 
+/* The join table starts small and grows with the traffic (a tracker that sees few predictions
+ * costs a few KiB, not the cap's MiBs): every recent prediction stays joinable until the cap, the
+ * cap bounds it. */
+static void test_table_grows_with_traffic(void) {
+    fw_perf_settings ps;
+    fw_perf_settings_init(&ps);
+    fw_perf *p = new_binary(&ps, NAN, 0);
+    if (!p) return;
+    CHECK(fw_perf_table_slots(p) <= 64);
+    fw_alarm al[4];
+    char rid[32];
+    for (size_t i = 0; i < 3000; i++) {
+        double s = 0.25;
+        rid_of(rid, sizeof rid, i);
+        fw_perf_observe(p, rid, strlen(rid), &s, NULL, i, 0, al, 4);
+    }
+    size_t slots = fw_perf_table_slots(p);
+    CHECK(slots >= 4096 && slots <= 16384);
+    for (size_t i = 0; i < 3000; i++) {
+        rid_of(rid, sizeof rid, i);
+        fw_perf_label(p, rid, strlen(rid), (double)(i % 2), 0, al, 4);
+    }
+    fw_perf_summary s;
+    fw_perf_summary_get(p, &s);
+    CHECK_EQ(s.joined, 3000); /* nothing was evicted on the way */
+    CHECK_EQ(s.unmatched, 0);
+    fw_perf_free(p);
+    /* the cap holds */
+    ps.table_slots = 1024;
+    p = new_binary(&ps, NAN, 0);
+    if (!p) return;
+    for (size_t i = 0; i < 3000; i++) {
+        double sc = 0.25;
+        rid_of(rid, sizeof rid, i);
+        fw_perf_observe(p, rid, strlen(rid), &sc, NULL, i, 0, al, 4);
+    }
+    CHECK_EQ(fw_perf_table_slots(p), 1024);
+    fw_perf_free(p);
+}
+
 /* ---- issue 17's targets ------------------------------------------------------------------------ */
 typedef struct run_out {
     size_t n_alarms;
@@ -581,6 +621,7 @@ int main(void) {
     TEST_RUN(test_join_windows_slices);
     TEST_RUN(test_time_windows);
     TEST_RUN(test_table_bound_and_store_lookup);
+    TEST_RUN(test_table_grows_with_traffic);
     TEST_RUN(test_concept_change_real_table);
     TEST_RUN(test_no_false_alarms_simulated);
     TEST_RUN(test_estimate_alarm_on_confidence_drop);
