@@ -23,7 +23,7 @@ tmp=$(mktemp -d); pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
 FW=18190; PEER=18191; NGX=18192
-H=$tmp/home; HM=$tmp/many
+H=$tmp/home
 echo "date: $(date -u +%FT%TZ)  load: $(cut -d' ' -f1-3 /proc/loadavg)  binary: $("$BIN" --version 2>/dev/null | head -1)"
 
 # --- the real model: spam GBDT, 100 trees, depth 6 (two versions for the swap runs) ---
@@ -161,22 +161,6 @@ awk -v a="$mw" -v b="$ms" 'BEGIN{printf "RATIO p99 during swaps / steady (c=16):
 
 [[ ${ONLY:-} == swap ]] && { echo "load at end: $(cut -d' ' -f1-3 /proc/loadavg)"; exit 0; }
 
-# --- 1,000 small models in a registry: resident memory and one cold load ---
-# one small artifact (pima, linear) imported under 1,000 names, each promoted to production
-"$BIN" train examples/pima/flywheel.yaml --models linear --threads 1 --home "$HM" --quiet --out "$tmp/small" >/dev/null
-fwm=$(ls "$tmp"/small/*.fwm | head -1)
-for m in $(seq 1 1000); do
-  "$BIN" models import "$fwm" --name "m$m" --home "$HM" >/dev/null && "$BIN" models promote "m$m@1" --force --home "$HM" >/dev/null
-done
-t0=$(date +%s.%N)
-"$BIN" serve --port $((FW + 10)) --threads 2 --home "$HM" --admin-token b >"$tmp/many.out" 2>&1 & mp=$!; pids+=($mp)
-# the bound address is printed once every production model is loaded
-for _ in $(seq 1 1200); do grep -q listening "$tmp/many.out" && break; sleep 0.05; done
-t1=$(date +%s.%N)
-loaded=$(curl -s "http://127.0.0.1:$((FW + 10))/metrics" | awk '/^flywheel_models_loaded/{print $2}')
-rss=$(awk '/VmRSS/{print $2}' /proc/$mp/status)
-curl -s -o /dev/null -XPOST -H 'Authorization: Bearer b' "http://127.0.0.1:$((FW + 10))/admin/models/m7:unload"
-cold=$(curl -s -XPOST -H 'Authorization: Bearer b' "http://127.0.0.1:$((FW + 10))/admin/models/m7:load" | sed -E 's/.*"load_ms":([0-9.e+-]+).*/\1/')
-printf '1,000 small registry models: %s loaded at start in %.2f s, resident %.1f MiB; cold load of one: %s ms\n' \
-  "$loaded" "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b-a}')" "$(awk -v k="$rss" 'BEGIN{print k/1024}')" "$cold"
+# --- 1,000 small models in a registry: resident memory and one cold load (bench/serve/many_models.sh) ---
+FLYWHEEL_BIN="$BIN" PORT=$((FW + 10)) bash bench/serve/many_models.sh | grep -v '^many models: date'
 echo "load at end: $(cut -d' ' -f1-3 /proc/loadavg)"
