@@ -2,12 +2,15 @@
  * fw_log_sink_store, the path the server's ingest thread takes) writes BATCHES batches of 512
  * prediction records (a 1-row /v1 body, 2 scores) plus 8 feedback records each into a fresh home;
  * prints the process CPU time per record (all threads: the sink's checkpointer included) and the
- * wall time. Built by bench/store/log_ingest.sh against a build's libflywheel.a.
+ * wall time. Request ids look like the server's (41 characters, random order: a keyed hash of the
+ * record number), so the request-id index sees what it sees in production.
+ * Built by bench/store/log_ingest.sh against a build's libflywheel.a.
  * Usage: log_ingest HOME [BATCHES] */
 #include "serve/logq.h"
 
 #include "core/alloc.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +20,17 @@ static double secs(clockid_t c) {
     struct timespec ts;
     clock_gettime(c, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* a server-shaped request id for record (b, i): 32 hex of a mixed 64-bit hash, "-", 8 hex */
+static void make_id(char *out, size_t cap, unsigned b, unsigned i) {
+    uint64_t x = ((uint64_t)b << 20 | i) * 0x9E3779B97F4A7C15ull;
+    x ^= x >> 31;
+    x *= 0xBF58476D1CE4E5B9ull;
+    x ^= x >> 29;
+    uint64_t y = x * 0x94D049BB133111EBull;
+    y ^= y >> 32;
+    snprintf(out, cap, "%016llx%016llx-%08x", (unsigned long long)x, (unsigned long long)y, (unsigned)(x >> 40));
 }
 
 int main(int argc, char **argv) {
@@ -39,7 +53,7 @@ int main(int argc, char **argv) {
     for (int b = 0; b < batches; b++) {
         for (int i = 0; i < PER; i++) {
             char rid[48], in[160];
-            snprintf(rid, sizeof rid, "%08x-%04x-bench", (unsigned)b, (unsigned)i);
+            make_id(rid, sizeof rid, (unsigned)b, (unsigned)i);
             int len = snprintf(in, sizeof in, "{\"instances\": [{\"text\": \"free money now %d\", \"n\": %d, \"ok\": true}]}",
                                i, b);
             double out[2] = {0.125 * i, 1.0 - 0.125 * i};
@@ -51,7 +65,7 @@ int main(int argc, char **argv) {
         }
         for (int i = 0; i < FB; i++) {
             char rid[48];
-            snprintf(rid, sizeof rid, "%08x-%04x-bench", (unsigned)b, (unsigned)(i * 7));
+            make_id(rid, sizeof rid, (unsigned)b, (unsigned)(i * 7));
             recs[PER + i] = fw_log_feedback_new2(rid, i % 2 ? "\"spam\"" : NULL, i % 2 ? NULL : "click", 1.0, true,
                                                  false, "127.0.0.1");
         }

@@ -1,5 +1,5 @@
 /* select.h — owns order statistics of double arrays without a full sort: the k-th smallest value
- * (quickselect, median-of-three pivots, a heap-sort fallback past a depth limit so the worst case
+ * (quickselect, branch-free Lomuto passes with equal values set aside at once, median-of-three (ninther) pivots, a heap-sort fallback past a depth limit so the worst case
  * stays O(n log n)) and several order statistics at once. The values must not be NaN. The results
  * are the values a full sort would put at those positions, so callers stay bit-identical. */
 #ifndef FW_CORE_SELECT_H

@@ -496,6 +496,89 @@ static void block_run(void *vctx, int t, size_t begin, size_t end) {
     fw_free(vals);
 }
 
+/* The numeric-only block path: every input a numeric column of the dataset, no sparse part. The
+ * cells are the record path's (fw__numeric_apply of the same value), written row by row of the
+ * dataset: a training split lists its rows shuffled, and gathering them reads every cell from a
+ * different cache line of 50 column arrays (~23 ns a cell at 500k x 50); in dataset order the
+ * columns stream and each output row is written whole (pos: the output row of each dataset row,
+ * UINT32_MAX when not asked for). */
+typedef struct num_ctx {
+    const fw_pipeline *pl;
+    const double *const *num; /* per input: the dataset column's values */
+    const uint32_t *pos;      /* NULL: output row = dataset row */
+    const uint32_t *rows;     /* gather order when pos is NULL and rows is not */
+    float *dense;
+} num_ctx;
+
+static void num_run(void *vctx, int t, size_t begin, size_t end) {
+    (void)t;
+    const num_ctx *c = vctx;
+    const fw_pipeline *pl = c->pl;
+    for (size_t r = begin; r < end; r++) {
+        size_t i = r, src = r;
+        if (c->pos) {
+            if (c->pos[r] == UINT32_MAX) continue;
+            i = c->pos[r];
+        } else if (c->rows) {
+            src = c->rows[r];
+        }
+        float *d = c->dense + i * pl->n_dense;
+        for (uint32_t k = 0; k < pl->n_cols; k++) {
+            const fw__col *col = &pl->cols[k];
+            double x = c->num[k][src];
+            if (!isfinite(x)) x = NAN;
+            if (col->scale == FW_SCALE_STANDARD && !col->missing_indicator) {
+                /* the default column, inline: fw__numeric_apply's arithmetic, in its order */
+                d[col->dense_off] = (float)(((isnan(x) ? col->fill : x) - col->center) / col->div);
+            } else {
+                fw__numeric_apply(col, x, d + col->dense_off);
+            }
+        }
+    }
+}
+
+/* Returns true when the numeric path did the block (false: the record path must). */
+static bool transform_numeric(const fw_pipeline *pl, const fw_dataset *ds, const uint32_t *rows, size_t n_rows,
+                              const int *in_col, int threads, fw_matrix *out) {
+    if (pl->sparse_dim || pl->n_crosses || !n_rows) return false;
+    const double **num = fw_malloc((pl->n_cols ? pl->n_cols : 1) * sizeof *num);
+    if (!num) return false;
+    for (uint32_t k = 0; k < pl->n_cols; k++) {
+        num[k] = ds->cols[in_col[k]].num;
+        if (pl->cols[k].type != FW_COL_NUMERIC || !num[k]) {
+            fw_free(num);
+            return false;
+        }
+    }
+    num_ctx c = {pl, num, NULL, rows, out->dense};
+    uint32_t *pos = NULL;
+    size_t n_iter = n_rows;
+    if (rows && n_rows >= ds->n_rows / 4 && ds->n_rows < UINT32_MAX) {
+        /* a large share of the rows: in dataset order (a row asked for twice: gathered) */
+        pos = fw_malloc(ds->n_rows * sizeof *pos);
+        if (pos) {
+            memset(pos, 0xff, ds->n_rows * sizeof *pos);
+            for (size_t i = 0; i < n_rows && pos; i++) {
+                if (pos[rows[i]] != UINT32_MAX) {
+                    fw_free(pos);
+                    pos = NULL;
+                } else {
+                    pos[rows[i]] = (uint32_t)i;
+                }
+            }
+        }
+        if (pos) {
+            c.pos = pos;
+            n_iter = ds->n_rows;
+        }
+    }
+    if ((size_t)threads > n_iter / 256 + 1) threads = (int)(n_iter / 256 + 1);
+    fw_parallel_for(threads, n_iter, num_run, &c);
+    fw_free(pos);
+    fw_free(num);
+    return true;
+}
+
 fw_status fw_pipeline_transform_block(const fw_pipeline *pl, const fw_dataset *ds,
                                       const uint32_t *rows, size_t n_rows, int threads,
                                       fw_matrix *out, fw_err *err) {
@@ -519,15 +602,19 @@ fw_status fw_pipeline_transform_block(const fw_pipeline *pl, const fw_dataset *d
         return fw_err_set(err, st, "out of memory");
     }
     if (threads <= 0) threads = fw_default_threads();
-    if ((size_t)threads > n_rows / 256 + 1) threads = (int)(n_rows / 256 + 1);
-    block_part *parts = fw_calloc((size_t)threads, sizeof *parts);
+    if (transform_numeric(pl, ds, rows, n_rows, in_col, threads, out)) {
+        threads = 0; /* done: no record-path parts */
+    } else if ((size_t)threads > n_rows / 256 + 1) {
+        threads = (int)(n_rows / 256 + 1);
+    }
+    block_part *parts = fw_calloc(threads ? (size_t)threads : 1, sizeof *parts);
     if (!parts) {
         fw_free(in_col);
         fw_matrix_free(out);
         return fw_err_set(err, FW_ENOMEM, "out of memory");
     }
     block_ctx ctx = {pl, ds, rows, in_col, out, parts};
-    if (n_rows) fw_parallel_for(threads, n_rows, block_run, &ctx);
+    if (n_rows && threads) fw_parallel_for(threads, n_rows, block_run, &ctx);
     for (int t = 0; t < threads && !st; t++)
         if (parts[t].st) {
             st = parts[t].st;

@@ -27,14 +27,19 @@ static fw_status sq_err(sqlite3 *db, const char *path, const char *what, fw_err 
 }
 
 /* The first logged prediction of each request id of the model, with the label in force (the last
- * one in force, should there be several). */
+ * one in force, should there be several). log.db has no index on request_id alone (log_db.h: it is
+ * keyed by segment first), so the first row of each request is found by grouping the model's rows
+ * of the time window (by prediction_log_by_time) by request id, the window widened by
+ * SCAN_MARGIN_MS (?4 = since - margin): every row of a request carries the request's time, however
+ * late it was ingested, so its rows are never that far apart. */
+#define SCAN_MARGIN_MS 60000
 static const char SCAN_SQL[] =
     "SELECT p.request_id, p.ts_ms, p.version, p.input_json, f.label_json, f.ts_ms"
-    " FROM prediction_log p JOIN feedback f ON f.request_id = p.request_id"
-    " WHERE p.model_name = ?1 AND p.ts_ms >= ?2 AND p.ts_ms < ?3"
-    "   AND f.label_json IS NOT NULL AND f.status IS NULL"
-    "   AND p.id = (SELECT MIN(p2.id) FROM prediction_log p2 WHERE p2.request_id = p.request_id"
-    "               AND p2.model_name = ?1)"
+    " FROM (SELECT MIN(id) AS id FROM prediction_log WHERE model_name = ?1 AND ts_ms >= ?4 AND ts_ms < ?3"
+    "       GROUP BY request_id) m"
+    " JOIN prediction_log p ON p.id = m.id"
+    " JOIN feedback f ON f.request_id = p.request_id"
+    " WHERE p.ts_ms >= ?2 AND f.label_json IS NOT NULL AND f.status IS NULL"
     "   AND f.id = (SELECT MAX(f2.id) FROM feedback f2 WHERE f2.request_id = p.request_id"
     "               AND f2.label_json IS NOT NULL AND f2.status IS NULL)"
     " ORDER BY p.ts_ms, p.id";
@@ -58,6 +63,7 @@ fw_status fw__sqlite_learn_scan(fw_store *s, const char *model, int64_t since_ms
     sqlite3_bind_text(q, 1, model, -1, SQLITE_STATIC);
     sqlite3_bind_int64(q, 2, since_ms);
     sqlite3_bind_int64(q, 3, until_ms > 0 ? until_ms : INT64_MAX);
+    sqlite3_bind_int64(q, 4, since_ms > INT64_MIN + SCAN_MARGIN_MS ? since_ms - SCAN_MARGIN_MS : INT64_MIN);
     int rc;
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
         fw_learn_row r = {

@@ -30,6 +30,9 @@ static const char *const log_migrations[] = {
     /* 1 -> 2: who sent each feedback, and which labels count (NULL: the label in force) */
     "ALTER TABLE feedback ADD COLUMN source TEXT;\n"
     "ALTER TABLE feedback ADD COLUMN status TEXT;\n",
+    /* 2 -> 3: the request-id index ordered by segment (id >> 14: 16,384 rows) first (log_db.h) */
+    "DROP INDEX IF EXISTS prediction_log_by_request;\n"
+    "CREATE INDEX prediction_log_by_request_seg ON prediction_log(id >> 14, request_id);\n",
 };
 
 static fw_status db_err(sqlite3 *db, const char *path, const char *what, fw_err *err) {

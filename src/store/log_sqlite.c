@@ -46,7 +46,8 @@ typedef struct sqlite_log {
     sqlite3_stmt *q_flag;        /* insert into feedback_unmatched */
     sqlite3_stmt *q_ins1;        /* INSERT one prediction_log row */
     sqlite3_stmt *q_insn;        /* INSERT ROWS_PER_INSERT rows */
-    sqlite3_stmt *q_get_pred;    /* a request's first prediction by model and version */
+    sqlite3_stmt *q_get_pred;    /* a request's first prediction by model and version, in one segment */
+    sqlite3_stmt *q_segs;        /* min(id), max(id) of prediction_log: the segments to probe */
     /* checkpointer: the writer's WAL hook asks, this thread runs PASSIVE checkpoints */
     sqlite3 *ckdb;
     pthread_t ckpt;
@@ -140,10 +141,31 @@ static fw_status lg_put_predictions(fw_store_log *b, const fw_log_pred_row *rows
 }
 
 /* True when prediction_log holds request_id (written by any process, any time). */
+/* The segments of prediction_log (log_db.h: the request-id index is keyed by id >> SEG_SHIFT
+ * first): false when the table is empty. */
+static bool seg_range(sqlite_log *s, int64_t *lo, int64_t *hi) {
+    sqlite3_reset(s->q_segs);
+    bool ok = sqlite3_step(s->q_segs) == SQLITE_ROW && sqlite3_column_type(s->q_segs, 0) != SQLITE_NULL;
+    if (ok) {
+        *lo = sqlite3_column_int64(s->q_segs, 0) >> FW_LOG_DB_SEG_SHIFT;
+        *hi = sqlite3_column_int64(s->q_segs, 1) >> FW_LOG_DB_SEG_SHIFT;
+    }
+    sqlite3_reset(s->q_segs);
+    return ok;
+}
+
+/* True when prediction_log holds request_id (written by any process, any time): the newest
+ * segment first (feedback mostly follows its prediction soon). */
 static bool known_in_log(sqlite_log *s, const char *rid) {
-    sqlite3_reset(s->q_known);
-    sqlite3_bind_text(s->q_known, 1, rid, -1, SQLITE_STATIC);
-    bool found = sqlite3_step(s->q_known) == SQLITE_ROW;
+    int64_t lo, hi;
+    if (!seg_range(s, &lo, &hi)) return false;
+    bool found = false;
+    for (int64_t seg = hi; seg >= lo && !found; seg--) {
+        sqlite3_reset(s->q_known);
+        sqlite3_bind_text(s->q_known, 1, rid, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s->q_known, 2, seg);
+        found = sqlite3_step(s->q_known) == SQLITE_ROW;
+    }
     sqlite3_reset(s->q_known);
     return found;
 }
@@ -240,11 +262,18 @@ static fw_status lg_get_prediction(fw_store_log *b, const char *rid, const char 
                                    fw_log_pred_found *out, fw_err *err) {
     sqlite_log *s = (sqlite_log *)b;
     sqlite3_stmt *st = s->q_get_pred;
-    sqlite3_reset(st);
-    sqlite3_bind_text(st, 1, rid, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, model ? model : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, version);
-    int rc = sqlite3_step(st);
+    int64_t lo = 0, hi = -1;
+    int rc = SQLITE_DONE;
+    seg_range(s, &lo, &hi);
+    /* the oldest segment first: the first match is the request's first row (ORDER BY id in one) */
+    for (int64_t seg = lo; seg <= hi && rc == SQLITE_DONE; seg++) {
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, rid, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, model ? model : "", -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, version);
+        sqlite3_bind_int64(st, 4, seg);
+        rc = sqlite3_step(st);
+    }
     fw_status r = FW_OK;
     if (rc == SQLITE_ROW) {
         out->ts_ms = sqlite3_column_int64(st, 0);
@@ -308,7 +337,7 @@ static void lg_close(fw_store_log *b) {
     }
     if (s->ckdb) sqlite3_close(s->ckdb);
     sqlite3_stmt *sts[] = {s->q_known, s->q_has_pred, s->q_has_fb, s->q_fb,     s->q_flag,
-                           s->q_ins1,  s->q_insn,     s->q_label,  s->q_supersede, s->q_get_pred};
+                           s->q_ins1,  s->q_insn,     s->q_label,  s->q_supersede, s->q_get_pred, s->q_segs};
     for (size_t i = 0; i < sizeof sts / sizeof *sts; i++) sqlite3_finalize(sts[i]);
     if (s->db) sqlite3_close(s->db);
     pthread_mutex_destroy(&s->ckmu);
@@ -409,8 +438,13 @@ fw_status fw__sqlite_log_open(const char *home, size_t cache_bytes, fw_store_log
     if (!ins_ok ||
         sqlite3_prepare_v2(s->db, "INSERT INTO feedback(request_id, ts_ms, label_json, event, value, source, status)"
                            " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)", -1, &s->q_fb, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(s->db, "SELECT 1 FROM prediction_log WHERE request_id = ?1 LIMIT 1", -1, &s->q_known,
-                           NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(s->db,
+                           "SELECT 1 FROM prediction_log INDEXED BY prediction_log_by_request_seg"
+                           " WHERE (id >> 14) = ?2 AND request_id = ?1 LIMIT 1",
+                           -1, &s->q_known, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(s->db,
+                           "SELECT (SELECT min(id) FROM prediction_log), (SELECT max(id) FROM prediction_log)", -1,
+                           &s->q_segs, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(s->db, "INSERT INTO feedback_unmatched(request_id, ts_ms, label_json) VALUES(?1, ?2, ?3)",
                            -1, &s->q_flag, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(s->db,
@@ -428,7 +462,8 @@ fw_status fw__sqlite_log_open(const char *home, size_t cache_bytes, fw_store_log
                            " AND status IS NULL",
                            -1, &s->q_supersede, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(s->db,
-                           "SELECT ts_ms, input_json, output_json FROM prediction_log WHERE request_id = ?1"
+                           "SELECT ts_ms, input_json, output_json FROM prediction_log"
+                           " INDEXED BY prediction_log_by_request_seg WHERE (id >> 14) = ?4 AND request_id = ?1"
                            " AND model_name = ?2 AND version = ?3 ORDER BY id LIMIT 1",
                            -1, &s->q_get_pred, NULL) != SQLITE_OK) {
         st = db_err(s, err, path);

@@ -406,7 +406,8 @@ typedef struct fw_log_pred_found {
 } fw_log_pred_found;
 /* The first logged prediction of request_id by (model, version) — a shadow record shares its
  * request's id, not its model version — for labels that arrive after the server forgot the
- * prediction (monitor/perf.h). One point query on the request id's index; does not write. FW_OK,
+ * prediction (monitor/perf.h). One seek of the request-id index per 16,384-row segment of the log
+ * (store/log_db.h), oldest first, stopping at the first that has it; does not write. FW_OK,
  * FW_ENOTFOUND, FW_EUNSUPPORTED (a back end without it), or an error as put_predictions. */
 fw_status fw_store_log_get_prediction(fw_store_log *l, const char *request_id, const char *model, int64_t version,
                                       fw_log_pred_found *out, fw_err *err);

@@ -84,8 +84,36 @@ static void test_several_positions(void) {
         }
 }
 
+/* Large inputs of few distinct values (0/1 flags, a value repeated in most rows): the equal values
+ * are set aside at once when a pivot repeats the range's lower bound; checked on every shape with
+ * the reference profile's 11 positions. */
+static void test_large_duplicates(void) {
+    fw_rng rng;
+    fw_rng_seed(&rng, 13);
+    size_t n = 200001;
+    double *v = malloc(n * sizeof *v), *s = malloc(n * sizeof *s);
+    for (int shape = 0; shape < 4; shape++) {
+        for (size_t i = 0; i < n; i++) {
+            uint64_t u = fw_rng_next(&rng);
+            v[i] = shape == 0 ? (double)(u & 1)                        /* two values */
+                   : shape == 1 ? (u % 100 ? 0.0 : (double)(u % 7))    /* 99% zeros */
+                   : shape == 2 ? (u % 100 ? 5.0 : -(double)(u % 7))   /* 99% the maximum */
+                                : (double)((u >> 3) % 1000) * 0.25;    /* 1,000 values */
+        }
+        memcpy(s, v, n * sizeof *v);
+        qsort(s, n, sizeof *s, cmp);
+        size_t ks[11];
+        for (size_t i = 0; i <= 10; i++) ks[i] = (size_t)((double)(n - 1) * (double)i / 10.0);
+        fw_select_doubles(v, n, ks, 11);
+        check_positions(v, s, n, ks, 11);
+    }
+    free(v);
+    free(s);
+}
+
 int main(void) {
     TEST_RUN(test_single_positions);
+    TEST_RUN(test_large_duplicates);
     TEST_RUN(test_several_positions);
     return fw_test_report("test_select");
 }
