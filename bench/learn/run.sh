@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# run.sh — the promotion gate's promises on real tables (bench/learn/real.c; docs/LEARNING.md):
+# run.sh — the promotion gate's promises: first the gate alone under a true null, by simulation
+# (bench/learn/gate_sim.c: DeLong, paired losses, paired bootstrap), then on real tables
+# (bench/learn/real.c; docs/LEARNING.md):
 # spam (binary, roc_auc: DeLong), satellite (multiclass, accuracy: paired per-row losses) and
 # diamonds (regression, rmse: paired bootstrap), each with
 #   change — an injected concept change (labels flipped / shifted to the next class / prices x 1.5
@@ -21,6 +23,9 @@ LIBS="-lsqlite3 -lyaml -lxxhash -lz -lzstd -ljansson -lpthread -lm"
 [[ -f $B/libflywheel.a && -x $B/flywheel ]] || { echo "run.sh: $B/ missing (run make)"; exit 1; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 gcc -std=c17 -D_GNU_SOURCE -O2 -Iinclude -Isrc -o "$tmp/real" bench/learn/real.c "$B/libflywheel.a" $LIBS
+gcc -std=c17 -D_GNU_SOURCE -O2 -Iinclude -Isrc -o "$tmp/gate_sim" bench/learn/gate_sim.c "$B/libflywheel.a" $LIBS
 echo "date: $(date -u +%FT%TZ)  commit: $(git rev-parse --short=12 HEAD)  load: $(cut -d' ' -f1-3 /proc/loadavg)"
+# the gate alone under a true null (bench/learn/gate_sim.c): false-promotion rate per method
+"$tmp/gate_sim" "${GATE_SEEDS:-2000}" 500
 "$tmp/real" "${FW_DATASETS:-../shared/datasets}" "$PWD/$B/flywheel" "$tmp" "$seeds_change" "$seeds_null" "$seeds_noisy"
 echo "load at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

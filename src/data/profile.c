@@ -411,6 +411,8 @@ char *fw_profile_json(const fw_profile *p) {
     json_decref(root);
     if (!s) return NULL;
     char *out = fw_strdup(s);
-    free(s); /* json_dumps allocates with jansson's allocator (malloc) */
+    json_free_t jfree; /* json_dumps allocates with jansson's allocator: fw_malloc inside the server */
+    json_get_alloc_funcs(NULL, &jfree);
+    jfree(s);
     return out;
 }

@@ -53,7 +53,9 @@ static char *served_record(const char *input_json) {
         char *t = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
         if (t) {
             out = fw_strdup(t);
-            free(t);
+            json_free_t jfree; /* jansson's own free: the server installs fw_malloc/fw_free for it */
+            json_get_alloc_funcs(NULL, &jfree);
+            jfree(t);
         }
     }
     json_decref(root);
@@ -284,7 +286,9 @@ static bool put_served(const writer *w, const fw_served_row *r, double weight, f
         char *s = json_dumps(in, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
         if (s) {
             fw_buf_printf(b, "%s\n", s);
-            free(s);
+            json_free_t jfree; /* jansson's own free: the server installs fw_malloc/fw_free for it */
+            json_get_alloc_funcs(NULL, &jfree);
+            jfree(s);
         } else {
             ok = false;
         }

@@ -161,7 +161,9 @@ static char *make_tags(const char *tags_json, const char *run_id, const char *pa
     char *s = json_dumps(t, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(t);
     char *out = s ? fw_strdup(s) : NULL;
-    free(s);
+    json_free_t jfree; /* jansson's own free: the server installs fw_malloc/fw_free (json_set_alloc_funcs) */
+    json_get_alloc_funcs(NULL, &jfree);
+    jfree(s);
     return out;
 }
 

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include "project/learn.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +72,18 @@ void fw_serve_config_init(fw_serve_config *c) {
     m->webhook_backoff_s = 0.5;
     m->webhook_timeout_s = 5;
     m->alert_queue = 1024;
+    fw_serve_learn *l = &c->learn;
+    l->lr = 0.1;
+    l->beta = 1;
+    l->l1 = l->l2 = NAN;
+    l->batch = 32;
+    l->snapshot_rows = 1000;
+    l->snapshot_s = 300;
+    l->gate_min_rows = 200;
+    l->gate_confidence = 0.95;
+    l->promote = false;
+    l->join_wait_s = 30;
+    l->queue = 65536;
 }
 
 static void free_objs(fw_serve_objective *o, size_t n) {
@@ -107,6 +120,9 @@ void fw_serve_config_free(fw_serve_config *c) {
     for (size_t i = 0; i < c->monitoring.n_columns; i++) fw_free(c->monitoring.columns[i]);
     fw_free(c->monitoring.columns);
     fw_free(c->monitoring.webhook_url);
+    for (size_t i = 0; i < c->learn.n_models; i++) fw_free(c->learn.models[i]);
+    fw_free(c->learn.models);
+    fw_free(c->learn.solver);
     memset(c, 0, sizeof *c);
 }
 
@@ -437,6 +453,75 @@ static fw_status check_windows(fw_yaml *y, yaml_node_t *map, const fw_serve_moni
     return FW_OK;
 }
 
+/* `learn:` — only the keys of online learning are read here; the others (retraining's) belong to
+ * the project file's parser. */
+static fw_status parse_learn(fw_yaml *y, yaml_node_t *map, fw_serve_learn *l) {
+    if (map->type != YAML_MAPPING_NODE)
+        return fw_yaml_error(y, map, "'learn': expected a map {online, batch, ...}, got %s", fw_yaml_kind(map));
+    static const char *const solvers[] = {"ftrl", "sgd", NULL};
+    static const char *const promote[] = {"auto", "none", NULL};
+    fw_status st = FW_OK;
+    yaml_node_t *v, *g;
+    int e;
+    if (!st && (v = fw_yaml_map_get(y, map, "online"))) st = fw_yaml_get_bool(y, v, "learn.online", &l->online);
+    if (!st && (v = fw_yaml_map_get(y, map, "models"))) {
+        for (size_t i = 0; i < l->n_models; i++) fw_free(l->models[i]);
+        fw_free(l->models);
+        l->models = NULL;
+        l->n_models = 0;
+        st = get_list(y, v, "learn.models", NULL, "a model name", &l->models, &l->n_models);
+    }
+    if (!st && (v = fw_yaml_map_get(y, map, "solver")) && !(st = fw_yaml_get_enum(y, v, "learn.solver", solvers, &e)))
+        st = fw_serve_config_set_str(&l->solver, solvers[e]);
+    if (!st && (v = fw_yaml_map_get(y, map, "lr"))) st = fw_yaml_get_double(y, v, "learn.lr", 1e-9, 1e6, &l->lr);
+    if (!st && (v = fw_yaml_map_get(y, map, "beta"))) st = fw_yaml_get_double(y, v, "learn.beta", 0, 1e6, &l->beta);
+    if (!st && (v = fw_yaml_map_get(y, map, "l1"))) st = fw_yaml_get_double(y, v, "learn.l1", 0, 1e6, &l->l1);
+    if (!st && (v = fw_yaml_map_get(y, map, "l2"))) st = fw_yaml_get_double(y, v, "learn.l2", 0, 1e6, &l->l2);
+    if (!st && (v = fw_yaml_map_get(y, map, "batch"))) st = get_size(y, v, "learn.batch", 1, 65536, &l->batch);
+    if (!st && (g = fw_yaml_map_get(y, map, "snapshot")) && g->type == YAML_MAPPING_NODE) {
+        if ((v = fw_yaml_map_get(y, g, "updates"))) st = get_size(y, v, "learn.snapshot.updates", 0, 1000000000, &l->snapshot_rows);
+        if (!st && (v = fw_yaml_map_get(y, g, "interval"))) {
+            const char *t = fw_yaml_scalar(v);
+            if (!t || !fw_learn_parse_duration(t, &l->snapshot_s))
+                st = fw_yaml_error(y, v, "'learn.snapshot.interval': expected a duration (90s, 15m, 6h, 7d, 2w or seconds)");
+        }
+    }
+    if (!st && (v = fw_yaml_map_get(y, map, "promote")) && !(st = fw_yaml_get_enum(y, v, "learn.promote", promote, &e)))
+        l->promote = e == 0;
+    if (!st && (v = fw_yaml_map_get(y, map, "join_wait_s")))
+        st = fw_yaml_get_double(y, v, "learn.join_wait_s", 0, 86400, &l->join_wait_s);
+    if (!st && (v = fw_yaml_map_get(y, map, "queue"))) st = get_size(y, v, "learn.queue", 1, 100000000, &l->queue);
+    if (!st && (v = fw_yaml_map_get(y, map, "every"))) {
+        const char *t = fw_yaml_scalar(v);
+        if (!t || !fw_learn_parse_duration(t, &l->every_s))
+            st = fw_yaml_error(y, v, "'learn.every': expected a duration (90s, 15m, 6h, 7d, 2w or seconds)");
+    }
+    if (!st && (v = fw_yaml_map_get(y, map, "after_labels")))
+        st = fw_yaml_get_int(y, v, "learn.after_labels", 0, UINT64_MAX, &l->after_labels);
+    if (!st && (v = fw_yaml_map_get(y, map, "on_alarm"))) {
+        if (v->type == YAML_SEQUENCE_NODE) {
+            for (size_t i = 0; i < (size_t)(v->data.sequence.items.top - v->data.sequence.items.start); i++) {
+                const char *t = fw_yaml_scalar(fw_yaml_item(y, v, i));
+                if (t && !strcmp(t, "drift")) l->on_drift = true;
+                else if (t && !strcmp(t, "performance")) l->on_performance = true;
+            }
+        } else {
+            bool b = false;
+            if (!(st = fw_yaml_get_bool(y, v, "learn.on_alarm", &b))) l->on_drift = l->on_performance = b;
+        }
+    }
+    if (!st && (g = fw_yaml_map_get(y, map, "gate")) && g->type == YAML_MAPPING_NODE) {
+        if (!st && (v = fw_yaml_map_get(y, g, "min_rows"))) st = get_size(y, v, "learn.gate.min_rows", 2, 1000000000, &l->gate_min_rows);
+        if (!st && (v = fw_yaml_map_get(y, g, "confidence")))
+            st = fw_yaml_get_double(y, v, "learn.gate.confidence", 0.5000001, 0.9999999, &l->gate_confidence);
+        if (!st && (v = fw_yaml_map_get(y, g, "min_improvement")))
+            st = fw_yaml_get_double(y, v, "learn.gate.min_improvement", -1e9, 1e9, &l->gate_min_improvement);
+    }
+    if (!st && l->online && l->snapshot_rows == 0 && l->snapshot_s == 0)
+        st = fw_yaml_error(y, map, "'learn.snapshot': updates and interval are both 0: no snapshot would ever be taken");
+    return st;
+}
+
 fw_status fw_serve_config_parse(fw_serve_config *c, const char *yaml, size_t len,
                                 const char *name_for_errors, fw_err *err) {
     yaml_parser_t parser;
@@ -466,6 +551,8 @@ fw_status fw_serve_config_parse(fw_serve_config *c, const char *yaml, size_t len
                 st = fw_yaml_walk_map(&y, monitoring, "monitoring", k_monitoring_keys, monitoring_pair, &c->monitoring);
             if (!st) st = check_windows(&y, monitoring, &c->monitoring);
         }
+        yaml_node_t *learn = st ? NULL : fw_yaml_map_get(&y, root, "learn");
+        if (learn && !fw_yaml_is_null(learn)) st = parse_learn(&y, learn, &c->learn);
     } else if (root && !fw_yaml_is_null(root)) {
         st = fw_yaml_error(&y, root, "expected a map at the top level, got %s", fw_yaml_kind(root));
     }

@@ -105,6 +105,31 @@ typedef struct fw_serve_monitoring {
     size_t join_table;          /* cap of a version's join table (perf.h table_slots); default 65536 */
 } fw_serve_monitoring;
 
+/* The top-level `learn:` section's in-server online learning (docs/LEARNING.md, "Online learning in
+ * the server"; serve/learning.h). Keys this server does not read (the retrain policy's) are left
+ * to the project parser. */
+typedef struct fw_serve_learn {
+    bool online;                /* learn.online: learn the served linear models from their labels; default false */
+    char **models;              /* learn.models: the model names that learn (n_models == 0: every one) */
+    size_t n_models;
+    char *solver;               /* learn.solver: ftrl | sgd; NULL = ftrl */
+    double lr, beta;            /* learn.lr (0.1), learn.beta (1) */
+    double l1, l2;              /* learn.l1, learn.l2; NaN (default) = the batch model's own */
+    size_t batch;               /* learn.batch: examples per update; default 32 */
+    size_t snapshot_rows;       /* learn.snapshot.updates: a snapshot every this many examples; default 1000 */
+    double snapshot_s;          /* learn.snapshot.interval: ... or this often (a duration); default 5m */
+    size_t gate_min_rows;       /* learn.gate.min_rows: default 200 */
+    double gate_confidence;     /* learn.gate.confidence: default 0.95 */
+    double gate_min_improvement; /* learn.gate.min_improvement: on the primary metric; default 0 */
+    bool promote;               /* learn.promote: auto (true) | none (false, the default) */
+    /* retrain triggers (learn/retrain.h fw_retrain_run on a background thread) */
+    double every_s;             /* learn.every: retrain on a schedule (a duration); 0 = off */
+    uint64_t after_labels;      /* learn.after_labels: retrain after N new labels; 0 = off */
+    bool on_drift, on_performance; /* learn.on_alarm: true (both) | [drift, performance] */
+    double join_wait_s;         /* learn.join_wait_s: how long a label waits for its logged prediction; 30 */
+    size_t queue;               /* learn.queue: labels waiting for the learning thread; 65536 */
+} fw_serve_learn;
+
 typedef struct fw_serve_config {
     char *host;                 /* default "127.0.0.1" */
     int port;                   /* default 8080; 0 = pick a free port (printed on stdout) */
@@ -169,13 +194,14 @@ typedef struct fw_serve_config {
     char *tls_cert;             /* PEM files: both set = HTTPS (libmicrohttpd + GnuTLS) */
     char *tls_key;
     fw_serve_monitoring monitoring; /* the top-level `monitoring:` section */
+    fw_serve_learn learn;           /* the top-level `learn:` section (online learning) */
 } fw_serve_config;
 
 /* Fills the defaults above (pointers NULL except host). Free with fw_serve_config_free. */
 void fw_serve_config_init(fw_serve_config *c);
 void fw_serve_config_free(fw_serve_config *c);
 
-/* Reads the `serving:` and `monitoring:` sections of a YAML file into c (other top-level sections
+/* Reads the `serving:`, `monitoring:` and `learn:` sections of a YAML file into c (other top-level sections
  * are ignored; a file without them leaves c unchanged). Unknown keys and wrong types are FW_ECONFIG
  * errors like "flywheel.yaml:12:5: serving.port: expected an integer in [0, 65535], got 'x'". */
 fw_status fw_serve_config_load(fw_serve_config *c, const char *path, fw_err *err);

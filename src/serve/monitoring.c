@@ -7,6 +7,7 @@
 #include "core/clock.h"
 #include "monitor/monitor.h"
 #include "serve/alerts.h"
+#include "serve/learning.h"
 #include "serve/metrics.h"
 #include "serve/routes.h"
 #include "serve/server_int.h"
@@ -31,6 +32,8 @@ struct fw_srv_monitoring {
     fw_alerts *alerts;
     char *log_home;            /* the store home the prediction log goes to (late labels are joined
                                   through it: perf.h's store lookup); NULL when it goes elsewhere */
+    fw_srv_alarm_hook_fn alarm_fn; /* raised alarms also go here (serve/learning.h), or NULL */
+    void *alarm_ud;
     pthread_mutex_t prep_mu;
     pthread_cond_t prep_cv;
     pthread_t prep_thread;
@@ -108,6 +111,12 @@ fw_status fw_srv_monitoring_new(const fw_serve_config *cfg, fw_srv_monitoring **
     return FW_OK;
 }
 
+void fw_srv_monitoring_set_alarm_hook(fw_srv_monitoring *sm, fw_srv_alarm_hook_fn fn, void *ud) {
+    if (!sm) return;
+    sm->alarm_fn = fn;
+    sm->alarm_ud = ud;
+}
+
 void fw_srv_monitoring_free(fw_srv_monitoring *sm, double drain_s) {
     if (!sm) return;
     if (sm->prep_started) {
@@ -129,6 +138,7 @@ void fw_srv_monitoring_free(fw_srv_monitoring *sm, double drain_s) {
 static void on_alarm(void *ud, const fw_alarm *a, bool raised) {
     mon_hook *h = ud;
     fw_alerts_push(h->alerts, h->name, h->version, a, raised);
+    if (raised && h->sm->alarm_fn) h->sm->alarm_fn(h->sm->alarm_ud, h->name, h->version, (int)a->kind, a->detail);
 }
 
 void fw_srv_monitoring_attach(void *ud, fw_srv_model *m) {
@@ -307,6 +317,11 @@ void fw__api_monitor(fw_server *s, const fw_route *rt, fw_reply *r) {
     }
     if (fw_srv_monitor_state(t.m, &r->body)) {
         r->code = 200;
+        if (s->learning && r->body.len && r->body.data[r->body.len - 1] == '}') { /* + "online" (serve/learning.h) */
+            r->body.len--;
+            fw_srv_learning_state_json(s->learning, t.m->name, &r->body);
+            fw_buf_put(&r->body, "}", 1);
+        }
     } else {
         r->body.len = 0;
         fw__reply_error(r, 404, "not_monitored", "model '%s' version '%s' is not monitored (see the server's log)",

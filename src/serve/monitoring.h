@@ -24,6 +24,10 @@ typedef struct fw_srv_monitoring fw_srv_monitoring;
  * is enabled, the alert thread (history in the store the server serves from, if any). *out stays
  * NULL when monitoring is disabled. */
 fw_status fw_srv_monitoring_new(const fw_serve_config *cfg, fw_srv_monitoring **out, fw_err *err);
+/* Raised alarms are also handed to fn (the learn: triggers, serve/learning.h), on the thread that
+ * raised them: fn must not block. Set before the first model loads. NULL sm is a no-op. */
+typedef void (*fw_srv_alarm_hook_fn)(void *ud, const char *name, int64_t version, int kind, const char *detail);
+void fw_srv_monitoring_set_alarm_hook(fw_srv_monitoring *sm, fw_srv_alarm_hook_fn fn, void *ud);
 /* Stops the alert thread (its queue handled within drain_s for the webhook) and frees. Call after
  * every model (and so every monitor) is freed. NULL is a no-op. */
 void fw_srv_monitoring_free(fw_srv_monitoring *sm, double drain_s);

@@ -3,6 +3,7 @@
  * API files, replies and metrics, /healthz, /metrics, the admin endpoints, the alias poll thread
  * and the drain on shutdown. */
 #include "serve/server_int.h"
+#include "serve/learning.h"
 #include "serve/monitoring.h"
 
 #include "core/alloc.h"
@@ -396,6 +397,7 @@ static void api_metrics(fw_server *s, fw_reply *r) {
                              (double)atomic_load(&fw_mhd_json_errors));
     fw_metrics_render_scalar(&r->body, "flywheel_uptime_seconds", "gauge", "Seconds since start.", (double)(fw_now_ns() - s->start_ns) * 1e-9);
     fw_srv_monitoring_metrics(s->monitoring, ms, n, &r->body);
+    fw_srv_learning_metrics(s->learning, &r->body);
     for (size_t i = 0; i < n; i++) fw_srv_model_unref(ms[i]);
     fw_free(ms);
 }
@@ -1279,6 +1281,8 @@ fw_status fw_server_new(const fw_serve_config *cfg, fw_server **out, fw_err *err
             if (st == FW_OK && !(s->labels = fw_label_set_new())) st = fw_err_set(err, FW_ENOMEM, "out of memory");
         }
     }
+    if (st == FW_OK) st = fw_srv_learning_new(s, &s->learning, err);
+    if (st == FW_OK && s->learning) fw_srv_monitoring_set_alarm_hook(s->monitoring, fw_srv_learning_alarm, s->learning);
     if (st == FW_OK && cfg->batch_max_age_s > 0 && !cfg->models_dir)
         st = fw_hybrid_new(cfg->store_path, cfg->batch_max_age_s, cfg->batch_cache_ttl_s, &s->hybrid, err);
     if (st) {
@@ -1420,6 +1424,9 @@ void fw_server_drain(fw_server *s) {
         pthread_join(s->poller, NULL);
         s->poller_started = false;
     }
+    fw_srv_monitoring_set_alarm_hook(s->monitoring, NULL, NULL); /* no request thread is left to raise one */
+    fw_srv_learning_free(s->learning); /* before the model table it submits swaps to */
+    s->learning = NULL;
     if (s->logq) {
         fw_logq_close(s->logq);
         s->logq = NULL;

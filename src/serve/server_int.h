@@ -64,6 +64,7 @@ struct fw_server {
     atomic_ullong refused_pending;     /* large replies refused because of pending_reply_bytes */
     char *tls_cert_pem, *tls_key_pem;  /* kept while the daemon runs */
     struct fw_srv_monitoring *monitoring; /* NULL: monitoring.enabled false (serve/monitoring.h) */
+    struct fw_srv_learning *learning;     /* NULL: learn.online off (serve/learning.h) */
 };
 
 /* What a handler produces. */

@@ -214,6 +214,33 @@ static void test_roundtrip(void) {
     fw_project_free(&p);
 }
 
+/* fw_project_write: base_data is written relative to the written file, as data.train is */
+static void test_base_data_path_written_relative(void) {
+    char yaml[1200], path[700];
+    snprintf(yaml, sizeof yaml, "data: {train: %s/data/t.csv, label: y}\nlearn: {base_data: %s/data/base.csv}\n",
+             fw_test_tmpdir(), fw_test_tmpdir());
+    fw_project p, q;
+    fw_project_init(&p);
+    fw_project_init(&q);
+    fw_err err;
+    CHECK_OK(fw_project_parse(yaml, strlen(yaml), "/abs/p.yaml", &p, &err));
+    snprintf(path, sizeof path, "%s/sub", fw_test_tmpdir());
+    char cmd[800];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", path);
+    CHECK_EQ(system(cmd), 0);
+    snprintf(path, sizeof path, "%s/sub/p.yaml", fw_test_tmpdir());
+    CHECK_OK(fw_project_write(&p, path, &err));
+    char *text = fw_test_slurp(path, NULL);
+    CHECK_MSG(text && strstr(text, "  base_data: \"../data/base.csv\"\n"), "%s", text ? text : "(none)");
+    CHECK_OK(fw_project_load(path, &q, &err));
+    char want[800];
+    snprintf(want, sizeof want, "%s/sub/../data/base.csv", fw_test_tmpdir());
+    CHECK_STR(q.learn.base_data, want);
+    free(text);
+    fw_project_free(&p);
+    fw_project_free(&q);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     TEST_RUN(test_every_key);
@@ -221,5 +248,6 @@ int main(int argc, char **argv) {
     TEST_RUN(test_durations);
     TEST_RUN(test_errors);
     TEST_RUN(test_roundtrip);
+    TEST_RUN(test_base_data_path_written_relative);
     return fw_test_report(argv[0]);
 }

@@ -1,0 +1,710 @@
+/* learning.c — owns the server's online-learning thread (learning.h): the label queue, the join
+ * through the store's prediction log, one online learner per model, snapshots registered as
+ * versions, the gate's promotion and the swap through the model table. */
+#include "serve/learning.h"
+
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "learn/online.h"
+#include "learn/retrain.h"
+#include "monitor/alarm.h"
+#include "registry/registry.h"
+#include "serve/server_int.h"
+#include "store/store.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define MAX_LEARNERS 64
+#define LABEL_TEXT 128
+
+typedef struct event {
+    char rid[208];
+    char name[136];
+    int64_t version;             /* the version that answered */
+    char text[LABEL_TEXT];
+    size_t len;
+    bool is_number;
+    double num;
+    double t_first;              /* when it first failed to join (NaN: not yet) */
+} event;
+
+typedef struct learner {
+    char name[136];
+    fw_online *ol;               /* NULL: does not learn (reason) */
+    char reason[600];
+    int64_t champion;            /* the production version it learns against */
+    fw_online_stats stats;       /* copied under l->mu after each round (the endpoint reads it) */
+    uint64_t unjoined;
+    char last_snapshot[208];
+    /* retrain triggers */
+    uint64_t labels_since;       /* labels of the model since its last triggered retrain */
+    double last_retrain_s;       /* when the last one started (or when the learner was made) */
+    int alarm;                   /* an alarm asked for a retrain: its kind + 1 (0: none) */
+    char alarm_detail[160];
+    uint64_t retrains;
+    char *last_retrain;          /* fw_retrain_result_json of the last run, or its error (fw_malloc'd) */
+} learner;
+
+struct fw_srv_learning {
+    fw_server *s;
+    const fw_serve_learn *cfg;
+    char *home;
+    pthread_t th;
+    bool started;
+    pthread_mutex_t mu;          /* the queue, stop, the learners' stats */
+    pthread_cond_t cv;
+    event *q;
+    size_t q_cap, q_head, q_len;
+    bool stop;
+    bool busy;                   /* the thread is handling a round */
+    /* thread-only */
+    event *pend;
+    size_t n_pend, pend_cap;
+    fw_registry *reg;
+    fw_store_log *log;
+    learner *ls[MAX_LEARNERS];
+    size_t n_ls;
+    /* counters (under mu) */
+    uint64_t queued, dropped, unjoined, refused, learned_events;
+    /* the retrain worker: one run at a time (the store's lock makes it one per model across processes) */
+    pthread_t rt;
+    bool rt_started, rt_busy, rt_has_job;
+    pthread_cond_t rt_cv;
+    char rt_name[136], rt_detail[200];
+    fw_retrain_reason rt_reason;
+    uint64_t retrains_started, retrains_promoted, retrains_failed;
+};
+
+static bool wants(const fw_serve_learn *c, const char *name) {
+    if (!c->n_models) return true;
+    for (size_t i = 0; i < c->n_models; i++)
+        if (!strcmp(c->models[i], name)) return true;
+    return false;
+}
+
+void fw_srv_learning_feedback(fw_srv_learning *l, fw_server *s, const char *rid, json_t *label) {
+    if (!l || !label) return;
+    fw_srv_model *m = fw__request_id_model(s, rid);
+    if (!m) return;
+    char *end;
+    long long v = strtoll(m->version, &end, 10);
+    if (*end || v <= 0 || !wants(l->cfg, m->name) || strlen(rid) >= sizeof ((event *)0)->rid ||
+        strlen(m->name) >= sizeof ((event *)0)->name) {
+        fw_srv_model_unref(m);
+        return;
+    }
+    event e;
+    memset(&e, 0, sizeof e);
+    snprintf(e.rid, sizeof e.rid, "%s", rid);
+    snprintf(e.name, sizeof e.name, "%s", m->name);
+    fw_srv_model_unref(m);
+    e.version = v;
+    e.t_first = NAN;
+    if (json_is_number(label)) {
+        e.is_number = true;
+        e.num = json_number_value(label);
+    } else {
+        const char *t = json_is_string(label) ? json_string_value(label) : json_is_true(label) ? "true" : "false";
+        size_t n = json_is_string(label) ? json_string_length(label) : strlen(t);
+        if (n >= LABEL_TEXT) return;
+        memcpy(e.text, t, n);
+        e.len = n;
+    }
+    pthread_mutex_lock(&l->mu);
+    if (l->q_len == l->q_cap) {
+        l->dropped++;
+    } else {
+        l->q[(l->q_head + l->q_len) % l->q_cap] = e;
+        l->q_len++;
+        l->queued++;
+        pthread_cond_signal(&l->cv);
+    }
+    pthread_mutex_unlock(&l->mu);
+}
+
+/* ---- the thread ------------------------------------------------------------------------------ */
+
+static void settings_of(const fw_serve_learn *c, fw_online_settings *s) {
+    fw_online_settings_init(s);
+    if (c->solver) s->solver = c->solver;
+    s->lr = c->lr;
+    s->beta = c->beta;
+    s->l1 = c->l1;
+    s->l2 = c->l2;
+    s->batch = c->batch;
+    s->snapshot_rows = c->snapshot_rows;
+    s->snapshot_s = c->snapshot_s;
+    s->gate_min_rows = c->gate_min_rows;
+    s->gate_confidence = c->gate_confidence;
+    s->gate_min_improvement = c->gate_min_improvement;
+}
+
+/* Opens the registry and the log connection on first use. */
+static fw_status open_store(fw_srv_learning *l, fw_err *err) {
+    if (!l->reg) {
+        fw_registry_options ro;
+        fw_registry_options_init(&ro);
+        ro.home = l->home;
+        ro.command = "flywheel serve (online learning)";
+        fw_status st = fw_registry_open(&ro, &l->reg, err);
+        if (st) return st;
+    }
+    if (!l->log) return fw_store_log_open(l->home, &l->log, err);
+    return FW_OK;
+}
+
+/* (Re)starts a learner from NAME@production (else the version that answered). */
+static void learner_start(fw_srv_learning *l, learner *ln, int64_t answered) {
+    fw_online_free(ln->ol);
+    ln->ol = NULL;
+    fw_err err;
+    fw_err_clear(&err);
+    fw_version_rec v;
+    memset(&v, 0, sizeof v);
+    char ref[200];
+    snprintf(ref, sizeof ref, "%s@production", ln->name);
+    fw_status st = open_store(l, &err);
+    if (!st && fw_registry_resolve(l->reg, ref, &v, &err) != FW_OK) {
+        snprintf(ref, sizeof ref, "%s@%lld", ln->name, (long long)answered);
+        fw_err_clear(&err);
+        st = fw_registry_resolve(l->reg, ref, &v, &err);
+    }
+    uint8_t *art = NULL;
+    size_t len = 0;
+    if (!st) st = fw_registry_read_artifact(l->reg, &v, &art, &len, &err);
+    if (!st) {
+        fw_online_settings os;
+        settings_of(l->cfg, &os);
+        snprintf(ref, sizeof ref, "%s@%lld", ln->name, (long long)v.version);
+        st = fw_online_new(art, len, ref, &os, &ln->ol, &err);
+        ln->champion = v.version;
+    }
+    if (st) {
+        snprintf(ln->reason, sizeof ln->reason, "%s", err.msg);
+        fprintf(stderr, "flywheel serve: %s does not learn online: %s\n", ln->name, err.msg);
+    } else {
+        ln->reason[0] = 0;
+    }
+    fw_free(art);
+    fw_version_rec_free(&v);
+}
+
+static learner *learner_for(fw_srv_learning *l, const char *name, int64_t answered) {
+    for (size_t i = 0; i < l->n_ls; i++)
+        if (!strcmp(l->ls[i]->name, name)) return l->ls[i];
+    if (l->n_ls == MAX_LEARNERS) return NULL;
+    learner *ln = fw_calloc(1, sizeof *ln);
+    if (!ln) return NULL;
+    snprintf(ln->name, sizeof ln->name, "%s", name);
+    ln->stats.last_gate.decision = -1;
+    ln->last_retrain_s = (double)fw_now_ns() * 1e-9;
+    if (l->cfg->online) learner_start(l, ln, answered);
+    else snprintf(ln->reason, sizeof ln->reason, "learn.online is off");
+    pthread_mutex_lock(&l->mu);
+    l->ls[l->n_ls++] = ln;
+    pthread_mutex_unlock(&l->mu);
+    return ln;
+}
+
+/* The first instance of the logged request into values (pipeline input order). */
+static bool decode_inputs(const fw_pipeline *pl, json_t *root, fw_value *vals) {
+    size_t n = fw_pipeline_n_inputs(pl);
+    for (size_t i = 0; i < n; i++) vals[i] = (fw_value){FW_VALUE_MISSING, 0, NULL, 0};
+    json_t *obj = json_array_get(json_object_get(root, "instances"), 0);
+    if (!json_is_object(obj)) return false;
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v) {
+        int k = fw_pipeline_input_index(pl, key, strlen(key));
+        if (k < 0) continue;
+        switch (json_typeof(v)) {
+        case JSON_INTEGER:
+        case JSON_REAL: vals[k] = (fw_value){FW_VALUE_NUMBER, json_number_value(v), NULL, 0}; break;
+        case JSON_TRUE: vals[k] = (fw_value){FW_VALUE_NUMBER, 1, NULL, 0}; break;
+        case JSON_FALSE: vals[k] = (fw_value){FW_VALUE_NUMBER, 0, NULL, 0}; break;
+        case JSON_STRING: vals[k] = (fw_value){FW_VALUE_STRING, 0, json_string_value(v), json_string_length(v)}; break;
+        default: break;
+        }
+    }
+    return true;
+}
+
+static void maybe_snapshot(fw_srv_learning *l, learner *ln, double now);
+
+/* 1: learned (or refused for good), 0: the prediction is not in the log yet. */
+static int handle(fw_srv_learning *l, const event *e) {
+    if (e->version < 0) { /* an alarm (fw_srv_learning_alarm) */
+        learner *la = learner_for(l, e->name, 0);
+        if (la && -e->version - 1 < FW_ALARM_KIND_COUNT) {
+            la->alarm = (int)(-e->version);
+            snprintf(la->alarm_detail, sizeof la->alarm_detail, "%s alarm: %s", fw_alarm_kind_name((fw_alarm_kind)(-e->version - 1)), e->text);
+        }
+        return 1;
+    }
+    learner *ln = learner_for(l, e->name, e->version);
+    if (ln && isnan(e->t_first)) ln->labels_since++; /* counted once, on arrival */
+    if (!ln || !ln->ol) return 1;
+    fw_err err;
+    fw_err_clear(&err);
+    fw_log_pred_found f;
+    memset(&f, 0, sizeof f);
+    fw_status st = open_store(l, &err);
+    if (!st) st = fw_store_log_get_prediction(l->log, e->rid, e->name, e->version, &f, &err);
+    if (st == FW_ENOTFOUND) return 0;
+    if (st || !f.input_json) {
+        fw_log_pred_found_free(&f);
+        pthread_mutex_lock(&l->mu);
+        l->unjoined++;
+        ln->unjoined++;
+        pthread_mutex_unlock(&l->mu);
+        return 1;
+    }
+    json_t *root = json_loads(f.input_json, 0, NULL);
+    fw_log_pred_found_free(&f);
+    const fw_pipeline *pl = fw_online_pipeline(ln->ol);
+    size_t ni = fw_pipeline_n_inputs(pl);
+    fw_value *vals = fw_calloc(ni ? ni : 1, sizeof *vals);
+    bool ok = root && vals && decode_inputs(pl, root, vals);
+    fw_online_label y = {e->is_number ? NULL : e->text, e->len, e->is_number, e->num};
+    if (ok) ok = fw_online_add(ln->ol, e->rid, vals, &y, &err) == FW_OK;
+    fw_free(vals);
+    json_decref(root);
+    if (ok) maybe_snapshot(l, ln, (double)fw_now_ns() * 1e-9); /* at exactly every snapshot.updates examples */
+    pthread_mutex_lock(&l->mu);
+    if (ok) l->learned_events++;
+    else l->refused++;
+    pthread_mutex_unlock(&l->mu);
+    return 1;
+}
+
+/* A snapshot of ln when due: registered, gated, promoted and swapped in. */
+static void maybe_snapshot(fw_srv_learning *l, learner *ln, double now) {
+    if (!ln->ol || !fw_online_snapshot_due(ln->ol, now)) return;
+    fw_err err;
+    fw_err_clear(&err);
+    /* production moved by someone else (a promotion, a retrain): learn from the new champion */
+    char ref[200];
+    snprintf(ref, sizeof ref, "%s@production", ln->name);
+    fw_version_rec v;
+    memset(&v, 0, sizeof v);
+    if (fw_registry_resolve(l->reg, ref, &v, &err) == FW_OK && v.version != ln->champion) {
+        fprintf(stderr, "flywheel serve: %s: production moved to version %lld; online learning restarts from it\n",
+                ln->name, (long long)v.version);
+        fw_version_rec_free(&v);
+        learner_start(l, ln, ln->champion);
+        return;
+    }
+    fw_version_rec_free(&v);
+    fw_buf a;
+    fw_buf_init(&a);
+    fw_online_gate g;
+    fw_status st = fw_online_snapshot(ln->ol, now, &a, &g, &err);
+    int64_t ver = 0;
+    if (!st) {
+        fw_registry_register_options ro;
+        fw_registry_register_options_init(&ro);
+        ro.name = ln->name;
+        char tags[256];
+        snprintf(tags, sizeof tags, "{\"reason\":\"online\",\"gate\":\"%s\"}", fw_online_decision_name(g.decision));
+        ro.tags_json = tags;
+        st = fw_registry_register(l->reg, a.data, a.len, &ro, &ver, &err);
+    }
+    if (st) {
+        fprintf(stderr, "flywheel serve: %s: online snapshot not registered: %s\n", ln->name, err.msg);
+        fw_buf_free(&a);
+        return;
+    }
+    bool promoted = false;
+    if (g.decision == FW_ONLINE_PROMOTE && l->cfg->promote) {
+        char vref[200], reason[600], note[512];
+        snprintf(vref, sizeof vref, "%s@%lld", ln->name, (long long)ver);
+        snprintf(reason, sizeof reason,
+                 "online learning gate: promote (%zu progressive-validation examples, %s %s %.6g -> %.6g, "
+                 "difference interval [%.6g, %.6g]; %s %.6g -> %.6g)",
+                 g.n, g.r.metric, g.r.method, g.r.champion_metric, g.r.challenger_metric, g.r.lo, g.r.hi, g.loss,
+                 g.champion_loss, g.challenger_loss);
+        fw_promote_options po;
+        fw_promote_options_init(&po);
+        po.force = true; /* the gate decided, on fresh served traffic; the test-set rule does not apply */
+        po.reason = reason;
+        if (fw_registry_promote(l->reg, vref, &po, note, sizeof note, &err) == FW_OK) {
+            promoted = true;
+            ln->champion = ver;
+            fw_model_table_submit(l->s->models, FW_MODEL_JOB_RELOAD, NULL, NULL, NULL, NULL, NULL, NULL, &err);
+        } else {
+            fprintf(stderr, "flywheel serve: %s: online snapshot %s not promoted: %s\n", ln->name, vref, err.msg);
+        }
+    }
+    snprintf(ref, sizeof ref, "%s@%lld", ln->name, (long long)ver);
+    snprintf(ln->last_snapshot, sizeof ln->last_snapshot, "%s", ref);
+    fw_online_committed(ln->ol, ref, a.data, a.len, promoted);
+    fw_buf_free(&a);
+}
+
+/* ---- retrain triggers (learn.every, learn.after_labels, learn.on_alarm) ---------------------- */
+
+static void *retrain_main(void *arg) {
+    fw_srv_learning *l = arg;
+    (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10); /* below the request threads */
+    pthread_mutex_lock(&l->mu);
+    for (;;) {
+        while (!l->rt_has_job && !l->stop) pthread_cond_wait(&l->rt_cv, &l->mu);
+        if (l->stop) break;
+        char name[136], detail[200];
+        snprintf(name, sizeof name, "%s", l->rt_name);
+        snprintf(detail, sizeof detail, "%s", l->rt_detail);
+        fw_retrain_reason reason = l->rt_reason;
+        l->rt_has_job = false;
+        l->rt_busy = true;
+        l->retrains_started++;
+        pthread_mutex_unlock(&l->mu);
+        fw_retrain_options o;
+        fw_retrain_options_init(&o);
+        o.home = l->home;
+        o.name = name;
+        o.reason = reason;
+        o.detail = detail;
+        o.promote_auto = l->cfg->promote;
+        o.command = "flywheel serve (learn: trigger)";
+        fw_retrain_result r;
+        memset(&r, 0, sizeof r);
+        fw_err err;
+        fw_err_clear(&err);
+        fw_status st = fw_retrain_run(&o, &r, &err);
+        fw_buf b;
+        fw_buf_init(&b);
+        if (st) {
+            fw_buf_printf(&b, "{\"error\":");
+            fw_json_put_str(&b, err.msg);
+            fw_buf_printf(&b, "}");
+            fprintf(stderr, "flywheel serve: %s: triggered retrain (%s) failed: %s\n", name, detail, err.msg);
+        } else {
+            fw_retrain_result_json(&r, &b);
+            fprintf(stderr, "flywheel serve: %s: triggered retrain (%s): %s%s\n", name, detail,
+                    fw_gate_decision_name(r.gate.decision), r.promoted ? ", production moved" : "");
+        }
+        fw_buf_put(&b, "", 1);
+        pthread_mutex_lock(&l->mu);
+        for (size_t i = 0; i < l->n_ls; i++)
+            if (!strcmp(l->ls[i]->name, name)) {
+                l->ls[i]->retrains++;
+                fw_free(l->ls[i]->last_retrain);
+                l->ls[i]->last_retrain = fw_buf_ok(&b) ? fw_strdup((const char *)b.data) : NULL;
+            }
+        if (st) l->retrains_failed++;
+        else if (r.promoted) l->retrains_promoted++;
+        pthread_mutex_unlock(&l->mu);
+        /* the new production is swapped in by the model table's loader: requests never wait */
+        if (!st && r.promoted) fw_model_table_submit(l->s->models, FW_MODEL_JOB_RELOAD, NULL, NULL, NULL, NULL, NULL, NULL, &err);
+        pthread_mutex_lock(&l->mu);
+        l->rt_busy = false;
+        pthread_cond_broadcast(&l->cv);
+        fw_buf_free(&b);
+    }
+    pthread_mutex_unlock(&l->mu);
+    return NULL;
+}
+
+/* Starts a retrain of ln when one of its triggers fired and the worker is free. Learning thread. */
+static void check_triggers(fw_srv_learning *l, learner *ln, double now) {
+    const fw_serve_learn *c = l->cfg;
+    fw_retrain_reason reason;
+    char detail[200];
+    if (ln->alarm) {
+        reason = FW_RETRAIN_ALARM;
+        snprintf(detail, sizeof detail, "%s", ln->alarm_detail);
+    } else if (c->after_labels && ln->labels_since >= c->after_labels) {
+        reason = FW_RETRAIN_LABELS;
+        snprintf(detail, sizeof detail, "%llu new labels", (unsigned long long)ln->labels_since);
+    } else if (c->every_s > 0 && now - ln->last_retrain_s >= c->every_s) {
+        reason = FW_RETRAIN_SCHEDULE;
+        snprintf(detail, sizeof detail, "every %.0f s", c->every_s);
+    } else {
+        return;
+    }
+    pthread_mutex_lock(&l->mu);
+    bool free_ = l->rt_started && !l->rt_busy && !l->rt_has_job;
+    if (free_) {
+        snprintf(l->rt_name, sizeof l->rt_name, "%s", ln->name);
+        snprintf(l->rt_detail, sizeof l->rt_detail, "%s", detail);
+        l->rt_reason = reason;
+        l->rt_has_job = true;
+        ln->alarm = 0;
+        ln->labels_since = 0;
+        ln->last_retrain_s = now;
+        pthread_cond_signal(&l->rt_cv);
+    }
+    pthread_mutex_unlock(&l->mu);
+}
+
+void fw_srv_learning_alarm(void *ud, const char *name, int64_t version, int kind, const char *detail) {
+    fw_srv_learning *l = ud;
+    (void)version;
+    if (!l || !wants(l->cfg, name)) return;
+    if (!((kind == FW_ALARM_DRIFT && l->cfg->on_drift) ||
+          ((kind == FW_ALARM_PERFORMANCE || kind == FW_ALARM_ESTIMATE) && l->cfg->on_performance)))
+        return;
+    event e; /* a label-less event carries the alarm to the learning thread */
+    memset(&e, 0, sizeof e);
+    snprintf(e.name, sizeof e.name, "%s", name);
+    e.version = -(int64_t)kind - 1;
+    snprintf(e.text, sizeof e.text, "%s", detail ? detail : "");
+    e.len = strlen(e.text);
+    e.t_first = NAN;
+    pthread_mutex_lock(&l->mu);
+    if (l->q_len < l->q_cap) {
+        l->q[(l->q_head + l->q_len) % l->q_cap] = e;
+        l->q_len++;
+        pthread_cond_signal(&l->cv);
+    }
+    pthread_mutex_unlock(&l->mu);
+}
+
+static void *learning_main(void *arg) {
+    fw_srv_learning *l = arg;
+    (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10); /* below the request threads */
+    event *batch = NULL;
+    size_t cap = 0;
+    for (;;) {
+        pthread_mutex_lock(&l->mu);
+        if (!l->q_len && !l->stop) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 50 * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+            pthread_cond_timedwait(&l->cv, &l->mu, &ts);
+        }
+        if (l->stop) {
+            pthread_mutex_unlock(&l->mu);
+            break;
+        }
+        size_t n = l->q_len;
+        if (n > cap) {
+            event *nb = fw_realloc(batch, n * sizeof *nb);
+            if (nb) batch = nb, cap = n;
+            else n = cap;
+        }
+        for (size_t i = 0; i < n; i++) batch[i] = l->q[(l->q_head + i) % l->q_cap];
+        l->q_head = (l->q_head + n) % l->q_cap;
+        l->q_len -= n;
+        l->busy = true;
+        pthread_mutex_unlock(&l->mu);
+        double now = (double)fw_now_ns() * 1e-9;
+        /* labels waiting for their prediction first, in arrival order */
+        size_t keep = 0;
+        for (size_t i = 0; i < l->n_pend; i++) {
+            event *e = &l->pend[i];
+            if (handle(l, e)) continue;
+            if (now - e->t_first > l->cfg->join_wait_s) {
+                pthread_mutex_lock(&l->mu);
+                l->unjoined++;
+                pthread_mutex_unlock(&l->mu);
+                continue;
+            }
+            l->pend[keep++] = *e;
+        }
+        l->n_pend = keep;
+        for (size_t i = 0; i < n; i++) {
+            if (handle(l, &batch[i])) continue;
+            if (l->n_pend == l->pend_cap) {
+                size_t nc = l->pend_cap ? l->pend_cap * 2 : 256;
+                event *np = l->n_pend < 1000000 ? fw_realloc(l->pend, nc * sizeof *np) : NULL;
+                if (!np) {
+                    pthread_mutex_lock(&l->mu);
+                    l->unjoined++;
+                    pthread_mutex_unlock(&l->mu);
+                    continue;
+                }
+                l->pend = np;
+                l->pend_cap = nc;
+            }
+            batch[i].t_first = now;
+            l->pend[l->n_pend++] = batch[i];
+        }
+        for (size_t i = 0; i < l->n_ls; i++) maybe_snapshot(l, l->ls[i], now);
+        for (size_t i = 0; i < l->n_ls; i++) check_triggers(l, l->ls[i], now);
+        pthread_mutex_lock(&l->mu);
+        for (size_t i = 0; i < l->n_ls; i++)
+            if (l->ls[i]->ol) fw_online_stats_get(l->ls[i]->ol, &l->ls[i]->stats);
+        l->busy = false;
+        pthread_cond_broadcast(&l->cv);
+        pthread_mutex_unlock(&l->mu);
+        if (l->n_pend && !n) {
+            struct timespec ts = {0, 20 * 1000000L}; /* waiting for the log: do not spin */
+            nanosleep(&ts, NULL);
+        }
+    }
+    fw_free(batch);
+    return NULL;
+}
+
+fw_status fw_srv_learning_new(fw_server *s, fw_srv_learning **out, fw_err *err) {
+    *out = NULL;
+    const fw_serve_config *cfg = s->cfg;
+    const fw_serve_learn *lc = &cfg->learn;
+    if (!lc->online && !(lc->every_s > 0) && !lc->after_labels && !lc->on_drift && !lc->on_performance) return FW_OK;
+    if (cfg->models_dir || !s->log_to_store) {
+        fprintf(stderr, "flywheel serve: learn: online learning and retrain triggers need models served from the store "
+                        "with the prediction log in it (no serving.log.path): they are off\n");
+        return FW_OK;
+    }
+    fw_srv_learning *l = fw_calloc(1, sizeof *l);
+    if (!l) return fw_err_set(err, FW_ENOMEM, "out of memory");
+    l->s = s;
+    l->cfg = &cfg->learn;
+    l->q_cap = cfg->learn.queue ? cfg->learn.queue : 65536;
+    l->q = fw_calloc(l->q_cap, sizeof *l->q);
+    l->home = fw_strdup(fw_store_default_home(cfg->store_path));
+    pthread_mutex_init(&l->mu, NULL);
+    pthread_cond_init(&l->cv, NULL);
+    pthread_cond_init(&l->rt_cv, NULL);
+    if (!l->q || !l->home) {
+        fw_srv_learning_free(l);
+        return fw_err_set(err, FW_ENOMEM, "out of memory");
+    }
+    if (pthread_create(&l->th, NULL, learning_main, l)) {
+        fw_srv_learning_free(l);
+        return fw_err_set(err, FW_EIO, "online learning: cannot start its thread");
+    }
+    l->started = true;
+    if (lc->every_s > 0 || lc->after_labels || lc->on_drift || lc->on_performance) {
+        if (pthread_create(&l->rt, NULL, retrain_main, l) == 0) l->rt_started = true;
+        /* models named in learn.models keep a schedule before their first label */
+        for (size_t i = 0; i < lc->n_models; i++) {
+            event e;
+            memset(&e, 0, sizeof e);
+            snprintf(e.name, sizeof e.name, "%s", lc->models[i]);
+            e.version = -(int64_t)FW_ALARM_KIND_COUNT - 1; /* no alarm kind: only makes the entry */
+            e.t_first = NAN;
+            pthread_mutex_lock(&l->mu);
+            if (l->q_len < l->q_cap) l->q[(l->q_head + l->q_len++) % l->q_cap] = e;
+            pthread_cond_signal(&l->cv);
+            pthread_mutex_unlock(&l->mu);
+        }
+    }
+    *out = l;
+    return FW_OK;
+}
+
+void fw_srv_learning_free(fw_srv_learning *l) {
+    if (!l) return;
+    if (l->started) {
+        pthread_mutex_lock(&l->mu);
+        l->stop = true;
+        pthread_cond_broadcast(&l->cv);
+        pthread_mutex_unlock(&l->mu);
+        pthread_join(l->th, NULL);
+    }
+    if (l->rt_started) {
+        pthread_mutex_lock(&l->mu);
+        l->stop = true;
+        pthread_cond_broadcast(&l->rt_cv);
+        pthread_mutex_unlock(&l->mu);
+        pthread_join(l->rt, NULL); /* a run in progress finishes first */
+    }
+    for (size_t i = 0; i < l->n_ls; i++) {
+        fw_online_free(l->ls[i]->ol);
+        fw_free(l->ls[i]->last_retrain);
+        fw_free(l->ls[i]);
+    }
+    if (l->log) fw_store_log_close(l->log);
+    if (l->reg) fw_registry_close(l->reg);
+    fw_free(l->pend);
+    fw_free(l->q);
+    fw_free(l->home);
+    pthread_mutex_destroy(&l->mu);
+    pthread_cond_destroy(&l->cv);
+    pthread_cond_destroy(&l->rt_cv);
+    fw_free(l);
+}
+
+bool fw_srv_learning_idle_wait(fw_srv_learning *l, double timeout_s) {
+    if (!l) return true;
+    uint64_t end = fw_now_ns() + (uint64_t)(timeout_s * 1e9);
+    for (;;) {
+        pthread_mutex_lock(&l->mu);
+        bool idle = !l->q_len && !l->busy && !l->n_pend;
+        pthread_mutex_unlock(&l->mu);
+        if (idle) return true;
+        if (fw_now_ns() > end) return false;
+        struct timespec ts = {0, 5 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+void fw_srv_learning_state_json(fw_srv_learning *l, const char *name, fw_buf *out) {
+    if (!l) return;
+    pthread_mutex_lock(&l->mu);
+    for (size_t i = 0; i < l->n_ls; i++) {
+        learner *ln = l->ls[i];
+        if (strcmp(ln->name, name)) continue;
+        fw_buf_printf(out, ",\"online\":{\"state\":");
+        fw_json_put_str(out, ln->ol ? "learning" : ln->reason);
+        fw_buf_printf(out, ",\"champion\":%lld,\"unjoined\":%llu,\"last_snapshot\":", (long long)ln->champion,
+                      (unsigned long long)ln->unjoined);
+        fw_json_put_str(out, ln->last_snapshot);
+        fw_buf_printf(out, ",\"learner\":");
+        if (ln->ol) fw_online_stats_json(&ln->stats, out);
+        else fw_buf_printf(out, "null");
+        fw_buf_printf(out, ",\"retrains\":%llu,\"labels_since_retrain\":%llu,\"last_retrain\":%s}",
+                      (unsigned long long)ln->retrains, (unsigned long long)ln->labels_since,
+                      ln->last_retrain ? ln->last_retrain : "null");
+    }
+    pthread_mutex_unlock(&l->mu);
+}
+
+static void put_metric_num(fw_buf *b, double v) {
+    if (isfinite(v)) fw_buf_printf(b, "%.17g\n", v);
+    else fw_buf_printf(b, "NaN\n");
+}
+
+void fw_srv_learning_metrics(fw_srv_learning *l, fw_buf *b) {
+    if (!l) return;
+    pthread_mutex_lock(&l->mu);
+    fw_buf_printf(b,
+                  "# HELP flywheel_learn_labels_total Labels handed to online learning, by outcome: queued, dropped "
+                  "(queue full), learned, unjoined (no logged prediction in time), refused (label or inputs not "
+                  "usable).\n# TYPE flywheel_learn_labels_total counter\n"
+                  "flywheel_learn_labels_total{outcome=\"queued\"} %llu\n"
+                  "flywheel_learn_labels_total{outcome=\"dropped\"} %llu\n"
+                  "flywheel_learn_labels_total{outcome=\"learned\"} %llu\n"
+                  "flywheel_learn_labels_total{outcome=\"unjoined\"} %llu\n"
+                  "flywheel_learn_labels_total{outcome=\"refused\"} %llu\n",
+                  (unsigned long long)l->queued, (unsigned long long)l->dropped,
+                  (unsigned long long)l->learned_events, (unsigned long long)l->unjoined,
+                  (unsigned long long)l->refused);
+    fw_buf_printf(b, "# HELP flywheel_learn_examples_total Examples scored then learned by the online learner.\n"
+                     "# TYPE flywheel_learn_examples_total counter\n");
+    for (size_t i = 0; i < l->n_ls; i++)
+        fw_buf_printf(b, "flywheel_learn_examples_total{model=\"%s\"} %llu\n", l->ls[i]->name,
+                      (unsigned long long)l->ls[i]->stats.examples);
+    fw_buf_printf(b, "# HELP flywheel_learn_progressive_loss Progressive-validation loss (each example scored before "
+                     "it is learned) over the last 1000 examples, of the learner and of the served champion's weights.\n"
+                     "# TYPE flywheel_learn_progressive_loss gauge\n");
+    for (size_t i = 0; i < l->n_ls; i++) {
+        fw_buf_printf(b, "flywheel_learn_progressive_loss{model=\"%s\",weights=\"learner\"} ", l->ls[i]->name);
+        put_metric_num(b, l->ls[i]->stats.examples ? l->ls[i]->stats.recent_loss : NAN);
+        fw_buf_printf(b, "flywheel_learn_progressive_loss{model=\"%s\",weights=\"champion\"} ", l->ls[i]->name);
+        put_metric_num(b, l->ls[i]->stats.examples ? l->ls[i]->stats.recent_champion_loss : NAN);
+    }
+    fw_buf_printf(b, "# HELP flywheel_learn_snapshots_total Online snapshots registered, by the gate's decision.\n"
+                     "# TYPE flywheel_learn_snapshots_total counter\n");
+    for (size_t i = 0; i < l->n_ls; i++) {
+        const fw_online_stats *s = &l->ls[i]->stats;
+        fw_buf_printf(b,
+                      "flywheel_learn_snapshots_total{model=\"%s\",decision=\"promote\"} %llu\n"
+                      "flywheel_learn_snapshots_total{model=\"%s\",decision=\"reject\"} %llu\n"
+                      "flywheel_learn_snapshots_total{model=\"%s\",decision=\"inconclusive\"} %llu\n",
+                      l->ls[i]->name, (unsigned long long)s->promoted, l->ls[i]->name,
+                      (unsigned long long)s->rejected, l->ls[i]->name, (unsigned long long)s->inconclusive);
+    }
+    pthread_mutex_unlock(&l->mu);
+}

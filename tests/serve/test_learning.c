@@ -1,0 +1,316 @@
+/* test_learning.c — online learning inside `flywheel serve` (src/serve/learning.c), black box: a
+ * linear pima model served from the store with `learn.online: true`; a client streams predictions
+ * and their labels through /v1/feedback. With a concept change (labels flipped) the learner's
+ * progressive-validation loss falls below the champion's, a snapshot is registered as version 2
+ * (parent 1), passes the gate, becomes production and answers every later request — with no failed
+ * request meanwhile; the state is in GET /v1/models/pima/monitor ("online") and /metrics
+ * (flywheel_learn_*). Negative control: the same distribution with the gate's minimum improvement
+ * — snapshots are registered but none is promoted and version 1 keeps serving. */
+#include "test.h"
+
+#include "client.h"
+
+#include "serve/config.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static char *lines[1000];
+static size_t n_lines;
+static char header[512];
+static char *text;
+
+static bool load_pima(void) {
+    if (n_lines) return true;
+    text = fw_test_slurp("examples/pima/pima.csv", NULL);
+    if (!text) return false;
+    char *save = NULL;
+    for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        size_t n = strlen(l);
+        if (n && l[n - 1] == '\r') l[n - 1] = 0;
+        if (!header[0]) snprintf(header, sizeof header, "%s", l);
+        else if (n_lines < 1000) lines[n_lines++] = l;
+    }
+    return n_lines > 0;
+}
+
+static size_t split(char *line, char **f) {
+    size_t n = 0;
+    f[n++] = line;
+    for (char *p = line; *p && n < 16; p++)
+        if (*p == ',') {
+            *p = 0;
+            f[n++] = p + 1;
+        }
+    return n;
+}
+
+/* Streams n rows (predict, then the label; flipped when flip). Returns the failed requests; the
+ * versions that answered are counted in versions[0..8). */
+static int stream(int port, size_t first, size_t n, bool flip, size_t *versions) {
+    int fd = hc_connect(port), failed = 0;
+    CHECK(fd >= 0);
+    if (fd < 0) return 1;
+    char hb[512], *h[16], buf[512], *f[16], body[1024], fb[256];
+    snprintf(hb, sizeof hb, "%s", header);
+    size_t nh = split(hb, h);
+    for (size_t i = first; i < first + n; i++) {
+        snprintf(buf, sizeof buf, "%s", lines[(i * 7919) % n_lines]);
+        size_t nf = split(buf, f);
+        size_t len = (size_t)snprintf(body, sizeof body, "{\"instances\":[{");
+        for (size_t k = 0; k + 1 < nf && k + 1 < nh; k++)
+            len += (size_t)snprintf(body + len, sizeof body - len, "%s\"%s\":%s", k ? "," : "", h[k], *f[k] ? f[k] : "null");
+        snprintf(body + len, sizeof body - len, "}]}");
+        hc_resp r;
+        if (hc_request_fd(fd, "POST", "/v1/models/pima:predict", body, NULL, &r) != 0 || r.status != 200) {
+            failed++;
+            hc_resp_free(&r);
+            continue;
+        }
+        json_error_t je;
+        json_t *j = json_loads(r.body, 0, &je);
+        const char *rid = json_string_value(json_object_get(j, "request_id"));
+        const char *ver = json_string_value(json_object_get(j, "version"));
+        long long v = ver ? atoll(ver) : json_integer_value(json_object_get(j, "version"));
+        if (v > 0 && v < 8) versions[v]++;
+        const char *lab = f[nf - 1];
+        if (flip) lab = !strcmp(lab, "pos") ? "neg" : "pos";
+        snprintf(fb, sizeof fb, "{\"request_id\":\"%s\",\"label\":\"%s\"}", rid ? rid : "", lab);
+        json_decref(j);
+        hc_resp_free(&r);
+        if (hc_request_fd(fd, "POST", "/v1/feedback", fb, NULL, &r) != 0 || r.status != 202) failed++;
+        hc_resp_free(&r);
+    }
+    close(fd);
+    return failed;
+}
+
+/* The "online" object of the monitor state (caller json_decrefs the root in *root). */
+static json_t *online_state(int port, json_t **root) {
+    hc_resp r;
+    *root = NULL;
+    if (hc_request(port, "GET", "/v1/models/pima/monitor", NULL, NULL, &r) != 0) return NULL;
+    json_error_t je;
+    *root = r.status == 200 && r.body ? json_loads(r.body, 0, &je) : NULL;
+    hc_resp_free(&r);
+    return *root ? json_object_get(*root, "online") : NULL;
+}
+
+/* Polls until the learner has learned `examples` examples and taken `snapshots` snapshots. */
+static json_t *wait_learner(int port, long long examples, long long snapshots, json_t **root) {
+    for (int tries = 0; tries < 600; tries++) {
+        json_t *on = online_state(port, root);
+        json_t *ln = json_object_get(on, "learner");
+        if (ln && json_integer_value(json_object_get(ln, "examples")) >= examples &&
+            json_integer_value(json_object_get(ln, "snapshots")) >= snapshots)
+            return on;
+        if (tries == 599) {
+            json_t *o = *root ? json_object_get(*root, "online") : NULL;
+            char *d = o ? json_dumps(o, 0) : NULL;
+            fw_test_fail(__FILE__, __LINE__, "learner state: %.2000s", d ? d : "(none)");
+            free(d);
+        }
+        json_decref(*root);
+        *root = NULL;
+        struct timespec ts = {0, 100 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
+static bool train_project(const char *home, const char *project) {
+    char *o = NULL;
+    int rc = fw_test_sh(&o, "[ -f \"$T/pima.yaml\" ] || fw_project pima \"$T/pima.yaml\"; "
+                            "[ -f \"$T/pima_learn.yaml\" ] || { cp \"$T/pima.yaml\" \"$T/pima_learn.yaml\"; "
+                            "printf 'learn:\\n  base: false\\n  gate: {holdout: 0.3, min_rows: 100}\\n' >> \"$T/pima_learn.yaml\"; }; "
+                            "\"$FW\" train \"$T/%s\" --home \"$T/%s\" --quiet --models linear && "
+                            "\"$FW\" models promote pima@1 --force --home \"$T/%s\"", project, home, home);
+    CHECK_MSG(rc == 0, "train pima: %s", o ? o : "");
+    free(o);
+    return rc == 0;
+}
+
+static bool train(const char *home) {
+    char *o = NULL;
+    int rc = fw_test_sh(&o, "[ -f \"$T/pima.yaml\" ] || fw_project pima \"$T/pima.yaml\"; "
+                            "\"$FW\" train \"$T/pima.yaml\" --home \"$T/%s\" --quiet --models linear && "
+                            "\"$FW\" models promote pima@1 --force --home \"$T/%s\"", home, home);
+    CHECK_MSG(rc == 0, "train pima: %s", o ? o : "");
+    free(o);
+    return rc == 0;
+}
+
+static int start(hc_server *s, const char *home, const char *yaml) {
+    char cfg[700], h[700], log[700];
+    snprintf(cfg, sizeof cfg, "%s/%s.yaml", fw_test_tmpdir(), home);
+    snprintf(h, sizeof h, "%s/%s", fw_test_tmpdir(), home);
+    snprintf(log, sizeof log, "%s/%s.err", fw_test_tmpdir(), home);
+    FILE *c = fopen(cfg, "w");
+    if (!c) return -1;
+    fputs(yaml, c);
+    fclose(c);
+    int saved = dup(2);
+    FILE *err = freopen(log, "w", stderr);
+    (void)err;
+    const char *args[] = {"--home", h, "--config", cfg, NULL};
+    int rc = hc_server_start(s, args);
+    dup2(saved, 2);
+    close(saved);
+    return rc;
+}
+
+static void test_change_promotes_and_swaps(void) {
+    if (!fw_test_bin() || !load_pima() || !train("h")) return;
+    hc_server s;
+    int rc = start(&s, "h", "learn:\n  online: true\n  promote: auto\n  batch: 16\n  snapshot: {updates: 320, interval: 0}\n"
+                            "  gate: {min_rows: 100}\n");
+    CHECK_EQ(rc, 0);
+    if (rc) return;
+    size_t versions[8] = {0};
+    CHECK_EQ(stream(s.port, 0, 672, true, versions), 0);
+    json_t *root = NULL;
+    json_t *on = wait_learner(s.port, 640, 2, &root);
+    CHECK_MSG(on != NULL, "the learner did not take two snapshots of 640 examples");
+    json_t *ln = json_object_get(on, "learner");
+    CHECK_STR(json_string_value(json_object_get(on, "state")), "learning");
+    CHECK_MSG(json_integer_value(json_object_get(ln, "promoted")) >= 1, "no promotion: %s",
+              root ? json_dumps(root, 0) : "");
+    CHECK(json_real_value(json_object_get(ln, "recent_loss")) < json_real_value(json_object_get(ln, "recent_champion_loss")));
+    { char *d = json_dumps(json_object_get(ln, "last_gate"), 0); CHECK_MSG(json_is_string(json_object_get(json_object_get(ln, "last_gate"), "loss")), "last_gate: %s", d ? d : "(null)"); free(d); }
+    CHECK_STR(json_string_value(json_object_get(json_object_get(ln, "last_gate"), "loss")), "log_loss");
+    CHECK_STR(json_string_value(json_object_get(json_object_get(json_object_get(ln, "last_gate"), "gate"), "method")), "delong");
+    json_decref(root);
+    /* production moved to a snapshot (version 2 or 3) and every later request is answered by it */
+    size_t after[8] = {0};
+    for (int tries = 0; tries < 100; tries++) {
+        memset(after, 0, sizeof after);
+        CHECK_EQ(stream(s.port, 2000, 20, true, after), 0);
+        if (after[1] == 0) break;
+        struct timespec ts = {0, 100 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    CHECK_EQ(after[1], 0);
+    CHECK_EQ(after[2] + after[3], 20);
+    hc_resp r;
+    CHECK_EQ(hc_request(s.port, "GET", "/metrics", NULL, NULL, &r), 0);
+    CHECK_CONTAINS(r.body, "flywheel_learn_examples_total{model=\"pima\"}");
+    CHECK_CONTAINS(r.body, "flywheel_learn_progressive_loss{model=\"pima\",weights=\"learner\"}");
+    CHECK_CONTAINS(r.body, "flywheel_learn_labels_total{outcome=\"learned\"}");
+    hc_resp_free(&r);
+    CHECK_EQ(hc_server_stop(&s, SIGTERM), 0);
+    /* lineage: version 2 is a child of version 1, the registry's production is a snapshot */
+    char *o = NULL;
+    rc = fw_test_sh(&o, "\"$FW\" models show pima@2 --home \"$T/h\" --json");
+    CHECK_MSG(rc == 0, "models show: %s", o ? o : "");
+    CHECK_CONTAINS(o, "\"lineage\":{\"parent\":1,");
+    free(o);
+    o = NULL;
+    rc = fw_test_sh(&o, "\"$FW\" models history pima --home \"$T/h\"");
+    CHECK_CONTAINS(o, "online learning gate: promote");
+    free(o);
+}
+
+static void test_no_change_no_promotion(void) {
+    if (!fw_test_bin() || !load_pima() || !train("n")) return;
+    hc_server s;
+    int rc = start(&s, "n", "learn:\n  online: true\n  promote: auto\n  batch: 16\n  snapshot: {updates: 320, interval: 0}\n"
+                            "  gate: {min_rows: 100, min_improvement: 0.01}\n");
+    CHECK_EQ(rc, 0);
+    if (rc) return;
+    size_t versions[8] = {0};
+    CHECK_EQ(stream(s.port, 0, 672, false, versions), 0);
+    json_t *root = NULL;
+    json_t *on = wait_learner(s.port, 640, 2, &root);
+    CHECK(on != NULL);
+    json_t *ln = json_object_get(on, "learner");
+    CHECK_EQ(json_integer_value(json_object_get(ln, "promoted")), 0);
+    CHECK_EQ(json_integer_value(json_object_get(on, "champion")), 1);
+    json_decref(root);
+    size_t after[8] = {0};
+    CHECK_EQ(stream(s.port, 2000, 10, false, after), 0);
+    CHECK_EQ(after[1], 10);
+    CHECK_EQ(hc_server_stop(&s, SIGTERM), 0);
+}
+
+/* learn.after_labels inside the server: after 500 new labels (flipped: a concept change) a retrain
+ * runs on the background worker (fw_retrain_run), its challenger passes the gate and production
+ * moves to it; requests sent meanwhile all succeed; the audit log says why (labels). */
+static void test_trigger_after_labels(void) {
+    if (!fw_test_bin() || !load_pima() || !train_project("t", "pima_learn.yaml")) return;
+    hc_server s;
+    int rc = start(&s, "t", "learn:\n  after_labels: 500\n  promote: auto\n");
+    CHECK_EQ(rc, 0);
+    if (rc) return;
+    size_t versions[8] = {0};
+    CHECK_EQ(stream(s.port, 0, 520, true, versions), 0);
+    size_t after[8] = {0};
+    int tries = 0, failed = 0;
+    for (; tries < 600; tries++) { /* requests keep flowing while it trains and swaps */
+        memset(after, 0, sizeof after);
+        failed += stream(s.port, 3000 + (size_t)tries * 10, 10, true, after);
+        if (after[1] == 0) break;
+        struct timespec ts = {0, 100 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    CHECK_EQ(failed, 0);
+    CHECK_MSG(after[1] == 0 && after[2] == 10, "production did not move to the retrained version 2 (%zu/%zu)", after[1], after[2]);
+    json_t *root = NULL;
+    json_t *on = online_state(s.port, &root);
+    { char *d = root ? json_dumps(root, 0) : NULL; CHECK_MSG(on != NULL, "no online state: %.300s", d ? d + (strlen(d) > 300 ? strlen(d) - 300 : 0) : "(none)"); free(d); }
+    CHECK_EQ(json_integer_value(json_object_get(on, "retrains")), 1);
+    CHECK_STR(json_string_value(json_object_get(json_object_get(on, "last_retrain"), "decision")), "promote");
+    CHECK_STR(json_string_value(json_object_get(json_object_get(on, "last_retrain"), "reason")), "labels");
+    json_decref(root);
+    CHECK_EQ(hc_server_stop(&s, SIGTERM), 0);
+    char *o = NULL;
+    fw_test_sh(&o, "\"$FW\" models history pima --home \"$T/t\"");
+    CHECK_CONTAINS(o, "labels");
+    free(o);
+}
+
+/* The `learn:` section of the serve config: the project's keys for the shared meanings, defaults,
+ * errors naming line and column. */
+static void test_config(void) {
+    fw_serve_config c;
+    fw_err err;
+    fw_serve_config_init(&c);
+    CHECK(!c.learn.online && !c.learn.promote && c.learn.batch == 32 && c.learn.snapshot_rows == 1000);
+    const char *y = "learn:\n  online: true\n  promote: auto\n  every: 6h\n  snapshot: {updates: 50, interval: 2m}\n"
+                    "  gate: {min_rows: 30, confidence: 0.9, min_improvement: 0.01}\n  solver: sgd\n  batch: 8\n"
+                    "  models: [pima]\n";
+    CHECK_OK(fw_serve_config_parse(&c, y, strlen(y), "s.yaml", &err));
+    CHECK(c.learn.online && c.learn.promote && c.learn.snapshot_rows == 50 && c.learn.snapshot_s == 120);
+    CHECK(c.learn.gate_min_rows == 30 && c.learn.gate_confidence == 0.9 && c.learn.gate_min_improvement == 0.01);
+    CHECK(c.learn.batch == 8 && c.learn.n_models == 1 && !strcmp(c.learn.solver, "sgd"));
+    fw_serve_config_free(&c);
+    fw_serve_config_init(&c);
+    y = "learn:\n  online: true\n  snapshot: {updates: 0, interval: 0}\n";
+    CHECK_EQ(fw_serve_config_parse(&c, y, strlen(y), "s.yaml", &err), FW_ECONFIG);
+    CHECK_CONTAINS(err.msg, "no snapshot would ever be taken");
+    fw_serve_config_free(&c);
+    fw_serve_config_init(&c);
+    y = "learn:\n  online: true\n  batch: 0\n";
+    CHECK_EQ(fw_serve_config_parse(&c, y, strlen(y), "s.yaml", &err), FW_ECONFIG);
+    CHECK_CONTAINS(err.msg, "s.yaml:3:10: 'learn.batch'");
+    fw_serve_config_free(&c);
+    fw_serve_config_init(&c);
+    y = "learn:\n  snapshot: {interval: soon}\n";
+    CHECK_EQ(fw_serve_config_parse(&c, y, strlen(y), "s.yaml", &err), FW_ECONFIG);
+    CHECK_CONTAINS(err.msg, "'learn.snapshot.interval': expected a duration");
+    fw_serve_config_free(&c);
+}
+
+int main(int argc, char **argv) {
+    (void)argc;
+    TEST_RUN(test_config);
+    TEST_RUN(test_trigger_after_labels);
+    TEST_RUN(test_change_promotes_and_swaps);
+    TEST_RUN(test_no_change_no_promotion);
+    free(text);
+    return fw_test_report(argv[0]);
+}
