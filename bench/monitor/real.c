@@ -93,6 +93,10 @@ static uint64_t stream(const fw_dataset *ds, const fw_reference *ref, const uint
             for (int t = 0; t < FW_DETECTOR_TESTS; t++) {
                 if (ck[t].active && !w[j].active[t]) {
                     raises++;
+                    if (getenv("REAL_VERBOSE"))
+                        fprintf(stderr, "  alarm: row %zu column %s %s value %.4g threshold %.4g effect %.4g (%u bins)\n", i,
+                                ds->cols[j].name, fw_detector_test_name((fw_detector_test)t), ck[t].value,
+                                ck[t].threshold, ck[t].effect, fw_detector_n_slots(w[j].d) - 1);
                     if ((int)j == change_col && i >= at) {
                         if (*first_hit == UINT64_MAX) *first_hit = i - at;
                     } else {

@@ -49,6 +49,146 @@ static uint32_t bin_of(const fw_ref_column *c, double x) {
     return lo;
 }
 
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Point masses (a value tied on at least 1/n_bins of the non-missing rows: the zeros of a
+ * zero-inflated column, the levels of a count or a 0/1 column) get a bin of their own,
+ * [v, nextafter(v)), and the other values are quantile-binned among themselves into the remaining
+ * n_bins - P bins; bins left empty by that (between two adjacent masses) are merged into the one
+ * below. Without it the quantile edges collapse on the ties (a column 0 in 90% of the rows had a
+ * single bin: no drift test at all). v[0..m) holds the values, partitioned around ks[0..n_bins]
+ * (fw_select_doubles); *done = false when the column has no point mass (the caller bins as before,
+ * so such columns keep their old bytes). */
+static fw_status point_mass_profile(fw_ref_column *c, double *v, size_t m, const size_t *ks, uint32_t n_bins,
+                                    bool *done) {
+    *done = false;
+    if (n_bins < 2 || n_bins > MAX_BINS / 2) return FW_OK;
+    /* a value on at least m / n_bins rows covers one of the quantile positions: the candidates are
+     * the distinct values there; count each one's ties with the partition (a value strictly between
+     * two positions' values cannot equal any candidate) */
+    double *cand = fw_malloc((n_bins + 1) * sizeof *cand);
+    uint64_t *cnt = fw_calloc(n_bins + 1, sizeof *cnt);
+    uint32_t *ci = fw_malloc((n_bins + 1) * sizeof *ci);
+    double *pv = fw_malloc((n_bins + 1) * sizeof *pv);
+    uint64_t *pc = fw_malloc((n_bins + 1) * sizeof *pc);
+    double *edges = fw_malloc((2 * (size_t)n_bins + 4) * sizeof *edges);
+    size_t *rks = fw_malloc((n_bins + 1) * sizeof *rks);
+    fw_status st = FW_OK;
+    if (!cand || !cnt || !ci || !pv || !pc || !edges || !rks) {
+        st = FW_ENOMEM;
+        goto out;
+    }
+    uint32_t nc = 0;
+    for (uint32_t i = 0; i <= n_bins; i++) {
+        double x = v[ks[i]];
+        if (nc == 0 || x > cand[nc - 1]) cand[nc++] = x;
+        ci[i] = nc - 1;
+    }
+    for (uint32_t s = 0; s < n_bins; s++) {
+        double lo_v = v[ks[s]], hi_v = v[ks[s + 1]];
+        for (size_t i = ks[s]; i < ks[s + 1]; i++) {
+            if (v[i] == lo_v) cnt[ci[s]]++;
+            else if (v[i] == hi_v) cnt[ci[s + 1]]++;
+        }
+    }
+    cnt[ci[n_bins]]++; /* v[m - 1] */
+    uint32_t np = 0;
+    uint64_t in_mass = 0;
+    for (uint32_t j = 0; j < nc; j++)
+        if (cnt[j] >= 2 && cnt[j] * (uint64_t)n_bins >= m) {
+            pv[np] = cand[j];
+            pc[np++] = cnt[j];
+            in_mass += cnt[j];
+        }
+    if (np == 0) goto out;
+    /* the rest to the front of v, quantile-binned among themselves */
+    size_t r = 0;
+    for (size_t i = 0; i < m; i++) {
+        double x = v[i];
+        uint32_t lo = 0, hi = np; /* is x one of pv (sorted)? */
+        while (lo < hi) {
+            uint32_t mid = (lo + hi) / 2;
+            if (pv[mid] < x) lo = mid + 1;
+            else hi = mid;
+        }
+        if (lo < np && pv[lo] == x) continue;
+        v[r++] = x;
+    }
+    if (r != m - in_mass) { /* cannot happen: the ties were counted exactly */
+        st = FW_EINVAL;
+        goto out;
+    }
+    uint32_t ne = 0;
+    if (r > 0) {
+        uint32_t nr = n_bins > np ? n_bins - np : 1;
+        for (uint32_t i = 0; i <= nr; i++) rks[i] = (size_t)((double)(r - 1) * i / nr);
+        fw_select_doubles(v, r, rks, nr + 1);
+        for (uint32_t i = 0; i <= nr; i++) edges[ne++] = v[rks[i]];
+    }
+    for (uint32_t j = 0; j < np; j++) {
+        edges[ne++] = pv[j];
+        edges[ne++] = nextafter(pv[j], INFINITY);
+    }
+    qsort(edges, ne, sizeof *edges, cmp_double);
+    uint32_t nu = 0;
+    for (uint32_t i = 0; i < ne; i++)
+        if (nu == 0 || edges[i] > edges[nu - 1]) edges[nu++] = edges[i];
+    if (nu == 1) edges[nu++] = edges[0]; /* [inf, inf] */
+    /* the last edge is the maximum, or just above it when the maximum is a point mass */
+    uint32_t nb = nu - 1;
+    uint64_t *counts = fw_calloc(nb, sizeof *counts);
+    if (!counts) {
+        st = FW_ENOMEM;
+        goto out;
+    }
+    c->edges = edges;
+    c->n_bins = nb;
+    edges = NULL;
+    for (uint32_t j = 0; j < np; j++) counts[bin_of(c, pv[j])] += pc[j];
+    if (r > 0) {
+        /* the rest is partitioned around rks: a segment's values strictly between its two order
+         * statistics share one bin unless a point mass lies between them (then each is searched) */
+        uint32_t nr = n_bins > np ? n_bins - np : 1;
+        for (uint32_t q = 0; q < nr; q++) {
+            double lo_v = v[rks[q]], hi_v = v[rks[q + 1]];
+            bool split = false;
+            for (uint32_t j = 0; j < np && !split; j++) split = pv[j] > lo_v && pv[j] < hi_v;
+            uint32_t b_in = bin_of(c, lo_v);
+            size_t inside = 0;
+            for (size_t i = rks[q]; i < rks[q + 1]; i++) {
+                double x = v[i];
+                if (!split && x > lo_v && x < hi_v) inside++;
+                else counts[bin_of(c, x)]++;
+            }
+            counts[b_in] += inside;
+        }
+        counts[bin_of(c, v[r - 1])]++; /* rks[nr] = r - 1 */
+    }
+    /* merge empty bins into the one below (bin 0 holds the minimum: never empty) */
+    uint32_t kept = 1;
+    for (uint32_t b = 1; b < nb; b++)
+        if (counts[b]) {
+            c->edges[kept] = c->edges[b];
+            counts[kept++] = counts[b];
+        }
+    c->edges[kept] = c->edges[nb];
+    c->n_bins = kept;
+    c->counts = counts;
+    *done = true;
+out:
+    fw_free(cand);
+    fw_free(cnt);
+    fw_free(ci);
+    fw_free(pv);
+    fw_free(pc);
+    fw_free(edges);
+    fw_free(rks);
+    return st;
+}
+
 /* Numeric profile of v[0..n) (NaN = missing); v is reordered. */
 static fw_status numeric_profile(fw_ref_column *c, double *v, size_t n, uint32_t n_bins) {
     size_t m = 0;
@@ -65,6 +205,9 @@ static fw_status numeric_profile(fw_ref_column *c, double *v, size_t n, uint32_t
     fw_select_doubles(v, m, ks, n_bins + 1);
     c->min = v[0];
     c->max = v[m - 1];
+    bool done;
+    fw_status st = point_mass_profile(c, v, m, ks, n_bins, &done);
+    if (st || done) return st;
     c->edges = fw_malloc((n_bins + 1) * sizeof *c->edges);
     if (!c->edges) return FW_ENOMEM;
     /* quantile edges, duplicates dropped (a constant column has one bin) */

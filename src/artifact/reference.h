@@ -21,7 +21,10 @@ typedef struct fw_ref_column {
     fw_col_type type;
     uint64_t n_rows, n_missing;
     double min, max;            /* over non-missing values (numeric, timestamp); NaN when none */
-    /* numeric / timestamp: n_bins quantile bins; bin i is [edges[i], edges[i+1]) (last closed) */
+    /* numeric / timestamp: n_bins quantile bins; bin i is [edges[i], edges[i+1]) (last closed).
+     * A point mass (a value tied on >= 1/n_bins of the non-missing rows) has a bin of its own,
+     * [v, nextafter(v)); the other values are quantile-binned among themselves. edges[0] = min;
+     * edges[n_bins] = max, or nextafter(max) when the maximum is a point mass. */
     uint32_t n_bins;
     double *edges;              /* n_bins + 1 */
     uint64_t *counts;           /* n_bins */

@@ -51,6 +51,11 @@ struct fw_detector {
     double *z;         /* standardised score per cell */
     bool has_cusum;
     double k_allow, h_cusum;
+    double cusum_theta; /* the scores' adjustment coefficient (2k for normal increments) */
+    /* FW_DET_CUSUM (categorical): Bernoulli CUSUMs of each cell's share, up and down */
+    uint32_t n_cat;    /* sides: 2 per cell; a side that cannot be tested has h = INFINITY */
+    fw_rate_cusum *cat;
+    double h_cat;
     /* FW_DET_MISSING */
     fw_rate_cusum miss;
     /* settings.defer_calibration: FW_DET_CHI2's threshold is calibrated at its first use */
@@ -60,11 +65,12 @@ struct fw_detector {
 
 struct fw_detector_state {
     uint32_t cap, head, filled; /* ring of the last `cap` blocks */
-    uint32_t n_slots;
+    uint32_t n_slots, n_cat;
     uint64_t *ring;             /* cap * n_slots */
     uint64_t *win;              /* n_slots: the ring's sum */
     double *scratch;            /* n_groups: pooled window counts */
     double cus_pos, cus_neg;
+    fw_rate_cusum *cat;         /* n_cat: the categorical CUSUMs */
     fw_rate_cusum miss;
 };
 
@@ -413,11 +419,42 @@ bool fw_detector_calibrated(const fw_detector *d) {
     return atomic_load_explicit(&((fw_detector *)d)->calibrated, memory_order_acquire) != 0;
 }
 
-/* Siegmund's approximation of a one-sided CUSUM's average run length for unit-variance increments
- * with allowance k and threshold h. */
-static double siegmund_arl(double k, double h) {
-    double b = h + 1.166, t = 2 * k * b;
-    return (exp(t) - 1 - t) / (2 * k * k);
+/* Siegmund's approximation of a one-sided CUSUM's average run length for increments of unit
+ * variance with allowance k and threshold h, written with the increments' adjustment coefficient
+ * theta (the root > 0 of E exp(theta (X - k)) = 1; 2k for normal increments, where this is the
+ * textbook formula (e^{2kb} - 1 - 2kb) / 2k^2, b = h + 1.166). */
+static double siegmund_arl(double theta, double k, double h) {
+    double t = theta * (h + 1.166);
+    return (exp(t) - 1 - t) / (theta * k);
+}
+
+/* The adjustment coefficient of one side of the score CUSUM: theta > 0 with
+ * sum_i p_i exp(theta (sign z_i - k)) = 1, the p_i the reference's cell shares. Normal scores of a
+ * few cells are not normal: a rare cell (a 0/1 column, the non-zero values of a column 99% zeros)
+ * has a standardised score of 10 or more, one row of it a jump no normal increment makes, and a
+ * threshold from the normal formula then alarms on three such rows close together. theta carries
+ * that: it is smaller than 2k for skewed cells (a larger threshold) and close to 2k for ten
+ * quantile bins. INFINITY when no cell's score exceeds k (the sum never grows). */
+static double adjustment_coef(const double *ref, const double *z, uint32_t n, double ref_n, double sign, double k) {
+    double zmax = -INFINITY;
+    for (uint32_t i = 0; i < n; i++)
+        if (ref[i] > 0 && sign * z[i] > zmax) zmax = sign * z[i];
+    if (!(zmax > k)) return INFINITY;
+    double lo = 0, hi = 1;
+    for (;;) {
+        double f = -1;
+        for (uint32_t i = 0; i < n; i++) f += ref[i] / ref_n * exp(hi * (sign * z[i] - k));
+        if (f > 0 || hi > 1e6) break;
+        lo = hi;
+        hi *= 2;
+    }
+    for (int it = 0; it < 100; it++) {
+        double mid = 0.5 * (lo + hi), f = -1;
+        for (uint32_t i = 0; i < n; i++) f += ref[i] / ref_n * exp(mid * (sign * z[i] - k));
+        if (f < 0) lo = mid;
+        else hi = mid;
+    }
+    return hi;
 }
 
 static void setup_cusum(fw_detector *d) {
@@ -440,15 +477,58 @@ static void setup_cusum(fw_detector *d) {
      * (its sampling error must not accumulate) */
     d->k_allow = d->set.cusum_shift / 2 + 2 / sqrt(d->ref_n);
     double arl = 2 / d->alpha_row; /* two sides share the test's rate */
+    /* the smaller side's coefficient, never above the normal increments' 2k: the threshold is at
+     * least the normal formula's */
+    double theta = 2 * d->k_allow;
+    double tp = adjustment_coef(d->ref, d->z, d->n_cells, d->ref_n, 1, d->k_allow);
+    double tn = adjustment_coef(d->ref, d->z, d->n_cells, d->ref_n, -1, d->k_allow);
+    if (tp < theta) theta = tp;
+    if (tn < theta) theta = tn;
+    d->cusum_theta = theta;
     double lo = 0, hi = 1;
-    while (siegmund_arl(d->k_allow, hi) < arl && hi < 1e9) hi *= 2;
+    while (siegmund_arl(theta, d->k_allow, hi) < arl && hi < 1e9) hi *= 2;
     for (int it = 0; it < 200; it++) {
         double mid = 0.5 * (lo + hi);
-        if (siegmund_arl(d->k_allow, mid) < arl) lo = mid;
+        if (siegmund_arl(theta, d->k_allow, mid) < arl) lo = mid;
         else hi = mid;
     }
     d->h_cusum = hi;
     d->has_cusum = true;
+}
+
+/* The categorical CUSUM: per cell (each top value, "other") two Bernoulli CUSUMs of its share
+ * among the non-missing rows, one for an increase and one for a decrease, each designed for a move
+ * of cusum_shift standard deviations of the cell's indicator (delta = cusum_shift * sqrt(p (1 - p)),
+ * the numeric score CUSUM's design in the same units). The reference share is a sample: the
+ * increase side starts from p + 2 SE, the decrease side from p - 2 SE, so Lorden's bound (run
+ * length without change >= e^h) holds for the true share behind the reference. The test's rate is
+ * split over its sides (Bonferroni): h = ln(2 cells / alpha_row). A side whose design rate leaves
+ * (0, 1) is not run (a cell of 1% cannot fall by more; the others' increase sides see it). */
+static fw_status setup_cat_cusum(fw_detector *d) {
+    d->n_cat = 0;
+    d->h_cat = INFINITY;
+    if (d->numeric || d->n_cells < 2 || d->ref_n <= 0) return FW_OK;
+    d->cat = fw_calloc(2 * (size_t)d->n_cells, sizeof *d->cat);
+    if (!d->cat) return FW_ENOMEM;
+    d->n_cat = 2 * d->n_cells;
+    double alpha = d->alpha_row / (double)d->n_cat;
+    d->h_cat = -log(alpha);
+    for (uint32_t c = 0; c < d->n_cells; c++) {
+        double p = (d->ref[c] + 0.5) / (d->ref_n + 1), se = sqrt(p * (1 - p) / (d->ref_n + 1));
+        double delta = d->set.cusum_shift * sqrt(p * (1 - p));
+        for (int side = 0; side < 2; side++) {
+            fw_rate_cusum *r = &d->cat[2 * c + (uint32_t)side];
+            double p0 = side == 0 ? p + 2 * se : p - 2 * se, p1 = side == 0 ? p0 + delta : p0 - delta;
+            r->h = INFINITY;
+            if (!(p0 > 0 && p0 < 1 && p1 > 0 && p1 < 1)) continue;
+            r->p0 = p0;
+            r->p1 = p1;
+            r->llr_hit = log(p1 / p0);
+            r->llr_miss = log((1 - p1) / (1 - p0));
+            r->h = d->h_cat;
+        }
+    }
+    return FW_OK;
 }
 
 fw_status fw_detector_create(const fw_ref_column *ref, const fw_detector_settings *s, fw_detector **out,
@@ -517,6 +597,7 @@ fw_status fw_detector_create(const fw_ref_column *ref, const fw_detector_setting
     d->z = fw_calloc(d->n_cells, sizeof *d->z);
     if (!d->z) goto oom;
     setup_cusum(d);
+    if (setup_cat_cusum(d)) goto oom;
     fw_rate_cusum_init(&d->miss, d->ref_missing, d->ref_rows, s->rate_shift, d->alpha_row);
     *out = d;
     return FW_OK;
@@ -537,6 +618,7 @@ void fw_detector_free(fw_detector *d) {
     fw_free(d->group);
     fw_free(d->ref_g);
     fw_free(d->z);
+    fw_free(d->cat);
     pthread_mutex_destroy(&d->calib_mu);
     fw_free(d);
 }
@@ -549,7 +631,7 @@ uint32_t fw_detector_missing_slot(const fw_detector *d) { return d->n_cells; }
 double fw_detector_threshold(const fw_detector *d, fw_detector_test t) {
     switch (t) {
     case FW_DET_CHI2: return fw_detector_calibrate(d) ? NAN : d->chi2_threshold;
-    case FW_DET_CUSUM: return d->has_cusum ? d->h_cusum : INFINITY;
+    case FW_DET_CUSUM: return d->has_cusum ? d->h_cusum : d->n_cat ? d->h_cat : INFINITY;
     case FW_DET_MISSING: return d->miss.h;
     default: return NAN;
     }
@@ -610,10 +692,13 @@ fw_status fw_detector_state_new(const fw_detector *d, fw_detector_state **out) {
     s->ring = fw_calloc((size_t)s->cap * s->n_slots, sizeof *s->ring);
     s->win = fw_calloc(s->n_slots, sizeof *s->win);
     s->scratch = fw_calloc(d->n_groups ? d->n_groups : 1, sizeof *s->scratch);
-    if (!s->ring || !s->win || !s->scratch) {
+    s->cat = fw_calloc(d->n_cat ? d->n_cat : 1, sizeof *s->cat);
+    if (!s->ring || !s->win || !s->scratch || !s->cat) {
         fw_detector_state_free(s);
         return FW_ENOMEM;
     }
+    s->n_cat = d->n_cat;
+    if (d->n_cat) memcpy(s->cat, d->cat, d->n_cat * sizeof *s->cat);
     s->miss = d->miss;
     *out = s;
     return FW_OK;
@@ -624,6 +709,7 @@ void fw_detector_state_free(fw_detector_state *s) {
     fw_free(s->ring);
     fw_free(s->win);
     fw_free(s->scratch);
+    fw_free(s->cat);
     fw_free(s);
 }
 
@@ -632,12 +718,14 @@ void fw_detector_state_reset(fw_detector_state *s) {
     memset(s->win, 0, s->n_slots * sizeof *s->win);
     s->head = s->filled = 0;
     s->cus_pos = s->cus_neg = 0;
+    for (uint32_t i = 0; i < s->n_cat; i++) s->cat[i].s = 0;
     s->miss.s = 0;
 }
 
 /* chi-square of counts (n_cells slots) over the pooled groups, bb: n_groups doubles of scratch. */
 static void chi2_check(const fw_detector *d, const uint64_t *counts, double *bb, fw_detector_check *out) {
     memset(out, 0, sizeof *out);
+    out->cell = -1;
     uint32_t k = d->n_groups;
     if (k < 2 || fw_detector_calibrate(d)) return; /* deferred: calibrated at its first use */
     memset(bb, 0, k * sizeof *bb);
@@ -675,6 +763,7 @@ void fw_detector_test_window(const fw_detector *d, const uint64_t *counts, fw_de
 void fw_detector_step(const fw_detector *d, fw_detector_state *s, const uint64_t *block,
                       fw_detector_check check[FW_DETECTOR_TESTS]) {
     memset(check, 0, FW_DETECTOR_TESTS * sizeof *check);
+    for (int t = 0; t < FW_DETECTOR_TESTS; t++) check[t].cell = -1;
     uint32_t ns = s->n_slots;
     /* slide: the oldest block leaves the window once the ring is full */
     uint64_t *slot = s->ring + (size_t)s->head * ns;
@@ -713,6 +802,38 @@ void fw_detector_step(const fw_detector *d, fw_detector_state *s, const uint64_t
         c->active = c->value >= c->threshold;
     }
 
+    /* FW_DET_CUSUM (categorical) on this block's cell counts */
+    if (d->n_cat && n > 0) {
+        fw_detector_check *c = &check[FW_DET_CUSUM];
+        double best = -1;
+        int32_t worst = -1;
+        for (uint32_t i = 0; i < d->n_cat; i++) {
+            fw_rate_cusum *r = &s->cat[i];
+            if (!isfinite(r->h)) continue;
+            uint64_t hits = block[i / 2];
+            r->s += (double)hits * r->llr_hit + (double)(n - hits) * r->llr_miss;
+            if (r->s < 0) r->s = 0;
+            if (r->s > 2 * r->h) r->s = 2 * r->h;
+            if (r->s > best) {
+                best = r->s;
+                worst = (int32_t)i;
+            }
+        }
+        if (worst >= 0) {
+            uint32_t cell = (uint32_t)worst / 2;
+            uint64_t wn = 0;
+            for (uint32_t i = 0; i < d->n_cells; i++) wn += s->win[i];
+            c->evaluated = 1;
+            c->value = best;
+            c->threshold = d->h_cat;
+            c->active = best >= d->h_cat;
+            c->effect = wn ? (double)s->win[cell] / (double)wn : 0;
+            c->reference = d->ref[cell] / d->ref_n;
+            c->rows = n;
+            c->cell = (int32_t)cell;
+        }
+    }
+
     /* FW_DET_MISSING on this block */
     {
         fw_detector_check *c = &check[FW_DET_MISSING];
@@ -746,8 +867,14 @@ void fw_detector_alarm(const fw_detector *d, fw_detector_test t, const fw_detect
                  c->value, c->threshold, (unsigned long long)c->rows, c->effect);
         break;
     case FW_DET_CUSUM:
-        snprintf(out->detail, sizeof out->detail, "persistent shift: CUSUM %.4g > %.4g, last block %+.2f SD",
-                 c->value, c->threshold, c->effect);
+        if (!d->numeric && c->cell >= 0 && (uint32_t)c->cell < d->n_cells)
+            snprintf(out->detail, sizeof out->detail,
+                     "persistent shift: category '%s' at %.3g of the rows (window) vs %.3g in training, CUSUM %.4g > %.4g",
+                     (uint32_t)c->cell < d->n_top ? d->top[c->cell] : "(other)", c->effect, c->reference, c->value,
+                     c->threshold);
+        else
+            snprintf(out->detail, sizeof out->detail, "persistent shift: CUSUM %.4g > %.4g, last block %+.2f SD",
+                     c->value, c->threshold, c->effect);
         break;
     default:
         snprintf(out->detail, sizeof out->detail, "missing rate %.3g vs %.3g in training", c->effect, c->reference);

@@ -16,7 +16,11 @@
  *   FW_DET_CUSUM    numeric columns: two-sided CUSUM of the bins' normal scores (standardised under
  *                   the reference) for small persistent location shifts; allowance cusum_shift / 2
  *                   reference SDs per row (smaller shifts never accumulate), threshold from
- *                   Siegmund's ARL approximation at the test's false-alarm rate.
+ *                   Siegmund's ARL approximation at the test's false-alarm rate, written with the
+ *                   cells' adjustment coefficient (skewed cells get a higher threshold).
+ *                   categorical columns: per cell (top values, "other") Bernoulli CUSUMs of its
+ *                   share, up and down, designed for cusum_shift SDs of the cell's indicator;
+ *                   threshold ln(2 cells / alpha) (Lorden; the test's rate split over its sides).
  *   FW_DET_MISSING  Bernoulli CUSUM of the missing rate against the reference's rate, designed for
  *                   an increase of rate_shift; threshold h = ln(1 / alpha) (Lorden: ARL >= e^h).
  *
@@ -113,7 +117,7 @@ uint32_t fw_detector_slot_str(const fw_detector *d, const char *s, size_t len);
 /* ---- tests, once per closed block (off the request path) --------------------------------- */
 
 typedef struct fw_detector_check {
-    int evaluated;     /* 0: not run at this block (window not full yet, no cells, categorical CUSUM) */
+    int evaluated;     /* 0: not run at this block (window not full yet, no cells, no non-missing rows) */
     int active;        /* 1: over its threshold (and, for chi2, over the effect floor) at this block */
     double value;      /* chi2 statistic / CUSUM sum (the larger side) / missing-rate CUSUM sum */
     double threshold;  /* the value past which it is active */
@@ -121,6 +125,8 @@ typedef struct fw_detector_check {
                         * missing: the window's missing rate */
     double reference;  /* chi2: min_psi; cusum: 0; missing: the reference's missing rate */
     uint64_t rows;     /* rows in the tested window (chi2) or the block (cusum, missing) */
+    int32_t cell;      /* categorical cusum: the cell of the largest sum (a top value's index, n_top =
+                        * "other"); effect = its share in the window, reference = in training */
 } fw_detector_check;
 
 /* One state per stream of blocks: the ring of the last window_rows / step_rows blocks and the CUSUM

@@ -388,7 +388,7 @@ static void test_shift_detected(void) {
         CHECK(rs.first_row[FW_DET_MISSING] == UINT64_MAX);
     }
     /* the alarm record names the column and the statistic */
-    fw_detector_check ck = {1, 1, 80.5, 40.2, 0.3, 0.1, 500};
+    fw_detector_check ck = {1, 1, 80.5, 40.2, 0.3, 0.1, 500, -1};
     fw_alarm a;
     fw_detector_alarm(d, FW_DET_CHI2, &ck, 20399, 0, &a);
     CHECK_EQ(a.kind, FW_ALARM_DRIFT);
@@ -417,7 +417,7 @@ static void test_missing_detected(void) {
                   (unsigned long long)rs.first_row[FW_DET_MISSING]);
         CHECK(rs.first_row[FW_DET_CHI2] >= 20000 && rs.first_row[FW_DET_CUSUM] >= 20000);
     }
-    fw_detector_check ck = {1, 1, 30, 17, 0.21, 0.02, 100};
+    fw_detector_check ck = {1, 1, 30, 17, 0.21, 0.02, 100, -1};
     fw_alarm a;
     fw_detector_alarm(d, FW_DET_MISSING, &ck, 20099, 5, &a);
     CHECK_EQ(a.kind, FW_ALARM_QUALITY);
@@ -480,8 +480,8 @@ static void test_unseen_and_categorical(void) {
             fw_detector_check ck[FW_DETECTOR_TESTS];
             fw_detector_step(d, st, blk, ck);
             memset(blk, 0, ns * sizeof *blk);
-            CHECK(!ck[FW_DET_CUSUM].evaluated); /* no score CUSUM on categories */
-            if (ck[FW_DET_CHI2].active) first = i;
+            CHECK(ck[FW_DET_CUSUM].evaluated); /* the cells' CUSUM runs on categories */
+            if (ck[FW_DET_CHI2].active || ck[FW_DET_CUSUM].active) first = i;
         }
     }
     CHECK_MSG(first >= 20000 && first < 21000, "categorical swap found at %llu", (unsigned long long)first);
