@@ -38,26 +38,11 @@ static bool setup(void) {
     if (!text) text = fw_test_slurp("examples/pima/pima.csv", NULL);
     CHECK_MSG(art && text, "no artifact (%s) or no pima.csv", path);
     if (!art || !text) return false;
-    char *save = NULL;
-    for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-        size_t n = strlen(l);
-        if (n && l[n - 1] == '\r') l[n - 1] = 0;
-        if (!header[0]) snprintf(header, sizeof header, "%s", l);
-        else if (n_lines < 1000) lines[n_lines++] = l;
-    }
+    n_lines = fw_test_csv_lines(text, header, sizeof header, lines, 1000);
     return n_lines > 100;
 }
 
-static size_t split(char *line, char **f) {
-    size_t n = 0;
-    f[n++] = line;
-    for (char *p = line; *p && n < 16; p++)
-        if (*p == ',') {
-            *p = 0;
-            f[n++] = p + 1;
-        }
-    return n;
-}
+static size_t split(char *line, char **f) { return fw_test_split_commas(line, f, 16); }
 
 /* Feeds example i of a stream (row (i * 7919) % n_lines; flipped labels when flip) to o. */
 static fw_status feed(fw_online *o, size_t i, bool flip, char *rid_out) {

@@ -29,26 +29,11 @@ static bool load_pima(void) {
     if (n_lines) return true;
     text = fw_test_slurp("examples/pima/pima.csv", NULL);
     if (!text) return false;
-    char *save = NULL;
-    for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-        size_t n = strlen(l);
-        if (n && l[n - 1] == '\r') l[n - 1] = 0;
-        if (!header[0]) snprintf(header, sizeof header, "%s", l);
-        else if (n_lines < 1000) lines[n_lines++] = l;
-    }
+    n_lines = fw_test_csv_lines(text, header, sizeof header, lines, 1000);
     return n_lines > 0;
 }
 
-static size_t split(char *line, char **f) {
-    size_t n = 0;
-    f[n++] = line;
-    for (char *p = line; *p && n < 16; p++)
-        if (*p == ',') {
-            *p = 0;
-            f[n++] = p + 1;
-        }
-    return n;
-}
+static size_t split(char *line, char **f) { return fw_test_split_commas(line, f, 16); }
 
 /* Streams n rows (predict, then the label; flipped when flip). Returns the failed requests; the
  * versions that answered are counted in versions[0..8). */

@@ -26,13 +26,7 @@ static char *text;
 static bool load_pima(void) {
     text = fw_test_slurp("examples/pima/pima.csv", NULL);
     if (!text) return false;
-    char *save = NULL;
-    for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-        size_t n = strlen(l);
-        if (n && l[n - 1] == '\r') l[n - 1] = 0;
-        if (!header[0]) snprintf(header, sizeof header, "%s", l);
-        else if (n_lines < 800) lines[n_lines++] = l;
-    }
+    n_lines = fw_test_csv_lines(text, header, sizeof header, lines, 800);
     return n_lines > 0;
 }
 

@@ -4,6 +4,7 @@
 
 #include <fnmatch.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -204,4 +205,32 @@ int fw_test_sh(char **out, const char *fmt, ...) {
     if (out) *out = fw_test_slurp(log, NULL);
     unlink(log);
     return rc;
+}
+
+size_t fw_test_csv_lines(char *text, char *header, size_t hcap, char **lines, size_t cap) {
+    size_t k = 0;
+    bool have_header = false;
+    char *save = NULL;
+    for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        size_t n = strlen(l);
+        if (n && l[n - 1] == '\r') l[n - 1] = 0;
+        if (!have_header) {
+            snprintf(header, hcap, "%s", l);
+            have_header = true;
+        } else if (k < cap) {
+            lines[k++] = l;
+        }
+    }
+    return k;
+}
+
+size_t fw_test_split_commas(char *line, char **f, size_t cap) {
+    size_t n = 0;
+    f[n++] = line;
+    for (char *p = line; *p && n < cap; p++)
+        if (*p == ',') {
+            *p = 0;
+            f[n++] = p + 1;
+        }
+    return n;
 }

@@ -37,6 +37,11 @@ extern const char fw_test_sh_functions[];
 void fw_test_uniforms(unsigned *s, double *v, size_t n);
 /* The whole file (malloc'd, NUL-terminated) or NULL; *len gets its size when len is not NULL. */
 char *fw_test_slurp(const char *path, size_t *len);
+/* Splits a text of CSV lines in place (a trailing \r dropped): the first line into header (copied,
+ * truncated to hcap), the next ones into lines[0..cap); returns how many data lines. */
+size_t fw_test_csv_lines(char *text, char *header, size_t hcap, char **lines, size_t cap);
+/* Splits one unquoted CSV line at its commas in place into f[0..cap); returns the field count. */
+size_t fw_test_split_commas(char *line, char **f, size_t cap);
 
 #define CHECK(c) \
     do { if (!(c)) fw_test_fail(__FILE__, __LINE__, "CHECK(%s)", #c); } while (0)
