@@ -42,6 +42,7 @@ typedef struct common {
     double alpha;
     const char *control;
     const char *cuped;
+    bool no_correction;
     const char *metrics[FW_EXP_MAX_METRICS];
     size_t n_metrics;
     const char *weights[FW_EXP_MAX_VARIANTS];
@@ -55,6 +56,7 @@ static int make_opts(const common *c, fw_exp_opts *o, fw_exp_metric_spec *specs,
     fw_exp_opts_init(o);
     o->alpha = c->alpha;
     o->control = c->control;
+    o->correction = c->no_correction ? FW_EXP_NONE : FW_EXP_HOLM;
     if (c->min_units) o->min_units = c->min_units;
     if (c->min_events) o->min_events = c->min_events;
     if (c->cuped) o->cuped = strcmp(c->cuped, "on") == 0 ? 1 : strcmp(c->cuped, "off") == 0 ? 0 : -1;
@@ -127,7 +129,8 @@ int fw_cmd_experiment(int argc, char **argv) {
     common c = {.alpha = 0.05};
     const char *home = NULL, *html = NULL;
     static const char *const cuped_choices[] = {"auto", "on", "off", NULL};
-    int cuped_ix = 0;
+    int cuped_ix = 0, corr_ix = 0;
+    static const char *const corr_choices[] = {"holm", "none", NULL};
     fw_opt opts[] = {
         {"--json", 0, FW_OPT_FLAG, &c.json, NULL, "one JSON document (docs/EXPERIMENTS.md has its keys)"},
         {"--every", 0, FW_OPT_INT, &c.every, "N",
@@ -145,6 +148,9 @@ int fw_cmd_experiment(int argc, char **argv) {
          .count = &c.n_weights, .cap = FW_EXP_MAX_VARIANTS},
         {"--cuped", 0, FW_OPT_ENUM, &cuped_ix, "auto|on|off", "CUPED with the pre column (default auto: on when given)",
          .choices = cuped_choices},
+        {"--correction", 0, FW_OPT_ENUM, &corr_ix, "holm|none",
+         "across the comparisons (default holm: significant and the decision hold for the family)",
+         .choices = corr_choices},
         {"--min-units", 0, FW_OPT_INT, &c.min_units, "N", "units per variant before a metric is tested (default 100)",
          FW_OPT_RANGE(c.min_units, 2, UINT64_MAX >> 1)},
         {"--min-events", 0, FW_OPT_INT, &c.min_events, "N",
@@ -159,6 +165,7 @@ int fw_cmd_experiment(int argc, char **argv) {
     if (a.n_pos != 2 || (strcmp(a.pos[0], "analyze") != 0 && strcmp(a.pos[0], "report") != 0))
         return fw_cli_fail(CMD, FW_EXIT_USAGE, "want 'analyze EVENTS.csv' or 'report NAME' (see flywheel experiment --help)");
     if (fw_args_seen(&a, "--cuped")) c.cuped = cuped_choices[cuped_ix];
+    c.no_correction = corr_ix == 1;
     bool analyze = strcmp(a.pos[0], "analyze") == 0;
     if (c.every && fw_args_seen(&a, "--json")) c.json = true;
     if (analyze && home) return fw_cli_fail(CMD, FW_EXIT_USAGE, "--home is for 'report' (analyze reads a file)");
