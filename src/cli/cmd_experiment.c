@@ -10,6 +10,7 @@
 #include "core/files.h"
 #include "experiment/events.h"
 #include "experiment/experiment.h"
+#include "experiment/shadow.h"
 #include "store/store.h"
 
 #include <math.h>
@@ -88,8 +89,32 @@ static int make_opts(const common *c, fw_exp_opts *o, fw_exp_metric_spec *specs,
     return -1;
 }
 
-/* Sorts the events, runs the analysis and prints it. */
-static int run(const common *c, fw_exp_events *ev, const char *html) {
+/* Appends the shadow agreement report to the experiment's: a "shadow" key of the JSON document, a
+ * section of the text and of the page (none with --every, or when no shadow scored). */
+static void add_shadow(const common *c, fw_shadow *sh, fw_buf *out, fw_buf *page) {
+    if (!sh || !fw_shadow_requests(sh) || c->every) return;
+    if (c->json) {
+        if (out->len >= 2 && memcmp(out->data + out->len - 2, "}\n", 2) == 0) {
+            out->len -= 2;
+            fw_buf_printf(out, ",\"shadow\":");
+            fw_shadow_json(sh, out);
+            fw_buf_printf(out, "}\n");
+        }
+    } else {
+        fw_buf_printf(out, "\n");
+        fw_shadow_text(sh, out);
+    }
+    static const char tail[] = "</body></html>\n";
+    size_t tl = sizeof tail - 1;
+    if (page && page->len >= tl && memcmp(page->data + page->len - tl, tail, tl) == 0) {
+        page->len -= tl;
+        fw_shadow_html(sh, page);
+        fw_buf_printf(page, "%s", tail);
+    }
+}
+
+/* Sorts the events, runs the analysis and prints it (with the shadow agreement, when sh has any). */
+static int run(const common *c, fw_exp_events *ev, const char *html, fw_shadow *sh) {
     fw_exp_opts o;
     fw_exp_metric_spec specs[FW_EXP_MAX_METRICS];
     char wnames[FW_EXP_MAX_VARIANTS][64];
@@ -105,6 +130,8 @@ static int run(const common *c, fw_exp_events *ev, const char *html) {
     fw_buf page;
     fw_buf_init(&page);
     fw_status st = fw_exp_events_report(ev, &o, c->every, c->json, &out, html ? &page : NULL, &err);
+    if (!st) add_shadow(c, sh, &out, html ? &page : NULL);
+    if (!st && (!fw_buf_ok(&out) || (html && !fw_buf_ok(&page)))) st = fw_err_set(&err, FW_ENOMEM, "out of memory");
     if (!st && html) st = fw_write_file_atomic(html, page.data, page.len, &err);
     fw_buf_free(&page);
     if (st) {
@@ -123,6 +150,12 @@ static fw_status push_row(void *ud, const fw_log_exp_row *r, fw_err *err) {
     size_t mlen = r->event ? r->event_len : strlen(FW_EXP_EXPOSURE);
     return fw_exp_events_push(ev, r->unit, r->unit_len, r->variant, r->variant_len, (double)r->ts_ms, metric, mlen,
                               r->event ? r->value : NAN, NAN, err);
+}
+
+/* Store rows -> the shadow agreement report. */
+static fw_status push_shadow(void *ud, const fw_log_shadow_row *r, fw_err *err) {
+    return fw_shadow_add(ud, r->shadow_model, r->shadow_version, r->answers, r->outputs, r->shadow_answers,
+                         r->shadow_outputs, r->label_json, err);
 }
 
 int fw_cmd_experiment(int argc, char **argv) {
@@ -174,6 +207,7 @@ int fw_cmd_experiment(int argc, char **argv) {
     fw_exp_events ev;
     fw_exp_events_init(&ev);
     fw_status st;
+    fw_shadow *sh = NULL;
     if (analyze) {
         uint8_t *data = NULL;
         size_t len = 0;
@@ -192,6 +226,11 @@ int fw_cmd_experiment(int argc, char **argv) {
             fw_store_close(db);
         }
         if (!st) st = fw_store_log_experiment_rows(log, name, push_row, &ev, &err);
+        /* a shadow split: its agreement with the champion (a back end without it: none) */
+        if (!st && (st = fw_shadow_new(&sh, &err)) == FW_OK) {
+            st = fw_store_log_shadow_rows(log, name, push_shadow, sh, &err);
+            if (st == FW_EUNSUPPORTED) st = FW_OK;
+        }
         fw_store_log_close(log);
         if (!st && ev.n == 0)
             st = fw_err_set(&err, FW_ENOTFOUND, "no logged predictions of model '%s' on a primary or challenger variant",
@@ -199,9 +238,11 @@ int fw_cmd_experiment(int argc, char **argv) {
     }
     if (st) {
         fw_exp_events_free(&ev);
+        fw_shadow_free(sh);
         return fw_cli_fail(CMD, FW_EXIT_FAILURE, "%s", err.msg);
     }
-    code = run(&c, &ev, html);
+    code = run(&c, &ev, html, sh);
     fw_exp_events_free(&ev);
+    fw_shadow_free(sh);
     return code;
 }
