@@ -395,6 +395,71 @@ static void test_holm_family(void) {
     fw_experiment_free(none);
 }
 
+/* Per-slice breakdowns: a `slice` column (given on a unit's exposure only) splits the units; each
+ * slice gets the whole analysis of its own units (its clicks included), in byte order of the slice
+ * names; the overall report is byte for byte the one without the column, plus "slices". */
+static void test_slices(void) {
+    fw_buf with, without;
+    fw_buf_init(&with);
+    fw_buf_init(&without);
+    fw_buf_printf(&with, "unit,variant,time,metric,value,slice\n");
+    fw_buf_printf(&without, "unit,variant,time,metric,value\n");
+    int units[2] = {0, 0};
+    for (int u = 0; u < 3000; u++) {
+        const char *v = u % 2 ? "B" : "A", *sl = u % 3 == 0 ? "us" : "de";
+        units[u % 3 == 0]++;
+        double p = 0.1 * (u % 3 == 0 && u % 2 ? 1.6 : 1); /* B better in "us" only */
+        fw_buf_printf(&with, "u%d,%s,%d,exposure,,%s\n", u, v, u, sl);
+        fw_buf_printf(&without, "u%d,%s,%d,exposure,\n", u, v, u);
+        if (unif() < p) {
+            fw_buf_printf(&with, "u%d,%s,%d,click,,\n", u, v, u + 1);
+            fw_buf_printf(&without, "u%d,%s,%d,click,\n", u, v, u + 1);
+        }
+    }
+    fw_exp_events ew, eo;
+    fw_exp_events_init(&ew);
+    fw_exp_events_init(&eo);
+    fw_err err;
+    CHECK_OK(fw_exp_events_parse_csv(&ew, "w.csv", (const char *)with.data, with.len, &err));
+    CHECK_OK(fw_exp_events_parse_csv(&eo, "o.csv", (const char *)without.data, without.len, &err));
+    CHECK_OK(fw_exp_events_sort(&ew, &err));
+    CHECK_OK(fw_exp_events_sort(&eo, &err));
+    fw_exp_opts o;
+    fw_exp_opts_init(&o);
+    fw_buf bw, bo;
+    fw_buf_init(&bw);
+    fw_buf_init(&bo);
+    CHECK_OK(fw_exp_events_report(&ew, &o, 0, true, &bw, NULL, &err));
+    CHECK_OK(fw_exp_events_report(&eo, &o, 0, true, &bo, NULL, &err));
+    CHECK(bo.len > 2 && bw.len > bo.len && memcmp(bw.data, bo.data, bo.len - 2) == 0); /* same up to the last "}" */
+    json_error_t je;
+    json_t *j = json_loadb((const char *)bw.data, bw.len, 0, &je);
+    CHECK_MSG(j != NULL, "not JSON: %s", je.text);
+    json_t *sl = json_object_get(j, "slices");
+    CHECK_EQ(json_array_size(sl), 2);
+    json_t *de = json_array_get(sl, 0), *us = json_array_get(sl, 1);
+    CHECK_STR(json_string_value(json_object_get(de, "slice")), "de");
+    CHECK_STR(json_string_value(json_object_get(us, "slice")), "us");
+    json_t *rde = json_object_get(de, "report"), *rus = json_object_get(us, "report");
+    CHECK_EQ(json_integer_value(json_object_get(rde, "units")), units[0]);
+    CHECK_EQ(json_integer_value(json_object_get(rus, "units")), units[1]);
+    CHECK(num(metric(rus, 0), "lift") > 0.3 && fabs(num(metric(rde, 0), "lift")) < 0.3);
+    CHECK(json_is_array(json_object_get(metric(rus, 0), "interval")));
+    json_decref(j);
+    fw_buf txt;
+    fw_buf_init(&txt);
+    CHECK_OK(fw_exp_events_report(&ew, &o, 0, false, &txt, NULL, &err));
+    fw_buf_put_u8(&txt, 0);
+    CHECK_CONTAINS((const char *)txt.data, "== slice us (its units only; not corrected across slices)");
+    fw_buf_free(&txt);
+    fw_buf_free(&bw);
+    fw_buf_free(&bo);
+    fw_buf_free(&with);
+    fw_buf_free(&without);
+    fw_exp_events_free(&ew);
+    fw_exp_events_free(&eo);
+}
+
 static void test_metric_parse(void) {
     fw_exp_metric_spec m;
     fw_err err;
@@ -423,5 +488,6 @@ int main(void) {
     TEST_RUN(test_metric_parse);
     TEST_RUN(test_holm_values);
     TEST_RUN(test_holm_family);
+    TEST_RUN(test_slices);
     return fw_test_report("test_experiment");
 }
