@@ -163,10 +163,10 @@ static void mode_aa(int n_exp, long units, int cuped, uint64_t sd) {
     printf("  ztest_clicks_peeked_every_100_events %.4f\n", (double)z_every / n_exp);
 }
 
-static void mode_lift(int n_exp, double lift, int cuped, uint64_t sd, size_t k) {
+static void mode_lift(int n_exp, double lift, int cuped, uint64_t sd, size_t n_metrics) {
     /* the fixed-horizon size at 80% power, two-sided 5%, for clicks: units per arm (and at 5% / k) */
     double p1 = P_CLICK, p2 = P_CLICK * (1 + lift), za = fw_normal_ppf(0.975), zb = fw_normal_ppf(0.8);
-    double zk = fw_normal_ppf(1 - 0.025 / (double)k);
+    double zk = fw_normal_ppf(1 - 0.025 / (double)n_metrics);
     double per_arm = (za + zb) * (za + zb) * (p1 * (1 - p1) + p2 * (1 - p2)) / ((p2 - p1) * (p2 - p1));
     double per_arm_k = (zk + zb) * (zk + zb) * (p1 * (1 - p1) + p2 * (1 - p2)) / ((p2 - p1) * (p2 - p1));
     long n_fh = (long)ceil(2 * per_arm), n_fh_k = (long)ceil(2 * per_arm_k), cap = 4 * n_fh;
@@ -174,7 +174,7 @@ static void mode_lift(int n_exp, double lift, int cuped, uint64_t sd, size_t k) 
     int decided = 0, covered = 0, wrong_sign = 0, decided_within_fh = 0;
     for (int k = 0; k < n_exp; k++) {
         seed(sd * 7919 + (uint64_t)k);
-        fw_experiment *e = new_exp(cuped, k);
+        fw_experiment *e = new_exp(cuped, n_metrics);
         long events = 0, u = 0, fh_ev = 0;
         bool sig = false;
         double l = NAN, var;
@@ -197,7 +197,7 @@ static void mode_lift(int n_exp, double lift, int cuped, uint64_t sd, size_t k) 
         fw_experiment_free(e);
     }
     printf("lift experiments=%d true_relative_lift=%.3f cuped=%s metric=click family=%zu_metrics(holm) "
-           "looks_every=100_events alpha=0.05\n", n_exp, lift, cuped ? "on" : "off", k);
+           "looks_every=100_events alpha=0.05\n", n_exp, lift, cuped ? "on" : "off", n_metrics);
     printf("  fixed_horizon_units_80pct_power %ld (cap %ld)\n", n_fh, cap);
     printf("  decided %.4f   decided_by_fixed_horizon_size %.4f   wrong_sign %.4f\n", (double)decided / n_exp,
            (double)decided_within_fh / n_exp, (double)wrong_sign / n_exp);
@@ -206,8 +206,8 @@ static void mode_lift(int n_exp, double lift, int cuped, uint64_t sd, size_t k) 
            sum_units / n_exp, sum_units / n_exp / (double)n_fh);
     printf("  mean_events_to_decision %.0f   fixed_horizon_events %.0f   ratio %.3f\n", sum_events / n_exp,
            fh_events / n_exp, sum_events / fh_events);
-    if (k > 1)
-        printf("  fixed_horizon_units_at_alpha/%zu (bonferroni) %ld   ratio_of_mean_units %.3f\n", k, n_fh_k,
+    if (n_metrics > 1)
+        printf("  fixed_horizon_units_at_alpha/%zu (bonferroni) %ld   ratio_of_mean_units %.3f\n", n_metrics, n_fh_k,
                sum_units / n_exp / (double)n_fh_k);
 }
 
