@@ -33,7 +33,7 @@ const char *fw_store_default_home(const char *home) {
 
 /* The back ends built in, asked in order; the first that claims a home opens it. A new back end
  * adds its line here (and its file beside store_sqlite.c). */
-static const fw_store_backend *const backends[] = {&fw_store_sqlite_backend};
+static const fw_store_backend *const backends[] = {&fw_store_sqlite_backend, &fw_store_pg_backend};
 
 static fw_status backend_for(const char *home, const fw_store_backend **out, fw_err *err) {
     for (size_t i = 0; i < sizeof backends / sizeof *backends; i++)
@@ -41,7 +41,7 @@ static fw_status backend_for(const char *home, const fw_store_backend **out, fw_
             *out = backends[i];
             return FW_OK;
         }
-    return fw_err_set(err, FW_EUNSUPPORTED, "no store back end built in for %s (built in: sqlite)", home);
+    return fw_err_set(err, FW_EUNSUPPORTED, "no store back end built in for %s (built in: sqlite, postgresql)", home);
 }
 
 fw_status fw_store_open(const char *home, fw_store **out, fw_err *err) {

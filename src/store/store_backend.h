@@ -128,5 +128,6 @@ struct fw_store_log_retention {
 };
 
 extern const fw_store_backend fw_store_sqlite_backend;
+extern const fw_store_backend fw_store_pg_backend; /* store_pg.c: postgresql:// and postgres:// homes */
 
 #endif
