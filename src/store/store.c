@@ -31,6 +31,12 @@ const char *fw_store_default_home(const char *home) {
     return "./.flywheel";
 }
 
+void fw_store_local_dir(const char *home, char *out, size_t size) {
+    home = fw_store_default_home(home);
+    const char *env = getenv("FLYWHEEL_LOCAL_DIR");
+    snprintf(out, size, "%s", !strstr(home, "://") ? home : env && *env ? env : "./.flywheel-local");
+}
+
 /* The back ends built in, asked in order; the first that claims a home opens it. A new back end
  * adds its line here (and its file beside store_sqlite.c). */
 static const fw_store_backend *const backends[] = {&fw_store_sqlite_backend, &fw_store_pg_backend};

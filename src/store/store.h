@@ -157,6 +157,11 @@ typedef struct fw_store fw_store;
 /* The home directory: `home` when not NULL, else $FLYWHEEL_HOME, else "./.flywheel".
  * Returns a pointer to a static or the given string; never NULL. */
 const char *fw_store_default_home(const char *home);
+/* The directory on this machine for the store's side files (the server's log spool, batch spools
+ * and job locks, training-set snapshots): home itself for a directory home; for a URL home
+ * (postgresql://...) $FLYWHEEL_LOCAL_DIR, else ./.flywheel-local (each replica of a shared store
+ * keeps its own). */
+void fw_store_local_dir(const char *home, char *out, size_t size);
 
 /* Opens (creating when absent) the store under home (NULL: fw_store_default_home): the back end
  * that claims the home (a directory: SQLite, <home>/flywheel.db). Migrates an older schema; a
