@@ -162,8 +162,6 @@ fw_status fw_pq_error(PGconn *c, PGresult *r, const char *where, const char *wha
     if (!state || fw_pq.status(c) == CONNECTION_BAD || !strncmp(state, "08", 2) || !strncmp(state, "57P", 3) ||
         !strncmp(state, "53", 2) || !strcmp(state, "40001") || !strcmp(state, "40P01") || !strcmp(state, "55P03"))
         st = FW_EBUSY;
-    else if (!strcmp(state, "23505"))
-        st = FW_EEXIST;
     else if (!strcmp(state, "XX001") || !strcmp(state, "XX002"))
         st = FW_ECORRUPT;
     return fw_err_set(err, st, "store %s: %s: %s", where, what, m);

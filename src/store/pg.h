@@ -82,7 +82,7 @@ fw_status fw_pq_cmd(PGconn *c, const char *sql, const fw_pq_params *p, const cha
                     int64_t *affected, fw_err *err);
 /* The status for a failed result (NULL: the connection's error): FW_EBUSY for what may succeed
  * later (connection lost, serialization failure, deadlock, server shutting down, out of disk),
- * FW_EEXIST for a unique violation, FW_ECORRUPT for data corruption, FW_ESTORE otherwise. */
+ * FW_ECORRUPT for data corruption, FW_ESTORE otherwise. */
 fw_status fw_pq_error(PGconn *c, PGresult *r, const char *where, const char *what, fw_err *err);
 
 /* Result accessors: a fw_malloc'd copy (NULL for SQL NULL), an integer (0 for NULL), a real (NaN

@@ -28,6 +28,8 @@ fw_status fw__pg_learn_scan(fw_store *s, const char *model, int64_t since_ms, in
 fw_status fw__pg_learn_lock(fw_store *s, const char *model, const char *owner, int64_t now_ms, int64_t ttl_ms,
                             char *holder, size_t holder_size, fw_err *err);
 fw_status fw__pg_learn_unlock(fw_store *s, const char *model, const char *owner, fw_err *err);
+/* watch_pg.c: the watcher of alias moves (LISTEN FW_PG_ALIAS_CHANNEL) */
+fw_status fw__pg_watch_open(const char *home, fw_store_watch **out, fw_err *err);
 /* The connection of a PostgreSQL registry handle (for the learn block's lock). */
 PGconn *fw__pg_conn(fw_store *s);
 const char *fw__pg_where(fw_store *s);

@@ -325,6 +325,19 @@ fw_store_log_retention *fw_store_log_retention_start(const char *home, const fw_
 void fw_store_log_retention_stop(fw_store_log_retention *t) {
     if (t) t->stop(t);
 }
+fw_status fw_store_watch_open(const char *home, fw_store_watch **out, fw_err *err) {
+    *out = NULL;
+    home = fw_store_default_home(home);
+    const fw_store_backend *b;
+    fw_status st = backend_for(home, &b, err);
+    if (st) return st;
+    if (!b->watch_open) return fw_err_set(err, FW_EUNSUPPORTED, "the %s store announces no alias moves", b->name);
+    return b->watch_open(home, out, err);
+}
+int fw_store_watch_wait(fw_store_watch *w, int timeout_ms) { return w->wait(w, timeout_ms); }
+void fw_store_watch_close(fw_store_watch *w) {
+    if (w) w->close(w);
+}
 
 void fw_version_rec_free(fw_version_rec *v) {
     if (!v) return;

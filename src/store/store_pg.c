@@ -1087,4 +1087,5 @@ const fw_store_backend fw_store_pg_backend = {
     .open = pg_open,
     .log_open = fw__pg_log_open,
     .retention_start = fw__pg_retention_start,
+    .watch_open = fw__pg_watch_open,
 };

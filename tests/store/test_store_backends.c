@@ -365,6 +365,49 @@ static void test_concurrent_writers(void) {
     fw_store_close(s);
 }
 
+/* The watcher of alias moves: SQLite has none (the poll only); PostgreSQL announces a committed move
+ * (set or removal) to every watcher, not one rolled back, and a wait without a move times out. */
+static void test_watch(void) {
+    const char *home = fw_test_store_home("watch");
+    if (!home) return;
+    fw_store *s;
+    fw_err err;
+    CHECK_OK(fw_store_open(home, &s, &err));
+    if (!s) return;
+    fw_store_watch *w = NULL;
+    fw_status st = fw_store_watch_open(home, &w, &err);
+    if (!fw_test_is_pg()) {
+        CHECK_EQ(st, FW_EUNSUPPORTED);
+        CHECK(w == NULL);
+        fw_store_close(s);
+        return;
+    }
+    CHECK_OK(st);
+    if (!w) {
+        fw_store_close(s);
+        return;
+    }
+    CHECK_EQ(fw_store_watch_wait(w, 50), 0);
+    int64_t v = 0;
+    CHECK_OK(add_version(s, "m", "00112233445566778899aabbccddeeff", 0.5, &v, &err));
+    CHECK_OK(fw_store_begin(s, true, &err));
+    CHECK_OK(fw_store_alias_set(s, "m", "production", v, &err));
+    fw_store_rollback(s); /* not committed: not announced */
+    CHECK_EQ(fw_store_watch_wait(w, 200), 0);
+    CHECK_OK(fw_store_alias_set(s, "m", "production", v, &err));
+    CHECK_OK(fw_store_alias_set(s, "m", "staging", v, &err));
+    int got = 0;
+    for (int i = 0; i < 100 && got != 1; i++) got = fw_store_watch_wait(w, 100);
+    CHECK_EQ(got, 1);
+    for (int i = 0; i < 10 && fw_store_watch_wait(w, 100) == 1; i++) continue; /* the second, if apart */
+    CHECK_OK(fw_store_alias_remove(s, "m", "staging", &err));
+    got = 0;
+    for (int i = 0; i < 100 && got != 1; i++) got = fw_store_watch_wait(w, 100);
+    CHECK_EQ(got, 1);
+    fw_store_watch_close(w);
+    fw_store_close(s);
+}
+
 /* A second open of a migrated database applies nothing; the schema_version table records each
  * migration (PostgreSQL); a database at a newer schema is refused by name. */
 static void test_pg_schema(void) {
@@ -417,6 +460,7 @@ int main(int argc, char **argv) {
     TEST_RUN_BACKENDS(test_artifacts);
     TEST_RUN_BACKENDS(test_batch_settings);
     TEST_RUN_BACKENDS(test_concurrent_writers);
+    TEST_RUN_BACKENDS(test_watch);
     TEST_RUN_PG(test_pg_schema);
     TEST_RUN(test_pg_errors);
     return fw_test_report(argv[0]);
