@@ -7,6 +7,7 @@
 #include "serve/learning.h"
 #include "serve/monitoring.h"
 #include "serve/rollout.h"
+#include "serve/shadow.h"
 #include "serve/input_warnings.h"
 #include "serve/mhd.h"
 
@@ -419,7 +420,7 @@ static bool predict_fast(fw_server *s, const fw_route *rt, const char *body, siz
         return false;
     const fw_srv_model *m = t.m;
     fw_v1_decoded d;
-    if (t.shadow || (explain && !m->ops->explain_json) || !fw__v1_decode(m, &top, &d) || d.n > s->cfg->max_instances) {
+    if ((explain && !m->ops->explain_json) || !fw__v1_decode(m, &top, &d) || d.n > s->cfg->max_instances) {
         fw__target_release(&t);
         return false;
     }
@@ -466,8 +467,10 @@ static bool predict_fast(fw_server *s, const fw_route *rt, const char *body, siz
     fw__input_warnings_merge(&warn, d.n_unknown, &iwarn, n_iwarn);
     reply_predictions(m, t.variant, n, out, dec, NULL, &warn, r);
     FW_V1_FAST_ANSWERED();
-    if (s->logq)
+    if (s->logq) {
         fw__log_prediction(s, r->request_id, m, t.variant, top.entity, fw_now_ns() - t0, body, len, out, dec, n, "v1");
+        if (t.shadow) fw_shadowq_push(s->shadowq, t.shadow, body, len, r->request_id, top.entity);
+    }
 out:
     /* keep the answering model alive until its metrics are recorded */
     r->hold = t.m;
@@ -516,10 +519,10 @@ static void predict_once(fw_server *s, const fw_route *rt, const char *body, siz
     if (!j) return;
     fw_srv_target t = {0};
     fw_value *vals = NULL;
-    double *out = NULL, *sout = NULL;
+    double *out = NULL;
     explain_out ex = {-1, {0}, NULL};
     fw_buf_init(&ex.text);
-    fw_srv_decision *dec = NULL, *sdec = NULL;
+    fw_srv_decision *dec = NULL;
     fw_value vals_st[SMALL_INPUTS];
     double out_st[SMALL_OUTPUTS];
     fw_srv_decision dec_st[SMALL_ROWS];
@@ -590,7 +593,6 @@ static void predict_once(fw_server *s, const fw_route *rt, const char *body, siz
         goto out;
     }
     size_t n_in = m->n_inputs;
-    if (t.shadow && t.shadow->n_inputs > n_in) n_in = t.shadow->n_inputs;
     /* small requests (the common case) use the stack: no allocation */
     vals = n_in <= SMALL_INPUTS ? vals_st : fw_malloc((n_in ? n_in : 1) * sizeof *vals);
     out = n * m->n_outputs <= SMALL_OUTPUTS ? out_st : fw_malloc(n * m->n_outputs * sizeof *out);
@@ -605,22 +607,7 @@ static void predict_once(fw_server *s, const fw_route *rt, const char *body, siz
     reply_predictions(m, t.variant, n, out, dec, explain ? &ex : NULL, &warn, r);
     if (s->logq) {
         fw__log_prediction(s, r->request_id, m, t.variant, entity, fw_now_ns() - t0, body, len, out, dec, n, "v1");
-        if (t.shadow && (sout = fw_malloc(n * t.shadow->n_outputs * sizeof *sout)) != NULL &&
-            (sdec = fw_malloc(n * sizeof *sdec)) != NULL) {
-            fw_reply sr = {0};
-            fw_buf_init(&sr.body);
-            uint64_t st0 = fw_now_ns();
-            if (predict_all(s, t.shadow, inst, vals, sout, sdec, NULL, NULL, NULL, NULL, NULL, &sr)) {
-                uint64_t sns = fw_now_ns() - st0;
-                fw__log_prediction(s, r->request_id, t.shadow, FW_VARIANT_SHADOW, entity, sns, body, len, sout, sdec, n,
-                                   "v1");
-                fw_metrics_request(t.shadow->metrics, FW_VARIANT_SHADOW, 200, sns);
-                for (size_t i = 0; i < n; i++)
-                    fw_metrics_score(t.shadow->metrics, FW_VARIANT_SHADOW,
-                                     primary_score(t.shadow, sout + i * t.shadow->n_outputs), sdec[i].abstained);
-            }
-            fw_buf_free(&sr.body);
-        }
+        if (t.shadow) fw_shadowq_push(s->shadowq, t.shadow, body, len, r->request_id, entity); /* off the request path */
     }
 out:
     /* keep the answering model alive until its metrics are recorded */
@@ -633,11 +620,39 @@ out:
     fw_buf_free(&iwarn);
     if (vals != vals_st) fw_free(vals);
     if (out != out_st) fw_free(out);
-    fw_free(sout);
     if (dec != dec_st) fw_free(dec);
-    fw_free(sdec);
     fw_free(ex.off);
     fw_buf_free(&ex.text);
+    json_decref(j);
+}
+
+void fw__shadow_score(fw_server *s, const fw_srv_model *m, const char *body, size_t len, const char *rid,
+                      const char *entity) {
+    json_t *j = json_loadb(body, len, 0, NULL);
+    json_t *inst = json_object_get(j, "instances");
+    size_t n = json_array_size(inst);
+    fw_value *vals = n ? fw_malloc((m->n_inputs ? m->n_inputs : 1) * sizeof *vals) : NULL;
+    double *out = n ? fw_malloc(n * (m->n_outputs ? m->n_outputs : 1) * sizeof *out) : NULL;
+    fw_srv_decision *dec = n ? fw_malloc(n * sizeof *dec) : NULL;
+    fw_reply sr = {0};
+    fw_buf_init(&sr.body);
+    snprintf(sr.request_id, sizeof sr.request_id, "%s", rid);
+    uint64_t t0 = sr.t0_ns = fw_now_ns();
+    if (s->fault_delay_us) usleep(s->fault_delay_us); /* test builds: a slow shadow */
+    bool ok = vals && out && dec && predict_all(s, m, inst, vals, out, dec, NULL, NULL, NULL, NULL, NULL, &sr);
+    uint64_t ns = fw_now_ns() - t0;
+    if (ok) {
+        fw__log_prediction(s, rid, m, FW_VARIANT_SHADOW, entity, ns, body, len, out, dec, n, "v1");
+        fw_metrics_request(m->metrics, FW_VARIANT_SHADOW, 200, ns);
+        for (size_t i = 0; i < n; i++)
+            fw_metrics_score(m->metrics, FW_VARIANT_SHADOW, primary_score(m, out + i * m->n_outputs), dec[i].abstained);
+    } else {
+        fw_metrics_request(m->metrics, FW_VARIANT_SHADOW, sr.code ? sr.code : 500, ns);
+    }
+    fw_buf_free(&sr.body);
+    fw_free(vals);
+    fw_free(out);
+    fw_free(dec);
     json_decref(j);
 }
 

@@ -6,6 +6,7 @@
 #include "serve/learning.h"
 #include "serve/monitoring.h"
 #include "serve/rollout.h"
+#include "serve/shadow.h"
 
 #include "core/alloc.h"
 #include "core/clock.h"
@@ -420,6 +421,7 @@ static void api_metrics(fw_server *s, fw_reply *r) {
     fw_srv_monitoring_metrics(s->monitoring, ms, n, &r->body);
     fw_srv_learning_metrics(s->learning, &r->body);
     fw_rollout_metrics(s->rollout, &r->body);
+    fw_shadowq_metrics(s->shadowq, &r->body);
     for (size_t i = 0; i < n; i++) fw_srv_model_unref(ms[i]);
     fw_free(ms);
 }
@@ -1315,6 +1317,13 @@ fw_status fw_server_new(const fw_serve_config *cfg, fw_server **out, fw_err *err
     if (st == FW_OK) st = fw_srv_learning_new(s, &s->learning, err);
     if (st == FW_OK && s->learning) fw_srv_monitoring_set_alarm_hook(s->monitoring, fw_srv_learning_alarm, s->learning);
     if (st == FW_OK) st = fw_rollout_new(cfg, &s->rollout, err);
+    bool any_shadow = false;
+    for (size_t i = 0; i < cfg->n_splits; i++) any_shadow |= cfg->splits[i].kind == FW_SPLIT_SHADOW;
+    if (st == FW_OK && any_shadow && s->logq) {
+        const char *sq = FW_TEST_ENV("FLYWHEEL_TEST_SHADOW_QUEUE"); /* test builds: a small queue to fill */
+        size_t cap = sq && atoi(sq) > 0 ? (size_t)atoi(sq) : FW_SHADOW_QUEUE_DEFAULT;
+        st = fw_shadowq_new(s, cap, &s->shadowq, err);
+    }
     const char *fault = FW_TEST_ENV("FLYWHEEL_TEST_CANARY_FAULT"); /* test builds only: a defective canary */
     if (fault && !strncmp(fault, "error=", 6)) s->fault_error_p = strtod(fault + 6, NULL);
     if (fault && !strncmp(fault, "delay_us=", 9)) s->fault_delay_us = (unsigned)strtoul(fault + 9, NULL, 10);
@@ -1459,6 +1468,9 @@ void fw_server_drain(fw_server *s) {
         pthread_join(s->poller, NULL);
         s->poller_started = false;
     }
+    /* no request is left to queue a shadow job; what is queued is scored (up to 2 s) before the log closes */
+    fw_shadowq_free(s->shadowq, s->cfg->drain_timeout_s < 2 ? s->cfg->drain_timeout_s : 2);
+    s->shadowq = NULL;
     fw_srv_monitoring_set_alarm_hook(s->monitoring, NULL, NULL); /* no request thread is left to raise one */
     fw_srv_learning_free(s->learning); /* before the model table it submits swaps to */
     s->learning = NULL;

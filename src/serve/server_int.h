@@ -66,6 +66,7 @@ struct fw_server {
     struct fw_srv_monitoring *monitoring; /* NULL: monitoring.enabled false (serve/monitoring.h) */
     struct fw_srv_learning *learning;     /* NULL: learn.online off (serve/learning.h) */
     struct fw_rollout *rollout;           /* NULL: no canary rollout configured (serve/rollout.h) */
+    struct fw_shadowq *shadowq;           /* NULL: no shadow split or no log (serve/shadow.h) */
     double fault_error_p;       /* test builds: FLYWHEEL_TEST_CANARY_FAULT=error=P makes a canary fail this share */
     unsigned fault_delay_us;    /* ... =delay_us=N makes every canary answer N us later */
 };
@@ -144,6 +145,11 @@ bool fw__request_id_known(const fw_server *s, const char *id);
 void fw__log_prediction(fw_server *s, const char *rid, const fw_srv_model *m, int variant, const char *entity,
                         uint64_t latency_ns, const char *inputs, size_t inputs_len, const double *out,
                         const fw_srv_decision *dec, size_t n, const char *protocol);
+
+/* The shadow thread (shadow.h): scores one queued request body with shadow model m and logs it as
+ * the `shadow` variant under the request's id rid (entity may be NULL). */
+void fw__shadow_score(fw_server *s, const fw_srv_model *m, const char *body, size_t len, const char *rid,
+                      const char *entity);
 
 /* Requests this thread answered through the fast /v1 decoder (v1_fuzz.c reads it): counted in test
  * builds only (core/test_hooks.h); a file that counts includes that header. */

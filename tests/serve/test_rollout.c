@@ -262,6 +262,41 @@ static void test_audit(void) {
     sqlite3_close(db);
 }
 
+/* A shadow 100 ms slow costs the champion nothing: scored on the shadow thread, the overflow of a
+ * 2-job queue dropped and counted, every request answered at once. */
+static void test_slow_shadow_isolated(void) {
+    char cfg[700], text[1200];
+    snprintf(cfg, sizeof cfg, "%s/shadow.yaml", fw_test_tmpdir());
+    snprintf(text, sizeof text, "serving:\n  alias_poll_s: 0\n  log: {path: %s/shadow.jsonl}\n  splits:\n"
+                                "    - {model: spam, kind: shadow, challenger: spam@staging}\n", fw_test_tmpdir());
+    write_file(cfg, text);
+    setenv("FLYWHEEL_TEST_CANARY_FAULT", "delay_us=100000", 1);
+    setenv("FLYWHEEL_TEST_SHADOW_QUEUE", "2", 1);
+    const char *args[] = {"--models-dir", g_dir, "--config", cfg, NULL};
+    hc_server s;
+    int rc = hc_server_start_bin(&s, hc_test_bin(), args);
+    unsetenv("FLYWHEEL_TEST_CANARY_FAULT");
+    unsetenv("FLYWHEEL_TEST_SHADOW_QUEUE");
+    CHECK_OK(rc);
+    if (rc) return;
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    int ok, canary;
+    predict_n(s.port, 40, &ok, &canary);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    double secs = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) * 1e-9;
+    CHECK_EQ(ok, 40);
+    CHECK_MSG(secs < 3.0, "40 requests took %.2f s: the 100 ms shadow (4 s inline) is on the request path", secs);
+    hc_resp r = {0};
+    CHECK_OK(hc_request(s.port, "GET", "/metrics", NULL, NULL, &r));
+    const char *d = r.body ? strstr(r.body, "\nflywheel_shadow_dropped_total ") : NULL;
+    CHECK(d && atol(d + strlen("\nflywheel_shadow_dropped_total ")) >= 20);
+    const char *q = r.body ? strstr(r.body, "\nflywheel_shadow_queued_total ") : NULL;
+    CHECK(q && atol(q + strlen("\nflywheel_shadow_queued_total ")) >= 2);
+    hc_resp_free(&r);
+    CHECK_EQ(hc_server_stop(&s, SIGTERM), 0);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     signal(SIGPIPE, SIG_IGN);
@@ -271,5 +306,6 @@ int main(int argc, char **argv) {
     TEST_RUN(test_deadline);
     TEST_RUN(test_business_metric);
     TEST_RUN(test_audit);
+    TEST_RUN(test_slow_shadow_isolated);
     return fw_test_report(argv[0]);
 }
