@@ -287,7 +287,8 @@ static void analyse(fw_rollout_split *rs) {
         uint64_t over = 0;
         for (int b = 0; b < LAT_BUCKETS; b++)
             if (bucket_lo(b) >= rs->lat_threshold_ns) over += c->lat[b];
-        double q = (double)over / (double)c->requests, qv = fmax(q, 0.01);
+        /* variance at the 1% boundary or above it, never 0 (every canary request over the bar) */
+        double q = (double)over / (double)c->requests, qv = fmax(((double)over + 0.5) / ((double)c->requests + 1), 0.01);
         fw_seq_look(&rs->g_lat.seq, q - 0.01, qv * (1 - qv) / (double)c->requests);
     }
     judge(&rs->g_lat);
