@@ -54,7 +54,10 @@ t0 = float(sys.argv[1]); s = json.load(sys.stdin)
 rb = [h for h in s["history"] if h["event"] == "rollback"]
 adv = [h for h in s["history"] if h["event"] == "advance"]
 print("   state %s, percent %s, ticks %d, fallbacks %d, advances %d" % (s["state"], s["percent"], s["ticks"], s["fallbacks"], len(adv)))
-if rb: print("   seconds to rollback (load start -> deciding tick): %.2f; reason: %s" % (rb[0]["ts_ms"] / 1000 - t0, rb[0]["reason"]))
+if rb:
+    print("   seconds to rollback (load start -> deciding tick): %.2f; canary requests after that tick: %d" %
+          (rb[0]["ts_ms"] / 1000 - t0, s["arms"]["canary"]["total_requests"] - rb[0]["canary_requests"]))
+    print("   reason: " + rb[0]["reason"])
 else: print("   no rollback; guards: " + "; ".join("%s %s %s" % (g["name"], g["verdict"], g["interval"]) for g in s["guards"]))
 PY
 start() { # start CONFIG FAULT

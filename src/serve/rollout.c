@@ -51,6 +51,7 @@ typedef struct hist_entry {
     int64_t ts_ms;
     char what[16];
     double from, to;
+    uint64_t canary_requests; /* the canary's requests counted when it was decided (all steps) */
     char reason[240];
 } hist_entry;
 
@@ -190,6 +191,7 @@ static void history(fw_rollout_split *rs, const char *what, double from, double 
     snprintf(h->what, sizeof h->what, "%s", what);
     h->from = from;
     h->to = to;
+    h->canary_requests = atomic_load(&rs->arm[FW_RO_CANARY].requests);
     snprintf(h->reason, sizeof h->reason, "%s", reason);
 }
 
@@ -539,7 +541,7 @@ bool fw_rollout_state_json(fw_rollout *ro, const char *model, fw_buf *b) {
             put_num(b, h->from);
             fw_buf_printf(b, ",\"to\":");
             put_num(b, h->to);
-            fw_buf_printf(b, ",\"reason\":");
+            fw_buf_printf(b, ",\"canary_requests\":%llu,\"reason\":", (unsigned long long)h->canary_requests);
             fw_json_put_str(b, h->reason);
             fw_buf_put_u8(b, '}');
         }
