@@ -395,12 +395,16 @@ static void reply_predictions(const fw_srv_model *m, int variant, size_t n, cons
  * delay_us later) or failing (a share of requests answered 500), to exercise the rollout's rollback
  * and the champion's fallback. True after an error reply. */
 static bool canary_fault(fw_server *s, const fw_srv_target *t, uint64_t reqno, fw_reply *r) {
+#ifdef FW_TEST
     if (t->variant != FW_VARIANT_CHALLENGER || (!s->fault_delay_us && !(s->fault_error_p > 0))) return false;
     if (s->fault_delay_us) usleep(s->fault_delay_us);
     if (s->fault_error_p > 0 && (double)(fw_hash64(&reqno, sizeof reqno, 0xfa17) % 1000000) < s->fault_error_p * 1e6) {
-        fw__reply_error(r, 500, "injected_fault", "test build: FLYWHEEL_TEST_CANARY_FAULT made the canary fail");
+        fw__reply_error(r, 500, "injected_fault", "test build: an injected canary fault");
         return true;
     }
+#else
+    (void)s, (void)t, (void)reqno, (void)r;
+#endif
     return false;
 }
 
@@ -638,7 +642,9 @@ void fw__shadow_score(fw_server *s, const fw_srv_model *m, const char *body, siz
     fw_buf_init(&sr.body);
     snprintf(sr.request_id, sizeof sr.request_id, "%s", rid);
     uint64_t t0 = sr.t0_ns = fw_now_ns();
+#ifdef FW_TEST
     if (s->fault_delay_us) usleep(s->fault_delay_us); /* test builds: a slow shadow */
+#endif
     bool ok = vals && out && dec && predict_all(s, m, inst, vals, out, dec, NULL, NULL, NULL, NULL, NULL, &sr);
     uint64_t ns = fw_now_ns() - t0;
     if (ok) {
