@@ -144,6 +144,38 @@ static void test_checkpoint_resume_identical(void) {
     CHECK_MSG(same_file(a, b), "the resumed artifact differs from the uninterrupted one");
 }
 
+/* The default binary (no MPI): a run that finds the checkpoints a finished run left (the last at
+ * round 35 of 40 for each fit) resumes from them and registers the artifact of a run without
+ * checkpoints. */
+static void test_checkpoint_default_build(void) {
+    char *out = NULL;
+    const char *common = "train $T/data.csv --label y --models gbdt --seed 5 --threads 2 --quiet --no-register "
+                         "--param gbdt.n_estimators=40 --param gbdt.subsample=0.7 --param gbdt.early_stopping_rounds=0";
+    int rc = fw_test_sh(&out, "\"$FW\" %s --home $T/hd --out $T/plain", common);
+    CHECK_MSG(rc == 0, "plain: %s", out);
+    free(out);
+    rc = fw_test_sh(&out, "\"$FW\" %s --home $T/hd --out $T/ck-a --checkpoint $T/ckd --checkpoint-every 5", common);
+    CHECK_MSG(rc == 0, "first: %s", out);
+    CHECK_MSG(out && !strstr(out, "resumed"), "nothing to resume from yet: %s", out);
+    free(out);
+    rc = fw_test_sh(&out, "\"$FW\" %s --home $T/hd --out $T/ck-b --checkpoint $T/ckd --checkpoint-every 5 2>&1", common);
+    CHECK_MSG(rc == 0, "second: %s", out);
+    CHECK_CONTAINS(out, "gbdt resumed at round 35 of 40");
+    free(out);
+    char a[512], b[512], c[512];
+    snprintf(a, sizeof a, "%s/plain/data.fwm", fw_test_tmpdir());
+    snprintf(b, sizeof b, "%s/ck-a/data.fwm", fw_test_tmpdir());
+    snprintf(c, sizeof c, "%s/ck-b/data.fwm", fw_test_tmpdir());
+    CHECK_MSG(same_file(a, b), "checkpointing changed the model");
+    CHECK_MSG(same_file(a, c), "the resumed model differs");
+    /* a damaged checkpoint is an error naming it, never a silently different model */
+    rc = fw_test_sh(&out, "for f in $T/ckd/*.ckpt; do printf 'xx' | dd of=$f bs=1 seek=100 conv=notrunc 2>/dev/null; done; "
+                          "\"$FW\" %s --home $T/hd --checkpoint $T/ckd 2>&1", common);
+    CHECK_MSG(rc != 0, "a damaged checkpoint was accepted: %s", out);
+    CHECK_CONTAINS(out, "damaged");
+    free(out);
+}
+
 int main(void) {
     if (fw_test_sh(NULL, "command -v mpirun") != 0) {
         printf("test_mpi_train: mpirun not installed (scripts/install-deps.sh): skipped\n");
@@ -164,6 +196,7 @@ int main(void) {
     snprintf(path, sizeof path, "%s/data.csv", fw_test_tmpdir());
     write_data(path, 4000, 7);
     TEST_RUN(test_default_binary_links_no_mpi);
+    TEST_RUN(test_checkpoint_default_build);
     /* the mpirun runs use build-mpi/flywheel whatever the variant under test: once is enough */
     const char *fw = getenv("FLYWHEEL_BIN");
     if (fw && strstr(fw, "build-san")) {
