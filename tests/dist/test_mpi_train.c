@@ -39,7 +39,7 @@ static int mpirun_train(char **out, int np, const char *tag, const char *extra) 
                       "mpirun --allow-run-as-root --oversubscribe --mca mpi_yield_when_idle 1 -np %d %s train "
                       "$T/data.csv --label y --models gbdt --seed 11 --threads 1 --quiet --home $T/home-%s "
                       "--out $T/out-%s --param gbdt.n_estimators=40 --param gbdt.subsample=0.8 "
-                      "--param gbdt.colsample_bytree=0.8 %s 2>&1",
+                      "--param gbdt.colsample_bytree=0.8 --param gbdt.max_depth=3 %s 2>&1",
                       np, mpi_bin, tag, tag, extra ? extra : "");
 }
 
@@ -124,7 +124,7 @@ static void test_checkpoint_resume_identical(void) {
                     "mpirun --allow-run-as-root --oversubscribe --mca mpi_yield_when_idle 1 -np 2 %s train "
                     "$T/data.csv --label y --models gbdt --seed 11 --threads 1 --quiet --home $T/home-ck "
                     "--out $T/out-ck --param gbdt.n_estimators=40 --param gbdt.subsample=0.8 "
-                    "--param gbdt.colsample_bytree=0.8 %s --checkpoint $T/ck --checkpoint-every 7 "
+                    "--param gbdt.colsample_bytree=0.8 --param gbdt.max_depth=3 %s --checkpoint $T/ck --checkpoint-every 7 "
                     ">$T/ck1.log 2>&1 & mp=$!; i=0; "
                     "while ! ls $T/ck/gbdt-*.ckpt >/dev/null 2>&1 && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done; "
                     "victim=$(pgrep -P $mp | tail -n 1); [ -n \"$victim\" ] && kill -9 $victim; wait $mp; "
