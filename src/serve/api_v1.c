@@ -471,6 +471,7 @@ static bool predict_fast(fw_server *s, const fw_route *rt, const char *body, siz
     }
     fw__input_warnings_merge(&warn, d.n_unknown, &iwarn, n_iwarn);
     reply_predictions(m, t.variant, n, out, dec, NULL, &warn, r);
+    if (t.ro) fw_rollout_prediction(t.ro, t.ro_arm, r->request_id, m->n_classes > 0, dec[0].answer, dec[0].answer_value);
     FW_V1_FAST_ANSWERED();
     if (s->logq) {
         fw__log_prediction(s, r->request_id, m, t.variant, top.entity, fw_now_ns() - t0, body, len, out, dec, n, "v1");
@@ -610,6 +611,7 @@ static void predict_once(fw_server *s, const fw_route *rt, const char *body, siz
     if (!predict_all(s, m, inst, vals, out, dec, &warn, &n_warn, &iwarn, &n_iwarn, explain ? &ex : NULL, r)) goto out;
     fw__input_warnings_merge(&warn, n_warn, &iwarn, n_iwarn);
     reply_predictions(m, t.variant, n, out, dec, explain ? &ex : NULL, &warn, r);
+    if (t.ro && n) fw_rollout_prediction(t.ro, t.ro_arm, r->request_id, m->n_classes > 0, dec[0].answer, dec[0].answer_value);
     if (s->logq) {
         fw__log_prediction(s, r->request_id, m, t.variant, entity, fw_now_ns() - t0, body, len, out, dec, n, "v1");
         if (t.shadow) fw_shadowq_push(s->shadowq, t.shadow, body, len, r->request_id, entity); /* off the request path */
@@ -1119,6 +1121,15 @@ void fw__api_feedback(fw_server *s, const char *origin, fw_feedback_wait *w, con
         uint32_t code;
         if (s->rollout && json_is_string(event) && fw_reqid_code(&s->idkey, rid, &code)) /* business metrics */
             fw_rollout_feedback(s->rollout, code, json_string_value(event), value ? json_number_value(value) : NAN);
+        if (s->rollout && label) { /* the live model metric */
+            char num[40];
+            if (json_is_number(label)) snprintf(num, sizeof num, "%.17g", json_number_value(label));
+            fw_rollout_label(s->rollout, rid,
+                             json_is_string(label) ? json_string_value(label)
+                             : json_is_number(label) ? num
+                             : json_is_true(label) ? "true" : "false",
+                             json_is_number(label), json_is_number(label) ? json_number_value(label) : NAN);
+        }
         if (label && !json_is_true(update)) fw_srv_learning_feedback(s->learning, s, rid, label); /* first labels only */
         r->code = 202;
         fw_buf_printf(&r->body, "{\"stored\":true,\"request_id\":");

@@ -217,7 +217,7 @@ static const char *const k_split_keys[] = {"model", "challenger", "percent", "ki
 static const char *const k_split_kinds[] = {"ab", "canary", "shadow", "bandit", NULL};
 static const char *const k_reward_keys[] = {"event", "kind", "window_s", NULL};
 static const char *const k_reward_kinds[] = {"rate", "mean", NULL};
-static const char *const k_rollback_keys[] = {"errors", "p99", "srm", NULL};
+static const char *const k_rollback_keys[] = {"errors", "p99", "srm", "metric", NULL};
 static const char *const k_metric_keys[] = {"name", "event", "kind", "better", "min_effect", "margin", NULL};
 static const char *const k_metric_kinds[] = {"rate", "mean", NULL};
 static const char *const k_better[] = {"higher", "lower", NULL};
@@ -252,7 +252,10 @@ static fw_status rollback_pair(fw_yaml *y, int key, yaml_node_t *v, yaml_node_t 
     switch (key) {
     case 0: return fw_yaml_get_double(y, v, "serving.splits.rollback.errors", 0, 1, &r->max_errors);
     case 1: return fw_yaml_get_double(y, v, "serving.splits.rollback.p99", 0, 100, &r->max_p99);
-    default: return fw_yaml_get_double(y, v, "serving.splits.rollback.srm", 1e-12, 0.5, &r->srm_alpha);
+    case 2: return fw_yaml_get_double(y, v, "serving.splits.rollback.srm", 1e-12, 0.5, &r->srm_alpha);
+    default:
+        r->live_metric = true;
+        return fw_yaml_get_double(y, v, "serving.splits.rollback.metric", 0, 1e12, &r->max_metric);
     }
 }
 
@@ -362,7 +365,7 @@ static fw_status split_pair(fw_yaml *y, int key, yaml_node_t *v, yaml_node_t *k,
     case 8: return fw_yaml_get_double(y, v, "serving.splits.deadline_ms", 0, 3.6e6, &r->deadline_ms);
     case 9:
         if (v->type != YAML_MAPPING_NODE)
-            return fw_yaml_error(y, v, "'serving.splits.rollback': expected a map {errors, p99, srm}, got %s",
+            return fw_yaml_error(y, v, "'serving.splits.rollback': expected a map {errors, p99, srm, metric}, got %s",
                                  fw_yaml_kind(v));
         return fw_yaml_walk_map(y, v, "serving.splits.rollback", k_rollback_keys, rollback_pair, r);
     default: return parse_rollout_metrics(y, v, r);
@@ -431,6 +434,10 @@ void fw_serve_rollout_write(fw_buf *b, const fw_serve_split *sp) {
     put_num(b, r->max_p99);
     fw_buf_printf(b, ", srm: ");
     put_num(b, r->srm_alpha);
+    if (r->live_metric) {
+        fw_buf_printf(b, ", metric: ");
+        put_num(b, r->max_metric);
+    }
     fw_buf_printf(b, "}");
     if (!r->n_metrics) return;
     fw_buf_printf(b, ", metrics: [");

@@ -25,7 +25,7 @@
  *         min_requests: 1000          # per arm and step before a step may advance
  *         alpha: 0.05
  *         deadline_ms: 250            # a slower canary request rolls back at once
- *         rollback: {errors: 0.01, p99: 0.5, srm: 0.001}
+ *         rollback: {errors: 0.01, p99: 0.5, srm: 0.001, metric: 0.02}
  *         metrics:
  *           - {name: ctr, event: click, kind: rate, better: higher, min_effect: 0.01, margin: 0.005}
  *     batch_max_age_s: 86400        # hybrid: answer entity_id requests from `flywheel batch --output store`
@@ -106,6 +106,9 @@ typedef struct fw_serve_rollout {
     double max_errors;          /* rollback.errors: error-rate margin (absolute); default 0.01 */
     double max_p99;             /* rollback.p99: relative p99 latency margin (0.5 = 1.5x the champion's); default 0.5 */
     double srm_alpha;           /* rollback.srm: level of the sequential SRM test; default 0.001 */
+    bool live_metric;           /* rollback.metric given: the live model metric is a guard */
+    double max_metric;          /* rollback.metric: margin on the mean loss per labelled request (a
+                                   classifier's error 0/1, a regressor's absolute error) */
     fw_rollout_metric *metrics;
     size_t n_metrics;
 } fw_serve_rollout;

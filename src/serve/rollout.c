@@ -5,6 +5,7 @@
 
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/hash.h"
 #include "core/json_out.h"
 #include "experiment/sequential.h"
 #include "experiment/srm_seq.h"
@@ -18,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { LAT_BUCKETS = 96, MAX_METRICS = 64, HISTORY = 32 };
+enum { LAT_BUCKETS = 96, MAX_METRICS = 64, HISTORY = 32, JOIN_SLOTS = 65536 };
 #define LAT_BASE_NS 1000.0 /* bucket i holds [1 us * 1.2^i, 1 us * 1.2^(i+1)) */
 #define LAT_RATIO 1.2
 
@@ -37,6 +38,8 @@ typedef struct arm_snap {
     uint64_t requests, errors, lat[LAT_BUCKETS];
     uint64_t ev[MAX_METRICS];
     double sum[MAX_METRICS], sumsq[MAX_METRICS];
+    uint64_t labels;           /* labelled requests (rollback.metric) */
+    double loss, loss_sq;      /* their losses' sum and sum of squares */
 } arm_snap;
 
 /* One sequential guard's last reading. */
@@ -67,13 +70,16 @@ struct fw_rollout_split {
     pthread_mutex_t mu;       /* below: feedback sums, the analysis state */
     uint64_t ev[2][MAX_METRICS];
     double sum[2][MAX_METRICS], sumsq[2][MAX_METRICS];
+    uint64_t labels[2];
+    double loss[2], loss_sq[2];
+    _Atomic uint64_t *join;   /* rollback.metric: request answers waiting for labels (JOIN_SLOTS); NULL = off */
     int state;
     size_t step;
     uint64_t ticks, rollbacks;
     arm_snap base[2];         /* counters at the start of the step */
     arm_snap last[2];         /* deltas of the last tick */
     double lat_threshold_ns;  /* the step's p99 bar: champion p99 x (1 + rollback.p99); 0 = not set yet */
-    guard g_err, g_lat;
+    guard g_err, g_lat, g_live;
     guard g_met[MAX_METRICS];
     fw_srm_seq srm;
     char reason[512];
@@ -146,6 +152,57 @@ void fw_rollout_feedback(fw_rollout *ro, uint32_t code, const char *event, doubl
     }
 }
 
+/* A join slot: tag (30 bits of the request id's hash, never 0) | is_class | arm | 32-bit payload
+ * (a class name's hash, or a regressor's answer as a float). */
+static uint64_t rid_hash(const char *rid) { return fw_hash64(rid, strlen(rid), 0x1ab3); }
+
+void fw_rollout_prediction(fw_rollout_split *rs, int arm, const char *rid, bool is_class, const char *answer,
+                           double value) {
+    if (!rs || !rs->join || (is_class && !answer) || (!is_class && !isfinite(value))) return;
+    uint64_t h = rid_hash(rid);
+    uint32_t payload;
+    if (is_class) {
+        payload = (uint32_t)fw_hash64(answer, strlen(answer), 7);
+    } else {
+        float f = (float)value;
+        memcpy(&payload, &f, sizeof payload);
+    }
+    uint64_t tag = ((h >> 34) | 1) << 34;
+    uint64_t rec = tag | (uint64_t)is_class << 33 | (uint64_t)(arm ? 1 : 0) << 32 | payload;
+    atomic_store_explicit(&rs->join[h & (JOIN_SLOTS - 1)], rec, memory_order_relaxed);
+}
+
+void fw_rollout_label(fw_rollout *ro, const char *rid, const char *text, bool is_number, double num) {
+    if (!ro || !rid) return;
+    uint64_t h = rid_hash(rid), tag = ((h >> 34) | 1) << 34;
+    for (size_t i = 0; i < ro->n; i++) {
+        fw_rollout_split *rs = ro->by_split[i];
+        if (!rs || !rs->join) continue;
+        _Atomic uint64_t *slot = &rs->join[h & (JOIN_SLOTS - 1)];
+        uint64_t rec = atomic_load_explicit(slot, memory_order_relaxed);
+        if ((rec & ~(((uint64_t)1 << 34) - 1)) != tag) continue;
+        if (!atomic_compare_exchange_strong(slot, &rec, 0)) continue; /* the first label counts, once */
+        bool is_class = (rec >> 33) & 1;
+        int arm = (int)((rec >> 32) & 1);
+        uint32_t payload = (uint32_t)rec;
+        double loss;
+        if (is_class) {
+            if (!text) continue;
+            loss = (uint32_t)fw_hash64(text, strlen(text), 7) != payload;
+        } else {
+            float f;
+            memcpy(&f, &payload, sizeof f);
+            if (!is_number || !isfinite(num)) continue;
+            loss = fabs(num - (double)f);
+        }
+        pthread_mutex_lock(&rs->mu);
+        rs->labels[arm]++;
+        rs->loss[arm] += loss;
+        rs->loss_sq[arm] += loss * loss;
+        pthread_mutex_unlock(&rs->mu);
+    }
+}
+
 /* ---- the analysis --------------------------------------------------------------------------- */
 
 static void snap(fw_rollout_split *rs, int a, arm_snap *o) {
@@ -158,6 +215,9 @@ static void snap(fw_rollout_split *rs, int a, arm_snap *o) {
         o->sum[m] = rs->sum[a][m];
         o->sumsq[m] = rs->sumsq[a][m];
     }
+    o->labels = rs->labels[a];
+    o->loss = rs->loss[a];
+    o->loss_sq = rs->loss_sq[a];
 }
 
 static void start_step(fw_rollout_split *rs) {
@@ -169,6 +229,8 @@ static void start_step(fw_rollout_split *rs) {
     rs->g_err = (guard){"errors", rs->g_err.seq, p->max_errors, 0};
     fw_seq_init(&rs->g_lat.seq, p->alpha, 0.01, 0);
     rs->g_lat = (guard){"p99_latency", rs->g_lat.seq, 0, 0};
+    fw_seq_init(&rs->g_live.seq, p->alpha, fmax(p->max_metric, 0.01), 0);
+    rs->g_live = (guard){"live_metric", rs->g_live.seq, p->max_metric, 0};
     for (size_t m = 0; m < p->n_metrics; m++) {
         fw_seq_init(&rs->g_met[m].seq, p->alpha, p->metrics[m].min_effect, 0);
         rs->g_met[m].name = p->metrics[m].name;
@@ -261,6 +323,9 @@ static void analyse(fw_rollout_split *rs) {
             d->sum[m] = now[a].sum[m] - b->sum[m];
             d->sumsq[m] = now[a].sumsq[m] - b->sumsq[m];
         }
+        d->labels = now[a].labels - b->labels;
+        d->loss = now[a].loss - b->loss;
+        d->loss_sq = now[a].loss_sq - b->loss_sq;
     }
     arm_snap *h = &rs->last[0], *c = &rs->last[1];
     if (p->steps[rs->step] >= 100) return; /* nothing to compare against */
@@ -309,11 +374,22 @@ static void analyse(fw_rollout_split *rs) {
         }
         judge(g);
     }
+    /* 5. the live model metric: mean loss per labelled request (lower is better) */
+    if (p->live_metric && h->labels > 1 && c->labels > 1) {
+        double nh = (double)h->labels, nc = (double)c->labels;
+        double mh = h->loss / nh, mc = c->loss / nc;
+        /* a loss of 0 on every label so far still gets a variance (half a unit loss seen) */
+        double vh = fmax(h->loss_sq / nh - mh * mh, 0.25 / (nh + 1)) / nh;
+        double vc = fmax(c->loss_sq / nc - mc * mc, 0.25 / (nc + 1)) / nc;
+        fw_seq_look(&rs->g_live.seq, mc - mh, vh + vc);
+    }
+    if (p->live_metric) judge(&rs->g_live);
     /* rollback: any guard shown worse by more than its margin */
-    guard *all[2 + MAX_METRICS];
+    guard *all[3 + MAX_METRICS];
     size_t ng = 0;
     all[ng++] = &rs->g_err;
     all[ng++] = &rs->g_lat;
+    if (p->live_metric) all[ng++] = &rs->g_live;
     for (size_t m = 0; m < p->n_metrics; m++) all[ng++] = &rs->g_met[m];
     for (size_t i = 0; i < ng; i++) {
         guard *g = all[i];
@@ -324,6 +400,12 @@ static void analyse(fw_rollout_split *rs) {
                      rs->lat_threshold_ns * 1e-6, 1 + p->max_p99, g->seq.estimate + 0.01, g->seq.lo + 0.01,
                      g->seq.hi + 0.01, (unsigned long long)c->requests, (unsigned long long)h->requests,
                      p->steps[rs->step]);
+        else if (g == &rs->g_live)
+            snprintf(why, sizeof why, "live_metric: canary loss %.4g vs champion %.4g per labelled request (%llu / %llu "
+                     "labels); difference %.4g, always-valid interval [%.4g, %.4g] above the margin %g (p = %.3g) at %g%%",
+                     c->labels ? c->loss / (double)c->labels : NAN, h->labels ? h->loss / (double)h->labels : NAN,
+                     (unsigned long long)c->labels, (unsigned long long)h->labels, g->seq.estimate, g->seq.lo, g->seq.hi,
+                     g->margin, g->seq.p_value, p->steps[rs->step]);
         else if (g == &rs->g_err)
             snprintf(why, sizeof why, "errors: canary %llu/%llu vs champion %llu/%llu; difference %.4f, always-valid "
                      "interval [%.4f, %.4f] above the margin %g (p = %.3g) at %g%%",
@@ -423,6 +505,11 @@ fw_status fw_rollout_new(const fw_serve_config *cfg, fw_rollout **out, fw_err *e
         rs->ro = ro;
         rs->sp = sp;
         rs->pol = sp->rollout;
+        if (sp->rollout->live_metric && !(rs->join = fw_calloc(JOIN_SLOTS, sizeof *rs->join))) {
+            fw_free(rs);
+            fw_rollout_free(ro);
+            return fw_err_set(err, FW_ENOMEM, "out of memory");
+        }
         pthread_mutex_init(&rs->mu, NULL);
         atomic_store(&rs->ppm, (uint32_t)(sp->rollout->steps[0] * 10000.0 + 0.5));
         if (sp->rollout->n_steps == 1) rs->state = ST_COMPLETE;
@@ -446,6 +533,7 @@ void fw_rollout_free(fw_rollout *ro) {
     for (size_t i = 0; i < ro->n; i++) {
         if (!ro->by_split[i]) continue;
         pthread_mutex_destroy(&ro->by_split[i]->mu);
+        fw_free((void *)ro->by_split[i]->join);
         fw_free(ro->by_split[i]);
     }
     fw_free(ro->by_split);
@@ -515,8 +603,10 @@ bool fw_rollout_state_json(fw_rollout *ro, const char *model, fw_buf *b) {
             fw_buf_printf(b, "%s\"%s\":{\"requests\":%llu,\"errors\":%llu,\"p99_ms\":", a ? "," : "",
                           a ? "canary" : "champion", (unsigned long long)s->requests, (unsigned long long)s->errors);
             put_num(b, p99_ms(s));
-            fw_buf_printf(b, ",\"total_requests\":%llu,\"events\":{",
-                          (unsigned long long)atomic_load(&rs->arm[a].requests));
+            fw_buf_printf(b, ",\"total_requests\":%llu,\"labels\":%llu,\"loss\":",
+                          (unsigned long long)atomic_load(&rs->arm[a].requests), (unsigned long long)s->labels);
+            put_num(b, s->labels ? s->loss / (double)s->labels : NAN);
+            fw_buf_printf(b, ",\"events\":{");
             for (size_t m = 0; m < p->n_metrics; m++) {
                 fw_buf_printf(b, "%s", m ? "," : "");
                 fw_json_put_str(b, p->metrics[m].name);
@@ -533,6 +623,7 @@ bool fw_rollout_state_json(fw_rollout *ro, const char *model, fw_buf *b) {
         fw_buf_printf(b, ",\"guards\":[");
         put_guard(b, &rs->g_err, true);
         put_guard(b, &rs->g_lat, false);
+        if (p->live_metric) put_guard(b, &rs->g_live, false);
         for (size_t m = 0; m < p->n_metrics; m++) put_guard(b, &rs->g_met[m], false);
         fw_buf_printf(b, "],\"history\":[");
         for (size_t k = 0; k < rs->n_hist; k++) {

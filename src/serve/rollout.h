@@ -44,6 +44,16 @@ void fw_rollout_observe(fw_rollout_split *rs, int arm, bool failed, uint64_t lat
  * reported by fw_rollout_observe). */
 void fw_rollout_fallback(fw_rollout_split *rs);
 
+/* Request path, with rollback.metric: the answer of a request routed by the split (its first
+ * instance), kept in a fixed table (65,536 slots per rollout, one relaxed atomic store; a newer
+ * request in the same slot replaces an older one) until its label comes back. answer: a
+ * classifier's decided class name (NULL: nothing kept); value: a regressor's answer. */
+void fw_rollout_prediction(fw_rollout_split *rs, int arm, const char *rid, bool is_class, const char *answer,
+                           double value);
+/* Feedback path: a label for request rid (text: a class name or the number's text). Its loss — 0/1
+ * for a class, |label - answer| for a number — goes to the arm that answered, once per request. */
+void fw_rollout_label(fw_rollout *ro, const char *rid, const char *text, bool is_number, double num);
+
 /* Feedback path: a feedback event for a request whose id names model_code. */
 void fw_rollout_feedback(fw_rollout *ro, uint32_t model_code, const char *event, double value);
 

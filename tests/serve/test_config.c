@@ -106,7 +106,7 @@ static void test_values(void) {
 static void test_rollout(void) {
     const char *yaml = "serving:\n  splits:\n    - model: churn\n      kind: canary\n      challenger: churn@staging\n"
                        "      steps: [1, 5, 25, 100]\n      tick_s: 2.5\n      min_requests: 300\n      alpha: 0.01\n"
-                       "      deadline_ms: 250\n      rollback: {errors: 0.02, p99: 0.25, srm: 0.0001}\n"
+                       "      deadline_ms: 250\n      rollback: {errors: 0.02, p99: 0.25, srm: 0.0001, metric: 0.03}\n"
                        "      metrics:\n        - {name: ctr, event: click, kind: rate, min_effect: 0.01, margin: 0.005}\n"
                        "        - {name: refunds, event: refund, kind: mean, better: lower, min_effect: 0.5}\n";
     fw_serve_config c;
@@ -119,7 +119,7 @@ static void test_rollout(void) {
     CHECK_EQ(r->n_steps, 4);
     CHECK(r->steps[2] == 25 && c.splits[0].percent == 1);
     CHECK(r->tick_s == 2.5 && r->min_requests == 300 && r->alpha == 0.01 && r->deadline_ms == 250);
-    CHECK(r->max_errors == 0.02 && r->max_p99 == 0.25 && r->srm_alpha == 0.0001);
+    CHECK(r->max_errors == 0.02 && r->max_p99 == 0.25 && r->srm_alpha == 0.0001 && r->live_metric && r->max_metric == 0.03);
     CHECK_EQ(r->n_metrics, 2);
     CHECK(r->metrics[0].kind == FW_ROLLOUT_RATE && r->metrics[0].higher_is_better && r->metrics[0].margin == 0.005);
     CHECK(r->metrics[1].kind == FW_ROLLOUT_MEAN && !r->metrics[1].higher_is_better && r->metrics[1].margin == 0);
@@ -141,6 +141,7 @@ static void test_rollout(void) {
         fw_buf_put_u8(&b, 0);
         CHECK_STR((const char *)a.data, (const char *)b.data);
         CHECK(c2.splits[0].rollout->steps[3] == 100 && c2.splits[0].rollout->metrics[1].min_effect == 0.5);
+        CHECK(c2.splits[0].rollout->live_metric && c2.splits[0].rollout->max_metric == 0.03);
     } else {
         CHECK_MSG(0, "round trip lost the rollout: %s", (const char *)a.data);
     }
@@ -152,7 +153,8 @@ static void test_rollout(void) {
     CHECK_OK(parse("serving:\n  splits:\n    - {model: a, kind: canary, challenger: a@s, steps: [10, 100]}\n", &c, &err));
     r = c.splits[0].rollout;
     CHECK(r && r->tick_s == 10 && r->min_requests == 1000 && r->alpha == 0.05 && r->max_errors == 0.01 &&
-          r->max_p99 == 0.5 && r->srm_alpha == 0.001 && r->deadline_ms == 0 && c.splits[0].percent == 10);
+          r->max_p99 == 0.5 && r->srm_alpha == 0.001 && r->deadline_ms == 0 && c.splits[0].percent == 10 &&
+          !r->live_metric);
     fw_serve_config_free(&c);
     /* errors */
     CHECK_STR(refused("serving:\n  splits:\n    - {model: a, kind: canary, challenger: b, steps: [5, 1]}\n"),
@@ -168,7 +170,7 @@ static void test_rollout(void) {
     CHECK_CONTAINS(refused("serving:\n  splits:\n    - {model: a, kind: canary, challenger: b, steps: [5], rollback: {error: 1}}\n"),
                    "unknown key 'error' in 'serving.splits.rollback' (did you mean 'errors'?)");
     CHECK_CONTAINS(refused("serving:\n  splits:\n    - {model: a, kind: canary, challenger: b, steps: [5], rollback: 3}\n"),
-                   "'serving.splits.rollback': expected a map {errors, p99, srm}, got a scalar");
+                   "'serving.splits.rollback': expected a map {errors, p99, srm, metric}, got a scalar");
     CHECK_CONTAINS(refused("serving:\n  splits:\n    - {model: a, kind: canary, challenger: b, steps: [5],\n"
                            "       metrics: [{name: m, event: click, kind: ratio, min_effect: 1}]}\n"),
                    "s.yaml:4:48: 'serving.splits.metrics.kind': unknown value 'ratio'");

@@ -210,6 +210,49 @@ static void test_business_metric(void) {
 }
 
 
+/* The live model metric over HTTP: labels sent to /v1/feedback join the answers the rollout kept;
+ * the test labels every answer, agreeing with the champion's and disagreeing with the canary's. */
+static void test_live_metric(void) {
+    hc_server s;
+    char extra[800];
+    snprintf(extra, sizeof extra, "  log: {path: %s/live.jsonl}\n", fw_test_tmpdir());
+    CHECK_OK(start(&s, "live", "{model: spam, kind: canary, challenger: spam@staging, steps: [50, 100], tick_s: 0.1, "
+                               "min_requests: 100000, rollback: {metric: 0.05, p99: 20}}", extra, NULL));
+    int fd = hc_connect(s.port), labels = 0;
+    char *st = NULL;
+    for (int i = 0; i < 2000; i++) {
+        hc_resp r = {0};
+        if (hc_request_fd(fd, "POST", "/v1/models/spam:predict", "{\"instances\":[{\"a\":1,\"b\":2}]}", NULL, &r) != 0)
+            break;
+        const char *id = r.body ? strstr(r.body, "\"request_id\":\"") : NULL;
+        const char *lab = r.body ? strstr(r.body, "\"label\":\"") : NULL;
+        bool can = r.body && strstr(r.body, "\"variant\":\"challenger\"");
+        if (id && lab) {
+            char rid[64] = {0}, got[16] = {0}, fb[200];
+            id += 14;
+            lab += 9;
+            for (size_t k = 0; id[k] && id[k] != '"' && k < sizeof rid - 1; k++) rid[k] = id[k];
+            for (size_t k = 0; lab[k] && lab[k] != '"' && k < sizeof got - 1; k++) got[k] = lab[k];
+            const char *truth = can ? (strcmp(got, "spam") ? "spam" : "ham") : got;
+            snprintf(fb, sizeof fb, "{\"request_id\":\"%s\",\"label\":\"%s\"}", rid, truth);
+            hc_resp f = {0};
+            if (hc_request_fd(fd, "POST", "/v1/feedback", fb, NULL, &f) == 0 && f.status == 202) labels++;
+            hc_resp_free(&f);
+        }
+        hc_resp_free(&r);
+        if (i % 100 == 99) {
+            free(st);
+            st = wait_state(s.port, "\"state\":\"rolled_back\"", 0.2);
+            if (st && strstr(st, "rolled_back")) break;
+        }
+    }
+    close(fd);
+    CHECK(labels > 10);
+    CHECK_CONTAINS(st, "\"reason\":\"live_metric: canary loss 1 vs champion 0 ");
+    free(st);
+    CHECK_EQ(hc_server_stop(&s, SIGTERM), 0);
+}
+
 /* With a store: the rollback is in the audit log, with its evidence. */
 static void test_audit(void) {
     char *o = NULL;
@@ -305,6 +348,7 @@ int main(int argc, char **argv) {
     TEST_RUN(test_healthy_canary_advances);
     TEST_RUN(test_deadline);
     TEST_RUN(test_business_metric);
+    TEST_RUN(test_live_metric);
     TEST_RUN(test_audit);
     TEST_RUN(test_slow_shadow_isolated);
     return fw_test_report(argv[0]);

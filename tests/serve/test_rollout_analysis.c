@@ -114,7 +114,65 @@ static void test_metric_rolls_back(void) {
     fw_serve_config_free(&c);
 }
 
+/* The live model metric: answers kept per request id, labels joined back; the canary right 60% of
+ * the time against the champion's 90% rolls back; both at 90% advance (the guard does not block). */
+static void live(double acc_canary, const char *want) {
+    fw_serve_config c;
+    fw_rollout *ro = make(&c, "{model: m, kind: canary, challenger: m@s, steps: [50, 100], tick_s: 3600, min_requests: 300, "
+                              "rollback: {metric: 0.05, p99: 20}}");
+    fw_rollout_split *rs = fw_rollout_for(ro, 0);
+    int id = 0;
+    for (int t = 0; t < 100 && fw_rollout_ppm(rs) && fw_rollout_ppm(rs) < 1000000; t++) {
+        for (int i = 0; i < 400; i++, id++) {
+            bool can = unif() * 1e6 < fw_rollout_ppm(rs);
+            char rid[32];
+            snprintf(rid, sizeof rid, "r%d", id);
+            bool right = unif() < (can ? acc_canary : 0.9);
+            fw_rollout_observe(rs, can, false, 30000, can ? 2 : 1);
+            fw_rollout_prediction(rs, can, rid, true, right ? "spam" : "ham", 0);
+            fw_rollout_label(ro, rid, "spam", false, 0);
+            fw_rollout_label(ro, rid, "ham", false, 0); /* a second label for the request: not counted */
+        }
+        fw_rollout_tick(ro);
+    }
+    CHECK_CONTAINS(state(ro), want);
+    CHECK_CONTAINS(state(ro), "\"name\":\"live_metric\"");
+    fw_rollout_free(ro);
+    fw_serve_config_free(&c);
+}
+
+static void test_live_metric(void) {
+    live(0.6, "\"reason\":\"live_metric: canary loss ");
+    live(0.9, "\"state\":\"complete\"");
+}
+
+/* A regressor's absolute error through the same table. */
+static void test_live_metric_regression(void) {
+    fw_serve_config c;
+    fw_rollout *ro = make(&c, "{model: m, kind: canary, challenger: m@s, steps: [50, 100], tick_s: 3600, min_requests: 100000, "
+                              "rollback: {metric: 0.1}}");
+    fw_rollout_split *rs = fw_rollout_for(ro, 0);
+    for (int t = 0, id = 0; t < 60 && fw_rollout_ppm(rs); t++) {
+        for (int i = 0; i < 300; i++, id++) {
+            bool can = unif() < 0.5;
+            char rid[32];
+            snprintf(rid, sizeof rid, "q%d", id);
+            double y = unif() * 10;
+            fw_rollout_observe(rs, can, false, 30000, can ? 2 : 1);
+            fw_rollout_prediction(rs, can, rid, false, NULL, y + (can ? 1.0 : 0.2) * (unif() - 0.5) * 2);
+            fw_rollout_label(ro, rid, NULL, true, y);
+        }
+        fw_rollout_tick(ro);
+    }
+    CHECK_EQ(fw_rollout_ppm(rs), 0);
+    CHECK_CONTAINS(state(ro), "\"reason\":\"live_metric: ");
+    fw_rollout_free(ro);
+    fw_serve_config_free(&c);
+}
+
 int main(void) {
+    TEST_RUN(test_live_metric);
+    TEST_RUN(test_live_metric_regression);
     TEST_RUN(test_clean_canary_advances);
     TEST_RUN(test_errors_roll_back);
     TEST_RUN(test_slow_rolls_back);
