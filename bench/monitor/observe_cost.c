@@ -6,7 +6,8 @@
  * concurrently (default 1). BINARY=1: a binary classifier (the live-metric tracker then keeps an
  * estimate window and, with RID=1, every observation carries a fresh request id that goes into the
  * join table — what the server does for a classifier). Prints CPU ns and wall ns per observation
- * (the CPU figure is the one to compare on a busy machine). */
+ * (the CPU figure is the one to compare on a busy machine). TIME=1: the server's default windows
+ * by time (block_seconds 300, every observation stamped by the clock under the count lock). */
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "data/load.h"
@@ -24,6 +25,7 @@ typedef struct job {
     size_t n_pool, cols, rows;
     const char *rids;     /* rows x 24 request ids, or NULL */
     size_t rid0;
+    int64_t ts;           /* the observations' ts_ms: -1 none (a replay), 0 the clock (the server) */
 } job;
 
 static void *run(void *p) {
@@ -37,7 +39,7 @@ static void *run(void *p) {
         double out = (double)(seed >> 11) * 0x1p-53;
         const char *rid = j->rids ? j->rids + (j->rid0 + r) * 24 : NULL;
         fw_monitor_obs o = {.values = j->vals + (r % j->n_pool) * j->cols, .outputs = &out, .latency_ms = 0.05,
-                            .ts_ms = -1, .request_id = rid, .request_id_len = rid ? strlen(rid) : 0};
+                            .ts_ms = j->ts, .request_id = rid, .request_id_len = rid ? strlen(rid) : 0};
         fw_monitor_observe(j->mon, &o);
     }
     return NULL;
@@ -109,12 +111,14 @@ int main(void) {
     fw_monitor_settings ms;
     fw_monitor_settings_init(&ms);
     ms.reference = ref;
+    bool timed = getenv("TIME") && atoi(getenv("TIME")); /* the server's default: block_s 300, clock stamps */
+    if (timed) ms.block_seconds = 300;
     fw_monitor *mon;
     if (fw_monitor_new(m, &ms, &mon, &err)) {
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
-    job j = {mon, vals, n_pool, cols, 20000, rids, 0};
+    job j = {mon, vals, n_pool, cols, 20000, rids, 0, timed ? 0 : -1};
     run(&j); /* warm-up */
     j.rows = rows / (size_t)threads;
     pthread_t t[64];
@@ -132,8 +136,8 @@ int main(void) {
     uint64_t raised = 0;
     for (int i = 0; i < FW_ALARM_KIND_COUNT; i++) raised += k.raised[i];
     size_t n = j.rows * (size_t)threads;
-    printf("%scols=%zu threads=%d rows=%zu cpu_ns_per_obs=%.0f wall_ns_per_obs=%.0f blocks=%llu alarms=%llu\n",
-           binary ? (rids ? "binary+rid " : "binary ") : "", cols,
+    printf("%s%scols=%zu threads=%d rows=%zu cpu_ns_per_obs=%.0f wall_ns_per_obs=%.0f blocks=%llu alarms=%llu\n",
+           binary ? (rids ? "binary+rid " : "binary ") : "", timed ? "time " : "", cols,
            threads, n, cpu / (double)n * 1e9, wall / (double)n * 1e9, (unsigned long long)k.blocks,
            (unsigned long long)raised);
     fw_monitor_free(mon);

@@ -34,7 +34,9 @@ enum { FW_ALARM_TEXT = 64 };
 
 typedef struct fw_alarm {
     fw_alarm_kind kind;
-    char column[FW_ALARM_TEXT];    /* the input column (or output) it is about; "" = the model */
+    char column[FW_ALARM_TEXT];    /* the input column (or output) it is about; "" = the model; a
+                                      slice's performance alarm: the slice (group) column */
+    char slice[FW_ALARM_TEXT];     /* a slice's performance alarm: the slice value; "" otherwise */
     char statistic[FW_ALARM_TEXT]; /* e.g. "ks", "chi2", "missing_rate", "unseen_rate", "auc", "p99_ms" */
     double value;                  /* the statistic's value in the window that raised it */
     double threshold;              /* the value past which it alarms */

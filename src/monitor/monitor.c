@@ -501,7 +501,16 @@ void fw_monitor_signal(fw_monitor *mon, const fw_alarm *a, bool raised) {
         if (!strcmp(mon->cols[i].name, a->column) && a->kind <= FW_ALARM_SCHEMA)
             slot = &mon->alarms[i * MON_COL_ALARMS + (size_t)a->kind];
     pthread_mutex_lock(&mon->test_mu);
-    set_alarm(mon, slot, a, raised);
+    if (a->slice[0]) { /* a slice's alarm: its own slot, by (column, slice), or a free one */
+        slot = NULL;
+        for (int j = 0; j < MON_SLICE_SLOTS && !slot; j++) {
+            mon_alarm *s = model_alarm(mon, MA_SLICE0 + j);
+            if (s->active && !strcmp(s->rec.column, a->column) && !strcmp(s->rec.slice, a->slice)) slot = s;
+        }
+        for (int j = 0; j < MON_SLICE_SLOTS && !slot && raised; j++)
+            if (!model_alarm(mon, MA_SLICE0 + j)->active) slot = model_alarm(mon, MA_SLICE0 + j);
+    }
+    if (slot) set_alarm(mon, slot, a, raised);
     pthread_mutex_unlock(&mon->test_mu);
 }
 
@@ -711,9 +720,9 @@ uint64_t fw_monitor_observe(fw_monitor *mon, const fw_monitor_obs *o) {
         pthread_mutex_unlock(&mon->test_mu);
     }
     if (mon->perf && o->outputs) {
-        fw_alarm al[4];
+        fw_alarm al[8];
         size_t k = fw_perf_observe(mon->perf, o->request_id, o->request_id_len, o->outputs, o->values, row,
-                                   o->ts_ms < 0 ? 0 : ts, al, 4);
+                                   o->ts_ms < 0 ? 0 : ts, al, 8);
         for (size_t i = 0; i < k; i++) fw_monitor_signal(mon, &al[i], true);
     }
     return row;
@@ -756,8 +765,9 @@ fw_status fw_monitor_feedback(fw_monitor *mon, const char *request_id, size_t le
     double y;
     fw_status st = fw_perf_parse_label(mon->perf, s, n, &y, err);
     if (st) return st;
-    fw_alarm al[4];
-    size_t k = fw_perf_label(mon->perf, request_id, len, y, ts_ms < 0 ? 0 : ts_ms == 0 ? fw_wall_unix_ms() : ts_ms, al, 4);
+    fw_alarm al[2 + MON_SLICE_SLOTS];
+    size_t k = fw_perf_label(mon->perf, request_id, len, y, ts_ms < 0 ? 0 : ts_ms == 0 ? fw_wall_unix_ms() : ts_ms, al,
+                             2 + MON_SLICE_SLOTS);
     for (size_t i = 0; i < k; i++) fw_monitor_signal(mon, &al[i], true);
     return FW_OK;
 }
@@ -1022,12 +1032,14 @@ static void run_tests(fw_monitor *mon, mon_block *b, uint64_t last_row) {
     }
     test_latency(mon, b, last_row, ts);
     if (mon->perf) { /* the tracker's alarms that cleared since */
-        fw_alarm act[4];
-        size_t k = fw_perf_active(mon->perf, act, 4);
-        for (int w = MA_PERFORMANCE; w <= MA_ESTIMATE; w++) {
+        fw_alarm act[2 + MON_SLICE_SLOTS];
+        size_t k = fw_perf_active(mon->perf, act, 2 + MON_SLICE_SLOTS);
+        for (int w = MA_PERFORMANCE; w < MON_MODEL_ALARMS; w++) {
             mon_alarm *a = model_alarm(mon, w);
             bool still = false;
-            for (size_t j = 0; j < k; j++) still |= act[j].kind == a->rec.kind;
+            for (size_t j = 0; j < k; j++)
+                still |= act[j].kind == a->rec.kind && !strcmp(act[j].column, a->rec.column) &&
+                         !strcmp(act[j].slice, a->rec.slice);
             if (a->active && !still) {
                 make_alarm(&rec, a->rec.kind, NULL, a->rec.statistic, 0, 0, last_row, ts);
                 set_alarm(mon, a, &rec, false);

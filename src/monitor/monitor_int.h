@@ -33,7 +33,10 @@ typedef struct mon_track {
 /* Alarm slots: per watched input, one per kind drift / quality / schema (indexed by the kind);
  * then the model-level ones. */
 enum { MON_COL_ALARMS = 3 };
-enum { MA_PREDICTION = 0, MA_LATENCY, MA_PERFORMANCE, MA_ESTIMATE, MON_MODEL_ALARMS };
+enum { MON_SLICE_SLOTS = 32 }; /* slices' performance alarms active at once (the tracker's beyond
+                                  these are not forwarded: raised again once a slot frees) */
+enum { MA_PREDICTION = 0, MA_LATENCY, MA_PERFORMANCE, MA_ESTIMATE, MA_SLICE0,
+       MON_MODEL_ALARMS = MA_SLICE0 + MON_SLICE_SLOTS };
 
 typedef struct mon_alarm {
     bool active;

@@ -13,6 +13,10 @@ void fw_monitor_alarm_json(const fw_alarm *a, fw_buf *out) {
     fw_json_put_str(out, fw_alarm_kind_name(a->kind));
     fw_buf_printf(out, ",\"column\":");
     fw_json_put_str(out, a->column[0] ? a->column : NULL);
+    if (a->slice[0]) { /* a slice's performance alarm: the value of the group column */
+        fw_buf_printf(out, ",\"slice\":");
+        fw_json_put_str(out, a->slice);
+    }
     fw_buf_printf(out, ",\"statistic\":");
     fw_json_put_str(out, a->statistic);
     fw_buf_printf(out, ",\"value\":");

@@ -53,6 +53,14 @@ typedef struct slice_res {
     mstat m[MAX_METRICS];
 } slice_res;
 
+/* A followed slice value's performance alarm: its reference (the slice's first evaluated window:
+ * the artifact carries no per-slice test metric) and its state. */
+typedef struct slice_alarm {
+    double ref, ref_se;       /* NaN until the first window with the slice's metric */
+    bool active;
+    fw_alarm a;
+} slice_alarm;
+
 typedef struct hist {
     int kind;                 /* 0 realized, 1 estimate */
     size_t rows;
@@ -131,6 +139,8 @@ struct fw_perf {
     win_res last_real, last_est;
     bool have_real, have_est;
     slice_res *slices;        /* n_slices x (max_slice_values + 2): values, "(other)", "(missing)" */
+    slice_alarm *sl_al;       /* n_slices x (max_slice_values + 2) (only the values are tested) */
+    double z_slice;           /* the slices' z: alpha / (n_slices x max_slice_values), Bonferroni */
     hist history[HISTORY];
     size_t n_hist;
     bool active[2];
@@ -205,6 +215,7 @@ void fw_perf_free(fw_perf *p) {
     fw_free(p->sc_y);
     fw_free(p->sc_p);
     fw_free(p->slices);
+    fw_free(p->sl_al);
     fw_free(p);
 }
 
@@ -294,7 +305,14 @@ fw_status fw_perf_new(const fw_perf_model *m, const fw_perf_settings *s, fw_perf
         p->sc_y = fw_malloc(W * sizeof(double));
         p->sc_p = fw_malloc(W * k * sizeof(double));
         p->slices = fw_calloc(ns * (p->s.max_slice_values + 2) + 1, sizeof *p->slices);
-        ok = p->sc_y && p->sc_p && p->slices;
+        p->sl_al = fw_calloc(ns * (p->s.max_slice_values + 2) + 1, sizeof *p->sl_al);
+        ok = p->sc_y && p->sc_p && p->slices && p->sl_al;
+        for (size_t i = 0; ok && i < ns * (p->s.max_slice_values + 2); i++) p->sl_al[i].ref = p->sl_al[i].ref_se = NAN;
+        /* every value a followed column can hold counts in the family, seen or not yet: the
+         * threshold does not move as values appear */
+        size_t followed = 0;
+        for (size_t c = 0; c < ns; c++) followed += p->dict[c].input >= 0;
+        p->z_slice = fw__norm_quantile(1 - p->s.alpha / (double)(followed ? followed * p->s.max_slice_values : 1));
     }
     if (!ok) {
         fw_perf_free(p);
@@ -494,6 +512,51 @@ static size_t decide(fw_perf *P, int which, double m, double lo, double hi, size
     memcpy(a->detail, d_txt, sizeof a->detail - 1);
     a->detail[sizeof a->detail - 1] = 0;
     P->active[which] = true;
+    if (cap) {
+        *out = *a;
+        return 1;
+    }
+    return 0;
+}
+
+/* Decides the performance alarm of slice value v of column c (res_mu held) on a label window where
+ * the slice holds rows labelled rows with primary metric m [lo, hi]: the first such window is the
+ * slice's reference; later ones alarm as decide() does, with z_slice (Bonferroni across the
+ * followed values). Writes a newly raised alarm to out when there is room; returns 1 then. */
+static size_t decide_slice(fw_perf *P, size_t c, size_t v, double m, double lo, double hi, size_t rows, uint64_t row,
+                           int64_t ts, fw_alarm *out, size_t cap) {
+    slice_alarm *sa = &P->sl_al[c * (P->s.max_slice_values + 2) + v];
+    if (!isfinite(m) || !isfinite(lo) || !isfinite(hi)) return 0;
+    double se = (hi - lo) / (2 * P->z_ci);
+    if (!isfinite(sa->ref)) {
+        sa->ref = m;
+        sa->ref_se = se;
+        return 0;
+    }
+    double d = P->higher ? sa->ref - m : m - sa->ref;
+    double floor = P->bounded ? P->s.min_drop : P->s.min_drop * fabs(sa->ref);
+    double dmax = P->z_slice * sqrt(se * se + sa->ref_se * sa->ref_se) + floor;
+    if (!(d > dmax)) {
+        sa->active = false;
+        return 0;
+    }
+    if (sa->active) return 0;
+    fw_alarm *a = &sa->a;
+    memset(a, 0, sizeof *a);
+    a->kind = FW_ALARM_PERFORMANCE;
+    snprintf(a->column, sizeof a->column, "%s", P->dict[c].name);
+    snprintf(a->slice, sizeof a->slice, "%s", slice_text(P, c, (uint16_t)v));
+    snprintf(a->statistic, sizeof a->statistic, "%s", P->primary);
+    a->value = m;
+    a->threshold = P->higher ? sa->ref - dmax : sa->ref + dmax;
+    a->row = row;
+    a->ts_ms = ts;
+    char d_txt[512] = {0};
+    snprintf(d_txt, sizeof d_txt, "slice %s=%s: %s realized %.4g [%.4g, %.4g] over %zu labelled rows vs %.4g in its first window",
+             P->dict[c].name, a->slice, P->primary, m, lo, hi, rows, sa->ref);
+    memcpy(a->detail, d_txt, sizeof a->detail - 1);
+    a->detail[sizeof a->detail - 1] = 0;
+    sa->active = true;
     if (cap) {
         *out = *a;
         return 1;
@@ -728,8 +791,8 @@ static size_t close_labels(fw_perf *P, int64_t ts, fw_alarm *out, size_t cap) {
     r.lo = pm ? pm->lo : NAN;
     r.hi = pm ? pm->hi : NAN;
     r.ne = estimate(P, 0, w->p, n, r.e, &r.est, &r.est_lo, &r.est_hi);
-    /* slices: each followed column's values with enough rows */
-    size_t nv = P->s.max_slice_values + 2;
+    /* slices: each followed column's values with enough rows; each value's own alarm */
+    size_t nv = P->s.max_slice_values + 2, na = 0;
     slice_res *sr = P->slices;
     for (size_t c = 0; c < ns; c++)
         for (size_t v = 0; v < nv; v++) {
@@ -744,15 +807,18 @@ static size_t close_labels(fw_perf *P, int64_t ts, fw_alarm *out, size_t cap) {
             slice_res tmp = {.rows = m};
             if (m >= P->s.min_slice_rows && m >= 2)
                 tmp.n = realized(P, P->sc_y, P->sc_p, m, seed ^ (c * 131 + v), P->s.bootstrap_resamples, tmp.m);
+            const mstat *sp = tmp.n ? find_m(tmp.m, tmp.n, P->primary) : NULL;
             pthread_mutex_lock(&P->res_mu);
             *s = tmp;
+            if (sp && v < P->s.max_slice_values) /* the values; not "(other)" or "(missing)" */
+                na += decide_slice(P, c, v, sp->v, sp->lo, sp->hi, m, r.to_row, ts, out + na, cap - na);
             pthread_mutex_unlock(&P->res_mu);
         }
     pthread_mutex_lock(&P->res_mu);
     P->last_real = r;
     P->have_real = true;
     push_history(P, 0, &r);
-    size_t na = decide(P, 0, r.value, r.lo, r.hi, r.rows, r.to_row, ts, out, cap);
+    na += decide(P, 0, r.value, r.lo, r.hi, r.rows, r.to_row, ts, out + na, cap - na);
     pthread_mutex_unlock(&P->res_mu);
     w->n = 0;
     w->t0 = 0;
@@ -852,6 +918,8 @@ size_t fw_perf_active(fw_perf *P, fw_alarm *out, size_t cap) {
     pthread_mutex_lock(&P->res_mu);
     for (int i = 0; i < 2; i++)
         if (P->active[i] && n < cap) out[n++] = P->alarm[i];
+    for (size_t i = 0; i < P->n_slices * (P->s.max_slice_values + 2); i++)
+        if (P->sl_al[i].active && n < cap) out[n++] = P->sl_al[i].a;
     pthread_mutex_unlock(&P->res_mu);
     return n;
 }
@@ -906,7 +974,13 @@ static void put_metrics(fw_buf *b, const mstat *m, size_t n) {
 static void put_alarm(fw_buf *b, const fw_alarm *a) {
     lit(b, "{\"kind\":");
     fw_json_put_str(b, fw_alarm_kind_name(a->kind));
-    lit(b, ",\"column\":null,\"statistic\":");
+    lit(b, ",\"column\":");
+    fw_json_put_str(b, a->column[0] ? a->column : NULL);
+    if (a->slice[0]) { /* a slice's alarm: the value of that (group) column */
+        lit(b, ",\"slice\":");
+        fw_json_put_str(b, a->slice);
+    }
+    lit(b, ",\"statistic\":");
     fw_json_put_str(b, a->statistic);
     lit(b, ",\"value\":");
     fw_json_put_f64(b, a->value);
@@ -1008,6 +1082,12 @@ fw_status fw_perf_state_json(fw_perf *P, fw_buf *b) {
             if (!first) fw_buf_put_u8(b, ',');
             first = false;
             put_alarm(b, &P->alarm[i]);
+        }
+    for (size_t i = 0; i < P->n_slices * (P->s.max_slice_values + 2); i++)
+        if (P->sl_al[i].active) {
+            if (!first) fw_buf_put_u8(b, ',');
+            first = false;
+            put_alarm(b, &P->sl_al[i].a);
         }
     lit(b, "]}");
     pthread_mutex_unlock(&P->res_mu);

@@ -30,6 +30,12 @@
  * closes early when it holds at least min_window_rows; timestamps are the caller's, so a replay
  * that passes 0 closes by count only and live and replay agree row for row).
  *
+ * Per slice: each followed value of a data.groups column (at most max_slice_values per column) has
+ * its own FW_ALARM_PERFORMANCE alarm (column = the group column, slice = the value), decided on the
+ * value's rows of each label window (when it holds min_slice_rows) against the value's first such
+ * window (the artifact records no per-slice test metric), as below with alpha divided by the
+ * number of values that can be followed (followed columns x max_slice_values: Bonferroni).
+ *
  * Alarms (raised once; cleared when a later window of the same kind passes): a window's metric m
  * is compared with the reference expectation r (realized: the model's test-set primary metric,
  * recorded in the artifact as metric.model; estimate: the estimate on the test set, or the mean
@@ -146,7 +152,8 @@ fw_status fw_perf_parse_label(const fw_perf *p, const char *text, size_t len, do
 size_t fw_perf_label(fw_perf *p, const char *request_id, size_t rid_len, double y, int64_t ts_ms,
                      fw_alarm *out, size_t cap);
 
-/* The alarms active now (at most 2: performance, estimate) into out[0..cap); returns how many. */
+/* The alarms active now (performance, estimate, then the slices' performance alarms) into
+ * out[0..cap); returns how many were copied. */
 size_t fw_perf_active(fw_perf *p, fw_alarm *out, size_t cap);
 
 /* Counters and the last closed windows, for /metrics and the state JSON. */

@@ -71,6 +71,10 @@ void fw_alerts_event_json(const char *model, int64_t version, const fw_alarm *a,
     fw_buf_printf(b, ",\"column\":");
     if (a->column[0]) fw_json_put_str(b, a->column);
     else fw_buf_printf(b, "null");
+    if (a->slice[0]) {
+        fw_buf_printf(b, ",\"slice\":");
+        fw_json_put_str(b, a->slice);
+    }
     fw_buf_printf(b, ",\"statistic\":");
     fw_json_put_str(b, a->statistic);
     fw_buf_printf(b, ",\"value\":");
@@ -92,9 +96,9 @@ static void count(fw_alerts *al, uint64_t *field, uint64_t n) {
 
 static void log_event(fw_alerts *al, const alert_event *e) {
     const fw_alarm *a = &e->a;
-    fprintf(al->log, "flywheel serve: alarm %s: %s#%" PRId64 " %s%s%s: %s %.6g, threshold %.6g, at row %" PRIu64 "%s%s\n",
+    fprintf(al->log, "flywheel serve: alarm %s: %s#%" PRId64 " %s%s%s%s%s: %s %.6g, threshold %.6g, at row %" PRIu64 "%s%s\n",
             e->raised ? "raised" : "cleared", e->model, e->version, fw_alarm_kind_name(a->kind),
-            a->column[0] ? " column " : "", a->column, a->statistic[0] ? a->statistic : "value", a->value,
+            a->column[0] ? " column " : "", a->column, a->slice[0] ? " slice " : "", a->slice, a->statistic[0] ? a->statistic : "value", a->value,
             a->threshold, a->row, a->detail[0] ? ": " : "", a->detail);
     fflush(al->log);
 }

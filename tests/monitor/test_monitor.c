@@ -576,6 +576,57 @@ static void test_two_threads_raise_what_one_raises(void) {
     fw_bundle_free(b);
 }
 
+/* A slice's performance alarm goes through the monitor in a slot of its own: named by the group
+ * column and the value (column x1, slice "1") in the callback, the active list and the state. */
+static void test_slice_alarm_through_monitor(void) {
+    fw_srv_model *m = bare_model(2);
+    events ev = {0};
+    fw_monitor_settings s;
+    fw_monitor_settings_init(&s);
+    s.on_alarm = on_alarm;
+    s.ud = &ev;
+    const char *groups[] = {"x1"};
+    s.groups = groups;
+    s.n_groups = 1;
+    fw_monitor *mon;
+    fw_err err;
+    CHECK_OK(fw_monitor_new(m, &s, &mon, &err));
+    unsigned seed = 5;
+    for (int r = 0; r < 6000; r++) {
+        double u[2];
+        fw_test_uniforms(&seed, u, 2);
+        double x0 = 10 * u[0], x1 = u[1] < 0 ? 1 : 2, out = x0;
+        fw_value v[2] = {{FW_VALUE_NUMBER, x0, NULL, 0}, {FW_VALUE_NUMBER, x1, NULL, 0}};
+        char rid[24];
+        int rl = snprintf(rid, sizeof rid, "r%d", r);
+        fw_monitor_obs o = {.values = v, .outputs = &out, .latency_ms = 0.1, .ts_ms = -1, .request_id = rid,
+                            .request_id_len = (size_t)rl};
+        fw_monitor_observe(mon, &o);
+        fw_value y = {FW_VALUE_NUMBER, x0 + 0.1 * u[1] + (r >= 3000 && x1 == 1 ? 5 : 0), NULL, 0};
+        CHECK_OK(fw_monitor_feedback(mon, rid, (size_t)rl, &y, -1, &err));
+    }
+    size_t found = 0;
+    for (size_t i = 0; i < ev.n; i++)
+        if (ev.raised[i] && ev.a[i].kind == FW_ALARM_PERFORMANCE && ev.a[i].slice[0]) {
+            CHECK_STR(ev.a[i].column, "x1");
+            CHECK_STR(ev.a[i].slice, "1");
+            CHECK_MSG(ev.a[i].row >= 3000 && ev.a[i].row < 4000, "slice alarm at row %llu", (unsigned long long)ev.a[i].row);
+            found++;
+        }
+    CHECK_EQ(found, 1);
+    fw_alarm act[64];
+    size_t na = fw_monitor_active(mon, act, 64), slice_active = 0;
+    for (size_t i = 0; i < na && i < 64; i++) slice_active += act[i].slice[0] && !strcmp(act[i].slice, "1");
+    CHECK_EQ(slice_active, 1);
+    fw_buf b;
+    fw_buf_init(&b);
+    CHECK_OK(fw_monitor_state_json(mon, &b));
+    CHECK_CONTAINS((const char *)b.data, "\"kind\":\"performance\",\"column\":\"x1\",\"slice\":\"1\"");
+    fw_buf_free(&b);
+    fw_monitor_free(mon);
+    fw_srv_model_unref(m);
+}
+
 int main(void) {
     TEST_RUN(test_settings_checked);
     TEST_RUN(test_schema_at_its_row);
@@ -585,5 +636,6 @@ int main(void) {
     TEST_RUN(test_drift_against_reference);
     TEST_RUN(test_lazy_build);
     TEST_RUN(test_two_threads_raise_what_one_raises);
+    TEST_RUN(test_slice_alarm_through_monitor);
     return fw_test_report("test_monitor");
 }

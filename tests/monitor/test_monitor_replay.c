@@ -263,6 +263,31 @@ static void test_unseen_category(void) {
     table_free(&t);
 }
 
+/* A real table without change, labels coming back: boston's data.groups column chas is followed
+ * (its slices reported) and no slice raises a performance alarm. */
+static void test_no_slice_alarm_real(void) {
+    if (!fw_test_bin() || !train_boston()) return;
+    table t;
+    CHECK(table_load("examples/boston/boston.csv", &t));
+    char path[600];
+    snprintf(path, sizeof path, "%s/none_boston.csv", fw_test_tmpdir());
+    write_stream(&t, path, NULL, 0);
+    json_t *j = replay("boston@1", "none_boston.csv", "--label medv");
+    json_t *al = json_object_get(j, "alarms");
+    for (size_t i = 0; i < json_array_size(al); i++)
+        CHECK_MSG(!json_object_get(json_array_get(al, i), "slice"), "slice alarm on a stream without change: %s",
+                  json_dumps(json_array_get(al, i), 0));
+    json_t *sl = json_object_get(json_object_get(json_object_get(j, "monitor"), "performance"), "slices");
+    size_t chas = 0;
+    for (size_t i = 0; i < json_array_size(sl); i++) {
+        const char *col = json_string_value(json_object_get(json_array_get(sl, i), "column"));
+        chas += col && !strcmp(col, "chas");
+    }
+    CHECK_MSG(chas >= 1, "chas not followed: %s", sl ? json_dumps(sl, 0) : "(no slices)");
+    json_decref(j);
+    table_free(&t);
+}
+
 static void test_absent_column_and_errors(void) {
     if (!fw_test_bin() || !train_pima()) return;
     char *o = NULL;
@@ -384,6 +409,7 @@ int main(int argc, char **argv) {
     TEST_RUN(test_unseen_category);
     TEST_RUN(test_absent_column_and_errors);
     TEST_RUN(test_time_column);
+    TEST_RUN(test_no_slice_alarm_real);
     TEST_RUN(test_latency_budget);
     TEST_RUN(test_html);
     return fw_test_report(argv[0]);

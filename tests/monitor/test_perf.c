@@ -547,6 +547,74 @@ static run_out simulate(fw_task task, size_t n, uint64_t seed, size_t shift_at) 
     return out;
 }
 
+/* Per-slice performance alarms: a binary model's calibrated scores with labels drawn from them,
+ * in slices g = a, b, c, d (one per row, uniformly); from row `change` the labels of slice "a" stop
+ * agreeing with the model (drawn at 0.5, whatever the score). Returns the row of the first
+ * performance alarm naming (g, a) and counts the slice alarms on other values. */
+static uint64_t slice_run(size_t n, size_t change, uint64_t seed, size_t *a_rows_to_alarm, size_t *others,
+                          size_t *model_level) {
+    fw_perf_settings ps;
+    fw_perf_settings_init(&ps);
+    fw_perf *p = new_binary(&ps, NAN, 0);
+    if (!p) return UINT64_MAX;
+    fw_rng rng;
+    fw_rng_seed(&rng, seed);
+    static const char *const vals[4] = {"a", "b", "c", "d"};
+    fw_alarm al[40];
+    char rid[32];
+    uint64_t first_a = UINT64_MAX;
+    size_t a_since = 0;
+    *others = *model_level = 0;
+    *a_rows_to_alarm = SIZE_MAX;
+    for (size_t i = 0; i < n; i++) {
+        double s = logistic(2.5 * fw_rng_normal(&rng));
+        int g = (int)(fw_rng_uniform(&rng) * 4) & 3;
+        double y = fw_rng_uniform(&rng) < (i >= change && g == 0 ? 0.5 : s);
+        fw_value in[2] = {{.kind = FW_VALUE_NUMBER, .num = s}, {.kind = FW_VALUE_STRING, .str = vals[g], .len = 1}};
+        rid_of(rid, sizeof rid, i);
+        fw_perf_observe(p, rid, strlen(rid), &s, in, i, 0, al, 40);
+        if (i >= change && g == 0) a_since++;
+        size_t k = fw_perf_label(p, rid, strlen(rid), y, 0, al, 40);
+        for (size_t j = 0; j < k; j++) {
+            if (al[j].kind != FW_ALARM_PERFORMANCE) continue;
+            if (!al[j].slice[0]) {
+                (*model_level)++;
+                continue;
+            }
+            CHECK_STR(al[j].column, "g");
+            if (!strcmp(al[j].slice, "a") && first_a == UINT64_MAX) {
+                first_a = al[j].row;
+                *a_rows_to_alarm = a_since;
+            } else if (strcmp(al[j].slice, "a")) {
+                (*others)++;
+            }
+        }
+    }
+    /* the state names the active slice alarm */
+    fw_buf b;
+    fw_buf_init(&b);
+    CHECK_OK(fw_perf_state_json(p, &b));
+    if (first_a != UINT64_MAX) CHECK_CONTAINS((const char *)b.data, "\"column\":\"g\",\"slice\":\"a\"");
+    fw_buf_free(&b);
+    fw_perf_free(p);
+    return first_a;
+}
+
+static void test_slice_alarms(void) {
+    size_t a_rows, others, model;
+    /* no change: no slice raises (4 values x 100 windows), nor the model */
+    uint64_t r = slice_run(50000, SIZE_MAX, 77, &a_rows, &others, &model);
+    CHECK_MSG(r == UINT64_MAX && others == 0 && model == 0, "no change: slice a at %llu, %zu other slice alarms, %zu model",
+              (unsigned long long)r, others, model);
+    /* the labels of slice a stop agreeing from row 6000: named within 1,000 of its labelled rows,
+     * never before the change, and no other slice */
+    r = slice_run(12000, 6000, 78, &a_rows, &others, &model);
+    printf("  slice a: raised at row %llu, %zu labelled rows of the slice after the change\n", (unsigned long long)r, a_rows);
+    CHECK_MSG(r != UINT64_MAX && r >= 6000 && a_rows <= 1000, "slice a: row %llu after %zu of its labelled rows",
+              (unsigned long long)r, a_rows);
+    CHECK_EQ(others, 0);
+}
+
 /* Issue 17: at most 1 alarm per 100,000 predictions on streams without change, default settings. */
 static void test_no_false_alarms_simulated(void) {
     const fw_task tasks[] = {FW_TASK_BINARY, FW_TASK_MULTICLASS, FW_TASK_REGRESSION};
@@ -619,6 +687,7 @@ int main(void) {
     TEST_RUN(test_cbpe_matches_simulated_labels);
     TEST_RUN(test_cbpe_standard_errors);
     TEST_RUN(test_join_windows_slices);
+    TEST_RUN(test_slice_alarms);
     TEST_RUN(test_time_windows);
     TEST_RUN(test_table_bound_and_store_lookup);
     TEST_RUN(test_table_grows_with_traffic);
