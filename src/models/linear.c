@@ -528,7 +528,7 @@ static fw_status lin_fit(const fw_train_data *d, const fw_fit_options *o, fw_mod
     if (hp.loss == FW_LIN_PAIRWISE)
         st = fw__linear_pairwise(lm, d, &hp, o, err);
     else if (hp.solver == FW_LIN_LBFGS)
-        st = fw__linear_lbfgs(lm, X, d->y, d->weight, d->X_valid, d->y_valid, &hp, o, err);
+        st = fw__linear_lbfgs(lm, X, d->y, d->weight, d->X_valid, d->y_valid, d->weight_valid, &hp, o, err);
     else
         st = fw__linear_online(lm, X, d->y, d->weight, &hp, o, err);
     if (st) goto fail;
