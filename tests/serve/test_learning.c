@@ -394,6 +394,10 @@ static void test_alarm_change_promotes(void) {
     CHECK(json_is_true(json_object_get(lr, "promoted")));
     CHECK(json_real_value(json_object_get(lr, "challenger_metric")) > json_real_value(json_object_get(lr, "champion_metric")) + 0.05);
     CHECK_EQ(json_integer_value(json_object_get(on, "retrains")), 1);
+    /* the retrain waited for the log: the labels that raised the alarm were in the store when it
+     * scanned (all 1,000; the last may still be on its way when the alarm is raised) */
+    long long labelled = json_integer_value(json_object_get(json_object_get(lr, "rows"), "labelled"));
+    CHECK_MSG(labelled >= 999, "the retrain scanned %lld labelled rows of 1000", labelled);
     json_decref(root);
     /* the swap: every request after it is answered by version 2; none failed at any time */
     size_t after[8] = {0};
