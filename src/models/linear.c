@@ -771,6 +771,14 @@ static void lin_params_json(const fw_model *m, fw_buf *out) {
     fw_buf_printf(out, ",\"iterations\":%d,\"sparse_dim\":%u}", lm->iters, m->sparse_dim);
 }
 
+fw_status fw_linear_reset_rates(fw_model *m) {
+    if (!m || m->vt != &fw_linear_vtable) return FW_EINVAL;
+    fw_linear *lm = (fw_linear *)m;
+    fw_free(lm->acc); /* partial_fit starts new sums (zeros) and re-derives FTRL's z from the weights */
+    lm->acc = NULL;
+    return FW_OK;
+}
+
 fw_status fw_linear_clone(const fw_model *m, fw_model **out) {
     *out = NULL;
     if (!m || m->vt != &fw_linear_vtable) return FW_EINVAL;
