@@ -24,6 +24,7 @@
 
 #define MAX_LEARNERS 64
 #define LABEL_TEXT 128
+#define LABEL_WAKE 64            /* queued labels that wake the learning thread before its 50 ms tick */
 
 typedef struct event {
     char rid[208];
@@ -125,7 +126,9 @@ void fw_srv_learning_feedback(fw_srv_learning *l, fw_server *s, const char *rid,
         l->q[(l->q_head + l->q_len) % l->q_cap] = e;
         l->q_len++;
         l->queued++;
-        pthread_cond_signal(&l->cv);
+        /* wake the thread for a batch's worth, not for each label (a wake-up per label cost the
+         * request threads a context switch each); it also wakes every 50 ms by itself */
+        if (l->q_len >= LABEL_WAKE) pthread_cond_signal(&l->cv);
     }
     pthread_mutex_unlock(&l->mu);
 }
