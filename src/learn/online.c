@@ -15,6 +15,13 @@
 #include <string.h>
 
 #define RECENT 1000
+/* The change test (learn_batch): Page-Hinkley on the learner's per-example loss divided by its mean
+ * since the last reset; PH_WARM examples first, drift allowance PH_DELTA, threshold PH_LAMBDA. With
+ * a stationary log loss (relative sd ~1.2) the chance it ever fires is about exp(-2 x 0.05 x 50 /
+ * 1.44) = 3%; a loss that doubles fires it after ~50 examples. */
+#define PH_WARM 200
+#define PH_DELTA 0.05
+#define PH_LAMBDA 50.0
 
 struct fw_online {
     fw_online_settings s;
@@ -48,6 +55,9 @@ struct fw_online {
     uint64_t examples, refused, snapshots, promoted, rejected, inconclusive;
     double sum_loss;
     double rl[RECENT], rc[RECENT];
+    /* the change test on the learner's progressive loss (Page-Hinkley, see learn_batch) */
+    double ph_mean, ph_sum, ph_min;
+    uint64_t ph_n, resets;
     size_t r_n, r_i;
     fw_online_gate last_gate;
     double *out_a, *out_b;
@@ -219,6 +229,7 @@ static fw_status learn_batch(fw_online *o, fw_err *err) {
         if (!c) return fw_err_set(err, FW_ENOMEM, "out of memory");
         o->p_cap = cap;
     }
+    bool change = false;
     for (size_t i = 0; i < n; i++) {
         fw_row r = fw_matrix_row(&o->X, i);
         fw_model_predict_row(o->learner, &r, o->mscratch, o->out_a);
@@ -235,6 +246,22 @@ static fw_status learn_batch(fw_online *o, fw_err *err) {
         o->rc[o->r_i] = lc;
         o->r_i = (o->r_i + 1) % RECENT;
         if (o->r_n < RECENT) o->r_n++;
+        /* Page-Hinkley on the loss relative to its mean since the last reset: after PH_WARM examples,
+         * the cumulative excess over (1 + PH_DELTA) x the mean, minus its running minimum, passing
+         * PH_LAMBDA means the learner's loss rose and stayed up — the world changed. */
+        o->ph_n++;
+        o->ph_mean += (lx - o->ph_mean) / (double)o->ph_n;
+        if (o->ph_n > PH_WARM && o->ph_mean > 0) {
+            o->ph_sum += lx / o->ph_mean - 1 - PH_DELTA;
+            if (o->ph_sum < o->ph_min) o->ph_min = o->ph_sum;
+            if (o->ph_sum - o->ph_min > PH_LAMBDA) change = true;
+        }
+    }
+    if (change) { /* learn the new world at a fresh learner's pace, from the weights it has */
+        fw_linear_reset_rates(o->learner);
+        o->resets++;
+        o->ph_n = 0;
+        o->ph_mean = o->ph_sum = o->ph_min = 0;
     }
     char p[6][48];
     const char *params[6];
@@ -487,6 +514,7 @@ void fw_online_stats_get(const fw_online *o, fw_online_stats *s) {
     s->promoted = o->promoted;
     s->rejected = o->rejected;
     s->inconclusive = o->inconclusive;
+    s->resets = o->resets;
     s->loss = o->examples ? o->sum_loss / (double)o->examples : NAN;
     double a = 0, b = 0;
     for (size_t i = 0; i < o->r_n; i++) {
@@ -509,6 +537,7 @@ void fw_online_stats_json(const fw_online_stats *s, fw_buf *b) {
     put_num(b, s->recent_loss);
     fw_buf_printf(b, ",\"recent_champion_loss\":");
     put_num(b, s->recent_champion_loss);
+    fw_buf_printf(b, ",\"resets\":%llu", (unsigned long long)s->resets);
     fw_buf_printf(b, ",\"snapshots\":%llu,\"promoted\":%llu,\"rejected\":%llu,\"inconclusive\":%llu,\"parent\":\"%s\"",
                   (unsigned long long)s->snapshots, (unsigned long long)s->promoted,
                   (unsigned long long)s->rejected, (unsigned long long)s->inconclusive, s->parent);

@@ -129,6 +129,8 @@ typedef struct fw_online_stats {
     uint64_t queued;             /* in the incomplete batch */
     uint64_t refused;            /* refused by fw_online_add */
     uint64_t snapshots, promoted, rejected, inconclusive;
+    uint64_t resets;             /* the learner saw its loss rise and stay up (a change) and forgot
+                                    its per-coordinate step sizes: it learns at a fresh pace */
     double loss;                 /* progressive-validation loss over every learned example (NaN: none) */
     double recent_loss;          /* over the last (up to) 1000 (NaN: none) */
     double recent_champion_loss; /* the champion's over the same examples */

@@ -379,6 +379,16 @@ static fw_status promote(run *r, fw_err *err) {
     return st;
 }
 
+const char *const fw_retrain_phase_names[FW_RETRAIN_PHASES] = {"lock", "scan", "snapshot", "train",
+                                                               "register", "gate", "promote"};
+
+/* Records the seconds since t of step k; returns the new mark. */
+static uint64_t phase_mark(fw_retrain_result *out, int k, uint64_t t) {
+    uint64_t now = fw_now_ns();
+    out->phase_s[k] = (double)(now - t) * 1e-9;
+    return now;
+}
+
 fw_status fw_retrain_run(const fw_retrain_options *o, fw_retrain_result *out, fw_err *err) {
     memset(out, 0, sizeof *out);
     out->gate.decision = FW_GATE_INCONCLUSIVE;
@@ -392,6 +402,8 @@ fw_status fw_retrain_run(const fw_retrain_options *o, fw_retrain_result *out, fw
     snprintf(out->name, sizeof out->name, "%s", o->name);
     int64_t t0 = fw_wall_unix_ms();
     int64_t now = o->now_ms > 0 ? o->now_ms : t0;
+    out->started_ms = t0;
+    uint64_t tp = fw_now_ns();
     run r;
     memset(&r, 0, sizeof r);
     r.o = o;
@@ -418,8 +430,10 @@ fw_status fw_retrain_run(const fw_retrain_options *o, fw_retrain_result *out, fw
     if ((st = fw_store_learn_lock(r.store, o->name, r.owner, t0, (int64_t)(ttl * 1000), NULL, 0, err))) goto done;
     r.locked = true;
     if ((st = load_champion(&r, err))) goto done;
+    tp = phase_mark(out, 0, tp);
     /* the labelled served rows, oldest first */
     if ((st = fw_store_learn_scan(r.store, o->name, 0, 0, collect_row, &r.served, err))) goto done;
+    tp = phase_mark(out, 1, tp);
     if (r.served.oom) {
         st = fw_err_set(err, FW_ENOMEM, "out of memory");
         goto done;
@@ -451,6 +465,7 @@ fw_status fw_retrain_run(const fw_retrain_options *o, fw_retrain_result *out, fw
     plan.base_ms = r.champ.created_ms;
     fw_snapshot_files files;
     if ((st = fw_snapshot_write(r.store, &plan, &files, err))) goto done;
+    tp = phase_mark(out, 2, tp);
     out->n_served_train = files.n_served_train;
     out->n_base = files.n_base;
     memcpy(out->train_hash, files.train_hash, sizeof out->train_hash);
@@ -458,11 +473,15 @@ fw_status fw_retrain_run(const fw_retrain_options *o, fw_retrain_result *out, fw
     if ((st = train_challenger(&r, files.train_path, files.holdout_path, files.base_abs,
                                files.weight_column[0] ? files.weight_column : NULL, err)))
         goto done;
+    tp = phase_mark(out, 3, tp);
     if ((st = register_challenger(&r, err))) goto done;
+    tp = phase_mark(out, 4, tp);
     if ((st = gate(&r, files.holdout_path, err))) goto done;
+    tp = phase_mark(out, 5, tp);
     snprintf(out->note, sizeof out->note, "%s", out->gate.reason);
     if (o->promote_auto && out->gate.decision == FW_GATE_PROMOTE) {
         if ((st = promote(&r, err))) goto done;
+    tp = phase_mark(out, 6, tp);
         size_t l = strlen(out->note);
         snprintf(out->note + l, sizeof out->note - l, "; production moved to %s@%" PRId64, out->name,
                  out->challenger_version);
@@ -521,7 +540,12 @@ void fw_retrain_result_json(const fw_retrain_result *r, fw_buf *b) {
     else fw_buf_printf(b, "null");
     fw_buf_printf(b, "},\"seconds\":");
     put_num(b, r->seconds);
-    fw_buf_printf(b, ",\"note\":");
+    fw_buf_printf(b, ",\"phases\":{");
+    for (int k = 0; k < FW_RETRAIN_PHASES; k++) {
+        fw_buf_printf(b, "%s\"%s\":", k ? "," : "", fw_retrain_phase_names[k]);
+        put_num(b, r->phase_s[k]);
+    }
+    fw_buf_printf(b, "},\"started_ms\":%" PRId64 ",\"note\":", r->started_ms);
     fw_json_put_str(b, r->note);
     fw_buf_put_u8(b, '}');
 }

@@ -70,6 +70,11 @@ typedef struct fw_retrain_options {
 } fw_retrain_options;
 void fw_retrain_options_init(fw_retrain_options *o);
 
+enum { FW_RETRAIN_PHASES = 7 };
+/* The names of the steps phase_s times ("lock", "scan", "snapshot", "train", "register", "gate",
+ * "promote"), as in the --json object's "phases". */
+extern const char *const fw_retrain_phase_names[FW_RETRAIN_PHASES];
+
 typedef struct fw_retrain_result {
     char name[129];
     int64_t champion_version;
@@ -85,6 +90,10 @@ typedef struct fw_retrain_result {
     size_t n_base;               /* the champion's data rows kept (learn.base) */
     char train_hash[33], holdout_hash[33]; /* the snapshots (content hashes; "" when none) */
     double seconds;              /* wall time of the run */
+    int64_t started_ms;          /* wall clock (Unix ms) when the run started */
+    /* wall seconds of each step, in order: the lock and the champion, the labelled-row scan, the
+     * snapshots, training the challenger, registering it, the gate, the promotion (0: not reached) */
+    double phase_s[FW_RETRAIN_PHASES];
     char note[512];              /* what happened, one or two sentences (the promotion's note, or
                                     why there is no challenger) */
 } fw_retrain_result;

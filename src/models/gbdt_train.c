@@ -1519,7 +1519,7 @@ fw_status fw__gbdt_fit(const fw_train_data *d, const fw_fit_options *o, fw_model
         double vloss = NAN;
         if (t.nv) {
             vloss = t.vrank ? 1.0 - fw__gbdt_rank_ndcg(t.vrank, t.vmargin)
-                            : mean_loss(&t.p, K, t.vmargin, d->y_valid, NULL, t.nv);
+                            : mean_loss(&t.p, K, t.vmargin, d->y_valid, d->weight_valid, t.nv);
             bool better = vloss < best_loss;
             if (t.p.stop_metric == FW_GBDT_METRIC_ERROR) {
                 /* the error decides; among equal errors the lower loss wins */

@@ -528,7 +528,7 @@ static fw_status lin_fit(const fw_train_data *d, const fw_fit_options *o, fw_mod
     if (hp.loss == FW_LIN_PAIRWISE)
         st = fw__linear_pairwise(lm, d, &hp, o, err);
     else if (hp.solver == FW_LIN_LBFGS)
-        st = fw__linear_lbfgs(lm, X, d->y, d->weight, d->X_valid, d->y_valid, &hp, o, err);
+        st = fw__linear_lbfgs(lm, X, d->y, d->weight, d->X_valid, d->y_valid, d->weight_valid, &hp, o, err);
     else
         st = fw__linear_online(lm, X, d->y, d->weight, &hp, o, err);
     if (st) goto fail;
@@ -769,6 +769,14 @@ static void lin_params_json(const fw_model *m, fw_buf *out) {
         if (lm->loss == FW_LIN_HUBER) fw_buf_printf(out, ",\"delta\":%.17g", lm->delta);
     }
     fw_buf_printf(out, ",\"iterations\":%d,\"sparse_dim\":%u}", lm->iters, m->sparse_dim);
+}
+
+fw_status fw_linear_reset_rates(fw_model *m) {
+    if (!m || m->vt != &fw_linear_vtable) return FW_EINVAL;
+    fw_linear *lm = (fw_linear *)m;
+    fw_free(lm->acc); /* partial_fit starts new sums (zeros) and re-derives FTRL's z from the weights */
+    lm->acc = NULL;
+    return FW_OK;
 }
 
 fw_status fw_linear_clone(const fw_model *m, fw_model **out) {

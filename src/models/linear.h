@@ -46,6 +46,11 @@ extern const fw_model_vtable fw_linear_vtable;
 fw_status fw_linear_partial_fit(fw_model *m, const fw_matrix *X, const double *y, const double *w,
                                 const fw_fit_options *o, fw_err *err);
 
+/* Forgets the per-coordinate squared-gradient sums (the weights stay): the next partial_fit steps
+ * as large as a fresh learner's. For a learner that saw the world change (learn/online.c).
+ * FW_EINVAL if m is not linear. */
+fw_status fw_linear_reset_rates(fw_model *m);
+
 /* A deep copy of a linear model (free with fw_model_free). FW_EINVAL if m is not linear. */
 fw_status fw_linear_clone(const fw_model *m, fw_model **out);
 

@@ -79,9 +79,10 @@ fw_status fw__linear_check_data(const fw_linear *lm, const fw_matrix *X, const d
                                 const double *w, fw_err *err);
 
 /* Batch fit with L-BFGS / OWL-QN from the current theta. With hp->early_stopping_rounds and
- * validation rows (Xv, yv; else NULL), the weights with the lowest validation loss are kept. */
+ * validation rows (Xv, yv, their weights wv or NULL for 1; else NULL), the weights with the lowest
+ * validation loss (weighted as the training loss) are kept. */
 fw_status fw__linear_lbfgs(fw_linear *lm, const fw_matrix *X, const double *y, const double *w,
-                           const fw_matrix *Xv, const double *yv, const fw_linear_hp *hp,
+                           const fw_matrix *Xv, const double *yv, const double *wv, const fw_linear_hp *hp,
                            const fw_fit_options *o, fw_err *err);
 /* Ranking, loss=pairwise (linear_rank.c): RankNet's logistic loss on pairs of rows within each
  * query (d->query; d->query_valid for early stopping), solved as a logistic regression on

@@ -199,20 +199,25 @@ static double eval_fg(prob *p, double *x, double *g) {
 
 /* Mean loss (class weights applied, no penalty) of the validation rows at the point the last
  * eval_fg set in p->ev. Serial, rows in order: deterministic. */
-static double valid_loss(prob *p, const fw_matrix *Xv, const double *yv) {
+static double valid_loss(prob *p, const fw_matrix *Xv, const double *yv, const double *wv) {
     size_t no = p->no;
     double *m = p->tscr, *d = m + 4 * no; /* the first thread's scratch: no pass is running */
     fw_matrix V = *Xv;
     if (!p->ev.base.sparse_dim) V.sparse_dim = 0;
-    double f = 0;
+    double f = 0, sw = 0;
     for (size_t i = 0; i < V.n_rows; i += 4) {
         size_t R = V.n_rows - i < 4 ? V.n_rows - i : 4;
         fw_row r[4];
         for (size_t q = 0; q < R; q++) r[q] = fw_matrix_row(&V, i + q);
         fw__linear_margins_rows(&p->ev, r, R, m);
-        for (size_t q = 0; q < R; q++) f += fw__linear_row_loss(&p->ev, m + q * no, yv + (i + q) * p->ys, d);
+        for (size_t q = 0; q < R; q++) {
+            double wi = wv ? wv[i + q] : 1.0; /* weighted as the training loss: a row the training
+                                                 discounts (learn.rows: decay) does not decide */
+            f += wi * fw__linear_row_loss(&p->ev, m + q * no, yv + (i + q) * p->ys, d);
+            sw += wi;
+        }
     }
-    return V.n_rows ? f / (double)V.n_rows : 0;
+    return sw > 0 ? f / sw : 0;
 }
 
 static fw_status build_csc(prob *p) {
@@ -300,7 +305,7 @@ static double l1_norm(const double *x, size_t P, size_t no) {
 }
 
 fw_status fw__linear_lbfgs(fw_linear *lm, const fw_matrix *X, const double *y, const double *w,
-                           const fw_matrix *Xv, const double *yv, const fw_linear_hp *hp,
+                           const fw_matrix *Xv, const double *yv, const double *wv, const fw_linear_hp *hp,
                            const fw_fit_options *o, fw_err *err) {
     prob p;
     memset(&p, 0, sizeof p);
@@ -364,7 +369,7 @@ fw_status fw__linear_lbfgs(fw_linear *lm, const fw_matrix *X, const double *y, c
     double best_vl = INFINITY;
     int best_it = 0;
     if (es) {
-        best_vl = valid_loss(&p, Xv, yv);
+        best_vl = valid_loss(&p, Xv, yv, wv);
         memcpy(best_x, x, P * sizeof(double));
     }
     size_t hist = 0, head = 0; /* ring buffer: newest at (head + M - 1) % M */
@@ -447,7 +452,7 @@ fw_status fw__linear_lbfgs(fw_linear *lm, const fw_matrix *X, const double *y, c
             /* The kept point: the latest whose validation loss is within a small tolerance of
              * the lowest so far, so a fit that merely wobbles at its optimum still converges and
              * only one that overfits (the loss climbs) is cut back. */
-            double vl = valid_loss(&p, Xv, yv);
+            double vl = valid_loss(&p, Xv, yv, wv);
             if (vl < best_vl) best_vl = vl;
             if (vl <= best_vl * (1 + ES_TOLERANCE)) {
                 best_it = it + 1;

@@ -180,7 +180,7 @@ fw_status fw__linear_pairwise(fw_linear *lm, const fw_train_data *d, const fw_li
     b->l1 = lm->l1;
     b->l2 = lm->l2;
     b->solver = FW_LIN_LBFGS;
-    st = fw__linear_lbfgs(b, &tr.X, tr.y, tr.w, va.n ? &va.X : NULL, va.n ? va.y : NULL, hp, o, err);
+    st = fw__linear_lbfgs(b, &tr.X, tr.y, tr.w, va.n ? &va.X : NULL, va.n ? va.y : NULL, NULL, hp, o, err);
     if (!st) {
         memcpy(lm->theta, b->theta, lm->n_feat * sizeof(double));
         lm->theta[0] = 0; /* only the order within a query matters */

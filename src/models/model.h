@@ -33,6 +33,8 @@ typedef struct fw_train_data {
     const double *weight;        /* per-row sample weights, or NULL for 1 */
     const fw_matrix *X_valid;    /* optional validation set (early stopping), may be NULL */
     const double *y_valid;
+    const double *weight_valid;  /* per-row weights of the validation rows (their loss is weighted
+                                    as the training loss is), or NULL for 1 */
     fw_task task;
     size_t n_outputs;            /* 1, n_classes or n_labels */
     size_t n_classes;            /* classification, else 0 */

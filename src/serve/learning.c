@@ -24,6 +24,7 @@
 
 #define MAX_LEARNERS 64
 #define LABEL_TEXT 128
+#define LABEL_WAKE 64            /* queued labels that wake the learning thread before its 50 ms tick */
 
 typedef struct event {
     char rid[208];
@@ -125,7 +126,9 @@ void fw_srv_learning_feedback(fw_srv_learning *l, fw_server *s, const char *rid,
         l->q[(l->q_head + l->q_len) % l->q_cap] = e;
         l->q_len++;
         l->queued++;
-        pthread_cond_signal(&l->cv);
+        /* wake the thread for a batch's worth, not for each label (a wake-up per label cost the
+         * request threads a context switch each); it also wakes every 50 ms by itself */
+        if (l->q_len >= LABEL_WAKE) pthread_cond_signal(&l->cv);
     }
     pthread_mutex_unlock(&l->mu);
 }
@@ -351,6 +354,30 @@ static void maybe_snapshot(fw_srv_learning *l, learner *ln, double now) {
 
 /* ---- retrain triggers (learn.every, learn.after_labels, learn.on_alarm) ---------------------- */
 
+/* Waits (at most timeout_s) until every record the log took before now is in the store: the queue
+ * has handed on all it was pushed, and a spool holds nothing older than now. A triggered retrain
+ * reads its labelled rows from the store, and the labels that raised an alarm arrived moments ago:
+ * without the wait the retrain would scan the log without them (and hold out old rows). */
+static bool log_caught_up(fw_srv_learning *l, double timeout_s) {
+    fw_logq *q = l->s->logq;
+    if (!q) return true;
+    fw_logq_stats st;
+    fw_logq_get_stats(q, &st);
+    uint64_t depth = st.depth, done0 = st.written + st.dropped + st.write_errors;
+    int64_t t_ms = fw_wall_unix_ms();
+    uint64_t end = fw_now_ns() + (uint64_t)(timeout_s * 1e9);
+    for (;;) { /* the queue is first in, first out: the records it held are gone once as many left */
+        fw_logq_get_stats(q, &st);
+        bool queued = st.written + st.dropped + st.write_errors - done0 < depth;
+        bool spooled = st.sink.spooled && st.sink.spool_records > 0 && st.sink.lag_s > 0 &&
+                       (double)(fw_wall_unix_ms() - t_ms) * 1e-3 <= st.sink.lag_s;
+        if (!queued && !spooled) return true;
+        if (fw_now_ns() > end || l->stop) return false;
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
 static void *retrain_main(void *arg) {
     fw_srv_learning *l = arg;
     (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10); /* below the request threads */
@@ -366,6 +393,9 @@ static void *retrain_main(void *arg) {
         l->rt_busy = true;
         l->retrains_started++;
         pthread_mutex_unlock(&l->mu);
+        if (!log_caught_up(l, 60))
+            fprintf(stderr, "flywheel serve: %s: the prediction log is more than 60 s behind; the triggered retrain "
+                            "reads what the store holds now\n", name);
         fw_retrain_options o;
         fw_retrain_options_init(&o);
         o.home = l->home;

@@ -52,6 +52,7 @@ struct fw_model_table {
     atomic_size_t bytes;
     atomic_size_t n_loaded;
     atomic_ullong loads, evictions, swaps;
+    atomic_ullong generation;     /* +1 whenever a route's model changes (swap_in) */
     long test_delay_ms; /* test builds: env FLYWHEEL_SERVE_TEST_LOAD_DELAY_MS makes alias swaps load this much slower */
     pthread_mutex_t mu; /* cold paths: insert, publish, evict; never held during a source load */
     pthread_mutex_t swap_mu; /* serialises alias re-resolution (refresh, set_alias): one swapper */
@@ -126,6 +127,7 @@ static void swap_in(fw_model_table *t, slot *s, fw_srv_model *m) {
         atomic_fetch_add(&t->n_loaded, 1);
     }
     fw_srv_model *old = atomic_exchange(&s->cur, m);
+    atomic_fetch_add(&t->generation, 1);
     while (atomic_load(&s->pin) != 0) sched_yield();
     if (old) {
         atomic_fetch_sub(&t->bytes, old->bytes);
@@ -546,6 +548,8 @@ fw_status fw_model_table_snapshot(fw_model_table *t, fw_srv_model ***out, size_t
     }
     return FW_OK;
 }
+
+uint64_t fw_model_table_generation(const fw_model_table *t) { return atomic_load(&t->generation); }
 
 void fw_model_table_counters(const fw_model_table *t, uint64_t *loads, uint64_t *evictions, uint64_t *swaps) {
     *loads = atomic_load(&t->loads);

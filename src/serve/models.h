@@ -91,6 +91,9 @@ size_t fw_model_table_loaded(const fw_model_table *t, size_t *bytes);
 void fw_model_table_set_on_load(fw_model_table *t, void (*fn)(void *ud, fw_srv_model *m), void *ud);
 /* References to every loaded model (caller unrefs each and fw_frees the array). */
 fw_status fw_model_table_snapshot(fw_model_table *t, fw_srv_model ***out, size_t *n);
+/* A number that changes whenever any route's model changes (a load, a swap, an unload, an
+ * eviction): what was looked up in the table stays valid while it is the same. */
+uint64_t fw_model_table_generation(const fw_model_table *t);
 /* Counters: loads, evictions, swaps since start. */
 void fw_model_table_counters(const fw_model_table *t, uint64_t *loads, uint64_t *evictions,
                              uint64_t *swaps);

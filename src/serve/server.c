@@ -123,10 +123,32 @@ void fw__request_id_bind(fw_server *s, fw_reply *r, const fw_srv_model *m) {
     fw_reqid_rebind(&s->idkey, fw_reqid_model_code(&s->idkey, m->name, m->version), r->request_id);
 }
 
+static void idc_clear(fw_server *s) { /* caller holds idc_mu */
+    for (size_t i = 0; i < sizeof s->idc / sizeof s->idc[0]; i++) {
+        if (s->idc[i].m) fw_srv_model_unref(s->idc[i].m);
+        s->idc[i].m = NULL;
+        s->idc[i].code = 0;
+    }
+}
+
 fw_srv_model *fw__request_id_model(fw_server *s, const char *id) {
     uint32_t code;
     if (!fw_reqid_code(&s->idkey, id, &code) || !code) return NULL;
     fw_srv_model **all = NULL, *found = NULL;
+    /* the cache first: the same answer as the scan below while no route's model changed */
+    uint64_t gen = fw_model_table_generation(s->models);
+    size_t slot = code % (sizeof s->idc / sizeof s->idc[0]);
+    pthread_mutex_lock(&s->idc_mu);
+    if (s->idc_gen != gen) {
+        idc_clear(s);
+        s->idc_gen = gen;
+    }
+    if (s->idc[slot].m && s->idc[slot].code == code) {
+        found = s->idc[slot].m;
+        fw_srv_model_ref(found);
+    }
+    pthread_mutex_unlock(&s->idc_mu);
+    if (found) return found;
     size_t n = 0;
     fw_model_table_snapshot(s->models, &all, &n);
     for (size_t i = 0; i < n; i++) {
@@ -134,6 +156,16 @@ fw_srv_model *fw__request_id_model(fw_server *s, const char *id) {
         else fw_srv_model_unref(all[i]);
     }
     fw_free(all);
+    if (found) {
+        pthread_mutex_lock(&s->idc_mu);
+        if (s->idc_gen == gen && fw_model_table_generation(s->models) == gen) { /* nothing changed during the scan */
+            if (s->idc[slot].m) fw_srv_model_unref(s->idc[slot].m);
+            s->idc[slot].code = code;
+            s->idc[slot].m = found;
+            fw_srv_model_ref(found);
+        }
+        pthread_mutex_unlock(&s->idc_mu);
+    }
     return found;
 }
 
@@ -1313,6 +1345,7 @@ fw_status fw_server_new(const fw_serve_config *cfg, fw_server **out, fw_err *err
         if (s->role_token[i] && !*s->role_token[i]) s->role_token[i] = NULL;
     }
     pthread_mutex_init(&s->conn_mu, NULL);
+    pthread_mutex_init(&s->idc_mu, NULL);
     s->threads = cfg->threads > 0 ? cfg->threads : fw_default_threads();
     const char *slow = FW_TEST_ENV("FLYWHEEL_SERVE_SLOW_DECODE"); /* test builds only */
     s->slow_decode = slow && *slow && strcmp(slow, "0") != 0;
@@ -1532,6 +1565,9 @@ void fw_server_free(fw_server *s) {
     if (!s) return;
     fw_server_drain(s);
     fw_rollout_free(s->rollout); /* no request is left to count */
+    pthread_mutex_lock(&s->idc_mu);
+    idc_clear(s); /* its references, before the table that loaded them */
+    pthread_mutex_unlock(&s->idc_mu);
     fw_model_table_free(s->models);
     fw_srv_monitoring_free(s->monitoring, s->cfg->drain_timeout_s); /* after the monitors it serves */
     fw_hybrid_free(s->hybrid);
@@ -1540,6 +1576,7 @@ void fw_server_free(fw_server *s) {
     fw_free(s->global);
     pthread_mutex_destroy(&s->admin_mu);
     pthread_mutex_destroy(&s->conn_mu);
+    pthread_mutex_destroy(&s->idc_mu);
     fw_free(s->tls_cert_pem);
     fw_free(s->tls_key_pem);
     fw_free(s);

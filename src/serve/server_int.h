@@ -37,6 +37,12 @@ struct fw_server {
     atomic_bool stopped;
     uint32_t boot;              /* random per process */
     fw_reqid_key idkey;         /* request ids: request_id.h */
+    /* fw__request_id_model's cache: model code -> the loaded model (a reference), valid while the
+     * table's generation is idc_gen; without it every feedback scanned the whole route table
+     * (max_models x 2 cells, 1 MiB at the default) once per use — three times with learning on */
+    pthread_mutex_t idc_mu;
+    uint64_t idc_gen;
+    struct { uint32_t code; fw_srv_model *m; } idc[64];
     struct fw_label_set *labels; /* request ids labelled through this process (feedback_labels.h) */
     atomic_ullong next_req;
     fw_srv_metrics *global;     /* requests that reached no model */

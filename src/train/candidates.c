@@ -21,6 +21,7 @@ static void train_data(const fw_train_result *r, fw_train_data *d) {
     d->weight = r->fit.w_train; /* data.weight x class_weights, or NULL */
     d->X_valid = r->split.n_valid ? &r->X_valid : NULL;
     d->y_valid = r->split.n_valid ? r->y_valid : NULL;
+    d->weight_valid = r->split.n_valid ? r->fit.w_valid : NULL;
     d->task = r->target.task;
     d->n_outputs = r->target.n_outputs;
     d->n_classes = r->target.n_classes;

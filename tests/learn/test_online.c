@@ -2,7 +2,7 @@
  * progressive validation (each example scored before it is learned: the first batch's learner loss
  * equals the champion's, the weights being the same), recovery after a concept change (labels
  * flipped: the learner's loss falls below the champion's and the gate promotes), the negative
- * control (the same distribution: no promotion), a snapshot reproduced byte for byte from the
+ * control (the same distribution: no promotion), the change test that resets the step sizes, a snapshot reproduced byte for byte from the
  * sequence it records, label and input refusals. */
 #include "test.h"
 
@@ -159,6 +159,31 @@ static void test_no_change_no_promotion(void) {
 
 /* The snapshot's recorded sequence, replayed from the parent, gives the same bytes; a second
  * snapshot continues from the first (its parent). */
+/* The change test: a stream as trained (1,500 examples) resets nothing; after the labels flip the
+ * learner's loss rises and stays up, it forgets its step sizes (resets >= 1) and learns the new
+ * world: its recent loss falls below the champion's. */
+static void test_change_resets_rates(void) {
+    if (!setup()) return;
+    fw_online *o = make(1, 100000);
+    if (!o) return;
+    for (size_t i = 0; i < 1500; i++) CHECK_OK(feed(o, i, false, NULL));
+    fw_online_stats s;
+    fw_online_stats_get(o, &s);
+    CHECK_EQ(s.resets, 0);
+    for (size_t i = 1500; i < 2500; i++) CHECK_OK(feed(o, i, true, NULL));
+    fw_online_stats_get(o, &s);
+    CHECK_MSG(s.resets >= 1, "no reset after the change");
+    CHECK_MSG(s.recent_loss < s.recent_champion_loss, "recent loss %.4f, champion's %.4f", s.recent_loss,
+              s.recent_champion_loss);
+    fw_buf b;
+    fw_buf_init(&b);
+    fw_online_stats_json(&s, &b);
+    fw_buf_put_u8(&b, 0);
+    CHECK_CONTAINS((const char *)b.data, "\"resets\":");
+    fw_buf_free(&b);
+    fw_online_free(o);
+}
+
 static void test_reproducible(void) {
     if (!setup()) return;
     fw_online *o = make(8, 200);
@@ -257,6 +282,7 @@ int main(int argc, char **argv) {
     TEST_RUN(test_progressive_first_batch);
     TEST_RUN(test_change_promotes);
     TEST_RUN(test_no_change_no_promotion);
+    TEST_RUN(test_change_resets_rates);
     TEST_RUN(test_reproducible);
     TEST_RUN(test_refusals);
     free(art);

@@ -121,6 +121,18 @@ static void test_change_is_promoted(void) {
     CHECK_EQ(json_integer_value(json_object_get(rows, "holdout")), 360);
     CHECK_EQ(json_integer_value(json_object_get(rows, "served_train")), 840);
     CHECK_EQ(json_integer_value(json_object_get(rows, "base")), 0);
+    /* the steps' wall times: each present, none negative, training took some, the sum within the run */
+    json_t *ph = json_object_get(j, "phases");
+    double sum = 0;
+    const char *steps[] = {"lock", "scan", "snapshot", "train", "register", "gate", "promote"};
+    for (size_t k = 0; k < 7; k++) {
+        json_t *v = json_object_get(ph, steps[k]);
+        CHECK_MSG(json_is_number(v) && json_number_value(v) >= 0, "phases.%s missing", steps[k]);
+        sum += json_number_value(v);
+    }
+    CHECK(jnum(ph, "train") > 0 && jnum(ph, "promote") > 0);
+    CHECK(sum <= jnum(j, "seconds") + 0.002);
+    CHECK(json_integer_value(json_object_get(j, "started_ms")) > 1700000000000LL);
     json_decref(j);
     char *out = NULL;
     /* production moved, audited with the gate's evidence; the version says why it exists */

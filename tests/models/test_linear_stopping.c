@@ -2,7 +2,7 @@
  * (early_stopping_rounds): on wide, noisy data with a weak l2 the fit overfits long before it
  * converges, and the kept point has a much lower validation loss than the converged one; without
  * validation rows (or with 0) nothing changes; the result is the same for every thread count; the
- * refit hook keeps the stopped iteration count. */
+ * refit hook keeps the stopped iteration count; weighted validation rows are judged weighted. */
 #include "core/alloc.h"
 #include "core/rng.h"
 #include "models/linear_int.h"
@@ -141,9 +141,63 @@ static void test_no_validation_no_change_and_threads(void) {
     set_free(&va);
 }
 
+/* Weighted rows (data.weight, retrain's learn.rows: decay): the validation loss is weighted as the
+ * training loss is. The training rows are 300 of a new concept at weight 1 and 3,000 of the old one
+ * (the sign of x0 flipped) at weight 1e-6; the validation rows likewise. Judged unweighted, the
+ * validation rows are the old concept's, the loss climbs from the first step and the fit is cut
+ * back to its start (no slope); weighted, the fit keeps the new concept's slope. */
+static void test_weighted_validation(void) {
+    set tr, va;
+    size_t nn = 300, no = 3000, n = nn + no;
+    double *wt = fw_calloc(n, sizeof(double)), *wv = fw_calloc(n, sizeof(double));
+    for (int k = 0; k < 2; k++) {
+        set *s = k ? &va : &tr;
+        double *w = k ? wv : wt;
+        CHECK_OK(fw_matrix_alloc(&s->X, n, 2, 0));
+        s->y = fw_calloc(n, sizeof(double));
+        fw_rng r;
+        fw_rng_seed(&r, 11 + (uint64_t)k);
+        for (size_t i = 0; i < n; i++) {
+            float *x = s->X.dense + i * 2;
+            x[0] = (float)fw_rng_normal(&r);
+            x[1] = (float)fw_rng_normal(&r);
+            double sign = i < nn ? 1 : -1; /* the new concept first */
+            s->y[i] = sign * 2 * x[0] + 0.5 * fw_rng_normal(&r) > 0;
+            w[i] = i < nn ? 1 : 1e-6;
+        }
+    }
+    const char *es[] = {"early_stopping_rounds=5"};
+    fw_train_data d = {.X = &tr.X, .y = tr.y, .weight = wt, .X_valid = &va.X, .y_valid = va.y, .weight_valid = wv,
+                       .task = FW_TASK_BINARY, .n_outputs = 1, .n_classes = 2};
+    fw_fit_options o;
+    fw_fit_options_init(&o);
+    o.threads = 1;
+    o.params = es;
+    o.n_params = 1;
+    fw_model *m = NULL;
+    fw_err err;
+    CHECK_OK(fw_model_fit("linear", &d, &o, &m, &err));
+    if (m) {
+        /* P(y=1 | x0 = 1) under the new concept is high: the fit learned its slope */
+        fw_matrix q;
+        CHECK_OK(fw_matrix_alloc(&q, 2, 2, 0));
+        q.dense[0] = 1, q.dense[1] = 0, q.dense[2] = -1, q.dense[3] = 0;
+        double p[2];
+        CHECK_OK(fw_model_predict_block(m, &q, 1, p));
+        CHECK_MSG(p[0] > 0.8 && p[1] < 0.2, "P(y | x0 = +1) %.3f, P(y | x0 = -1) %.3f: the slope was cut back", p[0], p[1]);
+        fw_matrix_free(&q);
+        fw_model_free(m);
+    }
+    fw_free(wt);
+    fw_free(wv);
+    set_free(&tr);
+    set_free(&va);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     TEST_RUN(test_stops_where_validation_loss_climbs);
     TEST_RUN(test_no_validation_no_change_and_threads);
+    TEST_RUN(test_weighted_validation);
     return fw_test_report(argv[0]);
 }

@@ -5,7 +5,10 @@
  * (parent 1), passes the gate, becomes production and answers every later request — with no failed
  * request meanwhile; the state is in GET /v1/models/pima/monitor ("online") and /metrics
  * (flywheel_learn_*). Negative control: the same distribution with the gate's minimum improvement
- * — snapshots are registered but none is promoted and version 1 keeps serving. */
+ * — snapshots are registered but none is promoted and version 1 keeps serving. Retrain triggers:
+ * after N labels; on a performance alarm (late labels after a concept change: alarm -> retrain ->
+ * gate -> promote -> swap, no failed request) and its negative controls (no change: no alarm, no
+ * retrain; labels turned to noise: the alarm fires but the gate does not promote). */
 #include "test.h"
 
 #include "client.h"
@@ -222,6 +225,8 @@ static void test_no_change_no_promotion(void) {
     CHECK_EQ(hc_server_stop(&s, SIGTERM), 0);
 }
 
+static int stream_late(int port, size_t first, size_t n, int mode, bool labels, size_t *versions);
+
 /* learn.after_labels inside the server: after 500 new labels (flipped: a concept change) a retrain
  * runs on the background worker (fw_retrain_run), its challenger passes the gate and production
  * moves to it; requests sent meanwhile all succeed; the audit log says why (labels). */
@@ -237,7 +242,7 @@ static void test_trigger_after_labels(void) {
     int tries = 0, failed = 0;
     for (; tries < 600; tries++) { /* requests keep flowing while it trains and swaps */
         memset(after, 0, sizeof after);
-        failed += stream(s.port, 3000 + (size_t)tries * 10, 10, true, after);
+        failed += stream_late(s.port, 3000 + (size_t)tries * 10, 10, 0, false, after); /* no labels: no second trigger */
         if (after[1] == 0) break;
         struct timespec ts = {0, 100 * 1000000L};
         nanosleep(&ts, NULL);
@@ -255,6 +260,225 @@ static void test_trigger_after_labels(void) {
     char *o = NULL;
     fw_test_sh(&o, "\"$FW\" models history pima --home \"$T/t\"");
     CHECK_CONTAINS(o, "labels");
+    free(o);
+}
+
+/* ---- learn.on_alarm: a performance alarm of the monitor starts the retrain ---------------------- */
+
+/* Streams rows [first, first + n) with late labels: `chunk` predictions, then their labels. mode 0:
+ * the true label, 1: flipped (a concept change), 2: a coin flip per row (labels turned to noise).
+ * Returns the failed requests; answering versions are counted in versions[0..8). labels false:
+ * predictions only. */
+static int stream_late(int port, size_t first, size_t n, int mode, bool labels, size_t *versions) {
+    enum { CHUNK = 50 };
+    int fd = hc_connect(port), failed = 0;
+    CHECK(fd >= 0);
+    if (fd < 0) return 1;
+    char hb[512], *h[16], buf[512], *f[16], body[1024], fb[256];
+    char rids[CHUNK][64];
+    const char *labs[CHUNK];
+    snprintf(hb, sizeof hb, "%s", header);
+    size_t nh = split(hb, h);
+    for (size_t c0 = first; c0 < first + n; c0 += CHUNK) {
+        size_t m = 0;
+        for (size_t i = c0; i < c0 + CHUNK && i < first + n; i++, m++) {
+            snprintf(buf, sizeof buf, "%s", lines[(i * 7919) % n_lines]);
+            size_t nf = split(buf, f);
+            size_t len = (size_t)snprintf(body, sizeof body, "{\"instances\":[{");
+            for (size_t k = 0; k + 1 < nf && k + 1 < nh; k++)
+                len += (size_t)snprintf(body + len, sizeof body - len, "%s\"%s\":%s", k ? "," : "", h[k], *f[k] ? f[k] : "null");
+            snprintf(body + len, sizeof body - len, "}]}");
+            bool pos = !strcmp(f[nf - 1], "pos");
+            if (mode == 1) pos = !pos;
+            if (mode == 2) pos = ((i * 2654435761u) >> 7) & 1;
+            labs[m] = pos ? "pos" : "neg";
+            rids[m][0] = 0;
+            hc_resp r;
+            if (hc_request_fd(fd, "POST", "/v1/models/pima:predict", body, NULL, &r) != 0 || r.status != 200) {
+                failed++;
+                hc_resp_free(&r);
+                continue;
+            }
+            json_error_t je;
+            json_t *j = json_loads(r.body, 0, &je);
+            const char *rid = json_string_value(json_object_get(j, "request_id"));
+            const char *ver = json_string_value(json_object_get(j, "version"));
+            long long v = ver ? atoll(ver) : json_integer_value(json_object_get(j, "version"));
+            if (v > 0 && v < 8) versions[v]++;
+            snprintf(rids[m], sizeof rids[m], "%s", rid ? rid : "");
+            json_decref(j);
+            hc_resp_free(&r);
+        }
+        for (size_t k = 0; labels && k < m; k++) { /* the labels come back after the chunk's predictions */
+            if (!rids[k][0]) continue;
+            hc_resp r;
+            snprintf(fb, sizeof fb, "{\"request_id\":\"%.63s\",\"label\":\"%.3s\"}", rids[k], labs[k]);
+            if (hc_request_fd(fd, "POST", "/v1/feedback", fb, NULL, &r) != 0 || r.status != 202) failed++;
+            hc_resp_free(&r);
+        }
+    }
+    close(fd);
+    return failed;
+}
+
+/* pima, linear, with a learn: section fit for 1,000 served rows: the most recent 30% held out, the
+ * challenger trained on the 200 labelled rows before them (base: false), and a margin of 0.05 AUC. */
+static bool train_alarm(const char *home) {
+    char *o = NULL;
+    int rc = fw_test_sh(&o, "[ -f \"$T/pima.yaml\" ] || fw_project pima \"$T/pima.yaml\"; "
+                            "[ -f \"$T/pima_alarm.yaml\" ] || { cp \"$T/pima.yaml\" \"$T/pima_alarm.yaml\"; "
+                            "printf 'learn:\\n  base: false\\n  window: {rows: 200}\\n"
+                            "  gate: {holdout: 0.3, min_rows: 100, min_improvement: 0.05}\\n' >> \"$T/pima_alarm.yaml\"; }; "
+                            "\"$FW\" train \"$T/pima_alarm.yaml\" --home \"$T/%s\" --quiet --models linear && "
+                            "\"$FW\" models promote pima@1 --force --home \"$T/%s\"", home, home);
+    CHECK_MSG(rc == 0, "train pima: %s", o ? o : "");
+    free(o);
+    return rc == 0;
+}
+
+/* The "raised" count of kind in the served version's monitor state (-1: not there). */
+static long long raised(int port, const char *kind) {
+    hc_resp r;
+    if (hc_request(port, "GET", "/v1/models/pima/monitor", NULL, NULL, &r) != 0) return -1;
+    json_error_t je;
+    json_t *j = r.status == 200 && r.body ? json_loads(r.body, 0, &je) : NULL;
+    hc_resp_free(&r);
+    json_t *v = json_object_get(json_object_get(j, "raised"), kind);
+    long long n = json_is_integer(v) ? json_integer_value(v) : -1;
+    json_decref(j);
+    return n;
+}
+
+/* Polls the online state until `retrains` triggered retrains have finished (last_retrain set);
+ * predictions keep flowing meanwhile (counted in versions, failures in *failed). */
+static json_t *wait_retrain(int port, long long retrains, int *failed, size_t *versions, json_t **root) {
+    for (int tries = 0; tries < 1800; tries++) { /* 180 s and more: generous at load 10 */
+        json_t *on = online_state(port, root);
+        if (on && json_integer_value(json_object_get(on, "retrains")) >= retrains &&
+            json_is_object(json_object_get(on, "last_retrain")))
+            return on;
+        json_decref(*root);
+        *root = NULL;
+        *failed += stream_late(port, 5000 + (size_t)tries * 5, 5, 0, false, versions);
+        struct timespec ts = {0, 100 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
+static const char k_alarm_cfg[] = "learn:\n  on_alarm: [performance]\n  promote: auto\n";
+
+/* The loop closed by an alarm: 500 rows as trained, then 500 after a concept change (labels
+ * flipped), their labels coming back late; the performance window over the changed rows raises the
+ * alarm, the alarm starts a retrain on the worker, the gate says promote, production moves, and the
+ * server swaps to the challenger — 100% of later requests answered by version 2 and none failed. */
+static void test_alarm_change_promotes(void) {
+    if (!fw_test_bin() || !load_pima() || !train_alarm("a")) return;
+    hc_server s;
+    int rc = start(&s, "a", k_alarm_cfg);
+    CHECK_EQ(rc, 0);
+    if (rc) return;
+    size_t versions[8] = {0};
+    int failed = stream_late(s.port, 0, 500, 0, true, versions);
+    CHECK_EQ(failed, 0);
+    CHECK_EQ(raised(s.port, "performance"), 0); /* the first window, before the change: no alarm */
+    failed += stream_late(s.port, 500, 500, 1, true, versions);
+    CHECK_EQ(versions[1], 1000);
+    json_t *root = NULL;
+    json_t *on = wait_retrain(s.port, 1, &failed, versions, &root);
+    CHECK_MSG(on != NULL, "no retrain after the performance alarm (raised: %lld)", raised(s.port, "performance"));
+    json_t *lr = json_object_get(on, "last_retrain");
+    CHECK_STR(json_string_value(json_object_get(lr, "reason")), "alarm");
+    CHECK_STR(json_string_value(json_object_get(lr, "decision")), "promote");
+    CHECK_STR(json_string_value(json_object_get(lr, "challenger")), "pima@2");
+    CHECK(json_is_true(json_object_get(lr, "promoted")));
+    CHECK(json_real_value(json_object_get(lr, "challenger_metric")) > json_real_value(json_object_get(lr, "champion_metric")) + 0.05);
+    CHECK_EQ(json_integer_value(json_object_get(on, "retrains")), 1);
+    /* the retrain waited for the log: the labels that raised the alarm were in the store when it
+     * scanned (all 1,000; the last may still be on its way when the alarm is raised) */
+    long long labelled = json_integer_value(json_object_get(json_object_get(lr, "rows"), "labelled"));
+    CHECK_MSG(labelled >= 999, "the retrain scanned %lld labelled rows of 1000", labelled);
+    json_decref(root);
+    /* the swap: every request after it is answered by version 2; none failed at any time */
+    size_t after[8] = {0};
+    for (int tries = 0; tries < 600; tries++) {
+        memset(after, 0, sizeof after);
+        failed += stream_late(s.port, 6000 + (size_t)tries * 20, 20, 0, false, after);
+        if (after[2] == 20) break;
+        struct timespec ts = {0, 100 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    CHECK_EQ(after[2], 20);
+    CHECK_EQ(failed, 0);
+    CHECK_EQ(hc_server_stop(&s, SIGTERM), 0);
+    char *o = NULL;
+    fw_test_sh(&o, "\"$FW\" models history pima --home \"$T/a\"");
+    CHECK_CONTAINS(o, "performance");
+    CHECK_CONTAINS(o, "gate:");
+    free(o);
+    o = NULL;
+    rc = fw_test_sh(&o, "\"$FW\" models show pima@2 --home \"$T/a\" --json");
+    CHECK_CONTAINS(o, "\"lineage\":{\"parent\":1,");
+    CHECK_CONTAINS(o, "\"reason\":\"alarm\"");
+    free(o);
+}
+
+/* Negative controls. No change: 1,000 rows as trained — no performance alarm, no retrain, version 1
+ * keeps serving. Noise: the last 500 labels turned into coin flips — the alarm fires and the retrain
+ * runs, but a challenger trained on noise is no better on the held-out rows: the gate does not
+ * promote and version 1 keeps serving. */
+static void test_alarm_negative_controls(void) {
+    if (!fw_test_bin() || !load_pima() || !train_alarm("b")) return;
+    hc_server s;
+    int rc = start(&s, "b", k_alarm_cfg);
+    CHECK_EQ(rc, 0);
+    if (rc) return;
+    size_t versions[8] = {0};
+    int failed = stream_late(s.port, 0, 1000, 0, true, versions);
+    json_t *root = NULL;
+    json_t *on = NULL;
+    for (int tries = 0; tries < 600; tries++) { /* every label has reached the learning thread */
+        on = online_state(s.port, &root);
+        if (on && json_integer_value(json_object_get(on, "labels_since_retrain")) >= 1000) break;
+        json_decref(root);
+        root = NULL;
+        on = NULL;
+        struct timespec ts = {0, 100 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    CHECK_MSG(on != NULL, "the learning thread did not count 1000 labels");
+    json_decref(root);
+    struct timespec sec = {1, 0};
+    nanosleep(&sec, NULL); /* an alarm, had there been one, has reached the worker by now */
+    CHECK_EQ(raised(s.port, "performance"), 0);
+    on = online_state(s.port, &root);
+    CHECK_EQ(json_integer_value(json_object_get(on, "retrains")), 0);
+    json_decref(root);
+    CHECK_EQ(hc_server_stop(&s, SIGTERM), 0);
+
+    if (!train_alarm("c")) return;
+    rc = start(&s, "c", k_alarm_cfg);
+    CHECK_EQ(rc, 0);
+    if (rc) return;
+    memset(versions, 0, sizeof versions);
+    failed += stream_late(s.port, 0, 500, 0, true, versions);
+    failed += stream_late(s.port, 500, 500, 2, true, versions);
+    on = wait_retrain(s.port, 1, &failed, versions, &root);
+    CHECK_MSG(on != NULL, "no retrain after the performance alarm (raised: %lld)", raised(s.port, "performance"));
+    json_t *lr = json_object_get(on, "last_retrain");
+    CHECK_STR(json_string_value(json_object_get(lr, "reason")), "alarm");
+    const char *d = json_string_value(json_object_get(lr, "decision"));
+    CHECK_MSG(d && strcmp(d, "promote") != 0, "a challenger trained on noise was promoted: %s", d ? d : "(none)");
+    CHECK(!json_is_true(json_object_get(lr, "promoted")));
+    json_decref(root);
+    size_t after[8] = {0};
+    failed += stream_late(s.port, 6000, 20, 0, false, after);
+    CHECK_EQ(after[1], 20);
+    CHECK_EQ(failed, 0);
+    CHECK_EQ(hc_server_stop(&s, SIGTERM), 0);
+    char *o = NULL;
+    fw_test_sh(&o, "\"$FW\" models show pima@production --home \"$T/c\" --json");
+    CHECK_CONTAINS(o, "\"version\":1,");
     free(o);
 }
 
@@ -294,6 +518,8 @@ int main(int argc, char **argv) {
     (void)argc;
     TEST_RUN(test_config);
     TEST_RUN(test_trigger_after_labels);
+    TEST_RUN(test_alarm_change_promotes);
+    TEST_RUN(test_alarm_negative_controls);
     TEST_RUN(test_change_promotes_and_swaps);
     TEST_RUN(test_no_change_no_promotion);
     free(text);
