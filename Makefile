@@ -19,6 +19,8 @@ endif
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 # -fvisibility=hidden: libflywheel.so exports only what include/flywheel.h marks FW_API
 CFLAGS  += -std=c17 -D_GNU_SOURCE $(OPT) $(WARN) -fPIC -fvisibility=hidden -Iinclude -Isrc -MMD -MP
+# libpq-fe.h (libpq-dev): only its declarations; libpq.so.5 is dlopen'ed by src/store/pg.c
+CFLAGS  += -I/usr/include/postgresql
 LIBS    := -lsqlite3 -lyaml -lxxhash -lz -lzstd -ljansson -lpthread -lm
 GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 # rebuild version.o when HEAD moves (works in worktrees and without git)

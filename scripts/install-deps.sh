@@ -6,6 +6,7 @@ set -euo pipefail
 build_pkgs=(gcc clang make pkg-config git ca-certificates curl
   libsqlite3-dev libyaml-dev libxxhash-dev zlib1g-dev libzstd-dev libjansson-dev libmicrohttpd-dev
   libcurl4-gnutls-dev  # the monitoring webhook (serve/curl.h: header; libcurl-gnutls.so.4 dlopen'ed)
+  libpq-dev postgresql # the postgresql:// store (store/pg.h: header; libpq.so.5 dlopen'ed); tests start a server
   prometheus           # promtool: tests/serve checks /metrics with `promtool check metrics`
   libclang-rt-14-dev python3 openssl  # openssl: tests/serve/test_guard makes a TLS certificate
   chromium fonts-dejavu-core)   # chromium: tests/eval/test_report_browser renders every HTML report

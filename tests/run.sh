@@ -10,6 +10,12 @@ export FLYWHEEL_BIN=${FLYWHEEL_BIN:-$PWD/$out/flywheel}
 export FLYWHEEL_TEST_BIN=${FLYWHEEL_TEST_BIN:-$PWD/$out/flywheel-test}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+# one throwaway PostgreSQL for the run (the postgresql:// store tests: tests/support/backend.h),
+# stopped by its PID when the run ends; a program run on its own starts its own
+if [[ -z ${FW_TEST_PG_URL:-} ]] && pg=$(tests/support/pg.sh start 2>/dev/null); then
+  export FW_TEST_PG_URL=${pg% *}; fw_pg_dir=${pg#* }
+  trap 'tests/support/pg.sh stop "$fw_pg_dir"' EXIT
+fi
 total_p=0; total_f=0; broken=()
 mapfile -t progs < <(find "$out/tests/$area" -type f -perm -u+x -name 'test_*' 2>/dev/null | sort)
 if ((${#progs[@]} == 0)); then echo "run.sh: no test programs under $out/tests/$area" >&2; echo "0 passed, 1 failed"; exit 1; fi

@@ -732,6 +732,7 @@ static const char *outcome_of(fw_status st, const fw_batch_summary *sum) {
  * the selection's spool and scores. */
 typedef struct run_paths {
     const char *home;
+    char local[1024]; /* the home's side files on this machine (store/store.h fw_store_local_dir) */
     char job[256], safe[256], bdir[1100], out[1100], spool[1200], scores[1200], state[1200], rej[1200];
 } run_paths;
 
@@ -766,9 +767,10 @@ static fw_status setup(fw__run *R, const fw_batch_model *m, const fw_batch_optio
         snprintf(p->job, sizeof p->job, "%s-%s", m->name, base ? base + 1 : o->output);
     }
     fw__safe_name(p->job, p->safe, sizeof p->safe);
-    fmt_into(p->bdir, sizeof p->bdir, "%s/batch", p->home);
+    fw_store_local_dir(p->home, p->local, sizeof p->local);
+    fmt_into(p->bdir, sizeof p->bdir, "%s/batch", p->local);
     if (R->kind == FW_BATCH_OUT_STORE) {
-        mkdir(p->home, 0755);
+        mkdir(p->local, 0755);
         mkdir(p->bdir, 0755);
         fmt_into(p->out, sizeof p->out, "%s/%s.spool", p->bdir, p->safe);
         fmt_into(p->state, sizeof p->state, "%s/%s.state", p->bdir, p->safe);
@@ -1142,7 +1144,7 @@ fw_status fw_batch_run(const fw_batch_model *m, const fw_batch_options *o, fw_ba
     fw_status st = setup(&R, m, o, &p, sum, err);
     if (st) return st;
     int lock_fd = -1;
-    if ((st = fw__lock_take(p.home, p.job, &lock_fd, err))) return st;
+    if ((st = fw__lock_take(p.local, p.job, &lock_fd, err))) return st;
     sink k;
     memset(&k, 0, sizeof k);
     k.out_fd = k.rej_fd = k.scores_fd = -1;

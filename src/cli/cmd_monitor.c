@@ -13,6 +13,7 @@
 #include "core/clock.h"
 #include "core/json_out.h"
 #include "data/load.h"
+#include "data/scalar.h"
 #include "eval/report_html_int.h"
 #include "features/record.h"
 #include "monitor/monitor.h"
@@ -29,7 +30,8 @@
 #define CMD "monitor"
 
 static const char usage_text[] =
-    "usage: flywheel monitor NAME[@ALIAS|@VERSION] --input FILE [--label COL] [--json] [--html FILE]\n"
+    "usage: flywheel monitor NAME[@ALIAS|@VERSION] --input FILE [--label COL] [--time-column COL]\n"
+    "                        [--json] [--html FILE]\n"
     "       flywheel monitor NAME --history [--json]\n"
     "\n"
     "Replays FILE's rows in order through the monitor the server runs for that model version (same\n"
@@ -37,7 +39,8 @@ static const char usage_text[] =
     "back as feedback right after. Prints every alarm once, at the 0-based row that raised it: input\n"
     "drift, quality (missing rate, unseen categories, out-of-range values, the project's\n"
     "expectations), schema (a value of the wrong type, an absent column), prediction drift, live and\n"
-    "estimated performance, latency against the budget. See docs/MONITORING.md.\n"
+    "estimated performance, latency against the budget. With --time-column, windows also close by\n"
+    "time as the server's do (monitoring.block_s); without, by count alone. See docs/MONITORING.md.\n"
     "\n";
 
 static const char epilog[] =
@@ -274,6 +277,20 @@ static fw_status write_html(const char *path, const char *ref, fw_monitor *mon, 
 
 /* ---- the replay -------------------------------------------------------------------------------- */
 
+/* A row's time (--time-column) as Unix ms: epoch seconds (a number below 1e11, fractions allowed),
+ * epoch milliseconds (a number from 1e11 up: 1e11 s would be the year 5138) or an ISO 8601 date /
+ * datetime (data/scalar.h; no offset = UTC). False for anything else, and for times not after
+ * 1970-01-01 (0 means "no time" to the monitor). */
+static bool parse_time_ms(const char *s, size_t len, int64_t *ms) {
+    double x;
+    if (fw_parse_number(s, len, &x, NULL)) x = x >= 1e11 ? x : x * 1000;
+    else if (fw_parse_timestamp(s, len, &x)) x *= 1000;
+    else return false;
+    if (!(x >= 1) || x > 9e15) return false;
+    *ms = (int64_t)llround(x);
+    return true;
+}
+
 static bool has_history(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--")) return false;
@@ -284,12 +301,19 @@ static bool has_history(int argc, char **argv) {
 
 int fw_cmd_monitor(int argc, char **argv) {
     if (has_history(argc, argv)) return fw_cmd_monitor_history(argc, argv);
-    const char *input = NULL, *label = NULL, *html = NULL, *home = NULL;
+    const char *input = NULL, *label = NULL, *html = NULL, *home = NULL, *time_col = NULL;
+    double block_s = -1;
     bool json = false;
     uint64_t step = 0, window = 0, quality = 0;
     fw_opt opts[] = {
         {"--input", 0, FW_OPT_STRING, &input, "FILE", "the rows to replay (.csv, .tsv, .jsonl, optionally .gz)"},
         {"--label", 0, FW_OPT_STRING, &label, "COL", "FILE's label column: each row's label comes back as feedback"},
+        {"--time-column", 0, FW_OPT_STRING, &time_col, "COL",
+         "FILE's time column (epoch seconds, epoch ms or ISO 8601; e.g. the prediction\n"
+         "log's time): blocks also close by time, as in the server"},
+        {"--block-seconds", 0, FW_OPT_DOUBLE, &block_s, "S",
+         "with --time-column: a block closes once its rows span S seconds (the\n"
+         "server's monitoring.block_s; default 300)", .lo = 0.001, .hi = 86400},
         {"--json", 0, FW_OPT_FLAG, &json, NULL, "one JSON document: rows, alarms (docs/MONITORING.md)"},
         {"--html", 0, FW_OPT_STRING, &html, "FILE", "a report with plots (drift per column, live and estimated metric)"},
         {"--home", 0, FW_OPT_STRING, &home, "DIR", "Flywheel home (default $FLYWHEEL_HOME or ./.flywheel)"},
@@ -306,6 +330,8 @@ int fw_cmd_monitor(int argc, char **argv) {
     if (!fw_args_parse(&args, argc, argv, 1, &code)) return code;
     if (!args.n_pos) return fw_cli_fail(CMD, FW_EXIT_USAGE, "give a model: flywheel monitor NAME@VERSION --input FILE");
     if (!input) return fw_cli_fail(CMD, FW_EXIT_USAGE, "give the rows to replay: --input FILE");
+    if (block_s >= 0 && !time_col)
+        return fw_cli_fail(CMD, FW_EXIT_USAGE, "--block-seconds needs --time-column COL (without times the replay closes blocks by count alone)");
     const char *ref = args.pos[0];
 
     fw_err err;
@@ -349,7 +375,8 @@ int fw_cmd_monitor(int argc, char **argv) {
     else if (step && ms.window_rows % step) ms.window_rows = (uint32_t)(step * ((ms.window_rows + step - 1) / step));
     if (quality) ms.quality_rows = (uint32_t)quality;
     else if (step && ms.quality_rows % step) ms.quality_rows = (uint32_t)(step * ((ms.quality_rows + step - 1) / step));
-    ms.block_seconds = 0; /* the replay has no clock: windows by count alone, as the server's by default */
+    /* times only from the file: without --time-column, windows by count alone */
+    ms.block_seconds = time_col ? (block_s >= 0 ? block_s : 300) : 0;
     ms.history = html != NULL;
     ms.on_alarm = on_alarm;
     ms.ud = &r;
@@ -363,7 +390,7 @@ int fw_cmd_monitor(int argc, char **argv) {
     fw_load_opts lo;
     fw_load_opts_init(&lo);
     lo.threads = 1;
-    ov = fw_calloc(m->n_inputs + 1, sizeof *ov);
+    ov = fw_calloc(m->n_inputs + 2, sizeof *ov);
     if (!ov) {
         fw_cli_fail(CMD, FW_EXIT_FAILURE, "out of memory");
         goto done;
@@ -375,9 +402,17 @@ int fw_cmd_monitor(int argc, char **argv) {
         goto done;
     }
     size_t n_ov = 0;
+    bool time_is_input = false;
     for (size_t i = 0; i < m->n_inputs; i++)
-        if (fw_dataset_find(ds, m->input_names[i]) >= 0)
+        if (fw_dataset_find(ds, m->input_names[i]) >= 0) {
             ov[n_ov++] = (fw_type_override){m->input_names[i], FW_COL_CATEGORICAL};
+            time_is_input |= time_col && !strcmp(time_col, m->input_names[i]);
+        }
+    if (time_col && fw_dataset_find(ds, time_col) < 0) {
+        fw_cli_fail(CMD, FW_EXIT_FAILURE, "%s: no column named '%s' (--time-column)", input, time_col);
+        goto done;
+    }
+    if (time_col && !time_is_input) ov[n_ov++] = (fw_type_override){time_col, FW_COL_CATEGORICAL}; /* its text */
     fw_dataset_free(ds);
     ds = NULL;
     lo.max_rows = 0;
@@ -387,11 +422,13 @@ int fw_cmd_monitor(int argc, char **argv) {
         fw_cli_fail(CMD, FW_EXIT_FAILURE, "%s", err.msg);
         goto done;
     }
-    int label_col = -1;
+    int label_col = -1, time_idx = time_col ? fw_dataset_find(ds, time_col) : -1;
     if (label && (label_col = fw_dataset_find(ds, label)) < 0) {
         fw_cli_fail(CMD, FW_EXIT_FAILURE, "%s: no column named '%s' (--label)", input, label);
         goto done;
     }
+    fw_data_format fmt = FW_FORMAT_CSV;
+    (void)fw_data_format_of(input, &fmt);
     col_of = fw_calloc(m->n_inputs + 1, sizeof *col_of);
     flags = fw_calloc(m->n_inputs + 1, 1);
     vals = fw_calloc(m->n_inputs + 1, sizeof *vals);
@@ -412,6 +449,19 @@ int fw_cmd_monitor(int argc, char **argv) {
     }
     uint64_t last_real = 0, last_est = 0;
     for (size_t row = 0; row < ds->n_rows; row++) {
+        int64_t ts = -1; /* no time: count-only */
+        if (time_idx >= 0) {
+            const fw_column *tc = &ds->cols[time_idx];
+            const char *t = tc->code[row] >= 0 ? fw_dict_str(&tc->dict, tc->code[row]) : "";
+            size_t tl = tc->code[row] >= 0 ? fw_dict_len(&tc->dict, tc->code[row]) : 0;
+            if (!parse_time_ms(t, tl, &ts)) { /* the header is line 1 of a CSV; a JSONL has none */
+                fw_cli_fail(CMD, FW_EXIT_FAILURE,
+                            "%s:%zu: column '%s': '%.*s' is not a time (epoch seconds, epoch milliseconds or ISO 8601 "
+                            "after 1970)",
+                            input, row + (fmt == FW_FORMAT_JSONL ? 1 : 2), time_col, (int)(tl < 64 ? tl : 64), t);
+                goto done;
+            }
+        }
         fw_record_from_row(ds, col_of, m->n_inputs, row, vals);
         fw_srv_decision d;
         fw_err perr;
@@ -422,7 +472,7 @@ int fw_cmd_monitor(int argc, char **argv) {
         char rid[32];
         int rl = snprintf(rid, sizeof rid, "row-%zu", row);
         fw_monitor_obs o = {.values = vals, .flags = flags, .outputs = ps == FW_OK ? out : NULL,
-                            .latency_ms = ms_taken, .request_id = rid, .request_id_len = (size_t)rl, .ts_ms = -1};
+                            .latency_ms = ms_taken, .request_id = rid, .request_id_len = (size_t)rl, .ts_ms = ts};
         fw_monitor_observe(mon, &o);
         if (label_col >= 0 && ps == FW_OK) {
             const fw_column *lc = &ds->cols[label_col];
@@ -431,7 +481,7 @@ int fw_cmd_monitor(int argc, char **argv) {
             else if (!lc->num && lc->code[row] >= 0)
                 y = (fw_value){FW_VALUE_STRING, 0, fw_dict_str(&lc->dict, lc->code[row]), fw_dict_len(&lc->dict, lc->code[row])};
             fw_err lerr;
-            if (y.kind != FW_VALUE_MISSING) (void)fw_monitor_feedback(mon, rid, (size_t)rl, &y, -1, &lerr);
+            if (y.kind != FW_VALUE_MISSING) (void)fw_monitor_feedback(mon, rid, (size_t)rl, &y, ts, &lerr);
         }
         if (html && label_col >= 0) { /* the performance windows, for the plot */
             fw_perf_summary su;

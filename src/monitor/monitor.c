@@ -353,7 +353,6 @@ static fw_status build(fw_monitor *mon, fw_err *err) {
         if (mon->cols[i].expect_on) fw_rate_cusum_init(&mon->cols[i].expect, 0, 1e6, 0.01, mon->alpha_row);
     if (st == FW_OK) st = perf_init(mon, &s, &proj, err);
     fw_project_free(&proj);
-    mon->block_start_ns = fw_now_ns();
     return st;
 }
 
@@ -419,6 +418,7 @@ fw_status fw_monitor_new(const fw_srv_model *m, const fw_monitor_settings *s_in,
     mon->budget[0] = s.p50_ms > 0 ? s.p50_ms : 0;
     mon->budget[1] = s.p90_ms > 0 ? s.p90_ms : 0;
     mon->budget[2] = s.p99_ms > 0 ? s.p99_ms : 0;
+    mon->block_ms = (int64_t)llround(s.block_seconds * 1000);
     pthread_mutex_init(&mon->count_mu, NULL);
     pthread_mutex_init(&mon->test_mu, NULL);
     pthread_mutex_init(&mon->build_mu, NULL);
@@ -603,7 +603,6 @@ static void close_block(fw_monitor *mon) {
     mon->shard_used = 0;
     uint64_t last_row = mon->rows - 1;
     mon->cur ^= 1;
-    mon->block_start_ns = fw_now_ns();
     pthread_mutex_unlock(&mon->count_mu);
     run_tests(mon, b, last_row);
     memset(b->counts, 0, mon->n_cells * sizeof *b->counts);
@@ -612,6 +611,12 @@ static void close_block(fw_monitor *mon) {
     b->n_lat = 0;
     b->errors = 0;
     pthread_mutex_unlock(&mon->test_mu);
+}
+
+/* True when block b holds rows and a row stamped t would be block_ms or more past its first row
+ * (count_mu held): such a row opens the next block. */
+static bool expired(const mon_block *b, int64_t t, int64_t block_ms) {
+    return b->rows && b->first_ts > 0 && t - b->first_ts >= block_ms;
 }
 
 enum { CELL_CHUNK = 1024 };
@@ -646,9 +651,18 @@ uint64_t fw_monitor_observe(fw_monitor *mon, const fw_monitor_obs *o) {
             n += col_cells(mon, &mon->cols[i], o, cells + n, &schema, n_new < MAX_NEWCOMERS ? &nc[n_new] : NULL);
             if (n_new < MAX_NEWCOMERS && nc[n_new].key) nc_col[n_new++] = i;
         }
-    int64_t ts = o->ts_ms == 0 ? fw_wall_unix_ms() : o->ts_ms < 0 ? 0 : o->ts_ms;
     unsigned sh = my_shard();
     pthread_mutex_lock(&mon->count_mu);
+    /* the timestamp: the caller's, or the clock read under count_mu, so that rows get their times
+     * in row order and fw_monitor_tick (which reads the clock under the same lock) cannot close a
+     * block that a later row's own time would have kept open */
+    int64_t ts = o->ts_ms == 0 ? fw_wall_unix_ms() : o->ts_ms < 0 ? 0 : o->ts_ms;
+    /* a block is block_seconds long from its first row's time: it closes before this row is counted
+     * when this row is that far past (loop: another thread may have opened the next one meanwhile) */
+    while (mon->block_ms > 0 && ts > 0 && expired(&mon->blk[mon->cur], ts, mon->block_ms)) {
+        close_block(mon); /* releases count_mu */
+        pthread_mutex_lock(&mon->count_mu);
+    }
     uint64_t row = mon->rows++;
     mon_block *b = &mon->blk[mon->cur];
     uint64_t *cnt = counts_for(mon, sh);
@@ -665,10 +679,10 @@ uint64_t fw_monitor_observe(fw_monitor *mon, const fw_monitor_obs *o) {
     }
     if (b->rows < mon->s.step_rows && !(o->latency_ms < 0) && !isnan(o->latency_ms)) b->lat[b->n_lat++] = o->latency_ms;
     if (!o->outputs) b->errors++;
+    if (!b->rows) b->first_ts = ts;
     b->rows++;
     b->last_ts = ts;
-    bool full = b->rows >= mon->s.step_rows ||
-                (mon->s.block_seconds > 0 && (double)(fw_now_ns() - mon->block_start_ns) >= mon->s.block_seconds * 1e9);
+    bool full = b->rows >= mon->s.step_rows;
     if (full) close_block(mon); /* releases count_mu */
     else pthread_mutex_unlock(&mon->count_mu);
     if (schema) {
@@ -705,16 +719,18 @@ uint64_t fw_monitor_observe(fw_monitor *mon, const fw_monitor_obs *o) {
     return row;
 }
 
-void fw_monitor_tick(fw_monitor *mon) {
-    if (!is_built(mon)) return; /* nothing observed yet */
+bool fw_monitor_tick_at(fw_monitor *mon, int64_t now_ms) {
+    if (!is_built(mon) || mon->block_ms <= 0) return false; /* nothing observed yet, or no time windows */
     pthread_mutex_lock(&mon->count_mu);
-    mon_block *b = &mon->blk[mon->cur];
-    if (mon->s.block_seconds > 0 && b->rows &&
-        (double)(fw_now_ns() - mon->block_start_ns) >= mon->s.block_seconds * 1e9)
-        close_block(mon);
-    else
-        pthread_mutex_unlock(&mon->count_mu);
+    if (expired(&mon->blk[mon->cur], now_ms, mon->block_ms)) {
+        close_block(mon); /* releases count_mu */
+        return true;
+    }
+    pthread_mutex_unlock(&mon->count_mu);
+    return false;
 }
+
+bool fw_monitor_tick(fw_monitor *mon) { return fw_monitor_tick_at(mon, fw_wall_unix_ms()); }
 
 void fw_monitor_flush(fw_monitor *mon) {
     if (!is_built(mon)) return;

@@ -11,9 +11,12 @@
  * The server (src/serve) and the replay command (`flywheel monitor NAME@REF --input FILE`) run this
  * very code. Window boundaries are decided by the observation count: a block closes after
  * step_rows observations, and every test looks at the last window_rows (drift, prediction) or
- * quality_rows (quality) observations, i.e. a whole number of blocks. One stream in one order
- * therefore raises the same alarms at the same rows in the server and in the replay, as long as no
- * block is closed by time (block_seconds; the replay never closes by time).
+ * quality_rows (quality) observations, i.e. a whole number of blocks. A block also closes by time
+ * (block_seconds > 0): before counting the first row whose own timestamp is block_seconds past the
+ * block's first row, or at fw_monitor_tick once the clock is — the same row either way. One stream
+ * in one order with the same timestamps therefore raises the same alarms at the same rows in the
+ * server and in the replay (which takes the times from --time-column, and without one passes none:
+ * count-only).
  *
  * Threads: fw_monitor_observe may be called concurrently from any number of threads. It computes
  * every value's cell outside any lock, then adds the counts under a short mutex (a few hundred
@@ -79,9 +82,10 @@ typedef struct fw_monitor_settings {
     uint32_t step_rows;            /* a block closes after this many observations (default 50) */
     uint32_t window_rows;          /* drift + prediction window, a multiple of step_rows (default 1000) */
     uint32_t quality_rows;         /* quality + latency window, a multiple of step_rows (default 200) */
-    double block_seconds;          /* a block with >= 1 observation also closes once it is this old
-                                      (checked at observe and fw_monitor_tick); 0 = by count only
-                                      (default 0: windows decided by counts alone) */
+    double block_seconds;          /* a block also closes by time: before counting the first row
+                                      stamped this long after the block's first row (ts_ms), or at
+                                      fw_monitor_tick once the clock is that far; 0 = by count only
+                                      (the library's default; the server's is 300, docs/MONITORING.md) */
     double sensitivity;            /* 1 = default; larger = more sensitive (thresholds of the quality
                                       and drift tests are scaled, see docs/MONITORING.md) */
     const char *const *columns;    /* the inputs watched (names); NULL = every input */
@@ -127,7 +131,9 @@ typedef struct fw_monitor_obs {
     double latency_ms;             /* < 0 or NaN = unknown */
     const char *request_id;        /* for the feedback join (may be NULL) */
     size_t request_id_len;
-    int64_t ts_ms;                 /* wall clock, Unix ms; 0 = now (the replay passes 0 and records 0) */
+    int64_t ts_ms;                 /* the row's time, Unix ms; 0 = now (the wall clock, read under the
+                                      count lock); < 0 = none (recorded as 0; such rows never close a
+                                      block by time: the replay without --time-column) */
 } fw_monitor_obs;
 
 /* Builds the monitor of model m (m must outlive it). The reference profile and the recorded
@@ -153,9 +159,14 @@ bool fw_monitor_built(const fw_monitor *mon);
  * allocate; closes (and tests) a block when this observation fills it. */
 uint64_t fw_monitor_observe(fw_monitor *mon, const fw_monitor_obs *o);
 
-/* Closes the open block by time when it is older than block_seconds (no-op when block_seconds is
- * 0 or the block is empty). For a server's periodic tick. */
-void fw_monitor_tick(fw_monitor *mon);
+/* Closes (and tests) the open block by time when now_ms (Unix ms) is block_seconds or more past
+ * its first row's timestamp — exactly where the next observation, stamped now_ms or later, would
+ * close it, so an idle server's tick and the late row's arrival close the same block at the same
+ * row. No-op when block_seconds is 0, the block is empty or its rows carry no time. True when a
+ * block was closed. fw_monitor_tick reads the wall clock (under the lock observations read it
+ * under): for a server's periodic tick. */
+bool fw_monitor_tick_at(fw_monitor *mon, int64_t now_ms);
+bool fw_monitor_tick(fw_monitor *mon);
 /* Closes and tests the open block whatever its size (end of a replay). */
 void fw_monitor_flush(fw_monitor *mon);
 

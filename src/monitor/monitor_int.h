@@ -78,6 +78,7 @@ typedef struct mon_block {
     double *lat;               /* step_rows latencies */
     size_t n_lat;
     uint64_t rows, errors;
+    int64_t first_ts;          /* its first observation's timestamp (Unix ms; 0 = unknown: no time close) */
     int64_t last_ts;
 } mon_block;
 
@@ -119,7 +120,7 @@ struct fw_monitor {
     uint64_t *shard[MON_SHARDS];
     uint32_t shard_used;       /* bit per shard written since the block opened */
     int cur;
-    uint64_t block_start_ns;
+    int64_t block_ms;          /* settings.block_seconds in ms (0: blocks close by count only) */
     /* test_mu: everything below */
     pthread_mutex_t test_mu;
     uint64_t blocks, errors;

@@ -64,6 +64,8 @@ void fw_serve_config_init(fw_serve_config *c) {
     fw_serve_monitoring *m = &c->monitoring;
     m->enabled = true;
     m->sensitivity = 1;
+    m->block_s = 300; /* a trickle is tested every 5 minutes; a stream that never pauses that long is
+                         windowed by counts alone (docs/MONITORING.md, "Windows by time") */
     m->metrics_columns = 50;
     m->join_table = 65536;
     m->history = true;

@@ -28,7 +28,8 @@
  *   monitoring:
  *     enabled: true                 # false: no monitor, no /monitor state, no alarms
  *     step_rows: 50                 # a block of predictions closes after this many ...
- *     block_s: 0                    # ... or once it is this old (0: by count only, as the replay)
+ *     block_s: 300                  # ... or before the first row this many seconds past its first
+ *                                   # (0: by count only; the replay: --time-column)
  *     window_rows: 1000             # drift and prediction tests look at the last this many rows
  *     quality_rows: 200             # quality and latency tests look at the last this many rows
  *     sensitivity: 1                # > 1 more sensitive, < 1 less (thresholds scaled)
@@ -90,7 +91,7 @@ typedef struct fw_serve_monitoring {
     /* windows (monitor/monitor.h fw_monitor_settings); 0 = the monitor's default. window_rows and
        quality_rows are whole numbers of blocks (checked against step_rows, given or default) */
     uint32_t step_rows, window_rows, quality_rows;
-    double block_s;             /* a block also closes once this old; default 0 = by count only */
+    double block_s;             /* a block also closes by time (monitor.h block_seconds); default 300; 0 = by count only */
     double sensitivity;         /* default 1 */
     char **columns;             /* the inputs watched; n_columns == 0: every input */
     size_t n_columns;

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 enum { REOPEN_MS = 5000 };      /* an unhealthy store is tried again this often */
 
@@ -271,6 +272,9 @@ bool fw_log_sink_store_cache_bytes(const fw_log_sink *sink, size_t *writer, size
 bool fw_log_sink_store_spool_dir(const fw_log_sink *sink, char *buf, size_t size) {
     if (sink->write != sink_write) return false;
     const store_sink *s = sink->ud;
-    int n = snprintf(buf, size, "%s/spool", s->home);
+    char local[4096];
+    fw_store_local_dir(s->home, local, sizeof local); /* a URL home's spool is on this machine */
+    if (strstr(s->home, "://")) mkdir(local, 0755);    /* (a directory home exists already) */
+    int n = snprintf(buf, size, "%s/spool", local);
     return n > 0 && (size_t)n < size;
 }

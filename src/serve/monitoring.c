@@ -20,11 +20,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* The prepare thread: a version's monitor is built by its first prediction (monitor.h: cheap), and
  * its detectors' calibration (~1.4 ms a column, the expensive part) is done here, off the request
  * path, before the first full drift window needs it. A bounded queue of model references; when it
- * is full the version is not queued and its first full window calibrates on its own. */
+ * is full the version is not queued and its first full window calibrates on its own.
+ * The same thread ticks every attached monitor (fw_monitor_tick) when monitoring.block_s > 0, every
+ * tick_s (1 s, or block_s / 4 when shorter): a block whose first row is block_s old is closed and
+ * tested even when no further prediction comes (a trickle of traffic is tested every block_s). */
 enum { PREP_QUEUE = 256 };
 
 struct fw_srv_monitoring {
@@ -41,6 +45,11 @@ struct fw_srv_monitoring {
     fw_srv_model *prep_q[PREP_QUEUE];
     size_t prep_head, prep_n;
     atomic_uint_fast64_t prepared;
+    /* the attached monitors, for the tick (live_mu; a monitor leaves at fw_srv_monitor_detach) */
+    double tick_s;             /* 0: no tick (block_s 0) */
+    pthread_mutex_t live_mu;
+    fw_monitor **live;
+    size_t n_live, cap_live;
 };
 
 /* What a monitor's alarm callback needs: where alarms go and which version raised them; and
@@ -53,12 +62,43 @@ typedef struct mon_hook {
     int64_t version;           /* the registry's number; 0 when the version is not a number (directory models) */
 } mon_hook;
 
+/* Ticks every attached monitor (live_mu held meanwhile: a monitor is not freed under the tick; the
+ * alarm callbacks only queue). */
+static void tick_all(fw_srv_monitoring *sm) {
+    pthread_mutex_lock(&sm->live_mu);
+    for (size_t i = 0; i < sm->n_live; i++) fw_monitor_tick(sm->live[i]);
+    pthread_mutex_unlock(&sm->live_mu);
+}
+
 static void *prep_main(void *ud) {
     fw_srv_monitoring *sm = ud;
+    uint64_t next_tick = fw_now_ns() + (uint64_t)(sm->tick_s * 1e9);
     pthread_mutex_lock(&sm->prep_mu);
     for (;;) {
-        while (!sm->prep_n && !sm->prep_stop) pthread_cond_wait(&sm->prep_cv, &sm->prep_mu);
+        while (!sm->prep_n && !sm->prep_stop) {
+            if (!(sm->tick_s > 0)) {
+                pthread_cond_wait(&sm->prep_cv, &sm->prep_mu);
+                continue;
+            }
+            uint64_t now = fw_now_ns();
+            if (now >= next_tick) break;
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            uint64_t wait = next_tick - now;
+            until.tv_sec += (time_t)(wait / 1000000000u);
+            until.tv_nsec += (long)(wait % 1000000000u);
+            if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+            pthread_cond_timedwait(&sm->prep_cv, &sm->prep_mu, &until);
+        }
         if (sm->prep_stop) break;
+        if (sm->tick_s > 0 && fw_now_ns() >= next_tick) {
+            pthread_mutex_unlock(&sm->prep_mu);
+            tick_all(sm);
+            next_tick = fw_now_ns() + (uint64_t)(sm->tick_s * 1e9);
+            pthread_mutex_lock(&sm->prep_mu);
+            continue;
+        }
+        if (!sm->prep_n) continue;
         fw_srv_model *m = sm->prep_q[sm->prep_head];
         sm->prep_head = (sm->prep_head + 1) % PREP_QUEUE;
         sm->prep_n--;
@@ -102,6 +142,8 @@ fw_status fw_srv_monitoring_new(const fw_serve_config *cfg, fw_srv_monitoring **
     }
     pthread_mutex_init(&sm->prep_mu, NULL);
     pthread_cond_init(&sm->prep_cv, NULL);
+    pthread_mutex_init(&sm->live_mu, NULL);
+    sm->tick_s = cfg->monitoring.block_s > 0 ? (cfg->monitoring.block_s / 4 < 1 ? cfg->monitoring.block_s / 4 : 1) : 0;
     if (home && !cfg->log_path && !(sm->log_home = fw_strdup(home))) {
         fw_srv_monitoring_free(sm, 0);
         return fw_err_set(err, FW_ENOMEM, "out of memory");
@@ -130,6 +172,8 @@ void fw_srv_monitoring_free(fw_srv_monitoring *sm, double drain_s) {
     }
     pthread_mutex_destroy(&sm->prep_mu);
     pthread_cond_destroy(&sm->prep_cv);
+    pthread_mutex_destroy(&sm->live_mu);
+    fw_free(sm->live);
     fw_alerts_stop(sm->alerts, drain_s);
     fw_free(sm->log_home);
     fw_free(sm);
@@ -181,12 +225,33 @@ void fw_srv_monitoring_attach(void *ud, fw_srv_model *m) {
         fw_free(h);
         return;
     }
+    if (sm->tick_s > 0) { /* followed by the tick (without room to grow: served unticked, by count) */
+        pthread_mutex_lock(&sm->live_mu);
+        if (sm->n_live == sm->cap_live) {
+            size_t cap = sm->cap_live ? 2 * sm->cap_live : 16;
+            fw_monitor **grown = fw_realloc(sm->live, cap * sizeof *grown);
+            if (grown) sm->live = grown, sm->cap_live = cap;
+        }
+        if (sm->n_live < sm->cap_live) sm->live[sm->n_live++] = mon;
+        else fprintf(stderr, "flywheel serve: %s version %s: out of memory: its blocks close by count only\n", m->name, m->version);
+        pthread_mutex_unlock(&sm->live_mu);
+    }
     m->monitor = mon;
     m->monitor_hook = h;
 }
 
 void fw_srv_monitor_detach(fw_srv_model *m) {
     if (!m->monitor) return;
+    fw_srv_monitoring *sm = ((mon_hook *)m->monitor_hook)->sm;
+    if (sm->tick_s > 0) {
+        pthread_mutex_lock(&sm->live_mu);
+        for (size_t i = 0; i < sm->n_live; i++)
+            if (sm->live[i] == m->monitor) {
+                sm->live[i] = sm->live[--sm->n_live];
+                break;
+            }
+        pthread_mutex_unlock(&sm->live_mu);
+    }
     fw_monitor_free(m->monitor);
     fw_free(m->monitor_hook);
     m->monitor = NULL;

@@ -1172,20 +1172,41 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
 
 /* ---- life cycle ------------------------------------------------------------------------------ */
 
-/* Every 50 ms: answers admin requests whose wait expired; every alias_poll_s (when > 0): queues a
- * reload for the loader thread (not while the previous one is still running). */
+/* Every 50 ms: answers admin requests whose wait expired; every alias_poll_s (when > 0), or at once
+ * when the store announces an alias move made elsewhere (store.h fw_store_watch: PostgreSQL's
+ * LISTEN/NOTIFY; the poll stays the backstop for a lost notification): queues a reload for the
+ * loader thread (not while the previous one is still running: a move seen meanwhile waits for it). */
 static void *poll_main(void *arg) {
     fw_server *s = arg;
-    double waited = 0;
+    double waited = 0, watch_retry_s = 0;
+    fw_store_watch *watch = NULL;
+    bool watchable = !s->cfg->models_dir, moved = false;
     while (!atomic_load(&s->stop_poll)) {
-        struct timespec ts = {0, 50 * 1000000};
-        nanosleep(&ts, NULL);
+        if (watchable && !watch && watch_retry_s <= 0) {
+            fw_err e;
+            fw_status st = fw_store_watch_open(s->cfg->store_path, &watch, &e);
+            if (st == FW_EUNSUPPORTED) watchable = false; /* SQLite: the poll only */
+            else if (st) watch_retry_s = 5;
+        }
+        int r = watch ? fw_store_watch_wait(watch, 50) : 0;
+        if (r < 0) { /* the store went away: the poll carries on; listen again in 5 s */
+            fw_store_watch_close(watch);
+            watch = NULL;
+            watch_retry_s = 5;
+        }
+        if (!watch) {
+            struct timespec ts = {0, 50 * 1000000};
+            nanosleep(&ts, NULL);
+            watch_retry_s -= 0.05;
+        }
+        moved = moved || r == 1;
         resume_expired(s, false);
         reap_connections(s);
         waited += 0.05;
-        if (s->cfg->alias_poll_s <= 0 || waited < s->cfg->alias_poll_s) continue;
+        if (!moved && (s->cfg->alias_poll_s <= 0 || waited < s->cfg->alias_poll_s)) continue;
         waited = 0;
         if (s->poll_job && !fw_model_job_done(s->poll_job)) continue;
+        moved = false;
         fw_model_job_release(s->poll_job);
         s->poll_job = NULL;
         fw_err err;
@@ -1194,6 +1215,7 @@ static void *poll_main(void *arg) {
     }
     fw_model_job_release(s->poll_job);
     s->poll_job = NULL;
+    fw_store_watch_close(watch);
     return NULL;
 }
 

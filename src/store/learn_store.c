@@ -44,7 +44,9 @@ static bool valid_ext(const char *ext) {
 }
 
 void fw_store_learn_snapshot_path(const fw_store *s, const char *hash, const char *ext, char *path, size_t size) {
-    snprintf(path, size, "%s/snapshots/%.2s/%s.%s", fw_store_home(s), hash, hash + (strlen(hash) >= 2 ? 2 : 0),
+    char local[4096];
+    fw_store_local_dir(fw_store_home(s), local, sizeof local);
+    snprintf(path, size, "%s/snapshots/%.2s/%s.%s", local, hash, hash + (strlen(hash) >= 2 ? 2 : 0),
              ext);
 }
 
@@ -63,8 +65,9 @@ fw_status fw_store_learn_snapshot_put(fw_store *s, const void *data, size_t len,
         fw_free(old);
         if (strcmp(h, hash_out) == 0) return FW_OK;
     }
-    char dir[4200];
-    snprintf(dir, sizeof dir, "%s/snapshots/%.2s", fw_store_home(s), hash_out);
+    char dir[4200], local[4096];
+    fw_store_local_dir(fw_store_home(s), local, sizeof local);
+    snprintf(dir, sizeof dir, "%s/snapshots/%.2s", local, hash_out);
     fw_status st = fw_mkdirs(dir, err);
     if (st) return st;
     return fw_write_file_atomic(path, data, len, err);

@@ -31,9 +31,15 @@ const char *fw_store_default_home(const char *home) {
     return "./.flywheel";
 }
 
+void fw_store_local_dir(const char *home, char *out, size_t size) {
+    home = fw_store_default_home(home);
+    const char *env = getenv("FLYWHEEL_LOCAL_DIR");
+    snprintf(out, size, "%s", !strstr(home, "://") ? home : env && *env ? env : "./.flywheel-local");
+}
+
 /* The back ends built in, asked in order; the first that claims a home opens it. A new back end
  * adds its line here (and its file beside store_sqlite.c). */
-static const fw_store_backend *const backends[] = {&fw_store_sqlite_backend};
+static const fw_store_backend *const backends[] = {&fw_store_sqlite_backend, &fw_store_pg_backend};
 
 static fw_status backend_for(const char *home, const fw_store_backend **out, fw_err *err) {
     for (size_t i = 0; i < sizeof backends / sizeof *backends; i++)
@@ -41,7 +47,7 @@ static fw_status backend_for(const char *home, const fw_store_backend **out, fw_
             *out = backends[i];
             return FW_OK;
         }
-    return fw_err_set(err, FW_EUNSUPPORTED, "no store back end built in for %s (built in: sqlite)", home);
+    return fw_err_set(err, FW_EUNSUPPORTED, "no store back end built in for %s (built in: sqlite, postgresql)", home);
 }
 
 fw_status fw_store_open(const char *home, fw_store **out, fw_err *err) {
@@ -318,6 +324,19 @@ fw_store_log_retention *fw_store_log_retention_start(const char *home, const fw_
 }
 void fw_store_log_retention_stop(fw_store_log_retention *t) {
     if (t) t->stop(t);
+}
+fw_status fw_store_watch_open(const char *home, fw_store_watch **out, fw_err *err) {
+    *out = NULL;
+    home = fw_store_default_home(home);
+    const fw_store_backend *b;
+    fw_status st = backend_for(home, &b, err);
+    if (st) return st;
+    if (!b->watch_open) return fw_err_set(err, FW_EUNSUPPORTED, "the %s store announces no alias moves", b->name);
+    return b->watch_open(home, out, err);
+}
+int fw_store_watch_wait(fw_store_watch *w, int timeout_ms) { return w->wait(w, timeout_ms); }
+void fw_store_watch_close(fw_store_watch *w) {
+    if (w) w->close(w);
 }
 
 void fw_version_rec_free(fw_version_rec *v) {

@@ -157,6 +157,11 @@ typedef struct fw_store fw_store;
 /* The home directory: `home` when not NULL, else $FLYWHEEL_HOME, else "./.flywheel".
  * Returns a pointer to a static or the given string; never NULL. */
 const char *fw_store_default_home(const char *home);
+/* The directory on this machine for the store's side files (the server's log spool, batch spools
+ * and job locks, training-set snapshots): home itself for a directory home; for a URL home
+ * (postgresql://...) $FLYWHEEL_LOCAL_DIR, else ./.flywheel-local (each replica of a shared store
+ * keeps its own). */
+void fw_store_local_dir(const char *home, char *out, size_t size);
 
 /* Opens (creating when absent) the store under home (NULL: fw_store_default_home): the back end
  * that claims the home (a directory: SQLite, <home>/flywheel.db). Migrates an older schema; a
@@ -316,6 +321,19 @@ fw_status fw_store_learn_snapshot_put(fw_store *s, const void *data, size_t len,
                                       char *path, size_t path_size, fw_err *err);
 void fw_store_learn_snapshot_path(const fw_store *s, const char *hash, const char *ext, char *path, size_t size);
 /* ---- end of continual learning -------------------------------------------------------------- */
+
+/* ---- watching the registry ------------------------------------------------------------------ */
+/* A watcher of alias moves made by any process on the store (a promote, rollback or alias change
+ * elsewhere), so a server reloads at once instead of at its next alias poll (which stays the
+ * backstop for a lost notification). PostgreSQL: LISTEN on the channel every alias move NOTIFYs in
+ * its transaction. open: FW_EUNSUPPORTED when the back end has none (SQLite: the poll only), else
+ * the back end's connection errors. wait: up to timeout_ms; 1 when at least one move was announced
+ * (all pending ones are consumed), 0 on timeout, a negative status when the watcher broke (close it
+ * and open another later). One thread per watcher. */
+typedef struct fw_store_watch fw_store_watch;
+fw_status fw_store_watch_open(const char *home, fw_store_watch **out, fw_err *err);
+int fw_store_watch_wait(fw_store_watch *w, int timeout_ms);
+void fw_store_watch_close(fw_store_watch *w);
 
 /* ---- the prediction log --------------------------------------------------------------------- */
 /* One logged prediction as stored (table prediction_log). Texts are not copied; lengths without

@@ -120,7 +120,15 @@ typedef struct fw_store_backend {
     /* NULL: retention is not supported (fw_store_log_retention_start returns NULL) */
     fw_store_log_retention *(*retention_start)(const char *home, const fw_log_retention *r,
                                                _Atomic(unsigned long long) *deleted);
+    /* NULL: no watcher of alias moves (fw_store_watch_open: FW_EUNSUPPORTED) */
+    fw_status (*watch_open)(const char *home, fw_store_watch **out, fw_err *err);
 } fw_store_backend;
+
+/* Every back end's watcher starts with this header. */
+struct fw_store_watch {
+    int (*wait)(fw_store_watch *w, int timeout_ms);
+    void (*close)(fw_store_watch *w);
+};
 
 /* Every back end's retention task starts with this header. */
 struct fw_store_log_retention {
@@ -128,5 +136,6 @@ struct fw_store_log_retention {
 };
 
 extern const fw_store_backend fw_store_sqlite_backend;
+extern const fw_store_backend fw_store_pg_backend; /* store_pg.c: postgresql:// and postgres:// homes */
 
 #endif

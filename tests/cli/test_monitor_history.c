@@ -2,9 +2,12 @@
  * on a store whose alarm history this test writes through the store interface: every alarm of the
  * model (all versions), oldest first, with raised/cleared times, kind, column (null for the
  * model), statistic, value, threshold and row; --active and --limit; a model that is not
- * registered is an error (exit 1), a missing NAME or a NAME@REF a usage error (exit 2). */
+ * registered is an error (exit 1), a missing NAME or a NAME@REF a usage error (exit 2). On both store
+ * back ends (SQLite and PostgreSQL: tests/support/backend.h). */
 #include "store/store.h"
 #include "test.h"
+
+#include "backend.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +16,8 @@
 static char home[600];
 
 static void seed(void) {
-    snprintf(home, sizeof home, "%s/home", fw_test_tmpdir());
+    const char *h = fw_test_store_home("home");
+    snprintf(home, sizeof home, "%s", h ? h : "/nonexistent/home");
     fw_store *s;
     fw_err err;
     CHECK_OK(fw_store_open(home, &s, &err));
@@ -102,6 +106,6 @@ static void test_history(void) {
 
 int main(int argc, char **argv) {
     (void)argc;
-    TEST_RUN(test_history);
+    TEST_RUN_BACKENDS(test_history);
     return fw_test_report(argv[0]);
 }

@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -478,6 +479,103 @@ static void test_drift_against_reference(void) {
     fw_bundle_free(b);
 }
 
+/* Two threads observing one monitor raise what one thread raises: nothing on an i.i.d. stream
+ * drawn from the reference (each thread its own seed), and the same alarm on a column shifted from
+ * a given stream row, within the same tolerance (the rows are the order the monitor saw). */
+typedef struct iid_arg {
+    fw_monitor *mon;
+    const fw_srv_model *m;
+    const fw_reference *ref;
+    unsigned seed;
+    _Atomic long *next;      /* stream rows handed out (the shift starts at row `shift`) */
+    long rows, shift;
+} iid_arg;
+
+static void *iid_observer(void *p) {
+    iid_arg *a = p;
+    fw_value v[32];
+    for (;;) {
+        long r = atomic_fetch_add(a->next, 1);
+        if (r >= a->rows) break;
+        for (size_t i = 0; i < a->m->n_inputs && i < 32; i++) {
+            const fw_ref_column *c = fw_reference_column(a->ref, a->m->input_names[i]);
+            double x = c && c->n_bins ? draw(c, &a->seed) : 0;
+            if (a->shift >= 0 && r >= a->shift && !strcmp(a->m->input_names[i], "glucose")) x += (c->max - c->min) / 6;
+            v[i] = (fw_value){FW_VALUE_NUMBER, x, NULL, 0};
+        }
+        double u[1];
+        fw_test_uniforms(&a->seed, u, 1);
+        double out = 0.3 + 0.01 * u[0];
+        fw_monitor_obs o = {.values = v, .outputs = &out, .latency_ms = 0.01, .ts_ms = -1};
+        fw_monitor_observe(a->mon, &o);
+    }
+    return NULL;
+}
+
+/* Runs `threads` observers over `rows` rows; returns the events' count and the first drift row on
+ * glucose (-1: none). */
+static size_t run_threads(const fw_srv_model *m, const fw_reference *ref, int threads, long rows, long shift, events *ev,
+                          long *glucose_row) {
+    fw_monitor_settings s;
+    fw_monitor_settings_init(&s);
+    s.on_alarm = on_alarm;
+    s.ud = ev;
+    s.p99_ms = 0;
+    s.reference = ref;
+    s.drift = true;
+    fw_monitor *mon;
+    fw_err err;
+    CHECK_OK(fw_monitor_new(m, &s, &mon, &err));
+    /* the output: not watched for drift here (the reference's predictions are the fixture
+     * model's, not these draws) */
+    _Atomic long next = 0;
+    iid_arg a[2];
+    pthread_t t[2];
+    for (int i = 0; i < threads; i++) {
+        a[i] = (iid_arg){mon, m, ref, 1000u + (unsigned)i * 7919u, &next, rows, shift};
+        pthread_create(&t[i], NULL, iid_observer, &a[i]);
+    }
+    for (int i = 0; i < threads; i++) pthread_join(t[i], NULL);
+    fw_monitor_flush(mon);
+    *glucose_row = -1;
+    size_t inputs = 0;
+    for (size_t i = 0; i < ev->n; i++) {
+        if (!ev->raised[i] || ev->a[i].kind == FW_ALARM_PREDICTION) continue;
+        inputs++;
+        if (*glucose_row < 0 && ev->a[i].kind == FW_ALARM_DRIFT && !strcmp(ev->a[i].column, "glucose"))
+            *glucose_row = (long)ev->a[i].row;
+    }
+    fw_monitor_free(mon);
+    return inputs;
+}
+
+static void test_two_threads_raise_what_one_raises(void) {
+    fw_bundle *b = NULL;
+    fw_srv_model *m = fixture_model(&b);
+    if (!m) return;
+    fw_reference *ref = tiny_reference(m, b);
+    if (ref) {
+        for (int th = 1; th <= 2; th++) {
+            events ev = {0};
+            long g;
+            size_t n = run_threads(m, ref, th, 40000, -1, &ev, &g);
+            CHECK_MSG(n == 0, "%d thread(s), no change: %zu input alarms (first: %s on %s at row %llu)", th, n,
+                      n ? fw_alarm_kind_name(ev.a[0].kind) : "", n ? ev.a[0].column : "",
+                      n ? (unsigned long long)ev.a[0].row : 0ULL);
+            events ev2 = {0};
+            run_threads(m, ref, th, 8000, 4000, &ev2, &g);
+            CHECK_MSG(g >= 4000 && g < 5000, "%d thread(s): glucose shifted at row 4000 raised at row %ld", th, g);
+            for (size_t i = 0; i < ev2.n; i++)
+                CHECK_MSG(!ev2.raised[i] || ev2.a[i].kind == FW_ALARM_PREDICTION || ev2.a[i].row >= 4000,
+                          "%d thread(s): %s on %s at row %llu, before the change", th, fw_alarm_kind_name(ev2.a[i].kind),
+                          ev2.a[i].column, (unsigned long long)ev2.a[i].row);
+        }
+        fw_reference_free(ref);
+    }
+    fw_srv_model_unref(m);
+    fw_bundle_free(b);
+}
+
 int main(void) {
     TEST_RUN(test_settings_checked);
     TEST_RUN(test_schema_at_its_row);
@@ -486,5 +584,6 @@ int main(void) {
     TEST_RUN(test_threads_and_no_allocation);
     TEST_RUN(test_drift_against_reference);
     TEST_RUN(test_lazy_build);
+    TEST_RUN(test_two_threads_raise_what_one_raises);
     return fw_test_report("test_monitor");
 }

@@ -294,6 +294,48 @@ static void test_absent_column_and_errors(void) {
     free(o);
 }
 
+/* --time-column: the rows' own times close blocks as the server's clock does (epoch seconds,
+ * epoch ms and ISO 8601 read alike; without the column, by count alone); a value that is not a
+ * time fails naming the file, the line and the column. */
+static void test_time_column(void) {
+    if (!fw_test_bin() || !train_pima()) return;
+    char *o = NULL;
+    /* pima's 768 rows, 2 s apart, with a 10-minute pause before data row 130 (line 132): three
+     * spellings of the same times (all on 2023-11-14, UTC) */
+    CHECK_EQ(fw_test_sh(&o, "awk -F, 'NR==1{print $0\",t\"; next} {s=1700000000+2*(NR-2)+(NR>=132?600:0); print $0\",\"s}' "
+                            "examples/pima/pima.csv > \"$T/ts_s.csv\" && "
+                            "awk -F, 'NR==1{print; next} {n=split($0,f,\",\"); f[n]=sprintf(\"%%.0f\",f[n]*1000); o=f[1]; "
+                            "for(i=2;i<=n;i++) o=o\",\"f[i]; print o}' \"$T/ts_s.csv\" > \"$T/ts_ms.csv\" && "
+                            "awk -F, 'NR==1{print; next} {n=split($0,f,\",\"); d=f[n]-1699920000; "
+                            "f[n]=sprintf(\"2023-11-14T%%02d:%%02d:%%02dZ\",int(d/3600),int(d%%3600/60),d%%60); "
+                            "o=f[1]; for(i=2;i<=n;i++) o=o\",\"f[i]; print o}' \"$T/ts_s.csv\" > \"$T/ts_iso.csv\""), 0);
+    free(o);
+    long blocks[4];
+    const char *files[4] = {"ts_s.csv", "ts_ms.csv", "ts_iso.csv", "ts_s.csv"};
+    for (int k = 0; k < 4; k++) {
+        json_t *j = replay("pima@1", files[k], k < 3 ? "--time-column t --block-seconds 60" : "");
+        blocks[k] = j ? (long)json_integer_value(json_object_get(json_object_get(j, "monitor"), "blocks")) : -1;
+        json_decref(j);
+    }
+    /* by count: 15 blocks of 50 and the flushed 18 rows; by time (60 s = 30 rows): before the
+     * pause 4 x 30 + 10, after it 21 x 30 + the flushed 8 */
+    CHECK_EQ(blocks[3], 16);
+    CHECK_EQ(blocks[0], 5 + 22);
+    CHECK_EQ(blocks[1], blocks[0]);
+    CHECK_EQ(blocks[2], blocks[0]);
+    /* errors */
+    CHECK_EQ(fw_test_sh(&o, "sed '5s/,[0-9]*$/,yesterday/' \"$T/ts_s.csv\" > \"$T/ts_bad.csv\" && "
+                            "\"$FW\" monitor pima@1 --input \"$T/ts_bad.csv\" --time-column t --home \"$T/h\""), 1);
+    CHECK_CONTAINS(o, "ts_bad.csv:5: column 't': 'yesterday' is not a time");
+    free(o);
+    CHECK_EQ(fw_test_sh(&o, "\"$FW\" monitor pima@1 --input \"$T/ts_s.csv\" --time-column nosuch --home \"$T/h\""), 1);
+    CHECK_CONTAINS(o, "'nosuch' (--time-column)");
+    free(o);
+    CHECK_EQ(fw_test_sh(&o, "\"$FW\" monitor pima@1 --input \"$T/ts_s.csv\" --block-seconds 60 --home \"$T/h\""), 2);
+    CHECK_CONTAINS(o, "--time-column");
+    free(o);
+}
+
 /* A latency budget no prediction can meet: a latency alarm (model-level: column null) as soon as
  * the window holds 100 predictions, i.e. at the block that closes at row 99. */
 static void test_latency_budget(void) {
@@ -341,6 +383,7 @@ int main(int argc, char **argv) {
     TEST_RUN(test_wrong_type_at_its_row);
     TEST_RUN(test_unseen_category);
     TEST_RUN(test_absent_column_and_errors);
+    TEST_RUN(test_time_column);
     TEST_RUN(test_latency_budget);
     TEST_RUN(test_html);
     return fw_test_report(argv[0]);

@@ -1,4 +1,4 @@
-/* test_registry.c — tests for src/registry over the SQLite store: versions, references, name
+/* test_registry.c — tests for src/registry over the store (SQLite; those marked in main on PostgreSQL too): versions, references, name
  * validation, aliases, the promotion rule, rollback, archive/delete and alias interplay, tampered
  * and missing artifacts, export/import, the audit log, concurrent registration from several
  * processes and kill -9 in the middle of registering. */
@@ -6,6 +6,8 @@
 #include "core/alloc.h"
 #include "registry/registry.h"
 #include "test.h"
+
+#include "backend.h"
 
 #include <math.h>
 #include <signal.h>
@@ -47,7 +49,8 @@ static void make_artifact(fw_buf *out, const char *name, double metric, double b
 
 static char home_buf[512];
 static const char *new_home(const char *tag) {
-    snprintf(home_buf, sizeof home_buf, "%s/%s", fw_test_tmpdir(), tag);
+    const char *h = fw_test_store_home(tag); /* a directory, or a PostgreSQL database (backend.h) */
+    snprintf(home_buf, sizeof home_buf, "%s", h ? h : "/nonexistent/home");
     return home_buf;
 }
 
@@ -593,17 +596,17 @@ static void test_store_batch_tables(void) {
 
 int main(int argc, char **argv) {
     (void)argc;
-    TEST_RUN(test_register_and_resolve);
-    TEST_RUN(test_name_validation);
-    TEST_RUN(test_aliases_and_promote_rule);
-    TEST_RUN(test_rollback);
+    TEST_RUN_BACKENDS(test_register_and_resolve);
+    TEST_RUN_BACKENDS(test_name_validation);
+    TEST_RUN_BACKENDS(test_aliases_and_promote_rule);
+    TEST_RUN_BACKENDS(test_rollback);
     TEST_RUN(test_delete_alias_interplay);
     TEST_RUN(test_dangling_alias_detected);
     TEST_RUN(test_tampered_and_missing_artifact);
-    TEST_RUN(test_export_import);
+    TEST_RUN_BACKENDS(test_export_import);
     TEST_RUN(test_newer_store_rejected);
-    TEST_RUN(test_concurrent_processes);
+    TEST_RUN_BACKENDS(test_concurrent_processes);
     TEST_RUN(test_kill9_while_registering);
-    TEST_RUN(test_store_batch_tables);
+    TEST_RUN_BACKENDS(test_store_batch_tables);
     return fw_test_report(argv[0]);
 }

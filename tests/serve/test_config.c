@@ -149,6 +149,7 @@ static void test_monitoring(void) {
     CHECK(c.monitoring.enabled);
     CHECK(c.monitoring.history && c.monitoring.alert_log);
     CHECK(c.monitoring.sensitivity == 1);
+    CHECK(c.monitoring.block_s == 300); /* windows by time on by default (replay == live holds with them) */
     CHECK_EQ(c.monitoring.window_rows, 0); /* the monitor's default */
     CHECK_EQ(c.monitoring.metrics_columns, 50);
     CHECK_EQ(c.monitoring.n_columns, 0);

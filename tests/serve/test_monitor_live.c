@@ -6,7 +6,10 @@
  * store's history (`flywheel monitor pima --history --json`) and the log; GET
  * /v1/models/pima/monitor answers the monitor's state with "alarms"; /metrics carries the monitoring
  * families and passes `promtool check metrics`; with `monitoring.enabled: false` there is no
- * monitor (404) and no alarm. */
+ * monitor (404) and no alarm. With windows by time (block_s: 3) and the stream paused three times
+ * for 6 s, the server (whose idle tick closes the open block during a pause: the state's "blocks"
+ * moves with no prediction) and the replay with --time-column (the client's send times) raise the
+ * same alarms at the same rows; the stream without pauses runs under the default block_s (300). */
 #include "test.h"
 
 #include "client.h"
@@ -17,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
+#include <time.h>
 
 enum { N_ROWS = 4000, SHIFT_AT = 2000, BAD_AT = 3000 };
 
@@ -26,6 +31,7 @@ static char header[512];
 static char *text;
 
 static bool load_pima(void) {
+    if (text) return n_lines > 0; /* once for every test */
     text = fw_test_slurp("examples/pima/pima.csv", NULL);
     if (!text) return false;
     n_lines = fw_test_csv_lines(text, header, sizeof header, lines, 1000);
@@ -86,14 +92,41 @@ static bool train(void) {
     if (trained) return true;
     char *o = NULL;
     int rc = fw_test_sh(&o, "fw_project pima \"$T/pima.yaml\" 's/p99_latency_ms: 5/p99_latency_ms: 0/' && "
-                            "\"$FW\" train \"$T/pima.yaml\" --home \"$T/h\" --quiet --models baseline,linear");
+                            "\"$FW\" train \"$T/pima.yaml\" --home \"$T/h\" --quiet --models baseline,linear && "
+                            "cp -r \"$T/h\" \"$T/h0\""); /* h0: a home no server has run on */
     CHECK_MSG(rc == 0, "train pima: %s", o ? o : "");
     free(o);
     return trained = rc == 0;
 }
 
-/* Streams the rows to the server (one instance per request, then its label as feedback). */
-static void stream_to_server(int port) {
+/* The time-windowed run: block_s 3 s, a 6 s pause before each of these rows. */
+enum { BLOCK_S = 3, PAUSE_MS = 6000 };
+static const size_t pause_before[] = {520, 1237, 3333}; /* each with a block open */
+static int64_t sent_ms[N_ROWS];
+
+static int64_t wall_ms(void) {
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static long state_blocks(int port) {
+    hc_resp r;
+    long b = -1;
+    if (hc_request(port, "GET", "/v1/models/pima/versions/1/monitor", NULL, NULL, &r) == 0 && r.status == 200) {
+        json_error_t je;
+        json_t *j = json_loads(r.body, 0, &je);
+        b = j ? (long)json_integer_value(json_object_get(j, "blocks")) : -1;
+        json_decref(j);
+    }
+    hc_resp_free(&r);
+    return b;
+}
+
+/* Streams the rows to the server (one instance per request, then its label as feedback); timed:
+ * pauses before the rows of pause_before, records each row's send time, and checks that the
+ * server's tick closes the open block during a pause. */
+static void stream_to_server(int port, bool timed) {
     int fd = hc_connect(port);
     CHECK(fd >= 0);
     if (fd < 0) return;
@@ -104,6 +137,16 @@ static void stream_to_server(int port) {
     size_t nh = split(hb, h);
     for (size_t k = 0; k < nh; k++) snprintf(names[k], sizeof names[k], "%s", h[k]);
     for (size_t i = 0; i < N_ROWS; i++) {
+        for (size_t p = 0; timed && p < sizeof pause_before / sizeof *pause_before; p++)
+            if (pause_before[p] == i) {
+                long before = state_blocks(port);
+                struct timespec ts = {PAUSE_MS / 1000, (PAUSE_MS % 1000) * 1000000L};
+                nanosleep(&ts, NULL);
+                long after = state_blocks(port);
+                CHECK_MSG(after == before + 1, "pause before row %zu: blocks %ld -> %ld (the tick closes the open block)",
+                          i, before, after);
+            }
+        if (timed) sent_ms[i] = wall_ms();
         size_t n = stream_row(i, &seed, buf, sizeof buf, f, num);
         size_t len = (size_t)snprintf(body, sizeof body, "{\"instances\":[{");
         for (size_t k = 0; k + 1 < n && k + 1 < nh; k++) { /* the last column is the label */
@@ -140,36 +183,28 @@ static void stream_to_server(int port) {
     close(fd);
 }
 
-static void test_live_equals_replay(void) {
+/* timed: block_s 3 with pauses (a home of its own: h0's copy); else the default config */
+static void live_vs_replay(bool timed) {
     if (!fw_test_bin() || !load_pima() || !train()) return;
-    /* the stream as a file, for the replay */
-    char path[600];
-    snprintf(path, sizeof path, "%s/stream.csv", fw_test_tmpdir());
-    FILE *out = fopen(path, "w");
-    CHECK(out != NULL);
-    if (!out) return;
-    fprintf(out, "%s\n", header);
-    unsigned seed = 12345;
-    char buf[512], num[32], *f[16];
-    for (size_t i = 0; i < N_ROWS; i++) {
-        size_t n = stream_row(i, &seed, buf, sizeof buf, f, num);
-        for (size_t k = 0; k < n; k++) fprintf(out, "%s%s", k ? "," : "", f[k]);
-        fputc('\n', out);
+    const char *hn = timed ? "ht" : "h";
+    if (timed) {
+        char *o = NULL;
+        CHECK_EQ(fw_test_sh(&o, "rm -rf \"$T/ht\" && cp -r \"$T/h0\" \"$T/ht\""), 0);
+        free(o);
     }
-    fclose(out);
-    json_t *rep = run_json("\"$FW\" monitor pima@1 --input \"$T/%s\" --label diabetes --home \"$T/h\" --json", "stream.csv");
-    char *want = rep ? alarm_keys(json_object_get(rep, "alarms")) : NULL;
-    CHECK_MSG(want && strstr(want, " drift glucose;"), "replay: no drift alarm on glucose: %s", want ? want : "");
-    CHECK_MSG(want && strstr(want, "3000 schema mass;"), "replay: no schema alarm on mass at row 3000: %s", want ? want : "");
+    char path[600]; /* the stream as a file, for the replay: written after the live run (the timed
+                       stream's time column is the rows' send times) */
+    snprintf(path, sizeof path, "%s/%s", fw_test_tmpdir(), timed ? "stream_t.csv" : "stream.csv");
     /* the server, the same rows in the same order */
     char cfg[700], hook_log[700];
     snprintf(cfg, sizeof cfg, "%s/serve.yaml", fw_test_tmpdir());
     snprintf(hook_log, sizeof hook_log, "%s/serve.err", fw_test_tmpdir());
     FILE *c = fopen(cfg, "w");
     fprintf(c, "monitoring:\n  enabled: true\n");
+    if (timed) fprintf(c, "  block_s: %d\n", BLOCK_S);
     fclose(c);
     char home[700];
-    snprintf(home, sizeof home, "%s/h", fw_test_tmpdir());
+    snprintf(home, sizeof home, "%s/%s", fw_test_tmpdir(), hn);
     int saved = dup(2);
     FILE *err = freopen(hook_log, "w", stderr); /* the server inherits it: its log lines */
     (void)err;
@@ -180,7 +215,7 @@ static void test_live_equals_replay(void) {
     close(saved);
     CHECK_EQ(started, 0);
     if (started == 0) {
-        stream_to_server(s.port);
+        stream_to_server(s.port, timed);
         hc_resp r;
         CHECK_EQ(hc_request(s.port, "GET", "/v1/models/pima/versions/1/monitor", NULL, NULL, &r), 0);
         CHECK_EQ(r.status, 200);
@@ -207,7 +242,32 @@ static void test_live_equals_replay(void) {
         free(o);
         CHECK_EQ(hc_server_stop(&s, SIGTERM), 0); /* drains the alert thread: history written */
     }
-    json_t *hist = run_json("\"$FW\" monitor pima --history --json --home \"$T/%s\"", "h");
+    /* the stream as a file, for the replay (with the send times as its time column) */
+    FILE *out = fopen(path, "w");
+    CHECK(out != NULL);
+    if (!out) return;
+    fprintf(out, "%s%s\n", header, timed ? ",t" : "");
+    unsigned seed = 12345;
+    char buf[512], num[32], *f[16];
+    for (size_t i = 0; i < N_ROWS; i++) {
+        size_t n = stream_row(i, &seed, buf, sizeof buf, f, num);
+        for (size_t k = 0; k < n; k++) fprintf(out, "%s%s", k ? "," : "", f[k]);
+        if (timed) fprintf(out, ",%lld", (long long)sent_ms[i]);
+        fputc('\n', out);
+    }
+    fclose(out);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "\"$FW\" monitor pima@1 --input \"$T/%%s\" --label diabetes --home \"$T/h0\" --json%s",
+             timed ? " --time-column t --block-seconds 3" : "");
+    json_t *rep = run_json(cmd, timed ? "stream_t.csv" : "stream.csv");
+    char *want = rep ? alarm_keys(json_object_get(rep, "alarms")) : NULL;
+    CHECK_MSG(want && strstr(want, " drift glucose;"), "replay: no drift alarm on glucose: %s", want ? want : "");
+    CHECK_MSG(want && strstr(want, "3000 schema mass;"), "replay: no schema alarm on mass at row 3000: %s", want ? want : "");
+    if (timed) { /* time closed blocks: more than the 80 of counts alone */
+        long blocks = rep ? (long)json_integer_value(json_object_get(json_object_get(rep, "monitor"), "blocks")) : -1;
+        CHECK_MSG(blocks >= 82, "replay with --time-column: %ld blocks", blocks); /* 80 + a partial block per pause */
+    }
+    json_t *hist = run_json("\"$FW\" monitor pima --history --json --home \"$T/%s\"", hn);
     char *got = hist ? alarm_keys(json_object_get(hist, "alarms")) : NULL;
     CHECK_MSG(want && got && !strcmp(want, got), "live alarms differ from the replay's:\n  replay: %s\n  live:   %s",
               want ? want : "", got ? got : "");
@@ -219,6 +279,10 @@ static void test_live_equals_replay(void) {
     json_decref(rep);
     json_decref(hist);
 }
+
+static void test_live_equals_replay(void) { live_vs_replay(false); }
+
+static void test_live_equals_replay_timed(void) { live_vs_replay(true); }
 
 static void test_disabled(void) {
     if (!fw_test_bin() || !train()) return;
@@ -243,6 +307,7 @@ static void test_disabled(void) {
 int main(int argc, char **argv) {
     (void)argc;
     TEST_RUN(test_live_equals_replay);
+    TEST_RUN(test_live_equals_replay_timed);
     TEST_RUN(test_disabled);
     free(text);
     return fw_test_report(argv[0]);

@@ -10,6 +10,8 @@
 #include "store/store.h"
 #include "test.h"
 
+#include "backend.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +20,8 @@
 
 static char home_buf[512];
 static const char *new_home(const char *tag) {
-    snprintf(home_buf, sizeof home_buf, "%s/%s", fw_test_tmpdir(), tag);
+    const char *h = fw_test_store_home(tag);
+    snprintf(home_buf, sizeof home_buf, "%s", h ? h : "/nonexistent/home");
     fw_store *s;
     fw_err err;
     CHECK_OK(fw_store_open(home_buf, &s, &err));
@@ -211,9 +214,9 @@ static void test_snapshots(void) {
 
 int main(int argc, char **argv) {
     (void)argc;
-    TEST_RUN(test_scan);
-    TEST_RUN(test_lock);
-    TEST_RUN(test_lock_across_processes);
+    TEST_RUN_BACKENDS(test_scan);
+    TEST_RUN_BACKENDS(test_lock);
+    TEST_RUN_BACKENDS(test_lock_across_processes);
     TEST_RUN(test_snapshots);
     return fw_test_report(argv[0]);
 }

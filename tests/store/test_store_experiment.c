@@ -7,6 +7,8 @@
 #include "store/store.h"
 #include "test.h"
 
+#include "backend.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -30,8 +32,8 @@ static fw_status collect(void *ud, const fw_log_exp_row *r, fw_err *err) {
 }
 
 static void test_rows(void) {
-    char home[600];
-    snprintf(home, sizeof home, "%s/h", fw_test_tmpdir());
+    const char *home = fw_test_store_home("h");
+    if (!home) return;
     fw_store *st;
     fw_err err;
     CHECK_OK(fw_store_open(home, &st, &err));
@@ -76,6 +78,6 @@ static void test_rows(void) {
 }
 
 int main(void) {
-    TEST_RUN(test_rows);
+    TEST_RUN_BACKENDS(test_rows);
     return fw_test_report("test_store_experiment");
 }

@@ -10,6 +10,7 @@
 #include "store/store.h"
 #include "test.h"
 
+#include "backend.h"
 #include "db.h"
 
 #include <math.h>
@@ -20,24 +21,13 @@
 
 static char home_buf[512];
 static const char *new_home(const char *tag) {
-    snprintf(home_buf, sizeof home_buf, "%s/%s", fw_test_tmpdir(), tag);
+    const char *h = fw_test_store_home(tag);
+    snprintf(home_buf, sizeof home_buf, "%s", h ? h : "/nonexistent/home");
     fw_store *s;
     fw_err err;
     CHECK_OK(fw_store_open(home_buf, &s, &err)); /* creates the home (and migrates) */
     fw_store_close(s);
     return home_buf;
-}
-
-static sqlite3 *open_log(const char *home) {
-    char path[700];
-    snprintf(path, sizeof path, "%s/log.db", home);
-    sqlite3 *db = NULL;
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-        fw_test_fail(__FILE__, __LINE__, "open %s", path);
-        sqlite3_close(db);
-        return NULL;
-    }
-    return db;
 }
 
 static void test_predictions(void) {
@@ -61,13 +51,10 @@ static void test_predictions(void) {
     CHECK(!fw_store_log_has_prediction(l, "r69", 1068, "m", 2));
     CHECK(!fw_store_log_has_prediction(l, "r70", 1070, "m", 1));
     fw_store_log_close(l);
-    sqlite3 *db = open_log(home);
-    if (!db) return;
-    CHECK_EQ(DB_INT(db, "SELECT count(*) FROM prediction_log"), N);
-    CHECK_EQ(DB_INT(db, "SELECT count(*) FROM prediction_log WHERE input_json IS NULL"), 24);
-    CHECK_EQ(DB_INT(db, "SELECT count(*) FROM prediction_log WHERE input_json = '{\"x\":1}'"), N - 24);
-    CHECK_EQ(DB_INT(db, "SELECT sum(latency_us) FROM prediction_log"), N * (N - 1) / 2);
-    sqlite3_close(db);
+    CHECK_EQ(HOME_INT(home, "log.db", "SELECT count(*) FROM prediction_log"), N);
+    CHECK_EQ(HOME_INT(home, "log.db", "SELECT count(*) FROM prediction_log WHERE input_json IS NULL"), 24);
+    CHECK_EQ(HOME_INT(home, "log.db", "SELECT count(*) FROM prediction_log WHERE input_json = '{\"x\":1}'"), N - 24);
+    CHECK_EQ(HOME_INT(home, "log.db", "SELECT sum(latency_us) FROM prediction_log"), N * (N - 1) / 2);
 }
 
 static void test_feedback_rule(void) {
@@ -95,17 +82,14 @@ static void test_feedback_rule(void) {
     CHECK(fw_store_log_has_feedback(l, "ghost", 13, NULL));
     CHECK(!fw_store_log_has_feedback(l, "ghost", 14, NULL));
     fw_store_log_close(l);
-    sqlite3 *db = open_log(home);
-    if (!db) return;
-    CHECK_EQ(DB_INT(db, "SELECT count(*) FROM feedback"), 6);
-    CHECK_EQ(DB_INT(db, "SELECT count(*) FROM feedback WHERE label_json = '\"a\"' AND status = 'superseded'"
+    CHECK_EQ(HOME_INT(home, "log.db", "SELECT count(*) FROM feedback"), 6);
+    CHECK_EQ(HOME_INT(home, "log.db", "SELECT count(*) FROM feedback WHERE label_json = '\"a\"' AND status = 'superseded'"
                         " AND source = '1.2.3.4'"), 1);
-    CHECK_EQ(DB_INT(db, "SELECT count(*) FROM feedback WHERE label_json = '\"b\"' AND status = 'ignored'"), 1);
-    CHECK_EQ(DB_INT(db, "SELECT count(*) FROM feedback WHERE label_json = '\"e\"' AND status IS NULL"), 1);
-    CHECK_EQ(DB_INT(db, "SELECT count(*) FROM feedback WHERE event = 'click' AND value = 2.5"), 1);
-    CHECK_EQ(DB_INT(db, "SELECT count(*) FROM feedback_unmatched"), 1);
-    CHECK_EQ(DB_INT(db, "SELECT count(*) FROM feedback_unmatched WHERE request_id = 'ghost'"), 1);
-    sqlite3_close(db);
+    CHECK_EQ(HOME_INT(home, "log.db", "SELECT count(*) FROM feedback WHERE label_json = '\"b\"' AND status = 'ignored'"), 1);
+    CHECK_EQ(HOME_INT(home, "log.db", "SELECT count(*) FROM feedback WHERE label_json = '\"e\"' AND status IS NULL"), 1);
+    CHECK_EQ(HOME_INT(home, "log.db", "SELECT count(*) FROM feedback WHERE event = 'click' AND value = 2.5"), 1);
+    CHECK_EQ(HOME_INT(home, "log.db", "SELECT count(*) FROM feedback_unmatched"), 1);
+    CHECK_EQ(HOME_INT(home, "log.db", "SELECT count(*) FROM feedback_unmatched WHERE request_id = 'ghost'"), 1);
 }
 
 static void test_retention(void) {
@@ -133,11 +117,9 @@ static void test_retention(void) {
     fw_store_log_retention_stop(t);
     CHECK_EQ((long long)deleted, N - 500);
     fw_store_log_close(l);
-    sqlite3 *db = open_log(home);
-    if (!db) return;
-    CHECK_EQ(DB_INT(db, "SELECT count(*) FROM prediction_log"), 500);
-    CHECK_EQ(DB_INT(db, "SELECT min(request_id = 'r2000') FROM prediction_log WHERE id = (SELECT min(id) FROM prediction_log)"), 1);
-    sqlite3_close(db);
+    CHECK_EQ(HOME_INT(home, "log.db", "SELECT count(*) FROM prediction_log"), 500);
+    CHECK_EQ(HOME_INT(home, "log.db", "SELECT count(*) FROM prediction_log WHERE request_id = 'r2000' AND id ="
+                                      " (SELECT min(id) FROM prediction_log)"), 1);
 }
 
 /* The lookup of a late label's prediction: the first record of the request by model and version
@@ -180,8 +162,9 @@ static void test_unclaimed_home(void) {
     fw_store *s = NULL;
     fw_store_log *l = NULL;
     fw_err err;
-    CHECK_EQ(fw_store_open("postgresql://db.example/fw", &s, &err), FW_EUNSUPPORTED);
-    CHECK_CONTAINS(err.msg, "postgresql://db.example/fw");
+    CHECK_EQ(fw_store_open("nosuch://db.example/fw", &s, &err), FW_EUNSUPPORTED);
+    CHECK_CONTAINS(err.msg, "nosuch://db.example/fw");
+    CHECK_CONTAINS(err.msg, "built in: sqlite, postgresql");
     CHECK(s == NULL);
     CHECK_EQ(fw_store_log_open("nosuch://x", &l, &err), FW_EUNSUPPORTED);
     CHECK(l == NULL);
@@ -230,10 +213,10 @@ static void test_cache_bounds(void) {
 
 int main(int argc, char **argv) {
     (void)argc;
-    TEST_RUN(test_predictions);
-    TEST_RUN(test_feedback_rule);
-    TEST_RUN(test_retention);
-    TEST_RUN(test_get_prediction);
+    TEST_RUN_BACKENDS(test_predictions);
+    TEST_RUN_BACKENDS(test_feedback_rule);
+    TEST_RUN_BACKENDS(test_retention);
+    TEST_RUN_BACKENDS(test_get_prediction);
     TEST_RUN(test_unclaimed_home);
     TEST_RUN(test_cache_bounds);
     return fw_test_report(argv[0]);
