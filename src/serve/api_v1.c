@@ -6,6 +6,8 @@
 #include "serve/feedback_labels.h"
 #include "serve/learning.h"
 #include "serve/monitoring.h"
+#include "serve/rollout.h"
+#include "serve/shadow.h"
 #include "serve/input_warnings.h"
 #include "serve/mhd.h"
 
@@ -13,6 +15,7 @@
 #include "core/clock.h"
 #include "core/decimal.h"
 #include "core/dtoa.h"
+#include "core/hash.h"
 #include "core/test_hooks.h" /* FW_V1_FAST_ANSWERED: built twice */
 #include "serve/v1_decode.h"
 
@@ -21,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Decodes one instance object into vals (n_inputs, MISSING where absent). Unknown keys are added
  * to warn (when not NULL). Returns false after filling an error reply. */
@@ -387,6 +391,23 @@ static void reply_predictions(const fw_srv_model *m, int variant, size_t n, cons
     fw_buf_put(b, "]}", 2);
 }
 
+/* Test builds: FLYWHEEL_TEST_CANARY_FAULT (server.c reads it) makes a challenger slow (every answer
+ * delay_us later) or failing (a share of requests answered 500), to exercise the rollout's rollback
+ * and the champion's fallback. True after an error reply. */
+static bool canary_fault(fw_server *s, const fw_srv_target *t, uint64_t reqno, fw_reply *r) {
+#ifdef FW_TEST
+    if (t->variant != FW_VARIANT_CHALLENGER || (!s->fault_delay_us && !(s->fault_error_p > 0))) return false;
+    if (s->fault_delay_us) usleep(s->fault_delay_us);
+    if (s->fault_error_p > 0 && (double)(fw_hash64(&reqno, sizeof reqno, 0xfa17) % 1000000) < s->fault_error_p * 1e6) {
+        fw__reply_error(r, 500, "injected_fault", "test build: an injected canary fault");
+        return true;
+    }
+#else
+    (void)s, (void)t, (void)reqno, (void)r;
+#endif
+    return false;
+}
+
 /* The fast path (v1_decode.h): decodes the common body shape without jansson and answers. Returns
  * false, with nothing written to r and no reference held, whenever the request is not of that
  * shape (or is unusual in any way: shadow split, hybrid, unknown model); the caller then answers
@@ -399,16 +420,19 @@ static bool predict_fast(fw_server *s, const fw_route *rt, const char *body, siz
     if (s->hybrid && top.entity) return false; /* a batch answer may serve it */
     fw_srv_target t;
     fw_err err;
-    if (fw__resolve(s, rt->name, rt->alias, rt->version, top.entity, reqno, &t, &err)) return false;
+    if (fw__resolve_flags(s, rt->name, rt->alias, rt->version, top.entity, reqno, r->resolve_flags, &t, &err))
+        return false;
     const fw_srv_model *m = t.m;
     fw_v1_decoded d;
-    if (t.shadow || (explain && !m->ops->explain_json) || !fw__v1_decode(m, &top, &d) || d.n > s->cfg->max_instances) {
+    if ((explain && !m->ops->explain_json) || !fw__v1_decode(m, &top, &d) || d.n > s->cfg->max_instances) {
         fw__target_release(&t);
         return false;
     }
     fw__request_id_bind(s, r, m);
     r->metrics = m->metrics;
     r->variant = t.variant;
+    r->ro = t.ro;
+    r->ro_arm = t.ro_arm;
     size_t n = d.n;
     double out_st[SMALL_OUTPUTS];
     fw_srv_decision dec_st[SMALL_ROWS];
@@ -424,6 +448,7 @@ static bool predict_fast(fw_server *s, const fw_route *rt, const char *body, siz
         fw__reply_error(r, 500, "FW_ENOMEM", "out of memory");
         goto out;
     }
+    if (canary_fault(s, &t, reqno, r)) goto out;
     for (size_t u = 0; u < d.n_unknown; u++) {
         if (u) fw_buf_put_u8(&warn, ',');
         char msg[400];
@@ -446,8 +471,10 @@ static bool predict_fast(fw_server *s, const fw_route *rt, const char *body, siz
     fw__input_warnings_merge(&warn, d.n_unknown, &iwarn, n_iwarn);
     reply_predictions(m, t.variant, n, out, dec, NULL, &warn, r);
     FW_V1_FAST_ANSWERED();
-    if (s->logq)
+    if (s->logq) {
         fw__log_prediction(s, r->request_id, m, t.variant, top.entity, fw_now_ns() - t0, body, len, out, dec, n, "v1");
+        if (t.shadow) fw_shadowq_push(s->shadowq, t.shadow, body, len, r->request_id, top.entity);
+    }
 out:
     /* keep the answering model alive until its metrics are recorded */
     r->hold = t.m;
@@ -487,7 +514,7 @@ static bool explain_class(const fw_srv_model *m, json_t *c, int32_t *out, fw_rep
     return false;
 }
 
-void fw__api_predict(fw_server *s, const fw_route *rt, const char *body, size_t len, bool explain, fw_reply *r) {
+static void predict_once(fw_server *s, const fw_route *rt, const char *body, size_t len, bool explain, fw_reply *r) {
     uint64_t t0 = fw_now_ns();
     uint64_t reqno = fw__new_request_id(s, r);
     r->t0_ns = t0;
@@ -496,10 +523,10 @@ void fw__api_predict(fw_server *s, const fw_route *rt, const char *body, size_t 
     if (!j) return;
     fw_srv_target t = {0};
     fw_value *vals = NULL;
-    double *out = NULL, *sout = NULL;
+    double *out = NULL;
     explain_out ex = {-1, {0}, NULL};
     fw_buf_init(&ex.text);
-    fw_srv_decision *dec = NULL, *sdec = NULL;
+    fw_srv_decision *dec = NULL;
     fw_value vals_st[SMALL_INPUTS];
     double out_st[SMALL_OUTPUTS];
     fw_srv_decision dec_st[SMALL_ROWS];
@@ -539,7 +566,7 @@ void fw__api_predict(fw_server *s, const fw_route *rt, const char *body, size_t 
         }
     }
     fw_err err;
-    fw_status st = fw__resolve(s, rt->name, rt->alias, rt->version, entity, reqno, &t, &err);
+    fw_status st = fw__resolve_flags(s, rt->name, rt->alias, rt->version, entity, reqno, r->resolve_flags, &t, &err);
     if (st) {
         fw__reply_error(r, fw__http_for(st), st == FW_ENOTFOUND ? "model_not_found" : fw_status_name(st), "%s", err.msg);
         goto out;
@@ -548,6 +575,9 @@ void fw__api_predict(fw_server *s, const fw_route *rt, const char *body, size_t 
     fw__request_id_bind(s, r, m);
     r->metrics = m->metrics;
     r->variant = t.variant;
+    r->ro = t.ro;
+    r->ro_arm = t.ro_arm;
+    if (canary_fault(s, &t, reqno, r)) goto out;
     if (!explain && entity && answer_from_batch(s, m, t.variant, entity, t0, body, len, r)) goto out;
     if (no_inst) {
         fw__reply_error(r, 404, "no_batch_answer",
@@ -567,7 +597,6 @@ void fw__api_predict(fw_server *s, const fw_route *rt, const char *body, size_t 
         goto out;
     }
     size_t n_in = m->n_inputs;
-    if (t.shadow && t.shadow->n_inputs > n_in) n_in = t.shadow->n_inputs;
     /* small requests (the common case) use the stack: no allocation */
     vals = n_in <= SMALL_INPUTS ? vals_st : fw_malloc((n_in ? n_in : 1) * sizeof *vals);
     out = n * m->n_outputs <= SMALL_OUTPUTS ? out_st : fw_malloc(n * m->n_outputs * sizeof *out);
@@ -582,22 +611,7 @@ void fw__api_predict(fw_server *s, const fw_route *rt, const char *body, size_t 
     reply_predictions(m, t.variant, n, out, dec, explain ? &ex : NULL, &warn, r);
     if (s->logq) {
         fw__log_prediction(s, r->request_id, m, t.variant, entity, fw_now_ns() - t0, body, len, out, dec, n, "v1");
-        if (t.shadow && (sout = fw_malloc(n * t.shadow->n_outputs * sizeof *sout)) != NULL &&
-            (sdec = fw_malloc(n * sizeof *sdec)) != NULL) {
-            fw_reply sr = {0};
-            fw_buf_init(&sr.body);
-            uint64_t st0 = fw_now_ns();
-            if (predict_all(s, t.shadow, inst, vals, sout, sdec, NULL, NULL, NULL, NULL, NULL, &sr)) {
-                uint64_t sns = fw_now_ns() - st0;
-                fw__log_prediction(s, r->request_id, t.shadow, FW_VARIANT_SHADOW, entity, sns, body, len, sout, sdec, n,
-                                   "v1");
-                fw_metrics_request(t.shadow->metrics, FW_VARIANT_SHADOW, 200, sns);
-                for (size_t i = 0; i < n; i++)
-                    fw_metrics_score(t.shadow->metrics, FW_VARIANT_SHADOW,
-                                     primary_score(t.shadow, sout + i * t.shadow->n_outputs), sdec[i].abstained);
-            }
-            fw_buf_free(&sr.body);
-        }
+        if (t.shadow) fw_shadowq_push(s->shadowq, t.shadow, body, len, r->request_id, entity); /* off the request path */
     }
 out:
     /* keep the answering model alive until its metrics are recorded */
@@ -610,12 +624,64 @@ out:
     fw_buf_free(&iwarn);
     if (vals != vals_st) fw_free(vals);
     if (out != out_st) fw_free(out);
-    fw_free(sout);
     if (dec != dec_st) fw_free(dec);
-    fw_free(sdec);
     fw_free(ex.off);
     fw_buf_free(&ex.text);
     json_decref(j);
+}
+
+void fw__shadow_score(fw_server *s, const fw_srv_model *m, const char *body, size_t len, const char *rid,
+                      const char *entity) {
+    json_t *j = json_loadb(body, len, 0, NULL);
+    json_t *inst = json_object_get(j, "instances");
+    size_t n = json_array_size(inst);
+    fw_value *vals = n ? fw_malloc((m->n_inputs ? m->n_inputs : 1) * sizeof *vals) : NULL;
+    double *out = n ? fw_malloc(n * (m->n_outputs ? m->n_outputs : 1) * sizeof *out) : NULL;
+    fw_srv_decision *dec = n ? fw_malloc(n * sizeof *dec) : NULL;
+    fw_reply sr = {0};
+    fw_buf_init(&sr.body);
+    snprintf(sr.request_id, sizeof sr.request_id, "%s", rid);
+    uint64_t t0 = sr.t0_ns = fw_now_ns();
+#ifdef FW_TEST
+    if (s->fault_delay_us) usleep(s->fault_delay_us); /* test builds: a slow shadow */
+#endif
+    bool ok = vals && out && dec && predict_all(s, m, inst, vals, out, dec, NULL, NULL, NULL, NULL, NULL, &sr);
+    uint64_t ns = fw_now_ns() - t0;
+    if (ok) {
+        fw__log_prediction(s, rid, m, FW_VARIANT_SHADOW, entity, ns, body, len, out, dec, n, "v1");
+        fw_metrics_request(m->metrics, FW_VARIANT_SHADOW, 200, ns);
+        for (size_t i = 0; i < n; i++)
+            fw_metrics_score(m->metrics, FW_VARIANT_SHADOW, primary_score(m, out + i * m->n_outputs), dec[i].abstained);
+    } else {
+        fw_metrics_request(m->metrics, FW_VARIANT_SHADOW, sr.code ? sr.code : 500, ns);
+    }
+    fw_buf_free(&sr.body);
+    fw_free(vals);
+    fw_free(out);
+    fw_free(dec);
+    json_decref(j);
+}
+
+/* A canary rollout's request that the canary failed (5xx: an error, a crash caught as an error) is
+ * answered again by the champion: the client sees no failure caused by the router, and the failure
+ * is counted against the canary (rollout.h) and in the canary version's metrics. */
+void fw__api_predict(fw_server *s, const fw_route *rt, const char *body, size_t len, bool explain, fw_reply *r) {
+    predict_once(s, rt, body, len, explain, r);
+    if (!r->ro || r->ro_arm != FW_RO_CANARY || r->code < 500 || r->ro_failed) return;
+    struct fw_rollout_split *ro = r->ro;
+    if (r->hold && r->metrics) fw_metrics_request(r->metrics, FW_VARIANT_CHALLENGER, r->code, fw_now_ns() - r->t0_ns);
+    fw_srv_model_unref(r->hold);
+    r->hold = NULL;
+    r->metrics = NULL;
+    r->body.len = 0;
+    r->body.oom = false;
+    r->code = 0;
+    r->resolve_flags = FW_RESOLVE_CHAMPION;
+    fw_rollout_fallback(ro);
+    predict_once(s, rt, body, len, explain, r);
+    r->ro = ro;
+    r->ro_arm = FW_RO_CANARY;
+    r->ro_failed = true;
 }
 
 /* ---- /v1/rank -------------------------------------------------------------------------------- */
@@ -1048,6 +1114,9 @@ void fw__api_feedback(fw_server *s, const char *origin, fw_feedback_wait *w, con
         if (!s->log_to_store) atomic_fetch_add(matched ? &s->feedback_matched : &s->feedback_unmatched, 1);
         if (label && json_is_true(update) && s->labels) fw_label_set_claim(s->labels, rid); /* a later one conflicts */
         if (label) fw__monitor_feedback(s, rid, label);
+        uint32_t code;
+        if (s->rollout && json_is_string(event) && fw_reqid_code(&s->idkey, rid, &code)) /* business metrics */
+            fw_rollout_feedback(s->rollout, code, json_string_value(event), value ? json_number_value(value) : NAN);
         if (label && !json_is_true(update)) fw_srv_learning_feedback(s->learning, s, rid, label); /* first labels only */
         r->code = 202;
         fw_buf_printf(&r->body, "{\"stored\":true,\"request_id\":");

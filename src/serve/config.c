@@ -108,6 +108,7 @@ void fw_serve_config_free(fw_serve_config *c) {
     for (size_t i = 0; i < c->n_splits; i++) {
         fw_free(c->splits[i].model);
         fw_free(c->splits[i].challenger);
+        fw_serve_rollout_free(c->splits[i].rollout);
     }
     fw_free(c->splits);
     free_objs(c->objectives, c->n_objectives);
@@ -205,22 +206,191 @@ static fw_status parse_objectives(fw_yaml *y, yaml_node_t *seq, const char *key,
     return FW_OK;
 }
 
-static const char *const k_split_keys[] = {"model", "challenger", "percent", "kind", NULL};
+static const char *const k_split_keys[] = {"model", "challenger", "percent", "kind", "steps", "tick_s",
+                                           "min_requests", "alpha", "deadline_ms", "rollback", "metrics", NULL};
 static const char *const k_split_kinds[] = {"ab", "canary", "shadow", NULL};
+static const char *const k_rollback_keys[] = {"errors", "p99", "srm", NULL};
+static const char *const k_metric_keys[] = {"name", "event", "kind", "better", "min_effect", "margin", NULL};
+static const char *const k_metric_kinds[] = {"rate", "mean", NULL};
+static const char *const k_better[] = {"higher", "lower", NULL};
+
+void fw_serve_rollout_free(fw_serve_rollout *r) {
+    if (!r) return;
+    fw_free(r->steps);
+    for (size_t i = 0; i < r->n_metrics; i++) {
+        fw_free(r->metrics[i].name);
+        fw_free(r->metrics[i].event);
+    }
+    fw_free(r->metrics);
+    fw_free(r);
+}
+
+/* The split's rollout, made with its defaults on first use. */
+static fw_serve_rollout *rollout_of(fw_yaml *y, fw_serve_split *s) {
+    if (s->rollout) return s->rollout;
+    fw_serve_rollout *r = fw_calloc(1, sizeof *r);
+    if (!r) return (void)fw_yaml_oom(y), NULL;
+    r->tick_s = 10;
+    r->min_requests = 1000;
+    r->alpha = 0.05;
+    r->max_errors = 0.01;
+    r->max_p99 = 0.5;
+    r->srm_alpha = 0.001;
+    return s->rollout = r;
+}
+
+static fw_status rollback_pair(fw_yaml *y, int key, yaml_node_t *v, yaml_node_t *k, void *ud) {
+    fw_serve_rollout *r = ud;
+    switch (key) {
+    case 0: return fw_yaml_get_double(y, v, "serving.splits.rollback.errors", 0, 1, &r->max_errors);
+    case 1: return fw_yaml_get_double(y, v, "serving.splits.rollback.p99", 0, 100, &r->max_p99);
+    default: return fw_yaml_get_double(y, v, "serving.splits.rollback.srm", 1e-12, 0.5, &r->srm_alpha);
+    }
+}
+
+static fw_status metric_pair(fw_yaml *y, int key, yaml_node_t *v, yaml_node_t *k, void *ud) {
+    fw_rollout_metric *m = ud;
+    int e;
+    fw_status st;
+    switch (key) {
+    case 0: return get_name(y, v, "serving.splits.metrics.name", &m->name);
+    case 1: return get_name(y, v, "serving.splits.metrics.event", &m->event);
+    case 2:
+        if (!(st = fw_yaml_get_enum(y, v, "serving.splits.metrics.kind", k_metric_kinds, &e)))
+            m->kind = (fw_rollout_metric_kind)e;
+        return st;
+    case 3:
+        if (!(st = fw_yaml_get_enum(y, v, "serving.splits.metrics.better", k_better, &e))) m->higher_is_better = e == 0;
+        return st;
+    case 4: return fw_yaml_get_double(y, v, "serving.splits.metrics.min_effect", 1e-12, 1e12, &m->min_effect);
+    default: return fw_yaml_get_double(y, v, "serving.splits.metrics.margin", 0, 1e12, &m->margin);
+    }
+}
+
+static fw_status parse_rollout_metrics(fw_yaml *y, yaml_node_t *seq, fw_serve_rollout *r) {
+    size_t n;
+    fw_status st = fw_yaml_list(y, seq, "serving.splits.metrics", "a list of {name, event, kind, ...}", 64, &n);
+    if (st) return st;
+    if (r->n_metrics) return fw_yaml_error(y, seq, "'serving.splits.metrics': given twice");
+    if (!(r->metrics = fw_calloc(n ? n : 1, sizeof *r->metrics))) return fw_yaml_oom(y);
+    r->n_metrics = n;
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *it = fw_yaml_item(y, seq, i);
+        fw_rollout_metric *m = &r->metrics[i];
+        m->higher_is_better = true;
+        char path[64];
+        snprintf(path, sizeof path, "serving.splits.metrics[%zu]", i);
+        if ((st = fw_yaml_walk_map(y, it, path, k_metric_keys, metric_pair, m))) return st;
+        if (!m->name || !m->event || !(m->min_effect > 0))
+            return fw_yaml_error(y, it, "'%s': each metric needs 'name', 'event' and 'min_effect' (> 0)", path);
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(r->metrics[j].name, m->name))
+                return fw_yaml_error(y, it, "'%s': metric name '%s' is used twice", path, m->name);
+    }
+    return FW_OK;
+}
+
+static fw_status parse_steps(fw_yaml *y, yaml_node_t *seq, fw_serve_rollout *r) {
+    size_t n;
+    fw_status st = fw_yaml_list(y, seq, "serving.splits.steps", "a list of percents, e.g. [1, 5, 25, 100]", 32, &n);
+    if (st) return st;
+    if (n == 0) return fw_yaml_error(y, seq, "'serving.splits.steps': expected at least one step");
+    fw_free(r->steps);
+    if (!(r->steps = fw_calloc(n, sizeof *r->steps))) return fw_yaml_oom(y);
+    r->n_steps = n;
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *it = fw_yaml_item(y, seq, i);
+        if ((st = fw_yaml_get_double(y, it, "serving.splits.steps[]", 1e-6, 100, &r->steps[i]))) return st;
+        if (i && r->steps[i] <= r->steps[i - 1])
+            return fw_yaml_error(y, it, "'serving.splits.steps[%zu]': %g is not above the step before it (%g)", i,
+                                 r->steps[i], r->steps[i - 1]);
+    }
+    return FW_OK;
+}
 
 static fw_status split_pair(fw_yaml *y, int key, yaml_node_t *v, yaml_node_t *k, void *ud) {
     fw_serve_split *s = ud;
     int e;
     fw_status st;
+    uint64_t u;
+    fw_serve_rollout *r = key >= 4 ? rollout_of(y, s) : NULL;
+    if (key >= 4 && !r) return FW_ENOMEM;
     switch (key) {
     case 0: return get_name(y, v, "serving.splits.model", &s->model);
     case 1: return get_name(y, v, "serving.splits.challenger", &s->challenger);
     case 2: return fw_yaml_get_double(y, v, "serving.splits.percent", 0, 100, &s->percent);
-    default:
+    case 3:
         if ((st = fw_yaml_get_enum(y, v, "serving.splits.kind", k_split_kinds, &e))) return st;
         s->kind = e == 0 ? FW_SPLIT_AB : e == 1 ? FW_SPLIT_CANARY : FW_SPLIT_SHADOW;
         return FW_OK;
+    case 4: return parse_steps(y, v, r);
+    case 5: return fw_yaml_get_double(y, v, "serving.splits.tick_s", 0.01, 86400, &r->tick_s);
+    case 6:
+        if (!(st = fw_yaml_get_int(y, v, "serving.splits.min_requests", 1, (uint64_t)1e12, &u))) r->min_requests = u;
+        return st;
+    case 7: return fw_yaml_get_double(y, v, "serving.splits.alpha", 1e-9, 0.5, &r->alpha);
+    case 8: return fw_yaml_get_double(y, v, "serving.splits.deadline_ms", 0, 3.6e6, &r->deadline_ms);
+    case 9:
+        if (v->type != YAML_MAPPING_NODE)
+            return fw_yaml_error(y, v, "'serving.splits.rollback': expected a map {errors, p99, srm}, got %s",
+                                 fw_yaml_kind(v));
+        return fw_yaml_walk_map(y, v, "serving.splits.rollback", k_rollback_keys, rollback_pair, r);
+    default: return parse_rollout_metrics(y, v, r);
     }
+}
+
+/* A split's rollout keys make sense only on a canary with steps. */
+static fw_status check_rollout(fw_yaml *y, yaml_node_t *it, fw_serve_split *s) {
+    if (!s->rollout) return FW_OK;
+    if (s->kind != FW_SPLIT_CANARY)
+        return fw_yaml_error(y, it, "'serving.splits': steps, tick_s, rollback and metrics belong to kind: canary (this split is %s)",
+                             s->kind == FW_SPLIT_AB ? "ab" : "shadow");
+    if (!s->rollout->n_steps)
+        return fw_yaml_error(y, it, "'serving.splits': a canary rollout needs 'steps' (e.g. [1, 5, 25, 100])");
+    yaml_node_t *pc = fw_yaml_map_get(y, it, "percent");
+    if (pc && s->percent != s->rollout->steps[0])
+        return fw_yaml_error(y, pc, "'serving.splits.percent': %g differs from the first step (%g); give one of them",
+                             s->percent, s->rollout->steps[0]);
+    s->percent = s->rollout->steps[0];
+    return FW_OK;
+}
+
+/* %.17g, so that the value reads back exactly. */
+static void put_num(fw_buf *b, double v) { fw_buf_printf(b, "%.17g", v); }
+
+void fw_serve_rollout_write(fw_buf *b, const fw_serve_split *sp) {
+    const fw_serve_rollout *r = sp->rollout;
+    if (!r) return;
+    fw_buf_printf(b, ", steps: [");
+    for (size_t i = 0; i < r->n_steps; i++) {
+        if (i) fw_buf_printf(b, ", ");
+        put_num(b, r->steps[i]);
+    }
+    fw_buf_printf(b, "], tick_s: ");
+    put_num(b, r->tick_s);
+    fw_buf_printf(b, ", min_requests: %llu, alpha: ", (unsigned long long)r->min_requests);
+    put_num(b, r->alpha);
+    fw_buf_printf(b, ", deadline_ms: ");
+    put_num(b, r->deadline_ms);
+    fw_buf_printf(b, ", rollback: {errors: ");
+    put_num(b, r->max_errors);
+    fw_buf_printf(b, ", p99: ");
+    put_num(b, r->max_p99);
+    fw_buf_printf(b, ", srm: ");
+    put_num(b, r->srm_alpha);
+    fw_buf_printf(b, "}");
+    if (!r->n_metrics) return;
+    fw_buf_printf(b, ", metrics: [");
+    for (size_t i = 0; i < r->n_metrics; i++) {
+        const fw_rollout_metric *m = &r->metrics[i];
+        fw_buf_printf(b, "%s{name: \"%s\", event: \"%s\", kind: %s, better: %s, min_effect: ", i ? ", " : "", m->name,
+                      m->event, k_metric_kinds[m->kind], m->higher_is_better ? "higher" : "lower");
+        put_num(b, m->min_effect);
+        fw_buf_printf(b, ", margin: ");
+        put_num(b, m->margin);
+        fw_buf_printf(b, "}");
+    }
+    fw_buf_printf(b, "]");
 }
 
 static fw_status parse_splits(fw_yaml *y, yaml_node_t *seq, fw_serve_config *c) {
@@ -232,6 +402,7 @@ static fw_status parse_splits(fw_yaml *y, yaml_node_t *seq, fw_serve_config *c) 
     for (size_t i = 0; i < c->n_splits; i++) { /* a repeated `splits:` key replaces the first list */
         fw_free(c->splits[i].model);
         fw_free(c->splits[i].challenger);
+        fw_serve_rollout_free(c->splits[i].rollout);
     }
     fw_free(c->splits);
     c->splits = s;
@@ -242,6 +413,7 @@ static fw_status parse_splits(fw_yaml *y, yaml_node_t *seq, fw_serve_config *c) 
         if (st) return st;
         if (!s[i].model || !s[i].challenger)
             return fw_yaml_error(y, it, "'serving.splits': each split needs 'model' and 'challenger'");
+        if ((st = check_rollout(y, it, &s[i]))) return st;
     }
     return FW_OK;
 }

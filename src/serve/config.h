@@ -15,6 +15,17 @@
  *           retention: {max_age_s: 2592000, max_rows: 100000000, max_bytes: 53687091200}}
  *     splits:
  *       - {model: spam, kind: canary, challenger: spam@staging, percent: 10}
+ *       - model: churn                # a canary rollout (docs/EXPERIMENTS.md, "Safe rollout")
+ *         kind: canary
+ *         challenger: churn@staging
+ *         steps: [1, 5, 25, 100]      # percent; the analysis advances them
+ *         tick_s: 10
+ *         min_requests: 1000          # per arm and step before a step may advance
+ *         alpha: 0.05
+ *         deadline_ms: 250            # a slower canary request rolls back at once
+ *         rollback: {errors: 0.01, p99: 0.5, srm: 0.001}
+ *         metrics:
+ *           - {name: ctr, event: click, kind: rate, better: higher, min_effect: 0.01, margin: 0.005}
  *     batch_max_age_s: 86400        # hybrid: answer entity_id requests from `flywheel batch --output store`
  *     rank: {objectives: [{model: quality, weight: 0.7}], filters: [{model: spam, max: 0.9}]}
  *     request_timeout_s: 10         # guards: docs/SECURITY.md
@@ -69,12 +80,48 @@ bool fw_log_policy_parse(const char *s, fw_log_policy *out);
 
 /* A traffic split on a model's default route. */
 typedef enum fw_split_kind_srv { FW_SPLIT_AB = 0, FW_SPLIT_CANARY, FW_SPLIT_SHADOW } fw_split_kind_srv;
+/* One business metric of a canary rollout (docs/EXPERIMENTS.md, "Safe rollout"): feedback events
+ * named `event` joined to the arm that answered the request. */
+typedef enum fw_rollout_metric_kind { FW_ROLLOUT_RATE = 0, FW_ROLLOUT_MEAN } fw_rollout_metric_kind;
+typedef struct fw_rollout_metric {
+    char *name;                 /* shown in the rollout state (required) */
+    char *event;                /* the feedback event counted, e.g. click (required) */
+    fw_rollout_metric_kind kind; /* rate: events per exposure; mean: sum of the events' values per exposure */
+    bool higher_is_better;      /* better: higher (default) | lower */
+    double min_effect;          /* the smallest difference per exposure that matters (> 0, required): the
+                                   mixture's scale and the bar a step must clear to advance */
+    double margin;              /* roll back when the canary is worse by more than this (>= 0; default 0) */
+} fw_rollout_metric;
+
+/* A canary's rollout policy: the steps the analysis advances through and when it rolls back. */
+typedef struct fw_serve_rollout {
+    double *steps;              /* percent of traffic to the canary, increasing, in (0, 100] */
+    size_t n_steps;
+    double tick_s;              /* analysis every this many seconds; default 10 */
+    uint64_t min_requests;      /* requests per arm in a step before it may advance; default 1000 */
+    double alpha;               /* level of the sequential tests; default 0.05 */
+    double deadline_ms;         /* a canary request slower than this rolls back at once; 0 = none (default) */
+    double max_errors;          /* rollback.errors: error-rate margin (absolute); default 0.01 */
+    double max_p99;             /* rollback.p99: relative p99 latency margin (0.5 = 1.5x the champion's); default 0.5 */
+    double srm_alpha;           /* rollback.srm: level of the sequential SRM test; default 0.001 */
+    fw_rollout_metric *metrics;
+    size_t n_metrics;
+} fw_serve_rollout;
+
 typedef struct fw_serve_split {
     char *model;       /* model name the split applies to */
     fw_split_kind_srv kind;
     char *challenger;  /* "NAME@ALIAS" or "NAME#VERSION" */
-    double percent;    /* ab / canary: share of traffic (0..100) sent to the challenger */
+    double percent;    /* ab / canary: share of traffic (0..100) sent to the challenger (a rollout: its
+                          first step) */
+    fw_serve_rollout *rollout; /* canary with steps: the analysis moves percent (serve/rollout.h); NULL = none */
 } fw_serve_split;
+
+/* The rollout of a split as YAML flow-map pairs (", steps: [...], tick_s: ..."; nothing when it has
+ * none), so that parsing the split back gives the same policy (round trip). */
+struct fw_buf;
+void fw_serve_rollout_write(struct fw_buf *out, const fw_serve_split *sp);
+void fw_serve_rollout_free(fw_serve_rollout *r);
 
 /* One objective or filter of /v1/rank's defaults. */
 typedef struct fw_serve_objective {

@@ -70,6 +70,10 @@ void fw_route_match(const char *method, const char *path, fw_route *r) {
             if (!model_ref(r, s, len - 11 - 8, true)) return;
             return hit(r, FW_ROUTE_V1_MONITOR, method, "GET");
         }
+        if (!colon && len - 11 > 8 && strncmp(path + len - 8, "/rollout", 8) == 0) {
+            if (!model_ref(r, s, len - 11 - 8, false)) return;
+            return hit(r, FW_ROUTE_V1_ROLLOUT, method, "GET");
+        }
         if (!colon) return;
         const char *verb = colon + 1;
         int vl = len - (int)(verb - path);

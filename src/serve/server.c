@@ -5,6 +5,8 @@
 #include "serve/server_int.h"
 #include "serve/learning.h"
 #include "serve/monitoring.h"
+#include "serve/rollout.h"
+#include "serve/shadow.h"
 
 #include "core/alloc.h"
 #include "core/clock.h"
@@ -138,9 +140,12 @@ bool fw__request_id_known(const fw_server *s, const char *id) { return fw_reqid_
 
 /* ---- route resolution with traffic splits ---------------------------------------------------- */
 
-static const fw_serve_split *split_for(const fw_server *s, const char *name) {
+static const fw_serve_split *split_for(const fw_server *s, const char *name, size_t *index) {
     for (size_t i = 0; i < s->cfg->n_splits; i++)
-        if (strcmp(s->cfg->splits[i].model, name) == 0) return &s->cfg->splits[i];
+        if (strcmp(s->cfg->splits[i].model, name) == 0) {
+            *index = i;
+            return &s->cfg->splits[i];
+        }
     return NULL;
 }
 
@@ -212,6 +217,11 @@ size_t fw__routes_unready(fw_server *s, fw_buf *out) {
 
 fw_status fw__resolve(fw_server *s, const char *name, const char *alias, const char *version,
                       const char *entity_id, uint64_t reqno, fw_srv_target *t, fw_err *err) {
+    return fw__resolve_flags(s, name, alias, version, entity_id, reqno, 0, t, err);
+}
+
+fw_status fw__resolve_flags(fw_server *s, const char *name, const char *alias, const char *version,
+                            const char *entity_id, uint64_t reqno, unsigned flags, fw_srv_target *t, fw_err *err) {
     memset(t, 0, sizeof *t);
     uint64_t now = fw_now_ns();
     if ((alias && *alias) || (version && *version))
@@ -221,12 +231,21 @@ fw_status fw__resolve(fw_server *s, const char *name, const char *alias, const c
     fw_status st = fw_model_table_acquire(s->models, name, default_alias(s, name, abuf, sizeof abuf), NULL,
                                           now, &t->m, err);
     if (st) return st;
-    const fw_serve_split *sp = split_for(s, name);
+    size_t si = 0;
+    const fw_serve_split *sp = split_for(s, name, &si);
     if (!sp) return FW_OK;
     bool to_challenger = false;
     if (sp->kind == FW_SPLIT_AB) {
         uint64_t h = entity_id ? fw_hash64(entity_id, strlen(entity_id), 0x5eed) : fw_hash64(&reqno, sizeof reqno, 1);
         to_challenger = (double)(h % 10000) < sp->percent * 100.0;
+    } else if (sp->kind == FW_SPLIT_CANARY && sp->rollout) {
+        /* a canary rollout: the analysis thread moves the share (one atomic load, no lock) */
+        t->ro = fw_rollout_for(s->rollout, si);
+        if (t->ro) {
+            uint64_t h = fw_hash64(&reqno, sizeof reqno, 0xca9a);
+            to_challenger = !(flags & FW_RESOLVE_CHAMPION) && h % 1000000 < fw_rollout_ppm(t->ro);
+            t->ro_arm = to_challenger ? FW_RO_CANARY : FW_RO_CHAMPION;
+        }
     } else if (sp->kind == FW_SPLIT_CANARY) {
         uint64_t h = fw_hash64(&reqno, sizeof reqno, 0xca9a);
         to_challenger = (double)(h % 10000) < sp->percent * 100.0;
@@ -234,7 +253,10 @@ fw_status fw__resolve(fw_server *s, const char *name, const char *alias, const c
     if (sp->kind == FW_SPLIT_SHADOW || to_challenger) {
         fw_srv_model *c = NULL;
         fw_err e2;
-        if (acquire_ref(s, sp->challenger, now, &c, &e2) != FW_OK) return FW_OK; /* primary answers */
+        if (acquire_ref(s, sp->challenger, now, &c, &e2) != FW_OK) { /* primary answers */
+            t->ro_arm = FW_RO_CHAMPION;
+            return FW_OK;
+        }
         if (sp->kind == FW_SPLIT_SHADOW) {
             t->shadow = c;
         } else {
@@ -398,6 +420,8 @@ static void api_metrics(fw_server *s, fw_reply *r) {
     fw_metrics_render_scalar(&r->body, "flywheel_uptime_seconds", "gauge", "Seconds since start.", (double)(fw_now_ns() - s->start_ns) * 1e-9);
     fw_srv_monitoring_metrics(s->monitoring, ms, n, &r->body);
     fw_srv_learning_metrics(s->learning, &r->body);
+    fw_rollout_metrics(s->rollout, &r->body);
+    fw_shadowq_metrics(s->shadowq, &r->body);
     for (size_t i = 0; i < n; i++) fw_srv_model_unref(ms[i]);
     fw_free(ms);
 }
@@ -804,6 +828,7 @@ static int role_of(fw_route_kind k) {
     case FW_ROUTE_V1_EXPLAIN:
     case FW_ROUTE_V1_MODELS:
     case FW_ROUTE_V1_MONITOR:
+    case FW_ROUTE_V1_ROLLOUT:
     case FW_ROUTE_V2_MODEL:
     case FW_ROUTE_V2_INFER: return 0;
     case FW_ROUTE_V1_RANK: return 1;
@@ -1022,6 +1047,10 @@ static void dispatch(fw_server *s, struct MHD_Connection *c, conn_req *q, const 
         break;
     case FW_ROUTE_V1_MODELS: api_models(s, r); break;
     case FW_ROUTE_V1_MONITOR: fw__api_monitor(s, &rt, r); break;
+    case FW_ROUTE_V1_ROLLOUT:
+        if (fw_rollout_state_json(s->rollout, rt.name, &r->body)) r->code = 200;
+        else fw__reply_error(r, 404, "no_rollout", "model '%s' has no canary rollout (serving.splits with steps)", rt.name);
+        break;
     case FW_ROUTE_V1_PREDICT: fw__api_predict(s, &rt, body, len, false, r); break;
     case FW_ROUTE_V1_EXPLAIN: fw__api_predict(s, &rt, body, len, true, r); break;
     case FW_ROUTE_V1_RANK: fw__api_rank(s, body, len, r); break;
@@ -1141,7 +1170,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         }
         fw__reply_too_large(&r);
     }
-    fw_metrics_request(r.metrics ? r.metrics : s->global, r.metrics ? r.variant : 0, r.code, fw_now_ns() - q->t0);
+    uint64_t lat = fw_now_ns() - q->t0;
+    fw_metrics_request(r.metrics ? r.metrics : s->global, r.metrics ? r.variant : 0, r.code, lat);
+    if (r.ro) /* a canary rollout's request: counted against the arm it was routed to */
+        fw_rollout_observe(r.ro, r.ro_arm, r.ro_failed || r.code >= 500, lat,
+                           r.hold ? fw_reqid_model_code(&s->idkey, r.hold->name, r.hold->version) : 0);
     fw_srv_model_unref(r.hold);
     q->answered = true;
     return send_reply(s, c, &r);
@@ -1305,6 +1338,17 @@ fw_status fw_server_new(const fw_serve_config *cfg, fw_server **out, fw_err *err
     }
     if (st == FW_OK) st = fw_srv_learning_new(s, &s->learning, err);
     if (st == FW_OK && s->learning) fw_srv_monitoring_set_alarm_hook(s->monitoring, fw_srv_learning_alarm, s->learning);
+    if (st == FW_OK) st = fw_rollout_new(cfg, &s->rollout, err);
+    bool any_shadow = false;
+    for (size_t i = 0; i < cfg->n_splits; i++) any_shadow |= cfg->splits[i].kind == FW_SPLIT_SHADOW;
+    if (st == FW_OK && any_shadow && s->logq) {
+        const char *sq = FW_TEST_ENV("FLYWHEEL_TEST_SHADOW_QUEUE"); /* test builds: a small queue to fill */
+        size_t cap = sq && atoi(sq) > 0 ? (size_t)atoi(sq) : FW_SHADOW_QUEUE_DEFAULT;
+        st = fw_shadowq_new(s, cap, &s->shadowq, err);
+    }
+    const char *fault = FW_TEST_ENV("FLYWHEEL_TEST_CANARY_FAULT"); /* test builds only: a defective canary */
+    if (fault && !strncmp(fault, "error=", 6)) s->fault_error_p = strtod(fault + 6, NULL);
+    if (fault && !strncmp(fault, "delay_us=", 9)) s->fault_delay_us = (unsigned)strtoul(fault + 9, NULL, 10);
     if (st == FW_OK && cfg->batch_max_age_s > 0 && !cfg->models_dir)
         st = fw_hybrid_new(cfg->store_path, cfg->batch_max_age_s, cfg->batch_cache_ttl_s, &s->hybrid, err);
     if (st) {
@@ -1446,6 +1490,9 @@ void fw_server_drain(fw_server *s) {
         pthread_join(s->poller, NULL);
         s->poller_started = false;
     }
+    /* no request is left to queue a shadow job; what is queued is scored (up to 2 s) before the log closes */
+    fw_shadowq_free(s->shadowq, s->cfg->drain_timeout_s < 2 ? s->cfg->drain_timeout_s : 2);
+    s->shadowq = NULL;
     fw_srv_monitoring_set_alarm_hook(s->monitoring, NULL, NULL); /* no request thread is left to raise one */
     fw_srv_learning_free(s->learning); /* before the model table it submits swaps to */
     s->learning = NULL;
@@ -1458,6 +1505,7 @@ void fw_server_drain(fw_server *s) {
 void fw_server_free(fw_server *s) {
     if (!s) return;
     fw_server_drain(s);
+    fw_rollout_free(s->rollout); /* no request is left to count */
     fw_model_table_free(s->models);
     fw_srv_monitoring_free(s->monitoring, s->cfg->drain_timeout_s); /* after the monitors it serves */
     fw_hybrid_free(s->hybrid);

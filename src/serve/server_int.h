@@ -65,6 +65,10 @@ struct fw_server {
     char *tls_cert_pem, *tls_key_pem;  /* kept while the daemon runs */
     struct fw_srv_monitoring *monitoring; /* NULL: monitoring.enabled false (serve/monitoring.h) */
     struct fw_srv_learning *learning;     /* NULL: learn.online off (serve/learning.h) */
+    struct fw_rollout *rollout;           /* NULL: no canary rollout configured (serve/rollout.h) */
+    struct fw_shadowq *shadowq;           /* NULL: no shadow split or no log (serve/shadow.h) */
+    double fault_error_p;       /* test builds: FLYWHEEL_TEST_CANARY_FAULT=error=P makes a canary fail this share */
+    unsigned fault_delay_us;    /* ... =delay_us=N makes every canary answer N us later */
 };
 
 /* What a handler produces. */
@@ -81,6 +85,10 @@ typedef struct fw_reply {
     bool suspended;             /* the connection was suspended: no reply now (admin jobs) */
     size_t max_bytes;           /* serving.max_reply_bytes (0 = no cap): see fw__reply_too_large */
     uint64_t t0_ns;             /* predict / infer: when the request began (the monitor's latency) */
+    struct fw_rollout_split *ro; /* the canary rollout that routed it (NULL: none); counted when it ends */
+    int ro_arm;                 /* FW_RO_CHAMPION or FW_RO_CANARY: the arm it was routed to */
+    bool ro_failed;             /* it was routed to the canary, which failed: the champion answered */
+    unsigned resolve_flags;     /* FW_RESOLVE_* for fw__resolve_flags */
 } fw_reply;
 
 /* True, after replacing the reply with 413 reply_too_large, when the body being built has grown
@@ -103,11 +111,18 @@ typedef struct fw_srv_target {
     fw_srv_model *m;
     int variant;
     fw_srv_model *shadow;       /* scores and is logged, never answers; may be NULL */
+    struct fw_rollout_split *ro; /* a canary rollout's split routed it (NULL: none) */
+    int ro_arm;                 /* then: FW_RO_CHAMPION or FW_RO_CANARY */
 } fw_srv_target;
+/* fw__resolve_flags: FW_RESOLVE_CHAMPION answers with the default route's model even when the
+ * split would pick the canary (a failed canary's request is answered again by the champion). */
+enum { FW_RESOLVE_CHAMPION = 1 };
 /* Resolves a route (explicit version/alias, or the default route with traffic splits keyed by
  * entity_id or the request number). References in t are released with fw__target_release. */
 fw_status fw__resolve(fw_server *s, const char *name, const char *alias, const char *version,
                       const char *entity_id, uint64_t reqno, fw_srv_target *t, fw_err *err);
+fw_status fw__resolve_flags(fw_server *s, const char *name, const char *alias, const char *version,
+                            const char *entity_id, uint64_t reqno, unsigned flags, fw_srv_target *t, fw_err *err);
 void fw__target_release(fw_srv_target *t);
 /* Readiness: tries every served route (serving.models and each model's production alias) and
  * appends {"route","error"} objects, comma-separated, to out for those that cannot answer (a
@@ -130,6 +145,11 @@ bool fw__request_id_known(const fw_server *s, const char *id);
 void fw__log_prediction(fw_server *s, const char *rid, const fw_srv_model *m, int variant, const char *entity,
                         uint64_t latency_ns, const char *inputs, size_t inputs_len, const double *out,
                         const fw_srv_decision *dec, size_t n, const char *protocol);
+
+/* The shadow thread (shadow.h): scores one queued request body with shadow model m and logs it as
+ * the `shadow` variant under the request's id rid (entity may be NULL). */
+void fw__shadow_score(fw_server *s, const fw_srv_model *m, const char *body, size_t len, const char *rid,
+                      const char *entity);
 
 /* Requests this thread answered through the fast /v1 decoder (v1_fuzz.c reads it): counted in test
  * builds only (core/test_hooks.h); a file that counts includes that header. */

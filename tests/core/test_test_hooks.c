@@ -13,7 +13,7 @@
 
 static const char *const hooks[] = {
     "FW_CRASH_POINT", "FLYWHEEL_SERVE_TEST_LOAD_DELAY_MS", "FLYWHEEL_SERVE_SLOW_DECODE", "FLYWHEEL_SERVE_CONN_MEMORY",
-    "fw_serve_fuzz_v1_decode", "fw__crash_point",
+    "fw_serve_fuzz_v1_decode", "fw__crash_point", "FLYWHEEL_TEST_CANARY_FAULT", "FLYWHEEL_TEST_SHADOW_QUEUE",
 };
 enum { N_HOOKS = sizeof hooks / sizeof *hooks };
 

@@ -4,6 +4,7 @@
  * errors, unknown keys with "did you mean", repeated keys refused, and every nested map (log,
  * retention, tls, splits, rank) walked the same way. */
 #include "core/alloc.h"
+#include "core/buf.h"
 #include "project/project.h"
 #include "serve/config.h"
 #include "test.h"
@@ -88,6 +89,88 @@ static void test_values(void) {
     fw_serve_config_free(&c);
     CHECK_OK(parse("", &c, &err));
     fw_serve_config_free(&c);
+}
+
+
+/* A canary rollout (steps, tick, rollback margins, business metrics) reads back what it wrote, and
+ * each bad key or value is refused naming its line and column. */
+static void test_rollout(void) {
+    const char *yaml = "serving:\n  splits:\n    - model: churn\n      kind: canary\n      challenger: churn@staging\n"
+                       "      steps: [1, 5, 25, 100]\n      tick_s: 2.5\n      min_requests: 300\n      alpha: 0.01\n"
+                       "      deadline_ms: 250\n      rollback: {errors: 0.02, p99: 0.25, srm: 0.0001}\n"
+                       "      metrics:\n        - {name: ctr, event: click, kind: rate, min_effect: 0.01, margin: 0.005}\n"
+                       "        - {name: refunds, event: refund, kind: mean, better: lower, min_effect: 0.5}\n";
+    fw_serve_config c;
+    fw_err err;
+    CHECK_OK(parse(yaml, &c, &err));
+    CHECK_EQ(c.n_splits, 1);
+    const fw_serve_rollout *r = c.splits[0].rollout;
+    CHECK(r != NULL);
+    if (!r) return;
+    CHECK_EQ(r->n_steps, 4);
+    CHECK(r->steps[2] == 25 && c.splits[0].percent == 1);
+    CHECK(r->tick_s == 2.5 && r->min_requests == 300 && r->alpha == 0.01 && r->deadline_ms == 250);
+    CHECK(r->max_errors == 0.02 && r->max_p99 == 0.25 && r->srm_alpha == 0.0001);
+    CHECK_EQ(r->n_metrics, 2);
+    CHECK(r->metrics[0].kind == FW_ROLLOUT_RATE && r->metrics[0].higher_is_better && r->metrics[0].margin == 0.005);
+    CHECK(r->metrics[1].kind == FW_ROLLOUT_MEAN && !r->metrics[1].higher_is_better && r->metrics[1].margin == 0);
+    CHECK_STR(r->metrics[1].event, "refund");
+    /* round trip: written as a flow map, parsed again, written again: the same text and values */
+    fw_buf a, b;
+    fw_buf_init(&a);
+    fw_buf_init(&b);
+    fw_buf_printf(&a, "serving:\n  splits:\n    - {model: churn, kind: canary, challenger: churn@staging");
+    fw_serve_rollout_write(&a, &c.splits[0]);
+    fw_buf_printf(&a, "}\n");
+    fw_buf_put_u8(&a, 0);
+    fw_serve_config c2;
+    CHECK_OK(parse((const char *)a.data, &c2, &err));
+    if (c2.n_splits == 1 && c2.splits[0].rollout) {
+        fw_buf_printf(&b, "serving:\n  splits:\n    - {model: churn, kind: canary, challenger: churn@staging");
+        fw_serve_rollout_write(&b, &c2.splits[0]);
+        fw_buf_printf(&b, "}\n");
+        fw_buf_put_u8(&b, 0);
+        CHECK_STR((const char *)a.data, (const char *)b.data);
+        CHECK(c2.splits[0].rollout->steps[3] == 100 && c2.splits[0].rollout->metrics[1].min_effect == 0.5);
+    } else {
+        CHECK_MSG(0, "round trip lost the rollout: %s", (const char *)a.data);
+    }
+    fw_buf_free(&a);
+    fw_buf_free(&b);
+    fw_serve_config_free(&c2);
+    fw_serve_config_free(&c);
+    /* defaults */
+    CHECK_OK(parse("serving:\n  splits:\n    - {model: a, kind: canary, challenger: a@s, steps: [10, 100]}\n", &c, &err));
+    r = c.splits[0].rollout;
+    CHECK(r && r->tick_s == 10 && r->min_requests == 1000 && r->alpha == 0.05 && r->max_errors == 0.01 &&
+          r->max_p99 == 0.5 && r->srm_alpha == 0.001 && r->deadline_ms == 0 && c.splits[0].percent == 10);
+    fw_serve_config_free(&c);
+    /* errors */
+    CHECK_STR(refused("serving:\n  splits:\n    - {model: a, kind: canary, challenger: b, steps: [5, 1]}\n"),
+              "s.yaml:3:58: 'serving.splits.steps[1]': 1 is not above the step before it (5)");
+    CHECK_CONTAINS(refused("serving:\n  splits:\n    - {model: a, kind: canary, challenger: b, steps: [5, 101]}\n"),
+                   "'serving.splits.steps[]': 101 is out of range");
+    CHECK_CONTAINS(refused("serving:\n  splits:\n    - {model: a, kind: ab, challenger: b, steps: [5]}\n"),
+                   "s.yaml:3:7: 'serving.splits': steps, tick_s, rollback and metrics belong to kind: canary (this split is ab)");
+    CHECK_CONTAINS(refused("serving:\n  splits:\n    - {model: a, kind: canary, challenger: b, tick_s: 5}\n"),
+                   "a canary rollout needs 'steps'");
+    CHECK_CONTAINS(refused("serving:\n  splits:\n    - {model: a, kind: canary, challenger: b, percent: 3, steps: [5]}\n"),
+                   "s.yaml:3:56: 'serving.splits.percent': 3 differs from the first step (5)");
+    CHECK_CONTAINS(refused("serving:\n  splits:\n    - {model: a, kind: canary, challenger: b, steps: [5], rollback: {error: 1}}\n"),
+                   "unknown key 'error' in 'serving.splits.rollback' (did you mean 'errors'?)");
+    CHECK_CONTAINS(refused("serving:\n  splits:\n    - {model: a, kind: canary, challenger: b, steps: [5], rollback: 3}\n"),
+                   "'serving.splits.rollback': expected a map {errors, p99, srm}, got a scalar");
+    CHECK_CONTAINS(refused("serving:\n  splits:\n    - {model: a, kind: canary, challenger: b, steps: [5],\n"
+                           "       metrics: [{name: m, event: click, kind: ratio, min_effect: 1}]}\n"),
+                   "s.yaml:4:48: 'serving.splits.metrics.kind': unknown value 'ratio'");
+    CHECK_CONTAINS(refused("serving:\n  splits:\n    - {model: a, kind: canary, challenger: b, steps: [5],\n"
+                           "       metrics: [{name: m, event: click}]}\n"),
+                   "s.yaml:4:18: 'serving.splits.metrics[0]': each metric needs 'name', 'event' and 'min_effect' (> 0)");
+    CHECK_CONTAINS(refused("serving:\n  splits:\n    - {model: a, kind: canary, challenger: b, steps: [5],\n"
+                           "       metrics: [{name: m, event: e, min_effect: 1, better: up}]}\n"),
+                   "'serving.splits.metrics.better': unknown value 'up'");
+    CHECK_CONTAINS(refused("serving:\n  splits:\n    - {model: a, kind: canary, challenger: b, steps: [5], alpha: 0.9}\n"),
+                   "'serving.splits.alpha': 0.9 is out of range");
 }
 
 static void test_errors(void) {
@@ -230,6 +313,7 @@ int main(int argc, char **argv) {
     TEST_RUN(test_monitoring);
     TEST_RUN(test_values);
     TEST_RUN(test_errors);
+    TEST_RUN(test_rollout);
     TEST_RUN(test_same_rules_as_project);
     return fw_test_report(argv[0]);
 }

@@ -6,7 +6,8 @@
  * reaches it at once (alias_poll_s is 600: by the store's NOTIFY), `batch` records its run (batch history reads it back), `retrain` finds every labelled
  * served row through the store's scan, and `monitor --history` lists the alarm table's rows. The side
  * files of a URL home (the log spool, batch locks) go to $FLYWHEEL_LOCAL_DIR, never a path named
- * after the URL. */
+ * after the URL. And an outage: PostgreSQL stopped while serving, requests answered, the log's
+ * backlog spooled and counted, drained once it is back. */
 #include "test.h"
 
 #include "backend.h"
@@ -29,6 +30,7 @@ static char header[512];
 static char *text;
 
 static bool load_pima(void) {
+    if (text) return n_lines > 0;
     text = fw_test_slurp("examples/pima/pima.csv", NULL);
     if (!text) return false;
     n_lines = fw_test_csv_lines(text, header, sizeof header, lines, 800);
@@ -205,9 +207,94 @@ static void test_end_to_end(void) {
     CHECK_EQ(HOME_INT(home, "", "SELECT count(*) FROM learn_locks"), 0); /* released */
 }
 
+/* PostgreSQL down while serving (a server of this test's own, stopped with an immediate shutdown):
+ * every request is still answered from the loaded model, the prediction log's records wait in the
+ * local spool (counted: flywheel_log_spool_records; bounded by serving.log.spool_bytes), and when
+ * the database is back the backlog drains into prediction_log, each record once. */
+static void test_outage(void) {
+    if (!fw_test_bin() || !load_pima()) return;
+    char *o = NULL;
+    char url[256] = "", dir[256] = "";
+    FILE *p = popen("tests/support/pg.sh start", "r");
+    char line[600] = "";
+    if (p && fgets(line, sizeof line, p) && sscanf(line, "%255s %255s", url, dir) == 2) {
+    } else {
+        url[0] = 0;
+    }
+    if (p) pclose(p);
+    CHECK_MSG(url[0], "tests/support/pg.sh start failed");
+    if (!url[0]) return;
+    char home[300];
+    snprintf(home, sizeof home, "%s/postgres", url);
+    char local[600];
+    snprintf(local, sizeof local, "%s/local-outage", fw_test_tmpdir());
+    setenv("FLYWHEEL_LOCAL_DIR", local, 1);
+    int rc = fw_test_sh(&o, "fw_project pima \"$T/pima2.yaml\" && \"$FW\" train \"$T/pima2.yaml\" --home '%s' --quiet"
+                            " --models linear", home);
+    CHECK_MSG(rc == 0, "train: %s", o ? o : "");
+    free(o);
+    hc_server s;
+    const char *args[] = {"--home", home, NULL};
+    if (rc == 0 && hc_server_start(&s, args) == 0) {
+        enum { M = 60 };
+        char body[1024], label[16];
+        hc_resp r;
+        int ok = 0;
+        for (int i = 0; i < M; i++) {
+            body_of((size_t)i, body, sizeof body, label, sizeof label);
+            ok += hc_request(s.port, "POST", "/v1/models/pima/versions/1:predict", body, NULL, &r) == 0 && r.status == 200;
+            hc_resp_free(&r);
+        }
+        double stored = 0;
+        for (int t = 0; t < 600 && stored < M; t++) {
+            if (hc_request(s.port, "GET", "/metrics", NULL, NULL, &r) == 0) stored = metric_value(r.body, "flywheel_log_stored_total");
+            hc_resp_free(&r);
+            if (stored < M) usleep(100000);
+        }
+        CHECK_EQ(stored, M);
+        /* the outage */
+        char cmd[400];
+        snprintf(cmd, sizeof cmd, "tests/support/pg.sh pause '%s'", dir);
+        CHECK_EQ(system(cmd), 0);
+        for (int i = M; i < 2 * M; i++) {
+            body_of((size_t)i, body, sizeof body, label, sizeof label);
+            ok += hc_request(s.port, "POST", "/v1/models/pima/versions/1:predict", body, NULL, &r) == 0 && r.status == 200;
+            hc_resp_free(&r);
+        }
+        CHECK_EQ(ok, 2 * M); /* served throughout */
+        double waiting = 0;
+        for (int t = 0; t < 100 && waiting < M; t++) {
+            if (hc_request(s.port, "GET", "/metrics", NULL, NULL, &r) == 0) {
+                waiting = metric_value(r.body, "flywheel_log_spool_records");
+                stored = metric_value(r.body, "flywheel_log_stored_total");
+            }
+            hc_resp_free(&r);
+            if (waiting < M) usleep(100000);
+        }
+        CHECK_MSG(waiting == M && stored == M, "while down: %g spooled, %g stored", waiting, stored);
+        snprintf(cmd, sizeof cmd, "tests/support/pg.sh resume '%s'", dir);
+        CHECK_EQ(system(cmd), 0);
+        for (int t = 0; t < 600 && stored < 2 * M; t++) {
+            if (hc_request(s.port, "GET", "/metrics", NULL, NULL, &r) == 0) stored = metric_value(r.body, "flywheel_log_stored_total");
+            hc_resp_free(&r);
+            if (stored < 2 * M) usleep(100000);
+        }
+        CHECK_MSG(stored == 2 * M, "after the outage: %g of %d stored", stored, 2 * M);
+        CHECK_EQ(HOME_INT(home, "", "SELECT count(*) FROM prediction_log"), 2 * M);
+        CHECK_EQ(HOME_INT(home, "", "SELECT count(DISTINCT request_id) FROM prediction_log"), 2 * M);
+        CHECK_EQ(hc_server_stop(&s, SIGTERM), 0);
+    } else {
+        CHECK_MSG(0, "the server did not start on %s", home);
+    }
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "tests/support/pg.sh stop '%s'", dir);
+    CHECK_EQ(system(cmd), 0);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     TEST_RUN_PG(test_end_to_end);
+    TEST_RUN_PG(test_outage);
     free(text);
     return fw_test_report(argv[0]);
 }

@@ -3,9 +3,12 @@
 #   tests/support/pg.sh start      initdb + pg_ctl in a new temp dir, on a free port of 127.0.0.1;
 #                                  prints "URL DIR" (URL: postgresql://postgres@127.0.0.1:PORT)
 #   tests/support/pg.sh stop DIR   stops that server by the PID in its postmaster.pid, removes DIR
+#   tests/support/pg.sh pause DIR  stops it the same way (an outage: immediate shutdown) keeping DIR
+#   tests/support/pg.sh resume DIR starts it again on the same port
 # initdb refuses to run as root: as root the server runs as the `postgres` user (Debian's
 # postgresql package creates it) with the temp dir chowned to it. No fsync (a test server: its
-# data dies with it), trust authentication on 127.0.0.1 only, no Unix socket outside DIR.
+# data dies with it; commits are still written before they are acknowledged, so an immediate
+# shutdown — pause — loses none), trust authentication on 127.0.0.1 only, no Unix socket outside DIR.
 set -euo pipefail
 bindir=${FW_PG_BINDIR:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
 [[ -x $bindir/initdb && -x $bindir/pg_ctl ]] || { echo "pg.sh: no PostgreSQL server binaries (Debian: apt-get install postgresql)" >&2; exit 2; }
@@ -24,14 +27,20 @@ start)
   for attempt in 1 2 3 4 5; do
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
     if "${as[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 120 \
-        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=200" \
         start >/dev/null 2>&1; then
+      echo "$port" > "$dir/port"
       echo "postgresql://postgres@127.0.0.1:$port $dir"
       exit 0
     fi
   done
   cat "$dir/server.log" >&2; rm -rf "$dir"; exit 1 ;;
-stop)
+resume)
+  dir=${2:?pg.sh resume DIR}; port=$(cat "$dir/port")
+  "${as[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 120 \
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=200" \
+    start >/dev/null ;;
+stop|pause)
   dir=${2:?pg.sh stop DIR}
   [[ $dir == /tmp/fw-pg.* ]] || { echo "pg.sh: $dir is not a pg.sh directory" >&2; exit 2; }
   if [[ -f $dir/data/postmaster.pid ]]; then
@@ -40,6 +49,7 @@ stop)
     for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
   fi
-  rm -rf "$dir" ;;
-*) echo "usage: pg.sh start | stop DIR" >&2; exit 2 ;;
+  [[ $1 == stop ]] && rm -rf "$dir"
+  exit 0 ;;
+*) echo "usage: pg.sh start | stop DIR | pause DIR | resume DIR" >&2; exit 2 ;;
 esac
