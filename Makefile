@@ -7,6 +7,13 @@
 CC      ?= gcc
 V       ?= release
 # BUILD=dir puts a variant in its own folder (parallel work must not share object files).
+# MPI=1: the MPI build (docs/SCALING.md) — mpicc, -DFW_MPI, its own folder build-mpi/; `mpirun -np N
+# build-mpi/flywheel train ...` trains one model data-parallel. The default build never links MPI.
+ifeq ($(MPI),1)
+  CC     := mpicc
+  BUILD  ?= build-mpi
+  CFLAGS += -DFW_MPI
+endif
 ifeq ($(V),san)
   OUT    := $(if $(BUILD),$(BUILD),build-san)
   OPT    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
@@ -101,7 +108,8 @@ tests: $(TEST_BIN) $(OUT)/flywheel $(OUT)/flywheel-test $(OUT)/libflywheel.so
 san:
 	$(MAKE) V=san all
 
-test-fast: tests
+# the whole suite, or T=dist, also builds build-mpi/ (tests/dist run it under mpirun)
+test-fast: tests $(if $(T),$(if $(filter dist,$(T)),mpi),mpi)
 	FLYWHEEL_BIN=$(CURDIR)/$(OUT)/flywheel tests/run.sh $(OUT) $(T)
 
 # clang-check: everything compiled with clang too (-Werror), when clang is installed
@@ -109,10 +117,17 @@ clang-check:
 	@if command -v clang >/dev/null; then $(MAKE) CC=clang BUILD=build-clang all tests; \
 	 else echo "clang-check: clang not installed, skipped"; fi
 
+# mpi: build-mpi/flywheel (tests/dist drive it with mpirun), when mpicc is installed
+.PHONY: mpi
+mpi:
+	@if command -v mpicc >/dev/null; then $(MAKE) MPI=1 all; \
+	 else echo "mpi: mpicc not installed (scripts/install-deps.sh), skipped"; fi
+
 test:
 	$(MAKE) V=release tests
 	$(MAKE) V=san tests
 	$(MAKE) clang-check
+	$(MAKE) mpi
 	tests/run.sh build $(T) && tests/run.sh build-san $(T)
 
 clean:

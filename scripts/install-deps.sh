@@ -9,9 +9,11 @@ build_pkgs=(gcc clang make pkg-config git ca-certificates curl
   libpq-dev postgresql # the postgresql:// store (store/pg.h: header; libpq.so.5 dlopen'ed); tests start a server
   prometheus           # promtool: tests/serve checks /metrics with `promtool check metrics`
   libclang-rt-14-dev python3 openssl  # openssl: tests/serve/test_guard makes a TLS certificate
-  chromium fonts-dejavu-core)   # chromium: tests/eval/test_report_browser renders every HTML report
+  chromium fonts-dejavu-core   # chromium: tests/eval/test_report_browser renders every HTML report
+  openmpi-bin libopenmpi-dev)  # mpicc/mpirun: `make mpi` and tests/dist (mpirun -np N flywheel train)
 bench_pkgs=(python3-pandas python3-numpy python3-scipy python3-sklearn python3-xgboost liblinear-tools
-  python3-fastapi uvicorn nginx-light wrk hyperfine time)
+  python3-fastapi uvicorn nginx-light wrk hyperfine time
+  python3-distributed)  # bench/scale: xgboost.dask on a 2-worker LocalCluster
 want=("${build_pkgs[@]}")
 [[ ${1:-} == --bench ]] && want+=("${bench_pkgs[@]}")
 missing=()

@@ -608,6 +608,7 @@ static fw_status open_reader(fw__run *R, fw_err *err) {
     fw_free(names);
     fw_free(types);
     if (st) return st;
+    if (o->part_count > 1 && (st = fw__in_partition(&R->rd, o->part_index, o->part_count, err))) return st;
     for (size_t j = 0; j < o->n_id_columns; j++)
         if (R->rd.fmt == FW_FORMAT_CSV && !R->rd.present[R->id_idx[j]]) {
             if (o->id_columns_optional) {

@@ -125,6 +125,11 @@ typedef struct fw_batch_options {
     bool progress;                    /* draw a progress bar on stderr (only when it is a terminal) */
     bool record_history;              /* record the run in <home> (default true) */
     int64_t now_ms;                   /* the run's timestamp; 0 = now (tests fix it) */
+    /* Partitions (several workers score one input: MPI ranks, Slurm array tasks, ...): with
+     * part_count > 1 only the records starting in bytes [size*part_index/part_count,
+     * size*(part_index+1)/part_count) of the input are scored, with the file's line numbers
+     * (fw__in_partition). 0 / 0 = the whole input. partition.c names and merges the outputs. */
+    uint32_t part_index, part_count;
     /* Test hook: stop (as if killed) once this many blocks have been written, leaving the state
      * file and partial output behind. 0 = off. */
     uint64_t stop_after_blocks;
@@ -174,6 +179,17 @@ int fw_batch_exit_code(fw_status st, const fw_batch_summary *sum);
 /* Prints the end-of-run summary (rows read, scored, rejected with reasons, wall time, throughput,
  * memory) to f. */
 void fw_batch_summary_print(const fw_batch_summary *sum, FILE *f);
+
+/* ---- partition.c ---- */
+/* "I/N" (0 <= I < N), or "auto": the launcher's rank and size (OMPI_COMM_WORLD_RANK/SIZE,
+ * PMI_RANK/SIZE, SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN / SLURM_ARRAY_TASK_COUNT,
+ * SLURM_PROCID/SLURM_NTASKS). FW_EINVAL with err saying what was expected. */
+fw_status fw_batch_partition_parse(const char *spec, uint32_t *index, uint32_t *count, fw_err *err);
+/* Where partition index of count of output goes once committed: "<output>.part-<I>-of-<N>". */
+void fw_batch_part_path(const char *output, uint32_t index, uint32_t count, char *out, size_t cap);
+/* Writes output from the count committed partitions, in order (a CSV header once), through a
+ * temporary file renamed into place; FW_ENOTFOUND naming the partitions not committed yet. */
+fw_status fw_batch_merge(const char *output, uint32_t count, fw_err *err);
 
 /* Asks every running batch in the process to stop at the next block boundary after a checkpoint
  * (async-signal-safe: the CLI calls it from its SIGINT/SIGTERM handler). */

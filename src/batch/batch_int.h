@@ -70,6 +70,9 @@ typedef struct fw__in_reader {
     size_t hdr_len;
     uint64_t hdr_lines;      /* physical lines the header record spans */
     bool inq;                /* CSV cutter: inside a quoted field at buf[buf_pos + scan] */
+    uint64_t abs_read;       /* bytes read from src so far */
+    bool limited;            /* a partition: src is read up to limit (absolute) only */
+    uint64_t limit;
 } fw__in_reader;
 
 /* Opens path for streaming the wanted columns (types used for CSV parsing). Wanted columns absent
@@ -77,6 +80,12 @@ typedef struct fw__in_reader {
 fw_status fw__in_open(fw__in_reader *r, const char *path, size_t n_cols, const char *const *names,
                       const fw_col_type *types, fw_err *err);
 void fw__in_close(fw__in_reader *r);
+/* Restricts an opened reader to partition part of parts: the records whose first byte lies in
+ * [size*part/parts, size*(part+1)/parts) of the file (a record starts at the file's first data
+ * byte or just after a newline, so a CSV field with a newline inside quotes must not be in a
+ * partitioned file). Skips to the first such record (counting its lines, so line numbers stay the
+ * file's) and ends the input after the last. Not for compressed input. */
+fw_status fw__in_partition(fw__in_reader *r, uint32_t part, uint32_t parts, fw_err *err);
 void fw__in_block_init(fw__in_block *b);
 void fw__in_block_free(fw__in_block *b);
 /* Reads the next block: up to max_rows whole records (CSV) or lines (JSONL), fewer when they pass

@@ -19,8 +19,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define JSONL_MAX_LINE (64u << 20)
 
@@ -81,11 +84,13 @@ static fw_status read_more(fw__in_reader *r, fw_err *err) {
         r->buf = nb;
         r->buf_cap = ncap;
     }
-    size_t got;
-    fw_status st = fw_source_read_full(r->src, r->buf + r->buf_len, r->buf_cap - r->buf_len, &got, err);
+    size_t got = 0, room = r->buf_cap - r->buf_len;
+    if (r->limited && room > r->limit - r->abs_read) room = (size_t)(r->limit - r->abs_read);
+    fw_status st = room ? fw_source_read_full(r->src, r->buf + r->buf_len, room, &got, err) : FW_OK;
     if (st) return st;
     if (!got) r->eof = true;
     r->buf_len += got;
+    r->abs_read += got;
     return FW_OK;
 }
 
@@ -273,6 +278,78 @@ oom:
     return fw_err_set(err, FW_ENOMEM, "out of memory");
 }
 
+/* ---- partitions ------------------------------------------------------------------------------ */
+
+/* The first record start at or after x: 0 or the end as they are, else just after the first
+ * newline at x - 1 or later (the end when there is none). */
+static fw_status record_start(int fd, uint64_t size, uint64_t x, const char *name, uint64_t *out, fw_err *err) {
+    if (x == 0 || x >= size) {
+        *out = x >= size ? size : 0;
+        return FW_OK;
+    }
+    char buf[1 << 16];
+    uint64_t pos = x - 1;
+    while (pos < size) {
+        ssize_t k = pread(fd, buf, sizeof buf, (off_t)pos);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) return fw_err_set(err, FW_EIO, "%s: %s", name, strerror(errno));
+        if (k == 0) break;
+        const char *nl = memchr(buf, '\n', (size_t)k);
+        if (nl) {
+            *out = pos + (uint64_t)(nl - buf) + 1;
+            return FW_OK;
+        }
+        pos += (uint64_t)k;
+    }
+    *out = size;
+    return FW_OK;
+}
+
+fw_status fw__in_partition(fw__in_reader *r, uint32_t part, uint32_t parts, fw_err *err) {
+    if (parts <= 1) return FW_OK;
+    if (r->gzip)
+        return fw_err_set(err, FW_EINVAL, "%s: a compressed input cannot be cut into byte ranges (--partition): "
+                                          "decompress it first", r->name);
+    int fd = open(r->name, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return fw_err_set(err, FW_EIO, "%s: %s", r->name, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return fw_err_set(err, FW_EINVAL, "%s: --partition needs a regular file", r->name);
+    }
+    uint64_t size = (uint64_t)sb.st_size, s, t;
+    uint64_t b = (uint64_t)((unsigned __int128)size * part / parts);
+    uint64_t e = (uint64_t)((unsigned __int128)size * (part + 1) / parts);
+    fw_status st = record_start(fd, size, b, r->name, &s, err);
+    if (!st) st = record_start(fd, size, e, r->name, &t, err);
+    close(fd);
+    if (st) return st;
+    uint64_t here = r->abs_read - (r->buf_len - r->buf_pos); /* the file offset of buf[buf_pos] */
+    if (s < here) s = here; /* partition 0 starts after the header */
+    if (t < s) t = s;
+    while (here < s) { /* skip the records of earlier partitions, counting their lines */
+        if (r->buf_pos == r->buf_len) {
+            r->buf_pos = r->buf_len = 0;
+            if ((st = read_more(r, err))) return st;
+            if (r->buf_len == 0) break;
+        }
+        size_t take = r->buf_len - r->buf_pos;
+        if (take > s - here) take = (size_t)(s - here);
+        for (const char *p = r->buf + r->buf_pos, *q = p + take; (p = memchr(p, '\n', (size_t)(q - p))) != NULL; p++)
+            r->line++;
+        r->buf_pos += take;
+        here += take;
+    }
+    if (r->abs_read > t) { /* bytes of later partitions already in the buffer */
+        r->buf_len -= (size_t)(r->abs_read - t);
+        r->abs_read = t;
+    }
+    r->limited = true;
+    r->limit = t;
+    r->eof = r->abs_read >= t;
+    return FW_OK;
+}
+
 /* ---- JSONL ----------------------------------------------------------------------------------- */
 
 /* Next line (without its newline) into *s and *n; *got false at the end. */
@@ -306,11 +383,13 @@ static fw_status next_line(fw__in_reader *r, const char **s, size_t *n, bool *go
             r->buf = nb;
             r->buf_cap *= 2;
         }
-        size_t got_n;
-        fw_status st = fw_source_read(r->src, r->buf + r->buf_len, r->buf_cap - r->buf_len, &got_n, err);
+        size_t got_n = 0, room = r->buf_cap - r->buf_len;
+        if (r->limited && room > r->limit - r->abs_read) room = (size_t)(r->limit - r->abs_read);
+        fw_status st = room ? fw_source_read(r->src, r->buf + r->buf_len, room, &got_n, err) : FW_OK;
         if (st) return st;
         if (!got_n) r->eof = true;
         r->buf_len += got_n;
+        r->abs_read += got_n;
     }
 }
 

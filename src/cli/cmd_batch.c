@@ -14,12 +14,15 @@
 #include "core/json_out.h"
 #include "data/scalar.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <malloc.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 static const char *CMD = "batch";
@@ -33,6 +36,8 @@ static const char usage_text[] =
     "                      [--id COL[,COL...]] [--threads N] [options]\n"
     "       flywheel batch --model NAME --entities users.csv --items items.csv --top-k 10 [--output ...]\n"
     "       flywheel batch history [JOB|MODEL] [--limit N] [--json] [--home DIR]\n"
+    "       flywheel batch ... --partition I/N|auto   then   flywheel batch merge --output OUT --partitions N\n"
+    "       ... | flywheel batch --model NAME --input - --output - [--input-format csv|jsonl] | ...\n"
     "\n"
     "Scores every row of FILE (.csv, .tsv, .jsonl, .ndjson, optionally .gz) in constant memory:\n"
     "a reader, N scorer threads and a writer; output rows come out in input order with the id\n"
@@ -58,6 +63,71 @@ static const char history_usage[] =
     "Every recorded run of `flywheel batch`, newest first (of one job or model when named): when it\n"
     "started and ended, rows read, scored and rejected, the outcome and the exit code.\n"
     "\n";
+
+static const char merge_usage[] =
+    "usage: flywheel batch merge --output OUT --partitions N\n"
+    "\n"
+    "Writes OUT from the N committed partitions OUT.part-I-of-N that `flywheel batch --partition I/N\n"
+    "--output OUT` runs left (in order, a CSV header once): the file one process would have written\n"
+    "(with the same --timestamp). Fails, naming them, while partitions are missing.\n"
+    "\n";
+
+static int cmd_merge(int argc, char **argv) {
+    const char *output = NULL;
+    uint32_t parts = 0;
+    fw_opt opts[] = {
+        {"--output", 0, FW_OPT_STRING, &output, "OUT", "the output the partitions were run with"},
+        {"--partitions", 0, FW_OPT_INT, &parts, "N", "how many partitions (N of --partition I/N)",
+         FW_OPT_RANGE(parts, 1, 1000000)},
+    };
+    fw_args a = {.cmd = CMD, .help_cmd = "batch merge", .usage = merge_usage, .opts = opts,
+                 .n_opts = sizeof opts / sizeof *opts};
+    int code;
+    if (!fw_args_parse(&a, argc, argv, 1, &code)) return code;
+    if (!output || !parts) return fw_cli_fail(CMD, FW_EXIT_USAGE, "merge: --output OUT and --partitions N are required");
+    fw_err err;
+    fw_err_clear(&err);
+    if (fw_batch_merge(output, parts, &err) != FW_OK) return fw_cli_fail(CMD, FW_EXIT_FAILURE, "%s", err.msg);
+    fprintf(stderr, "batch: merged %u partitions into %s\n", parts, output);
+    return FW_EXIT_OK;
+}
+
+/* stdin → a file in dir (input.csv / input.jsonl): the engine reads files. */
+static fw_status spool_stdin(const char *path, fw_err *err) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return fw_err_set(err, FW_EIO, "%s: %s", path, strerror(errno));
+    char buf[1 << 16];
+    size_t k;
+    while ((k = fread(buf, 1, sizeof buf, stdin)) > 0)
+        if (fwrite(buf, 1, k, f) != k) break;
+    bool bad = ferror(stdin) || ferror(f);
+    if (fclose(f) != 0) bad = true;
+    return bad ? fw_err_set(err, FW_EIO, "reading stdin into %s failed", path) : FW_OK;
+}
+
+static fw_status copy_to_stdout(const char *path, fw_err *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return fw_err_set(err, FW_EIO, "%s: %s", path, strerror(errno));
+    char buf[1 << 16];
+    size_t k;
+    bool bad = false;
+    while ((k = fread(buf, 1, sizeof buf, f)) > 0)
+        if (fwrite(buf, 1, k, stdout) != k) {
+            bad = true;
+            break;
+        }
+    fclose(f);
+    if (fflush(stdout) != 0) bad = true;
+    return bad ? fw_err_set(err, FW_EIO, "writing the answers to stdout failed") : FW_OK;
+}
+
+static void remove_tree(const char *dir) {
+    char cmd[4200];
+    if (dir[0] && strstr(dir, "flywheel-batch-")) {
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+        if (system(cmd) != 0) fprintf(stderr, "batch: could not remove %s\n", dir);
+    }
+}
 
 static void on_signal(int sig) {
     (void)sig;
@@ -150,7 +220,8 @@ static int cmd_history(int argc, char **argv) {
 
 int fw_cmd_batch(int argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "history") == 0) return cmd_history(argc - 1, argv + 1);
-    const char *model = NULL, *ids = NULL, *stamp = NULL;
+    if (argc >= 2 && strcmp(argv[1], "merge") == 0) return cmd_merge(argc - 1, argv + 1);
+    const char *model = NULL, *ids = NULL, *stamp = NULL, *partition = NULL, *in_format = NULL, *out_format = NULL;
     bool quiet = false;
     fw_batch_options o;
     fw_batch_options_init(&o);
@@ -199,6 +270,14 @@ int fw_cmd_batch(int argc, char **argv) {
          "the run's timestamp written with every answer: Unix milliseconds or\n"
          "ISO 8601 (default: now; a resumed run keeps its original one)"},
         {"--home", 0, FW_OPT_STRING, &o.home, "DIR", "Flywheel home (default $FLYWHEEL_HOME or ./.flywheel)"},
+        {.kind = FW_OPT_SECTION, .help = "\nseveral workers, pipes (docs/SCALING.md):"},
+        {"--partition", 0, FW_OPT_STRING, &partition, "I/N",
+         "score only partition I of N of the input (records starting in bytes\n"
+         "[size*I/N, size*(I+1)/N)), into OUTPUT.part-I-of-N, renamed into place once\n"
+         "complete (a committed partition is not run again); auto: the MPI rank /\n"
+         "Slurm array task from the environment; then: batch merge"},
+        {"--input-format", 0, FW_OPT_STRING, &in_format, "csv|jsonl", "with --input -: what stdin holds (default csv, header first)"},
+        {"--output-format", 0, FW_OPT_STRING, &out_format, "csv|jsonl", "with --output -: what goes to stdout (default csv)"},
         {"--quiet", 0, FW_OPT_FLAG, &quiet, NULL,
          "no progress bar or summary (the bar is drawn only when stderr is a\n"
          "terminal; the summary always goes to stderr)"},
@@ -210,6 +289,63 @@ int fw_cmd_batch(int argc, char **argv) {
     if (!o.input) return fw_cli_fail(CMD, FW_EXIT_USAGE, "--input FILE (or --entities FILE) is required");
     if (!o.output) o.output = "store";
     o.progress = !quiet;
+    /* --input - / --output -: through files in a private temporary directory (the engine reads
+     * and writes files: checkpoints, input order) */
+    bool pipe_in = strcmp(o.input, "-") == 0, pipe_out = strcmp(o.output, "-") == 0;
+    char tmpdir[1024] = "", in_path[1100], out_path[1100];
+    if (in_format && strcmp(in_format, "csv") != 0 && strcmp(in_format, "jsonl") != 0)
+        return fw_cli_fail(CMD, FW_EXIT_USAGE, "--input-format: expected csv or jsonl, got '%s'", in_format);
+    if (out_format && strcmp(out_format, "csv") != 0 && strcmp(out_format, "jsonl") != 0)
+        return fw_cli_fail(CMD, FW_EXIT_USAGE, "--output-format: expected csv or jsonl, got '%s'", out_format);
+    if ((pipe_in || pipe_out) && partition)
+        return fw_cli_fail(CMD, FW_EXIT_USAGE, "--partition cuts a file: it does not go with --input - or --output -");
+    if (pipe_in || pipe_out) {
+        const char *td = getenv("TMPDIR");
+        snprintf(tmpdir, sizeof tmpdir, "%s/flywheel-batch-XXXXXX", td && *td ? td : "/tmp");
+        if (!mkdtemp(tmpdir)) return fw_cli_fail(CMD, FW_EXIT_FAILURE, "%s: %s", tmpdir, strerror(errno));
+        if (pipe_in) {
+            snprintf(in_path, sizeof in_path, "%s/input.%s", tmpdir, in_format ? in_format : "csv");
+            fw_err e0;
+            fw_err_clear(&e0);
+            if (spool_stdin(in_path, &e0) != FW_OK) {
+                remove_tree(tmpdir);
+                return fw_cli_fail(CMD, FW_EXIT_FAILURE, "%s", e0.msg);
+            }
+            o.input = in_path;
+        }
+        if (pipe_out) {
+            snprintf(out_path, sizeof out_path, "%s/answers.%s", tmpdir, out_format ? out_format : "csv");
+            o.output = out_path;
+            o.record_history = false; /* one pipe chunk is not a job worth a history row */
+        }
+    }
+    /* --partition: this worker's part of the input, committed by a rename once complete */
+    char part_final[1100] = "", part_work[1200], part_rej[1200];
+    if (partition) {
+        fw_err e0;
+        fw_err_clear(&e0);
+        if (fw_batch_partition_parse(partition, &o.part_index, &o.part_count, &e0) != FW_OK)
+            return fw_cli_fail(CMD, FW_EXIT_USAGE, "%s", e0.msg);
+        if (strcmp(o.output, "store") == 0)
+            return fw_cli_fail(CMD, FW_EXIT_USAGE, "--partition writes OUTPUT.part-I-of-N files: give --output FILE");
+        fw_batch_part_path(o.output, o.part_index, o.part_count, part_final, sizeof part_final);
+        if (access(part_final, F_OK) == 0) {
+            fprintf(stderr, "batch: partition %u/%u of %s is already committed (%s): nothing to do\n", o.part_index,
+                    o.part_count, o.output, part_final);
+            return FW_EXIT_OK;
+        }
+        size_t ol = strlen(o.output);
+        o.output_kind = (ol > 6 && strcasecmp(o.output + ol - 6, ".jsonl") == 0) ||
+                                (ol > 7 && strcasecmp(o.output + ol - 7, ".ndjson") == 0)
+                            ? FW_BATCH_OUT_JSONL
+                            : FW_BATCH_OUT_CSV;
+        snprintf(part_work, sizeof part_work, "%s.inprogress", part_final);
+        if (!o.reject_path) {
+            snprintf(part_rej, sizeof part_rej, "%s.rejects.csv", part_final);
+            o.reject_path = part_rej;
+        }
+        o.output = part_work;
+    }
     if (stamp) {
         char *end;
         long long ms = strtoll(stamp, &end, 10);
@@ -285,6 +421,30 @@ int fw_cmd_batch(int argc, char **argv) {
         fw_batch_summary_print(&sum, stderr);
     }
     if (st) fw_cli_fail(CMD, code, "%s", err.msg);
+    if (!st && part_final[0]) { /* complete: commit the partition (once; a re-run finds it) */
+        if (rename(o.output, part_final) != 0) {
+            code = fw_cli_fail(CMD, FW_EXIT_FAILURE, "commit %s: %s", part_final, strerror(errno));
+        } else {
+            int dfd = open(".", O_RDONLY);
+            char dir[1100];
+            snprintf(dir, sizeof dir, "%s", part_final);
+            char *sl = strrchr(dir, '/');
+            if (sl) {
+                *sl = 0;
+                if (dfd >= 0) close(dfd);
+                dfd = open(*dir ? dir : "/", O_RDONLY);
+            }
+            if (dfd >= 0) {
+                fsync(dfd);
+                close(dfd);
+            }
+        }
+    }
+    if (!st && pipe_out) {
+        fw_err_clear(&err);
+        if (copy_to_stdout(o.output, &err) != FW_OK) code = fw_cli_fail(CMD, FW_EXIT_FAILURE, "%s", err.msg);
+    }
+    if (tmpdir[0]) remove_tree(tmpdir);
     fw_batch_bundle_free(bb);
     fw_free(idbuf);
     return code;

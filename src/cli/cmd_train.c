@@ -9,6 +9,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/json_out.h"
+#include "dist/dist.h"
 #include "models/model.h"
 #include "registry/registry.h"
 #include "train/register.h"
@@ -69,6 +70,7 @@ int fw_cmd_train(int argc, char **argv) {
     size_t n_params = 0, n_groups = 0;
     int task = -1;
     bool json = false, no_register = false, quiet = false;
+    int ckpt_every = 10;
     fw_opt opts[] = {
         {"--label", 0, FW_OPT_STRING, &label, "COL", "label column (when no project file is given)"},
         {"--task", 0, FW_OPT_ENUM, &task, NULL, "the task (default: inferred from the label)",
@@ -103,6 +105,11 @@ int fw_cmd_train(int argc, char **argv) {
         {"--skip-bad-rows", 0, FW_OPT_FLAG, &o.skip_bad_rows, NULL,
          "reject malformed rows and rows without a label (counted) instead of failing"},
         {"--quiet", 0, FW_OPT_FLAG, &quiet, NULL, "no progress line"},
+        {"--checkpoint", 0, FW_OPT_STRING, &o.checkpoint_dir, "DIR",
+         "gbdt fits save their trees in DIR every --checkpoint-every rounds, and a run\n"
+         "that finds them there resumes to the same model (killed jobs; docs/SCALING.md)"},
+        {"--checkpoint-every", 0, FW_OPT_INT, &ckpt_every, "K", "rounds between checkpoints (default 10)",
+         FW_OPT_RANGE(ckpt_every, 1, 1000000)},
     };
     fw_args args = {.cmd = cmd, .usage = usage_text, .opts = opts, .n_opts = sizeof opts / sizeof *opts, .max_pos = 1,
                     .pos_name = "project or data file"};
@@ -122,6 +129,19 @@ int fw_cmd_train(int argc, char **argv) {
                                "project settings such as split.folds go in the project file", v, fam);
     }
     if (!positional) return fw_cli_fail(cmd, FW_EXIT_USAGE, "give a project file (flywheel.yaml) or a data file with --label");
+    if (fw_dist_active()) { /* under mpirun (MPI build): one model, trained by every rank */
+        if (o.time_budget_s > 0 && fw_dist_size() > 1)
+            return fw_cli_fail(cmd, FW_EXIT_USAGE, "--time-budget: not supported under mpirun (the search's trials "
+                                                   "would follow each rank's own clock)");
+        if (fw_dist_rank() != 0) { /* only rank 0 reports, writes and registers */
+            no_register = true;
+            json = false;
+            quiet = true;
+            out_dir = html = write_project = NULL;
+            if (!freopen("/dev/null", "w", stdout)) return fw_cli_fail(cmd, FW_EXIT_FAILURE, "/dev/null: cannot open");
+        }
+    }
+    o.checkpoint_every = o.checkpoint_dir ? (uint32_t)ckpt_every : 0;
     o.params = params;
     o.n_params = n_params;
     o.progress = !quiet && !json;

@@ -1,5 +1,6 @@
 /* main.c — owns the flywheel entry point: --help, --version and dispatch to one command per file. */
 #include "cli/cli.h"
+#include "dist/dist.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -62,8 +63,14 @@ int main(int argc, char **argv) {
         return FW_EXIT_OK;
     }
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-        if (strcmp(argv[1], commands[i].name) == 0 && commands[i].fn)
+        if (strcmp(argv[1], commands[i].name) == 0 && commands[i].fn) {
+            /* `mpirun -np N flywheel train`: the ranks train one model together (MPI build only) */
+            if (strcmp(argv[1], "train") == 0) {
+                fw_dist_init(&argc, &argv);
+                return fw_dist_finish(commands[i].fn(argc - 1, argv + 1));
+            }
             return commands[i].fn(argc - 1, argv + 1);
+        }
     fprintf(stderr, "flywheel: unknown command '%s' (see flywheel --help)\n", argv[1]);
     return FW_EXIT_USAGE;
 }

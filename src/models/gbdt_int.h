@@ -230,6 +230,27 @@ fw_status fw__gbdt_bins_build(const fw_matrix *X, uint32_t max_bin, uint64_t see
                               fw_gbdt_bins *out);
 void fw__gbdt_bins_free(fw_gbdt_bins *b);
 
+/* ---- gbdt_checkpoint.c: training checkpoints (fw_fit_options.checkpoint_dir) ---- */
+typedef struct fw__gbdt_ckpt {
+    uint32_t rounds;      /* boosting rounds done */
+    uint32_t n_trees, n_nodes;
+    uint32_t node_size;   /* bytes of one trainer node record */
+    int32_t best_iter;    /* early stopping's state after those rounds */
+    double best_loss, best_err;
+    uint64_t rng[4];      /* the column sampler's state */
+    uint32_t *tree_start; /* n_trees + 1 */
+    uint8_t *nodes;       /* n_nodes x node_size */
+} fw__gbdt_ckpt;
+/* The name of a fit's checkpoint: a hash of its rows, labels, weights, validation rows, seed,
+ * parameters and node record size, and whether it runs under MPI (not the number of ranks). */
+uint64_t fw__gbdt_ckpt_key(const fw_train_data *d, const fw_fit_options *o, uint32_t node_size);
+/* Writes dir/gbdt-KEY.ckpt atomically (creating dir). */
+fw_status fw__gbdt_ckpt_save(const char *dir, uint64_t key, const fw__gbdt_ckpt *c, fw_err *err);
+/* Reads dir/gbdt-KEY.ckpt into c (*found = false, FW_OK when there is none); tree_start and nodes
+ * are the caller's to fw_free. A damaged file is FW_EDATA. */
+fw_status fw__gbdt_ckpt_load(const char *dir, uint64_t key, uint32_t node_size, fw__gbdt_ckpt *c,
+                             bool *found, fw_err *err);
+
 /* The vtable entries implemented across the family's files. */
 fw_status fw__gbdt_fit(const fw_train_data *d, const fw_fit_options *o, fw_model **out,
                        fw_err *err);

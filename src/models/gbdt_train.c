@@ -9,8 +9,10 @@
 #include "core/clock.h"
 #include "core/rng.h"
 #include "core/threads.h"
+#include "dist/dist.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,6 +71,14 @@ typedef struct trainer {
     fw__gbdt_rank *rank, *vrank; /* lambdarank: training / validation queries (gbdt_rank.c) */
     fw_rng rng;
     bool defer_margins; /* this tree's leaf values reach the margins in one parallel pass at its end */
+    /* Under mpirun (dist/dist.h; never in the default build): every rank holds all rows and their
+     * gradients, but builds histograms over its shard [lo, hi) only, and the ranks sum them. The
+     * gradient pairs are rounded to fixed point first (quantize_grads), so every sum is exact and
+     * the same bits come out for any number of ranks; subsampling is keyed on the global row id;
+     * margins are updated for all rows by walking each finished tree. */
+    bool dist;
+    size_t lo, hi; /* this rank's rows (0, n without MPI) */
+    uint32_t round; /* the boosting round being grown (row sampling under MPI) */
 } trainer;
 
 #define MAX_BLOCKS 8
@@ -684,7 +694,7 @@ static void hist_build(trainer *t, const gpair *gp, const uint32_t *rows, size_t
     /* A node with at least fw__gbdt_col_min_share of the rows reads the column-major ids: its
      * rows are dense enough that every cache line of a column it reads holds several of them. */
     hist_job j = {t, gp, rows, out, n_blocks, n, NULL,
-                  (double)n >= fw__gbdt_col_min_share * (double)t->n};
+                  (double)n >= fw__gbdt_col_min_share * (double)(t->hi - t->lo)};
     /* Many features (or a single block): the threads take contiguous feature ranges, which
      * keeps each thread's slots in its own cache and needs no reduction pass. */
     bool by_feature = t->n_active >= 128 || (n_blocks == 1 && t->n_active >= 32);
@@ -706,6 +716,13 @@ static void hist_build(trainer *t, const gpair *gp, const uint32_t *rows, size_t
     j.n_blocks = (n + bs - 1) / bs;
     fw_parallel_for(fw__gbdt_pass_threads(t->threads, (double)t->hist_len * (double)j.n_blocks),
                     t->hist_len, hist_reduce, &j);
+}
+
+/* The histogram of a node's rows on every rank: this rank's rows, summed over the ranks (exact:
+ * the gradient pairs are fixed point under MPI). Without MPI, hist_build. */
+static void hist_build_all(trainer *t, const gpair *gp, const uint32_t *rows, size_t n, gpair *out) {
+    hist_build(t, gp, rows, n, out);
+    if (t->dist) fw_dist_sum((double *)(void *)out, 2 * t->hist_len);
 }
 
 /* ---- split search ---------------------------------------------------------------------------- */
@@ -843,7 +860,7 @@ static void make_leaf(trainer *t, cand *c, uint32_t k) {
     nd->n.left = nd->n.right = -1;
     /* Every training row is in some leaf's range (no row subsampling): add the leaf value to
      * their margins here, the same single addition the tree walk in update_train would make. */
-    if (t->n_rows_sampled == t->n && !t->defer_margins) {
+    if (t->n_rows_sampled == t->n && !t->defer_margins && !t->dist) {
         double lv = nd->n.value;
         uint32_t K = t->K;
         for (uint32_t i = c->begin; i < c->end; i++) t->margin[(size_t)t->rows[i] * K + k] += lv;
@@ -1012,7 +1029,7 @@ static fw_status grow_tree(trainer *t, uint32_t k) {
     uint32_t root;
     if ((st = new_node(t, &root))) return st;
     if (FW_GROW(&t->cands, &t->cap_cands, 1)) return FW_ENOMEM;
-    t->defer_margins = t->n_rows_sampled == t->n && t->threads > 1 &&
+    t->defer_margins = !t->dist && t->n_rows_sampled == t->n && t->threads > 1 &&
                        (t->n_rows_sampled >= PART_MIN_ROWS || fw__gbdt_parallel_min_ns <= 0);
     cand *c0 = &t->cands[n_cands++];
     memset(c0, 0, sizeof *c0);
@@ -1025,12 +1042,20 @@ static fw_status grow_tree(trainer *t, uint32_t k) {
         G += gp[t->rows[i]].g;
         H += gp[t->rows[i]].h;
     }
+    double n_root = (double)t->n_rows_sampled;
+    if (t->dist) { /* exact: fixed-point sums */
+        double s[3] = {G, H, n_root};
+        fw_dist_sum(s, 3);
+        G = s[0];
+        H = s[1];
+        n_root = s[2];
+    }
     c0->G = G;
     c0->H = H;
-    if (max_depth > 0 && t->n_rows_sampled > 1) {
+    if (max_depth > 0 && n_root > 1) {
         c0->hist = hist_get(t);
         if (!c0->hist) return FW_ENOMEM;
-        hist_build(t, gp, t->rows, t->n_rows_sampled, c0->hist);
+        hist_build_all(t, gp, t->rows, t->n_rows_sampled, c0->hist);
     }
     find_split(t, c0);
     uint32_t n_leaves = 1;
@@ -1087,14 +1112,17 @@ static fw_status grow_tree(trainer *t, uint32_t k) {
         cr.H = c.H - c.HL;
         bool more = cl.depth < max_depth && (max_leaves == 0 || n_leaves < max_leaves);
         if (more) {
-            cand *small = (cl.end - cl.begin) <= (cr.end - cr.begin) ? &cl : &cr;
+            /* Under MPI every rank must build the same child's histogram: the one with the smaller
+             * hessian sum, which every rank knows (no collective; rows' counts are per rank). */
+            bool left_small = t->dist ? cl.H <= cr.H : (cl.end - cl.begin) <= (cr.end - cr.begin);
+            cand *small = left_small ? &cl : &cr;
             cand *big = small == &cl ? &cr : &cl;
             small->hist = hist_get(t);
             if (!small->hist) {
                 hist_put(t, c.hist);
                 return FW_ENOMEM;
             }
-            hist_build(t, gp, t->rows + small->begin, small->end - small->begin, small->hist);
+            hist_build_all(t, gp, t->rows + small->begin, small->end - small->begin, small->hist);
             big->hist = c.hist;
             for (size_t s = 0; s < t->hist_len; s++) {
                 big->hist[s].g -= small->hist[s].g;
@@ -1172,6 +1200,76 @@ static void update_valid(void *vctx, int thread, size_t b, size_t e) {
     }
 }
 
+/* ---- checkpoints ----------------------------------------------------------------------------- */
+
+/* Saves the trees of the first `rounds` rounds and the loop's state (rank 0 only under MPI). */
+static fw_status ckpt_save(trainer *t, uint64_t key, const char *dir, uint32_t rounds, int32_t best_iter,
+                           double best_loss, double best_err, fw_err *err) {
+    if (fw_dist_rank() != 0) return FW_OK;
+    fw__gbdt_ckpt c;
+    memset(&c, 0, sizeof c);
+    c.rounds = rounds;
+    c.n_trees = rounds * t->K;
+    c.n_nodes = t->tree_start[c.n_trees];
+    c.node_size = sizeof(tnode);
+    c.best_iter = best_iter;
+    c.best_loss = best_loss;
+    c.best_err = best_err;
+    memcpy(c.rng, t->rng.s, sizeof c.rng);
+    c.tree_start = t->tree_start;
+    c.nodes = (uint8_t *)t->nodes;
+    return fw__gbdt_ckpt_save(dir, key, &c, err);
+}
+
+/* Restores a checkpoint's trees and state and replays the trees over the training and validation
+ * rows: margin = base + tree 0 + tree 1 + ..., the additions training made, in its order. Returns
+ * the rounds restored (0 without a checkpoint) in *rounds. */
+static fw_status ckpt_resume(trainer *t, uint64_t key, const char *dir, uint32_t *rounds, int32_t *best_iter,
+                             double *best_loss, double *best_err, fw_err *err) {
+    *rounds = 0;
+    fw__gbdt_ckpt c;
+    bool found = false;
+    fw_status st = fw__gbdt_ckpt_load(dir, key, sizeof(tnode), &c, &found, err);
+    if (st || !found) return st;
+    bool ok = c.rounds <= t->p.n_estimators && c.n_trees == c.rounds * t->K && c.tree_start[0] == 0 &&
+              c.tree_start[c.n_trees] == c.n_nodes;
+    for (uint32_t i = 0; ok && i < c.n_trees; i++) ok = c.tree_start[i] < c.tree_start[i + 1];
+    const tnode *nodes = (const tnode *)(void *)c.nodes;
+    for (uint32_t i = 0; ok && i < c.n_nodes; i++) {
+        const fw_gbdt_node *nd = &nodes[i].n;
+        if (nd->left >= 0)
+            ok = (uint32_t)nd->left > i && (uint32_t)nd->right > i && (uint32_t)nd->left < c.n_nodes &&
+                 (uint32_t)nd->right < c.n_nodes && (nd->feature & FW_GBDT_FEATURE_MASK) < t->nf;
+    }
+    if (ok && c.n_nodes && FW_GROW(&t->nodes, &t->cap_nodes, c.n_nodes)) st = FW_ENOMEM;
+    if (!ok || st) {
+        fw_free(c.tree_start);
+        fw_free(c.nodes);
+        if (st) return st;
+        return fw_err_set(err, FW_EDATA, "gbdt checkpoint in %s: its trees do not fit this fit", dir);
+    }
+    memcpy(t->nodes, c.nodes, (size_t)c.n_nodes * sizeof(tnode));
+    t->n_nodes = c.n_nodes;
+    memcpy(t->tree_start, c.tree_start, ((size_t)c.n_trees + 1) * sizeof(uint32_t));
+    memcpy(t->rng.s, c.rng, sizeof c.rng);
+    *best_iter = c.best_iter;
+    *best_loss = c.best_loss;
+    *best_err = c.best_err;
+    *rounds = c.rounds;
+    fw_free(c.tree_start);
+    fw_free(c.nodes);
+    double per_row = 3.0 * (1 + (t->p.max_depth ? t->p.max_depth : 12));
+    for (uint32_t tr = 0; tr < c.n_trees; tr++) {
+        upd_ctx u = {t, t->tree_start[tr], tr % t->K};
+        fw_parallel_for(fw__gbdt_pass_threads(t->threads, per_row * (double)t->n), t->n, update_train, &u);
+        if (t->nv)
+            fw_parallel_for(fw__gbdt_pass_threads(t->threads, per_row * (double)t->nv), t->nv, update_valid, &u);
+    }
+    if (fw_dist_rank() == 0)
+        fprintf(stderr, "flywheel: gbdt resumed at round %u of %u from %s\n", c.rounds, t->p.n_estimators, dir);
+    return FW_OK;
+}
+
 /* ---- the boosting loop ----------------------------------------------------------------------- */
 
 static void trainer_free(trainer *t) {
@@ -1194,9 +1292,24 @@ static void trainer_free(trainer *t) {
     fw__gbdt_rank_free(t->vrank);
 }
 
+/* A uniform number in [0, 1) for (seed, round, global row): under MPI a row's draw must not
+ * depend on which rank holds it, or on how many rows come before it there. */
+static double row_draw(uint64_t seed, uint32_t round, size_t row) {
+    uint64_t z = seed ^ ((uint64_t)round << 40) ^ (uint64_t)row ^ 0x73756273616d706cull;
+    z += 0x9e3779b97f4a7c15ull; /* splitmix64 finaliser */
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    return (double)(z >> 11) * 0x1.0p-53;
+}
+
 static void sample_round(trainer *t) {
     size_t m = 0;
-    if (t->p.subsample < 1.0) {
+    if (t->dist) { /* this rank's rows, sampled by their global ids */
+        for (size_t i = t->lo; i < t->hi; i++)
+            if (t->p.subsample >= 1.0 || row_draw(t->p.seed, t->round, i) < t->p.subsample)
+                t->rows[m++] = (uint32_t)i;
+    } else if (t->p.subsample < 1.0) {
         for (size_t i = 0; i < t->n; i++)
             if (fw_rng_uniform(&t->rng) < t->p.subsample) t->rows[m++] = (uint32_t)i;
         if (m == 0) t->rows[m++] = (uint32_t)fw_rng_below(&t->rng, t->n);
@@ -1205,6 +1318,33 @@ static void sample_round(trainer *t) {
         m = t->n;
     }
     t->n_rows_sampled = m;
+}
+
+/* Under MPI: rounds every gradient pair of the round to fixed point — g to a multiple of 2^-sg,
+ * h to one of 2^-sh (at least one unit, so no hessian becomes 0), the exponents chosen so that the
+ * sum of |values| over all rows stays below 2^52. Every sum of such values is then exact in
+ * double arithmetic, so histograms come out the same whichever rank adds which rows, in whatever
+ * order. Every rank holds all rows' gradients, so every rank picks the same exponents. */
+static void quantize_grads(trainer *t) {
+    size_t total = t->n * t->K;
+    for (uint32_t k = 0; k < t->K; k++) {
+        gpair *gp = t->gp + (size_t)k * t->n;
+        double mg = 0, mh = 0;
+        for (size_t i = 0; i < t->n; i++) {
+            double ag = fabs(gp[i].g), ah = gp[i].h;
+            if (ag > mg) mg = ag;
+            if (ah > mh) mh = ah;
+        }
+        int eg = 0, eh = 0;
+        frexp(mg * (double)total, &eg); /* mg * total < 2^eg */
+        frexp(mh * (double)total, &eh);
+        int sg = 52 - eg, sh = 52 - eh;
+        for (size_t i = 0; i < t->n; i++) {
+            gp[i].g = ldexp(nearbyint(ldexp(gp[i].g, sg)), -sg);
+            double qh = nearbyint(ldexp(gp[i].h, sh));
+            gp[i].h = ldexp(qh < 1 ? 1 : qh, -sh);
+        }
+    }
 }
 
 static void sample_columns(trainer *t) {
@@ -1271,6 +1411,17 @@ fw_status fw__gbdt_fit(const fw_train_data *d, const fw_fit_options *o, fw_model
     t.n = d->X->n_rows;
     t.nf = d->X->n_dense;
     t.nv = d->X_valid ? d->X_valid->n_rows : 0;
+    t.dist = fw_dist_active();
+    t.lo = 0;
+    t.hi = t.n;
+    if (t.dist) {
+        if (t.p.objective == FW_GBDT_L1) {
+            st = fw_err_set(err, FW_EUNSUPPORTED, "gbdt: objective l1 is not supported under mpirun "
+                                                  "(its leaf values are medians over every rank's rows)");
+            return st;
+        }
+        fw_dist_shard(t.n, &t.lo, &t.hi);
+    }
     fw_rng_seed(&t.rng, t.p.seed);
     double base[FW_GBDT_MAX_OUTPUTS];
     uint32_t K = t.K;
@@ -1324,12 +1475,30 @@ fw_status fw__gbdt_fit(const fw_train_data *d, const fw_fit_options *o, fw_model
     double best_loss = INFINITY, best_err = INFINITY;
     t.tree_start[0] = 0;
     grad_ctx gc = {&t};
-    for (uint32_t it = 0; it < t.p.n_estimators; it++) {
+    uint64_t ckpt_key = 0;
+    uint32_t first = 0;
+    if (o->checkpoint_dir && o->checkpoint_every) {
+        ckpt_key = fw__gbdt_ckpt_key(d, o, (uint32_t)sizeof(tnode));
+        if ((st = ckpt_resume(&t, ckpt_key, o->checkpoint_dir, &first, &best_iter, &best_loss, &best_err, err))) {
+            trainer_free(&t);
+            return st;
+        }
+        rounds = first;
+        /* the round that wrote the checkpoint may have been the one early stopping ends on */
+        if (first && t.p.early_stopping_rounds && best_iter >= 0 &&
+            first - 1 - (uint32_t)best_iter >= t.p.early_stopping_rounds) {
+            stop = FW_GBDT_STOP_EARLY;
+            first = t.p.n_estimators;
+        }
+    }
+    for (uint32_t it = first; it < t.p.n_estimators; it++) {
         if (t.rank)
             fw__gbdt_rank_grad(t.rank, t.margin, t.w, (double *)(void *)t.gp, t.threads);
         else
             fw_parallel_for(fw__gbdt_pass_threads(t.threads, 15.0 * (double)n * K), n, grad_range,
                             &gc);
+        if (t.dist) quantize_grads(&t);
+        t.round = it;
         sample_round(&t);
         for (uint32_t k = 0; k < K; k++) {
             sample_columns(&t);
@@ -1339,7 +1508,7 @@ fw_status fw__gbdt_fit(const fw_train_data *d, const fw_fit_options *o, fw_model
             upd_ctx u = {&t, root, k};
             /* ~3 ns per level a row goes down */
             double per_row = 3.0 * (1 + (t.p.max_depth ? t.p.max_depth : 12));
-            if (t.n_rows_sampled != n) /* else make_leaf updated the margins */
+            if (t.dist || t.n_rows_sampled != n) /* else make_leaf updated the margins */
                 fw_parallel_for(fw__gbdt_pass_threads(t.threads, per_row * (double)n), n,
                                 update_train, &u);
             if (t.nv)
@@ -1366,17 +1535,26 @@ fw_status fw__gbdt_fit(const fw_train_data *d, const fw_fit_options *o, fw_model
         if (o->progress) {
             double tl = t.rank ? 1.0 - fw__gbdt_rank_ndcg(t.rank, t.margin)
                                : mean_loss(&t.p, K, t.margin, d->y, t.w, n);
-            if (o->progress(o->progress_ud, "gbdt", (int)it, (int)t.p.n_estimators, tl, vloss)) {
+            int halt = o->progress(o->progress_ud, "gbdt", (int)it, (int)t.p.n_estimators, tl, vloss);
+            if (t.dist) halt = fw_dist_bcast_int(halt); /* rank 0's callback decides for all */
+            if (halt) {
                 stop = FW_GBDT_STOP_CALLBACK;
                 break;
             }
+        }
+        if (ckpt_key && (it + 1) % o->checkpoint_every == 0 && it + 1 < t.p.n_estimators &&
+            (st = ckpt_save(&t, ckpt_key, o->checkpoint_dir, it + 1, best_iter, best_loss, best_err, err))) {
+            trainer_free(&t);
+            return st;
         }
         if (t.p.early_stopping_rounds && best_iter >= 0 &&
             it - (uint32_t)best_iter >= t.p.early_stopping_rounds) {
             stop = FW_GBDT_STOP_EARLY;
             break;
         }
-        if (o->time_budget_s > 0 && fw_now_seconds() - t0 > o->time_budget_s) {
+        if (o->time_budget_s > 0 &&
+            (t.dist ? fw_dist_bcast_int(fw_now_seconds() - t0 > o->time_budget_s) /* rank 0's clock */
+                    : fw_now_seconds() - t0 > o->time_budget_s)) {
             stop = FW_GBDT_STOP_TIME_BUDGET;
             break;
         }

@@ -55,6 +55,11 @@ typedef struct fw_fit_options {
     fw_progress_fn progress;
     void *progress_ud;
     double time_budget_s;        /* 0 = none */
+    /* gbdt: every checkpoint_every rounds the trees so far go to a file in checkpoint_dir (named by
+     * a hash of the data and parameters); a fit that finds its file there resumes from it and ends
+     * with the same model, byte for byte (gbdt_checkpoint.c). NULL / 0 = none. */
+    const char *checkpoint_dir;
+    uint32_t checkpoint_every;
 } fw_fit_options;
 void fw_fit_options_init(fw_fit_options *o);
 

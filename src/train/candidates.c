@@ -187,6 +187,8 @@ static fw_fit_options fit_options(const fw_train_result *r, const fw_train_optio
     fo.threads = o->threads;
     fo.params = params;
     fo.n_params = n_params;
+    fo.checkpoint_dir = o->checkpoint_dir;
+    fo.checkpoint_every = o->checkpoint_every;
     return fo;
 }
 

@@ -39,6 +39,8 @@ typedef struct fw_train_options {
     bool progress;             /* live progress line on stderr */
     bool skip_bad_rows;
     bool importance;           /* permutation importance for each model (default true) */
+    const char *checkpoint_dir; /* gbdt fits checkpoint here every checkpoint_every rounds and */
+    uint32_t checkpoint_every;  /* resume from what they find (fw_fit_options); NULL / 0 = none */
 } fw_train_options;
 void fw_train_options_init(fw_train_options *o);
 

@@ -1,0 +1,167 @@
+/* test_batch_partition.c — `flywheel batch --partition I/N` (several workers over newline-aligned
+ * byte ranges of one input, each committing its part once) and `batch merge`: the merged output is
+ * byte-identical to one process's, whatever N, the order the workers ran in, a worker killed with
+ * SIGKILL and run again, or workers launched by mpirun / a Slurm array (--partition auto); and the
+ * stdin → stdout mode that Spark's RDD.pipe or GNU parallel drive. */
+#include "test.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STAMP "--timestamp 1700000000000"
+
+static bool same_file(const char *a, const char *b) {
+    size_t la = 0, lb = 0;
+    char *x = fw_test_slurp(a, &la), *y = fw_test_slurp(b, &lb);
+    bool same = x && y && la == lb && memcmp(x, y, la) == 0;
+    free(x);
+    free(y);
+    return same;
+}
+
+static char *tmp_path(const char *name) {
+    static char buf[4][512];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", fw_test_tmpdir(), name);
+    return buf[k];
+}
+
+/* N workers (in reverse order), then merge: == the one-process output. */
+static void run_partitions(int n) {
+    char *out = NULL;
+    for (int i = n - 1; i >= 0; i--) {
+        int rc = fw_test_sh(&out, "\"$FW\" batch --model $T/m/pima.fwm --input $T/big.csv --output $T/p%d.csv "
+                                  "--partition %d/%d --threads 1 --quiet " STAMP " --home $T/h 2>&1", n, i, n);
+        CHECK_MSG(rc == 0, "partition %d/%d: exit %d: %s", i, n, rc, out);
+        free(out);
+    }
+    int rc = fw_test_sh(&out, "\"$FW\" batch merge --output $T/p%d.csv --partitions %d 2>&1", n, n);
+    CHECK_MSG(rc == 0, "merge: %s", out);
+    free(out);
+    char name[64];
+    snprintf(name, sizeof name, "p%d.csv", n);
+    CHECK_MSG(same_file(tmp_path("whole.csv"), tmp_path(name)), "%d partitions merged differ from one process", n);
+}
+
+static void test_partitions_merge_identical(void) {
+    run_partitions(2);
+    run_partitions(3);
+    run_partitions(7);
+}
+
+static void test_committed_partition_runs_once(void) {
+    char *out = NULL;
+    /* p2.csv.part-0-of-2 was committed above: a second run does nothing and leaves it alone */
+    CHECK_EQ(fw_test_sh(NULL, "cp $T/p2.csv.part-0-of-2 $T/keep"), 0);
+    int rc = fw_test_sh(&out, "\"$FW\" batch --model $T/m/pima.fwm --input $T/big.csv --output $T/p2.csv "
+                              "--partition 0/2 --quiet --timestamp 1800000000000 --home $T/h 2>&1");
+    CHECK_EQ(rc, 0);
+    CHECK_CONTAINS(out, "already committed");
+    free(out);
+    CHECK(same_file(tmp_path("keep"), tmp_path("p2.csv.part-0-of-2")));
+    /* merging before every partition is committed fails, naming the missing ones */
+    rc = fw_test_sh(&out, "\"$FW\" batch merge --output $T/p5.csv --partitions 5 2>&1");
+    CHECK(rc != 0);
+    CHECK_CONTAINS(out, "5 of 5 partitions not committed yet (0, 1, 2, 3, 4)");
+    free(out);
+    rc = fw_test_sh(&out, "\"$FW\" batch --model $T/m/pima.fwm --input $T/big.csv --output $T/p5.csv "
+                          "--partition 5/5 --home $T/h 2>&1");
+    CHECK_EQ(rc, 2);
+    CHECK_CONTAINS(out, "I/N");
+    free(out);
+}
+
+/* A worker killed with SIGKILL mid-partition leaves no committed part; run again, it commits, and
+ * the merge is the one-process output. */
+static void test_killed_worker_rerun(void) {
+    char *out = NULL;
+    int rc = fw_test_sh(&out,
+                        "\"$FW\" batch --model $T/m/pima.fwm --input $T/big.csv --output $T/k.csv --partition 1/3 "
+                        "--threads 1 --block-rows 64 --checkpoint-rows 64 --quiet " STAMP " --home $T/h >/dev/null 2>&1 & "
+                        "pid=$!; i=0; while [ ! -s $T/k.csv.part-1-of-3.inprogress ] && [ ! -e $T/k.csv.part-1-of-3 ] && "
+                        "[ $i -lt 3000 ]; do "
+                        "sleep 0.01; i=$((i+1)); done; kill -9 $pid; wait $pid; echo \"rc=$?\"; "
+                        "ls $T | grep '^k.csv' || true");
+    CHECK_MSG(rc == 0 && out && strstr(out, "rc=137"), "not killed mid-run: %s", out);
+    CHECK_MSG(out && !strstr(out, "k.csv.part-1-of-3\n"), "a killed partition was committed: %s", out);
+    free(out);
+    for (int i = 0; i < 3; i++) {
+        rc = fw_test_sh(&out, "\"$FW\" batch --model $T/m/pima.fwm --input $T/big.csv --output $T/k.csv "
+                              "--partition %d/3 --threads 1 --quiet " STAMP " --home $T/h 2>&1", i);
+        CHECK_MSG(rc == 0, "partition %d: %s", i, out);
+        free(out);
+    }
+    CHECK_EQ(fw_test_sh(NULL, "\"$FW\" batch merge --output $T/k.csv --partitions 3"), 0);
+    CHECK_MSG(same_file(tmp_path("whole.csv"), tmp_path("k.csv")), "merge after a killed worker differs");
+}
+
+/* --partition auto: the rank and size from mpirun (the default binary: no MPI library needed) and
+ * from a Slurm array's variables. */
+static void test_partition_auto(void) {
+    char *out = NULL;
+    int rc = fw_test_sh(&out, "SLURM_ARRAY_TASK_ID=5 SLURM_ARRAY_TASK_MIN=4 SLURM_ARRAY_TASK_COUNT=2 \"$FW\" batch "
+                              "--model $T/m/pima.fwm --input $T/big.csv --output $T/s.csv --partition auto --quiet "
+                              STAMP " --home $T/h 2>&1; ls $T | grep '^s.csv.part'");
+    CHECK_MSG(rc == 0, "%s", out);
+    CHECK_CONTAINS(out, "s.csv.part-1-of-2");
+    free(out);
+    if (fw_test_sh(NULL, "command -v mpirun") != 0) {
+        printf("test_partition_auto: mpirun not installed: the MPI launch is not checked\n");
+        return;
+    }
+    rc = fw_test_sh(&out, "mpirun --allow-run-as-root --oversubscribe -np 3 \"$FW\" batch --model $T/m/pima.fwm "
+                          "--input $T/big.csv --output $T/mp.csv --partition auto --threads 1 --quiet " STAMP
+                          " --home $T/h 2>&1 && \"$FW\" batch merge --output $T/mp.csv --partitions 3 2>&1");
+    CHECK_MSG(rc == 0, "mpirun: %s", out);
+    free(out);
+    CHECK_MSG(same_file(tmp_path("whole.csv"), tmp_path("mp.csv")), "mpirun partitions merged differ");
+}
+
+/* stdin → stdout, whole and in chunks (header + lines, as GNU parallel --pipe --header : sends
+ * them): with an id column the answers are the one-process file's, row for row. */
+static void test_stdin_stdout(void) {
+    char *out = NULL;
+    int rc = fw_test_sh(&out, "\"$FW\" batch --model $T/m/pima.fwm --input $T/ids.csv --output $T/ids-whole.csv --id id "
+                              "--quiet " STAMP " --home $T/h 2>&1 && "
+                              "cat $T/ids.csv | \"$FW\" batch --model $T/m/pima.fwm --input - --output - --id id --quiet "
+                              STAMP " --home $T/h > $T/ids-pipe.csv && "
+                              "head -n 1 $T/ids.csv > $T/hdr && tail -n +2 $T/ids.csv | split -l 500 - $T/chunk. && "
+                              "for c in $T/chunk.*; do cat $T/hdr $c | \"$FW\" batch --model $T/m/pima.fwm --input - "
+                              "--output - --id id --quiet " STAMP " --home $T/h | tail -n +2; done > $T/ids-chunks && "
+                              "head -n 1 $T/ids-whole.csv | cat - $T/ids-chunks > $T/ids-chunked.csv");
+    CHECK_MSG(rc == 0, "%s", out);
+    free(out);
+    CHECK_MSG(same_file(tmp_path("ids-whole.csv"), tmp_path("ids-pipe.csv")), "stdin → stdout differs from the file run");
+    CHECK_MSG(same_file(tmp_path("ids-whole.csv"), tmp_path("ids-chunked.csv")), "the chunked pipe differs");
+    rc = fw_test_sh(&out, "head -n 3 $T/ids.csv | \"$FW\" batch --model $T/m/pima.fwm --input - --output - --id id "
+                          "--output-format jsonl --quiet " STAMP " --home $T/h");
+    CHECK_EQ(rc, 0);
+    CHECK_MSG(out && out[0] == '{' && strstr(out, "\"id\""), "JSON lines expected: %s", out);
+    free(out);
+    rc = fw_test_sh(&out, "\"$FW\" batch --model $T/m/pima.fwm --input - --output - --partition 0/2 --home $T/h 2>&1 </dev/null");
+    CHECK_EQ(rc, 2);
+    free(out);
+}
+
+int main(void) {
+    char *out = NULL;
+    /* 768 rows x 40 (line numbers name the rows), and the same with an id column */
+    int rc = fw_test_sh(&out, "mkdir -p $T/m && \"$FW\" train examples/pima/pima.csv --label diabetes --models linear "
+                              "--quiet --no-register --home $T/h --out $T/m >/dev/null 2>&1 && "
+                              "head -n 1 examples/pima/pima.csv > $T/big.csv && "
+                              "for i in $(seq 1 40); do tail -n +2 examples/pima/pima.csv; done >> $T/big.csv && "
+                              "awk 'NR == 1 {print \"id,\" $0; next} {print NR - 1 \",\" $0}' $T/big.csv > $T/ids.csv && "
+                              "\"$FW\" batch --model $T/m/pima.fwm --input $T/big.csv --output $T/whole.csv --threads 2 "
+                              "--quiet " STAMP " --home $T/h 2>&1 && ls $T/m");
+    CHECK_MSG(rc == 0 && out && strstr(out, "pima.fwm"), "set-up: %s", out);
+    free(out);
+    TEST_RUN(test_partitions_merge_identical);
+    TEST_RUN(test_committed_partition_runs_once);
+    TEST_RUN(test_killed_worker_rerun);
+    TEST_RUN(test_partition_auto);
+    TEST_RUN(test_stdin_stdout);
+    return fw_test_report("test_batch_partition");
+}
