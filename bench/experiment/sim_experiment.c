@@ -11,13 +11,19 @@
  *
  *   sim_experiment aa    N_EXP UNITS CUPED(0|1) SEED  A/A: share of experiments ever called
  *                                                      significant per metric (mSPRT, looks every 100
- *                                                      events), and a fixed-horizon z-test on clicks
- *                                                      peeked 30 times ("daily") and every 100 events
- *   sim_experiment lift  N_EXP LIFT CUPED(0|1) SEED   true relative lift on every metric: coverage of
- *                                                      the always-valid interval of clicks at the
- *                                                      decision (or the cap), and units to a decision
- *                                                      against the fixed-horizon sample size at 80%
- *                                                      power; the cap is 4x that size
+ *                                                      events) raw and with Holm across the three
+ *                                                      metrics, any of the three (family-wise), and a
+ *                                                      fixed-horizon z-test on clicks peeked 30 times
+ *                                                      ("daily") and every 100 events
+ *   sim_experiment lift  N_EXP LIFT CUPED(0|1) SEED [K] true relative lift on every metric, K metrics
+ *                                                      declared (1: clicks alone; 3, the default:
+ *                                                      clicks, conversions, revenue, Holm across them):
+ *                                                      coverage of the always-valid interval of clicks
+ *                                                      at the decision (or the cap), and units to the
+ *                                                      family's decision on clicks against the
+ *                                                      fixed-horizon sample size at 80% power (at
+ *                                                      alpha, and at alpha / K: Bonferroni's); the cap
+ *                                                      is 4x that size
  *   sim_experiment srm   N_EXP UNITS DROP SEED        sample ratio mismatch: share of experiments with
  *                                                      p < 0.001 at the end, A/A and with DROP of the
  *                                                      treatment's exposures lost */
@@ -65,11 +71,11 @@ static fw_exp_metric_spec specs[N_M] = {
     {"revenue", "revenue", FW_EXP_MEAN, 1, 0.05},
 };
 
-static fw_experiment *new_exp(int cuped) {
+static fw_experiment *new_exp(int cuped, size_t n_metrics) {
     fw_exp_opts o;
     fw_exp_opts_init(&o);
     o.metrics = specs;
-    o.n_metrics = N_M;
+    o.n_metrics = n_metrics;
     o.cuped = cuped;
     o.look_every = 100;
     o.control = "A";
@@ -112,11 +118,11 @@ static double z_of(fw_experiment *e, size_t i) {
 }
 
 static void mode_aa(int n_exp, long units, int cuped, uint64_t sd) {
-    int ever[N_M] = {0}, any = 0, z_daily = 0, z_every = 0, z_end = 0;
+    int ever[N_M] = {0}, any = 0, raw[N_M] = {0}, any_raw = 0, z_daily = 0, z_every = 0, z_end = 0;
     const double zc = fw_normal_ppf(0.975);
     for (int k = 0; k < n_exp; k++) {
         seed(sd * 1000003 + (uint64_t)k);
-        fw_experiment *e = new_exp(cuped);
+        fw_experiment *e = new_exp(cuped, N_M);
         long events = 0, next_peek = 100;
         int hit_daily = 0, hit_every = 0;
         for (long u = 0; u < units; u++) {
@@ -128,15 +134,19 @@ static void mode_aa(int n_exp, long units, int cuped, uint64_t sd) {
             }
             if ((u + 1) % (units / 30) == 0 && fabs(z_of(e, M_CLICK)) > zc) hit_daily = 1;
         }
-        int a = 0;
+        int a = 0, ar = 0; /* p-values never rise, intervals never widen: significant at the end = ever */
         for (int m = 0; m < N_M; m++) {
             double l, var;
             bool sig;
-            fw_experiment_comparison(e, (size_t)m, &l, &var, &sig);
+            const fw_seq *s = fw_experiment_comparison(e, (size_t)m, &l, &var, &sig);
+            int r = s->p_value <= 0.05 && fw_seq_side(s, 0) != 0;
             ever[m] += sig;
+            raw[m] += r;
             a |= sig;
+            ar |= r;
         }
         any += a;
+        any_raw += ar;
         z_daily += hit_daily;
         z_every += hit_every;
         z_end += fabs(z_of(e, M_CLICK)) > zc;
@@ -144,23 +154,27 @@ static void mode_aa(int n_exp, long units, int cuped, uint64_t sd) {
     }
     printf("aa experiments=%d units=%ld cuped=%s looks_every=100_events alpha=0.05\n", n_exp, units, cuped ? "on" : "off");
     for (int m = 0; m < N_M; m++)
-        printf("  msprt_ever_significant %-10s %.4f\n", specs[m].name, (double)ever[m] / n_exp);
-    printf("  msprt_ever_significant any_metric %.4f\n", (double)any / n_exp);
+        printf("  msprt_ever_significant %-10s raw %.4f   holm %.4f\n", specs[m].name, (double)raw[m] / n_exp,
+               (double)ever[m] / n_exp);
+    printf("  msprt_ever_significant any_metric raw %.4f   holm (family-wise) %.4f\n", (double)any_raw / n_exp,
+           (double)any / n_exp);
     printf("  ztest_clicks_final_look_only %.4f\n", (double)z_end / n_exp);
     printf("  ztest_clicks_peeked_30_daily %.4f\n", (double)z_daily / n_exp);
     printf("  ztest_clicks_peeked_every_100_events %.4f\n", (double)z_every / n_exp);
 }
 
-static void mode_lift(int n_exp, double lift, int cuped, uint64_t sd) {
-    /* the fixed-horizon size at 80% power, two-sided 5%, for clicks: units per arm */
+static void mode_lift(int n_exp, double lift, int cuped, uint64_t sd, size_t n_metrics) {
+    /* the fixed-horizon size at 80% power, two-sided 5%, for clicks: units per arm (and at 5% / k) */
     double p1 = P_CLICK, p2 = P_CLICK * (1 + lift), za = fw_normal_ppf(0.975), zb = fw_normal_ppf(0.8);
+    double zk = fw_normal_ppf(1 - 0.025 / (double)n_metrics);
     double per_arm = (za + zb) * (za + zb) * (p1 * (1 - p1) + p2 * (1 - p2)) / ((p2 - p1) * (p2 - p1));
-    long n_fh = (long)ceil(2 * per_arm), cap = 4 * n_fh;
+    double per_arm_k = (zk + zb) * (zk + zb) * (p1 * (1 - p1) + p2 * (1 - p2)) / ((p2 - p1) * (p2 - p1));
+    long n_fh = (long)ceil(2 * per_arm), n_fh_k = (long)ceil(2 * per_arm_k), cap = 4 * n_fh;
     double sum_units = 0, sum_events = 0, fh_events = 0;
     int decided = 0, covered = 0, wrong_sign = 0, decided_within_fh = 0;
     for (int k = 0; k < n_exp; k++) {
         seed(sd * 7919 + (uint64_t)k);
-        fw_experiment *e = new_exp(cuped);
+        fw_experiment *e = new_exp(cuped, n_metrics);
         long events = 0, u = 0, fh_ev = 0;
         bool sig = false;
         double l = NAN, var;
@@ -182,8 +196,8 @@ static void mode_lift(int n_exp, double lift, int cuped, uint64_t sd) {
         sum_events += (double)events;
         fw_experiment_free(e);
     }
-    printf("lift experiments=%d true_relative_lift=%.3f cuped=%s metric=click looks_every=100_events alpha=0.05\n", n_exp,
-           lift, cuped ? "on" : "off");
+    printf("lift experiments=%d true_relative_lift=%.3f cuped=%s metric=click family=%zu_metrics(holm) "
+           "looks_every=100_events alpha=0.05\n", n_exp, lift, cuped ? "on" : "off", n_metrics);
     printf("  fixed_horizon_units_80pct_power %ld (cap %ld)\n", n_fh, cap);
     printf("  decided %.4f   decided_by_fixed_horizon_size %.4f   wrong_sign %.4f\n", (double)decided / n_exp,
            (double)decided_within_fh / n_exp, (double)wrong_sign / n_exp);
@@ -192,6 +206,9 @@ static void mode_lift(int n_exp, double lift, int cuped, uint64_t sd) {
            sum_units / n_exp, sum_units / n_exp / (double)n_fh);
     printf("  mean_events_to_decision %.0f   fixed_horizon_events %.0f   ratio %.3f\n", sum_events / n_exp,
            fh_events / n_exp, sum_events / fh_events);
+    if (n_metrics > 1)
+        printf("  fixed_horizon_units_at_alpha/%zu (bonferroni) %ld   ratio_of_mean_units %.3f\n", n_metrics, n_fh_k,
+               sum_units / n_exp / (double)n_fh_k);
 }
 
 static void mode_srm(int n_exp, long units, double drop, uint64_t sd) {
@@ -225,15 +242,15 @@ static void mode_srm(int n_exp, long units, double drop, uint64_t sd) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 6) {
-        fprintf(stderr, "usage: sim_experiment aa|lift|srm N_EXP ARG CUPED|DROP SEED\n");
+    if (argc != 6 && argc != 7) {
+        fprintf(stderr, "usage: sim_experiment aa|lift|srm N_EXP ARG CUPED|DROP SEED [K]\n");
         return 2;
     }
     int n = atoi(argv[2]);
     uint64_t sd = strtoull(argv[5], NULL, 10);
     clock_t t0 = clock();
     if (strcmp(argv[1], "aa") == 0) mode_aa(n, atol(argv[3]), atoi(argv[4]), sd);
-    else if (strcmp(argv[1], "lift") == 0) mode_lift(n, atof(argv[3]), atoi(argv[4]), sd);
+    else if (strcmp(argv[1], "lift") == 0) mode_lift(n, atof(argv[3]), atoi(argv[4]), sd, argc == 7 ? (size_t)atoi(argv[6]) : N_M);
     else if (strcmp(argv[1], "srm") == 0) mode_srm(n, atol(argv[3]), atof(argv[4]), sd);
     else return 2;
     printf("  cpu_seconds %.1f\n", (double)(clock() - t0) / CLOCKS_PER_SEC);

@@ -10,6 +10,7 @@
 #include "core/files.h"
 #include "experiment/events.h"
 #include "experiment/experiment.h"
+#include "experiment/shadow.h"
 #include "store/store.h"
 
 #include <math.h>
@@ -42,6 +43,7 @@ typedef struct common {
     double alpha;
     const char *control;
     const char *cuped;
+    bool no_correction;
     const char *metrics[FW_EXP_MAX_METRICS];
     size_t n_metrics;
     const char *weights[FW_EXP_MAX_VARIANTS];
@@ -55,6 +57,7 @@ static int make_opts(const common *c, fw_exp_opts *o, fw_exp_metric_spec *specs,
     fw_exp_opts_init(o);
     o->alpha = c->alpha;
     o->control = c->control;
+    o->correction = c->no_correction ? FW_EXP_NONE : FW_EXP_HOLM;
     if (c->min_units) o->min_units = c->min_units;
     if (c->min_events) o->min_events = c->min_events;
     if (c->cuped) o->cuped = strcmp(c->cuped, "on") == 0 ? 1 : strcmp(c->cuped, "off") == 0 ? 0 : -1;
@@ -86,8 +89,32 @@ static int make_opts(const common *c, fw_exp_opts *o, fw_exp_metric_spec *specs,
     return -1;
 }
 
-/* Sorts the events, runs the analysis and prints it. */
-static int run(const common *c, fw_exp_events *ev, const char *html) {
+/* Appends the shadow agreement report to the experiment's: a "shadow" key of the JSON document, a
+ * section of the text and of the page (none with --every, or when no shadow scored). */
+static void add_shadow(const common *c, fw_shadow *sh, fw_buf *out, fw_buf *page) {
+    if (!sh || !fw_shadow_requests(sh) || c->every) return;
+    if (c->json) {
+        if (out->len >= 2 && memcmp(out->data + out->len - 2, "}\n", 2) == 0) {
+            out->len -= 2;
+            fw_buf_printf(out, ",\"shadow\":");
+            fw_shadow_json(sh, out);
+            fw_buf_printf(out, "}\n");
+        }
+    } else {
+        fw_buf_printf(out, "\n");
+        fw_shadow_text(sh, out);
+    }
+    static const char tail[] = "</body></html>\n";
+    size_t tl = sizeof tail - 1;
+    if (page && page->len >= tl && memcmp(page->data + page->len - tl, tail, tl) == 0) {
+        page->len -= tl;
+        fw_shadow_html(sh, page);
+        fw_buf_printf(page, "%s", tail);
+    }
+}
+
+/* Sorts the events, runs the analysis and prints it (with the shadow agreement, when sh has any). */
+static int run(const common *c, fw_exp_events *ev, const char *html, fw_shadow *sh) {
     fw_exp_opts o;
     fw_exp_metric_spec specs[FW_EXP_MAX_METRICS];
     char wnames[FW_EXP_MAX_VARIANTS][64];
@@ -103,6 +130,8 @@ static int run(const common *c, fw_exp_events *ev, const char *html) {
     fw_buf page;
     fw_buf_init(&page);
     fw_status st = fw_exp_events_report(ev, &o, c->every, c->json, &out, html ? &page : NULL, &err);
+    if (!st) add_shadow(c, sh, &out, html ? &page : NULL);
+    if (!st && (!fw_buf_ok(&out) || (html && !fw_buf_ok(&page)))) st = fw_err_set(&err, FW_ENOMEM, "out of memory");
     if (!st && html) st = fw_write_file_atomic(html, page.data, page.len, &err);
     fw_buf_free(&page);
     if (st) {
@@ -123,11 +152,18 @@ static fw_status push_row(void *ud, const fw_log_exp_row *r, fw_err *err) {
                               r->event ? r->value : NAN, NAN, err);
 }
 
+/* Store rows -> the shadow agreement report. */
+static fw_status push_shadow(void *ud, const fw_log_shadow_row *r, fw_err *err) {
+    return fw_shadow_add(ud, r->shadow_model, r->shadow_version, r->answers, r->outputs, r->shadow_answers,
+                         r->shadow_outputs, r->label_json, err);
+}
+
 int fw_cmd_experiment(int argc, char **argv) {
     common c = {.alpha = 0.05};
     const char *home = NULL, *html = NULL;
     static const char *const cuped_choices[] = {"auto", "on", "off", NULL};
-    int cuped_ix = 0;
+    int cuped_ix = 0, corr_ix = 0;
+    static const char *const corr_choices[] = {"holm", "none", NULL};
     fw_opt opts[] = {
         {"--json", 0, FW_OPT_FLAG, &c.json, NULL, "one JSON document (docs/EXPERIMENTS.md has its keys)"},
         {"--every", 0, FW_OPT_INT, &c.every, "N",
@@ -145,6 +181,9 @@ int fw_cmd_experiment(int argc, char **argv) {
          .count = &c.n_weights, .cap = FW_EXP_MAX_VARIANTS},
         {"--cuped", 0, FW_OPT_ENUM, &cuped_ix, "auto|on|off", "CUPED with the pre column (default auto: on when given)",
          .choices = cuped_choices},
+        {"--correction", 0, FW_OPT_ENUM, &corr_ix, "holm|none",
+         "across the comparisons (default holm: significant and the decision hold for the family)",
+         .choices = corr_choices},
         {"--min-units", 0, FW_OPT_INT, &c.min_units, "N", "units per variant before a metric is tested (default 100)",
          FW_OPT_RANGE(c.min_units, 2, UINT64_MAX >> 1)},
         {"--min-events", 0, FW_OPT_INT, &c.min_events, "N",
@@ -159,6 +198,7 @@ int fw_cmd_experiment(int argc, char **argv) {
     if (a.n_pos != 2 || (strcmp(a.pos[0], "analyze") != 0 && strcmp(a.pos[0], "report") != 0))
         return fw_cli_fail(CMD, FW_EXIT_USAGE, "want 'analyze EVENTS.csv' or 'report NAME' (see flywheel experiment --help)");
     if (fw_args_seen(&a, "--cuped")) c.cuped = cuped_choices[cuped_ix];
+    c.no_correction = corr_ix == 1;
     bool analyze = strcmp(a.pos[0], "analyze") == 0;
     if (c.every && fw_args_seen(&a, "--json")) c.json = true;
     if (analyze && home) return fw_cli_fail(CMD, FW_EXIT_USAGE, "--home is for 'report' (analyze reads a file)");
@@ -167,6 +207,7 @@ int fw_cmd_experiment(int argc, char **argv) {
     fw_exp_events ev;
     fw_exp_events_init(&ev);
     fw_status st;
+    fw_shadow *sh = NULL;
     if (analyze) {
         uint8_t *data = NULL;
         size_t len = 0;
@@ -185,6 +226,11 @@ int fw_cmd_experiment(int argc, char **argv) {
             fw_store_close(db);
         }
         if (!st) st = fw_store_log_experiment_rows(log, name, push_row, &ev, &err);
+        /* a shadow split: its agreement with the champion (a back end without it: none) */
+        if (!st && (st = fw_shadow_new(&sh, &err)) == FW_OK) {
+            st = fw_store_log_shadow_rows(log, name, push_shadow, sh, &err);
+            if (st == FW_EUNSUPPORTED) st = FW_OK;
+        }
         fw_store_log_close(log);
         if (!st && ev.n == 0)
             st = fw_err_set(&err, FW_ENOTFOUND, "no logged predictions of model '%s' on a primary or challenger variant",
@@ -192,9 +238,11 @@ int fw_cmd_experiment(int argc, char **argv) {
     }
     if (st) {
         fw_exp_events_free(&ev);
+        fw_shadow_free(sh);
         return fw_cli_fail(CMD, FW_EXIT_FAILURE, "%s", err.msg);
     }
-    code = run(&c, &ev, html);
+    code = run(&c, &ev, html, sh);
     fw_exp_events_free(&ev);
+    fw_shadow_free(sh);
     return code;
 }

@@ -4,6 +4,7 @@
 
 #include "core/alloc.h"
 #include "core/decimal.h"
+#include "core/json_out.h"
 #include "data/scalar.h"
 
 #include <math.h>
@@ -16,12 +17,14 @@ void fw_exp_events_init(fw_exp_events *l) {
     fw_strmap_init(&l->units);
     fw_strmap_init(&l->variants);
     fw_strmap_init(&l->metrics);
+    fw_strmap_init(&l->slices);
 }
 
 void fw_exp_events_free(fw_exp_events *l) {
     fw_strmap_free(&l->units);
     fw_strmap_free(&l->variants);
     fw_strmap_free(&l->metrics);
+    fw_strmap_free(&l->slices);
     fw_free(l->ev);
     memset(l, 0, sizeof *l);
 }
@@ -39,7 +42,7 @@ static fw_status intern(fw_strmap *m, const char *s, size_t len, uint32_t *out) 
 fw_status fw_exp_events_push(fw_exp_events *l, const char *unit, size_t unit_len, const char *variant,
                              size_t variant_len, double time, const char *metric, size_t metric_len, double value,
                              double pre, fw_err *err) {
-    fw_exp_event ev = {.time = time, .value = value, .pre = pre};
+    fw_exp_event ev = {.time = time, .value = value, .pre = pre, .slice = FW_EXP_NO_SLICE};
     if (l->n == l->cap) {
         size_t c = l->cap ? l->cap * 2 : 1024;
         fw_exp_event *p = fw_realloc(l->ev, c * sizeof *p);
@@ -54,10 +57,17 @@ fw_status fw_exp_events_push(fw_exp_events *l, const char *unit, size_t unit_len
     return FW_OK;
 }
 
+fw_status fw_exp_events_set_slice(fw_exp_events *l, const char *slice, size_t len, fw_err *err) {
+    if (!l->n || !len) return FW_OK;
+    if (intern(&l->slices, slice, len, &l->ev[l->n - 1].slice))
+        return fw_err_set(err, FW_ENOMEM, "out of memory reading events");
+    return FW_OK;
+}
+
 /* ---- CSV ------------------------------------------------------------------------------------ */
 
-enum { COL_UNIT, COL_VARIANT, COL_TIME, COL_METRIC, COL_VALUE, COL_PRE, N_COLS };
-static const char *const col_names[N_COLS] = {"unit", "variant", "time", "metric", "value", "pre"};
+enum { COL_UNIT, COL_VARIANT, COL_TIME, COL_METRIC, COL_VALUE, COL_PRE, COL_SLICE, N_COLS };
+static const char *const col_names[N_COLS] = {"unit", "variant", "time", "metric", "value", "pre", "slice"};
 
 /* One field of the record being read: where it starts, and its text (unquoted into scratch when
  * it was quoted). */
@@ -191,7 +201,7 @@ fw_status fw_exp_events_parse_csv(fw_exp_events *l, const char *name, const char
     }
     int rc = next_record(&r, name, err);
     if (rc <= 0) {
-        st = rc < 0 ? (fw_status)rc : fw_err_set(err, FW_EPARSE, "%s:1:1: empty file (want a header with unit,variant,time,metric,value[,pre])", name);
+        st = rc < 0 ? (fw_status)rc : fw_err_set(err, FW_EPARSE, "%s:1:1: empty file (want a header with unit,variant,time,metric,value[,pre][,slice])", name);
         goto done;
     }
     int pos[N_COLS];
@@ -208,7 +218,7 @@ fw_status fw_exp_events_parse_csv(fw_exp_events *l, const char *name, const char
             }
     for (int c = 0; c < COL_PRE; c++)
         if (pos[c] < 0) {
-            st = fw_err_set(err, FW_EPARSE, "%s:1:1: the header has no column '%s' (want unit,variant,time,metric,value[,pre])",
+            st = fw_err_set(err, FW_EPARSE, "%s:1:1: the header has no column '%s' (want unit,variant,time,metric,value[,pre][,slice])",
                             name, col_names[c]);
             goto done;
         }
@@ -241,6 +251,9 @@ fw_status fw_exp_events_parse_csv(fw_exp_events *l, const char *name, const char
         if ((st = number(name, &r.f[pos[COL_VALUE]], "value", &value, err))) goto done;
         if (pos[COL_PRE] >= 0 && (st = number(name, &r.f[pos[COL_PRE]], "pre", &pre, err))) goto done;
         if ((st = fw_exp_events_push(l, u->s, u->len, v->s, v->len, time, m->s, m->len, value, pre, err))) goto done;
+        if (pos[COL_SLICE] >= 0 &&
+            (st = fw_exp_events_set_slice(l, r.f[pos[COL_SLICE]].s, r.f[pos[COL_SLICE]].len, err)))
+            goto done;
     }
     if (rc < 0) st = (fw_status)rc;
 done:
@@ -253,7 +266,7 @@ done:
 /* ---- canonical order ---------------------------------------------------------------------- */
 
 typedef struct order_ctx {
-    const uint32_t *urank, *vrank, *mrank;
+    const uint32_t *urank, *vrank, *mrank, *srank;
 } order_ctx;
 
 static int cmp_num(double a, double b) { /* NaN first */
@@ -270,7 +283,13 @@ static int cmp_event(const void *pa, const void *pb, void *ctx) {
     if (a->variant != b->variant) return o->vrank[a->variant] < o->vrank[b->variant] ? -1 : 1;
     if (a->metric != b->metric) return o->mrank[a->metric] < o->mrank[b->metric] ? -1 : 1;
     if ((c = cmp_num(a->value, b->value))) return c;
-    return cmp_num(a->pre, b->pre);
+    if ((c = cmp_num(a->pre, b->pre))) return c;
+    if (a->slice != b->slice) { /* none first, then byte order */
+        uint32_t ra = a->slice == FW_EXP_NO_SLICE ? 0 : o->srank[a->slice] + 1;
+        uint32_t rb = b->slice == FW_EXP_NO_SLICE ? 0 : o->srank[b->slice] + 1;
+        return ra < rb ? -1 : ra > rb;
+    }
+    return 0;
 }
 
 static int cmp_key(const void *pa, const void *pb, void *ctx) {
@@ -298,13 +317,14 @@ static uint32_t *ranks(const fw_strmap *m) {
 }
 
 fw_status fw_exp_events_sort(fw_exp_events *l, fw_err *err) {
-    order_ctx o = {ranks(&l->units), ranks(&l->variants), ranks(&l->metrics)};
+    order_ctx o = {ranks(&l->units), ranks(&l->variants), ranks(&l->metrics), ranks(&l->slices)};
     fw_status st = FW_OK;
-    if (!o.urank || !o.vrank || !o.mrank) st = fw_err_set(err, FW_ENOMEM, "out of memory sorting events");
+    if (!o.urank || !o.vrank || !o.mrank || !o.srank) st = fw_err_set(err, FW_ENOMEM, "out of memory sorting events");
     else if (l->n > 1) qsort_r(l->ev, l->n, sizeof *l->ev, cmp_event, &o); /* no rows: ev may be NULL */
     fw_free((void *)o.urank);
     fw_free((void *)o.vrank);
     fw_free((void *)o.mrank);
+    fw_free((void *)o.srank);
     return st;
 }
 
@@ -363,6 +383,53 @@ fw_status fw_exp_events_default_metrics(const fw_exp_events *l, fw_exp_metric_sp
 
 /* ---- replay ------------------------------------------------------------------------------- */
 
+/* The per-slice analyses after the report in out: a unit belongs to its first non-empty slice;
+ * each slice's experiment replays the events of its units (canonical order) with the same options.
+ * JSON: a "slices" key added to the document in out; text: a section per slice. */
+static fw_status report_slices(const fw_exp_events *l, const fw_exp_opts *o, bool json, fw_buf *out, fw_err *err) {
+    size_t ns = l->slices.count;
+    if (ns > FW_EXP_MAX_SLICES)
+        return fw_err_set(err, FW_EINVAL, "%zu slices (at most %d in a report)", ns, FW_EXP_MAX_SLICES);
+    uint32_t *us = fw_malloc((l->units.count ? l->units.count : 1) * sizeof *us), *rank = ranks(&l->slices);
+    fw_status st = FW_OK;
+    if (!us || !rank) st = fw_err_set(err, FW_ENOMEM, "out of memory");
+    for (size_t u = 0; !st && u < l->units.count; u++) us[u] = FW_EXP_NO_SLICE;
+    for (size_t i = 0; !st && i < l->n; i++)
+        if (l->ev[i].slice != FW_EXP_NO_SLICE && us[l->ev[i].unit] == FW_EXP_NO_SLICE) us[l->ev[i].unit] = l->ev[i].slice;
+    if (!st && json) {
+        if (out->len >= 2) out->len -= 2; /* "}\n" */
+        fw_buf_printf(out, ",\"slices\":[");
+    }
+    for (uint32_t r = 0; !st && r < ns; r++) {
+        uint32_t sl = 0;
+        while (rank[sl] != r) sl++;
+        fw_experiment *e;
+        if ((st = fw_experiment_new(o, &e, err))) break;
+        for (size_t i = 0; i < l->n && !st; i++) {
+            const fw_exp_event *ev = &l->ev[i];
+            if (us[ev->unit] != sl) continue;
+            st = fw_experiment_add(e, l->units.keys[ev->unit], l->units.key_len[ev->unit], l->variants.keys[ev->variant],
+                                   l->variants.key_len[ev->variant], l->metrics.keys[ev->metric],
+                                   l->metrics.key_len[ev->metric], ev->value, ev->pre, err);
+        }
+        if (!st && json) {
+            fw_buf_printf(out, "%s{\"slice\":", r ? "," : "");
+            fw_json_put_str(out, l->slices.keys[sl]);
+            fw_buf_printf(out, ",\"report\":");
+            fw_experiment_json(e, out);
+            fw_buf_put_u8(out, '}');
+        } else if (!st) {
+            fw_buf_printf(out, "\n== slice %s (its units only; not corrected across slices)\n", l->slices.keys[sl]);
+            fw_experiment_text(e, out);
+        }
+        fw_experiment_free(e);
+    }
+    if (!st && json) fw_buf_printf(out, "]}\n");
+    fw_free(us);
+    fw_free(rank);
+    return st;
+}
+
 fw_status fw_exp_events_report(const fw_exp_events *l, const fw_exp_opts *opts, uint64_t every, bool json,
                                fw_buf *out, fw_buf *html, fw_err *err) {
     fw_exp_opts o = *opts;
@@ -399,6 +466,7 @@ fw_status fw_exp_events_report(const fw_exp_events *l, const fw_exp_opts *opts, 
     }
     if (!st && html) fw_experiment_html(e, html);
     fw_experiment_free(e);
+    if (!st && !every && l->slices.count) st = report_slices(l, &o, json, out, err);
     fw_free(defaults);
     if (!st && (!fw_buf_ok(out) || (html && !fw_buf_ok(html)))) st = fw_err_set(err, FW_ENOMEM, "out of memory writing the report");
     return st;

@@ -56,6 +56,8 @@ struct fw_experiment {
     met_agg *ma;            /* [metric * FW_EXP_MAX_VARIANTS + variant] */
     fw_seq *seq;            /* [metric * FW_EXP_MAX_VARIANTS + variant]: treatment vs control */
     bool *opened;           /* the data gate opened at some look */
+    double *padj;           /* [metric * FW_EXP_MAX_VARIANTS + variant]: the family-adjusted p-value
+                               (refresh_family; 1 for the control and untested comparisons) */
     int control;            /* the control the tests were started against (-1: none yet) */
     uint64_t events, ignored, mixed, since_look;
     bool any_pre;
@@ -141,7 +143,8 @@ fw_status fw_experiment_new(const fw_exp_opts *opts, fw_experiment **out, fw_err
     e->ma = fw_calloc(cells, sizeof *e->ma);
     e->seq = fw_calloc(cells, sizeof *e->seq);
     e->opened = fw_calloc(cells, sizeof *e->opened);
-    if (!e->ma || !e->seq || !e->opened) {
+    e->padj = fw_calloc(cells, sizeof *e->padj);
+    if (!e->ma || !e->seq || !e->opened || !e->padj) {
         fw_experiment_free(e);
         return fw_err_set(err, FW_ENOMEM, "out of memory");
     }
@@ -166,6 +169,7 @@ void fw_experiment_free(fw_experiment *e) {
     fw_free(e->ma);
     fw_free(e->seq);
     fw_free(e->opened);
+    fw_free(e->padj);
     fw_free(e);
 }
 
@@ -500,9 +504,62 @@ static void comparison_at(const fw_experiment *e, int c, size_t i, size_t *j, si
     *v = t >= (size_t)c ? t + 1 : t;
 }
 
+void fw_exp_holm(const double *p, size_t n, double *q) {
+    enum { CAP = FW_EXP_MAX_METRICS * FW_EXP_MAX_VARIANTS };
+    uint16_t ix[CAP];
+    if (n > CAP) n = CAP;
+    for (size_t i = 0; i < n; i++) ix[i] = (uint16_t)i;
+    for (size_t i = 1; i < n; i++) { /* insertion sort by p, then index: stable, deterministic */
+        uint16_t x = ix[i];
+        size_t k = i;
+        while (k > 0 && p[ix[k - 1]] > p[x]) {
+            ix[k] = ix[k - 1];
+            k--;
+        }
+        ix[k] = x;
+    }
+    double run = 0;
+    for (size_t r = 0; r < n; r++) {
+        double v = (double)(n - r) * p[ix[r]];
+        if (!(v < 1)) v = 1; /* NaN too */
+        if (v > run) run = v;
+        q[ix[r]] = run;
+    }
+}
+
+/* The family-adjusted p-values of every (metric, treatment) comparison against control c. The
+ * family is all of them, tested or not (an untested one has p = 1): a family that grew as gates
+ * opened would test the first metric alone at alpha. */
+static void refresh_family(fw_experiment *e, int c) {
+    enum { CAP = FW_EXP_MAX_METRICS * FW_EXP_MAX_VARIANTS };
+    double p[CAP] = {0}, q[CAP];
+    size_t cell[CAP], n = 0;
+    for (size_t i = 0; i < e->k * FW_EXP_MAX_VARIANTS; i++) e->padj[i] = 1;
+    if (c < 0) return;
+    for (size_t j = 0; j < e->k; j++)
+        for (size_t v = 0; v < e->nv; v++) {
+            if ((int)v == c) continue;
+            size_t x = j * FW_EXP_MAX_VARIANTS + v;
+            cell[n] = x;
+            p[n++] = e->opened[x] ? e->seq[x].p_value : 1;
+        }
+    if (e->o.correction == FW_EXP_NONE) memcpy(q, p, n * sizeof *p);
+    else fw_exp_holm(p, n, q);
+    for (size_t i = 0; i < n; i++) e->padj[cell[i]] = q[i];
+}
+
+/* Takes the pending look (the report reads the data as of now) and refreshes the family. */
+static void prepare(fw_experiment *e) {
+    if (e->since_look) {
+        e->since_look = 0;
+        look(e);
+    }
+    refresh_family(e, e->control == pick_control(e) ? e->control : -1);
+}
+
 static bool is_significant(const fw_experiment *e, size_t j, size_t v) {
-    const fw_seq *s = &e->seq[j * FW_EXP_MAX_VARIANTS + v];
-    return e->opened[j * FW_EXP_MAX_VARIANTS + v] && s->p_value <= e->o.alpha && fw_seq_side(s, 0) != 0;
+    size_t x = j * FW_EXP_MAX_VARIANTS + v;
+    return e->opened[x] && e->padj[x] <= e->o.alpha && fw_seq_side(&e->seq[x], 0) != 0;
 }
 
 const fw_seq *fw_experiment_comparison(fw_experiment *e, size_t i, double *lift, double *variance, bool *significant) {
@@ -513,8 +570,18 @@ const fw_seq *fw_experiment_comparison(fw_experiment *e, size_t i, double *lift,
     est es[FW_EXP_MAX_VARIANTS];
     estimates(e, j, es);
     lift_of(&es[v], &es[c], lift, variance);
+    refresh_family(e, c == e->control ? c : -1);
     *significant = c == e->control && is_significant(e, j, v);
     return &e->seq[j * FW_EXP_MAX_VARIANTS + v];
+}
+
+double fw_experiment_adjusted_p(fw_experiment *e, size_t i) {
+    int c = pick_control(e);
+    if (c < 0 || i >= fw_experiment_n_comparisons(e) || c != e->control) return 1;
+    size_t j, v;
+    comparison_at(e, c, i, &j, &v);
+    refresh_family(e, c);
+    return e->padj[j * FW_EXP_MAX_VARIANTS + v];
 }
 
 /* ---- reports ---------------------------------------------------------------------------------- */
@@ -549,10 +616,7 @@ static const char *overall(fw_experiment *e, double srm_p) {
 }
 
 void fw_experiment_json(fw_experiment *e, fw_buf *b) {
-    if (e->since_look) { /* the report reads the data as of now: a look at the last events too */
-        e->since_look = 0;
-        look(e);
-    }
+    prepare(e); /* the report reads the data as of now: a look at the last events too */
     double srm_stat, srm_p;
     srm(e, &srm_stat, &srm_p);
     int c = pick_control(e);
@@ -568,6 +632,8 @@ void fw_experiment_json(fw_experiment *e, fw_buf *b) {
     fw_json_put_str(b, overall(e, srm_p));
     fw_buf_printf(b, ",\"alpha\":");
     put_num(b, e->o.alpha);
+    fw_buf_printf(b, ",\"correction\":\"%s\",\"comparisons\":%zu", e->o.correction == FW_EXP_NONE ? "none" : "holm",
+                  fw_experiment_n_comparisons(e));
     fw_buf_printf(b, ",\"cuped\":%s,\"units\":%llu,\"mixed_units\":%llu,\"ignored_events\":%llu,\"control\":",
                   cuped_on(e) ? "true" : "false", (unsigned long long)units, (unsigned long long)e->mixed,
                   (unsigned long long)e->ignored);
@@ -621,6 +687,8 @@ void fw_experiment_json(fw_experiment *e, fw_buf *b) {
             put_num(b, s->looks ? s->hi : NAN);
             fw_buf_printf(b, "],\"p_value\":");
             put_num(b, s->p_value);
+            fw_buf_printf(b, ",\"p_value_adjusted\":");
+            put_num(b, e->padj[j * FW_EXP_MAX_VARIANTS + v]);
             fw_buf_printf(b, ",\"significant\":%s,\"decision\":", sig ? "true" : "false");
             fw_json_put_str(b, d);
             fw_buf_printf(b, ",\"looks\":%llu}", (unsigned long long)s->looks);
@@ -630,10 +698,7 @@ void fw_experiment_json(fw_experiment *e, fw_buf *b) {
 }
 
 void fw_experiment_text(fw_experiment *e, fw_buf *b) {
-    if (e->since_look) {
-        e->since_look = 0;
-        look(e);
-    }
+    prepare(e);
     double srm_stat, srm_p;
     srm(e, &srm_stat, &srm_p);
     int c = pick_control(e);
@@ -643,11 +708,13 @@ void fw_experiment_text(fw_experiment *e, fw_buf *b) {
     fw_buf_printf(b, "decision: %s\n", overall(e, srm_p));
     fw_buf_printf(b, "events: %llu   control: %s   cuped: %s   alpha: %g (always-valid: read as often as you like)\n",
                   (unsigned long long)e->events, c >= 0 ? e->vname[c] : "-", cuped_on(e) ? "on" : "off", e->o.alpha);
+    fw_buf_printf(b, "correction: %s over %zu comparisons (p adj: the family's p-value; significant when <= alpha)\n",
+                  e->o.correction == FW_EXP_NONE ? "none" : "holm", fw_experiment_n_comparisons(e));
     for (size_t v = 0; v < e->nv; v++)
         fw_buf_printf(b, "  variant %-20s units %10llu  exposures %12.0f  expected share %.4g\n", e->vname[v],
                       (unsigned long long)e->va[v].n, e->va[v].se, expected_share(e, v));
-    fw_buf_printf(b, "%-20s %-4s %-14s %12s %12s %9s %21s %9s  %s\n", "metric", "kind", "variant", "control", "treatment",
-                  "lift", "interval (always-valid)", "p", "decision");
+    fw_buf_printf(b, "%-20s %-4s %-14s %12s %12s %9s %21s %9s %9s  %s\n", "metric", "kind", "variant", "control",
+                  "treatment", "lift", "interval (always-valid)", "p", "p adj", "decision");
     est es[FW_EXP_MAX_VARIANTS];
     for (size_t j = 0; c >= 0 && j < e->k; j++) {
         estimates(e, j, es);
@@ -661,9 +728,9 @@ void fw_experiment_text(fw_experiment *e, fw_buf *b) {
             char iv[64];
             if (s->looks) snprintf(iv, sizeof iv, "[%+.2f%%, %+.2f%%]", 100 * s->lo, 100 * s->hi);
             else snprintf(iv, sizeof iv, "-");
-            fw_buf_printf(b, "%-20s %-4s %-14s %12.6g %12.6g %+8.2f%% %21s %9.3g  %s\n", e->m[j].name,
+            fw_buf_printf(b, "%-20s %-4s %-14s %12.6g %12.6g %+8.2f%% %21s %9.3g %9.3g  %s\n", e->m[j].name,
                           e->m[j].kind == FW_EXP_RATE ? "rate" : "mean", e->vname[v], es[c].estimate, es[v].estimate,
-                          100 * l, iv, s->p_value, d);
+                          100 * l, iv, s->p_value, e->padj[j * FW_EXP_MAX_VARIANTS + v], d);
         }
     }
 }
@@ -690,10 +757,7 @@ static void html_num(fw_buf *b, const char *fmt, double v) {
 }
 
 void fw_experiment_html(fw_experiment *e, fw_buf *b) {
-    if (e->since_look) {
-        e->since_look = 0;
-        look(e);
-    }
+    prepare(e);
     double srm_stat, srm_p;
     srm(e, &srm_stat, &srm_p);
     int c = pick_control(e);
@@ -713,9 +777,10 @@ void fw_experiment_html(fw_experiment *e, fw_buf *b) {
     put_s(b, "<p>Decision: <b>");
     html_text(b, overall(e, srm_p));
     fw_buf_printf(b, "</b> &middot; %llu events &middot; CUPED %s &middot; alpha %g, always-valid (read as often as you"
-                     " like)</p>\n<table><tr><th class=\"l\">variant</th><th>units</th><th>exposures</th>"
-                     "<th>expected share</th></tr>\n",
-                  (unsigned long long)e->events, cuped_on(e) ? "on" : "off", e->o.alpha);
+                     " like) &middot; correction %s over %zu comparisons</p>\n<table><tr><th class=\"l\">variant</th>"
+                     "<th>units</th><th>exposures</th><th>expected share</th></tr>\n",
+                  (unsigned long long)e->events, cuped_on(e) ? "on" : "off", e->o.alpha,
+                  e->o.correction == FW_EXP_NONE ? "none" : "Holm", fw_experiment_n_comparisons(e));
     for (size_t v = 0; v < e->nv; v++) {
         put_s(b, "<tr><td class=\"l\">");
         html_text(b, e->vname[v]);
@@ -725,7 +790,7 @@ void fw_experiment_html(fw_experiment *e, fw_buf *b) {
     }
     put_s(b, "</table>\n<table><tr><th class=\"l\">metric</th><th class=\"l\">kind</th><th class=\"l\">variant</th>"
                       "<th>control</th><th>treatment</th><th>lift</th><th>interval (always-valid)</th><th>p</th>"
-                      "<th class=\"l\">decision</th></tr>\n");
+                      "<th>p adjusted</th><th class=\"l\">decision</th></tr>\n");
     est es[FW_EXP_MAX_VARIANTS];
     for (size_t j = 0; c >= 0 && j < e->k; j++) {
         estimates(e, j, es);
@@ -753,7 +818,8 @@ void fw_experiment_html(fw_experiment *e, fw_buf *b) {
             } else {
                 put_s(b, "&ndash;");
             }
-            fw_buf_printf(b, "</td><td>%.3g</td><td class=\"l %s\">", s->p_value, d);
+            fw_buf_printf(b, "</td><td>%.3g</td><td>%.3g</td><td class=\"l %s\">", s->p_value,
+                          e->padj[j * FW_EXP_MAX_VARIANTS + v], d);
             html_text(b, d);
             put_s(b, "</td></tr>\n");
         }

@@ -46,8 +46,15 @@ typedef struct fw_exp_metric_spec {
  * the reason. */
 fw_status fw_exp_metric_parse(const char *text, fw_exp_metric_spec *out, fw_err *err);
 
+/* The correction of the report's comparisons for each other (docs/EXPERIMENTS.md). */
+typedef enum fw_exp_correction {
+    FW_EXP_HOLM = 0, /* Holm's step-down over every (metric, treatment) comparison (default) */
+    FW_EXP_NONE = 1, /* each comparison at alpha on its own */
+} fw_exp_correction;
+
 typedef struct fw_exp_opts {
     double alpha;              /* 0.05 */
+    fw_exp_correction correction; /* FW_EXP_HOLM: `significant` and the decisions hold for the family */
     double srm_alpha;          /* 0.001: the sample ratio mismatch threshold */
     int cuped;                 /* -1 auto (on when any event carries `pre`), 0 off, 1 on */
     const char *control;       /* the control variant; NULL: "control", else "primary", else the
@@ -98,9 +105,17 @@ double fw_experiment_srm_p(fw_experiment *e);
  * expects none, 1 with no units or fewer than two cells. */
 double fw_exp_srm_pvalue(const double *units, const double *shares, size_t k, double *statistic);
 /* The number of (metric, treatment) comparisons, and one of them: its sequential test (NULL when
- * out of range), its current relative lift and variance (NaN when not estimable), and whether it
- * is called significant (the data gate passed and p <= alpha). */
+ * out of range; its p_value is the raw always-valid p-value), its current relative lift and
+ * variance (NaN when not estimable), and whether it is called significant (the data gate passed
+ * and the family-adjusted p-value, fw_experiment_adjusted_p, is <= alpha). */
 size_t fw_experiment_n_comparisons(fw_experiment *e);
 const fw_seq *fw_experiment_comparison(fw_experiment *e, size_t i, double *lift, double *variance, bool *significant);
+/* The i-th comparison's p-value adjusted for the family (Holm over every comparison; the raw one
+ * with FW_EXP_NONE); 1 before its data gate opens or when i is out of range. */
+double fw_experiment_adjusted_p(fw_experiment *e, size_t i);
+/* Holm's step-down adjusted p-values of n p-values (Holm 1979): sort ascending, q_(r) =
+ * max over s <= r of min(1, (n - s + 1) p_(s)); q[i] belongs to p[i]. n <= FW_EXP_MAX_METRICS *
+ * FW_EXP_MAX_VARIANTS. Valid for always-valid p-values at every look at once (docs/EXPERIMENTS.md). */
+void fw_exp_holm(const double *p, size_t n, double *q);
 
 #endif

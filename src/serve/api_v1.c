@@ -3,6 +3,7 @@
  * (weighted objectives and filters over candidates) and /v1/feedback (stored and joined by request
  * id, unknown ids kept and reported). */
 #include "serve/server_int.h"
+#include "serve/bandit.h"
 #include "serve/feedback_labels.h"
 #include "serve/learning.h"
 #include "serve/monitoring.h"
@@ -1114,6 +1115,7 @@ void fw__api_feedback(fw_server *s, const char *origin, fw_feedback_wait *w, con
         if (!s->log_to_store) atomic_fetch_add(matched ? &s->feedback_matched : &s->feedback_unmatched, 1);
         if (label && json_is_true(update) && s->labels) fw_label_set_claim(s->labels, rid); /* a later one conflicts */
         if (label) fw__monitor_feedback(s, rid, label);
+        if (event && matched) fw_srv_bandit_feedback(s->bandits, rid, json_string_value(event), value ? json_number_value(value) : NAN);
         uint32_t code;
         if (s->rollout && json_is_string(event) && fw_reqid_code(&s->idkey, rid, &code)) /* business metrics */
             fw_rollout_feedback(s->rollout, code, json_string_value(event), value ? json_number_value(value) : NAN);

@@ -96,6 +96,15 @@ static void free_objs(fw_serve_objective *o, size_t n) {
     fw_free(o);
 }
 
+static void free_split(fw_serve_split *s) {
+    fw_free(s->model);
+    fw_free(s->challenger);
+    for (size_t j = 0; j < s->n_challengers; j++) fw_free(s->challengers[j]);
+    fw_free(s->challengers);
+    fw_free(s->reward_event);
+    fw_serve_rollout_free(s->rollout);
+}
+
 void fw_serve_config_free(fw_serve_config *c) {
     if (!c) return;
     fw_free(c->host);
@@ -105,11 +114,7 @@ void fw_serve_config_free(fw_serve_config *c) {
     fw_free(c->log_path);
     for (size_t i = 0; i < c->n_models; i++) fw_free(c->models[i]);
     fw_free(c->models);
-    for (size_t i = 0; i < c->n_splits; i++) {
-        fw_free(c->splits[i].model);
-        fw_free(c->splits[i].challenger);
-        fw_serve_rollout_free(c->splits[i].rollout);
-    }
+    for (size_t i = 0; i < c->n_splits; i++) free_split(&c->splits[i]);
     fw_free(c->splits);
     free_objs(c->objectives, c->n_objectives);
     free_objs(c->filters, c->n_filters);
@@ -207,8 +212,11 @@ static fw_status parse_objectives(fw_yaml *y, yaml_node_t *seq, const char *key,
 }
 
 static const char *const k_split_keys[] = {"model", "challenger", "percent", "kind", "steps", "tick_s",
-                                           "min_requests", "alpha", "deadline_ms", "rollback", "metrics", NULL};
-static const char *const k_split_kinds[] = {"ab", "canary", "shadow", NULL};
+                                           "min_requests", "alpha", "deadline_ms", "rollback", "metrics",
+                                           "challengers", "reward", "min_share", "seed", NULL};
+static const char *const k_split_kinds[] = {"ab", "canary", "shadow", "bandit", NULL};
+static const char *const k_reward_keys[] = {"event", "kind", "window_s", NULL};
+static const char *const k_reward_kinds[] = {"rate", "mean", NULL};
 static const char *const k_rollback_keys[] = {"errors", "p99", "srm", NULL};
 static const char *const k_metric_keys[] = {"name", "event", "kind", "better", "min_effect", "margin", NULL};
 static const char *const k_metric_kinds[] = {"rate", "mean", NULL};
@@ -308,11 +316,33 @@ static fw_status parse_steps(fw_yaml *y, yaml_node_t *seq, fw_serve_rollout *r) 
     return FW_OK;
 }
 
+static fw_status reward_pair(fw_yaml *y, int key, yaml_node_t *v, yaml_node_t *k, void *ud) {
+    fw_serve_split *s = ud;
+    (void)k;
+    switch (key) {
+    case 0: return get_name(y, v, "serving.splits.reward.event", &s->reward_event);
+    case 1: return fw_yaml_get_enum(y, v, "serving.splits.reward.kind", k_reward_kinds, &s->reward_mean);
+    default: return fw_yaml_get_double(y, v, "serving.splits.reward.window_s", 0.001, 1e9, &s->reward_window_s);
+    }
+}
+
+/* The keys of kind: bandit (serve/bandit.h), after the rollout's. */
+static fw_status bandit_pair(fw_yaml *y, int key, yaml_node_t *v, fw_serve_split *s) {
+    switch (key) {
+    case 11: return fw_yaml_get_str_list(y, v, "serving.splits.challengers", true, &s->challengers, &s->n_challengers);
+    case 12: return fw_yaml_walk_map(y, v, "serving.splits.reward", k_reward_keys, reward_pair, s);
+    case 13: return fw_yaml_get_double(y, v, "serving.splits.min_share", 0, 0.5, &s->min_share);
+    default: return fw_yaml_get_int(y, v, "serving.splits.seed", 0, UINT64_MAX, &s->seed);
+    }
+}
+
 static fw_status split_pair(fw_yaml *y, int key, yaml_node_t *v, yaml_node_t *k, void *ud) {
     fw_serve_split *s = ud;
     int e;
     fw_status st;
     uint64_t u;
+    (void)k;
+    if (key >= 11) return bandit_pair(y, key, v, s);
     fw_serve_rollout *r = key >= 4 ? rollout_of(y, s) : NULL;
     if (key >= 4 && !r) return FW_ENOMEM;
     switch (key) {
@@ -321,7 +351,7 @@ static fw_status split_pair(fw_yaml *y, int key, yaml_node_t *v, yaml_node_t *k,
     case 2: return fw_yaml_get_double(y, v, "serving.splits.percent", 0, 100, &s->percent);
     case 3:
         if ((st = fw_yaml_get_enum(y, v, "serving.splits.kind", k_split_kinds, &e))) return st;
-        s->kind = e == 0 ? FW_SPLIT_AB : e == 1 ? FW_SPLIT_CANARY : FW_SPLIT_SHADOW;
+        s->kind = e == 0 ? FW_SPLIT_AB : e == 1 ? FW_SPLIT_CANARY : e == 2 ? FW_SPLIT_SHADOW : FW_SPLIT_BANDIT;
         return FW_OK;
     case 4: return parse_steps(y, v, r);
     case 5: return fw_yaml_get_double(y, v, "serving.splits.tick_s", 0.01, 86400, &r->tick_s);
@@ -339,12 +369,35 @@ static fw_status split_pair(fw_yaml *y, int key, yaml_node_t *v, yaml_node_t *k,
     }
 }
 
+/* The bandit keys belong to kind: bandit, which needs a reward; an arm's floor times the arms is
+ * at most 1. Errors point at the split. */
+static fw_status check_split(fw_yaml *y, yaml_node_t *it, const fw_serve_split *s) {
+    bool bandit_keys = fw_yaml_map_get(y, it, "reward") || fw_yaml_map_get(y, it, "min_share") ||
+                       fw_yaml_map_get(y, it, "seed") || fw_yaml_map_get(y, it, "challengers");
+    if (s->kind != FW_SPLIT_BANDIT) {
+        if (bandit_keys)
+            return fw_yaml_error(y, it, "'serving.splits': reward, challengers, min_share and seed are for kind: bandit");
+        return FW_OK;
+    }
+    if (fw_yaml_map_get(y, it, "percent"))
+        return fw_yaml_error(y, fw_yaml_map_get(y, it, "percent"),
+                             "'serving.splits.percent': a bandit sets its own shares (use min_share)");
+    if (!s->reward_event)
+        return fw_yaml_error(y, it, "'serving.splits': a bandit needs 'reward: {event: NAME, kind: rate|mean}'");
+    size_t arms = 2 + s->n_challengers;
+    if (arms > 16) return fw_yaml_error(y, it, "'serving.splits': a bandit has at most 16 arms (%zu given)", arms);
+    if (s->min_share * (double)arms > 1 + 1e-12)
+        return fw_yaml_error(y, fw_yaml_map_get(y, it, "min_share"),
+                             "'serving.splits.min_share': %g x %zu arms is more than 1", s->min_share, arms);
+    return FW_OK;
+}
+
 /* A split's rollout keys make sense only on a canary with steps. */
 static fw_status check_rollout(fw_yaml *y, yaml_node_t *it, fw_serve_split *s) {
     if (!s->rollout) return FW_OK;
     if (s->kind != FW_SPLIT_CANARY)
         return fw_yaml_error(y, it, "'serving.splits': steps, tick_s, rollback and metrics belong to kind: canary (this split is %s)",
-                             s->kind == FW_SPLIT_AB ? "ab" : "shadow");
+                             s->kind == FW_SPLIT_AB ? "ab" : s->kind == FW_SPLIT_SHADOW ? "shadow" : "bandit");
     if (!s->rollout->n_steps)
         return fw_yaml_error(y, it, "'serving.splits': a canary rollout needs 'steps' (e.g. [1, 5, 25, 100])");
     yaml_node_t *pc = fw_yaml_map_get(y, it, "percent");
@@ -399,21 +452,21 @@ static fw_status parse_splits(fw_yaml *y, yaml_node_t *seq, fw_serve_config *c) 
     if (lst) return lst;
     fw_serve_split *s = fw_calloc(n ? n : 1, sizeof *s);
     if (!s) return fw_yaml_oom(y);
-    for (size_t i = 0; i < c->n_splits; i++) { /* a repeated `splits:` key replaces the first list */
-        fw_free(c->splits[i].model);
-        fw_free(c->splits[i].challenger);
-        fw_serve_rollout_free(c->splits[i].rollout);
-    }
+    for (size_t i = 0; i < c->n_splits; i++) free_split(&c->splits[i]); /* a repeated `splits:` key replaces the first list */
     fw_free(c->splits);
     c->splits = s;
     c->n_splits = n;
     for (size_t i = 0; i < n; i++) {
         yaml_node_t *it = fw_yaml_item(y, seq, i);
+        s[i].min_share = 0.05;
+        s[i].reward_window_s = 3600;
+        s[i].seed = 1;
         fw_status st = fw_yaml_walk_map(y, it, "serving.splits", k_split_keys, split_pair, &s[i]);
         if (st) return st;
         if (!s[i].model || !s[i].challenger)
             return fw_yaml_error(y, it, "'serving.splits': each split needs 'model' and 'challenger'");
         if ((st = check_rollout(y, it, &s[i]))) return st;
+        if ((st = check_split(y, it, &s[i]))) return st;
     }
     return FW_OK;
 }

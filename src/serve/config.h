@@ -15,6 +15,8 @@
  *           retention: {max_age_s: 2592000, max_rows: 100000000, max_bytes: 53687091200}}
  *     splits:
  *       - {model: spam, kind: canary, challenger: spam@staging, percent: 10}
+ *       - {model: ads, kind: bandit, challenger: ads@staging, reward: {event: click, kind: rate, window_s: 600},
+ *          min_share: 0.05}
  *       - model: churn                # a canary rollout (docs/EXPERIMENTS.md, "Safe rollout")
  *         kind: canary
  *         challenger: churn@staging
@@ -79,7 +81,7 @@ const char *fw_log_policy_name(fw_log_policy p);
 bool fw_log_policy_parse(const char *s, fw_log_policy *out);
 
 /* A traffic split on a model's default route. */
-typedef enum fw_split_kind_srv { FW_SPLIT_AB = 0, FW_SPLIT_CANARY, FW_SPLIT_SHADOW } fw_split_kind_srv;
+typedef enum fw_split_kind_srv { FW_SPLIT_AB = 0, FW_SPLIT_CANARY, FW_SPLIT_SHADOW, FW_SPLIT_BANDIT } fw_split_kind_srv;
 /* One business metric of a canary rollout (docs/EXPERIMENTS.md, "Safe rollout"): feedback events
  * named `event` joined to the arm that answered the request. */
 typedef enum fw_rollout_metric_kind { FW_ROLLOUT_RATE = 0, FW_ROLLOUT_MEAN } fw_rollout_metric_kind;
@@ -115,6 +117,15 @@ typedef struct fw_serve_split {
     double percent;    /* ab / canary: share of traffic (0..100) sent to the challenger (a rollout: its
                           first step) */
     fw_serve_rollout *rollout; /* canary with steps: the analysis moves percent (serve/rollout.h); NULL = none */
+    /* kind: bandit (serve/bandit.h, docs/EXPERIMENTS.md "Bandits"): the arms are the model's default
+       route, `challenger` and `challengers`, routed by Thompson sampling on the reward */
+    char **challengers;   /* more arms (NAME@ALIAS / NAME#VERSION) */
+    size_t n_challengers;
+    char *reward_event;   /* reward.event: the /v1/feedback event that is the reward (required) */
+    int reward_mean;      /* reward.kind: 0 rate (Beta-Bernoulli, default), 1 mean (Gaussian) */
+    double reward_window_s; /* reward.window_s: a trial counts when this has passed; default 3600 */
+    double min_share;     /* each arm's share is at least this; default 0.05 */
+    uint64_t seed;        /* the sampler's seed; default 1 */
 } fw_serve_split;
 
 /* The rollout of a split as YAML flow-map pairs (", steps: [...], tick_s: ..."; nothing when it has

@@ -58,6 +58,7 @@ void fw_route_match(const char *method, const char *path, fw_route *r) {
     if (IS("/v1/models")) return hit(r, FW_ROUTE_V1_MODELS, method, "GET");
     if (IS("/v1/rank")) return hit(r, FW_ROUTE_V1_RANK, method, "POST");
     if (IS("/v1/feedback")) return hit(r, FW_ROUTE_V1_FEEDBACK, method, "POST");
+    if (IS("/v1/bandits")) return hit(r, FW_ROUTE_V1_BANDITS, method, "GET");
     if (IS("/v2")) return hit(r, FW_ROUTE_V2_SERVER, method, "GET");
     if (IS("/v2/health/live")) return hit(r, FW_ROUTE_V2_LIVE, method, "GET");
     if (IS("/v2/health/ready")) return hit(r, FW_ROUTE_V2_READY, method, "GET");

@@ -27,6 +27,7 @@ typedef enum fw_route_kind {
     FW_ROUTE_ADMIN_ALIAS,    /* PUT|POST /admin/models/{name}/aliases/{a} */
     FW_ROUTE_ADMIN_RELOAD,   /* POST /admin/reload */
     FW_ROUTE_V1_MONITOR,     /* GET /v1/models/{name}[/versions/{v}|/aliases/{a}]/monitor */
+    FW_ROUTE_V1_BANDITS,     /* GET /v1/bandits */
     FW_ROUTE_V1_ROLLOUT,     /* GET /v1/models/{name}/rollout */
 } fw_route_kind;
 

@@ -3,6 +3,7 @@
  * API files, replies and metrics, /healthz, /metrics, the admin endpoints, the alias poll thread
  * and the drain on shutdown. */
 #include "serve/server_int.h"
+#include "serve/bandit.h"
 #include "serve/learning.h"
 #include "serve/monitoring.h"
 #include "serve/rollout.h"
@@ -234,6 +235,24 @@ fw_status fw__resolve_flags(fw_server *s, const char *name, const char *alias, c
     size_t si = 0;
     const fw_serve_split *sp = split_for(s, name, &si);
     if (!sp) return FW_OK;
+    if (sp->kind == FW_SPLIT_BANDIT) { /* Thompson sampling, lock-free (serve/bandit.h) */
+        char id[48];
+        const char *ref = NULL;
+        fw_reqid_format(&s->idkey, reqno, 0, id); /* the id's random part is the reward's join key */
+        uint64_t key = reqno ? fw_srv_bandit_key(id) : 0;
+        int arm = fw_srv_bandit_pick(s->bandits, sp, key, &ref);
+        fw_srv_model *c = NULL;
+        fw_err e2;
+        if (arm > 0 && acquire_ref(s, ref, now, &c, &e2) == FW_OK) {
+            fw_srv_model_unref(t->m);
+            t->m = c;
+            t->variant = FW_VARIANT_CHALLENGER;
+        } else {
+            arm = 0; /* the default route answers */
+        }
+        if (key) fw_srv_bandit_trial(s->bandits, sp, key, arm);
+        return FW_OK;
+    }
     bool to_challenger = false;
     if (sp->kind == FW_SPLIT_AB) {
         uint64_t h = entity_id ? fw_hash64(entity_id, strlen(entity_id), 0x5eed) : fw_hash64(&reqno, sizeof reqno, 1);
@@ -420,6 +439,7 @@ static void api_metrics(fw_server *s, fw_reply *r) {
     fw_metrics_render_scalar(&r->body, "flywheel_uptime_seconds", "gauge", "Seconds since start.", (double)(fw_now_ns() - s->start_ns) * 1e-9);
     fw_srv_monitoring_metrics(s->monitoring, ms, n, &r->body);
     fw_srv_learning_metrics(s->learning, &r->body);
+    fw_srv_bandits_metrics(s->bandits, &r->body);
     fw_rollout_metrics(s->rollout, &r->body);
     fw_shadowq_metrics(s->shadowq, &r->body);
     for (size_t i = 0; i < n; i++) fw_srv_model_unref(ms[i]);
@@ -828,6 +848,7 @@ static int role_of(fw_route_kind k) {
     case FW_ROUTE_V1_EXPLAIN:
     case FW_ROUTE_V1_MODELS:
     case FW_ROUTE_V1_MONITOR:
+    case FW_ROUTE_V1_BANDITS:
     case FW_ROUTE_V1_ROLLOUT:
     case FW_ROUTE_V2_MODEL:
     case FW_ROUTE_V2_INFER: return 0;
@@ -1046,6 +1067,10 @@ static void dispatch(fw_server *s, struct MHD_Connection *c, conn_req *q, const 
         r->allow = "metrics"; /* marks text/plain */
         break;
     case FW_ROUTE_V1_MODELS: api_models(s, r); break;
+    case FW_ROUTE_V1_BANDITS:
+        r->code = 200;
+        fw_srv_bandits_json(s->bandits, &r->body);
+        break;
     case FW_ROUTE_V1_MONITOR: fw__api_monitor(s, &rt, r); break;
     case FW_ROUTE_V1_ROLLOUT:
         if (fw_rollout_state_json(s->rollout, rt.name, &r->body)) r->code = 200;
@@ -1336,6 +1361,7 @@ fw_status fw_server_new(const fw_serve_config *cfg, fw_server **out, fw_err *err
             if (st == FW_OK && !(s->labels = fw_label_set_new())) st = fw_err_set(err, FW_ENOMEM, "out of memory");
         }
     }
+    if (st == FW_OK) st = fw_srv_bandits_new(cfg, &s->bandits, err);
     if (st == FW_OK) st = fw_srv_learning_new(s, &s->learning, err);
     if (st == FW_OK && s->learning) fw_srv_monitoring_set_alarm_hook(s->monitoring, fw_srv_learning_alarm, s->learning);
     if (st == FW_OK) st = fw_rollout_new(cfg, &s->rollout, err);
@@ -1509,6 +1535,7 @@ void fw_server_free(fw_server *s) {
     fw_model_table_free(s->models);
     fw_srv_monitoring_free(s->monitoring, s->cfg->drain_timeout_s); /* after the monitors it serves */
     fw_hybrid_free(s->hybrid);
+    fw_srv_bandits_free(s->bandits);
     fw_label_set_free(s->labels);
     fw_free(s->global);
     pthread_mutex_destroy(&s->admin_mu);

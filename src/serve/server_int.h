@@ -65,6 +65,7 @@ struct fw_server {
     char *tls_cert_pem, *tls_key_pem;  /* kept while the daemon runs */
     struct fw_srv_monitoring *monitoring; /* NULL: monitoring.enabled false (serve/monitoring.h) */
     struct fw_srv_learning *learning;     /* NULL: learn.online off (serve/learning.h) */
+    struct fw_srv_bandits *bandits;       /* NULL: no `kind: bandit` split (serve/bandit.h) */
     struct fw_rollout *rollout;           /* NULL: no canary rollout configured (serve/rollout.h) */
     struct fw_shadowq *shadowq;           /* NULL: no shadow split or no log (serve/shadow.h) */
     double fault_error_p;       /* test builds: FLYWHEEL_TEST_CANARY_FAULT=error=P makes a canary fail this share */

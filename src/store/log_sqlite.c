@@ -682,6 +682,52 @@ static fw_status lg_experiment_rows(fw_store_log *b, const char *model, fw_log_e
     return exp_rows_of(s, sql, model, true, fn, ud, err);
 }
 
+/* The champion's records of the model and the shadow records, each materialised once (SQLite
+ * indexes a materialised CTE for the join automatically: no request-id index needed, log_db.h),
+ * joined by request id; the label in force of each request (the last counting one) likewise. */
+static const char SHADOW_SQL[] =
+    "WITH pr AS MATERIALIZED (SELECT request_id, MIN(id) AS id, ts_ms, json_extract(output_json, '$.answers') AS a,"
+    "   json_extract(output_json, '$.outputs') AS o FROM prediction_log"
+    "   WHERE model_name = ?1 AND json_extract(output_json, '$.variant') = 'primary' GROUP BY request_id),"
+    " sh AS MATERIALIZED (SELECT request_id, MIN(id) AS id, model_name, version, json_extract(output_json, '$.answers') AS a,"
+    "   json_extract(output_json, '$.outputs') AS o FROM prediction_log"
+    "   WHERE json_extract(output_json, '$.variant') = 'shadow' GROUP BY request_id),"
+    " lb AS MATERIALIZED (SELECT request_id, label_json, MAX(id) FROM feedback"
+    "   WHERE label_json IS NOT NULL AND status IS NULL GROUP BY request_id)"
+    " SELECT pr.request_id, pr.ts_ms, sh.model_name, sh.version, pr.a, pr.o, sh.a, sh.o, lb.label_json"
+    " FROM pr JOIN sh ON sh.request_id = pr.request_id LEFT JOIN lb ON lb.request_id = pr.request_id";
+
+static const char *sh_text(sqlite3_stmt *st, int i) { return (const char *)sqlite3_column_text(st, i); }
+
+static fw_status lg_shadow_rows(fw_store_log *b, const char *model, fw_log_shadow_fn fn, void *ud, fw_err *err) {
+    sqlite_log *s = (sqlite_log *)b;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, SHADOW_SQL, -1, &st, NULL) != SQLITE_OK) return db_err(s, err, "reading shadow answers");
+    sqlite3_bind_text(st, 1, model, -1, SQLITE_STATIC);
+    fw_status r = FW_OK;
+    int rc;
+    while (!r && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        fw_log_shadow_row row = {
+            .request_id = sh_text(st, 0),
+            .ts_ms = sqlite3_column_int64(st, 1),
+            .shadow_model = sh_text(st, 2),
+            .shadow_version = sqlite3_column_int64(st, 3),
+            .answers = sh_text(st, 4),
+            .outputs = sh_text(st, 5),
+            .shadow_answers = sh_text(st, 6),
+            .shadow_outputs = sh_text(st, 7),
+            .label_json = sh_text(st, 8),
+        };
+        if (!row.request_id || !row.shadow_model || !row.answers || !row.outputs || !row.shadow_answers ||
+            !row.shadow_outputs)
+            continue;
+        r = fn(ud, &row, err);
+    }
+    if (!r && rc != SQLITE_DONE) r = db_err(s, err, "reading shadow answers");
+    sqlite3_finalize(st);
+    return r;
+}
+
 static const fw_store_log_ops sqlite_log_ops = {
     .close = lg_close,
     .put_predictions = lg_put_predictions,
@@ -691,6 +737,7 @@ static const fw_store_log_ops sqlite_log_ops = {
     .get_prediction = lg_get_prediction,
     .cache = lg_cache,
     .experiment_rows = lg_experiment_rows, /* issue 19 */
+    .shadow_rows = lg_shadow_rows,
 };
 
 /* Opens log.db, prepares the statements and starts the checkpointer. */

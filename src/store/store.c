@@ -309,6 +309,11 @@ fw_status fw_store_log_experiment_rows(fw_store_log *l, const char *model, fw_lo
         return fw_err_set(err, FW_EUNSUPPORTED, "this store's prediction log cannot read experiments");
     return l->ops->experiment_rows(l, model, fn, ud, err);
 }
+fw_status fw_store_log_shadow_rows(fw_store_log *l, const char *model, fw_log_shadow_fn fn, void *ud, fw_err *err) {
+    if (!l->ops->shadow_rows)
+        return fw_err_set(err, FW_EUNSUPPORTED, "this store's prediction log cannot read shadow answers");
+    return l->ops->shadow_rows(l, model, fn, ud, err);
+}
 void fw_log_pred_found_free(fw_log_pred_found *f) {
     if (!f) return;
     fw_free(f->input_json);

@@ -460,4 +460,24 @@ typedef fw_status (*fw_log_exp_fn)(void *ud, const fw_log_exp_row *row, fw_err *
  * callback's status. */
 fw_status fw_store_log_experiment_rows(fw_store_log *l, const char *model, fw_log_exp_fn fn, void *ud, fw_err *err);
 
+/* One request a shadow also answered: the champion's record (model's prediction on the "primary"
+ * variant) and the shadow's (variant "shadow", same request id), with the request's label in force
+ * (the last label /v1/feedback kept as counting; NULL: none yet). answers / outputs are the logged
+ * JSON arrays (one entry per instance: the answer, and the model's output scores). Texts as
+ * fw_log_exp_row's. */
+typedef struct fw_log_shadow_row {
+    const char *request_id;
+    int64_t ts_ms;
+    const char *shadow_model;  /* the shadow's model name */
+    int64_t shadow_version;
+    const char *answers, *outputs;               /* the champion's */
+    const char *shadow_answers, *shadow_outputs; /* the shadow's */
+    const char *label_json;    /* JSON text of the label, or NULL */
+} fw_log_shadow_row;
+typedef fw_status (*fw_log_shadow_fn)(void *ud, const fw_log_shadow_row *row, fw_err *err);
+/* Every request of model answered by its champion and scored by a shadow (the prediction log
+ * joined to itself and to the labels by request id), in no particular order. Reads only. FW_OK,
+ * FW_EUNSUPPORTED (a back end without it), a read error, or the callback's status. */
+fw_status fw_store_log_shadow_rows(fw_store_log *l, const char *model, fw_log_shadow_fn fn, void *ud, fw_err *err);
+
 #endif

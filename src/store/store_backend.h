@@ -103,6 +103,8 @@ typedef struct fw_store_log_ops {
     /* experiments (issue 19): optional (NULL: FW_EUNSUPPORTED); the contract of
      * fw_store_log_experiment_rows */
     fw_status (*experiment_rows)(fw_store_log *l, const char *model, fw_log_exp_fn fn, void *ud, fw_err *err);
+    /* shadow agreement (issue 19): optional; the contract of fw_store_log_shadow_rows */
+    fw_status (*shadow_rows)(fw_store_log *l, const char *model, fw_log_shadow_fn fn, void *ud, fw_err *err);
 } fw_store_log_ops;
 
 /* Every back end's log handle starts with this header. */

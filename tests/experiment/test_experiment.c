@@ -307,6 +307,159 @@ static void test_no_rows(void) {
     fw_exp_events_free(&ev);
 }
 
+/* Holm's adjusted p-values against a hand computation (statsmodels' multipletests(method="holm")
+ * gives the same): sorted 0.005, 0.01, 0.03, 0.04 -> 4x, 3x, 2x, 1x, then the running maximum. */
+static void test_holm_values(void) {
+    double p[5] = {0.01, 0.04, 0.03, 0.005, 0.9}, q[5];
+    fw_exp_holm(p, 5, q);
+    CHECK_NEAR(q[3], 0.025, 1e-15);
+    CHECK_NEAR(q[0], 0.04, 1e-15);
+    CHECK_NEAR(q[2], 0.09, 1e-15);
+    CHECK_NEAR(q[1], 0.09, 1e-15); /* 2 x 0.04 = 0.08 < 0.09: the running maximum */
+    CHECK_NEAR(q[4], 0.9, 1e-15);
+    double t[3] = {0.02, 0.02, 0.5}, r[3];
+    fw_exp_holm(t, 3, r);
+    CHECK(r[0] == 0.06 && r[1] == 0.06 && r[2] == 0.5);
+}
+
+/* Three metrics, one with a moderate effect, two with none: when the effect's raw always-valid
+ * p-value first falls to alpha it is called significant without a correction but not by Holm
+ * (adjusted p = 3p > alpha while p > alpha / 3); the report carries both p-values; Holm calls it
+ * once p <= alpha / 3. The same events feed both experiments. */
+static void test_holm_family(void) {
+    fw_exp_metric_spec m[3] = {{"click", "click", FW_EXP_RATE, 1, 0.05},
+                               {"buy", "buy", FW_EXP_RATE, 1, 0.05},
+                               {"spend", "spend", FW_EXP_MEAN, 1, 0.05}};
+    fw_exp_opts o;
+    fw_exp_opts_init(&o);
+    o.metrics = m;
+    o.n_metrics = 3;
+    fw_experiment *holm = NULL, *none = NULL;
+    fw_err err;
+    CHECK_OK(fw_experiment_new(&o, &holm, &err));
+    o.correction = FW_EXP_NONE;
+    CHECK_OK(fw_experiment_new(&o, &none, &err));
+    if (!holm || !none) return;
+    int raw_at = -1, holm_at = -1;
+    double p_raw_first = NAN, q_first = NAN;
+    bool none_sig_first = false, holm_sig_first = true;
+    for (int u = 0; u < 200000 && holm_at < 0; u++) {
+        const char *v = u % 2 ? "B" : "A";
+        fw_experiment *es[2] = {holm, none};
+        double r1 = unif(), r2 = unif(), r3 = unif(), y = 1 + unif();
+        for (int i = 0; i < 2; i++) {
+            char us[16];
+            int n = snprintf(us, sizeof us, "u%d", u);
+            CHECK_OK(fw_experiment_add(es[i], us, (size_t)n, v, 1, "exposure", 8, NAN, NAN, &err));
+            if (r1 < (u % 2 ? 0.12 : 0.10)) CHECK_OK(fw_experiment_add(es[i], us, (size_t)n, v, 1, "click", 5, NAN, NAN, &err));
+            if (r2 < 0.1) CHECK_OK(fw_experiment_add(es[i], us, (size_t)n, v, 1, "buy", 3, NAN, NAN, &err));
+            if (r3 < 0.2) CHECK_OK(fw_experiment_add(es[i], us, (size_t)n, v, 1, "spend", 5, y, NAN, &err));
+        }
+        double l, var;
+        bool sh, sn;
+        const fw_seq *s = fw_experiment_comparison(holm, 0, &l, &var, &sh);
+        fw_experiment_comparison(none, 0, &l, &var, &sn);
+        if (!s) continue; /* one variant so far */
+        if (raw_at < 0 && s->p_value <= 0.05) {
+            raw_at = u;
+            p_raw_first = s->p_value;
+            q_first = fw_experiment_adjusted_p(holm, 0);
+            none_sig_first = sn;
+            holm_sig_first = sh;
+        }
+        if (sh) holm_at = u;
+    }
+    CHECK_MSG(raw_at > 0 && holm_at > raw_at, "raw first at %d, holm at %d", raw_at, holm_at);
+    CHECK(p_raw_first > 0.05 / 3); /* the step this test is about */
+    CHECK_NEAR(q_first, fmin(1, 3 * p_raw_first), 1e-12);
+    CHECK(none_sig_first && !holm_sig_first);
+    CHECK(fw_experiment_adjusted_p(holm, 0) <= 0.05);
+    CHECK(fw_experiment_adjusted_p(none, 0) == fw_experiment_comparison(none, 0, &(double){0}, &(double){0}, &(bool){0})->p_value);
+    json_t *j = report(holm);
+    CHECK_STR(json_string_value(json_object_get(j, "correction")), "holm");
+    CHECK_EQ(json_integer_value(json_object_get(j, "comparisons")), 3);
+    CHECK(num(metric(j, 0), "p_value_adjusted") <= 0.05 && num(metric(j, 0), "p_value") <= 0.05 / 3);
+    CHECK(num(metric(j, 1), "p_value_adjusted") >= num(metric(j, 1), "p_value"));
+    CHECK(json_is_true(json_object_get(metric(j, 0), "significant")));
+    CHECK_STR(json_string_value(json_object_get(j, "decision")), "better");
+    json_decref(j);
+    fw_buf b;
+    fw_buf_init(&b);
+    fw_experiment_text(holm, &b);
+    fw_experiment_html(holm, &b);
+    fw_buf_put_u8(&b, 0);
+    CHECK_CONTAINS((const char *)b.data, "correction: holm over 3 comparisons");
+    CHECK_CONTAINS((const char *)b.data, "<th>p adjusted</th>");
+    fw_buf_free(&b);
+    fw_experiment_free(holm);
+    fw_experiment_free(none);
+}
+
+/* Per-slice breakdowns: a `slice` column (given on a unit's exposure only) splits the units; each
+ * slice gets the whole analysis of its own units (its clicks included), in byte order of the slice
+ * names; the overall report is byte for byte the one without the column, plus "slices". */
+static void test_slices(void) {
+    fw_buf with, without;
+    fw_buf_init(&with);
+    fw_buf_init(&without);
+    fw_buf_printf(&with, "unit,variant,time,metric,value,slice\n");
+    fw_buf_printf(&without, "unit,variant,time,metric,value\n");
+    int units[2] = {0, 0};
+    for (int u = 0; u < 3000; u++) {
+        const char *v = u % 2 ? "B" : "A", *sl = u % 3 == 0 ? "us" : "de";
+        units[u % 3 == 0]++;
+        double p = 0.1 * (u % 3 == 0 && u % 2 ? 1.6 : 1); /* B better in "us" only */
+        fw_buf_printf(&with, "u%d,%s,%d,exposure,,%s\n", u, v, u, sl);
+        fw_buf_printf(&without, "u%d,%s,%d,exposure,\n", u, v, u);
+        if (unif() < p) {
+            fw_buf_printf(&with, "u%d,%s,%d,click,,\n", u, v, u + 1);
+            fw_buf_printf(&without, "u%d,%s,%d,click,\n", u, v, u + 1);
+        }
+    }
+    fw_exp_events ew, eo;
+    fw_exp_events_init(&ew);
+    fw_exp_events_init(&eo);
+    fw_err err;
+    CHECK_OK(fw_exp_events_parse_csv(&ew, "w.csv", (const char *)with.data, with.len, &err));
+    CHECK_OK(fw_exp_events_parse_csv(&eo, "o.csv", (const char *)without.data, without.len, &err));
+    CHECK_OK(fw_exp_events_sort(&ew, &err));
+    CHECK_OK(fw_exp_events_sort(&eo, &err));
+    fw_exp_opts o;
+    fw_exp_opts_init(&o);
+    fw_buf bw, bo;
+    fw_buf_init(&bw);
+    fw_buf_init(&bo);
+    CHECK_OK(fw_exp_events_report(&ew, &o, 0, true, &bw, NULL, &err));
+    CHECK_OK(fw_exp_events_report(&eo, &o, 0, true, &bo, NULL, &err));
+    CHECK(bo.len > 2 && bw.len > bo.len && memcmp(bw.data, bo.data, bo.len - 2) == 0); /* same up to the last "}" */
+    json_error_t je;
+    json_t *j = json_loadb((const char *)bw.data, bw.len, 0, &je);
+    CHECK_MSG(j != NULL, "not JSON: %s", je.text);
+    json_t *sl = json_object_get(j, "slices");
+    CHECK_EQ(json_array_size(sl), 2);
+    json_t *de = json_array_get(sl, 0), *us = json_array_get(sl, 1);
+    CHECK_STR(json_string_value(json_object_get(de, "slice")), "de");
+    CHECK_STR(json_string_value(json_object_get(us, "slice")), "us");
+    json_t *rde = json_object_get(de, "report"), *rus = json_object_get(us, "report");
+    CHECK_EQ(json_integer_value(json_object_get(rde, "units")), units[0]);
+    CHECK_EQ(json_integer_value(json_object_get(rus, "units")), units[1]);
+    CHECK(num(metric(rus, 0), "lift") > 0.3 && fabs(num(metric(rde, 0), "lift")) < 0.3);
+    CHECK(json_is_array(json_object_get(metric(rus, 0), "interval")));
+    json_decref(j);
+    fw_buf txt;
+    fw_buf_init(&txt);
+    CHECK_OK(fw_exp_events_report(&ew, &o, 0, false, &txt, NULL, &err));
+    fw_buf_put_u8(&txt, 0);
+    CHECK_CONTAINS((const char *)txt.data, "== slice us (its units only; not corrected across slices)");
+    fw_buf_free(&txt);
+    fw_buf_free(&bw);
+    fw_buf_free(&bo);
+    fw_buf_free(&with);
+    fw_buf_free(&without);
+    fw_exp_events_free(&ew);
+    fw_exp_events_free(&eo);
+}
+
 static void test_metric_parse(void) {
     fw_exp_metric_spec m;
     fw_err err;
@@ -333,5 +486,8 @@ int main(void) {
     TEST_RUN(test_csv_errors);
     TEST_RUN(test_no_rows);
     TEST_RUN(test_metric_parse);
+    TEST_RUN(test_holm_values);
+    TEST_RUN(test_holm_family);
+    TEST_RUN(test_slices);
     return fw_test_report("test_experiment");
 }

@@ -243,6 +243,69 @@ static void test_report_matches_analyze(void) {
     free(o);
 }
 
+/* A shadow split's agreement report from the store: 300 requests of model "sh" answered by the
+ * champion (variant primary) and scored by shadow "sh2" version 3 under the same request id; the
+ * shadow answers differently on every 3rd; labels for the first 120, equal to the champion's answer.
+ * `report sh` shows the disagreement, the score differences and both live accuracies in JSON (a
+ * "shadow" key after the experiment's), text and HTML. */
+static void test_shadow_report(void) {
+    char h[4200];
+    snprintf(h, sizeof h, "%s/home_shadow", fw_test_tmpdir());
+    fw_err err;
+    fw_store *s;
+    CHECK_OK(fw_store_open(h, &s, &err));
+    fw_store_close(s);
+    fw_store_log *l;
+    CHECK_OK(fw_store_log_open(h, &l, &err));
+    enum { N = 300 };
+    static char rid[N][32], out[2 * N][200], lab[N][16];
+    fw_log_pred_row rows[2 * N];
+    fw_log_feedback_row fb[N];
+    size_t nr = 0, nf = 0;
+    int64_t t0 = 1796600000000;
+    for (int i = 0; i < N; i++) {
+        snprintf(rid[i], sizeof rid[i], "sreq%05d", i);
+        const char *ca = i % 2 ? "yes" : "no", *xa = i % 3 == 0 ? (i % 2 ? "no" : "yes") : ca;
+        snprintf(out[2 * i], sizeof out[0], "{\"variant\":\"primary\",\"source\":\"online\",\"protocol\":\"v1\","
+                 "\"entity_id\":null,\"answers\":[\"%s\"],\"outputs\":[[0.5]]}", ca);
+        snprintf(out[2 * i + 1], sizeof out[0], "{\"variant\":\"shadow\",\"source\":\"online\",\"protocol\":\"v1\","
+                 "\"entity_id\":null,\"answers\":[\"%s\"],\"outputs\":[[0.75]]}", xa);
+        rows[nr++] = (fw_log_pred_row){rid[i], t0 + i, "sh", 1, NULL, 0, out[2 * i], strlen(out[2 * i]), 100, "model"};
+        rows[nr++] = (fw_log_pred_row){rid[i], t0 + i, "sh2", 3, NULL, 0, out[2 * i + 1], strlen(out[2 * i + 1]), 100, "model"};
+        if (i < 120) {
+            snprintf(lab[i], sizeof lab[i], "\"%s\"", ca);
+            fb[nf++] = (fw_log_feedback_row){rid[i], t0 + 5000 + i, lab[i], NULL, NAN, "test", false, true};
+        }
+    }
+    CHECK_OK(fw_store_log_put_predictions(l, rows, nr, &err));
+    CHECK_OK(fw_store_log_put_feedback(l, fb, nf, &err));
+    fw_store_log_close(l);
+    char *o = NULL;
+    CHECK_EQ(fw_test_sh(&o, "\"$FW\" experiment report sh --home \"$T/home_shadow\" --json --html \"$T/sh.html\""), 0);
+    json_t *j = o ? parse(o, strlen(o)) : NULL;
+    json_t *g = json_array_get(json_object_get(json_object_get(j, "shadow"), "shadows"), 0);
+    CHECK_STR(json_string_value(json_object_get(g, "shadow")), "sh2#3");
+    CHECK_EQ(json_integer_value(json_object_get(g, "requests")), N);
+    json_t *dis = json_object_get(g, "disagreement");
+    CHECK_EQ(json_integer_value(json_object_get(dis, "differ")), N / 3);
+    CHECK_NEAR(json_number_value(json_object_get(json_object_get(g, "score_diff"), "mean_abs")), 0.25, 1e-12);
+    json_t *live = json_object_get(g, "live");
+    CHECK_EQ(json_integer_value(json_object_get(live, "labelled")), 120);
+    CHECK_NEAR(json_number_value(json_object_get(live, "champion")), 1.0, 1e-12);
+    CHECK_NEAR(json_number_value(json_object_get(live, "shadow")), 80.0 / 120, 1e-12);
+    CHECK(json_is_number(json_object_get(j, "events"))); /* the experiment's keys first, as before */
+    json_decref(j);
+    free(o);
+    CHECK_EQ(fw_test_sh(&o, "\"$FW\" experiment report sh --home \"$T/home_shadow\""), 0);
+    CHECK_CONTAINS(o, "shadow sh2#3: 300 requests");
+    CHECK_CONTAINS(o, "answers differ: 33.33% of 300");
+    CHECK_CONTAINS(o, "live accuracy on the same 120 labelled requests: champion 1, shadow 0.6667");
+    free(o);
+    char *html = fw_test_slurp(tpath("sh.html"), NULL);
+    CHECK(html && strstr(html, "<h2>Shadow agreement</h2>") && strstr(html, "sh2#3") && strstr(html, "</html>"));
+    free(html);
+}
+
 int main(void) {
     if (!fw_test_bin()) {
         printf("test_experiment_cli: FLYWHEEL_BIN not set\n");
@@ -253,5 +316,6 @@ int main(void) {
     TEST_RUN(test_errors);
     TEST_RUN(test_declared_metrics_and_srm);
     TEST_RUN(test_report_matches_analyze);
+    TEST_RUN(test_shadow_report);
     return fw_test_report("test_experiment_cli");
 }

@@ -48,6 +48,8 @@ static void test_values(void) {
                     "    retention: {max_rows: 1000, max_age_s: 3600, interval_s: 0.5, max_bytes: 1e6}\n"
                     "  splits:\n"
                     "    - {model: spam, challenger: 'spam#2', kind: shadow, percent: 12.5}\n"
+                    "    - {model: ads, kind: bandit, challenger: ads@staging, challengers: ['ads#3', ads@x],\n"
+                    "       reward: {event: revenue, kind: mean, window_s: 60}, min_share: 0.1, seed: 9}\n"
                     "  rank:\n"
                     "    objectives: [{model: q, weight: 0.7}, {model: r, class: yes}]\n"
                     "    filters: [{model: s, max: 0.9}]\n";
@@ -71,8 +73,15 @@ static void test_values(void) {
         CHECK_EQ(c.log_retention_rows, 1000);
         CHECK_EQ(c.log_retention_bytes, 1000000);
         CHECK(c.log_retention_age_s == 3600 && c.log_retention_interval_s == 0.5);
-        CHECK_EQ(c.n_splits, 1);
-        if (c.n_splits == 1) CHECK(c.splits[0].kind == FW_SPLIT_SHADOW && c.splits[0].percent == 12.5);
+        CHECK_EQ(c.n_splits, 2);
+        if (c.n_splits == 2) {
+            CHECK(c.splits[0].kind == FW_SPLIT_SHADOW && c.splits[0].percent == 12.5);
+            const fw_serve_split *b = &c.splits[1];
+            CHECK(b->kind == FW_SPLIT_BANDIT && b->n_challengers == 2 && b->reward_mean == 1 &&
+                  b->reward_window_s == 60 && b->min_share == 0.1 && b->seed == 9);
+            CHECK_STR(b->reward_event, "revenue");
+            if (b->n_challengers == 2) CHECK_STR(b->challengers[1], "ads@x");
+        }
         CHECK_EQ(c.n_objectives, 2);
         if (c.n_objectives == 2) {
             CHECK(c.objectives[0].weight == 0.7);
@@ -194,6 +203,22 @@ static void test_errors(void) {
     CHECK_CONTAINS(refused("serving:\n  splits:\n    - {model: a, challenger: b, kind: abc}\n"),
                    "'serving.splits.kind': unknown value 'abc' (did you mean 'ab'?");
     CHECK_CONTAINS(refused("serving:\n  splits:\n    - {model: a}\n"), "each split needs 'model' and 'challenger'");
+    /* bandits */
+    CHECK_STR(refused("serving:\n  splits:\n    - {model: a, challenger: b, kind: bandit}\n"),
+              "s.yaml:3:7: 'serving.splits': a bandit needs 'reward: {event: NAME, kind: rate|mean}'");
+    CHECK_STR(refused("serving:\n  splits:\n    - {model: a, challenger: b, kind: bandit, reward: {event: c, kind: median}}\n"),
+              "s.yaml:3:72: 'serving.splits.reward.kind': unknown value 'median' (did you mean 'mean'? allowed: rate, mean)");
+    CHECK_STR(refused("serving:\n  splits:\n    - model: a\n      challenger: b\n      kind: bandit\n"
+                      "      reward: {event: c}\n      min_share: 0.4\n      challengers: [d]\n"),
+              "s.yaml:7:18: 'serving.splits.min_share': 0.4 x 3 arms is more than 1");
+    CHECK_STR(refused("serving:\n  splits:\n    - {model: a, challenger: b, kind: bandit, reward: {event: c}, percent: 5}\n"),
+              "s.yaml:3:76: 'serving.splits.percent': a bandit sets its own shares (use min_share)");
+    CHECK_STR(refused("serving:\n  splits:\n    - {model: a, challenger: b, kind: canary, reward: {event: c}}\n"),
+              "s.yaml:3:7: 'serving.splits': reward, challengers, min_share and seed are for kind: bandit");
+    CHECK_CONTAINS(refused("serving:\n  splits:\n    - {model: a, challenger: b, kind: bandit, reward: {event: c, window_s: 0}}\n"),
+                   "'serving.splits.reward.window_s': 0 is out of range");
+    CHECK_CONTAINS(refused("serving:\n  splits:\n    - {model: a, challenger: b, kind: bandit, reward: {evnt: c}}\n"),
+                   "unknown key 'evnt' in 'serving.splits.reward' (did you mean 'event'?)");
     CHECK_CONTAINS(refused("serving:\n  rank: {filters: [{model: a, weight: 2}]}\n"),
                    "unknown key 'weight' in 'serving.rank.filters[0]'");
     CHECK_CONTAINS(refused("serving:\n  rank: {objectives: [{weight: 2}]}\n"),
