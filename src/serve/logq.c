@@ -60,21 +60,29 @@ struct fw_logq {
     size_t n_pend, cap_pend;
     bool sync_stop, syncer_started;
     pthread_t syncer;
-    /* the record memory (fw_logq_new_bytes): request threads reserve a record's bytes at rtail with a
-     * CAS, build it there and mark it LIVE; whoever disposes of it marks it FREED (out of order: the
-     * writer frees batches, a drop frees at once); the writer alone moves rhead over the FREED
-     * records at the head, in order. Bytes in use = rtail - rhead <= ring_size, whatever the traffic:
-     * RSS stays flat once the ring has been round once, and no record is a malloc of a request
-     * thread's arena freed by the writer (those arenas kept each burst's peak: 30 -> 106 MB in a
-     * 7-minute soak on a busy machine). Records too large for it (over a quarter) are heap blocks
-     * under the same byte bound (heap_bytes). */
+    /* the record memory (fw_logq_new_bytes): request threads reserve a record's bytes at a shard's
+     * rtail with a CAS, build it there and mark it LIVE; whoever disposes of it marks it FREED (out
+     * of order: the writer frees batches, a drop frees at once); the writer alone moves each
+     * shard's rhead over the FREED records at its head, in order. Bytes in use = the shards'
+     * rtail - rhead <= ring_size, whatever the traffic: RSS stays flat once the ring has been round
+     * once, and no record is a malloc of a request thread's arena freed by the writer (those arenas
+     * kept each burst's peak: 30 -> 106 MB in a 7-minute soak on a busy machine). Records too large
+     * for a shard (over a quarter of it) are heap blocks under the same byte bound (heap_bytes).
+     * Why shards: a record reserved but not yet queued (its thread descheduled between the two)
+     * stops its shard's rhead until that thread runs again. With one ring that stopped every
+     * thread's records: on a busy machine (load 12-17) 41k-148k of ~300k records of a c=64 run
+     * were dropped on the memory bound while the writer sat idle with an empty queue. A thread
+     * reserves in its own shard first (threads are spread over them) and in the others when its
+     * own is full, so one stalled thread no longer blocks the rest. */
     unsigned char *ring;
-    size_t ring_size;
+    size_t ring_size, shard_size;
     _Atomic unsigned char *ring_state; /* per RING_GRAIN bytes: the state of a record starting there */
-    char pad4[64];
-    atomic_ullong rtail;               /* bytes ever reserved */
-    char pad5[64];
-    atomic_ullong rhead;               /* bytes ever released (the writer) */
+    struct ring_shard {
+        char pad0[64];
+        atomic_ullong rtail;           /* bytes ever reserved in the shard */
+        char pad1[64];
+        atomic_ullong rhead;           /* bytes ever released (the writer) */
+    } shard[4];
     char pad6[64];
     atomic_ullong heap_bytes;          /* bytes of oversized records on the heap */
     atomic_ullong mem_dropped;         /* records dropped because the bound was reached */
@@ -91,53 +99,87 @@ typedef struct ring_hdr {
     uint64_t pos;   /* rtail when reserved (debugging aid) */
 } ring_hdr;
 
-/* Reserves n bytes for a record in the byte ring; NULL when it is full or n is over a quarter of it. */
-static void *ring_alloc(fw_logq *q, size_t n) {
-    size_t size = q->ring_size;
-    if (!size) return NULL;
-    uint64_t need = ((uint64_t)RING_HDR + n + RING_GRAIN - 1) & ~(uint64_t)(RING_GRAIN - 1);
-    if (need > size / 4) return NULL;
-    unsigned long long t = atomic_load_explicit(&q->rtail, memory_order_relaxed), pad;
+enum { RING_SHARDS = 4 };
+_Static_assert(sizeof ((fw_logq *)0)->shard / sizeof ((fw_logq *)0)->shard[0] == RING_SHARDS, "one per shard");
+
+/* Test seam (logq.h): called between reserving a prediction record's bytes and queueing it. */
+void (*fw_logq_test_between)(void);
+
+/* Reserves need bytes in shard si; NULL when it is full. */
+static void *shard_alloc(fw_logq *q, int si, uint64_t need) {
+    struct ring_shard *sh = &q->shard[si];
+    size_t size = q->shard_size;
+    unsigned char *base = q->ring + (size_t)si * size;
+    size_t base_grain = (size_t)si * size / RING_GRAIN;
+    unsigned long long t = atomic_load_explicit(&sh->rtail, memory_order_relaxed), pad;
     for (;;) {
-        unsigned long long h = atomic_load_explicit(&q->rhead, memory_order_acquire);
+        unsigned long long h = atomic_load_explicit(&sh->rhead, memory_order_acquire);
         uint64_t off = t % size;
         pad = off + need > size ? size - off : 0; /* a block never wraps: skip the end */
         if (t + pad + need - h > size) return NULL;
-        if (atomic_compare_exchange_weak_explicit(&q->rtail, &t, t + pad + need, memory_order_relaxed,
+        if (atomic_compare_exchange_weak_explicit(&sh->rtail, &t, t + pad + need, memory_order_relaxed,
                                                   memory_order_relaxed))
             break;
     }
     if (pad) {
-        ring_hdr *ph = (ring_hdr *)(void *)(q->ring + t % size);
+        ring_hdr *ph = (ring_hdr *)(void *)(base + t % size);
         ph->size = pad;
         ph->pos = t;
-        atomic_store_explicit(&q->ring_state[(t % size) / RING_GRAIN], RS_PAD, memory_order_release);
+        atomic_store_explicit(&q->ring_state[base_grain + (t % size) / RING_GRAIN], RS_PAD, memory_order_release);
     }
     uint64_t off = (t + pad) % size;
-    ring_hdr *h = (ring_hdr *)(void *)(q->ring + off);
+    ring_hdr *h = (ring_hdr *)(void *)(base + off);
     h->size = need;
     h->pos = t + pad;
-    atomic_store_explicit(&q->ring_state[off / RING_GRAIN], RS_LIVE, memory_order_relaxed);
-    return q->ring + off + RING_HDR;
+    atomic_store_explicit(&q->ring_state[base_grain + off / RING_GRAIN], RS_LIVE, memory_order_relaxed);
+    return base + off + RING_HDR;
 }
 
-/* The writer: moves rhead over the disposed blocks at the head of the ring. */
+/* Reserves n bytes for a record in the byte ring: the calling thread's shard first, then the
+ * others; NULL when all are full or n is over a quarter of a shard. */
+static void *ring_alloc(fw_logq *q, size_t n) {
+    static atomic_uint next_shard;
+    static _Thread_local int mine = -1;
+    if (!q->ring_size) return NULL;
+    uint64_t need = ((uint64_t)RING_HDR + n + RING_GRAIN - 1) & ~(uint64_t)(RING_GRAIN - 1);
+    if (need > q->shard_size / 4) return NULL;
+    if (mine < 0) mine = (int)(atomic_fetch_add_explicit(&next_shard, 1, memory_order_relaxed) % RING_SHARDS);
+    for (int k = 0; k < RING_SHARDS; k++) {
+        void *p = shard_alloc(q, (mine + k) % RING_SHARDS, need);
+        if (p) return p;
+    }
+    return NULL;
+}
+
+static unsigned long long ring_used(const fw_logq *q) {
+    unsigned long long used = 0;
+    for (int si = 0; si < RING_SHARDS; si++)
+        used += atomic_load_explicit(&q->shard[si].rtail, memory_order_relaxed) -
+                atomic_load_explicit(&q->shard[si].rhead, memory_order_relaxed);
+    return used;
+}
+
+/* The writer: moves each shard's rhead over the disposed blocks at its head. */
 static void ring_release(fw_logq *q) {
     if (!q->ring_size) return;
-    unsigned long long h = atomic_load_explicit(&q->rhead, memory_order_relaxed), h0 = h;
-    unsigned long long used = atomic_load_explicit(&q->rtail, memory_order_relaxed) - h +
-                              atomic_load_explicit(&q->heap_bytes, memory_order_relaxed);
+    unsigned long long used = ring_used(q) + atomic_load_explicit(&q->heap_bytes, memory_order_relaxed);
     if (used > atomic_load_explicit(&q->mem_peak, memory_order_relaxed)) atomic_store(&q->mem_peak, used);
-    for (;;) {
-        uint64_t off = h % q->ring_size;
-        _Atomic unsigned char *st = &q->ring_state[off / RING_GRAIN];
-        unsigned char v = atomic_load_explicit(st, memory_order_acquire);
-        if (v != RS_FREED && v != RS_PAD) break;
-        uint64_t sz = ((const ring_hdr *)(const void *)(q->ring + off))->size;
-        atomic_store_explicit(st, RS_NONE, memory_order_relaxed);
-        h += sz;
+    for (int si = 0; si < RING_SHARDS; si++) {
+        struct ring_shard *sh = &q->shard[si];
+        const unsigned char *base = q->ring + (size_t)si * q->shard_size;
+        size_t base_grain = (size_t)si * q->shard_size / RING_GRAIN;
+        unsigned long long h = atomic_load_explicit(&sh->rhead, memory_order_relaxed), h0 = h;
+        for (;;) {
+            uint64_t off = h % q->shard_size;
+            _Atomic unsigned char *st = &q->ring_state[base_grain + off / RING_GRAIN];
+            unsigned char v = atomic_load_explicit(st, memory_order_acquire);
+            if (v != RS_FREED && v != RS_PAD) break;
+            uint64_t sz = ((const ring_hdr *)(const void *)(base + off))->size;
+            atomic_store_explicit(st, RS_NONE, memory_order_relaxed);
+            h += sz;
+        }
+        if (h != h0) atomic_store_explicit(&sh->rhead, h, memory_order_release);
     }
-    if (h != h0) atomic_store_explicit(&q->rhead, h, memory_order_release);
 }
 
 /* Gives a record's memory back (whichever thread disposes of it). */
@@ -508,7 +550,7 @@ bool fw_logq_push_prediction(fw_logq *q, const fw_log_prediction *p) {
     size_t size = prediction_size(p);
     void *mem = ring_alloc(q, size);
     unsigned char where = REC_RING;
-    if (!mem && q->ring_size && size + RING_HDR > q->ring_size / 4) {
+    if (!mem && q->ring_size && size + RING_HDR > q->shard_size / 4) {
         /* too large for the ring: a heap block under the same bound */
         unsigned long long had = atomic_fetch_add_explicit(&q->heap_bytes, size, memory_order_relaxed);
         if (had + size <= q->ring_size && (mem = fw_malloc(size)) != NULL) where = REC_HEAP_COUNTED;
@@ -526,6 +568,7 @@ bool fw_logq_push_prediction(fw_logq *q, const fw_log_prediction *p) {
     }
     fw_log_record *r = prediction_build(mem, size, p);
     r->where = where;
+    if (fw_logq_test_between) fw_logq_test_between();
     return fw_logq_push(q, r);
 }
 
@@ -685,7 +728,7 @@ fw_status fw_logq_new_bytes(const fw_log_sink *sink, size_t capacity, size_t byt
     for (size_t i = 0; i < cap; i++) atomic_init(&q->cells[i].seq, i);
     q->mask = cap - 1;
     if (bytes) { /* reserved, not touched: pages fault in as the ring first goes round */
-        size_t rs = (bytes + RING_GRAIN - 1) & ~(size_t)(RING_GRAIN - 1);
+        size_t rs = (bytes + RING_GRAIN * RING_SHARDS - 1) & ~(size_t)(RING_GRAIN * RING_SHARDS - 1);
         if (rs < 64 * 1024) rs = 64 * 1024;
         void *m = mmap(NULL, rs, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         q->ring_state = fw_calloc(rs / RING_GRAIN, sizeof *q->ring_state);
@@ -698,6 +741,7 @@ fw_status fw_logq_new_bytes(const fw_log_sink *sink, size_t capacity, size_t byt
         }
         q->ring = m;
         q->ring_size = rs;
+        q->shard_size = rs / RING_SHARDS;
     }
     q->policy = policy;
     q->sample = sample;
@@ -733,7 +777,7 @@ void fw_logq_get_stats(const fw_logq *q, fw_logq_stats *s) {
     s->written = atomic_load(&q->written);
     s->write_errors = atomic_load(&q->write_errors);
     s->batches = atomic_load(&q->batches);
-    s->mem_bytes = atomic_load(&q->rtail) - atomic_load(&q->rhead) + atomic_load(&q->heap_bytes);
+    s->mem_bytes = ring_used(q) + atomic_load(&q->heap_bytes);
     s->mem_capacity = q->ring_size;
     s->mem_peak = atomic_load(&q->mem_peak);
     if (s->mem_bytes > s->mem_peak) s->mem_peak = s->mem_bytes;

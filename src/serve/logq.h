@@ -188,6 +188,9 @@ bool fw_logq_push(fw_logq *q, fw_log_record *r);
  * queue's bounded memory (fw_logq_new_bytes). False when it was dropped (counted): the memory
  * bound, the queue's capacity or its policy. */
 bool fw_logq_push_prediction(fw_logq *q, const fw_log_prediction *p);
+/* Tests only (NULL otherwise): called by fw_logq_push_prediction between reserving the record's
+ * bytes and queueing it — where a descheduled request thread holds its reservation. */
+extern void (*fw_logq_test_between)(void);
 /* Group commit: enqueues r, wakes the writer and waits until the sink has written it and synced
  * the batch (one fdatasync for every record waiting on that batch), at most timeout_ms. FW_OK: r is
  * durable. FW_ELIMIT: the queue was full (r dropped); FW_EIO: the sink could not keep it (disk

@@ -33,7 +33,23 @@ static const char *const log_migrations[] = {
     /* 2 -> 3: the request-id index ordered by segment (id >> 14: 16,384 rows) first (log_db.h) */
     "DROP INDEX IF EXISTS prediction_log_by_request;\n"
     "CREATE INDEX prediction_log_by_request_seg ON prediction_log(id >> 14, request_id);\n",
+    /* 3 -> 4: the run index (log_db.h): per run and hash bucket, the sorted (hash, id) entries */
+    "CREATE TABLE prediction_log_run(key INTEGER PRIMARY KEY, entries BLOB NOT NULL);\n"
+    "CREATE TABLE prediction_log_run_built(run INTEGER PRIMARY KEY, n INTEGER NOT NULL);\n",
 };
+
+uint64_t fw_log_db_rid_hash(const char *rid, size_t n) {
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a, then the splitmix64 finalizer: stored, never change it */
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)rid[i]) * 0x100000001b3ull;
+    h ^= h >> 30;
+    h *= 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 27;
+    h *= 0x94d049bb133111ebull;
+    h ^= h >> 31;
+    return h;
+}
+
+_Atomic(unsigned long long) fw_log_db_probes;
 
 static fw_status db_err(sqlite3 *db, const char *path, const char *what, fw_err *err) {
     int code = sqlite3_errcode(db) & 0xff;

@@ -22,6 +22,21 @@
  * lookup by request id probes each segment (FW_LOG_DB_SEG_SHIFT: min(id) to max(id), one index
  * seek each: ~1 us, 61 of them at 1M rows); prediction_log_by_time serves lookups that also
  * name the model and the time.
+ * Version 4 adds the run index, so a lookup no longer makes a seek per segment: a run is 32
+ * segments (2^19 ids: FW_LOG_DB_RUN_SHIFT); once the log's newest row is past a run, the writer
+ * builds the run's entries in bulk, a step after each batch it ingests (read one segment's request
+ * ids from the segment index, or write 1,024 buckets): prediction_log_run holds, under key
+ * (run << 12 | bucket), the bucket's entries — every row of the run whose request-id hash
+ * (fw_log_db_rid_hash) has those top 12 bits, as 12 bytes each (the hash, 8 bytes little-endian,
+ * then the id's offset in the run, 4 bytes), sorted by hash then id: ~128 entries, 1.5 KB, one
+ * page. prediction_log_run_built marks a run complete (with its entry count). A run costs 4,096
+ * row writes (~0.003 WAL pages a row); a random-keyed index on the whole table would cost a page a
+ * row again. A lookup takes one rowid seek per built run and one seek per segment of the runs not
+ * built (the newest, unfinished one: at most 32) and checks each row found against the request id
+ * (hashes may collide). Runs whose rows are all
+ * gone are dropped by retention; a batch whose ids fall into a built run (ids reused after the
+ * newest rows were deleted) unmarks it in the same transaction, so a marked run never misses a
+ * row. 100M rows: ~190 run seeks + <= 32 segment seeks instead of ~6,100 segment seeks.
  *
  * Stores written before the split (flywheel.db schema 1) held these tables in flywheel.db; the
  * store's migration to schema 2 calls fw_log_db_adopt_legacy first, which copies the rows here
@@ -34,8 +49,22 @@
 
 #include <sqlite3.h>
 
-#define FW_LOG_DB_SCHEMA_VERSION 3
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define FW_LOG_DB_SCHEMA_VERSION 4
 #define FW_LOG_DB_SEG_SHIFT 14 /* the segment of a prediction_log row: id >> 14 (migration 2 -> 3) */
+#define FW_LOG_DB_RUN_SHIFT 19 /* the run of a prediction_log row: id >> 19, 32 segments (migration 3 -> 4) */
+
+#define FW_LOG_DB_RUN_BUCKET_BITS 12 /* a run's hash buckets: the hash's top 12 bits */
+
+/* The hash of a request id in prediction_log_run (FNV-1a 64 with a finalizer; stored: never changes). */
+uint64_t fw_log_db_rid_hash(const char *rid, size_t n);
+
+/* Index seeks made by lookups by request id (segment probes and run seeks), process-wide: what
+ * tests count to prove a lookup is not a probe per segment. */
+extern _Atomic(unsigned long long) fw_log_db_probes;
 
 /* Opens (creating and migrating as needed) <home>/log.db for reading and writing: WAL,
  * synchronous=NORMAL, busy timeout busy_ms. home must be resolved (fw_store_default_home) and

@@ -48,6 +48,24 @@ typedef struct sqlite_log {
     sqlite3_stmt *q_insn;        /* INSERT ROWS_PER_INSERT rows */
     sqlite3_stmt *q_get_pred;    /* a request's first prediction by model and version, in one segment */
     sqlite3_stmt *q_segs;        /* min(id), max(id) of prediction_log: the segments to probe */
+    /* the run index (log_db.h) */
+    sqlite3_stmt *q_runs;        /* the built runs between two, ascending */
+    sqlite3_stmt *q_run_seek;    /* one bucket of one run's entries */
+    sqlite3_stmt *q_row_pred;    /* one row by id, checked against request, model and version */
+    sqlite3_stmt *q_row_known;   /* one row by id, checked against the request id */
+    sqlite3_stmt *q_seg_ids;     /* the request ids and ids of one segment (building a run) */
+    sqlite3_stmt *q_run_ins;     /* one bucket of prediction_log_run */
+    sqlite3_stmt *q_max_built;   /* the newest built run */
+    int64_t *built;              /* q_runs' answer (a lookup's scratch) */
+    size_t n_built, cap_built;
+    /* the run this writer is building: segments read so far (then entries inserted) */
+    int64_t build_run;           /* -1: none */
+    int build_seg;
+    struct run_entry { uint64_t h; int64_t id; } *build;
+    size_t build_n, build_cap, build_done; /* build_done: entries written */
+    uint8_t *blob;               /* one bucket's encoding */
+    size_t blob_cap;
+    int64_t idle_max_run;        /* every run below this was built when last looked (skip the search) */
     /* checkpointer: the writer's WAL hook asks, this thread runs PASSIVE checkpoints */
     sqlite3 *ckdb;
     pthread_t ckpt;
@@ -119,7 +137,11 @@ static fw_status run_stmt(sqlite_log *s, sqlite3_stmt *st, const char *what, fw_
     return rc == SQLITE_DONE ? FW_OK : db_err(s, err, what);
 }
 
-/* One transaction: ROWS_PER_INSERT rows per statement, the rest one by one. */
+static fw_status unmark_reused(sqlite_log *s, int64_t first_id, fw_err *err);
+static void run_step(sqlite_log *s);
+
+/* One transaction: ROWS_PER_INSERT rows per statement, the rest one by one; then a step of the run
+ * index's build (log_db.h) in a transaction of its own. */
 static fw_status lg_put_predictions(fw_store_log *b, const fw_log_pred_row *rows, size_t n, fw_err *err) {
     sqlite_log *s = (sqlite_log *)b;
     if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
@@ -134,13 +156,15 @@ static fw_status lg_put_predictions(fw_store_log *b, const fw_log_pred_row *rows
         bind_row(s->q_ins1, 0, &rows[i]);
         st = run_stmt(s, s->q_ins1, "logging predictions", err);
     }
+    /* the batch's ids are consecutive (one writer inside the transaction) and end at the last */
+    if (st == FW_OK && n) st = unmark_reused(s, (int64_t)sqlite3_last_insert_rowid(s->db) - (int64_t)n + 1, err);
     if (st == FW_OK && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
         st = db_err(s, err, "committing the prediction log");
     if (st) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    else run_step(s);
     return st;
 }
 
-/* True when prediction_log holds request_id (written by any process, any time). */
 /* The segments of prediction_log (log_db.h: the request-id index is keyed by id >> SEG_SHIFT
  * first): false when the table is empty. */
 static bool seg_range(sqlite_log *s, int64_t *lo, int64_t *hi) {
@@ -154,17 +178,102 @@ static bool seg_range(sqlite_log *s, int64_t *lo, int64_t *hi) {
     return ok;
 }
 
+enum { RUN_SEGS_SHIFT = FW_LOG_DB_RUN_SHIFT - FW_LOG_DB_SEG_SHIFT };
+
+/* The built runs from lo to hi into s->built (ascending); false on an error (then none). */
+static bool load_built(sqlite_log *s, int64_t lo, int64_t hi) {
+    s->n_built = 0;
+    sqlite3_reset(s->q_runs);
+    sqlite3_bind_int64(s->q_runs, 1, lo);
+    sqlite3_bind_int64(s->q_runs, 2, hi);
+    int rc;
+    while ((rc = sqlite3_step(s->q_runs)) == SQLITE_ROW) {
+        if (s->n_built == s->cap_built) {
+            size_t cap = s->cap_built ? 2 * s->cap_built : 256;
+            int64_t *b = fw_realloc(s->built, cap * sizeof *b);
+            if (!b) break;
+            s->built = b, s->cap_built = cap;
+        }
+        s->built[s->n_built++] = sqlite3_column_int64(s->q_runs, 0);
+    }
+    sqlite3_reset(s->q_runs);
+    if (rc != SQLITE_DONE) s->n_built = 0; /* every segment probed: slower, never wrong */
+    return rc == SQLITE_DONE;
+}
+
+static bool is_built(const sqlite_log *s, int64_t run) {
+    size_t a = 0, b = s->n_built;
+    while (a < b) {
+        size_t m = a + (b - a) / 2;
+        if (s->built[m] < run) a = m + 1;
+        else b = m;
+    }
+    return a < s->n_built && s->built[a] == run;
+}
+
+enum { BUCKETS = 1 << FW_LOG_DB_RUN_BUCKET_BITS, ENTRY_BYTES = 12 };
+
+static uint64_t get_le(const uint8_t *p, int n) {
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--) v = v << 8 | p[i];
+    return v;
+}
+
+static void put_le(uint8_t *p, uint64_t v, int n) {
+    for (int i = 0; i < n; i++, v >>= 8) p[i] = (uint8_t)v;
+}
+
+/* The ids run holds under hash h (its bucket's entries: one rowid seek), ascending, each given to
+ * check (a row by id: true when it is the one sought, with q's row then kept for the caller); true
+ * when one was. */
+static bool run_seek(sqlite_log *s, int64_t run, uint64_t h, sqlite3_stmt *q, const char *rid) {
+    atomic_fetch_add_explicit(&fw_log_db_probes, 1, memory_order_relaxed);
+    sqlite3_stmt *k = s->q_run_seek;
+    sqlite3_reset(k);
+    sqlite3_bind_int64(k, 1, run << FW_LOG_DB_RUN_BUCKET_BITS | (int64_t)(h >> (64 - FW_LOG_DB_RUN_BUCKET_BITS)));
+    bool found = false;
+    if (sqlite3_step(k) == SQLITE_ROW) {
+        const uint8_t *e = sqlite3_column_blob(k, 0);
+        size_t n = e ? (size_t)sqlite3_column_bytes(k, 0) / ENTRY_BYTES : 0;
+        size_t a = 0, b = n; /* the first entry with hash >= h */
+        while (a < b) {
+            size_t m = a + (b - a) / 2;
+            if (get_le(e + m * ENTRY_BYTES, 8) < h) a = m + 1;
+            else b = m;
+        }
+        for (; !found && a < n && get_le(e + a * ENTRY_BYTES, 8) == h; a++) {
+            sqlite3_reset(q);
+            sqlite3_bind_int64(q, 1, (run << FW_LOG_DB_RUN_SHIFT) + (int64_t)get_le(e + a * ENTRY_BYTES + 8, 4));
+            sqlite3_bind_text(q, 2, rid, -1, SQLITE_STATIC);
+            found = sqlite3_step(q) == SQLITE_ROW;
+        }
+    }
+    sqlite3_reset(k);
+    return found;
+}
+
 /* True when prediction_log holds request_id (written by any process, any time): the newest
- * segment first (feedback mostly follows its prediction soon). */
+ * segment first (feedback mostly follows its prediction soon); a built run in one seek. */
 static bool known_in_log(sqlite_log *s, const char *rid) {
     int64_t lo, hi;
     if (!seg_range(s, &lo, &hi)) return false;
+    load_built(s, lo >> RUN_SEGS_SHIFT, hi >> RUN_SEGS_SHIFT);
+    uint64_t h = fw_log_db_rid_hash(rid, strlen(rid));
     bool found = false;
-    for (int64_t seg = hi; seg >= lo && !found; seg--) {
+    for (int64_t seg = hi; seg >= lo && !found;) {
+        int64_t run = seg >> RUN_SEGS_SHIFT;
+        if (is_built(s, run)) {
+            found = run_seek(s, run, h, s->q_row_known, rid);
+            sqlite3_reset(s->q_row_known);
+            seg = (run << RUN_SEGS_SHIFT) - 1;
+            continue;
+        }
+        atomic_fetch_add_explicit(&fw_log_db_probes, 1, memory_order_relaxed);
         sqlite3_reset(s->q_known);
         sqlite3_bind_text(s->q_known, 1, rid, -1, SQLITE_STATIC);
         sqlite3_bind_int64(s->q_known, 2, seg);
         found = sqlite3_step(s->q_known) == SQLITE_ROW;
+        seg--;
     }
     sqlite3_reset(s->q_known);
     return found;
@@ -261,18 +370,32 @@ static char *col_text(sqlite3_stmt *st, int col) {
 static fw_status lg_get_prediction(fw_store_log *b, const char *rid, const char *model, int64_t version,
                                    fw_log_pred_found *out, fw_err *err) {
     sqlite_log *s = (sqlite_log *)b;
-    sqlite3_stmt *st = s->q_get_pred;
+    sqlite3_stmt *st = NULL;
     int64_t lo = 0, hi = -1;
     int rc = SQLITE_DONE;
-    seg_range(s, &lo, &hi);
-    /* the oldest segment first: the first match is the request's first row (ORDER BY id in one) */
-    for (int64_t seg = lo; seg <= hi && rc == SQLITE_DONE; seg++) {
+    if (seg_range(s, &lo, &hi)) load_built(s, lo >> RUN_SEGS_SHIFT, hi >> RUN_SEGS_SHIFT);
+    uint64_t h = fw_log_db_rid_hash(rid, strlen(rid));
+    sqlite3_stmt *rp = s->q_row_pred;
+    sqlite3_bind_text(rp, 3, model ? model : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(rp, 4, version);
+    /* the oldest segment first: the first match is the request's first row (ORDER BY id in one;
+     * a built run's ids come ascending) */
+    for (int64_t seg = lo; seg <= hi && rc == SQLITE_DONE;) {
+        int64_t run = seg >> RUN_SEGS_SHIFT;
+        if (is_built(s, run)) {
+            if (run_seek(s, run, h, rp, rid)) rc = SQLITE_ROW, st = rp;
+            seg = (run + 1) << RUN_SEGS_SHIFT;
+            continue;
+        }
+        atomic_fetch_add_explicit(&fw_log_db_probes, 1, memory_order_relaxed);
+        st = s->q_get_pred;
         sqlite3_reset(st);
         sqlite3_bind_text(st, 1, rid, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, model ? model : "", -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 3, version);
         sqlite3_bind_int64(st, 4, seg);
         rc = sqlite3_step(st);
+        seg++;
     }
     fw_status r = FW_OK;
     if (rc == SQLITE_ROW) {
@@ -289,9 +412,166 @@ static fw_status lg_get_prediction(fw_store_log *b, const char *rid, const char 
     } else {
         r = db_err(s, err, "looking up a logged prediction");
     }
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    sqlite3_reset(s->q_get_pred);
+    sqlite3_clear_bindings(s->q_get_pred);
+    sqlite3_reset(rp);
+    sqlite3_clear_bindings(rp);
     return r;
+}
+
+/* ---- the run index (log_db.h): built by the writer, a step after each batch ---------------------- */
+
+static void build_abandon(sqlite_log *s) {
+    s->build_run = -1;
+    s->build_seg = 0;
+    s->build_n = s->build_done = 0;
+    fw_free(s->build);
+    s->build = NULL;
+    s->build_cap = 0;
+    fw_free(s->blob);
+    s->blob = NULL;
+    s->blob_cap = 0;
+}
+
+/* Inside the batch's transaction: rows whose ids fall into a built run (ids reused: the newest rows
+ * were deleted) unmark that run and every later one, so a marked run never misses a row. One seek
+ * when nothing is to do. */
+static fw_status unmark_reused(sqlite_log *s, int64_t first_id, fw_err *err) {
+    int64_t run = first_id >> FW_LOG_DB_RUN_SHIFT;
+    if (s->build_run >= run) build_abandon(s);
+    if (s->idle_max_run > run) s->idle_max_run = run;
+    sqlite3_reset(s->q_max_built);
+    bool reused = sqlite3_step(s->q_max_built) == SQLITE_ROW && sqlite3_column_type(s->q_max_built, 0) != SQLITE_NULL &&
+                  sqlite3_column_int64(s->q_max_built, 0) >= run;
+    sqlite3_reset(s->q_max_built);
+    if (!reused) return FW_OK;
+    char sql[200];
+    snprintf(sql, sizeof sql, "DELETE FROM prediction_log_run_built WHERE run >= %lld;"
+             " DELETE FROM prediction_log_run WHERE key >= %lld", (long long)run,
+             (long long)(run << FW_LOG_DB_RUN_BUCKET_BITS));
+    return sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK ? FW_OK : db_err(s, err, "unmarking a reused run");
+}
+
+static int entry_cmp(const void *a, const void *b) {
+    const struct run_entry *x = a, *y = b;
+    return x->h != y->h ? (x->h < y->h ? -1 : 1) : (x->id > y->id) - (x->id < y->id);
+}
+
+/* Reads one segment's request ids (the segment index: ~200 pages) into the run's entries. */
+static bool build_read_segment(sqlite_log *s) {
+    sqlite3_stmt *q = s->q_seg_ids;
+    sqlite3_reset(q);
+    sqlite3_bind_int64(q, 1, (s->build_run << RUN_SEGS_SHIFT) + s->build_seg);
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (s->build_n == s->build_cap) {
+            size_t cap = s->build_cap ? 2 * s->build_cap : (size_t)1 << FW_LOG_DB_SEG_SHIFT;
+            struct run_entry *e = fw_realloc(s->build, cap * sizeof *e);
+            if (!e) break;
+            s->build = e, s->build_cap = cap;
+        }
+        const char *rid = (const char *)sqlite3_column_text(q, 0);
+        size_t len = (size_t)sqlite3_column_bytes(q, 0);
+        s->build[s->build_n++] = (struct run_entry){fw_log_db_rid_hash(rid ? rid : "", rid ? len : 0),
+                                                    sqlite3_column_int64(q, 1)};
+    }
+    sqlite3_reset(q);
+    return rc == SQLITE_DONE;
+}
+
+/* Writes the next BUCKETS / 4 buckets (each a row: appends to the run's key range) in a
+ * transaction; with the last ones, checks the run holds no row it missed and marks it built. */
+static bool build_insert_chunk(sqlite_log *s) {
+    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) return true; /* busy: next time */
+    char sql[200];
+    bool ok = true;
+    int64_t key0 = s->build_run << FW_LOG_DB_RUN_BUCKET_BITS;
+    if (s->build_done == 0) { /* buckets a build cut short left behind */
+        snprintf(sql, sizeof sql, "DELETE FROM prediction_log_run WHERE key BETWEEN %lld AND %lld", (long long)key0,
+                 (long long)(key0 + BUCKETS - 1));
+        ok = sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK;
+    }
+    size_t i = s->build_done;
+    uint64_t b_end = i < s->build_n ? (s->build[i].h >> (64 - FW_LOG_DB_RUN_BUCKET_BITS)) + BUCKETS / 4 : BUCKETS;
+    sqlite3_stmt *q = s->q_run_ins;
+    while (ok && i < s->build_n) {
+        uint64_t bucket = s->build[i].h >> (64 - FW_LOG_DB_RUN_BUCKET_BITS);
+        if (bucket >= b_end) break;
+        size_t j = i;
+        while (j < s->build_n && s->build[j].h >> (64 - FW_LOG_DB_RUN_BUCKET_BITS) == bucket) j++;
+        size_t bytes = (j - i) * ENTRY_BYTES;
+        if (bytes > s->blob_cap) {
+            uint8_t *nb = fw_realloc(s->blob, bytes);
+            if (!nb) {
+                ok = false;
+                break;
+            }
+            s->blob = nb, s->blob_cap = bytes;
+        }
+        for (size_t k = i; k < j; k++) {
+            put_le(s->blob + (k - i) * ENTRY_BYTES, s->build[k].h, 8);
+            put_le(s->blob + (k - i) * ENTRY_BYTES + 8, (uint64_t)(s->build[k].id - (s->build_run << FW_LOG_DB_RUN_SHIFT)), 4);
+        }
+        sqlite3_bind_int64(q, 1, key0 + (int64_t)bucket);
+        sqlite3_bind_blob(q, 2, s->blob, (int)bytes, SQLITE_STATIC);
+        ok = sqlite3_step(q) == SQLITE_DONE;
+        sqlite3_reset(q);
+        i = j;
+    }
+    if (ok && i == s->build_n) {
+        int64_t seg0 = s->build_run << RUN_SEGS_SHIFT;
+        snprintf(sql, sizeof sql,
+                 "SELECT count(*) FROM prediction_log INDEXED BY prediction_log_by_request_seg"
+                 " WHERE (id >> 14) BETWEEN %lld AND %lld", (long long)seg0,
+                 (long long)(seg0 + (1 << RUN_SEGS_SHIFT) - 1));
+        sqlite3_stmt *c = NULL;
+        ok = sqlite3_prepare_v2(s->db, sql, -1, &c, NULL) == SQLITE_OK && sqlite3_step(c) == SQLITE_ROW &&
+             sqlite3_column_int64(c, 0) <= (int64_t)s->build_n; /* fewer: rows retention deleted since */
+        sqlite3_finalize(c);
+        if (ok) {
+            snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO prediction_log_run_built(run, n) VALUES(%lld, %zu)",
+                     (long long)s->build_run, s->build_n);
+            ok = sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK;
+        }
+    }
+    if (ok && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK) {
+        s->build_done = i;
+        if (i == s->build_n) build_abandon(s); /* done: the buffers go */
+        return true;
+    }
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return false;
+}
+
+/* One step: choose the oldest complete run not built (the newest row is past it), read one of its
+ * segments, or insert a chunk of its entries. A failed step drops the build (tried again later). */
+static void run_step(sqlite_log *s) {
+    if (s->build_run < 0) {
+        int64_t lo, hi;
+        if (!seg_range(s, &lo, &hi)) return;
+        int64_t last = hi >> RUN_SEGS_SHIFT; /* the newest run is not complete */
+        if (last <= s->idle_max_run) return;
+        int64_t r = lo >> RUN_SEGS_SHIFT;
+        if (r < s->idle_max_run) r = s->idle_max_run; /* built when last looked (unmark_reused lowers it) */
+        if (!load_built(s, r, last - 1)) return;
+        for (size_t i = 0; i < s->n_built && s->built[i] == r; i++) r++;
+        if (r >= last) {
+            s->idle_max_run = last;
+            return;
+        }
+        s->build_run = r;
+        s->build_seg = 0;
+        s->build_n = s->build_done = 0;
+    }
+    bool ok;
+    if (s->build_seg < (1 << RUN_SEGS_SHIFT)) {
+        ok = build_read_segment(s);
+        if (ok && ++s->build_seg == (1 << RUN_SEGS_SHIFT))
+            qsort(s->build, s->build_n, sizeof *s->build, entry_cmp);
+    } else {
+        ok = build_insert_chunk(s);
+    }
+    if (!ok) build_abandon(s);
 }
 
 /* PRAGMA cache_size of a connection in bytes (negative values are KiB, positive pages); 0 on error. */
@@ -337,11 +617,16 @@ static void lg_close(fw_store_log *b) {
     }
     if (s->ckdb) sqlite3_close(s->ckdb);
     sqlite3_stmt *sts[] = {s->q_known, s->q_has_pred, s->q_has_fb, s->q_fb,     s->q_flag,
-                           s->q_ins1,  s->q_insn,     s->q_label,  s->q_supersede, s->q_get_pred, s->q_segs};
+                           s->q_ins1,  s->q_insn,     s->q_label,  s->q_supersede, s->q_get_pred, s->q_segs,
+                           s->q_runs,  s->q_run_seek, s->q_row_pred, s->q_row_known, s->q_seg_ids, s->q_run_ins,
+                           s->q_max_built};
     for (size_t i = 0; i < sizeof sts / sizeof *sts; i++) sqlite3_finalize(sts[i]);
     if (s->db) sqlite3_close(s->db);
     pthread_mutex_destroy(&s->ckmu);
     pthread_cond_destroy(&s->ckcv);
+    fw_free(s->built);
+    fw_free(s->build);
+    fw_free(s->blob);
     fw_free(s);
 }
 
@@ -461,6 +746,7 @@ fw_status fw__sqlite_log_open(const char *home, size_t cache_bytes, fw_store_log
     sqlite_log *s = fw_calloc(1, sizeof *s);
     if (!s) return fw_err_set(err, FW_ENOMEM, "out of memory");
     s->base.ops = &sqlite_log_ops;
+    s->build_run = -1;
     pthread_mutex_init(&s->ckmu, NULL);
     pthread_cond_init(&s->ckcv, NULL);
     fw_status st = fw_log_db_open(home, BUSY_MS, &s->db, err);
@@ -512,7 +798,25 @@ fw_status fw__sqlite_log_open(const char *home, size_t cache_bytes, fw_store_log
                            "SELECT ts_ms, input_json, output_json FROM prediction_log"
                            " INDEXED BY prediction_log_by_request_seg WHERE (id >> 14) = ?4 AND request_id = ?1"
                            " AND model_name = ?2 AND version = ?3 ORDER BY id LIMIT 1",
-                           -1, &s->q_get_pred, NULL) != SQLITE_OK) {
+                           -1, &s->q_get_pred, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(s->db, "SELECT run FROM prediction_log_run_built WHERE run BETWEEN ?1 AND ?2 ORDER BY run",
+                           -1, &s->q_runs, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(s->db, "SELECT entries FROM prediction_log_run WHERE key = ?1", -1,
+                           &s->q_run_seek, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(s->db,
+                           "SELECT ts_ms, input_json, output_json FROM prediction_log WHERE id = ?1 AND request_id = ?2"
+                           " AND model_name = ?3 AND version = ?4",
+                           -1, &s->q_row_pred, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(s->db, "SELECT 1 FROM prediction_log WHERE id = ?1 AND request_id = ?2", -1,
+                           &s->q_row_known, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(s->db,
+                           "SELECT request_id, id FROM prediction_log INDEXED BY prediction_log_by_request_seg"
+                           " WHERE (id >> 14) = ?1",
+                           -1, &s->q_seg_ids, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(s->db, "INSERT INTO prediction_log_run(key, entries) VALUES(?1, ?2)", -1, &s->q_run_ins,
+                           NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(s->db, "SELECT max(run) FROM prediction_log_run_built", -1, &s->q_max_built, NULL) !=
+            SQLITE_OK) {
         st = db_err(s, err, path);
         if (st == FW_EBUSY) st = FW_ECORRUPT;
         lg_close(&s->base);
@@ -606,6 +910,18 @@ static void retention_pass(sqlite_retention *s, sqlite3 *db) {
             if (s->deleted) atomic_fetch_add(s->deleted, (unsigned long long)n);
             if (retention_stopping(s, 5)) return; /* the ingester's turn */
         }
+    }
+    /* the run index (log_db.h) of runs whose rows are all gone: marks first, then entries a run at a time */
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT coalesce(min(id), 9223372036854775807) >> %d FROM prediction_log",
+             FW_LOG_DB_RUN_SHIFT);
+    int64_t below = q_int(db, sql);
+    snprintf(sql, sizeof sql, "DELETE FROM prediction_log_run_built WHERE run < %lld", (long long)below);
+    if (below >= 0 && sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK && !retention_stopping(s, 0)) {
+        snprintf(sql, sizeof sql, "DELETE FROM prediction_log_run WHERE key < %lld",
+                 (long long)(below < (INT64_MAX >> FW_LOG_DB_RUN_BUCKET_BITS) ? below << FW_LOG_DB_RUN_BUCKET_BITS
+                                                                              : INT64_MAX));
+        sqlite3_exec(db, sql, NULL, NULL, NULL);
     }
     /* give the free pages back, a slice per transaction (a no-op without auto_vacuum=INCREMENTAL) */
     while (q_int(db, "PRAGMA freelist_count") > 0 && !retention_stopping(s, 0)) {

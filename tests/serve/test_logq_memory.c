@@ -3,7 +3,8 @@
  * several threads, across many laps of a small ring, with frees out of order; with the sink
  * stalled the queue's memory stays under its bound (drops counted, resident memory flat) where a
  * malloc per record grew with every record queued; records too large for the ring go to the heap
- * under the same bound. */
+ * under the same bound; a thread stalled between reserving a record and queueing it (descheduled)
+ * does not stop the other threads' records. */
 #include "serve/logq.h"
 #include "test.h"
 
@@ -209,10 +210,75 @@ static void test_oversized(void) {
     pthread_mutex_destroy(&k.gate);
 }
 
+/* The stalled thread of test_stalled_thread: it blocks in the seam until released. */
+static pthread_t g_stalled;
+static atomic_int g_in_seam, g_release;
+static void seam(void) {
+    if (!pthread_equal(pthread_self(), g_stalled)) return;
+    atomic_store(&g_in_seam, 1);
+    while (!atomic_load(&g_release)) usleep(1000);
+}
+
+static void *stall_one(void *arg) {
+    producer *p = arg;
+    p->pushed_ok = push_one(p->q, p->from, p->base);
+    return NULL;
+}
+
+/* One thread holds its reserved record unqueued (a request thread descheduled between the two)
+ * while another pushes twelve rings' worth of records, waiting whenever the queue is half full so
+ * the writer keeps up: none is dropped. With one ring the held record stopped the ring's head, the
+ * ring filled behind it and every later record was dropped while the writer sat idle. */
+static void test_stalled_thread(void) {
+    check_sink k;
+    memset(&k, 0, sizeof k);
+    pthread_mutex_init(&k.gate, NULL);
+    k.base = 900;
+    fw_log_sink sink = {.ud = &k, .write = check_write, .close = check_close};
+    fw_logq *q;
+    fw_err err;
+    enum { RING = 256 * 1024, N = 3000 };
+    CHECK_OK(fw_logq_new_bytes(&sink, 65536, RING, FW_LOG_DROP_NEWEST, 0.1, 64, &q, &err));
+    atomic_store(&g_in_seam, 0);
+    atomic_store(&g_release, 0);
+    fw_logq_test_between = seam;
+    producer a = {q, 0, 1, 900, 0};
+    pthread_create(&g_stalled, NULL, stall_one, &a);
+    for (int t = 0; t < 5000 && !atomic_load(&g_in_seam); t++) usleep(1000);
+    CHECK(atomic_load(&g_in_seam));
+    int ok = 0;
+    double deadline = 20000; /* ms of waiting for the writer in all (a stuck ring never drains) */
+    for (int i = 1; i <= N; i++) {
+        fw_logq_stats s;
+        fw_logq_get_stats(q, &s);
+        while (s.mem_bytes > RING / 2 && deadline > 0) {
+            usleep(500);
+            deadline -= 0.5;
+            fw_logq_get_stats(q, &s);
+        }
+        ok += push_one(q, i, 900);
+    }
+    atomic_store(&g_release, 1);
+    pthread_join(g_stalled, NULL);
+    fw_logq_test_between = NULL;
+    CHECK(a.pushed_ok);
+    wait_drained(q);
+    fw_logq_stats s;
+    fw_logq_get_stats(q, &s);
+    CHECK_MSG(s.dropped == 0, "%llu of %d records dropped behind the stalled thread's record",
+              (unsigned long long)s.dropped, N);
+    CHECK_EQ(ok, N);
+    fw_logq_close(q);
+    CHECK_EQ(atomic_load(&k.bad), 0);
+    CHECK_EQ(atomic_load(&k.got), N + 1);
+    pthread_mutex_destroy(&k.gate);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     TEST_RUN(test_ring_round_trip);
     TEST_RUN(test_bound_when_stalled);
     TEST_RUN(test_oversized);
+    TEST_RUN(test_stalled_thread);
     return fw_test_report(argv[0]);
 }

@@ -5,7 +5,8 @@
  * without duplicates; a log.db from a newer Flywheel is refused by name; the request-id index is
  * keyed by the row's segment first (schema 3): random request ids cost a bounded number of WAL
  * pages per row, lookups by request id find rows in every segment (the first of a repeated id),
- * and a schema-2 file is migrated with its rows. */
+ * and a schema-2 file is migrated with its rows; the run index (schema 4) makes a lookup one seek
+ * per built run, not one per segment, and never misses a row (reused ids, a restarted table). */
 #include "core/clock.h"
 #include "store/log_db.h"
 #include "store/store.h"
@@ -299,6 +300,124 @@ static void test_lookup_every_segment(void) {
     fw_store_close(s);
 }
 
+static unsigned long long probes_of(fw_store_log *l, const char *rid, const char *model, fw_status want) {
+    fw_err err;
+    fw_log_pred_found f = {0};
+    unsigned long long p0 = fw_log_db_probes;
+    fw_status st = fw_store_log_get_prediction(l, rid, model, 3, &f, &err);
+    CHECK_MSG(st == want, "%s by %s: status %d, wanted %d", rid, model, (int)st, (int)want);
+    fw_log_pred_found_free(&f);
+    return fw_log_db_probes - p0;
+}
+
+/* A log spanning 40 runs (1,280 segments: rows every 4,096 ids, written straight into log.db), then
+ * batches through the store's log, each followed by a step of the run index's build, until every
+ * complete run is built. A miss, an old hit and a fresh hit then take at most one seek per run plus
+ * the unfinished run's segments (the probe per segment took 1,280+); the first row of a reused id
+ * (in run 2 and again in run 30) and a shadow row under another model still answer right; feedback
+ * matches an old id. Then the newest rows are deleted so new ids land inside built runs, and the
+ * table is emptied so ids restart at 1: the new rows are found (their runs were unmarked). */
+static void test_lookup_runs(void) {
+    fw_store *s;
+    sqlite3 *log;
+    if (!open_both("runs", &s, &log)) return;
+    enum { RUNS = 40, STEP = 4096 };
+    const int64_t span = (int64_t)RUNS << FW_LOG_DB_RUN_SHIFT;
+    sqlite3_stmt *ins = NULL;
+    CHECK_EQ(sqlite3_prepare_v2(log, "INSERT INTO prediction_log(id, request_id, ts_ms, model_name, version, input_json,"
+                                     " output_json, latency_us, outcome) VALUES(?1, ?2, ?1, ?3, 3, '{}', '[1]', 5,"
+                                     " 'model')", -1, &ins, NULL),
+             SQLITE_OK);
+    if (!ins) return;
+    sqlite3_exec(log, "BEGIN", NULL, NULL, NULL);
+    for (int64_t id = 1; id < span; id += STEP) {
+        char rid[48];
+        rid_of((uint64_t)id, rid);
+        int64_t run = id >> FW_LOG_DB_RUN_SHIFT;
+        if (id == 30 * ((int64_t)1 << FW_LOG_DB_RUN_SHIFT) + 1) rid_of(2 * ((uint64_t)1 << FW_LOG_DB_RUN_SHIFT) + 1, rid);
+        sqlite3_bind_int64(ins, 1, id);
+        sqlite3_bind_text(ins, 2, rid, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(ins, 3, run == 7 && id % 2 ? "shadow" : "spam", -1, SQLITE_STATIC);
+        CHECK_EQ(sqlite3_step(ins), SQLITE_DONE);
+        sqlite3_reset(ins);
+    }
+    CHECK_EQ(sqlite3_exec(log, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_finalize(ins);
+    fw_err err;
+    fw_store_log *l = NULL;
+    CHECK_OK(fw_store_log_open(fw_store_home(s), &l, &err));
+    if (!l) {
+        sqlite3_close(log);
+        fw_store_close(s);
+        return;
+    }
+    /* the linear probe's cost before any run is built */
+    CHECK(probes_of(l, "no-such-request", "spam", FW_ENOTFOUND) >= (unsigned long long)(span >> FW_LOG_DB_SEG_SHIFT));
+    static char rids[8][48];
+    fw_log_pred_row rows[8];
+    for (int b = 0; b < RUNS * 40 && DB_INT(log, "SELECT count(*) FROM prediction_log_run_built") < RUNS; b++) {
+        for (int i = 0; i < 8; i++) {
+            snprintf(rids[i], sizeof rids[i], "fresh-%d-%d", b, i);
+            rows[i] = (fw_log_pred_row){rids[i], span + b, "spam", 3, "{}", 2, "[2]", 3, 10, "model"};
+        }
+        CHECK_OK(fw_store_log_put_predictions(l, rows, 8, &err));
+    }
+    CHECK_EQ(DB_INT(log, "SELECT count(*) FROM prediction_log_run_built"), RUNS);
+    /* every row of the 40 runs (the store's batches filled the end of run 39) has its entry */
+    CHECK_EQ(DB_INT(log, "SELECT sum(length(entries)) / 12 FROM prediction_log_run WHERE key < (40 << 12)"),
+             DB_INT(log, "SELECT count(*) FROM prediction_log WHERE (id >> 19) < 40"));
+    CHECK_EQ(DB_INT(log, "SELECT sum(n) FROM prediction_log_run_built"),
+             DB_INT(log, "SELECT count(*) FROM prediction_log WHERE (id >> 19) < 40"));
+    const unsigned long long bound = RUNS + (1u << (FW_LOG_DB_RUN_SHIFT - FW_LOG_DB_SEG_SHIFT)) + 2;
+    unsigned long long p = probes_of(l, "no-such-request", "spam", FW_ENOTFOUND);
+    CHECK_MSG(p <= bound, "a miss took %llu seeks", p);
+    char rid[48];
+    rid_of(1 + STEP, rid);
+    CHECK_MSG((p = probes_of(l, rid, "spam", FW_OK)) <= 2, "an old hit took %llu seeks", p);
+    CHECK_MSG((p = probes_of(l, "fresh-3-5", "spam", FW_OK)) <= bound, "a fresh hit took %llu seeks", p);
+    /* the reused id answers its first row (run 2), the shadow its own */
+    rid_of(2 * ((uint64_t)1 << FW_LOG_DB_RUN_SHIFT) + 1, rid);
+    fw_log_pred_found f = {0};
+    CHECK_OK(fw_store_log_get_prediction(l, rid, "spam", 3, &f, &err));
+    CHECK_EQ(f.ts_ms, 2 * ((int64_t)1 << FW_LOG_DB_RUN_SHIFT) + 1);
+    fw_log_pred_found_free(&f);
+    int64_t shadow_id = 7 * ((int64_t)1 << FW_LOG_DB_RUN_SHIFT) + 1 + STEP; /* odd: the shadow's */
+    rid_of((uint64_t)shadow_id, rid);
+    CHECK_OK(fw_store_log_get_prediction(l, rid, "shadow", 3, &f, &err));
+    CHECK_EQ(f.ts_ms, shadow_id);
+    fw_log_pred_found_free(&f);
+    CHECK_EQ(fw_store_log_get_prediction(l, rid, "spam", 3, &f, &err), FW_ENOTFOUND);
+    rid_of(1 + 9 * STEP, rid);
+    fw_log_feedback_row fb[2] = {{rid, 5000, "1", NULL, NAN, "test", false, false},
+                                 {"no-such-request", 5001, "1", NULL, NAN, "test", false, false}};
+    p = fw_log_db_probes;
+    CHECK_OK(fw_store_log_put_feedback(l, fb, 2, &err));
+    CHECK(fb[0].matched);
+    CHECK(!fb[1].matched);
+    CHECK_MSG(fw_log_db_probes - p <= 2 * bound, "feedback took %llu seeks", fw_log_db_probes - p);
+    /* ids reused inside built runs: the newest rows deleted, then new ones */
+    int64_t keep = 20 * ((int64_t)1 << FW_LOG_DB_RUN_SHIFT) + 5;
+    char sql[120];
+    snprintf(sql, sizeof sql, "DELETE FROM prediction_log WHERE id > %lld", (long long)keep);
+    CHECK_EQ(sqlite3_exec(log, sql, NULL, NULL, NULL), SQLITE_OK);
+    rows[0] = (fw_log_pred_row){"reused-a", 77, "spam", 3, "{}", 2, "[3]", 3, 10, "model"};
+    CHECK_OK(fw_store_log_put_predictions(l, rows, 1, &err));
+    CHECK_OK(fw_store_log_get_prediction(l, "reused-a", "spam", 3, &f, &err));
+    CHECK_EQ(f.ts_ms, 77);
+    fw_log_pred_found_free(&f);
+    CHECK_EQ(DB_INT(log, "SELECT count(*) FROM prediction_log_run_built WHERE run >= 20"), 0);
+    CHECK_EQ(sqlite3_exec(log, "DELETE FROM prediction_log", NULL, NULL, NULL), SQLITE_OK);
+    rows[0] = (fw_log_pred_row){"reused-b", 78, "spam", 3, "{}", 2, "[3]", 3, 10, "model"};
+    CHECK_OK(fw_store_log_put_predictions(l, rows, 1, &err));
+    CHECK_EQ(DB_INT(log, "SELECT min(id) FROM prediction_log"), 1);
+    CHECK_OK(fw_store_log_get_prediction(l, "reused-b", "spam", 3, &f, &err));
+    CHECK_EQ(f.ts_ms, 78);
+    fw_log_pred_found_free(&f);
+    fw_store_log_close(l);
+    sqlite3_close(log);
+    fw_store_close(s);
+}
+
 /* A schema-2 log.db (the plain request_id index) opens as schema 3, rows kept, lookups working. */
 static void test_schema2_migrates(void) {
     fw_store *s;
@@ -306,6 +425,7 @@ static void test_schema2_migrates(void) {
     if (!open_both("schema2", &s, &log)) return;
     CHECK_EQ(sqlite3_exec(log,
                           "DROP INDEX prediction_log_by_request_seg;"
+                          "DROP TABLE prediction_log_run; DROP TABLE prediction_log_run_built;"
                           "CREATE INDEX prediction_log_by_request ON prediction_log(request_id);"
                           "UPDATE fw_meta SET value = '2' WHERE key = 'log_schema_version';"
                           "INSERT INTO prediction_log(id, request_id, ts_ms, model_name, version, output_json)"
@@ -320,7 +440,7 @@ static void test_schema2_migrates(void) {
         fw_store_close(s);
         return;
     }
-    CHECK_EQ(DB_INT(log, "SELECT value FROM fw_meta WHERE key = 'log_schema_version'"), 3);
+    CHECK_EQ(DB_INT(log, "SELECT value FROM fw_meta WHERE key = 'log_schema_version'"), FW_LOG_DB_SCHEMA_VERSION);
     CHECK_EQ(DB_INT(log, "SELECT count(*) FROM sqlite_master WHERE name = 'prediction_log_by_request'"), 0);
     CHECK_EQ(DB_INT(log, "SELECT count(*) FROM sqlite_master WHERE name = 'prediction_log_by_request_seg'"), 1);
     CHECK_EQ(DB_INT(log, "SELECT count(*) FROM prediction_log"), 2);
@@ -350,5 +470,6 @@ int main(int argc, char **argv) {
     TEST_RUN(test_ingest_pages_bounded);
     TEST_RUN(test_lookup_every_segment);
     TEST_RUN(test_schema2_migrates);
+    TEST_RUN(test_lookup_runs);
     return fw_test_report(argv[0]);
 }
