@@ -8,7 +8,8 @@
 # per request. CPU seconds per request move little with other jobs on the machine (wall-clock
 # throughput does): the load average is printed with every figure. Refuses load >= 0.5 unless
 # FORCE=1.
-# Usage: flock /tmp/fw-bench.lock bench/scale/replica_cpu.sh      (PAIRS=3 DUR=5 FORCE=1)
+# Usage: flock /tmp/fw-bench.lock bench/scale/replica_cpu.sh      (PAIRS=3 DUR=5 FORCE=1 T1= T4=; CONFIG=serve.yaml
+#        for the replicas, e.g. serving.log.path: /dev/null to take the prediction log out)
 set -eu
 cd "$(dirname "$0")/../.."
 . bench/quiet.sh
@@ -21,7 +22,9 @@ cleanup() { for d in "$d1" "$d4"; do [[ -n $d ]] && scripts/ha/cluster.sh stop "
 trap cleanup EXIT
 spam_bodies "$work"
 for n in 1 4; do
-    scripts/ha/cluster.sh start --replicas "$n" >"$work/env$n"
+    # per replica --threads: T1 for the one replica, T4 for each of the four (default: the server's
+    # own, one per core; T4=1 gives each of 4 replicas on 2 cores the share of a machine of its own)
+    tv=T$n; FW_HA_THREADS=${!tv:-} scripts/ha/cluster.sh start --replicas "$n" ${CONFIG:+--config "$CONFIG"} >"$work/env$n"
     ( . "$work/env$n"; spam_home "$FLYWHEEL_BIN" "$home"
       for i in $(seq 1 "$n"); do eval "u=\$r$i"
         for _ in $(seq 1 100); do curl -sf -X POST -d @"$work/v1.json" "$u/v1/models/spam:predict" >/dev/null && break; sleep 0.1; done
@@ -54,7 +57,7 @@ run() {  # run N: prints "requests rep_us ha_us pg_us" (CPU microseconds per req
 }
 bench_wait_quiet
 ratios=(); r1s=(); r4s=()
-echo "== 1 vs 4 replicas behind HAProxy, spam gbdt /v1 predict, wrk -t2 -c64 ${DUR}s, load $(bench_load1)"
+echo "== 1 vs 4 replicas behind HAProxy, spam gbdt /v1 predict, wrk -t2 -c64 ${DUR}s, --threads ${T1:-default} / ${T4:-default} per replica, load $(bench_load1)"
 for i in $(seq 1 "$PAIRS"); do
     if ((i % 2)); then read -r q1 s1 h1 p1 < <(run 1); read -r q4 s4 h4 p4 < <(run 4)
     else read -r q4 s4 h4 p4 < <(run 4); read -r q1 s1 h1 p1 < <(run 1); fi
