@@ -3,8 +3,9 @@
  * driven through HAProxy by client threads on keep-alive connections:
  *   - a replica killed with kill -9 under load leaves rotation (HAProxy's stats say DOWN) within a
  *     generous bound, and no prediction fails (what it had taken is retried on another replica);
- *   - a replica stopped with SIGTERM under predictions and feedback drains: no request fails (it
- *     answers 503 to the health checks and keeps answering for drain_delay_s until out of rotation);
+ *   - a replica stopped with SIGTERM under predictions and feedback drains: it answers 503 to the
+ *     health checks and keeps answering (Connection: close) for drain_delay_s until out of
+ *     rotation, and no request fails;
  *   - PostgreSQL restarted (immediate shutdown) under load: every replica stays in rotation and
  *     answers from its loaded models (readiness does not need the store while it is down);
  *   - 10 faults (kill -9 of a replica, then its restart; PostgreSQL immediate restart) during
@@ -19,6 +20,7 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -229,6 +231,22 @@ static void test_sigterm(void) {
     load L;
     load_start(&L, C.port, true);
     sleep_s(1.0);
+    char path[400];
+    snprintf(path, sizeof path, "%s/r3/pid", C.dir);
+    char *pid = fw_test_slurp(path, NULL);
+    CHECK(pid && atoi(pid) > 0);
+    if (pid && atoi(pid) > 0) kill(atoi(pid), SIGTERM);
+    free(pid);
+    /* drain_delay_s (1 s in cluster.sh's config): unready at once, still answering meanwhile */
+    sleep_s(0.1);
+    char body[1024], label[16];
+    body_of(1, body, sizeof body, label, sizeof label);
+    HC_EXPECT(C.rport[2], "GET", "/v2/health/ready", NULL, NULL, 503, NULL);
+    hc_resp r;
+    CHECK_EQ(hc_request(C.rport[2], "POST", "/v1/models/pima:predict", body, NULL, &r), 0);
+    CHECK_EQ(r.status, 200);
+    CHECK_CONTAINS(r.headers, "Connection: close");
+    hc_resp_free(&r);
     CHECK_EQ(cl_do(&C, "term", 3), 0); /* returns once it has exited */
     sleep_s(0.5);
     load_stop(&L);
