@@ -281,11 +281,15 @@ static int fit(int argc, char **argv) {
         td.task = FW_TASK_REGRESSION;
     }
     td.n_outputs = K;
+    /* FW_GBDT_LEVELS=0: depthwise trees grown a node at a time (the same trees; for comparing
+     * the two schedules) */
+    const char *lv = getenv("FW_GBDT_LEVELS");
+    if (lv) fw__gbdt_levels = atoi(lv) != 0;
     const char *pmin = getenv("FW_GBDT_PARALLEL_MIN_NS");
     if (pmin) fw__gbdt_parallel_min_ns = atof(pmin);
     fw_fit_options o;
     fw_fit_options_init(&o);
-    o.threads = 2;
+    o.threads = getenv("FW_GBDT_THREADS") ? atoi(getenv("FW_GBDT_THREADS")) : 2; /* the fit's */
     o.params = (const char *const *)(argv + 4);
     o.n_params = (size_t)(argc - 4);
     fw_model *m = NULL;

@@ -12,6 +12,7 @@
 void fw_importance_options_init(fw_importance_options *o) {
     o->n_repeats = 5;
     o->seed = 42;
+    o->col_scorer = NULL;
 }
 
 void fw_importance_free(fw_importance *imp) {
@@ -28,10 +29,18 @@ fw_status fw_eval_predict_model(void *ud, const fw_matrix *X, double *out, fw_er
     return FW_OK;
 }
 
+/* The primary metric of X's predictions: by the column scorer cs when given (X = the scorer's rows
+ * with column col permuted), else by the callback. */
 static fw_status score(fw_task task, const fw_matrix *X, const double *y, size_t k,
                        const fw_eval_options *eo, fw_predict_matrix_fn predict, void *ud,
-                       double *pred, double *value, fw_err *err) {
-    fw_status st = predict(ud, X, pred, err);
+                       fw_col_scorer *cs, size_t col, double *pred, double *value, fw_err *err) {
+    fw_status st;
+    if (cs) {
+        st = cs->predict(cs, X, col, pred);
+        if (st) return fw_err_set(err, st, "permutation importance: predict failed: %s", fw_strerror(st));
+    } else {
+        st = predict(ud, X, pred, err);
+    }
     if (st) return st;
     fw_metric_set s;
     st = fw_eval_compute(task, y, pred, X->n_rows, k, eo, &s, err);
@@ -79,7 +88,7 @@ fw_status fw_eval_permutation_importance(fw_task task, const fw_matrix *X, const
     const char *primary = eval_opt->primary ? eval_opt->primary : fw_eval_default_metric(task);
     snprintf(out->metric, sizeof out->metric, "%s", primary);
     bool hib = fw_metric_higher_is_better(primary);
-    st = score(task, &W, y, k, eval_opt, predict, ud, pred, &out->base_score, err);
+    st = score(task, &W, y, k, eval_opt, predict, ud, NULL, 0, pred, &out->base_score, err);
     if (st) goto done;
     for (size_t j = 0; j < d; j++) {
         for (size_t i = 0; i < n; i++) col[i] = X->dense[i * d + j];
@@ -89,8 +98,8 @@ fw_status fw_eval_permutation_importance(fw_task task, const fw_matrix *X, const
             for (size_t i = 0; i < n; i++) perm[i] = (uint32_t)i;
             fw_rng_shuffle_u32(&rng, perm, n);
             for (size_t i = 0; i < n; i++) W.dense[i * d + j] = col[perm[i]];
-            double v;
-            st = score(task, &W, y, k, eval_opt, predict, ud, pred, &v, err);
+            double v = 0;
+            st = score(task, &W, y, k, eval_opt, predict, ud, opt->col_scorer, j, pred, &v, err);
             if (st) goto done;
             drops[r] = hib ? out->base_score - v : v - out->base_score;
         }

@@ -287,6 +287,7 @@ fw_status fw__gbdt_predict_row(const fw_model *m, const fw_row *x, void *scratch
 fw_status fw__gbdt_explain_row(const fw_model *m, const fw_row *x, void *scratch,
                                double *contrib);
 size_t fw__gbdt_scratch_size(const fw_model *m);
+fw_status fw__gbdt_col_scorer(const fw_model *m, const fw_matrix *base, int threads, fw_col_scorer **out);
 fw_status fw__gbdt_save(const fw_model *m, fw_buf *out);
 fw_status fw__gbdt_load(const uint8_t *data, size_t len, fw_model **out, fw_err *err);
 
