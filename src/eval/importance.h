@@ -21,6 +21,9 @@ typedef struct fw_importance_options {
      * (models/model.h fw_model_col_scorer), it gives the callback's predictions bit for bit, so
      * the importances are the same, only sooner. */
     struct fw_col_scorer *col_scorer;
+    /* With a column scorer: features spread over this many threads (default 1); the numbers do
+     * not depend on it. The callback is always called from one thread. */
+    int threads;
 } fw_importance_options;
 void fw_importance_options_init(fw_importance_options *o);
 

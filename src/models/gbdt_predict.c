@@ -326,11 +326,16 @@ typedef struct col_scorer {
     int threads;
     double *leaf;  /* n x n_trees, row-major */
     uint8_t *uses; /* nd x n_trees: 1 when tree t splits on the feature */
-    /* the pass in progress */
+    const fw_matrix *X; /* the base rows while the cache is made */
+} col_scorer;
+
+/* One call's pass (calls may run on several threads at once: the scorer is read-only then). */
+typedef struct col_job {
+    const col_scorer *s;
     const fw_matrix *X;
     size_t col;
     double *out;
-} col_scorer;
+} col_job;
 
 #define COL_CACHE_MAX ((size_t)64 << 20) /* bytes of cached tree values at most */
 
@@ -361,16 +366,17 @@ static void cache_blocks(void *vctx, int thread, size_t block, size_t b, size_t 
 static void col_blocks(void *vctx, int thread, size_t block, size_t b, size_t e) {
     (void)thread;
     (void)block;
-    col_scorer *s = vctx;
+    const col_job *j = vctx;
+    const col_scorer *s = j->s;
     const fw_gbdt_model *m = s->m;
     size_t nd = s->nd, T = m->n_trees, step = dense_step(nd);
     uint32_t K = m->n_groups;
-    const uint8_t *use = s->uses + s->col * T;
+    const uint8_t *use = s->uses + j->col * T;
     double tmp[ROW_BLOCK];
     for (size_t rb = b; rb < e; rb += step) {
         size_t nr = (rb + step < e ? rb + step : e) - rb;
-        const float *x0 = s->X->dense + rb * nd;
-        double *out = s->out + rb * K;
+        const float *x0 = j->X->dense + rb * nd;
+        double *out = j->out + rb * K;
         bool nan = has_nan(x0, nr * nd);
         for (size_t r = 0; r < nr; r++) memcpy(out + r * K, m->base_score, K * sizeof(double));
         for (uint32_t t = 0; t < T; t++) {
@@ -390,12 +396,13 @@ static void col_blocks(void *vctx, int thread, size_t block, size_t b, size_t e)
     }
 }
 
-/* Runs fn over s->X's rows on s->threads (one thread under ~0.1 ms of work, as predict_block). */
-static void col_run(col_scorer *s, fw_block_fn fn, double tree_share) {
+/* Runs fn(ctx) over the scorer's rows on s->threads (one thread under ~0.1 ms of work, as
+ * predict_block; a call from inside another pass runs on its thread). */
+static void col_run(const col_scorer *s, fw_block_fn fn, void *ctx, double tree_share) {
     double levels = 0;
     for (uint32_t t = 0; t < s->m->n_trees; t++) levels += 1 + s->m->tree_depth[t];
     int threads = levels * tree_share * (double)s->n < 1e5 ? 1 : s->threads;
-    fw_parallel_blocks(threads, s->n, PRED_BLOCK, fn, s);
+    fw_parallel_blocks(threads, s->n, PRED_BLOCK, fn, ctx);
 }
 
 static fw_status col_predict(fw_col_scorer *cs, const fw_matrix *X, size_t col, double *out) {
@@ -403,10 +410,8 @@ static fw_status col_predict(fw_col_scorer *cs, const fw_matrix *X, size_t col, 
     if (!X || !out || X->n_rows != s->n || X->n_dense != s->nd || col >= s->nd || !X->dense) return FW_EINVAL;
     size_t used = 0;
     for (uint32_t t = 0; t < s->m->n_trees; t++) used += s->uses[col * s->m->n_trees + t];
-    s->X = X;
-    s->col = col;
-    s->out = out;
-    col_run(s, col_blocks, s->m->n_trees ? (double)used / s->m->n_trees : 0);
+    col_job j = {s, X, col, out};
+    col_run(s, col_blocks, &j, s->m->n_trees ? (double)used / s->m->n_trees : 0);
     return FW_OK;
 }
 
@@ -443,7 +448,7 @@ fw_status fw__gbdt_col_scorer(const fw_model *mm, const fw_matrix *base, int thr
         for (uint32_t i = m->tree_start[t]; i < m->tree_start[t + 1]; i++)
             if (m->nodes[i].left >= 0) s->uses[(size_t)(m->nodes[i].feature & FW_GBDT_FEATURE_MASK) * T + t] = 1;
     s->X = base;
-    col_run(s, cache_blocks, 1.0);
+    col_run(s, cache_blocks, s, 1.0);
     s->X = NULL;
     *out = &s->base;
     return FW_OK;

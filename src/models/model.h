@@ -99,7 +99,7 @@ typedef struct fw_model_vtable {
 /* Scores rows that equal fixed rows (the `base` it was made from) except in one dense column,
  * faster than predict_block and bit for bit the same (permutation importance; gbdt: a tree that
  * does not split on the column adds its value for the base row, kept from the start). Made by
- * fw_model_col_scorer; not thread-safe (one call at a time); free with its `free`. */
+ * fw_model_col_scorer; calls may run on several threads at once; free with its `free`. */
 typedef struct fw_col_scorer {
     /* X: base's rows with column `col` changed; out as predict_block's. */
     fw_status (*predict)(struct fw_col_scorer *s, const fw_matrix *X, size_t col, double *out);

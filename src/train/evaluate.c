@@ -214,6 +214,7 @@ fw_status fw__train_evaluate(fw_train_result *r, fw_candidate *c, const fw_train
                 fw_status cst = fw_model_col_scorer(c->model, X, r->threads, &cs);
                 if (cst == FW_ENOMEM) st = fw_err_set(err, cst, "out of memory");
                 io.col_scorer = cs;
+                io.threads = r->threads;
                 if (!st)
                     st = fw_eval_permutation_importance(r->target.task, X, y, k, &eo_imp, fw_eval_predict_model,
                                                         c->model, &io, &imp, err);

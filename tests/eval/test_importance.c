@@ -162,7 +162,7 @@ static void test_latency(void) {
 
 /* A gbdt model's column scorer (only the trees that split on the changed column walked, the others'
  * values cached) gives predict_block's scores bit for bit, and permutation importance through it
- * the same numbers: binary and multiclass, rows with NaN, more trees than one group of a block. */
+ * the same numbers, with features spread over threads too: binary and multiclass, rows with NaN. */
 static void col_scorer_case(uint32_t k) {
     enum { NR = 1500, NF = 9 };
     fw_matrix X;
@@ -218,8 +218,16 @@ static void col_scorer_case(uint32_t k) {
     CHECK(memcmp(i1.mean, i2.mean, NF * sizeof(double)) == 0);
     CHECK(memcmp(i1.std, i2.std, NF * sizeof(double)) == 0);
     CHECK(i1.mean[0] > 0);
+    /* features spread over threads: the same numbers */
+    fw_importance i3;
+    io.threads = 3;
+    CHECK_OK(fw_eval_permutation_importance(td.task, &X, y, no, NULL, fw_eval_predict_model, m, &io, &i3, &err));
+    CHECK(memcmp(i1.mean, i3.mean, NF * sizeof(double)) == 0);
+    CHECK(memcmp(i1.std, i3.std, NF * sizeof(double)) == 0);
+    CHECK(i1.base_score == i3.base_score);
     fw_importance_free(&i1);
     fw_importance_free(&i2);
+    fw_importance_free(&i3);
     cs->free(cs);
     fw_free(a);
     fw_free(b);
