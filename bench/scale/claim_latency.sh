@@ -13,6 +13,7 @@ N=${2:-200}
 make -s -j2 build/flywheel >/dev/null
 FW=$PWD/build/flywheel
 work=$(mktemp -d)
+export FLYWHEEL_LOCAL_DIR=$work/local   # the job locks of a URL home go here, not into the tree
 pg=$(tests/support/pg.sh start)
 url=${pg% *}
 trap 'tests/support/pg.sh stop "${pg#* }" >/dev/null 2>&1; rm -rf "$work"' EXIT
