@@ -111,7 +111,7 @@ struct fw_monitor {
     mon_col *cols;             /* watched inputs, then outputs */
     size_t n_cols, n_inputs_watched, n_cells;
     size_t qb, wb;             /* blocks per quality / drift window */
-    /* count_mu: rows, the open block, the shards */
+    /* count_mu: rows, the open block, which shards are used (shard_used) */
     pthread_mutex_t count_mu;
     uint64_t rows;
     mon_block blk[2];
@@ -119,8 +119,15 @@ struct fw_monitor {
      * number): two server threads would otherwise pass the block's ~100 touched cache lines back
      * and forth at every prediction. Added into the block's counts when it closes (count_mu held,
      * so a row's counts are in the block of its row number, as before); allocated with the body
-     * (MON_SHARDS x n_cells x 8 bytes: 64 KiB for 57 watched inputs). */
+     * (MON_SHARDS x n_cells x 8 bytes: 64 KiB for 57 watched inputs).
+     * shard_mu[i] guards shard[i]. An observing thread takes its shard's lock while it still holds
+     * count_mu (its row number given, its block decided), lets count_mu go and only then adds its
+     * ~60-100 cells: the two server threads no longer queue on count_mu for the adds. The thread
+     * that closes a block holds count_mu and takes each used shard's lock to sum it, so it waits
+     * for every row given a number before it: a row's cells still land in the block of its row
+     * number (lock order: count_mu, then test_mu, then shard_mu). */
     uint64_t *shard[MON_SHARDS];
+    pthread_mutex_t shard_mu[MON_SHARDS];
     uint32_t shard_used;       /* bit per shard written since the block opened */
     int cur;
     int64_t block_ms;          /* settings.block_seconds in ms (0: blocks close by count only) */
