@@ -33,7 +33,7 @@ done
 echo "== $(date -u +%Y-%m-%dT%H:%M:%SZ) this $(git rev-parse --short HEAD) vs $PEER $(git rev-parse --short "$PEER"), load $(bench_load1)"
 # instructions per observation, 1 thread
 ir() { # side rows -> total instructions
-  valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.$1.$2" env THREADS=1 ROWS=$2 COLS=50 TIME=1 "$tmp/oc.$1" >/dev/null 2>&1
+  THREADS=1 ROWS=$2 COLS=50 TIME=1 valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.$1.$2" "$tmp/oc.$1" >/dev/null 2>&1
   awk '/^(totals|summary):/{print $2; exit}' "$tmp/cg.$1.$2"
 }
 for side in this peer; do

@@ -16,6 +16,7 @@
 #include "core/select.h"
 
 #include <math.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -420,7 +421,7 @@ fw_status fw_monitor_new(const fw_srv_model *m, const fw_monitor_settings *s_in,
     mon->budget[2] = s.p99_ms > 0 ? s.p99_ms : 0;
     mon->block_ms = (int64_t)llround(s.block_seconds * 1000);
     pthread_mutex_init(&mon->count_mu, NULL);
-    for (int i = 0; i < MON_SHARDS; i++) pthread_mutex_init(&mon->shard_mu[i], NULL);
+    for (int i = 0; i < MON_SHARDS; i++) atomic_init(&mon->shard_busy[i].busy, 0);
     pthread_mutex_init(&mon->test_mu, NULL);
     pthread_mutex_init(&mon->build_mu, NULL);
     atomic_init(&mon->built, 0);
@@ -453,7 +454,6 @@ void fw_monitor_free(fw_monitor *mon) {
     body_free(mon);
     recipe_free(&mon->recipe);
     pthread_mutex_destroy(&mon->count_mu);
-    for (int i = 0; i < MON_SHARDS; i++) pthread_mutex_destroy(&mon->shard_mu[i]);
     pthread_mutex_destroy(&mon->test_mu);
     pthread_mutex_destroy(&mon->build_mu);
     fw_free(mon);
@@ -600,6 +600,17 @@ static size_t col_cells(const fw_monitor *mon, const mon_col *c, const fw_monito
 
 static void run_tests(fw_monitor *mon, mon_block *b, uint64_t last_row);
 
+/* Waits until shard sh is idle (count_mu held: no thread can mark it busy meanwhile). The adds it
+ * waits for are ~100 increments by a running thread; a thread preempted mid-add is yielded to. */
+static void wait_shard(fw_monitor *mon, int sh) {
+    for (unsigned i = 0; atomic_load_explicit(&mon->shard_busy[sh].busy, memory_order_acquire); i++) {
+        if (i >= 64) sched_yield();
+#if defined(__x86_64__) || defined(__i386__)
+        else __builtin_ia32_pause();
+#endif
+    }
+}
+
 /* Closes the open block (count_mu held): takes test_mu, flips the buffers, releases count_mu and
  * tests the closed block, then releases test_mu. */
 static void close_block(fw_monitor *mon) {
@@ -607,11 +618,10 @@ static void close_block(fw_monitor *mon) {
     mon_block *b = &mon->blk[mon->cur];
     for (int sh = 0; mon->shard_used && sh < MON_SHARDS; sh++) /* the threads' counts into the block */
         if (mon->shard_used & (1u << sh)) {
-            pthread_mutex_lock(&mon->shard_mu[sh]); /* waits for a thread still adding a row of this block */
+            wait_shard(mon, sh); /* a thread still adding a row of this block */
             uint64_t *c = mon->shard[sh];
             for (size_t i = 0; i < mon->n_cells; i++) b->counts[i] += c[i];
             memset(c, 0, mon->n_cells * sizeof *c);
-            pthread_mutex_unlock(&mon->shard_mu[sh]);
         }
     mon->shard_used = 0;
     uint64_t last_row = mon->rows - 1;
@@ -687,9 +697,10 @@ uint64_t fw_monitor_observe(fw_monitor *mon, const fw_monitor_obs *o) {
     b->rows++;
     b->last_ts = ts;
     bool full = b->rows >= mon->s.step_rows;
-    /* the cells go to this thread's shard under its own lock, taken before count_mu is let go (see
-     * monitor_int.h): the block's closer waits for them */
-    pthread_mutex_lock(&mon->shard_mu[sh]);
+    /* the cells go to this thread's shard, marked busy before count_mu is let go (monitor_int.h):
+     * the block's closer waits for them */
+    wait_shard(mon, (int)sh); /* a thread sharing this shard still adding (more threads than shards) */
+    atomic_store_explicit(&mon->shard_busy[sh].busy, 1, memory_order_relaxed);
     if (wide) { /* more columns than a stack chunk: counted column by column under count_mu */
         for (size_t i = 0; i < mon->n_cols; i++) {
             mon_newcomer one = {0};
@@ -701,7 +712,7 @@ uint64_t fw_monitor_observe(fw_monitor *mon, const fw_monitor_obs *o) {
         if (!full) pthread_mutex_unlock(&mon->count_mu);
         for (size_t j = 0; j < n; j++) cnt[cells[j]]++;
     }
-    pthread_mutex_unlock(&mon->shard_mu[sh]);
+    atomic_store_explicit(&mon->shard_busy[sh].busy, 0, memory_order_release);
     if (full) close_block(mon); /* releases count_mu */
     else if (wide) pthread_mutex_unlock(&mon->count_mu);
     if (schema) {

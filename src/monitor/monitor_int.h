@@ -120,14 +120,19 @@ struct fw_monitor {
      * and forth at every prediction. Added into the block's counts when it closes (count_mu held,
      * so a row's counts are in the block of its row number, as before); allocated with the body
      * (MON_SHARDS x n_cells x 8 bytes: 64 KiB for 57 watched inputs).
-     * shard_mu[i] guards shard[i]. An observing thread takes its shard's lock while it still holds
-     * count_mu (its row number given, its block decided), lets count_mu go and only then adds its
-     * ~60-100 cells: the two server threads no longer queue on count_mu for the adds. The thread
-     * that closes a block holds count_mu and takes each used shard's lock to sum it, so it waits
-     * for every row given a number before it: a row's cells still land in the block of its row
-     * number (lock order: count_mu, then test_mu, then shard_mu). */
+     * The adds happen after count_mu is let go: an observing thread marks its shard busy while it
+     * still holds count_mu (its row number given, its block decided), releases count_mu, adds its
+     * ~60-100 cells and marks the shard idle (a release store). The thread that closes a block holds
+     * count_mu and waits for each used shard to be idle before summing it (an acquire load), so a
+     * row's cells still land in the block of its row number, and two server threads no longer
+     * queue on count_mu for the adds. A thread that finds its own shard still busy (a 5th thread
+     * sharing it) waits the same way before marking it. Plain loads and stores, no lock: the
+     * uncontended path costs what it did. */
     uint64_t *shard[MON_SHARDS];
-    pthread_mutex_t shard_mu[MON_SHARDS];
+    struct {
+        _Atomic unsigned busy;
+        char pad[64 - sizeof(unsigned)]; /* one cache line each: written by different threads */
+    } shard_busy[MON_SHARDS];
     uint32_t shard_used;       /* bit per shard written since the block opened */
     int cur;
     int64_t block_ms;          /* settings.block_seconds in ms (0: blocks close by count only) */
