@@ -326,6 +326,22 @@ fw_status fw_store_learn_snapshot_put(fw_store *s, const void *data, size_t len,
 void fw_store_learn_snapshot_path(const fw_store *s, const char *hash, const char *ext, char *path, size_t size);
 /* ---- end of continual learning -------------------------------------------------------------- */
 
+/* ---- singletons across processes (singleton.c) ------------------------------------------------ */
+/* A role one process at a time holds among all the processes sharing a store, whatever machine
+ * they run on (the retrain scheduler of `flywheel serve` replicas). PostgreSQL: a session advisory
+ * lock on a connection of the singleton's own, released by PostgreSQL when the session ends, also
+ * when the holder is killed; a directory home: an flock on <home>/singleton-<name>.lock, released
+ * by the kernel when the holder dies. name: 1-64 of [a-z0-9_-].
+ * open: nothing taken yet (no connection made). try: 1 when this handle holds it (taken now, or
+ * held and its session still alive), 0 when another process holds it, a negative status when the
+ * store cannot be reached (then not held: a lost session lost the lock; call again later). Not
+ * thread-safe: one thread per handle. close: releases it. */
+typedef struct fw_store_singleton fw_store_singleton;
+fw_status fw_store_singleton_open(const char *home, const char *name, fw_store_singleton **out, fw_err *err);
+int fw_store_singleton_try(fw_store_singleton *s, fw_err *err);
+bool fw_store_singleton_held(const fw_store_singleton *s);
+void fw_store_singleton_close(fw_store_singleton *s);
+
 /* ---- watching the registry ------------------------------------------------------------------ */
 /* A watcher of alias moves made by any process on the store (a promote, rollback or alias change
  * elsewhere), so a server reloads at once instead of at its next alias poll (which stays the
@@ -338,6 +354,27 @@ typedef struct fw_store_watch fw_store_watch;
 fw_status fw_store_watch_open(const char *home, fw_store_watch **out, fw_err *err);
 int fw_store_watch_wait(fw_store_watch *w, int timeout_ms);
 void fw_store_watch_close(fw_store_watch *w);
+
+/* ---- batch partition claims ------------------------------------------------------------------ */
+/* Workers that score the partitions of one batch job (`flywheel batch --partition claim/N`) take
+ * them from the store, each partition by one worker at a time, so any number of workers on any
+ * machines sharing the store (and the output's file system) finish the job together, and a worker
+ * that dies gives its partition back at once. PostgreSQL: a row per partition of a job in table
+ * batch_partitions (created on first use), claimed by SELECT ... FOR UPDATE SKIP LOCKED in a
+ * transaction the claimer keeps open while it scores (its death ends the transaction: the row is
+ * free again). SQLite (one machine): an flock on <home>/locks/<job>.part-<I>.lock per partition,
+ * dropped by the kernel when the holder dies.
+ * next: FW_OK with *index claimed; FW_EBUSY when every partition not yet done is held by another
+ * worker (wait and ask again: a holder that dies frees its partition); FW_ENOTFOUND when every
+ * partition is done. done: marks a claimed partition done (after its output is committed) and
+ * releases the claim; release: gives a claimed partition back undone (a failed run). One thread
+ * per handle. */
+typedef struct fw_store_claims fw_store_claims;
+fw_status fw_store_claims_open(const char *home, const char *job, uint32_t count, fw_store_claims **out, fw_err *err);
+fw_status fw_store_claims_next(fw_store_claims *c, uint32_t *index, fw_err *err);
+fw_status fw_store_claims_done(fw_store_claims *c, uint32_t index, fw_err *err);
+void fw_store_claims_release(fw_store_claims *c, uint32_t index);
+void fw_store_claims_close(fw_store_claims *c);
 
 /* ---- the prediction log --------------------------------------------------------------------- */
 /* One logged prediction as stored (table prediction_log). Texts are not copied; lengths without
