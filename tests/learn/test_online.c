@@ -219,7 +219,7 @@ static void test_change_refit(void) {
         CHECK_MSG(st.resets >= 1, "refit_epochs %d: no reset after the change", s.refit_epochs);
     }
     CHECK_NEAR(before[0], before[1], 0); /* the same learner until the change is detected */
-    CHECK_MSG(after[1] < after[0] * 0.97, "mean loss 150..450 examples after the change: refit %.4f, step sizes only %.4f",
+    CHECK_MSG(after[1] < after[0] * 0.9, "mean loss 150..450 examples after the change: refit %.4f, step sizes only %.4f",
               after[1], after[0]);
     fw_online_free(o[0]);
     fw_online_free(o[1]);
