@@ -85,6 +85,8 @@ struct fw_srv_learning {
     size_t n_retired;
     char *strs;                  /* the strings of a taken example */
     uint64_t joined_memory, joined_store; /* labels joined through the join cache / the store (under mu) */
+    uint64_t d_learned, d_refused, d_memory, d_store; /* the round's counts (thread), added under mu at
+                                                         its end: no lock per label */
     /* counters (under mu) */
     uint64_t queued, dropped, unjoined, refused, learned_events;
     /* the retrain worker: one run at a time (the store's lock makes it one per model across processes) */
@@ -317,11 +319,9 @@ static int handle(fw_srv_learning *l, const event *e) {
         if (fw_learn_capture_take(ln->cap, e->rid, e->version, vals, l->strs, FW_LEARN_CAPTURE_STR)) {
             bool ok = fw_online_add(ln->ol, e->rid, vals, &y, &err) == FW_OK;
             if (ok) maybe_snapshot(l, ln, (double)fw_now_ns() * 1e-9);
-            pthread_mutex_lock(&l->mu);
-            if (ok) l->learned_events++;
-            else l->refused++;
-            l->joined_memory++;
-            pthread_mutex_unlock(&l->mu);
+            if (ok) l->d_learned++;
+            else l->d_refused++;
+            l->d_memory++;
             return 1;
         }
     }
@@ -340,19 +340,15 @@ static int handle(fw_srv_learning *l, const event *e) {
     }
     json_t *root = json_loads(f.input_json, 0, NULL);
     fw_log_pred_found_free(&f);
-    pthread_mutex_lock(&l->mu);
-    l->joined_store++;
-    pthread_mutex_unlock(&l->mu);
+    l->d_store++;
     fw_value *vals = fw_calloc(ni ? ni : 1, sizeof *vals);
     bool ok = root && vals && decode_inputs(pl, root, vals);
     if (ok) ok = fw_online_add(ln->ol, e->rid, vals, &y, &err) == FW_OK;
     fw_free(vals);
     json_decref(root);
     if (ok) maybe_snapshot(l, ln, (double)fw_now_ns() * 1e-9); /* at exactly every snapshot.updates examples */
-    pthread_mutex_lock(&l->mu);
-    if (ok) l->learned_events++;
-    else l->refused++;
-    pthread_mutex_unlock(&l->mu);
+    if (ok) l->d_learned++;
+    else l->d_refused++;
     return 1;
 }
 
@@ -632,6 +628,11 @@ static void *learning_main(void *arg) {
         pthread_mutex_lock(&l->mu);
         for (size_t i = 0; i < l->n_ls; i++)
             if (l->ls[i]->ol) fw_online_stats_get(l->ls[i]->ol, &l->ls[i]->stats);
+        l->learned_events += l->d_learned;
+        l->refused += l->d_refused;
+        l->joined_memory += l->d_memory;
+        l->joined_store += l->d_store;
+        l->d_learned = l->d_refused = l->d_memory = l->d_store = 0;
         l->busy = false;
         pthread_cond_broadcast(&l->cv);
         pthread_mutex_unlock(&l->mu);
