@@ -564,6 +564,7 @@ void fw_srv_learning_alarm(void *ud, const char *name, int64_t version, int kind
 
 static void *learning_main(void *arg) {
     fw_srv_learning *l = arg;
+    pthread_setname_np(pthread_self(), "fw-learn");
     (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10); /* below the request threads */
     event *batch = NULL;
     size_t cap = 0;
