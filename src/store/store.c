@@ -8,6 +8,7 @@
 #include "core/clock.h"
 #include "core/files.h"
 #include "core/hash.h"
+#include "core/test_hooks.h"
 #include "store/store_backend.h"
 #include "store/store_int.h"
 
@@ -22,6 +23,7 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 const char *fw_store_default_home(const char *home) {
@@ -338,6 +340,27 @@ fw_status fw_store_watch_open(const char *home, fw_store_watch **out, fw_err *er
     if (st) return st;
     if (!b->watch_open) return fw_err_set(err, FW_EUNSUPPORTED, "the %s store announces no alias moves", b->name);
     return b->watch_open(home, out, err);
+}
+fw_status fw_store_claims_open(const char *home, const char *job, uint32_t count, fw_store_claims **out, fw_err *err) {
+    *out = NULL;
+    if (!job || !*job || count == 0) return fw_err_set(err, FW_EINVAL, "partition claims: a job name and a count are needed");
+    home = fw_store_default_home(home);
+    const fw_store_backend *b;
+    fw_status st = backend_for(home, &b, err);
+    if (st) return st;
+    if (!b->claims_open) return fw_err_set(err, FW_EUNSUPPORTED, "the %s store has no partition claims", b->name);
+    return b->claims_open(home, job, count, out, err);
+}
+fw_status fw_store_claims_next(fw_store_claims *c, uint32_t *index, fw_err *err) {
+    fw_status st = c->next(c, index, err);
+    const char *hold = FW_TEST_ENV("FLYWHEEL_TEST_CLAIM_HOLD_MS"); /* test builds: hold each claim this long */
+    if (!st && hold) nanosleep(&(struct timespec){atoi(hold) / 1000, (long)(atoi(hold) % 1000) * 1000000L}, NULL);
+    return st;
+}
+fw_status fw_store_claims_done(fw_store_claims *c, uint32_t index, fw_err *err) { return c->done(c, index, err); }
+void fw_store_claims_release(fw_store_claims *c, uint32_t index) { c->release(c, index); }
+void fw_store_claims_close(fw_store_claims *c) {
+    if (c) c->close(c);
 }
 int fw_store_watch_wait(fw_store_watch *w, int timeout_ms) { return w->wait(w, timeout_ms); }
 void fw_store_watch_close(fw_store_watch *w) {

@@ -351,6 +351,27 @@ fw_status fw_store_watch_open(const char *home, fw_store_watch **out, fw_err *er
 int fw_store_watch_wait(fw_store_watch *w, int timeout_ms);
 void fw_store_watch_close(fw_store_watch *w);
 
+/* ---- batch partition claims ------------------------------------------------------------------ */
+/* Workers that score the partitions of one batch job (`flywheel batch --partition claim/N`) take
+ * them from the store, each partition by one worker at a time, so any number of workers on any
+ * machines sharing the store (and the output's file system) finish the job together, and a worker
+ * that dies gives its partition back at once. PostgreSQL: a row per partition of a job in table
+ * batch_partitions (created on first use), claimed by SELECT ... FOR UPDATE SKIP LOCKED in a
+ * transaction the claimer keeps open while it scores (its death ends the transaction: the row is
+ * free again). SQLite (one machine): an flock on <home>/locks/<job>.part-<I>.lock per partition,
+ * dropped by the kernel when the holder dies.
+ * next: FW_OK with *index claimed; FW_EBUSY when every partition not yet done is held by another
+ * worker (wait and ask again: a holder that dies frees its partition); FW_ENOTFOUND when every
+ * partition is done. done: marks a claimed partition done (after its output is committed) and
+ * releases the claim; release: gives a claimed partition back undone (a failed run). One thread
+ * per handle. */
+typedef struct fw_store_claims fw_store_claims;
+fw_status fw_store_claims_open(const char *home, const char *job, uint32_t count, fw_store_claims **out, fw_err *err);
+fw_status fw_store_claims_next(fw_store_claims *c, uint32_t *index, fw_err *err);
+fw_status fw_store_claims_done(fw_store_claims *c, uint32_t index, fw_err *err);
+void fw_store_claims_release(fw_store_claims *c, uint32_t index);
+void fw_store_claims_close(fw_store_claims *c);
+
 /* ---- the prediction log --------------------------------------------------------------------- */
 /* One logged prediction as stored (table prediction_log). Texts are not copied; lengths without
  * the NUL. */

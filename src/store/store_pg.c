@@ -1088,4 +1088,5 @@ const fw_store_backend fw_store_pg_backend = {
     .log_open = fw__pg_log_open,
     .retention_start = fw__pg_retention_start,
     .watch_open = fw__pg_watch_open,
+    .claims_open = fw__pg_claims_open,
 };

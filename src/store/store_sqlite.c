@@ -1254,4 +1254,5 @@ const fw_store_backend fw_store_sqlite_backend = {
     .open = sqlite_open,
     .log_open = fw__sqlite_log_open,
     .retention_start = fw__sqlite_retention_start,
+    .claims_open = fw__local_claims_open,
 };
