@@ -124,10 +124,11 @@ fw_status fw_store_alarm_raise(fw_store *s, fw_alarm_rec *a, fw_err *err) {
     return s->ops->alarm_raise(s, a, err);
 }
 fw_status fw_store_alarm_clear(fw_store *s, const char *model, int64_t version, const char *kind, const char *column,
-                               int64_t cleared_ms, int64_t *n_cleared, fw_err *err) {
+                               const char *slice, int64_t cleared_ms, int64_t *n_cleared, fw_err *err) {
     if (n_cleared) *n_cleared = 0;
     if (!model || !kind) return fw_err_set(err, FW_EINVAL, "clearing an alarm needs a model and a kind");
-    return s->ops->alarm_clear(s, model, version, kind, column, cleared_ms, n_cleared, err);
+    return s->ops->alarm_clear(s, model, version, kind, column && column[0] ? column : NULL,
+                               slice && slice[0] ? slice : NULL, cleared_ms, n_cleared, err);
 }
 fw_status fw_store_alarm_list(fw_store *s, const char *model, size_t limit, fw_alarm_rec **out, size_t *n,
                               fw_err *err) {
@@ -404,6 +405,7 @@ void fw_alarm_recs_free(fw_alarm_rec *a, size_t n) {
         fw_free(a[i].model);
         fw_free(a[i].kind);
         fw_free(a[i].column);
+        fw_free(a[i].slice);
         fw_free(a[i].statistic);
         fw_free(a[i].detail);
     }

@@ -38,7 +38,7 @@ typedef struct fw_store_ops {
     /* alarm history */
     fw_status (*alarm_raise)(fw_store *s, fw_alarm_rec *a, fw_err *err);
     fw_status (*alarm_clear)(fw_store *s, const char *model, int64_t version, const char *kind, const char *column,
-                             int64_t cleared_ms, int64_t *n_cleared, fw_err *err);
+                             const char *slice, int64_t cleared_ms, int64_t *n_cleared, fw_err *err);
     fw_status (*alarm_list)(fw_store *s, const char *model, size_t limit, fw_alarm_rec **out, size_t *n,
                             fw_err *err);
     /* artifacts */
