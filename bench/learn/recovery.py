@@ -106,7 +106,7 @@ def recovery(loss):
     return pre, None
 
 def report(dirs):
-    sides = (("flywheel", "fw.txt"), ("flywheel_lr0.2", "fw2.txt"), ("sgd", "sgd.txt"))
+    sides = (("flywheel", "fw.txt"), ("flywheel_refit0", "fw0.txt"), ("flywheel_lr0.2", "fw2.txt"), ("sgd", "sgd.txt"))
     curves = {k: [] for k, _ in sides}
     rec = {k: [] for k, _ in sides}
     print("recovery: rows after the change until the trailing %d-row mean log loss is within %d%% of the "
@@ -121,18 +121,29 @@ def report(dirs):
             line += "  %s pre %.4f recovery %s" % (side, pre, r if r is not None else "never (> %d)" % N_POST)
         rt = open(d + "/sgd_retrains.txt").read().split("\n")
         line += "  (ADWIN retrains at rows %s)" % ", ".join(x.split()[0] for x in rt if x)
+        line += "  resets: flywheel %s, refit0 %s" % tuple(open(d + f).read().split()[1] for f in ("/fw.resets", "/fw0.resets"))
         print(line)
+    print("\nno change (still.csv, %d rows): mean progressive log loss and change-test firings per seed:" % (N_PRE + N_POST))
+    still = {"refit": [], "refit0": []}
+    for d in dirs:
+        a, b = np.loadtxt(d + "/still.txt").mean(), np.loadtxt(d + "/still0.txt").mean()
+        still["refit"].append(a); still["refit0"].append(b)
+        print("seed %s: flywheel %.5f (resets %s)  refit0 %.5f (resets %s)" % (
+            d.rsplit("/", 1)[-1], a, open(d + "/still.resets").read().split()[1], b, open(d + "/still0.resets").read().split()[1]))
+    print("no change, mean over seeds: flywheel %.5f, refit0 %.5f" % (np.mean(still["refit"]), np.mean(still["refit0"])))
     print("\nwindowed progressive log loss, mean over %d seeds, %d-row windows (change at row %d):" % (len(dirs), WIN, N_PRE))
-    print("%8s %16s %16s %16s" % ("rows", "flywheel lr 0.1", "flywheel lr 0.2", "sgd+adwin"))
+    print("%8s %16s %16s %16s %16s" % ("rows", "flywheel lr 0.1", "refit0 lr 0.1", "flywheel lr 0.2", "sgd+adwin"))
     fw = np.mean(curves["flywheel"], axis=0); f2 = np.mean(curves["flywheel_lr0.2"], axis=0)
+    f0 = np.mean(curves["flywheel_refit0"], axis=0)
     sk = np.mean(curves["sgd"], axis=0)
     for s in range(N_PRE - 2000, N_PRE + N_POST, WIN):
-        print("%8d %16.4f %16.4f %16.4f%s" % (s, fw[s:s + WIN].mean(), f2[s:s + WIN].mean(), sk[s:s + WIN].mean(),
-                                              "   <- change" if s == N_PRE else ""))
-    mf, m2, ms = (float(np.median(rec[k])) for k in ("flywheel", "flywheel_lr0.2", "sgd"))
+        print("%8d %16.4f %16.4f %16.4f %16.4f%s" % (s, fw[s:s + WIN].mean(), f0[s:s + WIN].mean(), f2[s:s + WIN].mean(),
+                                                     sk[s:s + WIN].mean(), "   <- change" if s == N_PRE else ""))
+    mf, m0, m2, ms = (float(np.median(rec[k])) for k in ("flywheel", "flywheel_refit0", "flywheel_lr0.2", "sgd"))
     print("\nmedian recovery over %d seeds (the floor is %d: one full window after the change): flywheel online "
-          "(FTRL from the batch weights, batch 1, change reset) lr 0.1 (the default) %s rows, lr 0.2 %s rows; "
-          "sklearn SGD (partial_fit) + ADWIN retraining %s rows" % (len(dirs), WIN, mf, m2, ms))
+          "(FTRL from the batch weights, batch 1, change reset + refit) lr 0.1 (the default) %s rows, lr 0.2 %s rows; "
+          "without the refit (step sizes reset only) %s rows; "
+          "sklearn SGD (partial_fit) + ADWIN retraining %s rows" % (len(dirs), WIN, mf, m2, m0, ms))
     print("flywheel (default lr) no slower: %s; at lr 0.2: %s" % ("yes" if mf <= ms else "no", "yes" if m2 <= ms else "no"))
 
 if __name__ == "__main__":
@@ -144,6 +155,8 @@ if __name__ == "__main__":
         X0, y0 = draw(rng, N_PRE, B_BEFORE)
         X1, y1 = draw(rng, N_POST, B_AFTER)
         write(sys.argv[3] + "/stream.csv", np.vstack([X0, X1]), np.concatenate([y0, y1]))
+        Xs, ys = draw(rng, N_PRE + N_POST, B_BEFORE)  # the no-change control: same length, no change
+        write(sys.argv[3] + "/still.csv", Xs, ys)
     elif cmd == "sgd":
         sgd(sys.argv[2])
     elif cmd == "report":

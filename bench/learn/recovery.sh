@@ -10,7 +10,11 @@
 #             feeding ADWIN (delta 0.002, written in bench/learn/recovery.py: river is not packaged),
 #             refitted on ADWIN's window at each detection and learning each row (partial_fit)
 #             between detections.
-# Prints both windowed loss curves (mean over seeds) and the recovery time per seed and median.
+#   flywheel, refit 0: the same learner when a detected change only resets the step sizes (the
+#             learner before the refit on the examples since the change point)
+#   no change: both flywheel learners over a stream of the same length without the change
+#             (still.csv): their mean progressive loss and how often the change test fired.
+# Prints the windowed loss curves (mean over seeds) and the recovery time per seed and median.
 #   nice -n 10 bash bench/learn/recovery.sh [SEEDS (5)]        (B=DIR: the build directory, default build)
 set -eu
 cd "$(dirname "$0")/../.."
@@ -27,8 +31,12 @@ for s in $(seq 1 "$SEEDS"); do
   /usr/bin/python3 bench/learn/recovery.py gen "$s" "$d"
   printf 'name: m\ntask: binary\ndata:\n  train: %s/base.csv\n  label: y\n  positive: "yes"\nmetric: log_loss\n' "$d" > "$d/flywheel.yaml"
   "$B/flywheel" train "$d/flywheel.yaml" --home "$d/h" --out "$d/out" --models linear --quiet >/dev/null
-  "$work/recovery_fw" "$(ls "$d"/out/*.fwm | head -1)" "$d/stream.csv" "$d/fw.txt" 1 0.1
-  "$work/recovery_fw" "$(ls "$d"/out/*.fwm | head -1)" "$d/stream.csv" "$d/fw2.txt" 1 0.2
+  art=$(ls "$d"/out/*.fwm | head -1)
+  "$work/recovery_fw" "$art" "$d/stream.csv" "$d/fw.txt" 1 0.1 > "$d/fw.resets"
+  "$work/recovery_fw" "$art" "$d/stream.csv" "$d/fw0.txt" 1 0.1 0 > "$d/fw0.resets"
+  "$work/recovery_fw" "$art" "$d/stream.csv" "$d/fw2.txt" 1 0.2 > "$d/fw2.resets"
+  "$work/recovery_fw" "$art" "$d/still.csv" "$d/still.txt" 1 0.1 > "$d/still.resets"
+  "$work/recovery_fw" "$art" "$d/still.csv" "$d/still0.txt" 1 0.1 0 > "$d/still0.resets"
   /usr/bin/python3 bench/learn/recovery.py sgd "$d"
 done
 /usr/bin/python3 bench/learn/recovery.py report "${dirs[@]}"

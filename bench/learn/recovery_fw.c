@@ -1,8 +1,10 @@
 /* recovery_fw.c — the flywheel side of bench/learn/recovery.sh: the server's online learner
  * (src/learn/online.h, FTRL-proximal, starting from the batch-trained artifact's weights) over a
  * labelled stream, one example at a time (batch 1), each scored before it is learned
- * (progressive validation). Writes one line per example: its progressive log loss.
+ * (progressive validation). Writes one line per example: its progressive log loss; prints
+ * "resets N" (the change test's firings) on stdout.
  * Usage: recovery_fw ARTIFACT.fwm STREAM.csv OUT.txt [BATCH (1)] [LR (0.1, the server's default)]
+ *        [REFIT_EPOCHS (the default, 5; 0: a change resets the step sizes only)]
  * STREAM.csv: header x0..x7,y; y is "yes" / "no". */
 #include "core/alloc.h"
 #include "learn/online.h"
@@ -29,6 +31,7 @@ int main(int argc, char **argv) {
     fw_online_settings_init(&s);
     s.batch = argc > 4 ? (size_t)atoi(argv[4]) : 1;
     if (argc > 5) s.lr = atof(argv[5]);
+    if (argc > 6) s.refit_epochs = atoi(argv[6]);
     s.snapshot_rows = 0;
     s.snapshot_s = 1e12; /* no snapshot: the learner's own curve */
     fw_online *o;
@@ -80,6 +83,9 @@ int main(int argc, char **argv) {
             n = st.examples;
         }
     }
+    fw_online_stats st;
+    fw_online_stats_get(o, &st);
+    printf("resets %llu\n", (unsigned long long)st.resets);
     fclose(in);
     fclose(out);
     free(vals);

@@ -16,12 +16,24 @@
 
 #define RECENT 1000
 /* The change test (learn_batch): Page-Hinkley on the learner's per-example loss divided by its mean
- * since the last reset; PH_WARM examples first, drift allowance PH_DELTA, threshold PH_LAMBDA. With
- * a stationary log loss (relative sd ~1.2) the chance it ever fires is about exp(-2 x 0.05 x 50 /
- * 1.44) = 3%; a loss that doubles fires it after ~50 examples. */
+ * since the last reset, clipped at PH_CLIP; PH_WARM examples first, drift allowance PH_DELTA,
+ * threshold PH_LAMBDA. A loss that doubles fires it after ~50 examples. The clip: log losses are
+ * heavy-tailed (a confident mistake costs 20x the mean), and unclipped a few of them fired the
+ * test on streams without a change — 0 to 5 times per 30,000 rows of bench/learn/recovery.sh's
+ * no-change streams, 10 times in 4,700 labels of the spam stream of bench/learn/feedback_cost.sh;
+ * clipped at 4, none on those no-change streams, one per change. A firing only resets the step sizes
+ * unless the recent losses show a clear change point (change_point). */
 #define PH_WARM 200
 #define PH_DELTA 0.05
 #define PH_LAMBDA 50.0
+#define PH_CLIP 4.0
+/* What a detected change resets (learn_batch): the per-coordinate step sizes, and — when
+ * change_point finds where it began — the learner is refitted on the examples since then,
+ * REFIT_EPOCHS passes one example at a time from its current weights, now and each time those
+ * examples double, up to HIST: the growing window a change detector's retraining would use,
+ * without waiting for it. At most 2 x HIST recent examples are kept for it. */
+#define HIST 2048
+#define REFIT_EPOCHS 8
 
 struct fw_online {
     fw_online_settings s;
@@ -58,6 +70,13 @@ struct fw_online {
     /* the change test on the learner's progressive loss (Page-Hinkley, see learn_batch) */
     double ph_mean, ph_sum, ph_min;
     uint64_t ph_n, resets;
+    uint64_t refit_from;         /* after a change: its estimated first example (0: no refit due) */
+    uint64_t refit_next;         /* ... the next refit once this many examples are held */
+    /* the recent examples (the refit after a change): rows hist_first .. hist_first + H.n_rows - 1 */
+    fw_matrix H;
+    double *hy, *hl;             /* their labels and progressive losses */
+    double *bl;                  /* the batch's progressive losses */
+    uint64_t hist_first;
     size_t r_n, r_i;
     fw_online_gate last_gate;
     double *out_a, *out_b;
@@ -74,6 +93,7 @@ void fw_online_settings_init(fw_online_settings *s) {
     s->gate_min_rows = 200;
     s->gate_confidence = 0.95;
     s->gate_min_improvement = 0;
+    s->refit_epochs = REFIT_EPOCHS;
 }
 
 const char *fw_online_decision_name(int d) {
@@ -89,6 +109,10 @@ void fw_online_free(fw_online *o) {
     fw_free(o->row_dense);
     fw_matrix_free(&o->X);
     fw_free(o->y);
+    fw_matrix_free(&o->H);
+    fw_free(o->hy);
+    fw_free(o->hl);
+    fw_free(o->bl);
     fw_buf_free(&o->pend_seq);
     fw_buf_free(&o->seq);
     fw_free(o->parent_bytes);
@@ -108,8 +132,10 @@ fw_status fw_online_new(const uint8_t *artifact, size_t len, const char *parent,
     *out = NULL;
     if (!s->solver || (strcmp(s->solver, "ftrl") && strcmp(s->solver, "sgd")))
         return fw_err_set(err, FW_EINVAL, "learn: solver must be ftrl or sgd");
-    if (s->batch < 1 || s->batch > 65536 || !(s->lr > 0) || !(s->beta >= 0) || !(s->gate_confidence > 0.5 && s->gate_confidence < 1))
-        return fw_err_set(err, FW_EINVAL, "learn: batch must be in [1, 65536], lr > 0, beta >= 0, confidence in (0.5, 1)");
+    if (s->batch < 1 || s->batch > 65536 || !(s->lr > 0) || !(s->beta >= 0) || !(s->gate_confidence > 0.5 && s->gate_confidence < 1) ||
+        s->refit_epochs < 0 || s->refit_epochs > 100)
+        return fw_err_set(err, FW_EINVAL, "learn: batch must be in [1, 65536], lr > 0, beta >= 0, confidence in (0.5, 1), "
+                                          "refit epochs in [0, 100]");
     fw_online *o = fw_calloc(1, sizeof *o);
     if (!o) return fw_err_set(err, FW_ENOMEM, "out of memory");
     o->s = *s;
@@ -146,6 +172,12 @@ fw_status fw_online_new(const uint8_t *artifact, size_t len, const char *parent,
     if (fw_matrix_alloc(&o->X, s->batch, o->nd, o->sd)) goto oom;
     o->X.n_rows = 0;
     if (!(o->y = fw_calloc(s->batch, sizeof(double)))) goto oom;
+    size_t hcap = 2 * HIST + s->batch;
+    if (fw_matrix_alloc(&o->H, hcap, o->nd, o->sd)) goto oom;
+    o->H.n_rows = 0;
+    if (!(o->hy = fw_calloc(hcap, sizeof(double))) || !(o->hl = fw_calloc(hcap, sizeof(double))) ||
+        !(o->bl = fw_calloc(s->batch, sizeof(double))))
+        goto oom;
     if (!(o->out_a = fw_calloc(o->no, sizeof(double))) || !(o->out_b = fw_calloc(o->no, sizeof(double)))) goto oom;
     if (!(o->parent_bytes = fw_malloc(len ? len : 1))) goto oom;
     memcpy(o->parent_bytes, artifact, len);
@@ -216,6 +248,99 @@ static double loss_of(const fw_online *o, const double *p, double y) {
 
 /* ---- the batch ----------------------------------------------------------------------------- */
 
+/* Appends the batch's rows to the recent examples; past 2 x HIST rows the oldest are dropped down
+ * to HIST (amortized: one move every HIST examples). */
+static fw_status hist_append(fw_online *o, fw_err *err) {
+    fw_matrix *H = &o->H;
+    const fw_matrix *X = &o->X;
+    if (H->n_rows + X->n_rows > 2 * HIST + o->s.batch) {
+        size_t drop = H->n_rows > HIST ? H->n_rows - HIST : 0, keep = H->n_rows - drop;
+        memmove(H->dense, H->dense + drop * o->nd, keep * o->nd * sizeof(float));
+        memmove(o->hy, o->hy + drop, keep * sizeof(double));
+        memmove(o->hl, o->hl + drop, keep * sizeof(double));
+        if (o->sd) {
+            uint64_t b = H->indptr[drop], e = H->indptr[H->n_rows];
+            memmove(H->indices, H->indices + b, (size_t)(e - b) * sizeof(uint32_t));
+            memmove(H->values, H->values + b, (size_t)(e - b) * sizeof(float));
+            for (size_t i = 0; i <= keep; i++) H->indptr[i] = H->indptr[i + drop] - b;
+        }
+        H->n_rows = keep;
+        o->hist_first += drop;
+    }
+    size_t at = H->n_rows;
+    memcpy(H->dense + at * o->nd, X->dense, X->n_rows * o->nd * sizeof(float));
+    memcpy(o->hy + at, o->y, X->n_rows * sizeof(double));
+    memcpy(o->hl + at, o->bl, X->n_rows * sizeof(double));
+    if (o->sd) {
+        uint64_t base = H->indptr[at], nnz = X->indptr[X->n_rows];
+        if (base + nnz > H->nnz_cap) {
+            size_t cap = (size_t)(base + nnz) * 2 + 64;
+            uint32_t *ni = fw_realloc(H->indices, cap * sizeof(uint32_t));
+            if (ni) H->indices = ni;
+            float *nv = ni ? fw_realloc(H->values, cap * sizeof(float)) : NULL;
+            if (nv) H->values = nv;
+            if (!ni || !nv) return fw_err_set(err, FW_ENOMEM, "out of memory");
+            H->nnz_cap = cap;
+        }
+        memcpy(H->indices + base, X->indices, (size_t)nnz * sizeof(uint32_t));
+        memcpy(H->values + base, X->values, (size_t)nnz * sizeof(float));
+        for (size_t i = 1; i <= X->n_rows; i++) H->indptr[at + i] = base + X->indptr[i];
+    }
+    H->n_rows += X->n_rows;
+    return FW_OK;
+}
+
+/* Where the change began, estimated from the recent examples' progressive losses: the split of the
+ * kept examples (at least CP_MIN on each side) that maximizes the standardized difference of the
+ * mean loss after it and before it, (mean_after - mean_before) x sqrt(n_before x n_after / n) —
+ * not the Page-Hinkley test's own minimum, which a drift allowance measured against a mean of few
+ * examples after a reset can place hundreds of examples early. False (no refit) unless that
+ * difference is at least CP_Z standard deviations of the loss: a test that fired on noise finds no
+ * clear split, and a refit on a few arbitrary examples would only add noise. */
+#define CP_MIN 8
+#define CP_Z 4.0
+static bool change_point(const fw_online *o, uint64_t *out) {
+    size_t n = o->H.n_rows;
+    if (n < 2 * CP_MIN) return false;
+    double total = 0, sq = 0;
+    for (size_t i = 0; i < n; i++) total += o->hl[i], sq += o->hl[i] * o->hl[i];
+    double var = sq / (double)n - (total / (double)n) * (total / (double)n);
+    double before = 0, best = -INFINITY;
+    size_t at = 0;
+    for (size_t t = 1; t < n; t++) {
+        before += o->hl[t - 1];
+        if (t < CP_MIN || n - t < CP_MIN) continue;
+        double nb = (double)t, na = (double)(n - t);
+        double d = ((total - before) / na - before / nb) * sqrt(nb * na / (double)n);
+        if (d > best) best = d, at = t;
+    }
+    if (!(var > 0) || best < CP_Z * sqrt(var)) return false;
+    *out = o->hist_first + at;
+    return true;
+}
+
+/* The fit options of one partial fit: the settings, `batch` examples per update, `epochs` passes. */
+static fw_status partial_fit(fw_online *o, const fw_matrix *X, const double *y, size_t batch, int epochs,
+                             fw_err *err) {
+    char p[7][48];
+    const char *params[7];
+    size_t np = 0;
+    snprintf(p[np], sizeof p[np], "solver=%s", o->solver), np++;
+    snprintf(p[np], sizeof p[np], "lr=%.17g", o->s.lr), np++;
+    snprintf(p[np], sizeof p[np], "beta=%.17g", o->s.beta), np++;
+    snprintf(p[np], sizeof p[np], "batch=%zu", batch), np++;
+    if (epochs > 1) snprintf(p[np], sizeof p[np], "epochs=%d", epochs), np++;
+    if (!isnan(o->s.l1)) snprintf(p[np], sizeof p[np], "l1=%.17g", o->s.l1), np++;
+    if (!isnan(o->s.l2)) snprintf(p[np], sizeof p[np], "l2=%.17g", o->s.l2), np++;
+    for (size_t i = 0; i < np; i++) params[i] = p[i];
+    fw_fit_options fo;
+    fw_fit_options_init(&fo);
+    fo.params = params;
+    fo.n_params = np;
+    fo.threads = 1;
+    return fw_linear_partial_fit(o->learner, X, y, NULL, &fo, err);
+}
+
 static fw_status learn_batch(fw_online *o, fw_err *err) {
     size_t n = o->X.n_rows;
     if (o->p_n + n > o->p_cap) {
@@ -235,6 +360,7 @@ static fw_status learn_batch(fw_online *o, fw_err *err) {
         fw_model_predict_row(o->learner, &r, o->mscratch, o->out_a);
         fw_model_predict_row(o->champ, &r, o->mscratch, o->out_b);
         double lx = loss_of(o, o->out_a, o->y[i]), lc = loss_of(o, o->out_b, o->y[i]);
+        o->bl[i] = lx;
         o->p_y[o->p_n] = o->y[i];
         memcpy(o->p_chal + o->p_n * o->no, o->out_a, o->no * sizeof(double));
         memcpy(o->p_champ + o->p_n * o->no, o->out_b, o->no * sizeof(double));
@@ -251,34 +377,42 @@ static fw_status learn_batch(fw_online *o, fw_err *err) {
          * PH_LAMBDA means the learner's loss rose and stayed up — the world changed. */
         o->ph_n++;
         o->ph_mean += (lx - o->ph_mean) / (double)o->ph_n;
-        if (o->ph_n > PH_WARM && o->ph_mean > 0) {
-            o->ph_sum += lx / o->ph_mean - 1 - PH_DELTA;
+        if (o->ph_n > PH_WARM && o->ph_mean > 0 && !change) {
+            o->ph_sum += fmin(lx / o->ph_mean, PH_CLIP) - 1 - PH_DELTA;
             if (o->ph_sum < o->ph_min) o->ph_min = o->ph_sum;
             if (o->ph_sum - o->ph_min > PH_LAMBDA) change = true;
         }
     }
-    if (change) { /* learn the new world at a fresh learner's pace, from the weights it has */
-        fw_linear_reset_rates(o->learner);
+    fw_status st = hist_append(o, err);
+    if (st) return st;
+    uint64_t end = o->examples + n; /* the examples held once this batch is in */
+    if (change) {
+        /* learn the new world at a fresh learner's pace, from the weights it has: fresh step sizes,
+         * and refits on the examples since the estimated change point (this batch's included),
+         * now and each time their number doubles, up to HIST — the growing window a change
+         * detector's retraining would use, without waiting for it */
         o->resets++;
         o->ph_n = 0;
         o->ph_mean = o->ph_sum = o->ph_min = 0;
+        uint64_t from;
+        o->refit_from = change_point(o, &from) ? from : 0;
+        o->refit_next = end;
     }
-    char p[6][48];
-    const char *params[6];
-    size_t np = 0;
-    snprintf(p[np], sizeof p[np], "solver=%s", o->solver), np++;
-    snprintf(p[np], sizeof p[np], "lr=%.17g", o->s.lr), np++;
-    snprintf(p[np], sizeof p[np], "beta=%.17g", o->s.beta), np++;
-    snprintf(p[np], sizeof p[np], "batch=%zu", n), np++;
-    if (!isnan(o->s.l1)) snprintf(p[np], sizeof p[np], "l1=%.17g", o->s.l1), np++;
-    if (!isnan(o->s.l2)) snprintf(p[np], sizeof p[np], "l2=%.17g", o->s.l2), np++;
-    for (size_t i = 0; i < np; i++) params[i] = p[i];
-    fw_fit_options fo;
-    fw_fit_options_init(&fo);
-    fo.params = params;
-    fo.n_params = np;
-    fo.threads = 1;
-    fw_status st = fw_linear_partial_fit(o->learner, &o->X, o->y, NULL, &fo, err);
+    if (o->refit_from && end >= o->refit_next && o->s.refit_epochs > 0) {
+        uint64_t from = o->refit_from > o->hist_first ? o->refit_from : o->hist_first;
+        size_t k = (size_t)(end - from), a = (size_t)(from - o->hist_first);
+        fw_linear_reset_rates(o->learner);
+        fw_matrix R = o->H; /* a view of the rows a.. (offsets into the same arrays) */
+        R.n_rows = k;
+        R.dense = o->H.dense + a * o->nd;
+        if (o->sd) R.indptr = o->H.indptr + a;
+        st = partial_fit(o, &R, o->hy + a, 1, o->s.refit_epochs, err);
+        o->refit_next = end + (k > 0 ? k : 1); /* when the window has doubled */
+        if (o->refit_next - o->refit_from > HIST) o->refit_from = 0;
+    } else {
+        if (change) fw_linear_reset_rates(o->learner);
+        st = partial_fit(o, &o->X, o->y, n, 1, err);
+    }
     if (st) return st;
     o->examples += n;
     fw_buf_put(&o->seq, o->pend_seq.data, o->pend_seq.len);
@@ -378,6 +512,7 @@ static void put_settings(const fw_online *o, fw_buf *b) {
     fw_buf_printf(b, "solver=%s lr=%.17g beta=%.17g batch=%zu", o->solver, o->s.lr, o->s.beta, o->s.batch);
     if (!isnan(o->s.l1)) fw_buf_printf(b, " l1=%.17g", o->s.l1);
     if (!isnan(o->s.l2)) fw_buf_printf(b, " l2=%.17g", o->s.l2);
+    fw_buf_printf(b, " refit_epochs=%d", o->s.refit_epochs);
 }
 
 static void put_num(fw_buf *b, double v) {

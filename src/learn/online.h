@@ -50,6 +50,9 @@ typedef struct fw_online_settings {
     size_t gate_min_rows;        /* examples the gate needs, fewer: inconclusive: 200 */
     double gate_confidence;      /* two-sided level of the gate's interval: 0.95 */
     double gate_min_improvement; /* the margin on the primary metric the gate requires: 0 */
+    int refit_epochs;            /* after a detected change (stats.resets), passes over the examples
+                                    since the estimated change point, one example per step: 8 (0: the
+                                    step sizes are reset, nothing is refitted) */
 } fw_online_settings;
 void fw_online_settings_init(fw_online_settings *s);
 

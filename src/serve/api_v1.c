@@ -183,10 +183,11 @@ static fw_status explain_one(const fw_srv_model *m, const fw_value *vals, const 
 }
 
 /* Predicts every instance with m into out (n_inst x n_outputs) and dec (n_inst); false after an
- * error reply. iw / n_iw (may be NULL): the input warnings. */
+ * error reply. iw / n_iw (may be NULL): the input warnings. capture: the first instance's values go
+ * to online learning's join cache (serve/learning.h; not for a shadow). */
 static bool predict_all(fw_server *s, const fw_srv_model *m, json_t *inst, fw_value *vals, double *out,
                         fw_srv_decision *dec, fw_buf *warn, size_t *n_warn, fw_buf *iw, size_t *n_iw, explain_out *ex,
-                        fw_reply *r) {
+                        bool capture, fw_reply *r) {
     bool oom;
     void *scratch = fw_srv_model_scratch(m, &oom);
     if (oom) {
@@ -201,6 +202,7 @@ static bool predict_all(fw_server *s, const fw_srv_model *m, json_t *inst, fw_va
         fw_status st = fw_srv_model_decide(m, vals, scratch, s->cfg->confidence_threshold, out + i * m->n_outputs,
                                            &dec[i], &err);
         fw_srv_monitor_observe(m, vals, st == FW_OK ? out + i * m->n_outputs : NULL, r->t0_ns, r->request_id);
+        if (st == FW_OK && capture && i == 0 && s->learning) fw_srv_learning_capture(s->learning, m, r->request_id, vals);
         if (st == FW_OK && ex) {
             ex->off[i] = ex->text.len;
             st = explain_one(m, vals, out + i * m->n_outputs, ex, &err);
@@ -463,6 +465,7 @@ static bool predict_fast(fw_server *s, const fw_route *rt, const char *body, siz
         fw_status st = fw_srv_model_decide(m, vals, scratch, s->cfg->confidence_threshold, out + i * m->n_outputs,
                                            &dec[i], &err);
         fw_srv_monitor_observe(m, vals, st == FW_OK ? out + i * m->n_outputs : NULL, t0, r->request_id);
+        if (st == FW_OK && i == 0 && s->learning) fw_srv_learning_capture(s->learning, m, r->request_id, vals);
         if (st) {
             fw__reply_error(r, st == FW_ESCHEMA || st == FW_EINVAL ? 400 : 500,
                             st == FW_ESCHEMA ? "bad_type" : fw_status_name(st), "instances[%zu]: %s", i, err.msg);
@@ -608,7 +611,7 @@ static void predict_once(fw_server *s, const fw_route *rt, const char *body, siz
         fw__reply_error(r, 500, "FW_ENOMEM", "out of memory");
         goto out;
     }
-    if (!predict_all(s, m, inst, vals, out, dec, &warn, &n_warn, &iwarn, &n_iwarn, explain ? &ex : NULL, r)) goto out;
+    if (!predict_all(s, m, inst, vals, out, dec, &warn, &n_warn, &iwarn, &n_iwarn, explain ? &ex : NULL, true, r)) goto out;
     fw__input_warnings_merge(&warn, n_warn, &iwarn, n_iwarn);
     reply_predictions(m, t.variant, n, out, dec, explain ? &ex : NULL, &warn, r);
     if (t.ro && n) fw_rollout_prediction(t.ro, t.ro_arm, r->request_id, m->n_classes > 0, dec[0].answer, dec[0].answer_value);
@@ -648,7 +651,7 @@ void fw__shadow_score(fw_server *s, const fw_srv_model *m, const char *body, siz
 #ifdef FW_TEST
     if (s->fault_delay_us) usleep(s->fault_delay_us); /* test builds: a slow shadow */
 #endif
-    bool ok = vals && out && dec && predict_all(s, m, inst, vals, out, dec, NULL, NULL, NULL, NULL, NULL, &sr);
+    bool ok = vals && out && dec && predict_all(s, m, inst, vals, out, dec, NULL, NULL, NULL, NULL, NULL, false, &sr);
     uint64_t ns = fw_now_ns() - t0;
     if (ok) {
         fw__log_prediction(s, rid, m, FW_VARIANT_SHADOW, entity, ns, body, len, out, dec, n, "v1");

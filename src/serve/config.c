@@ -86,6 +86,7 @@ void fw_serve_config_init(fw_serve_config *c) {
     l->promote = false;
     l->join_wait_s = 30;
     l->queue = 65536;
+    l->join_cache = 16384;
 }
 
 static void free_objs(fw_serve_objective *o, size_t n) {
@@ -726,6 +727,8 @@ static fw_status parse_learn(fw_yaml *y, yaml_node_t *map, fw_serve_learn *l) {
     if (!st && (v = fw_yaml_map_get(y, map, "join_wait_s")))
         st = fw_yaml_get_double(y, v, "learn.join_wait_s", 0, 86400, &l->join_wait_s);
     if (!st && (v = fw_yaml_map_get(y, map, "queue"))) st = get_size(y, v, "learn.queue", 1, 100000000, &l->queue);
+    if (!st && (v = fw_yaml_map_get(y, map, "join_cache")))
+        st = get_size(y, v, "learn.join_cache", 0, (size_t)1 << 24, &l->join_cache);
     if (!st && (v = fw_yaml_map_get(y, map, "every"))) {
         const char *t = fw_yaml_scalar(v);
         if (!t || !fw_learn_parse_duration(t, &l->every_s))

@@ -190,6 +190,9 @@ typedef struct fw_serve_learn {
     bool on_drift, on_performance; /* learn.on_alarm: true (both) | [drift, performance] */
     double join_wait_s;         /* learn.join_wait_s: how long a label waits for its logged prediction; 30 */
     size_t queue;               /* learn.queue: labels waiting for the learning thread; 65536 */
+    size_t join_cache;          /* learn.join_cache: recent predictions' inputs kept in memory per
+                                   learning model for the label join (serve/learn_capture.h); 0 = off
+                                   (every label joins through the store); 16384 */
 } fw_serve_learn;
 
 typedef struct fw_serve_config {

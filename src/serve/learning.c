@@ -9,6 +9,7 @@
 #include "learn/retrain.h"
 #include "monitor/alarm.h"
 #include "registry/registry.h"
+#include "serve/learn_capture.h"
 #include "serve/server_int.h"
 #include "store/store.h"
 
@@ -25,6 +26,7 @@
 
 #define MAX_LEARNERS 64
 #define LABEL_TEXT 128
+#define IN_MEMORY_INPUTS 1024    /* models with more inputs join through the store */
 #define LABEL_WAKE 64            /* queued labels that wake the learning thread before its 50 ms tick */
 
 typedef struct event {
@@ -46,6 +48,7 @@ typedef struct learner {
     fw_online_stats stats;       /* copied under l->mu after each round (the endpoint reads it) */
     uint64_t unjoined;
     char last_snapshot[208];
+    fw_learn_capture *cap;       /* its join cache (also in l->caps; NULL: off or out of memory) */
     /* retrain triggers */
     uint64_t labels_since;       /* labels of the model since its last triggered retrain */
     double last_retrain_s;       /* when the last one started (or when the learner was made) */
@@ -74,6 +77,16 @@ struct fw_srv_learning {
     fw_store_log *log;
     learner *ls[MAX_LEARNERS];
     size_t n_ls;
+    /* the join caches, read by request threads (fw_srv_learning_capture): published once, never
+     * freed before fw_srv_learning_free; one replaced (the learner's inputs changed) is retired */
+    _Atomic(fw_learn_capture *) caps[MAX_LEARNERS];
+    atomic_size_t n_caps;
+    fw_learn_capture *retired[MAX_LEARNERS];
+    size_t n_retired;
+    char *strs;                  /* the strings of a taken example */
+    uint64_t joined_memory, joined_store; /* labels joined through the join cache / the store (under mu) */
+    uint64_t d_learned, d_refused, d_memory, d_store; /* the round's counts (thread), added under mu at
+                                                         its end: no lock per label */
     /* counters (under mu) */
     uint64_t queued, dropped, unjoined, refused, learned_events;
     /* the retrain worker: one run at a time (the store's lock makes it one per model across processes) */
@@ -94,6 +107,18 @@ static bool wants(const fw_serve_learn *c, const char *name) {
     for (size_t i = 0; i < c->n_models; i++)
         if (!strcmp(c->models[i], name)) return true;
     return false;
+}
+
+void fw_srv_learning_capture(fw_srv_learning *l, const fw_srv_model *m, const char *rid, const fw_value *vals) {
+    if (!l) return;
+    size_t n = atomic_load_explicit(&l->n_caps, memory_order_acquire);
+    for (size_t i = 0; i < n; i++) {
+        fw_learn_capture *c = atomic_load_explicit(&l->caps[i], memory_order_acquire);
+        if (c && !strcmp(fw_learn_capture_name(c), m->name)) {
+            fw_learn_capture_put(c, m, rid, vals);
+            return;
+        }
+    }
 }
 
 void fw_srv_learning_feedback(fw_srv_learning *l, fw_server *s, const char *rid, json_t *label) {
@@ -169,6 +194,33 @@ static fw_status open_store(fw_srv_learning *l, fw_err *err) {
     return FW_OK;
 }
 
+/* Publishes the join cache of a started learner (learn_capture.h), keyed by its pipeline's inputs:
+ * kept when a restarted learner's inputs are the same, else a new one replaces it. */
+static void capture_start(fw_srv_learning *l, learner *ln) {
+    if (!l->cfg->join_cache || !ln->ol) return;
+    const fw_pipeline *pl = fw_online_pipeline(ln->ol);
+    size_t n = fw_pipeline_n_inputs(pl);
+    const char **names = fw_calloc(n ? n : 1, sizeof *names);
+    if (!names) return;
+    for (size_t i = 0; i < n; i++) names[i] = fw_pipeline_input_name(pl, i);
+    if (!ln->cap || !fw_learn_capture_same_inputs(ln->cap, names, n)) {
+        fw_learn_capture *c = fw_learn_capture_new(ln->name, names, n, l->cfg->join_cache);
+        size_t k = atomic_load(&l->n_caps), at = k;
+        for (size_t i = 0; i < k; i++)
+            if (atomic_load(&l->caps[i]) == ln->cap) at = i;
+        if (c && (at < k || k < MAX_LEARNERS) && (!ln->cap || l->n_retired < MAX_LEARNERS)) {
+            if (ln->cap) l->retired[l->n_retired++] = ln->cap; /* a request thread may still hold it */
+            atomic_store(&l->caps[at], c);
+            if (at == k) atomic_store(&l->n_caps, k + 1);
+            ln->cap = c;
+        } else {
+            fw_learn_capture_free(c);
+        }
+    }
+    if (!l->strs) l->strs = fw_malloc(FW_LEARN_CAPTURE_STR);
+    fw_free(names);
+}
+
 /* (Re)starts a learner from NAME@production (else the version that answered). */
 static void learner_start(fw_srv_learning *l, learner *ln, int64_t answered) {
     fw_online_free(ln->ol);
@@ -200,6 +252,7 @@ static void learner_start(fw_srv_learning *l, learner *ln, int64_t answered) {
         fprintf(stderr, "flywheel serve: %s does not learn online: %s\n", ln->name, err.msg);
     } else {
         ln->reason[0] = 0;
+        capture_start(l, ln);
     }
     fw_free(art);
     fw_version_rec_free(&v);
@@ -262,6 +315,20 @@ static int handle(fw_srv_learning *l, const event *e) {
     if (!ln || !ln->ol) return 1;
     fw_err err;
     fw_err_clear(&err);
+    const fw_pipeline *pl = fw_online_pipeline(ln->ol);
+    size_t ni = fw_pipeline_n_inputs(pl);
+    fw_online_label y = {e->is_number ? NULL : e->text, e->len, e->is_number, e->num};
+    if (ln->cap && l->strs && ni <= IN_MEMORY_INPUTS) { /* the join in memory: the prediction's own values */
+        fw_value vals[IN_MEMORY_INPUTS];
+        if (fw_learn_capture_take(ln->cap, e->rid, e->version, vals, l->strs, FW_LEARN_CAPTURE_STR)) {
+            bool ok = fw_online_add(ln->ol, e->rid, vals, &y, &err) == FW_OK;
+            if (ok) maybe_snapshot(l, ln, (double)fw_now_ns() * 1e-9);
+            if (ok) l->d_learned++;
+            else l->d_refused++;
+            l->d_memory++;
+            return 1;
+        }
+    }
     fw_log_pred_found f;
     memset(&f, 0, sizeof f);
     fw_status st = open_store(l, &err);
@@ -277,19 +344,15 @@ static int handle(fw_srv_learning *l, const event *e) {
     }
     json_t *root = json_loads(f.input_json, 0, NULL);
     fw_log_pred_found_free(&f);
-    const fw_pipeline *pl = fw_online_pipeline(ln->ol);
-    size_t ni = fw_pipeline_n_inputs(pl);
+    l->d_store++;
     fw_value *vals = fw_calloc(ni ? ni : 1, sizeof *vals);
     bool ok = root && vals && decode_inputs(pl, root, vals);
-    fw_online_label y = {e->is_number ? NULL : e->text, e->len, e->is_number, e->num};
     if (ok) ok = fw_online_add(ln->ol, e->rid, vals, &y, &err) == FW_OK;
     fw_free(vals);
     json_decref(root);
     if (ok) maybe_snapshot(l, ln, (double)fw_now_ns() * 1e-9); /* at exactly every snapshot.updates examples */
-    pthread_mutex_lock(&l->mu);
-    if (ok) l->learned_events++;
-    else l->refused++;
-    pthread_mutex_unlock(&l->mu);
+    if (ok) l->d_learned++;
+    else l->d_refused++;
     return 1;
 }
 
@@ -523,6 +586,7 @@ void fw_srv_learning_alarm(void *ud, const char *name, int64_t version, int kind
 
 static void *learning_main(void *arg) {
     fw_srv_learning *l = arg;
+    pthread_setname_np(pthread_self(), "fw-learn");
     (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10); /* below the request threads */
     event *batch = NULL;
     size_t cap = 0;
@@ -588,6 +652,11 @@ static void *learning_main(void *arg) {
         pthread_mutex_lock(&l->mu);
         for (size_t i = 0; i < l->n_ls; i++)
             if (l->ls[i]->ol) fw_online_stats_get(l->ls[i]->ol, &l->ls[i]->stats);
+        l->learned_events += l->d_learned;
+        l->refused += l->d_refused;
+        l->joined_memory += l->d_memory;
+        l->joined_store += l->d_store;
+        l->d_learned = l->d_refused = l->d_memory = l->d_store = 0;
         l->busy = false;
         pthread_cond_broadcast(&l->cv);
         pthread_mutex_unlock(&l->mu);
@@ -670,6 +739,9 @@ void fw_srv_learning_free(fw_srv_learning *l) {
         pthread_mutex_unlock(&l->mu);
         pthread_join(l->rt, NULL); /* a run in progress finishes first */
     }
+    for (size_t i = 0; i < atomic_load(&l->n_caps); i++) fw_learn_capture_free(atomic_load(&l->caps[i]));
+    for (size_t i = 0; i < l->n_retired; i++) fw_learn_capture_free(l->retired[i]);
+    fw_free(l->strs);
     for (size_t i = 0; i < l->n_ls; i++) {
         fw_online_free(l->ls[i]->ol);
         fw_free(l->ls[i]->last_retrain);
@@ -742,6 +814,12 @@ void fw_srv_learning_metrics(fw_srv_learning *l, fw_buf *b) {
                   (unsigned long long)l->queued, (unsigned long long)l->dropped,
                   (unsigned long long)l->learned_events, (unsigned long long)l->unjoined,
                   (unsigned long long)l->refused);
+    fw_buf_printf(b,
+                  "# HELP flywheel_learn_joins_total Labels joined to their prediction's inputs, by where: memory (the "
+                  "join cache filled on predict) or store (the prediction log read back).\n"
+                  "# TYPE flywheel_learn_joins_total counter\n"
+                  "flywheel_learn_joins_total{via=\"memory\"} %llu\nflywheel_learn_joins_total{via=\"store\"} %llu\n",
+                  (unsigned long long)l->joined_memory, (unsigned long long)l->joined_store);
     fw_buf_printf(b, "# HELP flywheel_learn_examples_total Examples scored then learned by the online learner.\n"
                      "# TYPE flywheel_learn_examples_total counter\n");
     for (size_t i = 0; i < l->n_ls; i++)

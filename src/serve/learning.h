@@ -32,6 +32,15 @@ fw_status fw_srv_learning_new(struct fw_server *s, fw_srv_learning **out, fw_err
  * frees. Call before the model table is freed. NULL is a no-op. */
 void fw_srv_learning_free(fw_srv_learning *l);
 
+/* A v1 prediction of m answered request rid: the first instance's values (m's input order) go to
+ * the join cache of m's learner (serve/learn_capture.h), when m's model learns and its inputs are
+ * the learner's, so its label joins in memory. Request threads; no allocation, no wait; nothing
+ * when no learner of m's name has started. NULL l is a no-op. */
+struct fw_srv_model;
+struct fw_value;
+void fw_srv_learning_capture(fw_srv_learning *l, const struct fw_srv_model *m, const char *rid,
+                             const struct fw_value *vals);
+
 /* /v1/feedback stored the first label of rid: queued for the learning thread when rid names a
  * version of a model that learns. Thread-safe; no I/O; one short lock. */
 void fw_srv_learning_feedback(fw_srv_learning *l, struct fw_server *s, const char *rid, struct json_t *label);

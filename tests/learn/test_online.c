@@ -184,6 +184,47 @@ static void test_change_resets_rates(void) {
     fw_online_free(o);
 }
 
+/* The summed progressive loss of every example learned so far. */
+static double loss_sum(fw_online *o) {
+    fw_online_stats s;
+    fw_online_stats_get(o, &s);
+    return s.examples ? s.loss * (double)s.examples : 0;
+}
+
+/* What a detected change resets: with refit_epochs the learner is also refitted on the examples
+ * since the estimated change point, so its progressive loss after the change falls faster than with
+ * fresh step sizes alone (refit_epochs 0, the learner before); before the change nothing differs. */
+static void test_change_refit(void) {
+    if (!setup()) return;
+    fw_online *o[2] = {NULL, NULL};
+    double before[2], after[2];
+    for (int k = 0; k < 2; k++) {
+        fw_online_settings s;
+        fw_online_settings_init(&s);
+        s.batch = 1;
+        s.snapshot_rows = 100000;
+        s.snapshot_s = 0;
+        s.refit_epochs = k ? 5 : 0;
+        fw_err err;
+        CHECK_OK(fw_online_new(art, art_len, "pima@1", &s, &o[k], &err));
+        if (!o[k]) return;
+        for (size_t i = 0; i < 1500; i++) CHECK_OK(feed(o[k], i, false, NULL));
+        before[k] = loss_sum(o[k]);
+        for (size_t i = 1500; i < 1650; i++) CHECK_OK(feed(o[k], i, true, NULL));
+        double mid = loss_sum(o[k]);
+        for (size_t i = 1650; i < 1950; i++) CHECK_OK(feed(o[k], i, true, NULL));
+        after[k] = (loss_sum(o[k]) - mid) / 300; /* the 300 examples from 150 after the change */
+        fw_online_stats st;
+        fw_online_stats_get(o[k], &st);
+        CHECK_MSG(st.resets >= 1, "refit_epochs %d: no reset after the change", s.refit_epochs);
+    }
+    CHECK_NEAR(before[0], before[1], 0); /* the same learner until the change is detected */
+    CHECK_MSG(after[1] < after[0] * 0.9, "mean loss 150..450 examples after the change: refit %.4f, step sizes only %.4f",
+              after[1], after[0]);
+    fw_online_free(o[0]);
+    fw_online_free(o[1]);
+}
+
 static void test_reproducible(void) {
     if (!setup()) return;
     fw_online *o = make(8, 200);
@@ -283,6 +324,7 @@ int main(int argc, char **argv) {
     TEST_RUN(test_change_promotes);
     TEST_RUN(test_no_change_no_promotion);
     TEST_RUN(test_change_resets_rates);
+    TEST_RUN(test_change_refit);
     TEST_RUN(test_reproducible);
     TEST_RUN(test_refusals);
     free(art);

@@ -36,7 +36,26 @@ static bool load_pima(void) {
     return n_lines > 0;
 }
 
-static size_t split(char *line, char **f) { return fw_test_split_commas(line, f, 16); }
+/* Predicts one /v1 body on fd: true on a 200, with its request id in rid ("" when it has none) and
+ * the answering version counted in versions[1..8). */
+static bool predict_rid(int fd, const char *body, char *rid, size_t cap, size_t *versions) {
+    hc_resp r;
+    rid[0] = 0;
+    if (hc_request_fd(fd, "POST", "/v1/models/pima:predict", body, NULL, &r) != 0 || r.status != 200) {
+        hc_resp_free(&r);
+        return false;
+    }
+    json_error_t je;
+    json_t *j = json_loads(r.body, 0, &je);
+    const char *id = json_string_value(json_object_get(j, "request_id"));
+    const char *ver = json_string_value(json_object_get(j, "version"));
+    long long v = ver ? atoll(ver) : json_integer_value(json_object_get(j, "version"));
+    if (v > 0 && v < 8) versions[v]++;
+    snprintf(rid, cap, "%s", id ? id : "");
+    json_decref(j);
+    hc_resp_free(&r);
+    return true;
+}
 
 /* Streams n rows (predict, then the label; flipped when flip). Returns the failed requests; the
  * versions that answered are counted in versions[0..8). */
@@ -44,33 +63,17 @@ static int stream(int port, size_t first, size_t n, bool flip, size_t *versions)
     int fd = hc_connect(port), failed = 0;
     CHECK(fd >= 0);
     if (fd < 0) return 1;
-    char hb[512], *h[16], buf[512], *f[16], body[1024], fb[256];
-    snprintf(hb, sizeof hb, "%s", header);
-    size_t nh = split(hb, h);
+    char body[1024], fb[512], label[64], rid[208];
     for (size_t i = first; i < first + n; i++) {
-        snprintf(buf, sizeof buf, "%s", lines[(i * 7919) % n_lines]);
-        size_t nf = split(buf, f);
-        size_t len = (size_t)snprintf(body, sizeof body, "{\"instances\":[{");
-        for (size_t k = 0; k + 1 < nf && k + 1 < nh; k++)
-            len += (size_t)snprintf(body + len, sizeof body - len, "%s\"%s\":%s", k ? "," : "", h[k], *f[k] ? f[k] : "null");
-        snprintf(body + len, sizeof body - len, "}]}");
-        hc_resp r;
-        if (hc_request_fd(fd, "POST", "/v1/models/pima:predict", body, NULL, &r) != 0 || r.status != 200) {
+        fw_test_v1_row_body(header, lines[(i * 7919) % n_lines], body, sizeof body, label, sizeof label);
+        if (!predict_rid(fd, body, rid, sizeof rid, versions)) {
             failed++;
-            hc_resp_free(&r);
             continue;
         }
-        json_error_t je;
-        json_t *j = json_loads(r.body, 0, &je);
-        const char *rid = json_string_value(json_object_get(j, "request_id"));
-        const char *ver = json_string_value(json_object_get(j, "version"));
-        long long v = ver ? atoll(ver) : json_integer_value(json_object_get(j, "version"));
-        if (v > 0 && v < 8) versions[v]++;
-        const char *lab = f[nf - 1];
+        const char *lab = label;
         if (flip) lab = !strcmp(lab, "pos") ? "neg" : "pos";
-        snprintf(fb, sizeof fb, "{\"request_id\":\"%s\",\"label\":\"%s\"}", rid ? rid : "", lab);
-        json_decref(j);
-        hc_resp_free(&r);
+        snprintf(fb, sizeof fb, "{\"request_id\":\"%s\",\"label\":\"%s\"}", rid, lab);
+        hc_resp r;
         if (hc_request_fd(fd, "POST", "/v1/feedback", fb, NULL, &r) != 0 || r.status != 202) failed++;
         hc_resp_free(&r);
     }
@@ -109,6 +112,20 @@ static json_t *wait_learner(int port, long long examples, long long snapshots, j
         nanosleep(&ts, NULL);
     }
     return NULL;
+}
+
+/* One sample of /metrics by its full key (name and labels), -1 when absent. */
+static double metric(int port, const char *key) {
+    hc_resp r;
+    double v = -1;
+    if (hc_request(port, "GET", "/metrics", NULL, NULL, &r) == 0 && r.body) {
+        char k[200];
+        snprintf(k, sizeof k, "\n%s ", key);
+        const char *p = strstr(r.body, k);
+        if (p) v = atof(p + strlen(k));
+    }
+    hc_resp_free(&r);
+    return v;
 }
 
 static bool train_project(const char *home, const char *project) {
@@ -190,6 +207,11 @@ static void test_change_promotes_and_swaps(void) {
     CHECK_CONTAINS(r.body, "flywheel_learn_progressive_loss{model=\"pima\",weights=\"learner\"}");
     CHECK_CONTAINS(r.body, "flywheel_learn_labels_total{outcome=\"learned\"}");
     hc_resp_free(&r);
+    /* the labels joined their predictions in memory (learn.join_cache, filled on predict), not by
+     * reading the prediction log back: only those sent before the learner started went to the store */
+    double mem = metric(s.port, "flywheel_learn_joins_total{via=\"memory\"}");
+    double store = metric(s.port, "flywheel_learn_joins_total{via=\"store\"}");
+    CHECK_MSG(mem >= 500 && store >= 0 && store < 172, "joins: %g in memory, %g through the store", mem, store);
     CHECK_EQ(hc_server_stop(&s, SIGTERM), 0);
     /* lineage: version 2 is a child of version 1, the registry's production is a snapshot */
     char *o = NULL;
@@ -206,8 +228,9 @@ static void test_change_promotes_and_swaps(void) {
 static void test_no_change_no_promotion(void) {
     if (!fw_test_bin() || !load_pima() || !train("n")) return;
     hc_server s;
+    /* join_cache: 0 — every label joins through the store's prediction log */
     int rc = start(&s, "n", "learn:\n  online: true\n  promote: auto\n  batch: 16\n  snapshot: {updates: 320, interval: 0}\n"
-                            "  gate: {min_rows: 100, min_improvement: 0.01}\n");
+                            "  gate: {min_rows: 100, min_improvement: 0.01}\n  join_cache: 0\n");
     CHECK_EQ(rc, 0);
     if (rc) return;
     size_t versions[8] = {0};
@@ -219,6 +242,8 @@ static void test_no_change_no_promotion(void) {
     CHECK_EQ(json_integer_value(json_object_get(ln, "promoted")), 0);
     CHECK_EQ(json_integer_value(json_object_get(on, "champion")), 1);
     json_decref(root);
+    CHECK_NEAR(metric(s.port, "flywheel_learn_joins_total{via=\"memory\"}"), 0, 0);
+    CHECK(metric(s.port, "flywheel_learn_joins_total{via=\"store\"}") >= 640);
     size_t after[8] = {0};
     CHECK_EQ(stream(s.port, 2000, 10, false, after), 0);
     CHECK_EQ(after[1], 10);
@@ -274,40 +299,18 @@ static int stream_late(int port, size_t first, size_t n, int mode, bool labels, 
     int fd = hc_connect(port), failed = 0;
     CHECK(fd >= 0);
     if (fd < 0) return 1;
-    char hb[512], *h[16], buf[512], *f[16], body[1024], fb[256];
+    char body[1024], fb[256], label[64];
     char rids[CHUNK][64];
     const char *labs[CHUNK];
-    snprintf(hb, sizeof hb, "%s", header);
-    size_t nh = split(hb, h);
     for (size_t c0 = first; c0 < first + n; c0 += CHUNK) {
         size_t m = 0;
         for (size_t i = c0; i < c0 + CHUNK && i < first + n; i++, m++) {
-            snprintf(buf, sizeof buf, "%s", lines[(i * 7919) % n_lines]);
-            size_t nf = split(buf, f);
-            size_t len = (size_t)snprintf(body, sizeof body, "{\"instances\":[{");
-            for (size_t k = 0; k + 1 < nf && k + 1 < nh; k++)
-                len += (size_t)snprintf(body + len, sizeof body - len, "%s\"%s\":%s", k ? "," : "", h[k], *f[k] ? f[k] : "null");
-            snprintf(body + len, sizeof body - len, "}]}");
-            bool pos = !strcmp(f[nf - 1], "pos");
+            fw_test_v1_row_body(header, lines[(i * 7919) % n_lines], body, sizeof body, label, sizeof label);
+            bool pos = !strcmp(label, "pos");
             if (mode == 1) pos = !pos;
             if (mode == 2) pos = ((i * 2654435761u) >> 7) & 1;
             labs[m] = pos ? "pos" : "neg";
-            rids[m][0] = 0;
-            hc_resp r;
-            if (hc_request_fd(fd, "POST", "/v1/models/pima:predict", body, NULL, &r) != 0 || r.status != 200) {
-                failed++;
-                hc_resp_free(&r);
-                continue;
-            }
-            json_error_t je;
-            json_t *j = json_loads(r.body, 0, &je);
-            const char *rid = json_string_value(json_object_get(j, "request_id"));
-            const char *ver = json_string_value(json_object_get(j, "version"));
-            long long v = ver ? atoll(ver) : json_integer_value(json_object_get(j, "version"));
-            if (v > 0 && v < 8) versions[v]++;
-            snprintf(rids[m], sizeof rids[m], "%s", rid ? rid : "");
-            json_decref(j);
-            hc_resp_free(&r);
+            if (!predict_rid(fd, body, rids[m], sizeof rids[m], versions)) failed++;
         }
         for (size_t k = 0; labels && k < m; k++) { /* the labels come back after the chunk's predictions */
             if (!rids[k][0]) continue;
@@ -489,13 +492,15 @@ static void test_config(void) {
     fw_err err;
     fw_serve_config_init(&c);
     CHECK(!c.learn.online && !c.learn.promote && c.learn.batch == 32 && c.learn.snapshot_rows == 1000);
+    CHECK_EQ(c.learn.join_cache, 16384);
     const char *y = "learn:\n  online: true\n  promote: auto\n  every: 6h\n  snapshot: {updates: 50, interval: 2m}\n"
                     "  gate: {min_rows: 30, confidence: 0.9, min_improvement: 0.01}\n  solver: sgd\n  batch: 8\n"
-                    "  models: [pima]\n";
+                    "  models: [pima]\n  join_cache: 100\n";
     CHECK_OK(fw_serve_config_parse(&c, y, strlen(y), "s.yaml", &err));
     CHECK(c.learn.online && c.learn.promote && c.learn.snapshot_rows == 50 && c.learn.snapshot_s == 120);
     CHECK(c.learn.gate_min_rows == 30 && c.learn.gate_confidence == 0.9 && c.learn.gate_min_improvement == 0.01);
     CHECK(c.learn.batch == 8 && c.learn.n_models == 1 && !strcmp(c.learn.solver, "sgd"));
+    CHECK_EQ(c.learn.join_cache, 100);
     fw_serve_config_free(&c);
     fw_serve_config_init(&c);
     y = "learn:\n  online: true\n  snapshot: {updates: 0, interval: 0}\n";

@@ -32,21 +32,7 @@ static bool load_pima(void) {
 
 /* Row i of pima as a /v1 body (empty fields null) and its label. */
 static void body_of(size_t i, char *body, size_t cap, char *label, size_t lcap) {
-    char hb[512], rb[512], *h[16], *f[16];
-    snprintf(hb, sizeof hb, "%s", header);
-    snprintf(rb, sizeof rb, "%s", lines[i % n_lines]);
-    size_t nh = 0, nf = 0;
-    h[nh++] = hb;
-    for (char *p = hb; *p && nh < 16; p++)
-        if (*p == ',') *p = 0, h[nh++] = p + 1;
-    f[nf++] = rb;
-    for (char *p = rb; *p && nf < 16; p++)
-        if (*p == ',') *p = 0, f[nf++] = p + 1;
-    size_t len = (size_t)snprintf(body, cap, "{\"instances\":[{");
-    for (size_t k = 0; k + 1 < nh && k + 1 < nf; k++)
-        len += (size_t)snprintf(body + len, cap - len, "%s\"%s\":%s", k ? "," : "", h[k], *f[k] ? f[k] : "null");
-    snprintf(body + len, cap - len, "}]}");
-    snprintf(label, lcap, "%s", f[nf - 1]);
+    fw_test_v1_row_body(header, lines[i % n_lines], body, cap, label, lcap);
 }
 
 /* The value of an unlabelled series in a /metrics text (-1 when absent). */

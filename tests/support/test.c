@@ -224,6 +224,18 @@ size_t fw_test_csv_lines(char *text, char *header, size_t hcap, char **lines, si
     return k;
 }
 
+void fw_test_v1_row_body(const char *header, const char *line, char *body, size_t cap, char *label, size_t lcap) {
+    char hb[512], rb[512], *h[16], *f[16];
+    snprintf(hb, sizeof hb, "%s", header);
+    snprintf(rb, sizeof rb, "%s", line);
+    size_t nh = fw_test_split_commas(hb, h, 16), nf = fw_test_split_commas(rb, f, 16);
+    size_t len = (size_t)snprintf(body, cap, "{\"instances\":[{");
+    for (size_t k = 0; k + 1 < nh && k + 1 < nf; k++)
+        len += (size_t)snprintf(body + len, cap - len, "%s\"%s\":%s", k ? "," : "", h[k], *f[k] ? f[k] : "null");
+    snprintf(body + len, cap - len, "}]}");
+    snprintf(label, lcap, "%s", f[nf - 1]);
+}
+
 size_t fw_test_split_commas(char *line, char **f, size_t cap) {
     size_t n = 0;
     f[n++] = line;

@@ -42,6 +42,11 @@ char *fw_test_slurp(const char *path, size_t *len);
 size_t fw_test_csv_lines(char *text, char *header, size_t hcap, char **lines, size_t cap);
 /* Splits one unquoted CSV line at its commas in place into f[0..cap); returns the field count. */
 size_t fw_test_split_commas(char *line, char **f, size_t cap);
+/* One unquoted CSV data line (e.g. a pima row) under its header line as a /v1 predict body of one
+ * instance, {"instances":[{"col":cell,...}]} with cells written as JSON as they are (an empty cell
+ * null), the last column left out: it is the label, copied into label. At most 16 columns; neither
+ * line is modified. */
+void fw_test_v1_row_body(const char *header, const char *line, char *body, size_t cap, char *label, size_t lcap);
 
 #define CHECK(c) \
     do { if (!(c)) fw_test_fail(__FILE__, __LINE__, "CHECK(%s)", #c); } while (0)
