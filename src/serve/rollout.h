@@ -43,6 +43,10 @@ void fw_rollout_observe(fw_rollout_split *rs, int arm, bool failed, uint64_t lat
 /* A canary request failed and the champion answered it instead (counted; the failure itself is
  * reported by fw_rollout_observe). */
 void fw_rollout_fallback(fw_rollout_split *rs);
+/* A canary request the champion answered because the canary had not answered within timeout_ms
+ * (timed_out) or because max_inflight canary evaluations were under way (shed): counted (the failure
+ * itself is reported by fw_rollout_observe). */
+void fw_rollout_isolated(fw_rollout_split *rs, bool timed_out);
 
 /* Request path, with rollback.metric: the answer of a request routed by the split (its first
  * instance), kept in a fixed table (65,536 slots per rollout, one relaxed atomic store; a newer
