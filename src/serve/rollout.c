@@ -448,6 +448,34 @@ static void analyse(fw_rollout_split *rs) {
     start_step(rs);
 }
 
+int fw_rollout_restart(fw_rollout *ro, const char *model, const char *who, fw_buf *out) {
+    fw_rollout_split *rs = NULL;
+    for (size_t i = 0; ro && i < ro->n && !rs; i++)
+        if (ro->by_split[i] && !strcmp(ro->by_split[i]->sp->model, model)) rs = ro->by_split[i];
+    if (!rs) return 1;
+    const fw_serve_rollout *p = rs->pol;
+    pthread_mutex_lock(&rs->mu);
+    if (rs->state == ST_RUNNING) {
+        pthread_mutex_unlock(&rs->mu);
+        return 2;
+    }
+    char why[512];
+    snprintf(why, sizeof why, "restarted by %s at %g%% (was %s at step %zu: %.300s)", who, p->steps[0],
+             k_state[rs->state], rs->step, rs->reason[0] ? rs->reason : "no reason recorded");
+    double from = fw_rollout_ppm(rs) / 10000.0;
+    rs->step = 0;
+    rs->state = p->n_steps == 1 ? ST_COMPLETE : ST_RUNNING;
+    atomic_store(&rs->tripped, false);
+    atomic_store(&rs->ppm, (uint32_t)(p->steps[0] * 10000.0 + 0.5));
+    start_step(rs);
+    snprintf(rs->reason, sizeof rs->reason, "%s", why);
+    history(rs, "restart", from, p->steps[0], why);
+    audit(rs, "canary_restart", why);
+    pthread_mutex_unlock(&rs->mu);
+    fw_rollout_state_json(ro, model, out);
+    return 0;
+}
+
 void fw_rollout_tick(fw_rollout *ro) {
     if (!ro) return;
     for (size_t i = 0; i < ro->n; i++) {

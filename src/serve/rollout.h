@@ -61,6 +61,12 @@ void fw_rollout_label(fw_rollout *ro, const char *rid, const char *text, bool is
 /* Feedback path: a feedback event for a request whose id names model_code. */
 void fw_rollout_feedback(fw_rollout *ro, uint32_t model_code, const char *event, double value);
 
+/* POST /admin/models/{name}/rollout:restart: model's rollout, rolled back (or complete), starts
+ * again at its first step with fresh counters — audited as `canary_restart` with who asked and the
+ * state it left. Returns 0 (the new state's JSON appended to out), 1 when model has no rollout, 2
+ * when it is running (nothing changed). */
+int fw_rollout_restart(fw_rollout *ro, const char *model, const char *who, fw_buf *out);
+
 /* One analysis of every rollout now (the thread calls it every tick; tests may call it). */
 void fw_rollout_tick(fw_rollout *ro);
 /* GET /v1/models/{name}/rollout: the JSON state of model's rollout into out; false when none. */

@@ -1168,6 +1168,21 @@ static void dispatch(fw_server *s, struct MHD_Connection *c, conn_req *q, const 
                                 : "admin endpoints are disabled: set serving.admin_token or FLYWHEEL_ADMIN_TOKEN");
         else api_admin(s, c, q, &rt, body, len, r);
         break;
+    case FW_ROUTE_ADMIN_ROLLOUT_RESTART: {
+        if (!token_ok(s, c)) {
+            fw__reply_error(r, 401, "unauthorized", s->admin_token && *s->admin_token
+                                ? "admin endpoints need 'Authorization: Bearer <token>'"
+                                : "admin endpoints are disabled: set serving.admin_token or FLYWHEEL_ADMIN_TOKEN");
+            break;
+        }
+        char who[160], origin[128];
+        snprintf(who, sizeof who, "the admin endpoint (%s)", feedback_origin(c, r, origin, sizeof origin));
+        int rc = fw_rollout_restart(s->rollout, rt.name, who, &r->body);
+        if (rc == 0) r->code = 200;
+        else if (rc == 1) fw__reply_error(r, 404, "no_rollout", "model '%s' has no canary rollout (serving.splits with steps)", rt.name);
+        else fw__reply_error(r, 409, "rollout_running", "the rollout of model '%s' is running: only a rolled-back or complete one restarts", rt.name);
+        break;
+    }
     default: fw__reply_error(r, 404, "not_found", "no route for %s %s", method, url);
     }
 }

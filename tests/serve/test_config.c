@@ -165,7 +165,7 @@ static void test_rollout(void) {
     CHECK_CONTAINS(refused("serving:\n  splits:\n    - {model: a, kind: canary, challenger: b, steps: [5, 101]}\n"),
                    "'serving.splits.steps[]': 101 is out of range");
     CHECK_CONTAINS(refused("serving:\n  splits:\n    - {model: a, kind: canary, challenger: b, steps: [5], timeout_ms: -1}\n"),
-                   "s.yaml:3:73: 'serving.splits.timeout_ms'");
+                   "s.yaml:3:71: 'serving.splits.timeout_ms': -1 is out of range");
     CHECK_CONTAINS(refused("serving:\n  splits:\n    - {model: a, kind: ab, challenger: b, max_inflight: 3}\n"),
                    "belong to kind: canary");
     CHECK_CONTAINS(refused("serving:\n  splits:\n    - {model: a, kind: ab, challenger: b, steps: [5]}\n"),

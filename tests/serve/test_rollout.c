@@ -269,7 +269,7 @@ static void test_audit(void) {
     char home[600], cfg[700];
     snprintf(home, sizeof home, "%s/h", fw_test_tmpdir());
     snprintf(cfg, sizeof cfg, "%s/audit.yaml", fw_test_tmpdir());
-    write_file(cfg, "serving:\n  alias_poll_s: 0\n  splits:\n    - {model: pima, kind: canary, challenger: 'pima#2', "
+    write_file(cfg, "serving:\n  alias_poll_s: 0\n  admin_token: t0k\n  splits:\n    - {model: pima, kind: canary, challenger: 'pima#2', "
                     "steps: [50, 100], tick_s: 0.1, rollback: {errors: 0.05}}\n");
     setenv("FLYWHEEL_TEST_CANARY_FAULT", "error=0.5", 1);
     const char *args[] = {"--home", home, "--threads", "1", "--config", cfg, NULL};
@@ -299,6 +299,33 @@ static void test_audit(void) {
     }
     CHECK_CONTAINS(st, "\"state\":\"rolled_back\"");
     free(st);
+    /* a rollback is final until restarted: by an admin, audited */
+    const char *auth = "Authorization: Bearer t0k\r\n";
+    hc_resp r = {0};
+    CHECK_OK(hc_request(s.port, "POST", "/admin/models/pima/rollout:restart", NULL, NULL, &r));
+    CHECK_EQ(r.status, 401);
+    hc_resp_free(&r);
+    CHECK_OK(hc_request(s.port, "POST", "/admin/models/nosuch/rollout:restart", NULL, auth, &r));
+    CHECK_EQ(r.status, 404);
+    hc_resp_free(&r);
+    CHECK_OK(hc_request(s.port, "POST", "/admin/models/pima/rollout:restart", NULL, auth, &r));
+    CHECK_EQ(r.status, 200);
+    CHECK_CONTAINS(r.body, "\"state\":\"running\"");
+    CHECK_CONTAINS(r.body, "\"percent\":50,");
+    CHECK_CONTAINS(r.body, "\"event\":\"restart\"");
+    hc_resp_free(&r);
+    CHECK_OK(hc_request(s.port, "POST", "/admin/models/pima/rollout:restart", NULL, auth, &r));
+    CHECK_EQ(r.status, 409); /* running: nothing to restart */
+    CHECK_CONTAINS(r.body, "rollout_running");
+    hc_resp_free(&r);
+    int canary = 0;
+    for (int i = 0; i < 40; i++) { /* the canary gets its share again */
+        if (hc_request(s.port, "POST", "/v1/models/pima:predict", "{\"instances\":[{\"glucose\":120}]}", NULL, &r) == 0 &&
+            r.body)
+            canary += strstr(r.body, "\"variant\":\"challenger\"") != NULL;
+        hc_resp_free(&r);
+    }
+    CHECK(canary > 0);
     hc_server_stop(&s, SIGTERM);
     char db_path[700];
     snprintf(db_path, sizeof db_path, "%s/flywheel.db", home);
@@ -306,6 +333,8 @@ static void test_audit(void) {
     CHECK_EQ(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
     CHECK_EQ(DB_INT(db, "SELECT COUNT(*) FROM audit_log WHERE model_name = 'pima' AND action = 'canary_rollback' "
                         "AND reason LIKE 'errors: canary %always-valid interval%'"), 1);
+    CHECK_EQ(DB_INT(db, "SELECT COUNT(*) FROM audit_log WHERE model_name = 'pima' AND action = 'canary_restart' "
+                        "AND reason LIKE 'restarted by the admin endpoint (127.0.0.1)%was rolled_back at step 0: errors: canary%'"), 1);
     sqlite3_close(db);
 }
 
