@@ -305,6 +305,55 @@ static fw_status lg_experiment_rows(fw_store_log *b, const char *model, fw_log_e
         &p, exp_row, &x, "reading an experiment", err);
 }
 
+/* Shadow agreement: the champion's first record of each request of the model and the first shadow
+ * record under the same request id, with the request's label in force (its last counting one) —
+ * the rows of log_sqlite.c's SHADOW_SQL; the JSON arrays come back as jsonb's text (the reader
+ * parses them, so its spacing does not matter). */
+static const char SHADOW_SQL[] =
+    "WITH pr AS (SELECT DISTINCT ON (request_id) request_id, ts_ms, o->'answers' AS a, o->'outputs' AS o FROM"
+    "   (SELECT id, request_id, ts_ms, output_json::jsonb AS o FROM prediction_log WHERE model_name = $1) x"
+    "   WHERE o->>'variant' = 'primary' ORDER BY request_id, id),"
+    " sh AS (SELECT DISTINCT ON (request_id) request_id, model_name, version, o->'answers' AS a, o->'outputs' AS o FROM"
+    "   (SELECT id, request_id, model_name, version, output_json::jsonb AS o FROM prediction_log"
+    "    WHERE request_id IN (SELECT request_id FROM prediction_log WHERE model_name = $1)) x"
+    "   WHERE o->>'variant' = 'shadow' ORDER BY request_id, id),"
+    " lb AS (SELECT DISTINCT ON (request_id) request_id, label_json FROM feedback"
+    "   WHERE label_json IS NOT NULL AND status IS NULL ORDER BY request_id, id DESC)"
+    " SELECT pr.request_id, pr.ts_ms, sh.model_name, sh.version, pr.a::text, pr.o::text, sh.a::text, sh.o::text,"
+    " lb.label_json FROM pr JOIN sh ON sh.request_id = pr.request_id LEFT JOIN lb ON lb.request_id = pr.request_id";
+
+typedef struct shadow_ctx {
+    fw_log_shadow_fn fn;
+    void *ud;
+} shadow_ctx;
+
+static fw_status shadow_row(void *ud, PGresult *r, int i, bool *stop, fw_err *err) {
+    shadow_ctx *x = ud;
+    (void)stop;
+    for (int k = 0; k < 8; k++)
+        if (k != 1 && k != 3 && fw_pq.getisnull(r, i, k)) return FW_OK; /* a record without answers */
+    fw_log_shadow_row row = {
+        .request_id = fw_pq.getvalue(r, i, 0),
+        .ts_ms = fw_pq_i64(r, i, 1),
+        .shadow_model = fw_pq.getvalue(r, i, 2),
+        .shadow_version = fw_pq_i64(r, i, 3),
+        .answers = fw_pq.getvalue(r, i, 4),
+        .outputs = fw_pq.getvalue(r, i, 5),
+        .shadow_answers = fw_pq.getvalue(r, i, 6),
+        .shadow_outputs = fw_pq.getvalue(r, i, 7),
+        .label_json = fw_pq.getisnull(r, i, 8) ? NULL : fw_pq.getvalue(r, i, 8),
+    };
+    return x->fn(x->ud, &row, err);
+}
+
+static fw_status lg_shadow_rows(fw_store_log *b, const char *model, fw_log_shadow_fn fn, void *ud, fw_err *err) {
+    pg_log *s = L(b);
+    fw_pq_params p = {0};
+    fw_pq_text(&p, model);
+    shadow_ctx x = {fn, ud};
+    return scan_cursor(s->c, s->where, SHADOW_SQL, &p, shadow_row, &x, "reading shadow answers", err);
+}
+
 /* ---- the handle ----------------------------------------------------------------------------- */
 static void lg_close(fw_store_log *b) {
     pg_log *s = L(b);
@@ -323,6 +372,7 @@ static const fw_store_log_ops pg_log_ops = {
     .get_prediction = lg_get_prediction,
     /* .cache: none (the server's memory, not ours) */
     .experiment_rows = lg_experiment_rows,
+    .shadow_rows = lg_shadow_rows,
 };
 
 fw_status fw__pg_log_open(const char *home, size_t cache_bytes, fw_store_log **out, fw_err *err) {

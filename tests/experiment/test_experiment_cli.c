@@ -6,6 +6,7 @@
  * other models and feedback for unknown requests left out), plus --html. */
 #include "store/store.h"
 #include "test.h"
+#include "backend.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -249,8 +250,8 @@ static void test_report_matches_analyze(void) {
  * `report sh` shows the disagreement, the score differences and both live accuracies in JSON (a
  * "shadow" key after the experiment's), text and HTML. */
 static void test_shadow_report(void) {
-    char h[4200];
-    snprintf(h, sizeof h, "%s/home_shadow", fw_test_tmpdir());
+    const char *h = fw_test_store_home("shadow"); /* SQLite or PostgreSQL (TEST_RUN_BACKENDS) */
+    if (!h) return;
     fw_err err;
     fw_store *s;
     CHECK_OK(fw_store_open(h, &s, &err));
@@ -281,7 +282,7 @@ static void test_shadow_report(void) {
     CHECK_OK(fw_store_log_put_feedback(l, fb, nf, &err));
     fw_store_log_close(l);
     char *o = NULL;
-    CHECK_EQ(fw_test_sh(&o, "\"$FW\" experiment report sh --home \"$T/home_shadow\" --json --html \"$T/sh.html\""), 0);
+    CHECK_EQ(fw_test_sh(&o, "\"$FW\" experiment report sh --home '%s' --json --html \"$T/sh.html\"", h), 0);
     json_t *j = o ? parse(o, strlen(o)) : NULL;
     json_t *g = json_array_get(json_object_get(json_object_get(j, "shadow"), "shadows"), 0);
     CHECK_STR(json_string_value(json_object_get(g, "shadow")), "sh2#3");
@@ -296,7 +297,7 @@ static void test_shadow_report(void) {
     CHECK(json_is_number(json_object_get(j, "events"))); /* the experiment's keys first, as before */
     json_decref(j);
     free(o);
-    CHECK_EQ(fw_test_sh(&o, "\"$FW\" experiment report sh --home \"$T/home_shadow\""), 0);
+    CHECK_EQ(fw_test_sh(&o, "\"$FW\" experiment report sh --home '%s'", h), 0);
     CHECK_CONTAINS(o, "shadow sh2#3: 300 requests");
     CHECK_CONTAINS(o, "answers differ: 33.33% of 300");
     CHECK_CONTAINS(o, "live accuracy on the same 120 labelled requests: champion 1, shadow 0.6667");
@@ -316,6 +317,6 @@ int main(void) {
     TEST_RUN(test_errors);
     TEST_RUN(test_declared_metrics_and_srm);
     TEST_RUN(test_report_matches_analyze);
-    TEST_RUN(test_shadow_report);
+    TEST_RUN_BACKENDS(test_shadow_report);
     return fw_test_report("test_experiment_cli");
 }
