@@ -259,6 +259,7 @@ typedef struct exp_ctx {
     fw_log_exp_fn fn;
     void *ud;
     bool events;
+    bool sliced;
 } exp_ctx;
 
 static fw_status exp_row(void *ud, PGresult *r, int i, bool *stop, fw_err *err) {
@@ -272,6 +273,10 @@ static fw_status exp_row(void *ud, PGresult *r, int i, bool *stop, fw_err *err) 
     row.variant = fw_pq.getvalue(r, i, 2);
     row.variant_len = (size_t)fw_pq.getlength(r, i, 2);
     row.value = NAN;
+    if (!x->events && x->sliced && !fw_pq.getisnull(r, i, 3)) {
+        row.slice = fw_pq.getvalue(r, i, 3);
+        row.slice_len = (size_t)fw_pq.getlength(r, i, 3);
+    }
     if (x->events) {
         row.event = fw_pq.getvalue(r, i, 3);
         row.event_len = (size_t)fw_pq.getlength(r, i, 3);
@@ -280,18 +285,34 @@ static fw_status exp_row(void *ud, PGresult *r, int i, bool *stop, fw_err *err) 
     return x->fn(x->ud, &row, err);
 }
 
-static fw_status lg_experiment_rows(fw_store_log *b, const char *model, fw_log_exp_fn fn, void *ud, fw_err *err) {
+static fw_status lg_experiment_rows(fw_store_log *b, const char *model, const char *slice_feature, fw_log_exp_fn fn,
+                                    void *ud, fw_err *err) {
     pg_log *s = L(b);
     fw_pq_params p = {0};
     fw_pq_text(&p, model);
-    exp_ctx x = {fn, ud, false};
-    /* the unit: the prediction's entity_id, else its request id; the variant from its output */
-    fw_status st = scan_cursor(
-        s->c, s->where,
-        "SELECT ts_ms, COALESCE(NULLIF(o->>'entity_id', ''), request_id), o->>'variant' FROM"
-        " (SELECT ts_ms, request_id, output_json::jsonb AS o FROM prediction_log WHERE model_name = $1) p"
-        " WHERE o->>'variant' IN ('primary', 'challenger')",
-        &p, exp_row, &x, "reading an experiment", err);
+    exp_ctx x = {fn, ud, false, slice_feature != NULL};
+    /* the unit: the prediction's entity_id, else its request id; the variant from its output; the
+     * slice from the logged input's first instance (a logged input is the JSON the server parsed) */
+    fw_status st;
+    if (slice_feature) {
+        fw_pq_params ps = {0};
+        fw_pq_text(&ps, model);
+        fw_pq_text(&ps, slice_feature);
+        st = scan_cursor(
+            s->c, s->where,
+            "SELECT ts_ms, COALESCE(NULLIF(o->>'entity_id', ''), request_id), o->>'variant',"
+            " input_json::jsonb->'instances'->0->>$2 FROM"
+            " (SELECT ts_ms, request_id, input_json, output_json::jsonb AS o FROM prediction_log WHERE model_name = $1) p"
+            " WHERE o->>'variant' IN ('primary', 'challenger')",
+            &ps, exp_row, &x, "reading an experiment", err);
+    } else {
+        st = scan_cursor(
+            s->c, s->where,
+            "SELECT ts_ms, COALESCE(NULLIF(o->>'entity_id', ''), request_id), o->>'variant' FROM"
+            " (SELECT ts_ms, request_id, output_json::jsonb AS o FROM prediction_log WHERE model_name = $1) p"
+            " WHERE o->>'variant' IN ('primary', 'challenger')",
+            &p, exp_row, &x, "reading an experiment", err);
+    }
     if (st) return st;
     /* each event joins the request's first exposure (a shadow's record shares the request id) */
     x.events = true;
