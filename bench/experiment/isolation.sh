@@ -34,7 +34,8 @@ us() { awk '{v=$1; if (v ~ /us$/) {sub(/us/,"",v); print v} else if (v ~ /ms$/) 
 p99() { awk '/ 99%/{print $2}' | us; }
 p50() { awk '/ 50%/{print $2}' | us; }
 fails() { awk '/Non-2xx/{e=$NF} /Socket errors/{split($0,a,/[ ,]+/); for (i in a) if (a[i] ~ /^[0-9]+$/) s+=a[i]} END{print e+s}'; }
-start() { # start CONFIG FAULT
+start() { # start CONFIG FAULT (a fresh port each time: no wait for the last one's sockets)
+  P=$((18413 + RANDOM % 2000))
   FLYWHEEL_TEST_CANARY_FAULT=$2 "$BIN" serve --port $P --threads 2 --models-dir "$M" --config "$1" >/dev/null 2>"$T/err" & pid=$!
   wait_port $P || { echo "server did not start: $(tail -2 "$T/err")"; exit 1; }
 }
@@ -45,7 +46,7 @@ cfg() { # cfg NAME TIMEOUT_MS: a config file with (TIMEOUT_MS set) or without (e
 }
 # run NAME FAULT: prints "champion_p99_us split_p99_us champion_fails split_fails"
 run() {
-  start "$T/$1.yaml" "$2"
+  start "$T/$1.yaml" "$2" >&2 || return
   wrk -t1 -c4 -d1s -s "$T/p.lua" http://127.0.0.1:$P/v1/models/spam:predict >/dev/null
   flock /tmp/fw-bench.lock bash -c "
     wrk -t1 -c8 -d${SECS}s --latency -s '$T/p.lua' http://127.0.0.1:$P/v1/models/spam:predict > '$T/split.out' &
