@@ -69,29 +69,56 @@ void fw_batch_part_path(const char *output, uint32_t index, uint32_t count, char
     snprintf(out, cap, "%s.part-%u-of-%u", output, index, count);
 }
 
-/* Copies path's bytes to fd, from the second line on when skip_line (a CSV part's header). */
+/* Copies path's bytes to fd, from the second line on when skip_line (a CSV part's header). Streams
+ * (a part may be larger than memory): the header line is found in the first block read, then the
+ * rest is copied in the kernel by copy_file_range where the file systems allow it, else through a
+ * 1 MiB buffer. */
 static fw_status append_part(int fd, const char *path, bool skip_line, fw_err *err) {
-    uint8_t *data = NULL;
-    size_t len = 0;
-    fw_status st = fw_read_file(path, &data, &len, err);
-    if (st) return st;
-    size_t from = 0;
-    if (skip_line) {
-        const uint8_t *nl = len ? memchr(data, '\n', len) : NULL;
-        from = nl ? (size_t)(nl - data) + 1 : len;
-    }
-    size_t off = from;
-    while (off < len) {
-        ssize_t k = write(fd, data + off, len - off);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) {
-            fw_free(data);
-            return fw_err_set(err, FW_EIO, "write: %s", strerror(errno));
+    int in = open(path, O_RDONLY | O_CLOEXEC);
+    if (in < 0) return fw_err_set(err, FW_EIO, "%s: %s", path, strerror(errno));
+    enum { BLOCK = 1 << 20 };
+    uint8_t *buf = fw_malloc(BLOCK);
+    fw_status st = FW_OK;
+    off_t from = 0;
+    if (skip_line) { /* the header ends within the first blocks: find its newline */
+        for (bool found = false; !found;) {
+            ssize_t k = pread(in, buf, BLOCK, from);
+            if (k < 0 && errno == EINTR) continue;
+            if (k < 0) { st = fw_err_set(err, FW_EIO, "%s: %s", path, strerror(errno)); break; }
+            if (k == 0) break; /* a part with a header and no rows, and no final newline */
+            const uint8_t *nl = memchr(buf, '\n', (size_t)k);
+            found = nl != NULL;
+            from += nl ? (off_t)(nl - buf) + 1 : (off_t)k;
         }
-        off += (size_t)k;
     }
-    fw_free(data);
-    return FW_OK;
+    bool kernel_copy = true;
+    while (!st) {
+        ssize_t k;
+        if (kernel_copy) {
+            k = copy_file_range(in, &from, fd, NULL, BLOCK * 64, 0);
+            if (k < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP)) {
+                kernel_copy = false; /* nothing was copied: the same bytes through the buffer */
+                continue;
+            }
+        } else {
+            k = pread(in, buf, BLOCK, from);
+            if (k > 0) {
+                for (ssize_t off = 0; off < k;) {
+                    ssize_t w = write(fd, buf + off, (size_t)(k - off));
+                    if (w < 0 && errno == EINTR) continue;
+                    if (w <= 0) { st = fw_err_set(err, FW_EIO, "write: %s", strerror(errno)); break; }
+                    off += w;
+                }
+                from += k;
+            }
+        }
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0 && !st) st = fw_err_set(err, FW_EIO, "%s: copy: %s", path, strerror(errno));
+        if (k <= 0) break;
+    }
+    fw_free(buf);
+    close(in);
+    return st;
 }
 
 static bool is_jsonl(const char *p) {

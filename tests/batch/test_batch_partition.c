@@ -146,6 +146,28 @@ static void test_stdin_stdout(void) {
     free(out);
 }
 
+/* The merge on its own, on parts made by hand: a CSV part's header is dropped after the first part,
+ * whatever its length, also from a part with a header and no rows; parts larger than the merge's
+ * copy block (1 MiB) are copied whole; JSON lines parts have no header to drop. */
+static void test_merge_hand_made_parts(void) {
+    char *out = NULL;
+    int rc = fw_test_sh(&out, "cd $T && printf 'a,b\\n1,2\\n' > hm.csv.part-0-of-3 && printf 'a,b\\n' > hm.csv.part-1-of-3 && "
+                              "{ printf 'a,b\\n'; seq 1 400000 | sed 's/$/,x/'; } > hm.csv.part-2-of-3 && "
+                              "{ cat hm.csv.part-0-of-3; tail -n +2 hm.csv.part-1-of-3; tail -n +2 hm.csv.part-2-of-3; } > hm-want.csv && "
+                              "\"$FW\" batch merge --output hm.csv --partitions 3 2>&1 && "
+                              "printf '{\"a\":1}\\n' > hm.jsonl.part-0-of-2 && seq 1 300000 | sed 's/.*/{\"a\":&}/' > hm.jsonl.part-1-of-2 && "
+                              "cat hm.jsonl.part-0-of-2 hm.jsonl.part-1-of-2 > hm-want.jsonl && "
+                              "\"$FW\" batch merge --output hm.jsonl --partitions 2 2>&1");
+    CHECK_MSG(rc == 0, "merge: %s", out);
+    free(out);
+    CHECK_MSG(same_file(tmp_path("hm-want.csv"), tmp_path("hm.csv")), "CSV parts merged wrongly");
+    CHECK_MSG(same_file(tmp_path("hm-want.jsonl"), tmp_path("hm.jsonl")), "JSON lines parts merged wrongly");
+    size_t len = 0;
+    char *m = fw_test_slurp(tmp_path("hm.csv"), &len);
+    CHECK_MSG(m && len > (1u << 20), "the big part should exceed one copy block: %zu bytes", len);
+    free(m);
+}
+
 int main(void) {
     char *out = NULL;
     /* 768 rows x 40 (line numbers name the rows), and the same with an id column */
@@ -163,5 +185,6 @@ int main(void) {
     TEST_RUN(test_killed_worker_rerun);
     TEST_RUN(test_partition_auto);
     TEST_RUN(test_stdin_stdout);
+    TEST_RUN(test_merge_hand_made_parts);
     return fw_test_report("test_batch_partition");
 }
