@@ -10,7 +10,8 @@ build_pkgs=(gcc clang make pkg-config git ca-certificates curl
   prometheus           # promtool: tests/serve checks /metrics with `promtool check metrics`
   libclang-rt-14-dev python3 openssl  # openssl: tests/serve/test_guard makes a TLS certificate
   chromium fonts-dejavu-core   # chromium: tests/eval/test_report_browser renders every HTML report
-  openmpi-bin libopenmpi-dev)  # mpicc/mpirun: `make mpi` and tests/dist (mpirun -np N flywheel train)
+  openmpi-bin libopenmpi-dev  # mpicc/mpirun: `make mpi` and tests/dist (mpirun -np N flywheel train)
+  haproxy)             # scripts/ha/cluster.sh: replicas behind HAProxy (tests/scale, bench/scale)
 bench_pkgs=(python3-pandas python3-numpy python3-scipy python3-sklearn python3-xgboost liblinear-tools
   python3-fastapi uvicorn nginx-light wrk hyperfine time
   python3-distributed)  # bench/scale: xgboost.dask on a 2-worker LocalCluster

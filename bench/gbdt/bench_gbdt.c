@@ -16,6 +16,7 @@
 #include "core/clock.h"
 #include "core/rng.h"
 #include "data/load.h"
+#include "models/gbdt_int.h" /* FW_GBDT_PHASES=1: per-phase wall/CPU of the fit, printed with CPU/wall */
 #include "models/model.h"
 
 #include <math.h>
@@ -280,17 +281,24 @@ static int fit(int argc, char **argv) {
         td.task = FW_TASK_REGRESSION;
     }
     td.n_outputs = K;
+    /* FW_GBDT_LEVELS=0: depthwise trees grown a node at a time (the same trees; for comparing
+     * the two schedules) */
+    const char *lv = getenv("FW_GBDT_LEVELS");
+    if (lv) fw__gbdt_levels = atoi(lv) != 0;
     const char *pmin = getenv("FW_GBDT_PARALLEL_MIN_NS");
     if (pmin) fw__gbdt_parallel_min_ns = atof(pmin);
     fw_fit_options o;
     fw_fit_options_init(&o);
-    o.threads = 2;
+    o.threads = getenv("FW_GBDT_THREADS") ? atoi(getenv("FW_GBDT_THREADS")) : 2; /* the fit's */
     o.params = (const char *const *)(argv + 4);
     o.n_params = (size_t)(argc - 4);
     fw_model *m = NULL;
     fw_err err;
+    static fw__gbdt_phases ph;
+    if (getenv("FW_GBDT_PHASES")) fw__gbdt_phase_stats = &ph;
     double t0 = fw_now_seconds(), c0 = cpu_now();
     if (fw_gbdt_vtable.fit(&td, &o, &m, &err)) die(err.msg);
+    fw__gbdt_phase_stats = NULL;
     double fit_s = fw_now_seconds() - t0, fit_cpu = cpu_now() - c0;
     size_t n = Xte.n_rows;
     double *p = fw_malloc(n * K * sizeof(double));
@@ -334,6 +342,10 @@ static int fit(int argc, char **argv) {
         if (c < lat_cpu) lat_cpu = c;
     }
     printf("flywheel_train_s=%.4f\nflywheel_train_cpu_s=%.4f\n", fit_s, fit_cpu);
+    if (getenv("FW_GBDT_PHASES"))
+        for (int i = 0; i < FW_GBDT_N_PH; i++)
+            printf("flywheel_phase_%s=%.4f/%.4f busy=%.2f\n", fw__gbdt_phase_name(i), ph.wall[i], ph.cpu[i],
+                   ph.wall[i] > 0 ? ph.cpu[i] / ph.wall[i] : 0.0);
     if (td.task == FW_TASK_BINARY) {
         double ll = 0;
         size_t ok = 0;

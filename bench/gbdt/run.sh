@@ -35,14 +35,20 @@ run_case() {
     echo "== $name ($task)"
     # PAIRS pairs (default 3), the side that goes first alternating; the details printed are the
     # last pair's, the train-time ratio is the median over the pairs
-    local i ratios=() cratios=()
+    local i ratios=() cratios=() fbusy=() xbusy=()
     for i in $(seq 1 "${PAIRS:-3}"); do
         if ((i % 2)); then fw_side; xgb_side; else xgb_side; fw_side; fi
         ratios+=("$(awk -v a="$(val flywheel_train_s "$work/fw.txt")" -v b="$(val xgboost_train_s "$work/xgb.txt")" 'BEGIN{printf "%.4f", a/b}')")
         cratios+=("$(awk -v a="$(val flywheel_train_cpu_s "$work/fw.txt")" -v b="$(val xgboost_train_cpu_s "$work/xgb.txt")" 'BEGIN{printf "%.4f", a/b}')")
-        echo "pair $i ($(((i % 2)) && echo flywheel first || echo xgboost first)): flywheel_train_s=$(val flywheel_train_s "$work/fw.txt") xgboost_train_s=$(val xgboost_train_s "$work/xgb.txt") ratio=${ratios[-1]} cpu_ratio=${cratios[-1]} load=$(cut -d' ' -f1 /proc/loadavg)"
+        # cores busy during the fit: train CPU seconds / train wall seconds (of $(nproc) cores)
+        fbusy+=("$(awk -v c="$(val flywheel_train_cpu_s "$work/fw.txt")" -v w="$(val flywheel_train_s "$work/fw.txt")" 'BEGIN{printf "%.3f", c/w}')")
+        xbusy+=("$(awk -v c="$(val xgboost_train_cpu_s "$work/xgb.txt")" -v w="$(val xgboost_train_s "$work/xgb.txt")" 'BEGIN{printf "%.3f", c/w}')")
+        echo "pair $i ($(((i % 2)) && echo flywheel first || echo xgboost first)): flywheel_train_s=$(val flywheel_train_s "$work/fw.txt") xgboost_train_s=$(val xgboost_train_s "$work/xgb.txt") ratio=${ratios[-1]} cpu_ratio=${cratios[-1]} busy fw=${fbusy[-1]} xgb=${xbusy[-1]} load=$(cut -d' ' -f1 /proc/loadavg)"
     done
     echo "median over ${PAIRS:-3} alternating pairs: train_time fw/xgb=$(printf '%s\n' "${ratios[@]}" | bench_median)  train_cpu fw/xgb=$(printf '%s\n' "${cratios[@]}" | bench_median)"
+    local fb xb
+    fb=$(printf '%s\n' "${fbusy[@]}" | bench_median); xb=$(printf '%s\n' "${xbusy[@]}" | bench_median)
+    awk -v f="$fb" -v x="$xb" -v n="$(nproc)" 'BEGIN{printf "cores busy during the fit (train CPU s / train wall s, median): flywheel %.2f of %d (%.0f%%), xgboost %.2f of %d (%.0f%%; its OpenMP threads spin while waiting, which counts as busy)\n", f, n, 100*f/n, x, n, 100*x/n}'
     cat "$work/fw.txt" "$work/xgb.txt"
     local fr xr
     fr=$(rss "$work/fw.time"); xr=$(rss "$work/xgb.time")

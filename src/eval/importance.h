@@ -13,9 +13,17 @@
  * with err set. */
 typedef fw_status (*fw_predict_matrix_fn)(void *ud, const fw_matrix *X, double *out, fw_err *err);
 
+struct fw_col_scorer;
 typedef struct fw_importance_options {
     size_t n_repeats;   /* default 5 */
     uint64_t seed;      /* default 42 */
+    /* Optional (NULL): scores the permuted copies instead of the callback — made over the same X
+     * (models/model.h fw_model_col_scorer), it gives the callback's predictions bit for bit, so
+     * the importances are the same, only sooner. */
+    struct fw_col_scorer *col_scorer;
+    /* With a column scorer: features spread over this many threads (default 1); the numbers do
+     * not depend on it. The callback is always called from one thread. */
+    int threads;
 } fw_importance_options;
 void fw_importance_options_init(fw_importance_options *o);
 

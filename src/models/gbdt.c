@@ -307,6 +307,7 @@ const fw_model_vtable fw_gbdt_vtable = {
     .load = fw__gbdt_load,
     .refit_params = gbdt_refit_params,
     .scratch_size = fw__gbdt_scratch_size,
+    .col_scorer = fw__gbdt_col_scorer,
     .size_bytes = gbdt_size_bytes,
     .params_json = gbdt_params_json,
     .free = gbdt_free,

@@ -201,6 +201,34 @@ static inline int fw__gbdt_pass_threads(int threads, double work_ns) {
     return work_ns >= fw__gbdt_parallel_min_ns ? threads : 1;
 }
 
+/* Depthwise trees grow a level at a time (gbdt_train.c, grow_levels): true by default; false grows
+ * them a node at a time, as loss-guided trees grow (the same trees, bit for bit: tests compare the
+ * two). fw__gbdt_level_scratch_bytes bounds the row-block scratch of one level pass (64 MiB; 0 =
+ * one split per pass). Knobs for tests; set them before any fit. */
+extern bool fw__gbdt_levels;
+extern size_t fw__gbdt_level_scratch_bytes;
+
+/* Per-phase wall and process-CPU seconds of gbdt fits (bench/gbdt/bench_gbdt.c prints them with
+ * FW_GBDT_PHASES=1): while fw__gbdt_phase_stats points at a struct, each fit adds the time of its
+ * phases to it (the time since the previous phase ended is charged to the phase that ends). Set it
+ * before a fit, one fit at a time; NULL (the default) costs a branch per phase. */
+enum {
+    FW_GBDT_PH_SETUP,  /* bins, weights, base scores, the model's packing */
+    FW_GBDT_PH_GRAD,   /* gradients, row sampling, root sums */
+    FW_GBDT_PH_HIST,   /* histograms (blocks, reduction, subtraction) */
+    FW_GBDT_PH_PART,   /* row partitions after a split */
+    FW_GBDT_PH_SPLIT,  /* split search */
+    FW_GBDT_PH_TREE,   /* decisions, leaves, node bookkeeping */
+    FW_GBDT_PH_MARGIN, /* leaf values into the training and validation margins */
+    FW_GBDT_PH_EVAL,   /* validation loss, progress, early stopping, checkpoints */
+    FW_GBDT_N_PH
+};
+typedef struct fw__gbdt_phases {
+    double wall[FW_GBDT_N_PH], cpu[FW_GBDT_N_PH];
+} fw__gbdt_phases;
+extern fw__gbdt_phases *fw__gbdt_phase_stats;
+const char *fw__gbdt_phase_name(int phase);
+
 /* Histograms of nodes holding at least this share of the training rows (0.25) are built column by
  * column from fw_gbdt_bins.cols, the others row by row; the sums are the same bits either way.
  * The knob is for tests (0 = every node by column, > 1 = none); set it before any fit. */
@@ -259,6 +287,7 @@ fw_status fw__gbdt_predict_row(const fw_model *m, const fw_row *x, void *scratch
 fw_status fw__gbdt_explain_row(const fw_model *m, const fw_row *x, void *scratch,
                                double *contrib);
 size_t fw__gbdt_scratch_size(const fw_model *m);
+fw_status fw__gbdt_col_scorer(const fw_model *m, const fw_matrix *base, int threads, fw_col_scorer **out);
 fw_status fw__gbdt_save(const fw_model *m, fw_buf *out);
 fw_status fw__gbdt_load(const uint8_t *data, size_t len, fw_model **out, fw_err *err);
 

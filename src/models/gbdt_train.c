@@ -79,7 +79,35 @@ typedef struct trainer {
     bool dist;
     size_t lo, hi; /* this rank's rows (0, n without MPI) */
     uint32_t round; /* the boosting round being grown (row sampling under MPI) */
+    /* Depthwise growth a level at a time (grow_levels): the level's splits, one pass's tasks and
+     * the scratch for the histograms' row blocks 1.. (gpairs), kept from tree to tree. */
+    struct lsplit *lsp;
+    size_t cap_lsp;
+    struct ltask *ltk;
+    size_t cap_ltk;
+    gpair *lscr;
+    size_t cap_lscr;
+    fw__gbdt_phases *ph; /* fw__gbdt_phase_stats at the fit's start (NULL: not timed) */
+    double ph_wall, ph_cpu; /* when the previous phase ended */
 } trainer;
+
+fw__gbdt_phases *fw__gbdt_phase_stats;
+
+const char *fw__gbdt_phase_name(int phase) {
+    static const char *const names[FW_GBDT_N_PH] = {"setup", "grad", "hist", "partition",
+                                                    "split", "tree", "margin", "eval"};
+    return phase >= 0 && phase < FW_GBDT_N_PH ? names[phase] : "?";
+}
+
+/* Charges the time since the previous phase ended to `phase` (when timing). */
+static void ph_end(trainer *t, int phase) {
+    if (!t->ph) return;
+    double w = fw_now_seconds(), c = fw_cpu_seconds();
+    t->ph->wall[phase] += w - t->ph_wall;
+    t->ph->cpu[phase] += c - t->ph_cpu;
+    t->ph_wall = w;
+    t->ph_cpu = c;
+}
 
 #define MAX_BLOCKS 8
 
@@ -756,11 +784,9 @@ typedef struct split_job {
     split_best best[64];
 } split_job;
 
-static void split_range(void *vctx, int thread, size_t blk, size_t jb, size_t je) {
-    (void)thread;
-    split_job *s = vctx;
-    const trainer *t = s->t;
-    const cand *c = s->c;
+/* The best split of cand c over the active features active[jb .. je), scanned in feature order
+ * (a strict '>' keeps the first best). */
+static split_best split_scan(const trainer *t, const cand *c, size_t jb, size_t je) {
     double lambda = t->p.lambda, alpha = t->p.alpha, mcw = t->p.min_child_weight;
     double G = c->G, H = c->H, eps = 1e-10 * H;
     double parent = score(G, H, lambda, alpha);
@@ -795,7 +821,23 @@ static void split_range(void *vctx, int thread, size_t blk, size_t jb, size_t je
             }
         }
     }
-    s->best[blk] = b;
+    return b;
+}
+
+static void split_range(void *vctx, int thread, size_t blk, size_t jb, size_t je) {
+    (void)thread;
+    split_job *s = vctx;
+    s->best[blk] = split_scan(s->t, s->c, jb, je);
+}
+
+/* Sets c's split from the best of consecutive feature chunks (in feature order). */
+static void set_split(cand *c, const split_best *b) {
+    c->gain = b->gain;
+    c->feat = b->feat;
+    c->bin = b->bin;
+    c->default_left = b->default_left;
+    c->GL = b->GL;
+    c->HL = b->HL;
 }
 
 static void find_split(trainer *t, cand *c) {
@@ -822,12 +864,7 @@ static void find_split(trainer *t, cand *c) {
     split_best b = s.best[0];
     for (size_t i = 1; i < n_chunks; i++)
         if (s.best[i].gain > b.gain) b = s.best[i];
-    c->gain = b.gain;
-    c->feat = b.feat;
-    c->bin = b.bin;
-    c->default_left = b.default_left;
-    c->GL = b.GL;
-    c->HL = b.HL;
+    set_split(c, &b);
 }
 
 /* ---- tree growth ----------------------------------------------------------------------------- */
@@ -1015,9 +1052,417 @@ static fw_status add_leaf_values(trainer *t, size_t n_cands, uint32_t k) {
     }
     qsort(l, n, sizeof *l, by_begin);
     leaf_add_ctx a = {t, l, n, k};
-    fw_parallel_for(t->threads, t->n_rows_sampled, leaf_add_pass, &a);
+    /* ~2 ns per row */
+    fw_parallel_for(fw__gbdt_pass_threads(t->threads, 2.0 * (double)t->n_rows_sampled), t->n_rows_sampled,
+                    leaf_add_pass, &a);
     fw_free(l);
     return FW_OK;
+}
+
+/* ---- depthwise growth, a level at a time ------------------------------------------------------ */
+
+/* A depthwise tree grows a level at a time (grow_levels). The level's nodes are decided first, in
+ * node order (split or leaf: the order the node-at-a-time loop takes them, so node ids and leaf
+ * counts come out the same); then four parallel passes over the whole level: every split node's
+ * rows partitioned; the smaller children's histograms built (the row blocks, or feature chunks, of
+ * every node are the tasks); the blocks reduced and the children subtracted from their parents;
+ * every child's best split searched (feature chunks of every child). A depth-6 tree takes ~25
+ * passes instead of ~130, and each pass has tasks enough to keep every thread busy to its end
+ * (before, a node's histogram was a pass of a few blocks, and the partition and split search of a
+ * node under ~32k rows ran on one thread while the others waited). Every histogram is summed as
+ * hist_build sums it (the same row blocks, reduced in block order) and a stable partition has one
+ * answer: the trees are bit-identical to the node-at-a-time growth, for any thread count. */
+
+/* One split of the level. */
+typedef struct lsplit {
+    cand c;              /* the node being split (c.hist: its histogram, then the big child's) */
+    cand ch[2];          /* its children, left and right */
+    uint32_t nl;         /* left rows after the partition */
+    bool more;           /* the children may split: histograms and split search */
+    uint8_t small;       /* the child whose histogram is built (0 left, 1 right) */
+    size_t n_blocks, bs; /* the small child's row blocks, as hist_build splits them */
+    gpair *partial;      /* its blocks 1 .. n_blocks - 1 (hist_len each), in t->lscr */
+    uint8_t left[256];   /* side_table of the split */
+} lsplit;
+
+/* One task of a level pass. */
+#define LTASK_FEATS UINT32_MAX
+typedef struct ltask {
+    uint32_t s;      /* the split (index in t->lsp) */
+    uint32_t k;      /* partition: 1 = the whole node, 0 = a chunk; histogram: the row block, or
+                      * LTASK_FEATS (one block, features b .. e); search: the child (0, 1) */
+    size_t b, e;     /* rows of the node, active features, or histogram slots */
+    uint32_t nl;     /* partition: the chunk's left rows */
+    size_t lo, ro;   /* partition: where they and its right rows go */
+    split_best best; /* search: the chunk's best */
+} ltask;
+
+typedef struct lpass {
+    trainer *t;
+    const gpair *gp;
+    int phase;
+} lpass;
+
+#define LEVEL_PART_CHUNK 16384          /* rows per partition task */
+#define LEVEL_FEAT_CHUNK 16             /* active features per histogram / search task */
+#define LEVEL_SLOT_CHUNK 4096           /* histogram slots per reduce task */
+bool fw__gbdt_levels = true;
+size_t fw__gbdt_level_scratch_bytes = (size_t)64 << 20; /* row-block scratch of one pass */
+
+/* Row blocks of a histogram of n rows: hist_build's split (it depends on n only). */
+static void hist_blocks(const trainer *t, size_t n, size_t *n_blocks, size_t *bs) {
+    size_t nb = 1;
+    if (n >= 8192 && t->partial) {
+        nb = 2 * ((n + 32767) / 32768);
+        if (nb > MAX_BLOCKS) nb = MAX_BLOCKS;
+    }
+    size_t b = n ? (n + nb - 1) / nb : 1;
+    *bs = b;
+    *n_blocks = n ? (n + b - 1) / b : 1;
+}
+
+static void level_partition(void *vctx, int thread, size_t i, size_t b_, size_t e_) {
+    (void)thread;
+    (void)b_;
+    (void)e_;
+    lpass *L = vctx;
+    trainer *t = L->t;
+    ltask *k = &t->ltk[i];
+    lsplit *s = &t->lsp[k->s];
+    uint32_t *rows = t->rows + s->c.begin, *tmp = t->tmp + s->c.begin;
+    if (L->phase == 0) {
+        if (k->k)
+            s->nl = partition_range(t, &s->c, s->c.begin, s->c.end);
+        else
+            k->nl = split_rows(t, &s->c, s->left, rows, k->b, k->e, tmp + k->b);
+    } else if (!k->k) {
+        uint32_t nr = (uint32_t)(k->e - k->b) - k->nl;
+        memcpy(rows + k->lo, tmp + k->b, (size_t)k->nl * sizeof(uint32_t));
+        uint32_t *dst = rows + k->ro;
+        for (uint32_t q = 0; q < nr; q++) dst[q] = tmp[k->e - 1 - q];
+    }
+}
+
+/* Stable partition of every split node's rows (s->nl: its left rows). */
+static fw_status level_partition_all(trainer *t, size_t n_sp) {
+    size_t nk = 0;
+    double rows = 0;
+    for (size_t i = 0; i < n_sp; i++) {
+        size_t len = t->lsp[i].c.end - t->lsp[i].c.begin;
+        nk += len <= LEVEL_PART_CHUNK ? 1 : (len + LEVEL_PART_CHUNK - 1) / LEVEL_PART_CHUNK;
+        rows += (double)len;
+    }
+    if (FW_GROW(&t->ltk, &t->cap_ltk, nk)) return FW_ENOMEM;
+    bool chunked = false;
+    nk = 0;
+    for (size_t i = 0; i < n_sp; i++) {
+        lsplit *s = &t->lsp[i];
+        size_t len = s->c.end - s->c.begin;
+        if (len <= LEVEL_PART_CHUNK) {
+            t->ltk[nk++] = (ltask){.s = (uint32_t)i, .k = 1, .b = 0, .e = len};
+            continue;
+        }
+        chunked = true;
+        side_table(t, &s->c, s->left);
+        for (size_t b = 0; b < len; b += LEVEL_PART_CHUNK)
+            t->ltk[nk++] = (ltask){.s = (uint32_t)i, .k = 0, .b = b,
+                                   .e = b + LEVEL_PART_CHUNK < len ? b + LEVEL_PART_CHUNK : len};
+    }
+    lpass L = {t, NULL, 0};
+    /* ~3 ns per row */
+    int nt = fw__gbdt_pass_threads(t->threads, 3.0 * rows);
+    fw_parallel_blocks(nt, nk, 1, level_partition, &L);
+    if (!chunked) return FW_OK;
+    /* a chunked node: its chunks' left rows in chunk order, then their right rows */
+    for (size_t a = 0; a < nk;) {
+        size_t z = a;
+        while (z < nk && t->ltk[z].s == t->ltk[a].s) z++;
+        if (!t->ltk[a].k) {
+            size_t n_left = 0, lsum = 0, n_right = 0;
+            for (size_t q = a; q < z; q++) n_left += t->ltk[q].nl;
+            for (size_t q = a; q < z; q++) {
+                ltask *k = &t->ltk[q];
+                k->lo = lsum;
+                k->ro = n_left + n_right;
+                lsum += k->nl;
+                n_right += (k->e - k->b) - k->nl;
+            }
+            t->lsp[t->ltk[a].s].nl = (uint32_t)n_left;
+        }
+        a = z;
+    }
+    L.phase = 1;
+    fw_parallel_blocks(nt, nk, 1, level_partition, &L);
+    return FW_OK;
+}
+
+static void level_hist(void *vctx, int thread, size_t i, size_t b_, size_t e_) {
+    (void)thread;
+    (void)b_;
+    (void)e_;
+    lpass *L = vctx;
+    trainer *t = L->t;
+    const ltask *k = &t->ltk[i];
+    const lsplit *s = &t->lsp[k->s];
+    const cand *c = &s->ch[s->small];
+    const uint32_t *rows = t->rows + c->begin;
+    size_t n = c->end - c->begin;
+    bool by_col = (double)n >= fw__gbdt_col_min_share * (double)(t->hi - t->lo);
+    if (k->k == LTASK_FEATS) {
+        hist_accumulate_feats(t, L->gp, rows, 0, n, k->b, k->e, c->hist, by_col);
+    } else {
+        gpair *h = k->k == 0 ? c->hist : s->partial + (size_t)(k->k - 1) * t->hist_len;
+        hist_accumulate(t, L->gp, rows, k->b, k->e, h, by_col);
+    }
+}
+
+/* Slots b .. e of a split: the small child's blocks added in block order (hist_reduce), then the
+ * small child subtracted from the parent's histogram, which becomes the big child's. */
+static void level_reduce(void *vctx, int thread, size_t i, size_t b_, size_t e_) {
+    (void)thread;
+    (void)b_;
+    (void)e_;
+    lpass *L = vctx;
+    trainer *t = L->t;
+    const ltask *k = &t->ltk[i];
+    const lsplit *s = &t->lsp[k->s];
+    gpair *small = s->ch[s->small].hist, *big = s->c.hist;
+    for (size_t blk = 1; blk < s->n_blocks; blk++) {
+        const gpair *src = s->partial + (blk - 1) * t->hist_len;
+        for (size_t q = k->b; q < k->e; q++) {
+            small[q].g += src[q].g;
+            small[q].h += src[q].h;
+        }
+    }
+    for (size_t q = k->b; q < k->e; q++) {
+        big[q].g -= small[q].g;
+        big[q].h -= small[q].h;
+    }
+}
+
+/* The smaller children's histograms and the bigger ones' by subtraction, for the splits with
+ * `more`, in groups whose row-block scratch fits fw__gbdt_level_scratch_bytes (at least one split
+ * per group). */
+static fw_status level_hists(trainer *t, const gpair *gp, size_t n_sp) {
+    size_t cap = fw__gbdt_level_scratch_bytes / sizeof(gpair), hl = t->hist_len, n_more = 0;
+    for (size_t i = 0; i < n_sp; i++) n_more += t->lsp[i].more;
+    /* a node of one row block is built by feature chunks only while the level has few nodes
+     * (each chunk reads the node's rows again: ~3% more work on 50 features) */
+    bool feats_ok = t->n_active >= 2 * LEVEL_FEAT_CHUNK && n_more < 4 * (size_t)t->threads;
+    size_t feat_tasks = (t->n_active + LEVEL_FEAT_CHUNK - 1) / LEVEL_FEAT_CHUNK;
+    for (size_t g0 = 0; g0 < n_sp;) {
+        size_t need = 0, g1 = g0, nk = 0, nr = 0;
+        double work = 0, rwork = 0;
+        for (; g1 < n_sp; g1++) {
+            lsplit *s = &t->lsp[g1];
+            if (!s->more) continue;
+            size_t n = s->ch[s->small].end - s->ch[s->small].begin;
+            hist_blocks(t, n, &s->n_blocks, &s->bs);
+            size_t add = (s->n_blocks - 1) * hl;
+            if (need + add > cap && need > 0) break;
+            need += add;
+            nk += s->n_blocks > 1 ? s->n_blocks : feats_ok ? feat_tasks : 1;
+            nr += (hl + LEVEL_SLOT_CHUNK - 1) / LEVEL_SLOT_CHUNK;
+            work += 1.5 * (double)n * (double)t->n_active;
+            rwork += (double)hl * (double)s->n_blocks;
+        }
+        if (need > t->cap_lscr) {
+            fw_free(t->lscr);
+            t->lscr = fw_malloc(need * sizeof(gpair));
+            t->cap_lscr = t->lscr ? need : 0;
+            if (!t->lscr) return FW_ENOMEM;
+        }
+        if (FW_GROW(&t->ltk, &t->cap_ltk, nk > nr ? nk : nr)) return FW_ENOMEM;
+        size_t at = 0;
+        nk = 0;
+        for (size_t i = g0; i < g1; i++) {
+            lsplit *s = &t->lsp[i];
+            if (!s->more) continue;
+            const cand *c = &s->ch[s->small];
+            size_t n = c->end - c->begin;
+            s->partial = t->lscr + at;
+            at += (s->n_blocks - 1) * hl;
+            if (s->n_blocks > 1 || !feats_ok) {
+                for (size_t b = 0; b < s->n_blocks; b++)
+                    t->ltk[nk++] = (ltask){.s = (uint32_t)i, .k = (uint32_t)b, .b = b * s->bs,
+                                           .e = (b + 1) * s->bs < n ? (b + 1) * s->bs : n};
+            } else {
+                /* one block by feature chunks: the slots of features left out by colsample are
+                 * zero (hist_accumulate's memset) */
+                if (t->n_active != t->nf) memset(c->hist, 0, hl * sizeof(gpair));
+                for (size_t j = 0; j < t->n_active; j += LEVEL_FEAT_CHUNK)
+                    t->ltk[nk++] = (ltask){.s = (uint32_t)i, .k = LTASK_FEATS, .b = j,
+                                           .e = j + LEVEL_FEAT_CHUNK < t->n_active ? j + LEVEL_FEAT_CHUNK : t->n_active};
+            }
+        }
+        lpass L = {t, gp, 0};
+        fw_parallel_blocks(fw__gbdt_pass_threads(t->threads, work), nk, 1, level_hist, &L);
+        nk = 0;
+        for (size_t i = g0; i < g1; i++) {
+            if (!t->lsp[i].more) continue;
+            for (size_t q = 0; q < hl; q += LEVEL_SLOT_CHUNK)
+                t->ltk[nk++] = (ltask){.s = (uint32_t)i, .b = q, .e = q + LEVEL_SLOT_CHUNK < hl ? q + LEVEL_SLOT_CHUNK : hl};
+        }
+        fw_parallel_blocks(fw__gbdt_pass_threads(t->threads, rwork), nk, 1, level_reduce, &L);
+        for (size_t i = g0; i < g1; i++) {
+            lsplit *s = &t->lsp[i];
+            if (!s->more) continue;
+            s->ch[!s->small].hist = s->c.hist;
+            s->c.hist = NULL;
+        }
+        g0 = g1;
+    }
+    return FW_OK;
+}
+
+static void level_search(void *vctx, int thread, size_t i, size_t b_, size_t e_) {
+    (void)thread;
+    (void)b_;
+    (void)e_;
+    lpass *L = vctx;
+    ltask *k = &L->t->ltk[i];
+    k->best = split_scan(L->t, &L->t->lsp[k->s].ch[k->k], k->b, k->e);
+}
+
+/* Every child's best split (children of splits with `more`). */
+static fw_status level_search_all(trainer *t, size_t n_sp) {
+    size_t per = (t->n_active + LEVEL_FEAT_CHUNK - 1) / LEVEL_FEAT_CHUNK, nk = 0;
+    for (size_t i = 0; i < n_sp; i++) nk += t->lsp[i].more ? 2 * per : 0;
+    if (FW_GROW(&t->ltk, &t->cap_ltk, nk)) return FW_ENOMEM;
+    nk = 0;
+    for (size_t i = 0; i < n_sp; i++) {
+        if (!t->lsp[i].more) continue;
+        for (uint32_t ch = 0; ch < 2; ch++)
+            for (size_t j = 0; j < t->n_active; j += LEVEL_FEAT_CHUNK)
+                t->ltk[nk++] = (ltask){.s = (uint32_t)i, .k = ch, .b = j,
+                                       .e = j + LEVEL_FEAT_CHUNK < t->n_active ? j + LEVEL_FEAT_CHUNK : t->n_active};
+    }
+    lpass L = {t, NULL, 0};
+    /* ~4 ns per bin of an active feature */
+    double work = 4.0 * (double)nk / (double)(per ? per : 1) * (double)t->hist_len * (double)t->n_active /
+                  (double)(t->nf ? t->nf : 1);
+    fw_parallel_blocks(fw__gbdt_pass_threads(t->threads, work), nk, 1, level_search, &L);
+    /* each child's chunks in feature order: a strict '>' keeps the first best, as one scan would */
+    for (size_t a = 0; a < nk; a += per) {
+        split_best b = t->ltk[a].best;
+        for (size_t q = a + 1; q < a + per; q++)
+            if (t->ltk[q].best.gain > b.gain) b = t->ltk[q].best;
+        set_split(&t->lsp[t->ltk[a].s].ch[t->ltk[a].k], &b);
+    }
+    return FW_OK;
+}
+
+/* Gives back every histogram the level's splits hold (on an error). */
+static void level_release(trainer *t, size_t n_sp) {
+    for (size_t i = 0; i < n_sp; i++) {
+        lsplit *s = &t->lsp[i];
+        hist_put(t, s->c.hist);
+        hist_put(t, s->ch[0].hist);
+        hist_put(t, s->ch[1].hist);
+        s->c.hist = s->ch[0].hist = s->ch[1].hist = NULL;
+    }
+}
+
+/* Grows the tree whose root is t->cands[0] (its histogram built and split found) level by level;
+ * *n_cands: the cands made (every leaf among them). */
+static fw_status grow_levels(trainer *t, uint32_t k, const gpair *gp, size_t *n_cands_out) {
+    uint32_t max_depth = t->p.max_depth ? t->p.max_depth : FW_GBDT_MAX_DEPTH;
+    uint32_t max_leaves = t->p.max_leaves;
+    size_t n_cands = 1, lb = 0, n_sp = 0;
+    uint32_t n_leaves = 1;
+    fw_status st = FW_OK;
+    while (lb < n_cands) {
+        size_t le = n_cands;
+        n_sp = 0;
+        if (FW_GROW(&t->lsp, &t->cap_lsp, le - lb)) return FW_ENOMEM;
+        for (size_t i = lb; i < le; i++) {
+            cand *c = &t->cands[i];
+            bool split = c->gain > t->p.gamma && c->gain > 1e-6 && c->depth < max_depth &&
+                         (max_leaves == 0 || n_leaves < max_leaves);
+            if (!split) {
+                make_leaf(t, c, k);
+                continue;
+            }
+            lsplit *s = &t->lsp[n_sp++];
+            memset(s, 0, offsetof(lsplit, left));
+            s->c = *c;
+            c->done = 1;
+            c->hist = NULL;
+            uint32_t l, r;
+            if ((st = new_node(t, &l)) || (st = new_node(t, &r))) {
+                level_release(t, n_sp);
+                for (size_t q = i + 1; q < le; q++) hist_put(t, t->cands[q].hist);
+                return st;
+            }
+            tnode *nd = &t->nodes[s->c.node];
+            nd->n.feature = s->c.feat | (s->c.default_left ? FW_GBDT_DEFAULT_LEFT : 0);
+            nd->n.threshold = t->bins.upper[t->bins.offset[s->c.feat] + s->c.bin];
+            nd->n.left = (int32_t)l;
+            nd->n.right = (int32_t)r;
+            nd->bin = s->c.bin;
+            nd->cover = s->c.H;
+            nd->gain = s->c.gain;
+            n_leaves++;
+            s->more = s->c.depth + 1 < max_depth && (max_leaves == 0 || n_leaves < max_leaves);
+            s->ch[0].node = l;
+            s->ch[1].node = r;
+        }
+        lb = le;
+        ph_end(t, FW_GBDT_PH_TREE);
+        if (n_sp == 0) break;
+        if ((st = level_partition_all(t, n_sp))) goto fail;
+        ph_end(t, FW_GBDT_PH_PART);
+        for (size_t i = 0; i < n_sp; i++) {
+            lsplit *s = &t->lsp[i];
+            cand *cl = &s->ch[0], *cr = &s->ch[1];
+            cl->begin = s->c.begin;
+            cl->end = s->c.begin + s->nl;
+            cr->begin = cl->end;
+            cr->end = s->c.end;
+            cl->depth = cr->depth = s->c.depth + 1;
+            cl->G = s->c.GL;
+            cl->H = s->c.HL;
+            cr->G = s->c.G - s->c.GL;
+            cr->H = s->c.H - s->c.HL;
+            cl->gain = cr->gain = -INFINITY;
+            if (!s->more) {
+                hist_put(t, s->c.hist);
+                s->c.hist = NULL;
+                continue;
+            }
+            s->small = (cl->end - cl->begin) <= (cr->end - cr->begin) ? 0 : 1;
+            s->ch[s->small].hist = hist_get(t);
+            if (!s->ch[s->small].hist) {
+                st = FW_ENOMEM;
+                goto fail;
+            }
+        }
+        if ((st = level_hists(t, gp, n_sp))) goto fail;
+        ph_end(t, FW_GBDT_PH_HIST);
+        if ((st = level_search_all(t, n_sp))) goto fail;
+        ph_end(t, FW_GBDT_PH_SPLIT);
+        if (FW_GROW(&t->cands, &t->cap_cands, n_cands + 2 * n_sp)) {
+            st = FW_ENOMEM;
+            goto fail;
+        }
+        for (size_t i = 0; i < n_sp; i++) {
+            lsplit *s = &t->lsp[i];
+            for (int ch = 0; ch < 2; ch++) {
+                cand *c = &s->ch[ch];
+                /* a child that will not split needs no histogram: give it back now */
+                if (c->hist && !(c->gain > t->p.gamma && c->gain > 1e-6)) {
+                    hist_put(t, c->hist);
+                    c->hist = NULL;
+                }
+                t->cands[n_cands++] = *c;
+            }
+        }
+    }
+    *n_cands_out = n_cands;
+    return FW_OK;
+fail:
+    level_release(t, n_sp);
+    return st;
 }
 
 static fw_status grow_tree(trainer *t, uint32_t k) {
@@ -1029,8 +1474,10 @@ static fw_status grow_tree(trainer *t, uint32_t k) {
     uint32_t root;
     if ((st = new_node(t, &root))) return st;
     if (FW_GROW(&t->cands, &t->cap_cands, 1)) return FW_ENOMEM;
-    t->defer_margins = !t->dist && t->n_rows_sampled == t->n && t->threads > 1 &&
-                       (t->n_rows_sampled >= PART_MIN_ROWS || fw__gbdt_parallel_min_ns <= 0);
+    bool levels = fw__gbdt_levels && !t->p.lossguide && !t->dist; /* depthwise: grow_levels */
+    t->defer_margins = !t->dist && t->n_rows_sampled == t->n &&
+                       (levels || (t->threads > 1 && (t->n_rows_sampled >= PART_MIN_ROWS ||
+                                                      fw__gbdt_parallel_min_ns <= 0)));
     cand *c0 = &t->cands[n_cands++];
     memset(c0, 0, sizeof *c0);
     c0->node = root;
@@ -1052,12 +1499,21 @@ static fw_status grow_tree(trainer *t, uint32_t k) {
     }
     c0->G = G;
     c0->H = H;
+    ph_end(t, FW_GBDT_PH_GRAD);
     if (max_depth > 0 && n_root > 1) {
         c0->hist = hist_get(t);
         if (!c0->hist) return FW_ENOMEM;
         hist_build_all(t, gp, t->rows, t->n_rows_sampled, c0->hist);
     }
+    ph_end(t, FW_GBDT_PH_HIST);
     find_split(t, c0);
+    ph_end(t, FW_GBDT_PH_SPLIT);
+    if (levels) {
+        if ((st = grow_levels(t, k, gp, &n_cands))) return st;
+        st = t->defer_margins ? add_leaf_values(t, n_cands, k) : FW_OK;
+        ph_end(t, FW_GBDT_PH_MARGIN);
+        return st;
+    }
     uint32_t n_leaves = 1;
     for (;;) {
         size_t pick = SIZE_MAX;
@@ -1288,6 +1744,9 @@ static void trainer_free(trainer *t) {
     fw_free(t->tree_start);
     fw_free(t->cands);
     fw_free(t->l1_buf);
+    fw_free(t->lsp);
+    fw_free(t->ltk);
+    fw_free(t->lscr);
     fw__gbdt_rank_free(t->rank);
     fw__gbdt_rank_free(t->vrank);
 }
@@ -1403,6 +1862,11 @@ fw_status fw__gbdt_fit(const fw_train_data *d, const fw_fit_options *o, fw_model
     trainer t;
     memset(&t, 0, sizeof t);
     t.d = d;
+    t.ph = fw__gbdt_phase_stats;
+    if (t.ph) {
+        t.ph_wall = fw_now_seconds();
+        t.ph_cpu = fw_cpu_seconds();
+    }
     fw_status st = parse_params(d, o, &t.p, err);
     if (st) return st;
     t.K = t.p.objective == FW_GBDT_SOFTMAX ? (uint32_t)d->n_classes : 1;
@@ -1469,6 +1933,7 @@ fw_status fw__gbdt_fit(const fw_train_data *d, const fw_fit_options *o, fw_model
         for (uint32_t k = 0; k < K; k++) t.margin[i * K + k] = base[k];
     for (size_t i = 0; i < t.nv; i++)
         for (uint32_t k = 0; k < K; k++) t.vmargin[i * K + k] = base[k];
+    ph_end(&t, FW_GBDT_PH_SETUP);
 
     uint32_t stop = FW_GBDT_STOP_COMPLETED, rounds = 0;
     int32_t best_iter = -1;
@@ -1500,6 +1965,7 @@ fw_status fw__gbdt_fit(const fw_train_data *d, const fw_fit_options *o, fw_model
         if (t.dist) quantize_grads(&t);
         t.round = it;
         sample_round(&t);
+        ph_end(&t, FW_GBDT_PH_GRAD);
         for (uint32_t k = 0; k < K; k++) {
             sample_columns(&t);
             uint32_t root = (uint32_t)t.n_nodes;
@@ -1514,6 +1980,7 @@ fw_status fw__gbdt_fit(const fw_train_data *d, const fw_fit_options *o, fw_model
             if (t.nv)
                 fw_parallel_for(fw__gbdt_pass_threads(t.threads, per_row * (double)t.nv), t.nv,
                                 update_valid, &u);
+            ph_end(&t, FW_GBDT_PH_MARGIN);
         }
         rounds = it + 1;
         double vloss = NAN;
@@ -1558,10 +2025,12 @@ fw_status fw__gbdt_fit(const fw_train_data *d, const fw_fit_options *o, fw_model
             stop = FW_GBDT_STOP_TIME_BUDGET;
             break;
         }
+        ph_end(&t, FW_GBDT_PH_EVAL);
     }
     uint32_t keep = rounds;
     if (t.nv && best_iter >= 0 && t.p.early_stopping_rounds) keep = (uint32_t)best_iter + 1;
     if ((st = pack_model(&t, keep, base, out))) goto fail;
+    ph_end(&t, FW_GBDT_PH_SETUP);
     fw_gbdt_model *m = (fw_gbdt_model *)*out;
     m->rounds_trained = rounds;
     m->stop_reason = stop;

@@ -68,6 +68,13 @@ fw_status fw_model_predict_row(const fw_model *m, const fw_row *x, void *scratch
 
 size_t fw_model_scratch_size(const fw_model *m) { return m->vt->scratch_size(m); }
 
+fw_status fw_model_col_scorer(const fw_model *m, const fw_matrix *base, int threads, fw_col_scorer **out) {
+    *out = NULL;
+    if (!m || !base) return FW_EINVAL;
+    if (!m->vt->col_scorer) return FW_EUNSUPPORTED;
+    return m->vt->col_scorer(m, base, threads, out);
+}
+
 fw_status fw_model_save(const fw_model *m, fw_buf *out) {
     fw_buf_put_str(out, m->vt->family);
     fw_status st = m->vt->save(m, out);

@@ -65,6 +65,7 @@ typedef struct fw_fit_options {
 } fw_fit_options;
 void fw_fit_options_init(fw_fit_options *o);
 
+struct fw_col_scorer;
 typedef struct fw_model_vtable {
     const char *family;   /* "baseline", "linear", "gbdt", "knn", "hier" */
     fw_status (*fit)(const fw_train_data *d, const fw_fit_options *o, fw_model **out, fw_err *err);
@@ -89,7 +90,21 @@ typedef struct fw_model_vtable {
      * strings of FW_REFIT_PARAM_LEN); returns how many. gbdt: the rounds early stopping kept. */
     size_t (*refit_params)(const fw_model *m, double row_scale, char (*out)[FW_REFIT_PARAM_LEN],
                            size_t max);
+    /* Optional (NULL: not offered): a scorer of rows that differ from `base` in one column
+     * (fw_col_scorer below). */
+    fw_status (*col_scorer)(const fw_model *m, const fw_matrix *base, int threads,
+                            struct fw_col_scorer **out);
 } fw_model_vtable;
+
+/* Scores rows that equal fixed rows (the `base` it was made from) except in one dense column,
+ * faster than predict_block and bit for bit the same (permutation importance; gbdt: a tree that
+ * does not split on the column adds its value for the base row, kept from the start). Made by
+ * fw_model_col_scorer; calls may run on several threads at once; free with its `free`. */
+typedef struct fw_col_scorer {
+    /* X: base's rows with column `col` changed; out as predict_block's. */
+    fw_status (*predict)(struct fw_col_scorer *s, const fw_matrix *X, size_t col, double *out);
+    void (*free)(struct fw_col_scorer *s);
+} fw_col_scorer;
 
 /* Every model struct starts with this header. */
 struct fw_model {
@@ -111,6 +126,9 @@ fw_status fw_model_fit(const char *family, const fw_train_data *d, const fw_fit_
 fw_status fw_model_predict_block(const fw_model *m, const fw_matrix *X, int threads, double *out);
 fw_status fw_model_predict_row(const fw_model *m, const fw_row *x, void *scratch, double *out);
 size_t fw_model_scratch_size(const fw_model *m);
+/* A column scorer for m over the rows base (FW_EUNSUPPORTED when the family, or this model, has
+ * none: e.g. memory for the cached tree values would be too large). */
+fw_status fw_model_col_scorer(const fw_model *m, const fw_matrix *base, int threads, fw_col_scorer **out);
 /* Serialized form: family name + family bytes, so fw_model_load needs no outside hint. */
 fw_status fw_model_save(const fw_model *m, fw_buf *out);
 fw_status fw_model_load(const uint8_t *data, size_t len, fw_model **out, fw_err *err);

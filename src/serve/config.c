@@ -567,7 +567,7 @@ static const char *const k_serving_keys[] = {
     "max_models", "alias_poll_s", "admin_wait_s", "drain_timeout_s", "batch_max_age_s", "batch_cache_ttl_s",
     "confidence_threshold", "admin_token", "predict_token", "rank_token", "feedback_token",
     "request_timeout_s", "max_instances", "max_reply_bytes", "max_pending_reply_bytes", "cors_origins", "tls",
-    "store", "models_dir", "log", "splits", "models", "rank", NULL};
+    "store", "models_dir", "log", "splits", "models", "rank", "drain_delay_s", NULL};
 
 static fw_status serving_pair(fw_yaml *y, int key, yaml_node_t *v, yaml_node_t *k, void *ud) {
     fw_serve_config *c = ud;
@@ -612,7 +612,8 @@ static fw_status serving_pair(fw_yaml *y, int key, yaml_node_t *v, yaml_node_t *
     case 26: return fw_yaml_walk_map(y, v, "serving.log", k_log_keys, log_pair, c);
     case 27: return parse_splits(y, v, c);
     case 28: return get_list(y, v, "serving.models", "@", "NAME@ALIAS", &c->models, &c->n_models);
-    default: return fw_yaml_walk_map(y, v, "serving.rank", k_rank_keys, rank_pair, c);
+    case 29: return fw_yaml_walk_map(y, v, "serving.rank", k_rank_keys, rank_pair, c);
+    default: return fw_yaml_get_double(y, v, "serving.drain_delay_s", 0, 3600, &c->drain_delay_s);
     }
 }
 

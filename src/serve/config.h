@@ -210,6 +210,9 @@ typedef struct fw_serve_config {
     size_t max_models;          /* distinct model routes; default 65536 */
     double alias_poll_s;        /* re-resolve aliases this often (0 = only on admin reload); default 2 */
     double drain_timeout_s;     /* SIGTERM waits this long for in-flight requests; default 10 */
+    double drain_delay_s;       /* SIGTERM: unready (503) but still answering this long first, so a
+                                   load balancer's health checks take the replica out before the
+                                   listener closes; default 0 */
     double admin_wait_s;        /* admin load/alias/reload answer 200 when done within this, else 202
                                    {"status":"pending"} (the job goes on); 0 = always 202; default 10 */
     char *admin_token;          /* bearer token for /admin (env FLYWHEEL_ADMIN_TOKEN overrides NULL) */

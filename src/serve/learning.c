@@ -15,6 +15,7 @@
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +83,10 @@ struct fw_srv_learning {
     char rt_name[136], rt_detail[200];
     fw_retrain_reason rt_reason;
     uint64_t retrains_started, retrains_promoted, retrains_failed;
+    /* the retrain scheduler (the triggers) runs in one process among those sharing the store */
+    fw_store_singleton *sched;   /* NULL: no triggers */
+    double sched_checked_s;      /* learning thread only */
+    atomic_bool sched_held;
 };
 
 static bool wants(const fw_serve_learn *c, const char *name) {
@@ -475,6 +480,24 @@ static void check_triggers(fw_srv_learning *l, learner *ln, double now) {
     pthread_mutex_unlock(&l->mu);
 }
 
+/* Whether this process runs the retrain scheduler now: the store's singleton "retrain_scheduler"
+ * (store.h: a PostgreSQL session advisory lock, or an flock for a directory home), so replicas
+ * sharing a store start one schedule's retrains, not one each; asked again every second, so when
+ * the holder dies (its session ends) another replica takes over within about a second. */
+static bool scheduler_turn(fw_srv_learning *l, double now) {
+    if (!l->sched) return true;
+    if (l->sched_checked_s > 0 && now - l->sched_checked_s < 1.0) return atomic_load(&l->sched_held);
+    l->sched_checked_s = now;
+    fw_err e;
+    fw_err_clear(&e);
+    bool held = fw_store_singleton_try(l->sched, &e) == 1;
+    if (held != atomic_exchange(&l->sched_held, held))
+        fprintf(stderr, "flywheel serve: learn: %s\n",
+                held ? "this process runs the retrain scheduler (one process among those sharing the store)"
+                     : "this process no longer runs the retrain scheduler");
+    return held;
+}
+
 void fw_srv_learning_alarm(void *ud, const char *name, int64_t version, int kind, const char *detail) {
     fw_srv_learning *l = ud;
     (void)version;
@@ -560,7 +583,8 @@ static void *learning_main(void *arg) {
             l->pend[l->n_pend++] = batch[i];
         }
         for (size_t i = 0; i < l->n_ls; i++) maybe_snapshot(l, l->ls[i], now);
-        for (size_t i = 0; i < l->n_ls; i++) check_triggers(l, l->ls[i], now);
+        if (scheduler_turn(l, now))
+            for (size_t i = 0; i < l->n_ls; i++) check_triggers(l, l->ls[i], now);
         pthread_mutex_lock(&l->mu);
         for (size_t i = 0; i < l->n_ls; i++)
             if (l->ls[i]->ol) fw_online_stats_get(l->ls[i]->ol, &l->ls[i]->stats);
@@ -599,6 +623,12 @@ fw_status fw_srv_learning_new(fw_server *s, fw_srv_learning **out, fw_err *err) 
     if (!l->q || !l->home) {
         fw_srv_learning_free(l);
         return fw_err_set(err, FW_ENOMEM, "out of memory");
+    }
+    if ((lc->every_s > 0 || lc->after_labels || lc->on_drift || lc->on_performance) &&
+        fw_store_singleton_open(l->home, "retrain_scheduler", &l->sched, err) != FW_OK) {
+        fw_status st = err->status;
+        fw_srv_learning_free(l);
+        return st;
     }
     if (pthread_create(&l->th, NULL, learning_main, l)) {
         fw_srv_learning_free(l);
@@ -647,6 +677,7 @@ void fw_srv_learning_free(fw_srv_learning *l) {
     }
     if (l->log) fw_store_log_close(l->log);
     if (l->reg) fw_registry_close(l->reg);
+    fw_store_singleton_close(l->sched); /* another replica takes the scheduler over */
     fw_free(l->pend);
     fw_free(l->q);
     fw_free(l->home);
@@ -736,5 +767,13 @@ void fw_srv_learning_metrics(fw_srv_learning *l, fw_buf *b) {
                       l->ls[i]->name, (unsigned long long)s->promoted, l->ls[i]->name,
                       (unsigned long long)s->rejected, l->ls[i]->name, (unsigned long long)s->inconclusive);
     }
+    if (l->sched)
+        fw_buf_printf(b,
+                      "# HELP flywheel_learn_scheduler_held 1 when this process runs the retrain scheduler (one "
+                      "process among those sharing the store), else 0.\n# TYPE flywheel_learn_scheduler_held gauge\n"
+                      "flywheel_learn_scheduler_held %d\n"
+                      "# HELP flywheel_learn_retrains_started_total Retrains the triggers started in this process.\n"
+                      "# TYPE flywheel_learn_retrains_started_total counter\nflywheel_learn_retrains_started_total %llu\n",
+                      atomic_load(&l->sched_held) ? 1 : 0, (unsigned long long)l->retrains_started);
     pthread_mutex_unlock(&l->mu);
 }

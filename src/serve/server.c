@@ -230,7 +230,29 @@ size_t fw__routes_unready(fw_server *s, fw_buf *out) {
     char **names = NULL;
     size_t n = 0;
     fw_err e;
-    if (fw_model_table_list(s->models, "production", &names, &n, &e) != FW_OK) {
+    fw_status lst = fw_model_table_list(s->models, "production", &names, &n, &e);
+    pthread_mutex_lock(&s->ready_mu);
+    if (lst == FW_OK) {
+        /* remembered for when the store cannot be reached */
+        for (size_t i = 0; i < s->n_ready_names; i++) fw_free(s->ready_names[i]);
+        fw_free(s->ready_names);
+        s->ready_names = NULL;
+        s->n_ready_names = 0;
+        char **copy = n ? fw_calloc(n, sizeof *copy) : NULL;
+        size_t k = 0;
+        for (size_t i = 0; copy && i < n && (copy[k] = fw_strdup(names[i])); i++) k++;
+        s->ready_names = copy;
+        s->n_ready_names = k;
+    } else if (lst == FW_EBUSY && s->ready_names) {
+        /* the store is unreachable (a PostgreSQL restart, a lost connection): serving goes on from
+         * the loaded models, so the replica stays in rotation when the names it listed last can
+         * still answer (each checked below; one not loaded cannot load now and makes it unready) */
+        names = fw_calloc(s->n_ready_names ? s->n_ready_names : 1, sizeof *names);
+        for (size_t i = 0; names && i < s->n_ready_names && (names[n] = fw_strdup(s->ready_names[i])); i++) n++;
+        if (names) lst = FW_OK;
+    }
+    pthread_mutex_unlock(&s->ready_mu);
+    if (lst != FW_OK) {
         unready_entry(out, &n_bad, "*@production", e.msg);
         return n_bad;
     }
@@ -1402,6 +1424,7 @@ fw_status fw_server_new(const fw_serve_config *cfg, fw_server **out, fw_err *err
     }
     pthread_mutex_init(&s->conn_mu, NULL);
     pthread_mutex_init(&s->idc_mu, NULL);
+    pthread_mutex_init(&s->ready_mu, NULL);
     s->threads = cfg->threads > 0 ? cfg->threads : fw_default_threads();
     const char *slow = FW_TEST_ENV("FLYWHEEL_SERVE_SLOW_DECODE"); /* test builds only */
     s->slow_decode = slow && *slow && strcmp(slow, "0") != 0;
@@ -1597,7 +1620,16 @@ void fw_server_drain(fw_server *s) {
          * process ("Failed to remove listen FD from epoll set", an open libmicrohttpd defect; seen
          * in tests/serve/test_monitor_live under ASan). Readiness is already false, so a load
          * balancer stops sending; a connection that still arrives is answered, with
-         * "Connection: close", until the daemon stops below. */
+         * "Connection: close", until the daemon stops below. drain_delay_s: go on answering that
+         * long first, so the balancer's health checks see the 503 and take this replica out of
+         * rotation while its listener still accepts (requests sent meanwhile are answered, and
+         * its idle keep-alive connections are closed one answer at a time, never under a request
+         * in flight). */
+        uint64_t until = fw_now_ns() + (uint64_t)(s->cfg->drain_delay_s * 1e9);
+        while (fw_now_ns() < until) {
+            struct timespec ts = {0, 10000000};
+            nanosleep(&ts, NULL);
+        }
         uint64_t deadline = fw_now_ns() + (uint64_t)(s->cfg->drain_timeout_s * 1e9);
         while (atomic_load(&s->inflight) > 0 && fw_now_ns() < deadline) {
             struct timespec ts = {0, 2000000};
@@ -1655,6 +1687,9 @@ void fw_server_free(fw_server *s) {
     pthread_cond_destroy(&s->fault_cv);
     pthread_mutex_destroy(&s->conn_mu);
     pthread_mutex_destroy(&s->idc_mu);
+    for (size_t i = 0; i < s->n_ready_names; i++) fw_free(s->ready_names[i]);
+    fw_free(s->ready_names);
+    pthread_mutex_destroy(&s->ready_mu);
     fw_free(s->tls_cert_pem);
     fw_free(s->tls_key_pem);
     fw_free(s);

@@ -34,7 +34,8 @@ fw_status fw_server_start(fw_server *s, fw_err *err);
 int fw_server_port(const fw_server *s);
 /* Re-resolves aliases now (what the poll thread and POST /admin/reload do). */
 fw_status fw_server_reload(fw_server *s, fw_err *err);
-/* Stops accepting connections, waits up to cfg->drain_timeout_s for in-flight requests, stops the
+/* Turns unready, answers on for cfg->drain_delay_s (a load balancer's health checks notice), then
+ * stops accepting connections, waits up to cfg->drain_timeout_s for in-flight requests, stops the
  * threads and flushes the prediction log. Idempotent. */
 void fw_server_drain(fw_server *s);
 void fw_server_free(fw_server *s);

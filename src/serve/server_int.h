@@ -34,6 +34,11 @@ struct fw_server {
     atomic_long inflight;
     atomic_bool draining;
     atomic_bool ready;
+    /* the readiness check's last listing of the `production` names (fw__routes_unready): while
+     * the store cannot be reached the replica stays ready on what it has loaded */
+    pthread_mutex_t ready_mu;
+    char **ready_names;
+    size_t n_ready_names;
     atomic_bool stopped;
     uint32_t boot;              /* random per process */
     fw_reqid_key idkey;         /* request ids: request_id.h */

@@ -12,6 +12,8 @@
 #define FW_PG_LOCK_REGISTRY "1180127815"
 /* a feedback row's label rule runs under pg_advisory_xact_lock(FW_PG_LOCK_LABEL_NS, hashtext(rid)) */
 #define FW_PG_LOCK_LABEL_NS "1180123724"
+/* singleton.c: a singleton is the session advisory lock (FW_PG_LOCK_SINGLETON_NS, hashtext(name)) */
+#define FW_PG_LOCK_SINGLETON_NS "1180128071"
 /* LISTEN/NOTIFY channel an alias move is announced on (payload: the model name) */
 #define FW_PG_ALIAS_CHANNEL "flywheel_alias"
 

@@ -322,6 +322,22 @@ fw_status fw_store_learn_snapshot_put(fw_store *s, const void *data, size_t len,
 void fw_store_learn_snapshot_path(const fw_store *s, const char *hash, const char *ext, char *path, size_t size);
 /* ---- end of continual learning -------------------------------------------------------------- */
 
+/* ---- singletons across processes (singleton.c) ------------------------------------------------ */
+/* A role one process at a time holds among all the processes sharing a store, whatever machine
+ * they run on (the retrain scheduler of `flywheel serve` replicas). PostgreSQL: a session advisory
+ * lock on a connection of the singleton's own, released by PostgreSQL when the session ends, also
+ * when the holder is killed; a directory home: an flock on <home>/singleton-<name>.lock, released
+ * by the kernel when the holder dies. name: 1-64 of [a-z0-9_-].
+ * open: nothing taken yet (no connection made). try: 1 when this handle holds it (taken now, or
+ * held and its session still alive), 0 when another process holds it, a negative status when the
+ * store cannot be reached (then not held: a lost session lost the lock; call again later). Not
+ * thread-safe: one thread per handle. close: releases it. */
+typedef struct fw_store_singleton fw_store_singleton;
+fw_status fw_store_singleton_open(const char *home, const char *name, fw_store_singleton **out, fw_err *err);
+int fw_store_singleton_try(fw_store_singleton *s, fw_err *err);
+bool fw_store_singleton_held(const fw_store_singleton *s);
+void fw_store_singleton_close(fw_store_singleton *s);
+
 /* ---- watching the registry ------------------------------------------------------------------ */
 /* A watcher of alias moves made by any process on the store (a promote, rollback or alias change
  * elsewhere), so a server reloads at once instead of at its next alias poll (which stays the

@@ -208,8 +208,17 @@ fw_status fw__train_evaluate(fw_train_result *r, fw_candidate *c, const fw_train
                     X = &Xs;
                     y = ys;
                 }
-                st = fw_eval_permutation_importance(r->target.task, X, y, k, &eo_imp, fw_eval_predict_model,
-                                                    c->model, &io, &imp, err);
+                /* a family that can re-score one changed column faster (gbdt: only the trees that
+                 * split on it) does, with the same predictions bit for bit */
+                fw_col_scorer *cs = NULL;
+                fw_status cst = fw_model_col_scorer(c->model, X, r->threads, &cs);
+                if (cst == FW_ENOMEM) st = fw_err_set(err, cst, "out of memory");
+                io.col_scorer = cs;
+                io.threads = r->threads;
+                if (!st)
+                    st = fw_eval_permutation_importance(r->target.task, X, y, k, &eo_imp, fw_eval_predict_model,
+                                                        c->model, &io, &imp, err);
+                if (cs) cs->free(cs);
                 fw_matrix_free(&Xs);
                 fw_free(ys);
                 fw_free(qs);

@@ -3,7 +3,8 @@
  * without colsample) against the single-thread build, for 1, 2 and 3 threads; and the
  * dense complete-tree scorer (rows with and without NaN, four trees at a time per row, tree counts
  * that are not a multiple of four, binary and multiclass) and the node walk kept for deep trees,
- * against a plain tree-by-tree walk and the block scorer, bit for bit. */
+ * against a plain tree-by-tree walk and the block scorer, bit for bit; depthwise trees grown a
+ * level at a time against the same trees grown a node at a time. */
 #include "core/alloc.h"
 #include "core/rng.h"
 #include "models/gbdt_int.h"
@@ -209,6 +210,79 @@ static void test_pinned_bytes(void) {
     ds_free(&d);
 }
 
+/* Fits (task: 0 binary/multiclass by k, 1 regression) a level at a time with 1, 2 and 3 threads
+ * (every pass in parallel), and with one split per level pass (no shared row-block scratch), and
+ * a node at a time with 1 and 2 threads: every fit must save the same bytes. */
+static void levels_equal_nodes(const dataset *d, uint32_t k, int regression, const char *const *params,
+                               size_t np) {
+    double saved_ns = fw__gbdt_parallel_min_ns;
+    size_t saved_scr = fw__gbdt_level_scratch_bytes;
+    uint8_t *ref = NULL;
+    size_t ref_len = 0;
+    for (int run = 0; run < 6; run++) {
+        fw__gbdt_levels = run >= 2;
+        fw__gbdt_parallel_min_ns = run == 0 ? saved_ns : 0;
+        fw__gbdt_level_scratch_bytes = run == 5 ? 0 : saved_scr;
+        int threads = run < 2 ? run + 1 : run < 5 ? run - 1 : 2;
+        fw_train_data td = {0};
+        td.X = &d->X;
+        td.y = d->y;
+        td.task = regression ? FW_TASK_REGRESSION : k > 2 ? FW_TASK_MULTICLASS : FW_TASK_BINARY;
+        td.n_classes = regression ? 0 : k > 2 ? k : 2;
+        td.n_outputs = !regression && k > 2 ? k : 1;
+        fw_fit_options o;
+        fw_fit_options_init(&o);
+        o.params = params;
+        o.n_params = np;
+        o.threads = threads;
+        fw_model *m = NULL;
+        fw_err err;
+        fw_err_clear(&err);
+        fw_status st = fw_model_fit("gbdt", &td, &o, &m, &err);
+        fw__gbdt_levels = true;
+        fw__gbdt_parallel_min_ns = saved_ns;
+        fw__gbdt_level_scratch_bytes = saved_scr;
+        CHECK_MSG(st == FW_OK, "fit failed: %s", err.msg);
+        if (!m) continue;
+        size_t len;
+        uint8_t *b = save_bytes(m, &len);
+        fw_model_free(m);
+        if (!ref) {
+            ref = b;
+            ref_len = len;
+            continue;
+        }
+        CHECK_MSG(len == ref_len && memcmp(b, ref, len) == 0,
+                  "run %d (%s, %d threads): model bytes differ from node-at-a-time growth", run,
+                  run >= 2 ? "levels" : "nodes", threads);
+        fw_free(b);
+    }
+    fw_free(ref);
+}
+
+/* Depthwise trees grown a level at a time (every split node of a level partitioned, the smaller
+ * children's histograms built, reduced and subtracted, every child's split searched: one pass
+ * each) are the trees grown a node at a time, bit for bit: chunked partitions (nodes over 16,384
+ * rows), several row blocks per node, feature-chunk tasks (>= 32 features), colsample and
+ * subsample, max_leaves (decisions in node order), deep trees, multiclass, L1 leaves. */
+static void test_levels_equal_nodes(void) {
+    dataset d;
+    make_data(&d, 40000, 40, 2, 21);
+    const char *p1[] = {"n_estimators=3", "max_depth=6"};
+    levels_equal_nodes(&d, 2, 0, p1, 2);
+    const char *p2[] = {"n_estimators=3", "max_depth=5", "colsample_bytree=0.5", "subsample=0.8"};
+    levels_equal_nodes(&d, 2, 0, p2, 4);
+    const char *p3[] = {"n_estimators=3", "max_depth=6", "max_leaves=11"};
+    levels_equal_nodes(&d, 2, 0, p3, 3);
+    ds_free(&d);
+    make_data(&d, 12000, 7, 3, 22);
+    const char *p4[] = {"n_estimators=2", "max_depth=9", "min_child_weight=0", "lambda=0.5"};
+    levels_equal_nodes(&d, 3, 0, p4, 4);
+    const char *p5[] = {"n_estimators=3", "max_depth=4", "objective=l1"};
+    levels_equal_nodes(&d, 3, 1, p5, 3);
+    ds_free(&d);
+}
+
 /* The interleaved single-row walk equals a plain tree-by-tree sum and the block scorer. */
 static void check_row_paths(const fw_model *mm, const fw_matrix *X) {
     const fw_gbdt_model *m = (const fw_gbdt_model *)mm;
@@ -302,6 +376,7 @@ int main(int argc, char **argv) {
     TEST_RUN(test_big_nodes_parallel_partition);
     TEST_RUN(test_column_histograms);
     TEST_RUN(test_pinned_bytes);
+    TEST_RUN(test_levels_equal_nodes);
     TEST_RUN(test_one_block_feature_parallel);
     TEST_RUN(test_row_walk_interleaved);
     TEST_RUN(test_row_walk_no_nan);
