@@ -129,8 +129,11 @@ static void remove_tree(const char *dir) {
     }
 }
 
+static volatile sig_atomic_t stop_asked;
+
 static void on_signal(int sig) {
     (void)sig;
+    stop_asked = 1;
     fw_batch_request_stop();
 }
 
@@ -218,6 +221,135 @@ static int cmd_history(int argc, char **argv) {
 
 #define MAX_IDS 16
 
+/* Points o at partition index of count of output: its answers go to OUTPUT.part-I-of-N.inprogress
+ * (renamed to OUTPUT.part-I-of-N by commit_partition once complete), its rejects beside it unless
+ * --rejects names a file. */
+static void partition_setup(fw_batch_options *o, const char *output, const char *rejects, uint32_t index,
+                            uint32_t count, char *final, size_t final_cap, char *work, size_t work_cap, char *rej,
+                            size_t rej_cap) {
+    o->part_index = index;
+    o->part_count = count;
+    fw_batch_part_path(output, index, count, final, final_cap);
+    size_t ol = strlen(output);
+    o->output_kind = (ol > 6 && strcasecmp(output + ol - 6, ".jsonl") == 0) ||
+                             (ol > 7 && strcasecmp(output + ol - 7, ".ndjson") == 0)
+                         ? FW_BATCH_OUT_JSONL
+                         : FW_BATCH_OUT_CSV;
+    snprintf(work, work_cap, "%s.inprogress", final);
+    if (!rejects) {
+        snprintf(rej, rej_cap, "%s.rejects.csv", final);
+        o->reject_path = rej;
+    } else {
+        o->reject_path = rejects;
+    }
+    o->output = work;
+}
+
+/* A complete partition is committed once: renamed into place, the directory synced. */
+static int commit_partition(const char *work, const char *final) {
+    if (rename(work, final) != 0) return fw_cli_fail(CMD, FW_EXIT_FAILURE, "commit %s: %s", final, strerror(errno));
+    char dir[1100];
+    snprintf(dir, sizeof dir, "%s", final);
+    char *sl = strrchr(dir, '/');
+    if (sl) *sl = 0;
+    int dfd = open(sl ? (*dir ? dir : "/") : ".", O_RDONLY);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    return FW_EXIT_OK;
+}
+
+/* --partition claim/N: "claim" and N, or false. */
+static bool claim_spec(const char *spec, uint32_t *count) {
+    if (!spec || strncmp(spec, "claim/", 6) != 0) return false;
+    char *end;
+    errno = 0;
+    unsigned long n = strtoul(spec + 6, &end, 10);
+    *count = (errno || *end || spec[6] == '-' || n > 1000000) ? 0 : (uint32_t)n;
+    return true;
+}
+
+/* The job every worker of --partition claim/N shares: the output's absolute path and N (workers on
+ * several machines name the output by the same path on a shared file system). */
+static void claim_job(const char *output, uint32_t count, char *job, size_t cap) {
+    char dir[4096];
+    const char *sl = strrchr(output, '/');
+    const char *base = sl ? sl + 1 : output;
+    snprintf(dir, sizeof dir, "%.*s", sl ? (int)(sl - output) + (sl == output) : 1, sl ? output : ".");
+    char real[4096];
+    if (!realpath(dir, real)) snprintf(real, sizeof real, "%s", dir);
+    snprintf(job, cap, "batch:%.4095s%s%.4000s#%u", real, strcmp(real, "/") ? "/" : "", base, count);
+}
+
+
+/* --partition claim/N: takes partitions of the job from the store one after another, scores and
+ * commits each, and marks it done; waits while the other workers hold the rest (a worker that
+ * dies gives its partition back, and this one takes it); returns once every partition is done. */
+static int run_claimed(fw_batch_bundle *bb, const fw_batch_options *o, const char *output, const char *rejects,
+                       uint32_t count, bool quiet) {
+    char job[8300];
+    claim_job(output, count, job, sizeof job);
+    fw_err err;
+    fw_err_clear(&err);
+    fw_store_claims *cl = NULL;
+    fw_status st = fw_store_claims_open(o->home, job, count, &cl, &err);
+    if (st) return fw_cli_fail(CMD, FW_EXIT_FAILURE, "partition claims: %s", err.msg);
+    uint32_t scored = 0, found = 0, claims = 0;
+    double claim_ms_sum = 0, claim_ms_max = 0;
+    int code = FW_EXIT_OK;
+    while (!stop_asked) {
+        uint32_t i;
+        uint64_t t0 = fw_now_ns();
+        st = fw_store_claims_next(cl, &i, &err);
+        if (st == FW_ENOTFOUND) break; /* every partition is done */
+        if (st == FW_EBUSY) {          /* the others hold the rest: wait for them, or for one to die */
+            usleep(100 * 1000);
+            continue;
+        }
+        if (st) {
+            code = fw_cli_fail(CMD, FW_EXIT_FAILURE, "partition claims: %s", err.msg);
+            break;
+        }
+        double ms = (double)(fw_now_ns() - t0) / 1e6;
+        claims++;
+        claim_ms_sum += ms;
+        if (ms > claim_ms_max) claim_ms_max = ms;
+        char final[1100], work[1200], rej[1200];
+        fw_batch_options po = *o;
+        partition_setup(&po, output, rejects, i, count, final, sizeof final, work, sizeof work, rej, sizeof rej);
+        if (access(final, F_OK) != 0) { /* not committed yet (a worker may have died after its commit) */
+            fw_batch_summary sum;
+            st = fw_batch_run(fw_batch_bundle_model(bb), &po, &sum, &err);
+            if (!quiet || st) fw_batch_summary_print(&sum, stderr);
+            if (st) {
+                fw_store_claims_release(cl, i);
+                code = fw_cli_fail(CMD, fw_batch_exit_code(st, &sum), "partition %u/%u: %s", i, count, err.msg);
+                break;
+            }
+            code = commit_partition(work, final);
+            if (code) {
+                fw_store_claims_release(cl, i);
+                break;
+            }
+            scored++;
+        } else {
+            found++;
+        }
+        if (fw_store_claims_done(cl, i, &err) != FW_OK) {
+            code = fw_cli_fail(CMD, FW_EXIT_FAILURE, "partition %u/%u committed, but: %s", i, count, err.msg);
+            break;
+        }
+    }
+    fw_store_claims_close(cl);
+    if (stop_asked && !code) code = fw_cli_fail(CMD, FW_EXIT_FAILURE, "interrupted: the partitions left are for the other workers");
+    if (!quiet || code)
+        fprintf(stderr, "batch: partition claims of %s (%u partitions): this worker scored %u, found %u committed; "
+                        "claim %.2f ms mean, %.2f ms max\n",
+                output, count, scored, found, claims ? claim_ms_sum / claims : 0.0, claim_ms_max);
+    return code;
+}
+
 int fw_cmd_batch(int argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "history") == 0) return cmd_history(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "merge") == 0) return cmd_merge(argc - 1, argv + 1);
@@ -275,7 +407,9 @@ int fw_cmd_batch(int argc, char **argv) {
          "score only partition I of N of the input (records starting in bytes\n"
          "[size*I/N, size*(I+1)/N)), into OUTPUT.part-I-of-N, renamed into place once\n"
          "complete (a committed partition is not run again); auto: the MPI rank /\n"
-         "Slurm array task from the environment; then: batch merge"},
+         "Slurm array task from the environment; claim/N: take partitions of N\n"
+         "from the store (--home; PostgreSQL: FOR UPDATE SKIP LOCKED) until every\n"
+         "one is done, with any number of workers; then: batch merge"},
         {"--input-format", 0, FW_OPT_STRING, &in_format, "csv|jsonl", "with --input -: what stdin holds (default csv, header first)"},
         {"--output-format", 0, FW_OPT_STRING, &out_format, "csv|jsonl", "with --output -: what goes to stdout (default csv)"},
         {"--quiet", 0, FW_OPT_FLAG, &quiet, NULL,
@@ -319,32 +453,31 @@ int fw_cmd_batch(int argc, char **argv) {
             o.record_history = false; /* one pipe chunk is not a job worth a history row */
         }
     }
-    /* --partition: this worker's part of the input, committed by a rename once complete */
+    /* --partition: this worker's part of the input, committed by a rename once complete;
+     * claim/N: the partitions this worker takes from the store, one after another */
     char part_final[1100] = "", part_work[1200], part_rej[1200];
+    const char *whole_output = o.output, *rejects = o.reject_path;
+    uint32_t claim_count = 0;
+    bool claiming = claim_spec(partition, &claim_count);
     if (partition) {
         fw_err e0;
         fw_err_clear(&e0);
-        if (fw_batch_partition_parse(partition, &o.part_index, &o.part_count, &e0) != FW_OK)
-            return fw_cli_fail(CMD, FW_EXIT_USAGE, "%s", e0.msg);
+        if (claiming ? claim_count == 0 : fw_batch_partition_parse(partition, &o.part_index, &o.part_count, &e0) != FW_OK)
+            return fw_cli_fail(CMD, FW_EXIT_USAGE, "%s",
+                               claiming ? "--partition claim/N: expected N, a count of partitions (1 <= N <= 1000000)"
+                                        : e0.msg);
         if (strcmp(o.output, "store") == 0)
             return fw_cli_fail(CMD, FW_EXIT_USAGE, "--partition writes OUTPUT.part-I-of-N files: give --output FILE");
+    }
+    if (partition && !claiming) {
         fw_batch_part_path(o.output, o.part_index, o.part_count, part_final, sizeof part_final);
         if (access(part_final, F_OK) == 0) {
             fprintf(stderr, "batch: partition %u/%u of %s is already committed (%s): nothing to do\n", o.part_index,
                     o.part_count, o.output, part_final);
             return FW_EXIT_OK;
         }
-        size_t ol = strlen(o.output);
-        o.output_kind = (ol > 6 && strcasecmp(o.output + ol - 6, ".jsonl") == 0) ||
-                                (ol > 7 && strcasecmp(o.output + ol - 7, ".ndjson") == 0)
-                            ? FW_BATCH_OUT_JSONL
-                            : FW_BATCH_OUT_CSV;
-        snprintf(part_work, sizeof part_work, "%s.inprogress", part_final);
-        if (!o.reject_path) {
-            snprintf(part_rej, sizeof part_rej, "%s.rejects.csv", part_final);
-            o.reject_path = part_rej;
-        }
-        o.output = part_work;
+        partition_setup(&o, whole_output, rejects, o.part_index, o.part_count, part_final, sizeof part_final, part_work,
+                        sizeof part_work, part_rej, sizeof part_rej);
     }
     if (stamp) {
         char *end;
@@ -405,6 +538,12 @@ int fw_cmd_batch(int argc, char **argv) {
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    if (claiming) {
+        code = run_claimed(bb, &o, whole_output, rejects, claim_count, quiet);
+        fw_batch_bundle_free(bb);
+        fw_free(idbuf);
+        return code;
+    }
     fw_batch_summary sum;
     st = fw_batch_run(fw_batch_bundle_model(bb), &o, &sum, &err);
     code = fw_batch_exit_code(st, &sum);
@@ -421,25 +560,7 @@ int fw_cmd_batch(int argc, char **argv) {
         fw_batch_summary_print(&sum, stderr);
     }
     if (st) fw_cli_fail(CMD, code, "%s", err.msg);
-    if (!st && part_final[0]) { /* complete: commit the partition (once; a re-run finds it) */
-        if (rename(o.output, part_final) != 0) {
-            code = fw_cli_fail(CMD, FW_EXIT_FAILURE, "commit %s: %s", part_final, strerror(errno));
-        } else {
-            int dfd = open(".", O_RDONLY);
-            char dir[1100];
-            snprintf(dir, sizeof dir, "%s", part_final);
-            char *sl = strrchr(dir, '/');
-            if (sl) {
-                *sl = 0;
-                if (dfd >= 0) close(dfd);
-                dfd = open(*dir ? dir : "/", O_RDONLY);
-            }
-            if (dfd >= 0) {
-                fsync(dfd);
-                close(dfd);
-            }
-        }
-    }
+    if (!st && part_final[0]) code = commit_partition(o.output, part_final); /* once; a re-run finds it */
     if (!st && pipe_out) {
         fw_err_clear(&err);
         if (copy_to_stdout(o.output, &err) != FW_OK) code = fw_cli_fail(CMD, FW_EXIT_FAILURE, "%s", err.msg);

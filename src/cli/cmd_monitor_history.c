@@ -22,7 +22,8 @@ static const char usage[] =
     "usage: flywheel monitor NAME --history [--json] [--limit N] [--active] [--home DIR]\n"
     "\n"
     "What the server's monitors raised for model NAME (every version), oldest first: when each alarm\n"
-    "was raised and cleared, its kind, column, statistic, value and threshold, and the row of the\n"
+    "was raised and cleared, its kind, column (a slice's performance alarm: the group column and its\n"
+    "slice value), statistic, value and threshold, and the row of the\n"
     "version's prediction stream that raised it. Alarms are kept when `monitoring.history` is on\n"
     "(the default) and the server has a store.\n"
     "\n";
@@ -54,6 +55,9 @@ static void write_json(fw_buf *b, const char *name, const fw_alarm_rec *a, size_
         fw_buf_printf(b, ",\"column\":");
         if (a[i].column) fw_json_put_str(b, a[i].column);
         else fw_buf_printf(b, "null");
+        fw_buf_printf(b, ",\"slice\":"); /* a slice's performance alarm: the value of `column` */
+        if (a[i].slice) fw_json_put_str(b, a[i].slice);
+        else fw_buf_printf(b, "null");
         fw_buf_printf(b, ",\"statistic\":");
         fw_json_put_str(b, a[i].statistic ? a[i].statistic : "");
         fw_buf_printf(b, ",\"value\":");
@@ -75,15 +79,16 @@ static void write_json(fw_buf *b, const char *name, const fw_alarm_rec *a, size_
 }
 
 static void print_table(const fw_alarm_rec *a, size_t n) {
-    printf("%-24s %-24s %-7s %-11s %-20s %-14s %12s %12s %10s  %s\n", "raised", "cleared", "version", "kind", "column",
-           "statistic", "value", "threshold", "row", "detail");
+    printf("%-24s %-24s %-7s %-11s %-20s %-12s %-14s %12s %12s %10s  %s\n", "raised", "cleared", "version", "kind",
+           "column", "slice", "statistic", "value", "threshold", "row", "detail");
     for (size_t i = 0; i < n; i++) {
         char r[40], c[40] = "active";
         fw_format_iso8601(a[i].raised_ms, r, sizeof r);
         if (a[i].cleared_ms > 0) fw_format_iso8601(a[i].cleared_ms, c, sizeof c);
-        printf("%-24s %-24s %-7" PRId64 " %-11s %-20s %-14s %12.6g %12.6g %10" PRId64 "  %s\n", r, c, a[i].version,
-               a[i].kind, a[i].column ? a[i].column : "-", a[i].statistic ? a[i].statistic : "-", a[i].value,
-               a[i].threshold, a[i].row, a[i].detail ? a[i].detail : "");
+        printf("%-24s %-24s %-7" PRId64 " %-11s %-20s %-12s %-14s %12.6g %12.6g %10" PRId64 "  %s\n", r, c,
+               a[i].version, a[i].kind, a[i].column ? a[i].column : "-", a[i].slice ? a[i].slice : "-",
+               a[i].statistic ? a[i].statistic : "-", a[i].value, a[i].threshold, a[i].row,
+               a[i].detail ? a[i].detail : "");
     }
 }
 

@@ -16,6 +16,7 @@
 #include "core/select.h"
 
 #include <math.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -420,6 +421,7 @@ fw_status fw_monitor_new(const fw_srv_model *m, const fw_monitor_settings *s_in,
     mon->budget[2] = s.p99_ms > 0 ? s.p99_ms : 0;
     mon->block_ms = (int64_t)llround(s.block_seconds * 1000);
     pthread_mutex_init(&mon->count_mu, NULL);
+    for (int i = 0; i < MON_SHARDS; i++) atomic_init(&mon->shard_busy[i].busy, 0);
     pthread_mutex_init(&mon->test_mu, NULL);
     pthread_mutex_init(&mon->build_mu, NULL);
     atomic_init(&mon->built, 0);
@@ -598,6 +600,17 @@ static size_t col_cells(const fw_monitor *mon, const mon_col *c, const fw_monito
 
 static void run_tests(fw_monitor *mon, mon_block *b, uint64_t last_row);
 
+/* Waits until shard sh is idle (count_mu held: no thread can mark it busy meanwhile). The adds it
+ * waits for are ~100 increments by a running thread; a thread preempted mid-add is yielded to. */
+static void wait_shard(fw_monitor *mon, int sh) {
+    for (unsigned i = 0; atomic_load_explicit(&mon->shard_busy[sh].busy, memory_order_acquire); i++) {
+        if (i >= 64) sched_yield();
+#if defined(__x86_64__) || defined(__i386__)
+        else __builtin_ia32_pause();
+#endif
+    }
+}
+
 /* Closes the open block (count_mu held): takes test_mu, flips the buffers, releases count_mu and
  * tests the closed block, then releases test_mu. */
 static void close_block(fw_monitor *mon) {
@@ -605,6 +618,7 @@ static void close_block(fw_monitor *mon) {
     mon_block *b = &mon->blk[mon->cur];
     for (int sh = 0; mon->shard_used && sh < MON_SHARDS; sh++) /* the threads' counts into the block */
         if (mon->shard_used & (1u << sh)) {
+            wait_shard(mon, sh); /* a thread still adding a row of this block */
             uint64_t *c = mon->shard[sh];
             for (size_t i = 0; i < mon->n_cells; i++) b->counts[i] += c[i];
             memset(c, 0, mon->n_cells * sizeof *c);
@@ -675,7 +689,19 @@ uint64_t fw_monitor_observe(fw_monitor *mon, const fw_monitor_obs *o) {
     uint64_t row = mon->rows++;
     mon_block *b = &mon->blk[mon->cur];
     uint64_t *cnt = counts_for(mon, sh);
-    if (wide) { /* more columns than a stack chunk: counted column by column under the lock */
+    if (!wide)
+        for (size_t j = 0; j < n_new; j++) b->newcomer[nc_col[j]] = nc[j];
+    if (b->rows < mon->s.step_rows && !(o->latency_ms < 0) && !isnan(o->latency_ms)) b->lat[b->n_lat++] = o->latency_ms;
+    if (!o->outputs) b->errors++;
+    if (!b->rows) b->first_ts = ts;
+    b->rows++;
+    b->last_ts = ts;
+    bool full = b->rows >= mon->s.step_rows;
+    /* the cells go to this thread's shard, marked busy before count_mu is let go (monitor_int.h):
+     * the block's closer waits for them */
+    wait_shard(mon, (int)sh); /* a thread sharing this shard still adding (more threads than shards) */
+    atomic_store_explicit(&mon->shard_busy[sh].busy, 1, memory_order_relaxed);
+    if (wide) { /* more columns than a stack chunk: counted column by column under count_mu */
         for (size_t i = 0; i < mon->n_cols; i++) {
             mon_newcomer one = {0};
             size_t k = col_cells(mon, &mon->cols[i], o, cells, &schema, &one);
@@ -683,17 +709,12 @@ uint64_t fw_monitor_observe(fw_monitor *mon, const fw_monitor_obs *o) {
             if (one.key) b->newcomer[i] = one;
         }
     } else {
+        if (!full) pthread_mutex_unlock(&mon->count_mu);
         for (size_t j = 0; j < n; j++) cnt[cells[j]]++;
-        for (size_t j = 0; j < n_new; j++) b->newcomer[nc_col[j]] = nc[j];
     }
-    if (b->rows < mon->s.step_rows && !(o->latency_ms < 0) && !isnan(o->latency_ms)) b->lat[b->n_lat++] = o->latency_ms;
-    if (!o->outputs) b->errors++;
-    if (!b->rows) b->first_ts = ts;
-    b->rows++;
-    b->last_ts = ts;
-    bool full = b->rows >= mon->s.step_rows;
+    atomic_store_explicit(&mon->shard_busy[sh].busy, 0, memory_order_release);
     if (full) close_block(mon); /* releases count_mu */
-    else pthread_mutex_unlock(&mon->count_mu);
+    else if (wide) pthread_mutex_unlock(&mon->count_mu);
     if (schema) {
         /* a value that cannot be read as its column's type: raised at this very row */
         pthread_mutex_lock(&mon->test_mu);
@@ -1105,6 +1126,11 @@ bool fw_monitor_perf_summary(fw_monitor *mon, fw_perf_summary *out) {
     if (!is_built(mon) || !mon->perf) return false;
     fw_perf_summary_get(mon->perf, out);
     return true;
+}
+
+size_t fw_monitor_perf_slices(fw_monitor *mon, fw_perf_slice *out, size_t cap) {
+    if (!is_built(mon) || !mon->perf) return 0;
+    return fw_perf_slices(mon->perf, out, cap);
 }
 
 size_t fw_monitor_history(fw_monitor *mon, const uint64_t **row, const double **value) {

@@ -206,6 +206,9 @@ void fw_monitor_column_get(fw_monitor *mon, size_t i, fw_monitor_column *out);
 
 /* The performance tracker's summary (perf.h); false when the model's task has no tracker. */
 bool fw_monitor_perf_summary(fw_monitor *mon, fw_perf_summary *out);
+/* The tracker's followed slice values (perf.h fw_perf_slices): at most cap copied into out, returns
+ * how many there are; 0 without a tracker or before the monitor is built. */
+size_t fw_monitor_perf_slices(fw_monitor *mon, fw_perf_slice *out, size_t cap);
 
 /* The active alarms (at most cap copied into out; returns how many are active). */
 size_t fw_monitor_active(fw_monitor *mon, fw_alarm *out, size_t cap);

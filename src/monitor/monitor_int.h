@@ -111,7 +111,7 @@ struct fw_monitor {
     mon_col *cols;             /* watched inputs, then outputs */
     size_t n_cols, n_inputs_watched, n_cells;
     size_t qb, wb;             /* blocks per quality / drift window */
-    /* count_mu: rows, the open block, the shards */
+    /* count_mu: rows, the open block, which shards are used (shard_used) */
     pthread_mutex_t count_mu;
     uint64_t rows;
     mon_block blk[2];
@@ -119,8 +119,20 @@ struct fw_monitor {
      * number): two server threads would otherwise pass the block's ~100 touched cache lines back
      * and forth at every prediction. Added into the block's counts when it closes (count_mu held,
      * so a row's counts are in the block of its row number, as before); allocated with the body
-     * (MON_SHARDS x n_cells x 8 bytes: 64 KiB for 57 watched inputs). */
+     * (MON_SHARDS x n_cells x 8 bytes: 64 KiB for 57 watched inputs).
+     * The adds happen after count_mu is let go: an observing thread marks its shard busy while it
+     * still holds count_mu (its row number given, its block decided), releases count_mu, adds its
+     * ~60-100 cells and marks the shard idle (a release store). The thread that closes a block holds
+     * count_mu and waits for each used shard to be idle before summing it (an acquire load), so a
+     * row's cells still land in the block of its row number, and two server threads no longer
+     * queue on count_mu for the adds. A thread that finds its own shard still busy (a 5th thread
+     * sharing it) waits the same way before marking it. Plain loads and stores, no lock: the
+     * uncontended path costs what it did. */
     uint64_t *shard[MON_SHARDS];
+    struct {
+        _Atomic unsigned busy;
+        char pad[64 - sizeof(unsigned)]; /* one cache line each: written by different threads */
+    } shard_busy[MON_SHARDS];
     uint32_t shard_used;       /* bit per shard written since the block opened */
     int cur;
     int64_t block_ms;          /* settings.block_seconds in ms (0: blocks close by count only) */

@@ -947,6 +947,48 @@ void fw_perf_summary_get(fw_perf *P, fw_perf_summary *o) {
     pthread_mutex_unlock(&P->res_mu);
 }
 
+size_t fw_perf_slices_max(const fw_perf *P) { return P->n_slices * (P->s.max_slice_values + 2); }
+
+size_t fw_perf_slices(fw_perf *P, fw_perf_slice *out, size_t cap) {
+    size_t nv = P->s.max_slice_values + 2, n = 0;
+    for (size_t c = 0; c < P->n_slices; c++) {
+        slice_dict *d = &P->dict[c];
+        if (d->input < 0) continue; /* not an input: not followed */
+        pthread_mutex_lock(&d->mu); /* the values met so far (first come, first served) */
+        size_t met = d->n, first = n;
+        for (size_t v = 0; v < met; v++, n++)
+            if (n < cap) {
+                snprintf(out[n].column, sizeof out[n].column, "%s", d->name);
+                snprintf(out[n].value, sizeof out[n].value, "%s", d->text[v]);
+            }
+        pthread_mutex_unlock(&d->mu);
+        pthread_mutex_lock(&P->res_mu);
+        for (size_t v = 0; v < nv; v++) {
+            const slice_res *r = &P->slices[c * nv + v];
+            size_t at;
+            if (v < met) {
+                at = first + v;
+            } else if ((v == P->s.max_slice_values && met == P->s.max_slice_values) ||
+                       (v == P->s.max_slice_values + 1 && r->rows > 0)) {
+                at = n++;
+                if (at < cap) {
+                    snprintf(out[at].column, sizeof out[at].column, "%s", d->name);
+                    snprintf(out[at].value, sizeof out[at].value, "%s", slice_text(P, c, (uint16_t)v));
+                }
+            } else {
+                continue;
+            }
+            if (at >= cap) continue;
+            const mstat *m = r->n ? find_m(r->m, r->n, P->primary) : NULL;
+            out[at].rows = r->rows;
+            out[at].metric = m ? m->v : NAN;
+            out[at].alarm = P->sl_al[c * nv + v].active;
+        }
+        pthread_mutex_unlock(&P->res_mu);
+    }
+    return n;
+}
+
 /* ---- state JSON ----------------------------------------------------------------------------- */
 static void lit(fw_buf *b, const char *s) { fw_buf_put(b, s, strlen(s)); }
 

@@ -174,6 +174,25 @@ typedef struct fw_perf_summary {
 } fw_perf_summary;
 void fw_perf_summary_get(fw_perf *p, fw_perf_summary *out);
 
+/* One followed slice value, for /metrics: the group column, the value ("(other)" for the values
+ * past max_slice_values, "(missing)"), its labelled rows in the last closed label window, the
+ * primary metric over them (NaN: no window yet, or fewer than min_slice_rows) and whether its
+ * performance alarm is active. */
+typedef struct fw_perf_slice {
+    char column[FW_ALARM_TEXT];
+    char value[FW_PERF_SLICE_TEXT];
+    size_t rows;
+    double metric;
+    bool alarm;
+} fw_perf_slice;
+/* The followed slice values: per followed data.groups column each value met (at most
+ * max_slice_values: the label cardinality the alarms have), then "(other)" once the column's
+ * values are full, and "(missing)" when the last window had missing values. Copies at most cap into
+ * out and returns how many there are (<= fw_perf_slices_max). Thread-safe. */
+size_t fw_perf_slices(fw_perf *p, fw_perf_slice *out, size_t cap);
+/* The most fw_perf_slices can return for p. */
+size_t fw_perf_slices_max(const fw_perf *p);
+
 /* The state as one JSON object appended to out: {"metric", "reference", "counts": {...},
  * "realized": {window: rows, from_row, to_row, metrics: {name: {value, lo, hi}}, estimate: {...}},
  * "estimated": {...}, "slices": [{column, value, rows, metrics: {...}}], "history": [...the last

@@ -117,6 +117,7 @@ static void store_event(fw_alerts *al, const alert_event *e) {
             r.version = e->version;
             r.kind = (char *)kind;
             r.column = e->a.column[0] ? (char *)e->a.column : NULL;
+            r.slice = e->a.slice[0] ? (char *)e->a.slice : NULL;
             r.statistic = (char *)e->a.statistic;
             r.value = e->a.value;
             r.threshold = e->a.threshold;
@@ -125,7 +126,8 @@ static void store_event(fw_alerts *al, const alert_event *e) {
             r.detail = (char *)e->a.detail;
             st = fw_store_alarm_raise(al->store, &r, &err);
         } else {
-            st = fw_store_alarm_clear(al->store, e->model, e->version, kind, e->a.column, e->ts_ms, NULL, &err);
+            st = fw_store_alarm_clear(al->store, e->model, e->version, kind, e->a.column, e->a.slice, e->ts_ms,
+                                      NULL, &err);
         }
     }
     if (!st) {

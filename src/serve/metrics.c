@@ -251,6 +251,22 @@ static void column_series(fw_buf *out, const char *name, const fw_metrics_monito
     fw_buf_printf(out, "} %.9g\n", v);
 }
 
+/* name{model,version,column,slice[,metric]} (the value is the caller's). */
+static void slice_series(fw_buf *out, const char *name, const fw_metrics_monitor *s,
+                         const fw_metrics_monitor_slice *sl, bool with_metric) {
+    fw_buf_printf(out, "%s{", name);
+    mon_labels(out, s);
+    fw_buf_put_u8(out, ',');
+    put_label(out, "column", sl->column);
+    fw_buf_put_u8(out, ',');
+    put_label(out, "slice", sl->value);
+    if (with_metric) {
+        fw_buf_put_u8(out, ',');
+        put_label(out, "metric", s->metric);
+    }
+    fw_buf_put_u8(out, '}');
+}
+
 static void metric_series(fw_buf *out, const char *name, const fw_metrics_monitor *s, const char *source, double v) {
     if (!isfinite(v)) return;
     fw_buf_printf(out, "%s{", name);
@@ -341,6 +357,29 @@ void fw_metrics_render_monitor(fw_buf *out, const fw_metrics_monitor *s, size_t 
             fw_buf_printf(out, "flywheel_monitor_labels_joined_total{");
             mon_labels(out, &s[i]);
             fw_buf_printf(out, "} %llu\n", (unsigned long long)s[i].labels_joined);
+        }
+    family(out, "flywheel_monitor_slice_metric", "gauge",
+           "The primary metric realized over one slice value's labelled rows in the last label window (slice "
+           "columns: data.groups; at most 16 values per column, the rest in slice=\"(other)\").");
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; s[i].metric && j < s[i].n_slices; j++)
+            if (isfinite(s[i].slices[j].metric)) {
+                slice_series(out, "flywheel_monitor_slice_metric", &s[i], &s[i].slices[j], true);
+                fw_buf_printf(out, " %.9g\n", s[i].slices[j].metric);
+            }
+    family(out, "flywheel_monitor_slice_labels", "gauge",
+           "Labelled rows of one slice value in the last label window.");
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; s[i].metric && j < s[i].n_slices; j++) {
+            slice_series(out, "flywheel_monitor_slice_labels", &s[i], &s[i].slices[j], false);
+            fw_buf_printf(out, " %llu\n", (unsigned long long)s[i].slices[j].rows);
+        }
+    family(out, "flywheel_monitor_slice_alarm", "gauge",
+           "1 while the slice value's performance alarm is active, else 0.");
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; s[i].metric && j < s[i].n_slices; j++) {
+            slice_series(out, "flywheel_monitor_slice_alarm", &s[i], &s[i].slices[j], false);
+            fw_buf_printf(out, " %d\n", s[i].slices[j].alarm ? 1 : 0);
         }
 }
 

@@ -6,6 +6,7 @@
 
 #include "core/buf.h"
 
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -68,6 +69,16 @@ typedef struct fw_metrics_monitor_column {
     double missing_rate;       /* NaN = not tested yet */
 } fw_metrics_monitor_column;
 
+/* One slice value of the live metric (a data.groups column's value: at most 16 per column, then
+ * "(other)"; and "(missing)"): the primary metric over its labelled rows in the last label window
+ * (NaN = none: no series), those rows, and its performance alarm (active or not). */
+typedef struct fw_metrics_monitor_slice {
+    const char *column, *value;
+    uint64_t rows;
+    double metric;
+    bool alarm;
+} fw_metrics_monitor_slice;
+
 typedef struct fw_metrics_monitor {
     const char *model, *version;
     uint64_t rows;                                 /* predictions observed */
@@ -79,6 +90,8 @@ typedef struct fw_metrics_monitor {
     double live, live_lo, live_hi;                 /* realized from labels, last window (NaN = none yet) */
     double estimated, estimated_lo, estimated_hi;  /* label-free estimate, last window (NaN = none) */
     uint64_t labels, labels_joined;                /* feedback labels received / joined to a prediction */
+    const fw_metrics_monitor_slice *slices;        /* the live metric's followed slice values */
+    size_t n_slices;
 } fw_metrics_monitor;
 
 /* Appends the monitoring families for all blocks: flywheel_monitor_rows_total,
@@ -87,8 +100,10 @@ typedef struct fw_metrics_monitor {
  * left out in flywheel_monitor_columns_omitted), flywheel_monitor_alarms_active (gauge) and
  * flywheel_monitor_alarms_raised_total (counter) by kind, flywheel_monitor_metric{source="live" or
  * "estimated"} with _lower / _upper interval bounds, flywheel_monitor_labels_total and
- * flywheel_monitor_labels_joined_total. Label values are escaped; series with no value yet are
- * left out. */
+ * flywheel_monitor_labels_joined_total; per slice value of the live metric (label `slice`, bounded
+ * as the slices' alarms are: 16 values per column, then "(other)"), flywheel_monitor_slice_metric,
+ * flywheel_monitor_slice_labels and flywheel_monitor_slice_alarm (1 while its performance alarm is
+ * active). Label values are escaped; series with no value yet are left out. */
 void fw_metrics_render_monitor(fw_buf *out, const fw_metrics_monitor *s, size_t n, size_t max_columns);
 
 /* Appends one gauge or counter with HELP and TYPE lines. */

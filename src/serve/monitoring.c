@@ -308,8 +308,10 @@ void fw_srv_monitoring_metrics(fw_srv_monitoring *sm, fw_srv_model *const *ms, s
     fw_metrics_monitor *blocks = fw_calloc(n ? n : 1, sizeof *blocks);
     fw_metrics_monitor_column **cols = fw_calloc(n ? n : 1, sizeof *cols);
     fw_perf_summary *perf = fw_calloc(n ? n : 1, sizeof *perf);
+    fw_perf_slice **psl = fw_calloc(n ? n : 1, sizeof *psl);
+    fw_metrics_monitor_slice **msl = fw_calloc(n ? n : 1, sizeof *msl);
     size_t k = 0;
-    for (size_t i = 0; blocks && cols && perf && i < n; i++) {
+    for (size_t i = 0; blocks && cols && perf && psl && msl && i < n; i++) {
         fw_monitor *mon = ms[i]->monitor;
         if (!mon || !fw_monitor_built(mon)) continue; /* not used yet: nothing to show, nothing built */
         fw_metrics_monitor *b = &blocks[k];
@@ -343,10 +345,27 @@ void fw_srv_monitoring_metrics(fw_srv_monitoring *sm, fw_srv_model *const *ms, s
             b->estimated_hi = perf[k].estimated_hi;
             b->labels = perf[k].labels;
             b->labels_joined = perf[k].joined;
+            /* the slices' series: bounded by the tracker (16 values per column, then "(other)") */
+            size_t ns = fw_monitor_perf_slices(mon, NULL, 0);
+            if (ns && (psl[k] = fw_calloc(ns, sizeof **psl)) && (msl[k] = fw_calloc(ns, sizeof **msl))) {
+                size_t got = fw_monitor_perf_slices(mon, psl[k], ns);
+                if (got > ns) got = ns; /* a value met in between waits for the next scrape */
+                for (size_t j = 0; j < got; j++)
+                    msl[k][j] = (fw_metrics_monitor_slice){psl[k][j].column, psl[k][j].value, psl[k][j].rows,
+                                                           psl[k][j].metric, psl[k][j].alarm};
+                b->slices = msl[k];
+                b->n_slices = got;
+            }
         }
         k++;
     }
-    if (blocks && cols && perf) fw_metrics_render_monitor(out, blocks, k, cap);
+    if (blocks && cols && perf && psl && msl) fw_metrics_render_monitor(out, blocks, k, cap);
+    for (size_t i = 0; psl && msl && i < n; i++) {
+        fw_free(psl[i]);
+        fw_free(msl[i]);
+    }
+    fw_free(psl);
+    fw_free(msl);
     for (size_t i = 0; cols && i < n; i++) fw_free(cols[i]);
     fw_free(cols);
     fw_free(blocks);

@@ -8,6 +8,7 @@
 #include "core/clock.h"
 #include "core/files.h"
 #include "core/hash.h"
+#include "core/test_hooks.h"
 #include "store/store_backend.h"
 #include "store/store_int.h"
 
@@ -22,6 +23,7 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 const char *fw_store_default_home(const char *home) {
@@ -122,10 +124,11 @@ fw_status fw_store_alarm_raise(fw_store *s, fw_alarm_rec *a, fw_err *err) {
     return s->ops->alarm_raise(s, a, err);
 }
 fw_status fw_store_alarm_clear(fw_store *s, const char *model, int64_t version, const char *kind, const char *column,
-                               int64_t cleared_ms, int64_t *n_cleared, fw_err *err) {
+                               const char *slice, int64_t cleared_ms, int64_t *n_cleared, fw_err *err) {
     if (n_cleared) *n_cleared = 0;
     if (!model || !kind) return fw_err_set(err, FW_EINVAL, "clearing an alarm needs a model and a kind");
-    return s->ops->alarm_clear(s, model, version, kind, column, cleared_ms, n_cleared, err);
+    return s->ops->alarm_clear(s, model, version, kind, column && column[0] ? column : NULL,
+                               slice && slice[0] ? slice : NULL, cleared_ms, n_cleared, err);
 }
 fw_status fw_store_alarm_list(fw_store *s, const char *model, size_t limit, fw_alarm_rec **out, size_t *n,
                               fw_err *err) {
@@ -345,6 +348,27 @@ fw_status fw_store_watch_open(const char *home, fw_store_watch **out, fw_err *er
     if (!b->watch_open) return fw_err_set(err, FW_EUNSUPPORTED, "the %s store announces no alias moves", b->name);
     return b->watch_open(home, out, err);
 }
+fw_status fw_store_claims_open(const char *home, const char *job, uint32_t count, fw_store_claims **out, fw_err *err) {
+    *out = NULL;
+    if (!job || !*job || count == 0) return fw_err_set(err, FW_EINVAL, "partition claims: a job name and a count are needed");
+    home = fw_store_default_home(home);
+    const fw_store_backend *b;
+    fw_status st = backend_for(home, &b, err);
+    if (st) return st;
+    if (!b->claims_open) return fw_err_set(err, FW_EUNSUPPORTED, "the %s store has no partition claims", b->name);
+    return b->claims_open(home, job, count, out, err);
+}
+fw_status fw_store_claims_next(fw_store_claims *c, uint32_t *index, fw_err *err) {
+    fw_status st = c->next(c, index, err);
+    const char *hold = FW_TEST_ENV("FLYWHEEL_TEST_CLAIM_HOLD_MS"); /* test builds: hold each claim this long */
+    if (!st && hold) nanosleep(&(struct timespec){atoi(hold) / 1000, (long)(atoi(hold) % 1000) * 1000000L}, NULL);
+    return st;
+}
+fw_status fw_store_claims_done(fw_store_claims *c, uint32_t index, fw_err *err) { return c->done(c, index, err); }
+void fw_store_claims_release(fw_store_claims *c, uint32_t index) { c->release(c, index); }
+void fw_store_claims_close(fw_store_claims *c) {
+    if (c) c->close(c);
+}
 int fw_store_watch_wait(fw_store_watch *w, int timeout_ms) { return w->wait(w, timeout_ms); }
 void fw_store_watch_close(fw_store_watch *w) {
     if (w) w->close(w);
@@ -387,6 +411,7 @@ void fw_alarm_recs_free(fw_alarm_rec *a, size_t n) {
         fw_free(a[i].model);
         fw_free(a[i].kind);
         fw_free(a[i].column);
+        fw_free(a[i].slice);
         fw_free(a[i].statistic);
         fw_free(a[i].detail);
     }

@@ -29,7 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FW_STORE_SCHEMA_VERSION 4 /* the newest schema this build creates and reads */
+#define FW_STORE_SCHEMA_VERSION 5 /* the newest schema this build creates and reads */
 
 /* One model version (a row of `versions`). Strings are fw_malloc'd, NULL when unset;
  * free with fw_version_rec_free. */
@@ -97,7 +97,7 @@ typedef struct fw_audit_rec {
 } fw_audit_rec;
 void fw_audit_recs_free(fw_audit_rec *a, size_t n);
 
-/* One alarm of a served model version (a row of `alarms`, schema 4): what fired — the fields of
+/* One alarm of a served model version (a row of `alarms`, schema 4; `slice` since 5): what fired — the fields of
  * monitor/alarm.h's fw_alarm, the kind by its name — and when it was raised and cleared. The
  * server's alert thread writes them (serve/alerts.h); `flywheel monitor NAME --history` reads them.
  * Strings are fw_malloc'd (NULL when unset); free with fw_alarm_recs_free. */
@@ -107,6 +107,8 @@ typedef struct fw_alarm_rec {
     int64_t version;
     char *kind;                /* "drift", "quality", ... (fw_alarm_kind_name) */
     char *column;              /* the column it is about; NULL = the model */
+    char *slice;               /* a slice's performance alarm: the value of the group column `column`;
+                                  NULL otherwise (schema 5; alarms kept before it read NULL) */
     char *statistic;           /* "ks", "missing_rate", ... */
     double value, threshold;   /* NaN when unknown */
     int64_t row;               /* 0-based index of the prediction that raised it, in its monitor's stream */
@@ -206,12 +208,14 @@ fw_status fw_store_run_get(fw_store *s, const char *run_id, fw_run_rec *out, fw_
 fw_status fw_store_audit_append(fw_store *s, const fw_audit_rec *a, fw_err *err);
 fw_status fw_store_audit_list(fw_store *s, const char *name, fw_audit_rec **out, size_t *n, fw_err *err);
 /* Alarm history. raise: appends a (model, version, kind and raised_ms required) and sets a->id.
- * clear: sets cleared_ms on every still-active alarm of that model version, kind and column (column
- * NULL: the model-level ones), *n_cleared (may be NULL) gets how many. list: the alarms of model (all
+ * clear: sets cleared_ms on every still-active alarm of that model version, kind, column and slice
+ * (column NULL or "": the model-level ones; slice NULL or "": the alarms that are not a slice's, so
+ * clearing one slice value's performance alarm leaves the column's other values and the whole
+ * model's alone), *n_cleared (may be NULL) gets how many. list: the alarms of model (all
  * models when NULL), oldest first; limit > 0 keeps the newest limit of them. */
 fw_status fw_store_alarm_raise(fw_store *s, fw_alarm_rec *a, fw_err *err);
 fw_status fw_store_alarm_clear(fw_store *s, const char *model, int64_t version, const char *kind, const char *column,
-                               int64_t cleared_ms, int64_t *n_cleared, fw_err *err);
+                               const char *slice, int64_t cleared_ms, int64_t *n_cleared, fw_err *err);
 fw_status fw_store_alarm_list(fw_store *s, const char *model, size_t limit, fw_alarm_rec **out, size_t *n,
                               fw_err *err);
 
@@ -350,6 +354,27 @@ typedef struct fw_store_watch fw_store_watch;
 fw_status fw_store_watch_open(const char *home, fw_store_watch **out, fw_err *err);
 int fw_store_watch_wait(fw_store_watch *w, int timeout_ms);
 void fw_store_watch_close(fw_store_watch *w);
+
+/* ---- batch partition claims ------------------------------------------------------------------ */
+/* Workers that score the partitions of one batch job (`flywheel batch --partition claim/N`) take
+ * them from the store, each partition by one worker at a time, so any number of workers on any
+ * machines sharing the store (and the output's file system) finish the job together, and a worker
+ * that dies gives its partition back at once. PostgreSQL: a row per partition of a job in table
+ * batch_partitions (created on first use), claimed by SELECT ... FOR UPDATE SKIP LOCKED in a
+ * transaction the claimer keeps open while it scores (its death ends the transaction: the row is
+ * free again). SQLite (one machine): an flock on <home>/locks/<job>.part-<I>.lock per partition,
+ * dropped by the kernel when the holder dies.
+ * next: FW_OK with *index claimed; FW_EBUSY when every partition not yet done is held by another
+ * worker (wait and ask again: a holder that dies frees its partition); FW_ENOTFOUND when every
+ * partition is done. done: marks a claimed partition done (after its output is committed) and
+ * releases the claim; release: gives a claimed partition back undone (a failed run). One thread
+ * per handle. */
+typedef struct fw_store_claims fw_store_claims;
+fw_status fw_store_claims_open(const char *home, const char *job, uint32_t count, fw_store_claims **out, fw_err *err);
+fw_status fw_store_claims_next(fw_store_claims *c, uint32_t *index, fw_err *err);
+fw_status fw_store_claims_done(fw_store_claims *c, uint32_t index, fw_err *err);
+void fw_store_claims_release(fw_store_claims *c, uint32_t index);
+void fw_store_claims_close(fw_store_claims *c);
 
 /* ---- the prediction log --------------------------------------------------------------------- */
 /* One logged prediction as stored (table prediction_log). Texts are not copied; lengths without

@@ -38,7 +38,7 @@ typedef struct fw_store_ops {
     /* alarm history */
     fw_status (*alarm_raise)(fw_store *s, fw_alarm_rec *a, fw_err *err);
     fw_status (*alarm_clear)(fw_store *s, const char *model, int64_t version, const char *kind, const char *column,
-                             int64_t cleared_ms, int64_t *n_cleared, fw_err *err);
+                             const char *slice, int64_t cleared_ms, int64_t *n_cleared, fw_err *err);
     fw_status (*alarm_list)(fw_store *s, const char *model, size_t limit, fw_alarm_rec **out, size_t *n,
                             fw_err *err);
     /* artifacts */
@@ -125,7 +125,17 @@ typedef struct fw_store_backend {
                                                _Atomic(unsigned long long) *deleted);
     /* NULL: no watcher of alias moves (fw_store_watch_open: FW_EUNSUPPORTED) */
     fw_status (*watch_open)(const char *home, fw_store_watch **out, fw_err *err);
+    /* batch partition claims (store.h fw_store_claims_*) */
+    fw_status (*claims_open)(const char *home, const char *job, uint32_t count, fw_store_claims **out, fw_err *err);
 } fw_store_backend;
+
+/* Every back end's partition claims start with this header. */
+struct fw_store_claims {
+    fw_status (*next)(fw_store_claims *c, uint32_t *index, fw_err *err);
+    fw_status (*done)(fw_store_claims *c, uint32_t index, fw_err *err);
+    void (*release)(fw_store_claims *c, uint32_t index);
+    void (*close)(fw_store_claims *c);
+};
 
 /* Every back end's watcher starts with this header. */
 struct fw_store_watch {
@@ -140,5 +150,9 @@ struct fw_store_log_retention {
 
 extern const fw_store_backend fw_store_sqlite_backend;
 extern const fw_store_backend fw_store_pg_backend; /* store_pg.c: postgresql:// and postgres:// homes */
+
+/* claims_pg.c and claims_local.c: the two back ends' partition claims */
+fw_status fw__pg_claims_open(const char *home, const char *job, uint32_t count, fw_store_claims **out, fw_err *err);
+fw_status fw__local_claims_open(const char *home, const char *job, uint32_t count, fw_store_claims **out, fw_err *err);
 
 #endif

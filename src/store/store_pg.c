@@ -85,6 +85,9 @@ static const char *const pg_migrations[] = {
     "CREATE TABLE feedback_unmatched(\n"
     "  id bigserial PRIMARY KEY, request_id text NOT NULL, ts_ms bigint NOT NULL, label_json text);\n"
     "CREATE INDEX feedback_unmatched_by_request ON feedback_unmatched(request_id);\n",
+    /* 1 -> 2: a slice's performance alarm keeps its slice value in a column of its own (SQLite's
+     * schema 5), so clearing one slice clears that slice alone */
+    "ALTER TABLE alarms ADD COLUMN IF NOT EXISTS slice text;\n",
 };
 
 #define FW_PG_SCHEMA_VERSION ((int)(sizeof pg_migrations / sizeof *pg_migrations))
@@ -561,9 +564,10 @@ static fw_status pg_alarm_raise(fw_store *b, fw_alarm_rec *a, fw_err *err) {
     fw_pq_int(&p, a->raised_ms);
     fw_pq_int_or_null(&p, a->cleared_ms);
     fw_pq_text(&p, a->detail);
+    fw_pq_text(&p, a->slice && a->slice[0] ? a->slice : NULL);
     PGresult *r = Q(s, "INSERT INTO alarms(model_name, version, kind, column_name, statistic, value, threshold,"
-                       " row_index, raised_ms, cleared_ms, detail) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)"
-                       " RETURNING id", &p, "record alarm");
+                       " row_index, raised_ms, cleared_ms, detail, slice)"
+                       " VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) RETURNING id", &p, "record alarm");
     if (!r) return err->status;
     a->id = fw_pq_i64(r, 0, 0);
     fw_pq.clear(r);
@@ -571,7 +575,7 @@ static fw_status pg_alarm_raise(fw_store *b, fw_alarm_rec *a, fw_err *err) {
 }
 
 static fw_status pg_alarm_clear(fw_store *b, const char *model, int64_t version, const char *kind, const char *column,
-                                int64_t cleared_ms, int64_t *n_cleared, fw_err *err) {
+                                const char *slice, int64_t cleared_ms, int64_t *n_cleared, fw_err *err) {
     pg_store *s = P(b);
     fw_pq_params p = {0};
     fw_pq_text(&p, model);
@@ -579,9 +583,11 @@ static fw_status pg_alarm_clear(fw_store *b, const char *model, int64_t version,
     fw_pq_text(&p, kind);
     fw_pq_text(&p, column && column[0] ? column : NULL);
     fw_pq_int(&p, cleared_ms);
+    fw_pq_text(&p, slice && slice[0] ? slice : NULL);
     int64_t n = 0;
     fw_status st = CMD(s, "UPDATE alarms SET cleared_ms = $5 WHERE model_name = $1 AND version = $2 AND kind = $3"
-                          " AND column_name IS NOT DISTINCT FROM $4 AND cleared_ms IS NULL", &p, "clear alarm", &n);
+                          " AND column_name IS NOT DISTINCT FROM $4 AND slice IS NOT DISTINCT FROM $6"
+                          " AND cleared_ms IS NULL", &p, "clear alarm", &n);
     if (st == FW_OK && n_cleared) *n_cleared = n;
     return st;
 }
@@ -595,7 +601,8 @@ static fw_status pg_alarm_list(fw_store *b, const char *model, size_t limit, fw_
     fw_pq_text(&p, model);
     fw_pq_int_or_null(&p, (int64_t)limit); /* LIMIT NULL: all */
     PGresult *r = Q(s, "SELECT * FROM (SELECT id, model_name, version, kind, column_name, statistic, value, threshold,"
-                       " row_index, raised_ms, cleared_ms, detail FROM alarms WHERE $1::text IS NULL OR model_name = $1"
+                       " row_index, raised_ms, cleared_ms, detail, slice FROM alarms"
+                       " WHERE $1::text IS NULL OR model_name = $1"
                        " ORDER BY id DESC LIMIT $2) t ORDER BY id", &p, "list alarms");
     if (!r) return err->status;
     int k = fw_pq.ntuples(r);
@@ -615,6 +622,7 @@ static fw_status pg_alarm_list(fw_store *b, const char *model, size_t limit, fw_
         e->raised_ms = fw_pq_i64(r, i, 9);
         e->cleared_ms = fw_pq_i64(r, i, 10);
         e->detail = fw_pq_dup(r, i, 11);
+        e->slice = fw_pq_dup(r, i, 12);
         oom = !e->model || !e->kind;
     }
     fw_pq.clear(r);
@@ -1088,4 +1096,5 @@ const fw_store_backend fw_store_pg_backend = {
     .log_open = fw__pg_log_open,
     .retention_start = fw__pg_retention_start,
     .watch_open = fw__pg_watch_open,
+    .claims_open = fw__pg_claims_open,
 };

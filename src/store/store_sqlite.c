@@ -88,7 +88,15 @@ static const char *const migrations[] = {
     "  column_name TEXT, statistic TEXT, value REAL, threshold REAL, row_index INTEGER,\n"
     "  raised_ms INTEGER NOT NULL, cleared_ms INTEGER, detail TEXT);\n"
     "CREATE INDEX IF NOT EXISTS alarms_by_model ON alarms(model_name, id);\n",
+    /* 4 -> 5: a slice's performance alarm keeps its slice value in a column of its own (it was only
+     * in the detail), so clearing one slice clears that slice alone. migrate() skips it when the
+     * column is there already (a store set back to an older version number re-runs migrations, and
+     * SQLite has no ADD COLUMN IF NOT EXISTS). */
+    "ALTER TABLE alarms ADD COLUMN slice TEXT;\n",
 };
+
+_Static_assert(sizeof migrations / sizeof *migrations == FW_STORE_SCHEMA_VERSION,
+               "FW_STORE_SCHEMA_VERSION (store.h) is the number of migrations");
 
 #define VERSION_COLS                                                                              \
     "m.name, v.version, v.status, v.artifact_hash, v.artifact_size, v.created_ms,"               \
@@ -164,12 +172,13 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_AUDIT_LIST_ALL] = "SELECT id, ts_ms, model_name, version, action, alias, from_version, to_version,"
                          " forced, reason, command, user, pid FROM audit_log ORDER BY id",
     [Q_ALARM_INSERT] = "INSERT INTO alarms(model_name, version, kind, column_name, statistic, value, threshold,"
-                       " row_index, raised_ms, cleared_ms, detail) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
+                       " row_index, raised_ms, cleared_ms, detail, slice)"
+                       " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
     [Q_ALARM_CLEAR] = "UPDATE alarms SET cleared_ms = ?5 WHERE model_name = ?1 AND version = ?2 AND kind = ?3"
-                      " AND column_name IS ?4 AND cleared_ms IS NULL",
+                      " AND column_name IS ?4 AND slice IS ?6 AND cleared_ms IS NULL",
     /* the newest ?2 (all when -1) of a model's alarms (all models' when ?1 is NULL), oldest first */
     [Q_ALARM_LIST] = "SELECT * FROM (SELECT id, model_name, version, kind, column_name, statistic, value, threshold,"
-                     " row_index, raised_ms, cleared_ms, detail FROM alarms WHERE ?1 IS NULL OR model_name = ?1"
+                     " row_index, raised_ms, cleared_ms, detail, slice FROM alarms WHERE ?1 IS NULL OR model_name = ?1"
                      " ORDER BY id DESC LIMIT ?2) ORDER BY id",
     [Q_BATCH_BEGIN] = "INSERT INTO batch_runs(model_name, version, started_ms, input_path, status)"
                       " VALUES(?1, ?2, ?3, ?4, 'running')",
@@ -726,13 +735,14 @@ static fw_status sq_alarm_raise(fw_store *b, fw_alarm_rec *a, fw_err *err) {
     sqlite3_bind_int64(st, 9, a->raised_ms);
     bind_opt_version(st, 10, a->cleared_ms);
     bind_text(st, 11, a->detail);
+    bind_text(st, 12, a->slice && a->slice[0] ? a->slice : NULL);
     fw_status rc = step_done(s, st, err, "record alarm");
     if (rc == FW_OK) a->id = sqlite3_last_insert_rowid(s->db);
     return rc;
 }
 
 static fw_status sq_alarm_clear(fw_store *b, const char *model, int64_t version, const char *kind, const char *column,
-                                int64_t cleared_ms, int64_t *n_cleared, fw_err *err) {
+                                const char *slice, int64_t cleared_ms, int64_t *n_cleared, fw_err *err) {
     sqlite_store *s = S(b);
     sqlite3_stmt *st = stmt(s, Q_ALARM_CLEAR, err);
     if (!st) return err->status;
@@ -741,6 +751,7 @@ static fw_status sq_alarm_clear(fw_store *b, const char *model, int64_t version,
     bind_text(st, 3, kind);
     bind_text(st, 4, column && column[0] ? column : NULL);
     sqlite3_bind_int64(st, 5, cleared_ms);
+    bind_text(st, 6, slice && slice[0] ? slice : NULL);
     fw_status rc = step_done(s, st, err, "clear alarm");
     if (rc == FW_OK && n_cleared) *n_cleared = sqlite3_changes(s->db);
     return rc;
@@ -774,6 +785,7 @@ static fw_status sq_alarm_list(fw_store *b, const char *model, size_t limit, fw_
         e->raised_ms = sqlite3_column_int64(st, 9);
         e->cleared_ms = sqlite3_column_int64(st, 10);
         e->detail = col_text(st, 11);
+        e->slice = col_text(st, 12);
         if (!e->model || !e->kind) break;
     }
     sqlite3_reset(st);
@@ -1130,6 +1142,20 @@ static fw_status newer_schema(sqlite_store *s, int v, int latest, fw_err *err) {
                       s->path, v, FW_VERSION_STRING, latest);
 }
 
+/* True when table has a column of that name. */
+static bool has_column(sqlite_store *s, const char *table, const char *column) {
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT 1 FROM pragma_table_info('%s') WHERE name = ?1", table);
+    sqlite3_stmt *st = NULL;
+    bool yes = false;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, column, -1, SQLITE_STATIC);
+        yes = sqlite3_step(st) == SQLITE_ROW;
+    }
+    sqlite3_finalize(st);
+    return yes;
+}
+
 /* Creates fw_meta and applies every migration above the stored version, in one transaction. A store
  * already at the latest schema (or a newer one) is only read: opening never takes the write lock,
  * so it never waits behind a long writer and works on a store the user may only read. */
@@ -1159,6 +1185,7 @@ static fw_status migrate(sqlite_store *s, fw_err *err) {
             fw_err_prefix(err, "moving the prediction log out of the store");
             goto fail;
         }
+        if (i == 4 && has_column(s, "alarms", "slice")) continue; /* 4 -> 5 re-run: done already */
         if ((rc = exec(s, migrations[i], err))) {
             fw_err_prefix(err, "migrating the store schema from version %d", i);
             goto fail;
@@ -1254,4 +1281,5 @@ const fw_store_backend fw_store_sqlite_backend = {
     .open = sqlite_open,
     .log_open = fw__sqlite_log_open,
     .retention_start = fw__sqlite_retention_start,
+    .claims_open = fw__local_claims_open,
 };

@@ -576,6 +576,88 @@ static void test_two_threads_raise_what_one_raises(void) {
     fw_bundle_free(b);
 }
 
+/* Eight threads observing one monitor (two per count shard: monitor_int.h) keep every row's cells in
+ * the block of its row number, as one thread does: with every row the same, each block holds
+ * exactly step_rows rows in the same cells, so the per-block history of every column's drift
+ * statistic (a function of the window's counts) equals one thread's exactly — a row counted into
+ * the next block (an add not waited for at the close) makes one window 1,001 rows and changes it. */
+typedef struct same_arg {
+    fw_monitor *mon;
+    const fw_value *v;
+    long rows;
+} same_arg;
+
+static void *same_observer(void *p) {
+    same_arg *a = p;
+    double out = 0.3;
+    for (long r = 0; r < a->rows; r++) {
+        fw_monitor_obs o = {.values = a->v, .outputs = &out, .latency_ms = 0.01, .ts_ms = -1};
+        fw_monitor_observe(a->mon, &o);
+    }
+    return NULL;
+}
+
+static void test_threads_keep_rows_in_their_blocks(void) {
+    fw_bundle *b = NULL;
+    fw_srv_model *m = fixture_model(&b);
+    if (!m) return;
+    fw_reference *ref = tiny_reference(m, b);
+    fw_value v[32];
+    for (size_t i = 0; ref && i < m->n_inputs && i < 32; i++) {
+        const fw_ref_column *c = fw_reference_column(ref, m->input_names[i]);
+        v[i] = (fw_value){FW_VALUE_NUMBER, c && c->n_bins ? (c->min + c->max) / 2 : 0, NULL, 0};
+    }
+    enum { ROWS = 24000 };
+    size_t n_hist[2] = {0, 0}, n_cols = 0;
+    double *hist[2] = {NULL, NULL};
+    for (int pass = 0; ref && pass < 2; pass++) {
+        int threads = pass ? 8 : 1;
+        fw_monitor_settings s;
+        fw_monitor_settings_init(&s);
+        s.p99_ms = 0;
+        s.reference = ref;
+        s.history = true;
+        fw_monitor *mon;
+        fw_err err;
+        CHECK_OK(fw_monitor_new(m, &s, &mon, &err));
+        if (!mon) break;
+        same_arg a[8];
+        pthread_t t[8];
+        for (int i = 0; i < threads; i++) {
+            a[i] = (same_arg){mon, v, ROWS / threads};
+            pthread_create(&t[i], NULL, same_observer, &a[i]);
+        }
+        for (int i = 0; i < threads; i++) pthread_join(t[i], NULL);
+        fw_monitor_counts k;
+        fw_monitor_counts_get(mon, &k);
+        CHECK_EQ(k.rows, ROWS);
+        CHECK_EQ(k.blocks, ROWS / 50);
+        const uint64_t *hr;
+        const double *hv;
+        n_cols = fw_monitor_n_columns(mon);
+        n_hist[pass] = fw_monitor_history(mon, &hr, &hv);
+        hist[pass] = malloc(n_hist[pass] * (n_cols ? n_cols : 1) * sizeof(double) + 1);
+        if (hist[pass]) memcpy(hist[pass], hv, n_hist[pass] * n_cols * sizeof(double));
+        for (size_t w = 0; w < n_hist[pass]; w++) CHECK_EQ(hr[w], 50 * w + 49);
+        fw_monitor_free(mon);
+    }
+    CHECK_EQ(n_hist[0], ROWS / 50);
+    CHECK_EQ(n_hist[1], n_hist[0]);
+    size_t differ = 0, first = SIZE_MAX;
+    for (size_t i = 0; hist[0] && hist[1] && n_hist[0] == n_hist[1] && i < n_hist[0] * n_cols; i++)
+        if (memcmp(&hist[0][i], &hist[1][i], sizeof(double))) {
+            differ++;
+            if (first == SIZE_MAX) first = i;
+        }
+    CHECK_MSG(differ == 0, "8 threads: %zu of %zu per-block drift figures differ from 1 thread's (first: block %zu)",
+              differ, n_hist[0] * n_cols, first == SIZE_MAX ? 0 : first / (n_cols ? n_cols : 1));
+    free(hist[0]);
+    free(hist[1]);
+    fw_reference_free(ref);
+    fw_srv_model_unref(m);
+    fw_bundle_free(b);
+}
+
 /* A slice's performance alarm goes through the monitor in a slot of its own: named by the group
  * column and the value (column x1, slice "1") in the callback, the active list and the state. */
 static void test_slice_alarm_through_monitor(void) {
@@ -637,5 +719,6 @@ int main(void) {
     TEST_RUN(test_lazy_build);
     TEST_RUN(test_two_threads_raise_what_one_raises);
     TEST_RUN(test_slice_alarm_through_monitor);
+    TEST_RUN(test_threads_keep_rows_in_their_blocks);
     return fw_test_report("test_monitor");
 }

@@ -596,8 +596,69 @@ static uint64_t slice_run(size_t n, size_t change, uint64_t seed, size_t *a_rows
     CHECK_OK(fw_perf_state_json(p, &b));
     if (first_a != UINT64_MAX) CHECK_CONTAINS((const char *)b.data, "\"column\":\"g\",\"slice\":\"a\"");
     fw_buf_free(&b);
+    /* /metrics' view of the slices (fw_perf_slices): the four values, a's alarm as the tracker has it */
+    fw_perf_slice sl[8];
+    size_t ns = fw_perf_slices(p, sl, 8);
+    CHECK_EQ(ns, 4);
+    fw_alarm act[8];
+    size_t na = fw_perf_active(p, act, 8);
+    for (size_t i = 0; i < ns && i < 8; i++) {
+        bool active = false;
+        for (size_t j = 0; j < na; j++) active |= act[j].slice[0] && !strcmp(act[j].slice, sl[i].value);
+        CHECK_STR(sl[i].column, "g");
+        CHECK_MSG(sl[i].alarm == active, "slice %s: alarm %d, active %d", sl[i].value, sl[i].alarm, active);
+        CHECK(isfinite(sl[i].metric) && sl[i].rows > 0);
+    }
     fw_perf_free(p);
     return first_a;
+}
+
+/* fw_perf_slices (the slices' /metrics series) is bounded as the alarms are: of 40 distinct values
+ * of g the first 16 met are listed, the rest counted in "(other)", missing values in "(missing)";
+ * the rows of the last window add up; a slice under min_slice_rows has no metric; cap is respected. */
+static void test_slices_bounded(void) {
+    fw_perf_settings ps;
+    fw_perf_settings_init(&ps);
+    ps.window_rows = 400;
+    fw_perf *p = new_binary(&ps, NAN, 0);
+    if (!p) return;
+    CHECK_EQ(fw_perf_slices_max(p), 2 * 18); /* 2 group columns x (16 values + other + missing) */
+    fw_perf_slice sl[40];
+    CHECK_EQ(fw_perf_slices(p, sl, 40), 0); /* nothing met yet */
+    fw_alarm al[40];
+    char rid[32], val[16];
+    fw_rng rng;
+    fw_rng_seed(&rng, 9);
+    for (size_t i = 0; i < 400; i++) {
+        double s = logistic(2 * fw_rng_normal(&rng));
+        /* odd rows: value v0 (160 rows: enough for its metric) or missing (every 10th row: 40);
+         * even rows: v1..v39 in turn (~5 rows each) */
+        snprintf(val, sizeof val, "v%zu", i % 2 ? 0 : 1 + (i / 2) % 39);
+        fw_value in[2] = {{.kind = FW_VALUE_NUMBER, .num = s},
+                          i % 10 == 5 ? (fw_value){.kind = FW_VALUE_MISSING}
+                                      : (fw_value){.kind = FW_VALUE_STRING, .str = val, .len = strlen(val)}};
+        rid_of(rid, sizeof rid, i);
+        fw_perf_observe(p, rid, strlen(rid), &s, in, i, 0, al, 40);
+        fw_perf_label(p, rid, strlen(rid), fw_rng_uniform(&rng) < s, 0, al, 40);
+    }
+    size_t n = fw_perf_slices(p, sl, 40);
+    CHECK_EQ(n, 18); /* 16 values + "(other)" + "(missing)"; "nope" is not an input */
+    size_t rows = 0, other = 0, missing = 0, with_metric = 0;
+    for (size_t i = 0; i < n && i < 40; i++) {
+        CHECK_STR(sl[i].column, "g");
+        CHECK(!sl[i].alarm);
+        rows += sl[i].rows;
+        with_metric += isfinite(sl[i].metric);
+        if (!strcmp(sl[i].value, "(other)")) other = sl[i].rows;
+        if (!strcmp(sl[i].value, "(missing)")) missing = sl[i].rows;
+    }
+    CHECK_EQ(rows, 400);
+    CHECK_EQ(missing, 40);
+    CHECK(other > 0);
+    CHECK_EQ(with_metric, 3); /* v0, "(other)" and "(missing)" hold >= 30 rows; v1..v15 fewer */
+    CHECK_STR(sl[0].value, "v1");
+    CHECK_EQ(fw_perf_slices(p, sl, 3), 18); /* the count, 3 copied */
+    fw_perf_free(p);
 }
 
 static void test_slice_alarms(void) {
@@ -688,6 +749,7 @@ int main(void) {
     TEST_RUN(test_cbpe_standard_errors);
     TEST_RUN(test_join_windows_slices);
     TEST_RUN(test_slice_alarms);
+    TEST_RUN(test_slices_bounded);
     TEST_RUN(test_time_windows);
     TEST_RUN(test_table_bound_and_store_lookup);
     TEST_RUN(test_table_grows_with_traffic);

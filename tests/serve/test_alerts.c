@@ -269,6 +269,58 @@ static void test_history_in_store(void) {
     fclose(log);
 }
 
+/* Slices' performance alarms in the history: two values of the group column "region" and the
+ * model's own performance alarm raised; the clear of region=eu (as the monitor sends it: the raised
+ * record with the clearing row) closes that row alone — region=us and the model's stay active. */
+static void test_history_slices(void) {
+    char home[600];
+    snprintf(home, sizeof home, "%s/alerts-slices", fw_test_tmpdir());
+    fw_serve_monitoring m;
+    settings(&m, NULL);
+    m.alert_log = false;
+    FILE *log = tmpfile();
+    fw_alerts *al;
+    fw_err err;
+    CHECK_OK(fw_alerts_start(&m, home, log, &al, &err));
+    if (!al) return;
+    fw_alarm eu = drift_alarm();
+    eu.kind = FW_ALARM_PERFORMANCE;
+    snprintf(eu.column, sizeof eu.column, "region");
+    snprintf(eu.slice, sizeof eu.slice, "eu");
+    snprintf(eu.statistic, sizeof eu.statistic, "auc");
+    fw_alarm us = eu;
+    snprintf(us.slice, sizeof us.slice, "us");
+    fw_alarm whole = eu;
+    whole.column[0] = whole.slice[0] = 0;
+    CHECK(fw_alerts_push(al, "churn", 2, &eu, true));
+    CHECK(fw_alerts_push(al, "churn", 2, &us, true));
+    CHECK(fw_alerts_push(al, "churn", 2, &whole, true));
+    eu.row = 5000;
+    CHECK(fw_alerts_push(al, "churn", 2, &eu, false));
+    CHECK(fw_alerts_wait_idle(al, 20));
+    fw_alerts_stop(al, 1);
+    fw_store *st;
+    CHECK_OK(fw_store_open(home, &st, &err));
+    if (st) {
+        fw_alarm_rec *l = NULL;
+        size_t n = 0;
+        CHECK_OK(fw_store_alarm_list(st, "churn", 0, &l, &n, &err));
+        CHECK_EQ(n, 3);
+        if (n == 3) {
+            CHECK_STR(l[0].column, "region");
+            CHECK_STR(l[0].slice, "eu");
+            CHECK(l[0].cleared_ms > 0);
+            CHECK_STR(l[1].slice, "us");
+            CHECK_EQ(l[1].cleared_ms, 0);
+            CHECK(l[2].column == NULL && l[2].slice == NULL);
+            CHECK_EQ(l[2].cleared_ms, 0);
+        }
+        fw_alarm_recs_free(l, n);
+        fw_store_close(st);
+    }
+    fclose(log);
+}
+
 static void test_push_never_waits(void) {
     receiver r;
     if (!receiver_start(&r, 0, true)) return;
@@ -312,6 +364,7 @@ int main(int argc, char **argv) {
     TEST_RUN(test_webhook_retries_until_delivered);
     TEST_RUN(test_webhook_gives_up);
     TEST_RUN(test_history_in_store);
+    TEST_RUN(test_history_slices);
     TEST_RUN(test_push_never_waits);
     return fw_test_report(argv[0]);
 }

@@ -1,8 +1,10 @@
 /* test_monitor_metrics.c — the monitoring families of /metrics (src/serve/metrics.c
  * fw_metrics_render_monitor): per-column series stop at the cap (the first columns in input order,
  * the rest counted in flywheel_monitor_columns_omitted), alarms by kind, the live and estimated
- * metric with their bounds, labels joined; series without a value yet are left out; label values
- * are escaped; and `promtool check metrics` (Debian package prometheus) accepts the text. */
+ * metric with their bounds, labels joined; per slice value of the live metric its metric, labelled
+ * rows and alarm state (18 series per slice column at most: 16 values, "(other)", "(missing)");
+ * series without a value yet are left out; label values are escaped; and `promtool check metrics`
+ * (Debian package prometheus) accepts the text. */
 #include "core/buf.h"
 #include "serve/metrics.h"
 #include "test.h"
@@ -22,7 +24,16 @@ static size_t count_lines(const char *text, const char *prefix) {
     return n;
 }
 
+static fw_metrics_monitor_slice g_slices[18];
+static char g_slice_names[18][24];
+
 static void render(fw_buf *b, fw_metrics_monitor_column *cols, char names[][24]) {
+    for (int i = 0; i < 18; i++) { /* region: 16 values, "(other)", "(missing)"; v03 has no metric */
+        if (i < 16) snprintf(g_slice_names[i], 24, "v%02d", i);
+        g_slices[i] = (fw_metrics_monitor_slice){"region", i < 16 ? g_slice_names[i] : i == 16 ? "(other)" : "(missing)",
+                                                 (uint64_t)(40 + i), i == 3 ? NAN : 0.5 + 0.01 * i, i == 7};
+    }
+    g_slices[5].value = "s\"o\\uth\n"; /* escaped: \" \\ \n */
     for (int c = 0; c < 60; c++) {
         snprintf(names[c], 24, "f%02d", c);
         cols[c].name = names[c];
@@ -51,6 +62,8 @@ static void render(fw_buf *b, fw_metrics_monitor_column *cols, char names[][24])
     m[0].estimated_hi = 0.95;
     m[0].labels = 700;
     m[0].labels_joined = 650;
+    m[0].slices = g_slices;
+    m[0].n_slices = 18;
     m[1].model = "churn";
     m[1].version = "1";
     m[1].columns = cols + 50;
@@ -86,8 +99,19 @@ static void test_series(void) {
     CHECK_CONTAINS(t, "flywheel_monitor_metric_lower{model=\"spam\",version=\"3\",metric=\"roc_auc\",source=\"live\"} 0.88\n");
     CHECK_CONTAINS(t, "flywheel_monitor_labels_joined_total{model=\"spam\",version=\"3\"} 650\n");
     CHECK(!strstr(t, "flywheel_monitor_metric{model=\"churn\""));
+    /* the slices: metric where there is one, labelled rows and alarm state for each */
+    CHECK_EQ(count_lines(t, "flywheel_monitor_slice_metric{model=\"spam\",version=\"3\",column=\"region\""), 17);
+    CHECK_EQ(count_lines(t, "flywheel_monitor_slice_labels{"), 18);
+    CHECK_EQ(count_lines(t, "flywheel_monitor_slice_alarm{"), 18);
+    CHECK_CONTAINS(t, "flywheel_monitor_slice_metric{model=\"spam\",version=\"3\",column=\"region\",slice=\"v00\","
+                      "metric=\"roc_auc\"} 0.5\n");
+    CHECK(!strstr(t, "slice=\"v03\",metric="));
+    CHECK_CONTAINS(t, "flywheel_monitor_slice_labels{model=\"spam\",version=\"3\",column=\"region\",slice=\"(other)\"} 56\n");
+    CHECK_CONTAINS(t, "flywheel_monitor_slice_alarm{model=\"spam\",version=\"3\",column=\"region\",slice=\"v07\"} 1\n");
+    CHECK_CONTAINS(t, "flywheel_monitor_slice_alarm{model=\"spam\",version=\"3\",column=\"region\",slice=\"v08\"} 0\n");
+    CHECK_CONTAINS(t, "slice=\"s\\\"o\\\\uth\\n\"} 45\n");
     /* every sample line has a family declared before it */
-    CHECK_EQ(count_lines(t, "# TYPE flywheel_monitor_"), 12);
+    CHECK_EQ(count_lines(t, "# TYPE flywheel_monitor_"), 15);
     fw_buf_free(&b);
 }
 
