@@ -148,8 +148,10 @@ static fw_status push_row(void *ud, const fw_log_exp_row *r, fw_err *err) {
     fw_exp_events *ev = ud;
     const char *metric = r->event ? r->event : FW_EXP_EXPOSURE;
     size_t mlen = r->event ? r->event_len : strlen(FW_EXP_EXPOSURE);
-    return fw_exp_events_push(ev, r->unit, r->unit_len, r->variant, r->variant_len, (double)r->ts_ms, metric, mlen,
-                              r->event ? r->value : NAN, NAN, err);
+    fw_status st = fw_exp_events_push(ev, r->unit, r->unit_len, r->variant, r->variant_len, (double)r->ts_ms, metric,
+                                      mlen, r->event ? r->value : NAN, NAN, err);
+    if (!st && r->slice && r->slice_len) st = fw_exp_events_set_slice(ev, r->slice, r->slice_len, err);
+    return st;
 }
 
 /* Store rows -> the shadow agreement report. */
@@ -160,7 +162,7 @@ static fw_status push_shadow(void *ud, const fw_log_shadow_row *r, fw_err *err) 
 
 int fw_cmd_experiment(int argc, char **argv) {
     common c = {.alpha = 0.05};
-    const char *home = NULL, *html = NULL;
+    const char *home = NULL, *html = NULL, *slice = NULL;
     static const char *const cuped_choices[] = {"auto", "on", "off", NULL};
     int cuped_ix = 0, corr_ix = 0;
     static const char *const corr_choices[] = {"holm", "none", NULL};
@@ -191,6 +193,8 @@ int fw_cmd_experiment(int argc, char **argv) {
          FW_OPT_RANGE(c.min_events, 1, UINT64_MAX >> 1)},
         {"--html", 0, FW_OPT_STRING, &html, "FILE", "also write the report as an HTML page"},
         {"--home", 0, FW_OPT_STRING, &home, "DIR", "report: Flywheel home (default $FLYWHEEL_HOME or ./.flywheel)"},
+        {"--slice", 0, FW_OPT_STRING, &slice, "FEATURE",
+         "report: one analysis per value of this input feature (e.g. a data.groups column), from each exposure's logged input"},
     };
     fw_args a = {.cmd = CMD, .usage = usage_top, .opts = opts, .n_opts = sizeof opts / sizeof *opts, .max_pos = 2};
     int code;
@@ -202,6 +206,8 @@ int fw_cmd_experiment(int argc, char **argv) {
     bool analyze = strcmp(a.pos[0], "analyze") == 0;
     if (c.every && fw_args_seen(&a, "--json")) c.json = true;
     if (analyze && home) return fw_cli_fail(CMD, FW_EXIT_USAGE, "--home is for 'report' (analyze reads a file)");
+    if (analyze && slice)
+        return fw_cli_fail(CMD, FW_EXIT_USAGE, "--slice is for 'report' (analyze reads the events file's slice column)");
     fw_err err;
     fw_err_clear(&err);
     fw_exp_events ev;
@@ -225,7 +231,9 @@ int fw_cmd_experiment(int argc, char **argv) {
             st = fw_store_log_open(fw_store_home(db), &log, &err);
             fw_store_close(db);
         }
-        if (!st) st = fw_store_log_experiment_rows(log, name, push_row, &ev, &err);
+        if (!st)
+            st = slice ? fw_store_log_experiment_rows_sliced(log, name, slice, push_row, &ev, &err)
+                       : fw_store_log_experiment_rows(log, name, push_row, &ev, &err);
         /* a shadow split: its agreement with the champion (a back end without it: none) */
         if (!st && (st = fw_shadow_new(&sh, &err)) == FW_OK) {
             st = fw_store_log_shadow_rows(log, name, push_shadow, sh, &err);

@@ -386,7 +386,33 @@ fw_status fw_exp_events_default_metrics(const fw_exp_events *l, fw_exp_metric_sp
 /* The per-slice analyses after the report in out: a unit belongs to its first non-empty slice;
  * each slice's experiment replays the events of its units (canonical order) with the same options.
  * JSON: a "slices" key added to the document in out; text: a section per slice. */
-static fw_status report_slices(const fw_exp_events *l, const fw_exp_opts *o, bool json, fw_buf *out, fw_err *err) {
+/* A slice's HTML section: its name (escaped) as a heading, then the body of its report's page. */
+static void html_slice(fw_buf *html, const char *name, fw_experiment *e) {
+    static const char head[] = "<h1>Experiment report</h1>\n", tail[] = "</body></html>\n";
+    fw_buf page;
+    fw_buf_init(&page);
+    fw_experiment_html(e, &page);
+    fw_buf_printf(html, "<h2>Slice ");
+    for (const char *c = name; *c; c++) {
+        if (*c == '<') fw_buf_printf(html, "&lt;");
+        else if (*c == '>') fw_buf_printf(html, "&gt;");
+        else if (*c == '&') fw_buf_printf(html, "&amp;");
+        else if (*c == '"') fw_buf_printf(html, "&quot;");
+        else fw_buf_put_u8(html, (uint8_t)*c);
+    }
+    fw_buf_printf(html, " <small>(its units only; not corrected across slices)</small></h2>\n");
+    const char *p = fw_buf_ok(&page) ? (const char *)page.data : NULL;
+    const char *from = p ? strstr(p, head) : NULL;
+    if (from && page.len >= sizeof tail - 1) {
+        from += sizeof head - 1;
+        size_t end = page.len - (sizeof tail - 1);
+        if ((size_t)(from - p) <= end) fw_buf_put(html, from, end - (size_t)(from - p));
+    }
+    fw_buf_free(&page);
+}
+
+static fw_status report_slices(const fw_exp_events *l, const fw_exp_opts *o, bool json, fw_buf *out, fw_buf *html,
+                               fw_err *err) {
     size_t ns = l->slices.count;
     if (ns > FW_EXP_MAX_SLICES)
         return fw_err_set(err, FW_EINVAL, "%zu slices (at most %d in a report)", ns, FW_EXP_MAX_SLICES);
@@ -400,6 +426,10 @@ static fw_status report_slices(const fw_exp_events *l, const fw_exp_opts *o, boo
         if (out->len >= 2) out->len -= 2; /* "}\n" */
         fw_buf_printf(out, ",\"slices\":[");
     }
+    static const char tail[] = "</body></html>\n"; /* the page goes on after the whole report's tables */
+    bool html_open = html && html->len >= sizeof tail - 1 &&
+                     memcmp(html->data + html->len - (sizeof tail - 1), tail, sizeof tail - 1) == 0;
+    if (html_open) html->len -= sizeof tail - 1;
     for (uint32_t r = 0; !st && r < ns; r++) {
         uint32_t sl = 0;
         while (rank[sl] != r) sl++;
@@ -422,8 +452,10 @@ static fw_status report_slices(const fw_exp_events *l, const fw_exp_opts *o, boo
             fw_buf_printf(out, "\n== slice %s (its units only; not corrected across slices)\n", l->slices.keys[sl]);
             fw_experiment_text(e, out);
         }
+        if (!st && html_open) html_slice(html, l->slices.keys[sl], e);
         fw_experiment_free(e);
     }
+    if (html_open) fw_buf_printf(html, "%s", tail);
     if (!st && json) fw_buf_printf(out, "]}\n");
     fw_free(us);
     fw_free(rank);
@@ -466,7 +498,7 @@ fw_status fw_exp_events_report(const fw_exp_events *l, const fw_exp_opts *opts, 
     }
     if (!st && html) fw_experiment_html(e, html);
     fw_experiment_free(e);
-    if (!st && !every && l->slices.count) st = report_slices(l, &o, json, out, err);
+    if (!st && !every && l->slices.count) st = report_slices(l, &o, json, out, html, err);
     fw_free(defaults);
     if (!st && (!fw_buf_ok(out) || (html && !fw_buf_ok(html)))) st = fw_err_set(err, FW_ENOMEM, "out of memory writing the report");
     return st;

@@ -8,6 +8,7 @@
 #include "serve/learning.h"
 #include "serve/monitoring.h"
 #include "serve/rollout.h"
+#include "serve/canary_runner.h"
 #include "serve/shadow.h"
 #include "serve/input_warnings.h"
 #include "serve/mhd.h"
@@ -395,11 +396,18 @@ static void reply_predictions(const fw_srv_model *m, int variant, size_t n, cons
 }
 
 /* Test builds: FLYWHEEL_TEST_CANARY_FAULT (server.c reads it) makes a challenger slow (every answer
- * delay_us later) or failing (a share of requests answered 500), to exercise the rollout's rollback
- * and the champion's fallback. True after an error reply. */
-static bool canary_fault(fw_server *s, const fw_srv_target *t, uint64_t reqno, fw_reply *r) {
+ * delay_us later), failing (a share of requests answered 500) or hung (no answer until the server
+ * stops), to exercise the rollout's rollback, the champion's fallback and the canary's isolation.
+ * True after an error reply. */
+bool fw__canary_fault(fw_server *s, const fw_srv_target *t, uint64_t reqno, fw_reply *r) {
 #ifdef FW_TEST
-    if (t->variant != FW_VARIANT_CHALLENGER || (!s->fault_delay_us && !(s->fault_error_p > 0))) return false;
+    if (t->variant != FW_VARIANT_CHALLENGER || (!s->fault_delay_us && !(s->fault_error_p > 0) && !s->fault_hang))
+        return false;
+    if (s->fault_hang) {
+        fw__fault_hang(s);
+        fw__reply_error(r, 503, "injected_fault", "test build: an injected canary hang ended by the shutdown");
+        return true;
+    }
     if (s->fault_delay_us) usleep(s->fault_delay_us);
     if (s->fault_error_p > 0 && (double)(fw_hash64(&reqno, sizeof reqno, 0xfa17) % 1000000) < s->fault_error_p * 1e6) {
         fw__reply_error(r, 500, "injected_fault", "test build: an injected canary fault");
@@ -451,7 +459,7 @@ static bool predict_fast(fw_server *s, const fw_route *rt, const char *body, siz
         fw__reply_error(r, 500, "FW_ENOMEM", "out of memory");
         goto out;
     }
-    if (canary_fault(s, &t, reqno, r)) goto out;
+    if (fw__canary_fault(s, &t, reqno, r)) goto out;
     for (size_t u = 0; u < d.n_unknown; u++) {
         if (u) fw_buf_put_u8(&warn, ',');
         char msg[400];
@@ -519,9 +527,10 @@ static bool explain_class(const fw_srv_model *m, json_t *c, int32_t *out, fw_rep
     return false;
 }
 
-static void predict_once(fw_server *s, const fw_route *rt, const char *body, size_t len, bool explain, fw_reply *r) {
+/* One answer of a predict / explain request whose id r already carries (request number reqno). */
+static void predict_once(fw_server *s, const fw_route *rt, const char *body, size_t len, bool explain, uint64_t reqno,
+                         fw_reply *r) {
     uint64_t t0 = fw_now_ns();
-    uint64_t reqno = fw__new_request_id(s, r);
     r->t0_ns = t0;
     if (!s->slow_decode && predict_fast(s, rt, body, len, explain, t0, reqno, r)) return;
     json_t *j = fw__parse_body(r, body, len, false);
@@ -582,7 +591,7 @@ static void predict_once(fw_server *s, const fw_route *rt, const char *body, siz
     r->variant = t.variant;
     r->ro = t.ro;
     r->ro_arm = t.ro_arm;
-    if (canary_fault(s, &t, reqno, r)) goto out;
+    if (fw__canary_fault(s, &t, reqno, r)) goto out;
     if (!explain && entity && answer_from_batch(s, m, t.variant, entity, t0, body, len, r)) goto out;
     if (no_inst) {
         fw__reply_error(r, 404, "no_batch_answer",
@@ -650,6 +659,7 @@ void fw__shadow_score(fw_server *s, const fw_srv_model *m, const char *body, siz
     uint64_t t0 = sr.t0_ns = fw_now_ns();
 #ifdef FW_TEST
     if (s->fault_delay_us) usleep(s->fault_delay_us); /* test builds: a slow shadow */
+    if (s->fault_hang) fw__fault_hang(s);              /* ... or a hung one */
 #endif
     bool ok = vals && out && dec && predict_all(s, m, inst, vals, out, dec, NULL, NULL, NULL, NULL, NULL, false, &sr);
     uint64_t ns = fw_now_ns() - t0;
@@ -668,14 +678,18 @@ void fw__shadow_score(fw_server *s, const fw_srv_model *m, const char *body, siz
     json_decref(j);
 }
 
-/* A canary rollout's request that the canary failed (5xx: an error, a crash caught as an error) is
- * answered again by the champion: the client sees no failure caused by the router, and the failure
- * is counted against the canary (rollout.h) and in the canary version's metrics. */
-void fw__api_predict(fw_server *s, const fw_route *rt, const char *body, size_t len, bool explain, fw_reply *r) {
-    predict_once(s, rt, body, len, explain, r);
-    if (!r->ro || r->ro_arm != FW_RO_CANARY || r->code < 500 || r->ro_failed) return;
-    struct fw_rollout_split *ro = r->ro;
-    if (r->hold && r->metrics) fw_metrics_request(r->metrics, FW_VARIANT_CHALLENGER, r->code, fw_now_ns() - r->t0_ns);
+void fw__canary_run(fw_server *s, struct fw_rollout_split *ro, const fw_route *rt, const char *body, size_t len,
+                    bool explain, uint64_t reqno, fw_reply *r) {
+    (void)ro;
+    r->resolve_flags = FW_RESOLVE_CANARY;
+    predict_once(s, rt, body, len, explain, reqno, r);
+}
+
+/* The champion answers a canary rollout's request that the canary did not: failed (5xx: an error, a
+ * crash caught as an error), too slow (timeout_ms) or not started (max_inflight). The client sees no
+ * failure caused by the router; the failure is counted against the canary (rollout.h). */
+static void champion_answers(fw_server *s, const fw_route *rt, const char *body, size_t len, bool explain,
+                             struct fw_rollout_split *ro, fw_reply *r) {
     fw_srv_model_unref(r->hold);
     r->hold = NULL;
     r->metrics = NULL;
@@ -683,11 +697,49 @@ void fw__api_predict(fw_server *s, const fw_route *rt, const char *body, size_t 
     r->body.oom = false;
     r->code = 0;
     r->resolve_flags = FW_RESOLVE_CHAMPION;
-    fw_rollout_fallback(ro);
-    predict_once(s, rt, body, len, explain, r);
+    uint64_t reqno = fw__new_request_id(s, r);
+    predict_once(s, rt, body, len, explain, reqno, r);
     r->ro = ro;
     r->ro_arm = FW_RO_CANARY;
     r->ro_failed = true;
+}
+
+/* A request a canary rollout sends to its canary runs on a canary runner (canary_runner.h) while
+ * its connection is suspended: the HTTP worker thread goes on with other connections, and this
+ * handler is called again when the canary answered or timeout_ms passed. A canary answer that is a
+ * failure (5xx), a timeout, or no free canary slot (max_inflight) is answered by the champion. */
+void fw__api_predict(fw_server *s, const fw_route *rt, const char *body, size_t len, bool explain, fw_reply *r) {
+    if (r->canary_slot && *r->canary_slot) { /* resumed: the canary answered, or its time is up */
+        fw_canary_job *j = *r->canary_slot;
+        *r->canary_slot = NULL;
+        struct fw_rollout_split *ro = NULL;
+        if (!fw_canary_finish(s->canary, j, r, &ro)) {
+            fw_rollout_isolated(ro, true);
+            fw_rollout_fallback(ro);
+            champion_answers(s, rt, body, len, explain, ro, r);
+            return;
+        }
+    } else {
+        uint64_t reqno = fw__new_request_id(s, r), timeout_ns = 0;
+        struct fw_rollout_split *ro = r->conn && r->canary_slot ? fw__canary_route(s, rt, reqno, &timeout_ns) : NULL;
+        if (ro) {
+            if (fw_canary_submit(s->canary, r->conn, r->canary_slot, ro, rt, body, len, explain, reqno, r, timeout_ns) ==
+                FW_CANARY_SUSPENDED) {
+                r->suspended = true;
+                return;
+            }
+            fw_rollout_isolated(ro, false);
+            fw_rollout_fallback(ro);
+            champion_answers(s, rt, body, len, explain, ro, r);
+            return;
+        }
+        predict_once(s, rt, body, len, explain, reqno, r);
+    }
+    if (!r->ro || r->ro_arm != FW_RO_CANARY || r->code < 500 || r->ro_failed) return;
+    struct fw_rollout_split *ro = r->ro;
+    if (r->hold && r->metrics) fw_metrics_request(r->metrics, FW_VARIANT_CHALLENGER, r->code, fw_now_ns() - r->t0_ns);
+    fw_rollout_fallback(ro);
+    champion_answers(s, rt, body, len, explain, ro, r);
 }
 
 /* ---- /v1/rank -------------------------------------------------------------------------------- */
@@ -763,18 +815,22 @@ static bool default_objectives(const fw_serve_objective *src, size_t n_src, obje
     return true;
 }
 
-static bool score_all(fw_server *s, objective *o, json_t *cands, fw_value *vals, size_t n_vals, uint64_t reqno,
-                      fw_reply *r) {
+static bool score_with(fw_server *s, objective *o, json_t *cands, fw_value *vals, size_t n_vals, uint64_t reqno,
+                       unsigned flags, struct fw_rollout_split **ro, int *arm, fw_reply *r) {
     fw_srv_target t;
     fw_err err;
-    fw_status st = fw__resolve(s, o->model, NULL, NULL, NULL, reqno, &t, &err);
+    fw_status st = fw__resolve_flags(s, o->model, NULL, NULL, NULL, reqno, flags, &t, &err);
     if (st) {
         fw__reply_error(r, fw__http_for(st), st == FW_ENOTFOUND ? "model_not_found" : fw_status_name(st), "%s", err.msg);
         return false;
     }
+    *ro = t.ro;
+    *arm = t.ro_arm;
+    bool fault = fw__canary_fault(s, &t, reqno, r);
     o->m = t.m;
     t.m = NULL;
     fw__target_release(&t);
+    if (fault) return false;
     size_t n = json_array_size(cands);
     if (o->m->n_inputs > n_vals) {
         fw__reply_error(r, 500, "FW_ELIMIT", "model '%s' has too many inputs", o->model);
@@ -825,6 +881,32 @@ static bool score_all(fw_server *s, objective *o, json_t *cands, fw_value *vals,
     }
     fw_free(tmp);
     return true;
+}
+
+/* Scores one objective's model on every candidate. Where a canary rollout splits that model, the
+ * scoring counts as one request of the arm it was routed to (its latency: this scoring's), and a
+ * canary that fails (5xx) is replaced by the champion, as for :predict. */
+static bool score_all(fw_server *s, objective *o, json_t *cands, fw_value *vals, size_t n_vals, uint64_t reqno,
+                      fw_reply *r) {
+    uint64_t t0 = fw_now_ns();
+    struct fw_rollout_split *ro = NULL;
+    int arm = FW_RO_CHAMPION;
+    bool ok = score_with(s, o, cands, vals, n_vals, reqno, 0, &ro, &arm, r);
+    if (!ro) return ok;
+    bool failed = !ok && r->code >= 500;
+    uint32_t code = o->m ? fw_reqid_model_code(&s->idkey, o->m->name, o->m->version) : 0;
+    fw_rollout_observe(ro, arm, failed, fw_now_ns() - t0, failed ? 0 : code);
+    if (!failed || arm != FW_RO_CANARY) return ok;
+    if (o->m && o->m->metrics) fw_metrics_request(o->m->metrics, FW_VARIANT_CHALLENGER, r->code, fw_now_ns() - t0);
+    fw_rollout_fallback(ro);
+    fw_srv_model_unref(o->m);
+    o->m = NULL;
+    fw_free(o->scores);
+    o->scores = NULL;
+    r->body.len = 0;
+    r->body.oom = false;
+    r->code = 0;
+    return score_with(s, o, cands, vals, n_vals, reqno, FW_RESOLVE_CHAMPION, &ro, &arm, r);
 }
 
 void fw__api_rank(fw_server *s, const char *body, size_t len, fw_reply *r) {

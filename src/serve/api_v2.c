@@ -4,6 +4,7 @@
  * {"error": "message"} so existing v2 clients work unchanged. */
 #include "serve/monitoring.h"
 #include "serve/server_int.h"
+#include "serve/rollout.h"
 #include "serve/input_warnings.h"
 
 #include "core/alloc.h"
@@ -214,7 +215,7 @@ static bool infer_fast(fw_server *s, const fw_route *rt, const char *body, size_
                        fw_reply *r) {
     fw_srv_target t;
     fw_err err;
-    if (!body || fw__resolve(s, rt->name, NULL, rt->version, NULL, reqno, &t, &err)) return false;
+    if (!body || fw__resolve_flags(s, rt->name, NULL, rt->version, NULL, reqno, r->resolve_flags, &t, &err)) return false;
     const fw_srv_model *m = t.m;
     fw_v2_decoded d;
     if (!fw__v2_decode_rows(m, body, len, &d) || (size_t)d.rows > s->cfg->max_instances) {
@@ -224,6 +225,8 @@ static bool infer_fast(fw_server *s, const fw_route *rt, const char *body, size_
     fw__request_id_bind(s, r, m);
     r->metrics = m->metrics;
     r->variant = t.variant;
+    r->ro = t.ro;
+    r->ro_arm = t.ro_arm;
     size_t n = (size_t)d.rows;
     double out_st[V2_SMALL_OUT];
     fw_srv_decision dec_st[V2_SMALL_ROWS];
@@ -238,6 +241,7 @@ static bool infer_fast(fw_server *s, const fw_route *rt, const char *body, size_
         fw__reply_error_v2(r, 500, "out of memory");
         goto out;
     }
+    if (fw__canary_fault(s, &t, reqno, r)) goto out;
     for (size_t i = 0; i < n; i++) {
         fw__input_warnings(m, d.vals + i * m->n_inputs, "rows", i, &warn, &n_warn);
         fw_status st = fw_srv_model_decide(m, d.vals + i * m->n_inputs, scratch, s->cfg->confidence_threshold,
@@ -249,6 +253,7 @@ static bool infer_fast(fw_server *s, const fw_route *rt, const char *body, size_
         }
     }
     reply_infer(m, t.variant, d.rows, out, dec, d.id, NULL, &warn, n_warn, r);
+    if (t.ro && n) fw_rollout_prediction(t.ro, t.ro_arm, r->request_id, m->n_classes > 0, dec[0].answer, dec[0].answer_value);
     FW_V1_FAST_ANSWERED();
     fw__log_prediction(s, r->request_id, m, t.variant, NULL, fw_now_ns() - t0, d.log_text ? d.log_text : body,
                        d.log_text ? d.log_len : len, out, dec, n, "v2");
@@ -308,7 +313,7 @@ static void infer(fw_server *s, const fw_route *rt, const char *body, size_t len
     fw_buf_init(&warn);
     size_t n_warn = 0;
     fw_err err;
-    fw_status st = fw__resolve(s, rt->name, NULL, rt->version, NULL, reqno, &t, &err);
+    fw_status st = fw__resolve_flags(s, rt->name, NULL, rt->version, NULL, reqno, r->resolve_flags, &t, &err);
     if (st) {
         fw__reply_error_v2(r, fw__http_for(st), "%s", err.msg);
         goto out;
@@ -317,6 +322,9 @@ static void infer(fw_server *s, const fw_route *rt, const char *body, size_t len
     fw__request_id_bind(s, r, m);
     r->metrics = m->metrics;
     r->variant = t.variant;
+    r->ro = t.ro;
+    r->ro_arm = t.ro_arm;
+    if (fw__canary_fault(s, &t, reqno, r)) goto out;
     json_t *inputs = json_object_get(j, "inputs");
     json_t *req_out = json_object_get(j, "outputs");
     if (!json_is_array(inputs) || json_array_size(inputs) == 0) {
@@ -431,6 +439,8 @@ static void infer(fw_server *s, const fw_route *rt, const char *body, size_t len
     json_t *id = json_object_get(j, "id");
     reply_infer(m, t.variant, n_rows, out, dec, json_is_string(id) ? json_string_value(id) : NULL, req_out, &warn,
                 n_warn, r);
+    if (t.ro && n_rows > 0)
+        fw_rollout_prediction(t.ro, t.ro_arm, r->request_id, m->n_classes > 0, dec[0].answer, dec[0].answer_value);
     if (row_mode) {
         fw__log_prediction(s, r->request_id, m, t.variant, NULL, fw_now_ns() - t0, body, len, out, dec,
                            (size_t)n_rows, "v2");
@@ -459,6 +469,28 @@ out:
     fw_free(dec);
     fw_buf_free(&warn);
     json_decref(j);
+}
+
+/* A canary rollout's infer request that the canary failed (5xx) is answered again by the champion,
+ * as for /v1 :predict; the failure is counted against the canary (rollout.h). Whichever arm answers,
+ * server.c counts the request against the arm it was routed to (r->ro). */
+static void infer_counted(fw_server *s, const fw_route *rt, const char *body, size_t len, fw_reply *r) {
+    infer(s, rt, body, len, r);
+    if (!r->ro || r->ro_arm != FW_RO_CANARY || r->code < 500) return;
+    struct fw_rollout_split *ro = r->ro;
+    if (r->hold && r->metrics) fw_metrics_request(r->metrics, FW_VARIANT_CHALLENGER, r->code, fw_now_ns() - r->t0_ns);
+    fw_srv_model_unref(r->hold);
+    r->hold = NULL;
+    r->metrics = NULL;
+    r->body.len = 0;
+    r->body.oom = false;
+    r->code = 0;
+    r->resolve_flags = FW_RESOLVE_CHAMPION;
+    fw_rollout_fallback(ro);
+    infer(s, rt, body, len, r);
+    r->ro = ro;
+    r->ro_arm = FW_RO_CANARY;
+    r->ro_failed = true;
 }
 
 void fw__api_v2(fw_server *s, const fw_route *rt, const char *body, size_t len, fw_reply *r) {
@@ -511,7 +543,7 @@ void fw__api_v2(fw_server *s, const fw_route *rt, const char *body, size_t len, 
         if (!st) fw__target_release(&t);
         return;
     }
-    case FW_ROUTE_V2_INFER: infer(s, rt, body, len, r); return;
+    case FW_ROUTE_V2_INFER: infer_counted(s, rt, body, len, r); return;
     default: fw__reply_error_v2(r, 404, "no such v2 endpoint");
     }
 }

@@ -214,7 +214,8 @@ static fw_status parse_objectives(fw_yaml *y, yaml_node_t *seq, const char *key,
 
 static const char *const k_split_keys[] = {"model", "challenger", "percent", "kind", "steps", "tick_s",
                                            "min_requests", "alpha", "deadline_ms", "rollback", "metrics",
-                                           "challengers", "reward", "min_share", "seed", NULL};
+                                           "challengers", "reward", "min_share", "seed", "timeout_ms",
+                                           "max_inflight", NULL};
 static const char *const k_split_kinds[] = {"ab", "canary", "shadow", "bandit", NULL};
 static const char *const k_reward_keys[] = {"event", "kind", "window_s", NULL};
 static const char *const k_reward_kinds[] = {"rate", "mean", NULL};
@@ -245,6 +246,7 @@ static fw_serve_rollout *rollout_of(fw_yaml *y, fw_serve_split *s) {
     r->max_errors = 0.01;
     r->max_p99 = 0.5;
     r->srm_alpha = 0.001;
+    r->timeout_ms = 1000;
     return s->rollout = r;
 }
 
@@ -346,6 +348,12 @@ static fw_status split_pair(fw_yaml *y, int key, yaml_node_t *v, yaml_node_t *k,
     fw_status st;
     uint64_t u;
     (void)k;
+    if (key >= 15) { /* the rollout's canary isolation (canary_runner.h) */
+        fw_serve_rollout *r = rollout_of(y, s);
+        if (!r) return FW_ENOMEM;
+        if (key == 15) return fw_yaml_get_double(y, v, "serving.splits.timeout_ms", 0, 3.6e6, &r->timeout_ms);
+        return fw_yaml_get_int(y, v, "serving.splits.max_inflight", 0, 1000000, &r->max_inflight);
+    }
     if (key >= 11) return bandit_pair(y, key, v, s);
     fw_serve_rollout *r = key >= 4 ? rollout_of(y, s) : NULL;
     if (key >= 4 && !r) return FW_ENOMEM;
@@ -429,6 +437,9 @@ void fw_serve_rollout_write(fw_buf *b, const fw_serve_split *sp) {
     put_num(b, r->alpha);
     fw_buf_printf(b, ", deadline_ms: ");
     put_num(b, r->deadline_ms);
+    fw_buf_printf(b, ", timeout_ms: ");
+    put_num(b, r->timeout_ms);
+    fw_buf_printf(b, ", max_inflight: %llu", (unsigned long long)r->max_inflight);
     fw_buf_printf(b, ", rollback: {errors: ");
     put_num(b, r->max_errors);
     fw_buf_printf(b, ", p99: ");

@@ -25,6 +25,8 @@
  *         min_requests: 1000          # per arm and step before a step may advance
  *         alpha: 0.05
  *         deadline_ms: 250            # a slower canary request rolls back at once
+ *         timeout_ms: 1000            # the champion answers a canary request not answered by then
+ *         max_inflight: 8             # canary evaluations at once (off the HTTP threads)
  *         rollback: {errors: 0.01, p99: 0.5, srm: 0.001, metric: 0.02}
  *         metrics:
  *           - {name: ctr, event: click, kind: rate, better: higher, min_effect: 0.01, margin: 0.005}
@@ -103,6 +105,11 @@ typedef struct fw_serve_rollout {
     uint64_t min_requests;      /* requests per arm in a step before it may advance; default 1000 */
     double alpha;               /* level of the sequential tests; default 0.05 */
     double deadline_ms;         /* a canary request slower than this rolls back at once; 0 = none (default) */
+    double timeout_ms;          /* a canary answer not ready after this is answered by the champion (the
+                                   canary runs off the request thread: serve/canary_runner.h); default
+                                   1000; 0 = the canary answers on the request thread, unbounded */
+    uint64_t max_inflight;      /* canary evaluations at once; over it the champion answers; 0 = 4 x the
+                                   serving threads (default) */
     double max_errors;          /* rollback.errors: error-rate margin (absolute); default 0.01 */
     double max_p99;             /* rollback.p99: relative p99 latency margin (0.5 = 1.5x the champion's); default 0.5 */
     double srm_alpha;           /* rollback.srm: level of the sequential SRM test; default 0.001 */

@@ -66,6 +66,7 @@ struct fw_rollout_split {
     atomic_bool tripped;      /* a canary request over the deadline: roll back at the next tick */
     atomic_ullong trip_ns;    /* that request's latency */
     atomic_ullong fallbacks;
+    atomic_ullong timeouts, shed; /* canary requests the champion answered: too slow / too many at once */
     arm_counts arm[2];
     pthread_mutex_t mu;       /* below: feedback sums, the analysis state */
     uint64_t ev[2][MAX_METRICS];
@@ -126,6 +127,10 @@ void fw_rollout_observe(fw_rollout_split *rs, int arm, bool failed, uint64_t lat
 }
 
 void fw_rollout_fallback(fw_rollout_split *rs) { atomic_fetch_add_explicit(&rs->fallbacks, 1, memory_order_relaxed); }
+
+void fw_rollout_isolated(fw_rollout_split *rs, bool timed_out) {
+    atomic_fetch_add_explicit(timed_out ? &rs->timeouts : &rs->shed, 1, memory_order_relaxed);
+}
 
 fw_rollout_split *fw_rollout_for(fw_rollout *ro, size_t i) {
     return ro && i < ro->n ? ro->by_split[i] : NULL;
@@ -443,6 +448,34 @@ static void analyse(fw_rollout_split *rs) {
     start_step(rs);
 }
 
+int fw_rollout_restart(fw_rollout *ro, const char *model, const char *who, fw_buf *out) {
+    fw_rollout_split *rs = NULL;
+    for (size_t i = 0; ro && i < ro->n && !rs; i++)
+        if (ro->by_split[i] && !strcmp(ro->by_split[i]->sp->model, model)) rs = ro->by_split[i];
+    if (!rs) return 1;
+    const fw_serve_rollout *p = rs->pol;
+    pthread_mutex_lock(&rs->mu);
+    if (rs->state == ST_RUNNING) {
+        pthread_mutex_unlock(&rs->mu);
+        return 2;
+    }
+    char why[512];
+    snprintf(why, sizeof why, "restarted by %s at %g%% (was %s at step %zu: %.300s)", who, p->steps[0],
+             k_state[rs->state], rs->step, rs->reason[0] ? rs->reason : "no reason recorded");
+    double from = fw_rollout_ppm(rs) / 10000.0;
+    rs->step = 0;
+    rs->state = p->n_steps == 1 ? ST_COMPLETE : ST_RUNNING;
+    atomic_store(&rs->tripped, false);
+    atomic_store(&rs->ppm, (uint32_t)(p->steps[0] * 10000.0 + 0.5));
+    start_step(rs);
+    snprintf(rs->reason, sizeof rs->reason, "%s", why);
+    history(rs, "restart", from, p->steps[0], why);
+    audit(rs, "canary_restart", why);
+    pthread_mutex_unlock(&rs->mu);
+    fw_rollout_state_json(ro, model, out);
+    return 0;
+}
+
 void fw_rollout_tick(fw_rollout *ro) {
     if (!ro) return;
     for (size_t i = 0; i < ro->n; i++) {
@@ -597,7 +630,9 @@ bool fw_rollout_state_json(fw_rollout *ro, const char *model, fw_buf *b) {
         fw_buf_printf(b, ",\"reason\":");
         if (rs->reason[0]) fw_json_put_str(b, rs->reason);
         else fw_buf_printf(b, "null");
-        fw_buf_printf(b, ",\"fallbacks\":%llu,\"arms\":{", (unsigned long long)atomic_load(&rs->fallbacks));
+        fw_buf_printf(b, ",\"fallbacks\":%llu,\"timeouts\":%llu,\"shed\":%llu,\"arms\":{",
+                      (unsigned long long)atomic_load(&rs->fallbacks), (unsigned long long)atomic_load(&rs->timeouts),
+                      (unsigned long long)atomic_load(&rs->shed));
         for (int a = 0; a < 2; a++) {
             const arm_snap *s = &rs->last[a];
             fw_buf_printf(b, "%s\"%s\":{\"requests\":%llu,\"errors\":%llu,\"p99_ms\":", a ? "," : "",
@@ -655,6 +690,8 @@ void fw_rollout_metrics(fw_rollout *ro, fw_buf *b) {
         {"flywheel_rollout_errors_total", "counter", "Failed (5xx) requests of the rollout's split, by the arm they were routed to."},
         {"flywheel_rollout_fallbacks_total", "counter", "Canary requests that failed and were answered by the champion."},
         {"flywheel_rollout_rollbacks_total", "counter", "Automatic rollbacks."},
+        {"flywheel_rollout_timeouts_total", "counter", "Canary requests answered by the champion after timeout_ms."},
+        {"flywheel_rollout_shed_total", "counter", "Canary requests answered by the champion at once: max_inflight canary evaluations under way."},
     };
     for (size_t f = 0; f < sizeof fam / sizeof *fam; f++) {
         fw_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", fam[f].name, fam[f].help, fam[f].name, fam[f].type);
@@ -677,6 +714,8 @@ void fw_rollout_metrics(fw_rollout *ro, fw_buf *b) {
                                   (unsigned long long)atomic_load(f == 3 ? &rs->arm[a].requests : &rs->arm[a].errors));
                 break;
             case 5: fw_buf_printf(b, "%s{model=\"%s\"} %llu\n", fam[f].name, mname, (unsigned long long)atomic_load(&rs->fallbacks)); break;
+            case 7: fw_buf_printf(b, "%s{model=\"%s\"} %llu\n", fam[f].name, mname, (unsigned long long)atomic_load(&rs->timeouts)); break;
+            case 8: fw_buf_printf(b, "%s{model=\"%s\"} %llu\n", fam[f].name, mname, (unsigned long long)atomic_load(&rs->shed)); break;
             default: fw_buf_printf(b, "%s{model=\"%s\"} %llu\n", fam[f].name, mname, (unsigned long long)rs->rollbacks);
             }
             pthread_mutex_unlock(&rs->mu);

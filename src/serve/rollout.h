@@ -43,6 +43,10 @@ void fw_rollout_observe(fw_rollout_split *rs, int arm, bool failed, uint64_t lat
 /* A canary request failed and the champion answered it instead (counted; the failure itself is
  * reported by fw_rollout_observe). */
 void fw_rollout_fallback(fw_rollout_split *rs);
+/* A canary request the champion answered because the canary had not answered within timeout_ms
+ * (timed_out) or because max_inflight canary evaluations were under way (shed): counted (the failure
+ * itself is reported by fw_rollout_observe). */
+void fw_rollout_isolated(fw_rollout_split *rs, bool timed_out);
 
 /* Request path, with rollback.metric: the answer of a request routed by the split (its first
  * instance), kept in a fixed table (65,536 slots per rollout, one relaxed atomic store; a newer
@@ -56,6 +60,12 @@ void fw_rollout_label(fw_rollout *ro, const char *rid, const char *text, bool is
 
 /* Feedback path: a feedback event for a request whose id names model_code. */
 void fw_rollout_feedback(fw_rollout *ro, uint32_t model_code, const char *event, double value);
+
+/* POST /admin/models/{name}/rollout:restart: model's rollout, rolled back (or complete), starts
+ * again at its first step with fresh counters — audited as `canary_restart` with who asked and the
+ * state it left. Returns 0 (the new state's JSON appended to out), 1 when model has no rollout, 2
+ * when it is running (nothing changed). */
+int fw_rollout_restart(fw_rollout *ro, const char *model, const char *who, fw_buf *out);
 
 /* One analysis of every rollout now (the thread calls it every tick; tests may call it). */
 void fw_rollout_tick(fw_rollout *ro);

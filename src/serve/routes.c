@@ -108,6 +108,11 @@ void fw_route_match(const char *method, const char *path, fw_route *r) {
             const char *verb = colon + 1;
             int vl = sl - (int)(verb - s);
             fw_route_kind k = FW_ROUTE_NONE;
+            int nl = (int)(colon - s);
+            if (vl == 7 && strncmp(verb, "restart", 7) == 0 && nl > 8 && strncmp(colon - 8, "/rollout", 8) == 0) {
+                if (!take(r, r->name, s, nl - 8)) return;
+                return hit(r, FW_ROUTE_ADMIN_ROLLOUT_RESTART, method, "POST");
+            }
             if (vl == 4 && strncmp(verb, "load", 4) == 0) k = FW_ROUTE_ADMIN_LOAD;
             else if (vl == 6 && strncmp(verb, "unload", 6) == 0) k = FW_ROUTE_ADMIN_UNLOAD;
             if (k == FW_ROUTE_NONE || !take(r, r->name, s, (int)(colon - s))) return;

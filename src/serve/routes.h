@@ -29,6 +29,7 @@ typedef enum fw_route_kind {
     FW_ROUTE_V1_MONITOR,     /* GET /v1/models/{name}[/versions/{v}|/aliases/{a}]/monitor */
     FW_ROUTE_V1_BANDITS,     /* GET /v1/bandits */
     FW_ROUTE_V1_ROLLOUT,     /* GET /v1/models/{name}/rollout */
+    FW_ROUTE_ADMIN_ROLLOUT_RESTART, /* POST /admin/models/{name}/rollout:restart */
 } fw_route_kind;
 
 #define FW_ROUTE_NAME_MAX 201

@@ -7,6 +7,7 @@
 #include "serve/learning.h"
 #include "serve/monitoring.h"
 #include "serve/rollout.h"
+#include "serve/canary_runner.h"
 #include "serve/shadow.h"
 
 #include "core/alloc.h"
@@ -316,7 +317,8 @@ fw_status fw__resolve_flags(fw_server *s, const char *name, const char *alias, c
         t->ro = fw_rollout_for(s->rollout, si);
         if (t->ro) {
             uint64_t h = fw_hash64(&reqno, sizeof reqno, 0xca9a);
-            to_challenger = !(flags & FW_RESOLVE_CHAMPION) && h % 1000000 < fw_rollout_ppm(t->ro);
+            uint32_t ppm = fw_rollout_ppm(t->ro);
+            to_challenger = !(flags & FW_RESOLVE_CHAMPION) && ((flags & FW_RESOLVE_CANARY) ? ppm > 0 : h % 1000000 < ppm);
             t->ro_arm = to_challenger ? FW_RO_CANARY : FW_RO_CHAMPION;
         }
     } else if (sp->kind == FW_SPLIT_CANARY) {
@@ -339,6 +341,34 @@ fw_status fw__resolve_flags(fw_server *s, const char *name, const char *alias, c
         }
     }
     return FW_OK;
+}
+
+struct fw_rollout_split *fw__canary_route(fw_server *s, const fw_route *rt, uint64_t reqno, uint64_t *timeout_ns) {
+    if (!s->canary || rt->alias[0] || rt->version[0]) return NULL;
+    size_t si = 0;
+    const fw_serve_split *sp = split_for(s, rt->name, &si);
+    if (!sp || sp->kind != FW_SPLIT_CANARY || !sp->rollout || !(sp->rollout->timeout_ms > 0)) return NULL;
+    struct fw_rollout_split *ro = fw_rollout_for(s->rollout, si);
+    if (!ro) return NULL;
+    uint32_t ppm = fw_rollout_ppm(ro);
+    /* the same draw as fw__resolve_flags; at 100% there is no champion traffic left to protect */
+    if (ppm >= 1000000 || fw_hash64(&reqno, sizeof reqno, 0xca9a) % 1000000 >= ppm) return NULL;
+    *timeout_ns = (uint64_t)(sp->rollout->timeout_ms * 1e6);
+    return ro;
+}
+
+void fw__fault_hang(fw_server *s) {
+    pthread_mutex_lock(&s->fault_mu);
+    while (!s->fault_released) pthread_cond_wait(&s->fault_cv, &s->fault_mu);
+    pthread_mutex_unlock(&s->fault_mu);
+}
+
+/* Test builds: lets every hung canary (and shadow) return; the server is stopping. */
+static void fault_release(fw_server *s) {
+    pthread_mutex_lock(&s->fault_mu);
+    s->fault_released = true;
+    pthread_cond_broadcast(&s->fault_cv);
+    pthread_mutex_unlock(&s->fault_mu);
 }
 
 void fw__target_release(fw_srv_target *t) {
@@ -536,6 +566,7 @@ typedef struct conn_req {
     uint64_t deadline;     /* fw_now_ns() after which it answers 202 */
     struct conn_req *wnext; /* in s->waiters */
     fw_feedback_wait fb;   /* a feedback request waiting to be durable */
+    struct fw_canary_job *canary; /* a predict request waiting for its canary (canary_runner.h) */
 } conn_req;
 
 /* True when the request carries "Authorization: Bearer <token>". The comparison takes the same time
@@ -1130,8 +1161,12 @@ static void dispatch(fw_server *s, struct MHD_Connection *c, conn_req *q, const 
         if (fw_rollout_state_json(s->rollout, rt.name, &r->body)) r->code = 200;
         else fw__reply_error(r, 404, "no_rollout", "model '%s' has no canary rollout (serving.splits with steps)", rt.name);
         break;
-    case FW_ROUTE_V1_PREDICT: fw__api_predict(s, &rt, body, len, false, r); break;
-    case FW_ROUTE_V1_EXPLAIN: fw__api_predict(s, &rt, body, len, true, r); break;
+    case FW_ROUTE_V1_PREDICT:
+    case FW_ROUTE_V1_EXPLAIN:
+        r->conn = c;
+        r->canary_slot = &q->canary;
+        fw__api_predict(s, &rt, body, len, rt.kind == FW_ROUTE_V1_EXPLAIN, r);
+        break;
     case FW_ROUTE_V1_RANK: fw__api_rank(s, body, len, r); break;
     case FW_ROUTE_V1_FEEDBACK: {
         char origin[128];
@@ -1155,6 +1190,21 @@ static void dispatch(fw_server *s, struct MHD_Connection *c, conn_req *q, const 
                                 : "admin endpoints are disabled: set serving.admin_token or FLYWHEEL_ADMIN_TOKEN");
         else api_admin(s, c, q, &rt, body, len, r);
         break;
+    case FW_ROUTE_ADMIN_ROLLOUT_RESTART: {
+        if (!token_ok(s, c)) {
+            fw__reply_error(r, 401, "unauthorized", s->admin_token && *s->admin_token
+                                ? "admin endpoints need 'Authorization: Bearer <token>'"
+                                : "admin endpoints are disabled: set serving.admin_token or FLYWHEEL_ADMIN_TOKEN");
+            break;
+        }
+        char who[160], origin[128];
+        snprintf(who, sizeof who, "the admin endpoint (%s)", feedback_origin(c, r, origin, sizeof origin));
+        int rc = fw_rollout_restart(s->rollout, rt.name, who, &r->body);
+        if (rc == 0) r->code = 200;
+        else if (rc == 1) fw__reply_error(r, 404, "no_rollout", "model '%s' has no canary rollout (serving.splits with steps)", rt.name);
+        else fw__reply_error(r, 409, "rollout_running", "the rollout of model '%s' is running: only a rolled-back or complete one restarts", rt.name);
+        break;
+    }
     default: fw__reply_error(r, 404, "not_found", "no route for %s %s", method, url);
     }
 }
@@ -1243,7 +1293,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r.max_bytes = s->cfg->max_reply_bytes;
         r.auth_role = q->auth_role;
         dispatch(s, c, q, method, url, (const char *)q->body.data, q->body.len, &r);
-        if (r.suspended) { /* an admin job or feedback: MHD calls us again once it is resumed */
+        if (r.suspended) { /* an admin job, feedback or a canary: MHD calls us again once it is resumed */
             fw_buf_free(&r.body);
             return MHD_YES;
         }
@@ -1271,6 +1321,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **ptr, enum M
         pthread_mutex_unlock(&s->admin_mu);
         fw_model_job_release(q->job);
         q->job = NULL;
+    }
+    if (q->canary) { /* closed while its canary ran */
+        fw_canary_abandon(s->canary, q->canary);
+        q->canary = NULL;
     }
     req_put(q, atomic_load_explicit(&s->draining, memory_order_relaxed));
     atomic_fetch_sub(&s->inflight, 1);
@@ -1356,6 +1410,8 @@ fw_status fw_server_new(const fw_serve_config *cfg, fw_server **out, fw_err *err
     if (!s) return fw_err_set(err, FW_ENOMEM, "out of memory");
     s->cfg = cfg;
     pthread_mutex_init(&s->admin_mu, NULL);
+    pthread_mutex_init(&s->fault_mu, NULL);
+    pthread_cond_init(&s->fault_cv, NULL);
     s->start_ns = fw_now_ns();
     s->boot = (uint32_t)fw_hash64(&s->start_ns, sizeof s->start_ns, (uint64_t)getpid() ^ (uint64_t)time(NULL));
     fw_reqid_key_init(&s->idkey);
@@ -1431,6 +1487,19 @@ fw_status fw_server_new(const fw_serve_config *cfg, fw_server **out, fw_err *err
     const char *fault = FW_TEST_ENV("FLYWHEEL_TEST_CANARY_FAULT"); /* test builds only: a defective canary */
     if (fault && !strncmp(fault, "error=", 6)) s->fault_error_p = strtod(fault + 6, NULL);
     if (fault && !strncmp(fault, "delay_us=", 9)) s->fault_delay_us = (unsigned)strtoul(fault + 9, NULL, 10);
+    if (fault && !strcmp(fault, "hang")) s->fault_hang = true;
+    /* canary rollouts with timeout_ms: their canary runs on runner threads (canary_runner.h) */
+    unsigned max_inflight = 0;
+    bool isolated = false;
+    for (size_t i = 0; i < cfg->n_splits; i++) {
+        const fw_serve_rollout *ro = cfg->splits[i].rollout;
+        if (cfg->splits[i].kind != FW_SPLIT_CANARY || !ro || !(ro->timeout_ms > 0)) continue;
+        isolated = true;
+        unsigned m = ro->max_inflight ? (unsigned)ro->max_inflight : 4u * (unsigned)s->threads;
+        if (m > max_inflight) max_inflight = m;
+    }
+    if (st == FW_OK && isolated && s->rollout)
+        st = fw_canary_runner_new(s, (unsigned)(s->threads > 2 ? s->threads : 2), max_inflight, &s->canary, err);
     if (st == FW_OK && cfg->batch_max_age_s > 0 && !cfg->models_dir)
         st = fw_hybrid_new(cfg->store_path, cfg->batch_max_age_s, cfg->batch_cache_ttl_s, &s->hybrid, err);
     if (st) {
@@ -1544,6 +1613,7 @@ void fw_server_drain(fw_server *s) {
     if (!s || atomic_exchange(&s->stopped, true)) return;
     atomic_store(&s->draining, true);
     atomic_store(&s->ready, false);
+    fault_release(s); /* test builds: a hung canary or shadow returns now */
     if (s->d) {
         /* No MHD_quiesce_daemon here: on an epoll daemon with its own thread it races with that
          * thread's removal of the listen socket from the epoll set, and libmicrohttpd aborts the
@@ -1565,9 +1635,11 @@ void fw_server_drain(fw_server *s) {
             struct timespec ts = {0, 2000000};
             nanosleep(&ts, NULL);
         }
-        /* admin requests still waiting for a job answer 202 now (MHD must not stop with a
-         * suspended connection); give them a moment to be written */
+        /* admin requests still waiting for a job answer 202 now, requests waiting for a canary
+         * are answered by the champion (MHD must not stop with a suspended connection); give them
+         * a moment to be written */
         resume_expired(s, true);
+        fw_canary_runner_close(s->canary);
         uint64_t grace = fw_now_ns() + 500000000ull;
         while (atomic_load(&s->inflight) > 0 && fw_now_ns() < grace) {
             struct timespec ts = {0, 2000000};
@@ -1576,6 +1648,10 @@ void fw_server_drain(fw_server *s) {
         fw_mhd.stop_daemon(s->d);
         s->d = NULL;
     }
+    /* no connection is left to resume: stop the canary runners before the log and the models
+     * they use */
+    fw_canary_runner_free(s->canary);
+    s->canary = NULL;
     if (s->poller_started) {
         atomic_store(&s->stop_poll, true);
         pthread_join(s->poller, NULL);
@@ -1607,6 +1683,8 @@ void fw_server_free(fw_server *s) {
     fw_label_set_free(s->labels);
     fw_free(s->global);
     pthread_mutex_destroy(&s->admin_mu);
+    pthread_mutex_destroy(&s->fault_mu);
+    pthread_cond_destroy(&s->fault_cv);
     pthread_mutex_destroy(&s->conn_mu);
     pthread_mutex_destroy(&s->idc_mu);
     for (size_t i = 0; i < s->n_ready_names; i++) fw_free(s->ready_names[i]);

@@ -79,8 +79,14 @@ struct fw_server {
     struct fw_srv_bandits *bandits;       /* NULL: no `kind: bandit` split (serve/bandit.h) */
     struct fw_rollout *rollout;           /* NULL: no canary rollout configured (serve/rollout.h) */
     struct fw_shadowq *shadowq;           /* NULL: no shadow split or no log (serve/shadow.h) */
+    struct fw_canary_runner *canary;      /* NULL: no rollout evaluates its canary off the request thread
+                                             (serve/canary_runner.h) */
     double fault_error_p;       /* test builds: FLYWHEEL_TEST_CANARY_FAULT=error=P makes a canary fail this share */
     unsigned fault_delay_us;    /* ... =delay_us=N makes every canary answer N us later */
+    bool fault_hang;            /* ... =hang makes every canary (and shadow) answer only when the server stops */
+    pthread_mutex_t fault_mu;   /* fault_hang's wait */
+    pthread_cond_t fault_cv;
+    bool fault_released;        /* under fault_mu: the server is stopping, hung canaries return */
 };
 
 /* What a handler produces. */
@@ -101,6 +107,8 @@ typedef struct fw_reply {
     int ro_arm;                 /* FW_RO_CHAMPION or FW_RO_CANARY: the arm it was routed to */
     bool ro_failed;             /* it was routed to the canary, which failed: the champion answered */
     unsigned resolve_flags;     /* FW_RESOLVE_* for fw__resolve_flags */
+    struct MHD_Connection *conn; /* predict / explain: the connection (to suspend while a canary runs) */
+    struct fw_canary_job **canary_slot; /* ... and where its canary job is kept across the suspension */
 } fw_reply;
 
 /* True, after replacing the reply with 413 reply_too_large, when the body being built has grown
@@ -127,8 +135,10 @@ typedef struct fw_srv_target {
     int ro_arm;                 /* then: FW_RO_CHAMPION or FW_RO_CANARY */
 } fw_srv_target;
 /* fw__resolve_flags: FW_RESOLVE_CHAMPION answers with the default route's model even when the
- * split would pick the canary (a failed canary's request is answered again by the champion). */
-enum { FW_RESOLVE_CHAMPION = 1 };
+ * split would pick the canary (a failed canary's request is answered again by the champion);
+ * FW_RESOLVE_CANARY sends a rollout's request to the canary while its share is above 0 (the
+ * request was routed there before it was handed to a canary runner). */
+enum { FW_RESOLVE_CHAMPION = 1, FW_RESOLVE_CANARY = 2 };
 /* Resolves a route (explicit version/alias, or the default route with traffic splits keyed by
  * entity_id or the request number). References in t are released with fw__target_release. */
 fw_status fw__resolve(fw_server *s, const char *name, const char *alias, const char *version,
@@ -136,6 +146,19 @@ fw_status fw__resolve(fw_server *s, const char *name, const char *alias, const c
 fw_status fw__resolve_flags(fw_server *s, const char *name, const char *alias, const char *version,
                             const char *entity_id, uint64_t reqno, unsigned flags, fw_srv_target *t, fw_err *err);
 void fw__target_release(fw_srv_target *t);
+/* The canary rollout split that routes request number reqno of route rt to its canary, evaluated
+ * off the request thread (its timeout_ms > 0, its share below 100%); NULL otherwise. *timeout_ns:
+ * the split's timeout_ms. */
+struct fw_rollout_split *fw__canary_route(fw_server *s, const fw_route *rt, uint64_t reqno, uint64_t *timeout_ns);
+/* A canary runner thread (canary_runner.h): answers a predict / explain request (its id already in
+ * r->request_id, its number reqno) with the canary of rollout split ro, into r. */
+void fw__canary_run(fw_server *s, struct fw_rollout_split *ro, const fw_route *rt, const char *body, size_t len,
+                    bool explain, uint64_t reqno, fw_reply *r);
+/* Test builds (FLYWHEEL_TEST_CANARY_FAULT, api_v1.c): when t routes to a challenger, makes it slow,
+ * fail (an error reply into r: true) or hang; false otherwise, and always in shipped builds. */
+bool fw__canary_fault(fw_server *s, const fw_srv_target *t, uint64_t reqno, fw_reply *r);
+/* Test builds (FLYWHEEL_TEST_CANARY_FAULT=hang): blocks until the server stops. */
+void fw__fault_hang(fw_server *s);
 /* Readiness: tries every served route (serving.models and each model's production alias) and
  * appends {"route","error"} objects, comma-separated, to out for those that cannot answer (a
  * damaged artifact, a missing version). Returns how many. */

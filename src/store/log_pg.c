@@ -259,6 +259,7 @@ typedef struct exp_ctx {
     fw_log_exp_fn fn;
     void *ud;
     bool events;
+    bool sliced;
 } exp_ctx;
 
 static fw_status exp_row(void *ud, PGresult *r, int i, bool *stop, fw_err *err) {
@@ -272,6 +273,10 @@ static fw_status exp_row(void *ud, PGresult *r, int i, bool *stop, fw_err *err) 
     row.variant = fw_pq.getvalue(r, i, 2);
     row.variant_len = (size_t)fw_pq.getlength(r, i, 2);
     row.value = NAN;
+    if (!x->events && x->sliced && !fw_pq.getisnull(r, i, 3)) {
+        row.slice = fw_pq.getvalue(r, i, 3);
+        row.slice_len = (size_t)fw_pq.getlength(r, i, 3);
+    }
     if (x->events) {
         row.event = fw_pq.getvalue(r, i, 3);
         row.event_len = (size_t)fw_pq.getlength(r, i, 3);
@@ -280,18 +285,34 @@ static fw_status exp_row(void *ud, PGresult *r, int i, bool *stop, fw_err *err) 
     return x->fn(x->ud, &row, err);
 }
 
-static fw_status lg_experiment_rows(fw_store_log *b, const char *model, fw_log_exp_fn fn, void *ud, fw_err *err) {
+static fw_status lg_experiment_rows(fw_store_log *b, const char *model, const char *slice_feature, fw_log_exp_fn fn,
+                                    void *ud, fw_err *err) {
     pg_log *s = L(b);
     fw_pq_params p = {0};
     fw_pq_text(&p, model);
-    exp_ctx x = {fn, ud, false};
-    /* the unit: the prediction's entity_id, else its request id; the variant from its output */
-    fw_status st = scan_cursor(
-        s->c, s->where,
-        "SELECT ts_ms, COALESCE(NULLIF(o->>'entity_id', ''), request_id), o->>'variant' FROM"
-        " (SELECT ts_ms, request_id, output_json::jsonb AS o FROM prediction_log WHERE model_name = $1) p"
-        " WHERE o->>'variant' IN ('primary', 'challenger')",
-        &p, exp_row, &x, "reading an experiment", err);
+    exp_ctx x = {fn, ud, false, slice_feature != NULL};
+    /* the unit: the prediction's entity_id, else its request id; the variant from its output; the
+     * slice from the logged input's first instance (a logged input is the JSON the server parsed) */
+    fw_status st;
+    if (slice_feature) {
+        fw_pq_params ps = {0};
+        fw_pq_text(&ps, model);
+        fw_pq_text(&ps, slice_feature);
+        st = scan_cursor(
+            s->c, s->where,
+            "SELECT ts_ms, COALESCE(NULLIF(o->>'entity_id', ''), request_id), o->>'variant',"
+            " input_json::jsonb->'instances'->0->>$2 FROM"
+            " (SELECT ts_ms, request_id, input_json, output_json::jsonb AS o FROM prediction_log WHERE model_name = $1) p"
+            " WHERE o->>'variant' IN ('primary', 'challenger')",
+            &ps, exp_row, &x, "reading an experiment", err);
+    } else {
+        st = scan_cursor(
+            s->c, s->where,
+            "SELECT ts_ms, COALESCE(NULLIF(o->>'entity_id', ''), request_id), o->>'variant' FROM"
+            " (SELECT ts_ms, request_id, output_json::jsonb AS o FROM prediction_log WHERE model_name = $1) p"
+            " WHERE o->>'variant' IN ('primary', 'challenger')",
+            &p, exp_row, &x, "reading an experiment", err);
+    }
     if (st) return st;
     /* each event joins the request's first exposure (a shadow's record shares the request id) */
     x.events = true;
@@ -303,6 +324,55 @@ static fw_status lg_experiment_rows(fw_store_log *b, const char *model, fw_log_e
         "  AND q.output_json::jsonb->>'variant' IN ('primary', 'challenger') ORDER BY q.id LIMIT 1) p ON true"
         " WHERE f.event IS NOT NULL",
         &p, exp_row, &x, "reading an experiment", err);
+}
+
+/* Shadow agreement: the champion's first record of each request of the model and the first shadow
+ * record under the same request id, with the request's label in force (its last counting one) —
+ * the rows of log_sqlite.c's SHADOW_SQL; the JSON arrays come back as jsonb's text (the reader
+ * parses them, so its spacing does not matter). */
+static const char SHADOW_SQL[] =
+    "WITH pr AS (SELECT DISTINCT ON (request_id) request_id, ts_ms, o->'answers' AS a, o->'outputs' AS o FROM"
+    "   (SELECT id, request_id, ts_ms, output_json::jsonb AS o FROM prediction_log WHERE model_name = $1) x"
+    "   WHERE o->>'variant' = 'primary' ORDER BY request_id, id),"
+    " sh AS (SELECT DISTINCT ON (request_id) request_id, model_name, version, o->'answers' AS a, o->'outputs' AS o FROM"
+    "   (SELECT id, request_id, model_name, version, output_json::jsonb AS o FROM prediction_log"
+    "    WHERE request_id IN (SELECT request_id FROM prediction_log WHERE model_name = $1)) x"
+    "   WHERE o->>'variant' = 'shadow' ORDER BY request_id, id),"
+    " lb AS (SELECT DISTINCT ON (request_id) request_id, label_json FROM feedback"
+    "   WHERE label_json IS NOT NULL AND status IS NULL ORDER BY request_id, id DESC)"
+    " SELECT pr.request_id, pr.ts_ms, sh.model_name, sh.version, pr.a::text, pr.o::text, sh.a::text, sh.o::text,"
+    " lb.label_json FROM pr JOIN sh ON sh.request_id = pr.request_id LEFT JOIN lb ON lb.request_id = pr.request_id";
+
+typedef struct shadow_ctx {
+    fw_log_shadow_fn fn;
+    void *ud;
+} shadow_ctx;
+
+static fw_status shadow_row(void *ud, PGresult *r, int i, bool *stop, fw_err *err) {
+    shadow_ctx *x = ud;
+    (void)stop;
+    for (int k = 0; k < 8; k++)
+        if (k != 1 && k != 3 && fw_pq.getisnull(r, i, k)) return FW_OK; /* a record without answers */
+    fw_log_shadow_row row = {
+        .request_id = fw_pq.getvalue(r, i, 0),
+        .ts_ms = fw_pq_i64(r, i, 1),
+        .shadow_model = fw_pq.getvalue(r, i, 2),
+        .shadow_version = fw_pq_i64(r, i, 3),
+        .answers = fw_pq.getvalue(r, i, 4),
+        .outputs = fw_pq.getvalue(r, i, 5),
+        .shadow_answers = fw_pq.getvalue(r, i, 6),
+        .shadow_outputs = fw_pq.getvalue(r, i, 7),
+        .label_json = fw_pq.getisnull(r, i, 8) ? NULL : fw_pq.getvalue(r, i, 8),
+    };
+    return x->fn(x->ud, &row, err);
+}
+
+static fw_status lg_shadow_rows(fw_store_log *b, const char *model, fw_log_shadow_fn fn, void *ud, fw_err *err) {
+    pg_log *s = L(b);
+    fw_pq_params p = {0};
+    fw_pq_text(&p, model);
+    shadow_ctx x = {fn, ud};
+    return scan_cursor(s->c, s->where, SHADOW_SQL, &p, shadow_row, &x, "reading shadow answers", err);
 }
 
 /* ---- the handle ----------------------------------------------------------------------------- */
@@ -323,6 +393,7 @@ static const fw_store_log_ops pg_log_ops = {
     .get_prediction = lg_get_prediction,
     /* .cache: none (the server's memory, not ours) */
     .experiment_rows = lg_experiment_rows,
+    .shadow_rows = lg_shadow_rows,
 };
 
 fw_status fw__pg_log_open(const char *home, size_t cache_bytes, fw_store_log **out, fw_err *err) {

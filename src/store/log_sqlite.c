@@ -636,11 +636,12 @@ static void lg_close(fw_store_log *b) {
 #define EXP_UNIT "COALESCE(NULLIF(json_extract(%s.output_json, '$.entity_id'), ''), %s.request_id)"
 #define EXP_VARIANT "json_extract(%s.output_json, '$.variant')"
 
-static fw_status exp_rows_of(sqlite_log *s, const char *sql, const char *model, bool events, fw_log_exp_fn fn,
-                             void *ud, fw_err *err) {
+static fw_status exp_rows_of(sqlite_log *s, const char *sql, const char *model, const char *slice_path, bool events,
+                             fw_log_exp_fn fn, void *ud, fw_err *err) {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) return db_err(s, err, "reading an experiment");
     sqlite3_bind_text(st, 1, model, -1, SQLITE_STATIC);
+    if (slice_path) sqlite3_bind_text(st, 2, slice_path, -1, SQLITE_STATIC);
     fw_status r = FW_OK;
     int rc;
     while (!r && (rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -655,6 +656,9 @@ static fw_status exp_rows_of(sqlite_log *s, const char *sql, const char *model, 
             row.event = (const char *)sqlite3_column_text(st, 3);
             row.event_len = (size_t)sqlite3_column_bytes(st, 3);
             if (sqlite3_column_type(st, 4) != SQLITE_NULL) row.value = sqlite3_column_double(st, 4);
+        } else if (slice_path && sqlite3_column_type(st, 3) != SQLITE_NULL) {
+            row.slice = (const char *)sqlite3_column_text(st, 3);
+            row.slice_len = (size_t)sqlite3_column_bytes(st, 3);
         }
         if (!row.unit || !row.variant || (events && !row.event)) continue;
         r = fn(ud, &row, err);
@@ -664,14 +668,22 @@ static fw_status exp_rows_of(sqlite_log *s, const char *sql, const char *model, 
     return r;
 }
 
-static fw_status lg_experiment_rows(fw_store_log *b, const char *model, fw_log_exp_fn fn, void *ud, fw_err *err) {
+static fw_status lg_experiment_rows(fw_store_log *b, const char *model, const char *slice_feature, fw_log_exp_fn fn,
+                                    void *ud, fw_err *err) {
     sqlite_log *s = (sqlite_log *)b;
-    char sql[1200];
+    char sql[1400], path[300];
+    if (slice_feature) {
+        if (strlen(slice_feature) > 200 || strpbrk(slice_feature, "\"\\"))
+            return fw_err_set(err, FW_EINVAL, "slice feature '%.200s': at most 200 characters, no '\"' or '\\'", slice_feature);
+        snprintf(path, sizeof path, "$.instances[0].\"%s\"", slice_feature);
+    }
+    /* the slice from the logged input (an input that is not JSON has none) */
     snprintf(sql, sizeof sql,
-             "SELECT ts_ms, " EXP_UNIT ", " EXP_VARIANT " FROM prediction_log p WHERE model_name = ?1 AND "
+             "SELECT ts_ms, " EXP_UNIT ", " EXP_VARIANT "%s FROM prediction_log p WHERE model_name = ?1 AND "
              EXP_VARIANT " IN ('primary', 'challenger')",
-             "p", "p", "p", "p");
-    fw_status r = exp_rows_of(s, sql, model, false, fn, ud, err);
+             "p", "p", "p", slice_feature ? ", CASE WHEN json_valid(p.input_json) THEN json_extract(p.input_json, ?2) END" : "",
+             "p");
+    fw_status r = exp_rows_of(s, sql, model, slice_feature ? path : NULL, false, fn, ud, err);
     if (r) return r;
     /* each event joins the request's first exposure (a shadow's record shares the request id) */
     snprintf(sql, sizeof sql,
@@ -679,7 +691,7 @@ static fw_status lg_experiment_rows(fw_store_log *b, const char *model, fw_log_e
              " ON p.id = (SELECT min(q.id) FROM prediction_log q WHERE q.request_id = f.request_id AND"
              " q.model_name = ?1 AND " EXP_VARIANT " IN ('primary', 'challenger')) WHERE f.event IS NOT NULL",
              "p", "p", "p", "q");
-    return exp_rows_of(s, sql, model, true, fn, ud, err);
+    return exp_rows_of(s, sql, model, NULL, true, fn, ud, err);
 }
 
 /* The champion's records of the model and the shadow records, each materialised once (SQLite

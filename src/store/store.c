@@ -310,7 +310,13 @@ fw_status fw_store_log_get_prediction(fw_store_log *l, const char *request_id, c
 fw_status fw_store_log_experiment_rows(fw_store_log *l, const char *model, fw_log_exp_fn fn, void *ud, fw_err *err) {
     if (!l->ops->experiment_rows)
         return fw_err_set(err, FW_EUNSUPPORTED, "this store's prediction log cannot read experiments");
-    return l->ops->experiment_rows(l, model, fn, ud, err);
+    return l->ops->experiment_rows(l, model, NULL, fn, ud, err);
+}
+fw_status fw_store_log_experiment_rows_sliced(fw_store_log *l, const char *model, const char *slice_feature,
+                                              fw_log_exp_fn fn, void *ud, fw_err *err) {
+    if (!l->ops->experiment_rows)
+        return fw_err_set(err, FW_EUNSUPPORTED, "this store's prediction log cannot read experiments");
+    return l->ops->experiment_rows(l, model, slice_feature, fn, ud, err);
 }
 fw_status fw_store_log_shadow_rows(fw_store_log *l, const char *model, fw_log_shadow_fn fn, void *ud, fw_err *err) {
     if (!l->ops->shadow_rows)

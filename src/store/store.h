@@ -491,6 +491,9 @@ typedef struct fw_log_exp_row {
     const char *event;         /* NULL: the exposure */
     size_t event_len;
     double value;              /* the feedback's value; NaN: none */
+    const char *slice;         /* an exposure's slice (the feature asked for, from its first instance's
+                                  input, as text); NULL: none asked, or the input has none */
+    size_t slice_len;
 } fw_log_exp_row;
 /* Called once per row; a nonzero status stops the read and is returned. */
 typedef fw_status (*fw_log_exp_fn)(void *ud, const fw_log_exp_row *row, fw_err *err);
@@ -500,6 +503,10 @@ typedef fw_status (*fw_log_exp_fn)(void *ud, const fw_log_exp_row *row, fw_err *
  * only. FW_OK, FW_EUNSUPPORTED (a back end without it), an error as put_predictions, or the
  * callback's status. */
 fw_status fw_store_log_experiment_rows(fw_store_log *l, const char *model, fw_log_exp_fn fn, void *ud, fw_err *err);
+/* The same with each exposure's slice: the value of input feature slice_feature in the request's
+ * first instance (the logged /v1 shape {"instances":[{...}]}), as text. */
+fw_status fw_store_log_experiment_rows_sliced(fw_store_log *l, const char *model, const char *slice_feature,
+                                              fw_log_exp_fn fn, void *ud, fw_err *err);
 
 /* One request a shadow also answered: the champion's record (model's prediction on the "primary"
  * variant) and the shadow's (variant "shadow", same request id), with the request's label in force

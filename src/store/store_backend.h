@@ -102,7 +102,8 @@ typedef struct fw_store_log_ops {
     fw_status (*cache)(fw_store_log *l, size_t *writer, size_t *checkpointer, fw_err *err);
     /* experiments (issue 19): optional (NULL: FW_EUNSUPPORTED); the contract of
      * fw_store_log_experiment_rows */
-    fw_status (*experiment_rows)(fw_store_log *l, const char *model, fw_log_exp_fn fn, void *ud, fw_err *err);
+    fw_status (*experiment_rows)(fw_store_log *l, const char *model, const char *slice_feature, fw_log_exp_fn fn,
+                                 void *ud, fw_err *err); /* slice_feature NULL: no slices */
     /* shadow agreement (issue 19): optional; the contract of fw_store_log_shadow_rows */
     fw_status (*shadow_rows)(fw_store_log *l, const char *model, fw_log_shadow_fn fn, void *ud, fw_err *err);
 } fw_store_log_ops;

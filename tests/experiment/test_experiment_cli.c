@@ -6,6 +6,7 @@
  * other models and feedback for unknown requests left out), plus --html. */
 #include "store/store.h"
 #include "test.h"
+#include "backend.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -243,14 +244,83 @@ static void test_report_matches_analyze(void) {
     free(o);
 }
 
+/* Per-slice analyses from the store: each exposure's slice is an input feature of its logged
+ * request (`report --slice country`), the same bytes as `analyze` of the events with a slice column;
+ * the text and the HTML have a section per slice. On SQLite and PostgreSQL. */
+static void test_report_slices(void) {
+    const char *h = fw_test_store_home("slices");
+    if (!h) return;
+    fw_err err;
+    fw_store *s;
+    CHECK_OK(fw_store_open(h, &s, &err));
+    fw_store_close(s);
+    fw_store_log *l;
+    CHECK_OK(fw_store_log_open(h, &l, &err));
+    FILE *csv = fopen(tpath("slices.csv"), "w");
+    fprintf(csv, "unit,variant,time,metric,value,slice\n");
+    enum { N = 800 };
+    static char rid[N][32], out[N][160], in[N][80];
+    fw_log_pred_row rows[N];
+    fw_log_feedback_row fb[N];
+    size_t nf = 0;
+    int64_t t0 = 1796700000000;
+    for (int i = 0; i < N; i++) {
+        const char *v = i % 2 ? "challenger" : "primary", *country = (i / 2) % 2 ? "fr" : "de";
+        snprintf(rid[i], sizeof rid[i], "slreq%05d", i);
+        snprintf(out[i], sizeof out[i], "{\"variant\":\"%s\",\"source\":\"online\",\"protocol\":\"v1\",\"entity_id\":null,\"answers\":[1]}", v);
+        snprintf(in[i], sizeof in[i], "{\"instances\":[{\"x\":%d,\"country\":\"%s\"}]}", i % 5, country);
+        rows[i] = (fw_log_pred_row){rid[i], t0 + i, "sl", 1, in[i], strlen(in[i]), out[i], strlen(out[i]), 100, "model"};
+        fprintf(csv, "%s,%s,%lld,exposure,,%s\n", rid[i], v, (long long)(t0 + i), country);
+        /* fr clicks more on the challenger, de the same on both */
+        int every = !strcmp(country, "fr") && i % 2 ? 3 : 6;
+        if (i % every == 1 || i % every == 0) {
+            fb[nf++] = (fw_log_feedback_row){rid[i], t0 + 50000 + i, NULL, "click", NAN, "test", false, true};
+            fprintf(csv, "%s,%s,%lld,click,,\n", rid[i], v, (long long)(t0 + 50000 + i));
+        }
+    }
+    CHECK_OK(fw_store_log_put_predictions(l, rows, N, &err));
+    CHECK_OK(fw_store_log_put_feedback(l, fb, nf, &err));
+    fw_store_log_close(l);
+    fclose(csv);
+    char *a = NULL, *r = NULL;
+    CHECK_EQ(fw_test_sh(&a, "\"$FW\" experiment analyze \"$T/slices.csv\" --json --min-units 50 --min-events 5"), 0);
+    CHECK_EQ(fw_test_sh(&r, "\"$FW\" experiment report sl --home '%s' --slice country --json --min-units 50 "
+                            "--min-events 5 --html \"$T/sl.html\"", h), 0);
+    CHECK_MSG(a && r && strcmp(a, r) == 0, "report --slice and analyze differ:\n%s\n%s", a ? a : "", r ? r : "");
+    json_t *j = r ? parse(r, strlen(r)) : NULL;
+    json_t *sl = json_object_get(j, "slices");
+    CHECK_EQ(json_array_size(sl), 2);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(sl, 0), "slice")), "de");
+    json_t *fr = json_object_get(json_array_get(sl, 1), "report");
+    CHECK_EQ(json_integer_value(json_object_get(json_array_get(json_object_get(fr, "variants"), 0), "units")), N / 4);
+    json_t *m = json_array_get(json_object_get(fr, "metrics"), 0);
+    CHECK_STR(json_string_value(json_object_get(m, "variant")), "challenger");
+    CHECK(json_is_number(json_array_get(json_object_get(m, "interval"), 0))); /* each slice, per variant, its interval */
+    json_decref(j);
+    free(a);
+    free(r);
+    char *o = NULL;
+    CHECK_EQ(fw_test_sh(&o, "\"$FW\" experiment report sl --home '%s' --slice country --min-units 50 --min-events 5", h), 0);
+    CHECK_CONTAINS(o, "== slice de (its units only");
+    CHECK_CONTAINS(o, "== slice fr (its units only");
+    free(o);
+    char *html = fw_test_slurp(tpath("sl.html"), NULL);
+    CHECK(html && strstr(html, "<h2>Slice de ") && strstr(html, "<h2>Slice fr ") && strstr(html, "</html>"));
+    CHECK(html && strstr(strstr(html, "<h2>Slice fr ") ? strstr(html, "<h2>Slice fr ") : html, "<table>"));
+    free(html);
+    CHECK_EQ(fw_test_sh(&o, "\"$FW\" experiment analyze \"$T/slices.csv\" --slice country 2>&1"), 2);
+    CHECK_CONTAINS(o, "--slice is for 'report'");
+    free(o);
+}
+
 /* A shadow split's agreement report from the store: 300 requests of model "sh" answered by the
  * champion (variant primary) and scored by shadow "sh2" version 3 under the same request id; the
  * shadow answers differently on every 3rd; labels for the first 120, equal to the champion's answer.
  * `report sh` shows the disagreement, the score differences and both live accuracies in JSON (a
  * "shadow" key after the experiment's), text and HTML. */
 static void test_shadow_report(void) {
-    char h[4200];
-    snprintf(h, sizeof h, "%s/home_shadow", fw_test_tmpdir());
+    const char *h = fw_test_store_home("shadow"); /* SQLite or PostgreSQL (TEST_RUN_BACKENDS) */
+    if (!h) return;
     fw_err err;
     fw_store *s;
     CHECK_OK(fw_store_open(h, &s, &err));
@@ -281,7 +351,7 @@ static void test_shadow_report(void) {
     CHECK_OK(fw_store_log_put_feedback(l, fb, nf, &err));
     fw_store_log_close(l);
     char *o = NULL;
-    CHECK_EQ(fw_test_sh(&o, "\"$FW\" experiment report sh --home \"$T/home_shadow\" --json --html \"$T/sh.html\""), 0);
+    CHECK_EQ(fw_test_sh(&o, "\"$FW\" experiment report sh --home '%s' --json --html \"$T/sh.html\"", h), 0);
     json_t *j = o ? parse(o, strlen(o)) : NULL;
     json_t *g = json_array_get(json_object_get(json_object_get(j, "shadow"), "shadows"), 0);
     CHECK_STR(json_string_value(json_object_get(g, "shadow")), "sh2#3");
@@ -296,7 +366,7 @@ static void test_shadow_report(void) {
     CHECK(json_is_number(json_object_get(j, "events"))); /* the experiment's keys first, as before */
     json_decref(j);
     free(o);
-    CHECK_EQ(fw_test_sh(&o, "\"$FW\" experiment report sh --home \"$T/home_shadow\""), 0);
+    CHECK_EQ(fw_test_sh(&o, "\"$FW\" experiment report sh --home '%s'", h), 0);
     CHECK_CONTAINS(o, "shadow sh2#3: 300 requests");
     CHECK_CONTAINS(o, "answers differ: 33.33% of 300");
     CHECK_CONTAINS(o, "live accuracy on the same 120 labelled requests: champion 1, shadow 0.6667");
@@ -316,6 +386,7 @@ int main(void) {
     TEST_RUN(test_errors);
     TEST_RUN(test_declared_metrics_and_srm);
     TEST_RUN(test_report_matches_analyze);
-    TEST_RUN(test_shadow_report);
+    TEST_RUN_BACKENDS(test_shadow_report);
+    TEST_RUN_BACKENDS(test_report_slices);
     return fw_test_report("test_experiment_cli");
 }

@@ -106,7 +106,8 @@ static void test_values(void) {
 static void test_rollout(void) {
     const char *yaml = "serving:\n  splits:\n    - model: churn\n      kind: canary\n      challenger: churn@staging\n"
                        "      steps: [1, 5, 25, 100]\n      tick_s: 2.5\n      min_requests: 300\n      alpha: 0.01\n"
-                       "      deadline_ms: 250\n      rollback: {errors: 0.02, p99: 0.25, srm: 0.0001, metric: 0.03}\n"
+                       "      deadline_ms: 250\n      timeout_ms: 80\n      max_inflight: 12\n"
+                       "      rollback: {errors: 0.02, p99: 0.25, srm: 0.0001, metric: 0.03}\n"
                        "      metrics:\n        - {name: ctr, event: click, kind: rate, min_effect: 0.01, margin: 0.005}\n"
                        "        - {name: refunds, event: refund, kind: mean, better: lower, min_effect: 0.5}\n";
     fw_serve_config c;
@@ -119,6 +120,7 @@ static void test_rollout(void) {
     CHECK_EQ(r->n_steps, 4);
     CHECK(r->steps[2] == 25 && c.splits[0].percent == 1);
     CHECK(r->tick_s == 2.5 && r->min_requests == 300 && r->alpha == 0.01 && r->deadline_ms == 250);
+    CHECK(r->timeout_ms == 80 && r->max_inflight == 12);
     CHECK(r->max_errors == 0.02 && r->max_p99 == 0.25 && r->srm_alpha == 0.0001 && r->live_metric && r->max_metric == 0.03);
     CHECK_EQ(r->n_metrics, 2);
     CHECK(r->metrics[0].kind == FW_ROLLOUT_RATE && r->metrics[0].higher_is_better && r->metrics[0].margin == 0.005);
@@ -142,6 +144,7 @@ static void test_rollout(void) {
         CHECK_STR((const char *)a.data, (const char *)b.data);
         CHECK(c2.splits[0].rollout->steps[3] == 100 && c2.splits[0].rollout->metrics[1].min_effect == 0.5);
         CHECK(c2.splits[0].rollout->live_metric && c2.splits[0].rollout->max_metric == 0.03);
+        CHECK(c2.splits[0].rollout->timeout_ms == 80 && c2.splits[0].rollout->max_inflight == 12);
     } else {
         CHECK_MSG(0, "round trip lost the rollout: %s", (const char *)a.data);
     }
@@ -154,13 +157,17 @@ static void test_rollout(void) {
     r = c.splits[0].rollout;
     CHECK(r && r->tick_s == 10 && r->min_requests == 1000 && r->alpha == 0.05 && r->max_errors == 0.01 &&
           r->max_p99 == 0.5 && r->srm_alpha == 0.001 && r->deadline_ms == 0 && c.splits[0].percent == 10 &&
-          !r->live_metric);
+          !r->live_metric && r->timeout_ms == 1000 && r->max_inflight == 0);
     fw_serve_config_free(&c);
     /* errors */
     CHECK_STR(refused("serving:\n  splits:\n    - {model: a, kind: canary, challenger: b, steps: [5, 1]}\n"),
               "s.yaml:3:58: 'serving.splits.steps[1]': 1 is not above the step before it (5)");
     CHECK_CONTAINS(refused("serving:\n  splits:\n    - {model: a, kind: canary, challenger: b, steps: [5, 101]}\n"),
                    "'serving.splits.steps[]': 101 is out of range");
+    CHECK_CONTAINS(refused("serving:\n  splits:\n    - {model: a, kind: canary, challenger: b, steps: [5], timeout_ms: -1}\n"),
+                   "s.yaml:3:71: 'serving.splits.timeout_ms': -1 is out of range");
+    CHECK_CONTAINS(refused("serving:\n  splits:\n    - {model: a, kind: ab, challenger: b, max_inflight: 3}\n"),
+                   "belong to kind: canary");
     CHECK_CONTAINS(refused("serving:\n  splits:\n    - {model: a, kind: ab, challenger: b, steps: [5]}\n"),
                    "s.yaml:3:7: 'serving.splits': steps, tick_s, rollback and metrics belong to kind: canary (this split is ab)");
     CHECK_CONTAINS(refused("serving:\n  splits:\n    - {model: a, kind: canary, challenger: b, tick_s: 5}\n"),

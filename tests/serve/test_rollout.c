@@ -5,13 +5,17 @@
  *   - a healthy canary advances through its steps to the last one;
  *   - a canary slower than deadline_ms rolls back at once;
  *   - a canary whose requests get fewer clicks (feedback events) rolls back on the business metric;
- *   - with a store: the rollback is in the audit log with its evidence.
+ *   - with a store: the rollback is in the audit log with its evidence;
+ *   - a canary that hangs, under concurrent load on 2 HTTP threads: every request answered 200 (the
+ *     champion answers after timeout_ms, or at once past max_inflight), the rollout rolls back, the
+ *     server goes on answering and stops cleanly; a hung shadow costs nothing either.
  * Mechanisms with generous bounds (no timing figure is asserted: those are in bench/experiment). */
 #include "core/alloc.h"
 #include "test.h"
 #include "client.h"
 #include "db.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -265,7 +269,7 @@ static void test_audit(void) {
     char home[600], cfg[700];
     snprintf(home, sizeof home, "%s/h", fw_test_tmpdir());
     snprintf(cfg, sizeof cfg, "%s/audit.yaml", fw_test_tmpdir());
-    write_file(cfg, "serving:\n  alias_poll_s: 0\n  splits:\n    - {model: pima, kind: canary, challenger: 'pima#2', "
+    write_file(cfg, "serving:\n  alias_poll_s: 0\n  admin_token: t0k\n  splits:\n    - {model: pima, kind: canary, challenger: 'pima#2', "
                     "steps: [50, 100], tick_s: 0.1, rollback: {errors: 0.05}}\n");
     setenv("FLYWHEEL_TEST_CANARY_FAULT", "error=0.5", 1);
     const char *args[] = {"--home", home, "--threads", "1", "--config", cfg, NULL};
@@ -295,6 +299,33 @@ static void test_audit(void) {
     }
     CHECK_CONTAINS(st, "\"state\":\"rolled_back\"");
     free(st);
+    /* a rollback is final until restarted: by an admin, audited */
+    const char *auth = "Authorization: Bearer t0k\r\n";
+    hc_resp r = {0};
+    CHECK_OK(hc_request(s.port, "POST", "/admin/models/pima/rollout:restart", NULL, NULL, &r));
+    CHECK_EQ(r.status, 401);
+    hc_resp_free(&r);
+    CHECK_OK(hc_request(s.port, "POST", "/admin/models/nosuch/rollout:restart", NULL, auth, &r));
+    CHECK_EQ(r.status, 404);
+    hc_resp_free(&r);
+    CHECK_OK(hc_request(s.port, "POST", "/admin/models/pima/rollout:restart", NULL, auth, &r));
+    CHECK_EQ(r.status, 200);
+    CHECK_CONTAINS(r.body, "\"state\":\"running\"");
+    CHECK_CONTAINS(r.body, "\"percent\":50,");
+    CHECK_CONTAINS(r.body, "\"event\":\"restart\"");
+    hc_resp_free(&r);
+    CHECK_OK(hc_request(s.port, "POST", "/admin/models/pima/rollout:restart", NULL, auth, &r));
+    CHECK_EQ(r.status, 409); /* running: nothing to restart */
+    CHECK_CONTAINS(r.body, "rollout_running");
+    hc_resp_free(&r);
+    int canary = 0;
+    for (int i = 0; i < 40; i++) { /* the canary gets its share again */
+        if (hc_request(s.port, "POST", "/v1/models/pima:predict", "{\"instances\":[{\"glucose\":120}]}", NULL, &r) == 0 &&
+            r.body)
+            canary += strstr(r.body, "\"variant\":\"challenger\"") != NULL;
+        hc_resp_free(&r);
+    }
+    CHECK(canary > 0);
     hc_server_stop(&s, SIGTERM);
     char db_path[700];
     snprintf(db_path, sizeof db_path, "%s/flywheel.db", home);
@@ -302,18 +333,20 @@ static void test_audit(void) {
     CHECK_EQ(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
     CHECK_EQ(DB_INT(db, "SELECT COUNT(*) FROM audit_log WHERE model_name = 'pima' AND action = 'canary_rollback' "
                         "AND reason LIKE 'errors: canary %always-valid interval%'"), 1);
+    CHECK_EQ(DB_INT(db, "SELECT COUNT(*) FROM audit_log WHERE model_name = 'pima' AND action = 'canary_restart' "
+                        "AND reason LIKE 'restarted by the admin endpoint (127.0.0.1)%was rolled_back at step 0: errors: canary%'"), 1);
     sqlite3_close(db);
 }
 
-/* A shadow 100 ms slow costs the champion nothing: scored on the shadow thread, the overflow of a
- * 2-job queue dropped and counted, every request answered at once. */
-static void test_slow_shadow_isolated(void) {
+/* A shadow 100 ms slow, or hung, costs the champion nothing: scored on the shadow thread, the
+ * overflow of a 2-job queue dropped and counted, every request answered at once. */
+static void shadow_isolated(const char *fault) {
     char cfg[700], text[1200];
     snprintf(cfg, sizeof cfg, "%s/shadow.yaml", fw_test_tmpdir());
     snprintf(text, sizeof text, "serving:\n  alias_poll_s: 0\n  log: {path: %s/shadow.jsonl}\n  splits:\n"
                                 "    - {model: spam, kind: shadow, challenger: spam@staging}\n", fw_test_tmpdir());
     write_file(cfg, text);
-    setenv("FLYWHEEL_TEST_CANARY_FAULT", "delay_us=100000", 1);
+    setenv("FLYWHEEL_TEST_CANARY_FAULT", fault, 1);
     setenv("FLYWHEEL_TEST_SHADOW_QUEUE", "2", 1);
     const char *args[] = {"--models-dir", g_dir, "--config", cfg, NULL};
     hc_server s;
@@ -329,13 +362,141 @@ static void test_slow_shadow_isolated(void) {
     clock_gettime(CLOCK_MONOTONIC, &b);
     double secs = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) * 1e-9;
     CHECK_EQ(ok, 40);
-    CHECK_MSG(secs < 3.0, "40 requests took %.2f s: the 100 ms shadow (4 s inline) is on the request path", secs);
+    CHECK_MSG(secs < 3.0, "40 requests took %.2f s with a shadow fault %s: it is on the request path", secs, fault);
     hc_resp r = {0};
     CHECK_OK(hc_request(s.port, "GET", "/metrics", NULL, NULL, &r));
     const char *d = r.body ? strstr(r.body, "\nflywheel_shadow_dropped_total ") : NULL;
     CHECK(d && atol(d + strlen("\nflywheel_shadow_dropped_total ")) >= 20);
     const char *q = r.body ? strstr(r.body, "\nflywheel_shadow_queued_total ") : NULL;
     CHECK(q && atol(q + strlen("\nflywheel_shadow_queued_total ")) >= 2);
+    hc_resp_free(&r);
+    CHECK_EQ(hc_server_stop(&s, SIGTERM), 0);
+}
+
+static void test_slow_shadow_isolated(void) {
+    shadow_isolated("delay_us=100000");
+    shadow_isolated("hang");
+}
+
+typedef struct load_arg {
+    int port, n, ok, canary;
+} load_arg;
+
+static void *load_main(void *p) {
+    load_arg *a = p;
+    predict_n(a->port, a->n, &a->ok, &a->canary);
+    return NULL;
+}
+
+/* A count from the rollout state: "key":N. */
+static long state_count(const char *st, const char *key) {
+    char k[64];
+    snprintf(k, sizeof k, "\"%s\":", key);
+    const char *p = st ? strstr(st, k) : NULL;
+    return p ? atol(p + strlen(k)) : -1;
+}
+
+/* A canary that never answers (the test build's hang: its runner thread waits until the server
+ * stops). 6 clients x 100 requests on their own connections against 2 HTTP threads: inline, the
+ * first two canary requests would take both threads for good and every later request time out. */
+static void test_hanging_canary(void) {
+    hc_server s;
+    CHECK_OK(start(&s, "hang", "{model: spam, kind: canary, challenger: spam@staging, steps: [20, 100], tick_s: 0.2, "
+                               "min_requests: 100000, timeout_ms: 150, max_inflight: 3, rollback: {errors: 0.02}}",
+                   "  threads: 2\n", "hang"));
+    load_arg a[6];
+    pthread_t th[6];
+    for (int i = 0; i < 6; i++) {
+        a[i] = (load_arg){s.port, 100, 0, 0};
+        CHECK_EQ(pthread_create(&th[i], NULL, load_main, &a[i]), 0);
+    }
+    int ok = 0, canary = 0;
+    for (int i = 0; i < 6; i++) {
+        pthread_join(th[i], NULL);
+        ok += a[i].ok;
+        canary += a[i].canary;
+    }
+    CHECK_EQ(ok, 600);  /* not one failed request */
+    CHECK_EQ(canary, 0); /* the hung canary answered nothing */
+    char *st = wait_state(s.port, "\"state\":\"rolled_back\"", 30);
+    CHECK_CONTAINS(st, "\"state\":\"rolled_back\"");
+    CHECK_CONTAINS(st, "\"reason\":\"errors: canary ");
+    /* the first max_inflight canary requests waited timeout_ms; the others were shed at once */
+    CHECK(state_count(st, "timeouts") >= 1 && state_count(st, "timeouts") <= 3);
+    CHECK(state_count(st, "shed") >= 1);
+    CHECK_EQ(state_count(st, "fallbacks"), state_count(st, "timeouts") + state_count(st, "shed"));
+    free(st);
+    int ok2, c2;
+    predict_n(s.port, 100, &ok2, &c2); /* still answering, on the champion */
+    CHECK_EQ(ok2, 100);
+    CHECK_EQ(c2, 0);
+    hc_resp r = {0};
+    CHECK_OK(hc_request(s.port, "GET", "/metrics", NULL, NULL, &r));
+    CHECK_CONTAINS(r.body, "flywheel_rollout_timeouts_total{model=\"spam\"} ");
+    CHECK_CONTAINS(r.body, "flywheel_rollout_shed_total{model=\"spam\"} ");
+    hc_resp_free(&r);
+    CHECK_EQ(hc_server_stop(&s, SIGTERM), 0); /* the hung runners return at shutdown */
+}
+
+/* A canary 10x slower than timeout_ms: the champion answers its requests after the timeout; the
+ * canary's late answers are dropped when they come (under ASan: no use after free). */
+static void test_slow_canary_timeout(void) {
+    hc_server s;
+    CHECK_OK(start(&s, "tmo", "{model: spam, kind: canary, challenger: spam@staging, steps: [50, 100], tick_s: 60, "
+                              "timeout_ms: 20}", "  threads: 2\n", "delay_us=200000"));
+    int ok, canary;
+    predict_n(s.port, 40, &ok, &canary);
+    CHECK_EQ(ok, 40);
+    CHECK_EQ(canary, 0);
+    usleep(300000); /* the late answers arrive and are dropped */
+    char *st = wait_state(s.port, "\"timeouts\":", 5);
+    CHECK(state_count(st, "timeouts") >= 5);
+    CHECK_EQ(state_count(st, "timeouts") + state_count(st, "shed"), state_count(st, "fallbacks"));
+    free(st);
+    CHECK_EQ(hc_server_stop(&s, SIGTERM), 0);
+}
+
+/* /v2 infer and /v1/rank requests follow the share, are counted by the rollout, and a failing canary
+ * is answered again by the champion there too. */
+static void test_v2_and_rank_counted(void) {
+    hc_server s;
+    CHECK_OK(start(&s, "v2rank", "{model: spam, kind: canary, challenger: spam@staging, steps: [50, 100], tick_s: 60}",
+                   NULL, "error=0.3"));
+    int ok = 0, canary = 0;
+    for (int i = 0; i < 100; i++) {
+        char body[300];
+        snprintf(body, sizeof body, "{\"inputs\":[{\"name\":\"a\",\"shape\":[1],\"datatype\":\"FP64\",\"data\":[%d]},"
+                                    "{\"name\":\"b\",\"shape\":[1],\"datatype\":\"FP64\",\"data\":[%d]}]}", i % 7, i % 3);
+        hc_resp r = {0};
+        if (hc_request(s.port, "POST", "/v2/models/spam/infer", body, NULL, &r) == 0) {
+            ok += r.status == 200;
+            canary += r.body && strstr(r.body, "\"variant\":\"challenger\"") != NULL;
+        }
+        hc_resp_free(&r);
+    }
+    CHECK_EQ(ok, 100);
+    CHECK(canary > 10);
+    int rank_ok = 0;
+    for (int i = 0; i < 60; i++) {
+        hc_resp r = {0};
+        if (hc_request(s.port, "POST", "/v1/rank",
+                       "{\"candidates\":[{\"a\":1,\"b\":2},{\"a\":3,\"b\":0}],\"objectives\":[{\"model\":\"spam\"}]}", NULL,
+                       &r) == 0)
+            rank_ok += r.status == 200;
+        hc_resp_free(&r);
+    }
+    CHECK_EQ(rank_ok, 60);
+    hc_resp r = {0};
+    CHECK_OK(hc_request(s.port, "GET", "/metrics", NULL, NULL, &r));
+    const char *a = r.body ? strstr(r.body, "flywheel_rollout_requests_total{model=\"spam\",arm=\"champion\"} ") : NULL;
+    const char *b = r.body ? strstr(r.body, "flywheel_rollout_requests_total{model=\"spam\",arm=\"canary\"} ") : NULL;
+    long na = a ? atol(a + strlen("flywheel_rollout_requests_total{model=\"spam\",arm=\"champion\"} ")) : -1;
+    long nb = b ? atol(b + strlen("flywheel_rollout_requests_total{model=\"spam\",arm=\"canary\"} ")) : -1;
+    CHECK_MSG(na + nb == 160 && na > 30 && nb > 30, "rollout counted %ld champion + %ld canary of 160 requests", na, nb);
+    const char *e = r.body ? strstr(r.body, "flywheel_rollout_errors_total{model=\"spam\",arm=\"canary\"} ") : NULL;
+    CHECK(e && atol(e + strlen("flywheel_rollout_errors_total{model=\"spam\",arm=\"canary\"} ")) > 5);
+    const char *f = r.body ? strstr(r.body, "flywheel_rollout_fallbacks_total{model=\"spam\"} ") : NULL;
+    CHECK(f && atol(f + strlen("flywheel_rollout_fallbacks_total{model=\"spam\"} ")) > 5);
     hc_resp_free(&r);
     CHECK_EQ(hc_server_stop(&s, SIGTERM), 0);
 }
@@ -351,5 +512,8 @@ int main(int argc, char **argv) {
     TEST_RUN(test_live_metric);
     TEST_RUN(test_audit);
     TEST_RUN(test_slow_shadow_isolated);
+    TEST_RUN(test_hanging_canary);
+    TEST_RUN(test_slow_canary_timeout);
+    TEST_RUN(test_v2_and_rank_counted);
     return fw_test_report(argv[0]);
 }
