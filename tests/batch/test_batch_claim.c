@@ -13,23 +13,6 @@
 
 #define STAMP "--timestamp 1700000000000"
 
-static bool same_file(const char *a, const char *b) {
-    size_t la = 0, lb = 0;
-    char *x = fw_test_slurp(a, &la), *y = fw_test_slurp(b, &lb);
-    bool same = x && y && la == lb && memcmp(x, y, la) == 0;
-    free(x);
-    free(y);
-    return same;
-}
-
-static char *tmp_path(const char *name) {
-    static char buf[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", fw_test_tmpdir(), name);
-    return buf[k];
-}
-
 /* Sums "this worker scored K" over the workers' lines in out. */
 static int scored_sum(const char *out) {
     int sum = 0;
@@ -50,7 +33,7 @@ static void test_workers_share_the_partitions(void) {
     CHECK_MSG(rc == 0, "workers: %s", out);
     CHECK_MSG(scored_sum(out) == 7, "7 partitions should be scored once in all: %s", out);
     free(out);
-    CHECK_MSG(same_file(tmp_path("whole.csv"), tmp_path("c3.csv")), "claimed partitions merged differ from one process");
+    CHECK_MSG(fw_test_same_file(fw_test_tmp_file("whole.csv"), fw_test_tmp_file("c3.csv")), "claimed partitions merged differ from one process");
     /* a worker started after the job is done finds every partition committed and scores none */
     rc = fw_test_sh(&out, "cd $T && \"$FW\" batch --model m/pima.fwm --input big.csv --output c3.csv --partition claim/7 "
                           STAMP " --home '%s' 2>&1", home);
@@ -63,7 +46,7 @@ static void test_workers_share_the_partitions(void) {
                     home);
     CHECK_MSG(rc == 0, "a 3-way job of the same output: %s", out);
     free(out);
-    CHECK_MSG(same_file(tmp_path("whole.csv"), tmp_path("c3.csv")), "the 3-way job merged differs");
+    CHECK_MSG(fw_test_same_file(fw_test_tmp_file("whole.csv"), fw_test_tmp_file("c3.csv")), "the 3-way job merged differs");
 }
 
 /* A worker holding a partition is killed; the worker still running takes the partition over once
@@ -90,7 +73,7 @@ static void test_killed_holder_handed_over(void) {
     CHECK_MSG(out && strstr(out, "b-rc=0"), "B should finish the job: %s", out);
     CHECK_MSG(scored_sum(out) == 4, "B should score all 4 partitions (A's too): %s", out);
     free(out);
-    CHECK_MSG(same_file(tmp_path("whole.csv"), tmp_path("ck.csv")), "the job after a killed holder differs");
+    CHECK_MSG(fw_test_same_file(fw_test_tmp_file("whole.csv"), fw_test_tmp_file("ck.csv")), "the job after a killed holder differs");
 }
 
 static void test_claim_usage(void) {

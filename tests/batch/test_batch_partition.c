@@ -12,23 +12,6 @@
 
 #define STAMP "--timestamp 1700000000000"
 
-static bool same_file(const char *a, const char *b) {
-    size_t la = 0, lb = 0;
-    char *x = fw_test_slurp(a, &la), *y = fw_test_slurp(b, &lb);
-    bool same = x && y && la == lb && memcmp(x, y, la) == 0;
-    free(x);
-    free(y);
-    return same;
-}
-
-static char *tmp_path(const char *name) {
-    static char buf[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", fw_test_tmpdir(), name);
-    return buf[k];
-}
-
 /* N workers (in reverse order), then merge: == the one-process output. */
 static void run_partitions(int n) {
     char *out = NULL;
@@ -43,7 +26,7 @@ static void run_partitions(int n) {
     free(out);
     char name[64];
     snprintf(name, sizeof name, "p%d.csv", n);
-    CHECK_MSG(same_file(tmp_path("whole.csv"), tmp_path(name)), "%d partitions merged differ from one process", n);
+    CHECK_MSG(fw_test_same_file(fw_test_tmp_file("whole.csv"), fw_test_tmp_file(name)), "%d partitions merged differ from one process", n);
 }
 
 static void test_partitions_merge_identical(void) {
@@ -61,7 +44,7 @@ static void test_committed_partition_runs_once(void) {
     CHECK_EQ(rc, 0);
     CHECK_CONTAINS(out, "already committed");
     free(out);
-    CHECK(same_file(tmp_path("keep"), tmp_path("p2.csv.part-0-of-2")));
+    CHECK(fw_test_same_file(fw_test_tmp_file("keep"), fw_test_tmp_file("p2.csv.part-0-of-2")));
     /* merging before every partition is committed fails, naming the missing ones */
     rc = fw_test_sh(&out, "\"$FW\" batch merge --output $T/p5.csv --partitions 5 2>&1");
     CHECK(rc != 0);
@@ -95,7 +78,7 @@ static void test_killed_worker_rerun(void) {
         free(out);
     }
     CHECK_EQ(fw_test_sh(NULL, "\"$FW\" batch merge --output $T/k.csv --partitions 3"), 0);
-    CHECK_MSG(same_file(tmp_path("whole.csv"), tmp_path("k.csv")), "merge after a killed worker differs");
+    CHECK_MSG(fw_test_same_file(fw_test_tmp_file("whole.csv"), fw_test_tmp_file("k.csv")), "merge after a killed worker differs");
 }
 
 /* --partition auto: the rank and size from mpirun (the default binary: no MPI library needed) and
@@ -117,7 +100,7 @@ static void test_partition_auto(void) {
                           " --home $T/h 2>&1 && \"$FW\" batch merge --output $T/mp.csv --partitions 3 2>&1");
     CHECK_MSG(rc == 0, "mpirun: %s", out);
     free(out);
-    CHECK_MSG(same_file(tmp_path("whole.csv"), tmp_path("mp.csv")), "mpirun partitions merged differ");
+    CHECK_MSG(fw_test_same_file(fw_test_tmp_file("whole.csv"), fw_test_tmp_file("mp.csv")), "mpirun partitions merged differ");
 }
 
 /* stdin → stdout, whole and in chunks (header + lines, as GNU parallel --pipe --header : sends
@@ -134,8 +117,8 @@ static void test_stdin_stdout(void) {
                               "head -n 1 $T/ids-whole.csv | cat - $T/ids-chunks > $T/ids-chunked.csv");
     CHECK_MSG(rc == 0, "%s", out);
     free(out);
-    CHECK_MSG(same_file(tmp_path("ids-whole.csv"), tmp_path("ids-pipe.csv")), "stdin → stdout differs from the file run");
-    CHECK_MSG(same_file(tmp_path("ids-whole.csv"), tmp_path("ids-chunked.csv")), "the chunked pipe differs");
+    CHECK_MSG(fw_test_same_file(fw_test_tmp_file("ids-whole.csv"), fw_test_tmp_file("ids-pipe.csv")), "stdin → stdout differs from the file run");
+    CHECK_MSG(fw_test_same_file(fw_test_tmp_file("ids-whole.csv"), fw_test_tmp_file("ids-chunked.csv")), "the chunked pipe differs");
     rc = fw_test_sh(&out, "head -n 3 $T/ids.csv | \"$FW\" batch --model $T/m/pima.fwm --input - --output - --id id "
                           "--output-format jsonl --quiet " STAMP " --home $T/h");
     CHECK_EQ(rc, 0);
@@ -160,10 +143,10 @@ static void test_merge_hand_made_parts(void) {
                               "\"$FW\" batch merge --output hm.jsonl --partitions 2 2>&1");
     CHECK_MSG(rc == 0, "merge: %s", out);
     free(out);
-    CHECK_MSG(same_file(tmp_path("hm-want.csv"), tmp_path("hm.csv")), "CSV parts merged wrongly");
-    CHECK_MSG(same_file(tmp_path("hm-want.jsonl"), tmp_path("hm.jsonl")), "JSON lines parts merged wrongly");
+    CHECK_MSG(fw_test_same_file(fw_test_tmp_file("hm-want.csv"), fw_test_tmp_file("hm.csv")), "CSV parts merged wrongly");
+    CHECK_MSG(fw_test_same_file(fw_test_tmp_file("hm-want.jsonl"), fw_test_tmp_file("hm.jsonl")), "JSON lines parts merged wrongly");
     size_t len = 0;
-    char *m = fw_test_slurp(tmp_path("hm.csv"), &len);
+    char *m = fw_test_slurp(fw_test_tmp_file("hm.csv"), &len);
     CHECK_MSG(m && len > (1u << 20), "the big part should exceed one copy block: %zu bytes", len);
     free(m);
 }

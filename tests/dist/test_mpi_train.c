@@ -43,15 +43,6 @@ static int mpirun_train(char **out, int np, const char *tag, const char *extra) 
                       np, mpi_bin, tag, tag, extra ? extra : "");
 }
 
-static bool same_file(const char *a, const char *b) {
-    size_t la = 0, lb = 0;
-    char *x = fw_test_slurp(a, &la), *y = fw_test_slurp(b, &lb);
-    bool same = x && y && la == lb && memcmp(x, y, la) == 0;
-    free(x);
-    free(y);
-    return same;
-}
-
 static void test_default_binary_links_no_mpi(void) {
     char *out = NULL;
     CHECK_EQ(fw_test_sh(&out, "ldd \"$FW\""), 0);
@@ -75,7 +66,7 @@ static void test_np_1_2_4_identical(void) {
     snprintf(a, sizeof a, "%s/out-np1/data.fwm", fw_test_tmpdir());
     for (int i = 1; i < 3; i++) {
         snprintf(b, sizeof b, "%s/out-%s/data.fwm", fw_test_tmpdir(), tags[i]);
-        CHECK_MSG(same_file(a, b), "np=1 and %s artifacts differ", tags[i]);
+        CHECK_MSG(fw_test_same_file(a, b), "np=1 and %s artifacts differ", tags[i]);
     }
     /* one registration, by rank 0 */
     CHECK_EQ(fw_test_sh(&out, "\"$FW\" models list --home $T/home-np4"), 0);
@@ -141,7 +132,7 @@ static void test_checkpoint_resume_identical(void) {
     char a[512], b[512];
     snprintf(a, sizeof a, "%s/out-whole/data.fwm", fw_test_tmpdir());
     snprintf(b, sizeof b, "%s/out-ck/data.fwm", fw_test_tmpdir());
-    CHECK_MSG(same_file(a, b), "the resumed artifact differs from the uninterrupted one");
+    CHECK_MSG(fw_test_same_file(a, b), "the resumed artifact differs from the uninterrupted one");
 }
 
 /* The default binary (no MPI): a run that finds the checkpoints a finished run left (the last at
@@ -166,8 +157,8 @@ static void test_checkpoint_default_build(void) {
     snprintf(a, sizeof a, "%s/plain/data.fwm", fw_test_tmpdir());
     snprintf(b, sizeof b, "%s/ck-a/data.fwm", fw_test_tmpdir());
     snprintf(c, sizeof c, "%s/ck-b/data.fwm", fw_test_tmpdir());
-    CHECK_MSG(same_file(a, b), "checkpointing changed the model");
-    CHECK_MSG(same_file(a, c), "the resumed model differs");
+    CHECK_MSG(fw_test_same_file(a, b), "checkpointing changed the model");
+    CHECK_MSG(fw_test_same_file(a, c), "the resumed model differs");
     /* a damaged checkpoint is an error naming it, never a silently different model */
     rc = fw_test_sh(&out, "for f in $T/ckd/*.ckpt; do printf 'xx' | dd of=$f bs=1 seek=100 conv=notrunc 2>/dev/null; done; "
                           "\"$FW\" %s --home $T/hd --checkpoint $T/ckd 2>&1", common);

@@ -154,6 +154,23 @@ const char *fw_test_bin(void) {
     return b && access(b, X_OK) == 0 ? b : NULL;
 }
 
+bool fw_test_same_file(const char *a, const char *b) {
+    size_t la = 0, lb = 0;
+    char *x = fw_test_slurp(a, &la), *y = fw_test_slurp(b, &lb);
+    bool same = x && y && la == lb && memcmp(x, y, la) == 0;
+    free(x);
+    free(y);
+    return same;
+}
+
+const char *fw_test_tmp_file(const char *name) {
+    static char buf[4][1024];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", fw_test_tmpdir(), name);
+    return buf[k];
+}
+
 char *fw_test_slurp(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;

@@ -6,6 +6,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdbool.h>
 #include <string.h>
 
 extern int fw_test_failed_checks; /* failures in the running test */
@@ -37,6 +38,10 @@ extern const char fw_test_sh_functions[];
 void fw_test_uniforms(unsigned *s, double *v, size_t n);
 /* The whole file (malloc'd, NUL-terminated) or NULL; *len gets its size when len is not NULL. */
 char *fw_test_slurp(const char *path, size_t *len);
+/* True when both files exist and hold the same bytes. */
+bool fw_test_same_file(const char *a, const char *b);
+/* <tmpdir>/name in one of 4 rotating buffers (valid until the 4th call after). */
+const char *fw_test_tmp_file(const char *name);
 /* Splits a text of CSV lines in place (a trailing \r dropped): the first line into header (copied,
  * truncated to hcap), the next ones into lines[0..cap); returns how many data lines. */
 size_t fw_test_csv_lines(char *text, char *header, size_t hcap, char **lines, size_t cap);
