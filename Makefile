@@ -183,7 +183,7 @@ $(OUT)/examples/embed/predict-static: examples/embed/predict.c $(OUT)/libflywhee
 FUZZ_CC    ?= clang
 FUZZ_OUT   := build-fuzz
 FUZZ_NAMES := $(patsubst fuzz/%.c,%,$(sort $(wildcard fuzz/fuzz_*.c)))
-FUZZ_FLAGS := -std=c17 -D_GNU_SOURCE -DFW_TEST -g -O1 -fno-omit-frame-pointer $(WARN) -Iinclude -Isrc -Ifuzz \
+FUZZ_FLAGS := -std=c17 -D_GNU_SOURCE -DFW_TEST -g -O1 -fno-omit-frame-pointer $(WARN) -Iinclude -Isrc -Ifuzz -I/usr/include/postgresql \
               -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_OBJ   := $(LIB_SRC:%.c=$(FUZZ_OUT)/obj/%.o)
 

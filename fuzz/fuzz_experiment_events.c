@@ -86,3 +86,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fw_exp_events_free(&ev);
     return 0;
 }
+
+#include "driver.h"
