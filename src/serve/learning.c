@@ -10,6 +10,7 @@
 #include "monitor/alarm.h"
 #include "registry/registry.h"
 #include "serve/learn_capture.h"
+#include "serve/rollout.h"
 #include "serve/server_int.h"
 #include "store/store.h"
 
@@ -446,6 +447,14 @@ static bool log_caught_up(fw_srv_learning *l, double timeout_s) {
     }
 }
 
+/* fw_retrain_options.canary for the server's triggers: the serve config's canary rollout of the
+ * model, if any (the recorded project's serving: section is the CLI's default, not the server's). */
+static int server_canary(void *ud, const char *model, const char *serving_yaml, char *alias, size_t cap) {
+    const fw_srv_learning *l = ud;
+    (void)serving_yaml;
+    return fw_rollout_canary_alias(l->s->cfg, model, alias, cap);
+}
+
 static void *retrain_main(void *arg) {
     fw_srv_learning *l = arg;
     (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10); /* below the request threads */
@@ -471,6 +480,8 @@ static void *retrain_main(void *arg) {
         o.reason = reason;
         o.detail = detail;
         o.promote_auto = l->cfg->promote;
+        o.canary = server_canary; /* a canary rollout of the model takes the challenger */
+        o.canary_ud = l;
         o.command = "flywheel serve (learn: trigger)";
         fw_retrain_result r;
         memset(&r, 0, sizeof r);
@@ -486,8 +497,9 @@ static void *retrain_main(void *arg) {
             fprintf(stderr, "flywheel serve: %s: triggered retrain (%s) failed: %s\n", name, detail, err.msg);
         } else {
             fw_retrain_result_json(&r, &b);
-            fprintf(stderr, "flywheel serve: %s: triggered retrain (%s): %s%s\n", name, detail,
-                    fw_gate_decision_name(r.gate.decision), r.promoted ? ", production moved" : "");
+            fprintf(stderr, "flywheel serve: %s: triggered retrain (%s): %s%s%s\n", name, detail,
+                    fw_gate_decision_name(r.gate.decision), r.promoted ? ", production moved" : r.canary[0] ?
+                    ", handed to the canary " : "", r.canary);
         }
         fw_buf_put(&b, "", 1);
         pthread_mutex_lock(&l->mu);
@@ -500,8 +512,9 @@ static void *retrain_main(void *arg) {
         if (st) l->retrains_failed++;
         else if (r.promoted) l->retrains_promoted++;
         pthread_mutex_unlock(&l->mu);
-        /* the new production is swapped in by the model table's loader: requests never wait */
-        if (!st && r.promoted) fw_model_table_submit(l->s->models, FW_MODEL_JOB_RELOAD, NULL, NULL, NULL, NULL, NULL, NULL, &err);
+        /* the new production (or the canary's new version) is swapped in by the model table's
+         * loader: requests never wait; a canary's rollout then starts again with it */
+        if (!st && (r.promoted || (r.promotion && !strcmp(r.promotion, "canary")))) fw_model_table_submit(l->s->models, FW_MODEL_JOB_RELOAD, NULL, NULL, NULL, NULL, NULL, NULL, &err);
         pthread_mutex_lock(&l->mu);
         l->rt_busy = false;
         pthread_cond_broadcast(&l->cv);
