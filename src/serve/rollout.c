@@ -287,6 +287,7 @@ static void audit(fw_rollout_split *rs, const char *action, const char *reason) 
     char cmd[300];
     snprintf(cmd, sizeof cmd, "flywheel serve (canary %s)", rs->sp->challenger);
     fw_audit_rec a = {.ts_ms = fw_wall_unix_ms(), .name = (char *)rs->sp->model, .action = (char *)action,
+                      .version = rs->alias_canary ? strtoll(rs->canary_version, NULL, 10) : 0,
                       .reason = (char *)reason, .command = cmd, .user = (char *)"flywheel-serve", .pid = (int64_t)getpid()};
     if (fw_store_open(cfg->store_path, &st, &err) || fw_store_begin(st, true, &err) ||
         fw_store_audit_append(st, &a, &err) || fw_store_commit(st, &err))
@@ -306,7 +307,9 @@ static void rollback(fw_rollout_split *rs, const char *why) {
 
 /* The gate's evidence of the retrain that handed version v to the canary alias: the JSON object of
  * the last audited move of the alias to v whose reason is "gate: {...}" (a malloc'd string), or
- * NULL when v came to the alias another way (a manual canary: production stays). */
+ * NULL when v came to the alias another way (a manual canary: production stays) or a rollout rolled
+ * v back since it was handed over (say before a server restart: a rolled-back challenger never
+ * becomes production). */
 static char *handoff_evidence(fw_store *st, const char *model, const char *alias, int64_t v) {
     fw_audit_rec *a = NULL;
     size_t n = 0;
@@ -314,6 +317,7 @@ static char *handoff_evidence(fw_store *st, const char *model, const char *alias
     if (fw_store_audit_list(st, model, &a, &n, &err)) return NULL;
     char *out = NULL;
     for (size_t i = n; i-- > 0;) {
+        if (a[i].action && !strcmp(a[i].action, "canary_rollback") && a[i].version == v) break;
         if (!a[i].action || strcmp(a[i].action, "promote") || !a[i].alias || strcmp(a[i].alias, alias)) continue;
         if (a[i].to_version != v) break; /* the alias moved elsewhere since */
         if (a[i].reason && !strncmp(a[i].reason, "gate: ", 6)) {

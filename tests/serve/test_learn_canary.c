@@ -7,7 +7,8 @@
  *     "canary"); the server's rollout starts again with it, advances to 100% and, on completing,
  *     moves production to it (audited with the gate's evidence); every request answered meanwhile;
  *   - the same with a canary that fails half its requests (the test build's
- *     FLYWHEEL_TEST_CANARY_FAULT): the rollout rolls the challenger back and production never moves;
+ *     FLYWHEEL_TEST_CANARY_FAULT): the rollout rolls the challenger back and production never moves,
+ *     not even when a restarted server (the fault gone) then completes that version's rollout;
  *   - the server's own trigger (`learn: {after_labels, promote: auto}`) hands its challenger to the
  *     canary the same way, and production moves when the canary completes;
  *   - without a canary rollout, `--promote auto` still moves production at once ("direct"). */
@@ -197,9 +198,15 @@ static bool serve_and_retrain(hc_server *s, const char *home, const char *fault,
     int rc = start(s, home, k_split, fault);
     CHECK_EQ(rc, 0);
     if (rc) return false;
+    /* no canary yet: the alias names no version, the rollout waits and the champion answers */
+    int failed = 0;
     size_t versions[8] = {0};
+    char *st = wait_rollout(s->port, "\"waiting\":true", 30, &failed, versions);
+    CHECK_CONTAINS(st, "\"canary_version\":null,\"waiting\":true");
+    free(st);
     CHECK_EQ(stream(s->port, 0, 520, true, versions), 0);
-    CHECK_EQ(versions[1], 520); /* no canary yet: the alias names no version, the champion answers */
+    CHECK_EQ(failed, 0);
+    CHECK_EQ(versions[2], 0);
     CHECK_MSG(wait_stored(s->port, 520), "the labelled rows did not reach the store");
     char *o = NULL;
     rc = fw_test_sh(&o, "\"$FW\" retrain pima --promote auto --json --home \"$T/%s\" --config \"$T/%s.yaml\"", home, home);
@@ -281,7 +288,17 @@ static void test_cli_canary_rolls_back(void) {
         sleep_ms(100);
     }
     CHECK_EQ(alias_of("r", "production"), 1);
-    CHECK_EQ(audit_count("r", "action = 'canary_rollback'"), 1);
+    CHECK_EQ(audit_count("r", "action = 'canary_rollback' AND version = 2"), 1);
+    CHECK_EQ(audit_count("r", "action = 'promote' AND alias = 'production' AND to_version = 2"), 0);
+    CHECK_EQ(hc_server_stop(&s, SIGTERM), 0);
+    /* a restarted server (the fault gone) runs the rollout of version 2 afresh and completes it, but
+     * a challenger once rolled back is never promoted */
+    CHECK_EQ(start(&s, "r", k_split, NULL), 0);
+    st = wait_rollout(s.port, "\"state\":\"complete\"", 120, &failed, versions);
+    CHECK_CONTAINS(st, "\"state\":\"complete\"");
+    free(st);
+    CHECK_EQ(failed, 0);
+    CHECK_EQ(alias_of("r", "production"), 1);
     CHECK_EQ(audit_count("r", "action = 'promote' AND alias = 'production' AND to_version = 2"), 0);
     CHECK_EQ(hc_server_stop(&s, SIGTERM), 0);
 }
