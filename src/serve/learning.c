@@ -682,6 +682,34 @@ static void *learning_main(void *arg) {
     return NULL;
 }
 
+/* learn.online: starts the learner of every model it will learn from before the server answers its
+ * first request (learn.models, else every model with a production version): its join cache is then
+ * published before any prediction, so no label is joined through the store (nor retried there while
+ * the log catches up) because its prediction came before the learner. Models without a production
+ * version start on their first label, as before. Runs before the learning thread exists. */
+static void boot_learners(fw_srv_learning *l) {
+    char **names = l->cfg->models, **listed = NULL;
+    size_t n = l->cfg->n_models;
+    fw_err err;
+    if (!n) {
+        if (fw_model_table_list(l->s->models, FW_ALIAS_PRODUCTION, &listed, &n, &err) != FW_OK) return;
+        names = listed;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char ref[200];
+        snprintf(ref, sizeof ref, "%s@%s", names[i], FW_ALIAS_PRODUCTION);
+        fw_version_rec v;
+        memset(&v, 0, sizeof v);
+        fw_err_clear(&err);
+        if (l->n_ls < MAX_LEARNERS && wants(l->cfg, names[i]) && open_store(l, &err) == FW_OK &&
+            fw_registry_resolve(l->reg, ref, &v, &err) == FW_OK)
+            learner_for(l, names[i], v.version);
+        fw_version_rec_free(&v);
+    }
+    for (size_t i = 0; listed && i < n; i++) fw_free(listed[i]);
+    fw_free(listed);
+}
+
 fw_status fw_srv_learning_new(fw_server *s, fw_srv_learning **out, fw_err *err) {
     *out = NULL;
     const fw_serve_config *cfg = s->cfg;
@@ -712,6 +740,7 @@ fw_status fw_srv_learning_new(fw_server *s, fw_srv_learning **out, fw_err *err) 
         fw_srv_learning_free(l);
         return st;
     }
+    if (lc->online) boot_learners(l);
     if (pthread_create(&l->th, NULL, learning_main, l)) {
         fw_srv_learning_free(l);
         return fw_err_set(err, FW_EIO, "online learning: cannot start its thread");
