@@ -332,11 +332,13 @@ fw_status fw_gate_decide(fw_task task, const double *y, const double *p_champion
         }
         return FW_OK;
     }
-    if ((st = metric_of(task, y, p_champion, n, k, ta, metric, &g->champion_metric, err)) ||
-        (st = metric_of(task, y, p_challenger, n, k, tb, metric, &g->challenger_metric, err)))
+    bool delong = task == FW_TASK_BINARY && !strcmp(metric, "roc_auc");
+    /* DeLong computes both AUCs itself (NaN when a class is missing): no full evaluation needed */
+    if (!delong && ((st = metric_of(task, y, p_champion, n, k, ta, metric, &g->champion_metric, err)) ||
+                    (st = metric_of(task, y, p_challenger, n, k, tb, metric, &g->challenger_metric, err))))
         return st;
     double z = normal_quantile(1 - (1 - o->confidence) / 2);
-    if (task == FW_TASK_BINARY && !strcmp(metric, "roc_auc")) {
+    if (delong) {
         if ((st = gate_delong(y, p_champion, p_challenger, n, z, g, err))) return st;
     } else if (per_row_metric(task, metric)) {
         gate_paired_loss(task, y, p_champion, p_challenger, n, k, ta, tb, z, g);
