@@ -11,11 +11,12 @@
  *     not even when a restarted server (the fault gone) then completes that version's rollout;
  *   - the server's own trigger (`learn: {after_labels, promote: auto}`) hands its challenger to the
  *     canary the same way, and production moves when the canary completes;
- *   - without a canary rollout, `--promote auto` still moves production at once ("direct"). */
+ *   - without a canary rollout, `--promote auto` still moves production at once ("direct").
+ * The CLI hand-over and the rollback run on both store back ends (SQLite home, PostgreSQL). */
 #include "test.h"
 
+#include "backend.h"
 #include "client.h"
-#include "db.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -87,15 +88,15 @@ static double metric(int port, const char *key) {
     return v;
 }
 
-/* Trains pima (linear) into $T/home with a learn: section fit for ~500 served rows and promotes
- * version 1 to production. */
+/* Trains pima (linear) into home (a directory or a PostgreSQL URL) with a learn: section fit for
+ * ~500 served rows and promotes version 1 to production. */
 static bool train(const char *home) {
     char *o = NULL;
     int rc = fw_test_sh(&o, "[ -f \"$T/pima.yaml\" ] || fw_project pima \"$T/pima.yaml\"; "
                             "[ -f \"$T/pima_learn.yaml\" ] || { cp \"$T/pima.yaml\" \"$T/pima_learn.yaml\"; "
                             "printf 'learn:\\n  base: false\\n  gate: {holdout: 0.3, min_rows: 100}\\n' >> \"$T/pima_learn.yaml\"; }; "
-                            "\"$FW\" train \"$T/pima_learn.yaml\" --home \"$T/%s\" --quiet --models linear && "
-                            "\"$FW\" models promote pima@1 --force --home \"$T/%s\"", home, home);
+                            "\"$FW\" train \"$T/pima_learn.yaml\" --home '%s' --quiet --models linear && "
+                            "\"$FW\" models promote pima@1 --force --home '%s'", home, home);
     CHECK_MSG(rc == 0, "train pima: %s", o ? o : "");
     free(o);
     return rc == 0;
@@ -107,13 +108,12 @@ static const char k_split[] = "serving:\n  alias_poll_s: 0.2\n  splits:\n"
                               "    - {model: pima, kind: canary, challenger: pima@candidate, steps: [50, 100], "
                               "tick_s: 0.1, min_requests: 200, timeout_ms: 0, rollback: {errors: 0.02, p99: 100}}\n";
 
-/* Writes $T/<home>.yaml (yaml) and starts the server on $T/<home>; fault: FLYWHEEL_TEST_CANARY_FAULT
- * (the test build) or NULL. */
-static int start(hc_server *s, const char *home, const char *yaml, const char *fault) {
-    char cfg[700], h[700], log[700];
-    snprintf(cfg, sizeof cfg, "%s/%s.yaml", fw_test_tmpdir(), home);
-    snprintf(h, sizeof h, "%s/%s", fw_test_tmpdir(), home);
-    snprintf(log, sizeof log, "%s/%s.err", fw_test_tmpdir(), home);
+/* Writes $T/<tag>.yaml (yaml) and starts the server on home; fault: FLYWHEEL_TEST_CANARY_FAULT (the
+ * test build) or NULL. */
+static int start(hc_server *s, const char *tag, const char *home, const char *yaml, const char *fault) {
+    char cfg[700], log[700];
+    snprintf(cfg, sizeof cfg, "%s/%s.yaml", fw_test_tmpdir(), tag);
+    snprintf(log, sizeof log, "%s/%s.err", fw_test_tmpdir(), tag);
     FILE *c = fopen(cfg, "w");
     if (!c) return -1;
     fputs(yaml, c);
@@ -122,7 +122,7 @@ static int start(hc_server *s, const char *home, const char *yaml, const char *f
     FILE *err = freopen(log, "w", stderr);
     (void)err;
     if (fault) setenv("FLYWHEEL_TEST_CANARY_FAULT", fault, 1);
-    const char *args[] = {"--home", h, "--config", cfg, NULL};
+    const char *args[] = {"--home", home, "--config", cfg, NULL};
     int rc = fault ? hc_server_start_bin(s, hc_test_bin(), args) : hc_server_start(s, args);
     unsetenv("FLYWHEEL_TEST_CANARY_FAULT");
     dup2(saved, 2);
@@ -159,43 +159,28 @@ static bool wait_stored(int port, double n) {
     return false;
 }
 
+/* The version pima's alias points at in home (0: none). */
 static long long alias_of(const char *home, const char *alias) {
-    char path[700];
-    snprintf(path, sizeof path, "%s/%s/flywheel.db", fw_test_tmpdir(), home);
-    sqlite3 *db = NULL;
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-        sqlite3_close(db);
-        return -1;
-    }
-    char q[300];
+    char q[400];
     snprintf(q, sizeof q, "SELECT COALESCE((SELECT v.version FROM aliases a JOIN models m ON m.id = a.model_id "
                           "JOIN versions v ON v.id = a.version_id WHERE m.name = 'pima' AND a.alias = '%s'), 0)", alias);
-    long long v = DB_INT(db, q);
-    sqlite3_close(db);
-    return v;
+    return HOME_INT(home, "flywheel.db", q);
 }
 
 static long long audit_count(const char *home, const char *where) {
-    char path[700];
-    snprintf(path, sizeof path, "%s/%s/flywheel.db", fw_test_tmpdir(), home);
-    sqlite3 *db = NULL;
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-        sqlite3_close(db);
-        return -1;
-    }
     char q[600];
     snprintf(q, sizeof q, "SELECT COUNT(*) FROM audit_log WHERE model_name = 'pima' AND %s", where);
-    long long v = DB_INT(db, q);
-    sqlite3_close(db);
-    return v;
+    return HOME_INT(home, "flywheel.db", q);
 }
 
-/* Serves pima with the canary, streams 520 labelled rows after a change, waits for them in the store
- * and runs `flywheel retrain pima --promote auto --json --config CFG`: its JSON in *json. */
-static bool serve_and_retrain(hc_server *s, const char *home, const char *fault, json_t **json) {
+/* Serves pima with the canary on a fresh home of the running back end (*home), streams 520
+ * labelled rows after a change, waits for them in the store and runs `flywheel retrain pima
+ * --promote auto --json --config CFG` from another process: its JSON in *json. */
+static bool serve_and_retrain(hc_server *s, const char *tag, const char **home, const char *fault, json_t **json) {
     *json = NULL;
-    if (!fw_test_bin() || !load_pima() || !train(home)) return false;
-    int rc = start(s, home, k_split, fault);
+    s->pid = 0;
+    if (!fw_test_bin() || !load_pima() || !(*home = fw_test_store_home(tag)) || !train(*home)) return false;
+    int rc = start(s, tag, *home, k_split, fault);
     CHECK_EQ(rc, 0);
     if (rc) return false;
     /* no canary yet: the alias names no version, the rollout waits and the champion answers */
@@ -209,7 +194,7 @@ static bool serve_and_retrain(hc_server *s, const char *home, const char *fault,
     CHECK_EQ(versions[2], 0);
     CHECK_MSG(wait_stored(s->port, 520), "the labelled rows did not reach the store");
     char *o = NULL;
-    rc = fw_test_sh(&o, "\"$FW\" retrain pima --promote auto --json --home \"$T/%s\" --config \"$T/%s.yaml\"", home, home);
+    rc = fw_test_sh(&o, "\"$FW\" retrain pima --promote auto --json --home '%s' --config \"$T/%s.yaml\"", *home, tag);
     CHECK_MSG(rc == 0, "retrain: %s", o ? o : "");
     json_error_t je;
     *json = o ? json_loads(o, 0, &je) : NULL;
@@ -221,7 +206,8 @@ static bool serve_and_retrain(hc_server *s, const char *home, const char *fault,
 static void test_cli_promotes_through_canary(void) {
     hc_server s;
     json_t *j = NULL;
-    if (!serve_and_retrain(&s, "c", NULL, &j)) {
+    const char *h = NULL;
+    if (!serve_and_retrain(&s, "c", &h, NULL, &j)) {
         if (s.pid > 0) hc_server_stop(&s, SIGTERM);
         return;
     }
@@ -232,9 +218,9 @@ static void test_cli_promotes_through_canary(void) {
     CHECK(json_is_false(json_object_get(j, "promoted")));
     json_decref(j);
     /* production did not move; the challenger is behind the canary's alias, with the gate's evidence */
-    CHECK_EQ(alias_of("c", "production"), 1);
-    CHECK_EQ(alias_of("c", "candidate"), 2);
-    CHECK_EQ(audit_count("c", "action = 'promote' AND alias = 'candidate' AND reason LIKE 'gate: {\"decision\":\"promote\"%'"), 1);
+    CHECK_EQ(alias_of(h, "production"), 1);
+    CHECK_EQ(alias_of(h, "candidate"), 2);
+    CHECK_EQ(audit_count(h, "action = 'promote' AND alias = 'candidate' AND reason LIKE 'gate: {\"decision\":\"promote\"%'"), 1);
     /* the server sees the alias move, starts the rollout again with version 2, and completes it */
     int failed = 0;
     size_t versions[8] = {0};
@@ -247,9 +233,9 @@ static void test_cli_promotes_through_canary(void) {
     CHECK_EQ(failed, 0);
     CHECK(versions[2] > 0);
     /* production moved when the canary completed, audited with the gate's evidence and the canary's */
-    CHECK_EQ(alias_of("c", "production"), 2);
-    CHECK_EQ(audit_count("c", "action = 'canary_complete'"), 1);
-    CHECK_EQ(audit_count("c", "action = 'promote' AND alias = 'production' AND to_version = 2 AND "
+    CHECK_EQ(alias_of(h, "production"), 2);
+    CHECK_EQ(audit_count(h, "action = 'canary_complete'"), 1);
+    CHECK_EQ(audit_count(h, "action = 'promote' AND alias = 'production' AND to_version = 2 AND "
                               "reason LIKE 'gate: {\"decision\":\"promote\"%canary_complete: pima@candidate%'"), 1);
     /* and the default route swaps to it: every later answer from version 2 */
     size_t after[8] = {0};
@@ -266,14 +252,15 @@ static void test_cli_promotes_through_canary(void) {
 static void test_cli_canary_rolls_back(void) {
     hc_server s;
     json_t *j = NULL;
-    if (!serve_and_retrain(&s, "r", "error=0.5", &j)) {
+    const char *h = NULL;
+    if (!serve_and_retrain(&s, "r", &h, "error=0.5", &j)) {
         if (s.pid > 0) hc_server_stop(&s, SIGTERM);
         return;
     }
     CHECK_STR(json_string_value(json_object_get(j, "decision")), "promote");
     CHECK_STR(json_string_value(json_object_get(j, "promotion")), "canary");
     json_decref(j);
-    CHECK_EQ(alias_of("r", "production"), 1);
+    CHECK_EQ(alias_of(h, "production"), 1);
     int failed = 0;
     size_t versions[8] = {0};
     char *st = wait_rollout(s.port, "\"state\":\"rolled_back\"", 120, &failed, versions);
@@ -287,29 +274,30 @@ static void test_cli_canary_rolls_back(void) {
         CHECK_EQ(stream(s.port, 7000 + (size_t)i * 50, 50, false, versions), 0);
         sleep_ms(100);
     }
-    CHECK_EQ(alias_of("r", "production"), 1);
-    CHECK_EQ(audit_count("r", "action = 'canary_rollback' AND version = 2"), 1);
-    CHECK_EQ(audit_count("r", "action = 'promote' AND alias = 'production' AND to_version = 2"), 0);
+    CHECK_EQ(alias_of(h, "production"), 1);
+    CHECK_EQ(audit_count(h, "action = 'canary_rollback' AND version = 2"), 1);
+    CHECK_EQ(audit_count(h, "action = 'promote' AND alias = 'production' AND to_version = 2"), 0);
     CHECK_EQ(hc_server_stop(&s, SIGTERM), 0);
     /* a restarted server (the fault gone) runs the rollout of version 2 afresh and completes it, but
      * a challenger once rolled back is never promoted */
-    CHECK_EQ(start(&s, "r", k_split, NULL), 0);
+    CHECK_EQ(start(&s, "r", h, k_split, NULL), 0);
     st = wait_rollout(s.port, "\"state\":\"complete\"", 120, &failed, versions);
     CHECK_CONTAINS(st, "\"state\":\"complete\"");
     free(st);
     CHECK_EQ(failed, 0);
-    CHECK_EQ(alias_of("r", "production"), 1);
-    CHECK_EQ(audit_count("r", "action = 'promote' AND alias = 'production' AND to_version = 2"), 0);
+    CHECK_EQ(alias_of(h, "production"), 1);
+    CHECK_EQ(audit_count(h, "action = 'promote' AND alias = 'production' AND to_version = 2"), 0);
     CHECK_EQ(hc_server_stop(&s, SIGTERM), 0);
 }
 
 /* The server's own trigger hands its challenger to the canary: production moves on completion. */
 static void test_trigger_through_canary(void) {
-    if (!fw_test_bin() || !load_pima() || !train("t")) return;
+    const char *h = NULL;
+    if (!fw_test_bin() || !load_pima() || !(h = fw_test_store_home("t")) || !train(h)) return;
     char yaml[1200];
     snprintf(yaml, sizeof yaml, "%slearn:\n  after_labels: 500\n  promote: auto\n", k_split);
     hc_server s;
-    int rc = start(&s, "t", yaml, NULL);
+    int rc = start(&s, "t", h, yaml, NULL);
     CHECK_EQ(rc, 0);
     if (rc) return;
     size_t versions[8] = {0};
@@ -320,41 +308,42 @@ static void test_trigger_through_canary(void) {
     CHECK_CONTAINS(st, "\"state\":\"complete\"");
     free(st);
     CHECK_EQ(failed, 0);
-    CHECK_EQ(alias_of("t", "candidate"), 2);
-    CHECK_EQ(alias_of("t", "production"), 2);
-    CHECK_EQ(audit_count("t", "action = 'promote' AND alias = 'candidate' AND reason LIKE 'gate: %handed to the canary%'"), 1);
-    CHECK_EQ(audit_count("t", "action = 'promote' AND alias = 'production' AND to_version = 2 AND "
+    CHECK_EQ(alias_of(h, "candidate"), 2);
+    CHECK_EQ(alias_of(h, "production"), 2);
+    CHECK_EQ(audit_count(h, "action = 'promote' AND alias = 'candidate' AND reason LIKE 'gate: %handed to the canary%'"), 1);
+    CHECK_EQ(audit_count(h, "action = 'promote' AND alias = 'production' AND to_version = 2 AND "
                               "reason LIKE 'gate: %canary_complete%'"), 1);
     CHECK_EQ(hc_server_stop(&s, SIGTERM), 0);
 }
 
 /* No canary rollout for the model: production moves at once, as before. */
 static void test_no_canary_direct(void) {
-    if (!fw_test_bin() || !load_pima() || !train("d")) return;
+    const char *h = NULL;
+    if (!fw_test_bin() || !load_pima() || !(h = fw_test_store_home("d")) || !train(h)) return;
     hc_server s;
-    int rc = start(&s, "d", "serving:\n  alias_poll_s: 0.2\n", NULL);
+    int rc = start(&s, "d", h, "serving:\n  alias_poll_s: 0.2\n", NULL);
     CHECK_EQ(rc, 0);
     if (rc) return;
     size_t versions[8] = {0};
     CHECK_EQ(stream(s.port, 0, 520, true, versions), 0);
     CHECK(wait_stored(s.port, 520));
     char *o = NULL;
-    rc = fw_test_sh(&o, "\"$FW\" retrain pima --promote auto --json --home \"$T/d\" --config \"$T/d.yaml\"");
+    rc = fw_test_sh(&o, "\"$FW\" retrain pima --promote auto --json --home '%s' --config \"$T/d.yaml\"", h);
     CHECK_MSG(rc == 0, "retrain: %s", o ? o : "");
     CHECK_CONTAINS(o, "\"decision\":\"promote\"");
     CHECK_CONTAINS(o, "\"promoted\":true");
     CHECK_CONTAINS(o, "\"promotion\":\"direct\"");
     free(o);
-    CHECK_EQ(alias_of("d", "production"), 2);
-    CHECK_EQ(alias_of("d", "candidate"), 0);
+    CHECK_EQ(alias_of(h, "production"), 2);
+    CHECK_EQ(alias_of(h, "candidate"), 0);
     CHECK_EQ(hc_server_stop(&s, SIGTERM), 0);
 }
 
 int main(int argc, char **argv) {
     (void)argc;
     TEST_RUN(test_no_canary_direct);
-    TEST_RUN(test_cli_promotes_through_canary);
-    TEST_RUN(test_cli_canary_rolls_back);
+    TEST_RUN_BACKENDS(test_cli_promotes_through_canary); /* the hand-over through either store */
+    TEST_RUN_BACKENDS(test_cli_canary_rolls_back);
     TEST_RUN(test_trigger_through_canary);
     free(text);
     return fw_test_report(argv[0]);
