@@ -39,6 +39,7 @@ typedef struct event {
     bool is_number;
     double num;
     double t_first;              /* when it first failed to join (NaN: not yet) */
+    double t_next;               /* pending: not retried before this (the retries back off) */
 } event;
 
 typedef struct learner {
@@ -597,6 +598,11 @@ void fw_srv_learning_alarm(void *ud, const char *name, int64_t version, int kind
     pthread_mutex_unlock(&l->mu);
 }
 
+/* A label whose prediction is neither in the join cache nor yet in the store waits for the log: it
+ * is looked up again after as long as it has waited (at least 50 ms, at most 1 s) — a handful of
+ * store lookups while the log catches up, not one per 50 ms round for seconds on a loaded server. */
+static double retry_after(double waited_s) { return waited_s < 0.05 ? 0.05 : waited_s > 1.0 ? 1.0 : waited_s; }
+
 static void *learning_main(void *arg) {
     fw_srv_learning *l = arg;
     pthread_setname_np(pthread_self(), "fw-learn");
@@ -632,6 +638,10 @@ static void *learning_main(void *arg) {
         size_t keep = 0;
         for (size_t i = 0; i < l->n_pend; i++) {
             event *e = &l->pend[i];
+            if (now < e->t_next) { /* not yet: each retry is a store lookup */
+                l->pend[keep++] = *e;
+                continue;
+            }
             if (handle(l, e)) continue;
             if (now - e->t_first > l->cfg->join_wait_s) {
                 pthread_mutex_lock(&l->mu);
@@ -639,6 +649,7 @@ static void *learning_main(void *arg) {
                 pthread_mutex_unlock(&l->mu);
                 continue;
             }
+            e->t_next = now + retry_after(now - e->t_first);
             l->pend[keep++] = *e;
         }
         l->n_pend = keep;
@@ -657,6 +668,7 @@ static void *learning_main(void *arg) {
                 l->pend_cap = nc;
             }
             batch[i].t_first = now;
+            batch[i].t_next = now + retry_after(0);
             l->pend[l->n_pend++] = batch[i];
         }
         for (size_t i = 0; i < l->n_ls; i++) maybe_snapshot(l, l->ls[i], now);
