@@ -12,14 +12,13 @@
 #include "registry/registry.h"
 #include "store/store.h"
 
-#include <jansson.h>
-#include <stdlib.h>
-
 #include <inttypes.h>
+#include <jansson.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
