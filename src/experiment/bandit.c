@@ -388,10 +388,12 @@ void fw_bandit_arm(const fw_bandit *b, int arm, fw_bandit_arm_stats *out) {
     out->reward_sum = a->s;
     out->reward_sumsq = a->ss;
     out->pending = a->pending;
+    out->pending_weight = a->wait_w;
     out->begun = a->begun;
-    out->mean = b->o.model == FW_BANDIT_RATE ? (b->o.prior_a + a->s) / (b->o.prior_a + b->o.prior_b + (double)a->n)
-                : a->n ? a->s / (double)a->n
-                       : NAN;
+    double n = (double)a->n + a->wait_w;
+    out->mean = b->o.model == FW_BANDIT_RATE ? (b->o.prior_a + a->s) / (b->o.prior_a + b->o.prior_b + n)
+                : n > 0 ? a->s / n
+                        : NAN;
     out->share = b->share[arm];
     out->p_best = b->p_best[arm];
 }
@@ -423,8 +425,9 @@ void fw_bandit_json(const fw_bandit *b, const char *const *names, fw_buf *o) {
         put_num(o, st.reward_sum);
         fw_buf_printf(o, ",\"mean\":");
         put_num(o, st.mean);
-        fw_buf_printf(o, ",\"pending\":%llu,\"begun\":%llu}", (unsigned long long)st.pending,
-                      (unsigned long long)st.begun);
+        fw_buf_printf(o, ",\"pending\":%llu,\"pending_weight\":", (unsigned long long)st.pending);
+        put_num(o, st.pending_weight);
+        fw_buf_printf(o, ",\"begun\":%llu}", (unsigned long long)st.begun);
     }
     fw_buf_printf(o, "],\"untracked_trials\":%llu,\"joined_rewards\":%llu,\"late_rewards\":%llu,\"unmatched_rewards\":%llu}",
                   (unsigned long long)b->c.untracked, (unsigned long long)b->c.joined, (unsigned long long)b->c.late,
