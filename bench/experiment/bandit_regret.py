@@ -16,10 +16,11 @@ posterior families and priors on both sides: Beta(1, 1) for rates; for means, a 
 with one pseudo-observation at the pooled mean and variance (bandit.c). With a floor, the reference
 picks a uniform arm with probability arms x floor (the same minimum share).
 
-Statistical figures, not timings: no bench lock (everything runs at nice 10; the cases' C runs side
-by side). SEEDS (default 200) runs per
+Statistical figures, not timings: no bench lock (everything runs at nice 10; every case's C run
+and reference side by side). SEEDS (default 200) runs per
 side. Uses Debian's /usr/bin/python3 with python3-numpy (scripts/install-deps.sh --bench).
 """
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -122,11 +123,15 @@ def main():
     rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     print(f"== {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {os.cpu_count()} cores, load average "
           f"{' '.join(load)}, {rev}; {SEEDS} runs per side")
-    # the C runs of every case side by side (one process each), the references meanwhile
+    # every case's C run and reference side by side (a process each)
     runs = [flywheel(sim, model, T, D, W, R, floor, means, 100 + i)
             for i, (model, T, D, W, R, floor, means) in enumerate(CASES)]
+    with multiprocessing.Pool(len(CASES)) as pool:
+        refs = [pool.apply_async(reference, (model, T, D, floor, means, 200 + i))
+                for i, (model, T, D, W, R, floor, means) in enumerate(CASES)]
+        refs = [r.get() for r in refs]
     for i, (model, T, D, W, R, floor, means) in enumerate(CASES):
-        ref = reference(model, T, D, floor, means, 200 + i)
+        ref = refs[i]
         fw = runs[i].result()
         se_fw = fw.std(ddof=1) / np.sqrt(len(fw))
         se_ref = ref.std(ddof=1) / np.sqrt(len(ref))

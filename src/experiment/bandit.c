@@ -100,7 +100,7 @@ void fw_bandit_opts_init(fw_bandit_opts *o) {
     o->n_arms = 2;
     o->min_share = 0.05;
     o->window = 3600;
-    o->draws = 4096;
+    o->draws = 1024;
     o->seed = 1;
     o->max_pending = 262144;
     o->prior_a = o->prior_b = 1;
