@@ -273,13 +273,15 @@ size_t fw_bandit_advance(fw_bandit *b, double now) {
 /* Each arm's wait_w: the number of failures its silent pending trials are worth now. A trial of
  * age x with no reward yet would have shown one by now with probability F(x) (F: the arm's observed
  * first-reward delays over the window, with PRIOR_DELAYS spread evenly), so its silence is evidence
- * of a 0 worth w = F(x) (1 - q) / (1 - q F(x)) trials, q being the arm's chance of a reward at all
- * (estimated with these weights themselves, one step): E[settled + w x silent] = F(x), the share
- * of the trial's information that has arrived. Counting rewards at once and silence only at the
- * window's end would overrate an arm with many trials in flight; this weighs both as they come. */
+ * of a 0 worth w = F(x) (1 - q) / (1 - q F(x)) trials, q being the arm's chance of a reward at all:
+ * E[settled + w x silent] = F(x), the share of the trial's information that has arrived. q is
+ * estimated from the closed trials and the open ones alike — an open trial of age x has shown its
+ * reward by now with probability q F(x), so q = (rewarded) / (closed + sum of F over the open),
+ * with one pseudo-reward in two. Counting rewards at once and silence only at the window's end
+ * would overrate an arm with many trials in flight; this weighs both as they come. */
 static void weigh_pending(fw_bandit *b) {
     size_t k = b->o.n_arms;
-    double cdf[FW_BANDIT_MAX_ARMS][NBINS + 1], fsum[FW_BANDIT_MAX_ARMS], settled[FW_BANDIT_MAX_ARMS];
+    double cdf[FW_BANDIT_MAX_ARMS][NBINS + 1], fopen_[FW_BANDIT_MAX_ARMS], settled[FW_BANDIT_MAX_ARMS];
     for (size_t i = 0; i < k; i++) {
         arm_acc *a = &b->arm[i];
         double tot = (double)a->closed_hit + PRIOR_DELAYS, c = 0;
@@ -288,32 +290,32 @@ static void weigh_pending(fw_bandit *b) {
             c += (double)a->delay[j] + (double)PRIOR_DELAYS / NBINS;
             cdf[i][j + 1] = c / tot;
         }
-        fsum[i] = settled[i] = a->wait_w = 0;
+        fopen_[i] = settled[i] = a->wait_w = 0;
     }
-    /* pass 1: the expected share of information in (F summed over silent trials), and the settled
-       open ones, for q; pass 2: the weights */
+    /* pass 1: F summed over every open trial and the settled ones, for q; pass 2: the silent
+       trials' weights */
+    double q[FW_BANDIT_MAX_ARMS];
     for (int pass = 0; pass < 2; pass++) {
-        double q[FW_BANDIT_MAX_ARMS];
         if (pass)
             for (size_t i = 0; i < k; i++) {
                 const arm_acc *a = &b->arm[i];
-                q[i] = ((double)a->closed_hit + settled[i] + 1) / ((double)a->closed + settled[i] + fsum[i] + 2);
+                q[i] = ((double)a->closed_hit + settled[i] + 1) / ((double)a->closed + fopen_[i] + 2);
+                if (!(q[i] < 1)) q[i] = 1; /* every trial rewarded so far: silence says nothing yet */
             }
         for (size_t n = 0; n < b->count; n++) {
             const trial *tr = &b->ring[(b->head + n) % b->cap];
-            if (tr->hits) {
-                if (!pass) settled[tr->arm]++;
-                continue;
-            }
-            double x = (b->now - tr->t0) / b->o.window * NBINS;
-            if (!(x > 0)) continue;
-            double F = 1;
-            if (x < NBINS) {
+            double x = (b->now - tr->t0) / b->o.window * NBINS, F = 0;
+            if (x >= NBINS) F = 1;
+            else if (x > 0) {
                 size_t j = (size_t)x;
                 F = cdf[tr->arm][j] + (x - (double)j) * (cdf[tr->arm][j + 1] - cdf[tr->arm][j]);
             }
-            if (!pass) fsum[tr->arm] += F;
-            else b->arm[tr->arm].wait_w += F * (1 - q[tr->arm]) / (1 - q[tr->arm] * F);
+            if (!pass) {
+                fopen_[tr->arm] += F;
+                settled[tr->arm] += tr->hits > 0;
+            } else if (!tr->hits && F > 0 && q[tr->arm] < 1) {
+                b->arm[tr->arm].wait_w += F * (1 - q[tr->arm]) / (1 - q[tr->arm] * F);
+            }
         }
     }
 }
