@@ -1179,7 +1179,11 @@ static void dispatch(fw_server *s, struct MHD_Connection *c, conn_req *q, const 
         r->canary_slot = &q->canary;
         fw__api_predict(s, &rt, body, len, rt.kind == FW_ROUTE_V1_EXPLAIN, r);
         break;
-    case FW_ROUTE_V1_RANK: fw__api_rank(s, body, len, r); break;
+    case FW_ROUTE_V1_RANK:
+        r->conn = c;
+        r->canary_slot = &q->canary;
+        fw__api_rank(s, &rt, body, len, r);
+        break;
     case FW_ROUTE_V1_FEEDBACK: {
         char origin[128];
         q->fb.conn = c;
@@ -1191,7 +1195,11 @@ static void dispatch(fw_server *s, struct MHD_Connection *c, conn_req *q, const 
     case FW_ROUTE_V2_READY:
     case FW_ROUTE_V2_MODEL:
     case FW_ROUTE_V2_MODEL_READY:
-    case FW_ROUTE_V2_INFER: fw__api_v2(s, &rt, body, len, r); break;
+    case FW_ROUTE_V2_INFER:
+        r->conn = c;
+        r->canary_slot = &q->canary;
+        fw__api_v2(s, &rt, body, len, r);
+        break;
     case FW_ROUTE_ADMIN_LOAD:
     case FW_ROUTE_ADMIN_UNLOAD:
     case FW_ROUTE_ADMIN_ALIAS:
