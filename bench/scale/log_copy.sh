@@ -35,27 +35,27 @@ server_cpu() {
     for c in $(pgrep -P "$pm"); do t=$((t + $(awk '{print $14 + $15}' "/proc/$c/stat" 2>/dev/null || echo 0))); done
     awk -v t="$t" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.3f", t / hz}'
 }
-n=0
-run_pg() {
-    n=$((n + 1))
+run_pg() { # run_pg N: into a fresh database logN
+    local n=$1
     psql -X -q "$url/postgres" -c "CREATE DATABASE log$n" >/dev/null
     local out rows c0 c1
     c0=$(server_cpu)
     out=$(FLYWHEEL_LOCAL_DIR="$work/local$n" "$work/ingest" "$url/log$n" "$batches")
+    sleep 1 # the backend of the finished connection exits and is reaped: its CPU joins the postmaster's
     c1=$(server_cpu)
     rows=$(psql -X -A -t "$url/log$n" -c "SELECT count(*) FROM prediction_log")
     [ "$rows" = $((batches * 512)) ] || { echo "log_copy.sh: $rows prediction rows in PostgreSQL, expected $((batches * 512))" >&2; exit 1; }
     echo "$out $(awk -v a="$c0" -v b="$c1" -v n=$((batches * 520)) 'BEGIN{printf "%.2f", (b - a) * 1e6 / n}')"
 }
-run_sqlite() {
-    n=$((n + 1))
+run_sqlite() { # run_sqlite N: into a fresh directory homeN
+    local n=$1
     FLYWHEEL_LOCAL_DIR="$work/local$n" "$work/ingest" "$work/home$n" "$batches"
 }
 # "CPU us/record  wall us/record ... [server CPU us/record]" → "rows/s client-CPU [server-CPU]"
 rate() { awk '{printf "%.0f %.2f %s", 1e6 / $3, $1, $7}'; }
 pg_rates=(); sq_rates=(); pg_cpu=(); sq_cpu=(); pg_srv=()
 for i in $(seq "$pairs"); do
-    if ((i % 2)); then a=($(run_pg | rate)); b=($(run_sqlite | rate)); else b=($(run_sqlite | rate)); a=($(run_pg | rate)); fi
+    if ((i % 2)); then a=($(run_pg "$i" | rate)); b=($(run_sqlite "$i" | rate)); else b=($(run_sqlite "$i" | rate)); a=($(run_pg "$i" | rate)); fi
     pg_rates+=("${a[0]}"); pg_cpu+=("${a[1]}"); pg_srv+=("${a[2]}"); sq_rates+=("${b[0]}"); sq_cpu+=("${b[1]}")
     echo "pair $i: PostgreSQL COPY ${a[0]} rows/s (client CPU ${a[1]} us/record, server CPU ${a[2]} us/record)" \
          "| SQLite ${b[0]} rows/s (CPU ${b[1]} us/record) (load $(bench_load1))"
