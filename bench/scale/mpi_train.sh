@@ -8,7 +8,8 @@
 #   2. PAIRS (3) alternating pairs, the side that goes first alternating; per pair the wall time of
 #      the whole command (flywheel: load, prepare, fit, evaluate, report; XGBoost: read_csv +
 #      DaskDMatrix + train + test AUC, cluster start-up excluded) and of the fit alone (flywheel's
-#      FLYWHEEL_TIMINGS fit phase; xgb.dask.train), the ratios flywheel / XGBoost, and their medians.
+#      FLYWHEEL_TIMINGS fit phase; xgb.dask.train), the ratios flywheel / XGBoost, and their medians;
+#      also flywheel's load phase (np = 2: each rank parses its half of the CSV, then the exchange).
 # The load average goes with every figure; refuses a busy machine (load >= 0.5) unless FORCE=1.
 # Small data for a try: N=20000 DIM=10 FORCE=1 bench/scale/mpi_train.sh
 # The quiet run: flock /tmp/fw-bench.lock bench/scale/mpi_train.sh
@@ -28,7 +29,7 @@ trap 'rm -rf "$work"' EXIT
 $PY bench/train/peers.py synth "$work" "$N" "$DIM"
 bench_wait_quiet
 now() { date +%s.%N; }
-fw_run() { # fw_run NP TAG: prints "wall fit"
+fw_run() { # fw_run NP TAG: prints "wall fit load" (load: rank 0's load phase, wall)
     local np=$1 tag=$2 t0 t1
     t0=$(now)
     FLYWHEEL_TIMINGS=1 mpirun --allow-run-as-root --oversubscribe --mca mpi_yield_when_idle 1 -np "$np" \
@@ -38,9 +39,10 @@ fw_run() { # fw_run NP TAG: prints "wall fit"
         --param gbdt.early_stopping_rounds=0 >"$work/$tag.out" 2>"$work/$tag.err" || {
         echo "flywheel np=$np failed:" >&2; tail -5 "$work/$tag.err" >&2; exit 1; }
     t1=$(now)
-    local fit
+    local fit load
     fit=$(grep -m1 'flywheel timings' "$work/$tag.err" | sed -n 's/.* fit=\([0-9.]*\)\/.*/\1/p')
-    awk -v a="$t0" -v b="$t1" -v f="$fit" 'BEGIN{printf "%.3f %s\n", b - a, f}'
+    load=$(grep -m1 'flywheel timings' "$work/$tag.err" | sed -n 's/.* load=\([0-9.]*\)\/.*/\1/p')
+    awk -v a="$t0" -v b="$t1" -v f="$fit" -v l="$load" 'BEGIN{printf "%.3f %s %s\n", b - a, f, l}'
 }
 xgb_run() { # prints "total fit auc"
     $PY bench/scale/peer_xgb_dask.py "$work/train.csv" "$work/test.csv" y "$ROUNDS" >"$work/xgb.out" 2>"$work/xgb.err" || {
@@ -51,24 +53,24 @@ xgb_run() { # prints "total fit auc"
 }
 
 echo "== ${N} x ${DIM}, ${ROUNDS} trees, load average $(bench_load1)"
-read -r w1 f1 < <(fw_run 1 np1)
-echo "flywheel np=1: wall ${w1}s fit ${f1}s (load $(bench_load1))"
+read -r w1 f1 l1 < <(fw_run 1 np1)
+echo "flywheel np=1: wall ${w1}s fit ${f1}s load-phase ${l1}s (load $(bench_load1))"
 identical=1
 ratios_w=() ratios_f=()
 for i in $(seq 1 "$PAIRS"); do
     if ((i % 2)); then
-        read -r fw fwf < <(fw_run 2 "np2-$i")
+        read -r fw fwf fwl < <(fw_run 2 "np2-$i")
         read -r xw xf xauc < <(xgb_run)
     else
         read -r xw xf xauc < <(xgb_run)
-        read -r fw fwf < <(fw_run 2 "np2-$i")
+        read -r fw fwf fwl < <(fw_run 2 "np2-$i")
     fi
     cmp -s "$work/out-np1/train.fwm" "$work/out-np2-$i/train.fwm" || identical=0
     rw=$(awk -v a="$fw" -v b="$xw" 'BEGIN{printf "%.3f", a / b}')
     rf=$(awk -v a="$fwf" -v b="$xf" 'BEGIN{printf "%.3f", a / b}')
     ratios_w+=("$rw")
     ratios_f+=("$rf")
-    echo "pair $i: flywheel np=2 wall ${fw}s fit ${fwf}s | xgboost.dask total ${xw}s fit ${xf}s auc ${xauc}" \
+    echo "pair $i: flywheel np=2 wall ${fw}s fit ${fwf}s load-phase ${fwl}s (each rank parses half the CSV) | xgboost.dask total ${xw}s fit ${xf}s auc ${xauc}" \
          "| ratio wall ${rw} fit ${rf} (load $(bench_load1))"
 done
 echo "flywheel test AUC (np=2): $($PY -c 'import json, sys; r = json.load(open(sys.argv[1]))

@@ -566,7 +566,8 @@ typedef struct csv_state {
     size_t cap, len, pos;
     bool eof;
     uint64_t line;           /* physical line number of buf[pos] */
-    uint64_t bytes;
+    uint64_t bytes;          /* bytes read so far: the file offset of buf[len] */
+    uint64_t limit;          /* a range load reads no byte at or past this offset (0: no limit) */
     fw_schema schema;
     int *map;
     size_t n_fields;
@@ -600,12 +601,13 @@ static fw_status fill(csv_state *cs, fw_err *err) {
         cs->pos = 0;
     }
     if (cs->eof || cs->len == cs->cap) return FW_OK;
-    size_t got;
-    fw_status st = fw_source_read_full(cs->src, cs->buf + cs->len, cs->cap - cs->len, &got, err);
+    size_t got = 0, room = cs->cap - cs->len;
+    if (cs->limit && room > cs->limit - cs->bytes) room = (size_t)(cs->limit - cs->bytes);
+    fw_status st = room ? fw_source_read_full(cs->src, cs->buf + cs->len, room, &got, err) : FW_OK;
     if (st) return st;
     cs->len += got;
     cs->bytes += got;
-    if (cs->len < cs->cap) cs->eof = true;
+    if (got < room || (cs->limit && cs->bytes >= cs->limit)) cs->eof = true;
     return FW_OK;
 }
 
@@ -902,6 +904,38 @@ static fw_status open_state(csv_state *cs, const fw_load_opts *opts, const fw_sc
     return FW_OK;
 }
 
+/* A range load (fw_load_opts.range_end > 0), after the header and the sample: moves to the range's
+ * first record (reading nothing before it past what the sample read) and makes the range's end the
+ * end of the input. Sets *body to the bytes the range holds. */
+static fw_status enter_range(csv_state *cs, uint64_t *body, fw_err *err) {
+    uint64_t base = cs->bytes - cs->len; /* the file offset of buf[0] */
+    uint64_t first = base + cs->pos;     /* the first data record */
+    uint64_t b = cs->o.range_begin, e = cs->o.range_end;
+    if (e < first) e = first;
+    if (b > e) b = e;
+    if (b > first) {
+        if (b <= cs->bytes) {
+            cs->pos = (size_t)(b - base);
+        } else {
+            fw_status st = fw_source_seek(cs->src, b, err);
+            if (st) return st;
+            cs->pos = cs->len = 0;
+            cs->bytes = b;
+            cs->eof = false;
+        }
+        cs->line = cs->o.range_line;
+        first = b;
+    }
+    if (cs->bytes > e) { /* the sample read past the range: forget those bytes */
+        cs->len -= (size_t)(cs->bytes - e);
+        cs->bytes = e;
+    }
+    cs->limit = e;
+    if (cs->bytes >= e) cs->eof = true;
+    *body = e - first;
+    return FW_OK;
+}
+
 static fw_status ensure_chunks(csv_state *cs, int n, fw_err *err) {
     while (cs->n_ch < n) {
         if (chunk_init(&cs->ch[cs->n_ch], cs->schema.n)) {
@@ -1050,6 +1084,8 @@ fw_status fw_csv_load_source(fw_source *src, const fw_load_opts *opts, fw_datase
     fw_status st = want > 1 && res->gzip ? fw_source_readahead(src) : FW_OK;
     if (st) st = fw_err_set(err, st, "%s: out of memory", fw_source_name(src));
     if (!st) st = open_state(&cs, opts, NULL, err);
+    uint64_t range_body = 0;
+    if (!st && cs.o.range_end) st = enter_range(&cs, &range_body, err);
     fw_dataset *ds = NULL;
     const char *name = fw_source_name(src);
     if (!st && new_dataset(&cs.schema, name, &ds)) st = fw_err_set(err, FW_ENOMEM, "%s: out of memory", name);
@@ -1060,9 +1096,10 @@ fw_status fw_csv_load_source(fw_source *src, const fw_load_opts *opts, fw_datase
     size_t max_rows = cs.o.max_rows ? cs.o.max_rows : SIZE_MAX;
     /* Reserve once from the expected size (untouched pages of an over-estimate cost nothing). */
     size_t hint = fw_source_size_hint(src);
-    if (!st && hint > cs.body_start && cs.sampled_rows >= 10 && cs.sampled_bytes) {
+    double body = cs.o.range_end ? (double)range_body : (double)hint - (double)cs.body_start;
+    if (!st && body > 0 && cs.sampled_rows >= 10 && cs.sampled_bytes) {
         double per_row = (double)cs.sampled_bytes / (double)cs.sampled_rows;
-        double est = (double)(hint - cs.body_start) / per_row * 1.05 + 1024;
+        double est = body / per_row * 1.05 + 1024;
         if (est > (double)max_rows) est = (double)max_rows;
         if (est < 1e9 && reserve_rows(ds, (size_t)est) == FW_OK) cap_rows = (size_t)est;
     }
@@ -1111,7 +1148,7 @@ fw_status fw_csv_load_source(fw_source *src, const fw_load_opts *opts, fw_datase
         }
         st = fill(&cs, err);
     }
-    res->bytes = cs.bytes;
+    res->bytes = cs.o.range_end ? range_body : cs.bytes;
     state_free(&cs);
     if (st) {
         fw_dataset_free(ds);

@@ -34,6 +34,12 @@ typedef struct fw_load_opts {
     size_t max_rows;                     /* stop after this many rows (0 = all) */
     int threads;                         /* parsing threads (0 = all cores) */
     size_t block_bytes;                  /* read block size (0 = default 8 MiB; tests use tiny) */
+    /* CSV from a plain file only: when range_end > 0, parse only the records in the file's bytes
+     * [range_begin, range_end) — both record starts (just after a newline), as one rank of a
+     * sharded load takes them (dist/dist_load.h); the header and the type sample still come from
+     * the file's head, so every range gets the schema the whole file does. range_line is the
+     * physical line of range_begin (messages name the file's lines). */
+    uint64_t range_begin, range_end, range_line;
 } fw_load_opts;
 
 /* Fills the defaults above. */

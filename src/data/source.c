@@ -367,6 +367,19 @@ fw_status fw_source_read_full(fw_source *s, void *buf, size_t cap, size_t *got, 
     return FW_OK;
 }
 
+fw_status fw_source_seek(fw_source *s, uint64_t off, fw_err *err) {
+    if (s->gzip || s->ra) return fw_err_set(err, FW_EINVAL, "%s: a compressed stream cannot seek", s->name);
+    if (s->fd < 0) {
+        s->mem_pos = off < s->mem_len ? (size_t)off : s->mem_len;
+        return FW_OK;
+    }
+    if (lseek(s->fd, (off_t)off, SEEK_SET) < 0)
+        return fw_err_set(err, FW_EINVAL, "%s: cannot seek: %s", s->name, strerror(errno));
+    s->peek_len = s->peek_pos = 0; /* the sniffed bytes are the file's first two */
+    s->eof_raw = false;
+    return FW_OK;
+}
+
 const char *fw_source_name(const fw_source *s) { return s->name; }
 bool fw_source_is_gzip(const fw_source *s) { return s->gzip; }
 size_t fw_source_size_hint(const fw_source *s) { return s->size_hint; }

@@ -17,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct fw_source fw_source;
 
@@ -42,6 +43,10 @@ fw_status fw_source_read_full(fw_source *s, void *buf, size_t cap, size_t *got, 
  * before it). No-op for a plain stream; FW_OK, or FW_ENOMEM. Call before the first read, or
  * between reads. */
 fw_status fw_source_readahead(fw_source *s);
+
+/* Moves a plain file or memory source to byte offset off (the next read starts there): range
+ * loads (fw_load_opts.range_begin). FW_EINVAL for a gzip stream or a file that cannot seek. */
+fw_status fw_source_seek(fw_source *s, uint64_t off, fw_err *err);
 
 /* The name given at open (the path); never NULL; valid until close. */
 const char *fw_source_name(const fw_source *s);

@@ -29,6 +29,10 @@ int fw_dist_size(void);
 void fw_dist_sum(double *v, size_t n);
 /* Rank 0's value of v, on every rank (a clock-driven decision taken once for all). */
 int fw_dist_bcast_int(int v);
+/* all[q] = rank q's v, on every rank (all holds fw_dist_size() values). */
+void fw_dist_allgather_u64(uint64_t v, uint64_t *all);
+/* Rank root's n bytes at buf, into buf on every rank. */
+void fw_dist_bcast_bytes(void *buf, size_t n, int root);
 #else
 static inline void fw_dist_init(int *argc, char ***argv) {
     (void)argc;
@@ -43,6 +47,12 @@ static inline void fw_dist_sum(double *v, size_t n) {
     (void)n;
 }
 static inline int fw_dist_bcast_int(int v) { return v; }
+static inline void fw_dist_allgather_u64(uint64_t v, uint64_t *all) { all[0] = v; }
+static inline void fw_dist_bcast_bytes(void *buf, size_t n, int root) {
+    (void)buf;
+    (void)n;
+    (void)root;
+}
 #endif
 
 /* Rows [*lo, *hi) of n that this rank owns: contiguous, in rank order, sizes differing by at most

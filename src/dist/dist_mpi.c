@@ -57,6 +57,24 @@ int fw_dist_bcast_int(int v) {
     MPI_Bcast(&v, 1, MPI_INT, 0, MPI_COMM_WORLD);
     return v;
 }
+
+void fw_dist_allgather_u64(uint64_t v, uint64_t *all) {
+    if (!g_active || g_size == 1) {
+        all[0] = v;
+        return;
+    }
+    MPI_Allgather(&v, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, MPI_COMM_WORLD);
+}
+
+void fw_dist_bcast_bytes(void *buf, size_t n, int root) {
+    if (!g_active || g_size == 1) return;
+    for (char *p = buf; n > 0;) { /* counts are ints */
+        int c = n > (1u << 30) ? (1 << 30) : (int)n;
+        MPI_Bcast(p, c, MPI_BYTE, root, MPI_COMM_WORLD);
+        p += c;
+        n -= (size_t)c;
+    }
+}
 #else
 typedef int fw_dist_mpi_unused; /* the default build has no MPI: dist.h's inline forms */
 #endif

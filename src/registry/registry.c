@@ -891,7 +891,10 @@ fw_status fw_registry_orphans(fw_registry *r, bool remove, fw_buf *report, size_
     }
     for (size_t i = 0; i < nh; i++) fw_free(h[i]);
     fw_free(h);
-    fw_store_rollback(s); /* nothing in the database was written */
+    /* a back end that keeps artifacts as rows (PostgreSQL) deleted them in this transaction: a
+     * rollback would keep every orphan while --clean reported them removed */
+    if (st == FW_OK && remove && *n) return fw_store_commit(s, err);
+    fw_store_rollback(s);
     return st;
 }
 

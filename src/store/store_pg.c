@@ -659,19 +659,16 @@ static fw_status pg_artifact_put(fw_store *b, const void *data, size_t len, char
                &p, "storing an artifact", NULL);
 }
 
-static fw_status pg_artifact_read(fw_store *b, const char *hash, uint8_t **out, size_t *len, fw_err *err) {
-    pg_store *s = P(b);
-    *out = NULL;
-    *len = 0;
-    if (!valid_hash(hash)) return fw_err_set(err, FW_EINVAL, "invalid artifact hash '%s'", hash ? hash : "");
+/* The verified bytes of hash, read on connection c, into *out (fw_malloc'd). */
+static fw_status fetch_artifact(PGconn *c, const char *where, const char *hash, uint8_t **out, size_t *len,
+                                fw_err *err) {
     fw_pq_params p = {0};
     fw_pq_text(&p, hash);
-    PGresult *r = fw_pq_query(s->c, "SELECT data FROM artifacts WHERE hash = $1", &p, true, s->where,
-                              "reading an artifact", err);
+    PGresult *r = fw_pq_query(c, "SELECT data FROM artifacts WHERE hash = $1", &p, true, where, "reading an artifact", err);
     if (!r) return err->status;
     fw_status st = FW_OK;
     if (fw_pq.ntuples(r) == 0) {
-        st = fw_err_set(err, FW_ENOTFOUND, "artifact %s is missing from store %s", hash, s->where);
+        st = fw_err_set(err, FW_ENOTFOUND, "artifact %s is missing from store %s", hash, where);
     } else {
         size_t n = (size_t)fw_pq.getlength(r, 0, 0);
         uint8_t *d = fw_malloc(n ? n : 1);
@@ -683,8 +680,8 @@ static fw_status pg_artifact_read(fw_store *b, const char *hash, uint8_t **out, 
             fw_hash128_hex(d, n, h);
             if (strcmp(h, hash) != 0) {
                 fw_free(d);
-                st = fw_err_set(err, FW_ECORRUPT,
-                                "artifact %s in store %s was altered (its content hash is %s)", hash, s->where, h);
+                st = fw_err_set(err, FW_ECORRUPT, "artifact %s in store %s was altered (its content hash is %s)", hash,
+                                where, h);
             } else {
                 *out = d;
                 *len = n;
@@ -693,6 +690,38 @@ static fw_status pg_artifact_read(fw_store *b, const char *hash, uint8_t **out, 
     }
     fw_pq.clear(r);
     return st;
+}
+
+static fw_status pg_artifact_read(fw_store *b, const char *hash, uint8_t **out, size_t *len, fw_err *err) {
+    pg_store *s = P(b);
+    *out = NULL;
+    *len = 0;
+    if (!valid_hash(hash)) return fw_err_set(err, FW_EINVAL, "invalid artifact hash '%s'", hash ? hash : "");
+    return fetch_artifact(s->c, s->where, hash, out, len, err);
+}
+
+/* The view of fw_store_artifact_map, callable from any thread beside the handle's user (a server
+ * loads models on its loader threads while requests use the registry): the bytes are read on a
+ * connection of its own, opened for the call — the handle's connection is neither thread-safe nor
+ * free of its caller's transaction — verified, and held in memory of their own until unmap. There
+ * is no file to map: a row's bytes reach the client through the socket, so the view is a copy. */
+static fw_status pg_artifact_map(fw_store *b, const char *hash, const void **data, size_t *len, fw_err *err) {
+    pg_store *s = P(b);
+    if (!valid_hash(hash)) return fw_err_set(err, FW_ECORRUPT, "invalid artifact hash '%s'", hash ? hash : "");
+    PGconn *c = NULL;
+    fw_status st = fw_pq_connect(fw_store_home(b), &c, err);
+    if (st) return st;
+    uint8_t *bytes = NULL;
+    st = fetch_artifact(c, s->where, hash, &bytes, len, err);
+    fw_pq.finish(c);
+    *data = bytes;
+    return st;
+}
+
+static void pg_artifact_unmap(fw_store *b, const void *data, size_t len) {
+    (void)b;
+    (void)len;
+    fw_free((void *)data);
 }
 
 static fw_status pg_artifact_remove(fw_store *b, const char *hash, fw_err *err) {
@@ -975,6 +1004,8 @@ static const fw_store_ops pg_ops = {
     .alarm_list = pg_alarm_list,
     .artifact_put = pg_artifact_put,
     .artifact_read = pg_artifact_read,
+    .artifact_map = pg_artifact_map,
+    .artifact_unmap = pg_artifact_unmap,
     .artifact_remove = pg_artifact_remove,
     /* no map: artifacts are rows, read with artifact_read (source_store.c falls back to it) */
     .artifact_list = pg_artifact_list,

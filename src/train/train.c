@@ -7,6 +7,7 @@
 #include "core/clock.h"
 #include "core/threads.h"
 #include "data/load.h"
+#include "dist/dist_load.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -39,7 +40,7 @@ static fw_status load_file(const fw_project *p, const char *path, const fw_train
     lo.overrides = ov;
     lo.n_overrides = n_ov;
     fw_load_result res;
-    fw_status st = fw_data_load(path, &lo, out, &res, err);
+    fw_status st = fw_dist_load(path, &lo, out, &res, NULL, err); /* under mpirun: each rank parses its share */
     if (st) return st;
     if (res.rejected && o->progress)
         fprintf(stderr, "flywheel: %s: %zu bad rows skipped (first: %s)\n", path, res.rejected,

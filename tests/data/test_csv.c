@@ -3,6 +3,7 @@
  * overrides, skip_bad_rows, gzip, block boundaries, thread-count independence, the streaming
  * reader, bounded memory on huge lines, and allocation-failure paths. */
 #include "core/alloc.h"
+#include "core/buf.h"
 #include "data/csv.h"
 #include "data/load.h"
 #include "data/scalar.h"
@@ -652,6 +653,59 @@ static void test_shared_dataset(void) {
     done();
 }
 
+/* Range loads (fw_load_opts.range_*: one rank's share of a sharded load): three ranges cut just
+ * after a newline tile the file and give its rows in order, with the schema of the file's head;
+ * a range past the first read block seeks; errors name the file's line. */
+static void test_ranges(void) {
+    fw_buf t;
+    fw_buf_init(&t);
+    fw_buf_printf(&t, "x,colour,y\n");
+    for (int i = 0; i < 3000; i++)
+        fw_buf_printf(&t, "%d.5,%s,%d\n", i, i < 2500 ? (i % 2 ? "red" : "blue") : "late", i % 3);
+    fw_load_opts o;
+    fw_load_opts_init(&o);
+    o.block_bytes = 4096;
+    o.sample_rows = 50;
+    const char *text = (const char *)t.data;
+    CHECK_EQ(load(text, &o), FW_OK);
+    fw_dataset *whole = ds;
+    ds = NULL;
+    uint64_t cut[4] = {0, 0, 0, t.len};
+    for (int k = 1; k < 3; k++) cut[k] = (uint64_t)(strchr(text + t.len * (size_t)k / 3, '\n') - text) + 1;
+    size_t row = 0;
+    uint64_t line = 1;
+    for (int k = 0; k < 3; k++) {
+        o.range_begin = cut[k];
+        o.range_end = cut[k + 1];
+        o.range_line = line;
+        CHECK_EQ(load(text, &o), FW_OK);
+        if (!ds) break;
+        CHECK_EQ(ds->cols[1].type, FW_COL_CATEGORICAL); /* "late" is not in the sample: the head's type */
+        CHECK(res.bytes == cut[k + 1] - (k ? cut[k] : strlen("x,colour,y\n"))); /* range 0: after the header */
+        for (size_t r = 0; r < ds->n_rows; r++, row++) {
+            CHECK(ds->cols[0].num[r] == whole->cols[0].num[row]);
+            CHECK_STR(fw_dataset_str(ds, 1, r), fw_dataset_str(whole, 1, row));
+        }
+        for (const char *p = text + cut[k]; p < text + cut[k + 1]; p++) line += *p == '\n';
+        done();
+    }
+    CHECK_EQ(row, whole->n_rows);
+    fw_dataset_free(whole);
+    /* a bad value in the last range: its line in the file */
+    char *bad = strstr((char *)t.data, "\n2900.5,");
+    CHECK(bad != NULL);
+    if (bad) bad[1] = 'z';
+    o.range_begin = cut[2];
+    o.range_end = cut[3];
+    line = 1;
+    for (const char *p = text; p < text + cut[2]; p++) line += *p == '\n';
+    o.range_line = line;
+    CHECK_EQ(load(text, &o), FW_ESCHEMA);
+    CHECK_CONTAINS(err.msg, "t.csv:2902:1:"); /* row 2900: line 2902 */
+    done();
+    fw_buf_free(&t);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     TEST_RUN(test_basic_types);
@@ -675,5 +729,6 @@ int main(int argc, char **argv) {
     TEST_RUN(test_stream_constant_memory);
     TEST_RUN(test_alloc_failures);
     TEST_RUN(test_shared_dataset);
+    TEST_RUN(test_ranges);
     return fw_test_report(argv[0]);
 }

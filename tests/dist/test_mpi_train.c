@@ -29,14 +29,18 @@ static void write_data(const char *path, size_t n, unsigned seed) {
             if (j == 4 && v[9] > 0.8) fprintf(f, ",");
             else fprintf(f, "%s%.5f", j ? "," : "", v[j]);
         }
-        fprintf(f, ",%s,%d\n", colours[(int)((v[8] + 1) * 2) & 3], score > 0);
+        /* colours first seen late in the file (a later rank's range only): a sharded load must
+         * still give them the codes a whole-file load does */
+        const char *colour = colours[(int)((v[8] + 1) * 2) & 3];
+        if (i > n * 3 / 4 && v[7] > 0.6) colour = v[6] > 0 ? "violet" : "amber";
+        fprintf(f, ",%s,%d\n", colour, score > 0);
     }
     fclose(f);
 }
 
 static int mpirun_train(char **out, int np, const char *tag, const char *extra) {
     return fw_test_sh(out,
-                      "mpirun --allow-run-as-root --oversubscribe --mca mpi_yield_when_idle 1 -np %d %s train "
+                      "FLYWHEEL_DIST_LOG=1 mpirun --allow-run-as-root --oversubscribe --mca mpi_yield_when_idle 1 -np %d %s train "
                       "$T/data.csv --label y --models gbdt --seed 11 --threads 1 --quiet --home $T/home-%s "
                       "--out $T/out-%s --param gbdt.n_estimators=40 --param gbdt.subsample=0.8 "
                       "--param gbdt.colsample_bytree=0.8 --param gbdt.max_depth=3 %s 2>&1",
@@ -53,13 +57,54 @@ static void test_default_binary_links_no_mpi(void) {
     free(out);
 }
 
+/* The FLYWHEEL_DIST_LOG lines of a run of np ranks over a file of `size` bytes and `rows` rows:
+ * every rank parsed only its byte range (the ranges tile the file in rank order) and about a 1/np
+ * share of the rows, and the table every rank assembled holds them all. */
+static void check_shards(const char *out, int np, unsigned long long size, size_t rows) {
+    unsigned long long begin[8] = {0}, end[8] = {0};
+    size_t got[8] = {0}, total[8] = {0};
+    int seen = 0;
+    for (const char *p = out; p && (p = strstr(p, "flywheel: rank ")) != NULL; p++) {
+        int r, n;
+        unsigned long long b, e;
+        size_t k, t;
+        if (sscanf(p, "flywheel: rank %d of %d: %*[^:]: parsed bytes [%llu, %llu), %zu of %zu rows", &r, &n, &b, &e,
+                   &k, &t) != 6 || r < 0 || r >= 8 || n != np)
+            continue;
+        begin[r] = b, end[r] = e, got[r] = k, total[r] = t;
+        seen |= 1 << r;
+    }
+    CHECK_MSG(seen == (1 << np) - 1, "np=%d: not every rank loaded its shard: %s", np, out);
+    size_t sum = 0;
+    for (int r = 0; r < np; r++) {
+        CHECK_MSG(begin[r] == (r ? end[r - 1] : 0) && end[r] > begin[r], "np=%d rank %d: bytes [%llu, %llu)", np, r,
+                  begin[r], end[r]);
+        /* its share: within 10% of rows / np (the rows are about the same length) */
+        CHECK_MSG(got[r] * 10 * (size_t)np > rows * 9 && got[r] * 10 * (size_t)np < rows * 11,
+                  "np=%d rank %d parsed %zu of %zu rows", np, r, got[r], rows);
+        CHECK_MSG(total[r] == rows, "np=%d rank %d assembled %zu rows", np, r, total[r]);
+        sum += got[r];
+    }
+    CHECK_MSG(end[np - 1] == size, "np=%d: the last range ends at %llu of %llu", np, end[np - 1], size);
+    CHECK_MSG(sum == rows, "np=%d: the ranks parsed %zu rows in all, not %zu", np, sum, rows);
+}
+
 static void test_np_1_2_4_identical(void) {
     char *out = NULL;
     const char *tags[] = {"np1", "np2", "np4"};
     int nps[] = {1, 2, 4};
+    char data[512];
+    snprintf(data, sizeof data, "%s/data.csv", fw_test_tmpdir());
+    FILE *f = fopen(data, "r");
+    CHECK(f != NULL);
+    if (!f) return;
+    fseek(f, 0, SEEK_END);
+    unsigned long long size = (unsigned long long)ftell(f);
+    fclose(f);
     for (int i = 0; i < 3; i++) {
         int rc = mpirun_train(&out, nps[i], tags[i], NULL);
         CHECK_MSG(rc == 0, "np=%d: exit %d: %s", nps[i], rc, out);
+        if (nps[i] > 1) check_shards(out, nps[i], size, 4000);
         free(out);
     }
     char a[512], b[512];
@@ -75,6 +120,56 @@ static void test_np_1_2_4_identical(void) {
     for (char *p = out; (p = strstr(p, "data")) != NULL; p += 4) versions++;
     CHECK_MSG(versions == 1, "expected one registered version: %s", out);
     free(out);
+}
+
+/* A sharded load whose range cannot be parsed alone falls back to the whole file on every rank:
+ * a bad value in the last rank's range is the whole-file error with the file's line number, and a
+ * quoted field holding newlines across a range boundary still trains the np = 1 model. */
+static void test_shard_fallbacks(void) {
+    char *out = NULL;
+    int rc = fw_test_sh(&out, "awk 'NR == 3800 { $0 = \"0.5,x9,0.1,0.1,0.1,0.1,0.1,0.1,red,1\" } { print }' "
+                              "$T/data.csv > $T/bad.csv");
+    CHECK_EQ(rc, 0);
+    free(out);
+    rc = fw_test_sh(&out, "FLYWHEEL_DIST_LOG=1 mpirun --allow-run-as-root --oversubscribe --mca mpi_yield_when_idle 1 "
+                          "-np 2 %s train $T/bad.csv --label y --models gbdt --threads 1 --quiet --no-register "
+                          "--home $T/home-bad 2>&1",
+                    mpi_bin);
+    CHECK_MSG(rc != 0, "a bad value was accepted: %s", out);
+    CHECK_CONTAINS(out, "bad.csv:3800:");
+    CHECK_CONTAINS(out, "column 'b': expected a number, got 'x9'");
+    CHECK_CONTAINS(out, "loading the whole file");
+    free(out);
+    /* every row's note holds a newline inside quotes after most of the row's bytes: the middle of
+     * the file falls before one (the test checks that it did) */
+    char q[512];
+    snprintf(q, sizeof q, "%s/quoted.csv", fw_test_tmpdir());
+    FILE *f = fopen(q, "w");
+    CHECK(f != NULL);
+    if (!f) return;
+    fprintf(f, "a,note,y\n");
+    unsigned s = 5;
+    for (int i = 0; i < 599; i++) { /* odd: the middle falls mid-row */
+        double v[2];
+        fw_test_uniforms(&s, v, 2);
+        fprintf(f, "%.4f,\"first line %03d of a note, long enough for the middle of the file to fall in it\n%s\",%d\n",
+                v[0], i, v[1] > 0 ? "yes" : "no", v[0] + 0.3 * v[1] > 0);
+    }
+    fclose(f);
+    for (int np = 1; np <= 2; np++) {
+        rc = fw_test_sh(&out,
+                        "FLYWHEEL_DIST_LOG=1 mpirun --allow-run-as-root --oversubscribe --mca mpi_yield_when_idle 1 "
+                        "-np %d %s train $T/quoted.csv --label y --models gbdt --seed 3 --threads 1 --quiet "
+                        "--no-register --home $T/home-q%d --out $T/out-q%d --param gbdt.n_estimators=10 2>&1",
+                        np, mpi_bin, np, np);
+        CHECK_MSG(rc == 0, "quoted np=%d: exit %d: %s", np, rc, out);
+        if (np == 2) CHECK_CONTAINS(out, "loading the whole file");
+        free(out);
+    }
+    char a[512], b[512];
+    snprintf(a, sizeof a, "%s/out-q1/quoted.fwm", fw_test_tmpdir());
+    snprintf(b, sizeof b, "%s/out-q2/quoted.fwm", fw_test_tmpdir());
+    CHECK_MSG(fw_test_same_file(a, b), "np=1 and np=2 artifacts differ on the quoted file");
 }
 
 /* A rank killed with SIGKILL mid-training: mpirun ends the whole job (non-zero) within seconds
@@ -195,6 +290,7 @@ int main(void) {
         return fw_test_report("test_mpi_train");
     }
     TEST_RUN(test_np_1_2_4_identical);
+    TEST_RUN(test_shard_fallbacks);
     TEST_RUN(test_killed_rank_ends_job);
     TEST_RUN(test_checkpoint_resume_identical);
     return fw_test_report("test_mpi_train");

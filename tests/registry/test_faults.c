@@ -10,12 +10,18 @@
  *     files missing, altered, truncated or replaced, a version row whose hash is not a hash, a store
  *     from a newer Flywheel and a store file that is not a database: clear errors, store untouched;
  *   - names: path separators, '..', length bound, control bytes, through the library and the CLI.
+ * The tests of concurrency, kill -9, crash points, allocation failures, bad references, a dangling
+ * alias, damaged artifacts and names run on both store back ends (SQLite, and PostgreSQL: artifacts
+ * are bytea rows there, damaged by UPDATE instead of on disk); the ones about SQLite's files (its
+ * write lock, temporary artifact files, foreign database files) on SQLite only.
  * CLI parts use $FLYWHEEL_BIN (tests/run.sh sets it) and skip politely without it. */
 #include "artifact/artifact.h"
 #include "core/alloc.h"
 #include "core/hash.h"
 #include "registry/registry.h"
 #include "test.h"
+
+#include "backend.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -81,22 +87,31 @@ static fw_status reg_named(fw_registry *r, const char *name, int salt, int64_t *
     return st;
 }
 
-/* One SELECT returning one integer. */
-static int64_t sql_int(const char *home, const char *sql) {
+/* A fresh home of the running test's back end (a directory, or a PostgreSQL database URL). */
+static const char *store_home(const char *tag) {
+    const char *h = fw_test_store_home(tag);
+    return h ? h : new_home(tag);
+}
+
+/* One SELECT returning one integer, on either back end. */
+static int64_t sql_int(const char *home, const char *sql) { return (int64_t)HOME_INT(home, "flywheel.db", sql); }
+
+/* One UPDATE of the registry's tables behind its back, on either back end. */
+static void sql_update(const char *home, const char *sql) {
+    if (fw_test_is_pg()) {
+        char q[1200];
+        snprintf(q, sizeof q, "WITH u AS (%s RETURNING 1) SELECT count(*) FROM u", sql);
+        CHECK_MSG(HOME_INT(home, "", q) >= 0, "%s", sql);
+        return;
+    }
     char db[700];
     snprintf(db, sizeof db, "%s/flywheel.db", home);
     sqlite3 *h = NULL;
-    int64_t v = -1;
-    if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
-        sqlite3_stmt *st = NULL;
-        if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-            v = sqlite3_column_int64(st, 0);
-        else
-            fw_test_fail(__FILE__, __LINE__, "%s: %s", sql, sqlite3_errmsg(h));
-        sqlite3_finalize(st);
-    }
+    CHECK(sqlite3_open(db, &h) == SQLITE_OK);
+    char *msg = NULL;
+    CHECK_MSG(sqlite3_exec(h, sql, NULL, NULL, &msg) == SQLITE_OK, "%s: %s", sql, msg ? msg : "");
+    sqlite3_free(msg);
     sqlite3_close(h);
-    return v;
 }
 
 static void sql_exec(const char *home, const char *sql) {
@@ -111,6 +126,7 @@ static void sql_exec(const char *home, const char *sql) {
 }
 
 static bool integrity_ok(const char *home) {
+    if (fw_test_is_pg()) return true; /* PostgreSQL's pages are its own (WAL, checksummed by it) */
     char db[700];
     snprintf(db, sizeof db, "%s/flywheel.db", home);
     sqlite3 *h = NULL;
@@ -132,7 +148,7 @@ static int64_t check_consistent(const char *home, const char *when) {
     CHECK_MSG(integrity_ok(home), "%s: SQLite integrity check failed", when);
     int64_t versions = sql_int(home, "SELECT COUNT(*) FROM versions");
     int64_t gaps = sql_int(home, "SELECT COUNT(*) FROM (SELECT model_id, MAX(version) AS mx, COUNT(*) AS n,"
-                                 " COUNT(DISTINCT version) AS d FROM versions GROUP BY model_id)"
+                                 " COUNT(DISTINCT version) AS d FROM versions GROUP BY model_id) g"
                                  " WHERE mx != n OR d != n");
     CHECK_MSG(gaps == 0, "%s: %lld names have gaps or duplicates in their version numbers", when, (long long)gaps);
     int64_t audits = sql_int(home, "SELECT COUNT(*) FROM audit_log WHERE action IN ('register','import')");
@@ -214,6 +230,40 @@ static void file_hash(const char *path, char out[33]) {
     fw_buf_free(&b);
 }
 
+/* The artifact hash of ref ("" when it does not resolve: a test failure). */
+static void artifact_hash_of(const char *home, const char *ref, char out[33]) {
+    out[0] = 0;
+    fw_registry *r = open_reg(home);
+    if (!r) return;
+    fw_version_rec v;
+    fw_err err;
+    if (fw_registry_resolve(r, ref, &v, &err) == FW_OK) {
+        snprintf(out, 33, "%s", v.artifact_hash);
+        fw_version_rec_free(&v);
+    } else {
+        fw_test_fail(__FILE__, __LINE__, "resolve %s: %s", ref, err.msg);
+    }
+    fw_registry_close(r);
+}
+
+/* True when ref resolves and its artifact reads back verified. */
+static bool artifact_readable(const char *home, const char *ref) {
+    fw_registry *r = open_reg(home);
+    if (!r) return false;
+    fw_version_rec v;
+    fw_err err;
+    bool ok = false;
+    if (fw_registry_resolve(r, ref, &v, &err) == FW_OK) {
+        uint8_t *bytes = NULL;
+        size_t len = 0;
+        ok = fw_registry_read_artifact(r, &v, &bytes, &len, &err) == FW_OK;
+        fw_free(bytes);
+        fw_version_rec_free(&v);
+    }
+    fw_registry_close(r);
+    return ok;
+}
+
 static void artifact_path_of(const char *home, const char *ref, char *path, size_t size) {
     path[0] = 0;
     fw_registry *r = open_reg(home);
@@ -234,7 +284,7 @@ static void artifact_path_of(const char *home, const char *ref, char *path, size
 /* 4 processes, each registering 12 versions spread over 3 shared names plus one name of its own,
  * all starting together: every name ends with exactly the versions registered, numbered 1..n. */
 static void test_concurrent_many_names(void) {
-    const char *home = new_home("many");
+    const char *home = store_home("many");
     char h[700];
     snprintf(h, sizeof h, "%s", home);
     int go[2];
@@ -299,7 +349,7 @@ static void test_concurrent_cli_train(void) {
         printf("  skipped: FLYWHEEL_BIN not set\n");
         return;
     }
-    const char *home = new_home("cli-train");
+    const char *home = store_home("cli-train");
     char h[700];
     snprintf(h, sizeof h, "%s", home);
     enum { N = 3 };
@@ -356,7 +406,7 @@ static void test_concurrent_cli_train(void) {
  * random moment — often in the middle of writing the artifact or the transaction. Over 6 rounds the
  * store must stay consistent, and numbering continues where the visible versions end. */
 static void test_kill9_many_writers(void) {
-    const char *home = new_home("kill9-many");
+    const char *home = store_home("kill9-many");
     char h[700];
     snprintf(h, sizeof h, "%s", home);
     fw_registry *r0 = open_reg(home);
@@ -444,7 +494,7 @@ static void crash_child(const char *home, const char *point, const char *op, int
 }
 
 static void test_crash_points(void) {
-    const char *home = new_home("crash-points");
+    const char *home = store_home("crash-points");
     char h[700];
     snprintf(h, sizeof h, "%s", home);
     fw_registry *r = open_reg(home);
@@ -474,11 +524,12 @@ static void test_crash_points(void) {
     CHECK_EQ(n_orph, 0u);
     fw_registry_close(r);
     CHECK_EQ(check_consistent(home, "after --clean"), 2);
-    char p2[1024];
-    artifact_path_of(home, "c@2", p2, sizeof p2);
+    char p2[1024] = "";
+    if (!fw_test_is_pg()) artifact_path_of(home, "c@2", p2, sizeof p2);
     crash_child(h, "delete:before-commit", "c@2", 0);
-    check_consistent(home, "delete:before-commit"); /* c@2 still live: its file must still be there */
-    CHECK_MSG(access(p2, R_OK) == 0, "a crash before the delete committed removed the file of live c@2");
+    check_consistent(home, "delete:before-commit"); /* c@2 still live: its bytes must still be there */
+    CHECK_MSG(p2[0] == 0 || access(p2, R_OK) == 0, "a crash before the delete committed removed the file of live c@2");
+    CHECK_MSG(artifact_readable(home, "c@2"), "a crash before the delete committed lost the bytes of live c@2");
     r = open_reg(home);
     if (!r) return;
     fw_version_rec v;
@@ -553,7 +604,7 @@ static void test_leftover_temp_files(void) {
 /* Allocation failure at each point of a registration, then of a promotion: every attempt either
  * fully happened or left no trace; ASan checks nothing leaks on any path. */
 static void test_alloc_failures(void) {
-    const char *home = new_home("oom");
+    const char *home = store_home("oom");
     fw_registry *r = open_reg(home);
     if (!r) return;
     fw_err err;
@@ -668,7 +719,7 @@ static void test_readers_not_blocked_by_writer(void) {
 /* ---- bad references, damaged stores ---------------------------------------------------------- */
 
 static void test_bad_references(void) {
-    const char *home = new_home("refs");
+    const char *home = store_home("refs");
     fw_registry *r = open_reg(home);
     if (!r) return;
     fw_err err;
@@ -737,7 +788,7 @@ static void test_bad_references(void) {
 /* An alias whose version was deleted behind the registry's back: resolve says the store is
  * inconsistent, check and the CLI report it, and setting the alias again repairs it. */
 static void test_alias_at_deleted_version(void) {
-    const char *home = new_home("dangling");
+    const char *home = store_home("dangling");
     char h[700];
     snprintf(h, sizeof h, "%s", home);
     fw_registry *r = open_reg(home);
@@ -749,7 +800,7 @@ static void test_alias_at_deleted_version(void) {
     fw_promote_options_init(&po);
     CHECK_OK(fw_registry_promote(r, "m@1", &po, NULL, 0, &err));
     fw_registry_close(r);
-    sql_exec(home, "UPDATE versions SET status='deleted' WHERE version = 1");
+    sql_update(home, "UPDATE versions SET status='deleted' WHERE version = 1");
     r = open_reg(home);
     if (!r) return;
     fw_version_rec v;
@@ -781,7 +832,7 @@ static void test_alias_at_deleted_version(void) {
 /* Artifact files damaged in every way a disk or a person can: each read says which version and
  * what happened; check counts each; nothing outside the artifacts folder is ever opened. */
 static void test_damaged_artifacts(void) {
-    const char *home = new_home("damaged");
+    const char *home = store_home("damaged");
     char h[700];
     snprintf(h, sizeof h, "%s", home);
     fw_registry *r = open_reg(home);
@@ -789,27 +840,47 @@ static void test_damaged_artifacts(void) {
     fw_err err;
     for (int i = 1; i <= 5; i++) CHECK_OK(reg_named(r, "m", i, NULL, &err));
     fw_registry_close(r);
-    char p[5][1024];
-    for (int i = 0; i < 5; i++) {
-        char ref[16];
-        snprintf(ref, sizeof ref, "m@%d", i + 1);
-        artifact_path_of(home, ref, p[i], sizeof p[i]);
-    }
     /* v1 truncated to nothing, v2 truncated by one byte, v3 replaced by v4's (valid) bytes,
-     * v4 replaced by a directory, v5 row names a "hash" that walks out of the store */
-    CHECK(truncate(p[0], 0) == 0);
-    struct stat st;
-    CHECK(stat(p[1], &st) == 0);
-    CHECK(truncate(p[1], st.st_size - 1) == 0);
-    char cmd[3000];
-    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", p[3], p[2]);
-    CHECK(system(cmd) == 0);
-    CHECK(unlink(p[3]) == 0);
-    CHECK(mkdir(p[3], 0755) == 0);
-    sql_exec(home, "UPDATE versions SET artifact_hash = '../../../../../../../../etc/passwd' WHERE version = 5");
+     * v4 replaced by a directory (PostgreSQL: its row deleted), v5 row names a "hash" that walks
+     * out of the store */
+    if (fw_test_is_pg()) {
+        char hs[5][33], sql[400];
+        for (int i = 0; i < 5; i++) {
+            char ref[16];
+            snprintf(ref, sizeof ref, "m@%d", i + 1);
+            artifact_hash_of(home, ref, hs[i]);
+        }
+        snprintf(sql, sizeof sql, "UPDATE artifacts SET data = ''::bytea WHERE hash = '%s'", hs[0]);
+        sql_update(home, sql);
+        snprintf(sql, sizeof sql, "UPDATE artifacts SET data = substring(data from 1 for length(data) - 1) WHERE hash = '%s'", hs[1]);
+        sql_update(home, sql);
+        snprintf(sql, sizeof sql, "UPDATE artifacts SET data = (SELECT data FROM artifacts WHERE hash = '%s') WHERE hash = '%s'",
+                 hs[3], hs[2]);
+        sql_update(home, sql);
+        snprintf(sql, sizeof sql, "DELETE FROM artifacts WHERE hash = '%s'", hs[3]);
+        sql_update(home, sql);
+    } else {
+        char p[5][1024];
+        for (int i = 0; i < 5; i++) {
+            char ref[16];
+            snprintf(ref, sizeof ref, "m@%d", i + 1);
+            artifact_path_of(home, ref, p[i], sizeof p[i]);
+        }
+        CHECK(truncate(p[0], 0) == 0);
+        struct stat st;
+        CHECK(stat(p[1], &st) == 0);
+        CHECK(truncate(p[1], st.st_size - 1) == 0);
+        char cmd[3000];
+        snprintf(cmd, sizeof cmd, "cp '%s' '%s'", p[3], p[2]);
+        CHECK(system(cmd) == 0);
+        CHECK(unlink(p[3]) == 0);
+        CHECK(mkdir(p[3], 0755) == 0);
+    }
+    sql_update(home, "UPDATE versions SET artifact_hash = '../../../../../../../../etc/passwd' WHERE version = 5");
     r = open_reg(home);
     if (!r) return;
-    const fw_status expect[5] = {FW_ECORRUPT, FW_ECORRUPT, FW_ECORRUPT, FW_EIO, FW_EINVAL};
+    const fw_status expect[5] = {FW_ECORRUPT, FW_ECORRUPT, FW_ECORRUPT, fw_test_is_pg() ? FW_ENOTFOUND : FW_EIO,
+                                 FW_EINVAL};
     for (int i = 0; i < 5; i++) {
         char ref[16];
         snprintf(ref, sizeof ref, "m@%d", i + 1);
@@ -946,7 +1017,7 @@ static void test_foreign_stores(void) {
 /* ---- names ---------------------------------------------------------------------------------- */
 
 static void test_names(void) {
-    const char *home = new_home("names");
+    const char *home = store_home("names");
     char h[700];
     snprintf(h, sizeof h, "%s", home);
     fw_registry *r = open_reg(home);
@@ -1004,17 +1075,17 @@ static void test_names(void) {
 
 int main(int argc, char **argv) {
     (void)argc;
-    TEST_RUN(test_concurrent_many_names);
-    TEST_RUN(test_concurrent_cli_train);
-    TEST_RUN(test_kill9_many_writers);
-    TEST_RUN(test_crash_points);
+    TEST_RUN_BACKENDS(test_concurrent_many_names);
+    TEST_RUN_BACKENDS(test_concurrent_cli_train);
+    TEST_RUN_BACKENDS(test_kill9_many_writers);
+    TEST_RUN_BACKENDS(test_crash_points);
     TEST_RUN(test_leftover_temp_files);
-    TEST_RUN(test_alloc_failures);
+    TEST_RUN_BACKENDS(test_alloc_failures);
     TEST_RUN(test_readers_not_blocked_by_writer);
-    TEST_RUN(test_bad_references);
-    TEST_RUN(test_alias_at_deleted_version);
-    TEST_RUN(test_damaged_artifacts);
+    TEST_RUN_BACKENDS(test_bad_references);
+    TEST_RUN_BACKENDS(test_alias_at_deleted_version);
+    TEST_RUN_BACKENDS(test_damaged_artifacts);
     TEST_RUN(test_foreign_stores);
-    TEST_RUN(test_names);
+    TEST_RUN_BACKENDS(test_names);
     return fw_test_report(argv[0]);
 }

@@ -3,7 +3,7 @@
  * and never reused, every field kept (NaN metrics as unknown), latest active / any, status
  * changes, aliases (set, move, remove, list in byte order), the model summary, runs (a second
  * insert of a run id is FW_EEXIST and the transaction goes on), the audit log in order, artifacts
- * (content-addressed, verified on read, listed, removed), batch runs, jobs and answers, settings
+ * (content-addressed, verified on read, listed, removed, mapped from another thread), batch runs, jobs and answers, settings
  * kept by the first writer, transactions that roll back leave nothing, a concurrent writer queues
  * behind the write lock; the PostgreSQL home's errors: an unreachable server is FW_EBUSY naming the
  * home (password hidden), a missing libpq names the library. */
@@ -15,6 +15,7 @@
 #include "backend.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -247,6 +248,73 @@ static void test_artifacts(void) {
     fw_store_close(s);
 }
 
+/* fw_store_artifact_map on both back ends (SQLite: a memory map of the file; PostgreSQL: a copy
+ * read on a connection of its own), called from another thread while the handle's owner is inside
+ * a write transaction: the verified bytes; a missing hash is FW_ENOTFOUND, altered bytes
+ * FW_ECORRUPT. */
+typedef struct map_job {
+    fw_store *s;
+    const char *hash;
+    const void *data;
+    size_t len;
+    fw_status st;
+    fw_err err;
+} map_job;
+
+static void *map_thread(void *arg) {
+    map_job *j = arg;
+    j->st = fw_store_artifact_map(j->s, j->hash, &j->data, &j->len, &j->err);
+    return NULL;
+}
+
+static void test_artifact_map(void) {
+    const char *home = fw_test_store_home("map");
+    if (!home) return;
+    fw_store *s;
+    fw_err err;
+    CHECK_OK(fw_store_open(home, &s, &err));
+    if (!s) return;
+    static unsigned char big[200000];
+    for (size_t i = 0; i < sizeof big; i++) big[i] = (unsigned char)(i * 13 + (i >> 7));
+    char h[33];
+    CHECK_OK(fw_store_artifact_put(s, big, sizeof big, h, &err));
+    int64_t v = 0;
+    CHECK_OK(add_version(s, "m", h, 0.5, &v, &err));
+    CHECK_OK(fw_store_begin(s, true, &err)); /* the owner is mid-transaction on its handle */
+    CHECK_OK(fw_store_alias_set(s, "m", "production", v, &err));
+    map_job j = {.s = s, .hash = h};
+    pthread_t t;
+    CHECK_EQ(pthread_create(&t, NULL, map_thread, &j), 0);
+    pthread_join(t, NULL);
+    CHECK_MSG(j.st == FW_OK, "map: %s", j.err.msg);
+    CHECK(j.len == sizeof big && j.data && memcmp(j.data, big, j.len) == 0);
+    fw_store_artifact_unmap(s, j.data, j.len);
+    map_job missing = {.s = s, .hash = "0123456789abcdef0123456789abcdef"};
+    map_thread(&missing);
+    CHECK_EQ(missing.st, FW_ENOTFOUND);
+    CHECK(missing.data == NULL);
+    fw_store_rollback(s);
+    if (fw_test_is_pg()) {
+        char sql[200];
+        snprintf(sql, sizeof sql, "WITH u AS (UPDATE artifacts SET data = 'y'::bytea || data WHERE hash = '%s'"
+                                  " RETURNING 1) SELECT count(*) FROM u", h);
+        CHECK_EQ(HOME_INT(home, "", sql), 1);
+    } else {
+        char path[800];
+        fw_store_artifact_where(s, h, path, sizeof path);
+        FILE *f = fopen(path, "r+b");
+        CHECK(f != NULL);
+        if (f) {
+            fputc('y', f);
+            fclose(f);
+        }
+    }
+    map_job altered = {.s = s, .hash = h};
+    map_thread(&altered);
+    CHECK_EQ(altered.st, FW_ECORRUPT);
+    fw_store_close(s);
+}
+
 static void test_batch_settings(void) {
     const char *home = fw_test_store_home("batch");
     if (!home) return;
@@ -458,6 +526,7 @@ int main(int argc, char **argv) {
     TEST_RUN_BACKENDS(test_versions_aliases);
     TEST_RUN_BACKENDS(test_runs_audit_tx);
     TEST_RUN_BACKENDS(test_artifacts);
+    TEST_RUN_BACKENDS(test_artifact_map);
     TEST_RUN_BACKENDS(test_batch_settings);
     TEST_RUN_BACKENDS(test_concurrent_writers);
     TEST_RUN_BACKENDS(test_watch);

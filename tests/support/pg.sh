@@ -9,7 +9,10 @@
 # postgresql package creates it) with the temp dir chowned to it. No fsync (a test server: its
 # data dies with it; commits are still written before they are acknowledged, so an immediate
 # shutdown — pause — loses none), trust authentication on 127.0.0.1 only, no Unix socket outside DIR.
+# FW_PG_DURABLE=1 keeps PostgreSQL's defaults fsync=on and full_page_writes=on (benchmarks).
 set -euo pipefail
+nosync="-c fsync=off -c full_page_writes=off"
+[[ ${FW_PG_DURABLE:-0} == 1 ]] && nosync=""
 bindir=${FW_PG_BINDIR:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
 [[ -x $bindir/initdb && -x $bindir/pg_ctl ]] || { echo "pg.sh: no PostgreSQL server binaries (Debian: apt-get install postgresql)" >&2; exit 2; }
 as=()
@@ -27,7 +30,7 @@ start)
   for attempt in 1 2 3 4 5; do
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
     if "${as[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 120 \
-        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=200" \
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 $nosync -c max_connections=200" \
         start >/dev/null 2>&1; then
       echo "$port" > "$dir/port"
       echo "postgresql://postgres@127.0.0.1:$port $dir"
@@ -38,7 +41,7 @@ start)
 resume)
   dir=${2:?pg.sh resume DIR}; port=$(cat "$dir/port")
   "${as[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 120 \
-    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=200" \
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 $nosync -c max_connections=200" \
     start >/dev/null ;;
 stop|pause)
   dir=${2:?pg.sh stop DIR}
