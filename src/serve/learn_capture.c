@@ -1,6 +1,7 @@
-/* learn_capture.c — owns the online learner's join cache (learn_capture.h): a direct-mapped table
- * of fixed-size slots, each guarded by a one-word try-lock, and the per-instance check that a
- * served model's inputs are the learner's. */
+/* learn_capture.c — owns the online learner's join cache (learn_capture.h): a two-way set-associative
+ * table of fixed-size slots (a request id may sit in either slot of its pair, so two ids that hash
+ * alike both stay), each guarded by a one-word try-lock, and the per-instance check that a served
+ * model's inputs are the learner's. */
 #include "serve/learn_capture.h"
 
 #include "core/alloc.h"
@@ -91,8 +92,32 @@ static uint64_t key_of(const fw_learn_capture *c, const char *rid) {
     return k ? k : 1;
 }
 
-static slot_hdr *slot_at(const fw_learn_capture *c, uint64_t key) {
-    return (slot_hdr *)(c->slots + (size_t)(key & c->mask) * c->slot_bytes);
+/* The pair of slots a key may occupy: slot_at(c, key, 0) and slot_at(c, key, 1). */
+static slot_hdr *slot_at(const fw_learn_capture *c, uint64_t key, unsigned way) {
+    return (slot_hdr *)(c->slots + (size_t)(((key & c->mask) & ~(uint64_t)1) | way) * c->slot_bytes);
+}
+
+/* Takes a slot of KEY's pair for a put without waiting: the one holding KEY already or an empty one,
+ * else (both hold other ids) the one a bit of the key picks, else (busy) the other; NULL when both
+ * are busy. The slot is returned locked. */
+static slot_hdr *put_slot(fw_learn_capture *c, uint64_t key) {
+    slot_hdr *full = NULL, *second = NULL;
+    for (unsigned way = 0; way < 2; way++) {
+        slot_hdr *h = slot_at(c, key, way);
+        if (atomic_exchange_explicit(&h->lock, 1, memory_order_acquire)) continue;
+        if (h->key == 0 || h->key == key) {
+            if (full) atomic_store_explicit(&full->lock, 0, memory_order_release);
+            return h;
+        }
+        if (!full) full = h;
+        else second = h;
+    }
+    if (full && second) { /* both hold other ids: replace the one the key's high bit names */
+        slot_hdr *keep = (key >> 63) ? full : second;
+        atomic_store_explicit(&keep->lock, 0, memory_order_release);
+        return keep == full ? second : full;
+    }
+    return full;
 }
 
 void fw_learn_capture_put(fw_learn_capture *c, const fw_srv_model *m, const char *rid, const fw_value *vals) {
@@ -103,8 +128,8 @@ void fw_learn_capture_put(fw_learn_capture *c, const fw_srv_model *m, const char
     char *end;
     long long version = strtoll(m->version, &end, 10);
     uint64_t key = key_of(c, rid);
-    slot_hdr *h = slot_at(c, key);
-    if (*end || atomic_exchange_explicit(&h->lock, 1, memory_order_acquire)) { /* busy: never wait */
+    slot_hdr *h = *end ? NULL : put_slot(c, key);
+    if (!h) { /* busy: never wait */
         atomic_fetch_add_explicit(&c->skipped, 1, memory_order_relaxed);
         return;
     }
@@ -136,13 +161,18 @@ bool fw_learn_capture_take(fw_learn_capture *c, const char *rid, int64_t version
                            size_t cap) {
     if (!c) return false;
     uint64_t key = key_of(c, rid);
-    slot_hdr *h = slot_at(c, key);
-    int tries = 0;
-    while (atomic_exchange_explicit(&h->lock, 1, memory_order_acquire))
-        if (++tries == TAKE_TRIES) {
-            c->misses++;
-            return false;
-        }
+    slot_hdr *h = NULL;
+    for (unsigned way = 0; way < 2 && !h; way++) {
+        slot_hdr *w = slot_at(c, key, way);
+        int tries = 0;
+        while (atomic_exchange_explicit(&w->lock, 1, memory_order_acquire))
+            if (++tries == TAKE_TRIES) {
+                c->misses++;
+                return false;
+            }
+        if (w->key == key || way == 1) h = w;
+        else atomic_store_explicit(&w->lock, 0, memory_order_release);
+    }
     bool found = h->key == key && h->version == version && h->str_len <= cap;
     if (found) {
         const double *num = (const double *)(h + 1);
