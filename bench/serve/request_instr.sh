@@ -10,8 +10,9 @@
 # queue and each wake-up serves several, as on a loaded server); requests counted by the server's
 # /metrics. Counters are zeroed before the measured part and dumped after it (callgrind_control),
 # the log drained in between, so the ingest of the measured records is counted.
-# Prints instructions per request in total and per component (inclusive counts of named functions,
-# and the exclusive instructions by shared object), and writes the dump to KEEP (if set).
+# Prints instructions per request in total and per component (inclusive counts of named functions;
+# libmicrohttpd's pool memset), and copies the dump to KEEP (if set). docs/BENCHMARKS.md has the
+# breakdown.
 # Usage: bash bench/serve/request_instr.sh   env N (2000), WARM (500), CLIENT (seq|wrk), SECS (20),
 #        FLYWHEEL_BIN (build/flywheel), SPAM_CSV, KEEP=DIR, CONFIG=serve.yaml (extra serve config)
 set -u
@@ -36,7 +37,8 @@ for i in range(n):
 PY
 PORT=${PORT:-18350}
 metric() { curl -s "http://127.0.0.1:$PORT/metrics" | awk -v k="$1" '$1 == k || index($1, k "{") == 1 {s += $2} END {printf "%.0f", s}'; }
-drain() { for _ in $(seq 1 600); do [[ $(metric flywheel_log_spool_records) == 0 ]] && return; sleep 0.2; done; }
+# until the spool is drained (few /metrics polls: under valgrind one costs ~4M instructions)
+drain() { sleep 3; for _ in $(seq 1 120); do [[ $(metric flywheel_log_spool_records) == 0 ]] && return; sleep 1; done; }
 valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.%p" --dump-instr=no --compress-strings=no \
     "$BIN" serve --port "$PORT" --threads 2 --home "$tmp/home" --alias-poll 0 ${CONFIG:+--config "$CONFIG"} \
     >/dev/null 2>"$tmp/err" & pid=$!
@@ -56,18 +58,22 @@ callgrind_control -d "$pid" >/dev/null || { echo "callgrind_control -d failed"; 
 n=$((r1 - r0)) # predictions logged and stored (one per request)
 dump=$tmp/cg.$pid.1
 tot=$(awk '/^(totals|summary):/{print $2; exit}' "$dump")
-echo "== $(date -u +%FT%TZ) $(git rev-parse --short HEAD 2>/dev/null) CLIENT=$CLIENT, $n requests measured (plus the drain's /metrics polls), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== $(date -u +%FT%TZ) $(git rev-parse --short HEAD 2>/dev/null) CLIENT=$CLIENT, $n requests measured (plus a few /metrics polls while the log drains), load $(cut -d' ' -f1-3 /proc/loadavg)"
 awk -v t="$tot" -v n="$n" 'BEGIN{printf "instructions per request (all threads): %.0f\n", t / n}'
-echo "-- inclusive, per request (selected functions) --"
+echo "-- inclusive, per request --"
 callgrind_annotate --inclusive=yes --threshold=100 "$dump" 2>/dev/null > "$tmp/incl.txt"
-for f in on_request dispatch fw__api_predict predict_fast refuse_early send_reply fw__log_prediction fw_logq_push_prediction \
-         writer_main ingest_main syncer_main poll_main MHD_queue_response fw_metrics_request json_loadb \
-         fw_srv_v1_decode reply_predictions fw_reqid_next; do
-    awk -v f="$f" -v n="$n" '{gsub(",", "", $1)} $0 ~ ":" f " " || $0 ~ ":" f "$" {printf "%-28s %10.0f\n", f, $1 / n; exit}' "$tmp/incl.txt"
+callgrind_annotate --tree=caller --threshold=100 "$dump" 2>/dev/null > "$tmp/caller.txt"
+get() { awk -v f="$1" '{c = $1; gsub(",", "", c)} index($0, f " [") {print c; exit}' "$tmp/incl.txt"; }
+for f in server.c:on_request api_v1.c:fw__api_predict v1_decode.c:fw__v1_scan_top v1_decode.c:fw__v1_decode \
+         model.c:fw_srv_model_decide monitoring.c:fw__srv_monitor_observe api_v1.c:reply_predictions \
+         api_v1.c:fw__log_prediction server.c:fw__new_request_id server.c:fw__request_id_bind \
+         input_warnings.c:fw__input_warnings server.c:fw__resolve_flags server.c:send_reply routes.c:fw_route_match \
+         monitoring.c:fw_srv_monitoring_metrics logq.c:writer_main logq.c:fw_json_compact log_spool.c:fw_log_spool_encode \
+         log_spool.c:ingest_main log_sqlite.c:lg_put_predictions log_spool.c:fw_log_spool_decode server.c:poll_main; do
+    v=$(get "$f"); awk -v f="$f" -v v="${v:-0}" -v n="$n" 'BEGIN{printf "%-42s %9.0f\n", f, v / n}'
 done
-echo "-- exclusive, per request, by object --"
-callgrind_annotate --inclusive=no --threshold=100 "$dump" 2>/dev/null |
-    awk -v n="$n" '/^ *[0-9,]+ .*:/ {c = $1; gsub(",", "", c); split($2, a, ":"); o = a[1]; sub(/.*\//, "", o); by[o] += c}
-                   END {for (o in by) if (by[o] / n >= 20) printf "%-40s %10.0f\n", o, by[o] / n}' | sort -k2 -nr | head -20
+# libmicrohttpd zeroes its connection pool between requests: valgrind counts rep stosb per byte
+m=$(grep -B40 '\* .*memset_avx2_unaligned_erms' "$tmp/caller.txt" | grep '<.*libmicrohttpd' | sed 's/,//g' | awk '{s += $1} END {print s + 0}')
+awk -v m="$m" -v n="$n" 'BEGIN{printf "%-42s %9.0f\n", "memset called by libmicrohttpd", m / n}'
 [[ -n ${KEEP:-} ]] && mkdir -p "$KEEP" && cp "$dump" "$KEEP/" && echo "dump kept in $KEEP/$(basename "$dump")"
 exit 0
