@@ -365,57 +365,22 @@ fw_log_record *fw_log_feedback_new2(const char *request_id, const char *label_js
 
 /* ---- JSON formatting (writer thread) ------------------------------------------------------- */
 
-/* Eight bytes at a time where a word holds nothing to act on (SWAR): outside strings no byte
- * <= 0x20 (the four whitespace bytes, and control bytes, which take the byte path) and no quote;
- * inside, no quote and no backslash. Words are copied whole (loaded before stored: dst may be s,
- * and dst never runs ahead of the read position). The byte path is the reference semantics.
- * callgrind, the spam /v1 body (1.6 KB as Python's json.dumps writes it): 11.1k -> see
- * docs/BENCHMARKS.md instructions a record. */
-#define FW_ONES 0x0101010101010101ull
-#define FW_HIGHS 0x8080808080808080ull
-static inline uint64_t swar_zero(uint64_t w) { return (w - FW_ONES) & ~w & FW_HIGHS; }
-static inline uint64_t swar_below(uint64_t w, unsigned char c) { return (w - FW_ONES * c) & ~w & FW_HIGHS; }
-
 size_t fw_json_compact(char *dst, const char *s, size_t n) {
     char *d = dst;
     bool in_str = false;
-    size_t i = 0;
-    while (i < n) {
-        if (!in_str) {
-            while (i + 8 <= n) {
-                uint64_t w;
-                memcpy(&w, s + i, 8);
-                if (swar_below(w, 0x21) | swar_zero(w ^ (FW_ONES * '"'))) break;
-                memcpy(d, &w, 8);
-                d += 8;
-                i += 8;
-            }
-            if (i >= n) break;
-            char c = s[i++];
-            if (c != ' ' && c != '\n' && c != '\t' && c != '\r') {
-                *d++ = c;
-                in_str = c == '"';
-            }
-        } else {
-            while (i + 8 <= n) {
-                uint64_t w;
-                memcpy(&w, s + i, 8);
-                if (swar_zero(w ^ (FW_ONES * '"')) | swar_zero(w ^ (FW_ONES * '\\'))) break;
-                memcpy(d, &w, 8);
-                d += 8;
-                i += 8;
-            }
-            if (i >= n) break;
-            char c = s[i++];
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (in_str) {
             *d++ = c;
-            if (c == '\\' && i < n) *d++ = s[i++];
+            if (c == '\\' && i + 1 < n) *d++ = s[++i];
             else if (c == '"') in_str = false;
+        } else if (c != ' ' && c != '\n' && c != '\t' && c != '\r') {
+            *d++ = c;
+            in_str = c == '"';
         }
     }
     return (size_t)(d - dst);
 }
-#undef FW_ONES
-#undef FW_HIGHS
 
 static void jraw(fw_buf *b, const char *s) {
     if (s) fw_buf_put(b, s, strlen(s));
