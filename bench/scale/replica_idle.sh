@@ -6,7 +6,8 @@
 # thread runs). Per thread (by name): wake-ups per second (voluntary + involuntary context switches
 # from /proc/PID/task/TID/status) and CPU (utime + stime ticks) over the idle window; then the same
 # for LOADSECS seconds of wrk -t1 -c8 through HAProxy (per request: wake-ups and CPU of each
-# thread). Counts, not timings: takes no bench lock.
+# thread). The wake-up counts move little with the machine's load, the CPU figures do: for those run
+# it under `flock /tmp/fw-bench.lock` and record the load it prints.
 # Usage: bash bench/scale/replica_idle.sh   env SECS (10), LOADSECS (5), CONFIG (replica serve config),
 #        REPLICAS (1: the per-thread figures are summed over all), THREADS (--threads each), WT/WC (wrk -t/-c)
 set -eu
