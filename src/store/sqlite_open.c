@@ -3,20 +3,8 @@
  * switch needs when several processes open a fresh file at once. */
 #include "store/store_int.h"
 
-#include <pthread.h>
 #include <sqlite3.h>
 #include <time.h>
-
-/* Statement journals in memory up to 256 KiB (SQLite's default spills them to a temp file past
- * 64 KiB). The prediction log's ingest inserts 32 rows of ~1 KB per statement, and each statement
- * journals ~18 pages (~74 KB): the first statement of every ingest transaction created a temp file in
- * /var/tmp and the transaction's ~32 statements wrote ~600 pages through it — ~0.17 pwrite calls
- * per served request at c=64 (strace), syscalls on the ingest's CPU. SQLite allocates an in-memory
- * journal in chunks of the spill size, so the bound is not larger: at 16 MiB each statement's
- * journal was a fresh 16 MiB mmap (and its page faults). Process-wide, set once before SQLite
- * initializes (sqlite3_config refuses it later; then the default stays). */
-static pthread_once_t g_config_once = PTHREAD_ONCE_INIT;
-static void config_once(void) { (void)sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, 256 << 10); }
 
 static fw_status open_error(sqlite3 *db, const char *path, const char *what, fw_err *err) {
     int code = db ? sqlite3_errcode(db) & 0xff : SQLITE_NOMEM;
@@ -29,7 +17,6 @@ static fw_status open_error(sqlite3 *db, const char *path, const char *what, fw_
 
 fw_status fw__sqlite_open_wal(const char *path, int busy_ms, sqlite3 **out, fw_err *err) {
     *out = NULL;
-    pthread_once(&g_config_once, config_once);
     sqlite3 *db = NULL;
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
         SQLITE_OK) {

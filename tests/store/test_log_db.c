@@ -18,10 +18,6 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <stdlib.h>
-#include <sys/inotify.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 static char home_buf[512];
 static const char *new_home(const char *tag) {
@@ -464,56 +460,7 @@ static void test_schema2_migrates(void) {
     fw_store_close(s);
 }
 
-/* The ingest's transactions (1,024 rows of ~1 KB, in INSERTs of 32 rows, into a table of 12k rows)
- * keep their statement journal in memory: no temp file is created in SQLITE_TMPDIR while batches
- * are stored (inotify sees every create, even of a file unlinked at once). With SQLite's default
- * 64 KiB spill each such transaction created one and wrote ~600 pages through it. */
-static void test_no_statement_journal_file(void) {
-    const char *tmp = getenv("SQLITE_TMPDIR"); /* main's: SQLite reads it once, at its first temp file */
-    CHECK(tmp != NULL);
-    if (!tmp) return;
-    int in = inotify_init1(IN_NONBLOCK);
-    CHECK(in >= 0);
-    CHECK(inotify_add_watch(in, tmp, IN_CREATE) >= 0);
-    fw_store *s;
-    sqlite3 *log;
-    if (!open_both("stmtjrnl", &s, &log)) return;
-    sqlite3_close(log);
-    fw_err err;
-    fw_store_log *l = NULL;
-    CHECK_OK(fw_store_log_open(fw_store_home(s), &l, &err));
-    if (!l) {
-        fw_store_close(s);
-        return;
-    }
-    enum { N = 12288, BATCH = 1024 };
-    static char rids[BATCH][48];
-    static char input[1000];
-    memset(input, 'x', sizeof input - 3);
-    input[0] = '"';
-    input[sizeof input - 3] = '"';
-    input[sizeof input - 2] = 0;
-    fw_log_pred_row rows[BATCH];
-    for (int b = 0; b < N / BATCH; b++) {
-        for (int i = 0; i < BATCH; i++) {
-            rid_of((uint64_t)(b * BATCH + i), rids[i]);
-            rows[i] = (fw_log_pred_row){rids[i], 1000 + b * BATCH + i, "spam", 3, input, strlen(input), "[1]", 3, 10, "model"};
-        }
-        CHECK_OK(fw_store_log_put_predictions(l, rows, BATCH, &err));
-    }
-    fw_store_log_close(l);
-    fw_store_close(s);
-    char ev[4096];
-    ssize_t got = read(in, ev, sizeof ev);
-    CHECK_MSG(got <= 0, "SQLite created %zd bytes of inotify events (temp files) in SQLITE_TMPDIR", got);
-    close(in);
-}
-
 int main(int argc, char **argv) {
-    char tmpdir[600]; /* before any SQLite use: it reads SQLITE_TMPDIR once */
-    snprintf(tmpdir, sizeof tmpdir, "%s/sqlite-tmp", fw_test_tmpdir());
-    mkdir(tmpdir, 0700);
-    setenv("SQLITE_TMPDIR", tmpdir, 1);
     (void)argc;
     TEST_RUN(test_new_file);
     TEST_RUN(test_registry_write_not_blocked_by_log);
@@ -524,6 +471,5 @@ int main(int argc, char **argv) {
     TEST_RUN(test_lookup_every_segment);
     TEST_RUN(test_schema2_migrates);
     TEST_RUN(test_lookup_runs);
-    TEST_RUN(test_no_statement_journal_file);
     return fw_test_report(argv[0]);
 }
