@@ -208,6 +208,8 @@ typedef struct fw_logq_stats {
     uint64_t depth, capacity, pushed, dropped, written, write_errors, batches;
     uint64_t mem_bytes, mem_capacity, mem_peak; /* the records' memory: in use, bound, most ever */
     uint64_t mem_dropped;         /* records dropped because the memory bound was reached (in dropped) */
+    uint64_t writer_wakeups;      /* the writer's waits that ended (a tick, a push, a durable push); an
+                                   * idle queue's writer parks after 0.1 s: about one a second then */
     fw_log_sink_stats sink;       /* the sink's own (zero when it has no stats hook) */
 } fw_logq_stats;
 void fw_logq_get_stats(const fw_logq *q, fw_logq_stats *s);
