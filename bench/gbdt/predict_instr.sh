@@ -9,8 +9,8 @@
 #       column scorer's cache and of its calls): the same on a busy machine, so no lock and no
 #       load wait; ratio new/base.
 #   TIME=1: thread CPU seconds of each phase, PAIRS (default 3) alternating pairs of REPS (default
-#       200) predicts, median ratio new/base; waits for a quiet machine (FORCE=1 runs anyway) and
-#       holds /tmp/fw-bench.lock while it runs.
+#       200) predicts, median ratio new/base; waits for a quiet machine (FORCE=1 runs anyway), then
+#       holds /tmp/fw-bench.lock while it runs (~20 s).
 set -eu
 cd "$(dirname "$0")/../.."
 BASE=${1:-main}
@@ -44,9 +44,9 @@ if [ "${TIME:-0}" != 1 ]; then
     sed 's/^/base: /' "$work/out_base"; sed 's/^/new:  /' "$work/out_new"
 else
     . bench/quiet.sh
+    bench_wait_quiet   # before the lock: nobody waits behind a run that is waiting for quiet
     exec 9>/tmp/fw-bench.lock
     flock 9
-    bench_wait_quiet
     reps=${REPS:-200}
     pr=(); cr=(); kr=()
     val() { sed -n "s/^$1.* $2=\([0-9.]*\).*/\1/p" "$3"; }
