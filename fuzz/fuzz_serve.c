@@ -94,7 +94,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     switch (rt.kind) {
     case FW_ROUTE_V1_PREDICT: fw__api_predict(s, &rt, body, len, false, &r); break;
     case FW_ROUTE_V1_EXPLAIN: fw__api_predict(s, &rt, body, len, true, &r); break;
-    case FW_ROUTE_V1_RANK: fw__api_rank(s, body, len, &r); break;
+    case FW_ROUTE_V1_RANK: fw__api_rank(s, &rt, body, len, &r); break;
     case FW_ROUTE_V1_FEEDBACK: fw__api_feedback(s, "127.0.0.1", NULL, body, len, &r); break;
     case FW_ROUTE_V2_INFER: fw__api_v2(s, &rt, body, len, &r); break;
     default: abort();

@@ -2,7 +2,8 @@
  * where the truth is known, as the server runs it: one request per time step routed by the
  * published shares, the shares recomputed every REFRESH steps (the server's 50 ms updater tick),
  * each request's reward event arriving after a delay drawn uniformly from 1..DELAY steps, joined by
- * the request's key, and trials counted when their reward window (WINDOW steps) closes.
+ * the request's key (a click enters the posterior when it arrives, a silent trial as a weighted 0
+ * until its reward window of WINDOW steps closes, then as a 0: src/experiment/bandit.h).
  * bench/experiment/bandit_regret.py runs it beside a reference Thompson sampler and prints the
  * ratio of the regrets.
  *

@@ -11,8 +11,13 @@
  * stored, and takes the server's CPU time (utime + stime of the process) over the run and the
  * drain. Printed per run: pairs (= feedback events), the server's CPU us per pair, predict p50 /
  * p99. Per pair of runs (the side that goes first alternating): CPU on - off = the learning cost per
- * feedback event, and predict p99 on / off. Medians over PAIRS.
+ * feedback event, and predict p99 on / off. Medians over PAIRS. Also printed (on): the CPU of the
+ * learning thread alone (fw-learn, /proc/PID/task) per event and the HTTP worker threads' (MHD-worker)
+ * CPU on - off — the two places learning adds work, each read from its own threads, so that the
+ * log threads' noise (half the server's CPU, the same work on both sides) stays out — and the
+ * labels joined through the store (not in memory).
  * Usage: feedback_cost FLYWHEEL_BIN WORK_DIR SPAM_CSV [PAIRS (3)] [DUR (5)] [CONNS (32)] */
+#include <dirent.h>
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
@@ -137,6 +142,46 @@ static double proc_cpu(pid_t pid) {
     return (double)(ut + stt) / (double)sysconf(_SC_CLK_TCK);
 }
 
+/* CPU seconds (utime + stime) of the server's threads named comm (e.g. "fw-learn"). */
+static double thread_cpu(pid_t pid, const char *comm) {
+    char dir[64], p[384], buf[2048];
+    snprintf(dir, sizeof dir, "/proc/%d/task", (int)pid);
+    DIR *d = opendir(dir);
+    if (!d) return NAN;
+    double sum = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        snprintf(p, sizeof p, "%s/%s/stat", dir, e->d_name);
+        FILE *f = fopen(p, "r");
+        if (!f) continue;
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = 0;
+        char *o = strchr(buf, '('), *q = strrchr(buf, ')');
+        if (!o || !q || (size_t)(q - o - 1) != strlen(comm) || strncmp(o + 1, comm, strlen(comm))) continue;
+        unsigned long ut = 0, stt = 0;
+        if (sscanf(q + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &stt) == 2)
+            sum += (double)(ut + stt) / (double)sysconf(_SC_CLK_TCK);
+    }
+    closedir(d);
+    return sum;
+}
+
+/* One /metrics sample by its full key, -1 when absent. */
+static double metric(int port, const char *key) {
+    hc_resp r;
+    double v = -1;
+    if (hc_request(port, "GET", "/metrics", NULL, NULL, &r) == 0 && r.body) {
+        char k[200];
+        snprintf(k, sizeof k, "\n%s ", key);
+        const char *q = strstr(r.body, k);
+        if (q) v = atof(q + strlen(k));
+    }
+    hc_resp_free(&r);
+    return v;
+}
+
 /* The sum of flywheel_learn_labels_total for learned, unjoined and refused (-1: not there). */
 static long long learned(int port) {
     hc_resp r;
@@ -160,6 +205,9 @@ static int cmpd(const void *a, const void *b) {
 
 typedef struct result {
     double cpu_us_per_pair, p50_ms, p99_ms, rps;
+    double learn_thread_us;       /* the fw-learn thread's CPU per event (on) */
+    double request_us;            /* the HTTP worker threads' (MHD-worker) CPU per event */
+    double store_joins;           /* labels joined through the store over the whole run (on) */
     size_t pairs, failed;
 } result;
 
@@ -185,7 +233,7 @@ static int run(const char *bin, const char *work, bool on, double dur, int conns
     /* warm-up: 1 s (first loads, the monitor's calibration, the learner's start) */
     for (int pass = 0; pass < 2; pass++) {
         double len = pass ? dur : 1.0;
-        double c0 = proc_cpu(s.pid), t0 = mono();
+        double c0 = proc_cpu(s.pid), l0 = thread_cpu(s.pid, "fw-learn"), w0 = thread_cpu(s.pid, "MHD-worker"), t0 = mono();
         for (int i = 0; i < conns; i++) {
             cs[i] = (client){.port = s.port, .id = i + pass * 100, .until = t0 + len, .cap = 2000000};
             cs[i].lat = malloc(cs[i].cap * sizeof(double));
@@ -202,7 +250,7 @@ static int run(const char *bin, const char *work, bool on, double dur, int conns
         for (int w = 0; on && w < 600 && learned(s.port) < total; w++) usleep(50000);
         if (on && learned(s.port) < total) fprintf(stderr, "feedback_cost: %lld of %lld labels learned after 30 s\n", learned(s.port), total);
         usleep(300000);
-        double c1 = proc_cpu(s.pid);
+        double c1 = proc_cpu(s.pid), l1 = thread_cpu(s.pid, "fw-learn"), w1 = thread_cpu(s.pid, "MHD-worker");
         if (pass) {
             double *lat = malloc((n ? n : 1) * sizeof(double));
             size_t k = 0;
@@ -214,6 +262,9 @@ static int run(const char *bin, const char *work, bool on, double dur, int conns
             out->pairs = n;
             out->failed = failed;
             out->cpu_us_per_pair = n ? (c1 - c0) * 1e6 / (double)n : NAN;
+            out->learn_thread_us = n && on ? (l1 - l0) * 1e6 / (double)n : NAN;
+            out->request_us = n ? (w1 - w0) * 1e6 / (double)n : NAN;
+            out->store_joins = on ? metric(s.port, "flywheel_learn_joins_total{via=\"store\"}") : NAN;
             out->p50_ms = n ? lat[n / 2] * 1e3 : NAN;
             out->p99_ms = n ? lat[(size_t)(0.99 * (double)(n - 1))] * 1e3 : NAN;
             out->rps = (double)n / (t1 - t0);
@@ -253,7 +304,7 @@ int main(int argc, char **argv) {
     fclose(f);
     printf("model: spam linear (57 inputs); %d pairs of %.0f s runs, %d connections, each predict then its label; "
            "server --threads 2; CPU = utime + stime of the server over the run and the drain\n", pairs, dur, conns);
-    double cost[64], ratio[64];
+    double cost[64], ratio[64], lthread[64], rthread[64];
     for (int r = 0; r < pairs && r < 64; r++) {
         result res[2];
         memset(res, 0, sizeof res);
@@ -265,15 +316,22 @@ int main(int argc, char **argv) {
         ratio[r] = res[0].p99_ms / res[1].p99_ms;
         printf("pair %d (%s first): on %zu events %.0f/s %.2f us CPU/event predict p50 %.3f p99 %.3f ms (%zu failed) | "
                "off %zu events %.0f/s %.2f us CPU/event p50 %.3f p99 %.3f ms (%zu failed) | learning %.2f us/event, "
-               "p99 on/off %.3f\n",
+               "p99 on/off %.3f | learning thread %.2f us CPU/event, request threads on - off %.2f us, %.0f labels joined "
+               "through the store\n",
                r + 1, r % 2 == 0 ? "on" : "off", res[0].pairs, res[0].rps, res[0].cpu_us_per_pair, res[0].p50_ms,
                res[0].p99_ms, res[0].failed, res[1].pairs, res[1].rps, res[1].cpu_us_per_pair, res[1].p50_ms,
-               res[1].p99_ms, res[1].failed, cost[r], ratio[r]);
+               res[1].p99_ms, res[1].failed, cost[r], ratio[r], res[0].learn_thread_us,
+               res[0].request_us - res[1].request_us, res[0].store_joins);
+        lthread[r] = res[0].learn_thread_us;
+        rthread[r] = res[0].request_us - res[1].request_us;
         fflush(stdout);
     }
     qsort(cost, (size_t)pairs, sizeof(double), cmpd);
     qsort(ratio, (size_t)pairs, sizeof(double), cmpd);
-    printf("median: learning from feedback %.2f us CPU per event (target <= 5), predict p99 on/off %.3f (target: unchanged)\n",
-           cost[pairs / 2], ratio[pairs / 2]);
+    qsort(lthread, (size_t)pairs, sizeof(double), cmpd);
+    qsort(rthread, (size_t)pairs, sizeof(double), cmpd);
+    printf("median: learning from feedback %.2f us CPU per event (target <= 5), predict p99 on/off %.3f (target: unchanged); "
+           "by thread: the learning thread %.2f us + the request threads on - off %.2f us per event\n",
+           cost[pairs / 2], ratio[pairs / 2], lthread[pairs / 2], rthread[pairs / 2]);
     return 0;
 }

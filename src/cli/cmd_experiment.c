@@ -3,6 +3,7 @@
  * prediction log and feedback for a model's traffic split, printed as text, one JSON document
  * (--json: the same bytes for the same events, whichever command), JSON Lines after every N events
  * (--every N) or an HTML page (report --html F). docs/EXPERIMENTS.md documents both. */
+#include "artifact/artifact.h"
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "core/alloc.h"
@@ -11,6 +12,8 @@
 #include "experiment/events.h"
 #include "experiment/experiment.h"
 #include "experiment/shadow.h"
+#include "project/project.h"
+#include "registry/registry.h"
 #include "store/store.h"
 
 #include <math.h>
@@ -22,7 +25,7 @@
 
 static const char usage_top[] =
     "usage: flywheel experiment analyze EVENTS.csv [--json] [--every N] [--alpha A] [options]\n"
-    "       flywheel experiment report NAME [--json] [--html F] [--home DIR] [options]\n"
+    "       flywheel experiment report NAME [--json] [--html F] [--home DIR] [--slice FEATURE | --groups] [options]\n"
     "\n"
     "The statistics of an online experiment (docs/EXPERIMENTS.md): per variant, each metric's estimate\n"
     "(a rate per exposure, or a mean per unit), its relative lift over the control with an always-valid\n"
@@ -113,6 +116,27 @@ static void add_shadow(const common *c, fw_shadow *sh, fw_buf *out, fw_buf *page
     }
 }
 
+/* Sorts the events and appends the analysis to out (and its page to page, when not NULL), with the
+ * shadow agreement when sh has any. */
+static fw_status report_into(const common *c, const fw_exp_opts *o, fw_exp_events *ev, fw_shadow *sh, fw_buf *out,
+                             fw_buf *page, fw_err *err) {
+    fw_status st = fw_exp_events_sort(ev, err);
+    if (!st) st = fw_exp_events_report(ev, o, c->every, c->json, out, page, err);
+    if (!st) add_shadow(c, sh, out, page);
+    if (!st && (!fw_buf_ok(out) || (page && !fw_buf_ok(page)))) st = fw_err_set(err, FW_ENOMEM, "out of memory");
+    return st;
+}
+
+/* Writes the page (html) and prints out; the exit code. */
+static int emit(const char *html, fw_buf *out, fw_buf *page, fw_status st, fw_err *err) {
+    if (!st && html) st = fw_write_file_atomic(html, page->data, page->len, err);
+    if (!st) fwrite(out->data, 1, out->len, stdout);
+    fw_buf_free(page);
+    fw_buf_free(out);
+    if (st) return fw_cli_fail(CMD, FW_EXIT_FAILURE, "%s", err->msg);
+    return fflush(stdout) == 0 ? FW_EXIT_OK : fw_cli_fail(CMD, FW_EXIT_FAILURE, "cannot write the report");
+}
+
 /* Sorts the events, runs the analysis and prints it (with the shadow agreement, when sh has any). */
 static int run(const common *c, fw_exp_events *ev, const char *html, fw_shadow *sh) {
     fw_exp_opts o;
@@ -124,23 +148,108 @@ static int run(const common *c, fw_exp_events *ev, const char *html, fw_shadow *
     if (code >= 0) return code;
     fw_err err;
     fw_err_clear(&err);
-    if (fw_exp_events_sort(ev, &err)) return fw_cli_fail(CMD, FW_EXIT_FAILURE, "%s", err.msg);
-    fw_buf out;
+    fw_buf out, page;
     fw_buf_init(&out);
-    fw_buf page;
     fw_buf_init(&page);
-    fw_status st = fw_exp_events_report(ev, &o, c->every, c->json, &out, html ? &page : NULL, &err);
-    if (!st) add_shadow(c, sh, &out, html ? &page : NULL);
-    if (!st && (!fw_buf_ok(&out) || (html && !fw_buf_ok(&page)))) st = fw_err_set(&err, FW_ENOMEM, "out of memory");
-    if (!st && html) st = fw_write_file_atomic(html, page.data, page.len, &err);
-    fw_buf_free(&page);
-    if (st) {
-        fw_buf_free(&out);
-        return fw_cli_fail(CMD, FW_EXIT_FAILURE, "%s", err.msg);
+    fw_status st = report_into(c, &o, ev, sh, &out, html ? &page : NULL, &err);
+    return emit(html, &out, &page, st, &err);
+}
+
+/* The data.groups columns of the project that NAME's version (its production alias, else its
+ * latest) was trained with, as recorded in its artifact, into p. */
+static fw_status recorded_groups(const char *home, const char *name, fw_project *p, fw_err *err) {
+    fw_registry_options ro;
+    fw_registry_options_init(&ro);
+    ro.home = home;
+    ro.command = "flywheel experiment report";
+    fw_registry *r = NULL;
+    fw_status st = fw_registry_open(&ro, &r, err);
+    fw_version_rec v;
+    memset(&v, 0, sizeof v);
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    fw_artifact *a = NULL;
+    const uint8_t *y = NULL;
+    size_t yl = 0;
+    if (!st) st = fw_registry_resolve(r, name, &v, err);
+    if (!st) st = fw_registry_read_artifact(r, &v, &bytes, &len, err);
+    if (!st) st = fw_artifact_open(bytes, len, &a, err);
+    if (!st && !fw_artifact_bytes(a, "train.project_yaml", &y, &yl))
+        st = fw_err_set(err, FW_ENOTFOUND, "--groups: version %lld of '%s' has no recorded project", (long long)v.version,
+                        name);
+    if (!st) st = fw_project_parse((const char *)y, yl, "the recorded project", p, err);
+    if (!st && !p->n_group_columns)
+        st = fw_err_set(err, FW_ENOTFOUND, "--groups: the project of '%s' version %lld declares no data.groups", name,
+                        (long long)v.version);
+    fw_artifact_close(a);
+    fw_free(bytes);
+    fw_version_rec_free(&v);
+    fw_registry_close(r);
+    return st;
+}
+
+static fw_status push_row(void *ud, const fw_log_exp_row *r, fw_err *err);
+
+/* report NAME --groups: one sliced analysis per data.groups column of the recorded project, each
+ * as `--slice COLUMN` prints it (JSON: one document per line; text: a heading per column; HTML: the
+ * columns' sections on one page). */
+static int run_groups(const common *c, const char *home, const char *name, const char *html) {
+    fw_exp_opts o;
+    fw_exp_metric_spec specs[FW_EXP_MAX_METRICS];
+    char wnames[FW_EXP_MAX_VARIANTS][64];
+    const char *wn[FW_EXP_MAX_VARIANTS];
+    double w[FW_EXP_MAX_VARIANTS];
+    int code = make_opts(c, &o, specs, wnames, wn, w);
+    if (code >= 0) return code;
+    fw_err err;
+    fw_err_clear(&err);
+    fw_project p;
+    fw_project_init(&p);
+    fw_buf out, page, one;
+    fw_buf_init(&out);
+    fw_buf_init(&page);
+    fw_buf_init(&one);
+    fw_store *db = NULL;
+    fw_store_log *log = NULL;
+    fw_status st = recorded_groups(home, name, &p, &err);
+    if (!st) st = fw_store_open(home, &db, &err);
+    if (!st) st = fw_store_log_open(fw_store_home(db), &log, &err);
+    for (size_t g = 0; !st && g < p.n_group_columns; g++) {
+        const char *col = p.group_columns[g];
+        fw_exp_events ev;
+        fw_exp_events_init(&ev);
+        st = fw_store_log_experiment_rows_sliced(log, name, col, push_row, &ev, &err);
+        if (!st && ev.n == 0)
+            st = fw_err_set(&err, FW_ENOTFOUND, "no logged predictions of model '%s' on a primary or challenger variant",
+                            name);
+        if (!st && !c->json) fw_buf_printf(&out, "%s==== data.groups column %s\n", g ? "\n" : "", col);
+        one.len = 0;
+        if (!st) st = report_into(c, &o, &ev, NULL, &out, html ? &one : NULL, &err);
+        fw_exp_events_free(&ev);
+        if (st || !html) continue;
+        /* the page: the first column's whole, then each next column's body before </body> */
+        static const char tail[] = "</body></html>\n";
+        size_t tl = sizeof tail - 1;
+        const char *body = g ? strstr((const char *)one.data, "<body>") : NULL;
+        if (g && page.len >= tl && body) {
+            page.len -= tl;
+            body += 6;
+            fw_buf_printf(&page, "<h1>data.groups column ");
+            for (const char *q = col; *q; q++) /* a column name in HTML text */
+                if (*q == '<') fw_buf_printf(&page, "&lt;");
+                else if (*q == '&') fw_buf_printf(&page, "&amp;");
+                else fw_buf_put_u8(&page, (uint8_t)*q);
+            fw_buf_printf(&page, "</h1>\n");
+            fw_buf_put(&page, body, one.len - (size_t)(body - (const char *)one.data));
+        } else {
+            fw_buf_put(&page, one.data, one.len);
+        }
     }
-    fwrite(out.data, 1, out.len, stdout);
-    fw_buf_free(&out);
-    return fflush(stdout) == 0 ? FW_EXIT_OK : fw_cli_fail(CMD, FW_EXIT_FAILURE, "cannot write the report");
+    fw_buf_free(&one);
+    fw_store_log_close(log);
+    fw_store_close(db);
+    fw_project_free(&p);
+    return emit(html, &out, &page, st, &err);
 }
 
 /* Store rows → events (the exposure as FW_EXP_EXPOSURE with value 1). */
@@ -163,6 +272,7 @@ static fw_status push_shadow(void *ud, const fw_log_shadow_row *r, fw_err *err) 
 int fw_cmd_experiment(int argc, char **argv) {
     common c = {.alpha = 0.05};
     const char *home = NULL, *html = NULL, *slice = NULL;
+    bool groups = false;
     static const char *const cuped_choices[] = {"auto", "on", "off", NULL};
     int cuped_ix = 0, corr_ix = 0;
     static const char *const corr_choices[] = {"holm", "none", NULL};
@@ -195,6 +305,9 @@ int fw_cmd_experiment(int argc, char **argv) {
         {"--home", 0, FW_OPT_STRING, &home, "DIR", "report: Flywheel home (default $FLYWHEEL_HOME or ./.flywheel)"},
         {"--slice", 0, FW_OPT_STRING, &slice, "FEATURE",
          "report: one analysis per value of this input feature (e.g. a data.groups column), from each exposure's logged input"},
+        {"--groups", 0, FW_OPT_FLAG, &groups, NULL,
+         "report: --slice by each data.groups column of the project NAME's version (production, else latest) was trained\n"
+         "with (recorded in its artifact); --json prints one document per column"},
     };
     fw_args a = {.cmd = CMD, .usage = usage_top, .opts = opts, .n_opts = sizeof opts / sizeof *opts, .max_pos = 2};
     int code;
@@ -206,8 +319,16 @@ int fw_cmd_experiment(int argc, char **argv) {
     bool analyze = strcmp(a.pos[0], "analyze") == 0;
     if (c.every && fw_args_seen(&a, "--json")) c.json = true;
     if (analyze && home) return fw_cli_fail(CMD, FW_EXIT_USAGE, "--home is for 'report' (analyze reads a file)");
-    if (analyze && slice)
-        return fw_cli_fail(CMD, FW_EXIT_USAGE, "--slice is for 'report' (analyze reads the events file's slice column)");
+    if (analyze && (slice || groups))
+        return fw_cli_fail(CMD, FW_EXIT_USAGE, "%s is for 'report' (analyze reads the events file's slice column)",
+                           slice ? "--slice" : "--groups");
+    if (slice && groups) return fw_cli_fail(CMD, FW_EXIT_USAGE, "give --slice FEATURE or --groups, not both");
+    if (groups && c.every) return fw_cli_fail(CMD, FW_EXIT_USAGE, "--every is not for --groups (use --slice COLUMN)");
+    if (groups) {
+        if (strpbrk(a.pos[1], "@#"))
+            return fw_cli_fail(CMD, FW_EXIT_USAGE, "report takes a model NAME (its split's variants), got '%s'", a.pos[1]);
+        return run_groups(&c, home, a.pos[1], html);
+    }
     fw_err err;
     fw_err_clear(&err);
     fw_exp_events ev;

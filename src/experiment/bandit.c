@@ -1,6 +1,7 @@
 /* bandit.c — owns the Thompson-sampling bandit of bandit.h: the pending trials (a FIFO ring in
- * arrival order with an open-addressing index by key), the windows that close them into the arms'
- * posteriors, the seeded draws (xoshiro256**, Marsaglia-Tsang gamma for the Beta posterior, a
+ * arrival order with an open-addressing index by key), the first rewards that settle them and the
+ * windows that close them into the arms' posteriors, the observed reward delays (a histogram per
+ * arm) that weigh the still-silent pending trials, the seeded draws (xoshiro256**, Marsaglia-Tsang gamma for the Beta posterior, a
  * normal for the Gaussian one) that estimate each arm's probability of being best, the exploration
  * floor, and the JSON state. */
 #include "experiment/bandit.h"
@@ -13,14 +14,20 @@
 
 typedef struct trial {
     uint64_t key;
-    double t0, sum;
+    double t0, t1, sum; /* t1: its first reward's time (hits > 0) */
     uint32_t hits;
-    uint8_t arm, live; /* live: still pending (not closed) */
+    uint8_t arm, live; /* live: window still open (not closed) */
 } trial;
 
+#define NBINS 64       /* the delay histogram: first-reward delays as a fraction of the window */
+#define PRIOR_DELAYS 4 /* pseudo-observations spread evenly over the window before any is seen */
+
 typedef struct arm_acc {
-    uint64_t n, pending, begun;
+    uint64_t n, pending, begun; /* n: in the posterior; pending: open and silent */
+    uint64_t closed, closed_hit; /* windows closed, and of those the ones that had a reward */
+    uint64_t delay[NBINS];       /* first-reward delays of the closed trials that had one */
     double s, ss;
+    double wait_w;               /* the silent pending trials' weight, as of the last fw_bandit_shares */
 } arm_acc;
 
 struct fw_bandit {
@@ -33,6 +40,7 @@ struct fw_bandit {
     double share[FW_BANDIT_MAX_ARMS], p_best[FW_BANDIT_MAX_ARMS];
     fw_bandit_counts c;
     uint64_t rng[4];
+    double now; /* the last fw_bandit_advance's */
 };
 
 /* ---- random numbers (xoshiro256**, seeded by splitmix64) ---------------------------------------- */
@@ -92,7 +100,7 @@ void fw_bandit_opts_init(fw_bandit_opts *o) {
     o->n_arms = 2;
     o->min_share = 0.05;
     o->window = 3600;
-    o->draws = 4096;
+    o->draws = 1024;
     o->seed = 1;
     o->max_pending = 262144;
     o->prior_a = o->prior_b = 1;
@@ -210,6 +218,18 @@ bool fw_bandit_reward(fw_bandit *b, uint64_t key, double value, double t) {
         b->c.unmatched++;
         return false;
     }
+    arm_acc *a = &b->arm[tr->arm];
+    if (!tr->hits) { /* the first reward settles the trial: it enters the posterior now */
+        double r = b->o.model == FW_BANDIT_RATE ? 1 : value;
+        a->n++;
+        a->s += r;
+        a->ss += r * r;
+        a->pending--;
+        tr->t1 = t < tr->t0 ? tr->t0 : t;
+    } else if (b->o.model == FW_BANDIT_MEAN) { /* a later one within the window adds to its sum */
+        a->s += value;
+        a->ss += (tr->sum + value) * (tr->sum + value) - tr->sum * tr->sum;
+    }
     tr->sum += value;
     tr->hits++;
     b->c.joined++;
@@ -218,16 +238,21 @@ bool fw_bandit_reward(fw_bandit *b, uint64_t key, double value, double t) {
 
 static void close_trial(fw_bandit *b, trial *tr) {
     arm_acc *a = &b->arm[tr->arm];
-    double r = b->o.model == FW_BANDIT_RATE ? (tr->hits > 0) : tr->sum;
-    a->n++;
-    a->s += r;
-    a->ss += r * r;
-    a->pending--;
+    a->closed++;
+    if (tr->hits) { /* already in the posterior; its delay joins the histogram */
+        a->closed_hit++;
+        size_t bin = (size_t)((tr->t1 - tr->t0) / b->o.window * NBINS);
+        a->delay[bin < NBINS ? bin : NBINS - 1]++;
+    } else { /* silent to the end: a 0 */
+        a->n++;
+        a->pending--;
+    }
     tr->live = 0;
 }
 
 size_t fw_bandit_advance(fw_bandit *b, double now) {
     size_t closed = 0;
+    if (now > b->now) b->now = now;
     /* the ring is in arrival order; a trial that arrived a little out of time order waits for
        the ones before it (its rewards are still cut at its own window: fw_bandit_reward) */
     while (b->count) {
@@ -243,27 +268,80 @@ size_t fw_bandit_advance(fw_bandit *b, double now) {
     return closed;
 }
 
+/* ---- the silent pending trials ------------------------------------------------------------------ */
+
+/* Each arm's wait_w: the number of failures its silent pending trials are worth now. A trial of
+ * age x with no reward yet would have shown one by now with probability F(x) (F: the arm's observed
+ * first-reward delays over the window, with PRIOR_DELAYS spread evenly), so its silence is evidence
+ * of a 0 worth w = F(x) (1 - q) / (1 - q F(x)) trials, q being the arm's chance of a reward at all:
+ * E[settled + w x silent] = F(x), the share of the trial's information that has arrived. q is
+ * estimated from the closed trials and the open ones alike — an open trial of age x has shown its
+ * reward by now with probability q F(x), so q = (rewarded) / (closed + sum of F over the open),
+ * with one pseudo-reward in two. Counting rewards at once and silence only at the window's end
+ * would overrate an arm with many trials in flight; this weighs both as they come. */
+static void weigh_pending(fw_bandit *b) {
+    size_t k = b->o.n_arms;
+    double cdf[FW_BANDIT_MAX_ARMS][NBINS + 1], fopen_[FW_BANDIT_MAX_ARMS], settled[FW_BANDIT_MAX_ARMS];
+    for (size_t i = 0; i < k; i++) {
+        arm_acc *a = &b->arm[i];
+        double tot = (double)a->closed_hit + PRIOR_DELAYS, c = 0;
+        cdf[i][0] = 0;
+        for (size_t j = 0; j < NBINS; j++) {
+            c += (double)a->delay[j] + (double)PRIOR_DELAYS / NBINS;
+            cdf[i][j + 1] = c / tot;
+        }
+        fopen_[i] = settled[i] = a->wait_w = 0;
+    }
+    /* pass 1: F summed over every open trial and the settled ones, for q; pass 2: the silent
+       trials' weights */
+    double q[FW_BANDIT_MAX_ARMS];
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass)
+            for (size_t i = 0; i < k; i++) {
+                const arm_acc *a = &b->arm[i];
+                q[i] = ((double)a->closed_hit + settled[i] + 1) / ((double)a->closed + fopen_[i] + 2);
+                if (!(q[i] < 1)) q[i] = 1; /* every trial rewarded so far: silence says nothing yet */
+            }
+        for (size_t n = 0; n < b->count; n++) {
+            const trial *tr = &b->ring[(b->head + n) % b->cap];
+            double x = (b->now - tr->t0) / b->o.window * NBINS, F = 0;
+            if (x >= NBINS) F = 1;
+            else if (x > 0) {
+                size_t j = (size_t)x;
+                F = cdf[tr->arm][j] + (x - (double)j) * (cdf[tr->arm][j + 1] - cdf[tr->arm][j]);
+            }
+            if (!pass) {
+                fopen_[tr->arm] += F;
+                settled[tr->arm] += tr->hits > 0;
+            } else if (!tr->hits && F > 0 && q[tr->arm] < 1) {
+                b->arm[tr->arm].wait_w += F * (1 - q[tr->arm]) / (1 - q[tr->arm] * F);
+            }
+        }
+    }
+}
+
 /* ---- shares ----------------------------------------------------------------------------------- */
 
 void fw_bandit_shares(fw_bandit *b, double *shares) {
     size_t k = b->o.n_arms;
     double mu[FW_BANDIT_MAX_ARMS], sd[FW_BANDIT_MAX_ARMS], pa[FW_BANDIT_MAX_ARMS], pb[FW_BANDIT_MAX_ARMS];
+    weigh_pending(b);
     if (b->o.model == FW_BANDIT_RATE) {
         for (size_t i = 0; i < k; i++) {
             pa[i] = b->o.prior_a + b->arm[i].s;
-            pb[i] = b->o.prior_b + (double)b->arm[i].n - b->arm[i].s;
+            pb[i] = b->o.prior_b + (double)b->arm[i].n + b->arm[i].wait_w - b->arm[i].s;
         }
     } else { /* Gaussian: one pseudo-observation at the pooled mean with the pooled variance */
         double n = 0, s = 0, ss = 0;
         for (size_t i = 0; i < k; i++) {
-            n += (double)b->arm[i].n;
+            n += (double)b->arm[i].n + b->arm[i].wait_w;
             s += b->arm[i].s;
             ss += b->arm[i].ss;
         }
         double m0 = n > 0 ? s / n : 0, v0 = n > 1 ? (ss - s * s / n) / (n - 1) : 1;
         if (!(v0 > 1e-12)) v0 = 1e-12;
         for (size_t i = 0; i < k; i++) {
-            double ni = (double)b->arm[i].n, si = b->arm[i].s;
+            double ni = (double)b->arm[i].n + b->arm[i].wait_w, si = b->arm[i].s; /* silent: zeros */
             double within = ni > 0 ? b->arm[i].ss - si * si / ni : 0;
             if (within < 0) within = 0;
             double var = (within + v0) / (ni + 1); /* the reward's variance, shrunk to the pool's */
@@ -312,10 +390,12 @@ void fw_bandit_arm(const fw_bandit *b, int arm, fw_bandit_arm_stats *out) {
     out->reward_sum = a->s;
     out->reward_sumsq = a->ss;
     out->pending = a->pending;
+    out->pending_weight = a->wait_w;
     out->begun = a->begun;
-    out->mean = b->o.model == FW_BANDIT_RATE ? (b->o.prior_a + a->s) / (b->o.prior_a + b->o.prior_b + (double)a->n)
-                : a->n ? a->s / (double)a->n
-                       : NAN;
+    double n = (double)a->n + a->wait_w;
+    out->mean = b->o.model == FW_BANDIT_RATE ? (b->o.prior_a + a->s) / (b->o.prior_a + b->o.prior_b + n)
+                : n > 0 ? a->s / n
+                        : NAN;
     out->share = b->share[arm];
     out->p_best = b->p_best[arm];
 }
@@ -347,8 +427,9 @@ void fw_bandit_json(const fw_bandit *b, const char *const *names, fw_buf *o) {
         put_num(o, st.reward_sum);
         fw_buf_printf(o, ",\"mean\":");
         put_num(o, st.mean);
-        fw_buf_printf(o, ",\"pending\":%llu,\"begun\":%llu}", (unsigned long long)st.pending,
-                      (unsigned long long)st.begun);
+        fw_buf_printf(o, ",\"pending\":%llu,\"pending_weight\":", (unsigned long long)st.pending);
+        put_num(o, st.pending_weight);
+        fw_buf_printf(o, ",\"begun\":%llu}", (unsigned long long)st.begun);
     }
     fw_buf_printf(o, "],\"untracked_trials\":%llu,\"joined_rewards\":%llu,\"late_rewards\":%llu,\"unmatched_rewards\":%llu}",
                   (unsigned long long)b->c.untracked, (unsigned long long)b->c.joined, (unsigned long long)b->c.late,

@@ -5,13 +5,16 @@
  * seeded Monte Carlo draws, with a minimum share per arm), and delayed rewards.
  *
  * Delayed rewards: a request is a trial of the arm that answered it. Its reward events arrive
- * later (through /v1/feedback, joined by the request's key) and are added to the trial while its
- * reward window is open. The trial enters the posterior only when its window closes
- * (begin + window), with the reward it earned by then: 1 or 0 (rate; 0 when no event came), or
- * the sum of the event's values (mean; 0 when none came). So every trial is counted once, after
- * the same wait, whether its reward came or not — a request whose reward never comes does not
- * bias the posterior (it is a 0 at the horizon, as it would be in any fixed-window metric), and a
- * fast reward does not count before a slow zero. Events after the window are counted as late and
+ * later (through /v1/feedback, joined by the request's key) and count while its reward window is
+ * open. Outcomes are learnt as they arrive: a trial enters the posterior at its first reward
+ * (rate: a success at once; mean: its value, later events within the window adding to it), and a
+ * trial that stays silent enters at its window's end (begin + window) as a 0. In between, a silent
+ * trial is partial evidence of a 0: with F the arm's observed distribution of first-reward delays
+ * (a histogram of the closed trials', starting from a few pseudo-delays spread over the window)
+ * and q the arm's chance of a reward at all, a silent trial of age x counts as
+ * F(x) (1 - q) / (1 - q F(x)) of a 0 — so an arm whose rewards come fast or slow, or one with many
+ * trials in flight, is neither overrated (rewards counted before the silences) nor learnt late
+ * (every trial held to its window's end). Events after the window are counted as late and
  * ignored; events for unknown keys as unmatched.
  *
  * Single-threaded and deterministic: the same calls with the same seed give the same shares, bit
@@ -49,7 +52,7 @@ typedef struct fw_bandit_opts {
     double min_share;    /* each arm's routing share is at least this (0 <= min_share <= 1 / n_arms);
                             default 0.05 */
     double window;       /* the reward window, in the caller's time unit (> 0); default 3600 */
-    uint32_t draws;      /* Monte Carlo draws per fw_bandit_shares; default 4096 */
+    uint32_t draws;      /* Monte Carlo draws per fw_bandit_shares; default 1024 (P(best) to +-0.016) */
     uint64_t seed;       /* default 1 */
     size_t max_pending;  /* trials waiting for their window; past it a trial is not tracked (counted);
                             default 262144 */
@@ -70,8 +73,9 @@ bool fw_bandit_trial(fw_bandit *b, uint64_t key, int arm, double t);
 /* A reward event for the request with key at time t (value: NaN counts as 1). Returns true when it
  * joined an open trial; false when its key is unknown (unmatched) or its window had closed (late). */
 bool fw_bandit_reward(fw_bandit *b, uint64_t key, double value, double t);
-/* Closes every trial whose window ended by now (begin + window <= now) into its arm's posterior.
- * Returns how many closed. */
+/* Closes every trial whose window ended by now (begin + window <= now): a silent one enters its
+ * arm's posterior as a 0. now is also the clock the silent trials' ages are read against in
+ * fw_bandit_shares. Returns how many closed. */
 size_t fw_bandit_advance(fw_bandit *b, double now);
 /* The routing shares (n_arms values summing to 1): min_share + (1 - n_arms min_share) x the arm's
  * posterior probability of having the best mean, from `draws` seeded draws. Also kept for
@@ -81,12 +85,14 @@ void fw_bandit_shares(fw_bandit *b, double *shares);
 int fw_bandit_pick(const double *shares, size_t n_arms, double u);
 
 typedef struct fw_bandit_arm_stats {
-    uint64_t trials;     /* closed trials in the posterior */
+    uint64_t trials;     /* trials in the posterior: settled by a reward, or closed silent */
     double reward_sum;   /* successes (rate) or the summed reward (mean) of those */
     double reward_sumsq;
-    uint64_t pending;    /* trials begun, window still open */
+    uint64_t pending;    /* trials begun, window open, no reward yet (silent) */
+    double pending_weight; /* the 0s the silent ones count as, as of the last fw_bandit_shares */
     uint64_t begun;      /* trials begun (tracked) */
-    double mean;         /* posterior mean of the reward (rate: (a + s) / (a + b + n)) */
+    double mean;         /* posterior mean of the reward (rate: (a + s) / (a + b + n + pending_weight);
+                            mean: s / (n + pending_weight)) */
     double share, p_best; /* as of the last fw_bandit_shares */
 } fw_bandit_arm_stats;
 

@@ -66,31 +66,30 @@ static int cmp_vi(const void *a, const void *b) {
     return x->i < y->i ? -1 : x->i > y->i;
 }
 
-/* Midranks (1-based, ties share their mean rank) of v[0..n) into r; tmp holds n entries. */
-static void midranks(const double *v, size_t n, double *r, vi *tmp) {
-    for (size_t i = 0; i < n; i++) tmp[i] = (vi){v[i], i};
-    qsort(tmp, n, sizeof *tmp, cmp_vi);
-    for (size_t i = 0; i < n;) {
-        size_t j = i;
-        while (j < n && tmp[j].v == tmp[i].v) j++;
-        double mid = 0.5 * (double)(i + 1 + j);
-        for (size_t k = i; k < j; k++) r[tmp[k].i] = mid;
+/* The structural components of one model's AUC: v10 over the m positives, v01 over the n
+ * negatives (Sun & Xu's fast DeLong). v10[i] = (midrank of positive i among all - its midrank among
+ * the positives) / n = (negatives below it + half the negatives tied with it) / n, and v01[j] =
+ * 1 - (positives below negative j + half those tied with it) / m: one sort of the m + n scores
+ * gives both (the same exact half-integer counts as three midrank sorts, so the same doubles). */
+static void delong_components(const double *pos, size_t m, const double *neg, size_t n, double *v10, double *v01,
+                              vi *tmp) {
+    for (size_t i = 0; i < m; i++) tmp[i] = (vi){pos[i], i};
+    for (size_t j = 0; j < n; j++) tmp[m + j] = (vi){neg[j], m + j};
+    qsort(tmp, m + n, sizeof *tmp, cmp_vi);
+    size_t pos_below = 0, neg_below = 0;
+    for (size_t i = 0; i < m + n;) {
+        size_t j = i, tp = 0;
+        while (j < m + n && tmp[j].v == tmp[i].v) tp += tmp[j++].i < m;
+        size_t tn = (j - i) - tp;
+        double v10_num = (double)neg_below + 0.5 * (double)tn, v01_num = (double)pos_below + 0.5 * (double)tp;
+        for (size_t k = i; k < j; k++) {
+            if (tmp[k].i < m) v10[tmp[k].i] = v10_num / (double)n;
+            else v01[tmp[k].i - m] = 1.0 - v01_num / (double)m;
+        }
+        pos_below += tp;
+        neg_below += tn;
         i = j;
     }
-}
-
-/* The structural components of one model's AUC: v10 over the m positives, v01 over the n
- * negatives (Sun & Xu's fast DeLong). */
-static void delong_components(const double *pos, size_t m, const double *neg, size_t n, double *v10, double *v01,
-                              double *work, vi *tmp) {
-    double *all = work, *r_all = work + m + n, *r_pos = r_all + m + n, *r_neg = r_pos + m;
-    memcpy(all, pos, m * sizeof *all);
-    memcpy(all + m, neg, n * sizeof *all);
-    midranks(all, m + n, r_all, tmp);
-    midranks(pos, m, r_pos, tmp);
-    midranks(neg, n, r_neg, tmp);
-    for (size_t i = 0; i < m; i++) v10[i] = (r_all[i] - r_pos[i]) / (double)n;
-    for (size_t j = 0; j < n; j++) v01[j] = 1.0 - (r_all[m + j] - r_neg[j]) / (double)m;
 }
 
 static double mean(const double *v, size_t n) {
@@ -118,7 +117,7 @@ static fw_status gate_delong(const double *y, const double *pa, const double *pb
                  "negative)", m, n);
         return FW_OK;
     }
-    double *buf = fw_malloc((2 * (m + n) * 2 + 4 * (m + n)) * sizeof(double));
+    double *buf = fw_malloc(4 * (m + n) * sizeof(double));
     vi *tmp = fw_malloc((m + n) * sizeof *tmp);
     if (!buf || !tmp) {
         fw_free(buf);
@@ -127,14 +126,13 @@ static fw_status gate_delong(const double *y, const double *pa, const double *pb
     }
     double *posa = buf, *nega = posa + m, *posb = nega + n, *negb = posb + m;
     double *v10a = negb + n, *v01a = v10a + m, *v10b = v01a + n, *v01b = v10b + m;
-    double *work = v01b + n;
     size_t ip = 0, in = 0;
     for (size_t i = 0; i < n_rows; i++) {
         if (y[i] == 1) posa[ip] = pa[i], posb[ip++] = pb[i];
         else if (y[i] == 0) nega[in] = pa[i], negb[in++] = pb[i];
     }
-    delong_components(posa, m, nega, n, v10a, v01a, work, tmp);
-    delong_components(posb, m, negb, n, v10b, v01b, work, tmp);
+    delong_components(posa, m, nega, n, v10a, v01a, tmp);
+    delong_components(posb, m, negb, n, v10b, v01b, tmp);
     double auc_a = mean(v10a, m), auc_b = mean(v10b, m);
     double var = (cov(v10a, v10a, m) + cov(v10b, v10b, m) - 2 * cov(v10a, v10b, m)) / (double)m +
                  (cov(v01a, v01a, n) + cov(v01b, v01b, n) - 2 * cov(v01a, v01b, n)) / (double)n;
@@ -334,11 +332,13 @@ fw_status fw_gate_decide(fw_task task, const double *y, const double *p_champion
         }
         return FW_OK;
     }
-    if ((st = metric_of(task, y, p_champion, n, k, ta, metric, &g->champion_metric, err)) ||
-        (st = metric_of(task, y, p_challenger, n, k, tb, metric, &g->challenger_metric, err)))
+    bool delong = task == FW_TASK_BINARY && !strcmp(metric, "roc_auc");
+    /* DeLong computes both AUCs itself (NaN when a class is missing): no full evaluation needed */
+    if (!delong && ((st = metric_of(task, y, p_champion, n, k, ta, metric, &g->champion_metric, err)) ||
+                    (st = metric_of(task, y, p_challenger, n, k, tb, metric, &g->challenger_metric, err))))
         return st;
     double z = normal_quantile(1 - (1 - o->confidence) / 2);
-    if (task == FW_TASK_BINARY && !strcmp(metric, "roc_auc")) {
+    if (delong) {
         if ((st = gate_delong(y, p_champion, p_challenger, n, z, g, err))) return st;
     } else if (per_row_metric(task, metric)) {
         gate_paired_loss(task, y, p_champion, p_challenger, n, k, ta, tb, z, g);

@@ -346,7 +346,7 @@ static fw_status promote(run *r, fw_err *err) {
         fw_buf_free(&ev);
         return fw_err_set(err, FW_ENOMEM, "out of memory");
     }
-    char ref[200], why[400];
+    char ref[200], why[800];
     snprintf(ref, sizeof ref, "%s@%" PRId64, r->champ.name, r->out->challenger_version);
     snprintf(why, sizeof why, "retrain (%s) challenger over %s@%" PRId64, fw_retrain_reason_name(r->o->reason),
              r->champ.name, r->champ.version);
@@ -372,10 +372,36 @@ static fw_status promote(run *r, fw_err *err) {
     po.gate_evidence = (const char *)ev.data;
     po.expect_current = current;
     po.reason = why;
+    char alias[FW_NAME_MAX + 1] = "";
+    int canary = r->o->canary ? r->o->canary(r->o->canary_ud, r->champ.name, r->proj.serving_yaml, alias, sizeof alias) : 0;
+    if (canary < 0) {
+        fw_buf_free(&ev);
+        return fw_err_set(err, FW_ECONFIG, "%s has a canary rollout whose challenger is the fixed version %s: a "
+                          "retrained challenger cannot be handed to it (name an alias, e.g. challenger: %s@candidate); "
+                          "not promoted", r->champ.name, alias, r->champ.name);
+    }
+    if (canary > 0) { /* the canary's alias moves; the server's rollout decides about production */
+        if (fw_registry_check_alias(alias, err) || !strcmp(alias, FW_ALIAS_PRODUCTION)) {
+            fw_buf_free(&ev);
+            return fw_err_set(err, FW_ECONFIG, "%s's canary alias '%s' cannot take a challenger: not promoted",
+                              r->champ.name, alias);
+        }
+        snprintf(why, sizeof why, "retrain (%s) challenger over %s@%" PRId64 ", handed to the canary %s@%s: "
+                 "production moves when the canary completes", fw_retrain_reason_name(r->o->reason), r->champ.name,
+                 r->champ.version, r->champ.name, alias);
+        po.alias = alias;
+        po.expect_current = -1;
+    }
     char note[1200];
     st = fw_registry_promote(r->reg, ref, &po, note, sizeof note, err);
     fw_buf_free(&ev);
-    if (st == FW_OK) r->out->promoted = true;
+    if (st == FW_OK && canary > 0) {
+        r->out->promotion = "canary";
+        snprintf(r->out->canary, sizeof r->out->canary, "%s@%s", r->champ.name, alias);
+    } else if (st == FW_OK) {
+        r->out->promoted = true;
+        r->out->promotion = "direct";
+    }
     return st;
 }
 
@@ -395,6 +421,7 @@ fw_status fw_retrain_run(const fw_retrain_options *o, fw_retrain_result *out, fw
     out->gate.champion_metric = out->gate.challenger_metric = out->gate.lo = out->gate.hi = NAN;
     out->gate.difference = out->gate.se = NAN;
     out->gate.method = "none";
+    out->promotion = "none";
     out->reason = o->reason;
     if (!o->name || !*o->name) return fw_err_set(err, FW_EINVAL, "retrain: no model name");
     fw_status st = fw_registry_check_name(o->name, err);
@@ -481,10 +508,14 @@ fw_status fw_retrain_run(const fw_retrain_options *o, fw_retrain_result *out, fw
     snprintf(out->note, sizeof out->note, "%s", out->gate.reason);
     if (o->promote_auto && out->gate.decision == FW_GATE_PROMOTE) {
         if ((st = promote(&r, err))) goto done;
-    tp = phase_mark(out, 6, tp);
+        tp = phase_mark(out, 6, tp);
         size_t l = strlen(out->note);
-        snprintf(out->note + l, sizeof out->note - l, "; production moved to %s@%" PRId64, out->name,
-                 out->challenger_version);
+        if (out->promoted)
+            snprintf(out->note + l, sizeof out->note - l, "; production moved to %s@%" PRId64, out->name,
+                     out->challenger_version);
+        else
+            snprintf(out->note + l, sizeof out->note - l, "; %s@%" PRId64 " handed to the canary %s: production "
+                     "moves when the canary completes", out->name, out->challenger_version, out->canary);
     }
 done:
     run_free(&r);
@@ -528,6 +559,11 @@ void fw_retrain_result_json(const fw_retrain_result *r, fw_buf *b) {
     fw_json_put_str(b, r->gate.metric);
     fw_buf_printf(b, ",\"method\":");
     fw_json_put_str(b, r->gate.method ? r->gate.method : "none");
+    fw_buf_printf(b, ",\"promotion\":\"%s\"", r->promotion ? r->promotion : "none");
+    if (r->canary[0]) {
+        fw_buf_printf(b, ",\"canary\":");
+        fw_json_put_str(b, r->canary);
+    }
     fw_buf_printf(b, ",\"rows\":{\"labelled\":%zu,\"holdout\":%zu,\"served_train\":%zu,\"base\":%zu}", r->n_labelled,
                   r->n_holdout, r->n_served_train, r->n_base);
     fw_buf_printf(b, ",\"gate\":");

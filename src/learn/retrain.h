@@ -21,7 +21,9 @@
  *   7. scores the held-out rows with the champion and the challenger and decides with the gate
  *      (learn/gate.h); with promote_auto and a "promote" decision, moves `production` to the
  *      challenger at once (refused if production moved meanwhile), the gate's evidence in the
- *      audit entry.
+ *      audit entry — or, where a canary rollout is configured for the model (options.canary), moves
+ *      the canary's alias to the challenger instead: a server serving that rollout restarts it with
+ *      the challenger and moves production when it completes (serve/rollout.h).
  * Too few labelled rows for the gate (fewer held-out rows than learn.gate.min_rows) ends at step 4
  * with decision "inconclusive" and no challenger (challenger_version 0).
  *
@@ -67,6 +69,16 @@ typedef struct fw_retrain_options {
     int64_t now_ms;              /* the time ages are taken from; 0: the clock */
     const char *command;         /* the command line for the audit log; NULL: "flywheel retrain NAME" */
     double lock_ttl_s;           /* the lock is taken over after this long (a crashed run); 0: 3600 */
+    /* Promotion through a canary (docs/LEARNING.md "Promotion through a canary"): called once the
+     * champion is known, with the model's name and its recorded project's `serving:` text (NULL
+     * when it has none). Returns 1 with the alias (of the same model) that a canary rollout
+     * configured for the model serves as its challenger — a "promote" decision then moves that
+     * alias, not production, and the server's rollout decides —, 0 when no canary rollout is
+     * configured for it (production moves at once), -1 when one is configured with a fixed version
+     * as its challenger (alias receives that reference; the promotion is refused: FW_ECONFIG).
+     * NULL: no canary. */
+    int (*canary)(void *ud, const char *model, const char *serving_yaml, char *alias, size_t cap);
+    void *canary_ud;
 } fw_retrain_options;
 void fw_retrain_options_init(fw_retrain_options *o);
 
@@ -83,6 +95,10 @@ typedef struct fw_retrain_result {
                                     project and seed trained before) */
     fw_gate_result gate;
     bool promoted;               /* production now points at the challenger */
+    const char *promotion;       /* what promote_auto did: "direct" (production moved), "canary" (the
+                                    canary's alias moved: production moves when the canary
+                                    completes), "none" (no promotion) */
+    char canary[260];            /* with promotion "canary": the canary's reference, NAME@ALIAS */
     fw_retrain_reason reason;
     size_t n_labelled;           /* labelled served rows found */
     size_t n_holdout;            /* of them, held out for the gate (the most recent) */
@@ -108,7 +124,8 @@ fw_status fw_retrain_run(const fw_retrain_options *o, fw_retrain_result *out, fw
 /* Appends the result as the `flywheel retrain --json` object: {"challenger": "NAME@V" | null,
  * "champion": "NAME@V", "decision", "champion_metric", "challenger_metric", "interval": [lo, hi],
  * "promoted", "reason", "metric", "method", "rows": {...}, "gate": {...}, "snapshots": {...}}
- * (NaN as null). The first six keys are a contract. */
+ * (NaN as null), "promotion": "direct" | "canary" | "none" and, through a canary, "canary": "NAME@ALIAS".
+ * The first six keys are a contract. */
 void fw_retrain_result_json(const fw_retrain_result *r, fw_buf *out);
 
 #endif

@@ -678,9 +678,19 @@ void fw__shadow_score(fw_server *s, const fw_srv_model *m, const char *body, siz
     json_decref(j);
 }
 
+static void rank_once(fw_server *s, const char *body, size_t len, uint64_t reqno, unsigned flags, fw_reply *r);
+
 void fw__canary_run(fw_server *s, struct fw_rollout_split *ro, const fw_route *rt, const char *body, size_t len,
                     bool explain, uint64_t reqno, fw_reply *r) {
     (void)ro;
+    if (rt->kind == FW_ROUTE_V2_INFER) {
+        fw__v2_infer_canary(s, rt, body, len, reqno, r);
+        return;
+    }
+    if (rt->kind == FW_ROUTE_V1_RANK) { /* routed as decided on the request thread: the same reqno */
+        rank_once(s, body, len, reqno, 0, r);
+        return;
+    }
     r->resolve_flags = FW_RESOLVE_CANARY;
     predict_once(s, rt, body, len, explain, reqno, r);
 }
@@ -887,12 +897,13 @@ static bool score_with(fw_server *s, objective *o, json_t *cands, fw_value *vals
  * scoring counts as one request of the arm it was routed to (its latency: this scoring's), and a
  * canary that fails (5xx) is replaced by the champion, as for :predict. */
 static bool score_all(fw_server *s, objective *o, json_t *cands, fw_value *vals, size_t n_vals, uint64_t reqno,
-                      fw_reply *r) {
+                      unsigned flags, fw_reply *r) {
     uint64_t t0 = fw_now_ns();
     struct fw_rollout_split *ro = NULL;
     int arm = FW_RO_CHAMPION;
-    bool ok = score_with(s, o, cands, vals, n_vals, reqno, 0, &ro, &arm, r);
-    if (!ro) return ok;
+    bool ok = score_with(s, o, cands, vals, n_vals, reqno, flags, &ro, &arm, r);
+    /* FW_RESOLVE_CHAMPION: the champion answers for a canary already counted as failed (fw__api_rank) */
+    if (!ro || (flags & FW_RESOLVE_CHAMPION)) return ok;
     bool failed = !ok && r->code >= 500;
     uint32_t code = o->m ? fw_reqid_model_code(&s->idkey, o->m->name, o->m->version) : 0;
     fw_rollout_observe(ro, arm, failed, fw_now_ns() - t0, failed ? 0 : code);
@@ -909,8 +920,70 @@ static bool score_all(fw_server *s, objective *o, json_t *cands, fw_value *vals,
     return score_with(s, o, cands, vals, n_vals, reqno, FW_RESOLVE_CHAMPION, &ro, &arm, r);
 }
 
-void fw__api_rank(fw_server *s, const char *body, size_t len, fw_reply *r) {
-    uint64_t reqno = fw__new_request_id(s, r);
+/* The canary rollout split that routes request reqno of a rank body to a canary evaluated off the
+ * request thread (fw__canary_route for each objective's and filter's model, the request's or the
+ * configured ones); NULL when none does, or the body does not parse (the rank answers the error). */
+static struct fw_rollout_split *rank_canary_route(fw_server *s, const char *body, size_t len, uint64_t reqno,
+                                                  uint64_t *timeout_ns) {
+    json_error_t je;
+    json_t *j = body ? json_loadb(body, len, 0, &je) : NULL;
+    struct fw_rollout_split *ro = NULL;
+    fw_route rt = {.kind = FW_ROUTE_V1_RANK};
+    for (int f = 0; f < 2 && !ro; f++) {
+        json_t *a = json_object_get(j, f ? "filters" : "objectives");
+        size_t n = a ? json_array_size(a) : f ? s->cfg->n_filters : s->cfg->n_objectives;
+        for (size_t i = 0; i < n && !ro; i++) {
+            const char *m = a ? json_string_value(json_object_get(json_array_get(a, i), "model"))
+                              : (f ? s->cfg->filters : s->cfg->objectives)[i].model;
+            if (!m || strlen(m) >= sizeof rt.name) continue;
+            snprintf(rt.name, sizeof rt.name, "%s", m);
+            ro = fw__canary_route(s, &rt, reqno, timeout_ns);
+        }
+    }
+    json_decref(j);
+    return ro;
+}
+
+/* A rank request one of whose models a canary rollout routes to its canary runs whole on a canary
+ * runner with the connection suspended (canary_runner.h), as :predict does: when the canary does not
+ * answer within timeout_ms (or max_inflight are in flight), the champions rank (every model by its
+ * default route) and the request counts as a failure of that canary, with the time it waited. */
+void fw__api_rank(fw_server *s, const fw_route *rt, const char *body, size_t len, fw_reply *r) {
+    if (r->canary_slot && *r->canary_slot) { /* resumed: the canary answered, or its time is up */
+        fw_canary_job *j = *r->canary_slot;
+        *r->canary_slot = NULL;
+        uint64_t waited = fw_now_ns() - fw_canary_job_t0(j);
+        struct fw_rollout_split *ro = NULL;
+        if (fw_canary_finish(s->canary, j, r, &ro)) return; /* its reply, counted on the runner */
+        fw_rollout_isolated(ro, true);
+        fw_rollout_fallback(ro);
+        fw_rollout_observe(ro, FW_RO_CANARY, true, waited, 0);
+        r->body.len = 0;
+        r->body.oom = false;
+        r->code = 0;
+        rank_once(s, body, len, fw__new_request_id(s, r), FW_RESOLVE_CHAMPION, r);
+        return;
+    }
+    uint64_t reqno = fw__new_request_id(s, r), timeout_ns = 0;
+    struct fw_rollout_split *ro = r->conn && r->canary_slot && s->canary ? rank_canary_route(s, body, len, reqno, &timeout_ns)
+                                                                         : NULL;
+    if (ro) {
+        if (fw_canary_submit(s->canary, r->conn, r->canary_slot, ro, rt, body, len, false, reqno, r, timeout_ns) ==
+            FW_CANARY_SUSPENDED) {
+            r->suspended = true;
+            return;
+        }
+        fw_rollout_isolated(ro, false);
+        fw_rollout_fallback(ro);
+        fw_rollout_observe(ro, FW_RO_CANARY, true, 0, 0);
+        rank_once(s, body, len, reqno, FW_RESOLVE_CHAMPION, r);
+        return;
+    }
+    rank_once(s, body, len, reqno, 0, r);
+}
+
+/* Ranks a body for request reqno (its id already in r); flags for every model's route. */
+static void rank_once(fw_server *s, const char *body, size_t len, uint64_t reqno, unsigned flags, fw_reply *r) {
     json_t *j = fw__parse_body(r, body, len, false);
     if (!j) return;
     objective *obj = NULL, *fil = NULL;
@@ -958,9 +1031,9 @@ void fw__api_rank(fw_server *s, const char *body, size_t len, fw_reply *r) {
         goto out;
     }
     for (size_t k = 0; k < n_obj; k++)
-        if (!score_all(s, &obj[k], cands, vals, 4096, reqno, r)) goto out;
+        if (!score_all(s, &obj[k], cands, vals, 4096, reqno, flags, r)) goto out;
     for (size_t k = 0; k < n_fil; k++)
-        if (!score_all(s, &fil[k], cands, vals, 4096, reqno, r)) goto out;
+        if (!score_all(s, &fil[k], cands, vals, 4096, reqno, flags, r)) goto out;
     size_t kept = 0;
     for (size_t i = 0; i < n; i++) {
         bool drop = false;

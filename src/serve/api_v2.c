@@ -2,6 +2,7 @@
  * and readiness, and infer with inputs as one tensor per feature (shape [n] or [n, 1]) or one row
  * tensor of shape [n, n_features] in the model's input order. Errors use the protocol's own body
  * {"error": "message"} so existing v2 clients work unchanged. */
+#include "serve/canary_runner.h"
 #include "serve/monitoring.h"
 #include "serve/server_int.h"
 #include "serve/rollout.h"
@@ -296,9 +297,9 @@ static void log_text(fw_buf *b, const fw_srv_model *m, json_t ***cols, long rows
     fw_buf_put_u8(b, '}');
 }
 
-static void infer(fw_server *s, const fw_route *rt, const char *body, size_t len, fw_reply *r) {
+/* Answers an infer request whose id (number reqno) r already carries. */
+static void infer_req(fw_server *s, const fw_route *rt, const char *body, size_t len, uint64_t reqno, fw_reply *r) {
     uint64_t t0 = fw_now_ns();
-    uint64_t reqno = fw__new_request_id(s, r);
     r->t0_ns = t0;
     if (!s->slow_decode && infer_fast(s, rt, body, len, t0, reqno, r)) return;
     json_t *j = fw__parse_body(r, body, len, true);
@@ -471,14 +472,19 @@ out:
     json_decref(j);
 }
 
-/* A canary rollout's infer request that the canary failed (5xx) is answered again by the champion,
- * as for /v1 :predict; the failure is counted against the canary (rollout.h). Whichever arm answers,
- * server.c counts the request against the arm it was routed to (r->ro). */
-static void infer_counted(fw_server *s, const fw_route *rt, const char *body, size_t len, fw_reply *r) {
-    infer(s, rt, body, len, r);
-    if (!r->ro || r->ro_arm != FW_RO_CANARY || r->code < 500) return;
-    struct fw_rollout_split *ro = r->ro;
-    if (r->hold && r->metrics) fw_metrics_request(r->metrics, FW_VARIANT_CHALLENGER, r->code, fw_now_ns() - r->t0_ns);
+static void infer(fw_server *s, const fw_route *rt, const char *body, size_t len, fw_reply *r) {
+    infer_req(s, rt, body, len, fw__new_request_id(s, r), r);
+}
+
+void fw__v2_infer_canary(fw_server *s, const fw_route *rt, const char *body, size_t len, uint64_t reqno, fw_reply *r) {
+    r->resolve_flags = FW_RESOLVE_CANARY;
+    infer_req(s, rt, body, len, reqno, r);
+}
+
+/* The champion answers a canary rollout's infer request that the canary did not (failed with a
+ * 5xx, timed out, or shed); the failure is counted against the canary (rollout.h). */
+static void infer_champion(fw_server *s, const fw_route *rt, const char *body, size_t len, struct fw_rollout_split *ro,
+                           fw_reply *r) {
     fw_srv_model_unref(r->hold);
     r->hold = NULL;
     r->metrics = NULL;
@@ -491,6 +497,41 @@ static void infer_counted(fw_server *s, const fw_route *rt, const char *body, si
     r->ro = ro;
     r->ro_arm = FW_RO_CANARY;
     r->ro_failed = true;
+}
+
+/* A canary rollout's infer request routed to its canary runs on a canary runner with the
+ * connection suspended (canary_runner.h), as for /v1 :predict: the champion answers when the canary
+ * fails (5xx), does not answer within timeout_ms, or has max_inflight requests in flight. Whichever
+ * arm answers, server.c counts the request against the arm it was routed to (r->ro). */
+static void infer_counted(fw_server *s, const fw_route *rt, const char *body, size_t len, fw_reply *r) {
+    if (r->canary_slot && *r->canary_slot) { /* resumed: the canary answered, or its time is up */
+        fw_canary_job *j = *r->canary_slot;
+        *r->canary_slot = NULL;
+        struct fw_rollout_split *ro = NULL;
+        if (!fw_canary_finish(s->canary, j, r, &ro)) {
+            fw_rollout_isolated(ro, true);
+            infer_champion(s, rt, body, len, ro, r);
+            return;
+        }
+    } else {
+        uint64_t reqno = fw__new_request_id(s, r), timeout_ns = 0;
+        struct fw_rollout_split *ro = r->conn && r->canary_slot ? fw__canary_route(s, rt, reqno, &timeout_ns) : NULL;
+        if (ro) {
+            if (fw_canary_submit(s->canary, r->conn, r->canary_slot, ro, rt, body, len, false, reqno, r, timeout_ns) ==
+                FW_CANARY_SUSPENDED) {
+                r->suspended = true;
+                return;
+            }
+            fw_rollout_isolated(ro, false);
+            infer_champion(s, rt, body, len, ro, r);
+            return;
+        }
+        infer_req(s, rt, body, len, reqno, r);
+    }
+    if (!r->ro || r->ro_arm != FW_RO_CANARY || r->code < 500 || r->ro_failed) return;
+    struct fw_rollout_split *ro = r->ro;
+    if (r->hold && r->metrics) fw_metrics_request(r->metrics, FW_VARIANT_CHALLENGER, r->code, fw_now_ns() - r->t0_ns);
+    infer_champion(s, rt, body, len, ro, r);
 }
 
 void fw__api_v2(fw_server *s, const fw_route *rt, const char *body, size_t len, fw_reply *r) {

@@ -52,6 +52,8 @@ typedef struct one {
     snap *snaps;
     _Atomic(snap *) cur;
     size_t next_snap;                    /* the updater's */
+    uint64_t joined;                     /* the updater's: rewards joined as of its last shares */
+    bool was_silent;                     /* the updater's: silent trials were pending then */
     atomic_ullong picked[FW_BANDIT_MAX_ARMS];
 } one;
 
@@ -146,7 +148,20 @@ void fw_srv_bandits_tick(fw_srv_bandits *b) {
             for (size_t k = 0; k < nr; k++) fw_bandit_reward(o->b, rw[k].key, rw[k].value, rw[k].t);
             if (nr < BATCH) break;
         }
-        if (fw_bandit_advance(o->b, now)) { /* the posterior changed: new shares */
+        /* the posterior changed (a trial settled by its first reward or closed by its window) or
+           silent trials are in flight (their weight grows with their age): new shares */
+        fw_bandit_counts c;
+        fw_bandit_counts_get(o->b, &c);
+        size_t closed = fw_bandit_advance(o->b, now);
+        bool silent = false;
+        for (size_t a = 0; a < o->n_arms && !silent; a++) {
+            fw_bandit_arm_stats st;
+            fw_bandit_arm(o->b, (int)a, &st);
+            silent = st.pending > 0;
+        }
+        if (closed || c.joined != o->joined || silent || o->was_silent) {
+            o->joined = c.joined;
+            o->was_silent = silent;
             double sh[FW_BANDIT_MAX_ARMS];
             fw_bandit_shares(o->b, sh);
             publish(o, sh);

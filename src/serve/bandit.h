@@ -7,7 +7,8 @@
  * store), a trial (request key, arm, time) and a reward (key, value, time) are pushed onto
  * bounded lock-free queues (full: dropped and counted, which cannot bias the posterior — a
  * dropped trial is independent of its reward). One background thread drains the queues every
- * 50 ms, joins rewards to trials by key, closes trials whose reward window ended, recomputes the
+ * 50 ms, joins rewards to trials by key (a first reward puts its trial in the posterior at once),
+ * closes trials whose reward window ended (silent: a 0), recomputes the
  * shares and publishes them. The key of a request is the random part of its request id
  * (request_id.h), so /v1/feedback naming the id joins the reward to the arm that answered.
  *

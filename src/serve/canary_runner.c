@@ -281,6 +281,8 @@ void fw_canary_abandon(fw_canary_runner *cr, fw_canary_job *j) {
     job_unref(j);
 }
 
+uint64_t fw_canary_job_t0(const fw_canary_job *j) { return j->t0_ns; }
+
 unsigned fw_canary_runner_inflight(const fw_canary_runner *cr) {
     return cr ? __atomic_load_n(&cr->inflight, __ATOMIC_RELAXED) : 0;
 }

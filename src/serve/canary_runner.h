@@ -47,7 +47,7 @@ typedef enum fw_canary_submit_result {
 } fw_canary_submit_result;
 
 /* Request thread, inside the MHD handler of conn: queues the canary evaluation of a predict /
- * explain request (route rt, body copied, request number reqno whose id r already carries) for
+ * explain, /v2 infer or /v1 rank request (route rt, by its kind; body copied, request number reqno whose id r already carries) for
  * rollout split ro, with a deadline timeout_ns from now, and suspends conn. *slot receives the job
  * (kept in the request's record across the suspension). */
 fw_canary_submit_result fw_canary_submit(fw_canary_runner *cr, struct MHD_Connection *conn, fw_canary_job **slot,
@@ -63,6 +63,8 @@ bool fw_canary_finish(fw_canary_runner *cr, fw_canary_job *j, struct fw_reply *r
  * reference. */
 void fw_canary_abandon(fw_canary_runner *cr, fw_canary_job *j);
 
+/* When j was submitted (fw_now_ns), for the time a timed-out request waited. */
+uint64_t fw_canary_job_t0(const fw_canary_job *j);
 /* Jobs in flight now (for the state and the tests). */
 unsigned fw_canary_runner_inflight(const fw_canary_runner *cr);
 

@@ -10,6 +10,7 @@
 #include "monitor/alarm.h"
 #include "registry/registry.h"
 #include "serve/learn_capture.h"
+#include "serve/rollout.h"
 #include "serve/server_int.h"
 #include "store/store.h"
 
@@ -38,6 +39,7 @@ typedef struct event {
     bool is_number;
     double num;
     double t_first;              /* when it first failed to join (NaN: not yet) */
+    double t_next;               /* pending: not retried before this (the retries back off) */
 } event;
 
 typedef struct learner {
@@ -446,6 +448,14 @@ static bool log_caught_up(fw_srv_learning *l, double timeout_s) {
     }
 }
 
+/* fw_retrain_options.canary for the server's triggers: the serve config's canary rollout of the
+ * model, if any (the recorded project's serving: section is the CLI's default, not the server's). */
+static int server_canary(void *ud, const char *model, const char *serving_yaml, char *alias, size_t cap) {
+    const fw_srv_learning *l = ud;
+    (void)serving_yaml;
+    return fw_rollout_canary_alias(l->s->cfg, model, alias, cap);
+}
+
 static void *retrain_main(void *arg) {
     fw_srv_learning *l = arg;
     (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10); /* below the request threads */
@@ -471,6 +481,8 @@ static void *retrain_main(void *arg) {
         o.reason = reason;
         o.detail = detail;
         o.promote_auto = l->cfg->promote;
+        o.canary = server_canary; /* a canary rollout of the model takes the challenger */
+        o.canary_ud = l;
         o.command = "flywheel serve (learn: trigger)";
         fw_retrain_result r;
         memset(&r, 0, sizeof r);
@@ -486,8 +498,9 @@ static void *retrain_main(void *arg) {
             fprintf(stderr, "flywheel serve: %s: triggered retrain (%s) failed: %s\n", name, detail, err.msg);
         } else {
             fw_retrain_result_json(&r, &b);
-            fprintf(stderr, "flywheel serve: %s: triggered retrain (%s): %s%s\n", name, detail,
-                    fw_gate_decision_name(r.gate.decision), r.promoted ? ", production moved" : "");
+            fprintf(stderr, "flywheel serve: %s: triggered retrain (%s): %s%s%s\n", name, detail,
+                    fw_gate_decision_name(r.gate.decision), r.promoted ? ", production moved" : r.canary[0] ?
+                    ", handed to the canary " : "", r.canary);
         }
         fw_buf_put(&b, "", 1);
         pthread_mutex_lock(&l->mu);
@@ -500,8 +513,9 @@ static void *retrain_main(void *arg) {
         if (st) l->retrains_failed++;
         else if (r.promoted) l->retrains_promoted++;
         pthread_mutex_unlock(&l->mu);
-        /* the new production is swapped in by the model table's loader: requests never wait */
-        if (!st && r.promoted) fw_model_table_submit(l->s->models, FW_MODEL_JOB_RELOAD, NULL, NULL, NULL, NULL, NULL, NULL, &err);
+        /* the new production (or the canary's new version) is swapped in by the model table's
+         * loader: requests never wait; a canary's rollout then starts again with it */
+        if (!st && (r.promoted || (r.promotion && !strcmp(r.promotion, "canary")))) fw_model_table_submit(l->s->models, FW_MODEL_JOB_RELOAD, NULL, NULL, NULL, NULL, NULL, NULL, &err);
         pthread_mutex_lock(&l->mu);
         l->rt_busy = false;
         pthread_cond_broadcast(&l->cv);
@@ -584,6 +598,11 @@ void fw_srv_learning_alarm(void *ud, const char *name, int64_t version, int kind
     pthread_mutex_unlock(&l->mu);
 }
 
+/* A label whose prediction is neither in the join cache nor yet in the store waits for the log: it
+ * is looked up again after as long as it has waited (at least 50 ms, at most 1 s) — a handful of
+ * store lookups while the log catches up, not one per 50 ms round for seconds on a loaded server. */
+static double retry_after(double waited_s) { return waited_s < 0.05 ? 0.05 : waited_s > 1.0 ? 1.0 : waited_s; }
+
 static void *learning_main(void *arg) {
     fw_srv_learning *l = arg;
     pthread_setname_np(pthread_self(), "fw-learn");
@@ -619,6 +638,10 @@ static void *learning_main(void *arg) {
         size_t keep = 0;
         for (size_t i = 0; i < l->n_pend; i++) {
             event *e = &l->pend[i];
+            if (now < e->t_next) { /* not yet: each retry is a store lookup */
+                l->pend[keep++] = *e;
+                continue;
+            }
             if (handle(l, e)) continue;
             if (now - e->t_first > l->cfg->join_wait_s) {
                 pthread_mutex_lock(&l->mu);
@@ -626,6 +649,7 @@ static void *learning_main(void *arg) {
                 pthread_mutex_unlock(&l->mu);
                 continue;
             }
+            e->t_next = now + retry_after(now - e->t_first);
             l->pend[keep++] = *e;
         }
         l->n_pend = keep;
@@ -644,6 +668,7 @@ static void *learning_main(void *arg) {
                 l->pend_cap = nc;
             }
             batch[i].t_first = now;
+            batch[i].t_next = now + retry_after(0);
             l->pend[l->n_pend++] = batch[i];
         }
         for (size_t i = 0; i < l->n_ls; i++) maybe_snapshot(l, l->ls[i], now);
@@ -667,6 +692,34 @@ static void *learning_main(void *arg) {
     }
     fw_free(batch);
     return NULL;
+}
+
+/* learn.online: starts the learner of every model it will learn from before the server answers its
+ * first request (learn.models, else every model with a production version): its join cache is then
+ * published before any prediction, so no label is joined through the store (nor retried there while
+ * the log catches up) because its prediction came before the learner. Models without a production
+ * version start on their first label, as before. Runs before the learning thread exists. */
+static void boot_learners(fw_srv_learning *l) {
+    char **names = l->cfg->models, **listed = NULL;
+    size_t n = l->cfg->n_models;
+    fw_err err;
+    if (!n) {
+        if (fw_model_table_list(l->s->models, FW_ALIAS_PRODUCTION, &listed, &n, &err) != FW_OK) return;
+        names = listed;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char ref[200];
+        snprintf(ref, sizeof ref, "%s@%s", names[i], FW_ALIAS_PRODUCTION);
+        fw_version_rec v;
+        memset(&v, 0, sizeof v);
+        fw_err_clear(&err);
+        if (l->n_ls < MAX_LEARNERS && wants(l->cfg, names[i]) && open_store(l, &err) == FW_OK &&
+            fw_registry_resolve(l->reg, ref, &v, &err) == FW_OK)
+            learner_for(l, names[i], v.version);
+        fw_version_rec_free(&v);
+    }
+    for (size_t i = 0; listed && i < n; i++) fw_free(listed[i]);
+    fw_free(listed);
 }
 
 fw_status fw_srv_learning_new(fw_server *s, fw_srv_learning **out, fw_err *err) {
@@ -699,6 +752,7 @@ fw_status fw_srv_learning_new(fw_server *s, fw_srv_learning **out, fw_err *err) 
         fw_srv_learning_free(l);
         return st;
     }
+    if (lc->online) boot_learners(l);
     if (pthread_create(&l->th, NULL, learning_main, l)) {
         fw_srv_learning_free(l);
         return fw_err_set(err, FW_EIO, "online learning: cannot start its thread");

@@ -9,12 +9,16 @@
 #include "core/json_out.h"
 #include "experiment/sequential.h"
 #include "experiment/srm_seq.h"
+#include "registry/registry.h"
 #include "store/store.h"
 
+#include <inttypes.h>
+#include <jansson.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -86,6 +90,13 @@ struct fw_rollout_split {
     char reason[512];
     hist_entry hist[HISTORY];
     size_t n_hist;
+    /* the canary alias (challenger model@ALIAS), watched through the server's resolver */
+    bool alias_canary;
+    char alias[FW_NAME_MAX + 1];
+    bool seen;                /* the version behind it was read at least once */
+    bool waiting;             /* it names no version: no analysis, no decision */
+    char canary_version[64];  /* the version behind it now ("" none) */
+    char champion_version[64];/* production's version when the rollout (re)started with it */
 };
 
 struct fw_rollout {
@@ -97,6 +108,8 @@ struct fw_rollout {
     pthread_mutex_t wake_mu;
     pthread_cond_t wake;
     bool stop;
+    _Atomic(fw_rollout_resolve_fn) resolve; /* fw_rollout_set_resolver */
+    _Atomic(void *) resolve_ud;
 };
 
 int fw_rollout_lat_bucket(uint64_t ns) {
@@ -273,6 +286,7 @@ static void audit(fw_rollout_split *rs, const char *action, const char *reason) 
     char cmd[300];
     snprintf(cmd, sizeof cmd, "flywheel serve (canary %s)", rs->sp->challenger);
     fw_audit_rec a = {.ts_ms = fw_wall_unix_ms(), .name = (char *)rs->sp->model, .action = (char *)action,
+                      .version = rs->alias_canary ? strtoll(rs->canary_version, NULL, 10) : 0,
                       .reason = (char *)reason, .command = cmd, .user = (char *)"flywheel-serve", .pid = (int64_t)getpid()};
     if (fw_store_open(cfg->store_path, &st, &err) || fw_store_begin(st, true, &err) ||
         fw_store_audit_append(st, &a, &err) || fw_store_commit(st, &err))
@@ -288,6 +302,87 @@ static void rollback(fw_rollout_split *rs, const char *why) {
     snprintf(rs->reason, sizeof rs->reason, "%s", why);
     history(rs, "rollback", from, 0, why);
     audit(rs, "canary_rollback", why);
+}
+
+/* The gate's evidence of the retrain that handed version v to the canary alias: the JSON object of
+ * the last audited move of the alias to v whose reason is "gate: {...}" (a malloc'd string), or
+ * NULL when v came to the alias another way (a manual canary: production stays) or a rollout rolled
+ * v back since it was handed over (say before a server restart: a rolled-back challenger never
+ * becomes production). */
+static char *handoff_evidence(fw_store *st, const char *model, const char *alias, int64_t v) {
+    fw_audit_rec *a = NULL;
+    size_t n = 0;
+    fw_err err;
+    if (fw_store_audit_list(st, model, &a, &n, &err)) return NULL;
+    char *out = NULL;
+    for (size_t i = n; i-- > 0;) {
+        if (a[i].action && !strcmp(a[i].action, "canary_rollback") && a[i].version == v) break;
+        if (!a[i].action || strcmp(a[i].action, "promote") || !a[i].alias || strcmp(a[i].alias, alias)) continue;
+        if (a[i].to_version != v) break; /* the alias moved elsewhere since */
+        if (a[i].reason && !strncmp(a[i].reason, "gate: ", 6)) {
+            json_error_t je;
+            json_t *j = json_loads(a[i].reason + 6, JSON_DISABLE_EOF_CHECK, &je);
+            char *d = json_is_object(j) ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+            if (d) {
+                json_malloc_t jm;
+                json_free_t jf; /* the server installs fw_malloc/fw_free: free with jansson's own */
+                json_get_alloc_funcs(&jm, &jf);
+                out = fw_strdup(d);
+                jf(d);
+            }
+            json_decref(j);
+        }
+        break;
+    }
+    fw_audit_recs_free(a, n);
+    return out;
+}
+
+/* A rollout whose canary was handed over by a retrain's gate completed: production moves to the
+ * canary's version (docs/LEARNING.md "Promotion through a canary"), audited as a promotion with the
+ * gate's evidence and the canary's, unless production moved since the rollout started with it. */
+static void promote_complete(fw_rollout_split *rs, const char *why) {
+    const fw_serve_config *cfg = rs->ro->cfg;
+    if (cfg->models_dir || !rs->alias_canary || !rs->canary_version[0]) return;
+    int64_t v = strtoll(rs->canary_version, NULL, 10);
+    if (v <= 0 || !strcmp(rs->canary_version, rs->champion_version)) return;
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "flywheel serve (canary %s)", rs->sp->challenger);
+    fw_registry_options o;
+    fw_registry_options_init(&o);
+    o.home = cfg->store_path;
+    o.command = cmd;
+    o.user = "flywheel-serve";
+    fw_registry *reg = NULL;
+    fw_err err;
+    fw_err_clear(&err);
+    char note[600] = "";
+    if (fw_registry_open(&o, &reg, &err) == FW_OK) {
+        char *ev = handoff_evidence(fw_registry_store(reg), rs->sp->model, rs->alias, v);
+        if (ev) {
+            char ref[300], reason[700];
+            snprintf(ref, sizeof ref, "%s@%" PRId64, rs->sp->model, v);
+            snprintf(reason, sizeof reason, "canary_complete: %s@%s (%s@%" PRId64 ") %.500s", rs->sp->model, rs->alias,
+                     rs->sp->model, v, why);
+            fw_promote_options po;
+            fw_promote_options_init(&po);
+            po.gate_evidence = ev;
+            po.reason = reason;
+            po.expect_current = rs->champion_version[0] ? strtoll(rs->champion_version, NULL, 10) : 0;
+            if (fw_registry_promote(reg, ref, &po, NULL, 0, &err) == FW_OK)
+                snprintf(note, sizeof note, "; production moved to %s", ref);
+            else
+                snprintf(note, sizeof note, "; production not moved: %.400s", err.msg);
+            fw_free(ev);
+        }
+        fw_registry_close(reg);
+    } else {
+        snprintf(note, sizeof note, "; production not moved: %.400s", err.msg);
+    }
+    if (!note[0]) return;
+    fprintf(stderr, "flywheel serve: rollout %s -> %s: canary_complete%s\n", rs->sp->model, rs->sp->challenger, note);
+    size_t l = strlen(rs->reason);
+    snprintf(rs->reason + l, sizeof rs->reason - l, "%s", note);
 }
 
 /* A rate difference's look: canary - champion of x/n, sign = +1 when higher is worse. Rates of 0
@@ -442,10 +537,25 @@ static void analyse(fw_rollout_split *rs) {
         rs->state = ST_COMPLETE;
         snprintf(rs->reason, sizeof rs->reason, "%s", why);
         audit(rs, "canary_complete", why);
+        promote_complete(rs, why);
     } else {
         audit(rs, "canary_advance", why);
     }
     start_step(rs);
+}
+
+/* Starts rs again at its first step with fresh counters (rs->mu held): audited `canary_restart`. */
+static void restart_locked(fw_rollout_split *rs, const char *why) {
+    const fw_serve_rollout *p = rs->pol;
+    double from = fw_rollout_ppm(rs) / 10000.0;
+    rs->step = 0;
+    rs->state = p->n_steps == 1 ? ST_COMPLETE : ST_RUNNING;
+    atomic_store(&rs->tripped, false);
+    atomic_store(&rs->ppm, (uint32_t)(p->steps[0] * 10000.0 + 0.5));
+    start_step(rs);
+    snprintf(rs->reason, sizeof rs->reason, "%s", why);
+    history(rs, "restart", from, p->steps[0], why);
+    audit(rs, "canary_restart", why);
 }
 
 int fw_rollout_restart(fw_rollout *ro, const char *model, const char *who, fw_buf *out) {
@@ -462,27 +572,77 @@ int fw_rollout_restart(fw_rollout *ro, const char *model, const char *who, fw_bu
     char why[512];
     snprintf(why, sizeof why, "restarted by %s at %g%% (was %s at step %zu: %.300s)", who, p->steps[0],
              k_state[rs->state], rs->step, rs->reason[0] ? rs->reason : "no reason recorded");
-    double from = fw_rollout_ppm(rs) / 10000.0;
-    rs->step = 0;
-    rs->state = p->n_steps == 1 ? ST_COMPLETE : ST_RUNNING;
-    atomic_store(&rs->tripped, false);
-    atomic_store(&rs->ppm, (uint32_t)(p->steps[0] * 10000.0 + 0.5));
-    start_step(rs);
-    snprintf(rs->reason, sizeof rs->reason, "%s", why);
-    history(rs, "restart", from, p->steps[0], why);
-    audit(rs, "canary_restart", why);
+    restart_locked(rs, why);
     pthread_mutex_unlock(&rs->mu);
     fw_rollout_state_json(ro, model, out);
     return 0;
 }
 
+/* The version behind the canary alias is ver now and production's is prod (rs->mu held): the first
+ * reading is taken as it is; another version starts the rollout again at its first step (the
+ * champion it is compared with is production now); no version makes it wait. */
+static void canary_watch(fw_rollout_split *rs, const char *ver, const char *prod) {
+    if (rs->seen && !strcmp(ver, rs->canary_version)) return;
+    char was[64];
+    snprintf(was, sizeof was, "%s", rs->seen ? rs->canary_version : "");
+    bool first = !rs->seen;
+    rs->seen = true;
+    snprintf(rs->canary_version, sizeof rs->canary_version, "%s", ver);
+    snprintf(rs->champion_version, sizeof rs->champion_version, "%s", prod);
+    rs->waiting = !ver[0];
+    char why[512];
+    if (rs->waiting) {
+        snprintf(why, sizeof why, "waiting: the canary %s names no version", rs->sp->challenger);
+        snprintf(rs->reason, sizeof rs->reason, "%s", why);
+        if (!first) history(rs, "wait", fw_rollout_ppm(rs) / 10000.0, fw_rollout_ppm(rs) / 10000.0, why);
+        return;
+    }
+    if (first) return; /* as the server started it */
+    snprintf(why, sizeof why, "the canary %s now names version %s (was %s): started again at %g%% against "
+             "production %s", rs->sp->challenger, ver, was[0] ? was : "none", rs->pol->steps[0], prod[0] ? prod : "(none)");
+    restart_locked(rs, why);
+}
+
+void fw_rollout_set_resolver(fw_rollout *ro, fw_rollout_resolve_fn fn, void *ud) {
+    if (!ro) return;
+    atomic_store(&ro->resolve_ud, ud);
+    atomic_store(&ro->resolve, fn);
+}
+
+int fw_rollout_canary_alias(const fw_serve_config *cfg, const char *model, char *alias, size_t cap) {
+    for (size_t i = 0; cfg && model && i < cfg->n_splits; i++) {
+        const fw_serve_split *sp = &cfg->splits[i];
+        if (sp->kind != FW_SPLIT_CANARY || !sp->rollout || !sp->model || strcmp(sp->model, model) || !sp->challenger)
+            continue;
+        size_t n = strlen(model);
+        if (!strncmp(sp->challenger, model, n) && sp->challenger[n] == '@') {
+            snprintf(alias, cap, "%s", sp->challenger + n + 1);
+            return 1;
+        }
+        snprintf(alias, cap, "%s", sp->challenger);
+        return -1;
+    }
+    return 0;
+}
+
 void fw_rollout_tick(fw_rollout *ro) {
     if (!ro) return;
+    fw_rollout_resolve_fn fn = atomic_load(&ro->resolve);
+    void *ud = atomic_load(&ro->resolve_ud);
     for (size_t i = 0; i < ro->n; i++) {
         fw_rollout_split *rs = ro->by_split[i];
         if (!rs) continue;
+        char ver[64] = "", prod[64] = "";
+        bool watch = fn && rs->alias_canary;
+        if (watch) { /* outside the lock: a resolve may load a model */
+            char ref[FW_NAME_MAX + 16];
+            if (!fn(ud, rs->sp->challenger, ver, sizeof ver)) ver[0] = 0;
+            snprintf(ref, sizeof ref, "%s@%s", rs->sp->model, FW_ALIAS_PRODUCTION);
+            if (!fn(ud, ref, prod, sizeof prod)) prod[0] = 0;
+        }
         pthread_mutex_lock(&rs->mu);
-        if (rs->state == ST_RUNNING) analyse(rs);
+        if (watch) canary_watch(rs, ver, prod);
+        if (rs->state == ST_RUNNING && !rs->waiting) analyse(rs);
         pthread_mutex_unlock(&rs->mu);
     }
 }
@@ -542,6 +702,12 @@ fw_status fw_rollout_new(const fw_serve_config *cfg, fw_rollout **out, fw_err *e
             fw_free(rs);
             fw_rollout_free(ro);
             return fw_err_set(err, FW_ENOMEM, "out of memory");
+        }
+        size_t ml = strlen(sp->model);
+        if (sp->challenger && !strncmp(sp->challenger, sp->model, ml) && sp->challenger[ml] == '@' &&
+            strlen(sp->challenger + ml + 1) < sizeof rs->alias) {
+            rs->alias_canary = true;
+            snprintf(rs->alias, sizeof rs->alias, "%s", sp->challenger + ml + 1);
         }
         pthread_mutex_init(&rs->mu, NULL);
         atomic_store(&rs->ppm, (uint32_t)(sp->rollout->steps[0] * 10000.0 + 0.5));
@@ -618,6 +784,10 @@ bool fw_rollout_state_json(fw_rollout *ro, const char *model, fw_buf *b) {
         fw_json_put_str(b, rs->sp->model);
         fw_buf_printf(b, ",\"canary\":");
         fw_json_put_str(b, rs->sp->challenger);
+        fw_buf_printf(b, ",\"canary_version\":");
+        if (rs->seen && rs->canary_version[0]) fw_json_put_str(b, rs->canary_version);
+        else fw_buf_printf(b, "null");
+        fw_buf_printf(b, ",\"waiting\":%s", rs->waiting ? "true" : "false");
         fw_buf_printf(b, ",\"state\":\"%s\",\"step\":%zu,\"steps\":[", k_state[rs->state], rs->step);
         for (size_t k = 0; k < p->n_steps; k++) {
             if (k) fw_buf_put_u8(b, ',');

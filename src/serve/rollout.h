@@ -74,6 +74,25 @@ bool fw_rollout_state_json(fw_rollout *ro, const char *model, fw_buf *out);
 /* The flywheel_rollout_* families for /metrics. */
 void fw_rollout_metrics(fw_rollout *ro, fw_buf *out);
 
+/* Promotion through the canary (docs/LEARNING.md "Promotion through a canary"). The rollout of
+ * cfg for model, if any: 1 with its challenger's alias in alias when the challenger is
+ * model@ALIAS (a retrain that promotes moves ALIAS; fw_retrain_options.canary), 0 when model has
+ * no canary rollout, -1 with the challenger's reference in alias when it names a fixed version or
+ * another model. */
+int fw_rollout_canary_alias(const fw_serve_config *cfg, const char *model, char *alias, size_t cap);
+
+/* The server's view of a reference ("NAME@ALIAS"): the version its route serves now, into version
+ * ("" and false when it does not resolve). Set once, right after fw_rollout_new; the analysis
+ * thread calls it before each tick, outside every rollout lock. With it, a rollout whose canary is
+ * an alias (a) waits — no analysis, no decision — while the alias names no version, (b) starts
+ * again at its first step, audited `canary_restart`, when the alias names another version (a
+ * challenger handed over by a retrain, or any alias move), and (c) on completing, when that version
+ * was handed over by a retrain's gate (the alias move's audit row carries the gate's evidence),
+ * moves `production` to it — audited as a promotion with the gate's evidence and the canary's —
+ * unless production moved since the rollout started. */
+typedef bool (*fw_rollout_resolve_fn)(void *ud, const char *ref, char *version, size_t cap);
+void fw_rollout_set_resolver(fw_rollout *ro, fw_rollout_resolve_fn fn, void *ud);
+
 /* The latency histogram's bucket of a latency (exposed for the tests). */
 int fw_rollout_lat_bucket(uint64_t latency_ns);
 

@@ -209,6 +209,18 @@ static fw_status acquire_ref(fw_server *s, const char *ref, uint64_t now, fw_srv
                                   now, m, err);
 }
 
+/* The rollouts' view of a reference (rollout.h fw_rollout_set_resolver): the version its route
+ * serves now. */
+static bool rollout_resolve(void *ud, const char *ref, char *version, size_t cap) {
+    fw_server *s = ud;
+    fw_srv_model *m = NULL;
+    fw_err e;
+    if (acquire_ref(s, ref, fw_now_ns(), &m, &e) != FW_OK) return false;
+    snprintf(version, cap, "%s", m->version ? m->version : "");
+    fw_srv_model_unref(m);
+    return version[0] != 0;
+}
+
 /* Appends {"route":"NAME@ALIAS","error":"..."} for one route that cannot answer. */
 static void unready_entry(fw_buf *b, size_t *n, const char *route, const char *msg) {
     fw_buf_printf(b, "%s{\"route\":", (*n)++ ? "," : "");
@@ -1167,7 +1179,11 @@ static void dispatch(fw_server *s, struct MHD_Connection *c, conn_req *q, const 
         r->canary_slot = &q->canary;
         fw__api_predict(s, &rt, body, len, rt.kind == FW_ROUTE_V1_EXPLAIN, r);
         break;
-    case FW_ROUTE_V1_RANK: fw__api_rank(s, body, len, r); break;
+    case FW_ROUTE_V1_RANK:
+        r->conn = c;
+        r->canary_slot = &q->canary;
+        fw__api_rank(s, &rt, body, len, r);
+        break;
     case FW_ROUTE_V1_FEEDBACK: {
         char origin[128];
         q->fb.conn = c;
@@ -1179,7 +1195,11 @@ static void dispatch(fw_server *s, struct MHD_Connection *c, conn_req *q, const 
     case FW_ROUTE_V2_READY:
     case FW_ROUTE_V2_MODEL:
     case FW_ROUTE_V2_MODEL_READY:
-    case FW_ROUTE_V2_INFER: fw__api_v2(s, &rt, body, len, r); break;
+    case FW_ROUTE_V2_INFER:
+        r->conn = c;
+        r->canary_slot = &q->canary;
+        fw__api_v2(s, &rt, body, len, r);
+        break;
     case FW_ROUTE_ADMIN_LOAD:
     case FW_ROUTE_ADMIN_UNLOAD:
     case FW_ROUTE_ADMIN_ALIAS:
@@ -1477,6 +1497,7 @@ fw_status fw_server_new(const fw_serve_config *cfg, fw_server **out, fw_err *err
     if (st == FW_OK) st = fw_srv_learning_new(s, &s->learning, err);
     if (st == FW_OK && s->learning) fw_srv_monitoring_set_alarm_hook(s->monitoring, fw_srv_learning_alarm, s->learning);
     if (st == FW_OK) st = fw_rollout_new(cfg, &s->rollout, err);
+    if (st == FW_OK) fw_rollout_set_resolver(s->rollout, rollout_resolve, s);
     bool any_shadow = false;
     for (size_t i = 0; i < cfg->n_splits; i++) any_shadow |= cfg->splits[i].kind == FW_SPLIT_SHADOW;
     if (st == FW_OK && any_shadow && s->logq) {

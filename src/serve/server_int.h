@@ -107,7 +107,8 @@ typedef struct fw_reply {
     int ro_arm;                 /* FW_RO_CHAMPION or FW_RO_CANARY: the arm it was routed to */
     bool ro_failed;             /* it was routed to the canary, which failed: the champion answered */
     unsigned resolve_flags;     /* FW_RESOLVE_* for fw__resolve_flags */
-    struct MHD_Connection *conn; /* predict / explain: the connection (to suspend while a canary runs) */
+    struct MHD_Connection *conn; /* predict / explain / infer / rank: the connection (to suspend while a
+                                    canary runs) */
     struct fw_canary_job **canary_slot; /* ... and where its canary job is kept across the suspension */
 } fw_reply;
 
@@ -150,8 +151,9 @@ void fw__target_release(fw_srv_target *t);
  * off the request thread (its timeout_ms > 0, its share below 100%); NULL otherwise. *timeout_ns:
  * the split's timeout_ms. */
 struct fw_rollout_split *fw__canary_route(fw_server *s, const fw_route *rt, uint64_t reqno, uint64_t *timeout_ns);
-/* A canary runner thread (canary_runner.h): answers a predict / explain request (its id already in
- * r->request_id, its number reqno) with the canary of rollout split ro, into r. */
+/* A canary runner thread (canary_runner.h): answers a predict / explain, /v2 infer or /v1 rank
+ * request (by rt->kind; its id already in r->request_id, its number reqno) with the canary of
+ * rollout split ro, into r. */
 void fw__canary_run(fw_server *s, struct fw_rollout_split *ro, const fw_route *rt, const char *body, size_t len,
                     bool explain, uint64_t reqno, fw_reply *r);
 /* Test builds (FLYWHEEL_TEST_CANARY_FAULT, api_v1.c): when t routes to a challenger, makes it slow,
@@ -197,7 +199,10 @@ extern _Thread_local uint64_t fw__v1_fast_answers;
 
 /* Handlers. body may be NULL for GET. */
 void fw__api_predict(fw_server *s, const fw_route *rt, const char *body, size_t len, bool explain, fw_reply *r);
-void fw__api_rank(fw_server *s, const char *body, size_t len, fw_reply *r);
+void fw__api_rank(fw_server *s, const fw_route *rt, const char *body, size_t len, fw_reply *r);
+/* A canary runner thread: answers a /v2 infer request (its id already in r, number reqno) with the
+ * canary of the rollout that routed it (api_v2.c). */
+void fw__v2_infer_canary(fw_server *s, const fw_route *rt, const char *body, size_t len, uint64_t reqno, fw_reply *r);
 /* A feedback request across MHD's two calls: the first queues the record and suspends the
  * connection (its worker thread serves others meanwhile), the log's writer/syncer resumes it once
  * the record is durable (or not kept), and the second call answers. */

@@ -1,6 +1,7 @@
 /* test_bandit.c — the Thompson-sampling bandit of experiment/bandit.h: the Beta-Bernoulli and
  * Gaussian posteriors behind the shares (P(best) against exact values), the exploration floor, the
- * reward window (a trial counts only when its window closes, late and unmatched rewards), that
+ * reward window (a reward counts at once, a silent trial at its window's end, late and unmatched
+ * rewards), the weight of silent trials in flight (from the arm's observed reward delays), that
  * rewards arriving at different speeds on two equal arms do not bias the posterior, the pending
  * bound, seeded determinism and the option errors. */
 #include "core/buf.h"
@@ -53,6 +54,17 @@ static void test_beta_posterior(void) {
     CHECK_NEAR(sh[0] + sh[1], 1, 1e-12);
     CHECK_NEAR(st.mean, 2.0 / 3, 1e-12); /* (1 + 1) / (1 + 1 + 1) */
     CHECK_EQ(st.trials, 1);
+    fw_bandit_free(b);
+    /* the same success learnt the moment it arrives, long before its window closes */
+    b = make(2, FW_BANDIT_RATE, 0.1, 10, 200000, 3);
+    if (!b) return;
+    CHECK(fw_bandit_trial(b, 1, 0, 0));
+    CHECK(fw_bandit_reward(b, 1, NAN, 1));
+    CHECK_EQ(fw_bandit_advance(b, 1), 0);
+    fw_bandit_shares(b, sh);
+    fw_bandit_arm(b, 0, &st);
+    CHECK(st.trials == 1 && st.pending == 0 && st.pending_weight == 0);
+    CHECK_NEAR(st.p_best, 2.0 / 3, 0.005);
     fw_bandit_free(b);
 }
 
@@ -117,10 +129,10 @@ static void test_window(void) {
     CHECK_EQ(fw_bandit_advance(b, 9.99), 0);
     fw_bandit_arm_stats st;
     fw_bandit_arm(b, 1, &st);
-    CHECK(st.trials == 0 && st.pending == 2 && st.begun == 2);
+    CHECK(st.trials == 1 && st.reward_sum == 1 && st.pending == 1 && st.begun == 2); /* 7: its reward */
     CHECK_EQ(fw_bandit_advance(b, 10), 1);
     fw_bandit_arm(b, 1, &st);
-    CHECK(st.trials == 1 && st.reward_sum == 1 && st.pending == 1);
+    CHECK(st.trials == 1 && st.reward_sum == 1 && st.pending == 1); /* 7 closed: counted once */
     CHECK_EQ(fw_bandit_advance(b, 100), 1);
     fw_bandit_arm(b, 1, &st);
     CHECK(st.trials == 2 && st.reward_sum == 1 && st.pending == 0); /* the second: no reward = 0 */
@@ -140,43 +152,86 @@ static void test_window(void) {
 }
 
 /* Two arms with the same outcomes (30% clicks); arm 0's clicks arrive at once, arm 1's after 0.9 of the window.
- * Counting a click when it arrives (and every trial at once) would make arm 0 look better mid-
- * stream; counting a trial when its window closes keeps the two posteriors equal. */
+ * Counting a click when it arrives and a silent trial only when its window closes would make arm 0
+ * look better mid-stream (its clicks are in, its silences not yet); weighing the silent trials by
+ * each arm's observed delays keeps both estimates on the truth, while both learn every click at once. */
 static void test_delay_no_bias(void) {
     fw_bandit *b = make(2, FW_BANDIT_RATE, 0, 100, 10, 1);
     if (!b) return;
-    double naive_s[2] = {0, 0}, naive_n[2] = {0, 0};
     uint64_t key = 1;
     struct { uint64_t key; double t; } late[4000];
     size_t n_late = 0, next_late = 0;
+    double clicks = 0, clicks_old = 0; /* all, and those of steps older than the delay */
     for (int t = 0; t < 4000; t++) {
         bool click = unif() < 0.3; /* the same outcome on both arms: equal rates, exactly */
+        clicks += click;
+        clicks_old += click && t < 3910;
         for (int a = 0; a < 2; a++, key++) {
             CHECK(fw_bandit_trial(b, key, a, t));
-            naive_n[a]++;
             if (click) {
                 if (a == 0) {
-                    fw_bandit_reward(b, key, 1, t);
-                    naive_s[0]++;
+                    CHECK(fw_bandit_reward(b, key, 1, t));
                 } else {
                     late[n_late].key = key;
                     late[n_late++].t = t + 90;
                 }
             }
         }
-        while (next_late < n_late && late[next_late].t <= t) {
-            CHECK(fw_bandit_reward(b, late[next_late++].key, 1, t));
-            naive_s[1]++;
-        }
+        while (next_late < n_late && late[next_late].t <= t) CHECK(fw_bandit_reward(b, late[next_late++].key, 1, t));
         fw_bandit_advance(b, t);
     }
+    double sh[2];
+    fw_bandit_shares(b, sh);
     fw_bandit_arm_stats s0, s1;
     fw_bandit_arm(b, 0, &s0);
     fw_bandit_arm(b, 1, &s1);
-    CHECK(s0.trials > 3800 && s0.trials == s1.trials);
-    CHECK_MSG(s0.mean == s1.mean && s0.reward_sum > 1000, "window-closed means %g vs %g", s0.mean, s1.mean);
-    /* the naive count, for contrast: arm 1 is missing its last 90 steps of clicks */
-    CHECK(naive_s[0] / naive_n[0] - naive_s[1] / naive_n[1] > 0.004);
+    CHECK(s0.trials > 3900 && s1.trials > 3900 && s0.reward_sum > 1000);
+    /* arm 0: every click of the last window is in, its ~70 silences weigh ~1 each; arm 1: ~97
+       silences younger than its delay weigh ~0 */
+    CHECK_MSG(s0.pending_weight > 0.9 * (double)s0.pending && s1.pending_weight < 0.2 * (double)s1.pending,
+              "silent weights %g of %llu, %g of %llu", s0.pending_weight, (unsigned long long)s0.pending,
+              s1.pending_weight, (unsigned long long)s1.pending);
+    /* each estimate is the click rate of the trials whose outcome it could know: arm 0 all of
+       them, arm 1 those older than its delay (the two differ by the last 90 steps' luck only) */
+    CHECK_MSG(fabs(s0.mean - clicks / 4000) < 0.001 && fabs(s1.mean - clicks_old / 3910) < 0.001,
+              "weighted means %g vs %g, sample rates %g and %g", s0.mean, s1.mean, clicks / 4000, clicks_old / 3910);
+    /* the unweighted count, for contrast: arm 0 overrated by its silences not yet closed */
+    double naive0 = (1 + s0.reward_sum) / (2 + (double)s0.trials);
+    CHECK_MSG(naive0 - clicks / 4000 > 0.003, "unweighted %g vs sample rate %g", naive0, clicks / 4000);
+    fw_bandit_free(b);
+}
+
+/* A silent trial in flight weighs what its silence says: on an arm whose rewards came at 0.1 of
+ * the window it is nearly a 0 at half the window; on an arm whose rewards came at 0.9, nearly
+ * nothing yet. */
+static void test_silent_weight(void) {
+    fw_bandit *b = make(2, FW_BANDIT_RATE, 0, 100, 10, 1);
+    if (!b) return;
+    uint64_t key = 1;
+    for (int i = 0; i < 200; i++)
+        for (int a = 0; a < 2; a++, key++) {
+            CHECK(fw_bandit_trial(b, key, a, 0));
+            if (i % 2) CHECK(fw_bandit_reward(b, key, 1, a ? 90 : 10));
+        }
+    CHECK_EQ(fw_bandit_advance(b, 100), 400);
+    for (int i = 0; i < 100; i++)
+        for (int a = 0; a < 2; a++, key++) CHECK(fw_bandit_trial(b, key, a, 100));
+    CHECK_EQ(fw_bandit_advance(b, 150), 0);
+    double sh[2];
+    fw_bandit_shares(b, sh);
+    fw_bandit_arm_stats s0, s1;
+    fw_bandit_arm(b, 0, &s0);
+    fw_bandit_arm(b, 1, &s1);
+    CHECK(s0.trials == 200 && s1.trials == 200 && s0.pending == 100 && s1.pending == 100);
+    CHECK_MSG(s0.pending_weight > 90 && s0.pending_weight < 100, "fast arm: %g", s0.pending_weight);
+    CHECK_MSG(s1.pending_weight > 0 && s1.pending_weight < 3, "slow arm: %g", s1.pending_weight);
+    CHECK(s0.mean < s1.mean && sh[0] < sh[1]);
+    /* no reward came for any of them: at the window's end each is a 0 (the weights gone) */
+    CHECK_EQ(fw_bandit_advance(b, 200), 200);
+    fw_bandit_shares(b, sh);
+    fw_bandit_arm(b, 0, &s0);
+    fw_bandit_arm(b, 1, &s1);
+    CHECK(s0.trials == 300 && s0.pending == 0 && s0.pending_weight == 0 && s0.mean == s1.mean);
     fw_bandit_free(b);
 }
 
@@ -237,6 +292,7 @@ int main(void) {
     TEST_RUN(test_gaussian_posterior);
     TEST_RUN(test_window);
     TEST_RUN(test_delay_no_bias);
+    TEST_RUN(test_silent_weight);
     TEST_RUN(test_determinism_and_bounds);
     TEST_RUN(test_option_errors);
     return fw_test_report("test_bandit");

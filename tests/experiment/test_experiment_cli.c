@@ -246,7 +246,8 @@ static void test_report_matches_analyze(void) {
 
 /* Per-slice analyses from the store: each exposure's slice is an input feature of its logged
  * request (`report --slice country`), the same bytes as `analyze` of the events with a slice column;
- * the text and the HTML have a section per slice. On SQLite and PostgreSQL. */
+ * the text and the HTML have a section per slice; `report --groups` slices by the data.groups of
+ * the project the model was trained with (the same bytes again). On SQLite and PostgreSQL. */
 static void test_report_slices(void) {
     const char *h = fw_test_store_home("slices");
     if (!h) return;
@@ -310,6 +311,37 @@ static void test_report_slices(void) {
     free(html);
     CHECK_EQ(fw_test_sh(&o, "\"$FW\" experiment analyze \"$T/slices.csv\" --slice country 2>&1"), 2);
     CHECK_CONTAINS(o, "--slice is for 'report'");
+    free(o);
+    /* --groups: the slices from the data.groups of the project model sl was trained with */
+    CHECK_EQ(fw_test_sh(&o, "\"$FW\" experiment report sl --home '%s' --groups 2>&1", h), 1);
+    CHECK_CONTAINS(o, "'sl'"); /* no such model in the registry yet */
+    free(o);
+    FILE *tr = fopen(tpath("sl.csv"), "w");
+    fprintf(tr, "x,country,y\n");
+    for (int i = 0; i < 80; i++) fprintf(tr, "%d,%s,%d\n", i % 5, i % 2 ? "fr" : "de", (i % 5 + i % 3) % 2);
+    fclose(tr);
+    FILE *py = fopen(tpath("sl.yaml"), "w");
+    fprintf(py, "name: sl\ntask: binary\ndata:\n  train: sl.csv\n  label: y\n  groups: [country]\n");
+    fclose(py);
+    int rc = fw_test_sh(&o, "\"$FW\" train \"$T/sl.yaml\" --home '%s' --quiet --models linear", h);
+    CHECK_MSG(rc == 0, "train sl: %s", o ? o : "");
+    free(o);
+    if (rc) return;
+    CHECK_EQ(fw_test_sh(&a, "\"$FW\" experiment analyze \"$T/slices.csv\" --json --min-units 50 --min-events 5"), 0);
+    CHECK_EQ(fw_test_sh(&r, "\"$FW\" experiment report sl --home '%s' --groups --json --min-units 50 --min-events 5 "
+                            "--html \"$T/gr.html\"", h), 0);
+    CHECK_MSG(a && r && strcmp(a, r) == 0, "report --groups and analyze differ:\n%s\n%s", a ? a : "", r ? r : "");
+    free(a);
+    free(r);
+    CHECK_EQ(fw_test_sh(&o, "\"$FW\" experiment report sl --home '%s' --groups --min-units 50 --min-events 5", h), 0);
+    CHECK_CONTAINS(o, "==== data.groups column country");
+    CHECK_CONTAINS(o, "== slice fr (its units only");
+    free(o);
+    html = fw_test_slurp(tpath("gr.html"), NULL);
+    CHECK(html && strstr(html, "<h2>Slice de ") && strstr(html, "<h2>Slice fr ") && strstr(html, "</html>"));
+    free(html);
+    CHECK_EQ(fw_test_sh(&o, "\"$FW\" experiment report sl --home '%s' --groups --slice country 2>&1", h), 2);
+    CHECK_CONTAINS(o, "not both");
     free(o);
 }
 

@@ -225,6 +225,29 @@ static void test_change_promotes_and_swaps(void) {
     free(o);
 }
 
+/* The learner of a model with a production version starts with the server, before the first
+ * request: every label joins its prediction in memory, none through the store — also the labels of
+ * the first predictions, which used to come before the learner (it started on the first label). */
+static void test_learner_starts_at_boot(void) {
+    if (!fw_test_bin() || !load_pima() || !train("b")) return;
+    hc_server s;
+    int rc = start(&s, "b", "learn:\n  online: true\n  batch: 16\n");
+    CHECK_EQ(rc, 0);
+    if (rc) return;
+    json_t *root = NULL;
+    json_t *on = online_state(s.port, &root);
+    CHECK_STR(json_string_value(json_object_get(on, "state")), "learning"); /* before any label */
+    json_decref(root);
+    size_t versions[8] = {0};
+    CHECK_EQ(stream(s.port, 0, 96, false, versions), 0);
+    on = wait_learner(s.port, 96, 0, &root);
+    CHECK(on != NULL);
+    json_decref(root);
+    CHECK_NEAR(metric(s.port, "flywheel_learn_joins_total{via=\"store\"}"), 0, 0);
+    CHECK_NEAR(metric(s.port, "flywheel_learn_joins_total{via=\"memory\"}"), 96, 0);
+    CHECK_EQ(hc_server_stop(&s, SIGTERM), 0);
+}
+
 static void test_no_change_no_promotion(void) {
     if (!fw_test_bin() || !load_pima() || !train("n")) return;
     hc_server s;
@@ -527,6 +550,7 @@ int main(int argc, char **argv) {
     TEST_RUN(test_alarm_negative_controls);
     TEST_RUN(test_change_promotes_and_swaps);
     TEST_RUN(test_no_change_no_promotion);
+    TEST_RUN(test_learner_starts_at_boot);
     free(text);
     return fw_test_report(argv[0]);
 }

@@ -8,7 +8,8 @@
  *   - with a store: the rollback is in the audit log with its evidence;
  *   - a canary that hangs, under concurrent load on 2 HTTP threads: every request answered 200 (the
  *     champion answers after timeout_ms, or at once past max_inflight), the rollout rolls back, the
- *     server goes on answering and stops cleanly; a hung shadow costs nothing either.
+ *     server goes on answering and stops cleanly; the same for /v2 infer and /v1/rank load; a hung
+ *     shadow costs nothing either.
  * Mechanisms with generous bounds (no timing figure is asserted: those are in bench/experiment). */
 #include "core/alloc.h"
 #include "test.h"
@@ -129,9 +130,11 @@ static void test_error_canary(void) {
 
 static void test_healthy_canary_advances(void) {
     hc_server s;
-    /* generous latency margin (the test may run at load 10): p99 over 20x the champion's */
+    /* generous latency margin (the test may run at load 10): p99 over 20x the champion's; the canary
+       inline (timeout_ms: 0): on a canary runner its requests also wait for a runner thread, which
+       at load 12 on 2 cores pushed over 1% of them past 20x the champion's ~20 us p99 */
     CHECK_OK(start(&s, "ok", "{model: spam, kind: canary, challenger: spam@staging, steps: [50, 100], tick_s: 0.1, "
-                             "min_requests: 200, rollback: {errors: 0.02, p99: 20}}", NULL, NULL));
+                             "min_requests: 200, timeout_ms: 0, rollback: {errors: 0.02, p99: 20}}", NULL, NULL));
     int ok = 0, canary = 0, total = 0, t_ok, t_c;
     char *st = NULL;
     for (int round = 0; round < 20; round++) {
@@ -438,6 +441,74 @@ static void test_hanging_canary(void) {
     CHECK_EQ(hc_server_stop(&s, SIGTERM), 0); /* the hung runners return at shutdown */
 }
 
+/* /v2 infer and /v1/rank on one connection, n requests of one kind: how many were answered 200, and
+ * how many by the canary (v2: variant challenger; rank: the staging version's scores). */
+typedef struct mixed_arg {
+    int port, n, ok, canary;
+    bool rank;
+} mixed_arg;
+
+static void *mixed_main(void *p) {
+    mixed_arg *a = p;
+    int fd = hc_connect(a->port);
+    for (int i = 0; i < a->n; i++) {
+        char body[300];
+        if (a->rank)
+            snprintf(body, sizeof body, "{\"candidates\":[{\"a\":%d,\"b\":2},{\"a\":3,\"b\":%d}],"
+                                        "\"objectives\":[{\"model\":\"spam\"}]}", i % 7, i % 3);
+        else
+            snprintf(body, sizeof body, "{\"inputs\":[{\"name\":\"a\",\"shape\":[1],\"datatype\":\"FP64\",\"data\":[%d]},"
+                                        "{\"name\":\"b\",\"shape\":[1],\"datatype\":\"FP64\",\"data\":[%d]}]}", i % 7, i % 3);
+        hc_resp r = {0};
+        if (fd < 0 || hc_request_fd(fd, "POST", a->rank ? "/v1/rank" : "/v2/models/spam/infer", body, NULL, &r) != 0) {
+            if (fd >= 0) close(fd);
+            fd = hc_connect(a->port);
+            continue;
+        }
+        a->ok += r.status == 200;
+        a->canary += r.body && (a->rank ? strstr(r.body, "\"spam\":\"2\"") : strstr(r.body, "\"variant\":\"challenger\"")) != NULL;
+        hc_resp_free(&r);
+    }
+    if (fd >= 0) close(fd);
+    return NULL;
+}
+
+/* The hanging canary under /v2 infer and /v1/rank load: 3 + 3 clients x 60 requests against 2 HTTP
+ * threads. Their canary requests run on canary runners too (the connection suspended): the
+ * champion answers after timeout_ms or at once past max_inflight; inline, the first two canary
+ * requests would hold both HTTP threads for good. */
+static void test_hanging_canary_v2_rank(void) {
+    hc_server s;
+    CHECK_OK(start(&s, "hang2", "{model: spam, kind: canary, challenger: spam@staging, steps: [20, 100], tick_s: 0.2, "
+                                "min_requests: 100000, timeout_ms: 150, max_inflight: 3, rollback: {errors: 0.02}}",
+                   "  threads: 2\n", "hang"));
+    mixed_arg a[6];
+    pthread_t th[6];
+    for (int i = 0; i < 6; i++) {
+        a[i] = (mixed_arg){s.port, 60, 0, 0, i % 2 == 1};
+        CHECK_EQ(pthread_create(&th[i], NULL, mixed_main, &a[i]), 0);
+    }
+    int ok = 0, canary = 0;
+    for (int i = 0; i < 6; i++) {
+        pthread_join(th[i], NULL);
+        ok += a[i].ok;
+        canary += a[i].canary;
+    }
+    CHECK_EQ(ok, 360);   /* not one failed request */
+    CHECK_EQ(canary, 0); /* the hung canary answered nothing */
+    char *st = wait_state(s.port, "\"state\":\"rolled_back\"", 30);
+    CHECK_CONTAINS(st, "\"state\":\"rolled_back\"");
+    CHECK(state_count(st, "timeouts") >= 1 && state_count(st, "timeouts") <= 3);
+    CHECK(state_count(st, "shed") >= 1);
+    CHECK_EQ(state_count(st, "fallbacks"), state_count(st, "timeouts") + state_count(st, "shed"));
+    free(st);
+    mixed_arg m[2] = {{s.port, 30, 0, 0, false}, {s.port, 30, 0, 0, true}}; /* still answering, on the champion */
+    mixed_main(&m[0]);
+    mixed_main(&m[1]);
+    CHECK(m[0].ok == 30 && m[1].ok == 30 && m[0].canary == 0 && m[1].canary == 0);
+    CHECK_EQ(hc_server_stop(&s, SIGTERM), 0); /* the hung runners return at shutdown */
+}
+
 /* A canary 10x slower than timeout_ms: the champion answers its requests after the timeout; the
  * canary's late answers are dropped when they come (under ASan: no use after free). */
 static void test_slow_canary_timeout(void) {
@@ -513,6 +584,7 @@ int main(int argc, char **argv) {
     TEST_RUN(test_audit);
     TEST_RUN(test_slow_shadow_isolated);
     TEST_RUN(test_hanging_canary);
+    TEST_RUN(test_hanging_canary_v2_rank);
     TEST_RUN(test_slow_canary_timeout);
     TEST_RUN(test_v2_and_rank_counted);
     return fw_test_report(argv[0]);
