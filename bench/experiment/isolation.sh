@@ -17,29 +17,13 @@ cd "$(dirname "$0")/../.."
 B=${1:-build}
 SECS=${SECS:-8}
 PAIRS=${PAIRS:-3}
-make -s -j2 BUILD="$B" "$B/flywheel-test" >/dev/null || exit 1
-BIN=$PWD/$B/flywheel-test
-load=$(cut -d' ' -f1 /proc/loadavg)
-if [[ -z ${FORCE:-} ]] && awk "BEGIN{exit !($load > 0.5)}"; then echo "load $load > 0.5: refusing (FORCE=1 to run anyway)"; exit 1; fi
-T=$(mktemp -d); pid=
-trap '[[ -n $pid ]] && kill $pid 2>/dev/null; wait 2>/dev/null; rm -rf "$T"' EXIT
-M=$T/models; mkdir -p "$M/spam"
-echo '{"task":"binary","inputs":["a","b"],"weights":[1.0,-2.0],"bias":0.1,"classes":["ham","spam"]}' > "$M/spam/1.json"
-echo '{"task":"binary","inputs":["a","b"],"weights":[1.0,-2.0],"bias":0.1,"classes":["ham","spam"]}' > "$M/spam/2.json"
+source bench/experiment/canary_serve.sh   # $BIN, $T, $M (spam 1 and 2), $T/p.lua, start, stop
 echo '{"production":"1","staging":"2"}' > "$M/spam/aliases.json"
-printf 'wrk.method="POST"\nwrk.headers["Content-Type"]="application/json"\nwrk.body="{\\"instances\\":[{\\"a\\":3,\\"b\\":1}]}"\n' > "$T/p.lua"
-source bench/serve/common.sh
 P=18412
 us() { awk '{v=$1; if (v ~ /us$/) {sub(/us/,"",v); print v} else if (v ~ /ms$/) {sub(/ms/,"",v); print v*1000} else {sub(/s$/,"",v); print v*1e6}}'; }
 p99() { awk '/ 99%/{print $2}' | us; }
 p50() { awk '/ 50%/{print $2}' | us; }
 fails() { awk '/Non-2xx/{e=$NF} /Socket errors/{split($0,a,/[ ,]+/); for (i in a) if (a[i] ~ /^[0-9]+$/) s+=a[i]} END{print e+s}'; }
-start() { # start CONFIG FAULT (a fresh port each time: no wait for the last one's sockets)
-  P=$((18413 + RANDOM % 2000))
-  FLYWHEEL_TEST_CANARY_FAULT=$2 "$BIN" serve --port $P --threads 2 --models-dir "$M" --config "$1" >/dev/null 2>"$T/err" & pid=$!
-  wait_port $P || { echo "server did not start: $(tail -2 "$T/err")"; exit 1; }
-}
-stop() { kill $pid; wait $pid 2>/dev/null; pid=; }
 cfg() { # cfg NAME TIMEOUT_MS: a config file with (TIMEOUT_MS set) or without (empty) the split
   if [[ -z $2 ]]; then printf 'serving:\n  alias_poll_s: 0\n' > "$T/$1.yaml"
   else printf 'serving:\n  alias_poll_s: 0\n  splits:\n    - {model: spam, kind: canary, challenger: spam@staging, steps: [10, 100], tick_s: 1, min_requests: 1000000000, timeout_ms: %s, rollback: {errors: 1, p99: 100, srm: 1e-12}}\n' "$2" > "$T/$1.yaml"; fi

@@ -15,19 +15,9 @@ set -u
 cd "$(dirname "$0")/../.."
 B=${1:-build}
 SECS=${SECS:-30}
-make -s -j2 BUILD="$B" "$B/flywheel-test" >/dev/null || exit 1
-BIN=$PWD/$B/flywheel-test
-load=$(cut -d' ' -f1 /proc/loadavg)
-if [[ -z ${FORCE:-} ]] && awk "BEGIN{exit !($load > 0.5)}"; then echo "load $load > 0.5: refusing (FORCE=1 to run anyway)"; exit 1; fi
-T=$(mktemp -d); pid=
-trap '[[ -n $pid ]] && kill $pid 2>/dev/null; wait 2>/dev/null; rm -rf "$T"' EXIT
-M=$T/models; mkdir -p "$M/spam"
-echo '{"task":"binary","inputs":["a","b"],"weights":[1.0,-2.0],"bias":0.1,"classes":["ham","spam"]}' > "$M/spam/1.json"
-echo '{"task":"binary","inputs":["a","b"],"weights":[1.0,-2.0],"bias":0.1,"classes":["ham","spam"]}' > "$M/spam/2.json"
+source bench/experiment/canary_serve.sh   # $BIN, $T, $M (spam 1 and 2), $T/p.lua, start, stop
 echo '{"task":"binary","inputs":["a","b"],"weights":[0.0,0.0],"bias":-3,"classes":["ham","spam"]}' > "$M/spam/3.json"
 echo '{"production":"1"}' > "$M/spam/aliases.json"
-printf 'wrk.method="POST"\nwrk.headers["Content-Type"]="application/json"\nwrk.body="{\\"instances\\":[{\\"a\\":3,\\"b\\":1}]}"\n' > "$T/p.lua"
-source bench/serve/common.sh
 lat() { awk '/Requests\/sec/{r=$2} / 50%/{m=$2} / 99%/{p=$2} /Non-2xx/{e=$NF} /Socket errors/{s=$0} END{printf "%.0f req/s  p50 %s  p99 %s  non-2xx %d  %s", r, m, p, e, (s ? s : "socket errors: none")}'; }
 # the feedback driver: predictions with random inputs; clicks 30% of right answers, 2% of wrong ones
 cat > "$T/driver.py" <<'PY'
@@ -60,14 +50,9 @@ if rb:
     print("   reason: " + rb[0]["reason"])
 else: print("   no rollback; guards: " + "; ".join("%s %s %s" % (g["name"], g["verdict"], g["interval"]) for g in s["guards"]))
 PY
-start() { # start CONFIG FAULT
-  FLYWHEEL_TEST_CANARY_FAULT=$2 "$BIN" serve --port 18411 --threads 2 --models-dir "$M" --config "$1" >/dev/null 2>"$T/err" & pid=$!
-  wait_port 18411 || { echo "server did not start: $(tail -2 "$T/err")"; exit 1; }
-}
-stop() { kill $pid; wait $pid 2>/dev/null; pid=; }
 echo "== $(date -u +%FT%TZ) load average $(cut -d' ' -f1-3 /proc/loadavg), $(git rev-parse --short HEAD), wrk -t2 -c16, ${SECS}s per case"
 printf 'serving:\n  alias_poll_s: 0\n  log: {path: %s/base.jsonl}\n' "$T" > "$T/base.yaml"
-start "$T/base.yaml" ""
+start "$T/base.yaml" "" 18411
 wrk -t2 -c16 -d1s -s "$T/p.lua" http://127.0.0.1:18411/v1/models/spam:predict >/dev/null
 base=$(flock /tmp/fw-bench.lock wrk -t2 -c16 -d10s --latency -s "$T/p.lua" http://127.0.0.1:18411/v1/models/spam:predict)
 stop
@@ -82,7 +67,7 @@ for case in constant slow errors; do
   esac
   printf 'serving:\n  alias_poll_s: 0\n  log: {path: %s/%s.jsonl}\n  splits:\n    - {model: spam, kind: canary, challenger: "%s", steps: [5, 25, 50, 100], tick_s: 1, min_requests: 5000, rollback: {errors: 0.01, p99: 0.5}%s}\n' \
     "$T" "$case" "$chal" "$extra" > "$T/$case.yaml"
-  start "$T/$case.yaml" "$fault"
+  start "$T/$case.yaml" "$fault" 18411
   t0=$(date +%s.%N)
   ( /usr/bin/python3 "$T/driver.py" 18411 "$SECS" > "$T/driver.out" 2>&1 & )
   w=$(flock /tmp/fw-bench.lock wrk -t2 -c16 -d"${SECS}s" --latency -s "$T/p.lua" http://127.0.0.1:18411/v1/models/spam:predict)

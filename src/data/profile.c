@@ -6,6 +6,7 @@
 #include "core/clock.h"
 #include "core/dtoa.h"
 #include "core/threads.h"
+#include "data/schema.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -52,17 +53,6 @@ static int cmp_count(const void *a, const void *b) {
     const code_count *x = a, *y = b;
     if (x->count != y->count) return x->count > y->count ? -1 : 1;
     return (x->code > y->code) - (x->code < y->code);
-}
-
-static size_t count_tokens(const char *s, size_t len) {
-    size_t n = 0;
-    bool in = false;
-    for (size_t i = 0; i < len; i++) {
-        bool sp = s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r';
-        if (!sp && !in) n++;
-        in = !sp;
-    }
-    return n;
 }
 
 /* Counts of each code of a string column, sorted; *n_used = codes present. */
@@ -134,7 +124,7 @@ static fw_status profile_col(const fw_dataset *ds, size_t c, fw_col_profile *cp)
                 continue;
             }
             if (col->type == FW_COL_TEXT)
-                tokens += count_tokens(fw_dict_str(&col->dict, col->code[r]),
+                tokens += fw_count_tokens(fw_dict_str(&col->dict, col->code[r]),
                                        fw_dict_len(&col->dict, col->code[r]));
         }
         cp->n_missing = miss;

@@ -76,7 +76,7 @@ void fw_infer_col_free(fw_infer_col *c) { fw_strmap_free(&c->distinct); }
 
 #define FW__DISTINCT_CAP 100000
 
-static size_t count_tokens(const char *s, size_t len) {
+size_t fw_count_tokens(const char *s, size_t len) {
     size_t n = 0;
     bool in = false;
     for (size_t i = 0; i < len; i++) {
@@ -99,7 +99,7 @@ fw_status fw_infer_col_text(fw_infer_col *c, const char *s, size_t len) {
     } else {
         c->n_other++;
     }
-    c->n_tokens += count_tokens(s, len);
+    c->n_tokens += fw_count_tokens(s, len);
     if (c->distinct.count < FW__DISTINCT_CAP && fw_strmap_get(&c->distinct, s, len) < 0)
         return fw_strmap_put(&c->distinct, s, len, 0);
     return FW_OK;

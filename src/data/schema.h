@@ -59,6 +59,9 @@ void fw_infer_col_init(fw_infer_col *c);
 void fw_infer_col_free(fw_infer_col *c);
 /* Observes one non-missing text value (call fw_is_missing first). Returns FW_OK or FW_ENOMEM. */
 fw_status fw_infer_col_text(fw_infer_col *c, const char *s, size_t len);
+/* The whitespace-separated tokens (runs without space, tab, CR or LF) in s[0..len): what
+ * n_tokens adds up, and the data profile's average tokens per text value. */
+size_t fw_count_tokens(const char *s, size_t len);
 /* Observes one native number (JSON). */
 void fw_infer_col_number(fw_infer_col *c, double v);
 /* The inferred type; *is_integer is set for numeric columns of integers. */

@@ -188,6 +188,24 @@ fw_status fw_source_open_mem(const void *data, size_t len, const char *name, fw_
     return FW_OK;
 }
 
+/* The next compressed bytes as inflate's input: a read of the file, or the rest of the memory
+ * buffer (at most 4 GiB at a time); *n = how many (0: the input has ended). */
+static fw_status gz_refill(fw_source *s, size_t *n, fw_err *err) {
+    *n = 0;
+    if (s->fd >= 0) {
+        fw_status st = raw_read(s, s->in, FW__GZ_IN, n, err);
+        if (st) return st;
+        s->zs.next_in = s->in;
+    } else if (s->mem_pos < s->mem_len) {
+        *n = s->mem_len - s->mem_pos;
+        if (*n > UINT32_MAX) *n = UINT32_MAX;
+        s->zs.next_in = (unsigned char *)s->mem + s->mem_pos;
+        s->mem_pos += *n;
+    }
+    s->zs.avail_in = (uInt)*n;
+    return FW_OK;
+}
+
 static fw_status gz_read(fw_source *s, unsigned char *buf, size_t cap, size_t *got, fw_err *err) {
     *got = 0;
     if (s->gz_end) return FW_OK;
@@ -197,17 +215,8 @@ static fw_status gz_read(fw_source *s, unsigned char *buf, size_t cap, size_t *g
     while (s->zs.avail_out > 0) {
         if (s->zs.avail_in == 0) {
             size_t n = 0;
-            if (s->fd >= 0) {
-                fw_status st = raw_read(s, s->in, FW__GZ_IN, &n, err);
-                if (st) return st;
-                s->zs.next_in = s->in;
-            } else if (s->mem_pos < s->mem_len) {
-                n = s->mem_len - s->mem_pos;
-                if (n > UINT32_MAX) n = UINT32_MAX;
-                s->zs.next_in = (unsigned char *)s->mem + s->mem_pos;
-                s->mem_pos += n;
-            }
-            s->zs.avail_in = (uInt)n;
+            fw_status st = gz_refill(s, &n, err);
+            if (st) return st;
             if (n == 0) {
                 return fw_err_set(err, FW_ECORRUPT, "%s: truncated gzip data (stream ends early)",
                                   s->name);
@@ -218,17 +227,8 @@ static fw_status gz_read(fw_source *s, unsigned char *buf, size_t cap, size_t *g
             /* Another member may follow (concatenated gzip); peek for more input. */
             if (s->zs.avail_in == 0) {
                 size_t n = 0;
-                if (s->fd >= 0) {
-                    fw_status st = raw_read(s, s->in, FW__GZ_IN, &n, err);
-                    if (st) return st;
-                    s->zs.next_in = s->in;
-                } else if (s->mem_pos < s->mem_len) {
-                    n = s->mem_len - s->mem_pos;
-                    if (n > UINT32_MAX) n = UINT32_MAX;
-                    s->zs.next_in = (unsigned char *)s->mem + s->mem_pos;
-                    s->mem_pos += n;
-                }
-                s->zs.avail_in = (uInt)n;
+                fw_status st = gz_refill(s, &n, err);
+                if (st) return st;
                 if (n == 0) {
                     s->gz_end = true;
                     break;

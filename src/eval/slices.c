@@ -28,6 +28,28 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+/* One resample's primary metric appended to vals (*nv of them so far) when it is defined (finite);
+ * a resample that cannot be scored is skipped. FW_ENOMEM when scoring ran out of memory. */
+static fw_status resample_value(fw_task task, const double *y, const double *p, size_t n, size_t k,
+                                const fw_eval_options *o, double *vals, size_t *nv) {
+    fw_metric_set ms;
+    fw_metric_set_init(&ms);
+    fw_err e;
+    fw_status cs = fw_eval_compute(task, y, p, n, k, o, &ms, &e);
+    double v = cs == FW_OK ? fw_metric_set_primary(&ms) : NAN;
+    fw_metric_set_free(&ms);
+    if (cs == FW_ENOMEM) return FW_ENOMEM;
+    if (isfinite(v)) vals[(*nv)++] = v;
+    return FW_OK;
+}
+
+/* The 2.5th and 97.5th percentiles of the nv resampled values (sorted in place) as s's interval. */
+static void percentiles(double *vals, size_t nv, fw_slice *s) {
+    qsort(vals, nv, sizeof *vals, cmp_double);
+    s->ci_lo = vals[(size_t)floor(0.025 * (double)(nv - 1))];
+    s->ci_hi = vals[(size_t)ceil(0.975 * (double)(nv - 1))];
+}
+
 /* Rows per resample at most: a larger slice is resampled at this size and its interval narrowed
  * by sqrt(MAX_RESAMPLE / rows) (an m-out-of-n bootstrap), so the cost does not grow with the data. */
 enum { MAX_RESAMPLE = 20000 };
@@ -63,22 +85,10 @@ static fw_status bootstrap(fw_task task, const double *sy, const double *sp, siz
             memcpy(by + j * ny, sy + i * ny, ny * sizeof *by);
             memcpy(bp + j * k, sp + i * k, k * sizeof *bp);
         }
-        fw_metric_set ms;
-        fw_metric_set_init(&ms);
-        fw_err e;
-        fw_status cs = fw_eval_compute(task, by, bp, m, k, o, &ms, &e);
-        double v = cs == FW_OK ? fw_metric_set_primary(&ms) : NAN;
-        fw_metric_set_free(&ms);
-        if (cs == FW_ENOMEM) {
-            st = FW_ENOMEM;
-            goto done;
-        }
-        if (isfinite(v)) vals[nv++] = v;
+        if ((st = resample_value(task, by, bp, m, k, o, vals, &nv))) goto done;
     }
     if (nv >= B / 2) { /* an interval only when most resamples define the metric */
-        qsort(vals, nv, sizeof *vals, cmp_double);
-        s->ci_lo = vals[(size_t)floor(0.025 * (double)(nv - 1))];
-        s->ci_hi = vals[(size_t)ceil(0.975 * (double)(nv - 1))];
+        percentiles(vals, nv, s);
         if (m < full) { /* resampled at m rows: spread around the mean, narrowed to the full size */
             double mean = 0, f = sqrt((double)m / (double)full);
             for (size_t i = 0; i < nv; i++) mean += vals[i];
@@ -161,23 +171,9 @@ static fw_status bootstrap_queries(const double *sy, const double *sp, const uin
         fw_eval_options ro = *o;
         ro.query = bq;
         ro.item = si ? bi : NULL;
-        fw_metric_set ms;
-        fw_metric_set_init(&ms);
-        fw_err e;
-        fw_status cs = fw_eval_compute(FW_TASK_RANKING, by, bp, rows, 1, &ro, &ms, &e);
-        double v = cs == FW_OK ? fw_metric_set_primary(&ms) : NAN;
-        fw_metric_set_free(&ms);
-        if (cs == FW_ENOMEM) {
-            st = FW_ENOMEM;
-            goto done;
-        }
-        if (isfinite(v)) vals[nv++] = v;
+        if ((st = resample_value(FW_TASK_RANKING, by, bp, rows, 1, &ro, vals, &nv))) goto done;
     }
-    if (nv >= B / 2) {
-        qsort(vals, nv, sizeof *vals, cmp_double);
-        s->ci_lo = vals[(size_t)floor(0.025 * (double)(nv - 1))];
-        s->ci_hi = vals[(size_t)ceil(0.975 * (double)(nv - 1))];
-    }
+    if (nv >= B / 2) percentiles(vals, nv, s);
 done:
     fw_free(order);
     fw_free(start);

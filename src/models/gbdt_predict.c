@@ -25,52 +25,62 @@ static bool has_nan(const float *x, size_t n) {
     return any != 0;
 }
 
-/* One block of rows through every dense tree. Per tree, rows go eight at a time with their slot
- * indexes in registers: D steps of eight independent load chains, no index array in memory.
- * `nan` is a compile-time constant at both call sites (the short step when the block has no
- * NaN). Each row's trees are added in tree order, as in predict_row. */
+/* Tree t over nr rows (x0, nd floats a row), eight rows at a time with their slot indexes in
+ * registers: D steps of eight independent load chains, no index array in memory. Row r's leaf
+ * value is added to dst[r * stride] when `add` (the scores), stored there otherwise (the column
+ * scorer's cache). `nan` (the short step when the rows have no NaN) and `add` are compile-time
+ * constants at every call site. */
+static inline __attribute__((always_inline)) void tree_rows(const fw_gbdt_model *m, uint32_t t,
+                                                            const float *x0, size_t nd, size_t nr,
+                                                            double *dst, size_t stride, bool nan,
+                                                            bool add) {
+    const fw_gbdt_dsplit *sp = m->dsplit + m->dsplit_off[t];
+    const uint8_t *dl = m->ddleft + m->dsplit_off[t];
+    uint32_t D = m->tree_depth[t];
+    const double *leaf = m->dleaf + m->dleaf_off[t] - ((1u << D) - 1);
+#define FW__DSTEP(i, x) (nan ? fw__gbdt_dstep_nan(sp, dl, i, x) : fw__gbdt_dstep(sp, i, x))
+#define FW__PUT(o, v) ((o) = add ? (o) + (v) : (v))
+    size_t r = 0;
+    for (; r + 8 <= nr; r += 8) {
+        const float *xa = x0 + r * nd;
+        uint32_t i0 = 0, i1 = 0, i2 = 0, i3 = 0, i4 = 0, i5 = 0, i6 = 0, i7 = 0;
+        for (uint32_t l = 0; l < D; l++) {
+            i0 = FW__DSTEP(i0, xa);
+            i1 = FW__DSTEP(i1, xa + nd);
+            i2 = FW__DSTEP(i2, xa + 2 * nd);
+            i3 = FW__DSTEP(i3, xa + 3 * nd);
+            i4 = FW__DSTEP(i4, xa + 4 * nd);
+            i5 = FW__DSTEP(i5, xa + 5 * nd);
+            i6 = FW__DSTEP(i6, xa + 6 * nd);
+            i7 = FW__DSTEP(i7, xa + 7 * nd);
+        }
+        double *o = dst + r * stride;
+        FW__PUT(o[0], leaf[i0]);
+        FW__PUT(o[stride], leaf[i1]);
+        FW__PUT(o[2 * stride], leaf[i2]);
+        FW__PUT(o[3 * stride], leaf[i3]);
+        FW__PUT(o[4 * stride], leaf[i4]);
+        FW__PUT(o[5 * stride], leaf[i5]);
+        FW__PUT(o[6 * stride], leaf[i6]);
+        FW__PUT(o[7 * stride], leaf[i7]);
+    }
+    for (; r < nr; r++) {
+        const float *xa = x0 + r * nd;
+        uint32_t i = 0;
+        for (uint32_t l = 0; l < D; l++) i = FW__DSTEP(i, xa);
+        FW__PUT(dst[r * stride], leaf[i]);
+    }
+#undef FW__PUT
+#undef FW__DSTEP
+}
+
+/* One block of rows (their scores in out, K a row) through every dense tree, in tree order as in
+ * predict_row. `nan` as in tree_rows. */
 static inline __attribute__((always_inline)) void block_dense(const fw_gbdt_model *m,
                                                               const float *x0, size_t nd,
                                                               size_t nr, double *out, bool nan) {
     uint32_t K = m->n_groups, n_trees = m->n_trees;
-    for (uint32_t t = 0; t < n_trees; t++) {
-        const fw_gbdt_dsplit *sp = m->dsplit + m->dsplit_off[t];
-        const uint8_t *dl = m->ddleft + m->dsplit_off[t];
-        uint32_t D = m->tree_depth[t], k = t % K;
-        const double *leaf = m->dleaf + m->dleaf_off[t] - ((1u << D) - 1);
-#define FW__DSTEP(i, x) (nan ? fw__gbdt_dstep_nan(sp, dl, i, x) : fw__gbdt_dstep(sp, i, x))
-        size_t r = 0;
-        for (; r + 8 <= nr; r += 8) {
-            const float *xa = x0 + r * nd;
-            uint32_t i0 = 0, i1 = 0, i2 = 0, i3 = 0, i4 = 0, i5 = 0, i6 = 0, i7 = 0;
-            for (uint32_t l = 0; l < D; l++) {
-                i0 = FW__DSTEP(i0, xa);
-                i1 = FW__DSTEP(i1, xa + nd);
-                i2 = FW__DSTEP(i2, xa + 2 * nd);
-                i3 = FW__DSTEP(i3, xa + 3 * nd);
-                i4 = FW__DSTEP(i4, xa + 4 * nd);
-                i5 = FW__DSTEP(i5, xa + 5 * nd);
-                i6 = FW__DSTEP(i6, xa + 6 * nd);
-                i7 = FW__DSTEP(i7, xa + 7 * nd);
-            }
-            double *o = out + r * K + k;
-            o[0] += leaf[i0];
-            o[K] += leaf[i1];
-            o[2 * K] += leaf[i2];
-            o[3 * K] += leaf[i3];
-            o[4 * K] += leaf[i4];
-            o[5 * K] += leaf[i5];
-            o[6 * K] += leaf[i6];
-            o[7 * K] += leaf[i7];
-        }
-        for (; r < nr; r++) {
-            const float *xa = x0 + r * nd;
-            uint32_t i = 0;
-            for (uint32_t l = 0; l < D; l++) i = FW__DSTEP(i, xa);
-            out[r * K + k] += leaf[i];
-        }
-#undef FW__DSTEP
-    }
+    for (uint32_t t = 0; t < n_trees; t++) tree_rows(m, t, x0, nd, nr, out + t % K, K, nan, true);
 }
 
 /* Rows b..e over the dense trees, a few rows at a time: as many as keep their features within
@@ -272,49 +282,6 @@ fw_status fw__gbdt_predict_row(const fw_model *mm, const fw_row *x, void *scratc
 
 /* ---- rows that differ in one column (permutation importance: fw_col_scorer) ------------------ */
 
-/* Tree t's leaf values for nr rows (x0, nd floats a row) into dst[r * stride]: block_dense's walk,
- * eight rows at a time. */
-static inline __attribute__((always_inline)) void tree_leaves(const fw_gbdt_model *m, uint32_t t,
-                                                              const float *x0, size_t nd, size_t nr,
-                                                              double *dst, size_t stride, bool nan) {
-    const fw_gbdt_dsplit *sp = m->dsplit + m->dsplit_off[t];
-    const uint8_t *dl = m->ddleft + m->dsplit_off[t];
-    uint32_t D = m->tree_depth[t];
-    const double *leaf = m->dleaf + m->dleaf_off[t] - ((1u << D) - 1);
-#define FW__DSTEP(i, x) (nan ? fw__gbdt_dstep_nan(sp, dl, i, x) : fw__gbdt_dstep(sp, i, x))
-    size_t r = 0;
-    for (; r + 8 <= nr; r += 8) {
-        const float *xa = x0 + r * nd;
-        uint32_t i0 = 0, i1 = 0, i2 = 0, i3 = 0, i4 = 0, i5 = 0, i6 = 0, i7 = 0;
-        for (uint32_t l = 0; l < D; l++) {
-            i0 = FW__DSTEP(i0, xa);
-            i1 = FW__DSTEP(i1, xa + nd);
-            i2 = FW__DSTEP(i2, xa + 2 * nd);
-            i3 = FW__DSTEP(i3, xa + 3 * nd);
-            i4 = FW__DSTEP(i4, xa + 4 * nd);
-            i5 = FW__DSTEP(i5, xa + 5 * nd);
-            i6 = FW__DSTEP(i6, xa + 6 * nd);
-            i7 = FW__DSTEP(i7, xa + 7 * nd);
-        }
-        double *o = dst + r * stride;
-        o[0] = leaf[i0];
-        o[stride] = leaf[i1];
-        o[2 * stride] = leaf[i2];
-        o[3 * stride] = leaf[i3];
-        o[4 * stride] = leaf[i4];
-        o[5 * stride] = leaf[i5];
-        o[6 * stride] = leaf[i6];
-        o[7 * stride] = leaf[i7];
-    }
-    for (; r < nr; r++) {
-        const float *xa = x0 + r * nd;
-        uint32_t i = 0;
-        for (uint32_t l = 0; l < D; l++) i = FW__DSTEP(i, xa);
-        dst[r * stride] = leaf[i];
-    }
-#undef FW__DSTEP
-}
-
 /* The cached values: what every tree gives every base row. A call walks only the trees that
  * split on the changed column (on the synthetic 50-feature benchmark about half of them) and
  * takes the others' values from the cache; each row still adds its trees to the base score in
@@ -356,9 +323,9 @@ static void cache_blocks(void *vctx, int thread, size_t block, size_t b, size_t 
         bool nan = has_nan(x0, nr * nd);
         for (uint32_t t = 0; t < T; t++) {
             if (nan)
-                tree_leaves(m, t, x0, nd, nr, s->leaf + rb * T + t, T, true);
+                tree_rows(m, t, x0, nd, nr, s->leaf + rb * T + t, T, true, false);
             else
-                tree_leaves(m, t, x0, nd, nr, s->leaf + rb * T + t, T, false);
+                tree_rows(m, t, x0, nd, nr, s->leaf + rb * T + t, T, false, false);
         }
     }
 }
@@ -372,7 +339,6 @@ static void col_blocks(void *vctx, int thread, size_t block, size_t b, size_t e)
     size_t nd = s->nd, T = m->n_trees, step = dense_step(nd);
     uint32_t K = m->n_groups;
     const uint8_t *use = s->uses + j->col * T;
-    double tmp[ROW_BLOCK];
     for (size_t rb = b; rb < e; rb += step) {
         size_t nr = (rb + step < e ? rb + step : e) - rb;
         const float *x0 = j->X->dense + rb * nd;
@@ -383,10 +349,9 @@ static void col_blocks(void *vctx, int thread, size_t block, size_t b, size_t e)
             uint32_t k = t % K;
             if (use[t]) {
                 if (nan)
-                    tree_leaves(m, t, x0, nd, nr, tmp, 1, true);
+                    tree_rows(m, t, x0, nd, nr, out + k, K, true, true);
                 else
-                    tree_leaves(m, t, x0, nd, nr, tmp, 1, false);
-                for (size_t r = 0; r < nr; r++) out[r * K + k] += tmp[r];
+                    tree_rows(m, t, x0, nd, nr, out + k, K, false, true);
             } else {
                 const double *lv = s->leaf + rb * T + t;
                 for (size_t r = 0; r < nr; r++) out[r * K + k] += lv[r * T];

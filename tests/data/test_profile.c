@@ -3,6 +3,7 @@
 #include "core/alloc.h"
 #include "data/csv.h"
 #include "data/profile.h"
+#include "data/schema.h"
 #include "test.h"
 
 #include <jansson.h>
@@ -259,8 +260,20 @@ static void test_many_columns_parallel(void) {
     fw_dataset_free(ds);
 }
 
+/* The token count shared by type inference (schema.c) and the profile: runs without space, tab,
+ * CR or LF; other punctuation does not split. */
+static void test_count_tokens(void) {
+    CHECK_EQ(fw_count_tokens("", 0), 0);
+    CHECK_EQ(fw_count_tokens(" \t\r\n", 4), 0);
+    CHECK_EQ(fw_count_tokens("word", 4), 1);
+    CHECK_EQ(fw_count_tokens(" a  b\tc\r\nd ", 11), 4);
+    CHECK_EQ(fw_count_tokens("a,b;c", 5), 1);
+    CHECK_EQ(fw_count_tokens("a b c", 3), 2); /* only the first len bytes */
+}
+
 int main(int argc, char **argv) {
     (void)argc;
+    TEST_RUN(test_count_tokens);
     TEST_RUN(test_numbers);
     TEST_RUN(test_outputs);
     TEST_RUN(test_all_missing_and_empty);

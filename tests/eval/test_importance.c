@@ -162,8 +162,9 @@ static void test_latency(void) {
 
 /* A gbdt model's column scorer (only the trees that split on the changed column walked, the others'
  * values cached) gives predict_block's scores bit for bit, and permutation importance through it
- * the same numbers, with features spread over threads too: binary and multiclass, rows with NaN. */
-static void col_scorer_case(uint32_t k) {
+ * the same numbers, with features spread over threads too: binary and multiclass, rows with NaN
+ * (in every block of rows: the NaN walk) and without (the short walk). */
+static void col_scorer_case(uint32_t k, bool nan) {
     enum { NR = 1500, NF = 9 };
     fw_matrix X;
     CHECK_OK(fw_matrix_alloc(&X, NR, NF, 0));
@@ -173,7 +174,7 @@ static void col_scorer_case(uint32_t k) {
     for (size_t i = 0; i < NR; i++) {
         float *x = X.dense + i * NF;
         for (size_t j = 0; j < NF; j++) x[j] = (float)fw_rng_normal(&r);
-        if (i % 17 == 3) x[i % NF] = NAN;
+        if (nan && i % 17 == 3) x[i % NF] = NAN;
         double s = x[0] + 0.5 * x[1] * (x[2] > 0) + 0.3 * fw_rng_normal(&r);
         y[i] = k > 2 ? (s < -0.5 ? 0 : s < 0.5 ? 1 : 2) : s > 0;
     }
@@ -205,7 +206,7 @@ static void col_scorer_case(uint32_t k) {
     double *a = fw_malloc(NR * no * sizeof(double)), *b = fw_malloc(NR * no * sizeof(double));
     CHECK_OK(fw_model_predict_block(m, &W, 2, a));
     CHECK_OK(cs->predict(cs, &W, 4, b));
-    CHECK_MSG(memcmp(a, b, NR * no * sizeof(double)) == 0, "column scorer differs from predict_block (k=%u)", k);
+    CHECK_MSG(memcmp(a, b, NR * no * sizeof(double)) == 0, "column scorer differs from predict_block (k=%u nan=%d)", k, nan);
     CHECK_EQ(cs->predict(cs, &W, NF, b), FW_EINVAL);
     /* importance with and without the scorer: the same bits */
     fw_importance_options io;
@@ -239,8 +240,10 @@ done:
 }
 
 static void test_gbdt_col_scorer(void) {
-    col_scorer_case(2);
-    col_scorer_case(3);
+    col_scorer_case(2, true);
+    col_scorer_case(3, true);
+    col_scorer_case(2, false);
+    col_scorer_case(3, false);
 }
 
 int main(int argc, char **argv) {

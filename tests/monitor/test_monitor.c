@@ -8,6 +8,7 @@
 #include "monitor/monitor.h"
 #include "monitor/monitor_int.h"
 #include "test.h"
+#include "monitor_fixture.h"
 
 #include "core/alloc.h"
 #include "data/load.h"
@@ -17,8 +18,6 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define FIXTURE "tests/artifact/fixtures/v1.fwm"
 
 typedef struct events {
     fw_alarm a[64];
@@ -268,55 +267,6 @@ static void test_threads_and_no_allocation(void) {
 
 /* ---- against the checked-in artifact's reference ---------------------------------------------- */
 
-static fw_srv_model *fixture_model(fw_bundle **bp) {
-    fw_err err;
-    if (fw_bundle_load_file(FIXTURE, bp, &err) != FW_OK) {
-        CHECK_MSG(0, "%s", err.msg);
-        return NULL;
-    }
-    const fw_pipeline *pl = fw_bundle_pipeline(*bp);
-    fw_srv_model *m = fw_srv_model_new("tiny", "1");
-    size_t n = fw_pipeline_n_inputs(pl);
-    const char *names[32];
-    for (size_t i = 0; i < n && i < 32; i++) names[i] = fw_pipeline_input_name(pl, i);
-    CHECK_OK(fw_srv_model_set_inputs(m, names, n));
-    m->pipeline = pl;
-    m->bundle = *bp;
-    m->task = fw_bundle_task(*bp);
-    m->n_outputs = fw_bundle_n_outputs(*bp);
-    m->threshold = fw_bundle_threshold(*bp);
-    return m;
-}
-
-/* A value drawn from reference column c: a bin by its count, uniform inside it. */
-static double draw(const fw_ref_column *c, unsigned *seed) {
-    uint64_t total = 0;
-    for (uint32_t b = 0; b < c->n_bins; b++) total += c->counts[b];
-    double u[2];
-    fw_test_uniforms(seed, u, 2);
-    double at = (u[0] + 1) / 2 * (double)total;
-    uint32_t b = 0;
-    for (double acc = 0; b + 1 < c->n_bins && (acc += (double)c->counts[b]) <= at; b++) {}
-    return c->edges[b] + (u[1] + 1) / 2 * (c->edges[b + 1] - c->edges[b]);
-}
-
-/* The v1 fixture predates the reference section: one built from its training file, with the
- * model's predictions on it as the output histogram. */
-static fw_reference *tiny_reference(fw_srv_model *m, fw_bundle *b) {
-    fw_dataset *ds = NULL;
-    fw_err err;
-    CHECK_OK(fw_data_load("tests/artifact/fixtures/tiny.csv", NULL, &ds, NULL, &err));
-    if (!ds) return NULL;
-    double *scores = calloc(ds->n_rows, sizeof *scores);
-    CHECK_OK(fw_bundle_predict_block(b, ds, 1, scores, NULL, NULL, &err));
-    fw_reference *ref = NULL;
-    CHECK_OK(fw_reference_build(ds, NULL, 0, (const char *const *)m->input_names, m->n_inputs, scores, ds->n_rows, 1, 0,
-                                &ref, &err));
-    free(scores);
-    fw_dataset_free(ds);
-    return ref;
-}
-
 /* Issue 17's load regression: a monitor costs nothing until it is used (a server loading 1,000
  * versions built 1,000 monitors, each calibrating every column and holding a 2.6 MiB join table);
  * its first observation builds it without calibrating (that is the prepare thread's work, or the
@@ -325,12 +275,7 @@ static fw_reference *tiny_reference(fw_srv_model *m, fw_bundle *b) {
 static void count_drift(fw_monitor *mon, const fw_srv_model *m, const fw_reference *ref, int rows, unsigned seed) {
     fw_value v[32];
     for (int r = 0; r < rows; r++) {
-        for (size_t i = 0; i < m->n_inputs && i < 32; i++) {
-            const fw_ref_column *c = fw_reference_column(ref, m->input_names[i]);
-            double x = c && c->n_bins ? draw(c, &seed) : 0;
-            if (r >= 1500 && !strcmp(m->input_names[i], "glucose")) x += (c->max - c->min) / 6;
-            v[i] = (fw_value){FW_VALUE_NUMBER, x, NULL, 0};
-        }
+        fw_test_tiny_row(m, ref, r, 1500, &seed, v);
         double out = 0.3;
         fw_monitor_obs o = {.values = v, .outputs = &out, .latency_ms = 0.01, .ts_ms = -1, .request_id = "r",
                             .request_id_len = 1};
@@ -340,9 +285,9 @@ static void count_drift(fw_monitor *mon, const fw_srv_model *m, const fw_referen
 
 static void test_lazy_build(void) {
     fw_bundle *b = NULL;
-    fw_srv_model *m = fixture_model(&b);
+    fw_srv_model *m = fw_test_tiny_model(&b);
     if (!m) return;
-    fw_reference *ref = tiny_reference(m, b);
+    fw_reference *ref = fw_test_tiny_reference(m, b);
     if (!ref) {
         fw_srv_model_unref(m);
         fw_bundle_free(b);
@@ -417,10 +362,10 @@ static void test_lazy_build(void) {
 
 static void test_drift_against_reference(void) {
     fw_bundle *b = NULL;
-    fw_srv_model *m = fixture_model(&b);
+    fw_srv_model *m = fw_test_tiny_model(&b);
     if (!m) return;
     fw_err err;
-    fw_reference *ref = tiny_reference(m, b);
+    fw_reference *ref = fw_test_tiny_reference(m, b);
     if (!ref) {
         fw_srv_model_unref(m);
         fw_bundle_free(b);
@@ -442,15 +387,8 @@ static void test_drift_against_reference(void) {
     for (size_t i = 0; i < n; i++)
         if (!strcmp(m->input_names[i], "glucose")) g = (int)i;
     CHECK(g >= 0);
-    const fw_ref_column *gc = fw_reference_column(ref, "glucose");
-    double sd = (gc->max - gc->min) / 6; /* a rough scale of the column */
     for (int r = 0; r < 6000; r++) {
-        for (size_t i = 0; i < n; i++) {
-            const fw_ref_column *c = fw_reference_column(ref, m->input_names[i]);
-            double x = c && c->n_bins ? draw(c, &seed) : 0;
-            if (r >= 3000 && (int)i == g) x += sd; /* a one-"SD" shift of glucose from row 3000 */
-            v[i] = (fw_value){FW_VALUE_NUMBER, x, NULL, 0};
-        }
+        fw_test_tiny_row(m, ref, r, 3000, &seed, v); /* a one-"SD" shift of glucose from row 3000 */
         double out = 0.3;
         fw_monitor_obs o = {.values = v, .outputs = &out, .latency_ms = 0.01, .ts_ms = -1};
         fw_monitor_observe(mon, &o);
@@ -497,12 +435,7 @@ static void *iid_observer(void *p) {
     for (;;) {
         long r = atomic_fetch_add(a->next, 1);
         if (r >= a->rows) break;
-        for (size_t i = 0; i < a->m->n_inputs && i < 32; i++) {
-            const fw_ref_column *c = fw_reference_column(a->ref, a->m->input_names[i]);
-            double x = c && c->n_bins ? draw(c, &a->seed) : 0;
-            if (a->shift >= 0 && r >= a->shift && !strcmp(a->m->input_names[i], "glucose")) x += (c->max - c->min) / 6;
-            v[i] = (fw_value){FW_VALUE_NUMBER, x, NULL, 0};
-        }
+        fw_test_tiny_row(a->m, a->ref, r, a->shift, &a->seed, v);
         double u[1];
         fw_test_uniforms(&a->seed, u, 1);
         double out = 0.3 + 0.01 * u[0];
@@ -551,9 +484,9 @@ static size_t run_threads(const fw_srv_model *m, const fw_reference *ref, int th
 
 static void test_two_threads_raise_what_one_raises(void) {
     fw_bundle *b = NULL;
-    fw_srv_model *m = fixture_model(&b);
+    fw_srv_model *m = fw_test_tiny_model(&b);
     if (!m) return;
-    fw_reference *ref = tiny_reference(m, b);
+    fw_reference *ref = fw_test_tiny_reference(m, b);
     if (ref) {
         for (int th = 1; th <= 2; th++) {
             events ev = {0};
@@ -599,9 +532,9 @@ static void *same_observer(void *p) {
 
 static void test_threads_keep_rows_in_their_blocks(void) {
     fw_bundle *b = NULL;
-    fw_srv_model *m = fixture_model(&b);
+    fw_srv_model *m = fw_test_tiny_model(&b);
     if (!m) return;
-    fw_reference *ref = tiny_reference(m, b);
+    fw_reference *ref = fw_test_tiny_reference(m, b);
     fw_value v[32];
     for (size_t i = 0; ref && i < m->n_inputs && i < 32; i++) {
         const fw_ref_column *c = fw_reference_column(ref, m->input_names[i]);

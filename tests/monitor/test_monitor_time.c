@@ -7,14 +7,13 @@
  * (the replay without --time-column) never close a block by time. */
 #include "monitor/monitor.h"
 #include "test.h"
+#include "monitor_fixture.h"
 
 #include "artifact/artifact.h"
 #include "data/load.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-#define FIXTURE "tests/artifact/fixtures/v1.fwm"
 
 enum { MAX_EV = 256 };
 
@@ -142,52 +141,6 @@ static void test_trickle_tested_every_block(void) {
 
 /* ---- with drift tests, on the checked-in artifact's reference ----------------------------------- */
 
-static fw_srv_model *fixture_model(fw_bundle **bp) {
-    fw_err err;
-    if (fw_bundle_load_file(FIXTURE, bp, &err) != FW_OK) {
-        CHECK_MSG(0, "%s", err.msg);
-        return NULL;
-    }
-    const fw_pipeline *pl = fw_bundle_pipeline(*bp);
-    fw_srv_model *m = fw_srv_model_new("tiny", "1");
-    size_t n = fw_pipeline_n_inputs(pl);
-    const char *names[32];
-    for (size_t i = 0; i < n && i < 32; i++) names[i] = fw_pipeline_input_name(pl, i);
-    CHECK_OK(fw_srv_model_set_inputs(m, names, n));
-    m->pipeline = pl;
-    m->bundle = *bp;
-    m->task = fw_bundle_task(*bp);
-    m->n_outputs = fw_bundle_n_outputs(*bp);
-    m->threshold = fw_bundle_threshold(*bp);
-    return m;
-}
-
-static double draw(const fw_ref_column *c, unsigned *seed) {
-    uint64_t total = 0;
-    for (uint32_t b = 0; b < c->n_bins; b++) total += c->counts[b];
-    double u[2];
-    fw_test_uniforms(seed, u, 2);
-    double at = (u[0] + 1) / 2 * (double)total;
-    uint32_t b = 0;
-    for (double acc = 0; b + 1 < c->n_bins && (acc += (double)c->counts[b]) <= at; b++) {}
-    return c->edges[b] + (u[1] + 1) / 2 * (c->edges[b + 1] - c->edges[b]);
-}
-
-static fw_reference *tiny_reference(fw_srv_model *m, fw_bundle *b) {
-    fw_dataset *ds = NULL;
-    fw_err err;
-    CHECK_OK(fw_data_load("tests/artifact/fixtures/tiny.csv", NULL, &ds, NULL, &err));
-    if (!ds) return NULL;
-    double *scores = calloc(ds->n_rows, sizeof *scores);
-    CHECK_OK(fw_bundle_predict_block(b, ds, 1, scores, NULL, NULL, &err));
-    fw_reference *ref = NULL;
-    CHECK_OK(fw_reference_build(ds, NULL, 0, (const char *const *)m->input_names, m->n_inputs, scores, ds->n_rows, 1, 0,
-                                &ref, &err));
-    free(scores);
-    fw_dataset_free(ds);
-    return ref;
-}
-
 /* The time of row r: 10 ms apart, and (with pauses) a 45 s pause before every 137th row. */
 static int64_t row_time(int r, bool pauses) { return t0 + (int64_t)r * 10 + (pauses ? (int64_t)(r / 137) * 45000 : 0); }
 
@@ -212,12 +165,7 @@ static void stream(const fw_srv_model *m, const fw_reference *ref, double block_
     for (int r = 0; r < 6000; r++) {
         int64_t t = row_time(r, pauses);
         for (; tick && clock + 1000 <= t; clock += 1000) fw_monitor_tick_at(mon, clock + 1000);
-        for (size_t i = 0; i < m->n_inputs && i < 32; i++) {
-            const fw_ref_column *c = fw_reference_column(ref, m->input_names[i]);
-            double x = c && c->n_bins ? draw(c, &seed) : 0;
-            if (r >= 3000 && !strcmp(m->input_names[i], "glucose")) x += (c->max - c->min) / 6;
-            v[i] = (fw_value){FW_VALUE_NUMBER, x, NULL, 0};
-        }
+        fw_test_tiny_row(m, ref, r, 3000, &seed, v);
         double out = 0.3;
         fw_monitor_obs o = {.values = v, .outputs = &out, .latency_ms = 0.01, .ts_ms = with_ts ? t : -1};
         fw_monitor_observe(mon, &o);
@@ -241,9 +189,9 @@ static char *event_keys(const events *e, bool with_ts) {
 
 static void test_pauses_and_no_pauses(void) {
     fw_bundle *b = NULL;
-    fw_srv_model *m = fixture_model(&b);
+    fw_srv_model *m = fw_test_tiny_model(&b);
     if (!m) return;
-    fw_reference *ref = tiny_reference(m, b);
+    fw_reference *ref = fw_test_tiny_reference(m, b);
     if (ref) {
         static events count_only, steady, late_row, ticked;
         uint64_t bk0, bk1, bk2, bk3;

@@ -6,6 +6,7 @@
 #include "test.h"
 
 #include "client.h"
+#include "pima_serve.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -40,38 +41,26 @@ static char *alarms(int port) {
 }
 
 static void test_absent_is_schema_null_is_missing(void) {
-    if (!fw_test_bin()) return;
-    char *o = NULL;
-    int rc = fw_test_sh(&o, "fw_project pima \"$T/pima.yaml\" 's/p99_latency_ms: 5/p99_latency_ms: 0/' && "
-                            "\"$FW\" train \"$T/pima.yaml\" --home \"$T/h\" --quiet --models linear");
-    CHECK_MSG(rc == 0, "train pima: %s", o ? o : "");
-    free(o);
-    if (rc) return;
-    char home[700];
-    snprintf(home, sizeof home, "%s/h", fw_test_tmpdir());
-    hc_server s;
-    const char *args[] = {"--home", home, NULL}; /* monitoring is on by default */
-    int started = hc_server_start(&s, args);
-    CHECK_EQ(started, 0);
-    if (started != 0) return;
+    fw_test_pima p;
+    if (!fw_test_pima_serve(&p, NULL, NULL)) return; /* monitoring is on by default */
     const char *path = "/v1/models/pima/versions/1:predict";
     /* row 0: every input, two of them null: missing values, no schema alarm */
-    HC_EXPECT(s.port, "POST", path, "{\"instances\":[{" ALL ",\"insulin\":null,\"pedigree\":null}]}", NULL, 200, NULL);
-    char *a = alarms(s.port);
+    HC_EXPECT(p.srv.port, "POST", path, "{\"instances\":[{" ALL ",\"insulin\":null,\"pedigree\":null}]}", NULL, 200, NULL);
+    char *a = alarms(p.srv.port);
     CHECK_MSG(!strstr(a, "schema"), "a null raised a schema alarm: %s", a);
     free(a);
     /* row 1 (fast decoder): insulin absent */
-    HC_EXPECT(s.port, "POST", path, "{\"instances\":[{" ALL ",\"pedigree\":0.5}]}", NULL, 200, NULL);
-    a = alarms(s.port);
+    HC_EXPECT(p.srv.port, "POST", path, "{\"instances\":[{" ALL ",\"pedigree\":0.5}]}", NULL, 200, NULL);
+    a = alarms(p.srv.port);
     CHECK_MSG(strstr(a, "1 schema insulin absent;") != NULL, "no schema alarm for the absent insulin: %s", a);
     CHECK_MSG(!strstr(a, "schema pedigree"), "%s", a);
     free(a);
     /* row 2 (the jansson path: the fast decoder declines \u escapes): pedigree absent */
-    HC_EXPECT(s.port, "POST", path, "{\"instances\":[{" ALL ",\"insulin\":0,\"note\":\"caf\\u00e9\"}]}", NULL, 200, NULL);
-    a = alarms(s.port);
+    HC_EXPECT(p.srv.port, "POST", path, "{\"instances\":[{" ALL ",\"insulin\":0,\"note\":\"caf\\u00e9\"}]}", NULL, 200, NULL);
+    a = alarms(p.srv.port);
     CHECK_MSG(strstr(a, "2 schema pedigree absent;") != NULL, "no schema alarm for the absent pedigree: %s", a);
     free(a);
-    CHECK_EQ(hc_server_stop(&s, SIGTERM), 0);
+    CHECK_EQ(fw_test_pima_stop(&p), 0);
 }
 
 int main(int argc, char **argv) {

@@ -8,6 +8,7 @@
 #include "test.h"
 
 #include "client.h"
+#include "pima_serve.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -18,23 +19,6 @@
 
 enum { N = 600 };
 
-static char *lines[800];
-static size_t n_lines;
-static char header[512];
-static char *text;
-
-static bool load_pima(void) {
-    text = fw_test_slurp("examples/pima/pima.csv", NULL);
-    if (!text) return false;
-    n_lines = fw_test_csv_lines(text, header, sizeof header, lines, 800);
-    return n_lines > 0;
-}
-
-/* Row i of pima as a /v1 body (empty fields null) and its label. */
-static void body_of(size_t i, char *body, size_t cap, char *label, size_t lcap) {
-    fw_test_v1_row_body(header, lines[i % n_lines], body, cap, label, lcap);
-}
-
 /* The value of an unlabelled series in a /metrics text (-1 when absent). */
 static double metric_value(const char *metrics, const char *name) {
     char key[128];
@@ -44,44 +28,29 @@ static double metric_value(const char *metrics, const char *name) {
 }
 
 static void test_late_labels_join_through_the_store(void) {
-    if (!fw_test_bin() || !load_pima()) return;
-    char *o = NULL;
-    int rc = fw_test_sh(&o, "fw_project pima \"$T/pima.yaml\" 's/p99_latency_ms: 5/p99_latency_ms: 0/' && "
-                            "\"$FW\" train \"$T/pima.yaml\" --home \"$T/h\" --quiet --models linear");
-    CHECK_MSG(rc == 0, "train pima: %s", o ? o : "");
-    free(o);
-    if (rc) return;
-    char cfg[700], home[700];
-    snprintf(cfg, sizeof cfg, "%s/serve.yaml", fw_test_tmpdir());
-    snprintf(home, sizeof home, "%s/h", fw_test_tmpdir());
-    FILE *c = fopen(cfg, "w");
-    fprintf(c, "monitoring:\n  enabled: true\n  join_table: 64\n");
-    fclose(c);
-    hc_server s;
-    const char *args[] = {"--home", home, "--config", cfg, NULL};
-    int started = hc_server_start(&s, args);
-    CHECK_EQ(started, 0);
-    if (started != 0) return;
+    if (!fw_test_pima_n_rows()) return;
+    fw_test_pima p;
+    if (!fw_test_pima_serve(&p, NULL, "monitoring:\n  enabled: true\n  join_table: 64\n")) return;
     /* loaded, not used: no monitor built, no monitoring series for it */
     hc_resp r;
-    CHECK_EQ(hc_request(s.port, "GET", "/metrics", NULL, NULL, &r), 0);
+    CHECK_EQ(hc_request(p.srv.port, "GET", "/metrics", NULL, NULL, &r), 0);
     CHECK(r.body && !strstr(r.body, "flywheel_monitor_rows_total{model=\"pima\""));
     hc_resp_free(&r);
-    int fd = hc_connect(s.port);
+    int fd = hc_connect(p.srv.port);
     CHECK(fd >= 0);
     if (fd < 0) {
-        hc_server_stop(&s, SIGTERM);
+        fw_test_pima_stop(&p);
         return;
     }
     static char rids[N][80], labels[N][16];
     char body[1024], fb[256];
     for (size_t i = 0; i < N; i++) {
-        body_of(i, body, sizeof body, labels[i], sizeof labels[i]);
+        fw_test_pima_body(i, body, sizeof body, labels[i], sizeof labels[i]);
         if (hc_request_fd(fd, "POST", "/v1/models/pima/versions/1:predict", body, NULL, &r) != 0 || r.status != 200) {
             fw_test_fail(__FILE__, __LINE__, "row %zu: status %d: %.300s", i, r.status, r.body ? r.body : "");
             hc_resp_free(&r);
             close(fd);
-            hc_server_stop(&s, SIGTERM);
+            fw_test_pima_stop(&p);
             return;
         }
         json_error_t je;
@@ -110,7 +79,7 @@ static void test_late_labels_join_through_the_store(void) {
         hc_resp_free(&r);
     }
     close(fd);
-    CHECK_EQ(hc_request(s.port, "GET", "/v1/models/pima/versions/1/monitor", NULL, NULL, &r), 0);
+    CHECK_EQ(hc_request(p.srv.port, "GET", "/v1/models/pima/versions/1/monitor", NULL, NULL, &r), 0);
     CHECK_EQ(r.status, 200);
     json_error_t je;
     json_t *st = r.body ? json_loads(r.body, 0, &je) : NULL;
@@ -126,16 +95,15 @@ static void test_late_labels_join_through_the_store(void) {
     CHECK(json_is_object(json_object_get(perf, "realized")));
     json_decref(st);
     hc_resp_free(&r);
-    CHECK_EQ(hc_request(s.port, "GET", "/metrics", NULL, NULL, &r), 0);
+    CHECK_EQ(hc_request(p.srv.port, "GET", "/metrics", NULL, NULL, &r), 0);
     CHECK_CONTAINS(r.body, "flywheel_monitor_labels_joined_total{model=\"pima\",version=\"1\"} 600\n");
     CHECK_CONTAINS(r.body, "source=\"live\"}");
     hc_resp_free(&r);
-    CHECK_EQ(hc_server_stop(&s, SIGTERM), 0);
+    CHECK_EQ(fw_test_pima_stop(&p), 0);
 }
 
 int main(int argc, char **argv) {
     (void)argc;
     TEST_RUN(test_late_labels_join_through_the_store);
-    free(text);
     return fw_test_report(argv[0]);
 }

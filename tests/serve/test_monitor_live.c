@@ -13,6 +13,7 @@
 #include "test.h"
 
 #include "client.h"
+#include "pima_serve.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -90,11 +91,10 @@ static json_t *run_json(const char *fmt, const char *arg) {
 static bool trained;
 static bool train(void) {
     if (trained) return true;
+    if (!fw_test_pima_train(NULL, "baseline,linear")) return false;
     char *o = NULL;
-    int rc = fw_test_sh(&o, "fw_project pima \"$T/pima.yaml\" 's/p99_latency_ms: 5/p99_latency_ms: 0/' && "
-                            "\"$FW\" train \"$T/pima.yaml\" --home \"$T/h\" --quiet --models baseline,linear && "
-                            "cp -r \"$T/h\" \"$T/h0\""); /* h0: a home no server has run on */
-    CHECK_MSG(rc == 0, "train pima: %s", o ? o : "");
+    int rc = fw_test_sh(&o, "cp -r \"$T/h\" \"$T/h0\""); /* h0: a home no server has run on */
+    CHECK_MSG(rc == 0, "copy the home: %s", o ? o : "");
     free(o);
     return trained = rc == 0;
 }
@@ -286,22 +286,15 @@ static void test_live_equals_replay_timed(void) { live_vs_replay(true); }
 
 static void test_disabled(void) {
     if (!fw_test_bin() || !train()) return;
-    char cfg[700], home[700];
-    snprintf(cfg, sizeof cfg, "%s/off.yaml", fw_test_tmpdir());
-    snprintf(home, sizeof home, "%s/h", fw_test_tmpdir());
-    FILE *c = fopen(cfg, "w");
-    fprintf(c, "monitoring:\n  enabled: false\n");
-    fclose(c);
-    hc_server s;
-    const char *args[] = {"--home", home, "--config", cfg, NULL};
-    CHECK_EQ(hc_server_start(&s, args), 0);
-    HC_EXPECT(s.port, "POST", "/v1/models/pima/versions/1:predict", "{\"instances\":[{\"glucose\":120}]}", NULL, 200, NULL);
-    HC_EXPECT(s.port, "GET", "/v1/models/pima/monitor", NULL, NULL, 404, "monitoring_off");
+    fw_test_pima p;
+    if (!fw_test_pima_start(&p, "monitoring:\n  enabled: false\n")) return;
+    HC_EXPECT(p.srv.port, "POST", "/v1/models/pima/versions/1:predict", "{\"instances\":[{\"glucose\":120}]}", NULL, 200, NULL);
+    HC_EXPECT(p.srv.port, "GET", "/v1/models/pima/monitor", NULL, NULL, 404, "monitoring_off");
     hc_resp r;
-    CHECK_EQ(hc_request(s.port, "GET", "/metrics", NULL, NULL, &r), 0);
+    CHECK_EQ(hc_request(p.srv.port, "GET", "/metrics", NULL, NULL, &r), 0);
     CHECK(r.body && !strstr(r.body, "flywheel_monitor_"));
     hc_resp_free(&r);
-    CHECK_EQ(hc_server_stop(&s, SIGTERM), 0);
+    CHECK_EQ(fw_test_pima_stop(&p), 0);
 }
 
 int main(int argc, char **argv) {

@@ -12,6 +12,7 @@
 #include "test.h"
 
 #include "client.h"
+#include "pima_serve.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -22,36 +23,11 @@
 
 enum { WINDOW = 500, N = 3 * WINDOW };
 
-static char *lines[800];
-static size_t n_lines;
-static char header[512];
-static char *text;
-
-static bool load_pima(void) {
-    text = fw_test_slurp("examples/pima/pima.csv", NULL);
-    if (!text) return false;
-    n_lines = fw_test_csv_lines(text, header, sizeof header, lines, 800);
-    return n_lines > 0;
-}
-
-/* Row i of pima as a /v1 body (empty fields null), its label and its `pregnant` value. */
+/* Row i of pima as a /v1 body (empty fields null), its label and its `pregnant` value (the first
+ * column). */
 static void body_of(size_t i, char *body, size_t cap, char *label, size_t lcap, int *pregnant) {
-    char hb[512], rb[512], *h[16], *f[16];
-    snprintf(hb, sizeof hb, "%s", header);
-    snprintf(rb, sizeof rb, "%s", lines[i % n_lines]);
-    size_t nh = 0, nf = 0;
-    h[nh++] = hb;
-    for (char *p = hb; *p && nh < 16; p++)
-        if (*p == ',') *p = 0, h[nh++] = p + 1;
-    f[nf++] = rb;
-    for (char *p = rb; *p && nf < 16; p++)
-        if (*p == ',') *p = 0, f[nf++] = p + 1;
-    size_t len = (size_t)snprintf(body, cap, "{\"instances\":[{");
-    for (size_t k = 0; k + 1 < nh && k + 1 < nf; k++)
-        len += (size_t)snprintf(body + len, cap - len, "%s\"%s\":%s", k ? "," : "", h[k], *f[k] ? f[k] : "null");
-    snprintf(body + len, cap - len, "}]}");
-    snprintf(label, lcap, "%s", f[nf - 1]);
-    *pregnant = atoi(f[0]);
+    fw_test_pima_body(i, body, cap, label, lcap);
+    *pregnant = atoi(fw_test_pima_line(i));
 }
 
 static size_t count_lines(const char *t, const char *prefix) {
@@ -98,29 +74,15 @@ static bool predict(int fd, size_t i, char rids[][80], char labels[][16], int *p
 }
 
 static void test_slices_live(void) {
-    if (!fw_test_bin() || !load_pima()) return;
-    char *o = NULL;
-    int rc = fw_test_sh(&o, "fw_project pima \"$T/pima.yaml\" 's/p99_latency_ms: 5/p99_latency_ms: 0/' "
-                            "'s/^  positive: pos$/  positive: pos\\n  groups: [pregnant]/' && "
-                            "\"$FW\" train \"$T/pima.yaml\" --home \"$T/h\" --quiet --models linear");
-    CHECK_MSG(rc == 0, "train pima: %s", o ? o : "");
-    free(o);
-    if (rc) return;
-    char cfg[700], home[700];
-    snprintf(cfg, sizeof cfg, "%s/serve.yaml", fw_test_tmpdir());
-    snprintf(home, sizeof home, "%s/h", fw_test_tmpdir());
-    FILE *c = fopen(cfg, "w");
-    fprintf(c, "monitoring:\n  enabled: true\n");
-    fclose(c);
-    hc_server s;
-    const char *args[] = {"--home", home, "--config", cfg, NULL};
-    int started = hc_server_start(&s, args);
-    CHECK_EQ(started, 0);
-    if (started != 0) return;
-    int fd = hc_connect(s.port);
+    if (!fw_test_pima_n_rows()) return;
+    fw_test_pima p;
+    if (!fw_test_pima_serve(&p, "'s/^  positive: pos$/  positive: pos\\n  groups: [pregnant]/'",
+                            "monitoring:\n  enabled: true\n"))
+        return;
+    int fd = hc_connect(p.srv.port);
     CHECK(fd >= 0);
     if (fd < 0) {
-        hc_server_stop(&s, SIGTERM);
+        fw_test_pima_stop(&p);
         return;
     }
     static char rids[N + 100][80], labels[N + 100][16];
@@ -159,13 +121,13 @@ static void test_slices_live(void) {
     close(fd);
 
     /* the endpoint: slice 1's alarm active, slice 0's not */
-    CHECK_EQ(hc_request(s.port, "GET", "/v1/models/pima/versions/1/monitor", NULL, NULL, &r), 0);
+    CHECK_EQ(hc_request(p.srv.port, "GET", "/v1/models/pima/versions/1/monitor", NULL, NULL, &r), 0);
     CHECK_CONTAINS(r.body, "\"kind\":\"performance\",\"column\":\"pregnant\",\"slice\":\"1\"");
     CHECK(r.body && !strstr(r.body, "\"kind\":\"performance\",\"column\":\"pregnant\",\"slice\":\"0\""));
     hc_resp_free(&r);
 
     /* /metrics: per-slice series, bounded, promtool-clean */
-    CHECK_EQ(hc_request(s.port, "GET", "/metrics", NULL, NULL, &r), 0);
+    CHECK_EQ(hc_request(p.srv.port, "GET", "/metrics", NULL, NULL, &r), 0);
     const char *m = r.body ? r.body : "";
     CHECK_CONTAINS(m, "flywheel_monitor_slice_alarm{model=\"pima\",version=\"1\",column=\"pregnant\",slice=\"1\"} 1\n");
     CHECK_CONTAINS(m, "flywheel_monitor_slice_alarm{model=\"pima\",version=\"1\",column=\"pregnant\",slice=\"0\"} 0\n");
@@ -184,7 +146,7 @@ static void test_slices_live(void) {
     }
     hc_resp_free(&r);
     char *out = NULL;
-    rc = fw_test_sh(&out, "promtool check metrics < '%s'", path);
+    int rc = fw_test_sh(&out, "promtool check metrics < '%s'", path);
     CHECK_MSG(rc == 0, "promtool check metrics: %s", out ? out : "");
     free(out);
 
@@ -192,7 +154,7 @@ static void test_slices_live(void) {
     bool seen = false;
     for (int t = 0; t < 100 && !seen; t++) {
         out = NULL;
-        fw_test_sh(&out, "\"$FW\" monitor pima --history --json --home '%s'", home);
+        fw_test_sh(&out, "\"$FW\" monitor pima --history --json --home '%s'", p.home);
         json_error_t je;
         json_t *h = out ? json_loads(out, 0, &je) : NULL;
         json_t *al = json_object_get(h, "alarms");
@@ -211,12 +173,11 @@ static void test_slices_live(void) {
         free(out);
         if (!seen) usleep(100000);
     }
-    CHECK_EQ(hc_server_stop(&s, SIGTERM), 0);
+    CHECK_EQ(fw_test_pima_stop(&p), 0);
 }
 
 int main(int argc, char **argv) {
     (void)argc;
     TEST_RUN(test_slices_live);
-    free(text);
     return fw_test_report(argv[0]);
 }
