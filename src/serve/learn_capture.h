@@ -6,9 +6,9 @@
  * thread. A label whose prediction is not here (evicted, predicted by an earlier process, a route
  * that does not fill it) is joined through the store as before (serve/learning.c).
  *
- * A direct-mapped table of `slots` fixed-size slots keyed by a keyed 64-bit hash of the request id:
- * a prediction overwrites whatever its slot held (the cache keeps roughly the last `slots`
- * predictions). Each slot holds the values in the learner's input order — numbers, missing, and up
+ * A two-way set-associative table of `slots` fixed-size slots keyed by a keyed 64-bit hash of the
+ * request id: a prediction goes to the free slot of its pair, else replaces one of the two (the
+ * cache keeps roughly the last `slots` predictions, and two waiting ids that hash alike both stay). Each slot holds the values in the learner's input order — numbers, missing, and up
  * to FW_LEARN_CAPTURE_STR bytes of strings (a request with more is not kept) — with the answering
  * version. A put never allocates, never waits (a slot being written or read is skipped) and costs
  * one copy of the values; the served model's inputs are checked against the learner's once per
