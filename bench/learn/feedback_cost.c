@@ -168,19 +168,6 @@ static double thread_cpu(pid_t pid, const char *comm) {
     return sum;
 }
 
-/* One /metrics sample by its full key, -1 when absent. */
-static double metric(int port, const char *key) {
-    hc_resp r;
-    double v = -1;
-    if (hc_request(port, "GET", "/metrics", NULL, NULL, &r) == 0 && r.body) {
-        char k[200];
-        snprintf(k, sizeof k, "\n%s ", key);
-        const char *q = strstr(r.body, k);
-        if (q) v = atof(q + strlen(k));
-    }
-    hc_resp_free(&r);
-    return v;
-}
 
 /* The sum of flywheel_learn_labels_total for learned, unjoined and refused (-1: not there). */
 static long long learned(int port) {
@@ -264,7 +251,7 @@ static int run(const char *bin, const char *work, bool on, double dur, int conns
             out->cpu_us_per_pair = n ? (c1 - c0) * 1e6 / (double)n : NAN;
             out->learn_thread_us = n && on ? (l1 - l0) * 1e6 / (double)n : NAN;
             out->request_us = n ? (w1 - w0) * 1e6 / (double)n : NAN;
-            out->store_joins = on ? metric(s.port, "flywheel_learn_joins_total{via=\"store\"}") : NAN;
+            out->store_joins = on ? hc_metric(s.port, "flywheel_learn_joins_total{via=\"store\"}") : NAN;
             out->p50_ms = n ? lat[n / 2] * 1e3 : NAN;
             out->p99_ms = n ? lat[(size_t)(0.99 * (double)(n - 1))] * 1e3 : NAN;
             out->rps = (double)n / (t1 - t0);

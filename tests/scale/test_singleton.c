@@ -93,18 +93,6 @@ static void test_killed_holder(void) {
     fw_store_singleton_close(b);
 }
 
-static double metric(int port, const char *name) {
-    hc_resp r;
-    double v = -1;
-    if (hc_request(port, "GET", "/metrics", NULL, NULL, &r) == 0 && r.status == 200 && r.body) {
-        char key[128];
-        snprintf(key, sizeof key, "\n%s ", name);
-        const char *p = strstr(r.body, key);
-        if (p) v = atof(p + strlen(key));
-    }
-    hc_resp_free(&r);
-    return v;
-}
 
 /* Two servers with a retrain schedule on one PostgreSQL home: one scheduler; kill -9 hands it over. */
 static void test_two_servers(void) {
@@ -139,27 +127,27 @@ static void test_two_servers(void) {
         }
         if (i == 0) { /* the first takes the scheduler before the second starts */
             double t0 = now_s();
-            while (metric(s[0].port, "flywheel_learn_scheduler_held") != 1 && now_s() - t0 < 20) usleep(50000);
+            while (hc_metric(s[0].port, "flywheel_learn_scheduler_held") != 1 && now_s() - t0 < 20) usleep(50000);
         }
     }
     /* a few schedule periods: only the holder starts retrains */
     double t0 = now_s();
-    while (metric(s[0].port, "flywheel_learn_retrains_started_total") < 1 && now_s() - t0 < 30) usleep(100000);
+    while (hc_metric(s[0].port, "flywheel_learn_retrains_started_total") < 1 && now_s() - t0 < 30) usleep(100000);
     usleep(2500000);
-    CHECK_EQ(metric(s[0].port, "flywheel_learn_scheduler_held"), 1);
-    CHECK_EQ(metric(s[1].port, "flywheel_learn_scheduler_held"), 0);
-    CHECK(metric(s[0].port, "flywheel_learn_retrains_started_total") >= 1);
-    CHECK_EQ(metric(s[1].port, "flywheel_learn_retrains_started_total"), 0);
+    CHECK_EQ(hc_metric(s[0].port, "flywheel_learn_scheduler_held"), 1);
+    CHECK_EQ(hc_metric(s[1].port, "flywheel_learn_scheduler_held"), 0);
+    CHECK(hc_metric(s[0].port, "flywheel_learn_retrains_started_total") >= 1);
+    CHECK_EQ(hc_metric(s[1].port, "flywheel_learn_retrains_started_total"), 0);
     /* the holder dies: the other takes the scheduler over and runs the schedule */
     t0 = now_s();
     CHECK_EQ(hc_server_stop(&s[0], SIGKILL), 128 + SIGKILL);
     double held = 0;
-    while ((held = metric(s[1].port, "flywheel_learn_scheduler_held")) != 1 && now_s() - t0 < 30) usleep(50000);
+    while ((held = hc_metric(s[1].port, "flywheel_learn_scheduler_held")) != 1 && now_s() - t0 < 30) usleep(50000);
     double took = now_s() - t0;
     CHECK_MSG(held == 1, "the second server never took the scheduler over");
     if (getenv("FW_TEST_VERBOSE")) fprintf(stderr, "scheduler taken over %.3f s after kill -9\n", took);
-    while (metric(s[1].port, "flywheel_learn_retrains_started_total") < 1 && now_s() - t0 < 40) usleep(100000);
-    CHECK(metric(s[1].port, "flywheel_learn_retrains_started_total") >= 1);
+    while (hc_metric(s[1].port, "flywheel_learn_retrains_started_total") < 1 && now_s() - t0 < 40) usleep(100000);
+    CHECK(hc_metric(s[1].port, "flywheel_learn_retrains_started_total") >= 1);
     CHECK_EQ(hc_server_stop(&s[1], SIGTERM), 0);
 }
 

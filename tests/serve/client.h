@@ -121,6 +121,20 @@ static int hc_request(int port, const char *method, const char *path, const char
     return rc;
 }
 
+/* One Prometheus sample of GET /metrics by its full key (name and labels), -1 when absent. */
+static inline double hc_metric(int port, const char *key) {
+    hc_resp r;
+    double v = -1;
+    if (hc_request(port, "GET", "/metrics", NULL, NULL, &r) == 0 && r.status == 200 && r.body) {
+        char k[256];
+        snprintf(k, sizeof k, "\n%s ", key);
+        const char *at = strstr(r.body, k);
+        if (at) v = atof(at + strlen(k));
+    }
+    hc_resp_free(&r);
+    return v;
+}
+
 /* One request on a fresh connection, checked: the status is `status` and, when want is non-NULL,
  * the body contains it. Returns 1, or 0 with the reason in why (for HC_EXPECT). */
 __attribute__((unused)) static int hc_expect_(int port, const char *method, const char *path, const char *body, const char *extra,

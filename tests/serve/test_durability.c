@@ -46,18 +46,6 @@ static bool copy_home(const char *dir) {
     return fw_test_sh(NULL, "mkdir -p '%s' && cp -a '%s/.' '%s/'", dir, g_base, dir) == 0;
 }
 
-static double metric(int port, const char *name) {
-    hc_resp r;
-    double v = -1;
-    if (hc_request(port, "GET", "/metrics", NULL, NULL, &r) == 0 && r.body) {
-        char key[160];
-        snprintf(key, sizeof key, "\n%s ", name);
-        const char *at = strstr(r.body, key);
-        if (at) v = atof(at + strlen(key));
-    }
-    hc_resp_free(&r);
-    return v;
-}
 
 static int count_files(const char *dir, const char *suffix) {
     DIR *d = opendir(dir);
@@ -182,7 +170,7 @@ static void test_kill9_loop(void) {
             break;
         }
         wait_recovered(home);
-        double l = metric(srv.port, "flywheel_log_lost_total");
+        double l = hc_metric(srv.port, "flywheel_log_lost_total");
         lost += l > 0 ? l : 0;
         if (l > max_lost) max_lost = l;
         /* the window: what the killed server accepted in its last 500 ms at most (the flush
@@ -331,19 +319,19 @@ static void test_disk_full(void) {
     double errs = 0;
     for (int i = 0; i < 300 && errs <= 0; i++) {
         usleep(20000);
-        errs = metric(srv.port, "flywheel_log_append_errors_total");
+        errs = hc_metric(srv.port, "flywheel_log_append_errors_total");
     }
     CHECK_MSG(errs > 0, "the disk never refused an append");
     usleep(500000); /* keep serving on a full disk a while */
-    double before = metric(srv.port, "flywheel_log_written_total");
-    errs = metric(srv.port, "flywheel_log_append_errors_total"); /* first: dropped includes them and only grows */
-    double dropped = metric(srv.port, "flywheel_log_dropped_total");
+    double before = hc_metric(srv.port, "flywheel_log_written_total");
+    errs = hc_metric(srv.port, "flywheel_log_append_errors_total"); /* first: dropped includes them and only grows */
+    double dropped = hc_metric(srv.port, "flywheel_log_dropped_total");
     /* space comes back: logging resumes within 5 s */
     double t0 = fw_now_seconds();
     unlink(ballast);
     double resumed = -1;
     while (fw_now_seconds() - t0 < 10) {
-        if (metric(srv.port, "flywheel_log_written_total") > before + 100) {
+        if (hc_metric(srv.port, "flywheel_log_written_total") > before + 100) {
             resumed = fw_now_seconds() - t0;
             break;
         }
@@ -381,7 +369,7 @@ static void test_damaged_log_db(void) {
     const char *args[] = {"--home", home, "--threads", "2", NULL};
     CHECK_OK(hc_server_start(&srv, args)); /* it starts anyway */
     HC_EXPECT(srv.port, "GET", "/healthz", NULL, NULL, 200, "\"log_store\":\"unhealthy\"");
-    CHECK_EQ(metric(srv.port, "flywheel_log_store_healthy"), 0);
+    CHECK_EQ(hc_metric(srv.port, "flywheel_log_store_healthy"), 0);
     hc_resp r;
     CHECK_OK(hc_request(srv.port, "POST", "/v1/models/pima:predict", PRED, NULL, &r));
     CHECK_EQ(r.status, 200);
@@ -393,9 +381,9 @@ static void test_damaged_log_db(void) {
     /* someone moves the damaged file aside: within the reopen interval the log goes to a new file */
     CHECK_EQ(rename(path, aside), 0);
     double t0 = fw_now_seconds();
-    while (fw_now_seconds() - t0 < 20 && metric(srv.port, "flywheel_log_stored_total") < 2) usleep(100000);
-    CHECK_EQ(metric(srv.port, "flywheel_log_store_healthy"), 1);
-    CHECK_EQ(metric(srv.port, "flywheel_log_stored_total"), 2);
+    while (fw_now_seconds() - t0 < 20 && hc_metric(srv.port, "flywheel_log_stored_total") < 2) usleep(100000);
+    CHECK_EQ(hc_metric(srv.port, "flywheel_log_store_healthy"), 1);
+    CHECK_EQ(hc_metric(srv.port, "flywheel_log_stored_total"), 2);
     HC_EXPECT(srv.port, "GET", "/healthz", NULL, NULL, 200, "\"log_store\":\"ok\"");
     CHECK_EQ(hc_server_stop(&srv, SIGTERM), 0);
     sqlite3 *db;
@@ -433,9 +421,9 @@ static void test_retention(void) {
     for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
     long total = atomic_load(&l.ok);
     double t0 = fw_now_seconds();
-    while (fw_now_seconds() - t0 < 30 && metric(srv.port, "flywheel_log_stored_total") < total) usleep(50000);
+    while (fw_now_seconds() - t0 < 30 && hc_metric(srv.port, "flywheel_log_stored_total") < total) usleep(50000);
     usleep(1000000); /* a few retention passes after the last ingest */
-    double deleted = metric(srv.port, "flywheel_log_retention_deleted_total");
+    double deleted = hc_metric(srv.port, "flywheel_log_retention_deleted_total");
     CHECK_EQ(hc_server_stop(&srv, SIGTERM), 0);
     sqlite3 *db;
     CHECK_EQ(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
@@ -455,8 +443,8 @@ static void test_retention(void) {
     }
     CHECK_OK(hc_server_start(&srv, args));
     t0 = fw_now_seconds();
-    while (fw_now_seconds() - t0 < 20 && metric(srv.port, "flywheel_log_retention_deleted_total") < 500) usleep(50000);
-    CHECK_EQ(metric(srv.port, "flywheel_log_retention_deleted_total"), 500);
+    while (fw_now_seconds() - t0 < 20 && hc_metric(srv.port, "flywheel_log_retention_deleted_total") < 500) usleep(50000);
+    CHECK_EQ(hc_metric(srv.port, "flywheel_log_retention_deleted_total"), 500);
     usleep(500000);
     CHECK_EQ(hc_server_stop(&srv, SIGTERM), 0);
     CHECK_EQ(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);

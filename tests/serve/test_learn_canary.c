@@ -75,18 +75,6 @@ static int stream(int port, size_t first, size_t n, bool labels, size_t *version
     return failed;
 }
 
-static double metric(int port, const char *key) {
-    hc_resp r;
-    double v = -1;
-    if (hc_request(port, "GET", "/metrics", NULL, NULL, &r) == 0 && r.body) {
-        char k[200];
-        snprintf(k, sizeof k, "\n%s ", key);
-        const char *p = strstr(r.body, k);
-        if (p) v = atof(p + strlen(k));
-    }
-    hc_resp_free(&r);
-    return v;
-}
 
 /* Trains pima (linear) into home (a directory or a PostgreSQL URL) with a learn: section fit for
  * ~500 served rows and promotes version 1 to production. */
@@ -152,7 +140,7 @@ static char *wait_rollout(int port, const char *want, double secs, int *failed, 
 /* Waits until the 2 x n records of n labelled predictions are in the store (the CLI reads it). */
 static bool wait_stored(int port, double n) {
     for (int i = 0; i < 600; i++) {
-        if (metric(port, "flywheel_log_stored_total") >= 2 * n && metric(port, "flywheel_log_spool_records") == 0)
+        if (hc_metric(port, "flywheel_log_stored_total") >= 2 * n && hc_metric(port, "flywheel_log_spool_records") == 0)
             return true;
         sleep_ms(100);
     }

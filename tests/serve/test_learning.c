@@ -114,19 +114,6 @@ static json_t *wait_learner(int port, long long examples, long long snapshots, j
     return NULL;
 }
 
-/* One sample of /metrics by its full key (name and labels), -1 when absent. */
-static double metric(int port, const char *key) {
-    hc_resp r;
-    double v = -1;
-    if (hc_request(port, "GET", "/metrics", NULL, NULL, &r) == 0 && r.body) {
-        char k[200];
-        snprintf(k, sizeof k, "\n%s ", key);
-        const char *p = strstr(r.body, k);
-        if (p) v = atof(p + strlen(k));
-    }
-    hc_resp_free(&r);
-    return v;
-}
 
 static bool train_project(const char *home, const char *project) {
     char *o = NULL;
@@ -209,8 +196,8 @@ static void test_change_promotes_and_swaps(void) {
     hc_resp_free(&r);
     /* the labels joined their predictions in memory (learn.join_cache, filled on predict), not by
      * reading the prediction log back: only those sent before the learner started went to the store */
-    double mem = metric(s.port, "flywheel_learn_joins_total{via=\"memory\"}");
-    double store = metric(s.port, "flywheel_learn_joins_total{via=\"store\"}");
+    double mem = hc_metric(s.port, "flywheel_learn_joins_total{via=\"memory\"}");
+    double store = hc_metric(s.port, "flywheel_learn_joins_total{via=\"store\"}");
     CHECK_MSG(mem >= 500 && store >= 0 && store < 172, "joins: %g in memory, %g through the store", mem, store);
     CHECK_EQ(hc_server_stop(&s, SIGTERM), 0);
     /* lineage: version 2 is a child of version 1, the registry's production is a snapshot */
@@ -243,8 +230,8 @@ static void test_learner_starts_at_boot(void) {
     on = wait_learner(s.port, 96, 0, &root);
     CHECK(on != NULL);
     json_decref(root);
-    CHECK_NEAR(metric(s.port, "flywheel_learn_joins_total{via=\"store\"}"), 0, 0);
-    CHECK_NEAR(metric(s.port, "flywheel_learn_joins_total{via=\"memory\"}"), 96, 0);
+    CHECK_NEAR(hc_metric(s.port, "flywheel_learn_joins_total{via=\"store\"}"), 0, 0);
+    CHECK_NEAR(hc_metric(s.port, "flywheel_learn_joins_total{via=\"memory\"}"), 96, 0);
     CHECK_EQ(hc_server_stop(&s, SIGTERM), 0);
 }
 
@@ -265,8 +252,8 @@ static void test_no_change_no_promotion(void) {
     CHECK_EQ(json_integer_value(json_object_get(ln, "promoted")), 0);
     CHECK_EQ(json_integer_value(json_object_get(on, "champion")), 1);
     json_decref(root);
-    CHECK_NEAR(metric(s.port, "flywheel_learn_joins_total{via=\"memory\"}"), 0, 0);
-    CHECK(metric(s.port, "flywheel_learn_joins_total{via=\"store\"}") >= 640);
+    CHECK_NEAR(hc_metric(s.port, "flywheel_learn_joins_total{via=\"memory\"}"), 0, 0);
+    CHECK(hc_metric(s.port, "flywheel_learn_joins_total{via=\"store\"}") >= 640);
     size_t after[8] = {0};
     CHECK_EQ(stream(s.port, 2000, 10, false, after), 0);
     CHECK_EQ(after[1], 10);
