@@ -8,8 +8,17 @@
 # per request. CPU seconds per request move little with other jobs on the machine (wall-clock
 # throughput does): the load average is printed with every figure. Refuses load >= 0.5 unless
 # FORCE=1.
+# Two loads:
+#   default   wrk -t2 -c64 as fast as the set answers (saturation: on 2 cores one saturated process
+#             handles many requests per wake-up, four sharing the cores handle few — this measures
+#             how loaded each process is as much as what replication costs);
+#   RATE=R    a fixed offered rate below saturation, R requests a second in all to each set (wrk
+#             -t2 -c32, each connection pausing 32/R s between requests); with PER_REPLICA=1 the
+#             4-replica set gets 4R, so each of its replicas is exactly as loaded as the single one
+#             — what 4 replicas on 4 machines would see (the "on paper" case of docs/SCALING.md).
 # Usage: flock /tmp/fw-bench.lock bench/scale/replica_cpu.sh      (PAIRS=3 DUR=5 FORCE=1 T1= T4=; CONFIG=serve.yaml
-#        for the replicas, e.g. serving.log.path: /dev/null to take the prediction log out)
+#        for the replicas, e.g. serving.log.path: /dev/null to take the prediction log out;
+#        RATE=2000 [PER_REPLICA=1])
 set -eu
 cd "$(dirname "$0")/../.."
 . bench/quiet.sh
@@ -21,6 +30,14 @@ work=$(mktemp -d); d1=; d4=
 cleanup() { for d in "$d1" "$d4"; do [[ -n $d ]] && scripts/ha/cluster.sh stop "$d"; done; rm -rf "$work"; }
 trap cleanup EXIT
 spam_bodies "$work"
+RATE=${RATE:-}; PER_REPLICA=${PER_REPLICA:-0}
+# rate_lua N: the wrk script for set N at the fixed rate (32 connections, each pausing between requests)
+rate_lua() {
+    local r=$RATE; ((PER_REPLICA && $1 > 1)) && r=$((RATE * $1))
+    cp "$work/v1.lua" "$work/rate$1.lua"
+    printf 'function delay() return %s end\n' "$(awk -v r="$r" 'BEGIN{printf "%.3f", 32 * 1000 / r}')" >> "$work/rate$1.lua"
+}
+[[ -n $RATE ]] && { rate_lua 1; rate_lua 4; }
 for n in 1 4; do
     # per replica --threads: T1 for the one replica, T4 for each of the four (default: the server's
     # own, one per core; T4=1 gives each of 4 replicas on 2 cores the share of a machine of its own)
@@ -48,7 +65,8 @@ run() {  # run N: prints "requests rep_us ha_us pg_us" (CPU microseconds per req
     dir=$(. "$work/env$n"; echo "$dir"); url=$(. "$work/env$n"; echo "$url")
     rep=$(pids_of "$dir" rep); ha=$(pids_of "$dir" ha); pg=$(pids_of "$dir" pg)
     a0=$(ticks $rep); b0=$(ticks $ha); c0=$(ticks $pg)
-    req=$(wrk -t2 -c64 -d"${DUR}s" -s "$work/v1.lua" "$url/v1/models/spam:predict" | awk '/requests in/{print $1}')
+    if [[ -n $RATE ]]; then req=$(wrk -t2 -c32 -d"${DUR}s" -s "$work/rate$n.lua" "$url/v1/models/spam:predict" | awk '/requests in/{print $1}')
+    else req=$(wrk -t2 -c64 -d"${DUR}s" -s "$work/v1.lua" "$url/v1/models/spam:predict" | awk '/requests in/{print $1}'); fi
     sleep 0.3
     pg=$(pids_of "$dir" pg)  # backends come and go: the sum over those alive now
     a1=$(ticks $rep); b1=$(ticks $ha); c1=$(ticks $pg)
@@ -57,13 +75,15 @@ run() {  # run N: prints "requests rep_us ha_us pg_us" (CPU microseconds per req
 }
 bench_wait_quiet
 ratios=(); r1s=(); r4s=()
-echo "== 1 vs 4 replicas behind HAProxy, spam gbdt /v1 predict, wrk -t2 -c64 ${DUR}s, --threads ${T1:-default} / ${T4:-default} per replica, load $(bench_load1)"
+if [[ -n $RATE ]]; then load="fixed rate $RATE req/s to the 1-replica set, $( ((PER_REPLICA)) && echo "$((RATE * 4)) (the same per replica)" || echo "$RATE (a quarter per replica)") to the 4-replica set, wrk -t2 -c32"
+else load="wrk -t2 -c64 (saturation)"; fi
+echo "== 1 vs 4 replicas behind HAProxy, spam gbdt /v1 predict, $load ${DUR}s, --threads ${T1:-default} / ${T4:-default} per replica, load $(bench_load1)"
 for i in $(seq 1 "$PAIRS"); do
     if ((i % 2)); then read -r q1 s1 h1 p1 < <(run 1); read -r q4 s4 h4 p4 < <(run 4)
     else read -r q4 s4 h4 p4 < <(run 4); read -r q1 s1 h1 p1 < <(run 1); fi
     r=$(awk -v a="$s4" -v b="$s1" 'BEGIN{printf "%.3f", a / b}')
     ratios+=("$r"); r1s+=("$s1"); r4s+=("$s4")
-    echo "pair $i: 1 replica: $q1 req, replica ${s1} us/req, haproxy ${h1}, postgres ${p1} | 4 replicas: $q4 req, replicas ${s4} us/req, haproxy ${h4}, postgres ${p4} | ratio ${r} (load $(bench_load1))"
+    echo "pair $i: 1 replica: $q1 req ($((q1 / DUR))/s), replica ${s1} us/req, haproxy ${h1}, postgres ${p1} | 4 replicas: $q4 req ($((q4 / DUR))/s), replicas ${s4} us/req, haproxy ${h4}, postgres ${p4} | ratio ${r} (load $(bench_load1))"
 done
 echo "median replica CPU per request: 1 replica $(printf '%s\n' "${r1s[@]}" | bench_median) us, 4 replicas $(printf '%s\n' "${r4s[@]}" | bench_median) us; median ratio 4/1: $(printf '%s\n' "${ratios[@]}" | bench_median) (target <= 1.10)"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
