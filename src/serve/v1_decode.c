@@ -410,7 +410,8 @@ bool fw__v1_decode(const fw_srv_model *m, const fw_v1_top *top, fw_v1_decoded *o
         }
         if (!g->oom && !sc->tail.oom) {
             if (sc->tail.n) memcpy(g->v + 2 * g->n, sc->tail.v, sc->tail.n * 2 * sizeof *g->v);
-            out->gaps = g->v;
+            static const uint32_t none[2];
+            out->gaps = g->v ? g->v : none; /* a compact body: no runs, and it says so */
             out->n_gaps = g->n + sc->tail.n;
         }
         g->n = sc->n_pre;
