@@ -467,9 +467,13 @@ fw_status fw_online_add(fw_online *o, const char *rid, const fw_value *values, c
     fw_buf_put(&o->pend_seq, "\t", 1);
     if (y->is_number) fw_buf_printf(&o->pend_seq, "%.17g", y->num);
     else {
-        for (size_t k = 0; k < y->len; k++) {
-            char c = y->text[k];
-            fw_buf_put(&o->pend_seq, c == '\n' || c == '\t' ? " " : &c, 1);
+        size_t k = 0; /* in runs: a tab or newline of the label becomes a space */
+        while (k < y->len) {
+            size_t run = 0;
+            while (k + run < y->len && y->text[k + run] != '\n' && y->text[k + run] != '\t') run++;
+            fw_buf_put(&o->pend_seq, y->text + k, run);
+            k += run;
+            if (k < y->len) fw_buf_put(&o->pend_seq, " ", 1), k++;
         }
     }
     fw_buf_put(&o->pend_seq, "\n", 1);

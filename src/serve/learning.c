@@ -28,6 +28,7 @@
 #define MAX_LEARNERS 64
 #define LABEL_TEXT 128
 #define IN_MEMORY_INPUTS 1024    /* models with more inputs join through the store */
+#define STATS_EVERY_S 0.1        /* the learners' stats are copied at least this often while labels flow */
 #define LABEL_WAKE 64            /* queued labels that wake the learning thread before its 50 ms tick */
 
 typedef struct event {
@@ -47,7 +48,7 @@ typedef struct learner {
     fw_online *ol;               /* NULL: does not learn (reason) */
     char reason[600];
     int64_t champion;            /* the production version it learns against */
-    fw_online_stats stats;       /* copied under l->mu after each round (the endpoint reads it) */
+    fw_online_stats stats;       /* copied under l->mu after a round (learning_main: STATS_EVERY_S) */
     uint64_t unjoined;
     char last_snapshot[208];
     fw_learn_capture *cap;       /* its join cache (also in l->caps; NULL: off or out of memory) */
@@ -101,6 +102,7 @@ struct fw_srv_learning {
     /* the retrain scheduler (the triggers) runs in one process among those sharing the store */
     fw_store_singleton *sched;   /* NULL: no triggers */
     double sched_checked_s;      /* learning thread only */
+    double stats_s;              /* when the learners' stats were last copied (learning thread) */
     atomic_bool sched_held;
 };
 
@@ -123,32 +125,53 @@ void fw_srv_learning_capture(fw_srv_learning *l, const fw_srv_model *m, const ch
     }
 }
 
-void fw_srv_learning_feedback(fw_srv_learning *l, fw_server *s, const char *rid, json_t *label) {
-    if (!l || !label) return;
+/* The learning model and version rid's label belongs to: its join cache holds the prediction (one
+ * keyed hash and a slot read: the common case, no request-id MAC check nor model-table lookup), else
+ * the model the request id names (fw__request_id_model) when it learns. False: not for a learner. */
+static bool label_target(fw_srv_learning *l, fw_server *s, const char *rid, char *name, size_t cap, int64_t *version) {
+    size_t n = atomic_load_explicit(&l->n_caps, memory_order_acquire);
+    for (size_t i = 0; i < n; i++) {
+        fw_learn_capture *c = atomic_load_explicit(&l->caps[i], memory_order_acquire);
+        if (c && fw_learn_capture_peek(c, rid, version)) {
+            const char *nm = fw_learn_capture_name(c);
+            size_t len = strlen(nm);
+            if (len >= cap || *version <= 0) return false;
+            memcpy(name, nm, len + 1);
+            return true;
+        }
+    }
     fw_srv_model *m = fw__request_id_model(s, rid);
-    if (!m) return;
+    if (!m) return false;
     char *end;
     long long v = strtoll(m->version, &end, 10);
-    if (*end || v <= 0 || !wants(l->cfg, m->name) || strlen(rid) >= sizeof ((event *)0)->rid ||
-        strlen(m->name) >= sizeof ((event *)0)->name) {
-        fw_srv_model_unref(m);
-        return;
+    size_t len = strlen(m->name);
+    bool ok = !*end && v > 0 && wants(l->cfg, m->name) && len < cap;
+    if (ok) {
+        memcpy(name, m->name, len + 1);
+        *version = v;
     }
-    event e;
-    memset(&e, 0, sizeof e);
-    snprintf(e.rid, sizeof e.rid, "%s", rid);
-    snprintf(e.name, sizeof e.name, "%s", m->name);
     fw_srv_model_unref(m);
-    e.version = v;
+    return ok;
+}
+
+void fw_srv_learning_feedback(fw_srv_learning *l, fw_server *s, const char *rid, json_t *label) {
+    if (!l || !label) return;
+    size_t rl = strlen(rid);
+    if (rl >= sizeof ((event *)0)->rid) return;
+    event e; /* not zeroed as a whole: every field is set, the text up to len */
+    if (!label_target(l, s, rid, e.name, sizeof e.name, &e.version)) return;
+    memcpy(e.rid, rid, rl + 1);
     e.t_first = NAN;
-    if (json_is_number(label)) {
-        e.is_number = true;
-        e.num = json_number_value(label);
-    } else {
+    e.t_next = 0;
+    e.is_number = json_is_number(label);
+    e.num = e.is_number ? json_number_value(label) : 0;
+    e.len = 0;
+    if (!e.is_number) {
         const char *t = json_is_string(label) ? json_string_value(label) : json_is_true(label) ? "true" : "false";
         size_t n = json_is_string(label) ? json_string_length(label) : strlen(t);
         if (n >= LABEL_TEXT) return;
         memcpy(e.text, t, n);
+        e.text[n] = 0;
         e.len = n;
     }
     pthread_mutex_lock(&l->mu);
@@ -458,6 +481,7 @@ static int server_canary(void *ud, const char *model, const char *serving_yaml, 
 
 static void *retrain_main(void *arg) {
     fw_srv_learning *l = arg;
+    pthread_setname_np(pthread_self(), "fw-retrain");
     (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10); /* below the request threads */
     pthread_mutex_lock(&l->mu);
     for (;;) {
@@ -675,8 +699,14 @@ static void *learning_main(void *arg) {
         if (scheduler_turn(l, now))
             for (size_t i = 0; i < l->n_ls; i++) check_triggers(l, l->ls[i], now);
         pthread_mutex_lock(&l->mu);
-        for (size_t i = 0; i < l->n_ls; i++)
-            if (l->ls[i]->ol) fw_online_stats_get(l->ls[i]->ol, &l->ls[i]->stats);
+        /* the learners' stats for the endpoints (a pass over the recent losses each): when the
+         * queue is empty (so an idle learner's are exact), else at most every STATS_EVERY_S */
+        double t_end = (double)fw_now_ns() * 1e-9;
+        if (!l->q_len || t_end - l->stats_s >= STATS_EVERY_S) {
+            l->stats_s = t_end;
+            for (size_t i = 0; i < l->n_ls; i++)
+                if (l->ls[i]->ol) fw_online_stats_get(l->ls[i]->ol, &l->ls[i]->stats);
+        }
         l->learned_events += l->d_learned;
         l->refused += l->d_refused;
         l->joined_memory += l->d_memory;
