@@ -9,8 +9,9 @@
 # the defaults: a snapshot every 1,000 examples through the gate). Per side: WARM warm-up events,
 # the log drained, counters zeroed (callgrind_control -z), N measured events from CONNS keep-alive
 # clients (python; an event is one predict of a spam row then its label to /v1/feedback, the rows in
-# one fixed shuffled order: the same work on both sides), the server drained (every label learned,
-# the log spool empty; its /metrics polls are not counted), counters dumped. Prints instructions per event on, off and on - off, in total and per thread
+# one fixed shuffled order: the same work on both sides), the server left to go idle (watched from
+# /proc: no /metrics poll is counted), counters dumped, and then checked drained (every label learned,
+# the log spool empty; else the run fails). Prints instructions per event on, off and on - off, in total and per thread
 # (inclusive counts of each thread's start function; "request threads + rest" = the remainder), the
 # learning hooks' inclusive counts, and the functions whose own (exclusive) counts differ most. Runs are repeated PAIRS times,
 # alternating which side goes first (callgrind serialises threads, so batching — labels per wake-up
@@ -61,24 +62,27 @@ PORT=${PORT:-18390}
 metric() { curl -s "http://127.0.0.1:$PORT/metrics" | awk -v k="$1" '$1 == k || index($1, k "{") == 1 {s += $2} END {printf "%.0f", s}'; }
 learned() { curl -s "http://127.0.0.1:$PORT/metrics" |
     awk '/^flywheel_learn_labels_total\{outcome="(learned|unjoined|refused)"\}/ {s += $2} END {printf "%.0f", s}'; }
-# until every label is learned (on) and the spool is empty. The /metrics polls that check it are
-# not counted (under valgrind one costs ~4M instructions, as much as a few hundred events): each poll
-# runs with the instrumentation off, after a sleep long enough that the server is normally idle
-# then; a poll that finds it still busy says so, and the polls go on counted from there.
-drain() { # side total counted(0|1)
-    sleep 4
-    for i in $(seq 1 120); do
-        [[ $3 == 1 ]] && callgrind_control -i off "$pid" >/dev/null 2>&1
-        local ok=0
-        if [[ $1 == off || $(learned) -ge $2 ]] && [[ $(metric flywheel_log_spool_records) == 0 ]]; then ok=1; fi
-        [[ $3 == 1 ]] && callgrind_control -i on "$pid" >/dev/null 2>&1
-        if ((ok)); then
-            ((i > 1)) && echo "  ($1: drained after $i polls; the work during $((i - 1)) of them was not counted)" >&2
-            return 0
-        fi
-        sleep 2
+# until every label is learned (on) and the spool is empty, by /metrics polls
+drain() { # side total
+    for _ in $(seq 1 240); do
+        if [[ $1 == off || $(learned) -ge $2 ]] && [[ $(metric flywheel_log_spool_records) == 0 ]]; then return 0; fi
+        sleep 1
     done
     echo "feedback_instr.sh: not drained after 240 s ($1)" >&2
+    return 1
+}
+# until the server is idle, watched from /proc (under valgrind one /metrics poll costs ~4M
+# instructions, as much as a few hundred events, so none is made while counting): its CPU time grew
+# by less than a tenth of a second in each of the last two seconds
+settle() {
+    local prev=-1 quiet=0 cur
+    for _ in $(seq 1 300); do
+        cur=$(awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$pid/stat")
+        if ((prev >= 0 && cur - prev < 10)); then quiet=$((quiet + 1)); else quiet=0; fi
+        ((quiet >= 2)) && return 0
+        prev=$cur
+        sleep 1
+    done
 }
 # side -> prints "total metrics_incl" and leaves $tmp/cg.SIDE (the dump)
 run_side() {
@@ -89,11 +93,17 @@ run_side() {
         >/dev/null 2>"$tmp/err.$side" & pid=$!
     for _ in $(seq 1 1800); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
     /usr/bin/python3 "$tmp/client.py" "$PORT" "$WARM" "$CONNS" "$SPAM" 1 || return 1
-    drain "$side" "$WARM" 0
+    drain "$side" "$WARM" || return 1
+    settle
     callgrind_control -z "$pid" >/dev/null 2>&1 || { echo "callgrind_control -z failed" >&2; return 1; }
     /usr/bin/python3 "$tmp/client.py" "$PORT" "$N" "$CONNS" "$SPAM" 2 || return 1
-    drain "$side" $((WARM + N)) 1
+    settle
     callgrind_control -d "$pid" >/dev/null 2>&1 || { echo "callgrind_control -d failed" >&2; return 1; }
+    # checked after the dump: was all the work in it?
+    if [[ $side == on && $(learned) -lt $((WARM + N)) ]] || [[ $(metric flywheel_log_spool_records) != 0 ]]; then
+        echo "feedback_instr.sh: $side: the server was not drained at the dump (learned $(learned) of $((WARM + N)), spool $(metric flywheel_log_spool_records))" >&2
+        return 1
+    fi
     [[ $side == on ]] && echo "  on: joins $(curl -s "http://127.0.0.1:$PORT/metrics" | grep '^flywheel_learn_joins_total' | tr '\n' ' ')" >&2
     kill "$pid"; wait "$pid" 2>/dev/null; pid=
     mv "$tmp/cg.$(ls "$tmp" | sed -n 's/^cg\.\([0-9]*\)\.1$/\1/p' | head -1).1" "$tmp/cg.$side" 2>/dev/null
