@@ -92,11 +92,11 @@ run_side() {
         "$BIN" serve --port "$PORT" --threads 2 --home "$tmp/run" --alias-poll 0 --config "$tmp/$side.yaml" \
         >/dev/null 2>"$tmp/err.$side" & pid=$!
     for _ in $(seq 1 1800); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
-    /usr/bin/python3 "$tmp/client.py" "$PORT" "$WARM" "$CONNS" "$SPAM" 1 || return 1
+    /usr/bin/python3 "$tmp/client.py" "$PORT" "$WARM" "$CONNS" "$SPAM" 1 || { tail -5 "$tmp/err.$side" >&2; return 1; }
     drain "$side" "$WARM" || return 1
     settle
     callgrind_control -z "$pid" >/dev/null 2>&1 || { echo "callgrind_control -z failed" >&2; return 1; }
-    /usr/bin/python3 "$tmp/client.py" "$PORT" "$N" "$CONNS" "$SPAM" 2 || return 1
+    /usr/bin/python3 "$tmp/client.py" "$PORT" "$N" "$CONNS" "$SPAM" 2 || { tail -5 "$tmp/err.$side" >&2; return 1; }
     settle
     callgrind_control -d "$pid" >/dev/null 2>&1 || { echo "callgrind_control -d failed" >&2; return 1; }
     # checked after the dump: was all the work in it?
