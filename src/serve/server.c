@@ -1372,6 +1372,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
  * loader thread (not while the previous one is still running: a move seen meanwhile waits for it). */
 static void *poll_main(void *arg) {
     fw_server *s = arg;
+    pthread_setname_np(pthread_self(), "fw-alias-poll");
     double waited = 0, watch_retry_s = 0;
     fw_store_watch *watch = NULL;
     bool watchable = !s->cfg->models_dir, moved = false;
