@@ -77,6 +77,7 @@ static void resume(fw_canary_runner *cr, fw_canary_job *j) {
 
 static void *runner_main(void *arg) {
     fw_canary_runner *cr = arg;
+    pthread_setname_np(pthread_self(), "fw-canary");
     pthread_mutex_lock(&cr->mu);
     for (;;) {
         while (!cr->head && !cr->stop) pthread_cond_wait(&cr->work, &cr->mu);
@@ -105,6 +106,7 @@ static void *runner_main(void *arg) {
 
 static void *timer_main(void *arg) {
     fw_canary_runner *cr = arg;
+    pthread_setname_np(pthread_self(), "fw-canary-timer");
     pthread_mutex_lock(&cr->mu);
     while (!cr->stop) {
         uint64_t now = fw_now_ns(), next = UINT64_MAX;
