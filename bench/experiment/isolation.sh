@@ -57,6 +57,12 @@ cfg none ""
 cfg iso 1000
 cfg hang 100
 cfg inline 0
+# threads_cpu: the server's CPU seconds by thread name ("MHD-worker=4.21 fw-canary=0.27 ...")
+threads_cpu() {
+  local t
+  for t in /proc/$pid/task/*; do echo "$(tr ' ' _ < "$t/comm") $(awk '{print $14 + $15}' "$t/stat")"; done |
+    awk -v hz="$(getconf CLK_TCK)" '{c[$1] += $2} END{for (n in c) printf "%s=%.2f ", n, c[n] / hz}'
+}
 # measure NAME CONFIG FAULT PAIRS SEED: one server, the open-loop run (side A = none, B = case)
 measure() {
   SRV_PREFIX=$SRV_PIN start "$T/$2.yaml" "$3" >&2
@@ -64,6 +70,7 @@ measure() {
   [[ $RT == 1 ]] && rt="chrt -a -f -p 20 $pid"
   OPENLOOP_AFTER_CONNECT=$rt flock /tmp/fw-bench.lock $GEN_PIN "$T/openloop" "$P" "$RATE" "$CONNS" "$WINDOW_MS" "$GUARD_MS" "$4" "$5" "$T/body.json" \
     "$CHAMP" "$CHAMP" "$SPLIT" > "$T/$1.out"
+  echo "server CPU seconds by thread over the run: $(threads_cpu)" >> "$T/$1.out"
   if grep -q rollback "$T/err"; then echo "  ($1: the canary was rolled back: $(grep rollback "$T/err" | head -1))"; fi
   stop
 }
@@ -85,7 +92,7 @@ for c in $CASES; do
   l0=$(cut -d' ' -f1 /proc/loadavg)
   measure "${c//\//}" "$conf" "$fault" "$PAIRS" $((seed++))
   o=$T/${c//\//}.out
-  sed 's/^side A/  none/; s/^side B/  case/; /^RESULT/d; s/^champion/  champion/; s/^window/  window/' "$o"
+  sed 's/^side A/  none/; s/^side B/  case/; /^RESULT/d; s/^champion/  champion/; s/^window/  window/; s/^server/  server/' "$o"
   set -- $(awk '/^RESULT/{print $2, $3, $4, $8, $9, $10, $11, $12, $13, $14}' "$o")
   echo "-- $c: champion p99 case/none: median window ${8}x (95% ${9}-${10}), pooled ${1}x (95% ${2}-${3}); failed: champion ${4}/${5}, split route ${6}/${7} (none/case); load ${l0} -> $(cut -d' ' -f1 /proc/loadavg)"
 done
