@@ -73,6 +73,11 @@ typedef struct fw__in_reader {
     uint64_t abs_read;       /* bytes read from src so far */
     bool limited;            /* a partition: src is read up to limit (absolute) only */
     uint64_t limit;
+    size_t pre;              /* CSV: bytes kept free at buf's start (hdr_len once the header is
+                                known): a block takes buf itself, the header copied there */
+    size_t step;             /* CSV: bytes one read takes once pre is set */
+    uint64_t moved;          /* bytes copied again after their read (compaction, the bytes read
+                                past a block): a measure for tests */
 } fw__in_reader;
 
 /* Opens path for streaming the wanted columns (types used for CSV parsing). Wanted columns absent
