@@ -404,7 +404,10 @@ typedef struct sink {
     fw__state st;
     fw_batch_run_rec rec;
     const char *state_path;
+    uint64_t wb_from; /* output bytes before this have had their writeback started */
 } sink;
+
+#define WRITEBACK_BYTES (4u << 20) /* output written since the last start of writeback */
 
 static fw_status write_all(int fd, const void *p, size_t n, const char *what, fw_err *err) {
     const uint8_t *b = p;
@@ -552,6 +555,11 @@ static fw_status write_slot(sink *k, fw__slot *s, fw_err *err) {
     } else if (s->out.len) {
         if ((st = write_all(k->out_fd, s->out.data, s->out.len, R->spool ? "spool" : "output", err))) return st;
         k->st.out_len += s->out.len;
+        if (k->st.out_len < k->wb_from) k->wb_from = 0; /* resumed: truncated back */
+        if (k->st.out_len - k->wb_from >= WRITEBACK_BYTES) { /* the next checkpoint's fsync waits less */
+            fw__start_writeback(k->out_fd, k->wb_from, k->st.out_len - k->wb_from);
+            k->wb_from = k->st.out_len;
+        }
     }
     if (R->spool && s->scores.len) {
         if ((st = write_all(k->scores_fd, s->scores.data, s->scores.len, "scores file", err))) return st;

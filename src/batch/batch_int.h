@@ -145,6 +145,10 @@ typedef struct fw__state {
 fw_status fw__state_save(const char *path, const fw__state *s, fw_err *err);
 /* Reads a state file. FW_ENOTFOUND when absent; FW_ECORRUPT naming the line when malformed. */
 fw_status fw__state_load(const char *path, fw__state *s, fw_err *err);
+/* Starts writing bytes [off, off + len) of fd to the disk without waiting for them (Linux:
+ * sync_file_range), so that the fsync that makes them durable (a checkpoint, a commit, a merge)
+ * finds most of them written already. Best effort; durability still rests on that fsync. */
+void fw__start_writeback(int fd, uint64_t off, uint64_t len);
 
 /* ---- lock (lock.c) -------------------------------------------------------------------------- */
 
