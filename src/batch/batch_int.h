@@ -78,6 +78,7 @@ typedef struct fw__in_reader {
     size_t step;             /* CSV: bytes one read takes once pre is set */
     uint64_t moved;          /* bytes copied again after their read (compaction, the bytes read
                                 past a block): a measure for tests */
+    uint64_t skip_lines;     /* fw__in_partition: lines of the earlier partitions counted */
 } fw__in_reader;
 
 /* Opens path for streaming the wanted columns (types used for CSV parsing). Wanted columns absent

@@ -352,6 +352,7 @@ fw_status fw__in_partition(fw__in_reader *r, uint32_t part, uint32_t parts, fw_e
     if (s < here) s = here; /* partition 0 starts after the header */
     if (t < s) t = s;
     size_t step = r->step;
+    uint64_t line0 = r->line;
     r->step = READ_CHUNK;
     while (here < s) { /* skip the records of earlier partitions, counting their lines */
         if (r->buf_pos == r->buf_len) {
@@ -367,6 +368,7 @@ fw_status fw__in_partition(fw__in_reader *r, uint32_t part, uint32_t parts, fw_e
         here += take;
     }
     r->step = step;
+    r->skip_lines = r->line - line0;
     if (r->abs_read > t) { /* bytes of later partitions already in the buffer */
         r->buf_len -= (size_t)(r->abs_read - t);
         r->abs_read = t;

@@ -8,6 +8,7 @@
 
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/files.h"
 
 #include <errno.h>
@@ -158,13 +159,19 @@ fw_status fw_batch_merge(const char *output, uint32_t count, fw_err *err) {
     if (fd < 0) return fw_err_set(err, FW_EIO, "%s: %s", tmp, strerror(errno));
     bool csv = !is_jsonl(output);
     fw_status st = FW_OK;
+    double t0 = fw_now_seconds();
     for (uint32_t i = 0; i < count && !st; i++) {
         fw_batch_part_path(output, i, count, path, sizeof path);
         st = append_part(fd, path, csv && i > 0, err);
     }
+    double t1 = fw_now_seconds();
     if (!st && fsync(fd) != 0) st = fw_err_set(err, FW_EIO, "%s: fsync: %s", tmp, strerror(errno));
+    double t2 = fw_now_seconds();
     if (close(fd) != 0 && !st) st = fw_err_set(err, FW_EIO, "%s: %s", tmp, strerror(errno));
     if (!st && rename(tmp, output) != 0) st = fw_err_set(err, FW_EIO, "rename %s: %s", output, strerror(errno));
     if (st) unlink(tmp);
+    else if (getenv("FLYWHEEL_BATCH_LOG")) /* where the merge's time went (bench/scale/batch_workers.sh) */
+        fprintf(stderr, "batch phases: merge of %u parts: copy %.1f ms, fsync %.1f ms, close + rename %.1f ms\n", count,
+                (t1 - t0) * 1e3, (t2 - t1) * 1e3, (fw_now_seconds() - t2) * 1e3);
     return st;
 }

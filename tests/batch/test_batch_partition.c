@@ -187,6 +187,35 @@ static void test_merge_large_parts_writeback(void) {
     free(out);
 }
 
+/* FLYWHEEL_BATCH_LOG=1: each worker says where its time went, with the lines of the earlier
+ * partitions it counted (so that `line` is the file's: partition 1's first row is on line 2 + that
+ * count), its commit, and the merge its copy and fsync; without it, none of that. */
+static void test_phase_log(void) {
+    char *out = NULL;
+    int rc = fw_test_sh(&out, "cd $T && for i in 0 1 2; do FLYWHEEL_BATCH_LOG=1 \"$FW\" batch --model m/pima.fwm --input big.csv "
+                              "--output ph.csv --partition $i/3 --threads 1 --quiet " STAMP " --home h 2>&1; done && "
+                              "FLYWHEEL_BATCH_LOG=1 \"$FW\" batch merge --output ph.csv --partitions 3 2>&1 && "
+                              "echo \"first: $(sed -n 2p ph.csv.part-1-of-3 | cut -d, -f1)\"");
+    CHECK_MSG(rc == 0, "%s", out);
+    CHECK_CONTAINS(out, "batch phases: model load ");
+    CHECK_CONTAINS(out, "batch phases: partition 0/3: open ");
+    CHECK_CONTAINS(out, "skip of 0 earlier lines");
+    CHECK_CONTAINS(out, "batch phases: commit of ph.csv.part-2-of-3");
+    CHECK_CONTAINS(out, "batch phases: merge of 3 parts: copy ");
+    const char *p1 = out ? strstr(out, "batch phases: partition 1/3:") : NULL, *f = out ? strstr(out, "first: ") : NULL;
+    unsigned long long skipped = 0, first = 0;
+    const char *k = p1 ? strstr(p1, "skip of ") : NULL;
+    CHECK_MSG(k && sscanf(k, "skip of %llu", &skipped) == 1 && f && sscanf(f, "first: %llu", &first) == 1 &&
+                  skipped > 0 && first == skipped + 2,
+              "partition 1/3 counted %llu earlier lines, its first row is on line %llu: %s", skipped, first, out ? out : "");
+    CHECK_MSG(fw_test_same_file(fw_test_tmp_file("whole.csv"), fw_test_tmp_file("ph.csv")), "merged with the log on differs");
+    free(out);
+    rc = fw_test_sh(&out, "cd $T && rm -f ph.csv* && \"$FW\" batch --model m/pima.fwm --input big.csv --output ph.csv "
+                          "--partition 0/2 --quiet " STAMP " --home h 2>&1");
+    CHECK_MSG(rc == 0 && out && !strstr(out, "batch phases"), "phases printed without FLYWHEEL_BATCH_LOG: %s", out ? out : "");
+    free(out);
+}
+
 int main(void) {
     char *out = NULL;
     /* 768 rows x 40 (line numbers name the rows), and the same with an id column */
@@ -206,5 +235,6 @@ int main(void) {
     TEST_RUN(test_stdin_stdout);
     TEST_RUN(test_merge_hand_made_parts);
     TEST_RUN(test_merge_large_parts_writeback);
+    TEST_RUN(test_phase_log);
     return fw_test_report("test_batch_partition");
 }
