@@ -5,18 +5,20 @@
  *   on  — `learn: {online: true}` (FTRL from the feedback stream, the defaults: a snapshot every
  *         1,000 examples through the gate, promote none);
  *   off — no learn section.
- * Per run, CONNS client threads each loop for DUR seconds: predict one spam row (timed), then send
- * its label to /v1/feedback. After the clients stop, the run waits until the server has learned
- * every label (on: flywheel_learn_labels_total learned + unjoined + refused = sent) and the log is
- * stored, and takes the server's CPU time (utime + stime of the process) over the run and the
- * drain. Printed per run: pairs (= feedback events), the server's CPU us per pair, predict p50 /
- * p99. Per pair of runs (the side that goes first alternating): CPU on - off = the learning cost per
- * feedback event, and predict p99 on / off. Medians over PAIRS. Also printed (on): the CPU of the
- * learning thread alone (fw-learn, /proc/PID/task) per event and the HTTP worker threads' (MHD-worker)
- * CPU on - off — the two places learning adds work, each read from its own threads, so that the
- * log threads' noise (half the server's CPU, the same work on both sides) stays out — and the
- * labels joined through the store (not in memory).
- * Usage: feedback_cost FLYWHEEL_BIN WORK_DIR SPAM_CSV [PAIRS (3)] [DUR (5)] [CONNS (32)] */
+ * Fixed work per run, the same on both sides: WARM warm-up events (first loads, the monitor's
+ * calibration, the learner's start), then EVENTS measured events split evenly over CONNS client
+ * threads; an event is one predict of a spam row (timed) then its label to /v1/feedback. After the
+ * clients finish, the run waits until the server has learned every label (on:
+ * flywheel_learn_labels_total learned + unjoined + refused = sent) and the log spool is empty (both
+ * sides), then 300 ms, and reads the CPU.
+ * CPU is read per thread: /proc/PID/task/TID/schedstat (nanoseconds on a CPU) by thread name (comm:
+ * fw-learn, MHD-worker, fw-log-writer, ...; threads of one name summed) before the measured events
+ * and after the drain, and for the whole process (utime + stime of /proc/PID/stat, which also holds
+ * threads that exited). Per pair of runs (the side that goes first alternating): the whole server's
+ * CPU on - off per event = the learning cost, and the same difference for every thread name, with
+ * its voluntary context switches (wake-ups) per 1,000 events. Medians and the spread (min..max) over
+ * PAIRS; predict p99 on / off.
+ * Usage: feedback_cost FLYWHEEL_BIN WORK_DIR SPAM_CSV [PAIRS (3)] [EVENTS (60000)] [CONNS (32)] [WARM (6000)] */
 #include <dirent.h>
 #include <jansson.h>
 #include <math.h>
@@ -94,9 +96,9 @@ static int load_spam(const char *path) {
 typedef struct client {
     pthread_t th;
     int port, id;
-    double until;
+    size_t want;                 /* events to send */
     double *lat;
-    size_t n, cap, failed;
+    size_t n, failed;
 } client;
 
 static void *client_main(void *arg) {
@@ -104,7 +106,7 @@ static void *client_main(void *arg) {
     int fd = hc_connect(c->port);
     char fb[256];
     size_t i = (size_t)c->id * 997;
-    while (fd >= 0 && mono() < c->until && c->n < c->cap) {
+    for (size_t k = 0; fd >= 0 && k < c->want; k++) {
         size_t r = i++ % g_n;
         hc_resp resp;
         double t0 = mono();
@@ -113,6 +115,10 @@ static void *client_main(void *arg) {
         if (rc || resp.status != 200) {
             c->failed++;
             if (!rc) hc_resp_free(&resp);
+            else { /* the connection broke: a new one */
+                close(fd);
+                fd = hc_connect(c->port);
+            }
             continue;
         }
         json_t *j = json_loads(resp.body, 0, NULL);
@@ -142,32 +148,85 @@ static double proc_cpu(pid_t pid) {
     return (double)(ut + stt) / (double)sysconf(_SC_CLK_TCK);
 }
 
-/* CPU seconds (utime + stime) of the server's threads named comm (e.g. "fw-learn"). */
-static double thread_cpu(pid_t pid, const char *comm) {
-    char dir[64], p[384], buf[2048];
-    snprintf(dir, sizeof dir, "/proc/%d/task", (int)pid);
-    DIR *d = opendir(dir);
-    if (!d) return NAN;
-    double sum = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.') continue;
-        snprintf(p, sizeof p, "%s/%s/stat", dir, e->d_name);
-        FILE *f = fopen(p, "r");
-        if (!f) continue;
-        size_t n = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[n] = 0;
-        char *o = strchr(buf, '('), *q = strrchr(buf, ')');
-        if (!o || !q || (size_t)(q - o - 1) != strlen(comm) || strncmp(o + 1, comm, strlen(comm))) continue;
-        unsigned long ut = 0, stt = 0;
-        if (sscanf(q + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &stt) == 2)
-            sum += (double)(ut + stt) / (double)sysconf(_SC_CLK_TCK);
-    }
-    closedir(d);
-    return sum;
+/* ---- CPU per thread ------------------------------------------------------------------------- */
+
+#define MAX_THREADS 256
+#define MAX_NAMES 48
+typedef struct thread_snap {
+    int n;
+    int tid[MAX_THREADS];
+    char name[MAX_THREADS][20];
+    double ns[MAX_THREADS];      /* schedstat: time on a CPU */
+    double wakes[MAX_THREADS];   /* voluntary context switches */
+} thread_snap;
+
+static int read_small(const char *path, char *buf, size_t cap) {
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    size_t n = fread(buf, 1, cap - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    return 0;
 }
 
+static void snap_threads(pid_t pid, thread_snap *t) {
+    char dir[64], p[384], buf[4096];
+    t->n = 0;
+    snprintf(dir, sizeof dir, "/proc/%d/task", (int)pid);
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d)) && t->n < MAX_THREADS) {
+        if (e->d_name[0] == '.') continue;
+        int i = t->n;
+        t->tid[i] = atoi(e->d_name);
+        snprintf(p, sizeof p, "%s/%s/comm", dir, e->d_name);
+        if (read_small(p, buf, sizeof buf)) continue;
+        buf[strcspn(buf, "\n")] = 0;
+        snprintf(t->name[i], sizeof t->name[i], "%.19s", buf);
+        snprintf(p, sizeof p, "%s/%s/schedstat", dir, e->d_name);
+        if (read_small(p, buf, sizeof buf)) continue;
+        t->ns[i] = atof(buf);
+        snprintf(p, sizeof p, "%s/%s/status", dir, e->d_name);
+        t->wakes[i] = 0;
+        if (!read_small(p, buf, sizeof buf)) {
+            const char *v = strstr(buf, "\nvoluntary_ctxt_switches:");
+            if (v) t->wakes[i] = atof(v + strlen("\nvoluntary_ctxt_switches:"));
+        }
+        t->n++;
+    }
+    closedir(d);
+}
+
+/* Per-name sums of after - before (a thread new since `before` counts from 0). */
+typedef struct by_name {
+    int n;
+    char name[MAX_NAMES][20];
+    double us[MAX_NAMES];        /* CPU us per event */
+    double wakes[MAX_NAMES];     /* voluntary switches per 1,000 events */
+} by_name;
+
+static int name_slot(by_name *b, const char *name) {
+    for (int i = 0; i < b->n; i++)
+        if (!strcmp(b->name[i], name)) return i;
+    if (b->n == MAX_NAMES) return -1;
+    snprintf(b->name[b->n], sizeof b->name[b->n], "%s", name);
+    b->us[b->n] = b->wakes[b->n] = 0;
+    return b->n++;
+}
+
+static void thread_delta(const thread_snap *a, const thread_snap *z, size_t events, by_name *out) {
+    out->n = 0;
+    for (int i = 0; i < z->n; i++) {
+        double ns0 = 0, w0 = 0;
+        for (int k = 0; k < a->n; k++)
+            if (a->tid[k] == z->tid[i]) ns0 = a->ns[k], w0 = a->wakes[k];
+        int s = name_slot(out, z->name[i]);
+        if (s < 0) continue;
+        out->us[s] += (z->ns[i] - ns0) * 1e-3 / (double)events;
+        out->wakes[s] += (z->wakes[i] - w0) * 1e3 / (double)events;
+    }
+}
 
 /* The sum of flywheel_learn_labels_total for learned, unjoined and refused (-1: not there). */
 static long long learned(int port) {
@@ -191,14 +250,44 @@ static int cmpd(const void *a, const void *b) {
 }
 
 typedef struct result {
-    double cpu_us_per_pair, p50_ms, p99_ms, rps;
-    double learn_thread_us;       /* the fw-learn thread's CPU per event (on) */
-    double request_us;            /* the HTTP worker threads' (MHD-worker) CPU per event */
-    double store_joins;           /* labels joined through the store over the whole run (on) */
+    double cpu_us_per_pair, threads_us, p50_ms, p99_ms, rps;
+    double store_joins;          /* labels joined through the store over the whole run (on) */
+    by_name th;
     size_t pairs, failed;
 } result;
 
-static int run(const char *bin, const char *work, bool on, double dur, int conns, result *out) {
+/* Sends `events` events over conns clients; their latencies into *lat (malloc'd), *n of them. */
+static void send_events(int port, int conns, size_t events, int id0, double **lat, size_t *n, size_t *failed) {
+    client *cs = calloc((size_t)conns, sizeof *cs);
+    for (int i = 0; i < conns; i++) {
+        cs[i] = (client){.port = port, .id = i + id0, .want = events / (size_t)conns + ((size_t)i < events % (size_t)conns)};
+        cs[i].lat = malloc((cs[i].want ? cs[i].want : 1) * sizeof(double));
+        pthread_create(&cs[i].th, NULL, client_main, &cs[i]);
+    }
+    *n = *failed = 0;
+    for (int i = 0; i < conns; i++) pthread_join(cs[i].th, NULL);
+    *lat = malloc((events ? events : 1) * sizeof(double));
+    for (int i = 0; i < conns; i++) {
+        memcpy(*lat + *n, cs[i].lat, cs[i].n * sizeof(double));
+        *n += cs[i].n;
+        *failed += cs[i].failed;
+        free(cs[i].lat);
+    }
+    free(cs);
+}
+
+/* Waits until every label sent is learned (on) and the log spool is empty; then 300 ms. */
+static void drain(int port, bool on, long long total) {
+    for (int w = 0; w < 600; w++) {
+        bool done = !on || learned(port) >= total;
+        if (done && hc_metric(port, "flywheel_log_spool_records") <= 0) break;
+        usleep(50000);
+    }
+    if (on && learned(port) < total) fprintf(stderr, "feedback_cost: %lld of %lld labels learned after 30 s\n", learned(port), total);
+    usleep(300000);
+}
+
+static int run(const char *bin, const char *work, bool on, size_t events, size_t warm, int conns, result *out) {
     char home[1200], cfg[1200], cmd[4000], errlog[1200];
     snprintf(home, sizeof home, "%s/run", work);
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -r '%s/home' '%s'", home, work, home);
@@ -216,63 +305,65 @@ static int run(const char *bin, const char *work, bool on, double dur, int conns
         fprintf(stderr, "feedback_cost: the server did not start (%s)\n", errlog);
         return -1;
     }
-    client *cs = calloc((size_t)conns, sizeof *cs);
-    /* warm-up: 1 s (first loads, the monitor's calibration, the learner's start) */
-    for (int pass = 0; pass < 2; pass++) {
-        double len = pass ? dur : 1.0;
-        double c0 = proc_cpu(s.pid), l0 = thread_cpu(s.pid, "fw-learn"), w0 = thread_cpu(s.pid, "MHD-worker"), t0 = mono();
-        for (int i = 0; i < conns; i++) {
-            cs[i] = (client){.port = s.port, .id = i + pass * 100, .until = t0 + len, .cap = 2000000};
-            cs[i].lat = malloc(cs[i].cap * sizeof(double));
-            pthread_create(&cs[i].th, NULL, client_main, &cs[i]);
-        }
-        for (int i = 0; i < conns; i++) pthread_join(cs[i].th, NULL);
-        double t1 = mono();
-        size_t n = 0, failed = 0;
-        for (int i = 0; i < conns; i++) n += cs[i].n, failed += cs[i].failed;
-        /* the drain: every label learned (on), then a moment for the log writer */
-        static long long total;
-        if (!pass) total = 0;
-        total += (long long)n;
-        for (int w = 0; on && w < 600 && learned(s.port) < total; w++) usleep(50000);
-        if (on && learned(s.port) < total) fprintf(stderr, "feedback_cost: %lld of %lld labels learned after 30 s\n", learned(s.port), total);
-        usleep(300000);
-        double c1 = proc_cpu(s.pid), l1 = thread_cpu(s.pid, "fw-learn"), w1 = thread_cpu(s.pid, "MHD-worker");
-        if (pass) {
-            double *lat = malloc((n ? n : 1) * sizeof(double));
-            size_t k = 0;
-            for (int i = 0; i < conns; i++) {
-                memcpy(lat + k, cs[i].lat, cs[i].n * sizeof(double));
-                k += cs[i].n;
-            }
-            qsort(lat, n, sizeof(double), cmpd);
-            out->pairs = n;
-            out->failed = failed;
-            out->cpu_us_per_pair = n ? (c1 - c0) * 1e6 / (double)n : NAN;
-            out->learn_thread_us = n && on ? (l1 - l0) * 1e6 / (double)n : NAN;
-            out->request_us = n ? (w1 - w0) * 1e6 / (double)n : NAN;
-            out->store_joins = on ? hc_metric(s.port, "flywheel_learn_joins_total{via=\"store\"}") : NAN;
-            out->p50_ms = n ? lat[n / 2] * 1e3 : NAN;
-            out->p99_ms = n ? lat[(size_t)(0.99 * (double)(n - 1))] * 1e3 : NAN;
-            out->rps = (double)n / (t1 - t0);
-            free(lat);
-        }
-        for (int i = 0; i < conns; i++) free(cs[i].lat);
-    }
-    free(cs);
+    double *lat;
+    size_t n, failed;
+    send_events(s.port, conns, warm, 100, &lat, &n, &failed);
+    free(lat);
+    long long total = (long long)n;
+    drain(s.port, on, total);
+    static thread_snap t0, t1;
+    snap_threads(s.pid, &t0);
+    double c0 = proc_cpu(s.pid), w0 = mono();
+    send_events(s.port, conns, events, 0, &lat, &n, &failed);
+    double w1 = mono();
+    total += (long long)n;
+    drain(s.port, on, total);
+    double c1 = proc_cpu(s.pid);
+    snap_threads(s.pid, &t1);
+    qsort(lat, n, sizeof(double), cmpd);
+    out->pairs = n;
+    out->failed = failed;
+    out->cpu_us_per_pair = n ? (c1 - c0) * 1e6 / (double)n : NAN;
+    thread_delta(&t0, &t1, n ? n : 1, &out->th);
+    out->threads_us = 0;
+    for (int i = 0; i < out->th.n; i++) out->threads_us += out->th.us[i];
+    out->store_joins = on ? hc_metric(s.port, "flywheel_learn_joins_total{via=\"store\"}") : NAN;
+    out->p50_ms = n ? lat[n / 2] * 1e3 : NAN;
+    out->p99_ms = n ? lat[(size_t)(0.99 * (double)(n - 1))] * 1e3 : NAN;
+    out->rps = (double)n / (w1 - w0);
+    free(lat);
     hc_server_stop(&s, SIGTERM);
+    return 0;
+}
+
+/* "median (min..max)" of v[0..n) (sorted in place) into buf. */
+static const char *spread(double *v, int n, char *buf, size_t cap) {
+    qsort(v, (size_t)n, sizeof(double), cmpd);
+    double m = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    snprintf(buf, cap, "%7.2f (%.2f..%.2f)", m, v[0], v[n - 1]);
+    return buf;
+}
+
+static double find(const by_name *b, const char *name, bool wakes) {
+    for (int i = 0; i < b->n; i++)
+        if (!strcmp(b->name[i], name)) return wakes ? b->wakes[i] : b->us[i];
     return 0;
 }
 
 int main(int argc, char **argv) {
     if (argc < 4) {
-        fprintf(stderr, "usage: feedback_cost FLYWHEEL_BIN WORK_DIR SPAM_CSV [PAIRS] [DUR] [CONNS]\n");
+        fprintf(stderr, "usage: feedback_cost FLYWHEEL_BIN WORK_DIR SPAM_CSV [PAIRS] [EVENTS] [CONNS] [WARM]\n");
         return 2;
     }
     const char *bin = argv[1], *work = argv[2];
     int pairs = argc > 4 ? atoi(argv[4]) : 3;
-    double dur = argc > 5 ? atof(argv[5]) : 5;
+    size_t events = argc > 5 ? (size_t)atoll(argv[5]) : 60000;
     int conns = argc > 6 ? atoi(argv[6]) : 32;
+    size_t warm = argc > 7 ? (size_t)atoll(argv[7]) : 6000;
+    if (pairs < 1 || pairs > 64 || conns < 1 || events < (size_t)conns) {
+        fprintf(stderr, "feedback_cost: PAIRS 1..64, EVENTS >= CONNS >= 1\n");
+        return 2;
+    }
     if (load_spam(argv[3])) {
         fprintf(stderr, "feedback_cost: cannot read %s\n", argv[3]);
         return 1;
@@ -289,36 +380,57 @@ int main(int argc, char **argv) {
     f = fopen(p, "w");
     fprintf(f, "monitoring:\n  enabled: true\n");
     fclose(f);
-    printf("model: spam linear (57 inputs); %d pairs of %.0f s runs, %d connections, each predict then its label; "
-           "server --threads 2; CPU = utime + stime of the server over the run and the drain\n", pairs, dur, conns);
-    double cost[64], ratio[64], lthread[64], rthread[64];
-    for (int r = 0; r < pairs && r < 64; r++) {
-        result res[2];
-        memset(res, 0, sizeof res);
+    printf("model: spam linear (57 inputs); %d pairs; each run %zu warm-up then %zu measured events over %d connections "
+           "(the same work on and off), each a predict then its label; server --threads 2; CPU = the server's over the "
+           "measured events and the drain (process: utime + stime; threads: schedstat, by name)\n",
+           pairs, warm, events, conns);
+    static double cost[64], ratio[64], tsum[64], ton[MAX_NAMES][64], toff[MAX_NAMES][64], tdiff[MAX_NAMES][64],
+        wdiff[MAX_NAMES][64];
+    static char names[MAX_NAMES][20];
+    static result res[64][2];
+    int n_names = 0;
+    for (int r = 0; r < pairs; r++) {
         for (int k = 0; k < 2; k++) {
             bool on = (r % 2 == 0) ? k == 0 : k == 1;
-            if (run(bin, work, on, dur, conns, &res[on ? 0 : 1])) return 1;
+            if (run(bin, work, on, events, warm, conns, &res[r][on ? 0 : 1])) return 1;
         }
-        cost[r] = res[0].cpu_us_per_pair - res[1].cpu_us_per_pair;
-        ratio[r] = res[0].p99_ms / res[1].p99_ms;
-        printf("pair %d (%s first): on %zu events %.0f/s %.2f us CPU/event predict p50 %.3f p99 %.3f ms (%zu failed) | "
-               "off %zu events %.0f/s %.2f us CPU/event p50 %.3f p99 %.3f ms (%zu failed) | learning %.2f us/event, "
-               "p99 on/off %.3f | learning thread %.2f us CPU/event, request threads on - off %.2f us, %.0f labels joined "
-               "through the store\n",
-               r + 1, r % 2 == 0 ? "on" : "off", res[0].pairs, res[0].rps, res[0].cpu_us_per_pair, res[0].p50_ms,
-               res[0].p99_ms, res[0].failed, res[1].pairs, res[1].rps, res[1].cpu_us_per_pair, res[1].p50_ms,
-               res[1].p99_ms, res[1].failed, cost[r], ratio[r], res[0].learn_thread_us,
-               res[0].request_us - res[1].request_us, res[0].store_joins);
-        lthread[r] = res[0].learn_thread_us;
-        rthread[r] = res[0].request_us - res[1].request_us;
+        result *a = &res[r][0], *b = &res[r][1];
+        cost[r] = a->cpu_us_per_pair - b->cpu_us_per_pair;
+        tsum[r] = a->threads_us - b->threads_us;
+        ratio[r] = a->p99_ms / b->p99_ms;
+        printf("pair %d (%s first): on %zu events %.0f/s %.2f us CPU/event p50 %.3f p99 %.3f ms (%zu failed) | "
+               "off %zu events %.0f/s %.2f us CPU/event p50 %.3f p99 %.3f ms (%zu failed) | learning %.2f us/event "
+               "(live threads %.2f), p99 on/off %.3f, %.0f labels joined through the store\n",
+               r + 1, r % 2 == 0 ? "on" : "off", a->pairs, a->rps, a->cpu_us_per_pair, a->p50_ms, a->p99_ms, a->failed,
+               b->pairs, b->rps, b->cpu_us_per_pair, b->p50_ms, b->p99_ms, b->failed, cost[r], tsum[r], ratio[r],
+               a->store_joins);
+        for (int side = 0; side < 2; side++)
+            for (int i = 0; i < res[r][side].th.n; i++) {
+                int k = 0;
+                while (k < n_names && strcmp(names[k], res[r][side].th.name[i])) k++;
+                if (k == n_names && n_names < MAX_NAMES) snprintf(names[n_names++], sizeof names[0], "%s", res[r][side].th.name[i]);
+            }
+        printf("  by thread, us CPU/event on - off (wake-ups per 1,000 events on/off):");
+        for (int k = 0; k < n_names; k++)
+            printf(" %s %+.2f (%.0f/%.0f)", names[k], find(&a->th, names[k], false) - find(&b->th, names[k], false),
+                   find(&a->th, names[k], true), find(&b->th, names[k], true));
+        printf("\n");
         fflush(stdout);
     }
-    qsort(cost, (size_t)pairs, sizeof(double), cmpd);
-    qsort(ratio, (size_t)pairs, sizeof(double), cmpd);
-    qsort(lthread, (size_t)pairs, sizeof(double), cmpd);
-    qsort(rthread, (size_t)pairs, sizeof(double), cmpd);
-    printf("median: learning from feedback %.2f us CPU per event (target <= 5), predict p99 on/off %.3f (target: unchanged); "
-           "by thread: the learning thread %.2f us + the request threads on - off %.2f us per event\n",
-           cost[pairs / 2], ratio[pairs / 2], lthread[pairs / 2], rthread[pairs / 2]);
+    for (int k = 0; k < n_names; k++)
+        for (int r = 0; r < pairs; r++) {
+            ton[k][r] = find(&res[r][0].th, names[k], false);
+            toff[k][r] = find(&res[r][1].th, names[k], false);
+            tdiff[k][r] = ton[k][r] - toff[k][r];
+            wdiff[k][r] = find(&res[r][0].th, names[k], true) - find(&res[r][1].th, names[k], true);
+        }
+    char b1[64], b2[64], b3[64], b4[64];
+    printf("per thread over %d pairs, median (min..max): us CPU per event on | off | on - off | wake-ups per 1,000 events on - off\n", pairs);
+    for (int k = 0; k < n_names; k++)
+        printf("  %-16s %s | %s | %s | %s\n", names[k], spread(ton[k], pairs, b1, sizeof b1), spread(toff[k], pairs, b2, sizeof b2),
+               spread(tdiff[k], pairs, b3, sizeof b3), spread(wdiff[k], pairs, b4, sizeof b4));
+    printf("  %-16s on - off %s\n", "all live threads", spread(tsum, pairs, b1, sizeof b1));
+    printf("median: learning from feedback %s us CPU per event (whole process on - off; target <= 5), predict p99 on/off %s "
+           "(target: unchanged)\n", spread(cost, pairs, b1, sizeof b1), spread(ratio, pairs, b2, sizeof b2));
     return 0;
 }

@@ -38,6 +38,9 @@
 struct fw_online {
     fw_online_settings s;
     char solver[8];
+    char fit_p[7][48];           /* partial_fit's parameters as text, for fit_batch / fit_epochs */
+    size_t fit_np, fit_batch;
+    int fit_epochs;
     fw_bundle *bundle;           /* the batch-trained artifact: pipeline, label encoding */
     uint8_t *parent_bytes;       /* the snapshots' parent artifact */
     size_t parent_len;
@@ -319,19 +322,26 @@ static bool change_point(const fw_online *o, uint64_t *out) {
     return true;
 }
 
-/* The fit options of one partial fit: the settings, `batch` examples per update, `epochs` passes. */
+/* The fit options of one partial fit: the settings, `batch` examples per update, `epochs` passes.
+ * Their text is made once per (batch, epochs) and kept: every batch of the stream asks for the same. */
 static fw_status partial_fit(fw_online *o, const fw_matrix *X, const double *y, size_t batch, int epochs,
                              fw_err *err) {
-    char p[7][48];
+    char (*p)[48] = o->fit_p;
+    if (!o->fit_np || o->fit_batch != batch || o->fit_epochs != epochs) {
+        size_t np = 0;
+        snprintf(p[np], sizeof p[np], "solver=%s", o->solver), np++;
+        snprintf(p[np], sizeof p[np], "lr=%.17g", o->s.lr), np++;
+        snprintf(p[np], sizeof p[np], "beta=%.17g", o->s.beta), np++;
+        snprintf(p[np], sizeof p[np], "batch=%zu", batch), np++;
+        if (epochs > 1) snprintf(p[np], sizeof p[np], "epochs=%d", epochs), np++;
+        if (!isnan(o->s.l1)) snprintf(p[np], sizeof p[np], "l1=%.17g", o->s.l1), np++;
+        if (!isnan(o->s.l2)) snprintf(p[np], sizeof p[np], "l2=%.17g", o->s.l2), np++;
+        o->fit_np = np;
+        o->fit_batch = batch;
+        o->fit_epochs = epochs;
+    }
+    size_t np = o->fit_np;
     const char *params[7];
-    size_t np = 0;
-    snprintf(p[np], sizeof p[np], "solver=%s", o->solver), np++;
-    snprintf(p[np], sizeof p[np], "lr=%.17g", o->s.lr), np++;
-    snprintf(p[np], sizeof p[np], "beta=%.17g", o->s.beta), np++;
-    snprintf(p[np], sizeof p[np], "batch=%zu", batch), np++;
-    if (epochs > 1) snprintf(p[np], sizeof p[np], "epochs=%d", epochs), np++;
-    if (!isnan(o->s.l1)) snprintf(p[np], sizeof p[np], "l1=%.17g", o->s.l1), np++;
-    if (!isnan(o->s.l2)) snprintf(p[np], sizeof p[np], "l2=%.17g", o->s.l2), np++;
     for (size_t i = 0; i < np; i++) params[i] = p[i];
     fw_fit_options fo;
     fw_fit_options_init(&fo);
@@ -467,9 +477,13 @@ fw_status fw_online_add(fw_online *o, const char *rid, const fw_value *values, c
     fw_buf_put(&o->pend_seq, "\t", 1);
     if (y->is_number) fw_buf_printf(&o->pend_seq, "%.17g", y->num);
     else {
-        for (size_t k = 0; k < y->len; k++) {
-            char c = y->text[k];
-            fw_buf_put(&o->pend_seq, c == '\n' || c == '\t' ? " " : &c, 1);
+        size_t k = 0; /* in runs: a tab or newline of the label becomes a space */
+        while (k < y->len) {
+            size_t run = 0;
+            while (k + run < y->len && y->text[k + run] != '\n' && y->text[k + run] != '\t') run++;
+            fw_buf_put(&o->pend_seq, y->text + k, run);
+            k += run;
+            if (k < y->len) fw_buf_put(&o->pend_seq, " ", 1), k++;
         }
     }
     fw_buf_put(&o->pend_seq, "\n", 1);

@@ -225,6 +225,7 @@ static void send_event(fw_alerts *al, const alert_event *e) {
 
 static void *run(void *arg) {
     fw_alerts *al = arg;
+    pthread_setname_np(pthread_self(), "fw-alerts");
     for (;;) {
         pthread_mutex_lock(&al->mu);
         while (!al->count && !al->stopping) pthread_cond_wait(&al->work, &al->mu);

@@ -157,6 +157,20 @@ void fw_learn_capture_put(fw_learn_capture *c, const fw_srv_model *m, const char
     if (!fits) atomic_fetch_add_explicit(&c->skipped, 1, memory_order_relaxed);
 }
 
+bool fw_learn_capture_peek(fw_learn_capture *c, const char *rid, int64_t *version) {
+    if (!c || !rid || !*rid) return false;
+    uint64_t key = key_of(c, rid);
+    for (unsigned way = 0; way < 2; way++) {
+        slot_hdr *h = slot_at(c, key, way);
+        if (atomic_exchange_explicit(&h->lock, 1, memory_order_acquire)) continue; /* busy: never wait */
+        bool hit = h->key == key;
+        if (hit) *version = h->version;
+        atomic_store_explicit(&h->lock, 0, memory_order_release);
+        if (hit) return true;
+    }
+    return false;
+}
+
 bool fw_learn_capture_take(fw_learn_capture *c, const char *rid, int64_t version, fw_value *vals, char *strs,
                            size_t cap) {
     if (!c) return false;

@@ -52,6 +52,11 @@ void fw_learn_capture_put(fw_learn_capture *c, const fw_srv_model *m, const char
 bool fw_learn_capture_take(fw_learn_capture *c, const char *rid, int64_t version, fw_value *vals, char *strs,
                            size_t cap);
 
+/* Whether the cache holds rid's prediction, without taking it: true with *version the version that
+ * answered. Request threads (the label's way to its learner without resolving the request id's
+ * model); thread-safe; never waits (a slot being written or read reads as not held). */
+bool fw_learn_capture_peek(fw_learn_capture *c, const char *rid, int64_t *version);
+
 /* Counters: puts skipped (inputs differ, strings too long, slot busy), takes that found their
  * example, takes that did not. */
 typedef struct fw_learn_capture_stats {

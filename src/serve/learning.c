@@ -28,6 +28,7 @@
 #define MAX_LEARNERS 64
 #define LABEL_TEXT 128
 #define IN_MEMORY_INPUTS 1024    /* models with more inputs join through the store */
+#define STATS_EVERY_S 0.1        /* the learners' stats are copied at least this often while labels flow */
 #define LABEL_WAKE 64            /* queued labels that wake the learning thread before its 50 ms tick */
 
 typedef struct event {
@@ -47,7 +48,7 @@ typedef struct learner {
     fw_online *ol;               /* NULL: does not learn (reason) */
     char reason[600];
     int64_t champion;            /* the production version it learns against */
-    fw_online_stats stats;       /* copied under l->mu after each round (the endpoint reads it) */
+    fw_online_stats stats;       /* copied under l->mu after a round (learning_main: STATS_EVERY_S) */
     uint64_t unjoined;
     char last_snapshot[208];
     fw_learn_capture *cap;       /* its join cache (also in l->caps; NULL: off or out of memory) */
@@ -70,6 +71,8 @@ struct fw_srv_learning {
     pthread_cond_t cv;
     event *q;
     size_t q_cap, q_head, q_len;
+    event *q_spare;              /* the learning thread's: an array of q_cap swapped with q each round
+                                    (NULL while it holds it; never allocated: labels are copied out) */
     bool stop;
     bool busy;                   /* the thread is handling a round */
     /* thread-only */
@@ -101,6 +104,8 @@ struct fw_srv_learning {
     /* the retrain scheduler (the triggers) runs in one process among those sharing the store */
     fw_store_singleton *sched;   /* NULL: no triggers */
     double sched_checked_s;      /* learning thread only */
+    double stats_s;              /* when the learners' stats were last copied (learning thread) */
+    fw_online_stats stats_new[MAX_LEARNERS]; /* made outside the lock, then copied (learning thread) */
     atomic_bool sched_held;
 };
 
@@ -123,32 +128,53 @@ void fw_srv_learning_capture(fw_srv_learning *l, const fw_srv_model *m, const ch
     }
 }
 
-void fw_srv_learning_feedback(fw_srv_learning *l, fw_server *s, const char *rid, json_t *label) {
-    if (!l || !label) return;
+/* The learning model and version rid's label belongs to: its join cache holds the prediction (one
+ * keyed hash and a slot read: the common case, no request-id MAC check nor model-table lookup), else
+ * the model the request id names (fw__request_id_model) when it learns. False: not for a learner. */
+static bool label_target(fw_srv_learning *l, fw_server *s, const char *rid, char *name, size_t cap, int64_t *version) {
+    size_t n = atomic_load_explicit(&l->n_caps, memory_order_acquire);
+    for (size_t i = 0; i < n; i++) {
+        fw_learn_capture *c = atomic_load_explicit(&l->caps[i], memory_order_acquire);
+        if (c && fw_learn_capture_peek(c, rid, version)) {
+            const char *nm = fw_learn_capture_name(c);
+            size_t len = strlen(nm);
+            if (len >= cap || *version <= 0) return false;
+            memcpy(name, nm, len + 1);
+            return true;
+        }
+    }
     fw_srv_model *m = fw__request_id_model(s, rid);
-    if (!m) return;
+    if (!m) return false;
     char *end;
     long long v = strtoll(m->version, &end, 10);
-    if (*end || v <= 0 || !wants(l->cfg, m->name) || strlen(rid) >= sizeof ((event *)0)->rid ||
-        strlen(m->name) >= sizeof ((event *)0)->name) {
-        fw_srv_model_unref(m);
-        return;
+    size_t len = strlen(m->name);
+    bool ok = !*end && v > 0 && wants(l->cfg, m->name) && len < cap;
+    if (ok) {
+        memcpy(name, m->name, len + 1);
+        *version = v;
     }
-    event e;
-    memset(&e, 0, sizeof e);
-    snprintf(e.rid, sizeof e.rid, "%s", rid);
-    snprintf(e.name, sizeof e.name, "%s", m->name);
     fw_srv_model_unref(m);
-    e.version = v;
+    return ok;
+}
+
+void fw_srv_learning_feedback(fw_srv_learning *l, fw_server *s, const char *rid, json_t *label) {
+    if (!l || !label) return;
+    size_t rl = strlen(rid);
+    if (rl >= sizeof ((event *)0)->rid) return;
+    event e; /* not zeroed as a whole: every field is set, the text up to len */
+    if (!label_target(l, s, rid, e.name, sizeof e.name, &e.version)) return;
+    memcpy(e.rid, rid, rl + 1);
     e.t_first = NAN;
-    if (json_is_number(label)) {
-        e.is_number = true;
-        e.num = json_number_value(label);
-    } else {
+    e.t_next = 0;
+    e.is_number = json_is_number(label);
+    e.num = e.is_number ? json_number_value(label) : 0;
+    e.len = 0;
+    if (!e.is_number) {
         const char *t = json_is_string(label) ? json_string_value(label) : json_is_true(label) ? "true" : "false";
         size_t n = json_is_string(label) ? json_string_length(label) : strlen(t);
         if (n >= LABEL_TEXT) return;
         memcpy(e.text, t, n);
+        e.text[n] = 0;
         e.len = n;
     }
     pthread_mutex_lock(&l->mu);
@@ -182,18 +208,21 @@ static void settings_of(const fw_serve_learn *c, fw_online_settings *s) {
     s->gate_min_improvement = c->gate_min_improvement;
 }
 
-/* Opens the registry and the log connection on first use. */
-static fw_status open_store(fw_srv_learning *l, fw_err *err) {
-    if (!l->reg) {
-        fw_registry_options ro;
-        fw_registry_options_init(&ro);
-        ro.home = l->home;
-        ro.command = "flywheel serve (online learning)";
-        fw_status st = fw_registry_open(&ro, &l->reg, err);
-        if (st) return st;
-    }
-    if (!l->log) return fw_store_log_open(l->home, &l->log, err);
-    return FW_OK;
+/* Opens the registry on first use (learners start from it, snapshots register in it). */
+static fw_status open_registry(fw_srv_learning *l, fw_err *err) {
+    if (l->reg) return FW_OK;
+    fw_registry_options ro;
+    fw_registry_options_init(&ro);
+    ro.home = l->home;
+    ro.command = "flywheel serve (online learning)";
+    return fw_registry_open(&ro, &l->reg, err);
+}
+
+/* Opens the prediction log's connection on first use: only a label its join cache does not hold
+ * reads the log. Not at start: an open log connection (with its checkpointer) made the server's
+ * log ingest dearer per record even when no label needed it (bench/learn/feedback_instr.sh). */
+static fw_status open_log(fw_srv_learning *l, fw_err *err) {
+    return l->log ? FW_OK : fw_store_log_open(l->home, &l->log, err);
 }
 
 /* Publishes the join cache of a started learner (learn_capture.h), keyed by its pipeline's inputs:
@@ -233,7 +262,7 @@ static void learner_start(fw_srv_learning *l, learner *ln, int64_t answered) {
     memset(&v, 0, sizeof v);
     char ref[200];
     snprintf(ref, sizeof ref, "%s@production", ln->name);
-    fw_status st = open_store(l, &err);
+    fw_status st = open_registry(l, &err);
     if (!st && fw_registry_resolve(l->reg, ref, &v, &err) != FW_OK) {
         snprintf(ref, sizeof ref, "%s@%lld", ln->name, (long long)answered);
         fw_err_clear(&err);
@@ -333,7 +362,7 @@ static int handle(fw_srv_learning *l, const event *e) {
     }
     fw_log_pred_found f;
     memset(&f, 0, sizeof f);
-    fw_status st = open_store(l, &err);
+    fw_status st = open_log(l, &err);
     if (!st) st = fw_store_log_get_prediction(l->log, e->rid, e->name, e->version, &f, &err);
     if (st == FW_ENOTFOUND) return 0;
     if (st || !f.input_json) {
@@ -458,6 +487,7 @@ static int server_canary(void *ud, const char *model, const char *serving_yaml, 
 
 static void *retrain_main(void *arg) {
     fw_srv_learning *l = arg;
+    pthread_setname_np(pthread_self(), "fw-retrain");
     (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10); /* below the request threads */
     pthread_mutex_lock(&l->mu);
     for (;;) {
@@ -607,7 +637,7 @@ static void *learning_main(void *arg) {
     fw_srv_learning *l = arg;
     pthread_setname_np(pthread_self(), "fw-learn");
     (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10); /* below the request threads */
-    event *batch = NULL;
+    event *batch = NULL, *taken = NULL; /* taken: the queue array swapped out this round */
     size_t cap = 0;
     for (;;) {
         pthread_mutex_lock(&l->mu);
@@ -623,14 +653,25 @@ static void *learning_main(void *arg) {
             break;
         }
         size_t n = l->q_len;
-        if (n > cap) {
-            event *nb = fw_realloc(batch, n * sizeof *nb);
-            if (nb) batch = nb, cap = n;
-            else n = cap;
+        event *items;
+        if (l->q_spare && l->q_head == 0) {
+            /* the queued labels change hands in O(1): the arrays swap (the lock is held for no
+             * copy: request threads queueing labels do not wait behind one) */
+            items = taken = l->q;
+            l->q = l->q_spare;
+            l->q_spare = NULL;
+            l->q_len = 0;
+        } else {
+            if (n > cap) {
+                event *nb = fw_realloc(batch, n * sizeof *nb);
+                if (nb) batch = nb, cap = n;
+                else n = cap;
+            }
+            for (size_t i = 0; i < n; i++) batch[i] = l->q[(l->q_head + i) % l->q_cap];
+            l->q_head = (l->q_head + n) % l->q_cap;
+            l->q_len -= n;
+            items = batch;
         }
-        for (size_t i = 0; i < n; i++) batch[i] = l->q[(l->q_head + i) % l->q_cap];
-        l->q_head = (l->q_head + n) % l->q_cap;
-        l->q_len -= n;
         l->busy = true;
         pthread_mutex_unlock(&l->mu);
         double now = (double)fw_now_ns() * 1e-9;
@@ -654,7 +695,7 @@ static void *learning_main(void *arg) {
         }
         l->n_pend = keep;
         for (size_t i = 0; i < n; i++) {
-            if (handle(l, &batch[i])) continue;
+            if (handle(l, &items[i])) continue;
             if (l->n_pend == l->pend_cap) {
                 size_t nc = l->pend_cap ? l->pend_cap * 2 : 256;
                 event *np = l->n_pend < 1000000 ? fw_realloc(l->pend, nc * sizeof *np) : NULL;
@@ -667,16 +708,34 @@ static void *learning_main(void *arg) {
                 l->pend = np;
                 l->pend_cap = nc;
             }
-            batch[i].t_first = now;
-            batch[i].t_next = now + retry_after(0);
-            l->pend[l->n_pend++] = batch[i];
+            items[i].t_first = now;
+            items[i].t_next = now + retry_after(0);
+            l->pend[l->n_pend++] = items[i];
         }
         for (size_t i = 0; i < l->n_ls; i++) maybe_snapshot(l, l->ls[i], now);
         if (scheduler_turn(l, now))
             for (size_t i = 0; i < l->n_ls; i++) check_triggers(l, l->ls[i], now);
+        /* the learners' stats for the endpoints (a pass over the recent losses each), made outside
+         * the lock the request threads queue labels under: when the queue is empty (so an idle
+         * learner's are exact: labels that arrive meanwhile make another round), else at most
+         * every STATS_EVERY_S */
         pthread_mutex_lock(&l->mu);
-        for (size_t i = 0; i < l->n_ls; i++)
-            if (l->ls[i]->ol) fw_online_stats_get(l->ls[i]->ol, &l->ls[i]->stats);
+        bool empty = !l->q_len;
+        pthread_mutex_unlock(&l->mu);
+        double t_end = (double)fw_now_ns() * 1e-9;
+        bool stats = empty || t_end - l->stats_s >= STATS_EVERY_S;
+        if (stats) {
+            l->stats_s = t_end;
+            for (size_t i = 0; i < l->n_ls; i++)
+                if (l->ls[i]->ol) fw_online_stats_get(l->ls[i]->ol, &l->stats_new[i]);
+        }
+        pthread_mutex_lock(&l->mu);
+        for (size_t i = 0; stats && i < l->n_ls; i++)
+            if (l->ls[i]->ol) l->ls[i]->stats = l->stats_new[i];
+        if (taken) { /* the emptied queue array is the next swap's */
+            l->q_spare = taken;
+            taken = NULL;
+        }
         l->learned_events += l->d_learned;
         l->refused += l->d_refused;
         l->joined_memory += l->d_memory;
@@ -713,7 +772,7 @@ static void boot_learners(fw_srv_learning *l) {
         fw_version_rec v;
         memset(&v, 0, sizeof v);
         fw_err_clear(&err);
-        if (l->n_ls < MAX_LEARNERS && wants(l->cfg, names[i]) && open_store(l, &err) == FW_OK &&
+        if (l->n_ls < MAX_LEARNERS && wants(l->cfg, names[i]) && open_registry(l, &err) == FW_OK &&
             fw_registry_resolve(l->reg, ref, &v, &err) == FW_OK)
             learner_for(l, names[i], v.version);
         fw_version_rec_free(&v);
@@ -738,6 +797,7 @@ fw_status fw_srv_learning_new(fw_server *s, fw_srv_learning **out, fw_err *err) 
     l->cfg = &cfg->learn;
     l->q_cap = cfg->learn.queue ? cfg->learn.queue : 65536;
     l->q = fw_calloc(l->q_cap, sizeof *l->q);
+    l->q_spare = fw_calloc(l->q_cap, sizeof *l->q); /* zero pages: paid as the queue fills */
     l->home = fw_strdup(fw_store_default_home(cfg->store_path));
     pthread_mutex_init(&l->mu, NULL);
     pthread_cond_init(&l->cv, NULL);
@@ -806,6 +866,7 @@ void fw_srv_learning_free(fw_srv_learning *l) {
     fw_store_singleton_close(l->sched); /* another replica takes the scheduler over */
     fw_free(l->pend);
     fw_free(l->q);
+    fw_free(l->q_spare);
     fw_free(l->home);
     pthread_mutex_destroy(&l->mu);
     pthread_cond_destroy(&l->cv);

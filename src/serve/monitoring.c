@@ -72,6 +72,7 @@ static void tick_all(fw_srv_monitoring *sm) {
 
 static void *prep_main(void *ud) {
     fw_srv_monitoring *sm = ud;
+    pthread_setname_np(pthread_self(), "fw-monitor");
     uint64_t next_tick = fw_now_ns() + (uint64_t)(sm->tick_s * 1e9);
     pthread_mutex_lock(&sm->prep_mu);
     for (;;) {

@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -579,6 +580,9 @@ typedef struct conn_req {
     struct conn_req *wnext; /* in s->waiters */
     fw_feedback_wait fb;   /* a feedback request waiting to be durable */
     struct fw_canary_job *canary; /* a predict request waiting for its canary (canary_runner.h) */
+    bool routed;           /* rt holds this request's route (matched once, by refuse_early) */
+    /* last: req_get clears the fields above only */
+    fw_route rt;
 } conn_req;
 
 /* True when the request carries "Authorization: Bearer <token>". The comparison takes the same time
@@ -796,7 +800,7 @@ static conn_req *req_get(void) {
         rc->head = q->next;
         rc->n--;
         fw_buf b = q->body;
-        memset(q, 0, sizeof *q);
+        memset(q, 0, offsetof(conn_req, rt));
         q->body.data = b.data;
         q->body.cap = b.cap;
         return q;
@@ -981,8 +985,8 @@ static void refuse(fw_reply *r, const char *url, int http, const char *code, con
 
 /* Checks made once the headers are in, before any body byte is read. True, with r filled (or
  * *preflight set for an allowed CORS preflight), when the request is answered now. */
-static bool refuse_early(fw_server *s, struct MHD_Connection *c, const char *method, const char *url, fw_reply *r,
-                         const char **preflight, const char **auth_role) {
+static bool refuse_early(fw_server *s, struct MHD_Connection *c, conn_req *q, const char *method, const char *url,
+                         fw_reply *r, const char **preflight) {
     head_scan h = {0};
     fw_mhd.get_connection_values(c, MHD_HEADER_KIND, scan_header, &h);
     if (h.n_cl && h.n_te) {
@@ -1015,11 +1019,12 @@ static bool refuse_early(fw_server *s, struct MHD_Connection *c, const char *met
         refuse(r, url, 403, "cors_refused", msg);
         return true;
     }
-    fw_route_match(method, url, &rt);
-    if (rt.status) return false; /* 404 / 405: dispatch answers */
-    int role = role_of(rt.kind);
+    fw_route_match(method, url, &q->rt);
+    q->routed = true; /* dispatch takes it from here */
+    if (q->rt.status) return false; /* 404 / 405: dispatch answers */
+    int role = role_of(q->rt.kind);
     static const char *const names[] = {"predict", "rank", "feedback"};
-    if (role >= 0 && s->role_token[role]) *auth_role = names[role]; /* checked just below */
+    if (role >= 0 && s->role_token[role]) q->auth_role = names[role]; /* checked just below */
     if (role >= 0 && s->role_token[role] && !bearer_ok(c, s->role_token[role])) {
         char msg[200];
         snprintf(msg, sizeof msg, "this endpoint needs 'Authorization: Bearer <token>' (serving.%s_token)", names[role]);
@@ -1138,26 +1143,29 @@ static const char *feedback_origin(struct MHD_Connection *c, const fw_reply *r, 
 
 static void dispatch(fw_server *s, struct MHD_Connection *c, conn_req *q, const char *method, const char *url,
                      const char *body, size_t len, fw_reply *r) {
-    fw_route rt;
-    fw_route_match(method, url, &rt);
-    if (rt.status == 400) {
+    if (!q->routed) {
+        fw_route_match(method, url, &q->rt);
+        q->routed = true;
+    }
+    const fw_route *rt = &q->rt;
+    if (rt->status == 400) {
         fw__reply_error(r, 400, "bad_model_name", "a model name or alias in the path is %d characters long (at most %d)",
-                        rt.too_long, FW_ROUTE_NAME_LONGEST);
+                        rt->too_long, FW_ROUTE_NAME_LONGEST);
         if (strncmp(url, "/v2/", 4) == 0)
-            fw__reply_error_v2(r, 400, "a model name in the path is %d characters long (at most %d)", rt.too_long,
+            fw__reply_error_v2(r, 400, "a model name in the path is %d characters long (at most %d)", rt->too_long,
                                FW_ROUTE_NAME_LONGEST);
         return;
     }
-    if (rt.status == 404) {
+    if (rt->status == 404) {
         fw__reply_error(r, 404, "not_found", "no route for %s %s", method, url);
         return;
     }
-    if (rt.status == 405) {
-        fw__reply_error(r, 405, "method_not_allowed", "%s is not allowed on %s (allowed: %s)", method, url, rt.allow);
-        r->allow = rt.allow;
+    if (rt->status == 405) {
+        fw__reply_error(r, 405, "method_not_allowed", "%s is not allowed on %s (allowed: %s)", method, url, rt->allow);
+        r->allow = rt->allow;
         return;
     }
-    switch (rt.kind) {
+    switch (rt->kind) {
     case FW_ROUTE_HEALTHZ: api_healthz(s, r); break;
     case FW_ROUTE_METRICS:
         api_metrics(s, r);
@@ -1168,21 +1176,21 @@ static void dispatch(fw_server *s, struct MHD_Connection *c, conn_req *q, const 
         r->code = 200;
         fw_srv_bandits_json(s->bandits, &r->body);
         break;
-    case FW_ROUTE_V1_MONITOR: fw__api_monitor(s, &rt, r); break;
+    case FW_ROUTE_V1_MONITOR: fw__api_monitor(s, rt, r); break;
     case FW_ROUTE_V1_ROLLOUT:
-        if (fw_rollout_state_json(s->rollout, rt.name, &r->body)) r->code = 200;
-        else fw__reply_error(r, 404, "no_rollout", "model '%s' has no canary rollout (serving.splits with steps)", rt.name);
+        if (fw_rollout_state_json(s->rollout, rt->name, &r->body)) r->code = 200;
+        else fw__reply_error(r, 404, "no_rollout", "model '%s' has no canary rollout (serving.splits with steps)", rt->name);
         break;
     case FW_ROUTE_V1_PREDICT:
     case FW_ROUTE_V1_EXPLAIN:
         r->conn = c;
         r->canary_slot = &q->canary;
-        fw__api_predict(s, &rt, body, len, rt.kind == FW_ROUTE_V1_EXPLAIN, r);
+        fw__api_predict(s, rt, body, len, rt->kind == FW_ROUTE_V1_EXPLAIN, r);
         break;
     case FW_ROUTE_V1_RANK:
         r->conn = c;
         r->canary_slot = &q->canary;
-        fw__api_rank(s, &rt, body, len, r);
+        fw__api_rank(s, rt, body, len, r);
         break;
     case FW_ROUTE_V1_FEEDBACK: {
         char origin[128];
@@ -1198,7 +1206,7 @@ static void dispatch(fw_server *s, struct MHD_Connection *c, conn_req *q, const 
     case FW_ROUTE_V2_INFER:
         r->conn = c;
         r->canary_slot = &q->canary;
-        fw__api_v2(s, &rt, body, len, r);
+        fw__api_v2(s, rt, body, len, r);
         break;
     case FW_ROUTE_ADMIN_LOAD:
     case FW_ROUTE_ADMIN_UNLOAD:
@@ -1208,7 +1216,7 @@ static void dispatch(fw_server *s, struct MHD_Connection *c, conn_req *q, const 
             fw__reply_error(r, 401, "unauthorized", s->admin_token && *s->admin_token
                                 ? "admin endpoints need 'Authorization: Bearer <token>'"
                                 : "admin endpoints are disabled: set serving.admin_token or FLYWHEEL_ADMIN_TOKEN");
-        else api_admin(s, c, q, &rt, body, len, r);
+        else api_admin(s, c, q, rt, body, len, r);
         break;
     case FW_ROUTE_ADMIN_ROLLOUT_RESTART: {
         if (!token_ok(s, c)) {
@@ -1219,10 +1227,10 @@ static void dispatch(fw_server *s, struct MHD_Connection *c, conn_req *q, const 
         }
         char who[160], origin[128];
         snprintf(who, sizeof who, "the admin endpoint (%s)", feedback_origin(c, r, origin, sizeof origin));
-        int rc = fw_rollout_restart(s->rollout, rt.name, who, &r->body);
+        int rc = fw_rollout_restart(s->rollout, rt->name, who, &r->body);
         if (rc == 0) r->code = 200;
-        else if (rc == 1) fw__reply_error(r, 404, "no_rollout", "model '%s' has no canary rollout (serving.splits with steps)", rt.name);
-        else fw__reply_error(r, 409, "rollout_running", "the rollout of model '%s' is running: only a rolled-back or complete one restarts", rt.name);
+        else if (rc == 1) fw__reply_error(r, 404, "no_rollout", "model '%s' has no canary rollout (serving.splits with steps)", rt->name);
+        else fw__reply_error(r, 409, "rollout_running", "the rollout of model '%s' is running: only a rolled-back or complete one restarts", rt->name);
         break;
     }
     default: fw__reply_error(r, 404, "not_found", "no route for %s %s", method, url);
@@ -1243,7 +1251,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             fw_reply r = {0};
             fw_buf_init(&r.body);
             const char *preflight = NULL;
-            if (refuse_early(s, c, method, url, &r, &preflight, &q->auth_role)) {
+            if (refuse_early(s, c, q, method, url, &r, &preflight)) {
                 q->answered = true;
                 conn_phase(c, CONN_ANSWERING);
                 if (preflight) {
@@ -1364,6 +1372,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
  * loader thread (not while the previous one is still running: a move seen meanwhile waits for it). */
 static void *poll_main(void *arg) {
     fw_server *s = arg;
+    pthread_setname_np(pthread_self(), "fw-alias-poll");
     double waited = 0, watch_retry_s = 0;
     fw_store_watch *watch = NULL;
     bool watchable = !s->cfg->models_dir, moved = false;

@@ -42,6 +42,7 @@ static void job_free(shadow_job *j) {
 
 static void *worker(void *arg) {
     fw_shadowq *q = arg;
+    pthread_setname_np(pthread_self(), "fw-shadow");
     pthread_mutex_lock(&q->mu);
     for (;;) {
         while (!q->n && !q->stop) pthread_cond_wait(&q->cv, &q->mu);

@@ -141,7 +141,11 @@ static fw_status unmark_reused(sqlite_log *s, int64_t first_id, fw_err *err);
 static void run_step(sqlite_log *s);
 
 /* One transaction: ROWS_PER_INSERT rows per statement, the rest one by one; then a step of the run
- * index's build (log_db.h) in a transaction of its own. */
+ * index's build (log_db.h) in a transaction of its own. The INSERTs are OR ROLLBACK: a failed one
+ * ends the whole transaction (as the error path here does anyway), so SQLite keeps no statement
+ * journal for them — with the default ABORT a multi-row INSERT journals every page it touches and
+ * spilled that journal to a temp file past 64 KiB: ~600 pwrite calls to /var/tmp a batch
+ * (tests/store/test_store_log test_sustained_ingest_no_temp_files). */
 static fw_status lg_put_predictions(fw_store_log *b, const fw_log_pred_row *rows, size_t n, fw_err *err) {
     sqlite_log *s = (sqlite_log *)b;
     if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
@@ -768,7 +772,7 @@ fw_status fw__sqlite_log_open(const char *home, size_t cache_bytes, fw_store_log
     }
     const char *path = sqlite3_db_filename(s->db, "main");
     set_cache(s->db, cache_bytes);
-    static const char INS[] = "INSERT INTO prediction_log(request_id, ts_ms, model_name, version, input_json,"
+    static const char INS[] = "INSERT OR ROLLBACK INTO prediction_log(request_id, ts_ms, model_name, version, input_json,"
                               " output_json, latency_us, outcome) VALUES(?,?,?,?,?,?,?,?)";
     fw_buf ins;
     fw_buf_init(&ins);

@@ -1,7 +1,7 @@
 /* test_learn_capture.c — online learning's join cache (src/serve/learn_capture.c): a prediction's
  * values come back by request id and answering version, in the learner's order, strings intact and
  * missing values missing, exactly once; a version, an id or a model whose inputs are not the
- * learner's (other names or order) finds nothing; a request whose strings do not fit is not kept;
+ * learner's (other names or order) finds nothing; a peek names the answering version and takes nothing; a request whose strings do not fit is not kept;
  * two ids that hash to one slot both stay (two-way pairs); a full table keeps at most one prediction
  * a slot; and request threads putting while the
  * learning thread takes never hand back another request's values. */
@@ -58,6 +58,30 @@ static void test_round_trip(void) {
     fw_srv_model_unref(m2);
     fw_learn_capture_free(c);
     fw_learn_capture_free(c2);
+}
+
+/* peek (the label's way to its learner on the request thread): says which version answered, takes
+ * nothing, finds nothing for another id or once the example is taken. */
+static void test_peek(void) {
+    fw_learn_capture *c = fw_learn_capture_new("churn", k_names, 3, 1024);
+    CHECK(c != NULL);
+    fw_srv_model *m = model("7", k_names, 3);
+    fw_value in[3] = {{FW_VALUE_NUMBER, 1, NULL, 0}, {FW_VALUE_STRING, 0, "Oslo", 4}, {FW_VALUE_NUMBER, 2, NULL, 0}};
+    fw_learn_capture_put(c, m, "rid-p", in);
+    int64_t v = 0;
+    CHECK(!fw_learn_capture_peek(c, "rid-q", &v));
+    CHECK(fw_learn_capture_peek(c, "rid-p", &v));
+    CHECK_EQ(v, 7);
+    CHECK(fw_learn_capture_peek(c, "rid-p", &v)); /* still there */
+    fw_value out[3];
+    char strs[FW_LEARN_CAPTURE_STR];
+    CHECK(fw_learn_capture_take(c, "rid-p", 7, out, strs, sizeof strs));
+    CHECK(out[1].len == 4 && !memcmp(out[1].str, "Oslo", 4));
+    CHECK(!fw_learn_capture_peek(c, "rid-p", &v)); /* taken */
+    CHECK(!fw_learn_capture_peek(c, "", &v));
+    CHECK(!fw_learn_capture_peek(NULL, "rid-p", &v));
+    fw_srv_model_unref(m);
+    fw_learn_capture_free(c);
 }
 
 static void test_refused(void) {
@@ -170,6 +194,7 @@ static void test_threads(void) {
 int main(int argc, char **argv) {
     (void)argc;
     TEST_RUN(test_round_trip);
+    TEST_RUN(test_peek);
     TEST_RUN(test_refused);
     TEST_RUN(test_pairs);
     TEST_RUN(test_threads);

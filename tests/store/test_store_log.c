@@ -5,8 +5,12 @@
  * and the unmatched flag are the back end's; retention started through the interface deletes the
  * oldest rows and counts them; a URL no back end claims is refused by name; the page cache bounds
  * asked for are the ones the connections run with (read back from the back end), and the
- * process's database heap stays under them while rows go in. */
+ * process's database heap stays under them while rows go in; and a sustained ingest (40 batches
+ * of 512 one-KB rows with random request ids, as the server's ingest writes them) stores every row
+ * without SQLite writing a temp file: its temp directory is made unusable, so a statement journal
+ * spilled to disk (what 32-row INSERTs did on every batch) fails the batch instead of passing. */
 #include "core/clock.h"
+#include "core/alloc.h"
 #include "store/store.h"
 #include "test.h"
 
@@ -14,6 +18,8 @@
 #include "db.h"
 
 #include <math.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,6 +217,57 @@ static void test_cache_bounds(void) {
     fw_store_log_close(l);
 }
 
+/* Sustained ingest: every batch commits and every row is stored, with no temp file. SQLite names a
+ * temp file <temp dir>/etilqs_<16 hex digits> in a buffer of its longest path (512 bytes on unix):
+ * under a 480-character directory no name fits, so any temp file — the statement journal a
+ * multi-row INSERT spills past 64 KiB — fails its statement. */
+static void test_sustained_ingest_no_temp_files(void) {
+    const char *home = new_home("sustained");
+    char dir[600];
+    int dl = snprintf(dir, sizeof dir, "%s/tmp", home);
+    CHECK(mkdir(dir, 0700) == 0);
+    while (dl < 480) { /* nested 60-character levels: each mkdir is well under NAME_MAX */
+        dl += snprintf(dir + dl, sizeof dir - (size_t)dl, "/%.*s", 59, "ttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttt");
+        CHECK(mkdir(dir, 0700) == 0);
+    }
+    fw_store_log *l;
+    fw_err err;
+    CHECK_OK(fw_store_log_open(home, &l, &err));
+    if (!l) return;
+    char *saved = sqlite3_temp_directory;
+    sqlite3_temp_directory = sqlite3_mprintf("%s", dir);
+    enum { BATCHES = 40, ROWS = 512 };
+    static char in[1024];
+    memset(in, 'x', sizeof in);
+    static char rid[ROWS][48];
+    static fw_log_pred_row rows[ROWS];
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    int failed = 0;
+    long long lat = 0, bytes = 0;
+    for (int b = 0; b < BATCHES; b++) {
+        for (int i = 0; i < ROWS; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            snprintf(rid[i], sizeof rid[i], "%016llx%016llx", (unsigned long long)x, (unsigned long long)(x * 31));
+            rows[i] = (fw_log_pred_row){.request_id = rid[i], .ts_ms = b * ROWS + i, .model = "m", .version = 1,
+                                        .input_json = in, .input_len = sizeof in - (size_t)(i % 7),
+                                        .output_json = "{\"y\":1}", .output_len = 7, .latency_us = i, .outcome = "model"};
+            lat += i;
+            bytes += (long long)rows[i].input_len;
+        }
+        if (fw_store_log_put_predictions(l, rows, ROWS, &err) != FW_OK) {
+            if (!failed++) fprintf(stderr, "batch %d: %s\n", b, err.msg);
+        }
+    }
+    sqlite3_free(sqlite3_temp_directory);
+    sqlite3_temp_directory = saved;
+    CHECK_EQ(failed, 0);
+    fw_store_log_close(l);
+    CHECK_EQ(HOME_INT(home, "log.db", "SELECT count(*) FROM prediction_log"), BATCHES * ROWS);
+    CHECK_EQ(HOME_INT(home, "log.db", "SELECT count(DISTINCT request_id) FROM prediction_log"), BATCHES * ROWS);
+    CHECK_EQ(HOME_INT(home, "log.db", "SELECT sum(latency_us) FROM prediction_log"), lat);
+    CHECK_EQ(HOME_INT(home, "log.db", "SELECT sum(length(input_json)) FROM prediction_log"), bytes);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     TEST_RUN_BACKENDS(test_predictions);
@@ -219,5 +276,6 @@ int main(int argc, char **argv) {
     TEST_RUN_BACKENDS(test_get_prediction);
     TEST_RUN(test_unclaimed_home);
     TEST_RUN(test_cache_bounds);
+    TEST_RUN(test_sustained_ingest_no_temp_files);
     return fw_test_report(argv[0]);
 }
