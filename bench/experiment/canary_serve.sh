@@ -1,18 +1,19 @@
 # canary_serve.sh — the server set-up that isolation.sh and rollback.sh share (sourced from the
 # project root, B set to the build directory): builds the test binary ($B/flywheel-test: its
-# FLYWHEEL_TEST_CANARY_FAULT makes a canary hang, slow or fail), refuses a load average > 0.5
-# unless FORCE=1, makes the temporary directory $T (removed at exit, a running server killed), the
-# models directory $M with spam versions 1 and 2 (the same linear model; each script writes its
-# own aliases.json and any other version), $T/p.lua (wrk POSTs one instance) and sources
+# FLYWHEEL_TEST_CANARY_FAULT makes a canary hang, slow or fail), waits for a load average < 0.5
+# (bench/quiet.sh: refuses after 10 minutes; FORCE=1 runs anyway), makes the temporary directory
+# $T (removed at exit, a running server killed), the models directory $M with spam versions 1 and
+# 2 (the same linear model; each script writes its own aliases.json and any other version), $T/p.lua (wrk POSTs one instance) and sources
 # bench/serve/common.sh (wait_port). Then:
 #   start CONFIG FAULT [PORT] — `flywheel-test serve --threads 2 --models-dir $M --config CONFIG`
 #       with FLYWHEEL_TEST_CANARY_FAULT=FAULT on PORT (default: a fresh random port, so no wait
-#       for the last server's sockets), in the background: $pid, $P; exits if it does not start
+#       for the last server's sockets), in the background: $pid, $P; exits if it does not start;
+#       SRV_PREFIX (e.g. "taskset -c 0") is put before the command
 #   stop                      — kills it and waits
 make -s -j2 BUILD="$B" "$B/flywheel-test" >/dev/null || exit 1
 BIN=$PWD/$B/flywheel-test
-load=$(cut -d' ' -f1 /proc/loadavg)
-if [[ -z ${FORCE:-} ]] && awk "BEGIN{exit !($load > 0.5)}"; then echo "load $load > 0.5: refusing (FORCE=1 to run anyway)"; exit 1; fi
+source bench/quiet.sh
+bench_wait_quiet
 T=$(mktemp -d); pid=
 trap '[[ -n $pid ]] && kill $pid 2>/dev/null; wait 2>/dev/null; rm -rf "$T"' EXIT
 M=$T/models; mkdir -p "$M/spam"
@@ -22,7 +23,7 @@ printf 'wrk.method="POST"\nwrk.headers["Content-Type"]="application/json"\nwrk.b
 source bench/serve/common.sh
 start() {
   P=${3:-$((18413 + RANDOM % 2000))}
-  FLYWHEEL_TEST_CANARY_FAULT=$2 "$BIN" serve --port $P --threads 2 --models-dir "$M" --config "$1" >/dev/null 2>"$T/err" & pid=$!
+  FLYWHEEL_TEST_CANARY_FAULT=$2 ${SRV_PREFIX:-} "$BIN" serve --port $P --threads 2 --models-dir "$M" --config "$1" >/dev/null 2>"$T/err" & pid=$!
   wait_port $P || { echo "server did not start: $(tail -2 "$T/err")"; exit 1; }
 }
 stop() { kill $pid; wait $pid 2>/dev/null; pid=; }

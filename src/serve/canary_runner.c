@@ -1,6 +1,7 @@
 /* canary_runner.c — owns the canary runner pool (canary_runner.h): a FIFO of jobs and the runner
  * threads under one mutex, the waiting connections with their deadlines, and a timer thread that
- * resumes a connection whose canary is past its deadline. */
+ * resumes a connection whose canary is past its deadline (woken by a submit only when the new
+ * deadline is earlier than the one it sleeps until). */
 #include "serve/canary_runner.h"
 
 #include "core/alloc.h"
@@ -49,6 +50,8 @@ struct fw_canary_runner {
     unsigned n_threads;
     pthread_t timer_thread;
     bool timer_started;
+    uint64_t timer_at;             /* the deadline the timer sleeps until (UINT64_MAX: none; 0: not
+                                    * asleep yet): a job due no earlier needs no wake-up (under mu) */
 };
 
 static void job_unref(fw_canary_job *j) {
@@ -77,6 +80,7 @@ static void resume(fw_canary_runner *cr, fw_canary_job *j) {
 
 static void *runner_main(void *arg) {
     fw_canary_runner *cr = arg;
+    pthread_setname_np(pthread_self(), "fw-canary");
     pthread_mutex_lock(&cr->mu);
     for (;;) {
         while (!cr->head && !cr->stop) pthread_cond_wait(&cr->work, &cr->mu);
@@ -105,6 +109,7 @@ static void *runner_main(void *arg) {
 
 static void *timer_main(void *arg) {
     fw_canary_runner *cr = arg;
+    pthread_setname_np(pthread_self(), "fw-canary-timer");
     pthread_mutex_lock(&cr->mu);
     while (!cr->stop) {
         uint64_t now = fw_now_ns(), next = UINT64_MAX;
@@ -113,6 +118,7 @@ static void *timer_main(void *arg) {
             if (now >= j->deadline_ns) resume(cr, j); /* the champion answers it */
             else if (j->deadline_ns < next) next = j->deadline_ns;
         }
+        cr->timer_at = next;
         if (next == UINT64_MAX) {
             pthread_cond_wait(&cr->timer, &cr->mu);
         } else {
@@ -123,6 +129,7 @@ static void *timer_main(void *arg) {
             ts.tv_nsec = (long)(at % 1000000000ull);
             pthread_cond_timedwait(&cr->timer, &cr->mu, &ts);
         }
+        cr->timer_at = 0;
     }
     pthread_mutex_unlock(&cr->mu);
     return NULL;
@@ -234,7 +241,9 @@ fw_canary_submit_result fw_canary_submit(fw_canary_runner *cr, struct MHD_Connec
     if (cr->waiting) cr->waiting->wprev = j;
     cr->waiting = j;
     pthread_cond_signal(&cr->work);
-    pthread_cond_signal(&cr->timer);
+    /* the timer wakes for a deadline earlier than the one it sleeps until, else at that one (and
+     * finds this job then): one wake-up per timeout_ms under steady traffic, not one per job */
+    if (j->deadline_ns < cr->timer_at) pthread_cond_signal(&cr->timer);
     pthread_mutex_unlock(&cr->mu);
     *slot = j;
     return FW_CANARY_SUSPENDED;

@@ -9,13 +9,15 @@
  *   - a canary that hangs, under concurrent load on 2 HTTP threads: every request answered 200 (the
  *     champion answers after timeout_ms, or at once past max_inflight), the rollout rolls back, the
  *     server goes on answering and stops cleanly; the same for /v2 infer and /v1/rank load; a hung
- *     shadow costs nothing either.
+ *     shadow costs nothing either;
+ *   - the canary timer thread wakes for deadlines, not once per canary request.
  * Mechanisms with generous bounds (no timing figure is asserted: those are in bench/experiment). */
 #include "core/alloc.h"
 #include "test.h"
 #include "client.h"
 #include "db.h"
 
+#include <dirent.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -527,6 +529,54 @@ static void test_slow_canary_timeout(void) {
     CHECK_EQ(hc_server_stop(&s, SIGTERM), 0);
 }
 
+/* Context switches (voluntary + not) of process pid's threads named name; -1 when it has none. */
+static long thread_switches(pid_t pid, const char *name) {
+    char dir[64];
+    snprintf(dir, sizeof dir, "/proc/%d/task", (int)pid);
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    long total = -1;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.') continue;
+        char path[400], comm[64] = "", line[200];
+        snprintf(path, sizeof path, "%s/%s/comm", dir, e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        if (!fgets(comm, sizeof comm, f)) comm[0] = 0;
+        fclose(f);
+        comm[strcspn(comm, "\n")] = 0;
+        if (strcmp(comm, name) != 0) continue;
+        snprintf(path, sizeof path, "%s/%s/status", dir, e->d_name);
+        if (!(f = fopen(path, "r"))) continue;
+        if (total < 0) total = 0;
+        while (fgets(line, sizeof line, f))
+            if (strstr(line, "ctxt_switches:")) total += atol(strchr(line, ':') + 1);
+        fclose(f);
+    }
+    closedir(d);
+    return total;
+}
+
+/* The canary timer thread wakes for deadlines, not for each canary request: 100 canary requests
+ * answered in time (2 ms each, timeout_ms 5000) cost it a few wake-ups (it sleeps until the
+ * earliest deadline; a later one needs no wake-up), where it used to wake once per request. The
+ * runners (named fw-canary) still take every job. */
+static void test_timer_wakes_for_deadlines(void) {
+    hc_server s;
+    CHECK_OK(start(&s, "tmr", "{model: spam, kind: canary, challenger: spam@staging, steps: [50, 100], tick_s: 60, "
+                              "timeout_ms: 5000}", "  threads: 2\n", "delay_us=2000"));
+    long t0 = thread_switches(s.pid, "fw-canary-timer"), r0 = thread_switches(s.pid, "fw-canary");
+    CHECK_MSG(t0 >= 0 && r0 >= 0, "threads fw-canary-timer (%ld) and fw-canary (%ld) found", t0, r0);
+    int ok, canary;
+    predict_n(s.port, 200, &ok, &canary);
+    CHECK_EQ(ok, 200);
+    CHECK(canary > 50);
+    long t1 = thread_switches(s.pid, "fw-canary-timer"), r1 = thread_switches(s.pid, "fw-canary");
+    CHECK_MSG(t1 - t0 < 20, "the timer switched %ld times for %d canary requests", t1 - t0, canary);
+    CHECK_MSG(r1 - r0 >= canary, "the runners switched %ld times for %d canary requests", r1 - r0, canary);
+    CHECK_EQ(hc_server_stop(&s, SIGTERM), 0);
+}
+
 /* /v2 infer and /v1/rank requests follow the share, are counted by the rollout, and a failing canary
  * is answered again by the champion there too. */
 static void test_v2_and_rank_counted(void) {
@@ -586,6 +636,7 @@ int main(int argc, char **argv) {
     TEST_RUN(test_hanging_canary);
     TEST_RUN(test_hanging_canary_v2_rank);
     TEST_RUN(test_slow_canary_timeout);
+    TEST_RUN(test_timer_wakes_for_deadlines);
     TEST_RUN(test_v2_and_rank_counted);
     return fw_test_report(argv[0]);
 }
