@@ -101,7 +101,7 @@ static void test_blocks_take_the_read_buffer(void) {
 static void test_header_only(void) {
     static const char *const cols[] = {"a"};
     static const fw_col_type types[] = {FW_COL_NUMERIC};
-    const char *texts[] = {"a,b", "a,b\r\n", "\xEF\xBB\xBF" "a"};
+    const char *texts[] = {"a,b", "a,b\r\n", ("\xEF\xBB\xBF" "a")};
     for (size_t i = 0; i < sizeof texts / sizeof *texts; i++) {
         const char *path = fw_test_tmp_file("h.csv");
         FILE *f = fopen(path, "wb");
