@@ -5,6 +5,8 @@
  *   on  — `learn: {online: true}` (FTRL from the feedback stream, the defaults: a snapshot every
  *         1,000 examples through the gate, promote none);
  *   off — no learn section.
+ * LEARN_YAML (environment): the on side's serve config instead (a variant: e.g. no snapshots, to
+ * read what they cost the learning thread).
  * Fixed work per run, the same on both sides: WARM warm-up events (first loads, the monitor's
  * calibration, the learner's start), then EVENTS measured events split evenly over CONNS client
  * threads; an event is one predict of a spam row (timed) then its label to /v1/feedback. After the
@@ -374,7 +376,8 @@ int main(int argc, char **argv) {
     if (sh(cmd)) return 1;
     snprintf(p, sizeof p, "%s/on.yaml", work);
     FILE *f = fopen(p, "w");
-    fprintf(f, "learn:\n  online: true\n  models: [spam]\n");
+    const char *learn_yaml = getenv("LEARN_YAML"); /* a variant of the on side (e.g. no snapshots) */
+    fprintf(f, "%s", learn_yaml && *learn_yaml ? learn_yaml : "learn:\n  online: true\n  models: [spam]\n");
     fclose(f);
     snprintf(p, sizeof p, "%s/off.yaml", work);
     f = fopen(p, "w");
@@ -384,6 +387,7 @@ int main(int argc, char **argv) {
            "(the same work on and off), each a predict then its label; server --threads 2; CPU = the server's over the "
            "measured events and the drain (process: utime + stime; threads: schedstat, by name)\n",
            pairs, warm, events, conns);
+    if (learn_yaml && *learn_yaml) printf("on side: LEARN_YAML = %s\n", learn_yaml);
     static double cost[64], ratio[64], tsum[64], ton[MAX_NAMES][64], toff[MAX_NAMES][64], tdiff[MAX_NAMES][64],
         wdiff[MAX_NAMES][64];
     static char names[MAX_NAMES][20];

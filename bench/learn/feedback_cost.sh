@@ -9,7 +9,9 @@
 # goes first; medians and min..max over PAIRS (>= 3). Timings depend on load: one command,
 #   PAIRS=5 flock /tmp/fw-bench.lock bash bench/learn/feedback_cost.sh   (EVENTS=60000 CONNS=32 WARM=6000)
 # waits for load < 0.5 (FORCE=1 runs anyway; then trust the per-thread CPU, not the p99 ratio).
-# The instruction counts (load-independent, no lock): bench/learn/feedback_instr.sh.
+# LEARN_YAML='learn: {online: true, models: [spam], snapshot: {updates: 1000000000, interval: 0}}'
+# measures a variant of the on side (here: no snapshots). The instruction counts (load-independent,
+# no lock): bench/learn/feedback_instr.sh.
 # B=DIR: the build directory (default build).
 set -eu
 cd "$(dirname "$0")/../.."

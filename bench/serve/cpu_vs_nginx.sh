@@ -7,13 +7,21 @@
 # (perf stat raw_syscalls:sys_enter) and context switches; the median of each over the pairs.
 # With 2 cores shared by wrk and the server, throughput ≈ 2 cores / (server + wrk CPU per request)
 # when both are busy: the ratio of those sums bounds flywheel/nginx.
+# It waits up to QUIET_WAIT_S (900) seconds for a 1-minute load average under 0.5 and refuses to
+# measure on a busier machine (exit 3) unless FORCE=1 (then the load is printed with the figures).
+# The last line also gives the server CPU per request that 0.8 of nginx would need at this wrk cost.
 # Usage: flock /tmp/fw-bench.lock bash bench/serve/cpu_vs_nginx.sh [SECONDS] [PAIRS]
-#        env FLYWHEEL_BIN (default build/flywheel), SPAM_CSV
+#        env FLYWHEEL_BIN (default build/flywheel), SPAM_CSV, FORCE=1, QUIET_WAIT_S
 set -u
 cd "$(dirname "$0")/../.."
 secs=${1:-5}; pairs=${2:-3}
 BIN=${FLYWHEEL_BIN:-$PWD/build/flywheel}
 source bench/serve/common.sh
+quiet() { awk -v l="$(cut -d' ' -f1 /proc/loadavg)" 'BEGIN{exit !(l < 0.5)}'; }
+if [[ ${FORCE:-0} != 1 ]]; then
+  for _ in $(seq 1 $(( ${QUIET_WAIT_S:-900} / 10 ))); do quiet && break; sleep 10; done
+  quiet || { echo "REFUSED: load $(cut -d' ' -f1-3 /proc/loadavg) after ${QUIET_WAIT_S:-900} s (FORCE=1 measures anyway)"; exit 3; }
+fi
 tmp=$(mktemp -d); pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
@@ -82,5 +90,5 @@ for side in fw nginx; do
 done
 echo "median per request:"
 awk '{printf "%-6s %9.0f %9.2f %9.2f %9.2f %9.2f %9.3f  server+wrk CPU %.2f us\n", $1, $2, $3, $4, $5, $6, $7, $3 + $4 + $5}' "$tmp/med"
-awk 'NR==1{f=$3+$4+$5; fr=$2} NR==2{n=$3+$4+$5; nr=$2} END{printf "RATIO req/s flywheel/nginx %.2f; CPU bound (nginx server+wrk / flywheel server+wrk) %.2f\n", fr/nr, n/f}' "$tmp/med"
+awk 'NR==1{f=$3+$4+$5; fr=$2; fw=$5} NR==2{n=$3+$4+$5; nr=$2} END{printf "RATIO req/s flywheel/nginx %.2f; CPU bound (nginx server+wrk / flywheel server+wrk) %.2f; 0.8 of nginx needs flywheel server CPU <= %.2f us a request (with its wrk at %.2f)\n", fr/nr, n/f, n/0.8 - fw, fw}' "$tmp/med"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

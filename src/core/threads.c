@@ -106,6 +106,7 @@ static struct {
 
 static void *worker_main(void *arg) {
     int t = *(int *)arg;
+    pthread_setname_np(pthread_self(), "fw-pool"); /* named for per-thread CPU (/proc/PID/task/TID/comm) */
     pthread_mutex_lock(&P.m);
     unsigned long seen = P.start_seq[t - 1];
     pthread_mutex_unlock(&P.m);

@@ -246,9 +246,11 @@ static void ab_free(void *p) {
 
 static void ab_make_key(void) { pthread_key_create(&g_ab_key, ab_free); }
 
-void fw__log_prediction(fw_server *s, const char *rid, const fw_srv_model *m, int variant, const char *entity,
-                        uint64_t latency_ns, const char *inputs, size_t inputs_len, const double *out,
-                        const fw_srv_decision *dec, size_t n, const char *protocol) {
+/* fw__log_prediction with the inputs' whitespace runs (fw_v1_decoded.gaps; NULL: unknown). */
+static void log_prediction(fw_server *s, const char *rid, const fw_srv_model *m, int variant, const char *entity,
+                           uint64_t latency_ns, const char *inputs, size_t inputs_len, const uint32_t *gaps,
+                           size_t n_gaps, const double *out, const fw_srv_decision *dec, size_t n,
+                           const char *protocol) {
     if (!s->logq) return;
     if (!t_ab) {
         pthread_once(&g_ab_once, ab_make_key);
@@ -272,6 +274,7 @@ void fw__log_prediction(fw_server *s, const char *rid, const fw_srv_model *m, in
         .request_id = rid, .model = m->name, .version = m->version, .entity_id = entity,
         .variant = fw_variant_name(variant), .source = "online", .protocol = protocol, .outcome = outcome,
         .latency_us = (int64_t)(latency_ns / 1000), .inputs = inputs, .inputs_len = inputs_len,
+        .inputs_gaps = gaps, .n_gaps = n_gaps,
         .answers = abp->len && fw_buf_ok(abp) ? (const char *)abp->data : NULL, .answers_len = abp->len,
         .outputs = out, .n_rows = out ? n : 0, .n_out = m->n_outputs,
     };
@@ -280,6 +283,12 @@ void fw__log_prediction(fw_server *s, const char *rid, const fw_srv_model *m, in
         fw_buf_free(abp); /* keep a small buffer only */
         fw_buf_init(abp);
     }
+}
+
+void fw__log_prediction(fw_server *s, const char *rid, const fw_srv_model *m, int variant, const char *entity,
+                        uint64_t latency_ns, const char *inputs, size_t inputs_len, const double *out,
+                        const fw_srv_decision *dec, size_t n, const char *protocol) {
+    log_prediction(s, rid, m, variant, entity, latency_ns, inputs, inputs_len, NULL, 0, out, dec, n, protocol);
 }
 
 /* The batch answer's scores in the same keys an online answer has ("probabilities", "score",
@@ -485,7 +494,8 @@ static bool predict_fast(fw_server *s, const fw_route *rt, const char *body, siz
     if (t.ro) fw_rollout_prediction(t.ro, t.ro_arm, r->request_id, m->n_classes > 0, dec[0].answer, dec[0].answer_value);
     FW_V1_FAST_ANSWERED();
     if (s->logq) {
-        fw__log_prediction(s, r->request_id, m, t.variant, top.entity, fw_now_ns() - t0, body, len, out, dec, n, "v1");
+        log_prediction(s, r->request_id, m, t.variant, top.entity, fw_now_ns() - t0, body, len, d.gaps, d.n_gaps, out,
+                       dec, n, "v1");
         if (t.shadow) fw_shadowq_push(s->shadowq, t.shadow, body, len, r->request_id, top.entity);
     }
 out:

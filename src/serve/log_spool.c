@@ -919,7 +919,7 @@ fw_status fw_log_sink_spool(const char *dir, const fw_log_sink *inner, uint64_t 
         else fprintf(stderr, "flywheel serve: prediction log: cannot start the catch-up thread; the spool bound drops\n");
     }
     *out = (fw_log_sink){.ud = sp, .write = spool_write, .close = spool_close, .stats = spool_stats,
-                         .sync = spool_sync};
+                         .sync = spool_sync, .compacts_inputs = true};
     if (sp->cnt_map) {
         out->accepted = (_Atomic(unsigned long long) *)sp->cnt_map;
         out->settled = (_Atomic(unsigned long long) *)(void *)((char *)sp->cnt_map + 8);

@@ -249,7 +249,7 @@ fw_status fw_log_sink_store_cache(const char *home, size_t cache_bytes, _Atomic(
                         "records wait in the spool (move the file aside to start a new log)\n", e.msg);
     }
     *out = (fw_log_sink){.ud = s, .write = sink_write, .close = sink_close, .contains = sink_contains,
-                         .stats = sink_stats};
+                         .stats = sink_stats, .compacts_inputs = true};
     return FW_OK;
 }
 

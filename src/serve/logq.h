@@ -65,6 +65,11 @@ typedef struct fw_log_prediction {
     int64_t latency_us;
     const char *inputs;
     size_t inputs_len;
+    /* optional: inputs' whitespace between tokens, n_gaps (offset, length) pairs in order (the /v1
+     * decoder's, fw_v1_decoded.gaps): a queue whose sink compacts the inputs (compacts_inputs)
+     * drops them as it copies, and the writer then has nothing left to compact */
+    const uint32_t *inputs_gaps;
+    size_t n_gaps;
     const char *answers;
     size_t answers_len;
     const double *outputs;
@@ -93,6 +98,11 @@ void fw_log_record_outputs_json(const fw_log_record *r, fw_buf *out);
 /* Copies the n bytes of JSON text at s to dst without the whitespace between tokens (strings kept
  * byte for byte); returns the bytes written (<= n). dst may be s (in place). */
 size_t fw_json_compact(char *dst, const char *s, size_t n);
+/* The same text from s without the n_gaps (offset, length) runs of gaps (ascending, inside n bytes,
+ * not overlapping): what fw_json_compact writes when the gaps are the text's whitespace runs
+ * between tokens. dst has room for n bytes (it may be s: in place). Returns the bytes written,
+ * or (size_t)-1 (nothing promised in dst) when the runs are not ascending or leave the text. */
+size_t fw_json_compact_gaps(char *dst, const char *s, size_t n, const uint32_t *gaps, size_t n_gaps);
 
 /* What a sink reports beyond the queue's own counters (a spooling sink: log_spool.h). */
 typedef struct fw_log_sink_stats {
@@ -131,6 +141,9 @@ typedef struct fw_log_sink {
      * (handed to write, dropped, freed at close) to *settled after; a later process counts
      * accepted - settled as lost in the flush window */
     _Atomic(unsigned long long) *accepted, *settled;
+    /* the sink keeps predictions' inputs without the whitespace between tokens (fw_json_compact):
+     * the queue may drop it as it copies a record (fw_log_prediction.inputs_gaps) */
+    bool compacts_inputs;
 } fw_log_sink;
 
 /* A JSON-lines file sink (appends; fflush per batch, fdatasync at close). */

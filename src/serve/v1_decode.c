@@ -19,6 +19,14 @@
 
 /* ---- per-thread scratch ---------------------------------------------------------------------- */
 
+/* Whitespace runs between tokens, as (offset from the body's start, length) pairs in body order. */
+typedef struct gap_list {
+    uint32_t *v;
+    size_t n, cap; /* pairs */
+    bool oom;
+    const char *base; /* the body the offsets count from */
+} gap_list;
+
 typedef struct v1_scratch {
     fw_value *vals;    /* n x n_inputs decoded values */
     size_t vals_cap;
@@ -38,6 +46,11 @@ typedef struct v1_scratch {
     size_t logtext_cap;
     struct v2_tensor *tens; /* /v2: one descriptor per tensor */
     size_t tens_cap;
+    /* /v1: the body's whitespace runs (fw_v1_decoded.gaps): scan_top notes those before the
+     * instances array in gaps (n_pre of them) and those after it in tail; decode adds the array's */
+    gap_list gaps, tail;
+    size_t n_pre;
+    const char *base;  /* the body scan_top read */
 } v1_scratch;
 
 static pthread_key_t g_key;
@@ -55,6 +68,8 @@ static void scratch_free(void *p) {
     fw_free(s->slot_tensor);
     fw_free(s->logtext);
     fw_free(s->tens);
+    fw_free(s->gaps.v);
+    fw_free(s->tail.v);
     fw_free(s);
 }
 
@@ -75,6 +90,31 @@ static v1_scratch *scratch(void) {
 static inline const char *skip_ws(const char *p, const char *end) {
     while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++;
     return p;
+}
+
+static bool gap_grow(gap_list *g) {
+    size_t cap = g->cap ? 2 * g->cap : 128;
+    uint32_t *v = fw_realloc(g->v, cap * 2 * sizeof *v);
+    if (!v) {
+        g->oom = true;
+        return false;
+    }
+    g->v = v;
+    g->cap = cap;
+    return true;
+}
+
+/* skip_ws, noting the run skipped in g (the /v1 scanners; NULL: not noted). */
+static inline const char *skip_ws_g(const char *p, const char *end, gap_list *g) {
+    const char *q = skip_ws(p, end);
+    if (q == p || !g) return q;
+    uint32_t off = (uint32_t)(p - g->base);
+    if (g->n && off < g->v[2 * g->n - 2] + g->v[2 * g->n - 1]) return q; /* noted already */
+    if (g->n == g->cap && !gap_grow(g)) return q;
+    g->v[2 * g->n] = off;
+    g->v[2 * g->n + 1] = (uint32_t)(q - p);
+    g->n++;
+    return q;
 }
 
 /* p at the opening quote. Returns the byte after the closing quote, or NULL (decline) on a control
@@ -198,24 +238,24 @@ static inline bool key_is(const char *k, size_t n, const char *lit, size_t ln) {
 
 /* p at a member's key: scans "key" (no escapes) and the colon. Returns the value's first byte
  * (before end) with the key in k/kn, or NULL (decline). */
-static const char *scan_key(const char *p, const char *end, const char **k, size_t *kn) {
+static inline const char *scan_key(const char *p, const char *end, const char **k, size_t *kn, gap_list *g) {
     bool esc;
     if (p >= end || *p != '"') return NULL;
     if (!(p = scan_string(p, end, k, kn, &esc)) || esc) return NULL;
-    p = skip_ws(p, end);
+    p = skip_ws_g(p, end, g);
     if (p >= end || *p != ':') return NULL;
-    p = skip_ws(p + 1, end);
+    p = skip_ws_g(p + 1, end, g);
     return p < end ? p : NULL;
 }
 
 /* p after a value: a ',' (*more = true; returns the next item's first byte) or the container's
  * close (*more = false; returns the byte after it). NULL (decline) otherwise. */
-static const char *after_value(const char *p, const char *end, char close, bool *more) {
-    p = skip_ws(p, end);
+static inline const char *after_value(const char *p, const char *end, char close, bool *more, gap_list *g) {
+    p = skip_ws_g(p, end, g);
     if (p >= end) return NULL;
     if (*p == ',') {
         *more = true;
-        return skip_ws(p + 1, end);
+        return skip_ws_g(p + 1, end, g);
     }
     if (*p != close) return NULL;
     *more = false;
@@ -224,27 +264,37 @@ static const char *after_value(const char *p, const char *end, char close, bool 
 
 /* ---- top level ------------------------------------------------------------------------------- */
 
-bool fw__v1_scan_top(const char *body, size_t len, fw_v1_top *top) {
-    memset(top, 0, sizeof *top);
-    if (!body || !len) return false;
-    v1_scratch *sc = scratch();
-    if (!sc) return false;
+/* The ']' of a body that ends with ']' '}' and whitespace only, or NULL. */
+static const char *last_close(const char *body, const char *end) {
+    const char *p = end;
+    while (p > body && (p[-1] == ' ' || p[-1] == '\n' || p[-1] == '\r' || p[-1] == '\t')) p--;
+    if (p == body || *--p != '}') return NULL;
+    while (p > body && (p[-1] == ' ' || p[-1] == '\n' || p[-1] == '\r' || p[-1] == '\t')) p--;
+    return p > body && p[-1] == ']' ? p - 1 : NULL;
+}
+
+static bool scan_top(v1_scratch *sc, const char *body, size_t len, fw_v1_top *top, gap_list *g) {
     const char *p = body, *end = body + len;
     bool have_inst = false, have_ent = false;
-    p = skip_ws(p, end);
+    p = skip_ws_g(p, end, g);
     if (p >= end || *p != '{') return false;
-    p = skip_ws(p + 1, end);
+    p = skip_ws_g(p + 1, end, g);
     for (bool more = true; more;) {
         const char *k;
         size_t kn;
-        if (!(p = scan_key(p, end, &k, &kn))) return false;
+        if (!(p = scan_key(p, end, &k, &kn, g))) return false;
         if (key_is(k, kn, "instances", 9)) {
             if (have_inst || *p != '[') return false;
-            const char *e = skip_nested(p, end);
+            /* the last member (the body ends "]}"): the array runs to that ']', and decode, which
+             * reads it anyway, finds out whether it does — no scan of it here */
+            const char *last = last_close(p, end);
+            const char *e = last ? last + 1 : skip_nested(p, end);
             if (!e) return false;
             top->inst = p;
             top->inst_len = (size_t)(e - p);
             have_inst = true;
+            sc->n_pre = sc->gaps.n;
+            if (g) g = &sc->tail; /* the runs after the array */
             p = e;
         } else if (key_is(k, kn, "entity_id", 9)) {
             if (have_ent) return false;
@@ -273,9 +323,25 @@ bool fw__v1_scan_top(const char *body, size_t len, fw_v1_top *top) {
         } else {
             return false; /* unknown top-level key: the jansson path warns */
         }
-        if (!(p = after_value(p, end, '}', &more))) return false;
+        if (!(p = after_value(p, end, '}', &more, g))) return false;
     }
-    return skip_ws(p, end) == end && have_inst;
+    return skip_ws_g(p, end, g) == end && have_inst;
+}
+
+bool fw__v1_scan_top(const char *body, size_t len, fw_v1_top *top) {
+    memset(top, 0, sizeof *top);
+    if (!body || !len) return false;
+    v1_scratch *sc = scratch();
+    if (!sc) return false;
+    sc->gaps.n = sc->tail.n = sc->n_pre = 0;
+    sc->gaps.oom = sc->tail.oom = false;
+    sc->base = NULL;
+    bool note = len <= UINT32_MAX;
+    sc->gaps.base = sc->tail.base = body;
+    bool ok = scan_top(sc, body, len, top, note ? &sc->gaps : NULL);
+    if (ok && note) sc->base = body;
+    top->body = body;
+    return ok;
 }
 
 /* ---- instances ------------------------------------------------------------------------------- */
@@ -322,12 +388,38 @@ static const char *scan_value(const char *p, const char *end, v1_scratch *sc, si
     }
 }
 
+static bool decode(v1_scratch *sc, const fw_srv_model *m, const fw_v1_top *top, fw_v1_decoded *out, gap_list *g);
+
 bool fw__v1_decode(const fw_srv_model *m, const fw_v1_top *top, fw_v1_decoded *out) {
     out->n = 0;
     out->n_unknown = 0;
     out->vals = NULL;
+    out->gaps = NULL;
+    out->n_gaps = 0;
     v1_scratch *sc = scratch();
     if (!sc || !top->inst || top->inst_len < 2) return false;
+    bool note = sc->base && sc->base == top->body; /* scan_top's runs are this body's */
+    if (note) sc->gaps.n = sc->n_pre; /* (again, if decoded before) */
+    bool ok = decode(sc, m, top, out, note ? &sc->gaps : NULL);
+    if (ok && note) {
+        gap_list *g = &sc->gaps;
+        if (g->n + sc->tail.n > g->cap) {
+            uint32_t *v = fw_realloc(g->v, (g->n + sc->tail.n) * 2 * sizeof *v);
+            if (v) g->v = v, g->cap = g->n + sc->tail.n;
+            else g->oom = true;
+        }
+        if (!g->oom && !sc->tail.oom) {
+            if (sc->tail.n) memcpy(g->v + 2 * g->n, sc->tail.v, sc->tail.n * 2 * sizeof *g->v);
+            static const uint32_t none[2];
+            out->gaps = g->v ? g->v : none; /* a compact body: no runs, and it says so */
+            out->n_gaps = g->n + sc->tail.n;
+        }
+        g->n = sc->n_pre;
+    }
+    return ok;
+}
+
+static bool decode(v1_scratch *sc, const fw_srv_model *m, const fw_v1_top *top, fw_v1_decoded *out, gap_list *g) {
     const char *p = top->inst, *end = top->inst + top->inst_len;
     size_t n_in = m->n_inputs;
     const fw_strmap *ix = &m->input_index;
@@ -339,7 +431,7 @@ bool fw__v1_decode(const fw_srv_model *m, const fw_v1_top *top, fw_v1_decoded *o
     if (top->inst_len + 1 > sc->strs_cap && FW_GROW(&sc->strs, &sc->strs_cap, top->inst_len + 1) != FW_OK)
         return false;
     size_t str_used = 0;
-    p = skip_ws(p + 1, end);
+    p = skip_ws_g(p + 1, end, g);
     if (p >= end || *p == ']') return false; /* empty: the jansson path explains */
     size_t n = 0;
     for (bool more_inst = true; more_inst;) {
@@ -356,14 +448,14 @@ bool fw__v1_decode(const fw_srv_model *m, const fw_v1_top *top, fw_v1_decoded *o
         }
         size_t first_unknown = out->n_unknown;
         size_t guess = 0; /* keys usually come in input order: try the next one before hashing */
-        p = skip_ws(p + 1, end);
+        p = skip_ws_g(p + 1, end, g);
         if (p < end && *p == '}') {
             p++;
         } else {
             for (bool more = true; more;) {
                 const char *k;
                 size_t kn;
-                if (!(p = scan_key(p, end, &k, &kn))) return false;
+                if (!(p = scan_key(p, end, &k, &kn, g))) return false;
                 int64_t slot = -1;
                 if (guess < ix->count && ix->key_len[guess] == kn && memcmp(ix->keys[guess], k, kn) == 0) {
                     slot = ix->values[guess];
@@ -371,9 +463,9 @@ bool fw__v1_decode(const fw_srv_model *m, const fw_v1_top *top, fw_v1_decoded *o
                 } else {
                     slot = fw_strmap_get(ix, k, kn);
                     if (slot >= 0)
-                        for (size_t g = 0; g < ix->count; g++)
-                            if (ix->values[g] == (uint32_t)slot) {
-                                guess = g + 1;
+                        for (size_t gi = 0; gi < ix->count; gi++)
+                            if (ix->values[gi] == (uint32_t)slot) {
+                                guess = gi + 1;
                                 break;
                             }
                 }
@@ -393,11 +485,11 @@ bool fw__v1_decode(const fw_srv_model *m, const fw_v1_top *top, fw_v1_decoded *o
                     sc->seen[slot] = sc->stamp;
                     if (!(p = scan_value(p, end, sc, &str_used, &v[slot]))) return false;
                 }
-                if (!(p = after_value(p, end, '}', &more))) return false;
+                if (!(p = after_value(p, end, '}', &more, g))) return false;
             }
         }
         n++;
-        if (!(p = after_value(p, end, ']', &more_inst))) return false;
+        if (!(p = after_value(p, end, ']', &more_inst, g))) return false;
     }
     if (p != end) return false;
     out->n = n;
@@ -443,7 +535,7 @@ static const char *scan_tensor(const fw_srv_model *m, const char *p, const char 
         const char *k, *vs;
         size_t kn, vn;
         bool esc;
-        if (!(p = scan_key(p, end, &k, &kn))) return NULL;
+        if (!(p = scan_key(p, end, &k, &kn, NULL))) return NULL;
         if (key_is(k, kn, "name", 4) || key_is(k, kn, "datatype", 8)) {
             bool *have = kn == 4 ? &have_name : &have_type;
             if (*have || *p != '"' || !(p = scan_string(p, end, &vs, &vn, &esc)) || esc) return NULL;
@@ -502,7 +594,7 @@ static const char *scan_tensor(const fw_srv_model *m, const char *p, const char 
         } else {
             return NULL;
         }
-        if (!(p = after_value(p, end, '}', &more))) return NULL;
+        if (!(p = after_value(p, end, '}', &more, NULL))) return NULL;
     }
     if (!have_name || !have_shape || !have_type || !have_data) return NULL;
     t->cnt = *used - t->off;
@@ -618,7 +710,7 @@ bool fw__v2_decode_rows(const fw_srv_model *m, const char *body, size_t len, fw_
         const char *k;
         size_t kn;
         bool esc;
-        if (!(p = scan_key(p, end, &k, &kn))) return false;
+        if (!(p = scan_key(p, end, &k, &kn, NULL))) return false;
         if (key_is(k, kn, "inputs", 6)) {
             if (have_inputs || *p != '[') return false;
             have_inputs = true;
@@ -627,7 +719,7 @@ bool fw__v2_decode_rows(const fw_srv_model *m, const char *body, size_t len, fw_
                 if (p >= end || *p != '{') return false; /* also an empty array: jansson explains */
                 if (n_t == sc->tens_cap && FW_GROW(&sc->tens, &sc->tens_cap, n_t + 1) != FW_OK) return false;
                 if (!(p = scan_tensor(m, p, end, sc, &str_used, &used, &sc->tens[n_t++]))) return false;
-                if (!(p = after_value(p, end, ']', &more_t))) return false;
+                if (!(p = after_value(p, end, ']', &more_t, NULL))) return false;
             }
         } else if (key_is(k, kn, "id", 2)) {
             const char *s;
@@ -641,7 +733,7 @@ bool fw__v2_decode_rows(const fw_srv_model *m, const char *body, size_t len, fw_
         } else {
             return false; /* outputs, parameters, ...: the jansson path */
         }
-        if (!(p = after_value(p, end, '}', &more))) return false;
+        if (!(p = after_value(p, end, '}', &more, NULL))) return false;
     }
     if (skip_ws(p, end) != end || !have_inputs) return false;
     if (!tensors_to_rows(m, sc, sc->tens, n_t, out)) return false;

@@ -18,12 +18,16 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Where the top-level keys of a body are. */
 typedef struct fw_v1_top {
-    const char *inst;     /* the instances array, from '[' to its matching ']' (not yet validated) */
+    const char *inst;     /* the instances array, from '[' to its matching ']' (not yet validated);
+                             when it is the last member, to the body's last ']' without reading it
+                             (fw__v1_decode declines unless that is where the array ends) */
     size_t inst_len;
     const char *entity;   /* entity_id as text (NUL-terminated, per-thread scratch), or NULL */
+    const char *body;     /* the body scanned */
 } fw_v1_top;
 
 /* Scans the top level of body: an object with "instances" (an array) and optionally "entity_id"
@@ -46,6 +50,12 @@ typedef struct fw_v1_decoded {
         const char *key;
         size_t len;
     } unknown[FW_V1_MAX_UNKNOWN];
+    /* the body's whitespace between tokens, as n_gaps (offset, length) pairs in body order: the
+     * body without them is fw_json_compact's text (logq.h), which the log queue copies without
+     * scanning the body again (fw_json_compact_gaps). NULL when scan_top read another body since,
+     * or out of memory (the log writer compacts the body itself then). */
+    const uint32_t *gaps;
+    size_t n_gaps;
 } fw_v1_decoded;
 
 /* Decodes top->inst for model m into out. Returns false (decline) on anything outside the subset

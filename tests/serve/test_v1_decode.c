@@ -4,8 +4,11 @@
  * must be byte-identical (fw_serve_v1_compare); the common shapes must actually take the fast path;
  * the per-input /v2 form's log text must hold the values decoded (corpus and mutations); and the
  * decoder's values are checked directly (numbers like jansson's, escapes, missing inputs,
- * the declines). */
+ * the declines); whenever the /v1 decoder takes a body, the body without the whitespace runs it
+ * reports (what the log queue copies) is fw_json_compact's text (corpus, fuzz corpus, mutations);
+ * and the top-level scan does not read an instances array that ends the body. */
 #include "core/rng.h"
+#include "serve/logq.h"
 #include "serve/server_int.h"
 #include "serve/v1_decode.h"
 #include "serve/v1_fuzz.h"
@@ -15,6 +18,8 @@
 #include <stdlib.h>
 
 static fw_server *g_s;
+static int check_gaps(const char *body, size_t len);
+static int g_gapped; /* bodies check_gaps compared */
 
 /* Compares one body on every fuzz route; returns how many routes the fast path answered. */
 static int compare_all(const char *body, size_t len) {
@@ -137,6 +142,7 @@ static void test_corpus(void) {
     for (size_t i = 0; i < sizeof CORPUS / sizeof *CORPUS; i++) {
         fast_bodies += compare_all(CORPUS[i], strlen(CORPUS[i])) > 0;
         logged += check_v2_log_text(CORPUS[i], strlen(CORPUS[i]));
+        g_gapped += check_gaps(CORPUS[i], strlen(CORPUS[i]));
     }
     CHECK(logged >= 3); /* the three per-input bodies at least */
     /* a body with an embedded NUL after the JSON */
@@ -168,6 +174,7 @@ static int replay_dir(const char *dir) {
         char *data = fw_test_slurp(p, &len);
         if (!data) continue;
         if (len > 0) compare_all(data + 1, len - 1);
+        if (len > 0) g_gapped += check_gaps(data + 1, len - 1);
         free(data);
         n++;
     }
@@ -268,6 +275,7 @@ static void test_mutations(void) {
         }
         fast_n += compare_all(buf, len) > 0;
         logged += check_v2_log_text(buf, len);
+        g_gapped += check_gaps(buf, len);
         total++;
     }
     /* and single edits of the three per-input /v2 bodies (CORPUS[17..19]), for their log text */
@@ -283,6 +291,72 @@ static void test_mutations(void) {
            total, fast_n, logged);
     CHECK(logged > 150); /* 255 with this seed: the edits reach the accepting side */
     CHECK(fast_n > 200); /* the mutations must reach the fast path's accepting side too */
+}
+
+/* Whenever the /v1 decoder takes a body for a model, the body without the whitespace runs it
+ * reports must be fw_json_compact's text of it. Returns how many models' decodes it compared. */
+static int check_gaps(const char *body, size_t len) {
+    static const char *const names[] = {"m", "mc", "w"};
+    static char a[4096], b[4096];
+    int checked = 0;
+    for (size_t i = 0; i < sizeof names / sizeof *names && len <= sizeof a; i++) {
+        fw_srv_model *m = acquire(names[i]);
+        if (!m) continue;
+        fw_v1_top top;
+        fw_v1_decoded d;
+        if (fw__v1_scan_top(body, len, &top) && fw__v1_decode(m, &top, &d)) {
+            checked++;
+            CHECK_MSG(d.gaps != NULL || d.n_gaps == 0, "no runs reported for %.*s", (int)len, body);
+            size_t want = fw_json_compact(a, body, len);
+            size_t got = fw_json_compact_gaps(b, body, len, d.gaps, d.n_gaps);
+            CHECK_MSG(got == want && memcmp(a, b, want) == 0, "body %.*s\n  compact %.*s\n  by runs %.*s", (int)len,
+                      body, (int)want, a, got == (size_t)-1 ? 4 : (int)got, got == (size_t)-1 ? "(-1)" : b);
+        }
+        fw_srv_model_unref(m);
+    }
+    return checked;
+}
+
+/* The top-level scan leaves an instances array that ends the body to the decoder (one read of it,
+ * not two): a broken array there passes the scan and the decoder declines it; in the middle of the
+ * body it is still skipped over by the scan. And runs: a body decoded twice reports the same runs;
+ * bad runs are refused by the copy. */
+static void test_scan_leaves_last_array(void) {
+    if (!g_s) return;
+    fw_srv_model *m = acquire("m");
+    CHECK(m != NULL);
+    if (!m) return;
+    fw_v1_top top;
+    fw_v1_decoded d;
+    const char *open_str = "{\"instances\":[{\"a\":\"x]} \n";
+    CHECK(fw__v1_scan_top(open_str, strlen(open_str), &top)); /* never read: the decoder's to refuse */
+    CHECK(top.inst == open_str + 13 && top.inst_len == strlen(open_str) - 13 - 3);
+    CHECK(!fw__v1_decode(m, &top, &d));
+    const char *mid = "{\"instances\":[{\"a\":\"x]},\"entity_id\":\"e\"}";
+    CHECK(!fw__v1_scan_top(mid, strlen(mid), &top)); /* the open string runs to the end */
+    const char *two = "{\"instances\":[{\"a\":1}],\"entity_id\":\"e\",\"x\":[1]}";
+    CHECK(!(fw__v1_scan_top(two, strlen(two), &top) && fw__v1_decode(m, &top, &d)));
+    const char *ok = " { \"entity_id\" : 7 , \"instances\" : [ { \"a\" : 1 } ,{\"b\":\" x \"} ] } ";
+    CHECK(fw__v1_scan_top(ok, strlen(ok), &top));
+    CHECK_STR(top.entity, "7");
+    CHECK(fw__v1_decode(m, &top, &d));
+    CHECK_EQ(d.n_gaps, 17);
+    char a[200], b[200];
+    size_t n1 = fw_json_compact_gaps(a, ok, strlen(ok), d.gaps, d.n_gaps);
+    CHECK(n1 == strlen("{\"entity_id\":7,\"instances\":[{\"a\":1},{\"b\":\" x \"}]}") &&
+          memcmp(a, "{\"entity_id\":7,\"instances\":[{\"a\":1},{\"b\":\" x \"}]}", n1) == 0);
+    CHECK(fw__v1_decode(m, &top, &d)); /* again: the same runs */
+    CHECK_EQ(d.n_gaps, 17);
+    CHECK(fw_json_compact_gaps(b, ok, strlen(ok), d.gaps, d.n_gaps) == n1 && memcmp(a, b, n1) == 0);
+    /* another body scanned since: no runs for the first */
+    fw_v1_top top2;
+    CHECK(fw__v1_scan_top(two, strlen(two), &top2));
+    CHECK(fw__v1_decode(m, &top, &d) && d.gaps == NULL && d.n_gaps == 0);
+    uint32_t bad[] = {5, 2, 3, 1};                     /* not ascending */
+    CHECK(fw_json_compact_gaps(a, ok, strlen(ok), bad, 2) == (size_t)-1);
+    uint32_t out[] = {(uint32_t)strlen(ok) - 1, 2}; /* past the end */
+    CHECK(fw_json_compact_gaps(a, ok, strlen(ok), out, 1) == (size_t)-1);
+    fw_srv_model_unref(m);
 }
 
 static fw_srv_model *acquire(const char *name) {
@@ -404,5 +478,10 @@ int main(int argc, char **argv) {
     TEST_RUN(test_fuzz_corpus);
     TEST_RUN(test_mutations);
     TEST_RUN(test_invalid_utf8_reply);
+    TEST_RUN(test_scan_leaves_last_array);
+    if (g_s) {
+        printf("  %d /v1 decodes: whitespace runs checked against fw_json_compact\n", g_gapped);
+        CHECK_MSG(g_gapped > 300, "only %d decodes had their runs checked", g_gapped);
+    }
     return fw_test_report(argv[0]);
 }
