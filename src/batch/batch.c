@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -404,7 +405,10 @@ typedef struct sink {
     fw__state st;
     fw_batch_run_rec rec;
     const char *state_path;
+    uint64_t wb_from; /* output bytes before this have had their writeback started */
 } sink;
+
+#define WRITEBACK_BYTES (4u << 20) /* output written since the last start of writeback */
 
 static fw_status write_all(int fd, const void *p, size_t n, const char *what, fw_err *err) {
     const uint8_t *b = p;
@@ -552,6 +556,11 @@ static fw_status write_slot(sink *k, fw__slot *s, fw_err *err) {
     } else if (s->out.len) {
         if ((st = write_all(k->out_fd, s->out.data, s->out.len, R->spool ? "spool" : "output", err))) return st;
         k->st.out_len += s->out.len;
+        if (k->st.out_len < k->wb_from) k->wb_from = 0; /* resumed: truncated back */
+        if (k->st.out_len - k->wb_from >= WRITEBACK_BYTES) { /* the next checkpoint's fsync waits less */
+            fw__start_writeback(k->out_fd, k->wb_from, k->st.out_len - k->wb_from);
+            k->wb_from = k->st.out_len;
+        }
     }
     if (R->spool && s->scores.len) {
         if ((st = write_all(k->scores_fd, s->scores.data, s->scores.len, "scores file", err))) return st;
@@ -572,6 +581,13 @@ static fw_status write_slot(sink *k, fw__slot *s, fw_err *err) {
 }
 
 /* ---- setup ---------------------------------------------------------------------------------- */
+
+/* CPU seconds of the process (every thread) so far. */
+static double cpu_seconds(void) {
+    struct rusage u;
+    if (getrusage(RUSAGE_SELF, &u) != 0) return 0;
+    return (double)(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + (double)(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
 
 static fw_status open_reader(fw__run *R, fw_err *err) {
     const fw_batch_model *m = R->m;
@@ -608,7 +624,12 @@ static fw_status open_reader(fw__run *R, fw_err *err) {
     fw_free(names);
     fw_free(types);
     if (st) return st;
-    if (o->part_count > 1 && (st = fw__in_partition(&R->rd, o->part_index, o->part_count, err))) return st;
+    if (o->part_count > 1) {
+        double t = fw_now_seconds(), c = cpu_seconds();
+        if ((st = fw__in_partition(&R->rd, o->part_index, o->part_count, err))) return st;
+        R->skip_s = fw_now_seconds() - t;
+        R->skip_cpu_s = cpu_seconds() - c;
+    }
     for (size_t j = 0; j < o->n_id_columns; j++)
         if (R->rd.fmt == FW_FORMAT_CSV && !R->rd.present[R->id_idx[j]]) {
             if (o->id_columns_optional) {
@@ -1134,10 +1155,21 @@ static void release(fw__run *R, sink *k) {
     fw_buf_free(&R->json_tail);
 }
 
+/* FLYWHEEL_BATCH_LOG=1: one line on where the run's time went (bench/scale/batch_workers.sh). */
+static void log_phases(const fw_batch_options *o, const fw_batch_summary *s) {
+    if (!getenv("FLYWHEEL_BATCH_LOG")) return;
+    fprintf(stderr,
+            "batch phases: partition %u/%u: open %.1f ms (cpu %.1f; of which skip of %" PRIu64
+            " earlier lines %.1f ms, cpu %.1f), score %.1f ms (cpu %.1f), finish %.1f ms (cpu %.1f)\n",
+            o->part_count > 1 ? o->part_index : 0, o->part_count > 1 ? o->part_count : 1, s->open_s * 1e3,
+            s->open_cpu_s * 1e3, s->skip_lines, s->skip_s * 1e3, s->skip_cpu_s * 1e3, s->score_s * 1e3,
+            s->score_cpu_s * 1e3, s->finish_s * 1e3, s->finish_cpu_s * 1e3);
+}
+
 fw_status fw_batch_run(const fw_batch_model *m, const fw_batch_options *o, fw_batch_summary *sum,
                        fw_err *err) {
     memset(sum, 0, sizeof *sum);
-    double t0 = fw_now_seconds();
+    double t0 = fw_now_seconds(), c0 = cpu_seconds();
     fw__run R;
     memset(&R, 0, sizeof R);
     run_paths p;
@@ -1155,12 +1187,33 @@ fw_status fw_batch_run(const fw_batch_model *m, const fw_batch_options *o, fw_ba
     memset(&prog, 0, sizeof prog);
     fw_batch_options oo; /* the options as this run applies them (resume keeps the first run's block size) */
     bool resumed = false;
+    double t1 = 0, c1 = 0, t2 = 0, c2 = 0;
     if (!(st = resume_or_start(&R, &k, &p, &oo, &resumed, sum, err)) && !(st = open_reader(&R, err)) &&
         !(st = o->items ? fw__items_load(&R, err) : FW_OK) && !(st = check_columns(&R, err)) &&
-        !(st = open_outputs(&k, &p, resumed, sum, err)) && !(st = run_blocks(&k, &prog, err)))
-        st = join(&k, &p, sum, err);
+        !(st = open_outputs(&k, &p, resumed, sum, err))) {
+        t1 = fw_now_seconds();
+        c1 = cpu_seconds();
+        if (!(st = run_blocks(&k, &prog, err))) {
+            t2 = fw_now_seconds();
+            c2 = cpu_seconds();
+            st = join(&k, &p, sum, err);
+        }
+    }
     stop_threads(&R);
     finish(&k, &p, st, t0, &prog, sum, err);
+    if (t2 > 0) {
+        double t3 = fw_now_seconds(), c3 = cpu_seconds();
+        sum->open_s = t1 - t0;
+        sum->open_cpu_s = c1 - c0;
+        sum->skip_s = R.skip_s;
+        sum->skip_cpu_s = R.skip_cpu_s;
+        sum->skip_lines = R.rd.skip_lines;
+        sum->score_s = t2 - t1;
+        sum->score_cpu_s = c2 - c1;
+        sum->finish_s = t3 - t2;
+        sum->finish_cpu_s = c3 - c2;
+        log_phases(o, sum);
+    }
     release(&R, &k);
     fw__lock_release(lock_fd);
     return st;

@@ -160,6 +160,12 @@ typedef struct fw_batch_summary {
     int64_t run_id;                   /* history id (0 when not recorded) */
     int64_t started_ms;               /* the run's timestamp (kept across resume) */
     bool resumed;
+    /* Where this process's time went (FLYWHEEL_BATCH_LOG=1 prints it to stderr): wall and process
+     * CPU seconds of opening (the input and, for --partition, counting the lines of the earlier
+     * partitions so that `line` is the file's; the outputs, the history record, the first
+     * checkpoint), of scoring the blocks, and of finishing (last checkpoint, selection, commit) */
+    double open_s, open_cpu_s, skip_s, skip_cpu_s, score_s, score_cpu_s, finish_s, finish_cpu_s;
+    uint64_t skip_lines;              /* lines of the earlier partitions counted */
     char output[1024];                /* where the answers went */
     char reject_path[1024];           /* the reject file ("" when no row was rejected) */
 } fw_batch_summary;

@@ -73,6 +73,12 @@ typedef struct fw__in_reader {
     uint64_t abs_read;       /* bytes read from src so far */
     bool limited;            /* a partition: src is read up to limit (absolute) only */
     uint64_t limit;
+    size_t pre;              /* CSV: bytes kept free at buf's start (hdr_len once the header is
+                                known): a block takes buf itself, the header copied there */
+    size_t step;             /* CSV: bytes one read takes once pre is set */
+    uint64_t moved;          /* bytes copied again after their read (compaction, the bytes read
+                                past a block): a measure for tests */
+    uint64_t skip_lines;     /* fw__in_partition: lines of the earlier partitions counted */
 } fw__in_reader;
 
 /* Opens path for streaming the wanted columns (types used for CSV parsing). Wanted columns absent
@@ -140,6 +146,10 @@ typedef struct fw__state {
 fw_status fw__state_save(const char *path, const fw__state *s, fw_err *err);
 /* Reads a state file. FW_ENOTFOUND when absent; FW_ECORRUPT naming the line when malformed. */
 fw_status fw__state_load(const char *path, fw__state *s, fw_err *err);
+/* Starts writing bytes [off, off + len) of fd to the disk without waiting for them (Linux:
+ * sync_file_range), so that the fsync that makes them durable (a checkpoint, a commit, a merge)
+ * finds most of them written already. Best effort; durability still rests on that fsync. */
+void fw__start_writeback(int fd, uint64_t off, uint64_t len);
 
 /* ---- lock (lock.c) -------------------------------------------------------------------------- */
 

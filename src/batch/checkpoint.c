@@ -1,6 +1,7 @@
 /* checkpoint.c — owns the batch state file: the small text record (key=value lines) written
  * atomically at every checkpoint, from which --resume knows how far an interrupted run got (blocks
- * done, output/reject/score file lengths, counters, the run's timestamp). */
+ * done, output/reject/score file lengths, counters, the run's timestamp), and the early writeback of
+ * the files a checkpoint will fsync. */
 #include "batch/batch_int.h"
 
 #include <errno.h>
@@ -161,4 +162,12 @@ fw_status fw__state_load(const char *path, fw__state *s, fw_err *err) {
     if (!end) return fw_err_set(err, FW_ECORRUPT, "%s: truncated checkpoint file", path);
     if (!s->block_rows) return fw_err_set(err, FW_ECORRUPT, "%s: block_rows missing", path);
     return FW_OK;
+}
+
+void fw__start_writeback(int fd, uint64_t off, uint64_t len) {
+#ifdef SYNC_FILE_RANGE_WRITE
+    if (fd >= 0 && len) (void)sync_file_range(fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
+#else
+    (void)fd, (void)off, (void)len;
+#endif
 }

@@ -68,23 +68,31 @@ static bool has_suffix(const char *p, const char *suf) {
 #define CUT_BLOCK_BYTES (8u << 20)  /* a CSV block ends once it holds this many bytes */
 #define CUT_MAX_PENDING (64u << 20) /* a record longer than this (a stray quote) is cut at a line end */
 #define READ_CHUNK (1u << 20)
+#define READ_STEP_MIN (32u << 10) /* CSV data reads: 1/8 of the last block's bytes, within these */
+#define READ_STEP_MAX (1u << 20)
 
-/* Compacts the read buffer (drops bytes before buf_pos), grows it when less than READ_CHUNK is
- * free, and reads more. Sets eof at the end of the input. */
+/* Compacts the read buffer (moves the bytes from buf_pos to pre, the room kept for the header),
+ * grows it when less than a read's worth is free, and reads more (READ_CHUNK at most). Sets eof
+ * at the end of the input. Once the CSV header is known (pre > 0) a read takes step bytes at most, so that little is read
+ * past the block being cut: the block takes the buffer itself and only those bytes are copied. */
 static fw_status read_more(fw__in_reader *r, fw_err *err) {
-    if (r->buf_pos) {
-        memmove(r->buf, r->buf + r->buf_pos, r->buf_len - r->buf_pos);
-        r->buf_len -= r->buf_pos;
-        r->buf_pos = 0;
+    if (r->buf_pos > r->pre) {
+        memmove(r->buf + r->pre, r->buf + r->buf_pos, r->buf_len - r->buf_pos);
+        r->moved += r->buf_len - r->buf_pos;
+        r->buf_len -= r->buf_pos - r->pre;
+        r->buf_pos = r->pre;
     }
-    if (r->buf_cap - r->buf_len < READ_CHUNK) {
+    size_t want = r->pre ? r->step : READ_CHUNK;
+    if (r->buf_cap - r->buf_len < want) {
         size_t ncap = r->buf_cap ? r->buf_cap * 2 : 4 * READ_CHUNK;
+        while (ncap - r->buf_len < want) ncap *= 2;
         char *nb = fw_realloc(r->buf, ncap);
         if (!nb) return fw_err_set(err, FW_ENOMEM, "%s: out of memory", r->name);
         r->buf = nb;
         r->buf_cap = ncap;
     }
     size_t got = 0, room = r->buf_cap - r->buf_len;
+    if (room > want) room = want;
     if (r->limited && room > r->limit - r->abs_read) room = (size_t)(r->limit - r->abs_read);
     fw_status st = room ? fw_source_read_full(r->src, r->buf + r->buf_len, room, &got, err) : FW_OK;
     if (st) return st;
@@ -233,6 +241,22 @@ static fw_status open_csv(fw__in_reader *r, const char *path, const fw_col_type 
         r->hdr_lines = lines ? lines : 1;
         r->buf_pos += len;
         r->line += r->hdr_lines;
+        /* From now on the data bytes start at pre = hdr_len, so that a block can take the read
+         * buffer with the header copied in front of its records (fw__in_next). */
+        r->step = READ_STEP_MIN;
+        if (r->buf_pos < r->hdr_len) { /* a header without a newline at the end of the input */
+            size_t rest = r->buf_len - r->buf_pos;
+            if (r->buf_cap < r->hdr_len + rest) {
+                char *nb = fw_realloc(r->buf, r->hdr_len + rest);
+                if (!nb) return fw_err_set(err, FW_ENOMEM, "out of memory");
+                r->buf = nb;
+                r->buf_cap = r->hdr_len + rest;
+            }
+            memmove(r->buf + r->hdr_len, r->buf + r->buf_pos, rest);
+            r->buf_len = r->hdr_len + rest;
+            r->buf_pos = r->hdr_len;
+        }
+        r->pre = r->hdr_len;
         return FW_OK;
     }
 }
@@ -327,11 +351,14 @@ fw_status fw__in_partition(fw__in_reader *r, uint32_t part, uint32_t parts, fw_e
     uint64_t here = r->abs_read - (r->buf_len - r->buf_pos); /* the file offset of buf[buf_pos] */
     if (s < here) s = here; /* partition 0 starts after the header */
     if (t < s) t = s;
+    size_t step = r->step;
+    uint64_t line0 = r->line;
+    r->step = READ_CHUNK;
     while (here < s) { /* skip the records of earlier partitions, counting their lines */
         if (r->buf_pos == r->buf_len) {
-            r->buf_pos = r->buf_len = 0;
+            r->buf_pos = r->buf_len = r->pre;
             if ((st = read_more(r, err))) return st;
-            if (r->buf_len == 0) break;
+            if (r->buf_len == r->pre) break;
         }
         size_t take = r->buf_len - r->buf_pos;
         if (take > s - here) take = (size_t)(s - here);
@@ -340,6 +367,8 @@ fw_status fw__in_partition(fw__in_reader *r, uint32_t part, uint32_t parts, fw_e
         r->buf_pos += take;
         here += take;
     }
+    r->step = step;
+    r->skip_lines = r->line - line0;
     if (r->abs_read > t) { /* bytes of later partitions already in the buffer */
         r->buf_len -= (size_t)(r->abs_read - t);
         r->abs_read = t;
@@ -529,10 +558,48 @@ fw_status fw__in_next(fw__in_reader *r, size_t max_rows, fw__in_block *b, fw_err
     uint64_t lines;
     fw_status st = cut_records(r, max_rows ? max_rows : 1, &len, &lines, &recs, err);
     if (st || !len) return st;
-    fw_buf_put(&b->raw, r->hdr, r->hdr_len);
-    fw_buf_put(&b->raw, r->buf + r->buf_pos, len);
-    if (!fw_buf_ok(&b->raw)) return fw_err_set(err, FW_ENOMEM, "out of memory");
-    r->buf_pos += len;
+    /* The block takes the read buffer as it is, the header copied into the room kept before the
+     * records; the reader goes on in the block's previous buffer with the bytes read past the
+     * block (less than one read step). So the records are copied once, by the read itself. While
+     * more than the block is buffered (the first reads fill the buffer), or the block does not
+     * start at the buffer's data start, it is copied (until the cutter next reads, which moves
+     * the partial record it holds to the start). */
+    size_t rest_at = r->buf_pos + len, rest = r->buf_len - rest_at;
+    if (r->buf_pos != r->pre || rest > len) {
+        fw_buf_put(&b->raw, r->hdr, r->hdr_len);
+        fw_buf_put(&b->raw, r->buf + r->buf_pos, len);
+        if (!fw_buf_ok(&b->raw)) return fw_err_set(err, FW_ENOMEM, "out of memory");
+        r->moved += len;
+        r->buf_pos += len;
+        r->line += lines;
+        b->n_records = recs;
+        return FW_OK;
+    }
+    size_t need = r->pre + rest + r->step;
+    char *nb = (char *)b->raw.data;
+    size_t ncap = b->raw.cap;
+    if (ncap < need) {
+        fw_free(nb);
+        ncap = need > r->buf_cap ? need : r->buf_cap;
+        if (!(nb = fw_malloc(ncap))) {
+            fw_buf_init(&b->raw);
+            return fw_err_set(err, FW_ENOMEM, "out of memory");
+        }
+    }
+    memcpy(nb + r->pre, r->buf + rest_at, rest);
+    r->moved += rest;
+    memcpy(r->buf, r->hdr, r->hdr_len);
+    b->raw.data = (uint8_t *)r->buf;
+    b->raw.len = r->hdr_len + len;
+    b->raw.cap = r->buf_cap;
+    b->raw.oom = false;
+    r->buf = nb;
+    r->buf_cap = ncap;
+    r->buf_len = r->pre + rest;
+    r->buf_pos = r->pre;
+    /* the next reads: about 1/8 of a block, so the bytes read past it stay small */
+    size_t step = len / 8;
+    r->step = step < READ_STEP_MIN ? READ_STEP_MIN : step > READ_STEP_MAX ? READ_STEP_MAX : step;
     r->line += lines;
     b->n_records = recs;
     return FW_OK;

@@ -61,6 +61,7 @@ typedef struct fw__run {
     fw_status rstatus;        /* reader failure (blocks before end_seq are still written) */
     fw_err rerr;
     uint64_t skipped_rows;
+    double skip_s, skip_cpu_s; /* --partition: counting the earlier partitions' lines (wall, CPU) */
     pthread_t reader;
     pthread_t scorers[FW__MAX_SCORERS];
     int n_scorers;

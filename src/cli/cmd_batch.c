@@ -247,6 +247,7 @@ static void partition_setup(fw_batch_options *o, const char *output, const char 
 
 /* A complete partition is committed once: renamed into place, the directory synced. */
 static int commit_partition(const char *work, const char *final) {
+    double t0 = fw_now_seconds();
     if (rename(work, final) != 0) return fw_cli_fail(CMD, FW_EXIT_FAILURE, "commit %s: %s", final, strerror(errno));
     char dir[1100];
     snprintf(dir, sizeof dir, "%s", final);
@@ -257,6 +258,8 @@ static int commit_partition(const char *work, const char *final) {
         fsync(dfd);
         close(dfd);
     }
+    if (getenv("FLYWHEEL_BATCH_LOG"))
+        fprintf(stderr, "batch phases: commit of %s: rename + directory fsync %.1f ms\n", final, (fw_now_seconds() - t0) * 1e3);
     return FW_EXIT_OK;
 }
 
@@ -511,6 +514,7 @@ int fw_cmd_batch(int argc, char **argv) {
     fw_err_clear(&err);
     fw_batch_bundle *bb = NULL;
     size_t ml = strlen(model);
+    double load_t0 = fw_now_seconds();
     fw_status st = ml > 4 && strcmp(model + ml - 4, ".fwm") == 0 && access(model, F_OK) == 0
                        ? fw_batch_bundle_open_file(model, &bb, &err)
                        : fw_batch_bundle_open(o.home, model, &bb, &err);
@@ -518,6 +522,8 @@ int fw_cmd_batch(int argc, char **argv) {
         fw_free(idbuf);
         return fw_cli_fail(CMD, st == FW_EINVAL ? FW_EXIT_USAGE : FW_EXIT_FAILURE, "%s", err.msg);
     }
+    if (getenv("FLYWHEEL_BATCH_LOG"))
+        fprintf(stderr, "batch phases: model load %.1f ms\n", (fw_now_seconds() - load_t0) * 1e3);
     if (!ids) {
         /* the project's data.id names the rows when --id is not given (and the input has it) */
         const char *pid = fw_bundle_meta_str(fw_batch_bundle_get(bb), FW_KV_DATA_ID);

@@ -151,6 +151,71 @@ static void test_merge_hand_made_parts(void) {
     free(m);
 }
 
+/* Parts larger than the merge's copy piece (8 MiB) are merged whole, and the merge starts writing
+ * each copied piece to the disk as it goes (sync_file_range), so its one fsync at the end does not
+ * write the whole file then; a worker does the same every 4 MiB of output before its checkpoint's
+ * fsync. The calls are seen with strace (skipped when it is not installed). */
+static void test_merge_large_parts_writeback(void) {
+    char *out = NULL;
+    int rc = fw_test_sh(&out, "cd $T && { printf 'a,b\\n'; seq 1 900000 | sed 's/$/,abcdefgh/'; } > lg.csv.part-0-of-2 && "
+                              "{ printf 'a,b\\n'; seq 900001 1800000 | sed 's/$/,ijklmnop/'; } > lg.csv.part-1-of-2 && "
+                              "{ cat lg.csv.part-0-of-2; tail -n +2 lg.csv.part-1-of-2; } > lg-want.csv && "
+                              "\"$FW\" batch merge --output lg.csv --partitions 2 2>&1");
+    CHECK_MSG(rc == 0, "merge: %s", out);
+    free(out);
+    CHECK_MSG(fw_test_same_file(fw_test_tmp_file("lg-want.csv"), fw_test_tmp_file("lg.csv")), "large parts merged wrongly");
+    if (fw_test_sh(NULL, "command -v strace >/dev/null") != 0) {
+        printf("test_merge_large_parts_writeback: strace not installed: the writeback calls are not checked\n");
+        return;
+    }
+    /* LeakSanitizer cannot run under ptrace: the traced runs of a sanitizer build skip it */
+    rc = fw_test_sh(&out, "cd $T && export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 && rm -f lg.csv && strace -f -e trace=sync_file_range,fsync -o lg.trace "
+                          "\"$FW\" batch merge --output lg.csv --partitions 2 >/dev/null 2>&1 && "
+                          "echo \"merge: $(grep -c sync_file_range lg.trace) $(grep -c 'fsync(' lg.trace)\" && "
+                          "{ head -n 1 big.csv; for i in $(seq 1 20); do tail -n +2 big.csv; done; } > big20.csv && "
+                          "strace -f -e trace=sync_file_range -o w.trace \"$FW\" batch --model m/pima.fwm --input big20.csv "
+                          "--output w20.csv --partition 1/2 --threads 1 --quiet " STAMP " --home h >/dev/null 2>&1; "
+                          "echo \"worker: $(grep -c sync_file_range w.trace) $(wc -c < w20.csv.part-1-of-2)\"");
+    CHECK_MSG(rc == 0, "%s", out);
+    unsigned calls = 0, fsyncs = 0, wcalls = 0;
+    unsigned long wbytes = 0;
+    const char *mp = out ? strstr(out, "merge: ") : NULL, *wp = out ? strstr(out, "worker: ") : NULL;
+    CHECK_MSG(mp && sscanf(mp, "merge: %u %u", &calls, &fsyncs) == 2 && calls >= 3 && fsyncs == 1,
+              "the merge of ~30 MB should start its writeback piece by piece (>= 3 calls) and fsync once: %s", out ? out : "");
+    CHECK_MSG(wp && sscanf(wp, "worker: %u %lu", &wcalls, &wbytes) == 2 && wbytes > (8ul << 20) && wcalls >= 2,
+              "a worker writing %lu bytes should start their writeback every 4 MiB: %s", wbytes, out ? out : "");
+    free(out);
+}
+
+/* FLYWHEEL_BATCH_LOG=1: each worker says where its time went, with the lines of the earlier
+ * partitions it counted (so that `line` is the file's: partition 1's first row is on line 2 + that
+ * count), its commit, and the merge its copy and fsync; without it, none of that. */
+static void test_phase_log(void) {
+    char *out = NULL;
+    int rc = fw_test_sh(&out, "cd $T && for i in 0 1 2; do FLYWHEEL_BATCH_LOG=1 \"$FW\" batch --model m/pima.fwm --input big.csv "
+                              "--output ph.csv --partition $i/3 --threads 1 --quiet " STAMP " --home h 2>&1; done && "
+                              "FLYWHEEL_BATCH_LOG=1 \"$FW\" batch merge --output ph.csv --partitions 3 2>&1 && "
+                              "echo \"first: $(sed -n 2p ph.csv.part-1-of-3 | cut -d, -f1)\"");
+    CHECK_MSG(rc == 0, "%s", out);
+    CHECK_CONTAINS(out, "batch phases: model load ");
+    CHECK_CONTAINS(out, "batch phases: partition 0/3: open ");
+    CHECK_CONTAINS(out, "skip of 0 earlier lines");
+    CHECK_CONTAINS(out, "batch phases: commit of ph.csv.part-2-of-3");
+    CHECK_CONTAINS(out, "batch phases: merge of 3 parts: copy ");
+    const char *p1 = out ? strstr(out, "batch phases: partition 1/3:") : NULL, *f = out ? strstr(out, "first: ") : NULL;
+    unsigned long long skipped = 0, first = 0;
+    const char *k = p1 ? strstr(p1, "skip of ") : NULL;
+    CHECK_MSG(k && sscanf(k, "skip of %llu", &skipped) == 1 && f && sscanf(f, "first: %llu", &first) == 1 &&
+                  skipped > 0 && first == skipped + 2,
+              "partition 1/3 counted %llu earlier lines, its first row is on line %llu: %s", skipped, first, out ? out : "");
+    CHECK_MSG(fw_test_same_file(fw_test_tmp_file("whole.csv"), fw_test_tmp_file("ph.csv")), "merged with the log on differs");
+    free(out);
+    rc = fw_test_sh(&out, "cd $T && rm -f ph.csv* && \"$FW\" batch --model m/pima.fwm --input big.csv --output ph.csv "
+                          "--partition 0/2 --quiet " STAMP " --home h 2>&1");
+    CHECK_MSG(rc == 0 && out && !strstr(out, "batch phases"), "phases printed without FLYWHEEL_BATCH_LOG: %s", out ? out : "");
+    free(out);
+}
+
 int main(void) {
     char *out = NULL;
     /* 768 rows x 40 (line numbers name the rows), and the same with an id column */
@@ -169,5 +234,7 @@ int main(void) {
     TEST_RUN(test_partition_auto);
     TEST_RUN(test_stdin_stdout);
     TEST_RUN(test_merge_hand_made_parts);
+    TEST_RUN(test_merge_large_parts_writeback);
+    TEST_RUN(test_phase_log);
     return fw_test_report("test_batch_partition");
 }
