@@ -1188,12 +1188,13 @@ static void release(fw__run *R, sink *k) {
 /* FLYWHEEL_BATCH_LOG=1: one line on where the run's time went (bench/scale/batch_workers.sh). */
 static void log_phases(const fw_batch_options *o, const fw_batch_summary *s) {
     if (!getenv("FLYWHEEL_BATCH_LOG")) return;
-    fprintf(stderr,
-            "batch phases: partition %u/%u: open %.1f ms (cpu %.1f; of which skip of %" PRIu64
-            " earlier lines %.1f ms, cpu %.1f, on a thread of its own), score %.1f ms (cpu %.1f), finish %.1f ms (cpu %.1f)\n",
-            o->part_count > 1 ? o->part_index : 0, o->part_count > 1 ? o->part_count : 1, s->open_s * 1e3,
-            s->open_cpu_s * 1e3, s->skip_lines, s->skip_s * 1e3, s->skip_cpu_s * 1e3, s->score_s * 1e3,
-            s->score_cpu_s * 1e3, s->finish_s * 1e3, s->finish_cpu_s * 1e3);
+    char skip[160] = ""; /* --partition: the count of the earlier partitions' lines */
+    if (o->part_count > 1)
+        snprintf(skip, sizeof skip, "; of which skip of %" PRIu64 " earlier lines %.1f ms, cpu %.1f, on a thread of its own",
+                 s->skip_lines, s->skip_s * 1e3, s->skip_cpu_s * 1e3);
+    fprintf(stderr, "batch phases: partition %u/%u: open %.1f ms (cpu %.1f%s), score %.1f ms (cpu %.1f), finish %.1f ms (cpu %.1f)\n",
+            o->part_count > 1 ? o->part_index : 0, o->part_count > 1 ? o->part_count : 1, s->open_s * 1e3, s->open_cpu_s * 1e3,
+            skip, s->score_s * 1e3, s->score_cpu_s * 1e3, s->finish_s * 1e3, s->finish_cpu_s * 1e3);
 }
 
 fw_status fw_batch_run(const fw_batch_model *m, const fw_batch_options *o, fw_batch_summary *sum,
