@@ -79,6 +79,8 @@ typedef struct fw__in_reader {
     uint64_t moved;          /* bytes copied again after their read (compaction, the bytes read
                                 past a block): a measure for tests */
     uint64_t skip_lines;     /* fw__in_partition: lines of the earlier partitions counted */
+    bool part_cut;           /* fw__in_partition_cut done, the skip not yet */
+    uint64_t part_s, part_t; /* the partition's byte range [part_s, part_t) */
 } fw__in_reader;
 
 /* Opens path for streaming the wanted columns (types used for CSV parsing). Wanted columns absent
@@ -92,6 +94,12 @@ void fw__in_close(fw__in_reader *r);
  * partitioned file). Skips to the first such record (counting its lines, so line numbers stay the
  * file's) and ends the input after the last. Not for compressed input. */
 fw_status fw__in_partition(fw__in_reader *r, uint32_t part, uint32_t parts, fw_err *err);
+/* fw__in_partition in two steps: the checks and the range (quick: the boundaries' newlines), then
+ * the skip to the range's start, counting the lines before it (reads every earlier byte: a
+ * worker runs it on a thread of its own while it opens its outputs). The reader may not be used
+ * by another thread between them. */
+fw_status fw__in_partition_cut(fw__in_reader *r, uint32_t part, uint32_t parts, fw_err *err);
+fw_status fw__in_partition_skip(fw__in_reader *r, fw_err *err);
 void fw__in_block_init(fw__in_block *b);
 void fw__in_block_free(fw__in_block *b);
 /* Reads the next block: up to max_rows whole records (CSV) or lines (JSONL), fewer when they pass

@@ -330,6 +330,11 @@ static fw_status record_start(int fd, uint64_t size, uint64_t x, const char *nam
 }
 
 fw_status fw__in_partition(fw__in_reader *r, uint32_t part, uint32_t parts, fw_err *err) {
+    fw_status st = fw__in_partition_cut(r, part, parts, err);
+    return st ? st : fw__in_partition_skip(r, err);
+}
+
+fw_status fw__in_partition_cut(fw__in_reader *r, uint32_t part, uint32_t parts, fw_err *err) {
     if (parts <= 1) return FW_OK;
     if (r->gzip)
         return fw_err_set(err, FW_EINVAL, "%s: a compressed input cannot be cut into byte ranges (--partition): "
@@ -348,6 +353,17 @@ fw_status fw__in_partition(fw__in_reader *r, uint32_t part, uint32_t parts, fw_e
     if (!st) st = record_start(fd, size, e, r->name, &t, err);
     close(fd);
     if (st) return st;
+    r->part_cut = true;
+    r->part_s = s;
+    r->part_t = t;
+    return FW_OK;
+}
+
+fw_status fw__in_partition_skip(fw__in_reader *r, fw_err *err) {
+    if (!r->part_cut) return FW_OK;
+    r->part_cut = false;
+    fw_status st = FW_OK;
+    uint64_t s = r->part_s, t = r->part_t;
     uint64_t here = r->abs_read - (r->buf_len - r->buf_pos); /* the file offset of buf[buf_pos] */
     if (s < here) s = here; /* partition 0 starts after the header */
     if (t < s) t = s;

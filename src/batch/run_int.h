@@ -62,6 +62,10 @@ typedef struct fw__run {
     fw_err rerr;
     uint64_t skipped_rows;
     double skip_s, skip_cpu_s; /* --partition: counting the earlier partitions' lines (wall, CPU) */
+    pthread_t skipper;         /* runs that count while the outputs are opened */
+    bool skip_started;
+    fw_status skip_st;
+    fw_err skip_err;
     pthread_t reader;
     pthread_t scorers[FW__MAX_SCORERS];
     int n_scorers;

@@ -200,6 +200,8 @@ static void test_phase_log(void) {
     CHECK_CONTAINS(out, "batch phases: model load ");
     CHECK_CONTAINS(out, "batch phases: partition 0/3: open ");
     CHECK_CONTAINS(out, "skip of 0 earlier lines");
+    /* the count runs on a thread of its own while the outputs are opened */
+    CHECK_CONTAINS(out, "on a thread of its own");
     CHECK_CONTAINS(out, "batch phases: commit of ph.csv.part-2-of-3");
     CHECK_CONTAINS(out, "batch phases: merge of 3 parts: copy ");
     const char *p1 = out ? strstr(out, "batch phases: partition 1/3:") : NULL, *f = out ? strstr(out, "first: ") : NULL;
@@ -213,6 +215,17 @@ static void test_phase_log(void) {
     rc = fw_test_sh(&out, "cd $T && rm -f ph.csv* && \"$FW\" batch --model m/pima.fwm --input big.csv --output ph.csv "
                           "--partition 0/2 --quiet " STAMP " --home h 2>&1");
     CHECK_MSG(rc == 0 && out && !strstr(out, "batch phases"), "phases printed without FLYWHEEL_BATCH_LOG: %s", out ? out : "");
+    free(out);
+}
+
+/* A compressed input cannot be cut into byte ranges: refused before anything is written (the range
+ * is found before the outputs open; only the count of the earlier lines runs beside them). */
+static void test_partition_gzip_refused(void) {
+    char *out = NULL;
+    int rc = fw_test_sh(&out, "cd $T && gzip -c big.csv > bz.csv.gz && \"$FW\" batch --model m/pima.fwm --input bz.csv.gz "
+                              "--output gz.csv --partition 1/2 --quiet " STAMP " --home h 2>&1; echo \"rc=$?\"; ls | grep '^gz.csv' || true");
+    CHECK_MSG(rc == 0 && out && strstr(out, "cannot be cut into byte ranges") && !strstr(out, "rc=0"), "%s", out ? out : "");
+    CHECK_MSG(out && !strstr(out, "gz.csv.part"), "a refused partition left files: %s", out ? out : "");
     free(out);
 }
 
@@ -236,5 +249,6 @@ int main(void) {
     TEST_RUN(test_merge_hand_made_parts);
     TEST_RUN(test_merge_large_parts_writeback);
     TEST_RUN(test_phase_log);
+    TEST_RUN(test_partition_gzip_refused);
     return fw_test_report("test_batch_partition");
 }
