@@ -13,9 +13,11 @@
 #             handles many requests per wake-up, four sharing the cores handle few — this measures
 #             how loaded each process is as much as what replication costs);
 #   RATE=R    a fixed offered rate below saturation, R requests a second in all to each set (wrk
-#             -t2 -c32, each connection pausing 32/R s between requests); with PER_REPLICA=1 the
-#             4-replica set gets 4R, so each of its replicas is exactly as loaded as the single one
-#             — what 4 replicas on 4 machines would see (the "on paper" case of docs/SCALING.md).
+#             -t2 -c32, each connection pausing 32/R s between requests: the rate reached is a
+#             little lower, by each request's own latency); with PER_REPLICA=1 the 4-replica set
+#             gets 4 x as many connections (-c128) pausing as long, so each of its replicas is as
+#             loaded as the single one — what 4 replicas on 4 machines would see (the "on paper"
+#             case of docs/SCALING.md). The rates reached are printed per run.
 # Usage: flock /tmp/fw-bench.lock bench/scale/replica_cpu.sh      (PAIRS=3 DUR=5 FORCE=1 T1= T4=; CONFIG=serve.yaml
 #        for the replicas, e.g. serving.log.path: /dev/null to take the prediction log out;
 #        RATE=2000 [PER_REPLICA=1])
@@ -33,10 +35,10 @@ spam_bodies "$work"
 RATE=${RATE:-}; PER_REPLICA=${PER_REPLICA:-0}
 # rate_lua N: the wrk script for set N at the fixed rate (32 connections, each pausing between requests)
 rate_lua() {
-    local r=$RATE; ((PER_REPLICA && $1 > 1)) && r=$((RATE * $1))
     cp "$work/v1.lua" "$work/rate$1.lua"
-    printf 'function delay() return %s end\n' "$(awk -v r="$r" 'BEGIN{printf "%.3f", 32 * 1000 / r}')" >> "$work/rate$1.lua"
+    printf 'function delay() return %s end\n' "$(awk -v r="$RATE" 'BEGIN{printf "%.3f", 32 * 1000 / r}')" >> "$work/rate$1.lua"
 }
+rate_conns() { if ((PER_REPLICA)); then echo $((32 * $1)); else echo 32; fi; }
 [[ -n $RATE ]] && { rate_lua 1; rate_lua 4; }
 for n in 1 4; do
     # per replica --threads: T1 for the one replica, T4 for each of the four (default: the server's
@@ -65,7 +67,7 @@ run() {  # run N: prints "requests rep_us ha_us pg_us" (CPU microseconds per req
     dir=$(. "$work/env$n"; echo "$dir"); url=$(. "$work/env$n"; echo "$url")
     rep=$(pids_of "$dir" rep); ha=$(pids_of "$dir" ha); pg=$(pids_of "$dir" pg)
     a0=$(ticks $rep); b0=$(ticks $ha); c0=$(ticks $pg)
-    if [[ -n $RATE ]]; then req=$(wrk -t2 -c32 -d"${DUR}s" -s "$work/rate$n.lua" "$url/v1/models/spam:predict" | awk '/requests in/{print $1}')
+    if [[ -n $RATE ]]; then req=$(wrk -t2 -c"$(rate_conns "$n")" -d"${DUR}s" -s "$work/rate$n.lua" "$url/v1/models/spam:predict" | awk '/requests in/{print $1}')
     else req=$(wrk -t2 -c64 -d"${DUR}s" -s "$work/v1.lua" "$url/v1/models/spam:predict" | awk '/requests in/{print $1}'); fi
     sleep 0.3
     pg=$(pids_of "$dir" pg)  # backends come and go: the sum over those alive now
@@ -75,7 +77,7 @@ run() {  # run N: prints "requests rep_us ha_us pg_us" (CPU microseconds per req
 }
 bench_wait_quiet
 ratios=(); r1s=(); r4s=()
-if [[ -n $RATE ]]; then load="fixed rate $RATE req/s to the 1-replica set, $( ((PER_REPLICA)) && echo "$((RATE * 4)) (the same per replica)" || echo "$RATE (a quarter per replica)") to the 4-replica set, wrk -t2 -c32"
+if [[ -n $RATE ]]; then load="fixed rate $RATE req/s to the 1-replica set, $( ((PER_REPLICA)) && echo "$((RATE * 4)) (the same per replica; -c128)" || echo "$RATE (a quarter per replica)") to the 4-replica set, wrk -t2 -c32"
 else load="wrk -t2 -c64 (saturation)"; fi
 echo "== 1 vs 4 replicas behind HAProxy, spam gbdt /v1 predict, $load ${DUR}s, --threads ${T1:-default} / ${T4:-default} per replica, load $(bench_load1)"
 for i in $(seq 1 "$PAIRS"); do
