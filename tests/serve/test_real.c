@@ -615,18 +615,7 @@ static void test_late_label(void) {
 }
 
 /* Reads flywheel_<name> from /metrics (-1 when absent or unreachable). */
-static double metric(const char *name) {
-    hc_resp r;
-    double v = -1;
-    if (hc_request(g_srv.port, "GET", "/metrics", NULL, NULL, &r) == 0 && r.body) {
-        char key[128];
-        snprintf(key, sizeof key, "\n%s ", name);
-        const char *at = strstr(r.body, key);
-        if (at) v = atof(at + strlen(key));
-    }
-    hc_resp_free(&r);
-    return v;
-}
+static double metric(const char *name) { return hc_metric(g_srv.port, name); }
 
 /* Nothing answered is lost when the server is killed: with the log's file locked by another
  * process (a long write elsewhere), the answered predictions wait in the disk spool; kill -9; the next
