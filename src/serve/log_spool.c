@@ -536,6 +536,7 @@ static void recover_orphan(spool *sp, const char *path) {
         pthread_mutex_unlock(&sp->baton);
         if (res == INGEST_BAD) {
             damaged += next - off;
+            atomic_fetch_add(&sp->damaged_bytes, next - off); /* live in /metrics while recovery runs */
             off = next;
             if (!found) break;
             set_ingested(fd, off);
@@ -552,7 +553,6 @@ static void recover_orphan(spool *sp, const char *path) {
             nap_ms(BUSY_RETRY_MS);
         }
     }
-    atomic_fetch_add(&sp->damaged_bytes, damaged);
     fprintf(stderr, "flywheel serve: prediction log: recovered %llu records from %s\n",
             atomic_load(&sp->recovered) - before, path);
     if (damaged)
