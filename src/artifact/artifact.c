@@ -5,6 +5,7 @@
 #include "core/alloc.h"
 #include "core/hash.h"
 #include "core/json_out.h"
+#include "core/test_hooks.h" /* FW_TEST_COUNT: built twice */
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -336,6 +337,7 @@ static fw_status checksum_error(const uint8_t *d, uint64_t file_size, uint32_t n
 }
 
 fw_status fw_artifact_open(const void *data, size_t len, fw_artifact **out, fw_err *err) {
+    FW_TEST_COUNT(FW_TC_ARTIFACT_OPEN);
     *out = NULL;
     const uint8_t *d = data;
     if (!d || len < 4 || memcmp(d, FW_ARTIFACT_MAGIC, 4) != 0)

@@ -122,6 +122,10 @@ bool fw_file_temp_abandoned(const char *name) {
 }
 
 #ifdef FW_TEST
+_Atomic unsigned long long fw__test_counts[FW_TC_COUNT];
+const char *const fw__test_counter_names[FW_TC_COUNT] = {"artifact_open", "artifact_read", "feedback_parse",
+                                                         "request_id_model"};
+
 void fw__crash_point(const char *name) {
     const char *want = getenv("FW_CRASH_POINT");
     if (want && strcmp(want, name) == 0) raise(SIGKILL);

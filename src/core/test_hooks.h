@@ -10,18 +10,35 @@
  * registration or a deletion at an exact step and check what the store looks like after. Points:
  * "artifact:temp-written" (before the rename), "register:file-written", "register:before-commit",
  * "delete:before-commit", "delete:after-commit".
- * FW_TEST_ENV("NAME"): getenv("NAME") in a test build, NULL in a shipped one. */
+ * FW_TEST_ENV("NAME"): getenv("NAME") in a test build, NULL in a shipped one.
+ * FW_TEST_COUNT(FW_TC_X): counts one event of kind X in a test build (fw__test_counts[], any
+ * thread), nothing in a shipped one: tests check how much work an operation does (artifact opens
+ * and store reads per registration, body parses and request-id model lookups per feedback; the
+ * server's /metrics shows them in a test build). */
 #ifndef FW_CORE_TEST_HOOKS_H
 #define FW_CORE_TEST_HOOKS_H
 
+typedef enum fw_test_counter {
+    FW_TC_ARTIFACT_OPEN,    /* fw_artifact_open */
+    FW_TC_ARTIFACT_READ,    /* fw_store_artifact_read */
+    FW_TC_FEEDBACK_PARSE,   /* a /v1/feedback body parsed */
+    FW_TC_REQID_MODEL,      /* fw__request_id_model */
+    FW_TC_COUNT
+} fw_test_counter;
+
 #ifdef FW_TEST
+#include <stdatomic.h>
 #include <stdlib.h>
 void fw__crash_point(const char *name);
+extern _Atomic unsigned long long fw__test_counts[FW_TC_COUNT];
+extern const char *const fw__test_counter_names[FW_TC_COUNT];
 #define FW_CRASH_POINT(name) fw__crash_point(name)
 #define FW_TEST_ENV(name) getenv(name)
+#define FW_TEST_COUNT(c) ((void)atomic_fetch_add_explicit(&fw__test_counts[c], 1, memory_order_relaxed))
 #else
 #define FW_CRASH_POINT(name) ((void)0)
 #define FW_TEST_ENV(name) ((const char *)0)
+#define FW_TEST_COUNT(c) ((void)0)
 #endif
 
 #endif

@@ -242,40 +242,39 @@ fw_status fw_registry_register(fw_registry *r, const void *artifact, size_t len,
     v.metrics_json = section_text(a, FW_SECTION_METRICS);
     v.tags_json = make_tags(o->tags_json, run_id, parent_ref);
     v.created_by = fw_strdup(user_cmd);
+    /* the run record: the caller's, else the artifact's own run section (read in this one open) */
+    char *run_json = o->run_json ? dup_json_or_null(o->run_json) : section_text(a, FW_SECTION_RUN);
     fw_artifact_close(a);
     char hash[33];
     fw_store *s = r->store;
     if (!v.name || !v.run_id || !v.family || !v.task || !v.tags_json || !v.created_by) {
+        fw_free(run_json);
         st = fw_err_set(err, FW_ENOMEM, "out of memory");
         goto done;
     }
     /* 1. the file, durable, before any row names it */
-    if ((st = fw_store_artifact_put(s, artifact, len, hash, err))) goto done;
+    if ((st = fw_store_artifact_put(s, artifact, len, hash, err))) {
+        fw_free(run_json);
+        goto done;
+    }
     FW_CRASH_POINT("register:file-written");
     v.artifact_hash = hash;
     /* 2. run + version + audit in one transaction */
-    if ((st = fw_store_begin(s, true, err))) goto done;
-    /* A concurrent delete of identical bytes may have removed the file before we got the lock. */
-    uint8_t *check = NULL;
-    size_t check_len = 0;
-    fw_err ignore;
-    if (fw_store_artifact_read(s, hash, &check, &check_len, &ignore) != FW_OK &&
-        (st = fw_store_artifact_put(s, artifact, len, hash, err)))
-        goto rollback;
-    fw_free(check);
-    fw_run_rec run = {.run_id = run_id, .name = v.name, .created_ms = v.created_ms, .command = r->command,
-                      .user = r->user, .record_json = NULL};
-    /* the run record: the caller's, else the artifact's own run section */
-    char *run_json = o->run_json ? dup_json_or_null(o->run_json) : NULL;
-    if (!run_json && !o->run_json) {
-        fw_artifact *ra = NULL;
-        fw_err ignore2;
-        if (fw_artifact_open(artifact, len, &ra, &ignore2) == FW_OK) {
-            run_json = section_text(ra, FW_SECTION_RUN);
-            fw_artifact_close(ra);
-        }
+    if ((st = fw_store_begin(s, true, err))) {
+        fw_free(run_json);
+        goto done;
     }
-    run.record_json = run_json;
+    /* A concurrent delete of identical bytes may have removed the file before we got the lock: its
+     * presence is checked (a stat, or the row's size), not its bytes read back — put hashed the very
+     * bytes it wrote and verified any copy it kept. Missing: written again. */
+    fw_err ignore;
+    if (fw_store_artifact_has(s, hash, len, &ignore) != FW_OK &&
+        (st = fw_store_artifact_put(s, artifact, len, hash, err))) {
+        fw_free(run_json);
+        goto rollback;
+    }
+    fw_run_rec run = {.run_id = run_id, .name = v.name, .created_ms = v.created_ms, .command = r->command,
+                      .user = r->user, .record_json = run_json};
     st = fw_store_run_insert(s, &run, err);
     fw_free(run_json);
     if (st == FW_EEXIST && o->run_id) st = FW_OK; /* several versions of one run (e.g. per slice) */

@@ -1178,18 +1178,6 @@ static bool feedback_label_ok(fw_server *s, const char *ref, json_t *label, fw_r
     return ok;
 }
 
-/* A feedback label for the model its request id names (request_id.h): label_ok_for the version
- * that answered, while this process has it loaded (no store read); true when the id names no
- * loaded model (another process's id, a request that failed before a model was chosen, a version
- * since evicted or replaced): such feedback is kept as before. */
-static bool feedback_label_ok_by_id(fw_server *s, const char *rid, json_t *label, fw_reply *r) {
-    fw_srv_model *m = fw__request_id_model(s, rid);
-    if (!m) return true;
-    bool ok = label_ok_for(m, label, r);
-    fw_srv_model_unref(m);
-    return ok;
-}
-
 /* The log's writer or syncer thread: the feedback is durable (or not kept); wake its request. */
 static void feedback_done(void *ud, fw_status st) {
     fw_feedback_wait *w = ud;
@@ -1198,18 +1186,49 @@ static void feedback_done(void *ud, fw_status st) {
     fw_mhd.resume_connection(w->conn); /* w may be reused once this returns */
 }
 
+void fw__feedback_wait_release(fw_feedback_wait *w) {
+    if (!w) return;
+    json_decref(w->body);
+    w->body = NULL;
+    fw_srv_model_unref(w->m);
+    w->m = NULL;
+}
+
+/* Two calls per request when it waits for the group commit: the first parses and checks the body,
+ * looks up the model its request id names (once: the label's check, the monitor and the learner
+ * share it), queues the record and suspends the connection, keeping the parsed body and the model
+ * in w; the second, once the record is durable (or not kept), answers from what w kept. */
 void fw__api_feedback(fw_server *s, const char *origin, fw_feedback_wait *w, const char *body, size_t len,
                       fw_reply *r) {
-    json_t *j = fw__parse_body(r, body, len, false);
-    if (!j) return;
+    bool resumed = w && atomic_load(&w->phase) == 2;
+    json_t *j;
+    fw_srv_model *m = NULL; /* a reference, dropped at the end unless kept in w */
+    bool known = false;
+    uint32_t code = 0;
+    if (resumed) {
+        j = w->body;
+        m = w->m;
+        known = w->known;
+        code = w->code;
+        w->body = NULL;
+        w->m = NULL;
+    } else {
+        FW_TEST_COUNT(FW_TC_FEEDBACK_PARSE);
+        if (!(j = fw__parse_body(r, body, len, false))) return;
+    }
     const char *rid = json_string_value(json_object_get(j, "request_id"));
     json_t *label = json_object_get(j, "label");
     json_t *event = json_object_get(j, "event");
     json_t *value = json_object_get(j, "value");
     json_t *update = json_object_get(j, "update");
-    bool resumed = w && atomic_load(&w->phase) == 2;
+    json_t *model = json_object_get(j, "model");
     int claim = resumed ? w->claim : -1;
     fw_status st = resumed ? w->outcome : FW_OK;
+    if (!resumed && rid && *rid && strlen(rid) <= 200) {
+        /* the id's check, once: whether this process issued it and which model answered */
+        known = fw_reqid_code(&s->idkey, rid, &code);
+        if (!known) code = 0;
+    }
     if (resumed) {
         /* the second call: the first validated this body and queued it */
     } else if (!rid || !*rid || strlen(rid) > 200) {
@@ -1230,14 +1249,15 @@ void fw__api_feedback(fw_server *s, const char *origin, fw_feedback_wait *w, con
     } else if (label && (json_is_object(label) || json_is_array(label))) {
         fw__reply_error(r, 400, "bad_type", "'label' must be a string, number or boolean");
         goto out;
-    } else if (json_object_get(j, "model") && !json_is_string(json_object_get(j, "model"))) {
+    } else if (model && !json_is_string(model)) {
         fw__reply_error(r, 400, "bad_type", "'model' must be a model name (NAME or NAME@ALIAS)");
         goto out;
-    } else if (label && json_is_string(json_object_get(j, "model")) &&
-               !feedback_label_ok(s, json_string_value(json_object_get(j, "model")), label, r)) {
+    } else if (label && model && !feedback_label_ok(s, json_string_value(model), label, r)) {
         goto out; /* r holds the refusal */
-    } else if (label && !feedback_label_ok_by_id(s, rid, label, r)) {
-        goto out; /* r holds the refusal: the model the id names does not know the label */
+    } else if (label && (m = fw__request_id_model(s, code)) != NULL && !label_ok_for(m, label, r)) {
+        /* the model the id names (while this process has it loaded) does not know the label; an id
+         * naming no loaded model (another process's, a version since evicted) is kept as before */
+        goto out; /* r holds the refusal */
     } else if (!s->logq) {
         fw__reply_error(r, 503, "no_store", "feedback needs the store or serving.log.path to be kept");
         goto out;
@@ -1249,18 +1269,25 @@ void fw__api_feedback(fw_server *s, const char *origin, fw_feedback_wait *w, con
     } else {
         char *lt = label ? json_dumps(label, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
         fw_log_record *rec = fw_log_feedback_new2(rid, lt, json_string_value(event),
-                                                  value ? json_number_value(value) : NAN,
-                                                  fw__request_id_known(s, rid), json_is_true(update), origin);
+                                                  value ? json_number_value(value) : NAN, known,
+                                                  json_is_true(update), origin);
         fw_free(lt);
         if (w && w->conn) {
-            /* group commit without holding the worker thread: suspend, resumed by feedback_done */
+            /* group commit without holding the worker thread: suspend, resumed by feedback_done;
+             * the parsed body and the model wait in w for the second call */
             w->claim = claim;
+            w->body = j;
+            w->m = m;
+            w->known = known;
+            w->code = code;
             atomic_store(&w->phase, 1);
             fw_mhd.suspend_connection(w->conn);
             if (fw_logq_push_durable_async(s->logq, rec, feedback_done, w) != FW_ENOMEM) {
                 r->suspended = true;
-                goto out;
+                return; /* j and m are w's now */
             }
+            w->body = NULL;
+            w->m = NULL;
             atomic_store(&w->phase, 0);
             fw_mhd.resume_connection(w->conn);
             st = FW_ENOMEM;
@@ -1279,15 +1306,14 @@ void fw__api_feedback(fw_server *s, const char *origin, fw_feedback_wait *w, con
                         "feedback was queued but not confirmed durable within 10 s; it may still be stored "
                         "(resending with \"update\": true is safe for labels)");
     else {
-        /* known to this process now; the store sink also looks the id up in prediction_log (an
+        /* known to this process; the store sink also looks the id up in prediction_log (an
          * earlier process's request) and counts the final verdict */
-        bool matched = fw__request_id_known(s, rid);
+        bool matched = known;
         if (!s->log_to_store) atomic_fetch_add(matched ? &s->feedback_matched : &s->feedback_unmatched, 1);
         if (label && json_is_true(update) && s->labels) fw_label_set_claim(s->labels, rid); /* a later one conflicts */
-        if (label) fw__monitor_feedback(s, rid, label);
+        if (label) fw__monitor_feedback(s, m, rid, label);
         if (event && matched) fw_srv_bandit_feedback(s->bandits, rid, json_string_value(event), value ? json_number_value(value) : NAN);
-        uint32_t code;
-        if (s->rollout && json_is_string(event) && fw_reqid_code(&s->idkey, rid, &code)) /* business metrics */
+        if (s->rollout && json_is_string(event) && known) /* business metrics */
             fw_rollout_feedback(s->rollout, code, json_string_value(event), value ? json_number_value(value) : NAN);
         if (s->rollout && label) { /* the live model metric */
             char num[40];
@@ -1298,13 +1324,16 @@ void fw__api_feedback(fw_server *s, const char *origin, fw_feedback_wait *w, con
                              : json_is_true(label) ? "true" : "false",
                              json_is_number(label), json_is_number(label) ? json_number_value(label) : NAN);
         }
-        if (label && !json_is_true(update)) fw_srv_learning_feedback(s->learning, s, rid, label); /* first labels only */
+        if (label && !json_is_true(update)) fw_srv_learning_feedback(s->learning, rid, m, label); /* first labels only */
         r->code = 202;
-        fw_buf_printf(&r->body, "{\"stored\":true,\"request_id\":");
+        static const char head[] = "{\"stored\":true,\"request_id\":", yes[] = ",\"matched\":true}",
+                          no[] = ",\"matched\":false,\"note\":\"request id not issued by this server process; kept for a later join\"}";
+        fw_buf_put(&r->body, head, sizeof head - 1);
         fw_json_put_str(&r->body, rid);
-        fw_buf_printf(&r->body, ",\"matched\":%s%s}", matched ? "true" : "false",
-                      matched ? "" : ",\"note\":\"request id not issued by this server process; kept for a later join\"");
+        if (matched) fw_buf_put(&r->body, yes, sizeof yes - 1);
+        else fw_buf_put(&r->body, no, sizeof no - 1);
     }
 out:
+    fw_srv_model_unref(m);
     json_decref(j);
 }

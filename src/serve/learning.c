@@ -129,9 +129,10 @@ void fw_srv_learning_capture(fw_srv_learning *l, const fw_srv_model *m, const ch
 }
 
 /* The learning model and version rid's label belongs to: its join cache holds the prediction (one
- * keyed hash and a slot read: the common case, no request-id MAC check nor model-table lookup), else
- * the model the request id names (fw__request_id_model) when it learns. False: not for a learner. */
-static bool label_target(fw_srv_learning *l, fw_server *s, const char *rid, char *name, size_t cap, int64_t *version) {
+ * keyed hash and a slot read: the common case), else m, the model the request id names (the
+ * feedback's one lookup), when it learns. False: not for a learner. */
+static bool label_target(fw_srv_learning *l, const char *rid, const fw_srv_model *m, char *name, size_t cap,
+                         int64_t *version) {
     size_t n = atomic_load_explicit(&l->n_caps, memory_order_acquire);
     for (size_t i = 0; i < n; i++) {
         fw_learn_capture *c = atomic_load_explicit(&l->caps[i], memory_order_acquire);
@@ -143,7 +144,6 @@ static bool label_target(fw_srv_learning *l, fw_server *s, const char *rid, char
             return true;
         }
     }
-    fw_srv_model *m = fw__request_id_model(s, rid);
     if (!m) return false;
     char *end;
     long long v = strtoll(m->version, &end, 10);
@@ -153,16 +153,15 @@ static bool label_target(fw_srv_learning *l, fw_server *s, const char *rid, char
         memcpy(name, m->name, len + 1);
         *version = v;
     }
-    fw_srv_model_unref(m);
     return ok;
 }
 
-void fw_srv_learning_feedback(fw_srv_learning *l, fw_server *s, const char *rid, json_t *label) {
+void fw_srv_learning_feedback(fw_srv_learning *l, const char *rid, const fw_srv_model *m, json_t *label) {
     if (!l || !label) return;
     size_t rl = strlen(rid);
     if (rl >= sizeof ((event *)0)->rid) return;
     event e; /* not zeroed as a whole: every field is set, the text up to len */
-    if (!label_target(l, s, rid, e.name, sizeof e.name, &e.version)) return;
+    if (!label_target(l, rid, m, e.name, sizeof e.name, &e.version)) return;
     memcpy(e.rid, rid, rl + 1);
     e.t_first = NAN;
     e.t_next = 0;

@@ -42,8 +42,10 @@ void fw_srv_learning_capture(fw_srv_learning *l, const struct fw_srv_model *m, c
                              const struct fw_value *vals);
 
 /* /v1/feedback stored the first label of rid: queued for the learning thread when rid names a
- * version of a model that learns. Thread-safe; no I/O; one short lock. */
-void fw_srv_learning_feedback(fw_srv_learning *l, struct fw_server *s, const char *rid, struct json_t *label);
+ * version of a model that learns. m: the loaded model rid names (fw__request_id_model, looked up
+ * once by the feedback), or NULL. Thread-safe; no I/O; one short lock. */
+void fw_srv_learning_feedback(fw_srv_learning *l, const char *rid, const struct fw_srv_model *m,
+                              struct json_t *label);
 
 /* The monitors' alarm hook (serve/monitoring.h fw_srv_monitoring_set_alarm_hook; ud is the
  * fw_srv_learning): a drift (learn.on_alarm: drift) or performance/estimate (performance) alarm of a

@@ -415,13 +415,10 @@ void fw__api_monitor(fw_server *s, const fw_route *rt, fw_reply *r) {
     fw__target_release(&t);
 }
 
-void fw__monitor_feedback(fw_server *s, const char *rid, json_t *label) {
-    if (!s->monitoring) return;
-    fw_srv_model *m = fw__request_id_model(s, rid);
-    if (!m) return;
+void fw__monitor_feedback(fw_server *s, fw_srv_model *m, const char *rid, json_t *label) {
+    if (!s->monitoring || !m) return;
     if (json_is_string(label)) fw_srv_monitor_feedback(m, rid, json_string_value(label), json_string_length(label), false, 0);
     else if (json_is_number(label)) fw_srv_monitor_feedback(m, rid, NULL, 0, true, json_number_value(label));
     else if (json_is_boolean(label))
         fw_srv_monitor_feedback(m, rid, json_is_true(label) ? "true" : "false", json_is_true(label) ? 4 : 5, false, 0);
-    fw_srv_model_unref(m);
 }

@@ -73,9 +73,10 @@ struct fw_route;
 struct fw_reply;
 struct json_t;
 void fw__api_monitor(struct fw_server *s, const struct fw_route *rt, struct fw_reply *r);
-/* /v1/feedback stored a label for rid: handed to the monitor of the version that answered rid (when
- * this process issued it and still has it loaded). */
-void fw__monitor_feedback(struct fw_server *s, const char *rid, struct json_t *label);
+/* /v1/feedback stored a label for rid: handed to the monitor of m, the version that answered rid
+ * (fw__request_id_model; NULL when this process did not issue rid or no longer has it loaded). */
+struct fw_srv_model;
+void fw__monitor_feedback(struct fw_server *s, struct fw_srv_model *m, const char *rid, struct json_t *label);
 
 /* The monitoring families of /metrics for the loaded models ms[0..n) (metrics.h
  * fw_metrics_render_monitor), with the alert thread's counters. */

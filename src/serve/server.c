@@ -133,9 +133,9 @@ static void idc_clear(fw_server *s) { /* caller holds idc_mu */
     }
 }
 
-fw_srv_model *fw__request_id_model(fw_server *s, const char *id) {
-    uint32_t code;
-    if (!fw_reqid_code(&s->idkey, id, &code) || !code) return NULL;
+fw_srv_model *fw__request_id_model(fw_server *s, uint32_t code) {
+    if (!code) return NULL;
+    FW_TEST_COUNT(FW_TC_REQID_MODEL);
     fw_srv_model **all = NULL, *found = NULL;
     /* the cache first: the same answer as the scan below while no route's model changed */
     uint64_t gen = fw_model_table_generation(s->models);
@@ -170,8 +170,6 @@ fw_srv_model *fw__request_id_model(fw_server *s, const char *id) {
     }
     return found;
 }
-
-bool fw__request_id_known(const fw_server *s, const char *id) { return fw_reqid_issued(&s->idkey, id); }
 
 /* ---- route resolution with traffic splits ---------------------------------------------------- */
 
@@ -539,6 +537,13 @@ static void api_metrics(fw_server *s, fw_reply *r) {
     fw_srv_bandits_metrics(s->bandits, &r->body);
     fw_rollout_metrics(s->rollout, &r->body);
     fw_shadowq_metrics(s->shadowq, &r->body);
+#ifdef FW_TEST /* the test build's work counters (core/test_hooks.h), for tests that count work per request */
+    fw_buf_printf(&r->body, "# HELP flywheel_test_count Test build only: events counted by FW_TEST_COUNT.\n"
+                            "# TYPE flywheel_test_count counter\n");
+    for (int i = 0; i < FW_TC_COUNT; i++)
+        fw_buf_printf(&r->body, "flywheel_test_count{counter=\"%s\"} %llu\n", fw__test_counter_names[i],
+                      (unsigned long long)atomic_load(&fw__test_counts[i]));
+#endif
     for (size_t i = 0; i < n; i++) fw_srv_model_unref(ms[i]);
     fw_free(ms);
 }
@@ -1354,6 +1359,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **ptr, enum M
         fw_canary_abandon(s->canary, q->canary);
         q->canary = NULL;
     }
+    fw__feedback_wait_release(&q->fb);
     req_put(q, atomic_load_explicit(&s->draining, memory_order_relaxed));
     atomic_fetch_sub(&s->inflight, 1);
 }

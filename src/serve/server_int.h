@@ -171,11 +171,12 @@ uint64_t fw__new_request_id(fw_server *s, fw_reply *r);
 /* Re-issues r's id (same request number) naming m, the model that answers (request_id.h), so that
  * feedback naming only the id can be checked against m's classes. */
 void fw__request_id_bind(fw_server *s, fw_reply *r, const fw_srv_model *m);
-/* The loaded model an id issued by this process names, with a reference the caller drops
- * (fw_srv_model_unref); NULL when the id names none, or that version is no longer loaded. */
-fw_srv_model *fw__request_id_model(fw_server *s, const char *id);
-/* True when id was issued by this process. */
-bool fw__request_id_known(const fw_server *s, const char *id);
+/* The loaded model of a request id's model code (fw_reqid_code of an id this process issued), with
+ * a reference the caller drops (fw_srv_model_unref); NULL when code is 0 (the id names no model) or
+ * that version is no longer loaded. The caller checks the id once (fw_reqid_code) and carries the
+ * code and the model: a feedback looks its model up once for the label's check, the monitor and
+ * the learner. */
+fw_srv_model *fw__request_id_model(fw_server *s, uint32_t code);
 /* Queues one prediction log record for n instances (no-op when logging is off): inputs is the
  * request's JSON text (copied as is), out the model's n x n_outputs scores, dec the decisions (may
  * be NULL). protocol: "v1" or "v2". Never encodes numbers on the request thread. */
@@ -212,7 +213,14 @@ typedef struct fw_feedback_wait {
     _Atomic int phase;           /* 0 new, 1 waiting, 2 answered (outcome set) */
     fw_status outcome;
     int claim;                   /* the label claim taken on the first call (feedback_labels.h) */
+    /* kept from the first call for the second (parsed and looked up once): */
+    struct json_t *body;         /* the parsed body (jansson) */
+    fw_srv_model *m;             /* the model the request id names (a reference), or NULL */
+    bool known;                  /* the request id was issued by this process */
+    uint32_t code;               /* its model code (fw_reqid_code), 0 for none */
 } fw_feedback_wait;
+/* Drops what w still keeps (a request closed between its two calls); w stays usable. */
+void fw__feedback_wait_release(fw_feedback_wait *w);
 /* origin: who sent it ("<remote address>[ role=<role>]"), recorded with the feedback. w: the
  * request's wait state (zeroed for a new request; may be NULL). */
 void fw__api_feedback(fw_server *s, const char *origin, fw_feedback_wait *w, const char *body, size_t len,

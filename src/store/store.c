@@ -139,7 +139,18 @@ fw_status fw_store_artifact_put(fw_store *s, const void *data, size_t len, char 
     return s->ops->artifact_put(s, data, len, hash_out, err);
 }
 fw_status fw_store_artifact_read(fw_store *s, const char *hash, uint8_t **out, size_t *len, fw_err *err) {
+    FW_TEST_COUNT(FW_TC_ARTIFACT_READ);
     return s->ops->artifact_read(s, hash, out, len, err);
+}
+fw_status fw_store_artifact_has(fw_store *s, const char *hash, size_t len, fw_err *err) {
+    if (s->ops->artifact_has) return s->ops->artifact_has(s, hash, len, err);
+    uint8_t *bytes = NULL;
+    size_t n = 0;
+    fw_status st = fw_store_artifact_read(s, hash, &bytes, &n, err);
+    fw_free(bytes);
+    if (st == FW_ECORRUPT || (st == FW_OK && n != len))
+        return fw_err_set(err, FW_ENOTFOUND, "artifact %s is not kept with %zu bytes", hash, len);
+    return st;
 }
 fw_status fw_store_artifact_remove(fw_store *s, const char *hash, fw_err *err) {
     return s->ops->artifact_remove(s, hash, err);
@@ -484,6 +495,20 @@ fw_status fw__fs_artifact_read(const char *home, const char *hash, uint8_t **out
                           "artifact file %s was altered on disk (its content hash is %s, expected %s)", path,
                           h, hash);
     }
+    return FW_OK;
+}
+
+fw_status fw__fs_artifact_has(const char *home, const char *hash, size_t len, fw_err *err) {
+    if (!valid_hash(hash)) return fw_err_set(err, FW_EINVAL, "invalid artifact hash '%s'", hash ? hash : "");
+    char path[4096];
+    fw__artifact_path(home, hash, path, sizeof path);
+    struct stat sb;
+    if (stat(path, &sb) != 0) {
+        if (errno == ENOENT) return fw_err_set(err, FW_ENOTFOUND, "artifact file %s is missing", path);
+        return fw_err_set(err, FW_EIO, "%s: %s", path, strerror(errno));
+    }
+    if (!S_ISREG(sb.st_mode) || (uint64_t)sb.st_size != (uint64_t)len)
+        return fw_err_set(err, FW_ENOTFOUND, "artifact file %s holds %lld bytes, not %zu", path, (long long)sb.st_size, len);
     return FW_OK;
 }
 

@@ -226,6 +226,11 @@ fw_status fw_store_alarm_list(fw_store *s, const char *model, size_t limit, fw_a
 fw_status fw_store_artifact_put(fw_store *s, const void *data, size_t len, char hash_out[33], fw_err *err);
 fw_status fw_store_artifact_read(fw_store *s, const char *hash, uint8_t **out, size_t *len, fw_err *err);
 fw_status fw_store_artifact_remove(fw_store *s, const char *hash, fw_err *err);
+/* Whether the artifact of hash is kept with len bytes, without reading them (a file's size, a
+ * row's): FW_OK, FW_ENOTFOUND when missing or of another size, FW_EINVAL for a malformed hash. For
+ * a writer that has just put those bytes (put hashed them as they went to disk) and must know they
+ * are still there under its transaction, e.g. after a concurrent delete of identical bytes. */
+fw_status fw_store_artifact_has(fw_store *s, const char *hash, size_t len, fw_err *err);
 /* A read-only view of an artifact's bytes, verified against the hash, without a copy when the back
  * end keeps files (a memory map); release it with fw_store_artifact_unmap. Safe to call from any
  * thread while another uses the handle. FW_EUNSUPPORTED when the back end has no such view (then

@@ -45,6 +45,8 @@ typedef struct fw_store_ops {
     fw_status (*artifact_put)(fw_store *s, const void *data, size_t len, char hash_out[33], fw_err *err);
     fw_status (*artifact_read)(fw_store *s, const char *hash, uint8_t **out, size_t *len, fw_err *err);
     fw_status (*artifact_remove)(fw_store *s, const char *hash, fw_err *err);
+    /* optional: has (NULL: artifact_read stands in) */
+    fw_status (*artifact_has)(fw_store *s, const char *hash, size_t len, fw_err *err);
     /* optional: map (NULL: FW_EUNSUPPORTED) with its unmap, leftovers (NULL: none kept), list (NULL:
      * none), where (NULL: "<kind> artifact <hash>") */
     fw_status (*artifact_map)(fw_store *s, const char *hash, const void **data, size_t *len, fw_err *err);

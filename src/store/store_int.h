@@ -23,6 +23,8 @@ fw_status fw__fs_artifact_read(const char *home, const char *hash, uint8_t **out
 fw_status fw__fs_artifact_map(const char *home, const char *hash, const void **data, size_t *len, fw_err *err);
 void fw__fs_artifact_unmap(const void *data, size_t len);
 fw_status fw__fs_artifact_remove(const char *home, const char *hash, fw_err *err);
+/* artifact_has: the file is there with len bytes (a stat, no read). */
+fw_status fw__fs_artifact_has(const char *home, const char *hash, size_t len, fw_err *err);
 fw_status fw__fs_artifact_list(const char *home, char ***hashes, size_t *n, fw_err *err);
 fw_status fw__fs_artifact_leftovers(const char *home, bool remove, fw_buf *report, size_t *n,
                                     fw_err *err);

@@ -731,6 +731,19 @@ static fw_status pg_artifact_remove(fw_store *b, const char *hash, fw_err *err) 
     return CMD(P(b), "DELETE FROM artifacts WHERE hash = $1", &p, "removing an artifact", NULL);
 }
 
+/* artifact_has: the row is there with len bytes (its size column; the bytes stay on the server). */
+static fw_status pg_artifact_has(fw_store *b, const char *hash, size_t len, fw_err *err) {
+    pg_store *s = P(b);
+    if (!valid_hash(hash)) return fw_err_set(err, FW_EINVAL, "invalid artifact hash '%s'", hash ? hash : "");
+    fw_pq_params p = {0};
+    fw_pq_text(&p, hash);
+    PGresult *r = Q(s, "SELECT size FROM artifacts WHERE hash = $1", &p, "checking an artifact");
+    if (!r) return err->status;
+    bool ok = fw_pq.ntuples(r) == 1 && strtoll(fw_pq.getvalue(r, 0, 0), NULL, 10) == (long long)len;
+    fw_pq.clear(r);
+    return ok ? FW_OK : fw_err_set(err, FW_ENOTFOUND, "artifact %s is not in store %s with %zu bytes", hash, s->where, len);
+}
+
 static fw_status pg_artifact_list(fw_store *b, char ***hashes, size_t *n, fw_err *err) {
     pg_store *s = P(b);
     *hashes = NULL;
@@ -1007,6 +1020,7 @@ static const fw_store_ops pg_ops = {
     .artifact_map = pg_artifact_map,
     .artifact_unmap = pg_artifact_unmap,
     .artifact_remove = pg_artifact_remove,
+    .artifact_has = pg_artifact_has,
     /* no map: artifacts are rows, read with artifact_read (source_store.c falls back to it) */
     .artifact_list = pg_artifact_list,
     .artifact_where = pg_artifact_where,

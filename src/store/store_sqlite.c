@@ -808,6 +808,9 @@ static fw_status sq_artifact_read(fw_store *b, const char *hash, uint8_t **out, 
 static fw_status sq_artifact_remove(fw_store *b, const char *hash, fw_err *err) {
     return fw__fs_artifact_remove(b->home, hash, err);
 }
+static fw_status sq_artifact_has(fw_store *b, const char *hash, size_t len, fw_err *err) {
+    return fw__fs_artifact_has(b->home, hash, len, err);
+}
 static fw_status sq_artifact_map(fw_store *b, const char *hash, const void **data, size_t *len, fw_err *err) {
     return fw__fs_artifact_map(b->home, hash, data, len, err);
 }
@@ -1099,6 +1102,7 @@ static const fw_store_ops sqlite_ops = {
     .artifact_put = sq_artifact_put,
     .artifact_read = sq_artifact_read,
     .artifact_remove = sq_artifact_remove,
+    .artifact_has = sq_artifact_has,
     .artifact_leftovers = sq_artifact_leftovers,
     .artifact_list = sq_artifact_list,
     .batch_run_begin = sq_batch_run_begin,

@@ -4,6 +4,8 @@
  * processes and kill -9 in the middle of registering. */
 #include "artifact/artifact.h"
 #include "core/alloc.h"
+#include "core/test_hooks.h"
+#include "store/store.h"
 #include "registry/registry.h"
 #include "test.h"
 
@@ -380,6 +382,70 @@ static void test_tampered_and_missing_artifact(void) {
     fw_registry_close(r);
 }
 
+/* An artifact with a run section (what `train` writes): the registry stores it as the run record. */
+static void make_artifact_with_run(fw_buf *out, const char *name, int salt, const char *run) {
+    fw_buf_init(out);
+    fw_artifact_writer *w;
+    if (fw_artifact_writer_new(&w)) return;
+    fw_artifact_writer_str(w, FW_KV_NAME, name);
+    fw_artifact_writer_str(w, FW_KV_TASK, "binary");
+    fw_artifact_writer_str(w, FW_KV_FAMILY, "gbdt");
+    fw_artifact_writer_i64(w, FW_KV_SEED, salt);
+    fw_artifact_writer_section(w, FW_SECTION_RUN, run, strlen(run));
+    fw_artifact_writer_section(w, FW_SECTION_MODEL, &salt, sizeof salt);
+    fw_err err;
+    fw_artifact_writer_finish(w, out, &err);
+    fw_artifact_writer_free(w);
+}
+
+/* The work of one registration, counted by the test build's hooks (core/test_hooks.h): the
+ * artifact is opened once (its metadata and its run section read together) and the stored file is
+ * not read back (under the transaction its presence is checked — fw_store_artifact_has — not its
+ * bytes re-read and re-hashed: the hash was taken of the very bytes written). */
+static void test_register_work_counted(void) {
+    const char *home = new_home("work");
+    fw_registry *r = open_reg(home);
+    if (!r) return;
+    const char *run = "{\"command\":\"train\",\"candidates\":[1,2]}";
+    fw_buf b;
+    make_artifact_with_run(&b, "w", 7, run);
+    fw_err err;
+    unsigned long long opens = fw__test_counts[FW_TC_ARTIFACT_OPEN], reads = fw__test_counts[FW_TC_ARTIFACT_READ];
+    int64_t v = 0;
+    CHECK_OK(fw_registry_register(r, b.data, b.len, NULL, &v, &err));
+    CHECK_EQ(v, 1);
+    CHECK_EQ(fw__test_counts[FW_TC_ARTIFACT_OPEN] - opens, 1);
+    CHECK_EQ(fw__test_counts[FW_TC_ARTIFACT_READ] - reads, 0);
+    /* the run record is still the artifact's own run section */
+    fw_store *s = fw_registry_store(r);
+    fw_version_rec rec;
+    CHECK_OK(fw_registry_resolve(r, "w@1", &rec, &err));
+    fw_run_rec rr;
+    memset(&rr, 0, sizeof rr);
+    CHECK_OK(fw_store_run_get(s, rec.run_id, &rr, &err));
+    CHECK_STR(rr.record_json ? rr.record_json : "", run);
+    fw_run_rec_free(&rr);
+    /* the presence check the registration relies on, on both back ends */
+    CHECK_OK(fw_store_artifact_has(s, rec.artifact_hash, b.len, &err));
+    CHECK_EQ(fw_store_artifact_has(s, rec.artifact_hash, b.len + 1, &err), FW_ENOTFOUND); /* not those bytes */
+    CHECK_EQ(fw_store_artifact_has(s, "0123456789abcdef0123456789abcdef", b.len, &err), FW_ENOTFOUND);
+    CHECK_EQ(fw_store_artifact_has(s, "../../etc/passwd", 1, &err), FW_EINVAL);
+    /* the caller's run record: one open too */
+    fw_buf b2;
+    make_artifact_with_run(&b2, "w", 8, run);
+    fw_registry_register_options o;
+    fw_registry_register_options_init(&o);
+    o.run_json = "{\"k\":1}";
+    opens = fw__test_counts[FW_TC_ARTIFACT_OPEN];
+    CHECK_OK(fw_registry_register(r, b2.data, b2.len, &o, &v, &err));
+    CHECK_EQ(v, 2);
+    CHECK_EQ(fw__test_counts[FW_TC_ARTIFACT_OPEN] - opens, 1);
+    fw_version_rec_free(&rec);
+    fw_buf_free(&b);
+    fw_buf_free(&b2);
+    fw_registry_close(r);
+}
+
 static void test_export_import(void) {
     fw_registry *r = open_reg(new_home("export"));
     if (!r) return;
@@ -604,6 +670,7 @@ int main(int argc, char **argv) {
     TEST_RUN(test_dangling_alias_detected);
     TEST_RUN(test_tampered_and_missing_artifact);
     TEST_RUN_BACKENDS(test_export_import);
+    TEST_RUN_BACKENDS(test_register_work_counted);
     TEST_RUN(test_newer_store_rejected);
     TEST_RUN_BACKENDS(test_concurrent_processes);
     TEST_RUN(test_kill9_while_registering);
