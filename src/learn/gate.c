@@ -54,16 +54,47 @@ static double normal_quantile(double p) {
 
 /* ---- DeLong ---------------------------------------------------------------------------------- */
 
+/* A score as its order key (order_key) and where it came from. */
 typedef struct vi {
-    double v;
+    uint64_t k;
     size_t i;
 } vi;
 
-static int cmp_vi(const void *a, const void *b) {
-    const vi *x = a, *y = b;
-    if (x->v < y->v) return -1;
-    if (x->v > y->v) return 1;
-    return x->i < y->i ? -1 : x->i > y->i;
+/* The order of a double as an unsigned key: a < b exactly when key(a) < key(b), equal keys for
+ * equal values (-0 and +0 alike). */
+static inline uint64_t order_key(double v) {
+    uint64_t b;
+    if (v == 0) v = 0; /* -0 -> +0 */
+    memcpy(&b, &v, sizeof b);
+    return b >> 63 ? ~b : b | (UINT64_C(1) << 63);
+}
+
+/* Sorts a[0..n) by key, equal keys in their order in a: a stable LSD radix sort, a byte per pass,
+ * the eight counts taken in one read and a pass skipped when its byte is the same in every key.
+ * aux holds n more. Filled in index order, a ends as (value, index) ascending — what a comparison
+ * sort on both leaves — in O(n): the snapshot gate sorts 2 x 1,000 scores per snapshot, which
+ * qsort did in ~0.53M instructions each. */
+static void sort_vi(vi *a, vi *aux, size_t n) {
+    size_t cnt[8][256];
+    memset(cnt, 0, sizeof cnt);
+    for (size_t i = 0; i < n; i++)
+        for (unsigned d = 0; d < 8; d++) cnt[d][(a[i].k >> (8 * d)) & 255]++;
+    vi *src = a, *dst = aux;
+    for (unsigned d = 0; d < 8 && n; d++) {
+        size_t *c = cnt[d];
+        if (c[(src[0].k >> (8 * d)) & 255] == n) continue; /* one value of this byte: nothing moves */
+        size_t at = 0;
+        for (size_t b = 0; b < 256; b++) {
+            size_t m = c[b];
+            c[b] = at;
+            at += m;
+        }
+        for (size_t i = 0; i < n; i++) dst[c[(src[i].k >> (8 * d)) & 255]++] = src[i];
+        vi *t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != a) memcpy(a, src, n * sizeof *a);
 }
 
 /* The structural components of one model's AUC: v10 over the m positives, v01 over the n
@@ -73,13 +104,13 @@ static int cmp_vi(const void *a, const void *b) {
  * gives both (the same exact half-integer counts as three midrank sorts, so the same doubles). */
 static void delong_components(const double *pos, size_t m, const double *neg, size_t n, double *v10, double *v01,
                               vi *tmp) {
-    for (size_t i = 0; i < m; i++) tmp[i] = (vi){pos[i], i};
-    for (size_t j = 0; j < n; j++) tmp[m + j] = (vi){neg[j], m + j};
-    qsort(tmp, m + n, sizeof *tmp, cmp_vi);
+    for (size_t i = 0; i < m; i++) tmp[i] = (vi){order_key(pos[i]), i};
+    for (size_t j = 0; j < n; j++) tmp[m + j] = (vi){order_key(neg[j]), m + j};
+    sort_vi(tmp, tmp + m + n, m + n);
     size_t pos_below = 0, neg_below = 0;
     for (size_t i = 0; i < m + n;) {
         size_t j = i, tp = 0;
-        while (j < m + n && tmp[j].v == tmp[i].v) tp += tmp[j++].i < m;
+        while (j < m + n && tmp[j].k == tmp[i].k) tp += tmp[j++].i < m; /* tied: equal values */
         size_t tn = (j - i) - tp;
         double v10_num = (double)neg_below + 0.5 * (double)tn, v01_num = (double)pos_below + 0.5 * (double)tp;
         for (size_t k = i; k < j; k++) {
@@ -118,7 +149,7 @@ static fw_status gate_delong(const double *y, const double *pa, const double *pb
         return FW_OK;
     }
     double *buf = fw_malloc(4 * (m + n) * sizeof(double));
-    vi *tmp = fw_malloc((m + n) * sizeof *tmp);
+    vi *tmp = fw_malloc(2 * (m + n) * sizeof *tmp); /* the sort's and its aux */
     if (!buf || !tmp) {
         fw_free(buf);
         fw_free(tmp);

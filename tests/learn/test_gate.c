@@ -93,6 +93,37 @@ static void test_delong_matches_brute_force(void) {
     free(y), free(a), free(b);
 }
 
+/* DeLong's results, to the last bit, on scores with many ties, negative values and both signed
+ * zeros: pinned from the comparison sort (qsort) the radix sort replaced — the snapshot's gate JSON
+ * is part of its artifact, which must stay byte-identical. */
+static void test_delong_bits_pinned(void) {
+    size_t n = 1500;
+    double *y = malloc(n * sizeof *y), *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+    fw_rng r;
+    fw_rng_seed(&r, 11);
+    for (size_t i = 0; i < n; i++) {
+        double s = fw_rng_normal(&r);
+        y[i] = fw_rng_uniform(&r) < 1 / (1 + exp(-s)) ? 1 : 0;
+        a[i] = round((s + 0.8 * fw_rng_normal(&r)) * 8) / 8;
+        b[i] = i % 7 == 0 ? -0.0 : (s + 0.7 * fw_rng_normal(&r)) * 1e-3;
+        if (i % 11 == 0) a[i] = -0.0;
+    }
+    fw_gate_options o;
+    fw_gate_options_init(&o);
+    o.metric = "roc_auc";
+    fw_gate_result g;
+    fw_err err;
+    CHECK_OK(fw_gate_decide(FW_TASK_BINARY, y, a, b, n, 1, &o, &g, &err));
+    CHECK_STR(g.method, "delong");
+    CHECK(g.champion_metric == 0x1.5e9a3a40cb267p-1);
+    CHECK(g.challenger_metric == 0x1.66391d75b305ap-1);
+    CHECK(g.difference == 0x1.e7b8cd39f7ccp-7);
+    CHECK(g.se == 0x1.bc904231b1b4dp-7);
+    CHECK(g.lo == -0x1.7f9b494965112p-7);
+    CHECK(g.hi == 0x1.53c338ef552a4p-5);
+    free(y), free(a), free(b);
+}
+
 /* Under no difference (the two models are equally good, different noise), promotions stay rare. */
 static void false_promotions(const char *metric, fw_task task) {
     size_t n = 400, seeds = 200, promoted = 0;
@@ -255,6 +286,7 @@ static void test_errors_and_json(void) {
 int main(int argc, char **argv) {
     (void)argc;
     TEST_RUN(test_delong_matches_brute_force);
+    TEST_RUN(test_delong_bits_pinned);
     TEST_RUN(test_false_promotion_rate_delong);
     TEST_RUN(test_false_promotion_rate_paired_loss);
     TEST_RUN(test_false_promotion_rate_bootstrap);
