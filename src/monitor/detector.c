@@ -4,6 +4,8 @@
  * columns and the rate CUSUMs. */
 #include "monitor/detector.h"
 
+#include "monitor/bins.h"
+
 #include "core/alloc.h"
 #include "core/rng.h"
 #include "monitor/calib_cache.h"
@@ -27,6 +29,7 @@ struct fw_detector {
     /* numeric: bin b is [edges[b], edges[b+1]) (the last closed), out-of-range values in the end bins */
     uint32_t n_bins;
     double *edges;
+    bool sorted;       /* the inner edges edges[1..n_bins) ascending: searched by halving (bins.h) */
     /* categorical: top values, open-addressing table of index + 1 */
     uint32_t n_top;
     char **top;
@@ -562,6 +565,7 @@ fw_status fw_detector_create(const fw_ref_column *ref, const fw_detector_setting
             if (!d->edges) goto oom;
             memcpy(d->edges, ref->edges, (ref->n_bins + 1) * sizeof *d->edges);
             for (uint32_t i = 0; i < ref->n_bins; i++) d->ref[i] = (double)ref->counts[i];
+            d->sorted = fw_bins_sorted(d->edges + 1, d->n_bins - 1);
         } else {
             d->ref[0] = (double)(ref->n_rows - ref->n_missing);
         }
@@ -643,9 +647,9 @@ uint32_t fw_detector_slot_num(const fw_detector *d, double x) {
     if (isnan(x)) return d->n_cells;
     if (d->n_bins == 0) return 0;
     const double *e = d->edges;
+    if (d->sorted) return fw_bins_count_le(e + 1, d->n_bins - 1, x); /* the count of inner edges <= x */
+    /* edges out of order (never from fw_reference_build): as before the halving search */
     if (d->n_bins <= 32) {
-        /* the count of inner edges <= x: no branch to mispredict (a binary search over random values
-         * mispredicts about half its steps) */
         uint32_t b = 0;
         for (uint32_t i = 1; i < d->n_bins; i++) b += x >= e[i];
         return b;
@@ -657,6 +661,16 @@ uint32_t fw_detector_slot_num(const fw_detector *d, double x) {
         else hi = mid - 1;
     }
     return lo;
+}
+
+const double *fw_detector_inner_edges(const fw_detector *d, uint32_t *n) {
+    *n = 0;
+    if (!d->numeric) return NULL;
+    static const double no_edges[1] = {0};
+    if (d->n_bins == 0) return no_edges; /* one bin: every number in slot 0 */
+    if (!d->sorted) return NULL;
+    *n = d->n_bins - 1;
+    return d->edges + 1;
 }
 
 uint32_t fw_detector_slot_str(const fw_detector *d, const char *s, size_t len) {
@@ -722,8 +736,9 @@ void fw_detector_state_reset(fw_detector_state *s) {
     s->miss.s = 0;
 }
 
-/* chi-square of counts (n_cells slots) over the pooled groups, bb: n_groups doubles of scratch. */
-static void chi2_check(const fw_detector *d, const uint64_t *counts, double *bb, fw_detector_check *out) {
+/* chi-square of counts (n_cells slots) over the pooled groups, bb: n_groups doubles of scratch. lazy:
+ * the PSI only when the statistic reaches its threshold (settings.effect_when_over), NaN otherwise. */
+static void chi2_check(const fw_detector *d, const uint64_t *counts, double *bb, fw_detector_check *out, bool lazy) {
     memset(out, 0, sizeof *out);
     out->cell = -1;
     uint32_t k = d->n_groups;
@@ -739,7 +754,7 @@ static void chi2_check(const fw_detector *d, const uint64_t *counts, double *bb,
         out->evaluated = 1;
         out->value = fw_stats_chi2_two_sample(d->ref_g, bb, k, NULL);
         out->threshold = d->chi2_threshold;
-        out->effect = fw_stats_psi(d->ref_g, bb, k, 0.5);
+        out->effect = lazy && !(out->value >= out->threshold) ? NAN : fw_stats_psi(d->ref_g, bb, k, 0.5);
         out->reference = d->set.min_psi;
         out->active = out->value >= out->threshold && out->effect >= d->set.min_psi;
     }
@@ -748,7 +763,7 @@ static void chi2_check(const fw_detector *d, const uint64_t *counts, double *bb,
 void fw_detector_test_window(const fw_detector *d, const uint64_t *counts, fw_detector_check *out) {
     double b[64];
     if (d->n_groups <= 64) {
-        chi2_check(d, counts, b, out);
+        chi2_check(d, counts, b, out, false);
         return;
     }
     double *heap = fw_malloc(d->n_groups * sizeof *heap); /* references with over 64 bins only */
@@ -756,7 +771,7 @@ void fw_detector_test_window(const fw_detector *d, const uint64_t *counts, fw_de
         memset(out, 0, sizeof *out);
         return;
     }
-    chi2_check(d, counts, heap, out);
+    chi2_check(d, counts, heap, out, false);
     fw_free(heap);
 }
 
@@ -765,21 +780,24 @@ void fw_detector_step(const fw_detector *d, fw_detector_state *s, const uint64_t
     memset(check, 0, FW_DETECTOR_TESTS * sizeof *check);
     for (int t = 0; t < FW_DETECTOR_TESTS; t++) check[t].cell = -1;
     uint32_t ns = s->n_slots;
-    /* slide: the oldest block leaves the window once the ring is full */
+    /* slide: the oldest block leaves the window once the ring is full; in the same pass the block's
+     * rows and the window's (integers: the order of the adds does not matter) */
     uint64_t *slot = s->ring + (size_t)s->head * ns;
-    if (s->filled == s->cap)
-        for (uint32_t i = 0; i < ns; i++) s->win[i] -= slot[i];
-    else
-        s->filled++;
-    memcpy(slot, block, ns * sizeof *slot);
-    for (uint32_t i = 0; i < ns; i++) s->win[i] += block[i];
+    bool full = s->filled == s->cap;
+    if (!full) s->filled++;
+    uint64_t n = 0, miss = block[d->n_cells], wrows = 0;
+    for (uint32_t i = 0; i < ns; i++) {
+        uint64_t w = s->win[i] - (full ? slot[i] : 0) + block[i];
+        s->win[i] = w;
+        wrows += w;
+        slot[i] = block[i];
+        n += block[i];
+    }
+    n -= miss; /* the missing slot is the last: n counts the cells */
     s->head = (s->head + 1) % s->cap;
 
-    uint64_t n = 0, miss = block[d->n_cells];
-    for (uint32_t c = 0; c < d->n_cells; c++) n += block[c];
-
     /* FW_DET_CHI2 on the full window */
-    if (s->filled == s->cap) chi2_check(d, s->win, s->scratch, &check[FW_DET_CHI2]);
+    if (s->filled == s->cap) chi2_check(d, s->win, s->scratch, &check[FW_DET_CHI2], d->set.effect_when_over);
 
     /* FW_DET_CUSUM on this block's scores */
     if (d->has_cusum) {
@@ -842,8 +860,6 @@ void fw_detector_step(const fw_detector *d, fw_detector_state *s, const uint64_t
         c->active = fw_rate_cusum_update(&s->miss, miss, rows);
         c->value = s->miss.s;
         c->threshold = s->miss.h;
-        uint64_t wrows = 0;
-        for (uint32_t i = 0; i < ns; i++) wrows += s->win[i];
         c->effect = wrows ? (double)s->win[d->n_cells] / (double)wrows : 0;
         c->reference = d->ref_rows > 0 ? d->ref_missing / d->ref_rows : 0;
         c->rows = rows;

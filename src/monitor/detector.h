@@ -79,6 +79,11 @@ typedef struct fw_detector_settings {
     uint64_t seed;                /* calibration seed (default 20261206) */
     bool defer_calibration;       /* true: fw_detector_create leaves FW_DET_CHI2's calibration to its
                                      first use (or fw_detector_calibrate); default false */
+    bool effect_when_over;        /* true: fw_detector_step computes FW_DET_CHI2's effect (the PSI,
+                                     a log per pooled cell) only when the statistic is at or over its
+                                     threshold — all `active` needs — and leaves it NaN otherwise; for
+                                     a caller that reads the effect of active checks only (the
+                                     monitor). Default false */
 } fw_detector_settings;
 
 void fw_detector_settings_init(fw_detector_settings *s);
@@ -105,14 +110,20 @@ bool fw_detector_numeric(const fw_detector *d);
  * every value not in the top N — known or unseen), then the missing slot n_slots - 1. */
 uint32_t fw_detector_n_slots(const fw_detector *d);
 uint32_t fw_detector_missing_slot(const fw_detector *d);
-/* Numeric value → slot (a branch-free count of the <= 31 inner edges below it, a binary search
- * beyond); NaN → the missing slot. */
+/* Numeric value → slot (the count of inner edges <= it, found by a branch-free halving search,
+ * monitor/bins.h); NaN → the missing slot. */
 uint32_t fw_detector_slot_num(const fw_detector *d, double x);
 /* Category text → slot (hash of the top-N values); s == NULL → the missing slot; anything not in
  * the top N → the "other" cell. A monitor holding pipeline category codes can map each code once
  * at load with this and keep a code → slot table. On a numeric detector the text is parsed
  * (strtod); unparsable → missing slot. */
 uint32_t fw_detector_slot_str(const fw_detector *d, const char *s, size_t len);
+
+/* For a caller that inlines fw_detector_slot_num (the monitor's per-column loop, bins.h): a numeric
+ * detector's sorted inner edges, *n of them; a number x not NaN is in slot fw_bins_count_le(edges,
+ * *n, x) (0 when *n is 0). NULL when the detector is categorical or its edges are not in order (then
+ * call fw_detector_slot_num). Valid while the detector lives. */
+const double *fw_detector_inner_edges(const fw_detector *d, uint32_t *n);
 
 /* ---- tests, once per closed block (off the request path) --------------------------------- */
 

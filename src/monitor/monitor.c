@@ -8,6 +8,7 @@
 #include "monitor/monitor_int.h"
 
 #include "artifact/artifact.h"
+#include "monitor/bins.h"
 
 #include "core/alloc.h"
 #include "core/clock.h"
@@ -233,6 +234,11 @@ static void body_free(fw_monitor *mon) {
     }
     fw_free(mon->cols);
     mon->cols = NULL;
+    fw_free(mon->hot);
+    fw_free(mon->hot_edges);
+    mon->hot = NULL;
+    mon->hot_edges = NULL;
+    mon->n_hot_num = mon->n_hot_out = 0;
     mon->n_cols = mon->n_inputs_watched = 0;
     for (int b = 0; b < 2; b++) {
         fw_free(mon->blk[b].counts);
@@ -258,6 +264,58 @@ static void body_free(fw_monitor *mon) {
     fw_perf_store_lookup_free(mon->perf_lookup);
     mon->perf = NULL;
     mon->perf_lookup = NULL;
+}
+
+/* The per-row loop's view of the columns (monitor_int.h mon_hot), once the columns, their layout and
+ * expectations are set. */
+enum { HOT_NUMERIC = 0, HOT_OUTPUT, HOT_GENERAL };
+
+static int hot_path(const mon_col *c, const double **inner, uint32_t *n) {
+    *inner = NULL;
+    *n = 0;
+    if (c->type != FW_COL_NUMERIC) return HOT_GENERAL;
+    if (c->det && (!(*inner = fw_detector_inner_edges(c->det, n)) || *n > (1u << FW_BINS_MAX_LOG2))) return HOT_GENERAL;
+    return c->output ? HOT_OUTPUT : HOT_NUMERIC; /* no detector: no edges, every number in slot 0 */
+}
+
+static fw_status hot_init(fw_monitor *mon, fw_err *err) {
+    size_t pads = 0;
+    for (size_t i = 0; i < mon->n_cols; i++) {
+        const double *inner;
+        uint32_t n;
+        if (hot_path(&mon->cols[i], &inner, &n) != HOT_GENERAL) pads += (size_t)1 << fw_bins_log2(n);
+    }
+    mon->hot = fw_calloc(mon->n_cols + 1, sizeof *mon->hot);
+    mon->hot_edges = fw_malloc((pads + 1) * sizeof *mon->hot_edges);
+    if (!mon->hot || !mon->hot_edges) return fw_err_set(err, FW_ENOMEM, "out of memory");
+    size_t k = 0, at = 0;
+    for (int path = HOT_NUMERIC; path <= HOT_GENERAL; path++)
+        for (size_t i = 0; i < mon->n_cols; i++) {
+            const mon_col *c = &mon->cols[i];
+            const double *inner;
+            uint32_t n;
+            if (hot_path(c, &inner, &n) != path) continue;
+            mon_hot *h = &mon->hot[k++];
+            h->col = (uint32_t)i;
+            h->input = (uint32_t)c->input;
+            h->base = (uint32_t)c->off;
+            h->missing = h->base + c->missing_slot;
+            h->oor = h->base + c->n_slots + X_OOR;
+            h->expect = h->base + c->n_slots + X_EXPECT;
+            h->lo = c->oor_on ? c->ref_min : -INFINITY;
+            h->hi = c->oor_on ? c->ref_max : INFINITY;
+            h->ex_on = !isnan(c->ex_min) || !isnan(c->ex_max);
+            h->ex_lo = isnan(c->ex_min) ? -INFINITY : c->ex_min;
+            h->ex_hi = isnan(c->ex_max) ? INFINITY : c->ex_max;
+            if (path == HOT_NUMERIC) mon->n_hot_num++;
+            if (path == HOT_OUTPUT) mon->n_hot_out++;
+            if (path == HOT_GENERAL) continue;
+            h->k = fw_bins_log2(n);
+            h->edges = mon->hot_edges + at;
+            for (uint32_t j = 0; j < (1u << h->k); j++) mon->hot_edges[at + j] = j < n ? inner[j] : NAN;
+            at += (size_t)1 << h->k;
+        }
+    return FW_OK;
 }
 
 /* Builds the body from the model and the recipe (build_mu held; the monitor is unbuilt). */
@@ -288,6 +346,7 @@ static fw_status build(fw_monitor *mon, fw_err *err) {
     ds.step_rows = s.step_rows;
     ds.false_alarms_per_100k *= s.sensitivity;
     ds.defer_calibration = true; /* at the first full window, or fw_monitor_prepare's thread */
+    ds.effect_when_over = true;  /* run_tests reads the chi-square's PSI of active checks only */
     /* the family: each watched input's three detector tests, the outputs' detectors, and the
      * monitor's own rate tests (unseen, out of range, expectations: up to one per column each) */
     uint32_t n_det = 0, n_rate = 0;
@@ -314,11 +373,12 @@ static fw_status build(fw_monitor *mon, fw_err *err) {
         st = col_init(mon, c, &ref->pred[o], &ds, err);
     }
     fw_free(watch);
-    /* the flat layout of a block's counts: per column its slots, then the extra counters */
+    /* the flat layout of a block's counts: per column its slots, then the extra counters (the
+     * followed unseen values' only for a column that counts unseen categories) */
     size_t off = 0;
     for (size_t i = 0; i < mon->n_cols; i++) {
         mon->cols[i].off = off;
-        off += mon->cols[i].n_slots + X_COUNT;
+        off += mon->cols[i].n_slots + (mon->cols[i].unseen_on ? X_COUNT : X_TRACK);
     }
     mon->n_cells = off ? off : 1;
     mon->qb = s.quality_rows / s.step_rows;
@@ -353,6 +413,7 @@ static fw_status build(fw_monitor *mon, fw_err *err) {
     for (size_t i = 0; st == FW_OK && i < mon->n_cols; i++)
         if (mon->cols[i].expect_on) fw_rate_cusum_init(&mon->cols[i].expect, 0, 1e6, 0.01, mon->alpha_row);
     if (st == FW_OK) st = perf_init(mon, &s, &proj, err);
+    if (st == FW_OK) st = hot_init(mon, err);
     fw_project_free(&proj);
     return st;
 }
@@ -530,6 +591,15 @@ static fw_status value_num(const fw_monitor *mon, const mon_col *c, const fw_val
     return end != buf && !*end && isfinite(*x) ? FW_OK : FW_ESCHEMA;
 }
 
+/* Input column c's FW_MON_* flags in observation o: o->flags, and FW_MON_ABSENT for a missing value
+ * carrying o->absent_mark. */
+static uint8_t obs_flags(const fw_monitor_obs *o, const mon_col *c) {
+    uint8_t f = o->flags ? o->flags[c->input] : 0;
+    const fw_value *v = &o->values[c->input];
+    if (o->absent_mark && v->kind == FW_VALUE_MISSING && v->str == o->absent_mark) f |= FW_MON_ABSENT;
+    return f;
+}
+
 /* The cells observation o adds for column c: its slot, and the extra counters it hits. Returns the
  * number of cell indices written (1..4) and sets *schema on a value that cannot be read; an unseen
  * value not followed yet goes to *nc (may be NULL). */
@@ -544,8 +614,7 @@ static size_t col_cells(const fw_monitor *mon, const mon_col *c, const fw_monito
         v = &outv;
     } else {
         v = &o->values[c->input];
-        uint8_t f = o->flags ? o->flags[c->input] : 0;
-        if (f & (FW_MON_ABSENT | FW_MON_BAD_TYPE)) *schema = true;
+        if (obs_flags(o, c) & (FW_MON_ABSENT | FW_MON_BAD_TYPE)) *schema = true;
     }
     uint32_t base = (uint32_t)c->off;
     if (v->kind == FW_VALUE_MISSING) {
@@ -616,19 +685,29 @@ static void wait_shard(fw_monitor *mon, int sh) {
 static void close_block(fw_monitor *mon) {
     pthread_mutex_lock(&mon->test_mu);
     mon_block *b = &mon->blk[mon->cur];
+    bool first = true; /* the block's counts: the first shard's copied, the others' added (no clearing pass) */
     for (int sh = 0; mon->shard_used && sh < MON_SHARDS; sh++) /* the threads' counts into the block */
         if (mon->shard_used & (1u << sh)) {
             wait_shard(mon, sh); /* a thread still adding a row of this block */
             uint64_t *c = mon->shard[sh];
-            for (size_t i = 0; i < mon->n_cells; i++) b->counts[i] += c[i];
-            memset(c, 0, mon->n_cells * sizeof *c);
+            if (first)
+                for (size_t i = 0; i < mon->n_cells; i++) {
+                    b->counts[i] = c[i];
+                    c[i] = 0;
+                }
+            else
+                for (size_t i = 0; i < mon->n_cells; i++) {
+                    b->counts[i] += c[i];
+                    c[i] = 0;
+                }
+            first = false;
         }
+    if (first) memset(b->counts, 0, mon->n_cells * sizeof *b->counts);
     mon->shard_used = 0;
     uint64_t last_row = mon->rows - 1;
     mon->cur ^= 1;
     pthread_mutex_unlock(&mon->count_mu);
     run_tests(mon, b, last_row);
-    memset(b->counts, 0, mon->n_cells * sizeof *b->counts);
     memset(b->newcomer, 0, mon->n_cols * sizeof *b->newcomer);
     b->rows = 0;
     b->n_lat = 0;
@@ -645,6 +724,59 @@ static bool expired(const mon_block *b, int64_t t, int64_t block_ms) {
 enum { CELL_CHUNK = 1024 };
 
 enum { MAX_NEWCOMERS = 4 };
+
+/* The cells of every column of observation o into cells (up to 4 per column), as col_cells gives
+ * them column by column: numeric inputs and outputs found inline (monitor_int.h mon_hot), the
+ * others by col_cells, whose first MAX_NEWCOMERS unseen values not followed yet go into nc / nc_col
+ * (*n_new of them, in column order). Returns the number of cells. */
+static size_t row_cells(const fw_monitor *mon, const fw_monitor_obs *o, uint32_t *cells, bool *schema,
+                        mon_newcomer *nc, size_t *nc_col, size_t *n_new) {
+    size_t n = 0, i = 0;
+    const uint8_t *fl = o->flags;
+    bool bad = false;
+    for (; i < mon->n_hot_num; i++) {
+        const mon_hot *h = &mon->hot[i];
+        const fw_value *v = &o->values[h->input];
+        double x;
+        if (fl && (fl[h->input] & (FW_MON_ABSENT | FW_MON_BAD_TYPE))) bad = true;
+        if (v->kind == FW_VALUE_NUMBER) {
+            x = v->num;
+        } else if (v->kind == FW_VALUE_MISSING) {
+            if (o->absent_mark && v->str == o->absent_mark) bad = true;
+            cells[n++] = h->missing;
+            continue;
+        } else if (value_num(mon, &mon->cols[h->col], v, &x) != FW_OK) {
+            bad = true;
+            x = NAN;
+        }
+        if (isnan(x)) {
+            cells[n++] = h->missing;
+            continue;
+        }
+        /* below the first inner edge: slot 0 without the search (a zero-inflated column's zeros, the
+         * point-mass bin [0, nextafter(0)) of its reference: most values of spam's 57 inputs) */
+        cells[n++] = h->base + (x < h->edges[0] ? 0 : fw_bins_count_pow2(h->edges, h->k, x));
+        cells[n] = h->oor; /* written always, counted when out of range: no branch */
+        n += (x < h->lo) | (x > h->hi);
+        if (h->ex_on) {
+            cells[n] = h->expect;
+            n += (x < h->ex_lo) | (x > h->ex_hi);
+        }
+    }
+    for (; i < mon->n_hot_num + mon->n_hot_out; i++) { /* the model's outputs: no range, no expectation */
+        const mon_hot *h = &mon->hot[i];
+        double x = o->outputs ? o->outputs[h->input] : NAN;
+        cells[n++] = isnan(x) ? h->missing : h->base + fw_bins_count_pow2(h->edges, h->k, x);
+    }
+    for (; i < mon->n_cols; i++) {
+        const mon_hot *h = &mon->hot[i];
+        if (*n_new < MAX_NEWCOMERS) nc[*n_new].key = 0;
+        n += col_cells(mon, &mon->cols[h->col], o, cells + n, &bad, *n_new < MAX_NEWCOMERS ? &nc[*n_new] : NULL);
+        if (*n_new < MAX_NEWCOMERS && nc[*n_new].key) nc_col[(*n_new)++] = h->col;
+    }
+    if (bad) *schema = true;
+    return n;
+}
 
 /* This thread's shard (monitor_int.h): threads are numbered in the order they first observe. */
 static atomic_uint g_threads;
@@ -668,12 +800,7 @@ uint64_t fw_monitor_observe(fw_monitor *mon, const fw_monitor_obs *o) {
     mon_newcomer nc[MAX_NEWCOMERS];
     size_t nc_col[MAX_NEWCOMERS];
     bool schema = false, wide = mon->n_cols > CELL_CHUNK;
-    if (!wide)
-        for (size_t i = 0; i < mon->n_cols; i++) {
-            nc[n_new].key = 0;
-            n += col_cells(mon, &mon->cols[i], o, cells + n, &schema, n_new < MAX_NEWCOMERS ? &nc[n_new] : NULL);
-            if (n_new < MAX_NEWCOMERS && nc[n_new].key) nc_col[n_new++] = i;
-        }
+    if (!wide) n = row_cells(mon, o, cells, &schema, nc, nc_col, &n_new);
     unsigned sh = my_shard();
     pthread_mutex_lock(&mon->count_mu);
     /* the timestamp: the caller's, or the clock read under count_mu, so that rows get their times
@@ -729,7 +856,7 @@ uint64_t fw_monitor_observe(fw_monitor *mon, const fw_monitor_obs *o) {
             mon_alarm *a = &mon->alarms[i * MON_COL_ALARMS + FW_ALARM_SCHEMA];
             if (!a->active) {
                 fw_alarm rec;
-                uint8_t f = o->flags ? o->flags[c->input] : 0;
+                uint8_t f = obs_flags(o, c);
                 make_alarm(&rec, FW_ALARM_SCHEMA, c->name, f & FW_MON_ABSENT ? "absent" : "bad_type", 1, 0, row, ts);
                 if (f & FW_MON_ABSENT) snprintf(rec.detail, sizeof rec.detail, "the column is absent from the request");
                 else

@@ -134,6 +134,11 @@ typedef struct fw_monitor_obs {
     int64_t ts_ms;                 /* the row's time, Unix ms; 0 = now (the wall clock, read under the
                                       count lock); < 0 = none (recorded as 0; such rows never close a
                                       block by time: the replay without --time-column) */
+    const char *absent_mark;       /* non-NULL: a missing value (FW_VALUE_MISSING) whose str is this
+                                      very pointer was absent from the request, as if flagged
+                                      FW_MON_ABSENT (the server's decoders mark absent inputs so, and
+                                      the monitor looks only at its missing values: no pass over
+                                      every input to build flags) */
 } fw_monitor_obs;
 
 /* Builds the monitor of model m (m must outlive it). The reference profile and the recorded

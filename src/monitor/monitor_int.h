@@ -67,6 +67,24 @@ typedef struct mon_col {
     mon_track track[UNSEEN_TRACK];
 } mon_col;
 
+/* What the per-row loop of fw_monitor_observe reads of a column, side by side (one array for all
+ * columns, not the ~1 KiB mon_col each), numeric inputs first, then outputs, then the others: for
+ * a numeric input or an output it finds the cells inline — the slot by the unrolled search of the
+ * detector's inner edges padded to a power of two (bins.h), the out-of-range and expectation cells
+ * by two comparisons each — exactly the cells col_cells gives; every other column (categorical,
+ * timestamp, edges out of order or over 1,024) goes through col_cells. Built with the body. */
+typedef struct mon_hot {
+    const double *edges;       /* 2^k sorted inner edges then NaN pads (numeric inputs, outputs) */
+    uint32_t k;
+    uint32_t col;              /* its index in cols */
+    uint32_t input;            /* the value's index (an output's index for an output) */
+    uint32_t base, missing;    /* cells: slot 0, the missing slot */
+    uint32_t oor, expect;      /* cells: out of range, expectation violated */
+    bool ex_on;                /* an expectation range to test */
+    double lo, hi;             /* in range: lo <= x <= hi (-inf / +inf when not tested) */
+    double ex_lo, ex_hi;       /* the expectation's range, the same way */
+} mon_hot;
+
 /* An unseen value not followed yet, met in a block (the last one met wins). */
 typedef struct mon_newcomer {
     uint64_t key;
@@ -109,6 +127,10 @@ struct fw_monitor {
     double budget[3];          /* p50, p90, p99 ms; 0 = none */
     double alpha_row;
     mon_col *cols;             /* watched inputs, then outputs */
+    mon_hot *hot;              /* n_cols: the per-row loop's view of cols (n_hot_num numeric inputs,
+                                  then n_hot_out outputs, then the others) */
+    size_t n_hot_num, n_hot_out;
+    double *hot_edges;         /* the padded edges mon_hot.edges point into */
     size_t n_cols, n_inputs_watched, n_cells;
     size_t qb, wb;             /* blocks per quality / drift window */
     /* count_mu: rows, the open block, which shards are used (shard_used) */

@@ -261,28 +261,20 @@ void fw_srv_monitor_detach(fw_srv_model *m) {
 
 const char fw_srv_absent_mark[] = "";
 
-enum { MAX_FLAGGED = 1024 }; /* inputs past this many are not flagged when absent (no allocation) */
+enum { MAX_FLAGGED = 1024 }; /* inputs past this many are not flagged when absent (as before the mark) */
 
 void fw__srv_monitor_observe(const fw_srv_model *m, const fw_value *vals, const double *out, uint64_t t0_ns,
                              const char *request_id) {
-    uint8_t flags[MAX_FLAGGED];
-    bool any = false;
-    size_t n = m->n_inputs < MAX_FLAGGED ? m->n_inputs : MAX_FLAGGED;
-    for (size_t i = 0; i < n; i++)
-        if (vals[i].str == fw_srv_absent_mark && vals[i].kind == FW_VALUE_MISSING) {
-            if (!any) memset(flags, 0, n);
-            any = true;
-            flags[i] = FW_MON_ABSENT;
-        }
-    if (any && m->n_inputs > n) any = false; /* (a model this wide is not flagged) */
     fw_monitor_obs o = {
         .values = vals,
-        .flags = any ? flags : NULL,
+        .flags = NULL,
         .outputs = out,
         .latency_ms = (double)(fw_now_ns() - t0_ns) * 1e-6,
         .request_id = request_id,
         .request_id_len = request_id ? strlen(request_id) : 0,
         .ts_ms = 0,
+        /* absent inputs carry the mark (FW_SRV_ABSENT): the monitor checks its missing values for it */
+        .absent_mark = m->n_inputs <= MAX_FLAGGED ? fw_srv_absent_mark : NULL,
     };
     fw_monitor_observe(m->monitor, &o); /* the first one builds the monitor (monitor.h) */
     mon_hook *h = m->monitor_hook;

@@ -519,8 +519,63 @@ static void test_effect_floor(void) {
     ref_free(&c);
 }
 
+/* settings.effect_when_over: every check the same as without it, except FW_DET_CHI2's effect (the
+ * PSI), NaN while the statistic is under its threshold and the same PSI at or over it; a shift
+ * makes both happen in one stream. */
+static void test_effect_when_over(void) {
+    fw_ref_column c = numeric_ref("x", 20000, 10, 0.05, 5);
+    fw_detector_settings s, l;
+    fw_detector_settings_init(&s);
+    s.window_rows = 500;
+    l = s;
+    l.effect_when_over = true;
+    fw_detector *d = NULL, *dl = NULL;
+    fw_err err;
+    CHECK_OK(fw_detector_create(&c, &s, &d, &err));
+    CHECK_OK(fw_detector_create(&c, &l, &dl, &err));
+    fw_detector_state *st = NULL, *stl = NULL;
+    if (d && dl) {
+        CHECK_OK(fw_detector_state_new(d, &st));
+        CHECK_OK(fw_detector_state_new(dl, &stl));
+    }
+    uint32_t ns = d ? fw_detector_n_slots(d) : 1;
+    uint64_t *blk = fw_calloc(ns, sizeof *blk);
+    fw_rng r;
+    fw_rng_seed(&r, 77);
+    size_t under = 0, over = 0;
+    for (uint64_t i = 0; st && stl && blk && i < 20000; i++) {
+        double x = fw_rng_normal(&r) + (i >= 10000 ? 0.5 : 0);
+        if (fw_rng_uniform(&r) < 0.05) x = NAN;
+        blk[fw_detector_slot_num(d, x)]++;
+        if ((i + 1) % 50) continue;
+        fw_detector_check a[FW_DETECTOR_TESTS], b[FW_DETECTOR_TESTS];
+        fw_detector_step(d, st, blk, a);
+        fw_detector_step(dl, stl, blk, b);
+        memset(blk, 0, ns * sizeof *blk);
+        for (int t = 0; t < FW_DETECTOR_TESTS; t++) {
+            if (t == FW_DET_CHI2 && a[t].evaluated && !(a[t].value >= a[t].threshold)) {
+                under++;
+                CHECK(isnan(b[t].effect));
+                b[t].effect = a[t].effect;
+            } else if (t == FW_DET_CHI2 && a[t].evaluated) {
+                over++;
+            }
+            CHECK_MSG(!memcmp(&a[t], &b[t], sizeof a[t]), "block ending at row %llu, test %d differs",
+                      (unsigned long long)i, t);
+        }
+    }
+    CHECK(under > 100 && over > 10);
+    fw_free(blk);
+    fw_detector_state_free(st);
+    fw_detector_state_free(stl);
+    fw_detector_free(d);
+    fw_detector_free(dl);
+    ref_free(&c);
+}
+
 int main(void) {
     TEST_RUN(test_slots);
+    TEST_RUN(test_effect_when_over);
     TEST_RUN(test_many_bins);
     TEST_RUN(test_empty_reference);
     TEST_RUN(test_settings_refused);
