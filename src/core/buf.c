@@ -16,6 +16,7 @@ void fw_buf_free(fw_buf *b) {
 
 static bool reserve(fw_buf *b, size_t n) {
     if (b->oom) return false;
+    if (n <= b->cap - b->len) return true; /* room already: no call (the reply path puts ~100 pieces) */
     if (n > SIZE_MAX - b->len) {
         b->oom = true;
         return false;

@@ -14,6 +14,21 @@ static const double exact_pow10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6, 
                                        1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
                                        1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
+bool fw_decimal_exact(uint64_t mant, int exp10, bool neg, double *out) {
+    double v;
+    if (mant == 0) {
+        v = 0.0;
+    } else if (mant <= (1ull << 53) && exp10 >= -22 && exp10 <= 22) {
+        /* Clinger's fast path: both operands exact, one IEEE operation → correctly rounded. */
+        v = (double)mant;
+        v = exp10 < 0 ? v / exact_pow10[-exp10] : v * exact_pow10[exp10];
+    } else {
+        return false;
+    }
+    *out = neg ? -v : v;
+    return true;
+}
+
 bool fw_decimal_parse(const char *s, size_t n, double *out, bool *is_int) {
     const char *p = s, *end = s + n;
     if (p == end) return false;
@@ -82,28 +97,18 @@ bool fw_decimal_parse(const char *s, size_t n, double *out, bool *is_int) {
     }
     if (p != end) return false;
     if (is_int) *is_int = !frac && !has_exp;
-    double v;
-    if (mant == 0) {
-        v = 0.0;
-    } else if (!overflow && mant <= (1ull << 53) && exp10 >= -22 && exp10 <= 22) {
-        /* Clinger's fast path: both operands exact, one IEEE operation → correctly rounded. */
-        v = (double)mant;
-        v = exp10 < 0 ? v / exact_pow10[-exp10] : v * exact_pow10[exp10];
-    } else {
-        char tmp[128];
-        char *buf = tmp;
-        if (n >= sizeof tmp) {
-            buf = fw_malloc(n + 1); /* rare: very long digit strings; freed below */
-            if (!buf) return false;
-        }
-        memcpy(buf, s, n);
-        buf[n] = 0;
-        v = strtod(buf, NULL);
-        if (buf != tmp) fw_free(buf);
-        if (isinf(v)) return false;
-        *out = v;
-        return true;
+    if (!overflow && fw_decimal_exact(mant, exp10, neg, out)) return true;
+    char tmp[128];
+    char *buf = tmp;
+    if (n >= sizeof tmp) {
+        buf = fw_malloc(n + 1); /* rare: very long digit strings; freed below */
+        if (!buf) return false;
     }
-    *out = neg ? -v : v;
+    memcpy(buf, s, n);
+    buf[n] = 0;
+    double v = strtod(buf, NULL);
+    if (buf != tmp) fw_free(buf);
+    if (isinf(v)) return false;
+    *out = v;
     return true;
 }

@@ -13,9 +13,16 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Parses s[0..n) as above. Returns true and sets *out on success; *is_int (may be NULL) is set
  * when the text has no fraction and no exponent part. */
 bool fw_decimal_parse(const char *s, size_t n, double *out, bool *is_int);
+
+/* Clinger's exact case on its own, for scanners that gather the digits themselves: the value
+ * (neg ? -1 : 1) * mant * 10^exp10, where mant holds every significant digit exactly. True and *out
+ * when it is exact in one IEEE operation (mant <= 2^53, |exp10| <= 22; mant 0 gives ±0), which is
+ * then the correctly rounded double, fw_decimal_parse's; false: the caller parses the text. */
+bool fw_decimal_exact(uint64_t mant, int exp10, bool neg, double *out);
 
 #endif

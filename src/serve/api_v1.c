@@ -110,29 +110,67 @@ static const char *outcome_of(const fw_srv_decision *d) {
     return d->source == FW_PRED_REVIEW ? "review" : "fallback";
 }
 
+/* The numbers of one prediction repeat (its score is also a probability, its confidence is p or
+ * 1 - p, the threshold is the model's): each distinct double is formatted once, as
+ * fw_json_put_f64 formats it, and copied after. */
+typedef struct num_memo {
+    int n;
+    struct {
+        double v;
+        uint8_t len;
+        char s[FW_DTOA_MAX];
+    } e[4];
+} num_memo;
+
+static void put_num(fw_buf *b, num_memo *mm, double v) {
+    if (!mm) {
+        fw_json_put_f64(b, v);
+        return;
+    }
+    for (int i = 0; i < mm->n; i++)
+        if (memcmp(&mm->e[i].v, &v, sizeof v) == 0) {
+            fw_buf_put(b, mm->e[i].s, mm->e[i].len);
+            return;
+        }
+    char tmp[FW_DTOA_MAX];
+    char *s = mm->n < 4 ? mm->e[mm->n].s : tmp;
+    size_t len = 4;
+    if (isfinite(v)) len = fw_dtoa(v, s);
+    else memcpy(s, "null", 4);
+    if (mm->n < 4) {
+        mm->e[mm->n].v = v;
+        mm->e[mm->n++].len = (uint8_t)len;
+    }
+    fw_buf_put(b, s, len);
+}
+
 /* ,"probabilities":{neg:1-p,pos:p},"score":p,"threshold":t of a binary model's positive-class
- * probability p (online and batch answers alike). */
-static void put_binary_scores(fw_buf *b, const fw_srv_model *m, double p) {
+ * probability p (online and batch answers alike; mm may be NULL). */
+static void put_binary_scores(fw_buf *b, const fw_srv_model *m, double p, num_memo *mm) {
     PUT_LIT(b, ",\"probabilities\":{");
     fw_json_put_str(b, m->classes ? m->classes[0] : "0");
     fw_buf_put_u8(b, ':');
-    fw_json_put_f64(b, 1 - p);
+    put_num(b, mm, 1 - p);
     fw_buf_put_u8(b, ',');
     fw_json_put_str(b, m->classes ? m->classes[1] : "1");
     fw_buf_put_u8(b, ':');
-    fw_json_put_f64(b, p);
+    put_num(b, mm, p);
     PUT_LIT(b, "},\"score\":");
-    fw_json_put_f64(b, p);
+    put_num(b, mm, p);
     PUT_LIT(b, ",\"threshold\":");
-    fw_json_put_f64(b, m->threshold);
+    /* the model's constant: this thread's last text of it is kept */
+    static _Thread_local num_memo t_thr;
+    if (mm && t_thr.n && memcmp(&t_thr.e[0].v, &m->threshold, sizeof m->threshold) != 0) t_thr.n = 0;
+    put_num(b, mm ? &t_thr : NULL, m->threshold);
 }
 
 /* Writes one prediction object from the model's own scores and the decision. */
 static void put_prediction(fw_buf *b, const fw_srv_model *m, const double *out, const fw_srv_decision *d) {
+    num_memo mm = {0};
     PUT_LIT(b, "{\"label\":");
     put_label(b, m, out);
     if (m->task == FW_TASK_BINARY) {
-        put_binary_scores(b, m, out[0]);
+        put_binary_scores(b, m, out[0], &mm);
     } else if (m->task == FW_TASK_MULTICLASS) {
         PUT_LIT(b, ",\"probabilities\":{");
         for (size_t k = 0; k < m->n_outputs; k++) {
@@ -153,7 +191,7 @@ static void put_prediction(fw_buf *b, const fw_srv_model *m, const double *out, 
     }
     if (m->task == FW_TASK_BINARY || m->task == FW_TASK_MULTICLASS) {
         PUT_LIT(b, ",\"confidence\":");
-        fw_json_put_f64(b, d->confidence);
+        put_num(b, &mm, d->confidence);
     }
     if (d->abstained) {
         /* the fallback answers; the model's own label and scores are kept beside it */
@@ -298,7 +336,7 @@ static void put_batch_scores(fw_buf *b, const fw_srv_model *m, const fw_hybrid_a
     if (m->task == FW_TASK_BINARY) {
         json_t *sc = json_object_get(sj, "score");
         if (json_is_number(sc)) {
-            put_binary_scores(b, m, json_number_value(sc));
+            put_binary_scores(b, m, json_number_value(sc), NULL);
         }
     } else if (m->task == FW_TASK_MULTICLASS || m->task == FW_TASK_MULTILABEL) {
         json_t *pr = json_object_get(sj, "p");

@@ -79,13 +79,37 @@ static void put_hex(char *o, uint64_t v, int digits) {
 
 static uint32_t tag_of(const fw_reqid_key *k, const char *hex32) { return (uint32_t)fw_siphash24(k->tag, hex32, 32); }
 
+/* A request's id is formatted, then re-bound to the model that answers: the second mask and that
+ * model's code are the same hashes again. This thread's last of each is kept, keyed by everything
+ * the hash reads (the key and the bytes), so a hit is the hash's value whatever changed between. */
+static _Thread_local struct {
+    uint64_t key[2];
+    char hex[24];
+    uint32_t mask;
+    bool valid;
+} t_mask;
+static _Thread_local struct {
+    uint64_t key[2];
+    char text[512]; /* name NUL version */
+    size_t len;
+    uint32_t code;
+} t_code;
+
 /* The mask hiding the model code: a PRF of the 96 random bits (their 24 hex digits), in a domain of
  * its own (a 25th byte) so it is unrelated to any id's random part. */
 static uint32_t code_mask(const fw_reqid_key *k, const char *hex24) {
+    if (t_mask.valid && t_mask.key[0] == k->id[0] && t_mask.key[1] == k->id[1] && memcmp(t_mask.hex, hex24, 24) == 0)
+        return t_mask.mask;
     char m[25];
     memcpy(m, hex24, 24);
     m[24] = 'm';
-    return (uint32_t)fw_siphash24(k->id, m, sizeof m);
+    uint32_t mask = (uint32_t)fw_siphash24(k->id, m, sizeof m);
+    t_mask.key[0] = k->id[0];
+    t_mask.key[1] = k->id[1];
+    memcpy(t_mask.hex, hex24, 24);
+    t_mask.mask = mask;
+    t_mask.valid = true;
+    return mask;
 }
 
 uint32_t fw_reqid_model_code(const fw_reqid_key *k, const char *name, const char *version) {
@@ -96,9 +120,18 @@ uint32_t fw_reqid_model_code(const fw_reqid_key *k, const char *name, const char
     memcpy(buf, name, nl);
     buf[nl] = 0;
     memcpy(buf + nl + 1, version, vl);
-    uint64_t h = fw_siphash24(k->tag, buf, nl + 1 + vl);
+    size_t n = nl + 1 + vl;
+    if (t_code.len == n && t_code.key[0] == k->tag[0] && t_code.key[1] == k->tag[1] && memcmp(t_code.text, buf, n) == 0)
+        return t_code.code;
+    uint64_t h = fw_siphash24(k->tag, buf, n);
     uint32_t c = (uint32_t)(h ^ (h >> 32));
-    return c ? c : 1; /* 0 means "no model" */
+    c = c ? c : 1; /* 0 means "no model" */
+    t_code.key[0] = k->tag[0];
+    t_code.key[1] = k->tag[1];
+    memcpy(t_code.text, buf, n);
+    t_code.len = n;
+    t_code.code = c;
+    return c;
 }
 
 void fw_reqid_format(const fw_reqid_key *k, uint64_t n, uint32_t code, char *out) {

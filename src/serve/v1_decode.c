@@ -51,6 +51,8 @@ typedef struct v1_scratch {
     gap_list gaps, tail;
     size_t n_pre;
     const char *base;  /* the body scan_top read */
+    uint64_t plain_gen; /* the model (fw_srv_model.gen) plain tells about; 0: none yet */
+    bool plain;        /* its input names hold no byte a key's text would escape or decline */
 } v1_scratch;
 
 static pthread_key_t g_key;
@@ -88,7 +90,8 @@ static v1_scratch *scratch(void) {
 /* ---- lexical pieces -------------------------------------------------------------------------- */
 
 static inline const char *skip_ws(const char *p, const char *end) {
-    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++;
+    /* every whitespace byte is <= ' ': most tokens end the loop on the first compare */
+    while (p < end && (unsigned char)*p <= ' ' && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++;
     return p;
 }
 
@@ -163,9 +166,11 @@ static size_t unescape(const char *s, size_t n, char *dst) {
 
 static inline bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
-/* A strict JSON number at p. Integers (no '.', 'e', 'E') of up to 18 digits are read exactly and
- * converted like jansson's json_integer → json_number_value; reals are read by fw_decimal_parse,
- * strtod's double as jansson's. Returns the byte after it, or NULL (decline). *is_int / *iv tell an integer. */
+/* A strict JSON number at p, read in one pass. Integers (no '.', 'e', 'E') of up to 18 digits are
+ * read exactly and converted like jansson's json_integer → json_number_value; reals gather their
+ * digits as they are scanned, and those of at most 19 digits within Clinger's bounds are converted
+ * at once (fw_decimal_exact); the rest are read by fw_decimal_parse. Both give strtod's double, as
+ * jansson's. Returns the byte after it, or NULL (decline). *is_int / *iv tell an integer. */
 static const char *scan_number(const char *p, const char *end, double *v, bool *is_int, long long *iv) {
     const char *s = p;
     bool neg = false;
@@ -174,35 +179,48 @@ static const char *scan_number(const char *p, const char *end, double *v, bool *
         p++;
     }
     if (p >= end) return NULL;
-    if (*p == '0') p++;
-    else if (*p >= '1' && *p <= '9')
-        while (p < end && is_digit(*p)) p++;
-    else return NULL;
-    const char *int_end = p;
+    uint64_t mant = 0; /* the digits, while there are at most 19 of them */
+    int nd = 0;        /* digits seen (the integer part has no leading zero but a lone '0') */
+    int exp10 = 0;
+    if (*p == '0') {
+        p++;
+    } else if (*p >= '1' && *p <= '9') {
+        for (; p < end && is_digit(*p); p++, nd++)
+            if (nd < 19) mant = mant * 10 + (uint64_t)(*p - '0');
+    } else {
+        return NULL;
+    }
     bool real = false;
     if (p < end && *p == '.') {
         p++;
         if (p >= end || !is_digit(*p)) return NULL;
-        while (p < end && is_digit(*p)) p++;
+        for (; p < end && is_digit(*p); p++, nd++)
+            if (nd < 19) {
+                mant = mant * 10 + (uint64_t)(*p - '0');
+                exp10--;
+            }
         real = true;
     }
     if (p < end && (*p == 'e' || *p == 'E')) {
         p++;
-        if (p < end && (*p == '+' || *p == '-')) p++;
+        bool eneg = false;
+        if (p < end && (*p == '+' || *p == '-')) eneg = *p++ == '-';
         if (p >= end || !is_digit(*p)) return NULL;
-        while (p < end && is_digit(*p)) p++;
+        int e = 0;
+        for (; p < end && is_digit(*p); p++)
+            if (e < 100000) e = e * 10 + (*p - '0');
+        exp10 += eneg ? -e : e;
         real = true;
     }
     *is_int = !real;
     if (!real) {
-        const char *d = s + neg;
-        if (int_end - d > 18) return NULL; /* might overflow json_int_t: jansson decides */
-        long long x = 0;
-        for (; d < int_end; d++) x = x * 10 + (*d - '0');
+        if (nd > 18) return NULL; /* might overflow json_int_t: jansson decides */
+        long long x = (long long)mant;
         *iv = neg ? -x : x;
         *v = (double)*iv;
         return p;
     }
+    if (nd <= 19 && fw_decimal_exact(mant, exp10, neg, v)) return p;
     /* strtod's double (core/decimal.h); overflow declines: jansson says "real number overflow" */
     return fw_decimal_parse(s, (size_t)(p - s), v, NULL) ? p : NULL;
 }
@@ -419,6 +437,37 @@ bool fw__v1_decode(const fw_srv_model *m, const fw_v1_top *top, fw_v1_decoded *o
     return ok;
 }
 
+/* True when every input name of m is plain: no quote, backslash, control byte or byte >= 0x80, so
+ * a key whose raw text equals the name is that name exactly as scan_key would read it (cached per
+ * thread for the last model asked). */
+static bool keys_plain(v1_scratch *sc, const fw_srv_model *m) {
+    if (sc->plain_gen == m->gen) return sc->plain;
+    const fw_strmap *ix = &m->input_index;
+    bool ok = true;
+    for (size_t i = 0; i < ix->count && ok; i++)
+        for (size_t j = 0; j < ix->key_len[i] && ok; j++) {
+            unsigned char c = (unsigned char)ix->keys[i][j];
+            ok = c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+        }
+    sc->plain_gen = m->gen;
+    sc->plain = ok;
+    return ok;
+}
+
+/* p at a member whose key may be the plain name want (wn bytes): on a match, scans "want" and the
+ * colon as scan_key does and returns the value's first byte; NULL when the key is another (p is
+ * then read by scan_key as usual). */
+static inline const char *match_key(const char *p, const char *end, const char *want, size_t wn, bool *declined,
+                                    gap_list *g) {
+    if ((size_t)(end - p) < wn + 2 || *p != '"' || p[wn + 1] != '"' || memcmp(p + 1, want, wn) != 0) return NULL;
+    p = skip_ws_g(p + wn + 2, end, g);
+    if (p >= end || *p != ':' || (p = skip_ws_g(p + 1, end, g)) >= end) {
+        *declined = true;
+        return NULL;
+    }
+    return p;
+}
+
 static bool decode(v1_scratch *sc, const fw_srv_model *m, const fw_v1_top *top, fw_v1_decoded *out, gap_list *g) {
     const char *p = top->inst, *end = top->inst + top->inst_len;
     size_t n_in = m->n_inputs;
@@ -431,6 +480,7 @@ static bool decode(v1_scratch *sc, const fw_srv_model *m, const fw_v1_top *top, 
     if (top->inst_len + 1 > sc->strs_cap && FW_GROW(&sc->strs, &sc->strs_cap, top->inst_len + 1) != FW_OK)
         return false;
     size_t str_used = 0;
+    bool plain = keys_plain(sc, m);
     p = skip_ws_g(p + 1, end, g);
     if (p >= end || *p == ']') return false; /* empty: the jansson path explains */
     size_t n = 0;
@@ -453,11 +503,18 @@ static bool decode(v1_scratch *sc, const fw_srv_model *m, const fw_v1_top *top, 
             p++;
         } else {
             for (bool more = true; more;) {
-                const char *k;
+                const char *k = p + 1, *q;
                 size_t kn;
-                if (!(p = scan_key(p, end, &k, &kn, g))) return false;
                 int64_t slot = -1;
-                if (guess < ix->count && ix->key_len[guess] == kn && memcmp(ix->keys[guess], k, kn) == 0) {
+                bool declined = false;
+                if (plain && guess < ix->count &&
+                    (q = match_key(p, end, ix->keys[guess], kn = ix->key_len[guess], &declined, g)) != NULL) {
+                    p = q; /* the next input's name, as the keys usually come */
+                    slot = ix->values[guess];
+                    guess++;
+                } else if (declined || !(p = scan_key(p, end, &k, &kn, g))) {
+                    return false;
+                } else if (guess < ix->count && ix->key_len[guess] == kn && memcmp(ix->keys[guess], k, kn) == 0) {
                     slot = ix->values[guess];
                     guess++;
                 } else {

@@ -88,6 +88,18 @@ static void test_predict_v1(void) {
     CHECK_CONTAINS(r.body, "unknown feature 'zz' ignored");
     CHECK_CONTAINS(r.body, "\"request_id\":\"");
     CHECK_CONTAINS(r.headers, "X-Request-Id:");
+    /* the whole body, byte for byte (the request id, random, masked): the reply's fixed parts,
+     * number formats, the abstained prediction's fields and the warnings' order */
+    const char *rid = r.body ? strstr(r.body, "\"request_id\":\"") : NULL;
+    CHECK(rid != NULL && strlen(rid) > 14 + 41);
+    if (rid && strlen(rid) > 14 + 41) memset((char *)rid + 14, 'X', 41);
+    CHECK_STR(r.body, "{\"request_id\":\"XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX\",\"model\":\"spam\",\"version\":\"1\","
+                      "\"variant\":\"primary\",\"source\":\"online\",\"predictions\":[{\"label\":\"spam\",\"probabilities\":"
+                      "{\"ham\":0.33181222783183384,\"spam\":0.6681877721681662},\"score\":0.6681877721681662,\"threshold\":0.5,"
+                      "\"confidence\":0.6681877721681662,\"abstained\":false},{\"label\":\"spam\",\"probabilities\":{\"ham\":0.5,"
+                      "\"spam\":0.5},\"score\":0.5,\"threshold\":0.5,\"confidence\":0.5,\"abstained\":true,"
+                      "\"confidence_threshold\":0.6,\"fallback\":\"review\",\"answer\":\"needs review\"}],"
+                      "\"warnings\":[\"instances[0]: unknown feature 'zz' ignored\"]}");
     hc_resp_free(&r);
     /* explicit version and alias routes */
     REQ("POST", "/v1/models/spam/versions/2:predict", "{\"instances\":[{\"a\":1}]}", NULL, &r);

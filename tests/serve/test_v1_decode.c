@@ -15,7 +15,9 @@
 #include "test.h"
 
 #include <dirent.h>
+#include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 static fw_server *g_s;
 static int check_gaps(const char *body, size_t len);
@@ -442,6 +444,94 @@ static void test_decoder_values(void) {
     fw_srv_model_unref(m);
 }
 
+/* One random JSON number's text into b (returns its length): a sign, an integer part of 0 to 25
+ * digits, a fraction of 1 to 25 digits, an exponent of up to 3 digits, in every combination, with
+ * the digit counts around the fast path's bounds (19 digits, 2^53, 10^±22) and runs of 0s and 9s. */
+static size_t random_number(fw_rng *r, char *b) {
+    static const char *const EDGE[] = {"9007199254740992", "9007199254740993", "9007199254740991",
+                                       "18014398509481985", "4.9e-324", "2.2250738585072011e-308",
+                                       "2.2250738585072014e-308", "1.7976931348623157e308", "1.7976931348623159e308",
+                                       "1e22", "1e23", "1e-22", "1e-23", "123456789012345678", "1234567890123456789",
+                                       "0.30000000000000004", "9999999999999999999", "0.1e-22", "89255.0e-22",
+                                       "8.98846567431158e307", "2.4703282292062327e-324", "-0.0", "-0", "0e999"};
+    size_t n = 0;
+    if (fw_rng_below(r, 50) == 0) {
+        const char *e = EDGE[fw_rng_below(r, sizeof EDGE / sizeof *EDGE)];
+        n = strlen(e);
+        memcpy(b, e, n);
+        return n;
+    }
+    if (fw_rng_below(r, 2)) b[n++] = '-';
+    unsigned style = (unsigned)fw_rng_below(r, 4); /* digits: random, 9s, 0s after a 1, 5s */
+    size_t id = fw_rng_below(r, 5) == 0 ? 0 : (size_t)fw_rng_below(r, 26);
+    bool frac = fw_rng_below(r, 4) != 0, ex = fw_rng_below(r, 3) == 0;
+    if (id == 0) {
+        b[n++] = '0';
+    } else {
+        for (size_t i = 0; i < id; i++) {
+            char c = style == 0 ? (char)('0' + fw_rng_below(r, 10)) : style == 1 ? '9' : style == 2 ? (i ? '0' : '1') : '5';
+            b[n++] = i == 0 && c == '0' ? '7' : c;
+        }
+    }
+    if (frac || (id == 0 && !ex)) {
+        b[n++] = '.';
+        size_t fd = 1 + (size_t)fw_rng_below(r, fw_rng_below(r, 2) ? 6 : 25);
+        for (size_t i = 0; i < fd; i++)
+            b[n++] = style == 0 ? (char)('0' + fw_rng_below(r, 10)) : style == 1 ? '9' : style == 2 ? '0' : '5';
+        if (style >= 2 && fw_rng_below(r, 2)) b[n - 1] = '1';
+    }
+    if (ex) {
+        b[n++] = fw_rng_below(r, 2) ? 'e' : 'E';
+        unsigned sg = (unsigned)fw_rng_below(r, 3);
+        if (sg) b[n++] = sg == 1 ? '-' : '+';
+        long e = fw_rng_below(r, 3) ? (long)fw_rng_below(r, 30) : (long)fw_rng_below(r, 400);
+        n += (size_t)snprintf(b + n, 8, "%ld", e);
+    }
+    return n;
+}
+
+/* The decoder's numbers are strtod's doubles bit for bit, over random and edge-case texts (the
+ * one-pass scan with its exact fast path, and fw_decimal_parse behind it; integers as jansson's
+ * json_integer, so "-0" is 0); a text is declined only
+ * when jansson decides (an integer past 18 digits) or strtod overflows. FW_NUMBERS=N: that many. */
+static void test_numbers_like_strtod(void) {
+    if (!g_s) return;
+    fw_srv_model *m = acquire("m");
+    CHECK(m != NULL);
+    if (!m) return;
+    const char *env = getenv("FW_NUMBERS");
+    long total = env ? atol(env) : 300000;
+    fw_rng r;
+    fw_rng_seed(&r, 20261207);
+    char body[128], num[96];
+    long bad = 0, declined = 0;
+    for (long i = 0; i < total && bad < 10; i++) {
+        size_t n = random_number(&r, num);
+        num[n] = 0;
+        int bl = snprintf(body, sizeof body, "{\"instances\":[{\"a\":%s}]}", num);
+        fw_v1_top top;
+        fw_v1_decoded d;
+        bool is_int = !strpbrk(num, ".eE");
+        /* an integer is jansson's json_integer as a double ("-0" is 0); a real strtod's */
+        double want = is_int ? (double)strtoll(num, NULL, 10) : strtod(num, NULL);
+        size_t digits = strspn(num + (num[0] == '-'), "0123456789");
+        bool ok = fw__v1_scan_top(body, (size_t)bl, &top) && fw__v1_decode(m, &top, &d);
+        if (!ok) {
+            declined++;
+            bool may = (is_int && digits > 18) || isinf(want);
+            CHECK_MSG(may, "declined %s (strtod %.17g)", num, want);
+            bad += !may;
+            continue;
+        }
+        double got = d.vals[0].num;
+        bool same = d.vals[0].kind == FW_VALUE_NUMBER && memcmp(&got, &want, sizeof got) == 0;
+        CHECK_MSG(same, "%s: decoded %.17g, strtod %.17g", num, got, want);
+        bad += !same;
+    }
+    printf("  %ld numbers against strtod, %ld declined (long integers, overflow)\n", total, declined);
+    fw_srv_model_unref(m);
+}
+
 /* Replies stay valid JSON when the body holds invalid UTF-8 (jansson's error text quotes it):
  * fuzz/known/serve/open-error-reply-invalid-utf8, and the JSON string writer directly. */
 static void test_invalid_utf8_reply(void) {
@@ -475,6 +565,7 @@ int main(int argc, char **argv) {
     CHECK(g_s != NULL);
     TEST_RUN(test_corpus);
     TEST_RUN(test_decoder_values);
+    TEST_RUN(test_numbers_like_strtod);
     TEST_RUN(test_fuzz_corpus);
     TEST_RUN(test_mutations);
     TEST_RUN(test_invalid_utf8_reply);
