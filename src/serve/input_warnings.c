@@ -25,12 +25,25 @@ void fw__input_warnings(const fw_srv_model *m, const fw_value *vals, const char 
     bool kinds[FW_N_INPUT_WARNINGS] = {false};
     size_t missing = 0;
     char msg[512];
+    /* a number warns only about a categorical input: whether m has one, kept per thread for the
+     * last model asked (fw_srv_model.gen) */
+    static _Thread_local struct {
+        uint64_t gen;
+        bool any_cat;
+    } t_cat;
+    if (t_cat.gen != m->gen) {
+        t_cat.any_cat = false;
+        for (size_t i = 0; m->pipeline && i < m->n_inputs; i++)
+            t_cat.any_cat |= fw_pipeline_input_type(m->pipeline, i) == FW_COL_CATEGORICAL;
+        t_cat.gen = m->gen;
+    }
     for (size_t i = 0; i < m->n_inputs; i++) {
         const fw_value *v = &vals[i];
         if (v->kind == FW_VALUE_MISSING) {
             missing++;
             continue;
         }
+        if (v->kind == FW_VALUE_NUMBER && !t_cat.any_cat) continue;
         fw_col_type t = m->pipeline ? fw_pipeline_input_type(m->pipeline, i) : FW_COL_NUMERIC;
         const char *name = m->input_names[i];
         if (t == FW_COL_NUMERIC && v->kind == FW_VALUE_STRING && m->pipeline) {

@@ -25,7 +25,14 @@ typedef struct gap_list {
     size_t n, cap; /* pairs */
     bool oom;
     const char *base; /* the body the offsets count from */
+    uint32_t end_noted; /* where the last run noted ends (0: none); set with n (gap_keep) */
 } gap_list;
+
+/* Keeps the first n runs of g. */
+static void gap_keep(gap_list *g, size_t n) {
+    g->n = n;
+    g->end_noted = n ? g->v[2 * n - 2] + g->v[2 * n - 1] : 0;
+}
 
 typedef struct v1_scratch {
     fw_value *vals;    /* n x n_inputs decoded values */
@@ -112,11 +119,12 @@ static inline const char *skip_ws_g(const char *p, const char *end, gap_list *g)
     const char *q = skip_ws(p, end);
     if (q == p || !g) return q;
     uint32_t off = (uint32_t)(p - g->base);
-    if (g->n && off < g->v[2 * g->n - 2] + g->v[2 * g->n - 1]) return q; /* noted already */
+    if (off < g->end_noted) return q; /* noted already */
     if (g->n == g->cap && !gap_grow(g)) return q;
     g->v[2 * g->n] = off;
     g->v[2 * g->n + 1] = (uint32_t)(q - p);
     g->n++;
+    g->end_noted = off + (uint32_t)(q - p);
     return q;
 }
 
@@ -351,7 +359,9 @@ bool fw__v1_scan_top(const char *body, size_t len, fw_v1_top *top) {
     if (!body || !len) return false;
     v1_scratch *sc = scratch();
     if (!sc) return false;
-    sc->gaps.n = sc->tail.n = sc->n_pre = 0;
+    gap_keep(&sc->gaps, 0);
+    gap_keep(&sc->tail, 0);
+    sc->n_pre = 0;
     sc->gaps.oom = sc->tail.oom = false;
     sc->base = NULL;
     bool note = len <= UINT32_MAX;
@@ -417,7 +427,7 @@ bool fw__v1_decode(const fw_srv_model *m, const fw_v1_top *top, fw_v1_decoded *o
     v1_scratch *sc = scratch();
     if (!sc || !top->inst || top->inst_len < 2) return false;
     bool note = sc->base && sc->base == top->body; /* scan_top's runs are this body's */
-    if (note) sc->gaps.n = sc->n_pre; /* (again, if decoded before) */
+    if (note) gap_keep(&sc->gaps, sc->n_pre); /* (again, if decoded before) */
     bool ok = decode(sc, m, top, out, note ? &sc->gaps : NULL);
     if (ok && note) {
         gap_list *g = &sc->gaps;
@@ -432,7 +442,7 @@ bool fw__v1_decode(const fw_srv_model *m, const fw_v1_top *top, fw_v1_decoded *o
             out->gaps = g->v ? g->v : none; /* a compact body: no runs, and it says so */
             out->n_gaps = g->n + sc->tail.n;
         }
-        g->n = sc->n_pre;
+        gap_keep(g, sc->n_pre);
     }
     return ok;
 }
@@ -460,7 +470,8 @@ static bool keys_plain(v1_scratch *sc, const fw_srv_model *m) {
 static inline const char *match_key(const char *p, const char *end, const char *want, size_t wn, bool *declined,
                                     gap_list *g) {
     if ((size_t)(end - p) < wn + 2 || *p != '"' || p[wn + 1] != '"' || memcmp(p + 1, want, wn) != 0) return NULL;
-    p = skip_ws_g(p + wn + 2, end, g);
+    p += wn + 2;
+    if (p < end && *p != ':') p = skip_ws_g(p, end, g); /* usually the colon follows at once */
     if (p >= end || *p != ':' || (p = skip_ws_g(p + 1, end, g)) >= end) {
         *declined = true;
         return NULL;
@@ -540,7 +551,15 @@ static bool decode(v1_scratch *sc, const fw_srv_model *m, const fw_v1_top *top, 
                 } else {
                     if (sc->seen[slot] == sc->stamp) return false; /* duplicate key */
                     sc->seen[slot] = sc->stamp;
-                    if (!(p = scan_value(p, end, sc, &str_used, &v[slot]))) return false;
+                    if (*p == '-' || is_digit(*p)) { /* a number, as most values are */
+                        double x;
+                        bool is_int;
+                        long long iv;
+                        if (!(p = scan_number(p, end, &x, &is_int, &iv))) return false;
+                        v[slot] = (fw_value){FW_VALUE_NUMBER, x, NULL, 0};
+                    } else if (!(p = scan_value(p, end, sc, &str_used, &v[slot]))) {
+                        return false;
+                    }
                 }
                 if (!(p = after_value(p, end, '}', &more, g))) return false;
             }

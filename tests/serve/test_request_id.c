@@ -5,6 +5,7 @@
 #include "serve/request_id.h"
 #include "test.h"
 
+#include <pthread.h>
 #include <string.h>
 
 static void test_code_round_trip(void) {
@@ -78,9 +79,56 @@ static void test_shared_keys(void) {
     CHECK(fw_reqid_issued(&d, ia));
 }
 
+/* The code mask and the model code are remembered per thread (a bound id re-uses both): the memo
+ * is keyed by the key's bytes, not by where the key lives, so a key changed in place (shared keys
+ * read after the first ids) gives the new key's mask and code at once. */
+typedef struct check_job {
+    const fw_reqid_key *k;
+    const char *id;
+    bool ok;
+    uint32_t code;
+} check_job;
+
+static void *check_elsewhere(void *p) { /* a thread of its own: nothing remembered */
+    check_job *j = p;
+    j->ok = fw_reqid_code(j->k, j->id, &j->code);
+    return NULL;
+}
+
+static void test_memo_follows_the_key(void) {
+    unsigned char shared[FW_REQID_SHARED_KEY_LEN];
+    for (int i = 0; i < FW_REQID_SHARED_KEY_LEN; i++) shared[i] = (unsigned char)(i * 13 + 5);
+    fw_reqid_key k, fresh;
+    fw_reqid_key_init(&k);
+    uint32_t before = fw_reqid_model_code(&k, "pima", "3");
+    char id[48], want[48];
+    fw_reqid_format(&k, 7, before, id);
+    CHECK(fw_reqid_issued(&k, id));
+    fw_reqid_key_share(&k, shared); /* same struct, new mask and tag keys */
+    uint32_t after = fw_reqid_model_code(&k, "pima", "3");
+    CHECK(after != before);
+    fw_reqid_key_init(&fresh);
+    fw_reqid_key_share(&fresh, shared);
+    CHECK_EQ(fw_reqid_model_code(&fresh, "pima", "3"), after);
+    CHECK(!fw_reqid_issued(&k, id)); /* the old tag key's id */
+    fw_reqid_rebind(&k, after, id);   /* the same random part under the new keys */
+    uint32_t code = 0;
+    CHECK(fw_reqid_code(&k, id, &code));
+    CHECK_EQ(code, after);
+    fw_reqid_format(&k, 7, after, want);
+    CHECK_STR(id, want);
+    check_job j = {&k, id, false, 0};
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, check_elsewhere, &j) == 0 && pthread_join(t, NULL) == 0);
+    CHECK(j.ok && j.code == after); /* another thread reads the code back without the memo */
+    CHECK_EQ(fw_reqid_model_code(&k, "pima", "4") != after, 1);
+    CHECK_EQ(fw_reqid_model_code(&k, "pima", "3"), after);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     TEST_RUN(test_code_round_trip);
     TEST_RUN(test_shared_keys);
+    TEST_RUN(test_memo_follows_the_key);
     return fw_test_report(argv[0]);
 }
