@@ -4,6 +4,8 @@
 # wrk -t2 -c64 for SECS, sides alternating, PAIRS pairs; per request: user and system CPU of all the
 # server's threads, syscalls (perf stat raw_syscalls:sys_enter), context switches. CPU per request
 # moves less with other jobs than req/s does; the load average is printed.
+# CONFIG=serve.yaml is passed to both servers (--config): e.g. `monitoring: {enabled: false}` and
+# `serving: {log: {path: /dev/null}}` leave the request threads' own work.
 # Usage: flock /tmp/fw-bench.lock bash bench/serve/cpu_ab.sh A_BIN B_BIN [SECS] [PAIRS]
 set -u
 cd "$(dirname "$0")/../.."
@@ -18,7 +20,7 @@ port[a]=18420; port[b]=18421
 for side in a b; do
   bin=$A; [[ $side == b ]] && bin=$B
   spam_home "$bin" "$tmp/home.$side" || exit 1
-  "$bin" serve --port "${port[$side]}" --threads 2 --home "$tmp/home.$side" --alias-poll 0 >/dev/null 2>"$tmp/err.$side" &
+  "$bin" serve --port "${port[$side]}" --threads 2 --home "$tmp/home.$side" --alias-poll 0 ${CONFIG:+--config "$CONFIG"} >/dev/null 2>"$tmp/err.$side" &
   pid[$side]=$!; pids+=($!)
   wait_port "${port[$side]}" || { echo "$side did not start: $(cat "$tmp/err.$side")"; exit 1; }
   wrk -t2 -c64 -d1s -s "$tmp/v1.lua" "http://127.0.0.1:${port[$side]}/v1/models/spam:predict" >/dev/null
@@ -28,7 +30,8 @@ usage() { local p=${pid[$1]} c=0 t; read -r u s < <(awk '{print $14, $15}' "/pro
   for t in /proc/$p/task/*; do c=$((c + $(awk '/ctxt_switches/ {n += $2} END {print n + 0}' "$t/status" 2>/dev/null || echo 0))); done
   echo "$u $s $c"; }
 log_m() { curl -s "http://127.0.0.1:${port[$1]}/metrics" | awk -v k="$2" '$1 == k {print $2}'; }
-drain() { for _ in $(seq 1 600); do [[ $(log_m "$1" flywheel_log_spool_records) == 0 ]] && return; sleep 0.1; done; }
+# (no spool, e.g. a file log: nothing to wait for)
+drain() { for _ in $(seq 1 600); do [[ $(log_m "$1" flywheel_log_spool_records) =~ ^0?$ ]] && return; sleep 0.1; done; }
 run() { # run SIDE -> "req/s user_us sys_us syscalls ctxsw" per request
   local side=$1
   read -r u0 s0 c0 < <(usage "$side")
