@@ -401,7 +401,8 @@ fw_status fw_pipeline_transform_record(const fw_pipeline *pl, const fw_value *va
         bool present;
         switch (c->type) {
         case FW_COL_NUMERIC:
-            if ((st = fw__value_num(c, v, &x, err))) return st;
+            if (v->kind == FW_VALUE_NUMBER) x = isfinite(v->num) ? v->num : NAN; /* fw__value_num's, inline */
+            else if ((st = fw__value_num(c, v, &x, err))) return st;
             fw__numeric_apply(c, x, d);
             break;
         case FW_COL_TIMESTAMP:
