@@ -403,7 +403,9 @@ fw_status fw_pipeline_transform_record(const fw_pipeline *pl, const fw_value *va
         case FW_COL_NUMERIC:
             if (v->kind == FW_VALUE_NUMBER) x = isfinite(v->num) ? v->num : NAN; /* fw__value_num's, inline */
             else if ((st = fw__value_num(c, v, &x, err))) return st;
-            fw__numeric_apply(c, x, d);
+            if ((c->scale == FW_SCALE_STANDARD || c->scale == FW_SCALE_MINMAX) && !c->missing_indicator)
+                d[0] = (float)(((isnan(x) ? c->fill : x) - c->center) / c->div); /* fw__numeric_apply's, inline */
+            else fw__numeric_apply(c, x, d);
             break;
         case FW_COL_TIMESTAMP:
             if ((st = fw__value_time(c, v, &x, err))) return st;
