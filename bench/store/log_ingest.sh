@@ -4,6 +4,8 @@
 # and build/libflywheel.a, then run alternately, PAIRS times, each run into a fresh home; prints
 # each pair, the median CPU us per record of each side and the ratio THIS / PEER (CPU time: it
 # barely moves with other jobs on the machine, wall time does).
+# MODE=spool: the writer's spool append, the spool's decode and the store sink (log_ingest.c), 1 KB
+# inputs; MODE=store (default): the store sink alone.
 # Usage: flock /tmp/fw-bench.lock bash bench/store/log_ingest.sh PEER_TREE [PAIRS] [BATCHES]
 #        (PEER_TREE: a source tree with `make` done, e.g. `git archive <commit> | tar -x -C DIR`)
 #        Waits for the 1-minute load to drop below 0.5 (up to 5 min) unless FORCE=1.
@@ -23,8 +25,8 @@ if [[ ${FORCE:-0} != 1 ]]; then
   for _ in $(seq 60); do awk -v l="$(load)" 'BEGIN{exit !(l < 0.5)}' && break; sleep 5; done
   awk -v l="$(load)" 'BEGIN{exit !(l < 0.5)}' || { echo "log_ingest.sh: load $(load) >= 0.5 (FORCE=1 to run anyway)"; exit 1; }
 fi
-echo "date: $(date -u +%FT%TZ)  load: $(cut -d' ' -f1-3 /proc/loadavg)  $((batches * 520)) records a run"
-run() { rm -rf "$tmp/h"; "$tmp/ingest-$1" "$tmp/h" "$batches" | awk '{print $1}'; }
+echo "date: $(date -u +%FT%TZ)  load: $(cut -d' ' -f1-3 /proc/loadavg)  $((batches * 520)) records a run, MODE=${MODE:-store}"
+run() { rm -rf "$tmp/h"; "$tmp/ingest-$1" "$tmp/h" "$batches" "${MODE:-store}" | awk '{print $1}'; }
 a=(); b=()
 for i in $(seq "$pairs"); do
   if ((i % 2)); then x=$(run this); y=$(run peer); else y=$(run peer); x=$(run this); fi

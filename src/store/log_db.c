@@ -121,7 +121,7 @@ fw_status fw_log_db_open(const char *home, int busy_ms, sqlite3 **out, fw_err *e
     char path[4200];
     snprintf(path, sizeof path, "%s/log.db", home);
     sqlite3 *db;
-    fw_status st = fw__sqlite_open_wal(path, busy_ms, &db, err);
+    fw_status st = fw__sqlite_open_wal_paged(path, busy_ms, FW_LOG_DB_PAGE_SIZE, &db, err);
     if (st) return st;
     /* a new file reclaims the space retention frees (incremental vacuum); SQLite ignores this once
      * tables exist, so older files keep reusing their free pages instead */

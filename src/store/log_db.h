@@ -59,6 +59,14 @@
 
 #define FW_LOG_DB_RUN_BUCKET_BITS 12 /* a run's hash buckets: the hash's top 12 bits */
 
+/* The page size of a new log.db (bytes). A prediction row is ~1 KB (the inputs' JSON): in SQLite's
+ * default 4 KiB pages the ingest wrote ~4 rows a page, and every WAL frame, checkpoint copy and
+ * page split came 4x as often — 16 KiB pages cut the ingest's CPU per record by ~25% (session 14,
+ * bench/store/log_ingest.c spool: WAL bytes between checkpoints kept equal). A file created with
+ * other pages (before session 14) keeps them: a WAL file's page size is fixed once written (to
+ * change it, offline: journal_mode=DELETE, page_size, VACUUM, journal_mode=WAL). */
+#define FW_LOG_DB_PAGE_SIZE 16384
+
 /* The hash of a request id in prediction_log_run (FNV-1a 64 with a finalizer; stored: never changes). */
 uint64_t fw_log_db_rid_hash(const char *rid, size_t n);
 

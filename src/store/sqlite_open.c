@@ -1,9 +1,10 @@
 /* sqlite_open.c — owns how Flywheel opens one of its SQLite files (flywheel.db, log.db): the
- * connection flags, the busy timeout, WAL with synchronous=NORMAL, and the retry that WAL's first
- * switch needs when several processes open a fresh file at once. */
+ * connection flags, the busy timeout, the page size of a new file, WAL with synchronous=NORMAL,
+ * and the retry that WAL's first switch needs when several processes open a fresh file at once. */
 #include "store/store_int.h"
 
 #include <sqlite3.h>
+#include <stdio.h>
 #include <time.h>
 
 static fw_status open_error(sqlite3 *db, const char *path, const char *what, fw_err *err) {
@@ -16,6 +17,10 @@ static fw_status open_error(sqlite3 *db, const char *path, const char *what, fw_
 }
 
 fw_status fw__sqlite_open_wal(const char *path, int busy_ms, sqlite3 **out, fw_err *err) {
+    return fw__sqlite_open_wal_paged(path, busy_ms, 0, out, err);
+}
+
+fw_status fw__sqlite_open_wal_paged(const char *path, int busy_ms, int new_page_size, sqlite3 **out, fw_err *err) {
     *out = NULL;
     sqlite3 *db = NULL;
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
@@ -31,6 +36,13 @@ fw_status fw__sqlite_open_wal(const char *path, int busy_ms, sqlite3 **out, fw_e
      * which writers checkpoint automatically once it passes 1000 pages. */
     sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)NULL);
     sqlite3_extended_result_codes(db, 1);
+    /* a new file takes its page size from the first write, which the switch to WAL below is (a WAL
+     * file's page size never changes after): an existing file ignores this */
+    if (new_page_size > 0) {
+        char sql[48];
+        snprintf(sql, sizeof sql, "PRAGMA page_size=%d", new_page_size);
+        sqlite3_exec(db, sql, NULL, NULL, NULL);
+    }
     /* WAL: readers never block the writer; NORMAL sync: a committed transaction survives a process
      * crash (kill -9); only a power cut can lose the last few, never corrupt the file.
      * Switching a new database to WAL needs an exclusive lock that SQLite does not always wait for

@@ -34,6 +34,9 @@ fw_status fw__fs_artifact_leftovers(const char *home, bool remove, fw_buf *repor
  * codes, WAL and synchronous=NORMAL. FW_EIO / FW_ECORRUPT / FW_EBUSY naming the file on failure. */
 typedef struct sqlite3 sqlite3;
 fw_status fw__sqlite_open_wal(const char *path, int busy_ms, sqlite3 **out, fw_err *err);
+/* fw__sqlite_open_wal, and a file it creates gets pages of new_page_size bytes (a power of two from
+ * 512 to 65536; 0: SQLite's default, 4096); an existing file keeps its own. */
+fw_status fw__sqlite_open_wal_paged(const char *path, int busy_ms, int new_page_size, sqlite3 **out, fw_err *err);
 
 /* The SQLite prediction log (log_sqlite.c): <home>/log.db through store/log_db.h. */
 fw_status fw__sqlite_log_open(const char *home, size_t cache_bytes, fw_store_log **out, fw_err *err);

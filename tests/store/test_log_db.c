@@ -6,7 +6,9 @@
  * keyed by the row's segment first (schema 3): random request ids cost a bounded number of WAL
  * pages per row, lookups by request id find rows in every segment (the first of a repeated id),
  * and a schema-2 file is migrated with its rows; the run index (schema 4) makes a lookup one seek
- * per built run, not one per segment, and never misses a row (reused ids, a restarted table). */
+ * per built run, not one per segment, and never misses a row (reused ids, a restarted table); a new
+ * log.db has FW_LOG_DB_PAGE_SIZE pages, and a file made with SQLite's default 4 KiB pages (before
+ * session 14) keeps them and answers the same. */
 #include "core/clock.h"
 #include "store/log_db.h"
 #include "store/store.h"
@@ -460,6 +462,80 @@ static void test_schema2_migrates(void) {
     fw_store_close(s);
 }
 
+/* A new log.db gets FW_LOG_DB_PAGE_SIZE pages (its auto_vacuum and WAL as before); a log.db created
+ * with 4 KiB pages (every file before session 14, SQLite's default) is migrated, keeps its pages
+ * (a WAL file's page size is fixed) and takes predictions, lookups by request id and feedback
+ * joins as a new one does. */
+static void test_page_size(void) {
+    fw_store *s;
+    sqlite3 *log;
+    if (!open_both("page-new", &s, &log)) return;
+    CHECK_EQ(DB_INT(log, "PRAGMA page_size"), FW_LOG_DB_PAGE_SIZE);
+    CHECK_EQ(DB_INT(log, "PRAGMA auto_vacuum"), 2);
+    CHECK_EQ(DB_INT(log, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
+    sqlite3_close(log);
+    fw_store_close(s);
+    if (!open_both("page-4k", &s, &log)) return;
+    sqlite3_close(log);
+    char path[700];
+    snprintf(path, sizeof path, "%s/log.db", fw_store_home(s));
+    fw_test_sh(NULL, "rm -f '%s' '%s-wal' '%s-shm'", path, path, path);
+    sqlite3 *old = NULL;
+    CHECK_EQ(sqlite3_open_v2(path, &old, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL), SQLITE_OK);
+    CHECK_EQ(sqlite3_exec(old, "PRAGMA page_size=4096; PRAGMA journal_mode=WAL; CREATE TABLE t(x); DROP TABLE t",
+                          NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(old);
+    fw_err err;
+    log = NULL;
+    CHECK_OK(fw_log_db_open(fw_store_home(s), 1000, &log, &err));
+    if (!log) {
+        fw_store_close(s);
+        return;
+    }
+    CHECK_EQ(DB_INT(log, "PRAGMA page_size"), 4096);
+    CHECK_EQ(DB_INT(log, "SELECT value FROM fw_meta WHERE key = 'log_schema_version'"), FW_LOG_DB_SCHEMA_VERSION);
+    sqlite3_close(log);
+    fw_store_log *l = NULL;
+    CHECK_OK(fw_store_log_open(fw_store_home(s), &l, &err));
+    if (!l) {
+        fw_store_close(s);
+        return;
+    }
+    enum { N = 20000, BATCH = 1000 };
+    static char rids[BATCH][48];
+    fw_log_pred_row rows[BATCH];
+    for (int b = 0; b < N / BATCH; b++) {
+        for (int i = 0; i < BATCH; i++) {
+            rid_of((uint64_t)(b * BATCH + i), rids[i]);
+            rows[i] = (fw_log_pred_row){rids[i], 1000 + b * BATCH + i, "spam", 3, "{}", 2, "[1]", 3, 10, "model"};
+        }
+        CHECK_OK(fw_store_log_put_predictions(l, rows, BATCH, &err));
+    }
+    static const int probe[] = {0, 16383, 16384, N - 1};
+    for (size_t k = 0; k < sizeof probe / sizeof *probe; k++) {
+        char rid[48];
+        rid_of((uint64_t)probe[k], rid);
+        fw_log_pred_found f = {0};
+        CHECK_OK(fw_store_log_get_prediction(l, rid, "spam", 3, &f, &err));
+        CHECK_EQ(f.ts_ms, 1000 + probe[k]);
+        fw_log_pred_found_free(&f);
+    }
+    char known[48];
+    rid_of(123, known);
+    fw_log_feedback_row fb[2] = {{known, 5000, "1", NULL, NAN, "test", false, false},
+                                 {"no-such-request", 5001, "1", NULL, NAN, "test", false, false}};
+    CHECK_OK(fw_store_log_put_feedback(l, fb, 2, &err));
+    CHECK(fb[0].matched);
+    CHECK(!fb[1].matched);
+    fw_store_log_close(l);
+    if ((log = open_file(fw_store_home(s), "log.db"))) {
+        CHECK_EQ(DB_INT(log, "PRAGMA page_size"), 4096);
+        CHECK_EQ(DB_INT(log, "SELECT count(*) FROM prediction_log"), N);
+        sqlite3_close(log);
+    }
+    fw_store_close(s);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     TEST_RUN(test_new_file);
@@ -471,5 +547,6 @@ int main(int argc, char **argv) {
     TEST_RUN(test_lookup_every_segment);
     TEST_RUN(test_schema2_migrates);
     TEST_RUN(test_lookup_runs);
+    TEST_RUN(test_page_size);
     return fw_test_report(argv[0]);
 }
