@@ -139,12 +139,14 @@ static uint32_t le32(const unsigned char *p) {
 }
 
 /* The static name equal to the n bytes at s, or NULL: the record's variant/source/protocol/outcome
- * point at static strings (logq.h), so decoding maps the closed sets back onto them. */
+ * point at static strings (logq.h), so decoding maps the closed sets back onto them (by length
+ * first: four of these per record). */
 static const char *intern(const char *s, size_t n) {
-    static const char *known[] = {"primary", "challenger", "shadow", "online", "batch", "v1",
-                                  "v2",      "model",      "fallback", "review", "?"};
+    static const char *const known[] = {"primary", "challenger", "shadow", "online", "batch", "v1",
+                                        "v2",      "model",      "fallback", "review", "?"};
+    static const unsigned char len[] = {7, 10, 6, 6, 5, 2, 2, 5, 8, 6, 1};
     for (size_t i = 0; s && i < sizeof known / sizeof *known; i++)
-        if (strlen(known[i]) == n && memcmp(known[i], s, n) == 0) return known[i];
+        if (len[i] == n && s[0] == known[i][0] && memcmp(known[i], s, n) == 0) return known[i];
     return NULL;
 }
 
@@ -168,9 +170,11 @@ fw_log_record *fw_log_spool_decode(const unsigned char *p, size_t n, size_t *use
     if (kind > FW_LOGREC_FEEDBACK || matched > 1 || (pred ? pad0 != 0 && pad0 != 2 : pad0 > 1) || pad1 ||
         (!pred && (n_rows || n_out)))
         return NULL;
-    /* strings: NUL-terminated copies in one scratch block (the body's size bounds them) */
-    char *scratch = fw_malloc((size_t)len + N_STRS + 1);
-    if (!scratch) {
+    /* strings: the ones used NUL-terminated (request id, model, version, entity id, label, event,
+     * origin) copied into one scratch block (the body's size bounds them; the stack's for the usual
+     * short ones); the inputs and answers are taken by length and the four names interned, in place */
+    char stack_scratch[512], *scratch = stack_scratch;
+    if ((size_t)len + N_STRS + 1 > sizeof stack_scratch && !(scratch = fw_malloc((size_t)len + N_STRS + 1))) {
         *used = REC_HEAD + (size_t)len;
         return NULL;
     }
@@ -184,7 +188,10 @@ fw_log_record *fw_log_spool_decode(const unsigned char *p, size_t n, size_t *use
         if (sl == 0xFFFFFFFFu) continue;
         const uint8_t *b = fw_reader_get(&rd, sl);
         if (!b || (i != 8 && memchr(b, 0, sl))) ok = false; /* only the inputs (8) are kept by length */
-        else {
+        else if (i >= 4 && i <= 9) {
+            str[i] = (const char *)b;
+            slen[i] = sl;
+        } else {
             memcpy(scratch + at, b, sl);
             scratch[at + sl] = 0;
             str[i] = scratch + at;
@@ -194,13 +201,14 @@ fw_log_record *fw_log_spool_decode(const unsigned char *p, size_t n, size_t *use
     }
     /* request_id always (it is an array in the record), at most 47 bytes; per kind, the others */
     ok = ok && fw_reader_ok(&rd) && str[0] && slen[0] < sizeof ((fw_log_record *)0)->request_id;
+    const char *names[4] = {NULL, NULL, NULL, NULL}; /* variant, source, protocol, outcome */
     for (int i = 1; ok && i < N_STRS; i++) {
         bool pred_only = i <= 9, fb_only = i >= 10;
         if ((pred && fb_only) || (!pred && pred_only)) ok = str[i] == NULL;
-        else if (pred && i >= 4 && i <= 7) ok = intern(str[i], slen[i]) != NULL;
+        else if (pred && i >= 4 && i <= 7) ok = (names[i - 4] = intern(str[i], slen[i])) != NULL;
     }
     fw_log_record *r = NULL;
-    double *outs = NULL;
+    double stack_outs[16], *outs = NULL; /* the scores, aligned (a record copies them) */
     size_t nd = (size_t)n_rows * n_out;
     const uint8_t *d = NULL;
     if (ok && pred) {
@@ -217,8 +225,9 @@ fw_log_record *fw_log_spool_decode(const unsigned char *p, size_t n, size_t *use
         }
     }
     if (ok && pred) {
-        if (nd && !(outs = fw_malloc(nd * sizeof *outs))) {
-            fw_free(scratch);
+        if (nd <= sizeof stack_outs / sizeof *stack_outs) outs = stack_outs;
+        else if (!(outs = fw_malloc(nd * sizeof *outs))) {
+            if (scratch != stack_scratch) fw_free(scratch);
             *used = REC_HEAD + (size_t)len;
             return NULL;
         }
@@ -226,8 +235,7 @@ fw_log_record *fw_log_spool_decode(const unsigned char *p, size_t n, size_t *use
         fw_reader_init(&dr, d, nd * 8);
         for (size_t i = 0; i < nd; i++) outs[i] = fw_reader_f64(&dr);
         fw_log_prediction pr = {.request_id = str[0], .model = str[1], .version = str[2], .entity_id = str[3],
-                                .variant = intern(str[4], slen[4]), .source = intern(str[5], slen[5]),
-                                .protocol = intern(str[6], slen[6]), .outcome = intern(str[7], slen[7]),
+                                .variant = names[0], .source = names[1], .protocol = names[2], .outcome = names[3],
                                 .latency_us = latency, .inputs = str[8], .inputs_len = slen[8], .answers = str[9],
                                 .answers_len = slen[9], .outputs = outs, .n_rows = n_rows, .n_out = n_out};
         r = fw_log_prediction_new(&pr);
@@ -235,8 +243,8 @@ fw_log_record *fw_log_spool_decode(const unsigned char *p, size_t n, size_t *use
         r = fw_log_feedback_new2(str[0], str[10], str[11], value, matched != 0, pad0 != 0, origin);
     }
     if (r && pred) r->inputs_compact = pad0 == 2;
-    fw_free(outs);
-    fw_free(scratch);
+    if (outs != stack_outs) fw_free(outs);
+    if (scratch != stack_scratch) fw_free(scratch);
     if (!ok) return NULL;
     *used = REC_HEAD + (size_t)len;
     if (r) {

@@ -2,8 +2,9 @@
  * prediction log (store/store.h fw_store_log: one transaction per batch for the predictions, one
  * for the feedback), with the texts formatted here (inputs stored without insignificant
  * whitespace, the outputs column from the record's binary scores) into one buffer the rows point
- * into; a store that cannot be opened or is damaged is reported unhealthy and tried again every
- * REOPEN_MS while the spool keeps the records; feedback whose request id is unknown is kept anyway
+ * into (inputs already compact: the record's own bytes); a store that cannot be opened or is
+ * damaged is reported unhealthy and tried again every REOPEN_MS while the spool keeps the
+ * records; feedback whose request id is unknown is kept anyway
  * and also listed as unmatched by the store, so it is never lost and a later join can tell it
  * apart. Retention runs beside it (fw_store_log_retention). */
 #include "serve/logq.h"
@@ -60,21 +61,15 @@ static bool sink_contains(void *ud, const fw_log_record *r) {
 }
 
 /* Appends JSON text without the whitespace between tokens (strings kept byte for byte): one
- * reservation, then fw_json_compact straight into the buffer (a plain copy when the spool's writer
- * compacted it already). */
-static void put_compact_json(fw_buf *b, const char *s, size_t n, bool compact) {
+ * reservation, then fw_json_compact straight into the buffer. (Inputs the spool's writer compacted
+ * already are not copied at all: their rows point at the records.) */
+static void put_compact_json(fw_buf *b, const char *s, size_t n) {
     if (b->oom) return;
     if (b->len + n > b->cap && FW_GROW(&b->data, &b->cap, b->len + n) != FW_OK) {
         b->oom = true;
         return;
     }
-    char *d = (char *)b->data + b->len;
-    if (compact) {
-        memcpy(d, s, n);
-        b->len += n;
-    } else {
-        b->len += fw_json_compact(d, s, n);
-    }
+    b->len += fw_json_compact((char *)b->data + b->len, s, n);
 }
 
 static fw_status grow(store_sink *s, size_t n, fw_err *err) {
@@ -101,8 +96,9 @@ static fw_status write_predictions(store_sink *s, fw_log_record *const *recs, si
         if (r->kind != FW_LOGREC_PREDICTION) continue;
         size_t *o = s->offs + 4 * np++;
         o[0] = s->out.len;
-        if (r->inputs) put_compact_json(&s->out, r->inputs, r->inputs_len, r->inputs_compact);
-        o[1] = s->out.len - o[0];
+        if (r->inputs && r->inputs_compact) o[0] = SIZE_MAX; /* bound from the record itself: no copy */
+        else if (r->inputs) put_compact_json(&s->out, r->inputs, r->inputs_len);
+        o[1] = o[0] == SIZE_MAX ? r->inputs_len : s->out.len - o[0];
         o[2] = s->out.len;
         fw_log_record_outputs_json(r, &s->out);
         o[3] = s->out.len - o[2];
@@ -120,7 +116,7 @@ static fw_status write_predictions(store_sink *s, fw_log_record *const *recs, si
             .ts_ms = r->ts_ms,
             .model = r->model,
             .version = strtoll(r->version ? r->version : "0", NULL, 10),
-            .input_json = r->inputs ? texts + o[0] : NULL,
+            .input_json = !r->inputs ? NULL : o[0] == SIZE_MAX ? r->inputs : texts + o[0],
             .input_len = o[1],
             .output_json = texts + o[2],
             .output_len = o[3],
