@@ -88,50 +88,83 @@ typedef struct spool {
 
 /* ---- encoding ------------------------------------------------------------------------------ */
 
-static void put_s(fw_buf *b, const char *s, size_t n) {
-    if (!s) fw_buf_put_u32(b, 0xFFFFFFFFu);
-    else fw_buf_put_strn(b, s, n);
-}
-static void put_z(fw_buf *b, const char *s) { put_s(b, s, s ? strlen(s) : 0); }
-
 static bool pred_kind(const fw_log_record *r) { return r->kind == FW_LOGREC_PREDICTION; }
 
+static uint8_t *st32(uint8_t *d, uint32_t v) {
+    for (int i = 0; i < 4; i++) d[i] = (uint8_t)(v >> (8 * i));
+    return d + 4;
+}
+static uint8_t *st64(uint8_t *d, uint64_t v) {
+    for (int i = 0; i < 8; i++) d[i] = (uint8_t)(v >> (8 * i));
+    return d + 8;
+}
+/* a string: u32 length then the bytes, or u32 0xFFFFFFFF for NULL */
+static uint8_t *st_str(uint8_t *d, const char *s, size_t n) {
+    if (!s) return st32(d, 0xFFFFFFFFu);
+    d = st32(d, (uint32_t)n);
+    memcpy(d, s, n);
+    return d + n;
+}
+
+/* The writer encodes every logged record: the strings' lengths first, one reservation, then plain
+ * stores (no per-field growth checks). */
 void fw_log_spool_encode(const fw_log_record *r, fw_buf *out) {
-    size_t start = out->len;
-    fw_buf_put_u32(out, 0); /* length and checksum, filled below */
-    fw_buf_put_u32(out, 0);
-    fw_buf_put_u8(out, (uint8_t)r->kind);
-    fw_buf_put_u8(out, r->matched ? 1 : 0);
-    /* flags: feedback bit 0 an explicit label update; prediction bit 1 the inputs are compact */
-    fw_buf_put_u8(out, pred_kind(r) ? (r->inputs_compact ? 2 : 0) : (r->update ? 1 : 0));
-    fw_buf_put_u8(out, 0);
-    fw_buf_put_i64(out, r->ts_ms);
-    fw_buf_put_i64(out, r->latency_us);
-    fw_buf_put_f64(out, r->value);
-    bool pred = r->kind == FW_LOGREC_PREDICTION;
-    fw_buf_put_u32(out, pred ? r->n_rows : 0);
-    fw_buf_put_u32(out, pred ? r->n_out : 0);
-    put_z(out, r->request_id);
-    put_z(out, pred ? r->model : NULL);
-    put_z(out, pred ? r->version : NULL);
-    put_z(out, pred ? r->entity_id : NULL);
-    put_z(out, pred ? r->variant : NULL);
-    put_z(out, pred ? r->source : NULL);
-    put_z(out, pred ? r->protocol : NULL);
-    put_z(out, pred ? r->outcome : NULL);
-    put_s(out, pred ? r->inputs : NULL, pred ? r->inputs_len : 0);
-    put_z(out, pred ? r->answers : NULL);
-    put_z(out, pred ? NULL : r->label_json);
-    put_z(out, pred ? NULL : r->event);
-    if (pred) fw_buf_put_f64s(out, r->outputs, (size_t)r->n_rows * r->n_out);
-    else if (r->origin) put_z(out, r->origin); /* feedback: its source, when known (optional tail) */
-    if (!fw_buf_ok(out)) return;
-    size_t body = out->len - start - REC_HEAD;
-    uint32_t len = (uint32_t)body, sum = fw_log_spool_checksum(out->data + start + REC_HEAD, body);
-    for (int i = 0; i < 4; i++) {
-        out->data[start + (size_t)i] = (uint8_t)(len >> (8 * i));
-        out->data[start + 4 + (size_t)i] = (uint8_t)(sum >> (8 * i));
+    bool pred = pred_kind(r);
+    /* the 12 strings in body order, then feedback's optional origin (13th) */
+    const char *str[N_STRS + 1] = {r->request_id,
+                                   pred ? r->model : NULL,
+                                   pred ? r->version : NULL,
+                                   pred ? r->entity_id : NULL,
+                                   pred ? r->variant : NULL,
+                                   pred ? r->source : NULL,
+                                   pred ? r->protocol : NULL,
+                                   pred ? r->outcome : NULL,
+                                   pred ? r->inputs : NULL,
+                                   pred ? r->answers : NULL,
+                                   pred ? NULL : r->label_json,
+                                   pred ? NULL : r->event,
+                                   pred ? NULL : r->origin};
+    size_t len[N_STRS + 1], nd = pred ? (size_t)r->n_rows * r->n_out : 0;
+    size_t body = BODY_FIXED + nd * sizeof(double);
+    for (int i = 0; i <= N_STRS; i++) {
+        len[i] = !str[i] ? 0 : i == 8 ? r->inputs_len : strlen(str[i]);
+        if (len[i] >= 0xFFFFFFFFu) {
+            out->oom = true;
+            return;
+        }
+        if (i < N_STRS || str[i]) body += 4 + len[i];
     }
+    if (out->oom || body > 0xFFFFFFFFu) {
+        out->oom = true;
+        return;
+    }
+    if (out->len + REC_HEAD + body > out->cap && FW_GROW(&out->data, &out->cap, out->len + REC_HEAD + body) != FW_OK) {
+        out->oom = true;
+        return;
+    }
+    uint8_t *head = out->data + out->len, *d = head + REC_HEAD;
+    d[0] = (uint8_t)r->kind;
+    d[1] = r->matched ? 1 : 0;
+    /* flags: feedback bit 0 an explicit label update; prediction bit 1 the inputs are compact */
+    d[2] = pred ? (r->inputs_compact ? 2 : 0) : (r->update ? 1 : 0);
+    d[3] = 0;
+    d = st64(d + 4, (uint64_t)r->ts_ms);
+    d = st64(d, (uint64_t)r->latency_us);
+    uint64_t v;
+    memcpy(&v, &r->value, 8);
+    d = st64(d, v);
+    d = st32(d, pred ? r->n_rows : 0);
+    d = st32(d, pred ? r->n_out : 0);
+    for (int i = 0; i < N_STRS; i++) d = st_str(d, str[i], len[i]);
+    if (pred && nd) {
+        memcpy(d, r->outputs, nd * sizeof(double)); /* as fw_buf_put_f64s: the host's (little-endian) doubles */
+        d += nd * sizeof(double);
+    } else if (str[N_STRS]) {
+        d = st_str(d, str[N_STRS], len[N_STRS]); /* feedback: its source, when known (optional tail) */
+    }
+    st32(head, (uint32_t)body);
+    st32(head + 4, fw_log_spool_checksum(head + REC_HEAD, body));
+    out->len += REC_HEAD + body;
 }
 
 static uint32_t le32(const unsigned char *p) {

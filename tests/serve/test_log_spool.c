@@ -4,8 +4,9 @@
  * drops and counts; a spool left by a dead process is ingested (from its header's offset, skipping
  * what the sink already holds, stopping at a torn tail) and removed; a spool another live process
  * holds is left alone; a store locked through shutdown keeps the file for the next process; the
- * catch-up thread takes over a half-full spool from an idle ingester stuck in its step; and the
- * real store sink behind a spool ends with every row, none twice. */
+ * catch-up thread takes over a half-full spool from an idle ingester stuck in its step; the real
+ * store sink behind a spool ends with every row, none twice; and the bytes of the encoding are
+ * pinned (spools written by older processes are recovered by newer ones). */
 #include "serve/log_spool.h"
 #include "test.h"
 #include "db.h"
@@ -13,6 +14,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/hash.h"
 
 #include <fcntl.h>
 #include <math.h>
@@ -189,6 +191,52 @@ static void test_round_trip(void) {
     fw_free(p);
     fw_free(f);
     fw_free(g);
+    fw_buf_free(&b);
+}
+
+/* The encoding's bytes for predictions and feedback of every shape (compact inputs, no inputs,
+ * entity or answers, scores or none; a label update with its origin, an event-less label-less
+ * feedback): pinned by length and hash, taken from the encoder before session 14's rewrite. */
+static void test_encoding_pinned(void) {
+    fw_buf b;
+    fw_buf_init(&b);
+    double out[4] = {0.25, 7.0, -1e300, 3.5};
+    fw_log_prediction p = {.request_id = "req-00007", .model = "m", .version = "2", .entity_id = "e1",
+                           .variant = "primary", .source = "online", .protocol = "v2", .outcome = "fallback",
+                           .latency_us = 107, .inputs = "{\"instances\":[{\"x\":7}]}", .inputs_len = 23,
+                           .answers = "[\"pos\",\"neg\"]", .answers_len = 13, .outputs = out, .n_rows = 2, .n_out = 2};
+    fw_log_prediction q = {.request_id = "req-2", .model = "other", .version = "12", .variant = "shadow",
+                           .source = "batch", .protocol = "v1", .outcome = "model", .latency_us = -1};
+    fw_log_record *r[4] = {fw_log_prediction_new(&p), fw_log_prediction_new(&q),
+                           fw_log_feedback_new2("req-00007", "\"pos\"", "click", 2.5, true, true, "10.0.0.1"),
+                           fw_log_feedback_new2("nobody", NULL, NULL, NAN, false, false, NULL)};
+    for (int i = 0; i < 4; i++) {
+        CHECK(r[i] != NULL);
+        if (!r[i]) return;
+    }
+    r[0]->inputs_compact = true;
+    size_t at[5] = {0};
+    for (int i = 0; i < 4; i++) {
+        r[i]->ts_ms = 1234567890123 + i;
+        fw_log_spool_encode(r[i], &b);
+        at[i + 1] = b.len;
+    }
+    CHECK(fw_buf_ok(&b));
+    CHECK_EQ(b.len, 539);
+    CHECK_MSG(fw_hash64(b.data, b.len, 0) == 0xca168baeed9a40d5ull, "encoding hash 0x%016llx",
+              (unsigned long long)fw_hash64(b.data, b.len, 0));
+    for (int i = 0; i < 4; i++) { /* and each decodes to what was encoded */
+        size_t used = 0;
+        fw_log_record *d = fw_log_spool_decode(b.data + at[i], b.len - at[i], &used);
+        CHECK_EQ(used, at[i + 1] - at[i]);
+        if (d) {
+            CHECK_STR(d->request_id, r[i]->request_id);
+            CHECK_EQ(d->ts_ms, r[i]->ts_ms);
+            CHECK_EQ(d->kind, r[i]->kind);
+        }
+        fw_free(d);
+        fw_free(r[i]);
+    }
     fw_buf_free(&b);
 }
 
@@ -735,6 +783,7 @@ static void test_compact_inputs(void) {
 int main(int argc, char **argv) {
     (void)argc;
     TEST_RUN(test_round_trip);
+    TEST_RUN(test_encoding_pinned);
     TEST_RUN(test_append_drain);
     TEST_RUN(test_ingest_paced);
     TEST_RUN(test_bound_drops);
