@@ -11,7 +11,8 @@
  * benchmark's 57-feature /v1 row (~970 bytes, bench/serve/request_instr.sh's body) already compact
  * (as the server's request thread hands it to the writer).
  * Built by bench/store/log_ingest.sh against a build's libflywheel.a.
- * Usage: log_ingest HOME [BATCHES] [store|spool] */
+ * INGEST_BATCH: the spool's records per store transaction (1024 when absent: the serving default).
+ * Usage: log_ingest HOME [BATCHES] [store|spool] [INGEST_BATCH] */
 #include "serve/log_spool.h"
 #include "serve/logq.h"
 
@@ -53,7 +54,7 @@ static int wide_input(char *in, size_t cap, unsigned b, unsigned i) {
 
 int main(int argc, char **argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: log_ingest HOME [BATCHES] [store|spool]\n");
+        fprintf(stderr, "usage: log_ingest HOME [BATCHES] [store|spool] [INGEST_BATCH]\n");
         return 2;
     }
     int batches = argc > 2 ? atoi(argv[2]) : 200;
@@ -70,7 +71,7 @@ int main(int argc, char **argv) {
         char dir[4200];
         snprintf(dir, sizeof dir, "%s/spool", argv[1]);
         fw_log_sink sp;
-        if (fw_log_sink_spool(dir, &sink, 1ull << 34, 1024, false, &sp, &err)) {
+        if (fw_log_sink_spool(dir, &sink, 1ull << 34, argc > 4 ? (size_t)atoi(argv[4]) : 1024, false, &sp, &err)) {
             fprintf(stderr, "log_ingest: %s\n", err.msg);
             return 1;
         }
