@@ -23,6 +23,8 @@ for side in a b; do
   "$bin" serve --port "${port[$side]}" --threads 2 --home "$tmp/home.$side" --alias-poll 0 ${CONFIG:+--config "$CONFIG"} >/dev/null 2>"$tmp/err.$side" &
   pid[$side]=$!; pids+=($!)
   wait_port "${port[$side]}" || { echo "$side did not start: $(cat "$tmp/err.$side")"; exit 1; }
+  # something else on the port (another run of this script) answers wait_port while ours has exited
+  sleep 0.5; kill -0 "${pid[$side]}" 2>/dev/null || { echo "$side exited (port ${port[$side]} taken?): $(cat "$tmp/err.$side")"; exit 1; }
   wrk -t2 -c64 -d1s -s "$tmp/v1.lua" "http://127.0.0.1:${port[$side]}/v1/models/spam:predict" >/dev/null
 done
 tick=$(getconf CLK_TCK)

@@ -9,25 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Powers of ten exactly representable as doubles (10^0 .. 10^22). */
-static const double exact_pow10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                       1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                                       1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-
-bool fw_decimal_exact(uint64_t mant, int exp10, bool neg, double *out) {
-    double v;
-    if (mant == 0) {
-        v = 0.0;
-    } else if (mant <= (1ull << 53) && exp10 >= -22 && exp10 <= 22) {
-        /* Clinger's fast path: both operands exact, one IEEE operation → correctly rounded. */
-        v = (double)mant;
-        v = exp10 < 0 ? v / exact_pow10[-exp10] : v * exact_pow10[exp10];
-    } else {
-        return false;
-    }
-    *out = neg ? -v : v;
-    return true;
-}
+const double fw__exact_pow10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                   1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
 bool fw_decimal_parse(const char *s, size_t n, double *out, bool *is_int) {
     const char *p = s, *end = s + n;
