@@ -663,6 +663,13 @@ uint32_t fw_detector_slot_num(const fw_detector *d, double x) {
     return lo;
 }
 
+const char *fw_detector_top_value(const fw_detector *d, uint32_t j, size_t *len) {
+    *len = 0;
+    if (d->numeric || j >= d->n_top) return NULL;
+    *len = d->top_len[j];
+    return d->top[j];
+}
+
 const double *fw_detector_inner_edges(const fw_detector *d, uint32_t *n) {
     *n = 0;
     if (!d->numeric) return NULL;

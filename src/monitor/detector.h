@@ -125,6 +125,10 @@ uint32_t fw_detector_slot_str(const fw_detector *d, const char *s, size_t len);
  * call fw_detector_slot_num). Valid while the detector lives. */
 const double *fw_detector_inner_edges(const fw_detector *d, uint32_t *n);
 
+/* A categorical detector's top value j (< the number of top values; its slot is j), *len bytes,
+ * valid while the detector lives; NULL when j is past the last or the detector is numeric. */
+const char *fw_detector_top_value(const fw_detector *d, uint32_t j, size_t *len);
+
 /* ---- tests, once per closed block (off the request path) --------------------------------- */
 
 typedef struct fw_detector_check {

@@ -231,6 +231,7 @@ static void body_free(fw_monitor *mon) {
         fw_free(c->q_missing);
         fw_free(c->q_unseen);
         fw_free(c->q_oor);
+        fw_free(c->top_known);
     }
     fw_free(mon->cols);
     mon->cols = NULL;
@@ -266,6 +267,22 @@ static void body_free(fw_monitor *mon) {
     mon->perf_lookup = NULL;
 }
 
+/* Column c's top_known (monitor_int.h): whether the pipeline knows each of its detector's top values. */
+static fw_status top_known_init(const fw_monitor *mon, mon_col *c) {
+    if (!c->unseen_on || !c->det || fw_detector_numeric(c->det)) return FW_OK;
+    size_t len;
+    uint32_t n = 0;
+    while (fw_detector_top_value(c->det, n, &len)) n++;
+    if (!n) return FW_OK;
+    if (!(c->top_known = fw_malloc(n))) return FW_ENOMEM;
+    for (uint32_t j = 0; j < n; j++) {
+        const char *v = fw_detector_top_value(c->det, j, &len);
+        c->top_known[j] = (uint8_t)(fw_pipeline_category_known(mon->model->pipeline, c->input, v, len) > 0);
+    }
+    c->n_top_known = n;
+    return FW_OK;
+}
+
 /* The per-row loop's view of the columns (monitor_int.h mon_hot), once the columns, their layout and
  * expectations are set. */
 enum { HOT_NUMERIC = 0, HOT_OUTPUT, HOT_GENERAL };
@@ -279,6 +296,8 @@ static int hot_path(const mon_col *c, const double **inner, uint32_t *n) {
 }
 
 static fw_status hot_init(fw_monitor *mon, fw_err *err) {
+    for (size_t i = 0; i < mon->n_cols; i++)
+        if (top_known_init(mon, &mon->cols[i])) return fw_err_set(err, FW_ENOMEM, "out of memory");
     size_t pads = 0;
     for (size_t i = 0; i < mon->n_cols; i++) {
         const double *inner;
@@ -652,7 +671,8 @@ static size_t col_cells(const fw_monitor *mon, const mon_col *c, const fw_monito
     }
     if (c->det) slot = fw_detector_slot_str(c->det, s, len);
     cells[n++] = base + slot;
-    if (c->unseen_on && fw_pipeline_category_known(mon->model->pipeline, c->input, s, len) == 0) {
+    if (c->unseen_on && (slot < c->n_top_known ? c->top_known[slot]
+                                                 : fw_pipeline_category_known(mon->model->pipeline, c->input, s, len)) == 0) {
         cells[n++] = base + c->n_slots + X_UNSEEN;
         uint64_t key = fw_hash64(s, len, 0x6d6f6e) | 1; /* never 0: 0 marks a free track */
         int j = 0;

@@ -65,6 +65,10 @@ typedef struct mon_col {
     double drift, drift_thr, missing_rate, unseen_rate, oor_rate;
     uint64_t last_schema_row, schema_rows;
     mon_track track[UNSEEN_TRACK];
+    uint8_t *top_known;        /* categorical with unseen_on: per top value of the detector (its slot),
+                                  whether the pipeline knows it — looked up once at the build, so a
+                                  top value costs one hash lookup per row, not two; NULL: none */
+    uint32_t n_top_known;
 } mon_col;
 
 /* What the per-row loop of fw_monitor_observe reads of a column, side by side (one array for all
