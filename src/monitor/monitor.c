@@ -160,6 +160,7 @@ static fw_status perf_init(fw_monitor *mon, const fw_monitor_settings *s, const 
     if (mon->s.block_seconds <= 0) ps.window_seconds = 0;
     if (s->join_table) ps.table_slots = s->join_table;
     fw_status st = fw_perf_new(&pm, &ps, &mon->perf, err);
+    if (st == FW_OK && mon->s.on_perf_window) fw_perf_set_closer(mon->perf, mon->s.on_perf_window, mon->s.ud);
     if (st == FW_OK && s->perf_home && s->perf_version > 0) {
         st = fw_perf_store_lookup_new(s->perf_home, m->name, s->perf_version, &pm, &mon->perf_lookup, err);
         if (st == FW_OK) fw_perf_set_lookup(mon->perf, fw_perf_store_lookup_fn, mon->perf_lookup);
@@ -911,9 +912,25 @@ bool fw_monitor_tick(fw_monitor *mon) { return fw_monitor_tick_at(mon, fw_wall_u
 
 void fw_monitor_flush(fw_monitor *mon) {
     if (!is_built(mon)) return;
+    fw_monitor_perf_close(mon);
     pthread_mutex_lock(&mon->count_mu);
     if (mon->blk[mon->cur].rows) close_block(mon);
     else pthread_mutex_unlock(&mon->count_mu);
+}
+
+size_t fw_monitor_perf_close(fw_monitor *mon) {
+    if (!is_built(mon) || !mon->perf) return 0;
+    size_t n = 0;
+    for (bool closed = true; closed; n += closed) {
+        fw_alarm al[2 + MON_SLICE_SLOTS];
+        size_t k = fw_perf_close_next(mon->perf, al, 2 + MON_SLICE_SLOTS, &closed);
+        for (size_t i = 0; i < k; i++) fw_monitor_signal(mon, &al[i], true);
+    }
+    return n;
+}
+
+size_t fw_monitor_perf_pending(fw_monitor *mon) {
+    return is_built(mon) && mon->perf ? fw_perf_pending(mon->perf) : 0;
 }
 
 fw_status fw_monitor_feedback(fw_monitor *mon, const char *request_id, size_t len, const fw_value *label,

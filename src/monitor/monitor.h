@@ -112,6 +112,12 @@ typedef struct fw_monitor_settings {
                                       with perf_home) */
     size_t join_table;             /* cap of the live metric's join table (perf.h table_slots; it
                                       grows with the traffic up to this); 0 = perf.h's default */
+    bool (*on_perf_window)(void *ud); /* a label filled a live-metric window (called with ud, on
+                                      the labelling thread, no lock held): return true when a
+                                      thread of yours will call fw_monitor_perf_close soon (the
+                                      window's metrics, intervals and alarms are computed there, off
+                                      the labeller); false, or NULL (the default), to compute them
+                                      on the labelling thread inside fw_monitor_feedback */
 } fw_monitor_settings;
 
 void fw_monitor_settings_init(fw_monitor_settings *s);
@@ -172,13 +178,26 @@ uint64_t fw_monitor_observe(fw_monitor *mon, const fw_monitor_obs *o);
  * under): for a server's periodic tick. */
 bool fw_monitor_tick_at(fw_monitor *mon, int64_t now_ms);
 bool fw_monitor_tick(fw_monitor *mon);
-/* Closes and tests the open block whatever its size (end of a replay). */
+/* Closes and tests the open block whatever its size (end of a replay), after closing the queued
+ * live-metric windows (fw_monitor_perf_close). */
 void fw_monitor_flush(fw_monitor *mon);
 
 /* A label came back (feedback) for the prediction request_id: forwarded to the performance tracker
- * (perf.h) when one is attached. FW_ENOTFOUND when no tracker is attached. */
+ * (perf.h) when one is attached. FW_ENOTFOUND when no tracker is attached. When the label fills a
+ * window: with settings.on_perf_window taking it, the call only queues the window (its close and
+ * alarms come from fw_monitor_perf_close); otherwise it closes it and raises its alarms before
+ * returning. */
 fw_status fw_monitor_feedback(fw_monitor *mon, const char *request_id, size_t len, const fw_value *label,
                               int64_t ts_ms, fw_err *err);
+
+/* Closes the live-metric windows that labels filled (in order) and raises their alarms through
+ * on_alarm; returns how many were closed. For the thread settings.on_perf_window promised (it
+ * must be called after each promise), for tests, and before fw_monitor_free (which discards
+ * windows still queued). Thread-safe. */
+size_t fw_monitor_perf_close(fw_monitor *mon);
+/* Live-metric windows queued or being closed (0: every filled window's figures and alarms are
+ * out). */
+size_t fw_monitor_perf_pending(fw_monitor *mon);
 
 /* Raises (raised = true) or clears an alarm from a signal outside this file (the performance
  * tracker): de-duplicated by (kind, column) with the others and passed to on_alarm. */

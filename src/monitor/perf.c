@@ -89,6 +89,16 @@ typedef struct window {
     uint16_t *sl;             /* W x n_slices */
 } window;
 
+/* A label window with its place in the stream: filled under lab_mu, then handed off full (a pointer
+ * swap: an empty one takes its place) to the queue of windows to close (pend_mu), closed in that
+ * order under close_mu, then kept as a spare (pend_mu) for the next swap. */
+typedef struct lwin {
+    window w;
+    uint64_t idx;             /* the window's number in the stream (its bootstrap seed) */
+    int64_t ts;               /* the wall time of the label that closed it (its alarms' ts_ms) */
+    struct lwin *next;
+} lwin;
+
 struct fw_perf {
     fw_perf_settings s;
     fw_task task;
@@ -119,17 +129,26 @@ struct fw_perf {
     /* lookup beyond the table */
     fw_perf_lookup_fn lookup;
     void *lookup_ud;
-    /* the label window (lab_mu) */
+    /* the label window being filled (lab_mu); lab_seq numbers the windows handed off */
     pthread_mutex_t lab_mu;
-    window lab;
-    uint64_t lab_windows;
+    lwin *lab;
+    uint64_t lab_seq;
+    /* full label windows waiting for their close, oldest first, and spare empty ones (pend_mu; taken
+     * after lab_mu or close_mu, never before); the closes run one at a time, in order (close_mu:
+     * also guards the realized computations' scratch) */
+    pthread_mutex_t pend_mu, close_mu;
+    lwin *pend_head, *pend_tail, *spare;
+    size_t n_pend, n_spare;
+    fw_perf_closer_fn closer; /* who closes handed-off windows (NULL: the labelling thread) */
+    void *closer_ud;
+    uint64_t lab_windows;     /* label windows closed (res_mu) */
     /* the estimate windows: two buffers, the one filled under est_mu, the full one computed under
      * calc_mu (taken before est_mu is let go, so a buffer is never refilled while computed) */
     pthread_mutex_t est_mu, calc_mu;
     window est[2];
     int est_cur;
     uint64_t est_windows;
-    /* scratch of the computations (lab_mu for realized, calc_mu for estimate) */
+    /* scratch of the computations (close_mu for realized, calc_mu for estimate) */
     double *sc_m[2];
     uint32_t *sc_ord[2];
     struct sortkey { double p; uint32_t i; } *sc_key[2];
@@ -178,6 +197,15 @@ static void window_free(window *w) {
     fw_free(w->sl);
 }
 
+static void lwin_free_list(lwin *l) {
+    while (l) {
+        lwin *next = l->next;
+        window_free(&l->w);
+        fw_free(l);
+        l = next;
+    }
+}
+
 static bool window_alloc(window *w, size_t W, size_t k, size_t ns, bool labels) {
     memset(w, 0, sizeof *w);
     w->p = fw_malloc(W * k * sizeof *w->p);
@@ -185,6 +213,17 @@ static bool window_alloc(window *w, size_t W, size_t k, size_t ns, bool labels) 
     w->sl = fw_malloc((W * ns + 1) * sizeof *w->sl);
     if (labels) w->y = fw_malloc(W * sizeof *w->y);
     return w->p && w->row && w->sl && (!labels || w->y);
+}
+
+/* An empty label window (NULL: out of memory). */
+static lwin *lwin_new(const fw_perf *P) {
+    lwin *l = fw_calloc(1, sizeof *l);
+    if (l && !window_alloc(&l->w, P->W, P->k, P->n_slices, true)) {
+        window_free(&l->w);
+        fw_free(l);
+        l = NULL;
+    }
+    return l;
 }
 
 void fw_perf_free(fw_perf *p) {
@@ -196,6 +235,8 @@ void fw_perf_free(fw_perf *p) {
     }
     for (int i = 0; i < SHARDS; i++) pthread_mutex_destroy(&p->shard[i]);
     pthread_mutex_destroy(&p->lab_mu);
+    pthread_mutex_destroy(&p->pend_mu);
+    pthread_mutex_destroy(&p->close_mu);
     pthread_mutex_destroy(&p->est_mu);
     pthread_mutex_destroy(&p->calc_mu);
     pthread_mutex_destroy(&p->res_mu);
@@ -204,7 +245,9 @@ void fw_perf_free(fw_perf *p) {
     fw_free(p->key);
     fw_free(p->fifo);
     fw_free(p->rec);
-    window_free(&p->lab);
+    lwin_free_list(p->lab);
+    lwin_free_list(p->pend_head); /* windows never closed: the owner closes them before (perf.h) */
+    lwin_free_list(p->spare);
     window_free(&p->est[0]);
     window_free(&p->est[1]);
     for (int i = 0; i < 2; i++) {
@@ -254,6 +297,8 @@ fw_status fw_perf_new(const fw_perf_model *m, const fw_perf_settings *s, fw_perf
     if (p->s.max_slice_values > 1000) p->s.max_slice_values = 1000;
     for (int i = 0; i < SHARDS; i++) pthread_mutex_init(&p->shard[i], NULL);
     pthread_mutex_init(&p->lab_mu, NULL);
+    pthread_mutex_init(&p->pend_mu, NULL);
+    pthread_mutex_init(&p->close_mu, NULL);
     pthread_mutex_init(&p->est_mu, NULL);
     pthread_mutex_init(&p->calc_mu, NULL);
     pthread_mutex_init(&p->res_mu, NULL);
@@ -292,7 +337,7 @@ fw_status fw_perf_new(const fw_perf_model *m, const fw_perf_settings *s, fw_perf
         p->rec = fw_calloc(start, p->rec_size);
         ok = p->key && p->fifo && p->rec;
     }
-    ok = ok && window_alloc(&p->lab, W, k, ns, true);
+    ok = ok && (p->lab = lwin_new(p)) != NULL;
     p->has_estimate = m->task != FW_TASK_REGRESSION;
     if (ok && p->has_estimate) ok = window_alloc(&p->est[0], W, k, ns, false) && window_alloc(&p->est[1], W, k, ns, false);
     for (int i = 0; ok && i < 2; i++) {
@@ -325,6 +370,11 @@ fw_status fw_perf_new(const fw_perf_model *m, const fw_perf_settings *s, fw_perf
 void fw_perf_set_lookup(fw_perf *p, fw_perf_lookup_fn fn, void *ud) {
     p->lookup = fn;
     p->lookup_ud = ud;
+}
+
+void fw_perf_set_closer(fw_perf *p, fw_perf_closer_fn fn, void *ud) {
+    p->closer = fn;
+    p->closer_ud = ud;
 }
 
 /* ---- slices --------------------------------------------------------------------------------- */
@@ -773,13 +823,14 @@ static const mstat *find_m(const mstat *m, size_t n, const char *name) {
     return NULL;
 }
 
-/* Closes the label window (lab_mu held): metrics, the estimate over the same rows, slices,
- * alarm. */
-static size_t close_labels(fw_perf *P, int64_t ts, fw_alarm *out, size_t cap) {
-    window *w = &P->lab;
+/* Closes the full label window l (close_mu held; l is the closer's alone): metrics, the estimate
+ * over the same rows, slices, alarm. Its bootstrap seed is the window's number in the stream, so
+ * the figures do not depend on the thread that closes it nor on when. */
+static size_t close_labels(fw_perf *P, lwin *l, fw_alarm *out, size_t cap) {
+    window *w = &l->w;
     size_t n = w->n, k = P->k, ns = P->n_slices;
-    uint64_t idx = P->lab_windows++;
-    uint64_t seed = P->s.seed ^ (idx * 0x9e3779b97f4a7c15ull);
+    int64_t ts = l->ts;
+    uint64_t seed = P->s.seed ^ (l->idx * 0x9e3779b97f4a7c15ull);
     win_res r;
     memset(&r, 0, sizeof r);
     r.rows = n;
@@ -815,6 +866,7 @@ static size_t close_labels(fw_perf *P, int64_t ts, fw_alarm *out, size_t cap) {
             pthread_mutex_unlock(&P->res_mu);
         }
     pthread_mutex_lock(&P->res_mu);
+    P->lab_windows++;
     P->last_real = r;
     P->have_real = true;
     push_history(P, 0, &r);
@@ -872,6 +924,106 @@ static int join(fw_perf *P, const char *rid, size_t rid_len, double *p, uint16_t
     return found;
 }
 
+/* Hands the full label window off to the close queue (lab_mu held): an empty one (a spare, else a
+ * new one) takes its place. False when no empty window can be had (out of memory): the caller
+ * then closes the window in place (close_in_place). */
+static bool hand_off(fw_perf *P, int64_t ts) {
+    pthread_mutex_lock(&P->pend_mu);
+    lwin *fresh = P->spare;
+    if (fresh) {
+        P->spare = fresh->next;
+        P->n_spare--;
+    }
+    pthread_mutex_unlock(&P->pend_mu);
+    if (!fresh && !(fresh = lwin_new(P))) return false; /* rare: only while the closer lags */
+    fresh->next = NULL;
+    lwin *full = P->lab;
+    full->idx = P->lab_seq++;
+    full->ts = ts;
+    full->next = NULL;
+    fresh->w.n = 0;
+    fresh->w.t0 = 0;
+    P->lab = fresh;
+    pthread_mutex_lock(&P->pend_mu);
+    if (P->pend_tail) P->pend_tail->next = full;
+    else P->pend_head = full;
+    P->pend_tail = full;
+    P->n_pend++;
+    pthread_mutex_unlock(&P->pend_mu);
+    return true;
+}
+
+/* Closes the oldest handed-off window, if any (close_mu held): *closed tells whether there was one;
+ * the window then becomes a spare (two are kept, the rest freed). Returns the alarms written. */
+static size_t close_oldest(fw_perf *P, fw_alarm *out, size_t cap, bool *closed) {
+    pthread_mutex_lock(&P->pend_mu);
+    lwin *l = P->pend_head;
+    if (l) {
+        P->pend_head = l->next;
+        if (!P->pend_head) P->pend_tail = NULL;
+        l->next = NULL;
+    }
+    pthread_mutex_unlock(&P->pend_mu);
+    *closed = l != NULL;
+    if (!l) return 0;
+    size_t na = close_labels(P, l, out, cap);
+    pthread_mutex_lock(&P->pend_mu);
+    P->n_pend--; /* counted until closed: fw_perf_pending() == 0 means its figures are published */
+    if (P->n_spare < 2) {
+        l->next = P->spare;
+        P->spare = l;
+        P->n_spare++;
+        l = NULL;
+    }
+    pthread_mutex_unlock(&P->pend_mu);
+    if (l) lwin_free_list(l);
+    return na;
+}
+
+/* Closes every handed-off window, in order, into out[0..cap); returns the alarms written. */
+static size_t close_all(fw_perf *P, fw_alarm *out, size_t cap) {
+    size_t na = 0;
+    bool closed = true;
+    pthread_mutex_lock(&P->close_mu);
+    while (closed) na += close_oldest(P, out + na, cap - na, &closed);
+    pthread_mutex_unlock(&P->close_mu);
+    return na;
+}
+
+/* Out of memory for an empty window (lab_mu held): closes the windows handed off before it, then
+ * the full current one in place, on this thread — nothing is lost, the order is kept. */
+static size_t close_in_place(fw_perf *P, int64_t ts, fw_alarm *out, size_t cap) {
+    size_t na = close_all(P, out, cap);
+    pthread_mutex_lock(&P->close_mu);
+    pthread_mutex_lock(&P->pend_mu);
+    P->n_pend++;
+    pthread_mutex_unlock(&P->pend_mu);
+    P->lab->idx = P->lab_seq++;
+    P->lab->ts = ts;
+    na += close_labels(P, P->lab, out + na, cap - na);
+    pthread_mutex_lock(&P->pend_mu);
+    P->n_pend--;
+    pthread_mutex_unlock(&P->pend_mu);
+    pthread_mutex_unlock(&P->close_mu);
+    P->lab->w.n = 0;
+    P->lab->w.t0 = 0;
+    return na;
+}
+
+size_t fw_perf_close_next(fw_perf *P, fw_alarm *out, size_t cap, bool *closed) {
+    pthread_mutex_lock(&P->close_mu);
+    size_t na = close_oldest(P, out, cap, closed);
+    pthread_mutex_unlock(&P->close_mu);
+    return na;
+}
+
+size_t fw_perf_pending(fw_perf *P) {
+    pthread_mutex_lock(&P->pend_mu);
+    size_t n = P->n_pend;
+    pthread_mutex_unlock(&P->pend_mu);
+    return n;
+}
+
 size_t fw_perf_label(fw_perf *P, const char *rid, size_t rid_len, double y, int64_t ts_ms, fw_alarm *out,
                      size_t cap) {
     atomic_fetch_add(&P->n_labels, 1);
@@ -894,11 +1046,15 @@ size_t fw_perf_label(fw_perf *P, const char *rid, size_t rid_len, double y, int6
     atomic_fetch_add(&P->n_joined, 1);
     if (how == 2) atomic_fetch_add(&P->n_lookup, 1);
     size_t n_al = 0;
+    bool handed = false;
     pthread_mutex_lock(&P->lab_mu);
-    window *w = &P->lab;
+    window *w = &P->lab->w;
     if (P->s.window_seconds > 0 && ts_ms > 0 && w->n >= P->s.min_window_rows && w->t0 > 0 &&
-        (double)(ts_ms - w->t0) >= P->s.window_seconds * 1000)
-        n_al += close_labels(P, ts_ms, out, cap);
+        (double)(ts_ms - w->t0) >= P->s.window_seconds * 1000) {
+        if (hand_off(P, ts_ms)) handed = true;
+        else n_al += close_in_place(P, ts_ms, out, cap);
+        w = &P->lab->w;
+    }
     if (w->n == 0) {
         w->t0 = ts_ms;
         w->first_row = row;
@@ -907,9 +1063,15 @@ size_t fw_perf_label(fw_perf *P, const char *rid, size_t rid_len, double y, int6
     memcpy(w->p + w->n * k, p, k * sizeof *p);
     if (ns) memcpy(w->sl + w->n * ns, sl, ns * sizeof *sl);
     w->row[w->n++] = row;
-    if (w->n >= P->W) n_al += close_labels(P, ts_ms, out + n_al, cap - n_al);
+    if (w->n >= P->W) {
+        if (hand_off(P, ts_ms)) handed = true;
+        else n_al += close_in_place(P, ts_ms, out + n_al, cap - n_al);
+    }
     pthread_mutex_unlock(&P->lab_mu);
     if (p != pbuf) fw_free(p);
+    /* the close: by the closer's thread when one takes it, else here (outside lab_mu: the other
+     * labellers go on filling the next window meanwhile) */
+    if (handed && !(P->closer && P->closer(P->closer_ud))) n_al += close_all(P, out + n_al, cap - n_al);
     return n_al;
 }
 

@@ -9,9 +9,16 @@
  * threads call fw_perf_observe once per predicted instance; feedback threads (and the replay
  * command's `--label COL`, right after each row) call fw_perf_label. Both are thread-safe.
  * fw_perf_observe never allocates and holds one short lock (a shard of the table, then the
- * estimate window's append); the window computations run on the thread whose row closed the
- * window (estimate: O(W log W) once per W predictions; realized: a bootstrap once per W labels,
- * on a feedback thread).
+ * estimate window's append); the estimate window's computation (O(W log W) once per W
+ * predictions) runs on the thread whose row closed it. The label window's close (metrics and a
+ * bootstrap of 200 resamples for the window and each slice: ~87k instructions x W, tens of ms at
+ * W = 1,000) does not hold up the labeller: the label that fills the window swaps it for an empty
+ * one (a pointer swap under the lock) and queues it; with a closer attached (fw_perf_set_closer:
+ * the server's monitor thread) the closer's thread closes the queued windows
+ * (fw_perf_close_next) and raises their alarms; without one (a library user, the replay) the
+ * labelling thread closes them itself after letting the lock go, and fw_perf_label returns the
+ * alarms as before. Either way windows close one at a time in stream order, with a bootstrap seed
+ * fixed by the window's number: the same labels give the same figures and alarms.
  *
  * Join: a table of recent predictions (16-way sets keyed by a 64-bit hash of the request id) that
  * starts at 64 slots and doubles whenever a prediction finds its set full, up to `table_slots`;
@@ -139,16 +146,33 @@ size_t fw_perf_table_slots(fw_perf *p);
 size_t fw_perf_observe(fw_perf *p, const char *request_id, size_t rid_len, const double *scores,
                        const fw_value *inputs, uint64_t row, int64_t ts_ms, fw_alarm *out, size_t cap);
 
+/* Who closes full label windows. Called by the thread whose label filled a window, outside the
+ * tracker's locks, after queueing it: return true when a thread of the caller's will call
+ * fw_perf_close_next until it reports no window (soon: the window's figures and alarms wait for
+ * it); false to have the labelling thread close it (e.g. the closer's thread is stopping). */
+typedef bool (*fw_perf_closer_fn)(void *ud);
+/* Attaches the closer (NULL: the labelling thread closes, the default). Call before any label. */
+void fw_perf_set_closer(fw_perf *p, fw_perf_closer_fn fn, void *ud);
+/* Closes the oldest queued label window, if any: *closed tells whether there was one; its alarms
+ * are written to out[0..cap) (at most 2 + the followed slice values) and their count returned.
+ * Thread-safe; windows close one at a time, in order. */
+size_t fw_perf_close_next(fw_perf *p, fw_alarm *out, size_t cap, bool *closed);
+/* Label windows queued or being closed now (0: every full window's figures are published). */
+size_t fw_perf_pending(fw_perf *p);
+
 /* A label text as feedback carries it (JSON's string contents or number text, or a CSV cell) →
  * y: binary 0/1 (the positive class's name or "1"/"true" → 1, the negative's or "0"/"false" → 0),
  * multiclass the class index, regression the number. FW_EDATA naming the text otherwise. */
 fw_status fw_perf_parse_label(const fw_perf *p, const char *text, size_t len, double *y, fw_err *err);
 
 /* The label y of a request (see fw_perf_parse_label), at wall time ts_ms (0 in a replay): joined
- * to its prediction (table, then lookup), added to the current window; when that closes, its
- * metrics are computed and the alarms raised are written to out[0..cap). Returns how many.
+ * to its prediction (table, then lookup), added to the current window; when that fills, it is
+ * queued for its close: without a closer it is closed here (after the lock is let go) and the
+ * alarms raised are written to out[0..cap); with one, the closer's thread closes it and 0 is
+ * returned. Returns how many alarms were written.
  * A label whose prediction cannot be found counts as unmatched. A label that is not one of the
- * task's values counts as invalid. Thread-safe. */
+ * task's values counts as invalid. Thread-safe. fw_perf_free discards windows still queued:
+ * their owner closes them first (fw_perf_close_next). */
 size_t fw_perf_label(fw_perf *p, const char *request_id, size_t rid_len, double y, int64_t ts_ms,
                      fw_alarm *out, size_t cap);
 

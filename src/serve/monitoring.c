@@ -28,8 +28,16 @@
  * is full the version is not queued and its first full window calibrates on its own.
  * The same thread ticks every attached monitor (fw_monitor_tick) when monitoring.block_s > 0, every
  * tick_s (1 s, or block_s / 4 when shorter): a block whose first row is block_s old is closed and
- * tested even when no further prediction comes (a trickle of traffic is tested every block_s). */
+ * tested even when no further prediction comes (a trickle of traffic is tested every block_s).
+ * And it closes the live metric's label windows (monitor.h on_perf_window): the /v1/feedback
+ * whose label fills a window only queues it (a pointer swap) and queues its version here (once:
+ * a version already queued is not queued again; unbounded, a list through the versions' hooks);
+ * this thread computes the window's metrics and bootstrap intervals and raises its alarms
+ * (fw_monitor_perf_close), first among its jobs. At shutdown the versions still queued are closed
+ * before the alert thread drains; a label that fills a window after that closes it itself. */
 enum { PREP_QUEUE = 256 };
+
+typedef struct mon_hook mon_hook;
 
 struct fw_srv_monitoring {
     const fw_serve_monitoring *cfg;
@@ -44,6 +52,7 @@ struct fw_srv_monitoring {
     bool prep_started, prep_stop;
     fw_srv_model *prep_q[PREP_QUEUE];
     size_t prep_head, prep_n;
+    mon_hook *close_head, *close_tail; /* versions with label windows to close (prep_mu) */
     atomic_uint_fast64_t prepared;
     /* the attached monitors, for the tick (live_mu; a monitor leaves at fw_srv_monitor_detach) */
     double tick_s;             /* 0: no tick (block_s 0) */
@@ -54,13 +63,55 @@ struct fw_srv_monitoring {
 
 /* What a monitor's alarm callback needs: where alarms go and which version raised them; and
  * whether the version was queued for the prepare thread. */
-typedef struct mon_hook {
+struct mon_hook {
     fw_alerts *alerts;
     fw_srv_monitoring *sm;
+    fw_srv_model *m;           /* the version (the hook lives as long as it does) */
+    bool close_queued;         /* on the close list (prep_mu); a reference to m held meanwhile */
+    mon_hook *close_next;
     atomic_bool queued;
     char name[129];
     int64_t version;           /* the registry's number; 0 when the version is not a number (directory models) */
-} mon_hook;
+};
+
+/* on_perf_window (monitor.h): a label filled m's live-metric window; queue the version for this
+ * thread unless it is stopping (false: the labelling thread closes the window). */
+static bool close_push(void *ud) {
+    mon_hook *h = ud;
+    fw_srv_monitoring *sm = h->sm;
+    if (!sm->prep_started) return false;
+    pthread_mutex_lock(&sm->prep_mu);
+    bool taken = !sm->prep_stop;
+    if (taken && !h->close_queued) {
+        h->close_queued = true;
+        fw_srv_model_ref(h->m);
+        h->close_next = NULL;
+        if (sm->close_tail) sm->close_tail->close_next = h;
+        else sm->close_head = h;
+        sm->close_tail = h;
+        pthread_cond_signal(&sm->prep_cv);
+    }
+    pthread_mutex_unlock(&sm->prep_mu);
+    return taken;
+}
+
+/* The next version with windows to close (prep_mu held), or NULL; off the list: a window filled
+ * from now on queues it again. */
+static mon_hook *close_pop(fw_srv_monitoring *sm) {
+    mon_hook *h = sm->close_head;
+    if (!h) return NULL;
+    sm->close_head = h->close_next;
+    if (!sm->close_head) sm->close_tail = NULL;
+    h->close_queued = false;
+    return h;
+}
+
+/* Closes h's queued windows and lets its version go (which may free it, and h with it). */
+static void close_run(mon_hook *h) {
+    fw_srv_model *m = h->m;
+    if (m->monitor) fw_monitor_perf_close(m->monitor);
+    fw_srv_model_unref(m);
+}
 
 /* Ticks every attached monitor (live_mu held meanwhile: a monitor is not freed under the tick; the
  * alarm callbacks only queue). */
@@ -76,7 +127,7 @@ static void *prep_main(void *ud) {
     uint64_t next_tick = fw_now_ns() + (uint64_t)(sm->tick_s * 1e9);
     pthread_mutex_lock(&sm->prep_mu);
     for (;;) {
-        while (!sm->prep_n && !sm->prep_stop) {
+        while (!sm->prep_n && !sm->close_head && !sm->prep_stop) {
             if (!(sm->tick_s > 0)) {
                 pthread_cond_wait(&sm->prep_cv, &sm->prep_mu);
                 continue;
@@ -92,6 +143,13 @@ static void *prep_main(void *ud) {
             pthread_cond_timedwait(&sm->prep_cv, &sm->prep_mu, &until);
         }
         if (sm->prep_stop) break;
+        mon_hook *h = close_pop(sm);
+        if (h) { /* first: a filled window's figures and alarms wait for it */
+            pthread_mutex_unlock(&sm->prep_mu);
+            close_run(h);
+            pthread_mutex_lock(&sm->prep_mu);
+            continue;
+        }
         if (sm->tick_s > 0 && fw_now_ns() >= next_tick) {
             pthread_mutex_unlock(&sm->prep_mu);
             tick_all(sm);
@@ -168,6 +226,13 @@ void fw_srv_monitoring_free(fw_srv_monitoring *sm, double drain_s) {
         pthread_cond_signal(&sm->prep_cv);
         pthread_mutex_unlock(&sm->prep_mu);
         pthread_join(sm->prep_thread, NULL);
+        for (;;) { /* the windows still queued, before the alerts drain */
+            pthread_mutex_lock(&sm->prep_mu);
+            mon_hook *h = close_pop(sm);
+            pthread_mutex_unlock(&sm->prep_mu);
+            if (!h) break;
+            close_run(h);
+        }
         for (; sm->prep_n; sm->prep_n--, sm->prep_head = (sm->prep_head + 1) % PREP_QUEUE)
             fw_srv_model_unref(sm->prep_q[sm->prep_head]); /* may free the model and its monitor */
     }
@@ -197,6 +262,7 @@ void fw_srv_monitoring_attach(void *ud, fw_srv_model *m) {
     }
     h->alerts = sm->alerts;
     h->sm = sm;
+    h->m = m;
     atomic_init(&h->queued, false);
     snprintf(h->name, sizeof h->name, "%s", m->name);
     char *end;
@@ -217,6 +283,7 @@ void fw_srv_monitoring_attach(void *ud, fw_srv_model *m) {
     s.perf_home = h->version > 0 ? sm->log_home : NULL;
     s.perf_version = h->version;
     s.join_table = c->join_table;
+    s.on_perf_window = close_push;
     fw_err err;
     fw_err_clear(&err);
     fw_monitor *mon = NULL;

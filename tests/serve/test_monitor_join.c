@@ -79,12 +79,22 @@ static void test_late_labels_join_through_the_store(void) {
         hc_resp_free(&r);
     }
     close(fd);
-    CHECK_EQ(hc_request(p.srv.port, "GET", "/v1/models/pima/versions/1/monitor", NULL, NULL, &r), 0);
-    CHECK_EQ(r.status, 200);
+    /* the window the 500th label filled is closed by the server's monitor thread, after that label
+     * was answered: wait for it */
     json_error_t je;
-    json_t *st = r.body ? json_loads(r.body, 0, &je) : NULL;
-    json_t *perf = json_object_get(st, "performance");
-    json_t *counts = json_object_get(perf, "counts");
+    json_t *st = NULL, *perf = NULL, *counts = NULL;
+    for (int t = 0; t < 300; t++) {
+        json_decref(st);
+        st = NULL;
+        CHECK_EQ(hc_request(p.srv.port, "GET", "/v1/models/pima/versions/1/monitor", NULL, NULL, &r), 0);
+        CHECK_EQ(r.status, 200);
+        st = r.body ? json_loads(r.body, 0, &je) : NULL;
+        perf = json_object_get(st, "performance");
+        counts = json_object_get(perf, "counts");
+        if (json_integer_value(json_object_get(counts, "windows")) >= 1 || t == 299) break;
+        hc_resp_free(&r);
+        usleep(100000);
+    }
     CHECK_MSG(counts != NULL, "no performance counts: %.400s", r.body ? r.body : "");
     long long joined = json_integer_value(json_object_get(counts, "joined"));
     long long from_store = json_integer_value(json_object_get(counts, "joined_from_store"));

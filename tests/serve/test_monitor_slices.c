@@ -102,20 +102,23 @@ static void test_slices_live(void) {
         }
         hc_resp_free(&r);
     }
-    /* every label joined (feedback is matched off the request thread) */
-    long long joined = 0;
-    for (int t = 0; ok && t < 300 && joined < N; t++) {
+    /* every label joined (feedback is matched off the request thread) and every window closed (by
+     * the monitor thread, after the label that filled it was answered) */
+    long long joined = 0, windows = 0;
+    for (int t = 0; ok && t < 300 && (joined < N || windows < N / WINDOW); t++) {
         if (hc_request_fd(fd, "GET", "/v1/models/pima/versions/1/monitor", NULL, NULL, &r) == 0 && r.body) {
             json_error_t je;
             json_t *st = json_loads(r.body, 0, &je);
-            joined = json_integer_value(json_object_get(json_object_get(json_object_get(st, "performance"), "counts"),
-                                                        "joined"));
+            json_t *counts = json_object_get(json_object_get(st, "performance"), "counts");
+            joined = json_integer_value(json_object_get(counts, "joined"));
+            windows = json_integer_value(json_object_get(counts, "windows"));
             json_decref(st);
         }
         hc_resp_free(&r);
-        if (joined < N) usleep(100000);
+        if (joined < N || windows < N / WINDOW) usleep(100000);
     }
     CHECK_EQ(joined, N);
+    CHECK_EQ(windows, N / WINDOW);
     /* one more block of predictions: the monitor forwards the tracker's clears when a block closes */
     for (size_t i = N; ok && i < N + 50; i++) ok = predict(fd, i, rids, labels, preg);
     close(fd);
