@@ -591,21 +591,68 @@ static void test_threads_keep_rows_in_their_blocks(void) {
     fw_bundle_free(b);
 }
 
+/* The thread a server gives the live metric's window closes (settings.on_perf_window): woken by
+ * the labelling thread, it calls fw_monitor_perf_close. ev first: on_alarm reads ud as events. */
+typedef struct closer {
+    events ev;
+    fw_monitor *mon;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    size_t asked, closed;
+    bool stop;
+} closer;
+
+static bool closer_wake(void *ud) {
+    closer *c = ud;
+    pthread_mutex_lock(&c->mu);
+    c->asked++;
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    return true;
+}
+
+static void *closer_main(void *ud) {
+    closer *c = ud;
+    pthread_mutex_lock(&c->mu);
+    for (;;) {
+        while (!c->asked && !c->stop) pthread_cond_wait(&c->cv, &c->mu);
+        if (!c->asked) break;
+        c->asked = 0;
+        pthread_mutex_unlock(&c->mu);
+        size_t n = fw_monitor_perf_close(c->mon);
+        pthread_mutex_lock(&c->mu);
+        c->closed += n;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return NULL;
+}
+
 /* A slice's performance alarm goes through the monitor in a slot of its own: named by the group
- * column and the value (column x1, slice "1") in the callback, the active list and the state. */
-static void test_slice_alarm_through_monitor(void) {
+ * column and the value (column x1, slice "1") in the callback, the active list and the state.
+ * off_thread: the windows are closed by a thread of the test's (on_perf_window ->
+ * fw_monitor_perf_close), not by fw_monitor_feedback: the same alarm, raised once, at the same row,
+ * through the same callback; fw_monitor_perf_pending is 0 once the thread is done. */
+static void slice_alarm_through_monitor(bool off_thread, uint64_t *alarm_row) {
     fw_srv_model *m = bare_model(2);
-    events ev = {0};
+    closer cl = {0};
+    events *evp = &cl.ev;
     fw_monitor_settings s;
     fw_monitor_settings_init(&s);
     s.on_alarm = on_alarm;
-    s.ud = &ev;
+    s.ud = &cl;
+    if (off_thread) s.on_perf_window = closer_wake;
     const char *groups[] = {"x1"};
     s.groups = groups;
     s.n_groups = 1;
     fw_monitor *mon;
     fw_err err;
     CHECK_OK(fw_monitor_new(m, &s, &mon, &err));
+    CHECK_OK(fw_monitor_build(mon, &err));
+    cl.mon = mon;
+    pthread_t th;
+    pthread_mutex_init(&cl.mu, NULL);
+    pthread_cond_init(&cl.cv, NULL);
+    if (off_thread) pthread_create(&th, NULL, closer_main, &cl);
     unsigned seed = 5;
     for (int r = 0; r < 6000; r++) {
         double u[2];
@@ -620,12 +667,23 @@ static void test_slice_alarm_through_monitor(void) {
         fw_value y = {FW_VALUE_NUMBER, x0 + 0.1 * u[1] + (r >= 3000 && x1 == 1 ? 5 : 0), NULL, 0};
         CHECK_OK(fw_monitor_feedback(mon, rid, (size_t)rl, &y, -1, &err));
     }
+    if (off_thread) {
+        pthread_mutex_lock(&cl.mu);
+        cl.stop = true;
+        pthread_cond_signal(&cl.cv);
+        pthread_mutex_unlock(&cl.mu);
+        pthread_join(th, NULL);
+        CHECK_EQ(cl.closed, 6000 / 500); /* every window by the thread (the label windows: 500) */
+    }
+    CHECK_EQ(fw_monitor_perf_pending(mon), 0);
+    events ev = *evp;
     size_t found = 0;
     for (size_t i = 0; i < ev.n; i++)
         if (ev.raised[i] && ev.a[i].kind == FW_ALARM_PERFORMANCE && ev.a[i].slice[0]) {
             CHECK_STR(ev.a[i].column, "x1");
             CHECK_STR(ev.a[i].slice, "1");
             CHECK_MSG(ev.a[i].row >= 3000 && ev.a[i].row < 4000, "slice alarm at row %llu", (unsigned long long)ev.a[i].row);
+            *alarm_row = ev.a[i].row;
             found++;
         }
     CHECK_EQ(found, 1);
@@ -639,7 +697,16 @@ static void test_slice_alarm_through_monitor(void) {
     CHECK_CONTAINS((const char *)b.data, "\"kind\":\"performance\",\"column\":\"x1\",\"slice\":\"1\"");
     fw_buf_free(&b);
     fw_monitor_free(mon);
+    pthread_mutex_destroy(&cl.mu);
+    pthread_cond_destroy(&cl.cv);
     fw_srv_model_unref(m);
+}
+
+static void test_slice_alarm_through_monitor(void) {
+    uint64_t on_labeller = 0, off_thread = 1;
+    slice_alarm_through_monitor(false, &on_labeller);
+    slice_alarm_through_monitor(true, &off_thread);
+    CHECK_EQ(off_thread, on_labeller);
 }
 
 int main(void) {
