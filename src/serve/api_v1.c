@@ -4,6 +4,7 @@
  * id, unknown ids kept and reported). */
 #include "serve/server_int.h"
 #include "serve/bandit.h"
+#include "serve/feedback_body.h"
 #include "serve/feedback_labels.h"
 #include "serve/learning.h"
 #include "serve/monitoring.h"
@@ -1252,7 +1253,8 @@ void fw__api_feedback(fw_server *s, const char *origin, fw_feedback_wait *w, con
         w->m = NULL;
     } else {
         FW_TEST_COUNT(FW_TC_FEEDBACK_PARSE);
-        if (!(j = fw__parse_body(r, body, len, false))) return;
+        /* the common flat body in one pass; anything else (and every error) through jansson */
+        if (!(j = fw_feedback_body_read(body, len)) && !(j = fw__parse_body(r, body, len, false))) return;
     }
     const char *rid = json_string_value(json_object_get(j, "request_id"));
     json_t *label = json_object_get(j, "label");
