@@ -43,6 +43,9 @@
 #define LLVMFuzzerTestOneInput fw_fuzz_one_experiment_events
 #include "../../fuzz/fuzz_experiment_events.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fw_fuzz_one_feedback_body
+#include "../../fuzz/fuzz_feedback_body.c"
+#undef LLVMFuzzerTestOneInput
 
 #include "core/json_out.h"
 
@@ -62,7 +65,7 @@ static const struct {
     {"serve_config", fw_fuzz_one_serve_config}, {"serve_v1", fw_fuzz_one_serve_v1},
     {"log_spool", fw_fuzz_one_log_spool}, {"decimal", fw_fuzz_one_decimal},
     {"yaml_read", fw_fuzz_one_yaml_read},
-    {"experiment_events", fw_fuzz_one_experiment_events},
+    {"experiment_events", fw_fuzz_one_experiment_events}, {"feedback_body", fw_fuzz_one_feedback_body},
 };
 
 static const char *corpus_root(void) {
