@@ -568,7 +568,7 @@ static const char *const k_serving_keys[] = {
     "max_models", "alias_poll_s", "admin_wait_s", "drain_timeout_s", "batch_max_age_s", "batch_cache_ttl_s",
     "confidence_threshold", "admin_token", "predict_token", "rank_token", "feedback_token",
     "request_timeout_s", "max_instances", "max_reply_bytes", "max_pending_reply_bytes", "cors_origins", "tls",
-    "store", "models_dir", "log", "splits", "models", "rank", "drain_delay_s", NULL};
+    "store", "models_dir", "log", "splits", "models", "rank", "drain_delay_s", "listeners", NULL};
 
 static fw_status serving_pair(fw_yaml *y, int key, yaml_node_t *v, yaml_node_t *k, void *ud) {
     fw_serve_config *c = ud;
@@ -614,7 +614,16 @@ static fw_status serving_pair(fw_yaml *y, int key, yaml_node_t *v, yaml_node_t *
     case 27: return parse_splits(y, v, c);
     case 28: return get_list(y, v, "serving.models", "@", "NAME@ALIAS", &c->models, &c->n_models);
     case 29: return fw_yaml_walk_map(y, v, "serving.rank", k_rank_keys, rank_pair, c);
-    default: return fw_yaml_get_double(y, v, "serving.drain_delay_s", 0, 3600, &c->drain_delay_s);
+    case 30: return fw_yaml_get_double(y, v, "serving.drain_delay_s", 0, 3600, &c->drain_delay_s);
+    default: {
+        char *how = NULL;
+        if ((st = fw_yaml_get_str(y, v, "serving.listeners", &how))) return st;
+        bool shared = how && strcmp(how, "shared") == 0, per = how && strcmp(how, "per_thread") == 0;
+        if (!shared && !per) st = fw_yaml_error(y, v, "'serving.listeners': expected shared or per_thread, got '%s'", how ? how : "");
+        else c->listen_per_thread = per;
+        fw_free(how);
+        return st;
+    }
     }
 }
 

@@ -208,6 +208,10 @@ typedef struct fw_serve_config {
     int threads;                /* worker threads; 0 = online cores */
     size_t max_body_bytes;      /* larger bodies get 413; default 1 MiB */
     unsigned conn_limit;        /* simultaneous connections; default 4096 */
+    bool listen_per_thread;     /* serving.listeners: per_thread — one listening socket per worker
+                                   thread (SO_REUSEPORT: the kernel spreads new connections over
+                                   them) instead of one shared by the thread pool (shared, the
+                                   default; a burst of connections can all land on one thread) */
     unsigned conn_timeout_s;    /* idle/stalled connection timeout; default 30 */
     size_t model_memory_bytes;  /* LRU bound on loaded models; default 1 GiB */
     size_t max_models;          /* distinct model routes; default 65536 */

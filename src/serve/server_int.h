@@ -28,7 +28,10 @@ struct fw_server {
     fw_logq *logq;              /* NULL: logging off */
     bool log_to_store;          /* the sink is the store (feedback verdicts counted by the sink) */
     fw_hybrid *hybrid;          /* NULL: no hybrid answers */
-    struct MHD_Daemon *d;
+    struct MHD_Daemon *d;       /* the listener (serving.listeners: shared), or the first of n_listeners */
+    struct MHD_Daemon **more;   /* per_thread: listeners 1..n_listeners-1, one thread each (SO_REUSEPORT) */
+    int n_listeners;            /* 1 (shared) or threads (per_thread) */
+    _Atomic unsigned long long *listener_conns; /* connections accepted by each listener (/metrics) */
     int port;
     int threads;
     atomic_long inflight;
