@@ -11,7 +11,8 @@
 # measure on a busier machine (exit 3) unless FORCE=1 (then the load is printed with the figures).
 # The last line also gives the server CPU per request that 0.8 of nginx would need at this wrk cost.
 # Usage: flock /tmp/fw-bench.lock bash bench/serve/cpu_vs_nginx.sh [SECONDS] [PAIRS]
-#        env FLYWHEEL_BIN (default build/flywheel), SPAM_CSV, FORCE=1, QUIET_WAIT_S
+#        env FLYWHEEL_BIN (default build/flywheel), SPAM_CSV, FORCE=1, QUIET_WAIT_S,
+#        CONFIG=serve.yaml (passed to flywheel serve --config: e.g. `serving: {listeners: per_thread}`)
 set -u
 cd "$(dirname "$0")/../.."
 secs=${1:-5}; pairs=${2:-3}
@@ -28,7 +29,7 @@ trap cleanup EXIT
 FW=18410; NGX=18411
 spam_home "$BIN" "$tmp/home" || exit 1
 spam_bodies "$tmp"
-"$BIN" serve --port $FW --threads 2 --home "$tmp/home" --alias-poll 0 >/dev/null 2>"$tmp/fw.err" & fwpid=$!; pids+=($fwpid)
+"$BIN" serve --port $FW --threads 2 --home "$tmp/home" --alias-poll 0 ${CONFIG:+--config "$CONFIG"} >/dev/null 2>"$tmp/fw.err" & fwpid=$!; pids+=($fwpid)
 wait_port $FW || { echo "flywheel did not start: $(cat "$tmp/fw.err")"; exit 1; }
 resp=$(curl -s -XPOST -H "Content-Type: application/json" --data-binary @"$tmp/v1.json" "http://127.0.0.1:$FW/v1/models/spam:predict")
 mkdir -p "$tmp/www"; printf '%s' "$resp" > "$tmp/www/p"

@@ -13,7 +13,7 @@
 # decode, 100 trees, reply) leaves of nginx's throughput.
 # Waits up to QUIET_WAIT_S (900) s for a load average < 0.5 (FORCE=1 measures anyway).
 # Usage: flock /tmp/fw-bench.lock bash bench/serve/vs_nginx_parts.sh   env SECS (5), PAIRS (5),
-#        FLYWHEEL_BIN (build/flywheel), SPAM_CSV, FORCE=1, QUIET_WAIT_S
+#        FLYWHEEL_BIN (build/flywheel), SPAM_CSV, FORCE=1, QUIET_WAIT_S, LISTENERS (shared|per_thread)
 set -u
 cd "$(dirname "$0")/../.."
 BIN=${FLYWHEEL_BIN:-$PWD/build/flywheel}
@@ -29,15 +29,17 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/n
 trap cleanup EXIT
 spam_home "$BIN" "$tmp/home" || exit 1
 spam_bodies "$tmp"
-printf 'monitoring:\n  enabled: false\n' > "$tmp/nomon.yaml"
+# LISTENERS=per_thread: every flywheel side with serving.listeners: per_thread (docs/SERVING.md)
+printf 'serving:\n  listeners: %s\n' "${LISTENERS:-shared}" > "$tmp/base.yaml"
+printf 'serving:\n  listeners: %s\nmonitoring:\n  enabled: false\n' "${LISTENERS:-shared}" > "$tmp/nomon.yaml"
 declare -A PORT PID
 start() { local name=$1 port=$2; shift 2
   "$BIN" serve --port "$port" --threads 2 --home "$tmp/home" --alias-poll 0 "$@" >/dev/null 2>"$tmp/$name.err" &
   PID[$name]=$!; pids+=($!); PORT[$name]=$port
   wait_port "$port" || { echo "$name did not start: $(cat "$tmp/$name.err")"; exit 1; }
 }
-start full 18421
-start nolog 18422 --log /dev/null
+start full 18421 --config "$tmp/base.yaml"
+start nolog 18422 --log /dev/null --config "$tmp/base.yaml"
 start nolognomon 18423 --log /dev/null --config "$tmp/nomon.yaml"
 resp=$(curl -s -XPOST -H "Content-Type: application/json" --data-binary @"$tmp/v1.json" "http://127.0.0.1:18421/v1/models/spam:predict")
 mkdir -p "$tmp/www"; printf '%s' "$resp" > "$tmp/www/p"
@@ -53,7 +55,7 @@ tick=$(getconf CLK_TCK)
 cpu_ticks() { local t=0 q; for q in $1 $(pgrep -P "$1"); do t=$((t + $(awk '{print $14 + $15}' "/proc/$q/stat"))); done; echo $t; }
 spool() { curl -s "http://127.0.0.1:${PORT[full]}/metrics" | awk '$1 == "flywheel_log_spool_records" {print $2}'; }
 sides=(nginx full nolog nolognomon)
-echo "load: $(cut -d' ' -f1-3 /proc/loadavg)  $(nproc) cores  body ${#resp} B  ${secs}s x $pairs rounds"
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg)  $(nproc) cores  body ${#resp} B  ${secs}s x $pairs rounds  listeners ${LISTENERS:-shared}"
 for i in $(seq "$pairs"); do
   for k in 0 1 2 3; do
     side=${sides[$(( (k + i - 1) % 4 ))]}
