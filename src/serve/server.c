@@ -1624,7 +1624,11 @@ fw_status fw_server_start(fw_server *s, fw_err *err) {
     unsigned limit = per_thread ? (s->cfg->conn_limit + (unsigned)s->threads - 1) / (unsigned)s->threads
                                 : s->cfg->conn_limit;
     s->d = fw_mhd.start_daemon(flags, (uint16_t)s->cfg->port, NULL, NULL, on_request, s,
-                            MHD_OPTION_LISTENING_ADDRESS_REUSE, per_thread ? 1u : 0u,
+                            /* SO_REUSEPORT only for per_thread: the option given 0 would drop the
+                             * library's default SO_REUSEADDR (a restart could not bind while old
+                             * connections sit in TIME_WAIT); shared repeats the backlog instead */
+                            per_thread ? MHD_OPTION_LISTENING_ADDRESS_REUSE : MHD_OPTION_LISTEN_BACKLOG_SIZE,
+                            per_thread ? 1u : 1024u,
                             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
                             MHD_OPTION_THREAD_POOL_SIZE, pool,
