@@ -1581,6 +1581,30 @@ static fw_status read_pem(const char *path, const char *key, char **out, fw_err 
     return FW_OK;
 }
 
+/* One libmicrohttpd daemon on addr (serving.listeners: the shared one, or one of per_thread's).
+ * SO_REUSEPORT only when reuse_port: the option given 0 would drop the library's default
+ * SO_REUSEADDR (a restart could not bind while old connections sit in TIME_WAIT), so without it
+ * the backlog option is repeated in its place. */
+static struct MHD_Daemon *start_listener(fw_server *s, unsigned flags, uint16_t port, struct sockaddr_in *addr,
+                                         bool reuse_port, unsigned pool, unsigned limit, size_t conn_mem) {
+    return fw_mhd.start_daemon(flags, port, NULL, NULL, on_request, s,
+                               reuse_port ? MHD_OPTION_LISTENING_ADDRESS_REUSE : MHD_OPTION_LISTEN_BACKLOG_SIZE,
+                               reuse_port ? 1u : 1024u,
+                               MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                               MHD_OPTION_SOCK_ADDR, (struct sockaddr *)addr,
+                               MHD_OPTION_THREAD_POOL_SIZE, pool,
+                               MHD_OPTION_CONNECTION_LIMIT, limit,
+                               MHD_OPTION_CONNECTION_TIMEOUT, s->cfg->conn_timeout_s,
+                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                               MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+                               MHD_OPTION_CONNECTION_MEMORY_LIMIT, conn_mem,
+                               MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+                               MHD_OPTION_URI_LOG_CALLBACK, on_request_line, s,
+                               s->tls_cert_pem ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, s->tls_cert_pem,
+                               MHD_OPTION_HTTPS_MEM_KEY, s->tls_key_pem,
+                               MHD_OPTION_END);
+}
+
 fw_status fw_server_start(fw_server *s, fw_err *err) {
     struct sockaddr_in addr;
     memset(&addr, 0, sizeof addr);
@@ -1623,25 +1647,7 @@ fw_status fw_server_start(fw_server *s, fw_err *err) {
     unsigned pool = per_thread ? 1u : (unsigned)s->threads;
     unsigned limit = per_thread ? (s->cfg->conn_limit + (unsigned)s->threads - 1) / (unsigned)s->threads
                                 : s->cfg->conn_limit;
-    s->d = fw_mhd.start_daemon(flags, (uint16_t)s->cfg->port, NULL, NULL, on_request, s,
-                            /* SO_REUSEPORT only for per_thread: the option given 0 would drop the
-                             * library's default SO_REUSEADDR (a restart could not bind while old
-                             * connections sit in TIME_WAIT); shared repeats the backlog instead */
-                            per_thread ? MHD_OPTION_LISTENING_ADDRESS_REUSE : MHD_OPTION_LISTEN_BACKLOG_SIZE,
-                            per_thread ? 1u : 1024u,
-                            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-                            MHD_OPTION_THREAD_POOL_SIZE, pool,
-                            MHD_OPTION_CONNECTION_LIMIT, limit,
-                            MHD_OPTION_CONNECTION_TIMEOUT, s->cfg->conn_timeout_s,
-                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                            MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, conn_mem,
-                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
-                            MHD_OPTION_URI_LOG_CALLBACK, on_request_line, s,
-                            s->tls_cert_pem ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, s->tls_cert_pem,
-                            MHD_OPTION_HTTPS_MEM_KEY, s->tls_key_pem,
-                            MHD_OPTION_END);
+    s->d = start_listener(s, flags, (uint16_t)s->cfg->port, &addr, per_thread, pool, limit, conn_mem);
     if (!s->d)
         return fw_err_set(err, FW_EIO, "cannot listen on %s:%d%s: %s", s->cfg->host, s->cfg->port,
                           s->tls_cert_pem ? " with TLS (is the key the certificate's?)" : "", strerror(errno));
@@ -1649,20 +1655,7 @@ fw_status fw_server_start(fw_server *s, fw_err *err) {
     s->port = info ? info->port : s->cfg->port;
     addr.sin_port = htons((uint16_t)s->port); /* port 0: the others bind the port the first got */
     for (int i = 1; i < s->n_listeners; i++) {
-        s->more[i] = fw_mhd.start_daemon(flags, (uint16_t)s->port, NULL, NULL, on_request, s,
-                            MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
-                            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-                            MHD_OPTION_CONNECTION_LIMIT, limit,
-                            MHD_OPTION_CONNECTION_TIMEOUT, s->cfg->conn_timeout_s,
-                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                            MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, conn_mem,
-                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
-                            MHD_OPTION_URI_LOG_CALLBACK, on_request_line, s,
-                            s->tls_cert_pem ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, s->tls_cert_pem,
-                            MHD_OPTION_HTTPS_MEM_KEY, s->tls_key_pem,
-                            MHD_OPTION_END);
+        s->more[i] = start_listener(s, flags, (uint16_t)s->port, &addr, true, 1u, limit, conn_mem);
         if (!s->more[i]) {
             fw_status e = fw_err_set(err, FW_EIO, "cannot open listener %d of %d on %s:%d (serving.listeners: per_thread): %s",
                                      i + 1, s->n_listeners, s->cfg->host, s->port, strerror(errno));
