@@ -19,11 +19,8 @@ cd "$(dirname "$0")/../.."
 BIN=${FLYWHEEL_BIN:-$PWD/build/flywheel}
 source bench/serve/common.sh
 secs=${SECS:-5}; pairs=${PAIRS:-5}
-quiet() { awk -v l="$(cut -d' ' -f1 /proc/loadavg)" 'BEGIN{exit !(l < 0.5)}'; }
-if [[ ${FORCE:-0} != 1 ]]; then
-  for _ in $(seq 1 $(( ${QUIET_WAIT_S:-900} / 10 ))); do quiet && break; sleep 10; done
-  quiet || { echo "REFUSED: load $(cut -d' ' -f1-3 /proc/loadavg) after ${QUIET_WAIT_S:-900} s (FORCE=1 measures anyway)"; exit 3; }
-fi
+source bench/quiet.sh
+QUIET_WAIT_S=${QUIET_WAIT_S:-900} bench_wait_quiet
 tmp=$(mktemp -d); pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
@@ -69,12 +66,11 @@ for i in $(seq "$pairs"); do
         'BEGIN{printf "%-11s %8.0f req/s  server CPU %6.2f us/req\n", s, r / d, c / k * 1e6 / r}' | tee -a "$tmp/rows"
   done
 done
-med() { sort -g | awk '{v[NR]=$1} END{print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
-ng=$(awk '$1 == "nginx" {print $2}' "$tmp/rows" | med)
+ng=$(awk '$1 == "nginx" {print $2}' "$tmp/rows" | bench_median)
 echo "median over $pairs rounds:"
 for side in "${sides[@]}"; do
-  r=$(awk -v s="$side" '$1 == s {print $2}' "$tmp/rows" | med)
-  c=$(awk -v s="$side" '$1 == s {print $6}' "$tmp/rows" | med)
+  r=$(awk -v s="$side" '$1 == s {print $2}' "$tmp/rows" | bench_median)
+  c=$(awk -v s="$side" '$1 == s {print $6}' "$tmp/rows" | bench_median)
   awk -v s="$side" -v r="$r" -v c="$c" -v n="$ng" 'BEGIN{printf "%-11s %8.0f req/s  %.3f of nginx  server CPU %6.2f us/req\n", s, r, r / n, c}'
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
