@@ -1,6 +1,7 @@
 /* logq.c — owns the bounded MPMC ring (Vyukov's sequence-numbered cells), the byte ring the
  * request threads build their prediction records in (the queue's memory bound), the writer thread
- * that batches records into the sink, and the JSON-lines file sink. */
+ * that batches records into the sink, the JSON-lines file sink and the discard sink (a log to
+ * /dev/null formats nothing). */
 #include "serve/logq.h"
 
 #include "core/alloc.h"
@@ -17,6 +18,7 @@
 #include <unistd.h>
 #include <sched.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 
 /* A durable push's rendezvous: the request thread and the writer each hold a reference. */
 typedef struct fw_log_ack {
@@ -453,44 +455,115 @@ void fw_log_record_outputs_json(const fw_log_record *r, fw_buf *b) {
     fw_buf_put_u8(b, '}');
 }
 
+/* The record's time as fw_format_iso8601 writes it ("2026-12-07T20:06:05.123Z", 24 bytes) into
+ * d, without gmtime_r and snprintf (the writer formats one per logged record): days to civil date
+ * by Hinnant's algorithm, for 1970 to 9999; other times (negative, later) go to fw_format_iso8601,
+ * so the bytes are its bytes everywhere (tests/serve/test_log_file). Returns the length. */
+static size_t put_iso8601(char *d, int64_t ms) {
+    if (ms < 0 || ms >= INT64_C(253402300800000)) { /* 10000-01-01: %04d would widen */
+        fw_format_iso8601(ms, d, 32);
+        return strlen(d);
+    }
+    int64_t days = ms / 86400000, in_day = ms % 86400000;
+    int64_t z = days + 719468, era = z / 146097;
+    unsigned doe = (unsigned)(z - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+    unsigned day = doy - (153 * mp + 2) / 5 + 1, mon = mp < 10 ? mp + 3 : mp - 9;
+    unsigned year = (unsigned)(yoe + era * 400) + (mon <= 2);
+    unsigned sec = (unsigned)(in_day / 1000), milli = (unsigned)(in_day % 1000);
+    unsigned hh = sec / 3600, mm = sec / 60 % 60, ss = sec % 60;
+    d[0] = (char)('0' + year / 1000), d[1] = (char)('0' + year / 100 % 10);
+    d[2] = (char)('0' + year / 10 % 10), d[3] = (char)('0' + year % 10), d[4] = '-';
+    d[5] = (char)('0' + mon / 10), d[6] = (char)('0' + mon % 10), d[7] = '-';
+    d[8] = (char)('0' + day / 10), d[9] = (char)('0' + day % 10), d[10] = 'T';
+    d[11] = (char)('0' + hh / 10), d[12] = (char)('0' + hh % 10), d[13] = ':';
+    d[14] = (char)('0' + mm / 10), d[15] = (char)('0' + mm % 10), d[16] = ':';
+    d[17] = (char)('0' + ss / 10), d[18] = (char)('0' + ss % 10), d[19] = '.';
+    d[20] = (char)('0' + milli / 100), d[21] = (char)('0' + milli / 10 % 10), d[22] = (char)('0' + milli % 10);
+    d[23] = 'Z';
+    d[24] = 0;
+    return 24;
+}
+
+/* The latency in ms as "%.4f" of latency_us * 1e-3 writes it, without printf: below 10^12 us the
+ * double is within far less than 0.00005 of us / 1000, whose fourth decimal is 0, so the text is
+ * the integer's digits with the point moved and a 0 appended. Larger values go to printf. */
+static void put_latency_ms(fw_buf *b, int64_t us) {
+    if (us <= -INT64_C(1000000000000) || us >= INT64_C(1000000000000)) {
+        fw_buf_printf(b, "%.4f", (double)us * 1e-3);
+        return;
+    }
+    char t[24], *e = t + sizeof t, *p = e;
+    uint64_t a = us < 0 ? (uint64_t)-us : (uint64_t)us;
+    *--p = '0';
+    for (int i = 0; i < 3; i++, a /= 10) *--p = (char)('0' + a % 10);
+    *--p = '.';
+    do *--p = (char)('0' + a % 10);
+    while (a /= 10);
+    if (us < 0) *--p = '-';
+    fw_buf_put(b, p, (size_t)(e - p));
+}
+
+static void put_time(fw_buf *b, int64_t ts_ms) {
+    char ts[40];
+    size_t n = put_iso8601(ts, ts_ms);
+    lit(b, ",\"time\":\"");
+    fw_buf_put(b, ts, n);
+    fw_buf_put_u8(b, '"');
+}
+
 void fw_log_record_json(const fw_log_record *r, fw_buf *b) {
-    char ts[32];
-    fw_format_iso8601(r->ts_ms, ts, sizeof ts);
+    /* the JSON-lines sink formats one of these per logged record: plain puts, no printf */
     if (r->kind == FW_LOGREC_FEEDBACK) {
-        fw_buf_printf(b, "{\"type\":\"feedback\",\"request_id\":");
+        lit(b, "{\"type\":\"feedback\",\"request_id\":");
         fw_json_put_str(b, r->request_id);
-        fw_buf_printf(b, ",\"time\":\"%s\",\"matched\":%s", ts, r->matched ? "true" : "false");
-        if (r->label_json) fw_buf_printf(b, ",\"label\":%s", r->label_json);
+        put_time(b, r->ts_ms);
+        lit(b, r->matched ? ",\"matched\":true" : ",\"matched\":false");
+        if (r->label_json) {
+            lit(b, ",\"label\":");
+            lit(b, r->label_json);
+        }
         if (r->event) {
-            fw_buf_printf(b, ",\"event\":");
+            lit(b, ",\"event\":");
             fw_json_put_str(b, r->event);
         }
         if (isfinite(r->value)) {
-            fw_buf_printf(b, ",\"value\":");
+            lit(b, ",\"value\":");
             fw_json_put_f64(b, r->value);
         }
-        if (r->update) fw_buf_printf(b, ",\"update\":true");
+        if (r->update) lit(b, ",\"update\":true");
         if (r->origin) {
-            fw_buf_printf(b, ",\"source\":");
+            lit(b, ",\"source\":");
             fw_json_put_str(b, r->origin);
         }
         fw_buf_put_u8(b, '}');
         return;
     }
-    fw_buf_printf(b, "{\"type\":\"prediction\",\"request_id\":");
+    lit(b, "{\"type\":\"prediction\",\"request_id\":");
     fw_json_put_str(b, r->request_id);
-    fw_buf_printf(b, ",\"time\":\"%s\",\"model\":", ts);
+    put_time(b, r->ts_ms);
+    lit(b, ",\"model\":");
     fw_json_put_str(b, r->model);
-    fw_buf_printf(b, ",\"version\":");
+    lit(b, ",\"version\":");
     fw_json_put_str(b, r->version);
-    fw_buf_printf(b, ",\"variant\":\"%s\",\"source\":\"%s\",\"protocol\":\"%s\",\"entity_id\":", r->variant, r->source,
-                  r->protocol);
+    lit(b, ",\"variant\":\"");
+    lit(b, r->variant);
+    lit(b, "\",\"source\":\"");
+    lit(b, r->source);
+    lit(b, "\",\"protocol\":\"");
+    lit(b, r->protocol);
+    lit(b, "\",\"entity_id\":");
     fw_json_put_str(b, r->entity_id);
-    fw_buf_printf(b, ",\"latency_ms\":%.4f,\"outcome\":\"%s\",\"inputs\":", (double)r->latency_us * 1e-3, r->outcome);
+    lit(b, ",\"latency_ms\":");
+    put_latency_ms(b, r->latency_us);
+    lit(b, ",\"outcome\":\"");
+    lit(b, r->outcome);
+    lit(b, "\",\"inputs\":");
     jraw(b, r->inputs);
-    fw_buf_printf(b, ",\"answers\":");
+    lit(b, ",\"answers\":");
     jraw(b, r->answers);
-    fw_buf_printf(b, ",\"outputs\":");
+    lit(b, ",\"outputs\":");
     put_outputs(b, r);
     fw_buf_put_u8(b, '}');
 }
@@ -912,7 +985,33 @@ static void file_close(void *ud) {
     fw_free(fs);
 }
 
+/* ---- the discard sink: --log /dev/null ------------------------------------------------------- */
+
+/* Every record "written" and nothing formatted: a log that goes to /dev/null cost the writer a JSON
+ * line per record (printf of the time and numbers) for bytes the kernel threw away. The queue
+ * counts them as written, as it did; there is nothing to sync, so a durable push is answered once
+ * its batch is handed over (fdatasync of /dev/null was EINVAL, ignored). */
+static fw_status discard_write(void *ud, fw_log_record *const *recs, size_t n, fw_err *err) {
+    (void)ud, (void)recs, (void)n, (void)err;
+    return FW_OK;
+}
+
+static void discard_close(void *ud) { (void)ud; }
+
+/* path names the null device (/dev/null, or a link to it): the same character device. */
+static bool is_null_device(const char *path) {
+    struct stat a, n;
+    return stat(path, &a) == 0 && S_ISCHR(a.st_mode) && stat("/dev/null", &n) == 0 && S_ISCHR(n.st_mode) &&
+           a.st_rdev == n.st_rdev;
+}
+
+bool fw_log_sink_discards(const fw_log_sink *sink) { return sink->write == discard_write; }
+
 fw_status fw_log_sink_file(const char *path, fw_log_sink *out, fw_err *err) {
+    if (is_null_device(path)) {
+        *out = (fw_log_sink){.ud = NULL, .write = discard_write, .close = discard_close};
+        return FW_OK;
+    }
     FILE *f = fopen(path, "ab");
     if (!f) return fw_err_set(err, FW_EIO, "%s: cannot open for append: %s", path, strerror(errno));
     file_sink *fs = fw_calloc(1, sizeof *fs);

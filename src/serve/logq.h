@@ -146,8 +146,12 @@ typedef struct fw_log_sink {
     bool compacts_inputs;
 } fw_log_sink;
 
-/* A JSON-lines file sink (appends; fflush per batch, fdatasync at close). */
+/* A JSON-lines file sink (appends; fflush per batch, fdatasync at close). A path naming the null
+ * device (/dev/null) gives the discard sink instead: records are counted as written and never
+ * formatted (fw_log_sink_discards). */
 fw_status fw_log_sink_file(const char *path, fw_log_sink *out, fw_err *err);
+/* True when sink is the discard sink fw_log_sink_file made for the null device. */
+bool fw_log_sink_discards(const fw_log_sink *sink);
 
 /* The store sink (log_store.c): predictions go to the store's prediction log (fw_store_log,
  * store/store.h; input_json = the request's JSON without the whitespace between tokens), feedback
