@@ -8,7 +8,9 @@
  * process's database heap stays under them while rows go in; and a sustained ingest (40 batches
  * of 512 one-KB rows with random request ids, as the server's ingest writes them) stores every row
  * without SQLite writing a temp file: its temp directory is made unusable, so a statement journal
- * spilled to disk (what 32-row INSERTs did on every batch) fails the batch instead of passing. */
+ * spilled to disk (what 32-row INSERTs did on every batch) fails the batch instead of passing; and
+ * the WAL stays bounded whether its writer runs at SCHED_IDLE (it checkpoints inline: the
+ * checkpointer thread writes nothing) or at normal priority (the checkpointer thread does it). */
 #include "core/clock.h"
 #include "core/alloc.h"
 #include "store/store.h"
@@ -17,7 +19,10 @@
 #include "backend.h"
 #include "db.h"
 
+#include <dirent.h>
 #include <math.h>
+#include <pthread.h>
+#include <sched.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <stdio.h>
@@ -268,6 +273,108 @@ static void test_sustained_ingest_no_temp_files(void) {
     CHECK_EQ(HOME_INT(home, "log.db", "SELECT sum(length(input_json)) FROM prediction_log"), bytes);
 }
 
+/* bytes the thread named name has written (write/pwrite: /proc/self/task/<tid>/io wchar); -1 when no
+ * such thread */
+static long long thread_wchar(const char *name) {
+    DIR *d = opendir("/proc/self/task");
+    if (!d) return -1;
+    long long got = -1;
+    struct dirent *e;
+    while (got < 0 && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') continue;
+        char p[300], comm[64] = "";
+        snprintf(p, sizeof p, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(p, "r");
+        if (!f) continue;
+        if (!fgets(comm, sizeof comm, f)) comm[0] = 0;
+        fclose(f);
+        comm[strcspn(comm, "\n")] = 0;
+        if (strcmp(comm, name) != 0) continue;
+        snprintf(p, sizeof p, "/proc/self/task/%s/io", e->d_name);
+        if (!(f = fopen(p, "r"))) continue;
+        char line[128];
+        while (fgets(line, sizeof line, f))
+            if (sscanf(line, "wchar: %lld", &got) == 1) break;
+        fclose(f);
+    }
+    closedir(d);
+    return got;
+}
+
+static long long file_size(const char *home, const char *name) {
+    char p[700];
+    snprintf(p, sizeof p, "%s/%s", home, name);
+    struct stat st;
+    return stat(p, &st) == 0 ? (long long)st.st_size : 0;
+}
+
+typedef struct wal_run {
+    const char *home;
+    bool idle;                   /* the writer runs at SCHED_IDLE (the spool's ingest thread) */
+    int failed;
+    long long wal_max, ckpt_wchar;
+} wal_run;
+
+/* 96 batches of 512 one-KB rows with random request ids (~120 MiB of WAL frames at 16 KiB pages),
+ * from a thread at SCHED_IDLE or at normal priority; the WAL file's size after every batch */
+static void *wal_writer(void *arg) {
+    wal_run *w = arg;
+    if (w->idle) {
+        struct sched_param sp = {0};
+        pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
+    }
+    fw_store_log *l;
+    fw_err err;
+    if (fw_store_log_open(w->home, &l, &err) != FW_OK) {
+        w->failed = -1;
+        return NULL;
+    }
+    enum { BATCHES = 96, ROWS = 512 };
+    static char in[1024];
+    memset(in, 'x', sizeof in);
+    static char rid[ROWS][48];
+    static fw_log_pred_row rows[ROWS];
+    uint64_t x = 0x2545F4914F6CDD1Dull;
+    for (int b = 0; b < BATCHES; b++) {
+        for (int i = 0; i < ROWS; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            snprintf(rid[i], sizeof rid[i], "%016llx%016llx", (unsigned long long)x, (unsigned long long)(x * 31));
+            rows[i] = (fw_log_pred_row){.request_id = rid[i], .ts_ms = b * ROWS + i, .model = "m", .version = 1,
+                                        .input_json = in, .input_len = sizeof in - (size_t)(i % 7),
+                                        .output_json = "{\"y\":1}", .output_len = 7, .latency_us = i, .outcome = "model"};
+        }
+        if (fw_store_log_put_predictions(l, rows, ROWS, &err) != FW_OK) w->failed++;
+        long long wal = file_size(w->home, "log.db-wal");
+        if (wal > w->wal_max) w->wal_max = wal;
+    }
+    w->ckpt_wchar = thread_wchar("fw-log-ckpt"); /* before close joins it */
+    fw_store_log_close(l);
+    return NULL;
+}
+
+/* The WAL stays bounded whoever writes: a writer at SCHED_IDLE (the spool's ingest thread)
+ * checkpoints inline, so the checkpointer thread writes nothing (its copy and fdatasync ran at
+ * SCHED_BATCH, competing with the request threads during a burst) and the WAL never passes
+ * CKPT_BYTES (32 MiB) by more than a batch; a writer at normal priority (the catch-up thread) hands
+ * the checkpoints to the checkpointer thread and the WAL stays under CKPT_INLINE_BYTES (128 MiB). */
+static void test_wal_bounded_idle_writer_checkpoints_inline(void) {
+    for (int idle = 1; idle >= 0; idle--) {
+        wal_run w = {.home = new_home(idle ? "wal-idle" : "wal-normal"), .idle = idle != 0};
+        pthread_t t;
+        CHECK(pthread_create(&t, NULL, wal_writer, &w) == 0);
+        pthread_join(t, NULL);
+        CHECK_EQ(w.failed, 0);
+        CHECK_EQ(HOME_INT(w.home, "log.db", "SELECT count(*) FROM prediction_log"), 96 * 512);
+        if (idle) {
+            CHECK_MSG(w.ckpt_wchar == 0, "the checkpointer wrote %lld bytes for a SCHED_IDLE writer", w.ckpt_wchar);
+            CHECK_MSG(w.wal_max <= (40ll << 20), "WAL %lld bytes with a SCHED_IDLE writer", w.wal_max);
+        } else {
+            CHECK_MSG(w.wal_max <= (136ll << 20), "WAL %lld bytes with a normal-priority writer", w.wal_max);
+        }
+        CHECK_MSG(w.wal_max > 0, "no WAL seen");
+    }
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     TEST_RUN_BACKENDS(test_predictions);
@@ -277,5 +384,6 @@ int main(int argc, char **argv) {
     TEST_RUN(test_unclaimed_home);
     TEST_RUN(test_cache_bounds);
     TEST_RUN(test_sustained_ingest_no_temp_files);
+    TEST_RUN(test_wal_bounded_idle_writer_checkpoints_inline);
     return fw_test_report(argv[0]);
 }
