@@ -640,7 +640,6 @@ static void *ingest_main(void *arg) {
     struct sched_param prio = {0};
     pthread_setschedparam(pthread_self(), SCHED_IDLE, &prio);
     for (size_t i = 0; i < sp->n_orphans; i++) recover_orphan(sp, sp->orphans[i]);
-    bool raised = false;
     struct timespec last = {0}; /* when the last step began (CLOCK_REALTIME, the condvar's clock) */
     for (;;) {
         pthread_mutex_lock(&sp->mu);
@@ -669,17 +668,10 @@ static void *ingest_main(void *arg) {
                 continue;
             }
         }
-        bool done = sp->stop && sp->ingest_off == sp->write_off, draining = sp->stop;
+        bool stop = sp->stop;
         pthread_mutex_unlock(&sp->mu);
         clock_gettime(CLOCK_REALTIME, &last);
-        if (done) break;
-        if (draining && !raised) {
-            /* shutting down: nothing is served any more, and at SCHED_IDLE on a machine busy with
-             * other work the drain of a full spool took longer than 13 minutes */
-            struct sched_param normal = {0};
-            pthread_setschedparam(pthread_self(), SCHED_OTHER, &normal);
-            raised = true;
-        }
+        if (stop) break; /* the drain is close's, on the closing thread (spool_close) */
         size_t stored;
         if (live_step(sp, &stored) == INGEST_BUSY) {
             if (stopping(sp)) break; /* the file stays (close sees it undrained): nothing is lost */
@@ -853,7 +845,18 @@ static void spool_close(void *ud) {
     pthread_cond_signal(&sp->catch_cv);
     pthread_mutex_unlock(&sp->mu);
     if (sp->catcher_started) pthread_join(sp->catcher, NULL);
-    pthread_join(sp->thread, NULL); /* drains first */
+    pthread_join(sp->thread, NULL); /* ends after its step (orphans it recovers first) */
+    /* The drain, on this thread (the server's, shutting down: normal priority). The ingest thread
+     * did it until session 15, raising itself out of SCHED_IDLE first: without CAP_SYS_NICE (a
+     * server not run as root, RLIMIT_NICE 0) Linux refuses that (EPERM), and at idle priority on
+     * a machine busy with other work a full spool's drain had taken longer than 13 minutes. */
+    for (;;) {
+        pthread_mutex_lock(&sp->mu);
+        bool more = sp->ingest_off < sp->write_off;
+        pthread_mutex_unlock(&sp->mu);
+        size_t stored;
+        if (!more || live_step(sp, &stored) == INGEST_BUSY) break; /* busy: the file stays for the next server */
+    }
     if (sp->ingest_off == sp->write_off) { /* else kept: the next server ingests it */
         unlink(sp->path);
         if (sp->cnt_path[0]) unlink(sp->cnt_path);

@@ -5,8 +5,9 @@
  * what the sink already holds, stopping at a torn tail) and removed; a spool another live process
  * holds is left alone; a store locked through shutdown keeps the file for the next process; the
  * catch-up thread takes over a half-full spool from an idle ingester stuck in its step; the real
- * store sink behind a spool ends with every row, none twice; and the bytes of the encoding are
- * pinned (spools written by older processes are recovered by newer ones). */
+ * store sink behind a spool ends with every row, none twice; the bytes of the encoding are
+ * pinned (spools written by older processes are recovered by newer ones); and close drains at its
+ * own thread's priority, not the idle ingester's (every CPU busy, no CAP_SYS_NICE). */
 #include "serve/log_spool.h"
 #include "test.h"
 #include "db.h"
@@ -28,6 +29,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <dirent.h>
+#include <linux/capability.h>
+#include <sys/syscall.h>
 
 static fw_log_record *pred(int i) {
     char rid[32], in[96], ver[8];
@@ -68,7 +71,14 @@ typedef struct mem_sink {
     int busy;                  /* write answers FW_EBUSY (the store locked elsewhere) */
     const char *hold_thread;   /* only this thread (by name) waits at the gate; NULL: every one */
     atomic_int at_gate;        /* writes that reached the gate */
+    int work_us;               /* CPU time each record costs the writing thread (a store's work) */
 } mem_sink;
+
+static double thread_cpu_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
 
 static fw_status mem_write(void *ud, fw_log_record *const *recs, size_t n, fw_err *err) {
     (void)err;
@@ -81,6 +91,11 @@ static fw_status mem_write(void *ud, fw_log_record *const *recs, size_t n, fw_er
         pthread_mutex_unlock(&m->gate);
     }
     if (m->busy) return FW_EBUSY;
+    if (m->work_us) { /* CPU time, not wall time: a preempted thread has done none of it */
+        double until = thread_cpu_us() + (double)m->work_us * (double)n;
+        while (thread_cpu_us() < until) {
+        }
+    }
     pthread_mutex_lock(&m->mu);
     for (size_t i = 0; i < n && m->n < 4096; i++, m->n++) {
         snprintf(m->ids[m->n], sizeof m->ids[m->n], "%s", recs[i]->request_id);
@@ -780,6 +795,77 @@ static void test_compact_inputs(void) {
     sqlite3_close(db);
 }
 
+/* ---- the drain at close runs at the closing thread's priority ---- */
+
+static atomic_bool hogs_stop;
+static void *hog(void *arg) {
+    (void)arg;
+    uint64_t t0 = fw_now_ns();
+    volatile unsigned long spin = 0;
+    while (!atomic_load(&hogs_stop) && fw_now_ns() - t0 < 10000000000ull) /* 10 s at most */
+        for (int i = 0; i < 100000; i++) spin++;
+    return NULL;
+}
+
+/* CAP_SYS_NICE in the calling thread's effective set: off (a server not run as root: leaving
+ * SCHED_IDLE is refused, EPERM) or back on. Threads created meanwhile inherit it off. */
+static bool set_sys_nice(bool on) {
+    struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct d[2];
+    if (syscall(SYS_capget, &h, d) != 0) return false;
+    unsigned bit = 1u << (CAP_SYS_NICE % 32);
+    if (on) d[CAP_SYS_NICE / 32].effective |= d[CAP_SYS_NICE / 32].permitted & bit;
+    else d[CAP_SYS_NICE / 32].effective &= ~bit;
+    return syscall(SYS_capset, &h, d) == 0;
+}
+
+/* Every CPU busy with normal-priority work (as a machine shared with other jobs), and a server
+ * without CAP_SYS_NICE: the records the SCHED_IDLE ingest thread could not take before close are
+ * drained by close itself, at its thread's priority, in moments. Until session 15 the idle thread
+ * drained them after trying to raise itself (refused without the capability): at idle priority
+ * beside busy CPUs it took until the load stopped (here the hogs' 10 s; 13 minutes measured on a
+ * busy machine with a full spool). */
+static void test_drain_at_close_not_idle(void) {
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/spool_drain", fw_test_tmpdir());
+    mem_sink m;
+    mem_init(&m);
+    m.work_us = 50; /* 3000 records: 0.15 s of CPU */
+    CHECK(set_sys_nice(false));
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int nh = ncpu > 0 && ncpu < 16 ? (int)ncpu + 1 : 4;
+    pthread_t hogs[17];
+    atomic_store(&hogs_stop, false);
+    for (int i = 0; i < nh; i++) pthread_create(&hogs[i], NULL, hog, NULL);
+    usleep(100000); /* the hogs run: the ingest thread gets next to no CPU from here */
+    fw_log_sink inner = mem_sink_of(&m), sp;
+    fw_err err;
+    CHECK_OK(fw_log_sink_spool(dir, &inner, 1 << 24, 8, false, &sp, &err));
+    enum { N = 3000 };
+    for (int i = 0; i < N; i += 100) {
+        fw_log_record *batch[100];
+        for (int k = 0; k < 100; k++) batch[k] = pred(i + k);
+        CHECK_OK(sp.write(sp.ud, batch, 100, &err));
+        for (int k = 0; k < 100; k++) fw_free(batch[k]);
+    }
+    uint64_t t0 = fw_now_ns();
+    sp.close(sp.ud);
+    double s = (double)(fw_now_ns() - t0) / 1e9;
+    atomic_store(&hogs_stop, true);
+    for (int i = 0; i < nh; i++) pthread_join(hogs[i], NULL);
+    CHECK(set_sys_nice(true));
+    CHECK_EQ(m.n, (size_t)N);
+    CHECK_MSG(s < 3.0, "close took %.2f s to drain with every CPU busy", s);
+    bool in_order = true;
+    for (int i = 0; i < N && (size_t)i < m.n; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "req-%05d", i);
+        if (strcmp(m.ids[i], want) != 0) in_order = false;
+    }
+    CHECK(in_order);
+    CHECK_EQ(count_spools(dir), 0);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     TEST_RUN(test_round_trip);
@@ -795,5 +881,6 @@ int main(int argc, char **argv) {
     TEST_RUN(test_damaged_header_and_lost);
     TEST_RUN(test_durable_push);
     TEST_RUN(test_compact_inputs);
+    TEST_RUN(test_drain_at_close_not_idle);
     return fw_test_report(argv[0]);
 }
