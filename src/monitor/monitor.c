@@ -242,16 +242,19 @@ static void body_free(fw_monitor *mon) {
     mon->hot_edges = NULL;
     mon->n_hot_num = mon->n_hot_out = 0;
     mon->n_cols = mon->n_inputs_watched = 0;
-    for (int b = 0; b < 2; b++) {
-        fw_free(mon->blk[b].counts);
-        fw_free(mon->blk[b].lat);
-        fw_free(mon->blk[b].newcomer);
-        memset(&mon->blk[b], 0, sizeof mon->blk[b]);
+    for (uint32_t b = 0; mon->ring && b < mon->ring_cap; b++) {
+        fw_free(mon->ring[b].counts);
+        fw_free(mon->ring[b].lat);
+        fw_free(mon->ring[b].newcomer);
     }
+    fw_free(mon->ring);
+    mon->ring = NULL;
+    mon->ring_cap = 0;
     for (int i = 0; i < MON_SHARDS; i++) {
         fw_free(mon->shard[i]);
         mon->shard[i] = NULL;
     }
+    for (int i = 0; i < MON_SPARES; i++) fw_free(atomic_exchange(&mon->spare[i], NULL));
     mon->shard_used = 0;
     fw_free(mon->lat_ring);
     fw_free(mon->lat_tmp);
@@ -403,15 +406,27 @@ static fw_status build(fw_monitor *mon, fw_err *err) {
     mon->n_cells = off ? off : 1;
     mon->qb = s.quality_rows / s.step_rows;
     mon->wb = s.window_rows / s.step_rows;
-    for (int b = 0; st == FW_OK && b < 2; b++) {
-        mon->blk[b].counts = fw_calloc(mon->n_cells, sizeof(uint64_t));
-        mon->blk[b].lat = fw_calloc(s.step_rows, sizeof(double));
-        mon->blk[b].newcomer = fw_calloc(mon->n_cols + 1, sizeof(mon_newcomer));
-        if (!mon->blk[b].counts || !mon->blk[b].lat || !mon->blk[b].newcomer)
-            st = fw_err_set(err, FW_ENOMEM, "out of memory");
+    uint32_t cap = s.on_blocks ? MON_RING : MON_RING_INLINE;
+    if (st == FW_OK && !(mon->ring = fw_calloc(cap, sizeof *mon->ring))) st = fw_err_set(err, FW_ENOMEM, "out of memory");
+    if (st == FW_OK) mon->ring_cap = cap;
+    for (uint32_t b = 0; st == FW_OK && b < cap; b++) {
+        mon_block *k = &mon->ring[b];
+        k->counts = fw_calloc(mon->n_cells, sizeof(uint64_t));
+        k->lat = fw_calloc(s.step_rows, sizeof(double));
+        k->newcomer = fw_calloc(mon->n_cols + 1, sizeof(mon_newcomer));
+        atomic_init(&k->ready, 0);
+        if (!k->counts || !k->lat || !k->newcomer) st = fw_err_set(err, FW_ENOMEM, "out of memory");
     }
-    for (int i = 0; st == FW_OK && i < MON_SHARDS; i++)
-        if (!(mon->shard[i] = fw_calloc(mon->n_cells, sizeof(uint64_t)))) st = fw_err_set(err, FW_ENOMEM, "out of memory");
+    for (int i = 0; st == FW_OK && i < MON_SHARDS + MON_SPARES; i++) {
+        mon_counts *a = fw_calloc(1, sizeof *a + mon->n_cells * sizeof(uint64_t));
+        if (!a) {
+            st = fw_err_set(err, FW_ENOMEM, "out of memory");
+            break;
+        }
+        atomic_init(&a->busy, 0);
+        if (i < MON_SHARDS) mon->shard[i] = a;
+        else atomic_store(&mon->spare[i - MON_SHARDS], a);
+    }
     for (size_t i = 0; st == FW_OK && i < mon->n_cols; i++) {
         mon_col *c = &mon->cols[i];
         c->q_rows = fw_calloc(mon->qb, sizeof(uint64_t));
@@ -502,7 +517,9 @@ fw_status fw_monitor_new(const fw_srv_model *m, const fw_monitor_settings *s_in,
     mon->budget[2] = s.p99_ms > 0 ? s.p99_ms : 0;
     mon->block_ms = (int64_t)llround(s.block_seconds * 1000);
     pthread_mutex_init(&mon->count_mu, NULL);
-    for (int i = 0; i < MON_SHARDS; i++) atomic_init(&mon->shard_busy[i].busy, 0);
+    atomic_init(&mon->closed, 0);
+    atomic_init(&mon->tested, 0);
+    for (int i = 0; i < MON_SPARES; i++) atomic_init(&mon->spare[i], NULL);
     pthread_mutex_init(&mon->test_mu, NULL);
     pthread_mutex_init(&mon->build_mu, NULL);
     atomic_init(&mon->built, 0);
@@ -584,6 +601,7 @@ void fw_monitor_signal(fw_monitor *mon, const fw_alarm *a, bool raised) {
         if (!strcmp(mon->cols[i].name, a->column) && a->kind <= FW_ALARM_SCHEMA)
             slot = &mon->alarms[i * MON_COL_ALARMS + (size_t)a->kind];
     pthread_mutex_lock(&mon->test_mu);
+    fw__monitor_drain_locked(mon); /* the blocks closed before it first: alarms in row order */
     if (a->slice[0]) { /* a slice's alarm: its own slot, by (column, slice), or a free one */
         slot = NULL;
         for (int j = 0; j < MON_SLICE_SLOTS && !slot; j++) {
@@ -690,10 +708,10 @@ static size_t col_cells(const fw_monitor *mon, const mon_col *c, const fw_monito
 
 static void run_tests(fw_monitor *mon, mon_block *b, uint64_t last_row);
 
-/* Waits until shard sh is idle (count_mu held: no thread can mark it busy meanwhile). The adds it
- * waits for are ~100 increments by a running thread; a thread preempted mid-add is yielded to. */
-static void wait_shard(fw_monitor *mon, int sh) {
-    for (unsigned i = 0; atomic_load_explicit(&mon->shard_busy[sh].busy, memory_order_acquire); i++) {
+/* Waits until array a is idle: the adds it waits for are ~100 increments by a running thread; a
+ * thread preempted mid-add is yielded to. */
+static void wait_idle(mon_counts *a) {
+    for (unsigned i = 0; atomic_load_explicit(&a->busy, memory_order_acquire); i++) {
         if (i >= 64) sched_yield();
 #if defined(__x86_64__) || defined(__i386__)
         else __builtin_ia32_pause();
@@ -701,45 +719,128 @@ static void wait_shard(fw_monitor *mon, int sh) {
     }
 }
 
-/* Closes the open block (count_mu held): takes test_mu, flips the buffers, releases count_mu and
- * tests the closed block, then releases test_mu. */
-static void close_block(fw_monitor *mon) {
-    pthread_mutex_lock(&mon->test_mu);
-    mon_block *b = &mon->blk[mon->cur];
-    bool first = true; /* the block's counts: the first shard's copied, the others' added (no clearing pass) */
-    for (int sh = 0; mon->shard_used && sh < MON_SHARDS; sh++) /* the threads' counts into the block */
-        if (mon->shard_used & (1u << sh)) {
-            wait_shard(mon, sh); /* a thread still adding a row of this block */
-            uint64_t *c = mon->shard[sh];
-            if (first)
-                for (size_t i = 0; i < mon->n_cells; i++) {
-                    b->counts[i] = c[i];
-                    c[i] = 0;
-                }
-            else
-                for (size_t i = 0; i < mon->n_cells; i++) {
-                    b->counts[i] += c[i];
-                    c[i] = 0;
-                }
-            first = false;
+/* Adds array a (idle) into counts and empties it. */
+static void add_counts(uint64_t *counts, mon_counts *a, size_t n_cells) {
+    for (size_t i = 0; i < n_cells; i++) {
+        counts[i] += a->c[i];
+        a->c[i] = 0;
+    }
+}
+
+/* An empty array from the spares, or NULL (lock-free: the closing threads take and give back). */
+static mon_counts *spare_take(fw_monitor *mon) {
+    for (int i = 0; i < MON_SPARES; i++)
+        if (atomic_load_explicit(&mon->spare[i], memory_order_relaxed)) {
+            mon_counts *a = atomic_exchange_explicit(&mon->spare[i], NULL, memory_order_acquire);
+            if (a) return a;
         }
-    if (first) memset(b->counts, 0, mon->n_cells * sizeof *b->counts);
-    mon->shard_used = 0;
-    uint64_t last_row = mon->rows - 1;
-    mon->cur ^= 1;
-    pthread_mutex_unlock(&mon->count_mu);
-    run_tests(mon, b, last_row);
-    memset(b->newcomer, 0, mon->n_cols * sizeof *b->newcomer);
-    b->rows = 0;
-    b->n_lat = 0;
-    b->errors = 0;
+    return NULL;
+}
+
+static void spare_give(fw_monitor *mon, mon_counts *a) {
+    for (;;) /* a free slot exists: MON_SPARES slots for the MON_SPARES arrays not in a shard */
+        for (int i = 0; i < MON_SPARES; i++) {
+            mon_counts *none = NULL;
+            if (atomic_compare_exchange_strong_explicit(&mon->spare[i], &none, a, memory_order_release,
+                                                        memory_order_relaxed))
+                return;
+        }
+}
+
+/* Runs the tests of the closed blocks, oldest first (test_mu held), each once it is summed; a tested
+ * block is emptied for reuse. Returns how many were tested. */
+size_t fw__monitor_drain_locked(fw_monitor *mon) {
+    size_t n = 0;
+    for (;;) {
+        uint64_t t = atomic_load_explicit(&mon->tested, memory_order_relaxed);
+        if (t >= atomic_load_explicit(&mon->closed, memory_order_acquire)) break;
+        mon_block *b = &mon->ring[t % mon->ring_cap];
+        for (unsigned i = 0; !atomic_load_explicit(&b->ready, memory_order_acquire); i++) {
+            if (i >= 64) sched_yield(); /* its closing thread is still adding its arrays (no lock held) */
+#if defined(__x86_64__) || defined(__i386__)
+            else __builtin_ia32_pause();
+#endif
+        }
+        run_tests(mon, b, b->last_row);
+        memset(b->counts, 0, mon->n_cells * sizeof *b->counts);
+        memset(b->newcomer, 0, mon->n_cols * sizeof *b->newcomer);
+        b->rows = 0;
+        b->n_lat = 0;
+        b->errors = 0;
+        atomic_store_explicit(&b->ready, 0, memory_order_relaxed);
+        atomic_store_explicit(&mon->tested, t + 1, memory_order_release); /* the block may reopen */
+        n++;
+    }
+    return n;
+}
+
+static size_t drain(fw_monitor *mon) {
+    pthread_mutex_lock(&mon->test_mu);
+    size_t n = fw__monitor_drain_locked(mon);
     pthread_mutex_unlock(&mon->test_mu);
+    return n;
+}
+
+/* What a close leaves for its thread to do once count_mu is let go: the arrays to add into the
+ * block, then the block to hand to its tests. */
+typedef struct mon_closing {
+    mon_block *b;
+    mon_counts *arr[MON_SHARDS];
+    int n_arr;
+} mon_closing;
+
+/* Closes the open block (count_mu held, kept): notes its last row, swaps the arrays of the shards
+ * it used for spares (into *cl, summed by close_finish) and opens the next block of the ring. When
+ * the ring is full (the tests ring_cap - 1 blocks behind) they are run here first, count_mu held;
+ * an array without a spare is summed here. */
+static void close_open(fw_monitor *mon, mon_closing *cl) {
+    uint64_t k = atomic_load_explicit(&mon->closed, memory_order_relaxed);
+    while (k + 1 - atomic_load_explicit(&mon->tested, memory_order_acquire) >= mon->ring_cap) drain(mon);
+    mon_block *b = &mon->ring[k % mon->ring_cap];
+    cl->b = b;
+    cl->n_arr = 0;
+    for (int sh = 0; mon->shard_used && sh < MON_SHARDS; sh++)
+        if (mon->shard_used & (1u << sh)) {
+            mon_counts *fresh = spare_take(mon);
+            if (fresh) {
+                cl->arr[cl->n_arr++] = mon->shard[sh];
+                mon->shard[sh] = fresh;
+            } else { /* the closing threads lag: summed here, as before */
+                wait_idle(mon->shard[sh]);
+                add_counts(b->counts, mon->shard[sh], mon->n_cells);
+            }
+        }
+    mon->shard_used = 0;
+    b->last_row = mon->rows - 1;
+    atomic_fetch_add(&mon->closed, 1); /* seq_cst: settings.on_blocks' thread reads it after its flag */
+}
+
+/* The rest of a close, no lock held: adds the swapped arrays into the block (each once idle: a
+ * thread may still be adding a row of the block) and gives them back empty; the block is ready for
+ * its tests. */
+static void close_finish(fw_monitor *mon, mon_closing *cl) {
+    for (int i = 0; i < cl->n_arr; i++) {
+        wait_idle(cl->arr[i]);
+        add_counts(cl->b->counts, cl->arr[i], mon->n_cells);
+        spare_give(mon, cl->arr[i]);
+    }
+    atomic_store_explicit(&cl->b->ready, 1, memory_order_release);
+}
+
+/* After a close, no lock held: the tests run on settings.on_blocks' thread when it takes them, else
+ * here. */
+static void close_hand(fw_monitor *mon) {
+    if (!(mon->s.on_blocks && mon->s.on_blocks(mon->s.ud))) drain(mon);
 }
 
 /* True when block b holds rows and a row stamped t would be block_ms or more past its first row
  * (count_mu held): such a row opens the next block. */
 static bool expired(const mon_block *b, int64_t t, int64_t block_ms) {
     return b->rows && b->first_ts > 0 && t - b->first_ts >= block_ms;
+}
+
+static mon_block *open_block(fw_monitor *mon) {
+    return &mon->ring[atomic_load_explicit(&mon->closed, memory_order_relaxed) % mon->ring_cap];
 }
 
 enum { CELL_CHUNK = 1024 };
@@ -808,12 +909,6 @@ static unsigned my_shard(void) {
     return tl_shard;
 }
 
-/* The counts array this thread adds to (count_mu held): its shard. */
-static uint64_t *counts_for(fw_monitor *mon, unsigned sh) {
-    mon->shard_used |= 1u << sh;
-    return mon->shard[sh];
-}
-
 uint64_t fw_monitor_observe(fw_monitor *mon, const fw_monitor_obs *o) {
     if (!ensure_built(mon)) return 0;
     uint32_t cells[CELL_CHUNK * 4];
@@ -823,6 +918,15 @@ uint64_t fw_monitor_observe(fw_monitor *mon, const fw_monitor_obs *o) {
     bool schema = false, wide = mon->n_cols > CELL_CHUNK;
     if (!wide) n = row_cells(mon, o, cells, &schema, nc, nc_col, &n_new);
     unsigned sh = my_shard();
+    /* settings.on_blocks' thread behind by half the ring: helped here, unless it is testing now */
+    if (mon->s.on_blocks &&
+        atomic_load_explicit(&mon->closed, memory_order_relaxed) - atomic_load_explicit(&mon->tested, memory_order_relaxed) >=
+            mon->ring_cap / 2 &&
+        pthread_mutex_trylock(&mon->test_mu) == 0) {
+        fw__monitor_drain_locked(mon);
+        pthread_mutex_unlock(&mon->test_mu);
+    }
+    mon_closing cl;
     pthread_mutex_lock(&mon->count_mu);
     /* the timestamp: the caller's, or the clock read under count_mu, so that rows get their times
      * in row order and fw_monitor_tick (which reads the clock under the same lock) cannot close a
@@ -830,13 +934,17 @@ uint64_t fw_monitor_observe(fw_monitor *mon, const fw_monitor_obs *o) {
     int64_t ts = o->ts_ms == 0 ? fw_wall_unix_ms() : o->ts_ms < 0 ? 0 : o->ts_ms;
     /* a block is block_seconds long from its first row's time: it closes before this row is counted
      * when this row is that far past (loop: another thread may have opened the next one meanwhile) */
-    while (mon->block_ms > 0 && ts > 0 && expired(&mon->blk[mon->cur], ts, mon->block_ms)) {
-        close_block(mon); /* releases count_mu */
+    while (mon->block_ms > 0 && ts > 0 && expired(open_block(mon), ts, mon->block_ms)) {
+        close_open(mon, &cl);
+        pthread_mutex_unlock(&mon->count_mu);
+        close_finish(mon, &cl);
+        close_hand(mon);
         pthread_mutex_lock(&mon->count_mu);
     }
     uint64_t row = mon->rows++;
-    mon_block *b = &mon->blk[mon->cur];
-    uint64_t *cnt = counts_for(mon, sh);
+    mon_block *b = open_block(mon);
+    mon_counts *cnt = mon->shard[sh];
+    mon->shard_used |= 1u << sh;
     if (!wide)
         for (size_t j = 0; j < n_new; j++) b->newcomer[nc_col[j]] = nc[j];
     if (b->rows < mon->s.step_rows && !(o->latency_ms < 0) && !isnan(o->latency_ms)) b->lat[b->n_lat++] = o->latency_ms;
@@ -845,27 +953,38 @@ uint64_t fw_monitor_observe(fw_monitor *mon, const fw_monitor_obs *o) {
     b->rows++;
     b->last_ts = ts;
     bool full = b->rows >= mon->s.step_rows;
-    /* the cells go to this thread's shard, marked busy before count_mu is let go (monitor_int.h):
-     * the block's closer waits for them */
-    wait_shard(mon, (int)sh); /* a thread sharing this shard still adding (more threads than shards) */
-    atomic_store_explicit(&mon->shard_busy[sh].busy, 1, memory_order_relaxed);
+    /* the cells go to this thread's shard's array, marked busy before count_mu is let go
+     * (monitor_int.h): whoever sums the block waits for them */
+    wait_idle(cnt); /* a thread sharing this shard still adding (more threads than shards) */
+    atomic_store_explicit(&cnt->busy, 1, memory_order_relaxed);
     if (wide) { /* more columns than a stack chunk: counted column by column under count_mu */
         for (size_t i = 0; i < mon->n_cols; i++) {
             mon_newcomer one = {0};
             size_t k = col_cells(mon, &mon->cols[i], o, cells, &schema, &one);
-            for (size_t j = 0; j < k; j++) cnt[cells[j]]++;
+            for (size_t j = 0; j < k; j++) cnt->c[cells[j]]++;
             if (one.key) b->newcomer[i] = one;
         }
-    } else {
-        if (!full) pthread_mutex_unlock(&mon->count_mu);
-        for (size_t j = 0; j < n; j++) cnt[cells[j]]++;
+        atomic_store_explicit(&cnt->busy, 0, memory_order_release);
     }
-    atomic_store_explicit(&mon->shard_busy[sh].busy, 0, memory_order_release);
-    if (full) close_block(mon); /* releases count_mu */
-    else if (wide) pthread_mutex_unlock(&mon->count_mu);
+    if (full && !wide) { /* added before the close (count_mu held: once a block), which may sum it */
+        for (size_t j = 0; j < n; j++) cnt->c[cells[j]]++;
+        atomic_store_explicit(&cnt->busy, 0, memory_order_release);
+    }
+    if (full) close_open(mon, &cl);
+    pthread_mutex_unlock(&mon->count_mu);
+    if (!full && !wide) {
+        for (size_t j = 0; j < n; j++) cnt->c[cells[j]]++;
+        atomic_store_explicit(&cnt->busy, 0, memory_order_release);
+    }
+    if (full) {
+        close_finish(mon, &cl);
+        close_hand(mon);
+    }
     if (schema) {
-        /* a value that cannot be read as its column's type: raised at this very row */
+        /* a value that cannot be read as its column's type: raised at this very row, after the tests
+         * of the blocks closed before it (alarms in row order) */
         pthread_mutex_lock(&mon->test_mu);
+        fw__monitor_drain_locked(mon);
         for (size_t i = 0; i < mon->n_inputs_watched; i++) {
             mon_col *c = &mon->cols[i];
             bool bad = false;
@@ -900,8 +1019,12 @@ uint64_t fw_monitor_observe(fw_monitor *mon, const fw_monitor_obs *o) {
 bool fw_monitor_tick_at(fw_monitor *mon, int64_t now_ms) {
     if (!is_built(mon) || mon->block_ms <= 0) return false; /* nothing observed yet, or no time windows */
     pthread_mutex_lock(&mon->count_mu);
-    if (expired(&mon->blk[mon->cur], now_ms, mon->block_ms)) {
-        close_block(mon); /* releases count_mu */
+    if (expired(open_block(mon), now_ms, mon->block_ms)) {
+        mon_closing cl;
+        close_open(mon, &cl);
+        pthread_mutex_unlock(&mon->count_mu);
+        close_finish(mon, &cl);
+        close_hand(mon);
         return true;
     }
     pthread_mutex_unlock(&mon->count_mu);
@@ -914,8 +1037,22 @@ void fw_monitor_flush(fw_monitor *mon) {
     if (!is_built(mon)) return;
     fw_monitor_perf_close(mon);
     pthread_mutex_lock(&mon->count_mu);
-    if (mon->blk[mon->cur].rows) close_block(mon);
-    else pthread_mutex_unlock(&mon->count_mu);
+    if (open_block(mon)->rows) {
+        mon_closing cl;
+        close_open(mon, &cl);
+        pthread_mutex_unlock(&mon->count_mu);
+        close_finish(mon, &cl);
+    } else {
+        pthread_mutex_unlock(&mon->count_mu);
+    }
+    drain(mon);
+}
+
+size_t fw_monitor_close_blocks(fw_monitor *mon) { return is_built(mon) ? drain(mon) : 0; }
+
+size_t fw_monitor_blocks_pending(fw_monitor *mon) {
+    if (!is_built(mon)) return 0;
+    return (size_t)(atomic_load(&mon->closed) - atomic_load(&mon->tested));
 }
 
 size_t fw_monitor_perf_close(fw_monitor *mon) {
@@ -1244,6 +1381,7 @@ void fw_monitor_counts_get(fw_monitor *mon, fw_monitor_counts *out) {
     out->rows = mon->rows;
     pthread_mutex_unlock(&mon->count_mu);
     pthread_mutex_lock(&mon->test_mu);
+    fw__monitor_drain_locked(mon); /* the blocks closed so far, tested */
     out->blocks = mon->blocks;
     out->errors = mon->errors;
     for (int k = 0; k < FW_ALARM_KIND_COUNT; k++) out->raised[k] = mon->raised[k];
@@ -1261,6 +1399,7 @@ void fw_monitor_column_get(fw_monitor *mon, size_t i, fw_monitor_column *out) {
     memset(out, 0, sizeof *out);
     if (!ensure_built(mon) || i >= mon->n_inputs_watched) return;
     pthread_mutex_lock(&mon->test_mu);
+    fw__monitor_drain_locked(mon);
     const mon_col *c = &mon->cols[i];
     out->name = c->name;
     out->statistic = c->stat;
@@ -1276,6 +1415,7 @@ size_t fw_monitor_active(fw_monitor *mon, fw_alarm *out, size_t cap) {
     size_t k = 0;
     if (!is_built(mon)) return 0;
     pthread_mutex_lock(&mon->test_mu);
+    fw__monitor_drain_locked(mon);
     size_t n = mon->n_cols * MON_COL_ALARMS + MON_MODEL_ALARMS;
     for (size_t i = 0; i < n; i++)
         if (mon->alarms[i].active) {
@@ -1303,6 +1443,7 @@ size_t fw_monitor_history(fw_monitor *mon, const uint64_t **row, const double **
         *value = NULL;
         return 0;
     }
+    drain(mon);
     *row = mon->hist_row;
     *value = mon->hist_val;
     return mon->n_hist;

@@ -19,12 +19,20 @@
  * count-only).
  *
  * Threads: fw_monitor_observe may be called concurrently from any number of threads. It computes
- * every value's cell outside any lock, then adds the counts under a short mutex (a few hundred
- * nanoseconds for 50 columns) into an array of the calling thread's own (one of 4, by thread
- * number: two threads do not pass the counts' cache lines back and forth; the block's close adds
- * them up under the same mutex, so every row still counts in the block of its row number); the thread whose observation closes a block tests the window under a
- * second mutex, so tests run in row order and alarm callbacks see rows in increasing order. It does
- * not allocate once the monitor is built. The other functions are thread-safe too.
+ * every value's cell outside any lock, takes a short mutex (count_mu) to number the row and mark
+ * its thread's count array busy, then adds the cells without the lock into an array of the calling
+ * thread's own (one of 4, by thread number: two threads do not pass the counts' cache lines back
+ * and forth). The observation that fills a block closes it under count_mu in O(1) — its last row
+ * noted, its threads' arrays swapped for empty ones — then, with count_mu let go, adds those arrays
+ * into the block (every row still counts in the block of its row number) and hands the block to its
+ * tests: with settings.on_blocks the caller's thread (a server's monitor thread) runs them through
+ * fw_monitor_close_blocks; without, the closing thread runs them itself after letting count_mu go.
+ * Either way the tests of closed blocks run one at a time in row order under a second mutex
+ * (test_mu), so alarm callbacks see rows in increasing order. Up to 15 closed blocks wait for their
+ * tests (a request thread helps when 8 do, and runs them itself when the ring is full). Readers of the
+ * results (fw_monitor_counts_get, _column_get, _active, _state_json, _history), a schema alarm and
+ * fw_monitor_signal first run the tests of the blocks closed so far, so they see every closed
+ * block. It does not allocate once the monitor is built. The other functions are thread-safe too.
  *
  * Built on first use: fw_monitor_new checks the settings (windows, column names) and keeps a copy
  * of them, nothing more, so that a server holding thousands of versions pays nothing for the idle
@@ -72,8 +80,9 @@ typedef struct fw_monitor_expect {
 } fw_monitor_expect;
 
 /* Called once per alarm raised (raised = true) and once when it clears (raised = false; a->row is
- * the row at which it cleared). Called from the thread that closed the window (or, for schema
- * alarms, from the thread that observed the bad value) with the monitor's test lock held, in row
+ * the row at which it cleared). Called from the thread that tests the window (the one whose
+ * observation closed it, or settings.on_blocks' thread, or a reader catching up; for schema alarms,
+ * the thread that observed the bad value) with the monitor's test lock held, in row
  * order: it must be quick (copy, queue, count) and must not call back into this monitor. The
  * record is valid only during the call. */
 typedef void (*fw_monitor_alarm_fn)(void *ud, const fw_alarm *a, bool raised);
@@ -118,6 +127,11 @@ typedef struct fw_monitor_settings {
                                       window's metrics, intervals and alarms are computed there, off
                                       the labeller); false, or NULL (the default), to compute them
                                       on the labelling thread inside fw_monitor_feedback */
+    bool (*on_blocks)(void *ud);   /* a block closed (called with ud on the observing thread, no lock
+                                      held, after each close): return true when a thread of yours
+                                      will call fw_monitor_close_blocks soon (the block's tests and
+                                      alarms run there, off the request thread); false, or NULL
+                                      (the default), to run them on the observing thread */
 } fw_monitor_settings;
 
 void fw_monitor_settings_init(fw_monitor_settings *s);
@@ -179,7 +193,7 @@ uint64_t fw_monitor_observe(fw_monitor *mon, const fw_monitor_obs *o);
 bool fw_monitor_tick_at(fw_monitor *mon, int64_t now_ms);
 bool fw_monitor_tick(fw_monitor *mon);
 /* Closes and tests the open block whatever its size (end of a replay), after closing the queued
- * live-metric windows (fw_monitor_perf_close). */
+ * live-metric windows (fw_monitor_perf_close); the closed blocks still waiting are tested first. */
 void fw_monitor_flush(fw_monitor *mon);
 
 /* A label came back (feedback) for the prediction request_id: forwarded to the performance tracker
@@ -189,6 +203,13 @@ void fw_monitor_flush(fw_monitor *mon);
  * returning. */
 fw_status fw_monitor_feedback(fw_monitor *mon, const char *request_id, size_t len, const fw_value *label,
                               int64_t ts_ms, fw_err *err);
+
+/* Runs the tests of the closed blocks waiting for them (in row order) and raises their alarms
+ * through on_alarm; returns how many blocks were tested. For the thread settings.on_blocks
+ * promised, and before fw_monitor_free (which discards blocks still waiting). Thread-safe. */
+size_t fw_monitor_close_blocks(fw_monitor *mon);
+/* Closed blocks waiting for their tests (0: every closed block's figures and alarms are out). */
+size_t fw_monitor_blocks_pending(fw_monitor *mon);
 
 /* Closes the live-metric windows that labels filled (in order) and raises their alarms through
  * on_alarm; returns how many were closed. For the thread settings.on_perf_window promised (it

@@ -96,15 +96,34 @@ typedef struct mon_newcomer {
 } mon_newcomer;
 
 enum { MON_SHARDS = 4 };
+enum { MON_SPARES = MON_SHARDS };  /* empty count arrays a block's close swaps in (monitor_int.h mon_counts) */
+enum { MON_RING = 16, MON_RING_INLINE = 4 }; /* blocks in the ring: with a closer (settings.on_blocks), without */
 
+/* A count array observing threads add their rows' cells to: the array of a shard (fw_monitor.shard)
+ * while its block is open, then, swapped out at the close for an empty spare, the closing thread
+ * adds it into the block's counts outside count_mu and gives it back zeroed. Its busy flag travels
+ * with it: set (under count_mu) by the thread that adds a row's cells to it after letting count_mu
+ * go, cleared by a release store when the adds are done; whoever sums it waits for it to be idle. */
+typedef struct mon_counts {
+    _Atomic unsigned busy;
+    char pad[64 - sizeof(unsigned)]; /* the cells start on their own cache line */
+    uint64_t c[];              /* n_cells */
+} mon_counts;
+
+/* One block of the ring: the open one (its rows, latencies, errors, newcomers and times under
+ * count_mu; its cells in the shards), then closed (last_row set, its shards' arrays being summed
+ * into counts by the closing thread, outside any lock), then ready (summed: a release store), then
+ * tested in row order (test_mu) and emptied for reuse. */
 typedef struct mon_block {
-    uint64_t *counts;          /* n_cells */
+    uint64_t *counts;          /* n_cells, zero while open */
     mon_newcomer *newcomer;    /* n_cols */
     double *lat;               /* step_rows latencies */
     size_t n_lat;
     uint64_t rows, errors;
     int64_t first_ts;          /* its first observation's timestamp (Unix ms; 0 = unknown: no time close) */
     int64_t last_ts;
+    uint64_t last_row;         /* set at the close */
+    _Atomic int ready;         /* closed and summed: its tests may run */
 } mon_block;
 
 /* What fw_monitor_new keeps of the caller's settings for the lazy build: owned copies. */
@@ -137,30 +156,37 @@ struct fw_monitor {
     double *hot_edges;         /* the padded edges mon_hot.edges point into */
     size_t n_cols, n_inputs_watched, n_cells;
     size_t qb, wb;             /* blocks per quality / drift window */
-    /* count_mu: rows, the open block, which shards are used (shard_used) */
+    /* count_mu: rows, the open block (ring[closed % ring_cap]), which shards are used (shard_used), the
+     * shards' arrays (shard) */
     pthread_mutex_t count_mu;
     uint64_t rows;
-    mon_block blk[2];
+    /* the blocks (MON_RING with a closer, MON_RING_INLINE without): the open one, and the closed
+     * ones not tested yet, oldest first (tested .. closed - 1). A close (count_mu held) only
+     * records the block's last row, swaps its shards' arrays for spares and moves on to the next
+     * block of the ring (which the tests freed); the closing thread then sums the arrays into the
+     * block outside count_mu and hands the block to the tests: settings.on_blocks' thread, or its
+     * own after letting every lock go (monitor.h). The ring is full only when the tests are
+     * ring_cap - 1 blocks behind: the close then runs them itself (count_mu held: the old way).
+     * Memory: ring_cap x (n_cells x 8 + step_rows x 8 + n_cols x 56) bytes (16 KiB a block for
+     * spam's 57 inputs: 0.3 MiB at 16). */
+    mon_block *ring;
+    uint32_t ring_cap;
+    _Atomic uint64_t closed;   /* blocks closed (written under count_mu) */
+    _Atomic uint64_t tested;   /* blocks tested (written under test_mu) */
     /* the open block's cell counts, one array per observing thread (MON_SHARDS, chosen by a thread's
      * number): two server threads would otherwise pass the block's ~100 touched cache lines back
-     * and forth at every prediction. Added into the block's counts when it closes (count_mu held,
-     * so a row's counts are in the block of its row number, as before); allocated with the body
-     * (MON_SHARDS x n_cells x 8 bytes: 64 KiB for 57 watched inputs).
-     * The adds happen after count_mu is let go: an observing thread marks its shard busy while it
+     * and forth at every prediction. An observing thread marks its shard's array busy while it
      * still holds count_mu (its row number given, its block decided), releases count_mu, adds its
-     * ~60-100 cells and marks the shard idle (a release store). The thread that closes a block holds
-     * count_mu and waits for each used shard to be idle before summing it (an acquire load), so a
-     * row's cells still land in the block of its row number, and two server threads no longer
-     * queue on count_mu for the adds. A thread that finds its own shard still busy (a 5th thread
-     * sharing it) waits the same way before marking it. Plain loads and stores, no lock: the
-     * uncontended path costs what it did. */
-    uint64_t *shard[MON_SHARDS];
-    struct {
-        _Atomic unsigned busy;
-        char pad[64 - sizeof(unsigned)]; /* one cache line each: written by different threads */
-    } shard_busy[MON_SHARDS];
+     * ~60-100 cells and marks the array idle (a release store). The close swaps each used shard's
+     * array for an empty spare (spare: taken and given back without a lock) and the closing thread,
+     * outside count_mu, waits for each swapped array to be idle before adding it into the block's
+     * counts (an acquire load): a row's cells land in the block of its row number, and the sum holds
+     * no lock. Without a spare (the closing threads lag) the close sums that array itself, count_mu
+     * held, as before. A thread that finds its own shard's array still busy (a 5th thread sharing
+     * it) waits the same way before marking it. */
+    mon_counts *shard[MON_SHARDS];
+    _Atomic(mon_counts *) spare[MON_SPARES];
     uint32_t shard_used;       /* bit per shard written since the block opened */
-    int cur;
     int64_t block_ms;          /* settings.block_seconds in ms (0: blocks close by count only) */
     /* test_mu: everything below */
     pthread_mutex_t test_mu;
@@ -177,6 +203,10 @@ struct fw_monitor {
     double *hist_val;
     size_t n_hist, cap_hist;
 };
+
+/* Runs the tests of the closed blocks waiting for them, in row order (test_mu held): what a reader
+ * of the tested figures calls first. Returns how many blocks were tested. */
+size_t fw__monitor_drain_locked(fw_monitor *mon);
 
 /* lat_q of the ring as it is now (test_mu held): the latency test and the state JSON. */
 void fw__monitor_latency_quantiles(fw_monitor *mon);

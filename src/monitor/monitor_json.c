@@ -52,6 +52,7 @@ fw_status fw_monitor_state_json(fw_monitor *mon, fw_buf *out) {
     put_num_key(out, "sensitivity", s->sensitivity);
     fw_buf_printf(out, ",\"drift\":%s}", s->drift ? "true" : "false");
     pthread_mutex_lock(&mon->test_mu);
+    fw__monitor_drain_locked(mon);
     fw_buf_printf(out, ",\"alarms\":[");
     size_t n = mon->n_cols * MON_COL_ALARMS + MON_MODEL_ALARMS, w = 0;
     for (size_t i = 0; i < n; i++)
