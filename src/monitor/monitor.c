@@ -1374,9 +1374,19 @@ static void run_tests(fw_monitor *mon, mon_block *b, uint64_t last_row) {
 
 /* ---- readers ---------------------------------------------------------------------------------- */
 
+/* The estimate window a prediction filled and left for settings.on_perf_window's thread, closed
+ * here if it still waits (a reader sees every full window's figures and alarms). */
+static void estimate_catch_up(fw_monitor *mon) {
+    if (!mon->perf) return;
+    fw_alarm al[2 + MON_SLICE_SLOTS];
+    size_t k = fw_perf_close_estimate(mon->perf, al, 2 + MON_SLICE_SLOTS);
+    for (size_t i = 0; i < k; i++) fw_monitor_signal(mon, &al[i], true);
+}
+
 void fw_monitor_counts_get(fw_monitor *mon, fw_monitor_counts *out) {
     memset(out, 0, sizeof *out);
     if (!is_built(mon)) return;
+    estimate_catch_up(mon);
     pthread_mutex_lock(&mon->count_mu);
     out->rows = mon->rows;
     pthread_mutex_unlock(&mon->count_mu);
@@ -1414,6 +1424,7 @@ void fw_monitor_column_get(fw_monitor *mon, size_t i, fw_monitor_column *out) {
 size_t fw_monitor_active(fw_monitor *mon, fw_alarm *out, size_t cap) {
     size_t k = 0;
     if (!is_built(mon)) return 0;
+    estimate_catch_up(mon);
     pthread_mutex_lock(&mon->test_mu);
     fw__monitor_drain_locked(mon);
     size_t n = mon->n_cols * MON_COL_ALARMS + MON_MODEL_ALARMS;
@@ -1428,6 +1439,7 @@ size_t fw_monitor_active(fw_monitor *mon, fw_alarm *out, size_t cap) {
 
 bool fw_monitor_perf_summary(fw_monitor *mon, fw_perf_summary *out) {
     if (!is_built(mon) || !mon->perf) return false;
+    estimate_catch_up(mon);
     fw_perf_summary_get(mon->perf, out);
     return true;
 }

@@ -121,12 +121,14 @@ typedef struct fw_monitor_settings {
                                       with perf_home) */
     size_t join_table;             /* cap of the live metric's join table (perf.h table_slots; it
                                       grows with the traffic up to this); 0 = perf.h's default */
-    bool (*on_perf_window)(void *ud); /* a label filled a live-metric window (called with ud, on
-                                      the labelling thread, no lock held): return true when a
-                                      thread of yours will call fw_monitor_perf_close soon (the
-                                      window's metrics, intervals and alarms are computed there, off
-                                      the labeller); false, or NULL (the default), to compute them
-                                      on the labelling thread inside fw_monitor_feedback */
+    bool (*on_perf_window)(void *ud); /* a label filled a live-metric window, or a prediction an
+                                      estimate window (called with ud, on that thread, no lock
+                                      held): return true when a thread of yours will call
+                                      fw_monitor_perf_close soon (the window's metrics, intervals
+                                      and alarms are computed there, off the labeller and the
+                                      request thread); false, or NULL (the default), to compute
+                                      them on the filling thread (inside fw_monitor_feedback /
+                                      fw_monitor_observe) */
     bool (*on_blocks)(void *ud);   /* a block closed (called with ud on the observing thread, no lock
                                       held, after each close): return true when a thread of yours
                                       will call fw_monitor_close_blocks soon (the block's tests and

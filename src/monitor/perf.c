@@ -143,10 +143,16 @@ struct fw_perf {
     void *closer_ud;
     uint64_t lab_windows;     /* label windows closed (res_mu) */
     /* the estimate windows: two buffers, the one filled under est_mu, the full one computed under
-     * calc_mu (taken before est_mu is let go, so a buffer is never refilled while computed) */
+     * calc_mu (taken before est_mu is let go, so a buffer is never refilled while computed). With
+     * a closer the full one is queued (est_queued, set under est_mu; cleared under calc_mu once it
+     * is computed) for the closer's thread (fw_perf_close_next); a window that fills while the
+     * previous one is still queued waits for it (calc_mu), closing it here if still queued. Lock
+     * order est_mu -> calc_mu, as before. */
     pthread_mutex_t est_mu, calc_mu;
     window est[2];
     int est_cur;
+    atomic_bool est_queued;    /* est[est_cur ^ 1] is full and waits for its close */
+    int64_t est_q_ts;          /* its closing row's time (est_mu) */
     uint64_t est_windows;
     /* scratch of the computations (close_mu for realized, calc_mu for estimate) */
     double *sc_m[2];
@@ -301,6 +307,7 @@ fw_status fw_perf_new(const fw_perf_model *m, const fw_perf_settings *s, fw_perf
     pthread_mutex_init(&p->close_mu, NULL);
     pthread_mutex_init(&p->est_mu, NULL);
     pthread_mutex_init(&p->calc_mu, NULL);
+    atomic_init(&p->est_queued, false);
     pthread_mutex_init(&p->res_mu, NULL);
     bool ok = true;
     if (m->classes && m->n_classes) {
@@ -643,6 +650,45 @@ static size_t close_estimate(fw_perf *P, window *w, int64_t ts, fw_alarm *out, s
     return n;
 }
 
+/* Closes the queued estimate window, if any (calc_mu held): est[est_cur ^ 1], stamped est_q_ts. */
+static size_t est_close_queued(fw_perf *P, int cur, int64_t ts, fw_alarm *out, size_t cap) {
+    if (!atomic_load(&P->est_queued)) return 0;
+    size_t n = close_estimate(P, &P->est[cur ^ 1], ts, out, cap);
+    atomic_store(&P->est_queued, false);
+    return n;
+}
+
+/* The current estimate window is full (est_mu held; let go on return): with a closer it is queued
+ * for the closer's thread (unless the previous one still waits: then that one is closed first,
+ * here, and this one too, as without a closer); without one, or when the closer declines, it is
+ * closed here (calc_mu). Returns the alarms written. */
+static size_t est_full(fw_perf *P, int64_t ts, fw_alarm *out, size_t cap) {
+    size_t n = 0;
+    if (P->closer && !atomic_load(&P->est_queued)) {
+        P->est_q_ts = ts;
+        P->est_cur ^= 1;
+        atomic_store(&P->est_queued, true); /* seq_cst: the closer's thread reads it after its flag */
+        pthread_mutex_unlock(&P->est_mu);
+        if (P->closer(P->closer_ud)) return 0;
+        pthread_mutex_lock(&P->est_mu); /* declined: closed here, in order */
+        pthread_mutex_lock(&P->calc_mu);
+        int cur = P->est_cur;
+        int64_t qts = P->est_q_ts;
+        pthread_mutex_unlock(&P->est_mu);
+        n = est_close_queued(P, cur, qts, out, cap);
+        pthread_mutex_unlock(&P->calc_mu);
+        return n;
+    }
+    pthread_mutex_lock(&P->calc_mu); /* waits for a close under way */
+    n = est_close_queued(P, P->est_cur, P->est_q_ts, out, cap); /* the previous window first */
+    window *w = &P->est[P->est_cur];
+    P->est_cur ^= 1;
+    pthread_mutex_unlock(&P->est_mu);
+    n += close_estimate(P, w, ts, out + n, cap - n);
+    pthread_mutex_unlock(&P->calc_mu);
+    return n;
+}
+
 /* ---- predictions ---------------------------------------------------------------------------- */
 size_t fw_perf_observe(fw_perf *P, const char *rid, size_t rid_len, const double *scores, const fw_value *inputs,
                        uint64_t row, int64_t ts_ms, fw_alarm *out, size_t cap) {
@@ -701,11 +747,7 @@ size_t fw_perf_observe(fw_perf *P, const char *rid, size_t rid_len, const double
     /* by time: a window old enough closes before this row when it holds enough rows */
     if (P->s.window_seconds > 0 && ts_ms > 0 && w->n >= P->s.min_window_rows && w->t0 > 0 &&
         (double)(ts_ms - w->t0) >= P->s.window_seconds * 1000) {
-        pthread_mutex_lock(&P->calc_mu);
-        P->est_cur ^= 1;
-        pthread_mutex_unlock(&P->est_mu);
-        n_al += close_estimate(P, w, ts_ms, out, cap);
-        pthread_mutex_unlock(&P->calc_mu);
+        n_al += est_full(P, ts_ms, out, cap); /* lets est_mu go */
         pthread_mutex_lock(&P->est_mu);
         w = &P->est[P->est_cur];
     }
@@ -719,12 +761,7 @@ size_t fw_perf_observe(fw_perf *P, const char *rid, size_t rid_len, const double
         pthread_mutex_unlock(&P->est_mu);
         return n_al;
     }
-    pthread_mutex_lock(&P->calc_mu);
-    P->est_cur ^= 1;
-    pthread_mutex_unlock(&P->est_mu);
-    n_al += close_estimate(P, w, ts_ms, out + n_al, cap - n_al);
-    pthread_mutex_unlock(&P->calc_mu);
-    return n_al;
+    return n_al + est_full(P, ts_ms, out + n_al, cap - n_al); /* lets est_mu go */
 }
 
 /* ---- labels --------------------------------------------------------------------------------- */
@@ -1010,9 +1047,31 @@ static size_t close_in_place(fw_perf *P, int64_t ts, fw_alarm *out, size_t cap) 
     return na;
 }
 
+/* Closes the queued estimate window, if any; *closed tells whether there was one. */
+static size_t est_close_next(fw_perf *P, fw_alarm *out, size_t cap, bool *closed) {
+    *closed = false;
+    if (!atomic_load(&P->est_queued)) return 0;
+    pthread_mutex_lock(&P->est_mu);
+    pthread_mutex_lock(&P->calc_mu);
+    int cur = P->est_cur;
+    int64_t ts = P->est_q_ts;
+    pthread_mutex_unlock(&P->est_mu);
+    *closed = atomic_load(&P->est_queued);
+    size_t n = est_close_queued(P, cur, ts, out, cap);
+    pthread_mutex_unlock(&P->calc_mu);
+    return n;
+}
+
+size_t fw_perf_close_estimate(fw_perf *P, fw_alarm *out, size_t cap) {
+    bool closed;
+    return est_close_next(P, out, cap, &closed);
+}
+
 size_t fw_perf_close_next(fw_perf *P, fw_alarm *out, size_t cap, bool *closed) {
+    size_t na = est_close_next(P, out, cap, closed);
+    if (*closed) return na;
     pthread_mutex_lock(&P->close_mu);
-    size_t na = close_oldest(P, out, cap, closed);
+    na = close_oldest(P, out, cap, closed);
     pthread_mutex_unlock(&P->close_mu);
     return na;
 }
@@ -1021,7 +1080,7 @@ size_t fw_perf_pending(fw_perf *P) {
     pthread_mutex_lock(&P->pend_mu);
     size_t n = P->n_pend;
     pthread_mutex_unlock(&P->pend_mu);
-    return n;
+    return n + atomic_load(&P->est_queued);
 }
 
 size_t fw_perf_label(fw_perf *P, const char *rid, size_t rid_len, double y, int64_t ts_ms, fw_alarm *out,

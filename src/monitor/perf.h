@@ -10,7 +10,10 @@
  * command's `--label COL`, right after each row) call fw_perf_label. Both are thread-safe.
  * fw_perf_observe never allocates and holds one short lock (a shard of the table, then the
  * estimate window's append); the estimate window's computation (O(W log W) once per W
- * predictions) runs on the thread whose row closed it. The label window's close (metrics and a
+ * predictions: ~375k instructions for a binary W = 500) runs on the closer's thread when one is
+ * attached (the full window queued: the prediction that fills it only swaps the two buffers; a
+ * window that fills while the previous one still waits closes both on its thread, in order), and
+ * on the thread whose row closed it otherwise. The label window's close (metrics and a
  * bootstrap of 200 resamples for the window and each slice: ~87k instructions x W, tens of ms at
  * W = 1,000) does not hold up the labeller: the label that fills the window swaps it for an empty
  * one (a pointer swap under the lock) and queues it; with a closer attached (fw_perf_set_closer:
@@ -146,18 +149,25 @@ size_t fw_perf_table_slots(fw_perf *p);
 size_t fw_perf_observe(fw_perf *p, const char *request_id, size_t rid_len, const double *scores,
                        const fw_value *inputs, uint64_t row, int64_t ts_ms, fw_alarm *out, size_t cap);
 
-/* Who closes full label windows. Called by the thread whose label filled a window, outside the
- * tracker's locks, after queueing it: return true when a thread of the caller's will call
- * fw_perf_close_next until it reports no window (soon: the window's figures and alarms wait for
- * it); false to have the labelling thread close it (e.g. the closer's thread is stopping). */
+/* Who closes full label and estimate windows. Called by the thread whose label (or prediction)
+ * filled a window, outside the tracker's locks, after queueing it: return true when a thread of
+ * the caller's will call fw_perf_close_next until it reports no window (soon: the window's figures
+ * and alarms wait for it); false to have the filling thread close it (e.g. the closer's thread is
+ * stopping). */
 typedef bool (*fw_perf_closer_fn)(void *ud);
-/* Attaches the closer (NULL: the labelling thread closes, the default). Call before any label. */
+/* Attaches the closer (NULL: the filling thread closes, the default). Call before any label or
+ * prediction. */
 void fw_perf_set_closer(fw_perf *p, fw_perf_closer_fn fn, void *ud);
-/* Closes the oldest queued label window, if any: *closed tells whether there was one; its alarms
- * are written to out[0..cap) (at most 2 + the followed slice values) and their count returned.
+/* Closes the queued estimate window, else the oldest queued label window, if any: *closed tells
+ * whether there was one; its alarms are written to out[0..cap) (at most 2 + the followed slice
+ * values) and their count returned.
  * Thread-safe; windows close one at a time, in order. */
 size_t fw_perf_close_next(fw_perf *p, fw_alarm *out, size_t cap, bool *closed);
-/* Label windows queued or being closed now (0: every full window's figures are published). */
+/* Closes the queued estimate window, if any (what a reader of the estimate calls first); its alarms
+ * into out[0..cap), their count returned. Thread-safe. */
+size_t fw_perf_close_estimate(fw_perf *p, fw_alarm *out, size_t cap);
+/* Windows queued or being closed now, label windows and the estimate's (0: every full window's
+ * figures are published). */
 size_t fw_perf_pending(fw_perf *p);
 
 /* A label text as feedback carries it (JSON's string contents or number text, or a CSV cell) →

@@ -35,14 +35,16 @@
  * this thread computes the window's metrics and bootstrap intervals and raises its alarms
  * (fw_monitor_perf_close), first among its jobs. At shutdown the versions still queued are closed
  * before the alert thread drains; a label that fills a window after that closes it itself.
- * It also runs the tests of the monitors' closed blocks (monitor.h on_blocks): a prediction whose
- * row closes a block queues its version here (close list) unless this thread holds it already;
- * this thread tests the version's closed blocks (fw_monitor_close_blocks) and then holds it (a
- * reference kept, its blocks_held flag set) and tests its blocks again every HELD_NAP_NS while
- * it holds any: under sustained traffic the request threads only close blocks (no lock taken, no
- * wake-up: the flag is set); a version whose round finds no block is let go (the next block queues
- * it again). At shutdown the held versions are tested and let go; from then on a closing request
- * thread runs its block's tests itself. */
+ * It also runs the tests of the monitors' closed blocks (monitor.h on_blocks) and closes the
+ * estimate windows predictions fill (perf.h: queued like label windows): a prediction whose row
+ * closes a block queues its version here (close list) unless this thread holds it already; this
+ * thread tests the version's closed blocks (fw_monitor_close_blocks) and then holds it (a
+ * reference kept, its blocks_held flag set) and closes its blocks and windows again every
+ * HELD_NAP_NS while any come: under sustained traffic the request threads only close blocks and
+ * swap estimate buffers (no lock taken, no wake-up: the flag is set); a version whose round finds
+ * nothing is let go (the next block queues it again; the flag is cleared before a last look, so
+ * nothing queued is left without a closer). At shutdown the held versions are closed and let go;
+ * from then on a request thread runs its block's tests (and its window's close) itself. */
 enum { PREP_QUEUE = 256 };
 enum { HELD_NAP_NS = 3000000 }; /* 3 ms: ~4 blocks of 50 rows at 70k predictions/s, of 15 in the ring */
 
@@ -88,10 +90,9 @@ struct mon_hook {
     int64_t version;           /* the registry's number; 0 when the version is not a number (directory models) */
 };
 
-/* on_perf_window (monitor.h): a label filled m's live-metric window; queue the version for this
- * thread unless it is stopping (false: the labelling thread closes the window). */
-static bool close_push(void *ud) {
-    mon_hook *h = ud;
+/* Queues h's version for this thread unless it is stopping (false: the caller closes what it
+ * queued itself). */
+static bool close_enqueue(mon_hook *h) {
     fw_srv_monitoring *sm = h->sm;
     if (!sm->prep_started) return false;
     pthread_mutex_lock(&sm->prep_mu);
@@ -118,9 +119,19 @@ static bool blocks_push(void *ud) {
     mon_hook *h = ud;
     if (atomic_load(&h->blocks_held)) return true;
     if (!h->sm->prep_started || atomic_exchange(&h->blocks_held, true)) return h->sm->prep_started;
-    if (close_push(h)) return true;
+    if (close_enqueue(h)) return true;
     atomic_store(&h->blocks_held, false);
     return false;
+}
+
+/* on_perf_window (monitor.h): a label filled m's live-metric window, or a prediction its estimate
+ * window; the version is queued for this thread, unless the thread holds it already (its next
+ * round closes the window: no lock, no wake-up) or is stopping (false: the filling thread closes
+ * the window). */
+static bool close_push(void *ud) {
+    mon_hook *h = ud;
+    if (h->sm->prep_started && atomic_load(&h->blocks_held)) return true; /* held: its next round closes it */
+    return close_enqueue(h);
 }
 
 /* The next version with windows to close (prep_mu held), or NULL; off the list: a window filled
@@ -138,8 +149,11 @@ static mon_hook *close_pop(fw_srv_monitoring *sm) {
  * now on queues it again, or, the thread stopping, is tested by its closer), the reference dropped
  * (which may free it, and h with it). */
 static void held_let_go(mon_hook *h) {
-    if (h->m->monitor) fw_monitor_close_blocks(h->m->monitor);
-    atomic_store(&h->blocks_held, false);
+    atomic_store(&h->blocks_held, false); /* first: what was queued relying on it is closed below */
+    if (h->m->monitor) {
+        fw_monitor_perf_close(h->m->monitor);
+        fw_monitor_close_blocks(h->m->monitor);
+    }
     fw_srv_model_unref(h->m);
 }
 
@@ -174,12 +188,13 @@ static void held_round(fw_srv_monitoring *sm) {
     while (*pp) {
         mon_hook *h = *pp;
         fw_monitor *mon = h->m->monitor;
-        if (mon && fw_monitor_close_blocks(mon)) {
+        if (mon && fw_monitor_perf_close(mon) + fw_monitor_close_blocks(mon)) {
             pp = &h->held_next;
             continue;
         }
         atomic_store(&h->blocks_held, false);
-        if (mon && fw_monitor_blocks_pending(mon) && !atomic_exchange(&h->blocks_held, true)) {
+        if (mon && (fw_monitor_blocks_pending(mon) || fw_monitor_perf_pending(mon)) &&
+            !atomic_exchange(&h->blocks_held, true)) {
             pp = &h->held_next; /* tested next round */
             continue;
         }

@@ -63,6 +63,23 @@ static void observe(fw_perf *p, size_t n, size_t change, double *labels) {
     }
 }
 
+/* observe()'s predictions from..to - 1 alone (the same draws). */
+static void observe_rows(fw_perf *p, size_t from, size_t to) {
+    fw_rng rng;
+    fw_rng_seed(&rng, 77);
+    fw_alarm al[4];
+    char rid[32];
+    for (size_t i = 0; i < to; i++) {
+        double s = logistic(2 * fw_rng_normal(&rng));
+        (void)fw_rng_uniform(&rng);
+        if (i < from) continue;
+        fw_value in[2] = {{.kind = FW_VALUE_NUMBER, .num = s},
+                          {.kind = FW_VALUE_STRING, .str = i % 3 ? "a" : "b", .len = 1}};
+        snprintf(rid, sizeof rid, "r%zu", i);
+        fw_perf_observe(p, rid, strlen(rid), &s, in, i, 0, al, 4);
+    }
+}
+
 static size_t label(fw_perf *p, size_t i, double y, fw_alarm *al, size_t cap) {
     char rid[32];
     snprintf(rid, sizeof rid, "r%zu", i);
@@ -339,7 +356,94 @@ static void test_free_with_queued_windows(void) {
     fw_perf_free(p);
 }
 
+/* The prediction that fills an estimate window (W = 1,000 predictions: a sort and the CBPE metrics,
+ * ~375k instructions at 500) only queues it with a closer attached: its thread's CPU stays under
+ * 1 ms, the window waits (pending 1, no estimate yet) until fw_perf_close_next, which closes it
+ * with the figures of the inline close (state JSON byte-identical); a window filling while the
+ * previous one still waits closes both on its thread, in order; a reader's fw_perf_close_estimate
+ * closes a waiting one. */
+static void test_estimate_window_queued(void) {
+    enum { W = 1000 };
+    fw_perf *a = new_binary(W), *b = new_binary(W);
+    if (!a || !b) {
+        fw_perf_free(a);
+        fw_perf_free(b);
+        return;
+    }
+    atomic_size_t calls = 0;
+    fw_perf_set_closer(b, count_closer, &calls);
+    static double y[3 * W];
+    observe(a, W, 3 * W, y);
+    double c0 = thread_cpu_ms();
+    observe_rows(b, 0, W - 1);
+    double per_row = (thread_cpu_ms() - c0) / (W - 1);
+    fw_alarm al[8];
+    fw_perf_summary s;
+    fw_perf_summary_get(b, &s);
+    CHECK_EQ(s.estimate_windows, 0);
+    double t0 = thread_cpu_ms();
+    observe_rows(b, W - 1, W); /* the filling prediction */
+    double fill_ms = thread_cpu_ms() - t0;
+    CHECK_EQ(atomic_load(&calls), 1);
+    CHECK_EQ(fw_perf_pending(b), 1);
+    fw_perf_summary_get(b, &s);
+    CHECK_EQ(s.estimate_windows, 0); /* queued, not closed */
+    CHECK_MSG(fill_ms < 1.0 + 5 * per_row, "the filling prediction took %.3f ms of its thread's CPU (rows %.4f ms)",
+              fill_ms, per_row);
+    bool closed;
+    fw_perf_close_next(b, al, 8, &closed);
+    CHECK(closed);
+    fw_perf_close_next(b, al, 8, &closed);
+    CHECK(!closed);
+    CHECK_EQ(fw_perf_pending(b), 0);
+    fw_perf_summary_get(b, &s);
+    CHECK_EQ(s.estimate_windows, 1);
+    fw_perf_summary sa;
+    fw_perf_summary_get(a, &sa);
+    CHECK_EQ(sa.estimate_windows, 1);
+    CHECK(isfinite(s.estimated) && !memcmp(&s.estimated, &sa.estimated, sizeof(double)));
+    CHECK(!memcmp(&s.estimated_lo, &sa.estimated_lo, sizeof(double)));
+    char *ja = state(a), *jb = state(b);
+    CHECK_MSG(!strcmp(ja, jb), "queued estimate: the state differs from the inline close's");
+    free(ja);
+    free(jb);
+    /* two more windows without the closer's thread: the second closes both, in order; then a
+     * third waits for a reader */
+    fw_perf *c = new_binary(W);
+    if (c) {
+        fw_perf_set_closer(c, count_closer, &calls);
+        observe(c, 2 * W, 3 * W, y);
+        fw_perf_summary_get(c, &s);
+        CHECK_EQ(s.estimate_windows, 2);
+        CHECK_EQ(fw_perf_pending(c), 0);
+        fw_perf *d = new_binary(W);
+        if (d) {
+            observe(d, 2 * W, 3 * W, y);
+            char *jc = state(c), *jd = state(d);
+            CHECK_MSG(!strcmp(jc, jd), "two windows, the first closed by the second's thread: the state differs");
+            free(jc);
+            free(jd);
+            fw_perf_free(d);
+        }
+        fw_perf_free(c);
+    }
+    fw_perf *e = new_binary(W);
+    if (e) {
+        fw_perf_set_closer(e, count_closer, &calls);
+        observe(e, W, 3 * W, y);
+        CHECK_EQ(fw_perf_pending(e), 1);
+        fw_perf_close_estimate(e, al, 8);
+        CHECK_EQ(fw_perf_pending(e), 0);
+        fw_perf_summary_get(e, &s);
+        CHECK_EQ(s.estimate_windows, 1);
+        fw_perf_free(e);
+    }
+    fw_perf_free(a);
+    fw_perf_free(b);
+}
+
 int main(void) {
+    TEST_RUN(test_estimate_window_queued);
     TEST_RUN(test_filling_label_stays_cheap);
     TEST_RUN(test_burst_matches_synchronous);
     TEST_RUN(test_burst_nothing_lost);
