@@ -301,11 +301,17 @@ fw_status fw_perf_new(const fw_perf_model *m, const fw_perf_settings *s, fw_perf
     p->W = s->window_rows;
     if (p->s.max_slice_values < 1) p->s.max_slice_values = 1;
     if (p->s.max_slice_values > 1000) p->s.max_slice_values = 1000;
-    for (int i = 0; i < SHARDS; i++) pthread_mutex_init(&p->shard[i], NULL);
+    /* the locks request threads take per prediction (a table shard, the estimate window's append)
+     * are held for a few dozen instructions: adaptive (a short spin before sleeping), see monitor.c */
+    pthread_mutexattr_t adaptive;
+    pthread_mutexattr_init(&adaptive);
+    pthread_mutexattr_settype(&adaptive, PTHREAD_MUTEX_ADAPTIVE_NP);
+    for (int i = 0; i < SHARDS; i++) pthread_mutex_init(&p->shard[i], &adaptive);
     pthread_mutex_init(&p->lab_mu, NULL);
     pthread_mutex_init(&p->pend_mu, NULL);
     pthread_mutex_init(&p->close_mu, NULL);
-    pthread_mutex_init(&p->est_mu, NULL);
+    pthread_mutex_init(&p->est_mu, &adaptive);
+    pthread_mutexattr_destroy(&adaptive);
     pthread_mutex_init(&p->calc_mu, NULL);
     atomic_init(&p->est_queued, false);
     pthread_mutex_init(&p->res_mu, NULL);
