@@ -183,6 +183,26 @@ static const char *intern(const char *s, size_t n) {
     return NULL;
 }
 
+/* The scratch bytes the decoder's NUL-terminated copies take, from a first look at the string
+ * table at rd (its checks are the decoder's pass): the strings other than the names, inputs and
+ * answers (4..9), plus whatever follows (a feedback's optional source). A spam-sized prediction
+ * needs ~60 bytes: the whole body's bound (~1.1 KB) made every such record a malloc and a free
+ * (~500 instructions). The body's bound when the table does not read (the decoder refuses it). */
+static size_t scratch_need(const fw_reader *rd, uint32_t len) {
+    const unsigned char *b = rd->p;
+    size_t pos = rd->pos, n = rd->len, need = 0;
+    for (int i = 0; i < N_STRS; i++) {
+        if (n - pos < 4) return (size_t)len + N_STRS + 1;
+        uint32_t sl = le32(b + pos);
+        pos += 4;
+        if (sl == 0xFFFFFFFFu) continue;
+        if (sl > n - pos) return (size_t)len + N_STRS + 1;
+        pos += sl;
+        if (i < 4 || i > 9) need += (size_t)sl + 1;
+    }
+    return need + (n - pos) + 1;
+}
+
 /* The decoder accepts exactly what fw_log_spool_encode writes (fuzz_log_spool checks that the
  * bytes of every record it accepts encode back to themselves): zero padding, the strings a kind
  * does not use absent, no NUL inside the strings the record keeps NUL-terminated. */
@@ -207,7 +227,8 @@ fw_log_record *fw_log_spool_decode(const unsigned char *p, size_t n, size_t *use
      * origin) copied into one scratch block (the body's size bounds them; the stack's for the usual
      * short ones); the inputs and answers are taken by length and the four names interned, in place */
     char stack_scratch[512], *scratch = stack_scratch;
-    if ((size_t)len + N_STRS + 1 > sizeof stack_scratch && !(scratch = fw_malloc((size_t)len + N_STRS + 1))) {
+    size_t need = scratch_need(&rd, len);
+    if (need > sizeof stack_scratch && !(scratch = fw_malloc(need))) {
         *used = REC_HEAD + (size_t)len;
         return NULL;
     }

@@ -209,6 +209,43 @@ static void test_round_trip(void) {
     fw_buf_free(&b);
 }
 
+/* Decoding a record makes one allocation, the record: the scratch for its NUL-terminated strings is
+ * sized from the string table (~60 bytes for a spam-sized prediction, on the stack), not from the
+ * whole body (1 KB of inputs made it a heap block per record). */
+static void test_decode_one_allocation(void) {
+    char in[1200];
+    memset(in, '1', sizeof in - 1);
+    in[0] = '[', in[sizeof in - 2] = ']', in[sizeof in - 1] = 0;
+    double out[2] = {0.25, 0.75};
+    fw_log_prediction p = {.request_id = "0123456789abcdef0123456789abcdef-01234567", .model = "spam", .version = "3",
+                           .variant = "primary", .source = "online", .protocol = "v1", .outcome = "model",
+                           .inputs = in, .inputs_len = strlen(in), .answers = "[\"spam\"]", .answers_len = 8,
+                           .outputs = out, .n_rows = 1, .n_out = 2};
+    fw_log_record *r = fw_log_prediction_new(&p);
+    fw_log_record *f = fw_log_feedback_new2("req-1", "\"spam\"", NULL, NAN, true, false, "127.0.0.1 role=feedback");
+    fw_buf b;
+    fw_buf_init(&b);
+    fw_log_spool_encode(r, &b);
+    size_t l1 = b.len;
+    fw_log_spool_encode(f, &b);
+    CHECK(fw_buf_ok(&b));
+    size_t used;
+    long before = fw_alloc_count();
+    fw_log_record *q = fw_log_spool_decode(b.data, l1, &used);
+    CHECK_EQ(fw_alloc_count() - before, 1);
+    CHECK(q && used == l1 && q->inputs_len == strlen(in) && strcmp(q->inputs, in) == 0);
+    CHECK(q && strcmp(q->request_id, p.request_id) == 0 && strcmp(q->model, "spam") == 0);
+    before = fw_alloc_count();
+    fw_log_record *g = fw_log_spool_decode(b.data + l1, b.len - l1, &used);
+    CHECK_EQ(fw_alloc_count() - before, 1);
+    CHECK(g && g->origin && strcmp(g->origin, "127.0.0.1 role=feedback") == 0 && strcmp(g->label_json, "\"spam\"") == 0);
+    fw_free(q);
+    fw_free(g);
+    fw_free(r);
+    fw_free(f);
+    fw_buf_free(&b);
+}
+
 /* The encoding's bytes for predictions and feedback of every shape (compact inputs, no inputs,
  * entity or answers, scores or none; a label update with its origin, an event-less label-less
  * feedback): pinned by length and hash, taken from the encoder before session 14's rewrite. */
@@ -869,6 +906,7 @@ static void test_drain_at_close_not_idle(void) {
 int main(int argc, char **argv) {
     (void)argc;
     TEST_RUN(test_round_trip);
+    TEST_RUN(test_decode_one_allocation);
     TEST_RUN(test_encoding_pinned);
     TEST_RUN(test_append_drain);
     TEST_RUN(test_ingest_paced);
