@@ -351,6 +351,12 @@ fw_log_record *fw_log_prediction_new(const fw_log_prediction *p) {
     return mem ? prediction_build(mem, size, p, false) : NULL;
 }
 
+size_t fw_log_prediction_size(const fw_log_prediction *p) { return prediction_size(p); }
+
+fw_log_record *fw_log_prediction_build(void *mem, size_t size, const fw_log_prediction *p) {
+    return prediction_build(mem, size, p, false);
+}
+
 fw_log_record *fw_log_feedback_new(const char *request_id, const char *label_json, const char *event, double value,
                                    bool matched) {
     return fw_log_feedback_new2(request_id, label_json, event, value, matched, false, NULL);

@@ -79,6 +79,11 @@ typedef struct fw_log_prediction {
 /* A new prediction / feedback record (one fw_malloc; NULL on OOM). Freed by the queue (or by the
  * caller with fw_free if it never pushes it). */
 fw_log_record *fw_log_prediction_new(const fw_log_prediction *p);
+/* The bytes fw_log_prediction_new allocates for p, and the same record built in mem instead (that
+ * many bytes, 8-byte aligned, owned by the caller: never fw_free it unless it came from fw_malloc).
+ * The spool's ingest builds a batch's records in one reused block (log_spool.c). */
+size_t fw_log_prediction_size(const fw_log_prediction *p);
+fw_log_record *fw_log_prediction_build(void *mem, size_t size, const fw_log_prediction *p);
 fw_log_record *fw_log_feedback_new(const char *request_id, const char *label_json, const char *event,
                                    double value, bool matched);
 /* A feedback record with its source (origin, NULL: unknown) and the explicit-update flag. */
