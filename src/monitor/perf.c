@@ -151,7 +151,11 @@ struct fw_perf {
     pthread_mutex_t est_mu, calc_mu;
     window est[2];
     int est_cur;
-    atomic_bool est_queued;    /* est[est_cur ^ 1] is full and waits for its close */
+    atomic_bool est_queued;    /* est[est_q_idx] (= est[est_cur ^ 1]) is full and waits for its close */
+    int est_q_idx;             /* which one: recorded when queued (est_mu), read by its closer after
+                                  it sees est_queued (calc_mu) — never derived from an est_cur read
+                                  earlier: that one can be stale (a reader closed the window and
+                                  another was queued meanwhile: the open window was closed instead) */
     int64_t est_q_ts;          /* its closing row's time (est_mu) */
     uint64_t est_windows;
     /* scratch of the computations (close_mu for realized, calc_mu for estimate) */
@@ -656,10 +660,11 @@ static size_t close_estimate(fw_perf *P, window *w, int64_t ts, fw_alarm *out, s
     return n;
 }
 
-/* Closes the queued estimate window, if any (calc_mu held): est[est_cur ^ 1], stamped est_q_ts. */
-static size_t est_close_queued(fw_perf *P, int cur, int64_t ts, fw_alarm *out, size_t cap) {
+/* Closes the queued estimate window, if any (calc_mu held): est[est_q_idx], stamped est_q_ts (both
+ * written before est_queued was set, and not again until it is cleared here). */
+static size_t est_close_queued(fw_perf *P, fw_alarm *out, size_t cap) {
     if (!atomic_load(&P->est_queued)) return 0;
-    size_t n = close_estimate(P, &P->est[cur ^ 1], ts, out, cap);
+    size_t n = close_estimate(P, &P->est[P->est_q_idx], P->est_q_ts, out, cap);
     atomic_store(&P->est_queued, false);
     return n;
 }
@@ -671,22 +676,24 @@ static size_t est_close_queued(fw_perf *P, int cur, int64_t ts, fw_alarm *out, s
 static size_t est_full(fw_perf *P, int64_t ts, fw_alarm *out, size_t cap) {
     size_t n = 0;
     if (P->closer && !atomic_load(&P->est_queued)) {
+        /* calc_mu around the flip: the window flipped to may still be computed by a thread that
+         * closed it inline (below: est_mu let go before its close ends) — filling it then would
+         * write past its end (test_perf_close test_estimate_close_races) */
+        pthread_mutex_lock(&P->calc_mu);
         P->est_q_ts = ts;
+        P->est_q_idx = P->est_cur;
         P->est_cur ^= 1;
         atomic_store(&P->est_queued, true); /* seq_cst: the closer's thread reads it after its flag */
+        pthread_mutex_unlock(&P->calc_mu);
         pthread_mutex_unlock(&P->est_mu);
         if (P->closer(P->closer_ud)) return 0;
-        pthread_mutex_lock(&P->est_mu); /* declined: closed here, in order */
-        pthread_mutex_lock(&P->calc_mu);
-        int cur = P->est_cur;
-        int64_t qts = P->est_q_ts;
-        pthread_mutex_unlock(&P->est_mu);
-        n = est_close_queued(P, cur, qts, out, cap);
+        pthread_mutex_lock(&P->calc_mu); /* declined: closed here, in order */
+        n = est_close_queued(P, out, cap);
         pthread_mutex_unlock(&P->calc_mu);
         return n;
     }
     pthread_mutex_lock(&P->calc_mu); /* waits for a close under way */
-    n = est_close_queued(P, P->est_cur, P->est_q_ts, out, cap); /* the previous window first */
+    n = est_close_queued(P, out, cap); /* the previous window first */
     window *w = &P->est[P->est_cur];
     P->est_cur ^= 1;
     pthread_mutex_unlock(&P->est_mu);
@@ -1057,13 +1064,9 @@ static size_t close_in_place(fw_perf *P, int64_t ts, fw_alarm *out, size_t cap) 
 static size_t est_close_next(fw_perf *P, fw_alarm *out, size_t cap, bool *closed) {
     *closed = false;
     if (!atomic_load(&P->est_queued)) return 0;
-    pthread_mutex_lock(&P->est_mu);
     pthread_mutex_lock(&P->calc_mu);
-    int cur = P->est_cur;
-    int64_t ts = P->est_q_ts;
-    pthread_mutex_unlock(&P->est_mu);
     *closed = atomic_load(&P->est_queued);
-    size_t n = est_close_queued(P, cur, ts, out, cap);
+    size_t n = est_close_queued(P, out, cap);
     pthread_mutex_unlock(&P->calc_mu);
     return n;
 }
