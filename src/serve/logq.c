@@ -444,9 +444,10 @@ static void put_outputs(fw_buf *b, const fw_log_record *r) {
 
 static void lit(fw_buf *b, const char *s) { fw_buf_put(b, s, strlen(s)); }
 
-void fw_log_record_outputs_json(const fw_log_record *r, fw_buf *b) {
-    /* the writer thread formats one of these per logged request: plain puts, no printf */
-    lit(b, "{\"variant\":\"");
+/* "variant", "source", "protocol", "entity_id": how the request was routed (both the outputs JSON
+ * and the JSON-lines record carry them, in this order). */
+static void put_route(fw_buf *b, const fw_log_record *r) {
+    lit(b, "\"variant\":\"");
     lit(b, r->variant);
     lit(b, "\",\"source\":\"");
     lit(b, r->source);
@@ -454,6 +455,12 @@ void fw_log_record_outputs_json(const fw_log_record *r, fw_buf *b) {
     lit(b, r->protocol);
     lit(b, "\",\"entity_id\":");
     fw_json_put_str(b, r->entity_id);
+}
+
+void fw_log_record_outputs_json(const fw_log_record *r, fw_buf *b) {
+    /* the writer thread formats one of these per logged request: plain puts, no printf */
+    fw_buf_put_u8(b, '{');
+    put_route(b, r);
     lit(b, ",\"answers\":");
     jraw(b, r->answers);
     lit(b, ",\"outputs\":");
@@ -553,14 +560,8 @@ void fw_log_record_json(const fw_log_record *r, fw_buf *b) {
     fw_json_put_str(b, r->model);
     lit(b, ",\"version\":");
     fw_json_put_str(b, r->version);
-    lit(b, ",\"variant\":\"");
-    lit(b, r->variant);
-    lit(b, "\",\"source\":\"");
-    lit(b, r->source);
-    lit(b, "\",\"protocol\":\"");
-    lit(b, r->protocol);
-    lit(b, "\",\"entity_id\":");
-    fw_json_put_str(b, r->entity_id);
+    fw_buf_put_u8(b, ',');
+    put_route(b, r);
     lit(b, ",\"latency_ms\":");
     put_latency_ms(b, r->latency_us);
     lit(b, ",\"outcome\":\"");

@@ -48,6 +48,17 @@ static fw_log_record *pred(int i) {
     return fw_log_prediction_new(&p);
 }
 
+/* Predictions 0..n - 1 (n a multiple of 100) written to sink sp in batches of 100. */
+static void write_preds(const fw_log_sink *sp, int n) {
+    fw_err err;
+    for (int i = 0; i < n; i += 100) {
+        fw_log_record *batch[100];
+        for (int k = 0; k < 100; k++) batch[k] = pred(i + k);
+        CHECK_OK(sp->write(sp->ud, batch, 100, &err));
+        for (int k = 0; k < 100; k++) fw_free(batch[k]);
+    }
+}
+
 /* Bytes pred(i) takes in a spool. */
 static size_t encoded_size(int i) {
     fw_buf b;
@@ -846,12 +857,7 @@ static void test_ingest_without_allocation_per_record(void) {
     fw_err err;
     CHECK_OK(fw_log_sink_spool(dir, &inner, 1 << 24, 64, false, &sp, &err));
     enum { N = 1000 };
-    for (int i = 0; i < N; i += 100) {
-        fw_log_record *batch[100];
-        for (int k = 0; k < 100; k++) batch[k] = pred(i + k);
-        CHECK_OK(sp.write(sp.ud, batch, 100, &err));
-        for (int k = 0; k < 100; k++) fw_free(batch[k]);
-    }
+    write_preds(&sp, N);
     for (int t = 0; t < 5000 && atomic_load(&m.at_gate) == 0; t++) usleep(1000);
     CHECK_EQ(atomic_load(&m.at_gate), 1);
     long before = fw_alloc_count();
@@ -916,12 +922,7 @@ static void test_drain_at_close_not_idle(void) {
     fw_err err;
     CHECK_OK(fw_log_sink_spool(dir, &inner, 1 << 24, 8, false, &sp, &err));
     enum { N = 3000 };
-    for (int i = 0; i < N; i += 100) {
-        fw_log_record *batch[100];
-        for (int k = 0; k < 100; k++) batch[k] = pred(i + k);
-        CHECK_OK(sp.write(sp.ud, batch, 100, &err));
-        for (int k = 0; k < 100; k++) fw_free(batch[k]);
-    }
+    write_preds(&sp, N);
     uint64_t t0 = fw_now_ns();
     sp.close(sp.ud);
     double s = (double)(fw_now_ns() - t0) / 1e9;
