@@ -14,7 +14,8 @@
  * FW_TEST_COUNT(FW_TC_X): counts one event of kind X in a test build (fw__test_counts[], any
  * thread), nothing in a shipped one: tests check how much work an operation does (artifact opens
  * and store reads per registration, body parses and request-id model lookups per feedback; the
- * server's /metrics shows them in a test build). */
+ * server's /metrics shows them in a test build). FW_TEST_ADD(FW_TC_X, n) counts n at once (bytes read
+ * by the spool's ingest). */
 #ifndef FW_CORE_TEST_HOOKS_H
 #define FW_CORE_TEST_HOOKS_H
 
@@ -23,6 +24,7 @@ typedef enum fw_test_counter {
     FW_TC_ARTIFACT_READ,    /* fw_store_artifact_read */
     FW_TC_FEEDBACK_PARSE,   /* a /v1/feedback body parsed */
     FW_TC_REQID_MODEL,      /* fw__request_id_model */
+    FW_TC_SPOOL_READ_BYTES, /* bytes the prediction log spool's ingest read from spool files */
     FW_TC_COUNT
 } fw_test_counter;
 
@@ -35,10 +37,12 @@ extern const char *const fw__test_counter_names[FW_TC_COUNT];
 #define FW_CRASH_POINT(name) fw__crash_point(name)
 #define FW_TEST_ENV(name) getenv(name)
 #define FW_TEST_COUNT(c) ((void)atomic_fetch_add_explicit(&fw__test_counts[c], 1, memory_order_relaxed))
+#define FW_TEST_ADD(c, n) ((void)atomic_fetch_add_explicit(&fw__test_counts[c], (n), memory_order_relaxed))
 #else
 #define FW_CRASH_POINT(name) ((void)0)
 #define FW_TEST_ENV(name) ((const char *)0)
 #define FW_TEST_COUNT(c) ((void)0)
+#define FW_TEST_ADD(c, n) ((void)0)
 #endif
 
 #endif

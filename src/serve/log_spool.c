@@ -7,6 +7,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/hash.h"
+#include "core/test_hooks.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -30,8 +31,9 @@ enum {
     N_STRS = 12,               /* strings per body */
     BODY_FIXED = 4 + 8 + 8 + 8 + 4 + 4,
     MAX_BODY = 1 << 28,        /* larger is corruption, not a record */
-    READ_CHUNK = 4 << 20,      /* bytes read per ingest step (grown for one larger record): holds a
-                                  whole ingest_batch of 1-2 KB records */
+    READ_CHUNK = 4 << 20,      /* bytes an ingest read brings into the window, and the most one step
+                                  decodes (more for one larger record): a whole ingest_batch of 1-2 KB
+                                  records */
     TRUNCATE_AT = 8 << 20,     /* a drained spool longer than this is cut back to its header */
     BUSY_RETRY_MS = 100,       /* a busy store (another process's long write) is tried again after */
     INGEST_PACE_MS = 20,       /* a batch short of ingest_batch waits until this long after the last
@@ -75,7 +77,11 @@ typedef struct spool {
      * and records go in order (lock order: baton, then mu) */
     pthread_mutex_t baton;
     fw_log_record **recs;        /* (baton) the step's decoded batch */
-    fw_buf chunk;                /* (baton) the step's read buffer */
+    fw_buf chunk;                /* (baton) the read window: chunk.data[0..chunk.len) hold the bytes of
+                                    file win_fd at win_off (win_fd -1: nothing), kept from step to
+                                    step so a byte of the spool is read once (window_hold) */
+    int win_fd;                  /* (baton) */
+    uint64_t win_off;            /* (baton) */
     rec_arena arena;             /* (baton) the step's decoded predictions */
     bool retry[2];               /* (baton) a busy store: the batch is retried, skipping what went in */
     /* catch-up: past half of max_bytes a normal-priority thread ingests too, down to a quarter */
@@ -435,28 +441,71 @@ static bool deliver(spool *sp, fw_log_record **recs, size_t n, bool skipping[2],
 
 typedef enum ingest_result { INGEST_DONE, INGEST_BAD, INGEST_BUSY } ingest_result;
 
+/* Makes the read window hold the bytes [at, at + need) of fd (at + need <= end). The bytes before at
+ * are let go; when the rest is short of need, what is left of it (a record the last read cut, or
+ * nothing) moves to the front and the window reads on up to at + max(need, READ_CHUNK), or end.
+ * The ingest goes forward through the file, so each byte is read once: until session 16 every step
+ * read READ_CHUNK afresh from its offset and decoded one batch of it (1024 records, ~1 MB): the
+ * spool was read ~2.7 times (strace of bench/store/log_ingest.c). A window on another file or
+ * another place (a step retried after a busy store, a truncated spool: win_fd reset) reads anew.
+ * Returns a pointer to the bytes at at, or NULL (out of memory, a read error: the window is empty). */
+static const unsigned char *window_hold(spool *sp, int fd, uint64_t at, size_t need, uint64_t end) {
+    fw_buf *w = &sp->chunk;
+    if (sp->win_fd != fd || at < sp->win_off || at - sp->win_off > w->len) {
+        sp->win_fd = -1;
+        w->len = 0;
+        sp->win_off = at;
+    }
+    size_t drop = (size_t)(at - sp->win_off);
+    if (w->len - drop >= need) return w->data + drop;
+    if (drop) memmove(w->data, w->data + drop, w->len - drop);
+    w->len -= drop;
+    sp->win_off = at;
+    size_t target = need > READ_CHUNK ? need : READ_CHUNK;
+    if (target > end - at) target = (size_t)(end - at);
+    if (w->cap < target && FW_GROW(&w->data, &w->cap, target) != FW_OK) {
+        sp->win_fd = -1;
+        w->len = 0;
+        return NULL;
+    }
+    if (!pread_all(fd, w->data + w->len, target - w->len, at + w->len)) {
+        sp->win_fd = -1;
+        w->len = 0;
+        return NULL;
+    }
+    FW_TEST_ADD(FW_TC_SPOOL_READ_BYTES, target - w->len);
+    w->len = target;
+    sp->win_fd = fd;
+    return w->data;
+}
+
+/* The time of the record at off of fd: from the window when it holds it, else read (0 when it
+ * cannot be). */
+static int64_t record_ts(spool *sp, int fd, uint64_t off) {
+    const fw_buf *w = &sp->chunk;
+    if (sp->win_fd == fd && off >= sp->win_off && off - sp->win_off + REC_HEAD + 12 <= w->len) {
+        uint64_t v = 0;
+        const unsigned char *b = w->data + (off - sp->win_off) + REC_HEAD + 4;
+        for (int i = 0; i < 8; i++) v |= (uint64_t)b[i] << (8 * i);
+        return (int64_t)v;
+    }
+    FW_TEST_ADD(FW_TC_SPOOL_READ_BYTES, REC_HEAD + 12);
+    return peek_ts(fd, off);
+}
+
 /* Reads records of fd from *off up to end and delivers them in batches; *off (and the file's
- * header) advances over what was delivered. INGEST_BAD: the bytes stop being valid records before
- * end (a torn tail or corruption), *off is at the bad record. INGEST_BUSY: the sink is busy, *off is
- * at the batch to retry and skipping is set for it (its first transaction may have gone in). */
-static ingest_result ingest_range(spool *sp, int fd, uint64_t *off, uint64_t end, fw_log_record **recs, fw_buf *chunk,
+ * header) advances over what was delivered. A step takes up to ingest_batch records out of the
+ * next READ_CHUNK bytes (one record, when it alone is longer). INGEST_BAD: the bytes stop being
+ * valid records before end (a torn tail or corruption), *off is at the bad record. INGEST_BUSY: the
+ * sink is busy, *off is at the batch to retry and skipping is set for it (its first transaction
+ * may have gone in). */
+static ingest_result ingest_range(spool *sp, int fd, uint64_t *off, uint64_t end, fw_log_record **recs,
                                   bool skipping[2], bool live, bool one_batch, size_t *stored) {
     while (*off < end) {
-        size_t want = end - *off < READ_CHUNK ? (size_t)(end - *off) : READ_CHUNK;
-        chunk->len = 0;
-        if (chunk->cap < want && FW_GROW(&chunk->data, &chunk->cap, want) != FW_OK) return INGEST_BAD;
-        if (!pread_all(fd, chunk->data, want, *off)) return INGEST_BAD;
-        if (want >= REC_HEAD) { /* one record longer than the chunk: read it whole */
-            uint64_t need = (uint64_t)REC_HEAD + le32(chunk->data);
-            if (need > want && need <= end - *off && need <= (uint64_t)MAX_BODY + REC_HEAD) {
-                if (chunk->cap < need && FW_GROW(&chunk->data, &chunk->cap, (size_t)need) != FW_OK) return INGEST_BAD;
-                want = (size_t)need;
-                if (!pread_all(fd, chunk->data, want, *off)) return INGEST_BAD;
-            }
-        }
-        size_t pos = 0, n = 0, seen = 0;
+        uint64_t at = *off;
+        size_t n = 0, seen = 0;
         bool bad = false;
-        rec_arena *a = &sp->arena; /* no record of the last chunk lives now (deliver disposed of them) */
+        rec_arena *a = &sp->arena; /* no record of the last step lives now (deliver disposed of them) */
         if (a->wanted > a->cap) {
             size_t cap = a->wanted + a->wanted / 4;
             fw_free(a->base);
@@ -464,22 +513,33 @@ static ingest_result ingest_range(spool *sp, int fd, uint64_t *off, uint64_t end
             a->cap = a->base ? cap : 0;
         }
         a->used = a->wanted = 0;
-        while (pos < want && seen < sp->ingest_batch) {
-            size_t used;
-            fw_log_record *r = decode(chunk->data + pos, want - pos, &used, &sp->arena);
-            if (!used) {
-                /* a record the chunk cut (read on from it next time) or bytes that are no record */
-                uint64_t at = *off + pos;
-                bool cut;
-                if (pos + REC_HEAD > want) cut = at + REC_HEAD <= end;
-                else {
-                    uint64_t len = le32(chunk->data + pos);
-                    cut = len <= MAX_BODY && pos + REC_HEAD + len > want && at + REC_HEAD + len <= end;
-                }
-                bad = !cut || pos == 0;
+        while (at < end && seen < sp->ingest_batch) {
+            if (end - at < REC_HEAD) { /* a torn tail */
+                bad = true;
                 break;
             }
-            pos += used;
+            const unsigned char *p = window_hold(sp, fd, at, REC_HEAD, end);
+            if (!p) { /* a read error or no memory: the batch so far goes in; a first record is bad */
+                bad = seen == 0;
+                break;
+            }
+            uint64_t len = le32(p);
+            if (len <= MAX_BODY && REC_HEAD + len <= end - at) {
+                size_t whole = REC_HEAD + (size_t)len;
+                if (seen && at - *off + whole > READ_CHUNK) break; /* the step's bytes: the next one goes on here */
+                if (!(p = window_hold(sp, fd, at, whole, end))) {
+                    bad = seen == 0;
+                    break;
+                }
+            }
+            size_t avail = sp->chunk.len - (size_t)(at - sp->win_off), used;
+            if (avail > end - at) avail = (size_t)(end - at);
+            fw_log_record *r = decode(p, avail, &used, &sp->arena);
+            if (!used) { /* the whole record is here (or runs past end): bytes that are no record */
+                bad = true;
+                break;
+            }
+            at += used;
             seen++;
             if (r) recs[n++] = r;
             else atomic_fetch_add(&sp->store_errors, 1); /* out of memory decoding: lost, counted */
@@ -492,11 +552,11 @@ static ingest_result ingest_range(spool *sp, int fd, uint64_t *off, uint64_t end
         if (live) atomic_fetch_sub(&sp->pending, seen);
         else atomic_fetch_add(&sp->recovered, kept);
         *stored += kept;
-        *off += pos;
+        *off = at;
         if (live) {
             pthread_mutex_lock(&sp->mu);
             sp->ingest_off = *off;
-            sp->oldest_ts_ms = sp->ingest_off < sp->write_off ? peek_ts(fd, sp->ingest_off) : 0;
+            sp->oldest_ts_ms = sp->ingest_off < sp->write_off ? record_ts(sp, fd, sp->ingest_off) : 0;
             pthread_mutex_unlock(&sp->mu);
         }
         set_ingested(fd, *off);
@@ -599,6 +659,9 @@ static void recover_orphan(spool *sp, const char *path) {
         close(fd);
         return;
     }
+    pthread_mutex_lock(&sp->baton);
+    if (sp->win_fd == fd) sp->win_fd = -1; /* a window on an earlier file that had this descriptor */
+    pthread_mutex_unlock(&sp->baton);
     unsigned char h[HDR];
     struct stat stt;
     if (fstat(fd, &stt) != 0) {
@@ -636,9 +699,13 @@ static void recover_orphan(spool *sp, const char *path) {
     while (off < end) { /* one batch per hold of the baton: the catch-up thread may need it */
         size_t stored = 0;
         pthread_mutex_lock(&sp->baton);
-        res = ingest_range(sp, fd, &off, end, sp->recs, &sp->chunk, skipping, false, true, &stored);
+        res = ingest_range(sp, fd, &off, end, sp->recs, skipping, false, true, &stored);
         uint64_t next = end;
-        bool found = res == INGEST_BAD && resync(fd, off + 1, end, &sp->chunk, &next);
+        bool found = false;
+        if (res == INGEST_BAD) {
+            sp->win_fd = -1; /* resync reads into the window's buffer */
+            found = resync(fd, off + 1, end, &sp->chunk, &next);
+        }
         pthread_mutex_unlock(&sp->baton);
         if (res == INGEST_BAD) {
             damaged += next - off;
@@ -676,20 +743,21 @@ static ingest_result live_step(spool *sp, size_t *stored) {
     uint64_t off = sp->ingest_off, end = sp->write_off;
     pthread_mutex_unlock(&sp->mu);
     ingest_result res = INGEST_DONE;
-    if (off < end) res = ingest_range(sp, sp->fd, &off, end, sp->recs, &sp->chunk, sp->retry, true, true, stored);
+    if (off < end) res = ingest_range(sp, sp->fd, &off, end, sp->recs, sp->retry, true, true, stored);
     if (res == INGEST_BAD) {
         /* the file under our own records is not what we wrote: skip to the end, say so */
         fprintf(stderr, "flywheel serve: prediction log: spool %s unreadable at offset %llu; %llu bytes skipped\n",
                 sp->path, (unsigned long long)off, (unsigned long long)(end - off));
         pthread_mutex_lock(&sp->mu);
         sp->ingest_off = end;
-        sp->oldest_ts_ms = sp->ingest_off < sp->write_off ? peek_ts(sp->fd, sp->ingest_off) : 0;
+        sp->oldest_ts_ms = sp->ingest_off < sp->write_off ? record_ts(sp, sp->fd, sp->ingest_off) : 0;
         pthread_mutex_unlock(&sp->mu);
         set_ingested(sp->fd, end);
     }
     pthread_mutex_lock(&sp->mu);
     if (sp->ingest_off == sp->write_off && sp->write_off > TRUNCATE_AT && ftruncate(sp->fd, HDR) == 0) {
         sp->write_off = sp->ingest_off = HDR;
+        sp->win_fd = -1; /* the offsets start again: what the window holds is gone */
         set_ingested(sp->fd, HDR);
     }
     pthread_mutex_unlock(&sp->mu);
@@ -972,6 +1040,7 @@ fw_status fw_log_sink_spool(const char *dir, const fw_log_sink *inner, uint64_t 
     sp->catch_up = catch_up;
     fw_buf_init(&sp->enc);
     fw_buf_init(&sp->chunk);
+    sp->win_fd = -1;
     pthread_mutex_init(&sp->mu, NULL);
     pthread_mutex_init(&sp->baton, NULL);
     pthread_cond_init(&sp->cv, NULL);

@@ -8,7 +8,8 @@
  * store sink behind a spool ends with every row, none twice; the bytes of the encoding are
  * pinned (spools written by older processes are recovered by newer ones); close drains at its
  * own thread's priority, not the idle ingester's (every CPU busy, no CAP_SYS_NICE); and decoding
- * allocates the record only, the ingest not even that (one reused block a batch). */
+ * allocates the record only, the ingest not even that (one reused block a batch); the ingest reads
+ * each byte of the spool once, across records cut by its read window and one longer than it. */
 #include "serve/log_spool.h"
 #include "test.h"
 #include "db.h"
@@ -17,6 +18,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/hash.h"
+#include "core/test_hooks.h"
 
 #include <fcntl.h>
 #include <math.h>
@@ -875,6 +877,108 @@ static void test_ingest_without_allocation_per_record(void) {
     CHECK(in_order);
 }
 
+/* Prediction i with inputs of about `bytes` bytes (a string feature of that length). */
+static fw_log_record *pred_sized(int i, size_t bytes) {
+    char rid[32];
+    snprintf(rid, sizeof rid, "req-%05d", i);
+    char *in = fw_malloc(bytes + 64);
+    CHECK(in != NULL);
+    int n = snprintf(in, 64, "{\"instances\":[{\"x\":\"");
+    memset(in + n, 'a' + i % 26, bytes);
+    n += (int)bytes;
+    n += snprintf(in + n, 64, "\"}]}");
+    double out[2] = {0.5, (double)i};
+    fw_log_prediction p = {.request_id = rid, .model = "m", .version = "1", .variant = "primary",
+                           .source = "online", .protocol = "v1", .outcome = "model", .latency_us = 7,
+                           .inputs = in, .inputs_len = (size_t)n, .outputs = out, .n_rows = 1, .n_out = 2};
+    fw_log_record *r = fw_log_prediction_new(&p);
+    fw_free(in);
+    return r;
+}
+
+/* Bytes of the spool the ingest reads (core/test_hooks.h: test builds count them). */
+static unsigned long long spool_read_bytes(void) { return atomic_load(&fw__test_counts[FW_TC_SPOOL_READ_BYTES]); }
+
+/* The ingest reads each byte of the spool once: its window keeps what a step did not decode for
+ * the next step. Until session 16 every step read READ_CHUNK (4 MiB) afresh from its offset and
+ * decoded one batch of it: here (4000 records of ~250 bytes, batches of 64) ~30 times the file. */
+static void test_ingest_reads_once(void) {
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/spool_once", fw_test_tmpdir());
+    mem_sink m;
+    mem_init(&m);
+    pthread_mutex_lock(&m.gate); /* the ingest thread stops in its first write: the rest is one file */
+    fw_log_sink inner = mem_sink_of(&m), sp;
+    fw_err err;
+    unsigned long long read0 = spool_read_bytes();
+    CHECK_OK(fw_log_sink_spool(dir, &inner, 1 << 24, 64, false, &sp, &err));
+    enum { N = 4000 };
+    write_preds(&sp, N);
+    size_t written = 0;
+    for (int i = 0; i < N; i++) written += encoded_size(i);
+    for (int t = 0; t < 5000 && atomic_load(&m.at_gate) == 0; t++) usleep(1000);
+    pthread_mutex_unlock(&m.gate);
+    sp.close(sp.ud);
+    unsigned long long read = spool_read_bytes() - read0;
+    CHECK_EQ(m.n, (size_t)N);
+    /* each record once, and a record's time (20 bytes) at most once a step */
+    CHECK_MSG(read >= written && read <= written + (N / 64 + 2) * 20, "%llu bytes read for %zu written", read,
+              written);
+    bool in_order = true;
+    for (int i = 0; i < N && (size_t)i < m.n; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "req-%05d", i);
+        if (strcmp(m.ids[i], want) != 0) in_order = false;
+    }
+    CHECK(in_order);
+}
+
+/* Records that cross the window's end (the ingest reads on, keeping the cut record's head), steps
+ * bounded by READ_CHUNK bytes rather than ingest_batch records (1024 records of 6 KB), and one
+ * record longer than READ_CHUNK in the middle (5 MB): every record arrives once, in order, and the
+ * file is read about once (the cut records' heads move in memory, they are not read again). */
+static void test_ingest_window_boundaries(void) {
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/spool_window", fw_test_tmpdir());
+    mem_sink m;
+    mem_init(&m);
+    pthread_mutex_lock(&m.gate);
+    fw_log_sink inner = mem_sink_of(&m), sp;
+    fw_err err;
+    unsigned long long read0 = spool_read_bytes();
+    CHECK_OK(fw_log_sink_spool(dir, &inner, 1 << 26, 1024, false, &sp, &err));
+    enum { N = 3000, BIG = 1700 };
+    size_t written = 0;
+    fw_buf b;
+    fw_buf_init(&b);
+    for (int i = 0; i < N; i += 50) {
+        fw_log_record *batch[50];
+        for (int k = 0; k < 50; k++) {
+            batch[k] = pred_sized(i + k, i + k == BIG ? (5u << 20) : 6000 + (size_t)(i + k) % 977);
+            b.len = 0;
+            fw_log_spool_encode(batch[k], &b);
+            written += b.len;
+        }
+        CHECK_OK(sp.write(sp.ud, batch, 50, &err));
+        for (int k = 0; k < 50; k++) fw_free(batch[k]);
+    }
+    fw_buf_free(&b);
+    for (int t = 0; t < 5000 && atomic_load(&m.at_gate) == 0; t++) usleep(1000);
+    pthread_mutex_unlock(&m.gate);
+    sp.close(sp.ud);
+    unsigned long long read = spool_read_bytes() - read0;
+    CHECK_EQ(m.n, (size_t)N);
+    bool in_order = true;
+    for (int i = 0; i < N && (size_t)i < m.n; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "req-%05d", i);
+        if (strcmp(m.ids[i], want) != 0) in_order = false;
+    }
+    CHECK(in_order);
+    CHECK_MSG(read >= written && read <= written + written / 50, "%llu bytes read for %zu written", read, written);
+    CHECK_EQ(count_spools(dir), 0);
+}
+
 /* ---- the drain at close runs at the closing thread's priority ---- */
 
 static atomic_bool hogs_stop;
@@ -959,5 +1063,7 @@ int main(int argc, char **argv) {
     TEST_RUN(test_compact_inputs);
     TEST_RUN(test_drain_at_close_not_idle);
     TEST_RUN(test_ingest_without_allocation_per_record);
+    TEST_RUN(test_ingest_reads_once);
+    TEST_RUN(test_ingest_window_boundaries);
     return fw_test_report(argv[0]);
 }
