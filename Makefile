@@ -56,13 +56,19 @@ all: $(OUT)/flywheel $(OUT)/libflywheel.a $(OUT)/libflywheel.so
 FLAGS_STAMP := $(OUT)/.cflags
 $(shell mkdir -p $(OUT) && echo '$(CC) $(CFLAGS)' | cmp -s - $(FLAGS_STAMP) || echo '$(CC) $(CFLAGS)' > $(FLAGS_STAMP))
 
+# src/core/hash_avx2.c alone is compiled for AVX2 (XXH3's AVX2 build); core/hash.c calls it only on
+# a CPU that has AVX2 (core/hash_simd.h)
+ifeq ($(shell uname -m),x86_64)
+SIMD_FLAGS = $(if $(filter %/hash_avx2.o,$@),-mavx2)
+endif
+
 $(OUT)/obj/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	@echo "  CC $@"; $(CC) $(CFLAGS) -c $< -o $@
+	@echo "  CC $@"; $(CC) $(CFLAGS) $(SIMD_FLAGS) -c $< -o $@
 
 $(OUT)/obj-test/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	@echo "  CC $@"; $(CC) $(CFLAGS) -DFW_TEST -c $< -o $@
+	@echo "  CC $@"; $(CC) $(CFLAGS) $(SIMD_FLAGS) -DFW_TEST -c $< -o $@
 
 # The version string carries the commit; rebuild it whenever HEAD moves.
 $(OUT)/obj/src/core/version.o: src/core/version.c $(GIT_HEAD_FILES) $(FLAGS_STAMP)
@@ -197,7 +203,7 @@ fuzz-bins: $(FUZZ_NAMES:%=$(FUZZ_OUT)/%) $(FUZZ_NAMES:%=$(FUZZ_OUT)/%-replay)
 
 $(FUZZ_OUT)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	@echo "  FUZZCC $@"; $(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+	@echo "  FUZZCC $@"; $(FUZZ_CC) $(FUZZ_FLAGS) $(SIMD_FLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
 
 $(FUZZ_OUT)/libflywheel-fuzz.a: $(FUZZ_OBJ)
 	@rm -f $@
