@@ -579,6 +579,7 @@ static void api_models(fw_server *s, fw_reply *r) {
 /* One request's state across MHD's calls (and across a suspension for admin jobs). */
 typedef struct conn_req {
     fw_buf body;
+    fw_buf reply; /* the reply body's buffer, kept with the record: see send_reply */
     bool too_big;
     bool answered; /* a reply was queued early (413 by Content-Length) */
     const char *auth_role; /* the data-plane token role that authorised it (static string), or NULL */
@@ -780,9 +781,10 @@ out:
 
 /* ---- MHD plumbing ---------------------------------------------------------------------------- */
 
-/* Request records (and their body buffers) are reused through a small per-thread free list, so a
- * steady stream of requests allocates neither; the list is freed when the worker thread exits. */
-enum { REQ_CACHE = 64, REQ_KEEP_BYTES = 64 * 1024 };
+/* Request records (and their body and reply buffers) are reused through a small per-thread free
+ * list, so a steady stream of requests allocates none of them; the list is freed when the worker
+ * thread exits. A record keeps a body buffer of up to 64 KiB and a reply buffer of up to 16 KiB. */
+enum { REQ_CACHE = 64, REQ_KEEP_BYTES = 64 * 1024, REPLY_KEEP_BYTES = 16 * 1024 };
 typedef struct req_cache {
     conn_req *head;
     int n;
@@ -797,6 +799,7 @@ static void req_cache_free(void *p) {
         conn_req *q = rc->head;
         rc->head = q->next;
         fw_buf_free(&q->body);
+        fw_buf_free(&q->reply);
         fw_free(q);
     }
     fw_free(rc);
@@ -810,14 +813,19 @@ static conn_req *req_get(void) {
         conn_req *q = rc->head;
         rc->head = q->next;
         rc->n--;
-        fw_buf b = q->body;
+        fw_buf b = q->body, rb = q->reply;
         memset(q, 0, offsetof(conn_req, rt));
         q->body.data = b.data;
         q->body.cap = b.cap;
+        q->reply.data = rb.data;
+        q->reply.cap = rb.cap;
         return q;
     }
     conn_req *q = fw_calloc(1, sizeof *q);
-    if (q) fw_buf_init(&q->body);
+    if (q) {
+        fw_buf_init(&q->body);
+        fw_buf_init(&q->reply);
+    }
     return q;
 }
 
@@ -833,9 +841,11 @@ static void req_put(conn_req *q, bool draining) {
     }
     if (!rc || draining || rc->n >= REQ_CACHE || q->body.cap > REQ_KEEP_BYTES || !fw_buf_ok(&q->body)) {
         fw_buf_free(&q->body);
+        fw_buf_free(&q->reply);
         fw_free(q);
         return;
     }
+    if (q->reply.cap > REPLY_KEEP_BYTES) fw_buf_free(&q->reply);
     q->next = rc->head;
     rc->head = q;
     rc->n++;
@@ -937,23 +947,33 @@ static void reap_connections(fw_server *s) {
     pthread_mutex_unlock(&s->conn_mu);
 }
 
-/* What one pass over the request headers found. */
+/* What one pass over the request headers found: every header the request path reads (Content-Length
+ * and Transfer-Encoding, all of them; Content-Type, the first, as MHD_lookup_connection_value gives
+ * it), so none is looked up again by name. The values live in libmicrohttpd's connection memory for
+ * the request. */
 typedef struct head_scan {
     int n_cl, n_te;
     bool cl_differ;
-    const char *cl, *te;
+    const char *cl, *te, *ct;
+    unsigned long long cl_n; /* cl as a number (0 without one) */
 } head_scan;
 
-static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+#define HEADER_IS(key, n, lit) ((n) == sizeof(lit) - 1 && strncasecmp(key, lit, sizeof(lit) - 1) == 0)
+
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+                                   const char *value, size_t value_size) {
     (void)kind;
+    (void)value_size;
     head_scan *h = cls;
     if (!key || !value) return MHD_YES;
-    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+    if (HEADER_IS(key, key_size, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
         if (h->n_cl++ && strcmp(value, h->cl) != 0) h->cl_differ = true;
         h->cl = value;
-    } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+    } else if (HEADER_IS(key, key_size, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
         h->n_te++;
         h->te = value;
+    } else if (!h->ct && HEADER_IS(key, key_size, MHD_HTTP_HEADER_CONTENT_TYPE)) {
+        h->ct = value;
     }
     return MHD_YES;
 }
@@ -1002,9 +1022,11 @@ static void refuse(fw_reply *r, const char *url, int http, const char *code, con
 /* Checks made once the headers are in, before any body byte is read. True, with r filled (or
  * *preflight set for an allowed CORS preflight), when the request is answered now. */
 static bool refuse_early(fw_server *s, struct MHD_Connection *c, conn_req *q, const char *method, const char *url,
-                         fw_reply *r, const char **preflight) {
+                         head_scan *hs, fw_reply *r, const char **preflight) {
     head_scan h = {0};
-    fw_mhd.get_connection_values(c, MHD_HEADER_KIND, scan_header, &h);
+    fw_mhd.get_connection_values_n(c, MHD_HEADER_KIND, scan_header, &h);
+    h.cl_n = h.cl ? strtoull(h.cl, NULL, 10) : 0;
+    *hs = h;
     if (h.n_cl && h.n_te) {
         refuse(r, url, 400, "ambiguous_length",
                "both Content-Length and Transfer-Encoding are set: refused (a proxy may read the body differently)");
@@ -1047,9 +1069,9 @@ static bool refuse_early(fw_server *s, struct MHD_Connection *c, conn_req *q, co
         refuse(r, url, 401, "unauthorized", msg);
         return true;
     }
-    bool has_body = h.te || (h.cl && strtoull(h.cl, NULL, 10) > 0);
+    bool has_body = h.te || h.cl_n > 0;
     if (has_body && (strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0)) {
-        const char *ct = fw_mhd.lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+        const char *ct = h.ct;
         if (!json_media_type(ct)) {
             char msg[300];
             snprintf(msg, sizeof msg, "Content-Type must be application/json, got '%.100s'", ct ? ct : "(none)");
@@ -1091,15 +1113,28 @@ static void big_reply_free(void *cls) {
     fw_free(b);
 }
 
-static enum MHD_Result send_reply(fw_server *s, struct MHD_Connection *c, fw_reply *r) {
+/* Queues r's reply on c. With keep (the request record's reply buffer, which r->body is), a reply of
+ * up to BIG_REPLY bytes is queued from that buffer as it is (no free callback) and the buffer goes
+ * back to the record for its next request: no allocation a request. That holds because
+ * libmicrohttpd has sent the last byte, or given up on the connection, before it reports the
+ * request complete (on_completed, which hands the record back for reuse); it never reads the body
+ * after that. Larger replies, and replies without keep, are handed to libmicrohttpd to free. */
+static enum MHD_Result send_reply(fw_server *s, struct MHD_Connection *c, fw_reply *r, fw_buf *keep) {
     if (!fw_buf_ok(&r->body)) {
         reset_body(r);
         fw__reply_error(r, 500, "FW_ENOMEM", "out of memory");
     }
-    size_t len;
+    size_t cap = r->body.cap, len;
     uint8_t *data = fw_buf_take(&r->body, &len);
     struct MHD_Response *resp;
-    if (len > BIG_REPLY) {
+    if (keep && len <= BIG_REPLY) {
+        keep->data = data; /* the record's again, whatever happens below */
+        keep->cap = cap;
+        keep->len = 0;
+        keep->oom = false;
+        resp = fw_mhd.create_response_from_buffer_with_free_callback(len, data, NULL);
+        if (!resp) return MHD_NO;
+    } else if (len > BIG_REPLY) {
         /* clients that never read hold their replies: a bound over all of them */
         size_t pending = atomic_fetch_add(&s->pending_reply_bytes, len) + len;
         big_reply *b = pending <= s->cfg->max_pending_reply_bytes ? fw_malloc(sizeof *b) : NULL;
@@ -1113,7 +1148,7 @@ static enum MHD_Result send_reply(fw_server *s, struct MHD_Connection *c, fw_rep
             fw__reply_error(&busy, 503, "server_busy",
                             "replies not yet read by their clients hold serving.max_pending_reply_bytes = %zu; retry",
                             s->cfg->max_pending_reply_bytes);
-            return send_reply(s, c, &busy);
+            return send_reply(s, c, &busy, NULL);
         }
         *b = (big_reply){s, len, data};
         resp = fw_mhd.create_response_from_buffer_with_free_callback_cls(len, data, big_reply_free, b);
@@ -1263,11 +1298,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         q->t0 = fw_now_ns();
         *ptr = q;
         atomic_fetch_add(&s->inflight, 1);
+        head_scan h;
         {
             fw_reply r = {0};
             fw_buf_init(&r.body);
             const char *preflight = NULL;
-            if (refuse_early(s, c, q, method, url, &r, &preflight)) {
+            if (refuse_early(s, c, q, method, url, &h, &r, &preflight)) {
                 q->answered = true;
                 conn_phase(c, CONN_ANSWERING);
                 if (preflight) {
@@ -1275,11 +1311,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                     return send_preflight(c, fw_mhd.lookup_connection_value(c, MHD_HEADER_KIND, "Origin"), preflight);
                 }
                 fw_metrics_request(s->global, 0, r.code, fw_now_ns() - q->t0);
-                return send_reply(s, c, &r);
+                return send_reply(s, c, &r, NULL);
             }
         }
-        const char *cl = fw_mhd.lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        unsigned long long cl_n = cl ? strtoull(cl, NULL, 10) : 0;
+        const char *cl = h.cl; /* all equal when given more than once: refuse_early checked */
+        unsigned long long cl_n = h.cl_n;
         /* the whole body in one allocation (kept with the record for the next request) */
         if (cl_n && cl_n <= s->cfg->max_body_bytes && cl_n > q->body.cap)
             (void)FW_GROW(&q->body.data, &q->body.cap, (size_t)cl_n);
@@ -1291,7 +1327,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             fw_metrics_request(s->global, 0, 413, fw_now_ns() - q->t0);
             q->answered = true;
             conn_phase(c, CONN_ANSWERING);
-            return send_reply(s, c, &r);
+            return send_reply(s, c, &r, NULL);
         }
         return MHD_YES;
     }
@@ -1319,9 +1355,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     conn_phase(c, CONN_ANSWERING);
     fw_reply r = {0};
-    fw_buf_init(&r.body);
-    /* one allocation for a typical reply instead of a doubling series */
-    (void)FW_GROW(&r.body.data, &r.body.cap, 1024);
+    /* the record's reply buffer (send_reply gives it back); a new one is made 1 KiB at once, one
+     * allocation for a typical reply instead of a doubling series */
+    r.body = q->reply;
+    fw_buf_init(&q->reply);
+    r.body.len = 0;
+    r.body.oom = false;
+    if (r.body.cap < 1024) (void)FW_GROW(&r.body.data, &r.body.cap, 1024);
     if (q->too_big) {
         fw__reply_error(&r, 413, "payload_too_large", "request body exceeds serving.max_body_bytes = %zu",
                         s->cfg->max_body_bytes);
@@ -1338,7 +1378,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r.auth_role = q->auth_role;
         dispatch(s, c, q, method, url, (const char *)q->body.data, q->body.len, &r);
         if (r.suspended) { /* an admin job, feedback or a canary: MHD calls us again once it is resumed */
-            fw_buf_free(&r.body);
+            q->reply = r.body; /* kept for the reply then */
             return MHD_YES;
         }
         fw__reply_too_large(&r);
@@ -1350,7 +1390,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                            r.hold ? fw_reqid_model_code(&s->idkey, r.hold->name, r.hold->version) : 0);
     fw_srv_model_unref(r.hold);
     q->answered = true;
-    return send_reply(s, c, &r);
+    return send_reply(s, c, &r, &q->reply);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **ptr, enum MHD_RequestTerminationCode toe) {
@@ -1625,11 +1665,15 @@ fw_status fw_server_start(fw_server *s, fw_err *err) {
             return lst;
         flags |= MHD_USE_TLS;
     }
-    /* MHD's per-connection pool (headers, read and write buffers; bodies are copied out as they
-     * arrive). MHD zeroes the pool between keep-alive requests, which showed as ~2.5% memset in the
-     * /v1 profile at its default 32 KiB; 16 KiB halves that and still holds 8 KiB of headers.
-     * FLYWHEEL_SERVE_CONN_MEMORY (bytes, >= 4096) overrides it for measurements (test builds only:
-     * build/flywheel-test). */
+    /* MHD's per-connection pool (request line and headers, read and write buffers; bodies are
+     * copied out as they arrive). Its size is the request header limit: 16 KiB answers 16101 bytes
+     * in one header on a bare GET (tests/serve/test_guard test_header_limit keeps it). libmicrohttpd
+     * 0.9.75 (and 1.0) zeroes memory it did not use, whatever the options: at every request's end
+     * the whole pool but the bytes of a pipelined next request (MHD_pool_reset), and when the reply
+     * starts the unused part of the read buffer, half the pool (MHD_pool_reallocate shrinking it):
+     * 1.5 x the pool a request, 24.5 KB at 16 KiB (its default 32 KiB: 48 KB). Only a smaller pool
+     * zeroes less, and it takes smaller headers (8 KiB: 7.9 kB). FLYWHEEL_SERVE_CONN_MEMORY (bytes,
+     * >= 4096) overrides it for measurements (test builds only: build/flywheel-test). */
     size_t conn_mem = 16 * 1024;
     const char *cm = FW_TEST_ENV("FLYWHEEL_SERVE_CONN_MEMORY");
     if (cm && strtoull(cm, NULL, 10) >= 4096) conn_mem = (size_t)strtoull(cm, NULL, 10);
