@@ -36,7 +36,57 @@ static const char *const log_migrations[] = {
     /* 3 -> 4: the run index (log_db.h): per run and hash bucket, the sorted (hash, id) entries */
     "CREATE TABLE prediction_log_run(key INTEGER PRIMARY KEY, entries BLOB NOT NULL);\n"
     "CREATE TABLE prediction_log_run_built(run INTEGER PRIMARY KEY, n INTEGER NOT NULL);\n",
+    /* 4 -> 5: each row's request-id hash; then (after_migration) the hashes of the rows of runs not
+     * built, and the segment index keyed by hash instead of the request id's text (log_db.h) */
+    "ALTER TABLE prediction_log ADD COLUMN rid_hash INTEGER;\n",
 };
+
+/* The second half of 4 -> 5, after its SQL: rows in runs not built get their hash (a rowid range
+ * per run: the built runs' rows are found through the run index and need none), then the index
+ * (built once, over the filled column). */
+static int after_4(sqlite3 *db) {
+    sqlite3_stmt *runs = NULL, *built = NULL, *upd = NULL;
+    char sql[200];
+    snprintf(sql, sizeof sql,
+             "SELECT (SELECT min(id) FROM prediction_log) >> %d, (SELECT max(id) FROM prediction_log) >> %d",
+             FW_LOG_DB_RUN_SHIFT, FW_LOG_DB_RUN_SHIFT);
+    int rc = sqlite3_prepare_v2(db, sql, -1, &runs, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(db, "UPDATE prediction_log SET rid_hash = fw_rid_hash(request_id) WHERE id BETWEEN ?1 AND ?2",
+                                -1, &upd, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(db, "SELECT 1 FROM prediction_log_run_built WHERE run = ?1", -1, &built, NULL);
+    if (rc == SQLITE_OK && sqlite3_step(runs) == SQLITE_ROW && sqlite3_column_type(runs, 0) != SQLITE_NULL) {
+        int64_t lo = sqlite3_column_int64(runs, 0), hi = sqlite3_column_int64(runs, 1);
+        for (int64_t r = lo; r <= hi && rc == SQLITE_OK; r++) {
+            sqlite3_bind_int64(built, 1, r);
+            int b = sqlite3_step(built);
+            sqlite3_reset(built);
+            if (b == SQLITE_ROW) continue;
+            if (b != SQLITE_DONE) {
+                rc = SQLITE_ERROR;
+                break;
+            }
+            sqlite3_bind_int64(upd, 1, r << FW_LOG_DB_RUN_SHIFT);
+            sqlite3_bind_int64(upd, 2, ((r + 1) << FW_LOG_DB_RUN_SHIFT) - 1);
+            rc = sqlite3_step(upd) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+            sqlite3_reset(upd);
+        }
+    }
+    sqlite3_finalize(runs);
+    sqlite3_finalize(built);
+    sqlite3_finalize(upd);
+    if (rc != SQLITE_OK) return rc;
+    return sqlite3_exec(db,
+                        "DROP INDEX IF EXISTS prediction_log_by_request_seg;\n"
+                        "CREATE INDEX prediction_log_by_hash_seg ON prediction_log(id >> 14, rid_hash);\n",
+                        NULL, NULL, NULL);
+}
+
+/* Steps a migration takes in C after its SQL (NULL: none), by the version it starts from. */
+static int (*const after_migration[])(sqlite3 *) = {NULL, NULL, NULL, NULL, after_4};
+_Static_assert(sizeof after_migration / sizeof *after_migration == sizeof log_migrations / sizeof *log_migrations,
+               "one after_migration entry per migration");
 
 uint64_t fw_log_db_rid_hash(const char *rid, size_t n) {
     uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a, then the splitmix64 finalizer: stored, never change it */
@@ -47,6 +97,18 @@ uint64_t fw_log_db_rid_hash(const char *rid, size_t n) {
     h *= 0x94d049bb133111ebull;
     h ^= h >> 31;
     return h;
+}
+
+/* fw_rid_hash(text): fw_log_db_rid_hash as SQL (an integer: the 64 bits as signed), NULL for NULL. */
+static void sql_rid_hash(sqlite3_context *c, int n, sqlite3_value **v) {
+    (void)n;
+    if (sqlite3_value_type(v[0]) == SQLITE_NULL) {
+        sqlite3_result_null(c);
+        return;
+    }
+    const unsigned char *t = sqlite3_value_text(v[0]);
+    int len = sqlite3_value_bytes(v[0]);
+    sqlite3_result_int64(c, (sqlite3_int64)fw_log_db_rid_hash(t ? (const char *)t : "", t ? (size_t)len : 0));
 }
 
 _Atomic(unsigned long long) fw_log_db_probes;
@@ -99,7 +161,8 @@ static fw_status migrate(sqlite3 *db, const char *path, fw_err *err) {
         goto fail;
     }
     for (int i = v; i < latest; i++)
-        if (sqlite3_exec(db, log_migrations[i], NULL, NULL, NULL) != SQLITE_OK) {
+        if (sqlite3_exec(db, log_migrations[i], NULL, NULL, NULL) != SQLITE_OK ||
+            (after_migration[i] && after_migration[i](db) != SQLITE_OK)) {
             st = db_err(db, path, "migrating the schema", err);
             goto fail;
         }
@@ -123,6 +186,8 @@ fw_status fw_log_db_open(const char *home, int busy_ms, sqlite3 **out, fw_err *e
     sqlite3 *db;
     fw_status st = fw__sqlite_open_wal_paged(path, busy_ms, FW_LOG_DB_PAGE_SIZE, &db, err);
     if (st) return st;
+    sqlite3_create_function_v2(db, "fw_rid_hash", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
+                               sql_rid_hash, NULL, NULL, NULL);
     /* a new file reclaims the space retention frees (incremental vacuum); SQLite ignores this once
      * tables exist, so older files keep reusing their free pages instead */
     if (schema_version(db) == 0) {
@@ -176,13 +241,18 @@ fw_status fw_log_db_adopt_legacy(const char *home, const char *store_path, fw_er
     }
     static const char *const tables[] = {"prediction_log", "feedback", "feedback_unmatched"};
     /* the legacy columns (log.db's feedback has grown since: schema 2) */
-    static const char *const cols[] = {"*", "id, request_id, ts_ms, label_json, event, value", "*"};
+    static const char *const cols[] = {"id, request_id, ts_ms, model_name, version, input_json, output_json, latency_us,"
+                                       " outcome",
+                                       "id, request_id, ts_ms, label_json, event, value", "*"};
     /* only log.db is written: BEGIN IMMEDIATE would also take the store's write lock */
     if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) st = db_err(db, path, "starting the copy", err);
     for (size_t i = 0; !st && i < sizeof tables / sizeof *tables; i++) {
         if (!has_table(db, tables[i])) continue;
-        char sql[300];
-        if (i == 1)
+        char sql[512];
+        if (i == 0) /* with each row's request-id hash (schema 5) */
+            snprintf(sql, sizeof sql, "INSERT OR IGNORE INTO main.%s(%s, rid_hash) SELECT %s, fw_rid_hash(request_id) FROM legacy.%s",
+                     tables[i], cols[i], cols[i], tables[i]);
+        else if (i == 1)
             snprintf(sql, sizeof sql, "INSERT OR IGNORE INTO main.%s(%s) SELECT %s FROM legacy.%s", tables[i], cols[i],
                      cols[i], tables[i]);
         else

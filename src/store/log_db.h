@@ -53,7 +53,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FW_LOG_DB_SCHEMA_VERSION 4
+#define FW_LOG_DB_SCHEMA_VERSION 5
 #define FW_LOG_DB_SEG_SHIFT 14 /* the segment of a prediction_log row: id >> 14 (migration 2 -> 3) */
 #define FW_LOG_DB_RUN_SHIFT 19 /* the run of a prediction_log row: id >> 19, 32 segments (migration 3 -> 4) */
 

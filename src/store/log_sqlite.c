@@ -25,7 +25,7 @@
 
 enum {
     ROWS_PER_INSERT = 32,
-    PRED_COLS = 8,
+    PRED_COLS = 9,
     CKPT_BYTES = 32 << 20,      /* ask the checkpointer once the WAL holds this much (8,192 pages of 4 KiB,
                                    2,048 of 16 KiB): a page written by several transactions in between
                                    (the random request-id index's leaves) is copied back once (SQLite's
@@ -53,7 +53,8 @@ typedef struct sqlite_log {
     sqlite3_stmt *q_run_seek;    /* one bucket of one run's entries */
     sqlite3_stmt *q_row_pred;    /* one row by id, checked against request, model and version */
     sqlite3_stmt *q_row_known;   /* one row by id, checked against the request id */
-    sqlite3_stmt *q_seg_ids;     /* the request ids and ids of one segment (building a run) */
+    sqlite3_stmt *q_seg_ids;     /* the request-id hashes and ids of one segment (building a run) */
+    sqlite3_stmt *q_rid_of;      /* one row's request id (a row without its hash: written by hand) */
     sqlite3_stmt *q_run_ins;     /* one bucket of prediction_log_run */
     sqlite3_stmt *q_max_built;   /* the newest built run */
     int64_t *built;              /* q_runs' answer (a lookup's scratch) */
@@ -140,6 +141,7 @@ static void bind_row(sqlite3_stmt *st, int base, const fw_log_pred_row *r) {
     sqlite3_bind_text(st, base + 6, r->output_json, (int)r->output_len, SQLITE_STATIC);
     sqlite3_bind_int64(st, base + 7, r->latency_us);
     sqlite3_bind_text(st, base + 8, r->outcome, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, base + 9, (sqlite3_int64)fw_log_db_rid_hash(r->request_id, strlen(r->request_id)));
 }
 
 static fw_status run_stmt(sqlite_log *s, sqlite3_stmt *st, const char *what, fw_err *err) {
@@ -288,6 +290,7 @@ static bool known_in_log(sqlite_log *s, const char *rid) {
         sqlite3_reset(s->q_known);
         sqlite3_bind_text(s->q_known, 1, rid, -1, SQLITE_STATIC);
         sqlite3_bind_int64(s->q_known, 2, seg);
+        sqlite3_bind_int64(s->q_known, 3, (sqlite3_int64)h);
         found = sqlite3_step(s->q_known) == SQLITE_ROW;
         seg--;
     }
@@ -410,6 +413,7 @@ static fw_status lg_get_prediction(fw_store_log *b, const char *rid, const char 
         sqlite3_bind_text(st, 2, model ? model : "", -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 3, version);
         sqlite3_bind_int64(st, 4, seg);
+        sqlite3_bind_int64(st, 5, (sqlite3_int64)h);
         rc = sqlite3_step(st);
         seg++;
     }
@@ -473,7 +477,8 @@ static int entry_cmp(const void *a, const void *b) {
     return x->h != y->h ? (x->h < y->h ? -1 : 1) : (x->id > y->id) - (x->id < y->id);
 }
 
-/* Reads one segment's request ids (the segment index: ~200 pages) into the run's entries. */
+/* Reads one segment's request-id hashes (the segment index, covering: ~16 pages) into the run's
+ * entries. */
 static bool build_read_segment(sqlite_log *s) {
     sqlite3_stmt *q = s->q_seg_ids;
     sqlite3_reset(q);
@@ -486,10 +491,23 @@ static bool build_read_segment(sqlite_log *s) {
             if (!e) break;
             s->build = e, s->build_cap = cap;
         }
-        const char *rid = (const char *)sqlite3_column_text(q, 0);
-        size_t len = (size_t)sqlite3_column_bytes(q, 0);
-        s->build[s->build_n++] = (struct run_entry){fw_log_db_rid_hash(rid ? rid : "", rid ? len : 0),
-                                                    sqlite3_column_int64(q, 1)};
+        int64_t id = sqlite3_column_int64(q, 1);
+        uint64_t h;
+        if (sqlite3_column_type(q, 0) != SQLITE_NULL) {
+            h = (uint64_t)sqlite3_column_int64(q, 0);
+        } else { /* a row written without its hash (by hand): hashed from its request id */
+            sqlite3_stmt *r = s->q_rid_of;
+            sqlite3_bind_int64(r, 1, id);
+            if (sqlite3_step(r) != SQLITE_ROW) {
+                sqlite3_reset(r);
+                rc = SQLITE_ERROR;
+                break;
+            }
+            const char *rid = (const char *)sqlite3_column_text(r, 0);
+            h = fw_log_db_rid_hash(rid ? rid : "", rid ? (size_t)sqlite3_column_bytes(r, 0) : 0);
+            sqlite3_reset(r);
+        }
+        s->build[s->build_n++] = (struct run_entry){h, id};
     }
     sqlite3_reset(q);
     return rc == SQLITE_DONE;
@@ -537,7 +555,7 @@ static bool build_insert_chunk(sqlite_log *s) {
     if (ok && i == s->build_n) {
         int64_t seg0 = s->build_run << RUN_SEGS_SHIFT;
         snprintf(sql, sizeof sql,
-                 "SELECT count(*) FROM prediction_log INDEXED BY prediction_log_by_request_seg"
+                 "SELECT count(*) FROM prediction_log INDEXED BY prediction_log_by_hash_seg"
                  " WHERE (id >> 14) BETWEEN %lld AND %lld", (long long)seg0,
                  (long long)(seg0 + (1 << RUN_SEGS_SHIFT) - 1));
         sqlite3_stmt *c = NULL;
@@ -640,7 +658,7 @@ static void lg_close(fw_store_log *b) {
     sqlite3_stmt *sts[] = {s->q_known, s->q_has_pred, s->q_has_fb, s->q_fb,     s->q_flag,
                            s->q_ins1,  s->q_insn,     s->q_label,  s->q_supersede, s->q_get_pred, s->q_segs,
                            s->q_runs,  s->q_run_seek, s->q_row_pred, s->q_row_known, s->q_seg_ids, s->q_run_ins,
-                           s->q_max_built};
+                           s->q_max_built, s->q_rid_of};
     for (size_t i = 0; i < sizeof sts / sizeof *sts; i++) sqlite3_finalize(sts[i]);
     if (s->db) sqlite3_close(s->db);
     pthread_mutex_destroy(&s->ckmu);
@@ -793,11 +811,11 @@ fw_status fw__sqlite_log_open(const char *home, size_t cache_bytes, fw_store_log
     s->ckpt_pages = (int)(CKPT_BYTES / page);
     s->ckpt_inline_pages = (int)(CKPT_INLINE_BYTES / page);
     static const char INS[] = "INSERT OR ROLLBACK INTO prediction_log(request_id, ts_ms, model_name, version, input_json,"
-                              " output_json, latency_us, outcome) VALUES(?,?,?,?,?,?,?,?)";
+                              " output_json, latency_us, outcome, rid_hash) VALUES(?,?,?,?,?,?,?,?,?)";
     fw_buf ins;
     fw_buf_init(&ins);
     fw_buf_put(&ins, INS, sizeof INS - 1);
-    for (int k = 1; k < ROWS_PER_INSERT; k++) fw_buf_put(&ins, ",(?,?,?,?,?,?,?,?)", 18);
+    for (int k = 1; k < ROWS_PER_INSERT; k++) fw_buf_put(&ins, ",(?,?,?,?,?,?,?,?,?)", 20);
     fw_buf_put_u8(&ins, 0);
     bool ins_ok = fw_buf_ok(&ins) &&
                   sqlite3_prepare_v3(s->db, (const char *)ins.data, -1, SQLITE_PREPARE_PERSISTENT, &s->q_insn,
@@ -808,8 +826,10 @@ fw_status fw__sqlite_log_open(const char *home, size_t cache_bytes, fw_store_log
         sqlite3_prepare_v2(s->db, "INSERT INTO feedback(request_id, ts_ms, label_json, event, value, source, status)"
                            " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)", -1, &s->q_fb, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(s->db,
-                           "SELECT 1 FROM prediction_log INDEXED BY prediction_log_by_request_seg"
-                           " WHERE (id >> 14) = ?2 AND request_id = ?1 LIMIT 1",
+                           "SELECT 1 FROM prediction_log INDEXED BY prediction_log_by_hash_seg"
+                           " WHERE (id >> 14) = ?2 AND rid_hash = ?3 AND request_id = ?1"
+                           " UNION ALL SELECT 1 FROM prediction_log INDEXED BY prediction_log_by_hash_seg"
+                           " WHERE (id >> 14) = ?2 AND rid_hash IS NULL AND request_id = ?1 LIMIT 1",
                            -1, &s->q_known, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(s->db,
                            "SELECT (SELECT min(id) FROM prediction_log), (SELECT max(id) FROM prediction_log)", -1,
@@ -831,9 +851,13 @@ fw_status fw__sqlite_log_open(const char *home, size_t cache_bytes, fw_store_log
                            " AND status IS NULL",
                            -1, &s->q_supersede, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(s->db,
-                           "SELECT ts_ms, input_json, output_json FROM prediction_log"
-                           " INDEXED BY prediction_log_by_request_seg WHERE (id >> 14) = ?4 AND request_id = ?1"
-                           " AND model_name = ?2 AND version = ?3 ORDER BY id LIMIT 1",
+                           "SELECT ts_ms, input_json, output_json FROM (SELECT id, ts_ms, input_json, output_json"
+                           " FROM prediction_log INDEXED BY prediction_log_by_hash_seg WHERE (id >> 14) = ?4"
+                           " AND rid_hash = ?5 AND request_id = ?1 AND model_name = ?2 AND version = ?3"
+                           " UNION ALL SELECT id, ts_ms, input_json, output_json"
+                           " FROM prediction_log INDEXED BY prediction_log_by_hash_seg WHERE (id >> 14) = ?4"
+                           " AND rid_hash IS NULL AND request_id = ?1 AND model_name = ?2 AND version = ?3)"
+                           " ORDER BY id LIMIT 1",
                            -1, &s->q_get_pred, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(s->db, "SELECT run FROM prediction_log_run_built WHERE run BETWEEN ?1 AND ?2 ORDER BY run",
                            -1, &s->q_runs, NULL) != SQLITE_OK ||
@@ -846,9 +870,11 @@ fw_status fw__sqlite_log_open(const char *home, size_t cache_bytes, fw_store_log
         sqlite3_prepare_v2(s->db, "SELECT 1 FROM prediction_log WHERE id = ?1 AND request_id = ?2", -1,
                            &s->q_row_known, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(s->db,
-                           "SELECT request_id, id FROM prediction_log INDEXED BY prediction_log_by_request_seg"
+                           "SELECT rid_hash, id FROM prediction_log INDEXED BY prediction_log_by_hash_seg"
                            " WHERE (id >> 14) = ?1",
                            -1, &s->q_seg_ids, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(s->db, "SELECT request_id FROM prediction_log WHERE id = ?1", -1, &s->q_rid_of, NULL) !=
+            SQLITE_OK ||
         sqlite3_prepare_v2(s->db, "INSERT INTO prediction_log_run(key, entries) VALUES(?1, ?2)", -1, &s->q_run_ins,
                            NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(s->db, "SELECT max(run) FROM prediction_log_run_built", -1, &s->q_max_built, NULL) !=
