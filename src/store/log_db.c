@@ -241,8 +241,7 @@ fw_status fw_log_db_adopt_legacy(const char *home, const char *store_path, fw_er
     }
     static const char *const tables[] = {"prediction_log", "feedback", "feedback_unmatched"};
     /* the legacy columns (log.db's feedback has grown since: schema 2) */
-    static const char *const cols[] = {"id, request_id, ts_ms, model_name, version, input_json, output_json, latency_us,"
-                                       " outcome",
+    static const char *const cols[] = {"id, request_id, ts_ms, model_name, version, input_json, output_json, latency_us, outcome",
                                        "id, request_id, ts_ms, label_json, event, value", "*"};
     /* only log.db is written: BEGIN IMMEDIATE would also take the store's write lock */
     if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) st = db_err(db, path, "starting the copy", err);
