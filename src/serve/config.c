@@ -51,7 +51,7 @@ void fw_serve_config_init(fw_serve_config *c) {
     c->log_sample = 0.1;
     c->log_batch = 512;
     c->log_spool_bytes = (size_t)1 << 30;
-    c->log_ingest_batch = 1024;
+    c->log_ingest_batch = 4096;
     c->log_catch_up = true;
     c->log_flush_ms = 2;
     c->batch_max_age_s = 0;
