@@ -199,9 +199,10 @@ fw_status fw_logq_new(const fw_log_sink *sink, size_t capacity, fw_log_policy po
  * are built in it, and dropped (counted) when it is full. */
 fw_status fw_logq_new_bytes(const fw_log_sink *sink, size_t capacity, size_t bytes, fw_log_policy policy,
                             double sample, size_t batch, fw_logq **out, fw_err *err);
-/* The writer's flush interval (ms, default 2): with nothing queued it sleeps this long before it
- * looks again, so a record waits at most about this long (plus any backlog) before the sink has
- * it — the prediction loss window on kill -9 (serving.log.flush_ms). Call before pushing. */
+/* The writer's flush interval (ms, default 2): after a batch short of `batch` records (or none) it
+ * sleeps this long before it looks again (a durable push wakes it), so a record waits at most about
+ * this long plus the write in progress (plus any backlog) before the sink has it — the prediction
+ * loss window on kill -9 (serving.log.flush_ms). Call before pushing. */
 void fw_logq_set_flush_ms(fw_logq *q, int ms);
 /* Enqueues r (ownership passes to the queue). Returns false when r was dropped by the policy
  * (r freed). Thread-safe, lock-free, never blocks. NULL r counts as a drop (OOM). */

@@ -1,6 +1,8 @@
 /* test_logq_park.c — the log writer parks when idle (src/serve/logq.c): with nothing queued for a
  * while it stops its flush tick (about one wake-up a second instead of 500), a push wakes it at once,
- * and records pushed from several threads around the moments it parks are all written. */
+ * and records pushed from several threads around the moments it parks are all written. Under a
+ * steady trickle it appends once a flush interval, not once for the few records that came while it
+ * wrote; a durable push still wakes it at once. */
 #include "serve/logq.h"
 #include "test.h"
 
@@ -119,9 +121,75 @@ static void test_no_record_left_behind(void) {
     fw_logq_close(q);
 }
 
+/* a sink whose every write takes ~200 us (a pwrite of a batch), counting its calls */
+typedef struct slow_sink {
+    atomic_int got, writes;
+} slow_sink;
+
+static fw_status slow_write(void *ud, fw_log_record *const *recs, size_t n, fw_err *err) {
+    (void)recs;
+    (void)err;
+    slow_sink *k = ud;
+    usleep(200);
+    atomic_fetch_add(&k->writes, 1);
+    atomic_fetch_add(&k->got, (int)n);
+    return FW_OK;
+}
+
+/* A record every ~50 us for 300 ms: after a partial batch the writer waits for its flush interval
+ * (5 ms here) before it takes the next, so at most one write a tick. Until session 16 it took what
+ * had come while it wrote at once: a write every ~0.25 ms, most of a record or two (strace of a
+ * server at c=64: ~6 appends a tick, two futex calls each tick). */
+static void test_trickle_one_write_a_tick(void) {
+    slow_sink k = {0};
+    fw_log_sink sink = {.ud = &k, .write = slow_write, .close = count_close};
+    fw_logq *q;
+    fw_err err;
+    CHECK_OK(fw_logq_new(&sink, 65536, FW_LOG_DROP_NEWEST, 0.1, 8192, &q, &err));
+    fw_logq_set_flush_ms(q, 5);
+    int pushed = 0;
+    uint64_t t0 = fw_now_ns();
+    int w0 = atomic_load(&k.writes);
+    while (fw_now_ns() - t0 < 300000000ull) {
+        pushed += push_one(q, pushed);
+        usleep(50);
+    }
+    int writes = atomic_load(&k.writes) - w0;
+    double ms = (double)(fw_now_ns() - t0) / 1e6;
+    CHECK_MSG(writes <= (int)(ms / 5.0) + 3, "%d writes of %d records in %.0f ms with a 5 ms flush interval",
+              writes, pushed, ms);
+    fw_logq_close(q);
+    CHECK_EQ(atomic_load(&k.got), pushed);
+}
+
+/* A durable push (feedback) is appended at once, not at the next tick, also when the writer waits
+ * after a partial batch: a 3 s flush interval, each of three durable pushes answered well within it. */
+static void test_durable_wakes_after_partial(void) {
+    count_sink k = {0};
+    fw_log_sink sink = {.ud = &k, .write = count_write, .close = count_close};
+    fw_logq *q;
+    fw_err err;
+    CHECK_OK(fw_logq_new(&sink, 1024, FW_LOG_DROP_NEWEST, 0.1, 64, &q, &err));
+    fw_logq_set_flush_ms(q, 3000);
+    int want = 0;
+    for (int r = 0; r < 3; r++) {
+        CHECK(push_one(q, 100 + r)); /* a partial batch: written at the next tick, then the writer waits */
+        CHECK(wait_got(&k, ++want) >= 0);
+        uint64_t t0 = fw_now_ns();
+        CHECK_OK(fw_logq_push_durable(q, fw_log_feedback_new("r-1", "1", NULL, 1.0, true), 10000));
+        double ms = (double)(fw_now_ns() - t0) / 1e6;
+        want++;
+        CHECK_MSG(ms < 1500, "a durable push answered in %.0f ms (flush interval 3000 ms)", ms);
+    }
+    fw_logq_close(q);
+    CHECK_EQ(atomic_load(&k.got), want);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     TEST_RUN(test_idle_parks_and_push_wakes);
     TEST_RUN(test_no_record_left_behind);
+    TEST_RUN(test_trickle_one_write_a_tick);
+    TEST_RUN(test_durable_wakes_after_partial);
     return fw_test_report(argv[0]);
 }
