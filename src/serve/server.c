@@ -536,7 +536,7 @@ static void api_metrics(fw_server *s, fw_reply *r) {
                              "Large replies refused (503) by serving.max_pending_reply_bytes.", (double)atomic_load(&s->refused_pending));
     fw_metrics_render_scalar(&r->body, "flywheel_protocol_errors_total", "counter",
                              "Malformed requests refused by the HTTP layer itself (JSON error bodies).",
-                             (double)atomic_load(&fw_mhd_json_errors));
+                             (double)(atomic_load(&fw_mhd_json_errors) + atomic_load(&s->refused_no_room)));
     fw_metrics_render_scalar(&r->body, "flywheel_uptime_seconds", "gauge", "Seconds since start.", (double)(fw_now_ns() - s->start_ns) * 1e-9);
     fw_srv_monitoring_metrics(s->monitoring, ms, n, &r->body);
     fw_srv_learning_metrics(s->learning, &r->body);
@@ -956,6 +956,7 @@ typedef struct head_scan {
     bool cl_differ;
     const char *cl, *te, *ct;
     unsigned long long cl_n; /* cl as a number (0 without one) */
+    size_t n, bytes;         /* headers, and their lines' bytes written "Name: value\r\n" */
 } head_scan;
 
 #define HEADER_IS(key, n, lit) ((n) == sizeof(lit) - 1 && strncasecmp(key, lit, sizeof(lit) - 1) == 0)
@@ -966,6 +967,8 @@ static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const cha
     (void)value_size;
     head_scan *h = cls;
     if (!key || !value) return MHD_YES;
+    h->n++;
+    h->bytes += key_size + value_size + 4;
     if (HEADER_IS(key, key_size, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
         if (h->n_cl++ && strcmp(value, h->cl) != 0) h->cl_differ = true;
         h->cl = value;
@@ -1019,10 +1022,39 @@ static void refuse(fw_reply *r, const char *url, int http, const char *code, con
     else fw__reply_error(r, http, code, "%s", msg);
 }
 
+/* Whether libmicrohttpd will have room for this request's reply in the connection's pool. It keeps
+ * the request line and header lines (where it parsed them) and a record per header (from the pool's
+ * end) until the request is done, and writes the reply's status line and headers into what is left:
+ * a request whose headers leave less is answered by the handler, and then libmicrohttpd closes the
+ * connection without a reply ("failed to create response header") — a prediction made, counted and
+ * logged that no one receives. For a predict, headers in a ~170-byte band under libmicrohttpd's own
+ * 431. This is 0.9.75's layout (memorypool.c, connection.c): lines counted as written "Name:
+ * value\r\n" (the request's own bytes when it wrote them so; more when it added spaces: then this
+ * underestimates what is used and lets the request through, as before), records of 6 words and an
+ * enum rounded to the pool's 2-word alignment, the reply's least size: status line (17), Date (37),
+ * Content-Type (32), Content-Length (19), the blank line, X-Request-Id (57) on the routes that
+ * issue request ids. A request that fails it cannot be answered as asked; it is refused (431) before
+ * any work, and when even that reply does not fit libmicrohttpd closes the connection. */
+enum { MHD_POOL_ALIGN = 2 * sizeof(void *) };
+#define MHD_ROUND(n) (((n) + MHD_POOL_ALIGN - 1) / MHD_POOL_ALIGN * MHD_POOL_ALIGN)
+static bool reply_fits(const fw_server *s, const head_scan *h, const char *method, const char *url,
+                       const char *version, bool request_id) {
+    size_t record = MHD_ROUND(6 * sizeof(void *) + sizeof(int));
+    size_t lines = strlen(method) + 1 + strlen(url) + 1 + strlen(version) + 2 + h->bytes + 2;
+    size_t used = MHD_ROUND(lines) + h->n * record;
+    size_t need = 17 + 37 + 32 + 19 + 2 + (request_id ? 14 + FW_REQID_LEN + 2 : 0);
+    return used + need <= s->conn_mem;
+}
+
+/* The routes whose every reply carries X-Request-Id. */
+static bool issues_request_id(fw_route_kind k) {
+    return k == FW_ROUTE_V1_PREDICT || k == FW_ROUTE_V1_EXPLAIN || k == FW_ROUTE_V1_RANK || k == FW_ROUTE_V2_INFER;
+}
+
 /* Checks made once the headers are in, before any body byte is read. True, with r filled (or
  * *preflight set for an allowed CORS preflight), when the request is answered now. */
 static bool refuse_early(fw_server *s, struct MHD_Connection *c, conn_req *q, const char *method, const char *url,
-                         head_scan *hs, fw_reply *r, const char **preflight) {
+                         const char *version, head_scan *hs, fw_reply *r, const char **preflight) {
     head_scan h = {0};
     fw_mhd.get_connection_values_n(c, MHD_HEADER_KIND, scan_header, &h);
     h.cl_n = h.cl ? strtoull(h.cl, NULL, 10) : 0;
@@ -1059,6 +1091,12 @@ static bool refuse_early(fw_server *s, struct MHD_Connection *c, conn_req *q, co
     }
     fw_route_match(method, url, &q->rt);
     q->routed = true; /* dispatch takes it from here */
+    if (!reply_fits(s, &h, method, url, version, !q->rt.status && issues_request_id(q->rt.kind))) {
+        atomic_fetch_add(&s->refused_no_room, 1);
+        refuse(r, url, 431, "headers_too_large",
+               "the request headers leave no room for the reply in the connection's memory: send smaller headers");
+        return true;
+    }
     if (q->rt.status) return false; /* 404 / 405: dispatch answers */
     int role = role_of(q->rt.kind);
     static const char *const names[] = {"predict", "rank", "feedback"};
@@ -1303,7 +1341,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             fw_reply r = {0};
             fw_buf_init(&r.body);
             const char *preflight = NULL;
-            if (refuse_early(s, c, q, method, url, &h, &r, &preflight)) {
+            if (refuse_early(s, c, q, method, url, version, &h, &r, &preflight)) {
                 q->answered = true;
                 conn_phase(c, CONN_ANSWERING);
                 if (preflight) {
@@ -1677,6 +1715,7 @@ fw_status fw_server_start(fw_server *s, fw_err *err) {
     size_t conn_mem = 16 * 1024;
     const char *cm = FW_TEST_ENV("FLYWHEEL_SERVE_CONN_MEMORY");
     if (cm && strtoull(cm, NULL, 10) >= 4096) conn_mem = (size_t)strtoull(cm, NULL, 10);
+    s->conn_mem = conn_mem;
     /* serving.listeners: shared — one listening socket, the pool's threads take connections from
      * it (a burst of new connections can all be accepted by one thread, which then serves them all
      * while the other idles: measured, wrk -c64 runs bimodal 44k / 72k req/s); per_thread — one

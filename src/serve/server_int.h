@@ -76,6 +76,8 @@ struct fw_server {
     atomic_ullong conns_closed_slow, conns_closed_pressure;
     atomic_size_t pending_reply_bytes; /* large replies queued, not yet sent */
     atomic_ullong refused_pending;     /* large replies refused because of pending_reply_bytes */
+    atomic_ullong refused_no_room;     /* requests refused (431): no room for their reply (reply_fits) */
+    size_t conn_mem;                   /* libmicrohttpd's connection pool, bytes */
     char *tls_cert_pem, *tls_key_pem;  /* kept while the daemon runs */
     struct fw_srv_monitoring *monitoring; /* NULL: monitoring.enabled false (serve/monitoring.h) */
     struct fw_srv_learning *learning;     /* NULL: learn.online off (serve/learning.h) */
