@@ -6,8 +6,9 @@
  * Why not the library's own accepting: with one listening socket in every worker's epoll set, the
  * worker that wakes first accepts a whole burst of new connections and then serves all of them
  * while the other worker idles. Measured (session 16, epoll fdinfo of a server under wrk -c64):
- * connections per worker 48/20, 4/64, 46/22, 37/31, 38/30, 66/2 in six runs — the bimodal 56-61k
- * vs 68-80k req/s of earlier sessions (one worker can use one core). SO_REUSEPORT listeners
+ * connections per worker 48/20, 4/64, 46/22, 37/31, 38/30, 66/2 in six runs (one worker can use
+ * one core). Balanced, the runs' throughput still varies (56-83k req/s with the log on, quiet
+ * machine, session 16): the spread was one cause of the slow runs, not the only one. SO_REUSEPORT listeners
  * (`per_thread`) spread by address hash: 30/38, 43/25, 38/30, 43/25 — better, still uneven.
  *
  * The limit keeps libmicrohttpd's behaviour at serving.conn_limit: past it nothing is accepted, so

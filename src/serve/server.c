@@ -1744,8 +1744,8 @@ fw_status fw_server_start(fw_server *s, fw_err *err) {
     /* serving.listeners: shared — one listening socket; with several threads the server's own
      * accepting thread hands each connection to the pool, which alternates them between workers
      * (acceptor.h: when the pool's threads accepted from the socket themselves, a burst of new
-     * connections could all go to one thread, which then served them all while the other idled —
-     * wrk -c64 runs bimodal, 56-61k / 68-80k req/s); per_thread — one listener with its own
+     * connections could all go to one thread, which then served them all while the other idled:
+     * 64/4 splits under wrk -c64); per_thread — one listener with its own
      * thread per worker, on the same port with SO_REUSEPORT, so the kernel spreads connections
      * over the threads by their address hash. Each of those listeners takes conn_limit / threads
      * (rounded up) connections. */
