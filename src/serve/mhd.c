@@ -20,7 +20,6 @@ static const fw_dynsym g_syms[] = {
     FW_DYNSYM(fw_mhd_api, start_daemon, "MHD_start_daemon"),
     FW_DYNSYM(fw_mhd_api, stop_daemon, "MHD_stop_daemon"),
     FW_DYNSYM(fw_mhd_api, get_daemon_info, "MHD_get_daemon_info"),
-    FW_DYNSYM(fw_mhd_api, add_connection, "MHD_add_connection"),
     FW_DYNSYM(fw_mhd_api, lookup_connection_value, "MHD_lookup_connection_value"),
     FW_DYNSYM(fw_mhd_api, get_connection_values_n, "MHD_get_connection_values_n"),
     FW_DYNSYM(fw_mhd_api, get_connection_info, "MHD_get_connection_info"),

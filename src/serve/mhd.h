@@ -17,7 +17,6 @@ typedef struct fw_mhd_api {
     __typeof__(MHD_start_daemon) *start_daemon;
     __typeof__(MHD_stop_daemon) *stop_daemon;
     __typeof__(MHD_get_daemon_info) *get_daemon_info;
-    __typeof__(MHD_add_connection) *add_connection;
     __typeof__(MHD_lookup_connection_value) *lookup_connection_value;
     __typeof__(MHD_get_connection_values_n) *get_connection_values_n;
     __typeof__(MHD_get_connection_info) *get_connection_info;

@@ -15,7 +15,6 @@
 #include "core/hash.h"
 #include "core/test_hooks.h"
 #include "core/threads.h"
-#include "serve/acceptor.h"
 #include "serve/feedback_labels.h"
 #include "serve/log_spool.h"
 #include "serve/mhd.h"
@@ -515,16 +514,9 @@ static void api_metrics(fw_server *s, fw_reply *r) {
                                  "Batch answer lookups that went to the store (cache misses).", (double)h.queries);
     }
     pthread_mutex_lock(&s->conn_mu);
-    size_t open_conns = s->n_conns, per_worker[FW_SERVER_MAX_WORKERS];
-    int n_workers = s->n_workers;
-    memcpy(per_worker, s->worker_open, sizeof per_worker);
+    size_t open_conns = s->n_conns;
     pthread_mutex_unlock(&s->conn_mu);
     fw_metrics_render_scalar(&r->body, "flywheel_connections", "gauge", "Open HTTP connections.", (double)open_conns);
-    fw_buf_printf(&r->body, "# HELP flywheel_worker_connections Open HTTP connections by worker thread (numbered in the "
-                            "order they took their first connection; an uneven spread leaves a core idle).\n"
-                            "# TYPE flywheel_worker_connections gauge\n");
-    for (int i = 0; i < n_workers; i++)
-        fw_buf_printf(&r->body, "flywheel_worker_connections{worker=\"%d\"} %zu\n", i, per_worker[i]);
     fw_buf_printf(&r->body, "# HELP flywheel_listener_connections_total Connections accepted, by listening socket "
                             "(serving.listeners: shared has one, per_thread one per worker thread).\n"
                             "# TYPE flywheel_listener_connections_total counter\n");
@@ -871,8 +863,7 @@ typedef struct fw_conn {
     int fd;
     _Atomic uint64_t since;
     _Atomic int phase;
-    bool shut;  /* under conn_mu */
-    int worker; /* index in worker_d, -1: not told apart */
+    bool shut; /* under conn_mu */
 } fw_conn;
 enum { CONN_IDLE, CONN_RECEIVING, CONN_ANSWERING };
 
@@ -891,7 +882,6 @@ static void conn_phase(struct MHD_Connection *c, int phase) {
 static void on_connection(void *cls, struct MHD_Connection *c, void **ctx, enum MHD_ConnectionNotificationCode code) {
     fw_server *s = cls;
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-        atomic_fetch_add_explicit(&s->conns_started, 1, memory_order_relaxed);
         fw_conn *k = fw_calloc(1, sizeof *k);
         if (!k) return;
         const union MHD_ConnectionInfo *ci = fw_mhd.get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
@@ -903,14 +893,6 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **ctx, enum 
         if (s->listener_conns) atomic_fetch_add(&s->listener_conns[li], 1);
         atomic_store(&k->since, fw_now_ns());
         pthread_mutex_lock(&s->conn_mu);
-        k->worker = -1;
-        for (int i = 0; di && i < s->n_workers && k->worker < 0; i++)
-            if (s->worker_d[i] == di->daemon) k->worker = i;
-        if (di && k->worker < 0 && s->n_workers < FW_SERVER_MAX_WORKERS) {
-            k->worker = s->n_workers++;
-            s->worker_d[k->worker] = di->daemon;
-        }
-        if (k->worker >= 0) s->worker_open[k->worker]++;
         k->next = s->conns;
         if (s->conns) s->conns->prev = k;
         s->conns = k;
@@ -926,7 +908,6 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **ctx, enum 
     else s->conns = k->next;
     if (k->next) k->next->prev = k->prev;
     s->n_conns--;
-    if (k->worker >= 0) s->worker_open[k->worker]--;
     pthread_mutex_unlock(&s->conn_mu);
     fw_free(k);
     *ctx = NULL;
@@ -1682,12 +1663,6 @@ static fw_status read_pem(const char *path, const char *key, char **out, fw_err 
  * SO_REUSEPORT only when reuse_port: the option given 0 would drop the library's default
  * SO_REUSEADDR (a restart could not bind while old connections sit in TIME_WAIT), so without it
  * the backlog option is repeated in its place. */
-/* Connections started so far (the acceptor's count of what the daemon has registered). */
-static unsigned long long conns_started(void *ud) {
-    fw_server *s = ud;
-    return atomic_load_explicit(&s->conns_started, memory_order_relaxed);
-}
-
 static struct MHD_Daemon *start_listener(fw_server *s, unsigned flags, uint16_t port, struct sockaddr_in *addr,
                                          bool reuse_port, unsigned pool, unsigned limit, size_t conn_mem) {
     return fw_mhd.start_daemon(flags, port, NULL, NULL, on_request, s,
@@ -1741,14 +1716,12 @@ fw_status fw_server_start(fw_server *s, fw_err *err) {
     const char *cm = FW_TEST_ENV("FLYWHEEL_SERVE_CONN_MEMORY");
     if (cm && strtoull(cm, NULL, 10) >= 4096) conn_mem = (size_t)strtoull(cm, NULL, 10);
     s->conn_mem = conn_mem;
-    /* serving.listeners: shared — one listening socket; with several threads the server's own
-     * accepting thread hands each connection to the pool, which alternates them between workers
-     * (acceptor.h: when the pool's threads accepted from the socket themselves, a burst of new
-     * connections could all go to one thread, which then served them all while the other idled:
-     * 64/4 splits under wrk -c64); per_thread — one listener with its own
-     * thread per worker, on the same port with SO_REUSEPORT, so the kernel spreads connections
-     * over the threads by their address hash. Each of those listeners takes conn_limit / threads
-     * (rounded up) connections. */
+    /* serving.listeners: shared — one listening socket, the pool's threads take connections from
+     * it (a burst of new connections can all be accepted by one thread, which then serves them all
+     * while the other idles: measured, wrk -c64 runs bimodal 44k / 72k req/s); per_thread — one
+     * listener with its own thread per worker, on the same port with SO_REUSEPORT, so the kernel
+     * spreads connections over the threads by their address hash. Each of those listeners takes
+     * conn_limit / threads (rounded up) connections. */
     bool per_thread = s->cfg->listen_per_thread && s->threads > 1;
     s->n_listeners = per_thread ? s->threads : 1;
     s->listener_conns = fw_calloc((size_t)s->n_listeners, sizeof *s->listener_conns);
@@ -1757,25 +1730,12 @@ fw_status fw_server_start(fw_server *s, fw_err *err) {
     unsigned pool = per_thread ? 1u : (unsigned)s->threads;
     unsigned limit = per_thread ? (s->cfg->conn_limit + (unsigned)s->threads - 1) / (unsigned)s->threads
                                 : s->cfg->conn_limit;
-    bool own_accept = !per_thread && pool > 1;
-    if (own_accept) {
-        fw_status ast = fw_acceptor_open(&addr, &s->acceptor, &s->port, err);
-        if (ast) return ast;
-        addr.sin_port = htons((uint16_t)s->port);
-    }
-    s->d = start_listener(s, own_accept ? flags | MHD_USE_NO_LISTEN_SOCKET : flags, (uint16_t)ntohs(addr.sin_port),
-                          &addr, per_thread, pool, limit, conn_mem);
+    s->d = start_listener(s, flags, (uint16_t)s->cfg->port, &addr, per_thread, pool, limit, conn_mem);
     if (!s->d)
-        return fw_err_set(err, FW_EIO, "cannot %s on %s:%d%s: %s", own_accept ? "start serving" : "listen",
-                          s->cfg->host, s->cfg->port, s->tls_cert_pem ? " with TLS (is the key the certificate's?)" : "",
-                          strerror(errno));
-    if (own_accept) {
-        fw_status ast = fw_acceptor_start(s->acceptor, s->d, s->cfg->conn_limit, conns_started, s, err);
-        if (ast) return ast;
-    } else {
-        const union MHD_DaemonInfo *info = fw_mhd.get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
-        s->port = info ? info->port : s->cfg->port;
-    }
+        return fw_err_set(err, FW_EIO, "cannot listen on %s:%d%s: %s", s->cfg->host, s->cfg->port,
+                          s->tls_cert_pem ? " with TLS (is the key the certificate's?)" : "", strerror(errno));
+    const union MHD_DaemonInfo *info = fw_mhd.get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = info ? info->port : s->cfg->port;
     addr.sin_port = htons((uint16_t)s->port); /* port 0: the others bind the port the first got */
     for (int i = 1; i < s->n_listeners; i++) {
         s->more[i] = start_listener(s, flags, (uint16_t)s->port, &addr, true, 1u, limit, conn_mem);
@@ -1852,8 +1812,6 @@ void fw_server_drain(fw_server *s) {
             struct timespec ts = {0, 2000000};
             nanosleep(&ts, NULL);
         }
-        fw_acceptor_stop(s->acceptor); /* nothing new reaches the daemon it stops */
-        s->acceptor = NULL;
         fw_mhd.stop_daemon(s->d);
         s->d = NULL;
         for (int i = 1; i < s->n_listeners; i++)
@@ -1883,8 +1841,6 @@ void fw_server_drain(fw_server *s) {
 void fw_server_free(fw_server *s) {
     if (!s) return;
     fw_server_drain(s);
-    fw_acceptor_stop(s->acceptor); /* a start that failed after opening it */
-    s->acceptor = NULL;
     fw_rollout_free(s->rollout); /* no request is left to count */
     pthread_mutex_lock(&s->idc_mu);
     idc_clear(s); /* its references, before the table that loaded them */

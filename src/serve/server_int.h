@@ -22,8 +22,6 @@
 
 struct MHD_Daemon;
 
-#define FW_SERVER_MAX_WORKERS 64 /* worker threads told apart in flywheel_worker_connections */
-
 struct fw_server {
     const fw_serve_config *cfg;
     fw_model_table *models;
@@ -31,8 +29,6 @@ struct fw_server {
     bool log_to_store;          /* the sink is the store (feedback verdicts counted by the sink) */
     fw_hybrid *hybrid;          /* NULL: no hybrid answers */
     struct MHD_Daemon *d;       /* the listener (serving.listeners: shared), or the first of n_listeners */
-    struct fw_acceptor *acceptor; /* shared with several threads: the socket and its accepting thread (acceptor.h) */
-    _Atomic unsigned long long conns_started; /* MHD_CONNECTION_NOTIFY_STARTED calls (the acceptor's count) */
     struct MHD_Daemon **more;   /* per_thread: listeners 1..n_listeners-1, one thread each (SO_REUSEPORT) */
     int n_listeners;            /* 1 (shared) or threads (per_thread) */
     _Atomic unsigned long long *listener_conns; /* connections accepted by each listener (/metrics) */
@@ -77,12 +73,6 @@ struct fw_server {
     pthread_mutex_t conn_mu;
     struct fw_conn *conns;      /* open connections with their phase deadlines, under conn_mu */
     size_t n_conns;             /* under conn_mu */
-    /* open connections per worker thread (/metrics flywheel_worker_connections: a skewed spread
-     * leaves a core idle), by the daemon libmicrohttpd names for the connection: a pool's worker
-     * or a per_thread listener; under conn_mu */
-    struct MHD_Daemon *worker_d[FW_SERVER_MAX_WORKERS];
-    size_t worker_open[FW_SERVER_MAX_WORKERS];
-    int n_workers;
     atomic_ullong conns_closed_slow, conns_closed_pressure;
     atomic_size_t pending_reply_bytes; /* large replies queued, not yet sent */
     atomic_ullong refused_pending;     /* large replies refused because of pending_reply_bytes */
