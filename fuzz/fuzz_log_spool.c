@@ -9,8 +9,9 @@
  * the real recovery runs on it (fw_log_sink_spool over a temp folder, an in-memory sink): every
  * record it delivers must encode to bytes present in the file, and it must deliver exactly as many
  * as a naive reference finds (start at the header's offset; past a record that does not decode,
- * the next offset where one does) — resynchronisation loses nothing valid after damage; a damaged
- * header delivers nothing and the file is set aside.
+ * the next offset where one does; stop at the header's end, FWSPOOL2, or the file's, FWSPOOL1) —
+ * resynchronisation loses nothing valid after damage, and nothing past the end (an earlier lap's
+ * records) is read; a damaged header delivers nothing and the file is set aside.
  * Seeds: fuzz/corpus/log_spool/. Build and run: fuzz/README.md. */
 #include "serve/log_spool.h"
 
@@ -50,14 +51,21 @@ static void fz_close(void *ud) { (void)ud; }
 
 /* Records a naive walk finds in a spool file (see the header comment). */
 static size_t reference_count(const uint8_t *d, size_t size) {
-    if (size < 32 || memcmp(d, "FWSPOOL1", 8) != 0) return 0;
-    uint64_t off = 0;
+    if (size < 32) return 0;
+    uint64_t off = 0, end = size; /* FWSPOOL1: the records run to the file's end */
     for (int i = 0; i < 8; i++) off |= (uint64_t)d[8 + i] << (8 * i);
-    if (off < 32 || off > size) off = 32;
+    if (memcmp(d, "FWSPOOL2", 8) == 0) { /* to the header's end; past the file's end: damaged */
+        end = 0;
+        for (int i = 0; i < 8; i++) end |= (uint64_t)d[16 + i] << (8 * i);
+        if (end < 32 || end > size) return 0;
+    } else if (memcmp(d, "FWSPOOL1", 8) != 0) {
+        return 0;
+    }
+    if (off < 32 || off > end) off = 32;
     size_t n = 0;
-    while (off < size) {
+    while (off < end) {
         size_t used = 0;
-        fw_log_record *r = fw_log_spool_decode(d + off, size - off, &used);
+        fw_log_record *r = fw_log_spool_decode(d + off, (size_t)(end - off), &used);
         if (used) {
             fw_free(r);
             n++;

@@ -124,7 +124,8 @@ bool fw_file_temp_abandoned(const char *name) {
 #ifdef FW_TEST
 _Atomic unsigned long long fw__test_counts[FW_TC_COUNT];
 const char *const fw__test_counter_names[FW_TC_COUNT] = {"artifact_open", "artifact_read", "feedback_parse",
-                                                         "request_id_model", "spool_read_bytes"};
+                                                         "request_id_model", "spool_read_bytes",
+                                                         "spool_wraps"};
 
 void fw__crash_point(const char *name) {
     const char *want = getenv("FW_CRASH_POINT");

@@ -25,6 +25,7 @@ typedef enum fw_test_counter {
     FW_TC_FEEDBACK_PARSE,   /* a /v1/feedback body parsed */
     FW_TC_REQID_MODEL,      /* fw__request_id_model */
     FW_TC_SPOOL_READ_BYTES, /* bytes the prediction log spool's ingest read from spool files */
+    FW_TC_SPOOL_WRAPS,      /* a drained spool started again after its header (log_spool.c) */
     FW_TC_COUNT
 } fw_test_counter;
 

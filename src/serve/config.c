@@ -53,6 +53,7 @@ void fw_serve_config_init(fw_serve_config *c) {
     c->log_spool_bytes = (size_t)1 << 30;
     c->log_ingest_batch = 4096;
     c->log_catch_up = true;
+    c->log_direct = true;
     c->log_flush_ms = 2;
     c->batch_max_age_s = 0;
     c->batch_cache_ttl_s = 1.0;
@@ -506,7 +507,7 @@ static fw_status retention_pair(fw_yaml *y, int key, yaml_node_t *v, yaml_node_t
 }
 
 static const char *const k_log_keys[] = {"path", "capacity", "batch", "spool_bytes", "catch_up", "ingest_batch",
-                                         "sample", "retention", "flush_ms", "policy", "queue_bytes", "cache_bytes", NULL};
+                                         "sample", "retention", "flush_ms", "policy", "queue_bytes", "cache_bytes", "direct", NULL};
 static const char *const k_log_policies[] = {"drop-newest", "drop-oldest", "sample", NULL}; /* fw_log_policy order */
 
 static fw_status log_pair(fw_yaml *y, int key, yaml_node_t *v, yaml_node_t *k, void *ud) {
@@ -530,7 +531,8 @@ static fw_status log_pair(fw_yaml *y, int key, yaml_node_t *v, yaml_node_t *k, v
         if (!(st = fw_yaml_get_enum(y, v, "serving.log.policy", k_log_policies, &e))) c->log_policy = (fw_log_policy)e;
         return st;
     case 10: return get_size(y, v, "serving.log.queue_bytes", 65536, (uint64_t)1 << 40, &c->log_queue_bytes);
-    default: return get_size(y, v, "serving.log.cache_bytes", 65536, (uint64_t)1 << 40, &c->log_cache_bytes);
+    case 11: return get_size(y, v, "serving.log.cache_bytes", 65536, (uint64_t)1 << 40, &c->log_cache_bytes);
+    default: return fw_yaml_get_bool(y, v, "serving.log.direct", &c->log_direct);
     }
 }
 

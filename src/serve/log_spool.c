@@ -36,12 +36,18 @@ enum {
                                   1.3 KB records, so it cuts the default ingest_batch (4096) short;
                                   a window and step fitting 4096 changed the ingest's instructions by
                                   0.13% (callgrind, session 16): not worth 4 MiB more */
-    TRUNCATE_AT = 8 << 20,     /* a drained spool longer than this is cut back to its header */
+    WRAP_AT = 8 << 20,         /* a drained spool longer than this starts again after its header,
+                                  over its own pages (no truncation: see live_step) */
+    KEEP_MAX = 32 << 20,       /* ... and is cut back to its header when it ever grew past this (a
+                                  backlog's file is not kept at its largest) */
     BUSY_RETRY_MS = 100,       /* a busy store (another process's long write) is tried again after */
     INGEST_PACE_MS = 20,       /* a batch short of ingest_batch waits until this long after the last
                                   step began: at most 50 store transactions a second */
+    DIRECT_BACKOFF_MS = 1000,  /* after a direct write the store refused, the spool takes batches
+                                  for at least this long */
 };
-static const char MAGIC[8] = {'F', 'W', 'S', 'P', 'O', 'O', 'L', '1'};
+static const char MAGIC[8] = {'F', 'W', 'S', 'P', 'O', 'O', 'L', '2'};    /* the header holds the end */
+static const char MAGIC_V1[8] = {'F', 'W', 'S', 'P', 'O', 'O', 'L', '1'}; /* earlier: the file's size is */
 
 uint32_t fw_log_spool_checksum(const void *body, size_t n) {
     return (uint32_t)fw_hash64(body, n, 0x5f3759df2c1b3c6dull);
@@ -68,7 +74,8 @@ typedef struct spool {
     size_t ends_cap;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    uint64_t write_off;          /* end of the appended records (mu) */
+    uint64_t write_off;          /* end of the appended records (mu); also in the header */
+    uint64_t file_hi;            /* (mu) the highest write_off since the file was last cut back */
     uint64_t ingest_off;         /* first record not yet in inner (mu) */
     int64_t oldest_ts_ms;        /* time of the record at ingest_off, 0 when drained (mu) */
     bool stop;                   /* close asked for the drain (mu) */
@@ -101,8 +108,14 @@ typedef struct spool {
                                     a request thread fault into the file system's journal) */
     char cnt_path[128];
     bool append_failing;         /* (writer) the last append failed: said once per episode */
+    /* direct writes (fw_log_spool_direct): while the spool is empty the writer hands a batch to
+     * the sink itself (inner.write_now) instead of appending it */
+    atomic_bool direct;          /* asked for, and the sink can */
+    atomic_bool orphans_done;    /* the ingest thread recovered the dead processes' spools */
+    int64_t direct_after_ms;     /* (writer) no direct write before this (a refusal's back-off) */
+    atomic_bool direct_unsynced; /* a direct write since the last sync: sync covers the store too */
     _Atomic(unsigned long long) appended, stored, store_errors, dropped, recovered, pending, caught_up;
-    _Atomic(unsigned long long) lost, append_errors, damaged_bytes, set_aside;
+    _Atomic(unsigned long long) lost, append_errors, damaged_bytes, set_aside, direct_stored;
 } spool;
 
 /* ---- encoding ------------------------------------------------------------------------------ */
@@ -377,11 +390,28 @@ static bool pread_all(int fd, void *p, size_t n, uint64_t off) {
     return true;
 }
 
-static bool write_header(int fd, uint64_t ingested) {
+/* The header of a spool whose records are all ingested, ending at off. */
+static bool write_header(int fd, uint64_t off) {
     unsigned char h[HDR] = {0};
     memcpy(h, MAGIC, 8);
-    for (int i = 0; i < 8; i++) h[8 + i] = (unsigned char)(ingested >> (8 * i));
+    for (int i = 0; i < 8; i++) h[8 + i] = h[16 + i] = (unsigned char)(off >> (8 * i));
     return pwrite_all(fd, h, HDR, 0);
+}
+
+/* Both offsets at once: after a wrap, ingested = end = the first record's place (one write: a
+ * process killed in between cannot leave one moved and not the other). */
+static bool set_drained(int fd, uint64_t off) {
+    unsigned char b[16];
+    for (int i = 0; i < 8; i++) b[i] = b[8 + i] = (unsigned char)(off >> (8 * i));
+    return pwrite_all(fd, b, 16, 8);
+}
+
+/* The end of the valid records: written after the records themselves, so the header never names
+ * bytes that are not there; what lies past it (an earlier lap's records) is never read. */
+static bool set_end(int fd, uint64_t off) {
+    unsigned char b[8];
+    for (int i = 0; i < 8; i++) b[i] = (unsigned char)(off >> (8 * i));
+    return pwrite_all(fd, b, 8, 16);
 }
 
 static bool set_ingested(int fd, uint64_t off) {
@@ -683,7 +713,14 @@ static void recover_orphan(spool *sp, const char *path) {
         close(fd);
         return;
     }
-    if (!pread_all(fd, h, HDR, 0) || memcmp(h, MAGIC, 8) != 0) {
+    /* FWSPOOL2: the records end where the header says (the pages past it may hold an earlier lap's
+     * records); FWSPOOL1 (earlier versions, which never wrapped): at the file's end. An end the file
+     * does not reach is a damaged header too. */
+    uint64_t end = 0;
+    bool read = pread_all(fd, h, HDR, 0);
+    if (read && memcmp(h, MAGIC, 8) == 0) end = le64(h + 16);
+    else if (read && memcmp(h, MAGIC_V1, 8) == 0) end = (uint64_t)stt.st_size;
+    if (end < HDR || end > (uint64_t)stt.st_size) {
         char aside[4200];
         snprintf(aside, sizeof aside, "%s.damaged", path);
         bool moved = rename(path, aside) == 0;
@@ -693,7 +730,7 @@ static void recover_orphan(spool *sp, const char *path) {
         close(fd);
         return;
     }
-    uint64_t off = le64(h + 8), end = (uint64_t)stt.st_size;
+    uint64_t off = le64(h + 8);
     if (off < HDR || off > end) off = HDR;
     unsigned long long before = atomic_load(&sp->recovered), damaged = 0;
     bool skipping[2] = {true, true};
@@ -736,8 +773,12 @@ static void recover_orphan(spool *sp, const char *path) {
     close(fd);
 }
 
-/* One batch of this process's spool into the sink. *stored: records the sink took. Cuts a drained
- * spool longer than TRUNCATE_AT back to its header. */
+/* One batch of this process's spool into the sink. *stored: records the sink took. A drained spool
+ * longer than WRAP_AT starts again after its header: the next records overwrite the first lap's
+ * pages, which the page cache and the file system already hold. Until session 17 the file was cut
+ * back (ftruncate) instead, and every append went to new pages: the kernel's page allocation, its
+ * delayed-allocation bookkeeping and the truncation's freeing were most of the spool's kernel time.
+ * A file that ever grew past KEEP_MAX (a backlog) is still cut back when it drains. */
 static ingest_result live_step(spool *sp, size_t *stored) {
     *stored = 0;
     pthread_mutex_lock(&sp->baton);
@@ -757,10 +798,11 @@ static ingest_result live_step(spool *sp, size_t *stored) {
         set_ingested(sp->fd, end);
     }
     pthread_mutex_lock(&sp->mu);
-    if (sp->ingest_off == sp->write_off && sp->write_off > TRUNCATE_AT && ftruncate(sp->fd, HDR) == 0) {
+    if (sp->ingest_off == sp->write_off && sp->write_off > WRAP_AT && set_drained(sp->fd, HDR)) {
         sp->write_off = sp->ingest_off = HDR;
-        sp->win_fd = -1; /* the offsets start again: what the window holds is gone */
-        set_ingested(sp->fd, HDR);
+        sp->win_fd = -1; /* the offsets start again: what the window holds is stale */
+        if (sp->file_hi > KEEP_MAX && ftruncate(sp->fd, HDR) == 0) sp->file_hi = HDR;
+        FW_TEST_ADD(FW_TC_SPOOL_WRAPS, 1);
     }
     pthread_mutex_unlock(&sp->mu);
     pthread_mutex_unlock(&sp->baton);
@@ -775,6 +817,7 @@ static void *ingest_main(void *arg) {
     struct sched_param prio = {0};
     pthread_setschedparam(pthread_self(), SCHED_IDLE, &prio);
     for (size_t i = 0; i < sp->n_orphans; i++) recover_orphan(sp, sp->orphans[i]);
+    atomic_store(&sp->orphans_done, true); /* direct writes may begin: nothing older waits */
     struct timespec last = {0}; /* when the last step began (CLOCK_REALTIME, the condvar's clock) */
     for (;;) {
         pthread_mutex_lock(&sp->mu);
@@ -852,8 +895,56 @@ static void *catch_main(void *arg) {
 
 /* ---- the sink ------------------------------------------------------------------------------- */
 
+static fw_status spool_write(void *ud, fw_log_record *const *recs, size_t n, fw_err *err);
+
+/* The direct path: while nothing waits in the spool (and the dead processes' spools are in), the
+ * batch goes to the sink on this thread, skipping the spool's append, read and decode — about a
+ * fifth of the server's CPU a request under load (docs/SERVING.md). True when the sink took it.
+ * The sink refusing it (busy past write_now's short wait, full, unhealthy) sends this batch and
+ * those of the next DIRECT_BACKOFF_MS to the spool; the ingest's first batch then skips what the
+ * refused write stored before failing (its predictions' transaction), so nothing is stored twice.
+ * Order holds: a batch goes direct only when every earlier one is in the store. */
+static bool write_direct(spool *sp, fw_log_record *const *recs, size_t n) {
+    if (!atomic_load_explicit(&sp->direct, memory_order_relaxed) || !atomic_load(&sp->orphans_done)) return false;
+    int64_t now = fw_wall_unix_ms();
+    if (now < sp->direct_after_ms) return false;
+    pthread_mutex_lock(&sp->mu);
+    bool empty = sp->ingest_off == sp->write_off && !sp->stop;
+    pthread_mutex_unlock(&sp->mu);
+    /* the sink is single-user (the baton), and the writer never waits for it: a step holding it may
+     * be waiting out a busy store, or (records or not) be the idle-priority ingest thread, starved
+     * on a busy machine, in its bookkeeping after its last delivery. The batch is appended then. */
+    if (!empty || pthread_mutex_trylock(&sp->baton) != 0) return false;
+    pthread_mutex_lock(&sp->mu); /* again under the baton: no step runs now, and only this thread appends */
+    empty = sp->ingest_off == sp->write_off && !sp->stop;
+    pthread_mutex_unlock(&sp->mu);
+    bool done = false;
+    if (empty) {
+        fw_err e;
+        fw_err_clear(&e);
+        if (sp->inner.write_now(sp->inner.ud, recs, n, &e) == FW_OK) {
+            done = true;
+            atomic_store(&sp->direct_unsynced, true);
+            atomic_fetch_add(&sp->stored, n);
+            atomic_fetch_add(&sp->direct_stored, n);
+        } else {
+            sp->retry[0] = sp->retry[1] = true; /* the spool's next batch is this one: skip what went in */
+            sp->direct_after_ms = now + DIRECT_BACKOFF_MS;
+        }
+    }
+    pthread_mutex_unlock(&sp->baton);
+    return done;
+}
+
+void fw_log_spool_direct(const fw_log_sink *sink, bool on) {
+    if (sink->write != spool_write) return;
+    spool *sp = sink->ud;
+    atomic_store(&sp->direct, on && sp->inner.write_now != NULL);
+}
+
 static fw_status spool_write(void *ud, fw_log_record *const *recs, size_t n, fw_err *err) {
     spool *sp = ud;
+    if (n && write_direct(sp, recs, n)) return FW_OK;
     if (n > sp->ends_cap) {
         size_t *e = fw_realloc(sp->ends, n * sizeof *e);
         if (!e) return fw_err_set(err, FW_ENOMEM, "out of memory");
@@ -887,10 +978,14 @@ static fw_status spool_write(void *ud, fw_log_record *const *recs, size_t n, fw_
     }
     pthread_mutex_lock(&sp->mu);
     size_t bytes = fit ? sp->ends[fit - 1] : 0;
-    bool ok = !bytes || pwrite_all(sp->fd, sp->enc.data, bytes, sp->write_off);
+    /* the records, then the header's end over them (a kill -9 between the two leaves them unnamed:
+     * not yet settled, so counted as lost by the next server, never read as half a batch) */
+    bool ok = !bytes || (pwrite_all(sp->fd, sp->enc.data, bytes, sp->write_off) &&
+                         set_end(sp->fd, sp->write_off + bytes));
     if (ok && bytes) {
         if (sp->write_off == sp->ingest_off) sp->oldest_ts_ms = recs[0]->ts_ms;
         sp->write_off += bytes;
+        if (sp->write_off > sp->file_hi) sp->file_hi = sp->write_off;
         atomic_fetch_add(&sp->pending, fit);
         atomic_fetch_add(&sp->appended, fit);
         /* the ingester: waiting for records, or pacing and a whole batch is here (no futex wake
@@ -923,6 +1018,11 @@ static fw_status spool_write(void *ud, fw_log_record *const *recs, size_t n, fw_
 
 static fw_status spool_sync(void *ud, fw_err *err) {
     spool *sp = ud;
+    /* the store's part first: a direct write the writer finishes meanwhile sets the flag again */
+    if (atomic_exchange(&sp->direct_unsynced, false) && sp->inner.sync && sp->inner.sync(sp->inner.ud, err) != FW_OK) {
+        atomic_store(&sp->direct_unsynced, true);
+        return FW_EIO;
+    }
     if (fdatasync(sp->fd) != 0)
         return fw_err_set(err, FW_EIO, "syncing %s: %s", sp->path, strerror(errno));
     return FW_OK;
@@ -946,6 +1046,7 @@ static void spool_stats(void *ud, fw_log_sink_stats *s) {
     s->append_errors = atomic_load(&sp->append_errors);
     s->damaged_bytes = atomic_load(&sp->damaged_bytes);
     s->set_aside = atomic_load(&sp->set_aside);
+    s->direct = atomic_load(&sp->direct_stored);
     if (sp->inner.stats) {
         fw_log_sink_stats in = {0};
         sp->inner.stats(sp->inner.ud, &in);
@@ -1075,7 +1176,7 @@ fw_status fw_log_sink_spool(const char *dir, const fw_log_sink *inner, uint64_t 
         st = fw_err_set(err, FW_EIO, "prediction log spool: cannot prepare %s: %s", sp->path, strerror(errno));
         goto fail;
     }
-    sp->write_off = sp->ingest_off = HDR;
+    sp->write_off = sp->ingest_off = sp->file_hi = HDR;
     /* accepted/settled in /dev/shm (see cnt_map); without it, losses in the flush window go uncounted */
     struct stat me;
     int cfd = -1;

@@ -11,7 +11,8 @@
  *
  * Guarantees:
  *   - bounded: past max_bytes of records not yet in the store, new records are dropped and counted
- *     (never an unbounded file);
+ *     (never an unbounded file); a drained file is reused from its start past 8 MiB, and cut back to
+ *     its header when a backlog grew it past 32 MiB;
  *   - a process crash loses nothing already appended: a later server on the same directory finds
  *     the spool (its owner's flock is gone), ingests the rest and deletes it; the record checksums
  *     find a torn tail or damaged bytes, recovery goes on at the next valid record, the first
@@ -27,7 +28,12 @@
  *   - close drains everything into the sink before it returns (SIGTERM: nothing lost).
  *
  * File (little-endian, fixed width, like every Flywheel serializer: core/buf.h):
- *   header 32 bytes: "FWSPOOL1", u64 offset of the first record not yet in the sink, 16 zero bytes;
+ *   header 32 bytes: "FWSPOOL2", u64 offset of the first record not yet in the sink, u64 offset of
+ *     the end of the records (written after them), 8 zero bytes. A drained spool past 8 MiB starts
+ *     again after its header over its own pages (log_spool.c live_step), so the file may hold an
+ *     earlier lap's records past the end: they are never read. Files of earlier versions
+ *     ("FWSPOOL1", 16 zero bytes after the offset; never wrapped) end at the file's end and are
+ *     still recovered;
  *   records: u32 body length, u32 checksum (low 32 bits of fw_hash64 of the body), body:
  *     u8 kind, u8 matched, u8 flags (feedback: bit 0 "update"; prediction: bit 1 the inputs are
  *     compact, i.e. without whitespace between tokens: the writer strips it before appending, so
@@ -60,6 +66,12 @@
  * under sustained overload at the request threads' expense); without it the bound drops. */
 fw_status fw_log_sink_spool(const char *dir, const fw_log_sink *inner, uint64_t max_bytes, size_t ingest_batch,
                             bool catch_up, fw_log_sink *out, fw_err *err);
+
+/* Direct writes on (the server's default, serving.log.direct) or off (the default of a new spool):
+ * while the spool holds nothing not yet in the sink, and the dead processes' spools are in, the
+ * writer's batch goes to the sink at once (inner's write_now, on the writer's thread) instead of
+ * through the file; a sink without write_now never does. No-op on a sink that is not a spool. */
+void fw_log_spool_direct(const fw_log_sink *sink, bool on);
 
 /* A record's checksum: the low 32 bits of fw_hash64 of its body with the spool's seed. */
 uint32_t fw_log_spool_checksum(const void *body, size_t n);

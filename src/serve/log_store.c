@@ -13,18 +13,24 @@
 #include "core/clock.h"
 #include "store/store.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-enum { REOPEN_MS = 5000 };      /* an unhealthy store is tried again this often */
+enum {
+    REOPEN_MS = 5000,           /* an unhealthy store is tried again this often */
+    NOW_BUSY_MS = 20,           /* write_now's wait for a lock another connection holds */
+    BUSY_MS = 5000,             /* write's (the log's own default: store/log_sqlite.c) */
+};
 
 typedef struct store_sink {
     char *home;                  /* resolved FLYWHEEL_HOME (the spool lives under it) */
     size_t cache_bytes;          /* the log connection's page cache bound (0: the store's default) */
     fw_store_log *log;           /* NULL: the store is unhealthy */
+    pthread_mutex_t log_mu;      /* held to replace log (the writer) and to sync it (the syncer) */
     atomic_bool unhealthy;       /* the log cannot be opened or written (damaged): writes are refused
                                     as busy, so a spool keeps the records, and reopened every
                                     REOPEN_MS */
@@ -134,11 +140,14 @@ static fw_status ensure_log(store_sink *s, fw_err *err) {
     if (now - s->last_open_ms < REOPEN_MS)
         return fw_err_set(err, FW_EBUSY, "prediction log: the store is unhealthy; records wait in the spool");
     s->last_open_ms = now;
+    pthread_mutex_lock(&s->log_mu);
     fw_store_log_close(s->log);
     s->log = NULL;
     fw_err e;
     fw_err_clear(&e);
-    if (fw_store_log_open_cache(s->home, s->cache_bytes, &s->log, &e) != FW_OK) {
+    fw_status st = fw_store_log_open_cache(s->home, s->cache_bytes, &s->log, &e);
+    pthread_mutex_unlock(&s->log_mu);
+    if (st != FW_OK) {
         atomic_store(&s->unhealthy, true);
         return fw_err_set(err, FW_EBUSY, "prediction log: the store is unhealthy (%s); records wait in the spool",
                           e.msg);
@@ -183,6 +192,25 @@ static fw_status sink_write(void *ud, fw_log_record *const *recs, size_t n, fw_e
     return FW_OK;
 }
 
+/* write, waiting at most NOW_BUSY_MS for another connection's lock (the spool's direct writes). */
+static fw_status sink_write_now(void *ud, fw_log_record *const *recs, size_t n, fw_err *err) {
+    store_sink *s = ud;
+    if (s->log) fw_store_log_busy_ms(s->log, NOW_BUSY_MS);
+    fw_status st = sink_write(ud, recs, n, err);
+    if (s->log) fw_store_log_busy_ms(s->log, BUSY_MS);
+    return st;
+}
+
+/* What the store committed made durable against a power cut (fw_store_log_sync: safe beside a
+ * write on the writer thread). */
+static fw_status sink_sync(void *ud, fw_err *err) {
+    store_sink *s = ud;
+    pthread_mutex_lock(&s->log_mu);
+    fw_status st = s->log ? fw_store_log_sync(s->log, err) : FW_OK;
+    pthread_mutex_unlock(&s->log_mu);
+    return st;
+}
+
 static void sink_close(void *ud) {
     store_sink *s = ud;
     if (!s) return;
@@ -194,6 +222,7 @@ static void sink_close(void *ud) {
     fw_free(s->prow);
     fw_free(s->frow);
     fw_free(s->fb);
+    pthread_mutex_destroy(&s->log_mu);
     fw_free(s);
 }
 
@@ -213,6 +242,7 @@ fw_status fw_log_sink_store_cache(const char *home, size_t cache_bytes, _Atomic(
     store_sink *s = fw_calloc(1, sizeof *s);
     if (!s) return fw_err_set(err, FW_ENOMEM, "out of memory");
     s->cache_bytes = cache_bytes;
+    pthread_mutex_init(&s->log_mu, NULL);
     fw_buf_init(&s->out);
     s->matched = matched;
     s->unmatched = unmatched;
@@ -245,7 +275,8 @@ fw_status fw_log_sink_store_cache(const char *home, size_t cache_bytes, _Atomic(
                         "records wait in the spool (move the file aside to start a new log)\n", e.msg);
     }
     *out = (fw_log_sink){.ud = s, .write = sink_write, .close = sink_close, .contains = sink_contains,
-                         .stats = sink_stats, .compacts_inputs = true};
+                         .stats = sink_stats, .sync = sink_sync, .write_now = sink_write_now,
+                         .compacts_inputs = true};
     return FW_OK;
 }
 

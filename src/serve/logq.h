@@ -123,6 +123,7 @@ typedef struct fw_log_sink_stats {
     uint64_t append_errors;       /* records dropped because the spool could not be written (disk full) */
     uint64_t damaged_bytes;       /* bytes of recovered spools that held no valid record (skipped) */
     uint64_t set_aside;           /* spool files with a damaged header, renamed *.damaged */
+    uint64_t direct;              /* records the writer stored itself, past an empty spool */
     bool store_unhealthy;         /* the store refuses writes (damaged, unopenable): records wait in the spool */
     uint64_t retention_deleted;   /* prediction_log rows removed by serving.log.retention */
     double lag_s;                 /* age of the oldest record not yet in the store (0: none) */
@@ -141,6 +142,11 @@ typedef struct fw_log_sink {
     /* optional: makes what write returned durable against a power cut (fdatasync); called by the
      * writer after a batch holding a record a request waits for (group commit) */
     fw_status (*sync)(void *ud, fw_err *err);
+    /* optional: write, but answer FW_EBUSY within a few milliseconds when another connection holds
+     * the store's lock instead of waiting out its busy timeout (the spool's direct writes: the
+     * writer thread must not stall). Like write otherwise: one transaction per table, so on an
+     * error the predictions may be in and the feedback not (contains tells) */
+    fw_status (*write_now)(void *ud, fw_log_record *const *recs, size_t n, fw_err *err);
     /* optional: counters that survive kill -9 (the spool's, mapped from /dev/shm): the queue adds every
      * record it accepts to *accepted before it enqueues it, and every record it disposes of
      * (handed to write, dropped, freed at close) to *settled after; a later process counts

@@ -482,6 +482,9 @@ static void api_metrics(fw_server *s, fw_reply *r) {
              (double)q.sink.spool_dropped},
             {"flywheel_log_caught_up_total", "counter", "Records the catch-up thread stored (serving.log.catch_up).",
              (double)q.sink.caught_up},
+            {"flywheel_log_direct_total", "counter",
+             "Records the log writer stored itself while the spool was empty (serving.log.direct).",
+             (double)q.sink.direct},
             {"flywheel_log_recovered_total", "counter", "Records ingested from spools left by earlier processes.",
              (double)q.sink.recovered},
             {"flywheel_log_store_lag_seconds", "gauge", "Age of the oldest spooled record not yet in the store.",
@@ -1583,8 +1586,10 @@ fw_status fw_server_new(const fw_serve_config *cfg, fw_server **out, fw_err *err
                 fw_err serr;
                 fw_err_clear(&serr);
                 if (fw_log_sink_spool(dir, &sink, cfg->log_spool_bytes, cfg->log_ingest_batch, cfg->log_catch_up,
-                                      &spooled, &serr) == FW_OK)
+                                      &spooled, &serr) == FW_OK) {
                     sink = spooled;
+                    fw_log_spool_direct(&sink, cfg->log_direct);
+                }
                 else
                     fprintf(stderr, "flywheel serve: %s; the prediction log writes the store directly\n", serr.msg);
             }

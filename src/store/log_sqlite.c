@@ -13,6 +13,8 @@
 #include "store/store_backend.h"
 #include "store/store_int.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
@@ -22,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 enum {
     ROWS_PER_INSERT = 32,
@@ -37,6 +40,7 @@ enum {
 typedef struct sqlite_log {
     fw_store_log base;
     sqlite3 *db;
+    char wal_path[4200];         /* log.db-wal (lg_sync) */
     sqlite3_stmt *q_label;       /* does a request id have a label in force? */
     sqlite3_stmt *q_supersede;   /* mark its labels in force superseded */
     sqlite3_stmt *q_known;       /* is a request id in prediction_log? */
@@ -635,6 +639,20 @@ static bool set_cache(sqlite3 *db, size_t bytes) {
     return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK;
 }
 
+static void lg_busy_ms(fw_store_log *b, int ms) { sqlite3_busy_timeout(((sqlite_log *)b)->db, ms); }
+
+/* fdatasync of log.db-wal through a descriptor opened here (the connection's own is SQLite's, and
+ * the connection may be writing on another thread meanwhile). No WAL file: nothing uncheckpointed
+ * (a checkpoint syncs the database file before it restarts the WAL). */
+static fw_status lg_sync(fw_store_log *b, fw_err *err) {
+    sqlite_log *s = (sqlite_log *)b;
+    int fd = open(s->wal_path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return errno == ENOENT ? FW_OK : fw_err_set(err, FW_EIO, "opening %s: %s", s->wal_path, strerror(errno));
+    fw_status st = fdatasync(fd) == 0 ? FW_OK : fw_err_set(err, FW_EIO, "syncing %s: %s", s->wal_path, strerror(errno));
+    close(fd);
+    return st;
+}
+
 static fw_status lg_cache(fw_store_log *b, size_t *writer, size_t *checkpointer, fw_err *err) {
     sqlite_log *s = (sqlite_log *)b;
     (void)err;
@@ -787,6 +805,8 @@ static const fw_store_log_ops sqlite_log_ops = {
     .has_feedback = lg_has_feedback,
     .get_prediction = lg_get_prediction,
     .cache = lg_cache,
+    .busy_ms = lg_busy_ms,
+    .sync = lg_sync,
     .experiment_rows = lg_experiment_rows, /* issue 19 */
     .shadow_rows = lg_shadow_rows,
 };
@@ -806,6 +826,7 @@ fw_status fw__sqlite_log_open(const char *home, size_t cache_bytes, fw_store_log
         return st;
     }
     const char *path = sqlite3_db_filename(s->db, "main");
+    snprintf(s->wal_path, sizeof s->wal_path, "%s-wal", path);
     set_cache(s->db, cache_bytes);
     size_t page = page_size_of(s->db);
     s->ckpt_pages = (int)(CKPT_BYTES / page);

@@ -297,6 +297,12 @@ fw_status fw_store_log_cache(fw_store_log *l, size_t *writer, size_t *checkpoint
 void fw_store_log_close(fw_store_log *l) {
     if (l) l->ops->close(l);
 }
+void fw_store_log_busy_ms(fw_store_log *l, int ms) {
+    if (l->ops->busy_ms) l->ops->busy_ms(l, ms);
+}
+fw_status fw_store_log_sync(fw_store_log *l, fw_err *err) {
+    return l->ops->sync ? l->ops->sync(l, err) : FW_OK;
+}
 fw_status fw_store_log_put_predictions(fw_store_log *l, const fw_log_pred_row *rows, size_t n, fw_err *err) {
     return n ? l->ops->put_predictions(l, rows, n, err) : FW_OK;
 }

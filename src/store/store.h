@@ -446,6 +446,13 @@ fw_status fw_store_log_cache(fw_store_log *l, size_t *writer, size_t *checkpoint
  * of the process: page caches, statements, schema). */
 void fw_store_memory(uint64_t *now, uint64_t *peak);
 void fw_store_log_close(fw_store_log *l);
+/* How long l's writes wait for a lock another connection holds before FW_EBUSY (the log opens with
+ * 5 s; the spool's direct writes ask for less: docs/SERVING.md). No-op for a back end without. */
+void fw_store_log_busy_ms(fw_store_log *l, int ms);
+/* Makes every transaction l committed durable against a power cut (SQLite, synchronous=NORMAL:
+ * fdatasync of the WAL file, through a descriptor of its own, so it may run on another thread
+ * while l writes; PostgreSQL: a commit already is). */
+fw_status fw_store_log_sync(fw_store_log *l, fw_err *err);
 /* Stores the predictions in one transaction (all or none). Errors: FW_EBUSY when it may succeed
  * later (the lock was held past the busy timeout, the disk is full), FW_ECORRUPT when the log is
  * damaged (reopen it later), FW_ESTORE / FW_ENOMEM otherwise. */

@@ -102,6 +102,9 @@ typedef struct fw_store_log_ops {
                                 fw_log_pred_found *out, fw_err *err);
     /* NULL: the back end has no page caches (fw_store_log_cache: FW_EUNSUPPORTED) */
     fw_status (*cache)(fw_store_log *l, size_t *writer, size_t *checkpointer, fw_err *err);
+    /* optional (NULL: nothing to do): the contracts of fw_store_log_busy_ms and fw_store_log_sync */
+    void (*busy_ms)(fw_store_log *l, int ms);
+    fw_status (*sync)(fw_store_log *l, fw_err *err);
     /* experiments (issue 19): optional (NULL: FW_EUNSUPPORTED); the contract of
      * fw_store_log_experiment_rows */
     fw_status (*experiment_rows)(fw_store_log *l, const char *model, const char *slice_feature, fw_log_exp_fn fn,
