@@ -7,7 +7,10 @@
  * Why: at 30-45k predictions/s on two cores, writing every record into SQLite as it arrived took a
  * third of a core and pushed the server's p99 at 16 connections from ~1-2 ms to ~9 ms (bench/serve,
  * docs/bench/serve.md). With the spool, a burst costs a file append and the store catches up when
- * the CPU has time; the lag is in /metrics.
+ * the CPU has time; the lag is in /metrics. Since session 17 (fw_log_spool_direct, on in the
+ * server) the writer skips the file while it is empty and hands the batch to the sink itself:
+ * the store's transactions got cheap enough that the spool's own work was a large part of the
+ * log's cost; the spool takes what the sink cannot take at once.
  *
  * Guarantees:
  *   - bounded: past max_bytes of records not yet in the store, new records are dropped and counted

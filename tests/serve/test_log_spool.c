@@ -1228,9 +1228,9 @@ static fw_log_sink_stats wait_stored(const fw_log_sink *sp, uint64_t n) {
 
 /* Writes predictions first..first+n-1 to sp in one batch. */
 static void write_batch(const fw_log_sink *sp, int first, int n) {
-    fw_log_record *b[100];
+    fw_log_record *b[100] = {0};
     fw_err err;
-    for (int k = 0; k < n; k++) b[k] = pred(first + k);
+    for (int k = 0; k < n && k < 100; k++) b[k] = pred(first + k);
     CHECK_OK(sp->write(sp->ud, b, (size_t)n, &err));
     for (int k = 0; k < n; k++) fw_free(b[k]);
 }
