@@ -274,9 +274,11 @@ fw_status fw_log_sink_store_cache(const char *home, size_t cache_bytes, _Atomic(
         fprintf(stderr, "flywheel serve: prediction log: %s; serving anyway, the store is reported unhealthy and "
                         "records wait in the spool (move the file aside to start a new log)\n", e.msg);
     }
+    /* write_now only for the embedded store: a network store (a PostgreSQL URL home) can stall a
+     * write for as long as a TCP timeout, and the spool keeps that off the writer's thread */
     *out = (fw_log_sink){.ud = s, .write = sink_write, .close = sink_close, .contains = sink_contains,
-                         .stats = sink_stats, .sync = sink_sync, .write_now = sink_write_now,
-                         .compacts_inputs = true};
+                         .stats = sink_stats, .sync = sink_sync,
+                         .write_now = strstr(s->home, "://") ? NULL : sink_write_now, .compacts_inputs = true};
     return FW_OK;
 }
 
