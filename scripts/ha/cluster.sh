@@ -28,7 +28,31 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 FW=${FLYWHEEL_BIN:-$root/build/flywheel}
 die() { echo "cluster.sh: $*" >&2; exit 1; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# free_port [TAKEN...]: a port free now, below the kernel's ephemeral range — a port 0 bind handed
+# out a port from that range, and before HAProxy bound it a replica's outgoing connection to
+# PostgreSQL had taken it as its own source port (test_ha, session 17: "cannot bind socket") —,
+# and none of TAKEN (the ports picked before, not yet bound)
+free_port() {
+  python3 - "$@" <<'PY'
+import random, socket, sys
+lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+taken = {int(a) for a in sys.argv[1:]}
+for _ in range(2000):
+    p = random.randint(max(1024, lo - 12000), lo - 1)
+    if p in taken:
+        continue
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(p)
+    sys.exit(0)
+sys.exit("no free port below the ephemeral range")
+PY
+}
 check_dir() { [[ ${1:-} == /tmp/fw-ha.* && -f $1/cluster.env ]] || die "'${1:-}' is not a cluster.sh directory"; }
 alive() { [[ -n ${1:-} ]] && kill -0 "$1" 2>/dev/null; }
 
@@ -90,7 +114,7 @@ start)
   [[ $home == postgresql://* || $home == postgres://* ]] || die "--home must be a postgresql:// URL"
   if [[ -n $config ]]; then cp "$config" "$dir/serve.yaml"
   else printf 'serving:\n  host: 127.0.0.1\n  drain_delay_s: 1\n' >"$dir/serve.yaml"; fi
-  ha_port=$(free_port); st_port=$(free_port)
+  ha_port=$(free_port) || die "no free port"; st_port=$(free_port "$ha_port") || die "no free port"
   {
     echo "dir=$dir"; echo "url=http://127.0.0.1:$ha_port"; echo "home=$home"
     echo "stats=http://127.0.0.1:$st_port/stats"; echo "replicas=$n"; echo "pg_dir=$pg_dir"
@@ -99,7 +123,7 @@ start)
   "$FW" models list --home "$home" >/dev/null 2>"$dir/schema.log" || { cat "$dir/schema.log" >&2; die "cannot open $home"; }
   for i in $(seq 1 "$n"); do
     mkdir -p "$dir/r$i/local"
-    free_port >"$dir/r$i/port"
+    free_port "$ha_port" "$st_port" $(cat "$dir"/r*/port 2>/dev/null) >"$dir/r$i/port" || die "no free port"
     echo "r$i=http://127.0.0.1:$(cat "$dir/r$i/port")" >>"$dir/cluster.env"
     start_replica "$dir" "$i"
   done
