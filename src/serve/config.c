@@ -506,8 +506,9 @@ static fw_status retention_pair(fw_yaml *y, int key, yaml_node_t *v, yaml_node_t
     }
 }
 
-static const char *const k_log_keys[] = {"path", "capacity", "batch", "spool_bytes", "catch_up", "ingest_batch",
-                                         "sample", "retention", "flush_ms", "policy", "queue_bytes", "cache_bytes", "direct", NULL};
+static const char *const k_log_keys[] = {"path", "capacity", "batch", "spool_bytes", "catch_up",
+                                         "ingest_batch", "sample", "retention", "flush_ms", "policy",
+                                         "queue_bytes", "cache_bytes", "direct", NULL};
 static const char *const k_log_policies[] = {"drop-newest", "drop-oldest", "sample", NULL}; /* fw_log_policy order */
 
 static fw_status log_pair(fw_yaml *y, int key, yaml_node_t *v, yaml_node_t *k, void *ud) {

@@ -898,8 +898,8 @@ static void *catch_main(void *arg) {
 static fw_status spool_write(void *ud, fw_log_record *const *recs, size_t n, fw_err *err);
 
 /* The direct path: while nothing waits in the spool (and the dead processes' spools are in), the
- * batch goes to the sink on this thread, skipping the spool's append, read and decode — about a
- * fifth of the server's CPU a request under load (docs/SERVING.md). True when the sink took it.
+ * batch goes to the sink on this thread, skipping the spool's append, read and decode (at c=64,
+ * the server's CPU a request all-in 25.3 -> 23.7 us; docs/BENCHMARKS.md). True when the sink took it.
  * The sink refusing it (busy past write_now's short wait, full, unhealthy) sends this batch and
  * those of the next DIRECT_BACKOFF_MS to the spool; the ingest's first batch then skips what the
  * refused write stored before failing (its predictions' transaction), so nothing is stored twice.

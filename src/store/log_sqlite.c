@@ -647,7 +647,8 @@ static void lg_busy_ms(fw_store_log *b, int ms) { sqlite3_busy_timeout(((sqlite_
 static fw_status lg_sync(fw_store_log *b, fw_err *err) {
     sqlite_log *s = (sqlite_log *)b;
     int fd = open(s->wal_path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return errno == ENOENT ? FW_OK : fw_err_set(err, FW_EIO, "opening %s: %s", s->wal_path, strerror(errno));
+    if (fd < 0)
+        return errno == ENOENT ? FW_OK : fw_err_set(err, FW_EIO, "opening %s: %s", s->wal_path, strerror(errno));
     fw_status st = fdatasync(fd) == 0 ? FW_OK : fw_err_set(err, FW_EIO, "syncing %s: %s", s->wal_path, strerror(errno));
     close(fd);
     return st;
