@@ -23,7 +23,6 @@
 enum {
     REOPEN_MS = 5000,           /* an unhealthy store is tried again this often */
     NOW_BUSY_MS = 20,           /* write_now's wait for a lock another connection holds */
-    BUSY_MS = 5000,             /* write's (the log's own default: store/log_sqlite.c) */
 };
 
 typedef struct store_sink {
@@ -197,7 +196,7 @@ static fw_status sink_write_now(void *ud, fw_log_record *const *recs, size_t n, 
     store_sink *s = ud;
     if (s->log) fw_store_log_busy_ms(s->log, NOW_BUSY_MS);
     fw_status st = sink_write(ud, recs, n, err);
-    if (s->log) fw_store_log_busy_ms(s->log, BUSY_MS);
+    if (s->log) fw_store_log_busy_ms(s->log, FW_STORE_LOG_BUSY_MS);
     return st;
 }
 

@@ -34,7 +34,7 @@ enum {
                                    (the random request-id index's leaves) is copied back once (SQLite's
                                    default, 1,000 pages: 3-4% more ingest CPU on 1 KB rows) */
     CKPT_INLINE_BYTES = 128 << 20, /* the writer checkpoints itself past this: the WAL stays bounded */
-    BUSY_MS = 5000,
+    BUSY_MS = FW_STORE_LOG_BUSY_MS,
 };
 
 typedef struct sqlite_log {

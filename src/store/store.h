@@ -436,6 +436,9 @@ fw_status fw_store_log_open(const char *home, fw_store_log **out, fw_err *err);
  * so a long-running server's memory is the budget docs/SERVING.md states, not a default per
  * connection; the writer's helpers (the checkpointer) get FW_STORE_LOG_AUX_CACHE_BYTES. */
 #define FW_STORE_LOG_CACHE_BYTES ((size_t)8 << 20)
+/* How long a log write waits for a lock another connection holds before FW_EBUSY (the default;
+ * fw_store_log_busy_ms changes it). */
+#define FW_STORE_LOG_BUSY_MS 5000
 #define FW_STORE_LOG_AUX_CACHE_BYTES ((size_t)256 << 10)
 /* fw_store_log_open with the writer's page cache bound (0: FW_STORE_LOG_CACHE_BYTES). */
 fw_status fw_store_log_open_cache(const char *home, size_t cache_bytes, fw_store_log **out, fw_err *err);
@@ -447,7 +450,7 @@ fw_status fw_store_log_cache(fw_store_log *l, size_t *writer, size_t *checkpoint
 void fw_store_memory(uint64_t *now, uint64_t *peak);
 void fw_store_log_close(fw_store_log *l);
 /* How long l's writes wait for a lock another connection holds before FW_EBUSY (the log opens with
- * 5 s; the spool's direct writes ask for less: docs/SERVING.md). No-op for a back end without. */
+ * FW_STORE_LOG_BUSY_MS; the spool's direct writes ask for less: docs/SERVING.md). No-op for a back end without. */
 void fw_store_log_busy_ms(fw_store_log *l, int ms);
 /* Makes every transaction l committed durable against a power cut (SQLite, synchronous=NORMAL:
  * fdatasync of the WAL file, through a descriptor of its own, so it may run on another thread

@@ -50,15 +50,18 @@ static fw_log_record *pred(int i) {
     return fw_log_prediction_new(&p);
 }
 
+/* Writes predictions first..first+n-1 to sp in one batch (n <= 100). */
+static void write_batch(const fw_log_sink *sp, int first, int n) {
+    fw_log_record *b[100] = {0};
+    fw_err err;
+    for (int k = 0; k < n && k < 100; k++) b[k] = pred(first + k);
+    CHECK_OK(sp->write(sp->ud, b, (size_t)n, &err));
+    for (int k = 0; k < n; k++) fw_free(b[k]);
+}
+
 /* Predictions 0..n - 1 (n a multiple of 100) written to sink sp in batches of 100. */
 static void write_preds(const fw_log_sink *sp, int n) {
-    fw_err err;
-    for (int i = 0; i < n; i += 100) {
-        fw_log_record *batch[100];
-        for (int k = 0; k < 100; k++) batch[k] = pred(i + k);
-        CHECK_OK(sp->write(sp->ud, batch, 100, &err));
-        for (int k = 0; k < 100; k++) fw_free(batch[k]);
-    }
+    for (int i = 0; i < n; i += 100) write_batch(sp, i, 100);
 }
 
 /* Bytes pred(i) takes in a spool. */
@@ -157,6 +160,17 @@ static void mem_init(mem_sink *m) {
     m->now_take = -1;
     pthread_mutex_init(&m->mu, NULL);
     pthread_mutex_init(&m->gate, NULL);
+}
+
+/* True when the sink's first n records are req-00000 .. req-<n-1>, in that order. */
+static bool ids_in_order(const mem_sink *m, size_t n) {
+    if (m->n < n) return false;
+    for (size_t i = 0; i < n; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "req-%05zu", i);
+        if (strcmp(m->ids[i], want) != 0) return false;
+    }
+    return true;
 }
 
 static int count_spools(const char *dir) {
@@ -358,13 +372,7 @@ static void test_append_drain(void) {
     sp.close(sp.ud); /* drains */
     CHECK_EQ(m.closed, 1);
     CHECK_EQ(m.n, (size_t)N + 1);
-    bool in_order = true;
-    for (int i = 0; i < N; i++) {
-        char want[32];
-        snprintf(want, sizeof want, "req-%05d", i);
-        if (strcmp(m.ids[i], want) != 0) in_order = false;
-    }
-    CHECK(in_order);
+    CHECK(ids_in_order(&m, (size_t)N));
     CHECK_EQ(m.kinds[N], (int)FW_LOGREC_FEEDBACK);
     CHECK_EQ(count_spools(dir), 0); /* drained: removed */
 }
@@ -585,13 +593,7 @@ static void test_catch_up(void) {
     CHECK(st.caught_up >= 20 && st.caught_up <= 35);
     sp.close(sp.ud);
     CHECK_EQ(m.n, 36u);
-    bool in_order = true; /* two threads, one order */
-    for (int i = 0; i < 36; i++) {
-        char want[32];
-        snprintf(want, sizeof want, "req-%05d", i);
-        if (strcmp(m.ids[i], want) != 0) in_order = false;
-    }
-    CHECK(in_order);
+    CHECK(ids_in_order(&m, (size_t)36)); /* two threads, one order */
 }
 
 /* The real store sink behind a spool, and recovery against it: the crash window (rows stored, the
@@ -1226,14 +1228,6 @@ static fw_log_sink_stats wait_stored(const fw_log_sink *sp, uint64_t n) {
     return st;
 }
 
-/* Writes predictions first..first+n-1 to sp in one batch. */
-static void write_batch(const fw_log_sink *sp, int first, int n) {
-    fw_log_record *b[100] = {0};
-    fw_err err;
-    for (int k = 0; k < n && k < 100; k++) b[k] = pred(first + k);
-    CHECK_OK(sp->write(sp->ud, b, (size_t)n, &err));
-    for (int k = 0; k < n; k++) fw_free(b[k]);
-}
 
 /* Writes batches of 100 (ids from *next on), each once the spool is drained, until one goes to the
  * sink directly (at most 50: the idle ingest thread may still hold the sink for its bookkeeping
@@ -1293,13 +1287,7 @@ static void test_direct_when_empty(void) {
     write_going_direct(&sp, &next, 0); /* drained: direct again */
     sp.close(sp.ud);
     CHECK_EQ(m.n, (size_t)next);
-    bool in_order = m.n == (size_t)next;
-    for (size_t i = 0; i < m.n && in_order; i++) {
-        char want[32];
-        snprintf(want, sizeof want, "req-%05zu", i);
-        in_order = strcmp(m.ids[i], want) == 0;
-    }
-    CHECK(in_order);
+    CHECK(ids_in_order(&m, (size_t)next));
 }
 
 /* A direct write the sink refuses part-way (its predictions' transaction in, the rest refused as
@@ -1338,13 +1326,7 @@ static void test_direct_refused_falls_back(void) {
     CHECK_EQ(st.direct, direct1 + 100);
     sp.close(sp.ud);
     CHECK_EQ(m.n, (size_t)next); /* the refused batch's first 40 once, not twice */
-    bool in_order = m.n == (size_t)next;
-    for (size_t i = 0; i < m.n && in_order; i++) {
-        char want[32];
-        snprintf(want, sizeof want, "req-%05zu", i);
-        in_order = strcmp(m.ids[i], want) == 0;
-    }
-    CHECK(in_order);
+    CHECK(ids_in_order(&m, (size_t)next));
 }
 
 int main(int argc, char **argv) {
